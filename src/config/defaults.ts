@@ -1,0 +1,64 @@
+/** The embedded-mode defaults: fieldsets, roles and demo users of CONTRACT.md. */
+export const defaultScopes = {
+  'read:account.basic': { object: 'account', fields: ['name', 'industry', 'territory', 'owner'] },
+  'read:account.financial': { object: 'account', fields: ['annual_revenue'] },
+  'read:contact.basic': { object: 'contact', fields: ['first_name', 'last_name', 'title', 'account_id'] },
+  'read:contact.reach': { object: 'contact', fields: ['email', 'phone'] },
+  'read:contact.pii': {
+    object: 'contact',
+    fields: ['email', 'phone', 'date_of_birth', 'national_id'],
+  },
+  'read:opportunity.basic': {
+    object: 'opportunity',
+    fields: ['name', 'account_id', 'stage', 'close_date', 'owner'],
+  },
+  'read:opportunity.financial': { object: 'opportunity', fields: ['amount'] },
+  'read:opportunity.aggregate': { object: 'opportunity', fields: ['stage', 'amount', 'owner'] },
+  'read:note.basic': {
+    object: 'note',
+    fields: ['body', 'author', 'account_id', 'contact_id', 'opportunity_id', 'created_at'],
+  },
+  'write:contact.note': { object: 'note', fields: ['body', 'contact_id', 'account_id'] },
+  'write:opportunity.note': { object: 'note', fields: ['body', 'opportunity_id', 'account_id'] },
+} as const;
+
+const repScopes = [
+  'read:account.basic',
+  'read:contact.basic',
+  'read:contact.reach',
+  'read:opportunity.basic',
+  'read:note.basic',
+  'write:contact.note',
+  'write:opportunity.note',
+];
+
+export const defaultRoles = {
+  sales_rep: {
+    scopes: repScopes,
+    rowFilter: 'territory',
+    masks: { 'contact.phone': 'last4', 'contact.national_id': 'null', 'contact.date_of_birth': 'null' },
+  },
+  sales_manager: {
+    scopes: [
+      ...repScopes,
+      'read:account.financial',
+      'read:contact.pii',
+      'read:opportunity.financial',
+      'read:opportunity.aggregate',
+    ],
+    rowFilter: 'territory',
+    masks: { 'contact.national_id': 'last4' },
+  },
+  auditor: { scopes: ['audit:read'], rowFilter: 'territory', masks: {} },
+  admin: { scopes: ['admin'], rowFilter: 'territory', masks: {} },
+  reviewer: { scopes: ['review'], rowFilter: 'territory', masks: {} },
+} as const;
+
+export const defaultDemoUsers = {
+  alice: { email: 'alice@example.com', name: 'Alice Adams', role: 'sales_rep', territory: 'EMEA' },
+  bob: { email: 'bob@example.com', name: 'Bob Brown', role: 'sales_manager', territory: 'EMEA' },
+  erin: { email: 'erin@example.com', name: 'Erin Evans', role: 'sales_rep', territory: 'NA' },
+  carol: { email: 'carol@example.com', name: 'Carol Clark', role: 'auditor' },
+  dave: { email: 'dave@example.com', name: 'Dave Davis', role: 'admin' },
+  rita: { email: 'rita@example.com', name: 'Rita Reyes', role: 'reviewer' },
+} as const;

@@ -1,0 +1,118 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors/index.js';
+import { defaultDemoUsers, defaultRoles, defaultScopes } from './defaults.js';
+import { configSchema, type Config } from './schema.js';
+
+export interface ConfigSources {
+  /** Path of a YAML or JSON file; `gatehouse.yaml`, `gatehouse.yml` or `gatehouse.json` in cwd when absent. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Command-line flags, the strongest source. */
+  overrides?: Record<string, unknown>;
+  cwd?: string;
+}
+
+const fileNames = ['gatehouse.yaml', 'gatehouse.yml', 'gatehouse.json'];
+
+/** Environment variables and the config key each one sets. */
+const envKeys: ReadonlyArray<[string, string]> = [
+  ['GATEHOUSE_DATA_DIR', 'dataDir'],
+  ['GATEHOUSE_LOG_LEVEL', 'logLevel'],
+  ['GATEHOUSE_HOST', 'server.host'],
+  ['PORT', 'server.port'],
+  ['GATEHOUSE_PORT', 'server.port'],
+  ['GATEHOUSE_PUBLIC_URL', 'server.publicUrl'],
+  ['GATEHOUSE_DATABASE_URL', 'database.url'],
+  ['GATEHOUSE_REDIS_URL', 'redis.url'],
+  ['GATEHOUSE_IDP_ISSUER', 'idp.issuer'],
+];
+
+/**
+ * Reads file, environment and flags (in that order of strength), validates strictly and freezes.
+ * Throws ConfigError with one line naming the key and the problem.
+ */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const env = sources.env ?? process.env;
+  const cwd = sources.cwd ?? process.cwd();
+  const raw: Record<string, unknown> = {
+    scopes: defaultScopes,
+    roles: defaultRoles,
+    demoUsers: defaultDemoUsers,
+    ...readConfigFile(sources.file ?? env.GATEHOUSE_CONFIG, cwd),
+  };
+  for (const [name, key] of envKeys) {
+    const value = env[name];
+    if (value !== undefined && value !== '') setPath(raw, key, value);
+  }
+  for (const [key, value] of Object.entries(sources.overrides ?? {})) {
+    if (value !== undefined) setPath(raw, key, value);
+  }
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(describeIssue(parsed.error.issues[0]));
+  const config = parsed.data;
+  config.dataDir = resolve(cwd, config.dataDir);
+  return deepFreeze(config);
+}
+
+/** The URL this node is reached at, and the issuer of the tokens it mints. */
+export function publicUrl(config: Config, listeningPort?: number): string {
+  if (config.server.publicUrl) return config.server.publicUrl.replace(/\/$/, '');
+  const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
+  return `http://${host}:${listeningPort ?? config.server.port}`;
+}
+
+function readConfigFile(file: string | undefined, cwd: string): Record<string, unknown> {
+  const path = file ? resolve(cwd, file) : fileNames.map((n) => resolve(cwd, n)).find((p) => existsSync(p));
+  if (!path) return {};
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new ConfigError(`config: cannot read ${path}: ${(cause as NodeJS.ErrnoException).code ?? cause}`);
+  }
+  let value: unknown;
+  try {
+    value = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (cause) {
+    throw new ConfigError(
+      `config: ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(cause as Error).message.split('\n')[0]}`,
+    );
+  }
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(`config: ${path} must hold a mapping of settings`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function describeIssue(issue: z.core.$ZodIssue | undefined): string {
+  if (!issue) return 'config: invalid configuration';
+  const key = issue.path.map(String).join('.') || '(root)';
+  if (issue.code === 'unrecognized_keys') {
+    const prefix = issue.path.length ? `${key}.` : '';
+    return `config: unknown key ${issue.keys.map((k) => prefix + k).join(', ')}; remove it or check its spelling`;
+  }
+  return `config: ${key}: ${issue.message}`;
+}
+
+function setPath(target: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (typeof next !== 'object' || next === null) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts.at(-1) as string] = value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,155 @@
+/**
+ * One error hierarchy for Gatehouse. Every error a user can see is a GatehouseError with a stable
+ * `code`; the registry below is the single mapping from code to HTTP status and problem title, used by
+ * the server (RFC 7807 problem+json) and the CLI (one line, non-zero exit).
+ *
+ * Messages are generic and safe to show: never a token, a key or a record value. Details that help an
+ * operator go in `cause`, which is logged (redacted) and never sent.
+ */
+
+interface ErrorSpec {
+  readonly status: number;
+  readonly title: string;
+}
+
+export const errorRegistry = {
+  CONFIG_INVALID: { status: 500, title: 'Invalid configuration' },
+  BAD_REQUEST: { status: 400, title: 'Bad request' },
+  INVALID_INPUT: { status: 422, title: 'Invalid input' },
+  TOKEN_MISSING: { status: 401, title: 'Missing access token' },
+  TOKEN_INVALID: { status: 401, title: 'Invalid access token' },
+  TOKEN_EXPIRED: { status: 401, title: 'Expired access token' },
+  OAUTH_INVALID_REQUEST: { status: 400, title: 'invalid_request' },
+  OAUTH_INVALID_GRANT: { status: 400, title: 'invalid_grant' },
+  OAUTH_INVALID_SCOPE: { status: 400, title: 'invalid_scope' },
+  OAUTH_INVALID_CLIENT: { status: 401, title: 'invalid_client' },
+  OAUTH_UNSUPPORTED_GRANT_TYPE: { status: 400, title: 'unsupported_grant_type' },
+  POLICY_DENIED: { status: 403, title: 'Denied by policy' },
+  FIELD_NOT_ALLOWED: { status: 403, title: 'Field outside granted scopes' },
+  SCOPE_MISSING: { status: 403, title: 'No granted scope covers this request' },
+  NOT_FOUND: { status: 404, title: 'Not found' },
+  AUDIT_UNAVAILABLE: { status: 503, title: 'Audit trail unavailable' },
+  DEPENDENCY_UNAVAILABLE: { status: 503, title: 'Dependency unavailable' },
+  AUDIT_INTEGRITY: { status: 500, title: 'Audit log integrity failure' },
+  DEMO_ONLY: { status: 403, title: 'Only available in demo mode' },
+  USER_UNKNOWN: { status: 404, title: 'Unknown user' },
+  INTERNAL: { status: 500, title: 'Internal error' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorRegistry;
+
+export class GatehouseError extends Error {
+  readonly code: ErrorCode;
+  /** Extra members for the problem document; must never carry secrets or record values. */
+  readonly extensions: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; extensions?: Record<string, unknown> } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.extensions = options.extensions ?? {};
+  }
+
+  get status(): number {
+    return errorRegistry[this.code].status;
+  }
+}
+
+export class ConfigError extends GatehouseError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('CONFIG_INVALID', message, options);
+  }
+}
+
+export class InputError extends GatehouseError {
+  constructor(message: string, extensions: Record<string, unknown> = {}) {
+    super('INVALID_INPUT', message, { extensions });
+  }
+}
+
+export type TokenErrorCode = 'TOKEN_MISSING' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED';
+export class TokenError extends GatehouseError {
+  constructor(code: TokenErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
+  }
+}
+
+export type OAuthErrorCode =
+  | 'OAUTH_INVALID_REQUEST'
+  | 'OAUTH_INVALID_GRANT'
+  | 'OAUTH_INVALID_SCOPE'
+  | 'OAUTH_INVALID_CLIENT'
+  | 'OAUTH_UNSUPPORTED_GRANT_TYPE';
+/** Errors of the OAuth endpoints; they answer in the RFC 6749 §5.2 shape as well as problem+json. */
+export class OAuthError extends GatehouseError {
+  constructor(code: OAuthErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
+  }
+
+  get oauthError(): string {
+    return errorRegistry[this.code].title;
+  }
+}
+
+export type AccessDeniedCode = 'POLICY_DENIED' | 'FIELD_NOT_ALLOWED' | 'SCOPE_MISSING';
+export class AccessDenied extends GatehouseError {
+  constructor(code: AccessDeniedCode, message: string, extensions: Record<string, unknown> = {}) {
+    super(code, message, { extensions });
+  }
+}
+
+export class NotFound extends GatehouseError {
+  constructor(message = 'no such record, or it is not visible to this caller') {
+    super('NOT_FOUND', message);
+  }
+}
+
+export type UnavailableCode = 'AUDIT_UNAVAILABLE' | 'DEPENDENCY_UNAVAILABLE';
+export class DependencyUnavailable extends GatehouseError {
+  constructor(code: UnavailableCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
+  }
+}
+
+export class AuditIntegrityError extends GatehouseError {
+  constructor(message: string, extensions: Record<string, unknown> = {}) {
+    super('AUDIT_INTEGRITY', message, { extensions });
+  }
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  instance?: string;
+  [extension: string]: unknown;
+}
+
+/** The RFC 7807 body for any thrown value; unknown errors become a generic 500 that leaks nothing. */
+export function toProblem(error: unknown, instance?: string): Problem {
+  const known = error instanceof GatehouseError ? error : undefined;
+  const code: ErrorCode = known?.code ?? 'INTERNAL';
+  const spec = errorRegistry[code];
+  return {
+    ...(known?.extensions ?? {}),
+    type: `https://gatehouse.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`,
+    title: spec.title,
+    status: spec.status,
+    detail: known?.message ?? 'an unexpected error occurred; the request id identifies it in the server log',
+    code,
+    ...(instance ? { instance } : {}),
+  };
+}
+
+/** The one line the CLI prints for an error: what went wrong, never a stack trace. */
+export function toCliLine(error: unknown): string {
+  if (error instanceof GatehouseError) return `gatehouse: ${error.message} [${error.code}]`;
+  if (error instanceof Error) return `gatehouse: ${error.message}`;
+  return `gatehouse: ${String(error)}`;
+}

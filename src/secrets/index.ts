@@ -1,0 +1,1 @@
+export { openLocalSecretStore, type SecretStore } from './local.js';

@@ -1,0 +1,110 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GatehouseError } from '../errors/index.js';
+
+/** A vault: named binary secrets. The embedded store keeps them encrypted in the data directory. */
+export interface SecretStore {
+  get(name: string): Promise<Uint8Array | undefined>;
+  /** Stores `value` unless `name` already exists; answers what is stored afterwards (first writer wins). */
+  putIfAbsent(name: string, value: Uint8Array): Promise<Uint8Array>;
+  delete(name: string): Promise<void>;
+}
+
+const namePattern = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
+
+/**
+ * Local store with AES-256-GCM envelope encryption: each secret has its own random data key, wrapped
+ * by the master key in `master.key` (mode 0600). Files are created exclusively, so two processes that
+ * create the same key at first start agree on one.
+ */
+export function openLocalSecretStore(dataDir: string): SecretStore {
+  const dir = join(dataDir, 'secrets');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const masterKey = readOrCreate(join(dataDir, 'master.key'), () => randomBytes(32));
+  if (masterKey.length !== 32) {
+    throw new GatehouseError(
+      'CONFIG_INVALID',
+      `secrets: ${join(dataDir, 'master.key')} is not a 32-byte key`,
+    );
+  }
+  const fileOf = (name: string) => {
+    if (!namePattern.test(name)) throw new TypeError(`invalid secret name ${JSON.stringify(name)}`);
+    return join(dir, `${name.replaceAll('/', '__')}.json`);
+  };
+
+  return {
+    async get(name) {
+      let text: string;
+      try {
+        text = readFileSync(fileOf(name), 'utf8');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw error;
+      }
+      return openEnvelope(masterKey, JSON.parse(text) as Envelope, name);
+    },
+    async putIfAbsent(name, value) {
+      const file = fileOf(name);
+      const stored = readOrCreate(file, () =>
+        Buffer.from(JSON.stringify(sealEnvelope(masterKey, value, name))),
+      );
+      return openEnvelope(masterKey, JSON.parse(stored.toString('utf8')) as Envelope, name);
+    },
+    async delete(name) {
+      rmSync(fileOf(name), { force: true });
+    },
+  };
+}
+
+interface Envelope {
+  v: 1;
+  /** The data key, encrypted under the master key: iv ‖ tag ‖ ciphertext, base64. */
+  key: string;
+  /** The secret, encrypted under the data key: iv ‖ tag ‖ ciphertext, base64. */
+  data: string;
+}
+
+function sealEnvelope(masterKey: Buffer, value: Uint8Array, name: string): Envelope {
+  const dataKey = randomBytes(32);
+  return { v: 1, key: seal(masterKey, dataKey, name), data: seal(dataKey, value, name) };
+}
+
+function openEnvelope(masterKey: Buffer, envelope: Envelope, name: string): Uint8Array {
+  try {
+    const dataKey = open(masterKey, envelope.key, name);
+    return open(dataKey, envelope.data, name);
+  } catch (cause) {
+    throw new GatehouseError(
+      'CONFIG_INVALID',
+      `secrets: ${name} cannot be decrypted with this data dir's master key`,
+      {
+        cause,
+      },
+    );
+  }
+}
+
+// The secret's name is the additional authenticated data, so a ciphertext cannot be moved to another name.
+function seal(key: Buffer, plaintext: Uint8Array, name: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv).setAAD(Buffer.from(name));
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64');
+}
+
+function open(key: Buffer, sealed: string, name: string): Buffer {
+  const raw = Buffer.from(sealed, 'base64');
+  const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12)).setAAD(Buffer.from(name));
+  decipher.setAuthTag(raw.subarray(12, 28));
+  return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]);
+}
+
+function readOrCreate(file: string, create: () => Buffer): Buffer {
+  try {
+    writeFileSync(file, create(), { flag: 'wx', mode: 0o600 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  return readFileSync(file);
+}

@@ -1,0 +1,2 @@
+export { openStore, type Store, type Db } from './open.js';
+export type { Database } from './schema.js';

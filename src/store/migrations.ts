@@ -1,0 +1,105 @@
+import { type Kysely, type Migration } from 'kysely';
+
+/**
+ * Versioned migrations, oldest first. Only Kysely's schema builder and portable types, so the same
+ * list runs on SQLite and PostgreSQL. Never edit a released migration; add a new one.
+ */
+export const migrations: Record<string, Migration> = {
+  '001_initial': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('meta')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('apps')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('client_id', 'text', (c) => c.notNull().unique())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('scopes', 'text', (c) => c.notNull())
+        .addColumn('manifest', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      const crmTable = (name: string) =>
+        db.schema
+          .createTable(name)
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('territory', 'text', (c) => c.notNull())
+          .addColumn('owner', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull());
+      await crmTable('crm_accounts')
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('industry', 'text', (c) => c.notNull())
+        .addColumn('annual_revenue', 'double precision', (c) => c.notNull())
+        .execute();
+      await crmTable('crm_contacts')
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('first_name', 'text', (c) => c.notNull())
+        .addColumn('last_name', 'text', (c) => c.notNull())
+        .addColumn('title', 'text', (c) => c.notNull())
+        .addColumn('email', 'text', (c) => c.notNull())
+        .addColumn('phone', 'text', (c) => c.notNull())
+        .addColumn('date_of_birth', 'text', (c) => c.notNull())
+        .addColumn('national_id', 'text', (c) => c.notNull())
+        .execute();
+      await crmTable('crm_opportunities')
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('stage', 'text', (c) => c.notNull())
+        .addColumn('amount', 'double precision', (c) => c.notNull())
+        .addColumn('close_date', 'text', (c) => c.notNull())
+        .execute();
+      await crmTable('crm_notes')
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('author', 'text', (c) => c.notNull())
+        .addColumn('account_id', 'text')
+        .addColumn('contact_id', 'text')
+        .addColumn('opportunity_id', 'text')
+        .execute();
+      for (const table of ['crm_accounts', 'crm_contacts', 'crm_opportunities', 'crm_notes']) {
+        // Row filters and cursors page by (territory, id): the index keeps both in the query.
+        await db.schema.createIndex(`${table}_territory_id`).on(table).columns(['territory', 'id']).execute();
+      }
+
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('idx', 'bigint', (c) => c.primaryKey())
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('leaf_hash', 'text', (c) => c.notNull())
+        .addColumn('request_id', 'text', (c) => c.notNull())
+        .addColumn('app_id', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('audit_events_request_id')
+        .on('audit_events')
+        .column('request_id')
+        .execute();
+      await db.schema
+        .createIndex('audit_events_app_id')
+        .on('audit_events')
+        .columns(['app_id', 'idx'])
+        .execute();
+      await db.schema
+        .createTable('audit_checkpoints')
+        .addColumn('size', 'bigint', (c) => c.primaryKey())
+        .addColumn('root_hash', 'text', (c) => c.notNull())
+        .addColumn('note', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('audit_nodes')
+        .addColumn('level', 'integer', (c) => c.notNull())
+        .addColumn('idx', 'bigint', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('audit_nodes_pk', ['level', 'idx'])
+        .execute();
+    },
+  },
+};
