@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatehouseError } from '../errors/index.js';
 
@@ -100,11 +100,17 @@ function open(key: Buffer, sealed: string, name: string): Buffer {
   return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]);
 }
 
+// Written to a temporary file and hard-linked into place: the link fails if another process won, and a
+// reader never sees a half-written file.
 function readOrCreate(file: string, create: () => Buffer): Buffer {
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(temporary, create(), { mode: 0o600 });
   try {
-    writeFileSync(file, create(), { flag: 'wx', mode: 0o600 });
+    linkSync(temporary, file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    rmSync(temporary, { force: true });
   }
   return readFileSync(file);
 }
