@@ -16,6 +16,10 @@ export const errorRegistry = {
   CONFIG_INVALID: { status: 500, title: 'Invalid configuration' },
   BAD_REQUEST: { status: 400, title: 'Bad request' },
   INVALID_INPUT: { status: 422, title: 'Invalid input' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  ROUTE_NOT_FOUND: { status: 404, title: 'No such endpoint' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   TOKEN_MISSING: { status: 401, title: 'Missing access token' },
   TOKEN_INVALID: { status: 401, title: 'Invalid access token' },
   TOKEN_EXPIRED: { status: 401, title: 'Expired access token' },
@@ -136,8 +140,12 @@ export function toProblem(error: unknown, instance?: string): Problem {
   const known = error instanceof GatehouseError ? error : undefined;
   const code: ErrorCode = known?.code ?? 'INTERNAL';
   const spec = errorRegistry[code];
+  // OAuth clients read RFC 6749 §5.2 members; problem+json readers read the rest.
+  const oauth =
+    known instanceof OAuthError ? { error: known.oauthError, error_description: known.message } : undefined;
   return {
     ...(known?.extensions ?? {}),
+    ...oauth,
     type: `https://gatehouse.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`,
     title: spec.title,
     status: spec.status,

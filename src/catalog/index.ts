@@ -1,0 +1,1 @@
+export { createCatalog, demoApps, type App, type AppStatus, type Catalog } from './apps.js';

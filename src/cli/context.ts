@@ -1,0 +1,64 @@
+import { Command, Option } from 'commander';
+import { SingleBar } from 'cli-progress';
+import { loadConfig, type Config } from '../config/index.js';
+
+/** Options every command takes. */
+export interface CommonOptions {
+  dataDir?: string;
+  config?: string;
+  json?: boolean;
+}
+
+/** Adds --data-dir, --config and --json to a command. */
+export function withCommonOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--data-dir <dir>', 'data directory').env('GATEHOUSE_DATA_DIR'))
+    .option('--config <file>', 'configuration file (YAML or JSON)')
+    .option('--json', 'machine-readable output');
+}
+
+export function commandConfig(options: CommonOptions, overrides: Record<string, unknown> = {}): Config {
+  return loadConfig({ file: options.config, overrides: { dataDir: options.dataDir, ...overrides } });
+}
+
+/** Prints a result: the human text, or the JSON value with --json. */
+export function report(options: CommonOptions, human: string, json: unknown): void {
+  process.stdout.write(options.json ? `${JSON.stringify(json, null, 2)}\n` : `${human}\n`);
+}
+
+/**
+ * A progress bar on stderr for long work, so stdout stays clean for --json and pipes. Silent when
+ * stderr is not a terminal, except for a final line.
+ */
+export function progressBar(label: string): { update(done: number, total: number): void; stop(): void } {
+  if (!process.stderr.isTTY) {
+    let last = 0;
+    return {
+      update(done, total) {
+        const now = Date.now();
+        if (now - last > 2000 || done === total) {
+          last = now;
+          process.stderr.write(`${label}: ${done}/${total}\n`);
+        }
+      },
+      stop() {},
+    };
+  }
+  const bar = new SingleBar({
+    format: `${label} [{bar}] {percentage}% | {value}/{total} | {eta_formatted} left`,
+    stream: process.stderr,
+    hideCursor: true,
+  });
+  let started = false;
+  return {
+    update(done, total) {
+      if (!started) {
+        bar.start(total, done);
+        started = true;
+      } else bar.update(done);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}

@@ -1,0 +1,31 @@
+import { Command, CommanderError } from 'commander';
+import { toCliLine } from '../errors/index.js';
+import { registerAuditCommands } from './commands/audit.js';
+import { registerAppCommands } from './commands/app.js';
+import { registerDevCommands } from './commands/dev.js';
+import { registerSeedCommand } from './commands/seed.js';
+import { registerServeCommand } from './commands/serve.js';
+
+/** Exit codes: 0 ok, 1 failed, 2 usage error; commands may define more (policy check: 3 = review). */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = new Command('gatehouse')
+    .description('Gatehouse: the governed front door between microapps and CRM data')
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+  registerServeCommand(program);
+  registerSeedCommand(program);
+  registerDevCommands(program);
+  registerAppCommands(program);
+  registerAuditCommands(program);
+  for (const command of program.commands) command.exitOverride();
+
+  try {
+    await program.parseAsync([...argv]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    process.stderr.write(`${toCliLine(error)}\n`);
+    return 1;
+  }
+}

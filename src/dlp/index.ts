@@ -1,0 +1,1 @@
+export { maskValue, type FieldValue, type Mask } from './mask.js';

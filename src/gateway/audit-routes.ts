@@ -1,0 +1,92 @@
+import type { FastifyInstance } from 'fastify';
+import { InputError } from '../errors/index.js';
+import { authenticate, governed, requireScope, type PipelineDeps } from './pipeline.js';
+
+/**
+ * The auditor's read API over the Merkle log (CONTRACT.md "Audit"). It runs the same pipeline as CRM
+ * reads: every look at the audit trail is itself recorded in it.
+ */
+export function registerAuditRoutes(app: FastifyInstance, deps: PipelineDeps): void {
+  const { audit } = deps;
+
+  app.get<{ Querystring: Record<string, string | undefined> }>('/audit/v1/events', (request) =>
+    governed(deps, request, 'audit.events', async (trail) => {
+      trail.resourceType = 'audit_event';
+      requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
+      const q = request.query;
+      const page = await audit.events({
+        request_id: optionalText(q.request_id, 'request_id'),
+        app_id: optionalText(q.app_id, 'app_id'),
+        since: optionalTimestamp(q.since),
+        cursor: optionalText(q.cursor, 'cursor'),
+        limit: optionalCount(q.limit, 'limit', 1000),
+      });
+      trail.reason = `${page.records.length} events returned`;
+      return { records: page.records, next_cursor: page.next_cursor ?? null };
+    }),
+  );
+
+  app.get('/audit/v1/checkpoint', async (request, reply) => {
+    const note = await governed(deps, request, 'audit.checkpoint', async (trail) => {
+      trail.resourceType = 'audit_checkpoint';
+      requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
+      trail.reason = 'checkpoint returned';
+      return audit.latestCheckpoint();
+    });
+    return reply.type('text/plain; charset=utf-8').send(note);
+  });
+
+  app.get<{ Querystring: Record<string, string | undefined> }>('/audit/v1/proof/inclusion', (request) =>
+    governed(deps, request, 'audit.proof', async (trail) => {
+      trail.resourceType = 'audit_proof';
+      requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
+      const index = requiredCount(request.query.index, 'index');
+      const size = requiredCount(request.query.size, 'size');
+      trail.resourceId = `inclusion:${index}:${size}`;
+      trail.reason = 'proof returned';
+      return { hashes: await audit.inclusionProof(index, size) };
+    }),
+  );
+
+  app.get<{ Querystring: Record<string, string | undefined> }>('/audit/v1/proof/consistency', (request) =>
+    governed(deps, request, 'audit.proof', async (trail) => {
+      trail.resourceType = 'audit_proof';
+      requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
+      const from = requiredCount(request.query.from, 'from');
+      const to = requiredCount(request.query.to, 'to');
+      trail.resourceId = `consistency:${from}:${to}`;
+      trail.reason = 'proof returned';
+      return { hashes: await audit.consistencyProof(from, to) };
+    }),
+  );
+}
+
+function optionalText(value: unknown, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[A-Za-z0-9._:@-]{1,128}$/.test(value)) {
+    throw new InputError(`${name} is not a valid identifier`, { parameter: name });
+  }
+  return value;
+}
+
+function optionalTimestamp(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) {
+    throw new InputError('since must be an ISO 8601 timestamp', { parameter: 'since' });
+  }
+  return new Date(value).toISOString();
+}
+
+function optionalCount(value: unknown, name: string, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const count = requiredCount(value, name);
+  if (count < 1 || count > max) throw new InputError(`${name} must be between 1 and ${max}`, { parameter: name });
+  return count;
+}
+
+function requiredCount(value: unknown, name: string): number {
+  if (typeof value !== 'string' || !/^(0|[1-9][0-9]{0,14})$/.test(value)) {
+    throw new InputError(`${name} must be a non-negative integer`, { parameter: name });
+  }
+  return Number(value);
+}

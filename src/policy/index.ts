@@ -1,0 +1,11 @@
+export {
+  grantedFields,
+  maskFor,
+  rowFilter,
+  selectReadFields,
+  type Action,
+  type Fieldset,
+  type Principal,
+  type RolePolicy,
+  type RowCondition,
+} from './runtime.js';

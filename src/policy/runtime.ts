@@ -1,0 +1,90 @@
+import { AccessDenied } from '../errors/index.js';
+
+/**
+ * Runtime decisions of the gateway as small pure functions over configuration: which fields a set of
+ * scopes opens, which rows a principal may see, and which mask a role gets for a field.
+ */
+
+export type Action = 'read' | 'write';
+
+export interface Fieldset {
+  readonly object: string;
+  readonly fields: readonly string[];
+}
+
+export interface RolePolicy {
+  readonly scopes: readonly string[];
+  readonly rowFilter: 'territory' | 'none';
+  readonly masks: Readonly<Record<string, string>>;
+}
+
+/** Who is asking: a user acting through an app, with the scopes granted to that pair. */
+export interface Principal {
+  readonly userId: string;
+  readonly email: string;
+  readonly role: string;
+  readonly territory: string | undefined;
+  readonly appId: string;
+  readonly clientId: string;
+  readonly scopes: readonly string[];
+}
+
+export interface RowCondition {
+  readonly field: string;
+  readonly op: 'eq';
+  readonly value: string;
+}
+
+/** The fields of `object` that the principal's scopes open for `action`, and the scopes that opened them. */
+export function grantedFields(
+  fieldsets: Readonly<Record<string, Fieldset>>,
+  scopes: readonly string[],
+  object: string,
+  action: Action,
+): { fields: ReadonlySet<string>; scopes: readonly string[] } {
+  const fields = new Set<string>();
+  const used: string[] = [];
+  for (const scope of scopes) {
+    const set = fieldsets[scope];
+    if (!set || set.object !== object || !scope.startsWith(`${action}:`)) continue;
+    used.push(scope);
+    for (const field of set.fields) fields.add(field);
+  }
+  return { fields, scopes: used };
+}
+
+/**
+ * The exact field list of a read: every granted field when none is named, else the named ones, each of
+ * which must be granted. Naming a field outside the scopes is a 403 that names it, never a silent drop.
+ */
+export function selectReadFields(granted: ReadonlySet<string>, requested: readonly string[] | undefined): string[] {
+  if (granted.size === 0) throw new AccessDenied('SCOPE_MISSING', 'no granted scope allows reading this object');
+  if (!requested || requested.length === 0) return [...granted];
+  const outside = requested.filter((field) => !granted.has(field));
+  if (outside.length > 0) {
+    throw new AccessDenied('FIELD_NOT_ALLOWED', `fields outside the granted scopes: ${outside.join(', ')}`, {
+      fields: outside,
+    });
+  }
+  return [...new Set(requested)];
+}
+
+/**
+ * ABAC row filter, pushed into the connector query. A role filtered by territory whose user has no
+ * territory sees nothing: failing closed beats an unfiltered read.
+ */
+export function rowFilter(principal: Principal, role: RolePolicy | undefined): RowCondition[] {
+  if (!role) throw new AccessDenied('POLICY_DENIED', `role ${principal.role} is not known to Gatehouse`, { rule: 'role-known' });
+  if (role.rowFilter === 'none') return [];
+  if (!principal.territory) {
+    throw new AccessDenied('POLICY_DENIED', 'this user has no territory, so no records are visible', {
+      rule: 'territory-required',
+    });
+  }
+  return [{ field: 'territory', op: 'eq', value: principal.territory }];
+}
+
+/** The mask a role gets for `object.field`; `none` when the role's policy names none. */
+export function maskFor(role: RolePolicy | undefined, object: string, field: string): string {
+  return role?.masks[`${object}.${field}`] ?? 'none';
+}

@@ -1,0 +1,154 @@
+import { createServer } from 'node:net';
+import formbody from '@fastify/formbody';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { openAuditLog, type AuditLog } from '../audit/index.js';
+import { createBroker, registerBrokerRoutes } from '../broker/index.js';
+import { createCatalog } from '../catalog/index.js';
+import { publicUrl, type Config } from '../config/index.js';
+import { createEmbeddedCrm, isCrmEmpty, seedCrm } from '../crm/index.js';
+import { createDevIdp, type DevIdp } from '../devidp/index.js';
+import { ConfigError } from '../errors/index.js';
+import { registerAuditRoutes, registerGatewayRoutes } from '../gateway/index.js';
+import { openLocalSecretStore } from '../secrets/index.js';
+import { openStore, type Store } from '../store/index.js';
+import { createHttpServer } from './http.js';
+import { createLogger } from './log.js';
+import { writeMeta } from './meta.js';
+import { createMetrics } from './metrics.js';
+import { checkReadiness } from './readiness.js';
+
+export interface Gatehouse {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly config: Config;
+  /** Stops accepting requests, finishes those in flight, signs a final checkpoint, closes the store. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Progress of first-start seeding in demo mode. */
+  onSeedProgress?: (done: number, total: number) => void;
+}
+
+/** The audit log's checkpoint origin: the log's name in its signed notes. */
+export const auditOrigin = 'gatehouse/audit';
+
+/** The composition root: builds every module from configuration, mounts the routes and listens. */
+export async function startGatehouse(config: Config, options: StartOptions = {}): Promise<Gatehouse> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  if (!config.demo && !config.idp.issuer) {
+    throw new ConfigError('config: idp.issuer is required outside demo mode (or start with --demo)');
+  }
+  const port = config.server.port === 0 ? await freePort(config.server.host) : config.server.port;
+  const url = publicUrl(config, port);
+  const idpIssuer = config.idp.issuer ?? `${url}/idp`;
+
+  const store = await openStore(config);
+  const closers: Array<() => Promise<void>> = [() => store.close()];
+  try {
+    const secrets = openLocalSecretStore(config.dataDir);
+    const catalog = createCatalog(store.db);
+    const crm = createEmbeddedCrm(store.db);
+    if (config.demo) await prepareDemo(store, config, catalog.ensureDemoApps, logger, options.onSeedProgress);
+    await writeMeta(store.db, { mode: config.demo ? 'demo' : 'production', idp_issuer: idpIssuer, public_url: url });
+
+    const audit: AuditLog = await openAuditLog({ db: store.db, secrets, origin: auditOrigin });
+    closers.unshift(() => audit.close());
+    let devIdp: DevIdp | undefined;
+    if (config.demo) {
+      devIdp = await createDevIdp({ config, secrets, issuer: idpIssuer });
+      closers.unshift(async () => devIdp?.close());
+    }
+    const broker = await createBroker({
+      config,
+      secrets,
+      issuer: url,
+      lookupClient: async (clientId) => {
+        const app = await catalog.findAppByClientId(clientId);
+        return app && { appId: app.id, clientId: app.clientId, name: app.name, status: app.status, scopes: app.scopes };
+      },
+    });
+
+    const metrics = createMetrics();
+    const appOf = new WeakMap<FastifyRequest, string>();
+    const app = createHttpServer({ logger, bodyLimit: config.server.bodyLimitBytes });
+    app.addHook('onResponse', async (request, reply) => {
+      const route = request.routeOptions.url ?? 'unmatched';
+      const labels = { route, method: request.method, status: String(reply.statusCode), app: appOf.get(request) ?? '' };
+      metrics.requests.inc(labels);
+      metrics.latency.observe({ route }, reply.elapsedTime / 1000);
+    });
+    await app.register(formbody);
+    devIdp?.mount(app);
+    registerBrokerRoutes(app, broker);
+    const pipeline = {
+      audit,
+      verifyAccessToken: (token: string) => broker.verifyAccessToken(token),
+      onDecision(request: FastifyRequest, outcome: string, appId: string) {
+        appOf.set(request, appId);
+        metrics.decisions.inc({ outcome, app: appId });
+      },
+    };
+    registerGatewayRoutes(app, { ...pipeline, config, crm });
+    registerAuditRoutes(app, pipeline);
+    app.get('/healthz', async () => ({ status: 'ok' }));
+    app.get('/readyz', async (_request, reply) => {
+      const report = await checkReadiness({ store, idpIssuer });
+      return reply.code(report.ready ? 200 : 503).send(report);
+    });
+    app.get('/metrics', async (_request, reply) =>
+      reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+    );
+
+    await app.listen({ host: config.server.host, port });
+    closers.unshift(() => app.close());
+    return {
+      url,
+      app,
+      config,
+      async close() {
+        for (const close of closers.splice(0)) await close();
+      },
+    };
+  } catch (error) {
+    for (const close of closers) await close().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function prepareDemo(
+  store: Store,
+  config: Config,
+  ensureDemoApps: () => Promise<void>,
+  logger: Logger,
+  onProgress?: (done: number, total: number) => void,
+): Promise<void> {
+  await ensureDemoApps();
+  if (!(await isCrmEmpty(store.db))) return;
+  const owners = demoOwners(config);
+  const result = await seedCrm(store.db, { owners, onProgress });
+  logger.info({ ...result }, 'seeded the embedded CRM with synthetic data');
+}
+
+/** Sales users of the demo own the seeded accounts of their territory. */
+export function demoOwners(config: Config): { email: string; territory: 'EMEA' | 'NA' | 'APAC' }[] {
+  return Object.values(config.demoUsers).flatMap((user) =>
+    user.territory && config.roles[user.role]?.scopes.some((s) => s.startsWith('read:'))
+      ? [{ email: user.email, territory: user.territory }]
+      : [],
+  );
+}
+
+/** Port 0 asks for any free port; tokens and the IdP issuer need the real one before routes exist. */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen({ host, port: 0 }, () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
