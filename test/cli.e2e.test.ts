@@ -1,0 +1,70 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { gatehouse } from './support/cli.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function expectOneCleanLine(stderr: string): void {
+  const lines = stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('gatehouse CLI', () => {
+  it('lists every command in --help', () => {
+    const result = gatehouse(['--help']);
+    expect(result.code).toBe(0);
+    for (const command of ['serve', 'seed', 'dev', 'app', 'audit']) expect(result.stdout).toContain(command);
+  });
+
+  it.each([['serve'], ['seed'], ['dev', 'id-token'], ['app', 'list'], ['audit', 'verify'], ['audit', 'export']])(
+    '%s %s has --help',
+    (...command) => {
+      const result = gatehouse([...command.filter(Boolean), '--help']);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('--json');
+      expect(result.stdout).toContain('--data-dir');
+    },
+  );
+
+  it('refuses an invalid configuration with one line naming the key and the problem', () => {
+    const file = join(scratch, 'bad.yaml');
+    writeFileSync(file, 'server:\n  port: 99999\n');
+    const result = gatehouse(['serve', '--demo', '--config', file, '--data-dir', join(scratch, 'bad')]);
+    expect(result.code).toBe(1);
+    expectOneCleanLine(result.stderr);
+    expect(result.stderr).toContain('server.port');
+  });
+
+  it('refuses an unknown configuration key by name', () => {
+    const file = join(scratch, 'typo.yaml');
+    writeFileSync(file, 'server:\n  prot: 8080\n');
+    const result = gatehouse(['serve', '--config', file, '--data-dir', join(scratch, 'typo')]);
+    expect(result.code).toBe(1);
+    expectOneCleanLine(result.stderr);
+    expect(result.stderr).toContain('server.prot');
+  });
+
+  it('refuses malformed YAML with one line', () => {
+    const file = join(scratch, 'broken.yaml');
+    writeFileSync(file, 'server: [unclosed\n');
+    const result = gatehouse(['app', 'list', '--config', file, '--data-dir', join(scratch, 'broken')]);
+    expect(result.code).toBe(1);
+    expectOneCleanLine(result.stderr);
+  });
+
+  it('refuses dev id-token outside demo mode', () => {
+    const result = gatehouse(['dev', 'id-token', '--user', 'alice', '--data-dir', join(scratch, 'not-demo')]);
+    expect(result.code).toBe(1);
+    expectOneCleanLine(result.stderr);
+    expect(result.stderr).toContain('DEMO_ONLY');
+  });
+
+  it('answers a usage error with exit 2', () => {
+    expect(gatehouse(['seed', '--no-such-flag']).code).toBe(2);
+    expect(gatehouse(['no-such-command']).code).toBe(2);
+  });
+});

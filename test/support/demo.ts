@@ -1,0 +1,67 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, type Config } from '../../src/config/index.js';
+import { mintDevIdToken } from '../../src/devidp/index.js';
+import { openLocalSecretStore } from '../../src/secrets/index.js';
+import { startGatehouse, type Gatehouse } from '../../src/server/index.js';
+
+export const tokenExchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const idTokenType = 'urn:ietf:params:oauth:token-type:id_token';
+
+export interface Demo {
+  gatehouse: Gatehouse;
+  url: string;
+  config: Config;
+  dataDir: string;
+  idToken(user: string): Promise<string>;
+  /** Exchanges an ID token for an access token; answers the raw response. */
+  exchange(user: string, clientId: string, scope: string): Promise<Response>;
+  accessToken(user: string, clientId: string, scope: string): Promise<string>;
+  get(path: string, token?: string): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+/** A real demo server on loopback: real SQLite, the real development IdP, real HTTP. */
+export async function startDemo(options: { dataDir?: string; keepDataDir?: boolean } = {}): Promise<Demo> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
+  const config = loadConfig({
+    env: {},
+    overrides: { dataDir, demo: true, logLevel: 'silent', 'server.port': 0 },
+  });
+  const gatehouse = await startGatehouse(config);
+  const url = gatehouse.url;
+  const secrets = openLocalSecretStore(dataDir);
+  const demo: Demo = {
+    gatehouse,
+    url,
+    config,
+    dataDir,
+    idToken: (user) => mintDevIdToken({ config, secrets, user, issuer: `${url}/idp` }),
+    async exchange(user, clientId, scope) {
+      return fetch(`${url}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: tokenExchangeGrant,
+          subject_token: await demo.idToken(user),
+          subject_token_type: idTokenType,
+          client_id: clientId,
+          scope,
+        }),
+      });
+    },
+    async accessToken(user, clientId, scope) {
+      const response = await demo.exchange(user, clientId, scope);
+      const body = (await response.json()) as { access_token?: string };
+      if (!response.ok || !body.access_token) throw new Error(`exchange failed: ${JSON.stringify(body)}`);
+      return body.access_token;
+    },
+    get: (path, token) => fetch(`${url}${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+    async stop() {
+      await gatehouse.close();
+      if (!options.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return demo;
+}
