@@ -43,7 +43,9 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
   }
   const port = config.server.port === 0 ? await freePort(config.server.host) : config.server.port;
   const url = publicUrl(config, port);
-  const idpIssuer = config.idp.issuer ?? `${url}/idp`;
+  // The development IdP always lives at /idp; the broker trusts idp.issuer when one is configured.
+  const devIdpIssuer = `${url}/idp`;
+  const idpIssuer = config.idp.issuer ?? devIdpIssuer;
 
   const store = await openStore(config);
   const closers: Array<() => Promise<void>> = [() => store.close()];
@@ -52,13 +54,13 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     const catalog = createCatalog(store.db);
     const crm = createEmbeddedCrm(store.db);
     if (config.demo) await prepareDemo(store, config, catalog.ensureDemoApps, logger, options.onSeedProgress);
-    await writeMeta(store.db, { mode: config.demo ? 'demo' : 'production', idp_issuer: idpIssuer, public_url: url });
+    await writeMeta(store.db, { mode: config.demo ? 'demo' : 'production', idp_issuer: devIdpIssuer, public_url: url });
 
     const audit: AuditLog = await openAuditLog({ db: store.db, secrets, origin: auditOrigin });
     closers.unshift(() => audit.close());
     let devIdp: DevIdp | undefined;
     if (config.demo) {
-      devIdp = await createDevIdp({ config, secrets, issuer: idpIssuer });
+      devIdp = await createDevIdp({ config, secrets, issuer: devIdpIssuer });
       closers.unshift(async () => devIdp?.close());
     }
     const broker = await createBroker({

@@ -2,9 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config/index.js';
+import { createBroker } from '../../src/broker/index.js';
+import { createCatalog } from '../../src/catalog/index.js';
 import { mintDevIdToken } from '../../src/devidp/index.js';
 import { openLocalSecretStore } from '../../src/secrets/index.js';
 import { startGatehouse, type Gatehouse } from '../../src/server/index.js';
+import { openStore } from '../../src/store/index.js';
 
 export const tokenExchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const idTokenType = 'urn:ietf:params:oauth:token-type:id_token';
@@ -18,6 +21,8 @@ export interface Demo {
   /** Exchanges an ID token for an access token; answers the raw response. */
   exchange(user: string, clientId: string, scope: string): Promise<Response>;
   accessToken(user: string, clientId: string, scope: string): Promise<string>;
+  /** A token minted by a broker whose clock is an hour behind: real key, long expired. */
+  expiredAccessToken(user: string, clientId: string, scope: string): Promise<string>;
   get(path: string, token?: string): Promise<Response>;
   stop(): Promise<void>;
 }
@@ -32,6 +37,7 @@ export async function startDemo(options: { dataDir?: string; keepDataDir?: boole
   const gatehouse = await startGatehouse(config);
   const url = gatehouse.url;
   const secrets = openLocalSecretStore(dataDir);
+  const store = await openStore(config);
   const demo: Demo = {
     gatehouse,
     url,
@@ -57,9 +63,30 @@ export async function startDemo(options: { dataDir?: string; keepDataDir?: boole
       if (!response.ok || !body.access_token) throw new Error(`exchange failed: ${JSON.stringify(body)}`);
       return body.access_token;
     },
+    async expiredAccessToken(user, clientId, scope) {
+      const hourAgo = new Date(Date.now() - 3_600_000);
+      const client = (await createCatalog(store.db).findAppByClientId(clientId))!;
+      const broker = await createBroker({
+        config,
+        secrets,
+        issuer: url,
+        now: () => hourAgo,
+        lookupClient: async () => ({ ...client, appId: client.id }),
+      });
+      const subjectToken = await mintDevIdToken({ config, secrets, user, issuer: `${url}/idp`, now: hourAgo });
+      const response = await broker.exchangeToken({
+        grant_type: tokenExchangeGrant,
+        subject_token: subjectToken,
+        subject_token_type: idTokenType,
+        client_id: clientId,
+        scope,
+      });
+      return response.access_token;
+    },
     get: (path, token) => fetch(`${url}${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {}),
     async stop() {
       await gatehouse.close();
+      await store.close();
       if (!options.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };

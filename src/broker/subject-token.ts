@@ -1,0 +1,131 @@
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { Config } from '../config/index.js';
+import { DependencyUnavailable, OAuthError } from '../errors/index.js';
+
+/** Who an ID token says the user is, in the terms the broker needs. */
+export interface SubjectIdentity {
+  readonly sub: string;
+  readonly role: string;
+  readonly email?: string;
+  readonly territory?: string;
+}
+
+export type SubjectTokenVerifier = (idToken: string) => Promise<SubjectIdentity>;
+
+/** Asymmetric algorithms only: a symmetric one would let anyone holding a public key sign. */
+export const idTokenAlgorithms = [
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'RS256',
+  'EdDSA',
+  'Ed25519',
+];
+const clockToleranceSeconds = 5;
+const maxTokenLength = 16_384;
+
+/** jose codes that mean the IdP (not the token) is at fault: its JWKS cannot be fetched or read. */
+const idpFailureCodes = new Set(['ERR_JOSE_GENERIC', 'ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID']);
+
+/**
+ * Verifies subject ID tokens against the IdP found by OIDC discovery at `issuer`: keys from its
+ * `jwks_uri` (fetched once and cached by jose, refetched on an unknown kid), `iss` = issuer, `aud` =
+ * `idp.audience`, `exp`, and an `iat` no older than `idp.maxIdTokenAgeSeconds`. Discovery runs at the
+ * first exchange (the built-in IdP only answers once the server listens) and again after a failure.
+ */
+export function createSubjectTokenVerifier(options: {
+  config: Config;
+  issuer: string;
+  now: () => Date;
+}): SubjectTokenVerifier {
+  const { config, issuer, now } = options;
+  const { audience, claims, maxIdTokenAgeSeconds } = config.idp;
+  let keys: Promise<JWTVerifyGetKey> | undefined;
+  const idpKeys = () =>
+    (keys ??= discoverKeys(issuer).catch((error: unknown) => {
+      keys = undefined;
+      throw error;
+    }));
+
+  return async function verifySubjectToken(idToken) {
+    if (idToken.length > maxTokenLength) throw invalidGrant();
+    const getKey = await idpKeys();
+    let payload: JWTPayload;
+    let typ: string | undefined;
+    try {
+      ({
+        payload,
+        protectedHeader: { typ },
+      } = await jwtVerify(idToken, getKey, {
+        algorithms: idTokenAlgorithms,
+        issuer,
+        audience,
+        maxTokenAge: maxIdTokenAgeSeconds,
+        clockTolerance: clockToleranceSeconds,
+        requiredClaims: ['sub', 'iat', 'exp'],
+        currentDate: now(),
+      }));
+    } catch (cause) {
+      if (!(cause instanceof errors.JOSEError) || idpFailureCodes.has(cause.code)) {
+        throw new DependencyUnavailable('DEPENDENCY_UNAVAILABLE', 'the identity provider cannot be reached', {
+          cause,
+        });
+      }
+      throw invalidGrant(cause);
+    }
+    // An access token of the same IdP is no identity assertion (RFC 9068 §4).
+    if (typ !== undefined && /^(application\/)?at\+jwt$/i.test(typ)) throw invalidGrant();
+    // Verified but still the IdP's data: check the shape of every claim we use.
+    const role = payload[claims.role];
+    const email = payload.email;
+    const territory = payload[claims.territory];
+    if (typeof payload.sub !== 'string' || payload.sub === '' || typeof role !== 'string' || role === '') {
+      throw invalidGrant();
+    }
+    if (
+      (email !== undefined && typeof email !== 'string') ||
+      (territory !== undefined && typeof territory !== 'string')
+    ) {
+      throw invalidGrant();
+    }
+    return { sub: payload.sub, role, email, territory };
+  };
+}
+
+function invalidGrant(cause?: unknown): OAuthError {
+  return new OAuthError('OAUTH_INVALID_GRANT', 'the subject token is not a valid ID token for Gatehouse', {
+    cause,
+  });
+}
+
+async function discoverKeys(issuer: string): Promise<JWTVerifyGetKey> {
+  const url = `${issuer}/.well-known/openid-configuration`;
+  let metadata: { issuer?: unknown; jwks_uri?: unknown };
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000), redirect: 'error' });
+    if (!response.ok) throw new Error(`OIDC discovery at ${url} answered ${response.status}`);
+    metadata = (await response.json()) as typeof metadata;
+  } catch (cause) {
+    throw new DependencyUnavailable('DEPENDENCY_UNAVAILABLE', 'the identity provider cannot be reached', {
+      cause,
+    });
+  }
+  // OpenID Connect Discovery §4.3: the issuer in the document must be exactly the one we asked.
+  if (
+    metadata.issuer !== issuer ||
+    typeof metadata.jwks_uri !== 'string' ||
+    !URL.canParse(metadata.jwks_uri)
+  ) {
+    throw new DependencyUnavailable(
+      'DEPENDENCY_UNAVAILABLE',
+      'the identity provider metadata is not usable',
+      {
+        cause: new Error(`OIDC discovery at ${url} names another issuer or no valid jwks_uri`),
+      },
+    );
+  }
+  return createRemoteJWKSet(new URL(metadata.jwks_uri));
+}

@@ -1,0 +1,15 @@
+// oidc-provider ships no type definitions and @types/oidc-provider is not a dependency: this declares
+// the small surface the development IdP uses.
+declare module 'oidc-provider' {
+  import type { IncomingMessage, ServerResponse } from 'node:http';
+
+  export class Provider {
+    constructor(issuer: string, configuration?: Record<string, unknown>);
+    readonly issuer: string;
+    /** Koa's `proxy`: trust X-Forwarded-Host and X-Forwarded-Proto. */
+    proxy: boolean;
+    callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+    on(event: string, listener: (...args: unknown[]) => void): this;
+  }
+  export default Provider;
+}
