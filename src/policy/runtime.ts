@@ -29,11 +29,10 @@ export interface Principal {
   readonly scopes: readonly string[];
 }
 
-export interface RowCondition {
-  readonly field: string;
-  readonly op: 'eq';
-  readonly value: string;
-}
+/** A condition pushed into the connector query; all conditions of a filter must hold (AND). */
+export type RowCondition =
+  | { readonly field: string; readonly op: 'eq'; readonly value: string }
+  | { readonly field: string; readonly op: 'in'; readonly value: readonly string[] };
 
 /** The fields of `object` that the principal's scopes open for `action`, and the scopes that opened them. */
 export function grantedFields(

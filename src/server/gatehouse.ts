@@ -56,7 +56,12 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     if (config.demo) await prepareDemo(store, config, catalog.ensureDemoApps, logger, options.onSeedProgress);
     await writeMeta(store.db, { mode: config.demo ? 'demo' : 'production', idp_issuer: devIdpIssuer, public_url: url });
 
-    const audit: AuditLog = await openAuditLog({ db: store.db, secrets, origin: auditOrigin });
+    const audit: AuditLog = await openAuditLog({
+      db: store.db,
+      secrets,
+      origin: auditOrigin,
+      onBackgroundError: (err) => logger.error({ err }, 'audit checkpoint signing failed'),
+    });
     closers.unshift(() => audit.close());
     let devIdp: DevIdp | undefined;
     if (config.demo) {
@@ -110,14 +115,26 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       url,
       app,
       config,
-      async close() {
-        for (const close of closers.splice(0)) await close();
-      },
+      close: () => closeAll(closers.splice(0), logger),
     };
   } catch (error) {
-    for (const close of closers) await close().catch(() => undefined);
+    await closeAll(closers, logger);
     throw error;
   }
+}
+
+/** Runs every closer even when one fails (the store must close after a failed final checkpoint). */
+async function closeAll(closers: ReadonlyArray<() => Promise<void>>, logger: Logger): Promise<void> {
+  let first: unknown;
+  for (const close of closers) {
+    try {
+      await close();
+    } catch (error) {
+      logger.error({ err: error }, 'shutdown step failed');
+      first ??= error;
+    }
+  }
+  if (first) throw first;
 }
 
 async function prepareDemo(

@@ -102,4 +102,19 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '002_crm_reference_indexes': {
+    async up(db: Kysely<unknown>) {
+      // Children are listed, re-owned and deleted by their parent: contacts of an account, notes of a contact.
+      const indexes: [table: string, columns: string[]][] = [
+        ['crm_contacts', ['account_id', 'id']],
+        ['crm_opportunities', ['account_id', 'id']],
+        ['crm_notes', ['account_id', 'id']],
+        ['crm_notes', ['contact_id']],
+        ['crm_notes', ['opportunity_id']],
+      ];
+      for (const [table, columns] of indexes) {
+        await db.schema.createIndex(`${table}_${columns[0]}`).on(table).columns(columns).execute();
+      }
+    },
+  },
 };

@@ -29,9 +29,10 @@ export async function openStore(config: Config): Promise<Store> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const file = new SQLite(join(config.dataDir, 'gatehouse.db'));
   // WAL lets the CLI read while a server writes; busy_timeout waits out a writer instead of failing.
+  // synchronous=FULL: an audit event acknowledged to a caller survives power loss, not just a crash.
   file.pragma('journal_mode = WAL');
   file.pragma('busy_timeout = 5000');
-  file.pragma('synchronous = NORMAL');
+  file.pragma('synchronous = FULL');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: file }) });
   await migrateToLatest(db);
   return {

@@ -1,0 +1,85 @@
+/** Audit events: their shape, their RFC 8785 canonical form and their leaf hash. */
+import canonicalize from 'canonicalize';
+import { hashLeaf } from './merkle.js';
+
+export interface AuditEvent {
+  timestamp: string;
+  actor_id: string;
+  actor_role: string;
+  app_id: string;
+  action: string;
+  resource_type: string;
+  resource_id: string;
+  scope: string;
+  request_id: string;
+  trace_id: string;
+  outcome: 'allow' | 'deny' | 'error';
+  reason: string;
+  policy_version?: string;
+}
+
+const requiredFields = [
+  'timestamp',
+  'actor_id',
+  'actor_role',
+  'app_id',
+  'action',
+  'resource_type',
+  'resource_id',
+  'scope',
+  'request_id',
+  'trace_id',
+  'outcome',
+  'reason',
+] as const satisfies ReadonlyArray<keyof AuditEvent>;
+
+const outcomes: ReadonlySet<string> = new Set(['allow', 'deny', 'error']);
+const knownFields: ReadonlySet<string> = new Set<string>([...requiredFields, 'policy_version']);
+
+/** RFC 8785 (JCS) canonical JSON of a JSON value. TypeError for values JSON cannot carry. */
+export function canonicalJson(value: unknown): string {
+  let text: string | undefined;
+  try {
+    text = canonicalize(value);
+  } catch (cause) {
+    throw new TypeError('value has no canonical JSON form (NaN, Infinity, a lone surrogate or a cycle)', {
+      cause,
+    });
+  }
+  if (text === undefined) throw new TypeError('value has no JSON representation');
+  return text;
+}
+
+/** Hex SHA-256(0x00 ‖ UTF-8 bytes of the canonical JSON). */
+export function leafHashHex(canonical: string): string {
+  return hashLeaf(Buffer.from(canonical, 'utf8')).toString('hex');
+}
+
+/** True when `value` is exactly an AuditEvent: the known fields, all strings, nothing else. */
+export function isAuditEvent(value: unknown): value is AuditEvent {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (!knownFields.has(key)) return false;
+  }
+  for (const field of requiredFields) {
+    if (typeof record[field] !== 'string') return false;
+  }
+  if (!outcomes.has(record.outcome as string)) return false;
+  return record.policy_version === undefined || typeof record.policy_version === 'string';
+}
+
+/**
+ * The canonical bytes an appended event is stored and hashed as. Only the known fields are taken, so
+ * nothing else a caller's object happens to carry can reach the log. TypeError for a malformed event
+ * (a programming mistake of the caller).
+ */
+export function canonicalEvent(event: AuditEvent): string {
+  const picked: Record<string, unknown> = {};
+  for (const field of requiredFields) picked[field] = event[field];
+  if (event.policy_version !== undefined) picked.policy_version = event.policy_version;
+  if (!isAuditEvent(picked)) {
+    throw new TypeError('audit event: every field must be a string and outcome one of allow, deny, error');
+  }
+  return canonicalJson(picked);
+}

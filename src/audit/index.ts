@@ -1,0 +1,24 @@
+/**
+ * The audit module: the event store and its tamper-evident Merkle log (DESIGN.md "Audit trail",
+ * CONTRACT.md "Audit"). Everything else imports only this file.
+ */
+import type { SecretStore } from '../secrets/index.js';
+import { verifierKeyOf } from './keys.js';
+
+export type { AuditEvent } from './event.js';
+export { canonicalJson, leafHashHex } from './event.js';
+export {
+  openAuditLog,
+  type AuditLog,
+  type AuditLogOptions,
+  type AuditEventQuery,
+  type AuditEventRecord,
+} from './log.js';
+export { verifyStoredLog } from './verify-store.js';
+export { exportLog, verifyExportFile } from './export.js';
+export type { VerifyReport, VerifyProblemCode } from './verify.js';
+
+/** The checkpoint verifier key `<origin>+<hex key id>+<base64(0x01 ‖ public key)>`; creates the key if absent. */
+export function auditVerifierKey(secrets: SecretStore, origin: string): Promise<string> {
+  return verifierKeyOf(secrets, origin);
+}

@@ -1,0 +1,438 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type {
+  KyselyPlugin,
+  PluginTransformQueryArgs,
+  PluginTransformResultArgs,
+  QueryResult,
+  RootOperationNode,
+  UnknownRow,
+} from 'kysely';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../config/index.js';
+import { openLocalSecretStore } from '../secrets/index.js';
+import { openStore, type Store } from '../store/index.js';
+import { auditVerifierKey, openAuditLog, verifyStoredLog, type AuditEvent } from './index.js';
+
+interface TlogCheck {
+  jcs(value: unknown): string;
+  leafHash(data: Uint8Array): Buffer;
+  verifyInclusion(index: number, size: number, leaf: Buffer, proof: Buffer[], root: Buffer): boolean;
+  verifyConsistency(m: number, n: number, oldRoot: Buffer, newRoot: Buffer, proof: Buffer[]): boolean;
+  openCheckpoint(text: string, vkey: string): { origin: string; size: number; root: Buffer; signed: boolean };
+}
+const tlog = (await import(
+  new URL('../../../shared/tools/tlog-check.mjs', import.meta.url).href
+)) as TlogCheck;
+
+const origin = 'gatehouse.test/audit';
+const frozen = () => new Date('2025-03-01T12:00:00.000Z');
+const cleanups: Array<() => Promise<void> | void> = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function tempStore(
+  dir = mkdtempSync(join(tmpdir(), 'gatehouse-audit-')),
+): Promise<{ dir: string; store: Store }> {
+  const store = await openStore(loadConfig({ overrides: { dataDir: dir }, env: {}, cwd: dir }));
+  cleanups.push(() => store.close());
+  if (!cleanups.some((c) => (c as { dir?: string }).dir === dir)) {
+    cleanups.unshift(Object.assign(() => rmSync(dir, { recursive: true, force: true }), { dir }));
+  }
+  return { dir, store };
+}
+
+async function openLog(store: Store, dir: string, extra: Partial<Parameters<typeof openAuditLog>[0]> = {}) {
+  const log = await openAuditLog({
+    db: store.db,
+    secrets: openLocalSecretStore(dir),
+    origin,
+    now: frozen,
+    checkpointIntervalMs: 3_600_000,
+    ...extra,
+  });
+  cleanups.push(() => log.close().catch(() => undefined));
+  return log;
+}
+
+function auditEvent(i: number, overrides: Partial<AuditEvent> = {}): AuditEvent {
+  return {
+    timestamp: new Date(Date.UTC(2025, 2, 1, 12, 0, 0, i)).toISOString(),
+    actor_id: `user${i % 3}@example.com`,
+    actor_role: 'sales',
+    app_id: i % 2 ? 'call-notes' : 'pipeline-dashboard',
+    action: 'crm.read',
+    resource_type: 'contact',
+    resource_id: `c-${i}`,
+    scope: 'read:contact.basic',
+    request_id: `req-${i}`,
+    trace_id: `trace-${i}`,
+    outcome: i % 5 === 0 ? 'deny' : 'allow',
+    reason: `event ${i}`,
+    ...overrides,
+  };
+}
+
+const unhex = (s: string) => Buffer.from(s, 'hex');
+
+/** Counts queries and rows through a Kysely plugin: reads are asserted by count, never by time. */
+function counting() {
+  const stats = { queries: 0, rows: 0, eventInserts: 0 };
+  const plugin: KyselyPlugin = {
+    transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+      stats.queries += 1;
+      const node = args.node;
+      if (node.kind === 'InsertQueryNode' && node.into?.table.identifier.name === 'audit_events')
+        stats.eventInserts += 1;
+      return node;
+    },
+    async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+      stats.rows += args.result.rows.length;
+      return args.result;
+    },
+  };
+  return { stats, plugin, reset: () => Object.assign(stats, { queries: 0, rows: 0, eventInserts: 0 }) };
+}
+
+describe('append', () => {
+  it('stores each event as JCS with leaf hash SHA-256(0x00 ‖ JCS), durably, at consecutive indexes', async () => {
+    const { dir, store } = await tempStore();
+    const log = await openLog(store, dir);
+    const first = await log.append(auditEvent(0));
+    const second = await log.append(auditEvent(1));
+    expect(first).toEqual({
+      index: 0,
+      leafHash: tlog.leafHash(Buffer.from(tlog.jcs(auditEvent(0)))).toString('hex'),
+    });
+    expect(second.index).toBe(1);
+
+    // A second connection to the file sees them: committed when append resolved.
+    const other = await tempStore(dir);
+    const rows = await other.store.db.selectFrom('audit_events').selectAll().orderBy('idx').execute();
+    expect(rows.map((r) => [r.idx, r.event, r.leaf_hash, r.request_id])).toEqual([
+      [0, tlog.jcs(auditEvent(0)), first.leafHash, 'req-0'],
+      [1, tlog.jcs(auditEvent(1)), second.leafHash, 'req-1'],
+    ]);
+  });
+
+  it('group-commits concurrent appends: 500 in one tick take one insert, not 500', async () => {
+    const { dir, store } = await tempStore();
+    const counter = counting();
+    const log = await openLog({ ...store, db: store.db.withPlugin(counter.plugin) }, dir);
+    const results = await Promise.all(Array.from({ length: 500 }, (_, i) => log.append(auditEvent(i))));
+    expect(results.map((r) => r.index)).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    expect(counter.stats.eventInserts).toBeLessThanOrEqual(2);
+    expect(await verifyStoredLog(store.db, log.verifierKey())).toMatchObject({ ok: true, size: 500 });
+  });
+
+  it('appends arriving while a transaction runs go into the next one, in order', async () => {
+    const { dir, store } = await tempStore();
+    const log = await openLog(store, dir);
+    const first = log.append(auditEvent(0));
+    await Promise.resolve();
+    const later = Array.from({ length: 20 }, (_, i) => log.append(auditEvent(i + 1)));
+    expect((await Promise.all([first, ...later])).map((r) => r.index)).toEqual(
+      Array.from({ length: 21 }, (_, i) => i),
+    );
+  });
+
+  it('a malformed event is a TypeError; a closed log is AUDIT_UNAVAILABLE', async () => {
+    const { dir, store } = await tempStore();
+    const log = await openLog(store, dir);
+    await expect(
+      log.append({ ...auditEvent(0), outcome: 'perhaps' } as unknown as AuditEvent),
+    ).rejects.toThrow(TypeError);
+    await log.close();
+    await expect(log.append(auditEvent(1))).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+  });
+
+  it('fails closed with AUDIT_UNAVAILABLE when the store cannot be written', async () => {
+    const { dir, store } = await tempStore();
+    const log = await openLog(store, dir);
+    await log.append(auditEvent(0));
+    await store.close();
+    await expect(log.append(auditEvent(1))).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+  });
+});
+
+describe('two writers on one SQLite file', () => {
+  it('two AuditLog instances on two connections append concurrently into one consistent log', async () => {
+    const { dir, store } = await tempStore();
+    const other = await tempStore(dir);
+    const a = await openLog(store, dir);
+    const b = await openLog(other.store, dir);
+    expect(a.verifierKey()).toBe(b.verifierKey());
+
+    const checkpoints: string[] = [];
+    const appends: Array<Promise<{ index: number }>> = [];
+    for (let round = 0; round < 10; round++) {
+      for (let i = 0; i < 20; i++) {
+        appends.push(a.append(auditEvent(round * 100 + i)));
+        appends.push(b.append(auditEvent(round * 100 + 50 + i)));
+      }
+      checkpoints.push(await (round % 2 ? a : b).latestCheckpoint());
+    }
+    const indexes = (await Promise.all(appends)).map((r) => r.index).sort((x, y) => x - y);
+    expect(indexes).toEqual(Array.from({ length: 400 }, (_, i) => i));
+    checkpoints.push(await a.latestCheckpoint());
+
+    expect(await verifyStoredLog(store.db, a.verifierKey())).toMatchObject({ ok: true, size: 400 });
+    // Every checkpoint, whichever writer signed it, is consistent with the last.
+    const last = tlog.openCheckpoint(checkpoints[checkpoints.length - 1], a.verifierKey());
+    expect(last).toMatchObject({ size: 400, signed: true });
+    const sizes = checkpoints.map((note) => tlog.openCheckpoint(note, a.verifierKey()).size);
+    expect(sizes).toEqual([...sizes].sort((x, y) => x - y));
+    for (const note of checkpoints) {
+      const cp = tlog.openCheckpoint(note, a.verifierKey());
+      expect(cp.signed).toBe(true);
+      if (cp.size === 0) continue; // the empty tree is a prefix of every tree; RFC 9162 has no proof for it
+      const proof = (await b.consistencyProof(cp.size, 400)).map(unhex);
+      expect(tlog.verifyConsistency(cp.size, 400, cp.root, last.root, proof)).toBe(true);
+    }
+  });
+});
+
+describe('checkpoints', () => {
+  it('signs the current tree as a note the independent verifier accepts, and only when it grew', async () => {
+    const { dir, store } = await tempStore();
+    const log = await openLog(store, dir);
+    for (let i = 0; i < 5; i++) await log.append(auditEvent(i));
+    const note = await log.latestCheckpoint();
+    expect(note.split('\n')[0]).toBe(origin);
+    expect(tlog.openCheckpoint(note, log.verifierKey())).toMatchObject({ origin, size: 5, signed: true });
+    expect(await log.latestCheckpoint()).toBe(note);
+    const rows = await store.db.selectFrom('audit_checkpoints').selectAll().execute();
+    expect(rows).toEqual([
+      {
+        size: 5,
+        root_hash: tlog.openCheckpoint(note, log.verifierKey()).root.toString('hex'),
+        note,
+        created_at: frozen().toISOString(),
+      },
+    ]);
+  });
+
+  it('signs the empty tree when asked before any event', async () => {
+    const { dir, store } = await tempStore();
+    const log = await openLog(store, dir);
+    const cp = tlog.openCheckpoint(await log.latestCheckpoint(), log.verifierKey());
+    expect(cp).toMatchObject({ size: 0, signed: true });
+    expect(cp.root.toString('hex')).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+  });
+
+  it('the timer signs while events flow; close() signs a final checkpoint', async () => {
+    const { dir, store } = await tempStore();
+    const log = await openLog(store, dir, { checkpointIntervalMs: 10 });
+    await log.append(auditEvent(0));
+    const signed = async () =>
+      (await store.db.selectFrom('audit_checkpoints').select('size').execute()).map((r) => r.size);
+    await vi.waitFor(async () => expect(await signed()).toEqual([1]), { timeout: 10_000 });
+    await log.append(auditEvent(1));
+    const pending = log.append(auditEvent(2));
+    await log.close();
+    await pending;
+    expect((await signed()).at(-1)).toBe(3);
+  });
+
+  it('never signs a smaller tree than the latest checkpoint: a truncated store stops signing and appends', async () => {
+    const { dir, store } = await tempStore();
+    const log = await openLog(store, dir);
+    for (let i = 0; i < 6; i++) await log.append(auditEvent(i));
+    await log.latestCheckpoint();
+    await store.db.deleteFrom('audit_events').where('idx', '>=', 4).execute();
+    await expect(log.latestCheckpoint()).rejects.toMatchObject({ code: 'AUDIT_INTEGRITY' });
+    await expect(log.append(auditEvent(9))).rejects.toMatchObject({
+      code: 'AUDIT_UNAVAILABLE',
+      cause: expect.objectContaining({ code: 'AUDIT_INTEGRITY' }),
+    });
+    const sizes = (await store.db.selectFrom('audit_checkpoints').select('size').execute()).map(
+      (r) => r.size,
+    );
+    expect(sizes).toEqual([6]);
+  });
+
+  it('never signs a tree inconsistent with the latest checkpoint: a rewritten subtree hash stops signing', async () => {
+    const { dir, store } = await tempStore();
+    const first = await openLog(store, dir);
+    for (let i = 0; i < 4; i++) await first.append(auditEvent(i));
+    await first.latestCheckpoint();
+    await first.close();
+    await store.db
+      .updateTable('audit_nodes')
+      .set({ hash: 'ab'.repeat(32) })
+      .where('level', '=', 2)
+      .execute();
+    const second = await openLog(store, dir);
+    await second.append(auditEvent(4));
+    await expect(second.latestCheckpoint()).rejects.toMatchObject({ code: 'AUDIT_INTEGRITY' });
+    expect(await store.db.selectFrom('audit_checkpoints').select('size').execute()).toEqual([{ size: 4 }]);
+  });
+});
+
+describe('signing key', () => {
+  it('is made on first start, kept encrypted in the SecretStore, and the same on every start', async () => {
+    const { dir, store } = await tempStore();
+    const secrets = openLocalSecretStore(dir);
+    const key = await auditVerifierKey(secrets, origin);
+    expect(key).toMatch(/^gatehouse\.test\/audit\+[0-9a-f]{8}\+[A-Za-z0-9/]+=*$/);
+    const log = await openLog(store, dir);
+    expect(log.verifierKey()).toBe(key);
+    expect(await auditVerifierKey(openLocalSecretStore(dir), origin)).toBe(key);
+
+    const seed = Buffer.from((await secrets.get('audit/checkpoint-signing-key')) as Uint8Array);
+    expect(seed).toHaveLength(32);
+    for (const file of readdirSync(join(dir, 'secrets'))) {
+      const bytes = readFileSync(join(dir, 'secrets', file));
+      for (const encoded of [seed, Buffer.from(seed.toString('base64')), Buffer.from(seed.toString('hex'))]) {
+        expect(bytes.includes(encoded)).toBe(false);
+      }
+    }
+  });
+
+  it('an origin that cannot name a key is a TypeError', async () => {
+    const { dir } = await tempStore();
+    await expect(auditVerifierKey(openLocalSecretStore(dir), 'has space')).rejects.toThrow(TypeError);
+    await expect(auditVerifierKey(openLocalSecretStore(dir), 'a+b')).rejects.toThrow(TypeError);
+  });
+});
+
+describe('events()', () => {
+  it('filters by request_id, app_id and since, and pages with a cursor', async () => {
+    const { dir, store } = await tempStore();
+    let clock = Date.parse('2025-03-01T12:00:00.000Z');
+    const log = await openLog(store, dir, { now: () => new Date(clock) });
+    for (let i = 0; i < 30; i++) {
+      clock += 1000;
+      await log.append(auditEvent(i));
+    }
+    const byRequest = await log.events({ request_id: 'req-7' });
+    expect(byRequest.records).toHaveLength(1);
+    expect(byRequest.records[0]).toMatchObject({ index: 7, event: auditEvent(7) });
+    expect(byRequest.records[0].leaf_hash).toBe(
+      tlog.leafHash(Buffer.from(tlog.jcs(auditEvent(7)))).toString('hex'),
+    );
+
+    const seen: number[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await log.events({ app_id: 'call-notes', limit: 4, cursor });
+      seen.push(...page.records.map((r) => r.index));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual(Array.from({ length: 15 }, (_, i) => 2 * i + 1));
+
+    const since = await log.events({ since: '2025-03-01T12:00:25.000Z' });
+    expect(since.records.map((r) => r.index)).toEqual([24, 25, 26, 27, 28, 29]);
+    expect((await log.events({ since: '2030-01-01T00:00:00Z' })).records).toEqual([]);
+    expect((await log.events({})).records).toHaveLength(30);
+  });
+
+  it('append times never go backwards, even when the clock does', async () => {
+    const { dir, store } = await tempStore();
+    const times = ['2025-03-01T12:00:10.000Z', '2025-03-01T12:00:05.000Z', '2025-03-01T12:00:20.000Z'];
+    let call = 0;
+    const log = await openLog(store, dir, { now: () => new Date(times[Math.min(call++, times.length - 1)]) });
+    for (let i = 0; i < 3; i++) await log.append(auditEvent(i));
+    const rows = await store.db.selectFrom('audit_events').select('created_at').orderBy('idx').execute();
+    expect(rows.map((r) => r.created_at)).toEqual([times[0], times[0], times[2]]);
+    expect((await log.events({ since: '2025-03-01T12:00:06.000Z' })).records.map((r) => r.index)).toEqual([
+      0, 1, 2,
+    ]);
+  });
+
+  it('rejects a bad limit, cursor or since with INVALID_INPUT', async () => {
+    const { dir, store } = await tempStore();
+    const log = await openLog(store, dir);
+    for (const q of [
+      { limit: 0 },
+      { limit: 1001 },
+      { limit: 1.5 },
+      { cursor: 'abc' },
+      { cursor: '-1' },
+      { since: 'yesterday' },
+    ]) {
+      await expect(log.events(q)).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    }
+  });
+});
+
+describe('proofs from stored subtree hashes', () => {
+  it('inclusion proofs of every event and consistency proofs between sizes verify with the independent verifier', async () => {
+    const { dir, store } = await tempStore();
+    const log = await openLog(store, dir);
+    const notes: string[] = [];
+    const leaves: Buffer[] = [];
+    for (let i = 0; i < 37; i++) {
+      leaves.push(unhex((await log.append(auditEvent(i))).leafHash));
+      if (i % 6 === 0) notes.push(await log.latestCheckpoint());
+    }
+    notes.push(await log.latestCheckpoint());
+    const cps = notes.map((note) => tlog.openCheckpoint(note, log.verifierKey()));
+    for (const cp of cps) {
+      expect(cp.signed).toBe(true);
+      for (let i = 0; i < cp.size; i++) {
+        const proof = (await log.inclusionProof(i, cp.size)).map(unhex);
+        expect(tlog.verifyInclusion(i, cp.size, leaves[i], proof, cp.root)).toBe(true);
+      }
+      for (const later of cps.filter((c) => c.size >= cp.size)) {
+        const proof = (await log.consistencyProof(cp.size, later.size)).map(unhex);
+        if (cp.size === later.size) expect(proof).toEqual([]);
+        else expect(tlog.verifyConsistency(cp.size, later.size, cp.root, later.root, proof)).toBe(true);
+      }
+    }
+  });
+
+  it('out-of-range proof requests are INVALID_INPUT', async () => {
+    const { dir, store } = await tempStore();
+    const log = await openLog(store, dir);
+    for (let i = 0; i < 3; i++) await log.append(auditEvent(i));
+    for (const [index, size] of [
+      [3, 3],
+      [0, 4],
+      [-1, 2],
+      [0.5, 2],
+      [0, 0],
+    ]) {
+      await expect(log.inclusionProof(index, size)).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    }
+    for (const [from, to] of [
+      [2, 1],
+      [1, 4],
+      [-1, 2],
+    ]) {
+      await expect(log.consistencyProof(from, to)).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    }
+    expect(await log.consistencyProof(3, 3)).toEqual([]);
+  });
+
+  it('a proof in a 100,000-event log reads O(log n) rows, not the log', async () => {
+    const { dir, store } = await tempStore();
+    const writer = await openLog(store, dir);
+    const n = 100_000;
+    for (let start = 0; start < n; start += 1000) {
+      await Promise.all(Array.from({ length: 1000 }, (_, i) => writer.append(auditEvent(start + i))));
+    }
+    const cp = tlog.openCheckpoint(await writer.latestCheckpoint(), writer.verifierKey());
+    expect(cp.size).toBe(n);
+
+    const counter = counting();
+    const reader = await openLog({ ...store, db: store.db.withPlugin(counter.plugin) }, dir);
+    const bound = 2 * Math.ceil(Math.log2(n)) + 2;
+    for (const index of [0, 31_337, 65_535, 99_999]) {
+      counter.reset();
+      const proof = await reader.inclusionProof(index, n);
+      expect(counter.stats.rows).toBeLessThanOrEqual(bound);
+      expect(counter.stats.queries).toBeLessThanOrEqual(3);
+      const leaf = unhex(tlog.leafHash(Buffer.from(tlog.jcs(auditEvent(index)))).toString('hex'));
+      expect(tlog.verifyInclusion(index, n, leaf, proof.map(unhex), cp.root)).toBe(true);
+    }
+    counter.reset();
+    const proof = await reader.consistencyProof(77_777, n);
+    expect(proof.length).toBeGreaterThan(0);
+    expect(counter.stats.rows).toBeLessThanOrEqual(bound);
+    expect(counter.stats.queries).toBeLessThanOrEqual(3);
+  }, 120_000);
+});

@@ -1,0 +1,301 @@
+import type { Expression, ExpressionBuilder, Kysely, SqlBool, Transaction } from 'kysely';
+import { AccessDenied, InputError } from '../errors/index.js';
+import type { Db } from '../store/index.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { randomId } from './ids.js';
+import { specOf, type CrmTable, type ObjectSpec } from './metadata.js';
+import type { CrmConnector, CrmObject, QueryRequest } from './types.js';
+import {
+  checkValues,
+  maxLimit,
+  normalizeWhere,
+  satisfies,
+  selectColumns,
+  type NormalCondition,
+} from './validate.js';
+
+/**
+ * The embedded CRM: the connector interface over the crm_* tables of the store. Only the Kysely query
+ * builder, only validated column names, and the row filter always inside the query, so the same code
+ * runs on PostgreSQL and a hidden row never reaches this process.
+ */
+
+type Row = Record<string, string | number | null>;
+/** The crm_* tables seen with dynamic columns: every column name was checked against metadata first. */
+type CrmDb = Record<CrmTable, Row>;
+type Filter = (eb: ExpressionBuilder<CrmDb, CrmTable>) => Expression<SqlBool>;
+
+/** The fields a child record takes from its account; a row filter on them is a filter on the account too. */
+const inheritedFields = ['territory', 'owner'] as const;
+
+export function createEmbeddedCrm(store: Db): CrmConnector {
+  const db = store as unknown as Kysely<CrmDb>;
+
+  return {
+    name: 'embedded',
+
+    describe(object) {
+      return specOf(object).meta;
+    },
+
+    async get(object, id, fields, where) {
+      const spec = specOf(object);
+      const columns = selectColumns(spec, fields);
+      const conditions = normalizeWhere(spec, where);
+      if (!conditions || !plausibleId(id)) return undefined;
+      const row = await db
+        .selectFrom(spec.table)
+        .select(columns)
+        .where('id', '=', id)
+        .where(filter(conditions))
+        .executeTakeFirst();
+      return row ? { ...row } : undefined;
+    },
+
+    async query(object, req: QueryRequest) {
+      const spec = specOf(object);
+      const columns = selectColumns(spec, req.fields);
+      const conditions = normalizeWhere(spec, req.where);
+      const { limit } = req;
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxLimit) {
+        throw new TypeError(`limit must be an integer from 1 to ${maxLimit}`);
+      }
+      const after = req.cursor === undefined ? undefined : decodeCursor(object, req.cursor);
+      if (!conditions) return { records: [] };
+      let q = db.selectFrom(spec.table).select(columns).where(filter(conditions));
+      if (after !== undefined) q = q.where('id', '>', after);
+      // One row more than asked tells whether another page exists without a count.
+      const rows = await q
+        .orderBy('id')
+        .limit(limit + 1)
+        .execute();
+      if (rows.length <= limit) return { records: rows };
+      const records = rows.slice(0, limit);
+      return { records, nextCursor: encodeCursor(object, String(records[limit - 1]?.id)) };
+    },
+
+    async count(object, where = []) {
+      const spec = specOf(object);
+      const conditions = normalizeWhere(spec, where);
+      if (!conditions) return 0;
+      const row = await db
+        .selectFrom(spec.table)
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where(filter(conditions))
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
+    async create(object, input) {
+      const spec = specOf(object);
+      const values = checkValues(spec, input, 'create');
+      return db.transaction().execute(async (trx) => {
+        const derived = object === 'account' ? {} : await parentOf(trx, spec, values, []);
+        const now = new Date().toISOString();
+        const id = randomId(spec.prefix);
+        await trx
+          .insertInto(spec.table)
+          .values({ ...values, ...derived, id, created_at: now, updated_at: now })
+          .execute();
+        return { id, ...pick(values, Object.keys(input)), ...derived };
+      });
+    },
+
+    async update(object, id, input, where) {
+      const spec = specOf(object);
+      const values = checkValues(spec, input, 'update');
+      const conditions = normalizeWhere(spec, where);
+      if (!conditions || !plausibleId(id)) return undefined;
+      return db.transaction().execute(async (trx) => {
+        const existing = await trx
+          .selectFrom(spec.table)
+          .select(['id', 'territory', 'owner'])
+          .where('id', '=', id)
+          .where(filter(conditions))
+          .executeTakeFirst();
+        if (!existing) return undefined;
+        if (Object.keys(values).length === 0) return { id };
+
+        let derived: Row = {};
+        if (object !== 'account') {
+          const reparented = ['account_id', 'contact_id', 'opportunity_id'].some(
+            (f) => values[f] !== undefined,
+          );
+          if (reparented) {
+            const current = await trx
+              .selectFrom(spec.table)
+              .select(parentColumns(spec))
+              .where('id', '=', id)
+              .executeTakeFirstOrThrow();
+            derived = await parentOf(trx, spec, { ...current, ...values }, conditions);
+          } else {
+            for (const field of inheritedFields) {
+              if (values[field] !== undefined && values[field] !== existing[field]) {
+                throw new InputError(`the ${field} of a ${object} follows its account`, { field });
+              }
+            }
+          }
+        }
+        const next = { ...values, ...derived };
+        // A write may not move a record out of what the caller may see (or into another territory).
+        for (const condition of conditions) {
+          if (next[condition.field] !== undefined && !satisfies(condition, next[condition.field])) {
+            throw new AccessDenied(
+              'POLICY_DENIED',
+              'the change would move the record outside your row filter',
+              {
+                rule: 'row-filter',
+              },
+            );
+          }
+        }
+        await trx
+          .updateTable(spec.table)
+          .set({ ...next, updated_at: new Date().toISOString() })
+          .where('id', '=', id)
+          .execute();
+        await cascadeOwnership(trx, spec, id, next);
+        return { id, ...pick(values, Object.keys(input)), ...derived };
+      });
+    },
+
+    async delete(object, id, where) {
+      const spec = specOf(object);
+      const conditions = normalizeWhere(spec, where);
+      if (!conditions || !plausibleId(id)) return false;
+      return db.transaction().execute(async (trx) => {
+        const existing = await trx
+          .selectFrom(spec.table)
+          .select('id')
+          .where('id', '=', id)
+          .where(filter(conditions))
+          .executeTakeFirst();
+        if (!existing) return false;
+        await deleteDependents(trx, object, id);
+        await trx.deleteFrom(spec.table).where('id', '=', id).execute();
+        return true;
+      });
+    },
+  };
+}
+
+function filter(conditions: readonly NormalCondition[]): Filter {
+  return (eb) =>
+    eb.and(
+      conditions.map((c) => (c.op === 'eq' ? eb(c.field, '=', c.value) : eb(c.field, 'in', [...c.value]))),
+    );
+}
+
+function plausibleId(id: string): boolean {
+  if (typeof id !== 'string') throw new TypeError('id must be a string');
+  return id.length > 0 && id.length <= 64;
+}
+
+function pick(record: Row, keys: readonly string[]): Row {
+  const out: Row = {};
+  for (const key of keys) if (record[key] !== undefined) out[key] = record[key] as string | number | null;
+  return out;
+}
+
+function parentColumns(spec: ObjectSpec): string[] {
+  return ['account_id', 'contact_id', 'opportunity_id'].filter((f) => spec.fields.has(f));
+}
+
+/**
+ * Territory and owner of a child record come from its account (through its contact or opportunity,
+ * for a note). The parent must exist and satisfy the caller's territory/owner conditions and any
+ * territory/owner the caller supplied; otherwise it is reported exactly like a missing parent, so a
+ * write cannot probe for records of another territory.
+ */
+async function parentOf(
+  trx: Transaction<CrmDb>,
+  spec: ObjectSpec,
+  values: Row,
+  conditions: readonly NormalCondition[],
+): Promise<Row> {
+  const visible: NormalCondition[] = conditions.filter((c) =>
+    (inheritedFields as readonly string[]).includes(c.field),
+  );
+  for (const field of inheritedFields) {
+    const value = values[field];
+    if (typeof value === 'string') visible.push({ field, op: 'eq', value });
+  }
+  const lookup = async (table: CrmTable, id: string, columns: string[]) =>
+    trx.selectFrom(table).select(columns).where('id', '=', id).where(filter(visible)).executeTakeFirst();
+  const missing = (field: string) => new InputError(`${field} does not name a record you can see`, { field });
+
+  let accountId = typeof values.account_id === 'string' ? values.account_id : undefined;
+  for (const [field, table] of [
+    ['contact_id', 'crm_contacts'],
+    ['opportunity_id', 'crm_opportunities'],
+  ] as const) {
+    const ref = values[field];
+    if (!spec.fields.has(field) || typeof ref !== 'string') continue;
+    const parent = await lookup(table, ref, ['account_id']);
+    if (!parent) throw missing(field);
+    if (accountId !== undefined && parent.account_id !== accountId) {
+      throw new InputError(`${field} belongs to another account than account_id`, { field });
+    }
+    accountId = String(parent.account_id);
+  }
+  if (accountId === undefined) {
+    throw new InputError(
+      `a ${spec.object} needs account_id${spec.object === 'note' ? ', contact_id or opportunity_id' : ''}`,
+      {
+        field: 'account_id',
+      },
+    );
+  }
+  const account = await lookup('crm_accounts', accountId, ['territory', 'owner']);
+  if (!account) throw missing('account_id');
+  return { account_id: accountId, territory: account.territory ?? null, owner: account.owner ?? null };
+}
+
+/** Children follow their account (and notes their contact or opportunity) when it changes hands. */
+async function cascadeOwnership(
+  trx: Transaction<CrmDb>,
+  spec: ObjectSpec,
+  id: string,
+  next: Row,
+): Promise<void> {
+  const changed = pick(next, ['territory', 'owner']);
+  if (Object.keys(changed).length === 0) return;
+  if (spec.object === 'account') {
+    for (const table of ['crm_contacts', 'crm_opportunities', 'crm_notes'] as const) {
+      await trx.updateTable(table).set(changed).where('account_id', '=', id).execute();
+    }
+  } else if (spec.object === 'contact' || spec.object === 'opportunity') {
+    const ref = spec.object === 'contact' ? 'contact_id' : 'opportunity_id';
+    await trx
+      .updateTable('crm_notes')
+      .set({ ...changed, account_id: next.account_id ?? null })
+      .where(ref, '=', id)
+      .execute();
+  }
+}
+
+/** Deleting a record deletes what hangs off it, as Salesforce does: an account its contacts, opportunities and notes. */
+async function deleteDependents(trx: Transaction<CrmDb>, object: CrmObject, id: string): Promise<void> {
+  if (object === 'account') {
+    await trx
+      .deleteFrom('crm_notes')
+      .where((eb) =>
+        eb.or([
+          eb('account_id', '=', id),
+          eb('contact_id', 'in', eb.selectFrom('crm_contacts').select('id').where('account_id', '=', id)),
+          eb(
+            'opportunity_id',
+            'in',
+            eb.selectFrom('crm_opportunities').select('id').where('account_id', '=', id),
+          ),
+        ]),
+      )
+      .execute();
+    await trx.deleteFrom('crm_contacts').where('account_id', '=', id).execute();
+    await trx.deleteFrom('crm_opportunities').where('account_id', '=', id).execute();
+  } else if (object === 'contact') {
+    await trx.deleteFrom('crm_notes').where('contact_id', '=', id).execute();
+  } else if (object === 'opportunity') {
+    await trx.deleteFrom('crm_notes').where('opportunity_id', '=', id).execute();
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * The crm module: the connector interface every CRM backend implements, the field metadata with data
+ * classes, the embedded CRM over the store, and the deterministic synthetic seed.
+ */
+export type {
+  Condition,
+  CrmConnector,
+  CrmObject,
+  CrmRecord,
+  DataClass,
+  FieldMeta,
+  ObjectMeta,
+  QueryRequest,
+} from './types.js';
+export { crmObjects, objectFromPlural } from './metadata.js';
+export { createEmbeddedCrm } from './embedded.js';
+export { seedCrm, isCrmEmpty, type SeedOptions, type SeedResult } from './seed/seed.js';

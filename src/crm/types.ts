@@ -1,0 +1,72 @@
+/** The public vocabulary of the crm module: objects, field metadata, records and the connector interface. */
+
+export type CrmObject = 'account' | 'contact' | 'opportunity' | 'note';
+
+export type DataClass = 'public' | 'internal' | 'pii' | 'financial' | 'health' | 'secret';
+
+export interface FieldMeta {
+  name: string;
+  type: 'id' | 'string' | 'number' | 'date' | 'datetime';
+  dataClass: DataClass;
+  label: string;
+}
+
+export interface ObjectMeta {
+  object: CrmObject;
+  plural: string;
+  fields: readonly FieldMeta[];
+}
+
+/** One record, or the part of it that was asked for; always includes `id`. */
+export type CrmRecord = Record<string, string | number | null>;
+
+/** A row condition. Every condition is pushed into the query, so a filtered-out row never leaves the store. */
+export interface Condition {
+  field: string;
+  op: 'eq' | 'in';
+  value: string | number | readonly (string | number)[];
+}
+
+export interface QueryRequest {
+  /** Exactly the fields to return (`id` is always returned). */
+  fields: readonly string[];
+  /** All conditions must hold (AND). */
+  where: readonly Condition[];
+  limit: number;
+  /** The `nextCursor` of the previous page, as given; opaque. */
+  cursor?: string;
+}
+
+/**
+ * What Gatehouse needs from a CRM. The embedded CRM implements it over the store; Salesforce, HubSpot
+ * and PostgreSQL-backed connectors implement the same interface and run the same tests.
+ *
+ * Field names and condition fields are checked against `describe()`: an unknown one is a programming
+ * mistake of the caller (TypeError) and never reaches the backend. Values and cursors may come from
+ * untrusted clients: a bad one is an InputError (INVALID_INPUT).
+ */
+export interface CrmConnector {
+  readonly name: string;
+  describe(object: CrmObject): ObjectMeta;
+  /** The record, or undefined when it is missing OR excluded by `where` (indistinguishable on purpose). */
+  get(
+    object: CrmObject,
+    id: string,
+    fields: readonly string[],
+    where: readonly Condition[],
+  ): Promise<CrmRecord | undefined>;
+  /** One page in a stable order (by id), keyset-paginated; `nextCursor` is absent on the last page. */
+  query(object: CrmObject, req: QueryRequest): Promise<{ records: CrmRecord[]; nextCursor?: string }>;
+  count(object: CrmObject, where?: readonly Condition[]): Promise<number>;
+  /** Creates a record and answers with `id` and the fields written, as stored. */
+  create(object: CrmObject, values: CrmRecord): Promise<CrmRecord>;
+  /** Updates a record visible under `where`; undefined when missing or excluded. */
+  update(
+    object: CrmObject,
+    id: string,
+    values: CrmRecord,
+    where: readonly Condition[],
+  ): Promise<CrmRecord | undefined>;
+  /** Deletes a record visible under `where` (and what hangs off it); false when missing or excluded. */
+  delete(object: CrmObject, id: string, where: readonly Condition[]): Promise<boolean>;
+}

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { scanText } from '../index.js';
+import { looksLikeDate, phoneDetector } from './phone.js';
+
+const phones = (text: string, phoneRegions?: readonly string[]): string[] =>
+  scanText(text, { kinds: ['phone'], minConfidence: 0, ...(phoneRegions ? { phoneRegions } : {}) }).map((f) =>
+    text.slice(f.start, f.end),
+  );
+
+describe('phone detector', () => {
+  it('catches international numbers in any region', () => {
+    expect(phones('Call +44 20 7946 0958 or +1 415 555 2671.')).toEqual(['+44 20 7946 0958', '+1 415 555 2671']);
+  });
+
+  it('catches national US and GB numbers through the default regions', () => {
+    expect(phones('US (415) 555-0100, UK 020 7946 0958')).toEqual(['(415) 555-0100', '020 7946 0958']);
+  });
+
+  it('catches national numbers only for the regions asked for', () => {
+    expect(phones('UK 020 7946 0958', ['US'])).toEqual([]);
+    expect(phones('FR 01 23 45 67 89', ['FR'])).toEqual(['01 23 45 67 89']);
+  });
+
+  it('does not catch payment card numbers', () => {
+    expect(phones('4111 1111 1111 1111, 5500 0000 0000 0004, 3400 0000 0000 009')).toEqual([]);
+  });
+
+  it('does not catch dates, times or SSNs', () => {
+    expect(phones('on 2024-01-15 at 10:30, 15.01.2024, 12/05/2023, 2024 01 15, ssn 078-05-1120')).toEqual([]);
+  });
+
+  it('does not catch numbers glued to letters or too short to dial', () => {
+    expect(phones('ID4155550100 and ext 5550')).toEqual([]);
+  });
+
+  it('finds numbers inside a long run of several numbers', () => {
+    const text = `Numbers: ${Array.from({ length: 6 }, (_, i) => `020 7946 095${i}`).join(' ')}`;
+    expect(phones(text)).toContain('020 7946 0953');
+  });
+
+  it('raises confidence when "phone" is nearby', () => {
+    const [plain] = scanText('x +44 20 7946 0958', { kinds: ['phone'] });
+    const [near] = scanText('phone: +44 20 7946 0958', { kinds: ['phone'] });
+    expect(near!.confidence).toBeGreaterThan(plain!.confidence);
+  });
+
+  it('throws a TypeError for a region libphonenumber does not know', () => {
+    expect(() => phoneDetector(['XX'])).toThrow(TypeError);
+    expect(() => scanText('x', { phoneRegions: ['uk'] })).toThrow(TypeError);
+  });
+});
+
+describe('looksLikeDate', () => {
+  it('recognises ISO, European and US dates and rejects phone-shaped groups', () => {
+    expect(looksLikeDate('2024-01-15')).toBe(true);
+    expect(looksLikeDate('15.01.2024')).toBe(true);
+    expect(looksLikeDate('01/15/24')).toBe(true);
+    expect(looksLikeDate('415 555 0100')).toBe(false);
+    expect(looksLikeDate('2024-13-15')).toBe(false);
+  });
+});

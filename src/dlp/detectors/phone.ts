@@ -1,0 +1,116 @@
+import { findPhoneNumbersInText, isSupportedCountry, type CountryCode } from 'libphonenumber-js';
+import { luhnValid } from '../checksums.js';
+import { confidence, contextWords } from '../context.js';
+import type { Detector, Finding } from '../types.js';
+import { cardBrand } from './card.js';
+
+/** Regions tried for numbers written without `+` (numbers with `+` need none). */
+export const DEFAULT_PHONE_REGIONS: readonly CountryCode[] = Object.freeze(['US', 'GB'] as CountryCode[]);
+
+/** A run longer than this (several numbers in a row, a wall of digits) is read in overlapping windows. */
+const MAX_RUN_LENGTH = 80;
+const WINDOW = 48;
+const STEP = 24;
+/**
+ * libphonenumber costs 0.3-3 ms per call (the most on walls of short digit groups); this caps the phone
+ * work on one text at well under a second whatever it holds. A note with 100 numbers needs 200 calls.
+ * Past the budget, phone numbers are no longer looked for: phones are the least sensitive kind here.
+ */
+const MAX_CALLS = 256;
+
+const nearPhoneWords = contextWords([
+  'phone',
+  'tel',
+  'telephone',
+  'mobile',
+  'cell',
+  'call',
+  'fax',
+  'whatsapp',
+  'sms',
+  'contact',
+]);
+
+/** Checks regions once, at creation: a typo in a region is a configuration mistake. */
+export function phoneDetector(regions: readonly string[] = DEFAULT_PHONE_REGIONS): Detector {
+  for (const region of regions) {
+    if (typeof region !== 'string' || !isSupportedCountry(region)) {
+      throw new TypeError(`unknown phone region: ${String(region)}`);
+    }
+  }
+  const national = [...regions] as CountryCode[];
+  return (text) => detectPhones(text, national);
+}
+
+/**
+ * Phone numbers through libphonenumber's `findPhoneNumbersInText`, which validates each number against
+ * its region's numbering plan. Only short runs of digits and phone punctuation are handed to it (with
+ * one character either side, which it uses to reject numbers glued to words); dates and card numbers
+ * that happen to be valid numbers somewhere are dropped.
+ */
+function detectPhones(text: string, regions: readonly CountryCode[]): Finding[] {
+  const found = new Map<string, Finding>();
+  let calls = 0;
+  // Greedy over one character class, then back to the last digit: linear in the run.
+  const runs = /[+(]?\d(?:[\d ().\-\u00a0]*\d)?/g;
+  for (let run = runs.exec(text); run !== null && calls < MAX_CALLS; run = runs.exec(text)) {
+    const digits = run[0].replace(/\D/g, '').length;
+    if (digits < 7) continue;
+    for (const [from, to] of windows(run[0])) {
+      const sliceStart = Math.max(0, run.index + from - 1);
+      const slice = text.slice(sliceStart, run.index + to + 1);
+      const attempts: (CountryCode | undefined)[] = run[0][from] === '+' ? [undefined] : [...regions];
+      for (const region of attempts) {
+        if (calls++ >= MAX_CALLS) break;
+        const numbers =
+          region === undefined ? findPhoneNumbersInText(slice) : findPhoneNumbersInText(slice, region);
+        for (const n of numbers) {
+          const start = sliceStart + n.startsAt;
+          const end = sliceStart + n.endsAt;
+          const key = `${start}:${end}`;
+          if (found.has(key)) continue;
+          const matched = text.slice(start, end);
+          if (looksLikeDate(matched) || looksLikeCard(matched)) continue;
+          let score = /^(?:\+|00)/.test(matched) ? 0.7 : 0.55;
+          if (nearPhoneWords(text, start, end)) score += 0.2;
+          found.set(key, { kind: 'phone', start, end, confidence: confidence(score), detector: 'phone' });
+        }
+      }
+    }
+  }
+  return [...found.values()];
+}
+
+/** [from, to) windows over a run: the run itself when short, else windows that start after a space. */
+function windows(run: string): [number, number][] {
+  if (run.length <= MAX_RUN_LENGTH) return [[0, run.length]];
+  const out: [number, number][] = [];
+  for (let from = 0; from < run.length;) {
+    const to = Math.min(run.length, from + WINDOW);
+    out.push([from, to]);
+    if (to === run.length) break;
+    let next = from + STEP;
+    while (next < run.length && run[next - 1] !== ' ') next++;
+    from = next;
+  }
+  return out;
+}
+
+/** 2024-01-15, 15.01.2024, 01/15/24, 2024 01 15: three parts, a year and a plausible month and day. */
+export function looksLikeDate(value: string): boolean {
+  const m = /^(\d{1,4})[-./ ](\d{1,2})[-./ ](\d{1,4})$/.exec(value.trim());
+  if (!m) return false;
+  const [a, b, c] = [m[1]!, m[2]!, m[3]!];
+  const month = (v: string): boolean => Number(v) >= 1 && Number(v) <= 12;
+  const day = (v: string): boolean => Number(v) >= 1 && Number(v) <= 31;
+  if (a.length === 4) return c.length <= 2 && month(b) && day(c);
+  if (a.length <= 2 && (c.length === 2 || c.length === 4)) {
+    return (day(a) && month(b)) || (month(a) && day(b));
+  }
+  return false;
+}
+
+function looksLikeCard(value: string): boolean {
+  const digits = value.replace(/\D/g, '');
+  return digits.length >= 13 && digits.length <= 19 && cardBrand(digits) !== undefined && luhnValid(digits);
+}

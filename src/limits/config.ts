@@ -1,0 +1,116 @@
+/** Limits configuration: one shape, defaults in one place, validated once and frozen. */
+
+export interface RateWindow {
+  /** Requests (points) allowed per window. */
+  readonly points: number;
+  /** Window length; counters reset at each window boundary. */
+  readonly durationSeconds: number;
+}
+
+export interface BulkExportConfig {
+  /** Length of the sliding window in which distinct records are counted. */
+  readonly windowSeconds: number;
+  /** Share of a table an app may read per window from an object that holds sensitive classes. */
+  readonly fraction: number;
+  /** Share of a table an app may read per window from other objects. */
+  readonly nonSensitiveFraction: number;
+  /** Floor of the threshold, so that small tables stay usable. */
+  readonly minimum: number;
+  /**
+   * Ceiling of the threshold, which bounds the ids kept per (app, object). A huge table is guarded
+   * at this many records rather than tracked without bound: the guard fails closed, not open.
+   */
+  readonly maxTracked: number;
+}
+
+export interface BreakerConfig {
+  /** Consecutive failures that open the circuit. */
+  readonly failureThreshold: number;
+  /** How long an open circuit refuses before it lets one trial call through. */
+  readonly openSeconds: number;
+}
+
+export interface LimitsConfig {
+  readonly perApp: RateWindow;
+  /** Per end user, across every app they use. */
+  readonly perUser: RateWindow;
+  readonly global: RateWindow;
+  /** Requests per app per UTC day. */
+  readonly dailyQuotaPerApp: number;
+  readonly bulkExport: BulkExportConfig;
+  readonly breaker: BreakerConfig;
+}
+
+export const defaultLimitsConfig: LimitsConfig = deepFreeze({
+  perApp: { points: 600, durationSeconds: 60 },
+  perUser: { points: 120, durationSeconds: 60 },
+  global: { points: 6000, durationSeconds: 60 },
+  dailyQuotaPerApp: 100_000,
+  bulkExport: { windowSeconds: 3600, fraction: 0.01, nonSensitiveFraction: 0.25, minimum: 50, maxTracked: 100_000 },
+  breaker: { failureThreshold: 5, openSeconds: 30 },
+});
+
+/**
+ * A validated, frozen copy of `config`. A bad value is a programming or configuration mistake, so it
+ * throws a TypeError naming the setting (the config module reports user-facing errors before this).
+ */
+export function validateLimitsConfig(config: LimitsConfig): LimitsConfig {
+  if (typeof config !== 'object' || config === null) throw new TypeError('limits config must be an object');
+  const window = (name: string, value: RateWindow): RateWindow => {
+    if (typeof value !== 'object' || value === null) throw new TypeError(`limits.${name} must be an object`);
+    return {
+      points: positiveInteger(`limits.${name}.points`, value.points),
+      durationSeconds: positiveInteger(`limits.${name}.durationSeconds`, value.durationSeconds),
+    };
+  };
+  const bulk = config.bulkExport;
+  if (typeof bulk !== 'object' || bulk === null) throw new TypeError('limits.bulkExport must be an object');
+  const breaker = config.breaker;
+  if (typeof breaker !== 'object' || breaker === null) throw new TypeError('limits.breaker must be an object');
+  const out: LimitsConfig = {
+    perApp: window('perApp', config.perApp),
+    perUser: window('perUser', config.perUser),
+    global: window('global', config.global),
+    dailyQuotaPerApp: positiveInteger('limits.dailyQuotaPerApp', config.dailyQuotaPerApp),
+    bulkExport: {
+      windowSeconds: positiveInteger('limits.bulkExport.windowSeconds', bulk.windowSeconds),
+      fraction: fraction('limits.bulkExport.fraction', bulk.fraction),
+      nonSensitiveFraction: fraction('limits.bulkExport.nonSensitiveFraction', bulk.nonSensitiveFraction),
+      minimum: nonNegativeInteger('limits.bulkExport.minimum', bulk.minimum),
+      maxTracked: positiveInteger('limits.bulkExport.maxTracked', bulk.maxTracked),
+    },
+    breaker: {
+      failureThreshold: positiveInteger('limits.breaker.failureThreshold', breaker.failureThreshold),
+      openSeconds: positiveInteger('limits.breaker.openSeconds', breaker.openSeconds),
+    },
+  };
+  if (out.bulkExport.minimum > out.bulkExport.maxTracked) {
+    throw new TypeError('limits.bulkExport.minimum must not exceed limits.bulkExport.maxTracked');
+  }
+  return deepFreeze(out);
+}
+
+function positiveInteger(name: string, value: unknown): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 1) throw new TypeError(`${name} must be a positive integer`);
+  return value as number;
+}
+
+function nonNegativeInteger(name: string, value: unknown): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 0) {
+    throw new TypeError(`${name} must be a non-negative integer`);
+  }
+  return value as number;
+}
+
+function fraction(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value > 0 && value <= 1)) throw new TypeError(`${name} must be in (0, 1]`);
+  return value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const member of Object.values(value)) deepFreeze(member);
+    Object.freeze(value);
+  }
+  return value;
+}

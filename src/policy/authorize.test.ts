@@ -1,0 +1,292 @@
+import fc from 'fast-check';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  assertAuthorized,
+  authorizeRequest,
+  clearPolicyCaches,
+  compileRowFilter,
+  policyCacheStats,
+  type PolicySet,
+  type RowCondition,
+} from './index.js';
+import { loadPolicySet } from './library.js';
+import { alice, bob, dave, erin, principal, variant } from './test-support.js';
+
+let policies: PolicySet;
+beforeAll(async () => {
+  policies = await loadPolicySet();
+});
+beforeEach(() => clearPolicyCaches());
+
+const record = (territory: string, owner = 'someone@example.com', id = 'c1') => ({ id, territory, owner });
+const exportContext = { recordCount: 10, ip: '127.0.0.1', fields: ['first_name'], time: new Date('2025-01-01T10:00:00Z') };
+
+describe('runtime authorization', () => {
+  it('allows a rep of EMEA on an EMEA record, naming the permit', () => {
+    const result = authorizeRequest(policies, { principal: alice, action: 'read', object: 'contact', resource: record('EMEA') });
+    expect(result).toMatchObject({ allowed: true, policyIds: ['runtime.sales-own-territory'], version: policies.version });
+  });
+
+  it('denies a rep of EMEA on an NA record, naming the forbid, and answers 403 with the id and version', () => {
+    const result = authorizeRequest(policies, { principal: alice, action: 'read', object: 'contact', resource: record('NA') });
+    expect(result).toMatchObject({ allowed: false, policyIds: ['runtime.territory-boundary'] });
+    expect(() => assertAuthorized(result)).toThrow(
+      expect.objectContaining({
+        code: 'POLICY_DENIED',
+        status: 403,
+        extensions: expect.objectContaining({ rule: 'runtime.territory-boundary', policy_version: policies.version }),
+      }),
+    );
+  });
+
+  it('denies by default: a role no policy permits gets nothing', () => {
+    const result = authorizeRequest(policies, { principal: dave, action: 'read', object: 'account', resource: record('EMEA') });
+    expect(result).toMatchObject({ allowed: false, policyIds: [] });
+    expect(() => assertAuthorized(result)).toThrow(expect.objectContaining({ code: 'POLICY_DENIED' }));
+  });
+
+  it('denies a sales rep with no territory', () => {
+    const nowhere = principal('nora', 'sales_rep', undefined);
+    expect(authorizeRequest(policies, { principal: nowhere, action: 'read', object: 'contact', resource: record('EMEA') }).allowed).toBe(false);
+  });
+
+  it('lets only managers export, within 1000 records and from a trusted network', () => {
+    const ask = (p = bob, context = exportContext) =>
+      authorizeRequest(policies, { principal: p, action: 'export', object: 'contact', resource: record('EMEA'), context });
+    expect(ask()).toMatchObject({ allowed: true, policyIds: ['runtime.manager-export'] });
+    expect(ask(alice).allowed).toBe(false);
+    expect(ask(bob, { ...exportContext, recordCount: 5000 })).toMatchObject({ allowed: false, policyIds: ['runtime.bulk-export-limit'] });
+    expect(ask(bob, { ...exportContext, ip: '203.0.113.9' })).toMatchObject({
+      allowed: false,
+      policyIds: ['runtime.export-trusted-network'],
+    });
+    // An unknown address is 0.0.0.0, which no network rule trusts.
+    expect(ask(bob, { ...exportContext, ip: undefined as unknown as string }).allowed).toBe(false);
+  });
+
+  it('denies when the context cannot be evaluated (an address that is not one)', () => {
+    const result = authorizeRequest(policies, {
+      principal: bob,
+      action: 'read',
+      object: 'contact',
+      resource: record('EMEA'),
+      context: { ip: 'not-an-address' },
+    });
+    expect(result.allowed).toBe(false);
+  });
+
+  it('treats an unknown action or object as a programming mistake (TypeError)', () => {
+    expect(() => authorizeRequest(policies, { principal: alice, action: 'delete' as 'read', object: 'contact' })).toThrow(TypeError);
+    expect(() => authorizeRequest(policies, { principal: alice, action: 'read', object: 'user' })).toThrow(TypeError);
+  });
+});
+
+describe('decision cache', () => {
+  it('returns the same decision for the same inputs without asking Cedar again', () => {
+    const request = { principal: alice, action: 'read' as const, object: 'contact', resource: record('EMEA') };
+    const first = authorizeRequest(policies, request);
+    const misses = policyCacheStats().decisions.misses;
+    const second = authorizeRequest(policies, request);
+    expect(second).toBe(first);
+    expect(policyCacheStats().decisions.misses).toBe(misses);
+    expect(policyCacheStats().decisions.hits).toBeGreaterThan(0);
+  });
+
+  it('is keyed by version: a new library never reuses an old decision', async () => {
+    const open = await variant({
+      'runtime/territory.cedar':
+        '@id("runtime.open")\n@reason("everyone reads everything")\npermit (principal, action == Gatehouse::Action::"read", resource);\n',
+    });
+    const request = { principal: alice, action: 'read' as const, object: 'contact', resource: record('NA') };
+    expect(authorizeRequest(policies, request).allowed).toBe(false);
+    const result = authorizeRequest(open, request);
+    expect(result).toMatchObject({ allowed: true, policyIds: ['runtime.open'], version: open.version });
+    expect(authorizeRequest(policies, request).allowed).toBe(false);
+  });
+
+  it('keys on every input Cedar sees (different territory, different answer)', () => {
+    expect(authorizeRequest(policies, { principal: alice, action: 'read', object: 'note', resource: record('EMEA') }).allowed).toBe(true);
+    expect(authorizeRequest(policies, { principal: erin, action: 'read', object: 'note', resource: record('EMEA') }).allowed).toBe(false);
+  });
+});
+
+describe('row filters from partial evaluation', () => {
+  it('gives territory eq for reps and managers', () => {
+    expect(compileRowFilter(policies, alice, 'read', 'contact')).toEqual([{ field: 'territory', op: 'eq', value: 'EMEA' }]);
+    expect(compileRowFilter(policies, erin, 'write', 'note')).toEqual([{ field: 'territory', op: 'eq', value: 'NA' }]);
+    expect(compileRowFilter(policies, bob, 'aggregate', 'opportunity')).toEqual([
+      { field: 'territory', op: 'eq', value: 'EMEA' },
+    ]);
+    expect(compileRowFilter(policies, bob, 'export', 'contact', exportContext)).toEqual([
+      { field: 'territory', op: 'eq', value: 'EMEA' },
+    ]);
+  });
+
+  it('answers a list request through authorizeRequest with the same filter', () => {
+    const result = authorizeRequest(policies, { principal: alice, action: 'read', object: 'account' });
+    expect(result).toMatchObject({ allowed: true, where: [{ field: 'territory', op: 'eq', value: 'EMEA' }] });
+  });
+
+  it('denies (403 naming the reason) when nothing can be visible', () => {
+    expect(() => compileRowFilter(policies, dave, 'read', 'contact')).toThrow(
+      expect.objectContaining({ code: 'POLICY_DENIED', extensions: expect.objectContaining({ rule: 'default-deny' }) }),
+    );
+    expect(() => compileRowFilter(policies, alice, 'export', 'contact', exportContext)).toThrow(
+      expect.objectContaining({ code: 'POLICY_DENIED' }),
+    );
+  });
+
+  it('fails closed when a policy depends on request context that was not given', () => {
+    expect(() => compileRowFilter(policies, bob, 'export', 'contact')).toThrow(
+      expect.objectContaining({ code: 'POLICY_DENIED', extensions: expect.objectContaining({ rule: 'runtime.bulk-export-limit' }) }),
+    );
+  });
+
+  it('merges permits on one field into an in condition', async () => {
+    const wider = await variant({
+      'runtime/extra.cedar':
+        '@id("runtime.managers-see-na")\n@reason("test")\n' +
+        'permit (principal in Gatehouse::Role::"sales_manager", action == Gatehouse::Action::"read", resource)\n' +
+        'when { ["NA", "APAC"].contains(resource.territory) };\n',
+      'runtime/territory.cedar': null,
+      'runtime/export.cedar': null,
+    });
+    expect(compileRowFilter(wider, bob, 'read', 'contact')).toEqual([{ field: 'territory', op: 'in', value: ['APAC', 'NA'] }]);
+  });
+
+  it('fails closed on anything the compiler cannot translate, never widening', async () => {
+    const like = await variant({
+      'runtime/extra.cedar':
+        '@id("runtime.owner-domain")\n@reason("test")\n' +
+        'permit (principal, action == Gatehouse::Action::"read", resource) when { resource.owner like "*@example.com" };\n',
+    });
+    expect(() => compileRowFilter(like, alice, 'read', 'contact')).toThrow(
+      expect.objectContaining({ code: 'POLICY_DENIED', extensions: expect.objectContaining({ rule: 'runtime.owner-domain' }) }),
+    );
+    // The same policy still decides single records exactly.
+    expect(authorizeRequest(like, { principal: dave, action: 'read', object: 'contact', resource: record('NA', 'x@example.com') }).allowed).toBe(true);
+
+    const twoFields = await variant({
+      'runtime/extra.cedar':
+        '@id("runtime.own-records")\n@reason("test")\n' +
+        'permit (principal, action == Gatehouse::Action::"read", resource) when { resource.owner == principal.email };\n',
+      'runtime/territory.cedar': (await import('node:fs')).readFileSync(
+        new URL('../../policies/runtime/territory.cedar', import.meta.url),
+        'utf8',
+      ).replace(/@id\("runtime.territory-boundary"\)[\s\S]*$/, ''),
+    });
+    // territory == EMEA OR owner == alice: an OR across fields is not a list of AND-ed conditions.
+    expect(() => compileRowFilter(twoFields, alice, 'read', 'contact')).toThrow(expect.objectContaining({ code: 'POLICY_DENIED' }));
+
+    const negative = await variant({
+      'runtime/extra.cedar':
+        '@id("runtime.no-apac")\n@reason("test")\n' +
+        'forbid (principal, action == Gatehouse::Action::"read", resource) when { resource.territory == "APAC" };\n',
+    });
+    expect(() => compileRowFilter(negative, alice, 'read', 'contact')).toThrow(
+      expect.objectContaining({ extensions: expect.objectContaining({ rule: 'runtime.no-apac' }) }),
+    );
+  });
+
+  it('caches row filters per version and principal', () => {
+    const first = compileRowFilter(policies, alice, 'read', 'contact');
+    const hits = policyCacheStats().rowFilters.hits;
+    expect(compileRowFilter(policies, alice, 'read', 'contact')).toEqual(first);
+    expect(policyCacheStats().rowFilters.hits).toBe(hits + 1);
+  });
+});
+
+/** The connector's semantics of a filter: every condition holds. */
+function matches(where: readonly RowCondition[], row: Record<string, string>): boolean {
+  return where.every((c) => (c.op === 'eq' ? row[c.field] === c.value : c.value.includes(row[c.field] ?? '')));
+}
+
+describe('the compiled filter agrees with isAuthorized (property)', () => {
+  const territories = ['EMEA', 'NA', 'APAC'];
+  const arbitraryPrincipal = fc
+    .record({
+      role: fc.constantFrom('sales_rep', 'sales_manager', 'admin', 'auditor'),
+      territory: fc.option(fc.constantFrom(...territories), { nil: undefined }),
+      user: fc.constantFrom('alice', 'bob', 'erin'),
+    })
+    .map(({ role, territory, user }) => principal(user, role, territory));
+  const arbitraryRow = fc.record({
+    id: fc.constantFrom('r1', 'r2', 'r3'),
+    territory: fc.constantFrom(...territories, ''),
+    owner: fc.constantFrom('alice@example.com', 'bob@example.com', 'erin@example.com'),
+  });
+
+  async function check(set: PolicySet): Promise<void> {
+    fc.assert(
+      fc.property(
+        arbitraryPrincipal,
+        fc.constantFrom('read', 'write', 'export', 'aggregate'),
+        fc.constantFrom('account', 'contact', 'opportunity', 'note'),
+        fc.array(arbitraryRow, { minLength: 1, maxLength: 8 }),
+        fc.option(fc.constant(exportContext), { nil: undefined }),
+        (p, action, object, rows, context) => {
+          let where: RowCondition[] | undefined;
+          try {
+            where = compileRowFilter(set, p, action, object, context);
+          } catch {
+            where = undefined; // denied: nothing is visible, which can never be wider than the policy
+          }
+          for (const row of rows) {
+            const allowed = authorizeRequest(set, {
+              principal: p,
+              action,
+              object,
+              resource: row,
+              context: context ?? exportContext,
+            }).allowed;
+            if (where === undefined) continue;
+            // Exact when a filter was compiled: shows precisely the records Cedar allows one by one.
+            expect(matches(where, row)).toBe(allowed);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  }
+
+  it('for the default library', async () => {
+    await check(policies);
+  });
+
+  it('for a library with multi-territory permits', async () => {
+    await check(
+      await variant({
+        'runtime/extra.cedar':
+          '@id("runtime.managers-see-na")\n@reason("test")\n' +
+          'permit (principal in Gatehouse::Role::"sales_manager", action == Gatehouse::Action::"read", resource)\n' +
+          'when { ["NA", "EMEA"].contains(resource.territory) };\n' +
+          '@id("runtime.auditors-read")\n@reason("test")\n' +
+          'permit (principal in Gatehouse::Role::"auditor", action == Gatehouse::Action::"read", resource);\n',
+      }),
+    );
+  });
+});
+
+describe('decision latency (logged, not asserted)', () => {
+  it('measures µs per decision, cached and uncached', () => {
+    const n = 2000;
+    const time = (label: string, fn: (i: number) => void) => {
+      for (let i = 0; i < 200; i++) fn(i); // warm-up
+      const start = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) fn(i);
+      const us = Number(process.hrtime.bigint() - start) / 1000 / n;
+      console.log(`policy latency: ${label}: ${us.toFixed(1)} µs/call`);
+    };
+    time('authorizeRequest uncached (statefulIsAuthorized)', (i) =>
+      authorizeRequest(policies, { principal: alice, action: 'read', object: 'contact', resource: record('EMEA', `o${i}@example.com`) }),
+    );
+    time('authorizeRequest cached', () =>
+      authorizeRequest(policies, { principal: alice, action: 'read', object: 'contact', resource: record('EMEA') }),
+    );
+    time('compileRowFilter uncached (isAuthorizedPartial + compile)', (i) => {
+      clearPolicyCaches();
+      compileRowFilter(policies, { ...alice, userId: `u${i}` }, 'read', 'contact');
+    });
+    time('compileRowFilter cached', () => compileRowFilter(policies, alice, 'read', 'contact'));
+  });
+});

@@ -1,0 +1,310 @@
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { policyDenied } from './errors.js';
+import type { PolicySet } from './library.js';
+import { Lru } from './lru.js';
+import { dataClasses, defaultFieldClasses } from './manifest.js';
+import { compileResiduals } from './residual.js';
+import type { Principal, RowCondition } from './runtime.js';
+
+/**
+ * Runtime authorization: may this user, through this app, do this to that record? The gateway's
+ * authorize stage asks here. Cedar decides with the policy set pre-parsed for its version; a decision
+ * is cached under every input Cedar sees (so a cached answer is exactly what Cedar would say) and the
+ * version (so a new library never reuses an old answer). Deny by default, and any evaluation error
+ * denies: Cedar skips a policy that errors, which for a forbid would mean allowing.
+ */
+
+export const runtimeActions = ['read', 'write', 'export', 'aggregate'] as const;
+export type RuntimeAction = (typeof runtimeActions)[number];
+
+const entityTypes: Readonly<Record<string, string>> = {
+  account: 'Gatehouse::Account',
+  contact: 'Gatehouse::Contact',
+  opportunity: 'Gatehouse::Opportunity',
+  note: 'Gatehouse::Note',
+};
+
+/** The CRM fields whose values row filters are compiled over, by the name of their Cedar unknown. */
+const rowFields: ReadonlyMap<string, string> = new Map([
+  ['resource.territory', 'territory'],
+  ['resource.owner', 'owner'],
+]);
+
+export interface RecordRef {
+  readonly id: string;
+  readonly territory: string;
+  readonly owner: string;
+}
+
+/** What the request carries besides who and what (schema type RequestContext). */
+export interface RequestContext {
+  /** Fields read or written; none when absent. */
+  readonly fields?: readonly string[];
+  /** Records returned or touched; 1 for a single-record request when absent. */
+  readonly recordCount?: number;
+  /** Client address; 0.0.0.0 (unknown, matches no network rule) when absent. */
+  readonly ip?: string;
+  /** Arrival time; now when absent. Only its UTC hour reaches the policies. */
+  readonly time?: Date;
+}
+
+export interface AuthorizeInput {
+  readonly principal: Principal;
+  readonly action: RuntimeAction;
+  readonly object: string;
+  /** The record; absent for a list, an aggregate or a create (then the row filter is computed). */
+  readonly resource?: RecordRef;
+  readonly context?: RequestContext;
+}
+
+export interface AuthorizeResult {
+  readonly allowed: boolean;
+  /** Allowed: the permits that matched. Denied: the forbids that matched (none when no permit matched). */
+  readonly policyIds: readonly string[];
+  /** The `@reason` of each policy id, or why the request was denied. */
+  readonly reasons: readonly string[];
+  readonly version: string;
+  /** Without a resource and allowed: the row filter every record must satisfy. */
+  readonly where?: readonly RowCondition[];
+}
+
+const decisions = new Lru<AuthorizeResult>(10_000);
+const rowFilters = new Lru<AuthorizeResult>(2_000);
+
+export function policyCacheStats(): {
+  decisions: { size: number; hits: number; misses: number };
+  rowFilters: { size: number; hits: number; misses: number };
+} {
+  const stats = (c: Lru<AuthorizeResult>) => ({ size: c.size, hits: c.hits, misses: c.misses });
+  return { decisions: stats(decisions), rowFilters: stats(rowFilters) };
+}
+
+export function clearPolicyCaches(): void {
+  decisions.clear();
+  rowFilters.clear();
+}
+
+export function authorizeRequest(policies: PolicySet, input: AuthorizeInput): AuthorizeResult {
+  checkInput(input);
+  if (!input.resource) return rowFilterDecision(policies, input.principal, input.action, input.object, input.context);
+  const context = requestContext(input.principal, input.context ?? {}, false);
+  const resource = input.resource;
+  const key = JSON.stringify([
+    policies.version,
+    principalKey(input.principal),
+    input.action,
+    input.object,
+    policies.runtimeUsesRecordIds ? resource.id : '',
+    resource.territory,
+    resource.owner,
+    contextKey(context),
+  ]);
+  const cached = decisions.get(key);
+  if (cached) return cached;
+
+  const principal = userEntity(input.principal);
+  const uid = { type: entityTypes[input.object] as string, id: resource.id };
+  const answer = cedar.statefulIsAuthorized({
+    principal: principal.uid,
+    action: { type: 'Gatehouse::Action', id: input.action },
+    resource: uid,
+    context,
+    preparsedPolicySetId: policies.preparsed.runtime,
+    preparsedSchemaName: policies.preparsed.schema,
+    validateRequest: true,
+    entities: [
+      principal,
+      {
+        uid,
+        attrs: { territory: resource.territory, owner: resource.owner, data_class: objectClass(input.object) },
+        parents: [],
+      },
+    ],
+  });
+  let result: AuthorizeResult;
+  if (answer.type === 'failure') {
+    result = denied(policies, ['evaluation-error'], answer.errors.map((e) => e.message));
+  } else if (answer.response.diagnostics.errors.length > 0) {
+    const errors = answer.response.diagnostics.errors;
+    result = denied(
+      policies,
+      errors.map((e) => e.policyId),
+      errors.map((e) => `policy ${e.policyId} failed to evaluate, which denies: ${e.error.message}`),
+    );
+  } else {
+    const ids = [...answer.response.diagnostics.reason].sort();
+    result = Object.freeze({
+      allowed: answer.response.decision === 'allow',
+      policyIds: ids,
+      reasons: ids.length > 0 ? reasonsOf(policies, ids) : [defaultDenyReason],
+      version: policies.version,
+    });
+  }
+  decisions.set(key, result);
+  return result;
+}
+
+/**
+ * The row filter of a list, aggregate or create: the conditions every record must meet, compiled from
+ * the residuals of partial evaluation with the record's territory and owner unknown. Throws a 403
+ * (POLICY_DENIED naming the policy and version) when nothing is visible or when a residual cannot be
+ * translated exactly. Context members left out are unknown: a policy that depends on one fails closed.
+ */
+export function compileRowFilter(
+  policies: PolicySet,
+  principal: Principal,
+  action: RuntimeAction,
+  object: string,
+  context?: RequestContext,
+): RowCondition[] {
+  checkInput({ principal, action, object });
+  const decision = rowFilterDecision(policies, principal, action, object, context);
+  if (!decision.allowed) throw denial(decision);
+  return [...(decision.where ?? [])];
+}
+
+/** Throws the 403 of a denied decision; returns nothing when allowed. */
+export function assertAuthorized(result: AuthorizeResult): void {
+  if (!result.allowed) throw denial(result);
+}
+
+function denial(result: AuthorizeResult): Error {
+  const named = result.policyIds.length > 0 ? `denied by policy ${result.policyIds.join(', ')}` : 'denied by default';
+  return policyDenied(`${named}: ${result.reasons[0] ?? defaultDenyReason}`, result.policyIds, result.version);
+}
+
+const defaultDenyReason = 'no policy permits this request';
+
+function rowFilterDecision(
+  policies: PolicySet,
+  principal: Principal,
+  action: RuntimeAction,
+  object: string,
+  given: RequestContext | undefined,
+): AuthorizeResult {
+  const context = requestContext(principal, given ?? {}, true);
+  // Keyed by the whole principal, not only role and territory: a policy may name the user.
+  const key = JSON.stringify([policies.version, principalKey(principal), action, object, contextKey(context)]);
+  const cached = rowFilters.get(key);
+  if (cached) return cached;
+
+  let result: AuthorizeResult;
+  if (policies.runtimeUsesRecordIds) {
+    // A residual cannot say "every record but this one"; refuse rather than guess.
+    result = denied(policies, ['record-specific-policy'], ['a runtime policy names a record by id, so lists fail closed']);
+  } else {
+    const user = userEntity(principal);
+    const uid = { type: entityTypes[object] as string, id: '__row__' };
+    const answer = cedar.isAuthorizedPartial({
+      principal: user.uid,
+      action: { type: 'Gatehouse::Action', id: action },
+      resource: uid,
+      context,
+      policies: { staticPolicies: { ...policies.runtimeText } },
+      entities: [
+        user,
+        {
+          uid,
+          attrs: {
+            territory: unknown('resource.territory'),
+            owner: unknown('resource.owner'),
+            data_class: objectClass(object),
+          },
+          parents: [],
+        },
+      ],
+    });
+    if (answer.type === 'failure') {
+      result = denied(policies, ['evaluation-error'], answer.errors.map((e) => e.message));
+    } else {
+      const effects = new Map([...policies.policies.values()].map((p) => [p.id, p.effect] as const));
+      const outcome = compileResiduals(answer.response, effects, rowFields);
+      if (outcome.allowed) {
+        result = Object.freeze({
+          allowed: true,
+          policyIds: outcome.policyIds,
+          reasons: reasonsOf(policies, outcome.policyIds),
+          version: policies.version,
+          where: Object.freeze(outcome.where),
+        });
+      } else {
+        const reasons = outcome.untranslatable
+          ? [`${outcome.untranslatable}; failing closed`]
+          : outcome.policyIds.length > 0
+            ? reasonsOf(policies, outcome.policyIds)
+            : [defaultDenyReason];
+        result = denied(policies, outcome.policyIds, reasons);
+      }
+    }
+  }
+  rowFilters.set(key, result);
+  return result;
+}
+
+function denied(policies: PolicySet, policyIds: readonly string[], reasons: readonly string[]): AuthorizeResult {
+  return Object.freeze({ allowed: false, policyIds: [...policyIds], reasons: [...reasons], version: policies.version });
+}
+
+function reasonsOf(policies: PolicySet, ids: readonly string[]): string[] {
+  return ids.map((id) => policies.policies.get(id)?.reason ?? id);
+}
+
+function checkInput(input: { principal: Principal; action: string; object: string }): void {
+  // Programming mistakes of the caller, not untrusted input.
+  if (!(runtimeActions as readonly string[]).includes(input.action)) throw new TypeError(`unknown action ${input.action}`);
+  if (!Object.hasOwn(entityTypes, input.object)) throw new TypeError(`unknown CRM object ${input.object}`);
+  if (!input.principal?.userId || !input.principal.role) throw new TypeError('principal needs userId and role');
+}
+
+function userEntity(principal: Principal): cedar.EntityJson & { uid: { type: string; id: string } } {
+  return {
+    uid: { type: 'Gatehouse::User', id: principal.userId },
+    attrs: {
+      email: principal.email,
+      role: principal.role,
+      ...(principal.territory ? { territory: principal.territory } : {}),
+    },
+    parents: [{ type: 'Gatehouse::Role', id: principal.role }],
+  };
+}
+
+function principalKey(p: Principal): unknown[] {
+  return [p.userId, p.email, p.role, p.territory ?? null, p.appId, [...p.scopes].sort()];
+}
+
+function unknown(name: string): cedar.CedarValueJson {
+  return { __extn: { fn: 'unknown', arg: name } };
+}
+
+/** The Cedar context; members the caller left out are `unknown` in partial mode, defaults otherwise. */
+function requestContext(principal: Principal, given: RequestContext, partial: boolean): cedar.Context {
+  // Cedar's partial evaluator stops folding `context.x` when the context record holds both an unknown
+  // and an extension value (the ip), so in partial mode one missing member makes the ip unknown too.
+  const incomplete =
+    partial && [given.fields, given.recordCount, given.time, given.ip].some((v) => v === undefined);
+  const pick = <T>(value: T | undefined, name: string, fallback: () => cedar.CedarValueJson, wrap: (v: T) => cedar.CedarValueJson) =>
+    value !== undefined ? wrap(value) : partial ? unknown(`context.${name}`) : fallback();
+  return {
+    app: principal.appId,
+    scopes: [...new Set(principal.scopes)].sort(),
+    fields: pick(given.fields, 'fields', () => [], (f) => [...new Set(f)].sort()),
+    record_count: pick(given.recordCount, 'record_count', () => 1, (n) => n),
+    hour: pick(given.time, 'hour', () => new Date().getUTCHours(), (t) => t.getUTCHours()),
+    ip: pick(incomplete ? undefined : given.ip, 'ip', () => ({ __extn: { fn: 'ip', arg: '0.0.0.0' } }), (ip) => ({ __extn: { fn: 'ip', arg: ip } })),
+  };
+}
+
+function contextKey(context: cedar.Context): string {
+  return JSON.stringify(context);
+}
+
+const classRank = (cls: string) => (dataClasses as readonly string[]).indexOf(cls);
+
+/** The most sensitive class among an object's fields. */
+function objectClass(object: string): string {
+  let best = 'internal';
+  for (const [key, cls] of Object.entries(defaultFieldClasses)) {
+    if (key.startsWith(`${object}.`) && classRank(cls) > classRank(best)) best = cls;
+  }
+  return best;
+}

@@ -1,0 +1,271 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { lineColumn, PolicyInvalid } from './errors.js';
+
+/**
+ * The policy library: a Cedar schema and `.cedar` files in a directory, validated against the schema
+ * (strict mode) on load, identified by a version that is a hash of their contents, and pre-parsed once
+ * per version into the Wasm module so that a decision does not re-parse policy text.
+ *
+ * Layout of a policy directory:
+ *   gatehouse.cedarschema   the schema (Cedar text syntax)
+ *   admission/*.cedar       registration and deploy gates (actions approve, deploy)
+ *   runtime/*.cedar         gateway decisions (actions read, write, export, aggregate)
+ */
+
+export const SCHEMA_FILE = 'gatehouse.cedarschema';
+export const POLICY_KINDS = ['admission', 'runtime'] as const;
+export type PolicyKind = (typeof POLICY_KINDS)[number];
+
+export interface PolicyInfo {
+  readonly id: string;
+  readonly kind: PolicyKind;
+  readonly effect: 'permit' | 'forbid';
+  /** For admission forbids: whether the rule refuses the app or sends it to a reviewer. */
+  readonly severity: 'deny' | 'review' | undefined;
+  readonly reason: string;
+  /** Path relative to the policy directory, with forward slashes. */
+  readonly file: string;
+  readonly line: number;
+  readonly text: string;
+}
+
+export interface PolicyFile {
+  readonly path: string;
+  readonly text: string;
+}
+
+export interface PolicySet {
+  /** Short SHA-256 of the sorted files (path and contents): the same files give the same version. */
+  readonly version: string;
+  readonly dir: string;
+  readonly schema: string;
+  readonly files: readonly PolicyFile[];
+  readonly policies: ReadonlyMap<string, PolicyInfo>;
+  /** Runtime policies by id, for partial evaluation (which has no pre-parsed form). */
+  readonly runtimeText: Readonly<Record<string, string>>;
+  /** Whether a runtime policy names a CRM record by id (then decisions depend on the record id). */
+  readonly runtimeUsesRecordIds: boolean;
+  /** Names under which the schema and the two policy sets are pre-parsed in the Wasm module. */
+  readonly preparsed: { readonly schema: string; readonly admission: string; readonly runtime: string };
+}
+
+/** The default library shipped with Gatehouse (`policies/` at the package root). */
+export function defaultPolicyDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // src/policy → ../../policies; the build output sits one level deeper (dist/src/policy).
+  for (const candidate of [resolve(here, '../../policies'), resolve(here, '../../../policies')]) {
+    if (existsSync(join(candidate, SCHEMA_FILE))) return candidate;
+  }
+  throw new TypeError(`the default policy library was not found next to ${here}`);
+}
+
+/**
+ * Reads, validates and pre-parses the library in `dir` (the default library when absent). Throws
+ * PolicyInvalid (INVALID_INPUT) with Cedar's message and the file:line:column for any problem.
+ */
+export async function loadPolicySet(dir?: string): Promise<PolicySet> {
+  const root = resolve(dir ?? defaultPolicyDir());
+  return buildPolicySet(root, await readPolicyFiles(root));
+}
+
+/** All files of a policy directory that make up a version, sorted by path. */
+export async function readPolicyFiles(root: string): Promise<PolicyFile[]> {
+  const schemaPath = join(root, SCHEMA_FILE);
+  if (!existsSync(schemaPath)) {
+    throw new PolicyInvalid(`no ${SCHEMA_FILE} in the policy directory ${root}`);
+  }
+  const files: PolicyFile[] = [{ path: SCHEMA_FILE, text: await readFile(schemaPath, 'utf8') }];
+  for (const kind of POLICY_KINDS) {
+    const sub = join(root, kind);
+    if (!existsSync(sub)) continue;
+    for (const entry of await readdir(sub, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile() || !entry.name.endsWith('.cedar')) continue;
+      const full = join(entry.parentPath, entry.name);
+      files.push({ path: relative(root, full).split(sep).join('/'), text: await readFile(full, 'utf8') });
+    }
+  }
+  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+export function policyVersion(files: readonly PolicyFile[]): string {
+  const hash = createHash('sha256');
+  for (const file of [...files].sort((a, b) => (a.path < b.path ? -1 : 1))) {
+    hash.update(`${file.path}\0${file.text}\0`);
+  }
+  return hash.digest('hex').slice(0, 12);
+}
+
+/** Validates files already read (also used by publish and by tests with in-memory libraries). */
+export function buildPolicySet(dir: string, files: readonly PolicyFile[]): PolicySet {
+  const schemaFile = files.find((f) => f.path === SCHEMA_FILE);
+  if (!schemaFile) throw new PolicyInvalid(`no ${SCHEMA_FILE} in the policy directory ${dir}`);
+  const schema = schemaFile.text;
+  const parsedSchema = cedar.checkParseSchema(schema);
+  if (parsedSchema.type === 'failure') throw fromCedar(parsedSchema.errors[0], schemaFile);
+
+  const policies = new Map<string, PolicyInfo>();
+  const byKind: Record<PolicyKind, Record<string, string>> = { admission: {}, runtime: {} };
+  let usesRecordIds = false;
+
+  for (const file of files) {
+    if (file.path === SCHEMA_FILE) continue;
+    const kind = file.path.split('/')[0] as PolicyKind;
+    const parsed = cedar.checkParsePolicySet({ staticPolicies: file.text });
+    if (parsed.type === 'failure') throw fromCedar(parsed.errors[0], file);
+    const parts = cedar.policySetTextToParts(file.text);
+    if (parts.type === 'failure') throw fromCedar(parts.errors[0], file);
+    if (parts.policy_templates.length > 0) {
+      throw new PolicyInvalid('policy templates are not supported in the library', { file: file.path, line: 1, column: 1 });
+    }
+    for (const text of parts.policies) {
+      const json = cedar.policyToJson(text);
+      if (json.type === 'failure') throw fromCedar(json.errors[0], file);
+      const annotations = json.json.annotations ?? {};
+      const id = annotations.id;
+      const at = locate(file, text);
+      if (!id) throw new PolicyInvalid('every policy needs an @id("...") annotation', at);
+      if (!/^[a-z][a-z0-9._-]{0,127}$/.test(id)) {
+        throw new PolicyInvalid(`@id("${id}") must be lower-case letters, digits, dots and dashes`, at, id);
+      }
+      if (!annotations.reason) throw new PolicyInvalid(`policy ${id} needs a @reason("...") annotation`, at, id);
+      const previous = policies.get(id);
+      if (previous) {
+        throw new PolicyInvalid(`duplicate policy id ${id} (first in ${previous.file}:${previous.line})`, at, id);
+      }
+      const effect = json.json.effect;
+      let severity: PolicyInfo['severity'];
+      if (kind === 'admission' && effect === 'forbid') {
+        if (annotations.severity !== 'deny' && annotations.severity !== 'review') {
+          throw new PolicyInvalid(`admission forbid ${id} needs @severity("deny") or @severity("review")`, at, id);
+        }
+        severity = annotations.severity;
+      }
+      if (kind === 'runtime' && namesRecord(json.json)) usesRecordIds = true;
+      policies.set(id, {
+        id,
+        kind,
+        effect,
+        severity,
+        reason: annotations.reason,
+        file: file.path,
+        line: at.line,
+        text,
+      });
+      byKind[kind][id] = text;
+    }
+  }
+
+  // One validation of the whole library (each call re-parses the schema, which is slow in Wasm); only
+  // when it fails is each file validated alone, so that the error points into the file.
+  const all = { ...byKind.admission, ...byKind.runtime };
+  const whole = cedar.validate({ schema, policies: { staticPolicies: all }, validationSettings: { mode: 'strict' } });
+  if (whole.type === 'failure' || whole.validationErrors.length > 0) {
+    for (const file of files) {
+      if (file.path === SCHEMA_FILE) continue;
+      const validated = cedar.validate({
+        schema,
+        policies: { staticPolicies: file.text },
+        validationSettings: { mode: 'strict' },
+      });
+      if (validated.type === 'failure') throw fromCedar(validated.errors[0], file);
+      const first = validated.validationErrors[0];
+      if (first) throw fromCedar(first.error, file);
+    }
+    const first = whole.type === 'failure' ? whole.errors[0] : whole.validationErrors[0]?.error;
+    throw fromCedar(first, schemaFile);
+  }
+
+  const version = policyVersion(files);
+  const preparsed = {
+    schema: `gatehouse/${version}`,
+    admission: `gatehouse/${version}/admission`,
+    runtime: `gatehouse/${version}/runtime`,
+  };
+  // Pre-parse once per version; the Wasm module keeps them for the life of the process.
+  check(cedar.preparseSchema(preparsed.schema, schema), schemaFile);
+  check(cedar.preparsePolicySet(preparsed.admission, { staticPolicies: byKind.admission }), schemaFile);
+  check(cedar.preparsePolicySet(preparsed.runtime, { staticPolicies: byKind.runtime }), schemaFile);
+
+  return Object.freeze({
+    version,
+    dir,
+    schema,
+    files: Object.freeze([...files]),
+    policies,
+    runtimeText: Object.freeze({ ...byKind.runtime }),
+    runtimeUsesRecordIds: usesRecordIds,
+    preparsed: Object.freeze(preparsed),
+  });
+}
+
+function check(answer: cedar.CheckParseAnswer, file: PolicyFile): void {
+  if (answer.type === 'failure') throw fromCedar(answer.errors[0], file);
+}
+
+function fromCedar(error: cedar.DetailedError | undefined, file: PolicyFile): PolicyInvalid {
+  if (!error) return new PolicyInvalid('Cedar refused the library without a message', { file: file.path, line: 1, column: 1 });
+  const offset = error.sourceLocations?.[0]?.start ?? 0;
+  const label = error.sourceLocations?.[0]?.label;
+  const details = [label, error.help].filter(Boolean).join('; ');
+  const message = details ? `${error.message} (${details})` : error.message;
+  return new PolicyInvalid(message, { file: file.path, ...lineColumn(file.text, offset) });
+}
+
+/** Where a policy (as re-printed by Cedar) starts in its file: the line of its @id annotation. */
+function locate(file: PolicyFile, text: string): { file: string; line: number; column: number } {
+  const id = /@id\s*\(\s*"([^"]*)"/.exec(text)?.[0];
+  const offset = id ? file.text.indexOf(id) : file.text.indexOf(text.slice(0, 40));
+  return { file: file.path, ...lineColumn(file.text, Math.max(0, offset)) };
+}
+
+const recordTypes = ['Gatehouse::Account', 'Gatehouse::Contact', 'Gatehouse::Opportunity', 'Gatehouse::Note'];
+
+function namesRecord(json: cedar.PolicyJson): boolean {
+  const text = JSON.stringify([json.resource, json.conditions]);
+  return recordTypes.some((type) => text.includes(`"type":"${type}"`));
+}
+
+/**
+ * Publishing: a validated copy of a library under `<dataDir>/policies/versions/<version>/`, made the
+ * active one by writing its version to `<dataDir>/policies/current`. Invalid libraries are refused
+ * before anything is written.
+ */
+export async function publishPolicySet(sourceDir: string, dataDir: string): Promise<PolicySet> {
+  const root = resolve(sourceDir);
+  const files = await readPolicyFiles(root);
+  const set = buildPolicySet(root, files);
+  const base = join(dataDir, 'policies');
+  const target = join(base, 'versions', set.version);
+  if (!existsSync(join(target, SCHEMA_FILE))) {
+    const staging = `${target}.tmp-${process.pid}-${Date.now()}`;
+    for (const file of files) {
+      const path = join(staging, ...file.path.split('/'));
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, file.text);
+    }
+    await rm(target, { recursive: true, force: true });
+    await rename(staging, target);
+  }
+  const pointer = join(base, 'current');
+  await writeFile(`${pointer}.tmp`, `${set.version}\n`);
+  await rename(`${pointer}.tmp`, pointer);
+  return buildPolicySet(target, files);
+}
+
+/** The published library of a data directory, or the default library when none was published. */
+export async function loadActivePolicySet(dataDir: string): Promise<PolicySet> {
+  const pointer = join(dataDir, 'policies', 'current');
+  if (!existsSync(pointer)) return loadPolicySet();
+  const version = (await readFile(pointer, 'utf8')).trim();
+  if (!/^[0-9a-f]{12}$/.test(version)) throw new PolicyInvalid(`${pointer} does not hold a policy version`);
+  const set = await loadPolicySet(join(dataDir, 'policies', 'versions', version));
+  if (set.version !== version) {
+    throw new PolicyInvalid(`published policy version ${version} was modified on disk (now ${set.version})`);
+  }
+  return set;
+}
