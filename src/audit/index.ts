@@ -22,3 +22,6 @@ export type { VerifyReport, VerifyProblemCode } from './verify.js';
 export function auditVerifierKey(secrets: SecretStore, origin: string): Promise<string> {
   return verifierKeyOf(secrets, origin);
 }
+
+/** The audit log's checkpoint origin: the log's name in its signed notes and its key's name. */
+export const auditOrigin = 'gatehouse/audit';

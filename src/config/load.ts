@@ -116,3 +116,12 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/** Sales users of the demo own the seeded accounts of their territory. */
+export function demoSeedOwners(config: Config): { email: string; territory: 'EMEA' | 'NA' | 'APAC' }[] {
+  return Object.values(config.demoUsers).flatMap((user) =>
+    user.territory && config.roles[user.role]?.scopes.some((s) => s.startsWith('read:'))
+      ? [{ email: user.email, territory: user.territory }]
+      : [],
+  );
+}

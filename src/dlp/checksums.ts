@@ -5,6 +5,11 @@
 export function luhnValid(digits: string): boolean {
   if (typeof digits !== 'string') throw new TypeError('digits must be a string');
   if (!/^\d{2,}$/.test(digits)) return false;
+  return luhnSum(digits) % 10 === 0;
+}
+
+/** The Luhn sum of a string already known to hold only ASCII digits. */
+export function luhnSum(digits: string): number {
   let sum = 0;
   let double = false;
   for (let i = digits.length - 1; i >= 0; i--) {
@@ -16,7 +21,7 @@ export function luhnValid(digits: string): boolean {
     sum += d;
     double = !double;
   }
-  return sum % 10 === 0;
+  return sum;
 }
 
 /** IBAN length per country, from the SWIFT IBAN registry. */

@@ -32,6 +32,11 @@ export const errorRegistry = {
   FIELD_NOT_ALLOWED: { status: 403, title: 'Field outside granted scopes' },
   SCOPE_MISSING: { status: 403, title: 'No granted scope covers this request' },
   NOT_FOUND: { status: 404, title: 'Not found' },
+  RATE_LIMITED: { status: 429, title: 'Rate limit reached' },
+  QUOTA_EXCEEDED: { status: 429, title: 'Daily quota used up' },
+  BULK_EXPORT_BLOCKED: { status: 403, title: 'Refused by the bulk-export guard' },
+  CIRCUIT_OPEN: { status: 503, title: 'CRM connector unavailable' },
+  LIMITS_UNAVAILABLE: { status: 503, title: 'Rate limits unavailable' },
   AUDIT_UNAVAILABLE: { status: 503, title: 'Audit trail unavailable' },
   DEPENDENCY_UNAVAILABLE: { status: 503, title: 'Dependency unavailable' },
   AUDIT_INTEGRITY: { status: 500, title: 'Audit log integrity failure' },
@@ -46,6 +51,8 @@ export class GatehouseError extends Error {
   readonly code: ErrorCode;
   /** Extra members for the problem document; must never carry secrets or record values. */
   readonly extensions: Readonly<Record<string, unknown>>;
+  /** Seconds after which a retry may succeed; the HTTP layer sends it as Retry-After. */
+  readonly retryAfterSeconds?: number;
 
   constructor(
     code: ErrorCode,

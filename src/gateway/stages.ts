@@ -67,7 +67,8 @@ export function planRead(
   const granted = grantedFields(config.scopes, principal.scopes, object, 'read');
   const fields = selectReadFields(granted.fields, requested);
   const where = rowFilter(principal, config.roles[principal.role]);
-  return { object, fields, where, scopes: granted.scopes };
+  const used = granted.scopes.filter((scope) => config.scopes[scope]?.fields.some((f) => fields.includes(f)));
+  return { object, fields, where, scopes: used };
 }
 
 /** protect: masks each field as the principal's role requires; the unmasked value never leaves. */

@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bulkThreshold, createLimits, defaultLimitsConfig, type LimitsConfig } from './index.js';
+import {
+  BulkExportBlocked,
+  bulkThreshold,
+  createLimits,
+  defaultLimitsConfig,
+  type LimitsConfig,
+} from './index.js';
 
 const start = Date.UTC(2025, 0, 6, 10, 0, 0);
 const tableSize = 10_000;
@@ -35,9 +41,13 @@ function shuffled<T>(items: readonly T[], seed: number): T[] {
 }
 
 /** Pages through `ids` as a scraper would; answers what got through and the page that was refused. */
-async function scrape(limits: ReturnType<typeof setup>['limits'], ids: readonly string[], pageSizes: () => number) {
+async function scrape(
+  limits: ReturnType<typeof setup>['limits'],
+  ids: readonly string[],
+  pageSizes: () => number,
+) {
   const read = new Set<string>();
-  for (let offset = 0; offset < ids.length; ) {
+  for (let offset = 0; offset < ids.length;) {
     const page = ids.slice(offset, offset + pageSizes());
     const decision = await limits.guardBulkRead(contacts, page, tableSize, true);
     if (!decision.allowed) return { read, refusedPage: page, decision };
@@ -48,40 +58,55 @@ async function scrape(limits: ReturnType<typeof setup>['limits'], ids: readonly 
 }
 
 describe('bulk-export guard', () => {
-  it.each([50, 7, 1])('stops paging through a sensitive table right after 1%% with pages of %i', async (size) => {
-    const { limits } = setup();
-    const { read, refusedPage, decision } = await scrape(limits, table, () => size);
-    expect(refusedPage).toBeDefined();
-    expect(read.size).toBeLessThanOrEqual(100);
-    expect(read.size + size).toBeGreaterThan(100); // refused at the first page that would pass 100
-    expect(decision).toMatchObject({ allowed: false, distinct: read.size, threshold: 100 });
-    expect(decision?.event).toEqual({
-      action: 'bulk_export',
-      guard: 'bulk_export_guard',
-      appId: 'call-notes',
-      object: 'contact',
-      sensitive: true,
-      tableSize,
-      threshold: 100,
-      distinct: read.size,
-      attempted: read.size + size,
-      windowSeconds: 3600,
-    });
-    // Later pages stay refused, and so does one more record read on its own.
-    expect((await limits.guardBulkRead(contacts, table.slice(5000, 5000 + size), tableSize, true)).allowed).toBe(false);
-    expect((await limits.guardBulkRead(contacts, [table[9999]!], tableSize, true)).allowed).toBe(read.size === 100 ? false : true);
-  });
+  it.each([50, 7, 1])(
+    'stops paging through a sensitive table right after 1%% with pages of %i',
+    async (size) => {
+      const { limits } = setup();
+      const { read, refusedPage, decision } = await scrape(limits, table, () => size);
+      expect(refusedPage).toBeDefined();
+      expect(read.size).toBeLessThanOrEqual(100);
+      expect(read.size + size).toBeGreaterThan(100); // refused at the first page that would pass 100
+      expect(decision).toMatchObject({ allowed: false, distinct: read.size, threshold: 100 });
+      expect(decision?.event).toEqual({
+        action: 'bulk_export',
+        guard: 'bulk_export_guard',
+        appId: 'call-notes',
+        object: 'contact',
+        sensitive: true,
+        tableSize,
+        threshold: 100,
+        distinct: read.size,
+        attempted: read.size + size,
+        windowSeconds: 3600,
+      });
+      // Later pages stay refused, and so does one more record read on its own.
+      expect(
+        (await limits.guardBulkRead(contacts, table.slice(5000, 5000 + size), tableSize, true)).allowed,
+      ).toBe(false);
+      expect((await limits.guardBulkRead(contacts, [table[9999]!], tableSize, true)).allowed).toBe(
+        read.size === 100 ? false : true,
+      );
+    },
+  );
 
   it('stops a scrape in any order and with any page sizes at the threshold', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer(), fc.array(fc.integer({ min: 1, max: 200 }), { minLength: 1, maxLength: 20 }), async (seed, sizes) => {
-        const { limits } = setup();
-        let i = 0;
-        const { read, refusedPage } = await scrape(limits, shuffled(table, seed), () => sizes[i++ % sizes.length]!);
-        expect(refusedPage).toBeDefined();
-        expect(read.size).toBeLessThanOrEqual(100);
-        expect(read.size + new Set(refusedPage).size).toBeGreaterThan(100);
-      }),
+      fc.asyncProperty(
+        fc.integer(),
+        fc.array(fc.integer({ min: 1, max: 200 }), { minLength: 1, maxLength: 20 }),
+        async (seed, sizes) => {
+          const { limits } = setup();
+          let i = 0;
+          const { read, refusedPage } = await scrape(
+            limits,
+            shuffled(table, seed),
+            () => sizes[i++ % sizes.length]!,
+          );
+          expect(refusedPage).toBeDefined();
+          expect(read.size).toBeLessThanOrEqual(100);
+          expect(read.size + new Set(refusedPage).size).toBeGreaterThan(100);
+        },
+      ),
       { numRuns: 50 },
     );
   });
@@ -89,18 +114,27 @@ describe('bulk-export guard', () => {
   it('counts overlapping pages (a cursor moved back) only once per record', async () => {
     const { limits } = setup();
     for (let offset = 0; offset + 50 <= 100; offset += 10) {
-      expect((await limits.guardBulkRead(contacts, table.slice(offset, offset + 50), tableSize, true)).allowed).toBe(true);
+      expect(
+        (await limits.guardBulkRead(contacts, table.slice(offset, offset + 50), tableSize, true)).allowed,
+      ).toBe(true);
     }
     const decision = await limits.guardBulkRead(contacts, table.slice(0, 100), tableSize, true);
     expect(decision).toMatchObject({ allowed: true, distinct: 100 });
-    expect((await limits.guardBulkRead(contacts, table.slice(100, 101), tableSize, true)).allowed).toBe(false);
+    expect((await limits.guardBulkRead(contacts, table.slice(100, 101), tableSize, true)).allowed).toBe(
+      false,
+    );
   });
 
   it('allows re-reading the same 20 records 1000 times', async () => {
     const { limits } = setup();
     const twenty = table.slice(0, 20);
     for (let i = 0; i < 1000; i += 1) {
-      const decision = await limits.guardBulkRead(contacts, shuffled(twenty, i).slice(0, 1 + (i % 20)), tableSize, true);
+      const decision = await limits.guardBulkRead(
+        contacts,
+        shuffled(twenty, i).slice(0, 1 + (i % 20)),
+        tableSize,
+        true,
+      );
       expect(decision.allowed).toBe(true);
     }
     expect(await limits.guardBulkRead(contacts, twenty, tableSize, true)).toEqual({
@@ -112,7 +146,12 @@ describe('bulk-export guard', () => {
 
   it('counts an id repeated within one read once', async () => {
     const { limits } = setup();
-    const decision = await limits.guardBulkRead(contacts, Array(500).fill(table[0]!) as string[], tableSize, true);
+    const decision = await limits.guardBulkRead(
+      contacts,
+      Array(500).fill(table[0]!) as string[],
+      tableSize,
+      true,
+    );
     expect(decision).toMatchObject({ allowed: true, distinct: 1 });
   });
 
@@ -121,10 +160,14 @@ describe('bulk-export guard', () => {
     expect((await limits.guardBulkRead(contacts, table.slice(0, 60), tableSize, true)).allowed).toBe(true);
     clock.t += 1_800_000;
     expect((await limits.guardBulkRead(contacts, table.slice(60, 100), tableSize, true)).allowed).toBe(true);
-    expect((await limits.guardBulkRead(contacts, table.slice(100, 101), tableSize, true)).allowed).toBe(false);
+    expect((await limits.guardBulkRead(contacts, table.slice(100, 101), tableSize, true)).allowed).toBe(
+      false,
+    );
 
     clock.t = start + 3_600_000; // the first 60 leave the window, the last 40 stay
-    expect((await limits.guardBulkRead(contacts, table.slice(100, 161), tableSize, true)).allowed).toBe(false);
+    expect((await limits.guardBulkRead(contacts, table.slice(100, 161), tableSize, true)).allowed).toBe(
+      false,
+    );
     expect(await limits.guardBulkRead(contacts, table.slice(100, 160), tableSize, true)).toMatchObject({
       allowed: true,
       distinct: 100,
@@ -137,7 +180,9 @@ describe('bulk-export guard', () => {
     clock.t += 3_000_000;
     await limits.guardBulkRead(contacts, table.slice(0, 50), tableSize, true);
     clock.t = start + 3_600_000;
-    expect((await limits.guardBulkRead(contacts, table.slice(100, 151), tableSize, true)).allowed).toBe(false);
+    expect((await limits.guardBulkRead(contacts, table.slice(100, 151), tableSize, true)).allowed).toBe(
+      false,
+    );
     expect(await limits.guardBulkRead(contacts, table.slice(100, 150), tableSize, true)).toMatchObject({
       allowed: true,
       distinct: 100,
@@ -147,13 +192,29 @@ describe('bulk-export guard', () => {
   it('keeps apps and objects apart', async () => {
     const { limits } = setup();
     expect((await limits.guardBulkRead(contacts, table.slice(0, 100), tableSize, true)).allowed).toBe(true);
-    expect((await limits.guardBulkRead({ appId: 'other', object: 'contact' }, table.slice(0, 100), tableSize, true)).allowed).toBe(
-      true,
+    expect(
+      (
+        await limits.guardBulkRead(
+          { appId: 'other', object: 'contact' },
+          table.slice(0, 100),
+          tableSize,
+          true,
+        )
+      ).allowed,
+    ).toBe(true);
+    expect(
+      (
+        await limits.guardBulkRead(
+          { appId: 'call-notes', object: 'note' },
+          table.slice(0, 100),
+          tableSize,
+          true,
+        )
+      ).allowed,
+    ).toBe(true);
+    expect((await limits.guardBulkRead(contacts, table.slice(100, 101), tableSize, true)).allowed).toBe(
+      false,
     );
-    expect((await limits.guardBulkRead({ appId: 'call-notes', object: 'note' }, table.slice(0, 100), tableSize, true)).allowed).toBe(
-      true,
-    );
-    expect((await limits.guardBulkRead(contacts, table.slice(100, 101), tableSize, true)).allowed).toBe(false);
   });
 
   it('guards a non-sensitive object at its own, higher fraction', async () => {
@@ -162,7 +223,25 @@ describe('bulk-export guard', () => {
     const first = await limits.guardBulkRead(accounts, table.slice(0, 2500), tableSize, false);
     expect(first).toEqual({ allowed: true, distinct: 2500, threshold: 2500 });
     const next = await limits.guardBulkRead(accounts, table.slice(2500, 2501), tableSize, false);
-    expect(next).toMatchObject({ allowed: false, threshold: 2500, event: { sensitive: false, attempted: 2501 } });
+    expect(next).toMatchObject({
+      allowed: false,
+      threshold: 2500,
+      event: { sensitive: false, attempted: 2501 },
+    });
+  });
+
+  it('gives the gateway a 403 that names the guard and carries no record ids', async () => {
+    const { limits } = setup();
+    const decision = await limits.guardBulkRead(contacts, table.slice(0, 101), tableSize, true);
+    const error = new BulkExportBlocked(decision);
+    expect(error).toMatchObject({ status: 403, code: 'BULK_EXPORT_BLOCKED' });
+    expect(error.extensions).toEqual({
+      rule: 'bulk_export_guard',
+      threshold: 100,
+      object: 'contact',
+      window_seconds: 3600,
+    });
+    expect(JSON.stringify({ ...error.extensions, message: error.message })).not.toContain(table[0]);
   });
 
   it('lets a small table be read up to the minimum', async () => {
@@ -192,7 +271,11 @@ describe('bulkThreshold', () => {
     expect(bulkThreshold({ ...config, fraction: 0.07 }, 100, true)).toBe(7);
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 99 }), fc.integer({ min: 0, max: 1000 }), (percent, hundreds) => {
-        const threshold = bulkThreshold({ ...config, fraction: percent / 100, maxTracked: 1e9 }, hundreds * 100, true);
+        const threshold = bulkThreshold(
+          { ...config, fraction: percent / 100, maxTracked: 1e9 },
+          hundreds * 100,
+          true,
+        );
         expect(threshold).toBe(percent * hundreds);
       }),
     );
@@ -202,6 +285,8 @@ describe('bulkThreshold', () => {
     const { limits } = setup();
     await expect(limits.guardBulkRead(contacts, ['a'], -1, true)).rejects.toBeInstanceOf(TypeError);
     await expect(limits.guardBulkRead(contacts, ['a'], Number.NaN, true)).rejects.toBeInstanceOf(TypeError);
-    await expect(limits.guardBulkRead(contacts, [1] as unknown as string[], 10, true)).rejects.toBeInstanceOf(TypeError);
+    await expect(limits.guardBulkRead(contacts, [1] as unknown as string[], 10, true)).rejects.toBeInstanceOf(
+      TypeError,
+    );
   });
 });

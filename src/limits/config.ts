@@ -46,7 +46,13 @@ export const defaultLimitsConfig: LimitsConfig = deepFreeze({
   perUser: { points: 120, durationSeconds: 60 },
   global: { points: 6000, durationSeconds: 60 },
   dailyQuotaPerApp: 100_000,
-  bulkExport: { windowSeconds: 3600, fraction: 0.01, nonSensitiveFraction: 0.25, minimum: 50, maxTracked: 100_000 },
+  bulkExport: {
+    windowSeconds: 3600,
+    fraction: 0.01,
+    nonSensitiveFraction: 0.25,
+    minimum: 50,
+    maxTracked: 100_000,
+  },
   breaker: { failureThreshold: 5, openSeconds: 30 },
 });
 
@@ -66,7 +72,8 @@ export function validateLimitsConfig(config: LimitsConfig): LimitsConfig {
   const bulk = config.bulkExport;
   if (typeof bulk !== 'object' || bulk === null) throw new TypeError('limits.bulkExport must be an object');
   const breaker = config.breaker;
-  if (typeof breaker !== 'object' || breaker === null) throw new TypeError('limits.breaker must be an object');
+  if (typeof breaker !== 'object' || breaker === null)
+    throw new TypeError('limits.breaker must be an object');
   const out: LimitsConfig = {
     perApp: window('perApp', config.perApp),
     perUser: window('perUser', config.perUser),
@@ -91,7 +98,8 @@ export function validateLimitsConfig(config: LimitsConfig): LimitsConfig {
 }
 
 function positiveInteger(name: string, value: unknown): number {
-  if (!Number.isSafeInteger(value) || (value as number) < 1) throw new TypeError(`${name} must be a positive integer`);
+  if (!Number.isSafeInteger(value) || (value as number) < 1)
+    throw new TypeError(`${name} must be a positive integer`);
   return value as number;
 }
 
@@ -103,7 +111,8 @@ function nonNegativeInteger(name: string, value: unknown): number {
 }
 
 function fraction(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !(value > 0 && value <= 1)) throw new TypeError(`${name} must be in (0, 1]`);
+  if (typeof value !== 'number' || !(value > 0 && value <= 1))
+    throw new TypeError(`${name} must be in (0, 1]`);
   return value;
 }
 

@@ -60,6 +60,9 @@ describe('MemoryDistinctWindow', () => {
     const store = new MemoryDistinctWindow();
     await store.admit('k', ['a'], 100_000, windowMs, 2);
     await store.admit('k', ['b'], 90_000, windowMs, 2); // counted as read at 100 000
-    expect(await store.admit('k', ['c'], 155_000, windowMs, 2)).toMatchObject({ admitted: false, distinct: 2 });
+    expect(await store.admit('k', ['c'], 155_000, windowMs, 2)).toMatchObject({
+      admitted: false,
+      distinct: 2,
+    });
   });
 });

@@ -9,5 +9,10 @@ export {
 export { rateLimitHeaders, type RateDecision, type RateScope } from './rate.js';
 export { bulkThreshold, type BulkExportEvent, type BulkReadDecision } from './bulk-guard.js';
 export { isConnectorFailure, type BreakerState, type CircuitBreaker } from './breaker.js';
-export { memoryBackend, type DistinctWindowStore, type LimitsBackend, type PointsCounter } from './backend.js';
-export { CircuitOpen, LimitsUnavailable, type LimitsReason } from './errors.js';
+export {
+  memoryBackend,
+  type DistinctWindowStore,
+  type LimitsBackend,
+  type PointsCounter,
+} from './backend.js';
+export { BulkExportBlocked, CircuitOpen, LimitsUnavailable, type LimitsReason } from './errors.js';

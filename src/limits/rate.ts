@@ -121,7 +121,9 @@ async function take(meter: Meter, subject: string, cost: number, now: number): P
 
 async function refund(taken: readonly Taken[], cost: number): Promise<void> {
   try {
-    await Promise.all(taken.map((step) => step.meter.counter.reward(step.key, cost, { customDuration: step.ttl })));
+    await Promise.all(
+      taken.map((step) => step.meter.counter.reward(step.key, cost, { customDuration: step.ttl })),
+    );
   } catch (error) {
     throw new LimitsUnavailable({ cause: error });
   }

@@ -2,19 +2,18 @@ import { createServer } from 'node:net';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { openAuditLog, type AuditLog } from '../audit/index.js';
+import { auditOrigin, openAuditLog, type AuditLog } from '../audit/index.js';
 import { createBroker, registerBrokerRoutes } from '../broker/index.js';
 import { createCatalog } from '../catalog/index.js';
-import { publicUrl, type Config } from '../config/index.js';
+import { demoSeedOwners, publicUrl, type Config } from '../config/index.js';
 import { createEmbeddedCrm, isCrmEmpty, seedCrm } from '../crm/index.js';
 import { createDevIdp, type DevIdp } from '../devidp/index.js';
 import { ConfigError } from '../errors/index.js';
 import { registerAuditRoutes, registerGatewayRoutes } from '../gateway/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openStore, writeMeta, type Store } from '../store/index.js';
 import { createHttpServer } from './http.js';
 import { createLogger } from './log.js';
-import { writeMeta } from './meta.js';
 import { createMetrics } from './metrics.js';
 import { checkReadiness } from './readiness.js';
 
@@ -31,9 +30,6 @@ export interface StartOptions {
   /** Progress of first-start seeding in demo mode. */
   onSeedProgress?: (done: number, total: number) => void;
 }
-
-/** The audit log's checkpoint origin: the log's name in its signed notes. */
-export const auditOrigin = 'gatehouse/audit';
 
 /** The composition root: builds every module from configuration, mounts the routes and listens. */
 export async function startGatehouse(config: Config, options: StartOptions = {}): Promise<Gatehouse> {
@@ -146,18 +142,8 @@ async function prepareDemo(
 ): Promise<void> {
   await ensureDemoApps();
   if (!(await isCrmEmpty(store.db))) return;
-  const owners = demoOwners(config);
-  const result = await seedCrm(store.db, { owners, onProgress });
+  const result = await seedCrm(store.db, { owners: demoSeedOwners(config), onProgress });
   logger.info({ ...result }, 'seeded the embedded CRM with synthetic data');
-}
-
-/** Sales users of the demo own the seeded accounts of their territory. */
-export function demoOwners(config: Config): { email: string; territory: 'EMEA' | 'NA' | 'APAC' }[] {
-  return Object.values(config.demoUsers).flatMap((user) =>
-    user.territory && config.roles[user.role]?.scopes.some((s) => s.startsWith('read:'))
-      ? [{ email: user.email, territory: user.territory }]
-      : [],
-  );
 }
 
 /** Port 0 asks for any free port; tokens and the IdP issuer need the real one before routes exist. */

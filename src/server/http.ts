@@ -33,7 +33,9 @@ export function createHttpServer(options: { logger: Logger; bodyLimit: number })
     const problem = toProblem(known, request.id);
     if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code: problem.code }, 'request refused');
-    if (problem.status === 503) reply.header('retry-after', '5');
+    const retryAfter = known instanceof GatehouseError ? known.retryAfterSeconds : undefined;
+    if (retryAfter !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
+    else if (problem.status === 503) reply.header('retry-after', '5');
     return reply.code(problem.status).type('application/problem+json').header('cache-control', 'no-store').send(problem);
   });
 

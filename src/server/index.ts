@@ -1,3 +1,2 @@
-export { auditOrigin, demoOwners, startGatehouse, type Gatehouse, type StartOptions } from './gatehouse.js';
+export { startGatehouse, type Gatehouse, type StartOptions } from './gatehouse.js';
 export { createLogger } from './log.js';
-export { readMeta, writeMeta } from './meta.js';

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { auditVerifierKey, exportLog, verifyExportFile, verifyStoredLog, type VerifyReport } from '../../audit/index.js';
+import { auditOrigin, auditVerifierKey, exportLog, verifyExportFile, verifyStoredLog, type VerifyReport } from '../../audit/index.js';
 import { InputError } from '../../errors/index.js';
 import { openLocalSecretStore } from '../../secrets/index.js';
-import { auditOrigin } from '../../server/index.js';
 import { openStore } from '../../store/index.js';
 import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
 

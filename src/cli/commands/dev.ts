@@ -2,8 +2,7 @@ import type { Command } from 'commander';
 import { mintDevIdToken } from '../../devidp/index.js';
 import { GatehouseError } from '../../errors/index.js';
 import { openLocalSecretStore } from '../../secrets/index.js';
-import { readMeta } from '../../server/index.js';
-import { openStore } from '../../store/index.js';
+import { openStore, readMeta } from '../../store/index.js';
 import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
 
 export function registerDevCommands(program: Command): void {

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { seedCrm } from '../../crm/index.js';
 import { InputError } from '../../errors/index.js';
-import { demoOwners } from '../../server/index.js';
 import { openStore } from '../../store/index.js';
+import { demoSeedOwners } from '../../config/index.js';
 import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
 
 interface SeedOptions extends CommonOptions {
@@ -27,7 +27,7 @@ export function registerSeedCommand(program: Command): void {
       const result = await seedCrm(store.db, {
         contacts,
         seed,
-        owners: demoOwners(config),
+        owners: demoSeedOwners(config),
         onProgress: (done, total) => bar.update(done, total),
       });
       bar.stop();

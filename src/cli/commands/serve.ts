@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { startGatehouse } from '../../server/index.js';
 import { commandConfig, progressBar, withCommonOptions, type CommonOptions } from '../context.js';
 
 interface ServeOptions extends CommonOptions {
@@ -24,6 +23,8 @@ export function registerServeCommand(program: Command): void {
     });
     const bar = progressBar('seeding the embedded CRM');
     const started = Date.now();
+    // Loaded on demand: the server pulls in Fastify and oidc-provider, which other commands never need.
+    const { startGatehouse } = await import('../../server/index.js');
     const gatehouse = await startGatehouse(config, { onSeedProgress: (done, total) => bar.update(done, total) });
     bar.stop();
     const seconds = ((Date.now() - started) / 1000).toFixed(2);

@@ -48,7 +48,7 @@ describe('payment card detector', () => {
 
   it('gives less confidence to an unusual grouping, still above the default threshold', () => {
     const [usual] = cards('4111 1111 1111 1111');
-    const [odd] = cards('41 111 11111 111 11');
+    const [odd] = cards('4111 11 111111 1111');
     expect(odd!.confidence).toBeLessThan(usual!.confidence);
     expect(odd!.confidence).toBeGreaterThanOrEqual(0.5);
   });

@@ -10,7 +10,9 @@ describe('US SSN detector', () => {
   });
 
   it('does not catch area 000, area 666 or areas 900-999', () => {
-    expect(found('us_ssn', 'ssn 000-12-3456, ssn 666-12-3456, ssn 900-12-3456, ssn 999-12-3456', 0)).toEqual([]);
+    expect(found('us_ssn', 'ssn 000-12-3456, ssn 666-12-3456, ssn 900-12-3456, ssn 999-12-3456', 0)).toEqual(
+      [],
+    );
   });
 
   it('does not catch group 00 or serial 0000', () => {
@@ -43,9 +45,9 @@ describe('UK National Insurance number detector', () => {
   });
 
   it('does not catch the unallocated prefixes BG, GB, KN, NK, NT, TN and ZZ', () => {
-    expect(found('uk_nino', 'BG123456A GB123456A KN123456A NK123456A NT123456A TN123456A ZZ123456A', 0)).toEqual(
-      [],
-    );
+    expect(
+      found('uk_nino', 'BG123456A GB123456A KN123456A NK123456A NT123456A TN123456A ZZ123456A', 0),
+    ).toEqual([]);
   });
 
   it('does not catch a suffix outside A-D', () => {

@@ -9,7 +9,10 @@ const phones = (text: string, phoneRegions?: readonly string[]): string[] =>
 
 describe('phone detector', () => {
   it('catches international numbers in any region', () => {
-    expect(phones('Call +44 20 7946 0958 or +1 415 555 2671.')).toEqual(['+44 20 7946 0958', '+1 415 555 2671']);
+    expect(phones('Call +44 20 7946 0958 or +1 415 555 2671.')).toEqual([
+      '+44 20 7946 0958',
+      '+1 415 555 2671',
+    ]);
   });
 
   it('catches national US and GB numbers through the default regions', () => {
@@ -33,9 +36,9 @@ describe('phone detector', () => {
     expect(phones('ID4155550100 and ext 5550')).toEqual([]);
   });
 
-  it('finds numbers inside a long run of several numbers', () => {
-    const text = `Numbers: ${Array.from({ length: 6 }, (_, i) => `020 7946 095${i}`).join(' ')}`;
-    expect(phones(text)).toContain('020 7946 0953');
+  it('finds every number in a run too long to hand to libphonenumber whole', () => {
+    const numbers = Array.from({ length: 8 }, (_, i) => `(415) 555-010${i}`);
+    expect(phones(`Numbers: ${numbers.join(' ')}`)).toEqual(numbers);
   });
 
   it('raises confidence when "phone" is nearby', () => {

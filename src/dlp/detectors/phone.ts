@@ -57,6 +57,8 @@ function detectPhones(text: string, regions: readonly CountryCode[]): Finding[] 
     const digits = run[0].replace(/\D/g, '').length;
     if (digits < 7) continue;
     for (const [from, to] of windows(run[0])) {
+      // No numbering plan is written in single digits ("1 2 3 4"): skip such walls without spending budget.
+      if (!/\d\d/.test(run[0].slice(from, to))) continue;
       const sliceStart = Math.max(0, run.index + from - 1);
       const slice = text.slice(sliceStart, run.index + to + 1);
       const attempts: (CountryCode | undefined)[] = run[0][from] === '+' ? [undefined] : [...regions];

@@ -34,6 +34,16 @@ describe('secret detectors', () => {
     expect(secrets(`please use ${value} for now`)).toEqual([{ detector, value }]);
   });
 
+  it('catches a Slack user token with four numeric and hex parts', () => {
+    const token = join(
+      'xo',
+      'xp-',
+      '1234567890-1234567890-1234567890123-',
+      '0123456789abcdef0123456789abcdef',
+    );
+    expect(secrets(`token ${token}`)).toEqual([{ detector: 'secret.slack_token', value: token }]);
+  });
+
   it('does not catch vendor prefixes with the wrong length or alphabet', () => {
     const text = [
       join('AKIA', 'IOSFODNN7EXAMP'),
@@ -47,7 +57,9 @@ describe('secret detectors', () => {
   });
 
   it('does not catch a vendor token embedded in a longer word', () => {
-    expect(secrets(`prefix${AWS_KEY}suffix`, 0).filter((s) => s.detector === 'secret.aws_access_key')).toEqual([]);
+    expect(
+      secrets(`prefix${AWS_KEY}suffix`, 0).filter((s) => s.detector === 'secret.aws_access_key'),
+    ).toEqual([]);
   });
 
   it('does not catch three base64url parts that are not a JWT (header names no alg)', () => {
@@ -63,7 +75,11 @@ describe('secret detectors', () => {
   });
 
   it('covers a whole PEM private key, body included, not just its header', () => {
-    const pem = ['-----BEGIN RSA PRIVATE KEY-----', 'MIIEowIBAAKCAQEA0Z3VS5JJcds3', '-----END RSA PRIVATE KEY-----'];
+    const pem = [
+      '-----BEGIN RSA PRIVATE KEY-----',
+      'MIIEowIBAAKCAQEA0Z3VS5JJcds3',
+      '-----END RSA PRIVATE KEY-----',
+    ];
     const text = `key:\n${pem.join('\n')}\nthanks`;
     expect(secrets(text)).toEqual([{ detector: 'secret.private_key', value: pem.join('\n') }]);
   });
@@ -80,7 +96,8 @@ describe('secret detectors', () => {
   });
 
   it('catches a random-looking value assigned to a key, secret or token name, and only the value', () => {
-    const text = 'config: api_key = "9f8Ka7Lm2Qx4Zr6Tb1Nc3Vd5" and "client_secret": "Qm9vT2xkU2VjcmV0VmFsdWUx"';
+    const text =
+      'config: api_key = "9f8Ka7Lm2Qx4Zr6Tb1Nc3Vd5" and "client_secret": "Qm9vT2xkU2VjcmV0VmFsdWUx"';
     expect(secrets(text)).toEqual([
       { detector: 'secret.generic', value: '9f8Ka7Lm2Qx4Zr6Tb1Nc3Vd5' },
       { detector: 'secret.generic', value: 'Qm9vT2xkU2VjcmV0VmFsdWUx' },
@@ -88,13 +105,16 @@ describe('secret detectors', () => {
   });
 
   it('does not catch low-entropy or placeholder values next to key words', () => {
-    const text = 'token: aaaaaaaaaaaaaaaaaaaa, secret=${SECRET}, key: null, the key insight is simple, token count 12';
+    const text =
+      'token: aaaaaaaaaaaaaaaaaaaa, secret=${SECRET}, key: null, the key insight is simple, token count 12';
     expect(secrets(text)).toEqual([]);
   });
 
   it('catches a password in an assignment or after "password is", but not prose about passwords', () => {
     expect(secrets('password: hunter2')).toEqual([{ detector: 'secret.password', value: 'hunter2' }]);
-    expect(secrets('my password is Tr0ub4dor&3')).toEqual([{ detector: 'secret.password', value: 'Tr0ub4dor&3' }]);
+    expect(secrets('my password is Tr0ub4dor&3')).toEqual([
+      { detector: 'secret.password', value: 'Tr0ub4dor&3' },
+    ]);
     expect(secrets('the password is required; reset your password today')).toEqual([]);
   });
 
@@ -102,7 +122,9 @@ describe('secret detectors', () => {
     const bearer = secrets('Authorization: Bearer 0a1B2c3D4e5F6g7H8i9J0kLmN');
     expect(bearer).toEqual([{ detector: 'secret.bearer_token', value: '0a1B2c3D4e5F6g7H8i9J0kLmN' }]);
     const url = secrets('db at postgres://admin:s3cr3t@db.internal.example/app');
-    expect(url).toEqual([{ detector: 'secret.url_credentials', value: 'postgres://admin:s3cr3t@db.internal.example' }]);
+    expect(url).toEqual([
+      { detector: 'secret.url_credentials', value: 'postgres://admin:s3cr3t@db.internal.example' },
+    ]);
   });
 
   it('raises confidence of a vendor token when "key" or the vendor is named nearby', () => {

@@ -31,7 +31,7 @@ const PATTERNS: readonly SecretPattern[] = [
   },
   {
     detector: 'secret.slack_token',
-    pattern: new RegExp(`(?<![A-Za-z0-9_])xox[abposr]-[0-9]{6,16}(?:-[0-9A-Za-z]{6,64}){1,3}${TAIL}`, 'g'),
+    pattern: new RegExp(`(?<![A-Za-z0-9_])xox[abposr]-[0-9]{6,16}(?:-[0-9A-Za-z]{6,64}){1,4}${TAIL}`, 'g'),
     score: 0.9,
   },
   {

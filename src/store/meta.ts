@@ -1,4 +1,4 @@
-import type { Db } from '../store/index.js';
+import type { Db } from './open.js';
 
 export type MetaKey = 'mode' | 'idp_issuer' | 'public_url';
 
