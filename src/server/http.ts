@@ -20,7 +20,6 @@ export function createHttpServer(options: { logger: Logger; bodyLimit: number })
     // Our own ids only: a caller-chosen id could collide with another request's audit trail.
     genReqId: () => randomUUID(),
     requestIdHeader: false,
-    disableRequestLogging: false,
     return503OnClosing: true,
   });
 
