@@ -2,6 +2,7 @@ import type { Expression, ExpressionBuilder, Kysely, SqlBool, Transaction } from
 import { AccessDenied, InputError } from '../errors/index.js';
 import type { Db } from '../store/index.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
+import { compileExpression, normalizeExpression } from './expression.js';
 import { randomId } from './ids.js';
 import { specOf, type CrmTable, type ObjectSpec } from './metadata.js';
 import type { CrmConnector, CrmObject, QueryRequest } from './types.js';
@@ -56,6 +57,7 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
       const spec = specOf(object);
       const columns = selectColumns(spec, req.fields);
       const conditions = normalizeWhere(spec, req.where);
+      const expression = req.filter === undefined ? undefined : normalizeExpression(spec, req.filter);
       const { limit } = req;
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxLimit) {
         throw new TypeError(`limit must be an integer from 1 to ${maxLimit}`);
@@ -63,6 +65,8 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
       const after = req.cursor === undefined ? undefined : decodeCursor(object, req.cursor);
       if (!conditions) return { records: [] };
       let q = db.selectFrom(spec.table).select(columns).where(filter(conditions));
+      // The client's expression is ANDed after the row filter, never merged into it.
+      if (expression) q = q.where((eb) => compileExpression(eb, expression));
       if (after !== undefined) q = q.where('id', '>', after);
       // One row more than asked tells whether another page exists without a count.
       const rows = await q
@@ -74,15 +78,17 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
       return { records, nextCursor: encodeCursor(object, String(records[limit - 1]?.id)) };
     },
 
-    async count(object, where = []) {
+    async count(object, where = [], expr?) {
       const spec = specOf(object);
       const conditions = normalizeWhere(spec, where);
+      const expression = expr === undefined ? undefined : normalizeExpression(spec, expr);
       if (!conditions) return 0;
-      const row = await db
+      let q = db
         .selectFrom(spec.table)
         .select((eb) => eb.fn.countAll().as('n'))
-        .where(filter(conditions))
-        .executeTakeFirstOrThrow();
+        .where(filter(conditions));
+      if (expression) q = q.where((eb) => compileExpression(eb, expression));
+      const row = await q.executeTakeFirstOrThrow();
       return Number(row.n);
     },
 

@@ -9,6 +9,9 @@ export type {
   CrmRecord,
   DataClass,
   FieldMeta,
+  FilterExpr,
+  FilterOp,
+  FilterValue,
   ObjectMeta,
   QueryRequest,
 } from './types.js';

@@ -27,11 +27,29 @@ export interface Condition {
   value: string | number | readonly (string | number)[];
 }
 
+/** A comparison of a filter expression: equal, not equal, greater, greater or equal, less, less or equal. */
+export type FilterOp = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le';
+export type FilterValue = string | number;
+
+/**
+ * A boolean expression over fields, usually a client's `filter` parsed by the gateway. The connector
+ * checks its field names against `describe()` (unknown: TypeError) and binds every value as a query
+ * parameter. It is always ANDed with `where`, so no `or` or `not` in it can reach a row the row filter
+ * excludes. A comparison with an empty (null) field is false, as in SQL: `ne` and `not` skip such rows.
+ */
+export type FilterExpr =
+  | { readonly kind: 'compare'; readonly field: string; readonly op: FilterOp; readonly value: FilterValue }
+  | { readonly kind: 'in'; readonly field: string; readonly values: readonly FilterValue[] }
+  | { readonly kind: 'and' | 'or'; readonly items: readonly FilterExpr[] }
+  | { readonly kind: 'not'; readonly item: FilterExpr };
+
 export interface QueryRequest {
   /** Exactly the fields to return (`id` is always returned). */
   fields: readonly string[];
   /** All conditions must hold (AND). */
   where: readonly Condition[];
+  /** A further expression every record must satisfy, ANDed with `where`. */
+  filter?: FilterExpr;
   limit: number;
   /** The `nextCursor` of the previous page, as given; opaque. */
   cursor?: string;
@@ -57,7 +75,8 @@ export interface CrmConnector {
   ): Promise<CrmRecord | undefined>;
   /** One page in a stable order (by id), keyset-paginated; `nextCursor` is absent on the last page. */
   query(object: CrmObject, req: QueryRequest): Promise<{ records: CrmRecord[]; nextCursor?: string }>;
-  count(object: CrmObject, where?: readonly Condition[]): Promise<number>;
+  /** How many records satisfy `where` and, when given, `filter`. */
+  count(object: CrmObject, where?: readonly Condition[], filter?: FilterExpr): Promise<number>;
   /** Creates a record and answers with `id` and the fields written, as stored. */
   create(object: CrmObject, values: CrmRecord): Promise<CrmRecord>;
   /** Updates a record visible under `where`; undefined when missing or excluded. */

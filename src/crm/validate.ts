@@ -61,7 +61,7 @@ export function normalizeWhere(spec: ObjectSpec, where: readonly Condition[]): N
   return out;
 }
 
-function conditionValue(field: FieldSpec, value: unknown): Scalar {
+export function conditionValue(field: FieldSpec, value: unknown): Scalar {
   if (field.type === 'number') {
     // Filter values often arrive as query-string text: accept a decimal numeral, nothing looser.
     const n = typeof value === 'string' && /^-?\d{1,16}(\.\d{1,6})?$/.test(value) ? Number(value) : value;

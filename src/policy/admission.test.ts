@@ -1,7 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { demoApps } from '../catalog/apps.js';
 import { defaultScopes } from '../config/defaults.js';
-import { judgeManifest, ManifestInvalid, parseManifest, type AdmissionResult, type PolicySet } from './index.js';
+import {
+  judgeManifest,
+  ManifestInvalid,
+  parseManifest,
+  type AdmissionResult,
+  type PolicySet,
+} from './index.js';
 import { loadPolicySet } from './library.js';
 
 let policies: PolicySet;
@@ -41,14 +47,17 @@ describe('admission', () => {
   // pipeline-dashboard: opportunity amount, which is financial), so the library sends them to review,
   // and nothing denies them. The demo seeds them as already approved by a reviewer, and with
   // `approved` the deploy gate lets them through.
-  it.each(['call-notes', 'pipeline-dashboard'])('sends the demo app %s to review and denies nothing', (id) => {
-    const manifest = demoApps.find((a) => a.id === id)?.manifest;
-    const result = judgeManifest(policies, manifest);
-    expect(result.decision).toBe('review');
-    expect(ids(result)).toEqual(['admission.sensitive-data-review']);
-    const deploy = judgeManifest(policies, manifest, { action: 'deploy', approved: true });
-    expect(deploy.decision).toBe('approve');
-  });
+  it.each(['call-notes', 'pipeline-dashboard'])(
+    'sends the demo app %s to review and denies nothing',
+    (id) => {
+      const manifest = demoApps.find((a) => a.id === id)?.manifest;
+      const result = judgeManifest(policies, manifest);
+      expect(result.decision).toBe('review');
+      expect(ids(result)).toEqual(['admission.sensitive-data-review']);
+      const deploy = judgeManifest(policies, manifest, { action: 'deploy', approved: true });
+      expect(deploy.decision).toBe('approve');
+    },
+  );
 
   it('enriches with the data classes of the requested fields and a risk score', () => {
     const result = judge({ scopes: ['read:contact.reach'], data_classes: ['internal'] });
@@ -56,30 +65,39 @@ describe('admission', () => {
     expect(result.enrichment?.risk_score).toBe(30);
   });
 
-  const cases: ReadonlyArray<[string, 'deny' | 'review', Record<string, unknown>, Record<string, unknown>?]> = [
-    ['admission.telemetry-required', 'deny', { telemetry: false }],
-    ['admission.pii-scope-not-needed', 'deny', { scopes: ['read:contact.pii', 'write:contact.note'], retention_days: 30 }],
-    ['admission.financial-scope-not-needed', 'deny', { scopes: ['read:opportunity.financial'] }],
-    ['admission.sensitive-data-review', 'review', { scopes: ['read:contact.reach'] }],
+  const cases: ReadonlyArray<[string, 'deny' | 'review', Record<string, unknown>, Record<string, unknown>?]> =
     [
-      'admission.sensitive-write-review',
-      'review',
-      { scopes: ['write:contact.title'] },
-      { fieldsets: { ...defaultScopes, 'write:contact.title': { object: 'contact', fields: ['title'] } } },
-    ],
-    ['admission.sso-required', 'deny', { sso: false }],
-    ['admission.retention-exceeds-class', 'deny', { retention_days: 400 }],
-    ['admission.redirect-uri-insecure', 'deny', { redirect_uris: ['http://notes.example.com/callback'] }],
-    [
-      'admission.bulk-read-integration',
-      'review',
-      { expected_reads: { contact: 50 } },
-      { tableSizes: { contact: 2000 } },
-    ],
-    ['admission.high-risk-score', 'review', { data_classes: ['health', 'financial', 'pii'], retention_days: 10 }],
-    ['admission.secret-class', 'deny', { data_classes: ['secret'], retention_days: 0 }],
-    ['admission.deploy-requires-approval', 'deny', {}, { action: 'deploy' }],
-  ];
+      ['admission.telemetry-required', 'deny', { telemetry: false }],
+      [
+        'admission.pii-scope-not-needed',
+        'deny',
+        { scopes: ['read:contact.pii', 'write:contact.note'], retention_days: 30 },
+      ],
+      ['admission.financial-scope-not-needed', 'deny', { scopes: ['read:opportunity.financial'] }],
+      ['admission.sensitive-data-review', 'review', { scopes: ['read:contact.reach'] }],
+      [
+        'admission.sensitive-write-review',
+        'review',
+        { scopes: ['write:contact.title'] },
+        { fieldsets: { ...defaultScopes, 'write:contact.title': { object: 'contact', fields: ['title'] } } },
+      ],
+      ['admission.sso-required', 'deny', { sso: false }],
+      ['admission.retention-exceeds-class', 'deny', { retention_days: 400 }],
+      ['admission.redirect-uri-insecure', 'deny', { redirect_uris: ['http://notes.example.com/callback'] }],
+      [
+        'admission.bulk-read-integration',
+        'review',
+        { expected_reads: { contact: 50 } },
+        { tableSizes: { contact: 2000 } },
+      ],
+      [
+        'admission.high-risk-score',
+        'review',
+        { data_classes: ['health', 'financial', 'pii'], retention_days: 10 },
+      ],
+      ['admission.secret-class', 'deny', { data_classes: ['secret'], retention_days: 0 }],
+      ['admission.deploy-requires-approval', 'deny', {}, { action: 'deploy' }],
+    ];
 
   it.each(cases)('fires %s (%s) on a manifest crafted for it', (id, effect, changes, context) => {
     const result = judge(changes, context);
@@ -88,7 +106,9 @@ describe('admission', () => {
   });
 
   it('leaves each rule quiet just inside its limit', () => {
-    expect(judge({ telemetry: false, audit_hook: 'https://hooks.example.com/audit' }).decision).toBe('approve');
+    expect(judge({ telemetry: false, audit_hook: 'https://hooks.example.com/audit' }).decision).toBe(
+      'approve',
+    );
     expect(
       ids(judge({ scopes: ['read:contact.pii'], purpose: 'verify customer identity during onboarding' })),
     ).not.toContain('admission.pii-scope-not-needed');
@@ -100,8 +120,12 @@ describe('admission', () => {
     expect(ids(judge({ scopes: ['read:contact.reach'], retention_days: 91 }))).toContain(
       'admission.retention-exceeds-class',
     );
-    expect(judge({ redirect_uris: ['http://127.0.0.1:8080/cb', 'http://[::1]/cb'] }).decision).toBe('approve');
-    expect(judge({ expected_reads: { contact: 20 } }, { tableSizes: { contact: 2000 } }).decision).toBe('approve');
+    expect(judge({ redirect_uris: ['http://127.0.0.1:8080/cb', 'http://[::1]/cb'] }).decision).toBe(
+      'approve',
+    );
+    expect(judge({ expected_reads: { contact: 20 } }, { tableSizes: { contact: 2000 } }).decision).toBe(
+      'approve',
+    );
     expect(judge({}, { action: 'deploy', approved: true }).decision).toBe('approve');
   });
 
@@ -145,7 +169,10 @@ describe('an invalid manifest', () => {
   });
 
   it('names an unknown scope, a repeated scope and a relative redirect URI', () => {
-    const result = judge({ scopes: ['read:contact.everything', 'read:contact.basic', 'read:contact.basic'], redirect_uris: ['/cb'] });
+    const result = judge({
+      scopes: ['read:contact.everything', 'read:contact.basic', 'read:contact.basic'],
+      redirect_uris: ['/cb'],
+    });
     expect(result.errors).toEqual([
       'scopes[0]: unknown scope read:contact.everything',
       'scopes[2]: read:contact.basic is listed twice',

@@ -43,13 +43,23 @@ export interface AdmissionContext extends ManifestContext {
   readonly approved?: boolean;
 }
 
-export function judgeManifest(policies: PolicySet, manifest: unknown, context: AdmissionContext = {}): AdmissionResult {
+export function judgeManifest(
+  policies: PolicySet,
+  manifest: unknown,
+  context: AdmissionContext = {},
+): AdmissionResult {
   let parsed;
   try {
     parsed = parseManifest(manifest, context);
   } catch (error) {
     if (error instanceof ManifestInvalid) {
-      return { decision: 'invalid', rules: [], enrichment: undefined, version: policies.version, errors: error.errors };
+      return {
+        decision: 'invalid',
+        rules: [],
+        enrichment: undefined,
+        version: policies.version,
+        errors: error.errors,
+      };
     }
     throw error;
   }
@@ -98,7 +108,12 @@ export function judgeManifest(policies: PolicySet, manifest: unknown, context: A
 
   if (answer.type === 'failure') {
     const message = answer.errors.map((e) => e.message).join('; ');
-    return { decision: 'deny', rules: [evaluationError('admission.evaluation-error', message)], enrichment, version };
+    return {
+      decision: 'deny',
+      rules: [evaluationError('admission.evaluation-error', message)],
+      enrichment,
+      version,
+    };
   }
   const { decision, diagnostics } = answer.response;
   const errored = diagnostics.errors.map((e) => evaluationError(e.policyId, e.error.message));

@@ -19,43 +19,86 @@ beforeAll(async () => {
 beforeEach(() => clearPolicyCaches());
 
 const record = (territory: string, owner = 'someone@example.com', id = 'c1') => ({ id, territory, owner });
-const exportContext = { recordCount: 10, ip: '127.0.0.1', fields: ['first_name'], time: new Date('2025-01-01T10:00:00Z') };
+const exportContext = {
+  recordCount: 10,
+  ip: '127.0.0.1',
+  fields: ['first_name'],
+  time: new Date('2025-01-01T10:00:00Z'),
+};
 
 describe('runtime authorization', () => {
   it('allows a rep of EMEA on an EMEA record, naming the permit', () => {
-    const result = authorizeRequest(policies, { principal: alice, action: 'read', object: 'contact', resource: record('EMEA') });
-    expect(result).toMatchObject({ allowed: true, policyIds: ['runtime.sales-own-territory'], version: policies.version });
+    const result = authorizeRequest(policies, {
+      principal: alice,
+      action: 'read',
+      object: 'contact',
+      resource: record('EMEA'),
+    });
+    expect(result).toMatchObject({
+      allowed: true,
+      policyIds: ['runtime.sales-own-territory'],
+      version: policies.version,
+    });
   });
 
   it('denies a rep of EMEA on an NA record, naming the forbid, and answers 403 with the id and version', () => {
-    const result = authorizeRequest(policies, { principal: alice, action: 'read', object: 'contact', resource: record('NA') });
+    const result = authorizeRequest(policies, {
+      principal: alice,
+      action: 'read',
+      object: 'contact',
+      resource: record('NA'),
+    });
     expect(result).toMatchObject({ allowed: false, policyIds: ['runtime.territory-boundary'] });
     expect(() => assertAuthorized(result)).toThrow(
       expect.objectContaining({
         code: 'POLICY_DENIED',
         status: 403,
-        extensions: expect.objectContaining({ rule: 'runtime.territory-boundary', policy_version: policies.version }),
+        extensions: expect.objectContaining({
+          rule: 'runtime.territory-boundary',
+          policy_version: policies.version,
+        }),
       }),
     );
   });
 
   it('denies by default: a role no policy permits gets nothing', () => {
-    const result = authorizeRequest(policies, { principal: dave, action: 'read', object: 'account', resource: record('EMEA') });
+    const result = authorizeRequest(policies, {
+      principal: dave,
+      action: 'read',
+      object: 'account',
+      resource: record('EMEA'),
+    });
     expect(result).toMatchObject({ allowed: false, policyIds: [] });
     expect(() => assertAuthorized(result)).toThrow(expect.objectContaining({ code: 'POLICY_DENIED' }));
   });
 
   it('denies a sales rep with no territory', () => {
     const nowhere = principal('nora', 'sales_rep', undefined);
-    expect(authorizeRequest(policies, { principal: nowhere, action: 'read', object: 'contact', resource: record('EMEA') }).allowed).toBe(false);
+    expect(
+      authorizeRequest(policies, {
+        principal: nowhere,
+        action: 'read',
+        object: 'contact',
+        resource: record('EMEA'),
+      }).allowed,
+    ).toBe(false);
   });
 
   it('lets only managers export, within 1000 records and from a trusted network', () => {
     const ask = (p = bob, context = exportContext) =>
-      authorizeRequest(policies, { principal: p, action: 'export', object: 'contact', resource: record('EMEA'), context });
+      authorizeRequest(policies, {
+        principal: p,
+        action: 'export',
+        object: 'contact',
+        resource: record('EMEA'),
+        context,
+      });
     expect(ask()).toMatchObject({ allowed: true, policyIds: ['runtime.manager-export'] });
     expect(ask(alice).allowed).toBe(false);
-    expect(ask(bob, { ...exportContext, recordCount: 5000 })).toMatchObject({ allowed: false, policyIds: ['runtime.bulk-export-limit'] });
+    expect(ask(bob, { ...exportContext, recordCount: 5000 })).toMatchObject({
+      allowed: false,
+      policyIds: ['runtime.bulk-export-limit'],
+    });
     expect(ask(bob, { ...exportContext, ip: '203.0.113.9' })).toMatchObject({
       allowed: false,
       policyIds: ['runtime.export-trusted-network'],
@@ -76,14 +119,23 @@ describe('runtime authorization', () => {
   });
 
   it('treats an unknown action or object as a programming mistake (TypeError)', () => {
-    expect(() => authorizeRequest(policies, { principal: alice, action: 'delete' as 'read', object: 'contact' })).toThrow(TypeError);
-    expect(() => authorizeRequest(policies, { principal: alice, action: 'read', object: 'user' })).toThrow(TypeError);
+    expect(() =>
+      authorizeRequest(policies, { principal: alice, action: 'delete' as 'read', object: 'contact' }),
+    ).toThrow(TypeError);
+    expect(() => authorizeRequest(policies, { principal: alice, action: 'read', object: 'user' })).toThrow(
+      TypeError,
+    );
   });
 });
 
 describe('decision cache', () => {
   it('returns the same decision for the same inputs without asking Cedar again', () => {
-    const request = { principal: alice, action: 'read' as const, object: 'contact', resource: record('EMEA') };
+    const request = {
+      principal: alice,
+      action: 'read' as const,
+      object: 'contact',
+      resource: record('EMEA'),
+    };
     const first = authorizeRequest(policies, request);
     const misses = policyCacheStats().decisions.misses;
     const second = authorizeRequest(policies, request);
@@ -105,15 +157,33 @@ describe('decision cache', () => {
   });
 
   it('keys on every input Cedar sees (different territory, different answer)', () => {
-    expect(authorizeRequest(policies, { principal: alice, action: 'read', object: 'note', resource: record('EMEA') }).allowed).toBe(true);
-    expect(authorizeRequest(policies, { principal: erin, action: 'read', object: 'note', resource: record('EMEA') }).allowed).toBe(false);
+    expect(
+      authorizeRequest(policies, {
+        principal: alice,
+        action: 'read',
+        object: 'note',
+        resource: record('EMEA'),
+      }).allowed,
+    ).toBe(true);
+    expect(
+      authorizeRequest(policies, {
+        principal: erin,
+        action: 'read',
+        object: 'note',
+        resource: record('EMEA'),
+      }).allowed,
+    ).toBe(false);
   });
 });
 
 describe('row filters from partial evaluation', () => {
   it('gives territory eq for reps and managers', () => {
-    expect(compileRowFilter(policies, alice, 'read', 'contact')).toEqual([{ field: 'territory', op: 'eq', value: 'EMEA' }]);
-    expect(compileRowFilter(policies, erin, 'write', 'note')).toEqual([{ field: 'territory', op: 'eq', value: 'NA' }]);
+    expect(compileRowFilter(policies, alice, 'read', 'contact')).toEqual([
+      { field: 'territory', op: 'eq', value: 'EMEA' },
+    ]);
+    expect(compileRowFilter(policies, erin, 'write', 'note')).toEqual([
+      { field: 'territory', op: 'eq', value: 'NA' },
+    ]);
     expect(compileRowFilter(policies, bob, 'aggregate', 'opportunity')).toEqual([
       { field: 'territory', op: 'eq', value: 'EMEA' },
     ]);
@@ -129,7 +199,10 @@ describe('row filters from partial evaluation', () => {
 
   it('denies (403 naming the reason) when nothing can be visible', () => {
     expect(() => compileRowFilter(policies, dave, 'read', 'contact')).toThrow(
-      expect.objectContaining({ code: 'POLICY_DENIED', extensions: expect.objectContaining({ rule: 'default-deny' }) }),
+      expect.objectContaining({
+        code: 'POLICY_DENIED',
+        extensions: expect.objectContaining({ rule: 'default-deny' }),
+      }),
     );
     expect(() => compileRowFilter(policies, alice, 'export', 'contact', exportContext)).toThrow(
       expect.objectContaining({ code: 'POLICY_DENIED' }),
@@ -138,7 +211,10 @@ describe('row filters from partial evaluation', () => {
 
   it('fails closed when a policy depends on request context that was not given', () => {
     expect(() => compileRowFilter(policies, bob, 'export', 'contact')).toThrow(
-      expect.objectContaining({ code: 'POLICY_DENIED', extensions: expect.objectContaining({ rule: 'runtime.bulk-export-limit' }) }),
+      expect.objectContaining({
+        code: 'POLICY_DENIED',
+        extensions: expect.objectContaining({ rule: 'runtime.bulk-export-limit' }),
+      }),
     );
   });
 
@@ -151,7 +227,9 @@ describe('row filters from partial evaluation', () => {
       'runtime/territory.cedar': null,
       'runtime/export.cedar': null,
     });
-    expect(compileRowFilter(wider, bob, 'read', 'contact')).toEqual([{ field: 'territory', op: 'in', value: ['APAC', 'NA'] }]);
+    expect(compileRowFilter(wider, bob, 'read', 'contact')).toEqual([
+      { field: 'territory', op: 'in', value: ['APAC', 'NA'] },
+    ]);
   });
 
   it('fails closed on anything the compiler cannot translate, never widening', async () => {
@@ -161,22 +239,33 @@ describe('row filters from partial evaluation', () => {
         'permit (principal, action == Gatehouse::Action::"read", resource) when { resource.owner like "*@example.com" };\n',
     });
     expect(() => compileRowFilter(like, alice, 'read', 'contact')).toThrow(
-      expect.objectContaining({ code: 'POLICY_DENIED', extensions: expect.objectContaining({ rule: 'runtime.owner-domain' }) }),
+      expect.objectContaining({
+        code: 'POLICY_DENIED',
+        extensions: expect.objectContaining({ rule: 'runtime.owner-domain' }),
+      }),
     );
     // The same policy still decides single records exactly.
-    expect(authorizeRequest(like, { principal: dave, action: 'read', object: 'contact', resource: record('NA', 'x@example.com') }).allowed).toBe(true);
+    expect(
+      authorizeRequest(like, {
+        principal: dave,
+        action: 'read',
+        object: 'contact',
+        resource: record('NA', 'x@example.com'),
+      }).allowed,
+    ).toBe(true);
 
     const twoFields = await variant({
       'runtime/extra.cedar':
         '@id("runtime.own-records")\n@reason("test")\n' +
         'permit (principal, action == Gatehouse::Action::"read", resource) when { resource.owner == principal.email };\n',
-      'runtime/territory.cedar': (await import('node:fs')).readFileSync(
-        new URL('../../policies/runtime/territory.cedar', import.meta.url),
-        'utf8',
-      ).replace(/@id\("runtime.territory-boundary"\)[\s\S]*$/, ''),
+      'runtime/territory.cedar': (await import('node:fs'))
+        .readFileSync(new URL('../../policies/runtime/territory.cedar', import.meta.url), 'utf8')
+        .replace(/@id\("runtime.territory-boundary"\)[\s\S]*$/, ''),
     });
     // territory == EMEA OR owner == alice: an OR across fields is not a list of AND-ed conditions.
-    expect(() => compileRowFilter(twoFields, alice, 'read', 'contact')).toThrow(expect.objectContaining({ code: 'POLICY_DENIED' }));
+    expect(() => compileRowFilter(twoFields, alice, 'read', 'contact')).toThrow(
+      expect.objectContaining({ code: 'POLICY_DENIED' }),
+    );
 
     const negative = await variant({
       'runtime/extra.cedar':
@@ -198,7 +287,9 @@ describe('row filters from partial evaluation', () => {
 
 /** The connector's semantics of a filter: every condition holds. */
 function matches(where: readonly RowCondition[], row: Record<string, string>): boolean {
-  return where.every((c) => (c.op === 'eq' ? row[c.field] === c.value : c.value.includes(row[c.field] ?? '')));
+  return where.every((c) =>
+    c.op === 'eq' ? row[c.field] === c.value : c.value.includes(row[c.field] ?? ''),
+  );
 }
 
 describe('the compiled filter agrees with isAuthorized (property)', () => {
@@ -278,10 +369,20 @@ describe('decision latency (logged, not asserted)', () => {
       console.log(`policy latency: ${label}: ${us.toFixed(1)} µs/call`);
     };
     time('authorizeRequest uncached (statefulIsAuthorized)', (i) =>
-      authorizeRequest(policies, { principal: alice, action: 'read', object: 'contact', resource: record('EMEA', `o${i}@example.com`) }),
+      authorizeRequest(policies, {
+        principal: alice,
+        action: 'read',
+        object: 'contact',
+        resource: record('EMEA', `o${i}@example.com`),
+      }),
     );
     time('authorizeRequest cached', () =>
-      authorizeRequest(policies, { principal: alice, action: 'read', object: 'contact', resource: record('EMEA') }),
+      authorizeRequest(policies, {
+        principal: alice,
+        action: 'read',
+        object: 'contact',
+        resource: record('EMEA'),
+      }),
     );
     time('compileRowFilter uncached (isAuthorizedPartial + compile)', (i) => {
       clearPolicyCaches();

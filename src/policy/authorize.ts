@@ -86,7 +86,8 @@ export function clearPolicyCaches(): void {
 
 export function authorizeRequest(policies: PolicySet, input: AuthorizeInput): AuthorizeResult {
   checkInput(input);
-  if (!input.resource) return rowFilterDecision(policies, input.principal, input.action, input.object, input.context);
+  if (!input.resource)
+    return rowFilterDecision(policies, input.principal, input.action, input.object, input.context);
   const context = requestContext(input.principal, input.context ?? {}, false);
   const resource = input.resource;
   const key = JSON.stringify([
@@ -116,14 +117,22 @@ export function authorizeRequest(policies: PolicySet, input: AuthorizeInput): Au
       principal,
       {
         uid,
-        attrs: { territory: resource.territory, owner: resource.owner, data_class: objectClass(input.object) },
+        attrs: {
+          territory: resource.territory,
+          owner: resource.owner,
+          data_class: objectClass(input.object),
+        },
         parents: [],
       },
     ],
   });
   let result: AuthorizeResult;
   if (answer.type === 'failure') {
-    result = denied(policies, ['evaluation-error'], answer.errors.map((e) => e.message));
+    result = denied(
+      policies,
+      ['evaluation-error'],
+      answer.errors.map((e) => e.message),
+    );
   } else if (answer.response.diagnostics.errors.length > 0) {
     const errors = answer.response.diagnostics.errors;
     result = denied(
@@ -169,8 +178,13 @@ export function assertAuthorized(result: AuthorizeResult): void {
 }
 
 function denial(result: AuthorizeResult): Error {
-  const named = result.policyIds.length > 0 ? `denied by policy ${result.policyIds.join(', ')}` : 'denied by default';
-  return policyDenied(`${named}: ${result.reasons[0] ?? defaultDenyReason}`, result.policyIds, result.version);
+  const named =
+    result.policyIds.length > 0 ? `denied by policy ${result.policyIds.join(', ')}` : 'denied by default';
+  return policyDenied(
+    `${named}: ${result.reasons[0] ?? defaultDenyReason}`,
+    result.policyIds,
+    result.version,
+  );
 }
 
 const defaultDenyReason = 'no policy permits this request';
@@ -184,14 +198,24 @@ function rowFilterDecision(
 ): AuthorizeResult {
   const context = requestContext(principal, given ?? {}, true);
   // Keyed by the whole principal, not only role and territory: a policy may name the user.
-  const key = JSON.stringify([policies.version, principalKey(principal), action, object, contextKey(context)]);
+  const key = JSON.stringify([
+    policies.version,
+    principalKey(principal),
+    action,
+    object,
+    contextKey(context),
+  ]);
   const cached = rowFilters.get(key);
   if (cached) return cached;
 
   let result: AuthorizeResult;
   if (policies.runtimeUsesRecordIds) {
     // A residual cannot say "every record but this one"; refuse rather than guess.
-    result = denied(policies, ['record-specific-policy'], ['a runtime policy names a record by id, so lists fail closed']);
+    result = denied(
+      policies,
+      ['record-specific-policy'],
+      ['a runtime policy names a record by id, so lists fail closed'],
+    );
   } else {
     const user = userEntity(principal);
     const uid = { type: entityTypes[object] as string, id: '__row__' };
@@ -215,7 +239,11 @@ function rowFilterDecision(
       ],
     });
     if (answer.type === 'failure') {
-      result = denied(policies, ['evaluation-error'], answer.errors.map((e) => e.message));
+      result = denied(
+        policies,
+        ['evaluation-error'],
+        answer.errors.map((e) => e.message),
+      );
     } else {
       const effects = new Map([...policies.policies.values()].map((p) => [p.id, p.effect] as const));
       const outcome = compileResiduals(answer.response, effects, rowFields);
@@ -241,8 +269,17 @@ function rowFilterDecision(
   return result;
 }
 
-function denied(policies: PolicySet, policyIds: readonly string[], reasons: readonly string[]): AuthorizeResult {
-  return Object.freeze({ allowed: false, policyIds: [...policyIds], reasons: [...reasons], version: policies.version });
+function denied(
+  policies: PolicySet,
+  policyIds: readonly string[],
+  reasons: readonly string[],
+): AuthorizeResult {
+  return Object.freeze({
+    allowed: false,
+    policyIds: [...policyIds],
+    reasons: [...reasons],
+    version: policies.version,
+  });
 }
 
 function reasonsOf(policies: PolicySet, ids: readonly string[]): string[] {
@@ -251,9 +288,11 @@ function reasonsOf(policies: PolicySet, ids: readonly string[]): string[] {
 
 function checkInput(input: { principal: Principal; action: string; object: string }): void {
   // Programming mistakes of the caller, not untrusted input.
-  if (!(runtimeActions as readonly string[]).includes(input.action)) throw new TypeError(`unknown action ${input.action}`);
+  if (!(runtimeActions as readonly string[]).includes(input.action))
+    throw new TypeError(`unknown action ${input.action}`);
   if (!Object.hasOwn(entityTypes, input.object)) throw new TypeError(`unknown CRM object ${input.object}`);
-  if (!input.principal?.userId || !input.principal.role) throw new TypeError('principal needs userId and role');
+  if (!input.principal?.userId || !input.principal.role)
+    throw new TypeError('principal needs userId and role');
 }
 
 function userEntity(principal: Principal): cedar.EntityJson & { uid: { type: string; id: string } } {
@@ -282,15 +321,39 @@ function requestContext(principal: Principal, given: RequestContext, partial: bo
   // and an extension value (the ip), so in partial mode one missing member makes the ip unknown too.
   const incomplete =
     partial && [given.fields, given.recordCount, given.time, given.ip].some((v) => v === undefined);
-  const pick = <T>(value: T | undefined, name: string, fallback: () => cedar.CedarValueJson, wrap: (v: T) => cedar.CedarValueJson) =>
-    value !== undefined ? wrap(value) : partial ? unknown(`context.${name}`) : fallback();
+  const pick = <T>(
+    value: T | undefined,
+    name: string,
+    fallback: () => cedar.CedarValueJson,
+    wrap: (v: T) => cedar.CedarValueJson,
+  ) => (value !== undefined ? wrap(value) : partial ? unknown(`context.${name}`) : fallback());
   return {
     app: principal.appId,
     scopes: [...new Set(principal.scopes)].sort(),
-    fields: pick(given.fields, 'fields', () => [], (f) => [...new Set(f)].sort()),
-    record_count: pick(given.recordCount, 'record_count', () => 1, (n) => n),
-    hour: pick(given.time, 'hour', () => new Date().getUTCHours(), (t) => t.getUTCHours()),
-    ip: pick(incomplete ? undefined : given.ip, 'ip', () => ({ __extn: { fn: 'ip', arg: '0.0.0.0' } }), (ip) => ({ __extn: { fn: 'ip', arg: ip } })),
+    fields: pick(
+      given.fields,
+      'fields',
+      () => [],
+      (f) => [...new Set(f)].sort(),
+    ),
+    record_count: pick(
+      given.recordCount,
+      'record_count',
+      () => 1,
+      (n) => n,
+    ),
+    hour: pick(
+      given.time,
+      'hour',
+      () => new Date().getUTCHours(),
+      (t) => t.getUTCHours(),
+    ),
+    ip: pick(
+      incomplete ? undefined : given.ip,
+      'ip',
+      () => ({ __extn: { fn: 'ip', arg: '0.0.0.0' } }),
+      (ip) => ({ __extn: { fn: 'ip', arg: ip } }),
+    ),
   };
 }
 

@@ -64,16 +64,32 @@ describe('gatehouse policy check', () => {
   });
 
   it('exits 3 on review and 1 on deny, with --json', async () => {
-    const review = await run('policy', 'check', await manifestFile('r.json', { ...notes, scopes: ['read:contact.reach'] }), '--json');
+    const review = await run(
+      'policy',
+      'check',
+      await manifestFile('r.json', { ...notes, scopes: ['read:contact.reach'] }),
+      '--json',
+    );
     expect(review.code).toBe(3);
-    expect(JSON.parse(review.out)).toMatchObject({ decision: 'review', rules: [{ id: 'admission.sensitive-data-review' }] });
-    const deny = await run('policy', 'check', await manifestFile('d.yaml', `${JSON.stringify({ ...notes, telemetry: false })}\n`));
+    expect(JSON.parse(review.out)).toMatchObject({
+      decision: 'review',
+      rules: [{ id: 'admission.sensitive-data-review' }],
+    });
+    const deny = await run(
+      'policy',
+      'check',
+      await manifestFile('d.yaml', `${JSON.stringify({ ...notes, telemetry: false })}\n`),
+    );
     expect(deny.code).toBe(1);
     expect(deny.out).toContain('admission.telemetry-required');
   });
 
   it('exits 2 with one clear line for a manifest that is not valid or does not parse', async () => {
-    const invalid = await run('policy', 'check', await manifestFile('bad.json', { ...notes, scopes: ['read:*'] }));
+    const invalid = await run(
+      'policy',
+      'check',
+      await manifestFile('bad.json', { ...notes, scopes: ['read:*'] }),
+    );
     expect(invalid.code).toBe(2);
     expect(invalid.err.trim().split('\n')).toHaveLength(1);
     expect(invalid.err).toContain('scopes[0]');

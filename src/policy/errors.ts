@@ -35,11 +35,7 @@ export class ManifestInvalid extends InputError {
 }
 
 /** The 403 of a runtime denial, naming the policy that decided and the version of the library. */
-export function policyDenied(
-  message: string,
-  policyIds: readonly string[],
-  version: string,
-): AccessDenied {
+export function policyDenied(message: string, policyIds: readonly string[], version: string): AccessDenied {
   return new AccessDenied('POLICY_DENIED', message, {
     rule: policyIds[0] ?? 'default-deny',
     rules: [...policyIds],

@@ -17,7 +17,12 @@ export {
   type PolicyInfo,
   type PolicySet,
 } from './library.js';
-export { judgeManifest, type AdmissionContext, type AdmissionResult, type AdmissionRule } from './admission.js';
+export {
+  judgeManifest,
+  type AdmissionContext,
+  type AdmissionResult,
+  type AdmissionRule,
+} from './admission.js';
 export {
   enrichManifest,
   parseManifest,

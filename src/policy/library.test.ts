@@ -30,12 +30,15 @@ describe('the default library', () => {
   });
 });
 
-describe('an invalid library is refused with Cedar\'s message and location', () => {
+describe("an invalid library is refused with Cedar's message and location", () => {
   it('refuses a syntax error with file, line and column', async () => {
     const bad = runtimeRule('permit (principal, action, resource)\nwhen { resource.territory == };');
     const error = await variant({ 'runtime/extra.cedar': bad }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PolicyInvalid);
-    expect(error).toMatchObject({ code: 'INVALID_INPUT', location: { file: 'runtime/extra.cedar', line: 4 } });
+    expect(error).toMatchObject({
+      code: 'INVALID_INPUT',
+      location: { file: 'runtime/extra.cedar', line: 4 },
+    });
     expect((error as PolicyInvalid).message).toContain('runtime/extra.cedar:4:');
   });
 
@@ -44,14 +47,19 @@ describe('an invalid library is refused with Cedar\'s message and location', () 
       'permit (principal, action == Gatehouse::Action::"read", resource)\nwhen { resource.region == "EMEA" };',
     );
     const error = (await variant({ 'runtime/extra.cedar': bad }).catch((e: unknown) => e)) as PolicyInvalid;
-    expect(error).toMatchObject({ code: 'INVALID_INPUT', location: { file: 'runtime/extra.cedar', line: 4 } });
+    expect(error).toMatchObject({
+      code: 'INVALID_INPUT',
+      location: { file: 'runtime/extra.cedar', line: 4 },
+    });
     expect(error.message).toMatch(/region/);
   });
 
   it('refuses a policy without @id, without @reason, or with a duplicate id', async () => {
     const permit = 'permit (principal, action == Gatehouse::Action::"read", resource);';
     await expect(variant({ 'runtime/extra.cedar': `@reason("x")\n${permit}` })).rejects.toThrow(/@id/);
-    await expect(variant({ 'runtime/extra.cedar': `@id("runtime.extra")\n${permit}` })).rejects.toThrow(/@reason/);
+    await expect(variant({ 'runtime/extra.cedar': `@id("runtime.extra")\n${permit}` })).rejects.toThrow(
+      /@reason/,
+    );
     await expect(
       variant({ 'runtime/extra.cedar': `@id("runtime.sales-own-territory")\n@reason("x")\n${permit}` }),
     ).rejects.toThrow(/duplicate policy id runtime.sales-own-territory/);
@@ -60,14 +68,19 @@ describe('an invalid library is refused with Cedar\'s message and location', () 
   it('refuses an admission forbid without a severity', async () => {
     const forbid =
       '@id("admission.extra")\n@reason("x")\nforbid (principal, action == Gatehouse::Action::"approve", resource);';
-    await expect(variant({ 'admission/extra.cedar': forbid })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(variant({ 'admission/extra.cedar': forbid })).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+    });
   });
 
   it('refuses a schema that does not parse, pointing into the schema', async () => {
     const error = await variant({ 'gatehouse.cedarschema': 'namespace Gatehouse { entity User = ; }' }).catch(
       (e: unknown) => e,
     );
-    expect(error).toMatchObject({ code: 'INVALID_INPUT', location: { file: 'gatehouse.cedarschema', line: 1 } });
+    expect(error).toMatchObject({
+      code: 'INVALID_INPUT',
+      location: { file: 'gatehouse.cedarschema', line: 1 },
+    });
   });
 
   it('refuses a directory without a schema', async () => {
@@ -91,7 +104,10 @@ describe('publish', () => {
   it('refuses an invalid library and leaves the active version as it was', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-data-'));
     const files = await defaultFiles();
-    files.push({ path: 'runtime/extra.cedar', text: runtimeRule('permit (principal, action, resource) when { 1 };') });
+    files.push({
+      path: 'runtime/extra.cedar',
+      text: runtimeRule('permit (principal, action, resource) when { 1 };'),
+    });
     await expect(publishPolicySet(await writeLibrary(files), dataDir)).rejects.toBeInstanceOf(PolicyInvalid);
     expect((await loadActivePolicySet(dataDir)).version).toBe((await loadPolicySet()).version);
   });

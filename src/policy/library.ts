@@ -120,7 +120,11 @@ export function buildPolicySet(dir: string, files: readonly PolicyFile[]): Polic
     const parts = cedar.policySetTextToParts(file.text);
     if (parts.type === 'failure') throw fromCedar(parts.errors[0], file);
     if (parts.policy_templates.length > 0) {
-      throw new PolicyInvalid('policy templates are not supported in the library', { file: file.path, line: 1, column: 1 });
+      throw new PolicyInvalid('policy templates are not supported in the library', {
+        file: file.path,
+        line: 1,
+        column: 1,
+      });
     }
     for (const text of parts.policies) {
       const json = cedar.policyToJson(text);
@@ -132,16 +136,25 @@ export function buildPolicySet(dir: string, files: readonly PolicyFile[]): Polic
       if (!/^[a-z][a-z0-9._-]{0,127}$/.test(id)) {
         throw new PolicyInvalid(`@id("${id}") must be lower-case letters, digits, dots and dashes`, at, id);
       }
-      if (!annotations.reason) throw new PolicyInvalid(`policy ${id} needs a @reason("...") annotation`, at, id);
+      if (!annotations.reason)
+        throw new PolicyInvalid(`policy ${id} needs a @reason("...") annotation`, at, id);
       const previous = policies.get(id);
       if (previous) {
-        throw new PolicyInvalid(`duplicate policy id ${id} (first in ${previous.file}:${previous.line})`, at, id);
+        throw new PolicyInvalid(
+          `duplicate policy id ${id} (first in ${previous.file}:${previous.line})`,
+          at,
+          id,
+        );
       }
       const effect = json.json.effect;
       let severity: PolicyInfo['severity'];
       if (kind === 'admission' && effect === 'forbid') {
         if (annotations.severity !== 'deny' && annotations.severity !== 'review') {
-          throw new PolicyInvalid(`admission forbid ${id} needs @severity("deny") or @severity("review")`, at, id);
+          throw new PolicyInvalid(
+            `admission forbid ${id} needs @severity("deny") or @severity("review")`,
+            at,
+            id,
+          );
         }
         severity = annotations.severity;
       }
@@ -163,7 +176,11 @@ export function buildPolicySet(dir: string, files: readonly PolicyFile[]): Polic
   // One validation of the whole library (each call re-parses the schema, which is slow in Wasm); only
   // when it fails is each file validated alone, so that the error points into the file.
   const all = { ...byKind.admission, ...byKind.runtime };
-  const whole = cedar.validate({ schema, policies: { staticPolicies: all }, validationSettings: { mode: 'strict' } });
+  const whole = cedar.validate({
+    schema,
+    policies: { staticPolicies: all },
+    validationSettings: { mode: 'strict' },
+  });
   if (whole.type === 'failure' || whole.validationErrors.length > 0) {
     for (const file of files) {
       if (file.path === SCHEMA_FILE) continue;
@@ -208,7 +225,12 @@ function check(answer: cedar.CheckParseAnswer, file: PolicyFile): void {
 }
 
 function fromCedar(error: cedar.DetailedError | undefined, file: PolicyFile): PolicyInvalid {
-  if (!error) return new PolicyInvalid('Cedar refused the library without a message', { file: file.path, line: 1, column: 1 });
+  if (!error)
+    return new PolicyInvalid('Cedar refused the library without a message', {
+      file: file.path,
+      line: 1,
+      column: 1,
+    });
   const offset = error.sourceLocations?.[0]?.start ?? 0;
   const label = error.sourceLocations?.[0]?.label;
   const details = [label, error.help].filter(Boolean).join('; ');

@@ -48,7 +48,9 @@ export interface ManifestContext {
 const scopePattern = /^(read|write):(account|contact|opportunity|note)\.[a-z_]+$/;
 
 const manifestSchema = z.strictObject({
-  name: z.string().regex(/^[a-z][a-z0-9-]{1,62}$/, { message: 'must be 2–63 lower-case letters, digits or dashes' }),
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{1,62}$/, { message: 'must be 2–63 lower-case letters, digits or dashes' }),
   owner: z.email({ message: 'must be an email address' }),
   purpose: z.string().trim().min(3, { message: 'must say what the app is for' }).max(500),
   description: z.string().max(2000).optional(),
@@ -89,7 +91,9 @@ export function parseManifest(input: unknown, context: ManifestContext = {}): Ma
   const errors: string[] = [];
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      const path = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`));
+      const path = issue.path.map((p, i) =>
+        typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`,
+      );
       const where = path.join('') || 'manifest';
       const message =
         issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message;
@@ -139,7 +143,8 @@ export function enrichManifest(manifest: Manifest, context: ManifestContext = {}
     if (sensitiveClasses.has(cls)) sensitiveObjects.add(key.split('.')[0] as string);
   }
   for (const set of Object.values(fieldsets)) {
-    if (set.fields.some((f) => sensitiveClasses.has(classOf(set.object, f)))) sensitiveObjects.add(set.object);
+    if (set.fields.some((f) => sensitiveClasses.has(classOf(set.object, f))))
+      sensitiveObjects.add(set.object);
   }
   let sensitiveReads = 0;
   let sensitiveTableSize = 0;

@@ -29,7 +29,9 @@ interface Literal {
 }
 
 /** A constant, or a conjunction of literals. */
-type Formula = { readonly kind: 'const'; readonly value: boolean } | { readonly kind: 'and'; readonly lits: readonly Literal[] };
+type Formula =
+  | { readonly kind: 'const'; readonly value: boolean }
+  | { readonly kind: 'and'; readonly lits: readonly Literal[] };
 
 const TRUE: Formula = { kind: 'const', value: true };
 const FALSE: Formula = { kind: 'const', value: false };
@@ -91,7 +93,8 @@ export function compileResiduals(
       const distinct = new Map<string, { id: string; lits: readonly Literal[] }>();
       for (const p of permits) {
         const lits = (p.formula as Extract<Formula, { kind: 'and' }>).lits;
-        for (const lit of lits) if (!lit.positive) throw new Untranslatable(p.id, `a permit on ${lit.field} not equal to a value`);
+        for (const lit of lits)
+          if (!lit.positive) throw new Untranslatable(p.id, `a permit on ${lit.field} not equal to a value`);
         distinct.set(JSON.stringify(canonical(lits)), { id: p.id, lits });
       }
       const alternatives = [...distinct.values()];
@@ -102,7 +105,13 @@ export function compileResiduals(
         if (!single || alternatives.some((a) => a.lits[0]?.field !== field)) {
           throw new Untranslatable(alternatives.map((a) => a.id).join(', '), 'permits on different fields');
         }
-        permitLits = [{ field: field as string, positive: true, values: alternatives.flatMap((a) => a.lits[0]?.values ?? []) }];
+        permitLits = [
+          {
+            field: field as string,
+            positive: true,
+            values: alternatives.flatMap((a) => a.lits[0]?.values ?? []),
+          },
+        ];
       }
     }
     const where: RowCondition[] = [];
@@ -133,7 +142,11 @@ function canonical(lits: readonly Literal[]): Literal[] {
     .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
 }
 
-function policyFormula(id: string, policy: cedar.PolicyJson, rowFields: ReadonlyMap<string, string>): Formula {
+function policyFormula(
+  id: string,
+  policy: cedar.PolicyJson,
+  rowFields: ReadonlyMap<string, string>,
+): Formula {
   // The request's principal, action and resource are known, so Cedar has already decided the scope.
   for (const part of [policy.principal, policy.action, policy.resource]) {
     if (part.op !== 'All') throw new Untranslatable(id, `an undecided ${part.op} scope constraint`);
@@ -153,21 +166,26 @@ function compile(id: string, expr: cedar.Expr, rowFields: ReadonlyMap<string, st
     throw new Untranslatable(id, 'a non-boolean constant condition');
   }
   const binary = (op: string) => e[op] as { left: cedar.Expr; right: cedar.Expr };
-  if ('&&' in e) return and(compile(id, binary('&&').left, rowFields), compile(id, binary('&&').right, rowFields));
-  if ('||' in e) return or(id, compile(id, binary('||').left, rowFields), compile(id, binary('||').right, rowFields));
+  if ('&&' in e)
+    return and(compile(id, binary('&&').left, rowFields), compile(id, binary('&&').right, rowFields));
+  if ('||' in e)
+    return or(id, compile(id, binary('||').left, rowFields), compile(id, binary('||').right, rowFields));
   if ('!' in e) return negate(id, compile(id, (e['!'] as { arg: cedar.Expr }).arg, rowFields));
   if ('==' in e || '!=' in e) {
     const op = '==' in e ? '==' : '!=';
     const { left, right } = binary(op);
-    const [field, value] = fieldAndValue(rowFields, left, right) ?? fieldAndValue(rowFields, right, left) ?? [];
-    if (field === undefined || value === undefined) throw new Untranslatable(id, `an ${op} that is not row field against a string`);
+    const [field, value] =
+      fieldAndValue(rowFields, left, right) ?? fieldAndValue(rowFields, right, left) ?? [];
+    if (field === undefined || value === undefined)
+      throw new Untranslatable(id, `an ${op} that is not row field against a string`);
     return { kind: 'and', lits: [{ field, values: [value], positive: op === '==' }] };
   }
   if ('contains' in e) {
     const { left, right } = binary('contains');
     const field = rowField(rowFields, right);
     const values = literalStrings(left);
-    if (field === undefined || values === undefined) throw new Untranslatable(id, 'a contains that is not [strings].contains(row field)');
+    if (field === undefined || values === undefined)
+      throw new Untranslatable(id, 'a contains that is not [strings].contains(row field)');
     return values.length === 0 ? FALSE : { kind: 'and', lits: [{ field, values, positive: true }] };
   }
   throw new Untranslatable(id, `the operator ${Object.keys(e)[0] ?? '?'}`);
@@ -191,7 +209,9 @@ function or(id: string, a: Formula, b: Formula): Formula {
     if (l.field === r.field && !l.positive && !r.positive) {
       // ∉A ∨ ∉B  =  ∉(A ∩ B)
       const values = l.values.filter((v) => r.values.includes(v));
-      return values.length === 0 ? TRUE : { kind: 'and', lits: [{ field: l.field, positive: false, values }] };
+      return values.length === 0
+        ? TRUE
+        : { kind: 'and', lits: [{ field: l.field, positive: false, values }] };
     }
   }
   throw new Untranslatable(id, 'a disjunction the row filter cannot express');

@@ -56,8 +56,12 @@ export function grantedFields(
  * The exact field list of a read: every granted field when none is named, else the named ones, each of
  * which must be granted. Naming a field outside the scopes is a 403 that names it, never a silent drop.
  */
-export function selectReadFields(granted: ReadonlySet<string>, requested: readonly string[] | undefined): string[] {
-  if (granted.size === 0) throw new AccessDenied('SCOPE_MISSING', 'no granted scope allows reading this object');
+export function selectReadFields(
+  granted: ReadonlySet<string>,
+  requested: readonly string[] | undefined,
+): string[] {
+  if (granted.size === 0)
+    throw new AccessDenied('SCOPE_MISSING', 'no granted scope allows reading this object');
   if (!requested || requested.length === 0) return [...granted];
   const outside = requested.filter((field) => !granted.has(field));
   if (outside.length > 0) {
@@ -73,7 +77,10 @@ export function selectReadFields(granted: ReadonlySet<string>, requested: readon
  * territory sees nothing: failing closed beats an unfiltered read.
  */
 export function rowFilter(principal: Principal, role: RolePolicy | undefined): RowCondition[] {
-  if (!role) throw new AccessDenied('POLICY_DENIED', `role ${principal.role} is not known to Gatehouse`, { rule: 'role-known' });
+  if (!role)
+    throw new AccessDenied('POLICY_DENIED', `role ${principal.role} is not known to Gatehouse`, {
+      rule: 'role-known',
+    });
   if (role.rowFilter === 'none') return [];
   if (!principal.territory) {
     throw new AccessDenied('POLICY_DENIED', 'this user has no territory, so no records are visible', {

@@ -1,7 +1,13 @@
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { buildPolicySet, defaultPolicyDir, readPolicyFiles, type PolicyFile, type PolicySet } from './library.js';
+import {
+  buildPolicySet,
+  defaultPolicyDir,
+  readPolicyFiles,
+  type PolicyFile,
+  type PolicySet,
+} from './library.js';
 import type { Principal } from './runtime.js';
 
 /** Helpers shared by the policy tests (not exported from the module). */

@@ -57,12 +57,12 @@ const admissionCase = z.strictObject({
   rules: z.array(z.string()).optional(),
 });
 
-const caseSchema = z.union([runtimeCase, admissionCase]);
-export type PolicyCase = z.infer<typeof caseSchema>;
+export type PolicyCase = z.infer<typeof runtimeCase> | z.infer<typeof admissionCase>;
 
 export function parseCases(input: unknown): PolicyCase[] {
   const list = Array.isArray(input) ? input : (input as { cases?: unknown } | null)?.cases;
-  if (!Array.isArray(list)) throw new InputError('a policy test file holds a list of cases, or { cases: [...] }');
+  if (!Array.isArray(list))
+    throw new InputError('a policy test file holds a list of cases, or { cases: [...] }');
   return list.map((item, i) => {
     const kind = item && typeof item === 'object' && 'manifest' in item ? admissionCase : runtimeCase;
     const parsed = kind.safeParse(item);
@@ -83,7 +83,12 @@ export interface CaseOutcome {
   readonly where?: readonly RowCondition[];
 }
 
-export function evaluateCase(policies: PolicySet, testCase: PolicyCase, index: number, context: AdmissionContext = {}): CaseOutcome {
+export function evaluateCase(
+  policies: PolicySet,
+  testCase: PolicyCase,
+  index: number,
+  context: AdmissionContext = {},
+): CaseOutcome {
   if ('manifest' in testCase) {
     const name = testCase.name ?? `case ${index + 1}`;
     const result = judgeManifest(policies, testCase.manifest, {
@@ -91,7 +96,11 @@ export function evaluateCase(policies: PolicySet, testCase: PolicyCase, index: n
       ...(testCase.action ? { action: testCase.action } : {}),
       ...(testCase.approved !== undefined ? { approved: testCase.approved } : {}),
     });
-    return { name, decision: result.decision, policyIds: result.decision === 'invalid' ? result.errors : result.rules.map((r) => r.id) };
+    return {
+      name,
+      decision: result.decision,
+      policyIds: result.decision === 'invalid' ? result.errors : result.rules.map((r) => r.id),
+    };
   }
   const c = testCase;
   const name = c.name ?? `case ${index + 1}: ${c.principal.id} ${c.action} ${c.resource.object}`;
@@ -110,7 +119,9 @@ export function evaluateCase(policies: PolicySet, testCase: PolicyCase, index: n
     principal,
     action: c.action,
     object: c.resource.object,
-    ...(list ? {} : { resource: { id: id ?? 'test-record', territory: territory ?? '', owner: owner ?? '' } }),
+    ...(list
+      ? {}
+      : { resource: { id: id ?? 'test-record', territory: territory ?? '', owner: owner ?? '' } }),
     context: {
       ...(c.context.fields ? { fields: c.context.fields } : {}),
       ...(c.context.record_count !== undefined ? { recordCount: c.context.record_count } : {}),
@@ -131,7 +142,11 @@ export interface CaseResult extends CaseOutcome {
   readonly problems: readonly string[];
 }
 
-export function runPolicyTests(policies: PolicySet, cases: readonly PolicyCase[], context: AdmissionContext = {}): CaseResult[] {
+export function runPolicyTests(
+  policies: PolicySet,
+  cases: readonly PolicyCase[],
+  context: AdmissionContext = {},
+): CaseResult[] {
   return cases.map((testCase, i) => {
     const outcome = evaluateCase(policies, testCase, i, context);
     const problems: string[] = [];
@@ -140,11 +155,14 @@ export function runPolicyTests(policies: PolicySet, cases: readonly PolicyCase[]
     }
     const wanted = 'manifest' in testCase ? (testCase.rules ?? []) : testCase.policy ? [testCase.policy] : [];
     for (const id of wanted) {
-      if (!outcome.policyIds.includes(id)) problems.push(`expected ${id} among [${outcome.policyIds.join(', ')}]`);
+      if (!outcome.policyIds.includes(id))
+        problems.push(`expected ${id} among [${outcome.policyIds.join(', ')}]`);
     }
     if (!('manifest' in testCase) && testCase.where) {
       if (JSON.stringify(outcome.where ?? null) !== JSON.stringify(testCase.where)) {
-        problems.push(`expected where ${JSON.stringify(testCase.where)}, got ${JSON.stringify(outcome.where ?? null)}`);
+        problems.push(
+          `expected where ${JSON.stringify(testCase.where)}, got ${JSON.stringify(outcome.where ?? null)}`,
+        );
       }
     }
     return { ...outcome, passed: problems.length === 0, problems };

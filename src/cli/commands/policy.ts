@@ -67,7 +67,9 @@ export function registerPolicyCommands(program: Command): void {
     policyOption(
       policy
         .command('test')
-        .description('run policy test cases ({ principal, action, resource, context, expect } or { manifest, expect })')
+        .description(
+          'run policy test cases ({ principal, action, resource, context, expect } or { manifest, expect })',
+        )
         .argument('<file>', 'test cases (JSON or YAML)'),
     ),
   ).action(async (file: string, options: PolicyOptions) => {
@@ -76,8 +78,12 @@ export function registerPolicyCommands(program: Command): void {
     const cases = parseCases(await readDocument(file));
     const results = runPolicyTests(policies, cases, { fieldsets: config.scopes });
     const failed = results.filter((r) => !r.passed);
-    const lines = results.map((r) => `${r.passed ? 'pass' : 'FAIL'}  ${r.name}${r.passed ? '' : `: ${r.problems.join('; ')}`}`);
-    lines.push(`${results.length - failed.length}/${results.length} passed (policy version ${policies.version})`);
+    const lines = results.map(
+      (r) => `${r.passed ? 'pass' : 'FAIL'}  ${r.name}${r.passed ? '' : `: ${r.problems.join('; ')}`}`,
+    );
+    lines.push(
+      `${results.length - failed.length}/${results.length} passed (policy version ${policies.version})`,
+    );
     report(options, lines.join('\n'), { version: policies.version, passed: failed.length === 0, results });
     if (failed.length > 0) process.exitCode = 1;
   });
@@ -123,7 +129,10 @@ export function registerPolicyCommands(program: Command): void {
 }
 
 function policyOption(command: Command): Command {
-  return command.option('--policies <dir>', 'policy directory (default: the published version, else the built-in library)');
+  return command.option(
+    '--policies <dir>',
+    'policy directory (default: the published version, else the built-in library)',
+  );
 }
 
 async function policySet(options: PolicyOptions, config: Config): Promise<PolicySet> {
@@ -132,7 +141,10 @@ async function policySet(options: PolicyOptions, config: Config): Promise<Policy
 
 function invalid(options: CommonOptions, file: string, errors: readonly string[]): void {
   if (options.json) report(options, '', { decision: 'invalid', errors });
-  else process.stderr.write(`${toCliLine(new InputError(`${file} is not a valid manifest: ${errors.join('; ')}`))}\n`);
+  else
+    process.stderr.write(
+      `${toCliLine(new InputError(`${file} is not a valid manifest: ${errors.join('; ')}`))}\n`,
+    );
   process.exitCode = checkExit.invalid;
 }
 
