@@ -3,6 +3,7 @@ import { toCliLine } from '../errors/index.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerAppCommands } from './commands/app.js';
 import { registerDevCommands } from './commands/dev.js';
+import { registerPolicyCommands } from './commands/policy.js';
 import { registerSeedCommand } from './commands/seed.js';
 import { registerServeCommand } from './commands/serve.js';
 
@@ -17,6 +18,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerSeedCommand(program);
   registerDevCommands(program);
   registerAppCommands(program);
+  registerPolicyCommands(program);
   registerAuditCommands(program);
   for (const command of program.commands) command.exitOverride();
 

@@ -1,2 +1,12 @@
 export { demoSeedOwners, loadConfig, publicUrl, type ConfigSources } from './load.js';
-export type { Config, ObjectName, MaskName, RoleConfig, DemoUser } from './schema.js';
+export { dlpKinds } from './schema.js';
+export type {
+  Config,
+  ObjectName,
+  MaskName,
+  RoleConfig,
+  DemoUser,
+  GatewayConfig,
+  LimitsOverrides,
+} from './schema.js';
+export { defaultScopes } from './defaults.js';

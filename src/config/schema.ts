@@ -21,6 +21,96 @@ const role = z.strictObject({
   masks: z.record(z.string().regex(/^[a-z]+\.[a-z_]+$/), maskName).default({}),
 });
 
+/** The DLP detector kinds (src/dlp DETECTOR_KINDS; config depends on no module, a test keeps them equal). */
+export const dlpKinds = ['email', 'phone', 'payment_card', 'iban', 'us_ssn', 'uk_nino', 'secret'] as const;
+const dlpKind = z.enum(dlpKinds);
+const incomingAction = z.enum(['allow', 'redact', 'refuse']);
+const fieldRef = z.string().regex(/^[a-z]+\.[a-z_]+$/, { message: 'must look like note.body' });
+const purposeName = z.string().regex(/^[a-z][a-z_]{1,39}$/, { message: 'must be a lower-case purpose code' });
+const positive = z.number().int().positive();
+const rateWindow = z.strictObject({ points: positive, durationSeconds: positive });
+
+const gateway = z.strictObject({
+  maxPageSize: z.number().int().positive().max(1000).default(200),
+  defaultPageSize: z.number().int().positive().default(50),
+  /** Free-text fields, `object.field`: DLP scans them on the way in and on the way out. */
+  freeTextFields: z.array(fieldRef).default(['note.body']),
+  dlp: z
+    .strictObject({
+      /** What a finding of each kind in incoming free text does: stored as is, redacted, or refused (422). */
+      incoming: z
+        .strictObject({
+          email: incomingAction.default('allow'),
+          phone: incomingAction.default('allow'),
+          payment_card: incomingAction.default('refuse'),
+          iban: incomingAction.default('refuse'),
+          us_ssn: incomingAction.default('refuse'),
+          uk_nino: incomingAction.default('refuse'),
+          secret: incomingAction.default('refuse'),
+        })
+        .prefault({}),
+      outgoing: z
+        .strictObject({
+          /** Kinds redacted from outgoing free text for every reader. */
+          redact: z.array(dlpKind).default(['payment_card', 'iban', 'us_ssn', 'uk_nino', 'secret']),
+          /**
+           * Kinds redacted unless the reader may read the named field unmasked: a reader who may not see a
+           * contact's phone does not get it from a note either.
+           */
+          unlessReadable: z
+            .partialRecord(dlpKind, fieldRef)
+            .default({ email: 'contact.email', phone: 'contact.phone' }),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  aggregate: z
+    .strictObject({
+      /** Groups of fewer records are suppressed: small groups single people out. */
+      minGroupSize: z.number().int().min(1).default(5),
+      /** More groups than this is refused (422): group by a field with fewer values. */
+      maxGroups: z.number().int().min(1).max(10_000).default(1000),
+    })
+    .prefault({}),
+  consent: z
+    .strictObject({
+      /** Contacts without consent for the app's purpose: left out of answers, or returned with personal fields nulled. */
+      mode: z.enum(['exclude', 'mask']).default('exclude'),
+      /** The purpose vocabulary; the `consent` column holds a sorted JSON array of some of these. */
+      purposes: z.array(purposeName).min(1).max(8).default(['analytics', 'marketing', 'sales_outreach']),
+      /** The purpose each app processes contacts for. An app not named here has none and sees no contact. */
+      appPurposes: z
+        .record(z.string(), purposeName)
+        .default({ 'call-notes': 'sales_outreach', 'pipeline-dashboard': 'analytics' }),
+    })
+    .refine((c) => Object.values(c.appPurposes).every((p) => c.purposes.includes(p)), {
+      message: 'every app purpose must be one of gateway.consent.purposes',
+    })
+    .prefault({}),
+  /** Objects a DELETE may remove (notes only by their author). */
+  deletable: z.array(objectName).default(['note']),
+  /** How long a table's size is reused by the bulk-export guard before it is counted again. */
+  tableSizeCacheSeconds: z.number().int().min(0).max(3600).default(60),
+});
+
+/** Limits; a key left out takes its value from src/limits defaultLimitsConfig (the one place for them). */
+const limits = z.strictObject({
+  perApp: rateWindow.optional(),
+  perUser: rateWindow.optional(),
+  global: rateWindow.optional(),
+  dailyQuotaPerApp: positive.optional(),
+  bulkExport: z
+    .strictObject({
+      windowSeconds: positive.optional(),
+      fraction: z.number().gt(0).max(1).optional(),
+      nonSensitiveFraction: z.number().gt(0).max(1).optional(),
+      minimum: z.number().int().min(0).optional(),
+      maxTracked: positive.optional(),
+    })
+    .optional(),
+  breaker: z.strictObject({ failureThreshold: positive.optional(), openSeconds: positive.optional() }).optional(),
+});
+
 const demoUser = z.strictObject({
   email: z.email(),
   name: z.string(),
@@ -71,12 +161,8 @@ export const configSchema = z.strictObject({
       audience: z.string().default('gatehouse-gateway'),
     })
     .prefault({}),
-  gateway: z
-    .strictObject({
-      maxPageSize: z.number().int().positive().max(1000).default(200),
-      defaultPageSize: z.number().int().positive().default(50),
-    })
-    .prefault({}),
+  gateway: gateway.prefault({}),
+  limits: limits.prefault({}),
   scopes: z.record(scopeName, fieldset),
   roles: z.record(z.string(), role),
   demoUsers: z.record(z.string(), demoUser),
@@ -87,3 +173,5 @@ export type ObjectName = z.infer<typeof objectName>;
 export type MaskName = z.infer<typeof maskName>;
 export type RoleConfig = z.infer<typeof role>;
 export type DemoUser = z.infer<typeof demoUser>;
+export type GatewayConfig = z.infer<typeof gateway>;
+export type LimitsOverrides = z.infer<typeof limits>;

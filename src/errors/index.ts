@@ -16,6 +16,9 @@ export const errorRegistry = {
   CONFIG_INVALID: { status: 500, title: 'Invalid configuration' },
   BAD_REQUEST: { status: 400, title: 'Bad request' },
   INVALID_INPUT: { status: 422, title: 'Invalid input' },
+  DLP_REFUSED: { status: 422, title: 'Refused by data loss prevention' },
+  PRECONDITION_FAILED: { status: 412, title: 'The record changed since it was read' },
+  PRECONDITION_REQUIRED: { status: 428, title: 'If-Match required' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   ROUTE_NOT_FOUND: { status: 404, title: 'No such endpoint' },
@@ -29,6 +32,7 @@ export const errorRegistry = {
   OAUTH_INVALID_CLIENT: { status: 401, title: 'invalid_client' },
   OAUTH_UNSUPPORTED_GRANT_TYPE: { status: 400, title: 'unsupported_grant_type' },
   POLICY_DENIED: { status: 403, title: 'Denied by policy' },
+  POLICY_INVALID: { status: 422, title: 'Invalid policy library' },
   FIELD_NOT_ALLOWED: { status: 403, title: 'Field outside granted scopes' },
   SCOPE_MISSING: { status: 403, title: 'No granted scope covers this request' },
   NOT_FOUND: { status: 404, title: 'Not found' },
@@ -116,6 +120,39 @@ export class AccessDenied extends GatehouseError {
 export class NotFound extends GatehouseError {
   constructor(message = 'no such record, or it is not visible to this caller') {
     super('NOT_FOUND', message);
+  }
+}
+
+/** 412 / 428: a write without the ETag of the version it was based on, or with a stale one. */
+export type PreconditionCode = 'PRECONDITION_FAILED' | 'PRECONDITION_REQUIRED';
+export class PreconditionError extends GatehouseError {
+  constructor(code: PreconditionCode, message: string) {
+    super(code, message);
+  }
+}
+
+/** 422: incoming text holds something it must not carry. Names the detector kinds, never the values. */
+export class DlpRefused extends GatehouseError {
+  constructor(field: string, kinds: readonly string[]) {
+    super('DLP_REFUSED', `${field} holds data that may not be stored here: ${kinds.join(', ')}`, {
+      extensions: { field, kinds: [...kinds] },
+    });
+  }
+}
+
+/** 429: a rate limit or the daily quota refused the request; Retry-After says when to come back. */
+export class RateLimited extends GatehouseError {
+  override readonly retryAfterSeconds: number;
+
+  constructor(code: 'RATE_LIMITED' | 'QUOTA_EXCEEDED', limit: string, retryAfterSeconds: number) {
+    super(
+      code,
+      code === 'QUOTA_EXCEEDED'
+        ? "this app's daily request quota is used up"
+        : `the ${limit} rate limit was reached; retry after the time in Retry-After`,
+      { extensions: { limit } },
+    );
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 

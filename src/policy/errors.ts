@@ -1,4 +1,4 @@
-import { AccessDenied, InputError } from '../errors/index.js';
+import { AccessDenied, GatehouseError, InputError } from '../errors/index.js';
 
 /** Where in a policy or schema file Cedar found a problem; 1-based line and column. */
 export interface PolicyLocation {
@@ -11,14 +11,16 @@ export interface PolicyLocation {
  * A policy library that Cedar refuses (syntax, validation against the schema, or a missing `@id` /
  * `@reason`). The message carries Cedar's own message and the file:line:column it points at.
  */
-export class PolicyInvalid extends InputError {
+export class PolicyInvalid extends GatehouseError {
   readonly location: PolicyLocation | undefined;
 
   constructor(message: string, location?: PolicyLocation, policyId?: string) {
     const where = location ? `${location.file}:${location.line}:${location.column}: ` : '';
-    super(`invalid policy library: ${where}${message}`, {
-      ...(location ? { file: location.file, line: location.line, column: location.column } : {}),
-      ...(policyId ? { policy_id: policyId } : {}),
+    super('POLICY_INVALID', `invalid policy library: ${where}${message}`, {
+      extensions: {
+        ...(location ? { file: location.file, line: location.line, column: location.column } : {}),
+        ...(policyId ? { policy_id: policyId } : {}),
+      },
     });
     this.location = location;
   }

@@ -43,3 +43,4 @@ export {
   type RuntimeAction,
 } from './authorize.js';
 export { ManifestInvalid, PolicyInvalid, type PolicyLocation } from './errors.js';
+export { parseCases, runPolicyTests, simulatePolicies } from './testing.js';

@@ -36,7 +36,7 @@ describe("an invalid library is refused with Cedar's message and location", () =
     const error = await variant({ 'runtime/extra.cedar': bad }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PolicyInvalid);
     expect(error).toMatchObject({
-      code: 'INVALID_INPUT',
+      code: 'POLICY_INVALID',
       location: { file: 'runtime/extra.cedar', line: 4 },
     });
     expect((error as PolicyInvalid).message).toContain('runtime/extra.cedar:4:');
@@ -48,7 +48,7 @@ describe("an invalid library is refused with Cedar's message and location", () =
     );
     const error = (await variant({ 'runtime/extra.cedar': bad }).catch((e: unknown) => e)) as PolicyInvalid;
     expect(error).toMatchObject({
-      code: 'INVALID_INPUT',
+      code: 'POLICY_INVALID',
       location: { file: 'runtime/extra.cedar', line: 4 },
     });
     expect(error.message).toMatch(/region/);
@@ -69,7 +69,7 @@ describe("an invalid library is refused with Cedar's message and location", () =
     const forbid =
       '@id("admission.extra")\n@reason("x")\nforbid (principal, action == Gatehouse::Action::"approve", resource);';
     await expect(variant({ 'admission/extra.cedar': forbid })).rejects.toMatchObject({
-      code: 'INVALID_INPUT',
+      code: 'POLICY_INVALID',
     });
   });
 
@@ -78,14 +78,14 @@ describe("an invalid library is refused with Cedar's message and location", () =
       (e: unknown) => e,
     );
     expect(error).toMatchObject({
-      code: 'INVALID_INPUT',
+      code: 'POLICY_INVALID',
       location: { file: 'gatehouse.cedarschema', line: 1 },
     });
   });
 
   it('refuses a directory without a schema', async () => {
     await expect(loadPolicySet(await mkdtemp(join(tmpdir(), 'gatehouse-empty-')))).rejects.toMatchObject({
-      code: 'INVALID_INPUT',
+      code: 'POLICY_INVALID',
     });
   });
 });

@@ -66,7 +66,7 @@ export function defaultPolicyDir(): string {
 
 /**
  * Reads, validates and pre-parses the library in `dir` (the default library when absent). Throws
- * PolicyInvalid (INVALID_INPUT) with Cedar's message and the file:line:column for any problem.
+ * PolicyInvalid (POLICY_INVALID) with Cedar's message and the file:line:column for any problem.
  */
 export async function loadPolicySet(dir?: string): Promise<PolicySet> {
   const root = resolve(dir ?? defaultPolicyDir());

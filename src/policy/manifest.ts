@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultScopes } from '../config/defaults.js';
+import { defaultScopes } from '../config/index.js';
 import { ManifestInvalid } from './errors.js';
 
 /**

@@ -7,11 +7,14 @@ import {
   judgeManifest,
   loadActivePolicySet,
   loadPolicySet,
+  parseCases,
   publishPolicySet,
+  runPolicyTests,
+  simulatePolicies,
   type AdmissionResult,
   type PolicySet,
 } from '../../policy/index.js';
-import { parseCases, runPolicyTests, simulatePolicies } from '../../policy/testing.js';
+
 import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
 
 /** Exit codes of `policy check` (CONTRACT.md "App manifest"). */
