@@ -1,89 +1,125 @@
 #!/usr/bin/env node
-// Measures what governance costs per request: a bare endpoint against governed gateway reads, over
-// loopback with autocannon, on a fresh demo data dir. Usage: npm run bench [-- --seconds N --json]
+// What governance costs per request: the same record read (a) by a bare Fastify route straight from
+// the same SQLite file and (b) through the whole gateway pipeline with a real token (authenticate,
+// limits, policy, shape, fetch, mask, DLP, bulk guard, audit append before the answer). The servers
+// run in this process; autocannon runs as a separate process so load and server don't share a loop.
+// Usage: npm run bench [-- --seconds 10 --connections 16 --json]
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import Fastify from 'fastify';
 import { loadConfig } from '../dist/config/index.js';
 import { mintDevIdToken } from '../dist/devidp/index.js';
 import { openLocalSecretStore } from '../dist/secrets/index.js';
 import { startGatehouse } from '../dist/server/index.js';
 
+const run = promisify(execFile);
+const autocannonBin = fileURLToPath(new URL('../node_modules/autocannon/autocannon.js', import.meta.url));
+
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
-    connections: { type: 'string', default: '32' },
+    connections: { type: 'string', default: '16' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('usage: npm run bench [-- --seconds 10 --connections 32 --json]');
+  console.log('usage: npm run bench [-- --seconds 10 --connections 16 --json]');
   process.exit(0);
 }
-const seconds = Number(values.seconds);
-const connections = Number(values.connections);
 
 const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
-const config = loadConfig({ env: {}, overrides: { dataDir, demo: true, logLevel: 'warn', 'server.port': 0 } });
+// Limits high enough that the bench measures the pipeline, not the rate limiter refusing it.
+const config = loadConfig({
+  env: {},
+  file: fileURLToPath(new URL('./gatehouse.bench.yaml', import.meta.url)),
+  overrides: { dataDir, demo: true, logLevel: 'warn', 'server.port': 0 },
+});
 const gatehouse = await startGatehouse(config, {
   onSeedProgress: (done, total) => process.stderr.write(`\rseeding ${done}/${total}`),
 });
 process.stderr.write('\n');
+
+const bare = Fastify();
+const db = new Database(join(dataDir, 'gatehouse.db'), { readonly: true });
+const byId = db.prepare(
+  'select id, first_name, last_name, title, account_id, email, phone from crm_contacts where id = ?',
+);
+bare.get('/contacts/:id', async (request) => byId.get(request.params.id));
+await bare.listen({ host: '127.0.0.1', port: 0 });
+const bareUrl = `http://127.0.0.1:${bare.server.address().port}`;
+
 try {
-  const idToken = await mintDevIdToken({
-    config,
-    secrets: openLocalSecretStore(dataDir),
-    user: 'alice',
-    issuer: `${gatehouse.url}/idp`,
-  });
-  const exchanged = await fetch(`${gatehouse.url}/oauth/token`, {
-    method: 'POST',
-    body: new URLSearchParams({
-      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-      subject_token: idToken,
-      subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
-      client_id: 'call-notes',
-      scope: 'read:account.basic read:contact.basic read:contact.reach',
-    }),
-  });
-  const { access_token: token } = await exchanged.json();
+  const token = await accessToken();
   const headers = { authorization: `Bearer ${token}` };
   const list = await (await fetch(`${gatehouse.url}/crm/v1/contacts?limit=1`, { headers })).json();
   const id = list.records[0].id;
 
   const scenarios = [
-    { name: 'bare /healthz (no governance)', path: '/healthz', headers: {} },
-    { name: 'GET one contact (governed, masked, audited)', path: `/crm/v1/contacts/${id}`, headers },
-    { name: 'GET 50 contacts (governed, masked, audited)', path: '/crm/v1/contacts?limit=50', headers },
+    { name: 'bare Fastify + SQLite, no governance', url: `${bareUrl}/contacts/${id}`, headers: {} },
+    { name: 'gateway: one contact, full pipeline', url: `${gatehouse.url}/crm/v1/contacts/${id}`, headers },
+    { name: 'gateway: page of 20 contacts', url: `${gatehouse.url}/crm/v1/contacts?limit=20`, headers },
   ];
   const results = [];
   for (const scenario of scenarios) {
-    process.stderr.write(`running ${scenario.name} for ${seconds}s with ${connections} connections\n`);
-    const result = await autocannon({
-      url: gatehouse.url + scenario.path,
-      headers: scenario.headers,
-      connections,
-      duration: seconds,
+    process.stderr.write(`${scenario.name}: ${values.seconds}s, ${values.connections} connections\n`);
+    let peakRss = 0;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 250);
+    const args = ['-j', '-c', values.connections, '-d', values.seconds];
+    for (const [name, value] of Object.entries(scenario.headers)) args.push('-H', `${name}=${value}`);
+    const { stdout } = await run(process.execPath, [autocannonBin, ...args, scenario.url], {
+      maxBuffer: 64 * 1024 * 1024,
     });
+    clearInterval(sampler);
+    const result = JSON.parse(stdout);
     results.push({
       scenario: scenario.name,
       requests_per_second: Math.round(result.requests.average),
       latency_ms_p50: result.latency.p50,
       latency_ms_p99: result.latency.p99,
-      errors: result.errors + result.non2xx,
+      non_2xx: result.non2xx + result.errors,
+      peak_rss_mb: Math.round(peakRss / 1048576),
     });
   }
-  if (values.json) console.log(JSON.stringify(results, null, 2));
+  const ratio = results[1].requests_per_second / results[0].requests_per_second;
+  if (values.json) console.log(JSON.stringify({ results, ratio_gateway_to_bare: ratio }, null, 2));
   else {
-    console.log('| scenario | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|');
+    console.log('| scenario | req/s | p50 ms | p99 ms | non-2xx | peak RSS MB |\n|---|---|---|---|---|---|');
     for (const r of results) {
-      console.log(`| ${r.scenario} | ${r.requests_per_second} | ${r.latency_ms_p50} | ${r.latency_ms_p99} | ${r.errors} |`);
+      console.log(
+        `| ${r.scenario} | ${r.requests_per_second} | ${r.latency_ms_p50} | ${r.latency_ms_p99} | ${r.non_2xx} | ${r.peak_rss_mb} |`,
+      );
     }
+    console.log(`\nratio gateway / bare (one record): ${ratio.toFixed(2)}`);
   }
 } finally {
+  await bare.close();
+  db.close();
   await gatehouse.close();
   rmSync(dataDir, { recursive: true, force: true });
+}
+
+async function accessToken() {
+  const subjectToken = await mintDevIdToken({
+    config,
+    secrets: openLocalSecretStore(dataDir),
+    user: 'alice',
+    issuer: `${gatehouse.url}/idp`,
+  });
+  const response = await fetch(`${gatehouse.url}/oauth/token`, {
+    method: 'POST',
+    body: new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: subjectToken,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+      client_id: 'call-notes',
+      scope: 'read:account.basic read:contact.basic read:contact.reach',
+    }),
+  });
+  return (await response.json()).access_token;
 }
