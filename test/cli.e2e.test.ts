@@ -20,15 +20,19 @@ describe('gatehouse CLI', () => {
     for (const command of ['serve', 'seed', 'dev', 'app', 'audit']) expect(result.stdout).toContain(command);
   });
 
-  it.each([['serve'], ['seed'], ['dev', 'id-token'], ['app', 'list'], ['audit', 'verify'], ['audit', 'export']])(
-    '%s %s has --help',
-    (...command) => {
-      const result = gatehouse([...command.filter(Boolean), '--help']);
-      expect(result.code).toBe(0);
-      expect(result.stdout).toContain('--json');
-      expect(result.stdout).toContain('--data-dir');
-    },
-  );
+  it.each([
+    ['serve'],
+    ['seed'],
+    ['dev', 'id-token'],
+    ['app', 'list'],
+    ['audit', 'verify'],
+    ['audit', 'export'],
+  ])('%s %s has --help', (...command) => {
+    const result = gatehouse([...command.filter(Boolean), '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('--json');
+    expect(result.stdout).toContain('--data-dir');
+  });
 
   it('refuses an invalid configuration with one line naming the key and the problem', () => {
     const file = join(scratch, 'bad.yaml');

@@ -28,7 +28,9 @@ let bob: string;
 let carol: string;
 
 beforeAll(async () => {
-  demo = await startDemo();
+  // These tests page through a whole territory to check the row filter, which is exactly what the
+  // bulk-export guard stops by default; the guard has its own suite (gateway-protect.e2e.test.ts).
+  demo = await startDemo({ config: { 'limits.bulkExport': { minimum: 100_000, maxTracked: 100_000 } } });
   [alice, erin, bob, carol] = await Promise.all([
     demo.accessToken('alice', 'call-notes', contactRead),
     demo.accessToken('erin', 'call-notes', contactRead),
@@ -86,7 +88,11 @@ describe('the whole flow: ID token → token exchange → governed read', () => 
     const id = page.records[0]?.id as string;
     const response = await demo.get(`/crm/v1/contacts/${id}?fields=first_name,last_name`, alice);
     expect(response.status).toBe(200);
-    expect(Object.keys(await json<Record<string, unknown>>(response)).sort()).toEqual(['first_name', 'id', 'last_name']);
+    expect(Object.keys(await json<Record<string, unknown>>(response)).sort()).toEqual([
+      'first_name',
+      'id',
+      'last_name',
+    ]);
   });
 });
 
@@ -127,7 +133,9 @@ describe('each role sees its own view', () => {
     const repPage = await json<Page>(await demo.get('/crm/v1/contacts?limit=1&fields=phone', alice));
     const id = repPage.records[0]?.id as string;
     const repPhone = repPage.records[0]?.phone as string;
-    const managerRecord = await json<Record<string, string>>(await demo.get(`/crm/v1/contacts/${id}?fields=phone`, bob));
+    const managerRecord = await json<Record<string, string>>(
+      await demo.get(`/crm/v1/contacts/${id}?fields=phone`, bob),
+    );
     expect(repPhone).toMatch(/^\*\*\*[0-9]{4}$/);
     expect(managerRecord.phone).toMatch(/^\+[0-9 ()-]{8,}$/);
     expect(managerRecord.phone?.replace(/[^0-9]/g, '').endsWith(repPhone.slice(3))).toBe(true);
@@ -146,7 +154,9 @@ describe('authentication attacks are refused with 401', () => {
 
   it('a malformed token', async () => {
     await expectProblem(await demo.get('/crm/v1/contacts', 'not-a-jwt'), 401, 'TOKEN_INVALID');
-    const response = await fetch(`${demo.url}/crm/v1/contacts`, { headers: { authorization: 'Basic YWxpY2U6cHc=' } });
+    const response = await fetch(`${demo.url}/crm/v1/contacts`, {
+      headers: { authorization: 'Basic YWxpY2U6cHc=' },
+    });
     await expectProblem(response, 401, 'TOKEN_INVALID');
   });
 
@@ -161,12 +171,22 @@ describe('authentication attacks are refused with 401', () => {
 
   it('a token whose claims were edited after signing', async () => {
     const [header, , signature] = alice.split('.');
-    const payload = Buffer.from(JSON.stringify({ ...decodeJwt(alice), territory: 'NA' })).toString('base64url');
-    await expectProblem(await demo.get('/crm/v1/contacts', `${header}.${payload}.${signature}`), 401, 'TOKEN_INVALID');
+    const payload = Buffer.from(JSON.stringify({ ...decodeJwt(alice), territory: 'NA' })).toString(
+      'base64url',
+    );
+    await expectProblem(
+      await demo.get('/crm/v1/contacts', `${header}.${payload}.${signature}`),
+      401,
+      'TOKEN_INVALID',
+    );
   });
 
   it('an ID token presented as an access token', async () => {
-    await expectProblem(await demo.get('/crm/v1/contacts', await demo.idToken('alice')), 401, 'TOKEN_INVALID');
+    await expectProblem(
+      await demo.get('/crm/v1/contacts', await demo.idToken('alice')),
+      401,
+      'TOKEN_INVALID',
+    );
   });
 
   it('an expired access token signed with the real key', async () => {
@@ -193,12 +213,20 @@ describe('authorization', () => {
     const naPage = await json<Page>(await demo.get('/crm/v1/contacts?limit=1', erin));
     const naId = naPage.records[0]?.id as string;
     const hidden = await expectProblem(await demo.get(`/crm/v1/contacts/${naId}`, alice), 404, 'NOT_FOUND');
-    const missing = await expectProblem(await demo.get('/crm/v1/contacts/003DOESNOTEXIST', alice), 404, 'NOT_FOUND');
+    const missing = await expectProblem(
+      await demo.get('/crm/v1/contacts/003DOESNOTEXIST', alice),
+      404,
+      'NOT_FOUND',
+    );
     expect(hidden.detail).toBe(missing.detail);
   });
 
   it('a scope the app was never approved for is 400 invalid_scope, not a silent drop', async () => {
-    const response = await demo.exchange('alice', 'call-notes', 'read:contact.basic read:opportunity.financial');
+    const response = await demo.exchange(
+      'alice',
+      'call-notes',
+      'read:contact.basic read:opportunity.financial',
+    );
     expect(response.status).toBe(400);
     expect((await json<{ error: string }>(response)).error).toBe('invalid_scope');
   });
@@ -236,8 +264,16 @@ describe('every request leaves an audit event before its answer', () => {
     const anonymous = await demo.get('/crm/v1/contacts', 'garbage.token.value');
     const [denied] = await auditEventsOf(forbidden.headers.get('x-request-id') as string);
     const [unauthenticated] = await auditEventsOf(anonymous.headers.get('x-request-id') as string);
-    expect(denied?.event).toMatchObject({ outcome: 'deny', reason: 'FIELD_NOT_ALLOWED', actor_id: 'alice@example.com' });
-    expect(unauthenticated?.event).toMatchObject({ outcome: 'deny', reason: 'TOKEN_INVALID', actor_id: 'anonymous' });
+    expect(denied?.event).toMatchObject({
+      outcome: 'deny',
+      reason: 'FIELD_NOT_ALLOWED',
+      actor_id: 'alice@example.com',
+    });
+    expect(unauthenticated?.event).toMatchObject({
+      outcome: 'deny',
+      reason: 'TOKEN_INVALID',
+      actor_id: 'anonymous',
+    });
     expect(JSON.stringify(unauthenticated)).not.toContain('garbage.token.value');
   });
 
@@ -255,7 +291,9 @@ describe('operations', () => {
       checks: { database: { ok: true }, idp: { ok: true } },
     });
     const metrics = await (await demo.get('/metrics')).text();
-    expect(metrics).toMatch(/gatehouse_http_requests_total\{[^}]*route="\/crm\/v1\/:plural"[^}]*app="call-notes"/);
+    expect(metrics).toMatch(
+      /gatehouse_http_requests_total\{[^}]*route="\/crm\/v1\/:plural"[^}]*app="call-notes"/,
+    );
     expect(metrics).toMatch(/gatehouse_decisions_total\{outcome="deny"/);
   });
 

@@ -16,12 +16,16 @@ describe('a demo data dir across restarts and commands', () => {
     const first = await startDemo({ keepDataDir: true });
     dataDir = first.dataDir;
     const token = await first.accessToken('alice', 'call-notes', 'read:account.basic');
-    const before = (await (await first.get('/crm/v1/accounts?limit=3', token)).json()) as { records: unknown[] };
+    const before = (await (await first.get('/crm/v1/accounts?limit=3', token)).json()) as {
+      records: unknown[];
+    };
     await first.stop();
 
     const second = await startDemo({ dataDir, keepDataDir: true });
     const again = await second.accessToken('alice', 'call-notes', 'read:account.basic');
-    const after = (await (await second.get('/crm/v1/accounts?limit=3', again)).json()) as { records: unknown[] };
+    const after = (await (await second.get('/crm/v1/accounts?limit=3', again)).json()) as {
+      records: unknown[];
+    };
     expect(after.records).toEqual(before.records);
 
     const idToken = gatehouse(['dev', 'id-token', '--user', 'bob', '--data-dir', dataDir]);
@@ -46,7 +50,10 @@ describe('a demo data dir across restarts and commands', () => {
     expect(JSON.parse(intact.stdout)).toMatchObject({ ok: true });
 
     const db = new Database(join(dataDir, 'gatehouse.db'));
-    const row = db.prepare('select idx, event from audit_events where idx = 1').get() as { idx: number; event: string };
+    const row = db.prepare('select idx, event from audit_events where idx = 1').get() as {
+      idx: number;
+      event: string;
+    };
     db.prepare('update audit_events set event = ? where idx = 1').run(row.event.replace('"allow"', '"deny"'));
     db.close();
 

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { TokenError } from '../errors/index.js';
 import { VerifiedTokenCache } from './cache.js';
-import { accessTokenAlg, type BrokerKey } from './keys.js';
+import { accessTokenAlg, type BrokerKey, type KeyRing } from './keys.js';
 
 /** The claims of a Gatehouse access token (RFC 9068), as `verifyAccessToken` answers them. */
 export interface AccessTokenClaims {
@@ -20,11 +20,22 @@ export interface AccessTokenClaims {
   readonly role: string;
   readonly email?: string;
   readonly territory?: string;
+  /** The sign-in (refresh-token family) the token comes from; revoking the family revokes it. */
+  readonly sid?: string;
+  /** RFC 9449 confirmation: the token is bound to the DPoP key with this RFC 7638 thumbprint. */
+  readonly cnf?: { readonly jkt: string };
+  /**
+   * Capability: the token reaches only these CRM accounts (and records under them), whatever its
+   * scopes say. Absent = no narrowing beyond scopes and policy.
+   */
+  readonly cap?: { readonly account_ids: readonly string[] };
+  /** The approved just-in-time elevation this token carries. */
+  readonly elev?: string;
 }
 
 export type AccessTokenInput = Pick<
   AccessTokenClaims,
-  'sub' | 'client_id' | 'app_id' | 'scope' | 'role' | 'email' | 'territory'
+  'sub' | 'client_id' | 'app_id' | 'scope' | 'role' | 'email' | 'territory' | 'sid' | 'cnf' | 'cap' | 'elev'
 >;
 
 export const accessTokenType = 'at+jwt';
@@ -51,6 +62,10 @@ export async function signAccessToken(
     role: input.role,
     ...(input.email === undefined ? {} : { email: input.email }),
     ...(input.territory === undefined ? {} : { territory: input.territory }),
+    ...(input.sid === undefined ? {} : { sid: input.sid }),
+    ...(input.cnf === undefined ? {} : { cnf: { jkt: input.cnf.jkt } }),
+    ...(input.cap === undefined ? {} : { cap: { account_ids: [...input.cap.account_ids] } }),
+    ...(input.elev === undefined ? {} : { elev: input.elev }),
   };
   const token = await new SignJWT({ ...claims })
     .setProtectedHeader({ alg: accessTokenAlg, typ: accessTokenType, kid: key.kid })
@@ -65,25 +80,45 @@ export interface AccessTokenVerifier {
 }
 
 /**
- * Verifies access tokens for the gateway: EdDSA only, `typ` at+jwt (an ID token never passes), our
- * key, `iss`, `aud`, `exp` with 5 s of tolerance, and every claim of the right type. Verified claims are
- * cached by SHA-256 of the token until `exp`. Errors are TOKEN_INVALID or TOKEN_EXPIRED with a generic
- * message; the reason is in `cause` and the token is never part of either.
+ * Verifies access tokens for the gateway. Discipline, in order: a size cap before any parsing; the
+ * compact JWS form only (a JWE has five parts and is refused); EdDSA only, fixed here, whatever the
+ * header says (no `none`, no HMAC keyed with a public key); `typ` at+jwt (an ID token never passes);
+ * `kid` used only to look a key up in our own key ring (an embedded `jwk`, a `jku` or an `x5u` is never
+ * read); jose refuses any `crit` header it does not implement; `iss`, `aud`, `exp` and `nbf` with 5 s of
+ * tolerance; every claim of the right type. Verified claims are cached by SHA-256 of the token until
+ * `exp`; revocation is checked by the caller on every use, cached or not. Errors are TOKEN_INVALID or
+ * TOKEN_EXPIRED with a generic message; the reason is in `cause` and the token is never part of either.
  */
 export function createAccessTokenVerifier(options: {
-  key: BrokerKey;
+  keys: Pick<KeyRing, 'verificationKey' | 'reload'>;
   issuer: string;
   audience: string;
   now: () => Date;
   cacheSize?: number;
 }): AccessTokenVerifier {
-  const { key, issuer, audience, now } = options;
+  const { keys, issuer, audience, now } = options;
   const cache = new VerifiedTokenCache<AccessTokenClaims>(options.cacheSize);
+  // An unknown kid may be a key another node just published: reload the ring, at most once a second.
+  let lastReload = 0;
+  const getKey =
+    (nowSeconds: number): JWTVerifyGetKey =>
+    async (header) => {
+      const found = keys.verificationKey(header.kid, nowSeconds);
+      if (found) return found;
+      if (typeof header.kid === 'string' && performance.now() - lastReload > 1000) {
+        lastReload = performance.now();
+        await keys.reload();
+        const reloaded = keys.verificationKey(header.kid, nowSeconds);
+        if (reloaded) return reloaded;
+      }
+      throw new errors.JWKSNoMatchingKey();
+    };
 
   return {
     async verify(token) {
       if (typeof token !== 'string') throw new TypeError('token must be a string');
       if (token.length > maxTokenLength) throw invalid(new Error('token too long'));
+      if (token.split('.').length !== 3) throw invalid(new Error('not a compact JWS'));
       const currentDate = now();
       const digest = createHash('sha256').update(token).digest('base64url');
       const cached = cache.get(digest, currentDate.getTime() / 1000);
@@ -91,7 +126,7 @@ export function createAccessTokenVerifier(options: {
 
       let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(token, key.publicKey, {
+        ({ payload } = await jwtVerify(token, getKey(currentDate.getTime() / 1000), {
           algorithms: [accessTokenAlg],
           typ: accessTokenType,
           issuer,
@@ -149,5 +184,25 @@ function claimsOf(payload: JWTPayload): AccessTokenClaims {
     role: text('role'),
     ...optionalText('email'),
     ...optionalText('territory'),
+    ...optionalText('sid'),
+    ...optionalText('elev'),
+    ...cnfOf(payload.cnf),
+    ...capOf(payload.cap),
   };
+}
+
+function cnfOf(value: unknown): { cnf: { jkt: string } } | undefined {
+  if (value === undefined) return undefined;
+  const jkt = (value as { jkt?: unknown } | null)?.jkt;
+  if (typeof jkt !== 'string' || jkt === '') throw invalid(new Error('claim cnf has no jkt'));
+  return { cnf: Object.freeze({ jkt }) };
+}
+
+function capOf(value: unknown): { cap: { account_ids: readonly string[] } } | undefined {
+  if (value === undefined) return undefined;
+  const ids = (value as { account_ids?: unknown } | null)?.account_ids;
+  if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) {
+    throw invalid(new Error('claim cap is malformed'));
+  }
+  return { cap: Object.freeze({ account_ids: Object.freeze([...(ids as string[])]) }) };
 }

@@ -22,6 +22,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../config/index.js';
 import { createDevIdp, mintDevIdToken, type DevIdp } from '../devidp/index.js';
 import { openLocalSecretStore, type SecretStore } from '../secrets/index.js';
+import { openStore, type Store } from '../store/index.js';
 import { createBroker, registerBrokerRoutes, type Broker, type ClientInfo } from './index.js';
 
 const exchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -72,6 +73,7 @@ const clients: Record<string, ClientInfo> = {
 let dataDir: string;
 let config: Config;
 let secrets: SecretStore;
+let store: Store;
 let app: FastifyInstance;
 let idp: DevIdp;
 let broker: Broker;
@@ -84,6 +86,7 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-broker-'));
   config = loadConfig({ env: {}, overrides: { dataDir, demo: true, logLevel: 'silent' } });
   secrets = openLocalSecretStore(dataDir);
+  store = await openStore(config);
   // The issuer must carry the real port: pick a free one, build everything, then listen on it.
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
@@ -92,6 +95,7 @@ beforeAll(async () => {
   broker = await createBroker({
     config,
     secrets,
+    db: store.db,
     issuer: url,
     lookupClient: async (clientId) => (Object.hasOwn(clients, clientId) ? clients[clientId] : undefined),
     now: () => frozen ?? new Date(),
@@ -106,6 +110,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
   await idp?.close();
+  broker?.close();
+  await store?.close();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -260,6 +266,7 @@ describe('discovery', () => {
     const again = await createBroker({
       config,
       secrets: openLocalSecretStore(dataDir),
+      db: store.db,
       issuer: url,
       lookupClient: async () => undefined,
     });
@@ -655,6 +662,7 @@ describe('an unreachable IdP', () => {
     const isolated = await createBroker({
       config: offline,
       secrets,
+      db: store.db,
       issuer: url,
       lookupClient: async (id) => clients[id],
     });

@@ -1,161 +1,346 @@
 import type { JWK } from 'jose';
+import type { App } from '../catalog/index.js';
 import type { Config } from '../config/index.js';
-import { OAuthError } from '../errors/index.js';
+import { OAuthError, TokenError } from '../errors/index.js';
 import type { SecretStore } from '../secrets/index.js';
-import { createAccessTokenVerifier, signAccessToken, type AccessTokenClaims } from './access-token.js';
-import { loadSigningKey } from './keys.js';
-import { grantScopes, parseScope } from './scopes.js';
-import { createSubjectTokenVerifier, idTokenAlgorithms } from './subject-token.js';
+import type { Db } from '../store/index.js';
+import { createAccessTokenVerifier, type AccessTokenClaims } from './access-token.js';
+import { authorize, callback, consent, type BrowserAnswer } from './authorize.js';
+import {
+  approvedClient,
+  nowSeconds,
+  paramsOf,
+  requireScope,
+  sha256,
+  type BrokerContext,
+  type CheckAccounts,
+  type ClientInfo,
+  type LookupClient,
+  type RequestContext,
+} from './context.js';
+import { dpopAlgorithms, DpopProofError, DpopVerifier } from './dpop.js';
+import { createElevations, type Elevations } from './elevation.js';
+import {
+  accessTokenTokenType,
+  capabilityType,
+  idTokenType,
+  revokeFamily,
+  tokenExchangeGrant,
+  tokenRequest,
+  type TokenResponse,
+} from './grants.js';
+import { openKeyRing } from './keys.js';
+import {
+  recordRevocation,
+  revokeAll,
+  RevocationList,
+  type AuditSink,
+  type RevokeAllOptions,
+  type RevokeAllResult,
+} from './revocation.js';
+import { connectIdp, idTokenAlgorithms } from './subject-token.js';
+import { brokerDb } from './tables.js';
 
-export const tokenExchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
-export const idTokenType = 'urn:ietf:params:oauth:token-type:id_token';
-export const accessTokenTokenType = 'urn:ietf:params:oauth:token-type:access_token';
-
-/** A microapp's OAuth client as the catalog knows it. */
-export interface ClientInfo {
-  appId: string;
-  clientId: string;
-  name: string;
-  /** Only `approved` clients get tokens. */
-  status: string;
-  /** Scopes approved for the app. */
-  scopes: readonly string[];
-}
-
-export type LookupClient = (clientId: string) => Promise<ClientInfo | undefined>;
+export { accessTokenTokenType, idTokenType, tokenExchangeGrant, type TokenResponse };
+export type { ClientInfo, LookupClient, CheckAccounts, RequestContext, BrowserAnswer };
 
 export interface CreateBrokerOptions {
   config: Config;
   secrets: SecretStore;
+  /** The store: grants, refresh tokens, revocations, elevations and the key schedule live there. */
+  db: Db;
   /** This node's public URL: the `iss` of its access tokens and the base of its endpoints. */
   issuer: string;
   lookupClient: LookupClient;
+  /** Where refresh-token reuse, revocations and every elevation step are recorded. */
+  audit?: AuditSink;
+  /** Checks capability requests against what the user may see; without it a capability only narrows. */
+  checkAccounts?: CheckAccounts;
   /** The clock; tests freeze it. */
   now?: () => Date;
   /** Largest number of verified access tokens kept in memory (10 000 by default). */
   verifiedTokenCacheSize?: number;
 }
 
-/** RFC 8693 §2.2.1. */
-export interface TokenResponse {
-  access_token: string;
-  issued_token_type: typeof accessTokenTokenType;
-  token_type: 'Bearer';
-  expires_in: number;
-  scope: string;
+/** What the gateway passes to verifyDpop for one request. */
+export interface DpopRequest {
+  /** The verified claims of the presented access token. */
+  claims: AccessTokenClaims;
+  /** The `DPoP` request header, if any. */
+  dpopHeader: string | string[] | undefined;
+  method: string;
+  /** The request URL: absolute, or a path (resolved against the broker's public URL). */
+  url: string;
+  /** The access token exactly as presented (for `ath`). */
+  accessToken: string;
 }
 
 export interface Broker {
   readonly issuer: string;
   /** RFC 8414 authorization server metadata. */
   readonly metadata: Readonly<Record<string, unknown>>;
-  /** The public signing keys. */
+  /** The public signing keys: every key that signs now, will sign soon, or signed unexpired tokens. */
   readonly jwks: { readonly keys: readonly Readonly<JWK>[] };
-  /** Token exchange (RFC 8693) from the parameters of a token request; throws OAuthError. */
-  exchangeToken(params: Readonly<Record<string, unknown>>): Promise<TokenResponse>;
-  /** For the gateway; throws TokenError TOKEN_INVALID or TOKEN_EXPIRED. */
+  /** POST /oauth/token, any supported grant, from the request's parameters; throws OAuthError. */
+  exchangeToken(params: Readonly<Record<string, unknown>>, request?: RequestContext): Promise<TokenResponse>;
+  /**
+   * For the gateway: signature, claims, then revocation (jti, sign-in, app, user) on every call, cached
+   * or not. Throws TokenError TOKEN_INVALID, TOKEN_EXPIRED or TOKEN_REVOKED, or DEPENDENCY_UNAVAILABLE
+   * (503) when revocations could not be read recently.
+   */
   verifyAccessToken(token: string): Promise<AccessTokenClaims>;
-  /** Drops a verified token from the cache by `jti` (revocation). */
+  /**
+   * For the gateway, after verifyAccessToken: the DPoP proof of a bound token (cnf.jkt), or the
+   * refusal of an unbound token of an app that requires DPoP. Throws TokenError TOKEN_DPOP_INVALID.
+   */
+  verifyDpop(request: DpopRequest): Promise<void>;
+  /** Drops a verified token from the cache by `jti`. */
   forget(jti: string): void;
+  /** GET /oauth/authorize, GET /oauth/callback, POST /oauth/consent. */
+  authorize(query: Readonly<Record<string, unknown>>): Promise<BrowserAnswer>;
+  callback(query: Readonly<Record<string, unknown>>, browser: string | undefined): Promise<BrowserAnswer>;
+  consent(form: Readonly<Record<string, unknown>>, browser: string | undefined): Promise<BrowserAnswer>;
+  /** RFC 7009. `caller` (an admin's verified token) may revoke any token; a client only its own. */
+  revoke(params: Readonly<Record<string, unknown>>, caller?: AccessTokenClaims): Promise<void>;
+  /** RFC 7662; the caller's token must carry `admin` or `audit:read`. */
+  introspect(
+    params: Readonly<Record<string, unknown>>,
+    caller: AccessTokenClaims,
+  ): Promise<Record<string, unknown>>;
+  /** Every token of an app, a user, or one user in one app; holds on every node within a second. */
+  revokeAll(options: RevokeAllOptions): Promise<RevokeAllResult>;
+  readonly elevations: Elevations;
+  /** Publishes a new signing key now; it signs after `broker.keyPublishLeadSeconds`. Answers its kid. */
+  rotateKeys(): Promise<string>;
+  /** Stops polling. */
+  close(): void;
+}
+
+/** The catalog's app as the broker's client: approved scopes, redirect URIs and `require_dpop`. */
+export function clientInfoFromApp(app: App | undefined): ClientInfo | undefined {
+  if (!app) return undefined;
+  const uris = app.manifest.redirect_uris;
+  return {
+    appId: app.id,
+    clientId: app.clientId,
+    name: app.name,
+    status: app.status,
+    scopes: app.scopes,
+    redirectUris: Array.isArray(uris) ? uris.filter((uri): uri is string => typeof uri === 'string') : [],
+    requireDpop: app.manifest.require_dpop === true,
+  };
 }
 
 export async function createBroker(options: CreateBrokerOptions): Promise<Broker> {
-  const { config, secrets, lookupClient } = options;
+  const { config, secrets } = options;
   if (!URL.canParse(options.issuer)) throw new TypeError('createBroker: issuer must be an absolute URL');
+  if (!options.db) throw new TypeError('createBroker: db is required');
   const issuer = options.issuer.replace(/\/$/, '');
   const now = options.now ?? (() => new Date());
-  const key = await loadSigningKey(secrets);
-  const verifySubjectToken = createSubjectTokenVerifier({
-    config,
-    issuer: (config.idp.issuer ?? `${issuer}/idp`).replace(/\/$/, ''),
-    now,
+  const db = brokerDb(options.db);
+  const keys = await openKeyRing({
+    db,
+    secrets,
+    publishLeadSeconds: config.broker.keyPublishLeadSeconds,
+    rotationDays: config.broker.keyRotationDays,
   });
+  const revocations = new RevocationList(db, {
+    pollMs: config.broker.revocationPollMs,
+    maxStalenessMs: config.broker.revocationMaxStalenessSeconds * 1000,
+  });
+  // Clients change rarely and the gateway asks per request: a short cache keeps the DB off the hot path.
+  const clientCache = new Map<string, { at: number; client: ClientInfo | undefined }>();
+  const lookupClient: LookupClient = async (clientId) => {
+    const cached = clientCache.get(clientId);
+    if (cached && performance.now() - cached.at < 2000) return cached.client;
+    const client = await options.lookupClient(clientId);
+    if (clientCache.size > 10_000) clientCache.clear();
+    clientCache.set(clientId, { at: performance.now(), client });
+    return client;
+  };
+  const ctx: BrokerContext = {
+    config,
+    secrets,
+    db,
+    issuer,
+    audience: config.broker.audience,
+    keys,
+    idp: connectIdp({ config, issuer: (config.idp.issuer ?? `${issuer}/idp`).replace(/\/$/, ''), now }),
+    dpop: new DpopVerifier({ windowSeconds: config.broker.dpopProofWindowSeconds, now }),
+    revocations,
+    audit: options.audit,
+    lookupClient,
+    checkAccounts: options.checkAccounts,
+    now,
+  };
   const accessTokens = createAccessTokenVerifier({
-    key,
+    keys,
     issuer,
     audience: config.broker.audience,
     now,
     cacheSize: options.verifiedTokenCacheSize,
   });
   const metadata = Object.freeze(authorizationServerMetadata(config, issuer));
-  const jwks = Object.freeze({ keys: Object.freeze([key.publicJwk]) });
+  // Key schedule: every node reloads it now and then and rotates when due (a no-op when another did).
+  let keyCheck: Promise<unknown> = Promise.resolve();
+  const keyTimer = setInterval(() => {
+    keyCheck = keyCheck
+      .then(() => keys.rotateIfDue(nowSeconds(ctx)).then(() => keys.reload()))
+      .catch(() => undefined);
+  }, 30_000);
+  keyTimer.unref();
 
-  async function exchangeToken(params: Readonly<Record<string, unknown>>): Promise<TokenResponse> {
-    const param = (name: string): string | undefined => {
-      const value = Object.hasOwn(params, name) ? params[name] : undefined;
-      if (value === undefined || typeof value === 'string') return value === '' ? undefined : value;
-      throw new OAuthError('OAUTH_INVALID_REQUEST', `parameter ${name} must appear once`);
-    };
-    const grantType = param('grant_type');
-    if (grantType === undefined) throw new OAuthError('OAUTH_INVALID_REQUEST', 'grant_type is required');
-    if (grantType !== tokenExchangeGrant) {
-      throw new OAuthError('OAUTH_UNSUPPORTED_GRANT_TYPE', 'this grant type is not supported');
-    }
-    const clientId = param('client_id');
-    const client = clientId === undefined ? undefined : await lookupClient(clientId);
-    if (!client || client.status !== 'approved') {
-      throw new OAuthError('OAUTH_INVALID_CLIENT', 'unknown client, or the app is not approved');
-    }
-    const subjectToken = param('subject_token');
-    if (subjectToken === undefined || param('subject_token_type') !== idTokenType) {
-      throw new OAuthError(
-        'OAUTH_INVALID_REQUEST',
-        `subject_token with subject_token_type ${idTokenType} is required`,
-      );
-    }
-    if (param('actor_token') !== undefined || param('actor_token_type') !== undefined) {
-      throw new OAuthError('OAUTH_INVALID_REQUEST', 'delegation (actor_token) is not supported');
-    }
-    const requestedType = param('requested_token_type');
-    if (requestedType !== undefined && requestedType !== accessTokenTokenType) {
-      throw new OAuthError('OAUTH_INVALID_REQUEST', `only ${accessTokenTokenType} can be issued`);
-    }
-    const audience = param('audience');
-    if (param('resource') !== undefined || (audience !== undefined && audience !== config.broker.audience)) {
-      throw new OAuthError(
-        'OAUTH_INVALID_REQUEST',
-        `access tokens are issued for ${config.broker.audience} only`,
-      );
-    }
-    const requested = parseScope(param('scope'));
+  async function verifyAccessToken(token: string): Promise<AccessTokenClaims> {
+    await revocations.ready();
+    const claims = await accessTokens.verify(token);
+    revocations.check(claims);
+    return claims;
+  }
 
-    const identity = await verifySubjectToken(subjectToken);
-    const role = Object.hasOwn(config.roles, identity.role) ? config.roles[identity.role] : undefined;
-    const granted = grantScopes(requested, client.scopes, role?.scopes ?? []);
-    const ttlSeconds = config.broker.accessTokenTtlSeconds;
-    const { token } = await signAccessToken(
-      key,
-      { issuer, audience: config.broker.audience, ttlSeconds, now: now() },
-      {
-        sub: identity.sub,
-        client_id: client.clientId,
-        app_id: client.appId,
-        scope: granted.join(' '),
-        role: identity.role,
-        email: identity.email,
-        territory: identity.territory,
-      },
-    );
+  async function verifyDpop(request: DpopRequest): Promise<void> {
+    const { claims } = request;
+    const refuse = (cause?: unknown) =>
+      new TokenError('TOKEN_DPOP_INVALID', 'a valid DPoP proof for this request is required', { cause });
+    if (claims.cnf === undefined) {
+      const client = await lookupClient(claims.client_id);
+      if (client?.requireDpop) throw refuse(new Error('the app requires DPoP-bound tokens'));
+      return;
+    }
+    const header = request.dpopHeader;
+    if (typeof header !== 'string') throw refuse(new Error('no single DPoP header'));
+    try {
+      await ctx.dpop.verify({
+        proof: header,
+        method: request.method,
+        url: request.url.startsWith('/') ? `${issuer}${request.url}` : request.url,
+        accessToken: request.accessToken,
+        jkt: claims.cnf.jkt,
+      });
+    } catch (cause) {
+      if (cause instanceof DpopProofError) throw refuse(cause);
+      throw cause;
+    }
+  }
+
+  async function revoke(
+    params: Readonly<Record<string, unknown>>,
+    caller?: AccessTokenClaims,
+  ): Promise<void> {
+    const param = paramsOf(params);
+    const token = param('token');
+    if (token === undefined) throw new OAuthError('OAUTH_INVALID_REQUEST', 'token is required');
+    const admin = caller?.scope.split(' ').includes('admin') === true;
+    const client = admin ? undefined : await approvedClient(ctx, param('client_id'));
+    const mayRevoke = (clientId: string) => admin || clientId === client?.clientId;
+    const at = nowSeconds(ctx);
+    if (token.split('.').length === 3) {
+      let claims: AccessTokenClaims;
+      try {
+        claims = await accessTokens.verify(token);
+      } catch {
+        return; // RFC 7009 §2.2: an invalid token needs no revoking.
+      }
+      if (!mayRevoke(claims.client_id)) return;
+      await recordRevocation(db, {
+        kind: 'jti',
+        value: claims.jti,
+        expiresAt: claims.exp + 60,
+        reason: 'revoked',
+        now: at,
+      });
+      accessTokens.forget(claims.jti);
+      await revocations.sync();
+      return;
+    }
+    const row = await db
+      .selectFrom('broker_refresh_tokens')
+      .select(['family_id', 'client_id', 'app_id', 'sub', 'email'])
+      .where('token_hash', '=', sha256(token))
+      .executeTakeFirst();
+    if (!row || !mayRevoke(row.client_id)) return;
+    await revokeFamily(ctx, row.family_id, 'revoked', undefined, {
+      appId: row.app_id,
+      actor: row.email ?? row.sub,
+    });
+  }
+
+  async function introspect(
+    params: Readonly<Record<string, unknown>>,
+    caller: AccessTokenClaims,
+  ): Promise<Record<string, unknown>> {
+    requireScope(caller, 'admin', 'audit:read');
+    const token = paramsOf(params)('token');
+    if (token === undefined) throw new OAuthError('OAUTH_INVALID_REQUEST', 'token is required');
+    if (token.split('.').length === 3) {
+      try {
+        const claims = await verifyAccessToken(token);
+        return { active: true, token_type: 'access_token', ...claims };
+      } catch (error) {
+        if (error instanceof TokenError) return { active: false };
+        throw error;
+      }
+    }
+    const at = nowSeconds(ctx);
+    const row = await db
+      .selectFrom('broker_refresh_tokens')
+      .selectAll()
+      .where('token_hash', '=', sha256(token))
+      .executeTakeFirst();
+    if (
+      !row ||
+      row.used_at !== null ||
+      row.revoked_at !== null ||
+      Number(row.expires_at) <= at ||
+      Number(row.family_expires_at) <= at
+    ) {
+      return { active: false };
+    }
     return {
-      access_token: token,
-      issued_token_type: accessTokenTokenType,
-      token_type: 'Bearer',
-      expires_in: ttlSeconds,
-      scope: granted.join(' '),
+      active: true,
+      token_type: 'refresh_token',
+      client_id: row.client_id,
+      app_id: row.app_id,
+      sub: row.sub,
+      scope: row.scope,
+      iat: Number(row.created_at),
+      exp: Number(row.expires_at),
+      sid: row.family_id,
+      ...(row.jkt === null ? {} : { cnf: { jkt: row.jkt } }),
     };
   }
 
   return {
     issuer,
     metadata,
-    jwks,
-    exchangeToken,
-    verifyAccessToken: (token) => accessTokens.verify(token),
+    get jwks() {
+      return Object.freeze({ keys: Object.freeze(keys.jwks(nowSeconds(ctx)).keys) });
+    },
+    exchangeToken: (params, request) => tokenRequest(ctx, params, request),
+    verifyAccessToken,
+    verifyDpop,
     forget: (jti) => accessTokens.forget(jti),
+    authorize: (query) => authorize(ctx, query),
+    callback: (query, browser) => callback(ctx, query, browser),
+    consent: (form, browser) => consent(ctx, form, browser),
+    revoke,
+    introspect,
+    async revokeAll(revokeOptions) {
+      const result = await revokeAll(db, { audit: options.audit, now: now(), ...revokeOptions });
+      await revocations.sync();
+      return result;
+    },
+    elevations: createElevations(ctx),
+    async rotateKeys() {
+      return (await keys.rotate(nowSeconds(ctx))).kid;
+    },
+    close() {
+      clearInterval(keyTimer);
+      revocations.close();
+    },
   };
 }
 
-/** RFC 8414: only what is served today; endpoints join the list as their issues land. */
+/** RFC 8414. */
 function authorizationServerMetadata(config: Config, issuer: string): Record<string, unknown> {
   const scopes = new Set([
     ...Object.keys(config.scopes),
@@ -163,16 +348,24 @@ function authorizationServerMetadata(config: Config, issuer: string): Record<str
   ]);
   return {
     issuer,
+    authorization_endpoint: `${issuer}/oauth/authorize`,
     token_endpoint: `${issuer}/oauth/token`,
+    revocation_endpoint: `${issuer}/oauth/revoke`,
+    introspection_endpoint: `${issuer}/oauth/introspect`,
     jwks_uri: `${issuer}/.well-known/jwks.json`,
-    grant_types_supported: [tokenExchangeGrant],
-    // Required by RFC 8414; empty until the authorization endpoint (code + PKCE) is served.
-    response_types_supported: [],
+    grant_types_supported: [tokenExchangeGrant, 'authorization_code', 'refresh_token'],
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
     token_endpoint_auth_methods_supported: ['none'],
+    revocation_endpoint_auth_methods_supported: ['none'],
+    introspection_endpoint_auth_methods_supported: ['bearer'],
     code_challenge_methods_supported: ['S256'],
+    authorization_response_iss_parameter_supported: true,
     scopes_supported: [...scopes].sort(),
     subject_token_types_supported: [idTokenType],
     subject_token_signing_alg_values_supported: idTokenAlgorithms,
     access_token_signing_alg_values_supported: ['EdDSA'],
+    dpop_signing_alg_values_supported: dpopAlgorithms,
+    authorization_details_types_supported: [capabilityType],
   };
 }

@@ -1,13 +1,26 @@
+/**
+ * The token broker: OAuth/OIDC endpoints, token exchange, the authorization code flow with PKCE
+ * through the company IdP, refresh-token rotation, revocation and introspection, DPoP, capability
+ * tokens, just-in-time elevation, and the rotating signing keys.
+ */
 export {
   createBroker,
+  clientInfoFromApp,
   accessTokenTokenType,
   idTokenType,
   tokenExchangeGrant,
   type Broker,
+  type BrowserAnswer,
+  type CheckAccounts,
   type ClientInfo,
   type CreateBrokerOptions,
+  type DpopRequest,
   type LookupClient,
+  type RequestContext,
   type TokenResponse,
 } from './broker.js';
 export type { AccessTokenClaims } from './access-token.js';
-export { registerBrokerRoutes } from './routes.js';
+export type { Elevation } from './elevation.js';
+export { revokeAll, type AuditSink, type RevokeAllOptions, type RevokeAllResult } from './revocation.js';
+export { rotateSigningKey } from './keys.js';
+export { registerBrokerRoutes, caller as authenticateBrokerCaller } from './routes.js';

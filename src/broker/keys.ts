@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   calculateJwkThumbprint,
   exportJWK,
@@ -8,9 +9,14 @@ import {
 } from 'jose';
 import { GatehouseError } from '../errors/index.js';
 import type { SecretStore } from '../secrets/index.js';
+import type { Db } from '../store/index.js';
+import { brokerDb, type BrokerDb } from './tables.js';
 
+/** The first key's secret name (kept from before rotation existed). */
 export const signingKeyName = 'broker/signing-key';
 export const accessTokenAlg = 'EdDSA';
+/** Longest life of any token the broker signs (elevated tokens included), plus skew. */
+export const maxTokenLifetimeSeconds = 3600 + 60;
 
 export interface BrokerKey {
   readonly kid: string;
@@ -20,14 +26,171 @@ export interface BrokerKey {
   readonly publicJwk: Readonly<JWK>;
 }
 
+interface RingEntry {
+  readonly key: BrokerKey;
+  readonly publishAt: number;
+  readonly signAt: number;
+  readonly retireAt: number | null;
+  readonly createdAt: number;
+}
+
 /**
- * The broker's Ed25519 signing key (kid = RFC 7638 thumbprint), created at first start and kept in the
- * secret store; every node on the same store signs with the same key.
+ * The broker's Ed25519 signing keys (kid = RFC 7638 thumbprint). Private keys live encrypted in the
+ * secret store; their schedule lives in `broker_keys`, so every node on the same store and database
+ * publishes and signs alike. A new key is published `publishLeadSeconds` before it signs; the key it
+ * replaces stays published and accepted until every token it signed has expired.
  */
-export async function loadSigningKey(secrets: SecretStore): Promise<BrokerKey> {
-  const bytes =
-    (await secrets.get(signingKeyName)) ?? (await secrets.putIfAbsent(signingKeyName, await newKey()));
-  const jwk = parseKey(bytes);
+export interface KeyRing {
+  /** The key that signs now: the newest whose signing time has come. */
+  signingKey(nowSeconds: number): BrokerKey;
+  /** A key a token may name: published and not retired. `kid` is only a lookup key. */
+  verificationKey(kid: unknown, nowSeconds: number): CryptoKey | undefined;
+  jwks(nowSeconds: number): { keys: Readonly<JWK>[] };
+  /** Reads the schedule again (other nodes may have rotated). */
+  reload(): Promise<void>;
+  /** Creates a key: published now, signing after the lead time; the current one retires after it. */
+  rotate(nowSeconds: number): Promise<BrokerKey>;
+  /** Rotates when the current key is older than the schedule allows and no rotation is pending. */
+  rotateIfDue(nowSeconds: number): Promise<boolean>;
+}
+
+export async function openKeyRing(options: {
+  db: BrokerDb;
+  secrets: SecretStore;
+  publishLeadSeconds: number;
+  rotationDays: number;
+}): Promise<KeyRing> {
+  const { db, secrets, publishLeadSeconds, rotationDays } = options;
+  let entries: RingEntry[] = [];
+  const loaded = new Map<string, BrokerKey>();
+
+  async function load(secretName: string): Promise<BrokerKey> {
+    const cached = loaded.get(secretName);
+    if (cached) return cached;
+    const bytes = await secrets.get(secretName);
+    if (!bytes) throw new GatehouseError('CONFIG_INVALID', `secrets: ${secretName} is missing`);
+    const key = await importKey(bytes, secretName);
+    loaded.set(secretName, key);
+    return key;
+  }
+
+  async function reload(): Promise<void> {
+    let rows = await db.selectFrom('broker_keys').selectAll().orderBy('sign_at').execute();
+    if (rows.length === 0) {
+      // First start: the key of the secret store's first generation. It signs from the beginning of time
+      // (tests and tools mint with clocks set in the past); its age counts from now.
+      const bytes =
+        (await secrets.get(signingKeyName)) ??
+        (await secrets.putIfAbsent(signingKeyName, await newKeyBytes()));
+      const key = await importKey(bytes, signingKeyName);
+      await db
+        .insertInto('broker_keys')
+        .values({
+          kid: key.kid,
+          secret_name: signingKeyName,
+          created_at: Math.floor(Date.now() / 1000),
+          publish_at: 0,
+          sign_at: 0,
+          retire_at: null,
+        })
+        .onConflict((c) => c.column('kid').doNothing())
+        .execute();
+      rows = await db.selectFrom('broker_keys').selectAll().orderBy('sign_at').execute();
+    }
+    const next: RingEntry[] = [];
+    for (const row of rows) {
+      const key = await load(row.secret_name);
+      if (key.kid !== row.kid) {
+        throw new GatehouseError(
+          'CONFIG_INVALID',
+          `secrets: ${row.secret_name} does not hold key ${row.kid}`,
+        );
+      }
+      next.push({
+        key,
+        publishAt: Number(row.publish_at),
+        signAt: Number(row.sign_at),
+        retireAt: row.retire_at === null ? null : Number(row.retire_at),
+        createdAt: Number(row.created_at),
+      });
+    }
+    entries = next;
+  }
+
+  const live = (entry: RingEntry, now: number) =>
+    entry.publishAt <= now && (entry.retireAt === null || entry.retireAt > now);
+
+  function current(now: number): RingEntry {
+    const signing = entries.filter((entry) => entry.signAt <= now && live(entry, now));
+    const newest = signing.at(-1);
+    if (!newest) throw new GatehouseError('CONFIG_INVALID', 'broker: no signing key is active');
+    return newest;
+  }
+
+  async function rotate(now: number): Promise<BrokerKey> {
+    const bytes = await newKeyBytes();
+    const secretName = `broker/signing-key.${randomBytes(8).toString('hex')}`;
+    const key = await importKey(await secrets.putIfAbsent(secretName, bytes), secretName);
+    const signAt = now + publishLeadSeconds;
+    await db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('broker_keys')
+        .values({
+          kid: key.kid,
+          secret_name: secretName,
+          created_at: now,
+          publish_at: now,
+          sign_at: signAt,
+          retire_at: null,
+        })
+        .execute();
+      // Keys signing until the new one takes over stay until their last token has expired.
+      await trx
+        .updateTable('broker_keys')
+        .set({ retire_at: signAt + maxTokenLifetimeSeconds })
+        .where('kid', '!=', key.kid)
+        .where('retire_at', 'is', null)
+        .execute();
+    });
+    await reload();
+    return key;
+  }
+
+  await reload();
+  return {
+    signingKey: (now) => current(now).key,
+    verificationKey(kid, now) {
+      if (typeof kid !== 'string') return undefined;
+      return entries.find((entry) => entry.key.kid === kid && live(entry, now))?.key.publicKey;
+    },
+    jwks: (now) => ({
+      keys: entries.filter((entry) => live(entry, now)).map((entry) => entry.key.publicJwk),
+    }),
+    reload,
+    rotate,
+    async rotateIfDue(now) {
+      if (rotationDays === 0) return false;
+      const newest = entries.at(-1);
+      if (!newest || newest.signAt > now || now - newest.createdAt < rotationDays * 86_400) return false;
+      await rotate(now);
+      return true;
+    },
+  };
+}
+
+async function newKeyBytes(): Promise<Uint8Array> {
+  const { privateKey, publicKey } = await generateKeyPair(accessTokenAlg, {
+    crv: 'Ed25519',
+    extractable: true,
+  });
+  const kid = await calculateJwkThumbprint(await exportJWK(publicKey));
+  return Buffer.from(
+    JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg: accessTokenAlg, use: 'sig' }),
+  );
+}
+
+async function importKey(bytes: Uint8Array, name: string): Promise<BrokerKey> {
+  const jwk = parseKey(bytes, name);
   const publicJwk = Object.freeze({
     kty: jwk.kty,
     crv: jwk.crv,
@@ -43,18 +206,7 @@ export async function loadSigningKey(secrets: SecretStore): Promise<BrokerKey> {
   return { kid: jwk.kid as string, privateKey, publicKey, publicJwk };
 }
 
-async function newKey(): Promise<Uint8Array> {
-  const { privateKey, publicKey } = await generateKeyPair(accessTokenAlg, {
-    crv: 'Ed25519',
-    extractable: true,
-  });
-  const kid = await calculateJwkThumbprint(await exportJWK(publicKey));
-  return Buffer.from(
-    JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg: accessTokenAlg, use: 'sig' }),
-  );
-}
-
-function parseKey(bytes: Uint8Array): JWK {
+function parseKey(bytes: Uint8Array, name: string): JWK {
   let jwk: JWK | undefined;
   try {
     jwk = JSON.parse(Buffer.from(bytes).toString('utf8')) as JWK;
@@ -66,7 +218,22 @@ function parseKey(bytes: Uint8Array): JWK {
     jwk.crv === 'Ed25519' &&
     [jwk.d, jwk.x, jwk.kid].every((part) => typeof part === 'string' && part.length > 0);
   if (!valid || !jwk) {
-    throw new GatehouseError('CONFIG_INVALID', `secrets: ${signingKeyName} is not an Ed25519 private key`);
+    throw new GatehouseError('CONFIG_INVALID', `secrets: ${name} is not an Ed25519 private key`);
   }
   return jwk;
+}
+
+/**
+ * Rotates the broker's signing key on demand, without a running server (the CLI): the new key is
+ * published at once and signs after `broker.keyPublishLeadSeconds`; running nodes pick it up within
+ * 30 s, and sooner when they meet a token with its kid. Answers the new kid.
+ */
+export async function rotateSigningKey(options: {
+  db: Db | BrokerDb;
+  secrets: SecretStore;
+  publishLeadSeconds: number;
+  now?: Date;
+}): Promise<string> {
+  const ring = await openKeyRing({ ...options, db: brokerDb(options.db), rotationDays: 0 });
+  return (await ring.rotate(Math.floor((options.now ?? new Date()).getTime() / 1000))).kid;
 }

@@ -10,7 +10,24 @@ export interface SubjectIdentity {
   readonly territory?: string;
 }
 
-export type SubjectTokenVerifier = (idToken: string) => Promise<SubjectIdentity>;
+export type SubjectTokenVerifier = (
+  idToken: string,
+  options?: { nonce?: string },
+) => Promise<SubjectIdentity>;
+
+/** The parts of the IdP's OpenID Provider metadata the broker uses. */
+export interface IdpMetadata {
+  readonly issuer: string;
+  readonly jwks_uri: string;
+  readonly authorization_endpoint?: string;
+  readonly token_endpoint?: string;
+}
+
+export interface IdpConnection {
+  verifyIdToken: SubjectTokenVerifier;
+  /** OIDC discovery, once; again after a failure. */
+  metadata(): Promise<IdpMetadata>;
+}
 
 /** Asymmetric algorithms only: a symmetric one would let anyone holding a public key sign. */
 export const idTokenAlgorithms = [
@@ -36,23 +53,22 @@ const idpFailureCodes = new Set(['ERR_JOSE_GENERIC', 'ERR_JWKS_TIMEOUT', 'ERR_JW
  * `idp.audience`, `exp`, and an `iat` no older than `idp.maxIdTokenAgeSeconds`. Discovery runs at the
  * first exchange (the built-in IdP only answers once the server listens) and again after a failure.
  */
-export function createSubjectTokenVerifier(options: {
-  config: Config;
-  issuer: string;
-  now: () => Date;
-}): SubjectTokenVerifier {
+export function connectIdp(options: { config: Config; issuer: string; now: () => Date }): IdpConnection {
   const { config, issuer, now } = options;
   const { audience, claims, maxIdTokenAgeSeconds } = config.idp;
-  let keys: Promise<JWTVerifyGetKey> | undefined;
-  const idpKeys = () =>
-    (keys ??= discoverKeys(issuer).catch((error: unknown) => {
-      keys = undefined;
+  let discovered: Promise<{ metadata: IdpMetadata; keys: JWTVerifyGetKey }> | undefined;
+  const discovery = () =>
+    (discovered ??= discover(issuer).catch((error: unknown) => {
+      discovered = undefined;
       throw error;
     }));
 
-  return async function verifySubjectToken(idToken) {
+  async function verifySubjectToken(
+    idToken: string,
+    check: { nonce?: string } = {},
+  ): Promise<SubjectIdentity> {
     if (idToken.length > maxTokenLength) throw invalidGrant();
-    const getKey = await idpKeys();
+    const getKey = (await discovery()).keys;
     let payload: JWTPayload;
     let typ: string | undefined;
     try {
@@ -78,6 +94,8 @@ export function createSubjectTokenVerifier(options: {
     }
     // An access token of the same IdP is no identity assertion (RFC 9068 §4).
     if (typ !== undefined && /^(application\/)?at\+jwt$/i.test(typ)) throw invalidGrant();
+    // The nonce of the sign-in this ID token answers (OIDC Core §3.1.3.7 step 11).
+    if (check.nonce !== undefined && payload.nonce !== check.nonce) throw invalidGrant();
     // Verified but still the IdP's data: check the shape of every claim we use.
     const role = payload[claims.role];
     const email = payload.email;
@@ -92,7 +110,18 @@ export function createSubjectTokenVerifier(options: {
       throw invalidGrant();
     }
     return { sub: payload.sub, role, email, territory };
-  };
+  }
+
+  return { verifyIdToken: verifySubjectToken, metadata: async () => (await discovery()).metadata };
+}
+
+/** The ID-token verifier alone (token exchange). */
+export function createSubjectTokenVerifier(options: {
+  config: Config;
+  issuer: string;
+  now: () => Date;
+}): SubjectTokenVerifier {
+  return connectIdp(options).verifyIdToken;
 }
 
 function invalidGrant(cause?: unknown): OAuthError {
@@ -101,9 +130,9 @@ function invalidGrant(cause?: unknown): OAuthError {
   });
 }
 
-async function discoverKeys(issuer: string): Promise<JWTVerifyGetKey> {
+async function discover(issuer: string): Promise<{ metadata: IdpMetadata; keys: JWTVerifyGetKey }> {
   const url = `${issuer}/.well-known/openid-configuration`;
-  let metadata: { issuer?: unknown; jwks_uri?: unknown };
+  let metadata: Record<string, unknown>;
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(5000), redirect: 'error' });
     if (!response.ok) throw new Error(`OIDC discovery at ${url} answered ${response.status}`);
@@ -127,5 +156,17 @@ async function discoverKeys(issuer: string): Promise<JWTVerifyGetKey> {
       },
     );
   }
-  return createRemoteJWKSet(new URL(metadata.jwks_uri));
+  const endpoint = (name: string) => {
+    const value = metadata[name];
+    return typeof value === 'string' && URL.canParse(value) ? { [name]: value } : {};
+  };
+  return {
+    metadata: {
+      issuer,
+      jwks_uri: metadata.jwks_uri,
+      ...endpoint('authorization_endpoint'),
+      ...endpoint('token_endpoint'),
+    },
+    keys: createRemoteJWKSet(new URL(metadata.jwks_uri)),
+  };
 }

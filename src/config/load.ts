@@ -28,6 +28,7 @@ const envKeys: ReadonlyArray<[string, string]> = [
   ['GATEHOUSE_DATABASE_URL', 'database.url'],
   ['GATEHOUSE_REDIS_URL', 'redis.url'],
   ['GATEHOUSE_IDP_ISSUER', 'idp.issuer'],
+  ['GATEHOUSE_IDP_CLIENT_SECRET', 'idp.clientSecret'],
 ];
 
 /**

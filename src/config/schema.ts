@@ -108,7 +108,9 @@ const limits = z.strictObject({
       maxTracked: positive.optional(),
     })
     .optional(),
-  breaker: z.strictObject({ failureThreshold: positive.optional(), openSeconds: positive.optional() }).optional(),
+  breaker: z
+    .strictObject({ failureThreshold: positive.optional(), openSeconds: positive.optional() })
+    .optional(),
 });
 
 const demoUser = z.strictObject({
@@ -153,12 +155,41 @@ export const configSchema = z.strictObject({
         .prefault({}),
       /** Largest accepted age of a subject ID token, in seconds. */
       maxIdTokenAgeSeconds: z.number().int().positive().default(3600),
+      /**
+       * Secret of Gatehouse's client at the IdP (client_secret_basic) for the browser login; a public
+       * client with PKCE when absent (the development IdP). Prefer GATEHOUSE_IDP_CLIENT_SECRET to a file.
+       */
+      clientSecret: z.string().min(1).optional(),
+      /** Scopes the broker asks the IdP for when it signs a user in. */
+      loginScope: z.string().default('openid email profile gatehouse'),
     })
     .prefault({}),
   broker: z
     .strictObject({
       accessTokenTtlSeconds: z.number().int().min(30).max(900).default(600),
       audience: z.string().default('gatehouse-gateway'),
+      /** A refresh token unused for this long dies (each rotation starts the idle time again). */
+      refreshTokenIdleSeconds: z.number().int().min(60).default(86_400),
+      /** A refresh-token family dies this long after the sign-in that started it, used or not. */
+      refreshTokenAbsoluteSeconds: z.number().int().min(60).default(604_800),
+      /** Lifetime of an authorization code issued to a microapp. */
+      authorizationCodeTtlSeconds: z.number().int().min(10).max(600).default(60),
+      /** Time a user has from /oauth/authorize to answering the consent screen. */
+      loginTtlSeconds: z.number().int().min(60).max(3600).default(600),
+      /** DPoP proofs must be issued within this many seconds of now (either side). */
+      dpopProofWindowSeconds: z.number().int().min(5).max(300).default(60),
+      /** How often each node reads new revocations from the database (a revocation holds within this). */
+      revocationPollMs: z.number().int().min(50).max(1000).default(250),
+      /** Tokens are refused (503) when revocations could not be read for this long. */
+      revocationMaxStalenessSeconds: z.number().int().min(1).max(300).default(5),
+      /** Longest life of an elevated (just-in-time) token, counted from the reviewer's approval. */
+      elevationTtlSeconds: z.number().int().min(60).max(3600).default(900),
+      /** A pending elevation request nobody reviewed expires after this long. */
+      elevationRequestTtlSeconds: z.number().int().min(60).default(3600),
+      /** Days between scheduled signing-key rotations; 0 rotates on demand only. */
+      keyRotationDays: z.number().int().min(0).max(365).default(30),
+      /** A new key is in the JWKS this long before it signs (longer than any JWKS cache). */
+      keyPublishLeadSeconds: z.number().int().min(0).max(86_400).default(600),
     })
     .prefault({}),
   gateway: gateway.prefault({}),

@@ -5,9 +5,10 @@ import { decodeCursor, encodeCursor } from './cursor.js';
 import { compileExpression, normalizeExpression } from './expression.js';
 import { randomId } from './ids.js';
 import { specOf, type CrmTable, type ObjectSpec } from './metadata.js';
-import type { CrmConnector, CrmObject, QueryRequest } from './types.js';
+import type { AggregateRequest, CrmConnector, CrmObject, Metric, QueryRequest } from './types.js';
 import {
   checkValues,
+  fieldSpec,
   maxLimit,
   normalizeWhere,
   satisfies,
@@ -182,7 +183,81 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
         return true;
       });
     },
+
+    async aggregate(object, req: AggregateRequest) {
+      const spec = specOf(object);
+      const groupBy = req.groupBy === undefined ? undefined : fieldSpec(spec, req.groupBy).name;
+      const metrics = req.metrics.map((metric) => checkMetric(spec, metric));
+      const conditions = normalizeWhere(spec, req.where);
+      const expression = req.filter === undefined ? undefined : normalizeExpression(spec, req.filter);
+      const { limit } = req;
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxLimit) {
+        throw new TypeError(`limit must be an integer from 1 to ${maxLimit}`);
+      }
+      if (!conditions) return { groups: [], truncated: false };
+      let q = db
+        .selectFrom(spec.table)
+        .where(filter(conditions))
+        .select((eb) => [
+          eb.fn.countAll().as('n'),
+          ...metrics.map((m, i) => metricExpression(eb, m).as(`m${i}`)),
+        ]);
+      // The client's expression is ANDed after the row filter, never merged into it.
+      if (expression) q = q.where((eb) => compileExpression(eb, expression));
+      if (groupBy)
+        q = q
+          .select((eb) => eb.ref(groupBy).as('g'))
+          .groupBy(groupBy)
+          .orderBy(groupBy);
+      // One group more than asked tells whether the answer was cut short.
+      const rows = (await q.limit(limit + 1).execute()) as Row[];
+      const groups = rows.slice(0, limit).map((row) => ({
+        key: groupBy ? (row.g ?? null) : null,
+        count: Number(row.n),
+        // PostgreSQL answers sums and averages as numeric text; a number field's metric is a number.
+        values: metrics.map((m, i) => metricValue(row[`m${i}`], m.numeric)),
+      }));
+      return { groups, truncated: rows.length > limit };
+    },
   };
+}
+
+/** A metric over a known field of a type it makes sense for; anything else is a caller's mistake. */
+function checkMetric(spec: ObjectSpec, metric: Metric): Metric & { numeric: boolean } {
+  const fns = ['count', 'sum', 'avg', 'min', 'max'];
+  if (!fns.includes(metric?.fn)) throw new TypeError('metric fn must be count, sum, avg, min or max');
+  if (metric.fn === 'count') {
+    if (metric.field !== undefined) throw new TypeError('count takes no field');
+    return { fn: 'count', numeric: true };
+  }
+  const field = fieldSpec(spec, metric.field);
+  const numeric = field.type === 'number' || metric.fn === 'avg';
+  const ordered = field.type === 'date' || field.type === 'datetime';
+  if (!(field.type === 'number' || ((metric.fn === 'min' || metric.fn === 'max') && ordered))) {
+    throw new TypeError(`${metric.fn} cannot be taken of ${spec.object} field ${field.name}`);
+  }
+  return { fn: metric.fn, field: field.name, numeric };
+}
+
+function metricExpression(eb: ExpressionBuilder<CrmDb, CrmTable>, metric: Metric) {
+  const field = metric.field as string;
+  switch (metric.fn) {
+    case 'sum':
+      return eb.fn.sum(field);
+    case 'avg':
+      return eb.fn.avg(field);
+    case 'min':
+      return eb.fn.min(field);
+    case 'max':
+      return eb.fn.max(field);
+    default:
+      return eb.fn.countAll();
+  }
+}
+
+function metricValue(value: unknown, numeric: boolean): number | string | null {
+  if (value === null || value === undefined) return null;
+  return numeric ? Number(value) : String(value);
 }
 
 function filter(conditions: readonly NormalCondition[]): Filter {

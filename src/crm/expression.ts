@@ -43,7 +43,8 @@ export function normalizeExpression(spec: ObjectSpec, expr: FilterExpr): NormalE
     if (depth > maxExpressionDepth) {
       throw new TypeError(`filter expression nests deeper than ${maxExpressionDepth} levels`);
     }
-    if (typeof node !== 'object' || node === null) throw new TypeError('filter expression node must be an object');
+    if (typeof node !== 'object' || node === null)
+      throw new TypeError('filter expression node must be an object');
     if (++terms > maxExpressionTerms) {
       throw new TypeError(`filter expression has more than ${maxExpressionTerms} nodes`);
     }

@@ -3,12 +3,16 @@
  * classes, the embedded CRM over the store, and the deterministic synthetic seed.
  */
 export type {
+  AggregateFn,
+  AggregateGroup,
+  AggregateRequest,
   Condition,
   CrmConnector,
   CrmObject,
   CrmRecord,
   DataClass,
   FieldMeta,
+  Metric,
   FilterExpr,
   FilterOp,
   FilterValue,

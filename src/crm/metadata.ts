@@ -84,6 +84,8 @@ const definitions: Record<CrmObject, { plural: string; table: CrmTable; prefix: 
       ['phone', 'string', 'pii', 'Phone', 'optional', { maxLength: 32 }],
       ['date_of_birth', 'date', 'pii', 'Date of birth', 'optional'],
       ['national_id', 'string', 'pii', 'National ID', 'optional', { maxLength: 32 }],
+      // A sorted JSON array of purpose codes; the gateway filters on it, no fieldset exposes it by default.
+      ['consent', 'string', 'internal', 'Consent purposes', 'optional', { maxLength: 512 }],
       ...tail,
     ],
   },

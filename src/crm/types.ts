@@ -55,6 +55,35 @@ export interface QueryRequest {
   cursor?: string;
 }
 
+export type AggregateFn = 'count' | 'sum' | 'avg' | 'min' | 'max';
+
+/** One metric of an aggregate; `field` names a number field (min and max also take dates), absent for count. */
+export interface Metric {
+  fn: AggregateFn;
+  field?: string;
+}
+
+export interface AggregateRequest {
+  /** The field whose values form the groups; one group of everything when absent. */
+  groupBy?: string;
+  metrics: readonly Metric[];
+  /** All conditions must hold (AND); the row filter goes here, inside the query. */
+  where: readonly Condition[];
+  /** A further expression every aggregated record must satisfy, ANDed with `where`. */
+  filter?: FilterExpr;
+  /** At most this many groups, in the order of the group value. */
+  limit: number;
+}
+
+export interface AggregateGroup {
+  /** The group's value of `groupBy`; null for the single group when there is no groupBy. */
+  key: string | number | null;
+  /** Records in the group. */
+  count: number;
+  /** One value per requested metric, in order; null when the group holds no value for it. */
+  values: (number | string | null)[];
+}
+
 /**
  * What Gatehouse needs from a CRM. The embedded CRM implements it over the store; Salesforce, HubSpot
  * and PostgreSQL-backed connectors implement the same interface and run the same tests.
@@ -88,4 +117,9 @@ export interface CrmConnector {
   ): Promise<CrmRecord | undefined>;
   /** Deletes a record visible under `where` (and what hangs off it); false when missing or excluded. */
   delete(object: CrmObject, id: string, where: readonly Condition[]): Promise<boolean>;
+  /** Counts and metrics per group over the records `where` admits; `truncated` when more groups exist than `limit`. */
+  aggregate(
+    object: CrmObject,
+    req: AggregateRequest,
+  ): Promise<{ groups: AggregateGroup[]; truncated: boolean }>;
 }

@@ -26,11 +26,19 @@ export const errorRegistry = {
   TOKEN_MISSING: { status: 401, title: 'Missing access token' },
   TOKEN_INVALID: { status: 401, title: 'Invalid access token' },
   TOKEN_EXPIRED: { status: 401, title: 'Expired access token' },
+  TOKEN_REVOKED: { status: 401, title: 'Revoked access token' },
+  TOKEN_DPOP_INVALID: { status: 401, title: 'Missing or invalid DPoP proof' },
   OAUTH_INVALID_REQUEST: { status: 400, title: 'invalid_request' },
   OAUTH_INVALID_GRANT: { status: 400, title: 'invalid_grant' },
   OAUTH_INVALID_SCOPE: { status: 400, title: 'invalid_scope' },
   OAUTH_INVALID_CLIENT: { status: 401, title: 'invalid_client' },
   OAUTH_UNSUPPORTED_GRANT_TYPE: { status: 400, title: 'unsupported_grant_type' },
+  OAUTH_INVALID_DPOP_PROOF: { status: 400, title: 'invalid_dpop_proof' },
+  OAUTH_ACCESS_DENIED: { status: 403, title: 'access_denied' },
+  OAUTH_INVALID_AUTHORIZATION_DETAILS: { status: 400, title: 'invalid_authorization_details' },
+  ELEVATION_NOT_FOUND: { status: 404, title: 'No such elevation request' },
+  ELEVATION_CONFLICT: { status: 409, title: 'The elevation request is not in a state that allows this' },
+  ELEVATION_SELF_REVIEW: { status: 403, title: 'A requester cannot review their own elevation' },
   POLICY_DENIED: { status: 403, title: 'Denied by policy' },
   POLICY_INVALID: { status: 422, title: 'Invalid policy library' },
   FIELD_NOT_ALLOWED: { status: 403, title: 'Field outside granted scopes' },
@@ -86,7 +94,8 @@ export class InputError extends GatehouseError {
   }
 }
 
-export type TokenErrorCode = 'TOKEN_MISSING' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED';
+export type TokenErrorCode =
+  'TOKEN_MISSING' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED' | 'TOKEN_DPOP_INVALID';
 export class TokenError extends GatehouseError {
   constructor(code: TokenErrorCode, message: string, options: { cause?: unknown } = {}) {
     super(code, message, options);
@@ -98,7 +107,10 @@ export type OAuthErrorCode =
   | 'OAUTH_INVALID_GRANT'
   | 'OAUTH_INVALID_SCOPE'
   | 'OAUTH_INVALID_CLIENT'
-  | 'OAUTH_UNSUPPORTED_GRANT_TYPE';
+  | 'OAUTH_UNSUPPORTED_GRANT_TYPE'
+  | 'OAUTH_INVALID_DPOP_PROOF'
+  | 'OAUTH_ACCESS_DENIED'
+  | 'OAUTH_INVALID_AUTHORIZATION_DETAILS';
 /** Errors of the OAuth endpoints; they answer in the RFC 6749 §5.2 shape as well as problem+json. */
 export class OAuthError extends GatehouseError {
   constructor(code: OAuthErrorCode, message: string, options: { cause?: unknown } = {}) {
@@ -114,6 +126,14 @@ export type AccessDeniedCode = 'POLICY_DENIED' | 'FIELD_NOT_ALLOWED' | 'SCOPE_MI
 export class AccessDenied extends GatehouseError {
   constructor(code: AccessDeniedCode, message: string, extensions: Record<string, unknown> = {}) {
     super(code, message, { extensions });
+  }
+}
+
+export type ElevationErrorCode = 'ELEVATION_NOT_FOUND' | 'ELEVATION_CONFLICT' | 'ELEVATION_SELF_REVIEW';
+/** Just-in-time elevation requests: unknown, decided already, or reviewed by their own requester. */
+export class ElevationError extends GatehouseError {
+  constructor(code: ElevationErrorCode, message: string) {
+    super(code, message);
   }
 }
 

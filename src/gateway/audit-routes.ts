@@ -9,8 +9,8 @@ import { authenticate, governed, requireScope, type PipelineDeps } from './pipel
 export function registerAuditRoutes(app: FastifyInstance, deps: PipelineDeps): void {
   const { audit } = deps;
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/audit/v1/events', (request) =>
-    governed(deps, request, 'audit.events', async (trail) => {
+  app.get<{ Querystring: Record<string, string | undefined> }>('/audit/v1/events', (request, reply) =>
+    governed(deps, request, reply, 'audit.events', async (trail) => {
       trail.resourceType = 'audit_event';
       requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
       const q = request.query;
@@ -27,7 +27,7 @@ export function registerAuditRoutes(app: FastifyInstance, deps: PipelineDeps): v
   );
 
   app.get('/audit/v1/checkpoint', async (request, reply) => {
-    const note = await governed(deps, request, 'audit.checkpoint', async (trail) => {
+    const note = await governed(deps, request, reply, 'audit.checkpoint', async (trail) => {
       trail.resourceType = 'audit_checkpoint';
       requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
       trail.reason = 'checkpoint returned';
@@ -36,28 +36,32 @@ export function registerAuditRoutes(app: FastifyInstance, deps: PipelineDeps): v
     return reply.type('text/plain; charset=utf-8').send(note);
   });
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/audit/v1/proof/inclusion', (request) =>
-    governed(deps, request, 'audit.proof', async (trail) => {
-      trail.resourceType = 'audit_proof';
-      requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
-      const index = requiredCount(request.query.index, 'index');
-      const size = requiredCount(request.query.size, 'size');
-      trail.resourceId = `inclusion:${index}:${size}`;
-      trail.reason = 'proof returned';
-      return { hashes: await audit.inclusionProof(index, size) };
-    }),
+  app.get<{ Querystring: Record<string, string | undefined> }>(
+    '/audit/v1/proof/inclusion',
+    (request, reply) =>
+      governed(deps, request, reply, 'audit.proof', async (trail) => {
+        trail.resourceType = 'audit_proof';
+        requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
+        const index = requiredCount(request.query.index, 'index');
+        const size = requiredCount(request.query.size, 'size');
+        trail.resourceId = `inclusion:${index}:${size}`;
+        trail.reason = 'proof returned';
+        return { hashes: await audit.inclusionProof(index, size) };
+      }),
   );
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/audit/v1/proof/consistency', (request) =>
-    governed(deps, request, 'audit.proof', async (trail) => {
-      trail.resourceType = 'audit_proof';
-      requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
-      const from = requiredCount(request.query.from, 'from');
-      const to = requiredCount(request.query.to, 'to');
-      trail.resourceId = `consistency:${from}:${to}`;
-      trail.reason = 'proof returned';
-      return { hashes: await audit.consistencyProof(from, to) };
-    }),
+  app.get<{ Querystring: Record<string, string | undefined> }>(
+    '/audit/v1/proof/consistency',
+    (request, reply) =>
+      governed(deps, request, reply, 'audit.proof', async (trail) => {
+        trail.resourceType = 'audit_proof';
+        requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
+        const from = requiredCount(request.query.from, 'from');
+        const to = requiredCount(request.query.to, 'to');
+        trail.resourceId = `consistency:${from}:${to}`;
+        trail.reason = 'proof returned';
+        return { hashes: await audit.consistencyProof(from, to) };
+      }),
   );
 }
 
@@ -80,7 +84,8 @@ function optionalTimestamp(value: unknown): string | undefined {
 function optionalCount(value: unknown, name: string, max: number): number | undefined {
   if (value === undefined) return undefined;
   const count = requiredCount(value, name);
-  if (count < 1 || count > max) throw new InputError(`${name} must be between 1 and ${max}`, { parameter: name });
+  if (count < 1 || count > max)
+    throw new InputError(`${name} must be between 1 and ${max}`, { parameter: name });
   return count;
 }
 

@@ -57,11 +57,16 @@ function fail(pos: number, message: string): InputError {
   });
 }
 
-/** What a token is, for an error message: words are short and safe to show, values never are. */
+/**
+ * What a token is, for an error message. Only keywords and punctuation are shown: any other word may
+ * be a value typed without quotes (an e-mail, a national id), and values never go into a message.
+ */
 function describe(token: Token): string {
   switch (token.type) {
-    case 'word':
-      return `"${token.text.slice(0, 24)}"`;
+    case 'word': {
+      const lower = token.text.toLowerCase();
+      return keywords.has(lower) ? `"${lower}"` : 'a name';
+    }
     case 'string':
       return 'a string';
     case 'number':
@@ -73,21 +78,28 @@ function describe(token: Token): string {
   }
 }
 
-// Attacker-controlled input: a single pass, no backtracking regex over the whole text.
-function tokenize(text: string): Token[] {
-  const tokens: Token[] = [];
+/**
+ * The tokens of the text, read one at a time so that the first problem is the one reported.
+ * Attacker-controlled input: one pass, and the only regexes are anchored (sticky) and linear.
+ */
+function lexer(text: string): () => Token {
+  let i = 0;
   const wordRe = /[A-Za-z_][A-Za-z0-9_]*/y;
   const numberRe = /-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
-  let i = 0;
-  while (i < text.length) {
+  const read = (): Token => {
+    while (i < text.length) {
+      const ch = text[i] as string;
+      if (ch !== ' ' && ch !== '\t' && ch !== '\n' && ch !== '\r') break;
+      i++;
+    }
+    if (i >= text.length) return { type: 'end', pos: text.length };
     const c = text.charCodeAt(i);
     const ch = text[i] as string;
-    if (ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r') {
+    if (ch === '(' || ch === ')' || ch === ',') {
       i++;
-    } else if (ch === '(' || ch === ')' || ch === ',') {
-      tokens.push({ type: ch, pos: i });
-      i++;
-    } else if (ch === "'") {
+      return { type: ch, pos: i - 1 };
+    }
+    if (ch === "'") {
       const start = i;
       let value = '';
       i++;
@@ -107,8 +119,9 @@ function tokenize(text: string): Token[] {
         value += next;
         i++;
       }
-      tokens.push({ type: 'string', value, pos: start });
-    } else if ((c >= 48 && c <= 57) || ch === '-') {
+      return { type: 'string', value, pos: start };
+    }
+    if ((c >= 48 && c <= 57) || ch === '-') {
       numberRe.lastIndex = i;
       const match = numberRe.exec(text);
       if (!match) throw fail(i, 'expected a number after "-"');
@@ -119,20 +132,22 @@ function tokenize(text: string): Token[] {
         throw fail(i, `a number is out of range (at most ${filterLimits.maxNumber} either way)`);
       }
       // -0 and 0 are the same filter; keep one of them so printed filters parse back equal.
-      tokens.push({ type: 'number', value: value === 0 ? 0 : value, pos: i });
       i += literal.length;
-    } else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || ch === '_') {
+      return { type: 'number', value: value === 0 ? 0 : value, pos: i - literal.length };
+    }
+    if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || ch === '_') {
       wordRe.lastIndex = i;
       const word = (wordRe.exec(text) as RegExpExecArray)[0];
       if (word.length > 64) throw fail(i, 'a name is longer than 64 characters');
-      tokens.push({ type: 'word', text: word, pos: i });
       i += word.length;
-    } else {
-      throw fail(i, `unexpected character ${printable(c) ? `"${ch}"` : `U+${c.toString(16).toUpperCase().padStart(4, '0')}`}`);
+      return { type: 'word', text: word, pos: i - word.length };
     }
-  }
-  tokens.push({ type: 'end', pos: text.length });
-  return tokens;
+    throw fail(
+      i,
+      `unexpected character ${printable(c) ? JSON.stringify(ch) : `U+${c.toString(16).toUpperCase().padStart(4, '0')}`}`,
+    );
+  };
+  return read;
 }
 
 function isControl(code: number): boolean {
@@ -160,10 +175,14 @@ function parseWithBudget(text: string, spend: () => boolean): FilterExpr {
   if (text.length > filterLimits.maxLength) {
     throw fail(filterLimits.maxLength, `a filter is longer than ${filterLimits.maxLength} characters`);
   }
-  const tokens = tokenize(text);
-  let at = 0;
-  const peek = (): Token => tokens[at] as Token;
-  const next = (): Token => tokens[at++] as Token;
+  const read = lexer(text);
+  let ahead: Token | undefined;
+  const peek = (): Token => (ahead ??= read());
+  const next = (): Token => {
+    const token = peek();
+    ahead = undefined;
+    return token;
+  };
   const keyword = (token: Token): string | undefined => {
     if (token.type !== 'word') return undefined;
     const lower = token.text.toLowerCase();
@@ -246,7 +265,10 @@ function parseWithBudget(text: string, spend: () => boolean): FilterExpr {
       return { kind: 'in', field, values };
     }
     if (op === undefined || !comparisons.has(op)) {
-      throw fail(opToken.pos, `expected eq, ne, gt, ge, lt, le or in after ${field}, found ${describe(opToken)}`);
+      throw fail(
+        opToken.pos,
+        `expected eq, ne, gt, ge, lt, le or in after ${field}, found ${describe(opToken)}`,
+      );
     }
     return { kind: 'compare', field, op: op as FilterOp, value: value() };
   };
@@ -303,10 +325,14 @@ export function parseFilterParams(texts: readonly string[]): FilterExpr | undefi
 export function printFilter(expr: FilterExpr): string {
   switch (expr.kind) {
     case 'or':
-      return expr.items.map((item) => (item.kind === 'or' ? `(${printFilter(item)})` : printFilter(item))).join(' or ');
+      return expr.items
+        .map((item) => (item.kind === 'or' ? `(${printFilter(item)})` : printFilter(item)))
+        .join(' or ');
     case 'and':
       return expr.items
-        .map((item) => (item.kind === 'or' || item.kind === 'and' ? `(${printFilter(item)})` : printFilter(item)))
+        .map((item) =>
+          item.kind === 'or' || item.kind === 'and' ? `(${printFilter(item)})` : printFilter(item),
+        )
         .join(' and ');
     case 'not':
       return expr.item.kind === 'or' || expr.item.kind === 'and'
@@ -350,9 +376,10 @@ export function filterFields(expr: FilterExpr): string[] {
 export function checkFilterFields(expr: FilterExpr, allowed: ReadonlySet<string>): void {
   for (const field of filterFields(expr)) {
     if (!allowed.has(field)) {
-      throw new InputError(`cannot filter on ${field}: it is not readable unmasked with the granted scopes`, {
+      const name = field.slice(0, 64);
+      throw new InputError(`cannot filter on ${name}: it is not readable unmasked with the granted scopes`, {
         parameter: 'filter',
-        field,
+        field: name,
       });
     }
   }

@@ -1,11 +1,13 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditEvent, AuditLog } from '../audit/index.js';
-import { AccessDenied, DependencyUnavailable, GatehouseError } from '../errors/index.js';
+import { AccessDenied, DependencyUnavailable, GatehouseError, RateLimited } from '../errors/index.js';
+import type { Limits } from '../limits/index.js';
 import type { Principal } from '../policy/index.js';
 import { bearerToken, identify, type TokenClaims } from './stages.js';
 
 export interface PipelineDeps {
   audit: AuditLog;
+  limits: Limits;
   verifyAccessToken(token: string): Promise<TokenClaims>;
   /** Called once per request with its outcome, for metrics. */
   onDecision?(request: FastifyRequest, outcome: AuditEvent['outcome'], appId: string): void;
@@ -19,6 +21,20 @@ export interface Trail {
   resourceId: string;
   scopes: readonly string[];
   reason: string;
+  /** Added to the reason of a refusal (which is otherwise its code): what was found, never values. */
+  detail: string;
+  /** Response headers the stages decided (RateLimit-*, ETag), sent whatever the outcome. */
+  headers: Record<string, string>;
+  /** Further events this request raises for detection (a `bulk_export`), appended before its own. */
+  events: Array<Pick<AuditEvent, 'action' | 'reason'>>;
+}
+
+/** Requests whose audit event is being or has been recorded by governed(). */
+const governedRequests = new WeakSet<FastifyRequest>();
+
+/** Whether governed() ran for this request; a failure before the handler (body parsing) has no event yet. */
+export function wasGoverned(request: FastifyRequest): boolean {
+  return governedRequests.has(request);
 }
 
 /**
@@ -28,10 +44,21 @@ export interface Trail {
 export async function governed(
   deps: PipelineDeps,
   request: FastifyRequest,
+  reply: FastifyReply,
   action: string,
   run: (trail: Trail) => Promise<unknown>,
 ): Promise<unknown> {
-  const trail: Trail = { action, resourceType: '', resourceId: '', scopes: [], reason: '' };
+  governedRequests.add(request);
+  const trail: Trail = {
+    action,
+    resourceType: '',
+    resourceId: '',
+    scopes: [],
+    reason: '',
+    detail: '',
+    headers: {},
+    events: [],
+  };
   let body: unknown;
   let failure: unknown;
   try {
@@ -39,24 +66,67 @@ export async function governed(
   } catch (error) {
     failure = error;
   }
+  reply.headers(trail.headers);
   const outcome = outcomeOf(failure);
-  const reason = failure instanceof GatehouseError ? failure.code : failure ? 'INTERNAL' : trail.reason;
+  const code = failure instanceof GatehouseError ? failure.code : 'INTERNAL';
+  const reason = failure ? (trail.detail ? `${code}: ${trail.detail}` : code) : trail.reason;
   const event = auditEvent(request, trail, outcome, reason);
   try {
+    for (const extra of trail.events) await deps.audit.append({ ...event, ...extra, outcome: 'deny' });
     await deps.audit.append(event);
   } catch (cause) {
     request.log.error({ err: cause, request_id: request.id }, 'audit append failed; request refused');
-    throw new DependencyUnavailable('AUDIT_UNAVAILABLE', 'the audit trail cannot record this request, so it was refused; retry shortly', { cause });
+    throw new DependencyUnavailable(
+      'AUDIT_UNAVAILABLE',
+      'the audit trail cannot record this request, so it was refused; retry shortly',
+      { cause },
+    );
   }
   deps.onDecision?.(request, outcome, event.app_id);
   if (failure) throw failure;
   return body;
 }
 
-export async function authenticate(deps: PipelineDeps, request: FastifyRequest, trail: Trail): Promise<Principal> {
+/** authenticate + identify + limit: the principal behind the bearer token, within its rate limits. */
+export async function authenticate(
+  deps: PipelineDeps,
+  request: FastifyRequest,
+  trail: Trail,
+): Promise<Principal> {
   const claims = await deps.verifyAccessToken(bearerToken(request.headers.authorization));
   trail.principal = identify(claims);
+  await limit(deps.limits, trail.principal, trail);
   return trail.principal;
+}
+
+/**
+ * limit: one point from the user's, the app's and the global budget and the app's daily quota. The
+ * RateLimit-* headers go out on every answer, so a well-behaved client slows down before it is refused.
+ */
+async function limit(limits: Limits, principal: Principal, trail: Trail): Promise<void> {
+  const decision = await limits.consume({ appId: principal.appId, userId: principal.userId });
+  Object.assign(trail.headers, limits.rateLimitHeaders(decision));
+  if (decision.allowed) return;
+  const scope = decision.scope ?? 'global';
+  trail.detail = `${scope} limit of ${decision.limit}`;
+  const retryAfter = decision.retryAfterSeconds ?? decision.resetSeconds;
+  throw new RateLimited(scope === 'quota' ? 'QUOTA_EXCEEDED' : 'RATE_LIMITED', scope, retryAfter);
+}
+
+/**
+ * The principal behind the bearer token if there is a valid one, without taking from its limits: used
+ * to attribute a request refused before its handler ran (an oversized or non-JSON body).
+ */
+export async function identifyQuietly(
+  deps: PipelineDeps,
+  request: FastifyRequest,
+  trail: Trail,
+): Promise<void> {
+  try {
+    trail.principal = identify(await deps.verifyAccessToken(bearerToken(request.headers.authorization)));
+  } catch {
+    // Unattributed: the event records the request as anonymous.
+  }
 }
 
 /** authorize, for the APIs that one plain scope opens (audit:read, admin): 403 without it. */
@@ -73,7 +143,12 @@ function outcomeOf(failure: unknown): AuditEvent['outcome'] {
   return 'error';
 }
 
-function auditEvent(request: FastifyRequest, trail: Trail, outcome: AuditEvent['outcome'], reason: string): AuditEvent {
+function auditEvent(
+  request: FastifyRequest,
+  trail: Trail,
+  outcome: AuditEvent['outcome'],
+  reason: string,
+): AuditEvent {
   const principal = trail.principal;
   return {
     timestamp: new Date().toISOString(),
@@ -94,6 +169,7 @@ function auditEvent(request: FastifyRequest, trail: Trail, outcome: AuditEvent['
 /** The W3C traceparent's trace id when the caller sent a valid one, else the request id. */
 function traceIdOf(request: FastifyRequest): string {
   const header = request.headers.traceparent;
-  const match = typeof header === 'string' ? /^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(header) : null;
+  const match =
+    typeof header === 'string' ? /^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(header) : null;
   return match?.[1] ?? request.id;
 }

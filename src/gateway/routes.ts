@@ -1,25 +1,83 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import { objectFromPlural, type CrmConnector, type CrmObject } from '../crm/index.js';
-import { InputError, NotFound } from '../errors/index.js';
-import { authenticate, governed, type PipelineDeps, type Trail } from './pipeline.js';
-import { fetchRecord, parseFilters, planRead, protectRecord } from './stages.js';
+import { GatehouseError, InputError, NotFound, type ErrorCode } from '../errors/index.js';
+import { parseAggregateQuery, planAggregate, runAggregate } from './aggregate.js';
+import { breakerConnector } from './connector.js';
+import { DlpTally, screenIncoming } from './dlp.js';
+import { bulkGuardStage } from './guard.js';
+import {
+  authenticate,
+  governed,
+  identifyQuietly,
+  wasGoverned,
+  type PipelineDeps,
+  type Trail,
+} from './pipeline.js';
+import { etagOf, fetchRecord, parseFilters, planRead, protectAll, protector, readReason } from './stages.js';
+import {
+  checkVersion,
+  createValues,
+  currentEtag,
+  jsonBody,
+  planDelete,
+  planWrite,
+  requireConsentedContact,
+  requireIfMatch,
+  stale,
+  writeAnswer,
+} from './writes.js';
 
 export interface GatewayDeps extends PipelineDeps {
   config: Config;
   crm: CrmConnector;
 }
 
+type Params = { plural: string; id: string };
+type Query = Record<string, unknown>;
+
 const fieldName = /^[a-z_]{1,64}$/;
 const cursorPattern = /^[A-Za-z0-9_-]{1,256}$/;
 
+/**
+ * The CRM data plane (CONTRACT.md "Gateway"). Every route runs its stages inside governed(), so every
+ * answer, allowed or refused, has its audit event; a request refused before its handler ran (a body too
+ * large, not JSON, malformed) is recorded by this scope's error handler.
+ */
 export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): void {
-  const { config, crm } = deps;
+  const { config } = deps;
+  // Every CRM call goes through the connector's breaker: a failing CRM is refused fast (503).
+  const crm = breakerConnector(deps.crm, deps.limits.breaker(deps.crm.name));
+  const guard = bulkGuardStage(crm, deps.limits, config.gateway.tableSizeCacheSeconds);
 
-  app.get<{ Params: { plural: string; id: string }; Querystring: Record<string, unknown> }>(
-    '/crm/v1/:plural/:id',
-    (request) =>
-      governed(deps, request, 'crm.read', async (trail) => {
+  void app.register(async (scope) => {
+    scope.setErrorHandler(async (error: FastifyError, request, reply) => {
+      if (wasGoverned(request)) throw error;
+      const refused = asGatehouseError(error);
+      // governed() records the refusal and rethrows it (or a 503 if it cannot be recorded); the parent
+      // error handler answers with problem+json.
+      await governed(deps, request, reply, actionOf(request), async (trail) => {
+        trail.resourceType = resourceTypeOf(request);
+        await identifyQuietly(deps, request, trail);
+        throw refused;
+      });
+      throw refused;
+    });
+
+    scope.get<{ Params: Params; Querystring: Query }>('/crm/v1/:plural/aggregate', (request, reply) =>
+      governed(deps, request, reply, 'crm.aggregate', async (trail) => {
+        const principal = await authenticate(deps, request, trail);
+        const object = objectOf(request.params.plural, trail);
+        const plan = planAggregate(config, principal, object, crm, parseAggregateQuery(request.query));
+        trail.scopes = plan.scopes;
+        const answer = await runAggregate(crm, config, plan);
+        trail.reason = `${answer.groups.length} groups returned; ${answer.suppressed_groups} suppressed below ${config.gateway.aggregate.minGroupSize}`;
+        return answer;
+      }),
+    );
+
+    scope.get<{ Params: Params; Querystring: Query }>('/crm/v1/:plural/:id', (request, reply) =>
+      governed(deps, request, reply, 'crm.read', async (trail) => {
         trail.resourceId = request.params.id;
         const principal = await authenticate(deps, request, trail);
         const object = objectOf(request.params.plural, trail);
@@ -27,31 +85,143 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         const plan = planRead(config, principal, object, query.fields);
         trail.scopes = plan.scopes;
         const record = await fetchRecord(crm, plan, request.params.id);
-        trail.reason = 'record returned';
-        return protectRecord(config, principal, object, record);
+        const protect = protector(config, principal, object, plan.fields);
+        const safe = protect.protect(record);
+        if (!safe) throw new NotFound();
+        await guard.check(principal, object, [safe], trail);
+        trail.headers.etag = etagOf(record);
+        trail.reason = readReason(1, protect);
+        return safe;
       }),
-  );
+    );
 
-  app.get<{ Params: { plural: string }; Querystring: Record<string, unknown> }>('/crm/v1/:plural', (request) =>
-    governed(deps, request, 'crm.list', async (trail) => {
-      const principal = await authenticate(deps, request, trail);
-      const object = objectOf(request.params.plural, trail);
-      const query = readQuery(request.query, ['fields', 'filter', 'limit', 'cursor']);
-      const limit = query.limit ?? config.gateway.defaultPageSize;
-      if (limit > config.gateway.maxPageSize) {
-        throw new InputError(`limit must be at most ${config.gateway.maxPageSize}`, { parameter: 'limit' });
-      }
-      const plan = planRead(config, principal, object, query.fields);
-      trail.scopes = plan.scopes;
-      const where = [...plan.where, ...parseFilters(config, principal, plan, query.filter)];
-      const page = await crm.query(object, { fields: plan.fields, where, limit, cursor: query.cursor });
-      trail.reason = `${page.records.length} records returned`;
-      return {
-        records: page.records.map((record) => protectRecord(config, principal, object, record)),
-        next_cursor: page.nextCursor ?? null,
-      };
-    }),
-  );
+    scope.get<{ Params: Params; Querystring: Query }>('/crm/v1/:plural', (request, reply) =>
+      governed(deps, request, reply, 'crm.list', async (trail) => {
+        const principal = await authenticate(deps, request, trail);
+        const object = objectOf(request.params.plural, trail);
+        const query = readQuery(request.query, ['fields', 'filter', 'limit', 'cursor']);
+        const limit = query.limit ?? config.gateway.defaultPageSize;
+        if (limit > config.gateway.maxPageSize) {
+          throw new InputError(`limit must be at most ${config.gateway.maxPageSize}`, { parameter: 'limit' });
+        }
+        const plan = planRead(config, principal, object, query.fields);
+        trail.scopes = plan.scopes;
+        const where = [...plan.where, ...parseFilters(config, principal, plan, query.filter)];
+        const page = await crm.query(object, { fields: plan.fetch, where, limit, cursor: query.cursor });
+        const protect = protector(config, principal, object, plan.fields);
+        const records = protectAll(protect, page.records);
+        await guard.check(principal, object, records, trail);
+        trail.reason = readReason(records.length, protect);
+        return { records, next_cursor: page.nextCursor ?? null };
+      }),
+    );
+
+    scope.post<{ Params: Params }>('/crm/v1/:plural', async (request, reply) => {
+      const answer = await governed(deps, request, reply, 'crm.create', async (trail) => {
+        const principal = await authenticate(deps, request, trail);
+        const object = objectOf(request.params.plural, trail);
+        const plan = planWrite(config, principal, object, jsonBody(request), 'create');
+        trail.scopes = plan.scopes;
+        const tally = new DlpTally();
+        const values = createValues(principal, {
+          ...plan,
+          values: screenIncoming(config, object, plan.values, tally, trail),
+        });
+        await requireConsentedContact(crm, config, principal, values);
+        const stored = await crm.create(object, values);
+        const id = String(stored.id);
+        trail.resourceId = id;
+        const etag = await currentEtag(crm, object, id, plan.where);
+        if (etag) trail.headers.etag = etag;
+        trail.headers.location = `/crm/v1/${request.params.plural}/${encodeURIComponent(id)}`;
+        trail.reason = writeReason('created', tally);
+        return answerOf(config, principal, object, Object.keys(plan.values), stored);
+      });
+      return reply.code(201).send(answer);
+    });
+
+    scope.patch<{ Params: Params }>('/crm/v1/:plural/:id', (request, reply) =>
+      governed(deps, request, reply, 'crm.update', async (trail) => {
+        trail.resourceId = request.params.id;
+        const principal = await authenticate(deps, request, trail);
+        const object = objectOf(request.params.plural, trail);
+        const plan = planWrite(config, principal, object, jsonBody(request), 'update');
+        trail.scopes = plan.scopes;
+        const tally = new DlpTally();
+        const values = screenIncoming(config, object, plan.values, tally, trail);
+        const ifMatch = requireIfMatch(request.headers['if-match']);
+        await requireConsentedContact(crm, config, principal, values);
+        const pinned = await checkVersion(crm, plan, request.params.id, ifMatch);
+        const stored = await crm.update(object, request.params.id, values, pinned);
+        // Gone from under the pinned version: another write landed between the check and this one.
+        if (!stored) throw stale();
+        const etag = await currentEtag(crm, object, request.params.id, plan.where);
+        if (etag) trail.headers.etag = etag;
+        trail.reason = writeReason('updated', tally);
+        return answerOf(config, principal, object, Object.keys(plan.values), stored);
+      }),
+    );
+
+    scope.delete<{ Params: Params }>('/crm/v1/:plural/:id', async (request, reply) => {
+      await governed(deps, request, reply, 'crm.delete', async (trail) => {
+        trail.resourceId = request.params.id;
+        const principal = await authenticate(deps, request, trail);
+        const object = objectOf(request.params.plural, trail);
+        const plan = planDelete(config, principal, object);
+        trail.scopes = plan.scopes;
+        const ifMatch = requireIfMatch(request.headers['if-match']);
+        const pinned = await checkVersion(crm, plan, request.params.id, ifMatch);
+        if (!(await crm.delete(object, request.params.id, pinned))) throw stale();
+        trail.reason = 'deleted';
+      });
+      return reply.code(204).send();
+    });
+  });
+}
+
+/** protect for a write's answer: the stored record masked and DLP-redacted like any read. */
+function answerOf(
+  config: Config,
+  principal: Parameters<typeof writeAnswer>[1],
+  object: CrmObject,
+  written: readonly string[],
+  stored: Parameters<typeof writeAnswer>[4],
+) {
+  const { record, fields } = writeAnswer(config, principal, object, written, stored);
+  return protector(config, principal, object, fields, { consent: false }).protect(record);
+}
+
+function writeReason(verb: string, tally: DlpTally): string {
+  const dlp = tally.describe();
+  return dlp ? `record ${verb}; incoming ${dlp}` : `record ${verb}`;
+}
+
+/** Fastify's refusals before a handler (body size, media type, JSON syntax) as Gatehouse errors. */
+function asGatehouseError(error: FastifyError): unknown {
+  if (error instanceof GatehouseError) return error;
+  const byStatus: Record<number, ErrorCode> = { 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
+  const status = error.statusCode ?? 500;
+  if (status >= 500) return error;
+  const code = byStatus[status] ?? (error.code?.startsWith('FST_ERR_CTP_') ? 'INVALID_INPUT' : 'BAD_REQUEST');
+  return new GatehouseError(code, code === 'INVALID_INPUT' ? 'the body is not valid JSON' : error.message, {
+    cause: error,
+  });
+}
+
+const actions: Readonly<Record<string, string>> = {
+  GET: 'crm.read',
+  POST: 'crm.create',
+  PATCH: 'crm.update',
+  DELETE: 'crm.delete',
+};
+
+function actionOf(request: FastifyRequest): string {
+  return actions[request.method] ?? 'crm.request';
+}
+
+function resourceTypeOf(request: FastifyRequest): string {
+  const plural = (request.params as Partial<Params> | undefined)?.plural ?? '';
+  return objectFromPlural(plural) ?? plural.slice(0, 64);
 }
 
 function objectOf(plural: string, trail: Trail): CrmObject {
@@ -94,12 +264,14 @@ function readQuery(query: Record<string, unknown>, allowed: readonly string[]): 
   }
   const limit = single('limit');
   if (limit !== undefined) {
-    if (!/^[1-9][0-9]{0,5}$/.test(limit)) throw new InputError('limit must be a positive integer', { parameter: 'limit' });
+    if (!/^[1-9][0-9]{0,5}$/.test(limit))
+      throw new InputError('limit must be a positive integer', { parameter: 'limit' });
     out.limit = Number(limit);
   }
   const cursor = single('cursor');
   if (cursor !== undefined) {
-    if (!cursorPattern.test(cursor)) throw new InputError('cursor is not one this gateway issued', { parameter: 'cursor' });
+    if (!cursorPattern.test(cursor))
+      throw new InputError('cursor is not one this gateway issued', { parameter: 'cursor' });
     out.cursor = cursor;
   }
   const filter = query.filter;
@@ -109,4 +281,3 @@ function readQuery(query: Record<string, unknown>, allowed: readonly string[]): 
   }
   return out;
 }
-

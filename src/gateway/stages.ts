@@ -1,15 +1,18 @@
+import { createHash } from 'node:crypto';
 import type { Config } from '../config/index.js';
 import type { CrmConnector, CrmObject, CrmRecord } from '../crm/index.js';
 import { maskValue, type FieldValue } from '../dlp/index.js';
 import { InputError, NotFound, TokenError } from '../errors/index.js';
+import { maskFor, rowFilter, selectReadFields, type Principal, type RowCondition } from '../policy/index.js';
 import {
-  grantedFields,
-  maskFor,
-  rowFilter,
-  selectReadFields,
-  type Principal,
-  type RowCondition,
-} from '../policy/index.js';
+  consentCondition,
+  consentField,
+  consentObject,
+  hasConsent,
+  withholdPersonalData,
+} from './consent.js';
+import { DlpTally, freeTextFields, outgoingRules, redactOutgoing } from './dlp.js';
+import { recordFields, scopesUsed } from './scopes.js';
 
 /**
  * The stages of one gateway request (DESIGN.md "One request through the gateway"), each a function
@@ -29,7 +32,8 @@ export interface TokenClaims {
 
 /** authenticate: the bearer token from the Authorization header, verified by the broker. */
 export function bearerToken(header: string | undefined): string {
-  if (!header) throw new TokenError('TOKEN_MISSING', 'send an access token as "Authorization: Bearer <token>"');
+  if (!header)
+    throw new TokenError('TOKEN_MISSING', 'send an access token as "Authorization: Bearer <token>"');
   const match = /^Bearer ([A-Za-z0-9\-_.~+/]+=*)$/.exec(header);
   if (!match) throw new TokenError('TOKEN_INVALID', 'the Authorization header is not a Bearer token');
   return match[1] as string;
@@ -51,7 +55,10 @@ export function identify(claims: TokenClaims): Principal {
 
 export interface ReadPlan {
   object: CrmObject;
+  /** Exactly the fields the caller gets (`id` always comes too). */
   fields: string[];
+  /** What is selected: `fields` and the internal fields the protect stage needs (consent flags). */
+  fetch: string[];
   where: RowCondition[];
   /** Granted scopes that opened the fields; recorded in the audit event. */
   scopes: readonly string[];
@@ -64,40 +71,113 @@ export function planRead(
   object: CrmObject,
   requested: readonly string[] | undefined,
 ): ReadPlan {
-  const granted = grantedFields(config.scopes, principal.scopes, object, 'read');
+  const granted = recordFields(config, principal, object, 'read');
   const fields = selectReadFields(granted.fields, requested);
-  const where = rowFilter(principal, config.roles[principal.role]);
-  const used = granted.scopes.filter((scope) => config.scopes[scope]?.fields.some((f) => fields.includes(f)));
-  return { object, fields, where, scopes: used };
+  const where = [
+    ...rowFilter(principal, config.roles[principal.role]),
+    ...consentWhere(config, principal, object),
+  ];
+  const fetch = object === consentObject ? [...new Set([...fields, consentField])] : fields;
+  return { object, fields, fetch, where, scopes: scopesUsed(config, granted.scopes, fields) };
 }
 
-/** protect: masks each field as the principal's role requires; the unmasked value never leaves. */
-export function protectRecord(config: Config, principal: Principal, object: CrmObject, record: CrmRecord): CrmRecord {
+/**
+ * The consent part of the row filter: in `exclude` mode (and always for aggregates, whose values cannot
+ * be masked one record at a time) a contact without consent for the app's purpose stays in the store.
+ */
+export function consentWhere(
+  config: Config,
+  principal: Principal,
+  object: CrmObject,
+  mode: 'exclude' | 'mask' = config.gateway.consent.mode,
+): RowCondition[] {
+  return object === consentObject && mode === 'exclude' ? [consentCondition(config, principal)] : [];
+}
+
+/** protect, for one request: consent, field masks by role, and DLP of outgoing free text. */
+export interface Protector {
+  /** The record as this reader may see it, or undefined when it must not leave at all. */
+  protect(record: CrmRecord): CrmRecord | undefined;
+  readonly tally: DlpTally;
+  /** Records left out or nulled for want of consent. */
+  readonly withheld: number;
+}
+
+export function protector(
+  config: Config,
+  principal: Principal,
+  object: CrmObject,
+  fields: readonly string[],
+  options: { consent?: boolean } = {},
+): Protector {
+  const checkConsent = object === consentObject && options.consent !== false;
   const role = config.roles[principal.role];
-  const out: Record<string, FieldValue> = {};
-  for (const [field, value] of Object.entries(record)) {
-    out[field] = field === 'id' ? value : maskValue(value, maskFor(role, object, field));
+  const shown = new Set(['id', ...fields]);
+  const freeText = freeTextFields(config, object).filter((field) => shown.has(field));
+  const rules = outgoingRules(config, principal);
+  const tally = new DlpTally();
+  let withheld = 0;
+  return {
+    tally,
+    get withheld() {
+      return withheld;
+    },
+    protect(record) {
+      let source = record;
+      if (checkConsent && !hasConsent(config, principal, record)) {
+        withheld += 1;
+        // The query already left these out in exclude mode; this holds if a connector did not.
+        if (config.gateway.consent.mode === 'exclude') return undefined;
+        source = withholdPersonalData(record);
+      }
+      const out: Record<string, FieldValue> = {};
+      for (const [field, value] of Object.entries(source)) {
+        if (!shown.has(field)) continue;
+        out[field] = field === 'id' ? value : maskValue(value, maskFor(role, object, field));
+      }
+      return redactOutgoing(freeText, rules, out, tally);
+    },
+  };
+}
+
+/** protect for a list: the records that may leave, each as this reader may see it. */
+export function protectAll(guard: Protector, records: readonly CrmRecord[]): CrmRecord[] {
+  const out: CrmRecord[] = [];
+  for (const record of records) {
+    const safe = guard.protect(record);
+    if (safe) out.push(safe);
   }
   return out;
 }
 
+/** `N records returned; dlp redacted 2 (phone)`: what the audit event says a read did, without values. */
+export function readReason(count: number, guard: Protector): string {
+  const parts = [`${count} record${count === 1 ? '' : 's'} returned`];
+  if (guard.withheld > 0) parts.push(`${guard.withheld} withheld for consent`);
+  const dlp = guard.tally.describe();
+  if (dlp) parts.push(dlp);
+  return parts.join('; ');
+}
+
 /**
  * Filters a client may add on top of the row filter: `field=value`, on fields it may read unmasked
- * (filtering on a masked field would let it guess the hidden value one query at a time).
+ * (filtering on a masked field would let it guess the hidden value one query at a time). `filterable`
+ * defaults to the fields the record-level read scopes open.
  */
 export function parseFilters(
   config: Config,
   principal: Principal,
-  plan: ReadPlan,
+  plan: Pick<ReadPlan, 'object'>,
   filters: readonly string[],
+  filterable: ReadonlySet<string> = recordFields(config, principal, plan.object, 'read').fields,
 ): RowCondition[] {
-  const granted = grantedFields(config.scopes, principal.scopes, plan.object, 'read').fields;
   const role = config.roles[principal.role];
   return filters.map((filter) => {
     const eq = filter.indexOf('=');
     const field = eq > 0 ? filter.slice(0, eq) : '';
-    if (!/^[a-z_]+$/.test(field)) throw new InputError('filter must look like field=value', { parameter: 'filter' });
-    if (!granted.has(field) || maskFor(role, plan.object, field) !== 'none') {
+    if (!/^[a-z_]+$/.test(field))
+      throw new InputError('filter must look like field=value', { parameter: 'filter' });
+    if (!filterable.has(field) || maskFor(role, plan.object, field) !== 'none') {
       throw new InputError(`cannot filter on ${field}: it is not readable unmasked with the granted scopes`, {
         parameter: 'filter',
       });
@@ -106,9 +186,22 @@ export function parseFilters(
   });
 }
 
+/** fetch, for one record: its planned fields and `updated_at` (for its ETag), or 404. */
 export async function fetchRecord(crm: CrmConnector, plan: ReadPlan, id: string): Promise<CrmRecord> {
-  const record = await crm.get(plan.object, id, plan.fields, plan.where);
+  const record = await crm.get(plan.object, id, [...new Set([...plan.fetch, versionField])], plan.where);
   // Missing and hidden look the same: a 404 never reveals that a record of another territory exists.
   if (!record) throw new NotFound();
   return record;
+}
+
+/** The field a record's version is read from; the connector sets it on every write. */
+export const versionField = 'updated_at';
+
+/**
+ * The strong ETag of a record version: a digest of its id and last-modified time. The time is internal
+ * metadata of a record the caller can already read; that it changed is exactly what an ETag tells.
+ */
+export function etagOf(record: CrmRecord): string {
+  const version = `${String(record.id)}\n${String(record[versionField])}`;
+  return `"${createHash('sha256').update(version).digest('base64url').slice(0, 27)}"`;
 }

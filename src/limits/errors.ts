@@ -5,7 +5,6 @@ export type LimitsReason = Extract<ErrorCode, 'BULK_EXPORT_BLOCKED' | 'CIRCUIT_O
 
 /** 503: the limit store could not answer, so the request was refused rather than let through unmetered. */
 export class LimitsUnavailable extends GatehouseError {
-
   constructor(options: { cause?: unknown } = {}) {
     super(
       'LIMITS_UNAVAILABLE',
@@ -39,7 +38,6 @@ export class CircuitOpen extends GatehouseError {
  * window. The body names the guard and its threshold; never the records.
  */
 export class BulkExportBlocked extends GatehouseError {
-
   constructor(decision: { threshold: number; event?: { object: string; windowSeconds: number } }) {
     super(
       'BULK_EXPORT_BLOCKED',

@@ -3,13 +3,14 @@ import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { auditOrigin, openAuditLog, type AuditLog } from '../audit/index.js';
-import { createBroker, registerBrokerRoutes } from '../broker/index.js';
+import { clientInfoFromApp, createBroker, registerBrokerRoutes } from '../broker/index.js';
 import { createCatalog } from '../catalog/index.js';
 import { demoSeedOwners, publicUrl, type Config } from '../config/index.js';
-import { createEmbeddedCrm, isCrmEmpty, seedCrm } from '../crm/index.js';
+import { createEmbeddedCrm, isCrmEmpty, seedCrm, type CrmConnector } from '../crm/index.js';
 import { createDevIdp, type DevIdp } from '../devidp/index.js';
 import { ConfigError } from '../errors/index.js';
 import { registerAuditRoutes, registerGatewayRoutes } from '../gateway/index.js';
+import { createLimits, defaultLimitsConfig, type LimitsConfig } from '../limits/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
 import { createHttpServer } from './http.js';
@@ -29,6 +30,11 @@ export interface StartOptions {
   logger?: Logger;
   /** Progress of first-start seeding in demo mode. */
   onSeedProgress?: (done: number, total: number) => void;
+  /**
+   * Wraps the CRM connector the gateway uses (fault injection in tests: a connector that fails, to see
+   * the circuit breaker open). Seeding and readiness still use the real one.
+   */
+  wrapConnector?: (crm: CrmConnector) => CrmConnector;
 }
 
 /** The composition root: builds every module from configuration, mounts the routes and listens. */
@@ -48,9 +54,14 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
   try {
     const secrets = openLocalSecretStore(config.dataDir);
     const catalog = createCatalog(store.db);
-    const crm = createEmbeddedCrm(store.db);
+    const embedded = createEmbeddedCrm(store.db);
+    const crm = options.wrapConnector ? options.wrapConnector(embedded) : embedded;
     if (config.demo) await prepareDemo(store, config, catalog.ensureDemoApps, logger, options.onSeedProgress);
-    await writeMeta(store.db, { mode: config.demo ? 'demo' : 'production', idp_issuer: devIdpIssuer, public_url: url });
+    await writeMeta(store.db, {
+      mode: config.demo ? 'demo' : 'production',
+      idp_issuer: devIdpIssuer,
+      public_url: url,
+    });
 
     const audit: AuditLog = await openAuditLog({
       db: store.db,
@@ -67,19 +78,24 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     const broker = await createBroker({
       config,
       secrets,
+      db: store.db,
+      audit,
       issuer: url,
-      lookupClient: async (clientId) => {
-        const app = await catalog.findAppByClientId(clientId);
-        return app && { appId: app.id, clientId: app.clientId, name: app.name, status: app.status, scopes: app.scopes };
-      },
+      lookupClient: async (clientId) => clientInfoFromApp(await catalog.findAppByClientId(clientId)),
     });
+    closers.unshift(async () => broker.close());
 
     const metrics = createMetrics();
     const appOf = new WeakMap<FastifyRequest, string>();
     const app = createHttpServer({ logger, bodyLimit: config.server.bodyLimitBytes });
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched';
-      const labels = { route, method: request.method, status: String(reply.statusCode), app: appOf.get(request) ?? '' };
+      const labels = {
+        route,
+        method: request.method,
+        status: String(reply.statusCode),
+        app: appOf.get(request) ?? '',
+      };
       metrics.requests.inc(labels);
       metrics.latency.observe({ route }, reply.elapsedTime / 1000);
     });
@@ -88,6 +104,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     registerBrokerRoutes(app, broker);
     const pipeline = {
       audit,
+      limits: createLimits(limitsConfig(config)),
       verifyAccessToken: (token: string) => broker.verifyAccessToken(token),
       onDecision(request: FastifyRequest, outcome: string, appId: string) {
         appOf.set(request, appId);
@@ -117,6 +134,21 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     await closeAll(closers, logger);
     throw error;
   }
+}
+
+/** The limits configuration: each key from config when set there, else the limits module's default. */
+function limitsConfig(config: Config): LimitsConfig {
+  const set = config.limits;
+  const defined = <T extends object>(value: T | undefined): Partial<T> =>
+    Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+  return {
+    perApp: set.perApp ?? defaultLimitsConfig.perApp,
+    perUser: set.perUser ?? defaultLimitsConfig.perUser,
+    global: set.global ?? defaultLimitsConfig.global,
+    dailyQuotaPerApp: set.dailyQuotaPerApp ?? defaultLimitsConfig.dailyQuotaPerApp,
+    bulkExport: { ...defaultLimitsConfig.bulkExport, ...defined(set.bulkExport) },
+    breaker: { ...defaultLimitsConfig.breaker, ...defined(set.breaker) },
+  };
 }
 
 /** Runs every closer even when one fails (the store must close after a failed final checkpoint). */
@@ -153,7 +185,9 @@ function freePort(host: string): Promise<number> {
     probe.once('error', reject);
     probe.listen({ host, port: 0 }, () => {
       const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      probe.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }

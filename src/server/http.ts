@@ -35,11 +35,18 @@ export function createHttpServer(options: { logger: Logger; bodyLimit: number })
     const retryAfter = known instanceof GatehouseError ? known.retryAfterSeconds : undefined;
     if (retryAfter !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
     else if (problem.status === 503) reply.header('retry-after', '5');
-    return reply.code(problem.status).type('application/problem+json').header('cache-control', 'no-store').send(problem);
+    return reply
+      .code(problem.status)
+      .type('application/problem+json')
+      .header('cache-control', 'no-store')
+      .send(problem);
   });
 
   app.setNotFoundHandler((request, reply) => {
-    const problem = toProblem(new GatehouseError('ROUTE_NOT_FOUND', 'no such endpoint; see the README for the API'), request.id);
+    const problem = toProblem(
+      new GatehouseError('ROUTE_NOT_FOUND', 'no such endpoint; see the README for the API'),
+      request.id,
+    );
     return reply.code(404).type('application/problem+json').send(problem);
   });
   return app;
@@ -49,7 +56,8 @@ function asGatehouseError(error: FastifyError): unknown {
   if (error instanceof GatehouseError) return error;
   const code = error.code ? fastifyCodes[error.code] : undefined;
   if (code) return new GatehouseError(code, error.message, { cause: error });
-  if (error.statusCode === 405) return new GatehouseError('METHOD_NOT_ALLOWED', 'method not allowed on this endpoint');
+  if (error.statusCode === 405)
+    return new GatehouseError('METHOD_NOT_ALLOWED', 'method not allowed on this endpoint');
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
     return new GatehouseError('BAD_REQUEST', 'the request could not be read', { cause: error });
   }

@@ -117,4 +117,108 @@ export const migrations: Record<string, Migration> = {
       }
     },
   },
+  '003_contact_consent': {
+    async up(db: Kysely<unknown>) {
+      // Purposes a contact consented to, as a sorted JSON array (`["analytics","sales_outreach"]`). Rows
+      // that existed before have no recorded consent, and no recorded consent is no consent.
+      await db.schema
+        .alterTable('crm_contacts')
+        .addColumn('consent', 'text', (c) => c.notNull().defaultTo('[]'))
+        .execute();
+    },
+  },
+  '004_broker_grants': {
+    async up(db: Kysely<unknown>) {
+      // Token broker state (src/broker/tables.ts describes each column). Times are epoch seconds.
+      await db.schema
+        .createTable('broker_logins')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('browser_hash', 'text', (c) => c.notNull())
+        .addColumn('client_id', 'text', (c) => c.notNull())
+        .addColumn('redirect_uri', 'text', (c) => c.notNull())
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('state', 'text')
+        .addColumn('code_challenge', 'text', (c) => c.notNull())
+        .addColumn('idp_nonce', 'text', (c) => c.notNull())
+        .addColumn('idp_verifier', 'text', (c) => c.notNull())
+        .addColumn('identity', 'text')
+        .addColumn('granted_scope', 'text')
+        .addColumn('consent_hash', 'text')
+        .addColumn('done', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('broker_codes')
+        .addColumn('code_hash', 'text', (c) => c.primaryKey())
+        .addColumn('client_id', 'text', (c) => c.notNull())
+        .addColumn('redirect_uri', 'text', (c) => c.notNull())
+        .addColumn('code_challenge', 'text', (c) => c.notNull())
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('identity', 'text', (c) => c.notNull())
+        .addColumn('family_id', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .execute();
+      await db.schema
+        .createTable('broker_refresh_tokens')
+        .addColumn('token_hash', 'text', (c) => c.primaryKey())
+        .addColumn('family_id', 'text', (c) => c.notNull())
+        .addColumn('client_id', 'text', (c) => c.notNull())
+        .addColumn('app_id', 'text', (c) => c.notNull())
+        .addColumn('sub', 'text', (c) => c.notNull())
+        .addColumn('email', 'text')
+        .addColumn('identity', 'text', (c) => c.notNull())
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('cap', 'text')
+        .addColumn('jkt', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('family_expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      for (const column of ['family_id', 'app_id', 'sub', 'email']) {
+        await db.schema
+          .createIndex(`broker_refresh_tokens_${column}`)
+          .on('broker_refresh_tokens')
+          .column(column)
+          .execute();
+      }
+      await db.schema
+        .createTable('token_revocations')
+        .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('issued_before', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('broker_elevations')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('sub', 'text', (c) => c.notNull())
+        .addColumn('identity', 'text', (c) => c.notNull())
+        .addColumn('client_id', 'text', (c) => c.notNull())
+        .addColumn('app_id', 'text', (c) => c.notNull())
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('justification', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('reviewer', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('decided_at', 'bigint')
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('token_jti', 'text')
+        .execute();
+      await db.schema
+        .createTable('broker_keys')
+        .addColumn('kid', 'text', (c) => c.primaryKey())
+        .addColumn('secret_name', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('publish_at', 'bigint', (c) => c.notNull())
+        .addColumn('sign_at', 'bigint', (c) => c.notNull())
+        .addColumn('retire_at', 'bigint')
+        .execute();
+    },
+  },
 };

@@ -28,6 +28,8 @@ export interface Database {
     phone: string;
     date_of_birth: string;
     national_id: string;
+    /** Sorted JSON array of the purposes the contact consented to. */
+    consent: string;
   };
   crm_opportunities: CrmRow & {
     account_id: string;

@@ -6,7 +6,7 @@ import { createBroker } from '../../src/broker/index.js';
 import { createCatalog } from '../../src/catalog/index.js';
 import { mintDevIdToken } from '../../src/devidp/index.js';
 import { openLocalSecretStore } from '../../src/secrets/index.js';
-import { startGatehouse, type Gatehouse } from '../../src/server/index.js';
+import { startGatehouse, type Gatehouse, type StartOptions } from '../../src/server/index.js';
 import { openStore } from '../../src/store/index.js';
 
 export const tokenExchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -24,17 +24,33 @@ export interface Demo {
   /** A token minted by a broker whose clock is an hour behind: real key, long expired. */
   expiredAccessToken(user: string, clientId: string, scope: string): Promise<string>;
   get(path: string, token?: string): Promise<Response>;
+  /** Any request; `json` is sent as an application/json body. */
+  send(
+    method: string,
+    path: string,
+    token: string | undefined,
+    init?: { json?: unknown; body?: string; headers?: Record<string, string> },
+  ): Promise<Response>;
   stop(): Promise<void>;
 }
 
 /** A real demo server on loopback: real SQLite, the real development IdP, real HTTP. */
-export async function startDemo(options: { dataDir?: string; keepDataDir?: boolean } = {}): Promise<Demo> {
+export async function startDemo(
+  options: {
+    dataDir?: string;
+    keepDataDir?: boolean;
+    /** Config keys to set, by dotted path (`'gateway.consent.mode': 'mask'`). */
+    config?: Record<string, unknown>;
+    /** Options of startGatehouse, such as a wrapped connector for fault injection. */
+    start?: StartOptions;
+  } = {},
+): Promise<Demo> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const config = loadConfig({
     env: {},
-    overrides: { dataDir, demo: true, logLevel: 'silent', 'server.port': 0 },
+    overrides: { ...options.config, dataDir, demo: true, logLevel: 'silent', 'server.port': 0 },
   });
-  const gatehouse = await startGatehouse(config);
+  const gatehouse = await startGatehouse(config, options.start);
   const url = gatehouse.url;
   const secrets = openLocalSecretStore(dataDir);
   const store = await openStore(config);
@@ -69,11 +85,18 @@ export async function startDemo(options: { dataDir?: string; keepDataDir?: boole
       const broker = await createBroker({
         config,
         secrets,
+        db: store.db,
         issuer: url,
         now: () => hourAgo,
         lookupClient: async () => ({ ...client, appId: client.id }),
       });
-      const subjectToken = await mintDevIdToken({ config, secrets, user, issuer: `${url}/idp`, now: hourAgo });
+      const subjectToken = await mintDevIdToken({
+        config,
+        secrets,
+        user,
+        issuer: `${url}/idp`,
+        now: hourAgo,
+      });
       const response = await broker.exchangeToken({
         grant_type: tokenExchangeGrant,
         subject_token: subjectToken,
@@ -83,7 +106,17 @@ export async function startDemo(options: { dataDir?: string; keepDataDir?: boole
       });
       return response.access_token;
     },
-    get: (path, token) => fetch(`${url}${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+    get: (path, token) =>
+      fetch(`${url}${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+    send(method, path, token, init = {}) {
+      const headers: Record<string, string> = { ...(token ? { authorization: `Bearer ${token}` } : {}) };
+      let body = init.body;
+      if (init.json !== undefined) {
+        headers['content-type'] = 'application/json';
+        body = JSON.stringify(init.json);
+      }
+      return fetch(`${url}${path}`, { method, headers: { ...headers, ...init.headers }, body });
+    },
     async stop() {
       await gatehouse.close();
       await store.close();

@@ -6,16 +6,20 @@ import { commandConfig, report, withCommonOptions, type CommonOptions } from '..
 
 export function registerAppCommands(program: Command): void {
   const app = program.command('app').description('the app catalog');
-  withCommonOptions(app.command('list').description('list registered apps')).action(async (options: CommonOptions) => {
-    const store = await openStore(commandConfig(options));
-    try {
-      const apps = await createCatalog(store.db).listApps();
-      const lines = apps.map((a) => `${a.id.padEnd(22)} ${a.status.padEnd(10)} ${a.owner.padEnd(22)} ${a.scopes.join(' ')}`);
-      report(options, lines.join('\n') || 'no apps registered', { records: apps });
-    } finally {
-      await store.close();
-    }
-  });
+  withCommonOptions(app.command('list').description('list registered apps')).action(
+    async (options: CommonOptions) => {
+      const store = await openStore(commandConfig(options));
+      try {
+        const apps = await createCatalog(store.db).listApps();
+        const lines = apps.map(
+          (a) => `${a.id.padEnd(22)} ${a.status.padEnd(10)} ${a.owner.padEnd(22)} ${a.scopes.join(' ')}`,
+        );
+        report(options, lines.join('\n') || 'no apps registered', { records: apps });
+      } finally {
+        await store.close();
+      }
+    },
+  );
   withCommonOptions(app.command('show').description('show one app').argument('<id>', 'app id')).action(
     async (id: string, options: CommonOptions) => {
       const store = await openStore(commandConfig(options));

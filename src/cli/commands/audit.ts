@@ -1,6 +1,13 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { auditOrigin, auditVerifierKey, exportLog, verifyExportFile, verifyStoredLog, type VerifyReport } from '../../audit/index.js';
+import {
+  auditOrigin,
+  auditVerifierKey,
+  exportLog,
+  verifyExportFile,
+  verifyStoredLog,
+  type VerifyReport,
+} from '../../audit/index.js';
 import { InputError } from '../../errors/index.js';
 import { openLocalSecretStore } from '../../secrets/index.js';
 import { openStore } from '../../store/index.js';
@@ -14,13 +21,13 @@ interface VerifyOptions extends CommonOptions {
 export function registerAuditCommands(program: Command): void {
   const audit = program.command('audit').description('the tamper-evident audit log');
 
-  withCommonOptions(audit.command('public-key').description("print the checkpoint signers' verifier key")).action(
-    async (options: CommonOptions) => {
-      const config = commandConfig(options);
-      const key = await auditVerifierKey(openLocalSecretStore(config.dataDir), auditOrigin);
-      report(options, key, { verifier_key: key });
-    },
-  );
+  withCommonOptions(
+    audit.command('public-key').description("print the checkpoint signers' verifier key"),
+  ).action(async (options: CommonOptions) => {
+    const config = commandConfig(options);
+    const key = await auditVerifierKey(openLocalSecretStore(config.dataDir), auditOrigin);
+    report(options, key, { verifier_key: key });
+  });
 
   withCommonOptions(
     audit
@@ -32,7 +39,8 @@ export function registerAuditCommands(program: Command): void {
     const bar = progressBar('verifying');
     let result: VerifyReport;
     if (options.file) {
-      if (!options.publicKey) throw new InputError('--file needs --public-key (see gatehouse audit public-key)');
+      if (!options.publicKey)
+        throw new InputError('--file needs --public-key (see gatehouse audit public-key)');
       result = await verifyExportFile(options.file, readKey(options.publicKey), (d, t) => bar.update(d, t));
     } else {
       const config = commandConfig(options);
@@ -46,7 +54,11 @@ export function registerAuditCommands(program: Command): void {
     }
     bar.stop();
     if (result.ok) {
-      report(options, `audit log intact: ${result.size} events, ${result.checkpoints} signed checkpoints verified`, result);
+      report(
+        options,
+        `audit log intact: ${result.size} events, ${result.checkpoints} signed checkpoints verified`,
+        result,
+      );
     } else {
       report(options, `audit log TAMPERED at index ${result.firstBadIndex}: ${result.problem}`, result);
       process.exitCode = 1;
@@ -64,7 +76,11 @@ export function registerAuditCommands(program: Command): void {
     try {
       const result = await exportLog(store.db, options.out, (d, t) => bar.update(d, t));
       bar.stop();
-      report(options, `exported ${result.events} events and ${result.checkpoints} checkpoints to ${options.out}`, result);
+      report(
+        options,
+        `exported ${result.events} events and ${result.checkpoints} checkpoints to ${options.out}`,
+        result,
+      );
     } finally {
       bar.stop();
       await store.close();

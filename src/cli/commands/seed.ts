@@ -15,7 +15,11 @@ export function registerSeedCommand(program: Command): void {
     program
       .command('seed')
       .description('replace the embedded CRM data with a deterministic synthetic data set')
-      .option('--contacts <n>', 'number of contacts (accounts, opportunities and notes scale with it)', '2000')
+      .option(
+        '--contacts <n>',
+        'number of contacts (accounts, opportunities and notes scale with it)',
+        '2000',
+      )
       .option('--seed <n>', 'random seed; the same seed gives the same data', '42'),
   ).action(async (options: SeedOptions) => {
     const contacts = positiveInteger(options.contacts, '--contacts');

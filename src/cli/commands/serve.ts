@@ -25,7 +25,9 @@ export function registerServeCommand(program: Command): void {
     const started = Date.now();
     // Loaded on demand: the server pulls in Fastify and oidc-provider, which other commands never need.
     const { startGatehouse } = await import('../../server/index.js');
-    const gatehouse = await startGatehouse(config, { onSeedProgress: (done, total) => bar.update(done, total) });
+    const gatehouse = await startGatehouse(config, {
+      onSeedProgress: (done, total) => bar.update(done, total),
+    });
     bar.stop();
     const seconds = ((Date.now() - started) / 1000).toFixed(2);
     process.stderr.write(banner(gatehouse.url, config.dataDir, config.demo, seconds));

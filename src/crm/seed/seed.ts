@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Faker } from '@faker-js/faker';
 import type { Kysely } from 'kysely';
 import type { Db } from '../../store/index.js';
@@ -321,6 +322,7 @@ class Generator {
       phone: phoneFor(country, this.rng),
       date_of_birth: dateOfBirth,
       national_id: nationalIdFor(country, { sex, dateOfBirth }, this.rng),
+      consent: consentFor(seededId(this.prefix.contact, i)),
     };
   }
 
@@ -399,6 +401,25 @@ class Generator {
       owner: this.owners[this.accOwner[a] as number] as string,
     };
   }
+}
+
+/** Share of contacts consenting to each purpose; the rest have not (or withdrew). */
+const consentShares: ReadonlyArray<[purpose: string, share: number]> = [
+  ['analytics', 0.7],
+  ['marketing', 0.35],
+  ['sales_outreach', 0.8],
+];
+
+/**
+ * The purposes a seeded contact consented to, as the sorted JSON array the gateway filters on. Drawn
+ * from a hash of the id rather than the generator, so adding consent changed no other seeded value.
+ */
+export function consentFor(id: string): string {
+  const digest = createHash('sha256').update(`consent:${id}`).digest();
+  const purposes = consentShares
+    .filter(([, share], i) => (digest[i] as number) < share * 256)
+    .map(([p]) => p);
+  return JSON.stringify(purposes);
 }
 
 /** first[a] = the first of `count` rows that falls to account a by cumulative weight; first[accounts] = count. */

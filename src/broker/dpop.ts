@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
+
+/** Asymmetric algorithms a DPoP proof may use (RFC 9449 §5.1); never `none` or HMAC. */
+export const dpopAlgorithms = ['EdDSA', 'Ed25519', 'ES256', 'ES384', 'PS256', 'RS256'];
+const maxProofLength = 4096;
+const maxJtiLength = 128;
+
+export interface DpopCheck {
+  /** The compact JWS from the `DPoP` header. */
+  proof: string;
+  /** The request's method and absolute URL (query and fragment are ignored, RFC 9449 §4.3). */
+  method: string;
+  url: string;
+  /** When a token is presented with the proof: it must be hashed into `ath`. */
+  accessToken?: string;
+  /** When the token is bound: the proof's key must have this thumbprint. */
+  jkt?: string;
+}
+
+export type DpopFailure = 'malformed' | 'signature' | 'htm' | 'htu' | 'iat' | 'replay' | 'ath' | 'jkt';
+
+/** Why a proof failed, for `cause` and logs (never sent). */
+export class DpopProofError extends Error {
+  constructor(readonly reason: DpopFailure) {
+    super(`DPoP proof refused: ${reason}`);
+  }
+}
+
+/**
+ * Checks DPoP proofs (RFC 9449 §4.3): typ dpop+jwt, an asymmetric alg, a public `jwk` in the header and
+ * a signature by it, htm, htu, iat within the window, a jti not seen within the window (per node), ath
+ * = SHA-256 of the access token, and the key's thumbprint. Answers the thumbprint.
+ */
+export class DpopVerifier {
+  readonly #windowSeconds: number;
+  readonly #now: () => Date;
+  /** jti → second after which it may be forgotten. */
+  readonly #seen = new Map<string, number>();
+  readonly #maxSeen: number;
+
+  constructor(options: { windowSeconds: number; now: () => Date; maxSeen?: number }) {
+    this.#windowSeconds = options.windowSeconds;
+    this.#now = options.now;
+    this.#maxSeen = options.maxSeen ?? 100_000;
+  }
+
+  async verify(check: DpopCheck): Promise<string> {
+    const { proof } = check;
+    if (typeof proof !== 'string' || proof.length > maxProofLength || proof.split('.').length !== 3) {
+      throw new DpopProofError('malformed');
+    }
+    let jwk: JWK | undefined;
+    try {
+      jwk = decodeProtectedHeader(proof).jwk;
+    } catch {
+      throw new DpopProofError('malformed');
+    }
+    // A private key in the header is a broken client; refuse rather than use it.
+    if (!jwk || typeof jwk !== 'object' || 'd' in jwk || jwk.kty === 'oct')
+      throw new DpopProofError('malformed');
+    const nowSeconds = Math.floor(this.#now().getTime() / 1000);
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(proof, EmbeddedJWK, {
+        typ: 'dpop+jwt',
+        algorithms: dpopAlgorithms,
+        currentDate: this.#now(),
+      }));
+    } catch {
+      throw new DpopProofError('signature');
+    }
+    const { htm, htu, iat, jti, ath } = payload;
+    if (htm !== check.method.toUpperCase()) throw new DpopProofError('htm');
+    if (typeof htu !== 'string' || normalizeUrl(htu) !== normalizeUrl(check.url))
+      throw new DpopProofError('htu');
+    if (
+      typeof iat !== 'number' ||
+      !Number.isFinite(iat) ||
+      Math.abs(nowSeconds - iat) > this.#windowSeconds
+    ) {
+      throw new DpopProofError('iat');
+    }
+    if (typeof jti !== 'string' || jti === '' || jti.length > maxJtiLength)
+      throw new DpopProofError('malformed');
+    if (check.accessToken !== undefined) {
+      const expected = createHash('sha256').update(check.accessToken).digest('base64url');
+      if (ath !== expected) throw new DpopProofError('ath');
+    }
+    const thumbprint = await calculateJwkThumbprint(jwk);
+    if (check.jkt !== undefined && thumbprint !== check.jkt) throw new DpopProofError('jkt');
+    // Replay: remembered for as long as the proof could still be accepted, and checked last so a proof
+    // refused for another reason does not burn its jti.
+    this.#forgetOld(nowSeconds);
+    const key = `${thumbprint}:${jti}`;
+    if (this.#seen.has(key)) throw new DpopProofError('replay');
+    this.#seen.set(key, iat + this.#windowSeconds + 1);
+    return thumbprint;
+  }
+
+  #forgetOld(nowSeconds: number): void {
+    if (this.#seen.size < this.#maxSeen && this.#seen.size % 256 !== 0) return;
+    for (const [key, until] of this.#seen) if (until < nowSeconds) this.#seen.delete(key);
+    // Still full of live entries: a flood. Refusing would lock out every client; forget the oldest.
+    while (this.#seen.size >= this.#maxSeen) {
+      const oldest = this.#seen.keys().next().value as string;
+      this.#seen.delete(oldest);
+    }
+  }
+}
+
+/** Scheme, host and path only; the URL parser lower-cases scheme and host and drops default ports. */
+function normalizeUrl(value: string): string {
+  if (!URL.canParse(value)) return '';
+  const url = new URL(value);
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}

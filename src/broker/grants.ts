@@ -1,0 +1,383 @@
+import { OAuthError } from '../errors/index.js';
+import type { AccessTokenClaims } from './access-token.js';
+import {
+  approvedClient,
+  audit,
+  issueAccessToken,
+  nowSeconds,
+  paramsOf,
+  randomToken,
+  roleScopes,
+  safeEqual,
+  sha256,
+  tokenRequestDpop,
+  type BrokerContext,
+  type ClientInfo,
+  type RequestContext,
+} from './context.js';
+import { maxTokenLifetimeSeconds } from './keys.js';
+import { recordRevocation } from './revocation.js';
+import { grantScopes, parseScope } from './scopes.js';
+import type { SubjectIdentity } from './subject-token.js';
+
+export const tokenExchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const idTokenType = 'urn:ietf:params:oauth:token-type:id_token';
+export const accessTokenTokenType = 'urn:ietf:params:oauth:token-type:access_token';
+export const capabilityType = 'crm_accounts';
+const maxCapabilityIds = 100;
+const accountId = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** RFC 7636 §4.1: 43–128 unreserved characters. */
+const codeVerifier = /^[A-Za-z0-9\-._~]{43,128}$/;
+
+/** The token endpoint's answer (RFC 6749 §5.1, RFC 8693 §2.2.1). */
+export interface TokenResponse {
+  access_token: string;
+  issued_token_type?: typeof accessTokenTokenType;
+  /** `DPoP` when the token is bound to a DPoP key. */
+  token_type: 'Bearer' | 'DPoP';
+  expires_in: number;
+  scope: string;
+  refresh_token?: string;
+  authorization_details?: Array<{ type: string; account_ids: string[] }>;
+}
+
+type Capability = { account_ids: string[] };
+
+/** One POST /oauth/token, any grant. Throws OAuthError. */
+export async function tokenRequest(
+  ctx: BrokerContext,
+  params: Readonly<Record<string, unknown>>,
+  request: RequestContext = {},
+): Promise<TokenResponse> {
+  const param = paramsOf(params);
+  const grantType = param('grant_type');
+  if (grantType === undefined) throw new OAuthError('OAUTH_INVALID_REQUEST', 'grant_type is required');
+  if (grantType === tokenExchangeGrant) return exchange(ctx, param, request);
+  if (grantType === 'authorization_code') return redeemCode(ctx, param, request);
+  if (grantType === 'refresh_token') return refresh(ctx, param, request);
+  throw new OAuthError('OAUTH_UNSUPPORTED_GRANT_TYPE', 'this grant type is not supported');
+}
+
+type Param = (name: string) => string | undefined;
+
+async function exchange(ctx: BrokerContext, param: Param, request: RequestContext): Promise<TokenResponse> {
+  const { config } = ctx;
+  const client = await approvedClient(ctx, param('client_id'));
+  const subjectToken = param('subject_token');
+  if (subjectToken === undefined || param('subject_token_type') !== idTokenType) {
+    throw new OAuthError(
+      'OAUTH_INVALID_REQUEST',
+      `subject_token with subject_token_type ${idTokenType} is required`,
+    );
+  }
+  if (param('actor_token') !== undefined || param('actor_token_type') !== undefined) {
+    throw new OAuthError('OAUTH_INVALID_REQUEST', 'delegation (actor_token) is not supported');
+  }
+  const requestedType = param('requested_token_type');
+  if (requestedType !== undefined && requestedType !== accessTokenTokenType) {
+    throw new OAuthError('OAUTH_INVALID_REQUEST', `only ${accessTokenTokenType} can be issued`);
+  }
+  const audience = param('audience');
+  if (param('resource') !== undefined || (audience !== undefined && audience !== config.broker.audience)) {
+    throw new OAuthError(
+      'OAUTH_INVALID_REQUEST',
+      `access tokens are issued for ${config.broker.audience} only`,
+    );
+  }
+  const requested = parseScope(param('scope'));
+  const capability = parseCapability(param('authorization_details'));
+  const jkt = await tokenRequestDpop(ctx, request, { required: client.requireDpop === true });
+
+  const identity = await ctx.idp.verifyIdToken(subjectToken);
+  const granted = grantScopes(requested, client.scopes, roleScopes(ctx, identity.role));
+  if (capability) await checkCapability(ctx, identity, capability);
+  const { token, expiresIn } = await issueAccessToken(ctx, {
+    ...identityClaims(identity),
+    client_id: client.clientId,
+    app_id: client.appId,
+    scope: granted.join(' '),
+    ...(jkt === undefined ? {} : { cnf: { jkt } }),
+    ...(capability ? { cap: capability } : {}),
+  });
+  return {
+    access_token: token,
+    issued_token_type: accessTokenTokenType,
+    token_type: jkt === undefined ? 'Bearer' : 'DPoP',
+    expires_in: expiresIn,
+    scope: granted.join(' '),
+    ...(capability ? { authorization_details: [{ type: capabilityType, ...capability }] } : {}),
+  };
+}
+
+/**
+ * RFC 9396 `authorization_details` with one entry of type `crm_accounts`:
+ * `[{"type":"crm_accounts","account_ids":["acc_1","acc_2"]}]` (1–100 ids).
+ */
+export function parseCapability(value: string | undefined): Capability | undefined {
+  if (value === undefined) return undefined;
+  const refuse = () =>
+    new OAuthError(
+      'OAUTH_INVALID_AUTHORIZATION_DETAILS',
+      `authorization_details must be [{"type":"${capabilityType}","account_ids":[...]}] with 1 to ${maxCapabilityIds} ids`,
+    );
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw refuse();
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 1) throw refuse();
+  const [entry] = parsed as [Record<string, unknown>];
+  if (typeof entry !== 'object' || entry === null || entry.type !== capabilityType) throw refuse();
+  const keys = Object.keys(entry).filter((key) => key !== 'type' && key !== 'account_ids');
+  const ids = entry.account_ids;
+  if (
+    keys.length > 0 ||
+    !Array.isArray(ids) ||
+    ids.length === 0 ||
+    ids.length > maxCapabilityIds ||
+    !ids.every((id) => typeof id === 'string' && accountId.test(id))
+  ) {
+    throw refuse();
+  }
+  return { account_ids: [...new Set(ids as string[])].sort() };
+}
+
+async function checkCapability(
+  ctx: BrokerContext,
+  identity: SubjectIdentity,
+  cap: Capability,
+): Promise<void> {
+  if (ctx.checkAccounts && !(await ctx.checkAccounts(identity, cap.account_ids))) {
+    throw new OAuthError(
+      'OAUTH_INVALID_AUTHORIZATION_DETAILS',
+      'the capability names accounts this user may not be given',
+    );
+  }
+}
+
+export function identityClaims(identity: SubjectIdentity) {
+  return {
+    sub: identity.sub,
+    role: identity.role,
+    ...(identity.email === undefined ? {} : { email: identity.email }),
+    ...(identity.territory === undefined ? {} : { territory: identity.territory }),
+  };
+}
+
+async function redeemCode(ctx: BrokerContext, param: Param, request: RequestContext): Promise<TokenResponse> {
+  const client = await approvedClient(ctx, param('client_id'));
+  const code = param('code');
+  const verifier = param('code_verifier');
+  const redirectUri = param('redirect_uri');
+  if (code === undefined || redirectUri === undefined) {
+    throw new OAuthError('OAUTH_INVALID_REQUEST', 'code and redirect_uri are required');
+  }
+  if (verifier === undefined || !codeVerifier.test(verifier)) {
+    throw new OAuthError('OAUTH_INVALID_REQUEST', 'a PKCE code_verifier of 43 to 128 characters is required');
+  }
+  const now = nowSeconds(ctx);
+  const codeHash = sha256(code);
+  const row = await ctx.db
+    .selectFrom('broker_codes')
+    .selectAll()
+    .where('code_hash', '=', codeHash)
+    .executeTakeFirst();
+  const invalid = (reason: string) =>
+    new OAuthError('OAUTH_INVALID_GRANT', 'the authorization code is not valid', {
+      cause: new Error(reason),
+    });
+  if (!row) throw invalid('unknown code');
+  // Any attempt uses the code up, so a wrong verifier cannot be retried (no guessing).
+  const claimed = await ctx.db
+    .updateTable('broker_codes')
+    .set({ used_at: now })
+    .where('code_hash', '=', codeHash)
+    .where('used_at', 'is', null)
+    .executeTakeFirst();
+  if (Number(claimed.numUpdatedRows) !== 1) {
+    // RFC 6749 §4.1.2: a replayed code revokes what was issued from it.
+    await revokeFamily(ctx, row.family_id, 'authorization code replayed', request.requestId, {
+      appId: client.appId,
+      actor: row.client_id,
+    });
+    throw invalid('code replayed');
+  }
+  if (row.client_id !== client.clientId) throw invalid('code of another client');
+  if (Number(row.expires_at) <= now) throw invalid('code expired');
+  if (row.redirect_uri !== redirectUri) throw invalid('redirect_uri differs');
+  if (!safeEqual(sha256(verifier), row.code_challenge)) throw invalid('PKCE verifier does not match');
+
+  const jkt = await tokenRequestDpop(ctx, request, { required: client.requireDpop === true });
+  const identity = JSON.parse(row.identity) as SubjectIdentity;
+  const scope = narrowToCurrent(ctx, client, identity, row.scope.split(' '));
+  const familyExpires = now + ctx.config.broker.refreshTokenAbsoluteSeconds;
+  return issueWithRefresh(ctx, client, identity, {
+    scope,
+    familyId: row.family_id,
+    familyExpires,
+    jkt,
+    cap: undefined,
+  });
+}
+
+/** The scopes of a stored grant that the app and the user's role still allow today. */
+function narrowToCurrent(
+  ctx: BrokerContext,
+  client: ClientInfo,
+  identity: SubjectIdentity,
+  scopes: readonly string[],
+): string[] {
+  const allowed = roleScopes(ctx, identity.role);
+  const kept = scopes.filter((scope) => client.scopes.includes(scope) && allowed.includes(scope));
+  if (kept.length === 0)
+    throw new OAuthError('OAUTH_INVALID_GRANT', 'nothing of this grant is allowed any more');
+  return kept;
+}
+
+async function issueWithRefresh(
+  ctx: BrokerContext,
+  client: ClientInfo,
+  identity: SubjectIdentity,
+  grant: { scope: string[]; familyId: string; familyExpires: number; jkt?: string; cap?: Capability },
+): Promise<TokenResponse> {
+  const now = nowSeconds(ctx);
+  const refreshToken = `ghr_${randomToken()}`;
+  await ctx.db
+    .insertInto('broker_refresh_tokens')
+    .values({
+      token_hash: sha256(refreshToken),
+      family_id: grant.familyId,
+      client_id: client.clientId,
+      app_id: client.appId,
+      sub: identity.sub,
+      email: identity.email ?? null,
+      identity: JSON.stringify(identityClaims(identity)),
+      scope: grant.scope.join(' '),
+      cap: grant.cap ? JSON.stringify(grant.cap) : null,
+      jkt: grant.jkt ?? null,
+      created_at: now,
+      expires_at: Math.min(now + ctx.config.broker.refreshTokenIdleSeconds, grant.familyExpires),
+      family_expires_at: grant.familyExpires,
+      used_at: null,
+      revoked_at: null,
+    })
+    .execute();
+  const { token, expiresIn } = await issueAccessToken(ctx, {
+    ...identityClaims(identity),
+    client_id: client.clientId,
+    app_id: client.appId,
+    scope: grant.scope.join(' '),
+    sid: grant.familyId,
+    ...(grant.jkt === undefined ? {} : { cnf: { jkt: grant.jkt } }),
+    ...(grant.cap ? { cap: grant.cap } : {}),
+  });
+  return {
+    access_token: token,
+    token_type: grant.jkt === undefined ? 'Bearer' : 'DPoP',
+    expires_in: expiresIn,
+    scope: grant.scope.join(' '),
+    refresh_token: refreshToken,
+    ...(grant.cap ? { authorization_details: [{ type: capabilityType, ...grant.cap }] } : {}),
+  };
+}
+
+async function refresh(ctx: BrokerContext, param: Param, request: RequestContext): Promise<TokenResponse> {
+  const client = await approvedClient(ctx, param('client_id'));
+  const refreshToken = param('refresh_token');
+  if (refreshToken === undefined) throw new OAuthError('OAUTH_INVALID_REQUEST', 'refresh_token is required');
+  const invalid = (reason: string) =>
+    new OAuthError('OAUTH_INVALID_GRANT', 'the refresh token is not valid', { cause: new Error(reason) });
+  const now = nowSeconds(ctx);
+  const tokenHash = sha256(refreshToken);
+  const row = await ctx.db
+    .selectFrom('broker_refresh_tokens')
+    .selectAll()
+    .where('token_hash', '=', tokenHash)
+    .executeTakeFirst();
+  if (!row || row.client_id !== client.clientId) throw invalid('unknown refresh token');
+  if (row.revoked_at !== null) throw invalid('revoked');
+  if (Number(row.expires_at) <= now || Number(row.family_expires_at) <= now) throw invalid('expired');
+  // Proof of possession before the token is used up: a thief without the key cannot burn it.
+  const jkt = await tokenRequestDpop(ctx, request, {
+    required: client.requireDpop === true,
+    jkt: row.jkt ?? undefined,
+  });
+  const claimed = await ctx.db
+    .updateTable('broker_refresh_tokens')
+    .set({ used_at: now })
+    .where('token_hash', '=', tokenHash)
+    .where('used_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  if (Number(claimed.numUpdatedRows) !== 1) {
+    // Someone used this token before: either the client or a thief holds a copy. Revoke the sign-in.
+    await revokeFamily(ctx, row.family_id, 'refresh token reused', request.requestId, {
+      appId: row.app_id,
+      actor: row.email ?? row.sub,
+    });
+    throw invalid('refresh token reused');
+  }
+  const identity = JSON.parse(row.identity) as SubjectIdentity;
+  let scope = narrowToCurrent(ctx, client, identity, row.scope.split(' '));
+  const asked = param('scope');
+  if (asked !== undefined) {
+    const requested = parseScope(asked);
+    if (!requested.every((s) => scope.includes(s))) {
+      throw new OAuthError('OAUTH_INVALID_SCOPE', 'a refresh can only narrow the granted scopes');
+    }
+    scope = requested;
+  }
+  return issueWithRefresh(ctx, client, identity, {
+    scope,
+    familyId: row.family_id,
+    familyExpires: Number(row.family_expires_at),
+    jkt: row.jkt ?? jkt,
+    cap: row.cap === null ? undefined : (JSON.parse(row.cap) as Capability),
+  });
+}
+
+/** Revokes a sign-in: its refresh tokens, and (via `sid`) its access tokens on every node. */
+export async function revokeFamily(
+  ctx: BrokerContext,
+  familyId: string,
+  reason: string,
+  requestId: string | undefined,
+  who: { appId: string; actor: string },
+): Promise<void> {
+  const now = nowSeconds(ctx);
+  await ctx.db
+    .updateTable('broker_refresh_tokens')
+    .set({ revoked_at: now })
+    .where('family_id', '=', familyId)
+    .where('revoked_at', 'is', null)
+    .execute();
+  await recordRevocation(ctx.db, {
+    kind: 'family',
+    value: familyId,
+    expiresAt: now + Math.max(ctx.config.broker.refreshTokenAbsoluteSeconds, 0) + maxTokenLifetimeSeconds,
+    reason,
+    now,
+  });
+  await ctx.revocations.sync();
+  await audit(
+    ctx,
+    {
+      actor: who.actor,
+      role: 'client',
+      appId: who.appId,
+      action: 'token.family_revoked',
+      resourceType: 'token_family',
+      resourceId: familyId,
+      requestId,
+      outcome: 'deny',
+      reason,
+    },
+    false,
+  );
+}
+
+/** Claims of a token, for introspection (RFC 7662 §2.2). */
+export function introspectionOf(claims: AccessTokenClaims): Record<string, unknown> {
+  return { active: true, token_type: 'access_token', ...claims };
+}

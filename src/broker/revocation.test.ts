@@ -1,0 +1,100 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig, type Config } from '../config/index.js';
+import { openStore, type Store } from '../store/index.js';
+import type { AccessTokenClaims } from './access-token.js';
+import { recordRevocation, revokeAll, RevocationList } from './revocation.js';
+import { brokerDb } from './tables.js';
+
+let dataDir: string;
+let config: Config;
+let store: Store;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-revocation-'));
+  config = loadConfig({ env: {}, overrides: { dataDir, logLevel: 'silent' } });
+  store = await openStore(config);
+});
+
+afterAll(async () => {
+  await store?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const now = () => Math.floor(Date.now() / 1000);
+const claims = (overrides: Partial<AccessTokenClaims> = {}): AccessTokenClaims => ({
+  iss: 'http://gatehouse',
+  aud: 'gatehouse-gateway',
+  sub: 'alice',
+  email: 'alice@example.com',
+  client_id: 'call-notes',
+  app_id: 'call-notes',
+  scope: 'read:account.basic',
+  role: 'sales_rep',
+  jti: `j-${Math.random()}`,
+  iat: now() - 10,
+  exp: now() + 300,
+  ...overrides,
+});
+
+describe('RevocationList', () => {
+  it('sees revocations written through another handle, by jti, family, app, user and app+user', async () => {
+    const list = new RevocationList(brokerDb(store.db), { pollMs: 50, maxStalenessMs: 5000 });
+    await list.ready();
+    const other = await openStore(config);
+    try {
+      await recordRevocation(brokerDb(other.db), {
+        kind: 'jti',
+        value: 'j1',
+        expiresAt: now() + 60,
+        reason: 't',
+        now: now(),
+      });
+      await recordRevocation(brokerDb(other.db), {
+        kind: 'family',
+        value: 'f1',
+        expiresAt: now() + 60,
+        reason: 't',
+        now: now(),
+      });
+      await revokeAll(other.db, { appId: 'app-x', reason: 'containment' });
+      await revokeAll(other.db, { userId: 'bob@example.com', reason: 'offboarding' });
+      await revokeAll(other.db, { appId: 'app-y', userId: 'carol', reason: 'one user in one app' });
+    } finally {
+      await other.close();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const revoked = (c: AccessTokenClaims) =>
+      expect(() => list.check(c)).toThrow(expect.objectContaining({ code: 'TOKEN_REVOKED' }));
+    revoked(claims({ jti: 'j1' }));
+    revoked(claims({ sid: 'f1' }));
+    revoked(claims({ app_id: 'app-x' }));
+    revoked(claims({ sub: 'bob', email: 'bob@example.com' }));
+    revoked(claims({ sub: 'carol', app_id: 'app-y' }));
+    list.check(claims());
+    list.check(claims({ sub: 'carol', app_id: 'app-z' }));
+    // Tokens issued after the revoke-all second are not covered.
+    list.check(claims({ app_id: 'app-x', iat: now() + 2 }));
+    list.close();
+  });
+
+  it('fails closed when revocations cannot be read for longer than the staleness limit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-revocation-stale-'));
+    const doomed = await openStore(loadConfig({ env: {}, overrides: { dataDir: dir, logLevel: 'silent' } }));
+    const list = new RevocationList(brokerDb(doomed.db), { pollMs: 50, maxStalenessMs: 200 });
+    await list.ready();
+    list.check(claims());
+    await doomed.close();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(() => list.check(claims())).toThrow(expect.objectContaining({ code: 'DEPENDENCY_UNAVAILABLE' }));
+    list.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('revokeAll is a caller mistake without a target or a reason', async () => {
+    await expect(revokeAll(store.db, { reason: 'x' })).rejects.toBeInstanceOf(TypeError);
+    await expect(revokeAll(store.db, { appId: 'a', reason: '' })).rejects.toBeInstanceOf(TypeError);
+  });
+});

@@ -1,0 +1,69 @@
+import type { CrmConnector, CrmObject, CrmRecord, DataClass } from '../crm/index.js';
+import { BulkExportBlocked, type BulkExportEvent, type Limits } from '../limits/index.js';
+import type { Principal } from '../policy/index.js';
+import type { Trail } from './pipeline.js';
+
+/** Classes whose presence in an object makes reading much of its table an export worth stopping early. */
+const sensitiveClasses: ReadonlySet<DataClass> = new Set<DataClass>(['pii', 'financial', 'health', 'secret']);
+
+export interface BulkGuardStage {
+  /**
+   * guard: counts the records a read is about to return against the app's bulk-export threshold for the
+   * object. Refused: 403 BULK_EXPORT_BLOCKED naming the guard, and a `bulk_export` audit event for detection.
+   */
+  check(principal: Principal, object: CrmObject, records: readonly CrmRecord[], trail: Trail): Promise<void>;
+}
+
+/**
+ * The guard keys on the app, not the token or the user: paging through a table is caught however it is
+ * split, across pages, page sizes, cursors and every token of the same app. The table size is counted
+ * once per `cacheSeconds` per object: a count per read would cost more than the read.
+ */
+export function bulkGuardStage(
+  crm: CrmConnector,
+  limits: Limits,
+  cacheSeconds: number,
+  now: () => number = Date.now,
+): BulkGuardStage {
+  const sizes = new Map<CrmObject, { size: number; until: number }>();
+  const tableSize = async (object: CrmObject): Promise<number> => {
+    const cached = sizes.get(object);
+    if (cached && cached.until > now()) return cached.size;
+    const size = await crm.count(object);
+    sizes.set(object, { size, until: now() + cacheSeconds * 1000 });
+    return size;
+  };
+  const sensitive = (object: CrmObject): boolean =>
+    crm.describe(object).fields.some((field) => sensitiveClasses.has(field.dataClass));
+
+  return {
+    async check(principal, object, records, trail) {
+      if (records.length === 0) return;
+      const ids = records.map((record) => String(record.id));
+      const decision = await limits.guardBulkRead(
+        { appId: principal.appId, object },
+        ids,
+        await tableSize(object),
+        sensitive(object),
+      );
+      if (decision.allowed) return;
+      if (decision.event) trail.events.push({ action: 'bulk_export', reason: describeEvent(decision.event) });
+      trail.detail = `bulk_export_guard threshold ${decision.threshold}`;
+      throw new BulkExportBlocked(decision);
+    },
+  };
+}
+
+/** The detection-facing reason of a bulk_export event: the guard's numbers, never a record id. */
+function describeEvent(event: BulkExportEvent): string {
+  return [
+    `guard=${event.guard}`,
+    `object=${event.object}`,
+    `sensitive=${event.sensitive}`,
+    `threshold=${event.threshold}`,
+    `distinct=${event.distinct}`,
+    `attempted=${event.attempted}`,
+    `table_size=${event.tableSize}`,
+    `window_seconds=${event.windowSeconds}`,
+  ].join(' ');
+}

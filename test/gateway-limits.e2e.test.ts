@@ -1,0 +1,191 @@
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CrmConnector } from '../src/crm/index.js';
+import { startDemo, type Demo } from './support/demo.js';
+import { auditEventsOf, expectProblem, json, requestIdOf, type Page } from './support/http.js';
+
+/**
+ * Limits over real HTTP: rate limits with RateLimit-* and Retry-After, the bulk-export guard (with its
+ * `bulk_export` audit event for detection) and the circuit breaker in front of a failing CRM. Each demo
+ * has the one setting it tests; the bulk guard runs with the defaults.
+ */
+
+const read = 'read:account.basic read:contact.basic read:contact.reach';
+
+describe('rate limits', () => {
+  let demo: Demo;
+  let carol: string;
+
+  beforeAll(async () => {
+    // A day-long window: a burst cannot straddle a window boundary and see its counter reset mid-test.
+    demo = await startDemo({ config: { 'limits.perApp': { points: 5, durationSeconds: 86_400 } } });
+    carol = await demo.accessToken('carol', 'console', 'audit:read');
+  });
+  afterAll(async () => demo?.stop());
+
+  it('a burst past the per-app limit is 429 with Retry-After and RateLimit headers, across tokens of the app', async () => {
+    const [alice, bob] = await Promise.all([
+      demo.accessToken('alice', 'call-notes', read),
+      demo.accessToken('bob', 'call-notes', read),
+    ]);
+    const remaining: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const response = await demo.get('/crm/v1/accounts?limit=1', i % 2 ? bob : alice);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('ratelimit-limit')).toBe('5');
+      remaining.push(Number(response.headers.get('ratelimit-remaining')));
+    }
+    expect(remaining).toEqual([4, 3, 2, 1, 0]);
+
+    const refused = await demo.get('/crm/v1/accounts?limit=1', alice);
+    const problem = await expectProblem(refused, 429, 'RATE_LIMITED');
+    expect(problem.limit).toBe('app');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(refused.headers.get('ratelimit-remaining')).toBe('0');
+    const [row] = await auditEventsOf(demo, carol, requestIdOf(refused));
+    expect(row?.event).toMatchObject({
+      outcome: 'deny',
+      reason: 'RATE_LIMITED: app limit of 5',
+      app_id: 'call-notes',
+    });
+  });
+
+  it('another app keeps its own budget', async () => {
+    const dashboard = await demo.accessToken('bob', 'pipeline-dashboard', 'read:account.basic');
+    expect((await demo.get('/crm/v1/accounts?limit=1', dashboard)).status).toBe(200);
+  });
+});
+
+describe('the bulk-export guard', () => {
+  let demo: Demo;
+  let carol: string;
+  /** Contacts the app has been given so far. */
+  const seen = new Set<string>();
+
+  beforeAll(async () => {
+    demo = await startDemo();
+    carol = await demo.accessToken('carol', 'console', 'audit:read');
+  });
+  afterAll(async () => demo?.stop());
+
+  it('an export split over small pages and several tokens of one app is refused (403) and raises bulk_export', async () => {
+    // Contacts hold pii: 1% of 2000 is below the floor, so the threshold is the floor of 50 distinct records.
+    const tokens = await Promise.all([
+      demo.accessToken('alice', 'call-notes', read),
+      demo.accessToken('erin', 'call-notes', read),
+      demo.accessToken('alice', 'call-notes', 'read:contact.basic'),
+    ]);
+    const cursors: (string | null)[] = tokens.map(() => null);
+    let refused: Response | undefined;
+    for (let round = 0; round < 20 && !refused; round++) {
+      const i = round % tokens.length;
+      const cursor = cursors[i];
+      const response = await demo.get(
+        `/crm/v1/contacts?limit=7${cursor ? `&cursor=${cursor}` : ''}`,
+        tokens[i],
+      );
+      if (response.status !== 200) {
+        refused = response;
+        break;
+      }
+      const page = await json<Page>(response);
+      for (const record of page.records) seen.add(String(record.id));
+      cursors[i] = page.next_cursor;
+    }
+    expect(refused).toBeDefined();
+    const problem = await expectProblem(refused as Response, 403, 'BULK_EXPORT_BLOCKED');
+    expect(problem).toMatchObject({ rule: 'bulk_export_guard', threshold: 50, object: 'contact' });
+    expect(seen.size).toBeLessThanOrEqual(50);
+
+    const rows = await auditEventsOf(demo, carol, requestIdOf(refused as Response));
+    expect(rows.map((r) => r.event.action)).toEqual(['bulk_export', 'crm.list']);
+    expect(rows[0]?.event).toMatchObject({ outcome: 'deny', app_id: 'call-notes', resource_type: 'contact' });
+    expect(rows[0]?.event.reason).toMatch(
+      /^guard=bulk_export_guard object=contact sensitive=true threshold=50 /,
+    );
+    expect(rows[1]?.event.reason).toBe('BULK_EXPORT_BLOCKED: bulk_export_guard threshold 50');
+    for (const id of seen) expect(JSON.stringify(rows)).not.toContain(id);
+  });
+
+  it('then fetching unseen records one id at a time is refused too; re-reading a counted one is not', async () => {
+    const alice = await demo.accessToken('alice', 'call-notes', read);
+    const db = new Database(join(demo.dataDir, 'gatehouse.db'), { readonly: true });
+    const rows = db
+      .prepare(
+        "select id from crm_contacts where territory = 'EMEA' and consent like '%sales_outreach%' order by id desc limit 2",
+      )
+      .all() as { id: string }[];
+    db.close();
+    // The split export stopped within a page of the threshold: at most one more record fits.
+    const statuses: number[] = [];
+    for (const { id } of rows) {
+      expect(seen.has(id)).toBe(false);
+      statuses.push((await demo.get(`/crm/v1/contacts/${id}`, alice)).status);
+    }
+    expect(statuses.at(-1)).toBe(403);
+    const counted = [...seen][0] as string;
+    expect((await demo.get(`/crm/v1/contacts/${counted}`, alice)).status).toBe(200);
+  });
+});
+
+describe('the circuit breaker', () => {
+  let demo: Demo;
+  let carol: string;
+  let failing = false;
+  let calls = 0;
+
+  /** The embedded CRM, made to fail like a CRM that went down while `failing` is set. */
+  const flaky = (crm: CrmConnector): CrmConnector => {
+    const maybeFail = async <T>(fn: () => Promise<T>): Promise<T> => {
+      calls += 1;
+      if (failing) throw new Error('connect ECONNREFUSED');
+      return fn();
+    };
+    return {
+      ...crm,
+      describe: (object) => crm.describe(object),
+      get: (...args) => maybeFail(() => crm.get(...args)),
+      query: (...args) => maybeFail(() => crm.query(...args)),
+      count: (...args) => maybeFail(() => crm.count(...args)),
+    };
+  };
+
+  beforeAll(async () => {
+    demo = await startDemo({
+      config: { 'limits.breaker': { failureThreshold: 3, openSeconds: 60 } },
+      start: { wrapConnector: flaky },
+    });
+    carol = await demo.accessToken('carol', 'console', 'audit:read');
+  });
+  afterAll(async () => demo?.stop());
+
+  it('a failing CRM is 503; after the threshold the circuit opens and refuses without calling it', async () => {
+    const alice = await demo.accessToken('alice', 'call-notes', read);
+    expect((await demo.get('/crm/v1/accounts?limit=1', alice)).status).toBe(200);
+    failing = true;
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const response = await demo.get('/crm/v1/accounts?limit=1', alice);
+      await expectProblem(response, 503, 'DEPENDENCY_UNAVAILABLE');
+      ids.push(requestIdOf(response));
+    }
+    const before = calls;
+    const started = performance.now();
+    const open = await demo.get('/crm/v1/accounts?limit=1', alice);
+    const elapsed = performance.now() - started;
+    const problem = await expectProblem(open, 503, 'CIRCUIT_OPEN');
+    expect(problem.connector).toBe('embedded');
+    expect(Number(open.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(calls).toBe(before);
+    expect(elapsed).toBeLessThan(1000);
+    ids.push(requestIdOf(open));
+
+    for (const id of ids) {
+      const [row] = await auditEventsOf(demo, carol, id);
+      expect(row?.event.outcome).toBe('error');
+    }
+    const [last] = await auditEventsOf(demo, carol, ids.at(-1) as string);
+    expect(last?.event.reason).toBe('CIRCUIT_OPEN');
+  });
+});

@@ -1,0 +1,304 @@
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultRoles } from '../src/config/defaults.js';
+import { scanText } from '../src/dlp/index.js';
+import { startDemo, type Demo } from './support/demo.js';
+import { auditEventsOf, expectProblem, json, requestIdOf, type Page, type Row } from './support/http.js';
+
+/**
+ * The protect stage over real HTTP: consent, masking, DLP of outgoing free text and aggregates. The
+ * bulk-export guard is raised here (it has its own suite), this demo lets card numbers into notes so that
+ * the outgoing scan has one to find, and sales managers get opportunity owners masked so that a masked
+ * aggregate field exists.
+ */
+
+let demo: Demo;
+let masked: Demo;
+let db: Database.Database;
+let carol: string;
+let alice: string;
+let aliceNoReach: string;
+let bob: string;
+let bobNoReach: string;
+let dashboard: string;
+
+const relaxedGuard = { 'limits.bulkExport': { minimum: 100_000, maxTracked: 100_000 } };
+const callNotes =
+  'read:account.basic read:contact.basic read:contact.reach read:note.basic write:contact.note';
+
+beforeAll(async () => {
+  const roles = {
+    ...defaultRoles,
+    sales_manager: {
+      ...defaultRoles.sales_manager,
+      masks: { ...defaultRoles.sales_manager.masks, 'opportunity.owner': 'null' },
+    },
+  };
+  [demo, masked] = await Promise.all([
+    startDemo({ config: { ...relaxedGuard, roles, 'gateway.dlp.incoming.payment_card': 'allow' } }),
+    startDemo({ config: { ...relaxedGuard, 'gateway.consent.mode': 'mask' } }),
+  ]);
+  db = new Database(join(demo.dataDir, 'gatehouse.db'), { readonly: true });
+  [carol, alice, aliceNoReach, bob, bobNoReach, dashboard] = await Promise.all([
+    demo.accessToken('carol', 'console', 'audit:read'),
+    demo.accessToken('alice', 'call-notes', callNotes),
+    demo.accessToken('alice', 'call-notes', 'read:contact.basic read:note.basic write:contact.note'),
+    demo.accessToken('bob', 'call-notes', callNotes),
+    demo.accessToken('bob', 'call-notes', 'read:note.basic'),
+    demo.accessToken('bob', 'pipeline-dashboard', 'read:opportunity.aggregate'),
+  ]);
+});
+
+afterAll(async () => {
+  db?.close();
+  await Promise.all([demo?.stop(), masked?.stop()]);
+});
+
+const consented = (flags: string) => (JSON.parse(flags) as string[]).includes('sales_outreach');
+
+function emeaContacts(): { id: string; consent: string }[] {
+  return db.prepare("select id, consent from crm_contacts where territory = 'EMEA' order by id").all() as {
+    id: string;
+    consent: string;
+  }[];
+}
+
+async function everyRecord(path: string, token: string): Promise<Row[]> {
+  const out: Row[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: Page = await json<Page>(
+      await demo.get(`${path}?limit=200${cursor ? `&cursor=${cursor}` : ''}`, token),
+    );
+    out.push(...page.records);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return out;
+}
+
+describe('consent', () => {
+  it('the seed gives a realistic share of contacts no consent for sales outreach', () => {
+    const all = db.prepare('select consent from crm_contacts').all() as { consent: string }[];
+    const without = all.filter((c) => !consented(c.consent)).length / all.length;
+    expect(without).toBeGreaterThan(0.1);
+    expect(without).toBeLessThan(0.35);
+    for (const { consent } of all)
+      expect(JSON.parse(consent)).toEqual([...(JSON.parse(consent) as string[])].sort());
+  });
+
+  it('call-notes (purpose sales_outreach) never sees a contact without that consent', async () => {
+    const contacts = emeaContacts();
+    const allowed = new Set(contacts.filter((c) => consented(c.consent)).map((c) => c.id));
+    const seen = await everyRecord('/crm/v1/contacts', alice);
+    expect(seen.length).toBe(allowed.size);
+    for (const record of seen) expect(allowed.has(String(record.id))).toBe(true);
+    expect(seen[0]).not.toHaveProperty('consent');
+  });
+
+  it('a contact without consent, asked for by id, is 404; a note about it is refused like a hidden contact', async () => {
+    const refuser = emeaContacts().find((c) => !consented(c.consent));
+    const response = await demo.get(`/crm/v1/contacts/${refuser?.id}`, alice);
+    await expectProblem(response, 404, 'NOT_FOUND');
+    expect(await auditEventsOf(demo, carol, requestIdOf(response))).toHaveLength(1);
+    const note = await demo.send('POST', '/crm/v1/notes', alice, {
+      json: { body: 'called', contact_id: refuser?.id },
+    });
+    expect((await expectProblem(note, 422, 'INVALID_INPUT')).field).toBe('contact_id');
+  });
+
+  it('in mask mode the contact is returned with every personal field nulled', async () => {
+    const token = await masked.accessToken('alice', 'call-notes', callNotes);
+    const refuser = emeaContacts().find((c) => !consented(c.consent));
+    const giver = emeaContacts().find((c) => consented(c.consent));
+    const withheld = await masked.get(`/crm/v1/contacts/${refuser?.id}`, token);
+    expect(withheld.status).toBe(200);
+    const record = await json<Row>(withheld);
+    expect(record).toMatchObject({
+      id: refuser?.id,
+      first_name: null,
+      last_name: null,
+      email: null,
+      phone: null,
+    });
+    expect(record.account_id).toMatch(/^001/);
+    const shown = await json<Row>(await masked.get(`/crm/v1/contacts/${giver?.id}`, token));
+    expect(shown.first_name).toEqual(expect.any(String));
+    const carolMasked = await masked.accessToken('carol', 'console', 'audit:read');
+    const [row] = await auditEventsOf(masked, carolMasked, requestIdOf(withheld));
+    expect(row?.event.reason).toBe('1 record returned; 1 withheld for consent');
+  });
+});
+
+describe('DLP of outgoing free text', () => {
+  const seededPhoneNote = () =>
+    db
+      .prepare(
+        "select id, body from crm_notes where territory = 'EMEA' and body like '%Prefers to be called on +%' limit 1",
+      )
+      .get() as { id: string; body: string };
+
+  it('a rep, whose contact phones are masked, gets a phone pasted into a note redacted; the audit says so', async () => {
+    const note = seededPhoneNote();
+    const phone = /\+[0-9 ]+[0-9]/.exec(note.body)?.[0] as string;
+    const response = await demo.get(`/crm/v1/notes/${note.id}`, alice);
+    expect(response.status).toBe(200);
+    const body = String((await json<Row>(response)).body);
+    expect(body).toContain('[redacted:phone]');
+    expect(body).not.toContain(phone);
+    const [row] = await auditEventsOf(demo, carol, requestIdOf(response));
+    expect(row?.event.reason).toBe('1 record returned; dlp redacted 1 (phone)');
+    expect(JSON.stringify(row)).not.toContain(phone);
+  });
+
+  it('a manager who may read phones unmasked sees it; the same manager without read:contact.reach does not', async () => {
+    const note = seededPhoneNote();
+    const full = await json<Row>(await demo.get(`/crm/v1/notes/${note.id}`, bob));
+    expect(full.body).toBe(note.body);
+    const narrowed = await json<Row>(await demo.get(`/crm/v1/notes/${note.id}`, bobNoReach));
+    expect(narrowed.body).toContain('[redacted:phone]');
+  });
+
+  it('in lists too: no phone number the scanner finds in a note reaches a rep', async () => {
+    const notes = await everyRecord('/crm/v1/notes', alice);
+    expect(notes.length).toBeGreaterThan(100);
+    const stored = db.prepare('select id, body from crm_notes where id = ?');
+    let redacted = 0;
+    for (const note of notes) {
+      const original = (stored.get(note.id) as { body: string }).body;
+      for (const finding of scanText(original, { kinds: ['phone'] })) {
+        expect(String(note.body)).not.toContain(original.slice(finding.start, finding.end));
+        redacted += 1;
+      }
+    }
+    expect(redacted).toBeGreaterThan(0);
+  });
+
+  it('an email in a note is redacted for a reader without contact email access, even in the write answer', async () => {
+    const created = await demo.send('POST', '/crm/v1/notes', aliceNoReach, {
+      json: {
+        body: 'mail me at jo@example.com',
+        contact_id: (await json<Page>(await demo.get('/crm/v1/contacts?limit=1', alice))).records[0]?.id,
+      },
+    });
+    expect(created.status).toBe(201);
+    const note = await json<Row>(created);
+    expect(note.body).toBe('mail me at [redacted:email]');
+    expect((await json<Row>(await demo.get(`/crm/v1/notes/${note.id}`, alice))).body).toBe(
+      'mail me at jo@example.com',
+    );
+  });
+
+  it('a card number is redacted for every reader, managers included', async () => {
+    const contact = (await json<Page>(await demo.get('/crm/v1/contacts?limit=1', alice))).records[0];
+    const created = await demo.send('POST', '/crm/v1/notes', alice, {
+      json: { body: 'card 4111 1111 1111 1111 on file', contact_id: contact?.id },
+    });
+    expect(created.status).toBe(201);
+    const { id } = await json<Row>(created);
+    for (const token of [alice, bob]) {
+      expect((await json<Row>(await demo.get(`/crm/v1/notes/${id}`, token))).body).toBe(
+        'card [redacted:payment_card] on file',
+      );
+    }
+  });
+});
+
+describe('masking: the unmasked value never leaves', () => {
+  it('a rep gets phones as last four digits in lists and single reads; national ids are out of reach', async () => {
+    const page = await json<Page>(await demo.get('/crm/v1/contacts?limit=5&fields=phone', alice));
+    for (const r of page.records) expect(r.phone).toMatch(/^\*\*\*\d{4}$/);
+    const one = await json<Row>(
+      await demo.get(`/crm/v1/contacts/${page.records[0]?.id}?fields=phone`, alice),
+    );
+    expect(one.phone).toMatch(/^\*\*\*\d{4}$/);
+    await expectProblem(
+      await demo.get('/crm/v1/contacts?fields=national_id', alice),
+      403,
+      'FIELD_NOT_ALLOWED',
+    );
+  });
+});
+
+describe('aggregates', () => {
+  const emeaStages = () =>
+    db
+      .prepare(
+        "select stage, count(*) as n, sum(amount) as total from crm_opportunities where territory = 'EMEA' group by stage",
+      )
+      .all() as { stage: string; n: number; total: number }[];
+
+  it('pipeline-dashboard shows the pipeline by stage: sums and counts of its territory only, small groups suppressed', async () => {
+    const response = await demo.get(
+      '/crm/v1/opportunities/aggregate?group_by=stage&metric=sum(amount)&metric=count',
+      dashboard,
+    );
+    expect(response.status).toBe(200);
+    const answer = await json<{ groups: Row[]; suppressed_groups: number }>(response);
+    const expected = emeaStages();
+    const big = expected.filter((g) => g.n >= 5);
+    expect(answer.groups.map((g) => g.stage).sort()).toEqual(big.map((g) => g.stage).sort());
+    for (const group of answer.groups) {
+      const truth = big.find((g) => g.stage === group.stage);
+      expect(group.count).toBe(truth?.n);
+      expect(group.sum_amount).toBeCloseTo(truth?.total as number, 2);
+    }
+    expect(answer.suppressed_groups).toBe(expected.length - big.length);
+    const [row] = await auditEventsOf(demo, carol, requestIdOf(response));
+    expect(row?.event).toMatchObject({
+      action: 'crm.aggregate',
+      outcome: 'allow',
+      scope: 'read:opportunity.aggregate',
+    });
+  });
+
+  it('groups smaller than the minimum are suppressed and counted', async () => {
+    const answer = await json<{ groups: Row[]; suppressed_groups: number }>(
+      await demo.get('/crm/v1/opportunities/aggregate?group_by=amount', dashboard),
+    );
+    expect(answer.suppressed_groups).toBeGreaterThan(0);
+    for (const group of answer.groups) expect(group.count).toBeGreaterThanOrEqual(5);
+  });
+
+  it('avg, min and max', async () => {
+    const answer = await json<{ groups: Row[] }>(
+      await demo.get(
+        '/crm/v1/opportunities/aggregate?metric=avg(amount)&metric=min(amount)&metric=max(amount)',
+        dashboard,
+      ),
+    );
+    expect(answer.groups).toHaveLength(1);
+    const [all] = answer.groups;
+    expect(Number(all?.min_amount)).toBeLessThanOrEqual(Number(all?.avg_amount));
+    expect(Number(all?.avg_amount)).toBeLessThanOrEqual(Number(all?.max_amount));
+  });
+
+  it('a masked field cannot be grouped by (422), a field outside the aggregate scope is 403', async () => {
+    const maskedField = await expectProblem(
+      await demo.get('/crm/v1/opportunities/aggregate?group_by=owner', dashboard),
+      422,
+      'INVALID_INPUT',
+    );
+    expect(maskedField.fields).toEqual(['owner']);
+    const outside = await expectProblem(
+      await demo.get('/crm/v1/opportunities/aggregate?group_by=name', dashboard),
+      403,
+      'FIELD_NOT_ALLOWED',
+    );
+    expect(outside.fields).toEqual(['name']);
+    await expectProblem(
+      await demo.get('/crm/v1/opportunities/aggregate?metric=drop(amount)', dashboard),
+      422,
+      'INVALID_INPUT',
+    );
+  });
+
+  it('an aggregate scope opens no raw record, and aggregates need one', async () => {
+    await expectProblem(await demo.get('/crm/v1/opportunities?limit=1', dashboard), 403, 'SCOPE_MISSING');
+    await expectProblem(
+      await demo.get('/crm/v1/contacts/aggregate?group_by=title', alice),
+      403,
+      'SCOPE_MISSING',
+    );
+  });
+});
