@@ -35,7 +35,6 @@ const repScopes = [
 export const defaultRoles = {
   sales_rep: {
     scopes: repScopes,
-    rowFilter: 'territory',
     masks: { 'contact.phone': 'last4', 'contact.national_id': 'null', 'contact.date_of_birth': 'null' },
   },
   sales_manager: {
@@ -46,12 +45,11 @@ export const defaultRoles = {
       'read:opportunity.financial',
       'read:opportunity.aggregate',
     ],
-    rowFilter: 'territory',
     masks: { 'contact.national_id': 'last4' },
   },
-  auditor: { scopes: ['audit:read'], rowFilter: 'territory', masks: {} },
-  admin: { scopes: ['admin'], rowFilter: 'territory', masks: {} },
-  reviewer: { scopes: ['review'], rowFilter: 'territory', masks: {} },
+  auditor: { scopes: ['audit:read'], masks: {} },
+  admin: { scopes: ['admin'], masks: {} },
+  reviewer: { scopes: ['review'], masks: {} },
 } as const;
 
 export const defaultDemoUsers = {

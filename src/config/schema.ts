@@ -15,8 +15,6 @@ const fieldset = z.strictObject({
 const role = z.strictObject({
   /** Scopes a user of this role may ever hold; a token gets requested ∩ app-approved ∩ these. */
   scopes: z.array(z.string()).default([]),
-  /** ABAC row filter: `territory` limits every CRM read to the user's own territory. */
-  rowFilter: z.enum(['territory', 'none']).default('territory'),
   /** Masks by `object.field`; a field not named here leaves unmasked. */
   masks: z.record(z.string().regex(/^[a-z]+\.[a-z_]+$/), maskName).default({}),
 });

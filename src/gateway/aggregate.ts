@@ -1,7 +1,14 @@
 import type { Config } from '../config/index.js';
-import type { AggregateFn, AggregateGroup, CrmConnector, CrmObject, Metric } from '../crm/index.js';
+import type {
+  AggregateFn,
+  AggregateGroup,
+  CrmConnector,
+  CrmObject,
+  FilterExpr,
+  Metric,
+} from '../crm/index.js';
 import { AccessDenied, InputError } from '../errors/index.js';
-import { maskFor, rowFilter, type Principal, type RowCondition } from '../policy/index.js';
+import { maskFor, type Principal, type RowCondition } from '../policy/index.js';
 import { aggregateFields, scopesUsed } from './scopes.js';
 import { consentWhere, parseFilters } from './stages.js';
 
@@ -67,6 +74,8 @@ export interface AggregatePlan {
   groupBy?: string;
   metrics: Metric[];
   where: RowCondition[];
+  /** The caller's own filter, ANDed inside the row filter by the connector. */
+  filter?: FilterExpr;
   scopes: readonly string[];
 }
 
@@ -77,6 +86,7 @@ export function planAggregate(
   object: CrmObject,
   crm: CrmConnector,
   query: AggregateQuery,
+  rows: readonly RowCondition[],
 ): AggregatePlan {
   const granted = aggregateFields(config, principal, object);
   if (granted.fields.size === 0) {
@@ -115,22 +125,17 @@ export function planAggregate(
     }
   }
   const where = [
-    ...rowFilter(principal, role),
+    ...rows,
     // Aggregated values cannot be masked one contact at a time, so contacts without consent are left out.
     ...consentWhere(config, principal, object, 'exclude'),
-    ...parseFilters(
-      config,
-      principal,
-      { object },
-      query.filter,
-      unmasked(config, principal, object, granted.fields),
-    ),
   ];
+  const filter = parseFilters(config, principal, { object }, query.filter, unmasked(config, principal, object, granted.fields));
   return {
     object,
     groupBy: query.groupBy,
     metrics: query.metrics,
     where,
+    filter,
     scopes: scopesUsed(config, granted.scopes, named),
   };
 }
@@ -161,6 +166,7 @@ export async function runAggregate(
     groupBy: plan.groupBy,
     metrics: plan.metrics,
     where: plan.where,
+    filter: plan.filter,
     limit: maxGroups,
   });
   if (result.truncated) {

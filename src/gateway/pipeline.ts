@@ -3,12 +3,15 @@ import type { AuditEvent, AuditLog } from '../audit/index.js';
 import { AccessDenied, DependencyUnavailable, GatehouseError, RateLimited } from '../errors/index.js';
 import type { Limits } from '../limits/index.js';
 import type { Principal } from '../policy/index.js';
-import { bearerToken, identify, type TokenClaims } from './stages.js';
+import type { RuntimePolicy } from './policy.js';
+import { identify, type TokenClaims } from './stages.js';
 
 export interface PipelineDeps {
   audit: AuditLog;
   limits: Limits;
-  verifyAccessToken(token: string): Promise<TokenClaims>;
+  policy: RuntimePolicy;
+  /** The verified access token of the request (Bearer or DPoP-bound); throws TokenError otherwise. */
+  authenticateCaller(request: FastifyRequest): Promise<TokenClaims>;
   /** Called once per request with its outcome, for metrics. */
   onDecision?(request: FastifyRequest, outcome: AuditEvent['outcome'], appId: string): void;
 }
@@ -70,7 +73,7 @@ export async function governed(
   const outcome = outcomeOf(failure);
   const code = failure instanceof GatehouseError ? failure.code : 'INTERNAL';
   const reason = failure ? (trail.detail ? `${code}: ${trail.detail}` : code) : trail.reason;
-  const event = auditEvent(request, trail, outcome, reason);
+  const event = auditEvent(request, trail, outcome, reason, deps.policy.version);
   try {
     for (const extra of trail.events) await deps.audit.append({ ...event, ...extra, outcome: 'deny' });
     await deps.audit.append(event);
@@ -93,7 +96,7 @@ export async function authenticate(
   request: FastifyRequest,
   trail: Trail,
 ): Promise<Principal> {
-  const claims = await deps.verifyAccessToken(bearerToken(request.headers.authorization));
+  const claims = await deps.authenticateCaller(request);
   trail.principal = identify(claims);
   await limit(deps.limits, trail.principal, trail);
   return trail.principal;
@@ -123,7 +126,7 @@ export async function identifyQuietly(
   trail: Trail,
 ): Promise<void> {
   try {
-    trail.principal = identify(await deps.verifyAccessToken(bearerToken(request.headers.authorization)));
+    trail.principal = identify(await deps.authenticateCaller(request));
   } catch {
     // Unattributed: the event records the request as anonymous.
   }
@@ -148,6 +151,7 @@ function auditEvent(
   trail: Trail,
   outcome: AuditEvent['outcome'],
   reason: string,
+  policyVersion: string,
 ): AuditEvent {
   const principal = trail.principal;
   return {
@@ -163,6 +167,7 @@ function auditEvent(
     trace_id: traceIdOf(request),
     outcome,
     reason,
+    policy_version: policyVersion,
   };
 }
 

@@ -45,7 +45,7 @@ const cursorPattern = /^[A-Za-z0-9_-]{1,256}$/;
  * large, not JSON, malformed) is recorded by this scope's error handler.
  */
 export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): void {
-  const { config } = deps;
+  const { config, policy } = deps;
   // Every CRM call goes through the connector's breaker: a failing CRM is refused fast (503).
   const crm = breakerConnector(deps.crm, deps.limits.breaker(deps.crm.name));
   const guard = bulkGuardStage(crm, deps.limits, config.gateway.tableSizeCacheSeconds);
@@ -68,7 +68,14 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
       governed(deps, request, reply, 'crm.aggregate', async (trail) => {
         const principal = await authenticate(deps, request, trail);
         const object = objectOf(request.params.plural, trail);
-        const plan = planAggregate(config, principal, object, crm, parseAggregateQuery(request.query));
+        const plan = planAggregate(
+          config,
+          principal,
+          object,
+          crm,
+          parseAggregateQuery(request.query),
+          policy.rows(principal, 'aggregate', object),
+        );
         trail.scopes = plan.scopes;
         const answer = await runAggregate(crm, config, plan);
         trail.reason = `${answer.groups.length} groups returned; ${answer.suppressed_groups} suppressed below ${config.gateway.aggregate.minGroupSize}`;
@@ -82,7 +89,7 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         const principal = await authenticate(deps, request, trail);
         const object = objectOf(request.params.plural, trail);
         const query = readQuery(request.query, ['fields']);
-        const plan = planRead(config, principal, object, query.fields);
+        const plan = planRead(config, principal, object, query.fields, policy.rows(principal, 'read', object));
         trail.scopes = plan.scopes;
         const record = await fetchRecord(crm, plan, request.params.id);
         const protect = protector(config, principal, object, plan.fields);
@@ -104,10 +111,16 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         if (limit > config.gateway.maxPageSize) {
           throw new InputError(`limit must be at most ${config.gateway.maxPageSize}`, { parameter: 'limit' });
         }
-        const plan = planRead(config, principal, object, query.fields);
+        const plan = planRead(config, principal, object, query.fields, policy.rows(principal, 'read', object));
         trail.scopes = plan.scopes;
-        const where = [...plan.where, ...parseFilters(config, principal, plan, query.filter)];
-        const page = await crm.query(object, { fields: plan.fetch, where, limit, cursor: query.cursor });
+        const filter = parseFilters(config, principal, plan, query.filter);
+        const page = await crm.query(object, {
+          fields: plan.fetch,
+          where: plan.where,
+          filter,
+          limit,
+          cursor: query.cursor,
+        });
         const protect = protector(config, principal, object, plan.fields);
         const records = protectAll(protect, page.records);
         await guard.check(principal, object, records, trail);
@@ -120,14 +133,21 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
       const answer = await governed(deps, request, reply, 'crm.create', async (trail) => {
         const principal = await authenticate(deps, request, trail);
         const object = objectOf(request.params.plural, trail);
-        const plan = planWrite(config, principal, object, jsonBody(request), 'create');
+        const plan = planWrite(
+          config,
+          principal,
+          object,
+          jsonBody(request),
+          'create',
+          policy.rows(principal, 'write', object),
+        );
         trail.scopes = plan.scopes;
         const tally = new DlpTally();
         const values = createValues(principal, {
           ...plan,
           values: screenIncoming(config, object, plan.values, tally, trail),
         });
-        await requireConsentedContact(crm, config, principal, values);
+        await requireConsentedContact(crm, config, principal, values, policy.rows(principal, 'read', 'contact'));
         const stored = await crm.create(object, values);
         const id = String(stored.id);
         trail.resourceId = id;
@@ -145,12 +165,19 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         trail.resourceId = request.params.id;
         const principal = await authenticate(deps, request, trail);
         const object = objectOf(request.params.plural, trail);
-        const plan = planWrite(config, principal, object, jsonBody(request), 'update');
+        const plan = planWrite(
+          config,
+          principal,
+          object,
+          jsonBody(request),
+          'update',
+          policy.rows(principal, 'write', object),
+        );
         trail.scopes = plan.scopes;
         const tally = new DlpTally();
         const values = screenIncoming(config, object, plan.values, tally, trail);
         const ifMatch = requireIfMatch(request.headers['if-match']);
-        await requireConsentedContact(crm, config, principal, values);
+        await requireConsentedContact(crm, config, principal, values, policy.rows(principal, 'read', 'contact'));
         const pinned = await checkVersion(crm, plan, request.params.id, ifMatch);
         const stored = await crm.update(object, request.params.id, values, pinned);
         // Gone from under the pinned version: another write landed between the check and this one.
@@ -167,7 +194,7 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         trail.resourceId = request.params.id;
         const principal = await authenticate(deps, request, trail);
         const object = objectOf(request.params.plural, trail);
-        const plan = planDelete(config, principal, object);
+        const plan = planDelete(config, principal, object, policy.rows(principal, 'write', object));
         trail.scopes = plan.scopes;
         const ifMatch = requireIfMatch(request.headers['if-match']);
         const pinned = await checkVersion(crm, plan, request.params.id, ifMatch);

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/index.js';
-import type { CrmConnector, CrmObject, CrmRecord } from '../crm/index.js';
+import type { CrmConnector, CrmObject, CrmRecord, FilterExpr } from '../crm/index.js';
 import { maskValue, type FieldValue } from '../dlp/index.js';
-import { InputError, NotFound, TokenError } from '../errors/index.js';
-import { maskFor, rowFilter, selectReadFields, type Principal, type RowCondition } from '../policy/index.js';
+import { NotFound, TokenError } from '../errors/index.js';
+import { maskFor, selectReadFields, type Principal, type RowCondition } from '../policy/index.js';
 import {
   consentCondition,
   consentField,
@@ -11,6 +11,7 @@ import {
   hasConsent,
   withholdPersonalData,
 } from './consent.js';
+import { checkFilterFields, parseFilterParams } from './filter.js';
 import { DlpTally, freeTextFields, outgoingRules, redactOutgoing } from './dlp.js';
 import { recordFields, scopesUsed } from './scopes.js';
 
@@ -28,15 +29,8 @@ export interface TokenClaims {
   email?: string;
   role?: string;
   territory?: string;
-}
-
-/** authenticate: the bearer token from the Authorization header, verified by the broker. */
-export function bearerToken(header: string | undefined): string {
-  if (!header)
-    throw new TokenError('TOKEN_MISSING', 'send an access token as "Authorization: Bearer <token>"');
-  const match = /^Bearer ([A-Za-z0-9\-_.~+/]+=*)$/.exec(header);
-  if (!match) throw new TokenError('TOKEN_INVALID', 'the Authorization header is not a Bearer token');
-  return match[1] as string;
+  /** A capability token's narrowing: only these accounts and the records under them. */
+  cap?: { readonly account_ids: readonly string[] };
 }
 
 /** identify: the principal behind a verified token. */
@@ -50,6 +44,7 @@ export function identify(claims: TokenClaims): Principal {
     appId: claims.app_id,
     clientId: claims.client_id,
     scopes: claims.scope.split(' ').filter(Boolean),
+    accountIds: claims.cap?.account_ids,
   };
 }
 
@@ -64,19 +59,17 @@ export interface ReadPlan {
   scopes: readonly string[];
 }
 
-/** authorize + shape: the exact fields and row filter of a read, or a 403 that says why. */
+/** shape: the exact fields of a read under the policy's row filter `rows`, or a 403 that says why. */
 export function planRead(
   config: Config,
   principal: Principal,
   object: CrmObject,
   requested: readonly string[] | undefined,
+  rows: readonly RowCondition[],
 ): ReadPlan {
   const granted = recordFields(config, principal, object, 'read');
   const fields = selectReadFields(granted.fields, requested);
-  const where = [
-    ...rowFilter(principal, config.roles[principal.role]),
-    ...consentWhere(config, principal, object),
-  ];
+  const where = [...rows, ...consentWhere(config, principal, object)];
   const fetch = object === consentObject ? [...new Set([...fields, consentField])] : fields;
   return { object, fields, fetch, where, scopes: scopesUsed(config, granted.scopes, fields) };
 }
@@ -170,20 +163,12 @@ export function parseFilters(
   plan: Pick<ReadPlan, 'object'>,
   filters: readonly string[],
   filterable: ReadonlySet<string> = recordFields(config, principal, plan.object, 'read').fields,
-): RowCondition[] {
+): FilterExpr | undefined {
+  const expr = parseFilterParams(filters);
+  if (!expr) return undefined;
   const role = config.roles[principal.role];
-  return filters.map((filter) => {
-    const eq = filter.indexOf('=');
-    const field = eq > 0 ? filter.slice(0, eq) : '';
-    if (!/^[a-z_]+$/.test(field))
-      throw new InputError('filter must look like field=value', { parameter: 'filter' });
-    if (!filterable.has(field) || maskFor(role, plan.object, field) !== 'none') {
-      throw new InputError(`cannot filter on ${field}: it is not readable unmasked with the granted scopes`, {
-        parameter: 'filter',
-      });
-    }
-    return { field, op: 'eq', value: filter.slice(eq + 1) };
-  });
+  checkFilterFields(expr, new Set([...filterable].filter((f) => maskFor(role, plan.object, f) === 'none')));
+  return expr;
 }
 
 /** fetch, for one record: its planned fields and `updated_at` (for its ETag), or 404. */

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import type { CrmConnector, CrmObject, CrmRecord } from '../crm/index.js';
 import { AccessDenied, GatehouseError, InputError, NotFound, PreconditionError } from '../errors/index.js';
-import { rowFilter, type Principal, type RowCondition } from '../policy/index.js';
+import type { Principal, RowCondition } from '../policy/index.js';
 import { consentCondition, consentObject } from './consent.js';
 import { recordFields, scopesUsed } from './scopes.js';
 import { consentWhere, etagOf, versionField } from './stages.js';
@@ -52,6 +52,7 @@ export function planWrite(
   object: CrmObject,
   body: Record<string, unknown>,
   mode: 'create' | 'update',
+  rows: readonly RowCondition[],
 ): WritePlan {
   const granted = recordFields(config, principal, object, 'write');
   if (granted.fields.size === 0) {
@@ -68,10 +69,7 @@ export function planWrite(
   if (names.length === 0) throw new InputError('the body names no field to write');
   const values: CrmRecord = {};
   for (const name of names) values[name] = scalar(name, body[name]);
-  const where = [
-    ...rowFilter(principal, config.roles[principal.role]),
-    ...consentWhere(config, principal, object),
-  ];
+  const where = [...rows, ...consentWhere(config, principal, object)];
   if (mode === 'update' && isAuthored(object)) {
     where.push({ field: authorField, op: 'eq', value: principal.email });
   }
@@ -119,10 +117,11 @@ export async function requireConsentedContact(
   config: Config,
   principal: Principal,
   values: CrmRecord,
+  contactRows: readonly RowCondition[],
 ): Promise<void> {
   const contactId = values.contact_id;
   if (typeof contactId !== 'string' || config.gateway.consent.mode !== 'exclude') return;
-  const where = [...rowFilter(principal, config.roles[principal.role]), consentCondition(config, principal)];
+  const where = [...contactRows, consentCondition(config, principal)];
   const contact = await crm.get(consentObject, contactId, [], where);
   if (!contact)
     throw new InputError('contact_id does not name a record you can see', { field: 'contact_id' });
@@ -205,7 +204,12 @@ export function writeAnswer(
 }
 
 /** DELETE: only objects configured as deletable, and a note only by its author. */
-export function planDelete(config: Config, principal: Principal, object: CrmObject): WritePlan {
+export function planDelete(
+  config: Config,
+  principal: Principal,
+  object: CrmObject,
+  rows: readonly RowCondition[],
+): WritePlan {
   if (!config.gateway.deletable.includes(object)) {
     throw new AccessDenied('POLICY_DENIED', `${object} records cannot be deleted through the gateway`, {
       rule: 'deletable-objects',
@@ -215,10 +219,7 @@ export function planDelete(config: Config, principal: Principal, object: CrmObje
   if (granted.fields.size === 0) {
     throw new AccessDenied('SCOPE_MISSING', `no granted scope allows writing ${object} records`);
   }
-  const where = [
-    ...rowFilter(principal, config.roles[principal.role]),
-    ...consentWhere(config, principal, object),
-  ];
+  const where = [...rows, ...consentWhere(config, principal, object)];
   if (isAuthored(object)) where.push({ field: authorField, op: 'eq', value: principal.email });
   return { object, values: {}, where, scopes: granted.scopes };
 }

@@ -1,7 +1,6 @@
 export {
   grantedFields,
   maskFor,
-  rowFilter,
   selectReadFields,
   type Action,
   type Fieldset,

@@ -14,7 +14,6 @@ export interface Fieldset {
 
 export interface RolePolicy {
   readonly scopes: readonly string[];
-  readonly rowFilter: 'territory' | 'none';
   readonly masks: Readonly<Record<string, string>>;
 }
 
@@ -27,6 +26,8 @@ export interface Principal {
   readonly appId: string;
   readonly clientId: string;
   readonly scopes: readonly string[];
+  /** Set by a capability token: the caller may reach only these accounts, whatever the scopes say. */
+  readonly accountIds?: readonly string[] | undefined;
 }
 
 /** A condition pushed into the connector query; all conditions of a filter must hold (AND). */
@@ -70,24 +71,6 @@ export function selectReadFields(
     });
   }
   return [...new Set(requested)];
-}
-
-/**
- * ABAC row filter, pushed into the connector query. A role filtered by territory whose user has no
- * territory sees nothing: failing closed beats an unfiltered read.
- */
-export function rowFilter(principal: Principal, role: RolePolicy | undefined): RowCondition[] {
-  if (!role)
-    throw new AccessDenied('POLICY_DENIED', `role ${principal.role} is not known to Gatehouse`, {
-      rule: 'role-known',
-    });
-  if (role.rowFilter === 'none') return [];
-  if (!principal.territory) {
-    throw new AccessDenied('POLICY_DENIED', 'this user has no territory, so no records are visible', {
-      rule: 'territory-required',
-    });
-  }
-  return [{ field: 'territory', op: 'eq', value: principal.territory }];
 }
 
 /** The mask a role gets for `object.field`; `none` when the role's policy names none. */

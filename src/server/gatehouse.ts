@@ -1,16 +1,29 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { auditOrigin, openAuditLog, type AuditLog } from '../audit/index.js';
-import { clientInfoFromApp, createBroker, registerBrokerRoutes } from '../broker/index.js';
+import {
+  authenticateBrokerCaller,
+  clientInfoFromApp,
+  createBroker,
+  registerBrokerRoutes,
+} from '../broker/index.js';
 import { createCatalog } from '../catalog/index.js';
 import { demoSeedOwners, publicUrl, type Config } from '../config/index.js';
 import { createEmbeddedCrm, isCrmEmpty, seedCrm, type CrmConnector } from '../crm/index.js';
 import { createDevIdp, type DevIdp } from '../devidp/index.js';
 import { ConfigError } from '../errors/index.js';
-import { registerAuditRoutes, registerGatewayRoutes } from '../gateway/index.js';
+import {
+  cedarRuntimePolicy,
+  registerAuditRoutes,
+  registerGatewayRoutes,
+  registerOpenApiRoute,
+} from '../gateway/index.js';
 import { createLimits, defaultLimitsConfig, type LimitsConfig } from '../limits/index.js';
+import { loadActivePolicySet, type PolicySet } from '../policy/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
 import { createHttpServer } from './http.js';
@@ -102,10 +115,13 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     await app.register(formbody);
     devIdp?.mount(app);
     registerBrokerRoutes(app, broker);
+    const policies = await watchActivePolicy(config.dataDir, logger);
+    closers.unshift(async () => policies.stop());
     const pipeline = {
       audit,
       limits: createLimits(limitsConfig(config)),
-      verifyAccessToken: (token: string) => broker.verifyAccessToken(token),
+      policy: cedarRuntimePolicy(policies.current),
+      authenticateCaller: (request: FastifyRequest) => authenticateBrokerCaller(broker, request),
       onDecision(request: FastifyRequest, outcome: string, appId: string) {
         appOf.set(request, appId);
         metrics.decisions.inc({ outcome, app: appId });
@@ -113,6 +129,17 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     };
     registerGatewayRoutes(app, { ...pipeline, config, crm });
     registerAuditRoutes(app, pipeline);
+    registerOpenApiRoute(app, {
+      serverUrl: url,
+      fieldsets: config.scopes,
+      describe: (object) => crm.describe(object),
+      maskedFields: Object.values(config.roles).flatMap((role) => Object.keys(role.masks)),
+      maxPageSize: config.gateway.maxPageSize,
+      lookupApp: async (appId) => {
+        const found = await catalog.findApp(appId);
+        return found?.status === 'approved' ? { scopes: found.scopes, clientId: found.clientId } : undefined;
+      },
+    });
     app.get('/healthz', async () => ({ status: 'ok' }));
     app.get('/readyz', async (_request, reply) => {
       const report = await checkReadiness({ store, idpIssuer });
@@ -190,4 +217,33 @@ function freePort(host: string): Promise<number> {
       );
     });
   });
+}
+
+/**
+ * The active Cedar library: loaded (and validated) at start, then reloaded within a second of
+ * `gatehouse policy publish` changing the data dir's pointer. A library that fails to load keeps the
+ * previous one in force and is logged: a bad publish never leaves the gateway without policy.
+ */
+async function watchActivePolicy(
+  dataDir: string,
+  logger: Logger,
+): Promise<{ current: () => PolicySet; stop: () => void }> {
+  const pointer = join(dataDir, 'policies', 'current');
+  const read = () => (existsSync(pointer) ? readFileSync(pointer, 'utf8').trim() : '');
+  let seen = read();
+  let active = await loadActivePolicySet(dataDir);
+  const timer = setInterval(() => {
+    const now = read();
+    if (now === seen) return;
+    seen = now;
+    loadActivePolicySet(dataDir).then(
+      (set) => {
+        active = set;
+        logger.info({ policy_version: set.version }, 'policy library reloaded');
+      },
+      (err: unknown) => logger.error({ err }, 'published policy library failed to load; keeping the previous one'),
+    );
+  }, 1000);
+  timer.unref();
+  return { current: () => active, stop: () => clearInterval(timer) };
 }
