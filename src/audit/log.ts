@@ -151,7 +151,9 @@ class StoredAuditLog implements AuditLog {
   /** Group commit: one transaction for everything queued; what arrives meanwhile goes in the next. */
   #drain(): Promise<void> {
     this.#draining ??= (async () => {
-      await Promise.resolve(); // appends made in the same tick join the first batch
+      // Wait for the rest of this event-loop turn: every request whose bytes arrived in the same I/O poll
+      // reaches its append first and shares the batch's one transaction (group commit).
+      await new Promise<void>((resolve) => setImmediate(resolve));
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, maxBatch);
         try {
