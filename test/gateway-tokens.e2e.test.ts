@@ -134,9 +134,7 @@ describe('Cedar decides, and says which library decided', () => {
   it('keeps the filter language inside the row filter: an or cannot widen past the territory', async () => {
     const alice = await demo.accessToken('alice', 'call-notes', 'read:account.basic');
     const filter = encodeURIComponent("territory eq 'NA' or territory eq 'EMEA'");
-    const page = (await (
-      await demo.get(`/crm/v1/accounts?limit=20&filter=${filter}`, alice)
-    ).json()) as Page;
+    const page = (await (await demo.get(`/crm/v1/accounts?limit=20&filter=${filter}`, alice)).json()) as Page;
     expect(page.records.length).toBeGreaterThan(0);
     expect(new Set(page.records.map((r) => r.territory))).toEqual(new Set(['EMEA']));
     const malformed = await demo.get(

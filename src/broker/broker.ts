@@ -131,6 +131,8 @@ export function clientInfoFromApp(app: App | undefined): ClientInfo | undefined 
   };
 }
 
+const keyScheduleCheckMs = 5_000;
+
 export async function createBroker(options: CreateBrokerOptions): Promise<Broker> {
   const { config, secrets } = options;
   if (!URL.canParse(options.issuer)) throw new TypeError('createBroker: issuer must be an absolute URL');
@@ -181,13 +183,14 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
     cacheSize: options.verifiedTokenCacheSize,
   });
   const metadata = Object.freeze(authorizationServerMetadata(config, issuer));
-  // Key schedule: every node reloads it now and then and rotates when due (a no-op when another did).
+  // Key schedule: every node reloads it every few seconds (so a key rotated by the CLI or another node is
+  // published well within its lead time) and rotates when due (a no-op when another node did).
   let keyCheck: Promise<unknown> = Promise.resolve();
   const keyTimer = setInterval(() => {
     keyCheck = keyCheck
       .then(() => keys.rotateIfDue(nowSeconds(ctx)).then(() => keys.reload()))
       .catch(() => undefined);
-  }, 30_000);
+  }, keyScheduleCheckMs);
   keyTimer.unref();
 
   async function verifyAccessToken(token: string): Promise<AccessTokenClaims> {

@@ -6,6 +6,7 @@ import { registerDevCommands } from './commands/dev.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { registerSeedCommand } from './commands/seed.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerTokenCommands } from './commands/token.js';
 
 /** Exit codes: 0 ok, 1 failed, 2 usage error; commands may define more (policy check: 3 = review). */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -20,6 +21,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerAppCommands(program);
   registerPolicyCommands(program);
   registerAuditCommands(program);
+  registerTokenCommands(program);
   for (const command of program.commands) command.exitOverride();
 
   try {

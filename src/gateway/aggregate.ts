@@ -129,7 +129,13 @@ export function planAggregate(
     // Aggregated values cannot be masked one contact at a time, so contacts without consent are left out.
     ...consentWhere(config, principal, object, 'exclude'),
   ];
-  const filter = parseFilters(config, principal, { object }, query.filter, unmasked(config, principal, object, granted.fields));
+  const filter = parseFilters(
+    config,
+    principal,
+    { object },
+    query.filter,
+    unmasked(config, principal, object, granted.fields),
+  );
   return {
     object,
     groupBy: query.groupBy,

@@ -89,7 +89,13 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         const principal = await authenticate(deps, request, trail);
         const object = objectOf(request.params.plural, trail);
         const query = readQuery(request.query, ['fields']);
-        const plan = planRead(config, principal, object, query.fields, policy.rows(principal, 'read', object));
+        const plan = planRead(
+          config,
+          principal,
+          object,
+          query.fields,
+          policy.rows(principal, 'read', object),
+        );
         trail.scopes = plan.scopes;
         const record = await fetchRecord(crm, plan, request.params.id);
         const protect = protector(config, principal, object, plan.fields);
@@ -111,7 +117,13 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         if (limit > config.gateway.maxPageSize) {
           throw new InputError(`limit must be at most ${config.gateway.maxPageSize}`, { parameter: 'limit' });
         }
-        const plan = planRead(config, principal, object, query.fields, policy.rows(principal, 'read', object));
+        const plan = planRead(
+          config,
+          principal,
+          object,
+          query.fields,
+          policy.rows(principal, 'read', object),
+        );
         trail.scopes = plan.scopes;
         const filter = parseFilters(config, principal, plan, query.filter);
         const page = await crm.query(object, {
@@ -147,7 +159,13 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
           ...plan,
           values: screenIncoming(config, object, plan.values, tally, trail),
         });
-        await requireConsentedContact(crm, config, principal, values, policy.rows(principal, 'read', 'contact'));
+        await requireConsentedContact(
+          crm,
+          config,
+          principal,
+          values,
+          policy.rows(principal, 'read', 'contact'),
+        );
         const stored = await crm.create(object, values);
         const id = String(stored.id);
         trail.resourceId = id;
@@ -177,7 +195,13 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         const tally = new DlpTally();
         const values = screenIncoming(config, object, plan.values, tally, trail);
         const ifMatch = requireIfMatch(request.headers['if-match']);
-        await requireConsentedContact(crm, config, principal, values, policy.rows(principal, 'read', 'contact'));
+        await requireConsentedContact(
+          crm,
+          config,
+          principal,
+          values,
+          policy.rows(principal, 'read', 'contact'),
+        );
         const pinned = await checkVersion(crm, plan, request.params.id, ifMatch);
         const stored = await crm.update(object, request.params.id, values, pinned);
         // Gone from under the pinned version: another write landed between the check and this one.

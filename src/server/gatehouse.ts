@@ -241,7 +241,8 @@ async function watchActivePolicy(
         active = set;
         logger.info({ policy_version: set.version }, 'policy library reloaded');
       },
-      (err: unknown) => logger.error({ err }, 'published policy library failed to load; keeping the previous one'),
+      (err: unknown) =>
+        logger.error({ err }, 'published policy library failed to load; keeping the previous one'),
     );
   }, 1000);
   timer.unref();

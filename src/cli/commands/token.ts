@@ -1,0 +1,89 @@
+import type { Command } from 'commander';
+import { InputError } from '../../errors/index.js';
+import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
+
+interface RevokeOptions extends CommonOptions {
+  app?: string;
+  user?: string;
+  reason: string;
+}
+
+export function registerTokenCommands(program: Command): void {
+  const token = program.command('token').description('access and refresh tokens issued by the broker');
+  withCommonOptions(
+    token
+      .command('revoke')
+      .description(
+        'revoke every token of an app, of a user, or of a user in one app (holds on running servers within a second)',
+      )
+      .option('--app <id>', 'app id')
+      .option('--user <email>', "user's email or subject")
+      .requiredOption('--reason <text>', 'why; recorded with the revocation and in the audit trail'),
+  ).action(async (options: RevokeOptions) => {
+    if (!options.app && !options.user) throw new InputError('token revoke needs --app, --user or both');
+    const config = commandConfig(options);
+    const [{ revokeAll }, { auditOrigin, openAuditLog }, { openLocalSecretStore }, { openStore }] =
+      await Promise.all([
+        import('../../broker/index.js'),
+        import('../../audit/index.js'),
+        import('../../secrets/index.js'),
+        import('../../store/index.js'),
+      ]);
+    const store = await openStore(config);
+    try {
+      const audit = await openAuditLog({
+        db: store.db,
+        secrets: openLocalSecretStore(config.dataDir),
+        origin: auditOrigin,
+      });
+      try {
+        const result = await revokeAll(store.db, {
+          appId: options.app,
+          userId: options.user,
+          reason: options.reason,
+          actor: 'cli',
+          audit,
+        });
+        const target = [options.app && `app ${options.app}`, options.user && `user ${options.user}`]
+          .filter(Boolean)
+          .join(' / ');
+        report(options, `revoked every token of ${target}`, result);
+      } finally {
+        await audit.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  const keys = program.command('keys').description("the broker's token signing keys");
+  withCommonOptions(
+    keys
+      .command('rotate')
+      .description(
+        'publish a new signing key now; it signs after the publish lead time, the old one stays until its tokens expire',
+      ),
+  ).action(async (options: CommonOptions) => {
+    const config = commandConfig(options);
+    const [{ rotateSigningKey }, { openLocalSecretStore }, { openStore }] = await Promise.all([
+      import('../../broker/index.js'),
+      import('../../secrets/index.js'),
+      import('../../store/index.js'),
+    ]);
+    const store = await openStore(config);
+    try {
+      const kid = await rotateSigningKey({
+        db: store.db,
+        secrets: openLocalSecretStore(config.dataDir),
+        publishLeadSeconds: config.broker.keyPublishLeadSeconds,
+      });
+      report(
+        options,
+        `new signing key ${kid} published; it signs in ${config.broker.keyPublishLeadSeconds}s`,
+        { kid, publish_lead_seconds: config.broker.keyPublishLeadSeconds },
+      );
+    } finally {
+      await store.close();
+    }
+  });
+}
