@@ -2,7 +2,7 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeAll } from '../src/broker/index.js';
 import { openStore, type Store } from '../src/store/index.js';
-import { Browser, dpopKey, dpopProof, pkce, signIn } from './support/broker.js';
+import { Browser, dpopKey, dpopProof, insertDpopApp, pkce, signIn } from './support/broker.js';
 import { startDemo, type Demo } from './support/demo.js';
 
 const redirectUri = 'http://localhost:5173/callback';
@@ -14,22 +14,7 @@ let store: Store;
 beforeAll(async () => {
   demo = await startDemo();
   store = await openStore(demo.config);
-  // An app whose security plan requires DPoP-bound tokens.
-  const at = new Date().toISOString();
-  await store.db
-    .insertInto('apps')
-    .values({
-      id: 'dpop-notes',
-      client_id: 'dpop-notes',
-      name: 'DPoP notes',
-      owner: 'alice@example.com',
-      status: 'approved',
-      scopes: JSON.stringify(['read:account.basic']),
-      manifest: JSON.stringify({ name: 'dpop-notes', redirect_uris: [redirectUri], require_dpop: true }),
-      created_at: at,
-      updated_at: at,
-    })
-    .execute();
+  await insertDpopApp(store.db, [redirectUri]);
 });
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../src/store/index.js';
-import { dpopKey, dpopProof, type DpopKey } from './support/broker.js';
+import { dpopKey, dpopProof, insertDpopApp, type DpopKey } from './support/broker.js';
 import { startDemo, tokenExchangeGrant, idTokenType, type Demo } from './support/demo.js';
 
 type Page = { records: Record<string, string | number | null>[]; next_cursor: string | null };
@@ -11,22 +11,7 @@ let store: Store;
 beforeAll(async () => {
   demo = await startDemo();
   store = await openStore(demo.config);
-  // An app whose security plan requires sender-constrained (DPoP) tokens.
-  const at = new Date().toISOString();
-  await store.db
-    .insertInto('apps')
-    .values({
-      id: 'dpop-notes',
-      client_id: 'dpop-notes',
-      name: 'DPoP notes',
-      owner: 'alice@example.com',
-      status: 'approved',
-      scopes: JSON.stringify(['read:account.basic']),
-      manifest: JSON.stringify({ name: 'dpop-notes', redirect_uris: [], require_dpop: true }),
-      created_at: at,
-      updated_at: at,
-    })
-    .execute();
+  await insertDpopApp(store.db);
 });
 
 afterAll(async () => {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { Db } from '../../src/store/index.js';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 
 /** A browser without a browser: one cookie jar, redirects followed by hand. */
@@ -135,4 +136,23 @@ export async function dpopProof(
   })
     .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.publicJwk })
     .sign(key.privateKey);
+}
+
+/** Registers an approved app whose security plan requires DPoP-bound tokens, straight in the catalog. */
+export async function insertDpopApp(db: Db, redirectUris: readonly string[] = []): Promise<void> {
+  const at = new Date().toISOString();
+  await db
+    .insertInto('apps')
+    .values({
+      id: 'dpop-notes',
+      client_id: 'dpop-notes',
+      name: 'DPoP notes',
+      owner: 'alice@example.com',
+      status: 'approved',
+      scopes: JSON.stringify(['read:account.basic']),
+      manifest: JSON.stringify({ name: 'dpop-notes', redirect_uris: redirectUris, require_dpop: true }),
+      created_at: at,
+      updated_at: at,
+    })
+    .execute();
 }
