@@ -18,16 +18,10 @@ const namePattern = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
  * by the master key in `master.key` (mode 0600). Files are created exclusively, so two processes that
  * create the same key at first start agree on one.
  */
-export function openLocalSecretStore(dataDir: string): SecretStore {
+export function openLocalSecretStore(dataDir: string, env: NodeJS.ProcessEnv = process.env): SecretStore {
   const dir = join(dataDir, 'secrets');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const masterKey = readOrCreate(join(dataDir, 'master.key'), () => randomBytes(32));
-  if (masterKey.length !== 32) {
-    throw new GatehouseError(
-      'CONFIG_INVALID',
-      `secrets: ${join(dataDir, 'master.key')} is not a 32-byte key`,
-    );
-  }
+  const masterKey = loadMasterKey(dataDir, env.GATEHOUSE_MASTER_KEY);
   const fileOf = (name: string) => {
     if (!namePattern.test(name)) throw new TypeError(`invalid secret name ${JSON.stringify(name)}`);
     return join(dir, `${name.replaceAll('/', '__')}.json`);
@@ -55,6 +49,27 @@ export function openLocalSecretStore(dataDir: string): SecretStore {
       rmSync(fileOf(name), { force: true });
     },
   };
+}
+
+/**
+ * The master key: from GATEHOUSE_MASTER_KEY (base64 of 32 bytes) when set, so it can live outside the
+ * data dir (an orchestrator's secret), else from `master.key`, created with mode 0600 on first start.
+ */
+function loadMasterKey(dataDir: string, fromEnv: string | undefined): Buffer {
+  if (fromEnv !== undefined && fromEnv !== '') {
+    const key = Buffer.from(fromEnv, 'base64');
+    if (key.length !== 32) {
+      throw new GatehouseError(
+        'CONFIG_INVALID',
+        'secrets: GATEHOUSE_MASTER_KEY must be the base64 of 32 bytes',
+      );
+    }
+    return key;
+  }
+  const file = join(dataDir, 'master.key');
+  const key = readOrCreate(file, () => randomBytes(32));
+  if (key.length !== 32) throw new GatehouseError('CONFIG_INVALID', `secrets: ${file} is not a 32-byte key`);
+  return key;
 }
 
 interface Envelope {

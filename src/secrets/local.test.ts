@@ -1,0 +1,59 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openLocalSecretStore } from './index.js';
+
+const dirs: string[] = [];
+function dataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-secrets-'));
+  dirs.push(dir);
+  return dir;
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('local secret store', () => {
+  it('keeps secrets encrypted at rest and reads them back; the first writer wins', async () => {
+    const dir = dataDir();
+    const store = openLocalSecretStore(dir, {});
+    const value = Buffer.from('a private key, never in plain text on disk');
+    expect(Buffer.from(await store.putIfAbsent('broker/signing-key', value))).toEqual(value);
+    expect(Buffer.from(await store.putIfAbsent('broker/signing-key', Buffer.from('other')))).toEqual(value);
+    expect(
+      Buffer.from((await openLocalSecretStore(dir, {}).get('broker/signing-key')) as Uint8Array),
+    ).toEqual(value);
+    for (const file of readdirSync(join(dir, 'secrets'))) {
+      expect(readFileSync(join(dir, 'secrets', file), 'utf8')).not.toContain('private key');
+    }
+    expect(statSync(join(dir, 'master.key')).mode & 0o777).toBe(0o600);
+  });
+
+  it('refuses a ciphertext moved to another name (the name is authenticated)', async () => {
+    const dir = dataDir();
+    const store = openLocalSecretStore(dir, {});
+    await store.putIfAbsent('a', Buffer.from('x'));
+    const { renameSync } = await import('node:fs');
+    renameSync(join(dir, 'secrets', 'a.json'), join(dir, 'secrets', 'b.json'));
+    await expect(store.get('b')).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+
+  it('takes the master key from GATEHOUSE_MASTER_KEY and then writes no key file', async () => {
+    const dir = dataDir();
+    const env = { GATEHOUSE_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') };
+    await openLocalSecretStore(dir, env).putIfAbsent('k', Buffer.from('v'));
+    expect(existsSync(join(dir, 'master.key'))).toBe(false);
+    expect(Buffer.from((await openLocalSecretStore(dir, env).get('k')) as Uint8Array).toString()).toBe('v');
+    const otherKey = { GATEHOUSE_MASTER_KEY: Buffer.alloc(32, 8).toString('base64') };
+    await expect(openLocalSecretStore(dir, otherKey).get('k')).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+    });
+    expect(() => openLocalSecretStore(dir, { GATEHOUSE_MASTER_KEY: 'c2hvcnQ=' })).toThrow(/32 bytes/);
+  });
+
+  it('rejects names that could escape the secrets folder', async () => {
+    const store = openLocalSecretStore(dataDir(), {});
+    await expect(store.get('../master')).rejects.toThrow(TypeError);
+  });
+});
