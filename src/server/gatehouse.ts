@@ -53,6 +53,11 @@ export interface StartOptions {
 /** The composition root: builds every module from configuration, mounts the routes and listens. */
 export async function startGatehouse(config: Config, options: StartOptions = {}): Promise<Gatehouse> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  if (config.redis.url) {
+    throw new ConfigError(
+      'config: redis.url: the Redis backend is not available in this build; remove redis.url to keep limits in memory',
+    );
+  }
   if (!config.demo && !config.idp.issuer) {
     throw new ConfigError('config: idp.issuer is required outside demo mode (or start with --demo)');
   }
