@@ -74,14 +74,14 @@ describe('gatehouse CLI', () => {
 });
 
 describe('scale-out settings this build cannot honour', () => {
-  it.each([['GATEHOUSE_DATABASE_URL', 'database.url'], ['GATEHOUSE_REDIS_URL', 'redis.url']])(
-    '%s is refused with one line instead of being ignored',
-    (variable, key) => {
-      const result = gatehouse(['serve', '--demo', '--data-dir', join(scratch, `scale-${key}`)], {
-        [variable]: 'postgres://127.0.0.1:1/x',
-      });
-      expect(result.code).toBe(1);
-      expect(result.stderr.trim().split('\n').at(-1)).toContain(key);
-    },
-  );
+  it.each([
+    ['GATEHOUSE_DATABASE_URL', 'database.url'],
+    ['GATEHOUSE_REDIS_URL', 'redis.url'],
+  ])('%s is refused with one line instead of being ignored', (variable, key) => {
+    const result = gatehouse(['serve', '--demo', '--data-dir', join(scratch, `scale-${key}`)], {
+      [variable]: 'postgres://127.0.0.1:1/x',
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n').at(-1)).toContain(key);
+  });
 });
