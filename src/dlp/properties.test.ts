@@ -180,7 +180,10 @@ describe('DLP properties', () => {
     );
   });
 
-  it('mod-97 accepts computed check digits and catches every single-character substitution', () => {
+  // Mod-97 catches every substitution of a digit by a digit or a letter by a letter (the value moves by
+  // d·10^k with 0 < |d| < 97). A digit swapped for a letter changes the length of the numeric string, which
+  // the checksum does not guarantee to catch, so those are not part of the property.
+  it('mod-97 accepts computed check digits and catches every same-class single-character substitution', () => {
     const alnum = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
     fc.assert(
       fc.property(
@@ -197,8 +200,11 @@ describe('DLP properties', () => {
           const iban = `GB${String(98 - rest).padStart(2, '0')}${bban}`;
           expect(ibanValid(iban)).toBe(true);
           const i = 4 + (at % 18);
-          const changed =
-            iban.slice(0, i) + alnum[(alnum.indexOf(iban[i]!) + delta) % 36] + iban.slice(i + 1);
+          const original = iban[i]!;
+          const sameClass = /[0-9]/.test(original) ? alnum.slice(0, 10) : alnum.slice(10);
+          const replacement = sameClass[(sameClass.indexOf(original) + delta) % sameClass.length]!;
+          fc.pre(replacement !== original);
+          const changed = iban.slice(0, i) + replacement + iban.slice(i + 1);
           expect(ibanValid(changed)).toBe(false);
         },
       ),
