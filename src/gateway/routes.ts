@@ -1,7 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
-import { objectFromPlural, type CrmConnector, type CrmObject } from '../crm/index.js';
+import { objectFromPlural, type CrmConnector, type CrmObject, type CrmRecord } from '../crm/index.js';
 import { GatehouseError, InputError, NotFound, type ErrorCode } from '../errors/index.js';
+import type { Principal } from '../policy/index.js';
 import { parseAggregateQuery, planAggregate, runAggregate } from './aggregate.js';
 import { breakerConnector } from './connector.js';
 import { DlpTally, screenIncoming } from './dlp.js';
@@ -49,6 +50,15 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
   // Every CRM call goes through the connector's breaker: a failing CRM is refused fast (503).
   const crm = breakerConnector(deps.crm, deps.limits.breaker(deps.crm.name));
   const guard = bulkGuardStage(crm, deps.limits, config.gateway.tableSizeCacheSeconds);
+  // authorize + shape of a write, under the policy's row filter for writes.
+  const writePlan = (
+    principal: Principal,
+    object: CrmObject,
+    request: FastifyRequest,
+    mode: 'create' | 'update',
+  ) => planWrite(config, principal, object, jsonBody(request), mode, policy.rows(principal, 'write', object));
+  const consentedContact = (principal: Principal, values: CrmRecord) =>
+    requireConsentedContact(crm, config, principal, values, policy.rows(principal, 'read', 'contact'));
 
   void app.register(async (scope) => {
     scope.setErrorHandler(async (error: FastifyError, request, reply) => {
@@ -145,27 +155,14 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
       const answer = await governed(deps, request, reply, 'crm.create', async (trail) => {
         const principal = await authenticate(deps, request, trail);
         const object = objectOf(request.params.plural, trail);
-        const plan = planWrite(
-          config,
-          principal,
-          object,
-          jsonBody(request),
-          'create',
-          policy.rows(principal, 'write', object),
-        );
+        const plan = writePlan(principal, object, request, 'create');
         trail.scopes = plan.scopes;
         const tally = new DlpTally();
         const values = createValues(principal, {
           ...plan,
           values: screenIncoming(config, object, plan.values, tally, trail),
         });
-        await requireConsentedContact(
-          crm,
-          config,
-          principal,
-          values,
-          policy.rows(principal, 'read', 'contact'),
-        );
+        await consentedContact(principal, values);
         const stored = await crm.create(object, values);
         const id = String(stored.id);
         trail.resourceId = id;
@@ -183,25 +180,12 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         trail.resourceId = request.params.id;
         const principal = await authenticate(deps, request, trail);
         const object = objectOf(request.params.plural, trail);
-        const plan = planWrite(
-          config,
-          principal,
-          object,
-          jsonBody(request),
-          'update',
-          policy.rows(principal, 'write', object),
-        );
+        const plan = writePlan(principal, object, request, 'update');
         trail.scopes = plan.scopes;
         const tally = new DlpTally();
         const values = screenIncoming(config, object, plan.values, tally, trail);
         const ifMatch = requireIfMatch(request.headers['if-match']);
-        await requireConsentedContact(
-          crm,
-          config,
-          principal,
-          values,
-          policy.rows(principal, 'read', 'contact'),
-        );
+        await consentedContact(principal, values);
         const pinned = await checkVersion(crm, plan, request.params.id, ifMatch);
         const stored = await crm.update(object, request.params.id, values, pinned);
         // Gone from under the pinned version: another write landed between the check and this one.
