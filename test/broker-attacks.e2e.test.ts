@@ -12,7 +12,7 @@ import {
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLocalSecretStore } from '../src/secrets/index.js';
-import { Browser, dpopKey, dpopProof, pkce, signIn, type DpopKey } from './support/broker.js';
+import { Browser, dpopKey, dpopProof, pkce, redeemCodeFlow, signIn, type DpopKey } from './support/broker.js';
 import { startDemo, type Demo } from './support/demo.js';
 
 /**
@@ -372,24 +372,10 @@ describe('authorization code flow attacks', () => {
   });
 
   it('refresh-token reuse revokes the whole family and is audited', async () => {
-    const { verifier, challenge } = pkce();
-    const { back } = await signIn(new Browser(), {
-      base: demo.url,
-      clientId: 'call-notes',
-      redirectUri,
-      scope,
-      user: 'alice',
-      challenge,
-    });
-    const tokens = (await (
-      await postForm('/oauth/token', {
-        grant_type: 'authorization_code',
-        client_id: 'call-notes',
-        code: back.searchParams.get('code') ?? '',
-        redirect_uri: redirectUri,
-        code_verifier: verifier,
-      })
-    ).json()) as { access_token: string; refresh_token: string };
+    const tokens = (await (await redeemCodeFlow({ base: demo.url, redirectUri, scope })).json()) as {
+      access_token: string;
+      refresh_token: string;
+    };
     const refresh = (token: string) =>
       postForm('/oauth/token', {
         grant_type: 'refresh_token',
@@ -422,24 +408,9 @@ describe('authorization code flow attacks', () => {
   });
 
   it('a refresh token of another client is refused', async () => {
-    const { verifier, challenge } = pkce();
-    const { back } = await signIn(new Browser(), {
-      base: demo.url,
-      clientId: 'call-notes',
-      redirectUri,
-      scope,
-      user: 'alice',
-      challenge,
-    });
-    const tokens = (await (
-      await postForm('/oauth/token', {
-        grant_type: 'authorization_code',
-        client_id: 'call-notes',
-        code: back.searchParams.get('code') ?? '',
-        redirect_uri: redirectUri,
-        code_verifier: verifier,
-      })
-    ).json()) as { refresh_token: string };
+    const tokens = (await (await redeemCodeFlow({ base: demo.url, redirectUri, scope })).json()) as {
+      refresh_token: string;
+    };
     const response = await postForm('/oauth/token', {
       grant_type: 'refresh_token',
       client_id: 'pipeline-dashboard',

@@ -2,7 +2,15 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeAll } from '../src/broker/index.js';
 import { openStore, type Store } from '../src/store/index.js';
-import { Browser, dpopKey, dpopProof, insertDpopApp, pkce, signIn } from './support/broker.js';
+import {
+  Browser,
+  dpopKey,
+  dpopProof,
+  insertDpopApp,
+  pkce,
+  redeemCodeFlow,
+  signIn,
+} from './support/broker.js';
 import { startDemo, type Demo } from './support/demo.js';
 
 const redirectUri = 'http://localhost:5173/callback';
@@ -47,22 +55,7 @@ interface Tokens {
 }
 
 async function codeFlow(user = 'alice'): Promise<Tokens> {
-  const { verifier, challenge } = pkce();
-  const { back } = await signIn(new Browser(), {
-    base: demo.url,
-    clientId: 'call-notes',
-    redirectUri,
-    scope,
-    user,
-    challenge,
-  });
-  const response = await postForm('/oauth/token', {
-    grant_type: 'authorization_code',
-    client_id: 'call-notes',
-    code: back.searchParams.get('code') ?? '',
-    redirect_uri: redirectUri,
-    code_verifier: verifier,
-  });
+  const response = await redeemCodeFlow({ base: demo.url, redirectUri, scope, user });
   expect(response.status).toBe(200);
   return (await response.json()) as Tokens;
 }

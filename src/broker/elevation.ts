@@ -10,6 +10,7 @@ import {
   type BrokerContext,
 } from './context.js';
 import { parseScope } from './scopes.js';
+import type { BrokerTables } from './tables.js';
 
 /** An elevation request as the API shows it. */
 export interface Elevation {
@@ -30,21 +31,7 @@ export interface Elevation {
 const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
 const who = (claims: AccessTokenClaims) => claims.email ?? claims.sub;
 
-type Row = {
-  id: string;
-  sub: string;
-  identity: string;
-  client_id: string;
-  app_id: string;
-  scope: string;
-  justification: string;
-  status: 'pending' | 'approved' | 'refused' | 'issued';
-  reviewer: string | null;
-  created_at: number;
-  decided_at: number | null;
-  expires_at: number;
-  token_jti: string | null;
-};
+type Row = BrokerTables['broker_elevations'];
 
 function view(row: Row, now: number): Elevation {
   const identity = JSON.parse(row.identity) as { email?: string; sub: string };

@@ -1,4 +1,4 @@
-import type { Db } from '../store/index.js';
+import type { Database, Db } from '../store/index.js';
 
 export type AppStatus = 'draft' | 'in_review' | 'approved' | 'suspended' | 'retired';
 
@@ -139,17 +139,7 @@ export function createCatalog(db: Db): Catalog {
   };
 }
 
-type AppRow = {
-  id: string;
-  client_id: string;
-  name: string;
-  owner: string;
-  status: string;
-  scopes: string;
-  manifest: string;
-  created_at: string;
-  updated_at: string;
-};
+type AppRow = Database['apps'];
 
 function toApp(row: AppRow): App {
   return {

@@ -36,33 +36,25 @@ export function registerAuditRoutes(app: FastifyInstance, deps: PipelineDeps): v
     return reply.type('text/plain; charset=utf-8').send(note);
   });
 
-  app.get<{ Querystring: Record<string, string | undefined> }>(
-    '/audit/v1/proof/inclusion',
-    (request, reply) =>
-      governed(deps, request, reply, 'audit.proof', async (trail) => {
-        trail.resourceType = 'audit_proof';
-        requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
-        const index = requiredCount(request.query.index, 'index');
-        const size = requiredCount(request.query.size, 'size');
-        trail.resourceId = `inclusion:${index}:${size}`;
-        trail.reason = 'proof returned';
-        return { hashes: await audit.inclusionProof(index, size) };
-      }),
-  );
-
-  app.get<{ Querystring: Record<string, string | undefined> }>(
-    '/audit/v1/proof/consistency',
-    (request, reply) =>
-      governed(deps, request, reply, 'audit.proof', async (trail) => {
-        trail.resourceType = 'audit_proof';
-        requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
-        const from = requiredCount(request.query.from, 'from');
-        const to = requiredCount(request.query.to, 'to');
-        trail.resourceId = `consistency:${from}:${to}`;
-        trail.reason = 'proof returned';
-        return { hashes: await audit.consistencyProof(from, to) };
-      }),
-  );
+  // Both proofs take two counts and answer { hashes }; one route shape serves them.
+  const proofs = {
+    inclusion: { params: ['index', 'size'], prove: (a: number, b: number) => audit.inclusionProof(a, b) },
+    consistency: { params: ['from', 'to'], prove: (a: number, b: number) => audit.consistencyProof(a, b) },
+  } as const;
+  for (const [kind, { params, prove }] of Object.entries(proofs)) {
+    app.get<{ Querystring: Record<string, string | undefined> }>(
+      `/audit/v1/proof/${kind}`,
+      (request, reply) =>
+        governed(deps, request, reply, 'audit.proof', async (trail) => {
+          trail.resourceType = 'audit_proof';
+          requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
+          const [a, b] = params.map((name) => requiredCount(request.query[name], name)) as [number, number];
+          trail.resourceId = `${kind}:${a}:${b}`;
+          trail.reason = 'proof returned';
+          return { hashes: await prove(a, b) };
+        }),
+    );
+  }
 }
 
 function optionalText(value: unknown, name: string): string | undefined {

@@ -156,3 +156,34 @@ export async function insertDpopApp(db: Db, redirectUris: readonly string[] = []
     })
     .execute();
 }
+
+/** Signs `user` in through the code flow (PKCE, dev IdP, consent) and redeems the code at /oauth/token. */
+export async function redeemCodeFlow(options: {
+  base: string;
+  redirectUri: string;
+  scope: string;
+  user?: string;
+  clientId?: string;
+}): Promise<Response> {
+  const clientId = options.clientId ?? 'call-notes';
+  const { verifier, challenge } = pkce();
+  const { back } = await signIn(new Browser(), {
+    base: options.base,
+    clientId,
+    redirectUri: options.redirectUri,
+    scope: options.scope,
+    user: options.user ?? 'alice',
+    challenge,
+  });
+  return fetch(`${options.base}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      client_id: clientId,
+      code: back.searchParams.get('code') ?? '',
+      redirect_uri: options.redirectUri,
+      code_verifier: verifier,
+    }),
+  });
+}
