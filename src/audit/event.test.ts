@@ -97,6 +97,11 @@ describe('audit events', () => {
     });
   });
 
+  it('keeps the optional request facts when present', () => {
+    const facts = { fields: 'email,phone', record_count: 3, client_network: '10.1.2.0/24' };
+    expect(JSON.parse(canonicalEvent({ ...event, ...facts }))).toMatchObject(facts);
+  });
+
   it('a malformed event is the caller’s mistake: TypeError', () => {
     expect(() => canonicalEvent({ ...event, outcome: 'maybe' } as unknown as AuditEvent)).toThrow(TypeError);
     expect(() => canonicalEvent({ ...event, actor_id: 42 } as unknown as AuditEvent)).toThrow(TypeError);
@@ -108,5 +113,12 @@ describe('audit events', () => {
     expect(isAuditEvent([event])).toBe(false);
     expect(isAuditEvent(null)).toBe(false);
     expect(isAuditEvent({ ...event, policy_version: 3 })).toBe(false);
+    expect(
+      isAuditEvent({ ...event, fields: 'email,phone', record_count: 2, client_network: '10.0.0.0/24' }),
+    ).toBe(true);
+    expect(isAuditEvent({ ...event, record_count: -1 })).toBe(false);
+    expect(isAuditEvent({ ...event, record_count: 1.5 })).toBe(false);
+    expect(isAuditEvent({ ...event, record_count: '2' })).toBe(false);
+    expect(isAuditEvent({ ...event, client_network: ['10.0.0.0/24'] })).toBe(false);
   });
 });

@@ -16,6 +16,12 @@ export interface AuditEvent {
   outcome: 'allow' | 'deny' | 'error';
   reason: string;
   policy_version?: string;
+  /** The CRM fields a request read or wrote, names only, sorted and comma-separated. */
+  fields?: string;
+  /** How many records a request returned or changed. */
+  record_count?: number;
+  /** The caller's network (IPv4 /24, IPv6 /48), never the full address. */
+  client_network?: string;
 }
 
 const requiredFields = [
@@ -34,7 +40,14 @@ const requiredFields = [
 ] as const satisfies ReadonlyArray<keyof AuditEvent>;
 
 const outcomes: ReadonlySet<string> = new Set(['allow', 'deny', 'error']);
-const knownFields: ReadonlySet<string> = new Set<string>([...requiredFields, 'policy_version']);
+const optionalStrings = ['policy_version', 'fields', 'client_network'] as const satisfies ReadonlyArray<
+  keyof AuditEvent
+>;
+const knownFields: ReadonlySet<string> = new Set<string>([
+  ...requiredFields,
+  ...optionalStrings,
+  'record_count',
+]);
 
 /** RFC 8785 (JCS) canonical JSON of a JSON value. TypeError for values JSON cannot carry. */
 export function canonicalJson(value: unknown): string {
@@ -66,7 +79,11 @@ export function isAuditEvent(value: unknown): value is AuditEvent {
     if (typeof record[field] !== 'string') return false;
   }
   if (!outcomes.has(record.outcome as string)) return false;
-  return record.policy_version === undefined || typeof record.policy_version === 'string';
+  for (const field of optionalStrings) {
+    if (record[field] !== undefined && typeof record[field] !== 'string') return false;
+  }
+  const count = record.record_count;
+  return count === undefined || (Number.isSafeInteger(count) && (count as number) >= 0);
 }
 
 /**
@@ -77,9 +94,13 @@ export function isAuditEvent(value: unknown): value is AuditEvent {
 export function canonicalEvent(event: AuditEvent): string {
   const picked: Record<string, unknown> = {};
   for (const field of requiredFields) picked[field] = event[field];
-  if (event.policy_version !== undefined) picked.policy_version = event.policy_version;
+  for (const field of [...optionalStrings, 'record_count'] as const) {
+    if (event[field] !== undefined) picked[field] = event[field];
+  }
   if (!isAuditEvent(picked)) {
-    throw new TypeError('audit event: every field must be a string and outcome one of allow, deny, error');
+    throw new TypeError(
+      'audit event: every field must be a string (record_count a count) and outcome one of allow, deny, error',
+    );
   }
   return canonicalJson(picked);
 }

@@ -23,6 +23,9 @@ export interface Trail {
   resourceType: string;
   resourceId: string;
   scopes: readonly string[];
+  /** The CRM fields read or written (names only) and how many records: facts for detection. */
+  fields: readonly string[];
+  recordCount?: number;
   reason: string;
   /** Added to the reason of a refusal (which is otherwise its code): what was found, never values. */
   detail: string;
@@ -57,6 +60,7 @@ export async function governed(
     resourceType: '',
     resourceId: '',
     scopes: [],
+    fields: [],
     reason: '',
     detail: '',
     headers: {},
@@ -168,7 +172,34 @@ function auditEvent(
     outcome,
     reason,
     policy_version: policyVersion,
+    ...(trail.fields.length > 0 && { fields: [...trail.fields].sort().join(',') }),
+    ...(trail.recordCount !== undefined && { record_count: trail.recordCount }),
+    client_network: networkOf(request.ip),
   };
+}
+
+/** The caller's network, not its address: IPv4 /24, IPv6 /48 (enough to notice a new range). */
+export function networkOf(ip: string): string {
+  const v4 = /^(?:::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}$/i.exec(ip);
+  if (v4) return `${v4[1]}.${v4[2]}.${v4[3]}.0/24`;
+  if (ip.includes(':')) {
+    const groups = expandIpv6(ip);
+    if (groups) return `${groups.slice(0, 3).join(':')}::/48`;
+  }
+  return 'unknown';
+}
+
+function expandIpv6(ip: string): string[] | undefined {
+  const [head = '', tail, ...rest] = ip.split('::');
+  if (rest.length > 0) return undefined;
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const missing = 8 - left.length - right.length;
+  if (tail === undefined ? missing !== 0 : missing < 1) return undefined;
+  const groups = [...left, ...Array<string>(tail === undefined ? 0 : missing).fill('0'), ...right];
+  return groups.every((g) => /^[0-9a-f]{1,4}$/i.test(g))
+    ? groups.map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
+    : undefined;
 }
 
 /** The W3C traceparent's trace id when the caller sent a valid one, else the request id. */

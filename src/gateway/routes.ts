@@ -88,6 +88,7 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         );
         trail.scopes = plan.scopes;
         const answer = await runAggregate(crm, config, plan);
+        trail.recordCount = answer.groups.length;
         trail.reason = `${answer.groups.length} groups returned; ${answer.suppressed_groups} suppressed below ${config.gateway.aggregate.minGroupSize}`;
         return answer;
       }),
@@ -113,6 +114,8 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         if (!safe) throw new NotFound();
         await guard.check(principal, object, [safe], trail);
         trail.headers.etag = etagOf(record);
+        trail.fields = plan.fields;
+        trail.recordCount = 1;
         trail.reason = readReason(1, protect);
         return safe;
       }),
@@ -146,6 +149,8 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         const protect = protector(config, principal, object, plan.fields);
         const records = protectAll(protect, page.records);
         await guard.check(principal, object, records, trail);
+        trail.fields = plan.fields;
+        trail.recordCount = records.length;
         trail.reason = readReason(records.length, protect);
         return { records, next_cursor: page.nextCursor ?? null };
       }),
@@ -169,6 +174,8 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         const etag = await currentEtag(crm, object, id, plan.where);
         if (etag) trail.headers.etag = etag;
         trail.headers.location = `/crm/v1/${request.params.plural}/${encodeURIComponent(id)}`;
+        trail.fields = Object.keys(plan.values);
+        trail.recordCount = 1;
         trail.reason = writeReason('created', tally);
         return answerOf(config, principal, object, Object.keys(plan.values), stored);
       });
@@ -192,6 +199,8 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         if (!stored) throw stale();
         const etag = await currentEtag(crm, object, request.params.id, plan.where);
         if (etag) trail.headers.etag = etag;
+        trail.fields = Object.keys(plan.values);
+        trail.recordCount = 1;
         trail.reason = writeReason('updated', tally);
         return answerOf(config, principal, object, Object.keys(plan.values), stored);
       }),
@@ -207,6 +216,7 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         const ifMatch = requireIfMatch(request.headers['if-match']);
         const pinned = await checkVersion(crm, plan, request.params.id, ifMatch);
         if (!(await crm.delete(object, request.params.id, pinned))) throw stale();
+        trail.recordCount = 1;
         trail.reason = 'deleted';
       });
       return reply.code(204).send();
