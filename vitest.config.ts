@@ -6,6 +6,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    setupFiles: ['test/support/fast-check-seed.ts'],
+    globalSetup: ['test/support/database-global.ts'],
+    setupFiles: ['test/support/fast-check-seed.ts', 'test/support/database-setup.ts'],
   },
 });

@@ -13,6 +13,7 @@ import { parseArgs, promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import Fastify from 'fastify';
 import { loadConfig } from '../dist/config/index.js';
+import { authorizeRequest, clearPolicyCaches, loadPolicySet } from '../dist/policy/index.js';
 import { mintDevIdToken } from '../dist/devidp/index.js';
 import { openLocalSecretStore } from '../dist/secrets/index.js';
 import { startGatehouse } from '../dist/server/index.js';
@@ -55,6 +56,7 @@ await bare.listen({ host: '127.0.0.1', port: 0 });
 const bareUrl = `http://127.0.0.1:${bare.server.address().port}`;
 
 try {
+  const policy = await policyBench();
   const token = await accessToken();
   const headers = { authorization: `Bearer ${token}` };
   const list = await (await fetch(`${gatehouse.url}/crm/v1/contacts?limit=1`, { headers })).json();
@@ -87,8 +89,23 @@ try {
     });
   }
   const ratio = results[1].requests_per_second / results[0].requests_per_second;
-  if (values.json) console.log(JSON.stringify({ results, ratio_gateway_to_bare: ratio }, null, 2));
-  else {
+  // A single-record read asks Cedar twice (row filter, then the record): their share of the request.
+  const perRequestMs = (policy[1].p50_us + policy[3].p50_us) / 1000;
+  const policyShare = perRequestMs / results[1].latency_ms_p50;
+  if (values.json) {
+    console.log(
+      JSON.stringify(
+        { results, ratio_gateway_to_bare: ratio, policy, policy_share_of_one_record_p50: policyShare },
+        null,
+        2,
+      ),
+    );
+  } else {
+    console.log('| Cedar decision | decisions/s | p50 µs | p99 µs |\n|---|---|---|---|');
+    for (const p of policy) console.log(`| ${p.scenario} | ${p.decisions_per_second} | ${p.p50_us} | ${p.p99_us} |`);
+    console.log(
+      `\ncached decisions of one record read: ${perRequestMs.toFixed(3)} ms of a ${results[1].latency_ms_p50} ms p50 (${(policyShare * 100).toFixed(1)}%)\n`,
+    );
     console.log('| scenario | req/s | p50 ms | p99 ms | non-2xx | peak RSS MB |\n|---|---|---|---|---|---|');
     for (const r of results) {
       console.log(
@@ -102,6 +119,58 @@ try {
   db.close();
   await gatehouse.close();
   rmSync(dataDir, { recursive: true, force: true });
+}
+
+/**
+ * Cedar decisions in-process on the shipped library: a record decision (pre-parsed policy set,
+ * statefulIsAuthorized) and a row filter (partial evaluation compiled into a query filter), each with
+ * every call a cache miss (a new owner or user each time) and then the same question again (a hit).
+ */
+async function policyBench() {
+  const library = await loadPolicySet();
+  const principal = (user) => ({
+    userId: user,
+    email: `${user}@example.com`,
+    role: 'sales_rep',
+    territory: 'EMEA',
+    appId: 'call-notes',
+    clientId: 'call-notes',
+    scopes: ['read:contact.basic', 'read:contact.reach'],
+  });
+  const context = { fields: ['first_name', 'email'], recordCount: 20, ip: '127.0.0.0/24', time: new Date() };
+  const record = (i) => ({
+    principal: principal('alice'),
+    action: 'read',
+    object: 'contact',
+    resource: { id: 'c1', territory: 'EMEA', owner: `o${i}@example.com`, account: 'a1' },
+    context,
+  });
+  const rows = (i) => ({ principal: principal(`u${i}`), action: 'read', object: 'contact', context });
+  const scenarios = [
+    { scenario: 'record, uncached', n: 3000, input: record },
+    { scenario: 'record, cached', n: 30000, input: () => record(0) },
+    { scenario: 'row filter, uncached', n: 500, input: rows },
+    { scenario: 'row filter, cached', n: 30000, input: () => rows(0) },
+  ];
+  const out = [];
+  for (const { scenario, n, input } of scenarios) {
+    process.stderr.write(`Cedar: ${scenario}, ${n} decisions\n`);
+    clearPolicyCaches();
+    for (let i = 0; i < 50; i++) authorizeRequest(library, input(n + i)); // warm-up (and the cached entry)
+    const samples = new Float64Array(n);
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) {
+      const t = process.hrtime.bigint();
+      authorizeRequest(library, input(i));
+      samples[i] = Number(process.hrtime.bigint() - t) / 1000;
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    samples.sort();
+    const at = (q) => Math.round(samples[Math.min(n - 1, Math.floor(q * n))] * 10) / 10;
+    out.push({ scenario, decisions_per_second: Math.round(n / seconds), p50_us: at(0.5), p99_us: at(0.99) });
+  }
+  clearPolicyCaches();
+  return out;
 }
 
 async function accessToken() {

@@ -6,54 +6,87 @@ import { startDemo, type Demo } from './support/demo.js';
 import { auditEventsOf, expectProblem, json, requestIdOf, type Page } from './support/http.js';
 
 /**
- * Limits over real HTTP: rate limits with RateLimit-* and Retry-After, the bulk-export guard (with its
+ * Limits over real HTTP: token-bucket rate limits with RateLimit fields and Retry-After, the bulk-export guard (with its
  * `bulk_export` audit event for detection) and the circuit breaker in front of a failing CRM. Each demo
  * has the one setting it tests; the bulk guard runs with the defaults.
  */
 
 const read = 'read:account.basic read:contact.basic read:contact.reach';
 
-describe('rate limits', () => {
+describe('rate limits (token buckets)', () => {
   let demo: Demo;
   let carol: string;
 
   beforeAll(async () => {
-    // A day-long window: a burst cannot straddle a window boundary and see its counter reset mid-test.
-    demo = await startDemo({ config: { 'limits.perApp': { points: 5, durationSeconds: 86_400 } } });
+    // A burst of 5 per app that refills one token every 2 s: fast enough to watch a refill, slow enough
+    // that the burst below cannot refill under it. Users get a burst of 3, refilled one every 5 s.
+    demo = await startDemo({
+      config: {
+        'limits.perApp': { burst: 5, ratePerSecond: 0.5 },
+        'limits.perUser': { burst: 3, ratePerSecond: 0.2 },
+      },
+    });
     carol = await demo.accessToken('carol', 'console', 'audit:read');
   });
   afterAll(async () => demo?.stop());
 
-  it('a burst past the per-app limit is 429 with Retry-After and RateLimit headers, across tokens of the app', async () => {
+  it('a burst past the per-app limit, across tokens of the app, is 429 with exact Retry-After and RateLimit fields', async () => {
     const [alice, bob] = await Promise.all([
       demo.accessToken('alice', 'call-notes', read),
       demo.accessToken('bob', 'call-notes', read),
     ]);
-    const remaining: number[] = [];
+    const remaining: string[] = [];
     for (let i = 0; i < 5; i++) {
       const response = await demo.get('/crm/v1/accounts?limit=1', i % 2 ? bob : alice);
       expect(response.status).toBe(200);
-      expect(response.headers.get('ratelimit-limit')).toBe('5');
-      remaining.push(Number(response.headers.get('ratelimit-remaining')));
+      expect(response.headers.get('ratelimit-policy')).toBe(
+        '"user";q=3;w=15, "app";q=5;w=10, "quota";q=100000;w=86400',
+      );
+      remaining.push(/"app";r=(\d+);t=(\d+)/.exec(response.headers.get('ratelimit') ?? '')?.[1] ?? '');
+      expect(response.headers.get('retry-after')).toBeNull();
     }
-    expect(remaining).toEqual([4, 3, 2, 1, 0]);
+    expect(remaining).toEqual(['4', '3', '2', '1', '0']);
 
-    const refused = await demo.get('/crm/v1/accounts?limit=1', alice);
+    // bob has a token of his own left, so it is the app's bucket that refuses.
+    const refused = await demo.get('/crm/v1/accounts?limit=1', bob);
     const problem = await expectProblem(refused, 429, 'RATE_LIMITED');
     expect(problem.limit).toBe('app');
-    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(refused.headers.get('ratelimit-remaining')).toBe('0');
+    // One token comes back every 2 s, less the little time the burst took: 2 s rounded up.
+    expect(refused.headers.get('retry-after')).toBe('2');
+    expect(refused.headers.get('ratelimit')).toMatch(/"app";r=0;t=(9|10)\b/);
     const [row] = await auditEventsOf(demo, carol, requestIdOf(refused));
     expect(row?.event).toMatchObject({
       outcome: 'deny',
       reason: 'RATE_LIMITED: app limit of 5',
       app_id: 'call-notes',
     });
+
+    // Waiting what Retry-After said is enough for exactly one more request.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    expect((await demo.get('/crm/v1/accounts?limit=1', bob)).status).toBe(200);
+    await expectProblem(await demo.get('/crm/v1/accounts?limit=1', bob), 429, 'RATE_LIMITED');
   });
 
   it('another app keeps its own budget', async () => {
-    const dashboard = await demo.accessToken('bob', 'pipeline-dashboard', 'read:account.basic');
+    const dashboard = await demo.accessToken('erin', 'pipeline-dashboard', 'read:account.basic');
     expect((await demo.get('/crm/v1/accounts?limit=1', dashboard)).status).toBe(200);
+  });
+
+  it("one user is limited across every app they use, without spending the apps' budgets", async () => {
+    const [notes, dashboard] = await Promise.all([
+      demo.accessToken('erin', 'call-notes', read),
+      demo.accessToken('erin', 'pipeline-dashboard', 'read:account.basic'),
+    ]);
+    // call-notes has no tokens left from the first test: erin's requests through it are refused by the
+    // app limit and, all-or-nothing, take nothing from erin's own bucket (3, one spent just above).
+    await expectProblem(await demo.get('/crm/v1/accounts?limit=1', notes), 429, 'RATE_LIMITED');
+    const statuses: number[] = [];
+    for (let i = 0; i < 2; i++) statuses.push((await demo.get('/crm/v1/accounts?limit=1', dashboard)).status);
+    expect(statuses).toEqual([200, 200]);
+    const refused = await demo.get('/crm/v1/accounts?limit=1', dashboard);
+    const problem = await expectProblem(refused, 429, 'RATE_LIMITED');
+    expect(problem.limit).toBe('user');
+    expect(refused.headers.get('retry-after')).toBe('5');
   });
 });
 

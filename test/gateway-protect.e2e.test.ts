@@ -1,16 +1,26 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultRoles } from '../src/config/defaults.js';
+import { defaultRoles, defaultScopes } from '../src/config/defaults.js';
 import { scanText } from '../src/dlp/index.js';
+import { openStore } from '../src/store/index.js';
 import { startDemo, type Demo } from './support/demo.js';
-import { auditEventsOf, expectProblem, json, requestIdOf, type Page, type Row } from './support/http.js';
+import {
+  auditEventsOf,
+  expectProblem,
+  json,
+  ownAccountContact,
+  requestIdOf,
+  type Page,
+  type Row,
+} from './support/http.js';
 
 /**
  * The protect stage over real HTTP: consent, masking, DLP of outgoing free text and aggregates. The
  * bulk-export guard is raised here (it has its own suite), this demo lets card numbers into notes so that
  * the outgoing scan has one to find, and sales managers get opportunity owners masked so that a masked
- * aggregate field exists.
+ * aggregate field exists. A `note-insights` app (purpose sales_outreach) with a note aggregate scope
+ * shows that notes follow the consent of the contact they are about, in aggregates too.
  */
 
 let demo: Demo;
@@ -22,6 +32,7 @@ let aliceNoReach: string;
 let bob: string;
 let bobNoReach: string;
 let dashboard: string;
+let noteInsights: string;
 
 const relaxedGuard = { 'limits.bulkExport': { minimum: 100_000, maxTracked: 100_000 } };
 const callNotes =
@@ -30,16 +41,50 @@ const callNotes =
 beforeAll(async () => {
   const roles = {
     ...defaultRoles,
+    sales_rep: {
+      ...defaultRoles.sales_rep,
+      scopes: [...defaultRoles.sales_rep.scopes, 'read:note.aggregate'],
+    },
     sales_manager: {
       ...defaultRoles.sales_manager,
       masks: { ...defaultRoles.sales_manager.masks, 'opportunity.owner': 'null' },
     },
   };
+  const scopes = {
+    ...defaultScopes,
+    'read:note.aggregate': { object: 'note', fields: ['author', 'account_id', 'created_at'] },
+  };
+  const purposes = {
+    'gateway.consent.appPurposes': {
+      'call-notes': 'sales_outreach',
+      'pipeline-dashboard': 'analytics',
+      'note-insights': 'sales_outreach',
+    },
+  };
   [demo, masked] = await Promise.all([
-    startDemo({ config: { ...relaxedGuard, roles, 'gateway.dlp.incoming.payment_card': 'allow' } }),
+    startDemo({
+      config: { ...relaxedGuard, ...purposes, roles, scopes, 'gateway.dlp.incoming.payment_card': 'allow' },
+    }),
     startDemo({ config: { ...relaxedGuard, 'gateway.consent.mode': 'mask' } }),
   ]);
   db = new Database(join(demo.dataDir, 'gatehouse.db'), { readonly: true });
+  const store = await openStore(demo.config);
+  const at = new Date().toISOString();
+  await store.db
+    .insertInto('apps')
+    .values({
+      id: 'note-insights',
+      client_id: 'note-insights',
+      name: 'note-insights',
+      owner: 'alice@example.com',
+      status: 'approved',
+      scopes: JSON.stringify(['read:note.aggregate']),
+      manifest: JSON.stringify({ name: 'note-insights', redirect_uris: [] }),
+      created_at: at,
+      updated_at: at,
+    })
+    .execute();
+  await store.close();
   [carol, alice, aliceNoReach, bob, bobNoReach, dashboard] = await Promise.all([
     demo.accessToken('carol', 'console', 'audit:read'),
     demo.accessToken('alice', 'call-notes', callNotes),
@@ -48,6 +93,7 @@ beforeAll(async () => {
     demo.accessToken('bob', 'call-notes', 'read:note.basic'),
     demo.accessToken('bob', 'pipeline-dashboard', 'read:opportunity.aggregate'),
   ]);
+  noteInsights = await demo.accessToken('alice', 'note-insights', 'read:note.aggregate');
 });
 
 afterAll(async () => {
@@ -69,7 +115,7 @@ async function everyRecord(path: string, token: string): Promise<Row[]> {
   let cursor: string | null = null;
   do {
     const page: Page = await json<Page>(
-      await demo.get(`${path}?limit=200${cursor ? `&cursor=${cursor}` : ''}`, token),
+      await demo.get(`${path}?limit=100${cursor ? `&cursor=${cursor}` : ''}`, token),
     );
     out.push(...page.records);
     cursor = page.next_cursor;
@@ -130,6 +176,98 @@ describe('consent', () => {
   });
 });
 
+describe('consent of the contact a note is about', () => {
+  /** EMEA notes with whether the contact they are about (if any) consented to sales outreach. */
+  const emeaNotes = () =>
+    (
+      db
+        .prepare(
+          `select n.id, n.contact_id, n.author, c.consent from crm_notes n
+           left join crm_contacts c on c.id = n.contact_id where n.territory = 'EMEA' order by n.id`,
+        )
+        .all() as { id: string; contact_id: string | null; author: string; consent: string | null }[]
+    ).map((n) => ({ ...n, allowed: n.contact_id === null || (n.consent !== null && consented(n.consent)) }));
+
+  it('the seed has notes about contacts without consent, and notes about no contact', () => {
+    const notes = emeaNotes();
+    expect(notes.some((n) => !n.allowed)).toBe(true);
+    expect(notes.some((n) => n.contact_id === null)).toBe(true);
+  });
+
+  it('a list never carries a note about a contact without consent; notes about no contact still come', async () => {
+    const truth = emeaNotes();
+    const seen = await everyRecord('/crm/v1/notes', alice);
+    expect(seen.map((n) => n.id).sort()).toEqual(
+      truth
+        .filter((n) => n.allowed)
+        .map((n) => n.id)
+        .sort(),
+    );
+  });
+
+  it('such a note asked for by id is 404, like a note the caller cannot see', async () => {
+    const note = emeaNotes().find((n) => !n.allowed);
+    const response = await demo.get(`/crm/v1/notes/${note?.id}`, alice);
+    await expectProblem(response, 404, 'NOT_FOUND');
+    expect(JSON.stringify(await auditEventsOf(demo, carol, requestIdOf(response)))).not.toContain('body');
+  });
+
+  it('in mask mode the note comes with its text nulled and what it hangs off kept', async () => {
+    const token = await masked.accessToken('alice', 'call-notes', callNotes);
+    const maskedDb = new Database(join(masked.dataDir, 'gatehouse.db'), { readonly: true });
+    const note = maskedDb
+      .prepare(
+        `select n.id, n.contact_id, n.author from crm_notes n join crm_contacts c on c.id = n.contact_id
+         where n.territory = 'EMEA' and c.consent not like '%sales_outreach%' limit 1`,
+      )
+      .get() as { id: string; contact_id: string; author: string };
+    maskedDb.close();
+    const response = await masked.get(`/crm/v1/notes/${note.id}`, token);
+    expect(response.status).toBe(200);
+    expect(await json<Row>(response)).toMatchObject({
+      id: note.id,
+      body: null,
+      contact_id: note.contact_id,
+      author: note.author,
+    });
+    const page = await json<Page>(await masked.get('/crm/v1/notes?limit=100', token));
+    const withheld = page.records.filter((r) => r.body === null);
+    expect(withheld.length).toBeGreaterThan(0);
+    expect(withheld.every((r) => r.contact_id !== null)).toBe(true);
+  });
+
+  it('an aggregate of notes leaves out notes about contacts without consent', async () => {
+    const truth = new Map<string, number>();
+    for (const n of emeaNotes()) if (n.allowed) truth.set(n.author, (truth.get(n.author) ?? 0) + 1);
+    const everyone = new Map<string, number>();
+    for (const n of emeaNotes()) everyone.set(n.author, (everyone.get(n.author) ?? 0) + 1);
+    const response = await demo.get('/crm/v1/notes/aggregate?group_by=author&metric=count', noteInsights);
+    expect(response.status).toBe(200);
+    const answer = await json<{ groups: Row[]; suppressed_groups: number }>(response);
+    const expected = [...truth].filter(([, n]) => n >= 5).sort(([a], [b]) => (a < b ? -1 : 1));
+    expect(answer.groups).toEqual(expected.map(([author, count]) => ({ author, count })));
+    expect(answer.suppressed_groups).toBe(truth.size - expected.length);
+    // The consent check made a difference: counted over every note, some author would differ.
+    expect([...everyone].some(([author, n]) => truth.get(author) !== n)).toBe(true);
+  });
+
+  it('min and max over notes skip the ones left out too', async () => {
+    const allowed = emeaNotes().filter((n) => n.allowed);
+    const dates = db.prepare("select id, created_at from crm_notes where territory = 'EMEA'").all() as {
+      id: string;
+      created_at: string;
+    }[];
+    const createdAt = new Map(dates.map((d) => [d.id, d.created_at]));
+    const kept = allowed.map((n) => createdAt.get(n.id) as string).sort();
+    const answer = await json<{ groups: Row[] }>(
+      await demo.get('/crm/v1/notes/aggregate?metric=min(created_at)&metric=max(created_at)', noteInsights),
+    );
+    expect(answer.groups).toEqual([
+      { count: allowed.length, min_created_at: kept[0], max_created_at: kept.at(-1) },
+    ]);
+  });
+});
+
 describe('DLP of outgoing free text', () => {
   const seededPhoneNote = () =>
     db
@@ -178,7 +316,7 @@ describe('DLP of outgoing free text', () => {
     const created = await demo.send('POST', '/crm/v1/notes', aliceNoReach, {
       json: {
         body: 'mail me at jo@example.com',
-        contact_id: (await json<Page>(await demo.get('/crm/v1/contacts?limit=1', alice))).records[0]?.id,
+        contact_id: (await ownAccountContact(demo, alice, 'alice@example.com')).id,
       },
     });
     expect(created.status).toBe(201);
@@ -190,7 +328,7 @@ describe('DLP of outgoing free text', () => {
   });
 
   it('a card number is redacted for every reader, managers included', async () => {
-    const contact = (await json<Page>(await demo.get('/crm/v1/contacts?limit=1', alice))).records[0];
+    const contact = await ownAccountContact(demo, alice, 'alice@example.com');
     const created = await demo.send('POST', '/crm/v1/notes', alice, {
       json: { body: 'card 4111 1111 1111 1111 on file', contact_id: contact?.id },
     });
@@ -258,6 +396,26 @@ describe('aggregates', () => {
     );
     expect(answer.suppressed_groups).toBeGreaterThan(0);
     for (const group of answer.groups) expect(group.count).toBeGreaterThanOrEqual(5);
+  });
+
+  it('an aggregate narrowed by a filter to a group of one reveals nothing about that one record', async () => {
+    const single = db
+      .prepare(
+        `select amount from crm_opportunities where territory = 'EMEA'
+         group by amount having count(*) = 1 limit 1`,
+      )
+      .get() as { amount: number };
+    const filter = encodeURIComponent(`amount eq ${single.amount}`);
+    const response = await demo.get(
+      `/crm/v1/opportunities/aggregate?group_by=stage&metric=sum(amount)&filter=${filter}`,
+      dashboard,
+    );
+    expect(response.status).toBe(200);
+    expect(await json<unknown>(response)).toEqual({ groups: [], suppressed_groups: 1 });
+    const whole = await json<unknown>(
+      await demo.get(`/crm/v1/opportunities/aggregate?metric=avg(amount)&filter=${filter}`, dashboard),
+    );
+    expect(whole).toEqual({ groups: [], suppressed_groups: 1 });
   });
 
   it('avg, min and max', async () => {

@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemo, type Demo } from './support/demo.js';
-import { auditEventsOf, expectProblem, json, requestIdOf, type Page, type Row } from './support/http.js';
+import {
+  auditEventsOf,
+  expectProblem,
+  json,
+  ownAccountContact,
+  requestIdOf,
+  type Page,
+  type Row,
+} from './support/http.js';
 
 /**
  * Writes through the gateway over real HTTP: the call-notes app logs call notes, and every hostile
@@ -30,7 +38,7 @@ beforeAll(async () => {
     demo.accessToken('alice', 'call-notes', 'read:contact.basic read:note.basic'),
     demo.accessToken('carol', 'console', 'audit:read'),
   ]);
-  aliceContact = (await json<Page>(await demo.get('/crm/v1/contacts?limit=1', alice))).records[0] as Row;
+  aliceContact = await ownAccountContact(demo, alice, 'alice@example.com');
   erinContact = (await json<Page>(await demo.get('/crm/v1/contacts?limit=1', erin))).records[0] as Row;
 });
 

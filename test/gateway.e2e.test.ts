@@ -99,8 +99,8 @@ describe('the whole flow: ID token → token exchange → governed read', () => 
 describe('each role sees its own view', () => {
   it('alice (EMEA) and erin (NA) see disjoint sets of accounts, each only of their territory', async () => {
     const [a, e] = await Promise.all([
-      json<Page>(await demo.get('/crm/v1/accounts?limit=200', alice)),
-      json<Page>(await demo.get('/crm/v1/accounts?limit=200', erin)),
+      json<Page>(await demo.get('/crm/v1/accounts?limit=100', alice)),
+      json<Page>(await demo.get('/crm/v1/accounts?limit=100', erin)),
     ]);
     expect(a.records.length).toBeGreaterThan(0);
     expect(e.records.length).toBeGreaterThan(0);
@@ -116,7 +116,7 @@ describe('each role sees its own view', () => {
     let seen = 0;
     do {
       const page: Page = await json<Page>(
-        await demo.get(`/crm/v1/accounts?limit=200${cursor ? `&cursor=${cursor}` : ''}`, alice),
+        await demo.get(`/crm/v1/accounts?limit=100${cursor ? `&cursor=${cursor}` : ''}`, alice),
       );
       for (const record of page.records) {
         expect(record.territory).toBe('EMEA');

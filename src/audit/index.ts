@@ -13,10 +13,21 @@ export {
   type AuditLogOptions,
   type AuditEventQuery,
   type AuditEventRecord,
+  type AppendListener,
 } from './log.js';
 export { verifyStoredLog } from './verify-store.js';
 export { exportLog, verifyExportFile } from './export.js';
 export type { VerifyReport, VerifyProblemCode } from './verify.js';
+export {
+  buildEvidenceBundle,
+  verifyEvidenceBundle,
+  evidenceBundleFormat,
+  type EvidenceBundle,
+  type EvidenceEvent,
+  type EvidenceReport,
+  type EvidenceProblemCode,
+  type BuildEvidenceOptions,
+} from './evidence.js';
 
 /** The checkpoint verifier key `<origin>+<hex key id>+<base64(0x01 ‖ public key)>`; creates the key if absent. */
 export function auditVerifierKey(secrets: SecretStore, origin: string): Promise<string> {

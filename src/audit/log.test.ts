@@ -14,6 +14,7 @@ import { loadConfig } from '../config/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { auditVerifierKey, openAuditLog, verifyStoredLog, type AuditEvent } from './index.js';
+import { testDatabase } from '../../test/support/database.js';
 
 interface TlogCheck {
   jcs(value: unknown): string;
@@ -37,7 +38,9 @@ afterEach(async () => {
 async function tempStore(
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-audit-')),
 ): Promise<{ dir: string; store: Store }> {
-  const store = await openStore(loadConfig({ overrides: { dataDir: dir }, env: {}, cwd: dir }));
+  const store = await openStore(
+    loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) }, env: {}, cwd: dir }),
+  );
   cleanups.push(() => store.close());
   if (!cleanups.some((c) => (c as { dir?: string }).dir === dir)) {
     cleanups.unshift(Object.assign(() => rmSync(dir, { recursive: true, force: true }), { dir }));

@@ -15,6 +15,7 @@ import {
   type VerifyReport,
 } from './index.js';
 import { appendLeaf, emptyRange, hashLeaf, rangeRoot, type CompactRange } from './merkle.js';
+import { testDatabase } from '../../test/support/database.js';
 
 const origin = 'gatehouse.test/audit';
 let dir = '';
@@ -58,7 +59,9 @@ async function buildLog(count: number, dense = true): Promise<void> {
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-verify-'));
-  store = await openStore(loadConfig({ overrides: { dataDir: dir }, env: {}, cwd: dir }));
+  store = await openStore(
+    loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) }, env: {}, cwd: dir }),
+  );
   db = store.db;
 });
 
@@ -362,7 +365,9 @@ describe('export and offline verification', () => {
       checkpoints: 10,
     });
     expect(offline.at(-1)).toBe(10);
-    store = await openStore(loadConfig({ overrides: { dataDir: dir }, env: {}, cwd: dir }));
+    store = await openStore(
+      loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) }, env: {}, cwd: dir }),
+    );
   });
 
   it('an export of a tampered store fails offline at the same index as verifyStoredLog', async () => {

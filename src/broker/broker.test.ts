@@ -24,6 +24,7 @@ import { createDevIdp, mintDevIdToken, type DevIdp } from '../devidp/index.js';
 import { openLocalSecretStore, type SecretStore } from '../secrets/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { createBroker, registerBrokerRoutes, type Broker, type ClientInfo } from './index.js';
+import { testDatabase } from '../../test/support/database.js';
 
 const exchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const idTokenType = 'urn:ietf:params:oauth:token-type:id_token';
@@ -84,7 +85,10 @@ let frozen: Date | undefined;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-broker-'));
-  config = loadConfig({ env: {}, overrides: { dataDir, demo: true, logLevel: 'silent' } });
+  config = loadConfig({
+    env: {},
+    overrides: { dataDir, demo: true, logLevel: 'silent', ...(await testDatabase(dataDir)) },
+  });
   secrets = openLocalSecretStore(dataDir);
   store = await openStore(config);
   // The issuer must carry the real port: pick a free one, build everything, then listen on it.

@@ -18,7 +18,7 @@ import {
   type LookupClient,
   type RequestContext,
 } from './context.js';
-import { dpopAlgorithms, DpopProofError, DpopVerifier } from './dpop.js';
+import { dpopAlgorithms, DpopProofError, DpopVerifier, type ReplayStore } from './dpop.js';
 import { createElevations, type Elevations } from './elevation.js';
 import {
   accessTokenTokenType,
@@ -35,6 +35,7 @@ import {
   revokeAll,
   RevocationList,
   type AuditSink,
+  type RevocationFanout,
   type RevokeAllOptions,
   type RevokeAllResult,
 } from './revocation.js';
@@ -60,6 +61,10 @@ export interface CreateBrokerOptions {
   now?: () => Date;
   /** Largest number of verified access tokens kept in memory (10 000 by default). */
   verifiedTokenCacheSize?: number;
+  /** Tells every node of a revocation at once (Redis pub/sub); without it nodes learn by polling. */
+  revocationFanout?: RevocationFanout;
+  /** Where DPoP proof jtis are remembered; per node unless given (Redis, shared by every node). */
+  dpopReplay?: ReplayStore;
 }
 
 /** What the gateway passes to verifyDpop for one request. */
@@ -149,12 +154,14 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
   const revocations = new RevocationList(db, {
     pollMs: config.broker.revocationPollMs,
     maxStalenessMs: config.broker.revocationMaxStalenessSeconds * 1000,
+    fanout: options.revocationFanout,
   });
-  // Clients change rarely and the gateway asks per request: a short cache keeps the DB off the hot path.
+  // Clients change rarely and the gateway asks per request: a short cache keeps the DB off the hot path,
+  // short enough that a suspended app's tokens are refused within a second.
   const clientCache = new Map<string, { at: number; client: ClientInfo | undefined }>();
   const lookupClient: LookupClient = async (clientId) => {
     const cached = clientCache.get(clientId);
-    if (cached && performance.now() - cached.at < 2000) return cached.client;
+    if (cached && performance.now() - cached.at < 500) return cached.client;
     const client = await options.lookupClient(clientId);
     if (clientCache.size > 10_000) clientCache.clear();
     clientCache.set(clientId, { at: performance.now(), client });
@@ -168,7 +175,11 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
     audience: config.broker.audience,
     keys,
     idp: connectIdp({ config, issuer: (config.idp.issuer ?? `${issuer}/idp`).replace(/\/$/, ''), now }),
-    dpop: new DpopVerifier({ windowSeconds: config.broker.dpopProofWindowSeconds, now }),
+    dpop: new DpopVerifier({
+      windowSeconds: config.broker.dpopProofWindowSeconds,
+      now,
+      replay: options.dpopReplay,
+    }),
     revocations,
     audit: options.audit,
     lookupClient,
@@ -197,6 +208,14 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
     await revocations.ready();
     const claims = await accessTokens.verify(token);
     revocations.check(claims);
+    // A token outlives nothing of its app: suspended, retired or with a lapsed approval, it stops.
+    const client = await lookupClient(claims.client_id);
+    if (!client || client.status !== 'approved') {
+      throw new TokenError(
+        'TOKEN_REVOKED',
+        "the access token's app is not approved (suspended, retired or due for review)",
+      );
+    }
     return claims;
   }
 

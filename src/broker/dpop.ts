@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
+import { DependencyUnavailable } from '../errors/index.js';
 
 /** Asymmetric algorithms a DPoP proof may use (RFC 9449 §5.1); never `none` or HMAC. */
 export const dpopAlgorithms = ['EdDSA', 'Ed25519', 'ES256', 'ES384', 'PS256', 'RS256'];
@@ -28,21 +29,59 @@ export class DpopProofError extends Error {
 }
 
 /**
+ * Where the jtis of accepted proofs are remembered. Per node by default; at scale, shared by every
+ * node (Redis SET NX), so that a proof replayed to another node is refused too.
+ */
+export interface ReplayStore {
+  /**
+   * Remembers `key` until `untilSeconds` and answers true, or answers false when it is remembered
+   * already (a replay). Throws when it cannot tell: the proof is then refused (503), never let through.
+   */
+  remember(key: string, untilSeconds: number, nowSeconds: number): Promise<boolean>;
+}
+
+/** The replay store of one node: bounded, gone on restart. */
+export class MemoryReplayStore implements ReplayStore {
+  /** key → second after which it may be forgotten. */
+  readonly #seen = new Map<string, number>();
+  readonly #maxSeen: number;
+
+  constructor(maxSeen = 100_000) {
+    this.#maxSeen = maxSeen;
+  }
+
+  remember(key: string, untilSeconds: number, nowSeconds: number): Promise<boolean> {
+    this.#forgetOld(nowSeconds);
+    if (this.#seen.has(key)) return Promise.resolve(false);
+    this.#seen.set(key, untilSeconds);
+    return Promise.resolve(true);
+  }
+
+  #forgetOld(nowSeconds: number): void {
+    if (this.#seen.size < this.#maxSeen && this.#seen.size % 256 !== 0) return;
+    for (const [key, until] of this.#seen) if (until < nowSeconds) this.#seen.delete(key);
+    // Still full of live entries: a flood. Refusing would lock out every client; forget the oldest.
+    while (this.#seen.size >= this.#maxSeen) {
+      const oldest = this.#seen.keys().next().value as string;
+      this.#seen.delete(oldest);
+    }
+  }
+}
+
+/**
  * Checks DPoP proofs (RFC 9449 §4.3): typ dpop+jwt, an asymmetric alg, a public `jwk` in the header and
- * a signature by it, htm, htu, iat within the window, a jti not seen within the window (per node), ath
- * = SHA-256 of the access token, and the key's thumbprint. Answers the thumbprint.
+ * a signature by it, htm, htu, iat within the window, a jti not seen within the window (in `replay`),
+ * ath = SHA-256 of the access token, and the key's thumbprint. Answers the thumbprint.
  */
 export class DpopVerifier {
   readonly #windowSeconds: number;
   readonly #now: () => Date;
-  /** jti → second after which it may be forgotten. */
-  readonly #seen = new Map<string, number>();
-  readonly #maxSeen: number;
+  readonly #replay: ReplayStore;
 
-  constructor(options: { windowSeconds: number; now: () => Date; maxSeen?: number }) {
+  constructor(options: { windowSeconds: number; now: () => Date; replay?: ReplayStore }) {
     this.#windowSeconds = options.windowSeconds;
     this.#now = options.now;
-    this.#maxSeen = options.maxSeen ?? 100_000;
+    this.#replay = options.replay ?? new MemoryReplayStore();
   }
 
   async verify(check: DpopCheck): Promise<string> {
@@ -91,21 +130,22 @@ export class DpopVerifier {
     if (check.jkt !== undefined && thumbprint !== check.jkt) throw new DpopProofError('jkt');
     // Replay: remembered for as long as the proof could still be accepted, and checked last so a proof
     // refused for another reason does not burn its jti.
-    this.#forgetOld(nowSeconds);
-    const key = `${thumbprint}:${jti}`;
-    if (this.#seen.has(key)) throw new DpopProofError('replay');
-    this.#seen.set(key, iat + this.#windowSeconds + 1);
-    return thumbprint;
-  }
-
-  #forgetOld(nowSeconds: number): void {
-    if (this.#seen.size < this.#maxSeen && this.#seen.size % 256 !== 0) return;
-    for (const [key, until] of this.#seen) if (until < nowSeconds) this.#seen.delete(key);
-    // Still full of live entries: a flood. Refusing would lock out every client; forget the oldest.
-    while (this.#seen.size >= this.#maxSeen) {
-      const oldest = this.#seen.keys().next().value as string;
-      this.#seen.delete(oldest);
+    let first: boolean;
+    try {
+      first = await this.#replay.remember(
+        `${thumbprint}:${jti}`,
+        Math.ceil(iat) + this.#windowSeconds + 1,
+        nowSeconds,
+      );
+    } catch (cause) {
+      throw new DependencyUnavailable(
+        'DEPENDENCY_UNAVAILABLE',
+        'DPoP proofs cannot be checked for replay right now, so the request was refused; retry shortly',
+        { cause },
+      );
     }
+    if (!first) throw new DpopProofError('replay');
+    return thumbprint;
   }
 }
 

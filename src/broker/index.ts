@@ -21,6 +21,13 @@ export {
 } from './broker.js';
 export type { AccessTokenClaims } from './access-token.js';
 export type { Elevation } from './elevation.js';
-export { revokeAll, type AuditSink, type RevokeAllOptions, type RevokeAllResult } from './revocation.js';
+export {
+  revokeAll,
+  type AuditSink,
+  type RevocationFanout,
+  type RevokeAllOptions,
+  type RevokeAllResult,
+} from './revocation.js';
+export type { ReplayStore } from './dpop.js';
 export { rotateSigningKey } from './keys.js';
 export { registerBrokerRoutes, caller as authenticateBrokerCaller } from './routes.js';

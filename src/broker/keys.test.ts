@@ -8,6 +8,7 @@ import { openLocalSecretStore, type SecretStore } from '../secrets/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { maxTokenLifetimeSeconds, openKeyRing } from './keys.js';
 import { brokerDb } from './tables.js';
+import { testDatabase } from '../../test/support/database.js';
 
 let dataDir: string;
 let store: Store;
@@ -15,7 +16,9 @@ let secrets: SecretStore;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-keys-'));
-  store = await openStore(loadConfig({ env: {}, overrides: { dataDir, logLevel: 'silent' } }));
+  store = await openStore(
+    loadConfig({ env: {}, overrides: { dataDir, logLevel: 'silent', ...(await testDatabase(dataDir)) } }),
+  );
   secrets = openLocalSecretStore(dataDir);
 });
 

@@ -7,6 +7,7 @@ import { openStore, type Store } from '../store/index.js';
 import type { AccessTokenClaims } from './access-token.js';
 import { recordRevocation, revokeAll, RevocationList } from './revocation.js';
 import { brokerDb } from './tables.js';
+import { testDatabase } from '../../test/support/database.js';
 
 let dataDir: string;
 let config: Config;
@@ -14,7 +15,10 @@ let store: Store;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-revocation-'));
-  config = loadConfig({ env: {}, overrides: { dataDir, logLevel: 'silent' } });
+  config = loadConfig({
+    env: {},
+    overrides: { dataDir, logLevel: 'silent', ...(await testDatabase(dataDir)) },
+  });
   store = await openStore(config);
 });
 
@@ -82,7 +86,9 @@ describe('RevocationList', () => {
 
   it('fails closed when revocations cannot be read for longer than the staleness limit', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-revocation-stale-'));
-    const doomed = await openStore(loadConfig({ env: {}, overrides: { dataDir: dir, logLevel: 'silent' } }));
+    const doomed = await openStore(
+      loadConfig({ env: {}, overrides: { dataDir: dir, logLevel: 'silent', ...(await testDatabase(dir)) } }),
+    );
     const list = new RevocationList(brokerDb(doomed.db), { pollMs: 50, maxStalenessMs: 200 });
     await list.ready();
     list.check(claims());

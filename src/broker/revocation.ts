@@ -1,5 +1,5 @@
 import { DependencyUnavailable, TokenError } from '../errors/index.js';
-import type { Db } from '../store/index.js';
+import { lockSequence, type Db } from '../store/index.js';
 import type { AccessTokenClaims } from './access-token.js';
 import { maxTokenLifetimeSeconds } from './keys.js';
 import { brokerDb, type BrokerDb, type RevocationKind } from './tables.js';
@@ -62,6 +62,7 @@ export async function revokeAll(db: Db | BrokerDb, options: RevokeAllOptions): P
     if (userId !== undefined)
       update = update.where((eb) => eb.or([eb('sub', '=', userId), eb('email', '=', userId)]));
     const result = await update.executeTakeFirst();
+    await lockSequence(trx as unknown as Db, 'token_revocations');
     await trx
       .insertInto('token_revocations')
       .values({
@@ -98,29 +99,55 @@ export async function recordRevocation(
   db: BrokerDb,
   entry: { kind: 'jti' | 'family'; value: string; expiresAt: number; reason: string; now: number },
 ): Promise<void> {
-  await db
-    .insertInto('token_revocations')
-    .values({
-      kind: entry.kind,
-      value: entry.value,
-      issued_before: 0,
-      expires_at: entry.expiresAt,
-      reason: entry.reason,
-      created_at: entry.now,
-    })
-    .execute();
+  await db.transaction().execute(async (trx) => {
+    await lockSequence(trx as unknown as Db, 'token_revocations');
+    await trx
+      .insertInto('token_revocations')
+      .values({
+        kind: entry.kind,
+        value: entry.value,
+        issued_before: 0,
+        expires_at: entry.expiresAt,
+        reason: entry.reason,
+        created_at: entry.now,
+      })
+      .execute();
+  });
 }
 
 /**
- * This node's view of `token_revocations`, read at the first check and then every `pollMs`. A check
- * fails closed (503) when the view is older than `maxStalenessMs`: a node that cannot read revocations
- * must not keep accepting tokens someone revoked. Staleness is measured on the monotonic clock, never
- * the (possibly frozen) broker clock.
+ * How nodes tell each other at once that `token_revocations` changed (Redis pub/sub at scale). A notice
+ * carries nothing: each node reads the table itself, so the database stays the only source of truth and
+ * a forged notice costs one read.
+ */
+export interface RevocationFanout {
+  /** Tells every node (this one too) to read revocations now. Never rejects: polling covers a lost notice. */
+  announce(): Promise<void>;
+  /** Calls `onNotice` for every notice, and once more whenever the channel comes back after a break. */
+  subscribe(onNotice: () => void): () => void;
+  /** False while notices cannot arrive (the channel is down). */
+  readonly listening: boolean;
+}
+
+/**
+ * Without notices a node learns of a revocation only by polling, so it accepts tokens only while its
+ * last successful read is this recent: the contract's "holds on every node within a second".
+ */
+const unheardStalenessMs = 1000;
+
+/**
+ * This node's view of `token_revocations`, read at the first check, then every `pollMs`, and at once
+ * on a fan-out notice. A check fails closed (503) when the view may be stale:
+ * - its last successful read is older than `maxStalenessMs`; or, when a fan-out is configured but not
+ *   listening (Redis down), older than one second, since polling is then the only way news arrives;
+ * - a notice said revocations changed and the read it prompted failed (until a read succeeds).
+ * Staleness is measured on the monotonic clock, never the (possibly frozen) broker clock.
  */
 export class RevocationList {
   readonly #db: BrokerDb;
   readonly #pollMs: number;
   readonly #maxStalenessMs: number;
+  readonly #fanout: RevocationFanout | undefined;
   readonly #jtis = new Map<string, number>();
   readonly #families = new Map<string, number>();
   /** value → [issued_before, expires_at] */
@@ -128,35 +155,71 @@ export class RevocationList {
   #lastSeq = 0;
   #lastSync = Number.NEGATIVE_INFINITY;
   #loading: Promise<void> | undefined;
-  #syncing: Promise<void> | undefined;
+  #reading: Promise<void> | undefined;
+  #readAgain: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #unsubscribe: (() => void) | undefined;
   #closed = false;
   #polls = 0;
 
-  constructor(db: BrokerDb, options: { pollMs: number; maxStalenessMs: number }) {
+  constructor(
+    db: BrokerDb,
+    options: { pollMs: number; maxStalenessMs: number; fanout?: RevocationFanout },
+  ) {
     this.#db = db;
     this.#pollMs = options.pollMs;
     this.#maxStalenessMs = options.maxStalenessMs;
+    this.#fanout = options.fanout;
   }
 
-  /** The first full read, then polling; later calls answer at once. */
+  /** The first full read, then polling and notices; later calls answer at once. */
   ready(): Promise<void> {
-    this.#loading ??= this.sync().then(() => {
+    this.#loading ??= this.#refresh().then(() => {
       if (this.#closed) return;
       this.#timer = setInterval(() => {
-        this.sync().catch(() => undefined);
+        this.#refresh().catch(() => undefined);
       }, this.#pollMs);
       this.#timer.unref();
+      this.#unsubscribe = this.#fanout?.subscribe(() => {
+        // Told of a change it cannot read, the node must not go on trusting its view.
+        this.#refresh().catch(() => {
+          this.#lastSync = Number.NEGATIVE_INFINITY;
+        });
+      });
     });
     return this.#loading;
   }
 
-  /** Reads entries added since the last read; also prunes expired entries now and then. */
-  sync(): Promise<void> {
-    this.#syncing ??= this.#read().finally(() => {
-      this.#syncing = undefined;
-    });
-    return this.#syncing;
+  /**
+   * Call after writing a revocation: reads it into this node's view, then tells the other nodes, who
+   * read it within milliseconds instead of at their next poll.
+   */
+  async sync(): Promise<void> {
+    try {
+      await this.#refresh();
+    } finally {
+      await this.#fanout?.announce();
+    }
+  }
+
+  /**
+   * Reads entries added since the last read. A read already running may have started before the
+   * caller's change committed, so the caller then gets one more read, queued after it.
+   */
+  #refresh(): Promise<void> {
+    if (this.#reading === undefined) {
+      this.#reading = this.#read().finally(() => {
+        this.#reading = undefined;
+      });
+      return this.#reading;
+    }
+    this.#readAgain ??= this.#reading
+      .catch(() => undefined)
+      .then(() => {
+        this.#readAgain = undefined;
+        return this.#refresh();
+      });
+    return this.#readAgain;
   }
 
   async #read(): Promise<void> {
@@ -202,7 +265,11 @@ export class RevocationList {
 
   /** Throws TOKEN_REVOKED when any revocation covers the token; DEPENDENCY_UNAVAILABLE when stale. */
   check(claims: AccessTokenClaims): void {
-    if (performance.now() - this.#lastSync > this.#maxStalenessMs) {
+    const bound =
+      this.#fanout !== undefined && !this.#fanout.listening
+        ? Math.min(this.#maxStalenessMs, unheardStalenessMs)
+        : this.#maxStalenessMs;
+    if (performance.now() - this.#lastSync > bound) {
       throw new DependencyUnavailable(
         'DEPENDENCY_UNAVAILABLE',
         'token revocations cannot be read; retry shortly',
@@ -226,5 +293,6 @@ export class RevocationList {
   close(): void {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
+    this.#unsubscribe?.();
   }
 }

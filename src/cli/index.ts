@@ -1,9 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { toCliLine } from '../errors/index.js';
 import { registerAuditCommands } from './commands/audit.js';
+import { registerClassifyCommands } from './commands/classify.js';
 import { registerAppCommands } from './commands/app.js';
 import { registerDevCommands } from './commands/dev.js';
+import { registerOffboardCommands } from './commands/offboard.js';
 import { registerPolicyCommands } from './commands/policy.js';
+import { registerScanCommand } from './commands/scan.js';
 import { registerSeedCommand } from './commands/seed.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTokenCommands } from './commands/token.js';
@@ -19,7 +22,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerSeedCommand(program);
   registerDevCommands(program);
   registerAppCommands(program);
+  registerOffboardCommands(program);
   registerPolicyCommands(program);
+  registerScanCommand(program);
+  registerClassifyCommands(program);
   registerAuditCommands(program);
   registerTokenCommands(program);
   for (const command of program.commands) command.exitOverride();

@@ -32,9 +32,10 @@ const repScopes = [
   'write:opportunity.note',
 ];
 
+/** `maker` (registering one's own apps through the `console` client) is open to every role. */
 export const defaultRoles = {
   sales_rep: {
-    scopes: repScopes,
+    scopes: [...repScopes, 'maker'],
     masks: { 'contact.phone': 'last4', 'contact.national_id': 'null', 'contact.date_of_birth': 'null' },
   },
   sales_manager: {
@@ -44,12 +45,13 @@ export const defaultRoles = {
       'read:contact.pii',
       'read:opportunity.financial',
       'read:opportunity.aggregate',
+      'maker',
     ],
     masks: { 'contact.national_id': 'last4' },
   },
-  auditor: { scopes: ['audit:read'], masks: {} },
-  admin: { scopes: ['admin'], masks: {} },
-  reviewer: { scopes: ['review'], masks: {} },
+  auditor: { scopes: ['audit:read', 'maker'], masks: {} },
+  admin: { scopes: ['admin', 'maker'], masks: {} },
+  reviewer: { scopes: ['review', 'maker'], masks: {} },
 } as const;
 
 export const defaultDemoUsers = {

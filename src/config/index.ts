@@ -10,3 +10,5 @@ export type {
   LimitsOverrides,
 } from './schema.js';
 export { defaultScopes } from './defaults.js';
+export { detectSchema, severities, type DetectConfig, type Severity, type Weekday } from './detect.js';
+export type { CatalogConfig } from './catalog.js';

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { catalogSchema } from './catalog.js';
+import { detectSchema } from './detect.js';
 
 const objectName = z.enum(['account', 'contact', 'opportunity', 'note']);
 const maskName = z.enum(['none', 'last4', 'domain', 'hash', 'null']);
@@ -26,7 +28,8 @@ const incomingAction = z.enum(['allow', 'redact', 'refuse']);
 const fieldRef = z.string().regex(/^[a-z]+\.[a-z_]+$/, { message: 'must look like note.body' });
 const purposeName = z.string().regex(/^[a-z][a-z_]{1,39}$/, { message: 'must be a lower-case purpose code' });
 const positive = z.number().int().positive();
-const rateWindow = z.strictObject({ points: positive, durationSeconds: positive });
+/** A token bucket (src/limits TokenBucket): `burst` back to back, then `ratePerSecond` on average. */
+const tokenBucket = z.strictObject({ burst: positive, ratePerSecond: z.number().positive().max(1_000_000) });
 
 const gateway = z.strictObject({
   maxPageSize: z.number().int().positive().max(1000).default(200),
@@ -89,13 +92,15 @@ const gateway = z.strictObject({
   deletable: z.array(objectName).default(['note']),
   /** How long a table's size is reused by the bulk-export guard before it is counted again. */
   tableSizeCacheSeconds: z.number().int().min(0).max(3600).default(60),
+  /** A list asking for more records than this is an export: Cedar is asked for action `export`. */
+  exportAbove: z.number().int().min(1).max(1000).default(100),
 });
 
 /** Limits; a key left out takes its value from src/limits defaultLimitsConfig (the one place for them). */
 const limits = z.strictObject({
-  perApp: rateWindow.optional(),
-  perUser: rateWindow.optional(),
-  global: rateWindow.optional(),
+  perApp: tokenBucket.optional(),
+  perUser: tokenBucket.optional(),
+  global: tokenBucket.optional(),
   dailyQuotaPerApp: positive.optional(),
   bulkExport: z
     .strictObject({
@@ -135,10 +140,37 @@ export const configSchema = z.strictObject({
   database: z
     .strictObject({
       /** `postgres://…` for scale-out; the SQLite file in the data dir when absent. */
-      url: z.string().optional(),
+      url: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// or postgresql:// URL' })
+        .optional(),
+      /** PostgreSQL: connections each node keeps open at most (plus one for the audit sequencer). */
+      poolSize: z.number().int().min(2).max(200).default(10),
+      /** PostgreSQL: a statement running longer is cancelled, so a stuck query fails instead of hanging. */
+      statementTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
     })
     .prefault({}),
-  redis: z.strictObject({ url: z.string().optional() }).prefault({}),
+  redis: z
+    .strictObject({
+      /** `redis://…` or `rediss://…` (TLS) for scale-out: limits, revocation fan-out, DPoP replay. */
+      url: z
+        .string()
+        .regex(/^rediss?:\/\//, { message: 'must be a redis:// or rediss:// URL' })
+        .optional(),
+      /** Prefixes every key and channel, so several deployments can share one Redis. */
+      keyPrefix: z
+        .string()
+        .regex(/^[A-Za-z0-9:._-]{1,64}$/, { message: 'must be 1-64 letters, digits or : . _ -' })
+        .default('gatehouse:'),
+      /**
+       * Gateway nodes sharing this Redis. While Redis cannot answer, each node enforces this share
+       * (1/expectedNodes) of every limit on its own, so the cluster as a whole stays within them.
+       */
+      expectedNodes: z.number().int().min(1).max(1000).default(3),
+      /** A Redis command taking longer fails, and the node falls back as if Redis were down. */
+      commandTimeoutMs: z.number().int().min(50).max(10_000).default(500),
+    })
+    .prefault({}),
   idp: z
     .strictObject({
       /** Issuer of the company IdP; the built-in development IdP at `<publicUrl>/idp` when absent. */
@@ -192,6 +224,14 @@ export const configSchema = z.strictObject({
     .prefault({}),
   gateway: gateway.prefault({}),
   limits: limits.prefault({}),
+  detect: detectSchema.prefault({}),
+  catalog: catalogSchema.prefault({}),
+  policy: z
+    .strictObject({
+      /** Recorded runtime decisions (replayed by `policy simulate`) are deleted after this many days. */
+      decisionRetentionDays: z.number().int().min(1).max(3650).default(30),
+    })
+    .prefault({}),
   scopes: z.record(scopeName, fieldset),
   roles: z.record(z.string(), role),
   demoUsers: z.record(z.string(), demoUser),

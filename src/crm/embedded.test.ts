@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { createEmbeddedCrm, seedCrm, type Condition, type CrmConnector, type CrmRecord } from './index.js';
+import { testDatabase } from '../../test/support/database.js';
 
 const owners = [
   { email: 'alice@example.com', territory: 'EMEA' as const },
@@ -22,7 +23,7 @@ let crm: CrmConnector;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-crm-'));
-  store = await openStore(loadConfig({ overrides: { dataDir: dir } }));
+  store = await openStore(loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) } }));
   crm = createEmbeddedCrm(store.db);
 });
 

@@ -16,6 +16,7 @@ import {
   type FilterExpr,
 } from './index.js';
 import { specOf } from './metadata.js';
+import { testDatabase } from '../../test/support/database.js';
 
 const owners = [
   { email: 'alice@example.com', territory: 'EMEA' as const },
@@ -34,7 +35,7 @@ let opportunities: CrmRecord[];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-crm-expr-'));
-  store = await openStore(loadConfig({ overrides: { dataDir: dir } }));
+  store = await openStore(loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) } }));
   crm = createEmbeddedCrm(store.db);
   await seedCrm(store.db, { contacts: 300, seed: 7, owners });
   opportunities = (await crm.query('opportunity', { fields, where: [], limit: 10_000 })).records;

@@ -12,6 +12,7 @@ import {
   type CrmRecord,
   type SeedOptions,
 } from './index.js';
+import { testDatabase } from '../../test/support/database.js';
 
 const owners: SeedOptions['owners'] = [
   { email: 'alice@example.com', territory: 'EMEA' },
@@ -22,7 +23,7 @@ const owners: SeedOptions['owners'] = [
 const opened: { store: Store; dir: string }[] = [];
 async function freshStore(): Promise<Store> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-seed-'));
-  const store = await openStore(loadConfig({ overrides: { dataDir: dir } }));
+  const store = await openStore(loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) } }));
   opened.push({ store, dir });
   return store;
 }

@@ -54,6 +54,13 @@ export const errorRegistry = {
   AUDIT_INTEGRITY: { status: 500, title: 'Audit log integrity failure' },
   DEMO_ONLY: { status: 403, title: 'Only available in demo mode' },
   USER_UNKNOWN: { status: 404, title: 'Unknown user' },
+  BUNDLE_INVALID: { status: 422, title: 'Unusable app bundle' },
+  INCIDENT_NOT_FOUND: { status: 404, title: 'No such incident' },
+  INCIDENT_CONFLICT: { status: 409, title: 'The incident is not in a state that allows this' },
+  APP_EXISTS: { status: 409, title: 'An app of this name exists' },
+  APP_STATE: { status: 409, title: 'The app is not in a state that allows this' },
+  APP_NOT_OWNER: { status: 403, title: 'Only the owner or an admin may do this' },
+  SEPARATION_OF_DUTIES: { status: 403, title: 'Refused by separation of duties' },
   INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -137,6 +144,14 @@ export class ElevationError extends GatehouseError {
   }
 }
 
+export type CatalogErrorCode = 'APP_EXISTS' | 'APP_STATE' | 'APP_NOT_OWNER' | 'SEPARATION_OF_DUTIES';
+/** The app lifecycle: a taken name, a step the app's state does not allow, someone else's app, SoD. */
+export class CatalogError extends GatehouseError {
+  constructor(code: CatalogErrorCode, message: string, extensions: Record<string, unknown> = {}) {
+    super(code, message, { extensions });
+  }
+}
+
 export class NotFound extends GatehouseError {
   constructor(message = 'no such record, or it is not visible to this caller') {
     super('NOT_FOUND', message);
@@ -186,6 +201,14 @@ export class DependencyUnavailable extends GatehouseError {
 export class AuditIntegrityError extends GatehouseError {
   constructor(message: string, extensions: Record<string, unknown> = {}) {
     super('AUDIT_INTEGRITY', message, { extensions });
+  }
+}
+
+export type IncidentErrorCode = 'INCIDENT_NOT_FOUND' | 'INCIDENT_CONFLICT';
+/** Incidents: unknown, or closed already (or restored already) for what was asked. */
+export class IncidentError extends GatehouseError {
+  constructor(code: IncidentErrorCode, message: string) {
+    super(code, message);
   }
 }
 

@@ -10,6 +10,8 @@ import type {
 import { AccessDenied, InputError } from '../errors/index.js';
 import { maskFor, type Principal, type RowCondition } from '../policy/index.js';
 import { aggregateFields, scopesUsed } from './scopes.js';
+import { consentCondition, consentLinked } from './consent.js';
+import { aggregateLinked } from './linked-aggregate.js';
 import { consentWhere, parseFilters } from './stages.js';
 
 /**
@@ -77,6 +79,8 @@ export interface AggregatePlan {
   /** The caller's own filter, ANDed inside the row filter by the connector. */
   filter?: FilterExpr;
   scopes: readonly string[];
+  /** For records that follow a contact's consent (notes): the contacts' consent condition. */
+  linkedConsent?: RowCondition;
 }
 
 /** authorize + shape for an aggregate: the fields must be opened by an aggregate scope and unmasked. */
@@ -143,6 +147,7 @@ export function planAggregate(
     where,
     filter,
     scopes: scopesUsed(config, granted.scopes, named),
+    ...(consentLinked(object) && { linkedConsent: consentCondition(config, principal) }),
   };
 }
 
@@ -168,13 +173,17 @@ export async function runAggregate(
   plan: AggregatePlan,
 ): Promise<AggregateAnswer> {
   const { minGroupSize, maxGroups } = config.gateway.aggregate;
-  const result = await crm.aggregate(plan.object, {
+  const request = {
     groupBy: plan.groupBy,
     metrics: plan.metrics,
     where: plan.where,
     filter: plan.filter,
     limit: maxGroups,
-  });
+  };
+  // Notes about contacts without consent are left out one by one: the store cannot join to the contact.
+  const result = plan.linkedConsent
+    ? await aggregateLinked(crm, plan.object, request, plan.linkedConsent)
+    : await crm.aggregate(plan.object, request);
   if (result.truncated) {
     throw new InputError(`more than ${maxGroups} groups; group by a field with fewer values`, {
       parameter: 'group_by',

@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.js';
-import type { CrmObject, CrmRecord } from '../crm/index.js';
+import type { CrmConnector, CrmObject, CrmRecord } from '../crm/index.js';
 import type { Principal, RowCondition } from '../policy/index.js';
 
 /**
@@ -7,12 +7,25 @@ import type { Principal, RowCondition } from '../policy/index.js';
  * consented to that purpose. The `consent` column holds a sorted JSON array of purpose codes, so "has
  * consented to P" is "consent is one of the sorted arrays of the vocabulary that contain P": an `in`
  * condition every connector can push into its query, and a contact without consent never leaves the store.
+ *
+ * A note about a contact (`contact_id` set) speaks about that person, so it follows the contact's
+ * consent. Connectors cannot join, so that check runs in the gateway on each fetched page: one query for
+ * the consent of the contacts the page links to.
  */
 
 /** The only object whose records are data subjects with consent flags. */
 export const consentObject: CrmObject = 'contact';
 /** The internal field holding the flags; read for the check, never returned unless a fieldset grants it. */
 export const consentField = 'consent';
+/** Objects about a contact through this field; their consent is that contact's. */
+export const linkingField = 'contact_id';
+const linkedObjects: ReadonlySet<CrmObject> = new Set(['note']);
+
+/** The internal fields a read of `object` must fetch so that consent can be checked. */
+export function consentFetchFields(object: CrmObject): string[] {
+  if (object === consentObject) return [consentField];
+  return linkedObjects.has(object) ? [linkingField] : [];
+}
 
 /** The purpose the principal's app processes contacts for; undefined when it declared none. */
 export function purposeOf(config: Config, principal: Principal): string | undefined {
@@ -56,13 +69,85 @@ export function hasConsent(config: Config, principal: Principal, record: CrmReco
   }
 }
 
-/** Fields that stay when a contact's personal data is withheld: what links it, nothing about the person. */
-const keptWhenWithheld: ReadonlySet<string> = new Set(['id', 'account_id', 'territory', 'owner']);
+/**
+ * Fields that stay when personal data is withheld: for a contact, what links it and nothing about the
+ * person; for a note, everything but its text (who wrote it, when, and what it hangs off).
+ */
+const keptWhenWithheld: Readonly<Partial<Record<CrmObject, ReadonlySet<string>>>> = {
+  contact: new Set(['id', 'account_id', 'territory', 'owner']),
+  note: new Set([
+    'id',
+    'account_id',
+    'contact_id',
+    'opportunity_id',
+    'author',
+    'created_at',
+    'territory',
+    'owner',
+  ]),
+};
 
-/** The contact with every personal field nulled (consent mode `mask`). */
-export function withholdPersonalData(record: CrmRecord): CrmRecord {
+/** The record with every personal field nulled (consent mode `mask`). */
+export function withholdPersonalData(object: CrmObject, record: CrmRecord): CrmRecord {
+  const kept = keptWhenWithheld[object] ?? new Set(['id']);
   const out: CrmRecord = {};
-  for (const [field, value] of Object.entries(record))
-    out[field] = keptWhenWithheld.has(field) ? value : null;
+  for (const [field, value] of Object.entries(record)) out[field] = kept.has(field) ? value : null;
   return out;
+}
+
+/** Whether a fetched record may be processed for the app's purpose. */
+export type ConsentCheck = (record: CrmRecord) => boolean;
+
+/**
+ * The consent check for fetched records of `object`, or undefined when the object carries no consent:
+ * a contact by its own flags; a note by the flags of the contact it links to (fetched here, in one
+ * query per 1000 contacts); a note linking no contact is about no data subject. A contact the lookup
+ * does not find counts as no consent.
+ */
+export async function consentCheck(
+  crm: CrmConnector,
+  config: Config,
+  principal: Principal,
+  object: CrmObject,
+  records: readonly CrmRecord[],
+): Promise<ConsentCheck | undefined> {
+  if (object === consentObject) return (record) => hasConsent(config, principal, record);
+  if (!linkedObjects.has(object)) return undefined;
+  const linked = new Set<string>();
+  for (const record of records) {
+    const contact = record[linkingField];
+    if (contact !== null && contact !== undefined) linked.add(String(contact));
+  }
+  const consenting = await consentingContacts(crm, consentCondition(config, principal), [...linked]);
+  return (record) => {
+    const contact = record[linkingField];
+    return contact === null || contact === undefined || consenting.has(String(contact));
+  };
+}
+
+/** Which of `ids` are contacts matching `consent`; no row filter, since only ids come back. */
+export async function consentingContacts(
+  crm: CrmConnector,
+  consent: RowCondition,
+  ids: readonly string[],
+): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (let i = 0; i < ids.length; i += lookupChunk) {
+    const chunk = ids.slice(i, i + lookupChunk);
+    const page = await crm.query(consentObject, {
+      fields: [],
+      where: [{ field: 'id', op: 'in', value: chunk }, consent],
+      limit: chunk.length,
+    });
+    for (const record of page.records) out.add(String(record.id));
+  }
+  return out;
+}
+
+/** Contacts looked up per query: the connectors' longest in-list. */
+const lookupChunk = 1000;
+
+/** Whether aggregates of `object` must check consent record by record (they cannot in the store). */
+export function consentLinked(object: CrmObject): boolean {
+  return linkedObjects.has(object);
 }

@@ -15,6 +15,7 @@ import {
   parseFilterParams,
   printFilter,
 } from './filter.js';
+import { testDatabase } from '../../test/support/database.js';
 
 const invalid = (position?: number) =>
   expect.objectContaining({
@@ -305,7 +306,7 @@ describe('the filter against the embedded CRM', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-filter-'));
-    store = await openStore(loadConfig({ overrides: { dataDir: dir } }));
+    store = await openStore(loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) } }));
     crm = createEmbeddedCrm(store.db);
     await seedCrm(store.db, {
       contacts: 200,

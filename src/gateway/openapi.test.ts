@@ -9,6 +9,7 @@ import { createEmbeddedCrm, seedCrm, type CrmConnector, type CrmObject } from '.
 import { toProblem } from '../errors/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { buildOpenApi, registerOpenApiRoute, type OpenApiOptions } from './openapi.js';
+import { testDatabase } from '../../test/support/database.js';
 
 type Json = Record<string, unknown>;
 
@@ -23,7 +24,7 @@ let options: OpenApiOptions;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-openapi-'));
-  config = loadConfig({ overrides: { dataDir: dir } });
+  config = loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) } });
   store = await openStore(config);
   crm = createEmbeddedCrm(store.db);
   await seedCrm(store.db, {

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditEvent, AuditLog } from '../audit/index.js';
 import { AccessDenied, DependencyUnavailable, GatehouseError, RateLimited } from '../errors/index.js';
-import type { Limits } from '../limits/index.js';
+import { retryAfterSeconds, type Limits } from '../limits/index.js';
 import type { Principal } from '../policy/index.js';
 import type { RuntimePolicy } from './policy.js';
 import { identify, type TokenClaims } from './stages.js';
@@ -107,17 +107,21 @@ export async function authenticate(
 }
 
 /**
- * limit: one point from the user's, the app's and the global budget and the app's daily quota. The
- * RateLimit-* headers go out on every answer, so a well-behaved client slows down before it is refused.
+ * limit: one token from the user's, the app's and the global bucket and the app's daily quota. The
+ * RateLimit fields go out on every answer, so a well-behaved client slows down before it is refused.
  */
 async function limit(limits: Limits, principal: Principal, trail: Trail): Promise<void> {
   const decision = await limits.consume({ appId: principal.appId, userId: principal.userId });
   Object.assign(trail.headers, limits.rateLimitHeaders(decision));
   if (decision.allowed) return;
   const scope = decision.scope ?? 'global';
-  trail.detail = `${scope} limit of ${decision.limit}`;
-  const retryAfter = decision.retryAfterSeconds ?? decision.resetSeconds;
-  throw new RateLimited(scope === 'quota' ? 'QUOTA_EXCEEDED' : 'RATE_LIMITED', scope, retryAfter);
+  const refusing = decision.limits.find((l) => l.scope === scope);
+  trail.detail = refusing ? `${scope} limit of ${refusing.quota}` : `${scope} limit`;
+  throw new RateLimited(
+    scope === 'quota' ? 'QUOTA_EXCEEDED' : 'RATE_LIMITED',
+    scope,
+    retryAfterSeconds(decision),
+  );
 }
 
 /**

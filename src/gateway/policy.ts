@@ -1,26 +1,138 @@
-import { compileRowFilter, type PolicySet, type Principal, type RowCondition } from '../policy/index.js';
+import type { CrmObject, ObjectMeta } from '../crm/index.js';
+import {
+  assertAuthorized,
+  authorizeRequest,
+  recordDecision,
+  type AuthorizeResult,
+  type DecisionLog,
+  type PolicySet,
+  type Principal,
+  type RecordRef,
+  type RowCondition,
+  type RuntimeAction,
+} from '../policy/index.js';
+import { networkOf } from './pipeline.js';
 
-export type RowAction = 'read' | 'write' | 'aggregate';
+/** What the authorize stage asks Cedar about one request (DESIGN.md "One request through the gateway"). */
+export interface PolicyAsk {
+  readonly requestId: string;
+  readonly principal: Principal;
+  readonly action: RuntimeAction;
+  readonly object: CrmObject;
+  /** Fields the request reads, writes, filters on, groups by or measures (names only). */
+  readonly fields: readonly string[];
+  /** Records returned or touched: the page size asked for a list, 0 for an aggregate, 1 otherwise. */
+  readonly recordCount: number;
+  /** The caller's network as Cedar sees it (callerNetwork). */
+  readonly ip: string;
+}
 
 /**
- * The runtime policy the gateway enforces: row filters compiled from the Cedar library by partial
- * evaluation (a denial is a 403 naming the policy), and the library's version for every audit event.
- * A getter, so a newly published library takes effect without a restart.
+ * The runtime policy the gateway enforces, decided by Cedar for every request, deny by default: a
+ * denial is a 403 naming the policy and the library version. Each decision is recorded (its input,
+ * never record contents) for `policy simulate`. The library is read through a getter, so a newly
+ * published version takes effect without a restart.
  */
 export interface RuntimePolicy {
   readonly version: string;
-  rows(principal: Principal, action: RowAction, object: string): RowCondition[];
+  /**
+   * For records not known yet (a list, an aggregate, a create, or whether a record is visible at all):
+   * Cedar with the record's territory, owner and account unknown, compiled into the row filter the
+   * query must carry (a capability token's accounts included), or 403.
+   */
+  rows(ask: PolicyAsk): RowCondition[];
+  /** For one record whose attributes were fetched: returns when Cedar allows, else 403. */
+  record(ask: PolicyAsk, record: RecordRef): void;
 }
 
-export function cedarRuntimePolicy(current: () => PolicySet): RuntimePolicy {
+export interface RuntimePolicyOptions {
+  /** The CRM's field metadata: the data classes of the fields a request names. */
+  describe(object: CrmObject): ObjectMeta;
+  /** Where decisions are recorded for simulation; none in tools that only ask. */
+  log?: DecisionLog;
+  now?: () => Date;
+}
+
+export function cedarRuntimePolicy(current: () => PolicySet, options: RuntimePolicyOptions): RuntimePolicy {
+  const now = options.now ?? (() => new Date());
+  const classesOf = fieldClassLookup(options.describe);
+  const decide = (ask: PolicyAsk, resource?: RecordRef): AuthorizeResult => {
+    const input = {
+      principal: ask.principal,
+      action: ask.action,
+      object: ask.object,
+      ...(resource && { resource }),
+      context: {
+        fields: ask.fields,
+        fieldClasses: classesOf(ask.object, ask.fields),
+        recordCount: ask.recordCount,
+        ip: ask.ip,
+        time: now(),
+      },
+    };
+    const result = authorizeRequest(current(), input);
+    options.log?.record(recordDecision(ask.requestId, input, result));
+    return result;
+  };
   return {
     get version() {
       return current().version;
     },
-    rows: (principal, action, object) => [
-      ...compileRowFilter(current(), principal, action, object),
-      ...capabilityRows(principal, object),
-    ],
+    rows(ask) {
+      const result = decide(ask);
+      assertAuthorized(result);
+      return [...(result.where ?? []), ...capabilityRows(ask.principal, ask.object)];
+    },
+    record(ask, record) {
+      assertAuthorized(decide(ask, record));
+    },
+  };
+}
+
+/** The distinct data classes of fields, memoized per object from the CRM's metadata. */
+function fieldClassLookup(
+  describe: (object: CrmObject) => ObjectMeta,
+): (object: CrmObject, fields: readonly string[]) => string[] {
+  const byObject = new Map<CrmObject, ReadonlyMap<string, string>>();
+  return (object, fields) => {
+    let classes = byObject.get(object);
+    if (!classes) {
+      classes = new Map(describe(object).fields.map((field) => [field.name, field.dataClass]));
+      byObject.set(object, classes);
+    }
+    // An unknown name is refused later by the shape stage; until then it counts as internal.
+    return [...new Set(fields.map((field) => classes.get(field) ?? 'internal'))].sort();
+  };
+}
+
+/**
+ * The caller's network as policies see it: IPv4 /24 or IPv6 /48 — what the audit event records, and
+ * what decisions are cached and recorded under — with the IPv6 loopback kept as is (its /48 is not a
+ * loopback range) and 0.0.0.0, which no network rule trusts, when the address is unknown.
+ */
+export function callerNetwork(ip: string): string {
+  if (ip === '::1') return ip;
+  const network = networkOf(ip);
+  return network === 'unknown' ? '0.0.0.0' : network;
+}
+
+/** The attributes a record-level decision needs, besides its id: never its contents. */
+export function recordAttributeFields(object: CrmObject): string[] {
+  return object === 'account' ? ['territory', 'owner'] : ['territory', 'owner', 'account_id'];
+}
+
+/** The policy view of a fetched record (recordAttributeFields must have been fetched). */
+export function recordRefOf(
+  object: CrmObject,
+  id: string,
+  record: Readonly<Record<string, unknown>>,
+): RecordRef {
+  const text = (value: unknown) => (typeof value === 'string' ? value : '');
+  return {
+    id,
+    territory: text(record.territory),
+    owner: text(record.owner),
+    account: object === 'account' ? id : text(record.account_id),
   };
 }
 

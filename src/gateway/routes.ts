@@ -4,7 +4,16 @@ import { objectFromPlural, type CrmConnector, type CrmObject, type CrmRecord } f
 import { GatehouseError, InputError, NotFound, type ErrorCode } from '../errors/index.js';
 import type { Principal } from '../policy/index.js';
 import { parseAggregateQuery, planAggregate, runAggregate } from './aggregate.js';
+import {
+  aggregateQueryFields,
+  authorizeCreate,
+  authorizeExisting,
+  filterFieldNames,
+  listAction,
+  policyAsk,
+} from './authorize.js';
 import { breakerConnector } from './connector.js';
+import { consentCheck } from './consent.js';
 import { DlpTally, screenIncoming } from './dlp.js';
 import { bulkGuardStage } from './guard.js';
 import {
@@ -15,6 +24,7 @@ import {
   type PipelineDeps,
   type Trail,
 } from './pipeline.js';
+import { recordRefOf } from './policy.js';
 import { etagOf, fetchRecord, parseFilters, planRead, protectAll, protector, readReason } from './stages.js';
 import {
   checkVersion,
@@ -50,15 +60,34 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
   // Every CRM call goes through the connector's breaker: a failing CRM is refused fast (503).
   const crm = breakerConnector(deps.crm, deps.limits.breaker(deps.crm.name));
   const guard = bulkGuardStage(crm, deps.limits, config.gateway.tableSizeCacheSeconds);
-  // authorize + shape of a write, under the policy's row filter for writes.
+  // authorize + shape of a write, under the policy's row filter for writing the fields sent.
   const writePlan = (
     principal: Principal,
     object: CrmObject,
     request: FastifyRequest,
     mode: 'create' | 'update',
-  ) => planWrite(config, principal, object, jsonBody(request), mode, policy.rows(principal, 'write', object));
-  const consentedContact = (principal: Principal, values: CrmRecord) =>
-    requireConsentedContact(crm, config, principal, values, policy.rows(principal, 'read', 'contact'));
+  ) =>
+    planWrite(config, principal, object, jsonBody(request), mode, (fields) =>
+      policy.rows(policyAsk(request, principal, 'write', object, fields, 1)),
+    );
+  const consentedContact = (request: FastifyRequest, principal: Principal, values: CrmRecord) =>
+    requireConsentedContact(crm, config, principal, values, () =>
+      policy.rows(policyAsk(request, principal, 'read', 'contact', [], 1)),
+    );
+  // authorize one existing record for a write: visible to the caller's reads (else 404), then Cedar.
+  const writableRecord = (
+    request: FastifyRequest,
+    principal: Principal,
+    object: CrmObject,
+    fields: string[],
+  ) =>
+    authorizeExisting(
+      crm,
+      policy,
+      policyAsk(request, principal, 'write', object, fields, 1),
+      (request.params as Params).id,
+      policy.rows(policyAsk(request, principal, 'read', object, [], 1)),
+    );
 
   void app.register(async (scope) => {
     scope.setErrorHandler(async (error: FastifyError, request, reply) => {
@@ -78,13 +107,14 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
       governed(deps, request, reply, 'crm.aggregate', async (trail) => {
         const principal = await authenticate(deps, request, trail);
         const object = objectOf(request.params.plural, trail);
+        const aggregate = parseAggregateQuery(request.query);
         const plan = planAggregate(
           config,
           principal,
           object,
           crm,
-          parseAggregateQuery(request.query),
-          policy.rows(principal, 'aggregate', object),
+          aggregate,
+          policy.rows(policyAsk(request, principal, 'aggregate', object, aggregateQueryFields(aggregate), 0)),
         );
         trail.scopes = plan.scopes;
         const answer = await runAggregate(crm, config, plan);
@@ -100,16 +130,17 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         const principal = await authenticate(deps, request, trail);
         const object = objectOf(request.params.plural, trail);
         const query = readQuery(request.query, ['fields']);
-        const plan = planRead(
-          config,
-          principal,
-          object,
-          query.fields,
-          policy.rows(principal, 'read', object),
+        const plan = planRead(config, principal, object, query.fields, (fields) =>
+          policy.rows(policyAsk(request, principal, 'read', object, fields, 1)),
         );
         trail.scopes = plan.scopes;
         const record = await fetchRecord(crm, plan, request.params.id);
-        const protect = protector(config, principal, object, plan.fields);
+        policy.record(
+          policyAsk(request, principal, 'read', object, plan.fields, 1),
+          recordRefOf(object, request.params.id, record),
+        );
+        const consented = await consentCheck(crm, config, principal, object, [record]);
+        const protect = protector(config, principal, object, plan.fields, consented);
         const safe = protect.protect(record);
         if (!safe) throw new NotFound();
         await guard.check(principal, object, [safe], trail);
@@ -130,12 +161,18 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         if (limit > config.gateway.maxPageSize) {
           throw new InputError(`limit must be at most ${config.gateway.maxPageSize}`, { parameter: 'limit' });
         }
-        const plan = planRead(
-          config,
-          principal,
-          object,
-          query.fields,
-          policy.rows(principal, 'read', object),
+        // More than gateway.exportAbove records at once is an export, decided by the export rules.
+        const plan = planRead(config, principal, object, query.fields, (fields) =>
+          policy.rows(
+            policyAsk(
+              request,
+              principal,
+              listAction(config, limit),
+              object,
+              [...fields, ...filterFieldNames(query.filter)],
+              limit,
+            ),
+          ),
         );
         trail.scopes = plan.scopes;
         const filter = parseFilters(config, principal, plan, query.filter);
@@ -146,7 +183,8 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
           limit,
           cursor: query.cursor,
         });
-        const protect = protector(config, principal, object, plan.fields);
+        const consented = await consentCheck(crm, config, principal, object, page.records);
+        const protect = protector(config, principal, object, plan.fields, consented);
         const records = protectAll(protect, page.records);
         await guard.check(principal, object, records, trail);
         trail.fields = plan.fields;
@@ -167,7 +205,10 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
           ...plan,
           values: screenIncoming(config, object, plan.values, tally, trail),
         });
-        await consentedContact(principal, values);
+        // Consent first: a contact without it is reported exactly as one the caller cannot see.
+        await consentedContact(request, principal, values);
+        const ask = policyAsk(request, principal, 'write', object, Object.keys(plan.values), 1);
+        await authorizeCreate(crm, policy, ask, values);
         const stored = await crm.create(object, values);
         const id = String(stored.id);
         trail.resourceId = id;
@@ -192,7 +233,8 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         const tally = new DlpTally();
         const values = screenIncoming(config, object, plan.values, tally, trail);
         const ifMatch = requireIfMatch(request.headers['if-match']);
-        await consentedContact(principal, values);
+        await consentedContact(request, principal, values);
+        await writableRecord(request, principal, object, Object.keys(plan.values));
         const pinned = await checkVersion(crm, plan, request.params.id, ifMatch);
         const stored = await crm.update(object, request.params.id, values, pinned);
         // Gone from under the pinned version: another write landed between the check and this one.
@@ -211,9 +253,15 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         trail.resourceId = request.params.id;
         const principal = await authenticate(deps, request, trail);
         const object = objectOf(request.params.plural, trail);
-        const plan = planDelete(config, principal, object, policy.rows(principal, 'write', object));
+        const plan = planDelete(
+          config,
+          principal,
+          object,
+          policy.rows(policyAsk(request, principal, 'write', object, [], 1)),
+        );
         trail.scopes = plan.scopes;
         const ifMatch = requireIfMatch(request.headers['if-match']);
+        await writableRecord(request, principal, object, []);
         const pinned = await checkVersion(crm, plan, request.params.id, ifMatch);
         if (!(await crm.delete(object, request.params.id, pinned))) throw stale();
         trail.recordCount = 1;
@@ -233,7 +281,7 @@ function answerOf(
   stored: Parameters<typeof writeAnswer>[4],
 ) {
   const { record, fields } = writeAnswer(config, principal, object, written, stored);
-  return protector(config, principal, object, fields, { consent: false }).protect(record);
+  return protector(config, principal, object, fields).protect(record);
 }
 
 function writeReason(verb: string, tally: DlpTally): string {
@@ -242,7 +290,7 @@ function writeReason(verb: string, tally: DlpTally): string {
 }
 
 /** Fastify's refusals before a handler (body size, media type, JSON syntax) as Gatehouse errors. */
-function asGatehouseError(error: FastifyError): unknown {
+export function asGatehouseError(error: FastifyError): unknown {
   if (error instanceof GatehouseError) return error;
   const byStatus: Record<number, ErrorCode> = { 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
   const status = error.statusCode ?? 500;

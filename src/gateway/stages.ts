@@ -6,13 +6,14 @@ import { NotFound, TokenError } from '../errors/index.js';
 import { maskFor, selectReadFields, type Principal, type RowCondition } from '../policy/index.js';
 import {
   consentCondition,
-  consentField,
+  consentFetchFields,
   consentObject,
-  hasConsent,
   withholdPersonalData,
+  type ConsentCheck,
 } from './consent.js';
 import { checkFilterFields, parseFilterParams } from './filter.js';
 import { DlpTally, freeTextFields, outgoingRules, redactOutgoing } from './dlp.js';
+import { recordAttributeFields } from './policy.js';
 import { recordFields, scopesUsed } from './scopes.js';
 
 /**
@@ -52,25 +53,28 @@ export interface ReadPlan {
   object: CrmObject;
   /** Exactly the fields the caller gets (`id` always comes too). */
   fields: string[];
-  /** What is selected: `fields` and the internal fields the protect stage needs (consent flags). */
+  /** What is selected: `fields` and the internal fields the protect stage needs (consent flags, links). */
   fetch: string[];
   where: RowCondition[];
   /** Granted scopes that opened the fields; recorded in the audit event. */
   scopes: readonly string[];
 }
 
-/** shape: the exact fields of a read under the policy's row filter `rows`, or a 403 that says why. */
+/**
+ * shape + authorize: the exact fields of a read, then the policy's decision on reading them — `rows`
+ * asks Cedar with those fields and answers the row filter — or a 403 that says why.
+ */
 export function planRead(
   config: Config,
   principal: Principal,
   object: CrmObject,
   requested: readonly string[] | undefined,
-  rows: readonly RowCondition[],
+  rows: (fields: readonly string[]) => readonly RowCondition[],
 ): ReadPlan {
   const granted = recordFields(config, principal, object, 'read');
   const fields = selectReadFields(granted.fields, requested);
-  const where = [...rows, ...consentWhere(config, principal, object)];
-  const fetch = object === consentObject ? [...new Set([...fields, consentField])] : fields;
+  const where = [...rows(fields), ...consentWhere(config, principal, object)];
+  const fetch = [...new Set([...fields, ...consentFetchFields(object)])];
   return { object, fields, fetch, where, scopes: scopesUsed(config, granted.scopes, fields) };
 }
 
@@ -101,9 +105,9 @@ export function protector(
   principal: Principal,
   object: CrmObject,
   fields: readonly string[],
-  options: { consent?: boolean } = {},
+  /** Whether each record may be processed for the app's purpose (consent.ts consentCheck); none: all. */
+  consented?: ConsentCheck,
 ): Protector {
-  const checkConsent = object === consentObject && options.consent !== false;
   const role = config.roles[principal.role];
   const shown = new Set(['id', ...fields]);
   const freeText = freeTextFields(config, object).filter((field) => shown.has(field));
@@ -117,11 +121,12 @@ export function protector(
     },
     protect(record) {
       let source = record;
-      if (checkConsent && !hasConsent(config, principal, record)) {
+      if (consented && !consented(record)) {
         withheld += 1;
-        // The query already left these out in exclude mode; this holds if a connector did not.
+        // Contacts: the query already left these out in exclude mode (this holds if a connector did
+        // not); notes about them are left out here.
         if (config.gateway.consent.mode === 'exclude') return undefined;
-        source = withholdPersonalData(record);
+        source = withholdPersonalData(object, record);
       }
       const out: Record<string, FieldValue> = {};
       for (const [field, value] of Object.entries(source)) {
@@ -171,9 +176,13 @@ export function parseFilters(
   return expr;
 }
 
-/** fetch, for one record: its planned fields and `updated_at` (for its ETag), or 404. */
+/**
+ * fetch, for one record: its planned fields, `updated_at` (for its ETag) and the attributes its policy
+ * decision needs (territory, owner, account; protect shows only the planned fields), or 404.
+ */
 export async function fetchRecord(crm: CrmConnector, plan: ReadPlan, id: string): Promise<CrmRecord> {
-  const record = await crm.get(plan.object, id, [...new Set([...plan.fetch, versionField])], plan.where);
+  const fields = [...new Set([...plan.fetch, versionField, ...recordAttributeFields(plan.object)])];
+  const record = await crm.get(plan.object, id, fields, plan.where);
   // Missing and hidden look the same: a 404 never reveals that a record of another territory exists.
   if (!record) throw new NotFound();
   return record;

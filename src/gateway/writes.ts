@@ -52,7 +52,7 @@ export function planWrite(
   object: CrmObject,
   body: Record<string, unknown>,
   mode: 'create' | 'update',
-  rows: readonly RowCondition[],
+  rows: (fields: readonly string[]) => readonly RowCondition[],
 ): WritePlan {
   const granted = recordFields(config, principal, object, 'write');
   if (granted.fields.size === 0) {
@@ -69,7 +69,8 @@ export function planWrite(
   if (names.length === 0) throw new InputError('the body names no field to write');
   const values: CrmRecord = {};
   for (const name of names) values[name] = scalar(name, body[name]);
-  const where = [...rows, ...consentWhere(config, principal, object)];
+  // authorize: Cedar on writing these fields, answered as the row filter the write must meet.
+  const where = [...rows(names), ...consentWhere(config, principal, object)];
   if (mode === 'update' && isAuthored(object)) {
     where.push({ field: authorField, op: 'eq', value: principal.email });
   }
@@ -117,11 +118,11 @@ export async function requireConsentedContact(
   config: Config,
   principal: Principal,
   values: CrmRecord,
-  contactRows: readonly RowCondition[],
+  contactRows: () => readonly RowCondition[],
 ): Promise<void> {
   const contactId = values.contact_id;
   if (typeof contactId !== 'string' || config.gateway.consent.mode !== 'exclude') return;
-  const where = [...contactRows, consentCondition(config, principal)];
+  const where = [...contactRows(), consentCondition(config, principal)];
   const contact = await crm.get(consentObject, contactId, [], where);
   if (!contact)
     throw new InputError('contact_id does not name a record you can see', { field: 'contact_id' });

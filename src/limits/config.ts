@@ -1,10 +1,11 @@
 /** Limits configuration: one shape, defaults in one place, validated once and frozen. */
 
-export interface RateWindow {
-  /** Requests (points) allowed per window. */
-  readonly points: number;
-  /** Window length; counters reset at each window boundary. */
-  readonly durationSeconds: number;
+/** A token bucket: a client may send `burst` requests at once, then `ratePerSecond` on average. */
+export interface TokenBucket {
+  /** The bucket's capacity: requests allowed back to back from a full bucket. */
+  readonly burst: number;
+  /** Tokens (requests) added back per second, continuously, up to `burst`. */
+  readonly ratePerSecond: number;
 }
 
 export interface BulkExportConfig {
@@ -31,10 +32,10 @@ export interface BreakerConfig {
 }
 
 export interface LimitsConfig {
-  readonly perApp: RateWindow;
+  readonly perApp: TokenBucket;
   /** Per end user, across every app they use. */
-  readonly perUser: RateWindow;
-  readonly global: RateWindow;
+  readonly perUser: TokenBucket;
+  readonly global: TokenBucket;
   /** Requests per app per UTC day. */
   readonly dailyQuotaPerApp: number;
   readonly bulkExport: BulkExportConfig;
@@ -42,9 +43,10 @@ export interface LimitsConfig {
 }
 
 export const defaultLimitsConfig: LimitsConfig = deepFreeze({
-  perApp: { points: 600, durationSeconds: 60 },
-  perUser: { points: 120, durationSeconds: 60 },
-  global: { points: 6000, durationSeconds: 60 },
+  // The averages of 600, 120 and 6000 a minute, with a minute's worth as the burst.
+  perApp: { burst: 600, ratePerSecond: 10 },
+  perUser: { burst: 120, ratePerSecond: 2 },
+  global: { burst: 6000, ratePerSecond: 100 },
   dailyQuotaPerApp: 100_000,
   bulkExport: {
     windowSeconds: 3600,
@@ -62,11 +64,11 @@ export const defaultLimitsConfig: LimitsConfig = deepFreeze({
  */
 export function validateLimitsConfig(config: LimitsConfig): LimitsConfig {
   if (typeof config !== 'object' || config === null) throw new TypeError('limits config must be an object');
-  const window = (name: string, value: RateWindow): RateWindow => {
+  const bucket = (name: string, value: TokenBucket): TokenBucket => {
     if (typeof value !== 'object' || value === null) throw new TypeError(`limits.${name} must be an object`);
     return {
-      points: positiveInteger(`limits.${name}.points`, value.points),
-      durationSeconds: positiveInteger(`limits.${name}.durationSeconds`, value.durationSeconds),
+      burst: positiveInteger(`limits.${name}.burst`, value.burst),
+      ratePerSecond: positiveRate(`limits.${name}.ratePerSecond`, value.ratePerSecond),
     };
   };
   const bulk = config.bulkExport;
@@ -75,9 +77,9 @@ export function validateLimitsConfig(config: LimitsConfig): LimitsConfig {
   if (typeof breaker !== 'object' || breaker === null)
     throw new TypeError('limits.breaker must be an object');
   const out: LimitsConfig = {
-    perApp: window('perApp', config.perApp),
-    perUser: window('perUser', config.perUser),
-    global: window('global', config.global),
+    perApp: bucket('perApp', config.perApp),
+    perUser: bucket('perUser', config.perUser),
+    global: bucket('global', config.global),
     dailyQuotaPerApp: positiveInteger('limits.dailyQuotaPerApp', config.dailyQuotaPerApp),
     bulkExport: {
       windowSeconds: positiveInteger('limits.bulkExport.windowSeconds', bulk.windowSeconds),
@@ -101,6 +103,14 @@ function positiveInteger(name: string, value: unknown): number {
   if (!Number.isSafeInteger(value) || (value as number) < 1)
     throw new TypeError(`${name} must be a positive integer`);
   return value as number;
+}
+
+/** At most a million a second: beyond that a limit means nothing and the bucket maths loses precision. */
+export function positiveRate(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value > 0 && value <= 1_000_000)) {
+    throw new TypeError(`${name} must be a number of requests per second in (0, 1000000]`);
+  }
+  return value;
 }
 
 function nonNegativeInteger(name: string, value: unknown): number {

@@ -4,15 +4,23 @@ export {
   type BreakerConfig,
   type BulkExportConfig,
   type LimitsConfig,
-  type RateWindow,
+  type TokenBucket,
 } from './config.js';
-export { rateLimitHeaders, type RateDecision, type RateScope } from './rate.js';
+export {
+  rateLimitHeaders,
+  retryAfterSeconds,
+  type RateDecision,
+  type RateLimitState,
+  type RateScope,
+} from './rate.js';
 export { bulkThreshold, type BulkExportEvent, type BulkReadDecision } from './bulk-guard.js';
 export { isConnectorFailure, type BreakerState, type CircuitBreaker } from './breaker.js';
 export {
   memoryBackend,
   type DistinctWindowStore,
+  type BucketSpec,
   type LimitsBackend,
-  type PointsCounter,
+  type TokenBucketStore,
 } from './backend.js';
+export { redisBackend, type RedisLimitsBackend, type RedisLimitsOptions } from './redis.js';
 export { BulkExportBlocked, CircuitOpen, LimitsUnavailable, type LimitsReason } from './errors.js';

@@ -1,18 +1,30 @@
 import { memoryBackend, type LimitsBackend } from './backend.js';
 import { Breaker, type CircuitBreaker } from './breaker.js';
 import { BulkGuard, type BulkReadDecision } from './bulk-guard.js';
-import { validateLimitsConfig, type LimitsConfig } from './config.js';
-import { RateMeter, rateLimitHeaders, type RateDecision } from './rate.js';
+import { positiveRate, validateLimitsConfig, type LimitsConfig, type TokenBucket } from './config.js';
+import { RateMeter, rateLimitHeaders, type RateDecision, type Throttle } from './rate.js';
 
 export interface Limits {
   /**
-   * Checks the user, app and global rate limits and the app's daily quota, and takes `cost` points
-   * from each when all allow. A limit reached is an answer (`allowed: false` with `retryAfterSeconds`
-   * and `scope`), not an error; a store that cannot answer throws LimitsUnavailable (503).
+   * Checks the user, app and global token buckets, the app's daily quota and any throttle on the app,
+   * and takes `cost` tokens from each when all allow (from none otherwise). A limit reached is an
+   * answer (`allowed: false` with `retryAfterMs` and `scope`), not an error; a store that cannot
+   * answer throws LimitsUnavailable (503).
    */
   consume(key: { appId: string; userId: string }, cost?: number): Promise<RateDecision>;
-  /** RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, and Retry-After when refused. */
+  /** RateLimit-Policy and RateLimit, and Retry-After when refused. */
   rateLimitHeaders(decision: RateDecision): Record<string, string>;
+  /**
+   * Containment: until `untilMs` (or unthrottleApp), the app also passes a stricter bucket, either its
+   * own limit scaled by `factor` (in (0, 1)) or `ratePerSecond` outright. Replaces any earlier throttle
+   * of the app. Held in this process: at scale, containment calls it on every node.
+   */
+  throttleApp(
+    appId: string,
+    throttle: { factor: number; untilMs: number } | { ratePerSecond: number; untilMs: number },
+  ): void;
+  /** Lifts the app's throttle, if any. */
+  unthrottleApp(appId: string): void;
   /**
    * Counts `recordIds` (the records a read returned) against the app's bulk-export threshold for the
    * object. Refused: answer 403 naming the guard and record `event`. Throws LimitsUnavailable (503)
@@ -45,9 +57,29 @@ export function createLimits(config: LimitsConfig, opts: LimitsOptions = {}): Li
   const meter = new RateMeter(valid, backend, now);
   const bulk = new BulkGuard(valid.bulkExport, backend.distinct, now);
   const breakers = new Map<string, Breaker>();
+  const throttles = new Map<string, Throttle>();
+  let generation = 0;
   return {
-    consume: (key, cost) => meter.consume(key, cost),
+    consume(key, cost) {
+      const throttle = throttles.get(key?.appId);
+      if (throttle && now() >= throttle.untilMs) throttles.delete(key.appId);
+      return meter.consume(key, cost, throttle);
+    },
     rateLimitHeaders,
+    throttleApp(appId, throttle) {
+      if (typeof appId !== 'string' || appId === '') throw new TypeError('appId must be a non-empty string');
+      if (!Number.isSafeInteger(throttle?.untilMs))
+        throw new TypeError('untilMs must be a time in milliseconds');
+      generation += 1;
+      throttles.set(appId, {
+        bucket: throttledBucket(valid.perApp, throttle),
+        untilMs: throttle.untilMs,
+        generation,
+      });
+    },
+    unthrottleApp(appId) {
+      throttles.delete(appId);
+    },
     guardBulkRead: (key, recordIds, tableSize, sensitive) => bulk.guard(key, recordIds, tableSize, sensitive),
     breaker(connector) {
       if (typeof connector !== 'string' || connector === '') throw new TypeError('connector must be a name');
@@ -59,4 +91,22 @@ export function createLimits(config: LimitsConfig, opts: LimitsOptions = {}): Li
       return breaker;
     },
   };
+}
+
+/** The throttle's bucket: the app's scaled down, or the given rate with a burst of about a second's worth. */
+function throttledBucket(
+  perApp: TokenBucket,
+  throttle: { factor: number } | { ratePerSecond: number },
+): TokenBucket {
+  if ('factor' in throttle) {
+    const { factor } = throttle;
+    if (typeof factor !== 'number' || !(factor > 0 && factor < 1))
+      throw new TypeError('factor must be in (0, 1)');
+    return {
+      burst: Math.max(1, Math.floor(perApp.burst * factor)),
+      ratePerSecond: perApp.ratePerSecond * factor,
+    };
+  }
+  const rate = positiveRate('ratePerSecond', throttle?.ratePerSecond);
+  return { burst: Math.max(1, Math.min(perApp.burst, Math.floor(rate))), ratePerSecond: rate };
 }

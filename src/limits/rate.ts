@@ -1,144 +1,206 @@
-import { RateLimiterRes } from 'rate-limiter-flexible';
-import type { LimitsBackend, PointsCounter } from './backend.js';
-import type { LimitsConfig } from './config.js';
+import type { BucketSpec, LimitsBackend, TokenBucketStore } from './backend.js';
+import type { LimitsConfig, TokenBucket } from './config.js';
 import { LimitsUnavailable } from './errors.js';
 
-export type RateScope = 'app' | 'user' | 'global' | 'quota';
+/** Which limit: the end user's, the app's, everyone's, the app's daily quota, or a containment throttle. */
+export type RateScope = 'user' | 'app' | 'global' | 'quota' | 'throttle';
 
-export interface RateDecision {
-  allowed: boolean;
-  /** Points of the limit that decided: the one refused, or the one with the fewest points left. */
-  limit: number;
-  remaining: number;
-  /** Seconds until that limit's window ends. */
-  resetSeconds: number;
-  /** Set when refused: seconds until the refusing limit's window ends. */
-  retryAfterSeconds?: number;
-  /** Set when refused: which limit refused. */
-  scope?: RateScope;
-}
-
-const dayMs = 86_400_000;
-
-interface Meter {
+/** One limit as it stands after a request; the RateLimit and RateLimit-Policy fields report these. */
+export interface RateLimitState {
   readonly scope: RateScope;
-  readonly counter: PointsCounter;
-  readonly points: number;
-  readonly windowMs: number;
-}
-
-interface Taken {
-  readonly meter: Meter;
-  readonly key: string;
-  readonly ttl: number;
-  readonly ok: boolean;
+  /** Requests the limit allows back to back (a bucket's burst, the daily quota). */
+  readonly quota: number;
+  /** Seconds in which the limit restores its whole quota. */
+  readonly windowSeconds: number;
+  /** Whole requests left now. */
   readonly remaining: number;
+  /** Seconds until the whole quota is back. */
   readonly resetSeconds: number;
 }
 
+export interface RateDecision {
+  readonly allowed: boolean;
+  /** The limits that apply to the caller and are reported to it (the global one only when it refused). */
+  readonly limits: readonly RateLimitState[];
+  /** Set when refused: the limit that refused (the most specific one, if several did). */
+  readonly scope?: RateScope;
+  /** Set when refused: milliseconds until every limit holds enough for the same request again. */
+  readonly retryAfterMs?: number;
+}
+
+/** A temporary, stricter limit for one app (detection's containment); a new throttle starts afresh. */
+export interface Throttle {
+  readonly bucket: TokenBucket;
+  readonly untilMs: number;
+  /** Makes the bucket key new each time, so a throttle never inherits an earlier one's state. */
+  readonly generation: number;
+}
+
+const dayMs = 86_400_000;
+/** Kept a little past the time a bucket takes to refill, so that clock skew between nodes is harmless. */
+const ttlMarginMs = 1000;
+
+export interface Planned {
+  readonly scope: RateScope;
+  readonly spec: BucketSpec;
+  /** When the quota restarts (the next UTC day) for the daily quota; refill otherwise. */
+  readonly periodEndMs?: number;
+}
+
 /**
- * Fixed windows aligned to the injected clock: a counter key names its window, so every node (and the
- * memory store in tests) agrees on when a window ends without trusting the store's own clock, and the
- * daily quota resets at UTC midnight. Limits are checked most specific first and stop at the first
- * refusal; the points a refused request took are given back (rate-limiter-flexible counts a refused
- * request too), so counters hold admitted requests only: one noisy user does not use up the app's or
- * everyone's budget, and a refused large request does not block a smaller one that fits.
+ * Token buckets per user, per app and for everyone, and a per-app daily quota that restarts at UTC
+ * midnight (a bucket that never refills, keyed by the day). One request takes one token from every
+ * bucket that applies, all or none, in one atomic call to the store: a request refused by one limit
+ * uses up nothing of the others, so one noisy user does not use up the app's or everyone's budget.
  */
 export class RateMeter {
-  readonly #meters: readonly Meter[];
+  readonly #config: LimitsConfig;
+  readonly #store: TokenBucketStore;
   readonly #now: () => number;
 
   constructor(config: LimitsConfig, backend: LimitsBackend, now: () => number) {
+    this.#config = config;
+    this.#store = backend.buckets;
     this.#now = now;
-    const meter = (scope: RateScope, points: number, windowMs: number): Meter => ({
-      scope,
-      points,
-      windowMs,
-      counter: backend.counter({ keyPrefix: `gh:rate:${scope}`, points, durationSeconds: windowMs / 1000 }),
-    });
-    this.#meters = [
-      meter('user', config.perUser.points, config.perUser.durationSeconds * 1000),
-      meter('app', config.perApp.points, config.perApp.durationSeconds * 1000),
-      meter('global', config.global.points, config.global.durationSeconds * 1000),
-      meter('quota', config.dailyQuotaPerApp, dayMs),
-    ];
   }
 
-  async consume(key: { appId: string; userId: string }, cost = 1): Promise<RateDecision> {
+  async consume(
+    key: { appId: string; userId: string },
+    cost = 1,
+    throttle?: Throttle,
+  ): Promise<RateDecision> {
     if (typeof key?.appId !== 'string' || typeof key.userId !== 'string') {
       throw new TypeError('consume needs string appId and userId');
     }
     if (!Number.isSafeInteger(cost) || cost < 1) throw new TypeError('cost must be a positive integer');
     const now = this.#now();
-    const taken: Taken[] = [];
-    for (const meter of this.#meters) {
-      const subject = meter.scope === 'user' ? key.userId : meter.scope === 'global' ? '' : key.appId;
-      const step = await take(meter, subject, cost, now);
-      if (!step.ok) {
-        await refund([...taken, step], cost);
-        return {
-          allowed: false,
-          limit: meter.points,
-          remaining: 0,
-          resetSeconds: step.resetSeconds,
-          retryAfterSeconds: step.resetSeconds,
-          scope: meter.scope,
-        };
-      }
-      taken.push(step);
+    const plan = this.#plan(key, now, throttle);
+    for (const { scope, spec } of plan) {
+      if (cost > spec.capacity) throw new TypeError(`cost ${cost} exceeds the ${scope} limit's burst`);
     }
-    let tightest = taken[0]!;
-    for (const step of taken) if (step.remaining < tightest.remaining) tightest = step;
-    return {
-      allowed: true,
-      limit: tightest.meter.points,
-      remaining: tightest.remaining,
-      resetSeconds: tightest.resetSeconds,
-    };
+    let result: { allowed: boolean; tokens: number[] };
+    try {
+      result = await this.#store.take(
+        plan.map((p) => p.spec),
+        cost,
+        now,
+      );
+    } catch (error) {
+      throw new LimitsUnavailable({ cause: error });
+    }
+    if (!Array.isArray(result?.tokens) || result.tokens.length !== plan.length) {
+      throw new LimitsUnavailable({ cause: new Error('the bucket store answered a malformed result') });
+    }
+    return decide(plan, result.allowed, result.tokens, cost, now);
+  }
+
+  #plan(key: { appId: string; userId: string }, now: number, throttle: Throttle | undefined): Planned[] {
+    const c = this.#config;
+    const app = encodeURIComponent(key.appId);
+    const day = Math.floor(now / dayMs);
+    const plan: Planned[] = [
+      { scope: 'user', spec: bucketSpec(`user:${encodeURIComponent(key.userId)}`, c.perUser) },
+      { scope: 'app', spec: bucketSpec(`app:${app}`, c.perApp) },
+      { scope: 'global', spec: bucketSpec('global', c.global) },
+      {
+        scope: 'quota',
+        spec: {
+          key: `quota:${app}:${day}`,
+          capacity: c.dailyQuotaPerApp,
+          refillPerSecond: 0,
+          ttlMs: (day + 1) * dayMs - now + ttlMarginMs,
+        },
+        periodEndMs: (day + 1) * dayMs,
+      },
+    ];
+    if (throttle && now < throttle.untilMs) {
+      plan.push({
+        scope: 'throttle',
+        spec: bucketSpec(`throttle:${app}:${throttle.generation}`, throttle.bucket),
+      });
+    }
+    return plan;
   }
 }
 
-async function take(meter: Meter, subject: string, cost: number, now: number): Promise<Taken> {
-  const index = Math.floor(now / meter.windowMs);
-  const resetMs = (index + 1) * meter.windowMs - now;
-  const resetSeconds = Math.ceil(resetMs / 1000);
-  // The key outlives its window by a second so that clock skew between nodes cannot revive it early.
-  const ttl = resetSeconds + 1;
-  const key = `${encodeURIComponent(subject)}:${index}`;
-  let ok: boolean;
-  let res: RateLimiterRes;
-  try {
-    res = await meter.counter.consume(key, cost, { customDuration: ttl });
-    ok = true;
-  } catch (error) {
-    if (!(error instanceof RateLimiterRes)) throw new LimitsUnavailable({ cause: error });
-    res = error;
-    ok = false;
-  }
-  const remaining = ok ? Math.max(0, meter.points - res.consumedPoints) : 0;
-  return { meter, key, ttl, ok, remaining, resetSeconds };
+function bucketSpec(key: string, bucket: TokenBucket): BucketSpec {
+  return {
+    key,
+    capacity: bucket.burst,
+    refillPerSecond: bucket.ratePerSecond,
+    ttlMs: Math.ceil((bucket.burst * 1000) / bucket.ratePerSecond) + ttlMarginMs,
+  };
 }
 
-async function refund(taken: readonly Taken[], cost: number): Promise<void> {
-  try {
-    await Promise.all(
-      taken.map((step) => step.meter.counter.reward(step.key, cost, { customDuration: step.ttl })),
-    );
-  } catch (error) {
-    throw new LimitsUnavailable({ cause: error });
-  }
+/** The decision from the buckets' tokens after the store's call; pure, so the maths is tested alone. */
+export function decide(
+  plan: readonly Planned[],
+  allowed: boolean,
+  tokens: readonly number[],
+  cost: number,
+  now: number,
+): RateDecision {
+  let refusedBy: RateScope | undefined;
+  let retryAfterMs = 0;
+  const limits: RateLimitState[] = [];
+  plan.forEach(({ scope, spec, periodEndMs }, i) => {
+    const held = Math.max(0, Math.min(spec.capacity, tokens[i] ?? 0));
+    const short = !allowed && held < cost;
+    if (short) {
+      refusedBy ??= scope;
+      const wait =
+        periodEndMs === undefined ? msUntilTokens(held, cost, spec.refillPerSecond) : periodEndMs - now;
+      retryAfterMs = Math.max(retryAfterMs, wait);
+    }
+    if (scope === 'global' && !short) return;
+    limits.push({
+      scope,
+      quota: spec.capacity,
+      windowSeconds:
+        periodEndMs === undefined ? Math.ceil(spec.capacity / spec.refillPerSecond) : dayMs / 1000,
+      remaining: Math.floor(held),
+      resetSeconds: Math.ceil(
+        (periodEndMs === undefined
+          ? msUntilTokens(held, spec.capacity, spec.refillPerSecond)
+          : periodEndMs - now) / 1000,
+      ),
+    });
+  });
+  if (allowed) return { allowed: true, limits };
+  // The store refused although no bucket looks short: trust the refusal and send the caller back soon.
+  if (refusedBy === undefined) return { allowed: false, limits, scope: 'global', retryAfterMs: 1000 };
+  return { allowed: false, limits, scope: refusedBy, retryAfterMs };
 }
 
 /**
- * The RateLimit header fields of draft-ietf-httpapi-ratelimit-headers (the -07 field names), and
- * Retry-After (RFC 9110) when the request was refused. Values are delta-seconds.
+ * Whole milliseconds until a bucket holding `tokens` holds `wanted`, computed the way the store
+ * refills (`tokens + rate * ms / 1000`), so that a retry after exactly this long is admitted even where
+ * the division rounds.
+ */
+export function msUntilTokens(tokens: number, wanted: number, ratePerSecond: number): number {
+  if (tokens >= wanted) return 0;
+  let ms = Math.ceil(((wanted - tokens) * 1000) / ratePerSecond);
+  while (tokens + (ratePerSecond * ms) / 1000 < wanted) ms += 1;
+  return ms;
+}
+
+/**
+ * The RateLimit-Policy and RateLimit fields of draft-ietf-httpapi-ratelimit-headers (-08 and later:
+ * one list member per quota policy, `q`/`w` for the policy, `r`/`t` for its state), and Retry-After
+ * (RFC 9110, delta-seconds rounded up, so never early) when the request was refused.
  */
 export function rateLimitHeaders(decision: RateDecision): Record<string, string> {
   const headers: Record<string, string> = {
-    'RateLimit-Limit': String(decision.limit),
-    'RateLimit-Remaining': String(decision.remaining),
-    'RateLimit-Reset': String(decision.resetSeconds),
+    'RateLimit-Policy': decision.limits
+      .map((l) => `"${l.scope}";q=${l.quota};w=${l.windowSeconds}`)
+      .join(', '),
+    RateLimit: decision.limits.map((l) => `"${l.scope}";r=${l.remaining};t=${l.resetSeconds}`).join(', '),
   };
-  if (!decision.allowed) headers['Retry-After'] = String(decision.retryAfterSeconds ?? decision.resetSeconds);
+  if (!decision.allowed) headers['Retry-After'] = String(retryAfterSeconds(decision));
   return headers;
+}
+
+/** Whole seconds a refused caller should wait: rounded up, and at least one. */
+export function retryAfterSeconds(decision: RateDecision): number {
+  return Math.max(1, Math.ceil((decision.retryAfterMs ?? 1000) / 1000));
 }

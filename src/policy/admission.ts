@@ -41,6 +41,20 @@ export interface AdmissionContext extends ManifestContext {
   readonly action?: 'approve' | 'deploy';
   /** Whether the app was already approved (a reviewer's approval satisfies the review rules). */
   readonly approved?: boolean;
+  /** What a scan of the app's bundle found (the scan module's `scanSummary`); absent when not scanned. */
+  readonly scan?: AdmissionScan;
+}
+
+/** Counts of a bundle scan, as policies/admission/scan.cedar reads them (`context.scan`). */
+export interface AdmissionScan {
+  readonly critical: number;
+  readonly high: number;
+  readonly medium: number;
+  readonly low: number;
+  readonly bypass: boolean;
+  readonly unpinned: number;
+  readonly lockfile_missing: boolean;
+  readonly unscanned: number;
 }
 
 export function judgeManifest(
@@ -71,7 +85,10 @@ export function judgeManifest(
     principal,
     action: { type: 'Gatehouse::Action', id: action },
     resource,
-    context: { approved: context.approved ?? false },
+    context: {
+      approved: context.approved ?? false,
+      ...(context.scan ? { scan: scanContext(context.scan) } : {}),
+    },
     preparsedPolicySetId: policies.preparsed.admission,
     preparsedSchemaName: policies.preparsed.schema,
     validateRequest: true,
@@ -135,6 +152,12 @@ export function judgeManifest(
   const order = { deny: 0, review: 1, approve: 2 } as const;
   rules.sort((a, b) => order[a.effect] - order[b.effect] || (a.id < b.id ? -1 : 1));
   return { decision: outcome, rules, enrichment, version };
+}
+
+/** Exactly the attributes of the schema's ScanSummary: strict validation refuses any other. */
+function scanContext(scan: AdmissionScan): Record<string, number | boolean> {
+  const { critical, high, medium, low, bypass, unpinned, lockfile_missing, unscanned } = scan;
+  return { critical, high, medium, low, bypass, unpinned, lockfile_missing, unscanned };
 }
 
 function evaluationError(id: string, message: string): AdmissionRule {

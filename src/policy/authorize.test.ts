@@ -181,10 +181,12 @@ describe('row filters from partial evaluation', () => {
     expect(compileRowFilter(policies, alice, 'read', 'contact')).toEqual([
       { field: 'territory', op: 'eq', value: 'EMEA' },
     ]);
+    // Through call-notes a rep writes notes only on her own accounts (runtime.notes-on-assigned-accounts).
     expect(compileRowFilter(policies, erin, 'write', 'note')).toEqual([
       { field: 'territory', op: 'eq', value: 'NA' },
+      { field: 'owner', op: 'eq', value: 'erin@example.com' },
     ]);
-    expect(compileRowFilter(policies, bob, 'aggregate', 'opportunity')).toEqual([
+    expect(compileRowFilter(policies, bob, 'aggregate', 'opportunity', exportContext)).toEqual([
       { field: 'territory', op: 'eq', value: 'EMEA' },
     ]);
     expect(compileRowFilter(policies, bob, 'export', 'contact', exportContext)).toEqual([
@@ -227,7 +229,7 @@ describe('row filters from partial evaluation', () => {
       'runtime/territory.cedar': null,
       'runtime/export.cedar': null,
     });
-    expect(compileRowFilter(wider, bob, 'read', 'contact')).toEqual([
+    expect(compileRowFilter(wider, bob, 'read', 'contact', exportContext)).toEqual([
       { field: 'territory', op: 'in', value: ['APAC', 'NA'] },
     ]);
   });

@@ -24,27 +24,40 @@ const entityTypes: Readonly<Record<string, string>> = {
   note: 'Gatehouse::Note',
 };
 
-/** The CRM fields whose values row filters are compiled over, by the name of their Cedar unknown. */
-const rowFields: ReadonlyMap<string, string> = new Map([
-  ['resource.territory', 'territory'],
-  ['resource.owner', 'owner'],
-]);
+/** The record attributes row filters are compiled over: Cedar unknown → connector field, per object. */
+function rowFieldsOf(object: string): ReadonlyMap<string, string> {
+  return new Map([
+    ['resource.territory', 'territory'],
+    ['resource.owner', 'owner'],
+    // An account is its own account; every other record names its account in account_id.
+    ['resource.account', object === 'account' ? 'id' : 'account_id'],
+  ]);
+}
+const rowFields: Readonly<Record<string, ReadonlyMap<string, string>>> = Object.fromEntries(
+  Object.keys(entityTypes).map((object) => [object, rowFieldsOf(object)]),
+);
 
+/** The attributes of one record that policies see: never its contents. */
 export interface RecordRef {
   readonly id: string;
   readonly territory: string;
+  /** The owner of the record's account: the user the account is assigned to. */
   readonly owner: string;
+  /** The record's account id (an account's own id); empty when it hangs off no account. */
+  readonly account?: string;
 }
 
 /** What the request carries besides who and what (schema type RequestContext). */
 export interface RequestContext {
-  /** Fields read or written; none when absent. */
+  /** Fields read, written, filtered on, grouped by or measured; none when absent. */
   readonly fields?: readonly string[];
-  /** Records returned or touched; 1 for a single-record request when absent. */
+  /** The data classes of `fields`; derived from the default classification when absent. */
+  readonly fieldClasses?: readonly string[];
+  /** Records returned or touched (the page size asked for a list); 1 when absent. */
   readonly recordCount?: number;
-  /** Client address; 0.0.0.0 (unknown, matches no network rule) when absent. */
+  /** The caller's address or network (`10.1.2.0/24`); 0.0.0.0 (matches no network rule) when absent. */
   readonly ip?: string;
-  /** Arrival time; now when absent. Only its UTC hour reaches the policies. */
+  /** Arrival time; now when absent. Only its UTC hour and weekday reach the policies. */
   readonly time?: Date;
 }
 
@@ -88,7 +101,7 @@ export function authorizeRequest(policies: PolicySet, input: AuthorizeInput): Au
   checkInput(input);
   if (!input.resource)
     return rowFilterDecision(policies, input.principal, input.action, input.object, input.context);
-  const context = requestContext(input.principal, input.context ?? {}, false);
+  const context = requestContext(input.principal, input.object, input.context ?? {}, false);
   const resource = input.resource;
   const key = JSON.stringify([
     policies.version,
@@ -98,6 +111,7 @@ export function authorizeRequest(policies: PolicySet, input: AuthorizeInput): Au
     policies.runtimeUsesRecordIds ? resource.id : '',
     resource.territory,
     resource.owner,
+    resource.account ?? '',
     contextKey(context),
   ]);
   const cached = decisions.get(key);
@@ -120,6 +134,7 @@ export function authorizeRequest(policies: PolicySet, input: AuthorizeInput): Au
         attrs: {
           territory: resource.territory,
           owner: resource.owner,
+          account: resource.account ?? '',
           data_class: objectClass(input.object),
         },
         parents: [],
@@ -196,7 +211,7 @@ function rowFilterDecision(
   object: string,
   given: RequestContext | undefined,
 ): AuthorizeResult {
-  const context = requestContext(principal, given ?? {}, true);
+  const context = requestContext(principal, object, given ?? {}, true);
   // Keyed by the whole principal, not only role and territory: a policy may name the user.
   const key = JSON.stringify([
     policies.version,
@@ -232,6 +247,7 @@ function rowFilterDecision(
           attrs: {
             territory: unknown('resource.territory'),
             owner: unknown('resource.owner'),
+            account: unknown('resource.account'),
             data_class: objectClass(object),
           },
           parents: [],
@@ -246,7 +262,11 @@ function rowFilterDecision(
       );
     } else {
       const effects = new Map([...policies.policies.values()].map((p) => [p.id, p.effect] as const));
-      const outcome = compileResiduals(answer.response, effects, rowFields);
+      const outcome = compileResiduals(
+        answer.response,
+        effects,
+        rowFields[object] as ReadonlyMap<string, string>,
+      );
       if (outcome.allowed) {
         result = Object.freeze({
           allowed: true,
@@ -316,7 +336,12 @@ function unknown(name: string): cedar.CedarValueJson {
 }
 
 /** The Cedar context; members the caller left out are `unknown` in partial mode, defaults otherwise. */
-function requestContext(principal: Principal, given: RequestContext, partial: boolean): cedar.Context {
+function requestContext(
+  principal: Principal,
+  object: string,
+  given: RequestContext,
+  partial: boolean,
+): cedar.Context {
   // Cedar's partial evaluator stops folding `context.x` when the context record holds both an unknown
   // and an extension value (the ip), so in partial mode one missing member makes the ip unknown too.
   const incomplete =
@@ -336,6 +361,12 @@ function requestContext(principal: Principal, given: RequestContext, partial: bo
       () => [],
       (f) => [...new Set(f)].sort(),
     ),
+    field_classes: pick(
+      given.fieldClasses ?? (given.fields && fieldClassesOf(object, given.fields)),
+      'field_classes',
+      () => [],
+      (c) => [...new Set(c)].sort(),
+    ),
     record_count: pick(
       given.recordCount,
       'record_count',
@@ -347,6 +378,12 @@ function requestContext(principal: Principal, given: RequestContext, partial: bo
       'hour',
       () => new Date().getUTCHours(),
       (t) => t.getUTCHours(),
+    ),
+    weekday: pick(
+      given.time,
+      'weekday',
+      () => new Date().getUTCDay(),
+      (t) => t.getUTCDay(),
     ),
     ip: pick(
       incomplete ? undefined : given.ip,
@@ -362,6 +399,11 @@ function contextKey(context: cedar.Context): string {
 }
 
 const classRank = (cls: string) => (dataClasses as readonly string[]).indexOf(cls);
+
+/** The classes of `object`'s fields by the default classification (unnamed fields are internal). */
+export function fieldClassesOf(object: string, fields: readonly string[]): string[] {
+  return fields.map((field) => defaultFieldClasses[`${object}.${field}`] ?? 'internal');
+}
 
 /** The most sensitive class among an object's fields. */
 function objectClass(object: string): string {

@@ -4,8 +4,17 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerPolicyCommands } from '../cli/commands/policy.js';
-import { defaultPolicyDir } from './library.js';
-import { defaultFiles, writeLibrary } from './test-support.js';
+import { userInfo } from 'node:os';
+import { auditOrigin, openAuditLog, type AuditEvent } from '../audit/index.js';
+import { loadConfig } from '../config/index.js';
+import { openLocalSecretStore } from '../secrets/index.js';
+import { openStore } from '../store/index.js';
+import { authorizeRequest } from './authorize.js';
+import { openDecisionLog } from './decision-log.js';
+import { recordDecision, type RecordedSimulation } from './decisions.js';
+import { defaultPolicyDir, loadPolicySet } from './library.js';
+import type { Principal } from './runtime.js';
+import { alice, bob, defaultFiles, writeLibrary } from './test-support.js';
 
 let dir: string;
 let dataDir: string;
@@ -155,17 +164,194 @@ describe('gatehouse policy test, simulate and publish', () => {
       '--json',
     );
     const body = JSON.parse(result.out) as { changed: { name: string; after: { decision: string } }[] };
-    expect(body.changed.map((c) => c.name)).toEqual([
-      'a rep cannot read a contact of another territory',
-      "a rep's contact list is filtered to her territory",
-      'a manager aggregates opportunities of his territory',
-    ]);
+    const changed = new Map(body.changed.map((c) => [c.name, c.after.decision]));
+    expect(changed.get('a rep cannot read a contact of another territory')).toBe('allow');
+    expect(changed.has("a rep's contact list is filtered to her territory")).toBe(true);
+    expect(changed.get('a manager aggregates opportunities of his territory')).toBe('deny');
+    expect(changed.has('a bulk export needs an elevation')).toBe(false);
   });
 
-  it('publishes a library into the data dir and uses it afterwards', async () => {
-    const published = await run('policy', 'publish', defaultPolicyDir(), '--json');
-    const { version } = JSON.parse(published.out) as { version: string };
+  it('runs the tests of a library directory, or of the active library by default', async () => {
+    const mine = await run('policy', 'test', defaultPolicyDir(), '--json');
+    expect(mine.code).toBe(0);
+    const body = JSON.parse(mine.out) as { files: { file: string; passed: boolean }[] };
+    expect(body.files).toEqual([
+      { file: 'tests/admission.yaml', passed: true },
+      { file: 'tests/runtime.yaml', passed: true },
+    ]);
+    expect((await run('policy', 'test')).out).toMatch(/passed \(policy version [0-9a-f]{12}\)/);
+  });
+
+  it('publishes a library into the data dir, records who and why in the audit trail, and uses it afterwards', async () => {
+    const files = await defaultFiles();
+    files.push({ path: 'runtime/extra.cedar', text: '// a new version\n' });
+    const published = await run(
+      'policy',
+      'publish',
+      await writeLibrary(files),
+      '--reason',
+      'add a placeholder file',
+      '--as',
+      'dave@example.com',
+      '--json',
+    );
+    expect(published.code).toBe(0);
+    const { version, previous } = JSON.parse(published.out) as { version: string; previous: string };
+    expect(previous).toMatch(/^[0-9a-f]{12}$/);
     const check = await run('policy', 'check', await manifestFile('p.json', notes), '--json');
     expect(JSON.parse(check.out)).toMatchObject({ version });
+
+    const again = await run(
+      'policy',
+      'publish',
+      defaultPolicyDir(),
+      '--reason',
+      'back to the built-in library',
+    );
+    expect(again.code).toBe(0);
+    expect(again.out).toContain(`(was ${version},`);
+
+    const events = (await auditEvents()).filter((e) => e.action === 'policy.publish');
+    expect(events).toHaveLength(2);
+    expect(events[0]).toMatchObject({
+      actor_id: 'dave@example.com',
+      actor_role: 'cli',
+      resource_type: 'policy_library',
+      resource_id: version,
+      outcome: 'allow',
+      policy_version: version,
+    });
+    expect(events[0]?.reason).toContain(`version ${previous} -> ${version}`);
+    expect(events[0]?.reason).toContain('not verified');
+    expect(events[0]?.reason).toContain('add a placeholder file');
+    // Without --as the OS account is what is known, and the event says so.
+    expect(events[1]).toMatchObject({ actor_id: `os:${userInfo().username}`, resource_id: previous });
+    expect(events[1]?.reason).toContain(`version ${version} -> ${previous}`);
+  });
+
+  it('refuses a publish without a reason or with an invalid library, recording nothing', async () => {
+    const before = (await auditEvents()).length;
+    const files = await defaultFiles();
+    files.push({
+      path: 'runtime/bad.cedar',
+      text: '@id("runtime.bad")\n@reason("x")\npermit (principal, action, resource) when { 1 };\n',
+    });
+    await expect(
+      run('policy', 'publish', await writeLibrary(files), '--reason', 'broken'),
+    ).rejects.toMatchObject({
+      code: 'POLICY_INVALID',
+    });
+    await expect(run('policy', 'publish', defaultPolicyDir(), '--reason', '   ')).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+    });
+    expect(await auditEvents()).toHaveLength(before);
   });
 });
+
+describe('gatehouse policy simulate over recorded decisions', () => {
+  it('replays what was recorded under a candidate and counts the changes per rule with example request ids', async () => {
+    const policies = await loadPolicySet();
+    const store = await openStore(loadConfig({ env: {}, overrides: { dataDir } }));
+    const log = openDecisionLog(store.db);
+    const ask = (requestId: string, principal: Principal, action: 'read' | 'export', territory?: string) => {
+      const input = {
+        principal,
+        action,
+        object: 'contact',
+        ...(territory && {
+          resource: { id: `c-${requestId}`, territory, owner: 'x@example.com', account: 'a1' },
+        }),
+        context: {
+          fields: ['first_name'],
+          recordCount: action === 'export' ? 150 : 1,
+          ip: '127.0.0.0/24',
+          time: new Date(),
+        },
+      };
+      log.record(recordDecision(requestId, input, authorizeRequest(policies, input)));
+    };
+    ask('r-alice-emea', alice, 'read', 'EMEA');
+    ask('r-alice-na', alice, 'read', 'NA');
+    ask('r-alice-list', alice, 'read');
+    ask('r-bob-export', bob, 'export');
+    await log.close();
+    await store.close();
+
+    // The candidate lets reps read every territory and drops the manager's export.
+    const files = (await defaultFiles()).filter(
+      (f) => f.path !== 'runtime/territory.cedar' && f.path !== 'runtime/export.cedar',
+    );
+    files.push({
+      path: 'runtime/territory.cedar',
+      text:
+        '@id("runtime.sales-everywhere")\n@reason("sales read every territory")\n' +
+        'permit (principal in Gatehouse::Role::"sales_rep", action == Gatehouse::Action::"read", resource);\n',
+    });
+    const result = await run(
+      'policy',
+      'simulate',
+      '--candidate',
+      await writeLibrary(files),
+      '--since',
+      '1h',
+      '--json',
+    );
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.out) as RecordedSimulation;
+    expect(report.total).toBe(4);
+    expect(report.recorded).toEqual({ [policies.version]: 4 });
+    expect(report.changes.deny_to_allow).toEqual({
+      count: 1,
+      rules: [{ rule: 'runtime.sales-everywhere', count: 1, examples: ['r-alice-na'] }],
+    });
+    expect(report.changes.allow_to_deny).toEqual({
+      count: 1,
+      rules: [{ rule: 'default-deny', count: 1, examples: ['r-bob-export'] }],
+    });
+    expect(report.changes.row_filter_changed).toEqual({
+      count: 1,
+      rules: [{ rule: 'runtime.sales-everywhere', count: 1, examples: ['r-alice-list'] }],
+    });
+    expect(report.unchanged).toBe(1);
+
+    const human = await run('policy', 'simulate', '--candidate', await writeLibrary(files));
+    expect(human.out).toContain('deny → allow: 1');
+    expect(human.out).toContain('runtime.sales-everywhere  1  e.g. r-alice-na');
+    expect(human.out).toContain('3 of 4 decisions would change');
+    // Nothing recorded in the window: nothing to replay.
+    const future = await run(
+      'policy',
+      'simulate',
+      '--candidate',
+      defaultPolicyDir(),
+      '--since',
+      '2999-01-01T00:00:00Z',
+      '--json',
+    );
+    expect(JSON.parse(future.out)).toMatchObject({ total: 0 });
+    await expect(
+      run('policy', 'simulate', '--candidate', defaultPolicyDir(), '--since', 'last week'),
+    ).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+    });
+  });
+});
+
+async function auditEvents(): Promise<AuditEvent[]> {
+  const config = loadConfig({ env: {}, overrides: { dataDir } });
+  const store = await openStore(config);
+  try {
+    const audit = await openAuditLog({
+      db: store.db,
+      secrets: openLocalSecretStore(dataDir),
+      origin: auditOrigin,
+    });
+    try {
+      return (await audit.events({ limit: 1000 })).records.map((r) => r.event);
+    } finally {
+      await audit.close();
+    }
+  } finally {
+    await store.close();
+  }
+}

@@ -9,17 +9,27 @@ export {
   type RowCondition,
 } from './runtime.js';
 export {
+  buildCandidate,
+  candidateFiles,
   defaultPolicyDir,
   loadActivePolicySet,
   loadPolicySet,
+  publishedVersion,
+  publishAuditEvent,
+  publishPolicyFiles,
   publishPolicySet,
+  publishReason,
+  readPolicyTestFiles,
+  type PolicyFile,
   type PolicyInfo,
   type PolicySet,
+  type Publication,
 } from './library.js';
 export {
   judgeManifest,
   type AdmissionContext,
   type AdmissionResult,
+  type AdmissionScan,
   type AdmissionRule,
 } from './admission.js';
 export {
@@ -42,4 +52,25 @@ export {
   type RuntimeAction,
 } from './authorize.js';
 export { ManifestInvalid, PolicyInvalid, type PolicyLocation } from './errors.js';
-export { parseCases, runPolicyTests, simulatePolicies } from './testing.js';
+export {
+  parseCaseFile,
+  parseCases,
+  runPolicyTests,
+  runTestFiles,
+  simulatePolicies,
+  type CaseResult,
+} from './testing.js';
+export {
+  DecisionReplay,
+  recordDecision,
+  sinceTime,
+  type ChangeGroup,
+  type RecordedDecision,
+  type RecordedSimulation,
+} from './decisions.js';
+export {
+  openDecisionLog,
+  simulateRecorded,
+  type DecisionLog,
+  type DecisionLogOptions,
+} from './decision-log.js';

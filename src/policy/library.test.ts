@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadActivePolicySet, loadPolicySet, publishPolicySet, PolicyInvalid } from './index.js';
-import { defaultPolicyDir, policyVersion } from './library.js';
+import { candidateFiles, defaultPolicyDir, policyVersion, readPolicyTestFiles } from './library.js';
 import { defaultFiles, variant, writeLibrary } from './test-support.js';
 
 const runtimeRule = (body: string) => `@id("runtime.extra")\n@reason("test")\n${body}\n`;
@@ -96,9 +96,15 @@ describe('publish', () => {
     expect((await loadActivePolicySet(dataDir)).version).toBe((await loadPolicySet()).version);
     const files = await defaultFiles();
     files.push({ path: 'runtime/extra.cedar', text: '// a new version\n' });
-    const published = await publishPolicySet(await writeLibrary(files), dataDir);
+    const builtIn = (await loadPolicySet()).version;
+    const { set: published, previous } = await publishPolicySet(await writeLibrary(files), dataDir);
+    expect(previous).toBe(builtIn);
     expect((await readFile(join(dataDir, 'policies', 'current'), 'utf8')).trim()).toBe(published.version);
     expect((await loadActivePolicySet(dataDir)).version).toBe(published.version);
+    const again = await publishPolicySet(defaultPolicyDir(), dataDir);
+    expect(again).toMatchObject({ previous: published.version, set: { version: builtIn } });
+    // The test cases travel with the published copy, outside the version.
+    expect(await readPolicyTestFiles(again.set.dir)).toEqual(await readPolicyTestFiles(defaultPolicyDir()));
   });
 
   it('refuses an invalid library and leaves the active version as it was', async () => {
@@ -110,5 +116,51 @@ describe('publish', () => {
     });
     await expect(publishPolicySet(await writeLibrary(files), dataDir)).rejects.toBeInstanceOf(PolicyInvalid);
     expect((await loadActivePolicySet(dataDir)).version).toBe((await loadPolicySet()).version);
+  });
+});
+
+describe('candidate files posted by a client', () => {
+  const base = [
+    { path: 'gatehouse.cedarschema', text: 'schema' },
+    { path: 'runtime/territory.cedar', text: 'old' },
+  ];
+
+  it('adds, replaces and removes files of the base library', () => {
+    expect(
+      candidateFiles(base, {
+        'runtime/territory.cedar': null,
+        'runtime/new.cedar': 'x',
+        'admission/a.cedar': 'y',
+      }),
+    ).toEqual([
+      { path: 'admission/a.cedar', text: 'y' },
+      { path: 'gatehouse.cedarschema', text: 'schema' },
+      { path: 'runtime/new.cedar', text: 'x' },
+    ]);
+  });
+
+  it.each([
+    '../etc/passwd',
+    'runtime/../../x.cedar',
+    '/runtime/x.cedar',
+    'runtime\\x.cedar',
+    'runtime/x.txt',
+    'tests/x.cedar',
+    'runtime/.hidden.cedar',
+    'runtime/X.cedar',
+    'runtime//x.cedar',
+    'runtime/a/../x.cedar',
+  ])('refuses the path-traversing or foreign name %s (422)', (name) => {
+    expect(() => candidateFiles(base, { [name]: 'permit (principal, action, resource);' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT' }),
+    );
+  });
+
+  it('refuses an oversized file, a non-text value, removing the schema and an empty change', () => {
+    const refused = expect.objectContaining({ code: 'INVALID_INPUT' });
+    expect(() => candidateFiles(base, { 'runtime/x.cedar': 'x'.repeat(300_000) })).toThrow(refused);
+    expect(() => candidateFiles(base, { 'runtime/x.cedar': 42 as unknown as string })).toThrow(refused);
+    expect(() => candidateFiles(base, { 'gatehouse.cedarschema': null })).toThrow(refused);
+    expect(() => candidateFiles(base, {})).toThrow(refused);
   });
 });

@@ -4,6 +4,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { InputError } from '../errors/index.js';
 import { lineColumn, PolicyInvalid } from './errors.js';
 
 /**
@@ -252,20 +253,62 @@ function namesRecord(json: cedar.PolicyJson): boolean {
   return recordTypes.some((type) => text.includes(`"type":"${type}"`));
 }
 
+/** The test case files of a library (`tests/*.yaml|yml|json`): not part of its version. */
+export async function readPolicyTestFiles(root: string): Promise<PolicyFile[]> {
+  const dir = join(root, TESTS_DIR);
+  if (!existsSync(dir)) return [];
+  const files: PolicyFile[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (!entry.isFile() || !/\.(ya?ml|json)$/.test(entry.name)) continue;
+    files.push({ path: `${TESTS_DIR}/${entry.name}`, text: await readFile(join(dir, entry.name), 'utf8') });
+  }
+  return files.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+const TESTS_DIR = 'tests';
+
+/** What a publish changed: the version before (the built-in library's when none was published) and after. */
+export interface Publication {
+  readonly set: PolicySet;
+  readonly previous: string;
+}
+
 /**
- * Publishing: a validated copy of a library under `<dataDir>/policies/versions/<version>/`, made the
- * active one by writing its version to `<dataDir>/policies/current`. Invalid libraries are refused
- * before anything is written.
+ * Publishing: a validated copy of a library under `<dataDir>/policies/versions/<version>/` (with its
+ * test cases), made the active one by writing its version to `<dataDir>/policies/current`. Invalid
+ * libraries are refused before anything is written.
  */
-export async function publishPolicySet(sourceDir: string, dataDir: string): Promise<PolicySet> {
+export async function publishPolicySet(
+  sourceDir: string,
+  dataDir: string,
+  beforeActivate?: (publication: Publication) => Promise<void>,
+): Promise<Publication> {
   const root = resolve(sourceDir);
-  const files = await readPolicyFiles(root);
-  const set = buildPolicySet(root, files);
+  const [files, tests] = await Promise.all([readPolicyFiles(root), readPolicyTestFiles(root)]);
+  return publishPolicyFiles(files, tests, dataDir, beforeActivate, root);
+}
+
+/**
+ * Publishes files already read (a candidate posted to the admin API, or a directory's). `beforeActivate`
+ * runs once the version is validated and stored and before it becomes the active one: the audit event
+ * of the change is appended there, so a change that cannot be recorded is not made.
+ */
+export async function publishPolicyFiles(
+  files: readonly PolicyFile[],
+  tests: readonly PolicyFile[],
+  dataDir: string,
+  beforeActivate?: (publication: Publication) => Promise<void>,
+  source = '(candidate)',
+): Promise<Publication> {
+  const set = buildPolicySet(source, files);
+  const previous =
+    (await publishedVersion(dataDir)) ?? policyVersion(await readPolicyFiles(defaultPolicyDir()));
   const base = join(dataDir, 'policies');
-  const target = join(base, 'versions', set.version);
+  const version = set.version;
+  const target = join(base, 'versions', version);
   if (!existsSync(join(target, SCHEMA_FILE))) {
     const staging = `${target}.tmp-${process.pid}-${Date.now()}`;
-    for (const file of files) {
+    for (const file of [...files, ...tests]) {
       const path = join(staging, ...file.path.split('/'));
       await mkdir(dirname(path), { recursive: true });
       await writeFile(path, file.text);
@@ -273,18 +316,137 @@ export async function publishPolicySet(sourceDir: string, dataDir: string): Prom
     await rm(target, { recursive: true, force: true });
     await rename(staging, target);
   }
+  const publication = { set: Object.freeze({ ...set, dir: target }), previous };
+  await beforeActivate?.(publication);
   const pointer = join(base, 'current');
-  await writeFile(`${pointer}.tmp`, `${set.version}\n`);
-  await rename(`${pointer}.tmp`, pointer);
-  return buildPolicySet(target, files);
+  const temporary = `${pointer}.tmp-${process.pid}-${Date.now()}`;
+  await writeFile(temporary, `${version}\n`);
+  await rename(temporary, pointer);
+  return publication;
+}
+
+/**
+ * The audit event of a publish (the audit module's AuditEvent shape): who, the version before and
+ * after, and why. `note` says how the actor is known (e.g. that a CLI actor was asserted, not verified).
+ */
+export function publishAuditEvent(change: {
+  actor: string;
+  role: string;
+  appId: string;
+  requestId: string;
+  previous: string;
+  version: string;
+  reason: string;
+  note?: string;
+}): {
+  timestamp: string;
+  actor_id: string;
+  actor_role: string;
+  app_id: string;
+  action: string;
+  resource_type: string;
+  resource_id: string;
+  scope: string;
+  request_id: string;
+  trace_id: string;
+  outcome: 'allow';
+  reason: string;
+  policy_version: string;
+} {
+  const parts = [`version ${change.previous} -> ${change.version}`, change.note, change.reason];
+  return {
+    timestamp: new Date().toISOString(),
+    actor_id: change.actor,
+    actor_role: change.role,
+    app_id: change.appId,
+    action: 'policy.publish',
+    resource_type: 'policy_library',
+    resource_id: change.version,
+    scope: '',
+    request_id: change.requestId,
+    trace_id: change.requestId,
+    outcome: 'allow',
+    reason: parts.filter(Boolean).join('; '),
+    policy_version: change.version,
+  };
+}
+
+/** A publish reason from a person: one line of printable text, 1–500 characters. */
+export function publishReason(text: unknown): string {
+  const line = typeof text === 'string' ? text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim() : '';
+  if (line.length === 0 || line.length > 500) {
+    throw new InputError('a publish needs a reason of 1 to 500 characters', { parameter: 'reason' });
+  }
+  return line;
+}
+
+/** The version the data directory's pointer names, or undefined when nothing was published. */
+export async function publishedVersion(dataDir: string): Promise<string | undefined> {
+  const pointer = join(dataDir, 'policies', 'current');
+  if (!existsSync(pointer)) return undefined;
+  const version = (await readFile(pointer, 'utf8')).trim();
+  if (!/^[0-9a-f]{12}$/.test(version)) throw new PolicyInvalid(`${pointer} does not hold a policy version`);
+  return version;
+}
+
+/** Names a candidate file may have: the schema, or a `.cedar` file under admission/ or runtime/. */
+const candidatePath =
+  /^(?:gatehouse\.cedarschema|(?:admission|runtime)\/(?:[a-z0-9][a-z0-9_-]{0,63}\/){0,3}[a-z0-9][a-z0-9._-]{0,63}\.cedar)$/;
+const maxCandidateFiles = 64;
+const maxCandidateChars = 256 * 1024;
+
+/** A candidate library (candidateFiles), validated and pre-parsed: Cedar's message and location when not. */
+export function buildCandidate(
+  base: readonly PolicyFile[],
+  changes: Readonly<Record<string, string | null>>,
+): PolicySet {
+  return buildPolicySet('(candidate)', candidateFiles(base, changes));
+}
+
+/**
+ * A candidate library: `base` with the files of `changes` added or replaced (`null` removes one). The
+ * names come from a client, so each must be a plain relative path of the library's layout — no `..`,
+ * no absolute path, no other extension — and the texts are size-capped. Not yet validated by Cedar.
+ */
+export function candidateFiles(
+  base: readonly PolicyFile[],
+  changes: Readonly<Record<string, string | null>>,
+): PolicyFile[] {
+  const names = Object.keys(changes);
+  if (names.length === 0) throw new InputError('files names no policy file', { parameter: 'files' });
+  if (names.length > maxCandidateFiles) {
+    throw new InputError(`at most ${maxCandidateFiles} files`, { parameter: 'files' });
+  }
+  for (const name of names) {
+    const text = changes[name];
+    if (!candidatePath.test(name)) {
+      throw new InputError(
+        'a file name must be gatehouse.cedarschema or admission/NAME.cedar or runtime/NAME.cedar (lower case, no ..)',
+        { parameter: 'files', file: /^[\w./-]{1,128}$/.test(name) ? name : '(invalid name)' },
+      );
+    }
+    if (text !== null && typeof text !== 'string') {
+      throw new InputError(`${name} must be the file's text, or null to remove it`, { parameter: 'files' });
+    }
+    if (typeof text === 'string' && text.length > maxCandidateChars) {
+      throw new InputError(`${name} is longer than ${maxCandidateChars} characters`, { parameter: 'files' });
+    }
+    if (text === null && name === SCHEMA_FILE) {
+      throw new InputError(`${SCHEMA_FILE} cannot be removed`, { parameter: 'files' });
+    }
+  }
+  const files = base.filter((file) => !Object.hasOwn(changes, file.path));
+  for (const name of names) {
+    const text = changes[name];
+    if (typeof text === 'string') files.push({ path: name, text });
+  }
+  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 /** The published library of a data directory, or the default library when none was published. */
 export async function loadActivePolicySet(dataDir: string): Promise<PolicySet> {
-  const pointer = join(dataDir, 'policies', 'current');
-  if (!existsSync(pointer)) return loadPolicySet();
-  const version = (await readFile(pointer, 'utf8')).trim();
-  if (!/^[0-9a-f]{12}$/.test(version)) throw new PolicyInvalid(`${pointer} does not hold a policy version`);
+  const version = await publishedVersion(dataDir);
+  if (version === undefined) return loadPolicySet();
   const set = await loadPolicySet(join(dataDir, 'policies', 'versions', version));
   if (set.version !== version) {
     throw new PolicyInvalid(`published policy version ${version} was modified on disk (now ${set.version})`);

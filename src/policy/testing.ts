@@ -1,3 +1,4 @@
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { InputError } from '../errors/index.js';
 import { judgeManifest, type AdmissionContext } from './admission.js';
@@ -31,10 +32,13 @@ const runtimeCase = z.strictObject({
     id: z.string().optional(),
     territory: z.string().optional(),
     owner: z.string().optional(),
+    account: z.string().optional(),
   }),
   context: z
     .strictObject({
       fields: z.array(z.string()).optional(),
+      /** The classes of `fields`; derived from the default classification when absent. */
+      field_classes: z.array(z.string()).optional(),
       record_count: z.number().int().min(0).optional(),
       ip: z.string().optional(),
       time: z.iso.datetime({ offset: true }).optional(),
@@ -52,6 +56,19 @@ const admissionCase = z.strictObject({
   manifest: z.unknown(),
   action: z.enum(['approve', 'deploy']).optional(),
   approved: z.boolean().optional(),
+  /** A bundle scan summary (`gatehouse scan --json` → summary); absent: not scanned. */
+  scan: z
+    .strictObject({
+      critical: z.number().int().min(0).default(0),
+      high: z.number().int().min(0).default(0),
+      medium: z.number().int().min(0).default(0),
+      low: z.number().int().min(0).default(0),
+      bypass: z.boolean().default(false),
+      unpinned: z.number().int().min(0).default(0),
+      lockfile_missing: z.boolean().default(false),
+      unscanned: z.number().int().min(0).default(0),
+    })
+    .optional(),
   expect: z.enum(['approve', 'review', 'deny', 'invalid']).optional(),
   /** Rule ids that must all be among those that decided. */
   rules: z.array(z.string()).optional(),
@@ -75,6 +92,23 @@ export function parseCases(input: unknown): PolicyCase[] {
   });
 }
 
+/** Cases from the text of a JSON or YAML file (YAML 1.2 is a superset of JSON); 422 naming the file. */
+export function parseCaseFile(text: string, name: string): PolicyCase[] {
+  let document: unknown;
+  try {
+    document = parseYaml(text, { prettyErrors: false, maxAliasCount: 100 });
+  } catch (error) {
+    const why = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
+    throw new InputError(`${name} is not JSON or YAML: ${why}`, { file: name });
+  }
+  try {
+    return parseCases(document);
+  } catch (error) {
+    if (error instanceof InputError) throw new InputError(`${name}: ${error.message}`, { file: name });
+    throw error;
+  }
+}
+
 /** What a case decided, in a form that compares across policy versions. */
 export interface CaseOutcome {
   readonly name: string;
@@ -95,6 +129,7 @@ export function evaluateCase(
       ...context,
       ...(testCase.action ? { action: testCase.action } : {}),
       ...(testCase.approved !== undefined ? { approved: testCase.approved } : {}),
+      ...(testCase.scan ? { scan: testCase.scan } : {}),
     });
     return {
       name,
@@ -113,17 +148,25 @@ export function evaluateCase(
     clientId: c.principal.app,
     scopes: c.principal.scopes,
   };
-  const { id, territory, owner } = c.resource;
-  const list = id === undefined && territory === undefined && owner === undefined;
+  const { id, territory, owner, account } = c.resource;
+  const list = id === undefined && territory === undefined && owner === undefined && account === undefined;
   const result: AuthorizeResult = authorizeRequest(policies, {
     principal,
     action: c.action,
     object: c.resource.object,
     ...(list
       ? {}
-      : { resource: { id: id ?? 'test-record', territory: territory ?? '', owner: owner ?? '' } }),
+      : {
+          resource: {
+            id: id ?? 'test-record',
+            territory: territory ?? '',
+            owner: owner ?? '',
+            account: account ?? '',
+          },
+        }),
     context: {
       ...(c.context.fields ? { fields: c.context.fields } : {}),
+      ...(c.context.field_classes ? { fieldClasses: c.context.field_classes } : {}),
       ...(c.context.record_count !== undefined ? { recordCount: c.context.record_count } : {}),
       ...(c.context.ip ? { ip: c.context.ip } : {}),
       ...(c.context.time ? { time: new Date(c.context.time) } : {}),
@@ -192,4 +235,34 @@ export function simulatePolicies(
     if (!same) changed.push({ name: before.name, before, after });
   });
   return { total: requests.length, changed };
+}
+
+/**
+ * Runs the cases of each test file of a library (`tests/*.yaml`) against `policies`. Other tools keep
+ * their own cases beside the policies (detection playbooks); a file none of whose cases names a
+ * principal or a manifest is theirs and is left out.
+ */
+export function runTestFiles(
+  policies: PolicySet,
+  files: readonly { readonly path: string; readonly text: string }[],
+  context: AdmissionContext = {},
+): { file: string; results: CaseResult[] }[] {
+  return files
+    .filter((file) => holdsPolicyCases(file.text))
+    .map((file) => ({
+      file: file.path,
+      results: runPolicyTests(policies, parseCaseFile(file.text, file.path), context),
+    }));
+}
+
+function holdsPolicyCases(text: string): boolean {
+  let document: unknown;
+  try {
+    document = parseYaml(text, { prettyErrors: false, maxAliasCount: 100 });
+  } catch {
+    return true; // a broken file is reported by parseCaseFile, not skipped
+  }
+  const list = Array.isArray(document) ? document : (document as { cases?: unknown } | null)?.cases;
+  if (!Array.isArray(list) || list.length === 0) return true;
+  return list.some((item) => item && typeof item === 'object' && ('principal' in item || 'manifest' in item));
 }

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatehouseError } from '../errors/index.js';
 
@@ -9,6 +9,8 @@ export interface SecretStore {
   /** Stores `value` unless `name` already exists; answers what is stored afterwards (first writer wins). */
   putIfAbsent(name: string, value: Uint8Array): Promise<Uint8Array>;
   delete(name: string): Promise<void>;
+  /** Names of the stored secrets that start with `prefix` (offboarding removes an app's or a user's). */
+  list(prefix: string): Promise<string[]>;
 }
 
 const namePattern = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
@@ -47,6 +49,14 @@ export function openLocalSecretStore(dataDir: string, env: NodeJS.ProcessEnv = p
     },
     async delete(name) {
       rmSync(fileOf(name), { force: true });
+    },
+    async list(prefix) {
+      // A file is named after its secret with `/` written as `__` (fileOf).
+      return readdirSync(dir)
+        .filter((file) => file.endsWith('.json'))
+        .map((file) => file.slice(0, -'.json'.length).replaceAll('__', '/'))
+        .filter((name) => namePattern.test(name) && name.startsWith(prefix))
+        .sort();
     },
   };
 }

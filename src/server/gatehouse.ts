@@ -11,21 +11,25 @@ import {
   createBroker,
   registerBrokerRoutes,
 } from '../broker/index.js';
-import { createCatalog } from '../catalog/index.js';
+import { createCatalog, createLifecycle, refreshUsage, startCatalogUpkeep } from '../catalog/index.js';
 import { demoSeedOwners, publicUrl, type Config } from '../config/index.js';
-import { createEmbeddedCrm, isCrmEmpty, seedCrm, type CrmConnector } from '../crm/index.js';
+import { createEmbeddedCrm, crmObjects, isCrmEmpty, seedCrm, type CrmConnector } from '../crm/index.js';
 import { createDevIdp, type DevIdp } from '../devidp/index.js';
 import { ConfigError } from '../errors/index.js';
 import {
   cedarRuntimePolicy,
+  registerAppRoutes,
   registerAuditRoutes,
+  registerIncidentRoutes,
+  registerPolicyRoutes,
   registerGatewayRoutes,
   registerOpenApiRoute,
 } from '../gateway/index.js';
 import { createLimits, defaultLimitsConfig, type LimitsConfig } from '../limits/index.js';
-import { loadActivePolicySet, type PolicySet } from '../policy/index.js';
+import { loadActivePolicySet, openDecisionLog, type PolicySet } from '../policy/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
+import { startDetection } from './detection.js';
 import { createHttpServer } from './http.js';
 import { createLogger } from './log.js';
 import { createMetrics } from './metrics.js';
@@ -53,11 +57,6 @@ export interface StartOptions {
 /** The composition root: builds every module from configuration, mounts the routes and listens. */
 export async function startGatehouse(config: Config, options: StartOptions = {}): Promise<Gatehouse> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  if (config.redis.url) {
-    throw new ConfigError(
-      'config: redis.url: the Redis backend is not available in this build; remove redis.url to keep limits in memory',
-    );
-  }
   if (!config.demo && !config.idp.issuer) {
     throw new ConfigError('config: idp.issuer is required outside demo mode (or start with --demo)');
   }
@@ -70,11 +69,21 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
   const store = await openStore(config);
   const closers: Array<() => Promise<void>> = [() => store.close()];
   try {
+    // Redis (scale-out): shared limits, revocation notices, DPoP replay; loaded only when configured.
+    const redis = config.redis.url
+      ? await (await import('./redis.js')).connectRedis(config, logger)
+      : undefined;
+    if (redis) closers.unshift(() => redis.close());
     const secrets = openLocalSecretStore(config.dataDir);
     const catalog = createCatalog(store.db);
     const embedded = createEmbeddedCrm(store.db);
     const crm = options.wrapConnector ? options.wrapConnector(embedded) : embedded;
-    if (config.demo) await prepareDemo(store, config, catalog.ensureDemoApps, logger, options.onSeedProgress);
+    if (config.demo) {
+      // Once per database: on PostgreSQL the first node to get here seeds, the others find it done.
+      await store.exclusive('demo-seed', () =>
+        prepareDemo(store, config, catalog.ensureDemoApps, logger, options.onSeedProgress),
+      );
+    }
     await writeMeta(store.db, {
       mode: config.demo ? 'demo' : 'production',
       idp_issuer: devIdpIssuer,
@@ -86,6 +95,10 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       secrets,
       origin: auditOrigin,
       onBackgroundError: (err) => logger.error({ err }, 'audit checkpoint signing failed'),
+      onSequencerChange: (leading) =>
+        logger.info(
+          leading ? 'audit sequencer: this node now integrates the log' : 'audit sequencer: role given up',
+        ),
     });
     closers.unshift(() => audit.close());
     let devIdp: DevIdp | undefined;
@@ -100,10 +113,13 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       audit,
       issuer: url,
       lookupClient: async (clientId) => clientInfoFromApp(await catalog.findAppByClientId(clientId)),
+      revocationFanout: redis?.revocationFanout,
+      dpopReplay: redis?.dpopReplay,
     });
     closers.unshift(async () => broker.close());
 
     const metrics = createMetrics();
+    redis?.registerMetrics(metrics.registry);
     const appOf = new WeakMap<FastifyRequest, string>();
     const app = createHttpServer({ logger, bodyLimit: config.server.bodyLimitBytes });
     app.addHook('onResponse', async (request, reply) => {
@@ -122,10 +138,15 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     registerBrokerRoutes(app, broker);
     const policies = await watchActivePolicy(config.dataDir, logger);
     closers.unshift(async () => policies.stop());
+    const decisions = openDecisionLog(store.db, {
+      retentionDays: config.policy.decisionRetentionDays,
+      onError: (err, dropped) => logger.error({ err, dropped }, 'recording policy decisions failed'),
+    });
+    closers.unshift(() => decisions.close());
     const pipeline = {
       audit,
-      limits: createLimits(limitsConfig(config)),
-      policy: cedarRuntimePolicy(policies.current),
+      limits: createLimits(limitsConfig(config), { backend: redis?.limits }),
+      policy: cedarRuntimePolicy(policies.current, { describe: (object) => crm.describe(object), log: decisions }),
       authenticateCaller: (request: FastifyRequest) => authenticateBrokerCaller(broker, request),
       onDecision(request: FastifyRequest, outcome: string, appId: string) {
         appOf.set(request, appId);
@@ -134,6 +155,48 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     };
     registerGatewayRoutes(app, { ...pipeline, config, crm });
     registerAuditRoutes(app, pipeline);
+    const revokeTokens = (
+      target: { appId?: string; userId?: string },
+      how: { reason: string; actor: string },
+    ) => broker.revokeAll({ ...target, ...how });
+    const lifecycle = createLifecycle({
+      db: store.db,
+      config,
+      policies: policies.current,
+      audit,
+      revokeTokens,
+      tableSizes: async () =>
+        Object.fromEntries(
+          await Promise.all(crmObjects.map(async (object) => [object, await crm.count(object)] as const)),
+        ),
+    });
+    const stopUpkeep = startCatalogUpkeep({
+      lifecycle,
+      db: store.db,
+      log: audit,
+      onError: (err) => logger.error({ err }, 'catalog upkeep failed'),
+    });
+    closers.unshift(async () => stopUpkeep());
+    registerAppRoutes(app, {
+      ...pipeline,
+      lifecycle,
+      secrets,
+      dataDir: config.dataDir,
+      revokeTokens,
+      refreshUsage: () => refreshUsage(store.db, audit),
+      fieldsets: config.scopes,
+    });
+    registerPolicyRoutes(app, {
+      ...pipeline,
+      library: policies.current,
+      dataDir: config.dataDir,
+      decisions,
+      fieldsets: config.scopes,
+    });
+    // Detection streams the audit log and contains through the limits, the broker and the catalog.
+    const detection = await startDetection({ config, db: store.db, audit, limits: pipeline.limits, revokeTokens, lifecycle, logger });
+    closers.unshift(() => detection.close());
+    registerIncidentRoutes(app, { ...pipeline, incidents: detection.desk });
     registerOpenApiRoute(app, {
       serverUrl: url,
       fieldsets: config.scopes,
@@ -147,7 +210,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     });
     app.get('/healthz', async () => ({ status: 'ok' }));
     app.get('/readyz', async (_request, reply) => {
-      const report = await checkReadiness({ store, idpIssuer });
+      const report = await checkReadiness({ store, idpIssuer, redis });
       return reply.code(report.ready ? 200 : 503).send(report);
     });
     app.get('/metrics', async (_request, reply) =>

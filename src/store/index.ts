@@ -1,3 +1,13 @@
-export { openStore, type Store, type Db } from './open.js';
+export {
+  openStore,
+  openSession,
+  storeKindOf,
+  lockSequence,
+  tryAdvisoryLock,
+  type Store,
+  type StoreKind,
+  type Session,
+  type Db,
+} from './open.js';
 export type { Database } from './schema.js';
 export { readMeta, writeMeta, type MetaKey } from './meta.js';

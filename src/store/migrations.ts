@@ -1,4 +1,5 @@
 import { type Kysely, type Migration } from 'kysely';
+import { storeKindOf } from './dialect.js';
 
 /**
  * Versioned migrations, oldest first. Only Kysely's schema builder and portable types, so the same
@@ -186,7 +187,12 @@ export const migrations: Record<string, Migration> = {
       }
       await db.schema
         .createTable('token_revocations')
-        .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+        // SQLite's autoincrement is PostgreSQL's identity column (PostgreSQL never ran this migration before).
+        .addColumn('seq', 'integer', (c) =>
+          storeKindOf(db) === 'postgres'
+            ? c.primaryKey().generatedByDefaultAsIdentity()
+            : c.primaryKey().autoIncrement(),
+        )
         .addColumn('kind', 'text', (c) => c.notNull())
         .addColumn('value', 'text', (c) => c.notNull())
         .addColumn('issued_before', 'bigint', (c) => c.notNull())
@@ -218,6 +224,172 @@ export const migrations: Record<string, Migration> = {
         .addColumn('publish_at', 'bigint', (c) => c.notNull())
         .addColumn('sign_at', 'bigint', (c) => c.notNull())
         .addColumn('retire_at', 'bigint')
+        .execute();
+    },
+  },
+  '007_policy_decisions': {
+    async up(db: Kysely<unknown>) {
+      // Recorded runtime decisions for `policy simulate` (src/policy/decision-log.ts describes each
+      // column): Cedar's input without record contents, pruned after policy.decisionRetentionDays.
+      await db.schema
+        .createTable('policy_decisions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('request_id', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('policy_version', 'text', (c) => c.notNull())
+        .addColumn('app_id', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('object', 'text', (c) => c.notNull())
+        .addColumn('decision', 'text', (c) => c.notNull())
+        .addColumn('policy_ids', 'text', (c) => c.notNull())
+        .addColumn('input', 'text', (c) => c.notNull())
+        .addColumn('row_filter', 'text')
+        .execute();
+      await db.schema
+        .createIndex('policy_decisions_created_at')
+        .on('policy_decisions')
+        .columns(['created_at', 'id'])
+        .execute();
+      await db.schema
+        .createIndex('policy_decisions_request_id')
+        .on('policy_decisions')
+        .column('request_id')
+        .execute();
+    },
+  },
+  '008_detect': {
+    async up(db: Kysely<unknown>) {
+      // Incidents of src/detect (src/detect/tables.ts describes each column); times are ISO text.
+      await db.schema
+        .createTable('detect_incidents')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('rule', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('app_id', 'text', (c) => c.notNull())
+        .addColumn('severity', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('summary', 'text', (c) => c.notNull())
+        .addColumn('detections', 'integer', (c) => c.notNull())
+        .addColumn('containment', 'text', (c) => c.notNull())
+        .addColumn('playbook_version', 'text', (c) => c.notNull())
+        .addColumn('opened_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('closed_at', 'text')
+        .execute();
+      await db.schema
+        .createIndex('detect_incidents_key')
+        .on('detect_incidents')
+        .columns(['rule', 'actor', 'app_id', 'state'])
+        .execute();
+      await db.schema
+        .createTable('detect_timeline')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('incident_id', 'text', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('by_actor', 'text', (c) => c.notNull())
+        .addColumn('detail', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('detect_timeline_incident')
+        .on('detect_timeline')
+        .columns(['incident_id', 'id'])
+        .execute();
+      await db.schema
+        .createTable('detect_evidence')
+        .addColumn('incident_id', 'text', (c) => c.notNull())
+        .addColumn('audit_index', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('detect_evidence_pk', ['incident_id', 'audit_index'])
+        .execute();
+      await db.schema
+        .createTable('detect_state')
+        .addColumn('rule', 'text', (c) => c.primaryKey())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+  '005_catalog': {
+    async up(db: Kysely<unknown>) {
+      // The app lifecycle (src/catalog/tables.ts describes each column); times are ISO text, JSON as text.
+      for (const column of [
+        'requested_by',
+        'approved_by',
+        'approved_at',
+        'approved_until',
+        'review_reason',
+        'admission',
+        'data_classes',
+        'constraints',
+        'pending',
+        'scan',
+        'last_used_at',
+        'unused_notified_at',
+      ]) {
+        await db.schema.alterTable('apps').addColumn(column, 'text').execute();
+      }
+      await db.schema.alterTable('apps').addColumn('risk_score', 'integer').execute();
+      await db.schema.createIndex('apps_owner').on('apps').columns(['owner', 'id']).execute();
+      await db.schema.createIndex('apps_status').on('apps').columns(['status', 'id']).execute();
+      await db.schema
+        .createTable('app_history')
+        .addColumn('app_id', 'text', (c) => c.notNull())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('from_state', 'text', (c) => c.notNull())
+        .addColumn('to_state', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('app_history_pk', ['app_id', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('catalog_cursors')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('position', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
+  '009_audit_queue': {
+    async up(db: Kysely<unknown>) {
+      // Leaves waiting for the audit sequencer (PostgreSQL, many nodes; src/audit/sequencer.ts). A node
+      // inserts its events here and waits; the one sequencer gives each its index in the log, and the
+      // node learns it from `idx`. Integrated rows are deleted after a minute.
+      await db.schema
+        .createTable('audit_queue')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('queued_at', 'text', (c) => c.notNull())
+        .addColumn('idx', 'bigint')
+        .addColumn('integrated_at', 'text')
+        .execute();
+      await db.schema
+        .createIndex('audit_queue_pending')
+        .on('audit_queue')
+        .columns(['idx', 'queued_at', 'id'])
+        .execute();
+    },
+  },
+  '006_classify': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('classify_samples')
+        .addColumn('object', 'text', (c) => c.notNull())
+        .addColumn('field', 'text', (c) => c.notNull())
+        .addColumn('sampled', 'integer', (c) => c.notNull())
+        .addColumn('evidence', 'text', (c) => c.notNull())
+        .addColumn('sampled_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('classify_samples_pk', ['object', 'field'])
+        .execute();
+      await db.schema
+        .createTable('classify_overrides')
+        .addColumn('object', 'text', (c) => c.notNull())
+        .addColumn('field', 'text', (c) => c.notNull())
+        .addColumn('data_class', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('classify_overrides_pk', ['object', 'field'])
         .execute();
     },
   },

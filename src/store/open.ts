@@ -3,17 +3,28 @@ import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type MigrationProvider } from 'kysely';
 import type { Config } from '../config/index.js';
-import { ConfigError, DependencyUnavailable } from '../errors/index.js';
+import { DependencyUnavailable } from '../errors/index.js';
+import { storeKindOf, type StoreKind } from './dialect.js';
 import { migrations } from './migrations.js';
+// Loaded only on PostgreSQL, so the embedded mode never loads the pg driver.
+import type { PostgresOptions, Session } from './postgres.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
+export type { Session } from './postgres.js';
+export { storeKindOf, type StoreKind } from './dialect.js';
 
 export interface Store {
   readonly db: Db;
-  readonly kind: 'sqlite';
+  /** The SQLite file in the data dir, or PostgreSQL (`database.url`). */
+  readonly kind: StoreKind;
   /** Cheap liveness query for /readyz. */
   ping(): Promise<void>;
+  /**
+   * Runs `work` while holding the named lock, which on PostgreSQL every node of the database shares
+   * (demo seeding happens once however many nodes start together). SQLite: one process, runs at once.
+   */
+  exclusive<T>(name: string, work: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -21,11 +32,10 @@ const staticMigrations: MigrationProvider = { getMigrations: async () => migrati
 
 /** Opens the configured database and brings its schema up to date. */
 export async function openStore(config: Config): Promise<Store> {
-  if (config.database.url) {
-    throw new ConfigError(
-      'config: database.url: the PostgreSQL backend is not available in this build; remove database.url to use SQLite',
-    );
-  }
+  return config.database.url ? openPostgresStore(config) : openSqliteStore(config);
+}
+
+async function openSqliteStore(config: Config): Promise<Store> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const file = new SQLite(join(config.dataDir, 'gatehouse.db'));
   // WAL lets the CLI read while a server writes; busy_timeout waits out a writer instead of failing.
@@ -41,10 +51,74 @@ export async function openStore(config: Config): Promise<Store> {
     async ping() {
       await sql`select 1`.execute(db);
     },
+    exclusive: (_name, work) => work(),
     async close() {
       await db.destroy();
     },
   };
+}
+
+async function openPostgresStore(config: Config): Promise<Store> {
+  const options: PostgresOptions = {
+    url: config.database.url as string,
+    poolSize: config.database.poolSize,
+    statementTimeoutMs: config.database.statementTimeoutMs,
+  };
+  const { openPostgres, withAdvisoryLock } = await import('./postgres.js');
+  const backend = await openPostgres(options);
+  const { db } = backend;
+  try {
+    // The first node to start migrates; the others wait for it, then find nothing left to do.
+    await withAdvisoryLock(db, 'migrate', () => migrateToLatest(db));
+  } catch (error) {
+    await backend.end();
+    throw error;
+  }
+  return {
+    db,
+    kind: 'postgres',
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    exclusive: (name, work) => withAdvisoryLock(db, name, work),
+    close: () => backend.end(),
+  };
+}
+
+/**
+ * A dedicated PostgreSQL connection to the database `db` was opened on (see Session). `name` shows in
+ * pg_stat_activity.application_name, so an operator sees which process holds what.
+ */
+export async function openSession(
+  db: Db,
+  name: string,
+  settings: { idleSessionTimeoutMs?: number } = {},
+): Promise<Session> {
+  const { openPostgresSession, backendOf } = await import('./postgres.js');
+  const backend = backendOf(db);
+  if (!backend) throw new TypeError('openSession needs a Db opened by openStore on PostgreSQL');
+  return openPostgresSession(backend, `${name} pid=${process.pid}`, settings);
+}
+
+/** Tries for a session-level advisory lock on the connection behind `db` (a Session's): true when held. */
+export async function tryAdvisoryLock(db: Db, name: string): Promise<boolean> {
+  const { lockKey } = await import('./postgres.js');
+  const { rows } = await sql<{
+    locked: boolean;
+  }>`select pg_try_advisory_lock(${lockKey(name)}::bigint) as locked`.execute(db);
+  return rows[0]?.locked === true;
+}
+
+/**
+ * Inside a write transaction that inserts into an ever-growing sequence (token revocations), makes the
+ * rows commit in sequence order: on PostgreSQL a transaction-level advisory lock, so a reader paging by
+ * `seq > last` never skips a row whose transaction committed after a later one's. SQLite already
+ * serializes writers.
+ */
+export async function lockSequence(trx: Db, name: string): Promise<void> {
+  if (storeKindOf(trx) !== 'postgres') return;
+  const { lockKey } = await import('./postgres.js');
+  await sql`select pg_advisory_xact_lock(${lockKey(name)}::bigint)`.execute(trx);
 }
 
 async function migrateToLatest(db: Db): Promise<void> {

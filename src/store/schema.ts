@@ -13,6 +13,25 @@ export interface Database {
     manifest: string;
     created_at: string;
     updated_at: string;
+    // 005_catalog: the lifecycle (src/catalog/apps.ts reads them; null on rows made before it).
+    requested_by: string | null;
+    approved_by: string | null;
+    approved_at: string | null;
+    approved_until: string | null;
+    review_reason: string | null;
+    /** JSON of the last admission decision. */
+    admission: string | null;
+    /** `|internal|pii|`: every data class the plan touches, delimited for portable `like` filters. */
+    data_classes: string | null;
+    risk_score: number | null;
+    /** JSON of the runtime constraints an approval gave. */
+    constraints: string | null;
+    /** JSON of a plan change waiting for review; the approved scopes stay in force meanwhile. */
+    pending: string | null;
+    /** JSON of the last bundle scan's summary. */
+    scan: string | null;
+    last_used_at: string | null;
+    unused_notified_at: string | null;
   };
   crm_accounts: CrmRow & {
     name: string;
@@ -64,6 +83,17 @@ export interface Database {
   };
   /** Hashes of complete subtrees: level L, index i covers leaves [i·2^L, (i+1)·2^L). */
   audit_nodes: { level: number; idx: number; hash: string };
+  /** PostgreSQL: events queued by any node for the one audit sequencer (migration 009_audit_queue). */
+  audit_queue: {
+    /** `<node id>:<counter>`: unique, and in a node's append order within one queued_at. */
+    id: string;
+    /** RFC 8785 canonical JSON of the event, as it will be hashed. */
+    event: string;
+    queued_at: string;
+    /** The event's index in the log, once integrated. */
+    idx: number | null;
+    integrated_at: string | null;
+  };
 }
 
 interface CrmRow {

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { testDatabaseEnvSync } from './database.js';
 
 const bin = fileURLToPath(new URL('../../bin/gatehouse.js', import.meta.url));
 
@@ -13,8 +14,18 @@ export interface CliResult {
 export function gatehouse(args: readonly string[], env: NodeJS.ProcessEnv = {}): CliResult {
   const result = spawnSync(process.execPath, [bin, ...args], {
     encoding: 'utf8',
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...databaseEnv(args, env), ...env },
     timeout: 60_000,
   });
   return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * On PostgreSQL runs (test/support/database.ts), the database of the data dir the command names, so
+ * the command sees what a test server on that data dir wrote.
+ */
+function databaseEnv(args: readonly string[], env: NodeJS.ProcessEnv): Record<string, string> {
+  const flag = args.indexOf('--data-dir');
+  const dataDir = flag >= 0 ? args[flag + 1] : env.GATEHOUSE_DATA_DIR;
+  return dataDir ? testDatabaseEnvSync(dataDir) : {};
 }

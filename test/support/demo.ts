@@ -8,6 +8,7 @@ import { mintDevIdToken } from '../../src/devidp/index.js';
 import { openLocalSecretStore } from '../../src/secrets/index.js';
 import { startGatehouse, type Gatehouse, type StartOptions } from '../../src/server/index.js';
 import { openStore } from '../../src/store/index.js';
+import { dropTestDatabase, testDatabase } from './database.js';
 
 export const tokenExchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const idTokenType = 'urn:ietf:params:oauth:token-type:id_token';
@@ -34,7 +35,10 @@ export interface Demo {
   stop(): Promise<void>;
 }
 
-/** A real demo server on loopback: real SQLite, the real development IdP, real HTTP. */
+/**
+ * A real demo server on loopback: real SQLite (or PostgreSQL, see ./database.ts), the real development
+ * IdP, real HTTP.
+ */
 export async function startDemo(
   options: {
     dataDir?: string;
@@ -48,7 +52,15 @@ export async function startDemo(
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const config = loadConfig({
     env: {},
-    overrides: { ...options.config, dataDir, demo: true, logLevel: 'silent', 'server.port': 0 },
+    overrides: {
+      // On PostgreSQL (GATEHOUSE_TEST_DATABASE_URL), the data dir's own database.
+      ...(await testDatabase(dataDir)),
+      ...options.config,
+      dataDir,
+      demo: true,
+      logLevel: 'silent',
+      'server.port': 0,
+    },
   });
   const gatehouse = await startGatehouse(config, options.start);
   const url = gatehouse.url;
@@ -120,7 +132,10 @@ export async function startDemo(
     async stop() {
       await gatehouse.close();
       await store.close();
-      if (!options.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
+      if (!options.keepDataDir) {
+        rmSync(dataDir, { recursive: true, force: true });
+        await dropTestDatabase(dataDir);
+      }
     },
   };
   return demo;

@@ -53,3 +53,22 @@ export function requestIdOf(response: Response): string {
   expect(id).toBeTruthy();
   return id as string;
 }
+
+/**
+ * A contact on one of the accounts `owner` owns, as `token` (which reads accounts and contacts) sees it:
+ * the notes app writes notes only on the accounts assigned to the rep (runtime.notes-on-assigned-accounts).
+ */
+export async function ownAccountContact(demo: Demo, token: string, owner: string): Promise<Row> {
+  const ownerFilter = encodeURIComponent(`owner eq '${owner}'`);
+  const accounts = await json<Page>(
+    await demo.get(`/crm/v1/accounts?limit=5&fields=owner&filter=${ownerFilter}`, token),
+  );
+  const ids = accounts.records.map((r) => `'${String(r.id)}'`).join(',');
+  const contactFilter = encodeURIComponent(`account_id in (${ids})`);
+  const contacts = await json<Page>(
+    await demo.get(`/crm/v1/contacts?limit=1&filter=${contactFilter}`, token),
+  );
+  const contact = contacts.records[0];
+  if (!contact) throw new Error(`no contact on an account of ${owner}`);
+  return contact;
+}

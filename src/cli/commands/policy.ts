@@ -1,4 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from '../../config/index.js';
@@ -7,15 +10,23 @@ import {
   judgeManifest,
   loadActivePolicySet,
   loadPolicySet,
+  openDecisionLog,
   parseCases,
+  publishAuditEvent,
   publishPolicySet,
+  publishReason,
+  readPolicyTestFiles,
   runPolicyTests,
+  runTestFiles,
   simulatePolicies,
+  simulateRecorded,
+  sinceTime,
   type AdmissionResult,
+  type CaseResult,
   type PolicySet,
+  type RecordedSimulation,
 } from '../../policy/index.js';
-
-import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
+import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
 
 /** Exit codes of `policy check` (CONTRACT.md "App manifest"). */
 const checkExit = { approve: 0, deny: 1, invalid: 2, review: 3 } as const;
@@ -71,23 +82,47 @@ export function registerPolicyCommands(program: Command): void {
       policy
         .command('test')
         .description(
-          'run policy test cases ({ principal, action, resource, context, expect } or { manifest, expect })',
+          'run policy test cases ({ principal, action, resource, context, expect } or { manifest, expect }): ' +
+            'a file of cases, or a library directory and its tests/ (default: the active library)',
         )
-        .argument('<file>', 'test cases (JSON or YAML)'),
+        .argument('[path]', 'test cases (JSON or YAML), or a policy directory with tests/'),
     ),
-  ).action(async (file: string, options: PolicyOptions) => {
+  ).action(async (path: string | undefined, options: PolicyOptions) => {
     const config = commandConfig(options);
-    const policies = await policySet(options, config);
-    const cases = parseCases(await readDocument(file));
-    const results = runPolicyTests(policies, cases, { fieldsets: config.scopes });
+    const context = { fieldsets: config.scopes };
+    let policies: PolicySet;
+    let files: { file: string; results: CaseResult[] }[];
+    if (path !== undefined && !(await stat(path).catch(() => undefined))?.isDirectory()) {
+      policies = await policySet(options, config);
+      files = [
+        { file: path, results: runPolicyTests(policies, parseCases(await readDocument(path)), context) },
+      ];
+    } else {
+      policies =
+        path !== undefined && !options.policies
+          ? await loadPolicySet(path)
+          : await policySet(options, config);
+      const tests = await readPolicyTestFiles(path ?? policies.dir);
+      if (tests.length === 0) throw new InputError(`no test cases in ${join(path ?? policies.dir, 'tests')}`);
+      files = runTestFiles(policies, tests, context);
+    }
+    const results = files.flatMap((f) => f.results);
     const failed = results.filter((r) => !r.passed);
-    const lines = results.map(
-      (r) => `${r.passed ? 'pass' : 'FAIL'}  ${r.name}${r.passed ? '' : `: ${r.problems.join('; ')}`}`,
-    );
+    const lines = files.flatMap((f) => [
+      ...(files.length > 1 ? [f.file] : []),
+      ...f.results.map(
+        (r) => `${r.passed ? 'pass' : 'FAIL'}  ${r.name}${r.passed ? '' : `: ${r.problems.join('; ')}`}`,
+      ),
+    ]);
     lines.push(
       `${results.length - failed.length}/${results.length} passed (policy version ${policies.version})`,
     );
-    report(options, lines.join('\n'), { version: policies.version, passed: failed.length === 0, results });
+    report(options, lines.join('\n'), {
+      version: policies.version,
+      passed: failed.length === 0,
+      results,
+      files: files.map((f) => ({ file: f.file, passed: f.results.every((r) => r.passed) })),
+    });
     if (failed.length > 0) process.exitCode = 1;
   });
 
@@ -95,40 +130,138 @@ export function registerPolicyCommands(program: Command): void {
     policyOption(
       policy
         .command('simulate')
-        .description('replay requests against a candidate library and show the decisions that would change')
+        .description(
+          'replay the decisions recorded by the gateway under a candidate library and report what would change',
+        )
         .requiredOption('--candidate <dir>', 'the candidate policy directory')
-        .requiredOption('--requests <file>', 'requests to replay, in the policy test format (JSON or YAML)'),
+        .option('--since <when>', 'replay decisions recorded since: 7d, 12h, 30m or an ISO 8601 time', '7d')
+        .option(
+          '--requests <file>',
+          'replay these requests (policy test format) against the active library instead of the recorded ones',
+        ),
     ),
-  ).action(async (options: PolicyOptions & { candidate: string; requests: string }) => {
+  ).action(async (options: PolicyOptions & { candidate: string; since: string; requests?: string }) => {
     const config = commandConfig(options);
-    const current = await policySet(options, config);
     const candidate = await loadPolicySet(options.candidate);
-    const requests = parseCases(await readDocument(options.requests));
-    const result = simulatePolicies(current, candidate, requests, { fieldsets: config.scopes });
-    const lines = result.changed.map(
-      (c) =>
-        `${c.name}: ${c.before.decision} → ${c.after.decision}` +
-        (c.after.policyIds.length > 0 ? ` (${c.after.policyIds.join(', ')})` : ''),
-    );
-    lines.push(
-      `${result.changed.length} of ${result.total} decisions change from ${current.version} to ${candidate.version}`,
-    );
-    report(options, lines.join('\n'), { from: current.version, to: candidate.version, ...result });
+    if (options.requests) {
+      const current = await policySet(options, config);
+      const requests = parseCases(await readDocument(options.requests));
+      const result = simulatePolicies(current, candidate, requests, { fieldsets: config.scopes });
+      const lines = result.changed.map(
+        (c) =>
+          `${c.name}: ${c.before.decision} → ${c.after.decision}` +
+          (c.after.policyIds.length > 0 ? ` (${c.after.policyIds.join(', ')})` : ''),
+      );
+      lines.push(
+        `${result.changed.length} of ${result.total} decisions change from ${current.version} to ${candidate.version}`,
+      );
+      report(options, lines.join('\n'), { from: current.version, to: candidate.version, ...result });
+      return;
+    }
+    const since = sinceTime(options.since);
+    const { openStore } = await import('../../store/index.js');
+    const store = await openStore(config);
+    try {
+      const progress = progressBar('replaying recorded decisions');
+      const result = await simulateRecorded(candidate, openDecisionLog(store.db), since, progress.update);
+      progress.stop();
+      report(options, describeSimulation(result, options.since), result);
+    } finally {
+      await store.close();
+    }
   });
 
   withCommonOptions(
     policy
       .command('publish')
-      .description('validate a policy directory and make it the active version of the data directory')
-      .argument('<dir>', 'policy directory (gatehouse.cedarschema, admission/, runtime/)'),
-  ).action(async (dir: string, options: CommonOptions) => {
+      .description(
+        'validate a policy directory, record the change in the audit trail and make it the active version',
+      )
+      .argument('<dir>', 'policy directory (gatehouse.cedarschema, admission/, runtime/, tests/)')
+      .requiredOption('--reason <text>', 'why; recorded in the audit trail')
+      .option(
+        '--as <email>',
+        'who publishes, as recorded in the audit trail (stated, not verified: the CLI holds no sign-in)',
+      ),
+  ).action(async (dir: string, options: CommonOptions & { reason: string; as?: string }) => {
+    const reason = publishReason(options.reason);
+    if (options.as !== undefined && !/^[^\s@]{1,64}@[^\s@]{1,190}$/.test(options.as)) {
+      throw new InputError('--as must be an e-mail address');
+    }
     const config = commandConfig(options);
-    const set = await publishPolicySet(dir, config.dataDir);
-    report(options, `published policy version ${set.version} (${set.policies.size} policies)`, {
-      version: set.version,
-      policies: [...set.policies.keys()],
-    });
+    const [{ auditOrigin, openAuditLog }, { openLocalSecretStore }, { openStore }] = await Promise.all([
+      import('../../audit/index.js'),
+      import('../../secrets/index.js'),
+      import('../../store/index.js'),
+    ]);
+    const osUser = userInfo().username;
+    const store = await openStore(config);
+    try {
+      const audit = await openAuditLog({
+        db: store.db,
+        secrets: openLocalSecretStore(config.dataDir),
+        origin: auditOrigin,
+      });
+      try {
+        // The audit event goes in before the version becomes active: a change that cannot be
+        // recorded is not made. The CLI has no sign-in, so the actor is what the operator states
+        // (--as) or the OS account, and the event says which.
+        const { set, previous } = await publishPolicySet(dir, config.dataDir, async (publication) => {
+          await audit.append(
+            publishAuditEvent({
+              actor: options.as ?? `os:${osUser}`,
+              role: 'cli',
+              appId: 'gatehouse-cli',
+              requestId: `policy-publish-${randomUUID()}`,
+              previous: publication.previous,
+              version: publication.set.version,
+              reason,
+              note: options.as
+                ? `actor stated with --as, not verified; os user ${osUser}`
+                : `os user ${osUser} on ${hostname()}`,
+            }),
+          );
+        });
+        report(
+          options,
+          `published policy version ${set.version} (was ${previous}, ${set.policies.size} policies); running servers switch within a second`,
+          { version: set.version, previous, policies: [...set.policies.keys()] },
+        );
+      } finally {
+        await audit.close();
+      }
+    } finally {
+      await store.close();
+    }
   });
+}
+
+function describeSimulation(result: RecordedSimulation & { since: string }, since: string): string {
+  const recorded = Object.entries(result.recorded)
+    .map(([version, n]) => `${version} (${n})`)
+    .join(', ');
+  const lines = [
+    `replayed ${result.total} decisions recorded since ${result.since} (${since}) under candidate ${result.candidate}` +
+      (recorded ? `; recorded under ${recorded}` : ''),
+  ];
+  const labels = {
+    allow_to_deny: 'allow → deny',
+    deny_to_allow: 'deny → allow',
+    row_filter_changed: 'row filter changed',
+  } as const;
+  let changed = 0;
+  for (const [kind, label] of Object.entries(labels) as [keyof typeof labels, string][]) {
+    const group = result.changes[kind];
+    changed += group.count;
+    lines.push(`${label}: ${group.count}`);
+    for (const rule of group.rules) {
+      lines.push(`  ${rule.rule}  ${rule.count}  e.g. ${rule.examples.join(', ')}`);
+    }
+  }
+  if (result.unreadable > 0)
+    lines.push(`${result.unreadable} stored decisions could not be read and were skipped`);
+  lines.push(`${changed} of ${result.total} decisions would change`);
+  return lines.join('\n');
 }
 
 function policyOption(command: Command): Command {

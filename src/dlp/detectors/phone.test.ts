@@ -15,6 +15,47 @@ describe('phone detector', () => {
     ]);
   });
 
+  it('catches UK numbers in the ranges Ofcom reserves for drama, which the plan lists as unallocated', () => {
+    expect(phones('mobile +447700900123')).toEqual(['+447700900123']);
+    expect(phones('ring +44 7700 900123 after 5')).toEqual(['+44 7700 900123']);
+    expect(phones('+44 1632 960123 or +44 113 496 0000')).toEqual(['+44 1632 960123', '+44 113 496 0000']);
+    // Written nationally, a possible but unallocated number needs a phone word near it.
+    expect(phones('mobile 07700 900123')).toEqual(['07700 900123']);
+    expect(phones('order 07700 900123 shipped')).toEqual([]);
+  });
+
+  it('catches E.164 numbers of other countries, packed or grouped', () => {
+    const e164 = [
+      '+14155552671',
+      '+4915123456789',
+      '+33612345678',
+      '+34612345678',
+      '+393123456789',
+      '+31612345678',
+      '+46701234567',
+      '+41791234567',
+      '+353851234567',
+      '+61412345678',
+      '+819012345678',
+      '+8613812345678',
+      '+918123456789',
+      '+5511987654321',
+      '+27821234567',
+      '+2348031234567',
+      '+971501234567',
+    ];
+    for (const number of e164) expect(phones(`tel ${number}.`)).toEqual([number]);
+    expect(phones('+33 6 12 34 56 78 / +49 30 901820 / +61 491 570 156')).toEqual([
+      '+33 6 12 34 56 78',
+      '+49 30 901820',
+      '+61 491 570 156',
+    ]);
+  });
+
+  it('does not take a + and digits of an impossible length, or an unknown country code, for a phone', () => {
+    expect(phones('+4412345 and +441234567890123 and +999 123456789 and +12 34 56 78 90')).toEqual([]);
+  });
+
   it('catches national US and GB numbers through the default regions', () => {
     expect(phones('US (415) 555-0100, UK 020 7946 0958')).toEqual(['(415) 555-0100', '020 7946 0958']);
   });

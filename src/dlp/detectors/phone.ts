@@ -1,6 +1,6 @@
 import { findPhoneNumbersInText, isSupportedCountry, type CountryCode } from 'libphonenumber-js';
 import { luhnValid } from '../checksums.js';
-import { confidence, contextWords } from '../context.js';
+import { confidence, contextWords, isWordChar } from '../context.js';
 import type { Detector, Finding } from '../types.js';
 import { cardBrand } from './card.js';
 
@@ -43,10 +43,9 @@ export function phoneDetector(regions: readonly string[] = DEFAULT_PHONE_REGIONS
 }
 
 /**
- * Phone numbers through libphonenumber's `findPhoneNumbersInText`, which validates each number against
- * its region's numbering plan. Only short runs of digits and phone punctuation are handed to it (with
- * one character either side, which it uses to reject numbers glued to words); dates and card numbers
- * that happen to be valid numbers somewhere are dropped.
+ * Phone numbers through libphonenumber's `findPhoneNumbersInText`, judged against each region's
+ * numbering plan (phoneScore). Only short runs of digits and phone punctuation are handed to it; numbers
+ * glued to words, and dates and card numbers that happen to be numbers somewhere, are dropped.
  */
 function detectPhones(text: string, regions: readonly CountryCode[]): Finding[] {
   const found = new Map<string, Finding>();
@@ -64,23 +63,42 @@ function detectPhones(text: string, regions: readonly CountryCode[]): Finding[] 
       const attempts: (CountryCode | undefined)[] = run[0][from] === '+' ? [undefined] : [...regions];
       for (const region of attempts) {
         if (calls++ >= MAX_CALLS) break;
-        const numbers =
-          region === undefined ? findPhoneNumbersInText(slice) : findPhoneNumbersInText(slice, region);
+        // `extended` also answers numbers of a possible length that the plan does not list as allocated:
+        // reserved and fictional ranges (UK +44 7700 900xxx), or ranges newer than the metadata.
+        const numbers = findPhoneNumbersInText(slice, { defaultCountry: region, extended: true });
         for (const n of numbers) {
           const start = sliceStart + n.startsAt;
           const end = sliceStart + n.endsAt;
           const key = `${start}:${end}`;
           if (found.has(key)) continue;
+          // Glued to a word ("ID4155550100") it is an identifier, not a number to dial.
+          if (isWordChar(text, start - 1) || isWordChar(text, end)) continue;
           const matched = text.slice(start, end);
           if (looksLikeDate(matched) || looksLikeCard(matched)) continue;
-          let score = /^(?:\+|00)/.test(matched) ? 0.7 : 0.55;
-          if (nearPhoneWords(text, start, end)) score += 0.2;
+          const score = phoneScore(
+            /^(?:\+|00)/.test(matched),
+            n.number.isValid(),
+            nearPhoneWords(text, start, end),
+          );
+          if (score === undefined) continue;
           found.set(key, { kind: 'phone', start, end, confidence: confidence(score), detector: 'phone' });
         }
       }
     }
   }
   return [...found.values()];
+}
+
+/**
+ * A number written with its country code is a phone if its length is possible there; one written
+ * nationally must be valid in the region's plan, or merely possible with a phone word near it (a wall
+ * of digits of the right length is not a phone on its own).
+ */
+function phoneScore(international: boolean, valid: boolean, nearWords: boolean): number | undefined {
+  const context = nearWords ? 0.2 : 0;
+  if (international) return (valid ? 0.7 : 0.6) + context;
+  if (valid) return 0.55 + context;
+  return nearWords ? 0.35 + context : undefined;
 }
 
 /** [from, to) windows over a run: the run itself when short, else windows that start after a space. */

@@ -1,0 +1,545 @@
+/**
+ * The audit log on PostgreSQL, where many nodes append to one log the way Trillian does. A node
+ * queues its events in `audit_queue`; the one sequencer (whichever node holds the advisory lock)
+ * takes them in queue order, integrates them into the tree in batches and signs checkpoints. An
+ * append resolves once its event is in the tree, so a response still waits for its event.
+ *
+ * Leadership is a session-level advisory lock held on a dedicated connection, and the sequencer
+ * writes only through that connection: if the process dies, PostgreSQL ends the session, frees the
+ * lock, and another node's next try takes over from what is stored. Nothing acknowledged is lost
+ * (a queued row stays until integrated), and the tree cannot fork (an index is a primary key,
+ * written only by the lock holder). Notifications wake the sequencer and the waiting nodes; a poll
+ * every tick backs them up.
+ */
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import { openSession, tryAdvisoryLock, type Db, type Session } from '../store/index.js';
+import { formatVerifierKey, parseVerifierKey, type NoteSigner, type NoteVerifier } from './checkpoint.js';
+import { canonicalEvent, isAuditEvent, type AuditEvent } from './event.js';
+import type { AuditLog, AuditLogOptions } from './log.js';
+import { hashLeaf } from './merkle.js';
+import {
+  AppendListeners,
+  guard,
+  LogReader,
+  type AppendListener,
+  type AuditEventQuery,
+  type AuditEventRecord,
+} from './reader.js';
+import {
+  appendLeaves,
+  loadHead,
+  maxBatch,
+  pendingOf,
+  signTree,
+  unavailable,
+  type Appended,
+  type Head,
+  type Leaf,
+  type Pending,
+} from './tree.js';
+
+const channel = 'gatehouse_audit';
+/** Leadership tries, the sequencer's heartbeat, and the poll that backs up notifications. */
+const tickMs = 250;
+/** An append not integrated by then answers AUDIT_UNAVAILABLE (its event may still land later). */
+const appendTimeoutMs = 10_000;
+/** How long a non-sequencer waits for the sequencer to sign a checkpoint it asked for. */
+const checkpointWaitMs = 5_000;
+/** Integrated queue rows are kept this long (for nodes still polling), then deleted. */
+const queueRetentionMs = 60_000;
+/** A sequencer whose process stops answering loses its session, and the role, after this long. */
+const idleSessionTimeoutMs = 15_000;
+
+/** The advisory lock name of the sequencer role. */
+export const sequencerLock = 'audit-sequencer';
+
+export async function openSequencedLog(
+  options: AuditLogOptions,
+  signer: NoteSigner,
+  interval: number,
+): Promise<AuditLog> {
+  const log = new SequencedAuditLog(options, signer, interval);
+  await log.start();
+  return log;
+}
+
+interface Waiting extends Pending {
+  readonly deadline: number;
+}
+
+class SequencedAuditLog implements AuditLog {
+  readonly #db: Db;
+  readonly #reader: LogReader;
+  readonly #signer: NoteSigner;
+  readonly #verifierKey: string;
+  readonly #verifier: NoteVerifier;
+  readonly #now: () => Date;
+  readonly #interval: number;
+  readonly #onBackgroundError: (error: unknown) => void;
+  readonly #onSequencerChange: (leading: boolean) => void;
+  readonly #listeners = new AppendListeners();
+  /** Names this instance's queue rows; with the counter, keeps its events in append order. */
+  readonly #nodeId = randomBytes(6).toString('hex');
+  #counter = 0;
+  #lastQueuedAt = '';
+  /** Appends not yet written anywhere. */
+  #local: Pending[] = [];
+  #draining: Promise<void> | undefined;
+  /** Queued by this instance, waiting for the sequencer to give them an index. */
+  readonly #waiting = new Map<string, Waiting>();
+  #session: Session | undefined;
+  #connectError: unknown;
+  /** Serializes use of the session: one connection runs one thing at a time. */
+  #sessionChain: Promise<unknown> = Promise.resolve();
+  /** The session that holds the sequencer lock, while this node holds it. */
+  #leader: Session | undefined;
+  #head: Head | undefined;
+  #grown = false;
+  #lastSignedAt = 0;
+  #lastCleanupAt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #ticking: Promise<void> | undefined;
+  readonly #integrateSoon: () => void;
+  readonly #pollSoon: () => void;
+  readonly #signSoon: () => void;
+  #checkpointWakers: Array<() => void> = [];
+  #closing: Promise<void> | undefined;
+
+  constructor(options: AuditLogOptions, signer: NoteSigner, interval: number) {
+    this.#db = options.db;
+    this.#reader = new LogReader(options.db);
+    this.#signer = signer;
+    this.#verifierKey = formatVerifierKey(signer.name, signer.publicKey);
+    this.#verifier = parseVerifierKey(this.#verifierKey);
+    this.#now = options.now ?? (() => new Date());
+    this.#interval = interval;
+    this.#onBackgroundError = options.onBackgroundError ?? (() => undefined);
+    this.#onSequencerChange = options.onSequencerChange ?? (() => undefined);
+    const report = (error: unknown) => this.#onBackgroundError(error);
+    this.#integrateSoon = coalesced(() => this.#integrate([]), report);
+    this.#pollSoon = coalesced(() => this.#pollWaiting(), report);
+    this.#signSoon = coalesced(() => this.#sign(), report);
+  }
+
+  /** Connects, tries for the sequencer role once, and starts the tick. */
+  async start(): Promise<void> {
+    await this.#connect();
+    if (!this.#session) throw unavailable('the audit log cannot reach the database', this.#connectError);
+    await this.#tryLead();
+    this.#timer = setInterval(() => void this.#tick(), tickMs);
+    this.#timer.unref();
+  }
+
+  verifierKey(): string {
+    return this.#verifierKey;
+  }
+
+  onAppended(listener: AppendListener): () => void {
+    return this.#listeners.add(listener);
+  }
+
+  async append(event: AuditEvent): Promise<Appended> {
+    if (this.#closing) throw unavailable('the audit log is closed');
+    return new Promise((resolve, reject) => {
+      this.#local.push(pendingOf(event, resolve, reject));
+      void this.#drain();
+    });
+  }
+
+  /**
+   * Group commit, as on SQLite: everything appended in one event-loop turn goes in one write. The
+   * sequencer integrates its own events directly (one transaction); other nodes queue theirs.
+   */
+  #drain(): Promise<void> {
+    this.#draining ??= (async () => {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      while (this.#local.length > 0) {
+        const batch = this.#local.splice(0, maxBatch);
+        if (this.#isLeading()) {
+          await this.#integrate(batch).catch(async (cause: unknown) => {
+            // The role moved before the write began: the batch goes through the queue instead.
+            if (cause instanceof NotSequencer) return this.#enqueue(batch);
+            const error = unavailable('the audit trail cannot be written', cause);
+            for (const pending of batch) pending.reject(error);
+          });
+        } else {
+          await this.#enqueue(batch);
+        }
+      }
+    })().finally(() => {
+      this.#draining = undefined;
+      if (this.#local.length > 0) void this.#drain();
+    });
+    return this.#draining;
+  }
+
+  /** Queues a batch for the sequencer (one insert and a notification, one commit). */
+  async #enqueue(batch: readonly Pending[]): Promise<void> {
+    let queuedAt = this.#now().toISOString();
+    // Within this instance, queue order is append order even if the clock steps back.
+    if (queuedAt < this.#lastQueuedAt) queuedAt = this.#lastQueuedAt;
+    this.#lastQueuedAt = queuedAt;
+    const deadline = Date.now() + appendTimeoutMs;
+    const rows = batch.map((pending) => {
+      const id = `${this.#nodeId}:${String(this.#counter++).padStart(12, '0')}`;
+      // Waiting before the insert commits: an "integrated" notice during the insert finds it.
+      this.#waiting.set(id, { ...pending, deadline });
+      return { id, event: pending.canonical, queued_at: queuedAt };
+    });
+    try {
+      await this.#db.transaction().execute(async (trx) => {
+        await trx.insertInto('audit_queue').values(rows).execute();
+        await sql`select pg_notify(${channel}, 'queued')`.execute(trx);
+      });
+    } catch (cause) {
+      const error = unavailable('the audit trail cannot be written', cause);
+      for (const row of rows) {
+        this.#waiting.get(row.id)?.reject(error);
+        this.#waiting.delete(row.id);
+      }
+    }
+  }
+
+  /** Resolves this instance's queued events that the sequencer has integrated; expires the overdue. */
+  async #pollWaiting(): Promise<void> {
+    if (this.#waiting.size === 0) return;
+    const ids = [...this.#waiting.keys()];
+    const found: Array<{ id: string; idx: number }> = [];
+    for (let i = 0; i < ids.length; i += maxBatch) {
+      const rows = await this.#db
+        .selectFrom('audit_queue')
+        .select(['id', 'idx'])
+        .where('id', 'in', ids.slice(i, i + maxBatch))
+        .where('idx', 'is not', null)
+        .execute();
+      for (const row of rows) found.push({ id: row.id, idx: Number(row.idx) });
+    }
+    this.#resolveQueued(found);
+    const now = Date.now();
+    for (const [id, waiting] of this.#waiting) {
+      if (waiting.deadline > now) continue;
+      this.#waiting.delete(id);
+      waiting.reject(unavailable('no audit sequencer integrated the event in time'));
+    }
+  }
+
+  #resolveQueued(found: ReadonlyArray<{ id: string; idx: number }>): void {
+    const appended: Array<Appended & { canonical: string }> = [];
+    for (const { id, idx } of [...found].sort((a, b) => a.idx - b.idx)) {
+      const waiting = this.#waiting.get(id);
+      if (!waiting) continue;
+      this.#waiting.delete(id);
+      const result = { index: idx, leafHash: waiting.leaf.toString('hex') };
+      waiting.resolve(result);
+      appended.push({ ...result, canonical: waiting.canonical });
+    }
+    this.#listeners.notify(appended);
+  }
+
+  #isLeading(): boolean {
+    return this.#leader !== undefined && this.#leader.alive;
+  }
+
+  /**
+   * Runs `work` on the session, one thing at a time. With `asLeader`, only on the session that holds
+   * the sequencer lock, checked when the work runs: a write never goes out on a session that lost it.
+   */
+  #onSession<T>(work: (session: Session) => Promise<T>, asLeader = false): Promise<T> {
+    const run = this.#sessionChain.then(() => {
+      const session = asLeader ? this.#leader : this.#session;
+      if (!session?.alive) {
+        throw asLeader ? new NotSequencer() : new Error('the audit session is not connected');
+      }
+      return work(session);
+    });
+    this.#sessionChain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** (Re)connects the session; a failure is reported once per outage and the tick keeps trying. */
+  async #connect(): Promise<void> {
+    if (this.#session?.alive) return;
+    try {
+      const session = await openSession(this.#db, 'gatehouse-audit', { idleSessionTimeoutMs });
+      session.onLost((error) => this.#lost(session, error));
+      await session.listen(channel, (payload) => this.#notified(payload));
+      this.#session = session;
+      this.#connectError = undefined;
+    } catch (error) {
+      if (this.#connectError === undefined) this.#onBackgroundError(error);
+      this.#connectError = error;
+    }
+  }
+
+  #notified(payload: string): void {
+    if (payload === 'queued' && this.#isLeading()) this.#integrateSoon();
+    else if (payload === 'integrated' && this.#waiting.size > 0) this.#pollSoon();
+    else if (payload === 'sign' && this.#isLeading()) this.#signSoon();
+    else if (payload === 'signed') for (const wake of this.#checkpointWakers.splice(0)) wake();
+  }
+
+  #lost(session: Session, error: unknown): void {
+    if (this.#session === session) this.#session = undefined;
+    if (this.#leader === session) {
+      this.#leader = undefined;
+      this.#head = undefined;
+      this.#onSequencerChange(false);
+      this.#onBackgroundError(error);
+    }
+  }
+
+  async #tryLead(): Promise<void> {
+    if (this.#isLeading() || !this.#session?.alive || this.#closing) return;
+    const session = await this.#onSession(async (current) =>
+      (await tryAdvisoryLock(current.db, sequencerLock)) ? current : undefined,
+    );
+    if (!session?.alive) return;
+    this.#leader = session;
+    this.#head = undefined;
+    this.#onSequencerChange(true);
+    // Whatever the previous sequencer left queued goes in at once.
+    this.#integrateSoon();
+  }
+
+  /**
+   * The sequencer's write: everything queued (oldest first), then this node's own batch, integrated
+   * in one transaction on the lock-holding session. Queue rows get their index in the same commit.
+   */
+  async #integrate(local: readonly Pending[]): Promise<void> {
+    if (local.length === 0 && !this.#isLeading()) return;
+    const outcome = await this.#onSession(async (session) => {
+      if (local.length === 0) {
+        // The heartbeat of an idle sequencer: one cheap read, no transaction.
+        const any = await session.db
+          .selectFrom('audit_queue')
+          .select('id')
+          .where('idx', 'is', null)
+          .limit(1)
+          .executeTakeFirst();
+        if (!any) return undefined;
+      }
+      return session.db.transaction().execute(async (trx) => {
+        const head = await loadHead(trx, this.#head);
+        const queued = await trx
+          .selectFrom('audit_queue')
+          .select(['id', 'event'])
+          .where('idx', 'is', null)
+          .orderBy('queued_at')
+          .orderBy('id')
+          .limit(maxBatch)
+          .execute();
+        const fromQueue: Array<Leaf & { id: string }> = [];
+        const malformed: string[] = [];
+        for (const row of queued) {
+          const leaf = queuedLeaf(row.event);
+          if (leaf) fromQueue.push({ ...leaf, id: row.id });
+          else malformed.push(row.id);
+        }
+        const now = this.#now().toISOString();
+        const { results, head: next } = await appendLeaves(trx, head, [...fromQueue, ...local], now);
+        if (fromQueue.length > 0) {
+          const ids = fromQueue.map((leaf) => leaf.id);
+          const indexes = results.slice(0, fromQueue.length).map((r) => r.index);
+          await sql`update audit_queue as q set idx = v.idx, integrated_at = ${now}
+                    from unnest(${ids}::text[], ${indexes}::bigint[]) as v(id, idx)
+                    where q.id = v.id`.execute(trx);
+          await sql`select pg_notify(${channel}, 'integrated')`.execute(trx);
+        }
+        // Not an event this code queued (the queue is outside the trust boundary): dropped, never hashed.
+        if (malformed.length > 0) await trx.deleteFrom('audit_queue').where('id', 'in', malformed).execute();
+        return { results, next, ids: fromQueue.map((leaf) => leaf.id), more: queued.length === maxBatch };
+      });
+    }, true).catch((error: unknown) => {
+      this.#head = undefined;
+      throw error;
+    });
+    if (!outcome) return;
+    this.#head = outcome.next;
+    if (outcome.results.length > 0) this.#grown = true;
+    const queuedCount = outcome.ids.length;
+    this.#resolveQueued(outcome.ids.map((id, i) => ({ id, idx: outcome.results[i].index })));
+    local.forEach((pending, i) => pending.resolve(outcome.results[queuedCount + i]));
+    this.#listeners.notify(
+      local.map((pending, i) => ({ ...outcome.results[queuedCount + i], canonical: pending.canonical })),
+    );
+    if (outcome.more) this.#integrateSoon();
+  }
+
+  /** Signs the tree (sequencer only) and tells the nodes waiting for a checkpoint. */
+  async #sign(): Promise<string> {
+    this.#grown = false;
+    try {
+      const { note, head } = await this.#onSession(
+        (session) =>
+          session.db.transaction().execute(async (trx) => {
+            const signed = await signTree(
+              trx,
+              this.#head,
+              this.#signer,
+              this.#verifier,
+              this.#now().toISOString(),
+            );
+            await sql`select pg_notify(${channel}, 'signed')`.execute(trx);
+            return signed;
+          }),
+        true,
+      );
+      this.#head = head;
+      this.#lastSignedAt = Date.now();
+      return note;
+    } catch (error) {
+      this.#grown = true;
+      this.#head = undefined;
+      throw error;
+    }
+  }
+
+  async latestCheckpoint(): Promise<string> {
+    return guard(async () => {
+      if (this.#isLeading()) return this.#sign();
+      // Not the sequencer: ask it to sign, and wait for a checkpoint covering the tree as it is now.
+      const size = await this.#reader.size();
+      await sql`select pg_notify(${channel}, 'sign')`.execute(this.#db);
+      const deadline = Date.now() + checkpointWaitMs;
+      for (;;) {
+        const latest = await this.#db
+          .selectFrom('audit_checkpoints')
+          .select(['size', 'note'])
+          .orderBy('size', 'desc')
+          .limit(1)
+          .executeTakeFirst();
+        if (latest && Number(latest.size) >= size) return latest.note;
+        if (this.#isLeading()) return this.#sign();
+        if (Date.now() >= deadline) throw unavailable('no audit sequencer signed a checkpoint in time');
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 100);
+          this.#checkpointWakers.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+    });
+  }
+
+  /** Every tick: reconnect, try for the role, keep the role alive, back up the notifications. */
+  #tick(): Promise<void> {
+    this.#ticking ??= (async () => {
+      try {
+        await this.#connect();
+        await this.#tryLead();
+        if (this.#isLeading()) {
+          await this.#integrate([]);
+          if (this.#grown && Date.now() - this.#lastSignedAt >= this.#interval) await this.#sign();
+          if (Date.now() - this.#lastCleanupAt >= queueRetentionMs / 6) await this.#cleanUp();
+        }
+        await this.#pollWaiting();
+      } catch (error) {
+        this.#onBackgroundError(error);
+      }
+    })().finally(() => {
+      this.#ticking = undefined;
+    });
+    return this.#ticking;
+  }
+
+  /** Deletes queue rows integrated long enough ago that no node still polls for them. */
+  async #cleanUp(): Promise<void> {
+    this.#lastCleanupAt = Date.now();
+    const before = new Date(Date.now() - queueRetentionMs).toISOString();
+    await this.#onSession(
+      (session) => session.db.deleteFrom('audit_queue').where('integrated_at', '<', before).execute(),
+      true,
+    );
+  }
+
+  events(q: AuditEventQuery): Promise<{ records: AuditEventRecord[]; next_cursor?: string }> {
+    return this.#reader.events(q);
+  }
+
+  inclusionProof(index: number, size: number): Promise<string[]> {
+    return this.#reader.inclusionProof(index, size);
+  }
+
+  consistencyProof(from: number, to: number): Promise<string[]> {
+    return this.#reader.consistencyProof(from, to);
+  }
+
+  /**
+   * Writes what was appended here (waiting for the sequencer, or taking the role when nobody holds
+   * it), signs a final checkpoint when this node is the sequencer, and gives the role up.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearInterval(this.#timer);
+      try {
+        while (this.#draining) await this.#draining;
+        const deadline = Date.now() + appendTimeoutMs;
+        while (this.#waiting.size > 0 && Date.now() < deadline) {
+          await this.#tick();
+          if (this.#waiting.size > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        while (this.#ticking) await this.#ticking;
+        if (this.#isLeading()) {
+          await this.#integrate([]);
+          await this.#sign();
+        }
+      } finally {
+        const session = this.#session;
+        this.#session = undefined;
+        if (this.#leader) this.#onSequencerChange(false);
+        this.#leader = undefined;
+        await session?.close();
+      }
+    })();
+    return this.#closing;
+  }
+}
+
+/** The sequencer role left this node before a write that needs it began (nothing was written). */
+class NotSequencer extends Error {
+  constructor() {
+    super('this node is not the audit sequencer');
+  }
+}
+
+/** A queued event as a leaf, if it is one: the sequencer hashes what it integrates itself. */
+function queuedLeaf(text: string): Leaf | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isAuditEvent(value) || canonicalEvent(value) !== text) return undefined;
+  return {
+    canonical: text,
+    leaf: hashLeaf(Buffer.from(text, 'utf8')),
+    requestId: value.request_id,
+    appId: value.app_id,
+  };
+}
+
+/** Runs `work` now, or once more after the current run when called while it runs. */
+function coalesced(work: () => Promise<unknown>, onError: (error: unknown) => void): () => void {
+  let running = false;
+  let again = false;
+  const run = () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    void work()
+      .catch(onError)
+      .finally(() => {
+        running = false;
+        if (again) {
+          again = false;
+          run();
+        }
+      });
+  };
+  return run;
+}

@@ -1,0 +1,223 @@
+/**
+ * Growing the stored tree, shared by both write paths (SQLite's group commit and PostgreSQL's
+ * sequencer): read the right edge inside the write transaction, append leaves with their subtree
+ * hashes, and sign a checkpoint after proving the tree consistent with the latest one.
+ */
+import { sql } from 'kysely';
+import { AuditIntegrityError, DependencyUnavailable } from '../errors/index.js';
+import type { Db } from '../store/index.js';
+import { openCheckpoint, signCheckpoint, type NoteSigner, type NoteVerifier } from './checkpoint.js';
+import { canonicalEvent, type AuditEvent } from './event.js';
+import {
+  appendLeaf,
+  compactRangeFrom,
+  compactRangeNodes,
+  consistencyProof,
+  hashEquals,
+  hashLeaf,
+  rangeRoot,
+  verifyConsistency,
+  type CompactRange,
+} from './merkle.js';
+import { getterOf, parseStoredHash, readNodes, withStoredNodes } from './nodes.js';
+
+/** The right edge of the tree as a writer last saw it in the store. */
+export interface Head {
+  readonly range: CompactRange;
+  readonly lastLeaf: Buffer | undefined;
+  readonly lastAppendedAt: string;
+}
+
+/** One event ready to become a leaf: its canonical JSON and leaf hash. */
+export interface Leaf {
+  readonly canonical: string;
+  readonly leaf: Buffer;
+  readonly requestId: string;
+  readonly appId: string | null;
+}
+
+export interface Appended {
+  index: number;
+  leafHash: string;
+}
+
+/** An event on its way into the log, with whoever waits for it. */
+export interface Pending extends Leaf {
+  resolve(value: Appended): void;
+  reject(error: unknown): void;
+}
+
+/** The most events one write transaction takes. */
+export const maxBatch = 1000;
+
+/** The event as a leaf waiting for its index; TypeError for a malformed event. */
+export function pendingOf(
+  event: AuditEvent,
+  resolve: Pending['resolve'],
+  reject: Pending['reject'],
+): Pending {
+  const canonical = canonicalEvent(event);
+  return {
+    canonical,
+    leaf: hashLeaf(Buffer.from(canonical, 'utf8')),
+    requestId: event.request_id,
+    appId: event.app_id,
+    resolve,
+    reject,
+  };
+}
+
+export function unavailable(message: string, cause?: unknown): DependencyUnavailable {
+  return new DependencyUnavailable('AUDIT_UNAVAILABLE', message, cause === undefined ? undefined : { cause });
+}
+
+const eventRowsPerInsert = 500;
+const nodeRowsPerInsert = 1000;
+
+/**
+ * The store's current right edge, inside the write transaction. `cached` is used only when the store's
+ * size and last leaf match it (another writer may have appended); else it is read back from stored
+ * nodes, O(log n) rows.
+ */
+export async function loadHead(trx: Db, cached: Head | undefined): Promise<Head> {
+  // One statement for the last event and the latest checkpoint size: this runs in every append.
+  const { rows } = await sql<{
+    checkpoint_size: number | null;
+    idx: number | null;
+    leaf_hash: string | null;
+    created_at: string | null;
+  }>`select (select max(size) from audit_checkpoints) as checkpoint_size, e.idx, e.leaf_hash, e.created_at
+     from (select 1 as one) as o
+     left join (select idx, leaf_hash, created_at from audit_events order by idx desc limit 1) as e on 1 = 1`.execute(
+    trx,
+  );
+  const head = rows[0];
+  const last =
+    head && head.idx !== null && head.leaf_hash !== null && head.created_at !== null
+      ? { idx: head.idx, leaf_hash: head.leaf_hash, created_at: head.created_at }
+      : undefined;
+  const size = last ? Number(last.idx) + 1 : 0;
+  if (
+    head?.checkpoint_size !== null &&
+    head?.checkpoint_size !== undefined &&
+    Number(head.checkpoint_size) > size
+  ) {
+    throw new AuditIntegrityError('the audit store holds fewer events than its latest signed checkpoint', {
+      size,
+      checkpoint_size: Number(head.checkpoint_size),
+    });
+  }
+  const lastLeaf = last ? parseStoredHash(last.leaf_hash, { level: 0, index: size - 1 }) : undefined;
+  const lastAppendedAt = last?.created_at ?? '';
+  if (
+    cached &&
+    cached.range.size === size &&
+    (size === 0 ||
+      (cached.lastLeaf !== undefined && lastLeaf !== undefined && hashEquals(cached.lastLeaf, lastLeaf)))
+  ) {
+    return { ...cached, lastAppendedAt };
+  }
+  const stored = await readNodes(trx, compactRangeNodes(size));
+  return { range: compactRangeFrom(size, getterOf(stored)), lastLeaf, lastAppendedAt };
+}
+
+/** Appends `leaves` in order after `head`, inside the caller's transaction; answers their indexes. */
+export async function appendLeaves(
+  trx: Db,
+  head: Head,
+  leaves: readonly Leaf[],
+  now: string,
+): Promise<{ results: Appended[]; head: Head }> {
+  // Append times never go backwards along the log, so `since` can be found by bisection.
+  const appendedAt = now > head.lastAppendedAt ? now : head.lastAppendedAt;
+  let range = head.range;
+  const events: Array<{
+    idx: number;
+    event: string;
+    leaf_hash: string;
+    request_id: string;
+    app_id: string | null;
+    created_at: string;
+  }> = [];
+  const nodes: Array<{ level: number; idx: number; hash: string }> = [];
+  const results: Appended[] = [];
+  for (const leaf of leaves) {
+    const index = range.size;
+    const leafHash = leaf.leaf.toString('hex');
+    range = appendLeaf(range, leaf.leaf, (level, idx, hash) =>
+      nodes.push({ level, idx, hash: hash.toString('hex') }),
+    );
+    events.push({
+      idx: index,
+      event: leaf.canonical,
+      leaf_hash: leafHash,
+      request_id: leaf.requestId,
+      app_id: leaf.appId,
+      created_at: appendedAt,
+    });
+    results.push({ index, leafHash });
+  }
+  for (let i = 0; i < events.length; i += eventRowsPerInsert) {
+    await trx
+      .insertInto('audit_events')
+      .values(events.slice(i, i + eventRowsPerInsert))
+      .execute();
+  }
+  for (let i = 0; i < nodes.length; i += nodeRowsPerInsert) {
+    await trx
+      .insertInto('audit_nodes')
+      .values(nodes.slice(i, i + nodeRowsPerInsert))
+      .execute();
+  }
+  const lastLeaf = leaves.length > 0 ? leaves[leaves.length - 1].leaf : head.lastLeaf;
+  return { results, head: { range, lastLeaf, lastAppendedAt: appendedAt } };
+}
+
+/**
+ * Signs the store's current tree unless the latest checkpoint already covers it, after proving the
+ * new tree consistent with that checkpoint from stored nodes. Never signs a smaller size.
+ */
+export async function signTree(
+  trx: Db,
+  cached: Head | undefined,
+  signer: NoteSigner,
+  verifier: NoteVerifier,
+  now: string,
+): Promise<{ note: string; head: Head }> {
+  const head = await loadHead(trx, cached);
+  const { size } = head.range;
+  const root = rangeRoot(head.range);
+  const latest = await trx
+    .selectFrom('audit_checkpoints')
+    .select(['size', 'note'])
+    .orderBy('size', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (latest) {
+    const opened = openCheckpoint(latest.note, verifier);
+    if (!opened.ok || opened.checkpoint.size !== Number(latest.size)) {
+      throw new AuditIntegrityError('the latest stored checkpoint does not verify', {
+        checkpoint_size: Number(latest.size),
+        problem: opened.ok ? 'CHECKPOINT_MALFORMED' : opened.code,
+      });
+    }
+    const previous = opened.checkpoint;
+    const proof =
+      previous.size === size
+        ? []
+        : await withStoredNodes(trx, (get) => consistencyProof(previous.size, size, get));
+    if (!verifyConsistency(previous.size, size, previous.root, root, proof)) {
+      throw new AuditIntegrityError('the audit log is not consistent with its latest signed checkpoint', {
+        checkpoint_size: previous.size,
+        size,
+      });
+    }
+    if (previous.size === size) return { note: latest.note, head };
+  }
+  const note = signCheckpoint({ origin: signer.name, size, root }, signer);
+  await trx
+    .insertInto('audit_checkpoints')
+    .values({ size, root_hash: root.toString('hex'), note, created_at: now })
+    .execute();
+  return { note, head };
+}

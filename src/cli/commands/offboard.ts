@@ -1,0 +1,93 @@
+import type { Command } from 'commander';
+import { AuditIntegrityError } from '../../errors/index.js';
+import { progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
+import { actorOf, withCatalog } from './app.js';
+
+interface OffboardOptions extends CommonOptions {
+  transferTo?: string;
+  reason: string;
+  as?: string;
+}
+
+export function registerOffboardCommands(program: Command): void {
+  const offboard = program
+    .command('offboard')
+    .description('offboarding: switch off what a leaver owns and keep a verifiable record of it');
+
+  withCommonOptions(
+    offboard
+      .command('user')
+      .description(
+        'an owner leaves: suspend (or transfer) their apps, revoke every token of those apps and of the user, remove their secrets, archive their audit events as a verifiable bundle',
+      )
+      .argument('<email>', "the leaver's email")
+      .option('--transfer-to <email>', 'hand their apps to this owner instead of suspending them')
+      .option('--reason <text>', 'why; recorded in the audit trail', 'the owner left')
+      .option('--as <email>', 'who offboards, as recorded in the audit trail (stated, not verified)'),
+  ).action(async (email: string, options: OffboardOptions) => {
+    const { offboardUser } = await import('../../catalog/index.js');
+    await withCatalog(options, async ({ config, audit, secrets, lifecycle, revokeTokens }) => {
+      const bar = progressBar('archiving the audit trail');
+      const result = await offboardUser(
+        {
+          lifecycle,
+          log: audit,
+          secrets,
+          dataDir: config.dataDir,
+          revokeTokens,
+          onProgress: (scanned) => bar.update(scanned, scanned),
+        },
+        email,
+        { transferTo: options.transferTo, by: actorOf(options), reason: options.reason },
+      );
+      bar.stop();
+      const lines = [
+        `offboarded ${result.user}`,
+        ...result.apps.map((a) => `  ${a.app_id}: ${a.action}${a.to ? ` to ${a.to}` : ''}`),
+        `  tokens revoked: every token of ${[...result.tokens_revoked.apps.map((a) => `app ${a}`), `user ${result.user}`].join(', ')}`,
+        `  secrets removed: ${result.secrets_removed.length}`,
+        `  archive: ${result.archive.file} (${result.archive.events} events, checkpoint of ${result.archive.checkpoint_size})`,
+        `  verify it: gatehouse offboard verify ${result.archive.file}`,
+      ];
+      if (result.apps.length === 0) lines.splice(1, 0, '  no apps owned');
+      report(options, lines.join('\n'), result);
+    });
+  });
+
+  withCommonOptions(
+    offboard
+      .command('verify')
+      .description(
+        "check an offboarding or retirement archive offline: every event's inclusion proof against the signed checkpoint",
+      )
+      .argument('<file>', 'the archive')
+      .option(
+        '--public-key <key>',
+        "the audit verifier key (gatehouse audit public-key); the data dir's when absent",
+      ),
+  ).action(async (file: string, options: CommonOptions & { publicKey?: string }) => {
+    const { readArchive, verifyArchive } = await import('../../catalog/index.js');
+    let key = options.publicKey;
+    if (key === undefined) {
+      const [{ auditOrigin, auditVerifierKey }, { openLocalSecretStore }, { commandConfig }] =
+        await Promise.all([
+          import('../../audit/index.js'),
+          import('../../secrets/index.js'),
+          import('../context.js'),
+        ]);
+      key = await auditVerifierKey(openLocalSecretStore(commandConfig(options).dataDir), auditOrigin);
+    }
+    const result = verifyArchive(readArchive(file), key);
+    if (!result.ok) {
+      throw new AuditIntegrityError(
+        `the archive does not verify: ${result.problem}${result.index === undefined ? '' : ` (event ${result.index})`}`,
+        { code: result.code },
+      );
+    }
+    report(
+      options,
+      `archive intact: ${result.events} events in ${result.bundles ?? 1} bundles, proven against a signed checkpoint of ${result.size} events`,
+      result,
+    );
+  });
+}

@@ -1,0 +1,273 @@
+/**
+ * The detector: streams audit events as they are appended (AuditLog.onAppended), runs every rule over
+ * each one off the request path, and turns detections into incidents, containment and alerts.
+ *
+ * The listener only queues: rules run on a later turn of the event loop, so a request never waits for
+ * detection and a rule can never fail one. A rule that throws is logged and counted and keeps its
+ * previous state; the others go on.
+ */
+import type { AuditEventRecord, AuditLog } from '../audit/index.js';
+import type { DetectConfig } from '../config/index.js';
+import type { Db } from '../store/index.js';
+import { alertOf, sinksFor, type AlertSink } from './alerts.js';
+import { contain, type Containment, type ContainmentAction } from './containment.js';
+import { addTimeline, recordDetection, saveContainment, type Incident } from './incidents.js';
+import type { Playbook } from './playbook.js';
+import { rulesFrom } from './rules/index.js';
+import { detectDb } from './tables.js';
+import type { Detection, Observed, Rule } from './types.js';
+
+export interface DetectLogger {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+  error(details: object, message: string): void;
+}
+
+export interface DetectorOptions {
+  readonly db: Db;
+  readonly audit: AuditLog;
+  readonly config: DetectConfig;
+  readonly playbook: Playbook;
+  readonly containment: Containment;
+  readonly sinks: readonly AlertSink[];
+  readonly logger: DetectLogger;
+  readonly now?: () => Date;
+  /** How often changed rule states are saved; default 5000. */
+  readonly saveIntervalMs?: number;
+}
+
+export interface DetectorStats {
+  readonly events: number;
+  readonly detections: number;
+  readonly incidentsOpened: number;
+  readonly ruleErrors: number;
+  readonly alertsFailed: number;
+  readonly queued: number;
+  /** Milliseconds from an event's append to its incident's containment, the latest and the largest. */
+  readonly lastDetectionMs: number | undefined;
+  readonly maxDetectionMs: number | undefined;
+}
+
+export interface Detector {
+  /** Loads the saved rule states and subscribes to the audit log. */
+  start(): Promise<void>;
+  /** Resolves once every event appended so far is processed and its incidents are written. */
+  idle(): Promise<void>;
+  stats(): DetectorStats;
+  /** Unsubscribes, finishes what is queued, saves the rule states. */
+  close(): Promise<void>;
+}
+
+/** Events detection itself causes (containment, incident changes) are not fed back into the rules. */
+function isOwnEvent(record: AuditEventRecord): boolean {
+  const { action, actor_id } = record.event;
+  return actor_id === 'detect' || action.startsWith('detect.') || action.startsWith('incident.');
+}
+
+const maxPerTurn = 500;
+const alertGraceMs = 2000;
+
+export function createDetector(options: DetectorOptions): Detector {
+  const now = options.now ?? (() => new Date());
+  const rules = rulesFrom(options.config);
+  const states = new Map<string, unknown>(rules.map((rule) => [rule.id, rule.initial()]));
+  const dirty = new Set<string>();
+  const queue: Array<{ record: AuditEventRecord; appendedAt: number }> = [];
+  const alerting = new Set<Promise<void>>();
+  let scheduled = false;
+  let handling: Promise<void> = Promise.resolve();
+  let unsubscribe: (() => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const counts = { events: 0, detections: 0, incidentsOpened: 0, ruleErrors: 0, alertsFailed: 0 };
+  let lastDetectionMs: number | undefined;
+  let maxDetectionMs: number | undefined;
+
+  function schedule(): void {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(runQueued);
+  }
+
+  function runQueued(): void {
+    scheduled = false;
+    for (const { record, appendedAt } of queue.splice(0, maxPerTurn)) {
+      if (isOwnEvent(record)) continue;
+      counts.events += 1;
+      const observed: Observed = { index: record.index, event: record.event };
+      for (const rule of rules) {
+        for (const detection of step(rule, observed)) {
+          counts.detections += 1;
+          handling = handling
+            .then(() => handle(detection, appendedAt))
+            .catch((err: unknown) =>
+              options.logger.error({ err, rule: detection.rule }, 'detection could not be recorded'),
+            );
+        }
+      }
+    }
+    if (queue.length > 0) schedule();
+  }
+
+  function step(rule: Rule<unknown>, observed: Observed): readonly Detection[] {
+    try {
+      const { state, detections } = rule.step(states.get(rule.id), observed);
+      states.set(rule.id, state);
+      dirty.add(rule.id);
+      return detections;
+    } catch (err) {
+      counts.ruleErrors += 1;
+      options.logger.error(
+        { err, rule: rule.id, index: observed.index },
+        'detection rule failed on an event; skipped',
+      );
+      return [];
+    }
+  }
+
+  async function handle(detection: Detection, appendedAt: number): Promise<void> {
+    const { incident, opened, escalated } = await recordDetection(options.db, detection, {
+      now: now(),
+      playbookVersion: options.playbook.version,
+    });
+    if (!opened && !escalated) return;
+    if (opened) counts.incidentsOpened += 1;
+    const actions = options.playbook.actionsFor(detection.rule, incident.severity);
+    const containmentActions = actions.filter((a): a is ContainmentAction => a !== 'alert');
+    let current: Incident = incident;
+    if (containmentActions.length > 0) {
+      const records = await contain(incident, containmentActions, {
+        containment: options.containment,
+        audit: options.audit,
+        throttle: options.playbook.throttle,
+        now,
+      });
+      current = { ...incident, containment: [...incident.containment, ...records] };
+      await saveContainment(options.db, incident.id, current.containment, now());
+      for (const record of records) {
+        await addTimeline(options.db, incident.id, {
+          kind: record.status === 'applied' ? 'contained' : 'containment_failed',
+          by: 'detect',
+          detail: record.detail,
+          now: now(),
+        });
+      }
+    }
+    const elapsed = Date.now() - appendedAt;
+    lastDetectionMs = elapsed;
+    maxDetectionMs = Math.max(maxDetectionMs ?? 0, elapsed);
+    options.logger.warn(
+      {
+        incident: incident.id,
+        rule: incident.rule,
+        severity: incident.severity,
+        app: incident.app_id,
+        actor: incident.actor,
+        actions,
+        ms_since_append: elapsed,
+      },
+      opened ? 'incident opened' : 'incident escalated',
+    );
+    if (actions.includes('alert'))
+      sendAlerts(current, opened ? 'opened' : 'escalated', detection.evidence.length);
+  }
+
+  function sendAlerts(incident: Incident, reason: 'opened' | 'escalated', evidence: number): void {
+    for (const sink of sinksFor(options.sinks, incident.severity)) {
+      const delivery = sink
+        .send(alertOf(incident, reason, evidence, now()))
+        .then(
+          () =>
+            addTimeline(options.db, incident.id, {
+              kind: 'alerted',
+              by: 'detect',
+              detail: sink.name,
+              now: now(),
+            }),
+          async (err: unknown) => {
+            counts.alertsFailed += 1;
+            options.logger.error(
+              { err, incident: incident.id, sink: sink.name },
+              'alert could not be delivered',
+            );
+            await addTimeline(options.db, incident.id, {
+              kind: 'alert_failed',
+              by: 'detect',
+              detail: `${sink.name}: ${(err as Error).message}`,
+              now: now(),
+            });
+          },
+        )
+        .catch((err: unknown) =>
+          options.logger.error({ err, incident: incident.id }, 'alert outcome not recorded'),
+        )
+        .finally(() => alerting.delete(delivery));
+      alerting.add(delivery);
+    }
+  }
+
+  async function saveStates(): Promise<void> {
+    const changed = [...dirty];
+    dirty.clear();
+    const at = now().toISOString();
+    for (const rule of changed) {
+      const state = JSON.stringify(states.get(rule));
+      await detectDb(options.db)
+        .insertInto('detect_state')
+        .values({ rule, state, updated_at: at })
+        .onConflict((oc) => oc.column('rule').doUpdateSet({ state, updated_at: at }))
+        .execute();
+    }
+  }
+
+  async function drained(): Promise<void> {
+    while (queue.length > 0 || scheduled) await new Promise((resolve) => setImmediate(resolve));
+    let settled: Promise<void>;
+    do {
+      settled = handling;
+      await settled;
+    } while (settled !== handling);
+  }
+
+  return {
+    async start() {
+      if (unsubscribe || closed) return;
+      const saved = await detectDb(options.db).selectFrom('detect_state').select(['rule', 'state']).execute();
+      for (const row of saved) {
+        if (!states.has(row.rule)) continue;
+        try {
+          states.set(row.rule, JSON.parse(row.state));
+        } catch {
+          options.logger.warn(
+            { rule: row.rule },
+            'saved detection state is unreadable; the rule starts afresh',
+          );
+        }
+      }
+      unsubscribe = options.audit.onAppended((record) => {
+        queue.push({ record, appendedAt: Date.now() });
+        schedule();
+      });
+      timer = setInterval(() => {
+        saveStates().catch((err: unknown) =>
+          options.logger.error({ err }, 'detection state could not be saved'),
+        );
+      }, options.saveIntervalMs ?? 5000);
+      timer.unref();
+    },
+    idle: drained,
+    stats: () => ({ ...counts, queued: queue.length, lastDetectionMs, maxDetectionMs }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      unsubscribe?.();
+      if (timer) clearInterval(timer);
+      await drained();
+      await Promise.race([
+        Promise.allSettled([...alerting]),
+        new Promise((resolve) => setTimeout(resolve, alertGraceMs).unref()),
+      ]);
+      await saveStates();
+    },
+  };
+}

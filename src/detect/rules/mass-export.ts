@@ -1,0 +1,100 @@
+/**
+ * mass_export: many records read by one app, or by one user, within a window; and every refusal of the
+ * bulk-export guard (the gateway records it as its own `bulk_export` event).
+ */
+import type { DetectConfig } from '../../config/index.js';
+import type { Detection, Rule } from '../types.js';
+import {
+  addToWindow,
+  isRecordRead,
+  mayFire,
+  pruned,
+  reasonFields,
+  secondsOf,
+  windowEvidence,
+  windowTotal,
+  type Window,
+} from './window.js';
+
+type Options = DetectConfig['rules']['mass_export'];
+
+export interface MassExportState {
+  readonly windows: Readonly<Record<string, Window>>;
+  readonly fired: Readonly<Record<string, number>>;
+  readonly prunedAt: number;
+}
+
+export function massExport(options: Options): Rule<MassExportState> {
+  const seconds = options.windowSeconds;
+  return {
+    id: 'mass_export',
+    initial: () => ({ windows: {}, fired: {}, prunedAt: 0 }),
+    step(state, { index, event }) {
+      const t = secondsOf(event);
+      if (Number.isNaN(t)) return { state, detections: [] };
+      const detection = (summary: string, evidence: number[]): Detection => ({
+        rule: 'mass_export',
+        severity: options.severity,
+        actor: event.actor_id,
+        app: event.app_id,
+        summary,
+        evidence,
+        at: event.timestamp,
+      });
+
+      if (event.action === 'bulk_export') {
+        const key = `guard|${event.app_id}|${event.actor_id}`;
+        if (!options.bulkExportGuard || !mayFire(state.fired, key, t, options.repeatSeconds)) {
+          return { state, detections: [] };
+        }
+        const f = reasonFields(event.reason);
+        const summary =
+          `the bulk-export guard refused ${event.app_id} (user ${event.actor_id}) reading ${f.object ?? 'records'}: ` +
+          `${f.attempted ?? '?'} distinct records in ${f.window_seconds ?? '?'}s against a threshold of ${f.threshold ?? '?'}` +
+          (f.table_size ? ` of ${f.table_size}` : '');
+        const recent = windowEvidence(state.windows[`app|${event.app_id}`] ?? []);
+        return {
+          state: { ...state, fired: { ...state.fired, [key]: t } },
+          detections: [detection(summary, [...recent, index])],
+        };
+      }
+      if (!isRecordRead(event)) return { state, detections: [] };
+
+      const count = event.record_count ?? 0;
+      const keys = [`app|${event.app_id}`, `user|${event.actor_id}`];
+      const windows = { ...state.windows };
+      const fired = { ...state.fired };
+      const over: string[] = [];
+      let evidence: number[] = [];
+      for (const key of keys) {
+        windows[key] = addToWindow(windows[key] ?? [], t, count, index, seconds);
+        const total = windowTotal(windows[key]);
+        if (total > options.maxRecords && mayFire(fired, key, t, options.repeatSeconds)) {
+          fired[key] = t;
+          over.push(
+            `${key.startsWith('app|') ? `app ${event.app_id}` : `user ${event.actor_id}`} read ${total} records`,
+          );
+          evidence = [...new Set([...evidence, ...windowEvidence(windows[key])])].sort((a, b) => a - b);
+        }
+      }
+      let next: MassExportState = { windows, fired, prunedAt: state.prunedAt };
+      if (t - state.prunedAt > seconds) {
+        next = {
+          windows: pruned(windows, (w) => w.every((b) => b.t <= t - seconds)),
+          fired: pruned(fired, (at) => t - at >= options.repeatSeconds),
+          prunedAt: t,
+        };
+      }
+      const detections =
+        over.length === 0
+          ? []
+          : [
+              detection(
+                `${over.join('; ')} in ${seconds}s (threshold ${options.maxRecords}); last read by ${event.app_id} for ${event.actor_id}`,
+                evidence,
+              ),
+            ];
+      return { state: next, detections };
+    },
+  };
+}

@@ -1,0 +1,336 @@
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import {
+  appEvents,
+  appStatuses,
+  offboardUser,
+  parseDays,
+  parseSince,
+  retireApp,
+  riskLevels,
+  suggestScopes,
+  viewOf,
+  type Actor,
+  type App,
+  type AppQuery,
+  type Lifecycle,
+} from '../catalog/index.js';
+import { AccessDenied, InputError, NotFound } from '../errors/index.js';
+import type { Principal } from '../policy/index.js';
+import type { ScanSummary } from '../scan/index.js';
+import type { SecretStore } from '../secrets/index.js';
+import {
+  authenticate,
+  governed,
+  identifyQuietly,
+  wasGoverned,
+  type PipelineDeps,
+  type Trail,
+} from './pipeline.js';
+import { asGatehouseError } from './routes.js';
+
+export interface AppRouteDeps extends PipelineDeps {
+  lifecycle: Lifecycle;
+  secrets: SecretStore;
+  /** Archives of retired apps and offboarded users go under `<dataDir>/archives`. */
+  dataDir: string;
+  revokeTokens(
+    target: { appId?: string; userId?: string },
+    options: { reason: string; actor: string },
+  ): Promise<unknown>;
+  /** Brings last-use times up to date before an `unused` query. */
+  refreshUsage(): Promise<unknown>;
+  /** Scope → fieldset, for scope suggestions. */
+  fieldsets: Readonly<Record<string, { readonly object: string; readonly fields: readonly string[] }>>;
+}
+
+/** Who may see every app; a caller with only `maker` sees their own. */
+const overseers = ['admin', 'review', 'audit:read'];
+
+const count = z.number().int().min(0).max(1_000_000);
+const scanSummary = z.object({
+  critical: count,
+  high: count,
+  medium: count,
+  low: count,
+  secrets: count.default(0),
+  bypass: z.boolean(),
+  unpinned: count,
+  lockfile_missing: z.boolean(),
+  unscanned: count,
+});
+const reasonBody = z.strictObject({ reason: z.string().trim().min(1).max(500) });
+const offboardBody = z.strictObject({
+  user: z.email(),
+  transfer_to: z.email().optional(),
+  reason: z.string().trim().min(1).max(500),
+});
+const appId = /^[a-z][a-z0-9-]{0,62}$/;
+
+/**
+ * The catalog's admin API (CONTRACT.md "Admin": register, list, show, approve, suspend, retire), through
+ * the console client. `maker` registers and changes one's own apps; `review` or `admin` approves and
+ * denies (never an app one owns or registered); `admin` suspends, restores, retires and offboards.
+ * Every call runs in governed(), so allowed and refused calls alike are in the audit trail, and each
+ * lifecycle change also appends its own `app.*` event.
+ *
+ *   POST /admin/v1/apps                       manifest, or { manifest, scan }   → 201 the app
+ *   GET  /admin/v1/apps?owner&state&class&risk&unused&needs_review&limit&cursor
+ *   GET  /admin/v1/apps/:id                   the app and its history
+ *   PUT  /admin/v1/apps/:id/manifest          a new plan (a wider one waits for review)
+ *   POST /admin/v1/apps/:id/{approve|deny|suspend|restore|retire}   { reason }
+ *   GET  /admin/v1/apps/:id/suggest-scopes?since=30d
+ *   POST /admin/v1/offboard                   { user, transfer_to?, reason }
+ */
+export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): void {
+  const { lifecycle } = deps;
+  const { catalog } = lifecycle;
+
+  const caller = async (request: FastifyRequest, trail: Trail, ...anyOf: string[]) => {
+    trail.resourceType = 'app';
+    const principal = await authenticate(deps, request, trail);
+    const held = anyOf.filter((scope) => principal.scopes.includes(scope));
+    if (held.length === 0) {
+      throw new AccessDenied('SCOPE_MISSING', `this call needs the ${anyOf.join(' or ')} scope`, {
+        scope: anyOf.join(' '),
+      });
+    }
+    trail.scopes = held;
+    return principal;
+  };
+  const actorOf = (principal: Principal): Actor => ({ id: principal.email, role: principal.role });
+  const oversees = (principal: Principal) => overseers.some((s) => principal.scopes.includes(s));
+  /** The app, if this caller may see it: a maker sees only their own (others are a 404, as in the gateway). */
+  const visibleApp = async (principal: Principal, id: string, trail: Trail): Promise<App> => {
+    trail.resourceId = id;
+    const found = appId.test(id) ? await catalog.findApp(id) : undefined;
+    if (!found || (!oversees(principal) && found.owner !== principal.email.toLowerCase())) {
+      throw new NotFound('no such app, or it is not visible to this caller');
+    }
+    return found;
+  };
+
+  void app.register(async (scope) => {
+    scope.setErrorHandler(async (error: FastifyError, request, reply) => {
+      if (wasGoverned(request)) throw error;
+      const refused = asGatehouseError(error);
+      await governed(deps, request, reply, 'admin.apps', async (trail) => {
+        trail.resourceType = 'app';
+        await identifyQuietly(deps, request, trail);
+        throw refused;
+      });
+      throw refused;
+    });
+
+    scope.post('/admin/v1/apps', async (request, reply) => {
+      const answer = await governed(deps, request, reply, 'admin.apps.register', async (trail) => {
+        const principal = await caller(request, trail, 'maker', 'admin');
+        const { manifest, scan } = planBody(request.body);
+        const registered = await lifecycle.register({
+          manifest,
+          scan,
+          by: actorOf(principal),
+          admin: principal.scopes.includes('admin'),
+          requestId: request.id,
+        });
+        trail.resourceId = registered.app.id;
+        trail.reason = `registered as ${registered.app.status} (${registered.admission.decision})`;
+        return viewOf(registered.app);
+      });
+      return reply.code(201).send(answer);
+    });
+
+    scope.get('/admin/v1/apps', (request, reply) =>
+      governed(deps, request, reply, 'admin.apps.list', async (trail) => {
+        const principal = await caller(request, trail, 'maker', ...overseers);
+        const query = appQuery(request.query as Record<string, unknown>);
+        if (query.unusedDays !== undefined) await deps.refreshUsage();
+        // A maker's inventory is their own apps, whatever owner they ask for.
+        if (!oversees(principal)) query.owner = principal.email.toLowerCase();
+        const page = await catalog.queryApps(query);
+        trail.reason = `${page.records.length} apps returned`;
+        return { records: page.records.map((a) => viewOf(a)), next_cursor: page.next_cursor ?? null };
+      }),
+    );
+
+    scope.get<{ Params: { id: string } }>('/admin/v1/apps/:id', (request, reply) =>
+      governed(deps, request, reply, 'admin.apps.show', async (trail) => {
+        const principal = await caller(request, trail, 'maker', ...overseers);
+        const found = await visibleApp(principal, request.params.id, trail);
+        trail.reason = `${found.id} is ${found.status}`;
+        return viewOf(found, await catalog.history(found.id));
+      }),
+    );
+
+    scope.put<{ Params: { id: string } }>('/admin/v1/apps/:id/manifest', (request, reply) =>
+      governed(deps, request, reply, 'admin.apps.update', async (trail) => {
+        const principal = await caller(request, trail, 'maker', 'admin');
+        const found = await visibleApp(principal, request.params.id, trail);
+        const { manifest, scan } = planBody(request.body);
+        const updated = await lifecycle.update(found.id, {
+          manifest,
+          scan,
+          by: actorOf(principal),
+          admin: principal.scopes.includes('admin'),
+          requestId: request.id,
+        });
+        trail.reason = `plan ${updated.change ?? 'updated'}: ${updated.app.status} (${updated.admission.decision})`;
+        return { ...viewOf(updated.app), change: updated.change ?? 'applied' };
+      }),
+    );
+
+    const steps = {
+      approve: { scopes: ['review', 'admin'], run: lifecycle.approve },
+      deny: { scopes: ['review', 'admin'], run: lifecycle.deny },
+      suspend: { scopes: ['admin'], run: lifecycle.suspendApp },
+      restore: { scopes: ['admin'], run: lifecycle.restoreApp },
+    } as const;
+    for (const [step, { scopes, run }] of Object.entries(steps)) {
+      scope.post<{ Params: { id: string } }>(`/admin/v1/apps/:id/${step}`, (request, reply) =>
+        governed(deps, request, reply, `admin.apps.${step}`, async (trail) => {
+          const principal = await caller(request, trail, ...scopes);
+          const found = await visibleApp(principal, request.params.id, trail);
+          const { reason } = parseBody(reasonBody, request.body);
+          const changed = await run(found.id, { by: actorOf(principal), reason, requestId: request.id });
+          trail.reason = `${found.status} -> ${changed.status}`;
+          return viewOf(changed);
+        }),
+      );
+    }
+
+    // The owner may retire their own app (switching off is always safe); anything else needs admin.
+    scope.post<{ Params: { id: string } }>('/admin/v1/apps/:id/retire', (request, reply) =>
+      governed(deps, request, reply, 'admin.apps.retire', async (trail) => {
+        const principal = await caller(request, trail, 'maker', 'admin');
+        const found = await visibleApp(principal, request.params.id, trail);
+        if (!principal.scopes.includes('admin') && found.owner !== principal.email.toLowerCase()) {
+          throw new AccessDenied('SCOPE_MISSING', 'retiring an app of someone else needs the admin scope', {
+            scope: 'admin',
+          });
+        }
+        const { reason } = parseBody(reasonBody, request.body);
+        const report = await retireApp(
+          { lifecycle, log: deps.audit, secrets: deps.secrets, dataDir: deps.dataDir },
+          found.id,
+          { by: actorOf(principal), reason, requestId: request.id },
+        );
+        trail.reason = `retired; ${report.archive.events} events archived`;
+        return { ...viewOf(report.app), secrets_removed: report.secrets_removed, archive: report.archive };
+      }),
+    );
+
+    scope.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+      '/admin/v1/apps/:id/suggest-scopes',
+      (request, reply) =>
+        governed(deps, request, reply, 'admin.apps.suggest_scopes', async (trail) => {
+          const principal = await caller(request, trail, 'maker', ...overseers);
+          const found = await visibleApp(principal, request.params.id, trail);
+          const since = parseSince(text(request.query.since, 'since') ?? '30d', new Date());
+          const events = [];
+          for await (const event of appEvents(deps.audit, found.id, since)) events.push(event);
+          const suggestion = suggestScopes(found, events, deps.fieldsets, since);
+          trail.reason = `${suggestion.suggested.length} of ${suggestion.held.length} scopes used`;
+          return suggestion;
+        }),
+    );
+
+    scope.post('/admin/v1/offboard', (request, reply) =>
+      governed(deps, request, reply, 'admin.offboard', async (trail) => {
+        const principal = await caller(request, trail, 'admin');
+        trail.resourceType = 'user';
+        const body = parseBody(offboardBody, request.body);
+        trail.resourceId = body.user;
+        const report = await offboardUser(
+          {
+            lifecycle,
+            log: deps.audit,
+            secrets: deps.secrets,
+            dataDir: deps.dataDir,
+            revokeTokens: deps.revokeTokens,
+          },
+          body.user,
+          { transferTo: body.transfer_to, by: actorOf(principal), reason: body.reason },
+        );
+        trail.reason = `${report.apps.length} apps; ${report.archive.events} events archived`;
+        return report;
+      }),
+    );
+  });
+}
+
+/** A bare manifest, or `{ manifest, scan }` with the summary of a bundle scan. */
+function planBody(body: unknown): { manifest: unknown; scan?: ScanSummary } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new InputError('send the manifest as a JSON object');
+  }
+  const record = body as Record<string, unknown>;
+  if (!Object.hasOwn(record, 'manifest')) return { manifest: body };
+  const extra = Object.keys(record).filter((key) => key !== 'manifest' && key !== 'scan');
+  if (extra.length > 0) throw new InputError(`unknown field(s) ${extra.join(', ')}; send { manifest, scan }`);
+  if (record.scan === undefined) return { manifest: record.manifest };
+  const scan = scanSummary.safeParse(record.scan);
+  if (!scan.success) {
+    throw new InputError('scan must be the summary `gatehouse scan --json` prints (counts and flags)', {
+      parameter: 'scan',
+    });
+  }
+  return { manifest: record.manifest, scan: scan.data };
+}
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.map(String).join('.') || 'body';
+    throw new InputError(`${where}: ${issue?.message ?? 'invalid'}`, { parameter: where });
+  }
+  return parsed.data;
+}
+
+function text(value: unknown, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length > 200) {
+    throw new InputError(`${name} must be given once`, { parameter: name });
+  }
+  return value;
+}
+
+/** The inventory's query string: every filter optional, each checked before it reaches the store. */
+function appQuery(q: Record<string, unknown>): AppQuery {
+  const query: AppQuery = {};
+  const owner = text(q.owner, 'owner');
+  if (owner !== undefined) query.owner = owner;
+  const state = text(q.state, 'state');
+  if (state !== undefined) {
+    if (!(appStatuses as readonly string[]).includes(state)) {
+      throw new InputError(`state must be one of ${appStatuses.join(', ')}`, { parameter: 'state' });
+    }
+    query.state = state as AppQuery['state'];
+  }
+  const dataClass = text(q.class, 'class');
+  if (dataClass !== undefined) {
+    if (!/^[a-z]{1,32}$/.test(dataClass))
+      throw new InputError('class must be a data class such as pii', { parameter: 'class' });
+    query.dataClass = dataClass;
+  }
+  const risk = text(q.risk, 'risk');
+  if (risk !== undefined) {
+    if (!(riskLevels as readonly string[]).includes(risk)) {
+      throw new InputError(`risk must be one of ${riskLevels.join(', ')}`, { parameter: 'risk' });
+    }
+    query.risk = risk as AppQuery['risk'];
+  }
+  const unused = text(q.unused, 'unused');
+  if (unused !== undefined) query.unusedDays = parseDays(unused);
+  const needsReview = text(q.needs_review, 'needs_review');
+  if (needsReview !== undefined) query.needsReview = needsReview === 'true';
+  const cursor = text(q.cursor, 'cursor');
+  if (cursor !== undefined) query.cursor = cursor;
+  const limit = text(q.limit, 'limit');
+  if (limit !== undefined) {
+    if (!/^[1-9][0-9]{0,3}$/.test(limit))
+      throw new InputError('limit must be a positive integer', { parameter: 'limit' });
+    query.limit = Number(limit);
+  }
+  return query;
+}

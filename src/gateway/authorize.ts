@@ -1,0 +1,113 @@
+import type { FastifyRequest } from 'fastify';
+import type { Config } from '../config/index.js';
+import type { CrmConnector, CrmObject, CrmRecord } from '../crm/index.js';
+import { InputError, NotFound } from '../errors/index.js';
+import type { Principal, RowCondition, RuntimeAction } from '../policy/index.js';
+import type { AggregateQuery } from './aggregate.js';
+import { filterFields, parseFilterParams } from './filter.js';
+import {
+  callerNetwork,
+  recordAttributeFields,
+  recordRefOf,
+  type PolicyAsk,
+  type RuntimePolicy,
+} from './policy.js';
+
+/**
+ * The authorize stage: what the gateway asks Cedar for a request — who (the user through the app, with
+ * role, territory and scopes), which action on which object, the record's attributes when there is
+ * one record, and the context (fields and their classes, record count, network, time) — and the
+ * minimal lookups a record-level decision needs: territory, owner and account, never contents.
+ */
+
+export function policyAsk(
+  request: FastifyRequest,
+  principal: Principal,
+  action: RuntimeAction,
+  object: CrmObject,
+  fields: readonly string[],
+  recordCount: number,
+): PolicyAsk {
+  return {
+    requestId: request.id,
+    principal,
+    action,
+    object,
+    fields,
+    recordCount,
+    ip: callerNetwork(request.ip),
+  };
+}
+
+/** A list asking for more than `gateway.exportAbove` records is an export, with the export rules. */
+export function listAction(config: Config, limit: number): 'read' | 'export' {
+  return limit > config.gateway.exportAbove ? 'export' : 'read';
+}
+
+/** The fields a client's filters compare (a filter on a field reads it, one guess at a time). */
+export function filterFieldNames(filters: readonly string[]): string[] {
+  const expr = parseFilterParams(filters);
+  return expr ? filterFields(expr) : [];
+}
+
+/** The fields an aggregate groups by, measures or filters on. */
+export function aggregateQueryFields(query: AggregateQuery): string[] {
+  return [
+    ...new Set([
+      ...(query.groupBy ? [query.groupBy] : []),
+      ...query.metrics.flatMap((metric) => (metric.field ? [metric.field] : [])),
+      ...filterFieldNames(query.filter),
+    ]),
+  ];
+}
+
+/**
+ * authorize one existing record: its attributes, read under the caller's read row filter `visible`
+ * (404 when it is missing or hidden: a hidden record is never revealed), then Cedar with them for `ask`
+ * (403 naming the policy when the caller may see the record but not do this to it).
+ */
+export async function authorizeExisting(
+  crm: CrmConnector,
+  policy: RuntimePolicy,
+  ask: PolicyAsk,
+  id: string,
+  visible: readonly RowCondition[],
+): Promise<void> {
+  const record = await crm.get(ask.object, id, recordAttributeFields(ask.object), visible);
+  if (!record) throw new NotFound();
+  policy.record(ask, recordRefOf(ask.object, id, record));
+}
+
+/** The records a new record hangs off, most specific first: its attributes come from there. */
+const parentRefs: Readonly<Record<CrmObject, readonly (readonly [string, CrmObject])[]>> = {
+  account: [],
+  contact: [['account_id', 'account']],
+  opportunity: [['account_id', 'account']],
+  note: [
+    ['contact_id', 'contact'],
+    ['opportunity_id', 'opportunity'],
+    ['account_id', 'account'],
+  ],
+};
+
+/**
+ * authorize a create: a new record takes its territory, owner and account from the record it hangs off
+ * (a note from its contact, opportunity or account), which must be visible to the caller (else 422, as
+ * for any reference the caller cannot see); Cedar then decides on the new record with those attributes.
+ * A record that names no parent is left to the row filter and the connector, which refuse it.
+ */
+export async function authorizeCreate(
+  crm: CrmConnector,
+  policy: RuntimePolicy,
+  ask: PolicyAsk,
+  values: CrmRecord,
+): Promise<void> {
+  const parent = parentRefs[ask.object].find(([field]) => typeof values[field] === 'string');
+  if (!parent) return;
+  const [field, object] = parent;
+  const id = values[field] as string;
+  const visible = policy.rows({ ...ask, action: 'read', object, fields: [], recordCount: 1 });
+  const record = await crm.get(object, id, recordAttributeFields(object), visible);
+  if (!record) throw new InputError(`${field} does not name a record you can see`, { field });
+  policy.record(ask, { ...recordRefOf(object, id, record), id: '(new)' });
+}

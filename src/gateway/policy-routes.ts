@@ -1,0 +1,218 @@
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { InputError } from '../errors/index.js';
+import {
+  buildCandidate,
+  candidateFiles,
+  parseCases,
+  publishAuditEvent,
+  publishedVersion,
+  publishPolicyFiles,
+  publishReason,
+  loadActivePolicySet,
+  readPolicyTestFiles,
+  runPolicyTests,
+  runTestFiles,
+  simulateRecorded,
+  sinceTime,
+  type CaseResult,
+  type DecisionLog,
+  type PolicySet,
+} from '../policy/index.js';
+import {
+  authenticate,
+  governed,
+  identifyQuietly,
+  requireScope,
+  wasGoverned,
+  type PipelineDeps,
+  type Trail,
+} from './pipeline.js';
+import { asGatehouseError } from './routes.js';
+
+export interface PolicyRouteDeps extends PipelineDeps {
+  /** The library in force (reloaded within a second of a publish). */
+  library(): PolicySet;
+  dataDir: string;
+  decisions: DecisionLog;
+  /** Scope → fieldset, for admission cases. */
+  fieldsets: Readonly<Record<string, { readonly object: string; readonly fields: readonly string[] }>>;
+}
+
+/** A candidate library is up to 64 files of up to 256 KiB each; the body is capped at 1 MiB. */
+const bodyLimit = 1024 * 1024;
+
+const candidate = z.record(z.string(), z.string().nullable());
+const testBody = z.strictObject({ files: candidate.optional(), cases: z.unknown().optional() });
+const simulateBody = z.strictObject({ files: candidate, since: z.string().max(64).optional() });
+const publishBody = z.strictObject({ files: candidate, reason: z.string() });
+
+/**
+ * The policy admin API (CONTRACT.md "Admin": read, test, simulate, publish), for callers holding the
+ * `admin` scope (the console client). Every call runs in governed(), so it is in the audit trail, and a
+ * publish also appends its own `policy.publish` event before the new version becomes active.
+ */
+export function registerPolicyRoutes(app: FastifyInstance, deps: PolicyRouteDeps): void {
+  const admin = async (request: FastifyRequest, trail: Trail) => {
+    trail.resourceType = 'policy_library';
+    const principal = await authenticate(deps, request, trail);
+    requireScope(principal, 'admin', trail);
+    return principal;
+  };
+
+  void app.register(async (scope) => {
+    // A body refused before the handler (too large, not JSON) is recorded like any other admin call.
+    scope.setErrorHandler(async (error: FastifyError, request, reply) => {
+      if (wasGoverned(request)) throw error;
+      const refused = asGatehouseError(error);
+      await governed(deps, request, reply, 'admin.policies', async (trail) => {
+        trail.resourceType = 'policy_library';
+        await identifyQuietly(deps, request, trail);
+        throw refused;
+      });
+      throw refused;
+    });
+
+    scope.get('/admin/v1/policies', (request, reply) =>
+      governed(deps, request, reply, 'admin.policies.read', async (trail) => {
+        await admin(request, trail);
+        const active = deps.library();
+        trail.resourceId = active.version;
+        trail.reason = `policy library ${active.version} returned`;
+        return {
+          version: active.version,
+          validation: await validationStatus(deps.dataDir, active),
+          policies: [...active.policies.values()].map((p) => ({
+            id: p.id,
+            kind: p.kind,
+            effect: p.effect,
+            ...(p.severity && { severity: p.severity }),
+            reason: p.reason,
+            file: p.file,
+            line: p.line,
+          })),
+          files: active.files,
+        };
+      }),
+    );
+
+    scope.post('/admin/v1/policies/test', { bodyLimit }, (request, reply) =>
+      governed(deps, request, reply, 'admin.policies.test', async (trail) => {
+        await admin(request, trail);
+        const body = parseBody(testBody, request.body);
+        const policies = body.files ? buildCandidate(deps.library().files, body.files) : deps.library();
+        trail.resourceId = policies.version;
+        const context = { fieldsets: deps.fieldsets };
+        const files =
+          body.cases !== undefined
+            ? [{ file: '(posted)', results: runPolicyTests(policies, parseCases(body.cases), context) }]
+            : runTestFiles(policies, await readPolicyTestFiles(deps.library().dir), context);
+        const results = files.flatMap((f) => f.results);
+        const failed = results.filter((r) => !r.passed).length;
+        trail.reason = `${results.length - failed}/${results.length} policy test cases passed`;
+        return {
+          version: policies.version,
+          passed: failed === 0,
+          total: results.length,
+          failed,
+          files: files.map((f) => ({ file: f.file, results: f.results.map(caseJson) })),
+        };
+      }),
+    );
+
+    scope.post('/admin/v1/policies/simulate', { bodyLimit }, (request, reply) =>
+      governed(deps, request, reply, 'admin.policies.simulate', async (trail) => {
+        await admin(request, trail);
+        const body = parseBody(simulateBody, request.body);
+        const since = sinceTime(body.since ?? '7d');
+        const candidateSet = buildCandidate(deps.library().files, body.files);
+        trail.resourceId = candidateSet.version;
+        // Decisions of requests answered a moment ago are still queued: replay them too.
+        await deps.decisions.flush();
+        const report = await simulateRecorded(candidateSet, deps.decisions, since);
+        const changed = Object.values(report.changes).reduce((n, group) => n + group.count, 0);
+        trail.reason = `${changed} of ${report.total} recorded decisions would change under ${candidateSet.version}`;
+        return { active: deps.library().version, ...report };
+      }),
+    );
+
+    scope.post('/admin/v1/policies/publish', { bodyLimit }, (request, reply) =>
+      governed(deps, request, reply, 'admin.policies.publish', async (trail) => {
+        const principal = await admin(request, trail);
+        const body = parseBody(publishBody, request.body);
+        const reason = publishReason(body.reason);
+        const active = deps.library();
+        const files = candidateFiles(active.files, body.files);
+        const tests = await readPolicyTestFiles(active.dir);
+        const { set, previous } = await publishPolicyFiles(
+          files,
+          tests,
+          deps.dataDir,
+          async (publication) => {
+            trail.resourceId = publication.set.version;
+            await deps.audit.append(
+              publishAuditEvent({
+                actor: principal.email,
+                role: principal.role,
+                appId: principal.appId,
+                requestId: request.id,
+                previous: publication.previous,
+                version: publication.set.version,
+                reason,
+              }),
+            );
+          },
+        );
+        trail.reason = `published policy version ${set.version} (was ${previous}): ${reason}`;
+        return {
+          version: set.version,
+          previous,
+          policies: set.policies.size,
+          // The running servers reload the pointer every second.
+          active_within_seconds: 1,
+        };
+      }),
+    );
+  });
+}
+
+/** A library that validates is in force; a published one that failed to load is reported, not hidden. */
+async function validationStatus(
+  dataDir: string,
+  active: PolicySet,
+): Promise<{ status: 'valid' | 'reloading' | 'invalid'; published?: string; error?: string }> {
+  let published: string | undefined;
+  try {
+    published = await publishedVersion(dataDir);
+    if (published === undefined || published === active.version) return { status: 'valid', published };
+    await loadActivePolicySet(dataDir);
+    return { status: 'reloading', published };
+  } catch (error) {
+    return {
+      status: 'invalid',
+      ...(published && { published }),
+      error: `the published library cannot be loaded, so ${active.version} stays in force: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+    };
+  }
+}
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const path = issue?.path.map(String).join('.') || 'body';
+  throw new InputError(`${path}: ${issue?.message ?? 'invalid'}`, { parameter: path.slice(0, 64) });
+}
+
+function caseJson(result: CaseResult) {
+  return {
+    name: result.name,
+    passed: result.passed,
+    decision: result.decision,
+    policy_ids: result.policyIds,
+    ...(result.where && { where: result.where }),
+    problems: result.problems,
+  };
+}

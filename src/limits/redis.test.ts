@@ -1,0 +1,155 @@
+import fc from 'fast-check';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  connectTestRedis,
+  startRedisProxy,
+  testRedisUrl,
+  uniquePrefix,
+  withoutRedisNote,
+} from '../../test/support/redis.js';
+import { describeTokenBucketStore } from '../../test/support/token-bucket-contract.js';
+import { defaultLimitsConfig, type LimitsConfig } from './config.js';
+import { MemoryDistinctWindow } from './distinct-window.js';
+import { createLimits } from './limits.js';
+import { RedisBuckets, RedisDistinctWindow, redisBackend } from './redis.js';
+
+if (!testRedisUrl) console.warn(`src/limits/redis.test.ts: ${withoutRedisNote}`);
+
+const t0 = 1_700_000_000_000;
+
+describe.skipIf(!testRedisUrl)('the Redis limits backend', () => {
+  let redis: Redis;
+  beforeAll(async () => {
+    redis = await connectTestRedis();
+  });
+  afterAll(async () => {
+    await redis?.quit();
+  });
+
+  describeTokenBucketStore('redis', () => new RedisBuckets(redis, uniquePrefix('buckets')));
+
+  it('counts distinct ids exactly as the memory window does, for any sequence of reads', async () => {
+    const step = fc.record({
+      key: fc.constantFrom('a', 'b'),
+      ids: fc.array(fc.integer({ min: 0, max: 40 }).map(String), { maxLength: 12 }),
+      advance: fc.integer({ min: 0, max: 30_000 }),
+      cap: fc.integer({ min: 0, max: 30 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 25 }), async (steps) => {
+        const shared = new RedisDistinctWindow(redis, uniquePrefix('distinct'));
+        const memory = new MemoryDistinctWindow();
+        let now = t0;
+        for (const { key, ids, advance, cap } of steps) {
+          now += advance;
+          expect(await shared.admit(key, ids, now, 60_000, cap)).toEqual(
+            await memory.admit(key, ids, now, 60_000, cap),
+          );
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('keeps a clock that steps back from expiring ids early', async () => {
+    const shared = new RedisDistinctWindow(redis, uniquePrefix('distinct-skew'));
+    await shared.admit('k', ['a'], t0 + 50_000, 60_000, 10);
+    // A node whose clock is 20 s behind must not see `a` expire before the window has passed.
+    expect(await shared.admit('k', ['b'], t0 + 30_000, 60_000, 10)).toEqual({
+      admitted: true,
+      distinct: 2,
+      attempted: 2,
+    });
+    expect(await shared.admit('k', [], t0 + 110_001, 60_000, 10)).toMatchObject({ distinct: 0 });
+  });
+
+  describe('shared by several nodes', () => {
+    const config: LimitsConfig = {
+      ...defaultLimitsConfig,
+      perUser: { burst: 5, ratePerSecond: 0.001 },
+      bulkExport: { ...defaultLimitsConfig.bulkExport, minimum: 50 },
+    };
+    const nodes = (prefix: string) =>
+      [0, 1, 2].map(() =>
+        createLimits(config, { now: () => t0, backend: redisBackend({ redis, keyPrefix: prefix, nodes: 3 }) }),
+      );
+
+    it('holds one rate limit across nodes: a user cannot multiply it by spreading requests', async () => {
+      const [a, b, c] = nodes(uniquePrefix('rate'));
+      const user = { appId: 'call-notes', userId: 'alice' };
+      const answers = [];
+      for (const node of [a, b, c, a, b, c, a]) answers.push((await node.consume(user)).allowed);
+      expect(answers).toEqual([true, true, true, true, true, false, false]);
+      const refused = await b.consume(user);
+      expect(refused).toMatchObject({ allowed: false, scope: 'user' });
+      expect(refused.retryAfterMs).toBeGreaterThan(0);
+      // Another user is not affected.
+      expect((await c.consume({ appId: 'call-notes', userId: 'bob' })).allowed).toBe(true);
+    });
+
+    it('holds one bulk-export threshold across nodes', async () => {
+      const [a, b] = nodes(uniquePrefix('bulk'));
+      const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => `c${from + i}`);
+      const key = { appId: 'call-notes', object: 'contact' };
+      expect(await a.guardBulkRead(key, ids(0, 30), 2000, true)).toMatchObject({ allowed: true, distinct: 30 });
+      // Re-reading what node a counted costs nothing on node b.
+      expect(await b.guardBulkRead(key, ids(10, 20), 2000, true)).toMatchObject({ allowed: true, distinct: 30 });
+      const refused = await b.guardBulkRead(key, ids(30, 21), 2000, true);
+      expect(refused).toMatchObject({ allowed: false, distinct: 30, threshold: 50 });
+      expect(refused.event).toMatchObject({ attempted: 51, guard: 'bulk_export_guard' });
+    });
+  });
+
+  describe('when Redis cannot answer', () => {
+    it("falls back to this node's share of each limit, says so once, and goes back to Redis", async () => {
+      const proxy = await startRedisProxy();
+      const client = await connectTestRedis(proxy.url);
+      const switches: boolean[] = [];
+      const backend = redisBackend({
+        redis: client,
+        keyPrefix: uniquePrefix('fallback'),
+        nodes: 3,
+        retryAfterMs: 50,
+        onFallback: (active) => switches.push(active),
+      });
+      const bucket = { key: 'user:alice', capacity: 9, refillPerSecond: 0.001, ttlMs: 60_000 };
+      try {
+        expect(await backend.buckets.take([bucket], 1, t0)).toEqual({ allowed: true, tokens: [8] });
+        expect(backend.fallbackActive).toBe(false);
+
+        proxy.cut();
+        // A third of the burst (9 / 3 nodes), counted here, starting afresh.
+        const local = [];
+        for (let i = 0; i < 4; i++) local.push(await backend.buckets.take([bucket], 1, t0));
+        expect(local.map((r) => r.allowed)).toEqual([true, true, true, false]);
+        expect(backend.fallbackActive).toBe(true);
+        // The bulk-export threshold too: 50 / 3 nodes = 16.
+        const ids = Array.from({ length: 17 }, (_, i) => `c${i}`);
+        expect(await backend.distinct.admit('k', ids.slice(0, 16), t0, 60_000, 50)).toMatchObject({
+          admitted: true,
+        });
+        expect(await backend.distinct.admit('k', ids, t0, 60_000, 50)).toMatchObject({ admitted: false });
+
+        proxy.restore();
+        await waitFor(() => client.status === 'ready');
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        // Redis still holds what it counted before the break.
+        expect(await backend.buckets.take([bucket], 1, t0)).toEqual({ allowed: true, tokens: [7] });
+        expect(backend.fallbackActive).toBe(false);
+        expect(switches).toEqual([true, false]);
+      } finally {
+        client.disconnect();
+        await proxy.close();
+      }
+    });
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

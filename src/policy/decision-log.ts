@@ -1,0 +1,250 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import {
+  DecisionReplay,
+  parseRecordedInput,
+  type RecordedDecision,
+  type RecordedSimulation,
+} from './decisions.js';
+import type { PolicySet } from './library.js';
+import type { RowCondition } from './runtime.js';
+
+/**
+ * The recorded runtime decisions (migration 007_policy_decisions), kept for `policy simulate`. Writes
+ * are buffered and inserted in batches off the request path: this log feeds simulation, while the
+ * audit trail (appended before every answer) stays the record of what happened. Rows older than the
+ * retention are pruned.
+ */
+
+export type DecisionTables = {
+  policy_decisions: {
+    id: string;
+    request_id: string;
+    /** ISO 8601: when Cedar was asked. */
+    created_at: string;
+    policy_version: string;
+    app_id: string;
+    action: string;
+    object: string;
+    /** `allow` or `deny`. */
+    decision: string;
+    /** The ids of the policies that decided, comma-separated (empty for a default deny). */
+    policy_ids: string;
+    /** JSON of Cedar's input (decisions.ts RecordedInput): ids, roles, field names, never contents. */
+    input: string;
+    /** JSON of the row filter an allowed row-filter decision compiled to. */
+    row_filter: string | null;
+  };
+};
+
+export interface DecisionLog {
+  /** Queues a decision; it is written within `flushMs`. Never throws and never waits. */
+  record(decision: RecordedDecision): void;
+  /** Writes what is queued now. */
+  flush(): Promise<void>;
+  /** Decisions recorded at or after `since`, oldest first; undefined for a stored row that does not parse. */
+  read(since: string): AsyncIterable<RecordedDecision | undefined>;
+  count(since: string): Promise<number>;
+  /** Deletes decisions older than the retention; answers how many. */
+  prune(): Promise<number>;
+  /** Stops the timers and writes what is queued. */
+  close(): Promise<void>;
+}
+
+export interface DecisionLogOptions {
+  /** Decisions older than this many days are pruned (hourly, and when the log opens); none when absent. */
+  retentionDays?: number;
+  flushMs?: number;
+  /** Queued decisions beyond this while the store cannot be written are dropped (and reported). */
+  maxQueued?: number;
+  now?: () => Date;
+  /** Failures of background writes and prunes. */
+  onError?: (error: unknown, dropped: number) => void;
+}
+
+const rowsPerInsert = 200;
+const pageSize = 500;
+const pruneEveryMs = 3_600_000;
+
+/** `database`: the store's Kysely instance (any database type; this module adds its own table). */
+export function openDecisionLog(
+  database: Pick<Kysely<unknown>, 'withTables'>,
+  options: DecisionLogOptions = {},
+): DecisionLog {
+  const db = database.withTables<DecisionTables>();
+  const flushMs = options.flushMs ?? 250;
+  const maxQueued = options.maxQueued ?? 10_000;
+  const now = options.now ?? (() => new Date());
+  const onError = options.onError ?? (() => {});
+  if (options.retentionDays !== undefined && !(options.retentionDays > 0)) {
+    throw new TypeError('retentionDays must be positive');
+  }
+  let queue: RecordedDecision[] = [];
+  let dropped = 0;
+  let writing: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+
+  const write = async (batch: RecordedDecision[]): Promise<void> => {
+    for (let i = 0; i < batch.length; i += rowsPerInsert) {
+      await db
+        .insertInto('policy_decisions')
+        .values(batch.slice(i, i + rowsPerInsert).map(toRow))
+        .execute();
+    }
+  };
+  const flush = (): Promise<void> => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    const batch = queue;
+    queue = [];
+    writing = writing.then(async () => {
+      if (batch.length === 0) return;
+      try {
+        await write(batch);
+      } catch (error) {
+        // Keep what fits so that a short outage loses nothing; beyond the bound, drop the oldest.
+        queue = [...batch, ...queue];
+        const excess = queue.length - maxQueued;
+        if (excess > 0) {
+          queue.splice(0, excess);
+          dropped += excess;
+        }
+        onError(error, dropped);
+      }
+    });
+    return writing;
+  };
+
+  const cutoff = () => new Date(now().getTime() - (options.retentionDays ?? 0) * 86_400_000).toISOString();
+  const prune = async (): Promise<number> => {
+    if (options.retentionDays === undefined) return 0;
+    const result = await db
+      .deleteFrom('policy_decisions')
+      .where('created_at', '<', cutoff())
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  };
+  const pruneQuietly = () => void prune().catch((error: unknown) => onError(error, dropped));
+  let pruner: NodeJS.Timeout | undefined;
+  if (options.retentionDays !== undefined) {
+    pruneQuietly();
+    pruner = setInterval(pruneQuietly, pruneEveryMs);
+    pruner.unref();
+  }
+
+  return {
+    record(decision) {
+      queue.push(decision);
+      if (queue.length > maxQueued) {
+        queue.shift();
+        dropped += 1;
+      }
+      if (queue.length >= rowsPerInsert) void flush();
+      else if (!timer) {
+        timer = setTimeout(() => void flush(), flushMs);
+        timer.unref();
+      }
+    },
+    flush,
+    async *read(since) {
+      let after: { created_at: string; id: string } | undefined;
+      for (;;) {
+        let query = db
+          .selectFrom('policy_decisions')
+          .selectAll()
+          .where('created_at', '>=', since)
+          .orderBy('created_at')
+          .orderBy('id')
+          .limit(pageSize);
+        if (after) {
+          const { created_at, id } = after;
+          query = query.where((eb) =>
+            eb.or([
+              eb('created_at', '>', created_at),
+              eb.and([eb('created_at', '=', created_at), eb('id', '>', id)]),
+            ]),
+          );
+        }
+        const rows = await query.execute();
+        for (const row of rows) yield fromRow(row);
+        const last = rows.at(-1);
+        if (!last || rows.length < pageSize) return;
+        after = { created_at: last.created_at, id: last.id };
+      }
+    },
+    async count(since) {
+      const row = await db
+        .selectFrom('policy_decisions')
+        .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
+        .where('created_at', '>=', since)
+        .executeTakeFirst();
+      return Number(row?.n ?? 0);
+    },
+    prune,
+    async close() {
+      if (pruner) clearInterval(pruner);
+      await flush();
+    },
+  };
+}
+
+function toRow(decision: RecordedDecision): DecisionTables['policy_decisions'] {
+  return {
+    id: randomUUID(),
+    request_id: decision.requestId.slice(0, 128),
+    created_at: decision.timestamp,
+    policy_version: decision.version,
+    app_id: decision.input.principal.app,
+    action: decision.input.action,
+    object: decision.input.object,
+    decision: decision.allowed ? 'allow' : 'deny',
+    policy_ids: decision.policyIds.join(','),
+    input: JSON.stringify(decision.input),
+    row_filter: decision.where ? JSON.stringify(decision.where) : null,
+  };
+}
+
+function fromRow(row: DecisionTables['policy_decisions']): RecordedDecision | undefined {
+  const input = parseRecordedInput(row.input);
+  if (!input || (row.decision !== 'allow' && row.decision !== 'deny')) return undefined;
+  let where: RowCondition[] | undefined;
+  if (row.row_filter !== null) {
+    try {
+      where = JSON.parse(row.row_filter) as RowCondition[];
+    } catch {
+      return undefined;
+    }
+    if (!Array.isArray(where)) return undefined;
+  }
+  return {
+    requestId: row.request_id,
+    timestamp: row.created_at,
+    version: row.policy_version,
+    input,
+    allowed: row.decision === 'allow',
+    policyIds: row.policy_ids === '' ? [] : row.policy_ids.split(','),
+    ...(where && { where }),
+  };
+}
+
+/**
+ * Replays the decisions recorded since `since` under `candidate` (decisions.ts DecisionReplay), with
+ * progress as it goes: a week of traffic can be many rows.
+ */
+export async function simulateRecorded(
+  candidate: PolicySet,
+  log: DecisionLog,
+  since: string,
+  onProgress?: (done: number, total: number) => void,
+): Promise<RecordedSimulation & { since: string }> {
+  const total = await log.count(since);
+  const replay = new DecisionReplay(candidate);
+  let done = 0;
+  for await (const decision of log.read(since)) {
+    if (decision) replay.add(decision);
+    else replay.skip();
+    done += 1;
+    if (onProgress && (done % 1000 === 0 || done === total)) onProgress(done, Math.max(total, done));
+  }
+  return { since, ...replay.report() };
+}

@@ -1,0 +1,78 @@
+/**
+ * Detection wired to the real levers: the limits' throttle, the broker's revocation, the catalog's
+ * suspension. Kept beside the composition root so detect depends on none of them.
+ */
+import type { AuditLog } from '../audit/index.js';
+import { containmentLevers, type Lifecycle } from '../catalog/index.js';
+import type { Config } from '../config/index.js';
+import {
+  alertSinksFrom,
+  createDetector,
+  createIncidentDesk,
+  loadPlaybook,
+  playbookFileFor,
+  type Containment,
+  type DetectLogger,
+  type IncidentDesk,
+} from '../detect/index.js';
+import type { Limits } from '../limits/index.js';
+import type { Db } from '../store/index.js';
+
+export interface DetectionDeps {
+  readonly config: Config;
+  readonly db: Db;
+  readonly audit: AuditLog;
+  readonly limits: Pick<Limits, 'throttleApp' | 'unthrottleApp'>;
+  revokeTokens(
+    target: { appId?: string; userId?: string },
+    how: { reason: string; actor: string },
+  ): Promise<unknown>;
+  readonly lifecycle: Lifecycle;
+  readonly logger: DetectLogger;
+}
+
+/** Containment through the server's own limits, broker and catalog. */
+export function serverContainment(
+  deps: Omit<DetectionDeps, 'config' | 'db' | 'audit' | 'logger'>,
+): Containment {
+  return {
+    async throttleApp(appId, { ratePerSecond, forSeconds }) {
+      deps.limits.throttleApp(appId, { ratePerSecond, untilMs: Date.now() + forSeconds * 1000 });
+    },
+    async unthrottleApp(appId) {
+      deps.limits.unthrottleApp(appId);
+    },
+    async revokeTokens(target, { reason }) {
+      await deps.revokeTokens(target, { reason, actor: 'detect' });
+    },
+    ...containmentLevers(deps.lifecycle),
+  };
+}
+
+/** Starts the detector (unless `detect.enabled` is false) and answers the incident desk and a closer. */
+export async function startDetection(
+  deps: DetectionDeps,
+): Promise<{ desk: IncidentDesk; close: () => Promise<void> }> {
+  const { config } = deps;
+  const playbook = loadPlaybook(playbookFileFor(config.dataDir, config.detect.playbook));
+  const containment = serverContainment(deps);
+  const desk = createIncidentDesk({
+    db: deps.db,
+    audit: deps.audit,
+    containment,
+    throttle: playbook.throttle,
+  });
+  if (!config.detect.enabled) return { desk, close: async () => undefined };
+  const detector = createDetector({
+    db: deps.db,
+    audit: deps.audit,
+    config: config.detect,
+    playbook,
+    containment,
+    sinks: alertSinksFrom(config.detect, process.env.npm_package_version ?? '0.1.0'),
+    logger: deps.logger,
+  });
+  await detector.start();
+  deps.logger.info({ playbook: playbook.source, playbook_version: playbook.version }, 'detection started');
+  return { desk, close: () => detector.close() };
+}

@@ -1,0 +1,444 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { Command } from 'commander';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { registerPolicyCommands } from '../src/cli/commands/policy.js';
+import { defaultPolicyDir } from '../src/policy/index.js';
+import { defaultFiles, writeLibrary } from '../src/policy/test-support.js';
+import { startDemo, type Demo } from './support/demo.js';
+import {
+  auditEventsOf,
+  expectProblem,
+  json,
+  requestIdOf,
+  type Page,
+  type Problem,
+  type Row,
+} from './support/http.js';
+
+/**
+ * Policy as code over real HTTP: Cedar decides every gateway request (deny by default, 403 naming the
+ * policy), the seed's two examples hold as shipped policies, each decision is recorded and replayed by
+ * simulation, and the admin API reads, tests, simulates and publishes the library, audited.
+ */
+
+const notesScopes =
+  'read:account.basic read:contact.basic read:contact.reach read:note.basic write:contact.note';
+
+let demo: Demo;
+let db: Database.Database;
+let alice: string;
+let bob: string;
+let bobNotes: string;
+let erin: string;
+let dashboard: string;
+let dashboardPii: string;
+let dave: string;
+let carol: string;
+let aliceAccount: string;
+let bobAccount: string;
+/** Request ids of answers whose recorded decisions the simulation tests look for. */
+const requests: Record<string, string> = {};
+
+interface Simulation {
+  active: string;
+  candidate: string;
+  total: number;
+  changes: Record<
+    'allow_to_deny' | 'deny_to_allow' | 'row_filter_changed',
+    { count: number; rules: { rule: string; count: number; examples: string[] }[] }
+  >;
+}
+
+beforeAll(async () => {
+  // The bulk-export guard is raised so that the export rules, not the guard, decide the large pages.
+  demo = await startDemo({ config: { 'limits.bulkExport.minimum': 100_000 } });
+  db = new Database(join(demo.dataDir, 'gatehouse.db'), { readonly: true });
+  // An admin widened the dashboard's approved scopes to contact PII by mistake: the policy still holds.
+  const writer = new Database(join(demo.dataDir, 'gatehouse.db'));
+  const scopes = JSON.parse(
+    (writer.prepare("select scopes from apps where id = 'pipeline-dashboard'").get() as { scopes: string })
+      .scopes,
+  ) as string[];
+  writer
+    .prepare("update apps set scopes = ? where id = 'pipeline-dashboard'")
+    .run(JSON.stringify([...scopes, 'read:contact.basic', 'read:contact.reach']));
+  writer.close();
+  [alice, bob, bobNotes, erin, dashboard, dashboardPii, dave, carol] = await Promise.all([
+    demo.accessToken('alice', 'call-notes', notesScopes),
+    demo.accessToken('bob', 'call-notes', notesScopes),
+    demo.accessToken('bob', 'call-notes', 'read:account.basic write:contact.note'),
+    demo.accessToken('erin', 'call-notes', notesScopes),
+    demo.accessToken('bob', 'pipeline-dashboard', 'read:opportunity.basic read:opportunity.aggregate'),
+    demo.accessToken('bob', 'pipeline-dashboard', 'read:contact.basic read:contact.reach'),
+    demo.accessToken('dave', 'console', 'admin'),
+    demo.accessToken('carol', 'console', 'audit:read'),
+  ]);
+  const accountOf = (owner: string) =>
+    (
+      db
+        .prepare("select id from crm_accounts where territory = 'EMEA' and owner = ? order by id limit 1")
+        .get(owner) as { id: string }
+    ).id;
+  aliceAccount = accountOf('alice@example.com');
+  bobAccount = accountOf('bob@example.com');
+});
+
+afterAll(async () => {
+  db?.close();
+  await demo?.stop();
+});
+
+const problemOf = async (response: Response, status: number, code: string): Promise<Problem> =>
+  expectProblem(response, status, code);
+
+describe('runtime authorization: Cedar decides every request', () => {
+  it('allows a rep her territory, and answers a record of another territory with 404', async () => {
+    const page = await json<Page>(await demo.get('/crm/v1/accounts?limit=5&fields=name,territory', alice));
+    expect(page.records.length).toBe(5);
+    for (const record of page.records) expect(record.territory).toBe('EMEA');
+    const single = await demo.get(`/crm/v1/accounts/${aliceAccount}?fields=name`, alice);
+    expect(single.status).toBe(200);
+    requests.aliceReadsOne = requestIdOf(single);
+    const naAccount = (db.prepare("select id from crm_accounts where territory = 'NA' limit 1").get() as Row)
+      .id;
+    await problemOf(await demo.get(`/crm/v1/accounts/${naAccount}`, alice), 404, 'NOT_FOUND');
+  });
+
+  it('treats a page of more than gateway.exportAbove records as an export: reps are denied by default', async () => {
+    const response = await demo.get('/crm/v1/contacts?limit=150&fields=first_name', alice);
+    const problem = await problemOf(response, 403, 'POLICY_DENIED');
+    expect(problem).toMatchObject({ rule: 'default-deny', rules: [] });
+    expect(problem.policy_version).toMatch(/^[0-9a-f]{12}$/);
+    requests.aliceExport = requestIdOf(response);
+    // The same rep paging at the usual size reads.
+    expect((await demo.get('/crm/v1/contacts?limit=100&fields=first_name', alice)).status).toBe(200);
+  });
+
+  it('lets a manager export his territory from the loopback network (runtime.manager-export)', async () => {
+    const response = await demo.get('/crm/v1/accounts?limit=150&fields=name,territory', bob);
+    expect(response.status).toBe(200);
+    requests.bobExport = requestIdOf(response);
+    for (const record of (await json<Page>(response)).records) expect(record.territory).toBe('EMEA');
+  });
+
+  it('names the deciding policy and its version in the audit event of a denial', async () => {
+    const [event] = await auditEventsOf(demo, carol, requests.aliceExport as string);
+    expect(event?.event).toMatchObject({ outcome: 'deny', reason: 'POLICY_DENIED', action: 'crm.list' });
+    expect(event?.event.policy_version).toMatch(/^[0-9a-f]{12}$/);
+  });
+});
+
+describe("the seed's first example: notes only on accounts assigned to the rep", () => {
+  const note = (token: string, values: Record<string, string>) =>
+    demo.send('POST', '/crm/v1/notes', token, { json: { body: 'Called about the renewal.', ...values } });
+
+  it('lets alice write a note on her own account', async () => {
+    const response = await note(alice, { account_id: aliceAccount });
+    expect(response.status).toBe(201);
+    requests.aliceNoteOwn = requestIdOf(response);
+  });
+
+  it("refuses alice's note on bob's account of the same territory with 403 naming the policy", async () => {
+    const response = await note(alice, { account_id: bobAccount });
+    const problem = await problemOf(response, 403, 'POLICY_DENIED');
+    expect(problem.rule).toBe('runtime.notes-on-assigned-accounts');
+    expect(problem.detail).toContain('runtime.notes-on-assigned-accounts');
+    requests.aliceNoteOther = requestIdOf(response);
+    // Through a contact of that account, the same.
+    const contact = db
+      .prepare("select id from crm_contacts where account_id = ? and consent like '%sales_outreach%' limit 1")
+      .get(bobAccount) as Row | undefined;
+    if (contact) {
+      const viaContact = await note(alice, { contact_id: String(contact.id) });
+      expect((await problemOf(viaContact, 403, 'POLICY_DENIED')).rule).toBe(
+        'runtime.notes-on-assigned-accounts',
+      );
+    }
+  });
+
+  it('answers an account the rep cannot see at all with 422, never revealing it', async () => {
+    await problemOf(await note(erin, { account_id: aliceAccount }), 422, 'INVALID_INPUT');
+  });
+
+  it('lets the manager write notes on any account of his territory', async () => {
+    expect((await note(bobNotes, { account_id: aliceAccount })).status).toBe(201);
+  });
+
+  it("refuses changing alice's own note once it hangs off an account that is not hers", async () => {
+    const row = db
+      .prepare(
+        "select id from crm_notes where author = 'alice@example.com' and owner = 'bob@example.com' and territory = 'EMEA' limit 1",
+      )
+      .get() as Row | undefined;
+    expect(row).toBeDefined();
+    const read = await demo.get(`/crm/v1/notes/${String(row?.id)}?fields=body`, alice);
+    expect(read.status).toBe(200);
+    const response = await demo.send('PATCH', `/crm/v1/notes/${String(row?.id)}`, alice, {
+      json: { body: 'changed' },
+      headers: { 'if-match': read.headers.get('etag') as string },
+    });
+    expect((await problemOf(response, 403, 'POLICY_DENIED')).rule).toBe('runtime.notes-on-assigned-accounts');
+  });
+});
+
+describe("the seed's second example: the dashboard reads aggregates, never raw PII", () => {
+  it('aggregates opportunities through the dashboard', async () => {
+    const response = await demo.get(
+      '/crm/v1/opportunities/aggregate?group_by=stage&metric=sum(amount)',
+      dashboard,
+    );
+    expect(response.status).toBe(200);
+    expect((await json<{ groups: unknown[] }>(response)).groups.length).toBeGreaterThan(0);
+  });
+
+  it('refuses any request of the dashboard that reads, or filters on, a PII field, whatever its scopes', async () => {
+    const read = await demo.get('/crm/v1/contacts?limit=5&fields=first_name,email', dashboardPii);
+    expect((await problemOf(read, 403, 'POLICY_DENIED')).rule).toBe('runtime.dashboard-no-raw-pii');
+    requests.dashboardPii = requestIdOf(read);
+    const everything = await demo.get('/crm/v1/contacts?limit=5', dashboardPii);
+    expect((await problemOf(everything, 403, 'POLICY_DENIED')).rule).toBe('runtime.dashboard-no-raw-pii');
+    const filtered = await demo.get(
+      `/crm/v1/contacts?limit=5&fields=first_name&filter=${encodeURIComponent("email eq 'a@b.c'")}`,
+      dashboardPii,
+    );
+    expect((await problemOf(filtered, 403, 'POLICY_DENIED')).rule).toBe('runtime.dashboard-no-raw-pii');
+    const id = (db.prepare("select id from crm_contacts where territory = 'EMEA' limit 1").get() as Row).id;
+    const one = await demo.get(`/crm/v1/contacts/${String(id)}?fields=phone`, dashboardPii);
+    expect((await problemOf(one, 403, 'POLICY_DENIED')).rule).toBe('runtime.dashboard-no-raw-pii');
+    // Fields that are not PII stay readable under the same token.
+    expect((await demo.get('/crm/v1/contacts?limit=5&fields=first_name', dashboardPii)).status).toBe(200);
+  });
+});
+
+describe('recorded decisions', () => {
+  it('are kept with their Cedar input and never the record contents or the token', async () => {
+    const rows = await recordedDecisions();
+    const own = rows.filter((r) => r.request_id === requests.aliceNoteOwn);
+    expect(own.map((r) => `${r.action}:${r.object}:${r.decision}`)).toEqual(
+      expect.arrayContaining(['read:account:allow', 'write:note:allow']),
+    );
+    const record = own.find((r) => r.input.includes('"resource"') && r.action === 'write');
+    expect(JSON.parse(record?.input ?? '{}')).toMatchObject({
+      principal: { id: expect.any(String), email: 'alice@example.com', role: 'sales_rep', app: 'call-notes' },
+      resource: { territory: 'EMEA', owner: 'alice@example.com', account: aliceAccount },
+      context: { fields: ['account_id', 'body'], record_count: 1, ip: '127.0.0.0/24' },
+    });
+    const text = JSON.stringify(rows);
+    expect(text).not.toContain('Called about the renewal');
+    expect(text).not.toContain(alice.slice(0, 40));
+    const denied = rows.find((r) => r.request_id === requests.aliceNoteOther && r.decision === 'deny');
+    expect(denied?.policy_ids).toBe('runtime.notes-on-assigned-accounts');
+  });
+});
+
+describe('simulation over the recorded decisions', () => {
+  it('reports what removing the notes rule would change, per rule, with example request ids', async () => {
+    const response = await demo.send('POST', '/admin/v1/policies/simulate', dave, {
+      json: { files: { 'runtime/notes.cedar': null }, since: '1h' },
+    });
+    expect(response.status).toBe(200);
+    const report = await json<Simulation>(response);
+    expect(report.total).toBeGreaterThan(10);
+    const allowed = report.changes.deny_to_allow;
+    const rule = allowed.rules.find((r) => r.rule === 'runtime.sales-own-territory');
+    expect(rule?.examples).toContain(requests.aliceNoteOther);
+    expect(report.changes.allow_to_deny.count).toBe(0);
+    // Alice's write row filter loses its owner condition.
+    expect(report.changes.row_filter_changed.count).toBeGreaterThan(0);
+  });
+
+  it('reports what lowering the bulk-export limit would deny, from the CLI as well', async () => {
+    const exportRules = readLibraryFile('runtime/export.cedar').replace('> 1000', '> 100');
+    const response = await demo.send('POST', '/admin/v1/policies/simulate', dave, {
+      json: { files: { 'runtime/export.cedar': exportRules } },
+    });
+    const report = await json<Simulation>(response);
+    expect(report.changes.allow_to_deny.rules).toEqual([
+      { rule: 'runtime.bulk-export-limit', count: 1, examples: [requests.bobExport] },
+    ]);
+    expect(report.changes.deny_to_allow.count).toBe(0);
+
+    const candidate = await writeCandidate({ 'runtime/export.cedar': exportRules });
+    const cli = await runCli('policy', 'simulate', '--candidate', candidate, '--since', '1h', '--json');
+    expect(JSON.parse(cli)).toMatchObject({
+      changes: {
+        allow_to_deny: {
+          count: 1,
+          rules: [{ rule: 'runtime.bulk-export-limit', examples: [requests.bobExport] }],
+        },
+      },
+    });
+  });
+});
+
+describe('the policy admin API', () => {
+  it('reads the active library with its files and validation status (admin scope only)', async () => {
+    const response = await demo.get('/admin/v1/policies', dave);
+    expect(response.status).toBe(200);
+    const body = await json<{
+      version: string;
+      validation: { status: string };
+      policies: { id: string; file: string }[];
+      files: { path: string; text: string }[];
+    }>(response);
+    expect(body.validation.status).toBe('valid');
+    expect(body.policies.map((p) => p.id)).toEqual(
+      expect.arrayContaining(['runtime.notes-on-assigned-accounts', 'runtime.dashboard-no-raw-pii']),
+    );
+    expect(body.files.find((f) => f.path === 'runtime/notes.cedar')?.text).toContain('resource.owner');
+    await problemOf(await demo.get('/admin/v1/policies', alice), 403, 'SCOPE_MISSING');
+    await problemOf(await demo.get('/admin/v1/policies'), 401, 'TOKEN_MISSING');
+  });
+
+  it("runs the library's tests, and posted cases against a candidate", async () => {
+    const library = await json<{ passed: boolean; total: number }>(
+      await demo.send('POST', '/admin/v1/policies/test', dave, { json: {} }),
+    );
+    expect(library).toMatchObject({ passed: true });
+    expect(library.total).toBeGreaterThan(20);
+    const posted = await json<{ passed: boolean; files: { results: { decision: string }[] }[] }>(
+      await demo.send('POST', '/admin/v1/policies/test', dave, {
+        json: {
+          files: { 'runtime/notes.cedar': null },
+          cases: [
+            {
+              principal: {
+                id: 'alice',
+                email: 'alice@example.com',
+                role: 'sales_rep',
+                territory: 'EMEA',
+                app: 'call-notes',
+              },
+              action: 'write',
+              resource: { object: 'note', id: 'n', territory: 'EMEA', owner: 'bob@example.com' },
+              expect: 'deny',
+            },
+          ],
+        },
+      }),
+    );
+    expect(posted.passed).toBe(false);
+    expect(posted.files[0]?.results[0]?.decision).toBe('allow');
+  });
+
+  it("refuses an invalid candidate with 422 and Cedar's message and location", async () => {
+    const response = await demo.send('POST', '/admin/v1/policies/publish', dave, {
+      json: {
+        files: {
+          'runtime/bad.cedar':
+            '@id("runtime.bad")\n@reason("x")\npermit (principal, action, resource)\nwhen { resource.region == "EMEA" };\n',
+        },
+        reason: 'try a region rule',
+      },
+    });
+    const problem = await problemOf(response, 422, 'POLICY_INVALID');
+    expect(problem).toMatchObject({ file: 'runtime/bad.cedar', line: 4 });
+    expect(problem.detail).toMatch(/region/);
+    const [event] = await auditEventsOf(demo, carol, requestIdOf(response));
+    expect(event?.event).toMatchObject({
+      action: 'admin.policies.publish',
+      outcome: 'deny',
+      actor_id: 'dave@example.com',
+    });
+  });
+
+  it('refuses file names that leave the library, and bodies over the cap, and records both', async () => {
+    for (const name of ['../../etc/passwd', 'runtime/../../x.cedar', '/tmp/x.cedar', 'runtime/x.sh']) {
+      const response = await demo.send('POST', '/admin/v1/policies/simulate', dave, {
+        json: { files: { [name]: 'permit (principal, action, resource);' } },
+      });
+      await problemOf(response, 422, 'INVALID_INPUT');
+    }
+    const huge = await demo.send('POST', '/admin/v1/policies/test', dave, {
+      json: { files: { 'runtime/x.cedar': `// ${'x'.repeat(1_100_000)}` } },
+    });
+    await problemOf(huge, 413, 'PAYLOAD_TOO_LARGE');
+    const [event] = await auditEventsOf(demo, carol, requestIdOf(huge));
+    expect(event?.event).toMatchObject({ outcome: 'deny', actor_id: 'dave@example.com' });
+  });
+
+  it('publishes a candidate: audited with actor, old and new version and reason, in force within a second', async () => {
+    const before = await json<{ version: string }>(await demo.get('/admin/v1/policies', dave));
+    const exportRules = readLibraryFile('runtime/export.cedar').replace('> 1000', '> 100');
+    const response = await demo.send('POST', '/admin/v1/policies/publish', dave, {
+      json: {
+        files: { 'runtime/export.cedar': exportRules },
+        reason: 'exports above 100 records need an elevation',
+      },
+    });
+    expect(response.status).toBe(200);
+    const published = await json<{ version: string; previous: string }>(response);
+    expect(published.previous).toBe(before.version);
+    const events = await auditEventsOf(demo, carol, requestIdOf(response));
+    expect(events.map((e) => e.event.action)).toEqual(['policy.publish', 'admin.policies.publish']);
+    expect(events[0]?.event).toMatchObject({
+      actor_id: 'dave@example.com',
+      actor_role: 'admin',
+      resource_id: published.version,
+      outcome: 'allow',
+    });
+    expect(events[0]?.event.reason).toBe(
+      `version ${before.version} -> ${published.version}; exports above 100 records need an elevation`,
+    );
+
+    await vi.waitFor(
+      async () => {
+        const now = await json<{ version: string }>(await demo.get('/admin/v1/policies', dave));
+        expect(now.version).toBe(published.version);
+      },
+      { timeout: 5000, interval: 200 },
+    );
+    const refused = await demo.get('/crm/v1/accounts?limit=150&fields=name', bob);
+    const problem = await problemOf(refused, 403, 'POLICY_DENIED');
+    expect(problem).toMatchObject({ rule: 'runtime.bulk-export-limit', policy_version: published.version });
+    await problemOf(
+      await demo.send('POST', '/admin/v1/policies/publish', dave, { json: { files: {}, reason: '' } }),
+      422,
+      'INVALID_INPUT',
+    );
+  });
+});
+
+interface DecisionRow {
+  request_id: string;
+  action: string;
+  object: string;
+  decision: string;
+  policy_ids: string;
+  input: string;
+}
+
+async function recordedDecisions(): Promise<DecisionRow[]> {
+  // The gateway writes decisions in batches within a quarter of a second.
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  return db
+    .prepare('select request_id, action, object, decision, policy_ids, input from policy_decisions')
+    .all() as DecisionRow[];
+}
+
+function readLibraryFile(path: string): string {
+  return readFileSync(join(defaultPolicyDir(), ...path.split('/')), 'utf8');
+}
+
+/** The built-in library with some files replaced, written to a fresh directory. */
+async function writeCandidate(changes: Record<string, string>): Promise<string> {
+  const files = (await defaultFiles()).filter((f) => !(f.path in changes));
+  for (const [path, text] of Object.entries(changes)) files.push({ path, text });
+  return writeLibrary(files);
+}
+
+async function runCli(...args: string[]): Promise<string> {
+  let out = '';
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
+  const program = new Command('gatehouse').exitOverride();
+  registerPolicyCommands(program);
+  try {
+    await program.parseAsync(['node', 'gatehouse', ...args, '--data-dir', demo.dataDir]);
+  } finally {
+    spy.mockRestore();
+    process.exitCode = undefined;
+  }
+  return out;
+}
