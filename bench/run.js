@@ -4,6 +4,8 @@
 // limits, policy, shape, fetch, mask, DLP, bulk guard, audit append before the answer). The servers
 // run in this process; autocannon runs as a separate process so load and server don't share a loop.
 // Usage: npm run bench [-- --seconds 10 --connections 16 --json]
+// `--backend postgres` runs the scale-out bench instead (bench/scale.js): 1 and 2 nodes on PostgreSQL
+// and Redis, and the audit sequencer's integration rate.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,11 +29,20 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '16' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
+    backend: { type: 'string', default: 'sqlite' },
   },
 });
 if (values.help) {
-  console.log('usage: npm run bench [-- --seconds 10 --connections 16 --json]');
+  console.log('usage: npm run bench [-- --backend sqlite|postgres --seconds 10 --connections 16 --json]');
   process.exit(0);
+}
+if (values.backend !== 'sqlite' && values.backend !== 'postgres') {
+  console.error(`bench: --backend must be sqlite or postgres, not ${values.backend}`);
+  process.exit(2);
+}
+if (values.backend === 'postgres') {
+  const { scaleBench } = await import('./scale.js');
+  process.exit(await scaleBench(values));
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
@@ -102,7 +113,8 @@ try {
     );
   } else {
     console.log('| Cedar decision | decisions/s | p50 µs | p99 µs |\n|---|---|---|---|');
-    for (const p of policy) console.log(`| ${p.scenario} | ${p.decisions_per_second} | ${p.p50_us} | ${p.p99_us} |`);
+    for (const p of policy)
+      console.log(`| ${p.scenario} | ${p.decisions_per_second} | ${p.p50_us} | ${p.p99_us} |`);
     console.log(
       `\ncached decisions of one record read: ${perRequestMs.toFixed(3)} ms of a ${results[1].latency_ms_p50} ms p50 (${(policyShare * 100).toFixed(1)}%)\n`,
     );

@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dpopKey, dpopProof, type DpopKey } from './support/broker.js';
 import { startDemo, type Demo } from './support/demo.js';
-import { startRedisProxy, testRedisUrl, uniquePrefix, withoutRedisNote, type RedisProxy } from './support/redis.js';
+import {
+  startRedisProxy,
+  testRedisUrl,
+  uniquePrefix,
+  withoutRedisNote,
+  type RedisProxy,
+} from './support/redis.js';
 
 /**
  * One real server on Redis (through a TCP proxy the test can cut): what Redis going away changes, and
@@ -36,7 +42,9 @@ describe.skipIf(!testRedisUrl)('a server on Redis, when Redis goes away and come
   const read = async () => (await demo.get('/crm/v1/accounts?limit=1', token)).status;
   const metric = async (name: string) => {
     const text = await (await demo.get('/metrics')).text();
-    return Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((line) => line.startsWith(`${name} `)) ?? '')?.[2]);
+    return Number(
+      /^(\S+) (\S+)$/m.exec(text.split('\n').find((line) => line.startsWith(`${name} `)) ?? '')?.[2],
+    );
   };
   const readiness = async () => {
     const response = await demo.get('/readyz');

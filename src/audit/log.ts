@@ -165,10 +165,15 @@ class StoredAuditLog implements AuditLog {
   }
 
   async #write(batch: readonly Pending[]): Promise<Appended[]> {
-    const outcome = await immediateTransaction(this.#db, async (trx) => {
-      const head = await loadHead(trx, this.#head);
-      return appendLeaves(trx, head, batch, this.#now().toISOString());
-    }).catch((error: unknown) => {
+    // The WAL's fsync runs off the event loop; the batch's callers are answered only once it is done.
+    const outcome = await immediateTransaction(
+      this.#db,
+      async (trx) => {
+        const head = await loadHead(trx, this.#head);
+        return appendLeaves(trx, head, batch, this.#now().toISOString());
+      },
+      { syncOffLoop: true },
+    ).catch((error: unknown) => {
       this.#head = undefined;
       throw error;
     });

@@ -1,4 +1,5 @@
 /** SQLite write transactions for the audit log: BEGIN IMMEDIATE, waiting for the lock without blocking. */
+import { open } from 'node:fs/promises';
 import { sql } from 'kysely';
 import type { Db } from '../store/index.js';
 
@@ -18,22 +19,42 @@ const busy = Symbol('busy');
  * processes sharing the file. better-sqlite3 is synchronous: its busy handler would block the event loop
  * while another process (or connection) holds the write lock, so the lock is tried without it and waited
  * for asynchronously, with the connection released in between.
+ *
+ * `syncOffLoop` (a WAL database): the commit is as durable as with synchronous=FULL when the promise
+ * resolves, but the fsync of the WAL (milliseconds, on the event loop inside better-sqlite3) runs on
+ * libuv's thread pool after the connection is released, so requests go on being served meanwhile. The
+ * commit itself runs at synchronous=NORMAL, which in WAL mode never risks corruption, only the loss of
+ * the last commits on power failure: exactly the ones this promise has not yet confirmed. Another
+ * writer's FULL commit syncs the same WAL, so nothing confirmed earlier is ever left unsynced.
  */
-export async function immediateTransaction<T>(db: Db, work: (trx: Db) => Promise<T>): Promise<T> {
+export async function immediateTransaction<T>(
+  db: Db,
+  work: (trx: Db) => Promise<T>,
+  options: { syncOffLoop?: boolean } = {},
+): Promise<T> {
   const deadline = Date.now() + lockWaitMs;
+  const wal = options.syncOffLoop ? await walOf(db) : undefined;
   for (let attempt = 0; ; attempt++) {
     const outcome = await db.connection().execute(async (conn) => {
-      if (!(await tryBegin(db, conn))) return busy;
+      if (wal) await sql`pragma synchronous = NORMAL`.execute(conn);
       try {
-        const result = await work(conn);
-        await sql`commit`.execute(conn);
-        return { result };
-      } catch (error) {
-        await sql`rollback`.execute(conn).catch(() => undefined);
-        throw error;
+        if (!(await tryBegin(db, conn))) return busy;
+        try {
+          const result = await work(conn);
+          await sql`commit`.execute(conn);
+          return { result };
+        } catch (error) {
+          await sql`rollback`.execute(conn).catch(() => undefined);
+          throw error;
+        }
+      } finally {
+        if (wal) await sql.raw(`pragma synchronous = ${wal.synchronous}`).execute(conn);
       }
     });
-    if (outcome !== busy) return outcome.result;
+    if (outcome !== busy) {
+      if (wal) await syncFile(wal.path);
+      return outcome.result;
+    }
     if (Date.now() >= deadline) {
       throw Object.assign(new Error('the audit store stayed locked by another writer'), {
         code: 'SQLITE_BUSY',
@@ -62,5 +83,42 @@ async function tryBegin(db: Db, conn: Db): Promise<boolean> {
     throw error;
   } finally {
     await sql.raw(`pragma busy_timeout = ${timeout}`).execute(conn);
+  }
+}
+
+interface Wal {
+  readonly path: string;
+  /** The connection's own setting, restored after each commit. */
+  readonly synchronous: number;
+}
+
+/** The WAL of the main database and the connection's synchronous level; undefined when not in WAL mode. */
+const wals = new WeakMap<Db, Wal | null>();
+
+async function walOf(db: Db): Promise<Wal | undefined> {
+  let wal = wals.get(db);
+  if (wal === undefined) {
+    const [mode, list, level] = await Promise.all([
+      sql<{ journal_mode: string }>`pragma journal_mode`.execute(db),
+      sql<{ name: string; file: string }>`pragma database_list`.execute(db),
+      sql<{ synchronous: number }>`pragma synchronous`.execute(db),
+    ]);
+    const file = list.rows.find((row) => row.name === 'main')?.file ?? '';
+    wal =
+      mode.rows[0]?.journal_mode === 'wal' && file !== ''
+        ? { path: `${file}-wal`, synchronous: Math.trunc(Number(level.rows[0]?.synchronous ?? 2)) }
+        : null;
+    wals.set(db, wal);
+  }
+  return wal ?? undefined;
+}
+
+/** fsync on the thread pool; opened per call, so a WAL replaced by another process is still the one synced. */
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

@@ -4,6 +4,8 @@ import { registerAuditCommands } from './commands/audit.js';
 import { registerClassifyCommands } from './commands/classify.js';
 import { registerAppCommands } from './commands/app.js';
 import { registerDevCommands } from './commands/dev.js';
+import { registerDrillCommands } from './commands/drill.js';
+import { registerIncidentCommands } from './commands/incident.js';
 import { registerOffboardCommands } from './commands/offboard.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { registerScanCommand } from './commands/scan.js';
@@ -28,6 +30,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerClassifyCommands(program);
   registerAuditCommands(program);
   registerTokenCommands(program);
+  registerIncidentCommands(program);
+  registerDrillCommands(program);
   for (const command of program.commands) command.exitOverride();
 
   try {

@@ -80,7 +80,7 @@ export const detectSchema = z.strictObject({
         .strictObject({
           ...ruleBase('medium'),
           windowSeconds: positive.default(3600),
-          minRecords: positive.default(200),
+          minRecords: positive.default(100),
         })
         .prefault({}),
       /** Requests of an app in an hour against its own EWMA for that hour of the week (or of the day). */

@@ -129,6 +129,7 @@ export function createDetector(options: DetectorOptions): Detector {
     const { incident, opened, escalated } = await recordDetection(options.db, detection, {
       now: now(),
       playbookVersion: options.playbook.version,
+      msSinceAppend: Date.now() - appendedAt,
     });
     if (!opened && !escalated) return;
     if (opened) counts.incidentsOpened += 1;

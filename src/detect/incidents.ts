@@ -91,7 +91,7 @@ function incidentOf(row: Row): Incident {
 export async function recordDetection(
   db: Db | DetectDb,
   detection: Detection,
-  options: { now: Date; playbookVersion: string },
+  options: { now: Date; playbookVersion: string; msSinceAppend?: number },
 ): Promise<{ incident: Incident; opened: boolean; escalated: boolean }> {
   const at = options.now.toISOString();
   return detectDb(db)
@@ -148,7 +148,9 @@ export async function recordDetection(
           at,
           kind: 'detected',
           by_actor: 'detect',
-          detail: `${detection.severity}: ${detection.summary} (event at ${detection.at})`,
+          detail:
+            `${detection.severity}: ${detection.summary} (event at ${detection.at}` +
+            (options.msSinceAppend === undefined ? ')' : `; detected ${options.msSinceAppend} ms after its append)`),
         })
         .execute();
       const evidence = detection.evidence.slice(-maxEvidence);

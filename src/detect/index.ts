@@ -19,7 +19,9 @@ export {
 } from './engine.js';
 export { createIncidentDesk, type IncidentDesk, type IncidentDeskOptions } from './desk.js';
 export {
+  findIncident,
   incidentStates,
+  listIncidents,
   type Incident,
   type IncidentDetail,
   type IncidentQuery,

@@ -72,7 +72,10 @@ describe.skipIf(!testRedisUrl)('the Redis limits backend', () => {
     };
     const nodes = (prefix: string) =>
       [0, 1, 2].map(() =>
-        createLimits(config, { now: () => t0, backend: redisBackend({ redis, keyPrefix: prefix, nodes: 3 }) }),
+        createLimits(config, {
+          now: () => t0,
+          backend: redisBackend({ redis, keyPrefix: prefix, nodes: 3 }),
+        }),
       );
 
     it('holds one rate limit across nodes: a user cannot multiply it by spreading requests', async () => {
@@ -92,9 +95,15 @@ describe.skipIf(!testRedisUrl)('the Redis limits backend', () => {
       const [a, b] = nodes(uniquePrefix('bulk'));
       const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => `c${from + i}`);
       const key = { appId: 'call-notes', object: 'contact' };
-      expect(await a.guardBulkRead(key, ids(0, 30), 2000, true)).toMatchObject({ allowed: true, distinct: 30 });
+      expect(await a.guardBulkRead(key, ids(0, 30), 2000, true)).toMatchObject({
+        allowed: true,
+        distinct: 30,
+      });
       // Re-reading what node a counted costs nothing on node b.
-      expect(await b.guardBulkRead(key, ids(10, 20), 2000, true)).toMatchObject({ allowed: true, distinct: 30 });
+      expect(await b.guardBulkRead(key, ids(10, 20), 2000, true)).toMatchObject({
+        allowed: true,
+        distinct: 30,
+      });
       const refused = await b.guardBulkRead(key, ids(30, 21), 2000, true);
       expect(refused).toMatchObject({ allowed: false, distinct: 30, threshold: 50 });
       expect(refused.event).toMatchObject({ attempted: 51, guard: 'bulk_export_guard' });

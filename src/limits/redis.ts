@@ -184,7 +184,10 @@ export function redisBackend(options: RedisLimitsOptions): RedisLimitsBackend {
   const { redis, keyPrefix, nodes } = options;
   if (!Number.isSafeInteger(nodes) || nodes < 1) throw new TypeError('nodes must be a positive integer');
   const retryAfterMs = options.retryAfterMs ?? 1000;
-  const shared = { buckets: new RedisBuckets(redis, keyPrefix), distinct: new RedisDistinctWindow(redis, keyPrefix) };
+  const shared = {
+    buckets: new RedisBuckets(redis, keyPrefix),
+    distinct: new RedisDistinctWindow(redis, keyPrefix),
+  };
   const local = { buckets: new MemoryBuckets(), distinct: new MemoryDistinctWindow() };
   let active = false;
   let resumeAt = 0;

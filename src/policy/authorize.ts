@@ -81,26 +81,39 @@ export interface AuthorizeResult {
   readonly where?: readonly RowCondition[];
 }
 
-const decisions = new Lru<AuthorizeResult>(10_000);
-const rowFilters = new Lru<AuthorizeResult>(2_000);
+/** Decision caches: the process-wide ones serve requests; a replay brings its own so as not to evict them. */
+export interface PolicyCaches {
+  readonly decisions: Lru<AuthorizeResult>;
+  readonly rowFilters: Lru<AuthorizeResult>;
+}
+
+export function createPolicyCaches(): PolicyCaches {
+  return { decisions: new Lru<AuthorizeResult>(10_000), rowFilters: new Lru<AuthorizeResult>(2_000) };
+}
+
+const shared = createPolicyCaches();
 
 export function policyCacheStats(): {
   decisions: { size: number; hits: number; misses: number };
   rowFilters: { size: number; hits: number; misses: number };
 } {
   const stats = (c: Lru<AuthorizeResult>) => ({ size: c.size, hits: c.hits, misses: c.misses });
-  return { decisions: stats(decisions), rowFilters: stats(rowFilters) };
+  return { decisions: stats(shared.decisions), rowFilters: stats(shared.rowFilters) };
 }
 
 export function clearPolicyCaches(): void {
-  decisions.clear();
-  rowFilters.clear();
+  shared.decisions.clear();
+  shared.rowFilters.clear();
 }
 
-export function authorizeRequest(policies: PolicySet, input: AuthorizeInput): AuthorizeResult {
+export function authorizeRequest(
+  policies: PolicySet,
+  input: AuthorizeInput,
+  caches: PolicyCaches = shared,
+): AuthorizeResult {
   checkInput(input);
   if (!input.resource)
-    return rowFilterDecision(policies, input.principal, input.action, input.object, input.context);
+    return rowFilterDecision(policies, input.principal, input.action, input.object, input.context, caches);
   const context = requestContext(input.principal, input.object, input.context ?? {}, false);
   const resource = input.resource;
   const key = JSON.stringify([
@@ -114,7 +127,7 @@ export function authorizeRequest(policies: PolicySet, input: AuthorizeInput): Au
     resource.account ?? '',
     contextKey(context),
   ]);
-  const cached = decisions.get(key);
+  const cached = caches.decisions.get(key);
   if (cached) return cached;
 
   const principal = userEntity(input.principal);
@@ -164,7 +177,7 @@ export function authorizeRequest(policies: PolicySet, input: AuthorizeInput): Au
       version: policies.version,
     });
   }
-  decisions.set(key, result);
+  caches.decisions.set(key, result);
   return result;
 }
 
@@ -182,7 +195,7 @@ export function compileRowFilter(
   context?: RequestContext,
 ): RowCondition[] {
   checkInput({ principal, action, object });
-  const decision = rowFilterDecision(policies, principal, action, object, context);
+  const decision = rowFilterDecision(policies, principal, action, object, context, shared);
   if (!decision.allowed) throw denial(decision);
   return [...(decision.where ?? [])];
 }
@@ -210,6 +223,7 @@ function rowFilterDecision(
   action: RuntimeAction,
   object: string,
   given: RequestContext | undefined,
+  caches: PolicyCaches,
 ): AuthorizeResult {
   const context = requestContext(principal, object, given ?? {}, true);
   // Keyed by the whole principal, not only role and territory: a policy may name the user.
@@ -220,7 +234,7 @@ function rowFilterDecision(
     object,
     contextKey(context),
   ]);
-  const cached = rowFilters.get(key);
+  const cached = caches.rowFilters.get(key);
   if (cached) return cached;
 
   let result: AuthorizeResult;
@@ -239,7 +253,7 @@ function rowFilterDecision(
       action: { type: 'Gatehouse::Action', id: action },
       resource: uid,
       context,
-      policies: { staticPolicies: { ...policies.runtimeText } },
+      policies: { staticPolicies: partialPolicies(policies, action, object) },
       entities: [
         user,
         {
@@ -285,8 +299,67 @@ function rowFilterDecision(
       }
     }
   }
-  rowFilters.set(key, result);
+  caches.rowFilters.set(key, result);
   return result;
+}
+
+/**
+ * The runtime policies that can apply to `action` on `object`, as JSON, for partial evaluation (which
+ * has no pre-parsed form and parses what it is given on every call). A policy whose action or resource
+ * type scope excludes the request could only leave a `false` residual; leaving it out changes nothing
+ * and roughly halves the work. Computed once per library version and request shape.
+ */
+const partialSets = new WeakMap<PolicySet, Map<string, Record<string, cedar.PolicyJson>>>();
+
+function partialPolicies(
+  policies: PolicySet,
+  action: RuntimeAction,
+  object: string,
+): Record<string, cedar.PolicyJson> {
+  let byShape = partialSets.get(policies);
+  if (!byShape) {
+    byShape = new Map();
+    partialSets.set(policies, byShape);
+  }
+  const shape = `${action}:${object}`;
+  const known = byShape.get(shape);
+  if (known) return known;
+  const type = entityTypes[object] as string;
+  const subset: Record<string, cedar.PolicyJson> = {};
+  for (const [id, text] of Object.entries(policies.runtimeText)) {
+    const json = cedar.policyToJson(text);
+    // The library validated; a policy that cannot be converted is kept as text for Cedar to judge.
+    if (json.type === 'failure') throw new TypeError(`policy ${id} could not be converted to JSON`);
+    if (mayApply(json.json, action, type)) subset[id] = json.json;
+  }
+  byShape.set(shape, subset);
+  return subset;
+}
+
+function uidOf(uid: cedar.EntityUidJson): { type: string; id: string } {
+  return '__entity' in uid ? uid.__entity : uid;
+}
+
+/** Conservative: true unless the policy's scope names other actions, or another resource type. */
+function mayApply(policy: cedar.PolicyJson, action: string, type: string): boolean {
+  const a = policy.action;
+  const actionUid = { type: 'Gatehouse::Action', id: action };
+  const same = (uid: cedar.EntityUidJson) => {
+    const { type: t, id } = uidOf(uid);
+    return t === actionUid.type && id === actionUid.id;
+  };
+  const isRuntimeAction = (uid: cedar.EntityUidJson) =>
+    uidOf(uid).type === actionUid.type && (runtimeActions as readonly string[]).includes(uidOf(uid).id);
+  if (a.op === '==' && 'entity' in a && !same(a.entity)) return false;
+  if (a.op === 'in') {
+    const listed = 'entities' in a ? a.entities : [a.entity];
+    // An action group could contain the action; only a list of plain runtime actions can rule it out.
+    if (listed.every(isRuntimeAction) && !listed.some(same)) return false;
+  }
+  const r = policy.resource;
+  if (r.op === 'is' && r.entity_type !== type) return false;
+  if (r.op === '==' && 'entity' in r && uidOf(r.entity).type !== type) return false;
+  return true;
 }
 
 function denied(

@@ -2,10 +2,12 @@ import { z } from 'zod';
 import { InputError } from '../errors/index.js';
 import {
   authorizeRequest,
+  createPolicyCaches,
   fieldClassesOf,
   runtimeActions,
   type AuthorizeInput,
   type AuthorizeResult,
+  type PolicyCaches,
   type RuntimeAction,
 } from './authorize.js';
 import type { PolicySet } from './library.js';
@@ -133,29 +135,37 @@ export function parseRecordedInput(json: string): RecordedInput | undefined {
 }
 
 /** The decision `policies` would make on a recorded input. */
-export function replayDecision(policies: PolicySet, decision: RecordedDecision): AuthorizeResult {
+export function replayDecision(
+  policies: PolicySet,
+  decision: RecordedDecision,
+  caches?: PolicyCaches,
+): AuthorizeResult {
   const { principal, context, resource } = decision.input;
-  return authorizeRequest(policies, {
-    principal: {
-      userId: principal.id,
-      email: principal.email,
-      role: principal.role,
-      territory: principal.territory,
-      appId: principal.app,
-      clientId: principal.app,
-      scopes: principal.scopes,
+  return authorizeRequest(
+    policies,
+    {
+      principal: {
+        userId: principal.id,
+        email: principal.email,
+        role: principal.role,
+        territory: principal.territory,
+        appId: principal.app,
+        clientId: principal.app,
+        scopes: principal.scopes,
+      },
+      action: decision.input.action,
+      object: decision.input.object,
+      ...(resource && { resource }),
+      context: {
+        fields: context.fields,
+        fieldClasses: context.field_classes,
+        recordCount: context.record_count,
+        ip: context.ip,
+        time: new Date(decision.timestamp),
+      },
     },
-    action: decision.input.action,
-    object: decision.input.object,
-    ...(resource && { resource }),
-    context: {
-      fields: context.fields,
-      fieldClasses: context.field_classes,
-      recordCount: context.record_count,
-      ip: context.ip,
-      time: new Date(decision.timestamp),
-    },
-  });
+    caches,
+  );
 }
 
 export type ChangeKind = 'allow_to_deny' | 'deny_to_allow' | 'row_filter_changed';
@@ -193,6 +203,8 @@ const maxExamples = 5;
  */
 export class DecisionReplay {
   readonly #candidate: PolicySet;
+  // Its own caches: replaying a week of decisions must not evict the ones live requests use.
+  readonly #caches = createPolicyCaches();
   readonly #recorded = new Map<string, number>();
   readonly #groups: Record<ChangeKind, Map<string, { count: number; examples: string[] }>> = {
     allow_to_deny: new Map(),
@@ -220,7 +232,7 @@ export class DecisionReplay {
   add(decision: RecordedDecision): void {
     this.#total += 1;
     this.#recorded.set(decision.version, (this.#recorded.get(decision.version) ?? 0) + 1);
-    const after = replayDecision(this.#candidate, decision);
+    const after = replayDecision(this.#candidate, decision, this.#caches);
     const kind = changeOf(decision, after);
     if (!kind) {
       this.#unchanged += 1;

@@ -373,7 +373,8 @@ export function publishAuditEvent(change: {
 
 /** A publish reason from a person: one line of printable text, 1–500 characters. */
 export function publishReason(text: unknown): string {
-  const line = typeof text === 'string' ? text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim() : '';
+  // Control characters (a newline forging a second log line, an escape sequence) become spaces.
+  const line = typeof text === 'string' ? text.replace(/\p{Cc}+/gu, ' ').trim() : '';
   if (line.length === 0 || line.length > 500) {
     throw new InputError('a publish needs a reason of 1 to 500 characters', { parameter: 'reason' });
   }

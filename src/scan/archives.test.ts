@@ -62,12 +62,16 @@ describe('zip bundles', () => {
     const path = file(
       'names.zip',
       zipArchive([
-        { name: 'a\x1b[31mred\u202egnp.js', data: 'x' },
-        { name: 'l.js', mode: 0o120777, data: 'x' },
+        { name: 'a\x1b[31mred\u202egnp.js', mode: 0o120777, data: 'x' },
+        { name: '../\x07bell.js', data: 'x' },
       ]),
     );
     const report = await scanBundle(path);
-    expect(JSON.stringify(report)).not.toMatch(/[\x1b\u202e]/);
+    const shown = report.findings.map((f) => f.file).join('\n');
+    expect(shown).not.toContain('\x1b');
+    expect(shown).not.toContain('\u202e');
+    expect(shown).not.toContain('\x07');
+    expect(shown).toContain('a\\x1b[31mred\\u202egnp.js');
   });
 
   it('reports symlink entries without following them', async () => {

@@ -146,7 +146,10 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     const pipeline = {
       audit,
       limits: createLimits(limitsConfig(config), { backend: redis?.limits }),
-      policy: cedarRuntimePolicy(policies.current, { describe: (object) => crm.describe(object), log: decisions }),
+      policy: cedarRuntimePolicy(policies.current, {
+        describe: (object) => crm.describe(object),
+        log: decisions,
+      }),
       authenticateCaller: (request: FastifyRequest) => authenticateBrokerCaller(broker, request),
       onDecision(request: FastifyRequest, outcome: string, appId: string) {
         appOf.set(request, appId);
@@ -194,7 +197,15 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       fieldsets: config.scopes,
     });
     // Detection streams the audit log and contains through the limits, the broker and the catalog.
-    const detection = await startDetection({ config, db: store.db, audit, limits: pipeline.limits, revokeTokens, lifecycle, logger });
+    const detection = await startDetection({
+      config,
+      db: store.db,
+      audit,
+      limits: pipeline.limits,
+      revokeTokens,
+      lifecycle,
+      logger,
+    });
     closers.unshift(() => detection.close());
     registerIncidentRoutes(app, { ...pipeline, incidents: detection.desk });
     registerOpenApiRoute(app, {

@@ -27,6 +27,17 @@ export function createHttpServer(options: { logger: Logger; bodyLimit: number })
     reply.header('x-request-id', request.id);
   });
 
+  // Close waits for every connection. One still serving a request when close began would stay open
+  // after answering (keep-alive) until it timed out, holding shutdown past its grace period and so
+  // losing the final checkpoint: answers given while closing end their connections.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const known = asGatehouseError(error);
     const problem = toProblem(known, request.id);

@@ -6,6 +6,7 @@ import type { Config } from '../config/index.js';
 import { DependencyUnavailable } from '../errors/index.js';
 import { storeKindOf, type StoreKind } from './dialect.js';
 import { migrations } from './migrations.js';
+import { reusingStatements } from './statements.js';
 // Loaded only on PostgreSQL, so the embedded mode never loads the pg driver.
 import type { PostgresOptions, Session } from './postgres.js';
 import type { Database } from './schema.js';
@@ -43,7 +44,7 @@ async function openSqliteStore(config: Config): Promise<Store> {
   file.pragma('journal_mode = WAL');
   file.pragma('busy_timeout = 5000');
   file.pragma('synchronous = FULL');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: file }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(file) }) });
   await migrateToLatest(db);
   return {
     db,

@@ -1,0 +1,254 @@
+// Scale-out: the gateway on PostgreSQL and Redis with one node, then two (`gatehouse serve` processes
+// on loopback, one database, one Redis, one shared data dir), each loaded by autocannon reading one
+// contact through the full pipeline; then the audit sequencer's integration rate on a backlog.
+// Usage: npm run bench -- --backend postgres [--seconds 10 --connections 16 --json]
+// Needs `npm run build`, a PostgreSQL admin URL and a Redis URL: GATEHOUSE_BENCH_DATABASE_URL and
+// GATEHOUSE_BENCH_REDIS_URL, or the test ones (eval "$(.ci/services.sh start)" sets those).
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { parse, stringify } from 'yaml';
+import { canonicalJson } from '../dist/audit/index.js';
+import { loadConfig } from '../dist/config/index.js';
+import { mintDevIdToken } from '../dist/devidp/index.js';
+import { openLocalSecretStore } from '../dist/secrets/index.js';
+
+const bin = fileURLToPath(new URL('../bin/gatehouse.js', import.meta.url));
+const benchConfig = fileURLToPath(new URL('./gatehouse.bench.yaml', import.meta.url));
+/** Events queued at once for the sequencer's integration rate. */
+const backlog = 20_000;
+
+export async function scaleBench({ seconds, connections, json }) {
+  const adminUrl = process.env.GATEHOUSE_BENCH_DATABASE_URL || process.env.GATEHOUSE_TEST_DATABASE_URL;
+  const redisUrl = process.env.GATEHOUSE_BENCH_REDIS_URL || process.env.GATEHOUSE_TEST_REDIS_URL;
+  if (!adminUrl || !redisUrl) {
+    process.stderr.write(
+      'bench: --backend postgres needs GATEHOUSE_BENCH_DATABASE_URL and GATEHOUSE_BENCH_REDIS_URL (or run eval "$(.ci/services.sh start)" first)\n',
+    );
+    return 2;
+  }
+  const database = `gatehouse_bench_${randomBytes(4).toString('hex')}`;
+  await admin(adminUrl, (client) => client.query(`create database ${database} template template0 lc_collate 'C' lc_ctype 'C'`));
+  const databaseUrl = withDatabase(adminUrl, database);
+  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-scale-'));
+  const configFile = join(dataDir, 'gatehouse.yaml');
+  writeFileSync(
+    configFile,
+    stringify({
+      ...parse(readFileSync(benchConfig, 'utf8')),
+      redis: { keyPrefix: `gatehouse-bench:${randomBytes(4).toString('hex')}:` },
+    }),
+  );
+  const ports = [await freePort(), await freePort()];
+  const publicUrl = `http://127.0.0.1:${ports[0]}`;
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    GATEHOUSE_DATABASE_URL: databaseUrl,
+    GATEHOUSE_REDIS_URL: redisUrl,
+    GATEHOUSE_PUBLIC_URL: publicUrl,
+    GATEHOUSE_CONFIG: configFile,
+    GATEHOUSE_DATA_DIR: dataDir,
+    GATEHOUSE_LOG_LEVEL: 'warn',
+  };
+  const db = new pg.Client({ connectionString: databaseUrl });
+  const nodes = [];
+  try {
+    process.stderr.write('starting node 1 (migrates and seeds)\n');
+    nodes.push(await startNode(ports[0], env));
+    await db.connect();
+    const token = await accessToken(dataDir, publicUrl);
+    const headers = { authorization: `Bearer ${token}` };
+    const list = await (await fetch(`${publicUrl}/crm/v1/contacts?limit=1`, { headers })).json();
+    const path = `/crm/v1/contacts/${list.records[0].id}`;
+
+    const results = [];
+    results.push(await load('1 node', nodes, path, headers, { seconds, connections }, db));
+    process.stderr.write('starting node 2\n');
+    nodes.push(await startNode(ports[1], env));
+    results.push(await load('2 nodes', nodes, path, headers, { seconds, connections }, db));
+    const sequencer = await integrationRate(db);
+
+    const machine = { cpu_cores: cpus().length, load_average_1m_at_end: Number(loadavg()[0].toFixed(2)) };
+    if (json) console.log(JSON.stringify({ results, sequencer, machine }, null, 2));
+    else {
+      console.log('| nodes (PostgreSQL + Redis) | req/s | p50 ms | p99 ms | non-2xx | audit events integrated/s |');
+      console.log('|---|---|---|---|---|---|');
+      for (const r of results) {
+        console.log(
+          `| ${r.scenario} | ${r.requests_per_second} | ${r.latency_ms_p50} | ${r.latency_ms_p99} | ${r.non_2xx} | ${r.audit_events_per_second} |`,
+        );
+      }
+      console.log(
+        `\naudit sequencer: ${sequencer.events} queued events integrated in ${sequencer.seconds} s, ${sequencer.events_per_second} events/s`,
+      );
+      console.log(
+        `machine: ${machine.cpu_cores} cores, load average ${machine.load_average_1m_at_end} at the end (nodes, PostgreSQL, Redis and autocannon share them)`,
+      );
+    }
+    return 0;
+  } finally {
+    await Promise.all(nodes.map(stopNode));
+    await db.end().catch(() => undefined);
+    await admin(adminUrl, (client) => client.query(`drop database if exists ${database} with (force)`));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** autocannon over every node at once (connections spread evenly), and the audit log's growth meanwhile. */
+async function load(scenario, nodes, path, headers, { seconds, connections }, db) {
+  process.stderr.write(`${scenario}: ${seconds}s, ${connections} connections\n`);
+  const before = await auditSize(db);
+  const started = performance.now();
+  const result = await autocannon({
+    url: nodes.map((node) => `${node.url}${path}`),
+    connections: Number(connections),
+    duration: Number(seconds),
+    headers,
+  });
+  // An answer is sent only once its event is in the log, so the log has grown by every answer.
+  const integrated = (await auditSize(db)) - before;
+  return {
+    scenario,
+    requests_per_second: Math.round(result.requests.average),
+    latency_ms_p50: result.latency.p50,
+    latency_ms_p99: result.latency.p99,
+    non_2xx: result.non2xx + result.errors,
+    audit_events_per_second: Math.round(integrated / ((performance.now() - started) / 1000)),
+  };
+}
+
+/**
+ * Queues `backlog` events at once, as nodes do (audit_queue, then a notification), and times the
+ * sequencer integrating them into the tree: its rate when it has a batch to take on every turn.
+ */
+async function integrationRate(db) {
+  process.stderr.write(`audit sequencer: integrating a backlog of ${backlog} events\n`);
+  const now = new Date().toISOString();
+  const rows = Array.from({ length: backlog }, (_, i) => ({
+    id: `bench:${String(i).padStart(12, '0')}`,
+    event: canonicalJson({
+      timestamp: now,
+      actor_id: 'bench',
+      actor_role: 'system',
+      app_id: 'bench',
+      action: 'bench.backlog',
+      resource_type: 'bench',
+      resource_id: String(i),
+      scope: '',
+      request_id: `bench-${i}`,
+      trace_id: '',
+      outcome: 'allow',
+      reason: 'sequencer integration rate',
+    }),
+  }));
+  await db.query('begin');
+  for (let i = 0; i < rows.length; i += 1000) {
+    const chunk = rows.slice(i, i + 1000);
+    await db.query(
+      'insert into audit_queue (id, event, queued_at) select id, event, $3 from unnest($1::text[], $2::text[]) as q(id, event)',
+      [chunk.map((r) => r.id), chunk.map((r) => r.event), now],
+    );
+  }
+  await db.query(`select pg_notify('gatehouse_audit', 'queued')`);
+  const started = performance.now();
+  await db.query('commit');
+  for (;;) {
+    const { rows: left } = await db.query(
+      `select count(*)::int as n from audit_queue where idx is null and id like 'bench:%'`,
+    );
+    if (left[0].n === 0) break;
+    if (performance.now() - started > 300_000) throw new Error('the sequencer did not drain the backlog in 5 minutes');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { events: backlog, seconds: Number(seconds.toFixed(2)), events_per_second: Math.round(backlog / seconds) };
+}
+
+async function auditSize(db) {
+  const { rows } = await db.query('select count(*)::int as n from audit_events');
+  return rows[0].n;
+}
+
+async function startNode(port, env) {
+  const child = spawn(process.execPath, [bin, 'serve', '--demo', '--port', String(port)], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const node = { url: `http://127.0.0.1:${port}`, child };
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`node on port ${port} exited: ${stderr}`);
+    const status = await fetch(`${node.url}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return node;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  child.kill('SIGTERM');
+  throw new Error(`node on port ${port} not ready after 3 minutes: ${stderr}`);
+}
+
+async function stopNode(node) {
+  if (node.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => node.child.once('exit', resolve));
+  node.child.kill('SIGTERM');
+  await exited;
+}
+
+async function accessToken(dataDir, publicUrl) {
+  const config = loadConfig({ env: {}, overrides: { dataDir } });
+  const subjectToken = await mintDevIdToken({
+    config,
+    secrets: openLocalSecretStore(dataDir),
+    user: 'alice',
+    issuer: `${publicUrl}/idp`,
+  });
+  const response = await fetch(`${publicUrl}/oauth/token`, {
+    method: 'POST',
+    body: new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: subjectToken,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+      client_id: 'call-notes',
+      scope: 'read:account.basic read:contact.basic read:contact.reach',
+    }),
+  });
+  const body = await response.json();
+  if (!body.access_token) throw new Error(`token exchange failed: ${JSON.stringify(body)}`);
+  return body.access_token;
+}
+
+async function admin(url, work) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+function withDatabase(url, database) {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}

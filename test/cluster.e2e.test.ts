@@ -1,0 +1,275 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { loadConfig } from '../src/config/index.js';
+import { mintDevIdToken } from '../src/devidp/index.js';
+import { openLocalSecretStore } from '../src/secrets/index.js';
+import { gatehouse } from './support/cli.js';
+import { onPostgres, testDatabase } from './support/database.js';
+import { testRedisUrl, uniquePrefix, withoutRedisNote } from './support/redis.js';
+
+/**
+ * Three `gatehouse serve` processes on loopback, one PostgreSQL database, one Redis, one shared data
+ * dir (its secrets: the signing keys). They must behave as one Gatehouse (CONTRACT.md, Scale-out).
+ * Needs the built CLI (npm test builds first), GATEHOUSE_TEST_DATABASE_URL and GATEHOUSE_TEST_REDIS_URL.
+ */
+
+const ready = onPostgres && testRedisUrl !== undefined;
+if (!ready) {
+  console.warn(
+    `test/cluster.e2e.test.ts: ${withoutRedisNote}, and GATEHOUSE_TEST_DATABASE_URL to a PostgreSQL server`,
+  );
+}
+
+const bin = fileURLToPath(new URL('../bin/gatehouse.js', import.meta.url));
+const perUserBurst = 100;
+
+interface Node {
+  url: string;
+  process: ChildProcess;
+  stderr: string;
+}
+
+describe.skipIf(!ready)('three nodes on one PostgreSQL and one Redis', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-cluster-'));
+  const nodes: Node[] = [];
+  let publicUrl = '';
+  let env: Record<string, string> = {};
+
+  beforeAll(async () => {
+    const ports = await Promise.all([freePort(), freePort(), freePort()]);
+    // Tokens name one issuer, the address clients use (a load balancer's, in production); here node 1's.
+    publicUrl = `http://127.0.0.1:${ports[0]}`;
+    const configFile = join(dataDir, 'gatehouse.yaml');
+    writeFileSync(
+      configFile,
+      stringify({
+        redis: { keyPrefix: uniquePrefix('cluster') },
+        limits: { perUser: { burst: perUserBurst, ratePerSecond: 0.01 } },
+      }),
+    );
+    env = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      GATEHOUSE_DATABASE_URL: (await testDatabase(dataDir))['database.url'] as string,
+      GATEHOUSE_REDIS_URL: testRedisUrl as string,
+      GATEHOUSE_PUBLIC_URL: publicUrl,
+      GATEHOUSE_CONFIG: configFile,
+      GATEHOUSE_DATA_DIR: dataDir,
+      GATEHOUSE_LOG_LEVEL: 'warn',
+    };
+    // Started together: the first migrates and seeds, the others wait for it.
+    nodes.push(...ports.map((port) => startNode(port, env)));
+    await Promise.all(nodes.map((node) => waitUntilReady(node)));
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((node) => stopNode(node)));
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const config = () => loadConfig({ env: {}, overrides: { dataDir } });
+  async function accessToken(node: Node, user: string, clientId: string, scope: string): Promise<string> {
+    const subjectToken = await mintDevIdToken({
+      config: config(),
+      secrets: openLocalSecretStore(dataDir),
+      user,
+      issuer: `${publicUrl}/idp`,
+    });
+    const response = await fetch(`${node.url}/oauth/token`, {
+      method: 'POST',
+      body: new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        subject_token: subjectToken,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+        client_id: clientId,
+        scope,
+      }),
+    });
+    const body = (await response.json()) as { access_token?: string };
+    if (!body.access_token) throw new Error(`token exchange failed: ${JSON.stringify(body)}`);
+    return body.access_token;
+  }
+  const read = (node: Node, token: string, path = '/crm/v1/accounts?limit=1') =>
+    fetch(`${node.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  const node = (i: number) => nodes[i] as Node;
+
+  /** Milliseconds from now until `token` is refused as revoked on `target` (polled every 5 ms). */
+  async function msUntilRefused(target: Node, token: string, since: number): Promise<number> {
+    for (;;) {
+      const response = await read(target, token);
+      if (response.status === 401) {
+        expect(((await response.json()) as { code: string }).code).toBe('TOKEN_REVOKED');
+        return performance.now() - since;
+      }
+      expect(response.status).toBe(200);
+      if (performance.now() - since > 3000) throw new Error('still accepted after 3 s');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  it('every node is ready, on PostgreSQL and Redis', async () => {
+    for (const n of nodes) {
+      const response = await fetch(`${n.url}/readyz`);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({
+        ready: true,
+        checks: { database: { ok: true, detail: 'postgres' }, redis: { ok: true } },
+      });
+    }
+  });
+
+  it('serves load spread over the three with tokens minted by any of them, into one audit log', async () => {
+    const tokens = [
+      await accessToken(node(1), 'alice', 'call-notes', 'read:account.basic'),
+      await accessToken(node(2), 'bob', 'call-notes', 'read:account.basic'),
+    ];
+    const requests = Array.from({ length: 80 }, (_, i) => ({
+      node: node(i % 3),
+      token: tokens[i % 2] as string,
+    }));
+    const statuses: number[] = [];
+    const ids: string[] = [];
+    for (let i = 0; i < requests.length; i += 12) {
+      await Promise.all(
+        requests.slice(i, i + 12).map(async ({ node: n, token }) => {
+          const response = await read(n, token);
+          statuses.push(response.status);
+          ids.push(response.headers.get('x-request-id') as string);
+          await response.body?.cancel();
+        }),
+      );
+    }
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+
+    const auditor = await accessToken(node(0), 'carol', 'console', 'audit:read');
+    for (const id of ids.slice(0, 6)) {
+      await waitFor(async () => {
+        const page = (await (await read(node(2), auditor, `/audit/v1/events?request_id=${id}`)).json()) as {
+          records: unknown[];
+        };
+        return page.records.length === 1;
+      });
+    }
+    const verified = gatehouse(['audit', 'verify', '--json'], env);
+    expect(verified.code).toBe(0);
+    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true });
+    expect((JSON.parse(verified.stdout) as { size: number }).size).toBeGreaterThanOrEqual(80);
+  });
+
+  it('a token revoked on one node is refused on the other two within a second', async () => {
+    const token = await accessToken(node(0), 'bob', 'call-notes', 'read:account.basic');
+    // Verified, and so cached, on every node first.
+    for (const n of nodes) expect((await read(n, token)).status).toBe(200);
+    const revoke = await fetch(`${node(0).url}/oauth/revoke`, {
+      method: 'POST',
+      body: new URLSearchParams({ token, client_id: 'call-notes' }),
+    });
+    expect(revoke.status).toBe(200);
+    const since = performance.now();
+    const [second, third] = await Promise.all([
+      msUntilRefused(node(1), token, since),
+      msUntilRefused(node(2), token, since),
+    ]);
+    console.info(
+      `revocation through /oauth/revoke refused on node 2 after ${second.toFixed(0)} ms, node 3 after ${third.toFixed(0)} ms`,
+    );
+    expect(Math.max(second, third)).toBeLessThan(1000);
+    expect((await read(node(0), token)).status).toBe(401);
+  });
+
+  it('a revocation by the CLI (no server involved) is refused on all three within a second', async () => {
+    const token = await accessToken(node(2), 'bob', 'call-notes', 'read:account.basic');
+    for (const n of nodes) expect((await read(n, token)).status).toBe(200);
+    const revoked = gatehouse(
+      ['token', 'revoke', '--user', 'bob@example.com', '--reason', 'cluster test'],
+      env,
+    );
+    expect(revoked.code).toBe(0);
+    const since = performance.now();
+    const waits = await Promise.all(nodes.map((n) => msUntilRefused(n, token, since)));
+    console.info(
+      `revocation by the CLI refused after ${waits.map((ms) => `${ms.toFixed(0)} ms`).join(', ')}`,
+    );
+    expect(Math.max(...waits)).toBeLessThan(1000);
+  });
+
+  it('holds one rate limit across the nodes: spreading requests does not multiply it', async () => {
+    const token = await accessToken(node(0), 'erin', 'call-notes', 'read:account.basic');
+    const statuses: number[] = [];
+    for (let i = 0; i < perUserBurst; i++) statuses.push((await read(node(i % 3), token)).status);
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    for (const n of nodes) {
+      const refused = await read(n, token);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(((await refused.json()) as { code: string }).code).toBe('RATE_LIMITED');
+    }
+  });
+
+  it('holds one bulk-export threshold across the nodes', async () => {
+    const token = await accessToken(node(1), 'alice', 'call-notes', 'read:contact.basic');
+    const first = await read(node(0), token, '/crm/v1/contacts?limit=40&fields=first_name');
+    expect(first.status).toBe(200);
+    const { next_cursor: cursor } = (await first.json()) as { next_cursor: string };
+    // 40 distinct contacts on node 1; 40 more on node 2 would pass the threshold of 50.
+    const second = await read(node(1), token, `/crm/v1/contacts?limit=40&fields=first_name&cursor=${cursor}`);
+    expect(second.status).toBe(403);
+    expect(await second.json()).toMatchObject({ code: 'BULK_EXPORT_BLOCKED', threshold: 50 });
+  });
+});
+
+function startNode(port: number, env: Record<string, string>): Node {
+  const child = spawn(process.execPath, [bin, 'serve', '--demo', '--port', String(port)], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const node: Node = { url: `http://127.0.0.1:${port}`, process: child, stderr: '' };
+  child.stderr?.on('data', (chunk) => {
+    node.stderr += String(chunk);
+  });
+  return node;
+}
+
+async function waitUntilReady(node: Node): Promise<void> {
+  const deadline = Date.now() + 150_000;
+  while (Date.now() < deadline) {
+    if (node.process.exitCode !== null) throw new Error(`node ${node.url} exited: ${node.stderr}`);
+    const status = await fetch(`${node.url}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`node ${node.url} not ready: ${node.stderr}`);
+}
+
+async function stopNode(node: Node): Promise<void> {
+  if (node.process.exitCode !== null) return;
+  const exited = new Promise((resolve) => node.process.once('exit', resolve));
+  node.process.kill('SIGTERM');
+  await exited;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
