@@ -34,7 +34,9 @@ export async function scaleBench({ seconds, connections, json }) {
     return 2;
   }
   const database = `gatehouse_bench_${randomBytes(4).toString('hex')}`;
-  await admin(adminUrl, (client) => client.query(`create database ${database} template template0 lc_collate 'C' lc_ctype 'C'`));
+  await admin(adminUrl, (client) =>
+    client.query(`create database ${database} template template0 lc_collate 'C' lc_ctype 'C'`),
+  );
   const databaseUrl = withDatabase(adminUrl, database);
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-scale-'));
   const configFile = join(dataDir, 'gatehouse.yaml');
@@ -78,7 +80,9 @@ export async function scaleBench({ seconds, connections, json }) {
     const machine = { cpu_cores: cpus().length, load_average_1m_at_end: Number(loadavg()[0].toFixed(2)) };
     if (json) console.log(JSON.stringify({ results, sequencer, machine }, null, 2));
     else {
-      console.log('| nodes (PostgreSQL + Redis) | req/s | p50 ms | p99 ms | non-2xx | audit events integrated/s |');
+      console.log(
+        '| nodes (PostgreSQL + Redis) | req/s | p50 ms | p99 ms | non-2xx | audit events integrated/s |',
+      );
       console.log('|---|---|---|---|---|---|');
       for (const r of results) {
         console.log(
@@ -164,11 +168,16 @@ async function integrationRate(db) {
       `select count(*)::int as n from audit_queue where idx is null and id like 'bench:%'`,
     );
     if (left[0].n === 0) break;
-    if (performance.now() - started > 300_000) throw new Error('the sequencer did not drain the backlog in 5 minutes');
+    if (performance.now() - started > 300_000)
+      throw new Error('the sequencer did not drain the backlog in 5 minutes');
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const seconds = (performance.now() - started) / 1000;
-  return { events: backlog, seconds: Number(seconds.toFixed(2)), events_per_second: Math.round(backlog / seconds) };
+  return {
+    events: backlog,
+    seconds: Number(seconds.toFixed(2)),
+    events_per_second: Math.round(backlog / seconds),
+  };
 }
 
 async function auditSize(db) {

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
@@ -44,6 +45,19 @@ function writeManifest(name: string, extra: Record<string, unknown> = {}): strin
 const cliTimeout = 180_000;
 const cli = (...args: string[]) => gatehouse([...args, '--data-dir', demo.dataDir]);
 
+const bin = fileURLToPath(new URL('../bin/gatehouse.js', import.meta.url));
+/** The CLI without blocking this process: the webhook receiver below must answer while it runs. */
+function cliAsync(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [bin, ...args, '--data-dir', demo.dataDir],
+      { env: { PATH: process.env.PATH, HOME: process.env.HOME }, timeout: 120_000 },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
 async function statusWithin(
   token: string,
   status: number,
@@ -81,127 +95,153 @@ afterAll(async () => {
 });
 
 describe("the maker's path: check, scan, register", () => {
-  it('a clean bundle with a plain plan is approved at once (exit 0) and the running server issues tokens', async () => {
-    const manifest = join(bundles, 'clean', 'gatehouse.manifest.json');
-    expect(cli('policy', 'check', manifest).code).toBe(0);
-    expect(cli('scan', join(bundles, 'clean')).code).toBe(0);
-    const result = cli(
-      'app',
-      'register',
-      manifest,
-      '--bundle',
-      join(bundles, 'clean'),
-      '--as',
-      'alice@example.com',
-    );
-    expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^approved\s+call-notes-lite/);
-    expect(result.stdout).toContain('constraints: 12000 requests a day');
-    const token = await tokenWithin('alice', 'call-notes-lite', 'read:contact.basic');
-    expect(await statusWithin(token, 200, 0, '/crm/v1/contacts?limit=1')).toBe(200);
-    const shown = JSON.parse(cli('app', 'show', 'call-notes-lite', '--json').stdout) as {
-      scan: { critical: number };
-      history: { action: string }[];
-    };
-    expect(shown.scan.critical).toBe(0);
-    expect(shown.history.map((h) => h.action)).toEqual(['register']);
-  }, cliTimeout);
+  it(
+    'a clean bundle with a plain plan is approved at once (exit 0) and the running server issues tokens',
+    async () => {
+      const manifest = join(bundles, 'clean', 'gatehouse.manifest.json');
+      expect(cli('policy', 'check', manifest).code).toBe(0);
+      expect(cli('scan', join(bundles, 'clean')).code).toBe(0);
+      const result = cli(
+        'app',
+        'register',
+        manifest,
+        '--bundle',
+        join(bundles, 'clean'),
+        '--as',
+        'alice@example.com',
+      );
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/^approved\s+call-notes-lite/);
+      expect(result.stdout).toContain('constraints: 12000 requests a day');
+      const token = await tokenWithin('alice', 'call-notes-lite', 'read:contact.basic');
+      expect(await statusWithin(token, 200, 0, '/crm/v1/contacts?limit=1')).toBe(200);
+      const shown = JSON.parse(cli('app', 'show', 'call-notes-lite', '--json').stdout) as {
+        scan: { critical: number };
+        history: { action: string }[];
+      };
+      expect(shown.scan.critical).toBe(0);
+      expect(shown.history.map((h) => h.action)).toEqual(['register']);
+    },
+    cliTimeout,
+  );
 
-  it('the same plan with the dirty bundle is denied by the scan rules and kept as a draft (exit 1)', () => {
-    const result = cli(
-      'app',
-      'register',
-      writeManifest('lead-sync'),
-      '--bundle',
-      join(bundles, 'dirty'),
-      '--as',
-      'alice@example.com',
-      '--json',
-    );
-    expect(result.code).toBe(1);
-    const app = JSON.parse(result.stdout) as { state: string; admission: { rules: { id: string }[] } };
-    expect(app.state).toBe('draft');
-    expect(app.admission.rules.map((r) => r.id)).toEqual(
-      expect.arrayContaining(['admission.scan-critical', 'admission.scan-crm-bypass']),
-    );
-  }, cliTimeout);
+  it(
+    'the same plan with the dirty bundle is denied by the scan rules and kept as a draft (exit 1)',
+    () => {
+      const result = cli(
+        'app',
+        'register',
+        writeManifest('lead-sync'),
+        '--bundle',
+        join(bundles, 'dirty'),
+        '--as',
+        'alice@example.com',
+        '--json',
+      );
+      expect(result.code).toBe(1);
+      const app = JSON.parse(result.stdout) as { state: string; admission: { rules: { id: string }[] } };
+      expect(app.state).toBe('draft');
+      expect(app.admission.rules.map((r) => r.id)).toEqual(
+        expect.arrayContaining(['admission.scan-critical', 'admission.scan-crm-bypass']),
+      );
+    },
+    cliTimeout,
+  );
 
-  it('an invalid manifest fails with one line and a non-zero exit', () => {
-    const file = join(dir, 'broken.json');
-    writeFileSync(file, JSON.stringify({ name: 'Broken Name', owner: 'nobody' }));
-    const result = cli('app', 'register', file);
-    expect(result.code).toBe(1);
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toContain('[INVALID_INPUT]');
-  }, cliTimeout);
+  it(
+    'an invalid manifest fails with one line and a non-zero exit',
+    () => {
+      const file = join(dir, 'broken.json');
+      writeFileSync(file, JSON.stringify({ name: 'Broken Name', owner: 'nobody' }));
+      const result = cli('app', 'register', file);
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toContain('[INVALID_INPUT]');
+    },
+    cliTimeout,
+  );
 });
 
 describe("the admin's path: review, suspend", () => {
-  it('a plan in review (exit 3) is approved only by someone who neither owns nor registered it', async () => {
-    const file = writeManifest('phone-list', {
-      purpose: 'call the customers of my accounts',
-      scopes: ['read:account.basic', 'read:contact.basic', 'read:contact.reach'],
-      data_classes: ['internal', 'pii'],
-    });
-    const registered = cli('app', 'register', file, '--as', 'alice@example.com');
-    expect(registered.code).toBe(3);
-    expect(registered.stdout).toContain('review  admission.sensitive-data-review');
+  it(
+    'a plan in review (exit 3) is approved only by someone who neither owns nor registered it',
+    async () => {
+      const file = writeManifest('phone-list', {
+        purpose: 'call the customers of my accounts',
+        scopes: ['read:account.basic', 'read:contact.basic', 'read:contact.reach'],
+        data_classes: ['internal', 'pii'],
+      });
+      const registered = cli('app', 'register', file, '--as', 'alice@example.com');
+      expect(registered.code).toBe(3);
+      expect(registered.stdout).toContain('review  admission.sensitive-data-review');
 
-    const queue = JSON.parse(cli('app', 'list', '--needs-review', '--json').stdout) as {
-      records: { app_id: string }[];
-    };
-    expect(queue.records.map((r) => r.app_id)).toContain('phone-list');
+      const queue = JSON.parse(cli('app', 'list', '--needs-review', '--json').stdout) as {
+        records: { app_id: string }[];
+      };
+      expect(queue.records.map((r) => r.app_id)).toContain('phone-list');
 
-    const anonymous = cli('app', 'approve', 'phone-list', '--reason', 'ok');
-    expect(anonymous.code).toBe(1);
-    expect(anonymous.stderr).toContain('--as');
-    const own = cli('app', 'approve', 'phone-list', '--reason', 'ok', '--as', 'alice@example.com');
-    expect(own.code).toBe(1);
-    expect(own.stderr.trim()).toBe(
-      'gatehouse: separation of duties: alice@example.com owns phone-list; another reviewer must approve it [SEPARATION_OF_DUTIES]',
-    );
-    const approved = cli(
-      'app',
-      'approve',
-      'phone-list',
-      '--reason',
-      'calls need phones',
-      '--as',
-      'rita@example.com',
-    );
-    expect(approved.code).toBe(0);
-    expect(approved.stdout).toMatch(/^phone-list is approved until /);
-    await tokenWithin('alice', 'phone-list', 'read:contact.reach');
-  }, cliTimeout);
+      const anonymous = cli('app', 'approve', 'phone-list', '--reason', 'ok');
+      expect(anonymous.code).toBe(1);
+      expect(anonymous.stderr).toContain('--as');
+      const own = cli('app', 'approve', 'phone-list', '--reason', 'ok', '--as', 'alice@example.com');
+      expect(own.code).toBe(1);
+      expect(own.stderr.trim()).toBe(
+        'gatehouse: separation of duties: alice@example.com owns phone-list; another reviewer must approve it [SEPARATION_OF_DUTIES]',
+      );
+      const approved = cli(
+        'app',
+        'approve',
+        'phone-list',
+        '--reason',
+        'calls need phones',
+        '--as',
+        'rita@example.com',
+      );
+      expect(approved.code).toBe(0);
+      expect(approved.stdout).toMatch(/^phone-list is approved until /);
+      await tokenWithin('alice', 'phone-list', 'read:contact.reach');
+    },
+    cliTimeout,
+  );
 
-  it('app suspend cuts off every token of the app on the running server within a second', async () => {
-    const token = await tokenWithin('alice', 'phone-list', 'read:account.basic');
-    expect(await statusWithin(token, 200, 0)).toBe(200);
-    const suspended = cli('app', 'suspend', 'phone-list', '--reason', 'incident 7', '--json');
-    expect(suspended.code, suspended.stderr).toBe(0);
-    expect((JSON.parse(suspended.stdout) as { state: string }).state).toBe('suspended');
-    expect(await statusWithin(token, 401, 1000)).toBe(401);
+  it(
+    'app suspend cuts off every token of the app on the running server within a second',
+    async () => {
+      const token = await tokenWithin('alice', 'phone-list', 'read:account.basic');
+      expect(await statusWithin(token, 200, 0)).toBe(200);
+      const suspended = cli('app', 'suspend', 'phone-list', '--reason', 'incident 7', '--json');
+      expect(suspended.code, suspended.stderr).toBe(0);
+      expect((JSON.parse(suspended.stdout) as { state: string }).state).toBe('suspended');
+      expect(await statusWithin(token, 401, 1000)).toBe(401);
 
-    const csv = cli('app', 'list', '--state', 'suspended', '--format', 'csv');
-    expect(csv.code).toBe(0);
-    const [header, ...rows] = csv.stdout.trim().split('\r\n');
-    expect(header).toBe(
-      'app_id,name,owner,state,scopes,data_classes,risk_score,risk,approved_by,approved_until,last_used_at,created_at',
-    );
-    expect(rows.map((r) => r.split(',')[0])).toEqual(['phone-list']);
-  }, cliTimeout);
+      const csv = cli('app', 'list', '--state', 'suspended', '--format', 'csv');
+      expect(csv.code).toBe(0);
+      const [header, ...rows] = csv.stdout.trim().split('\r\n');
+      expect(header).toBe(
+        'app_id,name,owner,state,scopes,data_classes,risk_score,risk,approved_by,approved_until,last_used_at,created_at',
+      );
+      expect(rows.map((r) => r.split(',')[0])).toEqual(['phone-list']);
+    },
+    cliTimeout,
+  );
 
-  it('suggest-scopes proposes fewer scopes for an app that never used some of them', async () => {
-    const token = await tokenWithin('alice', 'call-notes-lite', 'read:contact.basic');
-    expect((await demo.get('/crm/v1/contacts?limit=2&fields=first_name,last_name', token)).status).toBe(200);
-    const result = cli('app', 'suggest-scopes', 'call-notes-lite', '--since', '1d', '--json');
-    expect(result.code).toBe(0);
-    const suggestion = JSON.parse(result.stdout) as { suggested: string[]; drop: string[] };
-    expect(suggestion.suggested).toEqual(['read:contact.basic']);
-    expect(suggestion.drop).toEqual(['write:contact.note']);
-    const human = cli('app', 'suggest-scopes', 'call-notes-lite', '--since', '1d');
-    expect(human.stdout).toContain('drop:     write:contact.note');
-  }, cliTimeout);
+  it(
+    'suggest-scopes proposes fewer scopes for an app that never used some of them',
+    async () => {
+      const token = await tokenWithin('alice', 'call-notes-lite', 'read:contact.basic');
+      expect((await demo.get('/crm/v1/contacts?limit=2&fields=first_name,last_name', token)).status).toBe(
+        200,
+      );
+      const result = cli('app', 'suggest-scopes', 'call-notes-lite', '--since', '1d', '--json');
+      expect(result.code).toBe(0);
+      const suggestion = JSON.parse(result.stdout) as { suggested: string[]; drop: string[] };
+      expect(suggestion.suggested).toEqual(['read:contact.basic']);
+      expect(suggestion.drop).toEqual(['write:contact.note']);
+      const human = cli('app', 'suggest-scopes', 'call-notes-lite', '--since', '1d');
+      expect(human.stdout).toContain('drop:     write:contact.note');
+    },
+    cliTimeout,
+  );
 });
 
 describe('unused apps', () => {
@@ -226,108 +266,116 @@ describe('unused apps', () => {
 
   afterAll(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
 
-  it('--unused 30d flags an app idle for 40 days and --notify tells its owner once, signed and retried', async () => {
-    const registered = cli('app', 'register', writeManifest('idle-report'), '--as', 'alice@example.com');
-    expect(registered.code, registered.stderr).toBe(0);
-    const fortyDaysAgo = new Date(Date.now() - 40 * 86_400_000).toISOString();
-    await store.db
-      .updateTable('apps')
-      .set({ approved_at: fortyDaysAgo, created_at: fortyDaysAgo })
-      .where('id', '=', 'idle-report')
-      .execute();
-    const port = (receiver.address() as AddressInfo).port;
-    const config = join(dir, 'gatehouse.yaml');
-    writeFileSync(
-      config,
-      `catalog:\n  webhook:\n    url: http://127.0.0.1:${port}/hooks/unused\n    secret: ${secret}\n    backoffMs: 50\n`,
-    );
+  it(
+    '--unused 30d flags an app idle for 40 days and --notify tells its owner once, signed and retried',
+    async () => {
+      const registered = cli('app', 'register', writeManifest('idle-report'), '--as', 'alice@example.com');
+      expect(registered.code, registered.stderr).toBe(0);
+      const fortyDaysAgo = new Date(Date.now() - 40 * 86_400_000).toISOString();
+      await store.db
+        .updateTable('apps')
+        .set({ approved_at: fortyDaysAgo, created_at: fortyDaysAgo })
+        .where('id', '=', 'idle-report')
+        .execute();
+      const port = (receiver.address() as AddressInfo).port;
+      const config = join(dir, 'gatehouse.yaml');
+      writeFileSync(
+        config,
+        `catalog:\n  webhook:\n    url: http://127.0.0.1:${port}/hooks/unused\n    secret: ${secret}\n    backoffMs: 50\n`,
+      );
 
-    const flagged = cli('app', 'list', '--unused', '30d', '--json');
-    const ids = (JSON.parse(flagged.stdout) as { records: { app_id: string }[] }).records.map(
-      (r) => r.app_id,
-    );
-    expect(ids).toContain('idle-report');
-    expect(ids).not.toContain('call-notes-lite');
+      const flagged = cli('app', 'list', '--unused', '30d', '--json');
+      const ids = (JSON.parse(flagged.stdout) as { records: { app_id: string }[] }).records.map(
+        (r) => r.app_id,
+      );
+      expect(ids).toContain('idle-report');
+      expect(ids).not.toContain('call-notes-lite');
 
-    const notified = cli(
-      'app',
-      'list',
-      '--unused',
-      '30d',
-      '--state',
-      'approved',
-      '--notify',
-      '--config',
-      config,
-    );
-    expect(notified.code, notified.stderr).toBe(0);
-    expect(notified.stdout).toMatch(/notified\s+idle-report \(alice@example.com\)/);
-    const deliveries = received.filter((r) => JSON.parse(r.body).app_id === 'idle-report');
-    expect(deliveries).toHaveLength(2);
-    const [failed, delivered] = deliveries as [(typeof received)[0], (typeof received)[0]];
-    expect(delivered.headers['x-gatehouse-delivery']).toBe(failed.headers['x-gatehouse-delivery']);
-    const timestamp = delivered.headers['x-gatehouse-timestamp'] as string;
-    const expected = `v1=${createHmac('sha256', secret).update(`${timestamp}.${delivered.body}`).digest('hex')}`;
-    expect(delivered.headers['x-gatehouse-signature']).toBe(expected);
-    expect(JSON.parse(delivered.body)).toMatchObject({
-      type: 'gatehouse.app.unused',
-      app_id: 'idle-report',
-      owner: 'alice@example.com',
-      last_used_at: null,
-      idle_since: fortyDaysAgo,
-      threshold_days: 30,
-    });
+      const notified = await cliAsync(
+        'app',
+        'list',
+        '--unused',
+        '30d',
+        '--state',
+        'approved',
+        '--notify',
+        '--config',
+        config,
+      );
+      expect(notified.code, notified.stdout + notified.stderr).toBe(0);
+      expect(notified.stdout).toMatch(/notified\s+idle-report \(alice@example.com\)/);
+      const deliveries = received.filter((r) => JSON.parse(r.body).app_id === 'idle-report');
+      expect(deliveries).toHaveLength(2);
+      const [failed, delivered] = deliveries as [(typeof received)[0], (typeof received)[0]];
+      expect(delivered.headers['x-gatehouse-delivery']).toBe(failed.headers['x-gatehouse-delivery']);
+      const timestamp = delivered.headers['x-gatehouse-timestamp'] as string;
+      const expected = `v1=${createHmac('sha256', secret).update(`${timestamp}.${delivered.body}`).digest('hex')}`;
+      expect(delivered.headers['x-gatehouse-signature']).toBe(expected);
+      expect(JSON.parse(delivered.body)).toMatchObject({
+        type: 'gatehouse.app.unused',
+        app_id: 'idle-report',
+        owner: 'alice@example.com',
+        last_used_at: null,
+        idle_since: fortyDaysAgo,
+        threshold_days: 30,
+      });
 
-    // One notice per idle stretch: the next run does not send it again.
-    const again = cli(
-      'app',
-      'list',
-      '--unused',
-      '30d',
-      '--state',
-      'approved',
-      '--notify',
-      '--config',
-      config,
-    );
-    expect(again.stdout).toMatch(/already_notified\s+idle-report/);
-    expect(received.filter((r) => JSON.parse(r.body).app_id === 'idle-report')).toHaveLength(2);
-  }, cliTimeout);
+      // One notice per idle stretch: the next run does not send it again.
+      const again = await cliAsync(
+        'app',
+        'list',
+        '--unused',
+        '30d',
+        '--state',
+        'approved',
+        '--notify',
+        '--config',
+        config,
+      );
+      expect(again.stdout).toMatch(/already_notified\s+idle-report/);
+      expect(received.filter((r) => JSON.parse(r.body).app_id === 'idle-report')).toHaveLength(2);
+    },
+    cliTimeout,
+  );
 
-  it('a receiver that keeps failing makes --notify exit 1 naming the failure, and it is audited', async () => {
-    failuresLeft = 100;
-    await store.db
-      .updateTable('apps')
-      .set({ unused_notified_at: null })
-      .where('id', '=', 'idle-report')
-      .execute();
-    const port = (receiver.address() as AddressInfo).port;
-    const config = join(dir, 'failing.yaml');
-    writeFileSync(
-      config,
-      `catalog:\n  webhook:\n    url: http://127.0.0.1:${port}/hooks/unused\n    secret: ${secret}\n    retries: 1\n    backoffMs: 20\n`,
-    );
-    const result = cli(
-      'app',
-      'list',
-      '--unused',
-      '30d',
-      '--state',
-      'approved',
-      '--notify',
-      '--config',
-      config,
-    );
-    expect(result.code).toBe(1);
-    expect(result.stdout).toContain(
-      'failed           idle-report (alice@example.com): the webhook answered 503 after 2 attempts',
-    );
-    const carol = await demo.accessToken('carol', 'console', 'audit:read');
-    const events = await json<{ records: { event: Record<string, string> }[] }>(
-      await demo.get('/audit/v1/events?app_id=idle-report&limit=1000', carol),
-    );
-    const notices = events.records.map((r) => r.event).filter((e) => e.action === 'app.notify_unused');
-    expect(notices.map((e) => e.outcome)).toEqual(['allow', 'error']);
-    expect(JSON.stringify(events)).not.toContain(secret);
-  }, cliTimeout);
+  it(
+    'a receiver that keeps failing makes --notify exit 1 naming the failure, and it is audited',
+    async () => {
+      failuresLeft = 100;
+      await store.db
+        .updateTable('apps')
+        .set({ unused_notified_at: null })
+        .where('id', '=', 'idle-report')
+        .execute();
+      const port = (receiver.address() as AddressInfo).port;
+      const config = join(dir, 'failing.yaml');
+      writeFileSync(
+        config,
+        `catalog:\n  webhook:\n    url: http://127.0.0.1:${port}/hooks/unused\n    secret: ${secret}\n    retries: 1\n    backoffMs: 20\n`,
+      );
+      const result = await cliAsync(
+        'app',
+        'list',
+        '--unused',
+        '30d',
+        '--state',
+        'approved',
+        '--notify',
+        '--config',
+        config,
+      );
+      expect(result.code).toBe(1);
+      expect(result.stdout).toContain(
+        'failed           idle-report (alice@example.com): the webhook answered 503 after 2 attempts',
+      );
+      const carol = await demo.accessToken('carol', 'console', 'audit:read');
+      const events = await json<{ records: { event: Record<string, string> }[] }>(
+        await demo.get('/audit/v1/events?app_id=idle-report&limit=1000', carol),
+      );
+      const notices = events.records.map((r) => r.event).filter((e) => e.action === 'app.notify_unused');
+      expect(notices.map((e) => e.outcome)).toEqual(['allow', 'error']);
+      expect(JSON.stringify(events)).not.toContain(secret);
+    },
+    cliTimeout,
+  );
 });

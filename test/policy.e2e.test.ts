@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Command } from 'commander';
@@ -52,8 +52,9 @@ interface Simulation {
 }
 
 beforeAll(async () => {
-  // The bulk-export guard is raised so that the export rules, not the guard, decide the large pages.
-  demo = await startDemo({ config: { 'limits.bulkExport.minimum': 100_000 } });
+  // The bulk-export guard is raised so that the export rules, not the guard, decide the large pages,
+  // and detection is off: its playbook would revoke these tokens for reading at night or in bulk.
+  demo = await startDemo({ config: { 'limits.bulkExport.minimum': 100_000, 'detect.enabled': false } });
   db = new Database(join(demo.dataDir, 'gatehouse.db'), { readonly: true });
   // An admin widened the dashboard's approved scopes to contact PII by mistake: the policy still holds.
   const writer = new Database(join(demo.dataDir, 'gatehouse.db'));
@@ -398,6 +399,21 @@ describe('the policy admin API', () => {
       422,
       'INVALID_INPUT',
     );
+  });
+});
+
+describe('a published library that cannot be loaded', () => {
+  it('leaves the previous one in force and says so in the validation status', async () => {
+    const before = await json<{ version: string }>(await demo.get('/admin/v1/policies', dave));
+    writeFileSync(join(demo.dataDir, 'policies', 'current'), 'ffffffffffff\n');
+    const body = await json<{
+      version: string;
+      validation: { status: string; published: string; error: string };
+    }>(await demo.get('/admin/v1/policies', dave));
+    expect(body.version).toBe(before.version);
+    expect(body.validation).toMatchObject({ status: 'invalid', published: 'ffffffffffff' });
+    expect(body.validation.error).toContain(`${before.version} stays in force`);
+    expect((await demo.get('/crm/v1/accounts?limit=1', alice)).status).toBe(200);
   });
 });
 

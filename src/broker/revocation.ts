@@ -162,10 +162,7 @@ export class RevocationList {
   #closed = false;
   #polls = 0;
 
-  constructor(
-    db: BrokerDb,
-    options: { pollMs: number; maxStalenessMs: number; fanout?: RevocationFanout },
-  ) {
+  constructor(db: BrokerDb, options: { pollMs: number; maxStalenessMs: number; fanout?: RevocationFanout }) {
     this.#db = db;
     this.#pollMs = options.pollMs;
     this.#maxStalenessMs = options.maxStalenessMs;

@@ -34,6 +34,8 @@ export interface DetectorOptions {
   readonly now?: () => Date;
   /** How often changed rule states are saved; default 5000. */
   readonly saveIntervalMs?: number;
+  /** The rules to run; the configured ones when absent (tests give their own). */
+  readonly rules?: ReadonlyArray<Rule<unknown>>;
 }
 
 export interface DetectorStats {
@@ -69,7 +71,7 @@ const alertGraceMs = 2000;
 
 export function createDetector(options: DetectorOptions): Detector {
   const now = options.now ?? (() => new Date());
-  const rules = rulesFrom(options.config);
+  const rules = options.rules ?? rulesFrom(options.config);
   const states = new Map<string, unknown>(rules.map((rule) => [rule.id, rule.initial()]));
   const dirty = new Set<string>();
   const queue: Array<{ record: AuditEventRecord; appendedAt: number }> = [];

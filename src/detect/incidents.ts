@@ -150,7 +150,9 @@ export async function recordDetection(
           by_actor: 'detect',
           detail:
             `${detection.severity}: ${detection.summary} (event at ${detection.at}` +
-            (options.msSinceAppend === undefined ? ')' : `; detected ${options.msSinceAppend} ms after its append)`),
+            (options.msSinceAppend === undefined
+              ? ')'
+              : `; detected ${options.msSinceAppend} ms after its append)`),
         })
         .execute();
       const evidence = detection.evidence.slice(-maxEvidence);

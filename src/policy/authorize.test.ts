@@ -156,6 +156,29 @@ describe('decision cache', () => {
     expect(authorizeRequest(policies, request).allowed).toBe(false);
   });
 
+  it('keys on the hour and weekday bucket, the network and the fields: a cached answer never outlives its inputs', async () => {
+    const hours = await variant({
+      'runtime/hours.cedar':
+        '@id("runtime.office-hours")\n@reason("test")\n' +
+        'forbid (principal, action == Gatehouse::Action::"read", resource) unless { context.hour >= 8 && context.hour < 18 && context.weekday != 0 && context.ip.isInRange(ip("10.0.0.0/8")) && !context.field_classes.contains("pii") };\n',
+    });
+    const ask = (time: string, ip = '10.1.2.0/24', fields = ['first_name']) =>
+      authorizeRequest(hours, {
+        principal: alice,
+        action: 'read',
+        object: 'contact',
+        resource: record('EMEA'),
+        context: { time: new Date(time), ip, fields },
+      }).allowed;
+    expect(ask('2025-03-03T09:15:00Z')).toBe(true);
+    expect(ask('2025-03-03T09:59:00Z')).toBe(true); // same bucket: a cache hit, the same answer
+    expect(ask('2025-03-03T20:00:00Z')).toBe(false); // another hour
+    expect(ask('2025-03-02T09:15:00Z')).toBe(false); // a Sunday
+    expect(ask('2025-03-03T09:15:00Z', '203.0.113.0/24')).toBe(false); // another network
+    expect(ask('2025-03-03T09:15:00Z', '10.1.2.0/24', ['first_name', 'email'])).toBe(false); // a pii field
+    expect(ask('2025-03-03T09:15:00Z')).toBe(true);
+  });
+
   it('keys on every input Cedar sees (different territory, different answer)', () => {
     expect(
       authorizeRequest(policies, {

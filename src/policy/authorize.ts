@@ -328,7 +328,7 @@ function partialPolicies(
   const subset: Record<string, cedar.PolicyJson> = {};
   for (const [id, text] of Object.entries(policies.runtimeText)) {
     const json = cedar.policyToJson(text);
-    // The library validated; a policy that cannot be converted is kept as text for Cedar to judge.
+    // The library was validated when it was loaded, so every policy converts.
     if (json.type === 'failure') throw new TypeError(`policy ${id} could not be converted to JSON`);
     if (mayApply(json.json, action, type)) subset[id] = json.json;
   }

@@ -41,7 +41,9 @@ export async function openBundle(
   }
   if (!info.isFile()) throw new BundleInvalid(`${path} is neither a folder nor a file`);
 
-  const file = await open(path, 'r');
+  const file = await open(path, 'r').catch((cause: unknown) => {
+    throw new BundleInvalid(`cannot read ${path}: no permission`, { cause });
+  });
   try {
     const head = Buffer.alloc(Math.min(info.size, 512));
     await file.read(head, 0, head.length, 0);
@@ -131,11 +133,17 @@ async function openFolder(root: string, limits: ScanLimits, skipped: string[]): 
   while (pending.length > 0) {
     const relativeDir = pending.pop() as string;
     const names: string[] = [];
-    for await (const entry of await opendir(join(root, relativeDir))) names.push(entry.name);
+    try {
+      for await (const entry of await opendir(join(root, relativeDir))) names.push(entry.name);
+    } catch (cause) {
+      throw new BundleInvalid(`cannot list ${relativeDir || root}: no permission, or it changed`, { cause });
+    }
     for (const name of names) {
       const relative = relativeDir ? `${relativeDir}/${name}` : name;
       const full = join(root, relative);
-      const info = await lstat(full);
+      const info = await lstat(full).catch((cause: unknown) => {
+        throw new BundleInvalid(`cannot read ${relative}: no permission, or it changed`, { cause });
+      });
       if (info.isDirectory()) {
         if (skippedFolders.has(name)) skipped.push(relative);
         else pending.push(relative);

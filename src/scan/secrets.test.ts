@@ -137,6 +137,17 @@ describe('planted secrets', () => {
   });
 });
 
+describe('hostile files', () => {
+  it('reports a file packed with key/token words as not fully scanned, and still finds fixed-format keys in it', () => {
+    const text = `${'key=token='.repeat(20_000)}\n${rsaPem}\nconst t = '${join('np', 'm_', alnum(36))}';\n`;
+    expect(scan(text).map((f) => [f.rule, f.line])).toEqual([
+      ['secret.private_key', 2],
+      ['secret.npm_token', text.split('\n').findIndex((l) => l.startsWith('const t')) + 1],
+      ['bundle.unscanned', 1],
+    ]);
+  });
+});
+
 describe('no false alarms in ordinary app code', () => {
   it.each([
     ['a token read from a response', 'const accessToken = body.access_token;'],

@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase } from '../../test/support/database.js';
 import { dpopKey, dpopProof } from '../../test/support/broker.js';
-import { startRedisProxy, testRedisUrl, uniquePrefix, withoutRedisNote, type RedisProxy } from '../../test/support/redis.js';
+import {
+  startRedisProxy,
+  testRedisUrl,
+  uniquePrefix,
+  withoutRedisNote,
+  type RedisProxy,
+} from '../../test/support/redis.js';
 import type { AccessTokenClaims } from '../broker/access-token.js';
 import { DpopProofError, DpopVerifier } from '../broker/dpop.js';
 import { recordRevocation, RevocationList } from '../broker/revocation.js';
@@ -154,7 +160,9 @@ describe.skipIf(!testRedisUrl)('Redis across nodes', () => {
   it('a node told of a revocation it cannot read refuses every token until it can', async () => {
     const [a, b] = await twoNodes(uniquePrefix('unreadable'));
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-doomed-'));
-    const doomed = await openStore(loadConfig({ env: {}, overrides: { dataDir: dir, ...(await testDatabase(dir)) } }));
+    const doomed = await openStore(
+      loadConfig({ env: {}, overrides: { dataDir: dir, ...(await testDatabase(dir)) } }),
+    );
     const onB = new RevocationList(brokerDb(doomed.db), {
       pollMs: 600_000,
       maxStalenessMs: 5000,
@@ -218,7 +226,9 @@ describe.skipIf(!testRedisUrl)('Redis across nodes', () => {
       expect(report.ready).toBe(false);
       expect(report.checks.database).toMatchObject({ ok: true });
       expect(report.checks.redis).toMatchObject({ ok: false });
-      expect(report.checks.redis?.detail).toMatch(/unreachable at 127\.0\.0\.1:\d+ .*limits are this node's share/);
+      expect(report.checks.redis?.detail).toMatch(
+        /unreachable at 127\.0\.0\.1:\d+ .*limits are this node's share/,
+      );
     } finally {
       proxy.restore();
     }

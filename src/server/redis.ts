@@ -68,7 +68,8 @@ export async function connectRedis(config: Config, logger: Logger): Promise<Redi
       logger.warn({ err: error, redis: where, connection: name }, 'Redis connection lost; reconnecting');
     });
     connection.on('ready', () => {
-      if (!up && lastError !== undefined) logger.info({ redis: where, connection: name }, 'Redis connection back');
+      if (!up && lastError !== undefined)
+        logger.info({ redis: where, connection: name }, 'Redis connection back');
       up = true;
     });
   }
@@ -162,7 +163,7 @@ export async function connectRedis(config: Config, logger: Logger): Promise<Redi
       });
       new Gauge({
         name: 'gatehouse_limits_fallback',
-        help: "1 while Redis cannot answer and this node enforces its share of every limit on its own",
+        help: '1 while Redis cannot answer and this node enforces its share of every limit on its own',
         registers: [registry],
         collect() {
           this.set(limits.fallbackActive ? 1 : 0);

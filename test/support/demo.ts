@@ -9,6 +9,7 @@ import { openLocalSecretStore } from '../../src/secrets/index.js';
 import { startGatehouse, type Gatehouse, type StartOptions } from '../../src/server/index.js';
 import { openStore } from '../../src/store/index.js';
 import { dropTestDatabase, testDatabase } from './database.js';
+import { testRedisConfig } from './redis.js';
 
 export const tokenExchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const idTokenType = 'urn:ietf:params:oauth:token-type:id_token';
@@ -55,6 +56,8 @@ export async function startDemo(
     overrides: {
       // On PostgreSQL (GATEHOUSE_TEST_DATABASE_URL), the data dir's own database.
       ...(await testDatabase(dataDir)),
+      // With GATEHOUSE_TEST_REDIS_URL, limits, revocation notices and DPoP replays live in Redis.
+      ...testRedisConfig(),
       ...options.config,
       dataDir,
       demo: true,

@@ -17,6 +17,11 @@ export function uniquePrefix(name: string): string {
   return `gatehouse-test:${name}:${randomBytes(6).toString('hex')}:`;
 }
 
+/** Config overrides that put a test server on the test Redis, under keys of its own; `{}` without one. */
+export function testRedisConfig(): Record<string, string> {
+  return testRedisUrl ? { 'redis.url': testRedisUrl, 'redis.keyPrefix': uniquePrefix('server') } : {};
+}
+
 /** A client made the way src/server/redis.ts makes them (no offline queue), connected. */
 export async function connectTestRedis(url = testRedisUrl): Promise<Redis> {
   if (!url) throw new TypeError('connectTestRedis needs GATEHOUSE_TEST_REDIS_URL');

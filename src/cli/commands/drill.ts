@@ -77,8 +77,12 @@ interface DrillResult {
   token_refused_code: string;
   /** From the refused read to the attacker's first refused request. */
   cut_off_ms: number;
-  /** Server side: from the audit event of the refusal to the incident's detection. */
+  /** Server side: from the audit event of the refusal (its timestamp) to the incident's detection. */
   detected_after_event_ms: number | null;
+  /** Server side: from the refusal's durable append to the rules' detection (the detector's own delay). */
+  detected_after_append_ms: number | null;
+  /** Server side: from the refusal's timestamp to the last containment action done. */
+  contained_after_event_ms: number | null;
   incident: { id: string; rule: string; severity: string; summary: string; containment: string[] };
   other_incidents: Array<{ id: string; rule: string }>;
   new_token_after_containment: { status: number; error: string };
@@ -89,7 +93,7 @@ interface DrillResult {
     verified: boolean;
     verifier_key: string;
   };
-  restored: null | { by: string; lifted: string[]; new_token_status: number };
+  restored: null | { by: string; lifted: string[]; new_token_status: number; new_token_after_ms: number };
 }
 
 async function runDrill(options: DrillOptions, progress: (message: string) => void): Promise<DrillResult> {
@@ -251,10 +255,16 @@ async function runDrill(options: DrillOptions, progress: (message: string) => vo
     progress(`  contained  ${entry.detail}`);
   }
 
-  const retry = await exchange(attacker.name, app, 'read:contact.basic');
+  // Servers read app states through a short cache: a suspension holds for new tokens within a second.
+  const suspendedAt = performance.now();
+  let retry = await exchange(attacker.name, app, 'read:contact.basic');
+  while (retry.status === 200 && performance.now() - suspendedAt < 3000) {
+    await sleep(50);
+    retry = await exchange(attacker.name, app, 'read:contact.basic');
+  }
   const retryError = String(retry.body.error_description ?? retry.body.detail ?? retry.body.error ?? '');
   progress(
-    `  a new ${app} token is ${retry.status === 200 ? 'still issued' : `refused: ${retry.status} ${retryError}`}`,
+    `  a new ${app} token is ${retry.status === 200 ? 'still issued 3 s later' : `refused: ${retry.status} ${retryError}`}`,
   );
 
   const evidenceAnswer = await asAdmin(`/admin/v1/incidents/${incident.id}/evidence`);
@@ -272,8 +282,11 @@ async function runDrill(options: DrillOptions, progress: (message: string) => vo
   await writeFile(`${file}.tmp`, `${JSON.stringify(bundle, null, 2)}\n`, { mode: 0o600 });
   await rename(`${file}.tmp`, file);
   const refusal = bundle.events.find((e) => e.event.action === 'bulk_export');
-  const detectedAfter =
-    detected && refusal ? Date.parse(detected.at) - Date.parse(refusal.event.timestamp) : null;
+  const recordedAt = refusal ? Date.parse(refusal.event.timestamp) : Number.NaN;
+  const since = (at: string | undefined) =>
+    at === undefined || Number.isNaN(recordedAt) ? null : Date.parse(at) - recordedAt;
+  const lastContained = incident.timeline.filter((t) => t.kind === 'contained').at(-1);
+  const appendDelay = /detected (\d+) ms after its append/.exec(detected?.detail ?? '');
 
   let restored: DrillResult['restored'] = null;
   if (!options.keepContained) {
@@ -291,13 +304,23 @@ async function runDrill(options: DrillOptions, progress: (message: string) => vo
         `restoring after the drill failed: ${lifted.status} ${String(lifted.body.detail ?? '')} / ${closed.status}`,
       );
     }
-    const again = await exchange(attacker.name, app, 'read:contact.basic');
+    // Servers read app states through a short cache: a new token comes within about a second.
+    const liftedAt = performance.now();
+    let again = await exchange(attacker.name, app, 'read:contact.basic');
+    while (again.status !== 200 && performance.now() - liftedAt < 5000) {
+      await sleep(50);
+      again = await exchange(attacker.name, app, 'read:contact.basic');
+    }
     const containment = (lifted.body.containment as Array<{ action: string; status: string }>) ?? [];
     restored = {
       by: 'dave@example.com',
       lifted: containment.filter((c) => c.status === 'reversed').map((c) => c.action),
       new_token_status: again.status,
+      new_token_after_ms: Math.round(performance.now() - liftedAt),
     };
+    progress(
+      `  restored   ${restored.lifted.join(', ')} lifted by an admin; a new token ${again.status === 200 ? `is issued after ${restored.new_token_after_ms} ms` : `is still refused (${again.status})`}`,
+    );
   }
 
   return {
@@ -313,7 +336,9 @@ async function runDrill(options: DrillOptions, progress: (message: string) => vo
     token_refused_status: cut.status,
     token_refused_code: cut.code,
     cut_off_ms: cut.at - refused.at,
-    detected_after_event_ms: detectedAfter,
+    detected_after_event_ms: since(detected?.at),
+    detected_after_append_ms: appendDelay ? Number(appendDelay[1]) : null,
+    contained_after_event_ms: since(lastContained?.at),
     incident: {
       id: incident.id,
       rule: incident.rule,
@@ -362,9 +387,9 @@ function summary(r: DrillResult): string {
   const lines = [
     `drill mass-export: ${r.app} paged through contacts for ${r.user} (${r.local_time}, ${r.off_hours ? 'outside' : 'inside'} working hours)`,
     `  refused by the bulk-export guard   ${seconds(r.guard_refused_ms)} after the first page, ${r.records_read} contacts read`,
-    `  detected                           incident ${r.incident.id}: ${r.incident.rule} (${r.incident.severity}), ${r.detected_after_event_ms ?? '?'} ms after the refusal was recorded`,
+    `  detected                           incident ${r.incident.id}: ${r.incident.rule} (${r.incident.severity}), ${r.detected_after_event_ms ?? '?'} ms after the refusal was recorded (${r.detected_after_append_ms ?? '?'} ms after its audit append)`,
     `                                     ${r.incident.summary}`,
-    `  contained                          ${r.incident.containment.join('; ')}`,
+    `  contained                          ${r.incident.containment.join('; ')} (done ${r.contained_after_event_ms ?? '?'} ms after the refusal)`,
     `  tokens stopped working             ${seconds(r.token_refused_ms)} (${r.token_refused_status} ${r.token_refused_code}), ${r.cut_off_ms} ms after the refused read`,
     `  new token for ${r.app}`.padEnd(37) +
       `${r.new_token_after_containment.status === 200 ? 'still issued' : `refused (${r.new_token_after_containment.status} ${r.new_token_after_containment.error})`}`,
@@ -381,7 +406,7 @@ function summary(r: DrillResult): string {
   );
   lines.push(
     r.restored
-      ? `  restored                           ${r.restored.by} lifted ${r.restored.lifted.join(', ') || 'nothing'} and closed the incident; a new token: ${r.restored.new_token_status === 200 ? 'issued' : r.restored.new_token_status}`
+      ? `  restored                           ${r.restored.by} lifted ${r.restored.lifted.join(', ') || 'nothing'} and closed the incident; a new token: ${r.restored.new_token_status === 200 ? `issued ${r.restored.new_token_after_ms} ms later` : `still refused (${r.restored.new_token_status})`}`
       : `  left contained                     gatehouse incident restore ${r.incident.id} --as you@example.com`,
   );
   return lines.join('\n');

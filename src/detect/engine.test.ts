@@ -1,0 +1,252 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openAuditLog, type AuditLog } from '../audit/index.js';
+import { detectSchema, loadConfig } from '../config/index.js';
+import { openLocalSecretStore } from '../secrets/index.js';
+import { openStore, type Store } from '../store/index.js';
+import type { Containment } from './containment.js';
+import { createDetector, type DetectLogger } from './engine.js';
+import { findIncident, listIncidents } from './incidents.js';
+import { parsePlaybook } from './playbook.js';
+import { eventOf } from './synthetic.js';
+import type { Rule } from './types.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setup(): Promise<{ store: Store; log: AuditLog }> {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-detect-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const store = await openStore(loadConfig({ overrides: { dataDir: dir }, env: {}, cwd: dir }));
+  cleanups.push(() => store.close());
+  const log = await openAuditLog({
+    db: store.db,
+    secrets: openLocalSecretStore(dir),
+    origin: 'gatehouse.test/audit',
+  });
+  cleanups.push(() => log.close().catch(() => undefined));
+  return { store, log };
+}
+
+function recorder() {
+  const calls: string[] = [];
+  const containment: Containment = {
+    throttleApp: async (app, t) => void calls.push(`throttle ${app} ${t.ratePerSecond}/s ${t.forSeconds}s`),
+    unthrottleApp: async (app) => void calls.push(`unthrottle ${app}`),
+    revokeTokens: async (target) => void calls.push(`revoke ${JSON.stringify(target)}`),
+    suspendApp: async (app, o) => void calls.push(`suspend ${app} by ${o.by}`),
+    restoreApp: async (app, o) => void calls.push(`restore ${app} by ${o.by}`),
+  };
+  const logged: string[] = [];
+  const logger: DetectLogger = {
+    info: (_d, m) => void logged.push(m),
+    warn: (_d, m) => void logged.push(m),
+    error: (_d, m) => void logged.push(m),
+  };
+  return { calls, containment, logger, logged };
+}
+
+const playbook = parsePlaybook(
+  [
+    'version: 1',
+    'throttle: { rate_per_second: 1, for_seconds: 60 }',
+    'playbooks:',
+    '  - { rule: mass_export, actions: [alert, revoke_app_tokens, suspend_app] }',
+    '  - { rule: denial_burst, actions: [throttle_app] }',
+    '  - { rule: "*", actions: [alert] }',
+  ].join('\n'),
+  'test playbook',
+);
+
+const guardRefusal = (actor = 'erin@example.com') =>
+  eventOf({
+    at: Date.now() / 1000,
+    actor,
+    app: 'call-notes',
+    action: 'bulk_export',
+    outcome: 'deny',
+    reason:
+      'guard=bulk_export_guard object=contact threshold=50 attempted=80 table_size=2000 window_seconds=3600',
+  });
+
+describe('the detector', () => {
+  it('streams appended events: a refusal of the bulk-export guard opens one incident and contains once', async () => {
+    const { store, log } = await setup();
+    const { calls, containment, logger } = recorder();
+    const detector = createDetector({
+      db: store.db,
+      audit: log,
+      config: detectSchema.parse({}),
+      playbook,
+      containment,
+      sinks: [],
+      logger,
+    });
+    await detector.start();
+    cleanups.push(() => detector.close());
+    const { index } = await log.append(guardRefusal());
+    await log.append(guardRefusal()); // within repeatSeconds: no second detection
+    await detector.idle();
+
+    const { records } = await listIncidents(store.db, {});
+    expect(records).toHaveLength(1);
+    const incident = await findIncident(store.db, records[0].id);
+    expect(incident).toMatchObject({
+      rule: 'mass_export',
+      actor: 'erin@example.com',
+      app_id: 'call-notes',
+      state: 'open',
+      severity: 'high',
+    });
+    expect(incident.evidence).toEqual([index]);
+    expect(calls).toEqual(['revoke {"appId":"call-notes"}', 'suspend call-notes by detect']);
+    expect(incident.containment.map((c) => [c.action, c.status])).toEqual([
+      ['revoke_app_tokens', 'applied'],
+      ['suspend_app', 'applied'],
+    ]);
+    expect(incident.timeline.map((t) => t.kind)).toEqual(['detected', 'contained', 'contained']);
+    expect(incident.timeline[0].detail).toMatch(/detected \d+ ms after its append/);
+
+    // Containment is itself audited, and not fed back into the rules.
+    const audited = await log.events({ request_id: incident.id });
+    expect(audited.records.map((r) => [r.event.action, r.event.actor_id, r.event.resource_id])).toEqual([
+      ['detect.contain', 'detect', 'app:call-notes'],
+      ['detect.contain', 'detect', 'app:call-notes'],
+    ]);
+    expect(detector.stats()).toMatchObject({ detections: 1, incidentsOpened: 1, ruleErrors: 0 });
+  });
+
+  it('a rule that throws is logged and counted; the other rules and every append go on', async () => {
+    const { store, log } = await setup();
+    const { containment, logger, logged } = recorder();
+    const crashing: Rule<unknown> = {
+      id: 'new_network',
+      initial: () => ({}),
+      step: () => {
+        throw new Error('bug in a rule');
+      },
+    };
+    const detector = createDetector({
+      db: store.db,
+      audit: log,
+      config: detectSchema.parse({}),
+      playbook,
+      containment,
+      sinks: [],
+      logger,
+      rules: [crashing, ...(await import('./rules/index.js')).rulesFrom(detectSchema.parse({}))],
+    });
+    await detector.start();
+    cleanups.push(() => detector.close());
+    await expect(log.append(guardRefusal())).resolves.toMatchObject({ index: 0 });
+    await log.append(guardRefusal('bob@example.com'));
+    await detector.idle();
+    expect(detector.stats()).toMatchObject({ events: 2, ruleErrors: 2, incidentsOpened: 2 });
+    expect(logged.filter((m) => m.includes('rule failed'))).toHaveLength(2);
+  });
+
+  it('runs off the request path: an append resolves before any rule has seen its event', async () => {
+    const { store, log } = await setup();
+    const { containment, logger } = recorder();
+    const seen: number[] = [];
+    const watching: Rule<unknown> = {
+      id: 'new_network',
+      initial: () => ({}),
+      step: (state, observed) => {
+        seen.push(observed.index);
+        return { state, detections: [] };
+      },
+    };
+    const detector = createDetector({
+      db: store.db,
+      audit: log,
+      config: detectSchema.parse({}),
+      playbook,
+      containment,
+      sinks: [],
+      logger,
+      rules: [watching],
+    });
+    await detector.start();
+    cleanups.push(() => detector.close());
+    await log.append(guardRefusal());
+    expect(seen).toEqual([]);
+    await detector.idle();
+    expect(seen).toEqual([0]);
+  });
+
+  it('a failed lever is recorded as such and the next one is still pulled', async () => {
+    const { store, log } = await setup();
+    const { calls, containment, logger } = recorder();
+    const detector = createDetector({
+      db: store.db,
+      audit: log,
+      config: detectSchema.parse({}),
+      playbook,
+      containment: {
+        ...containment,
+        revokeTokens: async () => {
+          throw new Error('revocation store unavailable');
+        },
+      },
+      sinks: [],
+      logger,
+    });
+    await detector.start();
+    cleanups.push(() => detector.close());
+    await log.append(guardRefusal());
+    await detector.idle();
+    const [incident] = (await listIncidents(store.db, {})).records;
+    expect(incident.containment.map((c) => [c.action, c.status])).toEqual([
+      ['revoke_app_tokens', 'failed'],
+      ['suspend_app', 'applied'],
+    ]);
+    expect(calls).toEqual(['suspend call-notes by detect']);
+    const audited = await log.events({ request_id: incident.id });
+    expect(audited.records.map((r) => r.event.outcome)).toEqual(['error', 'allow']);
+  });
+
+  it('keeps rule states across a restart: learning is not lost', async () => {
+    const { store, log } = await setup();
+    const { containment, logger } = recorder();
+    const options = {
+      db: store.db,
+      audit: log,
+      config: detectSchema.parse({}),
+      playbook,
+      containment,
+      sinks: [],
+      logger,
+    };
+    const first = createDetector(options);
+    await first.start();
+    await log.append(
+      eventOf({
+        at: Date.now() / 1000,
+        actor: 'alice@example.com',
+        app: 'call-notes',
+        action: 'crm.read',
+        records: 1,
+        network: '10.1.2.0/24',
+      }),
+    );
+    await first.idle();
+    await first.close();
+    const saved = await store.db
+      .selectFrom('detect_state' as never)
+      .selectAll()
+      .execute();
+    expect(saved.map((r) => (r as { rule: string }).rule)).toContain('new_network');
+    const second = createDetector(options);
+    await second.start();
+    cleanups.push(() => second.close());
+    const state = JSON.parse(
+      (saved as Array<{ rule: string; state: string }>).find((r) => r.rule === 'new_network')!.state,
+    );
+    expect(state.users['alice@example.com'].networks).toEqual(['10.1.2.0/24']);
+  });
+});

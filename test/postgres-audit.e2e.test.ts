@@ -1,0 +1,343 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../src/config/index.js';
+import { mintDevIdToken } from '../src/devidp/index.js';
+import { openLocalSecretStore } from '../src/secrets/index.js';
+import { gatehouse } from './support/cli.js';
+import { onPostgres, testDatabase, withTestDatabase } from './support/database.js';
+import { startDemo } from './support/demo.js';
+
+/**
+ * The audit log on PostgreSQL: many `gatehouse serve` processes append to one log through one
+ * sequencer (DESIGN.md, Audit trail). Real processes on loopback, one database, one shared data dir
+ * (its secrets hold the checkpoint signing key every node signs with). Runs on the PostgreSQL pass
+ * of `npm test` (GATEHOUSE_TEST_DATABASE_URL); on the embedded pass there is no sequencer to test.
+ */
+
+if (!onPostgres) {
+  console.warn(
+    'test/postgres-audit.e2e.test.ts: skipped: set GATEHOUSE_TEST_DATABASE_URL to a PostgreSQL server (eval "$(.ci/services.sh start)") to run it',
+  );
+}
+
+const bin = fileURLToPath(new URL('../bin/gatehouse.js', import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'gatehouse-pg-audit-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+interface Node {
+  url: string;
+  process: ChildProcess;
+  output: string;
+}
+
+const running: Node[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((node) => stopNode(node)));
+});
+
+/** A cluster of `count` nodes on a fresh data dir and database, started together. */
+async function startCluster(name: string, count: number) {
+  const dataDir = join(scratch, name);
+  const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
+  // Tokens name one issuer, the address clients use (a load balancer's in production); here the first node's.
+  const publicUrl = `http://127.0.0.1:${ports[0]}`;
+  const env = {
+    PATH: process.env.PATH ?? '',
+    GATEHOUSE_DATABASE_URL: (await testDatabase(dataDir))['database.url'] as string,
+    GATEHOUSE_PUBLIC_URL: publicUrl,
+    GATEHOUSE_DATA_DIR: dataDir,
+    GATEHOUSE_LOG_LEVEL: 'info',
+  };
+  const nodes = ports.map((port) => startNode(port, env));
+  running.push(...nodes);
+  await Promise.all(nodes.map((node) => waitUntilReady(node)));
+  const config = loadConfig({ env: {}, overrides: { dataDir, demo: true } });
+  const secrets = openLocalSecretStore(dataDir);
+  const accessToken = async (node: Node, user: string) => {
+    const subjectToken = await mintDevIdToken({ config, secrets, user, issuer: `${publicUrl}/idp` });
+    const response = await fetch(`${node.url}/oauth/token`, {
+      method: 'POST',
+      body: new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        subject_token: subjectToken,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+        client_id: 'call-notes',
+        scope: 'read:account.basic',
+      }),
+    });
+    const body = (await response.json()) as { access_token?: string };
+    if (!body.access_token) throw new Error(`token exchange failed: ${JSON.stringify(body)}`);
+    return body.access_token;
+  };
+  return { dataDir, nodes, env, accessToken };
+}
+
+/** The process id of the node that holds the sequencer lock now (from its session's application_name). */
+async function sequencerPid(dataDir: string): Promise<number | undefined> {
+  const rows = await withTestDatabase(dataDir, async (client) => {
+    const result = await client.query<{ application_name: string }>(
+      `select a.application_name from pg_locks l join pg_stat_activity a on a.pid = l.pid
+       where l.locktype = 'advisory' and l.granted and a.application_name like 'gatehouse-audit %'`,
+    );
+    return result.rows;
+  });
+  expect(rows.length).toBeLessThanOrEqual(1);
+  const match = rows[0]?.application_name.match(/pid=(\d+)$/);
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * Reads one account at a time on `node` until `stop()`, `workers` in parallel; answers the request ids
+ * of the 200s (acknowledged: their events were in the log before the answer) with when they came.
+ */
+async function load(
+  node: Node,
+  token: string,
+  stop: () => boolean,
+  workers = 4,
+): Promise<{ acknowledged: Array<{ id: string; at: number }>; failures: number[] }> {
+  const acknowledged: Array<{ id: string; at: number }> = [];
+  const failures: number[] = [];
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (!stop()) {
+        let response: Response;
+        try {
+          response = await fetch(`${node.url}/crm/v1/accounts?limit=1`, {
+            headers: { authorization: `Bearer ${token}` },
+          });
+        } catch {
+          return; // the node is gone: what it never answered was never acknowledged
+        }
+        await response.body?.cancel();
+        if (response.status === 200) {
+          acknowledged.push({ id: response.headers.get('x-request-id') as string, at: Date.now() });
+        } else failures.push(response.status);
+      }
+    }),
+  );
+  return { acknowledged, failures };
+}
+
+/** The stored log's shape: size, whether its indexes are 0..size-1, and the request ids in it. */
+async function storedLog(dataDir: string) {
+  return withTestDatabase(dataDir, async (client) => {
+    const { rows } = await client.query<{ idx: string; request_id: string }>(
+      'select idx, request_id from audit_events order by idx',
+    );
+    return {
+      size: rows.length,
+      contiguous: rows.every((row, i) => Number(row.idx) === i),
+      requestIds: rows.map((row) => row.request_id),
+    };
+  });
+}
+
+function verify(env: Record<string, string>) {
+  const result = gatehouse(['audit', 'verify', '--json'], env);
+  return { code: result.code, report: JSON.parse(result.stdout || '{}') as Record<string, unknown> };
+}
+
+describe.runIf(onPostgres)('one audit log, many nodes, one sequencer', () => {
+  it('two nodes started together migrate and seed once, and exactly one of them sequences', async () => {
+    const { dataDir, nodes } = await startCluster('start', 2);
+    const pid = await sequencerPid(dataDir);
+    expect(nodes.map((node) => node.process.pid)).toContain(pid);
+    const counts = await withTestDatabase(dataDir, async (client) => {
+      const { rows } = await client.query<{ accounts: string; migrations: string }>(
+        `select (select count(*) from crm_accounts) as accounts,
+                (select count(*) from kysely_migration) as migrations`,
+      );
+      return rows[0];
+    });
+    // Seeded once (300 accounts, not 600), each migration recorded once.
+    expect(Number(counts?.accounts)).toBe(300);
+    expect(Number(counts?.migrations)).toBeGreaterThan(0);
+    const leader = nodes.find((node) => node.process.pid === pid) as Node;
+    expect(leader.output).toContain('audit sequencer: this node now integrates the log');
+  }, 120_000);
+
+  it('appends from both nodes at once land in one log, each once, at consecutive indexes, and it verifies', async () => {
+    const { dataDir, nodes, env, accessToken } = await startCluster('concurrent', 2);
+    const [a, b] = nodes as [Node, Node];
+    const tokens = [await accessToken(a, 'alice'), await accessToken(b, 'bob')];
+    const before = (await storedLog(dataDir)).size;
+    let sent = 0;
+    const stop = () => ++sent > 160;
+    const [fromA, fromB] = await Promise.all([
+      load(a, tokens[0] as string, stop),
+      load(b, tokens[1] as string, stop),
+    ]);
+    expect([...fromA.failures, ...fromB.failures]).toEqual([]);
+    expect(fromA.acknowledged.length).toBeGreaterThan(20);
+    expect(fromB.acknowledged.length).toBeGreaterThan(20);
+
+    const log = await storedLog(dataDir);
+    expect(log.contiguous).toBe(true);
+    const acknowledged = [...fromA.acknowledged, ...fromB.acknowledged].map(({ id }) => id);
+    expect(log.size).toBeGreaterThanOrEqual(before + acknowledged.length);
+    const logged = new Map<string, number>();
+    for (const id of log.requestIds) logged.set(id, (logged.get(id) ?? 0) + 1);
+    expect(acknowledged.filter((id) => logged.get(id) !== 1)).toEqual([]);
+
+    const { code, report } = verify(env);
+    expect(code).toBe(0);
+    expect(report).toMatchObject({ ok: true });
+    expect(report.size).toBeGreaterThanOrEqual(log.size);
+  }, 120_000);
+
+  it('kill -9 of the sequencer mid-load: another node takes over, no acknowledged event is lost, and the log verifies', async () => {
+    const { dataDir, nodes, env, accessToken } = await startCluster('kill', 2);
+    const leaderPid = await sequencerPid(dataDir);
+    const leader = nodes.find((node) => node.process.pid === leaderPid) as Node;
+    const survivor = nodes.find((node) => node !== leader) as Node;
+    const tokens = [await accessToken(leader, 'alice'), await accessToken(survivor, 'bob')];
+
+    let stopAt = Number.POSITIVE_INFINITY;
+    const loads = Promise.all([
+      load(leader, tokens[0] as string, () => Date.now() > stopAt),
+      load(survivor, tokens[1] as string, () => Date.now() > stopAt),
+    ]);
+    // Mid-load: both nodes have answered requests, and more are in flight on both.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    leader.process.kill('SIGKILL');
+    const killedAt = Date.now();
+    stopAt = killedAt + 3000;
+    const [fromLeader, fromSurvivor] = await loads;
+
+    expect(await sequencerPid(dataDir)).toBe(survivor.process.pid);
+    expect(survivor.output).toContain('audit sequencer: this node now integrates the log');
+    expect(fromLeader.acknowledged.length).toBeGreaterThan(0);
+    // The survivor never refused: its appends waited for the takeover, then went in.
+    expect(fromSurvivor.failures).toEqual([]);
+    expect(fromSurvivor.acknowledged.filter(({ at }) => at > killedAt).length).toBeGreaterThan(0);
+
+    const log = await storedLog(dataDir);
+    expect(log.contiguous).toBe(true);
+    const logged = new Map<string, number>();
+    for (const id of log.requestIds) logged.set(id, (logged.get(id) ?? 0) + 1);
+    const acknowledged = [...fromLeader.acknowledged, ...fromSurvivor.acknowledged].map(({ id }) => id);
+    // Each exactly once: nothing lost, nothing integrated twice across the takeover.
+    expect(acknowledged.filter((id) => logged.get(id) !== 1)).toEqual([]);
+
+    const { code, report } = verify(env);
+    expect(code).toBe(0);
+    expect(report).toMatchObject({ ok: true });
+    console.info(
+      `kill -9 of the sequencer: ${fromLeader.acknowledged.length} + ${fromSurvivor.acknowledged.length} acknowledged events, all in a log of ${log.size} that verifies`,
+    );
+  }, 120_000);
+});
+
+describe.runIf(onPostgres)('audit verify on PostgreSQL', () => {
+  it('passes on the intact log and names the first bad index after a row is rewritten in the database', async () => {
+    const demo = await startDemo({ keepDataDir: true });
+    try {
+      const token = await demo.accessToken('alice', 'call-notes', 'read:contact.basic');
+      for (let i = 0; i < 6; i++) await demo.get('/crm/v1/contacts?limit=2', token);
+      await demo.gatehouse.close();
+      const dataDir = demo.dataDir;
+      const intact = gatehouse(['audit', 'verify', '--json', '--data-dir', dataDir]);
+      expect(intact.code).toBe(0);
+      expect(JSON.parse(intact.stdout)).toMatchObject({ ok: true });
+
+      await withTestDatabase(dataDir, (client) =>
+        client.query(`update audit_events set event = replace(event, '"allow"', '"deny"') where idx = 3`),
+      );
+      const tampered = gatehouse(['audit', 'verify', '--json', '--data-dir', dataDir]);
+      expect(tampered.code).not.toBe(0);
+      expect(JSON.parse(tampered.stdout)).toMatchObject({ ok: false, firstBadIndex: 3 });
+
+      // A deleted tail is as visible: the signed checkpoints cover events that are gone.
+      await withTestDatabase(dataDir, (client) => client.query('delete from audit_events where idx >= 5'));
+      const truncated = gatehouse(['audit', 'verify', '--json', '--data-dir', dataDir]);
+      expect(truncated.code).not.toBe(0);
+      expect(JSON.parse(truncated.stdout)).toMatchObject({ ok: false });
+    } finally {
+      await demo.stop().catch(() => undefined);
+      rmSync(demo.dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('a queued event that is not one the nodes wrote is dropped by the sequencer, never hashed into the log', async () => {
+    const { dataDir, nodes, env, accessToken } = await startCluster('forged-queue', 1);
+    const node = nodes[0] as Node;
+    await withTestDatabase(dataDir, (client) =>
+      client.query(
+        `insert into audit_queue (id, event, queued_at) values ('forged:1', '{"action":"crm.read"}', '2025-01-01T00:00:00.000Z')`,
+      ),
+    );
+    const token = await accessToken(node, 'alice');
+    expect(
+      (await fetch(`${node.url}/crm/v1/accounts?limit=1`, { headers: { authorization: `Bearer ${token}` } }))
+        .status,
+    ).toBe(200);
+    await vi.waitFor(
+      async () =>
+        expect(
+          await withTestDatabase(
+            dataDir,
+            async (client) =>
+              (await client.query("select 1 from audit_queue where id = 'forged:1'")).rowCount,
+          ),
+        ).toBe(0),
+      { timeout: 5000 },
+    );
+    expect(verify(env)).toMatchObject({ code: 0, report: { ok: true } });
+  }, 60_000);
+});
+
+function startNode(port: number, env: Record<string, string>): Node {
+  const child = spawn(process.execPath, [bin, 'serve', '--demo', '--port', String(port)], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const node: Node = { url: `http://127.0.0.1:${port}`, process: child, output: '' };
+  const collect = (chunk: unknown) => {
+    node.output += String(chunk);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  return node;
+}
+
+async function waitUntilReady(node: Node): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    if (node.process.exitCode !== null || node.process.signalCode !== null) {
+      throw new Error(`node ${node.url} exited: ${node.output}`);
+    }
+    const status = await fetch(`${node.url}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`node ${node.url} not ready: ${node.output}`);
+}
+
+async function stopNode(node: Node): Promise<void> {
+  if (node.process.exitCode !== null || node.process.signalCode !== null) return;
+  const exited = new Promise((resolve) => node.process.once('exit', resolve));
+  node.process.kill('SIGTERM');
+  await exited;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
