@@ -360,6 +360,8 @@ describe('suspension, lapsed approvals and retirement', () => {
 
     const restored = await decide('dave', 'pipeline-peek', 'restore', 'false alarm');
     expect(await json<AppView>(restored)).toMatchObject({ state: 'approved' });
+    // The suspension revoked every token issued up to its second: a sign-in after it works.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     const fresh = await tokenWithin('alice', 'pipeline-peek', 'read:account.basic');
     expect(await gatewayStatusWithin(fresh, 200, 1000)).toBe(200);
   });

@@ -80,6 +80,15 @@ describe('gatehouse classify, beside a running server on the same data dir', () 
     expect(gatehouse(['audit', 'verify', '--data-dir', demo.dataDir]).code).toBe(0);
   });
 
+  it('has --help with --json and --data-dir, for the table and each subcommand', () => {
+    for (const command of [['classify'], ['classify', 'set'], ['classify', 'clear']]) {
+      const result = gatehouse([...command, '--help']);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('--json');
+      expect(result.stdout).toContain('--data-dir');
+    }
+  });
+
   it('refuses a bad class or field with one line and exit 1, changing nothing', () => {
     for (const args of [
       ['set', 'note.body', 'confidential', '--reason', 'no such class'],

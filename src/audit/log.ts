@@ -18,7 +18,7 @@ import {
   type AuditEventRecord,
 } from './reader.js';
 import { openSequencedLog } from './sequenced.js';
-import { immediateTransaction } from './transaction.js';
+import { immediateTransaction, releaseWal } from './transaction.js';
 import {
   appendLeaves,
   loadHead,
@@ -223,7 +223,11 @@ class StoredAuditLog implements AuditLog {
     this.#closing ??= (async () => {
       clearInterval(this.#timer);
       while (this.#draining) await this.#draining;
-      await this.#sign();
+      try {
+        await this.#sign();
+      } finally {
+        await releaseWal(this.#db);
+      }
     })();
     return this.#closing;
   }

@@ -1,5 +1,5 @@
 /** SQLite write transactions for the audit log: BEGIN IMMEDIATE, waiting for the lock without blocking. */
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { sql } from 'kysely';
 import type { Db } from '../store/index.js';
 
@@ -52,7 +52,7 @@ export async function immediateTransaction<T>(
       }
     });
     if (outcome !== busy) {
-      if (wal) await syncFile(wal.path);
+      if (wal) await syncFile(wal);
       return outcome.result;
     }
     if (Date.now() >= deadline) {
@@ -90,6 +90,7 @@ interface Wal {
   readonly path: string;
   /** The connection's own setting, restored after each commit. */
   readonly synchronous: number;
+  handle?: FileHandle | undefined;
 }
 
 /** The WAL of the main database and the connection's synchronous level; undefined when not in WAL mode. */
@@ -113,12 +114,27 @@ async function walOf(db: Db): Promise<Wal | undefined> {
   return wal ?? undefined;
 }
 
-/** fsync on the thread pool; opened per call, so a WAL replaced by another process is still the one synced. */
-async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r');
+/** Closes the WAL handle kept for `db`, if any; a later transaction opens it again. */
+export async function releaseWal(db: Db): Promise<void> {
+  const wal = wals.get(db);
+  wals.delete(db);
+  const handle = wal?.handle;
+  if (wal) wal.handle = undefined;
+  await handle?.close();
+}
+
+/**
+ * fsync on the thread pool. The handle is kept: SQLite never replaces a WAL while a connection holds
+ * it open, and this process's connection does until it closes; an error drops the handle, so the next
+ * sync opens the file afresh.
+ */
+async function syncFile(wal: Wal): Promise<void> {
+  const handle = (wal.handle ??= await open(wal.path, 'r'));
   try {
     await handle.sync();
-  } finally {
-    await handle.close();
+  } catch (error) {
+    wal.handle = undefined;
+    await handle.close().catch(() => undefined);
+    throw error;
   }
 }

@@ -32,7 +32,8 @@ const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
 /**
  * Revokes every token of an app, of a user, or of one user in one app (both given): refresh tokens are
  * marked revoked, and a revocation entry makes every node refuse the access tokens issued up to this
- * second (within `broker.revocationPollMs`). Needs only the database: the CLI calls it without a
+ * second (within `broker.revocationPollMs`; at once where RevocationList.sync() announces it through
+ * Redis afterwards). Needs only the database: the CLI calls it without a
  * running server. Containment and offboarding use it.
  */
 export async function revokeAll(db: Db | BrokerDb, options: RevokeAllOptions): Promise<RevokeAllResult> {

@@ -38,11 +38,24 @@ export function purposeOf(config: Config, principal: Principal): string | undefi
  * purpose gets an empty `in` list, which matches nothing: no declared purpose, no contact.
  */
 export function consentCondition(config: Config, principal: Principal): RowCondition {
-  const purpose = purposeOf(config, principal);
-  const vocabulary = [...new Set(config.gateway.consent.purposes)].sort();
-  const value = purpose === undefined ? [] : subsetsContaining(vocabulary, purpose);
-  return { field: consentField, op: 'in', value };
+  let byApp = conditions.get(config);
+  if (!byApp) {
+    byApp = new Map();
+    conditions.set(config, byApp);
+  }
+  let condition = byApp.get(principal.appId);
+  if (!condition) {
+    const purpose = purposeOf(config, principal);
+    const vocabulary = [...new Set(config.gateway.consent.purposes)].sort();
+    const value = purpose === undefined ? [] : subsetsContaining(vocabulary, purpose);
+    condition = Object.freeze({ field: consentField, op: 'in', value: Object.freeze(value) });
+    byApp.set(principal.appId, condition);
+  }
+  return condition;
 }
+
+/** Conditions by app, per (frozen) configuration: one per app ever seen, so bounded by the catalog. */
+const conditions = new WeakMap<Config, Map<string, RowCondition>>();
 
 /** Every sorted subset of `vocabulary` (sorted) that holds `purpose`, as the JSON the column stores. */
 function subsetsContaining(vocabulary: readonly string[], purpose: string): string[] {

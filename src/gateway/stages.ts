@@ -111,7 +111,7 @@ export function protector(
   const role = config.roles[principal.role];
   const shown = new Set(['id', ...fields]);
   const freeText = freeTextFields(config, object).filter((field) => shown.has(field));
-  const rules = outgoingRules(config, principal);
+  const rules = freeText.length > 0 ? outgoingRules(config, principal) : [];
   const tally = new DlpTally();
   let withheld = 0;
   return {

@@ -5,7 +5,7 @@ export function formatReport(report: ScanReport): string {
   const lines = report.findings.map((f) => {
     const where = f.line > 0 ? `${f.file}:${f.line}` : f.file;
     const print = f.fingerprint ? `  [${f.fingerprint}]` : '';
-    return `${f.severity.toUpperCase().padEnd(8)}  ${f.rule.padEnd(24)}  ${where}\n          ${f.message}${print}`;
+    return `${f.severity.toUpperCase().padEnd(8)}  ${f.rule.padEnd(26)}  ${where}\n          ${f.message}${print}`;
   });
   const scanned =
     `${report.files} file${report.files === 1 ? '' : 's'}, ${size(report.bytes)} scanned in ${report.target} (${report.kind})` +

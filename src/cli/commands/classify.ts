@@ -208,6 +208,7 @@ function formatTable(rows: readonly FieldClassification[], sampledRecords?: numb
 
 function evidenceText(row: FieldClassification): string {
   if (!row.sample) return row.type === 'string' ? 'not sampled' : '-';
+  if (row.sample.sampled === 0) return 'no values sampled';
   const kinds = Object.entries(row.sample.evidence)
     .filter(([, n]) => (n ?? 0) > 0)
     .map(([kind, n]) => `${kind} ${n}/${row.sample!.sampled}`);

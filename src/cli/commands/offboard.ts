@@ -79,14 +79,12 @@ export function registerOffboardCommands(program: Command): void {
     }
     const result = verifyArchive(readArchive(file), key);
     if (!result.ok) {
-      throw new AuditIntegrityError(
-        `the archive does not verify: ${result.problem}${result.index === undefined ? '' : ` (event ${result.index})`}`,
-        { code: result.code },
-      );
+      throw new AuditIntegrityError(`the archive does not verify: ${result.problem}`, { code: result.code });
     }
+    const bundles = result.bundles ?? 1;
     report(
       options,
-      `archive intact: ${result.events} events in ${result.bundles ?? 1} bundles, proven against a signed checkpoint of ${result.size} events`,
+      `archive intact: ${result.events} events in ${bundles} evidence bundle${bundles === 1 ? '' : 's'}, proven against a signed checkpoint of ${result.size} events`,
       result,
     );
   });

@@ -1,0 +1,318 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  auditOrigin,
+  auditVerifierKey,
+  verifyEvidenceBundle,
+  type EvidenceBundle,
+} from '../src/audit/index.js';
+import { webhookSignature } from '../src/detect/index.js';
+import { openLocalSecretStore } from '../src/secrets/index.js';
+import { redeemCodeFlow } from './support/broker.js';
+import { startDemo, type Demo } from './support/demo.js';
+import { expectProblem, json, type Page } from './support/http.js';
+
+interface Incident {
+  id: string;
+  rule: string;
+  actor: string;
+  app_id: string;
+  severity: string;
+  state: string;
+  summary: string;
+  containment: Array<{ action: string; target: string; status: string; reversed_by?: string }>;
+  timeline: Array<{ at: string; kind: string; by: string; detail: string }>;
+  evidence: number[];
+}
+
+const secret = 'webhook-secret-for-the-e2e-test';
+const alerts: Array<{ headers: IncomingMessage['headers']; body: string }> = [];
+const receiver = createServer((request, response) => {
+  let body = '';
+  request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+  request.on('end', () => {
+    alerts.push({ headers: request.headers, body });
+    response.end();
+  });
+});
+
+let demo: Demo;
+let dave: string;
+let carol: string;
+/** The token the attacking app held: revoked by containment, and revoked it stays. */
+let attacker: string;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `probe` every 10 ms until it answers something, for at most `ms`. */
+async function within<T>(ms: number, probe: () => Promise<T | undefined>): Promise<T | undefined> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined || performance.now() > deadline) return value;
+    await sleep(10);
+  }
+}
+
+async function incidents(query: string): Promise<Incident[]> {
+  const response = await demo.get(`/admin/v1/incidents?${query}`, dave);
+  expect(response.status).toBe(200);
+  return (await json<{ records: Incident[] }>(response)).records;
+}
+
+async function incident(id: string): Promise<Incident> {
+  return json<Incident>(await demo.get(`/admin/v1/incidents/${id}`, dave));
+}
+
+const post = (path: string, token: string, body: unknown = {}) =>
+  demo.send('POST', path, token, { json: body });
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  demo = await startDemo({
+    config: {
+      'detect.alerts.webhook': {
+        url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`,
+        secret,
+        minSeverity: 'low',
+        backoffMs: 20,
+      },
+    },
+  });
+  dave = await demo.accessToken('dave', 'console', 'admin');
+  carol = await demo.accessToken('carol', 'console', 'audit:read');
+});
+
+afterAll(async () => {
+  await demo?.stop();
+  await new Promise<void>((resolve) => receiver.close(() => resolve()));
+});
+
+describe('an app paging through contacts', () => {
+  let bystander: string;
+  let refusedAt: number;
+  let firstPage: Page;
+  let opened: Incident;
+
+  it('is refused by the guard, detected, and its token refused (401) within a second of the refusal', async () => {
+    attacker = await demo.accessToken('erin', 'call-notes', 'read:contact.basic');
+    bystander = await demo.accessToken('alice', 'call-notes', 'read:account.basic');
+    const page1 = await demo.get('/crm/v1/contacts?limit=40&fields=first_name,last_name', attacker);
+    expect(page1.status).toBe(200);
+    firstPage = await json<Page>(page1);
+    const next = `/crm/v1/contacts?limit=40&fields=first_name,last_name&cursor=${firstPage.next_cursor}`;
+    await expectProblem(await demo.get(next, attacker), 403, 'BULK_EXPORT_BLOCKED');
+    refusedAt = performance.now();
+
+    const cut = await within(1000, async () => {
+      const answer = await demo.get(next, attacker);
+      return answer.status === 401 ? answer : undefined;
+    });
+    expect(cut, "the attacker's token still worked a second after the refusal").toBeDefined();
+    await expectProblem(cut as Response, 401, 'TOKEN_REVOKED');
+    // Every token of the app, not only the attacker's.
+    await expectProblem(await demo.get('/crm/v1/accounts?limit=1', bystander), 401, 'TOKEN_REVOKED');
+    expect(performance.now() - refusedAt).toBeLessThan(2000);
+  });
+
+  it('opened one incident: rule, actor, app, severity, containment, timeline, evidence', async () => {
+    const found = await incidents('rule=mass_export&app_id=call-notes');
+    expect(found).toHaveLength(1);
+    opened = await incident(found[0].id);
+    expect(opened).toMatchObject({
+      rule: 'mass_export',
+      actor: 'erin@example.com',
+      app_id: 'call-notes',
+      severity: 'high',
+      state: 'open',
+    });
+    expect(opened.containment.map((c) => [c.action, c.target, c.status])).toEqual([
+      ['revoke_app_tokens', 'app:call-notes', 'applied'],
+      ['suspend_app', 'app:call-notes', 'applied'],
+    ]);
+    expect(opened.timeline.map((t) => t.kind).slice(0, 3)).toEqual(['detected', 'contained', 'contained']);
+    expect(opened.evidence.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('suspended the app: a new token is refused within a second', async () => {
+    const refused = await within(1500, async () => {
+      const answer = await demo.exchange('erin', 'call-notes', 'read:contact.basic');
+      return answer.status === 200 ? undefined : answer;
+    });
+    expect(refused?.status).toBe(401);
+  });
+
+  it('sent a signed alert that names the incident and holds no record values or tokens', async () => {
+    const alert = await within(3000, async () => alerts.find((a) => a.body.includes(opened.id)));
+    expect(alert).toBeDefined();
+    const delivered = await within(3000, async () =>
+      (await incident(opened.id)).timeline.find((t) => t.kind === 'alerted'),
+    );
+    expect(delivered?.detail).toMatch(/^webhook http:\/\/127\.0\.0\.1:\d+$/);
+    const { headers, body } = alert!;
+    expect(headers['x-gatehouse-signature']).toBe(
+      webhookSignature(secret, headers['x-gatehouse-timestamp'] as string, body),
+    );
+    expect(JSON.parse(body)).toMatchObject({
+      incident_id: opened.id,
+      rule: 'mass_export',
+      app_id: 'call-notes',
+    });
+    for (const record of firstPage.records) {
+      expect(body).not.toContain(String(record.last_name));
+      expect(body).not.toContain(String(record.id));
+    }
+    expect(body).not.toContain(attacker.slice(0, 40));
+  });
+
+  it('exports an evidence bundle that verifies offline with the audit key, and fails when tampered', async () => {
+    const response = await demo.get(`/admin/v1/incidents/${opened.id}/evidence`, carol);
+    expect(response.status).toBe(200);
+    const bundle = await json<EvidenceBundle>(response);
+    const key = await auditVerifierKey(openLocalSecretStore(demo.dataDir), auditOrigin);
+    expect(verifyEvidenceBundle(bundle, key)).toMatchObject({ ok: true, events: opened.evidence.length });
+    expect(bundle.events.map((e) => e.index)).toEqual(opened.evidence);
+    const refusal = bundle.events.find((e) => e.event.action === 'bulk_export');
+    expect(refusal?.event).toMatchObject({
+      actor_id: 'erin@example.com',
+      app_id: 'call-notes',
+      outcome: 'deny',
+    });
+
+    const tampered = JSON.parse(JSON.stringify(bundle)) as EvidenceBundle & {
+      events: Array<{ event: Record<string, unknown> }>;
+    };
+    tampered.events[0].event.actor_id = 'someone-else@example.com';
+    expect(verifyEvidenceBundle(tampered, key)).toMatchObject({ ok: false, code: 'LEAF_HASH_MISMATCH' });
+  });
+
+  it('recorded containment in the audit trail under the incident id', async () => {
+    const response = await demo.get(`/audit/v1/events?request_id=${opened.id}`, carol);
+    const events = (await json<{ records: Array<{ event: Record<string, string> }> }>(response)).records;
+    expect(events.map((r) => [r.event.action, r.event.actor_id, r.event.resource_id])).toEqual([
+      ['detect.contain', 'detect', 'app:call-notes'],
+      ['detect.contain', 'detect', 'app:call-notes'],
+    ]);
+  });
+});
+
+describe('the incident API', () => {
+  it('lets auditors read but only admins change; without a token, 401', async () => {
+    const [open] = await incidents('state=open&rule=mass_export');
+    expect((await demo.get('/admin/v1/incidents', carol)).status).toBe(200);
+    await expectProblem(
+      await post(`/admin/v1/incidents/${open.id}/acknowledge`, carol),
+      403,
+      'SCOPE_MISSING',
+    );
+    await expectProblem(await demo.get('/admin/v1/incidents'), 401, 'TOKEN_MISSING');
+    await expectProblem(
+      await demo.get('/admin/v1/incidents/inc_nonexistent000000000', dave),
+      404,
+      'INCIDENT_NOT_FOUND',
+    );
+    await expectProblem(await demo.get('/admin/v1/incidents?state=perhaps', dave), 422, 'INVALID_INPUT');
+  });
+
+  it('an admin restores the contained app: new tokens again, the revoked ones stay revoked', async () => {
+    const [open] = await incidents('state=open&rule=mass_export');
+    const response = await post(`/admin/v1/incidents/${open.id}/restore`, dave, {
+      reason: 'the maker fixed a paging bug',
+    });
+    expect(response.status).toBe(200);
+    const restored = await json<Incident>(response);
+    expect(restored.containment.map((c) => [c.action, c.status, c.reversed_by ?? ''])).toEqual([
+      ['revoke_app_tokens', 'applied', ''],
+      ['suspend_app', 'reversed', 'dave@example.com'],
+    ]);
+    expect(restored.timeline.at(-1)).toMatchObject({ kind: 'restored', by: 'dave@example.com' });
+    const issued = await within(1500, async () => {
+      const answer = await demo.exchange('erin', 'call-notes', 'read:account.basic');
+      return answer.status === 200 ? answer : undefined;
+    });
+    expect(issued).toBeDefined();
+    const fresh = ((await issued!.json()) as { access_token: string }).access_token;
+    expect((await demo.get('/crm/v1/accounts?limit=1', fresh)).status).toBe(200);
+    await expectProblem(await demo.get('/crm/v1/accounts?limit=1', attacker), 401, 'TOKEN_REVOKED');
+    await expectProblem(await post(`/admin/v1/incidents/${open.id}/restore`, dave), 409, 'INCIDENT_CONFLICT');
+
+    const events = await json<{ records: Array<{ event: Record<string, string> }> }>(
+      await demo.get(`/audit/v1/events?request_id=${open.id}`, carol),
+    );
+    expect(events.records.map((r) => [r.event.action, r.event.actor_id])).toEqual([
+      ['detect.contain', 'detect'],
+      ['detect.contain', 'detect'],
+      ['detect.restore', 'dave@example.com'],
+      ['incident.restore', 'dave@example.com'],
+    ]);
+  });
+
+  it('acknowledge, annotate and close, each once; the notes stay out of the audit trail', async () => {
+    const [open] = await incidents('state=open&rule=mass_export');
+    const path = `/admin/v1/incidents/${open.id}`;
+    expect((await post(`${path}/acknowledge`, dave, { note: 'looking' })).status).toBe(200);
+    await expectProblem(await post(`${path}/acknowledge`, dave), 409, 'INCIDENT_CONFLICT');
+    expect((await post(`${path}/annotate`, dave, { note: 'maker says: a loop without a stop' })).status).toBe(
+      200,
+    );
+    await expectProblem(await post(`${path}/annotate`, dave, {}), 422, 'INVALID_INPUT');
+    await expectProblem(await post(`${path}/close`, dave, {}), 422, 'INVALID_INPUT');
+    const closed = await json<Incident>(
+      await post(`${path}/close`, dave, { reason: 'bug fixed, app restored' }),
+    );
+    expect(closed.state).toBe('closed');
+    expect(closed.timeline.map((t) => t.kind).slice(-4)).toEqual([
+      'restored',
+      'acknowledged',
+      'annotated',
+      'closed',
+    ]);
+    await expectProblem(await post(`${path}/close`, dave, { reason: 'again' }), 409, 'INCIDENT_CONFLICT');
+
+    const trail = JSON.stringify(
+      await json<unknown>(await demo.get(`/audit/v1/events?request_id=${open.id}`, carol)),
+    );
+    expect(trail).toContain('incident.close');
+    expect(trail).not.toContain('a loop without a stop');
+    expect(trail).not.toContain('bug fixed');
+  });
+});
+
+describe('a refresh token replayed through the real broker', () => {
+  it("opens a refresh_token_reuse incident and revokes the user's tokens in every app within a second", async () => {
+    const redirectUri = 'http://localhost:5173/callback';
+    const tokens = (await (
+      await redeemCodeFlow({ base: demo.url, redirectUri, scope: 'read:account.basic', user: 'bob' })
+    ).json()) as { access_token: string; refresh_token: string };
+    const elsewhere = await demo.accessToken('bob', 'pipeline-dashboard', 'read:opportunity.aggregate');
+    const refresh = (token: string) =>
+      fetch(`${demo.url}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'refresh_token',
+          client_id: 'call-notes',
+          refresh_token: token,
+        }),
+      });
+    expect((await refresh(tokens.refresh_token)).status).toBe(200);
+    expect((await refresh(tokens.refresh_token)).status).toBe(400);
+    const replayedAt = performance.now();
+
+    const cut = await within(1000, async () => {
+      const answer = await demo.get(
+        '/crm/v1/opportunities/aggregate?group_by=stage&metric=sum(amount)',
+        elsewhere,
+      );
+      return answer.status === 401 ? answer : undefined;
+    });
+    expect(cut, "bob's token in another app still worked a second after the replay").toBeDefined();
+    expect(performance.now() - replayedAt).toBeLessThan(2000);
+    const [reuse] = await incidents('rule=refresh_token_reuse');
+    expect(reuse).toMatchObject({ actor: 'bob@example.com', app_id: 'call-notes', severity: 'high' });
+    expect((await incident(reuse.id)).containment.map((c) => [c.action, c.target])).toEqual([
+      ['revoke_user_tokens', 'user:bob@example.com'],
+    ]);
+  });
+});
