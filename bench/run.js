@@ -3,10 +3,14 @@
 // the same SQLite file and (b) through the whole gateway pipeline with a real token (authenticate,
 // limits, policy, shape, fetch, mask, DLP, bulk guard, audit append before the answer). The servers
 // run in this process; autocannon runs as a separate process so load and server don't share a loop.
-// Usage: npm run bench [-- --seconds 10 --connections 16 --json]
+// Usage: npm run bench [-- --seconds 10 --connections 16 --json --profile]
+// Each scenario is warmed up first; the server's CPU time and event-loop busy time per request are
+// reported beside throughput, since they hold on a machine whose other processes steal cores.
+// `--profile` samples the one-contact scenario and prints where its time goes, stage by stage.
 // `--backend postgres` runs the scale-out bench instead (bench/scale.js): 1 and 2 nodes on PostgreSQL
 // and Redis, and the audit sequencer's integration rate.
 import { execFile } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +23,7 @@ import { authorizeRequest, clearPolicyCaches, loadPolicySet } from '../dist/poli
 import { mintDevIdToken } from '../dist/devidp/index.js';
 import { openLocalSecretStore } from '../dist/secrets/index.js';
 import { startGatehouse } from '../dist/server/index.js';
+import { stageBreakdown, startProfile } from './stages.js';
 
 const run = promisify(execFile);
 const autocannonBin = fileURLToPath(new URL('../node_modules/autocannon/autocannon.js', import.meta.url));
@@ -27,13 +32,17 @@ const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '16' },
+    warmup: { type: 'string', default: '2' },
     json: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
     backend: { type: 'string', default: 'sqlite' },
   },
 });
 if (values.help) {
-  console.log('usage: npm run bench [-- --backend sqlite|postgres --seconds 10 --connections 16 --json]');
+  console.log(
+    'usage: npm run bench [-- --backend sqlite|postgres --seconds 10 --warmup 2 --connections 16 --json --profile]',
+  );
   process.exit(0);
 }
 if (values.backend !== 'sqlite' && values.backend !== 'postgres') {
@@ -79,34 +88,61 @@ try {
     { name: 'gateway: page of 20 contacts', url: `${gatehouse.url}/crm/v1/contacts?limit=20`, headers },
   ];
   const results = [];
-  for (const scenario of scenarios) {
-    process.stderr.write(`${scenario.name}: ${values.seconds}s, ${values.connections} connections\n`);
+  let stages;
+  const restingRss = process.memoryUsage().rss;
+  for (const [i, scenario] of scenarios.entries()) {
+    const load = (seconds) => {
+      const args = ['-j', '-c', values.connections, '-d', seconds];
+      for (const [name, value] of Object.entries(scenario.headers)) args.push('-H', `${name}=${value}`);
+      return run(process.execPath, [autocannonBin, ...args, scenario.url], { maxBuffer: 64 * 1024 * 1024 });
+    };
+    process.stderr.write(
+      `${scenario.name}: ${values.warmup}s warm-up, ${values.seconds}s, ${values.connections} connections\n`,
+    );
+    if (Number(values.warmup) > 0) await load(values.warmup);
     let peakRss = 0;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 250);
-    const args = ['-j', '-c', values.connections, '-d', values.seconds];
-    for (const [name, value] of Object.entries(scenario.headers)) args.push('-H', `${name}=${value}`);
-    const { stdout } = await run(process.execPath, [autocannonBin, ...args, scenario.url], {
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    const stopProfile = values.profile && i === 1 ? await startProfile() : undefined;
+    const cpu = process.cpuUsage();
+    const loop = performance.eventLoopUtilization();
+    const { stdout } = await load(values.seconds);
+    const busyMs = performance.eventLoopUtilization(loop).active;
+    const cpuUsed = process.cpuUsage(cpu);
+    const profile = await stopProfile?.();
     clearInterval(sampler);
     const result = JSON.parse(stdout);
+    const requests = Math.max(1, result.requests.total);
+    if (profile)
+      stages = stageBreakdown(profile).map(([stage, ms]) => ({ stage, ms_per_request: ms / requests }));
     results.push({
       scenario: scenario.name,
       requests_per_second: Math.round(result.requests.average),
       latency_ms_p50: result.latency.p50,
       latency_ms_p99: result.latency.p99,
       non_2xx: result.non2xx + result.errors,
+      cpu_ms_per_request: round3((cpuUsed.user + cpuUsed.system) / 1000 / requests),
+      loop_busy_ms_per_request: round3(busyMs / requests),
       peak_rss_mb: Math.round(peakRss / 1048576),
     });
   }
   const ratio = results[1].requests_per_second / results[0].requests_per_second;
+  // Server CPU per request does not depend on how many cores other processes leave to this one.
+  const cpuRatio = results[0].cpu_ms_per_request / results[1].cpu_ms_per_request;
   // A single-record read asks Cedar twice (row filter, then the record): their share of the request.
   const perRequestMs = (policy[1].p50_us + policy[3].p50_us) / 1000;
   const policyShare = perRequestMs / results[1].latency_ms_p50;
   if (values.json) {
     console.log(
       JSON.stringify(
-        { results, ratio_gateway_to_bare: ratio, policy, policy_share_of_one_record_p50: policyShare },
+        {
+          results,
+          ratio_gateway_to_bare: ratio,
+          cpu_ratio_gateway_to_bare: cpuRatio,
+          resting_rss_mb: Math.round(restingRss / 1048576),
+          stages,
+          policy,
+          policy_share_of_one_record_p50: policyShare,
+        },
         null,
         2,
       ),
@@ -116,15 +152,29 @@ try {
     for (const p of policy)
       console.log(`| ${p.scenario} | ${p.decisions_per_second} | ${p.p50_us} | ${p.p99_us} |`);
     console.log(
-      `\ncached decisions of one record read: ${perRequestMs.toFixed(3)} ms of a ${results[1].latency_ms_p50} ms p50 (${(policyShare * 100).toFixed(1)}%)\n`,
+      `\ncached decisions of one record read: ${perRequestMs.toFixed(3)} ms of a ${results[1].latency_ms_p50} ms p50 (${(policyShare * 100).toFixed(2)}%)\n`,
     );
-    console.log('| scenario | req/s | p50 ms | p99 ms | non-2xx | peak RSS MB |\n|---|---|---|---|---|---|');
+    console.log(
+      '| scenario | req/s | p50 ms | p99 ms | non-2xx | server CPU ms/req | event loop busy ms/req | peak RSS MB |\n|---|---|---|---|---|---|---|---|',
+    );
     for (const r of results) {
       console.log(
-        `| ${r.scenario} | ${r.requests_per_second} | ${r.latency_ms_p50} | ${r.latency_ms_p99} | ${r.non_2xx} | ${r.peak_rss_mb} |`,
+        `| ${r.scenario} | ${r.requests_per_second} | ${r.latency_ms_p50} | ${r.latency_ms_p99} | ${r.non_2xx} | ${r.cpu_ms_per_request} | ${r.loop_busy_ms_per_request} | ${r.peak_rss_mb} |`,
       );
     }
-    console.log(`\nratio gateway / bare (one record): ${ratio.toFixed(2)}`);
+    console.log(`\nRSS at rest before the load: ${Math.round(restingRss / 1048576)} MB`);
+    console.log(
+      `ratio gateway / bare (one record): ${ratio.toFixed(2)} in req/s, ${cpuRatio.toFixed(2)} in server CPU per request`,
+    );
+    if (stages) {
+      const total = stages.reduce((sum, s) => sum + s.ms_per_request, 0);
+      console.log('\n| where one-contact time goes (profiled) | ms/req | share |\n|---|---|---|');
+      for (const s of stages) {
+        console.log(
+          `| ${s.stage} | ${s.ms_per_request.toFixed(3)} | ${((100 * s.ms_per_request) / total).toFixed(1)}% |`,
+        );
+      }
+    }
   }
 } finally {
   await bare.close();
@@ -183,6 +233,10 @@ async function policyBench() {
   }
   clearPolicyCaches();
   return out;
+}
+
+function round3(value) {
+  return Math.round(value * 1000) / 1000;
 }
 
 async function accessToken() {

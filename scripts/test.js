@@ -47,7 +47,9 @@ function pass(name, env) {
         // No report: vitest itself failed; the exit code says so.
       }
       const seconds = ((Date.now() - started) / 1000).toFixed(0);
-      console.log(`${name}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped (${seconds}s)`);
+      console.log(
+        `${name}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped (${seconds}s)`,
+      );
       resolve({ code: code ?? (signal ? 1 : 0), counts });
     });
   });

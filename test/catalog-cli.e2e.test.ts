@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
@@ -8,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../src/store/index.js';
-import { gatehouse } from './support/cli.js';
+import { gatehouseAsync } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { json } from './support/http.js';
 
@@ -43,20 +42,7 @@ function writeManifest(name: string, extra: Record<string, unknown> = {}): strin
 
 /** Each CLI run starts Node and loads the policy engine: seconds on a busy machine. */
 const cliTimeout = 180_000;
-const cli = (...args: string[]) => gatehouse([...args, '--data-dir', demo.dataDir]);
-
-const bin = fileURLToPath(new URL('../bin/gatehouse.js', import.meta.url));
-/** The CLI without blocking this process: the webhook receiver below must answer while it runs. */
-function cliAsync(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, ...args, '--data-dir', demo.dataDir],
-      { env: { PATH: process.env.PATH, HOME: process.env.HOME }, timeout: 120_000 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const cli = (...args: string[]) => gatehouseAsync([...args, '--data-dir', demo.dataDir]);
 
 async function statusWithin(
   token: string,
@@ -99,9 +85,9 @@ describe("the maker's path: check, scan, register", () => {
     'a clean bundle with a plain plan is approved at once (exit 0) and the running server issues tokens',
     async () => {
       const manifest = join(bundles, 'clean', 'gatehouse.manifest.json');
-      expect(cli('policy', 'check', manifest).code).toBe(0);
-      expect(cli('scan', join(bundles, 'clean')).code).toBe(0);
-      const result = cli(
+      expect((await cli('policy', 'check', manifest)).code).toBe(0);
+      expect((await cli('scan', join(bundles, 'clean'))).code).toBe(0);
+      const result = await cli(
         'app',
         'register',
         manifest,
@@ -115,7 +101,7 @@ describe("the maker's path: check, scan, register", () => {
       expect(result.stdout).toContain('constraints: 12000 requests a day');
       const token = await tokenWithin('alice', 'call-notes-lite', 'read:contact.basic');
       expect(await statusWithin(token, 200, 0, '/crm/v1/contacts?limit=1')).toBe(200);
-      const shown = JSON.parse(cli('app', 'show', 'call-notes-lite', '--json').stdout) as {
+      const shown = JSON.parse((await cli('app', 'show', 'call-notes-lite', '--json')).stdout) as {
         scan: { critical: number };
         history: { action: string }[];
       };
@@ -127,8 +113,8 @@ describe("the maker's path: check, scan, register", () => {
 
   it(
     'the same plan with the dirty bundle is denied by the scan rules and kept as a draft (exit 1)',
-    () => {
-      const result = cli(
+    async () => {
+      const result = await cli(
         'app',
         'register',
         writeManifest('lead-sync'),
@@ -150,10 +136,10 @@ describe("the maker's path: check, scan, register", () => {
 
   it(
     'an invalid manifest fails with one line and a non-zero exit',
-    () => {
+    async () => {
       const file = join(dir, 'broken.json');
       writeFileSync(file, JSON.stringify({ name: 'Broken Name', owner: 'nobody' }));
-      const result = cli('app', 'register', file);
+      const result = await cli('app', 'register', file);
       expect(result.code).toBe(1);
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
       expect(result.stderr).toContain('[INVALID_INPUT]');
@@ -171,24 +157,24 @@ describe("the admin's path: review, suspend", () => {
         scopes: ['read:account.basic', 'read:contact.basic', 'read:contact.reach'],
         data_classes: ['internal', 'pii'],
       });
-      const registered = cli('app', 'register', file, '--as', 'alice@example.com');
+      const registered = await cli('app', 'register', file, '--as', 'alice@example.com');
       expect(registered.code).toBe(3);
       expect(registered.stdout).toContain('review  admission.sensitive-data-review');
 
-      const queue = JSON.parse(cli('app', 'list', '--needs-review', '--json').stdout) as {
-        records: { app_id: string }[];
+      const queue = JSON.parse((await cli('app', 'list', '--needs-review', '--json')).stdout) as {
+        records: { id: string }[];
       };
-      expect(queue.records.map((r) => r.app_id)).toContain('phone-list');
+      expect(queue.records.map((r) => r.id)).toContain('phone-list');
 
-      const anonymous = cli('app', 'approve', 'phone-list', '--reason', 'ok');
+      const anonymous = await cli('app', 'approve', 'phone-list', '--reason', 'ok');
       expect(anonymous.code).toBe(1);
       expect(anonymous.stderr).toContain('--as');
-      const own = cli('app', 'approve', 'phone-list', '--reason', 'ok', '--as', 'alice@example.com');
+      const own = await cli('app', 'approve', 'phone-list', '--reason', 'ok', '--as', 'alice@example.com');
       expect(own.code).toBe(1);
       expect(own.stderr.trim()).toBe(
         'gatehouse: separation of duties: alice@example.com owns phone-list; another reviewer must approve it [SEPARATION_OF_DUTIES]',
       );
-      const approved = cli(
+      const approved = await cli(
         'app',
         'approve',
         'phone-list',
@@ -209,16 +195,16 @@ describe("the admin's path: review, suspend", () => {
     async () => {
       const token = await tokenWithin('alice', 'phone-list', 'read:account.basic');
       expect(await statusWithin(token, 200, 0)).toBe(200);
-      const suspended = cli('app', 'suspend', 'phone-list', '--reason', 'incident 7', '--json');
+      const suspended = await cli('app', 'suspend', 'phone-list', '--reason', 'incident 7', '--json');
       expect(suspended.code, suspended.stderr).toBe(0);
       expect((JSON.parse(suspended.stdout) as { state: string }).state).toBe('suspended');
       expect(await statusWithin(token, 401, 1000)).toBe(401);
 
-      const csv = cli('app', 'list', '--state', 'suspended', '--format', 'csv');
+      const csv = await cli('app', 'list', '--state', 'suspended', '--format', 'csv');
       expect(csv.code).toBe(0);
       const [header, ...rows] = csv.stdout.trim().split('\r\n');
       expect(header).toBe(
-        'app_id,name,owner,state,scopes,data_classes,risk_score,risk,approved_by,approved_until,last_used_at,created_at',
+        'id,name,owner,state,scopes,data_classes,risk_score,risk,approved_by,approved_until,last_used_at,created_at',
       );
       expect(rows.map((r) => r.split(',')[0])).toEqual(['phone-list']);
     },
@@ -232,12 +218,12 @@ describe("the admin's path: review, suspend", () => {
       expect((await demo.get('/crm/v1/contacts?limit=2&fields=first_name,last_name', token)).status).toBe(
         200,
       );
-      const result = cli('app', 'suggest-scopes', 'call-notes-lite', '--since', '1d', '--json');
+      const result = await cli('app', 'suggest-scopes', 'call-notes-lite', '--since', '1d', '--json');
       expect(result.code).toBe(0);
       const suggestion = JSON.parse(result.stdout) as { suggested: string[]; drop: string[] };
       expect(suggestion.suggested).toEqual(['read:contact.basic']);
       expect(suggestion.drop).toEqual(['write:contact.note']);
-      const human = cli('app', 'suggest-scopes', 'call-notes-lite', '--since', '1d');
+      const human = await cli('app', 'suggest-scopes', 'call-notes-lite', '--since', '1d');
       expect(human.stdout).toContain('drop:     write:contact.note');
     },
     cliTimeout,
@@ -269,7 +255,13 @@ describe('unused apps', () => {
   it(
     '--unused 30d flags an app idle for 40 days and --notify tells its owner once, signed and retried',
     async () => {
-      const registered = cli('app', 'register', writeManifest('idle-report'), '--as', 'alice@example.com');
+      const registered = await cli(
+        'app',
+        'register',
+        writeManifest('idle-report'),
+        '--as',
+        'alice@example.com',
+      );
       expect(registered.code, registered.stderr).toBe(0);
       const fortyDaysAgo = new Date(Date.now() - 40 * 86_400_000).toISOString();
       await store.db
@@ -284,14 +276,12 @@ describe('unused apps', () => {
         `catalog:\n  webhook:\n    url: http://127.0.0.1:${port}/hooks/unused\n    secret: ${secret}\n    backoffMs: 50\n`,
       );
 
-      const flagged = cli('app', 'list', '--unused', '30d', '--json');
-      const ids = (JSON.parse(flagged.stdout) as { records: { app_id: string }[] }).records.map(
-        (r) => r.app_id,
-      );
+      const flagged = await cli('app', 'list', '--unused', '30d', '--json');
+      const ids = (JSON.parse(flagged.stdout) as { records: { id: string }[] }).records.map((r) => r.id);
       expect(ids).toContain('idle-report');
       expect(ids).not.toContain('call-notes-lite');
 
-      const notified = await cliAsync(
+      const notified = await cli(
         'app',
         'list',
         '--unused',
@@ -321,7 +311,7 @@ describe('unused apps', () => {
       });
 
       // One notice per idle stretch: the next run does not send it again.
-      const again = await cliAsync(
+      const again = await cli(
         'app',
         'list',
         '--unused',
@@ -353,7 +343,7 @@ describe('unused apps', () => {
         config,
         `catalog:\n  webhook:\n    url: http://127.0.0.1:${port}/hooks/unused\n    secret: ${secret}\n    retries: 1\n    backoffMs: 20\n`,
       );
-      const result = await cliAsync(
+      const result = await cli(
         'app',
         'list',
         '--unused',

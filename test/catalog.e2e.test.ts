@@ -14,7 +14,7 @@ let store: Store;
 const tokens = new Map<string, string>();
 
 interface AppView {
-  app_id: string;
+  id: string;
   client_id: string;
   owner: string;
   state: string;
@@ -124,7 +124,7 @@ describe('registration', () => {
   it('a maker registers their own app; an approved plan gets a public client and constraints at once', async () => {
     const app = await registered('alice', plain('territory-view'));
     expect(app).toMatchObject({
-      app_id: 'territory-view',
+      id: 'territory-view',
       client_id: 'territory-view',
       owner: 'alice@example.com',
       state: 'approved',
@@ -209,9 +209,7 @@ describe('review and separation of duties', () => {
     expect((await json<{ error: string }>(exchange)).error).toBe('invalid_client');
 
     const queue = await demo.get('/admin/v1/apps?state=in_review', await consoleToken('rita'));
-    expect((await json<{ records: AppView[] }>(queue)).records.map((r) => r.app_id)).toContain(
-      'contact-finder',
-    );
+    expect((await json<{ records: AppView[] }>(queue)).records.map((r) => r.id)).toContain('contact-finder');
   });
 
   it('a maker approving their own app is refused (no review scope)', async () => {
@@ -220,7 +218,7 @@ describe('review and separation of duties', () => {
 
   it('a reviewer can never approve an app they own or registered: 403 naming the rule, audited', async () => {
     const own = await registered('rita', sensitive('rita-reports', { owner: 'rita@example.com' }));
-    const refused = await decide('rita', own.app_id, 'approve');
+    const refused = await decide('rita', own.id, 'approve');
     const problem = await expectProblem(refused, 403, 'SEPARATION_OF_DUTIES');
     expect(problem.rule).toBe('separation-of-duties');
     expect(problem.detail).toContain('rita@example.com owns rita-reports');
@@ -231,11 +229,10 @@ describe('review and separation of duties', () => {
     // Registered by dave for rita: neither the owner nor the one who asked may approve it.
     const forRita = await registered('dave', sensitive('rita-dashboard', { owner: 'rita@example.com' }));
     expect(
-      (await expectProblem(await decide('dave', forRita.app_id, 'approve'), 403, 'SEPARATION_OF_DUTIES'))
-        .detail,
+      (await expectProblem(await decide('dave', forRita.id, 'approve'), 403, 'SEPARATION_OF_DUTIES')).detail,
     ).toContain('dave@example.com registered rita-dashboard');
-    await expectProblem(await decide('rita', forRita.app_id, 'approve'), 403, 'SEPARATION_OF_DUTIES');
-    expect((await show(forRita.app_id)).state).toBe('in_review');
+    await expectProblem(await decide('rita', forRita.id, 'approve'), 403, 'SEPARATION_OF_DUTIES');
+    expect((await show(forRita.id)).state).toBe('in_review');
   });
 
   it('another reviewer approves with a reason; the client works at once; history and audit say who and why', async () => {
@@ -268,11 +265,11 @@ describe('review and separation of duties', () => {
   it('a reviewer denies with a reason: back to draft; a reason is required', async () => {
     const app = await registered('erin', sensitive('erin-leads', { owner: 'erin@example.com' }));
     await expectProblem(
-      await demo.send('POST', `/admin/v1/apps/${app.app_id}/deny`, await consoleToken('rita'), { json: {} }),
+      await demo.send('POST', `/admin/v1/apps/${app.id}/deny`, await consoleToken('rita'), { json: {} }),
       422,
       'INVALID_INPUT',
     );
-    const denied = await decide('rita', app.app_id, 'deny', 'use read:contact.basic only');
+    const denied = await decide('rita', app.id, 'deny', 'use read:contact.basic only');
     expect(await json<AppView>(denied)).toMatchObject({ state: 'draft' });
   });
 });
@@ -299,9 +296,7 @@ describe('plan changes', () => {
     expect((await json<{ error: string }>(early)).error).toBe('invalid_scope');
     expect((await demo.exchange('alice', 'notes-reader', 'read:account.basic')).status).toBe(200);
     const queue = await demo.get('/admin/v1/apps?needs_review=true', await consoleToken('rita'));
-    expect((await json<{ records: AppView[] }>(queue)).records.map((r) => r.app_id)).toContain(
-      'notes-reader',
-    );
+    expect((await json<{ records: AppView[] }>(queue)).records.map((r) => r.id)).toContain('notes-reader');
 
     expect((await decide('rita', 'notes-reader', 'approve', 'the calls need phones')).status).toBe(200);
     await tokenWithin('alice', 'notes-reader', 'read:contact.basic');
@@ -386,7 +381,7 @@ describe('suspension, lapsed approvals and retirement', () => {
     expect(await gatewayStatusWithin(token, 401, 1000)).toBe(401);
     expect((await show('lapsing-app')).state).toBe('in_review');
     const queue = await demo.get('/admin/v1/apps?state=in_review', await consoleToken('rita'));
-    expect((await json<{ records: AppView[] }>(queue)).records.map((r) => r.app_id)).toContain('lapsing-app');
+    expect((await json<{ records: AppView[] }>(queue)).records.map((r) => r.id)).toContain('lapsing-app');
 
     expect((await decide('rita', 'lapsing-app', 'approve', 're-reviewed')).status).toBe(200);
     const fresh = await tokenWithin('alice', 'lapsing-app', 'read:account.basic');
@@ -420,12 +415,10 @@ describe('inventory', () => {
     const pii = await page('class=pii');
     expect(pii.records.length).toBeGreaterThan(0);
     expect(pii.records.every((r) => r.data_classes.includes('pii'))).toBe(true);
-    expect(pii.records.map((r) => r.app_id)).toContain('call-notes');
+    expect(pii.records.map((r) => r.id)).toContain('call-notes');
     const low = await page('risk=low&state=approved');
     expect(low.records.every((r) => r.risk === 'low' && r.state === 'approved')).toBe(true);
-    expect((await page('owner=bob@example.com')).records.map((r) => r.app_id)).toEqual([
-      'pipeline-dashboard',
-    ]);
+    expect((await page('owner=bob@example.com')).records.map((r) => r.id)).toEqual(['pipeline-dashboard']);
 
     const seen: string[] = [];
     let cursor: string | null = null;
@@ -433,11 +426,11 @@ describe('inventory', () => {
       const next: { records: AppView[]; next_cursor: string | null } = await page(
         `limit=2${cursor ? `&cursor=${cursor}` : ''}`,
       );
-      seen.push(...next.records.map((r) => r.app_id));
+      seen.push(...next.records.map((r) => r.id));
       cursor = next.next_cursor;
     } while (cursor);
     const all = await page('limit=500');
-    expect(seen).toEqual(all.records.map((r) => r.app_id));
+    expect(seen).toEqual(all.records.map((r) => r.id));
     await expectProblem(await demo.get('/admin/v1/apps?cursor=bm9wZQ', dave), 422, 'INVALID_INPUT');
     await expectProblem(await demo.get('/admin/v1/apps?state=gone', dave), 422, 'INVALID_INPUT');
   });

@@ -34,7 +34,7 @@ describe('deploy/compose.yaml', () => {
     expect(compose.services.lb?.ports).toEqual(['8080:80']);
   });
 
-  it("gives each node an environment that is a valid scale-out configuration, the same on all", () => {
+  it('gives each node an environment that is a valid scale-out configuration, the same on all', () => {
     for (const [, node] of nodes) {
       const env = Object.fromEntries(
         Object.entries(node.environment ?? {}).map(([name, value]) => [name, interpolate(String(value))]),
@@ -42,7 +42,11 @@ describe('deploy/compose.yaml', () => {
       const config = loadConfig({ env, overrides: { demo: node.command?.includes('--demo') } });
       expect(config.database.url).toBe('postgres://gatehouse:gatehouse@postgres:5432/gatehouse');
       expect(config.redis.url).toBe('redis://redis:6379');
-      expect(config.server).toMatchObject({ host: '0.0.0.0', port: 8080, publicUrl: 'http://localhost:8080' });
+      expect(config.server).toMatchObject({
+        host: '0.0.0.0',
+        port: 8080,
+        publicUrl: 'http://localhost:8080',
+      });
       expect(config.dataDir).toBe('/data');
       expect(node.environment).toEqual(nodes[0]?.[1].environment);
     }

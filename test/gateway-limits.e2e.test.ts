@@ -1,9 +1,12 @@
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CrmConnector } from '../src/crm/index.js';
+import { openTestSql } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { auditEventsOf, expectProblem, json, requestIdOf, type Page } from './support/http.js';
+
+// Detection's containment (throttle, revoke, suspend) would answer this suite's deliberate refusals and
+// bulk reads; it has suites of its own, so it is off here.
+const quietDetection = { 'detect.enabled': false };
 
 /**
  * Limits over real HTTP: token-bucket rate limits with RateLimit fields and Retry-After, the bulk-export guard (with its
@@ -22,6 +25,7 @@ describe('rate limits (token buckets)', () => {
     // that the burst below cannot refill under it. Users get a burst of 3, refilled one every 5 s.
     demo = await startDemo({
       config: {
+        ...quietDetection,
         'limits.perApp': { burst: 5, ratePerSecond: 0.5 },
         'limits.perUser': { burst: 3, ratePerSecond: 0.2 },
       },
@@ -97,7 +101,7 @@ describe('the bulk-export guard', () => {
   const seen = new Set<string>();
 
   beforeAll(async () => {
-    demo = await startDemo();
+    demo = await startDemo({ config: quietDetection });
     carol = await demo.accessToken('carol', 'console', 'audit:read');
   });
   afterAll(async () => demo?.stop());
@@ -143,13 +147,11 @@ describe('the bulk-export guard', () => {
 
   it('then fetching unseen records one id at a time is refused too; re-reading a counted one is not', async () => {
     const alice = await demo.accessToken('alice', 'call-notes', read);
-    const db = new Database(join(demo.dataDir, 'gatehouse.db'), { readonly: true });
-    const rows = db
-      .prepare(
-        "select id from crm_contacts where territory = 'EMEA' and consent like '%sales_outreach%' order by id desc limit 2",
-      )
-      .all() as { id: string }[];
-    db.close();
+    const db = await openTestSql(demo.dataDir);
+    const rows = await db.all<{ id: string }>(
+      "select id from crm_contacts where territory = 'EMEA' and consent like '%sales_outreach%' order by id desc limit 2",
+    );
+    await db.close();
     // The split export stopped within a page of the threshold: at most one more record fits.
     const statuses: number[] = [];
     for (const { id } of rows) {
@@ -186,7 +188,7 @@ describe('the circuit breaker', () => {
 
   beforeAll(async () => {
     demo = await startDemo({
-      config: { 'limits.breaker': { failureThreshold: 3, openSeconds: 60 } },
+      config: { ...quietDetection, 'limits.breaker': { failureThreshold: 3, openSeconds: 60 } },
       start: { wrapConnector: flaky },
     });
     carol = await demo.accessToken('carol', 'console', 'audit:read');

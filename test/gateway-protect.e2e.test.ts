@@ -15,6 +15,10 @@ import {
   type Row,
 } from './support/http.js';
 
+// Detection's containment (throttle, revoke, suspend) would answer this suite's deliberate refusals and
+// bulk reads; it has suites of its own, so it is off here.
+const quietDetection = { 'detect.enabled': false };
+
 /**
  * The protect stage over real HTTP: consent, masking, DLP of outgoing free text and aggregates. The
  * bulk-export guard is raised here (it has its own suite), this demo lets card numbers into notes so that
@@ -63,9 +67,16 @@ beforeAll(async () => {
   };
   [demo, masked] = await Promise.all([
     startDemo({
-      config: { ...relaxedGuard, ...purposes, roles, scopes, 'gateway.dlp.incoming.payment_card': 'allow' },
+      config: {
+        ...relaxedGuard,
+        ...quietDetection,
+        ...purposes,
+        roles,
+        scopes,
+        'gateway.dlp.incoming.payment_card': 'allow',
+      },
     }),
-    startDemo({ config: { ...relaxedGuard, 'gateway.consent.mode': 'mask' } }),
+    startDemo({ config: { ...relaxedGuard, ...quietDetection, 'gateway.consent.mode': 'mask' } }),
   ]);
   db = new Database(join(demo.dataDir, 'gatehouse.db'), { readonly: true });
   const store = await openStore(demo.config);

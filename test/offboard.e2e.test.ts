@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appSecretPrefix, userSecretPrefix } from '../src/catalog/index.js';
 import { openLocalSecretStore, type SecretStore } from '../src/secrets/index.js';
-import { gatehouse } from './support/cli.js';
+import { gatehouseAsync } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { expectProblem, json } from './support/http.js';
 
@@ -15,7 +15,7 @@ import { expectProblem, json } from './support/http.js';
 let demo: Demo;
 let secrets: SecretStore;
 const cliTimeout = 180_000;
-const cli = (...args: string[]) => gatehouse([...args, '--data-dir', demo.dataDir]);
+const cli = (...args: string[]) => gatehouseAsync([...args, '--data-dir', demo.dataDir]);
 
 interface Archive {
   format: string;
@@ -83,7 +83,7 @@ describe('gatehouse offboard user', () => {
       await secrets.putIfAbsent(`${userSecretPrefix('alice@example.com')}crm-refresh`, Buffer.from('k2'));
       await secrets.putIfAbsent(`${appSecretPrefix('pipeline-dashboard')}webhook-key`, Buffer.from('k3'));
 
-      const result = cli('offboard', 'user', 'alice@example.com', '--as', 'dave@example.com', '--json');
+      const result = await cli('offboard', 'user', 'alice@example.com', '--as', 'dave@example.com', '--json');
       expect(result.code, result.stderr).toBe(0);
       report = JSON.parse(result.stdout) as Report;
       expect(report.apps).toEqual([
@@ -114,7 +114,7 @@ describe('gatehouse offboard user', () => {
 
   it(
     "archives the user's and their apps' events as bundles that verify offline, and a tampered one does not",
-    () => {
+    async () => {
       const archive = JSON.parse(readFileSync(report.archive.file, 'utf8')) as Archive;
       expect(archive.format).toBe('gatehouse-archive');
       const events = archive.bundles.flatMap((b) => b.events.map((e) => e.event));
@@ -131,8 +131,8 @@ describe('gatehouse offboard user', () => {
       // The events carry no tokens.
       expect(JSON.stringify(archive)).not.toContain(tokens.own);
 
-      const key = cli('audit', 'public-key').stdout.trim();
-      const verified = cli('offboard', 'verify', report.archive.file, '--public-key', key);
+      const key = (await cli('audit', 'public-key')).stdout.trim();
+      const verified = await cli('offboard', 'verify', report.archive.file, '--public-key', key);
       expect(verified.code, verified.stderr).toBe(0);
       expect(verified.stdout).toMatch(
         /^archive intact: \d+ events in 1 evidence bundle, proven against a signed checkpoint/,
@@ -144,7 +144,7 @@ describe('gatehouse offboard user', () => {
       first.event.reason = 'nothing happened here';
       const file = `${report.archive.file}.tampered.json`;
       writeFileSync(file, JSON.stringify(tampered));
-      const refused = cli('offboard', 'verify', file, '--public-key', key);
+      const refused = await cli('offboard', 'verify', file, '--public-key', key);
       expect(refused.code).toBe(1);
       expect(refused.stderr.trim()).toBe(
         `gatehouse: the archive does not verify: event ${first.index} does not hash to its leaf hash [AUDIT_INTEGRITY]`,
@@ -158,7 +158,7 @@ describe('gatehouse offboard user', () => {
     async () => {
       const bob = await demo.accessToken('bob', 'pipeline-dashboard', 'read:account.basic');
       const erin = await demo.accessToken('erin', 'pipeline-dashboard', 'read:account.basic');
-      const result = cli(
+      const result = await cli(
         'offboard',
         'user',
         'bob@example.com',
@@ -178,7 +178,7 @@ describe('gatehouse offboard user', () => {
       await new Promise((resolve) => setTimeout(resolve, 1100));
       const fresh = await demo.accessToken('erin', 'pipeline-dashboard', 'read:account.basic');
       expect(await statusWithin(fresh, 200, 1000)).toBe(200);
-      const shown = JSON.parse(cli('app', 'show', 'pipeline-dashboard', '--json').stdout) as {
+      const shown = JSON.parse((await cli('app', 'show', 'pipeline-dashboard', '--json')).stdout) as {
         owner: string;
         state: string;
         history: { action: string }[];
@@ -191,11 +191,11 @@ describe('gatehouse offboard user', () => {
 
   it(
     'refuses what makes no sense, with one line',
-    () => {
-      const self = cli('offboard', 'user', 'erin@example.com', '--transfer-to', 'erin@example.com');
+    async () => {
+      const self = await cli('offboard', 'user', 'erin@example.com', '--transfer-to', 'erin@example.com');
       expect(self.code).toBe(1);
       expect(self.stderr.trim().split('\n')).toHaveLength(1);
-      expect(cli('offboard', 'user', 'not-an-email').code).toBe(1);
+      expect((await cli('offboard', 'user', 'not-an-email')).code).toBe(1);
     },
     cliTimeout,
   );

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/index.js';
 import { createLogger, startGatehouse } from '../src/server/index.js';
 import { gatehouse } from './support/cli.js';
+import { testDatabase, testDatabaseEnvSync } from './support/database.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'gatehouse-ops-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -34,7 +35,13 @@ describe('logs', () => {
     const dataDir = join(scratch, 'logs');
     const config = loadConfig({
       env: {},
-      overrides: { dataDir, demo: true, logLevel: 'debug', 'server.port': 0 },
+      overrides: {
+        dataDir,
+        demo: true,
+        logLevel: 'debug',
+        'server.port': 0,
+        ...(await testDatabase(dataDir)),
+      },
     });
     const server = await startGatehouse(config, { logger: createLogger('debug', sink) });
     try {
@@ -98,7 +105,7 @@ describe('graceful shutdown', () => {
       process.execPath,
       [bin, 'serve', '--demo', '--port', String(port), '--data-dir', dataDir],
       {
-        env: { PATH: process.env.PATH, GATEHOUSE_LOG_LEVEL: 'warn' },
+        env: { PATH: process.env.PATH, GATEHOUSE_LOG_LEVEL: 'warn', ...testDatabaseEnvSync(dataDir) },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
     );

@@ -1,9 +1,8 @@
-import Database from 'better-sqlite3';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gatehouse } from './support/cli.js';
+import { openTestSql } from './support/database.js';
 import { startDemo } from './support/demo.js';
 
 let dataDir = '';
@@ -44,18 +43,17 @@ describe('a demo data dir across restarts and commands', () => {
     await second.stop();
   });
 
-  it('audit verify passes on the intact log and names the first bad index after tampering', () => {
+  it('audit verify passes on the intact log and names the first bad index after tampering', async () => {
     const intact = gatehouse(['audit', 'verify', '--json', '--data-dir', dataDir]);
     expect(intact.code).toBe(0);
     expect(JSON.parse(intact.stdout)).toMatchObject({ ok: true });
 
-    const db = new Database(join(dataDir, 'gatehouse.db'));
-    const row = db.prepare('select idx, event from audit_events where idx = 1').get() as {
-      idx: number;
-      event: string;
-    };
-    db.prepare('update audit_events set event = ? where idx = 1').run(row.event.replace('"allow"', '"deny"'));
-    db.close();
+    const db = await openTestSql(dataDir);
+    const row = (await db.get<{ idx: number; event: string }>(
+      'select idx, event from audit_events where idx = 1',
+    )) as { idx: number; event: string };
+    await db.run('update audit_events set event = ? where idx = 1', row.event.replace('"allow"', '"deny"'));
+    await db.close();
 
     const tampered = gatehouse(['audit', 'verify', '--json', '--data-dir', dataDir]);
     expect(tampered.code).not.toBe(0);

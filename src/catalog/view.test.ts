@@ -22,7 +22,7 @@ const app: App = {
 describe('inventory CSV', () => {
   it('has a header and one line per app, lists space-separated', () => {
     expect(inventoryCsv([app]).split('\r\n')).toEqual([
-      'app_id,name,owner,state,scopes,data_classes,risk_score,risk,approved_by,approved_until,last_used_at,created_at',
+      'id,name,owner,state,scopes,data_classes,risk_score,risk,approved_by,approved_until,last_used_at,created_at',
       'lead-notes,lead-notes,alice@example.com,approved,read:account.basic read:contact.basic,internal pii,30,medium,,,,2025-01-01T00:00:00.000Z',
       '',
     ]);

@@ -5,7 +5,7 @@
 import { riskLevelOf, type App, type HistoryEntry } from './apps.js';
 
 export interface AppView {
-  readonly app_id: string;
+  readonly id: string;
   readonly client_id: string;
   readonly name: string;
   readonly owner: string;
@@ -34,7 +34,7 @@ export interface AppView {
 export function viewOf(app: App, history?: readonly HistoryEntry[]): AppView {
   const uris = app.manifest.redirect_uris;
   return {
-    app_id: app.id,
+    id: app.id,
     client_id: app.clientId,
     name: app.name,
     owner: app.owner,
@@ -62,7 +62,7 @@ export function viewOf(app: App, history?: readonly HistoryEntry[]): AppView {
 }
 
 const csvColumns = [
-  'app_id',
+  'id',
   'name',
   'owner',
   'state',

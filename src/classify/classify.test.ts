@@ -19,6 +19,7 @@ import {
   type AuditSink,
 } from './index.js';
 import { classifyDb } from './tables.js';
+import { testDatabase } from '../../test/support/database.js';
 
 const invalidInput = expect.objectContaining({ code: 'INVALID_INPUT' });
 
@@ -59,7 +60,9 @@ describe('classification over a real store', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-classify-'));
-    store = await openStore(loadConfig({ env: {}, overrides: { dataDir: dir } }));
+    store = await openStore(
+      loadConfig({ env: {}, overrides: { dataDir: dir, ...(await testDatabase(dir)) } }),
+    );
     crm = createEmbeddedCrm(store.db);
     await seedCrm(store.db, {
       contacts: 60,

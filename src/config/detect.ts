@@ -30,11 +30,14 @@ const workingHours = z.strictObject({
   end: clock.optional(),
 });
 
-/** Every rule may be switched off and has a severity; `repeatSeconds` spaces repeated detections of one key. */
+/**
+ * Every rule may be switched off and has a severity. `repeatSeconds` spaces a rule's repeated detections
+ * of one key; detection writes at most one incident update per rule, actor and app a second anyway.
+ */
 const ruleBase = (defaultSeverity: z.infer<typeof severity>) => ({
   enabled: z.boolean().default(true),
   severity: severity.default(defaultSeverity),
-  repeatSeconds: z.number().int().min(0).default(300),
+  repeatSeconds: z.number().int().min(0).default(0),
 });
 
 const sink = {

@@ -12,6 +12,7 @@ import { findIncident, listIncidents } from './incidents.js';
 import { parsePlaybook } from './playbook.js';
 import { eventOf } from './synthetic.js';
 import type { Rule } from './types.js';
+import { testDatabase } from '../../test/support/database.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -21,7 +22,9 @@ afterEach(async () => {
 async function setup(): Promise<{ store: Store; log: AuditLog }> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-detect-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const store = await openStore(loadConfig({ overrides: { dataDir: dir }, env: {}, cwd: dir }));
+  const store = await openStore(
+    loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) }, env: {}, cwd: dir }),
+  );
   cleanups.push(() => store.close());
   const log = await openAuditLog({
     db: store.db,
@@ -89,7 +92,8 @@ describe('the detector', () => {
     await detector.start();
     cleanups.push(() => detector.close());
     const { index } = await log.append(guardRefusal());
-    await log.append(guardRefusal()); // within repeatSeconds: no second detection
+    // A second refusal within a second shares the incident's next write: no second incident, no second containment.
+    const second = await log.append(guardRefusal());
     await detector.idle();
 
     const { records } = await listIncidents(store.db, {});
@@ -102,13 +106,14 @@ describe('the detector', () => {
       state: 'open',
       severity: 'high',
     });
-    expect(incident.evidence).toEqual([index]);
+    expect(incident.evidence).toEqual([index, second.index]);
+    expect(incident.detections).toBe(2);
     expect(calls).toEqual(['revoke {"appId":"call-notes"}', 'suspend call-notes by detect']);
     expect(incident.containment.map((c) => [c.action, c.status])).toEqual([
       ['revoke_app_tokens', 'applied'],
       ['suspend_app', 'applied'],
     ]);
-    expect(incident.timeline.map((t) => t.kind)).toEqual(['detected', 'contained', 'contained']);
+    expect(incident.timeline.map((t) => t.kind)).toEqual(['detected', 'contained', 'contained', 'detected']);
     expect(incident.timeline[0].detail).toMatch(/detected \d+ ms after its append/);
 
     // Containment is itself audited, and not fed back into the rules.
@@ -117,7 +122,7 @@ describe('the detector', () => {
       ['detect.contain', 'detect', 'app:call-notes'],
       ['detect.contain', 'detect', 'app:call-notes'],
     ]);
-    expect(detector.stats()).toMatchObject({ detections: 1, incidentsOpened: 1, ruleErrors: 0 });
+    expect(detector.stats()).toMatchObject({ detections: 2, incidentsOpened: 1, ruleErrors: 0 });
   });
 
   it('a rule that throws is logged and counted; the other rules and every append go on', async () => {

@@ -15,7 +15,7 @@ import { addTimeline, recordDetection, saveContainment, type Incident } from './
 import type { Playbook } from './playbook.js';
 import { rulesFrom } from './rules/index.js';
 import { detectDb } from './tables.js';
-import type { Detection, Observed, Rule } from './types.js';
+import { severityRank, type Detection, type Observed, type Rule } from './types.js';
 
 export interface DetectLogger {
   info(details: object, message: string): void;
@@ -34,6 +34,8 @@ export interface DetectorOptions {
   readonly now?: () => Date;
   /** How often changed rule states are saved; default 5000. */
   readonly saveIntervalMs?: number;
+  /** Detections of one rule, actor and app within this long share one incident write; default 1000. */
+  readonly coalesceMs?: number;
   /** The rules to run; the configured ones when absent (tests give their own). */
   readonly rules?: ReadonlyArray<Rule<unknown>>;
 }
@@ -67,6 +69,7 @@ function isOwnEvent(record: AuditEventRecord): boolean {
 }
 
 const maxPerTurn = 500;
+const maxMergedEvidence = 200;
 const alertGraceMs = 2000;
 
 export function createDetector(options: DetectorOptions): Detector {
@@ -76,6 +79,15 @@ export function createDetector(options: DetectorOptions): Detector {
   const dirty = new Set<string>();
   const queue: Array<{ record: AuditEventRecord; appendedAt: number }> = [];
   const alerting = new Set<Promise<void>>();
+  const recent = new Map<
+    string,
+    {
+      at: number;
+      merged: { detection: Detection; count: number; appendedAt: number } | undefined;
+      timer?: NodeJS.Timeout;
+    }
+  >();
+  const coalesceMs = options.coalesceMs ?? 1000;
   let scheduled = false;
   let handling: Promise<void> = Promise.resolve();
   let unsubscribe: (() => void) | undefined;
@@ -100,11 +112,7 @@ export function createDetector(options: DetectorOptions): Detector {
       for (const rule of rules) {
         for (const detection of step(rule, observed)) {
           counts.detections += 1;
-          handling = handling
-            .then(() => handle(detection, appendedAt))
-            .catch((err: unknown) =>
-              options.logger.error({ err, rule: detection.rule }, 'detection could not be recorded'),
-            );
+          coalesce(detection, appendedAt);
         }
       }
     }
@@ -127,11 +135,67 @@ export function createDetector(options: DetectorOptions): Detector {
     }
   }
 
-  async function handle(detection: Detection, appendedAt: number): Promise<void> {
+  /**
+   * One incident write per rule, actor and app per `coalesceMs`: detections arriving meanwhile (an attack
+   * above threshold fires on every event) are merged into the next write, evidence and count included.
+   * A closed incident therefore gets a successor within `coalesceMs` of the next detection.
+   */
+  function coalesce(detection: Detection, appendedAt: number): void {
+    const key = `${detection.rule}\u0000${detection.actor}\u0000${detection.app}`;
+    const entry = recent.get(key);
+    if (!entry || Date.now() - entry.at >= coalesceMs) {
+      recent.set(key, { at: Date.now(), merged: undefined });
+      enqueue(detection, 1, appendedAt);
+      return;
+    }
+    const merged = entry.merged;
+    entry.merged = merged
+      ? {
+          detection: {
+            ...detection,
+            severity:
+              severityRank[detection.severity] > severityRank[merged.detection.severity]
+                ? detection.severity
+                : merged.detection.severity,
+            evidence: [...new Set([...merged.detection.evidence, ...detection.evidence])].slice(
+              -maxMergedEvidence,
+            ),
+          },
+          count: merged.count + 1,
+          appendedAt: merged.appendedAt,
+        }
+      : { detection, count: 1, appendedAt };
+    if (!entry.timer) {
+      entry.timer = setTimeout(() => flush(key), Math.max(0, entry.at + coalesceMs - Date.now()));
+      entry.timer.unref();
+    }
+  }
+
+  function flush(key: string): void {
+    const entry = recent.get(key);
+    if (!entry) return;
+    entry.timer = undefined;
+    if (!entry.merged) return;
+    const { detection, count, appendedAt } = entry.merged;
+    entry.merged = undefined;
+    entry.at = Date.now();
+    enqueue(detection, count, appendedAt);
+  }
+
+  function enqueue(detection: Detection, count: number, appendedAt: number): void {
+    handling = handling
+      .then(() => handle(detection, count, appendedAt))
+      .catch((err: unknown) =>
+        options.logger.error({ err, rule: detection.rule }, 'detection could not be recorded'),
+      );
+  }
+
+  async function handle(detection: Detection, count: number, appendedAt: number): Promise<void> {
     const { incident, opened, escalated } = await recordDetection(options.db, detection, {
       now: now(),
       playbookVersion: options.playbook.version,
       msSinceAppend: Date.now() - appendedAt,
+      count,
     });
     if (!opened && !escalated) return;
     if (opened) counts.incidentsOpened += 1;
@@ -225,6 +289,12 @@ export function createDetector(options: DetectorOptions): Detector {
 
   async function drained(): Promise<void> {
     while (queue.length > 0 || scheduled) await new Promise((resolve) => setImmediate(resolve));
+    for (const [key, entry] of recent) {
+      if (entry.merged) {
+        clearTimeout(entry.timer);
+        flush(key);
+      }
+    }
     let settled: Promise<void>;
     do {
       settled = handling;

@@ -91,16 +91,17 @@ function incidentOf(row: Row): Incident {
 export async function recordDetection(
   db: Db | DetectDb,
   detection: Detection,
-  options: { now: Date; playbookVersion: string; msSinceAppend?: number },
+  options: { now: Date; playbookVersion: string; msSinceAppend?: number; count?: number },
 ): Promise<{ incident: Incident; opened: boolean; escalated: boolean }> {
   const at = options.now.toISOString();
+  const count = options.count ?? 1;
   return detectDb(db)
     .transaction()
     .execute(async (trx) => {
       // Write first, so the transaction holds the write lock before it reads.
       const touched = await trx
         .updateTable('detect_incidents')
-        .set((eb) => ({ detections: eb('detections', '+', 1), updated_at: at }))
+        .set((eb) => ({ detections: eb('detections', '+', count), updated_at: at }))
         .where('rule', '=', detection.rule)
         .where('actor', '=', detection.actor)
         .where('app_id', '=', detection.app)
@@ -130,7 +131,7 @@ export async function recordDetection(
           severity: detection.severity,
           state: 'open',
           summary: detection.summary,
-          detections: 1,
+          detections: count,
           containment: '[]',
           playbook_version: options.playbookVersion,
           opened_at: at,
@@ -149,7 +150,7 @@ export async function recordDetection(
           kind: 'detected',
           by_actor: 'detect',
           detail:
-            `${detection.severity}: ${detection.summary} (event at ${detection.at}` +
+            `${detection.severity}: ${count > 1 ? `${count} detections, the last: ` : ''}${detection.summary} (event at ${detection.at}` +
             (options.msSinceAppend === undefined
               ? ')'
               : `; detected ${options.msSinceAppend} ms after its append)`),

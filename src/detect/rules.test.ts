@@ -27,6 +27,9 @@ function afterHistory(attack: EventShape[]): Detection[] {
 
 const attackDay = monday + 14 * day; // Monday of the third week
 
+/** The rules that fired, in order of their first detection (a rule fires on every event past its threshold). */
+const rulesOf = (found: readonly Detection[]) => [...new Set(found.map((d) => d.rule))];
+
 /**
  * False alarms the measured week may raise, and why: people who work from home for the first time since
  * the rule began learning are new networks (severity low, alert only). Every other rule: none.
@@ -72,8 +75,8 @@ describe('each rule fires on its attack', () => {
       records: 100,
       network: '10.1.2.0/24',
     }));
-    const found = afterHistory(attack).filter((d) => d.rule === 'mass_export');
-    expect(found).toHaveLength(1);
+    const found = afterHistory(attack);
+    expect(rulesOf(found)).toEqual(['mass_export']);
     expect(found[0]).toMatchObject({ actor: 'alice@example.com', app: 'call-notes', severity: 'high' });
     expect(found[0].evidence.every((i) => i >= history.length)).toBe(true);
   });
@@ -106,7 +109,7 @@ describe('each rule fires on its attack', () => {
       network: '10.20.0.0/24',
     }));
     const found = afterHistory(attack);
-    expect(found.map((d) => d.rule)).toEqual(['off_hours_bulk']);
+    expect(rulesOf(found)).toEqual(['off_hours_bulk']);
     expect(found[0].summary).toContain('America/New_York');
   });
 
@@ -156,7 +159,7 @@ describe('each rule fires on its attack', () => {
       network: '10.1.2.0/24',
     }));
     const found = afterHistory(attack);
-    expect(found.map((d) => d.rule)).toEqual(['denial_burst']);
+    expect(rulesOf(found)).toEqual(['denial_burst']);
     expect(found[0].actor).toBe('frank@example.com');
   });
 
@@ -170,7 +173,9 @@ describe('each rule fires on its attack', () => {
       reason: 'TOKEN_INVALID',
       network: '198.51.100.0/24',
     }));
-    expect(afterHistory(attack)).toMatchObject([{ rule: 'denial_burst', actor: 'network 198.51.100.0/24' }]);
+    const found = afterHistory(attack);
+    expect(rulesOf(found)).toEqual(['denial_burst']);
+    expect(found[0].actor).toBe('network 198.51.100.0/24');
   });
 
   it('refresh_token_reuse: the broker revoked a family for reuse', () => {

@@ -9,6 +9,7 @@ import { openDecisionLog, simulateRecorded } from './decision-log.js';
 import { DecisionReplay, recordDecision, sinceTime, type RecordedDecision } from './decisions.js';
 import { loadPolicySet, type PolicySet } from './library.js';
 import { alice, bob, erin, variant } from './test-support.js';
+import { testDatabase } from '../../test/support/database.js';
 
 let policies: PolicySet;
 let stores: Store[] = [];
@@ -22,7 +23,9 @@ afterEach(async () => {
 
 async function freshStore(): Promise<Store> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-decisions-'));
-  const store = await openStore(loadConfig({ env: {}, overrides: { dataDir } }));
+  const store = await openStore(
+    loadConfig({ env: {}, overrides: { dataDir, ...(await testDatabase(dataDir)) } }),
+  );
   stores.push(store);
   return store;
 }

@@ -2,6 +2,7 @@
  * Detection wired to the real levers: the limits' throttle, the broker's revocation, the catalog's
  * suspension. Kept beside the composition root so detect depends on none of them.
  */
+import { Gauge, type Registry } from 'prom-client';
 import type { AuditLog } from '../audit/index.js';
 import { containmentLevers, type Lifecycle } from '../catalog/index.js';
 import type { Config } from '../config/index.js';
@@ -13,6 +14,7 @@ import {
   playbookFileFor,
   type Containment,
   type DetectLogger,
+  type DetectorStats,
   type IncidentDesk,
 } from '../detect/index.js';
 import type { Limits } from '../limits/index.js';
@@ -29,6 +31,8 @@ export interface DetectionDeps {
   ): Promise<unknown>;
   readonly lifecycle: Lifecycle;
   readonly logger: DetectLogger;
+  /** Where the detector's counts are published (/metrics). */
+  readonly registry?: Registry;
 }
 
 /** Containment through the server's own limits, broker and catalog. */
@@ -73,6 +77,31 @@ export async function startDetection(
     logger: deps.logger,
   });
   await detector.start();
+  if (deps.registry) {
+    const counts: Array<[string, string, (stats: DetectorStats) => number | undefined]> = [
+      ['gatehouse_detect_events', 'Audit events the detection rules have seen', (s) => s.events],
+      ['gatehouse_detect_detections', 'Detections the rules made', (s) => s.detections],
+      ['gatehouse_detect_incidents_opened', 'Incidents opened', (s) => s.incidentsOpened],
+      ['gatehouse_detect_rule_errors', 'Rule failures on an event (logged, skipped)', (s) => s.ruleErrors],
+      ['gatehouse_detect_alerts_failed', 'Alerts not delivered after their retries', (s) => s.alertsFailed],
+      ['gatehouse_detect_queued', 'Appended events waiting for the rules', (s) => s.queued],
+      [
+        'gatehouse_detect_last_detection_ms',
+        'Milliseconds from append to containment, latest incident',
+        (s) => s.lastDetectionMs,
+      ],
+    ];
+    for (const [name, help, read] of counts) {
+      new Gauge({
+        name,
+        help,
+        registers: [deps.registry],
+        collect() {
+          this.set(read(detector.stats()) ?? 0);
+        },
+      });
+    }
+  }
   deps.logger.info({ playbook: playbook.source, playbook_version: playbook.version }, 'detection started');
   return { desk, close: () => detector.close() };
 }

@@ -205,6 +205,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       revokeTokens,
       lifecycle,
       logger,
+      registry: metrics.registry,
     });
     closers.unshift(() => detection.close());
     registerIncidentRoutes(app, { ...pipeline, incidents: detection.desk });

@@ -75,6 +75,8 @@ function clientConfig(options: PostgresOptions, applicationName: string): pg.Cli
 class PostgresBackend implements KyselyPlugin {
   readonly sessions = new Set<Session>();
   db!: Db;
+  /** Once the store is closed, no new session opens on it either. */
+  closed = false;
 
   constructor(readonly options: PostgresOptions) {}
 
@@ -87,6 +89,7 @@ class PostgresBackend implements KyselyPlugin {
   }
 
   async end(): Promise<void> {
+    this.closed = true;
     await Promise.all([...this.sessions].map((session) => session.close()));
     await this.db.destroy();
   }
@@ -196,6 +199,7 @@ export async function openPostgresSession(
   applicationName: string,
   settings: { idleSessionTimeoutMs?: number } = {},
 ): Promise<Session> {
+  if (backend.closed) throw new Error('the store is closed');
   const client = new pg.Client(clientConfig(backend.options, applicationName));
   const listeners = new Map<string, (payload: string) => void>();
   const lostListeners: Array<(error: unknown) => void> = [];

@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import pg from 'pg';
 
 export const adminUrl = process.env.GATEHOUSE_TEST_DATABASE_URL || undefined;
@@ -128,4 +128,52 @@ export async function withTestDatabase<T>(
   } finally {
     await client.end();
   }
+}
+
+/** Plain SQL on a data dir's store, whichever the backend: portable SQL with `?` placeholders. */
+export interface TestSql {
+  all<T>(text: string, ...params: unknown[]): Promise<T[]>;
+  get<T>(text: string, ...params: unknown[]): Promise<T | undefined>;
+  run(text: string, ...params: unknown[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens the store of `dataDir` for a test to read or tamper with, beside a running server. */
+export async function openTestSql(dataDir: string): Promise<TestSql> {
+  if (!onPostgres) {
+    const { default: SQLite } = await import('better-sqlite3');
+    const db = new SQLite(join(dataDir, 'gatehouse.db'));
+    return {
+      all: async <T>(text: string, ...params: unknown[]) => db.prepare(text).all(...params) as T[],
+      get: async <T>(text: string, ...params: unknown[]) => db.prepare(text).get(...params) as T | undefined,
+      run: async (text, ...params) => {
+        db.prepare(text).run(...params);
+      },
+      close: async () => {
+        db.close();
+      },
+    };
+  }
+  const { 'database.url': url } = await testDatabase(dataDir);
+  // bigint as a number, as the stores answer it.
+  const types = {
+    getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+      oid === 20 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format),
+  };
+  const client = new pg.Client({ connectionString: url, types });
+  await client.connect();
+  let n = 0;
+  const numbered = (text: string) => text.replace(/\?/g, () => `$${++n}`);
+  const query = async (text: string, params: unknown[]) => {
+    n = 0;
+    return (await client.query(numbered(text), params)).rows;
+  };
+  return {
+    all: async <T>(text: string, ...params: unknown[]) => (await query(text, params)) as T[],
+    get: async <T>(text: string, ...params: unknown[]) => (await query(text, params))[0] as T | undefined,
+    run: async (text, ...params) => {
+      await query(text, params);
+    },
+    close: () => client.end(),
+  };
 }

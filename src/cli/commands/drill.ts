@@ -59,6 +59,7 @@ export function registerDrillCommands(program: Command): void {
       if (!options.json) process.stderr.write(`${message}\n`);
     });
     process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : `${summary(result)}\n`);
+    if (!result.evidence.verified) process.exitCode = 1;
   });
 }
 
@@ -69,6 +70,8 @@ interface DrillResult {
   local_time: string;
   working_hours: string;
   off_hours: boolean;
+  /** The off-hours rule's threshold, to say why it did or did not fire. */
+  off_hours_min_records: number;
   records_read: number;
   /** Milliseconds from the start of the attack, on this machine's clock. */
   guard_refused_ms: number;
@@ -304,22 +307,31 @@ async function runDrill(options: DrillOptions, progress: (message: string) => vo
         `restoring after the drill failed: ${lifted.status} ${String(lifted.body.detail ?? '')} / ${closed.status}`,
       );
     }
-    // Servers read app states through a short cache: a new token comes within about a second.
+    // Servers read app states through a short cache, and a revocation covers tokens issued up to its
+    // second: a new token works again within a second or two. Accounts, as the guard still counts contacts.
     const liftedAt = performance.now();
-    let again = await exchange(attacker.name, app, 'read:contact.basic');
-    while (again.status !== 200 && performance.now() - liftedAt < 5000) {
+    const works = async (): Promise<number> => {
+      const answer = await exchange(attacker.name, app, 'read:account.basic');
+      if (answer.status !== 200) return answer.status;
+      const read = await call(`${url}/crm/v1/accounts?limit=1&fields=name`, {
+        headers: { authorization: `Bearer ${String(answer.body.access_token)}` },
+      });
+      return read.status;
+    };
+    let status = await works();
+    while (status !== 200 && performance.now() - liftedAt < 5000) {
       await sleep(50);
-      again = await exchange(attacker.name, app, 'read:contact.basic');
+      status = await works();
     }
     const containment = (lifted.body.containment as Array<{ action: string; status: string }>) ?? [];
     restored = {
       by: 'dave@example.com',
       lifted: containment.filter((c) => c.status === 'reversed').map((c) => c.action),
-      new_token_status: again.status,
+      new_token_status: status,
       new_token_after_ms: Math.round(performance.now() - liftedAt),
     };
     progress(
-      `  restored   ${restored.lifted.join(', ')} lifted by an admin; a new token ${again.status === 200 ? `is issued after ${restored.new_token_after_ms} ms` : `is still refused (${again.status})`}`,
+      `  restored   ${restored.lifted.join(', ')} lifted by an admin; a new token ${status === 200 ? `reads again after ${restored.new_token_after_ms} ms` : `still fails (${status})`}`,
     );
   }
 
@@ -330,6 +342,7 @@ async function runDrill(options: DrillOptions, progress: (message: string) => vo
     local_time: localTime,
     working_hours: hoursText,
     off_hours: attacker.off,
+    off_hours_min_records: config.detect.rules.off_hours_bulk.minRecords,
     records_read: records,
     guard_refused_ms: refused.at,
     token_refused_ms: cut.at,
@@ -386,7 +399,7 @@ async function awaitIncident(
 function summary(r: DrillResult): string {
   const lines = [
     `drill mass-export: ${r.app} paged through contacts for ${r.user} (${r.local_time}, ${r.off_hours ? 'outside' : 'inside'} working hours)`,
-    `  refused by the bulk-export guard   ${seconds(r.guard_refused_ms)} after the first page, ${r.records_read} contacts read`,
+    `  refused by the bulk-export guard   ${seconds(r.guard_refused_ms)} into the attack, after ${r.records_read} contacts`,
     `  detected                           incident ${r.incident.id}: ${r.incident.rule} (${r.incident.severity}), ${r.detected_after_event_ms ?? '?'} ms after the refusal was recorded (${r.detected_after_append_ms ?? '?'} ms after its audit append)`,
     `                                     ${r.incident.summary}`,
     `  contained                          ${r.incident.containment.join('; ')} (done ${r.contained_after_event_ms ?? '?'} ms after the refusal)`,
@@ -394,6 +407,11 @@ function summary(r: DrillResult): string {
     `  new token for ${r.app}`.padEnd(37) +
       `${r.new_token_after_containment.status === 200 ? 'still issued' : `refused (${r.new_token_after_containment.status} ${r.new_token_after_containment.error})`}`,
   ];
+  if (r.off_hours && !r.other_incidents.some((i) => i.rule === 'off_hours_bulk')) {
+    lines.push(
+      `  off hours                          yes, but the off-hours rule needs ${r.off_hours_min_records} records and the guard stopped the app at ${r.records_read}`,
+    );
+  }
   if (r.other_incidents.length > 0) {
     lines.push(
       `  also opened                        ${r.other_incidents.map((i) => `${i.id} (${i.rule})`).join(', ')}`,
@@ -406,7 +424,7 @@ function summary(r: DrillResult): string {
   );
   lines.push(
     r.restored
-      ? `  restored                           ${r.restored.by} lifted ${r.restored.lifted.join(', ') || 'nothing'} and closed the incident; a new token: ${r.restored.new_token_status === 200 ? `issued ${r.restored.new_token_after_ms} ms later` : `still refused (${r.restored.new_token_status})`}`
+      ? `  restored                           ${r.restored.by} lifted ${r.restored.lifted.join(', ') || 'nothing'} and closed the incident; a new token reads ${r.restored.new_token_status === 200 ? `again ${r.restored.new_token_after_ms} ms later` : `nothing (${r.restored.new_token_status})`}`
       : `  left contained                     gatehouse incident restore ${r.incident.id} --as you@example.com`,
   );
   return lines.join('\n');
