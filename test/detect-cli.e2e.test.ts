@@ -39,7 +39,7 @@ interface DrillResult {
 }
 
 beforeAll(async () => {
-  demo = await startDemo();
+  demo = await startDemo({ config: { 'detect.enabled': true } });
 });
 
 afterAll(async () => {

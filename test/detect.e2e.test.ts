@@ -72,6 +72,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   demo = await startDemo({
     config: {
+      'detect.enabled': true,
       'detect.alerts.webhook': {
         url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`,
         secret,

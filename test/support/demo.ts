@@ -58,6 +58,9 @@ export async function startDemo(
       ...(await testDatabase(dataDir)),
       // With GATEHOUSE_TEST_REDIS_URL, limits, revocation notices and DPoP replays live in Redis.
       ...testRedisConfig(),
+      // Detection contains (revokes, suspends, throttles) by itself: off unless a test is about it
+      // (`'detect.enabled': true`), so other tests' heavy reads and probes are not contained midway.
+      'detect.enabled': false,
       ...options.config,
       dataDir,
       demo: true,
