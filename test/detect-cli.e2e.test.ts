@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testDatabaseEnvSync } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
 
 /** `npm test` builds dist/ first; run `npm run build` before this file alone. */
@@ -17,7 +18,10 @@ function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr:
     execFile(
       process.execPath,
       [bin, ...args, '--data-dir', demo.dataDir],
-      { env: { PATH: process.env.PATH, HOME: process.env.HOME }, timeout: 120_000 },
+      {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...testDatabaseEnvSync(demo.dataDir) },
+        timeout: 120_000,
+      },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
   });

@@ -82,7 +82,8 @@ async function sequencerPid(dataDir: string): Promise<number | undefined> {
   const rows = await withTestDatabase(dataDir, async (client) => {
     const result = await client.query<{ application_name: string }>(
       `select a.application_name from pg_locks l join pg_stat_activity a on a.pid = l.pid
-       where l.locktype = 'advisory' and l.granted and a.application_name like 'gatehouse-audit %'`,
+       where l.locktype = 'advisory' and l.granted and a.application_name like 'gatehouse-audit %'
+         and l.database = (select oid from pg_database where datname = current_database())`,
     );
     return result.rows;
   });
@@ -287,7 +288,7 @@ describe.runIf(onPostgres)('audit verify on PostgreSQL', () => {
       await demo.stop().catch(() => undefined);
       rmSync(demo.dataDir, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 });
 
 function startNode(port: number, env: Record<string, string>): Node {

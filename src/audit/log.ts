@@ -69,6 +69,8 @@ export interface AuditLogOptions {
    * nodes by itself; this is for the operator's log.
    */
   onSequencerChange?: (leading: boolean) => void;
+  /** PostgreSQL: how long the sequencer may stop answering before the role moves on; default 15000. */
+  sequencerLeaseMs?: number;
 }
 
 export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> {

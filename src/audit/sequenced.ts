@@ -48,8 +48,6 @@ const appendTimeoutMs = 10_000;
 const checkpointWaitMs = 5_000;
 /** Integrated queue rows are kept this long (for nodes still polling), then deleted. */
 const queueRetentionMs = 60_000;
-/** A sequencer whose process stops answering loses its session, and the role, after this long. */
-const idleSessionTimeoutMs = 15_000;
 
 /** The advisory lock name of the sequencer role. */
 export const sequencerLock = 'audit-sequencer';
@@ -78,6 +76,8 @@ class SequencedAuditLog implements AuditLog {
   readonly #interval: number;
   readonly #onBackgroundError: (error: unknown) => void;
   readonly #onSequencerChange: (leading: boolean) => void;
+  /** The session's idle timeout: a sequencer that stops answering this long loses the role. */
+  readonly #leaseMs: number;
   readonly #listeners = new AppendListeners();
   /** Names this instance's queue rows; with the counter, keeps its events in append order. */
   readonly #nodeId = randomBytes(6).toString('hex');
@@ -116,6 +116,10 @@ class SequencedAuditLog implements AuditLog {
     this.#interval = interval;
     this.#onBackgroundError = options.onBackgroundError ?? (() => undefined);
     this.#onSequencerChange = options.onSequencerChange ?? (() => undefined);
+    this.#leaseMs = options.sequencerLeaseMs ?? 15_000;
+    if (!Number.isSafeInteger(this.#leaseMs) || this.#leaseMs < 4 * tickMs) {
+      throw new TypeError(`sequencerLeaseMs must be an integer of at least ${4 * tickMs}`);
+    }
     const report = (error: unknown) => this.#onBackgroundError(error);
     this.#integrateSoon = coalesced(() => this.#integrate([]), report);
     this.#pollSoon = coalesced(() => this.#pollWaiting(), report);
@@ -261,7 +265,7 @@ class SequencedAuditLog implements AuditLog {
   async #connect(): Promise<void> {
     if (this.#session?.alive) return;
     try {
-      const session = await openSession(this.#db, 'gatehouse-audit', { idleSessionTimeoutMs });
+      const session = await openSession(this.#db, 'gatehouse-audit', { idleSessionTimeoutMs: this.#leaseMs });
       session.onLost((error) => this.#lost(session, error));
       await session.listen(channel, (payload) => this.#notified(payload));
       this.#session = session;
@@ -308,7 +312,10 @@ class SequencedAuditLog implements AuditLog {
    */
   async #integrate(local: readonly Pending[]): Promise<void> {
     if (local.length === 0 && !this.#isLeading()) return;
+    let used: Session | undefined;
+    let committing = false;
     const outcome = await this.#onSession(async (session) => {
+      used = session;
       if (local.length === 0) {
         // The heartbeat of an idle sequencer: one cheap read, no transaction.
         const any = await session.db
@@ -348,10 +355,13 @@ class SequencedAuditLog implements AuditLog {
         }
         // Not an event this code queued (the queue is outside the trust boundary): dropped, never hashed.
         if (malformed.length > 0) await trx.deleteFrom('audit_queue').where('id', 'in', malformed).execute();
+        committing = true;
         return { results, next, ids: fromQueue.map((leaf) => leaf.id), more: queued.length === maxBatch };
       });
     }, true).catch((error: unknown) => {
       this.#head = undefined;
+      // The session died before COMMIT went out: nothing was written, so a batch may take the queue.
+      if (!committing && used !== undefined && !used.alive) throw new NotSequencer();
       throw error;
     });
     if (!outcome) return;
@@ -391,7 +401,7 @@ class SequencedAuditLog implements AuditLog {
     } catch (error) {
       this.#grown = true;
       this.#head = undefined;
-      throw error;
+      throw this.#leader === undefined || !this.#leader.alive ? new NotSequencer() : error;
     }
   }
 
@@ -481,9 +491,16 @@ class SequencedAuditLog implements AuditLog {
           if (this.#waiting.size > 0) await new Promise((resolve) => setTimeout(resolve, 20));
         }
         while (this.#ticking) await this.#ticking;
+        // The role may have lapsed while this process was busy: take it back if nobody holds it.
+        await this.#tick();
         if (this.#isLeading()) {
-          await this.#integrate([]);
-          await this.#sign();
+          try {
+            await this.#integrate([]);
+            await this.#sign();
+          } catch (error) {
+            // Lost on the way: whoever holds the role now signs; nothing of this node's is left to write.
+            if (!(error instanceof NotSequencer)) throw error;
+          }
         }
       } finally {
         const session = this.#session;
@@ -497,7 +514,7 @@ class SequencedAuditLog implements AuditLog {
   }
 }
 
-/** The sequencer role left this node before a write that needs it began (nothing was written). */
+/** The sequencer role left this node before a write that needs it committed (nothing was written). */
 class NotSequencer extends Error {
   constructor() {
     super('this node is not the audit sequencer');

@@ -148,6 +148,11 @@ export const configSchema = z.strictObject({
       poolSize: z.number().int().min(2).max(200).default(10),
       /** PostgreSQL: a statement running longer is cancelled, so a stuck query fails instead of hanging. */
       statementTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+      /**
+       * PostgreSQL: a node holding the audit sequencer role that stops talking to the database this long
+       * (paused, wedged) loses its session, and the role goes to another node.
+       */
+      sequencerLeaseMs: z.number().int().min(1000).max(300_000).default(15_000),
     })
     .prefault({}),
   redis: z

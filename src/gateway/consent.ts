@@ -38,24 +38,37 @@ export function purposeOf(config: Config, principal: Principal): string | undefi
  * purpose gets an empty `in` list, which matches nothing: no declared purpose, no contact.
  */
 export function consentCondition(config: Config, principal: Principal): RowCondition {
-  let byApp = conditions.get(config);
+  return consentOf(config, principal).condition;
+}
+
+interface AppConsent {
+  readonly condition: RowCondition;
+  /** The condition's values: the stored flags that hold the app's purpose. */
+  readonly accepted: ReadonlySet<string>;
+}
+
+/** Per (frozen) configuration and app; one entry per app ever seen, so bounded by the catalog. */
+const consents = new WeakMap<Config, Map<string, AppConsent>>();
+
+function consentOf(config: Config, principal: Principal): AppConsent {
+  let byApp = consents.get(config);
   if (!byApp) {
     byApp = new Map();
-    conditions.set(config, byApp);
+    consents.set(config, byApp);
   }
-  let condition = byApp.get(principal.appId);
-  if (!condition) {
+  let consent = byApp.get(principal.appId);
+  if (!consent) {
     const purpose = purposeOf(config, principal);
     const vocabulary = [...new Set(config.gateway.consent.purposes)].sort();
     const value = purpose === undefined ? [] : subsetsContaining(vocabulary, purpose);
-    condition = Object.freeze({ field: consentField, op: 'in', value: Object.freeze(value) });
-    byApp.set(principal.appId, condition);
+    consent = {
+      condition: Object.freeze({ field: consentField, op: 'in', value: Object.freeze(value) }),
+      accepted: new Set(value),
+    };
+    byApp.set(principal.appId, consent);
   }
-  return condition;
+  return consent;
 }
-
-/** Conditions by app, per (frozen) configuration: one per app ever seen, so bounded by the catalog. */
-const conditions = new WeakMap<Config, Map<string, RowCondition>>();
 
 /** Every sorted subset of `vocabulary` (sorted) that holds `purpose`, as the JSON the column stores. */
 function subsetsContaining(vocabulary: readonly string[], purpose: string): string[] {
@@ -69,17 +82,14 @@ function subsetsContaining(vocabulary: readonly string[], purpose: string): stri
   return out;
 }
 
-/** Whether a fetched contact consented to the app's purpose; anything unreadable counts as no consent. */
+/**
+ * Whether a fetched contact consented to the app's purpose: exactly when its flags are among those the
+ * consent condition admits, so the gateway and the store never disagree; anything else (unreadable,
+ * not in the sorted form) counts as no consent.
+ */
 export function hasConsent(config: Config, principal: Principal, record: CrmRecord): boolean {
-  const purpose = purposeOf(config, principal);
   const flags = record[consentField];
-  if (purpose === undefined || typeof flags !== 'string') return false;
-  try {
-    const parsed: unknown = JSON.parse(flags);
-    return Array.isArray(parsed) && parsed.includes(purpose);
-  } catch {
-    return false;
-  }
+  return typeof flags === 'string' && consentOf(config, principal).accepted.has(flags);
 }
 
 /**

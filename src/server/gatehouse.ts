@@ -95,6 +95,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       secrets,
       origin: auditOrigin,
       onBackgroundError: (err) => logger.error({ err }, 'audit checkpoint signing failed'),
+      sequencerLeaseMs: config.database.sequencerLeaseMs,
       onSequencerChange: (leading) =>
         logger.info(
           leading ? 'audit sequencer: this node now integrates the log' : 'audit sequencer: role given up',

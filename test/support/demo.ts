@@ -8,7 +8,7 @@ import { mintDevIdToken } from '../../src/devidp/index.js';
 import { openLocalSecretStore } from '../../src/secrets/index.js';
 import { startGatehouse, type Gatehouse, type StartOptions } from '../../src/server/index.js';
 import { openStore } from '../../src/store/index.js';
-import { dropTestDatabase, testDatabase } from './database.js';
+import { dropTestDatabase, onPostgres, testDatabase } from './database.js';
 import { testRedisConfig } from './redis.js';
 
 export const tokenExchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -54,8 +54,10 @@ export async function startDemo(
   const config = loadConfig({
     env: {},
     overrides: {
-      // On PostgreSQL (GATEHOUSE_TEST_DATABASE_URL), the data dir's own database.
+      // On PostgreSQL (GATEHOUSE_TEST_DATABASE_URL), the data dir's own database, and a short sequencer
+      // lease: while a test blocks this process in a synchronous CLI run, the CLI can take the role over.
       ...(await testDatabase(dataDir)),
+      ...(onPostgres ? { 'database.sequencerLeaseMs': 2000 } : {}),
       // With GATEHOUSE_TEST_REDIS_URL, limits, revocation notices and DPoP replays live in Redis.
       ...testRedisConfig(),
       // Detection contains (revokes, suspends, throttles) by itself: off unless a test is about it
