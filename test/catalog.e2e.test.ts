@@ -138,7 +138,13 @@ describe('registration', () => {
     expect(days).toBeLessThanOrEqual(180);
 
     const token = await demo.accessToken('alice', 'territory-view', 'read:account.basic');
-    expect((await demo.get('/crm/v1/accounts?limit=1', token)).status).toBe(200);
+    const read = await demo.get('/crm/v1/accounts?limit=1', token);
+    expect(read.status).toBe(200);
+    // The plan's constraints are the app's limits at once: 240/min narrows the configured 600 burst
+    // at 10/s, and the daily quota is the plan's 12,000, not the configured 100,000.
+    const policy = read.headers.get('ratelimit-policy') ?? '';
+    expect(policy).toContain('"app";q=240;w=60');
+    expect(policy).toContain('"quota";q=12000;w=86400');
     // Exactly the approved scopes: anything else is invalid_scope, not a silent drop.
     const wider = await demo.exchange('alice', 'territory-view', 'read:account.basic read:contact.basic');
     expect((await json<{ error: string }>(wider)).error).toBe('invalid_scope');

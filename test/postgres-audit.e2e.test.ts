@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,8 +47,12 @@ async function startCluster(name: string, count: number) {
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
   // Tokens name one issuer, the address clients use (a load balancer's in production); here the first node's.
   const publicUrl = `http://127.0.0.1:${ports[0]}`;
+  // Detection off: its playbook would revoke the load's tokens for reading in bulk.
+  const configFile = join(scratch, `${name}.yaml`);
+  writeFileSync(configFile, 'detect:\n  enabled: false\n');
   const env = {
     PATH: process.env.PATH ?? '',
+    GATEHOUSE_CONFIG: configFile,
     GATEHOUSE_DATABASE_URL: (await testDatabase(dataDir))['database.url'] as string,
     GATEHOUSE_PUBLIC_URL: publicUrl,
     GATEHOUSE_DATA_DIR: dataDir,
@@ -115,10 +119,13 @@ async function load(
         } catch {
           return; // the node is gone: what it never answered was never acknowledged
         }
-        await response.body?.cancel();
         if (response.status === 200) {
+          await response.body?.cancel();
           acknowledged.push({ id: response.headers.get('x-request-id') as string, at: Date.now() });
-        } else failures.push(response.status);
+        } else {
+          await response.body?.cancel();
+          failures.push(response.status);
+        }
       }
     }),
   );

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditEvent, AuditLog } from '../audit/index.js';
 import { AccessDenied, DependencyUnavailable, GatehouseError, RateLimited } from '../errors/index.js';
-import { retryAfterSeconds, type Limits } from '../limits/index.js';
+import { retryAfterSeconds, type AppPlan, type Limits } from '../limits/index.js';
 import type { Principal } from '../policy/index.js';
 import type { RuntimePolicy } from './policy.js';
 import { identify, type TokenClaims } from './stages.js';
@@ -12,6 +12,8 @@ export interface PipelineDeps {
   policy: RuntimePolicy;
   /** The verified access token of the request (Bearer or DPoP-bound); throws TokenError otherwise. */
   authenticateCaller(request: FastifyRequest): Promise<TokenClaims>;
+  /** The app's approved constraints (quota, rate), which narrow the configured limits; none for demo apps. */
+  appPlan?(appId: string): Promise<AppPlan | undefined>;
   /** Called once per request with its outcome, for metrics. */
   onDecision?(request: FastifyRequest, outcome: AuditEvent['outcome'], appId: string): void;
 }
@@ -102,7 +104,8 @@ export async function authenticate(
 ): Promise<Principal> {
   const claims = await deps.authenticateCaller(request);
   trail.principal = identify(claims);
-  await limit(deps.limits, trail.principal, trail);
+  const appPlan = await deps.appPlan?.(trail.principal.appId);
+  await limit(deps.limits, trail.principal, appPlan, trail);
   return trail.principal;
 }
 
@@ -110,8 +113,13 @@ export async function authenticate(
  * limit: one token from the user's, the app's and the global bucket and the app's daily quota. The
  * RateLimit fields go out on every answer, so a well-behaved client slows down before it is refused.
  */
-async function limit(limits: Limits, principal: Principal, trail: Trail): Promise<void> {
-  const decision = await limits.consume({ appId: principal.appId, userId: principal.userId });
+async function limit(
+  limits: Limits,
+  principal: Principal,
+  appPlan: AppPlan | undefined,
+  trail: Trail,
+): Promise<void> {
+  const decision = await limits.consume({ appId: principal.appId, userId: principal.userId, appPlan });
   Object.assign(trail.headers, limits.rateLimitHeaders(decision));
   if (decision.allowed) return;
   const scope = decision.scope ?? 'global';

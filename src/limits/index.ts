@@ -7,8 +7,10 @@ export {
   type TokenBucket,
 } from './config.js';
 export {
+  appBucket,
   rateLimitHeaders,
   retryAfterSeconds,
+  type AppPlan,
   type RateDecision,
   type RateLimitState,
   type RateScope,

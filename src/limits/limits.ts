@@ -2,7 +2,7 @@ import { memoryBackend, type LimitsBackend } from './backend.js';
 import { Breaker, type CircuitBreaker } from './breaker.js';
 import { BulkGuard, type BulkReadDecision } from './bulk-guard.js';
 import { positiveRate, validateLimitsConfig, type LimitsConfig, type TokenBucket } from './config.js';
-import { RateMeter, rateLimitHeaders, type RateDecision, type Throttle } from './rate.js';
+import { RateMeter, rateLimitHeaders, type ConsumeKey, type RateDecision, type Throttle } from './rate.js';
 
 export interface Limits {
   /**
@@ -11,7 +11,7 @@ export interface Limits {
    * answer (`allowed: false` with `retryAfterMs` and `scope`), not an error; a store that cannot
    * answer throws LimitsUnavailable (503).
    */
-  consume(key: { appId: string; userId: string }, cost?: number): Promise<RateDecision>;
+  consume(key: ConsumeKey, cost?: number): Promise<RateDecision>;
   /** RateLimit-Policy and RateLimit, and Retry-After when refused. */
   rateLimitHeaders(decision: RateDecision): Record<string, string>;
   /**

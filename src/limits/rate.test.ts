@@ -4,7 +4,7 @@ import { GatehouseError } from '../errors/index.js';
 import type { LimitsBackend } from './backend.js';
 import { MemoryDistinctWindow } from './distinct-window.js';
 import { createLimits, defaultLimitsConfig, type LimitsConfig } from './index.js';
-import { msUntilTokens } from './rate.js';
+import { appBucket, msUntilTokens } from './rate.js';
 
 const start = Date.UTC(2025, 0, 6, 10, 0, 0);
 const roomy = { burst: 1000, ratePerSecond: 1000 };
@@ -355,5 +355,20 @@ describe('configuration', () => {
     expect(Object.isFrozen(defaultLimitsConfig)).toBe(true);
     expect(Object.isFrozen(defaultLimitsConfig.perApp)).toBe(true);
     expect(defaultLimitsConfig.bulkExport).toMatchObject({ fraction: 0.01, minimum: 50 });
+  });
+});
+
+describe('appBucket: an app plan only narrows the configured bucket', () => {
+  const configured = { burst: 600, ratePerSecond: 10 };
+  it('takes the plan rate per minute as burst and refill when it is lower', () => {
+    expect(appBucket(configured, { requestsPerMinute: 240 })).toEqual({ burst: 240, ratePerSecond: 4 });
+  });
+  it('never widens past the configured bucket', () => {
+    expect(appBucket(configured, { requestsPerMinute: 100_000 })).toEqual(configured);
+  });
+  it('keeps the configured bucket without a plan or with a plan that names no rate', () => {
+    expect(appBucket(configured, undefined)).toBe(configured);
+    expect(appBucket(configured, { dailyQuota: 5 })).toBe(configured);
+    expect(appBucket(configured, { requestsPerMinute: 0 })).toBe(configured);
   });
 });

@@ -64,11 +64,7 @@ export class RateMeter {
     this.#now = now;
   }
 
-  async consume(
-    key: { appId: string; userId: string },
-    cost = 1,
-    throttle?: Throttle,
-  ): Promise<RateDecision> {
+  async consume(key: ConsumeKey, cost = 1, throttle?: Throttle): Promise<RateDecision> {
     if (typeof key?.appId !== 'string' || typeof key.userId !== 'string') {
       throw new TypeError('consume needs string appId and userId');
     }
@@ -94,19 +90,20 @@ export class RateMeter {
     return decide(plan, result.allowed, result.tokens, cost, now);
   }
 
-  #plan(key: { appId: string; userId: string }, now: number, throttle: Throttle | undefined): Planned[] {
+  #plan(key: ConsumeKey, now: number, throttle: Throttle | undefined): Planned[] {
     const c = this.#config;
+    const own = key.appPlan;
     const app = encodeURIComponent(key.appId);
     const day = Math.floor(now / dayMs);
     const plan: Planned[] = [
       { scope: 'user', spec: bucketSpec(`user:${encodeURIComponent(key.userId)}`, c.perUser) },
-      { scope: 'app', spec: bucketSpec(`app:${app}`, c.perApp) },
+      { scope: 'app', spec: bucketSpec(`app:${app}`, appBucket(c.perApp, own)) },
       { scope: 'global', spec: bucketSpec('global', c.global) },
       {
         scope: 'quota',
         spec: {
           key: `quota:${app}:${day}`,
-          capacity: c.dailyQuotaPerApp,
+          capacity: Math.min(c.dailyQuotaPerApp, own?.dailyQuota ?? Infinity),
           refillPerSecond: 0,
           ttlMs: (day + 1) * dayMs - now + ttlMarginMs,
         },
@@ -121,6 +118,30 @@ export class RateMeter {
     }
     return plan;
   }
+}
+
+/** Who is asking, and the app's own plan (its approved constraints), which can only narrow the limits. */
+export interface ConsumeKey {
+  appId: string;
+  userId: string;
+  appPlan?: AppPlan;
+}
+
+export interface AppPlan {
+  /** Requests per UTC day, all users of the app together. */
+  dailyQuota?: number;
+  /** Requests per minute, all users of the app together. */
+  requestsPerMinute?: number;
+}
+
+/** The app bucket: the configured one, narrowed to the plan's rate (a burst of at most a minute's worth). */
+export function appBucket(configured: TokenBucket, plan: AppPlan | undefined): TokenBucket {
+  const perMinute = plan?.requestsPerMinute;
+  if (perMinute === undefined || !(perMinute > 0)) return configured;
+  return {
+    burst: Math.max(1, Math.min(configured.burst, Math.floor(perMinute))),
+    ratePerSecond: Math.min(configured.ratePerSecond, perMinute / 60),
+  };
 }
 
 function bucketSpec(key: string, bucket: TokenBucket): BucketSpec {

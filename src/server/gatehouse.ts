@@ -11,7 +11,13 @@ import {
   createBroker,
   registerBrokerRoutes,
 } from '../broker/index.js';
-import { createCatalog, createLifecycle, refreshUsage, startCatalogUpkeep } from '../catalog/index.js';
+import {
+  createCatalog,
+  createLifecycle,
+  refreshUsage,
+  startCatalogUpkeep,
+  type Catalog,
+} from '../catalog/index.js';
 import { demoSeedOwners, publicUrl, type Config } from '../config/index.js';
 import { createEmbeddedCrm, crmObjects, isCrmEmpty, seedCrm, type CrmConnector } from '../crm/index.js';
 import { createDevIdp, type DevIdp } from '../devidp/index.js';
@@ -25,7 +31,7 @@ import {
   registerGatewayRoutes,
   registerOpenApiRoute,
 } from '../gateway/index.js';
-import { createLimits, defaultLimitsConfig, type LimitsConfig } from '../limits/index.js';
+import { createLimits, defaultLimitsConfig, type AppPlan, type LimitsConfig } from '../limits/index.js';
 import { loadActivePolicySet, openDecisionLog, type PolicySet } from '../policy/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
@@ -152,6 +158,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
         log: decisions,
       }),
       authenticateCaller: (request: FastifyRequest) => authenticateBrokerCaller(broker, request),
+      appPlan: approvedPlans(catalog),
       onDecision(request: FastifyRequest, outcome: string, appId: string) {
         appOf.set(request, appId);
         metrics.decisions.inc({ outcome, app: appId });
@@ -256,6 +263,27 @@ function limitsConfig(config: Config): LimitsConfig {
     dailyQuotaPerApp: set.dailyQuotaPerApp ?? defaultLimitsConfig.dailyQuotaPerApp,
     bulkExport: { ...defaultLimitsConfig.bulkExport, ...defined(set.bulkExport) },
     breaker: { ...defaultLimitsConfig.breaker, ...defined(set.breaker) },
+  };
+}
+
+/**
+ * The approved constraints of each app, as the limits take them, cached for a second: a new approval
+ * or plan holds within a second, and a request costs no catalog read.
+ */
+function approvedPlans(catalog: Catalog): (appId: string) => Promise<AppPlan | undefined> {
+  const cache = new Map<string, { plan: AppPlan | undefined; until: number }>();
+  return async (appId) => {
+    const now = Date.now();
+    const hit = cache.get(appId);
+    if (hit && hit.until > now) return hit.plan;
+    const constraints = (await catalog.findApp(appId))?.constraints;
+    const plan = constraints && {
+      dailyQuota: constraints.daily_quota,
+      requestsPerMinute: constraints.requests_per_minute,
+    };
+    if (cache.size > 10_000) cache.clear();
+    cache.set(appId, { plan, until: now + 1000 });
+    return plan;
   };
 }
 
