@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { stringify } from 'yaml';
 import { loadConfig } from '../src/config/index.js';
 import { mintDevIdToken } from '../src/devidp/index.js';
 import { openLocalSecretStore } from '../src/secrets/index.js';
@@ -47,9 +48,17 @@ async function startCluster(name: string, count: number) {
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
   // Tokens name one issuer, the address clients use (a load balancer's in production); here the first node's.
   const publicUrl = `http://127.0.0.1:${ports[0]}`;
-  // Detection off: its playbook would revoke the load's tokens for reading in bulk.
+  // The load is the point: detection (whose playbook would revoke its tokens for reading in bulk)
+  // is off, and the rate limits are out of its way.
+  const unlimited = { burst: 1_000_000, ratePerSecond: 1_000_000 };
   const configFile = join(scratch, `${name}.yaml`);
-  writeFileSync(configFile, 'detect:\n  enabled: false\n');
+  writeFileSync(
+    configFile,
+    stringify({
+      detect: { enabled: false },
+      limits: { perApp: unlimited, perUser: unlimited, global: unlimited, dailyQuotaPerApp: 100_000_000 },
+    }),
+  );
   const env = {
     PATH: process.env.PATH ?? '',
     GATEHOUSE_CONFIG: configFile,

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
   appEvents,
@@ -22,12 +22,10 @@ import type { SecretStore } from '../secrets/index.js';
 import {
   authenticate,
   governed,
-  identifyQuietly,
-  wasGoverned,
+  recordRefusalsBeforeHandler,
   type PipelineDeps,
   type Trail,
 } from './pipeline.js';
-import { asGatehouseError } from './routes.js';
 
 export interface AppRouteDeps extends PipelineDeps {
   lifecycle: Lifecycle;
@@ -111,16 +109,7 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
   };
 
   void app.register(async (scope) => {
-    scope.setErrorHandler(async (error: FastifyError, request, reply) => {
-      if (wasGoverned(request)) throw error;
-      const refused = asGatehouseError(error);
-      await governed(deps, request, reply, 'admin.apps', async (trail) => {
-        trail.resourceType = 'app';
-        await identifyQuietly(deps, request, trail);
-        throw refused;
-      });
-      throw refused;
-    });
+    recordRefusalsBeforeHandler(scope, deps, () => ({ action: 'admin.apps', resourceType: 'app' }));
 
     scope.post('/admin/v1/apps', async (request, reply) => {
       const answer = await governed(deps, request, reply, 'admin.apps.register', async (trail) => {

@@ -1,14 +1,12 @@
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AccessDenied, InputError } from '../errors/index.js';
 import {
   authenticate,
   governed,
-  identifyQuietly,
-  wasGoverned,
+  recordRefusalsBeforeHandler,
   type PipelineDeps,
   type Trail,
 } from './pipeline.js';
-import { asGatehouseError } from './routes.js';
 
 /**
  * What the incident routes need from detection (src/detect's IncidentDesk fits it): the gateway hosts the
@@ -69,16 +67,7 @@ export function registerIncidentRoutes(app: FastifyInstance, deps: IncidentRoute
   };
 
   void app.register(async (scope) => {
-    scope.setErrorHandler(async (error: FastifyError, request, reply) => {
-      if (wasGoverned(request)) throw error;
-      const refused = asGatehouseError(error);
-      await governed(deps, request, reply, 'admin.incidents', async (trail) => {
-        trail.resourceType = 'incident';
-        await identifyQuietly(deps, request, trail);
-        throw refused;
-      });
-      throw refused;
-    });
+    recordRefusalsBeforeHandler(scope, deps, () => ({ action: 'admin.incidents', resourceType: 'incident' }));
 
     scope.get('/admin/v1/incidents', (request, reply) =>
       governed(deps, request, reply, 'admin.incidents.list', async (trail) => {

@@ -1,6 +1,12 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditEvent, AuditLog } from '../audit/index.js';
-import { AccessDenied, DependencyUnavailable, GatehouseError, RateLimited } from '../errors/index.js';
+import {
+  AccessDenied,
+  DependencyUnavailable,
+  GatehouseError,
+  RateLimited,
+  type ErrorCode,
+} from '../errors/index.js';
 import { retryAfterSeconds, type AppPlan, type Limits } from '../limits/index.js';
 import type { Principal } from '../policy/index.js';
 import type { RuntimePolicy } from './policy.js';
@@ -94,6 +100,41 @@ export async function governed(
   deps.onDecision?.(request, outcome, event.app_id);
   if (failure) throw failure;
   return body;
+}
+
+/**
+ * Records the refusals Fastify makes before a handler runs (body size, media type, JSON syntax) in the
+ * audit trail like any other, attributed to the caller when the token is valid: governed() records
+ * and rethrows, and the parent error handler answers with problem+json.
+ */
+export function recordRefusalsBeforeHandler(
+  scope: FastifyInstance,
+  deps: PipelineDeps,
+  describe: (request: FastifyRequest) => { action: string; resourceType: string },
+): void {
+  scope.setErrorHandler(async (error: FastifyError, request, reply) => {
+    if (wasGoverned(request)) throw error;
+    const refused = asGatehouseError(error);
+    const { action, resourceType } = describe(request);
+    await governed(deps, request, reply, action, async (trail) => {
+      trail.resourceType = resourceType;
+      await identifyQuietly(deps, request, trail);
+      throw refused;
+    });
+    throw refused;
+  });
+}
+
+/** Fastify's refusals before a handler (body size, media type, JSON syntax) as Gatehouse errors. */
+export function asGatehouseError(error: FastifyError): unknown {
+  if (error instanceof GatehouseError) return error;
+  const byStatus: Record<number, ErrorCode> = { 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
+  const status = error.statusCode ?? 500;
+  if (status >= 500) return error;
+  const code = byStatus[status] ?? (error.code?.startsWith('FST_ERR_CTP_') ? 'INVALID_INPUT' : 'BAD_REQUEST');
+  return new GatehouseError(code, code === 'INVALID_INPUT' ? 'the body is not valid JSON' : error.message, {
+    cause: error,
+  });
 }
 
 /** authenticate + identify + limit: the principal behind the bearer token, within its rate limits. */

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { InputError } from '../errors/index.js';
 import {
@@ -22,13 +22,11 @@ import {
 import {
   authenticate,
   governed,
-  identifyQuietly,
+  recordRefusalsBeforeHandler,
   requireScope,
-  wasGoverned,
   type PipelineDeps,
   type Trail,
 } from './pipeline.js';
-import { asGatehouseError } from './routes.js';
 
 export interface PolicyRouteDeps extends PipelineDeps {
   /** The library in force (reloaded within a second of a publish). */
@@ -62,16 +60,10 @@ export function registerPolicyRoutes(app: FastifyInstance, deps: PolicyRouteDeps
 
   void app.register(async (scope) => {
     // A body refused before the handler (too large, not JSON) is recorded like any other admin call.
-    scope.setErrorHandler(async (error: FastifyError, request, reply) => {
-      if (wasGoverned(request)) throw error;
-      const refused = asGatehouseError(error);
-      await governed(deps, request, reply, 'admin.policies', async (trail) => {
-        trail.resourceType = 'policy_library';
-        await identifyQuietly(deps, request, trail);
-        throw refused;
-      });
-      throw refused;
-    });
+    recordRefusalsBeforeHandler(scope, deps, () => ({
+      action: 'admin.policies',
+      resourceType: 'policy_library',
+    }));
 
     scope.get('/admin/v1/policies', (request, reply) =>
       governed(deps, request, reply, 'admin.policies.read', async (trail) => {

@@ -1,7 +1,7 @@
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import { objectFromPlural, type CrmConnector, type CrmObject, type CrmRecord } from '../crm/index.js';
-import { GatehouseError, InputError, NotFound, type ErrorCode } from '../errors/index.js';
+import { InputError, NotFound } from '../errors/index.js';
 import type { Principal } from '../policy/index.js';
 import { parseAggregateQuery, planAggregate, runAggregate } from './aggregate.js';
 import {
@@ -19,8 +19,7 @@ import { bulkGuardStage } from './guard.js';
 import {
   authenticate,
   governed,
-  identifyQuietly,
-  wasGoverned,
+  recordRefusalsBeforeHandler,
   type PipelineDeps,
   type Trail,
 } from './pipeline.js';
@@ -90,18 +89,10 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
     );
 
   void app.register(async (scope) => {
-    scope.setErrorHandler(async (error: FastifyError, request, reply) => {
-      if (wasGoverned(request)) throw error;
-      const refused = asGatehouseError(error);
-      // governed() records the refusal and rethrows it (or a 503 if it cannot be recorded); the parent
-      // error handler answers with problem+json.
-      await governed(deps, request, reply, actionOf(request), async (trail) => {
-        trail.resourceType = resourceTypeOf(request);
-        await identifyQuietly(deps, request, trail);
-        throw refused;
-      });
-      throw refused;
-    });
+    recordRefusalsBeforeHandler(scope, deps, (request) => ({
+      action: actionOf(request),
+      resourceType: resourceTypeOf(request),
+    }));
 
     scope.get<{ Params: Params; Querystring: Query }>('/crm/v1/:plural/aggregate', (request, reply) =>
       governed(deps, request, reply, 'crm.aggregate', async (trail) => {
@@ -287,18 +278,6 @@ function answerOf(
 function writeReason(verb: string, tally: DlpTally): string {
   const dlp = tally.describe();
   return dlp ? `record ${verb}; incoming ${dlp}` : `record ${verb}`;
-}
-
-/** Fastify's refusals before a handler (body size, media type, JSON syntax) as Gatehouse errors. */
-export function asGatehouseError(error: FastifyError): unknown {
-  if (error instanceof GatehouseError) return error;
-  const byStatus: Record<number, ErrorCode> = { 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
-  const status = error.statusCode ?? 500;
-  if (status >= 500) return error;
-  const code = byStatus[status] ?? (error.code?.startsWith('FST_ERR_CTP_') ? 'INVALID_INPUT' : 'BAD_REQUEST');
-  return new GatehouseError(code, code === 'INVALID_INPUT' ? 'the body is not valid JSON' : error.message, {
-    cause: error,
-  });
 }
 
 const actions: Readonly<Record<string, string>> = {
