@@ -55,6 +55,7 @@ export {
   type NoticeResult,
   type UnusedNotice,
   type WebhookSettings,
+  type WebhookTarget,
 } from './notify.js';
 export {
   appEvents,

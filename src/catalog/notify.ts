@@ -3,7 +3,7 @@
  * HMAC-SHA256 over `<timestamp>.<body>` (`x-gatehouse-signature: v1=<hex>`, the timestamp in seconds in
  * `x-gatehouse-timestamp`), retried with exponential backoff on network errors, timeouts, 408, 429 and
  * 5xx. Every attempt carries the same `x-gatehouse-delivery` id, so a receiver can drop duplicates.
- * The scheme is the one of detection's alert webhook, so one receiver verifies both.
+ * Detection's alert webhook posts through the same function, so one receiver verifies both.
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { AuditEvent } from '../audit/index.js';
@@ -13,6 +13,15 @@ import type { App } from './apps.js';
 import { catalogDb } from './tables.js';
 
 export type WebhookSettings = NonNullable<CatalogConfig['webhook']>;
+
+/** Where and how to post: the catalog's settings, or detection's alert sink (whose secret is optional). */
+export interface WebhookTarget {
+  readonly url: string | URL;
+  readonly secret?: string;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly backoffMs: number;
+}
 
 export const signatureHeader = 'x-gatehouse-signature';
 export const timestampHeader = 'x-gatehouse-timestamp';
@@ -32,12 +41,16 @@ export interface Delivery {
 
 const retryable = (status: number) => status === 408 || status === 429 || status >= 500;
 
-/** POSTs `payload` as signed JSON; answers whether it was delivered and after how many attempts. */
+/**
+ * POSTs `payload` as JSON, signed when the target has a secret; answers whether it was delivered and
+ * after how many attempts. Never throws: a failure is an answer.
+ */
 export async function deliver(
-  webhook: WebhookSettings,
+  webhook: WebhookTarget,
   payload: unknown,
-  now = () => new Date(),
+  options: { now?: () => Date; userAgent?: string } = {},
 ): Promise<Delivery> {
+  const now = options.now ?? (() => new Date());
   const body = JSON.stringify(payload);
   const delivery = randomUUID();
   let problem = '';
@@ -50,15 +63,16 @@ export async function deliver(
     attempts += 1;
     const timestamp = String(Math.floor(now().getTime() / 1000));
     try {
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'user-agent': options.userAgent ?? 'gatehouse-catalog',
+        [timestampHeader]: timestamp,
+        [deliveryHeader]: delivery,
+      };
+      if (webhook.secret) headers[signatureHeader] = webhookSignature(webhook.secret, timestamp, body);
       const response = await fetch(webhook.url, {
         method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'gatehouse-catalog',
-          [timestampHeader]: timestamp,
-          [deliveryHeader]: delivery,
-          [signatureHeader]: webhookSignature(webhook.secret, timestamp, body),
-        },
+        headers,
         body,
         redirect: 'error',
         signal: AbortSignal.timeout(webhook.timeoutMs),
@@ -144,7 +158,7 @@ export async function notifyUnused(
       continue;
     }
     const at = now();
-    const sent = await deliver(deps.webhook, unusedNotice(app, thresholdDays, at), now);
+    const sent = await deliver(deps.webhook, unusedNotice(app, thresholdDays, at), { now });
     await deps.audit.append({
       timestamp: at.toISOString(),
       actor_id: deps.actor,

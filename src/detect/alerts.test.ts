@@ -6,13 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { alertOf, type Alert } from './alerts.js';
 import type { Incident } from './incidents.js';
 import { cefOf, syslogMessage, syslogSink } from './syslog.js';
-import {
-  deliveryHeader,
-  signatureHeader,
-  timestampHeader,
-  webhookSignature,
-  webhookSink,
-} from './webhook.js';
+import { deliveryHeader, signatureHeader, timestampHeader, webhookSignature } from './index.js';
+import { webhookSink } from './webhook.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

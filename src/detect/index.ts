@@ -43,7 +43,7 @@ export {
   type Playbook,
 } from './playbook.js';
 export { alertOf, type Alert, type AlertSink } from './alerts.js';
-export { webhookSignature, signatureHeader, timestampHeader, deliveryHeader } from './webhook.js';
+export { webhookSignature, signatureHeader, timestampHeader, deliveryHeader } from '../catalog/index.js';
 export { cefOf, syslogMessage } from './syslog.js';
 export { isWorkingTime, workingHoursOf, describeLocalTime, type WorkingHours } from './hours.js';
 
