@@ -8,17 +8,9 @@ const include = ['src/**/*.test.ts', 'test/**/*.test.ts'];
  * The PostgreSQL pass (GATEHOUSE_TEST_DATABASE_URL set, see scripts/test.js) runs every test file that
  * reaches a store: through openStore, a demo server, a started Gatehouse, the CLI or the test database.
  * A file that reaches none (Merkle vectors, DLP properties, policy evaluation) would only run again
- * unchanged. Files that open the SQLite file directly to work out what to expect stay on the embedded
- * pass (test/support/database.ts openTestSql is how they can join the PostgreSQL one).
+ * unchanged.
  */
 const reachesStore = /openStore|startDemo|startGatehouse|support\/cli|support\/database|bin\/gatehouse/;
-const sqliteFileOnly = ['test/gateway-protect.e2e.test.ts', 'test/policy.e2e.test.ts'];
-/**
- * Detection end to end stays on the embedded pass: on PostgreSQL each node's detector sees only its own
- * appends (detection at scale is an open gap of issue 9), and these files' containment timings fail
- * there intermittently (a throttle, a second drill, an incident timeline), not yet diagnosed.
- */
-const embeddedDetectionOnly = ['test/detect.e2e.test.ts', 'test/detect-cli.e2e.test.ts'];
 
 function storeFreeFiles(): string[] {
   return ['src', 'test']
@@ -31,10 +23,7 @@ const onPostgres = Boolean(process.env.GATEHOUSE_TEST_DATABASE_URL);
 export default defineConfig({
   test: {
     include,
-    exclude: [
-      ...configDefaults.exclude,
-      ...(onPostgres ? [...sqliteFileOnly, ...embeddedDetectionOnly, ...storeFreeFiles()] : []),
-    ],
+    exclude: [...configDefaults.exclude, ...(onPostgres ? storeFreeFiles() : [])],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -120,7 +120,12 @@ describe('an app paging through contacts', () => {
   it('opened one incident: rule, actor, app, severity, containment, timeline, evidence', async () => {
     const found = await incidents('rule=mass_export&app_id=call-notes');
     expect(found).toHaveLength(1);
-    opened = await incident(found[0].id);
+    // The revocation takes effect before the incident records it: wait for the record, not the lever.
+    opened =
+      (await within(2000, async () => {
+        const current = await incident(found[0].id);
+        return current.containment.length >= 2 ? current : undefined;
+      })) ?? (await incident(found[0].id));
     expect(opened).toMatchObject({
       rule: 'mass_export',
       actor: 'erin@example.com',
@@ -237,7 +242,10 @@ describe('the incident API', () => {
       ['revoke_app_tokens', 'applied', ''],
       ['suspend_app', 'reversed', 'dave@example.com'],
     ]);
-    expect(restored.timeline.at(-1)).toMatchObject({ kind: 'restored', by: 'dave@example.com' });
+    expect(restored.timeline.filter((t) => t.kind !== 'detected').at(-1)).toMatchObject({
+      kind: 'restored',
+      by: 'dave@example.com',
+    });
     // A revocation covers tokens issued up to its second: a token that works again may take until the next one.
     const working = await within(2500, async () => {
       const answer = await demo.exchange('erin', 'call-notes', 'read:account.basic');
@@ -275,12 +283,9 @@ describe('the incident API', () => {
       await post(`${path}/close`, dave, { reason: 'bug fixed, app restored' }),
     );
     expect(closed.state).toBe('closed');
-    expect(closed.timeline.map((t) => t.kind).slice(-4)).toEqual([
-      'restored',
-      'acknowledged',
-      'annotated',
-      'closed',
-    ]);
+    // The attack's last refusals may still be detected meanwhile: the admin's steps are what is checked.
+    const steps = closed.timeline.map((t) => t.kind).filter((kind) => kind !== 'detected');
+    expect(steps.slice(-4)).toEqual(['restored', 'acknowledged', 'annotated', 'closed']);
     await expectProblem(await post(`${path}/close`, dave, { reason: 'again' }), 409, 'INCIDENT_CONFLICT');
 
     const trail = JSON.stringify(

@@ -45,11 +45,18 @@ export interface AuditLog {
   consistencyProof(from: number, to: number): Promise<string[]>;
   verifierKey(): string;
   /**
-   * Calls `listener` with each event this instance durably appends, in index order, after the append
-   * has resolved (detection streams the log this way). A listener that throws is ignored: it can never
-   * fail an append. Answers the function that unsubscribes.
+   * Calls `listener` with each event this instance integrates into the log, in index order, once it is
+   * durable: on SQLite every event this process appends; on PostgreSQL, while this node is the
+   * sequencer, every node's events. Detection streams the log this way (and reads the store for what
+   * it missed: appends by other processes, events from before it took over). A listener that throws is
+   * ignored: it can never fail an append. Answers the function that unsubscribes.
    */
   onAppended(listener: AppendListener): () => void;
+  /**
+   * True while this instance integrates the log: always on SQLite, and on PostgreSQL while this node
+   * holds the sequencer role. Work that must run once per cluster (detection) runs where this is true.
+   */
+  sequencing(): boolean;
   /** Stops the timer, writes what is queued and signs a final checkpoint. */
   close(): Promise<void>;
 }
@@ -126,6 +133,10 @@ class StoredAuditLog implements AuditLog {
 
   onAppended(listener: AppendListener): () => void {
     return this.#listeners.add(listener);
+  }
+
+  sequencing(): boolean {
+    return !this.#closing;
   }
 
   async append(event: AuditEvent): Promise<Appended> {

@@ -143,6 +143,10 @@ class SequencedAuditLog implements AuditLog {
     return this.#listeners.add(listener);
   }
 
+  sequencing(): boolean {
+    return this.#isLeading() && !this.#closing;
+  }
+
   async append(event: AuditEvent): Promise<Appended> {
     if (this.#closing) throw unavailable('the audit log is closed');
     return new Promise((resolve, reject) => {
@@ -229,16 +233,12 @@ class SequencedAuditLog implements AuditLog {
   }
 
   #resolveQueued(found: ReadonlyArray<{ id: string; idx: number }>): void {
-    const appended: Array<Appended & { canonical: string }> = [];
-    for (const { id, idx } of [...found].sort((a, b) => a.idx - b.idx)) {
+    for (const { id, idx } of found) {
       const waiting = this.#waiting.get(id);
       if (!waiting) continue;
       this.#waiting.delete(id);
-      const result = { index: idx, leafHash: waiting.leaf.toString('hex') };
-      waiting.resolve(result);
-      appended.push({ ...result, canonical: waiting.canonical });
+      waiting.resolve({ index: idx, leafHash: waiting.leaf.toString('hex') });
     }
-    this.#listeners.notify(appended);
   }
 
   #isLeading(): boolean {
@@ -356,7 +356,7 @@ class SequencedAuditLog implements AuditLog {
         // Not an event this code queued (the queue is outside the trust boundary): dropped, never hashed.
         if (malformed.length > 0) await trx.deleteFrom('audit_queue').where('id', 'in', malformed).execute();
         committing = true;
-        return { results, next, ids: fromQueue.map((leaf) => leaf.id), more: queued.length === maxBatch };
+        return { results, next, fromQueue, more: queued.length === maxBatch };
       });
     }, true).catch((error: unknown) => {
       this.#head = undefined;
@@ -367,12 +367,12 @@ class SequencedAuditLog implements AuditLog {
     if (!outcome) return;
     this.#head = outcome.next;
     if (outcome.results.length > 0) this.#grown = true;
-    const queuedCount = outcome.ids.length;
-    this.#resolveQueued(outcome.ids.map((id, i) => ({ id, idx: outcome.results[i].index })));
-    local.forEach((pending, i) => pending.resolve(outcome.results[queuedCount + i]));
-    this.#listeners.notify(
-      local.map((pending, i) => ({ ...outcome.results[queuedCount + i], canonical: pending.canonical })),
-    );
+    const { fromQueue, results } = outcome;
+    this.#resolveQueued(fromQueue.map((leaf, i) => ({ id: leaf.id, idx: results[i].index })));
+    local.forEach((pending, i) => pending.resolve(results[fromQueue.length + i]));
+    // Every node's events, in index order: the sequencer is where the whole log can be watched.
+    const integrated = [...fromQueue, ...local];
+    this.#listeners.notify(integrated.map((leaf, i) => ({ ...results[i], canonical: leaf.canonical })));
     if (outcome.more) this.#integrateSoon();
   }
 

@@ -12,16 +12,17 @@ import { findIncident, listIncidents } from './incidents.js';
 import { parsePlaybook } from './playbook.js';
 import { eventOf } from './synthetic.js';
 import type { Rule } from './types.js';
-import { testDatabase } from '../../test/support/database.js';
+import { onPostgres, testDatabase } from '../../test/support/database.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setup(): Promise<{ store: Store; log: AuditLog }> {
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-detect-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+/** A store and its audit log; `dir` again opens another process's (another node's) view of the same. */
+async function setup(existing?: string): Promise<{ store: Store; log: AuditLog; dir: string }> {
+  const dir = existing ?? mkdtempSync(join(tmpdir(), 'gatehouse-detect-'));
+  if (!existing) cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const store = await openStore(
     loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) }, env: {}, cwd: dir }),
   );
@@ -32,8 +33,40 @@ async function setup(): Promise<{ store: Store; log: AuditLog }> {
     origin: 'gatehouse.test/audit',
   });
   cleanups.push(() => log.close().catch(() => undefined));
-  return { store, log };
+  return { store, log, dir };
 }
+
+/** A test rule: counts the events it sees (by index, so a second look shows) and fires on the third. */
+const counting: Rule<unknown> = {
+  id: 'rate_anomaly',
+  initial: () => ({ seen: [] }),
+  step: (state, { index, event }) => {
+    const seen = [...(state as { seen: number[] }).seen, index];
+    const detections =
+      seen.length === 3
+        ? [
+            {
+              rule: 'rate_anomaly' as const,
+              severity: 'high' as const,
+              actor: event.actor_id,
+              app: event.app_id,
+              summary: 'three events',
+              evidence: seen,
+              at: event.timestamp,
+            },
+          ]
+        : [];
+    return { state: { seen }, detections };
+  },
+};
+
+const until = async (condition: () => Promise<boolean> | boolean, what: string) => {
+  const deadline = Date.now() + 10_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+};
 
 function recorder() {
   const calls: string[] = [];
@@ -254,4 +287,126 @@ describe('the detector', () => {
     );
     expect(state.users['alice@example.com'].networks).toEqual(['10.1.2.0/24']);
   });
+
+  it("reads from the store what the stream skipped: another process's appends, and those made while it was down", async () => {
+    const { store, log, dir } = await setup();
+    const { containment, logger } = recorder();
+    const options = {
+      db: store.db,
+      audit: log,
+      config: detectSchema.parse({}),
+      playbook,
+      containment,
+      sinks: [],
+      logger,
+      rules: [counting],
+      followMs: 50,
+    };
+    const first = createDetector(options);
+    await first.start();
+    await log.append(guardRefusal());
+    await first.idle();
+    await first.close();
+    // While no detector runs, and through another process's (on PostgreSQL, another node's) log.
+    await log.append(guardRefusal());
+    const other = await setup(dir);
+    await other.log.append(guardRefusal());
+    const second = createDetector(options);
+    await second.start();
+    cleanups.push(() => second.close());
+    await until(async () => (await listIncidents(store.db, {})).records.length > 0, 'the incident');
+    await second.idle();
+    const [incident] = (await listIncidents(store.db, {})).records;
+    expect(incident).toMatchObject({ rule: 'rate_anomaly', detections: 1 });
+    // Each event seen exactly once, in order, across the restart.
+    await second.close();
+    const saved = await store.db
+      .selectFrom('detect_state' as never)
+      .selectAll()
+      .execute();
+    const row = (saved as Array<{ rule: string; state: string; through: unknown }>).find(
+      (r) => r.rule === 'rate_anomaly',
+    )!;
+    expect(JSON.parse(row.state)).toEqual({ seen: [0, 1, 2] });
+    expect(Number(row.through)).toBe(2);
+  });
+
+  it('a save never replaces rule states that go further (a node that lost the role saving late)', async () => {
+    const { store, log } = await setup();
+    const { containment, logger } = recorder();
+    const options = {
+      db: store.db,
+      audit: log,
+      config: detectSchema.parse({}),
+      playbook,
+      containment,
+      sinks: [],
+      logger,
+      rules: [counting],
+    };
+    const behind = createDetector(options);
+    await behind.start();
+    await log.append(guardRefusal());
+    await behind.idle();
+    const ahead = createDetector(options);
+    await ahead.start();
+    await log.append(guardRefusal());
+    await Promise.all([behind.idle(), ahead.idle()]);
+    await ahead.close();
+    await store.db
+      .updateTable('detect_state' as never)
+      .set({ through: 5 } as never)
+      .execute();
+    await behind.close();
+    const [row] = (await store.db
+      .selectFrom('detect_state' as never)
+      .selectAll()
+      .execute()) as Array<{ through: unknown }>;
+    expect(Number(row.through)).toBe(5);
+  });
+
+  it.runIf(onPostgres)(
+    "PostgreSQL: only the sequencer node detects, over every node's events; the next sequencer goes on from its saved states",
+    async () => {
+      const a = await setup();
+      const b = await setup(a.dir);
+      expect([a.log.sequencing(), b.log.sequencing()]).toEqual([true, false]);
+      const detectorOf = (node: { store: Store; log: AuditLog }) => {
+        const { containment, logger } = recorder();
+        return createDetector({
+          db: node.store.db,
+          audit: node.log,
+          config: detectSchema.parse({}),
+          playbook,
+          containment,
+          sinks: [],
+          logger,
+          rules: [counting],
+          followMs: 50,
+          saveIntervalMs: 60_000,
+        });
+      };
+      const onA = detectorOf(a);
+      const onB = detectorOf(b);
+      await onA.start();
+      await onB.start();
+      cleanups.push(() => onB.close());
+      // Events appended on B are integrated, and so watched, on A.
+      await b.log.append(guardRefusal());
+      await b.log.append(guardRefusal());
+      await onA.idle();
+      expect(onA.stats().events).toBe(2);
+      expect(onB.stats().events).toBe(0);
+      // A goes away (its states saved on close); B takes the role and both over.
+      await onA.close();
+      await a.log.close();
+      await until(() => b.log.sequencing(), 'B to take the sequencer role');
+      await b.log.append(guardRefusal());
+      await until(async () => (await listIncidents(b.store.db, {})).records.length > 0, 'the incident');
+      await onB.idle();
+      expect(onB.stats().events).toBe(1);
+      const [incident] = (await listIncidents(b.store.db, {})).records;
+      expect(incident).toMatchObject({ rule: 'rate_anomaly', detections: 1 });
+    },
+  );
 });

@@ -1,10 +1,17 @@
 /**
- * The detector: streams audit events as they are appended (AuditLog.onAppended), runs every rule over
+ * The detector: streams audit events as they are integrated (AuditLog.onAppended), runs every rule over
  * each one off the request path, and turns detections into incidents, containment and alerts.
  *
  * The listener only queues: rules run on a later turn of the event loop, so a request never waits for
  * detection and a rule can never fail one. A rule that throws is logged and counted and keeps its
  * previous state; the others go on.
+ *
+ * One detector watches the whole log: it runs only where the log is integrated (AuditLog.sequencing():
+ * this process on SQLite, the sequencer node on PostgreSQL), so a cluster's events meet one set of rule
+ * states. The rules see every event once, in index order: the detector remembers the last index they
+ * saw, reads whatever the stream skipped from the store (appends by a CLI process, events integrated
+ * before this node took the role over), and saves that index with the rule states, so the node that
+ * takes over goes on from where the saved states stop.
  */
 import type { AuditEventRecord, AuditLog } from '../audit/index.js';
 import type { DetectConfig } from '../config/index.js';
@@ -34,6 +41,8 @@ export interface DetectorOptions {
   readonly now?: () => Date;
   /** How often changed rule states are saved; default 5000. */
   readonly saveIntervalMs?: number;
+  /** How often the detector checks its role and reads what the stream skipped; default 500. */
+  readonly followMs?: number;
   /** Detections of one rule, actor and app within this long share one incident write; default 1000. */
   readonly coalesceMs?: number;
   /** The rules to run; the configured ones when absent (tests give their own). */
@@ -53,7 +62,7 @@ export interface DetectorStats {
 }
 
 export interface Detector {
-  /** Loads the saved rule states and subscribes to the audit log. */
+  /** Subscribes to the audit log; where the log is integrated, loads the saved rule states and watches. */
   start(): Promise<void>;
   /** Resolves once every event appended so far is processed and its incidents are written. */
   idle(): Promise<void>;
@@ -69,6 +78,8 @@ function isOwnEvent(record: AuditEventRecord): boolean {
 }
 
 const maxPerTurn = 500;
+/** Events read from the store at a time when catching up. */
+const catchUpPage = 1000;
 const maxMergedEvidence = 200;
 const alertGraceMs = 2000;
 
@@ -76,7 +87,15 @@ export function createDetector(options: DetectorOptions): Detector {
   const now = options.now ?? (() => new Date());
   const rules = options.rules ?? rulesFrom(options.config);
   const states = new Map<string, unknown>(rules.map((rule) => [rule.id, rule.initial()]));
-  const dirty = new Set<string>();
+  let changed = false;
+  /** The index of the last event the rules saw; unknown until the first one (or a saved one). */
+  let through: number | undefined;
+  /** True while this instance integrates the log and so watches it. */
+  let active = false;
+  let loaded = false;
+  /** A role change or a read from the store, one at a time. */
+  let following: Promise<void> | undefined;
+  let followFailed = false;
   const queue: Array<{ record: AuditEventRecord; appendedAt: number }> = [];
   const alerting = new Set<Promise<void>>();
   const recent = new Map<
@@ -92,6 +111,7 @@ export function createDetector(options: DetectorOptions): Detector {
   let handling: Promise<void> = Promise.resolve();
   let unsubscribe: (() => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let followTimer: NodeJS.Timeout | undefined;
   let closed = false;
   const counts = { events: 0, detections: 0, incidentsOpened: 0, ruleErrors: 0, alertsFailed: 0 };
   let lastDetectionMs: number | undefined;
@@ -105,25 +125,106 @@ export function createDetector(options: DetectorOptions): Detector {
 
   function runQueued(): void {
     scheduled = false;
-    for (const { record, appendedAt } of queue.splice(0, maxPerTurn)) {
-      if (isOwnEvent(record)) continue;
-      counts.events += 1;
-      const observed: Observed = { index: record.index, event: record.event };
-      for (const rule of rules) {
-        for (const detection of step(rule, observed)) {
-          counts.detections += 1;
-          coalesce(detection, appendedAt);
-        }
+    if (following) return; // it hands back to the queue when done
+    let taken = 0;
+    for (; taken < queue.length && taken < maxPerTurn; taken++) {
+      const { record, appendedAt } = queue[taken];
+      if (through !== undefined && record.index > through + 1) break;
+      observe(record, appendedAt);
+    }
+    const gap = taken < queue.length && taken < maxPerTurn;
+    queue.splice(0, taken);
+    // Events are missing before the next one: read them from the store, then go on with the queue.
+    if (gap) void follow();
+    else if (queue.length > 0) schedule();
+  }
+
+  /** Runs the rules over one event, unless they have seen it. */
+  function observe(record: AuditEventRecord, appendedAt: number): void {
+    if (through !== undefined && record.index <= through) return;
+    through = record.index;
+    changed = true;
+    if (isOwnEvent(record)) return;
+    counts.events += 1;
+    const observed: Observed = { index: record.index, event: record.event };
+    for (const rule of rules) {
+      for (const detection of step(rule, observed)) {
+        counts.detections += 1;
+        coalesce(detection, appendedAt);
       }
     }
-    if (queue.length > 0) schedule();
+  }
+
+  /** Takes up or gives up watching as the role moves, and reads from the store what the stream skipped. */
+  function follow(): Promise<void> {
+    following ??= (async () => {
+      try {
+        const leading = options.audit.sequencing() && !closed;
+        if (leading && !active) await activate();
+        else if (!leading && active) await deactivate();
+        if (active) await readMissed();
+        followFailed = false;
+      } catch (err) {
+        followFailed = true;
+        options.logger.error({ err, through }, 'detection could not read the audit log; it retries');
+      }
+    })().finally(() => {
+      following = undefined;
+      if (!followFailed && queue.length > 0) schedule();
+    });
+    return following;
+  }
+
+  async function activate(): Promise<void> {
+    const saved = await detectDb(options.db)
+      .selectFrom('detect_state')
+      .select(['rule', 'state', 'through'])
+      .execute();
+    const savedThrough = saved.every((row) => row.through !== null)
+      ? Math.min(...saved.map((row) => Number(row.through)))
+      : undefined;
+    // Another node may have watched the log since this one last did: its saved states are newer.
+    const newer = savedThrough !== undefined && (through === undefined || savedThrough > through);
+    if (!loaded || newer) {
+      for (const row of saved) {
+        if (!states.has(row.rule)) continue;
+        try {
+          states.set(row.rule, JSON.parse(row.state));
+        } catch {
+          options.logger.warn(
+            { rule: row.rule },
+            'saved detection state is unreadable; the rule starts afresh',
+          );
+        }
+      }
+      if (saved.length > 0) through = savedThrough;
+    }
+    loaded = true;
+    active = true;
+    options.logger.info({ through }, 'detection watches the audit log');
+  }
+
+  async function deactivate(): Promise<void> {
+    active = false;
+    queue.length = 0;
+    options.logger.info({ through }, 'detection stops: this node no longer integrates the audit log');
+    await saveStates();
+  }
+
+  /** Reads the events after `through` from the store (none before the first event seen: there is no start). */
+  async function readMissed(): Promise<void> {
+    while (through !== undefined && active) {
+      const page = await options.audit.events({ cursor: String(through), limit: catchUpPage });
+      for (const record of page.records) observe(record, Date.parse(record.event.timestamp));
+      if (!page.next_cursor) return;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   function step(rule: Rule<unknown>, observed: Observed): readonly Detection[] {
     try {
       const { state, detections } = rule.step(states.get(rule.id), observed);
       states.set(rule.id, state);
-      dirty.add(rule.id);
       return detections;
     } catch (err) {
       counts.ruleErrors += 1;
@@ -273,22 +374,50 @@ export function createDetector(options: DetectorOptions): Detector {
     }
   }
 
+  /**
+   * Saves every rule's state with the index it stops at, in one transaction. A save never replaces
+   * states that go further (a node that lost the role saving after the one that took it over).
+   */
   async function saveStates(): Promise<void> {
-    const changed = [...dirty];
-    dirty.clear();
+    if (!changed || through === undefined) return;
+    changed = false;
     const at = now().toISOString();
-    for (const rule of changed) {
-      const state = JSON.stringify(states.get(rule));
+    const mark = through;
+    const rows = rules.map((rule) => ({
+      rule: rule.id,
+      state: JSON.stringify(states.get(rule.id)),
+      through: mark,
+      updated_at: at,
+    }));
+    try {
       await detectDb(options.db)
-        .insertInto('detect_state')
-        .values({ rule, state, updated_at: at })
-        .onConflict((oc) => oc.column('rule').doUpdateSet({ state, updated_at: at }))
-        .execute();
+        .transaction()
+        .execute(async (trx) => {
+          for (const row of rows) {
+            await trx
+              .insertInto('detect_state')
+              .values(row)
+              .onConflict((oc) =>
+                oc
+                  .column('rule')
+                  .doUpdateSet({ state: row.state, through: mark, updated_at: at })
+                  .where((eb) =>
+                    eb.or([eb('detect_state.through', 'is', null), eb('detect_state.through', '<=', mark)]),
+                  ),
+              )
+              .execute();
+          }
+        });
+    } catch (err) {
+      changed = true;
+      throw err;
     }
   }
 
   async function drained(): Promise<void> {
-    while (queue.length > 0 || scheduled) await new Promise((resolve) => setImmediate(resolve));
+    while ((queue.length > 0 || scheduled || following) && !followFailed) {
+      await (following ?? new Promise((resolve) => setImmediate(resolve)));
+    }
     for (const [key, entry] of recent) {
       if (entry.merged) {
         clearTimeout(entry.timer);
@@ -305,23 +434,17 @@ export function createDetector(options: DetectorOptions): Detector {
   return {
     async start() {
       if (unsubscribe || closed) return;
-      const saved = await detectDb(options.db).selectFrom('detect_state').select(['rule', 'state']).execute();
-      for (const row of saved) {
-        if (!states.has(row.rule)) continue;
-        try {
-          states.set(row.rule, JSON.parse(row.state));
-        } catch {
-          options.logger.warn(
-            { rule: row.rule },
-            'saved detection state is unreadable; the rule starts afresh',
-          );
-        }
-      }
       unsubscribe = options.audit.onAppended((record) => {
+        if (!active) return;
         queue.push({ record, appendedAt: Date.now() });
         schedule();
       });
+      await follow();
+      if (followFailed) throw new Error('detection cannot read its saved state or the audit log');
+      followTimer = setInterval(() => void follow(), options.followMs ?? 500);
+      followTimer.unref();
       timer = setInterval(() => {
+        if (!active) return;
         saveStates().catch((err: unknown) =>
           options.logger.error({ err }, 'detection state could not be saved'),
         );
@@ -335,12 +458,13 @@ export function createDetector(options: DetectorOptions): Detector {
       closed = true;
       unsubscribe?.();
       if (timer) clearInterval(timer);
+      if (followTimer) clearInterval(followTimer);
       await drained();
       await Promise.race([
         Promise.allSettled([...alerting]),
         new Promise((resolve) => setTimeout(resolve, alertGraceMs).unref()),
       ]);
-      await saveStates();
+      if (active) await saveStates();
     },
   };
 }

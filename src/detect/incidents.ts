@@ -98,29 +98,44 @@ export async function recordDetection(
   return detectDb(db)
     .transaction()
     .execute(async (trx) => {
-      // Write first, so the transaction holds the write lock before it reads.
-      const touched = await trx
-        .updateTable('detect_incidents')
-        .set((eb) => ({ detections: eb('detections', '+', count), updated_at: at }))
+      // A finding about events from before an admin closed its incident (a detection coalesced, or read
+      // late) belongs to that incident: it neither reopens it nor contains again.
+      const closedAfter = trx
+        .selectFrom('detect_incidents')
+        .select('id')
         .where('rule', '=', detection.rule)
         .where('actor', '=', detection.actor)
         .where('app_id', '=', detection.app)
-        .where('state', '!=', 'closed')
-        .returningAll()
-        .executeTakeFirst();
+        .where('state', '=', 'closed')
+        .where('closed_at', '>=', detection.at)
+        .orderBy('closed_at', 'desc')
+        .limit(1);
+      // Write first, so the transaction holds the write lock before it reads.
+      const bump = (which: 'open' | 'closed') =>
+        trx
+          .updateTable('detect_incidents')
+          .set((eb) => ({ detections: eb('detections', '+', count), updated_at: at }))
+          .where('rule', '=', detection.rule)
+          .where('actor', '=', detection.actor)
+          .where('app_id', '=', detection.app)
+          .where((eb) => (which === 'open' ? eb('state', '!=', 'closed') : eb('id', '=', closedAfter)))
+          .returningAll()
+          .executeTakeFirst();
+      const touched = (await bump('open')) ?? (await bump('closed'));
       let row: Row;
       let opened = false;
       let escalated = false;
       if (touched) {
         row = touched;
-        if (severityRank[detection.severity] > severityRank[row.severity as Severity]) {
+        escalated =
+          row.state !== 'closed' && severityRank[detection.severity] > severityRank[row.severity as Severity];
+        if (escalated) {
           await trx
             .updateTable('detect_incidents')
             .set({ severity: detection.severity })
             .where('id', '=', row.id)
             .execute();
           row = { ...row, severity: detection.severity };
-          escalated = true;
         }
       } else {
         row = {

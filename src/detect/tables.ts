@@ -44,6 +44,8 @@ export interface DetectTables {
   detect_state: {
     rule: string;
     state: string;
+    /** The index of the last audit event the state includes (null: saved before 010_detect_cursor). */
+    through: number | string | null;
     updated_at: string;
   };
 }

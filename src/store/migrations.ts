@@ -393,4 +393,11 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '010_detect_cursor': {
+    async up(db: Kysely<unknown>) {
+      // The audit index each saved rule state stops at: the node that takes detection over goes on
+      // from there (src/detect/engine.ts). Null for states saved before.
+      await db.schema.alterTable('detect_state').addColumn('through', 'bigint').execute();
+    },
+  },
 };
