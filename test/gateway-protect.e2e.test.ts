@@ -1,9 +1,8 @@
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultRoles, defaultScopes } from '../src/config/defaults.js';
 import { scanText } from '../src/dlp/index.js';
 import { openStore } from '../src/store/index.js';
+import { openTestSql, type TestSql } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
 import {
   auditEventsOf,
@@ -29,7 +28,7 @@ const quietDetection = { 'detect.enabled': false };
 
 let demo: Demo;
 let masked: Demo;
-let db: Database.Database;
+let db: TestSql;
 let carol: string;
 let alice: string;
 let aliceNoReach: string;
@@ -78,7 +77,7 @@ beforeAll(async () => {
     }),
     startDemo({ config: { ...relaxedGuard, ...quietDetection, 'gateway.consent.mode': 'mask' } }),
   ]);
-  db = new Database(join(demo.dataDir, 'gatehouse.db'), { readonly: true });
+  db = await openTestSql(demo.dataDir);
   const store = await openStore(demo.config);
   const at = new Date().toISOString();
   await store.db
@@ -108,17 +107,14 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  db?.close();
+  await db?.close();
   await Promise.all([demo?.stop(), masked?.stop()]);
 });
 
 const consented = (flags: string) => (JSON.parse(flags) as string[]).includes('sales_outreach');
 
-function emeaContacts(): { id: string; consent: string }[] {
-  return db.prepare("select id, consent from crm_contacts where territory = 'EMEA' order by id").all() as {
-    id: string;
-    consent: string;
-  }[];
+function emeaContacts(): Promise<{ id: string; consent: string }[]> {
+  return db.all("select id, consent from crm_contacts where territory = 'EMEA' order by id");
 }
 
 async function everyRecord(path: string, token: string): Promise<Row[]> {
@@ -135,8 +131,8 @@ async function everyRecord(path: string, token: string): Promise<Row[]> {
 }
 
 describe('consent', () => {
-  it('the seed gives a realistic share of contacts no consent for sales outreach', () => {
-    const all = db.prepare('select consent from crm_contacts').all() as { consent: string }[];
+  it('the seed gives a realistic share of contacts no consent for sales outreach', async () => {
+    const all = await db.all<{ consent: string }>('select consent from crm_contacts');
     const without = all.filter((c) => !consented(c.consent)).length / all.length;
     expect(without).toBeGreaterThan(0.1);
     expect(without).toBeLessThan(0.35);
@@ -145,7 +141,7 @@ describe('consent', () => {
   });
 
   it('call-notes (purpose sales_outreach) never sees a contact without that consent', async () => {
-    const contacts = emeaContacts();
+    const contacts = await emeaContacts();
     const allowed = new Set(contacts.filter((c) => consented(c.consent)).map((c) => c.id));
     const seen = await everyRecord('/crm/v1/contacts', alice);
     expect(seen.length).toBe(allowed.size);
@@ -154,7 +150,7 @@ describe('consent', () => {
   });
 
   it('a contact without consent, asked for by id, is 404; a note about it is refused like a hidden contact', async () => {
-    const refuser = emeaContacts().find((c) => !consented(c.consent));
+    const refuser = (await emeaContacts()).find((c) => !consented(c.consent));
     const response = await demo.get(`/crm/v1/contacts/${refuser?.id}`, alice);
     await expectProblem(response, 404, 'NOT_FOUND');
     expect(await auditEventsOf(demo, carol, requestIdOf(response))).toHaveLength(1);
@@ -166,8 +162,8 @@ describe('consent', () => {
 
   it('in mask mode the contact is returned with every personal field nulled', async () => {
     const token = await masked.accessToken('alice', 'call-notes', callNotes);
-    const refuser = emeaContacts().find((c) => !consented(c.consent));
-    const giver = emeaContacts().find((c) => consented(c.consent));
+    const refuser = (await emeaContacts()).find((c) => !consented(c.consent));
+    const giver = (await emeaContacts()).find((c) => consented(c.consent));
     const withheld = await masked.get(`/crm/v1/contacts/${refuser?.id}`, token);
     expect(withheld.status).toBe(200);
     const record = await json<Row>(withheld);
@@ -189,24 +185,22 @@ describe('consent', () => {
 
 describe('consent of the contact a note is about', () => {
   /** EMEA notes with whether the contact they are about (if any) consented to sales outreach. */
-  const emeaNotes = () =>
+  const emeaNotes = async () =>
     (
-      db
-        .prepare(
-          `select n.id, n.contact_id, n.author, c.consent from crm_notes n
-           left join crm_contacts c on c.id = n.contact_id where n.territory = 'EMEA' order by n.id`,
-        )
-        .all() as { id: string; contact_id: string | null; author: string; consent: string | null }[]
+      await db.all<{ id: string; contact_id: string | null; author: string; consent: string | null }>(
+        `select n.id, n.contact_id, n.author, c.consent from crm_notes n
+         left join crm_contacts c on c.id = n.contact_id where n.territory = 'EMEA' order by n.id`,
+      )
     ).map((n) => ({ ...n, allowed: n.contact_id === null || (n.consent !== null && consented(n.consent)) }));
 
-  it('the seed has notes about contacts without consent, and notes about no contact', () => {
-    const notes = emeaNotes();
+  it('the seed has notes about contacts without consent, and notes about no contact', async () => {
+    const notes = await emeaNotes();
     expect(notes.some((n) => !n.allowed)).toBe(true);
     expect(notes.some((n) => n.contact_id === null)).toBe(true);
   });
 
   it('a list never carries a note about a contact without consent; notes about no contact still come', async () => {
-    const truth = emeaNotes();
+    const truth = await emeaNotes();
     const seen = await everyRecord('/crm/v1/notes', alice);
     expect(seen.map((n) => n.id).sort()).toEqual(
       truth
@@ -217,7 +211,7 @@ describe('consent of the contact a note is about', () => {
   });
 
   it('such a note asked for by id is 404, like a note the caller cannot see', async () => {
-    const note = emeaNotes().find((n) => !n.allowed);
+    const note = (await emeaNotes()).find((n) => !n.allowed);
     const response = await demo.get(`/crm/v1/notes/${note?.id}`, alice);
     await expectProblem(response, 404, 'NOT_FOUND');
     expect(JSON.stringify(await auditEventsOf(demo, carol, requestIdOf(response)))).not.toContain('body');
@@ -225,14 +219,12 @@ describe('consent of the contact a note is about', () => {
 
   it('in mask mode the note comes with its text nulled and what it hangs off kept', async () => {
     const token = await masked.accessToken('alice', 'call-notes', callNotes);
-    const maskedDb = new Database(join(masked.dataDir, 'gatehouse.db'), { readonly: true });
-    const note = maskedDb
-      .prepare(
-        `select n.id, n.contact_id, n.author from crm_notes n join crm_contacts c on c.id = n.contact_id
-         where n.territory = 'EMEA' and c.consent not like '%sales_outreach%' limit 1`,
-      )
-      .get() as { id: string; contact_id: string; author: string };
-    maskedDb.close();
+    const maskedDb = await openTestSql(masked.dataDir);
+    const note = (await maskedDb.get<{ id: string; contact_id: string; author: string }>(
+      `select n.id, n.contact_id, n.author from crm_notes n join crm_contacts c on c.id = n.contact_id
+       where n.territory = 'EMEA' and c.consent not like '%sales_outreach%' order by n.id limit 1`,
+    )) as { id: string; contact_id: string; author: string };
+    await maskedDb.close();
     const response = await masked.get(`/crm/v1/notes/${note.id}`, token);
     expect(response.status).toBe(200);
     expect(await json<Row>(response)).toMatchObject({
@@ -249,9 +241,10 @@ describe('consent of the contact a note is about', () => {
 
   it('an aggregate of notes leaves out notes about contacts without consent', async () => {
     const truth = new Map<string, number>();
-    for (const n of emeaNotes()) if (n.allowed) truth.set(n.author, (truth.get(n.author) ?? 0) + 1);
+    const notes = await emeaNotes();
+    for (const n of notes) if (n.allowed) truth.set(n.author, (truth.get(n.author) ?? 0) + 1);
     const everyone = new Map<string, number>();
-    for (const n of emeaNotes()) everyone.set(n.author, (everyone.get(n.author) ?? 0) + 1);
+    for (const n of notes) everyone.set(n.author, (everyone.get(n.author) ?? 0) + 1);
     const response = await demo.get('/crm/v1/notes/aggregate?group_by=author&metric=count', noteInsights);
     expect(response.status).toBe(200);
     const answer = await json<{ groups: Row[]; suppressed_groups: number }>(response);
@@ -263,11 +256,10 @@ describe('consent of the contact a note is about', () => {
   });
 
   it('min and max over notes skip the ones left out too', async () => {
-    const allowed = emeaNotes().filter((n) => n.allowed);
-    const dates = db.prepare("select id, created_at from crm_notes where territory = 'EMEA'").all() as {
-      id: string;
-      created_at: string;
-    }[];
+    const allowed = (await emeaNotes()).filter((n) => n.allowed);
+    const dates = await db.all<{ id: string; created_at: string }>(
+      "select id, created_at from crm_notes where territory = 'EMEA'",
+    );
     const createdAt = new Map(dates.map((d) => [d.id, d.created_at]));
     const kept = allowed.map((n) => createdAt.get(n.id) as string).sort();
     const answer = await json<{ groups: Row[] }>(
@@ -280,15 +272,13 @@ describe('consent of the contact a note is about', () => {
 });
 
 describe('DLP of outgoing free text', () => {
-  const seededPhoneNote = () =>
-    db
-      .prepare(
-        "select id, body from crm_notes where territory = 'EMEA' and body like '%Prefers to be called on +%' limit 1",
-      )
-      .get() as { id: string; body: string };
+  const seededPhoneNote = async () =>
+    (await db.get<{ id: string; body: string }>(
+      "select id, body from crm_notes where territory = 'EMEA' and body like '%Prefers to be called on +%' order by id limit 1",
+    )) as { id: string; body: string };
 
   it('a rep, whose contact phones are masked, gets a phone pasted into a note redacted; the audit says so', async () => {
-    const note = seededPhoneNote();
+    const note = await seededPhoneNote();
     const phone = /\+[0-9 ]+[0-9]/.exec(note.body)?.[0] as string;
     const response = await demo.get(`/crm/v1/notes/${note.id}`, alice);
     expect(response.status).toBe(200);
@@ -301,7 +291,7 @@ describe('DLP of outgoing free text', () => {
   });
 
   it('a manager who may read phones unmasked sees it; the same manager without read:contact.reach does not', async () => {
-    const note = seededPhoneNote();
+    const note = await seededPhoneNote();
     const full = await json<Row>(await demo.get(`/crm/v1/notes/${note.id}`, bob));
     expect(full.body).toBe(note.body);
     const narrowed = await json<Row>(await demo.get(`/crm/v1/notes/${note.id}`, bobNoReach));
@@ -311,10 +301,16 @@ describe('DLP of outgoing free text', () => {
   it('in lists too: no phone number the scanner finds in a note reaches a rep', async () => {
     const notes = await everyRecord('/crm/v1/notes', alice);
     expect(notes.length).toBeGreaterThan(100);
-    const stored = db.prepare('select id, body from crm_notes where id = ?');
+    const stored = new Map(
+      (await db.all<{ id: string; body: string }>('select id, body from crm_notes')).map((n) => [
+        n.id,
+        n.body,
+      ]),
+    );
     let redacted = 0;
     for (const note of notes) {
-      const original = (stored.get(note.id) as { body: string }).body;
+      const original = stored.get(String(note.id)) as string;
+      expect(original).toEqual(expect.any(String));
       for (const finding of scanText(original, { kinds: ['phone'] })) {
         expect(String(note.body)).not.toContain(original.slice(finding.start, finding.end));
         redacted += 1;
@@ -370,12 +366,12 @@ describe('masking: the unmasked value never leaves', () => {
 });
 
 describe('aggregates', () => {
-  const emeaStages = () =>
-    db
-      .prepare(
+  const emeaStages = async () =>
+    (
+      await db.all<{ stage: string; n: number | string; total: number | string }>(
         "select stage, count(*) as n, sum(amount) as total from crm_opportunities where territory = 'EMEA' group by stage",
       )
-      .all() as { stage: string; n: number; total: number }[];
+    ).map((g) => ({ stage: g.stage, n: Number(g.n), total: Number(g.total) }));
 
   it('pipeline-dashboard shows the pipeline by stage: sums and counts of its territory only, small groups suppressed', async () => {
     const response = await demo.get(
@@ -384,7 +380,7 @@ describe('aggregates', () => {
     );
     expect(response.status).toBe(200);
     const answer = await json<{ groups: Row[]; suppressed_groups: number }>(response);
-    const expected = emeaStages();
+    const expected = await emeaStages();
     const big = expected.filter((g) => g.n >= 5);
     expect(answer.groups.map((g) => g.stage).sort()).toEqual(big.map((g) => g.stage).sort());
     for (const group of answer.groups) {
@@ -410,12 +406,10 @@ describe('aggregates', () => {
   });
 
   it('an aggregate narrowed by a filter to a group of one reveals nothing about that one record', async () => {
-    const single = db
-      .prepare(
-        `select amount from crm_opportunities where territory = 'EMEA'
-         group by amount having count(*) = 1 limit 1`,
-      )
-      .get() as { amount: number };
+    const single = (await db.get<{ amount: number }>(
+      `select amount from crm_opportunities where territory = 'EMEA'
+       group by amount having count(*) = 1 order by amount limit 1`,
+    )) as { amount: number };
     const filter = encodeURIComponent(`amount eq ${single.amount}`);
     const response = await demo.get(
       `/crm/v1/opportunities/aggregate?group_by=stage&metric=sum(amount)&filter=${filter}`,

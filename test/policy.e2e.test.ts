@@ -1,11 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerPolicyCommands } from '../src/cli/commands/policy.js';
 import { defaultPolicyDir } from '../src/policy/index.js';
 import { defaultFiles, writeLibrary } from '../src/policy/test-support.js';
+import { openTestSql, testDatabaseEnvSync, type TestSql } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
 import {
   auditEventsOf,
@@ -27,7 +27,7 @@ const notesScopes =
   'read:account.basic read:contact.basic read:contact.reach read:note.basic write:contact.note';
 
 let demo: Demo;
-let db: Database.Database;
+let db: TestSql;
 let alice: string;
 let bob: string;
 let bobNotes: string;
@@ -55,17 +55,14 @@ beforeAll(async () => {
   // The bulk-export guard is raised so that the export rules, not the guard, decide the large pages,
   // and detection is off: its playbook would revoke these tokens for reading at night or in bulk.
   demo = await startDemo({ config: { 'limits.bulkExport.minimum': 100_000, 'detect.enabled': false } });
-  db = new Database(join(demo.dataDir, 'gatehouse.db'), { readonly: true });
+  db = await openTestSql(demo.dataDir);
   // An admin widened the dashboard's approved scopes to contact PII by mistake: the policy still holds.
-  const writer = new Database(join(demo.dataDir, 'gatehouse.db'));
-  const scopes = JSON.parse(
-    (writer.prepare("select scopes from apps where id = 'pipeline-dashboard'").get() as { scopes: string })
-      .scopes,
-  ) as string[];
-  writer
-    .prepare("update apps set scopes = ? where id = 'pipeline-dashboard'")
-    .run(JSON.stringify([...scopes, 'read:contact.basic', 'read:contact.reach']));
-  writer.close();
+  const app = await db.get<{ scopes: string }>("select scopes from apps where id = 'pipeline-dashboard'");
+  const scopes = JSON.parse(app?.scopes as string) as string[];
+  await db.run(
+    "update apps set scopes = ? where id = 'pipeline-dashboard'",
+    JSON.stringify([...scopes, 'read:contact.basic', 'read:contact.reach']),
+  );
   [alice, bob, bobNotes, erin, dashboard, dashboardPii, dave, carol] = await Promise.all([
     demo.accessToken('alice', 'call-notes', notesScopes),
     demo.accessToken('bob', 'call-notes', notesScopes),
@@ -76,18 +73,19 @@ beforeAll(async () => {
     demo.accessToken('dave', 'console', 'admin'),
     demo.accessToken('carol', 'console', 'audit:read'),
   ]);
-  const accountOf = (owner: string) =>
+  const accountOf = async (owner: string) =>
     (
-      db
-        .prepare("select id from crm_accounts where territory = 'EMEA' and owner = ? order by id limit 1")
-        .get(owner) as { id: string }
+      (await db.get<{ id: string }>(
+        "select id from crm_accounts where territory = 'EMEA' and owner = ? order by id limit 1",
+        owner,
+      )) as { id: string }
     ).id;
-  aliceAccount = accountOf('alice@example.com');
-  bobAccount = accountOf('bob@example.com');
+  aliceAccount = await accountOf('alice@example.com');
+  bobAccount = await accountOf('bob@example.com');
 });
 
 afterAll(async () => {
-  db?.close();
+  await db?.close();
   await demo?.stop();
 });
 
@@ -102,8 +100,9 @@ describe('runtime authorization: Cedar decides every request', () => {
     const single = await demo.get(`/crm/v1/accounts/${aliceAccount}?fields=name`, alice);
     expect(single.status).toBe(200);
     requests.aliceReadsOne = requestIdOf(single);
-    const naAccount = (db.prepare("select id from crm_accounts where territory = 'NA' limit 1").get() as Row)
-      .id;
+    const naAccount = (
+      (await db.get<Row>("select id from crm_accounts where territory = 'NA' order by id limit 1")) as Row
+    ).id;
     await problemOf(await demo.get(`/crm/v1/accounts/${naAccount}`, alice), 404, 'NOT_FOUND');
   });
 
@@ -148,9 +147,10 @@ describe("the seed's first example: notes only on accounts assigned to the rep",
     expect(problem.detail).toContain('runtime.notes-on-assigned-accounts');
     requests.aliceNoteOther = requestIdOf(response);
     // Through a contact of that account, the same.
-    const contact = db
-      .prepare("select id from crm_contacts where account_id = ? and consent like '%sales_outreach%' limit 1")
-      .get(bobAccount) as Row | undefined;
+    const contact = await db.get<Row>(
+      "select id from crm_contacts where account_id = ? and consent like '%sales_outreach%' order by id limit 1",
+      bobAccount,
+    );
     if (contact) {
       const viaContact = await note(alice, { contact_id: String(contact.id) });
       expect((await problemOf(viaContact, 403, 'POLICY_DENIED')).rule).toBe(
@@ -168,11 +168,9 @@ describe("the seed's first example: notes only on accounts assigned to the rep",
   });
 
   it("refuses changing alice's own note once it hangs off an account that is not hers", async () => {
-    const row = db
-      .prepare(
-        "select id from crm_notes where author = 'alice@example.com' and owner = 'bob@example.com' and territory = 'EMEA' limit 1",
-      )
-      .get() as Row | undefined;
+    const row = await db.get<Row>(
+      "select id from crm_notes where author = 'alice@example.com' and owner = 'bob@example.com' and territory = 'EMEA' order by id limit 1",
+    );
     expect(row).toBeDefined();
     const read = await demo.get(`/crm/v1/notes/${String(row?.id)}?fields=body`, alice);
     expect(read.status).toBe(200);
@@ -205,7 +203,9 @@ describe("the seed's second example: the dashboard reads aggregates, never raw P
       dashboardPii,
     );
     expect((await problemOf(filtered, 403, 'POLICY_DENIED')).rule).toBe('runtime.dashboard-no-raw-pii');
-    const id = (db.prepare("select id from crm_contacts where territory = 'EMEA' limit 1").get() as Row).id;
+    const id = (
+      (await db.get<Row>("select id from crm_contacts where territory = 'EMEA' order by id limit 1")) as Row
+    ).id;
     const one = await demo.get(`/crm/v1/contacts/${String(id)}?fields=phone`, dashboardPii);
     expect((await problemOf(one, 403, 'POLICY_DENIED')).rule).toBe('runtime.dashboard-no-raw-pii');
     // Fields that are not PII stay readable under the same token.
@@ -429,9 +429,9 @@ interface DecisionRow {
 async function recordedDecisions(): Promise<DecisionRow[]> {
   // The gateway writes decisions in batches within a quarter of a second.
   await new Promise((resolve) => setTimeout(resolve, 600));
-  return db
-    .prepare('select request_id, action, object, decision, policy_ids, input from policy_decisions')
-    .all() as DecisionRow[];
+  return db.all<DecisionRow>(
+    'select request_id, action, object, decision, policy_ids, input from policy_decisions',
+  );
 }
 
 function readLibraryFile(path: string): string {
@@ -448,12 +448,15 @@ async function writeCandidate(changes: Record<string, string>): Promise<string> 
 async function runCli(...args: string[]): Promise<string> {
   let out = '';
   const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
+  // The demo's store, found as a `gatehouse` process finds it: on PostgreSQL through the environment.
+  for (const [name, value] of Object.entries(testDatabaseEnvSync(demo.dataDir))) vi.stubEnv(name, value);
   const program = new Command('gatehouse').exitOverride();
   registerPolicyCommands(program);
   try {
     await program.parseAsync(['node', 'gatehouse', ...args, '--data-dir', demo.dataDir]);
   } finally {
     spy.mockRestore();
+    vi.unstubAllEnvs();
     process.exitCode = undefined;
   }
   return out;
