@@ -51,6 +51,8 @@ describe.skipIf(!ready)('three nodes on one PostgreSQL and one Redis', () => {
       stringify({
         redis: { keyPrefix: uniquePrefix('cluster') },
         limits: { perUser: { burst: perUserBurst, ratePerSecond: 0.01 } },
+        // These tests read in bulk whenever CI runs: off working hours that would be a detection of its own.
+        detect: { rules: { off_hours_bulk: { enabled: false } } },
       }),
     );
     env = {
@@ -212,8 +214,10 @@ describe.skipIf(!ready)('three nodes on one PostgreSQL and one Redis', () => {
     }
   });
 
+  let exporter = '';
   it('holds one bulk-export threshold across the nodes', async () => {
     const token = await accessToken(node(1), 'alice', 'call-notes', 'read:contact.basic');
+    exporter = token;
     const first = await read(node(0), token, '/crm/v1/contacts?limit=40&fields=first_name');
     expect(first.status).toBe(200);
     const { next_cursor: cursor } = (await first.json()) as { next_cursor: string };
@@ -221,6 +225,29 @@ describe.skipIf(!ready)('three nodes on one PostgreSQL and one Redis', () => {
     const second = await read(node(1), token, `/crm/v1/contacts?limit=40&fields=first_name&cursor=${cursor}`);
     expect(second.status).toBe(403);
     expect(await second.json()).toMatchObject({ code: 'BULK_EXPORT_BLOCKED', threshold: 50 });
+  });
+
+  it('detects once for the cluster: that refusal opens one incident, and its containment holds on every node', async () => {
+    const admin = await accessToken(node(2), 'dave', 'console', 'admin');
+    const deadline = performance.now() + 5000;
+    let found: Array<{ actor: string; app_id: string }> = [];
+    while (found.length === 0 && performance.now() < deadline) {
+      const response = await read(node(0), admin, '/admin/v1/incidents?rule=mass_export');
+      found = ((await response.json()) as { records: typeof found }).records;
+      if (found.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({ actor: 'alice@example.com', app_id: 'call-notes' });
+    // The playbook revokes the app's tokens: refused on every node, not only the detecting one.
+    for (const n of nodes) expect(await msUntilRefused(n, exporter, performance.now())).toBeLessThan(1000);
+    // One detector watched the whole log: the sequencer's.
+    const watched = await Promise.all(
+      nodes.map(async (n) => {
+        const text = await (await fetch(`${n.url}/metrics`)).text();
+        return Number(/^gatehouse_detect_events (\S+)$/m.exec(text)?.[1]);
+      }),
+    );
+    expect(watched.filter((events) => events > 0)).toHaveLength(1);
   });
 });
 
