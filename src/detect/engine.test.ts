@@ -68,6 +68,11 @@ const until = async (condition: () => Promise<boolean> | boolean, what: string) 
   }
 };
 
+/** What every test detector shares: its store and log, the test playbook, no alert sinks. */
+function testOptions(node: { store: Store; log: AuditLog }) {
+  return { db: node.store.db, audit: node.log, config: detectSchema.parse({}), playbook, sinks: [] };
+}
+
 function recorder() {
   const calls: string[] = [];
   const containment: Containment = {
@@ -114,12 +119,8 @@ describe('the detector', () => {
     const { store, log } = await setup();
     const { calls, containment, logger } = recorder();
     const detector = createDetector({
-      db: store.db,
-      audit: log,
-      config: detectSchema.parse({}),
-      playbook,
+      ...testOptions({ store, log }),
       containment,
-      sinks: [],
       logger,
     });
     await detector.start();
@@ -169,12 +170,8 @@ describe('the detector', () => {
       },
     };
     const detector = createDetector({
-      db: store.db,
-      audit: log,
-      config: detectSchema.parse({}),
-      playbook,
+      ...testOptions({ store, log }),
       containment,
-      sinks: [],
       logger,
       rules: [crashing, ...(await import('./rules/index.js')).rulesFrom(detectSchema.parse({}))],
     });
@@ -200,12 +197,8 @@ describe('the detector', () => {
       },
     };
     const detector = createDetector({
-      db: store.db,
-      audit: log,
-      config: detectSchema.parse({}),
-      playbook,
+      ...testOptions({ store, log }),
       containment,
-      sinks: [],
       logger,
       rules: [watching],
     });
@@ -221,17 +214,13 @@ describe('the detector', () => {
     const { store, log } = await setup();
     const { calls, containment, logger } = recorder();
     const detector = createDetector({
-      db: store.db,
-      audit: log,
-      config: detectSchema.parse({}),
-      playbook,
+      ...testOptions({ store, log }),
       containment: {
         ...containment,
         revokeTokens: async () => {
           throw new Error('revocation store unavailable');
         },
       },
-      sinks: [],
       logger,
     });
     await detector.start();
@@ -252,12 +241,8 @@ describe('the detector', () => {
     const { store, log } = await setup();
     const { containment, logger } = recorder();
     const options = {
-      db: store.db,
-      audit: log,
-      config: detectSchema.parse({}),
-      playbook,
+      ...testOptions({ store, log }),
       containment,
-      sinks: [],
       logger,
     };
     const first = createDetector(options);
@@ -292,12 +277,8 @@ describe('the detector', () => {
     const { store, log, dir } = await setup();
     const { containment, logger } = recorder();
     const options = {
-      db: store.db,
-      audit: log,
-      config: detectSchema.parse({}),
-      playbook,
+      ...testOptions({ store, log }),
       containment,
-      sinks: [],
       logger,
       rules: [counting],
       followMs: 50,
@@ -335,12 +316,8 @@ describe('the detector', () => {
     const { store, log } = await setup();
     const { containment, logger } = recorder();
     const options = {
-      db: store.db,
-      audit: log,
-      config: detectSchema.parse({}),
-      playbook,
+      ...testOptions({ store, log }),
       containment,
-      sinks: [],
       logger,
       rules: [counting],
     };
@@ -374,12 +351,8 @@ describe('the detector', () => {
       const detectorOf = (node: { store: Store; log: AuditLog }) => {
         const { containment, logger } = recorder();
         return createDetector({
-          db: node.store.db,
-          audit: node.log,
-          config: detectSchema.parse({}),
-          playbook,
+          ...testOptions(node),
           containment,
-          sinks: [],
           logger,
           rules: [counting],
           followMs: 50,
