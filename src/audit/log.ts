@@ -6,24 +6,16 @@
  */
 import type { SecretStore } from '../secrets/index.js';
 import { storeKindOf, type Db } from '../store/index.js';
-import { formatVerifierKey, parseVerifierKey, type NoteSigner, type NoteVerifier } from './checkpoint.js';
+import type { NoteSigner } from './checkpoint.js';
 import type { AuditEvent } from './event.js';
+import { GroupCommitLog } from './group-commit.js';
 import { loadSigner } from './keys.js';
-import {
-  AppendListeners,
-  guard,
-  LogReader,
-  type AppendListener,
-  type AuditEventQuery,
-  type AuditEventRecord,
-} from './reader.js';
+import { guard, type AppendListener, type AuditEventQuery, type AuditEventRecord } from './reader.js';
 import { openSequencedLog } from './sequenced.js';
 import { immediateTransaction, releaseWal } from './transaction.js';
 import {
   appendLeaves,
   loadHead,
-  maxBatch,
-  pendingOf,
   signTree,
   unavailable,
   type Appended,
@@ -95,80 +87,34 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
  * SQLite: each process writes the tree itself. Appends are group-committed in one IMMEDIATE
  * transaction per batch; the file's write lock serializes processes.
  */
-class StoredAuditLog implements AuditLog {
-  readonly #db: Db;
-  readonly #reader: LogReader;
-  readonly #signer: NoteSigner;
-  readonly #verifierKey: string;
-  readonly #verifier: NoteVerifier;
-  readonly #now: () => Date;
-  readonly #onBackgroundError: (error: unknown) => void;
+class StoredAuditLog extends GroupCommitLog implements AuditLog {
   readonly #timer: NodeJS.Timeout;
-  readonly #listeners = new AppendListeners();
-  #queue: Pending[] = [];
-  #draining: Promise<void> | undefined;
   /** Serializes this instance's write transactions; the store's lock serializes processes. */
   #writer: Promise<unknown> = Promise.resolve();
   #head: Head | undefined;
   #grown = false;
-  #closing: Promise<void> | undefined;
 
   constructor(options: AuditLogOptions, signer: NoteSigner, interval: number) {
-    this.#db = options.db;
-    this.#reader = new LogReader(options.db);
-    this.#signer = signer;
-    this.#verifierKey = formatVerifierKey(signer.name, signer.publicKey);
-    this.#verifier = parseVerifierKey(this.#verifierKey);
-    this.#now = options.now ?? (() => new Date());
-    this.#onBackgroundError = options.onBackgroundError ?? (() => undefined);
+    super(options, signer);
     this.#timer = setInterval(() => {
-      if (this.#grown && !this.#closing) this.#sign().catch(this.#onBackgroundError);
+      if (this.#grown && !this.closing) this.#sign().catch(this.onBackgroundError);
     }, interval);
     this.#timer.unref();
   }
 
-  verifierKey(): string {
-    return this.#verifierKey;
-  }
-
-  onAppended(listener: AppendListener): () => void {
-    return this.#listeners.add(listener);
-  }
-
   sequencing(): boolean {
-    return !this.#closing;
+    return !this.closing;
   }
 
-  async append(event: AuditEvent): Promise<Appended> {
-    if (this.#closing) throw unavailable('the audit log is closed');
-    return new Promise((resolve, reject) => {
-      this.#queue.push(pendingOf(event, resolve, reject));
-      void this.#drain();
-    });
-  }
-
-  /** Group commit: one transaction for everything queued; what arrives meanwhile goes in the next. */
-  #drain(): Promise<void> {
-    this.#draining ??= (async () => {
-      // Wait for the rest of this event-loop turn: every request whose bytes arrived in the same I/O poll
-      // reaches its append first and shares the batch's one transaction (group commit).
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, maxBatch);
-        try {
-          const results = await this.#exclusive(() => this.#write(batch));
-          batch.forEach((pending, i) => pending.resolve(results[i]));
-          this.#listeners.notify(results.map((r, i) => ({ ...r, canonical: batch[i].canonical })));
-        } catch (cause) {
-          const error = unavailable('the audit trail cannot be written', cause);
-          for (const pending of batch) pending.reject(error);
-        }
-      }
-    })().finally(() => {
-      this.#draining = undefined;
-      if (this.#queue.length > 0) void this.#drain();
-    });
-    return this.#draining;
+  protected async commit(batch: readonly Pending[]): Promise<void> {
+    try {
+      const results = await this.#exclusive(() => this.#write(batch));
+      batch.forEach((pending, i) => pending.resolve(results[i]));
+      this.listeners.notify(results.map((r, i) => ({ ...r, canonical: batch[i].canonical })));
+    } catch (cause) {
+      const error = unavailable('the audit trail cannot be written', cause);
+      for (const pending of batch) pending.reject(error);
+    }
   }
 
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
@@ -180,10 +126,10 @@ class StoredAuditLog implements AuditLog {
   async #write(batch: readonly Pending[]): Promise<Appended[]> {
     // The WAL's fsync runs off the event loop; the batch's callers are answered only once it is done.
     const outcome = await immediateTransaction(
-      this.#db,
+      this.db,
       async (trx) => {
         const head = await loadHead(trx, this.#head);
-        return appendLeaves(trx, head, batch, this.#now().toISOString());
+        return appendLeaves(trx, head, batch, this.now().toISOString());
       },
       { syncOffLoop: true },
     ).catch((error: unknown) => {
@@ -203,8 +149,8 @@ class StoredAuditLog implements AuditLog {
     this.#grown = false;
     return this.#exclusive(() =>
       guard(() =>
-        immediateTransaction(this.#db, (trx) =>
-          signTree(trx, this.#head, this.#signer, this.#verifier, this.#now().toISOString()),
+        immediateTransaction(this.db, (trx) =>
+          signTree(trx, this.#head, this.signer, this.verifier, this.now().toISOString()),
         ),
       ).then(
         ({ note, head }) => {
@@ -220,28 +166,16 @@ class StoredAuditLog implements AuditLog {
     );
   }
 
-  events(q: AuditEventQuery): Promise<{ records: AuditEventRecord[]; next_cursor?: string }> {
-    return this.#reader.events(q);
-  }
-
-  inclusionProof(index: number, size: number): Promise<string[]> {
-    return this.#reader.inclusionProof(index, size);
-  }
-
-  consistencyProof(from: number, to: number): Promise<string[]> {
-    return this.#reader.consistencyProof(from, to);
-  }
-
   close(): Promise<void> {
-    this.#closing ??= (async () => {
+    this.closing ??= (async () => {
       clearInterval(this.#timer);
-      while (this.#draining) await this.#draining;
+      await this.drained();
       try {
         await this.#sign();
       } finally {
-        await releaseWal(this.#db);
+        await releaseWal(this.db);
       }
     })();
-    return this.#closing;
+    return this.closing;
   }
 }

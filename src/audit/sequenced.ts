@@ -13,27 +13,19 @@
  */
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { openSession, tryAdvisoryLock, type Db, type Session } from '../store/index.js';
-import { formatVerifierKey, parseVerifierKey, type NoteSigner, type NoteVerifier } from './checkpoint.js';
-import { canonicalEvent, isAuditEvent, type AuditEvent } from './event.js';
+import { openSession, tryAdvisoryLock, type Session } from '../store/index.js';
+import type { NoteSigner } from './checkpoint.js';
+import { canonicalEvent, isAuditEvent } from './event.js';
+import { GroupCommitLog } from './group-commit.js';
 import type { AuditLog, AuditLogOptions } from './log.js';
 import { hashLeaf } from './merkle.js';
-import {
-  AppendListeners,
-  guard,
-  LogReader,
-  type AppendListener,
-  type AuditEventQuery,
-  type AuditEventRecord,
-} from './reader.js';
+import { guard } from './reader.js';
 import {
   appendLeaves,
   loadHead,
   maxBatch,
-  pendingOf,
   signTree,
   unavailable,
-  type Appended,
   type Head,
   type Leaf,
   type Pending,
@@ -66,26 +58,15 @@ interface Waiting extends Pending {
   readonly deadline: number;
 }
 
-class SequencedAuditLog implements AuditLog {
-  readonly #db: Db;
-  readonly #reader: LogReader;
-  readonly #signer: NoteSigner;
-  readonly #verifierKey: string;
-  readonly #verifier: NoteVerifier;
-  readonly #now: () => Date;
+class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   readonly #interval: number;
-  readonly #onBackgroundError: (error: unknown) => void;
   readonly #onSequencerChange: (leading: boolean) => void;
   /** The session's idle timeout: a sequencer that stops answering this long loses the role. */
   readonly #leaseMs: number;
-  readonly #listeners = new AppendListeners();
   /** Names this instance's queue rows; with the counter, keeps its events in append order. */
   readonly #nodeId = randomBytes(6).toString('hex');
   #counter = 0;
   #lastQueuedAt = '';
-  /** Appends not yet written anywhere. */
-  #local: Pending[] = [];
-  #draining: Promise<void> | undefined;
   /** Queued by this instance, waiting for the sequencer to give them an index. */
   readonly #waiting = new Map<string, Waiting>();
   #session: Session | undefined;
@@ -104,23 +85,16 @@ class SequencedAuditLog implements AuditLog {
   readonly #pollSoon: () => void;
   readonly #signSoon: () => void;
   #checkpointWakers: Array<() => void> = [];
-  #closing: Promise<void> | undefined;
 
   constructor(options: AuditLogOptions, signer: NoteSigner, interval: number) {
-    this.#db = options.db;
-    this.#reader = new LogReader(options.db);
-    this.#signer = signer;
-    this.#verifierKey = formatVerifierKey(signer.name, signer.publicKey);
-    this.#verifier = parseVerifierKey(this.#verifierKey);
-    this.#now = options.now ?? (() => new Date());
+    super(options, signer);
     this.#interval = interval;
-    this.#onBackgroundError = options.onBackgroundError ?? (() => undefined);
     this.#onSequencerChange = options.onSequencerChange ?? (() => undefined);
     this.#leaseMs = options.sequencerLeaseMs ?? 15_000;
     if (!Number.isSafeInteger(this.#leaseMs) || this.#leaseMs < 4 * tickMs) {
       throw new TypeError(`sequencerLeaseMs must be an integer of at least ${4 * tickMs}`);
     }
-    const report = (error: unknown) => this.#onBackgroundError(error);
+    const report = (error: unknown) => this.onBackgroundError(error);
     this.#integrateSoon = coalesced(() => this.#integrate([]), report);
     this.#pollSoon = coalesced(() => this.#pollWaiting(), report);
     this.#signSoon = coalesced(() => this.#sign(), report);
@@ -135,56 +109,24 @@ class SequencedAuditLog implements AuditLog {
     this.#timer.unref();
   }
 
-  verifierKey(): string {
-    return this.#verifierKey;
-  }
-
-  onAppended(listener: AppendListener): () => void {
-    return this.#listeners.add(listener);
-  }
-
   sequencing(): boolean {
-    return this.#isLeading() && !this.#closing;
+    return this.#isLeading() && !this.closing;
   }
 
-  async append(event: AuditEvent): Promise<Appended> {
-    if (this.#closing) throw unavailable('the audit log is closed');
-    return new Promise((resolve, reject) => {
-      this.#local.push(pendingOf(event, resolve, reject));
-      void this.#drain();
+  /** The sequencer integrates its own batches directly (one transaction); other nodes queue theirs. */
+  protected async commit(batch: readonly Pending[]): Promise<void> {
+    if (!this.#isLeading()) return this.#enqueue(batch);
+    await this.#integrate(batch).catch(async (cause: unknown) => {
+      // The role moved before the write began: the batch goes through the queue instead.
+      if (cause instanceof NotSequencer) return this.#enqueue(batch);
+      const error = unavailable('the audit trail cannot be written', cause);
+      for (const pending of batch) pending.reject(error);
     });
-  }
-
-  /**
-   * Group commit, as on SQLite: everything appended in one event-loop turn goes in one write. The
-   * sequencer integrates its own events directly (one transaction); other nodes queue theirs.
-   */
-  #drain(): Promise<void> {
-    this.#draining ??= (async () => {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      while (this.#local.length > 0) {
-        const batch = this.#local.splice(0, maxBatch);
-        if (this.#isLeading()) {
-          await this.#integrate(batch).catch(async (cause: unknown) => {
-            // The role moved before the write began: the batch goes through the queue instead.
-            if (cause instanceof NotSequencer) return this.#enqueue(batch);
-            const error = unavailable('the audit trail cannot be written', cause);
-            for (const pending of batch) pending.reject(error);
-          });
-        } else {
-          await this.#enqueue(batch);
-        }
-      }
-    })().finally(() => {
-      this.#draining = undefined;
-      if (this.#local.length > 0) void this.#drain();
-    });
-    return this.#draining;
   }
 
   /** Queues a batch for the sequencer (one insert and a notification, one commit). */
   async #enqueue(batch: readonly Pending[]): Promise<void> {
-    let queuedAt = this.#now().toISOString();
+    let queuedAt = this.now().toISOString();
     // Within this instance, queue order is append order even if the clock steps back.
     if (queuedAt < this.#lastQueuedAt) queuedAt = this.#lastQueuedAt;
     this.#lastQueuedAt = queuedAt;
@@ -196,7 +138,7 @@ class SequencedAuditLog implements AuditLog {
       return { id, event: pending.canonical, queued_at: queuedAt };
     });
     try {
-      await this.#db.transaction().execute(async (trx) => {
+      await this.db.transaction().execute(async (trx) => {
         await trx.insertInto('audit_queue').values(rows).execute();
         await sql`select pg_notify(${channel}, 'queued')`.execute(trx);
       });
@@ -215,7 +157,7 @@ class SequencedAuditLog implements AuditLog {
     const ids = [...this.#waiting.keys()];
     const found: Array<{ id: string; idx: number }> = [];
     for (let i = 0; i < ids.length; i += maxBatch) {
-      const rows = await this.#db
+      const rows = await this.db
         .selectFrom('audit_queue')
         .select(['id', 'idx'])
         .where('id', 'in', ids.slice(i, i + maxBatch))
@@ -265,13 +207,13 @@ class SequencedAuditLog implements AuditLog {
   async #connect(): Promise<void> {
     if (this.#session?.alive) return;
     try {
-      const session = await openSession(this.#db, 'gatehouse-audit', { idleSessionTimeoutMs: this.#leaseMs });
+      const session = await openSession(this.db, 'gatehouse-audit', { idleSessionTimeoutMs: this.#leaseMs });
       session.onLost((error) => this.#lost(session, error));
       await session.listen(channel, (payload) => this.#notified(payload));
       this.#session = session;
       this.#connectError = undefined;
     } catch (error) {
-      if (this.#connectError === undefined) this.#onBackgroundError(error);
+      if (this.#connectError === undefined) this.onBackgroundError(error);
       this.#connectError = error;
     }
   }
@@ -289,12 +231,12 @@ class SequencedAuditLog implements AuditLog {
       this.#leader = undefined;
       this.#head = undefined;
       this.#onSequencerChange(false);
-      this.#onBackgroundError(error);
+      this.onBackgroundError(error);
     }
   }
 
   async #tryLead(): Promise<void> {
-    if (this.#isLeading() || !this.#session?.alive || this.#closing) return;
+    if (this.#isLeading() || !this.#session?.alive || this.closing) return;
     const session = await this.#onSession(async (current) =>
       (await tryAdvisoryLock(current.db, sequencerLock)) ? current : undefined,
     );
@@ -343,7 +285,7 @@ class SequencedAuditLog implements AuditLog {
           if (leaf) fromQueue.push({ ...leaf, id: row.id });
           else malformed.push(row.id);
         }
-        const now = this.#now().toISOString();
+        const now = this.now().toISOString();
         const { results, head: next } = await appendLeaves(trx, head, [...fromQueue, ...local], now);
         if (fromQueue.length > 0) {
           const ids = fromQueue.map((leaf) => leaf.id);
@@ -372,7 +314,7 @@ class SequencedAuditLog implements AuditLog {
     local.forEach((pending, i) => pending.resolve(results[fromQueue.length + i]));
     // Every node's events, in index order: the sequencer is where the whole log can be watched.
     const integrated = [...fromQueue, ...local];
-    this.#listeners.notify(integrated.map((leaf, i) => ({ ...results[i], canonical: leaf.canonical })));
+    this.listeners.notify(integrated.map((leaf, i) => ({ ...results[i], canonical: leaf.canonical })));
     if (outcome.more) this.#integrateSoon();
   }
 
@@ -386,9 +328,9 @@ class SequencedAuditLog implements AuditLog {
             const signed = await signTree(
               trx,
               this.#head,
-              this.#signer,
-              this.#verifier,
-              this.#now().toISOString(),
+              this.signer,
+              this.verifier,
+              this.now().toISOString(),
             );
             await sql`select pg_notify(${channel}, 'signed')`.execute(trx);
             return signed;
@@ -409,11 +351,11 @@ class SequencedAuditLog implements AuditLog {
     return guard(async () => {
       if (this.#isLeading()) return this.#sign();
       // Not the sequencer: ask it to sign, and wait for a checkpoint covering the tree as it is now.
-      const size = await this.#reader.size();
-      await sql`select pg_notify(${channel}, 'sign')`.execute(this.#db);
+      const size = await this.reader.size();
+      await sql`select pg_notify(${channel}, 'sign')`.execute(this.db);
       const deadline = Date.now() + checkpointWaitMs;
       for (;;) {
-        const latest = await this.#db
+        const latest = await this.db
           .selectFrom('audit_checkpoints')
           .select(['size', 'note'])
           .orderBy('size', 'desc')
@@ -446,7 +388,7 @@ class SequencedAuditLog implements AuditLog {
         }
         await this.#pollWaiting();
       } catch (error) {
-        this.#onBackgroundError(error);
+        this.onBackgroundError(error);
       }
     })().finally(() => {
       this.#ticking = undefined;
@@ -464,27 +406,15 @@ class SequencedAuditLog implements AuditLog {
     );
   }
 
-  events(q: AuditEventQuery): Promise<{ records: AuditEventRecord[]; next_cursor?: string }> {
-    return this.#reader.events(q);
-  }
-
-  inclusionProof(index: number, size: number): Promise<string[]> {
-    return this.#reader.inclusionProof(index, size);
-  }
-
-  consistencyProof(from: number, to: number): Promise<string[]> {
-    return this.#reader.consistencyProof(from, to);
-  }
-
   /**
    * Writes what was appended here (waiting for the sequencer, or taking the role when nobody holds
    * it), signs a final checkpoint when this node is the sequencer, and gives the role up.
    */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
+    this.closing ??= (async () => {
       clearInterval(this.#timer);
       try {
-        while (this.#draining) await this.#draining;
+        await this.drained();
         const deadline = Date.now() + appendTimeoutMs;
         while (this.#waiting.size > 0 && Date.now() < deadline) {
           await this.#tick();
@@ -510,7 +440,7 @@ class SequencedAuditLog implements AuditLog {
         await session?.close();
       }
     })();
-    return this.#closing;
+    return this.closing;
   }
 }
 
