@@ -249,6 +249,25 @@ describe.skipIf(!ready)('three nodes on one PostgreSQL and one Redis', () => {
     );
     expect(watched.filter((events) => events > 0)).toHaveLength(1);
   });
+
+  it('a denial burst spread over the nodes throttles the app on every node', async () => {
+    const token = await accessToken(node(0), 'bob', 'pipeline-dashboard', 'read:opportunity.aggregate');
+    const aggregate = '/crm/v1/opportunities/aggregate?group_by=stage&metric=sum(amount)';
+    expect((await read(node(2), token, aggregate)).status).toBe(200);
+    // Probing outside its scopes, a third on each node: only the cluster-wide detector sees 20 in a minute.
+    for (let i = 0; i < 20; i++) {
+      expect((await read(node(i % 3), token, '/crm/v1/accounts?limit=1')).status).toBe(403);
+    }
+    for (const n of nodes) {
+      const deadline = performance.now() + 2000;
+      let status = 0;
+      while (status !== 429 && performance.now() < deadline) {
+        status = (await read(n, token, aggregate)).status;
+        if (status !== 429) await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(status, `${n.url} did not throttle the app`).toBe(429);
+    }
+  });
 });
 
 function startNode(port: number, env: Record<string, string>): Node {

@@ -1,5 +1,6 @@
 import { MemoryBuckets } from './buckets.js';
 import { MemoryDistinctWindow } from './distinct-window.js';
+import { MemoryThrottles, type ThrottleStore } from './throttles.js';
 
 /**
  * Where limit state lives. Everything is async so that a Redis backend (one Lua script per call) can
@@ -11,6 +12,8 @@ export interface LimitsBackend {
   readonly buckets: TokenBucketStore;
   /** The distinct ids each (app, object) read in a sliding window. */
   readonly distinct: DistinctWindowStore;
+  /** Containment throttles: in this process, or shared by every node (Redis) and cached by each. */
+  readonly throttles: ThrottleStore;
 }
 
 /** One bucket to take from. */
@@ -72,5 +75,9 @@ export interface DistinctWindowStore {
 
 /** The embedded backend: state in this process, bounded, gone on restart. */
 export function memoryBackend(): LimitsBackend {
-  return { buckets: new MemoryBuckets(), distinct: new MemoryDistinctWindow() };
+  return {
+    buckets: new MemoryBuckets(),
+    distinct: new MemoryDistinctWindow(),
+    throttles: new MemoryThrottles(),
+  };
 }

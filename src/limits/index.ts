@@ -24,5 +24,6 @@ export {
   type LimitsBackend,
   type TokenBucketStore,
 } from './backend.js';
-export { redisBackend, type RedisLimitsBackend, type RedisLimitsOptions } from './redis.js';
+export { redisBackend, type Fanout, type RedisLimitsBackend, type RedisLimitsOptions } from './redis.js';
+export type { Throttle, ThrottleStore } from './throttles.js';
 export { BulkExportBlocked, CircuitOpen, LimitsUnavailable, type LimitsReason } from './errors.js';

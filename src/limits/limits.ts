@@ -2,7 +2,7 @@ import { memoryBackend, type LimitsBackend } from './backend.js';
 import { Breaker, type CircuitBreaker } from './breaker.js';
 import { BulkGuard, type BulkReadDecision } from './bulk-guard.js';
 import { positiveRate, validateLimitsConfig, type LimitsConfig, type TokenBucket } from './config.js';
-import { RateMeter, rateLimitHeaders, type ConsumeKey, type RateDecision, type Throttle } from './rate.js';
+import { RateMeter, rateLimitHeaders, type ConsumeKey, type RateDecision } from './rate.js';
 
 export interface Limits {
   /**
@@ -17,14 +17,19 @@ export interface Limits {
   /**
    * Containment: until `untilMs` (or unthrottleApp), the app also passes a stricter bucket, either its
    * own limit scaled by `factor` (in (0, 1)) or `ratePerSecond` outright. Replaces any earlier throttle
-   * of the app. Held in this process: at scale, containment calls it on every node.
+   * of the app, and starts afresh. Resolves once the throttle is in force here and, with the Redis
+   * backend, stored for every node (each enforces it within a second, on one shared budget); rejects
+   * (DEPENDENCY_UNAVAILABLE) when Redis cannot confirm it.
    */
   throttleApp(
     appId: string,
     throttle: { factor: number; untilMs: number } | { ratePerSecond: number; untilMs: number },
-  ): void;
-  /** Lifts the app's throttle, if any. */
-  unthrottleApp(appId: string): void;
+  ): Promise<void>;
+  /**
+   * Lifts the app's throttle, if any, on every node. Rejects (DEPENDENCY_UNAVAILABLE) when Redis
+   * cannot confirm it: a throttle is never lifted for want of Redis.
+   */
+  unthrottleApp(appId: string): Promise<void>;
   /**
    * Counts `recordIds` (the records a read returned) against the app's bulk-export threshold for the
    * object. Refused: answer 403 naming the guard and record `event`. Throws LimitsUnavailable (503)
@@ -57,28 +62,22 @@ export function createLimits(config: LimitsConfig, opts: LimitsOptions = {}): Li
   const meter = new RateMeter(valid, backend, now);
   const bulk = new BulkGuard(valid.bulkExport, backend.distinct, now);
   const breakers = new Map<string, Breaker>();
-  const throttles = new Map<string, Throttle>();
-  let generation = 0;
+  const { throttles } = backend;
   return {
     consume(key, cost) {
-      const throttle = throttles.get(key?.appId);
-      if (throttle && now() >= throttle.untilMs) throttles.delete(key.appId);
-      return meter.consume(key, cost, throttle);
+      return meter.consume(key, cost, throttles.current(key?.appId, now()));
     },
     rateLimitHeaders,
-    throttleApp(appId, throttle) {
+    async throttleApp(appId, throttle) {
       if (typeof appId !== 'string' || appId === '') throw new TypeError('appId must be a non-empty string');
       if (!Number.isSafeInteger(throttle?.untilMs))
         throw new TypeError('untilMs must be a time in milliseconds');
-      generation += 1;
-      throttles.set(appId, {
-        bucket: throttledBucket(valid.perApp, throttle),
-        untilMs: throttle.untilMs,
-        generation,
-      });
+      const bucket = throttledBucket(valid.perApp, throttle);
+      await throttles.put(appId, { bucket, untilMs: throttle.untilMs }, now());
     },
-    unthrottleApp(appId) {
-      throttles.delete(appId);
+    async unthrottleApp(appId) {
+      if (typeof appId !== 'string' || appId === '') throw new TypeError('appId must be a non-empty string');
+      await throttles.lift(appId, now());
     },
     guardBulkRead: (key, recordIds, tableSize, sensitive) => bulk.guard(key, recordIds, tableSize, sensitive),
     breaker(connector) {

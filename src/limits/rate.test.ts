@@ -5,6 +5,7 @@ import type { LimitsBackend } from './backend.js';
 import { MemoryDistinctWindow } from './distinct-window.js';
 import { createLimits, defaultLimitsConfig, type LimitsConfig } from './index.js';
 import { appBucket, msUntilTokens } from './rate.js';
+import { MemoryThrottles } from './throttles.js';
 
 const start = Date.UTC(2025, 0, 6, 10, 0, 0);
 const roomy = { burst: 1000, ratePerSecond: 1000 };
@@ -230,7 +231,7 @@ describe('the bucket maths (properties)', () => {
 describe('throttling an app (containment)', () => {
   it('holds one app to a stricter rate until the throttle ends, leaving others alone', async () => {
     const { clock, limits } = setup({ perApp: { burst: 100, ratePerSecond: 10 } });
-    limits.throttleApp('a', { ratePerSecond: 1, untilMs: start + 10_000 });
+    await limits.throttleApp('a', { ratePerSecond: 1, untilMs: start + 10_000 });
     expect(await limits.consume(alice)).toMatchObject({ allowed: true });
     expect(await limits.consume(alice)).toMatchObject({
       allowed: false,
@@ -244,30 +245,39 @@ describe('throttling an app (containment)', () => {
 
   it('scales the app limit by a factor, and unthrottleApp lifts it at once', async () => {
     const { limits } = setup({ perApp: { burst: 10, ratePerSecond: 10 } });
-    limits.throttleApp('a', { factor: 0.2, untilMs: start + 60_000 });
+    await limits.throttleApp('a', { factor: 0.2, untilMs: start + 60_000 });
     expect(await times(3, () => limits.consume(alice))).toEqual([true, true, false]);
     const refused = await limits.consume(alice);
     expect(refused).toMatchObject({ scope: 'throttle', retryAfterMs: 500 });
     expect(refused.limits.find((l) => l.scope === 'throttle')).toMatchObject({ quota: 2, remaining: 0 });
-    limits.unthrottleApp('a');
+    await limits.unthrottleApp('a');
     expect(await times(3, () => limits.consume(alice))).toEqual([true, true, true]);
   });
 
   it('a new throttle starts from a full bucket rather than inheriting the last one', async () => {
     const { limits } = setup();
-    limits.throttleApp('a', { ratePerSecond: 1, untilMs: start + 60_000 });
+    await limits.throttleApp('a', { ratePerSecond: 1, untilMs: start + 60_000 });
     await limits.consume(alice);
-    limits.throttleApp('a', { ratePerSecond: 2, untilMs: start + 60_000 });
+    await limits.throttleApp('a', { ratePerSecond: 2, untilMs: start + 60_000 });
     expect(await times(3, () => limits.consume(alice))).toEqual([true, true, false]);
   });
 
-  it('rejects a throttle that would loosen the limit or never end as a programming error', () => {
+  it('holds at once in embedded mode, before the returned promise settles', async () => {
     const { limits } = setup();
-    expect(() => limits.throttleApp('a', { factor: 1, untilMs: start })).toThrow(TypeError);
-    expect(() => limits.throttleApp('a', { factor: 0, untilMs: start })).toThrow(TypeError);
-    expect(() => limits.throttleApp('a', { ratePerSecond: 0, untilMs: start })).toThrow(TypeError);
-    expect(() => limits.throttleApp('a', { ratePerSecond: 1, untilMs: Infinity })).toThrow(TypeError);
-    expect(() => limits.throttleApp('', { ratePerSecond: 1, untilMs: start })).toThrow(TypeError);
+    const setting = limits.throttleApp('a', { ratePerSecond: 1, untilMs: start + 60_000 });
+    const [first, second] = [limits.consume(alice), limits.consume(alice)];
+    await setting;
+    expect([(await first).allowed, (await second).allowed]).toEqual([true, false]);
+  });
+
+  it('rejects a throttle that would loosen the limit or never end as a programming error', async () => {
+    const { limits } = setup();
+    await expect(limits.throttleApp('a', { factor: 1, untilMs: start })).rejects.toThrow(TypeError);
+    await expect(limits.throttleApp('a', { factor: 0, untilMs: start })).rejects.toThrow(TypeError);
+    await expect(limits.throttleApp('a', { ratePerSecond: 0, untilMs: start })).rejects.toThrow(TypeError);
+    await expect(limits.throttleApp('a', { ratePerSecond: 1, untilMs: Infinity })).rejects.toThrow(TypeError);
+    await expect(limits.throttleApp('', { ratePerSecond: 1, untilMs: start })).rejects.toThrow(TypeError);
+    await expect(limits.unthrottleApp('')).rejects.toThrow(TypeError);
   });
 });
 
@@ -306,6 +316,7 @@ describe('failing closed', () => {
   const broken = (): LimitsBackend => ({
     buckets: { take: () => Promise.reject(new Error('ECONNREFUSED')) },
     distinct: { admit: () => Promise.reject(new Error('ECONNREFUSED')) },
+    throttles: new MemoryThrottles(),
   });
 
   it('refuses with a coded 503 when the bucket store cannot answer', async () => {
@@ -320,6 +331,7 @@ describe('failing closed', () => {
     const backend: LimitsBackend = {
       buckets: { take: () => Promise.resolve({ allowed: true, tokens: [] }) },
       distinct: new MemoryDistinctWindow(),
+      throttles: new MemoryThrottles(),
     };
     const { limits } = setup({}, backend);
     await expect(limits.consume(alice)).rejects.toMatchObject({ code: 'LIMITS_UNAVAILABLE' });

@@ -1,6 +1,7 @@
 import type { BucketSpec, LimitsBackend, TokenBucketStore } from './backend.js';
 import type { LimitsConfig, TokenBucket } from './config.js';
 import { LimitsUnavailable } from './errors.js';
+import type { Throttle } from './throttles.js';
 
 /** Which limit: the end user's, the app's, everyone's, the app's daily quota, or a containment throttle. */
 export type RateScope = 'user' | 'app' | 'global' | 'quota' | 'throttle';
@@ -26,14 +27,6 @@ export interface RateDecision {
   readonly scope?: RateScope;
   /** Set when refused: milliseconds until every limit holds enough for the same request again. */
   readonly retryAfterMs?: number;
-}
-
-/** A temporary, stricter limit for one app (detection's containment); a new throttle starts afresh. */
-export interface Throttle {
-  readonly bucket: TokenBucket;
-  readonly untilMs: number;
-  /** Makes the bucket key new each time, so a throttle never inherits an earlier one's state. */
-  readonly generation: number;
 }
 
 const dayMs = 86_400_000;

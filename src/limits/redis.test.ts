@@ -12,7 +12,13 @@ import { describeTokenBucketStore } from '../../test/support/token-bucket-contra
 import { defaultLimitsConfig, type LimitsConfig } from './config.js';
 import { MemoryDistinctWindow } from './distinct-window.js';
 import { createLimits } from './limits.js';
-import { RedisBuckets, RedisDistinctWindow, redisBackend } from './redis.js';
+import {
+  RedisBuckets,
+  RedisDistinctWindow,
+  redisBackend,
+  type RedisLimitsBackend,
+  type RedisLimitsOptions,
+} from './redis.js';
 
 if (!testRedisUrl) console.warn(`src/limits/redis.test.ts: ${withoutRedisNote}`);
 
@@ -20,10 +26,18 @@ const t0 = 1_700_000_000_000;
 
 describe.skipIf(!testRedisUrl)('the Redis limits backend', () => {
   let redis: Redis;
+  /** Every backend a test opens, closed at the end (each reads the throttles on a timer). */
+  const opened: RedisLimitsBackend[] = [];
+  const open = (options: RedisLimitsOptions) => {
+    const backend = redisBackend(options);
+    opened.push(backend);
+    return backend;
+  };
   beforeAll(async () => {
     redis = await connectTestRedis();
   });
   afterAll(async () => {
+    opened.forEach((backend) => backend.close());
     await redis?.quit();
   });
 
@@ -74,7 +88,7 @@ describe.skipIf(!testRedisUrl)('the Redis limits backend', () => {
       [0, 1, 2].map(() =>
         createLimits(config, {
           now: () => t0,
-          backend: redisBackend({ redis, keyPrefix: prefix, nodes: 3 }),
+          backend: open({ redis, keyPrefix: prefix, nodes: 3 }),
         }),
       );
 
@@ -110,12 +124,53 @@ describe.skipIf(!testRedisUrl)('the Redis limits backend', () => {
     });
   });
 
+  describe('containment throttles, without notices', () => {
+    const node = (keyPrefix: string, clock: { t: number }) => {
+      const backend = open({ redis, keyPrefix, nodes: 2 });
+      return { backend, limits: createLimits(defaultLimitsConfig, { now: () => clock.t, backend }) };
+    };
+    const alice = { appId: 'call-notes', userId: 'alice' };
+
+    it('a node learns of a throttle and of its lift at its next read, within a second, and shares its budget', async () => {
+      const prefix = uniquePrefix('throttle-read');
+      const clock = { t: t0 };
+      const [a, b] = [node(prefix, clock), node(prefix, clock)];
+      await a.limits.throttleApp('call-notes', { ratePerSecond: 2, untilMs: t0 + 60_000 });
+      expect(
+        await msUntil(() => b.backend.throttles.current('call-notes', clock.t) !== undefined),
+      ).toBeLessThan(1000);
+      // A burst of 2 for both nodes together.
+      const answers = [];
+      for (const { limits } of [a, b, a, b]) answers.push((await limits.consume(alice)).allowed);
+      expect(answers).toEqual([true, true, false, false]);
+      expect(await b.limits.consume(alice)).toMatchObject({ allowed: false, scope: 'throttle' });
+
+      await b.limits.unthrottleApp('call-notes');
+      expect(
+        await msUntil(() => a.backend.throttles.current('call-notes', clock.t) === undefined),
+      ).toBeLessThan(1000);
+      expect((await a.limits.consume(alice)).allowed).toBe(true);
+    });
+
+    it('forgets ended throttles in Redis at the next write, so the hash holds only those in force', async () => {
+      const prefix = uniquePrefix('throttle-prune');
+      const clock = { t: t0 };
+      const { limits } = node(prefix, clock);
+      await limits.throttleApp('old', { ratePerSecond: 1, untilMs: t0 + 1000 });
+      await limits.throttleApp('lifted', { ratePerSecond: 1, untilMs: t0 + 60_000 });
+      await limits.unthrottleApp('lifted');
+      clock.t = t0 + 1000;
+      await limits.throttleApp('new', { ratePerSecond: 1, untilMs: t0 + 60_000 });
+      expect(await redis.hkeys(`${prefix}limits:throttles`)).toEqual(['new']);
+    });
+  });
+
   describe('when Redis cannot answer', () => {
     it("falls back to this node's share of each limit, says so once, and goes back to Redis", async () => {
       const proxy = await startRedisProxy();
       const client = await connectTestRedis(proxy.url);
       const switches: boolean[] = [];
-      const backend = redisBackend({
+      const backend = open({
         redis: client,
         keyPrefix: uniquePrefix('fallback'),
         nodes: 3,
@@ -155,10 +210,17 @@ describe.skipIf(!testRedisUrl)('the Redis limits backend', () => {
   });
 });
 
+/** Milliseconds until `condition` holds (polled every 5 ms); throws after 5 s. */
+async function msUntil(condition: () => boolean): Promise<number> {
+  const start = performance.now();
+  await waitFor(condition);
+  return performance.now() - start;
+}
+
 async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }

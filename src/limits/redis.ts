@@ -1,8 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { DependencyUnavailable } from '../errors/index.js';
 import type { BucketSpec, DistinctWindowStore, LimitsBackend, TokenBucketStore } from './backend.js';
 import { MemoryBuckets } from './buckets.js';
+import type { TokenBucket } from './config.js';
 import { MemoryDistinctWindow } from './distinct-window.js';
+import { inForce, type Throttle, type ThrottleStore } from './throttles.js';
 
 /**
  * A Lua script run by its SHA-1 (EVALSHA), sent whole (EVAL) only when Redis does not know it yet
@@ -151,6 +154,151 @@ export class RedisDistinctWindow implements DistinctWindowStore {
   }
 }
 
+/**
+ * Puts (ARGV[3] a throttle) or lifts (ARGV[3] empty) the throttle of app ARGV[2] in the one hash that
+ * holds every throttle, and forgets those ended by ARGV[1] (the caller's clock), so the hash stays as
+ * small as the throttles in force.
+ */
+const throttleWriteScript = new LuaScript(`
+local now = tonumber(ARGV[1])
+local held = redis.call('HGETALL', KEYS[1])
+for i = 1, #held, 2 do
+  local ok, throttle = pcall(cjson.decode, held[i + 1])
+  local untilMs = ok and type(throttle) == 'table' and tonumber(throttle.untilMs)
+  if not untilMs or untilMs <= now then redis.call('HDEL', KEYS[1], held[i]) end
+end
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[2])
+else
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+end
+return 1
+`);
+
+/**
+ * How nodes tell each other at once that shared state changed (Redis pub/sub). A notice carries
+ * nothing: each node reads the state itself, so a forged notice costs one read.
+ */
+export interface Fanout {
+  /** Tells every node (this one too) to read again. Never rejects: periodic reads cover a lost notice. */
+  announce(): Promise<void>;
+  /** Calls `onNotice` for every notice, and once more whenever the channel comes back after a break. */
+  subscribe(onNotice: () => void): () => void;
+}
+
+/**
+ * Containment throttles shared by every node: one Redis hash (app → throttle, generation included)
+ * is the source of truth, and each node answers `current` from its copy, read again on every notice
+ * and every `throttleRefreshMs`, so a request never waits on Redis to learn of a throttle. The throttle's
+ * bucket (its spec and generation) travels with it, so every node draws on the same Redis bucket.
+ * While Redis cannot answer, a node keeps the copy it last read: its throttles end at their own time,
+ * never for want of Redis.
+ */
+class RedisThrottles implements ThrottleStore {
+  readonly #redis: Redis;
+  readonly #key: string;
+  readonly #fanout: Fanout | undefined;
+  #known = new Map<string, Throttle>();
+  /** Reads issued, and the latest whose answer (or a change made here since) the copy reflects. */
+  #issued = 0;
+  #applied = 0;
+
+  constructor(redis: Redis, keyPrefix: string, fanout: Fanout | undefined) {
+    this.#redis = redis;
+    this.#key = `${keyPrefix}limits:throttles`;
+    this.#fanout = fanout;
+  }
+
+  current(appId: string, nowMs: number): Throttle | undefined {
+    return inForce(this.#known, appId, nowMs);
+  }
+
+  async put(appId: string, throttle: { bucket: TokenBucket; untilMs: number }, nowMs: number): Promise<void> {
+    const held: Throttle = { ...throttle, generation: randomUUID() };
+    const { generation, untilMs, bucket } = held;
+    const value = JSON.stringify({
+      generation,
+      untilMs,
+      burst: bucket.burst,
+      ratePerSecond: bucket.ratePerSecond,
+    });
+    await this.#write(appId, value, nowMs, (reason) =>
+      [
+        `cannot throttle app ${appId}: Redis did not confirm the throttle (${reason}),`,
+        'so it is not in force here and may not be on other nodes; retry once Redis answers',
+      ].join(' '),
+    );
+    this.#known.set(appId, held);
+    this.#applied = this.#issued;
+    await this.#fanout?.announce();
+  }
+
+  async lift(appId: string, nowMs: number): Promise<void> {
+    await this.#write(appId, '', nowMs, (reason) =>
+      [
+        `cannot lift the throttle on app ${appId}: Redis did not confirm the lift (${reason}),`,
+        'so nodes keep enforcing the throttle until it ends; retry once Redis answers',
+      ].join(' '),
+    );
+    this.#known.delete(appId);
+    this.#applied = this.#issued;
+    await this.#fanout?.announce();
+  }
+
+  /** Replaces this node's copy with what Redis holds; throws, keeping the copy, when Redis cannot answer. */
+  async refresh(): Promise<void> {
+    const read = ++this.#issued;
+    const held = await this.#redis.hgetall(this.#key);
+    // An answer overtaken by a later one, or by a change made here meanwhile, would undo it.
+    if (read <= this.#applied) return;
+    this.#applied = read;
+    const known = new Map<string, Throttle>();
+    for (const [appId, value] of Object.entries(held)) {
+      const throttle = parseThrottle(value);
+      if (throttle) known.set(appId, throttle);
+    }
+    this.#known = known;
+  }
+
+  /** Runs the write script; when Redis does not confirm it, throws `failure(why)` (503). */
+  async #write(appId: string, value: string, nowMs: number, failure: (why: string) => string): Promise<void> {
+    try {
+      await throttleWriteScript.run(this.#redis, [this.#key], [nowMs, appId, value]);
+    } catch (cause) {
+      const reason =
+        this.#redis.status === 'ready'
+          ? cause instanceof Error
+            ? cause.message.split('\n')[0]
+            : 'no answer'
+          : `connection ${this.#redis.status}`;
+      throw new DependencyUnavailable('DEPENDENCY_UNAVAILABLE', failure(reason), { cause });
+    }
+  }
+}
+
+/** A throttle as stored by `put`, or undefined when the value is not one (it is then not enforced). */
+function parseThrottle(value: string): Throttle | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  const { generation, untilMs, burst, ratePerSecond } = (parsed ?? {}) as Record<string, unknown>;
+  if (
+    typeof generation !== 'string' ||
+    !/^[0-9a-f-]{1,64}$/.test(generation) ||
+    !Number.isSafeInteger(untilMs) ||
+    !Number.isSafeInteger(burst) ||
+    (burst as number) < 1 ||
+    typeof ratePerSecond !== 'number' ||
+    !(ratePerSecond > 0 && Number.isFinite(ratePerSecond))
+  ) {
+    return undefined;
+  }
+  return { generation, untilMs: untilMs as number, bucket: { burst: burst as number, ratePerSecond } };
+}
+
 export interface RedisLimitsOptions {
   /**
    * A client the caller connects and closes, made with `enableOfflineQueue: false` so that a command
@@ -165,11 +313,23 @@ export interface RedisLimitsOptions {
   readonly onFallback?: (active: boolean, cause?: unknown) => void;
   /** After a failed command, Redis is left alone this long before it is tried again (1000 ms). */
   readonly retryAfterMs?: number;
+  /** Tells the other nodes at once that the throttles changed; without it they learn at their next read. */
+  readonly throttleFanout?: Fanout;
+  /** How often each node reads the throttles again, notices or not (500 ms). */
+  readonly throttleRefreshMs?: number;
 }
 
 export interface RedisLimitsBackend extends LimitsBackend {
   /** True while Redis cannot answer and this node enforces its share of each limit on its own. */
   readonly fallbackActive: boolean;
+  /**
+   * Reads the throttles in force from Redis into this node's copy; throws, keeping the copy, when Redis
+   * cannot answer. Runs by itself on every notice and every `throttleRefreshMs`; await it once before
+   * serving, so that a node started during a containment enforces it from its first request.
+   */
+  refreshThrottles(): Promise<void>;
+  /** Stops reading the throttles (the timer, the notices); the caller closes the connection. */
+  close(): void;
 }
 
 /**
@@ -189,6 +349,12 @@ export function redisBackend(options: RedisLimitsOptions): RedisLimitsBackend {
     distinct: new RedisDistinctWindow(redis, keyPrefix),
   };
   const local = { buckets: new MemoryBuckets(), distinct: new MemoryDistinctWindow() };
+  const throttles = new RedisThrottles(redis, keyPrefix, options.throttleFanout);
+  // A read that fails keeps the copy: the next notice or tick tries again.
+  const refresh = () => void throttles.refresh().catch(() => undefined);
+  const timer = setInterval(refresh, options.throttleRefreshMs ?? 500);
+  timer.unref();
+  const unsubscribe = options.throttleFanout?.subscribe(refresh);
   let active = false;
   let resumeAt = 0;
 
@@ -224,6 +390,12 @@ export function redisBackend(options: RedisLimitsOptions): RedisLimitsBackend {
   return {
     get fallbackActive() {
       return active;
+    },
+    throttles,
+    refreshThrottles: () => throttles.refresh(),
+    close() {
+      clearInterval(timer);
+      unsubscribe?.();
     },
     buckets: {
       take: (buckets, cost, nowMs) =>

@@ -40,11 +40,12 @@ export function serverContainment(
   deps: Omit<DetectionDeps, 'config' | 'db' | 'audit' | 'logger'>,
 ): Containment {
   return {
+    // At scale these reject when Redis cannot confirm the change: the incident records it as failed.
     async throttleApp(appId, { ratePerSecond, forSeconds }) {
-      deps.limits.throttleApp(appId, { ratePerSecond, untilMs: Date.now() + forSeconds * 1000 });
+      await deps.limits.throttleApp(appId, { ratePerSecond, untilMs: Date.now() + forSeconds * 1000 });
     },
     async unthrottleApp(appId) {
-      deps.limits.unthrottleApp(appId);
+      await deps.limits.unthrottleApp(appId);
     },
     async revokeTokens(target, { reason }) {
       await deps.revokeTokens(target, { reason, actor: 'detect' });

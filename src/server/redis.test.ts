@@ -16,6 +16,7 @@ import { DpopProofError, DpopVerifier } from '../broker/dpop.js';
 import { recordRevocation, RevocationList } from '../broker/revocation.js';
 import { brokerDb } from '../broker/tables.js';
 import { loadConfig, type Config } from '../config/index.js';
+import { createLimits, defaultLimitsConfig } from '../limits/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { createLogger } from './log.js';
 import { checkReadiness } from './readiness.js';
@@ -214,6 +215,90 @@ describe.skipIf(!testRedisUrl)('Redis across nodes', () => {
     }
   });
 
+  describe('containment throttles', () => {
+    const app = { appId: 'call-notes', userId: 'alice' };
+    /** A node's limits on a frozen clock, so that the throttle's bucket never refills within a test. */
+    const limitsOn = (node: RedisServices, clock: { t: number }) =>
+      createLimits(defaultLimitsConfig, { backend: node.limits, now: () => clock.t });
+    const knows = (node: RedisServices, clock: { t: number }, appId = 'call-notes') =>
+      node.limits.throttles.current(appId, clock.t) !== undefined;
+
+    it('a throttle set on one node binds every node within a second, on one budget, until any node lifts it', async () => {
+      const prefix = uniquePrefix('throttle');
+      const [a, b] = await twoNodes(prefix);
+      const clock = { t: Date.now() };
+      const [onA, onB] = [limitsOn(a, clock), limitsOn(b, clock)];
+      await onA.throttleApp('call-notes', { ratePerSecond: 3, untilMs: clock.t + 60_000 });
+      expect(await msUntil(() => knows(b, clock))).toBeLessThan(1000);
+      // One bucket of 3 for the whole cluster, not 3 per node.
+      const answers = [];
+      for (const node of [onA, onB, onA, onB, onA]) answers.push((await node.consume(app)).allowed);
+      expect(answers).toEqual([true, true, true, false, false]);
+      expect(await onB.consume(app)).toMatchObject({ allowed: false, scope: 'throttle' });
+      expect((await onB.consume({ appId: 'other', userId: 'alice' })).allowed).toBe(true);
+
+      // A node started after the throttle enforces it from its first request.
+      const c = await connectRedis(redisConfig(testRedisUrl as string, prefix), logger);
+      services.push(c);
+      expect(await limitsOn(c, clock).consume(app)).toMatchObject({ allowed: false, scope: 'throttle' });
+
+      await onB.unthrottleApp('call-notes');
+      expect(await msUntil(() => !knows(a, clock) && !knows(c, clock))).toBeLessThan(1000);
+      for (const node of [onA, onB, onA, onB]) expect((await node.consume(app)).allowed).toBe(true);
+    });
+
+    it('a throttle ends by itself at its end time on every node', async () => {
+      const [a, b] = await twoNodes(uniquePrefix('throttle-end'));
+      const clock = { t: Date.now() };
+      const [onA, onB] = [limitsOn(a, clock), limitsOn(b, clock)];
+      await onA.throttleApp('call-notes', { ratePerSecond: 1, untilMs: clock.t + 10_000 });
+      await waitFor(() => knows(b, clock));
+      expect((await onA.consume(app)).allowed).toBe(true);
+      expect(await onB.consume(app)).toMatchObject({ allowed: false, scope: 'throttle' });
+      clock.t += 10_000;
+      for (const node of [onA, onB, onA, onB]) expect((await node.consume(app)).allowed).toBe(true);
+      expect(knows(a, clock) || knows(b, clock)).toBe(false);
+    });
+
+    it('without Redis, setting or lifting a throttle fails (503, saying so) and nodes keep the throttles they knew', async () => {
+      const [a, b] = await twoNodes(uniquePrefix('throttle-down'));
+      const clock = { t: Date.now() };
+      const [onA, onB] = [limitsOn(a, clock), limitsOn(b, clock)];
+      await onA.throttleApp('call-notes', { ratePerSecond: 3, untilMs: clock.t + 60_000 });
+      await waitFor(() => knows(b, clock));
+      proxy.cut();
+      try {
+        await waitFor(() => !b.revocationFanout.listening);
+        const failure = await onB
+          .throttleApp('other', { ratePerSecond: 1, untilMs: clock.t + 60_000 })
+          .catch((error: unknown) => error);
+        expect(failure).toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE', status: 503 });
+        expect((failure as Error).message).toMatch(
+          /^cannot throttle app other: Redis did not confirm the throttle \(connection \w+\), so it is not in force here/,
+        );
+        await expect(onB.unthrottleApp('call-notes')).rejects.toMatchObject({
+          code: 'DEPENDENCY_UNAVAILABLE',
+          message: expect.stringContaining('so nodes keep enforcing the throttle until it ends'),
+        });
+        // Well past a read of the throttles, node b still enforces the one it knew: its share of the
+        // bucket (3 over redis.expectedNodes = 3), counted in memory until Redis is back.
+        await sleep(1100);
+        const answers = [];
+        for (let i = 0; i < 3; i++) answers.push((await onB.consume(app)).allowed);
+        expect(answers).toEqual([true, false, false]);
+        expect(await onB.consume(app)).toMatchObject({ scope: 'throttle' });
+        expect(knows(b, clock, 'other') || knows(a, clock, 'other')).toBe(false);
+
+        // Lifted meanwhile through node a, the throttle ends on node b once Redis is back.
+        await onA.unthrottleApp('call-notes');
+        expect(knows(b, clock)).toBe(true);
+      } finally {
+        proxy.restore();
+      }
+      await waitFor(() => !knows(b, clock));
+    });
+  });
+
   it('/readyz names Redis when it is down, and what that means', async () => {
     const [, b] = await twoNodes(uniquePrefix('ready'));
     const store = stores[1] as Store;
@@ -239,6 +324,13 @@ async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error('timed out waiting');
-    await sleep(20);
+    await sleep(5);
   }
+}
+
+/** Milliseconds until `condition` holds; throws after 5 s. */
+async function msUntil(condition: () => boolean): Promise<number> {
+  const start = performance.now();
+  await waitFor(condition);
+  return performance.now() - start;
 }

@@ -1,12 +1,15 @@
 /**
- * Redis at scale (`redis.url`): the shared limits, the revocation fan-out and the DPoP replay cache of
- * every node. Loaded only when Redis is configured, so the embedded mode never loads ioredis.
+ * Redis at scale (`redis.url`): the shared limits and containment throttles, the revocation and throttle
+ * fan-out and the DPoP replay cache of every node. Loaded only when Redis is configured, so the embedded
+ * mode never loads ioredis.
  *
  * When Redis cannot answer, each part fails its own way, chosen for what it protects:
  * - limits: each node enforces 1/redis.expectedNodes of every limit in memory (availability: the
  *   gateway keeps serving, the cluster as a whole stays within its limits);
  * - revocations: the database stays the source of truth and every node keeps polling it; without
  *   notices a node refuses tokens (503) whenever its last read is more than a second old;
+ * - throttles: setting or lifting one fails (the incident records the containment as failed), and
+ *   every node keeps enforcing the throttles it last read until they end;
  * - DPoP: a proof whose jti cannot be checked against every node's is refused (503).
  */
 import { Redis } from 'ioredis';
@@ -15,7 +18,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { ReplayStore, RevocationFanout } from '../broker/index.js';
 import type { Config } from '../config/index.js';
 import { DependencyUnavailable } from '../errors/index.js';
-import { redisBackend, type RedisLimitsBackend } from '../limits/index.js';
+import { redisBackend, type Fanout, type RedisLimitsBackend } from '../limits/index.js';
 
 export interface RedisServices {
   readonly limits: RedisLimitsBackend;
@@ -73,26 +76,50 @@ export async function connectRedis(config: Config, logger: Logger): Promise<Redi
       up = true;
     });
   }
-  const channel = `${keyPrefix}revocations`;
-  try {
-    await client.connect();
-    await subscriber.connect();
-    await subscriber.subscribe(channel);
-  } catch (cause) {
-    client.disconnect();
-    subscriber.disconnect();
-    const reason = reasonOf(lastError ?? cause);
-    throw new DependencyUnavailable(
-      'DEPENDENCY_UNAVAILABLE',
-      `redis.url: cannot connect to Redis at ${where} (${reason}); check the URL and that the server is up`,
-      { cause: lastError ?? cause },
-    );
-  }
+  // One subscriber connection carries every channel; a notice wakes the listeners of its channel.
+  const listeners = new Map<string, Set<() => void>>();
+  subscriber.on('message', (from: string) => {
+    for (const listener of listeners.get(from) ?? []) listener();
+  });
+  // Back after a break (ioredis subscribes again by itself): notices sent meanwhile were lost.
+  subscriber.on('ready', () => {
+    for (const channel of listeners.values()) for (const listener of channel) listener();
+  });
+  /** Notices on `channel`; `unsent` is logged when one cannot be sent. */
+  const fanout = (channel: string, unsent: string): Fanout & { readonly listening: boolean } => {
+    const mine = new Set<() => void>();
+    listeners.set(channel, mine);
+    return {
+      async announce() {
+        try {
+          await client.publish(channel, 'changed');
+        } catch (err) {
+          logger.warn({ err, redis: where }, unsent);
+        }
+      },
+      subscribe(listener) {
+        mine.add(listener);
+        return () => mine.delete(listener);
+      },
+      get listening() {
+        return subscriber.status === 'ready';
+      },
+    };
+  };
+  const revocationFanout: RevocationFanout = fanout(
+    `${keyPrefix}revocations`,
+    'revocation notice not sent; other nodes see it when they poll',
+  );
+  const throttleFanout = fanout(
+    `${keyPrefix}throttles`,
+    'throttle notice not sent; other nodes see it at their next read, within a second',
+  );
 
   const limits = redisBackend({
     redis: client,
     keyPrefix,
     nodes: expectedNodes,
+    throttleFanout,
     onFallback(active, cause) {
       if (active) {
         logger.warn(
@@ -103,32 +130,23 @@ export async function connectRedis(config: Config, logger: Logger): Promise<Redi
     },
   });
 
-  const listeners = new Set<() => void>();
-  const notify = () => {
-    for (const listener of listeners) listener();
-  };
-  subscriber.on('message', (from: string) => {
-    if (from === channel) notify();
-  });
-  // Back after a break (ioredis subscribes again by itself): notices sent meanwhile were lost.
-  subscriber.on('ready', notify);
-
-  const revocationFanout: RevocationFanout = {
-    async announce() {
-      try {
-        await client.publish(channel, 'changed');
-      } catch (err) {
-        logger.warn({ err, redis: where }, 'revocation notice not sent; other nodes see it when they poll');
-      }
-    },
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    get listening() {
-      return subscriber.status === 'ready';
-    },
-  };
+  try {
+    await client.connect();
+    await subscriber.connect();
+    await subscriber.subscribe(...listeners.keys());
+    // Throttles set before this node started hold from its first request.
+    await limits.refreshThrottles();
+  } catch (cause) {
+    limits.close();
+    client.disconnect();
+    subscriber.disconnect();
+    const reason = reasonOf(lastError ?? cause);
+    throw new DependencyUnavailable(
+      'DEPENDENCY_UNAVAILABLE',
+      `redis.url: cannot connect to Redis at ${where} (${reason}); check the URL and that the server is up`,
+      { cause: lastError ?? cause },
+    );
+  }
 
   const dpopReplay: ReplayStore = {
     async remember(key, untilSeconds, nowSeconds) {
@@ -149,7 +167,7 @@ export async function connectRedis(config: Config, logger: Logger): Promise<Redi
       }
       await client.ping();
       if (subscriber.status !== 'ready') {
-        throw new Error(`revocation notices are not arriving (connection ${subscriber.status})`);
+        throw new Error(`revocation and throttle notices are not arriving (connection ${subscriber.status})`);
       }
     },
     registerMetrics(registry) {
@@ -171,6 +189,7 @@ export async function connectRedis(config: Config, logger: Logger): Promise<Redi
       });
     },
     async close() {
+      limits.close();
       listeners.clear();
       await Promise.all(
         [client, subscriber].map((connection) => connection.quit().catch(() => connection.disconnect())),
