@@ -47,7 +47,8 @@ export interface LifecycleDeps {
   readonly db: Db;
   readonly config: Pick<Config, 'catalog' | 'scopes'>;
   /** The admission library in force. */
-  readonly policies: () => PolicySet;
+  /** The policy set admission judges by; loaded on first use where loading is costly (the CLI). */
+  readonly policies: () => PolicySet | Promise<PolicySet>;
   readonly audit: { append(event: AuditEvent): Promise<unknown> };
   /** Revokes every token of an app or a user; resolves once running servers refuse them. */
   revokeTokens(
@@ -123,7 +124,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
     manifest: Manifest,
     context: { approved: boolean; scan?: ScanSummary },
   ): Promise<AdmissionRecord> {
-    const result: AdmissionResult = judgeManifest(deps.policies(), manifest, {
+    const result: AdmissionResult = judgeManifest(await deps.policies(), manifest, {
       fieldsets: deps.config.scopes,
       tableSizes: deps.tableSizes ? await deps.tableSizes() : undefined,
       approved: context.approved,

@@ -13,6 +13,7 @@ import type {
   ScopeSuggestion,
 } from '../../catalog/index.js';
 import type { Config } from '../../config/index.js';
+import type { PolicySet } from '../../policy/index.js';
 import { GatehouseError, InputError } from '../../errors/index.js';
 import type { ScanSummary } from '../../scan/index.js';
 import type { SecretStore } from '../../secrets/index.js';
@@ -56,14 +57,15 @@ export async function withCatalog<T>(
     const secrets = secretsModule.openLocalSecretStore(config.dataDir);
     const log = await audit.openAuditLog({ db: store.db, secrets, origin: audit.auditOrigin });
     try {
-      const policies = await policy.loadActivePolicySet(config.dataDir);
+      // Loading and validating the Cedar library takes a second or more: only registrations need it.
+      let policies: Promise<PolicySet> | undefined;
       const embedded = crm.createEmbeddedCrm(store.db);
       const revokeTokens: CatalogSession['revokeTokens'] = (target, how) =>
         broker.revokeAll(store.db, { ...target, reason: how.reason, actor: how.actor, audit: log });
       const lifecycle = catalog.createLifecycle({
         db: store.db,
         config,
-        policies: () => policies,
+        policies: () => (policies ??= policy.loadActivePolicySet(config.dataDir)),
         audit: log,
         revokeTokens,
         tableSizes: async () =>
