@@ -6,16 +6,17 @@ import { loadConfig } from '../config/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore } from '../store/index.js';
 import { leafHashHex, canonicalJson, openAuditLog, type AuditEvent, type AuditEventRecord } from './index.js';
-import { testDatabase } from '../../test/support/database.js';
+import { onPostgres, testDatabase } from '../../test/support/database.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function openLog() {
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-listen-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+/** A log over a new store, or (with `dir`) another node's log over the same store. */
+async function openLog(existing?: string) {
+  const dir = existing ?? mkdtempSync(join(tmpdir(), 'gatehouse-listen-'));
+  if (!existing) cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const store = await openStore(
     loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) }, env: {}, cwd: dir }),
   );
@@ -26,7 +27,7 @@ async function openLog() {
     origin: 'gatehouse.test/audit',
   });
   cleanups.push(() => log.close().catch(() => undefined));
-  return log;
+  return Object.assign(log, { dir });
 }
 
 const event = (i: number): AuditEvent => ({
@@ -80,4 +81,22 @@ describe('onAppended', () => {
     await expect(log.append(event(0))).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
     expect(seen).toEqual([]);
   });
+
+  it.runIf(onPostgres)(
+    "PostgreSQL: the sequencer's listeners hear every node's events in index order; the others hear none",
+    async () => {
+      const sequencer = await openLog();
+      const other = await openLog(sequencer.dir);
+      expect([sequencer.sequencing(), other.sequencing()]).toEqual([true, false]);
+      const heard: number[] = [];
+      const heardElsewhere: number[] = [];
+      sequencer.onAppended((record) => heard.push(record.index));
+      other.onAppended((record) => heardElsewhere.push(record.index));
+      const appended = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? sequencer : other).append(event(i))),
+      );
+      expect(heard).toEqual(appended.map((a) => a.index).sort((a, b) => a - b));
+      expect(heardElsewhere).toEqual([]);
+    },
+  );
 });
