@@ -165,8 +165,11 @@ export function createDetector(options: DetectorOptions): Detector {
         if (active) await readMissed();
         followFailed = false;
       } catch (err) {
+        // Once per outage: the timer retries every followMs.
+        if (!followFailed) {
+          options.logger.error({ err, through }, 'detection could not read the audit log; it retries');
+        }
         followFailed = true;
-        options.logger.error({ err, through }, 'detection could not read the audit log; it retries');
       }
     })().finally(() => {
       following = undefined;
@@ -180,9 +183,11 @@ export function createDetector(options: DetectorOptions): Detector {
       .selectFrom('detect_state')
       .select(['rule', 'state', 'through'])
       .execute();
-    const savedThrough = saved.every((row) => row.through !== null)
-      ? Math.min(...saved.map((row) => Number(row.through)))
-      : undefined;
+    // Saved together, so one index; states saved before there was one (null) say nothing of where.
+    const savedThrough =
+      saved.length > 0 && saved.every((row) => row.through !== null)
+        ? Math.min(...saved.map((row) => Number(row.through)))
+        : undefined;
     // Another node may have watched the log since this one last did: its saved states are newer.
     const newer = savedThrough !== undefined && (through === undefined || savedThrough > through);
     if (!loaded || newer) {
