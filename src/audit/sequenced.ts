@@ -9,7 +9,8 @@
  * lock, and another node's next try takes over from what is stored. Nothing acknowledged is lost
  * (a queued row stays until integrated), and the tree cannot fork (an index is a primary key,
  * written only by the lock holder). Notifications wake the sequencer and the waiting nodes; a poll
- * every tick backs them up.
+ * every tick backs them up. The sequencer's append listeners hear every node's events as it integrates
+ * them, so whatever watches the whole log (detection) runs there.
  */
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
