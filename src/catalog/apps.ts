@@ -30,6 +30,8 @@ export interface AdmissionRecord {
   readonly risk_score: number;
   readonly data_classes: readonly string[];
   readonly decided_at: string;
+  /** What the maker should know that no rule decides (a plan that will see no contact); absent: none. */
+  readonly warnings?: readonly string[];
 }
 
 /** A plan change of an approved app waiting for a reviewer; the approved plan stays in force meanwhile. */

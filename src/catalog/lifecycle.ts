@@ -31,7 +31,9 @@ import {
   appliesAtOnce,
   assertSeparateDuties,
   assertStep,
+  consentWarnings,
   droppedScopes,
+  purposeInForce,
   restoreTarget,
   stateAfter,
 } from './rules.js';
@@ -45,7 +47,7 @@ export interface Actor {
 
 export interface LifecycleDeps {
   readonly db: Db;
-  readonly config: Pick<Config, 'catalog' | 'scopes'>;
+  readonly config: Pick<Config, 'catalog' | 'scopes' | 'gateway'>;
   /** The admission library in force. */
   /** The policy set admission judges by; loaded on first use where loading is costly (the CLI). */
   readonly policies: () => PolicySet | Promise<PolicySet>;
@@ -109,6 +111,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
   const db = catalogDb(deps.db);
   const catalog = createCatalog(deps.db, { now });
   const { catalog: settings } = deps.config;
+  const consent = deps.config.gateway.consent;
 
   async function mustFind(appId: string): Promise<App> {
     const app = await catalog.findApp(appId);
@@ -117,7 +120,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
   }
 
   function parse(input: unknown): Manifest {
-    return parseManifest(input, { fieldsets: deps.config.scopes });
+    return parseManifest(input, { fieldsets: deps.config.scopes, consentPurposes: consent.purposes });
   }
 
   async function judge(
@@ -126,11 +129,22 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
   ): Promise<AdmissionRecord> {
     const result: AdmissionResult = judgeManifest(await deps.policies(), manifest, {
       fieldsets: deps.config.scopes,
+      consentPurposes: consent.purposes,
       tableSizes: deps.tableSizes ? await deps.tableSizes() : undefined,
       approved: context.approved,
       ...(context.scan ? { scan: context.scan } : {}),
     });
     if (result.decision === 'invalid') throw new InputError(`invalid manifest: ${result.errors.join('; ')}`);
+    const { read_objects, write_objects } = result.enrichment;
+    const configured = Object.hasOwn(consent.appPurposes, manifest.name)
+      ? consent.appPurposes[manifest.name]
+      : undefined;
+    const warnings = consentWarnings(
+      manifest,
+      [...read_objects, ...write_objects],
+      configured,
+      consent.purposes,
+    );
     return {
       decision: result.decision,
       rules: result.rules.map(({ id, effect, reason }) => ({ id, effect, reason })),
@@ -138,6 +152,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
       risk_score: result.enrichment.risk_score,
       data_classes: result.enrichment.data_classes,
       decided_at: now().toISOString(),
+      ...(warnings.length > 0 && { warnings }),
     };
   }
 
@@ -337,8 +352,9 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
           policy_version: admission.policy_version,
         });
       }
-      const next = { scopes: manifest.scopes, risk: admission.risk_score };
-      if (appliesAtOnce(admission.decision, { scopes: app.scopes, risk: app.riskScore }, next)) {
+      const held = { scopes: app.scopes, risk: app.riskScore, purpose: purposeInForce(app) };
+      const next = { scopes: manifest.scopes, risk: admission.risk_score, purpose: manifest.consent_purpose };
+      if (appliesAtOnce(admission.decision, held, next)) {
         const dropped = droppedScopes(app.scopes, manifest.scopes);
         const reason = `${summary(admission)}${dropped.length ? `; drops ${dropped.join(' ')}` : ''}`;
         await change(app, { ...base, action: 'update', to: 'approved', reason }, (trx, at) =>
@@ -365,7 +381,11 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
         requested_at: now().toISOString(),
         admission,
       };
-      const reason = `plan change waits for review (${summary(admission)}); the approved scopes stay in force`;
+      const purposeChange =
+        held.purpose === next.purpose
+          ? ''
+          : `; consent purpose ${held.purpose ?? 'none'} -> ${next.purpose ?? 'none'}`;
+      const reason = `plan change waits for review (${summary(admission)})${purposeChange}; the approved plan stays in force`;
       await change(app, { ...base, action: 'update', to: 'approved', reason }, (trx, at) =>
         updateIfUnchanged(trx, app, { pending: JSON.stringify(pending), ...scanColumn }, at),
       );

@@ -4,7 +4,9 @@ import {
   appliesAtOnce,
   assertSeparateDuties,
   assertStep,
+  consentWarnings,
   droppedScopes,
+  purposeInForce,
   restoreTarget,
   stateAfter,
 } from './rules.js';
@@ -109,6 +111,15 @@ describe('plan changes of an approved app', () => {
     expect(appliesAtOnce('review', held, { scopes: ['read:account.basic'], risk: 11 })).toBe(false);
   });
 
+  it('wait for review when they change the consent purpose, even one the policy approves', () => {
+    const outreach = { ...held, purpose: 'sales_outreach' };
+    expect(appliesAtOnce('approve', outreach, { ...held, purpose: 'marketing' })).toBe(false);
+    // Adding a purpose widens; dropping one hands the choice to configuration: a reviewer looks at both.
+    expect(appliesAtOnce('approve', held, { ...held, purpose: 'sales_outreach' })).toBe(false);
+    expect(appliesAtOnce('review', outreach, { scopes: ['read:account.basic'], risk: 5 })).toBe(false);
+    expect(appliesAtOnce('approve', outreach, { ...held, purpose: 'sales_outreach' })).toBe(true);
+  });
+
   it('name the scopes a change drops', () => {
     expect(droppedScopes(held.scopes, ['read:contact.basic', 'read:contact.reach'])).toEqual([
       'read:account.basic',
@@ -122,5 +133,52 @@ describe('restoring a suspended app', () => {
     expect(restoreTarget('approved', true)).toBe('in_review');
     expect(restoreTarget('draft', false)).toBe('draft');
     expect(restoreTarget('in_review', true)).toBe('in_review');
+  });
+});
+
+describe('the consent purpose in force', () => {
+  const manifest = { consent_purpose: 'sales_outreach' };
+
+  it("is the approved plan's", () => {
+    expect(purposeInForce(app({ status: 'approved', manifest }))).toBe('sales_outreach');
+    expect(purposeInForce(app({ status: 'approved' }))).toBeUndefined();
+  });
+
+  it('is never that of a plan nobody approved, nor of a pending change', () => {
+    for (const status of ['draft', 'in_review', 'suspended', 'retired'] as const) {
+      expect(purposeInForce(app({ status, manifest }))).toBeUndefined();
+    }
+    const pending = {
+      manifest: { consent_purpose: 'marketing' },
+      scopes: [],
+      requested_by: 'alice@example.com',
+      requested_at: '2025-01-02T00:00:00.000Z',
+      admission: {
+        decision: 'approve' as const,
+        rules: [],
+        policy_version: 'v',
+        risk_score: 5,
+        data_classes: [],
+        decided_at: '2025-01-02T00:00:00.000Z',
+      },
+    };
+    expect(purposeInForce(app({ status: 'approved', manifest, pending }))).toBe('sales_outreach');
+    expect(purposeInForce(app({ status: 'approved', pending }))).toBeUndefined();
+  });
+});
+
+describe('consent warnings of a plan', () => {
+  const vocabulary = ['analytics', 'marketing', 'sales_outreach'];
+
+  it('say plainly that a plan opening contacts or notes without a purpose will see no contact', () => {
+    expect(consentWarnings({}, ['account', 'contact', 'note'], undefined, vocabulary)).toEqual([
+      'the plan opens contact and note fields but names no consent_purpose, so the app will see no contact (nor any note about one): add consent_purpose, one of analytics, marketing, sales_outreach',
+    ]);
+  });
+
+  it('say nothing when the plan or the configuration names a purpose, or no contact is opened', () => {
+    expect(consentWarnings({ consent_purpose: 'analytics' }, ['contact'], undefined, vocabulary)).toEqual([]);
+    expect(consentWarnings({}, ['contact'], 'sales_outreach', vocabulary)).toEqual([]);
+    expect(consentWarnings({}, ['account', 'opportunity'], undefined, vocabulary)).toEqual([]);
   });
 });

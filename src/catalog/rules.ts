@@ -73,13 +73,16 @@ export function assertSeparateDuties(app: App, approver: string): void {
 
 /**
  * A change of an approved plan needs no reviewer when the policy approves it, or when it only takes
- * away: no new scope and no higher risk (narrowing, e.g. after `app suggest-scopes`).
+ * away: no new scope and no higher risk (narrowing, e.g. after `app suggest-scopes`). A different
+ * consent purpose always needs one, whatever the policy says: it changes whose personal data the app
+ * processes and why (and dropping the purpose hands the choice back to configuration).
  */
 export function appliesAtOnce(
   decision: 'approve' | 'review',
-  held: { scopes: readonly string[]; risk?: number },
-  next: { scopes: readonly string[]; risk: number },
+  held: { scopes: readonly string[]; risk?: number; purpose?: string },
+  next: { scopes: readonly string[]; risk: number; purpose?: string },
 ): boolean {
+  if (held.purpose !== next.purpose) return false;
   if (decision === 'approve') return true;
   const narrower = next.scopes.every((scope) => held.scopes.includes(scope));
   return narrower && next.risk <= (held.risk ?? 0);
@@ -95,4 +98,36 @@ export function restoreTarget(suspendedFrom: string | undefined, approvalLapsed:
   if (suspendedFrom === 'approved') return approvalLapsed ? 'in_review' : 'approved';
   if (suspendedFrom === 'draft' || suspendedFrom === 'in_review') return suspendedFrom;
   return approvalLapsed ? 'in_review' : 'approved';
+}
+
+/**
+ * The consent purpose in force for an app: its approved plan's `consent_purpose`, never that of a
+ * pending change nor of a plan nobody approved; undefined when the approved plan names none.
+ */
+export function purposeInForce(app: App): string | undefined {
+  if (app.status !== 'approved') return undefined;
+  const purpose = app.manifest.consent_purpose;
+  return typeof purpose === 'string' ? purpose : undefined;
+}
+
+/** Objects whose records are about a data subject, so that consent decides whether an app gets them. */
+const consentObjects: ReadonlySet<string> = new Set(['contact', 'note']);
+
+/**
+ * What a maker should know about a plan's consent that no admission rule decides: a plan that opens
+ * contacts or notes (a note follows its contact's consent) but names no consent purpose, and for which
+ * configuration names none either, is valid but will see no contact nor any note about one.
+ */
+export function consentWarnings(
+  plan: { readonly consent_purpose?: string },
+  objects: readonly string[],
+  configured: string | undefined,
+  vocabulary: readonly string[],
+): string[] {
+  if (plan.consent_purpose !== undefined || configured !== undefined) return [];
+  const opened = [...new Set(objects)].filter((object) => consentObjects.has(object)).sort();
+  if (opened.length === 0) return [];
+  return [
+    `the plan opens ${opened.join(' and ')} fields but names no consent_purpose, so the app will see no contact (nor any note about one): add consent_purpose, one of ${vocabulary.join(', ')}`,
+  ];
 }

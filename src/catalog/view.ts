@@ -11,6 +11,8 @@ export interface AppView {
   readonly owner: string;
   readonly state: string;
   readonly scopes: readonly string[];
+  /** The plan's consent purpose (the approved plan's, for an approved app); null when it names none. */
+  readonly consent_purpose: string | null;
   readonly redirect_uris: readonly string[];
   readonly data_classes: readonly string[];
   readonly risk_score: number | null;
@@ -21,6 +23,8 @@ export interface AppView {
   readonly approved_at: string | null;
   readonly approved_until: string | null;
   readonly review_reason: string | null;
+  /** What the maker should know about the plan that no rule decides (see AdmissionRecord.warnings). */
+  readonly warnings: readonly string[];
   readonly admission: App['admission'] | null;
   readonly pending_change: App['pending'] | null;
   readonly scan: App['scan'] | null;
@@ -33,6 +37,7 @@ export interface AppView {
 
 export function viewOf(app: App, history?: readonly HistoryEntry[]): AppView {
   const uris = app.manifest.redirect_uris;
+  const purpose = app.manifest.consent_purpose;
   return {
     id: app.id,
     client_id: app.clientId,
@@ -40,6 +45,7 @@ export function viewOf(app: App, history?: readonly HistoryEntry[]): AppView {
     owner: app.owner,
     state: app.status,
     scopes: app.scopes,
+    consent_purpose: typeof purpose === 'string' ? purpose : null,
     redirect_uris: Array.isArray(uris) ? uris.filter((u): u is string => typeof u === 'string') : [],
     data_classes: app.dataClasses,
     risk_score: app.riskScore ?? null,
@@ -50,6 +56,7 @@ export function viewOf(app: App, history?: readonly HistoryEntry[]): AppView {
     approved_at: app.approvedAt ?? null,
     approved_until: app.approvedUntil ?? null,
     review_reason: app.reviewReason ?? null,
+    warnings: app.admission?.warnings ?? [],
     admission: app.admission ?? null,
     pending_change: app.pending ?? null,
     scan: app.scan ?? null,

@@ -62,3 +62,6 @@ export const defaultDemoUsers = {
   dave: { email: 'dave@example.com', name: 'Dave Davis', role: 'admin' },
   rita: { email: 'rita@example.com', name: 'Rita Reyes', role: 'reviewer' },
 } as const;
+
+/** The consent purpose vocabulary (`gateway.consent.purposes`); app manifests name one of these. */
+export const defaultConsentPurposes: readonly string[] = ['analytics', 'marketing', 'sales_outreach'];

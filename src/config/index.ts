@@ -9,6 +9,6 @@ export type {
   GatewayConfig,
   LimitsOverrides,
 } from './schema.js';
-export { defaultScopes } from './defaults.js';
+export { defaultConsentPurposes, defaultScopes } from './defaults.js';
 export { detectSchema, severities, type DetectConfig, type Severity, type Weekday } from './detect.js';
 export type { CatalogConfig } from './catalog.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { catalogSchema } from './catalog.js';
 import { detectSchema } from './detect.js';
+import { defaultConsentPurposes } from './defaults.js';
 
 const objectName = z.enum(['account', 'contact', 'opportunity', 'note']);
 const maskName = z.enum(['none', 'last4', 'domain', 'hash', 'null']);
@@ -78,8 +79,15 @@ const gateway = z.strictObject({
       /** Contacts without consent for the app's purpose: left out of answers, or returned with personal fields nulled. */
       mode: z.enum(['exclude', 'mask']).default('exclude'),
       /** The purpose vocabulary; the `consent` column holds a sorted JSON array of some of these. */
-      purposes: z.array(purposeName).min(1).max(8).default(['analytics', 'marketing', 'sales_outreach']),
-      /** The purpose each app processes contacts for. An app not named here has none and sees no contact. */
+      purposes: z
+        .array(purposeName)
+        .min(1)
+        .max(8)
+        .default([...defaultConsentPurposes]),
+      /**
+       * The purpose each app processes contacts for, unless its approved plan names a `consent_purpose`
+       * (which wins). An app with neither has none and sees no contact.
+       */
       appPurposes: z
         .record(z.string(), purposeName)
         .default({ 'call-notes': 'sales_outreach', 'pipeline-dashboard': 'analytics' }),

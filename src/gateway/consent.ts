@@ -27,8 +27,12 @@ export function consentFetchFields(object: CrmObject): string[] {
   return linkedObjects.has(object) ? [linkingField] : [];
 }
 
-/** The purpose the principal's app processes contacts for; undefined when it declared none. */
+/**
+ * The purpose the principal's app processes contacts for: its approved plan's `consent_purpose`, else
+ * the operator's `gateway.consent.appPurposes` (apps outside the catalog); undefined when neither names one.
+ */
 export function purposeOf(config: Config, principal: Principal): string | undefined {
+  if (principal.consentPurpose !== undefined) return principal.consentPurpose;
   const purposes = config.gateway.consent.appPurposes;
   return Object.hasOwn(purposes, principal.appId) ? purposes[principal.appId] : undefined;
 }
@@ -47,25 +51,25 @@ interface AppConsent {
   readonly accepted: ReadonlySet<string>;
 }
 
-/** Per (frozen) configuration and app; one entry per app ever seen, so bounded by the catalog. */
-const consents = new WeakMap<Config, Map<string, AppConsent>>();
+/** Per (frozen) configuration and purpose, not app (an approved plan change moves an app to another). */
+const consents = new WeakMap<Config, Map<string | undefined, AppConsent>>();
 
 function consentOf(config: Config, principal: Principal): AppConsent {
-  let byApp = consents.get(config);
-  if (!byApp) {
-    byApp = new Map();
-    consents.set(config, byApp);
+  let byPurpose = consents.get(config);
+  if (!byPurpose) {
+    byPurpose = new Map();
+    consents.set(config, byPurpose);
   }
-  let consent = byApp.get(principal.appId);
+  const purpose = purposeOf(config, principal);
+  let consent = byPurpose.get(purpose);
   if (!consent) {
-    const purpose = purposeOf(config, principal);
     const vocabulary = [...new Set(config.gateway.consent.purposes)].sort();
     const value = purpose === undefined ? [] : subsetsContaining(vocabulary, purpose);
     consent = {
       condition: Object.freeze({ field: consentField, op: 'in', value: Object.freeze(value) }),
       accepted: new Set(value),
     };
-    byApp.set(principal.appId, consent);
+    byPurpose.set(purpose, consent);
   }
   return consent;
 }

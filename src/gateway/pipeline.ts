@@ -19,9 +19,15 @@ export interface PipelineDeps {
   /** The verified access token of the request (Bearer or DPoP-bound); throws TokenError otherwise. */
   authenticateCaller(request: FastifyRequest): Promise<TokenClaims>;
   /** The app's approved constraints (quota, rate), which narrow the configured limits; none for demo apps. */
-  appPlan?(appId: string): Promise<AppPlan | undefined>;
+  appPlan?(appId: string): Promise<ApprovedPlan | undefined>;
   /** Called once per request with its outcome, for metrics. */
   onDecision?(request: FastifyRequest, outcome: AuditEvent['outcome'], appId: string): void;
+}
+
+/** What the app's approved plan sets at run time: its limits and the purpose it processes contacts for. */
+export interface ApprovedPlan extends AppPlan {
+  /** The plan's `consent_purpose`; absent when it names none (configuration decides then). */
+  consentPurpose?: string;
 }
 
 /** What one request did, filled in by the stages as they run and recorded whatever the outcome. */
@@ -146,6 +152,9 @@ export async function authenticate(
   const claims = await deps.authenticateCaller(request);
   trail.principal = identify(claims);
   const appPlan = await deps.appPlan?.(trail.principal.appId);
+  if (appPlan?.consentPurpose !== undefined) {
+    trail.principal = { ...trail.principal, consentPurpose: appPlan.consentPurpose };
+  }
   await limit(deps.limits, trail.principal, appPlan, trail);
   return trail.principal;
 }

@@ -35,6 +35,8 @@ export interface PolicyRouteDeps extends PipelineDeps {
   decisions: DecisionLog;
   /** Scope → fieldset, for admission cases. */
   fieldsets: Readonly<Record<string, { readonly object: string; readonly fields: readonly string[] }>>;
+  /** The consent purpose vocabulary, for admission cases naming a consent_purpose. */
+  consentPurposes: readonly string[];
 }
 
 /** A candidate library is up to 64 files of up to 256 KiB each; the body is capped at 1 MiB. */
@@ -94,7 +96,7 @@ export function registerPolicyRoutes(app: FastifyInstance, deps: PolicyRouteDeps
         const body = parseBody(testBody, request.body);
         const policies = body.files ? buildCandidate(deps.library().files, body.files) : deps.library();
         trail.resourceId = policies.version;
-        const context = { fieldsets: deps.fieldsets };
+        const context = { fieldsets: deps.fieldsets, consentPurposes: deps.consentPurposes };
         const files =
           body.cases !== undefined
             ? [{ file: '(posted)', results: runPolicyTests(policies, parseCases(body.cases), context) }]

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultScopes } from '../config/index.js';
+import { defaultConsentPurposes, defaultScopes } from '../config/index.js';
 import { ManifestInvalid } from './errors.js';
 
 /**
@@ -43,6 +43,8 @@ export interface ManifestContext {
   readonly fieldClasses?: Readonly<Record<string, string>>;
   /** Records per CRM table. A table of unknown size counts as size 0, so any expected read of it is over 1%. */
   readonly tableSizes?: Readonly<Partial<Record<string, number>>>;
+  /** The consent purpose vocabulary (config `gateway.consent.purposes`); the default one when absent. */
+  readonly consentPurposes?: readonly string[];
 }
 
 const scopePattern = /^(read|write):(account|contact|opportunity|note)\.[a-z_]+$/;
@@ -67,6 +69,11 @@ const manifestSchema = z.strictObject({
   redirect_uris: z.array(z.string()).default([]),
   /** Expected records read per day, by CRM object. */
   expected_reads: z.partialRecord(z.enum(crmObjects), z.number().int().min(0)).default({}),
+  /**
+   * The purpose the app processes contacts for: a contact is processed only if it consented to it. One
+   * code of the installation's vocabulary (checked in parseManifest); none: the app sees no contact.
+   */
+  consent_purpose: z.string().max(64).optional(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
@@ -109,6 +116,13 @@ export function parseManifest(input: unknown, context: ManifestContext = {}): Ma
     if (seen.has(scope)) errors.push(`scopes[${i}]: ${scope} is listed twice`);
     seen.add(scope);
   });
+  const purposes = context.consentPurposes ?? defaultConsentPurposes;
+  const purpose = manifest.consent_purpose;
+  if (purpose !== undefined && !purposes.includes(purpose)) {
+    errors.push(
+      `consent_purpose: ${JSON.stringify(purpose)} is not a consent purpose here; use one of ${purposes.join(', ')}`,
+    );
+  }
   manifest.redirect_uris.forEach((uri, i) => {
     if (!URL.canParse(uri)) errors.push(`redirect_uris[${i}]: must be an absolute URL`);
     else if (new URL(uri).hash) errors.push(`redirect_uris[${i}]: must not have a fragment`);

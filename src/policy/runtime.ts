@@ -28,6 +28,11 @@ export interface Principal {
   readonly scopes: readonly string[];
   /** Set by a capability token: the caller may reach only these accounts, whatever the scopes say. */
   readonly accountIds?: readonly string[] | undefined;
+  /**
+   * Set by the gateway from the app's approved plan: the purpose it processes contacts for. Absent when
+   * the plan names none (configuration `gateway.consent.appPurposes` decides then).
+   */
+  readonly consentPurpose?: string | undefined;
 }
 
 /** A condition pushed into the connector query; all conditions of a filter must hold (AND). */

@@ -14,6 +14,7 @@ import {
 import {
   createCatalog,
   createLifecycle,
+  purposeInForce,
   refreshUsage,
   startCatalogUpkeep,
   type Catalog,
@@ -30,8 +31,9 @@ import {
   registerPolicyRoutes,
   registerGatewayRoutes,
   registerOpenApiRoute,
+  type ApprovedPlan,
 } from '../gateway/index.js';
-import { createLimits, defaultLimitsConfig, type AppPlan, type LimitsConfig } from '../limits/index.js';
+import { createLimits, defaultLimitsConfig, type LimitsConfig } from '../limits/index.js';
 import { loadActivePolicySet, openDecisionLog, type PolicySet } from '../policy/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
@@ -203,6 +205,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       dataDir: config.dataDir,
       decisions,
       fieldsets: config.scopes,
+      consentPurposes: config.gateway.consent.purposes,
     });
     // Detection streams the audit log and contains through the limits, the broker and the catalog.
     const detection = await startDetection({
@@ -267,20 +270,28 @@ function limitsConfig(config: Config): LimitsConfig {
 }
 
 /**
- * The approved constraints of each app, as the limits take them, cached for a second: a new approval
- * or plan holds within a second, and a request costs no catalog read.
+ * The approved constraints and consent purpose of each app, as the limits and the gateway take them,
+ * cached for a second: a new approval or plan holds within a second, and a request costs no catalog read.
  */
-function approvedPlans(catalog: Catalog): (appId: string) => Promise<AppPlan | undefined> {
-  const cache = new Map<string, { plan: AppPlan | undefined; until: number }>();
+function approvedPlans(catalog: Catalog): (appId: string) => Promise<ApprovedPlan | undefined> {
+  const cache = new Map<string, { plan: ApprovedPlan | undefined; until: number }>();
   return async (appId) => {
     const now = Date.now();
     const hit = cache.get(appId);
     if (hit && hit.until > now) return hit.plan;
-    const constraints = (await catalog.findApp(appId))?.constraints;
-    const plan = constraints && {
-      dailyQuota: constraints.daily_quota,
-      requestsPerMinute: constraints.requests_per_minute,
-    };
+    const app = await catalog.findApp(appId);
+    const constraints = app?.constraints;
+    const consentPurpose = app && purposeInForce(app);
+    const plan =
+      constraints || consentPurpose !== undefined
+        ? {
+            ...(constraints && {
+              dailyQuota: constraints.daily_quota,
+              requestsPerMinute: constraints.requests_per_minute,
+            }),
+            ...(consentPurpose !== undefined && { consentPurpose }),
+          }
+        : undefined;
     if (cache.size > 10_000) cache.clear();
     cache.set(appId, { plan, until: now + 1000 });
     return plan;

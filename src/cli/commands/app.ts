@@ -384,9 +384,10 @@ async function printPlan(options: CommonOptions, result: Registration): Promise<
   const lines = [
     `${app.status.padEnd(9)} ${app.id}  (client id ${app.clientId}; policy version ${admission.policy_version}, risk ${admission.risk_score}, data classes ${admission.data_classes.join(', ')})`,
     ...admission.rules.map((rule) => `  ${rule.effect.padEnd(7)} ${rule.id}: ${rule.reason}`),
+    ...(admission.warnings ?? []).map((warning) => `  warning ${warning}`),
   ];
   if (result.change === 'pending')
-    lines.push('  the plan change waits for a reviewer; the approved scopes stay in force');
+    lines.push('  the plan change waits for a reviewer; the approved plan stays in force');
   if (app.status === 'approved' && app.constraints) {
     lines.push(
       `  constraints: ${app.constraints.daily_quota} requests a day, ${app.constraints.requests_per_minute} a minute; approved until ${app.approvedUntil ?? 'no end'}`,
@@ -422,6 +423,8 @@ function describeApp(
     `${app.id}  ${app.status}  owner ${app.owner}  (registered by ${app.requestedBy})`,
     `  scopes:        ${app.scopes.join(' ')}`,
     `  data classes:  ${app.dataClasses.join(', ') || '-'}   risk ${app.riskScore ?? '-'}`,
+    `  consent:       ${typeof app.manifest.consent_purpose === 'string' ? app.manifest.consent_purpose : 'none in the plan (gateway.consent.appPurposes decides)'}`,
+    ...(app.admission?.warnings ?? []).map((warning) => `  warning:       ${warning}`),
   ];
   if (app.approvedAt)
     lines.push(
@@ -432,8 +435,12 @@ function describeApp(
       `  constraints:   ${app.constraints.daily_quota} requests a day, ${app.constraints.requests_per_minute} a minute`,
     );
   }
-  if (app.pending)
-    lines.push(`  pending:       ${app.pending.scopes.join(' ')} (asked by ${app.pending.requested_by})`);
+  if (app.pending) {
+    const purpose = app.pending.manifest.consent_purpose;
+    lines.push(
+      `  pending:       ${app.pending.scopes.join(' ')}; consent ${typeof purpose === 'string' ? purpose : 'none'} (asked by ${app.pending.requested_by})`,
+    );
+  }
   if (app.scan) {
     lines.push(
       `  scan:          ${app.scan.critical} critical, ${app.scan.high} high, ${app.scan.medium} medium, ${app.scan.low} low`,

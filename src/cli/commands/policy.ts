@@ -68,6 +68,7 @@ export function registerPolicyCommands(program: Command): void {
     const policies = await policySet(options, config);
     const result = judgeManifest(policies, manifest, {
       fieldsets: config.scopes,
+      consentPurposes: config.gateway.consent.purposes,
       tableSizes: tableSizes(options.tableSize),
       action: options.deploy ? 'deploy' : 'approve',
       approved: options.approved ?? false,
@@ -89,7 +90,7 @@ export function registerPolicyCommands(program: Command): void {
     ),
   ).action(async (path: string | undefined, options: PolicyOptions) => {
     const config = commandConfig(options);
-    const context = { fieldsets: config.scopes };
+    const context = { fieldsets: config.scopes, consentPurposes: config.gateway.consent.purposes };
     let policies: PolicySet;
     let files: { file: string; results: CaseResult[] }[];
     if (path !== undefined && !(await stat(path).catch(() => undefined))?.isDirectory()) {
@@ -146,7 +147,10 @@ export function registerPolicyCommands(program: Command): void {
     if (options.requests) {
       const current = await policySet(options, config);
       const requests = parseCases(await readDocument(options.requests));
-      const result = simulatePolicies(current, candidate, requests, { fieldsets: config.scopes });
+      const result = simulatePolicies(current, candidate, requests, {
+        fieldsets: config.scopes,
+        consentPurposes: config.gateway.consent.purposes,
+      });
       const lines = result.changed.map(
         (c) =>
           `${c.name}: ${c.before.decision} → ${c.after.decision}` +
