@@ -76,6 +76,42 @@ describe('RFC 8785 canonical JSON', () => {
 });
 
 describe('audit events', () => {
+  it('are written exactly as the general canonical form writes them, or refused alike (fast-check)', () => {
+    // Any code points, and often the ones canonical JSON treats specially: escapes, halves of a pair.
+    const unit = fc.oneof(
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+      fc.constantFrom('"', '\\', '\n', '\u0000', '\u2028', '\ud800', '\udc00', '\ud83d\ude00', '€'),
+    );
+    const text = fc.string({ unit, maxLength: 8 });
+    const optional = <T>(value: fc.Arbitrary<T>) => fc.option(value, { nil: undefined });
+    fc.assert(
+      fc.property(
+        fc.record({
+          actor_id: text,
+          reason: text,
+          resource_id: text,
+          scope: text,
+          outcome: fc.constantFrom('allow', 'deny', 'error'),
+          fields: optional(text),
+          record_count: optional(fc.nat()),
+          client_network: optional(text),
+        }),
+        (fields) => {
+          const e = { ...event, ...fields } as AuditEvent;
+          const picked = JSON.parse(JSON.stringify(e)) as AuditEvent;
+          let general: string | TypeError;
+          try {
+            general = canonicalJson(picked);
+          } catch (error) {
+            general = error as TypeError;
+          }
+          if (typeof general === 'string') expect(canonicalEvent(e)).toBe(general);
+          else expect(() => canonicalEvent(e)).toThrow(TypeError);
+        },
+      ),
+    );
+  });
+
   it('hashes the canonical bytes with the 0x00 leaf prefix', () => {
     const canonical = canonicalEvent(event);
     expect(canonical.startsWith('{"action":"crm.read","actor_id":"alice@example.com"')).toBe(true);

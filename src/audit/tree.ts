@@ -5,7 +5,7 @@
  */
 import { sql } from 'kysely';
 import { AuditIntegrityError, DependencyUnavailable } from '../errors/index.js';
-import type { Db } from '../store/index.js';
+import { CompiledShapes, type Db } from '../store/index.js';
 import { openCheckpoint, signCheckpoint, type NoteSigner, type NoteVerifier } from './checkpoint.js';
 import { canonicalEvent, type AuditEvent } from './event.js';
 import {
@@ -73,6 +73,8 @@ export function unavailable(message: string, cause?: unknown): DependencyUnavail
 
 const eventRowsPerInsert = 500;
 const nodeRowsPerInsert = 1000;
+/** Each append's inserts, compiled once per number of rows: batches take few distinct sizes. */
+const inserts = new CompiledShapes(200);
 
 /**
  * The store's current right edge, inside the write transaction. `cached` is used only when the store's
@@ -158,16 +160,22 @@ export async function appendLeaves(
     results.push({ index, leafHash });
   }
   for (let i = 0; i < events.length; i += eventRowsPerInsert) {
-    await trx
-      .insertInto('audit_events')
-      .values(events.slice(i, i + eventRowsPerInsert))
-      .execute();
+    const rows = events.slice(i, i + eventRowsPerInsert);
+    const values = rows.flatMap((r) => [r.idx, r.event, r.leaf_hash, r.request_id, r.app_id, r.created_at]);
+    await trx.executeQuery(
+      inserts.compile(trx, `audit_events ${rows.length}`, values, () =>
+        trx.insertInto('audit_events').values(rows),
+      ),
+    );
   }
   for (let i = 0; i < nodes.length; i += nodeRowsPerInsert) {
-    await trx
-      .insertInto('audit_nodes')
-      .values(nodes.slice(i, i + nodeRowsPerInsert))
-      .execute();
+    const rows = nodes.slice(i, i + nodeRowsPerInsert);
+    const values = rows.flatMap((r) => [r.level, r.idx, r.hash]);
+    await trx.executeQuery(
+      inserts.compile(trx, `audit_nodes ${rows.length}`, values, () =>
+        trx.insertInto('audit_nodes').values(rows),
+      ),
+    );
   }
   const lastLeaf = leaves.length > 0 ? leaves[leaves.length - 1].leaf : head.lastLeaf;
   return { results, head: { range, lastLeaf, lastAppendedAt: appendedAt } };

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { TokenError } from '../errors/index.js';
 import { VerifiedTokenCache } from './cache.js';
@@ -120,7 +120,7 @@ export function createAccessTokenVerifier(options: {
       if (token.length > maxTokenLength) throw invalid(new Error('token too long'));
       if (token.split('.').length !== 3) throw invalid(new Error('not a compact JWS'));
       const currentDate = now();
-      const digest = createHash('sha256').update(token).digest('base64url');
+      const digest = hash('sha256', token, 'base64url');
       const cached = cache.get(digest, currentDate.getTime() / 1000);
       if (cached) return cached;
 

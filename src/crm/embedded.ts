@@ -1,6 +1,6 @@
 import type { Expression, ExpressionBuilder, Kysely, SqlBool, Transaction } from 'kysely';
 import { AccessDenied, InputError } from '../errors/index.js';
-import type { Db } from '../store/index.js';
+import { CompiledShapes, type Db } from '../store/index.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { compileExpression, normalizeExpression } from './expression.js';
 import { randomId } from './ids.js';
@@ -32,6 +32,8 @@ const inheritedFields = ['territory', 'owner'] as const;
 
 export function createEmbeddedCrm(store: Db): CrmConnector {
   const db = store as unknown as Kysely<CrmDb>;
+  // Every gateway read of one record is this query; its shapes are few (object, fields, row filter).
+  const reads = new CompiledShapes();
 
   return {
     name: 'embedded',
@@ -45,12 +47,13 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
       const columns = selectColumns(spec, fields);
       const conditions = normalizeWhere(spec, where);
       if (!conditions || !plausibleId(id)) return undefined;
-      const row = await db
-        .selectFrom(spec.table)
-        .select(columns)
-        .where('id', '=', id)
-        .where(filter(conditions))
-        .executeTakeFirst();
+      const query = reads.compile(
+        db,
+        readShape(spec.table, columns, conditions),
+        [id, ...valuesOf(conditions)],
+        () => db.selectFrom(spec.table).select(columns).where('id', '=', id).where(filter(conditions)),
+      );
+      const [row] = (await db.executeQuery(query)).rows;
       return row ? { ...row } : undefined;
     },
 
@@ -265,6 +268,21 @@ function filter(conditions: readonly NormalCondition[]): Filter {
     eb.and(
       conditions.map((c) => (c.op === 'eq' ? eb(c.field, '=', c.value) : eb(c.field, 'in', [...c.value]))),
     );
+}
+
+/** What decides the SQL of a read by id: table, columns, and each condition's field, operator and arity. */
+function readShape(
+  table: CrmTable,
+  columns: readonly string[],
+  conditions: readonly NormalCondition[],
+): string {
+  const where = conditions.map((c) => (c.op === 'eq' ? `${c.field}=` : `${c.field} in ${c.value.length}`));
+  return `${table}|${columns.join(',')}|${where.join('&')}`;
+}
+
+/** The conditions' values in the order filter() binds them. */
+function valuesOf(conditions: readonly NormalCondition[]): Array<string | number> {
+  return conditions.flatMap((c) => (c.op === 'eq' ? [c.value] : c.value));
 }
 
 function plausibleId(id: string): boolean {

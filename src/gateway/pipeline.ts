@@ -153,10 +153,27 @@ export async function authenticate(
   trail.principal = identify(claims);
   const appPlan = await deps.appPlan?.(trail.principal.appId);
   if (appPlan?.consentPurpose !== undefined) {
-    trail.principal = { ...trail.principal, consentPurpose: appPlan.consentPurpose };
+    trail.principal = withPurpose(trail.principal, appPlan.consentPurpose);
   }
   await limit(deps.limits, trail.principal, appPlan, trail);
   return trail.principal;
+}
+
+/** Principals with their app's consent purpose, kept per principal and purpose (see identify). */
+const purposed = new WeakMap<Principal, Map<string, Principal>>();
+
+function withPurpose(principal: Principal, consentPurpose: string): Principal {
+  let byPurpose = purposed.get(principal);
+  if (!byPurpose) {
+    byPurpose = new Map();
+    purposed.set(principal, byPurpose);
+  }
+  let found = byPurpose.get(consentPurpose);
+  if (!found) {
+    found = Object.freeze({ ...principal, consentPurpose });
+    byPurpose.set(consentPurpose, found);
+  }
+  return found;
 }
 
 /**

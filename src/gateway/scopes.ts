@@ -13,15 +13,35 @@ function isAggregateScope(scope: string): boolean {
   return scope.endsWith(`.${aggregateFieldset}`);
 }
 
+type Granted = { fields: ReadonlySet<string>; scopes: readonly string[] };
+
+/**
+ * Granted fields by configuration, principal, object and action. Both are immutable, and a token's
+ * principal is the same object on every request (stages.ts identify), so this is worked out once per
+ * token rather than on every request; entries go with the principal.
+ */
+const granted = new WeakMap<Config, WeakMap<Principal, Map<string, Granted>>>();
+
 /** Fields of `object` the principal's record-level scopes open for `action`, and those scopes. */
-export function recordFields(
-  config: Config,
-  principal: Principal,
-  object: string,
-  action: Action,
-): { fields: ReadonlySet<string>; scopes: readonly string[] } {
-  const scopes = principal.scopes.filter((scope) => !isAggregateScope(scope));
-  return grantedFields(config.scopes, scopes, object, action);
+export function recordFields(config: Config, principal: Principal, object: string, action: Action): Granted {
+  let byPrincipal = granted.get(config);
+  if (!byPrincipal) {
+    byPrincipal = new WeakMap();
+    granted.set(config, byPrincipal);
+  }
+  let known = byPrincipal.get(principal);
+  if (!known) {
+    known = new Map();
+    byPrincipal.set(principal, known);
+  }
+  const key = `${action}:${object}`;
+  let found = known.get(key);
+  if (!found) {
+    const scopes = principal.scopes.filter((scope) => !isAggregateScope(scope));
+    found = grantedFields(config.scopes, scopes, object, action);
+    known.set(key, found);
+  }
+  return found;
 }
 
 /** Fields of `object` the principal's aggregate scopes open, and those scopes. */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Config } from '../config/index.js';
 import type { CrmConnector, CrmObject, CrmRecord, FilterExpr } from '../crm/index.js';
 import { maskValue, type FieldValue } from '../dlp/index.js';
@@ -34,19 +34,31 @@ export interface TokenClaims {
   cap?: { readonly account_ids: readonly string[] };
 }
 
+/**
+ * Principals by the verified claims they come from. The broker answers a cached token's claims as the
+ * same (immutable) object on every use, so its principal is made once, and what the policy module
+ * derives from a principal is kept across that token's requests.
+ */
+const principals = new WeakMap<TokenClaims, Principal>();
+
 /** identify: the principal behind a verified token. */
 export function identify(claims: TokenClaims): Principal {
   if (!claims.role) throw new TokenError('TOKEN_INVALID', 'the access token carries no role');
-  return {
-    userId: claims.sub,
-    email: claims.email ?? claims.sub,
-    role: claims.role,
-    territory: claims.territory,
-    appId: claims.app_id,
-    clientId: claims.client_id,
-    scopes: claims.scope.split(' ').filter(Boolean),
-    accountIds: claims.cap?.account_ids,
-  };
+  let principal = principals.get(claims);
+  if (!principal) {
+    principal = Object.freeze({
+      userId: claims.sub,
+      email: claims.email ?? claims.sub,
+      role: claims.role,
+      territory: claims.territory,
+      appId: claims.app_id,
+      clientId: claims.client_id,
+      scopes: Object.freeze(claims.scope.split(' ').filter(Boolean)),
+      accountIds: claims.cap?.account_ids,
+    });
+    principals.set(claims, principal);
+  }
+  return principal;
 }
 
 export interface ReadPlan {
@@ -197,5 +209,5 @@ export const versionField = 'updated_at';
  */
 export function etagOf(record: CrmRecord): string {
   const version = `${String(record.id)}\n${String(record[versionField])}`;
-  return `"${createHash('sha256').update(version).digest('base64url').slice(0, 27)}"`;
+  return `"${hash('sha256', version, 'base64url').slice(0, 27)}"`;
 }

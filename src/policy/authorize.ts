@@ -116,21 +116,22 @@ export function authorizeRequest(
     return rowFilterDecision(policies, input.principal, input.action, input.object, input.context, caches);
   const context = requestContext(input.principal, input.object, input.context ?? {}, false);
   const resource = input.resource;
+  const facts = principalFacts(input.principal);
   const key = JSON.stringify([
     policies.version,
-    principalKey(input.principal),
+    facts.key,
     input.action,
     input.object,
     policies.runtimeUsesRecordIds ? resource.id : '',
     resource.territory,
     resource.owner,
     resource.account ?? '',
-    contextKey(context),
+    context,
   ]);
   const cached = caches.decisions.get(key);
   if (cached) return cached;
 
-  const principal = userEntity(input.principal);
+  const principal = facts.entity;
   const uid = { type: entityTypes[input.object] as string, id: resource.id };
   const answer = cedar.statefulIsAuthorized({
     principal: principal.uid,
@@ -226,14 +227,9 @@ function rowFilterDecision(
   caches: PolicyCaches,
 ): AuthorizeResult {
   const context = requestContext(principal, object, given ?? {}, true);
+  const facts = principalFacts(principal);
   // Keyed by the whole principal, not only role and territory: a policy may name the user.
-  const key = JSON.stringify([
-    policies.version,
-    principalKey(principal),
-    action,
-    object,
-    contextKey(context),
-  ]);
+  const key = JSON.stringify([policies.version, facts.key, action, object, context]);
   const cached = caches.rowFilters.get(key);
   if (cached) return cached;
 
@@ -246,7 +242,7 @@ function rowFilterDecision(
       ['a runtime policy names a record by id, so lists fail closed'],
     );
   } else {
-    const user = userEntity(principal);
+    const user = facts.entity;
     const uid = { type: entityTypes[object] as string, id: '__row__' };
     const answer = cedar.isAuthorizedPartial({
       principal: user.uid,
@@ -388,20 +384,44 @@ function checkInput(input: { principal: Principal; action: string; object: strin
     throw new TypeError('principal needs userId and role');
 }
 
-function userEntity(principal: Principal): cedar.EntityJson & { uid: { type: string; id: string } } {
-  return {
-    uid: { type: 'Gatehouse::User', id: principal.userId },
-    attrs: {
-      email: principal.email,
-      role: principal.role,
-      ...(principal.territory ? { territory: principal.territory } : {}),
-    },
-    parents: [{ type: 'Gatehouse::Role', id: principal.role }],
-  };
+/** What Cedar and the caches make of a principal, worked out once per principal object. */
+interface PrincipalFacts {
+  /** Its scopes, each once, sorted: as the context and recorded decisions carry them. */
+  readonly scopes: readonly string[];
+  /** Everything about it a decision depends on, for the cache keys. */
+  readonly key: readonly unknown[];
+  readonly entity: cedar.EntityJson & { uid: { type: string; id: string } };
 }
 
-function principalKey(p: Principal): unknown[] {
-  return [p.userId, p.email, p.role, p.territory ?? null, p.appId, [...p.scopes].sort()];
+/**
+ * Principals are immutable and the gateway asks several decisions of the same one (a row filter and
+ * the record, and the same token's principal from request to request), so the derived parts are kept
+ * beside the object rather than rebuilt, and go with it.
+ */
+const factsOf = new WeakMap<Principal, PrincipalFacts>();
+
+function principalFacts(principal: Principal): PrincipalFacts {
+  let facts = factsOf.get(principal);
+  if (!facts) {
+    const { userId, email, role, territory, appId } = principal;
+    const scopes = Object.freeze([...new Set(principal.scopes)].sort());
+    facts = {
+      scopes,
+      key: Object.freeze([userId, email, role, territory ?? null, appId, [...principal.scopes].sort()]),
+      entity: {
+        uid: { type: 'Gatehouse::User', id: userId },
+        attrs: { email, role, ...(territory ? { territory } : {}) },
+        parents: [{ type: 'Gatehouse::Role', id: role }],
+      },
+    };
+    factsOf.set(principal, facts);
+  }
+  return facts;
+}
+
+/** The principal's scopes, each once, sorted (what the Cedar context and a recorded decision carry). */
+export function sortedScopes(principal: Principal): readonly string[] {
+  return principalFacts(principal).scopes;
 }
 
 function unknown(name: string): cedar.CedarValueJson {
@@ -427,7 +447,7 @@ function requestContext(
   ) => (value !== undefined ? wrap(value) : partial ? unknown(`context.${name}`) : fallback());
   return {
     app: principal.appId,
-    scopes: [...new Set(principal.scopes)].sort(),
+    scopes: principalFacts(principal).scopes as string[],
     fields: pick(
       given.fields,
       'fields',
@@ -465,10 +485,6 @@ function requestContext(
       (ip) => ({ __extn: { fn: 'ip', arg: ip } }),
     ),
   };
-}
-
-function contextKey(context: cedar.Context): string {
-  return JSON.stringify(context);
 }
 
 const classRank = (cls: string) => (dataClasses as readonly string[]).indexOf(cls);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { CompiledQuery, SqliteAdapter, sql, type Kysely } from 'kysely';
 import {
   DecisionReplay,
   parseRecordedInput,
@@ -83,14 +83,49 @@ export function openDecisionLog(
   let dropped = 0;
   let writing: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
+  /** The insert of n rows by n; at most rowsPerInsert entries. */
+  const insertSql = new Map<number, string>();
 
-  const write = async (batch: RecordedDecision[]): Promise<void> => {
+  const insert = async (into: typeof db, batch: RecordedDecision[]): Promise<void> => {
     for (let i = 0; i < batch.length; i += rowsPerInsert) {
-      await db
-        .insertInto('policy_decisions')
-        .values(batch.slice(i, i + rowsPerInsert).map(toRow))
-        .execute();
+      const rows = batch.slice(i, i + rowsPerInsert).map(toRow);
+      const values = rows.flatMap((row) => columns.map((column) => row[column]));
+      // Compiling a batch costs about as much as inserting it: once per number of rows, then reused
+      // (the first compile checks that the builder binds the values in this order).
+      const known = insertSql.get(rows.length);
+      if (known) {
+        await into.executeQuery(CompiledQuery.raw(known, values));
+      } else {
+        const compiled = into.insertInto('policy_decisions').values(rows).compile();
+        if (
+          compiled.parameters.length === values.length &&
+          compiled.parameters.every((value, k) => value === values[k])
+        ) {
+          insertSql.set(rows.length, compiled.sql);
+        }
+        await into.executeQuery(compiled);
+      }
     }
+  };
+  let walMode: Promise<boolean> | undefined;
+  const write = async (batch: RecordedDecision[]): Promise<void> => {
+    walMode ??= sqliteInWalMode(db).catch(() => false);
+    if (!(await walMode)) return insert(db, batch);
+    // SQLite in WAL mode: the batch commits without waiting for the disk (synchronous=NORMAL, which in
+    // WAL mode never corrupts, only loses the latest commits on power failure). The log holds up to
+    // flushMs of decisions in memory only anyway, and the next audit append syncs the same write-ahead
+    // log before it answers. What this saves is an fsync on the event loop at every flush, during
+    // which no request moved. The connection's own level is restored before anyone else uses it.
+    await db.connection().execute(async (conn) => {
+      const { rows } = await sql<{ synchronous: number }>`pragma synchronous`.execute(conn);
+      const level = Math.trunc(Number(rows[0]?.synchronous ?? 2));
+      await sql`pragma synchronous = NORMAL`.execute(conn);
+      try {
+        await insert(conn, batch);
+      } finally {
+        await sql.raw(`pragma synchronous = ${level}`).execute(conn);
+      }
+    });
   };
   const flush = (): Promise<void> => {
     if (timer) clearTimeout(timer);
@@ -188,9 +223,33 @@ export function openDecisionLog(
   };
 }
 
-function toRow(decision: RecordedDecision): DecisionTables['policy_decisions'] {
+/** Whether `db` is SQLite with a write-ahead log (the store's file; not an in-memory database). */
+async function sqliteInWalMode(db: Kysely<DecisionTables>): Promise<boolean> {
+  if (!(db.getExecutor().adapter instanceof SqliteAdapter)) return false;
+  const { rows } = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
+  return rows[0]?.journal_mode === 'wal';
+}
+
+type DecisionRow = DecisionTables['policy_decisions'];
+
+/** The columns in the order toRow writes them, which is the order the builder binds them in. */
+const columns: ReadonlyArray<keyof DecisionRow> = [
+  'id',
+  'request_id',
+  'created_at',
+  'policy_version',
+  'app_id',
+  'action',
+  'object',
+  'decision',
+  'policy_ids',
+  'input',
+  'row_filter',
+];
+
+function toRow(decision: RecordedDecision): DecisionRow {
   return {
-    id: randomUUID(),
+    id: timeOrderedId(decision.timestamp),
     request_id: decision.requestId.slice(0, 128),
     created_at: decision.timestamp,
     policy_version: decision.version,
@@ -202,6 +261,18 @@ function toRow(decision: RecordedDecision): DecisionTables['policy_decisions'] {
     input: JSON.stringify(decision.input),
     row_filter: decision.where ? JSON.stringify(decision.where) : null,
   };
+}
+
+/**
+ * A UUID of version 7 (RFC 9562): the decision's time in milliseconds, then random bits. Ids that grow
+ * with time land at the end of the primary key's index, so a batch dirties a few pages of it instead of
+ * one page per row, as random (version 4) ids did.
+ */
+function timeOrderedId(timestamp: string): string {
+  const ms = Date.parse(timestamp);
+  const time = (Number.isFinite(ms) && ms > 0 ? ms : Date.now()).toString(16).padStart(12, '0').slice(-12);
+  // randomUUID: xxxxxxxx-xxxx-4xxx-Nxxx-xxxxxxxxxxxx; its random bits and variant after the version stay.
+  return `${time.slice(0, 8)}-${time.slice(8)}-7${randomUUID().slice(15)}`;
 }
 
 function fromRow(row: DecisionTables['policy_decisions']): RecordedDecision | undefined {

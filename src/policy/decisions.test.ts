@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { openStore, type Store } from '../store/index.js';
@@ -9,7 +10,7 @@ import { openDecisionLog, simulateRecorded } from './decision-log.js';
 import { DecisionReplay, recordDecision, sinceTime, type RecordedDecision } from './decisions.js';
 import { loadPolicySet, type PolicySet } from './library.js';
 import { alice, bob, erin, variant } from './test-support.js';
-import { testDatabase } from '../../test/support/database.js';
+import { onPostgres, testDatabase } from '../../test/support/database.js';
 
 let policies: PolicySet;
 let stores: Store[] = [];
@@ -180,6 +181,23 @@ describe('the decision log in the store', () => {
     expect(progress.at(-1)).toBe(1203);
     await log.close();
   });
+
+  it.skipIf(onPostgres)(
+    'commits a batch without an fsync but leaves the connection as durable as it found it (SQLite)',
+    async () => {
+      const store = await freshStore();
+      const level = async () =>
+        (await sql<{ synchronous: number }>`pragma synchronous`.execute(store.db)).rows[0]?.synchronous;
+      expect(await level()).toBe(2);
+      const log = openDecisionLog(store.db);
+      log.record(decided('r1', { principal: alice, action: 'read', object: 'contact' }));
+      await log.flush();
+      expect(await log.count(new Date(0).toISOString())).toBe(1);
+      // The audit log's appends, on the same connection, are durable only at FULL (2).
+      expect(await level()).toBe(2);
+      await log.close();
+    },
+  );
 
   it('skips a stored row that does not parse instead of guessing', async () => {
     const store = await freshStore();

@@ -5,6 +5,7 @@ import {
   createPolicyCaches,
   fieldClassesOf,
   runtimeActions,
+  sortedScopes,
   type AuthorizeInput,
   type AuthorizeResult,
   type PolicyCaches,
@@ -77,7 +78,7 @@ export function recordDecision(
         role: principal.role,
         ...(principal.territory !== undefined && { territory: principal.territory }),
         app: principal.appId,
-        scopes: [...new Set(principal.scopes)].sort(),
+        scopes: sortedScopes(principal),
       },
       action: input.action,
       object: input.object,
@@ -98,8 +99,9 @@ export function recordDecision(
       },
     },
     allowed: result.allowed,
-    policyIds: [...result.policyIds],
-    ...(result.where && { where: [...result.where] }),
+    // A decision is immutable (and cached): the record shares its lists rather than copying them.
+    policyIds: result.policyIds,
+    ...(result.where && { where: result.where }),
   };
 }
 

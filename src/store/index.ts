@@ -10,4 +10,5 @@ export {
   type Db,
 } from './open.js';
 export type { Database } from './schema.js';
+export { CompiledShapes } from './compiled.js';
 export { readMeta, writeMeta, type MetaKey } from './meta.js';
