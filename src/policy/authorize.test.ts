@@ -382,37 +382,3 @@ describe('the compiled filter agrees with isAuthorized (property)', () => {
     );
   });
 });
-
-describe('decision latency (logged, not asserted)', () => {
-  it('measures µs per decision, cached and uncached', () => {
-    const n = 2000;
-    const time = (label: string, fn: (i: number) => void) => {
-      for (let i = 0; i < 200; i++) fn(i); // warm-up
-      const start = process.hrtime.bigint();
-      for (let i = 0; i < n; i++) fn(i);
-      const us = Number(process.hrtime.bigint() - start) / 1000 / n;
-      console.log(`policy latency: ${label}: ${us.toFixed(1)} µs/call`);
-    };
-    time('authorizeRequest uncached (statefulIsAuthorized)', (i) =>
-      authorizeRequest(policies, {
-        principal: alice,
-        action: 'read',
-        object: 'contact',
-        resource: record('EMEA', `o${i}@example.com`),
-      }),
-    );
-    time('authorizeRequest cached', () =>
-      authorizeRequest(policies, {
-        principal: alice,
-        action: 'read',
-        object: 'contact',
-        resource: record('EMEA'),
-      }),
-    );
-    time('compileRowFilter uncached (isAuthorizedPartial + compile)', (i) => {
-      clearPolicyCaches();
-      compileRowFilter(policies, { ...alice, userId: `u${i}` }, 'read', 'contact');
-    });
-    time('compileRowFilter cached', () => compileRowFilter(policies, alice, 'read', 'contact'));
-  });
-});
