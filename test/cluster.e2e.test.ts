@@ -240,14 +240,17 @@ describe.skipIf(!ready)('three nodes on one PostgreSQL and one Redis', () => {
     expect(found[0]).toMatchObject({ actor: 'alice@example.com', app_id: 'call-notes' });
     // The playbook revokes the app's tokens: refused on every node, not only the detecting one.
     for (const n of nodes) expect(await msUntilRefused(n, exporter, performance.now())).toBeLessThan(1000);
-    // One detector watched the whole log: the sequencer's.
-    const watched = await Promise.all(
+    // One detector watched the whole log: the sequencer's, and it says so.
+    const metrics = await Promise.all(
       nodes.map(async (n) => {
         const text = await (await fetch(`${n.url}/metrics`)).text();
-        return Number(/^gatehouse_detect_events (\S+)$/m.exec(text)?.[1]);
+        const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+        return { events: value('gatehouse_detect_events'), watching: value('gatehouse_detect_watching') };
       }),
     );
-    expect(watched.filter((events) => events > 0)).toHaveLength(1);
+    expect(metrics.filter((m) => m.events > 0)).toHaveLength(1);
+    expect(metrics.map((m) => m.watching).sort()).toEqual([0, 0, 1]);
+    expect(metrics.find((m) => m.watching === 1)?.events).toBeGreaterThan(0);
   });
 
   it('a denial burst spread over the nodes throttles the app on every node', async () => {

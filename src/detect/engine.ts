@@ -59,6 +59,8 @@ export interface DetectorStats {
   /** Milliseconds from an event's append to its incident's containment, the latest and the largest. */
   readonly lastDetectionMs: number | undefined;
   readonly maxDetectionMs: number | undefined;
+  /** 1 while this detector watches the log (where it is integrated), else 0. */
+  readonly watching: 0 | 1;
 }
 
 export interface Detector {
@@ -457,7 +459,13 @@ export function createDetector(options: DetectorOptions): Detector {
       timer.unref();
     },
     idle: drained,
-    stats: () => ({ ...counts, queued: queue.length, lastDetectionMs, maxDetectionMs }),
+    stats: () => ({
+      ...counts,
+      queued: queue.length,
+      lastDetectionMs,
+      maxDetectionMs,
+      watching: active ? 1 : 0,
+    }),
     async close() {
       if (closed) return;
       closed = true;

@@ -87,6 +87,11 @@ export async function startDetection(
       ['gatehouse_detect_alerts_failed', 'Alerts not delivered after their retries', (s) => s.alertsFailed],
       ['gatehouse_detect_queued', 'Appended events waiting for the rules', (s) => s.queued],
       [
+        'gatehouse_detect_watching',
+        "1 on the node whose detector watches the log (the audit sequencer's), else 0",
+        (s) => s.watching,
+      ],
+      [
         'gatehouse_detect_last_detection_ms',
         'Milliseconds from append to containment, latest incident',
         (s) => s.lastDetectionMs,
