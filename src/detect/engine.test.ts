@@ -68,9 +68,20 @@ const until = async (condition: () => Promise<boolean> | boolean, what: string) 
   }
 };
 
-/** What every test detector shares: its store and log, the test playbook, no alert sinks. */
-function testOptions(node: { store: Store; log: AuditLog }) {
-  return { db: node.store.db, audit: node.log, config: detectSchema.parse({}), playbook, sinks: [] };
+/** What every test detector shares: its store and log, the test playbook, no alert sinks, the recorder's levers. */
+function testOptions(
+  node: { store: Store; log: AuditLog },
+  { containment, logger }: { containment: Containment; logger: DetectLogger },
+) {
+  return {
+    db: node.store.db,
+    audit: node.log,
+    config: detectSchema.parse({}),
+    playbook,
+    sinks: [],
+    containment,
+    logger,
+  };
 }
 
 function recorder() {
@@ -118,11 +129,7 @@ describe('the detector', () => {
   it('streams appended events: a refusal of the bulk-export guard opens one incident and contains once', async () => {
     const { store, log } = await setup();
     const { calls, containment, logger } = recorder();
-    const detector = createDetector({
-      ...testOptions({ store, log }),
-      containment,
-      logger,
-    });
+    const detector = createDetector(testOptions({ store, log }, { containment, logger }));
     await detector.start();
     cleanups.push(() => detector.close());
     const { index } = await log.append(guardRefusal());
@@ -170,9 +177,7 @@ describe('the detector', () => {
       },
     };
     const detector = createDetector({
-      ...testOptions({ store, log }),
-      containment,
-      logger,
+      ...testOptions({ store, log }, { containment, logger }),
       rules: [crashing, ...(await import('./rules/index.js')).rulesFrom(detectSchema.parse({}))],
     });
     await detector.start();
@@ -197,9 +202,7 @@ describe('the detector', () => {
       },
     };
     const detector = createDetector({
-      ...testOptions({ store, log }),
-      containment,
-      logger,
+      ...testOptions({ store, log }, { containment, logger }),
       rules: [watching],
     });
     await detector.start();
@@ -214,14 +217,13 @@ describe('the detector', () => {
     const { store, log } = await setup();
     const { calls, containment, logger } = recorder();
     const detector = createDetector({
-      ...testOptions({ store, log }),
+      ...testOptions({ store, log }, { containment, logger }),
       containment: {
         ...containment,
         revokeTokens: async () => {
           throw new Error('revocation store unavailable');
         },
       },
-      logger,
     });
     await detector.start();
     cleanups.push(() => detector.close());
@@ -240,11 +242,7 @@ describe('the detector', () => {
   it('keeps rule states across a restart: learning is not lost', async () => {
     const { store, log } = await setup();
     const { containment, logger } = recorder();
-    const options = {
-      ...testOptions({ store, log }),
-      containment,
-      logger,
-    };
+    const options = testOptions({ store, log }, { containment, logger });
     const first = createDetector(options);
     await first.start();
     await log.append(
@@ -277,9 +275,7 @@ describe('the detector', () => {
     const { store, log, dir } = await setup();
     const { containment, logger } = recorder();
     const options = {
-      ...testOptions({ store, log }),
-      containment,
-      logger,
+      ...testOptions({ store, log }, { containment, logger }),
       rules: [counting],
       followMs: 50,
     };
@@ -316,9 +312,7 @@ describe('the detector', () => {
     const { store, log } = await setup();
     const { containment, logger } = recorder();
     const options = {
-      ...testOptions({ store, log }),
-      containment,
-      logger,
+      ...testOptions({ store, log }, { containment, logger }),
       rules: [counting],
     };
     const behind = createDetector(options);
@@ -351,9 +345,7 @@ describe('the detector', () => {
       const detectorOf = (node: { store: Store; log: AuditLog }) => {
         const { containment, logger } = recorder();
         return createDetector({
-          ...testOptions(node),
-          containment,
-          logger,
+          ...testOptions(node, { containment, logger }),
           rules: [counting],
           followMs: 50,
           saveIntervalMs: 60_000,
