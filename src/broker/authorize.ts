@@ -17,10 +17,13 @@ import type { SubjectIdentity } from './subject-token.js';
 export const loginCookie = 'gatehouse_login';
 const challenge = /^[A-Za-z0-9_-]{43}$/;
 
-/** What the HTTP layer sends back: a redirect, or a page (never a redirect to an unverified URI). */
+/**
+ * What the HTTP layer sends back: a redirect, or a page (never a redirect to an unverified URI). A page
+ * whose form leads to the app names the app's verified redirect URI in `formAction`.
+ */
 export type BrowserAnswer =
   | { kind: 'redirect'; location: string; setCookie?: string; clearCookie?: boolean }
-  | { kind: 'page'; status: number; html: string; clearCookie?: boolean };
+  | { kind: 'page'; status: number; html: string; clearCookie?: boolean; formAction?: string };
 
 const page = (status: number, title: string, detail: string): BrowserAnswer => ({
   kind: 'page',
@@ -230,11 +233,14 @@ export async function callback(
     html: consentPage({
       config: ctx.config,
       appName: client.name,
+      owner: client.owner,
+      purpose: client.purpose,
       user: identity.email ?? identity.sub,
       scopes: granted,
       login: state,
       csrf,
     }),
+    formAction: row.redirect_uri,
   };
 }
 

@@ -129,6 +129,8 @@ export function clientInfoFromApp(app: App | undefined): ClientInfo | undefined 
     appId: app.id,
     clientId: app.clientId,
     name: app.name,
+    owner: app.owner,
+    ...(typeof app.manifest.purpose === 'string' && { purpose: app.manifest.purpose }),
     status: app.status,
     scopes: app.scopes,
     redirectUris: Array.isArray(uris) ? uris.filter((uri): uri is string => typeof uri === 'string') : [],
@@ -296,7 +298,8 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
     if (token.split('.').length === 3) {
       try {
         const claims = await verifyAccessToken(token);
-        return { active: true, token_type: 'access_token', ...claims };
+        // RFC 7662 §2.2: the token type of RFC 6749 §7.1, which is how the token must be presented.
+        return { ...claims, active: true, token_type: claims.cnf === undefined ? 'Bearer' : 'DPoP' };
       } catch (error) {
         if (error instanceof TokenError) return { active: false };
         throw error;

@@ -16,6 +16,9 @@ export interface ClientInfo {
   appId: string;
   clientId: string;
   name: string;
+  /** The manifest's owner and purpose, shown on the consent screen. */
+  owner?: string;
+  purpose?: string;
   /** Only `approved` clients get tokens. */
   status: string;
   /** Scopes approved for the app. */

@@ -29,5 +29,6 @@ export {
   type RevokeAllResult,
 } from './revocation.js';
 export type { ReplayStore } from './dpop.js';
+export { authenticateChallenge } from './challenge.js';
 export { rotateSigningKey } from './keys.js';
 export { registerBrokerRoutes, caller as authenticateBrokerCaller } from './routes.js';

@@ -1,8 +1,10 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { GatehouseError, OAuthError, TokenError, toProblem } from '../errors/index.js';
+import { AccessDenied, GatehouseError, OAuthError, TokenError, toProblem } from '../errors/index.js';
 import type { AccessTokenClaims } from './access-token.js';
 import { loginCookie, type BrowserAnswer } from './authorize.js';
+import { authenticateChallenge } from './challenge.js';
+import { redirectSource, styleSource } from './consent-page.js';
 import type { Broker } from './broker.js';
 
 const formType = 'application/x-www-form-urlencoded';
@@ -38,9 +40,7 @@ export function registerBrokerRoutes(app: FastifyInstance, broker: Broker): void
     const browser = (request: FastifyRequest) => cookie(request.headers.cookie, loginCookie);
     const answer = (reply: FastifyReply, result: BrowserAnswer) => {
       reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
-      reply
-        .header('x-frame-options', 'DENY')
-        .header('content-security-policy', "default-src 'none'; form-action 'self'; frame-ancestors 'none'");
+      reply.header('x-frame-options', 'DENY').header('content-security-policy', pagePolicy(result));
       if (result.kind === 'redirect' && result.setCookie) {
         const attributes = `Path=/oauth; HttpOnly; SameSite=Lax; Max-Age=3600${secure ? '; Secure' : ''}`;
         reply.header('set-cookie', `${loginCookie}=${result.setCookie}; ${attributes}`);
@@ -116,6 +116,16 @@ export function registerBrokerRoutes(app: FastifyInstance, broker: Broker): void
   });
 }
 
+/**
+ * The CSP of the browser-facing answers. The consent form's action admits the app's verified redirect
+ * URI as well: Chromium applies form-action to the 303 after the POST, and would otherwise drop the code.
+ */
+export function pagePolicy(result: BrowserAnswer): string {
+  const target = result.kind === 'page' && result.formAction ? redirectSource(result.formAction) : undefined;
+  const formAction = target ? `'self' ${target}` : "'self'";
+  return `default-src 'none'; style-src ${styleSource}; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`;
+}
+
 function formBody(request: FastifyRequest): Record<string, unknown> {
   const contentType = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
   if (contentType !== formType || typeof request.body !== 'object' || request.body === null) {
@@ -147,7 +157,20 @@ export async function caller(broker: Broker, request: FastifyRequest): Promise<A
   return claims;
 }
 
-/** Runs an OAuth endpoint: no-store, and errors in both shapes (RFC 6749 §5.2 inside problem+json). */
+/** The RFC 6749 §5.2 / RFC 6750 §3.1 error code for a refusal at an OAuth endpoint. */
+export function oauthErrorCode(error: GatehouseError): string {
+  if (error instanceof OAuthError) return error.oauthError;
+  if (error instanceof TokenError)
+    return error.code === 'TOKEN_DPOP_INVALID' ? 'invalid_dpop_proof' : 'invalid_token';
+  if (error instanceof AccessDenied) return 'insufficient_scope';
+  if (error.status === 503) return 'temporarily_unavailable';
+  return error.status >= 500 ? 'server_error' : 'invalid_request';
+}
+
+/**
+ * Runs an OAuth endpoint: no-store, and errors as `application/json` (RFC 6749 §5.2: OAuth client
+ * libraries refuse any other type) with `error` and `error_description`, plus the problem members.
+ */
 async function oauth(request: FastifyRequest, reply: FastifyReply, run: () => Promise<unknown>) {
   reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
   try {
@@ -157,11 +180,12 @@ async function oauth(request: FastifyRequest, reply: FastifyReply, run: () => Pr
     const problem = toProblem(error, request.id);
     request.log.info({ code: problem.code }, 'broker request refused');
     if (problem.status === 503) reply.header('retry-after', '5');
-    if (error instanceof TokenError) {
-      const code = error.code === 'TOKEN_DPOP_INVALID' ? 'invalid_dpop_proof' : 'invalid_token';
-      reply.header('www-authenticate', `Bearer error="${code}", DPoP error="${code}"`);
-    }
-    return reply.code(problem.status).type('application/problem+json').send(problem);
+    const code = oauthErrorCode(error);
+    if (error instanceof TokenError) reply.header('www-authenticate', authenticateChallenge(error));
+    return reply
+      .code(problem.status)
+      .type('application/json')
+      .send({ ...problem, error: code, error_description: error.message });
   }
 }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditEvent, AuditLog } from '../audit/index.js';
 import {
@@ -281,10 +282,29 @@ function expandIpv6(ip: string): string[] | undefined {
     : undefined;
 }
 
-/** The W3C traceparent's trace id when the caller sent a valid one, else the request id. */
+const traceparent = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+
+/**
+ * The trace id of a W3C `traceparent` (Trace Context §3.2), or undefined when the header is invalid:
+ * version ff, or an all-zero trace or parent id, is no trace at all.
+ */
+export function traceIdFromParent(header: unknown): string | undefined {
+  const match = typeof header === 'string' ? traceparent.exec(header) : null;
+  if (!match) return undefined;
+  const [, version, traceId = '', parentId = ''] = match;
+  if (version !== '00' || /^0+$/.test(traceId) || /^0+$/.test(parentId)) return undefined;
+  return traceId;
+}
+
+/** One trace id per request, so every event of a request names the same trace. */
+const traceIds = new WeakMap<FastifyRequest, string>();
+
+/** The caller's trace id when it sent a valid traceparent, else a new W3C trace id. */
 function traceIdOf(request: FastifyRequest): string {
-  const header = request.headers.traceparent;
-  const match =
-    typeof header === 'string' ? /^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(header) : null;
-  return match?.[1] ?? request.id;
+  let traceId = traceIds.get(request);
+  if (traceId === undefined) {
+    traceId = traceIdFromParent(request.headers.traceparent) ?? randomBytes(16).toString('hex');
+    traceIds.set(request, traceId);
+  }
+  return traceId;
 }

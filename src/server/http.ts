@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { GatehouseError, toProblem, type ErrorCode } from '../errors/index.js';
+import { authenticateChallenge } from '../broker/index.js';
+import { GatehouseError, TokenError, toProblem, type ErrorCode } from '../errors/index.js';
 
 /** Fastify's own client-error codes, mapped onto Gatehouse codes so every error has one shape. */
 const fastifyCodes: Readonly<Record<string, ErrorCode>> = {
@@ -46,6 +47,7 @@ export function createHttpServer(options: { logger: Logger; bodyLimit: number })
     const retryAfter = known instanceof GatehouseError ? known.retryAfterSeconds : undefined;
     if (retryAfter !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
     else if (problem.status === 503) reply.header('retry-after', '5');
+    if (known instanceof TokenError) reply.header('www-authenticate', authenticateChallenge(known));
     return reply
       .code(problem.status)
       .type('application/problem+json')
