@@ -79,7 +79,7 @@ describe('authorization code flow with PKCE through the development IdP', () => 
   it('signs a user in end to end: authorize → IdP login → consent → code → tokens → gateway', async () => {
     const { verifier, challenge } = pkce();
     const browser = new Browser();
-    const { back, consentHtml } = await signIn(browser, {
+    const { back, consentHtml, consentPolicy } = await signIn(browser, {
       base: demo.url,
       clientId: 'call-notes',
       redirectUri,
@@ -91,6 +91,12 @@ describe('authorization code flow with PKCE through the development IdP', () => 
     // The consent screen says what the app may do in plain words.
     expect(consentHtml).toContain('See accounts: name, industry, territory, owner');
     expect(consentHtml).toContain('See contacts: first name, last name, title, account id');
+    // Who asks and why, and where to take the access back later.
+    expect(consentHtml).toContain('<dt>Purpose</dt><dd>log call notes on my accounts</dd>');
+    expect(consentHtml).toContain('href="/console/my-apps"');
+    // Browsers apply form-action to the 303 after the POST: the app's redirect origin must be admitted.
+    expect(consentPolicy).toMatch(/form-action 'self' http:\/\/localhost:5173;/);
+    expect(consentPolicy).toContain("frame-ancestors 'none'");
     expect(`${back.origin}${back.pathname}`).toBe(redirectUri);
     expect(back.searchParams.get('state')).toBe('xyz-123');
     expect(back.searchParams.get('iss')).toBe(demo.url);

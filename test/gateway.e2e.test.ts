@@ -195,6 +195,56 @@ describe('authentication attacks are refused with 401', () => {
   });
 });
 
+describe('a 401 tells the client what to do (RFC 6750 §3, RFC 9449 §7.1)', () => {
+  it('no token: a Bearer and a DPoP challenge without an error code', async () => {
+    const response = await demo.get('/crm/v1/contacts');
+    expect(response.status).toBe(401);
+    const challenge = response.headers.get('www-authenticate') ?? '';
+    expect(challenge).toMatch(/^Bearer realm="gatehouse"/);
+    expect(challenge).toMatch(/DPoP realm="gatehouse", algs="[^"]*ES256/);
+    expect(challenge).not.toContain('error=');
+  });
+
+  it('an expired token: error="invalid_token" in both schemes, so the client refreshes', async () => {
+    const expired = await demo.expiredAccessToken('alice', 'call-notes', contactRead);
+    const response = await demo.get('/crm/v1/contacts', expired);
+    expect(response.status).toBe(401);
+    const challenge = response.headers.get('www-authenticate') ?? '';
+    expect(challenge).toMatch(/^Bearer realm="gatehouse", error="invalid_token"/);
+    expect(challenge).toMatch(/DPoP realm="gatehouse", error="invalid_token"/);
+  });
+});
+
+describe('W3C trace context in the trail', () => {
+  const traceOf = async (headers: Record<string, string>) => {
+    const response = await fetch(`${demo.url}/crm/v1/accounts?limit=1`, {
+      headers: { authorization: `Bearer ${alice}`, ...headers },
+    });
+    expect(response.status).toBe(200);
+    const [row] = await auditEventsOf(response.headers.get('x-request-id') as string);
+    return row?.event.trace_id;
+  };
+
+  it("records the caller's trace id from a valid traceparent", async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    expect(await traceOf({ traceparent: `00-${traceId}-00f067aa0ba902b7-01` })).toBe(traceId);
+  });
+
+  it('an all-zero trace or parent id, or version ff, is no trace: a fresh W3C trace id instead', async () => {
+    const invalid = [
+      '00-00000000000000000000000000000000-00f067aa0ba902b7-01',
+      '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01',
+      'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    ];
+    for (const traceparent of [...invalid, undefined]) {
+      const traceId = await traceOf(traceparent === undefined ? {} : { traceparent });
+      expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(traceId).not.toMatch(/^0+$/);
+      expect(traceparent ?? '').not.toContain(traceId);
+    }
+  });
+});
+
 describe('authorization', () => {
   it('a field outside the granted scopes is 403 naming the field', async () => {
     const problem = await expectProblem(

@@ -164,10 +164,10 @@ async function accessToken(user: string, clientId: string, scope: string): Promi
   return ((await response.json()) as TokenAnswer).access_token;
 }
 
-/** Asserts an OAuth error in both shapes and answers the problem document. */
+/** Asserts an OAuth error (RFC 6749 §5.2: application/json) with the problem members, and answers it. */
 async function expectOAuthError(response: Response, status: number, error: string): Promise<ProblemAnswer> {
   expect(response.status).toBe(status);
-  expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(response.headers.get('content-type')).toMatch(/^application\/json/);
   expect(response.headers.get('cache-control')).toBe('no-store');
   const body = (await response.json()) as ProblemAnswer;
   expect(body).toMatchObject({ status, error, code: `OAUTH_${error.toUpperCase()}` });

@@ -480,7 +480,7 @@ function tokenPath(clientId: string | undefined, scopes: readonly string[]): Jso
       },
       responses: {
         200: ok('An access token', { $ref: '#/components/schemas/TokenResponse' }),
-        ...errors(400, 401, 429, 503),
+        ...Object.fromEntries([400, 401, 429, 503].map((status) => [String(status), oauthErrorResponse])),
       },
       'x-gatehouse-example': {
         grant_type: tokenExchangeGrant,
@@ -491,6 +491,13 @@ function tokenPath(clientId: string | undefined, scopes: readonly string[]): Jso
     },
   };
 }
+
+/** RFC 6749 §5.2: OAuth errors are application/json (clients refuse other types), problem members too. */
+const oauthErrorResponse: Json = {
+  description: 'An OAuth error: `error` and `error_description` (RFC 6749 §5.2) with the problem members.',
+  headers: { 'x-request-id': { $ref: '#/components/headers/RequestId' } },
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Problem' } } },
+};
 
 function auditPaths(): Json {
   const security = [{ gatehouse_oauth: [auditScope] }, { bearer_jwt: [] }];

@@ -65,7 +65,7 @@ export interface LoginOptions {
 export async function signIn(
   browser: Browser,
   options: LoginOptions,
-): Promise<{ back: URL; consentHtml: string }> {
+): Promise<{ back: URL; consentHtml: string; consentPolicy: string }> {
   const authorize = new URL(`${options.base}/oauth/authorize`);
   authorize.search = new URLSearchParams({
     response_type: 'code',
@@ -94,7 +94,11 @@ export async function signIn(
   const csrf = /name="csrf" value="([^"]+)"/.exec(consentHtml)?.[1] ?? '';
   const answer = await browser.post(new URL('/oauth/consent', next), { login, csrf, decision: 'allow' });
   if (answer.status !== 303) throw new Error(`consent answered ${answer.status}: ${await answer.text()}`);
-  return { back: new URL(answer.headers.get('location') ?? ''), consentHtml };
+  return {
+    back: new URL(answer.headers.get('location') ?? ''),
+    consentHtml,
+    consentPolicy: consent.headers.get('content-security-policy') ?? '',
+  };
 }
 
 function form(fields: Record<string, string>): RequestInit {
