@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configDefaults, defineConfig } from 'vitest/config';
 
-const include = ['src/**/*.test.ts', 'test/**/*.test.ts'];
+const include = ['src/**/*.test.ts', 'test/**/*.test.ts', 'packages/*/src/**/*.test.ts'];
 
 /**
  * The PostgreSQL pass (GATEHOUSE_TEST_DATABASE_URL set, see scripts/test.js) runs every test file that
@@ -14,7 +14,7 @@ const reachesStore =
   /openStore|startDemo|startGatehouse|support\/cli|support\/database|support\/redis|bin\/gatehouse/;
 
 function storeFreeFiles(): string[] {
-  return ['src', 'test']
+  return ['src', 'test', 'packages/sdk/src']
     .flatMap((dir) => readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((file) => join(dir, file)))
     .filter((file) => file.endsWith('.test.ts') && !reachesStore.test(readFileSync(file, 'utf8')));
 }
