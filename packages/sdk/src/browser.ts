@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 import * as oauth from 'oauth4webapi';
 import type { Broker } from './oauth.js';
 import type { TokenSet } from './tokens.js';

@@ -66,5 +66,10 @@ function challenged(error: unknown): Response {
  * app's own narrowed `paths` (from `/openapi.json?app=ID`) to have its scopes checked at compile time.
  */
 export function createCrmClient<Paths extends {} = paths>(options: CrmClientOptions): Client<Paths> {
-  return createClient<Paths>({ baseUrl: options.baseUrl, fetch: governedFetch(options) });
+  return createClient<Paths>({
+    baseUrl: options.baseUrl,
+    fetch: governedFetch(options),
+    // `fields=a,b` as the gateway reads it (style form, explode false).
+    querySerializer: { array: { style: 'form', explode: false } },
+  });
 }

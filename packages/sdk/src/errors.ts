@@ -26,11 +26,12 @@ export class GatehouseProblem extends Error {
   }
 }
 
-/** 403: a field outside the scopes the app was granted; `field` names it when the gateway does. */
+/** 403: fields outside the scopes the app was granted; `fields` names them. */
 export class FieldNotAllowed extends GatehouseProblem {
   override readonly name = 'FieldNotAllowed';
-  get field(): string | undefined {
-    return typeof this.problem.field === 'string' ? this.problem.field : undefined;
+  get fields(): string[] {
+    const fields = this.problem.fields;
+    return Array.isArray(fields) ? fields.filter((f): f is string => typeof f === 'string') : [];
   }
 }
 

@@ -11,11 +11,11 @@ export interface BrokerOptions {
   /** The app's client id from its registration (a public client: PKCE, no secret). */
   clientId: string;
   /** A DPoP key (RFC 9449); tokens are then bound to it. Make it with `generateDpopKey()`. */
-  dpop?: CryptoKeyPair;
+  dpop?: oauth.CryptoKeyPair;
 }
 
 /** A new ES256 key for DPoP whose private half cannot be exported, not even by the app's own code. */
-export function generateDpopKey(): Promise<CryptoKeyPair> {
+export function generateDpopKey(): Promise<oauth.CryptoKeyPair> {
   return oauth.generateKeyPair('ES256', { extractable: false });
 }
 
@@ -49,7 +49,7 @@ export class Broker {
   private constructor(
     server: oauth.AuthorizationServer,
     client: oauth.Client,
-    dpop: CryptoKeyPair | undefined,
+    dpop: oauth.CryptoKeyPair | undefined,
   ) {
     this.server = server;
     this.client = client;

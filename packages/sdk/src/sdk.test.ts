@@ -89,12 +89,12 @@ describe('RotatingTokens: one refresh in flight, a refresh token used once', () 
 
 describe('typed errors from problem documents', () => {
   it('picks the class by code, never by message', () => {
-    expect(toTypedError({ status: 403, code: 'FIELD_NOT_ALLOWED', field: 'email' })).toBeInstanceOf(
+    expect(toTypedError({ status: 403, code: 'FIELD_NOT_ALLOWED', fields: ['email'] })).toBeInstanceOf(
       FieldNotAllowed,
     );
     expect(
-      (toTypedError({ status: 403, code: 'FIELD_NOT_ALLOWED', field: 'email' }) as FieldNotAllowed).field,
-    ).toBe('email');
+      (toTypedError({ status: 403, code: 'FIELD_NOT_ALLOWED', fields: ['email'] }) as FieldNotAllowed).fields,
+    ).toEqual(['email']);
     const limited = toTypedError({ status: 429, code: 'RATE_LIMITED' }, 'r-1', '7');
     expect(limited).toBeInstanceOf(RateLimited);
     expect((limited as RateLimited).retryAfterSeconds).toBe(7);
