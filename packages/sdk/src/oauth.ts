@@ -12,6 +12,28 @@ export interface BrokerOptions {
   clientId: string;
   /** A DPoP key (RFC 9449); tokens are then bound to it. Make it with `generateDpopKey()`. */
   dpop?: oauth.CryptoKeyPair;
+  /**
+   * An origin that forwards to Gatehouse, such as the app's own dev server proxy: Gatehouse sends no
+   * CORS headers, so a browser app reaches it through its own origin. Tokens and proofs still name
+   * the issuer.
+   */
+  via?: string;
+}
+
+type Fetch = (
+  url: string,
+  init: oauth.CustomFetchOptions<string, oauth.ProtectedResourceRequestBody>,
+) => Promise<Response>;
+type RequestOptions = { [oauth.allowInsecureRequests]?: boolean; [oauth.customFetch]?: Fetch };
+
+/** The loopback rule and, with `via`, a fetch that sends the issuer's URLs through that origin. */
+function requestOptions(issuer: URL, via: string | undefined): RequestOptions {
+  const options: RequestOptions = isLoopback(issuer) ? { [oauth.allowInsecureRequests]: true } : {};
+  if (via === undefined) return options;
+  const through = new URL(via).origin;
+  const rewrite = (url: string) =>
+    url.startsWith(issuer.origin) ? through + url.slice(issuer.origin.length) : url;
+  return { ...options, [oauth.customFetch]: (url, init) => fetch(rewrite(url), init as RequestInit) };
 }
 
 /** A new ES256 key for DPoP whose private half cannot be exported, not even by the app's own code. */
@@ -44,26 +66,24 @@ export class Broker {
   readonly server: oauth.AuthorizationServer;
   readonly client: oauth.Client;
   readonly dpop: oauth.DPoPHandle | undefined;
-  readonly #options: { [oauth.allowInsecureRequests]?: boolean };
+  readonly #options: RequestOptions;
 
-  private constructor(
-    server: oauth.AuthorizationServer,
-    client: oauth.Client,
-    dpop: oauth.CryptoKeyPair | undefined,
-  ) {
+  private constructor(server: oauth.AuthorizationServer, client: oauth.Client, options: BrokerOptions) {
     this.server = server;
     this.client = client;
-    this.dpop = dpop ? oauth.DPoP(client, dpop) : undefined;
-    this.#options = isLoopback(new URL(server.issuer)) ? { [oauth.allowInsecureRequests]: true } : {};
+    this.dpop = options.dpop ? oauth.DPoP(client, options.dpop) : undefined;
+    this.#options = requestOptions(new URL(server.issuer), options.via);
   }
 
   /** Reads the broker's metadata (RFC 8414) and checks its issuer. */
   static async discover(options: BrokerOptions): Promise<Broker> {
     const issuer = new URL(options.issuer);
-    const insecure = isLoopback(issuer) ? { [oauth.allowInsecureRequests]: true } : {};
-    const response = await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure });
+    const response = await oauth.discoveryRequest(issuer, {
+      algorithm: 'oauth2',
+      ...requestOptions(issuer, options.via),
+    });
     const server = await oauth.processDiscoveryResponse(issuer, response);
-    return new Broker(server, { client_id: options.clientId }, options.dpop);
+    return new Broker(server, { client_id: options.clientId }, options);
   }
 
   /** Where to send the browser to sign in; keep `codeVerifier` and `state` for `redeemCode`. */

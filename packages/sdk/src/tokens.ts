@@ -31,7 +31,7 @@ export class RotatingTokens implements TokenSource {
   constructor(initial: TokenSet, grant: RefreshGrant, options: { now?: () => number; skewMs?: number } = {}) {
     this.#tokens = initial;
     this.#grant = grant;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => Date.now());
     this.#skewMs = options.skewMs ?? 10_000;
   }
 

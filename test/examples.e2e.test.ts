@@ -1,0 +1,127 @@
+import { join } from 'node:path';
+import type { Request } from 'playwright-core';
+import { createServer, type ViteDevServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { revokeAll } from '../src/broker/index.js';
+import { openStore } from '../src/store/index.js';
+import { launchChromium, type Chromium } from './support/chromium.js';
+import { startDemo, type Demo } from './support/demo.js';
+
+// Both example apps as a person uses them: Vite serving the app, the SDK in Debian's Chromium, the
+// development IdP and the consent screen, the real gateway behind. One browser and one demo for all.
+let demo: Demo;
+let browser: Chromium;
+const apps: ViteDevServer[] = [];
+
+async function serveExample(name: string): Promise<ViteDevServer> {
+  const root = join(import.meta.dirname, '..', 'examples', name);
+  const server = await createServer({ root, configFile: join(root, 'vite.config.ts'), logLevel: 'error' });
+  await server.listen();
+  apps.push(server);
+  return server;
+}
+
+beforeAll(async () => {
+  [demo, browser] = await Promise.all([startDemo(), launchChromium()]);
+  process.env.GATEHOUSE_URL = demo.url;
+  await serveExample('call-notes');
+  await serveExample('pipeline-dashboard');
+});
+
+afterAll(async () => {
+  await Promise.all(apps.map((app) => app.close()));
+  await browser?.close();
+  await demo?.stop();
+});
+
+/** Opens the app, signs `user` in at the IdP and allows the app on the consent screen. */
+async function signIn(appUrl: string, user: string, screenshot: string): Promise<void> {
+  const { page } = browser;
+  await page.context().clearCookies();
+  await page.goto(appUrl);
+  while (!new URL(page.url()).pathname.endsWith('/oauth/callback')) {
+    await page.waitForSelector('button[type="submit"]');
+    if ((await page.locator('input[name="login"]').count()) > 0) {
+      await page.fill('input[name="login"]', user);
+      await page.fill('input[name="password"]', 'any');
+    }
+    await page.click('button[type="submit"]');
+    await page.waitForLoadState();
+  }
+  await browser.screenshot(screenshot);
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await page.waitForURL((url) => url.toString().startsWith(appUrl) && url.pathname === '/');
+  await expect(page.getByTestId('user').textContent()).resolves.toBe(`${user}@example.com`);
+}
+
+const refreshGrants = (requests: Request[]) =>
+  requests.filter(
+    (r) => r.url().endsWith('/oauth/token') && (r.postData() ?? '').includes('grant_type=refresh_token'),
+  );
+
+describe('call-notes in Chromium', () => {
+  it('alice signs in, sees her accounts, logs a call note and sees it; the write is in the trail', async () => {
+    const { page } = browser;
+    await signIn('http://localhost:5173', 'alice', 'call-notes-consent');
+    const first = page.getByRole('list').first().getByRole('button').first();
+    await first.waitFor();
+    await first.click();
+    await page.getByLabel('Call note').fill('Called about the renewal; follow up in May.');
+    await page.getByRole('button', { name: 'Log note' }).click();
+    await expect(
+      page.getByTestId('notes').getByText('Called about the renewal; follow up in May.').waitFor(),
+    ).resolves.toBeUndefined();
+    await browser.screenshot('call-notes');
+    const auditor = await demo.accessToken('carol', 'console', 'audit:read');
+    const events = (await (await demo.get('/audit/v1/events?app_id=call-notes', auditor)).json()) as {
+      records: Array<{ event: Record<string, string> }>;
+    };
+    const write = events.records
+      .map((r) => r.event)
+      .find((e) => e.action === 'crm.create' && e.outcome === 'allow');
+    expect(write).toMatchObject({ actor_id: 'alice@example.com', resource_type: 'note' });
+    expect(write?.request_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(write?.trace_id).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('refreshes once when the access token has expired, then shows a revoked sign-in in plain words', async () => {
+    const { page } = browser;
+    const requests: Request[] = [];
+    page.on('request', (request) => requests.push(request));
+    // The browser's clock jumps past the token's expiry: the SDK refreshes before the next call.
+    await page.clock.install();
+    await page.clock.fastForward('20:00');
+    const notesRead = page.waitForResponse((r) => r.url().includes('/crm/v1/notes') && r.status() === 200);
+    await page.getByRole('list').first().getByRole('button').nth(1).click();
+    await notesRead;
+    expect(refreshGrants(requests)).toHaveLength(1);
+    // An admin revokes every token of alice (offboarding): the next call says so.
+    const cli = await openStore(demo.config);
+    try {
+      await revokeAll(cli.db, { userId: 'alice@example.com', reason: 'test', actor: 'cli' });
+    } finally {
+      await cli.close();
+    }
+    for (let attempt = 0; attempt < 20; attempt++) {
+      await page.getByRole('list').first().getByRole('button').first().click();
+      if ((await page.locator('[data-kind="TokenRevoked"]').count()) > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await expect(page.getByRole('alert').textContent()).resolves.toContain('revoked');
+    await browser.screenshot('call-notes-revoked');
+    page.removeAllListeners('request');
+  });
+});
+
+describe('pipeline-dashboard in Chromium', () => {
+  it('bob sees the pipeline by stage as a chart of aggregates; asking for the deals is refused', async () => {
+    const { page } = browser;
+    await signIn('http://localhost:5174', 'bob', 'pipeline-dashboard-consent');
+    await page.getByTestId('stages').locator('tbody tr').first().waitFor();
+    expect(await page.locator('.recharts-bar-rectangle').count()).toBeGreaterThan(0);
+    await browser.screenshot('pipeline-dashboard');
+    await page.getByRole('button', { name: 'Show the deals behind it' }).click();
+    await expect(page.getByRole('alert').getAttribute('data-kind')).resolves.toBe('PolicyDenied');
+    await browser.screenshot('pipeline-dashboard-refused');
+  });
+});
