@@ -76,7 +76,7 @@ export function App() {
             <BarChart width={720} height={320} data={stages} accessibilityLayer>
               <CartesianGrid strokeDasharray="3 3" />
               <XAxis dataKey="stage" />
-              <YAxis />
+              <YAxis width={70} tickFormatter={(value: number) => `${value / 1_000_000}M`} />
               <Tooltip />
               <Bar dataKey="total" name="Amount" fill="#0b57d0" />
             </BarChart>
