@@ -6,10 +6,12 @@
  * Ctrl-C stops everything.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const gatehouse = 'http://127.0.0.1:8080';
+const vite = join(root, 'node_modules', 'vite', 'bin', 'vite.js');
 const examples = [
   { id: 'call-notes', owner: 'alice@example.com', port: 5173 },
   { id: 'pipeline-dashboard', owner: 'bob@example.com', port: 5174 },
@@ -81,7 +83,7 @@ for (const app of examples) {
   }
 }
 for (const app of examples) {
-  start('npx', ['vite', `examples/${app.id}`, '--config', `examples/${app.id}/vite.config.ts`], {
+  start(process.execPath, [vite, `examples/${app.id}`, '--config', `examples/${app.id}/vite.config.ts`], {
     GATEHOUSE_URL: gatehouse,
   });
 }

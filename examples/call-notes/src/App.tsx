@@ -79,7 +79,6 @@ export function App() {
 
   useEffect(() => {
     if (me) void loadAccounts();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [me]);
 
   return (

@@ -51,7 +51,6 @@ export function App() {
 
   useEffect(() => {
     if (me) void load();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [me]);
 
   return (

@@ -65,7 +65,7 @@ function challenged(error: unknown): Response {
  * The typed CRM client: paths, parameters and field names from Gatehouse's /openapi.json. Pass an
  * app's own narrowed `paths` (from `/openapi.json?app=ID`) to have its scopes checked at compile time.
  */
-export function createCrmClient<Paths extends {} = paths>(options: CrmClientOptions): Client<Paths> {
+export function createCrmClient<Paths extends object = paths>(options: CrmClientOptions): Client<Paths> {
   return createClient<Paths>({
     baseUrl: options.baseUrl,
     fetch: governedFetch(options),
