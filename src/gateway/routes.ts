@@ -13,7 +13,9 @@ import {
   policyAsk,
 } from './authorize.js';
 import { breakerConnector } from './connector.js';
-import { consentCheck } from './consent.js';
+import { consentCheck, consentCondition } from './consent.js';
+import { openCursor, sealCursor, visiblePage } from './cursor.js';
+import { filterFields, printFilter } from './filter.js';
 import { DlpTally, screenIncoming } from './dlp.js';
 import { bulkGuardStage } from './guard.js';
 import {
@@ -24,7 +26,17 @@ import {
   type Trail,
 } from './pipeline.js';
 import { recordRefOf } from './policy.js';
-import { etagOf, fetchRecord, parseFilters, planRead, protectAll, protector, readReason } from './stages.js';
+import {
+  etagOf,
+  fetchRecord,
+  leavesOutWithoutConsent,
+  parseFilters,
+  planRead,
+  protectAll,
+  protector,
+  readReason,
+} from './stages.js';
+import { consentInRows, filterTouchesWithheld, readerView } from './view.js';
 import {
   checkVersion,
   createValues,
@@ -41,13 +53,15 @@ import {
 export interface GatewayDeps extends PipelineDeps {
   config: Config;
   crm: CrmConnector;
+  /** The key list cursors are authenticated with (cursor.ts), from the key service. */
+  cursorKey: Uint8Array;
 }
 
 type Params = { plural: string; id: string };
 type Query = Record<string, unknown>;
 
 const fieldName = /^[a-z_]{1,64}$/;
-const cursorPattern = /^[A-Za-z0-9_-]{1,256}$/;
+const cursorPattern = /^[A-Za-z0-9_-]{1,512}$/;
 
 /**
  * The CRM data plane (CONTRACT.md "Gateway"). Every route runs its stages inside governed(), so every
@@ -166,22 +180,58 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
           ),
         );
         trail.scopes = plan.scopes;
-        const filter = parseFilters(config, principal, plan, query.filter);
-        const page = await crm.query(object, {
-          fields: plan.fetch,
-          where: plan.where,
-          filter,
+        const view = readerView(config, principal, object, crm.describe(object));
+        const filter = parseFilters(view, query.filter);
+        const onWithheld = filterTouchesWithheld(view, filter ? filterFields(filter) : []);
+        // A filter on fields a record without consent shows nulled holds only for consenting records:
+        // in the query for contacts, whose rows carry consent, and per page for notes.
+        const where =
+          onWithheld && consentInRows(view)
+            ? [...plan.where, consentCondition(config, principal)]
+            : plan.where;
+        const binding = {
+          userId: principal.userId,
+          appId: principal.appId,
+          object,
+          filter: filter ? printFilter(filter) : '',
+        };
+        const start =
+          query.cursor === undefined ? undefined : openCursor(deps.cursorKey, binding, query.cursor);
+        const consent = new Map<CrmRecord, boolean>();
+        const leavesOut = leavesOutWithoutConsent(config, onWithheld);
+        const page = await visiblePage(
+          async (position, size) => {
+            const fetched = await crm.query(object, {
+              fields: plan.fetch,
+              where,
+              filter,
+              limit: size,
+              cursor: position,
+            });
+            const check = await consentCheck(crm, config, principal, object, fetched.records);
+            for (const record of fetched.records) consent.set(record, !check || check(record));
+            return {
+              records: leavesOut ? fetched.records.filter((record) => consent.get(record)) : fetched.records,
+              nextCursor: fetched.nextCursor,
+            };
+          },
           limit,
-          cursor: query.cursor,
-        });
-        const consented = await consentCheck(crm, config, principal, object, page.records);
-        const protect = protector(config, principal, object, plan.fields, consented);
+          start,
+        );
+        const protect = protector(
+          config,
+          principal,
+          object,
+          plan.fields,
+          (record) => consent.get(record) ?? false,
+          onWithheld,
+        );
         const records = protectAll(protect, page.records);
         await guard.check(principal, object, records, trail);
         trail.fields = plan.fields;
         trail.recordCount = records.length;
         trail.reason = readReason(records.length, protect);
-        return { records, next_cursor: page.nextCursor ?? null };
+        return { records, next_cursor: page.next ? sealCursor(deps.cursorKey, binding, page.next) : null };
       }),
     );
 
