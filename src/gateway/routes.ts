@@ -249,7 +249,7 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         // Consent first: a contact without it is reported exactly as one the caller cannot see.
         await consentedContact(request, principal, values);
         const ask = policyAsk(request, principal, 'write', object, Object.keys(plan.values), 1);
-        await authorizeCreate(crm, policy, ask, values);
+        await authorizeCreate(crm, policy, ask, values, plan.where);
         const stored = await crm.create(object, values);
         const id = String(stored.id);
         trail.resourceId = id;
