@@ -22,7 +22,14 @@ import './support/fast-check-seed.js';
  */
 
 const quietDetection = { 'detect.enabled': false };
-const relaxedGuard = { 'limits.bulkExport': { minimum: 100_000, maxTracked: 100_000 } };
+// The property test and the paging tests make hundreds of requests; limits have suites of their own.
+const unlimited = { burst: 1_000_000, ratePerSecond: 1_000_000 };
+const relaxedGuard = {
+  'limits.bulkExport': { minimum: 100_000, maxTracked: 100_000 },
+  'limits.perUser': unlimited,
+  'limits.perApp': unlimited,
+  'limits.global': unlimited,
+};
 const purposes = { 'gateway.consent.appPurposes': { 'call-notes': 'sales_outreach' } };
 const callNotes =
   'read:account.basic read:contact.basic read:contact.reach read:note.basic write:contact.note';

@@ -35,8 +35,9 @@ export interface CallerView {
 const orderableTypes: ReadonlySet<string> = new Set(['number', 'date', 'datetime']);
 
 /**
- * The view of a record-level reader: the fields its read scopes open, masked as its role says, free
- * text redacted when the outgoing DLP rules hold any kind for it (a pattern in the text may be cut out).
+ * The view of a record-level reader: `id`, which every record carries, and the fields its read scopes
+ * open, masked as its role says, free text redacted when the outgoing DLP rules hold any kind for it (a
+ * pattern in the text may be cut out).
  */
 export function readerView(
   config: Config,
@@ -44,7 +45,8 @@ export function readerView(
   object: CrmObject,
   meta: ObjectMeta,
 ): CallerView {
-  return viewOf(config, principal, meta, recordFields(config, principal, object, 'read').fields);
+  const readable = new Set(['id', ...recordFields(config, principal, object, 'read').fields]);
+  return viewOf(config, principal, meta, readable);
 }
 
 /**
