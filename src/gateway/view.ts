@@ -4,7 +4,7 @@ import { InputError } from '../errors/index.js';
 import { maskFor, type Principal } from '../policy/index.js';
 import { consentObject, consentWithheldFields } from './consent.js';
 import { freeTextFields, outgoingRules } from './dlp.js';
-import { checkFilterFields } from './filter.js';
+import { checkFilterFields, filterFields } from './filter.js';
 import { aggregateFields, recordFields } from './scopes.js';
 
 /**
@@ -106,6 +106,18 @@ export function checkFilter(
   expr: FilterExpr,
   filterable: ReadonlySet<string> = view.filterable,
 ): void {
+  for (const field of filterFields(expr)) {
+    const how = view.shown.get(field);
+    if (filterable.has(field) || how === undefined) continue;
+    const name = field.slice(0, 64);
+    throw new InputError(
+      how === 'whole'
+        ? `cannot filter on ${name} here: filter on ${[...filterable].sort().join(', ') || 'no field'}`
+        : `cannot filter on ${name}: you are shown it ${how}, and a filter on it would reveal what is hidden`,
+      { parameter: 'filter', field: name },
+    );
+  }
+  // What is left outside is not readable at all.
   checkFilterFields(expr, filterable);
   const walk = (node: FilterExpr): void => {
     switch (node.kind) {
