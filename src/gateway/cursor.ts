@@ -58,12 +58,15 @@ export type FetchPage = (
 /**
  * A page of up to `limit` records the caller may see, and the position after its last one when another
  * visible record follows. Records left out are skipped by fetching on, so the page boundary is always a
- * returned record and a page is never short while visible records remain.
+ * returned record and a page is never short while visible records remain. `leavesOut`: whether fetch may
+ * leave records out; only then is a following visible record looked for (else the connector's word
+ * that more follow is enough).
  */
 export async function visiblePage(
   fetch: FetchPage,
   limit: number,
   start: string | undefined,
+  leavesOut: boolean,
 ): Promise<{ records: CrmRecord[]; next?: string }> {
   const records: CrmRecord[] = [];
   let position = start;
@@ -74,6 +77,7 @@ export async function visiblePage(
     if (!page.nextCursor) return { records };
     position = page.nextCursor;
   }
+  if (!leavesOut) return { records, next: position };
   // Whether a visible record follows: a cursor to an empty page would say that a hidden one exists.
   let probe: string | undefined = position;
   while (probe) {

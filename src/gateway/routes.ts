@@ -13,7 +13,7 @@ import {
   policyAsk,
 } from './authorize.js';
 import { breakerConnector } from './connector.js';
-import { consentCheck, consentCondition } from './consent.js';
+import { consentCheck, consentCondition, consentLinked } from './consent.js';
 import { openCursor, sealCursor, visiblePage } from './cursor.js';
 import { filterFields, printFilter } from './filter.js';
 import { DlpTally, screenIncoming } from './dlp.js';
@@ -217,6 +217,7 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
           },
           limit,
           start,
+          leavesOut && consentLinked(object),
         );
         const protect = protector(
           config,
