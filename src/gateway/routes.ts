@@ -13,9 +13,9 @@ import {
   policyAsk,
 } from './authorize.js';
 import { breakerConnector } from './connector.js';
-import { consentCheck, consentCondition, consentLinked } from './consent.js';
-import { openCursor, sealCursor, visiblePage } from './cursor.js';
-import { filterFields, printFilter } from './filter.js';
+import { consentCheck } from './consent.js';
+import { openCursor, sealCursor } from './cursor.js';
+import { printFilter } from './filter.js';
 import { DlpTally, screenIncoming } from './dlp.js';
 import { bulkGuardStage } from './guard.js';
 import {
@@ -29,14 +29,14 @@ import { recordRefOf } from './policy.js';
 import {
   etagOf,
   fetchRecord,
-  leavesOutWithoutConsent,
+  fetchVisiblePage,
   parseFilters,
   planRead,
   protectAll,
   protector,
   readReason,
 } from './stages.js';
-import { consentInRows, filterTouchesWithheld, readerView } from './view.js';
+import { readerView } from './view.js';
 import {
   checkVersion,
   createValues,
@@ -182,13 +182,6 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         trail.scopes = plan.scopes;
         const view = readerView(config, principal, object, crm.describe(object));
         const filter = parseFilters(view, query.filter);
-        const onWithheld = filterTouchesWithheld(view, filter ? filterFields(filter) : []);
-        // A filter on fields a record without consent shows nulled holds only for consenting records:
-        // in the query for contacts, whose rows carry consent, and per page for notes.
-        const where =
-          onWithheld && consentInRows(view)
-            ? [...plan.where, consentCondition(config, principal)]
-            : plan.where;
         const binding = {
           userId: principal.userId,
           appId: principal.appId,
@@ -197,36 +190,11 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         };
         const start =
           query.cursor === undefined ? undefined : openCursor(deps.cursorKey, binding, query.cursor);
-        const consent = new Map<CrmRecord, boolean>();
-        const leavesOut = leavesOutWithoutConsent(config, onWithheld);
-        const page = await visiblePage(
-          async (position, size) => {
-            const fetched = await crm.query(object, {
-              fields: plan.fetch,
-              where,
-              filter,
-              limit: size,
-              cursor: position,
-            });
-            const check = await consentCheck(crm, config, principal, object, fetched.records);
-            for (const record of fetched.records) consent.set(record, !check || check(record));
-            return {
-              records: leavesOut ? fetched.records.filter((record) => consent.get(record)) : fetched.records,
-              nextCursor: fetched.nextCursor,
-            };
-          },
+        const { page, protect } = await fetchVisiblePage(crm, config, principal, plan, view, {
+          filter,
           limit,
           start,
-          leavesOut && consentLinked(object),
-        );
-        const protect = protector(
-          config,
-          principal,
-          object,
-          plan.fields,
-          (record) => consent.get(record) ?? false,
-          onWithheld,
-        );
+        });
         const records = protectAll(protect, page.records);
         await guard.check(principal, object, records, trail);
         trail.fields = plan.fields;

@@ -5,17 +5,20 @@ import { maskValue, type FieldValue } from '../dlp/index.js';
 import { NotFound, TokenError } from '../errors/index.js';
 import { maskFor, selectReadFields, type Principal, type RowCondition } from '../policy/index.js';
 import {
+  consentCheck,
   consentCondition,
   consentFetchFields,
+  consentLinked,
   consentObject,
   withholdPersonalData,
   type ConsentCheck,
 } from './consent.js';
-import { parseFilterParams } from './filter.js';
+import { visiblePage } from './cursor.js';
+import { filterFields, parseFilterParams } from './filter.js';
 import { DlpTally, freeTextFields, outgoingRules, redactOutgoing } from './dlp.js';
 import { recordAttributeFields } from './policy.js';
 import { recordFields, scopesUsed } from './scopes.js';
-import { checkFilter, type CallerView } from './view.js';
+import { checkFilter, consentInRows, filterTouchesWithheld, type CallerView } from './view.js';
 
 /**
  * The stages of one gateway request (DESIGN.md "One request through the gateway"), each a function
@@ -161,7 +164,7 @@ export function protector(
  * Whether records without consent are left out (exclude mode, or a filter on fields they show nulled)
  * rather than shown with personal fields nulled.
  */
-export function leavesOutWithoutConsent(config: Config, filteredOnWithheld: boolean): boolean {
+function leavesOutWithoutConsent(config: Config, filteredOnWithheld: boolean): boolean {
   return config.gateway.consent.mode === 'exclude' || filteredOnWithheld;
 }
 
@@ -198,6 +201,45 @@ export function parseFilters(
   if (!expr) return undefined;
   checkFilter(view, expr, filterable);
   return expr;
+}
+
+/**
+ * fetch + protect for a list: one page of the records the caller's view shows, from a cursor position.
+ * A filter naming fields that a record without consent shows nulled holds only for consenting records
+ * (in the query for contacts, whose rows carry consent; per page for notes), as it would on the nulls.
+ * Records left out for consent are skipped by fetching on (cursor.ts visiblePage).
+ */
+export async function fetchVisiblePage(
+  crm: CrmConnector,
+  config: Config,
+  principal: Principal,
+  plan: ReadPlan,
+  view: CallerView,
+  request: { filter?: FilterExpr; limit: number; start?: string },
+): Promise<{ page: { records: CrmRecord[]; next?: string }; protect: Protector }> {
+  const { object } = plan;
+  const { filter } = request;
+  const onWithheld = filterTouchesWithheld(view, filter ? filterFields(filter) : []);
+  const where =
+    onWithheld && consentInRows(view) ? [...plan.where, consentCondition(config, principal)] : plan.where;
+  const leavesOut = leavesOutWithoutConsent(config, onWithheld);
+  const consent = new Map<CrmRecord, boolean>();
+  const page = await visiblePage(
+    async (position, limit) => {
+      const fetched = await crm.query(object, { fields: plan.fetch, where, filter, limit, cursor: position });
+      const check = await consentCheck(crm, config, principal, object, fetched.records);
+      for (const record of fetched.records) consent.set(record, !check || check(record));
+      return {
+        records: leavesOut ? fetched.records.filter((record) => consent.get(record)) : fetched.records,
+        nextCursor: fetched.nextCursor,
+      };
+    },
+    request.limit,
+    request.start,
+    leavesOut && consentLinked(object),
+  );
+  const consented = (record: CrmRecord) => consent.get(record) ?? false;
+  return { page, protect: protector(config, principal, object, plan.fields, consented, onWithheld) };
 }
 
 /**
