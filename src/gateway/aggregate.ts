@@ -8,11 +8,13 @@ import type {
   Metric,
 } from '../crm/index.js';
 import { AccessDenied, InputError } from '../errors/index.js';
-import { maskFor, type Principal, type RowCondition } from '../policy/index.js';
+import type { Principal, RowCondition } from '../policy/index.js';
 import { aggregateFields, scopesUsed } from './scopes.js';
 import { consentCondition, consentLinked } from './consent.js';
 import { aggregateLinked } from './linked-aggregate.js';
+import { filterFields } from './filter.js';
 import { consentWhere, parseFilters } from './stages.js';
+import { aggregateDimensions, aggregateView } from './view.js';
 
 /**
  * Aggregates (CONTRACT.md `GET /crm/v1/{object}/aggregate?group_by=f&metric=sum(amount)`): counts and
@@ -78,12 +80,19 @@ export interface AggregatePlan {
   where: RowCondition[];
   /** The caller's own filter, ANDed inside the row filter by the connector. */
   filter?: FilterExpr;
+  /** The dimensions the filter names. */
+  filterFields: string[];
   scopes: readonly string[];
   /** For records that follow a contact's consent (notes): the contacts' consent condition. */
   linkedConsent?: RowCondition;
 }
 
-/** authorize + shape for an aggregate: the fields must be opened by an aggregate scope and unmasked. */
+/**
+ * authorize + shape for an aggregate, from the caller's aggregate view: the fields must be opened by an
+ * aggregate scope and shown whole. Filters are limited to the dimensions (view.ts aggregateDimensions);
+ * with a group_by, only to the grouped field, so a filter only ever selects whole groups: two filtered
+ * queries then differ by whole groups, each of at least k records or suppressed.
+ */
 export function planAggregate(
   config: Config,
   principal: Principal,
@@ -92,8 +101,10 @@ export function planAggregate(
   query: AggregateQuery,
   rows: readonly RowCondition[],
 ): AggregatePlan {
+  const meta = crm.describe(object);
+  const view = aggregateView(config, principal, object, meta);
   const granted = aggregateFields(config, principal, object);
-  if (granted.fields.size === 0) {
+  if (view.shown.size === 0) {
     throw new AccessDenied(
       'SCOPE_MISSING',
       `aggregates of ${object} need an aggregate scope, such as read:${object}.aggregate`,
@@ -103,7 +114,7 @@ export function planAggregate(
     ...(query.groupBy ? [query.groupBy] : []),
     ...query.metrics.flatMap((m) => (m.field ? [m.field] : [])),
   ];
-  const outside = [...new Set(named.filter((field) => !granted.fields.has(field)))];
+  const outside = [...new Set(named.filter((field) => !view.shown.has(field)))];
   if (outside.length > 0) {
     throw new AccessDenied(
       'FIELD_NOT_ALLOWED',
@@ -113,14 +124,13 @@ export function planAggregate(
       },
     );
   }
-  const role = config.roles[principal.role];
-  const masked = [...new Set(named.filter((field) => maskFor(role, object, field) !== 'none'))];
+  const masked = [...new Set(named.filter((field) => !view.filterable.has(field)))];
   if (masked.length > 0) {
     throw new InputError(`masked fields cannot be grouped by or measured: ${masked.join(', ')}`, {
       fields: masked,
     });
   }
-  const types = new Map(crm.describe(object).fields.map((f) => [f.name, f.type]));
+  const types = new Map(meta.fields.map((f) => [f.name, f.type]));
   for (const metric of query.metrics) {
     const type = metric.field ? types.get(metric.field) : 'number';
     const ordered = type === 'date' || type === 'datetime';
@@ -133,32 +143,21 @@ export function planAggregate(
     // Aggregated values cannot be masked one contact at a time, so contacts without consent are left out.
     ...consentWhere(config, principal, object, 'exclude'),
   ];
-  const filter = parseFilters(
-    config,
-    principal,
-    { object },
-    query.filter,
-    unmasked(config, principal, object, granted.fields),
-  );
+  const dimensions = aggregateDimensions(view, meta);
+  const filterable = query.groupBy
+    ? new Set([...dimensions].filter((field) => field === query.groupBy))
+    : dimensions;
+  const filter = parseFilters(view, query.filter, filterable);
   return {
     object,
     groupBy: query.groupBy,
     metrics: query.metrics,
     where,
     filter,
+    filterFields: filter ? filterFields(filter) : [],
     scopes: scopesUsed(config, granted.scopes, named),
     ...(consentLinked(object) && { linkedConsent: consentCondition(config, principal) }),
   };
-}
-
-function unmasked(
-  config: Config,
-  principal: Principal,
-  object: string,
-  fields: ReadonlySet<string>,
-): Set<string> {
-  const role = config.roles[principal.role];
-  return new Set([...fields].filter((field) => maskFor(role, object, field) === 'none'));
 }
 
 export interface AggregateAnswer {
@@ -166,43 +165,140 @@ export interface AggregateAnswer {
   suppressed_groups: number;
 }
 
-/** fetch + protect: runs the aggregate in the store and suppresses groups below the minimum size. */
+type Run = (req: { groupBy?: string; metrics: readonly Metric[]; filter?: FilterExpr }) => Promise<{
+  groups: AggregateGroup[];
+  truncated: boolean;
+}>;
+
+/**
+ * fetch + protect: runs the aggregate in the store and releases only what singles out no record: groups
+ * of at least k (gateway.aggregate.minGroupSize) records, with further groups suppressed until the
+ * suppressed ones hold k records together (else the total less the shown groups is the small group);
+ * a filter without group_by only on dimensions whose every value holds k records (else the total less
+ * a filtered total is a small group); and a min or max only when k records of the group hold it.
+ */
 export async function runAggregate(
   crm: CrmConnector,
   config: Config,
   plan: AggregatePlan,
 ): Promise<AggregateAnswer> {
-  const { minGroupSize, maxGroups } = config.gateway.aggregate;
-  const request = {
-    groupBy: plan.groupBy,
-    metrics: plan.metrics,
-    where: plan.where,
-    filter: plan.filter,
-    limit: maxGroups,
+  const { minGroupSize: k, maxGroups } = config.gateway.aggregate;
+  const run: Run = async (req) => {
+    const request = { ...req, where: plan.where, limit: maxGroups };
+    // Notes about contacts without consent are left out one by one: the store cannot join to the contact.
+    const result = plan.linkedConsent
+      ? await aggregateLinked(crm, plan.object, request, plan.linkedConsent)
+      : await crm.aggregate(plan.object, request);
+    if (result.truncated) {
+      throw new InputError(`more than ${maxGroups} groups; group by a field with fewer values`, {
+        parameter: 'group_by',
+      });
+    }
+    return result;
   };
-  // Notes about contacts without consent are left out one by one: the store cannot join to the contact.
-  const result = plan.linkedConsent
-    ? await aggregateLinked(crm, plan.object, request, plan.linkedConsent)
-    : await crm.aggregate(plan.object, request);
-  if (result.truncated) {
-    throw new InputError(`more than ${maxGroups} groups; group by a field with fewer values`, {
-      parameter: 'group_by',
-    });
-  }
-  const kept = result.groups.filter((group) => group.count >= minGroupSize);
+  if (!plan.groupBy) await requireLargeValues(run, plan.filterFields, k);
+  const result = await run({ groupBy: plan.groupBy, metrics: plan.metrics, filter: plan.filter });
+  const kept = releasedGroups(result.groups, k);
+  const extremes = await extremesHeldByK(run, plan, kept, k);
   return {
-    groups: kept.map((group) => groupAnswer(plan, group)),
+    groups: kept.map((group, i) => groupAnswer(plan, group, extremes[i] ?? [])),
     suppressed_groups: result.groups.length - kept.length,
   };
 }
 
+/**
+ * The groups that may be shown: each of at least k records, and, when some are suppressed, enough of
+ * the smallest others suppressed too that the suppressed ones hold k records together (complementary
+ * suppression: an unfiltered total less the shown groups must not be one small group).
+ */
+export function releasedGroups(groups: readonly AggregateGroup[], k: number): AggregateGroup[] {
+  const kept = groups.filter((group) => group.count >= k);
+  let hidden = groups.length === 1 ? 0 : groups.reduce((n, g) => n + (g.count < k ? g.count : 0), 0);
+  if (hidden === 0 || hidden >= k) return kept;
+  const dropped = new Set<AggregateGroup>();
+  for (const group of [...kept].sort((a, b) => a.count - b.count)) {
+    if (hidden >= k) break;
+    dropped.add(group);
+    hidden += group.count;
+  }
+  return kept.filter((group) => !dropped.has(group));
+}
+
+/** A filter without group_by only on dimensions each of whose values holds at least k records. */
+async function requireLargeValues(run: Run, fields: readonly string[], k: number): Promise<void> {
+  for (const field of fields) {
+    const { groups } = await run({ groupBy: field, metrics: [{ fn: 'count' }] });
+    if (groups.some((group) => group.count < k)) {
+      throw new InputError(
+        `a filter on ${field} could single out one of its values held by fewer than ${k} records; group by ${field} instead`,
+        { parameter: 'filter', field },
+      );
+    }
+  }
+}
+
+/** Groups whose extremes are checked in one query: each takes three expression nodes. */
+const extremeChunk = 60;
+
+/**
+ * Per released group and metric, whether a min or max may be shown: only when at least k records of
+ * the group hold that value. An extreme held by fewer is one record's value, and naming the group it
+ * sits in (`group_by=stage`) is how a differencing attack rebuilds that record.
+ */
+async function extremesHeldByK(
+  run: Run,
+  plan: AggregatePlan,
+  groups: readonly AggregateGroup[],
+  k: number,
+): Promise<boolean[][]> {
+  const shown = groups.map(() => plan.metrics.map((metric) => metric.fn !== 'min' && metric.fn !== 'max'));
+  for (const [m, metric] of plan.metrics.entries()) {
+    if (metric.fn !== 'min' && metric.fn !== 'max') continue;
+    const field = metric.field as string;
+    const candidates = groups
+      .map((group, i) => ({ group, i, value: group.values[m] }))
+      .filter(
+        ({ group, value }) => value !== null && value !== undefined && (!plan.groupBy || group.key !== null),
+      );
+    for (let c = 0; c < candidates.length; c += extremeChunk) {
+      const chunk = candidates.slice(c, c + extremeChunk);
+      const cells: FilterExpr[] = chunk.map(({ group, value }) => {
+        const holds: FilterExpr = { kind: 'compare', field, op: 'eq', value: value as string | number };
+        return plan.groupBy
+          ? {
+              kind: 'and',
+              items: [
+                { kind: 'compare', field: plan.groupBy, op: 'eq', value: group.key as string | number },
+                holds,
+              ],
+            }
+          : holds;
+      });
+      const cellFilter: FilterExpr =
+        cells.length === 1 ? (cells[0] as FilterExpr) : { kind: 'or', items: cells };
+      const filter: FilterExpr = plan.filter ? { kind: 'and', items: [plan.filter, cellFilter] } : cellFilter;
+      const { groups: held } = await run({ groupBy: plan.groupBy, metrics: [{ fn: 'count' }], filter });
+      const holders = new Map(held.map((group) => [group.key, group.count]));
+      for (const { group, i } of chunk) {
+        (shown[i] as boolean[])[m] = (holders.get(group.key) ?? 0) >= k;
+      }
+    }
+  }
+  return shown;
+}
+
 /** `{ stage: "Closed Won", count: 12, sum_amount: 340000 }` */
-function groupAnswer(plan: AggregatePlan, group: AggregateGroup): Record<string, string | number | null> {
+function groupAnswer(
+  plan: AggregatePlan,
+  group: AggregateGroup,
+  shown: readonly boolean[],
+): Record<string, string | number | null> {
   const out: Record<string, string | number | null> = {};
   if (plan.groupBy) out[plan.groupBy] = group.key;
   out.count = group.count;
   plan.metrics.forEach((metric, i) => {
-    if (metric.fn !== 'count') out[`${metric.fn}_${metric.field}`] = group.values[i] ?? null;
+    if (metric.fn !== 'count')
+      out[`${metric.fn}_${metric.field}`] = shown[i] ? (group.values[i] ?? null) : null;
   });
   return out;
 }

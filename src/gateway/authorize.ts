@@ -1,8 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import type { CrmConnector, CrmObject, CrmRecord } from '../crm/index.js';
-import { InputError, NotFound } from '../errors/index.js';
-import type { Principal, RowCondition, RuntimeAction } from '../policy/index.js';
+import { AccessDenied, InputError, NotFound } from '../errors/index.js';
+import type { Principal, RecordRef, RowCondition, RuntimeAction } from '../policy/index.js';
 import type { AggregateQuery } from './aggregate.js';
 import { filterFields, parseFilterParams } from './filter.js';
 import {
@@ -91,23 +91,69 @@ const parentRefs: Readonly<Record<CrmObject, readonly (readonly [string, CrmObje
 };
 
 /**
- * authorize a create: a new record takes its territory, owner and account from the record it hangs off
- * (a note from its contact, opportunity or account), which must be visible to the caller (else 422, as
- * for any reference the caller cannot see); Cedar then decides on the new record with those attributes.
- * A record that names no parent is left to the row filter and the connector, which refuse it.
+ * authorize a create, as any other write: the new record takes its territory, owner and account from the
+ * record it hangs off (a note from its contact, opportunity or account), which must be visible to the
+ * caller (else 422, as for any reference the caller cannot see); a record of an object without parents
+ * (an account) has the attributes it is sent with. Cedar then decides on the new record with those
+ * attributes, and every condition of the write's row filter `where` (`eq` and `in` alike: territories,
+ * owners, a capability's accounts, consent) must hold for it, else 403: a create lands only where the
+ * caller could later read and change it.
  */
 export async function authorizeCreate(
   crm: CrmConnector,
   policy: RuntimePolicy,
   ask: PolicyAsk,
   values: CrmRecord,
+  where: readonly RowCondition[],
 ): Promise<void> {
-  const parent = parentRefs[ask.object].find(([field]) => typeof values[field] === 'string');
-  if (!parent) return;
+  const ref = await newRecordRef(crm, policy, ask, values);
+  policy.record(ask, ref);
+  const attributes: CrmRecord = {
+    ...values,
+    territory: ref.territory,
+    owner: ref.owner,
+    ...(ask.object !== 'account' && { account_id: ref.account }),
+  };
+  const unmet = [...new Set(where.filter((c) => !conditionHolds(c, attributes)).map((c) => c.field))];
+  if (unmet.length > 0) {
+    throw new AccessDenied(
+      'POLICY_DENIED',
+      `the new record would lie outside the records you may write (${unmet.join(', ')})`,
+      { rule: 'row-filter', fields: unmet },
+    );
+  }
+}
+
+/** Whether a row condition holds for a record's values; a field the record has no value for fails it. */
+export function conditionHolds(condition: RowCondition, record: CrmRecord): boolean {
+  const value = record[condition.field];
+  if (value === null || value === undefined) return false;
+  const accepted = Array.isArray(condition.value) ? condition.value : [condition.value];
+  return accepted.some((candidate) => String(candidate) === String(value));
+}
+
+/** The policy view of a record about to be created: its parent's attributes, or its own values. */
+async function newRecordRef(
+  crm: CrmConnector,
+  policy: RuntimePolicy,
+  ask: PolicyAsk,
+  values: CrmRecord,
+): Promise<RecordRef> {
+  const refs = parentRefs[ask.object];
+  const parent = refs.find(([field]) => typeof values[field] === 'string');
+  if (!parent) {
+    if (refs.length > 0) {
+      const fields = refs.map(([field]) => field);
+      throw new InputError(`a new ${ask.object} hangs off a record: send one of ${fields.join(', ')}`, {
+        fields,
+      });
+    }
+    return recordRefOf(ask.object, '(new)', values);
+  }
   const [field, object] = parent;
   const id = values[field] as string;
   const visible = policy.rows({ ...ask, action: 'read', object, fields: [], recordCount: 1 });
   const record = await crm.get(object, id, recordAttributeFields(object), visible);
   if (!record) throw new InputError(`${field} does not name a record you can see`, { field });
-  policy.record(ask, { ...recordRefOf(object, id, record), id: '(new)' });
+  return { ...recordRefOf(object, id, record), id: '(new)' };
 }

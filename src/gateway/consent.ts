@@ -114,6 +114,13 @@ const keptWhenWithheld: Readonly<Partial<Record<CrmObject, ReadonlySet<string>>>
   ]),
 };
 
+/** Of `readable`, the fields a record of `object` shows nulled when its data subject did not consent. */
+export function consentWithheldFields(object: CrmObject, readable: ReadonlySet<string>): Set<string> {
+  const kept = keptWhenWithheld[object];
+  if (!kept) return new Set();
+  return new Set([...readable].filter((field) => !kept.has(field)));
+}
+
 /** The record with every personal field nulled (consent mode `mask`). */
 export function withholdPersonalData(object: CrmObject, record: CrmRecord): CrmRecord {
   const kept = keptWhenWithheld[object] ?? new Set(['id']);

@@ -14,6 +14,8 @@ import {
 } from './authorize.js';
 import { breakerConnector } from './connector.js';
 import { consentCheck } from './consent.js';
+import { openCursor, sealCursor } from './cursor.js';
+import { printFilter } from './filter.js';
 import { DlpTally, screenIncoming } from './dlp.js';
 import { bulkGuardStage } from './guard.js';
 import {
@@ -24,7 +26,17 @@ import {
   type Trail,
 } from './pipeline.js';
 import { recordRefOf } from './policy.js';
-import { etagOf, fetchRecord, parseFilters, planRead, protectAll, protector, readReason } from './stages.js';
+import {
+  etagOf,
+  fetchRecord,
+  fetchVisiblePage,
+  parseFilters,
+  planRead,
+  protectAll,
+  protector,
+  readReason,
+} from './stages.js';
+import { readerView } from './view.js';
 import {
   checkVersion,
   createValues,
@@ -41,13 +53,15 @@ import {
 export interface GatewayDeps extends PipelineDeps {
   config: Config;
   crm: CrmConnector;
+  /** The key list cursors are authenticated with (cursor.ts), from the key service. */
+  cursorKey: Uint8Array;
 }
 
 type Params = { plural: string; id: string };
 type Query = Record<string, unknown>;
 
 const fieldName = /^[a-z_]{1,64}$/;
-const cursorPattern = /^[A-Za-z0-9_-]{1,256}$/;
+const cursorPattern = /^[A-Za-z0-9_-]{1,512}$/;
 
 /**
  * The CRM data plane (CONTRACT.md "Gateway"). Every route runs its stages inside governed(), so every
@@ -166,22 +180,27 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
           ),
         );
         trail.scopes = plan.scopes;
-        const filter = parseFilters(config, principal, plan, query.filter);
-        const page = await crm.query(object, {
-          fields: plan.fetch,
-          where: plan.where,
+        const view = readerView(config, principal, object, crm.describe(object));
+        const filter = parseFilters(view, query.filter);
+        const binding = {
+          userId: principal.userId,
+          appId: principal.appId,
+          object,
+          filter: filter ? printFilter(filter) : '',
+        };
+        const start =
+          query.cursor === undefined ? undefined : openCursor(deps.cursorKey, binding, query.cursor);
+        const { page, protect } = await fetchVisiblePage(crm, config, principal, plan, view, {
           filter,
           limit,
-          cursor: query.cursor,
+          start,
         });
-        const consented = await consentCheck(crm, config, principal, object, page.records);
-        const protect = protector(config, principal, object, plan.fields, consented);
         const records = protectAll(protect, page.records);
         await guard.check(principal, object, records, trail);
         trail.fields = plan.fields;
         trail.recordCount = records.length;
         trail.reason = readReason(records.length, protect);
-        return { records, next_cursor: page.nextCursor ?? null };
+        return { records, next_cursor: page.next ? sealCursor(deps.cursorKey, binding, page.next) : null };
       }),
     );
 
@@ -199,7 +218,7 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         // Consent first: a contact without it is reported exactly as one the caller cannot see.
         await consentedContact(request, principal, values);
         const ask = policyAsk(request, principal, 'write', object, Object.keys(plan.values), 1);
-        await authorizeCreate(crm, policy, ask, values);
+        await authorizeCreate(crm, policy, ask, values, plan.where);
         const stored = await crm.create(object, values);
         const id = String(stored.id);
         trail.resourceId = id;

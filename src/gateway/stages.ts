@@ -5,16 +5,20 @@ import { maskValue, type FieldValue } from '../dlp/index.js';
 import { NotFound, TokenError } from '../errors/index.js';
 import { maskFor, selectReadFields, type Principal, type RowCondition } from '../policy/index.js';
 import {
+  consentCheck,
   consentCondition,
   consentFetchFields,
+  consentLinked,
   consentObject,
   withholdPersonalData,
   type ConsentCheck,
 } from './consent.js';
-import { checkFilterFields, parseFilterParams } from './filter.js';
+import { visiblePage } from './cursor.js';
+import { filterFields, parseFilterParams } from './filter.js';
 import { DlpTally, freeTextFields, outgoingRules, redactOutgoing } from './dlp.js';
 import { recordAttributeFields } from './policy.js';
 import { recordFields, scopesUsed } from './scopes.js';
+import { checkFilter, consentInRows, filterTouchesWithheld, type CallerView } from './view.js';
 
 /**
  * The stages of one gateway request (DESIGN.md "One request through the gateway"), each a function
@@ -119,7 +123,13 @@ export function protector(
   fields: readonly string[],
   /** Whether each record may be processed for the app's purpose (consent.ts consentCheck); none: all. */
   consented?: ConsentCheck,
+  /**
+   * Leave out, rather than null, records without consent: when the caller's filter named a field they
+   * show nulled, the filter ran on values the caller may not see, and a nulled value matches no filter.
+   */
+  filteredOnWithheld = false,
 ): Protector {
+  const excluded = leavesOutWithoutConsent(config, filteredOnWithheld);
   const role = config.roles[principal.role];
   const shown = new Set(['id', ...fields]);
   const freeText = freeTextFields(config, object).filter((field) => shown.has(field));
@@ -137,7 +147,7 @@ export function protector(
         withheld += 1;
         // Contacts: the query already left these out in exclude mode (this holds if a connector did
         // not); notes about them are left out here.
-        if (config.gateway.consent.mode === 'exclude') return undefined;
+        if (excluded) return undefined;
         source = withholdPersonalData(object, record);
       }
       const out: Record<string, FieldValue> = {};
@@ -148,6 +158,14 @@ export function protector(
       return redactOutgoing(freeText, rules, out, tally);
     },
   };
+}
+
+/**
+ * Whether records without consent are left out (exclude mode, or a filter on fields they show nulled)
+ * rather than shown with personal fields nulled.
+ */
+function leavesOutWithoutConsent(config: Config, filteredOnWithheld: boolean): boolean {
+  return config.gateway.consent.mode === 'exclude' || filteredOnWithheld;
 }
 
 /** protect for a list: the records that may leave, each as this reader may see it. */
@@ -170,22 +188,58 @@ export function readReason(count: number, guard: Protector): string {
 }
 
 /**
- * Filters a client may add on top of the row filter: `field=value`, on fields it may read unmasked
- * (filtering on a masked field would let it guess the hidden value one query at a time). `filterable`
- * defaults to the fields the record-level read scopes open.
+ * Filters a client may add on top of the row filter, as the caller's view allows them (view.ts
+ * checkFilter): only fields shown whole, and order comparisons only on numbers and dates. `filterable`
+ * narrows the view's fields further (an aggregate's dimensions).
  */
 export function parseFilters(
-  config: Config,
-  principal: Principal,
-  plan: Pick<ReadPlan, 'object'>,
+  view: CallerView,
   filters: readonly string[],
-  filterable: ReadonlySet<string> = recordFields(config, principal, plan.object, 'read').fields,
+  filterable?: ReadonlySet<string>,
 ): FilterExpr | undefined {
   const expr = parseFilterParams(filters);
   if (!expr) return undefined;
-  const role = config.roles[principal.role];
-  checkFilterFields(expr, new Set([...filterable].filter((f) => maskFor(role, plan.object, f) === 'none')));
+  checkFilter(view, expr, filterable);
   return expr;
+}
+
+/**
+ * fetch + protect for a list: one page of the records the caller's view shows, from a cursor position.
+ * A filter naming fields that a record without consent shows nulled holds only for consenting records
+ * (in the query for contacts, whose rows carry consent; per page for notes), as it would on the nulls.
+ * Records left out for consent are skipped by fetching on (cursor.ts visiblePage).
+ */
+export async function fetchVisiblePage(
+  crm: CrmConnector,
+  config: Config,
+  principal: Principal,
+  plan: ReadPlan,
+  view: CallerView,
+  request: { filter?: FilterExpr; limit: number; start?: string },
+): Promise<{ page: { records: CrmRecord[]; next?: string }; protect: Protector }> {
+  const { object } = plan;
+  const { filter } = request;
+  const onWithheld = filterTouchesWithheld(view, filter ? filterFields(filter) : []);
+  const where =
+    onWithheld && consentInRows(view) ? [...plan.where, consentCondition(config, principal)] : plan.where;
+  const leavesOut = leavesOutWithoutConsent(config, onWithheld);
+  const consent = new Map<CrmRecord, boolean>();
+  const page = await visiblePage(
+    async (position, limit) => {
+      const fetched = await crm.query(object, { fields: plan.fetch, where, filter, limit, cursor: position });
+      const check = await consentCheck(crm, config, principal, object, fetched.records);
+      for (const record of fetched.records) consent.set(record, !check || check(record));
+      return {
+        records: leavesOut ? fetched.records.filter((record) => consent.get(record)) : fetched.records,
+        nextCursor: fetched.nextCursor,
+      };
+    },
+    request.limit,
+    request.start,
+    leavesOut && consentLinked(object),
+  );
+  const consented = (record: CrmRecord) => consent.get(record) ?? false;
+  return { page, protect: protector(config, principal, object, plan.fields, consented, onWithheld) };
 }
 
 /**

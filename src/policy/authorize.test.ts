@@ -204,7 +204,7 @@ describe('row filters from partial evaluation', () => {
     expect(compileRowFilter(policies, alice, 'read', 'contact')).toEqual([
       { field: 'territory', op: 'eq', value: 'EMEA' },
     ]);
-    // Through call-notes a rep writes notes only on her own accounts (runtime.notes-on-assigned-accounts).
+    // Through any app a rep writes notes only on her own accounts (runtime.notes-on-assigned-accounts).
     expect(compileRowFilter(policies, erin, 'write', 'note')).toEqual([
       { field: 'territory', op: 'eq', value: 'NA' },
       { field: 'owner', op: 'eq', value: 'erin@example.com' },

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import formbody from '@fastify/formbody';
@@ -61,6 +62,9 @@ export interface StartOptions {
    */
   wrapConnector?: (crm: CrmConnector) => CrmConnector;
 }
+
+/** The key that authenticates the gateway's list cursors. */
+const cursorKeyName = 'gateway/cursor-key';
 
 /** The composition root: builds every module from configuration, mounts the routes and listens. */
 export async function startGatehouse(config: Config, options: StartOptions = {}): Promise<Gatehouse> {
@@ -166,7 +170,9 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
         metrics.decisions.inc({ outcome, app: appId });
       },
     };
-    registerGatewayRoutes(app, { ...pipeline, config, crm });
+    const cursorKey =
+      (await secrets.get(cursorKeyName)) ?? (await secrets.putIfAbsent(cursorKeyName, randomBytes(32)));
+    registerGatewayRoutes(app, { ...pipeline, config, crm, cursorKey });
     registerAuditRoutes(app, pipeline);
     const revokeTokens = (
       target: { appId?: string; userId?: string },
