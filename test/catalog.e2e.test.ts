@@ -411,6 +411,9 @@ describe('suspension, lapsed approvals and retirement', () => {
     const view = await json<AppView>(retired);
     expect(view.state).toBe('retired');
     expect(view.archive?.events).toBeGreaterThanOrEqual(3);
+    // Named inside the data dir: an answer never carries the server's absolute paths.
+    expect(view.archive?.file).toMatch(/^archives\/retire-[\w.-]+\.json$/);
+    expect(JSON.stringify(view)).not.toContain(demo.dataDir);
     expect(await gatewayStatusWithin(token, 401, 1000)).toBe(401);
     await expectProblem(await decide('dave', 'old-report', 'restore'), 409, 'APP_STATE');
     await expectProblem(await register('alice', plain('old-report')), 409, 'APP_EXISTS');

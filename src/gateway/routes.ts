@@ -89,6 +89,10 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
     );
 
   void app.register(async (scope) => {
+    // CRM records never rest in a browser or proxy cache, whoever asked for them.
+    scope.addHook('onRequest', async (_request, reply) => {
+      reply.header('cache-control', 'no-store');
+    });
     recordRefusalsBeforeHandler(scope, deps, (request) => ({
       action: actionOf(request),
       resourceType: resourceTypeOf(request),
