@@ -8,3 +8,4 @@ export type { TokenClaims } from './stages.js';
 export { cedarRuntimePolicy, type RuntimePolicy } from './policy.js';
 export { registerOpenApiRoute } from './openapi.js';
 export { registerMetricsRoute, serveMetricsOnly, type MetricsSource } from './metrics-route.js';
+export { storedWriteKeys, type WriteKeys } from './idempotency.js';

@@ -33,6 +33,7 @@ import {
   registerMetricsRoute,
   registerOpenApiRoute,
   serveMetricsOnly,
+  storedWriteKeys,
   type ApprovedPlan,
 } from '../gateway/index.js';
 import { createLimits, defaultLimitsConfig, type LimitsConfig } from '../limits/index.js';
@@ -174,7 +175,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
         metrics.decisions.inc({ outcome, app: appId });
       },
     };
-    registerGatewayRoutes(app, { ...pipeline, config, crm });
+    registerGatewayRoutes(app, { ...pipeline, config, crm, writeKeys: storedWriteKeys(store.db) });
     registerAuditRoutes(app, pipeline);
     const revokeTokens = (
       target: { appId?: string; userId?: string },
