@@ -409,6 +409,33 @@ describe('DLP on incoming note bodies', () => {
     expect(JSON.stringify(row)).not.toContain('8174');
   });
 
+  it('formatting does not evade it: dotted, zero-width, Unicode-dashed, fullwidth and Arabic-Indic cards, dotted SSNs', async () => {
+    const cards = [
+      '4111.1111.1111.1111',
+      '4111/1111/1111/1111',
+      '4111\u00a01111\u00a01111\u00a01111',
+      '4111\u200b1111\u200b1111\u200b1111',
+      '4111\u20131111\u20131111\u20131111',
+      '\uff14\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11',
+      '\u0664\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661',
+    ];
+    for (const written of cards) {
+      const body = `card ${written} for the renewal`;
+      const response = await create(alice, { body, contact_id: aliceContact.id }, 'deny');
+      expect((await expectProblem(response, 422, 'DLP_REFUSED')).kinds, written).toEqual(['payment_card']);
+      expect(await notesWithBody(body)).toEqual([]);
+    }
+    // This demo redacts SSNs: dotted and mixed separators are redacted like dashed ones.
+    for (const written of ['536.22.8174', '536-22 8174', '536\u201322\u20138174']) {
+      const response = await create(alice, {
+        body: `SSN ${written} per the form`,
+        contact_id: aliceContact.id,
+      });
+      expect(response.status).toBe(201);
+      expect((await json<Row>(response)).body).toBe('SSN [redacted:us_ssn] per the form');
+    }
+  });
+
   it('a secret is refused when patched in as well', async () => {
     const note = await newNote('clean');
     const response = await call(
