@@ -86,9 +86,15 @@ export function normalizeForScan(original: string): NormalizedText {
       }
     }
   }
-  // A separator between two digits, once invisibles are gone and digits are ASCII.
+  // A separator between two numbers, once invisibles are gone and digits are ASCII. Numbers glued to
+  // letters are part of a token (a JWT's `…x9.4y…`, a version `v1.2`), whose characters stay as written.
   for (let i = 1; i < out.length - 1; i++) {
-    if (digitSeparators.has(out[i]!) && isAsciiDigit(out[i - 1]!) && isAsciiDigit(out[i + 1]!)) out[i] = '-';
+    if (!digitSeparators.has(out[i]!) || !isAsciiDigit(out[i - 1]!) || !isAsciiDigit(out[i + 1]!)) continue;
+    let left = i - 1;
+    while (left > 0 && isAsciiDigit(out[left - 1]!)) left--;
+    let right = i + 1;
+    while (right < out.length - 1 && isAsciiDigit(out[right + 1]!)) right++;
+    if (!isAsciiLetter(out[left - 1]) && !isAsciiLetter(out[right + 1])) out[i] = '-';
   }
   const text = out.join('');
   const origin = new Int32Array(text.length + 1);
@@ -99,6 +105,10 @@ export function normalizeForScan(original: string): NormalizedText {
   }
   origin[text.length] = original.length;
   return { text, origin };
+}
+
+function isAsciiLetter(ch: string | undefined): boolean {
+  return ch !== undefined && /^[A-Za-z]$/.test(ch);
 }
 
 function isAsciiDigit(ch: string): boolean {
