@@ -1,8 +1,11 @@
 import Database from 'better-sqlite3';
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseAsync } from './support/cli.js';
-import { onPostgres, withTestDatabase } from './support/database.js';
+import { onPostgres, testDatabaseEnvSync, withTestDatabase } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { auditEventsOf, json, ownAccountContact, requestIdOf, type Page, type Row } from './support/http.js';
 
@@ -132,6 +135,99 @@ describe('writes fail closed: intent before the change, outcome after it', () =>
     expect(await json<Row>(retry)).toMatchObject({ id: stored[0]?.id });
     expect(await notesWithBody('fail-closed: outcome lost')).toHaveLength(1);
   });
+});
+
+describe('kill -9 in the middle of writes', () => {
+  it('leaves no CRM change without its event, and no retry with the same key writes twice', async () => {
+    const callNotes = 'read:account.basic read:contact.basic read:note.basic write:contact.note';
+    // Token and contact from an in-process server, then the same data dir and port served by a process
+    // of its own, which this test can kill.
+    const first = await startDemo({ keepDataDir: true });
+    const { dataDir } = first;
+    try {
+      const token = await first.accessToken('alice', 'call-notes', callNotes);
+      const contact = await ownAccountContact(first, token, 'alice@example.com');
+      const base = first.url;
+      await first.stop();
+      const bin = fileURLToPath(new URL('../bin/gatehouse.js', import.meta.url));
+      const child = spawn(
+        process.execPath,
+        [bin, 'serve', '--demo', '--port', new URL(base).port, '--data-dir', dataDir],
+        {
+          env: { PATH: process.env.PATH, GATEHOUSE_LOG_LEVEL: 'warn', ...testDatabaseEnvSync(dataDir) },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
+      await new Promise<void>((resolve, reject) => {
+        let stderr = '';
+        child.stderr.on('data', (chunk) => {
+          stderr += String(chunk);
+          if (stderr.includes('Gatehouse is ready')) resolve();
+        });
+        child.once('exit', () => reject(new Error(`server exited early: ${stderr}`)));
+      });
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      const writes = 24;
+      const write = (i: number, url: string, bearer: string) =>
+        fetch(`${url}/crm/v1/notes`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${bearer}`,
+            'content-type': 'application/json',
+            'idempotency-key': `kill-9-${i}`,
+          },
+          body: JSON.stringify({ body: `kill -9 write ${i}`, contact_id: contact.id }),
+        });
+      const inFlight = Array.from({ length: writes }, (_, i) =>
+        write(i, base, token).then(
+          (response) => response.status,
+          () => 'lost',
+        ),
+      );
+      // Killed once the first write is answered, while the others are in flight.
+      await Promise.race(inFlight);
+      child.kill('SIGKILL');
+      await exited;
+      await Promise.all(inFlight);
+
+      const again = await startDemo({ dataDir, keepDataDir: true });
+      try {
+        const verified = await gatehouseAsync(['audit', 'verify', '--data-dir', dataDir, '--json']);
+        expect([0, 3]).toContain(verified.code);
+        const report = JSON.parse(verified.stdout) as { ok: boolean; unfinishedWrites?: unknown[] };
+        expect(report.ok).toBe(true);
+        const carol = await again.accessToken('carol', 'console', 'audit:read');
+        const created = await again.get('/audit/v1/events?limit=1000', carol);
+        const events = (
+          await json<{ records: Array<{ event: Record<string, string> }> }>(created)
+        ).records.map((row) => row.event);
+        const outcomes = events.filter((e) => e.action === 'crm.create' && e.outcome === 'allow').length;
+        const alice = await again.accessToken('alice', 'call-notes', callNotes);
+        const stored = async (i: number) =>
+          (
+            await json<Page>(
+              await again.get(`/crm/v1/notes?filter=${encodeURIComponent(`body=kill -9 write ${i}`)}`, alice),
+            )
+          ).records.length;
+        const counts = await Promise.all(Array.from({ length: writes }, (_, i) => stored(i)));
+        // Every note the CRM holds has its outcome, or its intent reported as unfinished.
+        const notes = counts.reduce((sum, n) => sum + n, 0);
+        expect(notes).toBeLessThanOrEqual(outcomes + (report.unfinishedWrites?.length ?? 0));
+        // The client retries everything with its keys: a replay, a write that never happened made once,
+        // or 409 for a write cut midway; never a second note.
+        for (let i = 0; i < writes; i++) {
+          expect([201, 409]).toContain((await write(i, again.url, alice)).status);
+        }
+        const after = await Promise.all(Array.from({ length: writes }, (_, i) => stored(i)));
+        for (const n of after) expect(n).toBeLessThanOrEqual(1);
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+    // Three servers start in turn (one a process of its own), each seeding nothing but opening everything.
+  }, 90_000);
 });
 
 /**
