@@ -90,7 +90,10 @@ export function storedWriteKeys(store: Db, ttlMs = 86_400_000, now: () => number
       const at = now();
       // Expired keys go in batches, so claiming stays one insert most of the time.
       if (claims++ % 100 === 0) {
-        await db.deleteFrom('gateway_idempotency').where('created_at', '<', at - ttlMs).execute();
+        await db
+          .deleteFrom('gateway_idempotency')
+          .where('created_at', '<', at - ttlMs)
+          .execute();
       }
       const row = {
         app_id: owner.appId,

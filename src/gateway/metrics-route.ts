@@ -27,6 +27,9 @@ export function registerMetricsRoute(app: FastifyInstance, deps: PipelineDeps, s
 /** The separate metrics listener: /metrics and nothing else, for a network only the scraper reaches. */
 export function serveMetricsOnly(app: FastifyInstance, source: MetricsSource): void {
   app.get('/metrics', async (_request, reply) =>
-    reply.type(source.contentType).header('cache-control', 'no-store').send(await source.metrics()),
+    reply
+      .type(source.contentType)
+      .header('cache-control', 'no-store')
+      .send(await source.metrics()),
   );
 }
