@@ -23,6 +23,7 @@ import { authorizeRequest, clearPolicyCaches, loadPolicySet } from '../dist/poli
 import { mintDevIdToken } from '../dist/devidp/index.js';
 import { openLocalSecretStore } from '../dist/secrets/index.js';
 import { startGatehouse } from '../dist/server/index.js';
+import { dlpBench, printDlpTable } from './dlp.js';
 import { stageBreakdown, startProfile } from './stages.js';
 
 const run = promisify(execFile);
@@ -37,17 +38,25 @@ const { values } = parseArgs({
     profile: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
     backend: { type: 'string', default: 'sqlite' },
+    dlp: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
   console.log(
-    'usage: npm run bench [-- --backend sqlite|postgres --seconds 10 --warmup 2 --connections 16 --json --profile]',
+    'usage: npm run bench [-- --backend sqlite|postgres --seconds 10 --warmup 2 --connections 16 --json --profile --dlp]',
   );
   process.exit(0);
 }
 if (values.backend !== 'sqlite' && values.backend !== 'postgres') {
   console.error(`bench: --backend must be sqlite or postgres, not ${values.backend}`);
   process.exit(2);
+}
+// --dlp: only the detectors' precision and recall on the labelled corpus (seconds, no server).
+if (values.dlp) {
+  const dlp = dlpBench();
+  if (values.json) console.log(JSON.stringify(dlp, null, 2));
+  else printDlpTable(dlp);
+  process.exit(0);
 }
 if (values.backend === 'postgres') {
   const { scaleBench } = await import('./scale.js');
@@ -77,6 +86,7 @@ const bareUrl = `http://127.0.0.1:${bare.server.address().port}`;
 
 try {
   const policy = await policyBench();
+  const dlp = dlpBench();
   const token = await accessToken();
   const headers = { authorization: `Bearer ${token}` };
   const list = await (await fetch(`${gatehouse.url}/crm/v1/contacts?limit=1`, { headers })).json();
@@ -150,12 +160,15 @@ try {
           stages,
           policy,
           policy_share_of_one_record_p50: policyShare,
+          dlp,
         },
         null,
         2,
       ),
     );
   } else {
+    printDlpTable(dlp);
+    console.log('');
     console.log('| Cedar decision | decisions/s | p50 µs | p99 µs |\n|---|---|---|---|');
     for (const p of policy)
       console.log(`| ${p.scenario} | ${p.decisions_per_second} | ${p.p50_us} | ${p.p99_us} |`);

@@ -162,6 +162,14 @@ describe('registration', () => {
     expect((await fetch(authorize, { redirect: 'manual' })).status).toBe(400);
   });
 
+  it('a plan with require_dpop is accepted, and the broker then issues its tokens only with a DPoP proof', async () => {
+    const app = await registered('alice', plain('dpop-plan', { require_dpop: true }));
+    expect(app.state).toBe('approved');
+    const bearer = await exchangeWithin('alice', 'dpop-plan', 'read:account.basic', false);
+    expect(bearer.status).toBe(400);
+    expect((await json<{ error: string }>(bearer)).error).toBe('invalid_dpop_proof');
+  });
+
   it('a maker may not register an app for someone else; an admin may', async () => {
     const refused = await register('erin', plain('erins-proxy'));
     const problem = await expectProblem(refused, 403, 'APP_NOT_OWNER');
@@ -403,6 +411,9 @@ describe('suspension, lapsed approvals and retirement', () => {
     const view = await json<AppView>(retired);
     expect(view.state).toBe('retired');
     expect(view.archive?.events).toBeGreaterThanOrEqual(3);
+    // Named inside the data dir: an answer never carries the server's absolute paths.
+    expect(view.archive?.file).toMatch(/^archives\/retire-[\w.-]+\.json$/);
+    expect(JSON.stringify(view)).not.toContain(demo.dataDir);
     expect(await gatewayStatusWithin(token, 401, 1000)).toBe(401);
     await expectProblem(await decide('dave', 'old-report', 'restore'), 409, 'APP_STATE');
     await expectProblem(await register('alice', plain('old-report')), 409, 'APP_EXISTS');

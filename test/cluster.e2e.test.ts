@@ -243,7 +243,9 @@ describe.skipIf(!ready)('three nodes on one PostgreSQL and one Redis', () => {
     // One detector watched the whole log: the sequencer's, and it says so.
     const metrics = await Promise.all(
       nodes.map(async (n) => {
-        const text = await (await fetch(`${n.url}/metrics`)).text();
+        const text = await (
+          await fetch(`${n.url}/metrics`, { headers: { authorization: `Bearer ${admin}` } })
+        ).text();
         const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
         return { events: value('gatehouse_detect_events'), watching: value('gatehouse_detect_watching') };
       }),

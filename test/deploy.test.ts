@@ -21,6 +21,7 @@ interface Service {
   stop_grace_period?: string;
   depends_on?: Record<string, { condition: string }>;
   ports?: string[];
+  networks?: Record<string, { ipv4_address?: string }>;
 }
 const compose = parse(read('deploy/compose.yaml'), { merge: true }) as { services: Record<string, Service> };
 const nodes = Object.entries(compose.services).filter(([name]) => name.startsWith('gatehouse-'));
@@ -46,7 +47,10 @@ describe('deploy/compose.yaml', () => {
         host: '0.0.0.0',
         port: 8080,
         publicUrl: 'http://localhost:8080',
+        metricsPort: 9464,
       });
+      // Exactly the load balancer is trusted to name the client (server.trustedProxies).
+      expect(config.server.trustedProxies).toEqual([compose.services.lb?.networks?.default?.ipv4_address]);
       expect(config.dataDir).toBe('/data');
       expect(node.environment).toEqual(nodes[0]?.[1].environment);
     }

@@ -208,7 +208,7 @@ describe('an app paging through contacts', () => {
 
 describe('detection metrics', () => {
   it('publishes what the detector saw and did on /metrics, rule failures included', async () => {
-    const text = await (await demo.get('/metrics')).text();
+    const text = await (await demo.get('/metrics', dave)).text();
     const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
     expect(value('gatehouse_detect_events')).toBeGreaterThan(0);
     expect(value('gatehouse_detect_incidents_opened')).toBeGreaterThanOrEqual(1);

@@ -135,10 +135,23 @@ describe('/openapi.json for low-code tools', () => {
     const whole = (await (await demo.get('/openapi.json')).json()) as { openapi: string; paths: object };
     expect(whole.openapi).toBe('3.1.0');
     expect(Object.keys(whole.paths)).toContain('/crm/v1/opportunities');
-    const narrowed = await demo.get('/openapi.json?app=call-notes');
+    const callNotes = await demo.accessToken('alice', 'call-notes', 'read:account.basic');
+    const narrowed = await demo.get('/openapi.json?app=call-notes', callNotes);
     const text = await narrowed.text();
     expect(Object.keys((JSON.parse(text) as { paths: object }).paths)).not.toContain('/crm/v1/opportunities');
     expect(text).not.toContain('national_id');
-    expect((await demo.get('/openapi.json?app=no-such-app')).status).toBe(404);
+    const admin = await demo.accessToken('dave', 'console', 'admin');
+    expect((await demo.get('/openapi.json?app=no-such-app', admin)).status).toBe(404);
+    expect((await demo.get('/openapi.json?app=pipeline-dashboard', admin)).status).toBe(200);
+  });
+
+  it('an app document needs a token of that app: the catalog cannot be enumerated through it', async () => {
+    expect((await demo.get('/openapi.json?app=call-notes')).status).toBe(401);
+    const callNotes = await demo.accessToken('alice', 'call-notes', 'read:account.basic');
+    // Another app's document answers exactly like an app that does not exist.
+    const other = await demo.get('/openapi.json?app=pipeline-dashboard', callNotes);
+    const missing = await demo.get('/openapi.json?app=no-such-app', callNotes);
+    expect([other.status, missing.status]).toEqual([404, 404]);
+    expect((await other.json()) as object).toMatchObject({ code: 'NOT_FOUND' });
   });
 });

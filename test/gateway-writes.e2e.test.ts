@@ -87,6 +87,70 @@ async function notesWithBody(body: string): Promise<Row[]> {
   }
 }
 
+describe('Idempotency-Key: a retried write is answered once, never applied twice', () => {
+  const withKey = (key: string, extra: Record<string, string> = {}) => ({ 'idempotency-key': key, ...extra });
+
+  it('a create retried with its key replays the first answer; one record exists', async () => {
+    const send = () =>
+      call({ outcome: 'allow', action: 'crm.create' }, 'POST', '/crm/v1/notes', alice, {
+        json: { body: 'idempotent create', contact_id: aliceContact.id },
+        headers: withKey('create-7f3a'),
+      });
+    const first = await send();
+    const retry = await send();
+    expect([first.status, retry.status]).toEqual([201, 201]);
+    const [a, b] = [await json<Row>(first), await json<Row>(retry)];
+    expect(b).toEqual(a);
+    expect(retry.headers.get('location')).toBe(first.headers.get('location'));
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(await notesWithBody('idempotent create')).toHaveLength(1);
+    const [replayed] = (await auditEventsOf(demo, carol, requestIdOf(retry))).map((row) => row.event);
+    expect(replayed?.reason).toBe(`replayed the answer of request ${requestIdOf(first)}`);
+  });
+
+  it('the same key with another body is refused (422); another user may use the same key', async () => {
+    const reused = await call({ outcome: 'deny', action: 'crm.create' }, 'POST', '/crm/v1/notes', alice, {
+      json: { body: 'another body', contact_id: aliceContact.id },
+      headers: withKey('create-7f3a'),
+    });
+    await expectProblem(reused, 422, 'IDEMPOTENCY_KEY_REUSED');
+    expect(await notesWithBody('another body')).toEqual([]);
+    const erins = await call({ outcome: 'allow', action: 'crm.create' }, 'POST', '/crm/v1/notes', erin, {
+      json: { body: 'idempotent create', contact_id: erinContact.id },
+      headers: withKey('create-7f3a'),
+    });
+    expect(erins.status).toBe(201);
+    expect(erins.headers.get('idempotent-replayed')).toBeNull();
+  });
+
+  it('an update and a delete retried with their keys answer as the first time, not 412 or 404', async () => {
+    const note = await newNote('idempotent update');
+    const patch = () =>
+      call({ outcome: 'allow', action: 'crm.update' }, 'PATCH', `/crm/v1/notes/${note.id}`, alice, {
+        json: { body: 'idempotent update, once' },
+        headers: withKey('patch-1', { 'if-match': note.etag }),
+      });
+    const [first, retry] = [await patch(), await patch()];
+    expect([first.status, retry.status]).toEqual([200, 200]);
+    expect(retry.headers.get('etag')).toBe(first.headers.get('etag'));
+    const remove = () =>
+      call({ outcome: 'allow', action: 'crm.delete' }, 'DELETE', `/crm/v1/notes/${note.id}`, alice, {
+        headers: withKey('delete-1', { 'if-match': first.headers.get('etag') ?? '' }),
+      });
+    expect([(await remove()).status, (await remove()).status]).toEqual([204, 204]);
+    expect((await demo.get(`/crm/v1/notes/${note.id}`, alice)).status).toBe(404);
+  });
+
+  it('a malformed key is refused before anything is written', async () => {
+    const response = await call({ outcome: 'deny', action: 'crm.create' }, 'POST', '/crm/v1/notes', alice, {
+      json: { body: 'bad key', contact_id: aliceContact.id },
+      headers: withKey('x'.repeat(256)),
+    });
+    await expectProblem(response, 422, 'INVALID_INPUT');
+    expect(await notesWithBody('bad key')).toEqual([]);
+  });
+});
+
 describe('call-notes logs a call note on its accounts', () => {
   it('creates a note: 201, Location, ETag, and the record as stored with the fields written', async () => {
     const response = await create(alice, {
@@ -344,9 +408,38 @@ describe('DLP on incoming note bodies', () => {
     expect(note.body).toBe('Their SSN is [redacted:us_ssn] per the form');
     const stored = await json<Row>(await demo.get(`/crm/v1/notes/${note.id}`, alice));
     expect(stored.body).toBe('Their SSN is [redacted:us_ssn] per the form');
-    const [row] = await auditEventsOf(demo, carol, requestIdOf(response));
+    // The intent first, then the outcome, under the same request id.
+    const [intent, row] = await auditEventsOf(demo, carol, requestIdOf(response));
+    expect(intent?.event.action).toBe('crm.create.intent');
     expect(row?.event.reason).toBe('record created; incoming dlp redacted 1 (us_ssn)');
     expect(JSON.stringify(row)).not.toContain('8174');
+  });
+
+  it('formatting does not evade it: dotted, zero-width, Unicode-dashed, fullwidth and Arabic-Indic cards, dotted SSNs', async () => {
+    const cards = [
+      '4111.1111.1111.1111',
+      '4111/1111/1111/1111',
+      '4111\u00a01111\u00a01111\u00a01111',
+      '4111\u200b1111\u200b1111\u200b1111',
+      '4111\u20131111\u20131111\u20131111',
+      '\uff14\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11',
+      '\u0664\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661',
+    ];
+    for (const written of cards) {
+      const body = `card ${written} for the renewal`;
+      const response = await create(alice, { body, contact_id: aliceContact.id }, 'deny');
+      expect((await expectProblem(response, 422, 'DLP_REFUSED')).kinds, written).toEqual(['payment_card']);
+      expect(await notesWithBody(body)).toEqual([]);
+    }
+    // This demo redacts SSNs: dotted and mixed separators are redacted like dashed ones.
+    for (const written of ['536.22.8174', '536-22 8174', '536\u201322\u20138174']) {
+      const response = await create(alice, {
+        body: `SSN ${written} per the form`,
+        contact_id: aliceContact.id,
+      });
+      expect(response.status).toBe(201);
+      expect((await json<Row>(response)).body).toBe('SSN [redacted:us_ssn] per the form');
+    }
   });
 
   it('a secret is refused when patched in as well', async () => {

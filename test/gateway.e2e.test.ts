@@ -340,11 +340,78 @@ describe('operations', () => {
     expect(await json<{ checks: Record<string, { ok: boolean }> }>(ready)).toMatchObject({
       checks: { database: { ok: true }, idp: { ok: true } },
     });
-    const metrics = await (await demo.get('/metrics')).text();
+    // The labels name every app and route: only an admin reads them on the main listener.
+    await expectProblem(await demo.get('/metrics'), 401, 'TOKEN_MISSING');
+    await expectProblem(await demo.get('/metrics', alice), 403, 'SCOPE_MISSING');
+    const metrics = await (
+      await demo.get('/metrics', await demo.accessToken('dave', 'console', 'admin'))
+    ).text();
     expect(metrics).toMatch(
       /gatehouse_http_requests_total\{[^}]*route="\/crm\/v1\/:plural"[^}]*app="call-notes"/,
     );
     expect(metrics).toMatch(/gatehouse_decisions_total\{outcome="deny"/);
+  });
+
+  it('serves /metrics without a token only on its own listener (server.metricsPort)', async () => {
+    const separate = await startDemo({ config: { 'server.metricsPort': 0 } });
+    try {
+      expect(separate.gatehouse.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      const scraped = await fetch(separate.gatehouse.metricsUrl ?? '');
+      expect(scraped.status).toBe(200);
+      expect(await scraped.text()).toContain('gatehouse_http_requests_total');
+      // The main listener no longer serves it at all, token or not.
+      const admin = await separate.accessToken('dave', 'console', 'admin');
+      expect((await separate.get('/metrics', admin)).status).toBe(404);
+    } finally {
+      await separate.stop();
+    }
+  });
+
+  it('CRM answers are never cached nor sniffed, refusals included', async () => {
+    for (const response of [
+      await demo.get('/crm/v1/contacts?limit=1', alice),
+      await demo.get('/crm/v1/contacts/no-such-id', alice),
+      await demo.get('/crm/v1/contacts'),
+    ]) {
+      expect(response.headers.get('cache-control')).toBe('no-store');
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    }
+  });
+
+  it('a spoofed X-Forwarded-For is ignored when no proxy is trusted', async () => {
+    const response = await fetch(`${demo.url}/crm/v1/contacts?limit=1`, {
+      headers: { authorization: `Bearer ${alice}`, 'x-forwarded-for': '203.0.113.7' },
+    });
+    expect(response.status).toBe(200);
+    const [row] = await auditEventsOf(response.headers.get('x-request-id') ?? '');
+    expect(row?.event.client_network).toBe('127.0.0.0/24');
+  });
+
+  it('through a trusted proxy (server.trustedProxies) the client is the right-most untrusted hop', async () => {
+    const proxied = await startDemo({ config: { 'server.trustedProxies': ['127.0.0.1/32', '10.0.0.0/8'] } });
+    try {
+      const [token, auditor] = await Promise.all([
+        proxied.accessToken('alice', 'call-notes', contactRead),
+        proxied.accessToken('carol', 'console', 'audit:read'),
+      ]);
+      const networkFor = async (forwardedFor: string) => {
+        const response = await fetch(`${proxied.url}/crm/v1/contacts?limit=1`, {
+          headers: { authorization: `Bearer ${token}`, 'x-forwarded-for': forwardedFor },
+        });
+        expect(response.status).toBe(200);
+        const events = await proxied.get(
+          `/audit/v1/events?request_id=${response.headers.get('x-request-id') ?? ''}`,
+          auditor,
+        );
+        return (await json<{ records: AuditRow[] }>(events)).records[0]?.event.client_network;
+      };
+      expect(await networkFor('203.0.113.7')).toBe('203.0.113.0/24');
+      // A client-written left-most entry is not believed; trusted hops after the client are skipped.
+      expect(await networkFor('198.51.100.9, 203.0.113.7')).toBe('203.0.113.0/24');
+      expect(await networkFor('203.0.113.7, 10.1.2.3')).toBe('203.0.113.0/24');
+    } finally {
+      await proxied.stop();
+    }
   });
 
   it('answers unknown endpoints and oversized bodies with problem+json', async () => {

@@ -413,6 +413,8 @@ describe('a published library that cannot be loaded', () => {
     expect(body.version).toBe(before.version);
     expect(body.validation).toMatchObject({ status: 'invalid', published: 'ffffffffffff' });
     expect(body.validation.error).toContain(`${before.version} stays in force`);
+    // What is missing is named inside the data dir, never by the server's absolute path.
+    expect(JSON.stringify(body)).not.toContain(demo.dataDir);
     expect((await demo.get('/crm/v1/accounts?limit=1', alice)).status).toBe(200);
   });
 });

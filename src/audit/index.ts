@@ -15,7 +15,8 @@ export {
   type AuditEventRecord,
   type AppendListener,
 } from './log.js';
-export { verifyStoredLog } from './verify-store.js';
+export { verifyStoredLog, type StoredLogReport } from './verify-store.js';
+export type { UnfinishedWrite } from './intents.js';
 export { exportLog, verifyExportFile } from './export.js';
 export type { VerifyReport, VerifyProblemCode } from './verify.js';
 export {

@@ -1,16 +1,21 @@
 /** `verifyStoredLog`: recompute the log from the store and check every stored checkpoint and subtree hash. */
 import type { Db } from '../store/index.js';
 import { parseVerifierKey } from './checkpoint.js';
+import { IntentTracker, type UnfinishedWrite } from './intents.js';
 import { nodeKey } from './merkle.js';
 import { matchesHex } from './nodes.js';
 import { CheckpointReader, snapshotBounds, storedEvents } from './snapshot.js';
 import { LogVerifier, type VerifyReport } from './verify.js';
 
+/** An intact log may still hold writes whose outcome was never recorded; they are named here. */
+export type StoredLogReport = VerifyReport & { readonly unfinishedWrites?: readonly UnfinishedWrite[] };
+
 export async function verifyStoredLog(
   db: Db,
   verifierKey: string,
   onProgress?: (done: number, total: number) => void,
-): Promise<VerifyReport> {
+): Promise<StoredLogReport> {
+  const intents = new IntentTracker();
   const verifier = parseVerifierKey(verifierKey);
   const { size, checkpointSize } = await snapshotBounds(db);
   const checkpoints = new CheckpointReader(db, checkpointSize);
@@ -32,6 +37,7 @@ export async function verifyStoredLog(
     storedNodes = await nodesCompletedBy(db, log.size, log.size + page.length);
     for (const row of page) {
       log.event(row.idx, row.event, row.leaf_hash);
+      intents.see(row.idx, row.event);
       await feedCheckpoints();
       if (log.done) break;
     }
@@ -41,7 +47,9 @@ export async function verifyStoredLog(
   // One checkpoint beyond the last event is enough to show a truncated tail.
   const beyond = log.done ? undefined : await checkpoints.take();
   if (beyond) log.checkpoint({ note: beyond.note, size: beyond.size, rootHash: beyond.root_hash });
-  return log.finish();
+  const report = log.finish();
+  const unfinishedWrites = intents.unfinished();
+  return report.ok && unfinishedWrites.length > 0 ? { ...report, unfinishedWrites } : report;
 }
 
 /** Stored interior nodes that appending leaves [begin, end) completes, keyed by nodeKey. */

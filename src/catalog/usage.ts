@@ -22,9 +22,14 @@ const page = 1000;
 const usageCursor = 'usage';
 const writes: ReadonlySet<string> = new Set(['crm.create', 'crm.update', 'crm.delete']);
 
-/** An allowed request of an app to the CRM: what counts as using it. */
+/** An allowed request of an app to the CRM: what counts as using it (a write's intent is not; its outcome is). */
 function isUse(event: AuditEvent): boolean {
-  return event.outcome === 'allow' && event.action.startsWith('crm.') && event.app_id !== '';
+  return (
+    event.outcome === 'allow' &&
+    event.action.startsWith('crm.') &&
+    !event.action.endsWith('.intent') &&
+    event.app_id !== ''
+  );
 }
 
 /**

@@ -25,6 +25,8 @@ const envKeys: ReadonlyArray<[string, string]> = [
   ['PORT', 'server.port'],
   ['GATEHOUSE_PORT', 'server.port'],
   ['GATEHOUSE_PUBLIC_URL', 'server.publicUrl'],
+  ['GATEHOUSE_METRICS_PORT', 'server.metricsPort'],
+  ['GATEHOUSE_TRUSTED_PROXIES', 'server.trustedProxies'],
   ['GATEHOUSE_DATABASE_URL', 'database.url'],
   ['GATEHOUSE_REDIS_URL', 'redis.url'],
   ['GATEHOUSE_IDP_ISSUER', 'idp.issuer'],

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { catalogSchema } from './catalog.js';
 import { detectSchema } from './detect.js';
@@ -8,6 +9,15 @@ const maskName = z.enum(['none', 'last4', 'domain', 'hash', 'null']);
 const scopeName = z.string().regex(/^(read|write):(account|contact|opportunity|note)\.[a-z_]+$/, {
   message: 'must look like read:contact.basic (no wildcards)',
 });
+
+/** `10.0.0.5`, `10.0.0.0/8`, `fd00::/8`: what Fastify's trustProxy (proxy-addr) takes. */
+function isCidr(value: string): boolean {
+  const [address = '', prefix, ...rest] = value.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 /** A fieldset: the fields of one object that one scope grants. */
 const fieldset = z.strictObject({
@@ -143,6 +153,21 @@ export const configSchema = z.strictObject({
       publicUrl: z.url().optional(),
       bodyLimitBytes: z.number().int().positive().max(10_485_760).default(65_536),
       shutdownGraceMs: z.number().int().positive().default(10_000),
+      /**
+       * A separate listener (on `host`) that serves only /metrics, unauthenticated, for a scraper on a
+       * private network; when absent /metrics is on the main listener and needs an `admin` token.
+       */
+      metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
+      /**
+       * Proxies (CIDRs or addresses) whose `X-Forwarded-For` is believed: the client is the right-most
+       * hop not in this list. Empty: the socket's peer is the client and the header is ignored.
+       */
+      trustedProxies: z
+        .preprocess(
+          (value) => (typeof value === 'string' ? value.split(',').map((entry) => entry.trim()) : value),
+          z.array(z.string().refine(isCidr, { message: 'must be an IP address or a CIDR block' })).max(64),
+        )
+        .default([]),
     })
     .prefault({}),
   database: z

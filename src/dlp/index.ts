@@ -10,3 +10,4 @@ export {
   type DlpRule,
   type DlpResult,
 } from './redact.js';
+export { scoreDetectors, type DetectorScore, type LabelledSample } from './evaluate.js';

@@ -4,6 +4,7 @@ import { detectIbans } from './detectors/iban.js';
 import { detectUkNinos, detectUsSsns } from './detectors/national-id.js';
 import { DEFAULT_PHONE_REGIONS, phoneDetector } from './detectors/phone.js';
 import { detectSecrets } from './detectors/secret.js';
+import { normalizeForScan, originalSpan } from './normalize.js';
 import { DETECTOR_KINDS, type Detector, type DetectorKind, type Finding } from './types.js';
 
 /**
@@ -48,10 +49,16 @@ export function scanText(text: string, options: ScanOptions = {}): Finding[] {
   }
   const phones = options.phoneRegions ? phoneDetector(options.phoneRegions) : defaultPhones;
   const scanned = text.length > MAX_SCAN_LENGTH ? text.slice(0, MAX_SCAN_LENGTH) : text;
+  // Detectors read the normalised text; findings are reported at the original's offsets.
+  const normalized = normalizeForScan(scanned);
   const candidates: Finding[] = [];
   for (const kind of kinds) {
     const detect = kind === 'phone' ? phones : DETECTORS[kind];
-    for (const f of detect(scanned)) if (f.confidence >= minConfidence) candidates.push(f);
+    for (const f of detect(normalized.text)) {
+      if (f.confidence < minConfidence) continue;
+      const [start, end] = originalSpan(normalized, f.start, f.end);
+      candidates.push({ ...f, start, end });
+    }
   }
   return resolveOverlaps(candidates);
 }

@@ -19,6 +19,8 @@ export const errorRegistry = {
   DLP_REFUSED: { status: 422, title: 'Refused by data loss prevention' },
   PRECONDITION_FAILED: { status: 412, title: 'The record changed since it was read' },
   PRECONDITION_REQUIRED: { status: 428, title: 'If-Match required' },
+  IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency key used for another request' },
+  IDEMPOTENCY_KEY_IN_USE: { status: 409, title: 'A write with this idempotency key did not finish' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   ROUTE_NOT_FOUND: { status: 404, title: 'No such endpoint' },
@@ -162,6 +164,14 @@ export class NotFound extends GatehouseError {
 export type PreconditionCode = 'PRECONDITION_FAILED' | 'PRECONDITION_REQUIRED';
 export class PreconditionError extends GatehouseError {
   constructor(code: PreconditionCode, message: string) {
+    super(code, message);
+  }
+}
+
+/** 422 / 409: an Idempotency-Key sent with another request, or whose first write has not finished. */
+export type IdempotencyCode = 'IDEMPOTENCY_KEY_REUSED' | 'IDEMPOTENCY_KEY_IN_USE';
+export class IdempotencyError extends GatehouseError {
+  constructor(code: IdempotencyCode, message: string) {
     super(code, message);
   }
 }

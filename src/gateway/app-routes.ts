@@ -1,3 +1,4 @@
+import { relative, sep } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
@@ -204,7 +205,11 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
           { by: actorOf(principal), reason, requestId: request.id },
         );
         trail.reason = `retired; ${report.archive.events} events archived`;
-        return { ...viewOf(report.app), secrets_removed: report.secrets_removed, archive: report.archive };
+        return {
+          ...viewOf(report.app),
+          secrets_removed: report.secrets_removed,
+          archive: inDataDir(deps.dataDir, report.archive),
+        };
       }),
     );
 
@@ -241,10 +246,15 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
           { transferTo: body.transfer_to, by: actorOf(principal), reason: body.reason },
         );
         trail.reason = `${report.apps.length} apps; ${report.archive.events} events archived`;
-        return report;
+        return { ...report, archive: inDataDir(deps.dataDir, report.archive) };
       }),
     );
   });
+}
+
+/** An archive as a caller may see it: named inside the data dir, never by the server's absolute path. */
+function inDataDir<T extends { file: string }>(dataDir: string, archive: T): T {
+  return { ...archive, file: relative(dataDir, archive.file).split(sep).join('/') };
 }
 
 /** A bare manifest, or `{ manifest, scan }` with the summary of a bundle scan. */

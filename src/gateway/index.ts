@@ -7,3 +7,5 @@ export type { ApprovedPlan, PipelineDeps } from './pipeline.js';
 export type { TokenClaims } from './stages.js';
 export { cedarRuntimePolicy, type RuntimePolicy } from './policy.js';
 export { registerOpenApiRoute } from './openapi.js';
+export { registerMetricsRoute, serveMetricsOnly, type MetricsSource } from './metrics-route.js';
+export { storedWriteKeys, type WriteKeys } from './idempotency.js';

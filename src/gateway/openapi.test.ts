@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoApps } from '../catalog/index.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { createEmbeddedCrm, seedCrm, type CrmConnector, type CrmObject } from '../crm/index.js';
-import { toProblem } from '../errors/index.js';
+import { TokenError, toProblem } from '../errors/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { buildOpenApi, registerOpenApiRoute, type OpenApiOptions } from './openapi.js';
 import { testDatabase } from '../../test/support/database.js';
@@ -403,6 +403,12 @@ describe('GET /openapi.json', () => {
         const found = demoApps.find((a) => a.id === id);
         return found && { scopes: found.scopes, clientId: found.clientId };
       },
+      // The token check itself is the broker's (tested there and end to end); here: `app <id>`.
+      callerOf: async (request) => {
+        const [, appId = ''] = /^app (\S+)$/.exec(request.headers.authorization ?? '') ?? [];
+        if (!appId) throw new TokenError('TOKEN_MISSING', 'send an access token');
+        return { appId, admin: appId === 'console' };
+      },
     });
     await app.ready();
   });
@@ -421,7 +427,11 @@ describe('GET /openapi.json', () => {
   });
 
   it('serves one app’s document narrowed to its approved scopes', async () => {
-    const response = await app.inject({ method: 'GET', url: '/openapi.json?app=call-notes' });
+    const response = await app.inject({
+      method: 'GET',
+      url: '/openapi.json?app=call-notes',
+      headers: { authorization: 'app call-notes' },
+    });
     expect(response.statusCode).toBe(200);
     const doc = response.json() as Json;
     checkDocument(doc);
@@ -431,7 +441,11 @@ describe('GET /openapi.json', () => {
   });
 
   it('answers 404 problem+json for an unknown app', async () => {
-    const response = await app.inject({ method: 'GET', url: '/openapi.json?app=no-such-app' });
+    const response = await app.inject({
+      method: 'GET',
+      url: '/openapi.json?app=no-such-app',
+      headers: { authorization: 'app console' },
+    });
     expect(response.statusCode).toBe(404);
     expect(response.headers['content-type']).toContain('application/problem+json');
     expect(response.json()).toMatchObject({ code: 'NOT_FOUND', status: 404 });

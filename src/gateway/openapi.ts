@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { crmObjects, type CrmObject, type FieldMeta, type ObjectMeta } from '../crm/index.js';
 import { InputError, NotFound } from '../errors/index.js';
 import { filterLimits } from './filter.js';
@@ -728,13 +728,15 @@ function commonSchemas(): Json {
 export interface OpenApiRouteDeps extends Omit<OpenApiOptions, 'scopes' | 'app'> {
   /** An app's approved scopes (and client id), or undefined when there is no such app to describe. */
   lookupApp: (appId: string) => Promise<{ scopes: readonly string[]; clientId?: string } | undefined>;
+  /** The app of the request's verified access token and whether it holds `admin`; TokenError if none. */
+  callerOf: (request: FastifyRequest) => Promise<{ appId: string; admin: boolean }>;
 }
 
 const appIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** `GET /openapi.json` (every configured scope) and `GET /openapi.json?app=ID` (one app's scopes). */
 export function registerOpenApiRoute(app: FastifyInstance, deps: OpenApiRouteDeps): void {
-  const { lookupApp, ...options } = deps;
+  const { lookupApp, callerOf, ...options } = deps;
   // The whole document depends on configuration only: build it once, check it at start-up.
   const whole = JSON.stringify(buildOpenApi(options));
 
@@ -753,7 +755,10 @@ export function registerOpenApiRoute(app: FastifyInstance, deps: OpenApiRouteDep
     if (typeof appId !== 'string' || !appIdPattern.test(appId)) {
       throw new InputError('app must be an app id', { parameter: 'app' });
     }
-    const found = await lookupApp(appId);
+    // An app's document tells its scopes and client id: only that app (or an admin) may read it, and
+    // another app's id answers exactly like an unknown one, so the catalog cannot be enumerated.
+    const caller = await callerOf(request);
+    const found = caller.appId === appId || caller.admin ? await lookupApp(appId) : undefined;
     if (!found) throw new NotFound('no such app');
     // An app's scopes change on approval or suspension: never cache its document for long.
     return reply

@@ -110,6 +110,41 @@ export async function governed(
 }
 
 /**
+ * A write's intent, made durable before the CRM changes (DESIGN.md "a write records its intent durably
+ * before the change and its outcome after it"): `<action>.intent` under the request's id, with the
+ * fields and record it is about to write. governed() then records the outcome under the same id. If
+ * the intent cannot be recorded nothing is changed (503); if the outcome cannot, the intent stays as
+ * the record of a change whose outcome is unknown, and `gatehouse audit verify` reports it.
+ */
+export async function recordIntent(
+  deps: PipelineDeps,
+  request: FastifyRequest,
+  trail: Trail,
+  fields: readonly string[],
+): Promise<void> {
+  const event = auditEvent(
+    request,
+    { ...trail, fields, action: `${trail.action}${intentSuffix}` },
+    'allow',
+    'intent: the change follows, and its outcome under this request_id',
+    deps.policy.version,
+  );
+  try {
+    await deps.audit.append(event);
+  } catch (cause) {
+    request.log.error({ err: cause, request_id: request.id }, 'audit append failed; write not made');
+    throw new DependencyUnavailable(
+      'AUDIT_UNAVAILABLE',
+      'the audit trail cannot record this write, so nothing was changed; retry shortly',
+      { cause },
+    );
+  }
+}
+
+/** The action suffix of a write's intent event (`crm.create.intent`); audit verify pairs it with the outcome. */
+export const intentSuffix = '.intent';
+
+/**
  * Records the refusals Fastify makes before a handler runs (body size, media type, JSON syntax) in the
  * audit trail like any other, attributed to the caller when the token is valid: governed() records
  * and rethrows, and the parent error handler answers with problem+json.

@@ -182,12 +182,12 @@ async function validationStatus(
     await loadActivePolicySet(dataDir);
     return { status: 'reloading', published };
   } catch (error) {
+    // Named inside the data dir: an answer never carries the server's absolute paths.
+    const why = (error instanceof Error ? error.message : String(error)).split(dataDir).join('<data dir>');
     return {
       status: 'invalid',
       ...(published && { published }),
-      error: `the published library cannot be loaded, so ${active.version} stays in force: ${
-        error instanceof Error ? error.message : String(error)
-      }`,
+      error: `the published library cannot be loaded, so ${active.version} stays in force: ${why}`,
     };
   }
 }

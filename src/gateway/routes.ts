@@ -18,9 +18,11 @@ import { openCursor, sealCursor } from './cursor.js';
 import { printFilter } from './filter.js';
 import { DlpTally, screenIncoming } from './dlp.js';
 import { bulkGuardStage } from './guard.js';
+import { writeOnce, type WriteKeys } from './idempotency.js';
 import {
   authenticate,
   governed,
+  recordIntent,
   recordRefusalsBeforeHandler,
   type PipelineDeps,
   type Trail,
@@ -55,6 +57,8 @@ export interface GatewayDeps extends PipelineDeps {
   crm: CrmConnector;
   /** The key list cursors are authenticated with (cursor.ts), from the key service. */
   cursorKey: Uint8Array;
+  /** Idempotency-Key claims of writes (idempotency.ts). */
+  writeKeys: WriteKeys;
 }
 
 type Params = { plural: string; id: string };
@@ -102,7 +106,15 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
       policy.rows(policyAsk(request, principal, 'read', object, [], 1)),
     );
 
+  // A retried write with the same Idempotency-Key, for this user of this app, is answered once.
+  const claimKey = (request: FastifyRequest, principal: Principal) =>
+    deps.writeKeys.claim(request, { appId: principal.appId, actorId: principal.userId }, request.body);
+
   void app.register(async (scope) => {
+    // CRM records never rest in a browser or proxy cache, whoever asked for them.
+    scope.addHook('onRequest', async (_request, reply) => {
+      reply.header('cache-control', 'no-store');
+    });
     recordRefusalsBeforeHandler(scope, deps, (request) => ({
       action: actionOf(request),
       resourceType: resourceTypeOf(request),
@@ -210,25 +222,29 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         const object = objectOf(request.params.plural, trail);
         const plan = writePlan(principal, object, request, 'create');
         trail.scopes = plan.scopes;
-        const tally = new DlpTally();
-        const values = createValues(principal, {
-          ...plan,
-          values: screenIncoming(config, object, plan.values, tally, trail),
+        return writeOnce(await claimKey(request, principal), trail, async (changed) => {
+          const tally = new DlpTally();
+          const values = createValues(principal, {
+            ...plan,
+            values: screenIncoming(config, object, plan.values, tally, trail),
+          });
+          // Consent first: a contact without it is reported exactly as one the caller cannot see.
+          await consentedContact(request, principal, values);
+          const ask = policyAsk(request, principal, 'write', object, Object.keys(plan.values), 1);
+          await authorizeCreate(crm, policy, ask, values, plan.where);
+          await recordIntent(deps, request, trail, Object.keys(plan.values));
+          const stored = await crm.create(object, values);
+          changed();
+          const id = String(stored.id);
+          trail.resourceId = id;
+          const etag = await currentEtag(crm, object, id, plan.where);
+          if (etag) trail.headers.etag = etag;
+          trail.headers.location = `/crm/v1/${request.params.plural}/${encodeURIComponent(id)}`;
+          trail.fields = Object.keys(plan.values);
+          trail.recordCount = 1;
+          trail.reason = writeReason('created', tally);
+          return answerOf(config, principal, object, Object.keys(plan.values), stored);
         });
-        // Consent first: a contact without it is reported exactly as one the caller cannot see.
-        await consentedContact(request, principal, values);
-        const ask = policyAsk(request, principal, 'write', object, Object.keys(plan.values), 1);
-        await authorizeCreate(crm, policy, ask, values, plan.where);
-        const stored = await crm.create(object, values);
-        const id = String(stored.id);
-        trail.resourceId = id;
-        const etag = await currentEtag(crm, object, id, plan.where);
-        if (etag) trail.headers.etag = etag;
-        trail.headers.location = `/crm/v1/${request.params.plural}/${encodeURIComponent(id)}`;
-        trail.fields = Object.keys(plan.values);
-        trail.recordCount = 1;
-        trail.reason = writeReason('created', tally);
-        return answerOf(config, principal, object, Object.keys(plan.values), stored);
       });
       return reply.code(201).send(answer);
     });
@@ -240,21 +256,25 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
         const object = objectOf(request.params.plural, trail);
         const plan = writePlan(principal, object, request, 'update');
         trail.scopes = plan.scopes;
-        const tally = new DlpTally();
-        const values = screenIncoming(config, object, plan.values, tally, trail);
-        const ifMatch = requireIfMatch(request.headers['if-match']);
-        await consentedContact(request, principal, values);
-        await writableRecord(request, principal, object, Object.keys(plan.values));
-        const pinned = await checkVersion(crm, plan, request.params.id, ifMatch);
-        const stored = await crm.update(object, request.params.id, values, pinned);
-        // Gone from under the pinned version: another write landed between the check and this one.
-        if (!stored) throw stale();
-        const etag = await currentEtag(crm, object, request.params.id, plan.where);
-        if (etag) trail.headers.etag = etag;
-        trail.fields = Object.keys(plan.values);
-        trail.recordCount = 1;
-        trail.reason = writeReason('updated', tally);
-        return answerOf(config, principal, object, Object.keys(plan.values), stored);
+        return writeOnce(await claimKey(request, principal), trail, async (changed) => {
+          const tally = new DlpTally();
+          const values = screenIncoming(config, object, plan.values, tally, trail);
+          const ifMatch = requireIfMatch(request.headers['if-match']);
+          await consentedContact(request, principal, values);
+          await writableRecord(request, principal, object, Object.keys(plan.values));
+          const pinned = await checkVersion(crm, plan, request.params.id, ifMatch);
+          await recordIntent(deps, request, trail, Object.keys(plan.values));
+          const stored = await crm.update(object, request.params.id, values, pinned);
+          // Gone from under the pinned version: another write landed between the check and this one.
+          if (!stored) throw stale();
+          changed();
+          const etag = await currentEtag(crm, object, request.params.id, plan.where);
+          if (etag) trail.headers.etag = etag;
+          trail.fields = Object.keys(plan.values);
+          trail.recordCount = 1;
+          trail.reason = writeReason('updated', tally);
+          return answerOf(config, principal, object, Object.keys(plan.values), stored);
+        });
       }),
     );
 
@@ -270,12 +290,17 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
           policy.rows(policyAsk(request, principal, 'write', object, [], 1)),
         );
         trail.scopes = plan.scopes;
-        const ifMatch = requireIfMatch(request.headers['if-match']);
-        await writableRecord(request, principal, object, []);
-        const pinned = await checkVersion(crm, plan, request.params.id, ifMatch);
-        if (!(await crm.delete(object, request.params.id, pinned))) throw stale();
-        trail.recordCount = 1;
-        trail.reason = 'deleted';
+        await writeOnce(await claimKey(request, principal), trail, async (changed) => {
+          const ifMatch = requireIfMatch(request.headers['if-match']);
+          await writableRecord(request, principal, object, []);
+          const pinned = await checkVersion(crm, plan, request.params.id, ifMatch);
+          await recordIntent(deps, request, trail, []);
+          if (!(await crm.delete(object, request.params.id, pinned))) throw stale();
+          changed();
+          trail.recordCount = 1;
+          trail.reason = 'deleted';
+          return null;
+        });
       });
       return reply.code(204).send();
     });

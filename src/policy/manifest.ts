@@ -74,6 +74,8 @@ const manifestSchema = z.strictObject({
    * code of the installation's vocabulary (checked in parseManifest); none: the app sees no contact.
    */
   consent_purpose: z.string().max(64).optional(),
+  /** Tokens of this app must be DPoP-bound (RFC 9449): the broker issues none without a proof. */
+  require_dpop: z.boolean().default(false),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;

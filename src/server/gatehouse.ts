@@ -31,7 +31,10 @@ import {
   registerIncidentRoutes,
   registerPolicyRoutes,
   registerGatewayRoutes,
+  registerMetricsRoute,
   registerOpenApiRoute,
+  serveMetricsOnly,
+  storedWriteKeys,
   type ApprovedPlan,
 } from '../gateway/index.js';
 import { createLimits, defaultLimitsConfig, type LimitsConfig } from '../limits/index.js';
@@ -48,6 +51,8 @@ export interface Gatehouse {
   readonly url: string;
   readonly app: FastifyInstance;
   readonly config: Config;
+  /** Where the metrics listener answers, when `server.metricsPort` gives /metrics one of its own. */
+  readonly metricsUrl?: string;
   /** Stops accepting requests, finishes those in flight, signs a final checkpoint, closes the store. */
   close(): Promise<void>;
 }
@@ -134,7 +139,11 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     const metrics = createMetrics();
     redis?.registerMetrics(metrics.registry);
     const appOf = new WeakMap<FastifyRequest, string>();
-    const app = createHttpServer({ logger, bodyLimit: config.server.bodyLimitBytes });
+    const app = createHttpServer({
+      logger,
+      bodyLimit: config.server.bodyLimitBytes,
+      trustedProxies: config.server.trustedProxies,
+    });
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched';
       const labels = {
@@ -172,7 +181,13 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     };
     const cursorKey =
       (await secrets.get(cursorKeyName)) ?? (await secrets.putIfAbsent(cursorKeyName, randomBytes(32)));
-    registerGatewayRoutes(app, { ...pipeline, config, crm, cursorKey });
+    registerGatewayRoutes(app, {
+      ...pipeline,
+      config,
+      crm,
+      cursorKey,
+      writeKeys: storedWriteKeys(store.db),
+    });
     registerAuditRoutes(app, pipeline);
     const revokeTokens = (
       target: { appId?: string; userId?: string },
@@ -236,22 +251,34 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
         const found = await catalog.findApp(appId);
         return found?.status === 'approved' ? { scopes: found.scopes, clientId: found.clientId } : undefined;
       },
+      callerOf: async (request) => {
+        const claims = await authenticateBrokerCaller(broker, request);
+        return { appId: claims.app_id, admin: claims.scope.split(' ').includes('admin') };
+      },
     });
     app.get('/healthz', async () => ({ status: 'ok' }));
     app.get('/readyz', async (_request, reply) => {
       const report = await checkReadiness({ store, idpIssuer, redis });
       return reply.code(report.ready ? 200 : 503).send(report);
     });
-    app.get('/metrics', async (_request, reply) =>
-      reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
-    );
+    const metricsPort = config.server.metricsPort;
+    if (metricsPort === undefined) registerMetricsRoute(app, pipeline, metrics.registry);
 
     await app.listen({ host: config.server.host, port });
     closers.unshift(() => app.close());
+    let metricsUrl: string | undefined;
+    if (metricsPort !== undefined) {
+      const scrape = createHttpServer({ logger, bodyLimit: 1024 });
+      serveMetricsOnly(scrape, metrics.registry);
+      const address = await scrape.listen({ host: config.server.host, port: metricsPort });
+      closers.unshift(() => scrape.close());
+      metricsUrl = `${address}/metrics`;
+    }
     return {
       url,
       app,
       config,
+      ...(metricsUrl !== undefined && { metricsUrl }),
       close: () => closeAll(closers.splice(0), logger),
     };
   } catch (error) {

@@ -14,10 +14,19 @@ const fastifyCodes: Readonly<Record<string, ErrorCode>> = {
   FST_ERR_VALIDATION: 'INVALID_INPUT',
 };
 
-export function createHttpServer(options: { logger: Logger; bodyLimit: number }): FastifyInstance {
+export function createHttpServer(options: {
+  logger: Logger;
+  bodyLimit: number;
+  /** server.trustedProxies: request.ip is the right-most X-Forwarded-For hop not among them. */
+  trustedProxies?: readonly string[];
+}): FastifyInstance {
+  const trusted = options.trustedProxies ?? [];
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit,
+    // Without trusted proxies the socket's peer is the client: an X-Forwarded-For from anyone else is a
+    // claim the client makes about itself, and rules on networks must not believe it.
+    trustProxy: trusted.length > 0 ? [...trusted] : false,
     // Our own ids only: a caller-chosen id could collide with another request's audit trail.
     genReqId: () => randomUUID(),
     requestIdHeader: false,
@@ -25,7 +34,8 @@ export function createHttpServer(options: { logger: Logger; bodyLimit: number })
   });
 
   app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
+    // nosniff everywhere: no answer of ours, error or data, may be read by a browser as another type.
+    reply.header('x-request-id', request.id).header('x-content-type-options', 'nosniff');
   });
 
   // Close waits for every connection. One still serving a request when close began would stay open

@@ -6,7 +6,7 @@ import {
   exportLog,
   verifyExportFile,
   verifyStoredLog,
-  type VerifyReport,
+  type StoredLogReport,
 } from '../../audit/index.js';
 import { InputError } from '../../errors/index.js';
 import { openLocalSecretStore } from '../../secrets/index.js';
@@ -32,12 +32,14 @@ export function registerAuditCommands(program: Command): void {
   withCommonOptions(
     audit
       .command('verify')
-      .description('recompute the Merkle log and check every signed checkpoint')
+      .description(
+        'recompute the Merkle log and check every signed checkpoint; exit 3 when intact but a write has no recorded outcome',
+      )
       .option('--file <export>', 'verify an export file offline instead of the data dir')
       .option('--public-key <key>', 'verifier key (or a file holding it); required with --file'),
   ).action(async (options: VerifyOptions) => {
     const bar = progressBar('verifying');
-    let result: VerifyReport;
+    let result: StoredLogReport;
     if (options.file) {
       if (!options.publicKey)
         throw new InputError('--file needs --public-key (see gatehouse audit public-key)');
@@ -53,7 +55,23 @@ export function registerAuditCommands(program: Command): void {
       }
     }
     bar.stop();
-    if (result.ok) {
+    const unfinished = result.unfinishedWrites ?? [];
+    if (result.ok && unfinished.length > 0) {
+      // Intact, but a write may have changed the CRM without its outcome recorded: exit 3, look at each.
+      report(
+        options,
+        [
+          `audit log intact: ${result.size} events, ${result.checkpoints} signed checkpoints verified`,
+          `${unfinished.length} write${unfinished.length === 1 ? '' : 's'} recorded as intended without an outcome; check these records:`,
+          ...unfinished.map(
+            (w) =>
+              `  index ${w.index}: ${w.action} ${w.resource_type} ${w.resource_id || '(new)'} by ${w.actor_id} via ${w.app_id}, request ${w.request_id}`,
+          ),
+        ].join('\n'),
+        result,
+      );
+      process.exitCode = 3;
+    } else if (result.ok) {
       report(
         options,
         `audit log intact: ${result.size} events, ${result.checkpoints} signed checkpoints verified`,

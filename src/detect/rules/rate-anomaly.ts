@@ -74,6 +74,8 @@ export function rateAnomaly(options: Options): Rule<RateAnomalyState> {
       if (
         Number.isNaN(t) ||
         !event.action.startsWith('crm.') ||
+        // A write's intent and outcome are one request: count the outcome only.
+        event.action.endsWith('.intent') ||
         !event.app_id ||
         event.app_id === 'unknown'
       ) {

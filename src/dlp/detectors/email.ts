@@ -48,10 +48,22 @@ function localValid(local: string): boolean {
   return local.length > 0 && !local.startsWith('.') && !local.endsWith('.') && !local.includes('..');
 }
 
+/** Image and asset names look like addresses (`logo@2x.png`); no top-level domain is one of these. */
+const fileExtensions: ReadonlySet<string> = new Set([
+  'png',
+  'jpg',
+  'jpeg',
+  'gif',
+  'svg',
+  'webp',
+  'avif',
+  'ico',
+]);
+
 function domainValid(domain: string): boolean {
   const labels = domain.split('.');
   if (labels.length < 2) return false;
   const tld = labels[labels.length - 1]!;
-  if (!/^[A-Za-z]{2,63}$/.test(tld)) return false;
+  if (!/^[A-Za-z]{2,63}$/.test(tld) || fileExtensions.has(tld.toLowerCase())) return false;
   return labels.every((l) => /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l));
 }

@@ -19,8 +19,9 @@ describe('US SSN detector', () => {
     expect(found('us_ssn', 'ssn 078-00-1120 and ssn 078-05-0000', 0)).toEqual([]);
   });
 
-  it('does not catch mixed separators or a longer dashed number', () => {
-    expect(found('us_ssn', '078-05 1120 and 1-078-05-1120 and 078-05-1120-9', 0)).toEqual([]);
+  it('catches mixed separators (issue 15: they evaded it), but not one separator alone or a longer number', () => {
+    expect(found('us_ssn', '078-05 1120')).toEqual(['078-05 1120']);
+    expect(found('us_ssn', '078-051120 and 1-078-05-1120 and 078-05-1120-9', 0)).toEqual([]);
   });
 
   it('reports nine bare digits only next to a word like "SSN"', () => {

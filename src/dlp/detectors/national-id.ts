@@ -10,18 +10,22 @@ export function ssnPossible(area: string, group: string, serial: string): boolea
 }
 
 /**
- * US Social Security numbers: AAA-GG-SSSS with the same separator (dash or space) twice, or nine bare
- * digits. Impossible ranges are dropped. Nine bare digits are too common to report without the word
- * "SSN" or similar nearby, so they start below the default threshold.
+ * US Social Security numbers: AAA-GG-SSSS with two separators (dash or space, the same or mixed: the
+ * scan's normalisation has made dots, slashes and Unicode dashes a dash), or nine bare digits.
+ * Impossible ranges are dropped. Nine bare digits are too common to report without the word "SSN" or
+ * similar nearby, so they start below the default threshold.
  */
 export function detectUsSsns(text: string): Finding[] {
   const findings: Finding[] = [];
-  const pattern = /(?<![\w-])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\w-])/g;
+  const pattern = /(?<![\w-])(\d{3})([- ]?)(\d{2})([- ]?)(\d{4})(?![\w-])/g;
   for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
-    if (!ssnPossible(m[1]!, m[3]!, m[4]!)) continue;
+    // One separator without the other is not how anyone writes an SSN.
+    if ((m[2] === '') !== (m[4] === '')) continue;
+    if (!ssnPossible(m[1]!, m[3]!, m[5]!)) continue;
     const start = m.index;
     const end = start + m[0].length;
-    let score = m[2] === '-' ? 0.65 : m[2] === ' ' ? 0.5 : 0.3;
+    const separators = `${m[2]}${m[4]}`;
+    let score = separators === '--' ? 0.65 : separators === '' ? 0.3 : separators === '  ' ? 0.5 : 0.55;
     if (nearSsnWords(text, start, end)) score += 0.3;
     findings.push({ kind: 'us_ssn', start, end, confidence: confidence(score), detector: 'us_ssn' });
   }

@@ -71,10 +71,15 @@ function detectPhones(text: string, regions: readonly CountryCode[]): Finding[] 
           const end = sliceStart + n.endsAt;
           const key = `${start}:${end}`;
           if (found.has(key)) continue;
-          // Glued to a word ("ID4155550100") it is an identifier, not a number to dial.
+          // Glued to a word ("ID4155550100", "ORD-2024-000123") it is an identifier, not a number to dial.
           if (isWordChar(text, start - 1) || isWordChar(text, end)) continue;
+          if (text[start - 1] === '-' && isWordChar(text, start - 2)) continue;
           const matched = text.slice(start, end);
-          if (looksLikeDate(matched) || looksLikeCard(matched)) continue;
+          if (looksLikeDate(matched) || looksLikeCard(matched) || inTimestamp(text, matched, end)) continue;
+          // A national number is written with its trunk prefix where the plan has one (GB: 020 …);
+          // ten bare digits without it are an epoch time or an id far more often than a UK phone.
+          if (region !== undefined && region !== 'US' && !matched.replace(/\D/g, '').startsWith('0'))
+            continue;
           const score = phoneScore(
             /^(?:\+|00)/.test(matched),
             n.number.isValid(),
@@ -128,6 +133,11 @@ export function looksLikeDate(value: string): boolean {
     return (day(a) && month(b)) || (month(a) && day(b));
   }
   return false;
+}
+
+/** `2024-05-12 10` of `2024-05-12 10:30:00`: a date with an hour, or a number right before `:mm`. */
+function inTimestamp(text: string, matched: string, end: number): boolean {
+  return /^\d{4}-\d{2}-\d{2}/.test(matched) || (text[end] === ':' && /\d/.test(text[end + 1] ?? ''));
 }
 
 function looksLikeCard(value: string): boolean {
