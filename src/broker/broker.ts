@@ -206,8 +206,8 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
 
   async function verifyAccessToken(token: string): Promise<AccessTokenClaims> {
     await revocations.ready();
-    const claims = await accessTokens.verify(token);
-    revocations.check(claims);
+    const { claims, kid } = await accessTokens.verifyKeyed(token);
+    revocations.check(claims, kid);
     // A token outlives nothing of its app: suspended, retired or with a lapsed approval, it stops.
     const client = await lookupClient(claims.client_id);
     if (!client || client.status !== 'approved') {
@@ -335,7 +335,10 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
     issuer,
     metadata,
     get jwks() {
-      return Object.freeze({ keys: Object.freeze(keys.jwks(nowSeconds(ctx)).keys) });
+      const published = keys.jwks(nowSeconds(ctx)).keys;
+      // A revoked key leaves the set on every node as soon as its revocation is read.
+      const kept = published.filter((key) => !revocations.keyRevoked(String(key.kid)));
+      return Object.freeze({ keys: Object.freeze(kept) });
     },
     exchangeToken: (params, request) => tokenRequest(ctx, params, request),
     verifyAccessToken,

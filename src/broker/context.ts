@@ -125,10 +125,20 @@ export async function issueAccessToken(
   ttlSeconds = ctx.config.broker.accessTokenTtlSeconds,
 ): Promise<{ token: string; claims: AccessTokenClaims; expiresIn: number }> {
   const now = ctx.now();
+  const at = Math.floor(now.getTime() / 1000);
+  let key = ctx.keys.signingKey(at);
+  if (ctx.revocations.keyRevoked(key.kid)) {
+    // Another node revoked this key: its replacement is in the schedule already.
+    await ctx.keys.reload();
+    key = ctx.keys.signingKey(at);
+    if (ctx.revocations.keyRevoked(key.kid)) {
+      throw new DependencyUnavailable('DEPENDENCY_UNAVAILABLE', 'no unrevoked signing key is available yet');
+    }
+  }
   const { token, claims } = await signAccessToken(
-    ctx.keys.signingKey(Math.floor(now.getTime() / 1000)),
+    key,
     { issuer: ctx.issuer, audience: ctx.audience, ttlSeconds, now },
-    input,
+    { ...input, rev: ctx.revocations.epoch },
   );
   return { token, claims, expiresIn: ttlSeconds };
 }

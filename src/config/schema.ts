@@ -205,6 +205,11 @@ export const configSchema = z.strictObject({
       clientSecret: z.string().min(1).optional(),
       /** Scopes the broker asks the IdP for when it signs a user in. */
       loginScope: z.string().default('openid email profile gatehouse'),
+      /**
+       * Strict (default): an ID token whose `email` is not `email_verified: true` is refused. Off: the
+       * unverified e-mail is dropped and the user is known by `sub` alone.
+       */
+      requireVerifiedEmail: z.boolean().default(true),
     })
     .prefault({}),
   broker: z
