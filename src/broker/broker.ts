@@ -15,6 +15,7 @@ import {
   type BrokerContext,
   type CheckAccounts,
   type ClientInfo,
+  type LimitTokenRequests,
   type LookupClient,
   type RequestContext,
 } from './context.js';
@@ -29,13 +30,15 @@ import {
   tokenRequest,
   type TokenResponse,
 } from './grants.js';
-import { openKeyRing } from './keys.js';
+import { revokeSigningKey, type RevokeKeyResult } from './key-revocation.js';
+import { openKeyRing, type KeyState } from './keys.js';
 import {
   recordRevocation,
   revokeAll,
   RevocationList,
   type AuditSink,
   type RevocationFanout,
+  type RevocationStatus,
   type RevokeAllOptions,
   type RevokeAllResult,
 } from './revocation.js';
@@ -43,7 +46,7 @@ import { connectIdp, idTokenAlgorithms } from './subject-token.js';
 import { brokerDb } from './tables.js';
 
 export { accessTokenTokenType, idTokenType, tokenExchangeGrant, type TokenResponse };
-export type { ClientInfo, LookupClient, CheckAccounts, RequestContext, BrowserAnswer };
+export type { ClientInfo, LookupClient, CheckAccounts, RequestContext, BrowserAnswer, LimitTokenRequests };
 
 export interface CreateBrokerOptions {
   config: Config;
@@ -65,6 +68,8 @@ export interface CreateBrokerOptions {
   revocationFanout?: RevocationFanout;
   /** Where DPoP proof jtis are remembered; per node unless given (Redis, shared by every node). */
   dpopReplay?: ReplayStore;
+  /** Rate limit of POST /oauth/token per client and per network; unlimited without it. */
+  limitTokenRequests?: LimitTokenRequests;
 }
 
 /** What the gateway passes to verifyDpop for one request. */
@@ -115,8 +120,17 @@ export interface Broker {
   /** Every token of an app, a user, or one user in one app; holds on every node within a second. */
   revokeAll(options: RevokeAllOptions): Promise<RevokeAllResult>;
   readonly elevations: Elevations;
+  /** For /readyz: whether this node's revocation list is known and fresh. */
+  revocationStatus(): RevocationStatus;
   /** Publishes a new signing key now; it signs after `broker.keyPublishLeadSeconds`. Answers its kid. */
   rotateKeys(): Promise<string>;
+  /** The key schedule (admin API). */
+  listKeys(): KeyState[];
+  /** Cuts off a signing key at once, on every node within the revocation bound; audited. */
+  revokeKey(
+    kid: string,
+    how: { reason: string; actor: string; requestId?: string },
+  ): Promise<RevokeKeyResult>;
   /** Stops polling. */
   close(): void;
 }
@@ -156,6 +170,8 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
     maxStalenessMs: config.broker.revocationMaxStalenessSeconds * 1000,
     fanout: options.revocationFanout,
   });
+  // Read now, so that /readyz knows the list before the first token arrives (a failure retries).
+  revocations.ready().catch(() => undefined);
   // Clients change rarely and the gateway asks per request: a short cache keeps the DB off the hot path,
   // short enough that a suspended app's tokens are refused within a second.
   const clientCache = new Map<string, { at: number; client: ClientInfo | undefined }>();
@@ -184,6 +200,7 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
     audit: options.audit,
     lookupClient,
     checkAccounts: options.checkAccounts,
+    limitTokenRequests: options.limitTokenRequests,
     now,
   };
   const accessTokens = createAccessTokenVerifier({
@@ -280,10 +297,17 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
       .where('token_hash', '=', sha256(token))
       .executeTakeFirst();
     if (!row || !mayRevoke(row.client_id)) return;
-    await revokeFamily(ctx, row.family_id, 'revoked', undefined, {
-      appId: row.app_id,
-      actor: row.email ?? row.sub,
-    });
+    await revokeFamily(
+      ctx,
+      row.family_id,
+      'revoked',
+      {},
+      {
+        appId: row.app_id,
+        actor: row.email ?? row.sub,
+        role: 'client',
+      },
+    );
   }
 
   async function introspect(
@@ -355,8 +379,16 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
       return result;
     },
     elevations: createElevations(ctx),
+    revocationStatus: () => revocations.status(),
     async rotateKeys() {
       return (await keys.rotate(nowSeconds(ctx))).kid;
+    },
+    listKeys: () => keys.list(nowSeconds(ctx)),
+    async revokeKey(kid, how) {
+      const result = await revokeSigningKey({ db, secrets, kid, audit: options.audit, ...how });
+      await keys.reload();
+      await revocations.sync();
+      return result;
     },
     close() {
       clearInterval(keyTimer);

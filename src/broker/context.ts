@@ -28,6 +28,12 @@ export interface ClientInfo {
 
 export type LookupClient = (clientId: string) => Promise<ClientInfo | undefined>;
 
+/** Rate limit of the token endpoint per client and per caller network (src/limits createEndpointLimiter). */
+export type LimitTokenRequests = (key: {
+  client: string;
+  network: string;
+}) => Promise<{ allowed: boolean; limit?: string; retryAfterSeconds?: number }>;
+
 /**
  * Decides whether a user may be given a capability over these accounts (e.g. they are in the user's
  * territory, or assigned to them). Without one, a capability only narrows: the gateway still applies
@@ -41,6 +47,8 @@ export interface RequestContext {
   dpop?: string;
   /** The request id, for audit events. */
   requestId?: string;
+  /** The caller's network (IPv4 /24, IPv6 /48), for audit events and rate limits. */
+  network?: string;
 }
 
 /** Everything the parts of the broker share. */
@@ -57,6 +65,7 @@ export interface BrokerContext {
   readonly audit?: AuditSink;
   readonly lookupClient: LookupClient;
   readonly checkAccounts?: CheckAccounts;
+  readonly limitTokenRequests?: LimitTokenRequests;
   readonly now: () => Date;
 }
 
@@ -157,6 +166,7 @@ export async function audit(
     requestId?: string;
     outcome: 'allow' | 'deny' | 'error';
     reason: string;
+    network?: string;
   },
   required: boolean,
 ): Promise<void> {
@@ -178,6 +188,7 @@ export async function audit(
       trace_id: '',
       outcome: event.outcome,
       reason: event.reason,
+      ...(event.network === undefined ? {} : { client_network: event.network }),
     });
   } catch (cause) {
     if (required) {

@@ -29,5 +29,6 @@ export {
   type RevokeAllResult,
 } from './revocation.js';
 export type { ReplayStore } from './dpop.js';
-export { rotateSigningKey } from './keys.js';
+export { rotateSigningKey, type KeyState } from './keys.js';
+export { revokeSigningKey, type RevokeKeyResult } from './key-revocation.js';
 export { registerBrokerRoutes, caller as authenticateBrokerCaller } from './routes.js';

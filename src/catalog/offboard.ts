@@ -38,7 +38,7 @@ export interface OffboardDeps {
   readonly dataDir: string;
   revokeTokens(
     target: { appId?: string; userId?: string },
-    options: { reason: string; actor: string },
+    options: { reason: string; actor: string; permanent?: boolean },
   ): Promise<unknown>;
   readonly now?: () => Date;
   /** Audit events scanned so far, while the user's own events are collected. */
@@ -102,7 +102,8 @@ export async function offboardUser(
       apps.push({ app_id: app.id, action: 'suspended' });
     }
   }
-  await deps.revokeTokens({ userId: who }, { reason, actor: options.by.id });
+  // A leaver's sign-ins stay refused, whatever the IdP still issues for them.
+  await deps.revokeTokens({ userId: who }, { reason, actor: options.by.id, permanent: true });
   const prefixes = [userSecretPrefix(who), ...owned.map((app) => appSecretPrefix(app.id))];
   const removed = await removeSecrets(deps.secrets, prefixes);
   const appIds = new Set(owned.map((app) => app.id));

@@ -238,6 +238,13 @@ export const configSchema = z.strictObject({
       keyRotationDays: z.number().int().min(0).max(365).default(30),
       /** A new key is in the JWKS this long before it signs (longer than any JWKS cache). */
       keyPublishLeadSeconds: z.number().int().min(0).max(86_400).default(600),
+      /** POST /oauth/token: token buckets per client id and per caller network (429 with Retry-After). */
+      tokenRequestLimits: z
+        .strictObject({
+          perClient: tokenBucket.default({ burst: 600, ratePerSecond: 30 }),
+          perNetwork: tokenBucket.default({ burst: 600, ratePerSecond: 30 }),
+        })
+        .prefault({}),
     })
     .prefault({}),
   gateway: gateway.prefault({}),

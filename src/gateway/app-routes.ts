@@ -35,7 +35,7 @@ export interface AppRouteDeps extends PipelineDeps {
   dataDir: string;
   revokeTokens(
     target: { appId?: string; userId?: string },
-    options: { reason: string; actor: string },
+    options: { reason: string; actor: string; permanent?: boolean },
   ): Promise<unknown>;
   /** Brings last-use times up to date before an `unused` query. */
   refreshUsage(): Promise<unknown>;
