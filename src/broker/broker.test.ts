@@ -23,6 +23,7 @@ import { loadConfig, type Config } from '../config/index.js';
 import { createDevIdp, mintDevIdToken, type DevIdp } from '../devidp/index.js';
 import { openLocalSecretStore, type SecretStore } from '../secrets/index.js';
 import { openStore, type Store } from '../store/index.js';
+import type { AuditEvent } from '../audit/index.js';
 import { createBroker, registerBrokerRoutes, type Broker, type ClientInfo } from './index.js';
 import { testDatabase } from '../../test/support/database.js';
 
@@ -82,6 +83,9 @@ let url: string;
 let idpIssuer: string;
 /** The broker's clock: real time unless a test freezes it. */
 let frozen: Date | undefined;
+/** The broker's audit sink: grants are refused (503) without one, so the unit tests keep what it records. */
+const recorded: AuditEvent[] = [];
+const grantEvents = { append: async (event: AuditEvent) => void recorded.push(event) };
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-broker-'));
@@ -103,6 +107,7 @@ beforeAll(async () => {
     issuer: url,
     lookupClient: async (clientId) => (Object.hasOwn(clients, clientId) ? clients[clientId] : undefined),
     now: () => frozen ?? new Date(),
+    audit: grantEvents,
   });
   app = Fastify();
   await app.register(formbody);
@@ -669,6 +674,7 @@ describe('an unreachable IdP', () => {
       db: store.db,
       issuer: url,
       lookupClient: async (id) => clients[id],
+      audit: grantEvents,
     });
     const params = {
       grant_type: exchangeGrant,
