@@ -199,6 +199,7 @@ function idTokenClaims(overrides: JWTPayload = {}): JWTPayload {
     aud: 'gatehouse',
     sub: 'alice',
     email: 'alice@example.com',
+    email_verified: true,
     gatehouse_role: 'sales_rep',
     territory: 'EMEA',
     iat,
@@ -484,6 +485,52 @@ describe('token exchange refuses bad subject tokens (invalid_grant)', () => {
 
   it('an ID token for another audience', async () => {
     await refuses(await signWithIdpKey(idTokenClaims({ aud: 'some-other-client' })));
+  });
+
+  it('a control: the same claims, signed alike, are accepted', async () => {
+    const response = await exchange(
+      await signWithIdpKey(idTokenClaims()),
+      'call-notes',
+      'read:account.basic',
+    );
+    expect(response.status).toBe(200);
+  });
+
+  it("an ID token with email_verified false for bob's address, acting as bob", async () => {
+    await refuses(
+      await signWithIdpKey(
+        idTokenClaims({
+          sub: 'mallory',
+          email: 'bob@example.com',
+          email_verified: false,
+          gatehouse_role: 'sales_manager',
+        }),
+      ),
+    );
+    await refuses(
+      await signWithIdpKey(
+        idTokenClaims({ sub: 'mallory', email: 'bob@example.com', email_verified: undefined }),
+      ),
+    );
+  });
+
+  it("another client's ID token that lists Gatehouse among its audiences (azp: other)", async () => {
+    await refuses(await signWithIdpKey(idTokenClaims({ aud: ['other-app', 'gatehouse'], azp: 'other-app' })));
+    // Several audiences and no azp: nothing says the token was issued to us.
+    await refuses(await signWithIdpKey(idTokenClaims({ aud: ['other-app', 'gatehouse'] })));
+  });
+
+  it('a fresh ID token for a sign-in older than idp.maxIdTokenAgeSeconds (auth_time)', async () => {
+    const authTime = Math.floor(Date.now() / 1000) - config.idp.maxIdTokenAgeSeconds - 60;
+    await refuses(await signWithIdpKey(idTokenClaims({ auth_time: authTime })));
+  });
+
+  it("an ID token minted before the user's revocation buys nothing after it; a later sign-in does", async () => {
+    const before = await idToken('bob');
+    await broker.revokeAll({ userId: 'BOB@example.com', reason: 'containment' });
+    await refuses(before);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await exchange(await idToken('bob'), 'call-notes', 'read:account.basic')).status).toBe(200);
   });
 
   it('an ID token from another issuer', async () => {
