@@ -193,6 +193,19 @@ describe('token issuance is audited', () => {
     expect(text).not.toContain(token.split('.')[2]);
     expect(text).not.toContain(jti);
   });
+
+  it('a revocation through /oauth/revoke (RFC 7009) is audited as token.revoke', async () => {
+    const token = await demo.accessToken('alice', 'call-notes', scope);
+    const response = await fetch(`${demo.url}/oauth/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_id: 'call-notes', token }),
+    });
+    expect(response.status).toBe(200);
+    const events = await auditEvents('app_id=call-notes');
+    const jti = decodeJwt(token).jti as string;
+    expect(events.some((e) => e.action === 'token.revoke' && e.resource_id === `jti:${jti}`)).toBe(true);
+  });
 });
 
 describe('/oauth/token rate limit', () => {

@@ -8,6 +8,7 @@ import { createAccessTokenVerifier, type AccessTokenClaims } from './access-toke
 import { authorize, callback, consent, type BrowserAnswer } from './authorize.js';
 import {
   approvedClient,
+  audit,
   nowSeconds,
   paramsOf,
   requireScope,
@@ -110,8 +111,15 @@ export interface Broker {
   authorize(query: Readonly<Record<string, unknown>>): Promise<BrowserAnswer>;
   callback(query: Readonly<Record<string, unknown>>, browser: string | undefined): Promise<BrowserAnswer>;
   consent(form: Readonly<Record<string, unknown>>, browser: string | undefined): Promise<BrowserAnswer>;
-  /** RFC 7009. `caller` (an admin's verified token) may revoke any token; a client only its own. */
-  revoke(params: Readonly<Record<string, unknown>>, caller?: AccessTokenClaims): Promise<void>;
+  /**
+   * RFC 7009. `caller` (an admin's verified token) may revoke any token; a client only its own. A
+   * revocation, and a refusal to revoke another client's token, is audited.
+   */
+  revoke(
+    params: Readonly<Record<string, unknown>>,
+    caller?: AccessTokenClaims,
+    request?: RequestContext,
+  ): Promise<void>;
   /** RFC 7662; the caller's token must carry `admin` or `audit:read`. */
   introspect(
     params: Readonly<Record<string, unknown>>,
@@ -264,6 +272,7 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
   async function revoke(
     params: Readonly<Record<string, unknown>>,
     caller?: AccessTokenClaims,
+    request: RequestContext = {},
   ): Promise<void> {
     const param = paramsOf(params);
     const token = param('token');
@@ -279,7 +288,21 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
       } catch {
         return; // RFC 7009 §2.2: an invalid token needs no revoking.
       }
-      if (!mayRevoke(claims.client_id)) return;
+      const event = {
+        actor: caller === undefined ? `client ${client?.clientId ?? ''}` : (caller.email ?? caller.sub),
+        role: admin ? 'admin' : 'client',
+        appId: claims.app_id,
+        action: 'token.revoke',
+        resourceType: 'token',
+        resourceId: `jti:${claims.jti}`,
+        scope: claims.scope,
+        requestId: request.requestId,
+        network: request.network,
+      };
+      if (!mayRevoke(claims.client_id)) {
+        await audit(ctx, { ...event, outcome: 'deny', reason: 'the token belongs to another client' }, false);
+        return;
+      }
       await recordRevocation(db, {
         kind: 'jti',
         value: claims.jti,
@@ -289,6 +312,7 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
       });
       accessTokens.forget(claims.jti);
       await revocations.sync();
+      await audit(ctx, { ...event, outcome: 'allow', reason: 'revoked (RFC 7009)' }, true);
       return;
     }
     const row = await db
@@ -297,17 +321,11 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
       .where('token_hash', '=', sha256(token))
       .executeTakeFirst();
     if (!row || !mayRevoke(row.client_id)) return;
-    await revokeFamily(
-      ctx,
-      row.family_id,
-      'revoked',
-      {},
-      {
-        appId: row.app_id,
-        actor: row.email ?? row.sub,
-        role: 'client',
-      },
-    );
+    await revokeFamily(ctx, row.family_id, 'revoked', request, {
+      appId: row.app_id,
+      actor: row.email ?? row.sub,
+      role: 'client',
+    });
   }
 
   async function introspect(

@@ -79,7 +79,10 @@ export function registerBrokerRoutes(
     child.post('/oauth/revoke', async (request, reply) =>
       oauth(request, reply, async () => {
         const admin = request.headers.authorization ? await caller(broker, request) : undefined;
-        await broker.revoke(formBody(request), admin);
+        await broker.revoke(formBody(request), admin, {
+          requestId: request.id,
+          network: networkOf(request.ip),
+        });
         return {};
       }),
     );
