@@ -347,6 +347,37 @@ describe('authorization code flow attacks', () => {
     await refused(first.access_token, 'TOKEN_REVOKED');
   });
 
+  it('authorization code replayed: the revocation and its audit event name the user the code was issued to, not the app', async () => {
+    const { verifier, challenge } = pkce();
+    const { back } = await signIn(new Browser(), {
+      base: demo.url,
+      clientId: 'call-notes',
+      redirectUri,
+      scope,
+      user: 'bob',
+      challenge,
+    });
+    const form = {
+      grant_type: 'authorization_code',
+      client_id: 'call-notes',
+      code: back.searchParams.get('code') ?? '',
+      redirect_uri: redirectUri,
+      code_verifier: verifier,
+    };
+    const first = (await (await postForm('/oauth/token', form)).json()) as { access_token: string };
+    expect((await postForm('/oauth/token', form)).status).toBe(400);
+    const carol = await demo.accessToken('carol', 'console', 'audit:read');
+    const events = (await (
+      await demo.get('/audit/v1/events?app_id=call-notes&limit=1000', carol)
+    ).json()) as { records: { event: { action: string; resource_id: string; actor_id: string } }[] };
+    const sid = decodeJwt(first.access_token).sid;
+    const revoked = events.records.find(
+      (r) => r.event.action === 'token.family_revoked' && r.event.resource_id === sid,
+    );
+    // User-level detection and containment key on the user: the replay is theirs to look into.
+    expect(revoked?.event.actor_id).toBe('bob@example.com');
+  });
+
   it('consent posted from another browser (login CSRF): refused', async () => {
     const { challenge } = pkce();
     const victim = new Browser();
@@ -405,6 +436,28 @@ describe('authorization code flow attacks', () => {
     expect(
       events.records.some((r) => r.event.action === 'token.family_revoked' && r.event.resource_id === sid),
     ).toBe(true);
+  });
+
+  it('a refused refresh (wider scope) does not use the token up: the next honest refresh works', async () => {
+    const tokens = (await (
+      await redeemCodeFlow({ base: demo.url, redirectUri, scope: 'read:account.basic' })
+    ).json()) as { access_token: string; refresh_token: string };
+    const refresh = (extra: Record<string, string> = {}) =>
+      postForm('/oauth/token', {
+        grant_type: 'refresh_token',
+        client_id: 'call-notes',
+        refresh_token: tokens.refresh_token,
+        ...extra,
+      });
+    const wider = await refresh({ scope: 'read:account.basic read:contact.basic' });
+    expect(wider.status).toBe(400);
+    expect(await wider.json()).toMatchObject({ error: 'invalid_scope' });
+    // Before, the refused request had burnt the token and this one was taken for theft.
+    const honest = await refresh();
+    expect(honest.status).toBe(200);
+    const rotated = (await honest.json()) as { access_token: string };
+    expect((await demo.get('/crm/v1/accounts?limit=1', rotated.access_token)).status).toBe(200);
+    expect((await demo.get('/crm/v1/accounts?limit=1', tokens.access_token)).status).toBe(200);
   });
 
   it('a refresh token of another client is refused', async () => {

@@ -31,11 +31,27 @@ export interface AccessTokenClaims {
   readonly cap?: { readonly account_ids: readonly string[] };
   /** The approved just-in-time elevation this token carries. */
   readonly elev?: string;
+  /**
+   * Revocation epoch: the last revocation entry the issuing node had read. Entries after it cover the
+   * token; no clock is compared.
+   */
+  readonly rev?: number;
 }
 
 export type AccessTokenInput = Pick<
   AccessTokenClaims,
-  'sub' | 'client_id' | 'app_id' | 'scope' | 'role' | 'email' | 'territory' | 'sid' | 'cnf' | 'cap' | 'elev'
+  | 'sub'
+  | 'client_id'
+  | 'app_id'
+  | 'scope'
+  | 'role'
+  | 'email'
+  | 'territory'
+  | 'sid'
+  | 'cnf'
+  | 'cap'
+  | 'elev'
+  | 'rev'
 >;
 
 export const accessTokenType = 'at+jwt';
@@ -66,6 +82,7 @@ export async function signAccessToken(
     ...(input.cnf === undefined ? {} : { cnf: { jkt: input.cnf.jkt } }),
     ...(input.cap === undefined ? {} : { cap: { account_ids: [...input.cap.account_ids] } }),
     ...(input.elev === undefined ? {} : { elev: input.elev }),
+    ...(input.rev === undefined ? {} : { rev: input.rev }),
   };
   const token = await new SignJWT({ ...claims })
     .setProtectedHeader({ alg: accessTokenAlg, typ: accessTokenType, kid: key.kid })
@@ -75,6 +92,8 @@ export async function signAccessToken(
 
 export interface AccessTokenVerifier {
   verify(token: string): Promise<AccessTokenClaims>;
+  /** verify, answering the kid of the key that signed it too (a revoked key stops its tokens). */
+  verifyKeyed(token: string): Promise<{ claims: AccessTokenClaims; kid: string }>;
   /** Evicts a cached token by `jti` so its next use is verified again (revocation). */
   forget(jti: string): void;
 }
@@ -97,7 +116,9 @@ export function createAccessTokenVerifier(options: {
   cacheSize?: number;
 }): AccessTokenVerifier {
   const { keys, issuer, audience, now } = options;
-  const cache = new VerifiedTokenCache<AccessTokenClaims>(options.cacheSize);
+  const cache = new VerifiedTokenCache<{ jti: string; exp: number; claims: AccessTokenClaims; kid: string }>(
+    options.cacheSize,
+  );
   // An unknown kid may be a key another node just published: reload the ring, at most once a second.
   let lastReload = 0;
   const getKey =
@@ -114,37 +135,45 @@ export function createAccessTokenVerifier(options: {
       throw new errors.JWKSNoMatchingKey();
     };
 
-  return {
-    async verify(token) {
-      if (typeof token !== 'string') throw new TypeError('token must be a string');
-      if (token.length > maxTokenLength) throw invalid(new Error('token too long'));
-      if (token.split('.').length !== 3) throw invalid(new Error('not a compact JWS'));
-      const currentDate = now();
-      const digest = hash('sha256', token, 'base64url');
-      const cached = cache.get(digest, currentDate.getTime() / 1000);
-      if (cached) return cached;
+  async function verifyKeyed(token: string): Promise<{ claims: AccessTokenClaims; kid: string }> {
+    if (typeof token !== 'string') throw new TypeError('token must be a string');
+    if (token.length > maxTokenLength) throw invalid(new Error('token too long'));
+    if (token.split('.').length !== 3) throw invalid(new Error('not a compact JWS'));
+    const currentDate = now();
+    const digest = hash('sha256', token, 'base64url');
+    const cached = cache.get(digest, currentDate.getTime() / 1000);
+    if (cached) return cached;
 
-      let payload: JWTPayload;
-      try {
-        ({ payload } = await jwtVerify(token, getKey(currentDate.getTime() / 1000), {
-          algorithms: [accessTokenAlg],
-          typ: accessTokenType,
-          issuer,
-          audience,
-          clockTolerance: clockToleranceSeconds,
-          requiredClaims: ['sub', 'jti', 'iat', 'exp'],
-          currentDate,
-        }));
-      } catch (cause) {
-        if (cause instanceof errors.JWTExpired) {
-          throw new TokenError('TOKEN_EXPIRED', 'the access token has expired', { cause });
-        }
-        throw invalid(cause);
+    let payload: JWTPayload;
+    let kid: unknown;
+    try {
+      ({
+        payload,
+        protectedHeader: { kid },
+      } = await jwtVerify(token, getKey(currentDate.getTime() / 1000), {
+        algorithms: [accessTokenAlg],
+        typ: accessTokenType,
+        issuer,
+        audience,
+        clockTolerance: clockToleranceSeconds,
+        requiredClaims: ['sub', 'jti', 'iat', 'exp'],
+        currentDate,
+      }));
+    } catch (cause) {
+      if (cause instanceof errors.JWTExpired) {
+        throw new TokenError('TOKEN_EXPIRED', 'the access token has expired', { cause });
       }
-      const claims = Object.freeze(claimsOf(payload));
-      cache.set(digest, claims);
-      return claims;
-    },
+      throw invalid(cause);
+    }
+    const claims = Object.freeze(claimsOf(payload));
+    const verified = Object.freeze({ jti: claims.jti, exp: claims.exp, claims, kid: String(kid) });
+    cache.set(digest, verified);
+    return verified;
+  }
+
+  return {
+    verify: async (token) => (await verifyKeyed(token)).claims,
+    verifyKeyed,
     forget: (jti) => cache.forget(jti),
   };
 }
@@ -186,9 +215,17 @@ function claimsOf(payload: JWTPayload): AccessTokenClaims {
     ...optionalText('territory'),
     ...optionalText('sid'),
     ...optionalText('elev'),
+    ...revOf(payload.rev),
     ...cnfOf(payload.cnf),
     ...capOf(payload.cap),
   };
+}
+
+function revOf(value: unknown): { rev: number } | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isSafeInteger(value) || (value as number) < 0)
+    throw invalid(new Error('claim rev is malformed'));
+  return { rev: value as number };
 }
 
 function cnfOf(value: unknown): { cnf: { jkt: string } } | undefined {

@@ -23,6 +23,7 @@ import { loadConfig, type Config } from '../config/index.js';
 import { createDevIdp, mintDevIdToken, type DevIdp } from '../devidp/index.js';
 import { openLocalSecretStore, type SecretStore } from '../secrets/index.js';
 import { openStore, type Store } from '../store/index.js';
+import type { AuditEvent } from '../audit/index.js';
 import { createBroker, registerBrokerRoutes, type Broker, type ClientInfo } from './index.js';
 import { testDatabase } from '../../test/support/database.js';
 
@@ -82,6 +83,9 @@ let url: string;
 let idpIssuer: string;
 /** The broker's clock: real time unless a test freezes it. */
 let frozen: Date | undefined;
+/** The broker's audit sink: grants are refused (503) without one, so the unit tests keep what it records. */
+const recorded: AuditEvent[] = [];
+const grantEvents = { append: async (event: AuditEvent) => void recorded.push(event) };
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-broker-'));
@@ -103,6 +107,7 @@ beforeAll(async () => {
     issuer: url,
     lookupClient: async (clientId) => (Object.hasOwn(clients, clientId) ? clients[clientId] : undefined),
     now: () => frozen ?? new Date(),
+    audit: grantEvents,
   });
   app = Fastify();
   await app.register(formbody);
@@ -194,6 +199,7 @@ function idTokenClaims(overrides: JWTPayload = {}): JWTPayload {
     aud: 'gatehouse',
     sub: 'alice',
     email: 'alice@example.com',
+    email_verified: true,
     gatehouse_role: 'sales_rep',
     territory: 'EMEA',
     iat,
@@ -481,6 +487,52 @@ describe('token exchange refuses bad subject tokens (invalid_grant)', () => {
     await refuses(await signWithIdpKey(idTokenClaims({ aud: 'some-other-client' })));
   });
 
+  it('a control: the same claims, signed alike, are accepted', async () => {
+    const response = await exchange(
+      await signWithIdpKey(idTokenClaims()),
+      'call-notes',
+      'read:account.basic',
+    );
+    expect(response.status).toBe(200);
+  });
+
+  it("an ID token with email_verified false for bob's address, acting as bob", async () => {
+    await refuses(
+      await signWithIdpKey(
+        idTokenClaims({
+          sub: 'mallory',
+          email: 'bob@example.com',
+          email_verified: false,
+          gatehouse_role: 'sales_manager',
+        }),
+      ),
+    );
+    await refuses(
+      await signWithIdpKey(
+        idTokenClaims({ sub: 'mallory', email: 'bob@example.com', email_verified: undefined }),
+      ),
+    );
+  });
+
+  it("another client's ID token that lists Gatehouse among its audiences (azp: other)", async () => {
+    await refuses(await signWithIdpKey(idTokenClaims({ aud: ['other-app', 'gatehouse'], azp: 'other-app' })));
+    // Several audiences and no azp: nothing says the token was issued to us.
+    await refuses(await signWithIdpKey(idTokenClaims({ aud: ['other-app', 'gatehouse'] })));
+  });
+
+  it('a fresh ID token for a sign-in older than idp.maxIdTokenAgeSeconds (auth_time)', async () => {
+    const authTime = Math.floor(Date.now() / 1000) - config.idp.maxIdTokenAgeSeconds - 60;
+    await refuses(await signWithIdpKey(idTokenClaims({ auth_time: authTime })));
+  });
+
+  it("an ID token minted before the user's revocation buys nothing after it; a later sign-in does", async () => {
+    const before = await idToken('bob');
+    await broker.revokeAll({ userId: 'BOB@example.com', reason: 'containment' });
+    await refuses(before);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await exchange(await idToken('bob'), 'call-notes', 'read:account.basic')).status).toBe(200);
+  });
+
   it('an ID token from another issuer', async () => {
     await refuses(await signWithIdpKey(idTokenClaims({ iss: 'https://idp.example' })));
   });
@@ -669,6 +721,7 @@ describe('an unreachable IdP', () => {
       db: store.db,
       issuer: url,
       lookupClient: async (id) => clients[id],
+      audit: grantEvents,
     });
     const params = {
       grant_type: exchangeGrant,

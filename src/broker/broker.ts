@@ -8,6 +8,7 @@ import { createAccessTokenVerifier, type AccessTokenClaims } from './access-toke
 import { authorize, callback, consent, type BrowserAnswer } from './authorize.js';
 import {
   approvedClient,
+  audit,
   nowSeconds,
   paramsOf,
   requireScope,
@@ -15,6 +16,7 @@ import {
   type BrokerContext,
   type CheckAccounts,
   type ClientInfo,
+  type LimitTokenRequests,
   type LookupClient,
   type RequestContext,
 } from './context.js';
@@ -29,13 +31,15 @@ import {
   tokenRequest,
   type TokenResponse,
 } from './grants.js';
-import { openKeyRing } from './keys.js';
+import { revokeSigningKey, type RevokeKeyResult } from './key-revocation.js';
+import { openKeyRing, type KeyState } from './keys.js';
 import {
   recordRevocation,
   revokeAll,
   RevocationList,
   type AuditSink,
   type RevocationFanout,
+  type RevocationStatus,
   type RevokeAllOptions,
   type RevokeAllResult,
 } from './revocation.js';
@@ -43,7 +47,7 @@ import { connectIdp, idTokenAlgorithms } from './subject-token.js';
 import { brokerDb } from './tables.js';
 
 export { accessTokenTokenType, idTokenType, tokenExchangeGrant, type TokenResponse };
-export type { ClientInfo, LookupClient, CheckAccounts, RequestContext, BrowserAnswer };
+export type { ClientInfo, LookupClient, CheckAccounts, RequestContext, BrowserAnswer, LimitTokenRequests };
 
 export interface CreateBrokerOptions {
   config: Config;
@@ -65,6 +69,8 @@ export interface CreateBrokerOptions {
   revocationFanout?: RevocationFanout;
   /** Where DPoP proof jtis are remembered; per node unless given (Redis, shared by every node). */
   dpopReplay?: ReplayStore;
+  /** Rate limit of POST /oauth/token per client and per network; unlimited without it. */
+  limitTokenRequests?: LimitTokenRequests;
 }
 
 /** What the gateway passes to verifyDpop for one request. */
@@ -105,8 +111,15 @@ export interface Broker {
   authorize(query: Readonly<Record<string, unknown>>): Promise<BrowserAnswer>;
   callback(query: Readonly<Record<string, unknown>>, browser: string | undefined): Promise<BrowserAnswer>;
   consent(form: Readonly<Record<string, unknown>>, browser: string | undefined): Promise<BrowserAnswer>;
-  /** RFC 7009. `caller` (an admin's verified token) may revoke any token; a client only its own. */
-  revoke(params: Readonly<Record<string, unknown>>, caller?: AccessTokenClaims): Promise<void>;
+  /**
+   * RFC 7009. `caller` (an admin's verified token) may revoke any token; a client only its own. A
+   * revocation, and a refusal to revoke another client's token, is audited.
+   */
+  revoke(
+    params: Readonly<Record<string, unknown>>,
+    caller?: AccessTokenClaims,
+    request?: RequestContext,
+  ): Promise<void>;
   /** RFC 7662; the caller's token must carry `admin` or `audit:read`. */
   introspect(
     params: Readonly<Record<string, unknown>>,
@@ -115,8 +128,17 @@ export interface Broker {
   /** Every token of an app, a user, or one user in one app; holds on every node within a second. */
   revokeAll(options: RevokeAllOptions): Promise<RevokeAllResult>;
   readonly elevations: Elevations;
+  /** For /readyz: whether this node's revocation list is known and fresh. */
+  revocationStatus(): RevocationStatus;
   /** Publishes a new signing key now; it signs after `broker.keyPublishLeadSeconds`. Answers its kid. */
   rotateKeys(): Promise<string>;
+  /** The key schedule (admin API). */
+  listKeys(): KeyState[];
+  /** Cuts off a signing key at once, on every node within the revocation bound; audited. */
+  revokeKey(
+    kid: string,
+    how: { reason: string; actor: string; requestId?: string },
+  ): Promise<RevokeKeyResult>;
   /** Stops polling. */
   close(): void;
 }
@@ -158,6 +180,8 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
     maxStalenessMs: config.broker.revocationMaxStalenessSeconds * 1000,
     fanout: options.revocationFanout,
   });
+  // Read now, so that /readyz knows the list before the first token arrives (a failure retries).
+  revocations.ready().catch(() => undefined);
   // Clients change rarely and the gateway asks per request: a short cache keeps the DB off the hot path,
   // short enough that a suspended app's tokens are refused within a second.
   const clientCache = new Map<string, { at: number; client: ClientInfo | undefined }>();
@@ -186,6 +210,7 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
     audit: options.audit,
     lookupClient,
     checkAccounts: options.checkAccounts,
+    limitTokenRequests: options.limitTokenRequests,
     now,
   };
   const accessTokens = createAccessTokenVerifier({
@@ -208,8 +233,8 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
 
   async function verifyAccessToken(token: string): Promise<AccessTokenClaims> {
     await revocations.ready();
-    const claims = await accessTokens.verify(token);
-    revocations.check(claims);
+    const { claims, kid } = await accessTokens.verifyKeyed(token);
+    revocations.check(claims, kid);
     // A token outlives nothing of its app: suspended, retired or with a lapsed approval, it stops.
     const client = await lookupClient(claims.client_id);
     if (!client || client.status !== 'approved') {
@@ -249,6 +274,7 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
   async function revoke(
     params: Readonly<Record<string, unknown>>,
     caller?: AccessTokenClaims,
+    request: RequestContext = {},
   ): Promise<void> {
     const param = paramsOf(params);
     const token = param('token');
@@ -264,7 +290,21 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
       } catch {
         return; // RFC 7009 §2.2: an invalid token needs no revoking.
       }
-      if (!mayRevoke(claims.client_id)) return;
+      const event = {
+        actor: caller === undefined ? `client ${client?.clientId ?? ''}` : (caller.email ?? caller.sub),
+        role: admin ? 'admin' : 'client',
+        appId: claims.app_id,
+        action: 'token.revoke',
+        resourceType: 'token',
+        resourceId: `jti:${claims.jti}`,
+        scope: claims.scope,
+        requestId: request.requestId,
+        network: request.network,
+      };
+      if (!mayRevoke(claims.client_id)) {
+        await audit(ctx, { ...event, outcome: 'deny', reason: 'the token belongs to another client' }, false);
+        return;
+      }
       await recordRevocation(db, {
         kind: 'jti',
         value: claims.jti,
@@ -274,6 +314,7 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
       });
       accessTokens.forget(claims.jti);
       await revocations.sync();
+      await audit(ctx, { ...event, outcome: 'allow', reason: 'revoked (RFC 7009)' }, true);
       return;
     }
     const row = await db
@@ -282,9 +323,10 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
       .where('token_hash', '=', sha256(token))
       .executeTakeFirst();
     if (!row || !mayRevoke(row.client_id)) return;
-    await revokeFamily(ctx, row.family_id, 'revoked', undefined, {
+    await revokeFamily(ctx, row.family_id, 'revoked', request, {
       appId: row.app_id,
       actor: row.email ?? row.sub,
+      role: 'client',
     });
   }
 
@@ -338,7 +380,10 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
     issuer,
     metadata,
     get jwks() {
-      return Object.freeze({ keys: Object.freeze(keys.jwks(nowSeconds(ctx)).keys) });
+      const published = keys.jwks(nowSeconds(ctx)).keys;
+      // A revoked key leaves the set on every node as soon as its revocation is read.
+      const kept = published.filter((key) => !revocations.keyRevoked(String(key.kid)));
+      return Object.freeze({ keys: Object.freeze(kept) });
     },
     exchangeToken: (params, request) => tokenRequest(ctx, params, request),
     verifyAccessToken,
@@ -355,8 +400,16 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
       return result;
     },
     elevations: createElevations(ctx),
+    revocationStatus: () => revocations.status(),
     async rotateKeys() {
       return (await keys.rotate(nowSeconds(ctx))).kid;
+    },
+    listKeys: () => keys.list(nowSeconds(ctx)),
+    async revokeKey(kid, how) {
+      const result = await revokeSigningKey({ db, secrets, kid, audit: options.audit, ...how });
+      await keys.reload();
+      await revocations.sync();
+      return result;
     },
     close() {
       clearInterval(keyTimer);

@@ -31,6 +31,12 @@ export interface ClientInfo {
 
 export type LookupClient = (clientId: string) => Promise<ClientInfo | undefined>;
 
+/** Rate limit of the token endpoint per client and per caller network (src/limits createEndpointLimiter). */
+export type LimitTokenRequests = (key: {
+  client: string;
+  network: string;
+}) => Promise<{ allowed: boolean; limit?: string; retryAfterSeconds?: number }>;
+
 /**
  * Decides whether a user may be given a capability over these accounts (e.g. they are in the user's
  * territory, or assigned to them). Without one, a capability only narrows: the gateway still applies
@@ -44,6 +50,8 @@ export interface RequestContext {
   dpop?: string;
   /** The request id, for audit events. */
   requestId?: string;
+  /** The caller's network (IPv4 /24, IPv6 /48), for audit events and rate limits. */
+  network?: string;
 }
 
 /** Everything the parts of the broker share. */
@@ -60,6 +68,7 @@ export interface BrokerContext {
   readonly audit?: AuditSink;
   readonly lookupClient: LookupClient;
   readonly checkAccounts?: CheckAccounts;
+  readonly limitTokenRequests?: LimitTokenRequests;
   readonly now: () => Date;
 }
 
@@ -128,10 +137,20 @@ export async function issueAccessToken(
   ttlSeconds = ctx.config.broker.accessTokenTtlSeconds,
 ): Promise<{ token: string; claims: AccessTokenClaims; expiresIn: number }> {
   const now = ctx.now();
+  const at = Math.floor(now.getTime() / 1000);
+  let key = ctx.keys.signingKey(at);
+  if (ctx.revocations.keyRevoked(key.kid)) {
+    // Another node revoked this key: its replacement is in the schedule already.
+    await ctx.keys.reload();
+    key = ctx.keys.signingKey(at);
+    if (ctx.revocations.keyRevoked(key.kid)) {
+      throw new DependencyUnavailable('DEPENDENCY_UNAVAILABLE', 'no unrevoked signing key is available yet');
+    }
+  }
   const { token, claims } = await signAccessToken(
-    ctx.keys.signingKey(Math.floor(now.getTime() / 1000)),
+    key,
     { issuer: ctx.issuer, audience: ctx.audience, ttlSeconds, now },
-    input,
+    { ...input, rev: ctx.revocations.epoch },
   );
   return { token, claims, expiresIn: ttlSeconds };
 }
@@ -150,6 +169,7 @@ export async function audit(
     requestId?: string;
     outcome: 'allow' | 'deny' | 'error';
     reason: string;
+    network?: string;
   },
   required: boolean,
 ): Promise<void> {
@@ -171,6 +191,7 @@ export async function audit(
       trace_id: '',
       outcome: event.outcome,
       reason: event.reason,
+      ...(event.network === undefined ? {} : { client_network: event.network }),
     });
   } catch (cause) {
     if (required) {

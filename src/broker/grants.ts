@@ -1,4 +1,5 @@
-import { OAuthError } from '../errors/index.js';
+import { normaliseEmail } from '../catalog/index.js';
+import { GatehouseError, OAuthError, RateLimited } from '../errors/index.js';
 import type { AccessTokenClaims } from './access-token.js';
 import {
   approvedClient,
@@ -43,26 +44,98 @@ export interface TokenResponse {
 
 type Capability = { account_ids: string[] };
 
-/** One POST /oauth/token, any grant. Throws OAuthError. */
+/** What a grant has learnt of its request so far: the audit event of its outcome says it. */
+interface GrantTrail {
+  grantType: string;
+  clientId?: string;
+  appId?: string;
+  subject?: string;
+  role?: string;
+  scope?: string;
+}
+
+/**
+ * One POST /oauth/token, any grant. Throws OAuthError. Every grant, issued or refused, appends a
+ * `token.grant` audit event (client, app, subject, scopes, grant type, reason code, network; never a
+ * token); a token whose issuance cannot be audited is not handed out (503 AUDIT_UNAVAILABLE).
+ */
 export async function tokenRequest(
   ctx: BrokerContext,
   params: Readonly<Record<string, unknown>>,
   request: RequestContext = {},
 ): Promise<TokenResponse> {
-  const param = paramsOf(params);
-  const grantType = param('grant_type');
-  if (grantType === undefined) throw new OAuthError('OAUTH_INVALID_REQUEST', 'grant_type is required');
-  if (grantType === tokenExchangeGrant) return exchange(ctx, param, request);
-  if (grantType === 'authorization_code') return redeemCode(ctx, param, request);
-  if (grantType === 'refresh_token') return refresh(ctx, param, request);
-  throw new OAuthError('OAUTH_UNSUPPORTED_GRANT_TYPE', 'this grant type is not supported');
+  const trail: GrantTrail = { grantType: 'unknown' };
+  let answer: TokenResponse;
+  try {
+    const param = paramsOf(params);
+    trail.clientId = param('client_id');
+    const limited = await ctx.limitTokenRequests?.({
+      client: trail.clientId ?? 'none',
+      network: request.network ?? 'unknown',
+    });
+    if (limited && !limited.allowed) {
+      throw new RateLimited(
+        'RATE_LIMITED',
+        `token endpoint per-${limited.limit ?? 'client'}`,
+        limited.retryAfterSeconds ?? 1,
+      );
+    }
+    const grantType = param('grant_type');
+    if (grantType === undefined) throw new OAuthError('OAUTH_INVALID_REQUEST', 'grant_type is required');
+    trail.grantType = grantType === tokenExchangeGrant ? 'token-exchange' : grantType;
+    // No grant while revocations are unknown: a revoked user could otherwise sign in again.
+    await ctx.revocations.ready();
+    if (grantType === tokenExchangeGrant) answer = await exchange(ctx, param, request, trail);
+    else if (grantType === 'authorization_code') answer = await redeemCode(ctx, param, request, trail);
+    else if (grantType === 'refresh_token') answer = await refresh(ctx, param, request, trail);
+    else throw new OAuthError('OAUTH_UNSUPPORTED_GRANT_TYPE', 'this grant type is not supported');
+  } catch (error) {
+    await audit(ctx, grantEvent(trail, request, 'deny', refusalReason(error)), false);
+    throw error;
+  }
+  await audit(ctx, grantEvent(trail, request, 'allow', 'granted'), true);
+  return answer;
+}
+
+/** The reason code of a refusal: the error's code, or INTERNAL; never its details. */
+function refusalReason(error: unknown): string {
+  if (error instanceof OAuthError) return `${error.code}: ${error.message}`;
+  return error instanceof GatehouseError ? error.code : 'INTERNAL';
+}
+
+function grantEvent(
+  trail: GrantTrail,
+  request: RequestContext,
+  outcome: 'allow' | 'deny',
+  reason: string,
+): Parameters<typeof audit>[1] {
+  return {
+    // Without a known user, the client (or, failing that, the caller's network) is who asked.
+    actor: trail.subject ?? 'anonymous',
+    role: trail.role ?? 'client',
+    appId: trail.appId ?? trail.clientId?.slice(0, 64) ?? 'unknown',
+    action: 'token.grant',
+    resourceType: 'token',
+    resourceId: `${trail.grantType.slice(0, 64)} client:${(trail.clientId ?? 'none').slice(0, 64)}`,
+    scope: trail.scope,
+    requestId: request.requestId,
+    outcome,
+    reason: reason.slice(0, 300),
+    network: request.network,
+  };
 }
 
 type Param = (name: string) => string | undefined;
 
-async function exchange(ctx: BrokerContext, param: Param, request: RequestContext): Promise<TokenResponse> {
+async function exchange(
+  ctx: BrokerContext,
+  param: Param,
+  request: RequestContext,
+  trail: GrantTrail,
+): Promise<TokenResponse> {
   const { config } = ctx;
   const client = await approvedClient(ctx, param('client_id'));
+  trail.appId = client.appId;
   const subjectToken = param('subject_token');
   if (subjectToken === undefined || param('subject_token_type') !== idTokenType) {
     throw new OAuthError(
@@ -84,12 +157,17 @@ async function exchange(ctx: BrokerContext, param: Param, request: RequestContex
       `access tokens are issued for ${config.broker.audience} only`,
     );
   }
+  trail.scope = param('scope')?.slice(0, 500);
   const requested = parseScope(param('scope'));
   const capability = parseCapability(param('authorization_details'));
   const jkt = await tokenRequestDpop(ctx, request, { required: client.requireDpop === true });
 
   const identity = await ctx.idp.verifyIdToken(subjectToken);
+  trail.subject = identity.email ?? identity.sub;
+  trail.role = identity.role;
+  ctx.revocations.checkSubject(identity, client.appId);
   const granted = grantScopes(requested, client.scopes, roleScopes(ctx, identity.role));
+  trail.scope = granted.join(' ');
   if (capability) await checkCapability(ctx, identity, capability);
   const { token, expiresIn } = await issueAccessToken(ctx, {
     ...identityClaims(identity),
@@ -165,8 +243,14 @@ export function identityClaims(identity: SubjectIdentity) {
   };
 }
 
-async function redeemCode(ctx: BrokerContext, param: Param, request: RequestContext): Promise<TokenResponse> {
+async function redeemCode(
+  ctx: BrokerContext,
+  param: Param,
+  request: RequestContext,
+  trail: GrantTrail,
+): Promise<TokenResponse> {
   const client = await approvedClient(ctx, param('client_id'));
+  trail.appId = client.appId;
   const code = param('code');
   const verifier = param('code_verifier');
   const redirectUri = param('redirect_uri');
@@ -188,6 +272,11 @@ async function redeemCode(ctx: BrokerContext, param: Param, request: RequestCont
       cause: new Error(reason),
     });
   if (!row) throw invalid('unknown code');
+  // The user the code was issued to: a replay is theirs to answer for, not the app's.
+  const identity = JSON.parse(row.identity) as SubjectIdentity;
+  trail.subject = identity.email ?? identity.sub;
+  trail.role = identity.role;
+  trail.scope = row.scope;
   // Any attempt uses the code up, so a wrong verifier cannot be retried (no guessing).
   const claimed = await ctx.db
     .updateTable('broker_codes')
@@ -197,9 +286,10 @@ async function redeemCode(ctx: BrokerContext, param: Param, request: RequestCont
     .executeTakeFirst();
   if (Number(claimed.numUpdatedRows) !== 1) {
     // RFC 6749 §4.1.2: a replayed code revokes what was issued from it.
-    await revokeFamily(ctx, row.family_id, 'authorization code replayed', request.requestId, {
+    await revokeFamily(ctx, row.family_id, 'authorization code replayed', request, {
       appId: client.appId,
-      actor: row.client_id,
+      actor: trail.subject,
+      role: identity.role,
     });
     throw invalid('code replayed');
   }
@@ -209,8 +299,9 @@ async function redeemCode(ctx: BrokerContext, param: Param, request: RequestCont
   if (!safeEqual(sha256(verifier), row.code_challenge)) throw invalid('PKCE verifier does not match');
 
   const jkt = await tokenRequestDpop(ctx, request, { required: client.requireDpop === true });
-  const identity = JSON.parse(row.identity) as SubjectIdentity;
+  ctx.revocations.checkSubject(identity, client.appId);
   const scope = narrowToCurrent(ctx, client, identity, row.scope.split(' '));
+  trail.scope = scope.join(' ');
   const familyExpires = now + ctx.config.broker.refreshTokenAbsoluteSeconds;
   return issueWithRefresh(ctx, client, identity, {
     scope,
@@ -251,8 +342,11 @@ async function issueWithRefresh(
       client_id: client.clientId,
       app_id: client.appId,
       sub: identity.sub,
-      email: identity.email ?? null,
-      identity: JSON.stringify(identityClaims(identity)),
+      email: identity.email === undefined ? null : normaliseEmail(identity.email),
+      identity: JSON.stringify({
+        ...identityClaims(identity),
+        ...(identity.authTime === undefined ? {} : { authTime: identity.authTime }),
+      }),
       scope: grant.scope.join(' '),
       cap: grant.cap ? JSON.stringify(grant.cap) : null,
       jkt: grant.jkt ?? null,
@@ -282,8 +376,14 @@ async function issueWithRefresh(
   };
 }
 
-async function refresh(ctx: BrokerContext, param: Param, request: RequestContext): Promise<TokenResponse> {
+async function refresh(
+  ctx: BrokerContext,
+  param: Param,
+  request: RequestContext,
+  trail: GrantTrail,
+): Promise<TokenResponse> {
   const client = await approvedClient(ctx, param('client_id'));
+  trail.appId = client.appId;
   const refreshToken = param('refresh_token');
   if (refreshToken === undefined) throw new OAuthError('OAUTH_INVALID_REQUEST', 'refresh_token is required');
   const invalid = (reason: string) =>
@@ -296,6 +396,10 @@ async function refresh(ctx: BrokerContext, param: Param, request: RequestContext
     .where('token_hash', '=', tokenHash)
     .executeTakeFirst();
   if (!row || row.client_id !== client.clientId) throw invalid('unknown refresh token');
+  const identity = JSON.parse(row.identity) as SubjectIdentity;
+  trail.subject = identity.email ?? identity.sub;
+  trail.role = identity.role;
+  trail.scope = row.scope;
   if (row.revoked_at !== null) throw invalid('revoked');
   if (Number(row.expires_at) <= now || Number(row.family_expires_at) <= now) throw invalid('expired');
   // Proof of possession before the token is used up: a thief without the key cannot burn it.
@@ -303,22 +407,20 @@ async function refresh(ctx: BrokerContext, param: Param, request: RequestContext
     required: client.requireDpop === true,
     jkt: row.jkt ?? undefined,
   });
-  const claimed = await ctx.db
-    .updateTable('broker_refresh_tokens')
-    .set({ used_at: now })
-    .where('token_hash', '=', tokenHash)
-    .where('used_at', 'is', null)
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
-  if (Number(claimed.numUpdatedRows) !== 1) {
-    // Someone used this token before: either the client or a thief holds a copy. Revoke the sign-in.
-    await revokeFamily(ctx, row.family_id, 'refresh token reused', request.requestId, {
+  const reused = () =>
+    revokeFamily(ctx, row.family_id, 'refresh token reused', request, {
       appId: row.app_id,
-      actor: row.email ?? row.sub,
+      actor: identity.email ?? identity.sub,
+      role: identity.role,
     });
+  if (row.used_at !== null) {
+    // Someone used this token before: either the client or a thief holds a copy. Revoke the sign-in.
+    await reused();
     throw invalid('refresh token reused');
   }
-  const identity = JSON.parse(row.identity) as SubjectIdentity;
+  // Everything that can refuse a request refuses it before the token is used up: a refused refresh
+  // (a wider scope, say) must not burn the token and make the next honest refresh look like theft.
+  ctx.revocations.checkSubject(identity, client.appId);
   let scope = narrowToCurrent(ctx, client, identity, row.scope.split(' '));
   const asked = param('scope');
   if (asked !== undefined) {
@@ -327,6 +429,19 @@ async function refresh(ctx: BrokerContext, param: Param, request: RequestContext
       throw new OAuthError('OAUTH_INVALID_SCOPE', 'a refresh can only narrow the granted scopes');
     }
     scope = requested;
+  }
+  trail.scope = scope.join(' ');
+  const claimed = await ctx.db
+    .updateTable('broker_refresh_tokens')
+    .set({ used_at: now })
+    .where('token_hash', '=', tokenHash)
+    .where('used_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  if (Number(claimed.numUpdatedRows) !== 1) {
+    // Used up by a request racing this one: the same reuse, caught at the last moment.
+    await reused();
+    throw invalid('refresh token reused');
   }
   return issueWithRefresh(ctx, client, identity, {
     scope,
@@ -342,8 +457,8 @@ export async function revokeFamily(
   ctx: BrokerContext,
   familyId: string,
   reason: string,
-  requestId: string | undefined,
-  who: { appId: string; actor: string },
+  request: RequestContext,
+  who: { appId: string; actor: string; role: string },
 ): Promise<void> {
   const now = nowSeconds(ctx);
   await ctx.db
@@ -364,14 +479,15 @@ export async function revokeFamily(
     ctx,
     {
       actor: who.actor,
-      role: 'client',
+      role: who.role,
       appId: who.appId,
       action: 'token.family_revoked',
       resourceType: 'token_family',
       resourceId: familyId,
-      requestId,
+      requestId: request.requestId,
       outcome: 'deny',
       reason,
+      network: request.network,
     },
     false,
   );

@@ -30,5 +30,6 @@ export {
 } from './revocation.js';
 export type { ReplayStore } from './dpop.js';
 export { authenticateChallenge } from './challenge.js';
-export { rotateSigningKey } from './keys.js';
+export { rotateSigningKey, type KeyState } from './keys.js';
+export { revokeSigningKey, type RevokeKeyResult } from './key-revocation.js';
 export { registerBrokerRoutes, caller as authenticateBrokerCaller } from './routes.js';

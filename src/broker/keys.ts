@@ -7,7 +7,7 @@ import {
   type CryptoKey,
   type JWK,
 } from 'jose';
-import { GatehouseError } from '../errors/index.js';
+import { GatehouseError, NotFound } from '../errors/index.js';
 import type { SecretStore } from '../secrets/index.js';
 import type { Db } from '../store/index.js';
 import { brokerDb, type BrokerDb } from './tables.js';
@@ -52,6 +52,22 @@ export interface KeyRing {
   rotate(nowSeconds: number): Promise<BrokerKey>;
   /** Rotates when the current key is older than the schedule allows and no rotation is pending. */
   rotateIfDue(nowSeconds: number): Promise<boolean>;
+  /**
+   * Takes a key out at once: it neither signs nor verifies nor shows in JWKS. When it was the signing
+   * key, a new one signs from now on (no publish lead: the old one must not sign a moment longer).
+   * Answers the kid that signs now. NOT_FOUND for a kid the ring never had.
+   */
+  revoke(kid: string, nowSeconds: number): Promise<string>;
+  /** Every key of the schedule, for the admin API. */
+  list(nowSeconds: number): KeyState[];
+}
+
+export interface KeyState {
+  readonly kid: string;
+  readonly state: 'signing' | 'published' | 'retiring' | 'retired';
+  readonly created_at: string;
+  readonly sign_at: string;
+  readonly retire_at: string | null;
 }
 
 export async function openKeyRing(options: {
@@ -120,18 +136,19 @@ export async function openKeyRing(options: {
   const live = (entry: RingEntry, now: number) =>
     entry.publishAt <= now && (entry.retireAt === null || entry.retireAt > now);
 
+  const signer = (now: number) => entries.filter((entry) => entry.signAt <= now && live(entry, now)).at(-1);
+
   function current(now: number): RingEntry {
-    const signing = entries.filter((entry) => entry.signAt <= now && live(entry, now));
-    const newest = signing.at(-1);
+    const newest = signer(now);
     if (!newest) throw new GatehouseError('CONFIG_INVALID', 'broker: no signing key is active');
     return newest;
   }
 
-  async function rotate(now: number): Promise<BrokerKey> {
+  async function rotate(now: number, lead = publishLeadSeconds): Promise<BrokerKey> {
     const bytes = await newKeyBytes();
     const secretName = `broker/signing-key.${randomBytes(8).toString('hex')}`;
     const key = await importKey(await secrets.putIfAbsent(secretName, bytes), secretName);
-    const signAt = now + publishLeadSeconds;
+    const signAt = now + lead;
     await db.transaction().execute(async (trx) => {
       await trx
         .insertInto('broker_keys')
@@ -167,7 +184,33 @@ export async function openKeyRing(options: {
       keys: entries.filter((entry) => live(entry, now)).map((entry) => entry.key.publicJwk),
     }),
     reload,
-    rotate,
+    rotate: (now) => rotate(now),
+    async revoke(kid, now) {
+      await reload();
+      if (!entries.some((entry) => entry.key.kid === kid)) {
+        throw new NotFound('no signing key has this kid');
+      }
+      await db.updateTable('broker_keys').set({ retire_at: now }).where('kid', '=', kid).execute();
+      await reload();
+      // The key that signs next would be an older one left to retire: a fresh key is safer.
+      if (signer(now)?.retireAt !== null) return (await rotate(now, 0)).kid;
+      return current(now).key.kid;
+    },
+    list: (now) =>
+      entries.map((entry) => ({
+        kid: entry.key.kid,
+        state:
+          entry.retireAt !== null && entry.retireAt <= now
+            ? 'retired'
+            : entry === signer(now)
+              ? 'signing'
+              : entry.retireAt !== null
+                ? 'retiring'
+                : 'published',
+        created_at: iso(entry.createdAt),
+        sign_at: iso(entry.signAt),
+        retire_at: entry.retireAt === null ? null : iso(entry.retireAt),
+      })),
     async rotateIfDue(now) {
       if (rotationDays === 0) return false;
       const newest = entries.at(-1);
@@ -177,6 +220,8 @@ export async function openKeyRing(options: {
     },
   };
 }
+
+const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
 
 async function newKeyBytes(): Promise<Uint8Array> {
   const { privateKey, publicKey } = await generateKeyPair(accessTokenAlg, {

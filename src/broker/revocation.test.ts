@@ -79,9 +79,62 @@ describe('RevocationList', () => {
     revoked(claims({ sub: 'carol', app_id: 'app-y' }));
     list.check(claims());
     list.check(claims({ sub: 'carol', app_id: 'app-z' }));
-    // Tokens issued after the revoke-all second are not covered.
-    list.check(claims({ app_id: 'app-x', iat: now() + 2 }));
+    // Tokens issued after the node read the revocation (a later epoch) are not covered.
+    list.check(claims({ app_id: 'app-x', rev: list.epoch }));
     list.close();
+  });
+
+  it('compares access tokens by revocation epoch, not by the clocks of the nodes (a fast clock gains nothing)', async () => {
+    const list = new RevocationList(brokerDb(store.db), { pollMs: 50, maxStalenessMs: 5000 });
+    await list.ready();
+    const before = list.epoch;
+    await revokeAll(store.db, { userId: 'skew@example.com', reason: 'containment', incident: 'inc_skew' });
+    await list.sync();
+    // Issued by a node whose clock runs an hour ahead, before it had read the revocation.
+    const ahead = claims({ sub: 'skew', email: 'skew@example.com', iat: now() + 3600, rev: before });
+    expect(() => list.check(ahead)).toThrow(
+      expect.objectContaining({ code: 'TOKEN_REVOKED', extensions: { incident: 'inc_skew' } }),
+    );
+    // Issued by a node whose clock runs behind, after it had read it: a new sign-in, not covered.
+    list.check(claims({ sub: 'skew', email: 'skew@example.com', iat: now() - 3600, rev: list.epoch }));
+    list.close();
+  });
+
+  it('matches a user by the normalised e-mail and by sub, whatever the case of either revocation or token', async () => {
+    const list = new RevocationList(brokerDb(store.db), { pollMs: 50, maxStalenessMs: 5000 });
+    await list.ready();
+    const before = list.epoch;
+    await revokeAll(store.db, { userId: ' Carl.Case@Example.COM ', reason: 'offboarding', permanent: true });
+    await list.sync();
+    expect(() => list.check(claims({ sub: 'carl', email: 'carl.case@example.com', rev: before }))).toThrow(
+      expect.objectContaining({ code: 'TOKEN_REVOKED' }),
+    );
+    expect(() =>
+      list.checkSubject({ sub: 'carl', email: 'CARL.case@example.com', authTime: now() + 60 }, 'any'),
+    ).toThrow(expect.objectContaining({ code: 'OAUTH_INVALID_GRANT' }));
+    list.close();
+  });
+
+  it('retries a failed first read: 503 while the list is unknown, then it works without a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-revocation-first-'));
+    const late = await openStore(
+      loadConfig({ env: {}, overrides: { dataDir: dir, logLevel: 'silent', ...(await testDatabase(dir)) } }),
+    );
+    const db = brokerDb(late.db);
+    // The table is missing at first, as when the database is not reachable or not migrated yet.
+    await db.schema.alterTable('token_revocations').renameTo('token_revocations_away').execute();
+    const list = new RevocationList(db, { pollMs: 50, maxStalenessMs: 5000 });
+    await expect(list.ready()).rejects.toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE' });
+    expect(() => list.check(claims())).toThrow(expect.objectContaining({ code: 'DEPENDENCY_UNAVAILABLE' }));
+    expect(list.status().ok).toBe(false);
+    await db.schema.alterTable('token_revocations_away').renameTo('token_revocations').execute();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(list.status().ok).toBe(true);
+    await list.ready();
+    list.check(claims());
+    list.close();
+    await late.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('fails closed when revocations cannot be read for longer than the staleness limit', async () => {

@@ -1,5 +1,7 @@
-import { DependencyUnavailable, TokenError } from '../errors/index.js';
-import { lockSequence, type Db } from '../store/index.js';
+import { sql } from 'kysely';
+import { normaliseEmail } from '../catalog/index.js';
+import { DependencyUnavailable, OAuthError, TokenError } from '../errors/index.js';
+import { lockSequence, storeKindOf, type Db } from '../store/index.js';
 import type { AccessTokenClaims } from './access-token.js';
 import { maxTokenLifetimeSeconds } from './keys.js';
 import { brokerDb, type BrokerDb, type RevocationKind } from './tables.js';
@@ -12,12 +14,19 @@ export interface AuditSink {
 export interface RevokeAllOptions {
   /** Every token of this app (its app id). */
   appId?: string;
-  /** Every token of this user: matched against the token's `sub` and its `email`. */
+  /**
+   * Every token and sign-in of this user: an e-mail address (compared in its normalised form) or the
+   * IdP's `sub`.
+   */
   userId?: string;
   /** Why; recorded with the revocation and in the audit event. */
   reason: string;
   /** Who asked (an admin's email, `detect`, `cli`); defaults to `system`. */
   actor?: string;
+  /** The incident whose containment this is: a refused token names it. */
+  incident?: string;
+  /** Offboarding: the user's sign-ins stay refused, not only those made before now. */
+  permanent?: boolean;
   audit?: AuditSink;
   now?: Date;
 }
@@ -28,57 +37,92 @@ export interface RevokeAllResult {
 }
 
 const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
+/** An entry that never lapses (offboarding): after any token or sign-in Gatehouse will ever see. */
+const forever = 2 ** 53 - 1;
+
+/** The revocation key of a user named by an admin: an e-mail address, or the IdP's `sub`. */
+export function userKey(user: string): string {
+  return user.includes('@') ? `email:${normaliseEmail(user)}` : `sub:${user}`;
+}
+
+/** Every revocation key a subject is known by: its `sub` and, when it has one, its normalised e-mail. */
+export function subjectKeys(subject: { sub: string; email?: string }): string[] {
+  return [`sub:${subject.sub}`, ...(subject.email === undefined ? [] : [userKey(subject.email)])];
+}
+
+/**
+ * The database's clock, in epoch seconds: every node stamps revocations with the same clock, so a
+ * node whose own clock is off cannot shift what a revocation covers.
+ */
+export async function databaseSeconds(db: BrokerDb): Promise<number> {
+  const query =
+    storeKindOf(db as unknown as Db) === 'postgres'
+      ? sql<{ now: string }>`select floor(extract(epoch from clock_timestamp()))::bigint as now`
+      : sql<{ now: number }>`select cast(strftime('%s', 'now') as integer) as now`;
+  const { rows } = await query.execute(db);
+  return Number(rows[0]?.now);
+}
 
 /**
  * Revokes every token of an app, of a user, or of one user in one app (both given): refresh tokens are
- * marked revoked, and a revocation entry makes every node refuse the access tokens issued up to this
- * second (within `broker.revocationPollMs`; at once where RevocationList.sync() announces it through
- * Redis afterwards). Needs only the database: the CLI calls it without a
- * running server. Containment and offboarding use it.
+ * marked revoked, and a revocation entry makes every node refuse the access tokens issued before it
+ * (compared by revocation epoch: a token carries the last entry its issuing node had read, `rev`) and
+ * the sign-ins (ID tokens, codes, refresh families) made at or before the database's time of it —
+ * all of them for an offboarding (`permanent`). Every node sees it within `broker.revocationPollMs`,
+ * at once where RevocationList.sync() announces it through Redis afterwards. Needs only the database:
+ * the CLI calls it without a running server. Containment and offboarding use it.
  */
 export async function revokeAll(db: Db | BrokerDb, options: RevokeAllOptions): Promise<RevokeAllResult> {
   const { appId, userId, reason } = options;
   if (appId === undefined && userId === undefined) throw new TypeError('revokeAll needs appId or userId');
   if (typeof reason !== 'string' || reason === '') throw new TypeError('revokeAll needs a reason');
-  const now = seconds(options.now ?? new Date());
   const broker = brokerDb(db);
+  const user = userId === undefined ? undefined : userKey(userId);
   let kind: RevocationKind;
   let value: string;
-  if (appId !== undefined && userId !== undefined) {
+  if (appId !== undefined && user !== undefined) {
     kind = 'app_user';
-    value = JSON.stringify([appId, userId]);
+    value = JSON.stringify([appId, user]);
   } else if (appId !== undefined) {
     kind = 'app';
     value = appId;
   } else {
     kind = 'user';
-    value = userId as string;
+    value = user as string;
   }
-  const refreshTokens = await broker.transaction().execute(async (trx) => {
+  const { refreshTokens, at } = await broker.transaction().execute(async (trx) => {
+    await lockSequence(trx as unknown as Db, 'token_revocations');
+    const now = await databaseSeconds(trx);
     let update = trx
       .updateTable('broker_refresh_tokens')
       .set({ revoked_at: now })
       .where('revoked_at', 'is', null);
     if (appId !== undefined) update = update.where('app_id', '=', appId);
-    if (userId !== undefined)
-      update = update.where((eb) => eb.or([eb('sub', '=', userId), eb('email', '=', userId)]));
+    if (user?.startsWith('email:')) {
+      const email = user.slice('email:'.length);
+      update = update.where((eb) =>
+        eb.or([eb('email', '=', email), eb(eb.fn('lower', ['email']), '=', email)]),
+      );
+    } else if (user !== undefined) update = update.where('sub', '=', user.slice('sub:'.length));
     const result = await update.executeTakeFirst();
-    await lockSequence(trx as unknown as Db, 'token_revocations');
+    const lasting = options.permanent === true && kind === 'user';
     await trx
       .insertInto('token_revocations')
       .values({
         kind,
         value,
-        issued_before: now,
-        expires_at: now + maxTokenLifetimeSeconds,
+        issued_before: lasting ? forever : now,
+        expires_at: lasting ? forever : now + maxTokenLifetimeSeconds,
         reason,
         created_at: now,
+        incident: options.incident ?? null,
       })
       .execute();
-    return Number(result.numUpdatedRows);
+    return { refreshTokens: Number(result.numUpdatedRows), at: now };
   });
+  const stamp = options.now ?? new Date(at * 1000);
   await options.audit?.append({
-    timestamp: new Date(now * 1000).toISOString(),
+    timestamp: stamp.toISOString(),
     actor_id: options.actor ?? 'system',
     actor_role: 'system',
     app_id: appId ?? '',
@@ -87,10 +131,10 @@ export async function revokeAll(db: Db | BrokerDb, options: RevokeAllOptions): P
     resource_id:
       kind === 'app' ? `app:${appId}` : kind === 'user' ? `user:${userId}` : `app:${appId} user:${userId}`,
     scope: '',
-    request_id: `revoke-${now}`,
+    request_id: `revoke-${seconds(stamp)}`,
     trace_id: '',
     outcome: 'allow',
-    reason,
+    reason: options.incident === undefined ? reason : `${reason} (incident ${options.incident})`,
   });
   return { refreshTokens };
 }
@@ -98,7 +142,7 @@ export async function revokeAll(db: Db | BrokerDb, options: RevokeAllOptions): P
 /** Records one revocation of a single token (`jti`) or of a sign-in (`family`). */
 export async function recordRevocation(
   db: BrokerDb,
-  entry: { kind: 'jti' | 'family'; value: string; expiresAt: number; reason: string; now: number },
+  entry: { kind: 'jti' | 'family' | 'kid'; value: string; expiresAt: number; reason: string; now: number },
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await lockSequence(trx as unknown as Db, 'token_revocations');
@@ -111,6 +155,7 @@ export async function recordRevocation(
         expires_at: entry.expiresAt,
         reason: entry.reason,
         created_at: entry.now,
+        incident: null,
       })
       .execute();
   });
@@ -135,14 +180,32 @@ export interface RevocationFanout {
  * last successful read is this recent: the contract's "holds on every node within a second".
  */
 const unheardStalenessMs = 1000;
+/** A first read that failed is tried again this often, with or without traffic. */
+const firstReadRetryMs = 1000;
+
+/** One app, user or app+user revocation as a node holds it: the newest entry for that key. */
+interface Cover {
+  readonly seq: number;
+  readonly issuedBefore: number;
+  readonly expires: number;
+  readonly incident: string | undefined;
+}
+
+/** What /readyz reports of the revocation list. */
+export interface RevocationStatus {
+  readonly ok: boolean;
+  readonly detail: string;
+}
 
 /**
  * This node's view of `token_revocations`, read at the first check, then every `pollMs`, and at once
- * on a fan-out notice. A check fails closed (503) when the view may be stale:
+ * on a fan-out notice. A failed first read is retried every second; until one succeeds, every check
+ * answers 503. A check fails closed (503) when the view may be stale:
  * - its last successful read is older than `maxStalenessMs`; or, when a fan-out is configured but not
  *   listening (Redis down), older than one second, since polling is then the only way news arrives;
  * - a notice said revocations changed and the read it prompted failed (until a read succeeds).
- * Staleness is measured on the monotonic clock, never the (possibly frozen) broker clock.
+ * Staleness is measured on the monotonic clock, never the (possibly frozen) broker clock. Access tokens
+ * are compared by revocation epoch (`seq`), sign-ins by the database's clock: no node's clock decides.
  */
 export class RevocationList {
   readonly #db: BrokerDb;
@@ -151,14 +214,17 @@ export class RevocationList {
   readonly #fanout: RevocationFanout | undefined;
   readonly #jtis = new Map<string, number>();
   readonly #families = new Map<string, number>();
-  /** value → [issued_before, expires_at] */
-  readonly #since = new Map<string, [number, number]>();
+  readonly #kids = new Map<string, number>();
+  /** `kind\0value` → the newest app, user or app+user entry. */
+  readonly #covers = new Map<string, Cover>();
   #lastSeq = 0;
   #lastSync = Number.NEGATIVE_INFINITY;
+  #loaded = false;
   #loading: Promise<void> | undefined;
   #reading: Promise<void> | undefined;
   #readAgain: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #retry: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   #closed = false;
   #polls = 0;
@@ -170,22 +236,62 @@ export class RevocationList {
     this.#fanout = options.fanout;
   }
 
-  /** The first full read, then polling and notices; later calls answer at once. */
+  /**
+   * The first full read, then polling and notices; later calls answer at once. A failed first read
+   * is forgotten (the next call, or the retry a second later, reads again) and answers 503.
+   */
   ready(): Promise<void> {
-    this.#loading ??= this.#refresh().then(() => {
-      if (this.#closed) return;
-      this.#timer = setInterval(() => {
-        this.#refresh().catch(() => undefined);
-      }, this.#pollMs);
-      this.#timer.unref();
-      this.#unsubscribe = this.#fanout?.subscribe(() => {
-        // Told of a change it cannot read, the node must not go on trusting its view.
-        this.#refresh().catch(() => {
-          this.#lastSync = Number.NEGATIVE_INFINITY;
-        });
+    this.#loading ??= this.#refresh().then(
+      () => this.#start(),
+      (cause: unknown) => {
+        this.#loading = undefined;
+        this.#retryFirstRead();
+        throw new DependencyUnavailable(
+          'DEPENDENCY_UNAVAILABLE',
+          'the token revocation list has not been read yet, so no token can be trusted; retry in a few seconds',
+          { cause },
+        );
+      },
+    );
+    return this.#loading;
+  }
+
+  #start(): void {
+    this.#loaded = true;
+    if (this.#closed) return;
+    this.#timer = setInterval(() => {
+      this.#refresh().catch(() => undefined);
+    }, this.#pollMs);
+    this.#timer.unref();
+    this.#unsubscribe = this.#fanout?.subscribe(() => {
+      // Told of a change it cannot read, the node must not go on trusting its view.
+      this.#refresh().catch(() => {
+        this.#lastSync = Number.NEGATIVE_INFINITY;
       });
     });
-    return this.#loading;
+  }
+
+  #retryFirstRead(): void {
+    if (this.#closed || this.#retry !== undefined) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.ready().catch(() => undefined);
+    }, firstReadRetryMs);
+    this.#retry.unref();
+  }
+
+  /** For /readyz: whether checks can be answered now, and why not. */
+  status(): RevocationStatus {
+    if (!this.#loaded) return { ok: false, detail: 'the revocation list has not been read yet (retrying)' };
+    if (performance.now() - this.#lastSync > this.#bound()) {
+      return { ok: false, detail: 'the revocation list is stale: its last read failed' };
+    }
+    return { ok: true, detail: `read through entry ${this.#lastSeq}` };
+  }
+
+  /** The revocation epoch a token issued now carries (`rev`): the last entry this node has read. */
+  get epoch(): number {
+    return this.#lastSeq;
   }
 
   /**
@@ -223,25 +329,41 @@ export class RevocationList {
   async #read(): Promise<void> {
     const started = performance.now();
     const now = Math.floor(Date.now() / 1000);
+    if (!this.#loaded) {
+      // Entries already pruned or lapsed still count for the epoch: a token must not carry an older one.
+      const top = await this.#db
+        .selectFrom('token_revocations')
+        .select((eb) => eb.fn.max('seq').as('top'))
+        .executeTakeFirst();
+      this.#lastSeq = Math.max(this.#lastSeq, Number(top?.top ?? 0));
+    }
+    let after = this.#loaded ? this.#lastSeq : 0;
     for (;;) {
       const rows = await this.#db
         .selectFrom('token_revocations')
         .selectAll()
-        .where('seq', '>', this.#lastSeq)
+        .where('seq', '>', after)
         .where('expires_at', '>', now)
         .orderBy('seq')
         .limit(5000)
         .execute();
       for (const row of rows) {
-        this.#lastSeq = Math.max(this.#lastSeq, Number(row.seq));
+        const seq = Number(row.seq);
+        after = Math.max(after, seq);
+        this.#lastSeq = Math.max(this.#lastSeq, seq);
         const expires = Number(row.expires_at);
         if (row.kind === 'jti') this.#jtis.set(row.value, expires);
         else if (row.kind === 'family') this.#families.set(row.value, expires);
+        else if (row.kind === 'kid') this.#kids.set(row.value, expires);
         else {
           const key = `${row.kind}\u0000${row.value}`;
-          const before = Number(row.issued_before);
-          const known = this.#since.get(key);
-          this.#since.set(key, [Math.max(before, known?.[0] ?? 0), Math.max(expires, known?.[1] ?? 0)]);
+          const known = this.#covers.get(key);
+          this.#covers.set(key, {
+            seq: Math.max(seq, known?.seq ?? 0),
+            issuedBefore: Math.max(Number(row.issued_before), known?.issuedBefore ?? 0),
+            expires: Math.max(expires, known?.expires ?? 0),
+            incident: row.incident ?? known?.incident,
+          });
         }
       }
       if (rows.length < 5000) break;
@@ -251,46 +373,116 @@ export class RevocationList {
   }
 
   async #prune(now: number): Promise<void> {
-    for (const map of [this.#jtis, this.#families]) {
+    for (const map of [this.#jtis, this.#families, this.#kids]) {
       for (const [value, expires] of map) if (expires <= now) map.delete(value);
     }
-    for (const [key, [, expires]] of this.#since) if (expires <= now) this.#since.delete(key);
+    for (const [key, cover] of this.#covers) if (cover.expires <= now) this.#covers.delete(key);
     await this.#db
       .deleteFrom('token_revocations')
       .where('expires_at', '<', now - 60)
       .execute();
   }
 
-  /** Throws TOKEN_REVOKED when any revocation covers the token; DEPENDENCY_UNAVAILABLE when stale. */
-  check(claims: AccessTokenClaims): void {
-    const bound =
-      this.#fanout !== undefined && !this.#fanout.listening
-        ? Math.min(this.#maxStalenessMs, unheardStalenessMs)
-        : this.#maxStalenessMs;
-    if (performance.now() - this.#lastSync > bound) {
+  #bound(): number {
+    return this.#fanout !== undefined && !this.#fanout.listening
+      ? Math.min(this.#maxStalenessMs, unheardStalenessMs)
+      : this.#maxStalenessMs;
+  }
+
+  #assertFresh(): void {
+    if (!this.#loaded) {
+      throw new DependencyUnavailable(
+        'DEPENDENCY_UNAVAILABLE',
+        'the token revocation list has not been read yet, so no token can be trusted; retry in a few seconds',
+      );
+    }
+    if (performance.now() - this.#lastSync > this.#bound()) {
       throw new DependencyUnavailable(
         'DEPENDENCY_UNAVAILABLE',
         'token revocations cannot be read; retry shortly',
       );
     }
-    const since = (kind: RevocationKind, value: string) => {
-      const entry = this.#since.get(`${kind}\u0000${value}`);
-      return entry !== undefined && claims.iat <= entry[0];
-    };
-    const revoked =
-      this.#jtis.has(claims.jti) ||
-      (claims.sid !== undefined && this.#families.has(claims.sid)) ||
-      since('app', claims.app_id) ||
-      since('user', claims.sub) ||
-      (claims.email !== undefined && since('user', claims.email)) ||
-      since('app_user', JSON.stringify([claims.app_id, claims.sub])) ||
-      (claims.email !== undefined && since('app_user', JSON.stringify([claims.app_id, claims.email])));
-    if (revoked) throw new TokenError('TOKEN_REVOKED', 'the access token has been revoked');
+  }
+
+  /** The app, user and app+user entries in force that name this subject in this app. */
+  #coversOf(subject: { sub: string; email?: string }, appId: string | undefined): Cover[] {
+    const now = Math.floor(Date.now() / 1000);
+    const keys: string[] = [];
+    for (const user of subjectKeys(subject)) {
+      keys.push(`user\u0000${user}`);
+      if (appId !== undefined) keys.push(`app_user\u0000${JSON.stringify([appId, user])}`);
+    }
+    return keys
+      .map((key) => this.#covers.get(key))
+      .filter((cover): cover is Cover => cover !== undefined && cover.expires > now);
+  }
+
+  /** Whether a signing key has been revoked (it neither signs nor verifies, nor shows in JWKS). */
+  keyRevoked(kid: string): boolean {
+    const expires = this.#kids.get(kid);
+    return expires !== undefined && expires > Math.floor(Date.now() / 1000);
+  }
+
+  /**
+   * Throws TOKEN_REVOKED (naming the incident, when containment revoked it) when any revocation covers
+   * the token or the key that signed it; DEPENDENCY_UNAVAILABLE when the view is unknown or stale. A
+   * token without `rev` comes from before revocation epochs and counts as older than every entry.
+   */
+  check(claims: AccessTokenClaims, kid?: string): void {
+    this.#assertFresh();
+    if (kid !== undefined && this.keyRevoked(kid)) {
+      throw new TokenError(
+        'TOKEN_REVOKED',
+        'the key that signed the access token has been revoked; get a new token',
+      );
+    }
+    if (this.#jtis.has(claims.jti) || (claims.sid !== undefined && this.#families.has(claims.sid))) {
+      throw new TokenError('TOKEN_REVOKED', 'the access token has been revoked; get a new token');
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const app = this.#covers.get(`app\u0000${claims.app_id}`);
+    const covering = [
+      ...(app !== undefined && app.expires > now ? [app] : []),
+      ...this.#coversOf(claims, claims.app_id),
+    ].filter((cover) => claims.rev === undefined || claims.rev < cover.seq);
+    if (covering.length > 0) throw revokedBy(covering);
+  }
+
+  /**
+   * Refuses a grant (token exchange, code, refresh) to a subject whose sign-in, made at `authTime`
+   * (IdP seconds), a user revocation covers: made at or before the database's time of the revocation,
+   * or any sign-in of an offboarded user. OAUTH_INVALID_GRANT naming the incident, if any.
+   */
+  checkSubject(subject: { sub: string; email?: string; authTime?: number }, appId: string): void {
+    this.#assertFresh();
+    const authTime = subject.authTime ?? 0;
+    const covering = this.#coversOf(subject, appId).filter((cover) => authTime <= cover.issuedBefore);
+    if (covering.length === 0) return;
+    const incident = covering.find((cover) => cover.incident !== undefined)?.incident;
+    throw new OAuthError(
+      'OAUTH_INVALID_GRANT',
+      incident === undefined
+        ? "this user's access has been revoked or the user was offboarded; an administrator can say why"
+        : `this user's access was revoked by the containment of incident ${incident}; sign in again once it is closed`,
+    );
   }
 
   close(): void {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#retry) clearTimeout(this.#retry);
     this.#unsubscribe?.();
   }
+}
+
+function revokedBy(covering: readonly Cover[]): TokenError {
+  const incident = covering.find((cover) => cover.incident !== undefined)?.incident;
+  if (incident === undefined) {
+    return new TokenError('TOKEN_REVOKED', 'the access token has been revoked; sign in again');
+  }
+  return new TokenError(
+    'TOKEN_REVOKED',
+    `the access token was revoked by the containment of incident ${incident}; sign in again once it is closed`,
+    { extensions: { incident } },
+  );
 }

@@ -25,7 +25,12 @@ const authorization = /^(Bearer|DPoP) ([A-Za-z0-9\-._~+/]+=*)$/i;
  *   POST /oauth/elevations/:id/refuse    a reviewer who is not the requester
  *   POST /oauth/elevations/:id/token     the requester, once approved: the elevated access token
  */
-export function registerBrokerRoutes(app: FastifyInstance, broker: Broker): void {
+export function registerBrokerRoutes(
+  app: FastifyInstance,
+  broker: Broker,
+  options: { networkOf?: (ip: string) => string } = {},
+): void {
+  const networkOf = options.networkOf ?? (() => 'unknown');
   void app.register(async function brokerRoutes(child) {
     if (!child.hasContentTypeParser(formType)) await child.register(formbody);
 
@@ -64,13 +69,20 @@ export function registerBrokerRoutes(app: FastifyInstance, broker: Broker): void
       oauth(request, reply, async () => {
         const dpop = request.headers.dpop;
         if (Array.isArray(dpop)) throw new OAuthError('OAUTH_INVALID_DPOP_PROOF', 'send one DPoP proof');
-        return broker.exchangeToken(formBody(request), { dpop, requestId: request.id });
+        return broker.exchangeToken(formBody(request), {
+          dpop,
+          requestId: request.id,
+          network: networkOf(request.ip),
+        });
       }),
     );
     child.post('/oauth/revoke', async (request, reply) =>
       oauth(request, reply, async () => {
         const admin = request.headers.authorization ? await caller(broker, request) : undefined;
-        await broker.revoke(formBody(request), admin);
+        await broker.revoke(formBody(request), admin, {
+          requestId: request.id,
+          network: networkOf(request.ip),
+        });
         return {};
       }),
     );
@@ -180,6 +192,7 @@ async function oauth(request: FastifyRequest, reply: FastifyReply, run: () => Pr
     const problem = toProblem(error, request.id);
     request.log.info({ code: problem.code }, 'broker request refused');
     if (problem.status === 503) reply.header('retry-after', '5');
+    if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
     const code = oauthErrorCode(error);
     if (error instanceof TokenError) reply.header('www-authenticate', authenticateChallenge(error));
     return reply

@@ -8,6 +8,11 @@ export interface SubjectIdentity {
   readonly role: string;
   readonly email?: string;
   readonly territory?: string;
+  /**
+   * When the IdP asserted this identity (the ID token's `iat`, IdP seconds): a user revocation refuses
+   * sign-ins asserted at or before it. Absent in grants stored before it was recorded.
+   */
+  readonly authTime?: number;
 }
 
 export type SubjectTokenVerifier = (
@@ -55,7 +60,7 @@ const idpFailureCodes = new Set(['ERR_JOSE_GENERIC', 'ERR_JWKS_TIMEOUT', 'ERR_JW
  */
 export function connectIdp(options: { config: Config; issuer: string; now: () => Date }): IdpConnection {
   const { config, issuer, now } = options;
-  const { audience, claims, maxIdTokenAgeSeconds } = config.idp;
+  const { audience, claims, maxIdTokenAgeSeconds, requireVerifiedEmail } = config.idp;
   let discovered: Promise<{ metadata: IdpMetadata; keys: JWTVerifyGetKey }> | undefined;
   const discovery = () =>
     (discovered ??= discover(issuer).catch((error: unknown) => {
@@ -96,6 +101,20 @@ export function connectIdp(options: { config: Config; issuer: string; now: () =>
     if (typ !== undefined && /^(application\/)?at\+jwt$/i.test(typ)) throw invalidGrant();
     // The nonce of the sign-in this ID token answers (OIDC Core §3.1.3.7 step 11).
     if (check.nonce !== undefined && payload.nonce !== check.nonce) throw invalidGrant();
+    // OIDC Core §3.1.3.7 steps 4–5: with several audiences, `azp` names the party it was issued to,
+    // and that must be us; another client's token that merely lists us is not ours to use.
+    const several = Array.isArray(payload.aud) && payload.aud.length > 1;
+    if ((several || payload.azp !== undefined) && payload.azp !== audience) {
+      throw invalidGrant(new Error('the ID token was issued to another client (azp)'));
+    }
+    // The sign-in itself, not only the token, must be recent enough (OIDC Core §3.1.2.1 max_age).
+    if (
+      payload.auth_time !== undefined &&
+      (typeof payload.auth_time !== 'number' ||
+        Math.floor(now().getTime() / 1000) - payload.auth_time > maxIdTokenAgeSeconds + clockToleranceSeconds)
+    ) {
+      throw invalidGrant(new Error('the sign-in is older than the largest accepted age'));
+    }
     // Verified but still the IdP's data: check the shape of every claim we use.
     const role = payload[claims.role];
     const email = payload.email;
@@ -109,7 +128,18 @@ export function connectIdp(options: { config: Config; issuer: string; now: () =>
     ) {
       throw invalidGrant();
     }
-    return { sub: payload.sub, role, email, territory };
+    // An e-mail the IdP has not verified may be anyone's: refuse it (strict) or ignore it.
+    const verified = payload.email_verified === true;
+    if (email !== undefined && !verified && requireVerifiedEmail) {
+      throw invalidGrant(new Error('the e-mail of the ID token is not verified'));
+    }
+    return {
+      sub: payload.sub,
+      role,
+      ...(email !== undefined && verified ? { email } : {}),
+      territory,
+      authTime: payload.iat as number,
+    };
   }
 
   return { verifyIdToken: verifySubjectToken, metadata: async () => (await discovery()).metadata };

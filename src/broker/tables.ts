@@ -66,12 +66,17 @@ export interface BrokerTables {
     seq: Generated<number>;
     kind: RevocationKind;
     value: string;
-    /** For `app` and `user`: tokens issued at or before this second are revoked. 0 otherwise. */
+    /**
+     * For `app`, `user` and `app_user`: the database's time of the revocation; a subject (ID) token
+     * issued at or before it is refused. Access tokens are compared by `seq` instead (their `rev`).
+     */
     issued_before: number;
     /** After this, no token the entry covers can still be valid: the entry may be pruned. */
     expires_at: number;
     reason: string;
     created_at: number;
+    /** The incident whose containment revoked, if one did. */
+    incident: string | null;
   };
   broker_elevations: {
     id: string;
@@ -100,8 +105,11 @@ export interface BrokerTables {
   };
 }
 
-/** jti, family (`sid`), app, user (`sub` or `email`), or one user in one app (JSON [appId, user]). */
-export type RevocationKind = 'jti' | 'family' | 'app' | 'user' | 'app_user';
+/**
+ * jti, family (`sid`), app, user (`sub:<sub>` or `email:<normalised email>`), one user in one app
+ * (JSON [appId, user]), or a signing key (`kid`).
+ */
+export type RevocationKind = 'jti' | 'family' | 'app' | 'user' | 'app_user' | 'kid';
 
 export type BrokerDb = Kysely<BrokerTables>;
 

@@ -3,6 +3,7 @@ import { enrichManifest, ManifestInvalid, parseManifest } from '../policy/index.
 import type { ScanSummary } from '../scan/index.js';
 import type { Db } from '../store/index.js';
 import { catalogDb, type CatalogDb, type CatalogTables } from './tables.js';
+import { normaliseEmail } from './identity.js';
 
 export const appStatuses = ['draft', 'in_review', 'approved', 'suspended', 'retired'] as const;
 export type AppStatus = (typeof appStatuses)[number];
@@ -247,7 +248,7 @@ export function createCatalog(db: Db | CatalogDb, options: CatalogOptions = {}):
       const at = now();
       const nowText = at.toISOString();
       let q = select();
-      if (query.owner !== undefined) q = q.where('owner', '=', query.owner.toLowerCase());
+      if (query.owner !== undefined) q = q.where('owner', '=', normaliseEmail(query.owner));
       if (query.state === 'approved') {
         q = q
           .where('status', '=', 'approved')

@@ -21,6 +21,7 @@ export {
   type RuntimeConstraints,
 } from './apps.js';
 export { constraintsFor } from './constraints.js';
+export { normaliseEmail } from './identity.js';
 export { purposeInForce } from './rules.js';
 export {
   containmentLevers,

@@ -17,6 +17,7 @@ import {
 } from '../policy/index.js';
 import type { ScanSummary } from '../scan/index.js';
 import type { Db } from '../store/index.js';
+import { normaliseEmail } from './identity.js';
 import {
   createCatalog,
   delimited,
@@ -241,7 +242,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
   }
 
   function assertOwnerOrAdmin(app: App, input: { by: Actor; admin: boolean }): void {
-    if (input.admin || input.by.id.toLowerCase() === app.owner) return;
+    if (input.admin || normaliseEmail(input.by.id) === app.owner) return;
     throw new CatalogError(
       'APP_NOT_OWNER',
       `${app.id} belongs to ${app.owner}; only its owner or an admin may change it`,
@@ -260,8 +261,8 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
 
     async register(input) {
       const manifest = parse(input.manifest);
-      manifest.owner = manifest.owner.toLowerCase();
-      if (!input.admin && manifest.owner !== input.by.id.toLowerCase()) {
+      manifest.owner = normaliseEmail(manifest.owner);
+      if (!input.admin && manifest.owner !== normaliseEmail(input.by.id)) {
         throw new CatalogError(
           'APP_NOT_OWNER',
           `a maker registers apps they own: set owner to ${input.by.id}, or ask an admin to register it for ${manifest.owner}`,
@@ -317,7 +318,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
       assertOwnerOrAdmin(app, input);
       assertStep(app, 'update');
       const manifest = parse(input.manifest);
-      manifest.owner = manifest.owner.toLowerCase();
+      manifest.owner = normaliseEmail(manifest.owner);
       if (manifest.name !== app.name || manifest.owner !== app.owner) {
         throw new InputError(
           `the plan of ${app.id} must keep its name and owner (${app.name}, ${app.owner}); transfer changes an owner`,
@@ -505,7 +506,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
       const app = await mustFind(appId);
       const reason = requireReason(options.reason);
       assertStep(app, 'transfer');
-      const owner = newOwner.trim().toLowerCase();
+      const owner = normaliseEmail(newOwner);
       if (!/^[^\s@]+@[^\s@]+$/.test(owner)) throw new InputError('the new owner must be an email address');
       const manifest = { ...app.manifest, owner };
       const what = `owner ${app.owner} -> ${owner}: ${reason}`;

@@ -17,6 +17,7 @@ import {
 import { InputError } from '../errors/index.js';
 import type { SecretStore } from '../secrets/index.js';
 import type { App } from './apps.js';
+import { normaliseEmail } from './identity.js';
 import type { Actor, Lifecycle } from './lifecycle.js';
 
 /** Where an app's secrets live in the secret store; whoever stores one for an app uses this prefix. */
@@ -26,7 +27,7 @@ export function appSecretPrefix(appId: string): string {
 
 /** Where a user's secrets live: keyed by a hash of the email, which the store's names cannot hold. */
 export function userSecretPrefix(email: string): string {
-  return `users/${createHash('sha256').update(email.trim().toLowerCase()).digest('hex').slice(0, 32)}/`;
+  return `users/${createHash('sha256').update(normaliseEmail(email)).digest('hex').slice(0, 32)}/`;
 }
 
 export interface OffboardDeps {
@@ -37,7 +38,7 @@ export interface OffboardDeps {
   readonly dataDir: string;
   revokeTokens(
     target: { appId?: string; userId?: string },
-    options: { reason: string; actor: string },
+    options: { reason: string; actor: string; permanent?: boolean },
   ): Promise<unknown>;
   readonly now?: () => Date;
   /** Audit events scanned so far, while the user's own events are collected. */
@@ -81,9 +82,9 @@ export async function offboardUser(
   user: string,
   options: { transferTo?: string; by: Actor; reason: string },
 ): Promise<OffboardReport> {
-  const who = user.trim().toLowerCase();
+  const who = normaliseEmail(user);
   if (!email.test(who)) throw new InputError('the user to offboard must be an email address');
-  const to = options.transferTo?.trim().toLowerCase();
+  const to = options.transferTo === undefined ? undefined : normaliseEmail(options.transferTo);
   if (to !== undefined && (!email.test(to) || to === who)) {
     throw new InputError('--transfer-to must be the email address of someone else');
   }
@@ -101,7 +102,8 @@ export async function offboardUser(
       apps.push({ app_id: app.id, action: 'suspended' });
     }
   }
-  await deps.revokeTokens({ userId: who }, { reason, actor: options.by.id });
+  // A leaver's sign-ins stay refused, whatever the IdP still issues for them.
+  await deps.revokeTokens({ userId: who }, { reason, actor: options.by.id, permanent: true });
   const prefixes = [userSecretPrefix(who), ...owned.map((app) => appSecretPrefix(app.id))];
   const removed = await removeSecrets(deps.secrets, prefixes);
   const appIds = new Set(owned.map((app) => app.id));
@@ -125,7 +127,7 @@ export async function offboardUser(
   });
   const indexes = await collect(
     deps,
-    (event) => event.actor_id.toLowerCase() === who || appIds.has(event.app_id),
+    (event) => normaliseEmail(event.actor_id) === who || appIds.has(event.app_id),
   );
   const archive = await writeArchive(deps, indexes, `offboarding of ${who}`, `offboard-${slug(who)}`);
   return {

@@ -4,6 +4,7 @@
  */
 import { CatalogError } from '../errors/index.js';
 import type { App, AppStatus } from './apps.js';
+import { normaliseEmail } from './identity.js';
 
 export type LifecycleStep = 'update' | 'approve' | 'deny' | 'suspend' | 'restore' | 'retire' | 'transfer';
 
@@ -53,13 +54,13 @@ function stepAllowed(app: App, step: LifecycleStep): boolean {
  * a plan change they asked for. Throws SEPARATION_OF_DUTIES naming the rule and the reason.
  */
 export function assertSeparateDuties(app: App, approver: string): void {
-  const who = approver.toLowerCase();
+  const who = normaliseEmail(approver);
   const problem =
-    who === app.owner.toLowerCase()
+    who === normaliseEmail(app.owner)
       ? `${approver} owns ${app.id}`
-      : who === app.requestedBy.toLowerCase()
+      : who === normaliseEmail(app.requestedBy)
         ? `${approver} registered ${app.id}`
-        : app.pending && who === app.pending.requested_by.toLowerCase()
+        : app.pending && who === normaliseEmail(app.pending.requested_by)
           ? `${approver} asked for the pending change of ${app.id}`
           : undefined;
   if (problem) {

@@ -230,6 +230,11 @@ export const configSchema = z.strictObject({
       clientSecret: z.string().min(1).optional(),
       /** Scopes the broker asks the IdP for when it signs a user in. */
       loginScope: z.string().default('openid email profile gatehouse'),
+      /**
+       * Strict (default): an ID token whose `email` is not `email_verified: true` is refused. Off: the
+       * unverified e-mail is dropped and the user is known by `sub` alone.
+       */
+      requireVerifiedEmail: z.boolean().default(true),
     })
     .prefault({}),
   broker: z
@@ -258,6 +263,13 @@ export const configSchema = z.strictObject({
       keyRotationDays: z.number().int().min(0).max(365).default(30),
       /** A new key is in the JWKS this long before it signs (longer than any JWKS cache). */
       keyPublishLeadSeconds: z.number().int().min(0).max(86_400).default(600),
+      /** POST /oauth/token: token buckets per client id and per caller network (429 with Retry-After). */
+      tokenRequestLimits: z
+        .strictObject({
+          perClient: tokenBucket.default({ burst: 600, ratePerSecond: 30 }),
+          perNetwork: tokenBucket.default({ burst: 600, ratePerSecond: 30 }),
+        })
+        .prefault({}),
     })
     .prefault({}),
   gateway: gateway.prefault({}),

@@ -32,7 +32,10 @@ export interface Containment {
   throttleApp(appId: string, options: ThrottleSettings & { reason: string }): Promise<void>;
   unthrottleApp(appId: string, options: { reason: string }): Promise<void>;
   /** Every token of the app, of the user, or of the user in the app (both given). */
-  revokeTokens(target: { appId?: string; userId?: string }, options: { reason: string }): Promise<void>;
+  revokeTokens(
+    target: { appId?: string; userId?: string },
+    options: { reason: string; incident?: string },
+  ): Promise<void>;
   suspendApp(appId: string, options: { by: string; reason: string }): Promise<void>;
   restoreApp(appId: string, options: { by: string; reason: string }): Promise<void>;
 }
@@ -83,11 +86,14 @@ async function pull(action: ContainmentAction, incident: Incident, reason: strin
     case 'throttle_app':
       return c.throttleApp(incident.app_id, { ...deps.throttle, reason });
     case 'revoke_app_tokens':
-      return c.revokeTokens({ appId: incident.app_id }, { reason });
+      return c.revokeTokens({ appId: incident.app_id }, { reason, incident: incident.id });
     case 'revoke_user_tokens':
-      return c.revokeTokens({ userId: incident.actor }, { reason });
+      return c.revokeTokens({ userId: incident.actor }, { reason, incident: incident.id });
     case 'revoke_app_user_tokens':
-      return c.revokeTokens({ appId: incident.app_id, userId: incident.actor }, { reason });
+      return c.revokeTokens(
+        { appId: incident.app_id, userId: incident.actor },
+        { reason, incident: incident.id },
+      );
     case 'suspend_app':
       return c.suspendApp(incident.app_id, { by: 'detect', reason });
   }

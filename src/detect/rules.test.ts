@@ -178,6 +178,21 @@ describe('each rule fires on its attack', () => {
     expect(found[0].actor).toBe('network 198.51.100.0/24');
   });
 
+  it('denial_burst: refused grants at the token endpoint count (a user spraying the broker)', () => {
+    const attack = Array.from({ length: 25 }, (_, i) => ({
+      at: attackDay + 13 * 3600 + i,
+      actor: 'mallory@example.com',
+      app: 'call-notes',
+      action: 'token.grant',
+      outcome: 'deny' as const,
+      reason: 'OAUTH_INVALID_SCOPE: a scope asked for was never approved for the app',
+      network: '198.51.100.0/24',
+    }));
+    const found = afterHistory(attack);
+    // new_network may fire too: a user nobody has seen, from a network nobody has seen.
+    expect(found.find((d) => d.rule === 'denial_burst')?.actor).toBe('mallory@example.com');
+  });
+
   it('refresh_token_reuse: the broker revoked a family for reuse', () => {
     const found = afterHistory([
       {

@@ -106,7 +106,11 @@ export class InputError extends GatehouseError {
 export type TokenErrorCode =
   'TOKEN_MISSING' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED' | 'TOKEN_DPOP_INVALID';
 export class TokenError extends GatehouseError {
-  constructor(code: TokenErrorCode, message: string, options: { cause?: unknown } = {}) {
+  constructor(
+    code: TokenErrorCode,
+    message: string,
+    options: { cause?: unknown; extensions?: Record<string, unknown> } = {},
+  ) {
     super(code, message, options);
   }
 }

@@ -14,6 +14,7 @@ import {
   type Actor,
   type App,
   type AppQuery,
+  normaliseEmail,
   type Lifecycle,
 } from '../catalog/index.js';
 import { AccessDenied, InputError, NotFound } from '../errors/index.js';
@@ -35,7 +36,7 @@ export interface AppRouteDeps extends PipelineDeps {
   dataDir: string;
   revokeTokens(
     target: { appId?: string; userId?: string },
-    options: { reason: string; actor: string },
+    options: { reason: string; actor: string; permanent?: boolean },
   ): Promise<unknown>;
   /** Brings last-use times up to date before an `unused` query. */
   refreshUsage(): Promise<unknown>;
@@ -103,7 +104,7 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
   const visibleApp = async (principal: Principal, id: string, trail: Trail): Promise<App> => {
     trail.resourceId = id;
     const found = appId.test(id) ? await catalog.findApp(id) : undefined;
-    if (!found || (!oversees(principal) && found.owner !== principal.email.toLowerCase())) {
+    if (!found || (!oversees(principal) && found.owner !== normaliseEmail(principal.email))) {
       throw new NotFound('no such app, or it is not visible to this caller');
     }
     return found;
@@ -136,7 +137,7 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
         const query = appQuery(request.query as Record<string, unknown>);
         if (query.unusedDays !== undefined) await deps.refreshUsage();
         // A maker's inventory is their own apps, whatever owner they ask for.
-        if (!oversees(principal)) query.owner = principal.email.toLowerCase();
+        if (!oversees(principal)) query.owner = normaliseEmail(principal.email);
         const page = await catalog.queryApps(query);
         trail.reason = `${page.records.length} apps returned`;
         return { records: page.records.map((a) => viewOf(a)), next_cursor: page.next_cursor ?? null };
@@ -193,7 +194,7 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
       governed(deps, request, reply, 'admin.apps.retire', async (trail) => {
         const principal = await caller(request, trail, 'maker', 'admin');
         const found = await visibleApp(principal, request.params.id, trail);
-        if (!principal.scopes.includes('admin') && found.owner !== principal.email.toLowerCase()) {
+        if (!principal.scopes.includes('admin') && found.owner !== normaliseEmail(principal.email)) {
           throw new AccessDenied('SCOPE_MISSING', 'retiring an app of someone else needs the admin scope', {
             scope: 'admin',
           });

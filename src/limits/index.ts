@@ -1,4 +1,5 @@
 export { createLimits, type Limits, type LimitsOptions } from './limits.js';
+export { createEndpointLimiter, type EndpointDecision, type EndpointLimiter } from './endpoint.js';
 export {
   defaultLimitsConfig,
   type BreakerConfig,

@@ -137,7 +137,7 @@ export function appBucket(configured: TokenBucket, plan: AppPlan | undefined): T
   };
 }
 
-function bucketSpec(key: string, bucket: TokenBucket): BucketSpec {
+export function bucketSpec(key: string, bucket: TokenBucket): BucketSpec {
   return {
     key,
     capacity: bucket.burst,

@@ -27,7 +27,7 @@ export interface DetectionDeps {
   readonly limits: Pick<Limits, 'throttleApp' | 'unthrottleApp'>;
   revokeTokens(
     target: { appId?: string; userId?: string },
-    how: { reason: string; actor: string },
+    how: { reason: string; actor: string; incident?: string },
   ): Promise<unknown>;
   readonly lifecycle: Lifecycle;
   readonly logger: DetectLogger;
@@ -47,8 +47,8 @@ export function serverContainment(
     async unthrottleApp(appId) {
       await deps.limits.unthrottleApp(appId);
     },
-    async revokeTokens(target, { reason }) {
-      await deps.revokeTokens(target, { reason, actor: 'detect' });
+    async revokeTokens(target, { reason, incident }) {
+      await deps.revokeTokens(target, { reason, incident, actor: 'detect' });
     },
     ...containmentLevers(deps.lifecycle),
   };

@@ -29,7 +29,9 @@ import {
   registerAppRoutes,
   registerAuditRoutes,
   registerIncidentRoutes,
+  registerKeyRoutes,
   registerPolicyRoutes,
+  networkOf,
   registerGatewayRoutes,
   registerMetricsRoute,
   registerOpenApiRoute,
@@ -37,7 +39,13 @@ import {
   storedWriteKeys,
   type ApprovedPlan,
 } from '../gateway/index.js';
-import { createLimits, defaultLimitsConfig, type LimitsConfig } from '../limits/index.js';
+import {
+  createEndpointLimiter,
+  createLimits,
+  defaultLimitsConfig,
+  memoryBackend,
+  type LimitsConfig,
+} from '../limits/index.js';
 import { loadActivePolicySet, openDecisionLog, type PolicySet } from '../policy/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
@@ -133,6 +141,11 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       lookupClient: async (clientId) => clientInfoFromApp(await catalog.findAppByClientId(clientId)),
       revocationFanout: redis?.revocationFanout,
       dpopReplay: redis?.dpopReplay,
+      limitTokenRequests: createEndpointLimiter({
+        name: 'oauth-token',
+        backend: redis?.limits ?? memoryBackend(),
+        ...config.broker.tokenRequestLimits,
+      }),
     });
     closers.unshift(async () => broker.close());
 
@@ -157,7 +170,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     });
     await app.register(formbody);
     devIdp?.mount(app);
-    registerBrokerRoutes(app, broker);
+    registerBrokerRoutes(app, broker, { networkOf });
     const policies = await watchActivePolicy(config.dataDir, logger);
     closers.unshift(async () => policies.stop());
     const decisions = openDecisionLog(store.db, {
@@ -191,7 +204,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     registerAuditRoutes(app, pipeline);
     const revokeTokens = (
       target: { appId?: string; userId?: string },
-      how: { reason: string; actor: string },
+      how: { reason: string; actor: string; incident?: string; permanent?: boolean },
     ) => broker.revokeAll({ ...target, ...how });
     const lifecycle = createLifecycle({
       db: store.db,
@@ -241,6 +254,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     });
     closers.unshift(() => detection.close());
     registerIncidentRoutes(app, { ...pipeline, incidents: detection.desk });
+    registerKeyRoutes(app, { ...pipeline, keys: broker });
     registerOpenApiRoute(app, {
       serverUrl: url,
       fieldsets: config.scopes,
@@ -258,7 +272,12 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     });
     app.get('/healthz', async () => ({ status: 'ok' }));
     app.get('/readyz', async (_request, reply) => {
-      const report = await checkReadiness({ store, idpIssuer, redis });
+      const report = await checkReadiness({
+        store,
+        idpIssuer,
+        redis,
+        revocations: () => broker.revocationStatus(),
+      });
       return reply.code(report.ready ? 200 : 503).send(report);
     });
     const metricsPort = config.server.metricsPort;

@@ -13,6 +13,8 @@ export async function checkReadiness(deps: {
   store: Store;
   idpIssuer: string;
   redis?: { ping(): Promise<void> };
+  /** The broker's revocation list: tokens are refused (503) while it is unknown or stale. */
+  revocations?: () => { ok: boolean; detail: string };
 }): Promise<Readiness> {
   const checks: Readiness['checks'] = {};
   const { redis } = deps;
@@ -30,6 +32,7 @@ export async function checkReadiness(deps: {
       if (!response.ok) throw new Error(`discovery answered ${response.status}`);
     }),
   ]);
+  if (deps.revocations) checks.revocations = deps.revocations();
   return { ready: Object.values(checks).every((c) => c.ok), checks };
 }
 

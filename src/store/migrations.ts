@@ -421,4 +421,10 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '012_revocation_incident': {
+    async up(db: Kysely<unknown>) {
+      // The incident a containment revocation came from, so a refused token can name it (src/broker).
+      await db.schema.alterTable('token_revocations').addColumn('incident', 'text').execute();
+    },
+  },
 };

@@ -29,7 +29,7 @@ export interface CatalogSession {
   lifecycle: Lifecycle;
   revokeTokens(
     target: { appId?: string; userId?: string },
-    options: { reason: string; actor: string },
+    options: { reason: string; actor: string; permanent?: boolean },
   ): Promise<unknown>;
 }
 
@@ -61,7 +61,7 @@ export async function withCatalog<T>(
       let policies: Promise<PolicySet> | undefined;
       const embedded = crm.createEmbeddedCrm(store.db);
       const revokeTokens: CatalogSession['revokeTokens'] = (target, how) =>
-        broker.revokeAll(store.db, { ...target, reason: how.reason, actor: how.actor, audit: log });
+        broker.revokeAll(store.db, { ...target, ...how, audit: log });
       const lifecycle = catalog.createLifecycle({
         db: store.db,
         config,

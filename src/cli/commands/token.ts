@@ -86,4 +86,48 @@ export function registerTokenCommands(program: Command): void {
       await store.close();
     }
   });
+
+  withCommonOptions(
+    keys
+      .command('revoke')
+      .description(
+        'cut off a signing key that may have leaked: it leaves JWKS at once and its tokens are refused on every node within a second; audited',
+      )
+      .argument('<kid>', 'the key id (as in the JWKS and the tokens it signed)')
+      .requiredOption('--reason <text>', 'why; recorded in the audit trail'),
+  ).action(async (kid: string, options: CommonOptions & { reason: string }) => {
+    if (options.reason.trim() === '') throw new InputError('keys revoke needs a --reason');
+    const config = commandConfig(options);
+    const [{ revokeSigningKey }, { auditOrigin, openAuditLog }, { openLocalSecretStore }, { openStore }] =
+      await Promise.all([
+        import('../../broker/index.js'),
+        import('../../audit/index.js'),
+        import('../../secrets/index.js'),
+        import('../../store/index.js'),
+      ]);
+    const store = await openStore(config);
+    try {
+      const secrets = openLocalSecretStore(config.dataDir);
+      const audit = await openAuditLog({ db: store.db, secrets, origin: auditOrigin });
+      try {
+        const result = await revokeSigningKey({
+          db: store.db,
+          secrets,
+          kid,
+          reason: options.reason,
+          actor: 'cli',
+          audit,
+        });
+        report(
+          options,
+          `signing key ${result.kid} revoked: out of JWKS, its tokens refused; ${result.signing_kid} signs now`,
+          result,
+        );
+      } finally {
+        await audit.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
 }
