@@ -31,6 +31,7 @@ import {
   registerPolicyRoutes,
   registerGatewayRoutes,
   registerOpenApiRoute,
+  refusalEvent,
   type ApprovedPlan,
 } from '../gateway/index.js';
 import { createLimits, defaultLimitsConfig, type LimitsConfig } from '../limits/index.js';
@@ -130,7 +131,18 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     const metrics = createMetrics();
     redis?.registerMetrics(metrics.registry);
     const appOf = new WeakMap<FastifyRequest, string>();
-    const app = createHttpServer({ logger, bodyLimit: config.server.bodyLimitBytes });
+    const policies = await watchActivePolicy(config.dataDir, logger);
+    closers.unshift(async () => policies.stop());
+    const app = createHttpServer({
+      logger,
+      bodyLimit: config.server.bodyLimitBytes,
+      maxUrlBytes: config.server.maxUrlBytes,
+      maxInFlight: config.server.maxInFlight,
+      requestTimeoutMs: config.server.requestTimeoutMs,
+      recordRefusal: async (refusal) => {
+        await audit.append(refusalEvent({ ...refusal, policyVersion: policies.current().version }));
+      },
+    });
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched';
       const labels = {
@@ -145,8 +157,6 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     await app.register(formbody);
     devIdp?.mount(app);
     registerBrokerRoutes(app, broker);
-    const policies = await watchActivePolicy(config.dataDir, logger);
-    closers.unshift(async () => policies.stop());
     const decisions = openDecisionLog(store.db, {
       retentionDays: config.policy.decisionRetentionDays,
       onError: (err, dropped) => logger.error({ err, dropped }, 'recording policy decisions failed'),
@@ -240,7 +250,8 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
     );
 
-    await app.listen({ host: config.server.host, port });
+    await app.listen({ host: config.server.host, port, backlog: config.server.backlog });
+    app.server.maxConnections = config.server.maxConnections;
     closers.unshift(() => app.close());
     return {
       url,
