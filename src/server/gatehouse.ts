@@ -252,7 +252,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
 
     await app.listen({ host: config.server.host, port, backlog: config.server.backlog });
     app.server.maxConnections = config.server.maxConnections;
-    closers.unshift(() => app.close());
+    closers.unshift(() => drain(app, config.server.shutdownGraceMs));
     return {
       url,
       app,
@@ -307,6 +307,20 @@ function approvedPlans(catalog: Catalog): (appId: string) => Promise<ApprovedPla
     cache.set(appId, { plan, until: now + 1000 });
     return plan;
   };
+}
+
+/**
+ * Stops accepting, lets requests in flight finish, and at the grace deadline closes whatever is left
+ * (a client that never finishes sending its request, a slow reader), so the closers after it — the
+ * final checkpoint, the flushes — always run.
+ */
+async function drain(app: FastifyInstance, graceMs: number): Promise<void> {
+  const deadline = setTimeout(() => app.server.closeAllConnections(), graceMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(deadline);
+  }
 }
 
 /** Runs every closer even when one fails (the store must close after a failed final checkpoint). */
