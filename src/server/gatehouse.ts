@@ -1,10 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { auditOrigin, openAuditLog, type AuditLog } from '../audit/index.js';
+import {
+  auditOrigin,
+  auditVerifierKey,
+  openAuditLog,
+  type AuditEvent,
+  type AuditLog,
+} from '../audit/index.js';
 import {
   authenticateBrokerCaller,
   clientInfoFromApp,
@@ -42,7 +49,7 @@ import { startDetection } from './detection.js';
 import { createHttpServer } from './http.js';
 import { createLogger } from './log.js';
 import { createMetrics } from './metrics.js';
-import { checkReadiness } from './readiness.js';
+import { checkReadiness, dependencyChecks, type ReadinessCheck } from './readiness.js';
 
 export interface Gatehouse {
   readonly url: string;
@@ -131,7 +138,16 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     const metrics = createMetrics();
     redis?.registerMetrics(metrics.registry);
     const appOf = new WeakMap<FastifyRequest, string>();
-    const policies = await watchActivePolicy(config.dataDir, logger);
+    const policies = await watchActivePolicy(config.dataDir, (problem) => {
+      if (problem === undefined) {
+        logger.info({ policy_version: policies.current().version }, 'policy library reloaded');
+        return;
+      }
+      logger.error({ problem }, 'active policy library could not be loaded; keeping the previous one');
+      audit
+        .append(policyProblemEvent(problem, policies.current().version))
+        .catch((err: unknown) => logger.error({ err }, 'recording the policy library problem failed'));
+    });
     closers.unshift(async () => policies.stop());
     const app = createHttpServer({
       logger,
@@ -241,9 +257,37 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
         return found?.status === 'approved' ? { scopes: found.scopes, clientId: found.clientId } : undefined;
       },
     });
+    const readinessChecks: ReadinessCheck[] = [
+      ...dependencyChecks({ store, idpIssuer, redis }),
+      {
+        // Requests need the log to take their events, and CRM data needs it intact.
+        name: 'audit',
+        run: async () => {
+          const integrity = audit.integrity();
+          if (!integrity.intact) throw new Error(`the audit log is damaged: ${integrity.problem}`);
+          const failure = audit.lastAppendFailure();
+          if (failure) throw new Error(`the audit log cannot take events: ${failure}`);
+        },
+      },
+      {
+        name: 'policy',
+        run: async () => {
+          const problem = policies.problem();
+          const version = policies.current().version;
+          return problem ? { degraded: problem } : version;
+        },
+      },
+      {
+        // The key service: the checkpoint signing key must open (a damaged key file, a wrong master key).
+        name: 'keys',
+        run: async () => {
+          await auditVerifierKey(secrets, auditOrigin);
+        },
+      },
+    ];
     app.get('/healthz', async () => ({ status: 'ok' }));
     app.get('/readyz', async (_request, reply) => {
-      const report = await checkReadiness({ store, idpIssuer, redis });
+      const report = await checkReadiness(readinessChecks);
       return reply.code(report.ready ? 200 : 503).send(report);
     });
     app.get('/metrics', async (_request, reply) =>
@@ -366,17 +410,25 @@ function freePort(host: string): Promise<number> {
 
 /**
  * The active Cedar library: loaded (and validated) at start, then reloaded within a second of
- * `gatehouse policy publish` changing the data dir's pointer. A library that fails to load keeps the
- * previous one in force and is logged: a bad publish never leaves the gateway without policy.
+ * `gatehouse policy publish` changing the data dir's pointer. A library that fails to load, or a pointer
+ * that goes missing or unreadable, keeps the previous one in force: `onProblem` is told (alert, audit,
+ * readiness) and told again with undefined once a good library loads.
  */
 async function watchActivePolicy(
   dataDir: string,
-  logger: Logger,
-): Promise<{ current: () => PolicySet; stop: () => void }> {
+  onProblem: (problem: string | undefined) => void,
+): Promise<{ current: () => PolicySet; problem: () => string | undefined; stop: () => void }> {
   const pointer = join(dataDir, 'policies', 'current');
-  const read = () => (existsSync(pointer) ? readFileSync(pointer, 'utf8').trim() : '');
+  const read = () => {
+    try {
+      return existsSync(pointer) ? readFileSync(pointer, 'utf8').trim() : '';
+    } catch (error) {
+      return `unreadable: ${(error as NodeJS.ErrnoException).code ?? 'error'}`;
+    }
+  };
   let seen = read();
   let active = await loadActivePolicySet(dataDir);
+  let problem: string | undefined;
   const timer = setInterval(() => {
     const now = read();
     if (now === seen) return;
@@ -384,12 +436,34 @@ async function watchActivePolicy(
     loadActivePolicySet(dataDir).then(
       (set) => {
         active = set;
-        logger.info({ policy_version: set.version }, 'policy library reloaded');
+        problem = undefined;
+        onProblem(undefined);
       },
-      (err: unknown) =>
-        logger.error({ err }, 'published policy library failed to load; keeping the previous one'),
+      (err: unknown) => {
+        problem = `${err instanceof Error ? err.message : 'the policy library failed to load'}; version ${active.version} stays in force`;
+        onProblem(problem);
+      },
     );
   }, 1000);
   timer.unref();
-  return { current: () => active, stop: () => clearInterval(timer) };
+  return { current: () => active, problem: () => problem, stop: () => clearInterval(timer) };
+}
+
+/** The audit event of a policy library that could not be put in force (a lost pointer, a bad publish). */
+function policyProblemEvent(problem: string, inForce: string): AuditEvent {
+  return {
+    timestamp: new Date().toISOString(),
+    actor_id: 'gatehouse',
+    actor_role: 'system',
+    app_id: 'gatehouse',
+    action: 'policy.load_failed',
+    resource_type: 'policy',
+    resource_id: inForce,
+    scope: '',
+    request_id: randomUUID(),
+    trace_id: '',
+    outcome: 'error',
+    reason: problem.slice(0, 500),
+    policy_version: inForce,
+  };
 }
