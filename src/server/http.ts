@@ -54,6 +54,11 @@ const maxParamLength = 100;
 /** Health and metrics answer whatever the load, so orchestrators see a busy node as alive. */
 const healthPaths = new Set(['/healthz', '/readyz', '/metrics']);
 
+/** Health, metrics and discovery documents (cheap; /readyz fetches the IdP's) are never shed. */
+function exemptFromShedding(path: string): boolean {
+  return healthPaths.has(path) || path.includes('/.well-known/');
+}
+
 /** Headers Node keeps only the first of: a second one would go unseen, so the request is refused. */
 const singleHeaders = new Set(['authorization', 'proxy-authorization', 'dpop', 'content-type', 'host']);
 
@@ -166,7 +171,7 @@ function screen(
   if (doubled) {
     return new GatehouseError('BAD_REQUEST', `send one ${doubled} header, not several`);
   }
-  if (inFlight >= options.maxInFlight && !healthPaths.has(request.url.split('?')[0] ?? '')) {
+  if (inFlight >= options.maxInFlight && !exemptFromShedding(request.url.split('?')[0] ?? '')) {
     return new ShedLoad();
   }
   return undefined;
