@@ -84,8 +84,10 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     frameworkErrors: (error, request, reply) => {
       reply.header('x-request-id', request.id);
       const refused = routerRefusal(error.code, request.url, options.maxUrlBytes);
-      void refuse({ requestId: request.id, code: refused.code, ip: peerOf(request) });
-      sendProblem(request, reply, refused);
+      // Recorded before the answer, like every other refusal.
+      void refuse({ requestId: request.id, code: refused.code, ip: peerOf(request) }).then(() =>
+        sendProblem(request, reply, refused),
+      );
     },
     // Refusals before a request exists (oversized headers, a malformed request line, a timeout).
     clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => {
@@ -100,13 +102,14 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
             ? 'REQUEST_TIMEOUT'
             : 'BAD_REQUEST';
       const requestId = randomUUID();
-      void refuse({ requestId, code, ip: socket.remoteAddress });
-      socket.end(
-        rawProblem(
-          new GatehouseError(code, clientErrorDetail[code] ?? 'the request could not be read'),
-          requestId,
-        ),
+      const answer = rawProblem(
+        new GatehouseError(code, clientErrorDetail[code] ?? 'the request could not be read'),
+        requestId,
       );
+      void refuse({ requestId, code, ip: socket.remoteAddress }).then(() => {
+        if (socket.writable) socket.end(answer);
+        else socket.destroy();
+      });
     },
   });
 
