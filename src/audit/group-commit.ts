@@ -13,7 +13,22 @@ import {
   type AuditEventQuery,
   type AuditEventRecord,
 } from './reader.js';
+import { AuditIntegrityError } from '../errors/index.js';
 import { maxBatch, pendingOf, unavailable, type Appended, type Pending } from './tree.js';
+import { verifyStoredLog } from './verify-store.js';
+
+/** What the latest verification of the stored log against its signed checkpoints found. */
+export type AuditIntegrity =
+  | { readonly intact: true }
+  | { readonly intact: false; readonly firstBadIndex?: number; readonly problem: string };
+
+/** SQLite's words for a file whose pages no longer parse: damage, not an outage. */
+const corruptCodes = new Set([
+  'SQLITE_CORRUPT',
+  'SQLITE_NOTADB',
+  'SQLITE_CORRUPT_INDEX',
+  'SQLITE_CORRUPT_SEQUENCE',
+]);
 
 export abstract class GroupCommitLog {
   protected readonly db: Db;
@@ -26,6 +41,10 @@ export abstract class GroupCommitLog {
   /** Set once close() starts: appends are refused from then on. */
   protected closing: Promise<void> | undefined;
   readonly #verifierKey: string;
+  #integrity: AuditIntegrity = { intact: true };
+  #appendFailure: string | undefined;
+  #verifying: Promise<AuditIntegrity> | undefined;
+  #watch: NodeJS.Timeout | undefined;
   /** Appends not yet handed to `commit`. */
   #pending: Pending[] = [];
   #draining: Promise<void> | undefined;
@@ -57,7 +76,15 @@ export abstract class GroupCommitLog {
   async append(event: AuditEvent): Promise<Appended> {
     if (this.closing) throw unavailable('the audit log is closed');
     return new Promise((resolve, reject) => {
-      this.#pending.push(pendingOf(event, resolve, reject));
+      const appended = (result: Appended) => {
+        this.#appendFailure = undefined;
+        resolve(result);
+      };
+      const failed = (error: unknown) => {
+        this.#appendFailure = describeFailure(error);
+        reject(error);
+      };
+      this.#pending.push(pendingOf(event, appended, failed));
       void this.#drain();
     });
   }
@@ -80,6 +107,70 @@ export abstract class GroupCommitLog {
     return this.#draining;
   }
 
+  /** Why the latest append failed, until one succeeds again (a full disk, a held lock, an outage). */
+  lastAppendFailure(): string | undefined {
+    return this.#appendFailure;
+  }
+
+  integrity(): AuditIntegrity {
+    return this.#integrity;
+  }
+
+  /**
+   * Recomputes the stored tree and checks it against every signed checkpoint. Damage, once found, stays
+   * until the log is repaired and the process restarted; a store that cannot be read (an outage) is
+   * reported to onBackgroundError and changes nothing.
+   */
+  verifyIntegrity(): Promise<AuditIntegrity> {
+    this.#verifying ??= (async () => {
+      try {
+        const report = await verifyStoredLog(this.db, this.#verifierKey);
+        if (!report.ok) {
+          this.#integrity = {
+            intact: false,
+            firstBadIndex: report.firstBadIndex,
+            problem: `${report.code} at index ${report.firstBadIndex}: ${report.problem}`,
+          };
+        }
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        if (typeof code === 'string' && corruptCodes.has(code)) {
+          this.#integrity = { intact: false, problem: `the audit store cannot be read (${code})` };
+        } else {
+          this.onBackgroundError(error);
+        }
+      }
+      return this.#integrity;
+    })().finally(() => {
+      this.#verifying = undefined;
+    });
+    return this.#verifying;
+  }
+
+  /** Verifies again every `intervalMs` in the background, so damage after start-up is found too. */
+  watchIntegrity(intervalMs: number): void {
+    this.#watch = setInterval(() => {
+      if (!this.closing && this.#integrity.intact) void this.verifyIntegrity();
+    }, intervalMs);
+    this.#watch.unref();
+  }
+
+  protected stopWatchingIntegrity(): void {
+    clearInterval(this.#watch);
+  }
+
+  /** Signing refuses a damaged log: a checkpoint would vouch for what was altered. */
+  protected assertIntact(): void {
+    const state = this.#integrity;
+    if (state.intact) return;
+    throw new AuditIntegrityError(
+      `the audit log is damaged, so no checkpoint is signed over it: ${state.problem}`,
+      {
+        ...(state.firstBadIndex !== undefined && { first_bad_index: state.firstBadIndex }),
+      },
+    );
+  }
+
   events(q: AuditEventQuery): Promise<{ records: AuditEventRecord[]; next_cursor?: string }> {
     return this.reader.events(q);
   }
@@ -91,4 +182,11 @@ export abstract class GroupCommitLog {
   consistencyProof(from: number, to: number): Promise<string[]> {
     return this.reader.consistencyProof(from, to);
   }
+}
+
+/** The error and its cause's code (SQLITE_FULL, ECONNREFUSED): what an operator needs, no contents. */
+function describeFailure(error: unknown): string {
+  const message = error instanceof Error ? error.message : 'append failed';
+  const cause = error instanceof Error ? (error.cause as { code?: unknown } | undefined) : undefined;
+  return typeof cause?.code === 'string' ? `${message} (${cause.code})` : message;
 }

@@ -8,7 +8,7 @@ import type { SecretStore } from '../secrets/index.js';
 import { storeKindOf, type Db } from '../store/index.js';
 import type { NoteSigner } from './checkpoint.js';
 import type { AuditEvent } from './event.js';
-import { GroupCommitLog } from './group-commit.js';
+import { GroupCommitLog, type AuditIntegrity } from './group-commit.js';
 import { loadSigner } from './keys.js';
 import { guard, type AppendListener, type AuditEventQuery, type AuditEventRecord } from './reader.js';
 import { openSequencedLog } from './sequenced.js';
@@ -24,6 +24,7 @@ import {
 } from './tree.js';
 
 export type { AppendListener, AuditEventQuery, AuditEventRecord } from './reader.js';
+export type { AuditIntegrity } from './group-commit.js';
 
 export interface AuditLog {
   /** Durable when it resolves. Throws DependencyUnavailable('AUDIT_UNAVAILABLE', ...) when it cannot write. */
@@ -49,6 +50,13 @@ export interface AuditLog {
    * holds the sequencer role. Work that must run once per cluster (detection) runs where this is true.
    */
   sequencing(): boolean;
+  /**
+   * Whether the stored tree matched every signed checkpoint when last verified (at open, then every
+   * integrityCheckIntervalMs). A damaged log signs no checkpoint; the gateway serves no CRM data.
+   */
+  integrity(): AuditIntegrity;
+  /** Why the latest append failed, until one succeeds again; undefined while appends succeed. */
+  lastAppendFailure(): string | undefined;
   /** Stops the timer, writes what is queued and signs a final checkpoint. */
   close(): Promise<void>;
 }
@@ -70,6 +78,8 @@ export interface AuditLogOptions {
   onSequencerChange?: (leading: boolean) => void;
   /** PostgreSQL: how long the sequencer may stop answering before the role moves on; default 15000. */
   sequencerLeaseMs?: number;
+  /** How often the whole stored log is verified again in the background; default 60000. */
+  integrityCheckIntervalMs?: number;
 }
 
 export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> {
@@ -79,8 +89,15 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
   }
   if (!options.db || !options.secrets) throw new TypeError('openAuditLog needs db and secrets');
   const signer = await loadSigner(options.secrets, options.origin);
-  if (storeKindOf(options.db) === 'postgres') return openSequencedLog(options, signer, interval);
-  return new StoredAuditLog(options, signer, interval);
+  const log =
+    storeKindOf(options.db) === 'postgres'
+      ? await openSequencedLog(options, signer, interval)
+      : new StoredAuditLog(options, signer, interval);
+  // Before the first request: a log damaged while the process was down is found before anything is
+  // served or signed over it.
+  await log.verifyIntegrity();
+  log.watchIntegrity(options.integrityCheckIntervalMs ?? 60_000);
+  return log;
 }
 
 /**
@@ -148,11 +165,12 @@ class StoredAuditLog extends GroupCommitLog implements AuditLog {
   #sign(): Promise<string> {
     this.#grown = false;
     return this.#exclusive(() =>
-      guard(() =>
-        immediateTransaction(this.db, (trx) =>
+      guard(() => {
+        this.assertIntact();
+        return immediateTransaction(this.db, (trx) =>
           signTree(trx, this.#head, this.signer, this.verifier, this.now().toISOString()),
-        ),
-      ).then(
+        );
+      }).then(
         ({ note, head }) => {
           this.#head = head;
           return note;
@@ -169,6 +187,7 @@ class StoredAuditLog extends GroupCommitLog implements AuditLog {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.#timer);
+      this.stopWatchingIntegrity();
       await this.drained();
       try {
         await this.#sign();

@@ -49,7 +49,7 @@ export async function openSequencedLog(
   options: AuditLogOptions,
   signer: NoteSigner,
   interval: number,
-): Promise<AuditLog> {
+): Promise<AuditLog & GroupCommitLog> {
   const log = new SequencedAuditLog(options, signer, interval);
   await log.start();
   return log;
@@ -323,6 +323,7 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   async #sign(): Promise<string> {
     this.#grown = false;
     try {
+      this.assertIntact();
       const { note, head } = await this.#onSession(
         (session) =>
           session.db.transaction().execute(async (trx) => {
@@ -414,6 +415,7 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.#timer);
+      this.stopWatchingIntegrity();
       try {
         await this.drained();
         const deadline = Date.now() + appendTimeoutMs;

@@ -168,6 +168,16 @@ export const configSchema = z.strictObject({
           z.array(z.string().refine(isCidr, { message: 'must be an IP address or a CIDR block' })).max(64),
         )
         .default([]),
+      /** Pending connections the kernel queues for accept (Node's default of 511 left bursts waiting). */
+      backlog: z.number().int().min(1).max(65_535).default(4096),
+      /** Open connections at most; more are closed at once rather than served slowly. */
+      maxConnections: z.number().int().min(1).default(10_000),
+      /** Requests served at once; more are answered 503 with Retry-After (health endpoints excepted). */
+      maxInFlight: z.number().int().min(1).default(512),
+      /** A request whose headers and body have not all arrived by then gets 408. */
+      requestTimeoutMs: z.number().int().min(1000).default(30_000),
+      /** Longest request URL accepted (414 above it). */
+      maxUrlBytes: z.number().int().min(256).max(65_536).default(8192),
     })
     .prefault({}),
   database: z

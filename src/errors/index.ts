@@ -64,6 +64,13 @@ export const errorRegistry = {
   APP_NOT_OWNER: { status: 403, title: 'Only the owner or an admin may do this' },
   SEPARATION_OF_DUTIES: { status: 403, title: 'Refused by separation of duties' },
   INTERNAL: { status: 500, title: 'Internal error' },
+  URI_TOO_LONG: { status: 414, title: 'Request URL too long' },
+  HEADERS_TOO_LARGE: { status: 431, title: 'Request headers too large' },
+  REQUEST_TIMEOUT: { status: 408, title: 'Request not received in time' },
+  OVERLOADED: { status: 503, title: 'Server busy' },
+  DATABASE_BUSY: { status: 503, title: 'Database busy' },
+  AUDIT_LOG_DAMAGED: { status: 503, title: 'Audit log damaged' },
+  POLICY_UNAVAILABLE: { status: 503, title: 'Policy library unavailable' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;
@@ -205,7 +212,13 @@ export class RateLimited extends GatehouseError {
   }
 }
 
-export type UnavailableCode = 'AUDIT_UNAVAILABLE' | 'DEPENDENCY_UNAVAILABLE';
+export type UnavailableCode =
+  | 'AUDIT_UNAVAILABLE'
+  | 'DEPENDENCY_UNAVAILABLE'
+  | 'OVERLOADED'
+  | 'DATABASE_BUSY'
+  | 'AUDIT_LOG_DAMAGED'
+  | 'POLICY_UNAVAILABLE';
 export class DependencyUnavailable extends GatehouseError {
   constructor(code: UnavailableCode, message: string, options: { cause?: unknown } = {}) {
     super(code, message, options);

@@ -4,7 +4,7 @@ export { registerPolicyRoutes, type PolicyRouteDeps } from './policy-routes.js';
 export { registerIncidentRoutes, type IncidentDeskPort, type IncidentRouteDeps } from './incident-routes.js';
 export { registerGatewayRoutes, type GatewayDeps } from './routes.js';
 export type { ApprovedPlan, PipelineDeps } from './pipeline.js';
-export { networkOf } from './pipeline.js';
+export { networkOf, refusalEvent } from './pipeline.js';
 export type { TokenClaims } from './stages.js';
 export { cedarRuntimePolicy, type RuntimePolicy } from './policy.js';
 export { registerOpenApiRoute } from './openapi.js';

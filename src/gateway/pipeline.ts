@@ -167,6 +167,12 @@ export function recordRefusalsBeforeHandler(
   });
 }
 
+const refusalMessages: Partial<Record<ErrorCode, string>> = {
+  PAYLOAD_TOO_LARGE: 'the request body is larger than this server accepts',
+  UNSUPPORTED_MEDIA_TYPE: 'this endpoint does not accept that content type; send application/json',
+  INVALID_INPUT: 'the body is not valid JSON',
+};
+
 /** Fastify's refusals before a handler (body size, media type, JSON syntax) as Gatehouse errors. */
 export function asGatehouseError(error: FastifyError): unknown {
   if (error instanceof GatehouseError) return error;
@@ -174,9 +180,8 @@ export function asGatehouseError(error: FastifyError): unknown {
   const status = error.statusCode ?? 500;
   if (status >= 500) return error;
   const code = byStatus[status] ?? (error.code?.startsWith('FST_ERR_CTP_') ? 'INVALID_INPUT' : 'BAD_REQUEST');
-  return new GatehouseError(code, code === 'INVALID_INPUT' ? 'the body is not valid JSON' : error.message, {
-    cause: error,
-  });
+  // Fastify's messages can quote the input (a media type); the answer never echoes what was sent.
+  return new GatehouseError(code, refusalMessages[code] ?? 'the request could not be read', { cause: error });
 }
 
 /** authenticate + identify + limit: the principal behind the bearer token, within its rate limits. */
@@ -293,8 +298,37 @@ function auditEvent(
   };
 }
 
+/**
+ * The event of a request refused before any route's pipeline ran (a bad URL, oversized headers, load
+ * shed): anonymous, and naming the refusal's code, never what was sent.
+ */
+export function refusalEvent(refusal: {
+  requestId: string;
+  code: string;
+  ip: string | undefined;
+  policyVersion: string;
+}): AuditEvent {
+  return {
+    timestamp: new Date().toISOString(),
+    actor_id: 'anonymous',
+    actor_role: 'none',
+    app_id: 'unknown',
+    action: 'http.refused',
+    resource_type: 'http',
+    resource_id: '',
+    scope: '',
+    request_id: refusal.requestId,
+    trace_id: '',
+    outcome: 'deny',
+    reason: refusal.code,
+    policy_version: refusal.policyVersion,
+    client_network: networkOf(refusal.ip),
+  };
+}
+
 /** The caller's network, not its address: IPv4 /24, IPv6 /48 (enough to notice a new range). */
-export function networkOf(ip: string): string {
+export function networkOf(ip: string | undefined): string {
+  if (ip === undefined) return 'unknown';
   const v4 = /^(?:::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}$/i.exec(ip);
   if (v4) return `${v4[1]}.${v4[2]}.${v4[3]}.0/24`;
   if (ip.includes(':')) {

@@ -110,7 +110,7 @@ function fieldClassLookup(
  * what decisions are cached and recorded under — with the IPv6 loopback kept as is (its /48 is not a
  * loopback range) and 0.0.0.0, which no network rule trusts, when the address is unknown.
  */
-export function callerNetwork(ip: string): string {
+export function callerNetwork(ip: string | undefined): string {
   if (ip === '::1') return ip;
   const network = networkOf(ip);
   return network === 'unknown' ? '0.0.0.0' : network;

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import { objectFromPlural, type CrmConnector, type CrmObject, type CrmRecord } from '../crm/index.js';
-import { InputError, NotFound } from '../errors/index.js';
+import { DependencyUnavailable, InputError, NotFound } from '../errors/index.js';
 import type { Principal } from '../policy/index.js';
 import { parseAggregateQuery, planAggregate, runAggregate } from './aggregate.js';
 import {
@@ -119,6 +119,17 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
       action: actionOf(request),
       resourceType: resourceTypeOf(request),
     }));
+    // No CRM data is served over a log that no longer matches its signed checkpoints: what is read now
+    // could not be shown to have been recorded. The refusal itself is recorded (above).
+    scope.addHook('onRequest', async () => {
+      const integrity = deps.audit.integrity();
+      if (!integrity.intact) {
+        throw new DependencyUnavailable(
+          'AUDIT_LOG_DAMAGED',
+          `the audit log is damaged (${integrity.problem}); an operator must restore it (gatehouse audit verify names the first bad index)`,
+        );
+      }
+    });
 
     scope.get<{ Params: Params; Querystring: Query }>('/crm/v1/:plural/aggregate', (request, reply) =>
       governed(deps, request, reply, 'crm.aggregate', async (trail) => {

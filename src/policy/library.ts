@@ -382,6 +382,11 @@ export function publishReason(text: unknown): string {
 }
 
 /** The version the data directory's pointer names, or undefined when nothing was published. */
+async function hasPublishedVersions(dataDir: string): Promise<boolean> {
+  const versions = await readdir(join(dataDir, 'policies', 'versions')).catch(() => []);
+  return versions.length > 0;
+}
+
 export async function publishedVersion(dataDir: string): Promise<string | undefined> {
   const pointer = join(dataDir, 'policies', 'current');
   if (!existsSync(pointer)) return undefined;
@@ -447,7 +452,17 @@ export function candidateFiles(
 /** The published library of a data directory, or the default library when none was published. */
 export async function loadActivePolicySet(dataDir: string): Promise<PolicySet> {
   const version = await publishedVersion(dataDir);
-  if (version === undefined) return loadPolicySet();
+  if (version === undefined) {
+    // The shipped library is for a data dir that never had a publish: a lost pointer must not quietly
+    // bring back rules an operator replaced.
+    if (await hasPublishedVersions(dataDir)) {
+      throw new PolicyInvalid(
+        `${join(dataDir, 'policies', 'current')} is missing although policy versions were published; ` +
+          'publish the intended version again (gatehouse policy publish) or restore the file',
+      );
+    }
+    return loadPolicySet();
+  }
   const set = await loadPolicySet(join(dataDir, 'policies', 'versions', version));
   if (set.version !== version) {
     throw new PolicyInvalid(`published policy version ${version} was modified on disk (now ${set.version})`);

@@ -39,6 +39,22 @@ describe('local secret store', () => {
     await expect(store.get('b')).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
   });
 
+  it('a damaged key file (zeroed, truncated) names the secret, its file and what to do, not a JSON parse error', async () => {
+    const dir = dataDir();
+    const store = openLocalSecretStore(dir, {});
+    await store.putIfAbsent('audit/signing-key', Buffer.from('k'));
+    const file = join(dir, 'secrets', 'audit__signing-key.json');
+    const { writeFileSync } = await import('node:fs');
+    for (const damage of [Buffer.alloc(64), Buffer.from('{"v":1,"key":"')]) {
+      writeFileSync(file, damage);
+      const error = await store.get('audit/signing-key').catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'CONFIG_INVALID' });
+      expect((error as Error).message).toContain('audit/signing-key');
+      expect((error as Error).message).toContain(file);
+      expect((error as Error).message).toMatch(/restore it from a backup/);
+    }
+  });
+
   it('takes the master key from GATEHOUSE_MASTER_KEY and then writes no key file', async () => {
     const dir = dataDir();
     const env = { GATEHOUSE_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') };

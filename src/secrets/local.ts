@@ -38,14 +38,14 @@ export function openLocalSecretStore(dataDir: string, env: NodeJS.ProcessEnv = p
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw error;
       }
-      return openEnvelope(masterKey, JSON.parse(text) as Envelope, name);
+      return openEnvelope(masterKey, parseEnvelope(text, name, fileOf(name)), name, fileOf(name));
     },
     async putIfAbsent(name, value) {
       const file = fileOf(name);
       const stored = readOrCreate(file, () =>
         Buffer.from(JSON.stringify(sealEnvelope(masterKey, value, name))),
       );
-      return openEnvelope(masterKey, JSON.parse(stored.toString('utf8')) as Envelope, name);
+      return openEnvelope(masterKey, parseEnvelope(stored.toString('utf8'), name, file), name, file);
     },
     async delete(name) {
       rmSync(fileOf(name), { force: true });
@@ -95,17 +95,45 @@ function sealEnvelope(masterKey: Buffer, value: Uint8Array, name: string): Envel
   return { v: 1, key: seal(masterKey, dataKey, name), data: seal(dataKey, value, name) };
 }
 
-function openEnvelope(masterKey: Buffer, envelope: Envelope, name: string): Uint8Array {
+/** What an operator can do about a damaged secret file. */
+const repair =
+  'restore it from a backup; without one, move it aside so a new one is created at the next start ' +
+  '(a rotation: what the old one signed or encrypted no longer verifies)';
+
+/** The file's envelope; a file that is not one (truncated, zeroed) names the secret, the file and the fix. */
+function parseEnvelope(text: string, name: string, file: string): Envelope {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new GatehouseError(
+      'CONFIG_INVALID',
+      `secrets: the secret ${name} in ${file} is damaged (not JSON); ${repair}`,
+      {
+        cause,
+      },
+    );
+  }
+  const { v, key, data } = (parsed ?? {}) as Partial<Envelope>;
+  if (v !== 1 || typeof key !== 'string' || typeof data !== 'string') {
+    throw new GatehouseError(
+      'CONFIG_INVALID',
+      `secrets: the secret ${name} in ${file} is damaged (not a key envelope); ${repair}`,
+    );
+  }
+  return { v, key, data };
+}
+
+function openEnvelope(masterKey: Buffer, envelope: Envelope, name: string, file: string): Uint8Array {
   try {
     const dataKey = open(masterKey, envelope.key, name);
     return open(dataKey, envelope.data, name);
   } catch (cause) {
     throw new GatehouseError(
       'CONFIG_INVALID',
-      `secrets: ${name} cannot be decrypted with this data dir's master key`,
-      {
-        cause,
-      },
+      `secrets: the secret ${name} in ${file} cannot be decrypted with this data dir's master key ` +
+        `(a different master key, or the file is damaged); use the master key it was made with, or ${repair}`,
+      { cause },
     );
   }
 }

@@ -1,11 +1,17 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { auditOrigin, openAuditLog, type AuditLog } from '../audit/index.js';
+import {
+  auditOrigin,
+  auditVerifierKey,
+  openAuditLog,
+  type AuditEvent,
+  type AuditLog,
+} from '../audit/index.js';
 import {
   authenticateBrokerCaller,
   clientInfoFromApp,
@@ -37,6 +43,7 @@ import {
   registerOpenApiRoute,
   serveMetricsOnly,
   storedWriteKeys,
+  refusalEvent,
   type ApprovedPlan,
 } from '../gateway/index.js';
 import {
@@ -50,10 +57,10 @@ import { loadActivePolicySet, openDecisionLog, type PolicySet } from '../policy/
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
 import { startDetection } from './detection.js';
-import { createHttpServer } from './http.js';
+import { createHttpServer, type Refusal } from './http.js';
 import { createLogger } from './log.js';
 import { createMetrics } from './metrics.js';
-import { checkReadiness } from './readiness.js';
+import { checkReadiness, dependencyChecks, type ReadinessCheck } from './readiness.js';
 
 export interface Gatehouse {
   readonly url: string;
@@ -152,11 +159,28 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     const metrics = createMetrics();
     redis?.registerMetrics(metrics.registry);
     const appOf = new WeakMap<FastifyRequest, string>();
-    const app = createHttpServer({
+    const policies = await watchActivePolicy(config.dataDir, (problem) => {
+      if (problem === undefined) {
+        logger.info({ policy_version: policies.current().version }, 'policy library reloaded');
+        return;
+      }
+      logger.error({ problem }, 'active policy library could not be loaded; keeping the previous one');
+      audit
+        .append(policyProblemEvent(problem, policies.current().version))
+        .catch((err: unknown) => logger.error({ err }, 'recording the policy library problem failed'));
+    });
+    closers.unshift(async () => policies.stop());
+    const httpOptions = {
       logger,
       bodyLimit: config.server.bodyLimitBytes,
-      trustedProxies: config.server.trustedProxies,
-    });
+      maxUrlBytes: config.server.maxUrlBytes,
+      maxInFlight: config.server.maxInFlight,
+      requestTimeoutMs: config.server.requestTimeoutMs,
+      recordRefusal: async (refusal: Refusal) => {
+        await audit.append(refusalEvent({ ...refusal, policyVersion: policies.current().version }));
+      },
+    };
+    const app = createHttpServer({ ...httpOptions, trustedProxies: config.server.trustedProxies });
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched';
       const labels = {
@@ -171,8 +195,6 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     await app.register(formbody);
     devIdp?.mount(app);
     registerBrokerRoutes(app, broker, { networkOf });
-    const policies = await watchActivePolicy(config.dataDir, logger);
-    closers.unshift(async () => policies.stop());
     const decisions = openDecisionLog(store.db, {
       retentionDays: config.policy.decisionRetentionDays,
       onError: (err, dropped) => logger.error({ err, dropped }, 'recording policy decisions failed'),
@@ -270,24 +292,57 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
         return { appId: claims.app_id, admin: claims.scope.split(' ').includes('admin') };
       },
     });
+    const readinessChecks: ReadinessCheck[] = [
+      ...dependencyChecks({ store, idpIssuer, redis }),
+      {
+        // Tokens are refused (503) while the broker's revocation list is unknown or stale.
+        name: 'revocations',
+        run: async () => {
+          const status = broker.revocationStatus();
+          if (!status.ok) throw new Error(status.detail);
+          return status.detail;
+        },
+      },
+      {
+        // Requests need the log to take their events, and CRM data needs it intact.
+        name: 'audit',
+        run: async () => {
+          const integrity = audit.integrity();
+          if (!integrity.intact) throw new Error(`the audit log is damaged: ${integrity.problem}`);
+          const failure = audit.lastAppendFailure();
+          if (failure) throw new Error(`the audit log cannot take events: ${failure}`);
+        },
+      },
+      {
+        name: 'policy',
+        run: async () => {
+          const problem = policies.problem();
+          const version = policies.current().version;
+          return problem ? { degraded: problem } : version;
+        },
+      },
+      {
+        // The key service: the checkpoint signing key must open (a damaged key file, a wrong master key).
+        name: 'keys',
+        run: async () => {
+          await auditVerifierKey(secrets, auditOrigin);
+        },
+      },
+    ];
     app.get('/healthz', async () => ({ status: 'ok' }));
     app.get('/readyz', async (_request, reply) => {
-      const report = await checkReadiness({
-        store,
-        idpIssuer,
-        redis,
-        revocations: () => broker.revocationStatus(),
-      });
+      const report = await checkReadiness(readinessChecks);
       return reply.code(report.ready ? 200 : 503).send(report);
     });
     const metricsPort = config.server.metricsPort;
     if (metricsPort === undefined) registerMetricsRoute(app, pipeline, metrics.registry);
 
-    await app.listen({ host: config.server.host, port });
-    closers.unshift(() => app.close());
+    await app.listen({ host: config.server.host, port, backlog: config.server.backlog });
+    app.server.maxConnections = config.server.maxConnections;
+    closers.unshift(() => drain(app, config.server.shutdownGraceMs));
     let metricsUrl: string | undefined;
     if (metricsPort !== undefined) {
-      const scrape = createHttpServer({ logger, bodyLimit: 1024 });
+      const scrape = createHttpServer({ ...httpOptions, bodyLimit: 1024 });
       serveMetricsOnly(scrape, metrics.registry);
       const address = await scrape.listen({ host: config.server.host, port: metricsPort });
       closers.unshift(() => scrape.close());
@@ -350,6 +405,20 @@ function approvedPlans(catalog: Catalog): (appId: string) => Promise<ApprovedPla
   };
 }
 
+/**
+ * Stops accepting, lets requests in flight finish, and at the grace deadline closes whatever is left
+ * (a client that never finishes sending its request, a slow reader), so the closers after it — the
+ * final checkpoint, the flushes — always run.
+ */
+async function drain(app: FastifyInstance, graceMs: number): Promise<void> {
+  const deadline = setTimeout(() => app.server.closeAllConnections(), graceMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(deadline);
+  }
+}
+
 /** Runs every closer even when one fails (the store must close after a failed final checkpoint). */
 async function closeAll(closers: ReadonlyArray<() => Promise<void>>, logger: Logger): Promise<void> {
   let first: unknown;
@@ -393,17 +462,25 @@ function freePort(host: string): Promise<number> {
 
 /**
  * The active Cedar library: loaded (and validated) at start, then reloaded within a second of
- * `gatehouse policy publish` changing the data dir's pointer. A library that fails to load keeps the
- * previous one in force and is logged: a bad publish never leaves the gateway without policy.
+ * `gatehouse policy publish` changing the data dir's pointer. A library that fails to load, or a pointer
+ * that goes missing or unreadable, keeps the previous one in force: `onProblem` is told (alert, audit,
+ * readiness) and told again with undefined once a good library loads.
  */
 async function watchActivePolicy(
   dataDir: string,
-  logger: Logger,
-): Promise<{ current: () => PolicySet; stop: () => void }> {
+  onProblem: (problem: string | undefined) => void,
+): Promise<{ current: () => PolicySet; problem: () => string | undefined; stop: () => void }> {
   const pointer = join(dataDir, 'policies', 'current');
-  const read = () => (existsSync(pointer) ? readFileSync(pointer, 'utf8').trim() : '');
+  const read = () => {
+    try {
+      return existsSync(pointer) ? readFileSync(pointer, 'utf8').trim() : '';
+    } catch (error) {
+      return `unreadable: ${(error as NodeJS.ErrnoException).code ?? 'error'}`;
+    }
+  };
   let seen = read();
   let active = await loadActivePolicySet(dataDir);
+  let problem: string | undefined;
   const timer = setInterval(() => {
     const now = read();
     if (now === seen) return;
@@ -411,12 +488,34 @@ async function watchActivePolicy(
     loadActivePolicySet(dataDir).then(
       (set) => {
         active = set;
-        logger.info({ policy_version: set.version }, 'policy library reloaded');
+        problem = undefined;
+        onProblem(undefined);
       },
-      (err: unknown) =>
-        logger.error({ err }, 'published policy library failed to load; keeping the previous one'),
+      (err: unknown) => {
+        problem = `${err instanceof Error ? err.message : 'the policy library failed to load'}; version ${active.version} stays in force`;
+        onProblem(problem);
+      },
     );
   }, 1000);
   timer.unref();
-  return { current: () => active, stop: () => clearInterval(timer) };
+  return { current: () => active, problem: () => problem, stop: () => clearInterval(timer) };
+}
+
+/** The audit event of a policy library that could not be put in force (a lost pointer, a bad publish). */
+function policyProblemEvent(problem: string, inForce: string): AuditEvent {
+  return {
+    timestamp: new Date().toISOString(),
+    actor_id: 'gatehouse',
+    actor_role: 'system',
+    app_id: 'gatehouse',
+    action: 'policy.load_failed',
+    resource_type: 'policy',
+    resource_id: inForce,
+    scope: '',
+    request_id: randomUUID(),
+    trace_id: '',
+    outcome: 'error',
+    reason: problem.slice(0, 500),
+    policy_version: inForce,
+  };
 }

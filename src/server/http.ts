@@ -1,8 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { authenticateChallenge } from '../broker/index.js';
-import { GatehouseError, TokenError, toProblem, type ErrorCode } from '../errors/index.js';
+import { GatehouseError, InputError, TokenError, toProblem, type ErrorCode } from '../errors/index.js';
 
 /** Fastify's own client-error codes, mapped onto Gatehouse codes so every error has one shape. */
 const fastifyCodes: Readonly<Record<string, ErrorCode>> = {
@@ -14,15 +21,62 @@ const fastifyCodes: Readonly<Record<string, ErrorCode>> = {
   FST_ERR_VALIDATION: 'INVALID_INPUT',
 };
 
-export function createHttpServer(options: {
+const fastifyMessages: Partial<Record<ErrorCode, string>> = {
+  PAYLOAD_TOO_LARGE: 'the request body is larger than this server accepts',
+  UNSUPPORTED_MEDIA_TYPE: 'this endpoint does not accept that content type; send application/json',
+  BAD_REQUEST: 'the request could not be read',
+  INVALID_INPUT: 'the body is not valid JSON',
+};
+
+/** A request refused before any route ran: what the audit trail records of it (never the input). */
+export interface Refusal {
+  requestId: string;
+  code: ErrorCode;
+  /** The peer address, when the socket still has one. */
+  ip: string | undefined;
+}
+
+export interface HttpServerOptions {
   logger: Logger;
   bodyLimit: number;
+  /** Longest request target accepted (414 above it). */
+  maxUrlBytes: number;
+  /** Requests served at once; more are shed with 503 + Retry-After instead of queueing. */
+  maxInFlight: number;
+  /** A request whose headers and body have not arrived by then gets 408 and its connection closed. */
+  requestTimeoutMs: number;
+  /** Records a refusal made before any route's pipeline (bad URL, oversized headers, load shedding). */
+  recordRefusal(refusal: Refusal): Promise<void>;
   /** server.trustedProxies: request.ip is the right-most X-Forwarded-For hop not among them. */
   trustedProxies?: readonly string[];
-}): FastifyInstance {
+}
+
+/** Longest path parameter (an id) the router matches; every Gatehouse id is far shorter. */
+const maxParamLength = 100;
+
+/** Health and metrics answer whatever the load, so orchestrators see a busy node as alive. */
+const healthPaths = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** Health, metrics and discovery documents (cheap; /readyz fetches the IdP's) are never shed. */
+function exemptFromShedding(path: string): boolean {
+  return healthPaths.has(path) || path.includes('/.well-known/');
+}
+
+/** Headers Node keeps only the first of: a second one would go unseen, so the request is refused. */
+const singleHeaders = new Set(['authorization', 'proxy-authorization', 'dpop', 'content-type', 'host']);
+
+/** JSON bodies must be UTF-8: a decoder that replaces bad bytes would store what the caller never sent. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+export function createHttpServer(options: HttpServerOptions): FastifyInstance {
+  const { recordRefusal, logger } = options;
   const trusted = options.trustedProxies ?? [];
+  const refuse = (refusal: Refusal) =>
+    recordRefusal(refusal).catch((err: unknown) =>
+      logger.error({ err, request_id: refusal.requestId }, 'recording a refused request failed'),
+    );
   const app = Fastify({
-    loggerInstance: options.logger as FastifyBaseLogger,
+    loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit,
     // Without trusted proxies the socket's peer is the client: an X-Forwarded-For from anyone else is a
     // claim the client makes about itself, and rules on networks must not believe it.
@@ -31,11 +85,67 @@ export function createHttpServer(options: {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     return503OnClosing: true,
+    routerOptions: { maxParamLength },
+    requestTimeout: options.requestTimeoutMs,
+    // Router-level refusals (bad percent-encoding) answer like every other error, and are recorded.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      const refused = routerRefusal(error.code, request.url, options.maxUrlBytes);
+      // Recorded before the answer, like every other refusal.
+      void refuse({ requestId: request.id, code: refused.code, ip: peerOf(request) }).then(() =>
+        sendProblem(request, reply, refused),
+      );
+    },
+    // Refusals before a request exists (oversized headers, a malformed request line, a timeout).
+    clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => {
+      if (error.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const code: ErrorCode =
+        error.code === 'HPE_HEADER_OVERFLOW'
+          ? 'HEADERS_TOO_LARGE'
+          : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? 'REQUEST_TIMEOUT'
+            : 'BAD_REQUEST';
+      const requestId = randomUUID();
+      const answer = rawProblem(
+        new GatehouseError(code, clientErrorDetail[code] ?? 'the request could not be read'),
+        requestId,
+      );
+      void refuse({ requestId, code, ip: socket.remoteAddress }).then(() => {
+        if (socket.writable) socket.end(answer);
+        else socket.destroy();
+      });
+    },
   });
 
+  app.removeContentTypeParser('application/json');
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string;
+    try {
+      text = strictUtf8.decode(body as Buffer);
+    } catch {
+      done(new InputError('the body is not valid UTF-8; send JSON encoded as UTF-8'), undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
+
+  let inFlight = 0;
   app.addHook('onRequest', async (request, reply) => {
     // nosniff everywhere: no answer of ours, error or data, may be read by a browser as another type.
     reply.header('x-request-id', request.id).header('x-content-type-options', 'nosniff');
+    const refused = screen(request, inFlight, options);
+    if (refused) {
+      await refuse({ requestId: request.id, code: refused.code, ip: peerOf(request) });
+      throw refused;
+    }
+    inFlight += 1;
+    reply.raw.once('close', () => {
+      inFlight -= 1;
+    });
   });
 
   // Close waits for every connection. One still serving a request when close began would stay open
@@ -49,36 +159,121 @@ export function createHttpServer(options: {
     if (closing) reply.header('connection', 'close');
   });
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const known = asGatehouseError(error);
-    const problem = toProblem(known, request.id);
-    if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
-    else request.log.info({ code: problem.code }, 'request refused');
-    const retryAfter = known instanceof GatehouseError ? known.retryAfterSeconds : undefined;
-    if (retryAfter !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
-    else if (problem.status === 503) reply.header('retry-after', '5');
-    if (known instanceof TokenError) reply.header('www-authenticate', authenticateChallenge(known));
-    return reply
-      .code(problem.status)
-      .type('application/problem+json')
-      .header('cache-control', 'no-store')
-      .send(problem);
-  });
+  app.setErrorHandler((error: FastifyError, request, reply) => sendProblem(request, reply, error));
 
-  app.setNotFoundHandler((request, reply) => {
-    const problem = toProblem(
-      new GatehouseError('ROUTE_NOT_FOUND', 'no such endpoint; see the README for the API'),
-      request.id,
-    );
-    return reply.code(404).type('application/problem+json').send(problem);
+  app.setNotFoundHandler(async (request, reply) => {
+    const refused = new GatehouseError('ROUTE_NOT_FOUND', 'no such endpoint; see the README for the API');
+    await refuse({ requestId: request.id, code: refused.code, ip: peerOf(request) });
+    return reply.code(404).type('application/problem+json').send(toProblem(refused, request.id));
   });
   return app;
+}
+
+/** The refusal a request meets before routing, if any: a URL too long, a doubled header, too much load. */
+function screen(
+  request: FastifyRequest,
+  inFlight: number,
+  options: Pick<HttpServerOptions, 'maxUrlBytes' | 'maxInFlight'>,
+): GatehouseError | undefined {
+  if (Buffer.byteLength(request.url) > options.maxUrlBytes) {
+    return new GatehouseError('URI_TOO_LONG', `the request URL is longer than ${options.maxUrlBytes} bytes`);
+  }
+  const doubled = doubledHeader(request.raw.rawHeaders);
+  if (doubled) {
+    return new GatehouseError('BAD_REQUEST', `send one ${doubled} header, not several`);
+  }
+  if (inFlight >= options.maxInFlight && !exemptFromShedding(request.url.split('?')[0] ?? '')) {
+    return new ShedLoad();
+  }
+  return undefined;
+}
+
+/** What the router's refusal means to the caller: a URL too long, an id too long, or bad percent-encoding. */
+function routerRefusal(code: string, url: string, maxUrlBytes: number): GatehouseError {
+  if (Buffer.byteLength(url) > maxUrlBytes) {
+    return new GatehouseError('URI_TOO_LONG', `the request URL is longer than ${maxUrlBytes} bytes`);
+  }
+  if (code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return new GatehouseError(
+      'URI_TOO_LONG',
+      `an id in the path is longer than ${maxParamLength} characters`,
+    );
+  }
+  if (code === 'FST_ERR_BAD_URL') {
+    return new GatehouseError('BAD_REQUEST', 'the request URL is not valid (bad percent-encoding)');
+  }
+  return new GatehouseError('BAD_REQUEST', 'the request could not be routed');
+}
+
+class ShedLoad extends GatehouseError {
+  override readonly retryAfterSeconds = 1;
+
+  constructor() {
+    super('OVERLOADED', 'the server is at its request limit; retry after the time in Retry-After');
+  }
+}
+
+/** The first header named twice among those only one of which may be sent. */
+export function doubledHeader(rawHeaders: readonly string[]): string | undefined {
+  const seen = new Set<string>();
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] ?? '').toLowerCase();
+    if (!singleHeaders.has(name)) continue;
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return undefined;
+}
+
+/** The socket's address is gone once the client hangs up; the refusal is recorded without it. */
+function peerOf(request: FastifyRequest): string | undefined {
+  return request.raw.socket?.remoteAddress;
+}
+
+function sendProblem(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
+  const known = asGatehouseError(error as FastifyError);
+  const problem = toProblem(known, request.id);
+  if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+  else request.log.info({ code: problem.code }, 'request refused');
+  const retryAfter = known instanceof GatehouseError ? known.retryAfterSeconds : undefined;
+  if (retryAfter !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
+  else if (problem.status === 503) reply.header('retry-after', '5');
+  if (known instanceof TokenError) reply.header('www-authenticate', authenticateChallenge(known));
+  return reply
+    .code(problem.status)
+    .type('application/problem+json')
+    .header('cache-control', 'no-store')
+    .send(problem);
+}
+
+const clientErrorDetail: Partial<Record<ErrorCode, string>> = {
+  HEADERS_TOO_LARGE: 'the request headers (with the URL) are too large; send fewer or shorter headers',
+  REQUEST_TIMEOUT: 'the request did not arrive in time; send it again',
+};
+
+/** A whole HTTP/1.1 answer for a socket that never became a request (Fastify's handlers cannot run). */
+function rawProblem(error: GatehouseError, requestId: string): string {
+  const body = JSON.stringify(toProblem(error, requestId));
+  return [
+    `HTTP/1.1 ${error.status} ${toProblem(error).title}`,
+    'content-type: application/problem+json',
+    `content-length: ${Buffer.byteLength(body)}`,
+    `x-request-id: ${requestId}`,
+    'cache-control: no-store',
+    'connection: close',
+    '',
+    body,
+  ].join('\r\n');
 }
 
 function asGatehouseError(error: FastifyError): unknown {
   if (error instanceof GatehouseError) return error;
   const code = error.code ? fastifyCodes[error.code] : undefined;
-  if (code) return new GatehouseError(code, error.message, { cause: error });
+  // Fastify's messages can quote the input (a media type); the answer never echoes what was sent.
+  if (code)
+    return new GatehouseError(code, fastifyMessages[code] ?? 'the request could not be read', {
+      cause: error,
+    });
   if (error.statusCode === 405)
     return new GatehouseError('METHOD_NOT_ALLOWED', 'method not allowed on this endpoint');
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {

@@ -19,7 +19,7 @@ import { loadConfig, type Config } from '../config/index.js';
 import { createLimits, defaultLimitsConfig } from '../limits/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { createLogger } from './log.js';
-import { checkReadiness } from './readiness.js';
+import { checkReadiness, dependencyChecks } from './readiness.js';
 import { connectRedis, type RedisServices } from './redis.js';
 
 if (!testRedisUrl) console.warn(`src/server/redis.test.ts: ${withoutRedisNote}`);
@@ -302,7 +302,7 @@ describe.skipIf(!testRedisUrl)('Redis across nodes', () => {
   it('/readyz names Redis when it is down, and what that means', async () => {
     const [, b] = await twoNodes(uniquePrefix('ready'));
     const store = stores[1] as Store;
-    const deps = { store, idpIssuer: 'http://127.0.0.1:1/idp', redis: b };
+    const deps = dependencyChecks({ store, idpIssuer: 'http://127.0.0.1:1/idp', redis: b });
     expect((await checkReadiness(deps)).checks.redis).toEqual({ ok: true });
     proxy.cut();
     try {

@@ -1,12 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, sql, type MigrationProvider } from 'kysely';
 import type { Config } from '../config/index.js';
 import { DependencyUnavailable } from '../errors/index.js';
 import { storeKindOf, type StoreKind } from './dialect.js';
 import { migrations } from './migrations.js';
 import { reusingStatements } from './statements.js';
+import { WaitingSqliteDialect } from './waiting.js';
 // Loaded only on PostgreSQL, so the embedded mode never loads the pg driver.
 import type { PostgresOptions, Session } from './postgres.js';
 import type { Database } from './schema.js';
@@ -29,6 +30,9 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** How long a statement waits for another process's write lock before the request is refused (503). */
+const lockWaitMs = 5000;
+
 const staticMigrations: MigrationProvider = { getMigrations: async () => migrations };
 
 /** Opens the configured database and brings its schema up to date. */
@@ -39,12 +43,16 @@ export async function openStore(config: Config): Promise<Store> {
 async function openSqliteStore(config: Config): Promise<Store> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const file = new SQLite(join(config.dataDir, 'gatehouse.db'));
-  // WAL lets the CLI read while a server writes; busy_timeout waits out a writer instead of failing.
+  // WAL lets the CLI read while a server writes. A writer in another process is waited out off the
+  // event loop (WaitingSqliteDialect), never by SQLite's busy handler, which would block every request.
   // synchronous=FULL: an audit event acknowledged to a caller survives power loss, not just a crash.
-  file.pragma('journal_mode = WAL');
   file.pragma('busy_timeout = 5000');
+  file.pragma('journal_mode = WAL');
+  file.pragma('busy_timeout = 0');
   file.pragma('synchronous = FULL');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(file) }) });
+  const db = new Kysely<Database>({
+    dialect: new WaitingSqliteDialect({ database: reusingStatements(file) }, lockWaitMs),
+  });
   await migrateToLatest(db);
   return {
     db,

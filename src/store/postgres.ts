@@ -112,6 +112,10 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresBa
   });
   // An idle connection that breaks (a server restart) is dropped from the pool; the next query reconnects.
   pool.on('error', () => undefined);
+  // pg-pool listens for errors only on idle clients: one that breaks while checked out (inside a
+  // transaction, between statements) would emit an unhandled 'error' and end the process. Its next query
+  // fails instead, and the pool discards it on release.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   try {
     const client = await pool.connect();
     client.release();
@@ -124,8 +128,71 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresBa
     );
   }
   const backend = new PostgresBackend(options);
-  backend.db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [backend] });
+  backend.db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: unavailableWhenUnreachable(pool) }),
+    plugins: [backend],
+  });
   return backend;
+}
+
+/**
+ * The pool, with every failure to reach PostgreSQL (refused, reset, terminated, shut down) turned into
+ * DependencyUnavailable: requests that need the database answer 503 while it is away, and work again
+ * when it returns, with new connections.
+ */
+function unavailableWhenUnreachable(pool: pg.Pool): PostgresPool {
+  const guarded = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  const guard = (client: pg.PoolClient): PostgresPoolClient => {
+    let found = guarded.get(client);
+    if (!found) {
+      found = {
+        query: ((...args: Parameters<pg.PoolClient['query']>) => {
+          const result = (client.query as (...a: unknown[]) => unknown)(...args);
+          // A cursor (streamed query) is not a promise; its errors arrive on the cursor.
+          return result instanceof Promise ? result.catch(rethrowUnreachable) : result;
+        }) as PostgresPoolClient['query'],
+        release: (destroy?: boolean) => client.release(destroy),
+      };
+      guarded.set(client, found);
+    }
+    return found;
+  };
+  return {
+    connect: async () => guard(await pool.connect().catch(rethrowUnreachable)),
+    end: () => pool.end(),
+  };
+}
+
+/** SQLSTATE classes and socket codes that mean "PostgreSQL is not there", not "this query is wrong". */
+const unreachableCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  '57P01',
+  '57P02',
+  '57P03',
+]);
+
+function isUnreachable(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && (unreachableCodes.has(code) || code.startsWith('08'))) return true;
+  return (
+    typeof message === 'string' &&
+    /Connection terminated|not queryable|timeout exceeded when trying to connect|Connection ended/i.test(
+      message,
+    )
+  );
+}
+
+function rethrowUnreachable(error: unknown): never {
+  if (!isUnreachable(error)) throw error;
+  throw new DependencyUnavailable(
+    'DEPENDENCY_UNAVAILABLE',
+    'the database cannot be reached, so the request was refused; retry shortly',
+    { cause: error },
+  );
 }
 
 function reasonOf(error: unknown): string {

@@ -7,6 +7,9 @@ interface ServeOptions extends CommonOptions {
   host?: string;
 }
 
+/** Time the final closers (checkpoint signing, flushes, store) get after the HTTP drain. */
+const closersGraceMs = 20_000;
+
 export function registerServeCommand(program: Command): void {
   withCommonOptions(
     program
@@ -34,18 +37,24 @@ export function registerServeCommand(program: Command): void {
 
     let stopping = false;
     const stop = (signal: string) => {
-      if (stopping) return;
+      // Repeated signals (an impatient orchestrator, a second Ctrl-C) must not cut the final checkpoint
+      // short; SIGKILL remains for a process that truly hangs.
+      if (stopping) {
+        process.stderr.write(`${signal}: already shutting down; waiting for the final checkpoint\n`);
+        return;
+      }
       stopping = true;
       process.stderr.write(`${signal}: finishing in-flight requests and signing a final checkpoint\n`);
-      const force = setTimeout(() => process.exit(1), config.server.shutdownGraceMs);
+      // The HTTP drain ends at the grace deadline; this only catches a closer that never returns.
+      const force = setTimeout(() => process.exit(1), config.server.shutdownGraceMs + closersGraceMs);
       force.unref();
       gatehouse.close().then(
         () => process.exit(0),
         () => process.exit(1),
       );
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
 }
 
