@@ -155,7 +155,7 @@ async function oauth(request: FastifyRequest, reply: FastifyReply, run: () => Pr
   } catch (error) {
     if (!(error instanceof GatehouseError)) throw error;
     const problem = toProblem(error, request.id);
-    request.log.info({ code: problem.code }, 'broker request refused');
+    request.log.debug({ code: problem.code }, 'broker request refused');
     if (problem.status === 503) reply.header('retry-after', '5');
     if (error instanceof TokenError) {
       const code = error.code === 'TOKEN_DPOP_INVALID' ? 'invalid_dpop_proof' : 'invalid_token';

@@ -21,6 +21,7 @@ const fileNames = ['gatehouse.yaml', 'gatehouse.yml', 'gatehouse.json'];
 const envKeys: ReadonlyArray<[string, string]> = [
   ['GATEHOUSE_DATA_DIR', 'dataDir'],
   ['GATEHOUSE_LOG_LEVEL', 'logLevel'],
+  ['GATEHOUSE_LOG_FORMAT', 'logFormat'],
   ['GATEHOUSE_HOST', 'server.host'],
   ['PORT', 'server.port'],
   ['GATEHOUSE_PORT', 'server.port'],

@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { GatehouseError, toProblem, type ErrorCode } from '../errors/index.js';
 
@@ -21,6 +26,25 @@ export function createHttpServer(options: { logger: Logger; bodyLimit: number })
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     return503OnClosing: true,
+    // One line per request, written when it is answered (requestLine below), instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  const refusals = new WeakMap<object, Refusal>();
+  app.addHook('onResponse', async (request, reply) => {
+    const { app: appId, user } = (request.log as unknown as Logger).bindings() as {
+      app?: string;
+      user?: string;
+    };
+    const line = requestLine({
+      method: request.method,
+      path: request.url.split('?')[0] ?? '',
+      status: reply.statusCode,
+      ms: reply.elapsedTime,
+      app: appId,
+      user,
+      refusal: refusals.get(request),
+    });
+    request.log[line.level](line.fields, line.message);
   });
 
   app.addHook('onRequest', async (request, reply) => {
@@ -42,7 +66,7 @@ export function createHttpServer(options: { logger: Logger; bodyLimit: number })
     const known = asGatehouseError(error);
     const problem = toProblem(known, request.id);
     if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
-    else request.log.info({ code: problem.code }, 'request refused');
+    refusals.set(request, { code: problem.code, incident: incidentOf(problem) });
     const retryAfter = known instanceof GatehouseError ? known.retryAfterSeconds : undefined;
     if (retryAfter !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
     else if (problem.status === 503) reply.header('retry-after', '5');
@@ -73,4 +97,41 @@ function asGatehouseError(error: FastifyError): unknown {
     return new GatehouseError('BAD_REQUEST', 'the request could not be read', { cause: error });
   }
   return error;
+}
+
+interface Refusal {
+  code: string;
+  incident?: string;
+}
+
+/** The incident a containment refusal names, however the problem carries it. */
+function incidentOf(problem: object): string | undefined {
+  const { incident_id: incidentId, incident } = problem as { incident_id?: unknown; incident?: unknown };
+  const id = incidentId ?? incident;
+  return typeof id === 'string' ? id : undefined;
+}
+
+/**
+ * The log line of one answered request: method, path, status, app, user and milliseconds. A token refused
+ * because detection contained its app or user is a warning that says so and what to do.
+ */
+export function requestLine(request: {
+  method: string;
+  path: string;
+  status: number;
+  ms: number;
+  app?: string;
+  user?: string;
+  refusal?: Refusal;
+}): { level: 'info' | 'warn'; fields: Record<string, unknown>; message: string } {
+  const { method, path, status, app, user, refusal } = request;
+  const ms = Math.round(request.ms);
+  const who = [app && `app=${app}`, user && `user=${user}`].filter(Boolean).join(' ');
+  const base = `${method} ${path} ${status} ${ms}ms${who ? ` ${who}` : ''}${refusal ? ` ${refusal.code}` : ''}`;
+  const fields = { method, path, status, ms, code: refusal?.code, incident: refusal?.incident };
+  if (refusal?.code !== 'TOKEN_REVOKED') return { level: 'info', fields, message: base };
+  const why = refusal.incident
+    ? `contained by incident ${refusal.incident}: see npx gatehouse incident show ${refusal.incident}`
+    : 'revoked (by containment or an operator): see npx gatehouse incident list';
+  return { level: 'warn', fields, message: `${base} - token ${why}` };
 }

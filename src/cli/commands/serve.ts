@@ -5,6 +5,7 @@ interface ServeOptions extends CommonOptions {
   demo?: boolean;
   port?: string;
   host?: string;
+  logFormat?: string;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -14,12 +15,17 @@ export function registerServeCommand(program: Command): void {
       .description('run the Gatehouse server (gateway, token broker, audit log)')
       .option('--demo', 'embedded demo: development IdP, seeded CRM, demo apps')
       .option('--port <port>', 'port to listen on (env PORT)')
-      .option('--host <host>', 'address to listen on'),
+      .option('--host <host>', 'address to listen on')
+      .option(
+        '--log-format <format>',
+        'auto (human lines on a terminal), pretty or json (env GATEHOUSE_LOG_FORMAT)',
+      ),
   ).action(async (options: ServeOptions) => {
     const config = commandConfig(options, {
       demo: options.demo || undefined,
       'server.port': options.port,
       'server.host': options.host,
+      logFormat: options.logFormat,
     });
     const bar = progressBar('seeding the embedded CRM');
     const started = Date.now();
