@@ -10,6 +10,8 @@ export interface ConfigSources {
   /** Path of a YAML or JSON file; `gatehouse.yaml`, `gatehouse.yml` or `gatehouse.json` in cwd when absent. */
   file?: string;
   env?: NodeJS.ProcessEnv;
+  /** Values under the file's: set where the file sets nothing (`demoProfile` for `serve --demo`). */
+  profile?: Readonly<Record<string, unknown>>;
   /** Command-line flags, the strongest source. */
   overrides?: Record<string, unknown>;
   cwd?: string;
@@ -41,11 +43,12 @@ const defaultMaps: Record<(typeof mergedMaps)[number], unknown> = {
 };
 
 /** Where a value of the effective configuration came from. */
-export type ConfigOrigin = 'default' | `file ${string}` | `env ${string}` | `flag ${string}`;
+export type ConfigOrigin = 'default' | 'demo profile' | `file ${string}` | `env ${string}` | `flag ${string}`;
 
 interface Layers {
   file: Record<string, unknown>;
   filePath: string | undefined;
+  profile: string[];
   env: Array<[name: string, key: string]>;
   flags: Record<string, unknown>;
 }
@@ -71,7 +74,13 @@ export function explainConfig(sources: ConfigSources = {}): {
   const filePath = configFilePath(sources.file ?? env.GATEHOUSE_CONFIG, cwd);
   const file = filePath ? readConfigFile(filePath) : {};
   const raw: Record<string, unknown> = { ...file, ...mergeMapsWithDefaults(file) };
-  const layers: Layers = { file, filePath, env: [], flags: {} };
+  const layers: Layers = { file, filePath, profile: [], env: [], flags: {} };
+  for (const [key, value] of Object.entries(sources.profile ?? {})) {
+    if (!isSetIn(file, key)) {
+      setPath(raw, key, value);
+      layers.profile.push(key);
+    }
+  }
   for (const [name, key] of envKeys) {
     const value = env[name];
     if (value !== undefined && value !== '') {
@@ -139,6 +148,7 @@ function originOf(key: string, layers: Layers): ConfigOrigin {
   const env = layers.env.findLast(([, set]) => covers(set, key));
   if (env) return `env ${env[0]}`;
   if (layers.filePath && isSetIn(layers.file, key)) return `file ${layers.filePath}`;
+  if (layers.profile.some((set) => covers(set, key))) return 'demo profile';
   return 'default';
 }
 

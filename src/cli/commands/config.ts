@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { configEntries, explainConfig } from '../../config/index.js';
+import { configEntries, demoProfile, explainConfig } from '../../config/index.js';
 import { report, withCommonOptions, type CommonOptions } from '../context.js';
 
 export function registerConfigCommands(program: Command): void {
@@ -7,11 +7,13 @@ export function registerConfigCommands(program: Command): void {
   withCommonOptions(
     config
       .command('show')
-      .description('print every setting with where it came from (default, file, env, flag); secrets hidden'),
-  ).action((options: CommonOptions) => {
+      .description('print every setting with where it came from (default, file, env, flag); secrets hidden')
+      .option('--demo', 'as `serve --demo` runs: with the demo profile under the file'),
+  ).action((options: CommonOptions & { demo?: boolean }) => {
     const { config: effective, originOf } = explainConfig({
       file: options.config,
-      overrides: { dataDir: options.dataDir },
+      overrides: { dataDir: options.dataDir, demo: options.demo || undefined },
+      profile: options.demo ? demoProfile : undefined,
     });
     const entries = configEntries(effective, originOf);
     const width = Math.max(...entries.map(({ key }) => key.length));

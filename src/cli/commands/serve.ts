@@ -1,4 +1,6 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { demoProfile } from '../../config/index.js';
 import { commandConfig, progressBar, withCommonOptions, type CommonOptions } from '../context.js';
 
 interface ServeOptions extends CommonOptions {
@@ -21,12 +23,16 @@ export function registerServeCommand(program: Command): void {
         'auto (human lines on a terminal), pretty or json (env GATEHOUSE_LOG_FORMAT)',
       ),
   ).action(async (options: ServeOptions) => {
-    const config = commandConfig(options, {
-      demo: options.demo || undefined,
-      'server.port': options.port,
-      'server.host': options.host,
-      logFormat: options.logFormat,
-    });
+    const config = commandConfig(
+      options,
+      {
+        demo: options.demo || undefined,
+        'server.port': options.port,
+        'server.host': options.host,
+        logFormat: options.logFormat,
+      },
+      options.demo ? demoProfile : undefined,
+    );
     const bar = progressBar('seeding the embedded CRM');
     const started = Date.now();
     // Loaded on demand: the server pulls in Fastify and oidc-provider, which other commands never need.
@@ -61,12 +67,11 @@ function banner(url: string, dataDir: string, demo: boolean, seconds: string): s
     `  health:     ${url}/readyz   metrics: ${url}/metrics`,
   ];
   if (demo) {
+    // The hints must work as printed: they name the data dir unless it is the one they would find anyway.
+    const dir = dataDir === resolve('.gatehouse') ? '' : ` --data-dir ${dataDir}`;
     lines.push(
-      `  ID token:   npx gatehouse dev id-token --user alice`,
-      `  exchange:   curl -s ${url}/oauth/token -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \\`,
-      `                -d subject_token_type=urn:ietf:params:oauth:token-type:id_token -d client_id=call-notes \\`,
-      `                -d scope="read:contact.basic read:contact.reach" -d subject_token=$ID_TOKEN`,
-      `  read:       curl -s ${url}/crm/v1/contacts?limit=3 -H "authorization: Bearer $ACCESS_TOKEN"`,
+      `  token:      ACCESS_TOKEN=$(npx gatehouse dev token --user alice --app call-notes --scope "read:contact.basic read:contact.reach"${dir})`,
+      `  read:       curl -s "${url}/crm/v1/contacts?limit=3" -H "authorization: Bearer $ACCESS_TOKEN"`,
       `  demo users: alice, bob, erin (sales) · carol (auditor) · dave (admin) · rita (reviewer)`,
     );
   }
