@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { configEntries, explainConfig, loadConfig } from './index.js';
+import { configEntries, demoProfile, explainConfig, loadConfig } from './index.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -93,5 +93,28 @@ describe('where each value came from (config show)', () => {
     expect(value('idp.clientSecret')).toBe('(hidden)');
     expect(value('gateway.dlp.incoming.secret')).toBe('refuse');
     expect(value('idp.issuer')).toBe('https://idp.example.com');
+  });
+});
+
+describe('the demo profile (serve --demo)', () => {
+  it('puts a person trying the demo at 3 a.m. on a Sunday inside working hours, unless the file says otherwise', async () => {
+    const { isWorkingTime, workingHoursOf } = await import('../detect/index.js');
+    const sunday3am = Date.parse('2026-12-06T03:00:00Z') / 1000;
+    const demo = loadConfig({ cwd: withFile(''), env: {}, overrides: { demo: true }, profile: demoProfile });
+    for (const user of ['alice@example.com', 'erin@example.com']) {
+      expect(isWorkingTime(workingHoursOf(demo.detect.workingHours, user), sunday3am)).toBe(true);
+    }
+    expect(demo.limits.bulkExport?.minimum).toBe(500);
+    const plain = loadConfig({ cwd: withFile(''), env: {} });
+    expect(isWorkingTime(workingHoursOf(plain.detect.workingHours, 'alice@example.com'), sunday3am)).toBe(
+      false,
+    );
+    const strict = explainConfig({
+      cwd: withFile('detect:\n  workingHours:\n    default:\n      start: "09:00"\n'),
+      env: {},
+      profile: demoProfile,
+    });
+    expect(strict.config.detect.workingHours.default.start).toBe('09:00');
+    expect(strict.originOf('detect.workingHours.default.end')).toBe('demo profile');
   });
 });

@@ -73,7 +73,7 @@ export function explainConfig(sources: ConfigSources = {}): {
   const cwd = sources.cwd ?? process.cwd();
   const filePath = configFilePath(sources.file ?? env.GATEHOUSE_CONFIG, cwd);
   const file = filePath ? readConfigFile(filePath) : {};
-  const raw: Record<string, unknown> = { ...file, ...mergeMapsWithDefaults(file) };
+  const raw: Record<string, unknown> = { ...structuredClone(file), ...mergeMapsWithDefaults(file) };
   const layers: Layers = { file, filePath, profile: [], env: [], flags: {} };
   for (const [key, value] of Object.entries(sources.profile ?? {})) {
     if (!isSetIn(file, key)) {
