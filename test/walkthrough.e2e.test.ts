@@ -133,7 +133,7 @@ describe("the README's walk-through", () => {
     const script = steps
       .map(({ command }) =>
         command
-          .replaceAll('npx gatehouse', `node ${bin}`)
+          .replaceAll('npx gatehouse', `${process.execPath} ${bin}`)
           .replaceAll('http://127.0.0.1:8080', url)
           .replaceAll('/tmp/', `${dataDir}/`),
       )
