@@ -89,6 +89,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-walkthrough-'));
 const env = { ...process.env, ...testDatabaseEnvSync(dataDir), GATEHOUSE_DATA_DIR: dataDir };
 let server: ChildProcess;
 let url = '';
+let banner = '';
 
 beforeAll(async () => {
   server = spawn(process.execPath, [bin, 'serve', '--demo', '--port', '0', '--log-format', 'json'], {
@@ -96,7 +97,6 @@ beforeAll(async () => {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  let banner = '';
   url = await new Promise<string>((resolve, reject) => {
     server.stderr?.on('data', (chunk: Buffer) => {
       banner += chunk.toString('utf8');
@@ -152,6 +152,24 @@ describe("the README's walk-through", () => {
     });
     // About 25 commands, a dozen of them starting the CLI, and the drill: longer than one request.
   }, 180_000);
+});
+
+describe("the server's banner", () => {
+  it('prints a token hint that works as printed, on a data dir that is not the default', () => {
+    const hint = /^ {2}token: +(.*)$/m.exec(banner)?.[1] ?? '';
+    expect(hint).toContain(`--data-dir ${dataDir}`);
+    const elsewhere = { ...env };
+    delete elsewhere.GATEHOUSE_DATA_DIR;
+    const run = spawnSync(
+      'bash',
+      [
+        '-c',
+        `${hint.replace('npx gatehouse', `${process.execPath} ${bin}`)}\necho "$ACCESS_TOKEN" | cut -c1-10`,
+      ],
+      { cwd: tmpdir(), env: elsewhere, encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(run.stdout, run.stderr).toBe('eyJhbGciOi\n');
+  });
 });
 
 describe('shape comparison', () => {
