@@ -28,10 +28,6 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Node 20's V8 aborts a worker now and then ("Fatal error ... unreachable code" in
-    // Deoptimizer::DoComputeBuiltinContinuation) in the Cedar row-filter property tests: about 1 run in 5
-    // of src/policy/authorize.test.ts, none in 12 without TurboFan inlining.
-    execArgv: ['--no-turbo-inlining'],
     globalSetup: ['test/support/database-global.ts'],
     setupFiles: ['test/support/fast-check-seed.ts', 'test/support/database-setup.ts'],
   },

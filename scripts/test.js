@@ -4,8 +4,10 @@
  * when GATEHOUSE_TEST_DATABASE_URL is set (`eval "$(.ci/services.sh start)"` sets it, and CI does), the
  * whole suite again on PostgreSQL (and Redis, with GATEHOUSE_TEST_REDIS_URL). The two passes share
  * nothing (their own data dirs, databases and key prefixes) and wait on I/O much of the time, so they run
- * at once, each line of their output tagged with its pass. Arguments go to vitest
- * (`npm test -- test/audit.e2e.test.ts`). Ends with one line: `total: N passed, N failed`.
+ * at once, each line of their output tagged with its pass. When GATEHOUSE_TEST_NODE24 names a copy of
+ * this tree prepared for Node 24 (`.ci/node24.sh`, which CI runs), the embedded pass runs there on Node 24
+ * as well, at the same time. Arguments go to vitest (`npm test -- test/audit.e2e.test.ts`). Ends with
+ * one line: `total: N passed, N failed`.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +17,6 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 const scaleOutVariables = ['GATEHOUSE_TEST_DATABASE_URL', 'GATEHOUSE_TEST_REDIS_URL'];
 const args = process.argv.slice(2);
 const scratch = mkdtempSync(join(tmpdir(), 'gatehouse-test-report-'));
@@ -35,14 +36,17 @@ function tagged(stream, tag, to) {
   });
 }
 
-/** Runs vitest once; answers its exit code and its counts (from the JSON report). */
-async function pass(name, env, { tag, extra = [] }) {
+/**
+ * Runs vitest once, in `cwd` with `node` (this tree and this Node unless told otherwise); answers its
+ * exit code and its counts (from the JSON report).
+ */
+async function pass(name, env, { tag, extra = [], cwd = root, node = process.execPath }) {
   const report = join(scratch, `${name}.json`);
   const started = Date.now();
   const child = spawn(
-    process.execPath,
+    node,
     [
-      vitest,
+      join(cwd, 'node_modules', 'vitest', 'vitest.mjs'),
       'run',
       '--reporter=default',
       '--reporter=json',
@@ -50,7 +54,7 @@ async function pass(name, env, { tag, extra = [] }) {
       ...extra,
       ...args,
     ],
-    { cwd: root, env, stdio: tag ? ['ignore', 'pipe', 'pipe'] : 'inherit' },
+    { cwd, env, stdio: tag ? ['ignore', 'pipe', 'pipe'] : 'inherit' },
   );
   const copied = tag
     ? Promise.all([
@@ -82,34 +86,28 @@ if (!scaleOut) {
     'The PostgreSQL pass will not run: GATEHOUSE_TEST_DATABASE_URL is not set (eval "$(.ci/services.sh start)" sets it).\n',
   );
 }
-/**
- * Runs a pass again, once, when vitest failed although every test passed: an error outside any test.
- * Node 20's V8 now and then aborts a worker process after its file is done ("Fatal error ... unreachable
- * code" in the Deoptimizer, nodejs/node#57556); the second run must pass as a whole, failures included.
- */
-async function passOnceMore(name, env, options) {
-  const first = await pass(name, env, options);
-  const { passed, failed, failedFiles } = first.counts;
-  if (first.code === 0 || failed > 0 || failedFiles > 0 || passed === 0) return first;
-  console.log(
-    `\n${name}: vitest exited ${first.code} with every test passing (an error outside any test, shown above); running the ${name} pass again\n`,
-  );
-  const second = await pass(name, env, options);
-  return { ...second, note: `after a first run that failed outside any test (exit ${first.code})` };
-}
-
+const node24 = process.env.GATEHOUSE_TEST_NODE24;
+const several = scaleOut || Boolean(node24);
 const passes = await Promise.all([
-  passOnceMore('embedded', embeddedEnv(), { tag: scaleOut }),
+  pass('embedded', embeddedEnv(), { tag: several }),
   // Files that reach no store are not run again there, so `npm test -- <such a file>` finds none on it.
-  ...(scaleOut ? [passOnceMore('postgres', process.env, { tag: true, extra: ['--passWithNoTests'] })] : []),
+  ...(scaleOut ? [pass('postgres', process.env, { tag: true, extra: ['--passWithNoTests'] })] : []),
+  ...(node24
+    ? [
+        pass(
+          'node24',
+          { ...embeddedEnv(), PATH: `${join(node24, '.node24', 'bin')}:${process.env.PATH}` },
+          { tag: true, cwd: node24, node: join(node24, '.node24', 'bin', 'node') },
+        ),
+      ]
+    : []),
 ]);
 rmSync(scratch, { recursive: true, force: true });
 console.log('');
-for (const { name, counts, seconds, code, note } of passes) {
+for (const { name, counts, seconds, code } of passes) {
   console.log(
     `${name}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped (${seconds}s)` +
-      (code !== 0 && counts.failed === 0 ? ` - vitest exited ${code}: see its errors above` : '') +
-      (note ? ` ${note}` : ''),
+      (code !== 0 && counts.failed === 0 ? ` - vitest exited ${code}: see its errors above` : ''),
   );
 }
 const total = passes.reduce(

@@ -27,6 +27,7 @@ describe('gatehouse CLI', () => {
     ['app', 'list'],
     ['audit', 'verify'],
     ['audit', 'export'],
+    ['config', 'show'],
   ])('%s %s has --help', (...command) => {
     const result = gatehouse([...command.filter(Boolean), '--help']);
     expect(result.code).toBe(0);
@@ -58,6 +59,29 @@ describe('gatehouse CLI', () => {
     const result = gatehouse(['app', 'list', '--config', file, '--data-dir', join(scratch, 'broken')]);
     expect(result.code).toBe(1);
     expectOneCleanLine(result.stderr);
+  });
+
+  it('config show prints each effective value with its source, one role overridden and the rest kept', () => {
+    const file = join(scratch, 'one-role.yaml');
+    writeFileSync(
+      file,
+      'roles:\n  sales_rep:\n    scopes: [read:account.basic]\nidp:\n  clientSecret: do-not-print-me\n',
+    );
+    const result = gatehouse(['config', 'show', '--json', '--config', file], { PORT: '8181' });
+    expect(result.code).toBe(0);
+    const entries = JSON.parse(result.stdout) as { key: string; value: unknown; source: string }[];
+    const entry = (key: string) => entries.find((e) => e.key === key);
+    expect(entry('roles.sales_rep.scopes')).toEqual({
+      key: 'roles.sales_rep.scopes',
+      value: ['read:account.basic'],
+      source: `file ${file}`,
+    });
+    expect(entry('roles.sales_manager.scopes')).toMatchObject({ source: 'default' });
+    expect(entry('server.port')).toMatchObject({ value: 8181, source: 'env PORT' });
+    expect(entry('idp.clientSecret')?.value).toBe('(hidden)');
+    expect(result.stdout).not.toContain('do-not-print-me');
+    const human = gatehouse(['config', 'show', '--config', file]);
+    expect(human.stdout).toMatch(/^roles\.sales_manager\.scopes +\[.*\] +\(default\)$/m);
   });
 
   it('refuses dev id-token outside demo mode', () => {

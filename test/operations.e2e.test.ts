@@ -79,7 +79,7 @@ describe('logs', () => {
         headers: { authorization: 'Bearer forged.token.here' },
       });
       const text = lines.join('');
-      expect(text).toContain('"statusCode":200');
+      expect(text).toContain('"status":200');
       for (const secret of [
         token,
         idToken,

@@ -9,13 +9,7 @@ import {
   signerFromSeed,
   type Checkpoint,
 } from './checkpoint.js';
-
-interface TlogCheck {
-  openCheckpoint(text: string, vkey: string): { origin: string; size: number; root: Buffer; signed: boolean };
-}
-const tlog = (await import(
-  new URL('../../../shared/tools/tlog-check.mjs', import.meta.url).href
-)) as TlogCheck;
+import * as tlog from '../../test/support/tlog.js';
 
 const origin = 'gatehouse.test/audit';
 const seed = Buffer.alloc(32, 7);
@@ -41,7 +35,7 @@ describe('checkpoint notes (C2SP tlog-checkpoint over signed-note, Ed25519)', ()
     expect(lines[5]).toBe('');
   });
 
-  it('opens with our verifier and with the independent one in shared/tools', () => {
+  it('opens with our verifier and with the reference one in test/support/tlog.ts', () => {
     expect(openCheckpoint(note, verifier)).toEqual({ ok: true, checkpoint });
     expect(tlog.openCheckpoint(note, vkey)).toMatchObject({ origin, size: 42, signed: true });
     expect(tlog.openCheckpoint(note, vkey).root.equals(root)).toBe(true);

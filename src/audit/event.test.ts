@@ -1,14 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalEvent, canonicalJson, isAuditEvent, leafHashHex, type AuditEvent } from './event.js';
-
-interface TlogCheck {
-  jcs(value: unknown): string;
-  leafHash(data: Uint8Array): Buffer;
-}
-const tlog = (await import(
-  new URL('../../../shared/tools/tlog-check.mjs', import.meta.url).href
-)) as TlogCheck;
+import * as tlog from '../../test/support/tlog.js';
 
 const event: AuditEvent = {
   timestamp: '2025-01-02T03:04:05.000Z',

@@ -13,16 +13,7 @@ import {
   type EvidenceBundle,
 } from './index.js';
 import { testDatabase } from '../../test/support/database.js';
-
-interface TlogCheck {
-  jcs(value: unknown): string;
-  leafHash(data: Uint8Array): Buffer;
-  verifyInclusion(index: number, size: number, leaf: Buffer, proof: Buffer[], root: Buffer): boolean;
-  openCheckpoint(text: string, vkey: string): { origin: string; size: number; root: Buffer; signed: boolean };
-}
-const tlog = (await import(
-  new URL('../../../shared/tools/tlog-check.mjs', import.meta.url).href
-)) as TlogCheck;
+import * as tlog from '../../test/support/tlog.js';
 
 const origin = 'gatehouse.test/audit';
 const cleanups: Array<() => Promise<void> | void> = [];

@@ -15,17 +15,7 @@ import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { auditVerifierKey, openAuditLog, verifyStoredLog, type AuditEvent } from './index.js';
 import { testDatabase } from '../../test/support/database.js';
-
-interface TlogCheck {
-  jcs(value: unknown): string;
-  leafHash(data: Uint8Array): Buffer;
-  verifyInclusion(index: number, size: number, leaf: Buffer, proof: Buffer[], root: Buffer): boolean;
-  verifyConsistency(m: number, n: number, oldRoot: Buffer, newRoot: Buffer, proof: Buffer[]): boolean;
-  openCheckpoint(text: string, vkey: string): { origin: string; size: number; root: Buffer; signed: boolean };
-}
-const tlog = (await import(
-  new URL('../../../shared/tools/tlog-check.mjs', import.meta.url).href
-)) as TlogCheck;
+import * as tlog from '../../test/support/tlog.js';
 
 const origin = 'gatehouse.test/audit';
 const frozen = () => new Date('2025-03-01T12:00:00.000Z');

@@ -16,15 +16,7 @@ import {
   type CompactRange,
   type GetNode,
 } from './merkle.js';
-
-/** The independent third-party verifier in /work/shared/tools (plain JS, typed here). */
-interface TlogCheck {
-  verifyInclusion(index: number, size: number, leaf: Buffer, proof: Buffer[], root: Buffer): boolean;
-  verifyConsistency(m: number, n: number, oldRoot: Buffer, newRoot: Buffer, proof: Buffer[]): boolean;
-}
-const tlog = (await import(
-  new URL('../../../shared/tools/tlog-check.mjs', import.meta.url).href
-)) as TlogCheck;
+import * as tlog from '../../test/support/tlog.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const unhex = (s: string) => Buffer.from(s, 'hex');
@@ -214,7 +206,7 @@ describe('proofs read O(log n) stored nodes', () => {
   });
 });
 
-describe('proof properties (fast-check), checked by our verifier and by shared/tools/tlog-check.mjs', () => {
+describe('proof properties (fast-check), checked by our verifier and by the reference one in test/support/tlog.ts', () => {
   const leavesArb = fc.array(fc.uint8Array({ maxLength: 8 }), { minLength: 1, maxLength: 200 });
 
   it('compact range root = stored-node root = RFC 6962 definition', () => {

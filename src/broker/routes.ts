@@ -190,7 +190,7 @@ async function oauth(request: FastifyRequest, reply: FastifyReply, run: () => Pr
   } catch (error) {
     if (!(error instanceof GatehouseError)) throw error;
     const problem = toProblem(error, request.id);
-    request.log.info({ code: problem.code }, 'broker request refused');
+    request.log.debug({ code: problem.code }, 'broker request refused');
     if (problem.status === 503) reply.header('retry-after', '5');
     if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
     const code = oauthErrorCode(error);

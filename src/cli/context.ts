@@ -17,8 +17,12 @@ export function withCommonOptions(command: Command): Command {
     .option('--json', 'machine-readable output');
 }
 
-export function commandConfig(options: CommonOptions, overrides: Record<string, unknown> = {}): Config {
-  return loadConfig({ file: options.config, overrides: { dataDir: options.dataDir, ...overrides } });
+export function commandConfig(
+  options: CommonOptions,
+  overrides: Record<string, unknown> = {},
+  profile?: Readonly<Record<string, unknown>>,
+): Config {
+  return loadConfig({ file: options.config, overrides: { dataDir: options.dataDir, ...overrides }, profile });
 }
 
 /** Prints a result: the human text, or the JSON value with --json. */

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { toCliLine } from '../errors/index.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerClassifyCommands } from './commands/classify.js';
+import { registerConfigCommands } from './commands/config.js';
 import { registerAppCommands } from './commands/app.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerDrillCommands } from './commands/drill.js';
@@ -32,6 +33,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerTokenCommands(program);
   registerIncidentCommands(program);
   registerDrillCommands(program);
+  registerConfigCommands(program);
   for (const command of program.commands) command.exitOverride();
 
   try {

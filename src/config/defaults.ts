@@ -65,3 +65,16 @@ export const defaultDemoUsers = {
 
 /** The consent purpose vocabulary (`gateway.consent.purposes`); app manifests name one of these. */
 export const defaultConsentPurposes: readonly string[] = ['analytics', 'marketing', 'sales_outreach'];
+
+/**
+ * What `serve --demo` sets unless the configuration file does: a person trying the demo at 3 a.m. on a
+ * Sunday is inside working hours (every day, all day, so the off-hours rule never fires on them), and
+ * browsing a few pages of contacts stays under the bulk-export guard (500 of the 2,000 seeded contacts).
+ * Containment is shown on purpose, by `gatehouse drill mass-export`.
+ */
+export const demoProfile: Readonly<Record<string, unknown>> = {
+  'detect.workingHours.default.days': ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'],
+  'detect.workingHours.default.start': '00:00',
+  'detect.workingHours.default.end': '00:00',
+  'limits.bulkExport.minimum': 500,
+};

@@ -1,4 +1,11 @@
-export { demoSeedOwners, loadConfig, publicUrl, type ConfigSources } from './load.js';
+export {
+  demoSeedOwners,
+  explainConfig,
+  loadConfig,
+  publicUrl,
+  type ConfigOrigin,
+  type ConfigSources,
+} from './load.js';
 export { dlpKinds } from './schema.js';
 export type {
   Config,
@@ -9,6 +16,7 @@ export type {
   GatewayConfig,
   LimitsOverrides,
 } from './schema.js';
-export { defaultConsentPurposes, defaultScopes } from './defaults.js';
+export { defaultConsentPurposes, defaultScopes, demoProfile } from './defaults.js';
 export { detectSchema, severities, type DetectConfig, type Severity, type Weekday } from './detect.js';
 export type { CatalogConfig } from './catalog.js';
+export { configEntries, type ConfigEntry } from './show.js';

@@ -145,6 +145,8 @@ export const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('./.gatehouse'),
   demo: z.boolean().default(false),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `auto`: one human line per entry on a terminal, JSON lines otherwise (`--log-format`). */
+  logFormat: z.enum(['auto', 'pretty', 'json']).default('auto'),
   server: z
     .strictObject({
       host: z.string().default('127.0.0.1'),

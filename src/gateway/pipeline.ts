@@ -104,6 +104,10 @@ export async function governed(
       { cause },
     );
   }
+  // The request's log line names the app and user (src/server/http.ts), never the token.
+  if (trail.principal) {
+    request.log = request.log.child({ app: trail.principal.appId, user: trail.principal.userId });
+  }
   deps.onDecision?.(request, outcome, event.app_id);
   if (failure) throw failure;
   return body;

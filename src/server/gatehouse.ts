@@ -58,7 +58,7 @@ import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
 import { startDetection } from './detection.js';
 import { createHttpServer, type Refusal } from './http.js';
-import { createLogger } from './log.js';
+import { createLogger, runtimeWarning } from './log.js';
 import { createMetrics } from './metrics.js';
 import { checkReadiness, dependencyChecks, type ReadinessCheck } from './readiness.js';
 
@@ -88,7 +88,9 @@ const cursorKeyName = 'gateway/cursor-key';
 
 /** The composition root: builds every module from configuration, mounts the routes and listens. */
 export async function startGatehouse(config: Config, options: StartOptions = {}): Promise<Gatehouse> {
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const logger = options.logger ?? createLogger(config.logLevel, undefined, config.logFormat);
+  const oldRuntime = runtimeWarning(process.version);
+  if (oldRuntime) logger.warn(oldRuntime);
   if (!config.demo && !config.idp.issuer) {
     throw new ConfigError('config: idp.issuer is required outside demo mode (or start with --demo)');
   }
@@ -136,7 +138,9 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     closers.unshift(() => audit.close());
     let devIdp: DevIdp | undefined;
     if (config.demo) {
-      devIdp = await createDevIdp({ config, secrets, issuer: devIdpIssuer });
+      const idp = await createDevIdp({ config, secrets, issuer: devIdpIssuer });
+      if (idp.notice) logger.info(idp.notice);
+      devIdp = idp;
       closers.unshift(async () => devIdp?.close());
     }
     const broker = await createBroker({

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import Fastify, {
+  LogController,
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
@@ -118,6 +119,24 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
         else socket.destroy();
       });
     },
+    // One line per request, written when it is answered (requestLine below), instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const { app: appId, user } = (request.log as unknown as Logger).bindings() as {
+      app?: string;
+      user?: string;
+    };
+    const line = requestLine({
+      method: request.method,
+      path: request.url.split('?')[0] ?? '',
+      status: reply.statusCode,
+      ms: reply.elapsedTime,
+      app: appId,
+      user,
+      refusal: refusals.get(request),
+    });
+    request.log[line.level](line.fields, line.message);
   });
 
   app.removeContentTypeParser('application/json');
@@ -234,7 +253,7 @@ function sendProblem(request: FastifyRequest, reply: FastifyReply, error: unknow
   const known = asGatehouseError(error as FastifyError);
   const problem = toProblem(known, request.id);
   if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
-  else request.log.info({ code: problem.code }, 'request refused');
+  refusals.set(request, { code: problem.code, incident: incidentOf(problem) });
   const retryAfter = known instanceof GatehouseError ? known.retryAfterSeconds : undefined;
   if (retryAfter !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
   else if (problem.status === 503) reply.header('retry-after', '5');
@@ -280,4 +299,45 @@ function asGatehouseError(error: FastifyError): unknown {
     return new GatehouseError('BAD_REQUEST', 'the request could not be read', { cause: error });
   }
   return error;
+}
+
+/** What the request log line says of a refused request. */
+interface RefusalNote {
+  code: string;
+  incident?: string;
+}
+
+/** The refusal each answered request met, for its one log line (requestLine). */
+const refusals = new WeakMap<FastifyRequest, RefusalNote>();
+
+/** The incident a containment refusal names, however the problem carries it. */
+function incidentOf(problem: object): string | undefined {
+  const { incident_id: incidentId, incident } = problem as { incident_id?: unknown; incident?: unknown };
+  const id = incidentId ?? incident;
+  return typeof id === 'string' ? id : undefined;
+}
+
+/**
+ * The log line of one answered request: method, path, status, app, user and milliseconds. A token refused
+ * because detection contained its app or user is a warning that says so and what to do.
+ */
+export function requestLine(request: {
+  method: string;
+  path: string;
+  status: number;
+  ms: number;
+  app?: string;
+  user?: string;
+  refusal?: RefusalNote;
+}): { level: 'info' | 'warn'; fields: Record<string, unknown>; message: string } {
+  const { method, path, status, app, user, refusal } = request;
+  const ms = Math.round(request.ms);
+  const who = [app && `app=${app}`, user && `user=${user}`].filter(Boolean).join(' ');
+  const base = `${method} ${path} ${status} ${ms}ms${who ? ` ${who}` : ''}${refusal ? ` ${refusal.code}` : ''}`;
+  const fields = { method, path, status, ms, code: refusal?.code, incident: refusal?.incident };
+  if (refusal?.code !== 'TOKEN_REVOKED') return { level: 'info', fields, message: base };
+  const why = refusal.incident
+    ? `contained by incident ${refusal.incident}: see npx gatehouse incident show ${refusal.incident}`
+    : 'revoked (by containment or an operator): see npx gatehouse incident list';
+  return { level: 'warn', fields, message: `${base} - token ${why}` };
 }

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { Config } from '../../config/index.js';
 import type { IncidentDetail } from '../../detect/index.js';
 import { DependencyUnavailable, GatehouseError, InputError } from '../../errors/index.js';
+import { demoProfile } from '../../config/index.js';
 import { commandConfig, withCommonOptions, type CommonOptions } from '../context.js';
 
 interface DrillOptions extends CommonOptions {
@@ -100,7 +101,8 @@ interface DrillResult {
 }
 
 async function runDrill(options: DrillOptions, progress: (message: string) => void): Promise<DrillResult> {
-  const config = commandConfig(options);
+  // The demo's own working hours and guard floor, as `serve --demo` runs with them.
+  const config = commandConfig(options, {}, demoProfile);
   const [{ openStore, readMeta }, { mintDevIdToken }, { openLocalSecretStore }, audit, detect] =
     await Promise.all([
       import('../../store/index.js'),

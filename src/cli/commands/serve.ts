@@ -1,10 +1,13 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { demoProfile } from '../../config/index.js';
 import { commandConfig, progressBar, withCommonOptions, type CommonOptions } from '../context.js';
 
 interface ServeOptions extends CommonOptions {
   demo?: boolean;
   port?: string;
   host?: string;
+  logFormat?: string;
 }
 
 /** Time the final closers (checkpoint signing, flushes, store) get after the HTTP drain. */
@@ -17,13 +20,22 @@ export function registerServeCommand(program: Command): void {
       .description('run the Gatehouse server (gateway, token broker, audit log)')
       .option('--demo', 'embedded demo: development IdP, seeded CRM, demo apps')
       .option('--port <port>', 'port to listen on (env PORT)')
-      .option('--host <host>', 'address to listen on'),
+      .option('--host <host>', 'address to listen on')
+      .option(
+        '--log-format <format>',
+        'auto (human lines on a terminal), pretty or json (env GATEHOUSE_LOG_FORMAT)',
+      ),
   ).action(async (options: ServeOptions) => {
-    const config = commandConfig(options, {
-      demo: options.demo || undefined,
-      'server.port': options.port,
-      'server.host': options.host,
-    });
+    const config = commandConfig(
+      options,
+      {
+        demo: options.demo || undefined,
+        'server.port': options.port,
+        'server.host': options.host,
+        logFormat: options.logFormat,
+      },
+      options.demo ? demoProfile : undefined,
+    );
     const bar = progressBar('seeding the embedded CRM');
     const started = Date.now();
     // Loaded on demand: the server pulls in Fastify and oidc-provider, which other commands never need.
@@ -64,12 +76,11 @@ function banner(url: string, dataDir: string, demo: boolean, seconds: string): s
     `  health:     ${url}/readyz   metrics: ${url}/metrics`,
   ];
   if (demo) {
+    // The hints must work as printed: they name the data dir unless it is the one they would find anyway.
+    const dir = dataDir === resolve('.gatehouse') ? '' : ` --data-dir ${dataDir}`;
     lines.push(
-      `  ID token:   npx gatehouse dev id-token --user alice`,
-      `  exchange:   curl -s ${url}/oauth/token -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \\`,
-      `                -d subject_token_type=urn:ietf:params:oauth:token-type:id_token -d client_id=call-notes \\`,
-      `                -d scope="read:contact.basic read:contact.reach" -d subject_token=$ID_TOKEN`,
-      `  read:       curl -s ${url}/crm/v1/contacts?limit=3 -H "authorization: Bearer $ACCESS_TOKEN"`,
+      `  token:      ACCESS_TOKEN=$(npx gatehouse dev token --user alice --app call-notes --scope "read:contact.basic read:contact.reach"${dir})`,
+      `  read:       curl -s "${url}/crm/v1/contacts?limit=3" -H "authorization: Bearer $ACCESS_TOKEN"`,
       `  demo users: alice, bob, erin (sales) · carol (auditor) · dave (admin) · rita (reviewer)`,
     );
   }
