@@ -1,4 +1,4 @@
-export { demoSeedOwners, loadConfig, publicUrl, type ConfigSources } from './load.js';
+export { demoListenProblem, demoSeedOwners, loadConfig, publicUrl, type ConfigSources } from './load.js';
 export { dlpKinds } from './schema.js';
 export type {
   Config,

@@ -143,6 +143,11 @@ export const configSchema = z.strictObject({
       publicUrl: z.url().optional(),
       bodyLimitBytes: z.number().int().positive().max(10_485_760).default(65_536),
       shutdownGraceMs: z.number().int().positive().default(10_000),
+      /**
+       * Lets demo mode listen beyond loopback. Its development IdP signs anyone in as any user, admin
+       * included, so this is for a closed lab network only (`serve --demo --unsafe-demo-on-network`).
+       */
+      unsafeDemoOnNetwork: z.boolean().default(false),
     })
     .prefault({}),
   database: z

@@ -5,6 +5,7 @@ interface ServeOptions extends CommonOptions {
   demo?: boolean;
   port?: string;
   host?: string;
+  unsafeDemoOnNetwork?: boolean;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -14,12 +15,17 @@ export function registerServeCommand(program: Command): void {
       .description('run the Gatehouse server (gateway, token broker, audit log)')
       .option('--demo', 'embedded demo: development IdP, seeded CRM, demo apps')
       .option('--port <port>', 'port to listen on (env PORT)')
-      .option('--host <host>', 'address to listen on'),
+      .option('--host <host>', 'address to listen on')
+      .option(
+        '--unsafe-demo-on-network',
+        'let --demo listen beyond loopback (its IdP signs anyone in as admin): closed lab networks only',
+      ),
   ).action(async (options: ServeOptions) => {
     const config = commandConfig(options, {
       demo: options.demo || undefined,
       'server.port': options.port,
       'server.host': options.host,
+      'server.unsafeDemoOnNetwork': options.unsafeDemoOnNetwork || undefined,
     });
     const bar = progressBar('seeding the embedded CRM');
     const started = Date.now();
