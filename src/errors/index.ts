@@ -41,6 +41,7 @@ export const errorRegistry = {
   ELEVATION_SELF_REVIEW: { status: 403, title: 'A requester cannot review their own elevation' },
   POLICY_DENIED: { status: 403, title: 'Denied by policy' },
   POLICY_INVALID: { status: 422, title: 'Invalid policy library' },
+  POLICY_TESTS_FAILED: { status: 422, title: 'The policy library fails its tests' },
   FIELD_NOT_ALLOWED: { status: 403, title: 'Field outside granted scopes' },
   SCOPE_MISSING: { status: 403, title: 'No granted scope covers this request' },
   NOT_FOUND: { status: 404, title: 'Not found' },
