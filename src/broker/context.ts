@@ -91,6 +91,15 @@ export function roleScopes(ctx: BrokerContext, role: string): readonly string[] 
   return (Object.hasOwn(ctx.config.roles, role) ? ctx.config.roles[role]?.scopes : undefined) ?? [];
 }
 
+/** The role's duties beyond its scopes: what it may be elevated to, and whose elevations it reviews. */
+export function roleDuties(
+  ctx: BrokerContext,
+  role: string,
+): { elevate: readonly string[]; reviews: readonly string[] } {
+  const config = Object.hasOwn(ctx.config.roles, role) ? ctx.config.roles[role] : undefined;
+  return { elevate: config?.elevate ?? [], reviews: config?.reviews ?? [] };
+}
+
 /**
  * The DPoP key a token request proves possession of (RFC 9449 §5), or undefined without a proof;
  * a bad proof, or none when the app or the grant requires one, is invalid_dpop_proof.
