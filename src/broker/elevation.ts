@@ -85,8 +85,8 @@ export function elevationRefusal(
  * Just-in-time elevation. A user asks, with their own access token, for scopes of the same app that
  * their role does not give them but may be elevated to (`roles.*.elevate`), saying why; a reviewer
  * (scope `review`) who is not the requester and holds the review duty for those scopes
- * (`roles.*.reviews`) approves or refuses; the requester then gets one elevated token that lives until the approval ends
- * (`broker.elevationTtlSeconds` after it, 15 minutes by default). Every step is audited, and a step
+ * (`roles.*.reviews`) approves or refuses; the requester then gets one elevated token that lives
+ * until the approval ends (`broker.elevationTtlSeconds` after it, 15 minutes by default). Every step is audited, and a step
  * that cannot be audited does not happen.
  */
 export function createElevations(ctx: BrokerContext) {
