@@ -12,7 +12,16 @@ import {
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLocalSecretStore } from '../src/secrets/index.js';
-import { Browser, dpopKey, dpopProof, pkce, redeemCodeFlow, signIn, type DpopKey } from './support/broker.js';
+import {
+  Browser,
+  consoleRedirectUri,
+  dpopKey,
+  dpopProof,
+  pkce,
+  redeemCodeFlow,
+  signIn,
+  type DpopKey,
+} from './support/broker.js';
 import { startDemo, type Demo } from './support/demo.js';
 
 /**
@@ -222,6 +231,58 @@ describe('forged and malformed access tokens at the gateway', () => {
 
   it('oversized token, refused before parsing', async () => {
     await refused(await withBrokerKey(claims({ padding: 'x'.repeat(10_000) })), 'TOKEN_INVALID');
+  });
+});
+
+describe('a sign-in is bound to the app it was given to', () => {
+  it("control: alice's ID token for call-notes buys a call-notes token", async () => {
+    expect((await demo.exchange('alice', 'call-notes', scope)).status).toBe(200);
+  });
+
+  it("alice's ID token given to call-notes is refused at another app and at the console", async () => {
+    for (const [clientId, asked] of [
+      ['pipeline-dashboard', 'read:account.basic'],
+      ['console', 'maker'],
+    ] as const) {
+      const response = await demo.exchange('alice', clientId, asked, { idTokenFor: 'call-notes' });
+      expect(response.status, clientId).toBe(400);
+      expect(((await response.json()) as { error: string }).error).toMatch(/invalid_(grant|scope)/);
+    }
+  });
+
+  it('an ID token issued to Gatehouse itself (its sign-in) or to no app buys nothing by exchange', async () => {
+    const response = await demo.exchange('alice', 'call-notes', scope, { idTokenFor: null });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('platform scopes are never had by exchange, even with an ID token issued to the console', async () => {
+    for (const [user, asked] of [
+      ['dave', 'admin'],
+      ['rita', 'review'],
+      ['carol', 'audit:read'],
+      ['alice', 'maker'],
+    ] as const) {
+      const response = await demo.exchange(user, 'console', asked);
+      expect(response.status, asked).toBe(400);
+      const body = (await response.json()) as { error: string; error_description: string };
+      expect(body.error).toBe('invalid_scope');
+      expect(body.error_description).toContain("only through the console's sign-in");
+    }
+    // dave present at the console's sign-in (authorization code flow) gets admin.
+    const signedIn = await redeemCodeFlow({
+      base: demo.url,
+      clientId: 'console',
+      redirectUri: consoleRedirectUri,
+      scope: 'admin',
+      user: 'dave',
+    });
+    expect(signedIn.status).toBe(200);
+    expect(decodeJwt(((await signedIn.json()) as { access_token: string }).access_token)).toMatchObject({
+      sub: 'dave',
+      scope: 'admin',
+      client_id: 'console',
+    });
   });
 });
 
@@ -437,19 +498,13 @@ describe('DPoP proof attacks', () => {
 
   beforeAll(async () => {
     key = await dpopKey();
-    const response = await fetch(`${demo.url}/oauth/token`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        dpop: await dpopProof(key, 'POST', `${demo.url}/oauth/token`),
-      },
-      body: new URLSearchParams({
-        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        subject_token: await demo.idToken('rita'),
-        subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
-        client_id: 'console',
-        scope: 'review',
-      }),
+    const response = await redeemCodeFlow({
+      base: demo.url,
+      clientId: 'console',
+      redirectUri: consoleRedirectUri,
+      scope: 'review',
+      user: 'rita',
+      dpop: key,
     });
     token = ((await response.json()) as { access_token: string }).access_token;
   });

@@ -24,6 +24,11 @@ export interface ClientInfo {
   redirectUris?: readonly string[];
   /** The manifest's `require_dpop`: tokens of this app must be DPoP-bound. */
   requireDpop?: boolean;
+  /**
+   * The app's own client at the IdP (manifest `idp_client_id`, else its client id): a subject ID token
+   * is exchanged only when it was issued to this client (its `aud`, and `azp` when present).
+   */
+  idpClientId?: string;
 }
 
 export type LookupClient = (clientId: string) => Promise<ClientInfo | undefined>;

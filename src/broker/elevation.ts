@@ -10,7 +10,7 @@ import {
   roleScopes,
   type BrokerContext,
 } from './context.js';
-import { parseScope } from './scopes.js';
+import { parseScope, platformScopes } from './scopes.js';
 import type { BrokerTables } from './tables.js';
 
 /** An elevation request as the API shows it. */
@@ -51,9 +51,6 @@ function view(row: Row, now: number): Elevation {
     expires_at: iso(Number(row.expires_at)),
   };
 }
-
-/** Platform scopes: duties, granted only through the console's sign-in, never by elevation. */
-const platformScopes = ['admin', 'review', 'audit:read', 'maker'];
 
 /**
  * Why a role may not be elevated to these scopes, or undefined: platform scopes never are, and CRM

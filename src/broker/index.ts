@@ -30,4 +30,5 @@ export {
 } from './revocation.js';
 export type { ReplayStore } from './dpop.js';
 export { rotateSigningKey } from './keys.js';
+export { platformScopes } from './scopes.js';
 export { registerBrokerRoutes, caller as authenticateBrokerCaller } from './routes.js';

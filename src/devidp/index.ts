@@ -11,3 +11,4 @@ export async function createDevIdp(options: CreateDevIdpOptions): Promise<DevIdp
   const provider = await import('./provider.js');
   return provider.createDevIdp(options);
 }
+export { signInAtDevIdp, type DevSignInOptions } from './sign-in.js';

@@ -67,6 +67,14 @@ const manifestSchema = z.strictObject({
   /** Whether users sign in through the company SSO; true unless the app declares otherwise. */
   sso: z.boolean().default(true),
   redirect_uris: z.array(z.string()).default([]),
+  /**
+   * The app's own client id at the company IdP: the ID tokens its users present for token exchange
+   * must be issued to it. The app's Gatehouse client id when absent.
+   */
+  idp_client_id: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,128}$/, { message: 'must be 1-128 letters, digits or . _ : -' })
+    .optional(),
   /** Expected records read per day, by CRM object. */
   expected_reads: z.partialRecord(z.enum(crmObjects), z.number().int().min(0)).default({}),
   /**
