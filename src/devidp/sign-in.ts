@@ -69,7 +69,13 @@ export async function signInAtDevIdp(options: DevSignInOptions): Promise<Record<
   }
   const consent = await go(next);
   const html = await consent.text();
-  if (consent.status !== 200) throw signInFailed(`the consent screen answered ${consent.status}`);
+  if (consent.status !== 200) {
+    // The broker sends the browser back to the app with the reason when it grants nothing.
+    const back = new URL(consent.headers.get('location') ?? '/', next);
+    throw signInFailed(
+      back.searchParams.get('error_description') ?? `the consent screen answered ${consent.status}`,
+    );
+  }
   const login = /name="login" value="([^"]+)"/.exec(html)?.[1] ?? '';
   const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
   const back = await step(new URL('/oauth/consent', options.base), { login, csrf, decision: 'allow' });

@@ -62,11 +62,12 @@ function banner(url: string, dataDir: string, demo: boolean, seconds: string): s
   ];
   if (demo) {
     lines.push(
-      `  ID token:   npx gatehouse dev id-token --user alice`,
+      `  ID token:   npx gatehouse dev id-token --user alice --app call-notes`,
       `  exchange:   curl -s ${url}/oauth/token -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \\`,
       `                -d subject_token_type=urn:ietf:params:oauth:token-type:id_token -d client_id=call-notes \\`,
       `                -d scope="read:contact.basic read:contact.reach" -d subject_token=$ID_TOKEN`,
       `  read:       curl -s ${url}/crm/v1/contacts?limit=3 -H "authorization: Bearer $ACCESS_TOKEN"`,
+      `  or at once: npx gatehouse dev token --user alice --app call-notes --scope read:contact.basic`,
       `  demo users: alice, bob, erin (sales) · carol (auditor) · dave (admin) · rita (reviewer)`,
     );
   }
