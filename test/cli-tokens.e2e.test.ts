@@ -35,7 +35,7 @@ describe('dev id-token and dev token (demo only)', () => {
     });
   });
 
-  it('dev token prints an access token: by exchange for an app, by the console sign-in for platform scopes', async () => {
+  it("dev token prints an access token by exchange with the app's own ID token", async () => {
     const notes = await gatehouseAsync([
       'dev',
       'token',
@@ -50,7 +50,9 @@ describe('dev id-token and dev token (demo only)', () => {
     ]);
     expect(notes.code, notes.stderr).toBe(0);
     expect((await demo.get('/crm/v1/contacts?limit=1', notes.stdout.trim())).status).toBe(200);
+  });
 
+  it('dev token signs a user in at the console for platform scopes', async () => {
     const admin = await gatehouseAsync([
       'dev',
       'token',
@@ -68,7 +70,9 @@ describe('dev id-token and dev token (demo only)', () => {
     const { access_token: token } = JSON.parse(admin.stdout) as { access_token: string };
     expect(decodeJwt(token)).toMatchObject({ sub: 'dave', scope: 'admin', client_id: 'console' });
     expect((await demo.get('/admin/v1/policies', token)).status).toBe(200);
+  });
 
+  it("dev token at the console grants nothing the user's role does not hold", async () => {
     // alice's role holds no admin duty: the sign-in grants her nothing.
     const refused = await gatehouseAsync([
       'dev',

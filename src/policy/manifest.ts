@@ -135,8 +135,26 @@ export function parseManifest(input: unknown, context: ManifestContext = {}): Ma
     if (!URL.canParse(uri)) errors.push(`redirect_uris[${i}]: must be an absolute URL`);
     else if (new URL(uri).hash) errors.push(`redirect_uris[${i}]: must not have a fragment`);
   });
+  const hookProblem = manifest.audit_hook === undefined ? undefined : auditHookProblem(manifest.audit_hook);
+  if (hookProblem) errors.push(`audit_hook: ${hookProblem}`);
   if (errors.length > 0) throw new ManifestInvalid(errors);
   return manifest;
+}
+
+/**
+ * Why an audit hook URL names no public host, or undefined. An IP literal, loopback, `.local` or
+ * `.internal` name, or a single label would let an app point Gatehouse at the metadata service or the
+ * internal network (169.254.169.254, 10.x); names are checked again when they resolve.
+ */
+export function auditHookProblem(url: string): string | undefined {
+  const host = new URL(url).hostname.toLowerCase().replace(/\.$/, '');
+  const refuse =
+    'must name a public host by DNS name, not an IP address, loopback, private or link-local one';
+  // WHATWG URL parsing turns every IPv4 spelling (decimal, hex, octal) into dotted digits, and IPv6 into [..].
+  if (host.startsWith('[') || /^[0-9.]+$/.test(host)) return refuse;
+  if (!host.includes('.') || /(^|\.)(localhost|local|internal|localdomain|home\.arpa)$/.test(host))
+    return refuse;
+  return undefined;
 }
 
 export function enrichManifest(manifest: Manifest, context: ManifestContext = {}): Enrichment {
