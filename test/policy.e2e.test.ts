@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerPolicyCommands } from '../src/cli/commands/policy.js';
 import { defaultPolicyDir, readPolicyTestFiles } from '../src/policy/index.js';
 import { defaultFiles, writeLibrary } from '../src/policy/test-support.js';
-import { gatehouse } from './support/cli.js';
+import { gatehouseAsync } from './support/cli.js';
 import { openTestSql, testDatabaseEnvSync, type TestSql } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
 import {
@@ -266,6 +266,7 @@ describe('simulation over the recorded decisions', () => {
       json: { files: { 'runtime/export.cedar': exportRules } },
     });
     const report = await json<Simulation>(response);
+    expect(response.status, JSON.stringify(report)).toBe(200);
     expect(report.changes.allow_to_deny.rules).toEqual([
       { rule: 'runtime.bulk-export-limit', count: 1, examples: [requests.bobExport] },
     ]);
@@ -460,14 +461,23 @@ describe('publishing a library that fails its own tests', () => {
     ]);
     const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-publish-'));
     try {
-      const refused = gatehouse(['policy', 'publish', dir, '--reason', 'try', '--data-dir', dataDir]);
+      // Not blocking this process: the demo server in it keeps reading revocations meanwhile.
+      const refused = await gatehouseAsync([
+        'policy',
+        'publish',
+        dir,
+        '--reason',
+        'try',
+        '--data-dir',
+        dataDir,
+      ]);
       expect(refused.code).toBe(1);
       expect(refused.stderr.trim().split('\n')).toHaveLength(1);
       expect(refused.stderr).toContain('fails 2 of its 32 test cases');
       expect(refused.stderr).toContain('[POLICY_TESTS_FAILED]');
       expect(existsSync(join(dataDir, 'policies', 'current'))).toBe(false);
 
-      const forced = gatehouse([
+      const forced = await gatehouseAsync([
         'policy',
         'publish',
         dir,
