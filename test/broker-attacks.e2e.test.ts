@@ -12,7 +12,16 @@ import {
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLocalSecretStore } from '../src/secrets/index.js';
-import { Browser, dpopKey, dpopProof, pkce, redeemCodeFlow, signIn, type DpopKey } from './support/broker.js';
+import {
+  Browser,
+  consoleRedirectUri,
+  dpopKey,
+  dpopProof,
+  pkce,
+  redeemCodeFlow,
+  signIn,
+  type DpopKey,
+} from './support/broker.js';
 import { startDemo, type Demo } from './support/demo.js';
 
 /**
@@ -28,7 +37,15 @@ let brokerJwk: JWK;
 let brokerKey: CryptoKey;
 
 beforeAll(async () => {
-  demo = await startDemo();
+  // rita (reviewer) also reads accounts and may be elevated to opportunity amounts, and reviews contact
+  // PII only: the elevation attacks below need a requester who reviews, and a reviewer without the duty.
+  demo = await startDemo({
+    config: {
+      'roles.reviewer.scopes': ['review', 'maker', 'read:account.basic'],
+      'roles.reviewer.elevate': ['read:opportunity.financial'],
+      'roles.reviewer.reviews': ['read:contact.pii'],
+    },
+  });
   const secrets = openLocalSecretStore(demo.dataDir);
   brokerJwk = JSON.parse(
     Buffer.from((await secrets.get('broker/signing-key')) as Uint8Array).toString('utf8'),
@@ -214,6 +231,58 @@ describe('forged and malformed access tokens at the gateway', () => {
 
   it('oversized token, refused before parsing', async () => {
     await refused(await withBrokerKey(claims({ padding: 'x'.repeat(10_000) })), 'TOKEN_INVALID');
+  });
+});
+
+describe('a sign-in is bound to the app it was given to', () => {
+  it("control: alice's ID token for call-notes buys a call-notes token", async () => {
+    expect((await demo.exchange('alice', 'call-notes', scope)).status).toBe(200);
+  });
+
+  it("alice's ID token given to call-notes is refused at another app and at the console", async () => {
+    for (const [clientId, asked] of [
+      ['pipeline-dashboard', 'read:account.basic'],
+      ['console', 'maker'],
+    ] as const) {
+      const response = await demo.exchange('alice', clientId, asked, { idTokenFor: 'call-notes' });
+      expect(response.status, clientId).toBe(400);
+      expect(((await response.json()) as { error: string }).error).toMatch(/invalid_(grant|scope)/);
+    }
+  });
+
+  it('an ID token issued to Gatehouse itself (its sign-in) or to no app buys nothing by exchange', async () => {
+    const response = await demo.exchange('alice', 'call-notes', scope, { idTokenFor: null });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('platform scopes are never had by exchange, even with an ID token issued to the console', async () => {
+    for (const [user, asked] of [
+      ['dave', 'admin'],
+      ['rita', 'review'],
+      ['carol', 'audit:read'],
+      ['alice', 'maker'],
+    ] as const) {
+      const response = await demo.exchange(user, 'console', asked);
+      expect(response.status, asked).toBe(400);
+      const body = (await response.json()) as { error: string; error_description: string };
+      expect(body.error).toBe('invalid_scope');
+      expect(body.error_description).toContain("only through the console's sign-in");
+    }
+    // dave present at the console's sign-in (authorization code flow) gets admin.
+    const signedIn = await redeemCodeFlow({
+      base: demo.url,
+      clientId: 'console',
+      redirectUri: consoleRedirectUri,
+      scope: 'admin',
+      user: 'dave',
+    });
+    expect(signedIn.status).toBe(200);
+    expect(decodeJwt(((await signedIn.json()) as { access_token: string }).access_token)).toMatchObject({
+      sub: 'dave',
+      scope: 'admin',
+      client_id: 'console',
+    });
   });
 });
 
@@ -482,19 +551,13 @@ describe('DPoP proof attacks', () => {
 
   beforeAll(async () => {
     key = await dpopKey();
-    const response = await fetch(`${demo.url}/oauth/token`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        dpop: await dpopProof(key, 'POST', `${demo.url}/oauth/token`),
-      },
-      body: new URLSearchParams({
-        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        subject_token: await demo.idToken('rita'),
-        subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
-        client_id: 'console',
-        scope: 'review',
-      }),
+    const response = await redeemCodeFlow({
+      base: demo.url,
+      clientId: 'console',
+      redirectUri: consoleRedirectUri,
+      scope: 'review',
+      user: 'rita',
+      dpop: key,
     });
     token = ((await response.json()) as { access_token: string }).access_token;
   });
@@ -537,24 +600,94 @@ describe('DPoP proof attacks', () => {
 });
 
 describe('elevation attacks', () => {
-  it('elevation approved by the requester', async () => {
-    // rita is a reviewer; through the console she asks for `admin`, which her role does not give her.
-    const rita = await demo.accessToken('rita', 'console', 'review');
-    const post = (path: string, body: unknown = {}) =>
+  const poster =
+    (token: string) =>
+    (path: string, body: unknown = {}) =>
       fetch(`${demo.url}${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${rita}` },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify(body),
       });
-    const created = await post('/oauth/elevations', {
-      scope: 'admin',
+
+  it('a sales rep asks for admin through the console (platform scopes are never elevatable)', async () => {
+    const alice = poster(await demo.accessToken('alice', 'console', 'maker'));
+    for (const platform of ['admin', 'review', 'audit:read']) {
+      const created = await alice('/oauth/elevations', {
+        scope: platform,
+        justification: 'incident response tonight',
+      });
+      expect(created.status).toBe(400);
+      const body = (await created.json()) as { error: string; error_description: string };
+      expect(body.error).toBe('invalid_scope');
+      expect(body.error_description).toContain('cannot be had by elevation');
+    }
+    const rita = poster(await demo.accessToken('rita', 'console', 'review'));
+    expect(
+      (await rita('/oauth/elevations', { scope: 'admin', justification: 'need admin tonight' })).status,
+    ).toBe(400);
+    const events = await auditEvents(demo, (e) => e.action === 'elevation.request');
+    expect(
+      events.filter((e) => e.outcome === 'deny' && e.reason === 'ELEVATION_PLATFORM_SCOPE'),
+    ).toHaveLength(4);
+    expect(events.filter((e) => e.outcome === 'allow' && /admin|review|audit/.test(e.scope))).toHaveLength(0);
+  });
+
+  it('elevation approved by the requester', async () => {
+    // In this file's configuration rita (reviewer) also reads accounts and may be elevated to amounts.
+    const rita = poster(await demo.accessToken('rita', 'pipeline-dashboard', 'read:account.basic'));
+    const created = await rita('/oauth/elevations', {
+      scope: 'read:opportunity.financial',
       justification: 'incident response tonight',
     });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: string };
-    const approve = await post(`/oauth/elevations/${id}/approve`);
+    const reviewer = poster(await demo.accessToken('rita', 'console', 'review'));
+    const approve = await reviewer(`/oauth/elevations/${id}/approve`);
     expect(approve.status).toBe(403);
     expect(((await approve.json()) as { code: string }).code).toBe('ELEVATION_SELF_REVIEW');
-    expect((await post(`/oauth/elevations/${id}/token`)).status).toBe(409);
+    expect((await rita(`/oauth/elevations/${id}/token`)).status).toBe(409);
+  });
+
+  it('elevation approved by a reviewer without the review duty for that data', async () => {
+    // rita reviews contact PII only here; alice asks for opportunity amounts.
+    const alice = poster(await demo.accessToken('alice', 'pipeline-dashboard', 'read:account.basic'));
+    const created = await alice('/oauth/elevations', {
+      scope: 'read:opportunity.financial',
+      justification: 'quarter-end forecast review',
+    });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const rita = poster(await demo.accessToken('rita', 'console', 'review'));
+    const approve = await rita(`/oauth/elevations/${id}/approve`);
+    expect(approve.status).toBe(403);
+    expect(await approve.json()).toMatchObject({
+      code: 'ELEVATION_NOT_REVIEWER',
+      detail: expect.stringContaining('read:opportunity.financial'),
+    });
+    expect((await alice(`/oauth/elevations/${id}/token`)).status).toBe(409);
+    const [event] = await auditEvents(demo, (e) => e.action === 'elevation.approve' && e.resource_id === id);
+    expect(event).toMatchObject({
+      outcome: 'deny',
+      reason: 'ELEVATION_NOT_REVIEWER',
+      actor_id: 'rita@example.com',
+    });
   });
 });
+
+interface AuditEvent {
+  action: string;
+  outcome: string;
+  reason: string;
+  scope: string;
+  resource_id: string;
+  actor_id: string;
+}
+
+/** The audit events matching `keep`, read through the auditor's API. */
+async function auditEvents(on: Demo, keep: (event: AuditEvent) => boolean): Promise<AuditEvent[]> {
+  const carol = await on.accessToken('carol', 'console', 'audit:read');
+  const response = await on.get('/audit/v1/events?limit=1000', carol);
+  expect(response.status).toBe(200);
+  const { records } = (await response.json()) as { records: { event: AuditEvent }[] };
+  return records.map((r) => r.event).filter(keep);
+}

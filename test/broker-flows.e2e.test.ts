@@ -4,6 +4,7 @@ import { revokeAll } from '../src/broker/index.js';
 import { openStore, type Store } from '../src/store/index.js';
 import {
   Browser,
+  consoleRedirectUri,
   dpopKey,
   dpopProof,
   insertDpopApp,
@@ -254,19 +255,14 @@ describe('DPoP (RFC 9449)', () => {
 
   it('binds the token to the proof key (cnf.jkt) and the broker checks proofs of bound tokens', async () => {
     const key = await dpopKey();
-    const response = await fetch(`${demo.url}/oauth/token`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        dpop: await dpopProof(key, 'POST', `${demo.url}/oauth/token`),
-      },
-      body: new URLSearchParams({
-        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        subject_token: await demo.idToken('rita'),
-        subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
-        client_id: 'console',
-        scope: 'review',
-      }),
+    // Platform scopes come only from the console's sign-in, never by exchange.
+    const response = await redeemCodeFlow({
+      base: demo.url,
+      clientId: 'console',
+      redirectUri: consoleRedirectUri,
+      scope: 'review',
+      user: 'rita',
+      dpop: key,
     });
     expect(response.status).toBe(200);
     const { access_token: token, token_type } = (await response.json()) as Tokens;
@@ -289,7 +285,7 @@ describe('capability tokens', () => {
   it('narrows a token to named accounts with RFC 9396 authorization_details', async () => {
     const response = await postForm('/oauth/token', {
       grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-      subject_token: await demo.idToken('alice'),
+      subject_token: await demo.idToken('alice', 'call-notes'),
       subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
       client_id: 'call-notes',
       scope,
@@ -310,7 +306,7 @@ describe('capability tokens', () => {
     ]) {
       const response = await postForm('/oauth/token', {
         grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        subject_token: await demo.idToken('alice'),
+        subject_token: await demo.idToken('alice', 'call-notes'),
         subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
         client_id: 'call-notes',
         scope,

@@ -170,6 +170,28 @@ describe('registration', () => {
     expect((await json<{ error: string }>(bearer)).error).toBe('invalid_dpop_proof');
   });
 
+  it('an audit hook at an IP literal, loopback or internal name is refused, and an unverified one is no telemetry', async () => {
+    for (const hook of [
+      'https://169.254.169.254/latest/meta-data/',
+      'https://0xa9fea9fe/hook',
+      'https://[::1]/hook',
+      'https://localhost/hook',
+      'https://metadata.google.internal/hook',
+    ]) {
+      const response = await register('alice', plain('hooked-app', { telemetry: false, audit_hook: hook }));
+      const problem = await expectProblem(response, 422, 'INVALID_INPUT');
+      expect(problem.detail, hook).toContain('audit_hook: must name a public host');
+    }
+    // A public name, not yet verified by a signed challenge, does not stand in for telemetry.
+    const unverified = await register(
+      'alice',
+      plain('hooked-app', { telemetry: false, audit_hook: 'https://hooks.example.com/audit' }),
+    );
+    const view = await json<{ state: string }>(unverified);
+    expect(view.state).not.toBe('approved');
+    expect(JSON.stringify(view)).toContain('telemetry');
+  });
+
   it('a maker may not register an app for someone else; an admin may', async () => {
     const refused = await register('erin', plain('erins-proxy'));
     const problem = await expectProblem(refused, 403, 'APP_NOT_OWNER');

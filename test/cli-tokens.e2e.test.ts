@@ -1,5 +1,6 @@
+import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatehouse } from './support/cli.js';
+import { gatehouse, gatehouseAsync } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 
 let demo: Demo;
@@ -13,6 +14,83 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('dev id-token and dev token (demo only)', () => {
+  it("dev id-token --app issues the ID token to that app's own IdP client", () => {
+    const result = gatehouse([
+      'dev',
+      'id-token',
+      '--user',
+      'alice',
+      '--app',
+      'call-notes',
+      '--data-dir',
+      demo.dataDir,
+    ]);
+    expect(result.code).toBe(0);
+    expect(decodeJwt(result.stdout.trim())).toMatchObject({
+      sub: 'alice',
+      aud: 'call-notes',
+      azp: 'call-notes',
+    });
+  });
+
+  it("dev token prints an access token by exchange with the app's own ID token", async () => {
+    const notes = await gatehouseAsync([
+      'dev',
+      'token',
+      '--user',
+      'alice',
+      '--app',
+      'call-notes',
+      '--scope',
+      'read:contact.basic',
+      '--data-dir',
+      demo.dataDir,
+    ]);
+    expect(notes.code, notes.stderr).toBe(0);
+    expect((await demo.get('/crm/v1/contacts?limit=1', notes.stdout.trim())).status).toBe(200);
+  });
+
+  it('dev token signs a user in at the console for platform scopes', async () => {
+    const admin = await gatehouseAsync([
+      'dev',
+      'token',
+      '--user',
+      'dave',
+      '--app',
+      'console',
+      '--scope',
+      'admin',
+      '--json',
+      '--data-dir',
+      demo.dataDir,
+    ]);
+    expect(admin.code, admin.stderr).toBe(0);
+    const { access_token: token } = JSON.parse(admin.stdout) as { access_token: string };
+    expect(decodeJwt(token)).toMatchObject({ sub: 'dave', scope: 'admin', client_id: 'console' });
+    expect((await demo.get('/admin/v1/policies', token)).status).toBe(200);
+  });
+
+  it("dev token at the console grants nothing the user's role does not hold", async () => {
+    // alice's role holds no admin duty: the sign-in grants her nothing.
+    const refused = await gatehouseAsync([
+      'dev',
+      'token',
+      '--user',
+      'alice',
+      '--app',
+      'console',
+      '--scope',
+      'admin',
+      '--data-dir',
+      demo.dataDir,
+    ]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toContain('the sign-in did not complete');
+  });
+});
 
 describe('token commands on a data dir a server is running on', () => {
   it('token revoke --user cuts the user off on the running server within a second, and is audited', async () => {

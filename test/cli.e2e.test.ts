@@ -91,6 +91,18 @@ describe('gatehouse CLI', () => {
     expect(result.stderr).toContain('DEMO_ONLY');
   });
 
+  it.each([
+    [['--host', '0.0.0.0'], {}],
+    [[], { GATEHOUSE_HOST: '192.168.1.10' }],
+  ])('refuses demo mode on a non-loopback address (%j %j) unless the unsafe flag says so', (flags, env) => {
+    const result = gatehouse(['serve', '--demo', ...flags, '--data-dir', join(scratch, 'demo-net')], env);
+    expect(result.code).toBe(1);
+    expectOneCleanLine(result.stderr);
+    expect(result.stderr).toContain('demo mode listens on loopback only');
+    expect(result.stderr).toContain('--unsafe-demo-on-network');
+    expect(gatehouse(['serve', '--help']).stdout).toContain('--unsafe-demo-on-network');
+  });
+
   it('answers a usage error with exit 2', () => {
     expect(gatehouse(['seed', '--no-such-flag']).code).toBe(2);
     expect(gatehouse(['no-such-command']).code).toBe(2);

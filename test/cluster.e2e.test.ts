@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfig } from '../src/config/index.js';
-import { mintDevIdToken } from '../src/devidp/index.js';
+import { mintDevIdToken, signInAtDevIdp } from '../src/devidp/index.js';
 import { openLocalSecretStore } from '../src/secrets/index.js';
+import { consoleRedirectUri } from './support/broker.js';
 import { gatehouse } from './support/cli.js';
 import { onPostgres, testDatabase } from './support/database.js';
 import { testRedisUrl, uniquePrefix, withoutRedisNote } from './support/redis.js';
@@ -77,11 +78,23 @@ describe.skipIf(!ready)('three nodes on one PostgreSQL and one Redis', () => {
 
   const config = () => loadConfig({ env: {}, overrides: { dataDir } });
   async function accessToken(node: Node, user: string, clientId: string, scope: string): Promise<string> {
+    // Platform scopes come only from the console's sign-in, which runs at the public URL (node 1).
+    if (clientId === 'console') {
+      const signedIn = await signInAtDevIdp({
+        base: publicUrl,
+        clientId,
+        redirectUri: consoleRedirectUri,
+        scope,
+        user,
+      });
+      return signedIn.access_token as string;
+    }
     const subjectToken = await mintDevIdToken({
       config: config(),
       secrets: openLocalSecretStore(dataDir),
       user,
       issuer: `${publicUrl}/idp`,
+      audience: clientId,
     });
     const response = await fetch(`${node.url}/oauth/token`, {
       method: 'POST',

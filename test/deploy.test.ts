@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadConfig } from '../src/config/index.js';
+import { demoListenProblem, loadConfig } from '../src/config/index.js';
 
 /**
  * deploy/ cannot be run here (no Docker daemon), so what can drift from the code is checked instead:
@@ -25,8 +25,18 @@ interface Service {
 }
 const compose = parse(read('deploy/compose.yaml'), { merge: true }) as { services: Record<string, Service> };
 const nodes = Object.entries(compose.services).filter(([name]) => name.startsWith('gatehouse-'));
-/** Compose's `${NAME:-default}`, as compose fills it with nothing set. */
-const interpolate = (value: string) => value.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1');
+/** The company IdP an operator sets (compose refuses to start without one). */
+const operatorIdp = 'https://idp.example.com/realms/acme';
+/**
+ * Compose's `${NAME:-default}` as compose fills it with nothing set, and `${NAME:?error}` (required)
+ * as the operator fills it.
+ */
+const interpolate = (value: string) =>
+  value.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1').replace(/\$\{GATEHOUSE_IDP_ISSUER:\?[^}]*\}/g, operatorIdp);
+const nodeEnv = (node: Service) =>
+  Object.fromEntries(
+    Object.entries(node.environment ?? {}).map(([name, value]) => [name, interpolate(String(value))]),
+  );
 
 describe('deploy/compose.yaml', () => {
   it('runs three Gatehouse nodes, PostgreSQL, Redis and a load balancer', () => {
@@ -37,10 +47,10 @@ describe('deploy/compose.yaml', () => {
 
   it('gives each node an environment that is a valid scale-out configuration, the same on all', () => {
     for (const [, node] of nodes) {
-      const env = Object.fromEntries(
-        Object.entries(node.environment ?? {}).map(([name, value]) => [name, interpolate(String(value))]),
-      );
-      const config = loadConfig({ env, overrides: { demo: node.command?.includes('--demo') } });
+      const config = loadConfig({
+        env: nodeEnv(node),
+        overrides: { demo: node.command?.includes('--demo') },
+      });
       expect(config.database.url).toBe('postgres://gatehouse:gatehouse@postgres:5432/gatehouse');
       expect(config.redis.url).toBe('redis://redis:6379');
       expect(config.server).toMatchObject({
@@ -53,6 +63,19 @@ describe('deploy/compose.yaml', () => {
       expect(config.server.trustedProxies).toEqual([compose.services.lb?.networks?.default?.ipv4_address]);
       expect(config.dataDir).toBe('/data');
       expect(node.environment).toEqual(nodes[0]?.[1].environment);
+    }
+  });
+
+  it('runs the real mode with the company IdP the operator must set, never the demo on the network', () => {
+    for (const [, node] of nodes) {
+      expect(node.command).toEqual(['serve']);
+      expect(node.environment?.GATEHOUSE_IDP_ISSUER).toMatch(/^\$\{GATEHOUSE_IDP_ISSUER:\?/);
+      const config = loadConfig({ env: nodeEnv(node) });
+      expect(config.demo).toBe(false);
+      expect(config.idp.issuer).toBe(operatorIdp);
+      // Had the node kept `--demo`, it would not start on the address it listens on.
+      const demo = loadConfig({ env: nodeEnv(node), overrides: { demo: true } });
+      expect(demoListenProblem(demo)).toMatch(/demo mode listens on loopback only/);
     }
   });
 

@@ -28,7 +28,7 @@ async function exchange(user: string, clientId: string, scope: string, extra: Re
     },
     body: new URLSearchParams({
       grant_type: tokenExchangeGrant,
-      subject_token: await demo.idToken(user),
+      subject_token: await demo.idToken(user, clientId),
       subject_token_type: idTokenType,
       client_id: clientId,
       scope,

@@ -1,10 +1,12 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerPolicyCommands } from '../src/cli/commands/policy.js';
-import { defaultPolicyDir } from '../src/policy/index.js';
+import { defaultPolicyDir, readPolicyTestFiles } from '../src/policy/index.js';
 import { defaultFiles, writeLibrary } from '../src/policy/test-support.js';
+import { gatehouseAsync } from './support/cli.js';
 import { openTestSql, testDatabaseEnvSync, type TestSql } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
 import {
@@ -54,7 +56,15 @@ interface Simulation {
 beforeAll(async () => {
   // The bulk-export guard is raised so that the export rules, not the guard, decide the large pages,
   // and detection is off: its playbook would revoke these tokens for reading at night or in bulk.
-  demo = await startDemo({ config: { 'limits.bulkExport.minimum': 100_000, 'detect.enabled': false } });
+  // Pages up to 300 records, so that a published export limit of 200 (which the library's own
+  // tests allow) can be crossed.
+  demo = await startDemo({
+    config: {
+      'limits.bulkExport.minimum': 100_000,
+      'detect.enabled': false,
+      'gateway.maxPageSize': 300,
+    },
+  });
   db = await openTestSql(demo.dataDir);
   // An admin widened the dashboard's approved scopes to contact PII by mistake: the policy still holds.
   const app = await db.get<{ scopes: string }>("select scopes from apps where id = 'pipeline-dashboard'");
@@ -256,6 +266,7 @@ describe('simulation over the recorded decisions', () => {
       json: { files: { 'runtime/export.cedar': exportRules } },
     });
     const report = await json<Simulation>(response);
+    expect(response.status, JSON.stringify(report)).toBe(200);
     expect(report.changes.allow_to_deny.rules).toEqual([
       { rule: 'runtime.bulk-export-limit', count: 1, examples: [requests.bobExport] },
     ]);
@@ -362,11 +373,11 @@ describe('the policy admin API', () => {
 
   it('publishes a candidate: audited with actor, old and new version and reason, in force within a second', async () => {
     const before = await json<{ version: string }>(await demo.get('/admin/v1/policies', dave));
-    const exportRules = readLibraryFile('runtime/export.cedar').replace('> 1000', '> 100');
+    const exportRules = readLibraryFile('runtime/export.cedar').replace('> 1000', '> 200');
     const response = await demo.send('POST', '/admin/v1/policies/publish', dave, {
       json: {
         files: { 'runtime/export.cedar': exportRules },
-        reason: 'exports above 100 records need an elevation',
+        reason: 'exports above 200 records need an elevation',
       },
     });
     expect(response.status).toBe(200);
@@ -381,7 +392,7 @@ describe('the policy admin API', () => {
       outcome: 'allow',
     });
     expect(events[0]?.event.reason).toBe(
-      `version ${before.version} -> ${published.version}; exports above 100 records need an elevation`,
+      `version ${before.version} -> ${published.version}; exports above 200 records need an elevation`,
     );
 
     await vi.waitFor(
@@ -391,7 +402,7 @@ describe('the policy admin API', () => {
       },
       { timeout: 5000, interval: 200 },
     );
-    const refused = await demo.get('/crm/v1/accounts?limit=150&fields=name', bob);
+    const refused = await demo.get('/crm/v1/accounts?limit=250&fields=name', bob);
     const problem = await problemOf(refused, 403, 'POLICY_DENIED');
     expect(problem).toMatchObject({ rule: 'runtime.bulk-export-limit', policy_version: published.version });
     await problemOf(
@@ -399,6 +410,91 @@ describe('the policy admin API', () => {
       422,
       'INVALID_INPUT',
     );
+  });
+});
+
+describe('publishing a library that fails its own tests', () => {
+  it('is refused with 422 and the failing cases, audited; --force with a reason publishes it, audited as forced', async () => {
+    const before = await json<{ version: string }>(await demo.get('/admin/v1/policies', dave));
+    const refused = await demo.send('POST', '/admin/v1/policies/publish', dave, {
+      json: { files: { 'runtime/notes.cedar': null }, reason: 'notes rules are too strict' },
+    });
+    const problem = await problemOf(refused, 422, 'POLICY_TESTS_FAILED');
+    expect(problem).toMatchObject({ failed: 2, total: 32 });
+    expect(problem.detail).toContain("a rep cannot write a note on another rep's account");
+    const [denied] = await auditEventsOf(demo, carol, requestIdOf(refused));
+    expect(denied?.event).toMatchObject({ action: 'admin.policies.publish', outcome: 'deny' });
+    expect((await json<{ version: string }>(await demo.get('/admin/v1/policies', dave))).version).toBe(
+      before.version,
+    );
+
+    const forced = await demo.send('POST', '/admin/v1/policies/publish', dave, {
+      json: { files: { 'runtime/notes.cedar': null }, reason: 'incident 42: notes off now', force: true },
+    });
+    expect(forced.status).toBe(200);
+    const published = await json<{ version: string; tests: object }>(forced);
+    expect(published.tests).toEqual({ total: 32, failed: 2, forced: true });
+    const [event] = await auditEventsOf(demo, carol, requestIdOf(forced));
+    expect(event?.event).toMatchObject({ action: 'policy.publish', actor_id: 'dave@example.com' });
+    expect(event?.event.reason).toBe(
+      `version ${before.version} -> ${published.version}; forced past 2 of 32 failing policy tests; incident 42: notes off now`,
+    );
+    // Put the notes rules back for the tests that follow.
+    const restored = await demo.send('POST', '/admin/v1/policies/publish', dave, {
+      json: { files: { 'runtime/notes.cedar': readLibraryFile('runtime/notes.cedar') }, reason: 'restore' },
+    });
+    expect(restored.status).toBe(200);
+    const { version } = await json<{ version: string }>(restored);
+    await vi.waitFor(
+      async () =>
+        expect((await json<{ version: string }>(await demo.get('/admin/v1/policies', dave))).version).toBe(
+          version,
+        ),
+      { timeout: 5000, interval: 200 },
+    );
+  });
+
+  it('gatehouse policy publish refuses it in one line, and publishes it with --force, saying so', async () => {
+    const dir = await writeLibrary([
+      ...(await defaultFiles()).filter((f) => f.path !== 'runtime/notes.cedar'),
+      ...(await readPolicyTestFiles(defaultPolicyDir())),
+    ]);
+    const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-publish-'));
+    try {
+      // Not blocking this process: the demo server in it keeps reading revocations meanwhile.
+      const refused = await gatehouseAsync([
+        'policy',
+        'publish',
+        dir,
+        '--reason',
+        'try',
+        '--data-dir',
+        dataDir,
+      ]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+      expect(refused.stderr).toContain('fails 2 of its 32 test cases');
+      expect(refused.stderr).toContain('[POLICY_TESTS_FAILED]');
+      expect(existsSync(join(dataDir, 'policies', 'current'))).toBe(false);
+
+      const forced = await gatehouseAsync([
+        'policy',
+        'publish',
+        dir,
+        '--reason',
+        'incident 42',
+        '--force',
+        '--json',
+        '--data-dir',
+        dataDir,
+      ]);
+      expect(forced.code).toBe(0);
+      const out = JSON.parse(forced.stdout) as { version: string; tests: object };
+      expect(out.tests).toEqual({ total: 32, failed: 2, forced: true });
+      expect(readFileSync(join(dataDir, 'policies', 'current'), 'utf8').trim()).toBe(out.version);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -117,7 +117,7 @@ describe.skipIf(!testRedisUrl)('a server on Redis, when Redis goes away and come
         },
         body: new URLSearchParams({
           grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-          subject_token: await demo.idToken('erin'),
+          subject_token: await demo.idToken('erin', 'call-notes'),
           subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
           client_id: 'call-notes',
           scope: 'read:account.basic',

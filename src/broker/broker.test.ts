@@ -20,7 +20,7 @@ import {
 } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../config/index.js';
-import { createDevIdp, mintDevIdToken, type DevIdp } from '../devidp/index.js';
+import { createDevIdp, mintDevIdToken, signInAtDevIdp, type DevIdp } from '../devidp/index.js';
 import { openLocalSecretStore, type SecretStore } from '../secrets/index.js';
 import { openStore, type Store } from '../store/index.js';
 import type { AuditEvent } from '../audit/index.js';
@@ -62,6 +62,7 @@ const clients: Record<string, ClientInfo> = {
     name: 'Console',
     status: 'approved',
     scopes: ['audit:read', 'admin', 'review'],
+    redirectUris: ['http://127.0.0.1:8080/console/callback'],
   },
   'suspended-app': {
     appId: 'app-suspended',
@@ -160,11 +161,17 @@ async function exchange(subjectToken: string, clientId: string, scope: string): 
   });
 }
 
-const idToken = (user: string, now?: Date) =>
-  mintDevIdToken({ config, secrets, user, issuer: idpIssuer, now });
+/** An ID token issued to `app`'s own IdP client (call-notes unless named). */
+const idToken = (user: string, now?: Date, app = 'call-notes') =>
+  mintDevIdToken({ config, secrets, user, issuer: idpIssuer, now, audience: app });
 
 async function accessToken(user: string, clientId: string, scope: string): Promise<string> {
-  const response = await exchange(await idToken(user), clientId, scope);
+  // Platform scopes come only from the console's sign-in at the IdP, never by exchange.
+  if (clientId === 'console') {
+    const redirectUri = clients.console?.redirectUris?.[0] ?? '';
+    return (await signInAtDevIdp({ base: url, clientId, redirectUri, scope, user })).access_token as string;
+  }
+  const response = await exchange(await idToken(user, undefined, clientId), clientId, scope);
   expect(response.status).toBe(200);
   return ((await response.json()) as TokenAnswer).access_token;
 }
@@ -348,7 +355,11 @@ describe('token exchange (RFC 8693)', () => {
 
   it('refuses with invalid_scope when the role allows none of the requested scopes', async () => {
     await expectOAuthError(
-      await exchange(await idToken('alice'), 'pipeline-dashboard', 'read:opportunity.aggregate'),
+      await exchange(
+        await idToken('alice', undefined, 'pipeline-dashboard'),
+        'pipeline-dashboard',
+        'read:opportunity.aggregate',
+      ),
       400,
       'invalid_scope',
     );

@@ -157,6 +157,7 @@ export function clientInfoFromApp(app: App | undefined): ClientInfo | undefined 
     scopes: app.scopes,
     redirectUris: Array.isArray(uris) ? uris.filter((uri): uri is string => typeof uri === 'string') : [],
     requireDpop: app.manifest.require_dpop === true,
+    idpClientId: typeof app.manifest.idp_client_id === 'string' ? app.manifest.idp_client_id : app.clientId,
   };
 }
 

@@ -27,6 +27,11 @@ export interface ClientInfo {
   redirectUris?: readonly string[];
   /** The manifest's `require_dpop`: tokens of this app must be DPoP-bound. */
   requireDpop?: boolean;
+  /**
+   * The app's own client at the IdP (manifest `idp_client_id`, else its client id): a subject ID token
+   * is exchanged only when it was issued to this client (its `aud`, and `azp` when present).
+   */
+  idpClientId?: string;
 }
 
 export type LookupClient = (clientId: string) => Promise<ClientInfo | undefined>;
@@ -101,6 +106,15 @@ export async function approvedClient(ctx: BrokerContext, clientId: string | unde
 
 export function roleScopes(ctx: BrokerContext, role: string): readonly string[] {
   return (Object.hasOwn(ctx.config.roles, role) ? ctx.config.roles[role]?.scopes : undefined) ?? [];
+}
+
+/** The role's duties beyond its scopes: what it may be elevated to, and whose elevations it reviews. */
+export function roleDuties(
+  ctx: BrokerContext,
+  role: string,
+): { elevate: readonly string[]; reviews: readonly string[] } {
+  const config = Object.hasOwn(ctx.config.roles, role) ? ctx.config.roles[role] : undefined;
+  return { elevate: config?.elevate ?? [], reviews: config?.reviews ?? [] };
 }
 
 /**

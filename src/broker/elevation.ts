@@ -6,10 +6,11 @@ import {
   nowSeconds,
   randomToken,
   requireScope,
+  roleDuties,
   roleScopes,
   type BrokerContext,
 } from './context.js';
-import { parseScope } from './scopes.js';
+import { parseScope, platformScopes } from './scopes.js';
 import type { BrokerTables } from './tables.js';
 
 /** An elevation request as the API shows it. */
@@ -52,10 +53,37 @@ function view(row: Row, now: number): Elevation {
 }
 
 /**
+ * Why a role may not be elevated to these scopes, or undefined: platform scopes never are, and CRM
+ * scopes only when the role's `elevate` list names them (its own scopes need no elevation).
+ */
+export function elevationRefusal(
+  scopes: readonly string[],
+  roleAllows: readonly string[],
+  elevatable: readonly string[],
+): { code: string; message: string } | undefined {
+  const platform = scopes.filter((scope) => platformScopes.includes(scope) || !/^(read|write):/.test(scope));
+  if (platform.length > 0) {
+    return {
+      code: 'ELEVATION_PLATFORM_SCOPE',
+      message: `${platform.join(' ')} cannot be had by elevation: platform duties come only from the console sign-in of a user whose role holds them`,
+    };
+  }
+  const beyond = scopes.filter((scope) => !roleAllows.includes(scope) && !elevatable.includes(scope));
+  if (beyond.length > 0) {
+    return {
+      code: 'ELEVATION_BEYOND_ROLE',
+      message: `your role cannot be elevated to ${beyond.join(' ')}`,
+    };
+  }
+  return undefined;
+}
+
+/**
  * Just-in-time elevation. A user asks, with their own access token, for scopes of the same app that
- * their role does not give them, saying why; a reviewer (scope `review`) who is not the requester
- * approves or refuses; the requester then gets one elevated token that lives until the approval ends
- * (`broker.elevationTtlSeconds` after it, 15 minutes by default). Every step is audited, and a step
+ * their role does not give them but may be elevated to (`roles.*.elevate`), saying why; a reviewer
+ * (scope `review`) who is not the requester and holds the review duty for those scopes
+ * (`roles.*.reviews`) approves or refuses; the requester then gets one elevated token that lives
+ * until the approval ends (`broker.elevationTtlSeconds` after it, 15 minutes by default). Every step is audited, and a step
  * that cannot be audited does not happen.
  */
 export function createElevations(ctx: BrokerContext) {
@@ -96,8 +124,28 @@ export function createElevations(ctx: BrokerContext) {
           'your role already allows these scopes: ask for them at /oauth/token',
         );
       }
-      const now = nowSeconds(ctx);
       const id = `elv_${randomToken(12)}`;
+      const refusal = elevationRefusal(scopes, allowed, roleDuties(ctx, claims.role).elevate);
+      if (refusal) {
+        await audit(
+          ctx,
+          {
+            actor: who(claims),
+            role: claims.role,
+            appId: claims.app_id,
+            action: 'elevation.request',
+            resourceType: 'elevation',
+            resourceId: id,
+            scope: scopes.join(' '),
+            requestId,
+            outcome: 'deny',
+            reason: refusal.code,
+          },
+          true,
+        );
+        throw new OAuthError('OAUTH_INVALID_SCOPE', refusal.message);
+      }
+      const now = nowSeconds(ctx);
       await audit(
         ctx,
         {
@@ -187,6 +235,19 @@ export function createElevations(ctx: BrokerContext) {
           true,
         );
         throw new ElevationError('ELEVATION_SELF_REVIEW', 'you cannot review your own elevation request');
+      }
+      const reviews = roleDuties(ctx, claims.role).reviews;
+      const outsideDuty = row.scope.split(' ').filter((scope) => !reviews.includes(scope));
+      if (outsideDuty.length > 0) {
+        await audit(
+          ctx,
+          { ...event, action: `elevation.${decision}`, outcome: 'deny', reason: 'ELEVATION_NOT_REVIEWER' },
+          true,
+        );
+        throw new ElevationError(
+          'ELEVATION_NOT_REVIEWER',
+          `your role does not hold the review duty for ${outsideDuty.join(' ')}: ask a reviewer who does`,
+        );
       }
       const now = nowSeconds(ctx);
       if (row.status !== 'pending' || Number(row.expires_at) <= now) {

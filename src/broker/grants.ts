@@ -18,7 +18,7 @@ import {
 } from './context.js';
 import { maxTokenLifetimeSeconds } from './keys.js';
 import { recordRevocation } from './revocation.js';
-import { grantScopes, parseScope } from './scopes.js';
+import { grantScopes, parseScope, platformScopes } from './scopes.js';
 import type { SubjectIdentity } from './subject-token.js';
 
 export const tokenExchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -159,10 +159,20 @@ async function exchange(
   }
   trail.scope = param('scope')?.slice(0, 500);
   const requested = parseScope(param('scope'));
+  const platform = requested.filter((scope) => platformScopes.includes(scope));
+  if (platform.length > 0) {
+    throw new OAuthError(
+      'OAUTH_INVALID_SCOPE',
+      `${platform.join(' ')} is granted only through the console's sign-in (authorization code flow), never by token exchange`,
+    );
+  }
   const capability = parseCapability(param('authorization_details'));
   const jkt = await tokenRequestDpop(ctx, request, { required: client.requireDpop === true });
 
-  const identity = await ctx.idp.verifyIdToken(subjectToken);
+  // Bound to the app asking: the ID token must have been issued to this app's own client at the IdP.
+  const identity = await ctx.idp.verifyIdToken(subjectToken, {
+    audience: client.idpClientId ?? client.clientId,
+  });
   trail.subject = identity.email ?? identity.sub;
   trail.role = identity.role;
   ctx.revocations.checkSubject(identity, client.appId);

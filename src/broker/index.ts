@@ -32,4 +32,5 @@ export type { ReplayStore } from './dpop.js';
 export { authenticateChallenge } from './challenge.js';
 export { rotateSigningKey, type KeyState } from './keys.js';
 export { revokeSigningKey, type RevokeKeyResult } from './key-revocation.js';
+export { platformScopes } from './scopes.js';
 export { registerBrokerRoutes, caller as authenticateBrokerCaller } from './routes.js';

@@ -4,6 +4,12 @@ import { OAuthError } from '../errors/index.js';
 const scopeToken = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 const maxScopes = 64;
 
+/**
+ * Platform duties, not CRM data: granted only through the console client's authorization code flow
+ * with the user present, never by token exchange and never by elevation.
+ */
+export const platformScopes: readonly string[] = ['admin', 'review', 'audit:read', 'maker'];
+
 /** The scopes of a `scope` parameter, in order and without duplicates. */
 export function parseScope(value: string | undefined): string[] {
   if (value === undefined || value.trim() === '') {

@@ -17,7 +17,7 @@ export interface SubjectIdentity {
 
 export type SubjectTokenVerifier = (
   idToken: string,
-  options?: { nonce?: string },
+  options?: { nonce?: string; audience?: string },
 ) => Promise<SubjectIdentity>;
 
 /** The parts of the IdP's OpenID Provider metadata the broker uses. */
@@ -70,8 +70,10 @@ export function connectIdp(options: { config: Config; issuer: string; now: () =>
 
   async function verifySubjectToken(
     idToken: string,
-    check: { nonce?: string } = {},
+    check: { nonce?: string; audience?: string } = {},
   ): Promise<SubjectIdentity> {
+    // Gatehouse's own client at the IdP (its sign-in), or the app's client (token exchange).
+    const expected = check.audience ?? audience;
     if (idToken.length > maxTokenLength) throw invalidGrant();
     const getKey = (await discovery()).keys;
     let payload: JWTPayload;
@@ -83,7 +85,7 @@ export function connectIdp(options: { config: Config; issuer: string; now: () =>
       } = await jwtVerify(idToken, getKey, {
         algorithms: idTokenAlgorithms,
         issuer,
-        audience,
+        audience: expected,
         maxTokenAge: maxIdTokenAgeSeconds,
         clockTolerance: clockToleranceSeconds,
         requiredClaims: ['sub', 'iat', 'exp'],
@@ -99,6 +101,9 @@ export function connectIdp(options: { config: Config; issuer: string; now: () =>
     }
     // An access token of the same IdP is no identity assertion (RFC 9068 §4).
     if (typ !== undefined && /^(application\/)?at\+jwt$/i.test(typ)) throw invalidGrant();
+    // Issued to that client, not to another one that listed it as well (OIDC Core §3.1.3.7 steps 4-5).
+    const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+    if ((audiences.length > 1 || payload.azp !== undefined) && payload.azp !== expected) throw invalidGrant();
     // The nonce of the sign-in this ID token answers (OIDC Core §3.1.3.7 step 11).
     if (check.nonce !== undefined && payload.nonce !== check.nonce) throw invalidGrant();
     // OIDC Core §3.1.3.7 steps 4–5: with several audiences, `azp` names the party it was issued to,

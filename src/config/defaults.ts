@@ -32,10 +32,19 @@ const repScopes = [
   'write:opportunity.note',
 ];
 
+/** Manager-level CRM scopes: a rep may hold them briefly by elevation, and reviewers approve them. */
+const elevatableScopes = [
+  'read:account.financial',
+  'read:contact.pii',
+  'read:opportunity.financial',
+  'read:opportunity.aggregate',
+];
+
 /** `maker` (registering one's own apps through the `console` client) is open to every role. */
 export const defaultRoles = {
   sales_rep: {
     scopes: [...repScopes, 'maker'],
+    elevate: elevatableScopes,
     masks: { 'contact.phone': 'last4', 'contact.national_id': 'null', 'contact.date_of_birth': 'null' },
   },
   sales_manager: {
@@ -51,7 +60,7 @@ export const defaultRoles = {
   },
   auditor: { scopes: ['audit:read', 'maker'], masks: {} },
   admin: { scopes: ['admin', 'maker'], masks: {} },
-  reviewer: { scopes: ['review', 'maker'], masks: {} },
+  reviewer: { scopes: ['review', 'maker'], masks: {}, reviews: elevatableScopes },
 } as const;
 
 export const defaultDemoUsers = {

@@ -1,4 +1,5 @@
 export {
+  demoListenProblem,
   demoSeedOwners,
   explainConfig,
   loadConfig,

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
@@ -174,6 +175,26 @@ export function publicUrl(config: Config, listeningPort?: number): string {
   if (config.server.publicUrl) return config.server.publicUrl.replace(/\/$/, '');
   const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
   return `http://${host}:${listeningPort ?? config.server.port}`;
+}
+
+/**
+ * Why this configuration must not start, or undefined: demo mode on a non-loopback address hands the
+ * development IdP (anyone signs in as anyone) to the network.
+ */
+export function demoListenProblem(config: Config): string | undefined {
+  if (!config.demo || config.server.unsafeDemoOnNetwork || isLoopbackHost(config.server.host))
+    return undefined;
+  return (
+    `config: demo mode listens on loopback only, and ${config.server.host} is not loopback ` +
+    '(the development IdP signs anyone in as any user); use 127.0.0.1, run the real mode with idp.issuer, ' +
+    'or pass --unsafe-demo-on-network on a closed lab network'
+  );
+}
+
+function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (bare === 'localhost' || bare === '::1') return true;
+  return isIPv4(bare) && bare.startsWith('127.');
 }
 
 function configFilePath(file: string | undefined, cwd: string): string | undefined {

@@ -25,11 +25,21 @@ const fieldset = z.strictObject({
   fields: z.array(z.string().regex(/^[a-z_]+$/)).min(1),
 });
 
+const crmScope = z
+  .string()
+  .regex(/^(read|write):[a-z]+\.[a-z_]+$/, { message: 'must be a CRM read: or write: scope' });
 const role = z.strictObject({
   /** Scopes a user of this role may ever hold; a token gets requested ∩ app-approved ∩ these. */
   scopes: z.array(z.string()).default([]),
   /** Masks by `object.field`; a field not named here leaves unmasked. */
   masks: z.record(z.string().regex(/^[a-z]+\.[a-z_]+$/), maskName).default({}),
+  /**
+   * CRM scopes a user of this role may hold for a while through just-in-time elevation, once a
+   * reviewer approves. Platform scopes (admin, review, audit:read, maker) are never elevatable.
+   */
+  elevate: z.array(crmScope).default([]),
+  /** CRM scopes whose elevation requests this role may approve: its reviewer duty for that data. */
+  reviews: z.array(crmScope).default([]),
 });
 
 /** The DLP detector kinds (src/dlp DETECTOR_KINDS; config depends on no module, a test keeps them equal). */
@@ -180,6 +190,11 @@ export const configSchema = z.strictObject({
       requestTimeoutMs: z.number().int().min(1000).default(30_000),
       /** Longest request URL accepted (414 above it). */
       maxUrlBytes: z.number().int().min(256).max(65_536).default(8192),
+      /**
+       * Lets demo mode listen beyond loopback. Its development IdP signs anyone in as any user, admin
+       * included, so this is for a closed lab network only (`serve --demo --unsafe-demo-on-network`).
+       */
+      unsafeDemoOnNetwork: z.boolean().default(false),
     })
     .prefault({}),
   database: z

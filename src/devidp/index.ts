@@ -42,3 +42,4 @@ export function providerNotice(warnings: readonly string[]): string {
     'a real deployment signs users in through the company IdP (idp.issuer)'
   );
 }
+export { signInAtDevIdp, type DevSignInOptions } from './sign-in.js';

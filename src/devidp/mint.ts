@@ -11,6 +11,11 @@ export interface MintDevIdTokenOptions {
   user: string;
   /** The development IdP's issuer, `<publicUrl>/idp`. */
   issuer: string;
+  /**
+   * The IdP client the token is issued to (`aud` and `azp`): an app's own client for token exchange;
+   * Gatehouse's (`idp.audience`) when absent.
+   */
+  audience?: string;
   now?: Date;
 }
 
@@ -26,10 +31,11 @@ export async function mintDevIdToken(options: MintDevIdTokenOptions): Promise<st
   const claims = demoUserClaims(config, user);
   const key = await loadSigningKey(secrets);
   const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
-  return new SignJWT({ ...claims, auth_time: iat })
+  const azp = options.audience === undefined ? {} : { azp: options.audience };
+  return new SignJWT({ ...claims, ...azp, auth_time: iat })
     .setProtectedHeader({ alg: signingAlg, kid: key.kid, typ: 'JWT' })
     .setIssuer(issuer)
-    .setAudience(config.idp.audience)
+    .setAudience(options.audience ?? config.idp.audience)
     .setSubject(user)
     .setIssuedAt(iat)
     .setExpirationTime(iat + idTokenTtlSeconds)

@@ -41,8 +41,10 @@ export const errorRegistry = {
   ELEVATION_NOT_FOUND: { status: 404, title: 'No such elevation request' },
   ELEVATION_CONFLICT: { status: 409, title: 'The elevation request is not in a state that allows this' },
   ELEVATION_SELF_REVIEW: { status: 403, title: 'A requester cannot review their own elevation' },
+  ELEVATION_NOT_REVIEWER: { status: 403, title: 'The reviewer does not hold the review duty for this data' },
   POLICY_DENIED: { status: 403, title: 'Denied by policy' },
   POLICY_INVALID: { status: 422, title: 'Invalid policy library' },
+  POLICY_TESTS_FAILED: { status: 422, title: 'The policy library fails its tests' },
   FIELD_NOT_ALLOWED: { status: 403, title: 'Field outside granted scopes' },
   SCOPE_MISSING: { status: 403, title: 'No granted scope covers this request' },
   NOT_FOUND: { status: 404, title: 'Not found' },
@@ -149,8 +151,12 @@ export class AccessDenied extends GatehouseError {
   }
 }
 
-export type ElevationErrorCode = 'ELEVATION_NOT_FOUND' | 'ELEVATION_CONFLICT' | 'ELEVATION_SELF_REVIEW';
-/** Just-in-time elevation requests: unknown, decided already, or reviewed by their own requester. */
+export type ElevationErrorCode =
+  'ELEVATION_NOT_FOUND' | 'ELEVATION_CONFLICT' | 'ELEVATION_SELF_REVIEW' | 'ELEVATION_NOT_REVIEWER';
+/**
+ * Just-in-time elevation requests: unknown, decided already, reviewed by their own requester, or by
+ * someone without the review duty for the data.
+ */
 export class ElevationError extends GatehouseError {
   constructor(code: ElevationErrorCode, message: string) {
     super(code, message);

@@ -45,7 +45,7 @@ const bodyLimit = 1024 * 1024;
 const candidate = z.record(z.string(), z.string().nullable());
 const testBody = z.strictObject({ files: candidate.optional(), cases: z.unknown().optional() });
 const simulateBody = z.strictObject({ files: candidate, since: z.string().max(64).optional() });
-const publishBody = z.strictObject({ files: candidate, reason: z.string() });
+const publishBody = z.strictObject({ files: candidate, reason: z.string(), force: z.boolean().optional() });
 
 /**
  * The policy admin API (CONTRACT.md "Admin": read, test, simulate, publish), for callers holding the
@@ -138,30 +138,35 @@ export function registerPolicyRoutes(app: FastifyInstance, deps: PolicyRouteDeps
         const active = deps.library();
         const files = candidateFiles(active.files, body.files);
         const tests = await readPolicyTestFiles(active.dir);
-        const { set, previous } = await publishPolicyFiles(
-          files,
-          tests,
-          deps.dataDir,
-          async (publication) => {
-            trail.resourceId = publication.set.version;
-            await deps.audit.append(
-              publishAuditEvent({
-                actor: principal.email,
-                role: principal.role,
-                appId: principal.appId,
-                requestId: request.id,
-                previous: publication.previous,
-                version: publication.set.version,
-                reason,
-              }),
-            );
-          },
-        );
+        const gate = {
+          context: { fieldsets: deps.fieldsets, consentPurposes: deps.consentPurposes },
+          force: body.force === true,
+        };
+        const {
+          set,
+          previous,
+          tests: tested,
+        } = await publishPolicyFiles(files, tests, deps.dataDir, gate, async (publication) => {
+          trail.resourceId = publication.set.version;
+          await deps.audit.append(
+            publishAuditEvent({
+              actor: principal.email,
+              role: principal.role,
+              appId: principal.appId,
+              requestId: request.id,
+              previous: publication.previous,
+              version: publication.set.version,
+              reason,
+              tests: publication.tests,
+            }),
+          );
+        });
         trail.reason = `published policy version ${set.version} (was ${previous}): ${reason}`;
         return {
           version: set.version,
           previous,
           policies: set.policies.size,
+          tests: tested,
           // The running servers reload the pointer every second.
           active_within_seconds: 1,
         };

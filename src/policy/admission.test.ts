@@ -106,9 +106,12 @@ describe('admission', () => {
   });
 
   it('leaves each rule quiet just inside its limit', () => {
-    expect(judge({ telemetry: false, audit_hook: 'https://hooks.example.com/audit' }).decision).toBe(
-      'approve',
-    );
+    expect(
+      judge({ telemetry: false, audit_hook: 'https://hooks.example.com/audit' }, { auditHookVerified: true })
+        .decision,
+    ).toBe('approve');
+    // An audit hook that never answered the signed challenge is no telemetry.
+    expect(judge({ telemetry: false, audit_hook: 'https://hooks.example.com/audit' }).decision).toBe('deny');
     expect(
       ids(judge({ scopes: ['read:contact.pii'], purpose: 'verify customer identity during onboarding' })),
     ).not.toContain('admission.pii-scope-not-needed');

@@ -41,6 +41,11 @@ export interface AdmissionContext extends ManifestContext {
   readonly action?: 'approve' | 'deploy';
   /** Whether the app was already approved (a reviewer's approval satisfies the review rules). */
   readonly approved?: boolean;
+  /**
+   * Whether the app's audit hook answered Gatehouse's signed challenge; an unverified hook is no
+   * telemetry, so it cannot stand in for `telemetry: true`.
+   */
+  readonly auditHookVerified?: boolean;
   /** What a scan of the app's bundle found (the scan module's `scanSummary`); absent when not scanned. */
   readonly scan?: AdmissionScan;
 }
@@ -110,7 +115,8 @@ export function judgeManifest(
           data_classes: enrichment.data_classes,
           retention_days: parsed.retention_days,
           expected_users: parsed.expected_users,
-          telemetry: parsed.telemetry || parsed.audit_hook !== undefined,
+          telemetry:
+            parsed.telemetry || (parsed.audit_hook !== undefined && context.auditHookVerified === true),
           sso: parsed.sso,
           insecure_redirect_uris: enrichment.insecure_redirect_uris,
           sensitive_reads: enrichment.sensitive_reads,

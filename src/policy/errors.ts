@@ -26,6 +26,21 @@ export class PolicyInvalid extends GatehouseError {
   }
 }
 
+/**
+ * A publish refused because the library fails its own test cases; `--force` with a reason (audited)
+ * is the only way past. Names the first failing cases so the publisher can fix them.
+ */
+export class PolicyTestsFailed extends GatehouseError {
+  constructor(failed: number, total: number, firstFailures: readonly string[]) {
+    super(
+      'POLICY_TESTS_FAILED',
+      `policy library fails ${failed} of its ${total} test cases (${firstFailures.join('; ')}); ` +
+        'fix them, or publish with force and a reason, which the audit trail records',
+      { extensions: { failed, total, failures: [...firstFailures] } },
+    );
+  }
+}
+
 /** A manifest that is not a valid security plan; `errors` names each field and what is wrong. */
 export class ManifestInvalid extends InputError {
   readonly errors: readonly string[];

@@ -24,6 +24,7 @@ export {
   type PolicyInfo,
   type PolicySet,
   type Publication,
+  type PublishGate,
 } from './library.js';
 export {
   judgeManifest,
@@ -51,7 +52,7 @@ export {
   type RequestContext,
   type RuntimeAction,
 } from './authorize.js';
-export { ManifestInvalid, PolicyInvalid, type PolicyLocation } from './errors.js';
+export { ManifestInvalid, PolicyInvalid, PolicyTestsFailed, type PolicyLocation } from './errors.js';
 export {
   parseCaseFile,
   parseCases,

@@ -97,11 +97,13 @@ describe('publish', () => {
     const files = await defaultFiles();
     files.push({ path: 'runtime/extra.cedar', text: '// a new version\n' });
     const builtIn = (await loadPolicySet()).version;
-    const { set: published, previous } = await publishPolicySet(await writeLibrary(files), dataDir);
+    const { set: published, previous } = await publishPolicySet(await writeLibrary(files), dataDir, {
+      context: {},
+    });
     expect(previous).toBe(builtIn);
     expect((await readFile(join(dataDir, 'policies', 'current'), 'utf8')).trim()).toBe(published.version);
     expect((await loadActivePolicySet(dataDir)).version).toBe(published.version);
-    const again = await publishPolicySet(defaultPolicyDir(), dataDir);
+    const again = await publishPolicySet(defaultPolicyDir(), dataDir, { context: {} });
     expect(again).toMatchObject({ previous: published.version, set: { version: builtIn } });
     // The test cases travel with the published copy, outside the version.
     expect(await readPolicyTestFiles(again.set.dir)).toEqual(await readPolicyTestFiles(defaultPolicyDir()));
@@ -114,7 +116,9 @@ describe('publish', () => {
       path: 'runtime/extra.cedar',
       text: runtimeRule('permit (principal, action, resource) when { 1 };'),
     });
-    await expect(publishPolicySet(await writeLibrary(files), dataDir)).rejects.toBeInstanceOf(PolicyInvalid);
+    await expect(
+      publishPolicySet(await writeLibrary(files), dataDir, { context: {} }),
+    ).rejects.toBeInstanceOf(PolicyInvalid);
     expect((await loadActivePolicySet(dataDir)).version).toBe((await loadPolicySet()).version);
   });
 });

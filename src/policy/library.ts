@@ -5,7 +5,9 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { InputError } from '../errors/index.js';
-import { lineColumn, PolicyInvalid } from './errors.js';
+import type { AdmissionContext } from './admission.js';
+import { lineColumn, PolicyInvalid, PolicyTestsFailed } from './errors.js';
+import { runTestFiles } from './testing.js';
 
 /**
  * The policy library: a Cedar schema and `.cedar` files in a directory, validated against the schema
@@ -271,6 +273,23 @@ const TESTS_DIR = 'tests';
 export interface Publication {
   readonly set: PolicySet;
   readonly previous: string;
+  /** The library's own test cases run against it; `forced` when published although some failed. */
+  readonly tests: PublishedTests;
+}
+
+export interface PublishedTests {
+  readonly total: number;
+  readonly failed: number;
+  readonly forced: boolean;
+}
+
+/**
+ * What a publish checks besides validation: the library's test cases, run with the deployment's
+ * fieldsets and consent purposes. `force` (with a reason the caller audits) publishes a failing library.
+ */
+export interface PublishGate {
+  readonly context: AdmissionContext;
+  readonly force?: boolean;
 }
 
 /**
@@ -281,11 +300,12 @@ export interface Publication {
 export async function publishPolicySet(
   sourceDir: string,
   dataDir: string,
+  gate: PublishGate,
   beforeActivate?: (publication: Publication) => Promise<void>,
 ): Promise<Publication> {
   const root = resolve(sourceDir);
   const [files, tests] = await Promise.all([readPolicyFiles(root), readPolicyTestFiles(root)]);
-  return publishPolicyFiles(files, tests, dataDir, beforeActivate, root);
+  return publishPolicyFiles(files, tests, dataDir, gate, beforeActivate, root);
 }
 
 /**
@@ -297,10 +317,12 @@ export async function publishPolicyFiles(
   files: readonly PolicyFile[],
   tests: readonly PolicyFile[],
   dataDir: string,
+  gate: PublishGate,
   beforeActivate?: (publication: Publication) => Promise<void>,
   source = '(candidate)',
 ): Promise<Publication> {
   const set = buildPolicySet(source, files);
+  const testResults = testLibrary(set, tests, gate);
   const previous =
     (await publishedVersion(dataDir)) ?? policyVersion(await readPolicyFiles(defaultPolicyDir()));
   const base = join(dataDir, 'policies');
@@ -316,13 +338,29 @@ export async function publishPolicyFiles(
     await rm(target, { recursive: true, force: true });
     await rename(staging, target);
   }
-  const publication = { set: Object.freeze({ ...set, dir: target }), previous };
+  const publication = { set: Object.freeze({ ...set, dir: target }), previous, tests: testResults };
   await beforeActivate?.(publication);
   const pointer = join(base, 'current');
   const temporary = `${pointer}.tmp-${process.pid}-${Date.now()}`;
   await writeFile(temporary, `${version}\n`);
   await rename(temporary, pointer);
   return publication;
+}
+
+/** Runs the library's test cases; refuses (PolicyTestsFailed) when any fails, unless forced. */
+function testLibrary(set: PolicySet, tests: readonly PolicyFile[], gate: PublishGate): PublishedTests {
+  const failures = runTestFiles(set, tests, gate.context).flatMap((file) =>
+    file.results.map((result) => ({ file: file.file, result })),
+  );
+  const failed = failures.filter((f) => !f.result.passed);
+  if (failed.length > 0 && !gate.force) {
+    throw new PolicyTestsFailed(
+      failed.length,
+      failures.length,
+      failed.slice(0, 3).map((f) => `${f.file}: ${f.result.name}: ${f.result.problems.join(', ')}`),
+    );
+  }
+  return { total: failures.length, failed: failed.length, forced: failed.length > 0 };
 }
 
 /**
@@ -338,6 +376,8 @@ export function publishAuditEvent(change: {
   version: string;
   reason: string;
   note?: string;
+  /** The publication's test results: a forced publish says so, with the count of failing cases. */
+  tests?: PublishedTests;
 }): {
   timestamp: string;
   actor_id: string;
@@ -353,7 +393,10 @@ export function publishAuditEvent(change: {
   reason: string;
   policy_version: string;
 } {
-  const parts = [`version ${change.previous} -> ${change.version}`, change.note, change.reason];
+  const forced = change.tests?.forced
+    ? `forced past ${change.tests.failed} of ${change.tests.total} failing policy tests`
+    : undefined;
+  const parts = [`version ${change.previous} -> ${change.version}`, change.note, forced, change.reason];
   return {
     timestamp: new Date().toISOString(),
     actor_id: change.actor,

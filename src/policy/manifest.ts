@@ -67,6 +67,14 @@ const manifestSchema = z.strictObject({
   /** Whether users sign in through the company SSO; true unless the app declares otherwise. */
   sso: z.boolean().default(true),
   redirect_uris: z.array(z.string()).default([]),
+  /**
+   * The app's own client id at the company IdP: the ID tokens its users present for token exchange
+   * must be issued to it. The app's Gatehouse client id when absent.
+   */
+  idp_client_id: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,128}$/, { message: 'must be 1-128 letters, digits or . _ : -' })
+    .optional(),
   /** Expected records read per day, by CRM object. */
   expected_reads: z.partialRecord(z.enum(crmObjects), z.number().int().min(0)).default({}),
   /**
@@ -129,8 +137,26 @@ export function parseManifest(input: unknown, context: ManifestContext = {}): Ma
     if (!URL.canParse(uri)) errors.push(`redirect_uris[${i}]: must be an absolute URL`);
     else if (new URL(uri).hash) errors.push(`redirect_uris[${i}]: must not have a fragment`);
   });
+  const hookProblem = manifest.audit_hook === undefined ? undefined : auditHookProblem(manifest.audit_hook);
+  if (hookProblem) errors.push(`audit_hook: ${hookProblem}`);
   if (errors.length > 0) throw new ManifestInvalid(errors);
   return manifest;
+}
+
+/**
+ * Why an audit hook URL names no public host, or undefined. An IP literal, loopback, `.local` or
+ * `.internal` name, or a single label would let an app point Gatehouse at the metadata service or the
+ * internal network (169.254.169.254, 10.x); names are checked again when they resolve.
+ */
+export function auditHookProblem(url: string): string | undefined {
+  const host = new URL(url).hostname.toLowerCase().replace(/\.$/, '');
+  const refuse =
+    'must name a public host by DNS name, not an IP address, loopback, private or link-local one';
+  // WHATWG URL parsing turns every IPv4 spelling (decimal, hex, octal) into dotted digits, and IPv6 into [..].
+  if (host.startsWith('[') || /^[0-9.]+$/.test(host)) return refuse;
+  if (!host.includes('.') || /(^|\.)(localhost|local|internal|localdomain|home\.arpa)$/.test(host))
+    return refuse;
+  return undefined;
 }
 
 export function enrichManifest(manifest: Manifest, context: ManifestContext = {}): Enrichment {

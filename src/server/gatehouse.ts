@@ -26,7 +26,7 @@ import {
   startCatalogUpkeep,
   type Catalog,
 } from '../catalog/index.js';
-import { demoSeedOwners, publicUrl, type Config } from '../config/index.js';
+import { demoListenProblem, demoSeedOwners, publicUrl, type Config } from '../config/index.js';
 import { createEmbeddedCrm, crmObjects, isCrmEmpty, seedCrm, type CrmConnector } from '../crm/index.js';
 import { createDevIdp, type DevIdp } from '../devidp/index.js';
 import { ConfigError } from '../errors/index.js';
@@ -94,6 +94,8 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
   if (!config.demo && !config.idp.issuer) {
     throw new ConfigError('config: idp.issuer is required outside demo mode (or start with --demo)');
   }
+  const listenProblem = demoListenProblem(config);
+  if (listenProblem) throw new ConfigError(listenProblem);
   const port = config.server.port === 0 ? await freePort(config.server.host) : config.server.port;
   const url = publicUrl(config, port);
   // The development IdP always lives at /idp; the broker trusts idp.issuer when one is configured.

@@ -161,13 +161,20 @@ export async function insertDpopApp(db: Db, redirectUris: readonly string[] = []
     .execute();
 }
 
-/** Signs `user` in through the code flow (PKCE, dev IdP, consent) and redeems the code at /oauth/token. */
+/** The console client's registered redirect URI (the code is read from the redirect, never followed). */
+export const consoleRedirectUri = 'http://127.0.0.1:8080/console/callback';
+
+/**
+ * Signs `user` in through the code flow (PKCE, dev IdP, consent) and redeems the code at /oauth/token,
+ * with a DPoP proof of `dpop` when given.
+ */
 export async function redeemCodeFlow(options: {
   base: string;
   redirectUri: string;
   scope: string;
   user?: string;
   clientId?: string;
+  dpop?: DpopKey;
 }): Promise<Response> {
   const clientId = options.clientId ?? 'call-notes';
   const { verifier, challenge } = pkce();
@@ -179,9 +186,13 @@ export async function redeemCodeFlow(options: {
     user: options.user ?? 'alice',
     challenge,
   });
-  return fetch(`${options.base}/oauth/token`, {
+  const tokenUrl = `${options.base}/oauth/token`;
+  const proof: Record<string, string> = options.dpop
+    ? { dpop: await dpopProof(options.dpop, 'POST', tokenUrl) }
+    : {};
+  return fetch(tokenUrl, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...proof },
     body: new URLSearchParams({
       grant_type: 'authorization_code',
       client_id: clientId,

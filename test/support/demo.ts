@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config/index.js';
-import { createBroker } from '../../src/broker/index.js';
+import { clientInfoFromApp, createBroker, platformScopes } from '../../src/broker/index.js';
 import { createCatalog } from '../../src/catalog/index.js';
-import { mintDevIdToken } from '../../src/devidp/index.js';
+import { mintDevIdToken, signInAtDevIdp } from '../../src/devidp/index.js';
 import { openLocalSecretStore } from '../../src/secrets/index.js';
 import { startGatehouse, type Gatehouse, type StartOptions } from '../../src/server/index.js';
 import { openStore } from '../../src/store/index.js';
@@ -19,9 +19,27 @@ export interface Demo {
   url: string;
   config: Config;
   dataDir: string;
-  idToken(user: string): Promise<string>;
-  /** Exchanges an ID token for an access token; answers the raw response. */
-  exchange(user: string, clientId: string, scope: string): Promise<Response>;
+  /**
+   * A development-IdP ID token for `user`, issued to `app`'s own IdP client (what token exchange at that
+   * app accepts), or to Gatehouse's client at the IdP when no app is named.
+   */
+  idToken(user: string, app?: string): Promise<string>;
+  /**
+   * Exchanges the user's ID token for an access token at `clientId`; answers the raw response. The ID
+   * token is issued to `clientId`'s IdP client unless `idTokenFor` names another app (or `null`:
+   * Gatehouse's own client), as an attacker replaying someone else's sign-in would.
+   */
+  exchange(
+    user: string,
+    clientId: string,
+    scope: string,
+    options?: { idTokenFor?: string | null },
+  ): Promise<Response>;
+  /**
+   * An access token: by token exchange for an app's CRM scopes; through the console client's
+   * authorization code flow (the user signing in at the development IdP) for `console` and its
+   * platform scopes, which no exchange grants.
+   */
   accessToken(user: string, clientId: string, scope: string): Promise<string>;
   /** A token minted by a broker whose clock is an hour behind: real key, long expired. */
   expiredAccessToken(user: string, clientId: string, scope: string): Promise<string>;
@@ -79,14 +97,15 @@ export async function startDemo(
     url,
     config,
     dataDir,
-    idToken: (user) => mintDevIdToken({ config, secrets, user, issuer: `${url}/idp` }),
-    async exchange(user, clientId, scope) {
+    idToken: (user, app) => mintDevIdToken({ config, secrets, user, issuer: `${url}/idp`, audience: app }),
+    async exchange(user, clientId, scope, options = {}) {
+      const app = options.idTokenFor === undefined ? clientId : (options.idTokenFor ?? undefined);
       return fetch(`${url}/oauth/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({
           grant_type: tokenExchangeGrant,
-          subject_token: await demo.idToken(user),
+          subject_token: await demo.idToken(user, app),
           subject_token_type: idTokenType,
           client_id: clientId,
           scope,
@@ -94,6 +113,12 @@ export async function startDemo(
       });
     },
     async accessToken(user, clientId, scope) {
+      if (clientId === 'console' || scope.split(' ').some((s) => platformScopes.includes(s))) {
+        const app = await createCatalog(store.db).findAppByClientId(clientId);
+        const redirectUri = clientInfoFromApp(app)?.redirectUris?.[0] ?? '';
+        const body = await signInAtDevIdp({ base: url, clientId, redirectUri, scope, user });
+        return body.access_token as string;
+      }
       const response = await demo.exchange(user, clientId, scope);
       const body = (await response.json()) as { access_token?: string };
       if (!response.ok || !body.access_token) throw new Error(`exchange failed: ${JSON.stringify(body)}`);
@@ -117,6 +142,7 @@ export async function startDemo(
         secrets,
         user,
         issuer: `${url}/idp`,
+        audience: clientId,
         now: hourAgo,
       });
       const response = await broker.exchangeToken({

@@ -1,36 +1,11 @@
 import type { Command } from 'commander';
-import { mintDevIdToken } from '../../devidp/index.js';
-import { GatehouseError } from '../../errors/index.js';
+import { clientInfoFromApp, platformScopes, type ClientInfo } from '../../broker/index.js';
+import { createCatalog } from '../../catalog/index.js';
+import { mintDevIdToken, signInAtDevIdp } from '../../devidp/index.js';
+import { DependencyUnavailable, GatehouseError, InputError } from '../../errors/index.js';
 import { openLocalSecretStore } from '../../secrets/index.js';
-import { openStore, readMeta } from '../../store/index.js';
+import { openStore, readMeta, type Store } from '../../store/index.js';
 import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
-
-interface DemoDir {
-  url: string | undefined;
-  issuer: string;
-}
-
-/** The demo a data dir holds: where it was last served and its IdP's issuer; DEMO_ONLY otherwise. */
-async function demoOf(options: CommonOptions, command: string): Promise<DemoDir> {
-  const config = commandConfig(options);
-  const store = await openStore(config);
-  try {
-    const [mode, issuer, url] = await Promise.all([
-      readMeta(store.db, 'mode'),
-      readMeta(store.db, 'idp_issuer'),
-      readMeta(store.db, 'public_url'),
-    ]);
-    if (mode !== 'demo' || !issuer) {
-      throw new GatehouseError(
-        'DEMO_ONLY',
-        `${command} works only on a demo data dir; start the demo first (npm start) or pass the demo's --data-dir (now ${config.dataDir})`,
-      );
-    }
-    return { url: url ?? undefined, issuer };
-  } finally {
-    await store.close();
-  }
-}
 
 export function registerDevCommands(program: Command): void {
   const dev = program.command('dev').description('development helpers (demo mode only)');
@@ -38,64 +13,131 @@ export function registerDevCommands(program: Command): void {
     dev
       .command('id-token')
       .description('print an ID token for a demo user, signed by the development IdP')
-      .requiredOption('--user <name>', 'demo user: alice, bob, erin, carol, dave or rita'),
-  ).action(async (options: CommonOptions & { user: string }) => {
-    const { issuer } = await demoOf(options, 'dev id-token');
+      .requiredOption('--user <name>', 'demo user: alice, bob, erin, carol, dave or rita')
+      .option('--app <app>', "issue it to this app's own IdP client (for token exchange at that app)"),
+  ).action(async (options: CommonOptions & { user: string; app?: string }) => {
     const config = commandConfig(options);
-    const token = await mintDevIdToken({
-      config,
-      secrets: openLocalSecretStore(config.dataDir),
-      user: options.user,
-      issuer,
-    });
-    report(options, token, { id_token: token, issuer, user: options.user });
+    const store = await openStore(config);
+    try {
+      const issuer = await demoIssuer(store, 'dev id-token');
+      const client = options.app === undefined ? undefined : await appClient(store, options.app);
+      const secrets = openLocalSecretStore(config.dataDir);
+      const audience = client?.idpClientId;
+      const token = await mintDevIdToken({ config, secrets, user: options.user, issuer, audience });
+      report(options, token, {
+        id_token: token,
+        issuer,
+        user: options.user,
+        audience: audience ?? config.idp.audience,
+      });
+    } finally {
+      await store.close();
+    }
   });
 
   withCommonOptions(
     dev
       .command('token')
       .description(
-        "print an access token of an app for a demo user, through the running demo's token exchange",
+        "print an access token for a demo user at an app: by token exchange with the app's own ID token, " +
+          "or, for platform scopes, through the console's sign-in at the development IdP (needs the demo server running)",
       )
       .requiredOption('--user <name>', 'demo user: alice, bob, erin, carol, dave or rita')
-      .requiredOption('--app <client-id>', 'the app asking: call-notes, pipeline-dashboard, ...')
-      .requiredOption(
-        '--scope <scopes>',
-        'space-separated scopes, e.g. "read:contact.basic read:contact.reach"',
-      ),
+      .requiredOption('--app <app>', 'the app (client id): call-notes, pipeline-dashboard, console, ...')
+      .requiredOption('--scope <scopes>', 'space-separated scopes'),
   ).action(async (options: CommonOptions & { user: string; app: string; scope: string }) => {
-    const { url, issuer } = await demoOf(options, 'dev token');
     const config = commandConfig(options);
-    const subject = await mintDevIdToken({
-      config,
-      secrets: openLocalSecretStore(config.dataDir),
-      user: options.user,
-      issuer,
-    });
-    const answer = await fetch(`${url}/oauth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
-        subject_token: subject,
-        client_id: options.app,
-        scope: options.scope,
-      }),
-    }).catch((cause: unknown) => {
-      throw new GatehouseError(
-        'DEPENDENCY_UNAVAILABLE',
-        `no Gatehouse answers at ${url}: start the demo on this data dir (npm start, or gatehouse serve --demo --data-dir ${config.dataDir})`,
-        { cause },
-      );
-    });
-    const body = (await answer.json().catch(() => ({}))) as Record<string, unknown>;
-    if (!answer.ok || typeof body.access_token !== 'string') {
-      throw new GatehouseError(
-        answer.status === 400 ? 'INVALID_INPUT' : 'DEPENDENCY_UNAVAILABLE',
-        `the token exchange refused: ${String(body.error ?? answer.status)}: ${String(body.error_description ?? body.detail ?? '')}`,
-      );
+    const store = await openStore(config);
+    let answer: Record<string, unknown>;
+    try {
+      const issuer = await demoIssuer(store, 'dev token');
+      const client = await appClient(store, options.app);
+      const base = issuer.replace(/\/idp$/, '');
+      const platform = options.scope.split(' ').some((scope) => platformScopes.includes(scope));
+      answer = await reachServer(base, async () => {
+        if (platform) {
+          const redirectUri = client.redirectUris?.[0];
+          if (redirectUri === undefined)
+            throw new InputError(`${options.app} has no redirect URI to sign in with`);
+          return signInAtDevIdp({
+            base,
+            clientId: client.clientId,
+            redirectUri,
+            scope: options.scope,
+            user: options.user,
+          });
+        }
+        const subjectToken = await mintDevIdToken({
+          config,
+          secrets: openLocalSecretStore(config.dataDir),
+          user: options.user,
+          issuer,
+          audience: client.idpClientId,
+        });
+        return exchangeAt(base, client.clientId, subjectToken, options.scope);
+      });
+    } finally {
+      await store.close();
     }
-    report(options, body.access_token, body);
+    report(options, String(answer.access_token), answer);
   });
+}
+
+/** The development IdP's issuer of a demo data dir, or DEMO_ONLY. */
+async function demoIssuer(store: Store, command: string): Promise<string> {
+  const [mode, issuer] = [await readMeta(store.db, 'mode'), await readMeta(store.db, 'idp_issuer')];
+  if (mode !== 'demo' || !issuer) {
+    throw new GatehouseError(
+      'DEMO_ONLY',
+      `${command} works only on a demo data dir; start the demo first (npm start) or pass --data-dir`,
+    );
+  }
+  return issuer;
+}
+
+async function appClient(store: Store, app: string): Promise<ClientInfo> {
+  const catalog = createCatalog(store.db);
+  const client = clientInfoFromApp((await catalog.findApp(app)) ?? (await catalog.findAppByClientId(app)));
+  if (!client) throw new InputError(`no app ${app} in the catalog`, { parameter: 'app' });
+  return client;
+}
+
+async function reachServer<T>(base: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof GatehouseError) throw error;
+    throw new DependencyUnavailable(
+      'DEPENDENCY_UNAVAILABLE',
+      `no Gatehouse server answers at ${base}; start the demo on this data dir (npm start)`,
+      { cause: error },
+    );
+  }
+}
+
+async function exchangeAt(
+  base: string,
+  clientId: string,
+  subjectToken: string,
+  scope: string,
+): Promise<Record<string, unknown>> {
+  const response = await fetch(`${base}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: subjectToken,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+      client_id: clientId,
+      scope,
+    }),
+  });
+  const body = (await response.json()) as Record<string, unknown>;
+  if (!response.ok) {
+    throw new GatehouseError(
+      'OAUTH_INVALID_GRANT',
+      `the token exchange was refused: ${String(body.error_description ?? body.error)}`,
+    );
+  }
+  return body;
 }

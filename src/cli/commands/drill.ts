@@ -103,14 +103,21 @@ interface DrillResult {
 async function runDrill(options: DrillOptions, progress: (message: string) => void): Promise<DrillResult> {
   // The demo's own working hours and guard floor, as `serve --demo` runs with them.
   const config = commandConfig(options, {}, demoProfile);
-  const [{ openStore, readMeta }, { mintDevIdToken }, { openLocalSecretStore }, audit, detect] =
-    await Promise.all([
-      import('../../store/index.js'),
-      import('../../devidp/index.js'),
-      import('../../secrets/index.js'),
-      import('../../audit/index.js'),
-      import('../../detect/index.js'),
-    ]);
+  const [
+    { openStore, readMeta },
+    { mintDevIdToken, signInAtDevIdp },
+    { openLocalSecretStore },
+    audit,
+    detect,
+    { demoApps },
+  ] = await Promise.all([
+    import('../../store/index.js'),
+    import('../../devidp/index.js'),
+    import('../../secrets/index.js'),
+    import('../../audit/index.js'),
+    import('../../detect/index.js'),
+    import('../../catalog/index.js'),
+  ]);
   const store = await openStore(config);
   let meta: { mode?: string; url?: string; issuer?: string };
   try {
@@ -159,7 +166,13 @@ async function runDrill(options: DrillOptions, progress: (message: string) => vo
   );
 
   const exchange = async (user: string, clientId: string, scope: string): Promise<Answer> => {
-    const subject = await mintDevIdToken({ config: config as Config, secrets, user, issuer });
+    const subject = await mintDevIdToken({
+      config: config as Config,
+      secrets,
+      user,
+      issuer,
+      audience: clientId,
+    });
     return call(`${url}/oauth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -181,7 +194,19 @@ async function runDrill(options: DrillOptions, progress: (message: string) => vo
     }
     return answer.body.access_token;
   };
-  const admin = await tokenOf('dave', 'console', 'admin');
+  // Platform scopes come only from the console's sign-in (dave at the development IdP), never by exchange.
+  const consoleUris = demoApps.find((a) => a.clientId === 'console')?.manifest.redirect_uris;
+  const admin = String(
+    (
+      await signInAtDevIdp({
+        base: url,
+        clientId: 'console',
+        redirectUri: Array.isArray(consoleUris) ? String(consoleUris[0]) : '',
+        scope: 'admin',
+        user: 'dave',
+      })
+    ).access_token,
+  );
   const asAdmin = (path: string, init: RequestInit = {}) =>
     call(`${url}${path}`, { ...init, headers: { ...init.headers, authorization: `Bearer ${admin}` } });
 

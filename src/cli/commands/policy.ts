@@ -183,11 +183,12 @@ export function registerPolicyCommands(program: Command): void {
       )
       .argument('<dir>', 'policy directory (gatehouse.cedarschema, admission/, runtime/, tests/)')
       .requiredOption('--reason <text>', 'why; recorded in the audit trail')
+      .option('--force', "publish although the library's tests fail (recorded in the audit trail)")
       .option(
         '--as <email>',
         'who publishes, as recorded in the audit trail (stated, not verified: the CLI holds no sign-in)',
       ),
-  ).action(async (dir: string, options: CommonOptions & { reason: string; as?: string }) => {
+  ).action(async (dir: string, options: CommonOptions & { reason: string; as?: string; force?: boolean }) => {
     const reason = publishReason(options.reason);
     if (options.as !== undefined && !/^[^\s@]{1,64}@[^\s@]{1,190}$/.test(options.as)) {
       throw new InputError('--as must be an e-mail address');
@@ -210,7 +211,11 @@ export function registerPolicyCommands(program: Command): void {
         // The audit event goes in before the version becomes active: a change that cannot be
         // recorded is not made. The CLI has no sign-in, so the actor is what the operator states
         // (--as) or the OS account, and the event says which.
-        const { set, previous } = await publishPolicySet(dir, config.dataDir, async (publication) => {
+        const gate = {
+          context: { fieldsets: config.scopes, consentPurposes: config.gateway.consent.purposes },
+          force: options.force === true,
+        };
+        const publication = await publishPolicySet(dir, config.dataDir, gate, async (publication) => {
           await audit.append(
             publishAuditEvent({
               actor: options.as ?? `os:${osUser}`,
@@ -220,16 +225,19 @@ export function registerPolicyCommands(program: Command): void {
               previous: publication.previous,
               version: publication.set.version,
               reason,
+              tests: publication.tests,
               note: options.as
                 ? `actor stated with --as, not verified; os user ${osUser}`
                 : `os user ${osUser} on ${hostname()}`,
             }),
           );
         });
+        const { set, previous, tests } = publication;
+        const forced = tests.forced ? `; forced past ${tests.failed} of ${tests.total} failing tests` : '';
         report(
           options,
-          `published policy version ${set.version} (was ${previous}, ${set.policies.size} policies); running servers switch within a second`,
-          { version: set.version, previous, policies: [...set.policies.keys()] },
+          `published policy version ${set.version} (was ${previous}, ${set.policies.size} policies, ${tests.total - tests.failed}/${tests.total} tests pass${forced}); running servers switch within a second`,
+          { version: set.version, previous, policies: [...set.policies.keys()], tests },
         );
       } finally {
         await audit.close();

@@ -8,6 +8,7 @@ interface ServeOptions extends CommonOptions {
   port?: string;
   host?: string;
   logFormat?: string;
+  unsafeDemoOnNetwork?: boolean;
 }
 
 /** Time the final closers (checkpoint signing, flushes, store) get after the HTTP drain. */
@@ -24,6 +25,10 @@ export function registerServeCommand(program: Command): void {
       .option(
         '--log-format <format>',
         'auto (human lines on a terminal), pretty or json (env GATEHOUSE_LOG_FORMAT)',
+      )
+      .option(
+        '--unsafe-demo-on-network',
+        'let --demo listen beyond loopback (its IdP signs anyone in as admin): closed lab networks only',
       ),
   ).action(async (options: ServeOptions) => {
     const config = commandConfig(
@@ -32,6 +37,7 @@ export function registerServeCommand(program: Command): void {
         demo: options.demo || undefined,
         'server.port': options.port,
         'server.host': options.host,
+        'server.unsafeDemoOnNetwork': options.unsafeDemoOnNetwork || undefined,
         logFormat: options.logFormat,
       },
       options.demo ? demoProfile : undefined,
