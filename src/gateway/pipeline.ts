@@ -24,10 +24,15 @@ export interface PipelineDeps {
   onDecision?(request: FastifyRequest, outcome: AuditEvent['outcome'], appId: string): void;
 }
 
-/** What the app's approved plan sets at run time: its limits and the purpose it processes contacts for. */
+/**
+ * What the app's approved plan sets at run time: its limits, the purpose it processes contacts for and
+ * the read volume it declared (its export budgets).
+ */
 export interface ApprovedPlan extends AppPlan {
   /** The plan's `consent_purpose`; absent when it names none (configuration decides then). */
   consentPurpose?: string;
+  /** The plan's `expected_users` and `expected_reads` (records per user per day, by object). */
+  reads?: { expectedUsers: number; expectedReads: Readonly<Partial<Record<string, number>>> };
 }
 
 /** What one request did, filled in by the stages as they run and recorded whatever the outcome. */
