@@ -191,16 +191,23 @@ async function limit(
   appPlan: AppPlan | undefined,
   trail: Trail,
 ): Promise<void> {
-  const decision = await limits.consume({ appId: principal.appId, userId: principal.userId, appPlan });
+  const decision = await limits.consume({
+    appId: principal.appId,
+    userId: principal.userId,
+    actor: principal.email,
+    appPlan,
+  });
   Object.assign(trail.headers, limits.rateLimitHeaders(decision));
   if (decision.allowed) return;
   const scope = decision.scope ?? 'global';
   const refusing = decision.limits.find((l) => l.scope === scope);
   trail.detail = refusing ? `${scope} limit of ${refusing.quota}` : `${scope} limit`;
+  if (decision.incident !== undefined) trail.detail += ` (incident ${decision.incident})`;
   throw new RateLimited(
     scope === 'quota' ? 'QUOTA_EXCEEDED' : 'RATE_LIMITED',
     scope,
     retryAfterSeconds(decision),
+    decision.incident,
   );
 }
 

@@ -76,11 +76,10 @@ export function createLimits(config: LimitsConfig, opts: LimitsOptions = {}): Li
   return {
     consume(key, cost) {
       const at = now();
+      const user = key?.actor ?? key?.userId;
       const held = [
         throttles.current(key?.appId, at),
-        typeof key?.userId === 'string'
-          ? throttles.current(throttleTarget(key.appId, key.userId), at)
-          : undefined,
+        typeof user === 'string' ? throttles.current(throttleTarget(key.appId, user), at) : undefined,
       ].filter((throttle): throttle is Throttle => throttle !== undefined);
       return meter.consume(key, cost, held);
     },

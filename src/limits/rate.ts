@@ -124,6 +124,8 @@ export class RateMeter {
 export interface ConsumeKey {
   appId: string;
   userId: string;
+  /** The user as the audit trail and incidents name them (their email): a user throttle aims at it. */
+  actor?: string;
   appPlan?: AppPlan;
 }
 

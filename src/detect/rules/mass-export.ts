@@ -1,6 +1,8 @@
 /**
  * mass_export: many records read by one app, or by one user, within a window; and every refusal of the
- * bulk-export guard (the gateway records it as its own `bulk_export` event).
+ * bulk-export guard (the gateway records it as its own `bulk_export` event). A refusal by a user's budget,
+ * or one user's volume, is aimed at that user; a refusal by the app's budget (its plan), or the app's
+ * volume, is app-wide.
  */
 import type { DetectConfig } from '../../config/index.js';
 import type { Detection, Rule } from '../types.js';
@@ -32,7 +34,7 @@ export function massExport(options: Options): Rule<MassExportState> {
     step(state, { index, event }) {
       const t = secondsOf(event);
       if (Number.isNaN(t)) return { state, detections: [] };
-      const detection = (summary: string, evidence: number[]): Detection => ({
+      const detection = (summary: string, evidence: number[], scope: 'actor' | 'app'): Detection => ({
         rule: 'mass_export',
         severity: options.severity,
         actor: event.actor_id,
@@ -40,6 +42,7 @@ export function massExport(options: Options): Rule<MassExportState> {
         summary,
         evidence,
         at: event.timestamp,
+        scope,
       });
 
       if (event.action === 'bulk_export') {
@@ -48,14 +51,16 @@ export function massExport(options: Options): Rule<MassExportState> {
           return { state, detections: [] };
         }
         const f = reasonFields(event.reason);
+        const appWide = f.budget === 'app';
         const summary =
-          `the bulk-export guard refused ${event.app_id} (user ${event.actor_id}) reading ${f.object ?? 'records'}: ` +
+          `the bulk-export guard refused ${event.app_id} (user ${event.actor_id}) reading ${f.object ?? 'records'} ` +
+          `by the ${appWide ? "app's plan" : "user's"} budget: ` +
           `${f.attempted ?? '?'} distinct records in ${f.window_seconds ?? '?'}s against a threshold of ${f.threshold ?? '?'}` +
           (f.table_size ? ` of ${f.table_size}` : '');
         const recent = windowEvidence(state.windows[`app|${event.app_id}`] ?? []);
         return {
           state: { ...state, fired: { ...state.fired, [key]: t } },
-          detections: [detection(summary, [...recent, index])],
+          detections: [detection(summary, [...recent, index], appWide ? 'app' : 'actor')],
         };
       }
       if (!isRecordRead(event)) return { state, detections: [] };
@@ -65,12 +70,17 @@ export function massExport(options: Options): Rule<MassExportState> {
       const windows = { ...state.windows };
       const fired = { ...state.fired };
       const over: string[] = [];
+      // App-wide only when no single user accounts for it: one user's volume is that user's.
+      let appWide = false;
+      let userOver = false;
       let evidence: number[] = [];
       for (const key of keys) {
         windows[key] = addToWindow(windows[key] ?? [], t, count, index, seconds);
         const total = windowTotal(windows[key]);
         if (total > options.maxRecords && mayFire(fired, key, t, options.repeatSeconds)) {
           fired[key] = t;
+          appWide ||= key.startsWith('app|');
+          userOver ||= key.startsWith('user|');
           over.push(
             `${key.startsWith('app|') ? `app ${event.app_id}` : `user ${event.actor_id}`} read ${total} records`,
           );
@@ -92,6 +102,7 @@ export function massExport(options: Options): Rule<MassExportState> {
               detection(
                 `${over.join('; ')} in ${seconds}s (threshold ${options.maxRecords}); last read by ${event.app_id} for ${event.actor_id}`,
                 evidence,
+                appWide && !userOver ? 'app' : 'actor',
               ),
             ];
       return { state: next, detections };
