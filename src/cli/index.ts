@@ -5,6 +5,7 @@ import { registerClassifyCommands } from './commands/classify.js';
 import { registerAppCommands } from './commands/app.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerDrillCommands } from './commands/drill.js';
+import { registerSimulateCommand } from './commands/simulate.js';
 import { registerIncidentCommands } from './commands/incident.js';
 import { registerOffboardCommands } from './commands/offboard.js';
 import { registerPolicyCommands } from './commands/policy.js';
@@ -32,6 +33,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerTokenCommands(program);
   registerIncidentCommands(program);
   registerDrillCommands(program);
+  registerSimulateCommand(program);
   for (const command of program.commands) command.exitOverride();
 
   try {
