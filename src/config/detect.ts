@@ -69,7 +69,7 @@ export const detectSchema = z.strictObject({
     .prefault({}),
   rules: z
     .strictObject({
-      /** Records read by one app, or one user, within the window; and every refusal of the bulk-export guard. */
+      /** Records read by one user (any apps) within the window; and every refusal of the bulk-export guard. */
       mass_export: z
         .strictObject({
           ...ruleBase('high'),
@@ -83,7 +83,8 @@ export const detectSchema = z.strictObject({
         .strictObject({
           ...ruleBase('medium'),
           windowSeconds: positive.default(3600),
-          minRecords: positive.default(100),
+          // Above a rep's day of their own accounts (about 200 records): an evening's catch-up is not bulk.
+          minRecords: positive.default(300),
         })
         .prefault({}),
       /**

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { RunResult } from './run.js';
 import type { Scenario } from './scenario.js';
 import type { SimulationSummary } from './summary.js';
@@ -54,7 +55,8 @@ export function reportSeries(scenario: Scenario, run: RunResult, speed: number) 
 /** Chart.js's UMD build, to inline: the report opens offline and from a file. */
 function chartJs(): string {
   const require = createRequire(import.meta.url);
-  return readFileSync(require.resolve('chart.js/dist/chart.umd.min.js'), 'utf8');
+  // The package exports only its module builds; the UMD one sits beside them.
+  return readFileSync(join(dirname(require.resolve('chart.js')), 'chart.umd.min.js'), 'utf8');
 }
 
 const escapeHtml = (text: string) =>

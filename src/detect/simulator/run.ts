@@ -98,8 +98,16 @@ export async function acquireToken(
   });
 }
 
-/** Registers (as an admin) and approves (as a reviewer) an app the scenario needs; an existing one is kept. */
-async function registerApp(target: SimulationTarget, app: SimApp, admin: string, reviewer: string) {
+/**
+ * Registers (as an admin) and approves (as a reviewer) an app the scenario needs, or finds the one an
+ * earlier run registered; answers its client id.
+ */
+async function registerApp(
+  target: SimulationTarget,
+  app: SimApp,
+  admin: string,
+  reviewer: string,
+): Promise<string> {
   const manifest = {
     name: app.id,
     owner: 'dave@example.com',
@@ -112,18 +120,21 @@ async function registerApp(target: SimulationTarget, app: SimApp, admin: string,
     telemetry: true,
     redirect_uris: ['http://localhost:5199/callback'],
   };
-  const registered = await call(`${target.url}/admin/v1/apps`, {
+  const asAdmin = { 'content-type': 'application/json', authorization: `Bearer ${admin}` };
+  let registered = await call(`${target.url}/admin/v1/apps`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
+    headers: asAdmin,
     body: JSON.stringify({ manifest }),
   });
-  if (registered.status === 409) return;
-  if (registered.status !== 201) {
+  if (registered.status === 409)
+    registered = await call(`${target.url}/admin/v1/apps/${app.id}`, { headers: asAdmin });
+  if (registered.status !== 201 && registered.status !== 200) {
     throw new Error(
       `registering ${app.id} was answered ${registered.status} ${String(registered.body.code ?? '')}`,
     );
   }
-  if (registered.body.status === 'approved') return;
+  const clientId = String(registered.body.client_id);
+  if (registered.body.state === 'approved') return clientId;
   const approved = await call(`${target.url}/admin/v1/apps/${app.id}/approve`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${reviewer}` },
@@ -134,6 +145,7 @@ async function registerApp(target: SimulationTarget, app: SimApp, admin: string,
       `approving ${app.id} was answered ${approved.status} ${String(approved.body.code ?? '')}`,
     );
   }
+  return clientId;
 }
 
 export async function runScenario(
@@ -153,7 +165,8 @@ export async function runScenario(
   };
   const admin = await tokenOrFail('dave', 'console', 'admin');
   const reviewer = await tokenOrFail('rita', 'console', 'review');
-  for (const app of scenario.apps) await registerApp(target, app, admin, reviewer);
+  const clientIds = new Map<string, string>();
+  for (const app of scenario.apps) clientIds.set(app.id, await registerApp(target, app, admin, reviewer));
   progress(`registered ${scenario.apps.map((a) => a.id).join(', ') || 'no extra apps'}`);
 
   const requests: RequestRecord[] = [];
@@ -181,7 +194,8 @@ export async function runScenario(
     const key = `${step.user}|${step.app}|${step.token}`;
     const held = tokens.get(key);
     if (held) return held;
-    const answer = await acquireToken(target, step.user, step.app, scopesOf[step.app] ?? contactScopes);
+    const clientId = clientIds.get(step.app) ?? step.app;
+    const answer = await acquireToken(target, step.user, clientId, scopesOf[step.app] ?? contactScopes);
     if (typeof answer.body.access_token !== 'string') {
       record(step, {
         status: answer.status,
@@ -227,7 +241,8 @@ export async function runScenario(
     const object = step.kind === 'accounts' ? 'accounts' : 'contacts';
     // Attackers go on where they stopped; people re-read their own accounts' first pages.
     const cursorKey = `${step.user}|${step.app}|${step.token}|${object}`;
-    let cursor = step.attack ? (cursors.get(cursorKey) ?? null) : null;
+    const resumes = step.attack !== undefined && step.attack !== 'off_hours_bulk';
+    let cursor = resumes ? (cursors.get(cursorKey) ?? null) : null;
     for (let page = 0; page < step.pages; page++) {
       const answer = await get(
         token,

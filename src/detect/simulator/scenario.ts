@@ -231,9 +231,11 @@ export function buildScenario(options: ScenarioOptions): Scenario {
         actors: [who.email],
         apps: ['call-notes'],
         at: frac(0.5),
-        description: `bulk reads at night in the reader's own time zone (${options.nightZone}), below the export budget`,
+        description: `bulk reads at night in the reader's own time zone (${options.nightZone}): the same 100 contacts four times, within the export budget`,
       },
-      [step(frac(0.5), who, 'call-notes', 'contacts', 3, 50, 0, 'off_hours_bulk')],
+      [0, 1, 2, 3].map((i) =>
+        step(frac(0.5) + i * 3000, who, 'call-notes', 'contacts', 1, 100, 0, 'off_hours_bulk'),
+      ),
     );
   }
   if (wanted.has('credential_stuffing')) {

@@ -40,6 +40,15 @@ export interface SimulationSummary {
     readonly contained_apps: readonly string[];
     readonly refused_by_code: Readonly<Record<string, number>>;
   };
+  /** Every incident the run opened: what fired, at whom, and what was done. */
+  readonly incidents: ReadonlyArray<{
+    readonly id: string;
+    readonly rule: string;
+    readonly actor: string;
+    readonly app: string;
+    readonly summary: string;
+    readonly containment: readonly string[];
+  }>;
   /** From an incident's detection to its first containment, in ms (the detector's own latency). */
   readonly detection_to_containment_ms: {
     readonly p50: number | null;
@@ -122,7 +131,10 @@ export function summarize(
   const ordinary = run.requests.filter((r) => r.attack === undefined);
   const refused = ordinary.filter((r) => r.status < 200 || r.status >= 300);
   const byCode: Record<string, number> = {};
-  for (const r of refused) byCode[r.code ?? String(r.status)] = (byCode[r.code ?? String(r.status)] ?? 0) + 1;
+  for (const r of refused) {
+    const key = `${r.app} ${r.code ?? String(r.status)}`;
+    byCode[key] = (byCode[key] ?? 0) + 1;
+  }
   const lags = run.incidents.flatMap((i) => {
     const detected = i.timeline.find((t) => t.kind === 'detected');
     const contained = i.timeline.find((t) => t.kind === 'contained');
@@ -146,6 +158,14 @@ export function summarize(
       contained_apps: [...containedApps].sort(),
       refused_by_code: byCode,
     },
+    incidents: run.incidents.map((i) => ({
+      id: i.id,
+      rule: i.rule,
+      actor: i.actor,
+      app: i.app_id,
+      summary: i.summary,
+      containment: i.containment.map((c) => `${c.action} ${c.target} ${c.status}`),
+    })),
     detection_to_containment_ms: { p50: percentile(lags, 50), p99: percentile(lags, 99), n: lags.length },
   };
 }
