@@ -117,6 +117,8 @@ async function registerApp(
     retention_days: 30,
     expected_users: app.expectedUsers,
     expected_reads: app.expectedReads,
+    // As call-notes: contacts are processed only for sales outreach they consented to.
+    consent_purpose: 'sales_outreach',
     telemetry: true,
     redirect_uris: ['http://localhost:5199/callback'],
   };

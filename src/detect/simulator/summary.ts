@@ -17,6 +17,8 @@ export interface AttackOutcome {
   readonly records_read: number;
   readonly share_of_table: number | null;
   readonly rules: readonly string[];
+  /** What refused the attack's requests, by app and code. */
+  readonly refused_by_code: Readonly<Record<string, number>>;
   readonly incidents: readonly string[];
   readonly containment: readonly string[];
 }
@@ -58,6 +60,17 @@ export interface SimulationSummary {
 }
 
 const at = (iso: string) => Date.parse(iso);
+
+/** Refused requests by app and code. */
+function countCodes(requests: RunResult['requests']): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of requests) {
+    if (r.status >= 200 && r.status < 300) continue;
+    const key = `${r.app} ${r.code ?? String(r.status)}`;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
 
 function percentile(values: readonly number[], p: number): number | null {
   if (values.length === 0) return null;
@@ -104,6 +117,7 @@ export function summarize(
       records_read: records,
       share_of_table: options.tableSize ? records / options.tableSize : null,
       rules: [...new Set(found.map((i) => i.rule))],
+      refused_by_code: countCodes(own),
       incidents: found.map((i) => i.id),
       containment: [
         ...new Set(
@@ -130,11 +144,7 @@ export function summarize(
   }
   const ordinary = run.requests.filter((r) => r.attack === undefined);
   const refused = ordinary.filter((r) => r.status < 200 || r.status >= 300);
-  const byCode: Record<string, number> = {};
-  for (const r of refused) {
-    const key = `${r.app} ${r.code ?? String(r.status)}`;
-    byCode[key] = (byCode[key] ?? 0) + 1;
-  }
+  const byCode = countCodes(refused);
   const lags = run.incidents.flatMap((i) => {
     const detected = i.timeline.find((t) => t.kind === 'detected');
     const contained = i.timeline.find((t) => t.kind === 'contained');
