@@ -61,20 +61,17 @@ describe('gatehouse drill mass-export', () => {
       expect(run.code).toBe(0);
       drill = JSON.parse(run.stdout) as DrillResult;
       expect(drill.incident).toMatchObject({ rule: 'mass_export', severity: 'high' });
-      expect(drill.incident.containment).toEqual([
-        'revoke_app_tokens app:call-notes applied',
-        'suspend_app app:call-notes applied',
-      ]);
+      // One user's export through the app: that user's tokens are revoked, the app stays up.
+      expect(drill.incident.containment).toEqual([`revoke_user_tokens user:${drill.user} applied`]);
       expect(drill).toMatchObject({
-        records_read: 40,
+        records_read: 200,
         token_refused_status: 401,
         token_refused_code: 'TOKEN_REVOKED',
       });
       expect(drill.cut_off_ms).toBeLessThan(1000);
       expect(drill.detected_after_append_ms).not.toBeNull();
-      expect(drill.new_token_after_containment.status).toBe(401);
       expect(drill.evidence.verified).toBe(true);
-      expect(drill.restored).toMatchObject({ lifted: ['suspend_app'], new_token_status: 200 });
+      expect(drill.restored).toMatchObject({ lifted: [], new_token_status: 200 });
       console.log(`drill: ${JSON.stringify({ ...drill, evidence: { ...drill.evidence, file: '...' } })}`);
     },
     cliTimeout,
@@ -83,8 +80,9 @@ describe('gatehouse drill mass-export', () => {
   it(
     'prints a human report when run without --json',
     async () => {
-      const run = await cli('drill', 'mass-export', '--url', demo.url);
-      expect(run.code).toBe(0);
+      // Another user: erin's second export within the hour would be off-hours bulk reads as well.
+      const run = await cli('drill', 'mass-export', '--url', demo.url, '--user', 'alice');
+      expect(run.code, run.stderr).toBe(0);
       expect(run.stdout).toMatch(
         /tokens stopped working\s+\+\d+\.\d{3} s \(401 TOKEN_REVOKED\), \d+ ms after the refused read/,
       );
@@ -104,7 +102,7 @@ describe('gatehouse drill mass-export', () => {
 
       const show = await cli('incident', 'show', drill.incident.id);
       expect(show.stdout).toMatch(/timeline:\n.*detected/);
-      expect(show.stdout).toMatch(/restored\s+dave@example\.com/);
+      expect(show.stdout).toMatch(/closed\s+dave@example\.com/);
 
       const out = join(demo.dataDir, 'cli-evidence.json');
       const exported = await cli('incident', 'evidence', drill.incident.id, '--out', out);

@@ -97,25 +97,53 @@ describe('rate limits (token buckets)', () => {
 describe('the bulk-export guard', () => {
   let demo: Demo;
   let carol: string;
-  /** Contacts the app has been given so far. */
+  /** Contacts alice has been given so far, through any token. */
   const seen = new Set<string>();
+  const userBudget = 60;
 
   beforeAll(async () => {
-    demo = await startDemo({ config: quietDetection });
+    demo = await startDemo({
+      config: { ...quietDetection, 'limits.bulkExport': { perUserRecords: userBudget } },
+    });
     carol = await demo.accessToken('carol', 'console', 'audit:read');
   });
   afterAll(async () => demo?.stop());
 
-  it('an export split over small pages and several tokens of one app is refused (403) and raises bulk_export', async () => {
-    // Contacts hold pii: 1% of 2000 is below the floor, so the threshold is the floor of 50 distinct records.
+  /** Pages through contacts with `token` until `pages` pages or a refusal; answers the refusal, if any. */
+  async function readPages(token: string, pages: number, size: number, into?: Set<string>) {
+    let cursor: string | null = null;
+    for (let i = 0; i < pages; i++) {
+      const response = await demo.get(
+        `/crm/v1/contacts?limit=${size}${cursor ? `&cursor=${cursor}` : ''}`,
+        token,
+      );
+      if (response.status !== 200) return response;
+      const page = await json<Page>(response);
+      for (const record of page.records) into?.add(String(record.id));
+      cursor = page.next_cursor;
+      if (cursor === null) break;
+    }
+    return undefined;
+  }
+
+  it('two reps each reading their own pages of contacts through one app are not refused (the app budget was 1% of the table)', async () => {
+    // Before: 1% of 2000 contacts, floor 50, per app: the second page of the second rep was refused and
+    // detection suspended call-notes for everyone.
+    const alice = await demo.accessToken('alice', 'call-notes', read);
+    const erin = await demo.accessToken('erin', 'call-notes', read);
+    expect(await readPages(alice, 2, 25, seen)).toBeUndefined();
+    expect(await readPages(erin, 2, 25)).toBeUndefined();
+  });
+
+  it("one user's export split over small pages and several tokens is refused (403) at the user budget and raises bulk_export", async () => {
     const tokens = await Promise.all([
       demo.accessToken('alice', 'call-notes', read),
-      demo.accessToken('erin', 'call-notes', read),
+      demo.accessToken('alice', 'call-notes', read),
       demo.accessToken('alice', 'call-notes', 'read:contact.basic'),
     ]);
     const cursors: (string | null)[] = tokens.map(() => null);
     let refused: Response | undefined;
-    for (let round = 0; round < 20 && !refused; round++) {
+    for (let round = 0; round < 30 && !refused; round++) {
       const i = round % tokens.length;
       const cursor = cursors[i];
       const response = await demo.get(
@@ -132,32 +160,46 @@ describe('the bulk-export guard', () => {
     }
     expect(refused).toBeDefined();
     const problem = await expectProblem(refused as Response, 403, 'BULK_EXPORT_BLOCKED');
-    expect(problem).toMatchObject({ rule: 'bulk_export_guard', threshold: 50, object: 'contact' });
-    expect(seen.size).toBeLessThanOrEqual(50);
+    expect(problem).toMatchObject({
+      rule: 'bulk_export_guard',
+      budget: 'user',
+      threshold: userBudget,
+      object: 'contact',
+    });
+    expect(seen.size).toBeLessThanOrEqual(userBudget);
 
     const rows = await auditEventsOf(demo, carol, requestIdOf(refused as Response));
     expect(rows.map((r) => r.event.action)).toEqual(['bulk_export', 'crm.list']);
     expect(rows[0]?.event).toMatchObject({ outcome: 'deny', app_id: 'call-notes', resource_type: 'contact' });
     expect(rows[0]?.event.reason).toMatch(
-      /^guard=bulk_export_guard object=contact sensitive=true threshold=50 /,
+      new RegExp(
+        `^guard=bulk_export_guard budget=user object=contact sensitive=true threshold=${userBudget} `,
+      ),
     );
-    expect(rows[1]?.event.reason).toBe('BULK_EXPORT_BLOCKED: bulk_export_guard threshold 50');
+    expect(rows[1]?.event.reason).toBe(`BULK_EXPORT_BLOCKED: bulk_export_guard user budget ${userBudget}`);
     for (const id of seen) expect(JSON.stringify(rows)).not.toContain(id);
+  });
+
+  it('another user of the same app is not refused because of it', async () => {
+    const erin = await demo.accessToken('erin', 'call-notes', read);
+    expect(await readPages(erin, 1, 5)).toBeUndefined();
   });
 
   it('then fetching unseen records one id at a time is refused too; re-reading a counted one is not', async () => {
     const alice = await demo.accessToken('alice', 'call-notes', read);
     const db = await openTestSql(demo.dataDir);
     const rows = await db.all<{ id: string }>(
-      "select id from crm_contacts where territory = 'EMEA' and consent like '%sales_outreach%' order by id desc limit 2",
+      "select id from crm_contacts where territory = 'EMEA' and consent like '%sales_outreach%' order by id desc limit 10",
     );
     await db.close();
-    // The split export stopped within a page of the threshold: at most one more record fits.
+    // The split export stopped within a page of the budget: what is left of it fits, one more does not.
+    const left = userBudget - seen.size;
     const statuses: number[] = [];
-    for (const { id } of rows) {
+    for (const { id } of rows.slice(0, left + 1)) {
       expect(seen.has(id)).toBe(false);
       statuses.push((await demo.get(`/crm/v1/contacts/${id}`, alice)).status);
     }
+    expect(statuses.slice(0, -1).every((status) => status === 200)).toBe(true);
     expect(statuses.at(-1)).toBe(403);
     const counted = [...seen][0] as string;
     expect((await demo.get(`/crm/v1/contacts/${counted}`, alice)).status).toBe(200);

@@ -6,6 +6,7 @@ import { registerConfigCommands } from './commands/config.js';
 import { registerAppCommands } from './commands/app.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerDrillCommands } from './commands/drill.js';
+import { registerSimulateCommand } from './commands/simulate.js';
 import { registerIncidentCommands } from './commands/incident.js';
 import { registerOffboardCommands } from './commands/offboard.js';
 import { registerPolicyCommands } from './commands/policy.js';
@@ -34,6 +35,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerIncidentCommands(program);
   registerDrillCommands(program);
   registerConfigCommands(program);
+  registerSimulateCommand(program);
   for (const command of program.commands) command.exitOverride();
 
   try {

@@ -69,7 +69,7 @@ export const detectSchema = z.strictObject({
     .prefault({}),
   rules: z
     .strictObject({
-      /** Records read by one app, or one user, within the window; and every refusal of the bulk-export guard. */
+      /** Records read by one user (any apps) within the window; and every refusal of the bulk-export guard. */
       mass_export: z
         .strictObject({
           ...ruleBase('high'),
@@ -83,10 +83,14 @@ export const detectSchema = z.strictObject({
         .strictObject({
           ...ruleBase('medium'),
           windowSeconds: positive.default(3600),
-          minRecords: positive.default(100),
+          // Above a rep's day of their own accounts (about 200 records): an evening's catch-up is not bulk.
+          minRecords: positive.default(300),
         })
         .prefault({}),
-      /** Requests of an app in an hour against its own EWMA for that hour of the week (or of the day). */
+      /**
+       * Requests of an app, and of each user in an app, in an hour against their own EWMA for that hour
+       * of the week (or of the day); until the baseline has `minSamples` (warm-up), only the ceilings.
+       */
       rate_anomaly: z
         .strictObject({
           ...ruleBase('medium'),
@@ -94,6 +98,10 @@ export const detectSchema = z.strictObject({
           minRequests: positive.default(300),
           alpha: z.number().gt(0).max(1).default(0.3),
           minSamples: positive.default(3),
+          /** Requests of an app in an hour that are an anomaly whatever its baseline (and in warm-up). */
+          ceiling: positive.default(20_000),
+          /** Requests of one user in one app in an hour that are an anomaly whatever their baseline. */
+          userCeiling: positive.default(3000),
         })
         .prefault({}),
       /** Denied requests of one principal (a user in an app, or an anonymous network) in a window. */

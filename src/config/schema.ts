@@ -137,6 +137,8 @@ const limits = z.strictObject({
       nonSensitiveFraction: z.number().gt(0).max(1).optional(),
       minimum: z.number().int().min(0).optional(),
       maxTracked: positive.optional(),
+      perUserRecords: positive.optional(),
+      planHeadroom: z.number().min(1).max(100).optional(),
     })
     .optional(),
   breaker: z

@@ -93,7 +93,7 @@ export function runCases(text: string, source: string, playbook: Playbook): Case
     ).detections;
     const detections = [...new Set(found.map((d) => d.rule))];
     const actions: Partial<Record<RuleId, readonly string[]>> = {};
-    for (const d of found) actions[d.rule] ??= playbook.actionsFor(d.rule, d.severity);
+    for (const d of found) actions[d.rule] ??= playbook.actionsFor(d.rule, d.severity, d.scope);
     const problems: string[] = [];
     if (detections.join(',') !== c.expect.detections.join(',')) {
       problems.push(

@@ -9,6 +9,7 @@ import type { Incident } from './incidents.js';
 export const actionNames = [
   'alert',
   'throttle_app',
+  'throttle_app_user',
   'revoke_app_tokens',
   'revoke_user_tokens',
   'revoke_app_user_tokens',
@@ -29,8 +30,15 @@ export interface ThrottleSettings {
  * within a second); each throws when it cannot be done. The composition root wires the real ones.
  */
 export interface Containment {
-  throttleApp(appId: string, options: ThrottleSettings & { reason: string }): Promise<void>;
-  unthrottleApp(appId: string, options: { reason: string }): Promise<void>;
+  /**
+   * The app (all its users), or with `userId` that user in the app only; the 429 its target gets names
+   * `incident`.
+   */
+  throttleApp(
+    appId: string,
+    options: ThrottleSettings & { reason: string; userId?: string; incident: string },
+  ): Promise<void>;
+  unthrottleApp(appId: string, options: { reason: string; userId?: string }): Promise<void>;
   /** Every token of the app, of the user, or of the user in the app (both given). */
   revokeTokens(
     target: { appId?: string; userId?: string },
@@ -66,7 +74,8 @@ export interface ContainmentDeps {
 
 function targetOf(action: ContainmentAction, incident: Incident): string {
   if (action === 'revoke_user_tokens') return `user:${incident.actor}`;
-  if (action === 'revoke_app_user_tokens') return `app:${incident.app_id} user:${incident.actor}`;
+  if (action === 'revoke_app_user_tokens' || action === 'throttle_app_user')
+    return `app:${incident.app_id} user:${incident.actor}`;
   return `app:${incident.app_id}`;
 }
 
@@ -76,7 +85,7 @@ function applicable(action: ContainmentAction, incident: Incident): boolean {
   const hasUser =
     incident.actor !== '' && incident.actor !== 'anonymous' && !incident.actor.startsWith('network ');
   if (action === 'revoke_user_tokens') return hasUser;
-  if (action === 'revoke_app_user_tokens') return hasApp && hasUser;
+  if (action === 'revoke_app_user_tokens' || action === 'throttle_app_user') return hasApp && hasUser;
   return hasApp;
 }
 
@@ -84,7 +93,14 @@ async function pull(action: ContainmentAction, incident: Incident, reason: strin
   const c = deps.containment;
   switch (action) {
     case 'throttle_app':
-      return c.throttleApp(incident.app_id, { ...deps.throttle, reason });
+      return c.throttleApp(incident.app_id, { ...deps.throttle, reason, incident: incident.id });
+    case 'throttle_app_user':
+      return c.throttleApp(incident.app_id, {
+        ...deps.throttle,
+        reason,
+        userId: incident.actor,
+        incident: incident.id,
+      });
     case 'revoke_app_tokens':
       return c.revokeTokens({ appId: incident.app_id }, { reason, incident: incident.id });
     case 'revoke_user_tokens':
@@ -132,7 +148,11 @@ export async function contain(
 }
 
 /** Revocations cannot be taken back: the revoked tokens stay revoked, new sign-ins work again. */
-const reversible: ReadonlySet<ContainmentAction> = new Set(['throttle_app', 'suspend_app']);
+const reversible: ReadonlySet<ContainmentAction> = new Set([
+  'throttle_app',
+  'throttle_app_user',
+  'suspend_app',
+]);
 
 /**
  * Reverses what can be reversed (throttle, suspension) of the applied actions; audited as
@@ -154,6 +174,8 @@ export async function restore(
     const why = `incident ${incident.id} restored: ${reason}`;
     if (record.action === 'throttle_app')
       await deps.containment.unthrottleApp(incident.app_id, { reason: why });
+    else if (record.action === 'throttle_app_user')
+      await deps.containment.unthrottleApp(incident.app_id, { reason: why, userId: incident.actor });
     else await deps.containment.restoreApp(incident.app_id, { by, reason: why });
     const at = deps.now().toISOString();
     const next: ContainmentRecord = { ...record, status: 'reversed', reversed_at: at, reversed_by: by };

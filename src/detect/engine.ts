@@ -307,7 +307,7 @@ export function createDetector(options: DetectorOptions): Detector {
     });
     if (!opened && !escalated) return;
     if (opened) counts.incidentsOpened += 1;
-    const actions = options.playbook.actionsFor(detection.rule, incident.severity);
+    const actions = options.playbook.actionsFor(detection.rule, incident.severity, detection.scope);
     const containmentActions = actions.filter((a): a is ContainmentAction => a !== 'alert');
     let current: Incident = incident;
     if (containmentActions.length > 0) {

@@ -11,11 +11,13 @@ import { z } from 'zod';
 import { severities } from '../config/index.js';
 import { ConfigError } from '../errors/index.js';
 import { actionNames, type ActionName, type ThrottleSettings } from './containment.js';
-import { ruleIds, severityRank, type RuleId, type Severity } from './types.js';
+import { ruleIds, severityRank, type DetectionScope, type RuleId, type Severity } from './types.js';
 
 const entrySchema = z.strictObject({
   rule: z.enum([...ruleIds, '*']),
   min_severity: z.enum(severities).default('low'),
+  /** Matches only detections aimed at the actor, or only app-wide ones; either when absent. */
+  scope: z.enum(['actor', 'app']).optional(),
   actions: z.array(z.enum(actionNames)).min(1),
 });
 
@@ -35,8 +37,8 @@ export interface Playbook {
   readonly version: string;
   readonly source: string;
   readonly throttle: ThrottleSettings;
-  /** The actions for a detection of `rule` at `severity`: the first matching entry's. */
-  actionsFor(rule: RuleId, severity: Severity): readonly ActionName[];
+  /** The actions for a detection of `rule` at `severity` and `scope` (actor by default): the first matching entry's. */
+  actionsFor(rule: RuleId, severity: Severity, scope?: DetectionScope): readonly ActionName[];
 }
 
 /** The shipped default (policies/playbooks.yaml at the package root). */
@@ -85,19 +87,26 @@ export function parsePlaybook(text: string, source: string): Playbook {
     );
   }
   const { playbooks, throttle } = parsed.data;
-  const actionsFor = (rule: RuleId, severity: Severity): readonly ActionName[] | undefined =>
+  const actionsFor = (
+    rule: RuleId,
+    severity: Severity,
+    scope: DetectionScope,
+  ): readonly ActionName[] | undefined =>
     playbooks.find(
       (entry) =>
         (entry.rule === rule || entry.rule === '*') &&
+        (entry.scope === undefined || entry.scope === scope) &&
         severityRank[severity] >= severityRank[entry.min_severity],
     )?.actions;
-  // Fail at load, not at 3 a.m.: every rule has actions at every severity it may be configured with.
+  // Fail at load, not at 3 a.m.: every rule has actions at every severity and scope it may produce.
   for (const rule of ruleIds) {
     for (const severity of severities) {
-      if (!actionsFor(rule, severity)) {
-        throw new ConfigError(
-          `playbook: ${source}: no entry covers rule ${rule} at severity ${severity}; add one or a '*' entry`,
-        );
+      for (const scope of ['actor', 'app'] as const) {
+        if (!actionsFor(rule, severity, scope)) {
+          throw new ConfigError(
+            `playbook: ${source}: no entry covers rule ${rule} at severity ${severity} (scope ${scope}); add one or a '*' entry`,
+          );
+        }
       }
     }
   }
@@ -105,6 +114,6 @@ export function parsePlaybook(text: string, source: string): Playbook {
     version: createHash('sha256').update(text).digest('hex').slice(0, 12),
     source,
     throttle: { ratePerSecond: throttle.rate_per_second, forSeconds: throttle.for_seconds },
-    actionsFor: (rule, severity) => actionsFor(rule, severity) ?? ['alert'],
+    actionsFor: (rule, severity, scope = 'actor') => actionsFor(rule, severity, scope) ?? ['alert'],
   };
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { detectSchema, type DetectConfig } from '../config/index.js';
 import { replay, rulesFrom } from './rules/index.js';
+import { rateAnomaly } from './rules/rate-anomaly.js';
 import { eventOf, normalTraffic, numbered, syntheticWorkingHours, type EventShape } from './synthetic.js';
 import { ruleIds, type Detection, type Observed, type RuleId } from './types.js';
 
@@ -125,11 +126,15 @@ describe('each rule fires on its attack', () => {
       network: '10.1.2.0/24',
     }));
     const found = afterHistory(attack);
-    expect(found.map((d) => d.rule)).toEqual(['rate_anomaly']);
+    // App-wide (the app's own baseline) and aimed at bob (his baseline in the app).
+    expect(found.map((d) => [d.rule, d.scope])).toEqual([
+      ['rate_anomaly', 'app'],
+      ['rate_anomaly', 'actor'],
+    ]);
     expect(found[0].app).toBe('pipeline-dashboard');
   });
 
-  it('rate_anomaly: 330 requests in an hour are an anomaly for the quiet app, not for the busy one', () => {
+  it('rate_anomaly: 330 requests in an hour are an anomaly for the quiet app, not for the busy one (only for the user in it)', () => {
     const burst = (app: string, object: string, fields: string) =>
       Array.from({ length: 330 }, (_, i) => ({
         at: attackDay + 10 * 3600 + i * 10,
@@ -142,10 +147,13 @@ describe('each rule fires on its attack', () => {
         records: 1,
         network: '10.1.2.0/24',
       }));
-    expect(afterHistory(burst('call-notes', 'contact', 'email,first_name,last_name,phone'))).toEqual([]);
+    // call-notes is busy (no app-wide anomaly), but bob never makes 330 requests an hour in it.
     expect(
-      afterHistory(burst('pipeline-dashboard', 'opportunity', 'amount,name,stage')).map((d) => d.rule),
-    ).toEqual(['rate_anomaly']);
+      afterHistory(burst('call-notes', 'contact', 'email,first_name,last_name,phone')).map((d) => d.scope),
+    ).toEqual(['actor']);
+    expect(
+      afterHistory(burst('pipeline-dashboard', 'opportunity', 'amount,name,stage')).map((d) => d.scope),
+    ).toEqual(['app', 'actor']);
   });
 
   it('denial_burst: a token probes 40 record ids in a minute', () => {
@@ -273,5 +281,53 @@ describe('rules as pure functions', () => {
     for (const rule of rulesFrom(config)) {
       expect(rule.step(rule.initial(), junk).detections).toEqual([]);
     }
+  });
+});
+
+describe('rate_anomaly baselines and warm-up', () => {
+  const options = {
+    ...config.rules.rate_anomaly,
+    minSamples: 3,
+    minRequests: 50,
+    ceiling: 1000,
+    userCeiling: 400,
+  };
+  const rule = rateAnomaly(options);
+  const hour = (h: number, n: number, actor = 'alice@example.com') =>
+    Array.from({ length: n }, (_, i) =>
+      eventOf({
+        at: monday + h * 3600 + Math.floor((i * 3600) / Math.max(n, 1)),
+        actor,
+        app: 'call-notes',
+        action: 'crm.read',
+        object: 'contact',
+        records: 1,
+      }),
+    );
+  const run = (events: ReturnType<typeof hour>) => replay([rule as never], numbered(events)).detections;
+
+  it('in warm-up (fewer than minSamples days of the hour) only the fixed ceiling fires, for the app and the user', () => {
+    // Day one: nothing learned yet. 399 requests by one user stay quiet; 401 pass the user ceiling.
+    expect(run(hour(10, 399))).toEqual([]);
+    expect(run(hour(10, 401)).map((d) => d.scope)).toEqual(['actor']);
+    // Spread over many users, the app ceiling (1000) is what fires: app-wide.
+    const many = Array.from({ length: 6 }, (_, u) => hour(10, 180, `rep${u}@example.com`)).flat();
+    many.sort((a, b) => a.timestamp.localeCompare(b.timestamp));
+    expect(run(many).map((d) => d.scope)).toEqual(['app']);
+  });
+
+  it('after warm-up, each user and the app are compared with their own EWMA for the hour', () => {
+    // Three weekdays of 40 requests at 10:00 by alice, then 300 on the fourth: 7.5× her baseline of 40.
+    const learned = [0, 1, 2].flatMap((d) => hour(d * 24 + 10, 40));
+    expect(run([...learned, ...hour(3 * 24 + 10, 190)])).toEqual([]); // under 5 × 40 = 200
+    const found = run([...learned, ...hour(3 * 24 + 10, 300)]);
+    expect(found.map((d) => d.scope)).toEqual(['app', 'actor']);
+    expect(found[1].summary).toMatch(/baseline for this hour of a weekday is 40\.0 \(threshold 200\)/);
+  });
+
+  it('the ceiling caps a high baseline: a user whose baseline is already large still fires above it', () => {
+    const learned = [0, 1, 2].flatMap((d) => hour(d * 24 + 10, 150));
+    // 5 × 150 = 750 would be the baseline threshold; the user ceiling of 400 caps it.
+    expect(run([...learned, ...hour(3 * 24 + 10, 401)]).map((d) => d.scope)).toEqual(['actor']);
   });
 });

@@ -33,7 +33,14 @@ export interface Detection {
   readonly evidence: readonly number[];
   /** The time of the event that completed the finding (the log's clock, not the rule's). */
   readonly at: string;
+  /**
+   * Whom containment should hit: the actor (the user in the app; the default), or the whole app for an
+   * app-wide anomaly (many users, or the app's own volume far above its plan).
+   */
+  readonly scope?: DetectionScope;
 }
+
+export type DetectionScope = 'actor' | 'app';
 
 /**
  * A streaming rule: a pure function over (state, event) → (state, detections). No I/O and no clock:

@@ -206,13 +206,21 @@ export class DlpRefused extends GatehouseError {
 export class RateLimited extends GatehouseError {
   override readonly retryAfterSeconds: number;
 
-  constructor(code: 'RATE_LIMITED' | 'QUOTA_EXCEEDED', limit: string, retryAfterSeconds: number) {
+  /** `incident`: the incident whose containment throttle refused, named so the caller can ask about it. */
+  constructor(
+    code: 'RATE_LIMITED' | 'QUOTA_EXCEEDED',
+    limit: string,
+    retryAfterSeconds: number,
+    incident?: string,
+  ) {
     super(
       code,
       code === 'QUOTA_EXCEEDED'
         ? "this app's daily request quota is used up"
-        : `the ${limit} rate limit was reached; retry after the time in Retry-After`,
-      { extensions: { limit } },
+        : incident !== undefined
+          ? `requests are throttled while incident ${incident} is investigated; retry after the time in Retry-After or ask your Gatehouse admins about the incident`
+          : `the ${limit} rate limit was reached; retry after the time in Retry-After`,
+      { extensions: { limit, ...(incident !== undefined && { incident }) } },
     );
     this.retryAfterSeconds = retryAfterSeconds;
   }

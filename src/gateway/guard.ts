@@ -1,28 +1,30 @@
 import type { CrmConnector, CrmObject, CrmRecord, DataClass } from '../crm/index.js';
 import { BulkExportBlocked, type BulkExportEvent, type Limits } from '../limits/index.js';
 import type { Principal } from '../policy/index.js';
-import type { Trail } from './pipeline.js';
+import type { ApprovedPlan, Trail } from './pipeline.js';
 
 /** Classes whose presence in an object makes reading much of its table an export worth stopping early. */
 const sensitiveClasses: ReadonlySet<DataClass> = new Set<DataClass>(['pii', 'financial', 'health', 'secret']);
 
 export interface BulkGuardStage {
   /**
-   * guard: counts the records a read is about to return against the app's bulk-export threshold for the
-   * object. Refused: 403 BULK_EXPORT_BLOCKED naming the guard, and a `bulk_export` audit event for detection.
+   * guard: counts the records a read is about to return against the user's export budget for the object
+   * (across every app) and the app's (from its plan). Refused: 403 BULK_EXPORT_BLOCKED naming the guard
+   * and the budget, and a `bulk_export` audit event for detection.
    */
   check(principal: Principal, object: CrmObject, records: readonly CrmRecord[], trail: Trail): Promise<void>;
 }
 
 /**
- * The guard keys on the app, not the token or the user: paging through a table is caught however it is
- * split, across pages, page sizes, cursors and every token of the same app. The table size is counted
- * once per `cacheSeconds` per object: a count per read would cost more than the read.
+ * The guard keys on the user (across every app) and on the app, never the token: paging through a table
+ * is caught however it is split, across pages, page sizes, cursors, tokens and apps. The table size is
+ * counted once per `cacheSeconds` per object: a count per read would cost more than the read.
  */
 export function bulkGuardStage(
   crm: CrmConnector,
   limits: Limits,
   cacheSeconds: number,
+  appPlan?: (appId: string) => Promise<ApprovedPlan | undefined>,
   now: () => number = Date.now,
 ): BulkGuardStage {
   const sizes = new Map<CrmObject, { size: number; until: number }>();
@@ -40,15 +42,27 @@ export function bulkGuardStage(
     async check(principal, object, records, trail) {
       if (records.length === 0) return;
       const ids = records.map((record) => String(record.id));
+      const reads = (await appPlan?.(principal.appId))?.reads;
+      const expectedReads = reads?.expectedReads[object];
       const decision = await limits.guardBulkRead(
-        { appId: principal.appId, object },
+        {
+          appId: principal.appId,
+          userId: principal.userId,
+          object,
+          ...(reads && {
+            plan: {
+              expectedUsers: reads.expectedUsers,
+              ...(expectedReads !== undefined && { expectedReads }),
+            },
+          }),
+        },
         ids,
         await tableSize(object),
         sensitive(object),
       );
       if (decision.allowed) return;
       if (decision.event) trail.events.push({ action: 'bulk_export', reason: describeEvent(decision.event) });
-      trail.detail = `bulk_export_guard threshold ${decision.threshold}`;
+      trail.detail = `bulk_export_guard ${decision.budget} budget ${decision.threshold}`;
       throw new BulkExportBlocked(decision);
     },
   };
@@ -58,6 +72,7 @@ export function bulkGuardStage(
 function describeEvent(event: BulkExportEvent): string {
   return [
     `guard=${event.guard}`,
+    `budget=${event.budget}`,
     `object=${event.object}`,
     `sensitive=${event.sensitive}`,
     `threshold=${event.threshold}`,

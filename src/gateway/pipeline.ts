@@ -25,10 +25,15 @@ export interface PipelineDeps {
   onDecision?(request: FastifyRequest, outcome: AuditEvent['outcome'], appId: string): void;
 }
 
-/** What the app's approved plan sets at run time: its limits and the purpose it processes contacts for. */
+/**
+ * What the app's approved plan sets at run time: its limits, the purpose it processes contacts for and
+ * the read volume it declared (its export budgets).
+ */
 export interface ApprovedPlan extends AppPlan {
   /** The plan's `consent_purpose`; absent when it names none (configuration decides then). */
   consentPurpose?: string;
+  /** The plan's `expected_users` and `expected_reads` (records per user per day, by object). */
+  reads?: { expectedUsers: number; expectedReads: Readonly<Partial<Record<string, number>>> };
 }
 
 /** What one request did, filled in by the stages as they run and recorded whatever the outcome. */
@@ -231,16 +236,23 @@ async function limit(
   appPlan: AppPlan | undefined,
   trail: Trail,
 ): Promise<void> {
-  const decision = await limits.consume({ appId: principal.appId, userId: principal.userId, appPlan });
+  const decision = await limits.consume({
+    appId: principal.appId,
+    userId: principal.userId,
+    actor: principal.email,
+    appPlan,
+  });
   Object.assign(trail.headers, limits.rateLimitHeaders(decision));
   if (decision.allowed) return;
   const scope = decision.scope ?? 'global';
   const refusing = decision.limits.find((l) => l.scope === scope);
   trail.detail = refusing ? `${scope} limit of ${refusing.quota}` : `${scope} limit`;
+  if (decision.incident !== undefined) trail.detail += ` (incident ${decision.incident})`;
   throw new RateLimited(
     scope === 'quota' ? 'QUOTA_EXCEEDED' : 'RATE_LIMITED',
     scope,
     retryAfterSeconds(decision),
+    decision.incident,
   );
 }
 

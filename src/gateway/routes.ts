@@ -76,7 +76,7 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
   const { config, policy } = deps;
   // Every CRM call goes through the connector's breaker: a failing CRM is refused fast (503).
   const crm = breakerConnector(deps.crm, deps.limits.breaker(deps.crm.name));
-  const guard = bulkGuardStage(crm, deps.limits, config.gateway.tableSizeCacheSeconds);
+  const guard = bulkGuardStage(crm, deps.limits, config.gateway.tableSizeCacheSeconds, deps.appPlan);
   // authorize + shape of a write, under the policy's row filter for writing the fields sent.
   const writePlan = (
     principal: Principal,

@@ -1,8 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  appBudget,
   BulkExportBlocked,
   bulkThreshold,
+  userBudget,
   createLimits,
   defaultLimitsConfig,
   type LimitsConfig,
@@ -11,7 +13,7 @@ import {
 const start = Date.UTC(2025, 0, 6, 10, 0, 0);
 const tableSize = 10_000;
 const table = Array.from({ length: tableSize }, (_, i) => `003${String(i).padStart(12, '0')}`);
-const contacts = { appId: 'call-notes', object: 'contact' };
+const contacts = { appId: 'call-notes', userId: 'alice', object: 'contact' };
 
 function setup(bulkExport: Partial<LimitsConfig['bulkExport']> = {}) {
   const clock = { t: start };
@@ -70,6 +72,7 @@ describe('bulk-export guard', () => {
       expect(decision?.event).toEqual({
         action: 'bulk_export',
         guard: 'bulk_export_guard',
+        budget: 'app',
         appId: 'call-notes',
         object: 'contact',
         sensitive: true,
@@ -139,6 +142,7 @@ describe('bulk-export guard', () => {
     }
     expect(await limits.guardBulkRead(contacts, twenty, tableSize, true)).toEqual({
       allowed: true,
+      budget: 'app',
       distinct: 20,
       threshold: 100,
     });
@@ -195,7 +199,7 @@ describe('bulk-export guard', () => {
     expect(
       (
         await limits.guardBulkRead(
-          { appId: 'other', object: 'contact' },
+          { appId: 'other', userId: 'alice', object: 'contact' },
           table.slice(0, 100),
           tableSize,
           true,
@@ -205,7 +209,7 @@ describe('bulk-export guard', () => {
     expect(
       (
         await limits.guardBulkRead(
-          { appId: 'call-notes', object: 'note' },
+          { appId: 'call-notes', userId: 'alice', object: 'note' },
           table.slice(0, 100),
           tableSize,
           true,
@@ -219,9 +223,9 @@ describe('bulk-export guard', () => {
 
   it('guards a non-sensitive object at its own, higher fraction', async () => {
     const { limits } = setup();
-    const accounts = { appId: 'pipeline-dashboard', object: 'account' };
+    const accounts = { appId: 'pipeline-dashboard', userId: 'bob', object: 'account' };
     const first = await limits.guardBulkRead(accounts, table.slice(0, 2500), tableSize, false);
-    expect(first).toEqual({ allowed: true, distinct: 2500, threshold: 2500 });
+    expect(first).toEqual({ allowed: true, budget: 'app', distinct: 2500, threshold: 2500 });
     const next = await limits.guardBulkRead(accounts, table.slice(2500, 2501), tableSize, false);
     expect(next).toMatchObject({
       allowed: false,
@@ -237,6 +241,7 @@ describe('bulk-export guard', () => {
     expect(error).toMatchObject({ status: 403, code: 'BULK_EXPORT_BLOCKED' });
     expect(error.extensions).toEqual({
       rule: 'bulk_export_guard',
+      budget: 'app',
       threshold: 100,
       object: 'contact',
       window_seconds: 3600,
@@ -248,9 +253,68 @@ describe('bulk-export guard', () => {
     const { limits } = setup();
     expect(await limits.guardBulkRead(contacts, table.slice(0, 40), 40, true)).toEqual({
       allowed: true,
+      budget: 'app',
       distinct: 40,
       threshold: 50,
     });
+  });
+});
+
+describe('export budgets per user and per app', () => {
+  const plan = { expectedUsers: 50, expectedReads: 40 };
+  const asUser = (userId: string, appId = 'call-notes') => ({ appId, userId, object: 'contact', plan });
+
+  it('lets 50 reps each read their own 40 accounts of contacts through one app (issue 18)', async () => {
+    const { limits } = setup();
+    for (let rep = 0; rep < 50; rep += 1) {
+      const own = table.slice(rep * 120, rep * 120 + 120);
+      const decision = await limits.guardBulkRead(asUser(`rep${rep}`), own, 100_000, true);
+      expect(decision.allowed).toBe(true);
+    }
+  });
+
+  it('holds one user to one budget across apps and tokens: a split export stops at the user budget', async () => {
+    const { limits } = setup();
+    const budget = userBudget(defaultLimitsConfig.bulkExport, 100_000, true);
+    expect(
+      (await limits.guardBulkRead(asUser('mallory', 'app-a'), table.slice(0, 150), 100_000, true)).allowed,
+    ).toBe(true);
+    const second = await limits.guardBulkRead(
+      asUser('mallory', 'app-b'),
+      table.slice(150, 300),
+      100_000,
+      true,
+    );
+    expect(second).toMatchObject({
+      allowed: false,
+      budget: 'user',
+      threshold: budget,
+      event: { budget: 'user', attempted: 300 },
+    });
+  });
+
+  it('holds an app to its plan with headroom: many users each under their own budget still stop at the app budget', async () => {
+    const { limits } = setup();
+    const small = { expectedUsers: 2, expectedReads: 20 };
+    const budget = appBudget(defaultLimitsConfig.bulkExport, 100_000, true, small);
+    expect(budget).toBe(2 * 20 * defaultLimitsConfig.bulkExport.planHeadroom);
+    let refused;
+    for (let user = 0; user < 10 && !refused; user += 1) {
+      const decision = await limits.guardBulkRead(
+        { appId: 'lead-sync', userId: `u${user}`, object: 'contact', plan: small },
+        table.slice(user * 50, user * 50 + 50),
+        100_000,
+        true,
+      );
+      if (!decision.allowed) refused = decision;
+    }
+    expect(refused).toMatchObject({ budget: 'app', threshold: budget, event: { budget: 'app' } });
+  });
+
+  it("gives a plan that declares no reads of an object the sum of its users' budgets", () => {
+    const config = defaultLimitsConfig.bulkExport;
+    expect(appBudget(config, 100_000, true, { expectedUsers: 3 })).toBe(3 * config.perUserRecords);
+    expect(appBudget(config, 2000, true, undefined)).toBe(bulkThreshold(config, 2000, true));
   });
 });
 

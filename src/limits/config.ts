@@ -11,12 +11,22 @@ export interface TokenBucket {
 export interface BulkExportConfig {
   /** Length of the sliding window in which distinct records are counted. */
   readonly windowSeconds: number;
-  /** Share of a table an app may read per window from an object that holds sensitive classes. */
+  /**
+   * Share of a table an app without a plan may read per window from an object that holds sensitive
+   * classes. Apps with a plan get the plan's budget; the 1% share is the admission rule (policy).
+   */
   readonly fraction: number;
   /** Share of a table an app may read per window from other objects. */
   readonly nonSensitiveFraction: number;
   /** Floor of the threshold, so that small tables stay usable. */
   readonly minimum: number;
+  /**
+   * Distinct records of a sensitive object one user may read per window through all apps together
+   * (a rep's territory over a day fits; splitting an export over tokens or apps does not help).
+   */
+  readonly perUserRecords: number;
+  /** How far above its plan's declared volume (expected users × expected reads) an app may read. */
+  readonly planHeadroom: number;
   /**
    * Ceiling of the threshold, which bounds the ids kept per (app, object). A huge table is guarded
    * at this many records rather than tracked without bound: the guard fails closed, not open.
@@ -53,6 +63,8 @@ export const defaultLimitsConfig: LimitsConfig = deepFreeze({
     fraction: 0.01,
     nonSensitiveFraction: 0.25,
     minimum: 50,
+    perUserRecords: 200,
+    planHeadroom: 3,
     maxTracked: 100_000,
   },
   breaker: { failureThreshold: 5, openSeconds: 30 },
@@ -86,6 +98,8 @@ export function validateLimitsConfig(config: LimitsConfig): LimitsConfig {
       fraction: fraction('limits.bulkExport.fraction', bulk.fraction),
       nonSensitiveFraction: fraction('limits.bulkExport.nonSensitiveFraction', bulk.nonSensitiveFraction),
       minimum: nonNegativeInteger('limits.bulkExport.minimum', bulk.minimum),
+      perUserRecords: positiveInteger('limits.bulkExport.perUserRecords', bulk.perUserRecords),
+      planHeadroom: headroom('limits.bulkExport.planHeadroom', bulk.planHeadroom),
       maxTracked: positiveInteger('limits.bulkExport.maxTracked', bulk.maxTracked),
     },
     breaker: {
@@ -118,6 +132,12 @@ function nonNegativeInteger(name: string, value: unknown): number {
     throw new TypeError(`${name} must be a non-negative integer`);
   }
   return value as number;
+}
+
+function headroom(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value >= 1 && value <= 100))
+    throw new TypeError(`${name} must be in [1, 100]`);
+  return value;
 }
 
 function fraction(name: string, value: unknown): number {

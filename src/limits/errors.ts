@@ -34,17 +34,25 @@ export class CircuitOpen extends GatehouseError {
 }
 
 /**
- * 403: the app has read as many distinct records of this object as the bulk-export guard allows in its
- * window. The body names the guard and its threshold; never the records.
+ * 403: the user (through every app) or the app (all its users) has read as many distinct records of this
+ * object as its export budget allows in the window. The body names the guard, the budget and its
+ * threshold; never the records.
  */
 export class BulkExportBlocked extends GatehouseError {
-  constructor(decision: { threshold: number; event?: { object: string; windowSeconds: number } }) {
+  constructor(decision: {
+    budget: 'user' | 'app';
+    threshold: number;
+    event?: { object: string; windowSeconds: number };
+  }) {
     super(
       'BULK_EXPORT_BLOCKED',
-      'this app has read too many distinct records of this object recently; the bulk-export guard refused the read',
+      decision.budget === 'user'
+        ? 'you have read too many distinct records of this object recently, through this or other apps; the bulk-export guard refused the read'
+        : 'this app has read far more distinct records of this object recently than its plan declares; the bulk-export guard refused the read',
       {
         extensions: {
           rule: 'bulk_export_guard',
+          budget: decision.budget,
           threshold: decision.threshold,
           ...(decision.event
             ? { object: decision.event.object, window_seconds: decision.event.windowSeconds }

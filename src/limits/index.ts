@@ -1,4 +1,4 @@
-export { createLimits, type Limits, type LimitsOptions } from './limits.js';
+export { createLimits, type Limits, type LimitsOptions, type ThrottleAim } from './limits.js';
 export { createEndpointLimiter, type EndpointDecision, type EndpointLimiter } from './endpoint.js';
 export {
   defaultLimitsConfig,
@@ -16,7 +16,16 @@ export {
   type RateLimitState,
   type RateScope,
 } from './rate.js';
-export { bulkThreshold, type BulkExportEvent, type BulkReadDecision } from './bulk-guard.js';
+export {
+  appBudget,
+  bulkThreshold,
+  userBudget,
+  type BudgetScope,
+  type BulkExportEvent,
+  type BulkReadDecision,
+  type BulkReadKey,
+  type ReadPlan,
+} from './bulk-guard.js';
 export { isConnectorFailure, type BreakerState, type CircuitBreaker } from './breaker.js';
 export {
   memoryBackend,
@@ -26,5 +35,5 @@ export {
   type TokenBucketStore,
 } from './backend.js';
 export { redisBackend, type Fanout, type RedisLimitsBackend, type RedisLimitsOptions } from './redis.js';
-export type { Throttle, ThrottleStore } from './throttles.js';
+export { throttleTarget, type Throttle, type ThrottleStore } from './throttles.js';
 export { BulkExportBlocked, CircuitOpen, LimitsUnavailable, type LimitsReason } from './errors.js';

@@ -1,13 +1,21 @@
 import { memoryBackend, type LimitsBackend } from './backend.js';
 import { Breaker, type CircuitBreaker } from './breaker.js';
-import { BulkGuard, type BulkReadDecision } from './bulk-guard.js';
+import { BulkGuard, type BulkReadDecision, type BulkReadKey } from './bulk-guard.js';
 import { positiveRate, validateLimitsConfig, type LimitsConfig, type TokenBucket } from './config.js';
 import { RateMeter, rateLimitHeaders, type ConsumeKey, type RateDecision } from './rate.js';
+import { throttleTarget, type Throttle } from './throttles.js';
+
+/** Where a throttle applies, and the incident it names in the 429. */
+export interface ThrottleAim {
+  /** Only this user in the app; the whole app when absent. */
+  readonly userId?: string;
+  readonly incident?: string;
+}
 
 export interface Limits {
   /**
-   * Checks the user, app and global token buckets, the app's daily quota and any throttle on the app,
-   * and takes `cost` tokens from each when all allow (from none otherwise). A limit reached is an
+   * Checks the user, app and global token buckets, the app's daily quota and any throttle on the app or
+   * on the user in the app, and takes `cost` tokens from each when all allow (from none otherwise). A limit reached is an
    * answer (`allowed: false` with `retryAfterMs` and `scope`), not an error; a store that cannot
    * answer throws LimitsUnavailable (503).
    */
@@ -15,28 +23,30 @@ export interface Limits {
   /** RateLimit-Policy and RateLimit, and Retry-After when refused. */
   rateLimitHeaders(decision: RateDecision): Record<string, string>;
   /**
-   * Containment: until `untilMs` (or unthrottleApp), the app also passes a stricter bucket, either its
-   * own limit scaled by `factor` (in (0, 1)) or `ratePerSecond` outright. Replaces any earlier throttle
-   * of the app, and starts afresh. Resolves once the throttle is in force here and, with the Redis
+   * Containment: until `untilMs` (or unthrottleApp), the app (or, with `userId`, that user in the app)
+   * also passes a stricter bucket, either the app's own limit scaled by `factor` (in (0, 1)) or
+   * `ratePerSecond` outright; a refusal names `incident`. Replaces any earlier throttle of the same
+   * target, and starts afresh. Resolves once the throttle is in force here and, with the Redis
    * backend, stored for every node (each enforces it within a second, on one shared budget); rejects
    * (DEPENDENCY_UNAVAILABLE) when Redis cannot confirm it.
    */
   throttleApp(
     appId: string,
-    throttle: { factor: number; untilMs: number } | { ratePerSecond: number; untilMs: number },
+    throttle: ({ factor: number; untilMs: number } | { ratePerSecond: number; untilMs: number }) &
+      ThrottleAim,
   ): Promise<void>;
   /**
-   * Lifts the app's throttle, if any, on every node. Rejects (DEPENDENCY_UNAVAILABLE) when Redis
+   * Lifts the throttle of the app (or, with `userId`, of that user in the app), if any, on every node. Rejects (DEPENDENCY_UNAVAILABLE) when Redis
    * cannot confirm it: a throttle is never lifted for want of Redis.
    */
-  unthrottleApp(appId: string): Promise<void>;
+  unthrottleApp(appId: string, userId?: string): Promise<void>;
   /**
-   * Counts `recordIds` (the records a read returned) against the app's bulk-export threshold for the
-   * object. Refused: answer 403 naming the guard and record `event`. Throws LimitsUnavailable (503)
-   * when the store cannot answer.
+   * Counts `recordIds` (the records a read returned) against the user's export budget for the object
+   * (across every app) and the app's (from its plan). Refused: answer 403 naming the guard and the
+   * budget, and record `event`. Throws LimitsUnavailable (503) when the store cannot answer.
    */
   guardBulkRead(
-    key: { appId: string; object: string },
+    key: BulkReadKey,
     recordIds: readonly string[],
     tableSize: number,
     sensitive: boolean,
@@ -65,7 +75,13 @@ export function createLimits(config: LimitsConfig, opts: LimitsOptions = {}): Li
   const { throttles } = backend;
   return {
     consume(key, cost) {
-      return meter.consume(key, cost, throttles.current(key?.appId, now()));
+      const at = now();
+      const user = key?.actor ?? key?.userId;
+      const held = [
+        throttles.current(key?.appId, at),
+        typeof user === 'string' ? throttles.current(throttleTarget(key.appId, user), at) : undefined,
+      ].filter((throttle): throttle is Throttle => throttle !== undefined);
+      return meter.consume(key, cost, held);
     },
     rateLimitHeaders,
     async throttleApp(appId, throttle) {
@@ -73,11 +89,16 @@ export function createLimits(config: LimitsConfig, opts: LimitsOptions = {}): Li
       if (!Number.isSafeInteger(throttle?.untilMs))
         throw new TypeError('untilMs must be a time in milliseconds');
       const bucket = throttledBucket(valid.perApp, throttle);
-      await throttles.put(appId, { bucket, untilMs: throttle.untilMs }, now());
+      const { userId, incident } = throttle;
+      await throttles.put(
+        throttleTarget(appId, userId),
+        { bucket, untilMs: throttle.untilMs, ...(incident !== undefined && { incident }) },
+        now(),
+      );
     },
-    async unthrottleApp(appId) {
+    async unthrottleApp(appId, userId) {
       if (typeof appId !== 'string' || appId === '') throw new TypeError('appId must be a non-empty string');
-      await throttles.lift(appId, now());
+      await throttles.lift(throttleTarget(appId, userId), now());
     },
     guardBulkRead: (key, recordIds, tableSize, sensitive) => bulk.guard(key, recordIds, tableSize, sensitive),
     breaker(connector) {

@@ -340,7 +340,7 @@ describe('failing closed', () => {
   it('refuses a bulk read with a coded 503 when the distinct store cannot answer', async () => {
     const { limits } = setup({}, broken());
     await expect(
-      limits.guardBulkRead({ appId: 'a', object: 'contact' }, ['c1'], 100, true),
+      limits.guardBulkRead({ appId: 'a', userId: 'u', object: 'contact' }, ['c1'], 100, true),
     ).rejects.toMatchObject({
       code: 'LIMITS_UNAVAILABLE',
       status: 503,

@@ -27,6 +27,8 @@ export interface RateDecision {
   readonly scope?: RateScope;
   /** Set when refused: milliseconds until every limit holds enough for the same request again. */
   readonly retryAfterMs?: number;
+  /** Set when a containment throttle refused: the incident that put it in force. */
+  readonly incident?: string;
 }
 
 const dayMs = 86_400_000;
@@ -38,6 +40,8 @@ export interface Planned {
   readonly spec: BucketSpec;
   /** When the quota restarts (the next UTC day) for the daily quota; refill otherwise. */
   readonly periodEndMs?: number;
+  /** A throttle's incident. */
+  readonly incident?: string;
 }
 
 /**
@@ -57,13 +61,14 @@ export class RateMeter {
     this.#now = now;
   }
 
-  async consume(key: ConsumeKey, cost = 1, throttle?: Throttle): Promise<RateDecision> {
+  /** `throttles`: those in force on the app and on the user in the app. */
+  async consume(key: ConsumeKey, cost = 1, throttles: readonly Throttle[] = []): Promise<RateDecision> {
     if (typeof key?.appId !== 'string' || typeof key.userId !== 'string') {
       throw new TypeError('consume needs string appId and userId');
     }
     if (!Number.isSafeInteger(cost) || cost < 1) throw new TypeError('cost must be a positive integer');
     const now = this.#now();
-    const plan = this.#plan(key, now, throttle);
+    const plan = this.#plan(key, now, throttles);
     for (const { scope, spec } of plan) {
       if (cost > spec.capacity) throw new TypeError(`cost ${cost} exceeds the ${scope} limit's burst`);
     }
@@ -83,7 +88,7 @@ export class RateMeter {
     return decide(plan, result.allowed, result.tokens, cost, now);
   }
 
-  #plan(key: ConsumeKey, now: number, throttle: Throttle | undefined): Planned[] {
+  #plan(key: ConsumeKey, now: number, throttles: readonly Throttle[]): Planned[] {
     const c = this.#config;
     const own = key.appPlan;
     const app = encodeURIComponent(key.appId);
@@ -103,10 +108,12 @@ export class RateMeter {
         periodEndMs: (day + 1) * dayMs,
       },
     ];
-    if (throttle && now < throttle.untilMs) {
+    for (const throttle of throttles) {
+      if (now >= throttle.untilMs) continue;
       plan.push({
         scope: 'throttle',
         spec: bucketSpec(`throttle:${app}:${throttle.generation}`, throttle.bucket),
+        ...(throttle.incident !== undefined && { incident: throttle.incident }),
       });
     }
     return plan;
@@ -117,6 +124,8 @@ export class RateMeter {
 export interface ConsumeKey {
   appId: string;
   userId: string;
+  /** The user as the audit trail and incidents name them (their email): a user throttle aims at it. */
+  actor?: string;
   appPlan?: AppPlan;
 }
 
@@ -155,13 +164,15 @@ export function decide(
   now: number,
 ): RateDecision {
   let refusedBy: RateScope | undefined;
+  let incident: string | undefined;
   let retryAfterMs = 0;
   const limits: RateLimitState[] = [];
-  plan.forEach(({ scope, spec, periodEndMs }, i) => {
+  plan.forEach(({ scope, spec, periodEndMs, incident: throttledBy }, i) => {
     const held = Math.max(0, Math.min(spec.capacity, tokens[i] ?? 0));
     const short = !allowed && held < cost;
     if (short) {
       refusedBy ??= scope;
+      if (scope === refusedBy) incident ??= throttledBy;
       const wait =
         periodEndMs === undefined ? msUntilTokens(held, cost, spec.refillPerSecond) : periodEndMs - now;
       retryAfterMs = Math.max(retryAfterMs, wait);
@@ -183,7 +194,13 @@ export function decide(
   if (allowed) return { allowed: true, limits };
   // The store refused although no bucket looks short: trust the refusal and send the caller back soon.
   if (refusedBy === undefined) return { allowed: false, limits, scope: 'global', retryAfterMs: 1000 };
-  return { allowed: false, limits, scope: refusedBy, retryAfterMs };
+  return {
+    allowed: false,
+    limits,
+    scope: refusedBy,
+    retryAfterMs,
+    ...(incident !== undefined && { incident }),
+  };
 }
 
 /**

@@ -108,7 +108,7 @@ describe.skipIf(!testRedisUrl)('the Redis limits backend', () => {
     it('holds one bulk-export threshold across nodes', async () => {
       const [a, b] = nodes(uniquePrefix('bulk'));
       const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => `c${from + i}`);
-      const key = { appId: 'call-notes', object: 'contact' };
+      const key = { appId: 'call-notes', userId: 'alice', object: 'contact' };
       expect(await a.guardBulkRead(key, ids(0, 30), 2000, true)).toMatchObject({
         allowed: true,
         distinct: 30,

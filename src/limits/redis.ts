@@ -213,14 +213,19 @@ class RedisThrottles implements ThrottleStore {
     return inForce(this.#known, appId, nowMs);
   }
 
-  async put(appId: string, throttle: { bucket: TokenBucket; untilMs: number }, nowMs: number): Promise<void> {
+  async put(
+    appId: string,
+    throttle: { bucket: TokenBucket; untilMs: number; incident?: string },
+    nowMs: number,
+  ): Promise<void> {
     const held: Throttle = { ...throttle, generation: randomUUID() };
-    const { generation, untilMs, bucket } = held;
+    const { generation, untilMs, bucket, incident } = held;
     const value = JSON.stringify({
       generation,
       untilMs,
       burst: bucket.burst,
       ratePerSecond: bucket.ratePerSecond,
+      ...(incident !== undefined && { incident }),
     });
     await this.#write(appId, value, nowMs, (reason) =>
       [
@@ -284,7 +289,7 @@ function parseThrottle(value: string): Throttle | undefined {
   } catch {
     return undefined;
   }
-  const { generation, untilMs, burst, ratePerSecond } = (parsed ?? {}) as Record<string, unknown>;
+  const { generation, untilMs, burst, ratePerSecond, incident } = (parsed ?? {}) as Record<string, unknown>;
   if (
     typeof generation !== 'string' ||
     !/^[0-9a-f-]{1,64}$/.test(generation) ||
@@ -292,11 +297,17 @@ function parseThrottle(value: string): Throttle | undefined {
     !Number.isSafeInteger(burst) ||
     (burst as number) < 1 ||
     typeof ratePerSecond !== 'number' ||
-    !(ratePerSecond > 0 && Number.isFinite(ratePerSecond))
+    !(ratePerSecond > 0 && Number.isFinite(ratePerSecond)) ||
+    (incident !== undefined && (typeof incident !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(incident)))
   ) {
     return undefined;
   }
-  return { generation, untilMs: untilMs as number, bucket: { burst: burst as number, ratePerSecond } };
+  return {
+    generation,
+    untilMs: untilMs as number,
+    bucket: { burst: burst as number, ratePerSecond },
+    ...(incident !== undefined && { incident }),
+  };
 }
 
 export interface RedisLimitsOptions {

@@ -1,9 +1,14 @@
 import type { TokenBucket } from './config.js';
 
-/** A temporary, stricter limit for one app (detection's containment); a new throttle starts afresh. */
+/**
+ * A temporary, stricter limit (detection's containment) on one app, or on one user in one app; a new
+ * throttle starts afresh.
+ */
 export interface Throttle {
   readonly bucket: TokenBucket;
   readonly untilMs: number;
+  /** The incident that put it in force, named in the 429 its target gets. */
+  readonly incident?: string;
   /**
    * Makes the bucket key new each time, so a throttle never inherits an earlier one's state; the same
    * on every node, so that with a shared bucket store the nodes draw on one bucket.
@@ -11,7 +16,12 @@ export interface Throttle {
   readonly generation: string;
 }
 
-/** The throttles in force, as this node knows them. */
+/** What a throttle holds back: an app (all its users), or one user in one app (`throttleTarget`). */
+export function throttleTarget(appId: string, userId?: string): string {
+  return userId === undefined ? appId : JSON.stringify([appId, userId]);
+}
+
+/** The throttles in force, as this node knows them; keyed by `throttleTarget`. */
 export interface ThrottleStore {
   /**
    * The app's throttle, unless it has none or it has ended by `nowMs`. Read on every request, so it
@@ -23,7 +33,11 @@ export interface ThrottleStore {
    * shared store, on every node. Rejects when the store cannot confirm it; this node then enforces
    * nothing new.
    */
-  put(appId: string, throttle: { bucket: TokenBucket; untilMs: number }, nowMs: number): Promise<void>;
+  put(
+    appId: string,
+    throttle: { bucket: TokenBucket; untilMs: number; incident?: string },
+    nowMs: number,
+  ): Promise<void>;
   /**
    * Lifts the app's throttle; with a shared store, on every node. Rejects when the store cannot
    * confirm it; this node then keeps enforcing the throttle until it ends.
@@ -48,7 +62,7 @@ export class MemoryThrottles implements ThrottleStore {
     return inForce(this.#held, appId, nowMs);
   }
 
-  put(appId: string, throttle: { bucket: TokenBucket; untilMs: number }): Promise<void> {
+  put(appId: string, throttle: { bucket: TokenBucket; untilMs: number; incident?: string }): Promise<void> {
     this.#generation += 1;
     this.#held.set(appId, { ...throttle, generation: String(this.#generation) });
     return Promise.resolve();

@@ -41,11 +41,16 @@ export function serverContainment(
 ): Containment {
   return {
     // At scale these reject when Redis cannot confirm the change: the incident records it as failed.
-    async throttleApp(appId, { ratePerSecond, forSeconds }) {
-      await deps.limits.throttleApp(appId, { ratePerSecond, untilMs: Date.now() + forSeconds * 1000 });
+    async throttleApp(appId, { ratePerSecond, forSeconds, userId, incident }) {
+      await deps.limits.throttleApp(appId, {
+        ratePerSecond,
+        untilMs: Date.now() + forSeconds * 1000,
+        incident,
+        ...(userId !== undefined && { userId }),
+      });
     },
-    async unthrottleApp(appId) {
-      await deps.limits.unthrottleApp(appId);
+    async unthrottleApp(appId, { userId }) {
+      await deps.limits.unthrottleApp(appId, userId);
     },
     async revokeTokens(target, { reason, incident }) {
       await deps.revokeTokens(target, { reason, incident, actor: 'detect' });

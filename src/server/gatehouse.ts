@@ -395,14 +395,16 @@ function approvedPlans(catalog: Catalog): (appId: string) => Promise<ApprovedPla
     const app = await catalog.findApp(appId);
     const constraints = app?.constraints;
     const consentPurpose = app && purposeInForce(app);
+    const reads = app && declaredReads(app.manifest);
     const plan =
-      constraints || consentPurpose !== undefined
+      constraints || consentPurpose !== undefined || reads
         ? {
             ...(constraints && {
               dailyQuota: constraints.daily_quota,
               requestsPerMinute: constraints.requests_per_minute,
             }),
             ...(consentPurpose !== undefined && { consentPurpose }),
+            ...(reads && { reads }),
           }
         : undefined;
     if (cache.size > 10_000) cache.clear();
@@ -423,6 +425,20 @@ async function drain(app: FastifyInstance, graceMs: number): Promise<void> {
   } finally {
     clearTimeout(deadline);
   }
+}
+
+/** The read volume a plan declares (its export budgets); none when it states no expected users. */
+function declaredReads(manifest: Readonly<Record<string, unknown>>): ApprovedPlan['reads'] {
+  const users = manifest.expected_users;
+  if (!Number.isSafeInteger(users) || (users as number) < 1) return undefined;
+  const declared = manifest.expected_reads;
+  const expectedReads: Record<string, number> = {};
+  if (typeof declared === 'object' && declared !== null) {
+    for (const [object, reads] of Object.entries(declared)) {
+      if (Number.isSafeInteger(reads) && (reads as number) >= 0) expectedReads[object] = reads as number;
+    }
+  }
+  return { expectedUsers: users as number, expectedReads };
 }
 
 /** Runs every closer even when one fails (the store must close after a failed final checkpoint). */

@@ -16,7 +16,7 @@ import { DpopProofError, DpopVerifier } from '../broker/dpop.js';
 import { recordRevocation, RevocationList } from '../broker/revocation.js';
 import { brokerDb } from '../broker/tables.js';
 import { loadConfig, type Config } from '../config/index.js';
-import { createLimits, defaultLimitsConfig } from '../limits/index.js';
+import { createLimits, defaultLimitsConfig, throttleTarget } from '../limits/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { createLogger } from './log.js';
 import { checkReadiness, dependencyChecks } from './readiness.js';
@@ -245,6 +245,32 @@ describe.skipIf(!testRedisUrl)('Redis across nodes', () => {
       await onB.unthrottleApp('call-notes');
       expect(await msUntil(() => !knows(a, clock) && !knows(c, clock))).toBeLessThan(1000);
       for (const node of [onA, onB, onA, onB]) expect((await node.consume(app)).allowed).toBe(true);
+    });
+
+    it('a throttle aimed at one user in the app binds that user on every node, names its incident, and spares the others', async () => {
+      const [a, b] = await twoNodes(uniquePrefix('throttle-user'));
+      const clock = { t: Date.now() };
+      const [onA, onB] = [limitsOn(a, clock), limitsOn(b, clock)];
+      const target = throttleTarget('call-notes', 'alice@example.com');
+      await onA.throttleApp('call-notes', {
+        ratePerSecond: 1,
+        untilMs: clock.t + 60_000,
+        userId: 'alice@example.com',
+        incident: 'inc-42',
+      });
+      await waitFor(() => knows(b, clock, target));
+      const alice = { appId: 'call-notes', userId: 'u-alice', actor: 'alice@example.com' };
+      expect((await onB.consume(alice)).allowed).toBe(true);
+      expect(await onB.consume(alice)).toMatchObject({
+        allowed: false,
+        scope: 'throttle',
+        incident: 'inc-42',
+      });
+      const erin = { appId: 'call-notes', userId: 'u-erin', actor: 'erin@example.com' };
+      for (let i = 0; i < 5; i++) expect((await onA.consume(erin)).allowed).toBe(true);
+      await onB.unthrottleApp('call-notes', 'alice@example.com');
+      await waitFor(() => !knows(a, clock, target));
+      expect((await onA.consume(alice)).allowed).toBe(true);
     });
 
     it('a throttle ends by itself at its end time on every node', async () => {

@@ -320,10 +320,14 @@ async function runDrill(options: DrillOptions, progress: (message: string) => vo
 
   let restored: DrillResult['restored'] = null;
   if (!options.keepContained) {
-    const lifted = await asAdmin(
-      `/admin/v1/incidents/${incident.id}/restore`,
-      jsonBody({ reason: 'drill over' }),
+    // Revocations cannot be taken back (new sign-ins work again); throttles and suspensions can.
+    const reversible = incident.containment.some(
+      (c) =>
+        c.status === 'applied' && ['throttle_app', 'throttle_app_user', 'suspend_app'].includes(c.action),
     );
+    const lifted = reversible
+      ? await asAdmin(`/admin/v1/incidents/${incident.id}/restore`, jsonBody({ reason: 'drill over' }))
+      : { status: 200, body: { containment: [] } };
     const closed = await asAdmin(
       `/admin/v1/incidents/${incident.id}/close`,
       jsonBody({ reason: 'drill: synthetic attack' }),

@@ -1,0 +1,255 @@
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { Config } from '../../config/index.js';
+import type { AttackKind, Scenario, SimulationSummary, SimulationTarget } from '../../detect/index.js';
+import { InputError } from '../../errors/index.js';
+import { commandConfig, withCommonOptions, type CommonOptions } from '../context.js';
+
+interface SimulateOptions extends CommonOptions {
+  seed: string;
+  users: string;
+  minutes: string;
+  speed: string;
+  contacts: string;
+  attacks?: string;
+  url?: string;
+  out: string;
+}
+
+/** Zones to pick the off-hours attacker's from: one of them is always in the small hours. */
+const nightZones = [
+  'Pacific/Auckland',
+  'Asia/Tokyo',
+  'Asia/Kolkata',
+  'Europe/London',
+  'America/New_York',
+  'America/Los_Angeles',
+  'Pacific/Honolulu',
+];
+
+/**
+ * `gatehouse simulate`: a seeded, simulated day of the demo apps' use by a few hundred synthetic users,
+ * with labelled attacks, against a real Gatehouse (started here, or at --url), and a report of what
+ * the guards and detection did to each.
+ */
+export function registerSimulateCommand(program: Command): void {
+  withCommonOptions(
+    program
+      .command('simulate')
+      .description(
+        'play a seeded, simulated day of ordinary use with labelled attacks against a real Gatehouse; write an HTML report and a JSON summary',
+      )
+      .option('--seed <n>', 'the scenario seed (same seed, same scenario)', '18')
+      .option('--users <n>', 'ordinary synthetic users', '300')
+      .option('--minutes <n>', 'simulated minutes (480: a working day)', '480')
+      .option('--speed <n>', 'simulated seconds per second of wall time', '120')
+      .option('--contacts <n>', 'contacts in the embedded CRM (embedded mode only)', '25000')
+      .option('--attacks <kinds>', 'comma-separated attack kinds to inject (default: all)')
+      .option(
+        '--url <url>',
+        'a running demo to play against (its --data-dir gives the IdP key); default: start one here',
+      )
+      .option('--out <dir>', 'where to write report.html and summary.json', 'simulation'),
+  ).action(async (options: SimulateOptions) => {
+    const progress = (line: string) => {
+      if (!options.json) process.stderr.write(`simulate: ${line}\n`);
+    };
+    const summary = await simulate(options, progress);
+    process.stdout.write(
+      options.json ? `${JSON.stringify(summary, null, 2)}\n` : `${describe(summary, options.out)}\n`,
+    );
+  });
+}
+
+function count(name: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new InputError(`--${name} must be a whole number from ${min} to ${max}`, { parameter: name });
+  }
+  return n;
+}
+
+async function simulate(
+  options: SimulateOptions,
+  progress: (line: string) => void,
+): Promise<SimulationSummary> {
+  const detect = await import('../../detect/index.js');
+  const seed = count('seed', options.seed, 0, 2 ** 31);
+  const speed = count('speed', options.speed, 1, 10_000);
+  const contacts = count('contacts', options.contacts, 100, 1_000_000);
+  const attacks = options.attacks?.split(',').map((kind) => kind.trim());
+  for (const kind of attacks ?? []) {
+    if (!(detect.attackKinds as readonly string[]).includes(kind)) {
+      throw new InputError(`--attacks: unknown kind ${kind}; one of ${detect.attackKinds.join(', ')}`, {
+        parameter: 'attacks',
+      });
+    }
+  }
+  const now = Date.now() / 1000;
+  const nightZone =
+    nightZones.find((timeZone) => {
+      const hour = Number(
+        new Intl.DateTimeFormat('en-GB', { timeZone, hour: 'numeric', hourCycle: 'h23' }).format(now * 1000),
+      );
+      return hour >= 0 && hour < 5;
+    }) ?? 'Pacific/Honolulu';
+  const scenario = detect.buildScenario({
+    seed,
+    users: count('users', options.users, 1, 5000),
+    minutes: count('minutes', options.minutes, 1, 7 * 24 * 60),
+    nightZone,
+    ...(attacks && { attacks: attacks as AttackKind[] }),
+  });
+  progress(
+    `seed ${seed}: ${scenario.users.length} users, ${scenario.steps.length} steps over ${scenario.durationMs / 60_000} simulated minutes at ${speed}×`,
+  );
+  const played = options.url
+    ? await againstUrl(options, scenario, speed, progress)
+    : await embedded(options, scenario, speed, contacts, progress);
+  const summary = detect.summarize(scenario, played.run, {
+    speed,
+    ...(played.tableSize && { tableSize: played.tableSize }),
+  });
+  const out = resolve(options.out);
+  await mkdir(out, { recursive: true });
+  await writeFile(join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  await writeFile(join(out, 'report.html'), detect.renderReport(scenario, played.run, summary));
+  return summary;
+}
+
+/** The synthetic users as dev IdP users, with their working hours in their own zones. */
+function syntheticOverrides(scenario: Scenario): Record<string, unknown> {
+  const users = Object.fromEntries(
+    scenario.users.map((u) => [
+      u.name,
+      { email: u.email, name: u.name, role: u.role, territory: u.territory },
+    ]),
+  );
+  const hours = Object.fromEntries(scenario.users.map((u) => [u.email, { timeZone: u.timeZone }]));
+  return { users, hours };
+}
+
+async function embedded(
+  options: SimulateOptions,
+  scenario: Scenario,
+  speed: number,
+  contacts: number,
+  progress: (line: string) => void,
+) {
+  const [
+    { loadConfig, demoSeedOwners },
+    { openStore },
+    { seedCrm },
+    { startGatehouse },
+    { mintDevIdToken },
+    { openLocalSecretStore },
+    detect,
+  ] = await Promise.all([
+    import('../../config/index.js'),
+    import('../../store/index.js'),
+    import('../../crm/index.js'),
+    import('../../server/index.js'),
+    import('../../devidp/index.js'),
+    import('../../secrets/index.js'),
+    import('../../detect/index.js'),
+  ]);
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-simulate-'));
+  const synthetic = syntheticOverrides(scenario);
+  // Compressed time multiplies every rate by `speed`: the app and global buckets and the windowed
+  // volume threshold grow by the same factor (per minute of simulated time they stay as configured).
+  const k = Math.max(1, Math.ceil(speed / 60));
+  const base = commandConfig(options);
+  const config: Config = loadConfig({
+    file: options.config,
+    overrides: {
+      dataDir,
+      demo: true,
+      logLevel: 'silent',
+      'server.port': 0,
+      demoUsers: { ...base.demoUsers, ...(synthetic.users as object) },
+      'detect.workingHours.users': synthetic.hours,
+      'limits.perApp': { burst: 600 * k, ratePerSecond: 10 * k },
+      'limits.global': { burst: 6000 * k, ratePerSecond: 100 * k },
+      'detect.rules.mass_export.maxRecords': 2000 * k,
+    },
+  });
+  try {
+    progress(`seeding ${contacts} contacts in ${dataDir}`);
+    const store = await openStore(config);
+    try {
+      await seedCrm(store.db, { contacts, owners: demoSeedOwners(config) });
+    } finally {
+      await store.close();
+    }
+    const gatehouse = await startGatehouse(config);
+    progress(`Gatehouse started at ${gatehouse.url}`);
+    const secrets = openLocalSecretStore(dataDir);
+    const target: SimulationTarget = {
+      url: gatehouse.url,
+      idToken: (user) => mintDevIdToken({ config, secrets, user, issuer: `${gatehouse.url}/idp` }),
+    };
+    try {
+      const run = await detect.runScenario(scenario, target, { speed, progress });
+      return { run, tableSize: contacts };
+    } finally {
+      await gatehouse.close();
+    }
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function againstUrl(
+  options: SimulateOptions,
+  scenario: Scenario,
+  speed: number,
+  progress: (line: string) => void,
+) {
+  const [{ mintDevIdToken }, { openLocalSecretStore }, { openStore, readMeta }, detect] = await Promise.all([
+    import('../../devidp/index.js'),
+    import('../../secrets/index.js'),
+    import('../../store/index.js'),
+    import('../../detect/index.js'),
+  ]);
+  const url = (options.url ?? '').replace(/\/$/, '');
+  if (!/^https?:\/\//.test(url)) throw new InputError('--url must be the http(s) URL of a running demo');
+  const synthetic = syntheticOverrides(scenario);
+  const base = commandConfig(options);
+  const config = { ...base, demoUsers: { ...base.demoUsers, ...(synthetic.users as Config['demoUsers']) } };
+  const store = await openStore(base);
+  let issuer: string | undefined;
+  try {
+    issuer = await readMeta(store.db, 'idp_issuer');
+  } finally {
+    await store.close();
+  }
+  if (!issuer)
+    throw new InputError(
+      '--data-dir must be the data dir of the running demo (its IdP key signs the users in)',
+    );
+  const secrets = openLocalSecretStore(base.dataDir);
+  const target: SimulationTarget = {
+    url,
+    idToken: (user) => mintDevIdToken({ config, secrets, user, issuer }),
+  };
+  progress(`playing against ${url} in real time at ${speed}×`);
+  return { run: await detect.runScenario(scenario, target, { speed, progress }), tableSize: undefined };
+}
+
+function describe(summary: SimulationSummary, out: string): string {
+  const ms = (value: number | null) => (value === null ? '-' : `${value} ms`);
+  const o = summary.ordinary;
+  return [
+    `simulated ${summary.simulated_minutes} min (seed ${summary.seed}, ${summary.users} users) in ${summary.wall_seconds} s: ${summary.requests} requests`,
+    `ordinary: ${o.requests} requests, ${o.refused} refused (${(o.refused_share * 100).toFixed(3)}%), false containments ${o.false_containments}`,
+    `detection to containment: p50 ${ms(summary.detection_to_containment_ms.p50)}, p99 ${ms(summary.detection_to_containment_ms.p99)} (${summary.detection_to_containment_ms.n} incidents)`,
+    ...summary.attacks.map((a) =>
+      a.simulated
+        ? `  ${a.kind.padEnd(22)} ${a.detected ? 'detected' : 'MISSED  '} in ${ms(a.detection_ms)}, contained in ${ms(a.containment_ms)}, ${a.records_read} records${a.share_of_table === null ? '' : ` (${(a.share_of_table * 100).toFixed(2)}% of the table)`} [${a.rules.join(', ')}]`
+        : `  ${a.kind.padEnd(22)} not simulated: ${a.note ?? ''}`,
+    ),
+    `report: ${join(resolve(out), 'report.html')}`,
+  ].join('\n');
+}

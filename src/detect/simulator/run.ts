@@ -1,0 +1,316 @@
+/**
+ * Plays a scenario against a real Gatehouse over HTTP, in compressed real time (`speed` simulated
+ * seconds per second), and records what every request got. Tokens come from the IdP the broker trusts
+ * through the token exchange, in one function (`acquireToken`), as any microapp's backend would get them.
+ */
+import type { IncidentDetail } from '../incidents.js';
+import { contactScopes, type AttackKind, type Scenario, type SimApp, type Step } from './scenario.js';
+
+export interface SimulationTarget {
+  /** The Gatehouse base URL (no trailing slash). */
+  readonly url: string;
+  /** An ID token for `user`, from the IdP the broker trusts (the dev IdP in demo mode). */
+  idToken(user: string): Promise<string>;
+}
+
+export interface RunOptions {
+  /** Simulated seconds per wall-clock second. */
+  readonly speed: number;
+  /** Requests in flight at most. */
+  readonly concurrency?: number;
+  /** How long to wait after the last step for detection to finish, in ms (default 2000). */
+  readonly settleMs?: number;
+  readonly progress?: (line: string) => void;
+}
+
+/** One request the simulator made and what it got; never a token or a record value. */
+export interface RequestRecord {
+  /** Wall-clock ms since the run started. */
+  readonly t: number;
+  /** Simulated ms of the step it belongs to. */
+  readonly sim: number;
+  readonly user: string;
+  readonly app: string;
+  readonly attack?: AttackKind;
+  readonly status: number;
+  readonly code?: string;
+  readonly records: number;
+  /** The incident a 401/429 named, if any. */
+  readonly incident?: string;
+}
+
+export interface RunResult {
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly requests: readonly RequestRecord[];
+  readonly incidents: readonly IncidentDetail[];
+}
+
+const tokenExchange = {
+  grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+  subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+};
+
+const scopesOf: Record<string, string> = {
+  'call-notes': contactScopes,
+  'field-notes': contactScopes,
+  'lead-sync': contactScopes,
+  'pipeline-dashboard': 'read:opportunity.aggregate',
+  console: 'audit:read',
+};
+
+interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+async function call(url: string, init: RequestInit = {}): Promise<Answer> {
+  const response = await fetch(url, init);
+  const text = await response.text();
+  let body: Record<string, unknown> = {};
+  try {
+    body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    body = {};
+  }
+  return { status: response.status, body };
+}
+
+/**
+ * The one place the simulator gets an access token: the IdP's ID token exchanged at /oauth/token for
+ * the app's client. When the broker's token exchange changes, only this function follows it.
+ */
+export async function acquireToken(
+  target: SimulationTarget,
+  user: string,
+  clientId: string,
+  scope: string,
+): Promise<Answer> {
+  return call(`${target.url}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      ...tokenExchange,
+      subject_token: await target.idToken(user),
+      client_id: clientId,
+      scope,
+    }).toString(),
+  });
+}
+
+/**
+ * Registers (as an admin) and approves (as a reviewer) an app the scenario needs, or finds the one an
+ * earlier run registered; answers its client id.
+ */
+async function registerApp(
+  target: SimulationTarget,
+  app: SimApp,
+  admin: string,
+  reviewer: string,
+): Promise<string> {
+  const manifest = {
+    name: app.id,
+    owner: 'dave@example.com',
+    purpose: `simulated ${app.id}: call notes on my accounts`,
+    scopes: app.scopes,
+    data_classes: ['internal', 'pii'],
+    retention_days: 30,
+    expected_users: app.expectedUsers,
+    expected_reads: app.expectedReads,
+    // As call-notes: contacts are processed only for sales outreach they consented to.
+    consent_purpose: 'sales_outreach',
+    telemetry: true,
+    redirect_uris: ['http://localhost:5199/callback'],
+  };
+  const asAdmin = { 'content-type': 'application/json', authorization: `Bearer ${admin}` };
+  let registered = await call(`${target.url}/admin/v1/apps`, {
+    method: 'POST',
+    headers: asAdmin,
+    body: JSON.stringify({ manifest }),
+  });
+  if (registered.status === 409)
+    registered = await call(`${target.url}/admin/v1/apps/${app.id}`, { headers: asAdmin });
+  if (registered.status !== 201 && registered.status !== 200) {
+    throw new Error(
+      `registering ${app.id} was answered ${registered.status} ${String(registered.body.code ?? '')}`,
+    );
+  }
+  const clientId = String(registered.body.client_id);
+  if (registered.body.state === 'approved') return clientId;
+  const approved = await call(`${target.url}/admin/v1/apps/${app.id}/approve`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${reviewer}` },
+    body: JSON.stringify({ reason: 'simulated day' }),
+  });
+  if (approved.status !== 200) {
+    throw new Error(
+      `approving ${app.id} was answered ${approved.status} ${String(approved.body.code ?? '')}`,
+    );
+  }
+  return clientId;
+}
+
+export async function runScenario(
+  scenario: Scenario,
+  target: SimulationTarget,
+  options: RunOptions,
+): Promise<RunResult> {
+  const progress = options.progress ?? (() => undefined);
+  const tokenOrFail = async (user: string, clientId: string, scope: string) => {
+    const answer = await acquireToken(target, user, clientId, scope);
+    if (typeof answer.body.access_token !== 'string') {
+      throw new Error(
+        `no ${clientId} token for ${user}: ${answer.status} ${String(answer.body.error ?? '')}`,
+      );
+    }
+    return answer.body.access_token;
+  };
+  const admin = await tokenOrFail('dave', 'console', 'admin');
+  const reviewer = await tokenOrFail('rita', 'console', 'review');
+  const clientIds = new Map<string, string>();
+  for (const app of scenario.apps) clientIds.set(app.id, await registerApp(target, app, admin, reviewer));
+  progress(`registered ${scenario.apps.map((a) => a.id).join(', ') || 'no extra apps'}`);
+
+  const requests: RequestRecord[] = [];
+  const tokens = new Map<string, string>();
+  const cursors = new Map<string, string | null>();
+  const startedAt = Date.now();
+  const wall = () => Date.now() - startedAt;
+  const record = (step: Step, answer: Answer, records = 0) => {
+    const incident = typeof answer.body.incident === 'string' ? answer.body.incident : undefined;
+    requests.push({
+      t: wall(),
+      sim: step.at,
+      user: step.user,
+      app: step.app,
+      ...(step.attack && { attack: step.attack }),
+      status: answer.status,
+      ...(typeof answer.body.code === 'string' && { code: answer.body.code }),
+      records,
+      ...(incident && { incident }),
+    });
+  };
+
+  /** The user's token for the app (slot), got once; a refused exchange is recorded as the step's answer. */
+  const tokenFor = async (step: Step): Promise<string | undefined> => {
+    const key = `${step.user}|${step.app}|${step.token}`;
+    const held = tokens.get(key);
+    if (held) return held;
+    const clientId = clientIds.get(step.app) ?? step.app;
+    const answer = await acquireToken(target, step.user, clientId, scopesOf[step.app] ?? contactScopes);
+    if (typeof answer.body.access_token !== 'string') {
+      record(step, {
+        status: answer.status,
+        body: { code: String(answer.body.error ?? answer.body.code ?? '') },
+      });
+      return undefined;
+    }
+    tokens.set(key, answer.body.access_token);
+    return answer.body.access_token;
+  };
+
+  const get = async (token: string, path: string) =>
+    call(`${target.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+
+  const play = async (step: Step): Promise<void> => {
+    if (step.kind === 'bad_exchange') {
+      const forged = await call(`${target.url}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          ...tokenExchange,
+          subject_token: forgedIdToken(step.at),
+          client_id: step.app,
+          scope: contactScopes,
+        }).toString(),
+      });
+      record(step, forged);
+      return;
+    }
+    const token = await tokenFor(step);
+    if (!token) return;
+    if (step.kind === 'pipeline') {
+      for (let i = 0; i < step.pages; i++) {
+        record(step, await get(token, '/crm/v1/opportunities/aggregate?group_by=stage&metric=sum(amount)'));
+      }
+      return;
+    }
+    if (step.kind === 'audit') {
+      const answer = await get(token, `/audit/v1/events?limit=${step.pageSize}`);
+      record(step, answer, Array.isArray(answer.body.records) ? answer.body.records.length : 0);
+      return;
+    }
+    const object = step.kind === 'accounts' ? 'accounts' : 'contacts';
+    // Attackers go on where they stopped; people re-read their own accounts' first pages.
+    const cursorKey = `${step.user}|${step.app}|${step.token}|${object}`;
+    const resumes = step.attack !== undefined && step.attack !== 'off_hours_bulk';
+    let cursor = resumes ? (cursors.get(cursorKey) ?? null) : null;
+    for (let page = 0; page < step.pages; page++) {
+      const answer = await get(
+        token,
+        `/crm/v1/${object}?limit=${step.pageSize}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
+      const records = Array.isArray(answer.body.records) ? answer.body.records.length : 0;
+      record(step, answer, answer.status === 200 ? records : 0);
+      if (answer.status !== 200) return;
+      cursor = typeof answer.body.next_cursor === 'string' ? answer.body.next_cursor : null;
+      cursors.set(cursorKey, cursor);
+      if (cursor === null) return;
+    }
+  };
+
+  const limit = options.concurrency ?? 16;
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  const slot = async () => {
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    running += 1;
+  };
+  const release = () => {
+    running -= 1;
+    waiting.shift()?.();
+  };
+  const inFlight: Array<Promise<void>> = [];
+  let reported = 0;
+  for (const [i, step] of scenario.steps.entries()) {
+    const due = step.at / options.speed - wall();
+    if (due > 0) await new Promise((resolve) => setTimeout(resolve, due));
+    await slot();
+    inFlight.push(
+      play(step)
+        .catch((error: unknown) => {
+          record(step, { status: 0, body: { code: error instanceof Error ? error.message : String(error) } });
+        })
+        .finally(release),
+    );
+    const done = Math.floor(((i + 1) * 10) / scenario.steps.length);
+    if (done > reported) {
+      reported = done;
+      progress(`${done * 10}% of ${scenario.steps.length} steps, ${requests.length} requests so far`);
+    }
+  }
+  await Promise.all(inFlight);
+  await new Promise((resolve) => setTimeout(resolve, options.settleMs ?? 2000));
+  const endedAt = Date.now();
+
+  const list = await call(`${target.url}/admin/v1/incidents?limit=200`, {
+    headers: { authorization: `Bearer ${admin}` },
+  });
+  const summaries = (list.body.records as Array<{ id: string; opened_at: string }> | undefined) ?? [];
+  const incidents: IncidentDetail[] = [];
+  for (const { id, opened_at: opened } of summaries) {
+    if (Date.parse(opened) < startedAt) continue;
+    const detail = await call(`${target.url}/admin/v1/incidents/${id}`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    if (detail.status === 200) incidents.push(detail.body as unknown as IncidentDetail);
+  }
+  progress(`${requests.length} requests, ${incidents.length} incidents`);
+  return { startedAt, endedAt, requests, incidents };
+}
+
+/** A token that looks like an ID token and is not one (what a stuffing script sends). */
+function forgedIdToken(n: number): string {
+  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ alg: 'ES256', typ: 'JWT' })}.${part({ sub: `user${n}`, iss: 'https://idp.example' })}.${'A'.repeat(86)}`;
+}
