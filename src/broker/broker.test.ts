@@ -203,7 +203,8 @@ function idTokenClaims(overrides: JWTPayload = {}): JWTPayload {
   const iat = Math.floor(Date.now() / 1000);
   return {
     iss: idpIssuer,
-    aud: 'gatehouse',
+    // Issued to the call-notes app's own IdP client, as the exchange below requires.
+    aud: 'call-notes',
     sub: 'alice',
     email: 'alice@example.com',
     email_verified: true,
@@ -525,10 +526,12 @@ describe('token exchange refuses bad subject tokens (invalid_grant)', () => {
     );
   });
 
-  it("another client's ID token that lists Gatehouse among its audiences (azp: other)", async () => {
-    await refuses(await signWithIdpKey(idTokenClaims({ aud: ['other-app', 'gatehouse'], azp: 'other-app' })));
-    // Several audiences and no azp: nothing says the token was issued to us.
-    await refuses(await signWithIdpKey(idTokenClaims({ aud: ['other-app', 'gatehouse'] })));
+  it("another client's ID token that lists the app among its audiences (azp: other)", async () => {
+    await refuses(
+      await signWithIdpKey(idTokenClaims({ aud: ['other-app', 'call-notes'], azp: 'other-app' })),
+    );
+    // Several audiences and no azp: nothing says the token was issued to the app.
+    await refuses(await signWithIdpKey(idTokenClaims({ aud: ['other-app', 'call-notes'] })));
   });
 
   it('a fresh ID token for a sign-in older than idp.maxIdTokenAgeSeconds (auth_time)', async () => {
