@@ -231,7 +231,12 @@ describe('/oauth/token rate limit', () => {
       expect((await limited.exchange('alice', 'call-notes', scope)).status).toBe(200);
     }
     const refused = await limited.exchange('alice', 'call-notes', scope);
-    const problem = await expectProblem(refused, 429, 'RATE_LIMITED');
+    // An OAuth endpoint: application/json per RFC 6749 §5.2, the problem's fields beside `error`.
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('content-type')).toMatch(/^application\/json/);
+    const problem = await json<{ error: string; code: string; detail: string }>(refused);
+    expect(problem.code).toBe('RATE_LIMITED');
+    expect(typeof problem.error).toBe('string');
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(problem.detail).toContain('per-client');
     // Another client is not affected by call-notes' budget.

@@ -132,11 +132,12 @@ async function exchangeAt(
       scope,
     }),
   });
-  const body = (await response.json()) as Record<string, unknown>;
+  const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
   if (!response.ok) {
+    // 400 is the request's fault (a scope the app was never approved for); anything else the server's.
     throw new GatehouseError(
-      'OAUTH_INVALID_GRANT',
-      `the token exchange was refused: ${String(body.error_description ?? body.error)}`,
+      response.status === 400 ? 'INVALID_INPUT' : 'DEPENDENCY_UNAVAILABLE',
+      `the token exchange refused: ${String(body.error ?? response.status)}: ${String(body.error_description ?? body.detail ?? '')}`,
     );
   }
   return body;
