@@ -407,7 +407,10 @@ describe('writes take the same decision as reads (items 6 and 7)', () => {
     // The account the note would hang off lies outside the capability, so the caller cannot see it:
     // refused as any reference to a record out of view, before the row filter of the write is reached.
     const problem = await expectProblem(refused, 422, 'INVALID_INPUT');
-    expect(problem.field).toBe('account_id');
+    expect(problem).toMatchObject({
+      field: 'account_id',
+      detail: 'account_id does not name a record you can see',
+    });
     expect(await db.get<{ n: number }>('select count(*) as n from crm_notes')).toEqual(before);
 
     const created = await demo.send('POST', '/crm/v1/notes', narrowed, {
