@@ -422,7 +422,14 @@ describe('GET /openapi.json', () => {
         const [, appId = ''] = /^app (\S+)$/.exec(request.headers.authorization ?? '') ?? [];
         if (!appId) throw new TokenError('TOKEN_MISSING', 'send an access token');
         const scope = appId === 'console' ? 'admin' : 'read:account.basic';
-        return { sub: 'u1', email: 'u1@example.com', role: 'sales_rep', client_id: appId, app_id: appId, scope };
+        return {
+          sub: 'u1',
+          email: 'u1@example.com',
+          role: 'sales_rep',
+          client_id: appId,
+          app_id: appId,
+          scope,
+        };
       },
     });
     await app.ready();
@@ -489,7 +496,12 @@ describe('GET /openapi.json', () => {
     const cases = [
       { id: 'openapi-whole', url: '/openapi.json', auth: undefined, status: 200 },
       { id: 'openapi-own', url: '/openapi.json?app=call-notes', auth: 'app call-notes', status: 200 },
-      { id: 'openapi-other', url: '/openapi.json?app=pipeline-dashboard', auth: 'app call-notes', status: 404 },
+      {
+        id: 'openapi-other',
+        url: '/openapi.json?app=pipeline-dashboard',
+        auth: 'app call-notes',
+        status: 404,
+      },
       { id: 'openapi-anon', url: '/openapi.json?app=call-notes', auth: undefined, status: 401 },
       { id: 'openapi-bad', url: '/openapi.json?scope=admin', auth: undefined, status: 422 },
     ];
