@@ -1,8 +1,11 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gatehouse } from './support/cli.js';
+import { testDatabaseEnvSync } from './support/database.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -119,5 +122,42 @@ describe('scale-out settings this build cannot honour', () => {
     });
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n').at(-1)).toContain(key);
+  });
+});
+
+describe('serve banner', () => {
+  it('names the metrics listener of server.metricsPort, which answers without a token', async () => {
+    const dataDir = join(scratch, 'metrics-port');
+    const bin = fileURLToPath(new URL('../bin/gatehouse.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'serve', '--demo', '--port', '0', '--data-dir', dataDir], {
+      env: {
+        PATH: process.env.PATH,
+        GATEHOUSE_LOG_LEVEL: 'warn',
+        GATEHOUSE_METRICS_PORT: '0',
+        ...testDatabaseEnvSync(dataDir),
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      const banner = await new Promise<string>((resolve, reject) => {
+        let stderr = '';
+        child.stderr.on('data', (chunk) => {
+          stderr += String(chunk);
+          if (/metrics: \S+\n/.test(stderr)) resolve(stderr);
+        });
+        child.once('exit', () => reject(new Error(`server exited early: ${stderr}`)));
+      });
+      const main = /Gatehouse is ready at (http:\/\/\S+)/.exec(banner)?.[1];
+      const metrics = /metrics: (http:\/\/\S+)/.exec(banner)?.[1];
+      expect(metrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      expect(metrics?.startsWith(`${main}/`)).toBe(false);
+      const scraped = await fetch(metrics ?? '');
+      expect(scraped.status).toBe(200);
+      expect(await scraped.text()).toContain('gatehouse_http_requests_total');
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../src/store/index.js';
 import { dpopKey, dpopProof, insertDpopApp, type DpopKey } from './support/broker.js';
 import { startDemo, tokenExchangeGrant, idTokenType, type Demo } from './support/demo.js';
+import { auditEventsOf, requestIdOf } from './support/http.js';
 
 type Page = { records: Record<string, string | number | null>[]; next_cursor: string | null };
 
@@ -153,5 +154,15 @@ describe('/openapi.json for low-code tools', () => {
     const missing = await demo.get('/openapi.json?app=no-such-app', callNotes);
     expect([other.status, missing.status]).toEqual([404, 404]);
     expect((await other.json()) as object).toMatchObject({ code: 'NOT_FOUND' });
+    // The probe is on the audit trail, as any refused request.
+    const carol = await demo.accessToken('carol', 'console', 'audit:read');
+    const [probe] = await auditEventsOf(demo, carol, requestIdOf(other));
+    expect(probe?.event).toMatchObject({
+      action: 'openapi.read',
+      outcome: 'deny',
+      app_id: 'call-notes',
+      resource_id: 'pipeline-dashboard',
+      reason: 'NOT_FOUND',
+    });
   });
 });

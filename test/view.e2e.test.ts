@@ -387,4 +387,36 @@ describe('writes take the same decision as reads (items 6 and 7)', () => {
     });
     expect(mine.status).toBe(201);
   });
+
+  it('a capability token creates notes only on its accounts (its `in` condition): outside is refused and nothing is stored', async () => {
+    const owner = encodeURIComponent("owner eq 'alice@example.com'");
+    const accounts = await json<Page>(
+      await demo.get(`/crm/v1/accounts?limit=2&fields=owner&filter=${owner}`, alice),
+    );
+    const [inside, outside] = accounts.records.map((r) => String(r.id));
+    const response = await demo.exchange('alice', 'call-notes', callNotes, {
+      authorizationDetails: [{ type: 'crm_accounts', account_ids: [inside] }],
+    });
+    expect(response.status).toBe(200);
+    const { access_token: narrowed } = await json<{ access_token: string }>(response);
+    const before = await db.get<{ n: number }>('select count(*) as n from crm_notes');
+
+    const refused = await demo.send('POST', '/crm/v1/notes', narrowed, {
+      json: { body: 'visited', account_id: outside },
+    });
+    // The account the note would hang off lies outside the capability, so the caller cannot see it:
+    // refused as any reference to a record out of view, before the row filter of the write is reached.
+    const problem = await expectProblem(refused, 422, 'INVALID_INPUT');
+    expect(problem).toMatchObject({
+      field: 'account_id',
+      detail: 'account_id does not name a record you can see',
+    });
+    expect(await db.get<{ n: number }>('select count(*) as n from crm_notes')).toEqual(before);
+
+    const created = await demo.send('POST', '/crm/v1/notes', narrowed, {
+      json: { body: 'visited', account_id: inside },
+    });
+    expect(created.status).toBe(201);
+    expect(await json<Row>(created)).toMatchObject({ account_id: inside });
+  });
 });

@@ -8,7 +8,7 @@ import {
   type Principal,
   type RecordedDecision,
 } from '../policy/index.js';
-import { aggregateQueryFields, filterFieldNames, listAction } from './authorize.js';
+import { aggregateQueryFields, conditionHolds, filterFieldNames, listAction } from './authorize.js';
 import {
   callerNetwork,
   capabilityRows,
@@ -221,5 +221,13 @@ describe('the pure parts of the authorize stage', () => {
       owner: '',
       account: '',
     });
+  });
+
+  it('holds a new record to every row condition, `in` as well as `eq`; a missing value fails it', () => {
+    const note = { territory: 'EMEA', account_id: 'a2' };
+    expect(conditionHolds({ field: 'territory', op: 'eq', value: 'EMEA' }, note)).toBe(true);
+    expect(conditionHolds({ field: 'account_id', op: 'in', value: ['a1', 'a2'] }, note)).toBe(true);
+    expect(conditionHolds({ field: 'account_id', op: 'in', value: ['a1', 'a3'] }, note)).toBe(false);
+    expect(conditionHolds({ field: 'owner', op: 'in', value: ['a1'] }, note)).toBe(false);
   });
 });

@@ -3,10 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditOrigin, openAuditLog, type AuditLog } from '../audit/index.js';
 import { demoApps } from '../catalog/index.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { createEmbeddedCrm, seedCrm, type CrmConnector, type CrmObject } from '../crm/index.js';
 import { TokenError, toProblem } from '../errors/index.js';
+import { createLimits, defaultLimitsConfig } from '../limits/index.js';
+import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { buildOpenApi, registerOpenApiRoute, type OpenApiOptions } from './openapi.js';
 import { testDatabase } from '../../test/support/database.js';
@@ -388,26 +391,45 @@ describe('buildOpenApi: narrowed to one app', () => {
 
 describe('GET /openapi.json', () => {
   let app: FastifyInstance;
+  let audit: AuditLog;
   const lookups: string[] = [];
 
   beforeAll(async () => {
-    app = Fastify();
+    audit = await openAuditLog({ db: store.db, secrets: openLocalSecretStore(dir), origin: auditOrigin });
+    // The test names each request's id, to find its audit event.
+    app = Fastify({ requestIdHeader: 'x-request-id' });
     app.setErrorHandler((error, request, reply) => {
       const problem = toProblem(error, request.id);
       return reply.code(problem.status).type('application/problem+json').send(problem);
     });
     registerOpenApiRoute(app, {
       ...options,
+      audit,
+      limits: createLimits(defaultLimitsConfig),
+      // Documents take no record-level decision: the policy only names its version in the events.
+      policy: {
+        version: 'unit',
+        rows: () => [],
+        record: () => undefined,
+      },
       lookupApp: async (id) => {
         lookups.push(id);
         const found = demoApps.find((a) => a.id === id);
         return found && { scopes: found.scopes, clientId: found.clientId };
       },
       // The token check itself is the broker's (tested there and end to end); here: `app <id>`.
-      callerOf: async (request) => {
+      authenticateCaller: async (request) => {
         const [, appId = ''] = /^app (\S+)$/.exec(request.headers.authorization ?? '') ?? [];
         if (!appId) throw new TokenError('TOKEN_MISSING', 'send an access token');
-        return { appId, admin: appId === 'console' };
+        const scope = appId === 'console' ? 'admin' : 'read:account.basic';
+        return {
+          sub: 'u1',
+          email: 'u1@example.com',
+          role: 'sales_rep',
+          client_id: appId,
+          app_id: appId,
+          scope,
+        };
       },
     });
     await app.ready();
@@ -415,7 +437,11 @@ describe('GET /openapi.json', () => {
 
   afterAll(async () => {
     await app.close();
+    await audit.close();
   });
+
+  const eventOf = async (requestId: string) =>
+    (await audit.events({ request_id: requestId })).records.map((r) => r.event);
 
   it('serves the whole document', async () => {
     const response = await app.inject({ method: 'GET', url: '/openapi.json' });
@@ -464,5 +490,45 @@ describe('GET /openapi.json', () => {
       expect(response.json()).toMatchObject({ code: 'INVALID_INPUT' });
     }
     expect(lookups.length).toBe(before);
+  });
+
+  it('records every document request in the audit trail, served or refused, attributed when a token came', async () => {
+    const cases = [
+      { id: 'openapi-whole', url: '/openapi.json', auth: undefined, status: 200 },
+      { id: 'openapi-own', url: '/openapi.json?app=call-notes', auth: 'app call-notes', status: 200 },
+      {
+        id: 'openapi-other',
+        url: '/openapi.json?app=pipeline-dashboard',
+        auth: 'app call-notes',
+        status: 404,
+      },
+      { id: 'openapi-anon', url: '/openapi.json?app=call-notes', auth: undefined, status: 401 },
+      { id: 'openapi-bad', url: '/openapi.json?scope=admin', auth: undefined, status: 422 },
+    ];
+    for (const { id, url, auth, status } of cases) {
+      const headers = { 'x-request-id': id, ...(auth && { authorization: auth }) };
+      expect((await app.inject({ method: 'GET', url, headers })).statusCode, id).toBe(status);
+    }
+    const events = Object.fromEntries(
+      await Promise.all(cases.map(async ({ id }) => [id, await eventOf(id)] as const)),
+    );
+    for (const { id } of cases) {
+      expect(events[id], id).toHaveLength(1);
+      expect(events[id]?.[0]).toMatchObject({ action: 'openapi.read', resource_type: 'openapi' });
+    }
+    expect(events['openapi-whole']?.[0]).toMatchObject({ outcome: 'allow', actor_id: 'anonymous' });
+    expect(events['openapi-own']?.[0]).toMatchObject({
+      outcome: 'allow',
+      app_id: 'call-notes',
+      resource_id: 'call-notes',
+    });
+    expect(events['openapi-other']?.[0]).toMatchObject({
+      outcome: 'deny',
+      app_id: 'call-notes',
+      resource_id: 'pipeline-dashboard',
+      reason: 'NOT_FOUND',
+    });
+    expect(events['openapi-anon']?.[0]).toMatchObject({ outcome: 'deny', reason: 'TOKEN_MISSING' });
+    expect(events['openapi-bad']?.[0]).toMatchObject({ outcome: 'deny', reason: 'INVALID_INPUT' });
   });
 });

@@ -1,7 +1,8 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { crmObjects, type CrmObject, type FieldMeta, type ObjectMeta } from '../crm/index.js';
 import { InputError, NotFound } from '../errors/index.js';
 import { filterLimits } from './filter.js';
+import { authenticate, governed, identifyQuietly, type PipelineDeps } from './pipeline.js';
 
 /**
  * The OpenAPI 3.1 document of the gateway, served at /openapi.json so that a maker can import it as a
@@ -725,48 +726,66 @@ function commonSchemas(): Json {
   };
 }
 
-export interface OpenApiRouteDeps extends Omit<OpenApiOptions, 'scopes' | 'app'> {
+export interface OpenApiRouteDeps extends Omit<OpenApiOptions, 'scopes' | 'app'>, PipelineDeps {
   /** An app's approved scopes (and client id), or undefined when there is no such app to describe. */
   lookupApp: (appId: string) => Promise<{ scopes: readonly string[]; clientId?: string } | undefined>;
-  /** The app of the request's verified access token and whether it holds `admin`; TokenError if none. */
-  callerOf: (request: FastifyRequest) => Promise<{ appId: string; admin: boolean }>;
 }
 
 const appIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** `GET /openapi.json` (every configured scope) and `GET /openapi.json?app=ID` (one app's scopes). */
+/**
+ * `GET /openapi.json` (every configured scope) and `GET /openapi.json?app=ID` (one app's scopes).
+ * Audited as `openapi.read` like every other request, served or refused: a probe for other apps'
+ * documents shows in the trail, and no document goes out unrecorded.
+ */
 export function registerOpenApiRoute(app: FastifyInstance, deps: OpenApiRouteDeps): void {
-  const { lookupApp, callerOf, ...options } = deps;
+  const { lookupApp, ...options } = deps;
   // The whole document depends on configuration only: build it once, check it at start-up.
   const whole = JSON.stringify(buildOpenApi(options));
 
   app.get<{ Querystring: Record<string, unknown> }>('/openapi.json', async (request, reply) => {
-    const query = request.query ?? {};
-    for (const key of Object.keys(query)) {
-      if (key !== 'app') {
-        throw new InputError(`unknown query parameter ${key.slice(0, 64)}; allowed: app`, {
-          parameter: key.slice(0, 64),
-        });
+    const answer = await governed(deps, request, reply, 'openapi.read', async (trail) => {
+      trail.resourceType = 'openapi';
+      const appId = documentApp(request.query ?? {});
+      if (appId === undefined) {
+        await identifyQuietly(deps, request, trail);
+        trail.reason = 'document returned';
+        return { text: whole, cacheControl: 'public, max-age=300' };
       }
-    }
-    reply.type('application/json; charset=utf-8');
-    const appId = query.app;
-    if (appId === undefined) return reply.header('cache-control', 'public, max-age=300').send(whole);
-    if (typeof appId !== 'string' || !appIdPattern.test(appId)) {
-      throw new InputError('app must be an app id', { parameter: 'app' });
-    }
-    // An app's document tells its scopes and client id: only that app (or an admin) may read it, and
-    // another app's id answers exactly like an unknown one, so the catalog cannot be enumerated.
-    const caller = await callerOf(request);
-    const found = caller.appId === appId || caller.admin ? await lookupApp(appId) : undefined;
-    if (!found) throw new NotFound('no such app');
-    // An app's scopes change on approval or suspension: never cache its document for long.
-    return reply
-      .header('cache-control', 'no-cache')
-      .send(
-        JSON.stringify(
-          buildOpenApi({ ...options, scopes: found.scopes, app: { id: appId, clientId: found.clientId } }),
-        ),
-      );
+      trail.resourceId = appId;
+      // An app's document tells its scopes and client id: only that app (or an admin) may read it, and
+      // another app's id answers exactly like an unknown one, so the catalog cannot be enumerated.
+      const caller = await authenticate(deps, request, trail);
+      const found =
+        caller.appId === appId || caller.scopes.includes('admin') ? await lookupApp(appId) : undefined;
+      if (!found) throw new NotFound('no such app');
+      trail.reason = 'app document returned';
+      // An app's scopes change on approval or suspension: never cache its document for long.
+      const document = buildOpenApi({
+        ...options,
+        scopes: found.scopes,
+        app: { id: appId, clientId: found.clientId },
+      });
+      return { text: JSON.stringify(document), cacheControl: 'no-cache' };
+    });
+    const { text, cacheControl } = answer as { text: string; cacheControl: string };
+    return reply.type('application/json; charset=utf-8').header('cache-control', cacheControl).send(text);
   });
+}
+
+/** The app a document request names, if any; 422 for anything but one well-formed `app`. */
+function documentApp(query: Record<string, unknown>): string | undefined {
+  for (const key of Object.keys(query)) {
+    if (key !== 'app') {
+      throw new InputError(`unknown query parameter ${key.slice(0, 64)}; allowed: app`, {
+        parameter: key.slice(0, 64),
+      });
+    }
+  }
+  const appId = query.app;
+  if (appId === undefined) return undefined;
+  if (typeof appId !== 'string' || !appIdPattern.test(appId)) {
+    throw new InputError('app must be an app id', { parameter: 'app' });
+  }
+  return appId;
 }

@@ -284,6 +284,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     registerIncidentRoutes(app, { ...pipeline, incidents: detection.desk });
     registerKeyRoutes(app, { ...pipeline, keys: broker });
     registerOpenApiRoute(app, {
+      ...pipeline,
       serverUrl: url,
       fieldsets: config.scopes,
       describe: (object) => crm.describe(object),
@@ -292,10 +293,6 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       lookupApp: async (appId) => {
         const found = await catalog.findApp(appId);
         return found?.status === 'approved' ? { scopes: found.scopes, clientId: found.clientId } : undefined;
-      },
-      callerOf: async (request) => {
-        const claims = await authenticateBrokerCaller(broker, request);
-        return { appId: claims.app_id, admin: claims.scope.split(' ').includes('admin') };
       },
     });
     const readinessChecks: ReadinessCheck[] = [

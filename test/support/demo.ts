@@ -27,13 +27,14 @@ export interface Demo {
   /**
    * Exchanges the user's ID token for an access token at `clientId`; answers the raw response. The ID
    * token is issued to `clientId`'s IdP client unless `idTokenFor` names another app (or `null`:
-   * Gatehouse's own client), as an attacker replaying someone else's sign-in would.
+   * Gatehouse's own client), as an attacker replaying someone else's sign-in would;
+   * `authorizationDetails` is sent as RFC 9396 `authorization_details` (a capability token).
    */
   exchange(
     user: string,
     clientId: string,
     scope: string,
-    options?: { idTokenFor?: string | null },
+    options?: { idTokenFor?: string | null; authorizationDetails?: unknown },
   ): Promise<Response>;
   /**
    * An access token: by token exchange for an app's CRM scopes; through the console client's
@@ -109,6 +110,9 @@ export async function startDemo(
           subject_token_type: idTokenType,
           client_id: clientId,
           scope,
+          ...(options.authorizationDetails === undefined
+            ? {}
+            : { authorization_details: JSON.stringify(options.authorizationDetails) }),
         }),
       });
     },

@@ -51,7 +51,7 @@ export function registerServeCommand(program: Command): void {
     });
     bar.stop();
     const seconds = ((Date.now() - started) / 1000).toFixed(2);
-    process.stderr.write(banner(gatehouse.url, config.dataDir, config.demo, seconds));
+    process.stderr.write(banner(gatehouse, config.dataDir, config.demo, seconds));
 
     let stopping = false;
     const stop = (signal: string) => {
@@ -76,10 +76,16 @@ export function registerServeCommand(program: Command): void {
   });
 }
 
-function banner(url: string, dataDir: string, demo: boolean, seconds: string): string {
+function banner(
+  { url, metricsUrl }: { url: string; metricsUrl?: string },
+  dataDir: string,
+  demo: boolean,
+  seconds: string,
+): string {
   const lines = [
     `Gatehouse is ready at ${url} (${demo ? 'demo mode' : 'production mode'}, data in ${dataDir}, started in ${seconds}s)`,
-    `  health:     ${url}/readyz   metrics: ${url}/metrics`,
+    // With server.metricsPort, /metrics lives on that listener only: the main port answers 404 there.
+    `  health:     ${url}/readyz   metrics: ${metricsUrl ?? `${url}/metrics`}`,
   ];
   if (demo) {
     // The hints must work as printed: they name the data dir unless it is the one they would find anyway.
