@@ -4,13 +4,16 @@ import { revokeAll } from '../src/broker/index.js';
 import { openStore, type Store } from '../src/store/index.js';
 import {
   Browser,
+  clientAssertion,
   consoleRedirectUri,
   dpopKey,
   dpopProof,
+  insertConfidentialApp,
   insertDpopApp,
   pkce,
   redeemCodeFlow,
   signIn,
+  type DpopKey,
 } from './support/broker.js';
 import { startDemo, type Demo } from './support/demo.js';
 
@@ -19,11 +22,14 @@ const scope = 'read:account.basic read:contact.basic';
 
 let demo: Demo;
 let store: Store;
+let appKey: DpopKey;
 
 beforeAll(async () => {
   demo = await startDemo();
   store = await openStore(demo.config);
   await insertDpopApp(store.db, [redirectUri]);
+  appKey = await dpopKey();
+  await insertConfidentialApp(store.db, appKey.publicJwk);
 });
 
 afterAll(async () => {
@@ -382,5 +388,49 @@ describe('just-in-time elevation', () => {
       400,
     );
     expect((await ask({ scope: 'read:contact.pii' })).status).toBe(422);
+  });
+});
+
+describe('a confidential app authenticates at token exchange with private_key_jwt (RFC 7523)', () => {
+  const app = 'vault-notes';
+  const asked = 'read:account.basic';
+  const endpoint = () => `${demo.url}/oauth/token`;
+
+  it('with an assertion signed by the key in its plan, the exchange succeeds', async () => {
+    const assertion = await clientAssertion(appKey, app, endpoint());
+    const response = await demo.exchange('alice', app, asked, { clientAssertion: assertion });
+    expect(response.status).toBe(200);
+    expect(decodeJwt(((await response.json()) as { access_token: string }).access_token)).toMatchObject({
+      client_id: app,
+      scope: asked,
+    });
+  });
+
+  it("attack: alice's ID token for the app, without the app's assertion, buys nothing", async () => {
+    const response = await demo.exchange('alice', app, asked);
+    expect(response.status).toBe(401);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await response.json()).toMatchObject({ error: 'invalid_client' });
+  });
+
+  it('attack: an assertion signed by another key, for another audience, or replayed is invalid_client', async () => {
+    const forged = await clientAssertion(await dpopKey(), app, endpoint());
+    const elsewhere = await clientAssertion(appKey, app, 'https://idp.example.com/token');
+    const longLived = await clientAssertion(appKey, app, endpoint(), { lifetimeSeconds: 3600 });
+    for (const assertion of [forged, elsewhere, longLived]) {
+      const response = await demo.exchange('alice', app, asked, { clientAssertion: assertion });
+      expect(response.status).toBe(401);
+      expect(await response.json()).toMatchObject({ error: 'invalid_client' });
+    }
+    const once = await clientAssertion(appKey, app, endpoint());
+    expect((await demo.exchange('alice', app, asked, { clientAssertion: once })).status).toBe(200);
+    const replayed = await demo.exchange('alice', app, asked, { clientAssertion: once });
+    expect(replayed.status).toBe(401);
+  });
+
+  it('a public app that sends an assertion is refused: it has no keys to check it against', async () => {
+    const assertion = await clientAssertion(appKey, 'call-notes', endpoint());
+    const response = await demo.exchange('alice', 'call-notes', asked, { clientAssertion: assertion });
+    expect(response.status).toBe(401);
   });
 });

@@ -135,6 +135,36 @@ describe("the maker's path: check, scan, register", () => {
   );
 
   it(
+    'deploy-check passes only the bundle Gatehouse scanned and approved, digest for digest',
+    async () => {
+      const registered = await cli(
+        'app',
+        'register',
+        writeManifest('gated-notes'),
+        '--bundle',
+        join(bundles, 'clean'),
+        '--as',
+        'alice@example.com',
+        '--json',
+      );
+      expect(registered.code).toBe(0);
+      const app = JSON.parse(registered.stdout) as { state: string; approved_digest: string };
+      expect(app.state).toBe('approved');
+      expect(app.approved_digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+
+      const same = await cli('app', 'deploy-check', 'gated-notes', '--bundle', join(bundles, 'clean'));
+      expect(same.code).toBe(0);
+      expect(same.stdout).toContain(`${app.approved_digest} is the approved bundle`);
+      const other = await cli('app', 'deploy-check', 'gated-notes', '--bundle', join(bundles, 'dirty'));
+      expect(other.code).not.toBe(0);
+      expect(other.stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(/is not the bundle approved for gated-notes.*\[BUNDLE_NOT_APPROVED\]$/),
+      ]);
+    },
+    cliTimeout,
+  );
+
+  it(
     'an invalid manifest fails with one line and a non-zero exit',
     async () => {
       const file = join(dir, 'broken.json');

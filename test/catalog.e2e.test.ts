@@ -1,4 +1,9 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tarArchive } from '../src/scan/test-support.js';
 import { openStore, type Store } from '../src/store/index.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { auditEventsOf, expectProblem, json, requestIdOf } from './support/http.js';
@@ -511,5 +516,105 @@ describe('least privilege from usage', () => {
         unused_fields: ['industry', 'owner'],
       },
     ]);
+  });
+});
+
+describe('bundles: Gatehouse scans what the maker uploads and the deploy gate checks its digest', () => {
+  const bundles = fileURLToPath(new URL('./fixtures/bundles/', import.meta.url));
+  /** A fixture folder as the gzipped tar a maker's build uploads. */
+  const tarball = (name: string): Buffer => {
+    const root = join(bundles, name);
+    const files = readdirSync(root, { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => join(entry.parentPath, entry.name))
+      .sort();
+    return tarArchive(files.map((file) => ({ name: relative(root, file), data: readFileSync(file) })));
+  };
+  const digestOf = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const upload = async (user: string, appId: string, bytes: Buffer, type = 'application/gzip') =>
+    fetch(`${demo.url}/admin/v1/apps/${appId}/bundle`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await consoleToken(user)}`, 'content-type': type },
+      body: new Uint8Array(bytes),
+    });
+  const deployCheck = async (appId: string, digest: string) =>
+    demo.send('POST', `/admin/v1/apps/${appId}/deploy-check`, await consoleToken('alice'), {
+      json: { digest },
+    });
+  const zeroed = {
+    critical: 0,
+    high: 0,
+    medium: 0,
+    low: 0,
+    secrets: 0,
+    bypass: false,
+    unpinned: 0,
+    lockfile_missing: false,
+    unscanned: 0,
+  };
+
+  it('attack: a zeroed scan summary re-posted over HTTP no longer approves a draft with embedded keys', async () => {
+    await registered('alice', sensitive('keyed-sync'));
+    const dirty = tarball('dirty');
+    const scanned = await upload('alice', 'keyed-sync', dirty);
+    expect(scanned.status).toBe(200);
+    const draft = await json<AppView & { bundle_digest: string; approved_digest: string | null }>(scanned);
+    expect(draft.state).toBe('draft');
+    expect(draft.bundle_digest).toBe(digestOf(dirty));
+    expect(draft.approved_digest).toBeNull();
+    expect(draft.admission?.rules.map((r) => r.id)).toContain('admission.scan-critical');
+
+    const replayed = await demo.send(
+      'PUT',
+      '/admin/v1/apps/keyed-sync/manifest',
+      await consoleToken('alice'),
+      {
+        json: { manifest: sensitive('keyed-sync'), scan: zeroed },
+      },
+    );
+    const problem = await expectProblem(replayed, 422, 'INVALID_INPUT');
+    expect(problem.detail).toMatch(/upload the bundle/);
+    const resubmitted = await demo.send(
+      'PUT',
+      '/admin/v1/apps/keyed-sync/manifest',
+      await consoleToken('alice'),
+      {
+        json: { manifest: sensitive('keyed-sync') },
+      },
+    );
+    expect((await json<AppView>(resubmitted)).state).toBe('draft');
+    expect((await show('keyed-sync')).state).toBe('draft');
+    await expectProblem(await deployCheck('keyed-sync', digestOf(dirty)), 409, 'BUNDLE_NOT_APPROVED');
+  });
+
+  it('a clean bundle is approved for its digest only: the deploy gate refuses any other bundle', async () => {
+    await registered('alice', plain('clean-notes'));
+    const clean = tarball('clean');
+    const scanned = await upload('alice', 'clean-notes', clean);
+    expect(scanned.status).toBe(200);
+    const view = await json<AppView & { approved_digest: string }>(scanned);
+    expect(view.state).toBe('approved');
+    expect(view.approved_digest).toBe(digestOf(clean));
+
+    const allowed = await deployCheck('clean-notes', digestOf(clean));
+    expect(allowed.status).toBe(200);
+    expect(await json(allowed)).toEqual({ app_id: 'clean-notes', digest: digestOf(clean), approved: true });
+    await expectProblem(
+      await deployCheck('clean-notes', digestOf(tarball('dirty'))),
+      409,
+      'BUNDLE_NOT_APPROVED',
+    );
+
+    // A bundle with keys is refused for an approved app, and the approved one stays the deploy gate's reference.
+    await expectProblem(await upload('alice', 'clean-notes', tarball('dirty')), 403, 'POLICY_DENIED');
+    expect((await deployCheck('clean-notes', digestOf(clean))).status).toBe(200);
+  });
+
+  it('an upload that is not a zip or gzip tar is refused before it is scanned', async () => {
+    await registered('alice', plain('odd-upload'));
+    const response = await upload('alice', 'odd-upload', Buffer.from('not a bundle'), 'text/plain');
+    await expectProblem(response, 422, 'BUNDLE_INVALID');
+    const garbage = await upload('alice', 'odd-upload', Buffer.from('not a bundle'), 'application/zip');
+    await expectProblem(garbage, 422, 'BUNDLE_INVALID');
   });
 });

@@ -262,7 +262,7 @@ describe('discovery', () => {
       issuer: url,
       token_endpoint: `${url}/oauth/token`,
       jwks_uri: `${url}/.well-known/jwks.json`,
-      token_endpoint_auth_methods_supported: ['none'],
+      token_endpoint_auth_methods_supported: ['none', 'private_key_jwt'],
       code_challenge_methods_supported: ['S256'],
     });
     expect(metadata.grant_types_supported).toContain(exchangeGrant);

@@ -6,6 +6,7 @@ import type { SecretStore } from '../secrets/index.js';
 import type { Db } from '../store/index.js';
 import { createAccessTokenVerifier, type AccessTokenClaims } from './access-token.js';
 import { authorize, callback, consent, type BrowserAnswer } from './authorize.js';
+import { assertionAlgorithms } from './client-assertion.js';
 import {
   approvedClient,
   audit,
@@ -158,7 +159,12 @@ export function clientInfoFromApp(app: App | undefined): ClientInfo | undefined 
     redirectUris: Array.isArray(uris) ? uris.filter((uri): uri is string => typeof uri === 'string') : [],
     requireDpop: app.manifest.require_dpop === true,
     idpClientId: typeof app.manifest.idp_client_id === 'string' ? app.manifest.idp_client_id : app.clientId,
+    ...(isJwks(app.manifest.client_jwks) && { jwks: app.manifest.client_jwks }),
   };
+}
+
+function isJwks(value: unknown): value is { keys: Record<string, unknown>[] } {
+  return typeof value === 'object' && value !== null && Array.isArray((value as { keys?: unknown }).keys);
 }
 
 const keyScheduleCheckMs = 5_000;
@@ -435,7 +441,8 @@ function authorizationServerMetadata(config: Config, issuer: string): Record<str
     grant_types_supported: [tokenExchangeGrant, 'authorization_code', 'refresh_token'],
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    token_endpoint_auth_methods_supported: ['none'],
+    token_endpoint_auth_methods_supported: ['none', 'private_key_jwt'],
+    token_endpoint_auth_signing_alg_values_supported: assertionAlgorithms,
     revocation_endpoint_auth_methods_supported: ['none'],
     introspection_endpoint_auth_methods_supported: ['bearer'],
     code_challenge_methods_supported: ['S256'],

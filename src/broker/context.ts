@@ -32,6 +32,8 @@ export interface ClientInfo {
    * is exchanged only when it was issued to this client (its `aud`, and `azp` when present).
    */
   idpClientId?: string;
+  /** The manifest's `client_jwks`: a confidential app authenticates with private_key_jwt against them. */
+  jwks?: { readonly keys: readonly Record<string, unknown>[] };
 }
 
 export type LookupClient = (clientId: string) => Promise<ClientInfo | undefined>;

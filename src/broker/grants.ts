@@ -16,6 +16,7 @@ import {
   type ClientInfo,
   type RequestContext,
 } from './context.js';
+import { authenticateClient } from './client-assertion.js';
 import { maxTokenLifetimeSeconds } from './keys.js';
 import { recordRevocation } from './revocation.js';
 import { grantScopes, parseScope, platformScopes } from './scopes.js';
@@ -136,6 +137,7 @@ async function exchange(
   const { config } = ctx;
   const client = await approvedClient(ctx, param('client_id'));
   trail.appId = client.appId;
+  await authenticateClient(ctx, client, param);
   const subjectToken = param('subject_token');
   if (subjectToken === undefined || param('subject_token_type') !== idTokenType) {
     throw new OAuthError(

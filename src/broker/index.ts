@@ -34,3 +34,4 @@ export { rotateSigningKey, type KeyState } from './keys.js';
 export { revokeSigningKey, type RevokeKeyResult } from './key-revocation.js';
 export { platformScopes } from './scopes.js';
 export { registerBrokerRoutes, caller as authenticateBrokerCaller } from './routes.js';
+export { jwtBearerAssertionType } from './client-assertion.js';

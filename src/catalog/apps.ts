@@ -75,6 +75,10 @@ export interface App {
   pending?: PendingChange;
   /** The summary of the last scan of the app's bundle; the admission policy reads it. */
   scan?: ScanSummary;
+  /** `sha256:…` of the bundle Gatehouse scanned for `scan`. */
+  bundleDigest?: string;
+  /** `sha256:…` of the bundle the approval in force covers (the deploy gate's reference). */
+  approvedDigest?: string;
   /** The last allowed CRM request of the app in the audit trail, once the catalog has read it. */
   lastUsedAt?: string;
   unusedNotifiedAt?: string;
@@ -392,6 +396,8 @@ export function toApp(row: AppRow, now: Date): App {
     constraints: json<RuntimeConstraints>(row.constraints),
     pending: json<PendingChange>(row.pending),
     scan: json<ScanSummary>(row.scan),
+    bundleDigest: optional(row.bundle_digest),
+    approvedDigest: optional(row.approved_digest),
     lastUsedAt: optional(row.last_used_at),
     unusedNotifiedAt: optional(row.unused_notified_at),
   };

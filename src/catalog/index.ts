@@ -20,6 +20,14 @@ export {
   type RiskLevel,
   type RuntimeConstraints,
 } from './apps.js';
+export {
+  bundleDigest,
+  bundleMediaTypes,
+  maxBundleBytes,
+  scanBundleAt,
+  scanUploadedBundle,
+  type BundleScan,
+} from './bundle.js';
 export { constraintsFor } from './constraints.js';
 export { normaliseEmail } from './identity.js';
 export { purposeInForce } from './rules.js';

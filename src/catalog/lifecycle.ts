@@ -17,6 +17,7 @@ import {
 } from '../policy/index.js';
 import type { ScanSummary } from '../scan/index.js';
 import type { Db } from '../store/index.js';
+import type { BundleScan } from './bundle.js';
 import { normaliseEmail } from './identity.js';
 import {
   createCatalog,
@@ -75,8 +76,8 @@ export interface PlanInput {
   readonly by: Actor;
   /** Admins register and change apps for anyone; makers only their own. */
   readonly admin: boolean;
-  /** The summary of a scan of the app's bundle, when there was one. */
-  readonly scan?: ScanSummary;
+  /** Gatehouse's own scan of the app's bundle (scanUploadedBundle, scanBundleAt); never a caller's summary. */
+  readonly bundle?: BundleScan;
   readonly requestId?: string;
 }
 
@@ -93,6 +94,14 @@ export interface Lifecycle {
   register(input: PlanInput): Promise<Registration>;
   /** A new plan for an existing app (its name and owner stay). */
   update(appId: string, input: PlanInput): Promise<Registration>;
+  /** A newly scanned bundle for the app's plan in force (or waiting): admission is asked again. */
+  submitBundle(
+    appId: string,
+    bundle: BundleScan,
+    input: Omit<PlanInput, 'manifest' | 'bundle'>,
+  ): Promise<Registration>;
+  /** The deploy gate: refuses (BUNDLE_NOT_APPROVED) unless the app is approved for exactly this digest. */
+  checkDeploy(appId: string, digest: string): Promise<App>;
   approve(appId: string, options: ChangeOptions): Promise<App>;
   deny(appId: string, options: ChangeOptions): Promise<App>;
   /** Idempotent: suspending a suspended app revokes its tokens again and changes nothing else. */
@@ -157,8 +166,9 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
     };
   }
 
-  function approval(at: Date, by: string, manifest: Manifest) {
+  function approval(at: Date, by: string, manifest: Manifest, digest: string | undefined) {
     return {
+      approved_digest: digest ?? null,
       approved_by: by,
       approved_at: at.toISOString(),
       approved_until: new Date(at.getTime() + settings.approvalDays * day).toISOString(),
@@ -275,7 +285,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
           { app_id: manifest.name },
         );
       }
-      const admission = await judge(manifest, { approved: false, scan: input.scan });
+      const admission = await judge(manifest, { approved: false, scan: input.bundle?.summary });
       const status = stateAfter(admission.decision);
       const reason = summary(admission);
       await change(
@@ -301,9 +311,12 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
               updated_at: at,
               requested_by: input.by.id.toLowerCase(),
               review_reason: reason,
-              scan: input.scan ? JSON.stringify(input.scan) : null,
+              scan: input.bundle ? JSON.stringify(input.bundle.summary) : null,
+              bundle_digest: input.bundle?.digest ?? null,
               ...planColumns(manifest, admission),
-              ...(status === 'approved' ? approval(new Date(at), 'policy', manifest) : {}),
+              ...(status === 'approved'
+                ? approval(new Date(at), 'policy', manifest, input.bundle?.digest)
+                : {}),
             })
             .onConflict((c) => c.doNothing())
             .executeTakeFirst();
@@ -324,10 +337,13 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
           `the plan of ${app.id} must keep its name and owner (${app.name}, ${app.owner}); transfer changes an owner`,
         );
       }
-      const scan = input.scan ?? app.scan;
+      const scan = input.bundle?.summary ?? app.scan;
+      const digest = input.bundle?.digest ?? app.bundleDigest;
       const admission = await judge(manifest, { approved: false, scan });
       const base = { by: input.by, requestId: input.requestId };
-      const scanColumn = input.scan ? { scan: JSON.stringify(input.scan) } : {};
+      const scanColumn = input.bundle
+        ? { scan: JSON.stringify(input.bundle.summary), bundle_digest: input.bundle.digest }
+        : {};
       if (app.status !== 'approved') {
         const status = stateAfter(admission.decision);
         await change(app, { ...base, action: 'update', to: status, reason: summary(admission) }, (trx, at) =>
@@ -339,7 +355,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
               review_reason: summary(admission),
               ...scanColumn,
               ...planColumns(manifest, admission),
-              ...(status === 'approved' ? approval(new Date(at), 'policy', manifest) : {}),
+              ...(status === 'approved' ? approval(new Date(at), 'policy', manifest, digest) : {}),
             },
             at,
           ),
@@ -355,7 +371,10 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
       }
       const held = { scopes: app.scopes, risk: app.riskScore, purpose: purposeInForce(app) };
       const next = { scopes: manifest.scopes, risk: admission.risk_score, purpose: manifest.consent_purpose };
-      if (appliesAtOnce(admission.decision, held, next)) {
+      // A bundle other than the approved one is never waved through on a narrower plan: only the policy's
+      // own approval or a reviewer's puts it in force.
+      const newBundle = digest !== app.approvedDigest && admission.decision !== 'approve';
+      if (!newBundle && appliesAtOnce(admission.decision, held, next)) {
         const dropped = droppedScopes(app.scopes, manifest.scopes);
         const reason = `${summary(admission)}${dropped.length ? `; drops ${dropped.join(' ')}` : ''}`;
         await change(app, { ...base, action: 'update', to: 'approved', reason }, (trx, at) =>
@@ -367,7 +386,12 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
               pending: null,
               ...scanColumn,
               ...planColumns(manifest, admission),
-              ...approval(new Date(at), admission.decision === 'approve' ? 'policy' : input.by.id, manifest),
+              ...approval(
+                new Date(at),
+                admission.decision === 'approve' ? 'policy' : input.by.id,
+                manifest,
+                digest,
+              ),
             },
             at,
           ),
@@ -391,6 +415,23 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
         updateIfUnchanged(trx, app, { pending: JSON.stringify(pending), ...scanColumn }, at),
       );
       return { app: await mustFind(appId), admission, change: 'pending' };
+    },
+
+    async submitBundle(appId, bundle, input) {
+      const app = await mustFind(appId);
+      return this.update(appId, { ...input, manifest: app.pending?.manifest ?? app.manifest, bundle });
+    },
+
+    async checkDeploy(appId, digest) {
+      const app = await mustFind(appId);
+      if (app.status !== 'approved' || app.approvedDigest === undefined || app.approvedDigest !== digest) {
+        throw new CatalogError('BUNDLE_NOT_APPROVED', deployRefusal(app, digest), {
+          app_id: app.id,
+          digest,
+          approved_digest: app.status === 'approved' ? (app.approvedDigest ?? null) : null,
+        });
+      }
+      return app;
     },
 
     async approve(appId, options) {
@@ -424,7 +465,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
               review_reason: what,
               pending: null,
               ...planColumns(manifest, pending?.admission ?? app.admission ?? admission),
-              ...approval(new Date(at), options.by.id.toLowerCase(), manifest),
+              ...approval(new Date(at), options.by.id.toLowerCase(), manifest, app.bundleDigest),
             },
             at,
           ),
@@ -625,4 +666,13 @@ export function containmentLevers(lifecycle: Lifecycle): {
       await lifecycle.restoreApp(appId, { by: actor(options.by), reason: options.reason });
     },
   };
+}
+
+/** Why a deploy is refused, in words that say what to do. */
+function deployRefusal(app: App, digest: string): string {
+  if (app.status !== 'approved') return `${app.id} is ${app.status}; only an approved app may be deployed`;
+  if (app.approvedDigest === undefined) {
+    return `no bundle of ${app.id} was scanned and approved; upload it (gatehouse app update ${app.id} --bundle PATH) and have it approved`;
+  }
+  return `${digest} is not the bundle approved for ${app.id}; deploy the approved bundle, or upload this one for review`;
 }

@@ -28,6 +28,9 @@ export interface AppView {
   readonly admission: App['admission'] | null;
   readonly pending_change: App['pending'] | null;
   readonly scan: App['scan'] | null;
+  /** The digest of the bundle Gatehouse scanned, and of the one the approval covers. */
+  readonly bundle_digest: string | null;
+  readonly approved_digest: string | null;
   readonly last_used_at: string | null;
   readonly created_at: string;
   readonly updated_at: string;
@@ -60,6 +63,8 @@ export function viewOf(app: App, history?: readonly HistoryEntry[]): AppView {
     admission: app.admission ?? null,
     pending_change: app.pending ?? null,
     scan: app.scan ?? null,
+    bundle_digest: app.bundleDigest ?? null,
+    approved_digest: app.approvedDigest ?? null,
     last_used_at: app.lastUsedAt ?? null,
     created_at: app.createdAt,
     updated_at: app.updatedAt,

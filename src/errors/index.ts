@@ -65,6 +65,7 @@ export const errorRegistry = {
   APP_STATE: { status: 409, title: 'The app is not in a state that allows this' },
   APP_NOT_OWNER: { status: 403, title: 'Only the owner or an admin may do this' },
   SEPARATION_OF_DUTIES: { status: 403, title: 'Refused by separation of duties' },
+  BUNDLE_NOT_APPROVED: { status: 409, title: 'The bundle is not the approved one' },
   INTERNAL: { status: 500, title: 'Internal error' },
   URI_TOO_LONG: { status: 414, title: 'Request URL too long' },
   HEADERS_TOO_LARGE: { status: 431, title: 'Request headers too large' },
@@ -163,7 +164,8 @@ export class ElevationError extends GatehouseError {
   }
 }
 
-export type CatalogErrorCode = 'APP_EXISTS' | 'APP_STATE' | 'APP_NOT_OWNER' | 'SEPARATION_OF_DUTIES';
+export type CatalogErrorCode =
+  'APP_EXISTS' | 'APP_STATE' | 'APP_NOT_OWNER' | 'SEPARATION_OF_DUTIES' | 'BUNDLE_NOT_APPROVED';
 /** The app lifecycle: a taken name, a step the app's state does not allow, someone else's app, SoD. */
 export class CatalogError extends GatehouseError {
   constructor(code: CatalogErrorCode, message: string, extensions: Record<string, unknown> = {}) {

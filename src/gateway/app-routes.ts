@@ -4,6 +4,9 @@ import { z } from 'zod';
 import {
   appEvents,
   appStatuses,
+  bundleMediaTypes,
+  maxBundleBytes,
+  scanUploadedBundle,
   offboardUser,
   parseDays,
   parseSince,
@@ -19,7 +22,6 @@ import {
 } from '../catalog/index.js';
 import { AccessDenied, InputError, NotFound } from '../errors/index.js';
 import type { Principal } from '../policy/index.js';
-import type { ScanSummary } from '../scan/index.js';
 import type { SecretStore } from '../secrets/index.js';
 import {
   authenticate,
@@ -47,18 +49,7 @@ export interface AppRouteDeps extends PipelineDeps {
 /** Who may see every app; a caller with only `maker` sees their own. */
 const overseers = ['admin', 'review', 'audit:read'];
 
-const count = z.number().int().min(0).max(1_000_000);
-const scanSummary = z.object({
-  critical: count,
-  high: count,
-  medium: count,
-  low: count,
-  secrets: count.default(0),
-  bypass: z.boolean(),
-  unpinned: count,
-  lockfile_missing: z.boolean(),
-  unscanned: count,
-});
+const deployBody = z.strictObject({ digest: z.string().regex(/^sha256:[0-9a-f]{64}$/) });
 const reasonBody = z.strictObject({ reason: z.string().trim().min(1).max(500) });
 const offboardBody = z.strictObject({
   user: z.email(),
@@ -74,10 +65,12 @@ const appId = /^[a-z][a-z0-9-]{0,62}$/;
  * Every call runs in governed(), so allowed and refused calls alike are in the audit trail, and each
  * lifecycle change also appends its own `app.*` event.
  *
- *   POST /admin/v1/apps                       manifest, or { manifest, scan }   → 201 the app
+ *   POST /admin/v1/apps                       manifest, or { manifest }   → 201 the app
  *   GET  /admin/v1/apps?owner&state&class&risk&unused&needs_review&limit&cursor
  *   GET  /admin/v1/apps/:id                   the app and its history
  *   PUT  /admin/v1/apps/:id/manifest          a new plan (a wider one waits for review)
+ *   POST /admin/v1/apps/:id/bundle            the bundle (application/zip or gzip tar): scanned here
+ *   POST /admin/v1/apps/:id/deploy-check      { digest }   → 200 approved, 409 BUNDLE_NOT_APPROVED
  *   POST /admin/v1/apps/:id/{approve|deny|suspend|restore|retire}   { reason }
  *   GET  /admin/v1/apps/:id/suggest-scopes?since=30d
  *   POST /admin/v1/offboard                   { user, transfer_to?, reason }
@@ -116,10 +109,9 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
     scope.post('/admin/v1/apps', async (request, reply) => {
       const answer = await governed(deps, request, reply, 'admin.apps.register', async (trail) => {
         const principal = await caller(request, trail, 'maker', 'admin');
-        const { manifest, scan } = planBody(request.body);
+        const { manifest } = planBody(request.body);
         const registered = await lifecycle.register({
           manifest,
-          scan,
           by: actorOf(principal),
           admin: principal.scopes.includes('admin'),
           requestId: request.id,
@@ -157,16 +149,53 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
       governed(deps, request, reply, 'admin.apps.update', async (trail) => {
         const principal = await caller(request, trail, 'maker', 'admin');
         const found = await visibleApp(principal, request.params.id, trail);
-        const { manifest, scan } = planBody(request.body);
+        const { manifest } = planBody(request.body);
         const updated = await lifecycle.update(found.id, {
           manifest,
-          scan,
           by: actorOf(principal),
           admin: principal.scopes.includes('admin'),
           requestId: request.id,
         });
         trail.reason = `plan ${updated.change ?? 'updated'}: ${updated.app.status} (${updated.admission.decision})`;
         return { ...viewOf(updated.app), change: updated.change ?? 'applied' };
+      }),
+    );
+
+    // The bundle arrives as bytes and Gatehouse scans it: a scan summary a caller sends is never believed.
+    scope.addContentTypeParser(
+      Object.keys(bundleMediaTypes),
+      { parseAs: 'buffer', bodyLimit: maxBundleBytes },
+      (_request, body, done) => done(null, body),
+    );
+    scope.post<{ Params: { id: string } }>(
+      '/admin/v1/apps/:id/bundle',
+      { bodyLimit: maxBundleBytes },
+      (request, reply) =>
+        governed(deps, request, reply, 'admin.apps.bundle', async (trail) => {
+          const principal = await caller(request, trail, 'maker', 'admin');
+          const found = await visibleApp(principal, request.params.id, trail);
+          const mediaType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+          // Only the bundle media types are parsed as bytes; any other body is refused for its media type.
+          const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+          const bundle = await scanUploadedBundle(bytes, mediaType);
+          const updated = await lifecycle.submitBundle(found.id, bundle, {
+            by: actorOf(principal),
+            admin: principal.scopes.includes('admin'),
+            requestId: request.id,
+          });
+          trail.reason = `bundle ${bundle.digest} scanned: ${updated.app.status} (${updated.admission.decision})`;
+          return { ...viewOf(updated.app), change: updated.change ?? 'applied' };
+        }),
+    );
+
+    scope.post<{ Params: { id: string } }>('/admin/v1/apps/:id/deploy-check', (request, reply) =>
+      governed(deps, request, reply, 'admin.apps.deploy_check', async (trail) => {
+        const principal = await caller(request, trail, 'maker', 'admin');
+        const found = await visibleApp(principal, request.params.id, trail);
+        const { digest } = parseBody(deployBody, request.body);
+        const approved = await lifecycle.checkDeploy(found.id, digest);
+        trail.reason = `deploy of ${digest} allowed`;
+        return { app_id: approved.id, digest, approved: true };
       }),
     );
 
@@ -258,23 +287,25 @@ function inDataDir<T extends { file: string }>(dataDir: string, archive: T): T {
   return { ...archive, file: relative(dataDir, archive.file).split(sep).join('/') };
 }
 
-/** A bare manifest, or `{ manifest, scan }` with the summary of a bundle scan. */
-function planBody(body: unknown): { manifest: unknown; scan?: ScanSummary } {
+/**
+ * A bare manifest, or `{ manifest }`. A `scan` summary is refused: Gatehouse scans the bundle itself
+ * (POST /admin/v1/apps/:id/bundle), so a caller cannot vouch for their own bundle.
+ */
+function planBody(body: unknown): { manifest: unknown } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InputError('send the manifest as a JSON object');
   }
   const record = body as Record<string, unknown>;
   if (!Object.hasOwn(record, 'manifest')) return { manifest: body };
-  const extra = Object.keys(record).filter((key) => key !== 'manifest' && key !== 'scan');
-  if (extra.length > 0) throw new InputError(`unknown field(s) ${extra.join(', ')}; send { manifest, scan }`);
-  if (record.scan === undefined) return { manifest: record.manifest };
-  const scan = scanSummary.safeParse(record.scan);
-  if (!scan.success) {
-    throw new InputError('scan must be the summary `gatehouse scan --json` prints (counts and flags)', {
-      parameter: 'scan',
-    });
+  if (Object.hasOwn(record, 'scan')) {
+    throw new InputError(
+      'a scan summary is not accepted: upload the bundle to POST /admin/v1/apps/{id}/bundle and Gatehouse scans it',
+      { parameter: 'scan' },
+    );
   }
-  return { manifest: record.manifest, scan: scan.data };
+  const extra = Object.keys(record).filter((key) => key !== 'manifest');
+  if (extra.length > 0) throw new InputError(`unknown field(s) ${extra.join(', ')}; send { manifest }`);
+  return { manifest: record.manifest };
 }
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {

@@ -75,6 +75,25 @@ const manifestSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9._:-]{1,128}$/, { message: 'must be 1-128 letters, digits or . _ : -' })
     .optional(),
+  /**
+   * The public keys of a confidential app (a JWKS): token exchange then requires a `private_key_jwt`
+   * client assertion (RFC 7523) signed by one of them. Public keys only; absent for a public app.
+   */
+  client_jwks: z
+    .object({
+      keys: z
+        .array(
+          z
+            .looseObject({ kty: z.enum(['EC', 'OKP', 'RSA']) })
+            .refine(
+              (key) => !['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((member) => Object.hasOwn(key, member)),
+              { message: 'must hold public keys only (no private members)' },
+            ),
+        )
+        .min(1)
+        .max(5),
+    })
+    .optional(),
   /** Expected records read per day, by CRM object. */
   expected_reads: z.partialRecord(z.enum(crmObjects), z.number().int().min(0)).default({}),
   /**

@@ -427,4 +427,11 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('token_revocations').addColumn('incident', 'text').execute();
     },
   },
+  '013_app_bundle_digest': {
+    async up(db: Kysely<unknown>) {
+      // The digest of the bundle Gatehouse scanned itself, and of the one an approval covers (src/catalog).
+      await db.schema.alterTable('apps').addColumn('bundle_digest', 'text').execute();
+      await db.schema.alterTable('apps').addColumn('approved_digest', 'text').execute();
+    },
+  },
 };

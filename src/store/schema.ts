@@ -32,6 +32,10 @@ export interface Database {
     scan: string | null;
     last_used_at: string | null;
     unused_notified_at: string | null;
+    /** `sha256:…` of the bundle whose server-made scan is in `scan`. */
+    bundle_digest: string | null;
+    /** `sha256:…` of the bundle the approval in force covers; the deploy gate compares against it. */
+    approved_digest: string | null;
   };
   crm_accounts: CrmRow & {
     name: string;

@@ -161,6 +161,43 @@ export async function insertDpopApp(db: Db, redirectUris: readonly string[] = []
     .execute();
 }
 
+/** Registers an approved confidential app (its plan's `client_jwks` holds `publicJwk`), straight in the catalog. */
+export async function insertConfidentialApp(db: Db, publicJwk: JWK): Promise<void> {
+  const at = new Date().toISOString();
+  await db
+    .insertInto('apps')
+    .values({
+      id: 'vault-notes',
+      client_id: 'vault-notes',
+      name: 'Vault notes',
+      owner: 'alice@example.com',
+      status: 'approved',
+      scopes: JSON.stringify(['read:account.basic']),
+      manifest: JSON.stringify({ name: 'vault-notes', client_jwks: { keys: [publicJwk] } }),
+      created_at: at,
+      updated_at: at,
+    })
+    .execute();
+}
+
+/** An RFC 7523 client assertion for `clientId` at `tokenEndpoint`, signed with `key`. */
+export function clientAssertion(
+  key: DpopKey,
+  clientId: string,
+  tokenEndpoint: string,
+  options: { jti?: string; lifetimeSeconds?: number } = {},
+): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ jti: options.jti ?? randomBytes(12).toString('base64url') })
+    .setProtectedHeader({ alg: 'ES256' })
+    .setIssuer(clientId)
+    .setSubject(clientId)
+    .setAudience(tokenEndpoint)
+    .setIssuedAt(now)
+    .setExpirationTime(now + (options.lifetimeSeconds ?? 60))
+    .sign(key.privateKey);
+}
+
 /** The console client's registered redirect URI (the code is read from the redirect, never followed). */
 export const consoleRedirectUri = 'http://127.0.0.1:8080/console/callback';
 

@@ -2,7 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config/index.js';
-import { clientInfoFromApp, createBroker, platformScopes } from '../../src/broker/index.js';
+import {
+  clientInfoFromApp,
+  createBroker,
+  jwtBearerAssertionType,
+  platformScopes,
+} from '../../src/broker/index.js';
 import { createCatalog } from '../../src/catalog/index.js';
 import { mintDevIdToken, signInAtDevIdp } from '../../src/devidp/index.js';
 import { openLocalSecretStore } from '../../src/secrets/index.js';
@@ -34,7 +39,7 @@ export interface Demo {
     user: string,
     clientId: string,
     scope: string,
-    options?: { idTokenFor?: string | null; authorizationDetails?: unknown },
+    options?: { idTokenFor?: string | null; authorizationDetails?: unknown; clientAssertion?: string },
   ): Promise<Response>;
   /**
    * An access token: by token exchange for an app's CRM scopes; through the console client's
@@ -113,6 +118,9 @@ export async function startDemo(
           ...(options.authorizationDetails === undefined
             ? {}
             : { authorization_details: JSON.stringify(options.authorizationDetails) }),
+          ...(options.clientAssertion === undefined
+            ? {}
+            : { client_assertion_type: jwtBearerAssertionType, client_assertion: options.clientAssertion }),
         }),
       });
     },

@@ -7,6 +7,7 @@ import type {
   Actor,
   App,
   AppQuery,
+  BundleScan,
   Lifecycle,
   NoticeResult,
   Registration,
@@ -15,7 +16,6 @@ import type {
 import type { Config } from '../../config/index.js';
 import type { PolicySet } from '../../policy/index.js';
 import { GatehouseError, InputError } from '../../errors/index.js';
-import type { ScanSummary } from '../../scan/index.js';
 import type { SecretStore } from '../../secrets/index.js';
 import type { Store } from '../../store/index.js';
 import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
@@ -131,13 +131,16 @@ export function registerAppCommands(program: Command): void {
         'register an app from its manifest: exit 0 approved, 3 in review, 1 denied (kept as a draft)',
       )
       .argument('<file>', 'the manifest (JSON or YAML)')
-      .option('--bundle <path>', "scan the app's bundle (folder, .zip, .tgz) and submit the findings with it")
+      .option(
+        '--bundle <path>',
+        "the app's bundle (folder, .zip, .tgz): Gatehouse scans it and binds the result to its digest",
+      )
       .option(...asOption),
   ).action(async (file: string, options: PlanOptions) => {
     const manifest = await readManifest(file);
-    const scan = await scanOf(options.bundle);
+    const bundle = await bundleOf(options.bundle);
     await withCatalog(options, async ({ lifecycle }) => {
-      const result = await lifecycle.register({ manifest, scan, by: actorOf(options), admin: true });
+      const result = await lifecycle.register({ manifest, bundle, by: actorOf(options), admin: true });
       await printPlan(options, result);
     });
   });
@@ -150,13 +153,13 @@ export function registerAppCommands(program: Command): void {
       )
       .argument('<id>', 'app id')
       .argument('<file>', 'the new manifest (JSON or YAML)')
-      .option('--bundle <path>', "scan the app's bundle and submit the findings with it")
+      .option('--bundle <path>', "the app's bundle: Gatehouse scans it and binds the result to its digest")
       .option(...asOption),
   ).action(async (id: string, file: string, options: PlanOptions) => {
     const manifest = await readManifest(file);
-    const scan = await scanOf(options.bundle);
+    const bundle = await bundleOf(options.bundle);
     await withCatalog(options, async ({ lifecycle }) => {
-      const result = await lifecycle.update(id, { manifest, scan, by: actorOf(options), admin: true });
+      const result = await lifecycle.update(id, { manifest, bundle, by: actorOf(options), admin: true });
       await printPlan(options, result);
     });
   });
@@ -244,6 +247,27 @@ export function registerAppCommands(program: Command): void {
       const found = await mustFind(lifecycle, id);
       const view = viewOf(found, await lifecycle.catalog.history(found.id));
       report(options, describeApp(found, view.history ?? []), view);
+    });
+  });
+
+  withCommonOptions(
+    app
+      .command('deploy-check')
+      .description(
+        'the deploy gate: exit 0 only when the bundle is, digest for digest, the one approved for the app',
+      )
+      .argument('<id>', 'app id')
+      .requiredOption('--bundle <path>', 'the bundle about to be deployed (folder, .zip, .tgz)'),
+  ).action(async (id: string, options: CommonOptions & { bundle: string }) => {
+    const { bundleDigest } = await import('../../catalog/index.js');
+    const digest = await bundleDigest(options.bundle);
+    await withCatalog(options, async ({ lifecycle }) => {
+      const approved = await lifecycle.checkDeploy(id, digest);
+      report(options, `${approved.id}: ${digest} is the approved bundle; deploy may go ahead`, {
+        app_id: approved.id,
+        digest,
+        approved: true,
+      });
     });
   });
 
@@ -352,10 +376,10 @@ async function readManifest(file: string): Promise<unknown> {
   }
 }
 
-async function scanOf(bundle: string | undefined): Promise<ScanSummary | undefined> {
-  if (bundle === undefined) return undefined;
-  const { scanBundle, scanSummary } = await import('../../scan/index.js');
-  return scanSummary(await scanBundle(bundle));
+async function bundleOf(path: string | undefined): Promise<BundleScan | undefined> {
+  if (path === undefined) return undefined;
+  const { scanBundleAt } = await import('../../catalog/index.js');
+  return scanBundleAt(path);
 }
 
 function listQuery(options: ListOptions, parseDays: (text: string) => number): AppQuery {
@@ -446,6 +470,8 @@ function describeApp(
       `  scan:          ${app.scan.critical} critical, ${app.scan.high} high, ${app.scan.medium} medium, ${app.scan.low} low`,
     );
   }
+  if (app.bundleDigest) lines.push(`  bundle:        ${app.bundleDigest}`);
+  if (app.approvedDigest) lines.push(`  approved:      ${app.approvedDigest}`);
   if (app.reviewReason) lines.push(`  why:           ${app.reviewReason}`);
   lines.push(
     `  last used:     ${app.lastUsedAt ?? 'never (as far as the catalog has read the audit trail)'}`,
