@@ -15,7 +15,7 @@ import {
 } from './reader.js';
 import { AuditIntegrityError } from '../errors/index.js';
 import { maxBatch, pendingOf, unavailable, type Appended, type Pending } from './tree.js';
-import { verifyStoredLog } from './verify-store.js';
+import { verifyAppended, type VerifiedPoint } from './verify-store.js';
 
 /** What the latest verification of the stored log against its signed checkpoints found. */
 export type AuditIntegrity =
@@ -44,6 +44,8 @@ export abstract class GroupCommitLog {
   #integrity: AuditIntegrity = { intact: true };
   #appendFailure: string | undefined;
   #verifying: Promise<AuditIntegrity> | undefined;
+  /** The last checkpoint a verification found the log to match: the background check starts there. */
+  #verified: VerifiedPoint | undefined;
   #watch: NodeJS.Timeout | undefined;
   /** Appends not yet handed to `commit`. */
   #pending: Pending[] = [];
@@ -117,15 +119,22 @@ export abstract class GroupCommitLog {
   }
 
   /**
-   * Recomputes the stored tree and checks it against every signed checkpoint. Damage, once found, stays
+   * Recomputes the stored tree and checks it against every signed checkpoint. `incremental`: only what
+   * was appended since the last verified checkpoint, and the stored tree's consistency proof from it to
+   * the newest one; a finding is confirmed (and located) by a full check. Damage, once found, stays
    * until the log is repaired and the process restarted; a store that cannot be read (an outage) is
    * reported to onBackgroundError and changes nothing.
    */
-  verifyIntegrity(): Promise<AuditIntegrity> {
+  verifyIntegrity(options: { incremental?: boolean } = {}): Promise<AuditIntegrity> {
     this.#verifying ??= (async () => {
       try {
-        const report = await verifyStoredLog(this.db, this.#verifierKey);
-        if (!report.ok) {
+        const from = options.incremental ? this.#verified : undefined;
+        let run = await verifyAppended(this.db, this.#verifierKey, from);
+        if (!run.report.ok && from) run = await verifyAppended(this.db, this.#verifierKey);
+        const { report } = run;
+        if (report.ok) {
+          this.#verified = run.verified ?? this.#verified;
+        } else {
           this.#integrity = {
             intact: false,
             firstBadIndex: report.firstBadIndex,
@@ -150,7 +159,7 @@ export abstract class GroupCommitLog {
   /** Verifies again every `intervalMs` in the background, so damage after start-up is found too. */
   watchIntegrity(intervalMs: number): void {
     this.#watch = setInterval(() => {
-      if (!this.closing && this.#integrity.intact) void this.verifyIntegrity();
+      if (!this.closing && this.#integrity.intact) void this.verifyIntegrity({ incremental: true });
     }, intervalMs);
     this.#watch.unref();
   }

@@ -36,9 +36,9 @@ export async function snapshotBounds(db: Db): Promise<{ size: number; checkpoint
   return { size: last ? Number(last.idx) + 1 : 0, checkpointSize: checkpoint ? Number(checkpoint.size) : -1 };
 }
 
-/** Events with idx < size, in index order, a page at a time. */
-export async function* storedEvents(db: Db, size: number): AsyncGenerator<StoredEvent[]> {
-  let after = -1;
+/** Events with from ≤ idx < size, in index order, a page at a time. */
+export async function* storedEvents(db: Db, size: number, from = 0): AsyncGenerator<StoredEvent[]> {
+  let after = from - 1;
   for (;;) {
     const rows = await db
       .selectFrom('audit_events')
@@ -62,9 +62,11 @@ export class CheckpointReader {
   #after = -1;
   #exhausted = false;
 
-  constructor(db: Db, maxSize: number) {
+  /** `minSize`: checkpoints of at least this size only. */
+  constructor(db: Db, maxSize: number, minSize = 0) {
     this.#db = db;
     this.#maxSize = maxSize;
+    this.#after = minSize - 1;
     this.#exhausted = maxSize < 0;
   }
 

@@ -1,11 +1,14 @@
 /** `verifyStoredLog`: recompute the log from the store and check every stored checkpoint and subtree hash. */
+import { AuditIntegrityError } from '../errors/index.js';
 import type { Db } from '../store/index.js';
 import { parseVerifierKey } from './checkpoint.js';
 import { IntentTracker, type UnfinishedWrite } from './intents.js';
-import { nodeKey } from './merkle.js';
-import { matchesHex } from './nodes.js';
+import { matchesHex, withStoredNodes } from './nodes.js';
 import { CheckpointReader, snapshotBounds, storedEvents } from './snapshot.js';
-import { LogVerifier, type VerifyReport } from './verify.js';
+import { consistencyProof, nodeKey, rangeRoot, verifyConsistency } from './merkle.js';
+import { LogVerifier, type VerifiedPoint, type VerifyReport } from './verify.js';
+
+export type { VerifiedPoint } from './verify.js';
 
 /** An intact log may still hold writes whose outcome was never recorded; they are named here. */
 export type StoredLogReport = VerifyReport & { readonly unfinishedWrites?: readonly UnfinishedWrite[] };
@@ -15,16 +18,43 @@ export async function verifyStoredLog(
   verifierKey: string,
   onProgress?: (done: number, total: number) => void,
 ): Promise<StoredLogReport> {
+  return (await verifyFrom(db, verifierKey, onProgress)).report;
+}
+
+/**
+ * Verifies only what was appended since `from` (a point an earlier run verified; the whole log without
+ * it), and that the stored tree proves the newest checkpoint consistent with `from`. `verified`: where
+ * the next run can start.
+ */
+export function verifyAppended(
+  db: Db,
+  verifierKey: string,
+  from?: VerifiedPoint,
+): Promise<{ report: StoredLogReport; verified?: VerifiedPoint }> {
+  return verifyFrom(db, verifierKey, undefined, from);
+}
+
+async function verifyFrom(
+  db: Db,
+  verifierKey: string,
+  onProgress?: (done: number, total: number) => void,
+  from?: VerifiedPoint,
+): Promise<{ report: StoredLogReport; verified?: VerifiedPoint }> {
   const intents = new IntentTracker();
   const verifier = parseVerifierKey(verifierKey);
   const { size, checkpointSize } = await snapshotBounds(db);
-  const checkpoints = new CheckpointReader(db, checkpointSize);
+  const start = from?.range.size ?? 0;
+  const checkpoints = new CheckpointReader(db, checkpointSize, start);
   let storedNodes = new Map<string, string>();
-  const log = new LogVerifier(verifier, (level, index, hash) => {
-    const stored = storedNodes.get(nodeKey(level, index));
-    if (stored === undefined) return 'NODE_MISSING';
-    return matchesHex(hash, stored) ? undefined : 'NODE_MISMATCH';
-  });
+  const log = new LogVerifier(
+    verifier,
+    (level, index, hash) => {
+      const stored = storedNodes.get(nodeKey(level, index));
+      if (stored === undefined) return 'NODE_MISSING';
+      return matchesHex(hash, stored) ? undefined : 'NODE_MISMATCH';
+    },
+    from,
+  );
 
   const feedCheckpoints = async () => {
     for (let next = await checkpoints.takeUpTo(log.size); next; next = await checkpoints.takeUpTo(log.size)) {
@@ -33,7 +63,7 @@ export async function verifyStoredLog(
   };
 
   await feedCheckpoints();
-  for await (const page of storedEvents(db, size)) {
+  for await (const page of storedEvents(db, size, start)) {
     storedNodes = await nodesCompletedBy(db, log.size, log.size + page.length);
     for (const row of page) {
       log.event(row.idx, row.event, row.leaf_hash);
@@ -48,8 +78,30 @@ export async function verifyStoredLog(
   const beyond = log.done ? undefined : await checkpoints.take();
   if (beyond) log.checkpoint({ note: beyond.note, size: beyond.size, rootHash: beyond.root_hash });
   const report = log.finish();
+  if (!report.ok) return { report };
+  const verified = log.verified;
+  if (from && verified && !(await storedTreeConsistent(db, from, verified))) {
+    const problem = `the stored tree does not prove checkpoint ${start} consistent with checkpoint ${verified.range.size}`;
+    return { report: { ok: false, firstBadIndex: start, code: 'NODE_MISMATCH', problem } };
+  }
   const unfinishedWrites = intents.unfinished();
-  return report.ok && unfinishedWrites.length > 0 ? { ...report, unfinishedWrites } : report;
+  return {
+    report: unfinishedWrites.length > 0 ? { ...report, unfinishedWrites } : report,
+    ...(verified && { verified }),
+  };
+}
+
+/** The consistency proof the store serves between two verified checkpoints checks out (RFC 9162 §2.1.4). */
+async function storedTreeConsistent(db: Db, older: VerifiedPoint, newer: VerifiedPoint): Promise<boolean> {
+  const [m, n] = [older.range.size, newer.range.size];
+  try {
+    const proof = await withStoredNodes(db, (get) => consistencyProof(m, n, get));
+    return verifyConsistency(m, n, rangeRoot(older.range), newer.root, proof);
+  } catch (error) {
+    // A missing subtree hash is damage; a store that cannot be read is an outage (thrown on).
+    if (error instanceof AuditIntegrityError) return false;
+    throw error;
+  }
 }
 
 /** Stored interior nodes that appending leaves [begin, end) completes, keyed by nodeKey. */

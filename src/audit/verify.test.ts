@@ -15,6 +15,7 @@ import {
   type VerifyReport,
 } from './index.js';
 import { appendLeaf, emptyRange, hashLeaf, rangeRoot, type CompactRange } from './merkle.js';
+import { verifyAppended } from './verify-store.js';
 import { testDatabase } from '../../test/support/database.js';
 
 const origin = 'gatehouse.test/audit';
@@ -466,5 +467,45 @@ describe('export and offline verification', () => {
     await expect(verifyExportFile(join(dir, 'nope.jsonl'), vkey)).rejects.toMatchObject({
       code: 'INVALID_INPUT',
     });
+  });
+});
+
+describe('verifyAppended: the background check, incremental', () => {
+  it('reads only what was appended since the last verified checkpoint and goes on from the new one', async () => {
+    await buildLog(10);
+    const first = await verifyAppended(db, vkey);
+    expect(first.report).toEqual({ ok: true, size: 10, checkpoints: 10 });
+    expect(first.verified?.range.size).toBe(10);
+    await buildLog(6);
+    const next = await verifyAppended(db, vkey, first.verified);
+    expect(next.report).toMatchObject({ ok: true, size: 16 });
+    // Checkpoint 10 (where it starts) and the six new ones, not the ten before it.
+    expect(next.report).toMatchObject({ checkpoints: 7 });
+    expect(next.verified?.range.size).toBe(16);
+    expect(await verifyAppended(db, vkey, next.verified)).toMatchObject({ report: { ok: true, size: 16 } });
+  });
+
+  it('finds an appended event that was altered, at its index', async () => {
+    await buildLog(10);
+    const { verified } = await verifyAppended(db, vkey);
+    await buildLog(6);
+    await editEvent(12, (text) => text.replace('event 2', 'event X'));
+    const { report } = await verifyAppended(db, vkey, verified);
+    expect(failure(report).firstBadIndex).toBe(12);
+  });
+
+  it('finds an older subtree hash altered after it was verified: the consistency proof to the new checkpoint fails', async () => {
+    await buildLog(10);
+    const { verified } = await verifyAppended(db, vkey);
+    await buildLog(6);
+    // Node [0, 8): part of the proof that the tree of 10 is a prefix of the tree of 16.
+    await db
+      .updateTable('audit_nodes')
+      .set({ hash: '00'.repeat(32) })
+      .where('level', '=', 3)
+      .where('idx', '=', 0)
+      .execute();
+    const { report } = await verifyAppended(db, vkey, verified);
+    expect(failure(report)).toMatchObject({ code: 'NODE_MISMATCH', firstBadIndex: 10 });
   });
 });

@@ -53,6 +53,15 @@ export interface CheckpointInput {
   readonly rootHash?: string;
 }
 
+/**
+ * A checkpoint this verifier found the log to match, and the recomputed tree at its size: a later run
+ * can start there and verify only what was appended since.
+ */
+export interface VerifiedPoint {
+  readonly range: CompactRange;
+  readonly root: Buffer;
+}
+
 interface Pending extends CheckpointInput {
   readonly claimed: number;
 }
@@ -68,10 +77,22 @@ export class LogVerifier {
   #eventFinding: Failure | undefined;
   #nodeFinding: { start: number; end: number; code: VerifyProblemCode; problem: string } | undefined;
   #verdict: Failure | undefined;
+  #verified: VerifiedPoint | undefined;
 
-  constructor(verifier: NoteVerifier, checkNode?: NodeCheck) {
+  /** `from`: a point an earlier run verified; events and checkpoints are then fed from its size on. */
+  constructor(verifier: NoteVerifier, checkNode?: NodeCheck, from?: VerifiedPoint) {
     this.#verifier = verifier;
     this.#checkNode = checkNode;
+    if (from) {
+      this.#range = from.range;
+      this.#vouched = from.range.size;
+      this.#verified = from;
+    }
+  }
+
+  /** The largest checkpoint verified so far (or the starting point). */
+  get verified(): VerifiedPoint | undefined {
+    return this.#verified;
   }
 
   /** Events fed so far: the size of the recomputed tree. */
@@ -223,6 +244,7 @@ export class LogVerifier {
       );
     }
     this.#vouched = Math.max(this.#vouched, size);
+    this.#verified = { range: this.#range, root };
     this.#verifiedCheckpoints += 1;
     // A valid checkpoint above an event finding vouches for everything before it: the finding stands.
     if (this.#eventFinding && size > this.#eventFinding.firstBadIndex) this.#verdict = this.#eventFinding;

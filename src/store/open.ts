@@ -51,7 +51,11 @@ async function openSqliteStore(config: Config): Promise<Store> {
   file.pragma('busy_timeout = 0');
   file.pragma('synchronous = FULL');
   const db = new Kysely<Database>({
-    dialect: new WaitingSqliteDialect({ database: reusingStatements(file) }, lockWaitMs),
+    dialect: new WaitingSqliteDialect(
+      { database: reusingStatements(file) },
+      lockWaitMs,
+      () => file.inTransaction,
+    ),
   });
   await migrateToLatest(db);
   return {

@@ -123,7 +123,9 @@ describe('malformed input is refused in one shape and recorded', () => {
           `POST /crm/v1/notes HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nauthorization: Bearer ${alice}\r\n` +
             `content-type: application/json\r\ncontent-length: 5000\r\n\r\n{"body":"half`,
         );
-        setTimeout(() => socket.destroy(), 200);
+        // Reset in the same turn as the half body: the socket is gone (and its peer address with it,
+        // request.ip undefined) before the pipeline first reads the caller's address.
+        socket.resetAndDestroy();
       });
       socket.on('close', () => resolve());
       socket.on('error', () => undefined);

@@ -71,4 +71,57 @@ describe('more requests than server.maxInFlight', () => {
       for (const socket of sockets) socket.destroy();
     }
   });
+
+  it('a storm of 2,000 connections: /healthz answers during it, the excess is shed with 503 + Retry-After, not queued', async () => {
+    const token = await demo.accessToken('alice', 'call-notes', 'read:account.basic');
+    const { port } = new URL(demo.url);
+    const request =
+      `GET /crm/v1/accounts?limit=1 HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n` +
+      `authorization: Bearer ${token}\r\nconnection: close\r\n\r\n`;
+    const sockets: Socket[] = [];
+    const answered: string[] = [];
+    const answers: Promise<string>[] = [];
+    try {
+      // Opened in waves so the storm is bounded on a small machine; one connection in ten asks for data.
+      for (let wave = 0; wave < 4; wave++) {
+        await Promise.all(
+          Array.from({ length: 500 }, (_, i) => {
+            const asks = (wave * 500 + i) % 10 === 0;
+            return new Promise<void>((resolve) => {
+              const socket = connect({ host: '127.0.0.1', port: Number(port) }, () => {
+                if (asks) socket.write(request);
+                resolve();
+              });
+              socket.on('error', () => resolve());
+              sockets.push(socket);
+              if (asks) answers.push(answerOf(socket).then((head) => (answered.push(head), head)));
+            });
+          }),
+        );
+      }
+      expect(sockets.length).toBe(2000);
+      expect((await demo.get('/healthz')).status).toBe(200);
+      const heads = await Promise.all(answers);
+      const shed = heads.filter((head) => head.startsWith('HTTP/1.1 503'));
+      const served = heads.filter((head) => head.startsWith('HTTP/1.1 200'));
+      expect(shed.length + served.length).toBe(heads.length);
+      expect(shed.length).toBeGreaterThan(served.length);
+      for (const head of shed) expect(head).toMatch(/\r\nretry-after: 1\r\n/i);
+      // Shed at once, not queued behind the requests in flight (each held back by the slow CRM).
+      expect(answered[0]).toMatch(/^HTTP\/1\.1 503/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    expect((await demo.get('/healthz')).status).toBe(200);
+  });
 });
+
+/** The status line and headers of the one answer on `socket`, once the server closes it. */
+function answerOf(socket: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('close', () => resolve(text.split('\r\n\r\n')[0] ?? ''));
+  });
+}
