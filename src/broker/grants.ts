@@ -42,7 +42,7 @@ export interface TokenResponse {
   authorization_details?: Array<{ type: string; account_ids: string[] }>;
 }
 
-type Capability = { account_ids: string[] };
+export type Capability = { account_ids: string[] };
 
 /** What a grant has learnt of its request so far: the audit event of its outcome says it. */
 interface GrantTrail {
@@ -231,7 +231,8 @@ export function parseCapability(value: string | undefined): Capability | undefin
   return { account_ids: [...new Set(ids as string[])].sort() };
 }
 
-async function checkCapability(
+/** Whether the user may be given a capability over these accounts (the same check for every grant). */
+export async function checkCapability(
   ctx: BrokerContext,
   identity: SubjectIdentity,
   cap: Capability,
@@ -312,13 +313,16 @@ async function redeemCode(
   ctx.revocations.checkSubject(identity, client.appId);
   const scope = narrowToCurrent(ctx, client, identity, row.scope.split(' '));
   trail.scope = scope.join(' ');
+  const cap = row.cap === null ? undefined : (JSON.parse(row.cap) as Capability);
+  // Checked again at issuance: an account may have been reassigned since the user consented.
+  if (cap) await checkCapability(ctx, identity, cap);
   const familyExpires = now + ctx.config.broker.refreshTokenAbsoluteSeconds;
   return issueWithRefresh(ctx, client, identity, {
     scope,
     familyId: row.family_id,
     familyExpires,
     jkt,
-    cap: undefined,
+    cap,
   });
 }
 
