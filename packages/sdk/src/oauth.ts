@@ -92,6 +92,8 @@ export class Broker {
     scope: string;
     state: string;
     codeVerifier: string;
+    /** RFC 9396: a capability over these accounts only. */
+    accountIds?: readonly string[];
   }): Promise<URL> {
     const endpoint = this.server.authorization_endpoint;
     if (!endpoint) throw new TypeError('the broker names no authorization endpoint');
@@ -104,6 +106,9 @@ export class Broker {
       state: options.state,
       code_challenge: await oauth.calculatePKCECodeChallenge(options.codeVerifier),
       code_challenge_method: 'S256',
+      ...(options.accountIds && {
+        authorization_details: JSON.stringify([{ type: 'crm_accounts', account_ids: options.accountIds }]),
+      }),
     }).toString();
     return url;
   }
