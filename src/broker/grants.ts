@@ -445,6 +445,17 @@ async function refresh(
     scope = requested;
   }
   trail.scope = scope.join(' ');
+  // RFC 9396 §6: a refresh may narrow the grant to named accounts (within any capability it has).
+  let cap = row.cap === null ? undefined : (JSON.parse(row.cap) as Capability);
+  const narrowed = parseCapability(param('authorization_details'));
+  if (narrowed) {
+    const held = cap?.account_ids;
+    if (held && !narrowed.account_ids.every((id) => held.includes(id))) {
+      throw new OAuthError('OAUTH_INVALID_AUTHORIZATION_DETAILS', 'a refresh can only narrow the capability');
+    }
+    await checkCapability(ctx, identity, narrowed);
+    cap = narrowed;
+  }
   const claimed = await ctx.db
     .updateTable('broker_refresh_tokens')
     .set({ used_at: now })
@@ -462,7 +473,7 @@ async function refresh(
     familyId: row.family_id,
     familyExpires: Number(row.family_expires_at),
     jkt: row.jkt ?? jkt,
-    cap: row.cap === null ? undefined : (JSON.parse(row.cap) as Capability),
+    cap,
   });
 }
 

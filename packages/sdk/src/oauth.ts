@@ -106,9 +106,7 @@ export class Broker {
       state: options.state,
       code_challenge: await oauth.calculatePKCECodeChallenge(options.codeVerifier),
       code_challenge_method: 'S256',
-      ...(options.accountIds && {
-        authorization_details: JSON.stringify([{ type: 'crm_accounts', account_ids: options.accountIds }]),
-      }),
+      ...(options.accountIds && capabilityParameters(options.accountIds)),
     }).toString();
     return url;
   }
@@ -163,13 +161,20 @@ export class Broker {
   }
 
   /** One refresh; use `RotatingTokens` rather than calling this directly (rotation allows one use). */
-  async refresh(refreshToken: string): Promise<TokenSet> {
+  /**
+   * Refreshes (the broker rotates the refresh token). With `accountIds`, the new tokens and every later
+   * refresh are narrowed to those accounts (RFC 9396), e.g. once the app has learnt which are the user's.
+   */
+  async refresh(refreshToken: string, narrow: { accountIds?: readonly string[] } = {}): Promise<TokenSet> {
     const response = await oauth.refreshTokenGrantRequest(
       this.server,
       this.client,
       oauth.None(),
       refreshToken,
-      this.#request(),
+      {
+        ...this.#request(),
+        ...(narrow.accountIds && { additionalParameters: capabilityParameters(narrow.accountIds) }),
+      },
     );
     return tokenSet(
       await oauth.processRefreshTokenResponse(this.server, this.client, response).catch(refused),
@@ -205,4 +210,9 @@ function tokenSet(answer: oauth.TokenEndpointResponse): TokenSet & { scope: stri
     expiresAt: Date.now() + (answer.expires_in ?? 300) * 1000,
     scope: answer.scope ?? '',
   };
+}
+
+/** RFC 9396 `authorization_details` naming a capability over these CRM accounts only. */
+function capabilityParameters(accountIds: readonly string[]): Record<string, string> {
+  return { authorization_details: JSON.stringify([{ type: 'crm_accounts', account_ids: accountIds }]) };
 }
