@@ -341,6 +341,42 @@ describe('capability tokens', () => {
     expect(decodeJwt(((await refreshed.json()) as Tokens).access_token).cap).toEqual(expected);
   });
 
+  it('RFC 9396 on refresh: narrows a sign-in to named accounts, never widens the capability, and a refused widening burns nothing', async () => {
+    const tokens = await codeFlow();
+    const page = (await (await demo.get('/crm/v1/accounts?limit=3', tokens.access_token)).json()) as {
+      records: { id: string }[];
+    };
+    const [first, second, third] = page.records.map((record) => record.id);
+    const details = (ids: (string | undefined)[]) =>
+      JSON.stringify([{ type: 'crm_accounts', account_ids: ids }]);
+    const narrowed = await postForm('/oauth/token', {
+      grant_type: 'refresh_token',
+      client_id: 'call-notes',
+      refresh_token: tokens.refresh_token,
+      authorization_details: details([first, second]),
+    });
+    expect(narrowed.status).toBe(200);
+    const next = (await narrowed.json()) as Tokens;
+    expect(decodeJwt(next.access_token).cap).toEqual({ account_ids: [first, second].sort() });
+    const wider = await postForm('/oauth/token', {
+      grant_type: 'refresh_token',
+      client_id: 'call-notes',
+      refresh_token: next.refresh_token,
+      authorization_details: details([first, third]),
+    });
+    expect(wider.status).toBe(400);
+    expect(await wider.json()).toMatchObject({ error: 'invalid_authorization_details' });
+    const kept = await postForm('/oauth/token', {
+      grant_type: 'refresh_token',
+      client_id: 'call-notes',
+      refresh_token: next.refresh_token,
+    });
+    expect(kept.status).toBe(200);
+    expect(decodeJwt(((await kept.json()) as Tokens).access_token).cap).toEqual({
+      account_ids: [first, second].sort(),
+    });
+  });
+
   it('refuses malformed authorization_details at /oauth/authorize, back to the app, before any sign-in', async () => {
     const authorize = new URL(`${demo.url}/oauth/authorize`);
     authorize.search = new URLSearchParams({
