@@ -100,7 +100,11 @@ describe.skipIf(onPostgres)('call-notes in Chromium', () => {
     const store = await openStore(demo.config);
     try {
       const assigned = (
-        await store.db.selectFrom('crm_accounts').select('id').where('owner', '=', 'alice@example.com').execute()
+        await store.db
+          .selectFrom('crm_accounts')
+          .select('id')
+          .where('owner', '=', 'alice@example.com')
+          .execute()
       ).map((row) => row.id);
       // The app asks for the first page of them (20): each one hers, none of anybody else's.
       expect(cap.account_ids).toHaveLength(Math.min(assigned.length, 20));

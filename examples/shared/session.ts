@@ -44,7 +44,10 @@ export async function session(
   const clientOf = (tokens: RotatingTokens) =>
     createCrmClient({ baseUrl: __GATEHOUSE_URL__, tokens, request: broker.resourceOptions() });
   const accountIds = options.accounts
-    ? await options.accounts(clientOf(new RotatingTokens(signedIn, () => Promise.reject(new Error('once')))), user)
+    ? await options.accounts(
+        clientOf(new RotatingTokens(signedIn, () => Promise.reject(new Error('once')))),
+        user,
+      )
     : [];
   if (accountIds.length > 0 && signedIn.refreshToken !== undefined) {
     // The first token served only to learn the accounts; from here on the app holds the narrowed one.

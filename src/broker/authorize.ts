@@ -235,7 +235,10 @@ export async function callback(
       await checkCapability(ctx, identity, cap);
     } catch {
       await finish(ctx, row);
-      return back('invalid_authorization_details', 'the capability names accounts this user may not be given');
+      return back(
+        'invalid_authorization_details',
+        'the capability names accounts this user may not be given',
+      );
     }
   }
   const csrf = randomToken();

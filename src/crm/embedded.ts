@@ -1,4 +1,11 @@
-import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, type Transaction } from 'kysely';
+import {
+  sql,
+  type Expression,
+  type ExpressionBuilder,
+  type Kysely,
+  type SqlBool,
+  type Transaction,
+} from 'kysely';
 import { AccessDenied, InputError } from '../errors/index.js';
 import { CompiledShapes, type Db } from '../store/index.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
@@ -211,10 +218,7 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
         // Dates are stored as ISO 8601 text on both stores: the month is its first seven characters.
         const key =
           req.bucket === 'month' ? sql<string>`substr(${sql.ref(groupBy)}, 1, 7)` : sql.ref(groupBy);
-        q = q
-          .select(key.as('g'))
-          .groupBy(key)
-          .orderBy(key);
+        q = q.select(key.as('g')).groupBy(key).orderBy(key);
       }
       // One group more than asked tells whether the answer was cut short.
       const rows = (await q.limit(limit + 1).execute()) as Row[];

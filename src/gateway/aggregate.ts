@@ -199,7 +199,9 @@ export interface AggregateAnswer {
 type Run = (req: {
   groupBy?: string;
   bucket?: 'month';
-  metrics: readonly Metric[]; filter?: FilterExpr }) => Promise<{
+  metrics: readonly Metric[];
+  filter?: FilterExpr;
+}) => Promise<{
   groups: AggregateGroup[];
   truncated: boolean;
 }>;

@@ -156,13 +156,17 @@ describe('the caller view', () => {
       compare('close_date', 'ge', '2025-12-01'),
       compare('close_date', 'lt', '2026-01-01'),
     ]);
-    expect(groupCondition('close_date', 'month', '2025-03')[1]).toEqual(compare('close_date', 'lt', '2025-04-01'));
+    expect(groupCondition('close_date', 'month', '2025-03')[1]).toEqual(
+      compare('close_date', 'lt', '2025-04-01'),
+    );
     expect(groupCondition('stage', undefined, 'Won')).toEqual([compare('stage', 'eq', 'Won')]);
   });
 
   it("an aggregate's audit reason names its grouping and every filter it was sent", () => {
     expect(
-      aggregateAsked(parseAggregateQuery({ group_by: 'stage', filter: ["stage in ('A', 'B')", "owner eq 'x'"] })),
+      aggregateAsked(
+        parseAggregateQuery({ group_by: 'stage', filter: ["stage in ('A', 'B')", "owner eq 'x'"] }),
+      ),
     ).toBe("group_by stage; filter stage in ('A', 'B'); filter owner eq 'x'; ");
     expect(aggregateAsked(parseAggregateQuery({ group_by: 'close_date:month' }))).toBe(
       'group_by close_date:month; ',

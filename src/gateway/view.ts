@@ -101,7 +101,9 @@ export function aggregateDimensions(view: CallerView, meta: ObjectMeta): Set<str
  * is a coarse dimension, as a stage is; the exact date is not (it nearly names one record).
  */
 export function aggregateMonthFields(view: CallerView, meta: ObjectMeta): Set<string> {
-  const dates = new Set(meta.fields.filter((f) => f.type === 'date' || f.type === 'datetime').map((f) => f.name));
+  const dates = new Set(
+    meta.fields.filter((f) => f.type === 'date' || f.type === 'datetime').map((f) => f.name),
+  );
   return new Set([...view.filterable].filter((field) => dates.has(field)));
 }
 
