@@ -303,6 +303,105 @@ describe('capability tokens', () => {
     expect(decodeJwt(body.access_token).cap).toEqual({ account_ids: ['acc_1', 'acc_2'] });
   });
 
+  it('RFC 9396 on the code flow: authorization_details at /oauth/authorize narrows the code, its token and every refresh', async () => {
+    const alice = await demo.accessToken('alice', 'call-notes', 'read:account.basic');
+    const page = (await (await demo.get('/crm/v1/accounts?limit=3', alice)).json()) as {
+      records: { id: string }[];
+    };
+    const [first, second, other] = page.records.map((record) => record.id);
+    const details = JSON.stringify([{ type: 'crm_accounts', account_ids: [second, first] }]);
+    const { verifier, challenge } = pkce();
+    const { back, consentHtml } = await signIn(new Browser(), {
+      base: demo.url,
+      clientId: 'call-notes',
+      redirectUri,
+      scope,
+      user: 'alice',
+      challenge,
+      authorizationDetails: details,
+    });
+    // The user is told what the capability narrows the app to before allowing it.
+    expect(consentHtml).toContain(`<code>${first}</code>`);
+    const redeemed = await postForm('/oauth/token', {
+      grant_type: 'authorization_code',
+      client_id: 'call-notes',
+      code: back.searchParams.get('code') ?? '',
+      redirect_uri: redirectUri,
+      code_verifier: verifier,
+    });
+    expect(redeemed.status).toBe(200);
+    const tokens = (await redeemed.json()) as Tokens & { authorization_details: unknown };
+    const expected = { account_ids: [first, second].sort() };
+    expect(tokens.authorization_details).toEqual([{ type: 'crm_accounts', ...expected }]);
+    expect(decodeJwt(tokens.access_token).cap).toEqual(expected);
+    const seen = (await (await demo.get('/crm/v1/accounts?limit=50', tokens.access_token)).json()) as {
+      records: { id: string }[];
+    };
+    expect(seen.records.map((record) => record.id).sort()).toEqual(expected.account_ids);
+    expect((await demo.get(`/crm/v1/accounts/${other}`, tokens.access_token)).status).toBe(404);
+    const refreshed = await postForm('/oauth/token', {
+      grant_type: 'refresh_token',
+      client_id: 'call-notes',
+      refresh_token: tokens.refresh_token,
+    });
+    expect(decodeJwt(((await refreshed.json()) as Tokens).access_token).cap).toEqual(expected);
+  });
+
+  it('RFC 9396 on refresh: narrows a sign-in to named accounts, never widens the capability, and a refused widening burns nothing', async () => {
+    const tokens = await codeFlow();
+    const page = (await (await demo.get('/crm/v1/accounts?limit=3', tokens.access_token)).json()) as {
+      records: { id: string }[];
+    };
+    const [first, second, third] = page.records.map((record) => record.id);
+    const details = (ids: (string | undefined)[]) =>
+      JSON.stringify([{ type: 'crm_accounts', account_ids: ids }]);
+    const narrowed = await postForm('/oauth/token', {
+      grant_type: 'refresh_token',
+      client_id: 'call-notes',
+      refresh_token: tokens.refresh_token,
+      authorization_details: details([first, second]),
+    });
+    expect(narrowed.status).toBe(200);
+    const next = (await narrowed.json()) as Tokens;
+    expect(decodeJwt(next.access_token).cap).toEqual({ account_ids: [first, second].sort() });
+    const wider = await postForm('/oauth/token', {
+      grant_type: 'refresh_token',
+      client_id: 'call-notes',
+      refresh_token: next.refresh_token,
+      authorization_details: details([first, third]),
+    });
+    expect(wider.status).toBe(400);
+    expect(await wider.json()).toMatchObject({ error: 'invalid_authorization_details' });
+    const kept = await postForm('/oauth/token', {
+      grant_type: 'refresh_token',
+      client_id: 'call-notes',
+      refresh_token: next.refresh_token,
+    });
+    expect(kept.status).toBe(200);
+    expect(decodeJwt(((await kept.json()) as Tokens).access_token).cap).toEqual({
+      account_ids: [first, second].sort(),
+    });
+  });
+
+  it('refuses malformed authorization_details at /oauth/authorize, back to the app, before any sign-in', async () => {
+    const authorize = new URL(`${demo.url}/oauth/authorize`);
+    authorize.search = new URLSearchParams({
+      response_type: 'code',
+      client_id: 'call-notes',
+      redirect_uri: redirectUri,
+      scope,
+      state: 's1',
+      code_challenge: pkce().challenge,
+      code_challenge_method: 'S256',
+      authorization_details: '[{"type":"crm_accounts","account_ids":[]}]',
+    }).toString();
+    const response = await fetch(authorize, { redirect: 'manual' });
+    const location = new URL(response.headers.get('location') ?? '');
+    expect(location.origin + location.pathname).toBe(redirectUri);
+    expect(location.searchParams.get('error')).toBe('invalid_authorization_details');
+    expect(location.searchParams.get('state')).toBe('s1');
+  });
+
   it('refuses malformed authorization_details', async () => {
     for (const details of [
       'not json',

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { decodeJwt } from 'jose';
 import type { Request } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,6 +67,11 @@ const refreshGrants = (requests: Request[]) =>
 describe.skipIf(onPostgres)('call-notes in Chromium', () => {
   it('alice signs in, sees her accounts, logs a call note and sees it; the write is in the trail', async () => {
     const { page } = browser;
+    const accountReads: Request[] = [];
+    const onRequest = (request: Request) => {
+      if (new URL(request.url()).pathname === '/crm/v1/accounts') accountReads.push(request);
+    };
+    page.on('request', onRequest);
     await signIn('http://localhost:5173', 'alice', 'call-notes-consent');
     const first = page.getByRole('list').first().getByRole('button').first();
     await first.waitFor();
@@ -86,6 +92,48 @@ describe.skipIf(onPostgres)('call-notes in Chromium', () => {
     expect(write).toMatchObject({ actor_id: 'alice@example.com', resource_type: 'note' });
     expect(write?.request_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(write?.trace_id).toMatch(/^[0-9a-f]{32}$/);
+    // The list the rep sees was read with a capability token naming exactly her assigned accounts.
+    page.off('request', onRequest);
+    const listed = accountReads.at(-1);
+    const token = ((await listed?.allHeaders())?.authorization ?? '').split(' ')[1] ?? '';
+    const cap = decodeJwt(token).cap as { account_ids: string[] };
+    const store = await openStore(demo.config);
+    try {
+      const assigned = (
+        await store.db
+          .selectFrom('crm_accounts')
+          .select('id')
+          .where('owner', '=', 'alice@example.com')
+          .execute()
+      ).map((row) => row.id);
+      // The app asks for the first page of them (20): each one hers, none of anybody else's.
+      expect(cap.account_ids).toHaveLength(Math.min(assigned.length, 20));
+      for (const id of cap.account_ids) expect(assigned).toContain(id);
+    } finally {
+      await store.close();
+    }
+    const shown = await page.getByRole('list').first().getByRole('button').count();
+    expect(shown).toBe(cap.account_ids.length);
+  });
+
+  it('a phone in a note: alice (a rep, phones masked) sees it redacted in call-notes, bob (a manager) whole', async () => {
+    const { page } = browser;
+    const phone = '+44 20 7946 0958';
+    await page.getByRole('list').first().getByRole('button').first().click();
+    const written = page.waitForResponse((r) => r.url().endsWith('/crm/v1/notes') && r.status() === 201);
+    await page.getByLabel('Call note').fill(`Call back on ${phone} after the board meeting.`);
+    await page.getByRole('button', { name: 'Log note' }).click();
+    const { id } = (await (await written).json()) as { id: string };
+    await page.getByTestId('notes').getByText('[redacted:phone]').first().waitFor();
+    expect(await page.getByTestId('notes').textContent()).not.toContain(phone);
+    await browser.screenshot('call-notes-redacted');
+    const bob = await demo.accessToken(
+      'bob',
+      'call-notes',
+      'read:account.basic read:contact.basic read:contact.reach read:note.basic',
+    );
+    const note = (await (await demo.get(`/crm/v1/notes/${id}?fields=body`, bob)).json()) as { body: string };
+    expect(note.body).toBe(`Call back on ${phone} after the board meeting.`);
   });
 
   it('refreshes once when the access token has expired, then shows a revoked sign-in in plain words', async () => {
@@ -118,14 +166,40 @@ describe.skipIf(onPostgres)('call-notes in Chromium', () => {
 });
 
 describe.skipIf(onPostgres)('pipeline-dashboard in Chromium', () => {
-  it('bob sees the pipeline by stage as a chart of aggregates; asking for the deals is refused', async () => {
+  it('bob sees the pipeline by stage and by month as charts of aggregates; asking for the deals is refused', async () => {
     const { page } = browser;
+    const aggregates: Request[] = [];
+    page.on('request', (request) => {
+      if (request.url().includes('/crm/v1/opportunities/aggregate')) aggregates.push(request);
+    });
     await signIn('http://localhost:5174', 'bob', 'pipeline-dashboard-consent');
     await page.getByTestId('stages').locator('tbody tr').first().waitFor();
-    expect(await page.locator('.recharts-bar-rectangle').count()).toBeGreaterThan(0);
+    await page.locator('.recharts-wrapper').nth(1).locator('.recharts-bar-rectangle').first().waitFor();
+    const charts = page.locator('.recharts-wrapper');
+    expect(await charts.count()).toBe(2);
+    expect(await charts.nth(1).locator('.recharts-bar-rectangle').count()).toBeGreaterThan(1);
+    const filtered = page.waitForResponse((r) => r.url().includes('filter=') && r.status() === 200);
+    await page.getByLabel('Open deals only').check();
+    await filtered;
     await browser.screenshot('pipeline-dashboard');
     await page.getByRole('button', { name: 'Show the deals behind it' }).click();
     await expect(page.getByRole('alert').getAttribute('data-kind')).resolves.toBe('PolicyDenied');
     await browser.screenshot('pipeline-dashboard-refused');
+    page.removeAllListeners('request');
+
+    // Every grouping and filter the dashboard sent is in the audit event of that request.
+    const auditor = await demo.accessToken('carol', 'console', 'audit:read');
+    const sent = aggregates.map((request) => new URL(request.url()).searchParams);
+    expect(sent.some((params) => params.getAll('filter').length > 0)).toBe(true);
+    const answers = await Promise.all(aggregates.map((request) => request.response()));
+    for (const [i, params] of sent.entries()) {
+      const requestId = (await answers[i]?.allHeaders())?.['x-request-id'] ?? '';
+      const page = (await (await demo.get(`/audit/v1/events?request_id=${requestId}`, auditor)).json()) as {
+        records: Array<{ event: { reason: string; action: string } }>;
+      };
+      const event = page.records.find((r) => r.event.action === 'crm.aggregate')?.event;
+      expect(event?.reason).toContain(`group_by ${params.get('group_by')}; `);
+      for (const filter of params.getAll('filter')) expect(event?.reason).toContain(`filter ${filter}; `);
+    }
   });
 });

@@ -390,6 +390,48 @@ describe('aggregates', () => {
     });
   });
 
+  it('pipeline by month: group_by=close_date:month sums each month of its territory; the exact date is refused', async () => {
+    const response = await demo.get(
+      '/crm/v1/opportunities/aggregate?group_by=close_date:month&metric=sum(amount)&metric=count',
+      dashboard,
+    );
+    expect(response.status).toBe(200);
+    const answer = await json<{ groups: Row[]; suppressed_groups: number }>(response);
+    const months = (
+      await db.all<{ month: string; n: number | string; total: number | string }>(
+        `select substr(close_date, 1, 7) as month, count(*) as n, sum(amount) as total
+         from crm_opportunities where territory = 'EMEA' group by substr(close_date, 1, 7)`,
+      )
+    ).map((m) => ({ month: m.month, n: Number(m.n), total: Number(m.total) }));
+    expect(answer.groups.length).toBeGreaterThan(1);
+    for (const group of answer.groups) {
+      const truth = months.find((m) => m.month === group['close_date:month']);
+      expect(group['close_date:month']).toMatch(/^\d{4}-\d{2}$/);
+      expect(group.count).toBe(truth?.n);
+      expect(group.sum_amount).toBeCloseTo(truth?.total as number, 2);
+    }
+    const [row] = await auditEventsOf(demo, carol, requestIdOf(response));
+    expect(row?.event.reason).toMatch(/^group_by close_date:month; \d+ groups returned/);
+    for (const path of [
+      '/crm/v1/opportunities/aggregate?group_by=close_date',
+      `/crm/v1/opportunities/aggregate?group_by=close_date:month&filter=${encodeURIComponent("close_date ge '2025-01-01'")}`,
+    ]) {
+      await expectProblem(await demo.get(path, dashboard), 422, 'INVALID_INPUT');
+    }
+  });
+
+  it('every filter an aggregate is sent is in its audit event, with the fields it named', async () => {
+    const filter = "stage ne 'Closed Lost'";
+    const response = await demo.get(
+      `/crm/v1/opportunities/aggregate?group_by=stage&metric=sum(amount)&filter=${encodeURIComponent(filter)}`,
+      dashboard,
+    );
+    expect(response.status).toBe(200);
+    const [row] = await auditEventsOf(demo, carol, requestIdOf(response));
+    expect(row?.event.reason).toContain(`group_by stage; filter ${filter}; `);
+    expect(row?.event.fields).toBe('amount,stage');
+  });
+
   it('groups smaller than the minimum are suppressed and counted', async () => {
     const answer = await json<{ groups: Row[]; suppressed_groups: number }>(
       await demo.get('/crm/v1/opportunities/aggregate?group_by=amount', dashboard),

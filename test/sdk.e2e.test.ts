@@ -37,6 +37,23 @@ async function signedIn(): Promise<TokenSet> {
 }
 
 describe('@gatehouse/sdk against the demo', () => {
+  it('a sign-in narrowed to accounts asks for a crm_accounts capability the broker accepts', async () => {
+    const url = await broker.authorizationUrl({
+      redirectUri,
+      scope,
+      state: 'state-1',
+      codeVerifier: 'v'.repeat(43),
+      accountIds: ['acc_1', 'acc_2'],
+    });
+    expect(JSON.parse(url.searchParams.get('authorization_details') ?? '')).toEqual([
+      { type: 'crm_accounts', account_ids: ['acc_1', 'acc_2'] },
+    ]);
+    const answer = await fetch(url, { redirect: 'manual' });
+    expect(answer.status).toBe(303);
+    // On to the IdP's sign-in, not back to the app with an error.
+    expect(new URL(answer.headers.get('location') ?? '').pathname).toMatch(/^\/idp\//);
+  });
+
   it('concurrent calls with an expired token refresh once; the rotated family stays alive', async () => {
     const initial = await signedIn();
     let refreshes = 0;

@@ -10,6 +10,7 @@ import {
   type BrokerContext,
   type ClientInfo,
 } from './context.js';
+import { checkCapability, parseCapability, type Capability } from './grants.js';
 import { grantScopes, parseScope } from './scopes.js';
 import type { SubjectIdentity } from './subject-token.js';
 
@@ -97,6 +98,13 @@ export async function authorize(
   } catch {
     return refuse('invalid_scope', 'the scope parameter is malformed');
   }
+  // RFC 9396: a capability narrows the sign-in to named accounts, checked as on token exchange.
+  let cap: Capability | undefined;
+  try {
+    cap = parseCapability(param('authorization_details'));
+  } catch (error) {
+    return refuse('invalid_authorization_details', (error as Error).message);
+  }
   let endpoint: string | undefined;
   try {
     endpoint = (await ctx.idp.metadata()).authorization_endpoint;
@@ -123,6 +131,7 @@ export async function authorize(
       idp_verifier: idpVerifier,
       identity: null,
       granted_scope: null,
+      cap: cap ? JSON.stringify(cap) : null,
       consent_hash: null,
       done: 0,
       expires_at: nowSeconds(ctx) + ctx.config.broker.loginTtlSeconds,
@@ -220,6 +229,18 @@ export async function callback(
     await finish(ctx, row);
     return back('unauthorized_client', 'the app is no longer approved');
   }
+  const cap = row.cap === null ? undefined : (JSON.parse(row.cap) as Capability);
+  if (cap) {
+    try {
+      await checkCapability(ctx, identity, cap);
+    } catch {
+      await finish(ctx, row);
+      return back(
+        'invalid_authorization_details',
+        'the capability names accounts this user may not be given',
+      );
+    }
+  }
   const csrf = randomToken();
   await ctx.db
     .updateTable('broker_logins')
@@ -237,6 +258,7 @@ export async function callback(
       purpose: client.purpose,
       user: identity.email ?? identity.sub,
       scopes: granted,
+      ...(cap ? { accounts: cap.account_ids } : {}),
       login: state,
       csrf,
     }),
@@ -286,6 +308,7 @@ export async function consent(
       scope: row.granted_scope,
       identity: row.identity,
       family_id: randomToken(18),
+      cap: row.cap,
       expires_at: nowSeconds(ctx) + ctx.config.broker.authorizationCodeTtlSeconds,
       used_at: null,
     })

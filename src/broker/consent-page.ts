@@ -75,6 +75,8 @@ export function consentPage(options: {
   purpose?: string;
   user: string;
   scopes: readonly string[];
+  /** The accounts a capability narrows the sign-in to, when it asks for one. */
+  accounts?: readonly string[];
   login: string;
   csrf: string;
 }): string {
@@ -98,6 +100,7 @@ ${facts ? `<dl>${facts}</dl>` : ''}
 <ul aria-labelledby="what">
 ${items}
 </ul>
+${options.accounts ? `<p class="note">Only on these ${options.accounts.length} accounts: ${options.accounts.map((id) => `<code>${escape(id)}</code>`).join(', ')}.</p>` : ''}
 <p class="note">It can never see more than you can, and every use is recorded.</p>
 <form method="post" action="consent" aria-label="Your answer">
 <input type="hidden" name="login" value="${escape(options.login)}">

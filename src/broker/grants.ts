@@ -43,7 +43,7 @@ export interface TokenResponse {
   authorization_details?: Array<{ type: string; account_ids: string[] }>;
 }
 
-type Capability = { account_ids: string[] };
+export type Capability = { account_ids: string[] };
 
 /** What a grant has learnt of its request so far: the audit event of its outcome says it. */
 interface GrantTrail {
@@ -233,7 +233,8 @@ export function parseCapability(value: string | undefined): Capability | undefin
   return { account_ids: [...new Set(ids as string[])].sort() };
 }
 
-async function checkCapability(
+/** Whether the user may be given a capability over these accounts (the same check for every grant). */
+export async function checkCapability(
   ctx: BrokerContext,
   identity: SubjectIdentity,
   cap: Capability,
@@ -314,13 +315,16 @@ async function redeemCode(
   ctx.revocations.checkSubject(identity, client.appId);
   const scope = narrowToCurrent(ctx, client, identity, row.scope.split(' '));
   trail.scope = scope.join(' ');
+  const cap = row.cap === null ? undefined : (JSON.parse(row.cap) as Capability);
+  // Checked again at issuance: an account may have been reassigned since the user consented.
+  if (cap) await checkCapability(ctx, identity, cap);
   const familyExpires = now + ctx.config.broker.refreshTokenAbsoluteSeconds;
   return issueWithRefresh(ctx, client, identity, {
     scope,
     familyId: row.family_id,
     familyExpires,
     jkt,
-    cap: undefined,
+    cap,
   });
 }
 
@@ -443,6 +447,17 @@ async function refresh(
     scope = requested;
   }
   trail.scope = scope.join(' ');
+  // RFC 9396 §6: a refresh may narrow the grant to named accounts (within any capability it has).
+  let cap = row.cap === null ? undefined : (JSON.parse(row.cap) as Capability);
+  const narrowed = parseCapability(param('authorization_details'));
+  if (narrowed) {
+    const held = cap?.account_ids;
+    if (held && !narrowed.account_ids.every((id) => held.includes(id))) {
+      throw new OAuthError('OAUTH_INVALID_AUTHORIZATION_DETAILS', 'a refresh can only narrow the capability');
+    }
+    await checkCapability(ctx, identity, narrowed);
+    cap = narrowed;
+  }
   const claimed = await ctx.db
     .updateTable('broker_refresh_tokens')
     .set({ used_at: now })
@@ -460,7 +475,7 @@ async function refresh(
     familyId: row.family_id,
     familyExpires: Number(row.family_expires_at),
     jkt: row.jkt ?? jkt,
-    cap: row.cap === null ? undefined : (JSON.parse(row.cap) as Capability),
+    cap,
   });
 }
 

@@ -23,6 +23,8 @@ export interface BrokerTables {
     /** JSON of the signed-in identity, once the IdP answered. */
     identity: string | null;
     granted_scope: string | null;
+    /** JSON of the capability asked (RFC 9396 authorization_details), when the sign-in is narrowed. */
+    cap: string | null;
     /** SHA-256 of the consent form's anti-forgery token. */
     consent_hash: string | null;
     done: number;
@@ -37,6 +39,8 @@ export interface BrokerTables {
     identity: string;
     /** The refresh-token family the code starts; revoked when the code is replayed. */
     family_id: string;
+    /** JSON of the capability the user consented to, when the sign-in is narrowed. */
+    cap: string | null;
     expires_at: number;
     used_at: number | null;
   };

@@ -13,7 +13,10 @@ export const defaultScopes = {
     fields: ['name', 'account_id', 'stage', 'close_date', 'owner'],
   },
   'read:opportunity.financial': { object: 'opportunity', fields: ['amount'] },
-  'read:opportunity.aggregate': { object: 'opportunity', fields: ['stage', 'amount', 'owner'] },
+  'read:opportunity.aggregate': {
+    object: 'opportunity',
+    fields: ['stage', 'amount', 'owner', 'close_date'],
+  },
   'read:note.basic': {
     object: 'note',
     fields: ['body', 'author', 'account_id', 'contact_id', 'opportunity_id', 'created_at'],

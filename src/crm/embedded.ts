@@ -1,4 +1,11 @@
-import type { Expression, ExpressionBuilder, Kysely, SqlBool, Transaction } from 'kysely';
+import {
+  sql,
+  type Expression,
+  type ExpressionBuilder,
+  type Kysely,
+  type SqlBool,
+  type Transaction,
+} from 'kysely';
 import { AccessDenied, InputError } from '../errors/index.js';
 import { CompiledShapes, type Db } from '../store/index.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
@@ -207,11 +214,12 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
         ]);
       // The client's expression is ANDed after the row filter, never merged into it.
       if (expression) q = q.where((eb) => compileExpression(eb, expression));
-      if (groupBy)
-        q = q
-          .select((eb) => eb.ref(groupBy).as('g'))
-          .groupBy(groupBy)
-          .orderBy(groupBy);
+      if (groupBy) {
+        // Dates are stored as ISO 8601 text on both stores: the month is its first seven characters.
+        const key =
+          req.bucket === 'month' ? sql<string>`substr(${sql.ref(groupBy)}, 1, 7)` : sql.ref(groupBy);
+        q = q.select(key.as('g')).groupBy(key).orderBy(key);
+      }
       // One group more than asked tells whether the answer was cut short.
       const rows = (await q.limit(limit + 1).execute()) as Row[];
       const groups = rows.slice(0, limit).map((row) => ({

@@ -66,6 +66,8 @@ export interface Metric {
 export interface AggregateRequest {
   /** The field whose values form the groups; one group of everything when absent. */
   groupBy?: string;
+  /** Groups by the month (`YYYY-MM`) of a date `groupBy` rather than by its value. */
+  bucket?: 'month';
   metrics: readonly Metric[];
   /** All conditions must hold (AND); the row filter goes here, inside the query. */
   where: readonly Condition[];

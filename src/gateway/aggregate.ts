@@ -14,7 +14,7 @@ import { consentCondition, consentLinked } from './consent.js';
 import { aggregateLinked } from './linked-aggregate.js';
 import { filterFields } from './filter.js';
 import { consentWhere, parseFilters } from './stages.js';
-import { aggregateDimensions, aggregateView } from './view.js';
+import { aggregateDimensions, aggregateMonthFields, aggregateView } from './view.js';
 
 /**
  * Aggregates (CONTRACT.md `GET /crm/v1/{object}/aggregate?group_by=f&metric=sum(amount)`): counts and
@@ -25,11 +25,13 @@ import { aggregateDimensions, aggregateView } from './view.js';
 
 export interface AggregateQuery {
   groupBy?: string;
+  /** `group_by=close_date:month`: groups by the month of a date. */
+  bucket?: 'month';
   metrics: Metric[];
   filter: string[];
 }
 
-const fieldName = /^[a-z_]{1,64}$/;
+const groupByPattern = /^([a-z_]{1,64})(:month)?$/;
 const metricPattern = /^(count|sum|avg|min|max)\(([a-z_]{0,64})\)$/;
 const maxMetrics = 8;
 
@@ -42,17 +44,21 @@ export function parseAggregateQuery(query: Record<string, unknown>): AggregateQu
       });
     }
   }
-  const groupBy = query.group_by;
-  if (groupBy !== undefined && (typeof groupBy !== 'string' || !fieldName.test(groupBy))) {
-    throw new InputError('group_by must name one field', { parameter: 'group_by' });
+  const groupMatch = query.group_by === undefined ? undefined : groupByPattern.exec(String(query.group_by));
+  if (query.group_by !== undefined && (typeof query.group_by !== 'string' || !groupMatch)) {
+    throw new InputError('group_by must name one field, or a date field by month as in close_date:month', {
+      parameter: 'group_by',
+    });
   }
+  const groupBy = groupMatch?.[1];
+  const bucket = groupMatch?.[2] ? ('month' as const) : undefined;
   const rawMetrics = query.metric === undefined ? ['count'] : [query.metric].flat().map(String);
   if (rawMetrics.length > maxMetrics)
     throw new InputError(`at most ${maxMetrics} metrics`, { parameter: 'metric' });
   const metrics = rawMetrics.map(parseMetric);
   const filter = query.filter === undefined ? [] : [query.filter].flat().map(String);
   if (filter.length > 8) throw new InputError('at most 8 filters', { parameter: 'filter' });
-  return { groupBy, metrics, filter };
+  return { groupBy, ...(bucket && { bucket }), metrics, filter };
 }
 
 function parseMetric(text: string): Metric {
@@ -73,9 +79,22 @@ function parseMetric(text: string): Metric {
   return { fn, field };
 }
 
+/**
+ * What an aggregate asked, for its audit reason: the grouping and every filter as sent. A filter here
+ * only ever names dimensions (categories such as a stage), never a measure or a personal field.
+ */
+export function aggregateAsked(query: AggregateQuery): string {
+  const parts = [
+    ...(query.groupBy ? [`group_by ${groupKey(query.groupBy, query.bucket)}`] : []),
+    ...query.filter.map((filter) => `filter ${filter.slice(0, 200)}`),
+  ];
+  return parts.map((part) => `${part}; `).join('');
+}
+
 export interface AggregatePlan {
   object: CrmObject;
   groupBy?: string;
+  bucket?: 'month';
   metrics: Metric[];
   where: RowCondition[];
   /** The caller's own filter, ANDed inside the row filter by the connector. */
@@ -131,6 +150,16 @@ export function planAggregate(
     });
   }
   const types = new Map(meta.fields.map((f) => [f.name, f.type]));
+  const months = aggregateMonthFields(view, meta);
+  if (query.bucket && (!query.groupBy || !months.has(query.groupBy))) {
+    throw new InputError(`only a date is grouped by month: ${[...months].sort().join(', ') || 'none here'}`, {
+      parameter: 'group_by',
+    });
+  }
+  // An exact date nearly names one record: dates are grouped by month only.
+  if (query.groupBy && !query.bucket && months.has(query.groupBy)) {
+    throw new InputError(`group by ${query.groupBy}:month, not by the exact date`, { parameter: 'group_by' });
+  }
   for (const metric of query.metrics) {
     const type = metric.field ? types.get(metric.field) : 'number';
     const ordered = type === 'date' || type === 'datetime';
@@ -144,13 +173,15 @@ export function planAggregate(
     ...consentWhere(config, principal, object, 'exclude'),
   ];
   const dimensions = aggregateDimensions(view, meta);
+  // By month, no filter at all: a range of dates inside the bucket would cut a month down to one record.
   const filterable = query.groupBy
-    ? new Set([...dimensions].filter((field) => field === query.groupBy))
+    ? new Set([...dimensions].filter((field) => field === query.groupBy && !query.bucket))
     : dimensions;
   const filter = parseFilters(view, query.filter, filterable);
   return {
     object,
     groupBy: query.groupBy,
+    ...(query.bucket && { bucket: query.bucket }),
     metrics: query.metrics,
     where,
     filter,
@@ -165,7 +196,12 @@ export interface AggregateAnswer {
   suppressed_groups: number;
 }
 
-type Run = (req: { groupBy?: string; metrics: readonly Metric[]; filter?: FilterExpr }) => Promise<{
+type Run = (req: {
+  groupBy?: string;
+  bucket?: 'month';
+  metrics: readonly Metric[];
+  filter?: FilterExpr;
+}) => Promise<{
   groups: AggregateGroup[];
   truncated: boolean;
 }>;
@@ -197,7 +233,12 @@ export async function runAggregate(
     return result;
   };
   if (!plan.groupBy) await requireLargeValues(run, plan.filterFields, k);
-  const result = await run({ groupBy: plan.groupBy, metrics: plan.metrics, filter: plan.filter });
+  const result = await run({
+    groupBy: plan.groupBy,
+    bucket: plan.bucket,
+    metrics: plan.metrics,
+    filter: plan.filter,
+  });
   const kept = releasedGroups(result.groups, k);
   const extremes = await extremesHeldByK(run, plan, kept, k);
   return {
@@ -265,19 +306,18 @@ async function extremesHeldByK(
       const cells: FilterExpr[] = chunk.map(({ group, value }) => {
         const holds: FilterExpr = { kind: 'compare', field, op: 'eq', value: value as string | number };
         return plan.groupBy
-          ? {
-              kind: 'and',
-              items: [
-                { kind: 'compare', field: plan.groupBy, op: 'eq', value: group.key as string | number },
-                holds,
-              ],
-            }
+          ? { kind: 'and', items: [...groupCondition(plan.groupBy, plan.bucket, group.key), holds] }
           : holds;
       });
       const cellFilter: FilterExpr =
         cells.length === 1 ? (cells[0] as FilterExpr) : { kind: 'or', items: cells };
       const filter: FilterExpr = plan.filter ? { kind: 'and', items: [plan.filter, cellFilter] } : cellFilter;
-      const { groups: held } = await run({ groupBy: plan.groupBy, metrics: [{ fn: 'count' }], filter });
+      const { groups: held } = await run({
+        groupBy: plan.groupBy,
+        bucket: plan.bucket,
+        metrics: [{ fn: 'count' }],
+        filter,
+      });
       const holders = new Map(held.map((group) => [group.key, group.count]));
       for (const { group, i } of chunk) {
         (shown[i] as boolean[])[m] = (holders.get(group.key) ?? 0) >= k;
@@ -287,6 +327,24 @@ async function extremesHeldByK(
   return shown;
 }
 
+/** The records of one group: its value, or for a month the dates from its first day to the next month's. */
+export function groupCondition(
+  field: string,
+  bucket: 'month' | undefined,
+  key: AggregateGroup['key'],
+): FilterExpr[] {
+  if (bucket !== 'month') return [{ kind: 'compare', field, op: 'eq', value: key as string | number }];
+  const [year = 0, month = 0] = String(key).split('-').map(Number);
+  const next = month === 12 ? `${year + 1}-01` : `${year}-${String(month + 1).padStart(2, '0')}`;
+  return [
+    { kind: 'compare', field, op: 'ge', value: `${String(key)}-01` },
+    { kind: 'compare', field, op: 'lt', value: `${next}-01` },
+  ];
+}
+
+/** The key a group answers under: the field, or `close_date:month` for a month. */
+export const groupKey = (groupBy: string, bucket?: 'month') => (bucket ? `${groupBy}:${bucket}` : groupBy);
+
 /** `{ stage: "Closed Won", count: 12, sum_amount: 340000 }` */
 function groupAnswer(
   plan: AggregatePlan,
@@ -294,7 +352,7 @@ function groupAnswer(
   shown: readonly boolean[],
 ): Record<string, string | number | null> {
   const out: Record<string, string | number | null> = {};
-  if (plan.groupBy) out[plan.groupBy] = group.key;
+  if (plan.groupBy) out[groupKey(plan.groupBy, plan.bucket)] = group.key;
   out.count = group.count;
   plan.metrics.forEach((metric, i) => {
     if (metric.fn !== 'count')

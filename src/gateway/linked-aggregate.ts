@@ -81,7 +81,8 @@ export async function aggregateLinked(
 }
 
 function add(groups: Map<Value | null, Running>, record: CrmRecord, req: AggregateRequest): void {
-  const key = req.groupBy ? (record[req.groupBy] ?? null) : null;
+  const value = req.groupBy ? (record[req.groupBy] ?? null) : null;
+  const key = req.bucket === 'month' && value !== null ? String(value).slice(0, 7) : value;
   let running = groups.get(key);
   if (!running) {
     running = { count: 0, metrics: req.metrics.map(() => ({ n: 0, sum: 0, min: null, max: null })) };

@@ -353,9 +353,12 @@ describe('buildOpenApi: narrowed to one app', () => {
       'avg(amount)',
       'min(amount)',
       'max(amount)',
+      'min(close_date)',
+      'max(close_date)',
     ]);
     const groupBy = (aggregate.parameters as Json[]).find((p) => p.name === 'group_by') as Json;
-    expect((groupBy.schema as Json).enum).toEqual(['owner', 'stage', 'amount']);
+    // A date is grouped by month only (view.ts aggregateMonthFields).
+    expect((groupBy.schema as Json).enum).toEqual(['owner', 'stage', 'amount', 'close_date:month']);
     const group = ((schemaOf(doc, 'OpportunityAggregate')?.properties as Json).groups as Json).items as Json;
     expect(Object.keys(group.properties as Json)).toEqual(
       expect.arrayContaining(['stage', 'count', 'sum_amount', 'avg_amount']),

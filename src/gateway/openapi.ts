@@ -249,6 +249,8 @@ function objectSchemas(access: ObjectAccess, masked: ReadonlySet<string>): Json 
     for (const field of aggregate.fields) {
       const base = valueSchema(field);
       properties[field.name] = annotate(field, { ...base, type: [base.type, 'null'] });
+      if (field.type === 'date' || field.type === 'datetime')
+        properties[`${field.name}:month`] = { type: ['string', 'null'], description: 'The month, YYYY-MM.' };
     }
     properties.count = { type: 'integer', minimum: 0, description: 'Records in the group.' };
     for (const metric of metricsOf(aggregate.fields)) {
@@ -392,7 +394,12 @@ function objectPaths(access: ObjectAccess): Json {
             name: 'group_by',
             in: 'query',
             description: 'The field whose values form the groups; one group of everything when absent.',
-            schema: { type: 'string', enum: aggregate.fields.map((field) => field.name) },
+            schema: {
+              type: 'string',
+              enum: aggregate.fields.flatMap((field) =>
+                field.type === 'date' || field.type === 'datetime' ? [`${field.name}:month`] : [field.name],
+              ),
+            },
           },
           {
             name: 'metric',

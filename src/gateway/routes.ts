@@ -3,7 +3,7 @@ import type { Config } from '../config/index.js';
 import { objectFromPlural, type CrmConnector, type CrmObject, type CrmRecord } from '../crm/index.js';
 import { DependencyUnavailable, InputError, NotFound } from '../errors/index.js';
 import type { Principal } from '../policy/index.js';
-import { parseAggregateQuery, planAggregate, runAggregate } from './aggregate.js';
+import { aggregateAsked, parseAggregateQuery, planAggregate, runAggregate } from './aggregate.js';
 import {
   aggregateQueryFields,
   authorizeCreate,
@@ -145,9 +145,10 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
           policy.rows(policyAsk(request, principal, 'aggregate', object, aggregateQueryFields(aggregate), 0)),
         );
         trail.scopes = plan.scopes;
+        trail.fields = aggregateQueryFields(aggregate);
         const answer = await runAggregate(crm, config, plan);
         trail.recordCount = answer.groups.length;
-        trail.reason = `${answer.groups.length} groups returned; ${answer.suppressed_groups} suppressed below ${config.gateway.aggregate.minGroupSize}`;
+        trail.reason = `${aggregateAsked(aggregate)}${answer.groups.length} groups returned; ${answer.suppressed_groups} suppressed below ${config.gateway.aggregate.minGroupSize}`;
         return answer;
       }),
     );

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import type {
   AggregateGroup,
+  CrmConnector,
   CrmObject,
   CrmRecord,
   FieldMeta,
@@ -10,11 +11,24 @@ import type {
   ObjectMeta,
 } from '../crm/index.js';
 import type { Principal } from '../policy/index.js';
-import { releasedGroups } from './aggregate.js';
+import {
+  aggregateAsked,
+  groupCondition,
+  parseAggregateQuery,
+  planAggregate,
+  releasedGroups,
+} from './aggregate.js';
 import { conditionHolds } from './authorize.js';
 import { openCursor, sealCursor, visiblePage, type CursorBinding } from './cursor.js';
 import { printFilter } from './filter.js';
-import { aggregateDimensions, aggregateView, checkFilter, readerView, type CallerView } from './view.js';
+import {
+  aggregateDimensions,
+  aggregateMonthFields,
+  aggregateView,
+  checkFilter,
+  readerView,
+  type CallerView,
+} from './view.js';
 import '../../test/support/fast-check-seed.js';
 
 /** The caller's view and what consults it — filters, cursors, aggregates, creates — as pure functions. */
@@ -115,6 +129,48 @@ describe('the caller view', () => {
   it('lets an aggregate filter only on its dimensions, never on a measure', () => {
     const view = aggregateView(config, bob, 'opportunity', meta('opportunity'));
     expect([...aggregateDimensions(view, meta('opportunity'))].sort()).toEqual(['owner', 'stage']);
+  });
+
+  it('groups a date by month only: the month is a coarse dimension, the exact date is not, and no filter narrows a month', () => {
+    const opportunities = meta('opportunity');
+    const view = aggregateView(config, bob, 'opportunity', opportunities);
+    expect([...aggregateMonthFields(view, opportunities)]).toEqual(['close_date']);
+    const crm = { describe: () => opportunities } as unknown as CrmConnector;
+    const plan = (query: Record<string, unknown>) =>
+      planAggregate(config, bob, 'opportunity', crm, parseAggregateQuery(query), []);
+    expect(plan({ group_by: 'close_date:month', metric: 'sum(amount)' })).toMatchObject({
+      groupBy: 'close_date',
+      bucket: 'month',
+    });
+    const refused = (query: Record<string, unknown>) =>
+      expect(() => plan(query)).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+    refused({ group_by: 'close_date' });
+    refused({ group_by: 'stage:month' });
+    refused({ group_by: 'close_date:week' });
+    refused({ group_by: 'close_date:month', filter: "stage eq 'Prospecting'" });
+    refused({ group_by: 'close_date:month', filter: "close_date ge '2025-03-01'" });
+  });
+
+  it('a month group holds the dates from its first day to the next month (December into January)', () => {
+    expect(groupCondition('close_date', 'month', '2025-12')).toEqual([
+      compare('close_date', 'ge', '2025-12-01'),
+      compare('close_date', 'lt', '2026-01-01'),
+    ]);
+    expect(groupCondition('close_date', 'month', '2025-03')[1]).toEqual(
+      compare('close_date', 'lt', '2025-04-01'),
+    );
+    expect(groupCondition('stage', undefined, 'Won')).toEqual([compare('stage', 'eq', 'Won')]);
+  });
+
+  it("an aggregate's audit reason names its grouping and every filter it was sent", () => {
+    expect(
+      aggregateAsked(
+        parseAggregateQuery({ group_by: 'stage', filter: ["stage in ('A', 'B')", "owner eq 'x'"] }),
+      ),
+    ).toBe("group_by stage; filter stage in ('A', 'B'); filter owner eq 'x'; ");
+    expect(aggregateAsked(parseAggregateQuery({ group_by: 'close_date:month' }))).toBe(
+      'group_by close_date:month; ',
+    );
   });
 });
 

@@ -97,6 +97,17 @@ export function aggregateDimensions(view: CallerView, meta: ObjectMeta): Set<str
 }
 
 /**
+ * The fields an aggregate may group by month (`group_by=close_date:month`): dates shown whole. A month
+ * is a coarse dimension, as a stage is; the exact date is not (it nearly names one record).
+ */
+export function aggregateMonthFields(view: CallerView, meta: ObjectMeta): Set<string> {
+  const dates = new Set(
+    meta.fields.filter((f) => f.type === 'date' || f.type === 'datetime').map((f) => f.name),
+  );
+  return new Set([...view.filterable].filter((field) => dates.has(field)));
+}
+
+/**
  * Refuses a filter the view does not allow (422 naming the field, never a value): a field not shown
  * whole (masked, redacted, unreadable), or an order comparison on a field that is not a number or a date
  * (ranges over text recover a hidden value one bisection at a time).

@@ -434,4 +434,11 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('apps').addColumn('approved_digest', 'text').execute();
     },
   },
+  '014_code_flow_capability': {
+    async up(db: Kysely<unknown>) {
+      // RFC 9396 authorization_details asked at /oauth/authorize, carried through consent into the code.
+      await db.schema.alterTable('broker_logins').addColumn('cap', 'text').execute();
+      await db.schema.alterTable('broker_codes').addColumn('cap', 'text').execute();
+    },
+  },
 };

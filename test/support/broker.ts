@@ -56,6 +56,8 @@ export interface LoginOptions {
   user: string;
   challenge: string;
   state?: string;
+  /** RFC 9396 authorization_details, JSON. */
+  authorizationDetails?: string;
 }
 
 /**
@@ -75,6 +77,9 @@ export async function signIn(
     state: options.state ?? 'app-state-1',
     code_challenge: options.challenge,
     code_challenge_method: 'S256',
+    ...(options.authorizationDetails === undefined
+      ? {}
+      : { authorization_details: options.authorizationDetails }),
   }).toString();
   let next = await browser.step(authorize);
   if (!next.pathname.startsWith('/idp/')) throw new Error(`expected the IdP, got ${next.toString()}`);
@@ -212,6 +217,7 @@ export async function redeemCodeFlow(options: {
   user?: string;
   clientId?: string;
   dpop?: DpopKey;
+  authorizationDetails?: string;
 }): Promise<Response> {
   const clientId = options.clientId ?? 'call-notes';
   const { verifier, challenge } = pkce();
@@ -222,6 +228,9 @@ export async function redeemCodeFlow(options: {
     scope: options.scope,
     user: options.user ?? 'alice',
     challenge,
+    ...(options.authorizationDetails === undefined
+      ? {}
+      : { authorizationDetails: options.authorizationDetails }),
   });
   const tokenUrl = `${options.base}/oauth/token`;
   const proof: Record<string, string> = options.dpop

@@ -2,8 +2,9 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { ErrorBanner } from '../../shared/ErrorBanner.js';
 import { session, type Session } from '../../shared/session.js';
 
-// The least scopes for the purpose: see my accounts and their contacts, read and log notes.
-const scope = 'read:account.basic read:contact.basic read:note.basic write:contact.note';
+// The least scopes for the purpose: see my accounts and their contacts (a manager, who may see
+// phones, then reads them in notes too; a rep gets them redacted), read and log notes.
+const scope = 'read:account.basic read:contact.basic read:contact.reach read:note.basic write:contact.note';
 
 interface Account {
   id: string;
@@ -22,6 +23,14 @@ const quoted = (value: string) => `'${value.replaceAll("'", "''")}'`;
 
 let started: Promise<Session | undefined> | undefined;
 
+/** The accounts assigned to me: the session is then narrowed to them (a capability token). */
+async function assignedAccounts(crm: Session['crm'], user: string): Promise<string[]> {
+  const { data } = await crm.GET('/crm/v1/accounts', {
+    params: { query: { fields: ['name'], filter: `owner eq ${quoted(user)}`, limit: 20 } },
+  });
+  return (data?.records ?? []).map((account) => account.id);
+}
+
 export function App() {
   const [me, setMe] = useState<Session>();
   const [error, setError] = useState<unknown>();
@@ -32,7 +41,7 @@ export function App() {
 
   useEffect(() => {
     // Once per page, even under StrictMode's double effects: a code can be redeemed once.
-    started ??= session('call-notes', scope);
+    started ??= session('call-notes', scope, { accounts: assignedAccounts });
     started.then(setMe, setError);
   }, []);
 
@@ -43,11 +52,9 @@ export function App() {
 
   const loadAccounts = () =>
     run(async () => {
+      // No filter needed: the token opens the accounts assigned to me and no other.
       const { data } = await me!.crm.GET('/crm/v1/accounts', {
-        // The accounts assigned to me: the ones I may log notes on.
-        params: {
-          query: { fields: ['name', 'industry'], filter: `owner eq ${quoted(me!.user)}`, limit: 20 },
-        },
+        params: { query: { fields: ['name', 'industry'], limit: 20 } },
       });
       setAccounts(data?.records ?? []);
     });

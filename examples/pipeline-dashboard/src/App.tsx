@@ -11,6 +11,13 @@ interface Stage {
   count: number;
   total: number;
 }
+interface Month {
+  month: string;
+  total: number;
+}
+
+// Aggregate filters name dimensions only; this one is recorded in the audit trail like every other.
+const openDeals = "not stage in ('Closed Won', 'Closed Lost')";
 
 let started: Promise<Session | undefined> | undefined;
 
@@ -18,23 +25,39 @@ export function App() {
   const [me, setMe] = useState<Session>();
   const [error, setError] = useState<unknown>();
   const [stages, setStages] = useState<Stage[]>([]);
+  const [months, setMonths] = useState<Month[]>([]);
+  const [openOnly, setOpenOnly] = useState(false);
 
   useEffect(() => {
     started ??= session('pipeline-dashboard', scope);
     started.then(setMe, setError);
   }, []);
 
-  const load = async () => {
+  const load = async (open = openOnly) => {
     setError(undefined);
     try {
+      const querySerializer = { array: { style: 'form', explode: true } } as const;
       const { data } = await me!.crm.GET('/crm/v1/opportunities/aggregate', {
-        params: { query: { group_by: 'stage', metric: ['count', 'sum(amount)'] } },
-        querySerializer: { array: { style: 'form', explode: true } },
+        params: {
+          query: { group_by: 'stage', metric: ['count', 'sum(amount)'], ...(open && { filter: openDeals }) },
+        },
+        querySerializer,
       });
       setStages(
         (data?.groups ?? []).map((group) => ({
           stage: group.stage ?? '(none)',
           count: group.count,
+          total: Math.round(group.sum_amount ?? 0),
+        })),
+      );
+      // By month: a coarse date bucket; the gateway refuses exact dates and filters inside a month.
+      const byMonth = await me!.crm.GET('/crm/v1/opportunities/aggregate', {
+        params: { query: { group_by: 'close_date:month', metric: ['sum(amount)'] } },
+        querySerializer,
+      });
+      setMonths(
+        (byMonth.data?.groups ?? []).map((group) => ({
+          month: group['close_date:month'] ?? '(none)',
           total: Math.round(group.sum_amount ?? 0),
         })),
       );
@@ -97,6 +120,27 @@ export function App() {
                 ))}
               </tbody>
             </table>
+            <h2 id="by-month">Pipeline by month of close (sum of amounts)</h2>
+            <BarChart width={720} height={280} data={months} accessibilityLayer aria-labelledby="by-month">
+              <CartesianGrid strokeDasharray="3 3" />
+              <XAxis dataKey="month" />
+              <YAxis width={70} tickFormatter={(value: number) => `${value / 1_000_000}M`} />
+              <Tooltip />
+              <Bar dataKey="total" name="Amount" fill="#137333" />
+            </BarChart>
+            <p>
+              <label>
+                <input
+                  type="checkbox"
+                  checked={openOnly}
+                  onChange={(event) => {
+                    setOpenOnly(event.target.checked);
+                    void load(event.target.checked);
+                  }}
+                />{' '}
+                Open deals only
+              </label>
+            </p>
             <p>
               <button onClick={() => void load()}>Refresh</button>{' '}
               <button className="secondary" onClick={() => void askForRecords()}>

@@ -6,6 +6,11 @@ import type { TokenSet } from './tokens.js';
 export interface SignInOptions {
   redirectUri: string;
   scope: string;
+  /**
+   * Narrows the sign-in to these CRM accounts (a capability token, RFC 9396 `authorization_details`):
+   * the app then sees nothing of any other account, whatever the user may see.
+   */
+  accountIds?: readonly string[];
   /** Where the pending sign-in is kept across the redirect; sessionStorage by default. */
   storage?: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>;
 }
@@ -22,6 +27,7 @@ export async function beginSignIn(broker: Broker, options: SignInOptions): Promi
     scope: options.scope,
     state,
     codeVerifier,
+    ...(options.accountIds && { accountIds: options.accountIds }),
   });
 }
 

@@ -394,6 +394,13 @@ export interface components {
         stage?: string | null;
         /** Amount */
         amount?: number | null;
+        /**
+         * Close date
+         * Format: date
+         */
+        close_date?: string | null;
+        /** @description The month, YYYY-MM. */
+        'close_date:month'?: string | null;
         /** @description Records in the group. */
         count: number;
         /** sum(amount) */
@@ -404,6 +411,10 @@ export interface components {
         min_amount?: number | null;
         /** max(amount) */
         max_amount?: number | null;
+        /** min(close_date) */
+        min_close_date?: string | null;
+        /** max(close_date) */
+        max_close_date?: string | null;
       }[];
       /** @description Groups left out because they hold too few records to hide one. */
       suppressed_groups?: number;
@@ -776,9 +787,17 @@ export interface operations {
     parameters: {
       query?: {
         /** @description The field whose values form the groups; one group of everything when absent. */
-        group_by?: 'owner' | 'stage' | 'amount';
+        group_by?: 'owner' | 'stage' | 'amount' | 'close_date:month';
         /** @description What to compute per group, as in sum(amount); repeat for several. count when absent. */
-        metric?: ('count' | 'sum(amount)' | 'avg(amount)' | 'min(amount)' | 'max(amount)')[];
+        metric?: (
+          | 'count'
+          | 'sum(amount)'
+          | 'avg(amount)'
+          | 'min(amount)'
+          | 'max(amount)'
+          | 'min(close_date)'
+          | 'max(close_date)'
+        )[];
         /** @description Only records matching this expression (on top of the row filter, which it can never widen). Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not` and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text ('2025-06-30'). Only fields you may read unmasked can be filtered on. At most 1024 characters, 16 comparisons, 5 levels of nesting and 100 values in a list. */
         filter?: components['parameters']['Filter'];
       };

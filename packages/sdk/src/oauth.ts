@@ -92,6 +92,8 @@ export class Broker {
     scope: string;
     state: string;
     codeVerifier: string;
+    /** RFC 9396: a capability over these accounts only. */
+    accountIds?: readonly string[];
   }): Promise<URL> {
     const endpoint = this.server.authorization_endpoint;
     if (!endpoint) throw new TypeError('the broker names no authorization endpoint');
@@ -104,6 +106,7 @@ export class Broker {
       state: options.state,
       code_challenge: await oauth.calculatePKCECodeChallenge(options.codeVerifier),
       code_challenge_method: 'S256',
+      ...(options.accountIds && capabilityParameters(options.accountIds)),
     }).toString();
     return url;
   }
@@ -158,13 +161,20 @@ export class Broker {
   }
 
   /** One refresh; use `RotatingTokens` rather than calling this directly (rotation allows one use). */
-  async refresh(refreshToken: string): Promise<TokenSet> {
+  /**
+   * Refreshes (the broker rotates the refresh token). With `accountIds`, the new tokens and every later
+   * refresh are narrowed to those accounts (RFC 9396), e.g. once the app has learnt which are the user's.
+   */
+  async refresh(refreshToken: string, narrow: { accountIds?: readonly string[] } = {}): Promise<TokenSet> {
     const response = await oauth.refreshTokenGrantRequest(
       this.server,
       this.client,
       oauth.None(),
       refreshToken,
-      this.#request(),
+      {
+        ...this.#request(),
+        ...(narrow.accountIds && { additionalParameters: capabilityParameters(narrow.accountIds) }),
+      },
     );
     return tokenSet(
       await oauth.processRefreshTokenResponse(this.server, this.client, response).catch(refused),
@@ -200,4 +210,9 @@ function tokenSet(answer: oauth.TokenEndpointResponse): TokenSet & { scope: stri
     expiresAt: Date.now() + (answer.expires_in ?? 300) * 1000,
     scope: answer.scope ?? '',
   };
+}
+
+/** RFC 9396 `authorization_details` naming a capability over these CRM accounts only. */
+function capabilityParameters(accountIds: readonly string[]): Record<string, string> {
+  return { authorization_details: JSON.stringify([{ type: 'crm_accounts', account_ids: accountIds }]) };
 }
