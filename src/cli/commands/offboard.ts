@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import { AuditIntegrityError } from '../../errors/index.js';
 import { progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
-import { actorOf, withCatalog } from './app.js';
+import { callAdmin, localOperator } from '../login.js';
+import { currentLogin, withCatalog } from './app.js';
 
 interface OffboardOptions extends CommonOptions {
   transferTo?: string;
   reason: string;
-  as?: string;
 }
 
 export function registerOffboardCommands(program: Command): void {
@@ -22,9 +22,18 @@ export function registerOffboardCommands(program: Command): void {
       )
       .argument('<email>', "the leaver's email")
       .option('--transfer-to <email>', 'hand their apps to this owner instead of suspending them')
-      .option('--reason <text>', 'why; recorded in the audit trail', 'the owner left')
-      .option('--as <email>', 'who offboards, as recorded in the audit trail (stated, not verified)'),
+      .option('--reason <text>', 'why; recorded in the audit trail', 'the owner left'),
   ).action(async (email: string, options: OffboardOptions) => {
+    const login = await currentLogin(options);
+    if (login !== undefined) {
+      const result = await callAdmin(login, 'POST', '/admin/v1/offboard', {
+        user: email,
+        ...(options.transferTo === undefined ? {} : { transfer_to: options.transferTo }),
+        reason: options.reason,
+      });
+      report(options, `offboarded ${String(result.user)}`, result);
+      return;
+    }
     const { offboardUser } = await import('../../catalog/index.js');
     await withCatalog(options, async ({ config, audit, secrets, lifecycle, revokeTokens }) => {
       const bar = progressBar('archiving the audit trail');
@@ -38,7 +47,7 @@ export function registerOffboardCommands(program: Command): void {
           onProgress: (scanned) => bar.update(scanned, scanned),
         },
         email,
-        { transferTo: options.transferTo, by: actorOf(options), reason: options.reason },
+        { transferTo: options.transferTo, by: localOperator, reason: options.reason },
       );
       bar.stop();
       const lines = [
