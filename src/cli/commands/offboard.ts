@@ -1,6 +1,7 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { AuditIntegrityError } from '../../errors/index.js';
-import { progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
+import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
 import { callAdmin, localOperator } from '../login.js';
 import { currentLogin, withCatalog } from './app.js';
 
@@ -31,7 +32,10 @@ export function registerOffboardCommands(program: Command): void {
         ...(options.transferTo === undefined ? {} : { transfer_to: options.transferTo }),
         reason: options.reason,
       });
-      report(options, `offboarded ${String(result.user)}`, result);
+      // The server names the archive within its data dir.
+      const archive = result.archive as OffboardReport['archive'];
+      const located = { ...result, archive: { ...archive, file: resolve(commandConfig(options).dataDir, archive.file) } };
+      report(options, describeOffboard(located as OffboardReport), located);
       return;
     }
     const { offboardUser } = await import('../../catalog/index.js');
@@ -50,16 +54,7 @@ export function registerOffboardCommands(program: Command): void {
         { transferTo: options.transferTo, by: localOperator, reason: options.reason },
       );
       bar.stop();
-      const lines = [
-        `offboarded ${result.user}`,
-        ...result.apps.map((a) => `  ${a.app_id}: ${a.action}${a.to ? ` to ${a.to}` : ''}`),
-        `  tokens revoked: every token of ${[...result.tokens_revoked.apps.map((a) => `app ${a}`), `user ${result.user}`].join(', ')}`,
-        `  secrets removed: ${result.secrets_removed.length}`,
-        `  archive: ${result.archive.file} (${result.archive.events} events, checkpoint of ${result.archive.checkpoint_size})`,
-        `  verify it: gatehouse offboard verify ${result.archive.file}`,
-      ];
-      if (result.apps.length === 0) lines.splice(1, 0, '  no apps owned');
-      report(options, lines.join('\n'), result);
+      report(options, describeOffboard(result), result);
     });
   });
 
@@ -97,4 +92,20 @@ export function registerOffboardCommands(program: Command): void {
       result,
     );
   });
+}
+
+type OffboardReport = Awaited<ReturnType<CatalogModule['offboardUser']>>;
+type CatalogModule = typeof import('../../catalog/index.js');
+
+function describeOffboard(result: OffboardReport): string {
+  const lines = [
+    `offboarded ${result.user}`,
+    ...result.apps.map((a) => `  ${a.app_id}: ${a.action}${a.to ? ` to ${a.to}` : ''}`),
+    `  tokens revoked: every token of ${[...result.tokens_revoked.apps.map((a) => `app ${a}`), `user ${result.user}`].join(', ')}`,
+    `  secrets removed: ${result.secrets_removed.length}`,
+    `  archive: ${result.archive.file} (${result.archive.events} events, checkpoint of ${result.archive.checkpoint_size})`,
+    `  verify it: gatehouse offboard verify ${result.archive.file}`,
+  ];
+  if (result.apps.length === 0) lines.splice(1, 0, '  no apps owned');
+  return lines.join('\n');
 }
