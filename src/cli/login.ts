@@ -2,6 +2,7 @@ import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { GatehouseError, errorRegistry, type ErrorCode } from '../errors/index.js';
+import { commandConfig, type CommonOptions } from './context.js';
 
 /** What `gatehouse login` keeps: a short-lived console access token and the server it is for. */
 export interface CliLogin {
@@ -58,6 +59,11 @@ export async function readLogin(file: string, now = new Date()): Promise<CliLogi
     return undefined;
   }
   return login;
+}
+
+/** The login of `gatehouse login` for the command's data dir, if one is current. */
+export async function currentLogin(options: CommonOptions): Promise<CliLogin | undefined> {
+  return readLogin(loginFile(commandConfig(options).dataDir));
 }
 
 export async function removeLogin(file: string): Promise<boolean> {

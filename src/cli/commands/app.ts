@@ -18,7 +18,7 @@ import { GatehouseError, InputError } from '../../errors/index.js';
 import type { ScanSummary } from '../../scan/index.js';
 import type { SecretStore } from '../../secrets/index.js';
 import type { Store } from '../../store/index.js';
-import { callAdmin, localOperator, loginFile, readLogin, type CliLogin } from '../login.js';
+import { callAdmin, currentLogin, localOperator } from '../login.js';
 import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
 
 /** What a catalog command works with: the data dir's store, audit log, secrets and lifecycle. */
@@ -415,11 +415,6 @@ async function printPlan(options: CommonOptions, result: Registration): Promise<
 function viewTail(view: Record<string, unknown>): string {
   if (view.state === 'approved') return ` until ${String(view.approved_until ?? 'no end')}`;
   return typeof view.review_reason === 'string' ? `: ${view.review_reason}` : '';
-}
-
-/** The login of `gatehouse login` for this data dir, if one is current. */
-export async function currentLogin(options: CommonOptions): Promise<CliLogin | undefined> {
-  return readLogin(loginFile(commandConfig(options).dataDir));
 }
 
 /** Separation of duties needs to know who decides: the local operator is not verified. */

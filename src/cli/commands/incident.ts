@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import type { Containment, Incident, IncidentDesk, IncidentDetail } from '../../detect/index.js';
 import { GatehouseError, InputError } from '../../errors/index.js';
 import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
-import { callAdmin, localOperator } from '../login.js';
-import { currentLogin, withCatalog, type CatalogSession } from './app.js';
+import { callAdmin, currentLogin, localOperator } from '../login.js';
+import { withCatalog, type CatalogSession } from './app.js';
 
 interface ListOptions extends CommonOptions {
   state?: string;

@@ -2,8 +2,8 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { AuditIntegrityError } from '../../errors/index.js';
 import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
-import { callAdmin, localOperator } from '../login.js';
-import { currentLogin, withCatalog } from './app.js';
+import { callAdmin, currentLogin, localOperator } from '../login.js';
+import { withCatalog } from './app.js';
 
 interface OffboardOptions extends CommonOptions {
   transferTo?: string;
