@@ -183,7 +183,10 @@ describe("the admin's path: review, suspend", () => {
       expect(own.stderr.trim()).toBe('gatehouse: this call needs the review or admin scope [SCOPE_MISSING]');
 
       await loginAs(demo.dataDir, 'rita');
-      const whoami = JSON.parse((await cli('whoami', '--json')).stdout) as { verified: boolean; user: string };
+      const whoami = JSON.parse((await cli('whoami', '--json')).stdout) as {
+        verified: boolean;
+        user: string;
+      };
       expect(whoami).toMatchObject({ verified: true, user: 'rita@example.com' });
       expect(statSync(join(demo.dataDir, 'cli-login.json')).mode & 0o777).toBe(0o600);
       const approved = await cli('app', 'approve', 'phone-list', '--reason', 'calls need phones');
@@ -213,7 +216,10 @@ describe("the admin's path: review, suspend", () => {
       const shown = JSON.parse((await cli('app', 'show', 'phone-list', '--json')).stdout) as {
         history: { action: string; actor: string }[];
       };
-      expect(shown.history.at(-1)).toMatchObject({ action: 'suspend', actor: 'operator (unverified, local)' });
+      expect(shown.history.at(-1)).toMatchObject({
+        action: 'suspend',
+        actor: 'operator (unverified, local)',
+      });
 
       const csv = await cli('app', 'list', '--state', 'suspended', '--format', 'csv');
       expect(csv.code).toBe(0);

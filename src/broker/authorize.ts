@@ -58,7 +58,8 @@ export function redirectUriMatches(registered: string, requested: string): boole
     }
   };
   const [a, b] = [loopback(registered), loopback(requested)];
-  if (a === undefined || b === undefined || b.username !== '' || b.password !== '' || b.hash !== '') return false;
+  if (a === undefined || b === undefined || b.username !== '' || b.password !== '' || b.hash !== '')
+    return false;
   return a.hostname === b.hostname && a.pathname === b.pathname && a.search === b.search;
 }
 
@@ -86,7 +87,10 @@ export async function authorize(
     return page(400, 'Unknown app', 'This app is unknown or not approved, so it cannot sign you in.');
   }
   // Exact string match against the manifest; nothing is sent to a URI that does not match.
-  if (redirectUri === undefined || !(client.redirectUris ?? []).some((r) => redirectUriMatches(r, redirectUri))) {
+  if (
+    redirectUri === undefined ||
+    !(client.redirectUris ?? []).some((r) => redirectUriMatches(r, redirectUri))
+  ) {
     return page(
       400,
       'Redirect URI mismatch',

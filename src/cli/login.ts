@@ -22,7 +22,11 @@ export interface CliLogin {
 export const localOperator = { id: 'operator (unverified, local)', role: 'operator' } as const;
 
 export function loginFile(dataDir: string): string {
-  return join(process.env.XDG_CONFIG_HOME ?? dataDir, process.env.XDG_CONFIG_HOME ? 'gatehouse' : '', 'cli-login.json');
+  return join(
+    process.env.XDG_CONFIG_HOME ?? dataDir,
+    process.env.XDG_CONFIG_HOME ? 'gatehouse' : '',
+    'cli-login.json',
+  );
 }
 
 /** The login of a token response, with who it names (read from the token the server just issued). */

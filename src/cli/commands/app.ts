@@ -249,14 +249,8 @@ export function registerAppCommands(program: Command): void {
   });
 
   const decisions = [
-    [
-      'approve',
-      'approve an app in review, or its pending plan change (never one you own or registered)',
-    ],
-    [
-      'deny',
-      'deny an app in review (back to draft), or its pending plan change (the approved plan stays)',
-    ],
+    ['approve', 'approve an app in review, or its pending plan change (never one you own or registered)'],
+    ['deny', 'deny an app in review (back to draft), or its pending plan change (the approved plan stays)'],
     ['suspend', 'suspend an app: every token of it stops within a second'],
     ['restore', 'restore a suspended app to the state it was suspended from'],
   ] as const;
@@ -278,7 +272,12 @@ export function registerAppCommands(program: Command): void {
       }
       if (step === 'approve' || step === 'deny') throw unverifiedDecision(step);
       await withCatalog(options, async ({ lifecycle }) => {
-        const run = { approve: lifecycle.approve, deny: lifecycle.deny, suspend: lifecycle.suspendApp, restore: lifecycle.restoreApp }[step];
+        const run = {
+          approve: lifecycle.approve,
+          deny: lifecycle.deny,
+          suspend: lifecycle.suspendApp,
+          restore: lifecycle.restoreApp,
+        }[step];
         const changed = await run(id, { by: localOperator, reason: options.reason });
         const { viewOf } = await import('../../catalog/index.js');
         report(options, `${changed.id} is ${changed.status}${tail(changed)}`, viewOf(changed));

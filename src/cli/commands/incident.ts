@@ -200,7 +200,9 @@ export function registerIncidentCommands(program: Command): void {
       report(options, `${id}: containment lifted by ${login.user}`, found);
       return;
     }
-    const result = await withDesk(options, (desk) => desk.restore(id, localOperator.id, options.reason ?? ''));
+    const result = await withDesk(options, (desk) =>
+      desk.restore(id, localOperator.id, options.reason ?? ''),
+    );
     report(
       options,
       `${id}: ${result.reversed.map((r) => `${r.action} ${r.target}`).join(', ')} lifted by ${localOperator.id}`,

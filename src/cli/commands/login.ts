@@ -27,8 +27,14 @@ export function registerLoginCommands(program: Command): void {
         "sign in as yourself through the console's authorization code flow with PKCE (a browser and a " +
           'loopback redirect); admin commands then act with this verified identity',
       )
-      .option('--server <url>', 'the Gatehouse server (default: the demo server of the data dir, else server.publicUrl)')
-      .option('--dev-user <name>', 'demo mode: sign in as this demo user at the development IdP, without a browser'),
+      .option(
+        '--server <url>',
+        'the Gatehouse server (default: the demo server of the data dir, else server.publicUrl)',
+      )
+      .option(
+        '--dev-user <name>',
+        'demo mode: sign in as this demo user at the development IdP, without a browser',
+      ),
   ).action(async (options: LoginOptions) => {
     const config = commandConfig(options);
     const server = options.server ?? (await serverOf(config));
@@ -63,7 +69,9 @@ export function registerLoginCommands(program: Command): void {
   });
 
   withCommonOptions(
-    program.command('whoami').description('who admin commands act as: the verified login, or the local operator'),
+    program
+      .command('whoami')
+      .description('who admin commands act as: the verified login, or the local operator'),
   ).action(async (options: CommonOptions) => {
     const login = await readLogin(loginFile(commandConfig(options).dataDir));
     if (login === undefined) {
@@ -175,8 +183,12 @@ async function reach<T>(server: string, call: () => Promise<T>): Promise<T> {
     return await call();
   } catch (error) {
     if (error instanceof GatehouseError) throw error;
-    throw new GatehouseError('DEPENDENCY_UNAVAILABLE', `no Gatehouse server answers at ${server}; start it first`, {
-      cause: error,
-    });
+    throw new GatehouseError(
+      'DEPENDENCY_UNAVAILABLE',
+      `no Gatehouse server answers at ${server}; start it first`,
+      {
+        cause: error,
+      },
+    );
   }
 }

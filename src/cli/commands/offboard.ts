@@ -34,7 +34,10 @@ export function registerOffboardCommands(program: Command): void {
       });
       // The server names the archive within its data dir.
       const archive = result.archive as OffboardReport['archive'];
-      const located = { ...result, archive: { ...archive, file: resolve(commandConfig(options).dataDir, archive.file) } };
+      const located = {
+        ...result,
+        archive: { ...archive, file: resolve(commandConfig(options).dataDir, archive.file) },
+      };
       report(options, describeOffboard(located as OffboardReport), located);
       return;
     }
