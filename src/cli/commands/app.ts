@@ -401,7 +401,7 @@ async function printPlan(options: CommonOptions, result: Registration): Promise<
     );
   }
   if (app.status === 'in_review' || result.change === 'pending') {
-    lines.push(`  a reviewer decides: gatehouse app approve ${app.id} --reason TEXT --as EMAIL`);
+    lines.push(`  a reviewer decides: gatehouse login, then gatehouse app approve ${app.id} --reason TEXT`);
   }
   if (app.status === 'draft')
     lines.push(`  fix the plan and submit it again: gatehouse app update ${app.id} FILE`);
