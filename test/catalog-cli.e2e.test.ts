@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../src/store/index.js';
-import { gatehouseAsync } from './support/cli.js';
+import { gatehouseAsync, loginAs, logout } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { json } from './support/http.js';
 
@@ -196,25 +196,36 @@ describe("the admin's path: review, suspend", () => {
       };
       expect(queue.records.map((r) => r.id)).toContain('phone-list');
 
+      // Without a login the CLI acts as the unverified local operator, who never satisfies separation of duties.
       const anonymous = await cli('app', 'approve', 'phone-list', '--reason', 'ok');
       expect(anonymous.code).toBe(1);
-      expect(anonymous.stderr).toContain('--as');
-      const own = await cli('app', 'approve', 'phone-list', '--reason', 'ok', '--as', 'alice@example.com');
+      expect(anonymous.stderr.trim()).toBe(
+        'gatehouse: approve needs a verified identity and the local operator is unverified: run gatehouse login first [SEPARATION_OF_DUTIES]',
+      );
+      // A stated identity is no identity: --as is not an option of a decision any more.
+      const claimed = await cli('app', 'approve', 'phone-list', '--reason', 'ok', '--as', 'rita@example.com');
+      expect(claimed.code).toBe(2);
+      expect(claimed.stderr).toContain("unknown option '--as'");
+
+      await loginAs(demo.dataDir, 'alice');
+      const own = await cli('app', 'approve', 'phone-list', '--reason', 'ok');
       expect(own.code).toBe(1);
-      expect(own.stderr.trim()).toBe(
-        'gatehouse: separation of duties: alice@example.com owns phone-list; another reviewer must approve it [SEPARATION_OF_DUTIES]',
-      );
-      const approved = await cli(
-        'app',
-        'approve',
-        'phone-list',
-        '--reason',
-        'calls need phones',
-        '--as',
-        'rita@example.com',
-      );
-      expect(approved.code).toBe(0);
+      expect(own.stderr.trim()).toBe('gatehouse: this call needs the review or admin scope [SCOPE_MISSING]');
+
+      await loginAs(demo.dataDir, 'rita');
+      const whoami = JSON.parse((await cli('whoami', '--json')).stdout) as {
+        verified: boolean;
+        user: string;
+      };
+      expect(whoami).toMatchObject({ verified: true, user: 'rita@example.com' });
+      expect(statSync(join(demo.dataDir, 'cli-login.json')).mode & 0o777).toBe(0o600);
+      const approved = await cli('app', 'approve', 'phone-list', '--reason', 'calls need phones');
+      expect(approved.code, approved.stderr).toBe(0);
       expect(approved.stdout).toMatch(/^phone-list is approved until /);
+      const shown = JSON.parse((await cli('app', 'show', 'phone-list', '--json')).stdout) as {
+        history: { action: string; actor: string }[];
+      };
+      expect(shown.history.at(-1)).toMatchObject({ action: 'approve', actor: 'rita@example.com' });
       await tokenWithin('alice', 'phone-list', 'read:contact.reach');
     },
     cliTimeout,
@@ -225,10 +236,20 @@ describe("the admin's path: review, suspend", () => {
     async () => {
       const token = await tokenWithin('alice', 'phone-list', 'read:account.basic');
       expect(await statusWithin(token, 200, 0)).toBe(200);
+      // Logged out, a suspension (always safe) still runs locally, recorded as the unverified operator.
+      await logout(demo.dataDir);
+      expect(JSON.parse((await cli('whoami', '--json')).stdout)).toMatchObject({ verified: false });
       const suspended = await cli('app', 'suspend', 'phone-list', '--reason', 'incident 7', '--json');
       expect(suspended.code, suspended.stderr).toBe(0);
       expect((JSON.parse(suspended.stdout) as { state: string }).state).toBe('suspended');
       expect(await statusWithin(token, 401, 1000)).toBe(401);
+      const shown = JSON.parse((await cli('app', 'show', 'phone-list', '--json')).stdout) as {
+        history: { action: string; actor: string }[];
+      };
+      expect(shown.history.at(-1)).toMatchObject({
+        action: 'suspend',
+        actor: 'operator (unverified, local)',
+      });
 
       const csv = await cli('app', 'list', '--state', 'suspended', '--format', 'csv');
       expect(csv.code).toBe(0);

@@ -121,7 +121,10 @@ describe('token commands on a data dir a server is running on', () => {
       records: { event: { action: string; actor_id: string } }[];
     };
     expect(
-      events.records.some((r) => r.event.action.startsWith('token.revoke') && r.event.actor_id === 'cli'),
+      events.records.some(
+        (r) =>
+          r.event.action.startsWith('token.revoke') && r.event.actor_id === 'operator (unverified, local)',
+      ),
     ).toBe(true);
   });
 

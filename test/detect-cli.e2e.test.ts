@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loginAs, logout } from './support/cli.js';
 import { testDatabaseEnvSync } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
 
@@ -127,18 +128,18 @@ describe('gatehouse drill mass-export', () => {
   it(
     'refuses to close an incident twice and names an unknown one, one line each',
     async () => {
-      const again = await cli(
-        'incident',
-        'close',
-        drill.incident.id,
-        '--reason',
-        'again',
-        '--as',
-        'dave@example.com',
-      );
+      // Locally, as the unverified operator, and as dave through the admin API after gatehouse login.
+      const local = await cli('incident', 'close', drill.incident.id, '--reason', 'again');
+      expect(local.code).toBe(1);
+      expect(local.stderr.trim().split('\n')).toHaveLength(1);
+      expect(local.stderr).toContain('closed already');
+      await loginAs(demo.dataDir, 'dave');
+      const again = await cli('incident', 'close', drill.incident.id, '--reason', 'again');
+      await logout(demo.dataDir);
       expect(again.code).toBe(1);
       expect(again.stderr.trim().split('\n')).toHaveLength(1);
       expect(again.stderr).toContain('closed already');
+      expect(again.stderr).toContain('[INCIDENT_CONFLICT]');
       const unknown = await cli('incident', 'show', 'inc_nope');
       expect(unknown.code).toBe(1);
       expect(unknown.stderr).toMatch(/no incident has this id/);

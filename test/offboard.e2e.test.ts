@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appSecretPrefix, userSecretPrefix } from '../src/catalog/index.js';
 import { openLocalSecretStore, type SecretStore } from '../src/secrets/index.js';
-import { gatehouseAsync } from './support/cli.js';
+import { gatehouseAsync, loginAs } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { expectProblem, json } from './support/http.js';
 
@@ -83,7 +83,8 @@ describe('gatehouse offboard user', () => {
       await secrets.putIfAbsent(`${userSecretPrefix('alice@example.com')}crm-refresh`, Buffer.from('k2'));
       await secrets.putIfAbsent(`${appSecretPrefix('pipeline-dashboard')}webhook-key`, Buffer.from('k3'));
 
-      const result = await cli('offboard', 'user', 'alice@example.com', '--as', 'dave@example.com', '--json');
+      await loginAs(demo.dataDir, 'dave');
+      const result = await cli('offboard', 'user', 'alice@example.com', '--json');
       expect(result.code, result.stderr).toBe(0);
       report = JSON.parse(result.stdout) as Report;
       expect(report.apps).toEqual([

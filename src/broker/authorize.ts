@@ -45,6 +45,26 @@ function redirectTo(
 }
 
 /**
+ * Exact match, except that a registered loopback IP redirect URI matches on any port (RFC 8252 §7.3):
+ * a native app such as the CLI listens on an ephemeral port it cannot register in advance.
+ */
+export function redirectUriMatches(registered: string, requested: string): boolean {
+  if (registered === requested) return true;
+  const loopback = (uri: string): URL | undefined => {
+    try {
+      const url = new URL(uri);
+      return url.protocol === 'http:' && ['127.0.0.1', '[::1]'].includes(url.hostname) ? url : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const [a, b] = [loopback(registered), loopback(requested)];
+  if (a === undefined || b === undefined || b.username !== '' || b.password !== '' || b.hash !== '')
+    return false;
+  return a.hostname === b.hostname && a.pathname === b.pathname && a.search === b.search;
+}
+
+/**
  * GET /oauth/authorize: checks the client and its redirect URI (exactly one of the manifest's), then
  * PKCE (S256 only) and scopes, remembers the request and sends the browser to the company IdP with its
  * own state, nonce and PKCE.
@@ -68,7 +88,10 @@ export async function authorize(
     return page(400, 'Unknown app', 'This app is unknown or not approved, so it cannot sign you in.');
   }
   // Exact string match against the manifest; nothing is sent to a URI that does not match.
-  if (redirectUri === undefined || !(client.redirectUris ?? []).includes(redirectUri)) {
+  if (
+    redirectUri === undefined ||
+    !(client.redirectUris ?? []).some((r) => redirectUriMatches(r, redirectUri))
+  ) {
     return page(
       400,
       'Redirect URI mismatch',

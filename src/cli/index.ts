@@ -7,6 +7,7 @@ import { registerAppCommands } from './commands/app.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerDrillCommands } from './commands/drill.js';
 import { registerSimulateCommand } from './commands/simulate.js';
+import { registerLoginCommands } from './commands/login.js';
 import { registerIncidentCommands } from './commands/incident.js';
 import { registerOffboardCommands } from './commands/offboard.js';
 import { registerPolicyCommands } from './commands/policy.js';
@@ -25,6 +26,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerServeCommand(program);
   registerSeedCommand(program);
   registerDevCommands(program);
+  registerLoginCommands(program);
   registerAppCommands(program);
   registerOffboardCommands(program);
   registerPolicyCommands(program);

@@ -191,8 +191,6 @@ describe('gatehouse policy test, simulate and publish', () => {
       await writeLibrary(files),
       '--reason',
       'add a placeholder file',
-      '--as',
-      'dave@example.com',
       '--json',
     );
     expect(published.code).toBe(0);
@@ -214,8 +212,8 @@ describe('gatehouse policy test, simulate and publish', () => {
     const events = (await auditEvents()).filter((e) => e.action === 'policy.publish');
     expect(events).toHaveLength(2);
     expect(events[0]).toMatchObject({
-      actor_id: 'dave@example.com',
-      actor_role: 'cli',
+      actor_id: 'operator (unverified, local)',
+      actor_role: 'operator',
       resource_type: 'policy_library',
       resource_id: version,
       outcome: 'allow',
@@ -224,8 +222,9 @@ describe('gatehouse policy test, simulate and publish', () => {
     expect(events[0]?.reason).toContain(`version ${previous} -> ${version}`);
     expect(events[0]?.reason).toContain('not verified');
     expect(events[0]?.reason).toContain('add a placeholder file');
-    // Without --as the OS account is what is known, and the event says so.
-    expect(events[1]).toMatchObject({ actor_id: `os:${userInfo().username}`, resource_id: previous });
+    // Without a login the local operator acts, unverified; the OS account is noted.
+    expect(events[0]?.reason).toContain(`os user ${userInfo().username}`);
+    expect(events[1]).toMatchObject({ actor_id: 'operator (unverified, local)', resource_id: previous });
     expect(events[1]?.reason).toContain(`version ${version} -> ${previous}`);
   });
 

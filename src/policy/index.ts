@@ -20,6 +20,7 @@ export {
   publishPolicySet,
   publishReason,
   readPolicyTestFiles,
+  readPolicyFiles,
   type PolicyFile,
   type PolicyInfo,
   type PolicySet,

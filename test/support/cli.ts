@@ -51,3 +51,18 @@ function databaseEnv(args: readonly string[], env: NodeJS.ProcessEnv): Record<st
   const dataDir = flag >= 0 ? args[flag + 1] : env.GATEHOUSE_DATA_DIR;
   return dataDir ? testDatabaseEnvSync(dataDir) : {};
 }
+
+/**
+ * Signs a demo user in through `gatehouse login --dev-user` (the console's code flow at the development
+ * IdP of the demo server on that data dir), so the admin commands that follow act as them, verified.
+ * Async: the demo server usually runs in the test process.
+ */
+export async function loginAs(dataDir: string, user: string): Promise<void> {
+  const result = await gatehouseAsync(['login', '--dev-user', user, '--data-dir', dataDir]);
+  if (result.code !== 0) throw new Error(`gatehouse login --dev-user ${user} failed: ${result.stderr}`);
+}
+
+/** Forgets the login on that data dir: admin commands act as the unverified local operator again. */
+export async function logout(dataDir: string): Promise<void> {
+  await gatehouseAsync(['logout', '--data-dir', dataDir]);
+}

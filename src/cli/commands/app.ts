@@ -18,6 +18,7 @@ import type { PolicySet } from '../../policy/index.js';
 import { GatehouseError, InputError } from '../../errors/index.js';
 import type { SecretStore } from '../../secrets/index.js';
 import type { Store } from '../../store/index.js';
+import { callAdmin, currentLogin, localOperator } from '../login.js';
 import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
 
 /** What a catalog command works with: the data dir's store, audit log, secrets and lifecycle. */
@@ -86,20 +87,20 @@ interface ActingOptions extends CommonOptions {
   as?: string;
 }
 
-/** The CLI holds no sign-in: the actor is what the operator states (--as), else the OS account. */
-export function actorOf(options: ActingOptions, required = false): Actor {
+/**
+ * Who registers or updates a plan from the CLI: a stated --as is only a label, recorded as unverified;
+ * otherwise the OS account. Decisions never take it (see `gatehouse login`).
+ */
+export function actorOf(options: ActingOptions): Actor {
   if (options.as !== undefined) {
     if (!/^[^\s@]{1,64}@[^\s@]{1,190}$/.test(options.as))
       throw new InputError('--as must be an e-mail address');
-    return { id: options.as.toLowerCase(), role: 'cli' };
+    return { id: options.as.toLowerCase(), role: 'unverified' };
   }
-  if (required) {
-    throw new InputError('say who decides with --as EMAIL: separation of duties checks it against the owner');
-  }
-  return { id: `os:${userInfo().username}`, role: 'cli' };
+  return { id: `os:${userInfo().username}`, role: 'unverified' };
 }
 
-const asOption = ['--as <email>', 'who acts, as recorded in the audit trail (stated, not verified)'] as const;
+const asOption = ['--as <email>', 'who registers, recorded in the audit trail as unverified'] as const;
 
 /** Exit codes of register and update, as for `policy check`: 0 approved, 3 in review, 1 denied. */
 const planExit = { approve: 0, review: 3, deny: 1 } as const;
@@ -272,29 +273,28 @@ export function registerAppCommands(program: Command): void {
   });
 
   const decisions = [
-    [
-      'approve',
-      'approve an app in review, or its pending plan change (never one you own or registered)',
-      true,
-    ],
-    [
-      'deny',
-      'deny an app in review (back to draft), or its pending plan change (the approved plan stays)',
-      false,
-    ],
-    ['suspend', 'suspend an app: every token of it stops within a second', false],
-    ['restore', 'restore a suspended app to the state it was suspended from', true],
+    ['approve', 'approve an app in review, or its pending plan change (never one you own or registered)'],
+    ['deny', 'deny an app in review (back to draft), or its pending plan change (the approved plan stays)'],
+    ['suspend', 'suspend an app: every token of it stops within a second'],
+    ['restore', 'restore a suspended app to the state it was suspended from'],
   ] as const;
-  for (const [step, description, needsActor] of decisions) {
+  for (const [step, description] of decisions) {
     withCommonOptions(
       app
         .command(step)
         .description(description)
         .argument('<id>', 'app id')
-        .requiredOption('--reason <text>', 'why; recorded in the audit trail')
-        .option(...asOption),
-    ).action(async (id: string, options: ActingOptions & { reason: string }) => {
-      const by = actorOf(options, needsActor);
+        .requiredOption('--reason <text>', 'why; recorded in the audit trail'),
+    ).action(async (id: string, options: CommonOptions & { reason: string }) => {
+      const login = await currentLogin(options);
+      if (login !== undefined) {
+        const changed = await callAdmin(login, 'POST', `/admin/v1/apps/${encodeURIComponent(id)}/${step}`, {
+          reason: options.reason,
+        });
+        report(options, `${String(changed.id)} is ${String(changed.state)}${viewTail(changed)}`, changed);
+        return;
+      }
+      if (step === 'approve' || step === 'deny') throw unverifiedDecision(step);
       await withCatalog(options, async ({ lifecycle }) => {
         const run = {
           approve: lifecycle.approve,
@@ -302,7 +302,7 @@ export function registerAppCommands(program: Command): void {
           suspend: lifecycle.suspendApp,
           restore: lifecycle.restoreApp,
         }[step];
-        const changed = await run(id, { by, reason: options.reason });
+        const changed = await run(id, { by: localOperator, reason: options.reason });
         const { viewOf } = await import('../../catalog/index.js');
         report(options, `${changed.id} is ${changed.status}${tail(changed)}`, viewOf(changed));
       });
@@ -314,13 +314,20 @@ export function registerAppCommands(program: Command): void {
       .command('retire')
       .description('retire an app for good: revoke its tokens, remove its secrets, archive its audit events')
       .argument('<id>', 'app id')
-      .requiredOption('--reason <text>', 'why; recorded in the audit trail')
-      .option(...asOption),
-  ).action(async (id: string, options: ActingOptions & { reason: string }) => {
+      .requiredOption('--reason <text>', 'why; recorded in the audit trail'),
+  ).action(async (id: string, options: CommonOptions & { reason: string }) => {
+    const login = await currentLogin(options);
+    if (login !== undefined) {
+      const result = await callAdmin(login, 'POST', `/admin/v1/apps/${encodeURIComponent(id)}/retire`, {
+        reason: options.reason,
+      });
+      report(options, `${String(result.id)} is retired; every token of it is revoked`, result);
+      return;
+    }
     const { retireApp, viewOf } = await import('../../catalog/index.js');
     await withCatalog(options, async ({ config, audit, secrets, lifecycle }) => {
       const result = await retireApp({ lifecycle, log: audit, secrets, dataDir: config.dataDir }, id, {
-        by: actorOf(options),
+        by: localOperator,
         reason: options.reason,
       });
       report(
@@ -418,13 +425,27 @@ async function printPlan(options: CommonOptions, result: Registration): Promise<
     );
   }
   if (app.status === 'in_review' || result.change === 'pending') {
-    lines.push(`  a reviewer decides: gatehouse app approve ${app.id} --reason TEXT --as EMAIL`);
+    lines.push(`  a reviewer decides: gatehouse login, then gatehouse app approve ${app.id} --reason TEXT`);
   }
   if (app.status === 'draft')
     lines.push(`  fix the plan and submit it again: gatehouse app update ${app.id} FILE`);
   report(options, lines.join('\n'), { ...viewOf(app), change: result.change ?? null });
   const decision = result.change === 'pending' ? 'review' : admission.decision;
   process.exitCode = app.status === 'approved' && result.change !== 'pending' ? 0 : planExit[decision];
+}
+
+/** The `tail` of an app as the admin API shows it. */
+function viewTail(view: Record<string, unknown>): string {
+  if (view.state === 'approved') return ` until ${String(view.approved_until ?? 'no end')}`;
+  return typeof view.review_reason === 'string' ? `: ${view.review_reason}` : '';
+}
+
+/** Separation of duties needs to know who decides: the local operator is not verified. */
+export function unverifiedDecision(what: string): GatehouseError {
+  return new GatehouseError(
+    'SEPARATION_OF_DUTIES',
+    `${what} needs a verified identity and the local operator is unverified: run gatehouse login first`,
+  );
 }
 
 function tail(app: App): string {

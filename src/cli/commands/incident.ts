@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import type { Containment, Incident, IncidentDesk, IncidentDetail } from '../../detect/index.js';
 import { GatehouseError, InputError } from '../../errors/index.js';
 import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
-import { actorOf, withCatalog, type CatalogSession } from './app.js';
+import { callAdmin, currentLogin, localOperator } from '../login.js';
+import { withCatalog, type CatalogSession } from './app.js';
 
 interface ListOptions extends CommonOptions {
   state?: string;
@@ -13,12 +14,9 @@ interface ListOptions extends CommonOptions {
 }
 
 interface ChangeOptions extends CommonOptions {
-  as?: string;
   note?: string;
   reason?: string;
 }
-
-const asOption = ['--as <email>', 'who acts, as recorded in the audit trail (stated, not verified)'] as const;
 
 /**
  * The CLI's containment: the catalog's suspension and the broker's revocation work on the data dir and
@@ -36,7 +34,7 @@ async function cliContainment(session: CatalogSession): Promise<Containment> {
     throttleApp: async () => serverOnly(),
     unthrottleApp: async () => serverOnly(),
     async revokeTokens(target, { reason }) {
-      await session.revokeTokens(target, { reason, actor: 'cli' });
+      await session.revokeTokens(target, { reason, actor: localOperator.id });
     },
     ...containmentLevers(session.lifecycle),
   };
@@ -151,11 +149,11 @@ export function registerIncidentCommands(program: Command): void {
       .command('ack')
       .description('acknowledge an incident: someone is on it')
       .argument('<id>')
-      .option('--note <text>', 'what you are doing about it')
-      .option(...asOption),
+      .option('--note <text>', 'what you are doing about it'),
   ).action(async (id: string, options: ChangeOptions) => {
-    const by = actorOf(options).id;
-    const found = await withDesk(options, (desk) => desk.acknowledge(id, by, options.note));
+    const { by, found } = await changeIncident(options, id, 'acknowledge', { note: options.note }, (desk) =>
+      desk.acknowledge(id, localOperator.id, options.note),
+    );
     report(options, `${id} acknowledged by ${by}`, found);
   });
 
@@ -164,11 +162,11 @@ export function registerIncidentCommands(program: Command): void {
       .command('annotate')
       .description("add a note to an incident's timeline")
       .argument('<id>')
-      .requiredOption('--note <text>', 'the note')
-      .option(...asOption),
+      .requiredOption('--note <text>', 'the note'),
   ).action(async (id: string, options: ChangeOptions) => {
-    const by = actorOf(options).id;
-    const found = await withDesk(options, (desk) => desk.annotate(id, by, options.note ?? ''));
+    const { found } = await changeIncident(options, id, 'annotate', { note: options.note }, (desk) =>
+      desk.annotate(id, localOperator.id, options.note ?? ''),
+    );
     report(options, `note added to ${id}`, found);
   });
 
@@ -177,11 +175,11 @@ export function registerIncidentCommands(program: Command): void {
       .command('close')
       .description('close an incident')
       .argument('<id>')
-      .requiredOption('--reason <text>', 'what was found and done')
-      .option(...asOption),
+      .requiredOption('--reason <text>', 'what was found and done'),
   ).action(async (id: string, options: ChangeOptions) => {
-    const by = actorOf(options).id;
-    const found = await withDesk(options, (desk) => desk.close(id, by, options.reason ?? ''));
+    const { by, found } = await changeIncident(options, id, 'close', { reason: options.reason }, (desk) =>
+      desk.close(id, localOperator.id, options.reason ?? ''),
+    );
     report(options, `${id} closed by ${by}`, found);
   });
 
@@ -192,14 +190,22 @@ export function registerIncidentCommands(program: Command): void {
         "reverse an incident's containment: lift the app's suspension (revoked tokens stay revoked)",
       )
       .argument('<id>')
-      .option('--reason <text>', 'why the app may run again')
-      .option(...asOption),
+      .option('--reason <text>', 'why the app may run again'),
   ).action(async (id: string, options: ChangeOptions) => {
-    const by = actorOf(options).id;
-    const result = await withDesk(options, (desk) => desk.restore(id, by, options.reason ?? ''));
+    const login = await currentLogin(options);
+    if (login !== undefined) {
+      const found = await callAdmin(login, 'POST', `/admin/v1/incidents/${encodeURIComponent(id)}/restore`, {
+        reason: options.reason,
+      });
+      report(options, `${id}: containment lifted by ${login.user}`, found);
+      return;
+    }
+    const result = await withDesk(options, (desk) =>
+      desk.restore(id, localOperator.id, options.reason ?? ''),
+    );
     report(
       options,
-      `${id}: ${result.reversed.map((r) => `${r.action} ${r.target}`).join(', ')} lifted by ${by}`,
+      `${id}: ${result.reversed.map((r) => `${r.action} ${r.target}`).join(', ')} lifted by ${localOperator.id}`,
       result,
     );
   });
@@ -267,4 +273,21 @@ export function registerIncidentCommands(program: Command): void {
       result,
     );
   });
+}
+
+/**
+ * An incident change as the logged-in user through the admin API, else locally as the unverified
+ * operator; answers who acted and the incident.
+ */
+async function changeIncident(
+  options: ChangeOptions,
+  id: string,
+  step: 'acknowledge' | 'annotate' | 'close',
+  body: Record<string, string | undefined>,
+  local: (desk: IncidentDesk) => Promise<unknown>,
+): Promise<{ by: string; found: unknown }> {
+  const login = await currentLogin(options);
+  if (login === undefined) return { by: localOperator.id, found: await withDesk(options, local) };
+  const found = await callAdmin(login, 'POST', `/admin/v1/incidents/${encodeURIComponent(id)}/${step}`, body);
+  return { by: login.user, found };
 }

@@ -1,12 +1,13 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { AuditIntegrityError } from '../../errors/index.js';
-import { progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
-import { actorOf, withCatalog } from './app.js';
+import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
+import { callAdmin, currentLogin, localOperator } from '../login.js';
+import { withCatalog } from './app.js';
 
 interface OffboardOptions extends CommonOptions {
   transferTo?: string;
   reason: string;
-  as?: string;
 }
 
 export function registerOffboardCommands(program: Command): void {
@@ -22,9 +23,24 @@ export function registerOffboardCommands(program: Command): void {
       )
       .argument('<email>', "the leaver's email")
       .option('--transfer-to <email>', 'hand their apps to this owner instead of suspending them')
-      .option('--reason <text>', 'why; recorded in the audit trail', 'the owner left')
-      .option('--as <email>', 'who offboards, as recorded in the audit trail (stated, not verified)'),
+      .option('--reason <text>', 'why; recorded in the audit trail', 'the owner left'),
   ).action(async (email: string, options: OffboardOptions) => {
+    const login = await currentLogin(options);
+    if (login !== undefined) {
+      const result = await callAdmin(login, 'POST', '/admin/v1/offboard', {
+        user: email,
+        ...(options.transferTo === undefined ? {} : { transfer_to: options.transferTo }),
+        reason: options.reason,
+      });
+      // The server names the archive within its data dir.
+      const archive = result.archive as OffboardReport['archive'];
+      const located = {
+        ...result,
+        archive: { ...archive, file: resolve(commandConfig(options).dataDir, archive.file) },
+      };
+      report(options, describeOffboard(located as OffboardReport), located);
+      return;
+    }
     const { offboardUser } = await import('../../catalog/index.js');
     await withCatalog(options, async ({ config, audit, secrets, lifecycle, revokeTokens }) => {
       const bar = progressBar('archiving the audit trail');
@@ -38,19 +54,10 @@ export function registerOffboardCommands(program: Command): void {
           onProgress: (scanned) => bar.update(scanned, scanned),
         },
         email,
-        { transferTo: options.transferTo, by: actorOf(options), reason: options.reason },
+        { transferTo: options.transferTo, by: localOperator, reason: options.reason },
       );
       bar.stop();
-      const lines = [
-        `offboarded ${result.user}`,
-        ...result.apps.map((a) => `  ${a.app_id}: ${a.action}${a.to ? ` to ${a.to}` : ''}`),
-        `  tokens revoked: every token of ${[...result.tokens_revoked.apps.map((a) => `app ${a}`), `user ${result.user}`].join(', ')}`,
-        `  secrets removed: ${result.secrets_removed.length}`,
-        `  archive: ${result.archive.file} (${result.archive.events} events, checkpoint of ${result.archive.checkpoint_size})`,
-        `  verify it: gatehouse offboard verify ${result.archive.file}`,
-      ];
-      if (result.apps.length === 0) lines.splice(1, 0, '  no apps owned');
-      report(options, lines.join('\n'), result);
+      report(options, describeOffboard(result), result);
     });
   });
 
@@ -88,4 +95,20 @@ export function registerOffboardCommands(program: Command): void {
       result,
     );
   });
+}
+
+type OffboardReport = Awaited<ReturnType<CatalogModule['offboardUser']>>;
+type CatalogModule = typeof import('../../catalog/index.js');
+
+function describeOffboard(result: OffboardReport): string {
+  const lines = [
+    `offboarded ${result.user}`,
+    ...result.apps.map((a) => `  ${a.app_id}: ${a.action}${a.to ? ` to ${a.to}` : ''}`),
+    `  tokens revoked: every token of ${[...result.tokens_revoked.apps.map((a) => `app ${a}`), `user ${result.user}`].join(', ')}`,
+    `  secrets removed: ${result.secrets_removed.length}`,
+    `  archive: ${result.archive.file} (${result.archive.events} events, checkpoint of ${result.archive.checkpoint_size})`,
+    `  verify it: gatehouse offboard verify ${result.archive.file}`,
+  ];
+  if (result.apps.length === 0) lines.splice(1, 0, '  no apps owned');
+  return lines.join('\n');
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from '../../config/index.js';
@@ -26,6 +26,7 @@ import {
   type PolicySet,
   type RecordedSimulation,
 } from '../../policy/index.js';
+import { callAdmin, currentLogin, localOperator, type CliLogin } from '../login.js';
 import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
 
 /** Exit codes of `policy check` (CONTRACT.md "App manifest"). */
@@ -183,15 +184,22 @@ export function registerPolicyCommands(program: Command): void {
       )
       .argument('<dir>', 'policy directory (gatehouse.cedarschema, admission/, runtime/, tests/)')
       .requiredOption('--reason <text>', 'why; recorded in the audit trail')
-      .option('--force', "publish although the library's tests fail (recorded in the audit trail)")
-      .option(
-        '--as <email>',
-        'who publishes, as recorded in the audit trail (stated, not verified: the CLI holds no sign-in)',
-      ),
-  ).action(async (dir: string, options: CommonOptions & { reason: string; as?: string; force?: boolean }) => {
+      .option('--force', "publish although the library's tests fail (recorded in the audit trail)"),
+  ).action(async (dir: string, options: CommonOptions & { reason: string; force?: boolean }) => {
     const reason = publishReason(options.reason);
-    if (options.as !== undefined && !/^[^\s@]{1,64}@[^\s@]{1,190}$/.test(options.as)) {
-      throw new InputError('--as must be an e-mail address');
+    const login = await currentLogin(options);
+    if (login !== undefined) {
+      const published = await callAdmin(login, 'POST', '/admin/v1/policies/publish', {
+        files: await candidateOf(login, dir),
+        reason,
+        ...(options.force === true ? { force: true } : {}),
+      });
+      report(
+        options,
+        `published policy version ${String(published.version)} (was ${String(published.previous)}) as ${login.user}; running servers switch within a second`,
+        published,
+      );
+      return;
     }
     const config = commandConfig(options);
     const [{ auditOrigin, openAuditLog }, { openLocalSecretStore }, { openStore }] = await Promise.all([
@@ -209,8 +217,7 @@ export function registerPolicyCommands(program: Command): void {
       });
       try {
         // The audit event goes in before the version becomes active: a change that cannot be
-        // recorded is not made. The CLI has no sign-in, so the actor is what the operator states
-        // (--as) or the OS account, and the event says which.
+        // recorded is not made. Without a login the actor is the unverified local operator.
         const gate = {
           context: { fieldsets: config.scopes, consentPurposes: config.gateway.consent.purposes },
           force: options.force === true,
@@ -218,17 +225,15 @@ export function registerPolicyCommands(program: Command): void {
         const publication = await publishPolicySet(dir, config.dataDir, gate, async (publication) => {
           await audit.append(
             publishAuditEvent({
-              actor: options.as ?? `os:${osUser}`,
-              role: 'cli',
+              actor: localOperator.id,
+              role: localOperator.role,
               appId: 'gatehouse-cli',
               requestId: `policy-publish-${randomUUID()}`,
               previous: publication.previous,
               version: publication.set.version,
               reason,
               tests: publication.tests,
-              note: options.as
-                ? `actor stated with --as, not verified; os user ${osUser}`
-                : `os user ${osUser} on ${hostname()}`,
+              note: `local operator, not verified: os user ${osUser} on ${hostname()}`,
             }),
           );
         });
@@ -326,4 +331,18 @@ function tableSizes(values: readonly string[] | undefined): Record<string, numbe
     sizes[match[1] as string] = Number(match[2]);
   }
   return sizes;
+}
+
+/**
+ * The directory as a candidate for the admin API: its policy files, and null for each file of the
+ * active library it no longer has, so the server publishes exactly the directory.
+ */
+async function candidateOf(login: CliLogin, dir: string): Promise<Record<string, string | null>> {
+  const { readPolicyFiles } = await import('../../policy/index.js');
+  const files = await readPolicyFiles(resolve(dir));
+  const active = (await callAdmin(login, 'GET', '/admin/v1/policies')).files as { path: string }[];
+  const candidate: Record<string, string | null> = {};
+  for (const { path } of active) candidate[path] = null;
+  for (const { path, text } of files) candidate[path] = text;
+  return candidate;
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { InputError } from '../../errors/index.js';
+import { callAdmin, currentLogin, localOperator } from '../login.js';
 import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
 
 interface RevokeOptions extends CommonOptions {
@@ -41,7 +42,8 @@ export function registerTokenCommands(program: Command): void {
           appId: options.app,
           userId: options.user,
           reason: options.reason,
-          actor: 'cli',
+          // No admin API revokes tokens by app or user: this runs on the server host, unverified.
+          actor: localOperator.id,
           audit,
         });
         const target = [options.app && `app ${options.app}`, options.user && `user ${options.user}`]
@@ -97,6 +99,14 @@ export function registerTokenCommands(program: Command): void {
       .requiredOption('--reason <text>', 'why; recorded in the audit trail'),
   ).action(async (kid: string, options: CommonOptions & { reason: string }) => {
     if (options.reason.trim() === '') throw new InputError('keys revoke needs a --reason');
+    const login = await currentLogin(options);
+    if (login !== undefined) {
+      const result = await callAdmin(login, 'POST', `/admin/v1/keys/${encodeURIComponent(kid)}/revoke`, {
+        reason: options.reason,
+      });
+      report(options, `signing key ${kid} revoked by ${login.user}: out of JWKS, its tokens refused`, result);
+      return;
+    }
     const config = commandConfig(options);
     const [{ revokeSigningKey }, { auditOrigin, openAuditLog }, { openLocalSecretStore }, { openStore }] =
       await Promise.all([
@@ -115,7 +125,7 @@ export function registerTokenCommands(program: Command): void {
           secrets,
           kid,
           reason: options.reason,
-          actor: 'cli',
+          actor: localOperator.id,
           audit,
         });
         report(
