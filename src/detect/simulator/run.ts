@@ -1,7 +1,8 @@
 /**
  * Plays a scenario against a real Gatehouse over HTTP, in compressed real time (`speed` simulated
- * seconds per second), and records what every request got. Tokens come from the IdP the broker trusts
- * through the token exchange, in one function (`acquireToken`), as any microapp's backend would get them.
+ * seconds per second), and records what every request got. App tokens come from the IdP the broker
+ * trusts through the token exchange (`acquireToken`), as any microapp's backend would get them; platform
+ * scopes and refresh tokens only from a browser sign-in (`target.signIn`).
  */
 import type { IncidentDetail } from '../incidents.js';
 import { contactScopes, type AttackKind, type Scenario, type SimApp, type Step } from './scenario.js';
@@ -9,8 +10,13 @@ import { contactScopes, type AttackKind, type Scenario, type SimApp, type Step }
 export interface SimulationTarget {
   /** The Gatehouse base URL (no trailing slash). */
   readonly url: string;
-  /** An ID token for `user`, from the IdP the broker trusts (the dev IdP in demo mode). */
-  idToken(user: string): Promise<string>;
+  /** An ID token for `user` issued to the app's IdP client `audience` (the dev IdP in demo mode). */
+  idToken(user: string, audience: string): Promise<string>;
+  /**
+   * A browser sign-in of `user` at `clientId` (authorization code + PKCE at the IdP): the token
+   * response, refresh token included.
+   */
+  signIn(user: string, clientId: string, scope: string): Promise<Record<string, unknown>>;
 }
 
 export interface RunOptions {
@@ -91,7 +97,7 @@ export async function acquireToken(
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({
       ...tokenExchange,
-      subject_token: await target.idToken(user),
+      subject_token: await target.idToken(user, clientId),
       client_id: clientId,
       scope,
     }).toString(),
@@ -156,17 +162,13 @@ export async function runScenario(
   options: RunOptions,
 ): Promise<RunResult> {
   const progress = options.progress ?? (() => undefined);
-  const tokenOrFail = async (user: string, clientId: string, scope: string) => {
-    const answer = await acquireToken(target, user, clientId, scope);
-    if (typeof answer.body.access_token !== 'string') {
-      throw new Error(
-        `no ${clientId} token for ${user}: ${answer.status} ${String(answer.body.error ?? '')}`,
-      );
-    }
-    return answer.body.access_token;
+  const consoleToken = async (user: string, scope: string) => {
+    const answer = await target.signIn(user, 'console', scope);
+    if (typeof answer.access_token !== 'string') throw new Error(`no console token for ${user}`);
+    return answer.access_token;
   };
-  const admin = await tokenOrFail('dave', 'console', 'admin');
-  const reviewer = await tokenOrFail('rita', 'console', 'review');
+  const admin = await consoleToken('dave', 'admin');
+  const reviewer = await consoleToken('rita', 'review');
   const clientIds = new Map<string, string>();
   for (const app of scenario.apps) clientIds.set(app.id, await registerApp(target, app, admin, reviewer));
   progress(`registered ${scenario.apps.map((a) => a.id).join(', ') || 'no extra apps'}`);
@@ -197,7 +199,12 @@ export async function runScenario(
     const held = tokens.get(key);
     if (held) return held;
     const clientId = clientIds.get(step.app) ?? step.app;
-    const answer = await acquireToken(target, step.user, clientId, scopesOf[step.app] ?? contactScopes);
+    const scope = scopesOf[step.app] ?? contactScopes;
+    // The console's platform scopes come only from its sign-in, never by exchange.
+    const answer =
+      step.app === 'console'
+        ? { status: 200, body: await target.signIn(step.user, clientId, scope) }
+        : await acquireToken(target, step.user, clientId, scope);
     if (typeof answer.body.access_token !== 'string') {
       record(step, {
         status: answer.status,
