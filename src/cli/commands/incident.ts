@@ -35,6 +35,8 @@ async function cliContainment(session: CatalogSession): Promise<Containment> {
   return {
     throttleApp: async () => serverOnly(),
     unthrottleApp: async () => serverOnly(),
+    throttleNetwork: async () => serverOnly(),
+    unthrottleNetwork: async () => serverOnly(),
     async revokeTokens(target, { reason }) {
       await session.revokeTokens(target, { reason, actor: 'cli' });
     },
