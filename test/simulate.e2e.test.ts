@@ -31,6 +31,8 @@ describe('gatehouse simulate', () => {
       'split_export',
       'slow_export',
       'off_hours_bulk',
+      'credential_stuffing',
+      'stolen_refresh_token',
       'compromised_app',
     ]) {
       expect(attack(kind), kind).toMatchObject({ simulated: true, detected: true, contained: true });
@@ -43,9 +45,16 @@ describe('gatehouse simulate', () => {
     expect(attack('compromised_app')?.containment).toEqual(
       expect.arrayContaining(['suspend_app app:lead-sync']),
     );
-    // Played at /oauth/token; whether refusals there are detected depends on their being audited.
-    expect(attack('credential_stuffing')?.refused_by_code).toEqual({ 'call-notes OAUTH_INVALID_GRANT': 40 });
-    expect(attack('stolen_refresh_token')).toMatchObject({ simulated: false });
+    // Guessing at /oauth/token from one network: that network is throttled there (429), not the app.
+    const stuffing = attack('credential_stuffing');
+    expect(stuffing?.rules).toEqual(['credential_stuffing']);
+    expect(stuffing?.containment).toEqual(['throttle_network network:203.0.113.0/24']);
+    expect(stuffing?.refused_by_code['call-notes RATE_LIMITED']).toBeGreaterThan(0);
+    // The replayed refresh token revokes the sign-in (the owner's fresh token too) and the user's tokens.
+    const stolen = attack('stolen_refresh_token');
+    expect(stolen?.rules).toEqual(['refresh_token_reuse']);
+    expect(stolen?.refused_by_code).toEqual({ 'call-notes invalid_grant': 1, 'call-notes TOKEN_REVOKED': 1 });
+    expect(stolen?.containment).toEqual(['revoke_user_tokens user:robin5@example.com']);
 
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     expect(html).toContain('<canvas id="records">');

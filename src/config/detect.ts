@@ -127,7 +127,9 @@ export const detectSchema = z.strictObject({
           maxPerNetwork: positive.default(20),
           maxPerClient: positive.default(200),
           /** Refusals that are not guesses: the endpoint's own rate limit, an unavailable dependency. */
-          ignoreReasons: z.array(z.string()).default(['RATE_LIMITED', 'DEPENDENCY_UNAVAILABLE', 'AUDIT_UNAVAILABLE']),
+          ignoreReasons: z
+            .array(z.string())
+            .default(['RATE_LIMITED', 'DEPENDENCY_UNAVAILABLE', 'AUDIT_UNAVAILABLE']),
         })
         .prefault({}),
       /** A refresh token used twice: the broker revoked the sign-in; someone holds a stolen copy. */

@@ -50,7 +50,10 @@ export interface Containment {
    * A caller network (`203.0.113.0/24`) held to the throttle at the token endpoint (all its clients);
    * the 429 it gets names `incident`.
    */
-  throttleNetwork(network: string, options: ThrottleSettings & { reason: string; incident: string }): Promise<void>;
+  throttleNetwork(
+    network: string,
+    options: ThrottleSettings & { reason: string; incident: string },
+  ): Promise<void>;
   unthrottleNetwork(network: string, options: { reason: string }): Promise<void>;
   restoreApp(appId: string, options: { by: string; reason: string }): Promise<void>;
 }
@@ -126,7 +129,11 @@ async function pull(action: ContainmentAction, incident: Incident, reason: strin
     case 'suspend_app':
       return c.suspendApp(incident.app_id, { by: 'detect', reason });
     case 'throttle_network':
-      return c.throttleNetwork(networkOf(incident) ?? '', { ...deps.throttle, reason, incident: incident.id });
+      return c.throttleNetwork(networkOf(incident) ?? '', {
+        ...deps.throttle,
+        reason,
+        incident: incident.id,
+      });
   }
 }
 

@@ -51,7 +51,12 @@ export function createEndpointLimiter(options: {
       bucketSpec(`${name}:client:${encodeURIComponent(client)}`, perClient),
       bucketSpec(`${name}:network:${encodeURIComponent(network)}`, perNetwork),
       ...(throttle
-        ? [bucketSpec(`${name}:throttle:${encodeURIComponent(network)}:${throttle.generation}`, throttle.bucket)]
+        ? [
+            bucketSpec(
+              `${name}:throttle:${encodeURIComponent(network)}:${throttle.generation}`,
+              throttle.bucket,
+            ),
+          ]
         : []),
     ];
     const { allowed, tokens } = await backend.buckets.take(specs, 1, at);

@@ -168,6 +168,8 @@ async function embedded(
       demo: true,
       logLevel: 'silent',
       'server.port': 0,
+      // The simulator is the proxy: each synthetic user calls from their own network (X-Forwarded-For).
+      'server.trustedProxies': ['127.0.0.1', '::1'],
       demoUsers: { ...base.demoUsers, ...(synthetic.users as object) },
       'detect.workingHours.users': synthetic.hours,
       'limits.perApp': { burst: 600 * k, ratePerSecond: 10 * k },
@@ -204,10 +206,7 @@ async function embedded(
  * The Gatehouse at `url` as the simulator reaches it: ID tokens from `mint`, and browser sign-ins (the
  * console's platform scopes, refresh tokens) through the development IdP's pages.
  */
-async function targetAt(
-  url: string,
-  mint: SimulationTarget['idToken'],
-): Promise<SimulationTarget> {
+async function targetAt(url: string, mint: SimulationTarget['idToken']): Promise<SimulationTarget> {
   const [{ signInAtDevIdp }, { demoApps }] = await Promise.all([
     import('../../devidp/index.js'),
     import('../../catalog/index.js'),

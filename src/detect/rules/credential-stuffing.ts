@@ -71,15 +71,18 @@ export function credentialStuffing(options: Options): Rule<CredentialStuffingSta
         network,
         options.maxPerNetwork,
         'actor',
-        (n) => `${network} was refused ${n} grants at /oauth/token in ${seconds}s (last: ${last} for ${client})`,
+        (n) =>
+          `${network} was refused ${n} grants at /oauth/token in ${seconds}s (last: ${last} for ${client})`,
       );
       check(
         client,
         options.maxPerClient,
         'app',
-        (n) => `${client} (${event.app_id}) was refused ${n} grants at /oauth/token in ${seconds}s from many networks (last: ${last})`,
+        (n) =>
+          `${client} (${event.app_id}) was refused ${n} grants at /oauth/token in ${seconds}s from many networks (last: ${last})`,
       );
-      if (t - state.prunedAt <= seconds) return { state: { windows, fired, prunedAt: state.prunedAt }, detections };
+      if (t - state.prunedAt <= seconds)
+        return { state: { windows, fired, prunedAt: state.prunedAt }, detections };
       return {
         state: {
           windows: pruned(windows, (w) => w.every((b) => b.t <= t - seconds)),

@@ -65,6 +65,21 @@ const scopesOf: Record<string, string> = {
   console: 'audit:read',
 };
 
+/**
+ * The address a synthetic user calls from, sent as X-Forwarded-For (a Gatehouse that trusts the
+ * simulator as its proxy, as the embedded one does, sees each user on their own /24): people from
+ * their office networks, the stuffing script from TEST-NET-3. A server that does not trust it sees
+ * everyone on the simulator's own network.
+ */
+export function addressOf(user: string): string {
+  if (user === 'anonymous') return '203.0.113.66';
+  let h = 0x811c9dc5;
+  for (const c of user) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
+  return `10.${(h >>> 8) & 255}.${h & 255}.20`;
+}
+
+const from = (user: string) => ({ 'x-forwarded-for': addressOf(user) });
+
 interface Answer {
   status: number;
   body: Record<string, unknown>;
@@ -94,7 +109,7 @@ export async function acquireToken(
 ): Promise<Answer> {
   return call(`${target.url}/oauth/token`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...from(user) },
     body: new URLSearchParams({
       ...tokenExchange,
       subject_token: await target.idToken(user, clientId),
@@ -216,14 +231,42 @@ export async function runScenario(
     return answer.body.access_token;
   };
 
-  const get = async (token: string, path: string) =>
-    call(`${target.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  const get = async (step: Step, token: string, path: string) =>
+    call(`${target.url}${path}`, { headers: { authorization: `Bearer ${token}`, ...from(step.user) } });
+
+  const refreshAt = (step: Step, who: string, refreshToken: unknown) =>
+    call(`${target.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...from(who) },
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        client_id: clientIds.get(step.app) ?? step.app,
+        refresh_token: String(refreshToken),
+      }).toString(),
+    });
+  /**
+   * The owner signs in through the browser and their app refreshes once; a thief holding a copy of
+   * the first refresh token replays it from elsewhere. The broker sees the reuse and revokes the
+   * sign-in; the owner's fresh access token stops working.
+   */
+  const replayStolenRefresh = async (step: Step) => {
+    const signedIn = await target.signIn(step.user, clientIds.get(step.app) ?? step.app, contactScopes);
+    record(step, { status: typeof signedIn.refresh_token === 'string' ? 200 : 400, body: {} });
+    if (typeof signedIn.refresh_token !== 'string') return;
+    const refreshed = await refreshAt(step, step.user, signedIn.refresh_token);
+    record(step, refreshed);
+    const replayed = await refreshAt(step, `${step.user} thief`, signedIn.refresh_token);
+    record(step, { status: replayed.status, body: { code: String(replayed.body.error ?? '') } });
+    if (typeof refreshed.body.access_token === 'string') {
+      record(step, await get(step, refreshed.body.access_token, '/crm/v1/accounts?limit=5'));
+    }
+  };
 
   const play = async (step: Step): Promise<void> => {
     if (step.kind === 'bad_exchange') {
       const forged = await call(`${target.url}/oauth/token`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...from(step.user) },
         body: new URLSearchParams({
           ...tokenExchange,
           subject_token: forgedIdToken(step.at),
@@ -234,16 +277,23 @@ export async function runScenario(
       record(step, forged);
       return;
     }
+    if (step.kind === 'stolen_refresh') {
+      await replayStolenRefresh(step);
+      return;
+    }
     const token = await tokenFor(step);
     if (!token) return;
     if (step.kind === 'pipeline') {
       for (let i = 0; i < step.pages; i++) {
-        record(step, await get(token, '/crm/v1/opportunities/aggregate?group_by=stage&metric=sum(amount)'));
+        record(
+          step,
+          await get(step, token, '/crm/v1/opportunities/aggregate?group_by=stage&metric=sum(amount)'),
+        );
       }
       return;
     }
     if (step.kind === 'audit') {
-      const answer = await get(token, `/audit/v1/events?limit=${step.pageSize}`);
+      const answer = await get(step, token, `/audit/v1/events?limit=${step.pageSize}`);
       record(step, answer, Array.isArray(answer.body.records) ? answer.body.records.length : 0);
       return;
     }
@@ -254,6 +304,7 @@ export async function runScenario(
     let cursor = resumes ? (cursors.get(cursorKey) ?? null) : null;
     for (let page = 0; page < step.pages; page++) {
       const answer = await get(
+        step,
         token,
         `/crm/v1/${object}?limit=${step.pageSize}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
       );
