@@ -37,10 +37,12 @@ describe('gatehouse simulate', () => {
     ]) {
       expect(attack(kind), kind).toMatchObject({ simulated: true, detected: true, contained: true });
     }
-    // Exports stop at the user's budget (200 distinct contacts an hour), however they are split; what
-    // they got beyond it is pages that re-read contacts already counted.
-    expect(attack('whole_table_export')?.records_read).toBeLessThanOrEqual(300);
-    expect(attack('slow_export')?.records_read).toBeLessThanOrEqual(300);
+    // Exports stop at the user's budget (200 distinct contacts an hour), however they are split over
+    // tokens and apps: records_read counts distinct records, re-read pages add nothing.
+    for (const kind of ['whole_table_export', 'split_export', 'slow_export']) {
+      expect(attack(kind)?.records_read, kind).toBeLessThanOrEqual(200);
+      expect(attack(kind)?.records_returned, kind).toBeGreaterThanOrEqual(attack(kind)?.records_read ?? 0);
+    }
     // The compromised app is contained as an app; the users it acted for are not.
     expect(attack('compromised_app')?.containment).toEqual(
       expect.arrayContaining(['suspend_app app:lead-sync']),

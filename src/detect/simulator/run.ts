@@ -50,6 +50,8 @@ export interface RunResult {
   readonly endedAt: number;
   readonly requests: readonly RequestRecord[];
   readonly incidents: readonly IncidentDetail[];
+  /** Distinct records each attack got (a page read again adds nothing): what left the CRM. */
+  readonly distinctRead: Readonly<Partial<Record<AttackKind, number>>>;
 }
 
 const tokenExchange = {
@@ -189,6 +191,7 @@ export async function runScenario(
   progress(`registered ${scenario.apps.map((a) => a.id).join(', ') || 'no extra apps'}`);
 
   const requests: RequestRecord[] = [];
+  const readBy = new Map<AttackKind, Set<string>>();
   const tokens = new Map<string, string>();
   const cursors = new Map<string, string | null>();
   const startedAt = Date.now();
@@ -308,8 +311,13 @@ export async function runScenario(
         token,
         `/crm/v1/${object}?limit=${step.pageSize}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
       );
-      const records = Array.isArray(answer.body.records) ? answer.body.records.length : 0;
-      record(step, answer, answer.status === 200 ? records : 0);
+      const got: unknown[] = Array.isArray(answer.body.records) ? answer.body.records : [];
+      record(step, answer, answer.status === 200 ? got.length : 0);
+      if (step.attack && answer.status === 200) {
+        const seen = readBy.get(step.attack) ?? new Set<string>();
+        for (const r of got) seen.add(`${object}:${String((r as { id?: unknown }).id)}`);
+        readBy.set(step.attack, seen);
+      }
       if (answer.status !== 200) return;
       cursor = typeof answer.body.next_cursor === 'string' ? answer.body.next_cursor : null;
       cursors.set(cursorKey, cursor);
@@ -364,7 +372,8 @@ export async function runScenario(
     if (detail.status === 200) incidents.push(detail.body as unknown as IncidentDetail);
   }
   progress(`${requests.length} requests, ${incidents.length} incidents`);
-  return { startedAt, endedAt, requests, incidents };
+  const distinctRead = Object.fromEntries([...readBy].map(([kind, seen]) => [kind, seen.size]));
+  return { startedAt, endedAt, requests, incidents, distinctRead };
 }
 
 /** A token that looks like an ID token and is not one (what a stuffing script sends). */
