@@ -31,21 +31,32 @@ describe('gatehouse simulate', () => {
       'split_export',
       'slow_export',
       'off_hours_bulk',
+      'credential_stuffing',
+      'stolen_refresh_token',
       'compromised_app',
     ]) {
       expect(attack(kind), kind).toMatchObject({ simulated: true, detected: true, contained: true });
     }
-    // Exports stop at the user's budget (200 distinct contacts an hour), however they are split; what
-    // they got beyond it is pages that re-read contacts already counted.
-    expect(attack('whole_table_export')?.records_read).toBeLessThanOrEqual(300);
-    expect(attack('slow_export')?.records_read).toBeLessThanOrEqual(300);
+    // Exports stop at the user's budget (200 distinct contacts an hour), however they are split over
+    // tokens and apps: records_read counts distinct records, re-read pages add nothing.
+    for (const kind of ['whole_table_export', 'split_export', 'slow_export']) {
+      expect(attack(kind)?.records_read, kind).toBeLessThanOrEqual(200);
+      expect(attack(kind)?.records_returned, kind).toBeGreaterThanOrEqual(attack(kind)?.records_read ?? 0);
+    }
     // The compromised app is contained as an app; the users it acted for are not.
     expect(attack('compromised_app')?.containment).toEqual(
       expect.arrayContaining(['suspend_app app:lead-sync']),
     );
-    // Played at /oauth/token; whether refusals there are detected depends on their being audited.
-    expect(attack('credential_stuffing')?.refused_by_code).toEqual({ 'call-notes OAUTH_INVALID_GRANT': 40 });
-    expect(attack('stolen_refresh_token')).toMatchObject({ simulated: false });
+    // Guessing at /oauth/token from one network: that network is throttled there (429), not the app.
+    const stuffing = attack('credential_stuffing');
+    expect(stuffing?.rules).toEqual(['credential_stuffing']);
+    expect(stuffing?.containment).toEqual(['throttle_network network:203.0.113.0/24']);
+    expect(stuffing?.refused_by_code['call-notes RATE_LIMITED']).toBeGreaterThan(0);
+    // The replayed refresh token revokes the sign-in (the owner's fresh token too) and the user's tokens.
+    const stolen = attack('stolen_refresh_token');
+    expect(stolen?.rules).toEqual(['refresh_token_reuse']);
+    expect(stolen?.refused_by_code).toEqual({ 'call-notes invalid_grant': 1, 'call-notes TOKEN_REVOKED': 1 });
+    expect(stolen?.containment).toEqual(['revoke_user_tokens user:robin5@example.com']);
 
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     expect(html).toContain('<canvas id="records">');

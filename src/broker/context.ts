@@ -42,7 +42,7 @@ export type LookupClient = (clientId: string) => Promise<ClientInfo | undefined>
 export type LimitTokenRequests = (key: {
   client: string;
   network: string;
-}) => Promise<{ allowed: boolean; limit?: string; retryAfterSeconds?: number }>;
+}) => Promise<{ allowed: boolean; limit?: string; retryAfterSeconds?: number; incident?: string }>;
 
 /**
  * Decides whether a user may be given a capability over these accounts (e.g. they are in the user's

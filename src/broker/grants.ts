@@ -79,6 +79,7 @@ export async function tokenRequest(
         'RATE_LIMITED',
         `token endpoint per-${limited.limit ?? 'client'}`,
         limited.retryAfterSeconds ?? 1,
+        limited.incident,
       );
     }
     const grantType = param('grant_type');

@@ -116,6 +116,22 @@ export const detectSchema = z.strictObject({
             .default(['RATE_LIMITED', 'QUOTA_EXCEEDED', 'BULK_EXPORT_BLOCKED', 'TOKEN_EXPIRED']),
         })
         .prefault({}),
+      /**
+       * Refused grants at /oauth/token (forged or stolen ID tokens, guessed codes) from one network, or
+       * for one client from many networks, within the window.
+       */
+      credential_stuffing: z
+        .strictObject({
+          ...ruleBase('high'),
+          windowSeconds: positive.default(60),
+          maxPerNetwork: positive.default(20),
+          maxPerClient: positive.default(200),
+          /** Refusals that are not guesses: the endpoint's own rate limit, an unavailable dependency. */
+          ignoreReasons: z
+            .array(z.string())
+            .default(['RATE_LIMITED', 'DEPENDENCY_UNAVAILABLE', 'AUDIT_UNAVAILABLE']),
+        })
+        .prefault({}),
       /** A refresh token used twice: the broker revoked the sign-in; someone holds a stolen copy. */
       refresh_token_reuse: z.strictObject(ruleBase('high')).prefault({}),
       /** An app reads a sensitive field class of an object for the first time, after it has learned. */

@@ -14,6 +14,7 @@ export const actionNames = [
   'revoke_user_tokens',
   'revoke_app_user_tokens',
   'suspend_app',
+  'throttle_network',
 ] as const;
 export type ActionName = (typeof actionNames)[number];
 export type ContainmentAction = Exclude<ActionName, 'alert'>;
@@ -45,6 +46,15 @@ export interface Containment {
     options: { reason: string; incident?: string },
   ): Promise<void>;
   suspendApp(appId: string, options: { by: string; reason: string }): Promise<void>;
+  /**
+   * A caller network (`203.0.113.0/24`) held to the throttle at the token endpoint (all its clients);
+   * the 429 it gets names `incident`.
+   */
+  throttleNetwork(
+    network: string,
+    options: ThrottleSettings & { reason: string; incident: string },
+  ): Promise<void>;
+  unthrottleNetwork(network: string, options: { reason: string }): Promise<void>;
   restoreApp(appId: string, options: { by: string; reason: string }): Promise<void>;
 }
 
@@ -72,7 +82,12 @@ export interface ContainmentDeps {
   readonly now: () => Date;
 }
 
+/** The network an incident aims at (`network 203.0.113.0/24`), if it aims at one. */
+const networkOf = (incident: Incident) =>
+  incident.actor.startsWith('network ') ? incident.actor.slice('network '.length) : undefined;
+
 function targetOf(action: ContainmentAction, incident: Incident): string {
+  if (action === 'throttle_network') return `network:${networkOf(incident) ?? ''}`;
   if (action === 'revoke_user_tokens') return `user:${incident.actor}`;
   if (action === 'revoke_app_user_tokens' || action === 'throttle_app_user')
     return `app:${incident.app_id} user:${incident.actor}`;
@@ -85,6 +100,7 @@ function applicable(action: ContainmentAction, incident: Incident): boolean {
   const hasUser =
     incident.actor !== '' && incident.actor !== 'anonymous' && !incident.actor.startsWith('network ');
   if (action === 'revoke_user_tokens') return hasUser;
+  if (action === 'throttle_network') return (networkOf(incident) ?? 'unknown') !== 'unknown';
   if (action === 'revoke_app_user_tokens' || action === 'throttle_app_user') return hasApp && hasUser;
   return hasApp;
 }
@@ -112,6 +128,12 @@ async function pull(action: ContainmentAction, incident: Incident, reason: strin
       );
     case 'suspend_app':
       return c.suspendApp(incident.app_id, { by: 'detect', reason });
+    case 'throttle_network':
+      return c.throttleNetwork(networkOf(incident) ?? '', {
+        ...deps.throttle,
+        reason,
+        incident: incident.id,
+      });
   }
 }
 
@@ -152,6 +174,7 @@ const reversible: ReadonlySet<ContainmentAction> = new Set([
   'throttle_app',
   'throttle_app_user',
   'suspend_app',
+  'throttle_network',
 ]);
 
 /**
@@ -176,6 +199,8 @@ export async function restore(
       await deps.containment.unthrottleApp(incident.app_id, { reason: why });
     else if (record.action === 'throttle_app_user')
       await deps.containment.unthrottleApp(incident.app_id, { reason: why, userId: incident.actor });
+    else if (record.action === 'throttle_network')
+      await deps.containment.unthrottleNetwork(networkOf(incident) ?? '', { reason: why });
     else await deps.containment.restoreApp(incident.app_id, { by, reason: why });
     const at = deps.now().toISOString();
     const next: ContainmentRecord = { ...record, status: 'reversed', reversed_at: at, reversed_by: by };
@@ -211,7 +236,7 @@ function containmentEvent(
     actor_role: actor === 'detect' ? 'system' : 'admin',
     app_id: incident.app_id,
     action,
-    resource_type: target.startsWith('user:') ? 'user' : 'app',
+    resource_type: target.startsWith('user:') ? 'user' : target.startsWith('network:') ? 'network' : 'app',
     resource_id: target,
     scope: '',
     request_id: incident.id,

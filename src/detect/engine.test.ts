@@ -92,6 +92,9 @@ function recorder() {
     revokeTokens: async (target) => void calls.push(`revoke ${JSON.stringify(target)}`),
     suspendApp: async (app, o) => void calls.push(`suspend ${app} by ${o.by}`),
     restoreApp: async (app, o) => void calls.push(`restore ${app} by ${o.by}`),
+    throttleNetwork: async (network, t) =>
+      void calls.push(`throttle network ${network} ${t.ratePerSecond}/s ${t.forSeconds}s`),
+    unthrottleNetwork: async (network) => void calls.push(`unthrottle network ${network}`),
   };
   const logged: string[] = [];
   const logger: DetectLogger = {

@@ -186,7 +186,7 @@ describe('each rule fires on its attack', () => {
     expect(found[0].actor).toBe('network 198.51.100.0/24');
   });
 
-  it('denial_burst: refused grants at the token endpoint count (a user spraying the broker)', () => {
+  it('credential_stuffing: refused grants at the token endpoint count per network, whoever asks (a user spraying the broker)', () => {
     const attack = Array.from({ length: 25 }, (_, i) => ({
       at: attackDay + 13 * 3600 + i,
       actor: 'mallory@example.com',
@@ -198,7 +198,34 @@ describe('each rule fires on its attack', () => {
     }));
     const found = afterHistory(attack);
     // new_network may fire too: a user nobody has seen, from a network nobody has seen.
-    expect(found.find((d) => d.rule === 'denial_burst')?.actor).toBe('mallory@example.com');
+    expect(found.find((d) => d.rule === 'credential_stuffing')).toMatchObject({
+      actor: 'network 198.51.100.0/24',
+      app: 'call-notes',
+      scope: 'actor',
+      severity: 'high',
+    });
+    expect(rulesOf(found)).not.toContain('denial_burst');
+  });
+
+  it('credential_stuffing: many networks guessing at one client are app-wide; the endpoint limit refusing is not a guess', () => {
+    const guess = (i: number, reason: string) => ({
+      at: attackDay + 13 * 3600 + i / 10,
+      actor: 'anonymous',
+      app: 'call-notes',
+      action: 'token.grant',
+      outcome: 'deny' as const,
+      reason,
+      network: `203.0.${i % 250}.0/24`,
+    });
+    const invalid = 'OAUTH_INVALID_GRANT: the subject token is not a valid ID token for Gatehouse';
+    const spread = afterHistory(Array.from({ length: 200 }, (_, i) => guess(i, invalid)));
+    expect(spread.filter((d) => d.rule === 'credential_stuffing')).toMatchObject([
+      { actor: 'client call-notes', app: 'call-notes', scope: 'app' },
+    ]);
+    const limited = afterHistory(
+      Array.from({ length: 300 }, (_, i) => ({ ...guess(i, 'RATE_LIMITED'), network: '203.0.113.0/24' })),
+    );
+    expect(rulesOf(limited)).not.toContain('credential_stuffing');
   });
 
   it('refresh_token_reuse: the broker revoked a family for reuse', () => {

@@ -12,6 +12,7 @@ export const ruleIds = [
   'refresh_token_reuse',
   'sensitive_first_access',
   'new_network',
+  'credential_stuffing',
 ] as const;
 export type RuleId = (typeof ruleIds)[number];
 

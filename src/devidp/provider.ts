@@ -61,7 +61,15 @@ export async function createDevIdp(options: CreateDevIdpOptions): Promise<DevIdp
     // The broker reads role and territory from the ID token, so they go there and not only to userinfo.
     conformIdTokenClaims: false,
     enabledJWA: { idTokenSigningAlgValues: [signingAlg] },
-    ttl: { IdToken: idTokenTtlSeconds, AccessToken: idTokenTtlSeconds },
+    // Every lifetime the sign-in uses is set: oidc-provider prints a notice on stdout for a default one,
+    // which would corrupt the --json output of a command that signs in in-process (simulate).
+    ttl: {
+      IdToken: idTokenTtlSeconds,
+      AccessToken: idTokenTtlSeconds,
+      Interaction: 600,
+      Session: 8 * 3600,
+      Grant: 8 * 3600,
+    },
     features: { devInteractions: { enabled: true } },
     async findAccount(_ctx: unknown, sub: string) {
       if (!Object.hasOwn(config.demoUsers, sub)) return undefined;

@@ -1,5 +1,11 @@
 export { createLimits, type Limits, type LimitsOptions, type ThrottleAim } from './limits.js';
-export { createEndpointLimiter, type EndpointDecision, type EndpointLimiter } from './endpoint.js';
+export {
+  createEndpointLimiter,
+  tokenEndpointLimiter,
+  tokenEndpointNetwork,
+  type EndpointDecision,
+  type EndpointLimiter,
+} from './endpoint.js';
 export {
   defaultLimitsConfig,
   type BreakerConfig,

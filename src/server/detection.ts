@@ -17,7 +17,7 @@ import {
   type DetectorStats,
   type IncidentDesk,
 } from '../detect/index.js';
-import type { Limits } from '../limits/index.js';
+import { tokenEndpointNetwork, type Limits } from '../limits/index.js';
 import type { Db } from '../store/index.js';
 
 export interface DetectionDeps {
@@ -50,6 +50,19 @@ export function serverContainment(
       });
     },
     async unthrottleApp(appId, { userId }) {
+      await deps.limits.unthrottleApp(appId, userId);
+    },
+    async throttleNetwork(network, { ratePerSecond, forSeconds, incident }) {
+      const { appId, userId } = tokenEndpointNetwork(network);
+      await deps.limits.throttleApp(appId, {
+        ratePerSecond,
+        untilMs: Date.now() + forSeconds * 1000,
+        incident,
+        userId,
+      });
+    },
+    async unthrottleNetwork(network) {
+      const { appId, userId } = tokenEndpointNetwork(network);
       await deps.limits.unthrottleApp(appId, userId);
     },
     async revokeTokens(target, { reason, incident }) {

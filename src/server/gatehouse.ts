@@ -48,6 +48,7 @@ import {
 } from '../gateway/index.js';
 import {
   createEndpointLimiter,
+  tokenEndpointLimiter,
   createLimits,
   defaultLimitsConfig,
   memoryBackend,
@@ -110,6 +111,9 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       ? await (await import('./redis.js')).connectRedis(config, logger)
       : undefined;
     if (redis) closers.unshift(() => redis.close());
+    // One store for the gateway's limits and the token endpoint's: detection's throttle of a network
+    // at the token endpoint lives among the limits' throttles.
+    const limitsBackend = redis?.limits ?? memoryBackend();
     const secrets = openLocalSecretStore(config.dataDir);
     const catalog = createCatalog(store.db);
     const embedded = createEmbeddedCrm(store.db);
@@ -155,8 +159,8 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       revocationFanout: redis?.revocationFanout,
       dpopReplay: redis?.dpopReplay,
       limitTokenRequests: createEndpointLimiter({
-        name: 'oauth-token',
-        backend: redis?.limits ?? memoryBackend(),
+        name: tokenEndpointLimiter,
+        backend: limitsBackend,
         ...config.broker.tokenRequestLimits,
       }),
     });
@@ -208,7 +212,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     closers.unshift(() => decisions.close());
     const pipeline = {
       audit,
-      limits: createLimits(limitsConfig(config), { backend: redis?.limits }),
+      limits: createLimits(limitsConfig(config), { backend: limitsBackend }),
       policy: cedarRuntimePolicy(policies.current, {
         describe: (object) => crm.describe(object),
         log: decisions,

@@ -33,6 +33,8 @@ async function cliContainment(session: CatalogSession): Promise<Containment> {
   return {
     throttleApp: async () => serverOnly(),
     unthrottleApp: async () => serverOnly(),
+    throttleNetwork: async () => serverOnly(),
+    unthrottleNetwork: async () => serverOnly(),
     async revokeTokens(target, { reason }) {
       await session.revokeTokens(target, { reason, actor: localOperator.id });
     },

@@ -168,6 +168,8 @@ async function embedded(
       demo: true,
       logLevel: 'silent',
       'server.port': 0,
+      // The simulator is the proxy: each synthetic user calls from their own network (X-Forwarded-For).
+      'server.trustedProxies': ['127.0.0.1', '::1'],
       demoUsers: { ...base.demoUsers, ...(synthetic.users as object) },
       'detect.workingHours.users': synthetic.hours,
       'limits.perApp': { burst: 600 * k, ratePerSecond: 10 * k },
@@ -186,10 +188,9 @@ async function embedded(
     const gatehouse = await startGatehouse(config);
     progress(`Gatehouse started at ${gatehouse.url}`);
     const secrets = openLocalSecretStore(dataDir);
-    const target: SimulationTarget = {
-      url: gatehouse.url,
-      idToken: (user) => mintDevIdToken({ config, secrets, user, issuer: `${gatehouse.url}/idp` }),
-    };
+    const target = await targetAt(gatehouse.url, (user, audience) =>
+      mintDevIdToken({ config, secrets, user, issuer: `${gatehouse.url}/idp`, audience }),
+    );
     try {
       const run = await detect.runScenario(scenario, target, { speed, progress });
       return { run, tableSize: contacts };
@@ -199,6 +200,26 @@ async function embedded(
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The Gatehouse at `url` as the simulator reaches it: ID tokens from `mint`, and browser sign-ins (the
+ * console's platform scopes, refresh tokens) through the development IdP's pages.
+ */
+async function targetAt(url: string, mint: SimulationTarget['idToken']): Promise<SimulationTarget> {
+  const [{ signInAtDevIdp }, { demoApps }] = await Promise.all([
+    import('../../devidp/index.js'),
+    import('../../catalog/index.js'),
+  ]);
+  return {
+    url,
+    idToken: mint,
+    signIn(user, clientId, scope) {
+      const uris = demoApps.find((app) => app.clientId === clientId)?.manifest.redirect_uris;
+      const redirectUri = Array.isArray(uris) ? String(uris[0]) : '';
+      return signInAtDevIdp({ base: url, clientId, redirectUri, scope, user });
+    },
+  };
 }
 
 async function againstUrl(
@@ -230,10 +251,9 @@ async function againstUrl(
       '--data-dir must be the data dir of the running demo (its IdP key signs the users in)',
     );
   const secrets = openLocalSecretStore(base.dataDir);
-  const target: SimulationTarget = {
-    url,
-    idToken: (user) => mintDevIdToken({ config, secrets, user, issuer }),
-  };
+  const target = await targetAt(url, (user, audience) =>
+    mintDevIdToken({ config, secrets, user, issuer, audience }),
+  );
   progress(`playing against ${url} in real time at ${speed}×`);
   return { run: await detect.runScenario(scenario, target, { speed, progress }), tableSize: undefined };
 }

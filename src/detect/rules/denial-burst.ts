@@ -31,6 +31,8 @@ export function denialBurst(options: Options): Rule<DenialBurstState> {
         Number.isNaN(t) ||
         event.outcome !== 'deny' ||
         event.action === 'bulk_export' ||
+        // Refused grants at /oauth/token are credential_stuffing's.
+        event.action === 'token.grant' ||
         ignored(event.reason)
       ) {
         return { state, detections: [] };

@@ -1,6 +1,7 @@
 /** The rule set built from configuration: every enabled rule, in a fixed order. */
 import type { DetectConfig } from '../../config/index.js';
 import type { Detection, Observed, Rule } from '../types.js';
+import { credentialStuffing } from './credential-stuffing.js';
 import { denialBurst } from './denial-burst.js';
 import { sensitiveFirstAccess } from './first-access.js';
 import { massExport } from './mass-export.js';
@@ -22,6 +23,7 @@ export function rulesFrom(config: DetectConfig): Array<Rule<unknown>> {
     [r.refresh_token_reuse.enabled, opaque(refreshTokenReuse(r.refresh_token_reuse))],
     [r.sensitive_first_access.enabled, opaque(sensitiveFirstAccess(r.sensitive_first_access))],
     [r.new_network.enabled, opaque(newNetwork(r.new_network))],
+    [r.credential_stuffing.enabled, opaque(credentialStuffing(r.credential_stuffing))],
   ];
   return all.filter(([enabled]) => enabled).map(([, rule]) => rule);
 }

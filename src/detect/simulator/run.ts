@@ -1,7 +1,8 @@
 /**
  * Plays a scenario against a real Gatehouse over HTTP, in compressed real time (`speed` simulated
- * seconds per second), and records what every request got. Tokens come from the IdP the broker trusts
- * through the token exchange, in one function (`acquireToken`), as any microapp's backend would get them.
+ * seconds per second), and records what every request got. App tokens come from the IdP the broker
+ * trusts through the token exchange (`acquireToken`), as any microapp's backend would get them; platform
+ * scopes and refresh tokens only from a browser sign-in (`target.signIn`).
  */
 import type { IncidentDetail } from '../incidents.js';
 import { contactScopes, type AttackKind, type Scenario, type SimApp, type Step } from './scenario.js';
@@ -9,8 +10,13 @@ import { contactScopes, type AttackKind, type Scenario, type SimApp, type Step }
 export interface SimulationTarget {
   /** The Gatehouse base URL (no trailing slash). */
   readonly url: string;
-  /** An ID token for `user`, from the IdP the broker trusts (the dev IdP in demo mode). */
-  idToken(user: string): Promise<string>;
+  /** An ID token for `user` issued to the app's IdP client `audience` (the dev IdP in demo mode). */
+  idToken(user: string, audience: string): Promise<string>;
+  /**
+   * A browser sign-in of `user` at `clientId` (authorization code + PKCE at the IdP): the token
+   * response, refresh token included.
+   */
+  signIn(user: string, clientId: string, scope: string): Promise<Record<string, unknown>>;
 }
 
 export interface RunOptions {
@@ -44,6 +50,8 @@ export interface RunResult {
   readonly endedAt: number;
   readonly requests: readonly RequestRecord[];
   readonly incidents: readonly IncidentDetail[];
+  /** Distinct records each attack got (a page read again adds nothing): what left the CRM. */
+  readonly distinctRead: Readonly<Partial<Record<AttackKind, number>>>;
 }
 
 const tokenExchange = {
@@ -58,6 +66,21 @@ const scopesOf: Record<string, string> = {
   'pipeline-dashboard': 'read:opportunity.aggregate',
   console: 'audit:read',
 };
+
+/**
+ * The address a synthetic user calls from, sent as X-Forwarded-For (a Gatehouse that trusts the
+ * simulator as its proxy, as the embedded one does, sees each user on their own /24): people from
+ * their office networks, the stuffing script from TEST-NET-3. A server that does not trust it sees
+ * everyone on the simulator's own network.
+ */
+export function addressOf(user: string): string {
+  if (user === 'anonymous') return '203.0.113.66';
+  let h = 0x811c9dc5;
+  for (const c of user) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
+  return `10.${(h >>> 8) & 255}.${h & 255}.20`;
+}
+
+const from = (user: string) => ({ 'x-forwarded-for': addressOf(user) });
 
 interface Answer {
   status: number;
@@ -88,10 +111,10 @@ export async function acquireToken(
 ): Promise<Answer> {
   return call(`${target.url}/oauth/token`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...from(user) },
     body: new URLSearchParams({
       ...tokenExchange,
-      subject_token: await target.idToken(user),
+      subject_token: await target.idToken(user, clientId),
       client_id: clientId,
       scope,
     }).toString(),
@@ -156,22 +179,19 @@ export async function runScenario(
   options: RunOptions,
 ): Promise<RunResult> {
   const progress = options.progress ?? (() => undefined);
-  const tokenOrFail = async (user: string, clientId: string, scope: string) => {
-    const answer = await acquireToken(target, user, clientId, scope);
-    if (typeof answer.body.access_token !== 'string') {
-      throw new Error(
-        `no ${clientId} token for ${user}: ${answer.status} ${String(answer.body.error ?? '')}`,
-      );
-    }
-    return answer.body.access_token;
+  const consoleToken = async (user: string, scope: string) => {
+    const answer = await target.signIn(user, 'console', scope);
+    if (typeof answer.access_token !== 'string') throw new Error(`no console token for ${user}`);
+    return answer.access_token;
   };
-  const admin = await tokenOrFail('dave', 'console', 'admin');
-  const reviewer = await tokenOrFail('rita', 'console', 'review');
+  const admin = await consoleToken('dave', 'admin');
+  const reviewer = await consoleToken('rita', 'review');
   const clientIds = new Map<string, string>();
   for (const app of scenario.apps) clientIds.set(app.id, await registerApp(target, app, admin, reviewer));
   progress(`registered ${scenario.apps.map((a) => a.id).join(', ') || 'no extra apps'}`);
 
   const requests: RequestRecord[] = [];
+  const readBy = new Map<AttackKind, Set<string>>();
   const tokens = new Map<string, string>();
   const cursors = new Map<string, string | null>();
   const startedAt = Date.now();
@@ -197,7 +217,12 @@ export async function runScenario(
     const held = tokens.get(key);
     if (held) return held;
     const clientId = clientIds.get(step.app) ?? step.app;
-    const answer = await acquireToken(target, step.user, clientId, scopesOf[step.app] ?? contactScopes);
+    const scope = scopesOf[step.app] ?? contactScopes;
+    // The console's platform scopes come only from its sign-in, never by exchange.
+    const answer =
+      step.app === 'console'
+        ? { status: 200, body: await target.signIn(step.user, clientId, scope) }
+        : await acquireToken(target, step.user, clientId, scope);
     if (typeof answer.body.access_token !== 'string') {
       record(step, {
         status: answer.status,
@@ -209,14 +234,42 @@ export async function runScenario(
     return answer.body.access_token;
   };
 
-  const get = async (token: string, path: string) =>
-    call(`${target.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  const get = async (step: Step, token: string, path: string) =>
+    call(`${target.url}${path}`, { headers: { authorization: `Bearer ${token}`, ...from(step.user) } });
+
+  const refreshAt = (step: Step, who: string, refreshToken: unknown) =>
+    call(`${target.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...from(who) },
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        client_id: clientIds.get(step.app) ?? step.app,
+        refresh_token: String(refreshToken),
+      }).toString(),
+    });
+  /**
+   * The owner signs in through the browser and their app refreshes once; a thief holding a copy of
+   * the first refresh token replays it from elsewhere. The broker sees the reuse and revokes the
+   * sign-in; the owner's fresh access token stops working.
+   */
+  const replayStolenRefresh = async (step: Step) => {
+    const signedIn = await target.signIn(step.user, clientIds.get(step.app) ?? step.app, contactScopes);
+    record(step, { status: typeof signedIn.refresh_token === 'string' ? 200 : 400, body: {} });
+    if (typeof signedIn.refresh_token !== 'string') return;
+    const refreshed = await refreshAt(step, step.user, signedIn.refresh_token);
+    record(step, refreshed);
+    const replayed = await refreshAt(step, `${step.user} thief`, signedIn.refresh_token);
+    record(step, { status: replayed.status, body: { code: String(replayed.body.error ?? '') } });
+    if (typeof refreshed.body.access_token === 'string') {
+      record(step, await get(step, refreshed.body.access_token, '/crm/v1/accounts?limit=5'));
+    }
+  };
 
   const play = async (step: Step): Promise<void> => {
     if (step.kind === 'bad_exchange') {
       const forged = await call(`${target.url}/oauth/token`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...from(step.user) },
         body: new URLSearchParams({
           ...tokenExchange,
           subject_token: forgedIdToken(step.at),
@@ -227,16 +280,23 @@ export async function runScenario(
       record(step, forged);
       return;
     }
+    if (step.kind === 'stolen_refresh') {
+      await replayStolenRefresh(step);
+      return;
+    }
     const token = await tokenFor(step);
     if (!token) return;
     if (step.kind === 'pipeline') {
       for (let i = 0; i < step.pages; i++) {
-        record(step, await get(token, '/crm/v1/opportunities/aggregate?group_by=stage&metric=sum(amount)'));
+        record(
+          step,
+          await get(step, token, '/crm/v1/opportunities/aggregate?group_by=stage&metric=sum(amount)'),
+        );
       }
       return;
     }
     if (step.kind === 'audit') {
-      const answer = await get(token, `/audit/v1/events?limit=${step.pageSize}`);
+      const answer = await get(step, token, `/audit/v1/events?limit=${step.pageSize}`);
       record(step, answer, Array.isArray(answer.body.records) ? answer.body.records.length : 0);
       return;
     }
@@ -247,11 +307,17 @@ export async function runScenario(
     let cursor = resumes ? (cursors.get(cursorKey) ?? null) : null;
     for (let page = 0; page < step.pages; page++) {
       const answer = await get(
+        step,
         token,
         `/crm/v1/${object}?limit=${step.pageSize}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
       );
-      const records = Array.isArray(answer.body.records) ? answer.body.records.length : 0;
-      record(step, answer, answer.status === 200 ? records : 0);
+      const got: unknown[] = Array.isArray(answer.body.records) ? answer.body.records : [];
+      record(step, answer, answer.status === 200 ? got.length : 0);
+      if (step.attack && answer.status === 200) {
+        const seen = readBy.get(step.attack) ?? new Set<string>();
+        for (const r of got) seen.add(`${object}:${String((r as { id?: unknown }).id)}`);
+        readBy.set(step.attack, seen);
+      }
       if (answer.status !== 200) return;
       cursor = typeof answer.body.next_cursor === 'string' ? answer.body.next_cursor : null;
       cursors.set(cursorKey, cursor);
@@ -306,7 +372,8 @@ export async function runScenario(
     if (detail.status === 200) incidents.push(detail.body as unknown as IncidentDetail);
   }
   progress(`${requests.length} requests, ${incidents.length} incidents`);
-  return { startedAt, endedAt, requests, incidents };
+  const distinctRead = Object.fromEntries([...readBy].map(([kind, seen]) => [kind, seen.size]));
+  return { startedAt, endedAt, requests, incidents, distinctRead };
 }
 
 /** A token that looks like an ID token and is not one (what a stuffing script sends). */

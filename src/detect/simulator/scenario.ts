@@ -33,7 +33,8 @@ export type StepKind =
   | 'accounts' // list one's accounts
   | 'pipeline' // aggregate the pipeline (dashboard)
   | 'audit' // read the audit trail
-  | 'bad_exchange'; // a token exchange with a forged subject token
+  | 'bad_exchange' // a token exchange with a forged subject token
+  | 'stolen_refresh'; // a browser sign-in, the owner's refresh, then a thief's replay of the old token
 
 export interface Step {
   /** Milliseconds of simulated time from the start. */
@@ -150,8 +151,7 @@ export function buildScenario(options: ScenarioOptions): Scenario {
 
   const wanted = new Set(options.attacks ?? attackKinds);
   const attacks: Attack[] = [];
-  const attacker = (index: number, timeZone = 'Europe/London'): SimUser => {
-    const name = `mallory${index}`;
+  const attacker = (index: number, timeZone = 'Europe/London', name = `mallory${index}`): SimUser => {
     const user: SimUser = {
       name,
       email: `${name}@example.com`,
@@ -260,15 +260,18 @@ export function buildScenario(options: ScenarioOptions): Scenario {
     );
   }
   if (wanted.has('stolen_refresh_token')) {
-    attacks.push({
-      kind: 'stolen_refresh_token',
-      actors: [],
-      apps: ['call-notes'],
-      at: frac(0.65),
-      description: "a refresh token replayed after its owner's client used it",
-      simulated: false,
-      note: 'refresh tokens come only from the browser sign-in (authorization code + PKCE), which the simulator does not drive; test/detect.e2e.test.ts replays one through the real broker',
-    });
+    // The victim signs in (code flow), their app refreshes, then a thief replays the old refresh token.
+    const victim = attacker(5, 'Europe/London', 'robin5');
+    add(
+      {
+        kind: 'stolen_refresh_token',
+        actors: [victim.email],
+        apps: ['call-notes'],
+        at: frac(0.65),
+        description: "a refresh token replayed from another network after its owner's app used it",
+      },
+      [step(frac(0.65), victim, 'call-notes', 'stolen_refresh', 1, 0, 0, 'stolen_refresh_token')],
+    );
   }
   if (wanted.has('compromised_app')) {
     apps.push({

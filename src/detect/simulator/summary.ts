@@ -13,8 +13,12 @@ export interface AttackOutcome {
   /** Wall ms from the attack's first request to its first detection / containment. */
   readonly detection_ms: number | null;
   readonly containment_ms: number | null;
-  /** Records the attack got before it was stopped, and their share of the table it read. */
+  /**
+   * Distinct records the attack got before it was stopped (what left the CRM), and their share of the
+   * table it read; `records_returned` counts re-reads of the same records too.
+   */
   readonly records_read: number;
+  readonly records_returned: number;
   readonly share_of_table: number | null;
   readonly rules: readonly string[];
   /** What refused the attack's requests, by app and code. */
@@ -114,8 +118,9 @@ export function summarize(
       contained: containedAt.length > 0,
       detection_ms: since(detectedAt),
       containment_ms: since(containedAt),
-      records_read: records,
-      share_of_table: options.tableSize ? records / options.tableSize : null,
+      records_read: run.distinctRead[attack.kind] ?? 0,
+      records_returned: records,
+      share_of_table: options.tableSize ? (run.distinctRead[attack.kind] ?? 0) / options.tableSize : null,
       rules: [...new Set(found.map((i) => i.rule))],
       refused_by_code: countCodes(own),
       incidents: found.map((i) => i.id),
