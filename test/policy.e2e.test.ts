@@ -420,7 +420,7 @@ describe('publishing a library that fails its own tests', () => {
       json: { files: { 'runtime/notes.cedar': null }, reason: 'notes rules are too strict' },
     });
     const problem = await problemOf(refused, 422, 'POLICY_TESTS_FAILED');
-    expect(problem).toMatchObject({ failed: 2, total: 32 });
+    expect(problem).toMatchObject({ failed: 3, total: 33 });
     expect(problem.detail).toContain("a rep cannot write a note on another rep's account");
     const [denied] = await auditEventsOf(demo, carol, requestIdOf(refused));
     expect(denied?.event).toMatchObject({ action: 'admin.policies.publish', outcome: 'deny' });
@@ -433,11 +433,11 @@ describe('publishing a library that fails its own tests', () => {
     });
     expect(forced.status).toBe(200);
     const published = await json<{ version: string; tests: object }>(forced);
-    expect(published.tests).toEqual({ total: 32, failed: 2, forced: true });
+    expect(published.tests).toEqual({ total: 33, failed: 3, forced: true });
     const [event] = await auditEventsOf(demo, carol, requestIdOf(forced));
     expect(event?.event).toMatchObject({ action: 'policy.publish', actor_id: 'dave@example.com' });
     expect(event?.event.reason).toBe(
-      `version ${before.version} -> ${published.version}; forced past 2 of 32 failing policy tests; incident 42: notes off now`,
+      `version ${before.version} -> ${published.version}; forced past 3 of 33 failing policy tests; incident 42: notes off now`,
     );
     // Put the notes rules back for the tests that follow.
     const restored = await demo.send('POST', '/admin/v1/policies/publish', dave, {
@@ -473,7 +473,7 @@ describe('publishing a library that fails its own tests', () => {
       ]);
       expect(refused.code).toBe(1);
       expect(refused.stderr.trim().split('\n')).toHaveLength(1);
-      expect(refused.stderr).toContain('fails 2 of its 32 test cases');
+      expect(refused.stderr).toContain('fails 3 of its 33 test cases');
       expect(refused.stderr).toContain('[POLICY_TESTS_FAILED]');
       expect(existsSync(join(dataDir, 'policies', 'current'))).toBe(false);
 
@@ -490,7 +490,7 @@ describe('publishing a library that fails its own tests', () => {
       ]);
       expect(forced.code).toBe(0);
       const out = JSON.parse(forced.stdout) as { version: string; tests: object };
-      expect(out.tests).toEqual({ total: 32, failed: 2, forced: true });
+      expect(out.tests).toEqual({ total: 33, failed: 3, forced: true });
       expect(readFileSync(join(dataDir, 'policies', 'current'), 'utf8').trim()).toBe(out.version);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
