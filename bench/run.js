@@ -268,6 +268,8 @@ async function accessToken() {
     secrets: openLocalSecretStore(dataDir),
     user: 'alice',
     issuer: `${gatehouse.url}/idp`,
+    // The exchange is bound to the app asking: an ID token issued to its own IdP client.
+    audience: 'call-notes',
   });
   const response = await fetch(`${gatehouse.url}/oauth/token`, {
     method: 'POST',

@@ -221,6 +221,8 @@ async function accessToken(dataDir, publicUrl) {
     secrets: openLocalSecretStore(dataDir),
     user: 'alice',
     issuer: `${publicUrl}/idp`,
+    // The exchange is bound to the app asking: an ID token issued to its own IdP client.
+    audience: 'call-notes',
   });
   const response = await fetch(`${publicUrl}/oauth/token`, {
     method: 'POST',

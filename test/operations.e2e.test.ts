@@ -52,6 +52,8 @@ describe('logs', () => {
         secrets: openLocalSecretStore(dataDir),
         user: 'bob',
         issuer: `${server.url}/idp`,
+        // The exchange is bound to the app asking: an ID token issued to its own IdP client.
+        audience: 'call-notes',
       });
       const exchanged = await fetch(`${server.url}/oauth/token`, {
         method: 'POST',

@@ -72,7 +72,14 @@ async function startCluster(name: string, count: number) {
   const config = loadConfig({ env: {}, overrides: { dataDir, demo: true } });
   const secrets = openLocalSecretStore(dataDir);
   const accessToken = async (node: Node, user: string) => {
-    const subjectToken = await mintDevIdToken({ config, secrets, user, issuer: `${publicUrl}/idp` });
+    // Issued to the call-notes app's own IdP client: the exchange is bound to the app asking.
+    const subjectToken = await mintDevIdToken({
+      config,
+      secrets,
+      user,
+      issuer: `${publicUrl}/idp`,
+      audience: 'call-notes',
+    });
     const response = await fetch(`${node.url}/oauth/token`, {
       method: 'POST',
       body: new URLSearchParams({
