@@ -76,6 +76,9 @@ beforeAll(async () => {
       // Every budget capped at 50 records, so the app's own budget (checked first) is what refuses the
       // export below: an app-wide anomaly, contained app-wide. A user's budget is contained at the user.
       'limits.bulkExport': { maxTracked: 50 },
+      // Every caller here is 127.0.0.1: the attacks' refused grants would add up to credential stuffing
+      // from that one network and throttle every later test's sign-in (that rule has its own tests).
+      'detect.rules.credential_stuffing.maxPerNetwork': 10_000,
       'detect.alerts.webhook': {
         url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`,
         secret,

@@ -132,10 +132,11 @@ describe("the README's walk-through", () => {
     // npx would find this same bin/gatehouse.js; the demo listens where the test put it.
     const script = steps
       .map(({ command }) =>
+        // /tmp first: the paths of node and of the checkout may themselves be under /tmp.
         command
+          .replaceAll('/tmp/', `${dataDir}/`)
           .replaceAll('npx gatehouse', `${process.execPath} ${bin}`)
-          .replaceAll('http://127.0.0.1:8080', url)
-          .replaceAll('/tmp/', `${dataDir}/`),
+          .replaceAll('http://127.0.0.1:8080', url),
       )
       .map((command) => `echo ${marker}\n${command}`)
       .join('\n');
