@@ -52,7 +52,10 @@ describe.skipIf(!ready)('three nodes on one PostgreSQL and one Redis', () => {
       stringify({
         redis: { keyPrefix: uniquePrefix('cluster') },
         // Every export budget capped at 50 records: the app's (checked first) refuses the export below.
-        limits: { perUser: { burst: perUserBurst, ratePerSecond: 0.01 }, bulkExport: { maxTracked: 50 } },
+        limits: {
+          perUser: { burst: perUserBurst, ratePerSecond: 0.01 },
+          bulkExport: { maxTracked: 50, minimum: 50 },
+        },
         // These tests read in bulk whenever CI runs: off working hours that would be a detection of its own.
         detect: { rules: { off_hours_bulk: { enabled: false } } },
       }),
