@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { ErrorBanner } from '../../shared/ErrorBanner.js';
-import { session, type Session } from '../../shared/session.js';
+import { ErrorBanner } from '../../common/ErrorBanner.js';
+import { session, type Session } from '../../common/session.js';
 
 // The least scopes for the purpose: see my accounts and their contacts (a manager, who may see
 // phones, then reads them in notes too; a rep gets them redacted), read and log notes.

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import { Bar, BarChart, CartesianGrid, Tooltip, XAxis, YAxis } from 'recharts';
-import { ErrorBanner } from '../../shared/ErrorBanner.js';
-import { session, type Session } from '../../shared/session.js';
+import { ErrorBanner } from '../../common/ErrorBanner.js';
+import { session, type Session } from '../../common/session.js';
 
 // Aggregates only: the dashboard never asks for a record, so its token cannot read one.
 const scope = 'read:opportunity.aggregate';

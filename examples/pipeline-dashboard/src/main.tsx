@@ -1,6 +1,6 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import '../../shared/styles.css';
+import '../../common/styles.css';
 import { App } from './App.js';
 
 createRoot(document.getElementById('root') as HTMLElement).render(
