@@ -117,7 +117,8 @@ describe('gatehouse keys revoke', () => {
       const kid = decodeProtectedHeader(token).kid as string;
       expect((await demo.get('/crm/v1/accounts?limit=1', token)).status).toBe(200);
 
-      const result = await cli('keys', 'revoke', kid, '--reason', 'key material leaked', '--json');
+      // --kid=: a base64url kid may begin with '-', which would read as an option.
+      const result = await cli('keys', 'revoke', `--kid=${kid}`, '--reason', 'key material leaked', '--json');
       expect(result.code, result.stderr).toBe(0);
       const answer = JSON.parse(result.stdout) as { kid: string; signing_kid: string };
       expect(answer).toMatchObject({ kid });

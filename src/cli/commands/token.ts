@@ -95,9 +95,13 @@ export function registerTokenCommands(program: Command): void {
       .description(
         'cut off a signing key that may have leaked: it leaves JWKS at once and its tokens are refused on every node within a second; audited',
       )
-      .argument('<kid>', 'the key id (as in the JWKS and the tokens it signed)')
+      .argument('[kid]', 'the key id (as in the JWKS and the tokens it signed)')
+      // A base64url kid may begin with '-', which reads as an option: --kid=<kid> always works.
+      .option('--kid <kid>', 'the key id, for one that begins with "-" (--kid=-AbC...)')
       .requiredOption('--reason <text>', 'why; recorded in the audit trail'),
-  ).action(async (kid: string, options: CommonOptions & { reason: string }) => {
+  ).action(async (given: string | undefined, options: CommonOptions & { reason: string; kid?: string }) => {
+    const kid = options.kid ?? given;
+    if (kid === undefined) throw new InputError('keys revoke needs the key id: gatehouse keys revoke KID');
     if (options.reason.trim() === '') throw new InputError('keys revoke needs a --reason');
     const login = await currentLogin(options);
     if (login !== undefined) {
