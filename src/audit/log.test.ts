@@ -1,6 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
 import type {
   KyselyPlugin,
   PluginTransformQueryArgs,
@@ -14,7 +15,7 @@ import { loadConfig } from '../config/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { auditVerifierKey, openAuditLog, verifyStoredLog, type AuditEvent } from './index.js';
-import { testDatabase } from '../../test/support/database.js';
+import { onPostgres, testDatabase } from '../../test/support/database.js';
 import * as tlog from '../../test/support/tlog.js';
 
 const origin = 'gatehouse.test/audit';
@@ -185,6 +186,31 @@ describe('two writers on one SQLite file', () => {
       const proof = (await b.consistencyProof(cp.size, 400)).map(unhex);
       expect(tlog.verifyConsistency(cp.size, 400, cp.root, last.root, proof)).toBe(true);
     }
+  });
+});
+
+describe.skipIf(onPostgres)('another process holding the SQLite write lock', () => {
+  it('refuses an append within the bound from when it was asked, even queued behind a waiting checkpoint', async () => {
+    const { dir, store } = await tempStore();
+    const log = await openLog(store, dir);
+    await log.append(auditEvent(0));
+    const holder = new SQLite(join(dir, 'gatehouse.db'));
+    holder.exec('BEGIN IMMEDIATE');
+    const released = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        holder.exec('COMMIT');
+        holder.close();
+        resolve();
+      }, 6_500),
+    );
+    // The checkpoint takes the writer first and waits its own bound; the append queues behind it. Its
+    // wait counts from when it was asked, so it is refused before the lock goes, not served after it.
+    const signing = log.latestCheckpoint();
+    const appending = log.append(auditEvent(1));
+    await expect(signing).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    await expect(appending).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    await released;
+    await expect(log.append(auditEvent(2))).resolves.toMatchObject({ index: 1 });
   });
 });
 

@@ -12,7 +12,7 @@ import { GroupCommitLog, type AuditIntegrity } from './group-commit.js';
 import { loadSigner } from './keys.js';
 import { guard, type AppendListener, type AuditEventQuery, type AuditEventRecord } from './reader.js';
 import { openSequencedLog } from './sequenced.js';
-import { immediateTransaction, releaseWal } from './transaction.js';
+import { immediateTransaction, lockWaitMs, releaseWal } from './transaction.js';
 import {
   appendLeaves,
   loadHead,
@@ -142,13 +142,17 @@ class StoredAuditLog extends GroupCommitLog implements AuditLog {
 
   async #write(batch: readonly Pending[]): Promise<Appended[]> {
     // The WAL's fsync runs off the event loop; the batch's callers are answered only once it is done.
+    // The wait is bounded from the oldest append, not from now: time spent queued behind another
+    // transaction waiting for the same lock (a checkpoint, an earlier batch) counts, so a caller is
+    // refused within lockWaitMs of asking rather than after a fresh wait per transaction ahead of it.
+    const deadline = batch[0].since + lockWaitMs;
     const outcome = await immediateTransaction(
       this.db,
       async (trx) => {
         const head = await loadHead(trx, this.#head);
         return appendLeaves(trx, head, batch, this.now().toISOString());
       },
-      { syncOffLoop: true },
+      { syncOffLoop: true, deadline },
     ).catch((error: unknown) => {
       this.#head = undefined;
       throw error;

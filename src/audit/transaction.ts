@@ -3,7 +3,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { sql } from 'kysely';
 import type { Db } from '../store/index.js';
 
-const lockWaitMs = 5000;
+/** How long a write waits for another writer's lock before it is refused. */
+export const lockWaitMs = 5000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -18,7 +19,8 @@ const busy = Symbol('busy');
  * Runs `work` in one IMMEDIATE transaction, so its reads (the next index) and writes are atomic across
  * processes sharing the file. better-sqlite3 is synchronous: its busy handler would block the event loop
  * while another process (or connection) holds the write lock, so the lock is tried without it and waited
- * for asynchronously, with the connection released in between.
+ * for asynchronously, with the connection released in between. `deadline` (performance.now() time)
+ * bounds the wait; by default lockWaitMs from now.
  *
  * `syncOffLoop` (a WAL database): the commit is as durable as with synchronous=FULL when the promise
  * resolves, but the fsync of the WAL (milliseconds, on the event loop inside better-sqlite3) runs on
@@ -30,9 +32,9 @@ const busy = Symbol('busy');
 export async function immediateTransaction<T>(
   db: Db,
   work: (trx: Db) => Promise<T>,
-  options: { syncOffLoop?: boolean } = {},
+  options: { syncOffLoop?: boolean; deadline?: number } = {},
 ): Promise<T> {
-  const deadline = Date.now() + lockWaitMs;
+  const deadline = options.deadline ?? performance.now() + lockWaitMs;
   const wal = options.syncOffLoop ? await walOf(db) : undefined;
   for (let attempt = 0; ; attempt++) {
     const outcome = await db.connection().execute(async (conn) => {
@@ -55,7 +57,7 @@ export async function immediateTransaction<T>(
       if (wal) await syncFile(wal);
       return outcome.result;
     }
-    if (Date.now() >= deadline) {
+    if (performance.now() >= deadline) {
       throw Object.assign(new Error('the audit store stayed locked by another writer'), {
         code: 'SQLITE_BUSY',
       });

@@ -43,6 +43,8 @@ export interface Appended {
 
 /** An event on its way into the log, with whoever waits for it. */
 export interface Pending extends Leaf {
+  /** When the append was asked for (performance.now()): its wait for the store's lock counts from here. */
+  since: number;
   resolve(value: Appended): void;
   reject(error: unknown): void;
 }
@@ -62,6 +64,7 @@ export function pendingOf(
     leaf: hashLeaf(Buffer.from(canonical, 'utf8')),
     requestId: event.request_id,
     appId: event.app_id,
+    since: performance.now(),
     resolve,
     reject,
   };
