@@ -106,7 +106,8 @@ describe('evidence bundles', () => {
   });
 
   describe('fails when tampered', () => {
-    const cases: Array<[string, (b: ReturnType<typeof clone>) => void, string]> = [
+    // An inclusion failure also says why, as a typed reason (merkle.ts checks length before hashing).
+    const cases: Array<[string, (b: ReturnType<typeof clone>) => void, string, string?]> = [
       [
         'an event field changed (the app that read)',
         (b) => (b.events[1].event.app_id = 'other-app'),
@@ -120,14 +121,26 @@ describe('evidence bundles', () => {
           b.events[0].leaf_hash = tlog.leafHash(Buffer.from(tlog.jcs(b.events[0].event))).toString('hex');
         },
         'INCLUSION_PROOF_INVALID',
+        'ROOT_MISMATCH',
       ],
-      ['an event moved to another index', (b) => (b.events[0].index = 7), 'INCLUSION_PROOF_INVALID'],
+      [
+        'an event moved to another index',
+        (b) => (b.events[0].index = 7),
+        'INCLUSION_PROOF_INVALID',
+        'ROOT_MISMATCH',
+      ],
       [
         'a proof hash flipped',
         (b) => (b.events[2].inclusion_proof[0] = '00'.repeat(32)),
         'INCLUSION_PROOF_INVALID',
+        'ROOT_MISMATCH',
       ],
-      ['a proof hash dropped', (b) => b.events[2].inclusion_proof.pop(), 'INCLUSION_PROOF_INVALID'],
+      [
+        'a proof hash dropped',
+        (b) => b.events[2].inclusion_proof.pop(),
+        'INCLUSION_PROOF_INVALID',
+        'WRONG_PROOF_SIZE',
+      ],
       ['an unknown field added to an event', (b) => (b.events[0].event.note = 'x'), 'EVENT_MALFORMED'],
       [
         'the checkpoint root replaced',
@@ -143,12 +156,16 @@ describe('evidence bundles', () => {
       ['the format changed', (b) => (b.format = 'something-else'), 'BUNDLE_MALFORMED'],
       ['a proof that is not hex', (b) => (b.events[0].inclusion_proof[0] = 'zz'), 'BUNDLE_MALFORMED'],
     ];
-    it.each(cases)('%s', async (_name, tamper, code) => {
+    it.each(cases)('%s', async (_name, tamper, code, reason) => {
       const log = await logWith(12);
       const bundle = clone(await buildEvidenceBundle(log, [1, 5, 9], { subject: 'incident inc_t' }));
       expect(verifyEvidenceBundle(bundle, log.verifierKey()).ok).toBe(true);
       tamper(bundle);
-      expect(verifyEvidenceBundle(bundle, log.verifierKey())).toMatchObject({ ok: false, code });
+      expect(verifyEvidenceBundle(bundle, log.verifierKey())).toMatchObject({
+        ok: false,
+        code,
+        ...(reason && { reason }),
+      });
     });
 
     it('an event beyond the signed tree', async () => {

@@ -14,7 +14,7 @@ import { AuditIntegrityError, InputError } from '../errors/index.js';
 import { claimedSize, openCheckpoint, parseVerifierKey, type CheckpointProblem } from './checkpoint.js';
 import { canonicalJson, isAuditEvent, type AuditEvent } from './event.js';
 import type { AuditLog } from './log.js';
-import { hashLeaf, verifyInclusion } from './merkle.js';
+import { checkInclusion, hashLeaf, type ProofFailure } from './merkle.js';
 import { matchesHex } from './nodes.js';
 
 export const evidenceBundleFormat = 'gatehouse-evidence-bundle';
@@ -53,6 +53,8 @@ export type EvidenceReport =
       readonly problem: string;
       /** The audit index of the first event that failed, when the failure is one event's. */
       readonly index?: number;
+      /** Why an inclusion proof failed (INCLUSION_PROOF_INVALID). */
+      readonly reason?: ProofFailure;
     };
 
 export interface BuildEvidenceOptions {
@@ -222,11 +224,13 @@ export function verifyEvidenceBundle(bundle: unknown, verifierKey: string): Evid
       };
     }
     const proof = entry.proof.map((hex) => Buffer.from(hex, 'hex'));
-    if (!verifyInclusion(index, size, leaf, proof, root)) {
+    const inclusion = checkInclusion(index, size, leaf, proof, root);
+    if (!inclusion.ok) {
       return {
         ok: false,
         code: 'INCLUSION_PROOF_INVALID',
-        problem: `event ${index} is not proven to be in the signed tree of ${size} events`,
+        problem: `event ${index} is not proven to be in the signed tree of ${size} events: ${inclusion.reason} (${inclusion.problem})`,
+        reason: inclusion.reason,
         index,
       };
     }

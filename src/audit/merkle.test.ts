@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   appendLeaf,
+  checkConsistency,
+  checkInclusion,
   consistencyProof,
   emptyRange,
   emptyRoot,
@@ -279,6 +281,63 @@ describe('proof properties (fast-check), checked by our verifier and by the refe
           });
         }
         expect(range.size).toBe(leaves.length);
+      }),
+    );
+  });
+});
+
+describe('a proof that fails says why, before hashing (as transparency-dev/merkle)', () => {
+  const leavesArb = fc.array(fc.uint8Array({ maxLength: 8 }), { minLength: 2, maxLength: 200 });
+  const reasonOf = (check: ReturnType<typeof checkInclusion>) => (check.ok ? 'ok' : check.reason);
+
+  it('inclusion: any proof of another length is WRONG_PROOF_SIZE; a hash of another size BAD_HASH_SIZE', () => {
+    fc.assert(
+      fc.property(leavesArb, fc.nat(), fc.nat(), fc.integer({ min: 1, max: 3 }), (leaves, a, b, extra) => {
+        const size = 1 + (a % leaves.length);
+        const index = b % size;
+        const root = referenceRoot(leaves.slice(0, size));
+        const leaf = hashLeaf(leaves[index]);
+        const proof = inclusionProof(index, size, nodesOf(leaves));
+        expect(reasonOf(checkInclusion(index, size, leaf, proof, root))).toBe('ok');
+        const longer = [...proof, ...Array.from({ length: extra }, () => root)];
+        expect(reasonOf(checkInclusion(index, size, leaf, longer, root))).toBe('WRONG_PROOF_SIZE');
+        if (proof.length > 0) {
+          expect(reasonOf(checkInclusion(index, size, leaf, proof.slice(extra), root))).toBe(
+            'WRONG_PROOF_SIZE',
+          );
+          const short = proof.map((p, i) => (i === b % proof.length ? p.subarray(1) : p));
+          expect(reasonOf(checkInclusion(index, size, leaf, short, root))).toBe('BAD_HASH_SIZE');
+        }
+        expect(reasonOf(checkInclusion(index, size, leaf.subarray(0, 31), proof, root))).toBe(
+          'BAD_HASH_SIZE',
+        );
+        expect(reasonOf(checkInclusion(index, size, leaf, proof, hashLeaf(root)))).toBe('ROOT_MISMATCH');
+        expect(reasonOf(checkInclusion(size, size, leaf, proof, root))).toBe('INVALID_SIZES');
+      }),
+    );
+  });
+
+  it('consistency: the same checks, and ROOT_MISMATCH names which root', () => {
+    fc.assert(
+      fc.property(leavesArb, fc.nat(), fc.nat(), fc.integer({ min: 1, max: 3 }), (leaves, a, b, extra) => {
+        const n = 2 + (a % (leaves.length - 1));
+        const m = 1 + (b % (n - 1));
+        const oldRoot = referenceRoot(leaves.slice(0, m));
+        const newRoot = referenceRoot(leaves.slice(0, n));
+        const proof = consistencyProof(m, n, nodesOf(leaves));
+        expect(reasonOf(checkConsistency(m, n, oldRoot, newRoot, proof))).toBe('ok');
+        const longer = [...proof, ...Array.from({ length: extra }, () => newRoot)];
+        expect(reasonOf(checkConsistency(m, n, oldRoot, newRoot, longer))).toBe('WRONG_PROOF_SIZE');
+        expect(reasonOf(checkConsistency(m, n, oldRoot, newRoot, proof.slice(extra)))).toBe(
+          'WRONG_PROOF_SIZE',
+        );
+        expect(reasonOf(checkConsistency(m, n, oldRoot, newRoot.subarray(1), proof))).toBe('BAD_HASH_SIZE');
+        expect(checkConsistency(m, n, oldRoot, hashLeaf(newRoot), proof)).toMatchObject({
+          reason: 'ROOT_MISMATCH',
+          problem: `the proof leads to another root of ${n}`,
+        });
+        expect(reasonOf(checkConsistency(n, m, newRoot, oldRoot, proof))).toBe('INVALID_SIZES');
+        expect(reasonOf(checkConsistency(m, m, oldRoot, oldRoot, [oldRoot]))).toBe('WRONG_PROOF_SIZE');
       }),
     );
   });

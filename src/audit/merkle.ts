@@ -144,27 +144,78 @@ export function consistencyProof(m: number, n: number, get: GetNode): Buffer[] {
   return proof;
 }
 
-/** RFC 9162 §2.1.3.2: does `proof` show `leaf` at `index` in the tree of `size` with `root`? */
-export function verifyInclusion(
+/** Why a proof does not verify, checked in this order before any hashing (as transparency-dev/merkle). */
+export type ProofFailure = 'INVALID_SIZES' | 'BAD_HASH_SIZE' | 'WRONG_PROOF_SIZE' | 'ROOT_MISMATCH';
+
+export type ProofCheck =
+  { readonly ok: true } | { readonly ok: false; readonly reason: ProofFailure; readonly problem: string };
+
+const proven: ProofCheck = { ok: true };
+const hashSize = 32;
+
+function refuted(reason: ProofFailure, problem: string): ProofCheck {
+  return { ok: false, reason, problem };
+}
+
+function badHashSize(hashes: Readonly<Record<string, readonly Uint8Array[]>>): ProofCheck | undefined {
+  for (const [name, list] of Object.entries(hashes)) {
+    const at = list.findIndex((hash) => hash.length !== hashSize);
+    if (at >= 0) {
+      const which = list.length > 1 ? `${name} ${at}` : name;
+      return refuted('BAD_HASH_SIZE', `${which} is ${list[at].length} bytes, not ${hashSize}`);
+    }
+  }
+  return undefined;
+}
+
+/** Digits of a non-negative safe integer in base 2 (BigInt: sizes go past 32 bits). */
+const bitsOf = (n: number | bigint) => (n === 0 || n === 0n ? '' : BigInt(n).toString(2));
+
+/**
+ * How long an inclusion proof for `index` in a tree of `size` is: the `inner` part below the point
+ * where the paths to index and to the last leaf part, and the `border` part above it.
+ */
+function inclusionLength(index: number, size: number): { inner: number; border: number } {
+  const inner = bitsOf(BigInt(index) ^ BigInt(size - 1)).length;
+  const border = [...bitsOf(BigInt(index) >> BigInt(inner))].filter((bit) => bit === '1').length;
+  return { inner, border };
+}
+
+/** The number of trailing zero bits of n > 0. */
+function trailingZeros(n: number): number {
+  const bits = bitsOf(n);
+  return bits.length - 1 - bits.lastIndexOf('1');
+}
+
+/**
+ * RFC 9162 §2.1.3.2: does `proof` show `leaf` at `index` in the tree of `size` with `root`? Sizes,
+ * hash lengths and the exact proof length are checked before hashing, and a failure says which.
+ */
+export function checkInclusion(
   index: number,
   size: number,
   leaf: Uint8Array,
   proof: readonly Uint8Array[],
   root: Uint8Array,
-): boolean {
-  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return false;
+): ProofCheck {
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) {
+    return refuted('INVALID_SIZES', `index ${index} is not in a tree of ${size}`);
+  }
+  const badSize = badHashSize({ leaf: [leaf], root: [root], 'proof hash': proof });
+  if (badSize) return badSize;
+  const { inner, border } = inclusionLength(index, size);
+  if (proof.length !== inner + border) {
+    return refuted('WRONG_PROOF_SIZE', `the proof has ${proof.length} hashes, not ${inner + border}`);
+  }
   let fn = index;
   let sn = size - 1;
   let r: Uint8Array = leaf;
   for (const p of proof) {
-    if (sn === 0) return false;
     if (fn % 2 === 1 || fn === sn) {
       r = hashChildren(p, r);
-      if (fn % 2 === 0) {
-        while (fn % 2 === 0 && fn !== 0) {
-          fn = Math.floor(fn / 2);
-          sn = Math.floor(sn / 2);
-        }
+      while (fn % 2 === 0 && fn !== 0) {
+        fn = Math.floor(fn / 2);
+        sn = Math.floor(sn / 2);
       }
     } else {
       r = hashChildren(r, p);
@@ -172,22 +223,47 @@ export function verifyInclusion(
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
-  return sn === 0 && hashEquals(r, root);
+  return hashEquals(r, root) ? proven : refuted('ROOT_MISMATCH', 'the proof leads to another root');
 }
 
-/** RFC 9162 §2.1.4.2: does `proof` show the tree of size m with `oldRoot` is a prefix of size n's? */
-export function verifyConsistency(
+export function verifyInclusion(...args: Parameters<typeof checkInclusion>): boolean {
+  return checkInclusion(...args).ok;
+}
+
+/**
+ * RFC 9162 §2.1.4.2: does `proof` show the tree of size m with `oldRoot` is a prefix of size n's?
+ * Checked like checkInclusion: sizes, hash lengths and the exact proof length first.
+ */
+export function checkConsistency(
   m: number,
   n: number,
   oldRoot: Uint8Array,
   newRoot: Uint8Array,
   proof: readonly Uint8Array[],
-): boolean {
-  if (!Number.isSafeInteger(m) || !Number.isSafeInteger(n) || m < 0 || m > n) return false;
-  if (m === n) return proof.length === 0 && hashEquals(oldRoot, newRoot);
-  if (m === 0) return proof.length === 0;
-  if (proof.length === 0) return false;
-  const path = isPowerOfTwo(m) ? [oldRoot, ...proof] : [...proof];
+): ProofCheck {
+  if (!Number.isSafeInteger(m) || !Number.isSafeInteger(n) || m < 0 || m > n) {
+    return refuted('INVALID_SIZES', `a tree of ${m} cannot be a prefix of a tree of ${n}`);
+  }
+  const badSize = badHashSize({ 'old root': [oldRoot], 'new root': [newRoot], 'proof hash': proof });
+  if (badSize) return badSize;
+  const wrongLength = (want: number) =>
+    refuted('WRONG_PROOF_SIZE', `the proof has ${proof.length} hashes, not ${want}`);
+  if (m === n || m === 0) {
+    if (proof.length !== 0) return wrongLength(0);
+    if (m === n && !hashEquals(oldRoot, newRoot)) {
+      return refuted('ROOT_MISMATCH', `two trees of ${n} with different roots`);
+    }
+    return proven;
+  }
+  // The proof's first hash is the subtree of 2^shift leaves that ends the old tree, unless the old tree
+  // is that subtree itself, whose root the verifier already has.
+  const { inner: fullInner, border } = inclusionLength(m - 1, n);
+  const shift = trailingZeros(m);
+  const start = isPowerOfTwo(m) ? 0 : 1;
+  if (proof.length !== start + fullInner - shift + border) {
+    return wrongLength(start + fullInner - shift + border);
+  }
+  const path = start === 0 ? [oldRoot, ...proof] : [...proof];
   let fn = m - 1;
   let sn = n - 1;
   while (fn % 2 === 1) {
@@ -197,15 +273,12 @@ export function verifyConsistency(
   let fr: Uint8Array = path[0];
   let sr: Uint8Array = path[0];
   for (const c of path.slice(1)) {
-    if (sn === 0) return false;
     if (fn % 2 === 1 || fn === sn) {
       fr = hashChildren(c, fr);
       sr = hashChildren(c, sr);
-      if (fn % 2 === 0) {
-        while (fn % 2 === 0 && fn !== 0) {
-          fn = Math.floor(fn / 2);
-          sn = Math.floor(sn / 2);
-        }
+      while (fn % 2 === 0 && fn !== 0) {
+        fn = Math.floor(fn / 2);
+        sn = Math.floor(sn / 2);
       }
     } else {
       sr = hashChildren(sr, c);
@@ -213,7 +286,13 @@ export function verifyConsistency(
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
-  return sn === 0 && hashEquals(fr, oldRoot) && hashEquals(sr, newRoot);
+  if (!hashEquals(fr, oldRoot)) return refuted('ROOT_MISMATCH', `the proof leads to another root of ${m}`);
+  if (!hashEquals(sr, newRoot)) return refuted('ROOT_MISMATCH', `the proof leads to another root of ${n}`);
+  return proven;
+}
+
+export function verifyConsistency(...args: Parameters<typeof checkConsistency>): boolean {
+  return checkConsistency(...args).ok;
 }
 
 /**

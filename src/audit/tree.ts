@@ -16,7 +16,7 @@ import {
   hashEquals,
   hashLeaf,
   rangeRoot,
-  verifyConsistency,
+  checkConsistency,
   type CompactRange,
 } from './merkle.js';
 import { getterOf, parseStoredHash, readNodes, withStoredNodes } from './nodes.js';
@@ -217,10 +217,12 @@ export async function signTree(
       previous.size === size
         ? []
         : await withStoredNodes(trx, (get) => consistencyProof(previous.size, size, get));
-    if (!verifyConsistency(previous.size, size, previous.root, root, proof)) {
+    const consistency = checkConsistency(previous.size, size, previous.root, root, proof);
+    if (!consistency.ok) {
       throw new AuditIntegrityError('the audit log is not consistent with its latest signed checkpoint', {
         checkpoint_size: previous.size,
         size,
+        reason: consistency.reason,
       });
     }
     if (previous.size === size) return { note: latest.note, head };
