@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   formatVerifierKey,
@@ -137,6 +138,18 @@ describe('hostile checkpoints are rejected', () => {
     expectRejected(note.slice(0, note.indexOf('\n\n') + 2), 'CHECKPOINT_MALFORMED');
   });
 
+  it('a signature whose base64 is not canonical (unused low bits set in its last character)', () => {
+    const [text, line] = [note.slice(0, note.lastIndexOf('\n\n') + 2), note.split('\n').at(-2) as string];
+    const last = line.at(-2) as string;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const sibling = alphabet[alphabet.indexOf(last) ^ 1];
+    const respelled = `${text}${line.slice(0, -2)}${sibling}=\n`;
+    expect(Buffer.from(respelled.split(' ').at(-1) as string, 'base64')).toEqual(
+      Buffer.from(line.split(' ').at(-1) as string, 'base64'),
+    );
+    expectRejected(respelled, 'CHECKPOINT_MALFORMED');
+  });
+
   it('a signature line that is not "— name base64"', () => {
     expectRejected(note.replace('\u2014', '-'), 'CHECKPOINT_MALFORMED');
     expectRejected(`${note.slice(0, -1)}!\n`, 'CHECKPOINT_MALFORMED');
@@ -158,5 +171,65 @@ describe('hostile checkpoints are rejected', () => {
 
   it('ignores a key id that collides on name but not on key', () => {
     expect(keyIdOf(origin, signer.publicKey).equals(keyIdOf(`${origin}x`, signer.publicKey))).toBe(false);
+  });
+});
+
+/**
+ * Fuzzing (issue 16): a checkpoint and a verifier key come from outside (an evidence bundle, a witness,
+ * an operator's paste). Whatever their bytes, opening answers ok or a typed problem and parsing a key
+ * answers a verifier or an InputError: never another exception, and only the untouched note opens.
+ */
+describe('hostile bytes (fast-check)', () => {
+  const edited = fc
+    .array(fc.tuple(fc.nat({ max: note.length - 1 }), fc.nat({ max: 0x7f }), fc.boolean()), {
+      minLength: 1,
+      maxLength: 6,
+    })
+    .map((edits) => {
+      let text = note;
+      for (const [at, code, insert] of edits) {
+        const where = Math.min(at, text.length);
+        text = text.slice(0, where) + String.fromCharCode(code) + text.slice(where + (insert ? 0 : 1));
+      }
+      return text;
+    });
+  const bounds = { numRuns: 500, interruptAfterTimeLimit: 10_000 };
+
+  it('a note with characters changed or inserted opens only if it is still the signed note', () => {
+    fc.assert(
+      fc.property(edited, (text) => {
+        const opened = openCheckpoint(text, verifier);
+        expect(opened.ok).toBe(text === note);
+      }),
+      bounds,
+    );
+  });
+
+  it('any text is a typed refusal, never an exception', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 600 }), (text) => {
+        expect(openCheckpoint(text, verifier).ok).toBe(false);
+      }),
+      bounds,
+    );
+  });
+
+  it('any verifier key text parses or is an InputError', () => {
+    const keyLike = fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc
+        .tuple(fc.string({ maxLength: 40 }), fc.nat({ max: vkey.length }))
+        .map(([junk, at]) => vkey.slice(0, at) + junk + vkey.slice(at)),
+    );
+    fc.assert(
+      fc.property(keyLike, (text) => {
+        try {
+          parseVerifierKey(text);
+        } catch (error) {
+          expect(error).toMatchObject({ code: 'INVALID_INPUT' });
+        }
+      }),
+      bounds,
+    );
   });
 });

@@ -154,6 +154,8 @@ function splitNote(note: string): Parsed<{ body: string; signatures: Array<{ nam
     const match = /^\u2014 (\S+) (\S+)$/u.exec(line);
     if (!match || !base64Pattern.test(match[2])) return malformed('a signature line is malformed');
     const raw = Buffer.from(match[2], 'base64');
+    // Canonical base64 only: unused low bits in the last character would give one note two spellings.
+    if (raw.toString('base64') !== match[2]) return malformed('a signature line is malformed');
     if (raw.length < 5) return malformed('a signature is too short');
     signatures.push({ name: match[1], raw });
   }

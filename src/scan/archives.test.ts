@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanBundle } from './index.js';
 import { tarArchive, zipArchive } from './test-support.js';
@@ -221,5 +222,61 @@ describe('folder bundles', () => {
   it('refuses what is neither a folder nor a bundle, naming it', async () => {
     await expect(scanBundle(join(dir, 'missing'))).rejects.toThrow(bundleInvalid);
     await expect(scanBundle(file('notes.txt', 'hello'))).rejects.toThrow(/not a folder, a \.zip or a \.tgz/);
+  });
+});
+
+/**
+ * Fuzzing (issue 16): a bundle is untrusted bytes, so a damaged zip or tar, whatever the damage, is
+ * scanned or refused with BUNDLE_INVALID — never another exception, never a hang. Each input is small
+ * and the run is bounded in count and time.
+ */
+describe('damaged archives (fast-check)', () => {
+  const zip = zipArchive([
+    { name: 'src/app.js', data: 'fetch("/crm/v1/contacts")\n'.repeat(20) },
+    { name: 'package.json', data: '{"name":"x","dependencies":{}}' },
+  ]);
+  const tar = tarArchive([
+    { name: 'src/app.js', data: 'export const x = 1;\n'.repeat(20) },
+    { name: 'README.md', data: '# app\n' },
+  ]);
+  const damage = (whole: Buffer) =>
+    fc.oneof(
+      fc.nat({ max: whole.length - 1 }).map((cut) => whole.subarray(0, cut)),
+      fc
+        .array(fc.tuple(fc.nat({ max: whole.length - 1 }), fc.integer({ min: 0, max: 255 })), {
+          minLength: 1,
+          maxLength: 8,
+        })
+        .map((edits) => {
+          const copy = Buffer.from(whole);
+          for (const [at, byte] of edits) copy[at] = byte;
+          return copy;
+        }),
+    );
+  const scannedOrRefused = async (bytes: Buffer, name: string) => {
+    try {
+      await scanBundle(file(name, bytes));
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'BUNDLE_INVALID' });
+    }
+  };
+  const bounds = { numRuns: 60, interruptAfterTimeLimit: 20_000 };
+
+  it('a zip with bytes changed or cut off', async () => {
+    await fc.assert(
+      fc.asyncProperty(damage(zip), (bytes) => scannedOrRefused(bytes, 'fuzz.zip')),
+      bounds,
+    );
+  });
+
+  it('a tar and a tgz with bytes changed or cut off', async () => {
+    await fc.assert(
+      fc.asyncProperty(damage(tar), (bytes) => scannedOrRefused(bytes, 'fuzz.tar')),
+      bounds,
+    );
+    await fc.assert(
+      fc.asyncProperty(damage(gzipSync(tar)), (bytes) => scannedOrRefused(bytes, 'fuzz.tgz')),
+      bounds,
+    );
   });
 });
