@@ -449,6 +449,7 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
 
 /** The sequencer role left this node before a write that needs it committed (nothing was written). */
 class NotSequencer extends Error {
+  readonly code = 'NOT_SEQUENCER';
   constructor() {
     super('this node is not the audit sequencer');
   }

@@ -23,6 +23,7 @@ export type DpopFailure = 'malformed' | 'signature' | 'htm' | 'htu' | 'iat' | 'r
 
 /** Why a proof failed, for `cause` and logs (never sent). */
 export class DpopProofError extends Error {
+  readonly code = 'DPOP_PROOF_REFUSED';
   constructor(readonly reason: DpopFailure) {
     super(`DPoP proof refused: ${reason}`);
   }

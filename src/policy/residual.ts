@@ -13,7 +13,9 @@ import type { RowCondition } from './runtime.js';
  * request, never wider.
  */
 
+/** Internal: caught inside the policy module and turned into a denial, never shown as such. */
 export class Untranslatable extends Error {
+  readonly code = 'ROW_FILTER_UNTRANSLATABLE';
   readonly policyId: string;
   constructor(policyId: string, what: string) {
     super(`policy ${policyId} cannot be compiled into a row filter: ${what}`);
