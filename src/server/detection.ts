@@ -11,6 +11,8 @@ import {
   createDetector,
   createIncidentDesk,
   loadPlaybook,
+  systemClock,
+  type Clock,
   playbookFileFor,
   type Containment,
   type DetectLogger,
@@ -33,18 +35,21 @@ export interface DetectionDeps {
   readonly logger: DetectLogger;
   /** Where the detector's counts are published (/metrics). */
   readonly registry?: Registry;
+  /** The time of detection and of the throttles it sets (the limits read the same clock). */
+  readonly clock?: Clock;
 }
 
 /** Containment through the server's own limits, broker and catalog. */
 export function serverContainment(
   deps: Omit<DetectionDeps, 'config' | 'db' | 'audit' | 'logger'>,
 ): Containment {
+  const clock = deps.clock ?? systemClock;
   return {
     // At scale these reject when Redis cannot confirm the change: the incident records it as failed.
     async throttleApp(appId, { ratePerSecond, forSeconds, userId, incident }) {
       await deps.limits.throttleApp(appId, {
         ratePerSecond,
-        untilMs: Date.now() + forSeconds * 1000,
+        untilMs: clock.now() + forSeconds * 1000,
         incident,
         ...(userId !== undefined && { userId }),
       });
@@ -56,7 +61,7 @@ export function serverContainment(
       const { appId, userId } = tokenEndpointNetwork(network);
       await deps.limits.throttleApp(appId, {
         ratePerSecond,
-        untilMs: Date.now() + forSeconds * 1000,
+        untilMs: clock.now() + forSeconds * 1000,
         incident,
         userId,
       });
@@ -79,11 +84,14 @@ export async function startDetection(
   const { config } = deps;
   const playbook = loadPlaybook(playbookFileFor(config.dataDir, config.detect.playbook));
   const containment = serverContainment(deps);
+  const clock = deps.clock ?? systemClock;
+  const now = () => new Date(clock.now());
   const desk = createIncidentDesk({
     db: deps.db,
     audit: deps.audit,
     containment,
     throttle: playbook.throttle,
+    now,
   });
   if (!config.detect.enabled) return { desk, close: async () => undefined };
   const detector = createDetector({
@@ -94,6 +102,7 @@ export async function startDetection(
     containment,
     sinks: alertSinksFrom(config.detect, process.env.npm_package_version ?? '0.1.0'),
     logger: deps.logger,
+    now,
   });
   await detector.start();
   if (deps.registry) {
