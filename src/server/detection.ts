@@ -80,7 +80,7 @@ export function serverContainment(
 /** Starts the detector (unless `detect.enabled` is false) and answers the incident desk and a closer. */
 export async function startDetection(
   deps: DetectionDeps,
-): Promise<{ desk: IncidentDesk; close: () => Promise<void> }> {
+): Promise<{ desk: IncidentDesk; idle: () => Promise<void>; close: () => Promise<void> }> {
   const { config } = deps;
   const playbook = loadPlaybook(playbookFileFor(config.dataDir, config.detect.playbook));
   const containment = serverContainment(deps);
@@ -93,7 +93,7 @@ export async function startDetection(
     throttle: playbook.throttle,
     now,
   });
-  if (!config.detect.enabled) return { desk, close: async () => undefined };
+  if (!config.detect.enabled) return { desk, idle: async () => undefined, close: async () => undefined };
   const detector = createDetector({
     db: deps.db,
     audit: deps.audit,
@@ -136,5 +136,5 @@ export async function startDetection(
     }
   }
   deps.logger.info({ playbook: playbook.source, playbook_version: playbook.version }, 'detection started');
-  return { desk, close: () => detector.close() };
+  return { desk, idle: () => detector.idle(), close: () => detector.close() };
 }

@@ -70,6 +70,8 @@ export interface Gatehouse {
   readonly config: Config;
   /** Where the metrics listener answers, when `server.metricsPort` gives /metrics one of its own. */
   readonly metricsUrl?: string;
+  /** Resolves once detection has handled every event appended so far (its incidents and containment). */
+  detectionIdle(): Promise<void>;
   /** Stops accepting requests, finishes those in flight, signs a final checkpoint, closes the store. */
   close(): Promise<void>;
 }
@@ -370,6 +372,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       app,
       config,
       ...(metricsUrl !== undefined && { metricsUrl }),
+      detectionIdle: detection.idle,
       close: () => closeAll(closers.splice(0), logger),
     };
   } catch (error) {
