@@ -221,7 +221,8 @@ export function buildScenario(options: ScenarioOptions): Scenario {
       expectedReads: { contact: 40, account: 20 },
     });
     const split: Step[] = [];
-    for (let i = 0; i < 24; i++) {
+    // Each token of each app pages on from its own start: ten pages each, 250 distinct records.
+    for (let i = 0; i < 40; i++) {
       const app = i % 3 === 2 ? 'field-notes' : 'call-notes';
       split.push(step(frac(0.35) + i * 1500, who, app, 'contacts', 1, 25, i % 2, 'split_export'));
     }
