@@ -77,13 +77,31 @@ export function serverContainment(
   };
 }
 
-/** Starts the detector (unless `detect.enabled` is false) and answers the incident desk and a closer. */
+/**
+ * How long a suspension takes to reach every reader of an app's status: the broker holds a client's
+ * approval for half a second (src/broker/broker.ts), so an exchange just after may still succeed.
+ */
+const suspensionSettleMs = 600;
+
+/**
+ * Starts the detector (unless `detect.enabled` is false) and answers the incident desk, `idle` (every
+ * event so far handled and its containment in force everywhere) and a closer.
+ */
 export async function startDetection(
   deps: DetectionDeps,
 ): Promise<{ desk: IncidentDesk; idle: () => Promise<void>; close: () => Promise<void> }> {
   const { config } = deps;
   const playbook = loadPlaybook(playbookFileFor(config.dataDir, config.detect.playbook));
-  const containment = serverContainment(deps);
+  const levers = serverContainment(deps);
+  let suspensions = 0;
+  let settledSuspensions = 0;
+  const containment: Containment = {
+    ...levers,
+    async suspendApp(appId, options) {
+      await levers.suspendApp(appId, options);
+      suspensions += 1;
+    },
+  };
   const clock = deps.clock ?? systemClock;
   const now = () => new Date(clock.now());
   const desk = createIncidentDesk({
@@ -136,5 +154,11 @@ export async function startDetection(
     }
   }
   deps.logger.info({ playbook: playbook.source, playbook_version: playbook.version }, 'detection started');
-  return { desk, idle: () => detector.idle(), close: () => detector.close() };
+  const idle = async () => {
+    await detector.idle();
+    if (suspensions === settledSuspensions) return;
+    settledSuspensions = suspensions;
+    await new Promise((resolve) => setTimeout(resolve, suspensionSettleMs));
+  };
+  return { desk, idle, close: () => detector.close() };
 }
