@@ -321,10 +321,10 @@ export function buildScenario(options: ScenarioOptions): Scenario {
         apps: ['lead-sync'],
         at: frac(0.7),
         description:
-          'an app planned for 2 users × 20 contacts a day reads 50 contacts for each of its signed-in users',
+          'an app planned for 2 users × 20 contacts a day reads 100 contacts for each of its signed-in users',
       },
       borrowed.map((u, i) =>
-        step(frac(0.7) + i * 400, u, 'lead-sync', 'contacts', 2, 25, 0, 'compromised_app'),
+        step(frac(0.7) + i * 400, u, 'lead-sync', 'contacts', 4, 25, 0, 'compromised_app'),
       ),
     );
   }
