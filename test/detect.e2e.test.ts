@@ -131,7 +131,9 @@ describe('an app paging through contacts', () => {
     opened =
       (await within(2000, async () => {
         const current = await incident(found[0].id);
-        return current.containment.length >= 2 ? current : undefined;
+        // The timeline's entries are written after the containment records.
+        const recorded = current.timeline.filter((t) => t.kind === 'contained').length;
+        return current.containment.length >= 2 && recorded >= 2 ? current : undefined;
       })) ?? (await incident(found[0].id));
     expect(opened).toMatchObject({
       rule: 'mass_export',
