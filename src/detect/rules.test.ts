@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { detectSchema, type DetectConfig } from '../config/index.js';
 import { replay, rulesFrom } from './rules/index.js';
 import { firedThisHour, observeVolume, volumeThreshold } from './rules/baseline.js';
+import { sensitiveFirstAccess } from './rules/first-access.js';
 import { massExport } from './rules/mass-export.js';
+import { newNetwork } from './rules/new-network.js';
 import { offHoursBulk } from './rules/off-hours.js';
 import { rateAnomaly } from './rules/rate-anomaly.js';
 import { eventOf, normalTraffic, numbered, syntheticWorkingHours, type EventShape } from './synthetic.js';
@@ -461,5 +463,47 @@ describe('volume baselines (mass_export, off_hours_bulk): the pure decisions', (
     const found = run([...learned, ...evening(3, 2000)]);
     expect(days(found)).toHaveLength(4);
     expect(found.at(-1)?.summary).toMatch(/threshold 1200: 3 × a baseline of 400 records per active hour/);
+  });
+});
+
+describe('learning periods (new_network, sensitive_first_access): warm-up, then the learned set', () => {
+  const options = detectSchema.parse({}).rules;
+  const call = (at: number, network: string, fields = 'first_name', object = 'contact') =>
+    eventOf({
+      at,
+      actor: 'alice@example.com',
+      app: 'call-notes',
+      action: 'crm.read',
+      object,
+      fields,
+      records: 1,
+      network,
+    });
+
+  it('new_network: in her first learnSeconds every network is learned; after, an unseen one fires and a known one does not', () => {
+    const rule = newNetwork({ ...options.new_network, learnSeconds: day });
+    const run = (events: ReturnType<typeof call>[]) => replay([rule as never], numbered(events)).detections;
+    const learning = [call(monday, '10.1.1.0/24'), call(monday + 3600, '10.2.2.0/24')];
+    expect(run(learning)).toEqual([]);
+    expect(run([...learning, call(monday + 2 * day, '10.2.2.0/24')])).toEqual([]);
+    const found = run([...learning, call(monday + 2 * day, '10.3.3.0/24')]);
+    expect(found.map((d) => d.summary)).toEqual([
+      expect.stringMatching(/from 10\.3\.3\.0\/24, a network not seen/),
+    ]);
+  });
+
+  it('sensitive_first_access: an app learns the classes it reads for learnSeconds; after, a new class fires once', () => {
+    const rule = sensitiveFirstAccess({ ...options.sensitive_first_access, learnSeconds: day });
+    const run = (events: ReturnType<typeof call>[]) => replay([rule as never], numbered(events)).detections;
+    const learning = [call(monday, '10.1.1.0/24'), call(monday + 3600, '10.1.1.0/24', 'first_name,email')];
+    expect(run(learning)).toEqual([]);
+    expect(run([...learning, call(monday + 2 * day, '10.1.1.0/24', 'email')])).toEqual([]);
+    const later = [
+      call(monday + 2 * day, '10.1.1.0/24', 'annual_revenue', 'account'),
+      call(monday + 2 * day + 60, '10.1.1.0/24', 'annual_revenue', 'account'),
+    ];
+    expect(run([...learning, ...later]).map((d) => d.summary)).toEqual([
+      expect.stringMatching(/call-notes read financial fields of account for the first time/),
+    ]);
   });
 });
