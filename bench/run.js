@@ -39,11 +39,13 @@ const { values } = parseArgs({
     help: { type: 'boolean', default: false },
     backend: { type: 'string', default: 'sqlite' },
     dlp: { type: 'boolean', default: false },
+    detect: { type: 'boolean', default: false },
+    users: { type: 'string', default: '100' },
   },
 });
 if (values.help) {
   console.log(
-    'usage: npm run bench [-- --backend sqlite|postgres --seconds 10 --warmup 2 --connections 16 --json --profile --dlp]',
+    'usage: npm run bench [-- --backend sqlite|postgres --seconds 10 --warmup 2 --connections 16 --json --profile --dlp | --detect --users 100 [--profile]]',
   );
   process.exit(0);
 }
@@ -56,6 +58,17 @@ if (values.dlp) {
   const dlp = dlpBench();
   if (values.json) console.log(JSON.stringify(dlp, null, 2));
   else printDlpTable(dlp);
+  process.exit(0);
+}
+// --detect: detection to containment, per user exporting until contained (bench/detect.js).
+if (values.detect) {
+  const { detectBench } = await import('./detect.js');
+  const rows = await detectBench(values);
+  if (values.json) console.log(JSON.stringify(rows, null, 2));
+  else {
+    console.log('| detection → containment | n | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|');
+    for (const r of rows) console.log(`| ${r.measure} | ${r.n} | ${r.p50_ms} | ${r.p99_ms} | ${r.max_ms} |`);
+  }
   process.exit(0);
 }
 if (values.backend === 'postgres') {

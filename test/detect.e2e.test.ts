@@ -7,7 +7,7 @@ import {
   verifyEvidenceBundle,
   type EvidenceBundle,
 } from '../src/audit/index.js';
-import { webhookSignature } from '../src/detect/index.js';
+import { simulatedClock, webhookSignature } from '../src/detect/index.js';
 import { openLocalSecretStore } from '../src/secrets/index.js';
 import { redeemCodeFlow } from './support/broker.js';
 import { startDemo, type Demo } from './support/demo.js';
@@ -24,6 +24,7 @@ interface Incident {
   containment: Array<{ action: string; target: string; status: string; reversed_by?: string }>;
   timeline: Array<{ at: string; kind: string; by: string; detail: string }>;
   evidence: number[];
+  opened_at?: string;
 }
 
 const secret = 'webhook-secret-for-the-e2e-test';
@@ -130,7 +131,9 @@ describe('an app paging through contacts', () => {
     opened =
       (await within(2000, async () => {
         const current = await incident(found[0].id);
-        return current.containment.length >= 2 ? current : undefined;
+        // The timeline's entries are written after the containment records.
+        const recorded = current.timeline.filter((t) => t.kind === 'contained').length;
+        return current.containment.length >= 2 && recorded >= 2 ? current : undefined;
       })) ?? (await incident(found[0].id));
     expect(opened).toMatchObject({
       rule: 'mass_export',
@@ -379,4 +382,76 @@ describe('probing for fields outside the scopes', () => {
     await sleep(1100);
     expect((await demo.get('/crm/v1/accounts?limit=1', prober)).status).toBe(200);
   });
+});
+
+describe('a heavy reader with a learned baseline (on a simulated clock)', () => {
+  // Detection, the limits and the gateway's events run on this clock: ten working days in seconds.
+  const start = Date.UTC(2026, 10, 2); // Monday 2 November 2026, 00:00 UTC
+  const clock = simulatedClock(start);
+  const weekdays = [0, 1, 2, 3, 4, 7, 8, 9, 10, 11];
+  let heavy: Demo;
+  let admin: string;
+
+  afterAll(async () => {
+    await heavy?.stop();
+  });
+
+  /** `records` of alice's contacts re-read in pages within nine minutes from 10:00 UTC of `day`. */
+  async function readsOn(day: number, records: number, token: string, page: number): Promise<number[]> {
+    clock.set(start + day * 86_400_000 + 10 * 3_600_000);
+    const statuses: number[] = [];
+    const reads = Math.ceil(records / page);
+    for (let i = 0; i < reads; i++) {
+      clock.advance(Math.floor(540_000 / reads));
+      const answer = await heavy.get(`/crm/v1/contacts?limit=${page}&fields=first_name`, token);
+      statuses.push(answer.status);
+      await answer.body?.cancel();
+    }
+    return statuses;
+  }
+
+  it('learns her usual volume, keeps it across a restart, lets a usual heavy hour through and contains a jump from it', async () => {
+    const config = {
+      'detect.enabled': true,
+      'detect.rules.credential_stuffing.maxPerNetwork': 10_000,
+      // Nothing but mass_export's volume is under test here.
+      'detect.rules.new_network.enabled': false,
+      'detect.rules.sensitive_first_access.enabled': false,
+    };
+    heavy = await startDemo({ config, keepDataDir: true, start: { clock } });
+    const dataDir = heavy.dataDir;
+    let token = await heavy.accessToken('alice', 'call-notes', 'read:contact.basic');
+    const first = await json<Page>(await heavy.get('/crm/v1/contacts?limit=50&fields=first_name', token));
+    const page = first.records.length;
+    expect(page).toBeGreaterThanOrEqual(20);
+    // Eight working days of 1,800 records between 10:00 and 10:09: under the static 2,000 in ten
+    // minutes while she is in warm-up, and learned as her usual active hour.
+    for (const day of weekdays.slice(0, 8)) {
+      expect(new Set(await readsOn(day, 1800, token, page))).toEqual(new Set([200]));
+    }
+    await heavy.stop();
+    heavy = await startDemo({ config, dataDir, start: { clock } });
+    admin = await heavy.accessToken('dave', 'console', 'admin');
+    token = await heavy.accessToken('alice', 'call-notes', 'read:contact.basic');
+
+    // 2,500 in ten minutes: above the static threshold, within 3 × her baseline of 1,800.
+    expect(new Set(await readsOn(weekdays[8], 2500, token, page))).toEqual(new Set([200]));
+    // 6,000 is a jump from it: her tokens are revoked (the next request is refused), well after the
+    // volume of her usual hour.
+    const jump = await readsOn(weekdays[9], 6000, token, page);
+    const cutAt = jump.indexOf(401);
+    expect(cutAt, "alice's token still worked after the jump").toBeGreaterThan(0);
+    expect(cutAt * page).toBeGreaterThan(2500);
+    await expectProblem(await heavy.get('/crm/v1/contacts?limit=1', token), 401, 'TOKEN_REVOKED');
+
+    const response = await heavy.get('/admin/v1/incidents?rule=mass_export', admin);
+    const found = (await json<{ records: Incident[] }>(response)).records;
+    // One incident, for the jump (detection sees events in order: the usual hour raised none).
+    expect(found.map((i) => [i.actor, i.app_id])).toEqual([['alice@example.com', 'call-notes']]);
+    expect(found[0].summary).toMatch(
+      /user alice@example.com read \d+ records in 600s \(threshold \d+: 3 × a baseline of \d+ records per active hour\)/,
+    );
+    // Opened on the simulated clock, on the day of the jump.
+    expect(Date.parse(found[0].opened_at ?? '')).toBeGreaterThanOrEqual(start + weekdays[9] * 86_400_000);
+  }, 120_000);
 });

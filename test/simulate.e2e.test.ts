@@ -6,21 +6,34 @@ import type { SimulationSummary } from '../src/detect/index.js';
 import { gatehouse, gatehouseAsync } from './support/cli.js';
 
 /**
- * `gatehouse simulate` through the real CLI: a real Gatehouse started in the command, synthetic users
- * signed in through the dev IdP and the token exchange, every request over loopback HTTP.
+ * `gatehouse simulate` through the real CLI: a real Gatehouse started in the command on the simulator's
+ * clock, synthetic users signed in through the dev IdP and the token exchange, every request over
+ * loopback HTTP.
  */
+
+/** A summary without what differs between runs by design: incident ids and wall time. */
+function figures(summary: SimulationSummary) {
+  return {
+    ...summary,
+    wall_seconds: undefined,
+    speed: undefined,
+    attacks: summary.attacks.map((a) => ({ ...a, incidents: a.incidents.length })),
+    incidents: summary.incidents.map((i) => ({ ...i, id: undefined })),
+  };
+}
+
+const shortRun = ['--seed', '18', '--users', '30', '--minutes', '6', '--contacts', '2000'];
 describe('gatehouse simulate', () => {
   const out = mkdtempSync(join(tmpdir(), 'gatehouse-simulate-test-'));
   afterAll(() => rmSync(out, { recursive: true, force: true }));
+  let first: SimulationSummary;
 
   it('a short seeded scenario: each simulated attack is detected and contained, and no ordinary user or app is', async () => {
-    const result = await gatehouseAsync([
-      'simulate',
-      ...['--seed', '18', '--users', '30', '--minutes', '6', '--speed', '30', '--contacts', '2000'],
-      ...['--out', out, '--json'],
-    ]);
+    const result = await gatehouseAsync(['simulate', ...shortRun, '--out', out, '--json']);
     expect(result.code, result.stderr).toBe(0);
     const summary = JSON.parse(result.stdout) as SimulationSummary;
+    first = summary;
+    expect(summary.clock).toBe('simulated');
     const attack = (kind: string) => summary.attacks.find((a) => a.kind === kind);
 
     expect(summary.ordinary.requests).toBeGreaterThan(50);
@@ -37,7 +50,7 @@ describe('gatehouse simulate', () => {
     ]) {
       expect(attack(kind), kind).toMatchObject({ simulated: true, detected: true, contained: true });
     }
-    // Exports stop at the user's budget (200 distinct contacts an hour), however they are split over
+    // Exports stop at the user's budget (200 distinct contacts a day here), however they are split over
     // tokens and apps: records_read counts distinct records, re-read pages add nothing.
     for (const kind of ['whole_table_export', 'split_export', 'slow_export']) {
       expect(attack(kind)?.records_read, kind).toBeLessThanOrEqual(200);
@@ -63,6 +76,21 @@ describe('gatehouse simulate', () => {
     expect(html).toMatch(/Chart\.js v4/);
     expect(html).not.toMatch(/ghr_|"access_token"/);
     expect(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'))).toEqual(summary);
+  }, 120_000);
+
+  it('the same seed gives the same figures: every request, refusal, detection and containment at the same simulated time', async () => {
+    expect(first, 'the first run failed').toBeDefined();
+    const again = mkdtempSync(join(tmpdir(), 'gatehouse-simulate-test-'));
+    try {
+      const result = await gatehouseAsync(['simulate', ...shortRun, '--out', again, '--json']);
+      expect(result.code, result.stderr).toBe(0);
+      const second = JSON.parse(result.stdout) as SimulationSummary;
+      expect(figures(second)).toEqual(figures(first));
+      // Detection and containment times are simulated ms from each attack's first request.
+      expect(second.attacks.every((a) => a.detection_ms !== null)).toBe(true);
+    } finally {
+      rmSync(again, { recursive: true, force: true });
+    }
   }, 120_000);
 
   it('has --help, and refuses an unknown attack kind in one line', () => {

@@ -69,22 +69,42 @@ export const detectSchema = z.strictObject({
     .prefault({}),
   rules: z
     .strictObject({
-      /** Records read by one user (any apps) within the window; and every refusal of the bulk-export guard. */
+      /**
+       * Records read by one user (any apps), and through one app, within the window, against their own
+       * baseline (an EWMA of records per active hour); and every refusal of the bulk-export guard.
+       */
       mass_export: z
         .strictObject({
           ...ruleBase('high'),
           windowSeconds: positive.default(600),
+          /** A user's threshold during warm-up, and its floor after: `factor` × baseline never goes below. */
           maxRecords: positive.default(2000),
           bulkExportGuard: z.boolean().default(true),
+          factor: z.number().min(1.5).default(3),
+          alpha: z.number().gt(0).max(1).default(0.2),
+          /** Active hours learned before the baseline counts (warm-up). */
+          minSamples: positive.default(8),
+          /** Records of one user within the window that are an anomaly whatever their baseline. */
+          ceiling: positive.default(50_000),
+          /** An app's floor once learned; in its warm-up only `appCeiling` applies (an app is never judged by a flat count). */
+          appMinRecords: positive.default(20_000),
+          appCeiling: positive.default(200_000),
         })
         .prefault({}),
-      /** Records one user reads outside their working hours, within the window. */
+      /** Records one user reads outside their working hours, within the window, against their own off-hours baseline. */
       off_hours_bulk: z
         .strictObject({
           ...ruleBase('medium'),
           windowSeconds: positive.default(3600),
           // Above a rep's day of their own accounts (about 200 records): an evening's catch-up is not bulk.
+          /** The threshold during warm-up, and the floor of `factor` × baseline after it. */
           minRecords: positive.default(300),
+          factor: z.number().min(1.5).default(3),
+          alpha: z.number().gt(0).max(1).default(0.2),
+          /** Off-hours active hours learned before the baseline counts (warm-up). */
+          minSamples: positive.default(5),
+          /** Off-hours records within the window that are an anomaly whatever the baseline. */
+          ceiling: positive.default(20_000),
         })
         .prefault({}),
       /**

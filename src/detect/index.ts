@@ -46,6 +46,7 @@ export { alertOf, type Alert, type AlertSink } from './alerts.js';
 export { webhookSignature, signatureHeader, timestampHeader, deliveryHeader } from '../catalog/index.js';
 export { cefOf, syslogMessage } from './syslog.js';
 export { isWorkingTime, workingHoursOf, describeLocalTime, type WorkingHours } from './hours.js';
+export { simulatedClock, systemClock, type Clock, type SimulatedClock } from './clock.js';
 export * from './simulator/index.js';
 
 /** The alert sinks the configuration names. */

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { detectSchema, type DetectConfig } from '../config/index.js';
 import { replay, rulesFrom } from './rules/index.js';
+import { firedThisHour, observeVolume, volumeThreshold } from './rules/baseline.js';
+import { sensitiveFirstAccess } from './rules/first-access.js';
+import { massExport } from './rules/mass-export.js';
+import { newNetwork } from './rules/new-network.js';
+import { offHoursBulk } from './rules/off-hours.js';
 import { rateAnomaly } from './rules/rate-anomaly.js';
 import { eventOf, normalTraffic, numbered, syntheticWorkingHours, type EventShape } from './synthetic.js';
 import { ruleIds, type Detection, type Observed, type RuleId } from './types.js';
@@ -356,5 +361,149 @@ describe('rate_anomaly baselines and warm-up', () => {
     const learned = [0, 1, 2].flatMap((d) => hour(d * 24 + 10, 150));
     // 5 × 150 = 750 would be the baseline threshold; the user ceiling of 400 caps it.
     expect(run([...learned, ...hour(3 * 24 + 10, 401)]).map((d) => d.scope)).toEqual(['actor']);
+  });
+});
+
+describe('volume baselines (mass_export, off_hours_bulk): the pure decisions', () => {
+  const scopes = (found: readonly Detection[]) => [...new Set(found.map((d) => d.scope))];
+  const limits = { factor: 3, minSamples: 2, floor: 2000, ceiling: 50_000, warmUp: 'floor' as const };
+
+  it('learns an EWMA of records per active hour as each hour closes; idle hours and fired hours teach nothing', () => {
+    let b = observeVolume(undefined, 10 * 3600, 900, 0.5);
+    b = observeVolume(b, 10 * 3600 + 60, 100, 0.5); // same hour: counted
+    expect(b).toMatchObject({ hour: 10, count: 1000, samples: 0 });
+    b = observeVolume(b, 15 * 3600, 500, 0.5); // hours 11-14 idle: hour 10 learned, nothing else
+    expect(b).toMatchObject({ hour: 15, count: 500, mean: 1000, samples: 1 });
+    b = observeVolume(firedThisHour(b), 16 * 3600, 10, 0.5); // hour 15 fired: not learned
+    expect(b).toMatchObject({ mean: 1000, samples: 1 });
+    b = observeVolume(b, 17 * 3600, 0, 0.5);
+    expect(b).toMatchObject({ mean: 0.5 * 10 + 0.5 * 1000, samples: 2 });
+    // A late event is counted in the current hour.
+    expect(observeVolume(b, 3 * 3600, 7, 0.5)).toMatchObject({ hour: 17, count: 7 });
+  });
+
+  it('in warm-up: the static floor (a user), or only the ceiling (an app); after: factor × baseline within floor and ceiling', () => {
+    expect(volumeThreshold(limits, undefined).threshold).toBe(2000);
+    expect(volumeThreshold({ ...limits, warmUp: 'ceiling' }, undefined).threshold).toBe(50_000);
+    const learned = (mean: number) => ({ hour: 1, count: 0, fired: false, mean, samples: 2 });
+    expect(volumeThreshold(limits, learned(100)).threshold).toBe(2000); // 300 < floor
+    expect(volumeThreshold(limits, learned(1500))).toMatchObject({ threshold: 4500 });
+    expect(volumeThreshold(limits, learned(1500)).of).toMatch(
+      /3 × a baseline of 1500 records per active hour/,
+    );
+    expect(volumeThreshold(limits, learned(40_000)).threshold).toBe(50_000); // the ceiling caps it
+  });
+
+  const reads = (hourOffset: number, records: number, actor = 'heavy@example.com', minute = 0) =>
+    eventOf({
+      at: monday + hourOffset * 3600 + minute * 60,
+      actor,
+      app: 'call-notes',
+      action: 'crm.list',
+      object: 'contact',
+      records,
+    });
+  /** `perHour` records in ten reads within 10 minutes, at 10:00 UTC on `days` weekdays. */
+  const heavyDays = (days: number, perHour: number) =>
+    Array.from({ length: days }, (_, d) =>
+      Array.from({ length: 10 }, (_, i) => reads(d * 24 + 10, perHour / 10, 'heavy@example.com', i)),
+    ).flat();
+
+  it('mass_export: a heavy reader, once learned, is not an anomaly at her usual volume; three times it is', () => {
+    const rule = rulesFrom(detectSchema.parse({})).find((r) => r.id === 'mass_export')!;
+    const run = (events: ReturnType<typeof reads>[]) => replay([rule], numbered(events)).detections;
+    // Warm-up (fewer than 8 active hours learned): the static 2,000 in 10 minutes applies.
+    expect(scopes(run(heavyDays(1, 2500)))).toEqual(['actor']);
+    // Eight days at 1,800 an hour learned: 2,500 in 10 minutes is within 3 × 1,800; 6,000 is not.
+    const history = heavyDays(8, 1800);
+    const usual = [...history, ...heavyDays(9, 2500).slice(-10)];
+    expect(run(usual)).toEqual([]);
+    const deviation = [...history, ...heavyDays(9, 6000).slice(-10)];
+    const found = run(deviation);
+    expect(scopes(found)).toEqual(['actor']);
+    expect(found[0].summary).toMatch(/threshold 5400: 3 × a baseline of 1800 records per active hour/);
+    // Another user, never seen, is still held to the static floor.
+    const newcomer = Array.from({ length: 5 }, (_, i) => reads(8 * 24 + 10, 500, 'new@example.com', i));
+    expect([...new Set(run([...history, ...newcomer]).map((d) => d.actor))]).toEqual(['new@example.com']);
+  });
+
+  it('mass_export: an app is never judged by a flat count in warm-up (only the ceiling), then by its own baseline', () => {
+    const options = {
+      ...detectSchema.parse({}).rules.mass_export,
+      maxRecords: 100_000,
+      appMinRecords: 1000,
+      appCeiling: 30_000,
+      minSamples: 2,
+    };
+    const rule = massExport(options);
+    const run = (events: ReturnType<typeof reads>[]) => replay([rule as never], numbered(events)).detections;
+    // Many users reading 2,000 each through the app in an hour: 20,000 is under the app ceiling.
+    const users = (h: number, each: number) =>
+      Array.from({ length: 10 }, (_, u) => reads(h, each, `rep${u}@example.com`, u));
+    expect(run(users(10, 2000))).toEqual([]);
+    // Learned at 500 an hour for two days; 10 × 500 = 5,000 in ten minutes is 10× its baseline.
+    const learned = [...users(10, 50), ...users(34, 50)];
+    expect(run([...learned, ...users(58, 100)])).toEqual([]); // 1,000 = its floor
+    expect(scopes(run([...learned, ...users(58, 500)]))).toEqual(['app']);
+  });
+
+  it('off_hours_bulk: someone who always reads 400 records in the evening is judged by her evenings; a night of 2,000 fires', () => {
+    const hours = detectSchema.parse({}).workingHours; // UTC, weekdays 08:00-18:00
+    const rule = offHoursBulk({ ...detectSchema.parse({}).rules.off_hours_bulk, minSamples: 3 }, hours);
+    const run = (events: ReturnType<typeof reads>[]) => replay([rule as never], numbered(events)).detections;
+    const evening = (d: number, total: number) =>
+      Array.from({ length: 4 }, (_, i) => reads(d * 24 + 20, total / 4, 'late@example.com', i * 10));
+    const days = (found: Detection[]) => [...new Set(found.map((d) => d.at.slice(0, 10)))];
+    // Warm-up: 400 in the evening passes the static 300, so each of the first three evenings fires
+    // (and is learned all the same).
+    const learned = [0, 1, 2].flatMap((d) => evening(d, 400));
+    expect(days(run(learned))).toEqual(['2025-03-03', '2025-03-04', '2025-03-05']);
+    // Learned: 400 is her usual evening now; 2,000 is five times it.
+    expect(days(run([...learned, ...evening(3, 400)]))).toHaveLength(3);
+    const found = run([...learned, ...evening(3, 2000)]);
+    expect(days(found)).toHaveLength(4);
+    expect(found.at(-1)?.summary).toMatch(/threshold 1200: 3 × a baseline of 400 records per active hour/);
+  });
+});
+
+describe('learning periods (new_network, sensitive_first_access): warm-up, then the learned set', () => {
+  const options = detectSchema.parse({}).rules;
+  const call = (at: number, network: string, fields = 'first_name', object = 'contact') =>
+    eventOf({
+      at,
+      actor: 'alice@example.com',
+      app: 'call-notes',
+      action: 'crm.read',
+      object,
+      fields,
+      records: 1,
+      network,
+    });
+
+  it('new_network: in her first learnSeconds every network is learned; after, an unseen one fires and a known one does not', () => {
+    const rule = newNetwork({ ...options.new_network, learnSeconds: day });
+    const run = (events: ReturnType<typeof call>[]) => replay([rule as never], numbered(events)).detections;
+    const learning = [call(monday, '10.1.1.0/24'), call(monday + 3600, '10.2.2.0/24')];
+    expect(run(learning)).toEqual([]);
+    expect(run([...learning, call(monday + 2 * day, '10.2.2.0/24')])).toEqual([]);
+    const found = run([...learning, call(monday + 2 * day, '10.3.3.0/24')]);
+    expect(found.map((d) => d.summary)).toEqual([
+      expect.stringMatching(/from 10\.3\.3\.0\/24, a network not seen/),
+    ]);
+  });
+
+  it('sensitive_first_access: an app learns the classes it reads for learnSeconds; after, a new class fires once', () => {
+    const rule = sensitiveFirstAccess({ ...options.sensitive_first_access, learnSeconds: day });
+    const run = (events: ReturnType<typeof call>[]) => replay([rule as never], numbered(events)).detections;
+    const learning = [call(monday, '10.1.1.0/24'), call(monday + 3600, '10.1.1.0/24', 'first_name,email')];
+    expect(run(learning)).toEqual([]);
+    expect(run([...learning, call(monday + 2 * day, '10.1.1.0/24', 'email')])).toEqual([]);
+    const later = [
+      call(monday + 2 * day, '10.1.1.0/24', 'annual_revenue', 'account'),
+      call(monday + 2 * day + 60, '10.1.1.0/24', 'annual_revenue', 'account'),
+    ];
+    expect(run([...learning, ...later]).map((d) => d.summary)).toEqual([
+      expect.stringMatching(/call-notes read financial fields of account for the first time/),
+    ]);
   });
 });

@@ -23,6 +23,8 @@ export interface PipelineDeps {
   appPlan?(appId: string): Promise<ApprovedPlan | undefined>;
   /** Called once per request with its outcome, for metrics. */
   onDecision?(request: FastifyRequest, outcome: AuditEvent['outcome'], appId: string): void;
+  /** The time events are stamped with (a simulated clock in `gatehouse simulate`); real time by default. */
+  now?: () => Date;
 }
 
 /**
@@ -97,7 +99,7 @@ export async function governed(
   const outcome = outcomeOf(failure);
   const code = failure instanceof GatehouseError ? failure.code : 'INTERNAL';
   const reason = failure ? (trail.detail ? `${code}: ${trail.detail}` : code) : trail.reason;
-  const event = auditEvent(request, trail, outcome, reason, deps.policy.version);
+  const event = auditEvent(request, trail, outcome, reason, deps.policy.version, deps.now);
   try {
     for (const extra of trail.events) await deps.audit.append({ ...event, ...extra, outcome: 'deny' });
     await deps.audit.append(event);
@@ -137,6 +139,7 @@ export async function recordIntent(
     'allow',
     'intent: the change follows, and its outcome under this request_id',
     deps.policy.version,
+    deps.now,
   );
   try {
     await deps.audit.append(event);
@@ -292,10 +295,11 @@ function auditEvent(
   outcome: AuditEvent['outcome'],
   reason: string,
   policyVersion: string,
+  now: () => Date = () => new Date(),
 ): AuditEvent {
   const principal = trail.principal;
   return {
-    timestamp: new Date().toISOString(),
+    timestamp: now().toISOString(),
     actor_id: principal?.email ?? 'anonymous',
     actor_role: principal?.role ?? 'none',
     app_id: principal?.appId ?? 'unknown',

@@ -11,6 +11,8 @@ import {
   createDetector,
   createIncidentDesk,
   loadPlaybook,
+  systemClock,
+  type Clock,
   playbookFileFor,
   type Containment,
   type DetectLogger,
@@ -33,18 +35,21 @@ export interface DetectionDeps {
   readonly logger: DetectLogger;
   /** Where the detector's counts are published (/metrics). */
   readonly registry?: Registry;
+  /** The time of detection and of the throttles it sets (the limits read the same clock). */
+  readonly clock?: Clock;
 }
 
 /** Containment through the server's own limits, broker and catalog. */
 export function serverContainment(
   deps: Omit<DetectionDeps, 'config' | 'db' | 'audit' | 'logger'>,
 ): Containment {
+  const clock = deps.clock ?? systemClock;
   return {
     // At scale these reject when Redis cannot confirm the change: the incident records it as failed.
     async throttleApp(appId, { ratePerSecond, forSeconds, userId, incident }) {
       await deps.limits.throttleApp(appId, {
         ratePerSecond,
-        untilMs: Date.now() + forSeconds * 1000,
+        untilMs: clock.now() + forSeconds * 1000,
         incident,
         ...(userId !== undefined && { userId }),
       });
@@ -56,7 +61,7 @@ export function serverContainment(
       const { appId, userId } = tokenEndpointNetwork(network);
       await deps.limits.throttleApp(appId, {
         ratePerSecond,
-        untilMs: Date.now() + forSeconds * 1000,
+        untilMs: clock.now() + forSeconds * 1000,
         incident,
         userId,
       });
@@ -72,20 +77,41 @@ export function serverContainment(
   };
 }
 
-/** Starts the detector (unless `detect.enabled` is false) and answers the incident desk and a closer. */
+/**
+ * How long a suspension takes to reach every reader of an app's status: the broker holds a client's
+ * approval for half a second (src/broker/broker.ts), so an exchange just after may still succeed.
+ */
+const suspensionSettleMs = 600;
+
+/**
+ * Starts the detector (unless `detect.enabled` is false) and answers the incident desk, `idle` (every
+ * event so far handled and its containment in force everywhere) and a closer.
+ */
 export async function startDetection(
   deps: DetectionDeps,
-): Promise<{ desk: IncidentDesk; close: () => Promise<void> }> {
+): Promise<{ desk: IncidentDesk; idle: () => Promise<void>; close: () => Promise<void> }> {
   const { config } = deps;
   const playbook = loadPlaybook(playbookFileFor(config.dataDir, config.detect.playbook));
-  const containment = serverContainment(deps);
+  const levers = serverContainment(deps);
+  let suspensions = 0;
+  let settledSuspensions = 0;
+  const containment: Containment = {
+    ...levers,
+    async suspendApp(appId, options) {
+      await levers.suspendApp(appId, options);
+      suspensions += 1;
+    },
+  };
+  const clock = deps.clock ?? systemClock;
+  const now = () => new Date(clock.now());
   const desk = createIncidentDesk({
     db: deps.db,
     audit: deps.audit,
     containment,
     throttle: playbook.throttle,
+    now,
   });
-  if (!config.detect.enabled) return { desk, close: async () => undefined };
+  if (!config.detect.enabled) return { desk, idle: async () => undefined, close: async () => undefined };
   const detector = createDetector({
     db: deps.db,
     audit: deps.audit,
@@ -94,6 +120,7 @@ export async function startDetection(
     containment,
     sinks: alertSinksFrom(config.detect, process.env.npm_package_version ?? '0.1.0'),
     logger: deps.logger,
+    now,
   });
   await detector.start();
   if (deps.registry) {
@@ -127,5 +154,11 @@ export async function startDetection(
     }
   }
   deps.logger.info({ playbook: playbook.source, playbook_version: playbook.version }, 'detection started');
-  return { desk, close: () => detector.close() };
+  const idle = async () => {
+    await detector.idle();
+    if (suspensions === settledSuspensions) return;
+    settledSuspensions = suspensions;
+    await new Promise((resolve) => setTimeout(resolve, suspensionSettleMs));
+  };
+  return { desk, idle, close: () => detector.close() };
 }

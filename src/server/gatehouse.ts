@@ -57,6 +57,7 @@ import {
 import { loadActivePolicySet, openDecisionLog, type PolicySet } from '../policy/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
+import { systemClock, type Clock } from '../detect/index.js';
 import { startDetection } from './detection.js';
 import { createHttpServer, type Refusal } from './http.js';
 import { createLogger, runtimeWarning } from './log.js';
@@ -69,6 +70,8 @@ export interface Gatehouse {
   readonly config: Config;
   /** Where the metrics listener answers, when `server.metricsPort` gives /metrics one of its own. */
   readonly metricsUrl?: string;
+  /** Resolves once detection has handled every event appended so far (its incidents and containment). */
+  detectionIdle(): Promise<void>;
   /** Stops accepting requests, finishes those in flight, signs a final checkpoint, closes the store. */
   close(): Promise<void>;
 }
@@ -82,6 +85,11 @@ export interface StartOptions {
    * the circuit breaker open). Seeding and readiness still use the real one.
    */
   wrapConnector?: (crm: CrmConnector) => CrmConnector;
+  /**
+   * The time of detection, the limits and the gateway's audit events: real time unless given (a
+   * simulated clock lets `gatehouse simulate` and tests play days of traffic in seconds).
+   */
+  clock?: Clock;
 }
 
 /** The key that authenticates the gateway's list cursors. */
@@ -90,6 +98,7 @@ const cursorKeyName = 'gateway/cursor-key';
 /** The composition root: builds every module from configuration, mounts the routes and listens. */
 export async function startGatehouse(config: Config, options: StartOptions = {}): Promise<Gatehouse> {
   const logger = options.logger ?? createLogger(config.logLevel, undefined, config.logFormat);
+  const clock = options.clock ?? systemClock;
   const oldRuntime = runtimeWarning(process.version);
   if (oldRuntime) logger.warn(oldRuntime);
   if (!config.demo && !config.idp.issuer) {
@@ -161,6 +170,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       limitTokenRequests: createEndpointLimiter({
         name: tokenEndpointLimiter,
         backend: limitsBackend,
+        now: () => clock.now(),
         ...config.broker.tokenRequestLimits,
       }),
     });
@@ -212,7 +222,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     closers.unshift(() => decisions.close());
     const pipeline = {
       audit,
-      limits: createLimits(limitsConfig(config), { backend: limitsBackend }),
+      limits: createLimits(limitsConfig(config), { backend: limitsBackend, now: () => clock.now() }),
       policy: cedarRuntimePolicy(policies.current, {
         describe: (object) => crm.describe(object),
         log: decisions,
@@ -223,6 +233,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
         appOf.set(request, appId);
         metrics.decisions.inc({ outcome, app: appId });
       },
+      now: () => new Date(clock.now()),
     };
     const cursorKey =
       (await secrets.get(cursorKeyName)) ?? (await secrets.putIfAbsent(cursorKeyName, randomBytes(32)));
@@ -283,6 +294,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       lifecycle,
       logger,
       registry: metrics.registry,
+      clock,
     });
     closers.unshift(() => detection.close());
     registerIncidentRoutes(app, { ...pipeline, incidents: detection.desk });
@@ -360,6 +372,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       app,
       config,
       ...(metricsUrl !== undefined && { metricsUrl }),
+      detectionIdle: detection.idle,
       close: () => closeAll(closers.splice(0), logger),
     };
   } catch (error) {

@@ -13,14 +13,15 @@ import type { SimulationSummary } from './summary.js';
 const buckets = 24;
 
 /** Per app and time bucket: requests, denials, records read; and the incidents' marks on the same axis. */
-export function reportSeries(scenario: Scenario, run: RunResult, speed: number) {
+export function reportSeries(scenario: Scenario, run: RunResult) {
   const width = scenario.durationMs / buckets;
   const apps = [...new Set(run.requests.map((r) => r.app))].sort();
   const zero = () => new Array<number>(buckets).fill(0);
   const series = Object.fromEntries(
     apps.map((app) => [app, { requests: zero(), denials: zero(), records: zero() }]),
   );
-  const bucketOfWall = (t: number) => Math.min(buckets - 1, Math.max(0, Math.floor((t * speed) / width)));
+  const bucketOfWall = (t: number) =>
+    Math.min(buckets - 1, Math.max(0, Math.floor((t * run.timeScale) / width)));
   for (const r of run.requests) {
     const s = series[r.app];
     if (!s) continue;
@@ -69,7 +70,7 @@ const escapeHtml = (text: string) =>
 const scriptJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c');
 
 export function renderReport(scenario: Scenario, run: RunResult, summary: SimulationSummary): string {
-  const data = reportSeries(scenario, run, summary.speed);
+  const data = reportSeries(scenario, run);
   const ms = (value: number | null) => (value === null ? '—' : `${value} ms`);
   const rows = summary.attacks
     .map(
@@ -87,9 +88,9 @@ export function renderReport(scenario: Scenario, run: RunResult, summary: Simula
 <style>body{font:14px system-ui,sans-serif;margin:2rem;max-width:1200px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}.charts{display:grid;grid-template-columns:1fr 1fr;gap:1.5rem}canvas{max-height:320px}</style>
 </head><body>
 <h1>Simulated day</h1>
-<p>Seed ${summary.seed}: ${summary.users} users, ${summary.simulated_minutes} simulated minutes at ${summary.speed}× (${summary.wall_seconds} s of wall time), ${summary.requests} requests.</p>
+<p>Seed ${summary.seed}: ${summary.users} users, ${summary.simulated_minutes} simulated minutes at ${summary.speed}× on ${summary.clock === 'simulated' ? 'the simulated clock the server ran on' : 'real time'} (${summary.wall_seconds} s of wall time), ${summary.requests} requests.</p>
 <h2>Ordinary traffic</h2>
-<p>${o.requests} requests, ${o.refused} refused (${(o.refused_share * 100).toFixed(3)}%); false containments: <b>${o.false_containments}</b>${o.contained_users.length + o.contained_apps.length > 0 ? ` (${escapeHtml([...o.contained_users, ...o.contained_apps].join(', '))})` : ''}. Detection to containment: p50 ${ms(summary.detection_to_containment_ms.p50)}, p99 ${ms(summary.detection_to_containment_ms.p99)} over ${summary.detection_to_containment_ms.n} incidents.</p>
+<p>${o.requests} requests, ${o.refused} refused (${(o.refused_share * 100).toFixed(3)}%); false containments: <b>${o.false_containments}</b>${o.contained_users.length + o.contained_apps.length > 0 ? ` (${escapeHtml([...o.contained_users, ...o.contained_apps].join(', '))})` : ''}. ${summary.clock === 'simulated' ? 'Detection to containment is measured in real time by <code>npm run bench</code> (the simulated clock stands still while detection runs).' : `Detection to containment: p50 ${ms(summary.detection_to_containment_ms.p50)}, p99 ${ms(summary.detection_to_containment_ms.p99)} over ${summary.detection_to_containment_ms.n} incidents.`}</p>
 <h2>Attacks</h2>
 <table><tr><th>attack</th><th>detected</th><th>detection</th><th>containment</th><th>records read</th><th>rules</th><th>containment</th><th>what</th></tr>
 ${rows}</table>

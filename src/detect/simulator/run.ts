@@ -1,9 +1,14 @@
 /**
- * Plays a scenario against a real Gatehouse over HTTP, in compressed real time (`speed` simulated
- * seconds per second), and records what every request got. App tokens come from the IdP the broker
- * trusts through the token exchange (`acquireToken`), as any microapp's backend would get them; platform
- * scopes and refresh tokens only from a browser sign-in (`target.signIn`).
+ * Plays a scenario against a real Gatehouse over HTTP and records what every request got: on a
+ * simulated clock the server shares (embedded), step by step as fast as the server answers, each step
+ * at its simulated time and detection settled before the next, so a seed gives the same run every
+ * time; or in compressed real time (`speed` simulated seconds per second) against a running server.
+ * App tokens come from the IdP the broker trusts through the token exchange (`acquireToken`), as any
+ * microapp's backend would get them; platform scopes and refresh tokens only from a browser sign-in
+ * (`target.signIn`).
  */
+import { performance } from 'node:perf_hooks';
+import type { SimulatedClock } from '../clock.js';
 import type { IncidentDetail } from '../incidents.js';
 import { contactScopes, type AttackKind, type Scenario, type SimApp, type Step } from './scenario.js';
 
@@ -20,8 +25,17 @@ export interface SimulationTarget {
 }
 
 export interface RunOptions {
-  /** Simulated seconds per wall-clock second. */
+  /** Simulated seconds per wall-clock second (real time only). */
   readonly speed: number;
+  /**
+   * The server's clock, when it runs on a simulated one: the run moves it to each step's time (and by
+   * `msPerRequest` per request) instead of waiting, and plays the steps one at a time.
+   */
+  readonly clock?: SimulatedClock;
+  /** Resolves once the server's detection has handled every event so far (with `clock`). */
+  readonly settle?: () => Promise<void>;
+  /** Simulated ms each request takes (with `clock`); default 200. */
+  readonly msPerRequest?: number;
   /** Requests in flight at most. */
   readonly concurrency?: number;
   /** How long to wait after the last step for detection to finish, in ms (default 2000). */
@@ -31,7 +45,7 @@ export interface RunOptions {
 
 /** One request the simulator made and what it got; never a token or a record value. */
 export interface RequestRecord {
-  /** Wall-clock ms since the run started. */
+  /** Ms since the run started on the run's clock (simulated ms on a simulated clock). */
   readonly t: number;
   /** Simulated ms of the step it belongs to. */
   readonly sim: number;
@@ -46,8 +60,15 @@ export interface RequestRecord {
 }
 
 export interface RunResult {
+  /** On the run's clock (the simulated one, when the server runs on it). */
   readonly startedAt: number;
   readonly endedAt: number;
+  /** Whether times are simulated (the server's clock) or real. */
+  readonly clock: 'simulated' | 'real';
+  /** Simulated ms per ms of the run's clock: 1 on a simulated clock, `speed` in real time. */
+  readonly timeScale: number;
+  /** Wall-clock ms the run took. */
+  readonly wallMs: number;
   readonly requests: readonly RequestRecord[];
   readonly incidents: readonly IncidentDetail[];
   /** Distinct records each attack got (a page read again adds nothing): what left the CRM. */
@@ -194,12 +215,27 @@ export async function runScenario(
   const readBy = new Map<AttackKind, Set<string>>();
   const tokens = new Map<string, string>();
   const cursors = new Map<string, string | null>();
-  const startedAt = Date.now();
-  const wall = () => Date.now() - startedAt;
+  const simulated = options.clock;
+  const now = () => simulated?.now() ?? Date.now();
+  const wallStart = performance.now();
+  const startedAt = now();
+  const wall = () => now() - startedAt;
+  /**
+   * On the simulated clock, whatever an answer set off is detected and contained before the next
+   * request: a run does not depend on how fast detection is on this machine.
+   */
+  const settled = async (answer: Promise<Answer>): Promise<Answer> => {
+    const got = await answer;
+    if (simulated) await options.settle?.();
+    return got;
+  };
   const record = (step: Step, answer: Answer, records = 0) => {
     const incident = typeof answer.body.incident === 'string' ? answer.body.incident : undefined;
+    const t = wall();
+    // A request takes time on the simulated clock too: pages of one step are not one instant.
+    simulated?.advance(options.msPerRequest ?? 200);
     requests.push({
-      t: wall(),
+      t,
       sim: step.at,
       user: step.user,
       app: step.app,
@@ -222,7 +258,7 @@ export async function runScenario(
     const answer =
       step.app === 'console'
         ? { status: 200, body: await target.signIn(step.user, clientId, scope) }
-        : await acquireToken(target, step.user, clientId, scope);
+        : await settled(acquireToken(target, step.user, clientId, scope));
     if (typeof answer.body.access_token !== 'string') {
       record(step, {
         status: answer.status,
@@ -235,18 +271,22 @@ export async function runScenario(
   };
 
   const get = async (step: Step, token: string, path: string) =>
-    call(`${target.url}${path}`, { headers: { authorization: `Bearer ${token}`, ...from(step.user) } });
+    settled(
+      call(`${target.url}${path}`, { headers: { authorization: `Bearer ${token}`, ...from(step.user) } }),
+    );
 
   const refreshAt = (step: Step, who: string, refreshToken: unknown) =>
-    call(`${target.url}/oauth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...from(who) },
-      body: new URLSearchParams({
-        grant_type: 'refresh_token',
-        client_id: clientIds.get(step.app) ?? step.app,
-        refresh_token: String(refreshToken),
-      }).toString(),
-    });
+    settled(
+      call(`${target.url}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...from(who) },
+        body: new URLSearchParams({
+          grant_type: 'refresh_token',
+          client_id: clientIds.get(step.app) ?? step.app,
+          refresh_token: String(refreshToken),
+        }).toString(),
+      }),
+    );
   /**
    * The owner signs in through the browser and their app refreshes once; a thief holding a copy of
    * the first refresh token replays it from elsewhere. The broker sees the reuse and revokes the
@@ -267,16 +307,18 @@ export async function runScenario(
 
   const play = async (step: Step): Promise<void> => {
     if (step.kind === 'bad_exchange') {
-      const forged = await call(`${target.url}/oauth/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', ...from(step.user) },
-        body: new URLSearchParams({
-          ...tokenExchange,
-          subject_token: forgedIdToken(step.at),
-          client_id: step.app,
-          scope: contactScopes,
-        }).toString(),
-      });
+      const forged = await settled(
+        call(`${target.url}/oauth/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', ...from(step.user) },
+          body: new URLSearchParams({
+            ...tokenExchange,
+            subject_token: forgedIdToken(step.at),
+            client_id: step.app,
+            scope: contactScopes,
+          }).toString(),
+        }),
+      );
       record(step, forged);
       return;
     }
@@ -337,18 +379,22 @@ export async function runScenario(
     waiting.shift()?.();
   };
   const inFlight: Array<Promise<void>> = [];
+  const failed = (step: Step) => (error: unknown) => {
+    record(step, { status: 0, body: { code: error instanceof Error ? error.message : String(error) } });
+  };
   let reported = 0;
   for (const [i, step] of scenario.steps.entries()) {
-    const due = step.at / options.speed - wall();
-    if (due > 0) await new Promise((resolve) => setTimeout(resolve, due));
-    await slot();
-    inFlight.push(
-      play(step)
-        .catch((error: unknown) => {
-          record(step, { status: 0, body: { code: error instanceof Error ? error.message : String(error) } });
-        })
-        .finally(release),
-    );
+    if (simulated) {
+      // One step at a time, and whatever it set off contained before the next: the same every run.
+      simulated.set(startedAt + step.at);
+      await play(step).catch(failed(step));
+      await options.settle?.();
+    } else {
+      const due = step.at / options.speed - wall();
+      if (due > 0) await new Promise((resolve) => setTimeout(resolve, due));
+      await slot();
+      inFlight.push(play(step).catch(failed(step)).finally(release));
+    }
     const done = Math.floor(((i + 1) * 10) / scenario.steps.length);
     if (done > reported) {
       reported = done;
@@ -356,8 +402,10 @@ export async function runScenario(
     }
   }
   await Promise.all(inFlight);
-  await new Promise((resolve) => setTimeout(resolve, options.settleMs ?? 2000));
-  const endedAt = Date.now();
+  if (simulated) await options.settle?.();
+  else await new Promise((resolve) => setTimeout(resolve, options.settleMs ?? 2000));
+  const endedAt = now();
+  const wallMs = performance.now() - wallStart;
 
   const list = await call(`${target.url}/admin/v1/incidents?limit=200`, {
     headers: { authorization: `Bearer ${admin}` },
@@ -373,7 +421,16 @@ export async function runScenario(
   }
   progress(`${requests.length} requests, ${incidents.length} incidents`);
   const distinctRead = Object.fromEntries([...readBy].map(([kind, seen]) => [kind, seen.size]));
-  return { startedAt, endedAt, requests, incidents, distinctRead };
+  return {
+    startedAt,
+    endedAt,
+    clock: simulated ? 'simulated' : 'real',
+    timeScale: simulated ? 1 : options.speed,
+    wallMs,
+    requests,
+    incidents,
+    distinctRead,
+  };
 }
 
 /** A token that looks like an ID token and is not one (what a stuffing script sends). */

@@ -3,6 +3,7 @@
  * every request they will make, ordinary or a labelled attack. Pure and seeded: the same seed and
  * options give the same scenario, so a run can be repeated and a regression pinned.
  */
+import { isWorkingTime } from '../hours.js';
 
 export const attackKinds = [
   'whole_table_export',
@@ -89,7 +90,14 @@ export interface ScenarioOptions {
   readonly attacks?: readonly AttackKind[];
   /** The off-hours attacker's time zone: one where the run happens at night (the runner picks it). */
   readonly nightZone: string;
+  /**
+   * When the span starts (ms since the epoch). Given, a span of a day or more puts each user's sessions
+   * in their own working hours (weekdays 08:00-18:00 in their zone), day after day.
+   */
+  readonly startMs?: number;
 }
+
+const dayMs = 86_400_000;
 
 export const contactScopes = 'read:account.basic read:contact.basic read:contact.reach';
 const dayZones: Record<Territory, readonly string[]> = {
@@ -110,6 +118,28 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** `count` session times (ms from the start) for one user: within their working hours on long spans. */
+function sessionTimes(
+  options: ScenarioOptions,
+  user: SimUser,
+  count: number,
+  random: () => number,
+): number[] {
+  const durationMs = options.minutes * 60_000;
+  const anywhere = () => Math.floor(random() * durationMs * 0.9);
+  if (options.startMs === undefined || durationMs < dayMs) return Array.from({ length: count }, anywhere);
+  const hours = { timeZone: user.timeZone, days: workdays, start: '08:00', end: '18:00' };
+  const times: number[] = [];
+  // A few draws each: the working hours of a zone are a third of a weekday, and weekends have none.
+  for (let tries = 0; times.length < count && tries < count * 12; tries++) {
+    const at = anywhere();
+    if (isWorkingTime(hours, (options.startMs + at) / 1000)) times.push(at);
+  }
+  return times;
+}
+
+const workdays = ['mon', 'tue', 'wed', 'thu', 'fri'] as const;
+
 export function buildScenario(options: ScenarioOptions): Scenario {
   const random = seededRandom(options.seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
@@ -124,13 +154,13 @@ export function buildScenario(options: ScenarioOptions): Scenario {
     users.push({ name, email: `${name}@example.com`, role, territory, timeZone: pick(dayZones[territory]) });
   }
   const steps: Step[] = [];
-  const at = () => Math.floor(random() * durationMs * 0.9);
+  const days = Math.max(1, Math.round(durationMs / dayMs));
   for (const user of users) {
-    // A few sessions each, spread over the span: reps look at their accounts and contacts before calls,
-    // managers at the pipeline, auditors at the trail.
-    const sessions = 1 + Math.floor(random() * 3);
-    for (let s = 0; s < sessions; s++) {
-      const base = { at: at(), user: user.name, token: 0 };
+    // A few sessions a day each: reps look at their accounts and contacts before calls, managers at
+    // the pipeline, auditors at the trail.
+    const sessions = (1 + Math.floor(random() * 3)) * days;
+    for (const at of sessionTimes(options, user, sessions, random)) {
+      const base = { at, user: user.name, token: 0 };
       if (user.role === 'sales_rep') {
         steps.push({ ...base, app: 'call-notes', kind: 'accounts', pages: 1, pageSize: 20 });
         steps.push({
@@ -191,7 +221,8 @@ export function buildScenario(options: ScenarioOptions): Scenario {
       expectedReads: { contact: 40, account: 20 },
     });
     const split: Step[] = [];
-    for (let i = 0; i < 24; i++) {
+    // Each token of each app pages on from its own start: ten pages each, 250 distinct records.
+    for (let i = 0; i < 40; i++) {
       const app = i % 3 === 2 ? 'field-notes' : 'call-notes';
       split.push(step(frac(0.35) + i * 1500, who, app, 'contacts', 1, 25, i % 2, 'split_export'));
     }
@@ -209,7 +240,8 @@ export function buildScenario(options: ScenarioOptions): Scenario {
   if (wanted.has('slow_export')) {
     const who = attacker(3);
     const slow: Step[] = [];
-    const every = Math.floor((durationMs * 0.6) / 14);
+    // Over most of a day (or of a shorter span): a day's budget is what it has to stay under.
+    const every = Math.floor((Math.min(durationMs, dayMs) * 0.6) / 14);
     for (let i = 0; i < 14; i++)
       slow.push(step(frac(0.1) + i * every, who, 'call-notes', 'contacts', 1, 20, 0, 'slow_export'));
     add(
@@ -218,7 +250,8 @@ export function buildScenario(options: ScenarioOptions): Scenario {
         actors: [who.email],
         apps: ['call-notes'],
         at: frac(0.1),
-        description: 'an export below any per-minute rate: 20 new contacts at a time, spread over the day',
+        description:
+          'an export below any per-minute or hourly rate: 20 new contacts at a time, spread over the day',
       },
       slow,
     );
@@ -288,10 +321,10 @@ export function buildScenario(options: ScenarioOptions): Scenario {
         apps: ['lead-sync'],
         at: frac(0.7),
         description:
-          'an app planned for 2 users × 20 contacts a day reads 50 contacts for each of its signed-in users',
+          'an app planned for 2 users × 20 contacts a day reads 100 contacts for each of its signed-in users',
       },
       borrowed.map((u, i) =>
-        step(frac(0.7) + i * 400, u, 'lead-sync', 'contacts', 2, 25, 0, 'compromised_app'),
+        step(frac(0.7) + i * 400, u, 'lead-sync', 'contacts', 4, 25, 0, 'compromised_app'),
       ),
     );
   }

@@ -10,7 +10,7 @@ export interface AttackOutcome {
   readonly note?: string;
   readonly detected: boolean;
   readonly contained: boolean;
-  /** Wall ms from the attack's first request to its first detection / containment. */
+  /** Ms from the attack's first request to its first detection / containment (simulated ms on a simulated clock). */
   readonly detection_ms: number | null;
   readonly containment_ms: number | null;
   /**
@@ -30,6 +30,9 @@ export interface AttackOutcome {
 export interface SimulationSummary {
   readonly seed: number;
   readonly simulated_minutes: number;
+  /** `simulated`: the server ran on the simulator's clock (deterministic); `real`: compressed real time. */
+  readonly clock: 'simulated' | 'real';
+  /** Simulated seconds per second of wall time (in real time, the --speed asked for). */
   readonly speed: number;
   readonly wall_seconds: number;
   readonly users: number;
@@ -55,7 +58,10 @@ export interface SimulationSummary {
     readonly summary: string;
     readonly containment: readonly string[];
   }>;
-  /** From an incident's detection to its first containment, in ms (the detector's own latency). */
+  /**
+   * From an incident's detection to its first containment, in ms (the detector's own latency); on a
+   * simulated clock, which stands still while detection runs, not measured (null): see `npm run bench`.
+   */
   readonly detection_to_containment_ms: {
     readonly p50: number | null;
     readonly p99: number | null;
@@ -158,8 +164,12 @@ export function summarize(
   return {
     seed: scenario.seed,
     simulated_minutes: scenario.durationMs / 60_000,
-    speed: options.speed,
-    wall_seconds: Math.round((run.endedAt - run.startedAt) / 100) / 10,
+    clock: run.clock,
+    speed:
+      run.clock === 'real'
+        ? options.speed
+        : Math.round((run.endedAt - run.startedAt) / Math.max(1, run.wallMs)),
+    wall_seconds: Math.round(run.wallMs / 100) / 10,
     users: scenario.users.length,
     table_size: options.tableSize ?? null,
     requests: run.requests.length,
@@ -181,6 +191,9 @@ export function summarize(
       summary: i.summary,
       containment: i.containment.map((c) => `${c.action} ${c.target} ${c.status}`),
     })),
-    detection_to_containment_ms: { p50: percentile(lags, 50), p99: percentile(lags, 99), n: lags.length },
+    detection_to_containment_ms:
+      run.clock === 'real'
+        ? { p50: percentile(lags, 50), p99: percentile(lags, 99), n: lags.length }
+        : { p50: null, p99: null, n: 0 },
   };
 }
