@@ -55,8 +55,10 @@ describe('rate limits (token buckets)', () => {
     const refused = await demo.get('/crm/v1/accounts?limit=1', bob);
     const problem = await expectProblem(refused, 429, 'RATE_LIMITED');
     expect(problem.limit).toBe('app');
-    // One token comes back every 2 s, less the little time the burst took: 2 s rounded up.
-    expect(refused.headers.get('retry-after')).toBe('2');
+    // One token comes back every 2 s, less the time the burst took, rounded up: 2 s, or 1 s when the
+    // burst took over a second (a loaded machine). Either way, waiting that long must be enough.
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    expect([1, 2]).toContain(retryAfter);
     expect(refused.headers.get('ratelimit')).toMatch(/"app";r=0;t=(9|10)\b/);
     const [row] = await auditEventsOf(demo, carol, requestIdOf(refused));
     expect(row?.event).toMatchObject({
@@ -66,7 +68,7 @@ describe('rate limits (token buckets)', () => {
     });
 
     // Waiting what Retry-After said is enough for exactly one more request.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000));
     expect((await demo.get('/crm/v1/accounts?limit=1', bob)).status).toBe(200);
     await expectProblem(await demo.get('/crm/v1/accounts?limit=1', bob), 429, 'RATE_LIMITED');
   });
