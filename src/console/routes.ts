@@ -7,7 +7,7 @@ import {
   type PipelineDeps,
   type Trail,
 } from '../gateway/index.js';
-import type { AdmissionResult, Principal } from '../policy/index.js';
+import { dataClasses, type AdmissionResult, type Principal } from '../policy/index.js';
 
 /** An app's public face, for the user who let it act on their behalf. */
 export interface GrantedApp {
@@ -29,6 +29,8 @@ export interface ConsoleRouteDeps extends PipelineDeps {
   judge(manifest: unknown): Promise<AdmissionResult>;
   /** Scope → fieldset, so a user sees in plain fields what an app can read. */
   fieldsets: Readonly<Record<string, { readonly object: string; readonly fields: readonly string[] }>>;
+  /** The consent purpose vocabulary a plan's consent_purpose names one of. */
+  consentPurposes: readonly string[];
 }
 
 /** The console's duties, by the platform scope that grants each (CONTRACT.md "Tokens"). */
@@ -42,7 +44,8 @@ const appId = /^[a-z][a-z0-9-]{0,62}$/;
  *   GET  /admin/v1/me                        { sub, email, role, scopes, duties }
  *   GET  /admin/v1/me/apps                   { records: [{ app_id, name, scopes, fields, last_used_at, ... }] }
  *   POST /admin/v1/me/apps/:id/revoke        every token of that app for me, at once
- *   POST /admin/v1/admission                 a manifest → { decision, rules, errors, policy_version }
+ *   GET  /admin/v1/admission                 what a plan may name: scopes and their fields, data classes, purposes
+ *   POST /admin/v1/admission                 a manifest → { decision, rules, errors, risk_score, policy_version }
  */
 export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDeps): void {
   // Platform scopes come only from the console client's sign-in, so an app's token never gets here.
@@ -113,6 +116,18 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
       }),
     );
 
+    scope.get('/admin/v1/admission', (request, reply) =>
+      governed(deps, request, reply, 'admin.apps.vocabulary', async (trail) => {
+        await signedIn(request, trail, 'app');
+        trail.reason = 'plan vocabulary returned';
+        return {
+          scopes: deps.fieldsets,
+          data_classes: dataClasses,
+          consent_purposes: deps.consentPurposes,
+        };
+      }),
+    );
+
     scope.post('/admin/v1/admission', (request, reply) =>
       governed(deps, request, reply, 'admin.apps.admission', async (trail) => {
         await signedIn(request, trail, 'app');
@@ -122,6 +137,8 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
           decision: result.decision,
           rules: result.rules.map(({ id, effect, reason }) => ({ id, effect, reason })),
           errors: result.errors ?? [],
+          risk_score: result.enrichment?.risk_score ?? null,
+          data_classes: result.enrichment?.data_classes ?? [],
           policy_version: result.version,
         };
       }),

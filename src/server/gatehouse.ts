@@ -311,6 +311,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
           tableSizes: await tableSizes(),
         }),
       fieldsets: config.scopes,
+      consentPurposes: config.gateway.consent.purposes,
     });
     await registerConsole(app);
     registerKeyRoutes(app, { ...pipeline, keys: broker });

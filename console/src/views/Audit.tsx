@@ -1,0 +1,5 @@
+import { Title } from '@mantine/core';
+
+export function Audit() {
+  return <Title order={1}>Audit trail</Title>;
+}
