@@ -162,7 +162,7 @@ export function Maker() {
               {verdict ? (
                 <Stack gap="xs" mt="sm">
                   <Group>
-                    <Badge size="lg" color={verdictColor[verdict.decision]} data-decision={verdict.decision}>
+                    <Badge variant="dot" size="lg" color={verdictColor[verdict.decision]} data-decision={verdict.decision}>
                       {verdict.decision}
                     </Badge>
                     <Text>{verdictText[verdict.decision]}</Text>
@@ -205,7 +205,7 @@ export function Maker() {
             <Table.Tr key={app.id}>
               <Table.Td>{app.name}</Table.Td>
               <Table.Td>
-                <Badge color={app.state === 'approved' ? 'green' : app.state === 'in_review' ? 'orange' : 'gray'}>
+                <Badge variant="dot" color={app.state === 'approved' ? 'green' : app.state === 'in_review' ? 'orange' : 'gray'}>
                   {app.state.replace('_', ' ')}
                 </Badge>
               </Table.Td>

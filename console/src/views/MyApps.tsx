@@ -60,7 +60,7 @@ export function MyApps() {
               <Title order={2} size="h3" id={`app-${app.app_id}`}>
                 {app.name}
               </Title>
-              <Badge color={app.status === 'approved' ? 'green' : 'orange'}>
+              <Badge variant="dot" color={app.status === 'approved' ? 'green' : 'orange'}>
                 {app.status}
               </Badge>
             </Group>
@@ -80,7 +80,7 @@ export function MyApps() {
               Last used {when(app.last_used_at)} · access lapses {when(app.expires_at)}
             </Text>
             <Group mt="sm">
-              <Button color="red" onClick={() => void revoke(app)} aria-label={`Revoke ${app.name}`}>
+              <Button color="red.9" onClick={() => void revoke(app)} aria-label={`Revoke ${app.name}`}>
                 Revoke
               </Button>
             </Group>

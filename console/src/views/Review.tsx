@@ -81,10 +81,10 @@ function ReviewCard({
           {app.name}
         </Title>
         <Group gap="xs">
-          <Badge color={app.risk === 'high' ? 'red' : app.risk === 'medium' ? 'orange' : 'green'}>
+          <Badge variant="dot" color={app.risk === 'high' ? 'red' : app.risk === 'medium' ? 'orange' : 'green'}>
             risk {app.risk ?? 'unknown'} ({app.risk_score ?? '?'})
           </Badge>
-          <Badge color="gray">{pending ? 'plan change' : 'new app'}</Badge>
+          <Badge variant="dot" color="gray">{pending ? 'plan change' : 'new app'}</Badge>
         </Group>
       </Group>
       <Text size="sm">
@@ -129,7 +129,7 @@ function ReviewCard({
             <Button disabled={reason.trim() === ''} onClick={() => void onDecide(app, 'approve', reason)}>
               Approve
             </Button>
-            <Button color="red" disabled={reason.trim() === ''} onClick={() => void onDecide(app, 'deny', reason)}>
+            <Button color="red.9" disabled={reason.trim() === ''} onClick={() => void onDecide(app, 'deny', reason)}>
               Refuse
             </Button>
           </Group>
