@@ -133,7 +133,7 @@ describe('the console', () => {
 
   it('reviewer: rita approves lead-notes with a reason, and cannot act on her own app', async () => {
     const { page } = browser;
-    const rita = await demo.accessToken('rita', 'console', 'maker');
+    const rita = await demo.accessToken('rita', 'console', 'maker review');
     const own = await demo.send('POST', '/admin/v1/apps', rita, {
       json: {
         name: 'rita-notes',
@@ -150,6 +150,7 @@ describe('the console', () => {
     await signIn('rita');
     await page.waitForURL((url) => url.pathname === '/console/review');
     const mine = page.getByRole('region', { name: 'rita-notes' });
+    await mine.waitFor();
     await expect(mine.getByText('another reviewer must decide on it').count()).resolves.toBe(1);
     await expect(mine.getByRole('button', { name: 'Approve' }).count()).resolves.toBe(0);
     const card = page.getByRole('region', { name: 'lead-notes' });
@@ -161,5 +162,38 @@ describe('the console', () => {
     await page.getByRole('status').getByText('lead-notes is now approved.').waitFor();
     const approved = await demo.get('/admin/v1/apps/lead-notes', rita);
     await expect(approved.json()).resolves.toMatchObject({ state: 'approved', approved_by: 'rita@example.com' });
+  });
+
+  it('auditor: carol finds a request by its id, sees it verified in the browser, and a tampered proof rejected', async () => {
+    const { page } = browser;
+    const token = await demo.accessToken('bob', 'pipeline-dashboard', 'read:account.basic');
+    const read = await demo.get('/crm/v1/accounts?limit=1', token);
+    const requestId = read.headers.get('x-request-id') ?? '';
+    await signIn('carol');
+    await page.waitForURL((url) => url.pathname === '/console/audit');
+    await expect.poll(() => page.getByRole('textbox', { name: 'Verifier key' }).inputValue()).toMatch(/^gatehouse\/audit\+[0-9a-f]{8}\+/);
+    const search = async () => {
+      await page.getByRole('textbox', { name: 'Request id' }).fill(requestId);
+      await page.getByRole('button', { name: 'Search' }).click();
+    };
+    await search();
+    const row = page.locator(`tr[data-request-id="${requestId}"]`);
+    await row.locator('[data-integrity="verified"]').waitFor();
+    await expect(page.getByRole('status', { name: 'Checkpoints' }).textContent()).resolves.toContain('signed by the verifier key');
+    await expectAccessible('audit');
+    // A server (or anyone between) that alters one hash of the proof: the browser refuses the event.
+    await page.route('**/audit/v1/proof/inclusion**', async (route) => {
+      const answer = await route.fetch();
+      const body = (await answer.json()) as { hashes: string[] };
+      body.hashes[0] = (body.hashes[0] ?? '').replace(/^./, (c) => (c === '0' ? '1' : '0'));
+      await route.fulfill({ response: answer, json: body });
+    });
+    await search();
+    await row.locator('[data-integrity="rejected"]').waitFor();
+    await expect(row.textContent()).resolves.toContain('inclusion proof does not lead to the signed root');
+    await page.screenshot({ path: join(shots, 'audit-tampered.png'), fullPage: true });
+    await page.unroute('**/audit/v1/proof/inclusion**');
+    // The log grew between the two searches: the newer checkpoint was checked against the older one.
+    await expect(page.getByRole('status', { name: 'Checkpoints' }).textContent()).resolves.toMatch(/extends checkpoint \d+: consistent/);
   });
 });

@@ -4,6 +4,7 @@ import {
   authenticate,
   governed,
   recordRefusalsBeforeHandler,
+  requireScope,
   type PipelineDeps,
   type Trail,
 } from '../gateway/index.js';
@@ -46,6 +47,7 @@ const appId = /^[a-z][a-z0-9-]{0,62}$/;
  *   POST /admin/v1/me/apps/:id/revoke        every token of that app for me, at once
  *   GET  /admin/v1/admission                 what a plan may name: scopes and their fields, data classes, purposes
  *   POST /admin/v1/admission                 a manifest → { decision, rules, errors, risk_score, policy_version }
+ *   GET  /audit/v1/public-key                the checkpoints' verifier key (signed-note form), text/plain
  */
 export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDeps): void {
   // Platform scopes come only from the console client's sign-in, so an app's token never gets here.
@@ -115,6 +117,18 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
         return { app_id: id, revoked: true };
       }),
     );
+
+    // The key the browser checks checkpoints with: an auditor compares it with the one they pinned
+    // (`gatehouse audit public-key`), since a server that lies about its log would lie about this too.
+    scope.get('/audit/v1/public-key', async (request, reply) => {
+      const key = await governed(deps, request, reply, 'audit.public_key', async (trail) => {
+        trail.resourceType = 'audit_key';
+        requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
+        trail.reason = 'verifier key returned';
+        return deps.audit.verifierKey();
+      });
+      return reply.type('text/plain; charset=utf-8').send(key);
+    });
 
     scope.get('/admin/v1/admission', (request, reply) =>
       governed(deps, request, reply, 'admin.apps.vocabulary', async (trail) => {
