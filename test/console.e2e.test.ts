@@ -14,7 +14,18 @@ const shots = join(import.meta.dirname, '..', 'artefacts', 'console');
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 beforeAll(async () => {
-  [demo, browser] = await Promise.all([startDemo(), launchChromium()]);
+  [demo, browser] = await Promise.all([
+    startDemo({
+      config: {
+        // The admin's incident comes from a real detection: a paging export refused at 50 records.
+        'detect.enabled': true,
+        'limits.bulkExport': { maxTracked: 50 },
+        // Every sign-in here comes from 127.0.0.1; that is not credential stuffing.
+        'detect.rules.credential_stuffing.maxPerNetwork': 10_000,
+      },
+    }),
+    launchChromium(),
+  ]);
   mkdirSync(shots, { recursive: true });
   // A step that cannot happen fails on its own line, well inside the test's time.
   browser.page.setDefaultTimeout(10_000);
@@ -103,7 +114,7 @@ describe('the console', () => {
     await expectAccessible('maker');
     await page.getByRole('button', { name: 'Register' }).click();
     await page.getByRole('status').getByText(/lead-notes is registered: in review/).waitFor();
-    await expect(page.getByRole('table', { name: 'My registrations' }).textContent()).resolves.toContain('lead-notes');
+    await page.getByRole('table', { name: 'My registrations' }).getByRole('cell', { name: 'lead-notes' }).waitFor();
   });
 
   it('everyone: alice revokes call-notes in "My apps", and the app\'s next call is refused', async () => {
@@ -196,4 +207,29 @@ describe('the console', () => {
     // The log grew between the two searches: the newer checkpoint was checked against the older one.
     await expect(page.getByRole('status', { name: 'Checkpoints' }).textContent()).resolves.toMatch(/extends checkpoint \d+: consistent/);
   });
+
+  it('admin: dave sees the incident a mass export opened, and restores the suspended app', async () => {
+    const { page } = browser;
+    const erin = await demo.accessToken('erin', 'call-notes', 'read:contact.basic');
+    const first = await demo.get('/crm/v1/contacts?limit=40&fields=first_name,last_name', erin);
+    const { next_cursor } = (await first.json()) as { next_cursor: string };
+    const next = await demo.get(`/crm/v1/contacts?limit=40&fields=first_name,last_name&cursor=${next_cursor}`, erin);
+    expect(next.status).toBe(403);
+    await signIn('dave');
+    await page.waitForURL((url) => url.pathname === '/console/admin');
+    // The view polls incidents: the containment shows once detection has applied it.
+    const card = page.getByRole('region', { name: 'mass_export · call-notes' });
+    const restore = card.getByRole('button', { name: 'Restore' });
+    await restore.waitFor({ timeout: 20_000 });
+    await expect(card.textContent()).resolves.toMatch(/suspend_app app:call-notes: applied/);
+    await page.getByRole('img', { name: /call-notes \d+ requests/ }).waitFor({ timeout: 20_000 });
+    await expectAccessible('admin');
+    await card.getByRole('textbox', { name: /Reason to restore/ }).fill('paging bug fixed by the maker');
+    await restore.click();
+    await page.getByRole('status').getByText(/containment lifted/).waitFor();
+    await expect(card.textContent()).resolves.toMatch(/suspend_app app:call-notes: reversed/);
+    const dave = await demo.accessToken('dave', 'console', 'admin');
+    const app = (await (await demo.get('/admin/v1/apps/call-notes', dave)).json()) as { state: string };
+    expect(app.state).toBe('approved');
+  }, 60_000);
 });
