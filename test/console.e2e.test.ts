@@ -87,6 +87,43 @@ describe('the console', () => {
     await expect(deep.text()).resolves.toContain('<div id="root"></div>');
   });
 
+  it("refuses an app's own token on the console's calls: it cannot list or revoke the user's grants", async () => {
+    const appToken = await demo.accessToken('alice', 'call-notes', 'read:account.basic');
+    for (const [method, path] of [
+      ['GET', '/admin/v1/me'],
+      ['GET', '/admin/v1/me/apps'],
+      ['POST', '/admin/v1/me/apps/pipeline-dashboard/revoke'],
+      ['POST', '/admin/v1/admission'],
+    ] as const) {
+      const answer = await demo.send(method, path, appToken, method === 'POST' ? { json: {} } : {});
+      expect(answer.status, `${method} ${path}`).toBe(403);
+      await expect(answer.json()).resolves.toMatchObject({ code: 'SCOPE_MISSING' });
+    }
+    expect((await demo.get('/audit/v1/public-key', appToken)).status).toBe(403);
+  });
+
+  it('judges a plan without registering it (the dry run of the maker form)', async () => {
+    const alice = await demo.accessToken('alice', 'console', 'maker');
+    const plan = {
+      name: 'dry-run-notes',
+      owner: 'alice@example.com',
+      purpose: 'see what the policy says',
+      scopes: ['read:contact.pii'],
+      data_classes: ['internal'],
+      retention_days: 30,
+      expected_users: 3,
+      telemetry: true,
+    };
+    const judged = await demo.send('POST', '/admin/v1/admission', alice, { json: plan });
+    await expect(judged.json()).resolves.toMatchObject({
+      decision: 'deny',
+      rules: expect.arrayContaining([expect.objectContaining({ id: 'admission.pii-scope-not-needed' })]),
+    });
+    const invalid = await demo.send('POST', '/admin/v1/admission', alice, { json: { name: 'x' } });
+    await expect(invalid.json()).resolves.toMatchObject({ decision: 'invalid', errors: expect.any(Array) });
+    expect((await demo.get('/admin/v1/apps/dry-run-notes', alice)).status).toBe(404);
+  });
+
   it('maker: the admission verdict changes as alice edits her plan, and she registers it', async () => {
     const { page } = browser;
     await signIn('alice');
