@@ -157,7 +157,9 @@ describe('serve banner', () => {
       expect(await scraped.text()).toContain('gatehouse_http_requests_total');
       // The banner names the console, and it is served there (issue 20).
       expect(banner).toContain(`console:    ${main}/console/\n`);
-      expect((await fetch(`${main}/console/`)).headers.get('content-security-policy')).toContain("script-src 'self'");
+      expect((await fetch(`${main}/console/`)).headers.get('content-security-policy')).toContain(
+        "script-src 'self'",
+      );
     } finally {
       child.kill('SIGTERM');
       await exited;

@@ -64,7 +64,13 @@ async function expectAccessible(screen: string): Promise<void> {
   await page.screenshot({ path: join(shots, `${screen}.png`), fullPage: true });
   await page.evaluate(axeSource);
   const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: unknown }[] }[] }> } }).axe;
+    const axe = (
+      window as unknown as {
+        axe: {
+          run(): Promise<{ violations: { id: string; impact: string; nodes: { target: unknown }[] }[] }>;
+        };
+      }
+    ).axe;
     const result = await axe.run();
     return result.violations
       .filter((v) => v.impact === 'serious' || v.impact === 'critical')
@@ -144,14 +150,22 @@ describe('the console', () => {
     await page.getByRole('option', { name: /^read:contact\.pii/ }).click();
     await verdict.locator('[data-decision="deny"]').waitFor();
     await expect(verdict.textContent()).resolves.toContain('admission.pii-scope-not-needed');
-    await expect(page.getByText('Instead of read:contact.pii, read:contact.reach gives email, phone only.').count()).resolves.toBe(1);
+    await expect(
+      page.getByText('Instead of read:contact.pii, read:contact.reach gives email, phone only.').count(),
+    ).resolves.toBe(1);
     await page.keyboard.press('Backspace');
     await page.keyboard.press('Escape');
     await verdict.locator('[data-decision="review"]').waitFor();
     await expectAccessible('maker');
     await page.getByRole('button', { name: 'Register' }).click();
-    await page.getByRole('status').getByText(/lead-notes is registered: in review/).waitFor();
-    await page.getByRole('table', { name: 'My registrations' }).getByRole('cell', { name: 'lead-notes' }).waitFor();
+    await page
+      .getByRole('status')
+      .getByText(/lead-notes is registered: in review/)
+      .waitFor();
+    await page
+      .getByRole('table', { name: 'My registrations' })
+      .getByRole('cell', { name: 'lead-notes' })
+      .waitFor();
   });
 
   it('everyone: alice revokes call-notes in "My apps", and the app\'s next call is refused', async () => {
@@ -169,7 +183,9 @@ describe('the console', () => {
     await signIn('alice', '/console/my-apps');
     await page.waitForURL((url) => url.pathname === '/console/my-apps');
     const card = page.getByRole('region', { name: 'call-notes' });
-    await expect(card.textContent()).resolves.toContain('read account (basic): name, industry, territory, owner');
+    await expect(card.textContent()).resolves.toContain(
+      'read account (basic): name, industry, territory, owner',
+    );
     await expectAccessible('my-apps');
     await card.getByRole('button', { name: 'Revoke call-notes' }).click();
     await page.getByRole('status').getByText('call-notes can no longer act for you').waitFor();
@@ -209,7 +225,10 @@ describe('the console', () => {
     await card.getByRole('button', { name: 'Approve' }).click();
     await page.getByRole('status').getByText('lead-notes is now approved.').waitFor();
     const approved = await demo.get('/admin/v1/apps/lead-notes', rita);
-    await expect(approved.json()).resolves.toMatchObject({ state: 'approved', approved_by: 'rita@example.com' });
+    await expect(approved.json()).resolves.toMatchObject({
+      state: 'approved',
+      approved_by: 'rita@example.com',
+    });
   });
 
   it('auditor: carol finds a request by its id, sees it verified in the browser, and a tampered proof rejected', async () => {
@@ -219,7 +238,9 @@ describe('the console', () => {
     const requestId = read.headers.get('x-request-id') ?? '';
     await signIn('carol');
     await page.waitForURL((url) => url.pathname === '/console/audit');
-    await expect.poll(() => page.getByRole('textbox', { name: 'Verifier key' }).inputValue()).toMatch(/^gatehouse\/audit\+[0-9a-f]{8}\+/);
+    await expect
+      .poll(() => page.getByRole('textbox', { name: 'Verifier key' }).inputValue())
+      .toMatch(/^gatehouse\/audit\+[0-9a-f]{8}\+/);
     const search = async () => {
       await page.getByRole('textbox', { name: 'Request id' }).fill(requestId);
       await page.getByRole('button', { name: 'Search' }).click();
@@ -227,7 +248,9 @@ describe('the console', () => {
     await search();
     const row = page.locator(`tr[data-request-id="${requestId}"]`);
     await row.locator('[data-integrity="verified"]').waitFor();
-    await expect(page.getByRole('status', { name: 'Checkpoints' }).textContent()).resolves.toContain('signed by the verifier key');
+    await expect(page.getByRole('status', { name: 'Checkpoints' }).textContent()).resolves.toContain(
+      'signed by the verifier key',
+    );
     await expectAccessible('audit');
     // A server (or anyone between) that alters one hash of the proof: the browser refuses the event.
     await page.route('**/audit/v1/proof/inclusion**', async (route) => {
@@ -242,7 +265,9 @@ describe('the console', () => {
     await page.screenshot({ path: join(shots, 'audit-tampered.png'), fullPage: true });
     await page.unroute('**/audit/v1/proof/inclusion**');
     // The log grew between the two searches: the newer checkpoint was checked against the older one.
-    await expect(page.getByRole('status', { name: 'Checkpoints' }).textContent()).resolves.toMatch(/extends checkpoint \d+: consistent/);
+    await expect(page.getByRole('status', { name: 'Checkpoints' }).textContent()).resolves.toMatch(
+      /extends checkpoint \d+: consistent/,
+    );
   });
 
   it('admin: dave sees the incident a mass export opened, and restores the suspended app', async () => {
@@ -250,7 +275,10 @@ describe('the console', () => {
     const erin = await demo.accessToken('erin', 'call-notes', 'read:contact.basic');
     const first = await demo.get('/crm/v1/contacts?limit=40&fields=first_name,last_name', erin);
     const { next_cursor } = (await first.json()) as { next_cursor: string };
-    const next = await demo.get(`/crm/v1/contacts?limit=40&fields=first_name,last_name&cursor=${next_cursor}`, erin);
+    const next = await demo.get(
+      `/crm/v1/contacts?limit=40&fields=first_name,last_name&cursor=${next_cursor}`,
+      erin,
+    );
     expect(next.status).toBe(403);
     await signIn('dave');
     await page.waitForURL((url) => url.pathname === '/console/admin');
@@ -263,7 +291,10 @@ describe('the console', () => {
     await expectAccessible('admin');
     await card.getByRole('textbox', { name: /Reason to restore/ }).fill('paging bug fixed by the maker');
     await restore.click();
-    await page.getByRole('status').getByText(/containment lifted/).waitFor();
+    await page
+      .getByRole('status')
+      .getByText(/containment lifted/)
+      .waitFor();
     await expect(card.textContent()).resolves.toMatch(/suspend_app app:call-notes: reversed/);
     const dave = await demo.accessToken('dave', 'console', 'admin');
     const app = (await (await demo.get('/admin/v1/apps/call-notes', dave)).json()) as { state: string };

@@ -60,20 +60,22 @@ function Layout({ session }: { session: Session }) {
 
 export function ConsoleApp({ session }: { session: Session }) {
   const open = views.filter((view) => view.duty === undefined || session.me.duties.includes(view.duty));
-  const [router] = useState(() => createBrowserRouter(
-    [
-      {
-        path: '/',
-        element: <Layout session={session} />,
-        children: [
-          { index: true, element: <Navigate to={`/${homeOf(session.me)}`} replace /> },
-          ...open.map((view) => ({ path: view.path, element: view.element })),
-          { path: '*', element: <NotOpen /> },
-        ],
-      },
-    ],
-    { basename: '/console' },
-  ));
+  const [router] = useState(() =>
+    createBrowserRouter(
+      [
+        {
+          path: '/',
+          element: <Layout session={session} />,
+          children: [
+            { index: true, element: <Navigate to={`/${homeOf(session.me)}`} replace /> },
+            ...open.map((view) => ({ path: view.path, element: view.element })),
+            { path: '*', element: <NotOpen /> },
+          ],
+        },
+      ],
+      { basename: '/console' },
+    ),
+  );
   return (
     <SessionContext.Provider value={session}>
       <RouterProvider router={router} />

@@ -27,7 +27,9 @@ const root = createRoot(document.getElementById('root')!);
 const render = (content: React.ReactNode) =>
   root.render(
     <StrictMode>
-      <MantineProvider theme={theme} cssVariablesResolver={resolver}>{content}</MantineProvider>
+      <MantineProvider theme={theme} cssVariablesResolver={resolver}>
+        {content}
+      </MantineProvider>
     </StrictMode>,
   );
 

@@ -33,7 +33,14 @@ export interface AppView {
   constraints: Record<string, unknown> | null;
   last_used_at: string | null;
   manifest: Record<string, unknown>;
-  history?: { at: string; action: string; from_state: string; to_state: string; actor: string; reason: string }[];
+  history?: {
+    at: string;
+    action: string;
+    from_state: string;
+    to_state: string;
+    actor: string;
+    reason: string;
+  }[];
 }
 
 /**

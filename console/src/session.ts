@@ -33,7 +33,9 @@ export class ApiProblem extends Error {
 
 /** The broker is this origin; its metadata names the issuer the tokens carry. */
 async function broker(): Promise<Broker> {
-  const metadata = (await (await fetch('/.well-known/oauth-authorization-server')).json()) as { issuer: string };
+  const metadata = (await (await fetch('/.well-known/oauth-authorization-server')).json()) as {
+    issuer: string;
+  };
   return Broker.discover({ issuer: metadata.issuer, clientId: 'console', via: location.origin });
 }
 

@@ -61,7 +61,8 @@ export async function importVerifierKey(text: string): Promise<Checked<VerifierK
 /** A signed checkpoint note, accepted only with a valid signature by `verifier` for its own origin. */
 export async function openCheckpoint(note: string, verifier: VerifierKey): Promise<Checked<Checkpoint>> {
   const separator = note.lastIndexOf('\n\n');
-  if (note.length > 65536 || separator < 0 || !note.endsWith('\n')) return { ok: false, reason: 'malformed note' };
+  if (note.length > 65536 || separator < 0 || !note.endsWith('\n'))
+    return { ok: false, reason: 'malformed note' };
   const body = note.slice(0, separator + 1);
   const [origin, sizeText, rootText, ...rest] = body.slice(0, -1).split('\n');
   if (!origin || !sizeText || !rootText || rest.length > 0 || !/^(0|[1-9][0-9]{0,15})$/.test(sizeText)) {
@@ -75,7 +76,12 @@ export async function openCheckpoint(note: string, verifier: VerifierKey): Promi
     if (!signed || signed[1] !== verifier.name) continue;
     const raw = fromBase64(signed[2]!);
     if (raw.length !== 68 || !equal(raw.slice(0, 4), verifier.keyId)) continue;
-    const valid = await crypto.subtle.verify({ name: 'Ed25519' }, verifier.key, raw.slice(4), utf8.encode(body));
+    const valid = await crypto.subtle.verify(
+      { name: 'Ed25519' },
+      verifier.key,
+      raw.slice(4),
+      utf8.encode(body),
+    );
     if (valid) return { ok: true, value: { origin, size: Number(sizeText), root } };
     return { ok: false, reason: 'the checkpoint signature is not valid' };
   }
@@ -123,7 +129,9 @@ export async function verifyInclusion(
     sn = Math.floor(sn / 2);
   }
   if (sn !== 0) return { ok: false, reason: 'inclusion proof is too short' };
-  return equal(r, root) ? { ok: true, value: true } : { ok: false, reason: 'inclusion proof does not lead to the signed root' };
+  return equal(r, root)
+    ? { ok: true, value: true }
+    : { ok: false, reason: 'inclusion proof does not lead to the signed root' };
 }
 
 /** RFC 9162 §2.1.4.2: the older checkpoint's tree is a prefix of the newer one's. */
@@ -139,7 +147,10 @@ export async function verifyConsistency(
       ? { ok: true, value: true }
       : { ok: false, reason: 'two roots for one tree size' };
   }
-  if (older.size === 0) return proof.length === 0 ? { ok: true, value: true } : { ok: false, reason: 'malformed consistency proof' };
+  if (older.size === 0)
+    return proof.length === 0
+      ? { ok: true, value: true }
+      : { ok: false, reason: 'malformed consistency proof' };
   const path = (older.size & (older.size - 1)) === 0 ? [older.root, ...proof] : proof;
   if (path.length === 0) return { ok: false, reason: 'consistency proof is empty' };
   let fn = older.size - 1;

@@ -16,7 +16,17 @@ import { useSession } from '../context.js';
 import { when } from '../format.js';
 import { decisionsPerApp } from '../metrics.js';
 
-Chart.register(BarController, BarElement, CategoryScale, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip);
+Chart.register(
+  BarController,
+  BarElement,
+  CategoryScale,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  PointElement,
+  Tooltip,
+);
 
 interface Incident {
   id: string;
@@ -41,7 +51,10 @@ export function Admin() {
   const [incidents, setIncidents] = useState<Incident[]>([]);
   const [message, setMessage] = useState<{ color: string; text: string } | undefined>();
   const load = useCallback(
-    () => session.api<{ records: Incident[] }>('/admin/v1/incidents?limit=50').then((page) => setIncidents(page.records)),
+    () =>
+      session
+        .api<{ records: Incident[] }>('/admin/v1/incidents?limit=50')
+        .then((page) => setIncidents(page.records)),
     [session],
   );
   useEffect(() => {
@@ -76,7 +89,13 @@ export function Admin() {
   );
 }
 
-function IncidentCard({ incident, onRestore }: { incident: Incident; onRestore: (i: Incident, reason: string) => Promise<void> }) {
+function IncidentCard({
+  incident,
+  onRestore,
+}: {
+  incident: Incident;
+  onRestore: (i: Incident, reason: string) => Promise<void>;
+}) {
   const [reason, setReason] = useState('');
   const titleId = `incident-${incident.id}`;
   return (
@@ -109,7 +128,11 @@ function IncidentCard({ incident, onRestore }: { incident: Incident; onRestore: 
       </List>
       {liftable(incident) && (
         <Group mt="sm" align="end">
-          <TextInput label={`Reason to restore ${incident.id}`} value={reason} onChange={(e) => setReason(e.currentTarget.value)} />
+          <TextInput
+            label={`Reason to restore ${incident.id}`}
+            value={reason}
+            onChange={(e) => setReason(e.currentTarget.value)}
+          />
           <Button disabled={reason.trim() === ''} onClick={() => void onRestore(incident, reason)}>
             Restore
           </Button>
@@ -130,9 +153,13 @@ function Dashboards({ incidents }: { incidents: Incident[] }) {
   const [points, setPoints] = useState<Point[]>([]);
   useEffect(() => {
     const poll = () =>
-      session.text('/metrics').then((text) =>
-        setPoints((p) => [...p, { at: new Date().toLocaleTimeString(), perApp: decisionsPerApp(text) }].slice(-30)),
-      );
+      session
+        .text('/metrics')
+        .then((text) =>
+          setPoints((p) =>
+            [...p, { at: new Date().toLocaleTimeString(), perApp: decisionsPerApp(text) }].slice(-30),
+          ),
+        );
     void poll();
     const timer = setInterval(() => void poll(), 5000);
     return () => clearInterval(timer);
@@ -146,7 +173,10 @@ function Dashboards({ incidents }: { incidents: Incident[] }) {
       data: points.slice(1).map((p, i) => (p.perApp[app]?.[key] ?? 0) - (points[i]!.perApp[app]?.[key] ?? 0)),
     }));
   const byRule = Object.entries(
-    incidents.reduce<Record<string, number>>((acc, i) => ({ ...acc, [i.rule]: (acc[i.rule] ?? 0) + i.detections }), {}),
+    incidents.reduce<Record<string, number>>(
+      (acc, i) => ({ ...acc, [i.rule]: (acc[i.rule] ?? 0) + i.detections }),
+      {},
+    ),
   );
   const latest = points.at(-1)?.perApp ?? {};
   return (
@@ -174,12 +204,21 @@ function Dashboards({ incidents }: { incidents: Incident[] }) {
 }
 
 /** A Chart.js canvas; screen readers get the same numbers as text (the canvas is its image). */
-function ChartCanvas(props: { type: 'line' | 'bar'; labels: string[]; datasets: { label: string; data: number[] }[]; summary: string }) {
+function ChartCanvas(props: {
+  type: 'line' | 'bar';
+  labels: string[];
+  datasets: { label: string; data: number[] }[];
+  summary: string;
+}) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const chart = useRef<Chart | undefined>(undefined);
   useEffect(() => {
     if (!canvas.current) return;
-    chart.current = new Chart(canvas.current, { type: props.type, data: { labels: [], datasets: [] }, options: { animation: false } });
+    chart.current = new Chart(canvas.current, {
+      type: props.type,
+      data: { labels: [], datasets: [] },
+      options: { animation: false },
+    });
     return () => chart.current?.destroy();
   }, [props.type]);
   useEffect(() => {

@@ -1,4 +1,16 @@
-import { Alert, Badge, Button, Group, Paper, Select, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import {
+  Alert,
+  Badge,
+  Button,
+  Group,
+  Paper,
+  Select,
+  Stack,
+  Table,
+  Text,
+  TextInput,
+  Title,
+} from '@mantine/core';
 import { useEffect, useState } from 'react';
 import { useSession } from '../context.js';
 import { when } from '../format.js';
@@ -29,7 +41,8 @@ interface AuditRecord {
   };
 }
 
-type Mark = { state: 'verified' } | { state: 'rejected'; reason: string } | { state: 'pending'; reason: string };
+type Mark =
+  { state: 'verified' } | { state: 'rejected'; reason: string } | { state: 'pending'; reason: string };
 
 const seenKey = 'gatehouse.console.checkpoints';
 
@@ -42,7 +55,13 @@ function seenCheckpoints(): { size: number; root: string }[] {
 export function Audit() {
   const session = useSession();
   const [keyText, setKeyText] = useState('');
-  const [filters, setFilters] = useState({ request_id: '', app_id: '', actor: '', outcome: null as string | null, since: '' });
+  const [filters, setFilters] = useState({
+    request_id: '',
+    app_id: '',
+    actor: '',
+    outcome: null as string | null,
+    since: '',
+  });
   const [records, setRecords] = useState<AuditRecord[] | undefined>();
   const [marks, setMarks] = useState<Record<number, Mark>>({});
   const [log, setLog] = useState<{ color: string; text: string }[]>([]);
@@ -97,21 +116,38 @@ export function Audit() {
     const last = seen.at(-1);
     const root = btoa(String.fromCharCode(...checkpoint.root));
     if (last && (last.size !== checkpoint.size || last.root !== root)) {
-      const older = { origin: checkpoint.origin, size: last.size, root: Uint8Array.from(atob(last.root), (c) => c.charCodeAt(0)) };
+      const older = {
+        origin: checkpoint.origin,
+        size: last.size,
+        root: Uint8Array.from(atob(last.root), (c) => c.charCodeAt(0)),
+      };
       const proof =
         older.size < checkpoint.size
-          ? (await session.api<{ hashes: unknown }>(`/audit/v1/proof/consistency?from=${older.size}&to=${checkpoint.size}`)).hashes
+          ? (
+              await session.api<{ hashes: unknown }>(
+                `/audit/v1/proof/consistency?from=${older.size}&to=${checkpoint.size}`,
+              )
+            ).hashes
           : [];
       const consistent = await verifyConsistency(older, checkpoint, proof);
       setLog((l) => [
         ...l,
         consistent.ok
-          ? { color: 'green', text: `checkpoint ${checkpoint.size} extends checkpoint ${older.size}: consistent` }
-          : { color: 'red', text: `checkpoint ${checkpoint.size} against ${older.size}: ${consistent.reason}` },
+          ? {
+              color: 'green',
+              text: `checkpoint ${checkpoint.size} extends checkpoint ${older.size}: consistent`,
+            }
+          : {
+              color: 'red',
+              text: `checkpoint ${checkpoint.size} against ${older.size}: ${consistent.reason}`,
+            },
       ]);
       if (!consistent.ok) return;
     } else if (!last) {
-      setLog((l) => [...l, { color: 'green', text: `checkpoint ${checkpoint.size} signed by the verifier key` }]);
+      setLog((l) => [
+        ...l,
+        { color: 'green', text: `checkpoint ${checkpoint.size} signed by the verifier key` },
+      ]);
     }
     if (!last || last.size !== checkpoint.size) {
       sessionStorage.setItem(seenKey, JSON.stringify([...seen, { size: checkpoint.size, root }].slice(-20)));
@@ -121,10 +157,20 @@ export function Audit() {
   const verifyOne = async (record: AuditRecord, checkpoint: Checkpoint): Promise<Mark> => {
     // The leaf is hashed here from the event shown; the server's leaf_hash is only compared with it.
     const leaf = await leafHash(record.event);
-    if (toHex(leaf) !== record.leaf_hash) return { state: 'rejected', reason: 'the event does not hash to its leaf' };
-    if (record.index >= checkpoint.size) return { state: 'pending', reason: 'not yet in a signed checkpoint' };
-    const proof = await session.api<{ hashes: unknown }>(`/audit/v1/proof/inclusion?index=${record.index}&size=${checkpoint.size}`);
-    const included = await verifyInclusion(record.index, checkpoint.size, leaf, proof.hashes, checkpoint.root);
+    if (toHex(leaf) !== record.leaf_hash)
+      return { state: 'rejected', reason: 'the event does not hash to its leaf' };
+    if (record.index >= checkpoint.size)
+      return { state: 'pending', reason: 'not yet in a signed checkpoint' };
+    const proof = await session.api<{ hashes: unknown }>(
+      `/audit/v1/proof/inclusion?index=${record.index}&size=${checkpoint.size}`,
+    );
+    const included = await verifyInclusion(
+      record.index,
+      checkpoint.size,
+      leaf,
+      proof.hashes,
+      checkpoint.root,
+    );
     return included.ok ? { state: 'verified' } : { state: 'rejected', reason: included.reason };
   };
 
@@ -137,22 +183,56 @@ export function Audit() {
     URL.revokeObjectURL(link.href);
   };
 
-  const set = (key: keyof typeof filters) => (value: string | null) => setFilters((f) => ({ ...f, [key]: value }));
+  const set = (key: keyof typeof filters) => (value: string | null) =>
+    setFilters((f) => ({ ...f, [key]: value }));
   return (
     <Stack>
       <Title order={1}>Audit trail</Title>
       <Text>
-        Each event is checked in this browser: its leaf hash, its inclusion proof and the checkpoint&apos;s Ed25519
-        signature, with the key below. Compare it with the one you pinned (<code>gatehouse audit public-key</code>).
+        Each event is checked in this browser: its leaf hash, its inclusion proof and the checkpoint&apos;s
+        Ed25519 signature, with the key below. Compare it with the one you pinned (
+        <code>gatehouse audit public-key</code>).
       </Text>
       <TextInput label="Verifier key" value={keyText} onChange={(e) => setKeyText(e.currentTarget.value)} />
-      <Paper withBorder p="md" component="form" aria-label="Search the audit trail" onSubmit={(e) => { e.preventDefault(); void search(); }}>
+      <Paper
+        withBorder
+        p="md"
+        component="form"
+        aria-label="Search the audit trail"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void search();
+        }}
+      >
         <Group align="end">
-          <TextInput label="Request id" value={filters.request_id} onChange={(e) => set('request_id')(e.currentTarget.value)} />
-          <TextInput label="App" value={filters.app_id} onChange={(e) => set('app_id')(e.currentTarget.value)} />
-          <TextInput label="Actor" value={filters.actor} onChange={(e) => set('actor')(e.currentTarget.value)} />
-          <Select label="Outcome" data={['allow', 'deny', 'error']} value={filters.outcome} onChange={set('outcome')} clearable />
-          <TextInput label="Since" type="datetime-local" value={filters.since} onChange={(e) => set('since')(e.currentTarget.value)} />
+          <TextInput
+            label="Request id"
+            value={filters.request_id}
+            onChange={(e) => set('request_id')(e.currentTarget.value)}
+          />
+          <TextInput
+            label="App"
+            value={filters.app_id}
+            onChange={(e) => set('app_id')(e.currentTarget.value)}
+          />
+          <TextInput
+            label="Actor"
+            value={filters.actor}
+            onChange={(e) => set('actor')(e.currentTarget.value)}
+          />
+          <Select
+            label="Outcome"
+            data={['allow', 'deny', 'error']}
+            value={filters.outcome}
+            onChange={set('outcome')}
+            clearable
+          />
+          <TextInput
+            label="Since"
+            type="datetime-local"
+            value={filters.since}
+            onChange={(e) => set('since')(e.currentTarget.value)}
+          />
           <Button type="submit">Search</Button>
           <Button variant="default" onClick={exportShown} disabled={!records?.length}>
             Export
@@ -162,7 +242,15 @@ export function Audit() {
       {problem && <Alert color="red">{problem}</Alert>}
       <div role="status" aria-live="polite" aria-label="Checkpoints">
         {log.map((line, i) => (
-          <Text key={i} size="sm" c={line.color === 'red' ? 'var(--mantine-color-red-light-color)' : 'var(--mantine-color-green-light-color)'}>
+          <Text
+            key={i}
+            size="sm"
+            c={
+              line.color === 'red'
+                ? 'var(--mantine-color-red-light-color)'
+                : 'var(--mantine-color-green-light-color)'
+            }
+          >
             {line.text}
           </Text>
         ))}
@@ -197,7 +285,12 @@ export function Audit() {
                     {!mark ? (
                       'checking…'
                     ) : (
-                      <Badge variant="dot" color={mark.state === 'verified' ? 'green' : mark.state === 'pending' ? 'gray' : 'red'}>
+                      <Badge
+                        variant="dot"
+                        color={
+                          mark.state === 'verified' ? 'green' : mark.state === 'pending' ? 'gray' : 'red'
+                        }
+                      >
                         {mark.state === 'verified' ? 'verified' : `${mark.state}: ${mark.reason}`}
                       </Badge>
                     )}

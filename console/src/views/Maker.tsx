@@ -93,7 +93,10 @@ export function Maker() {
   const register = async () => {
     try {
       const app = await session.api<AppView>('/admin/v1/apps', { method: 'POST', body: manifest });
-      setOutcome({ color: 'green', text: `${app.name} is registered: ${app.state.replace('_', ' ')}. Client id ${app.client_id}.` });
+      setOutcome({
+        color: 'green',
+        text: `${app.name} is registered: ${app.state.replace('_', ' ')}. Client id ${app.client_id}.`,
+      });
       await loadApps();
     } catch (error) {
       const text = error instanceof ApiProblem ? error.message : String(error);
@@ -101,8 +104,13 @@ export function Maker() {
     }
   };
 
-  const set = <K extends keyof typeof plan>(key: K) => (value: (typeof plan)[K]) => setPlan((p) => ({ ...p, [key]: value }));
-  const suggestions = vocabulary ? plan.scopes.flatMap((scope) => narrowerScopes(scope, vocabulary).map((n) => ({ from: scope, ...n }))) : [];
+  const set =
+    <K extends keyof typeof plan>(key: K) =>
+    (value: (typeof plan)[K]) =>
+      setPlan((p) => ({ ...p, [key]: value }));
+  const suggestions = vocabulary
+    ? plan.scopes.flatMap((scope) => narrowerScopes(scope, vocabulary).map((n) => ({ from: scope, ...n })))
+    : [];
 
   return (
     <Stack>
@@ -113,14 +121,38 @@ export function Maker() {
       </Text>
       <Grid>
         <Grid.Col span={{ base: 12, md: 7 }}>
-          <Paper withBorder p="md" component="form" aria-label="Security plan" onSubmit={(e) => { e.preventDefault(); void register(); }}>
+          <Paper
+            withBorder
+            p="md"
+            component="form"
+            aria-label="Security plan"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void register();
+            }}
+          >
             <Stack>
-              <TextInput label="App name" description="lower-case letters, digits and dashes" value={plan.name} onChange={(e) => set('name')(e.currentTarget.value)} required />
-              <Textarea label="Purpose" description="what the app is for, in a sentence" value={plan.purpose} onChange={(e) => set('purpose')(e.currentTarget.value)} required />
+              <TextInput
+                label="App name"
+                description="lower-case letters, digits and dashes"
+                value={plan.name}
+                onChange={(e) => set('name')(e.currentTarget.value)}
+                required
+              />
+              <Textarea
+                label="Purpose"
+                description="what the app is for, in a sentence"
+                value={plan.purpose}
+                onChange={(e) => set('purpose')(e.currentTarget.value)}
+                required
+              />
               <MultiSelect
                 label="Scopes"
                 description="each scope opens the fields listed beside it"
-                data={Object.entries(vocabulary?.scopes ?? {}).map(([scope, set]) => ({ value: scope, label: `${scope} — ${set.fields.join(', ')}` }))}
+                data={Object.entries(vocabulary?.scopes ?? {}).map(([scope, set]) => ({
+                  value: scope,
+                  label: `${scope} — ${set.fields.join(', ')}`,
+                }))}
                 value={plan.scopes}
                 onChange={set('scopes')}
                 searchable
@@ -136,14 +168,47 @@ export function Maker() {
                   </List>
                 </Alert>
               )}
-              <MultiSelect label="Data classes" description="the most sensitive data the app handles" data={vocabulary?.data_classes ?? []} value={plan.data_classes} onChange={set('data_classes')} />
+              <MultiSelect
+                label="Data classes"
+                description="the most sensitive data the app handles"
+                data={vocabulary?.data_classes ?? []}
+                value={plan.data_classes}
+                onChange={set('data_classes')}
+              />
               <Group grow>
-                <NumberInput label="Retention (days)" min={0} max={3650} value={plan.retention_days} onChange={set('retention_days')} />
-                <NumberInput label="Expected users" min={1} value={plan.expected_users} onChange={set('expected_users')} />
+                <NumberInput
+                  label="Retention (days)"
+                  min={0}
+                  max={3650}
+                  value={plan.retention_days}
+                  onChange={set('retention_days')}
+                />
+                <NumberInput
+                  label="Expected users"
+                  min={1}
+                  value={plan.expected_users}
+                  onChange={set('expected_users')}
+                />
               </Group>
-              <Textarea label="Redirect URIs" description="one per line" value={plan.redirect_uris} onChange={(e) => set('redirect_uris')(e.currentTarget.value)} />
-              <Select label="Consent purpose" description="contacts are shown only if they consented to it" data={vocabulary?.consent_purposes ?? []} value={plan.consent_purpose} onChange={set('consent_purpose')} clearable />
-              <Checkbox label="Sends telemetry to Gatehouse" checked={plan.telemetry} onChange={(e) => set('telemetry')(e.currentTarget.checked)} />
+              <Textarea
+                label="Redirect URIs"
+                description="one per line"
+                value={plan.redirect_uris}
+                onChange={(e) => set('redirect_uris')(e.currentTarget.value)}
+              />
+              <Select
+                label="Consent purpose"
+                description="contacts are shown only if they consented to it"
+                data={vocabulary?.consent_purposes ?? []}
+                value={plan.consent_purpose}
+                onChange={set('consent_purpose')}
+                clearable
+              />
+              <Checkbox
+                label="Sends telemetry to Gatehouse"
+                checked={plan.telemetry}
+                onChange={(e) => set('telemetry')(e.currentTarget.checked)}
+              />
               <Group>
                 <Button type="submit">Register</Button>
               </Group>
@@ -162,12 +227,19 @@ export function Maker() {
               {verdict ? (
                 <Stack gap="xs" mt="sm">
                   <Group>
-                    <Badge variant="dot" size="lg" color={verdictColor[verdict.decision]} data-decision={verdict.decision}>
+                    <Badge
+                      variant="dot"
+                      size="lg"
+                      color={verdictColor[verdict.decision]}
+                      data-decision={verdict.decision}
+                    >
                       {verdict.decision}
                     </Badge>
                     <Text>{verdictText[verdict.decision]}</Text>
                   </Group>
-                  {verdict.risk_score !== null && <Text size="sm">Risk score {verdict.risk_score} / 100</Text>}
+                  {verdict.risk_score !== null && (
+                    <Text size="sm">Risk score {verdict.risk_score} / 100</Text>
+                  )}
                   <List size="sm">
                     {verdict.rules.map((rule) => (
                       <List.Item key={rule.id}>
@@ -205,7 +277,10 @@ export function Maker() {
             <Table.Tr key={app.id}>
               <Table.Td>{app.name}</Table.Td>
               <Table.Td>
-                <Badge variant="dot" color={app.state === 'approved' ? 'green' : app.state === 'in_review' ? 'orange' : 'gray'}>
+                <Badge
+                  variant="dot"
+                  color={app.state === 'approved' ? 'green' : app.state === 'in_review' ? 'orange' : 'gray'}
+                >
                   {app.state.replace('_', ' ')}
                 </Badge>
               </Table.Td>

@@ -32,7 +32,10 @@ export function MyApps() {
   const revoke = async (app: GrantedApp) => {
     try {
       await session.api(`/admin/v1/me/apps/${encodeURIComponent(app.app_id)}/revoke`, { method: 'POST' });
-      setMessage({ color: 'green', text: `${app.name} can no longer act for you. Its next call is refused.` });
+      setMessage({
+        color: 'green',
+        text: `${app.name} can no longer act for you. Its next call is refused.`,
+      });
       await load();
     } catch (error) {
       setMessage({ color: 'red', text: (error as Error).message });

@@ -10,10 +10,14 @@ export interface PlanChange {
   asked: string;
 }
 
-const show = (value: unknown) => (value === undefined ? '—' : Array.isArray(value) ? value.join(', ') : String(value));
+const show = (value: unknown) =>
+  value === undefined ? '—' : Array.isArray(value) ? value.join(', ') : String(value);
 
 /** The fields whose value differs between the plan in force (none for a new app) and the plan asked for. */
-export function planDiff(inForce: Record<string, unknown> | undefined, asked: Record<string, unknown>): PlanChange[] {
+export function planDiff(
+  inForce: Record<string, unknown> | undefined,
+  asked: Record<string, unknown>,
+): PlanChange[] {
   const fields = [...new Set([...Object.keys(inForce ?? {}), ...Object.keys(asked)])];
   return fields
     .map((field) => ({ field, inForce: inForce ? show(inForce[field]) : '—', asked: show(asked[field]) }))
@@ -26,14 +30,20 @@ export function Review() {
   const [queue, setQueue] = useState<AppView[] | undefined>();
   const [message, setMessage] = useState<{ color: string; text: string } | undefined>();
   const load = useCallback(
-    () => session.api<{ records: AppView[] }>('/admin/v1/apps?needs_review=true').then((page) => setQueue(page.records)),
+    () =>
+      session
+        .api<{ records: AppView[] }>('/admin/v1/apps?needs_review=true')
+        .then((page) => setQueue(page.records)),
     [session],
   );
   useEffect(() => void load(), [load]);
 
   const decide = async (app: AppView, step: 'approve' | 'deny', reason: string) => {
     try {
-      const changed = await session.api<AppView>(`/admin/v1/apps/${app.id}/${step}`, { method: 'POST', body: { reason } });
+      const changed = await session.api<AppView>(`/admin/v1/apps/${app.id}/${step}`, {
+        method: 'POST',
+        body: { reason },
+      });
       setMessage({ color: 'green', text: `${app.name} is now ${changed.state.replace('_', ' ')}.` });
       await load();
     } catch (error) {
@@ -44,7 +54,9 @@ export function Review() {
   return (
     <Stack>
       <Title order={1}>Review queue</Title>
-      <Text>Plans the admission policy sent to a person. You never decide on an app you own or registered.</Text>
+      <Text>
+        Plans the admission policy sent to a person. You never decide on an app you own or registered.
+      </Text>
       <div role="status" aria-live="polite">
         {message && <Alert color={message.color}>{message.text}</Alert>}
       </div>
@@ -81,10 +93,15 @@ function ReviewCard({
           {app.name}
         </Title>
         <Group gap="xs">
-          <Badge variant="dot" color={app.risk === 'high' ? 'red' : app.risk === 'medium' ? 'orange' : 'green'}>
+          <Badge
+            variant="dot"
+            color={app.risk === 'high' ? 'red' : app.risk === 'medium' ? 'orange' : 'green'}
+          >
             risk {app.risk ?? 'unknown'} ({app.risk_score ?? '?'})
           </Badge>
-          <Badge variant="dot" color="gray">{pending ? 'plan change' : 'new app'}</Badge>
+          <Badge variant="dot" color="gray">
+            {pending ? 'plan change' : 'new app'}
+          </Badge>
         </Group>
       </Group>
       <Text size="sm">
@@ -124,12 +141,21 @@ function ReviewCard({
         </Alert>
       ) : (
         <Stack mt="sm" gap="xs">
-          <Textarea label={`Reason for your decision on ${app.name}`} value={reason} onChange={(e) => setReason(e.currentTarget.value)} required />
+          <Textarea
+            label={`Reason for your decision on ${app.name}`}
+            value={reason}
+            onChange={(e) => setReason(e.currentTarget.value)}
+            required
+          />
           <Group>
             <Button disabled={reason.trim() === ''} onClick={() => void onDecide(app, 'approve', reason)}>
               Approve
             </Button>
-            <Button color="red.9" disabled={reason.trim() === ''} onClick={() => void onDecide(app, 'deny', reason)}>
+            <Button
+              color="red.9"
+              disabled={reason.trim() === ''}
+              onClick={() => void onDecide(app, 'deny', reason)}
+            >
               Refuse
             </Button>
           </Group>
