@@ -291,8 +291,13 @@ export function Audit() {
                           mark.state === 'verified' ? 'green' : mark.state === 'pending' ? 'gray' : 'red'
                         }
                       >
-                        {mark.state === 'verified' ? 'verified' : `${mark.state}: ${mark.reason}`}
+                        {mark.state}
                       </Badge>
+                    )}
+                    {mark && mark.state !== 'verified' && (
+                      <Text size="xs" mt={4}>
+                        {mark.reason}
+                      </Text>
                     )}
                   </Table.Td>
                 </Table.Tr>

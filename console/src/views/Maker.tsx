@@ -276,7 +276,7 @@ export function Maker() {
           {apps.map((app) => (
             <Table.Tr key={app.id}>
               <Table.Td>{app.name}</Table.Td>
-              <Table.Td>
+              <Table.Td style={{ whiteSpace: 'nowrap' }}>
                 <Badge
                   variant="dot"
                   color={app.state === 'approved' ? 'green' : app.state === 'in_review' ? 'orange' : 'gray'}
