@@ -4,6 +4,7 @@ import {
   BarElement,
   CategoryScale,
   Chart,
+  Colors,
   Legend,
   LinearScale,
   LineController,
@@ -17,6 +18,7 @@ import { when } from '../format.js';
 import { decisionsPerApp } from '../metrics.js';
 
 Chart.register(
+  Colors,
   BarController,
   BarElement,
   CategoryScale,

@@ -10,8 +10,14 @@ export interface PlanChange {
   asked: string;
 }
 
-const show = (value: unknown) =>
-  value === undefined ? '—' : Array.isArray(value) ? value.join(', ') : String(value);
+const show = (value: unknown): string =>
+  value === undefined
+    ? '—'
+    : Array.isArray(value)
+      ? value.join(', ') || '(none)'
+      : typeof value === 'object' && value !== null
+        ? JSON.stringify(value)
+        : String(value);
 
 /** The fields whose value differs between the plan in force (none for a new app) and the plan asked for. */
 export function planDiff(
