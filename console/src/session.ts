@@ -1,8 +1,9 @@
-import { beginSignIn, Broker, completeSignIn, type TokenSet } from '@gatehouse/sdk';
+import { beginSignIn, Broker, completeSignIn, RotatingTokens, type TokenSet } from '@gatehouse/sdk';
 
 /** Every console duty is asked for; the broker grants only those the user's role holds. */
 const consoleScope = 'maker review audit:read admin';
 const tokenKey = 'gatehouse.console.tokens';
+const returnKey = 'gatehouse.console.return';
 const base = '/console';
 
 export interface Me {
@@ -48,9 +49,9 @@ const signIn = () => ({ redirectUri: `${location.origin}${base}/callback`, scope
 export async function openSession(): Promise<Session | undefined> {
   let tokens = readTokens();
   if (location.pathname === `${base}/callback`) {
-    const from = await broker();
-    const back = sessionStorage.getItem(`${tokenKey}.return`) ?? `${base}/`;
-    tokens = await completeSignIn(from, new URL(location.href), signIn());
+    const back = sessionStorage.getItem(returnKey) ?? `${base}/`;
+    sessionStorage.removeItem(returnKey);
+    tokens = await completeSignIn(await broker(), new URL(location.href), signIn());
     sessionStorage.setItem(tokenKey, JSON.stringify(tokens));
     history.replaceState(null, '', back);
   }
@@ -58,18 +59,31 @@ export async function openSession(): Promise<Session | undefined> {
     await restart();
     return undefined;
   }
-  const held = tokens;
-  const request = async (path: string, init: { method?: string; body?: unknown } = {}) => {
-    const response = await fetch(path, {
+  // Access tokens live minutes; the rotating refresh token keeps the console signed in meanwhile.
+  const from = await broker();
+  const held = new RotatingTokens(tokens, async (refreshToken) => {
+    const next = await from.refresh(refreshToken);
+    sessionStorage.setItem(tokenKey, JSON.stringify(next));
+    return next;
+  });
+  const send = async (path: string, init: { method?: string; body?: unknown }, token: string) =>
+    fetch(path, {
       method: init.method ?? 'GET',
       headers: {
-        authorization: `Bearer ${held.accessToken}`,
+        authorization: `Bearer ${token}`,
         ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
     });
-    if (response.status === 401) {
-      // Expired or revoked: sign in again and come back here.
+  const request = async (path: string, init: { method?: string; body?: unknown } = {}) => {
+    const token = await held.accessToken().catch(() => undefined);
+    let response = token === undefined ? undefined : await send(path, init, token);
+    if (token !== undefined && response?.status === 401) {
+      const renewed = await held.renew(token).catch(() => undefined);
+      if (renewed !== undefined) response = await send(path, init, renewed);
+    }
+    if (response === undefined || response.status === 401) {
+      // Revoked, or the sign-in lapsed: sign in again and come back here.
       await restart();
       throw new ApiProblem(401, 'signing in again', {});
     }
@@ -89,7 +103,7 @@ export async function openSession(): Promise<Session | undefined> {
     text: async (path) => (await request(path)).text(),
     async signOut() {
       sessionStorage.removeItem(tokenKey);
-      await (await broker()).revoke(held.refreshToken ?? held.accessToken).catch(() => undefined);
+      await from.revoke(held.current.refreshToken ?? held.current.accessToken).catch(() => undefined);
       location.assign(`${base}/signed-out`);
     },
   };
@@ -102,6 +116,6 @@ function readTokens(): TokenSet | undefined {
 
 async function restart(): Promise<void> {
   sessionStorage.removeItem(tokenKey);
-  sessionStorage.setItem(`${tokenKey}.return`, location.pathname + location.search);
+  sessionStorage.setItem(returnKey, location.pathname + location.search);
   location.assign(await beginSignIn(await broker(), signIn()));
 }

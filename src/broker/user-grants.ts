@@ -28,7 +28,11 @@ export async function listUserGrants(
     .selectFrom('broker_refresh_tokens')
     .select(['app_id', 'client_id', 'scope', 'created_at', 'family_expires_at', 'expires_at'])
     .where((eb) =>
-      eb.or([eb('sub', '=', user.sub), ...(email === undefined ? [] : [eb('email', '=', email)])]),
+      eb.or([
+        eb('sub', '=', user.sub),
+        // As revokeAll matches them: an address stored in another case is still this user's.
+        ...(email === undefined ? [] : [eb('email', '=', email), eb(eb.fn('lower', ['email']), '=', email)]),
+      ]),
     )
     .where('revoked_at', 'is', null)
     .where('used_at', 'is', null)
