@@ -161,7 +161,7 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
 }
 
 /** Who the caller is and which console views their duties open. */
-export function whoami(principal: Principal) {
+function whoami(principal: Principal) {
   return {
     sub: principal.userId,
     email: principal.email,
@@ -174,7 +174,7 @@ export function whoami(principal: Principal) {
 }
 
 /** The fields each scope opens, by object: what the user sees the app can read or write. */
-export function fieldsOf(
+function fieldsOf(
   scopes: readonly string[],
   fieldsets: ConsoleRouteDeps['fieldsets'],
 ): Record<string, { object: string; fields: readonly string[] }> {

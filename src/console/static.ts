@@ -9,7 +9,7 @@ import { NotFound } from '../errors/index.js';
  * The console's CSP: its own scripts only, no inline script, data only from Gatehouse itself, never
  * framed. Inline styles are allowed because the component library sets its theme as CSS variables.
  */
-export const consoleCsp = [
+const consoleCsp = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self' 'unsafe-inline'",
@@ -23,7 +23,7 @@ export const consoleCsp = [
 ].join('; ');
 
 /** The built console (`console/dist` at the package root), if `npm run build` made it. */
-export function consoleDir(): string | undefined {
+function consoleDir(): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
   // src/console → ../../console/dist; the build output sits at dist/console.
   return [resolve(here, '../../console/dist'), resolve(here, '../../../console/dist')].find((dir) =>
