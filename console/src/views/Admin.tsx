@@ -168,12 +168,9 @@ function Dashboards({ incidents }: { incidents: Incident[] }) {
   }, [session]);
 
   const apps = [...new Set(points.flatMap((p) => Object.keys(p.perApp)))].sort();
-  // Per interval, not since start: the difference between two readings of each counter.
-  const delta = (key: 'requests' | 'denials') =>
-    apps.map((app) => ({
-      label: `${app} ${key}`,
-      data: points.slice(1).map((p, i) => (p.perApp[app]?.[key] ?? 0) - (points[i]!.perApp[app]?.[key] ?? 0)),
-    }));
+  // Counters since the server started, one reading per poll: the slope is the traffic.
+  const series = (key: 'requests' | 'denials') =>
+    apps.map((app) => ({ label: `${app} ${key}`, data: points.map((p) => p.perApp[app]?.[key] ?? 0) }));
   const byRule = Object.entries(
     incidents.reduce<Record<string, number>>(
       (acc, i) => ({ ...acc, [i.rule]: (acc[i.rule] ?? 0) + i.detections }),
@@ -184,11 +181,11 @@ function Dashboards({ incidents }: { incidents: Incident[] }) {
   return (
     <Grid>
       <Grid.Col span={{ base: 12, md: 8 }}>
-        <Title order={2}>Requests and denials per app</Title>
+        <Title order={2}>Requests and denials per app, over time</Title>
         <ChartCanvas
           type="line"
-          labels={points.slice(1).map((p) => p.at)}
-          datasets={[...delta('requests'), ...delta('denials')]}
+          labels={points.map((p) => p.at)}
+          datasets={[...series('requests'), ...series('denials')]}
           summary={`Since start: ${apps.map((a) => `${a} ${latest[a]?.requests ?? 0} requests, ${latest[a]?.denials ?? 0} denied`).join('; ') || 'no requests yet'}`}
         />
       </Grid.Col>
