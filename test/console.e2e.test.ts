@@ -91,6 +91,7 @@ describe('the console', () => {
     expect(csp).toContain("frame-ancestors 'none'");
     expect(csp).not.toMatch(/script-src[^;]*unsafe/);
     await expect(deep.text()).resolves.toContain('<div id="root"></div>');
+    expect((await fetch(`${demo.url}/console/assets/not-built.js`)).status).toBe(404);
   });
 
   it("refuses an app's own token on the console's calls: it cannot list or revoke the user's grants", async () => {

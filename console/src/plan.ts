@@ -30,7 +30,7 @@ export interface AppView {
   warnings: string[];
   admission: { decision: string; rules: { id: string; effect: string; reason: string }[] } | null;
   pending_change: { manifest?: Record<string, unknown>; scopes?: string[] } | null;
-  constraints: Record<string, unknown> | null;
+  constraints: { daily_quota: number; requests_per_minute: number } | null;
   last_used_at: string | null;
   manifest: Record<string, unknown>;
   history?: {

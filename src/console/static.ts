@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { NotFound } from '../errors/index.js';
 
 /**
@@ -69,8 +69,11 @@ export async function registerConsole(app: FastifyInstance, root = consoleDir())
       );
     },
   });
-  const page = (_request: unknown, reply: FastifyReply) =>
-    secure(reply).header('cache-control', 'no-cache').sendFile('index.html', root);
+  const page = async (request: FastifyRequest, reply: FastifyReply) => {
+    // A file name that was not built is a 404, not the page: a stale asset link must not get HTML.
+    if (/\.[A-Za-z0-9]+$/.test(request.url.split('?')[0] ?? '')) throw new NotFound('no such console file');
+    return secure(reply).header('cache-control', 'no-cache').sendFile('index.html', root);
+  };
   app.get('/console/', page);
   app.get('/console/*', page);
 }

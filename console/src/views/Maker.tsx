@@ -269,6 +269,7 @@ export function Maker() {
             <Table.Th>State</Table.Th>
             <Table.Th>Scopes</Table.Th>
             <Table.Th>Reviewer&apos;s word</Table.Th>
+            <Table.Th>Limits</Table.Th>
             <Table.Th>Last used</Table.Th>
           </Table.Tr>
         </Table.Thead>
@@ -286,6 +287,11 @@ export function Maker() {
               </Table.Td>
               <Table.Td>{app.scopes.map(scopeLabel).join('; ')}</Table.Td>
               <Table.Td>{app.review_reason ?? '—'}</Table.Td>
+              <Table.Td>
+                {app.constraints
+                  ? `${app.constraints.requests_per_minute}/min, ${app.constraints.daily_quota}/day`
+                  : '—'}
+              </Table.Td>
               <Table.Td>{when(app.last_used_at)}</Table.Td>
             </Table.Tr>
           ))}
