@@ -300,5 +300,14 @@ describe('the console', () => {
     const dave = await demo.accessToken('dave', 'console', 'admin');
     const app = (await (await demo.get('/admin/v1/apps/call-notes', dave)).json()) as { state: string };
     expect(app.state).toBe('approved');
+    // And an app suspended by hand, with the reason in the trail.
+    await page.getByRole('textbox', { name: 'Reason for a change to an app' }).fill('owner left the company');
+    await page.getByRole('button', { name: 'suspend pipeline-dashboard' }).click();
+    await page
+      .getByRole('status', { name: 'App changes' })
+      .getByText('pipeline-dashboard is now suspended.')
+      .waitFor();
+    const suspended = await demo.get('/admin/v1/apps/pipeline-dashboard', dave);
+    await expect(suspended.json()).resolves.toMatchObject({ state: 'suspended' });
   }, 60_000);
 });

@@ -1,4 +1,17 @@
-import { Alert, Badge, Button, Card, Grid, Group, List, Stack, Text, TextInput, Title } from '@mantine/core';
+import {
+  Alert,
+  Badge,
+  Button,
+  Card,
+  Grid,
+  Group,
+  List,
+  Stack,
+  Table,
+  Text,
+  TextInput,
+  Title,
+} from '@mantine/core';
 import {
   BarController,
   BarElement,
@@ -16,6 +29,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { useSession } from '../context.js';
 import { when } from '../format.js';
 import { decisionsPerApp } from '../metrics.js';
+import type { AppView } from '../plan.js';
 
 Chart.register(
   Colors,
@@ -86,6 +100,7 @@ export function Admin() {
       {incidents.map((incident) => (
         <IncidentCard key={incident.id} incident={incident} onRestore={restore} />
       ))}
+      <AppsPanel />
       <Dashboards incidents={incidents} />
     </Stack>
   );
@@ -230,5 +245,91 @@ function ChartCanvas(props: {
       <canvas ref={canvas} role="img" aria-label={props.summary} height={160} />
       <Text size="sm">{props.summary}</Text>
     </>
+  );
+}
+
+/** Which lifecycle steps an admin may take from a state (the catalog refuses the others anyway). */
+const stepsFrom: Record<string, readonly ('suspend' | 'restore' | 'retire')[]> = {
+  approved: ['suspend', 'retire'],
+  in_review: ['retire'],
+  draft: ['retire'],
+  suspended: ['restore', 'retire'],
+};
+
+/** Every app with its state; suspend, restore or retire one, with a reason that goes into the trail. */
+function AppsPanel() {
+  const session = useSession();
+  const [apps, setApps] = useState<AppView[]>([]);
+  const [reason, setReason] = useState('');
+  const [message, setMessage] = useState<{ color: string; text: string } | undefined>();
+  const load = useCallback(
+    () =>
+      session.api<{ records: AppView[] }>('/admin/v1/apps?limit=100').then((page) => setApps(page.records)),
+    [session],
+  );
+  useEffect(() => void load(), [load]);
+  const act = async (app: AppView, step: 'suspend' | 'restore' | 'retire') => {
+    try {
+      const changed = await session.api<AppView>(`/admin/v1/apps/${app.id}/${step}`, {
+        method: 'POST',
+        body: { reason },
+      });
+      setMessage({ color: 'green', text: `${app.name} is now ${changed.state}.` });
+      await load();
+    } catch (error) {
+      setMessage({ color: 'red', text: (error as Error).message });
+    }
+  };
+  return (
+    <Stack component="section" aria-labelledby="apps-title">
+      <Title order={2} id="apps-title">
+        Apps
+      </Title>
+      <TextInput
+        label="Reason for a change to an app"
+        value={reason}
+        onChange={(e) => setReason(e.currentTarget.value)}
+      />
+      <div role="status" aria-live="polite" aria-label="App changes">
+        {message && <Alert color={message.color}>{message.text}</Alert>}
+      </div>
+      <Table aria-label="Apps" striped>
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>App</Table.Th>
+            <Table.Th>Owner</Table.Th>
+            <Table.Th>State</Table.Th>
+            <Table.Th>Risk</Table.Th>
+            <Table.Th>Actions</Table.Th>
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {apps.map((app) => (
+            <Table.Tr key={app.id}>
+              <Table.Td>{app.name}</Table.Td>
+              <Table.Td>{app.owner}</Table.Td>
+              <Table.Td>{app.state.replace('_', ' ')}</Table.Td>
+              <Table.Td>{app.risk ?? '—'}</Table.Td>
+              <Table.Td>
+                <Group gap="xs">
+                  {(stepsFrom[app.state] ?? []).map((step) => (
+                    <Button
+                      key={step}
+                      size="xs"
+                      variant="default"
+                      disabled={reason.trim() === ''}
+                      aria-label={`${step} ${app.name}`}
+                      onClick={() => void act(app, step)}
+                    >
+                      {step}
+                    </Button>
+                  ))}
+                </Group>
+              </Table.Td>
+            </Table.Tr>
+          ))}
+        </Table.Tbody>
+      </Table>
+    </Stack>
   );
 }
