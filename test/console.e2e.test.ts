@@ -310,4 +310,16 @@ describe('the console', () => {
     const suspended = await demo.get('/admin/v1/apps/pipeline-dashboard', dave);
     await expect(suspended.json()).resolves.toMatchObject({ state: 'suspended' });
   }, 60_000);
+
+  it('auditor: carol downloads the evidence bundle of the incident', async () => {
+    const { page } = browser;
+    await signIn('carol');
+    await page.waitForURL((url) => url.pathname === '/console/audit');
+    const button = page.getByRole('button', { name: /^Download evidence of inc_/ }).first();
+    await button.waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), button.click()]);
+    expect(download.suggestedFilename()).toMatch(/^evidence-inc_\w+\.json$/);
+    const bundle = JSON.parse(readFileSync(await download.path(), 'utf8')) as { events: unknown[] };
+    expect(bundle.events.length).toBeGreaterThan(0);
+  });
 });

@@ -255,6 +255,7 @@ export function Audit() {
           </Text>
         ))}
       </div>
+      <Evidence />
       {records && (
         <Table aria-label="Audit events" striped>
           <Table.Thead>
@@ -307,5 +308,64 @@ export function Audit() {
         </Table>
       )}
     </Stack>
+  );
+}
+
+/** Incidents and their evidence bundles (signed checkpoint, events, proofs) to download and verify offline. */
+function Evidence() {
+  const session = useSession();
+  const [incidents, setIncidents] = useState<
+    { id: string; rule: string; app_id: string; state: string; opened_at: string }[]
+  >([]);
+  useEffect(() => {
+    void session
+      .api<{ records: typeof incidents }>('/admin/v1/incidents?limit=20')
+      .then((page) => setIncidents(page.records));
+  }, [session]);
+  const download = async (id: string) => {
+    const bundle = await session.api<unknown>(`/admin/v1/incidents/${id}/evidence`);
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(
+      new Blob([JSON.stringify(bundle, null, 2)], { type: 'application/json' }),
+    );
+    link.download = `evidence-${id}.json`;
+    link.click();
+    URL.revokeObjectURL(link.href);
+  };
+  if (incidents.length === 0) return null;
+  return (
+    <Table aria-label="Incidents and their evidence">
+      <Table.Thead>
+        <Table.Tr>
+          <Table.Th>Incident</Table.Th>
+          <Table.Th>Rule</Table.Th>
+          <Table.Th>App</Table.Th>
+          <Table.Th>State</Table.Th>
+          <Table.Th>Opened</Table.Th>
+          <Table.Th>Evidence</Table.Th>
+        </Table.Tr>
+      </Table.Thead>
+      <Table.Tbody>
+        {incidents.map((incident) => (
+          <Table.Tr key={incident.id}>
+            <Table.Td>{incident.id}</Table.Td>
+            <Table.Td>{incident.rule}</Table.Td>
+            <Table.Td>{incident.app_id}</Table.Td>
+            <Table.Td>{incident.state}</Table.Td>
+            <Table.Td>{when(incident.opened_at)}</Table.Td>
+            <Table.Td>
+              <Button
+                size="xs"
+                variant="default"
+                onClick={() => void download(incident.id)}
+                aria-label={`Download evidence of ${incident.id}`}
+              >
+                Download
+              </Button>
+            </Table.Td>
+          </Table.Tr>
+        ))}
+      </Table.Tbody>
+    </Table>
   );
 }
