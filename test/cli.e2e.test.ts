@@ -155,6 +155,11 @@ describe('serve banner', () => {
       const scraped = await fetch(metrics ?? '');
       expect(scraped.status).toBe(200);
       expect(await scraped.text()).toContain('gatehouse_http_requests_total');
+      // The banner names the console, and it is served there (issue 20).
+      expect(banner).toContain(`console:    ${main}/console/\n`);
+      expect((await fetch(`${main}/console/`)).headers.get('content-security-policy')).toContain(
+        "script-src 'self'",
+      );
     } finally {
       child.kill('SIGTERM');
       await exited;

@@ -33,5 +33,6 @@ export { authenticateChallenge } from './challenge.js';
 export { rotateSigningKey, type KeyState } from './keys.js';
 export { revokeSigningKey, type RevokeKeyResult } from './key-revocation.js';
 export { platformScopes } from './scopes.js';
+export { listUserGrants, type UserGrant } from './user-grants.js';
 export { registerBrokerRoutes, caller as authenticateBrokerCaller } from './routes.js';
 export { jwtBearerAssertionType } from './client-assertion.js';

@@ -35,6 +35,7 @@ export {
   type AdmissionRule,
 } from './admission.js';
 export {
+  dataClasses,
   enrichManifest,
   parseManifest,
   type Enrichment,

@@ -16,6 +16,7 @@ import {
   authenticateBrokerCaller,
   clientInfoFromApp,
   createBroker,
+  listUserGrants,
   registerBrokerRoutes,
 } from '../broker/index.js';
 import {
@@ -27,6 +28,7 @@ import {
   type Catalog,
 } from '../catalog/index.js';
 import { demoListenProblem, demoSeedOwners, publicUrl, type Config } from '../config/index.js';
+import { registerConsole, registerConsoleRoutes } from '../console/index.js';
 import { createEmbeddedCrm, crmObjects, isCrmEmpty, seedCrm, type CrmConnector } from '../crm/index.js';
 import { createDevIdp, type DevIdp } from '../devidp/index.js';
 import { ConfigError } from '../errors/index.js';
@@ -54,7 +56,7 @@ import {
   memoryBackend,
   type LimitsConfig,
 } from '../limits/index.js';
-import { loadActivePolicySet, openDecisionLog, type PolicySet } from '../policy/index.js';
+import { judgeManifest, loadActivePolicySet, openDecisionLog, type PolicySet } from '../policy/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
 import { systemClock, type Clock } from '../detect/index.js';
@@ -249,16 +251,17 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       target: { appId?: string; userId?: string },
       how: { reason: string; actor: string; incident?: string; permanent?: boolean },
     ) => broker.revokeAll({ ...target, ...how });
+    const tableSizes = async () =>
+      Object.fromEntries(
+        await Promise.all(crmObjects.map(async (object) => [object, await crm.count(object)] as const)),
+      );
     const lifecycle = createLifecycle({
       db: store.db,
       config,
       policies: policies.current,
       audit,
       revokeTokens,
-      tableSizes: async () =>
-        Object.fromEntries(
-          await Promise.all(crmObjects.map(async (object) => [object, await crm.count(object)] as const)),
-        ),
+      tableSizes,
     });
     const stopUpkeep = startCatalogUpkeep({
       lifecycle,
@@ -298,6 +301,31 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     });
     closers.unshift(() => detection.close());
     registerIncidentRoutes(app, { ...pipeline, incidents: detection.desk });
+    registerConsoleRoutes(app, {
+      ...pipeline,
+      grantsOf: (user) => listUserGrants(store.db, user, Math.floor(Date.now() / 1000)),
+      revokeGrant: (appId, user, how) => revokeTokens({ appId, userId: user }, how),
+      findApp: async (id) => {
+        const found = await catalog.findApp(id);
+        const purpose = found?.manifest.purpose;
+        return (
+          found && {
+            name: found.name,
+            purpose: typeof purpose === 'string' ? purpose : undefined,
+            status: found.status,
+          }
+        );
+      },
+      judge: async (manifest) =>
+        judgeManifest(policies.current(), manifest, {
+          fieldsets: config.scopes,
+          consentPurposes: config.gateway.consent.purposes,
+          tableSizes: await tableSizes(),
+        }),
+      fieldsets: config.scopes,
+      consentPurposes: config.gateway.consent.purposes,
+    });
+    await registerConsole(app);
     registerKeyRoutes(app, { ...pipeline, keys: broker });
     registerOpenApiRoute(app, {
       ...pipeline,

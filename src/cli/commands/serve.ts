@@ -85,6 +85,7 @@ function banner(
   const lines = [
     `Gatehouse is ready at ${url} (${demo ? 'demo mode' : 'production mode'}, data in ${dataDir}, started in ${seconds}s)`,
     // With server.metricsPort, /metrics lives on that listener only: the main port answers 404 there.
+    `  console:    ${url}/console/`,
     `  health:     ${url}/readyz   metrics: ${metricsUrl ?? `${url}/metrics`}`,
   ];
   if (demo) {

@@ -1,0 +1,32 @@
+/** Counters read from Gatehouse's Prometheus text: one sample per label set. */
+export interface Sample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** The samples of one metric in Prometheus text exposition (labels as written, values as numbers). */
+export function samplesOf(text: string, metric: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${metric}{`) && !line.startsWith(`${metric} `)) continue;
+    const match = /^[a-z_]+(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match) continue;
+    const labels: Record<string, string> = {};
+    for (const pair of (match[1] ?? '').matchAll(/([a-z_]+)="((?:[^"\\]|\\.)*)"/g))
+      labels[pair[1]!] = pair[2]!;
+    samples.push({ labels, value: Number(match[2]) });
+  }
+  return samples;
+}
+
+/** Requests and denials per app from `gatehouse_decisions_total{outcome,app}`. */
+export function decisionsPerApp(text: string): Record<string, { requests: number; denials: number }> {
+  const perApp: Record<string, { requests: number; denials: number }> = {};
+  for (const { labels, value } of samplesOf(text, 'gatehouse_decisions_total')) {
+    const app = labels.app || '(none)';
+    const totals = (perApp[app] ??= { requests: 0, denials: 0 });
+    totals.requests += value;
+    if (labels.outcome === 'deny') totals.denials += value;
+  }
+  return perApp;
+}

@@ -1,0 +1,302 @@
+import {
+  Alert,
+  Badge,
+  Button,
+  Checkbox,
+  Grid,
+  Group,
+  List,
+  MultiSelect,
+  NumberInput,
+  Paper,
+  Select,
+  Stack,
+  Table,
+  Text,
+  Textarea,
+  TextInput,
+  Title,
+} from '@mantine/core';
+import { useDebouncedValue } from '@mantine/hooks';
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useSession } from '../context.js';
+import { scopeLabel, when } from '../format.js';
+import { narrowerScopes, type AppView, type Verdict, type Vocabulary } from '../plan.js';
+import { ApiProblem } from '../session.js';
+
+const verdictColor = { approve: 'green', review: 'orange', deny: 'red', invalid: 'gray' } as const;
+const verdictText = {
+  approve: 'Approved on registration',
+  review: 'Goes to a reviewer',
+  deny: 'Refused',
+  invalid: 'Not a complete plan yet',
+} as const;
+
+/** The maker's view: the registration form is the security plan, judged by the admission policy as it is typed. */
+export function Maker() {
+  const session = useSession();
+  const [vocabulary, setVocabulary] = useState<Vocabulary | undefined>();
+  const [apps, setApps] = useState<AppView[]>([]);
+  const [plan, setPlan] = useState({
+    name: '',
+    purpose: '',
+    scopes: [] as string[],
+    data_classes: ['internal'] as string[],
+    retention_days: 30 as number | string,
+    expected_users: 10 as number | string,
+    redirect_uris: '',
+    consent_purpose: null as string | null,
+    telemetry: true,
+  });
+  const [verdict, setVerdict] = useState<Verdict | undefined>();
+  const [outcome, setOutcome] = useState<{ color: string; text: string } | undefined>();
+
+  const manifest = useMemo(
+    () => ({
+      name: plan.name,
+      owner: session.me.email,
+      purpose: plan.purpose,
+      scopes: plan.scopes,
+      data_classes: plan.data_classes,
+      retention_days: Number(plan.retention_days),
+      expected_users: Number(plan.expected_users),
+      telemetry: plan.telemetry,
+      redirect_uris: plan.redirect_uris.split(/\s+/).filter(Boolean),
+      ...(plan.consent_purpose ? { consent_purpose: plan.consent_purpose } : {}),
+    }),
+    [plan, session.me.email],
+  );
+  const [typed] = useDebouncedValue(manifest, 250);
+
+  const loadApps = useCallback(
+    () =>
+      session
+        .api<{ records: AppView[] }>('/admin/v1/apps?owner=' + encodeURIComponent(session.me.email))
+        .then((page) => setApps(page.records)),
+    [session],
+  );
+  useEffect(() => {
+    void session.api<Vocabulary>('/admin/v1/admission').then(setVocabulary);
+    void loadApps();
+  }, [session, loadApps]);
+  useEffect(() => {
+    let current = true;
+    void session.api<Verdict>('/admin/v1/admission', { method: 'POST', body: typed }).then(
+      (answer) => current && setVerdict(answer),
+      () => undefined,
+    );
+    return () => {
+      current = false;
+    };
+  }, [session, typed]);
+
+  const register = async () => {
+    try {
+      const app = await session.api<AppView>('/admin/v1/apps', { method: 'POST', body: manifest });
+      setOutcome({
+        color: 'green',
+        text: `${app.name} is registered: ${app.state.replace('_', ' ')}. Client id ${app.client_id}.`,
+      });
+      await loadApps();
+    } catch (error) {
+      const text = error instanceof ApiProblem ? error.message : String(error);
+      setOutcome({ color: 'red', text });
+    }
+  };
+
+  const set =
+    <K extends keyof typeof plan>(key: K) =>
+    (value: (typeof plan)[K]) =>
+      setPlan((p) => ({ ...p, [key]: value }));
+  const suggestions = vocabulary
+    ? plan.scopes.flatMap((scope) => narrowerScopes(scope, vocabulary).map((n) => ({ from: scope, ...n })))
+    : [];
+
+  return (
+    <Stack>
+      <Title order={1}>Register an app</Title>
+      <Text>
+        This form is your app&apos;s security plan. The admission policy judges it as you type, with the same
+        decision <code>gatehouse policy check</code> gives.
+      </Text>
+      <Grid>
+        <Grid.Col span={{ base: 12, md: 7 }}>
+          <Paper
+            withBorder
+            p="md"
+            component="form"
+            aria-label="Security plan"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void register();
+            }}
+          >
+            <Stack>
+              <TextInput
+                label="App name"
+                description="lower-case letters, digits and dashes"
+                value={plan.name}
+                onChange={(e) => set('name')(e.currentTarget.value)}
+                required
+              />
+              <Textarea
+                label="Purpose"
+                description="what the app is for, in a sentence"
+                value={plan.purpose}
+                onChange={(e) => set('purpose')(e.currentTarget.value)}
+                required
+              />
+              <MultiSelect
+                label="Scopes"
+                description="each scope opens the fields listed beside it"
+                data={Object.entries(vocabulary?.scopes ?? {}).map(([scope, set]) => ({
+                  value: scope,
+                  label: `${scope} — ${set.fields.join(', ')}`,
+                }))}
+                value={plan.scopes}
+                onChange={set('scopes')}
+                searchable
+              />
+              {suggestions.length > 0 && (
+                <Alert color="blue" title="A narrower scope may do">
+                  <List>
+                    {suggestions.map((s) => (
+                      <List.Item key={`${s.from}-${s.scope}`}>
+                        Instead of {s.from}, {s.scope} gives {s.fields.join(', ')} only.
+                      </List.Item>
+                    ))}
+                  </List>
+                </Alert>
+              )}
+              <MultiSelect
+                label="Data classes"
+                description="the most sensitive data the app handles"
+                data={vocabulary?.data_classes ?? []}
+                value={plan.data_classes}
+                onChange={set('data_classes')}
+              />
+              <Group grow>
+                <NumberInput
+                  label="Retention (days)"
+                  min={0}
+                  max={3650}
+                  value={plan.retention_days}
+                  onChange={set('retention_days')}
+                />
+                <NumberInput
+                  label="Expected users"
+                  min={1}
+                  value={plan.expected_users}
+                  onChange={set('expected_users')}
+                />
+              </Group>
+              <Textarea
+                label="Redirect URIs"
+                description="one per line"
+                value={plan.redirect_uris}
+                onChange={(e) => set('redirect_uris')(e.currentTarget.value)}
+              />
+              <Select
+                label="Consent purpose"
+                description="contacts are shown only if they consented to it"
+                data={vocabulary?.consent_purposes ?? []}
+                value={plan.consent_purpose}
+                onChange={set('consent_purpose')}
+                clearable
+              />
+              <Checkbox
+                label="Sends telemetry to Gatehouse"
+                checked={plan.telemetry}
+                onChange={(e) => set('telemetry')(e.currentTarget.checked)}
+              />
+              <Group>
+                <Button type="submit">Register</Button>
+              </Group>
+              <div role="status" aria-live="polite">
+                {outcome && <Alert color={outcome.color}>{outcome.text}</Alert>}
+              </div>
+            </Stack>
+          </Paper>
+        </Grid.Col>
+        <Grid.Col span={{ base: 12, md: 5 }}>
+          <Paper withBorder p="md" component="section" aria-labelledby="verdict-title">
+            <Title order={2} size="h3" id="verdict-title">
+              Admission verdict
+            </Title>
+            <div aria-live="polite" data-testid="verdict">
+              {verdict ? (
+                <Stack gap="xs" mt="sm">
+                  <Group>
+                    <Badge
+                      variant="dot"
+                      size="lg"
+                      color={verdictColor[verdict.decision]}
+                      data-decision={verdict.decision}
+                    >
+                      {verdict.decision}
+                    </Badge>
+                    <Text>{verdictText[verdict.decision]}</Text>
+                  </Group>
+                  {verdict.risk_score !== null && (
+                    <Text size="sm">Risk score {verdict.risk_score} / 100</Text>
+                  )}
+                  <List size="sm">
+                    {verdict.rules.map((rule) => (
+                      <List.Item key={rule.id}>
+                        <strong>{rule.id}</strong>: {rule.reason}
+                      </List.Item>
+                    ))}
+                    {verdict.errors.map((error) => (
+                      <List.Item key={error}>{error}</List.Item>
+                    ))}
+                  </List>
+                  <Text size="xs" c="dimmed">
+                    policy version {verdict.policy_version}
+                  </Text>
+                </Stack>
+              ) : (
+                <Text>Judging…</Text>
+              )}
+            </div>
+          </Paper>
+        </Grid.Col>
+      </Grid>
+      <Title order={2}>My registrations</Title>
+      <Table aria-label="My registrations" striped>
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>App</Table.Th>
+            <Table.Th>State</Table.Th>
+            <Table.Th>Scopes</Table.Th>
+            <Table.Th>Reviewer&apos;s word</Table.Th>
+            <Table.Th>Limits</Table.Th>
+            <Table.Th>Last used</Table.Th>
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {apps.map((app) => (
+            <Table.Tr key={app.id}>
+              <Table.Td>{app.name}</Table.Td>
+              <Table.Td style={{ whiteSpace: 'nowrap' }}>
+                <Badge
+                  variant="dot"
+                  color={app.state === 'approved' ? 'green' : app.state === 'in_review' ? 'orange' : 'gray'}
+                >
+                  {app.state.replace('_', ' ')}
+                </Badge>
+              </Table.Td>
+              <Table.Td>{app.scopes.map(scopeLabel).join('; ')}</Table.Td>
+              <Table.Td>{app.review_reason ?? '—'}</Table.Td>
+              <Table.Td>
+                {app.constraints
+                  ? `${app.constraints.requests_per_minute}/min, ${app.constraints.daily_quota}/day`
+                  : '—'}
+              </Table.Td>
+              <Table.Td>{when(app.last_used_at)}</Table.Td>
+            </Table.Tr>
+          ))}
+        </Table.Tbody>
+      </Table>
+    </Stack>
+  );
+}

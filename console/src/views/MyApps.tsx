@@ -1,0 +1,95 @@
+import { Alert, Badge, Button, Card, Group, List, Loader, Stack, Text, Title } from '@mantine/core';
+import { useCallback, useEffect, useState } from 'react';
+import { useSession } from '../context.js';
+import { scopeLabel, when } from '../format.js';
+
+interface GrantedApp {
+  app_id: string;
+  name: string;
+  purpose: string | null;
+  status: string;
+  scopes: string[];
+  fields: Record<string, { object: string; fields: string[] }>;
+  last_used_at: string;
+  expires_at: string;
+}
+
+/** Everyone's view: the apps acting on my behalf, what they can see, and a button that ends it. */
+export function MyApps() {
+  const session = useSession();
+  const [apps, setApps] = useState<GrantedApp[] | undefined>();
+  const [message, setMessage] = useState<{ color: string; text: string } | undefined>();
+  const load = useCallback(
+    () =>
+      session
+        .api<{ records: GrantedApp[] }>('/admin/v1/me/apps')
+        .then((page) => setApps(page.records))
+        .catch((error: Error) => setMessage({ color: 'red', text: error.message })),
+    [session],
+  );
+  useEffect(() => void load(), [load]);
+
+  const revoke = async (app: GrantedApp) => {
+    try {
+      await session.api(`/admin/v1/me/apps/${encodeURIComponent(app.app_id)}/revoke`, { method: 'POST' });
+      setMessage({
+        color: 'green',
+        text: `${app.name} can no longer act for you. Its next call is refused.`,
+      });
+      await load();
+    } catch (error) {
+      setMessage({ color: 'red', text: (error as Error).message });
+    }
+  };
+
+  return (
+    <Stack>
+      <Title order={1}>My apps</Title>
+      <Text>
+        These apps hold access to CRM data on your behalf. Revoking one ends its access at once: the tokens it
+        holds stop working on every Gatehouse node.
+      </Text>
+      <div role="status" aria-live="polite">
+        {message && <Alert color={message.color}>{message.text}</Alert>}
+      </div>
+      {apps === undefined ? (
+        <Loader aria-label="Loading your apps" />
+      ) : apps.length === 0 ? (
+        <Text>No app holds access on your behalf.</Text>
+      ) : (
+        apps.map((app) => (
+          <Card key={app.app_id} withBorder component="section" aria-labelledby={`app-${app.app_id}`}>
+            <Group justify="space-between">
+              <Title order={2} size="h3" id={`app-${app.app_id}`}>
+                {app.name}
+              </Title>
+              <Badge variant="dot" color={app.status === 'approved' ? 'green' : 'orange'}>
+                {app.status}
+              </Badge>
+            </Group>
+            {app.purpose && <Text c="dimmed">{app.purpose}</Text>}
+            <Text mt="sm" fw={600}>
+              What it can see and do
+            </Text>
+            <List>
+              {app.scopes.map((scope) => (
+                <List.Item key={scope}>
+                  {scopeLabel(scope)}
+                  {app.fields[scope] && `: ${app.fields[scope].fields.join(', ')}`}
+                </List.Item>
+              ))}
+            </List>
+            <Text size="sm" mt="sm">
+              Last used {when(app.last_used_at)} · access lapses {when(app.expires_at)}
+            </Text>
+            <Group mt="sm">
+              <Button color="red.9" onClick={() => void revoke(app)} aria-label={`Revoke ${app.name}`}>
+                Revoke
+              </Button>
+            </Group>
+          </Card>
+        ))
+      )}
+    </Stack>
+  );
+}

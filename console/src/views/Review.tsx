@@ -1,0 +1,172 @@
+import { Alert, Badge, Button, Card, Group, List, Stack, Table, Text, Textarea, Title } from '@mantine/core';
+import { useCallback, useEffect, useState } from 'react';
+import { useSession } from '../context.js';
+import type { AppView } from '../plan.js';
+
+/** One line of the plan diff: a field of the manifest, in force and asked for. */
+export interface PlanChange {
+  field: string;
+  inForce: string;
+  asked: string;
+}
+
+const show = (value: unknown): string =>
+  value === undefined
+    ? '—'
+    : Array.isArray(value)
+      ? value.join(', ') || '(none)'
+      : typeof value === 'object' && value !== null
+        ? JSON.stringify(value)
+        : String(value);
+
+/** The fields whose value differs between the plan in force (none for a new app) and the plan asked for. */
+export function planDiff(
+  inForce: Record<string, unknown> | undefined,
+  asked: Record<string, unknown>,
+): PlanChange[] {
+  const fields = [...new Set([...Object.keys(inForce ?? {}), ...Object.keys(asked)])];
+  return fields
+    .map((field) => ({ field, inForce: inForce ? show(inForce[field]) : '—', asked: show(asked[field]) }))
+    .filter((change) => change.inForce !== change.asked);
+}
+
+/** The reviewer's view: the queue, each plan against what is in force, and a decision with a reason. */
+export function Review() {
+  const session = useSession();
+  const [queue, setQueue] = useState<AppView[] | undefined>();
+  const [message, setMessage] = useState<{ color: string; text: string } | undefined>();
+  const load = useCallback(
+    () =>
+      session
+        .api<{ records: AppView[] }>('/admin/v1/apps?needs_review=true')
+        .then((page) => setQueue(page.records)),
+    [session],
+  );
+  useEffect(() => void load(), [load]);
+
+  const decide = async (app: AppView, step: 'approve' | 'deny', reason: string) => {
+    try {
+      const changed = await session.api<AppView>(`/admin/v1/apps/${app.id}/${step}`, {
+        method: 'POST',
+        body: { reason },
+      });
+      setMessage({ color: 'green', text: `${app.name} is now ${changed.state.replace('_', ' ')}.` });
+      await load();
+    } catch (error) {
+      setMessage({ color: 'red', text: (error as Error).message });
+    }
+  };
+
+  return (
+    <Stack>
+      <Title order={1}>Review queue</Title>
+      <Text>
+        Plans the admission policy sent to a person. You never decide on an app you own or registered.
+      </Text>
+      <div role="status" aria-live="polite">
+        {message && <Alert color={message.color}>{message.text}</Alert>}
+      </div>
+      {queue?.length === 0 && <Text>The queue is empty.</Text>}
+      {queue?.map((app) => (
+        <ReviewCard key={app.id} app={app} me={session.me.email} onDecide={decide} />
+      ))}
+    </Stack>
+  );
+}
+
+function ReviewCard({
+  app,
+  me,
+  onDecide,
+}: {
+  app: AppView;
+  me: string;
+  onDecide: (app: AppView, step: 'approve' | 'deny', reason: string) => Promise<void>;
+}) {
+  const [reason, setReason] = useState('');
+  const pending = app.pending_change;
+  // A new app has no plan in force; an approved app with a wider plan waits with it as pending_change.
+  const asked = (pending?.manifest ?? app.manifest) as Record<string, unknown>;
+  const inForce = pending ? app.manifest : undefined;
+  const admission = (pending as { admission?: AppView['admission'] } | null)?.admission ?? app.admission;
+  const rules = admission?.rules.filter((rule) => rule.effect !== 'permit') ?? [];
+  const own = [app.owner, app.requested_by].map((who) => who.toLowerCase()).includes(me.toLowerCase());
+  const titleId = `review-${app.id}`;
+  return (
+    <Card withBorder component="section" aria-labelledby={titleId}>
+      <Group justify="space-between">
+        <Title order={2} size="h3" id={titleId}>
+          {app.name}
+        </Title>
+        <Group gap="xs">
+          <Badge
+            variant="dot"
+            color={app.risk === 'high' ? 'red' : app.risk === 'medium' ? 'orange' : 'green'}
+          >
+            risk {app.risk ?? 'unknown'} ({app.risk_score ?? '?'})
+          </Badge>
+          <Badge variant="dot" color="gray">
+            {pending ? 'plan change' : 'new app'}
+          </Badge>
+        </Group>
+      </Group>
+      <Text size="sm">
+        owner {app.owner} · asked by {app.requested_by}
+      </Text>
+      <Text fw={600} mt="sm">
+        Why it is here
+      </Text>
+      <List size="sm">
+        {rules.map((rule) => (
+          <List.Item key={rule.id}>
+            <strong>{rule.id}</strong>: {rule.reason}
+          </List.Item>
+        ))}
+      </List>
+      <Table mt="sm" aria-label={`Plan of ${app.name} against the plan in force`}>
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>Field</Table.Th>
+            <Table.Th>In force</Table.Th>
+            <Table.Th>Asked for</Table.Th>
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {planDiff(inForce, asked).map((change) => (
+            <Table.Tr key={change.field}>
+              <Table.Td>{change.field}</Table.Td>
+              <Table.Td>{change.inForce}</Table.Td>
+              <Table.Td>{change.asked}</Table.Td>
+            </Table.Tr>
+          ))}
+        </Table.Tbody>
+      </Table>
+      {own ? (
+        <Alert color="yellow" mt="sm" title="Separation of duties">
+          You own or registered {app.name}, so another reviewer must decide on it.
+        </Alert>
+      ) : (
+        <Stack mt="sm" gap="xs">
+          <Textarea
+            label={`Reason for your decision on ${app.name}`}
+            value={reason}
+            onChange={(e) => setReason(e.currentTarget.value)}
+            required
+          />
+          <Group>
+            <Button disabled={reason.trim() === ''} onClick={() => void onDecide(app, 'approve', reason)}>
+              Approve
+            </Button>
+            <Button
+              color="red.9"
+              disabled={reason.trim() === ''}
+              onClick={() => void onDecide(app, 'deny', reason)}
+            >
+              Refuse
+            </Button>
+          </Group>
+        </Stack>
+      )}
+    </Card>
+  );
+}

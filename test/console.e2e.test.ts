@@ -1,0 +1,325 @@
+import { readFileSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redeemCodeFlow } from './support/broker.js';
+import { launchChromium, type Chromium } from './support/chromium.js';
+import { startDemo, type Demo } from './support/demo.js';
+
+// The console as people use it, in Debian's Chromium under its own CSP: each duty signs in through
+// the broker's `console` client and does its main task against the real server. One browser, one demo.
+let demo: Demo;
+let browser: Chromium;
+const shots = join(import.meta.dirname, '..', 'artefacts', 'console');
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+beforeAll(async () => {
+  [demo, browser] = await Promise.all([
+    startDemo({
+      config: {
+        // The admin's incident comes from a real detection: a paging export refused at 50 records.
+        'detect.enabled': true,
+        'limits.bulkExport': { maxTracked: 50 },
+        // Every sign-in here comes from 127.0.0.1; that is not credential stuffing.
+        'detect.rules.credential_stuffing.maxPerNetwork': 10_000,
+      },
+    }),
+    launchChromium(),
+  ]);
+  mkdirSync(shots, { recursive: true });
+  // A step that cannot happen fails on its own line, well inside the test's time.
+  browser.page.setDefaultTimeout(10_000);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await demo?.stop();
+});
+
+/** Signs `user` in at the console: the IdP's login, then Allow on the broker's consent screen. */
+async function signIn(user: string, path = '/console/'): Promise<void> {
+  const { page } = browser;
+  await page.context().clearCookies();
+  await page.goto(`${demo.url}/console/signed-out`);
+  await page.evaluate(() => sessionStorage.clear());
+  await page.goto(`${demo.url}${path}`);
+  await page.waitForURL((url) => url.pathname.startsWith('/idp') || url.pathname.startsWith('/oauth'));
+  while (!new URL(page.url()).pathname.endsWith('/oauth/callback')) {
+    await page.waitForSelector('button[type="submit"]');
+    if ((await page.locator('input[name="login"]').count()) > 0) {
+      await page.fill('input[name="login"]', user);
+      await page.fill('input[name="password"]', 'any');
+    }
+    await page.click('button[type="submit"]');
+    await page.waitForLoadState();
+  }
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await page.getByTestId('whoami').waitFor();
+  await expect(page.getByTestId('whoami').textContent()).resolves.toContain(`${user}@example.com`);
+}
+
+/** axe-core in the page (evaluated, so the console's CSP stays on): no serious or critical violation. */
+async function expectAccessible(screen: string): Promise<void> {
+  const { page } = browser;
+  await page.screenshot({ path: join(shots, `${screen}.png`), fullPage: true });
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const axe = (
+      window as unknown as {
+        axe: {
+          run(): Promise<{ violations: { id: string; impact: string; nodes: { target: unknown }[] }[] }>;
+        };
+      }
+    ).axe;
+    const result = await axe.run();
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id}: ${JSON.stringify(v.nodes.slice(0, 3).map((n) => n.target))}`);
+  });
+  expect(violations, screen).toEqual([]);
+}
+
+describe('the console', () => {
+  it('serves the console under a strict CSP, and / and deep links lead to it', async () => {
+    const root = await fetch(`${demo.url}/`, { redirect: 'manual' });
+    expect(root.status).toBe(302);
+    expect(root.headers.get('location')).toBe('/console/');
+    const deep = await fetch(`${demo.url}/console/my-apps`);
+    expect(deep.status).toBe(200);
+    const csp = deep.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toMatch(/script-src[^;]*unsafe/);
+    await expect(deep.text()).resolves.toContain('<div id="root"></div>');
+    expect((await fetch(`${demo.url}/console/assets/not-built.js`)).status).toBe(404);
+  });
+
+  it("refuses an app's own token on the console's calls: it cannot list or revoke the user's grants", async () => {
+    const appToken = await demo.accessToken('alice', 'call-notes', 'read:account.basic');
+    for (const [method, path] of [
+      ['GET', '/admin/v1/me'],
+      ['GET', '/admin/v1/me/apps'],
+      ['POST', '/admin/v1/me/apps/pipeline-dashboard/revoke'],
+      ['POST', '/admin/v1/admission'],
+    ] as const) {
+      const answer = await demo.send(method, path, appToken, method === 'POST' ? { json: {} } : {});
+      expect(answer.status, `${method} ${path}`).toBe(403);
+      await expect(answer.json()).resolves.toMatchObject({ code: 'SCOPE_MISSING' });
+    }
+    expect((await demo.get('/audit/v1/public-key', appToken)).status).toBe(403);
+  });
+
+  it('judges a plan without registering it (the dry run of the maker form)', async () => {
+    const alice = await demo.accessToken('alice', 'console', 'maker');
+    const plan = {
+      name: 'dry-run-notes',
+      owner: 'alice@example.com',
+      purpose: 'see what the policy says',
+      scopes: ['read:contact.pii'],
+      data_classes: ['internal'],
+      retention_days: 30,
+      expected_users: 3,
+      telemetry: true,
+    };
+    const judged = await demo.send('POST', '/admin/v1/admission', alice, { json: plan });
+    await expect(judged.json()).resolves.toMatchObject({
+      decision: 'deny',
+      rules: expect.arrayContaining([expect.objectContaining({ id: 'admission.pii-scope-not-needed' })]),
+    });
+    const invalid = await demo.send('POST', '/admin/v1/admission', alice, { json: { name: 'x' } });
+    await expect(invalid.json()).resolves.toMatchObject({ decision: 'invalid', errors: expect.any(Array) });
+    expect((await demo.get('/admin/v1/apps/dry-run-notes', alice)).status).toBe(404);
+  });
+
+  it('maker: the admission verdict changes as alice edits her plan, and she registers it', async () => {
+    const { page } = browser;
+    await signIn('alice');
+    await page.waitForURL((url) => url.pathname === '/console/maker');
+    await page.getByRole('textbox', { name: 'App name' }).fill('lead-notes');
+    await page.getByRole('textbox', { name: 'Purpose' }).fill('jot down what a lead said on the phone');
+    await page.getByRole('combobox', { name: 'Scopes' }).click();
+    await page.getByRole('option', { name: /^read:contact\.basic/ }).click();
+    await page.keyboard.press('Escape');
+    const verdict = page.getByTestId('verdict');
+    await verdict.locator('[data-decision="approve"]').waitFor();
+    const scopes = page.getByRole('combobox', { name: 'Scopes' });
+    await scopes.click();
+    await page.getByRole('option', { name: /^read:contact\.reach/ }).click();
+    await verdict.locator('[data-decision="review"]').waitFor();
+    await expect(verdict.textContent()).resolves.toContain('admission.sensitive-data-review');
+    // Asking for more than the purpose needs: refused, and the form names the narrower scope.
+    await page.getByRole('option', { name: /^read:contact\.pii/ }).click();
+    await verdict.locator('[data-decision="deny"]').waitFor();
+    await expect(verdict.textContent()).resolves.toContain('admission.pii-scope-not-needed');
+    await expect(
+      page.getByText('Instead of read:contact.pii, read:contact.reach gives email, phone only.').count(),
+    ).resolves.toBe(1);
+    await page.keyboard.press('Backspace');
+    await page.keyboard.press('Escape');
+    await verdict.locator('[data-decision="review"]').waitFor();
+    await expectAccessible('maker');
+    await page.getByRole('button', { name: 'Register' }).click();
+    await page
+      .getByRole('status')
+      .getByText(/lead-notes is registered: in review/)
+      .waitFor();
+    await page
+      .getByRole('table', { name: 'My registrations' })
+      .getByRole('cell', { name: 'lead-notes' })
+      .waitFor();
+  });
+
+  it('everyone: alice revokes call-notes in "My apps", and the app\'s next call is refused', async () => {
+    const { page } = browser;
+    const granted = (await (
+      await redeemCodeFlow({
+        base: demo.url,
+        redirectUri: 'http://localhost:5173/callback',
+        scope: 'read:account.basic',
+        user: 'alice',
+      })
+    ).json()) as { access_token: string };
+    expect((await demo.get('/crm/v1/accounts?limit=1', granted.access_token)).status).toBe(200);
+    // The consent page's "My apps" link is a deep link: sign-in comes back to it.
+    await signIn('alice', '/console/my-apps');
+    await page.waitForURL((url) => url.pathname === '/console/my-apps');
+    const card = page.getByRole('region', { name: 'call-notes' });
+    await expect(card.textContent()).resolves.toContain(
+      'read account (basic): name, industry, territory, owner',
+    );
+    await expectAccessible('my-apps');
+    await card.getByRole('button', { name: 'Revoke call-notes' }).click();
+    await page.getByRole('status').getByText('call-notes can no longer act for you').waitFor();
+    await expect(page.getByRole('region', { name: 'call-notes' }).count()).resolves.toBe(0);
+    const refused = await demo.get('/crm/v1/accounts?limit=1', granted.access_token);
+    expect(refused.status).toBe(401);
+    await expect(refused.json()).resolves.toMatchObject({ code: 'TOKEN_REVOKED' });
+  });
+
+  it('reviewer: rita approves lead-notes with a reason, and cannot act on her own app', async () => {
+    const { page } = browser;
+    const rita = await demo.accessToken('rita', 'console', 'maker review');
+    const own = await demo.send('POST', '/admin/v1/apps', rita, {
+      json: {
+        name: 'rita-notes',
+        owner: 'rita@example.com',
+        purpose: 'keep my review notes next to contacts',
+        scopes: ['read:contact.reach'],
+        data_classes: ['internal'],
+        retention_days: 30,
+        expected_users: 1,
+        telemetry: true,
+      },
+    });
+    expect(own.status).toBe(201);
+    await signIn('rita');
+    await page.waitForURL((url) => url.pathname === '/console/review');
+    const mine = page.getByRole('region', { name: 'rita-notes' });
+    await mine.waitFor();
+    await expect(mine.getByText('another reviewer must decide on it').count()).resolves.toBe(1);
+    await expect(mine.getByRole('button', { name: 'Approve' }).count()).resolves.toBe(0);
+    const card = page.getByRole('region', { name: 'lead-notes' });
+    await expect(card.textContent()).resolves.toContain('admission.sensitive-data-review');
+    await expect(card.getByRole('table').textContent()).resolves.toContain('read:contact.reach');
+    await expectAccessible('review');
+    await card.getByRole('textbox', { name: /Reason/ }).fill('reach only, for call follow-up; fine');
+    await card.getByRole('button', { name: 'Approve' }).click();
+    await page.getByRole('status').getByText('lead-notes is now approved.').waitFor();
+    const approved = await demo.get('/admin/v1/apps/lead-notes', rita);
+    await expect(approved.json()).resolves.toMatchObject({
+      state: 'approved',
+      approved_by: 'rita@example.com',
+    });
+  });
+
+  it('auditor: carol finds a request by its id, sees it verified in the browser, and a tampered proof rejected', async () => {
+    const { page } = browser;
+    const token = await demo.accessToken('bob', 'pipeline-dashboard', 'read:account.basic');
+    const read = await demo.get('/crm/v1/accounts?limit=1', token);
+    const requestId = read.headers.get('x-request-id') ?? '';
+    await signIn('carol');
+    await page.waitForURL((url) => url.pathname === '/console/audit');
+    await expect
+      .poll(() => page.getByRole('textbox', { name: 'Verifier key' }).inputValue())
+      .toMatch(/^gatehouse\/audit\+[0-9a-f]{8}\+/);
+    const search = async () => {
+      await page.getByRole('textbox', { name: 'Request id' }).fill(requestId);
+      await page.getByRole('button', { name: 'Search' }).click();
+    };
+    await search();
+    const row = page.locator(`tr[data-request-id="${requestId}"]`);
+    await row.locator('[data-integrity="verified"]').waitFor();
+    await expect(page.getByRole('status', { name: 'Checkpoints' }).textContent()).resolves.toContain(
+      'signed by the verifier key',
+    );
+    await expectAccessible('audit');
+    // A server (or anyone between) that alters one hash of the proof: the browser refuses the event.
+    await page.route('**/audit/v1/proof/inclusion**', async (route) => {
+      const answer = await route.fetch();
+      const body = (await answer.json()) as { hashes: string[] };
+      body.hashes[0] = (body.hashes[0] ?? '').replace(/^./, (c) => (c === '0' ? '1' : '0'));
+      await route.fulfill({ response: answer, json: body });
+    });
+    await search();
+    await row.locator('[data-integrity="rejected"]').waitFor();
+    await expect(row.textContent()).resolves.toContain('inclusion proof does not lead to the signed root');
+    await page.screenshot({ path: join(shots, 'audit-tampered.png'), fullPage: true });
+    await page.unroute('**/audit/v1/proof/inclusion**');
+    // The log grew between the two searches: the newer checkpoint was checked against the older one.
+    await expect(page.getByRole('status', { name: 'Checkpoints' }).textContent()).resolves.toMatch(
+      /extends checkpoint \d+: consistent/,
+    );
+  });
+
+  it('admin: dave sees the incident a mass export opened, and restores the suspended app', async () => {
+    const { page } = browser;
+    const erin = await demo.accessToken('erin', 'call-notes', 'read:contact.basic');
+    const first = await demo.get('/crm/v1/contacts?limit=40&fields=first_name,last_name', erin);
+    const { next_cursor } = (await first.json()) as { next_cursor: string };
+    const next = await demo.get(
+      `/crm/v1/contacts?limit=40&fields=first_name,last_name&cursor=${next_cursor}`,
+      erin,
+    );
+    expect(next.status).toBe(403);
+    await signIn('dave');
+    await page.waitForURL((url) => url.pathname === '/console/admin');
+    // The view polls incidents: the containment shows once detection has applied it.
+    const card = page.getByRole('region', { name: 'mass_export · call-notes' });
+    const restore = card.getByRole('button', { name: 'Restore' });
+    await restore.waitFor({ timeout: 20_000 });
+    await expect(card.textContent()).resolves.toMatch(/suspend_app app:call-notes: applied/);
+    await page.getByRole('img', { name: /call-notes \d+ requests/ }).waitFor({ timeout: 20_000 });
+    await expectAccessible('admin');
+    await card.getByRole('textbox', { name: /Reason to restore/ }).fill('paging bug fixed by the maker');
+    await restore.click();
+    await page
+      .getByRole('status')
+      .getByText(/containment lifted/)
+      .waitFor();
+    await expect(card.textContent()).resolves.toMatch(/suspend_app app:call-notes: reversed/);
+    const dave = await demo.accessToken('dave', 'console', 'admin');
+    const app = (await (await demo.get('/admin/v1/apps/call-notes', dave)).json()) as { state: string };
+    expect(app.state).toBe('approved');
+    // And an app suspended by hand, with the reason in the trail.
+    await page.getByRole('textbox', { name: 'Reason for a change to an app' }).fill('owner left the company');
+    await page.getByRole('button', { name: 'suspend pipeline-dashboard' }).click();
+    await page
+      .getByRole('status', { name: 'App changes' })
+      .getByText('pipeline-dashboard is now suspended.')
+      .waitFor();
+    const suspended = await demo.get('/admin/v1/apps/pipeline-dashboard', dave);
+    await expect(suspended.json()).resolves.toMatchObject({ state: 'suspended' });
+  }, 60_000);
+
+  it('auditor: carol downloads the evidence bundle of the incident', async () => {
+    const { page } = browser;
+    await signIn('carol');
+    await page.waitForURL((url) => url.pathname === '/console/audit');
+    const button = page.getByRole('button', { name: /^Download evidence of inc_/ }).first();
+    await button.waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), button.click()]);
+    expect(download.suggestedFilename()).toMatch(/^evidence-inc_\w+\.json$/);
+    const bundle = JSON.parse(readFileSync(await download.path(), 'utf8')) as { events: unknown[] };
+    expect(bundle.events.length).toBeGreaterThan(0);
+  });
+});
