@@ -179,7 +179,13 @@ export const configSchema = z.strictObject({
       trustedProxies: z
         .preprocess(
           (value) => (typeof value === 'string' ? value.split(',').map((entry) => entry.trim()) : value),
-          z.array(z.string().refine(isCidr, { message: 'must be an IP address or a CIDR block' })).max(64),
+          z
+            .array(
+              z.string().refine(isCidr, {
+                message: 'must be an IP address or a CIDR block',
+              }),
+            )
+            .max(64),
         )
         .default([]),
       /** Pending connections the kernel queues for accept (Node's default of 511 left bursts waiting). */
@@ -313,6 +319,22 @@ export const configSchema = z.strictObject({
     .prefault({}),
   scopes: z.record(scopeName, fieldset),
   roles: z.record(z.string(), role),
+  /** Outbound calls to configured addresses (webhooks, alert sinks, audit hooks). */
+  net: z
+    .strictObject({
+      /**
+       * Private, loopback or link-local addresses (CIDRs) hooks may reach anyway; empty: public only.
+       * Checked when the connection is made, after DNS.
+       */
+      allowPrivateDestinations: z
+        .array(
+          z.string().refine(isCidr, {
+            message: 'must be an IP address or CIDR such as 127.0.0.1/32',
+          }),
+        )
+        .default([]),
+    })
+    .prefault({}),
   demoUsers: z.record(z.string(), demoUser),
 });
 
