@@ -17,7 +17,8 @@ export function parseAllowList(cidrs: readonly string[]): AllowList {
 }
 
 /**
- * Why Gatehouse must not connect to `address`, or undefined when it may. Everything but public unicast is
+ * What `address` is when Gatehouse must not connect to it (`169.254.169.254 (linkLocal)`), or undefined
+ * when it may. Everything but public unicast is
  * refused: loopback, RFC 1918, ULA, link-local (169.254.169.254, the cloud metadata service), CGNAT,
  * multicast, broadcast, unspecified, reserved, and IPv6 forms that carry an IPv4 address (mapped, NAT64,
  * 6to4, Teredo) so no spelling reaches the internal network by another name.
@@ -33,6 +34,5 @@ export function destinationRefusal(address: string, allow: AllowList): string | 
   );
   if (permitted) return undefined;
   const range = parsed.range();
-  if (range === 'unicast') return undefined;
-  return `${parsed.toString()} is ${range === 'private' ? 'a private' : `a ${range}`} address; allow it in net.allowPrivateDestinations if it is meant`;
+  return range === 'unicast' ? undefined : `${parsed.toString()} (${range})`;
 }

@@ -46,6 +46,7 @@ export interface Egress {
 }
 
 const defaultMaxBytes = 64 * 1024;
+const allowHint = '; net.allowPrivateDestinations may allow it';
 
 /** A resolver that answers only permitted addresses, and refuses the name if any answer is not. */
 export function guardedLookup(allow: AllowList, resolve: LookupFunction = dnsLookup): LookupFunction {
@@ -55,7 +56,8 @@ export function guardedLookup(allow: AllowList, resolve: LookupFunction = dnsLoo
       const addresses = found as unknown as LookupAddress[];
       const refusal = addresses.map((a) => destinationRefusal(a.address, allow)).find(Boolean);
       if (refusal || addresses.length === 0) {
-        return callback(new DestinationRefused(`${hostname} resolves to ${refusal ?? 'nothing'}`), '', 0);
+        const what = refusal ? `${refusal}, not a public address${allowHint}` : 'no address';
+        return callback(new DestinationRefused(`${hostname} resolves to ${what}`), '', 0);
       }
       if (options.all) return (callback as (e: null, a: LookupAddress[]) => void)(null, addresses);
       const [first] = addresses as [LookupAddress];
@@ -79,7 +81,7 @@ export function createEgress(options: EgressOptions): Egress {
       const literal = url.hostname.replace(/^\[|\]$/g, '');
       if (isIP(literal)) {
         const refusal = destinationRefusal(literal, allow);
-        if (refusal) throw new DestinationRefused(refusal);
+        if (refusal) throw new DestinationRefused(`${refusal} is not a public address${allowHint}`);
       }
       const signal = AbortSignal.timeout(init.timeoutMs);
       const response = await request(url, {

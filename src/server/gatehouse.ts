@@ -57,6 +57,7 @@ import {
 import { loadActivePolicySet, openDecisionLog, type PolicySet } from '../policy/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
+import { createEgress, type EgressOptions } from '../egress/index.js';
 import { startDetection } from './detection.js';
 import { createHttpServer, type Refusal } from './http.js';
 import { createLogger, runtimeWarning } from './log.js';
@@ -82,6 +83,11 @@ export interface StartOptions {
    * the circuit breaker open). Seeding and readiness still use the real one.
    */
   wrapConnector?: (crm: CrmConnector) => CrmConnector;
+  /**
+   * Name resolution and trusted CAs for outbound calls to hooks: tests stand in for DNS (a public-looking
+   * name that resolves to loopback) and trust their own receiver's certificate.
+   */
+  egress?: Pick<EgressOptions, 'lookup' | 'ca'>;
 }
 
 /** The key that authenticates the gateway's list cursors. */
@@ -111,6 +117,12 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       ? await (await import('./redis.js')).connectRedis(config, logger)
       : undefined;
     if (redis) closers.unshift(() => redis.close());
+    // Every call to an address someone configured (hooks, alert webhook) goes through this one guard.
+    const egress = createEgress({
+      allowPrivateDestinations: config.net.allowPrivateDestinations,
+      ...options.egress,
+    });
+    closers.unshift(() => egress.close());
     // One store for the gateway's limits and the token endpoint's: detection's throttle of a network
     // at the token endpoint lives among the limits' throttles.
     const limitsBackend = redis?.limits ?? memoryBackend();
@@ -241,6 +253,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     const lifecycle = createLifecycle({
       db: store.db,
       config,
+      egress,
       policies: policies.current,
       audit,
       revokeTokens,
@@ -276,6 +289,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     // Detection streams the audit log and contains through the limits, the broker and the catalog.
     const detection = await startDetection({
       config,
+      egress,
       db: store.db,
       audit,
       limits: pipeline.limits,
