@@ -194,13 +194,15 @@ describe('policy publish and keys revoke through the admin API with a console-is
       json: { reason: 'leak drill' },
     });
     expect(revoked.status).toBe(200);
-    const [revokeEvent] = await auditEvents(`request_id=${requestIdOf(revoked)}`);
-    expect(revokeEvent).toMatchObject({
-      action: 'admin.keys.revoke',
-      actor_id: 'dave@example.com',
-      outcome: 'allow',
-      resource_id: kid,
-    });
+    const events = await auditEvents(`request_id=${requestIdOf(revoked)}`);
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        action: 'key.revoke',
+        actor_id: 'dave@example.com',
+        outcome: 'allow',
+        resource_id: kid,
+      }),
+    );
   });
 });
 
