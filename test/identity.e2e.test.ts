@@ -1,6 +1,7 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { revokeAll } from '../src/broker/index.js';
+import { sql } from 'kysely';
+import { revokeAll, subjectKey } from '../src/broker/index.js';
 import { openStore, type Store } from '../src/store/index.js';
 import { gatehouseAsync } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
@@ -61,9 +62,15 @@ describe('offboarding and revocation stop people on every path', () => {
     'a leaver is refused at the gateway and at the token endpoint, even with a fresh sign-in at the IdP',
     async () => {
       const token = await demo.accessToken('erin', 'call-notes', scope);
+      // The access token names the IdP that asserted `sub`: the pair is the user's key.
+      expect(decodeJwt(token)).toMatchObject({ sub: 'erin', idp: `${demo.url}/idp` });
       expect((await demo.get('/crm/v1/accounts?limit=1', token)).status).toBe(200);
       const result = await cli('offboard', 'user', 'erin@example.com', '--reason', 'left', '--json');
       expect(result.code, result.stderr).toBe(0);
+      // Offboarding by e-mail revokes the (issuer, sub) seen with it, which holds whatever e-mail comes later.
+      const { rows } = await sql<{ value: string }>`
+        select value from token_revocations where kind = 'user'`.execute(store.db);
+      expect(rows.map((row) => row.value)).toContain(subjectKey(`${demo.url}/idp`, 'erin'));
       await expectProblem(await gatewayWithin(token, 401), 401, 'TOKEN_REVOKED');
       // The IdP still signs erin in (as a company IdP may, until it is told): the broker says no.
       const exchange = await demo.exchange('erin', 'call-notes', scope);

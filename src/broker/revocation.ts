@@ -19,7 +19,7 @@ export interface RevokeAllOptions {
    * (issuer, sub) seen with it is revoked too) or the IdP's `sub`.
    */
   userId?: string;
-  /** The IdP issuer a `sub` in userId belongs to; the data dir's IdP (`idp_issuer`) when absent. */
+  /** The IdP issuer a `sub` in userId belongs to; the data dir's development IdP in demo mode. */
   issuer?: string;
   /** Why; recorded with the revocation and in the audit event. */
   reason: string;
@@ -57,14 +57,21 @@ export function userKey(user: string, issuer?: string): string {
 }
 
 /**
- * Every revocation key a subject is known by: its (issuer, sub), and its normalised e-mail when it has
- * one. A subject whose issuer was not recorded (a grant stored before) is matched by `sub` alone.
+ * Every revocation key a subject is known by: its (issuer, sub), its `sub` alone (what a revocation
+ * names when no issuer was known: it errs towards refusing), and its normalised e-mail when it has one.
  */
 export function subjectKeys(subject: { issuer?: string; sub: string; email?: string }): string[] {
   return [
-    subject.issuer === undefined ? `sub:${subject.sub}` : subjectKey(subject.issuer, subject.sub),
+    ...(subject.issuer === undefined ? [] : [subjectKey(subject.issuer, subject.sub)]),
+    `sub:${subject.sub}`,
     ...(subject.email === undefined ? [] : [userKey(subject.email)]),
   ];
+}
+
+/** The development IdP of a demo data dir; a configured IdP's issuer must be named by the caller. */
+async function demoIssuer(db: Db): Promise<string | undefined> {
+  if ((await readMeta(db, 'mode').catch(() => undefined)) !== 'demo') return undefined;
+  return readMeta(db, 'idp_issuer').catch(() => undefined);
 }
 
 /**
@@ -94,7 +101,7 @@ export async function revokeAll(db: Db | BrokerDb, options: RevokeAllOptions): P
   if (appId === undefined && userId === undefined) throw new TypeError('revokeAll needs appId or userId');
   if (typeof reason !== 'string' || reason === '') throw new TypeError('revokeAll needs a reason');
   const broker = brokerDb(db);
-  const issuer = options.issuer ?? (await readMeta(db as unknown as Db, 'idp_issuer').catch(() => undefined));
+  const issuer = options.issuer ?? (await demoIssuer(db as unknown as Db));
   const user = userId === undefined ? undefined : userKey(userId, issuer);
   // An e-mail is an attribute: the subjects seen with it are who it names, by their immutable key.
   const subjects =
