@@ -179,13 +179,7 @@ export const configSchema = z.strictObject({
       trustedProxies: z
         .preprocess(
           (value) => (typeof value === 'string' ? value.split(',').map((entry) => entry.trim()) : value),
-          z
-            .array(
-              z.string().refine(isCidr, {
-                message: 'must be an IP address or a CIDR block',
-              }),
-            )
-            .max(64),
+          z.array(z.string().refine(isCidr, { message: 'must be an IP address or a CIDR block' })).max(64),
         )
         .default([]),
       /** Pending connections the kernel queues for accept (Node's default of 511 left bursts waiting). */
@@ -327,11 +321,7 @@ export const configSchema = z.strictObject({
        * Checked when the connection is made, after DNS.
        */
       allowPrivateDestinations: z
-        .array(
-          z.string().refine(isCidr, {
-            message: 'must be an IP address or CIDR such as 127.0.0.1/32',
-          }),
-        )
+        .array(z.string().refine(isCidr, { message: 'must be an IP address or CIDR such as 127.0.0.1/32' }))
         .default([]),
     })
     .prefault({}),
