@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../src/store/index.js';
 import { insertDpopApp, pkce } from './support/broker.js';
 import { launchChromium, type Chromium } from './support/chromium.js';
+import { gatehouseAsync, spawnGatehouse } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 
 // The sign-in as a browser lives it, in Debian's Chromium: CSP, cookies and redirects enforced, which
@@ -87,5 +88,50 @@ describe('the consent screen in Chromium', () => {
     const back = new URL(page.url());
     expect(back.searchParams.get('error')).toBe('access_denied');
     expect(back.searchParams.has('code')).toBe(false);
+  });
+});
+
+describe('gatehouse login in Chromium', () => {
+  it('the loopback flow: the CLI prints the sign-in URL, dave signs in at the IdP, whoami shows him verified', async () => {
+    const { page, context } = browser;
+    // A fresh IdP session: the tests above signed alice in.
+    await context.clearCookies();
+    const login = spawnGatehouse(['login', '--data-dir', demo.dataDir]);
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => login.on('exit', resolve));
+    const url = await new Promise<string>((resolve, reject) => {
+      login.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        const found = /^https?:\/\/\S+\/oauth\/authorize\?\S+$/m.exec(stderr);
+        if (found) resolve(found[0]);
+      });
+      login.on('exit', () => reject(new Error(`gatehouse login exited: ${stderr}`)));
+    });
+    const redirect = new URL(new URL(url).searchParams.get('redirect_uri') ?? '');
+    expect(redirect.hostname).toBe('127.0.0.1');
+    await page.goto(url);
+    // The IdP's login and its own consent, then the broker's consent screen for the console client.
+    const allow = page.getByRole('button', { name: 'Allow' });
+    while ((await allow.count()) === 0) {
+      if ((await page.locator('input[name="login"]').count()) > 0) {
+        await page.fill('input[name="login"]', 'dave');
+        await page.fill('input[name="password"]', 'any');
+      }
+      await page.click('button[type="submit"]');
+      await page.waitForLoadState();
+    }
+    await allow.click();
+    await page.waitForURL((at) => at.toString().startsWith(redirect.origin), { timeout: 10_000 });
+    await expect(page.locator('body').textContent()).resolves.toContain('Signed in to Gatehouse');
+    expect(await exited, stderr).toBe(0);
+
+    const whoami = await gatehouseAsync(['whoami', '--json', '--data-dir', demo.dataDir]);
+    expect(whoami.code, whoami.stderr).toBe(0);
+    expect(JSON.parse(whoami.stdout)).toMatchObject({
+      verified: true,
+      user: 'dave@example.com',
+      role: 'admin',
+      server: demo.url,
+    });
   });
 });

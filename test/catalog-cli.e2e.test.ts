@@ -324,7 +324,7 @@ describe('unused apps', () => {
       const config = join(dir, 'gatehouse.yaml');
       writeFileSync(
         config,
-        `catalog:\n  webhook:\n    url: http://127.0.0.1:${port}/hooks/unused\n    secret: ${secret}\n    backoffMs: 50\n`,
+        `net:\n  allowPrivateDestinations: ['127.0.0.1/32']\ncatalog:\n  webhook:\n    url: http://127.0.0.1:${port}/hooks/unused\n    secret: ${secret}\n    backoffMs: 50\n`,
       );
 
       const flagged = await cli('app', 'list', '--unused', '30d', '--json');
@@ -392,7 +392,7 @@ describe('unused apps', () => {
       const config = join(dir, 'failing.yaml');
       writeFileSync(
         config,
-        `catalog:\n  webhook:\n    url: http://127.0.0.1:${port}/hooks/unused\n    secret: ${secret}\n    retries: 1\n    backoffMs: 20\n`,
+        `net:\n  allowPrivateDestinations: ['127.0.0.1/32']\ncatalog:\n  webhook:\n    url: http://127.0.0.1:${port}/hooks/unused\n    secret: ${secret}\n    retries: 1\n    backoffMs: 20\n`,
       );
       const result = await cli(
         'app',
@@ -416,6 +416,41 @@ describe('unused apps', () => {
       const notices = events.records.map((r) => r.event).filter((e) => e.action === 'app.notify_unused');
       expect(notices.map((e) => e.outcome)).toEqual(['allow', 'error']);
       expect(JSON.stringify(events)).not.toContain(secret);
+    },
+    cliTimeout,
+  );
+
+  it(
+    'a webhook on loopback is refused at connect time unless net.allowPrivateDestinations names it',
+    async () => {
+      await store.db
+        .updateTable('apps')
+        .set({ unused_notified_at: null })
+        .where('id', '=', 'idle-report')
+        .execute();
+      const before = received.length;
+      const port = (receiver.address() as AddressInfo).port;
+      const config = join(dir, 'no-allow-list.yaml');
+      writeFileSync(
+        config,
+        `catalog:\n  webhook:\n    url: http://localhost:${port}/hooks/unused\n    secret: ${secret}\n    backoffMs: 20\n`,
+      );
+      const result = await cli(
+        'app',
+        'list',
+        '--unused',
+        '30d',
+        '--state',
+        'approved',
+        '--notify',
+        '--config',
+        config,
+      );
+      expect(result.code).toBe(1);
+      expect(result.stdout).toMatch(
+        /failed\s+idle-report \(alice@example.com\): the webhook was refused: localhost resolves to (127\.0\.0\.1|::1) \(loopback\), not a public address.* after 1 attempts/,
+      );
+      expect(received.length).toBe(before);
     },
     cliTimeout,
   );

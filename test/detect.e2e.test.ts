@@ -80,6 +80,8 @@ beforeAll(async () => {
       // Every caller here is 127.0.0.1: the attacks' refused grants would add up to credential stuffing
       // from that one network and throttle every later test's sign-in (that rule has its own tests).
       'detect.rules.credential_stuffing.maxPerNetwork': 10_000,
+      // The alert receiver listens on loopback, which the guarded egress refuses unless allow-listed.
+      'net.allowPrivateDestinations': ['127.0.0.1/32'],
       'detect.alerts.webhook': {
         url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`,
         secret,

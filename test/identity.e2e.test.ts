@@ -1,10 +1,11 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { revokeAll } from '../src/broker/index.js';
+import { sql } from 'kysely';
+import { revokeAll, subjectKey } from '../src/broker/index.js';
 import { openStore, type Store } from '../src/store/index.js';
 import { gatehouseAsync } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
-import { expectProblem, json, type AuditRow } from './support/http.js';
+import { expectProblem, json, requestIdOf, type AuditRow } from './support/http.js';
 
 /**
  * Identity and revocation through real HTTP and the real CLI (issue 14, items 1, 2, 6, 7, 10 and the
@@ -61,9 +62,15 @@ describe('offboarding and revocation stop people on every path', () => {
     'a leaver is refused at the gateway and at the token endpoint, even with a fresh sign-in at the IdP',
     async () => {
       const token = await demo.accessToken('erin', 'call-notes', scope);
+      // The access token names the IdP that asserted `sub`: the pair is the user's key.
+      expect(decodeJwt(token)).toMatchObject({ sub: 'erin', idp: `${demo.url}/idp` });
       expect((await demo.get('/crm/v1/accounts?limit=1', token)).status).toBe(200);
       const result = await cli('offboard', 'user', 'erin@example.com', '--reason', 'left', '--json');
       expect(result.code, result.stderr).toBe(0);
+      // Offboarding by e-mail revokes the (issuer, sub) seen with it, which holds whatever e-mail comes later.
+      const { rows } = await sql<{ value: string }>`
+        select value from token_revocations where kind = 'user'`.execute(store.db);
+      expect(rows.map((row) => row.value)).toContain(subjectKey(`${demo.url}/idp`, 'erin'));
       await expectProblem(await gatewayWithin(token, 401), 401, 'TOKEN_REVOKED');
       // The IdP still signs erin in (as a company IdP may, until it is told): the broker says no.
       const exchange = await demo.exchange('erin', 'call-notes', scope);
@@ -170,6 +177,39 @@ describe('gatehouse keys revoke', () => {
     expect(await json<{ kid: string }>(revoked)).toMatchObject({ kid });
     // Every token that key signed stops, on this node and the others.
     await expectProblem(await gatewayWithin(alice, 401), 401, 'TOKEN_REVOKED');
+  });
+});
+
+describe('policy publish and keys revoke through the admin API with a console-issued token', () => {
+  it('a non-admin console token is refused 403 and audited; an admin revokes, audited', async () => {
+    // rita signs in at the console (the code flow, user present) and holds `review`, not `admin`.
+    const rita = await demo.accessToken('rita', 'console', 'review');
+    const dave = await demo.accessToken('dave', 'console', 'admin');
+    const kid = decodeProtectedHeader(await demo.accessToken('alice', 'call-notes', scope)).kid as string;
+    for (const [path, body, action] of [
+      ['/admin/v1/policies/publish', { files: {}, reason: 'republish' }, 'admin.policies'],
+      [`/admin/v1/keys/${kid}/revoke`, { reason: 'leak drill' }, 'admin.keys'],
+    ] as const) {
+      const refused = await demo.send('POST', path, rita, { json: body });
+      await expectProblem(refused, 403, 'SCOPE_MISSING');
+      const [event] = await auditEvents(`request_id=${requestIdOf(refused)}`);
+      expect(event, path).toMatchObject({ actor_id: 'rita@example.com', outcome: 'deny' });
+      expect(event?.action, path).toContain(action);
+    }
+    // An admin's publish through the same API, gated and audited: test/policy.e2e.test.ts.
+    const revoked = await demo.send('POST', `/admin/v1/keys/${kid}/revoke`, dave, {
+      json: { reason: 'leak drill' },
+    });
+    expect(revoked.status).toBe(200);
+    const events = await auditEvents(`request_id=${requestIdOf(revoked)}`);
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        action: 'key.revoke',
+        actor_id: 'dave@example.com',
+        outcome: 'allow',
+        resource_id: kid,
+      }),
+    );
   });
 });
 

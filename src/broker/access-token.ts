@@ -10,6 +10,8 @@ export interface AccessTokenClaims {
   readonly aud: string | string[];
   /** The user's subject at the IdP. */
   readonly sub: string;
+  /** The issuer of the IdP that asserted `sub`: with it, the user's immutable key. */
+  readonly idp?: string;
   readonly client_id: string;
   readonly app_id: string;
   /** Granted scopes, space-separated. */
@@ -41,6 +43,7 @@ export interface AccessTokenClaims {
 export type AccessTokenInput = Pick<
   AccessTokenClaims,
   | 'sub'
+  | 'idp'
   | 'client_id'
   | 'app_id'
   | 'scope'
@@ -69,6 +72,7 @@ export async function signAccessToken(
     iss: options.issuer,
     aud: options.audience,
     sub: input.sub,
+    ...(input.idp === undefined ? {} : { idp: input.idp }),
     client_id: input.client_id,
     app_id: input.app_id,
     scope: input.scope,
@@ -204,6 +208,7 @@ function claimsOf(payload: JWTPayload): AccessTokenClaims {
     iss: text('iss'),
     aud: aud as string | string[],
     sub: text('sub'),
+    ...optionalText('idp'),
     client_id: text('client_id'),
     app_id: text('app_id'),
     scope: text('scope'),

@@ -174,6 +174,7 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
   if (!URL.canParse(options.issuer)) throw new TypeError('createBroker: issuer must be an absolute URL');
   if (!options.db) throw new TypeError('createBroker: db is required');
   const issuer = options.issuer.replace(/\/$/, '');
+  const idpIssuer = (config.idp.issuer ?? `${issuer}/idp`).replace(/\/$/, '');
   const now = options.now ?? (() => new Date());
   const db = brokerDb(options.db);
   const keys = await openKeyRing({
@@ -207,7 +208,7 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
     issuer,
     audience: config.broker.audience,
     keys,
-    idp: connectIdp({ config, issuer: (config.idp.issuer ?? `${issuer}/idp`).replace(/\/$/, ''), now }),
+    idp: connectIdp({ config, issuer: idpIssuer, now }),
     dpop: new DpopVerifier({
       windowSeconds: config.broker.dpopProofWindowSeconds,
       now,
@@ -402,7 +403,12 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
     revoke,
     introspect,
     async revokeAll(revokeOptions) {
-      const result = await revokeAll(db, { audit: options.audit, now: now(), ...revokeOptions });
+      const result = await revokeAll(db, {
+        audit: options.audit,
+        now: now(),
+        issuer: idpIssuer,
+        ...revokeOptions,
+      });
       await revocations.sync();
       return result;
     },

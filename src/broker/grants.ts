@@ -19,6 +19,7 @@ import {
 import { authenticateClient } from './client-assertion.js';
 import { maxTokenLifetimeSeconds } from './keys.js';
 import { recordRevocation } from './revocation.js';
+import { rememberSubject } from './subjects.js';
 import { grantScopes, parseScope, platformScopes } from './scopes.js';
 import type { SubjectIdentity } from './subject-token.js';
 
@@ -179,6 +180,7 @@ async function exchange(
   trail.subject = identity.email ?? identity.sub;
   trail.role = identity.role;
   ctx.revocations.checkSubject(identity, client.appId);
+  await rememberSubject(ctx.db, identity, nowSeconds(ctx));
   const granted = grantScopes(requested, client.scopes, roleScopes(ctx, identity.role));
   trail.scope = granted.join(' ');
   if (capability) await checkCapability(ctx, identity, capability);
@@ -251,6 +253,7 @@ export async function checkCapability(
 export function identityClaims(identity: SubjectIdentity) {
   return {
     sub: identity.sub,
+    ...(identity.issuer === undefined ? {} : { idp: identity.issuer }),
     role: identity.role,
     ...(identity.email === undefined ? {} : { email: identity.email }),
     ...(identity.territory === undefined ? {} : { territory: identity.territory }),
@@ -314,6 +317,7 @@ async function redeemCode(
 
   const jkt = await tokenRequestDpop(ctx, request, { required: client.requireDpop === true });
   ctx.revocations.checkSubject(identity, client.appId);
+  await rememberSubject(ctx.db, identity, nowSeconds(ctx));
   const scope = narrowToCurrent(ctx, client, identity, row.scope.split(' '));
   trail.scope = scope.join(' ');
   const cap = row.cap === null ? undefined : (JSON.parse(row.cap) as Capability);
@@ -438,6 +442,7 @@ async function refresh(
   // Everything that can refuse a request refuses it before the token is used up: a refused refresh
   // (a wider scope, say) must not burn the token and make the next honest refresh look like theft.
   ctx.revocations.checkSubject(identity, client.appId);
+  await rememberSubject(ctx.db, identity, nowSeconds(ctx));
   let scope = narrowToCurrent(ctx, client, identity, row.scope.split(' '));
   const asked = param('scope');
   if (asked !== undefined) {

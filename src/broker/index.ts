@@ -23,6 +23,7 @@ export type { AccessTokenClaims } from './access-token.js';
 export type { Elevation } from './elevation.js';
 export {
   revokeAll,
+  subjectKey,
   type AuditSink,
   type RevocationFanout,
   type RevokeAllOptions,

@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../config/index.js';
 import { openStore, type Store } from '../store/index.js';
 import type { AccessTokenClaims } from './access-token.js';
 import { recordRevocation, revokeAll, RevocationList } from './revocation.js';
+import { rememberSubject } from './subjects.js';
 import { brokerDb } from './tables.js';
 import { testDatabase } from '../../test/support/database.js';
 
@@ -112,6 +113,38 @@ describe('RevocationList', () => {
     expect(() =>
       list.checkSubject({ sub: 'carl', email: 'CARL.case@example.com', authTime: now() + 60 }, 'any'),
     ).toThrow(expect.objectContaining({ code: 'OAUTH_INVALID_GRANT' }));
+    list.close();
+  });
+
+  it('keys a user on (issuer, sub): offboarding by e-mail refuses each subject seen with it, whatever e-mail comes later', async () => {
+    const idp = 'https://idp.example.com';
+    const list = new RevocationList(brokerDb(store.db), { pollMs: 50, maxStalenessMs: 5000 });
+    await list.ready();
+    const before = list.epoch;
+    await rememberSubject(
+      brokerDb(store.db),
+      { issuer: idp, sub: 'dana', email: 'Dana@Example.com', role: 'r' },
+      now(),
+    );
+    await revokeAll(store.db, { userId: 'dana@example.com', reason: 'offboarding', permanent: true });
+    await list.sync();
+    // The IdP no longer sends her e-mail, or sends another: her (issuer, sub) is still refused.
+    expect(() => list.checkSubject({ issuer: idp, sub: 'dana', authTime: now() + 60 }, 'any')).toThrow(
+      expect.objectContaining({ code: 'OAUTH_INVALID_GRANT' }),
+    );
+    expect(() =>
+      list.check(claims({ sub: 'dana', idp, email: 'dana.renamed@example.com', rev: before })),
+    ).toThrow(expect.objectContaining({ code: 'TOKEN_REVOKED' }));
+    // The same `sub` at another IdP is someone else.
+    list.checkSubject({ issuer: 'https://other-idp.example.com', sub: 'dana', authTime: now() + 60 }, 'any');
+
+    // A `sub` named by an admin is revoked with its issuer, never across IdPs.
+    await revokeAll(store.db, { userId: 'erik', issuer: idp, reason: 'containment' });
+    await list.sync();
+    expect(() => list.checkSubject({ issuer: idp, sub: 'erik', authTime: now() - 5 }, 'any')).toThrow(
+      expect.objectContaining({ code: 'OAUTH_INVALID_GRANT' }),
+    );
+    list.checkSubject({ issuer: 'https://other-idp.example.com', sub: 'erik', authTime: now() - 5 }, 'any');
     list.close();
   });
 

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { normaliseEmail } from '../catalog/index.js';
 import { DependencyUnavailable, OAuthError, TokenError } from '../errors/index.js';
-import { lockSequence, storeKindOf, type Db } from '../store/index.js';
+import { lockSequence, readMeta, storeKindOf, type Db } from '../store/index.js';
 import type { AccessTokenClaims } from './access-token.js';
 import { maxTokenLifetimeSeconds } from './keys.js';
 import { brokerDb, type BrokerDb, type RevocationKind } from './tables.js';
@@ -15,10 +15,12 @@ export interface RevokeAllOptions {
   /** Every token of this app (its app id). */
   appId?: string;
   /**
-   * Every token and sign-in of this user: an e-mail address (compared in its normalised form) or the
-   * IdP's `sub`.
+   * Every token and sign-in of this user: an e-mail address (compared in its normalised form; every
+   * (issuer, sub) seen with it is revoked too) or the IdP's `sub`.
    */
   userId?: string;
+  /** The IdP issuer a `sub` in userId belongs to; the data dir's development IdP in demo mode. */
+  issuer?: string;
   /** Why; recorded with the revocation and in the audit event. */
   reason: string;
   /** Who asked (an admin's email, `detect`, `cli`); defaults to `system`. */
@@ -40,14 +42,36 @@ const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
 /** An entry that never lapses (offboarding): after any token or sign-in Gatehouse will ever see. */
 const forever = 2 ** 53 - 1;
 
-/** The revocation key of a user named by an admin: an e-mail address, or the IdP's `sub`. */
-export function userKey(user: string): string {
-  return user.includes('@') ? `email:${normaliseEmail(user)}` : `sub:${user}`;
+/** The revocation key of a user: the immutable pair (IdP issuer, `sub`). */
+export function subjectKey(issuer: string, sub: string): string {
+  return `subject:${JSON.stringify([issuer, sub])}`;
 }
 
-/** Every revocation key a subject is known by: its `sub` and, when it has one, its normalised e-mail. */
-export function subjectKeys(subject: { sub: string; email?: string }): string[] {
-  return [`sub:${subject.sub}`, ...(subject.email === undefined ? [] : [userKey(subject.email)])];
+/**
+ * The revocation key of a user named by an admin: an e-mail address (normalised), or the IdP's `sub`
+ * with the issuer it belongs to; a `sub` alone only where no issuer is known.
+ */
+export function userKey(user: string, issuer?: string): string {
+  if (user.includes('@')) return `email:${normaliseEmail(user)}`;
+  return issuer === undefined ? `sub:${user}` : subjectKey(issuer, user);
+}
+
+/**
+ * Every revocation key a subject is known by: its (issuer, sub), its `sub` alone (what a revocation
+ * names when no issuer was known: it errs towards refusing), and its normalised e-mail when it has one.
+ */
+export function subjectKeys(subject: { issuer?: string; sub: string; email?: string }): string[] {
+  return [
+    ...(subject.issuer === undefined ? [] : [subjectKey(subject.issuer, subject.sub)]),
+    `sub:${subject.sub}`,
+    ...(subject.email === undefined ? [] : [userKey(subject.email)]),
+  ];
+}
+
+/** The development IdP of a demo data dir; a configured IdP's issuer must be named by the caller. */
+async function demoIssuer(db: Db): Promise<string | undefined> {
+  if ((await readMeta(db, 'mode').catch(() => undefined)) !== 'demo') return undefined;
+  return readMeta(db, 'idp_issuer').catch(() => undefined);
 }
 
 /**
@@ -77,19 +101,30 @@ export async function revokeAll(db: Db | BrokerDb, options: RevokeAllOptions): P
   if (appId === undefined && userId === undefined) throw new TypeError('revokeAll needs appId or userId');
   if (typeof reason !== 'string' || reason === '') throw new TypeError('revokeAll needs a reason');
   const broker = brokerDb(db);
-  const user = userId === undefined ? undefined : userKey(userId);
-  let kind: RevocationKind;
-  let value: string;
-  if (appId !== undefined && user !== undefined) {
-    kind = 'app_user';
-    value = JSON.stringify([appId, user]);
-  } else if (appId !== undefined) {
-    kind = 'app';
-    value = appId;
-  } else {
-    kind = 'user';
-    value = user as string;
-  }
+  const issuer = options.issuer ?? (await demoIssuer(db as unknown as Db));
+  const user = userId === undefined ? undefined : userKey(userId, issuer);
+  // An e-mail is an attribute: the subjects seen with it are who it names, by their immutable key.
+  const subjects =
+    user?.startsWith('email:') === true
+      ? await broker
+          .selectFrom('broker_subjects')
+          .select(['issuer', 'sub'])
+          .where('email', '=', user.slice('email:'.length))
+          .execute()
+      : [];
+  const users = user === undefined ? [] : [user, ...subjects.map((s) => subjectKey(s.issuer, s.sub))];
+  const subs = [
+    ...subjects.map((s) => s.sub),
+    ...(user !== undefined && !user.startsWith('email:') ? [userId as string] : []),
+  ];
+  const kind: RevocationKind =
+    appId !== undefined && user !== undefined ? 'app_user' : appId !== undefined ? 'app' : 'user';
+  const values =
+    kind === 'app'
+      ? [appId as string]
+      : kind === 'app_user'
+        ? users.map((u) => JSON.stringify([appId, u]))
+        : users;
   const { refreshTokens, at } = await broker.transaction().execute(async (trx) => {
     await lockSequence(trx as unknown as Db, 'token_revocations');
     const now = await databaseSeconds(trx);
@@ -101,22 +136,28 @@ export async function revokeAll(db: Db | BrokerDb, options: RevokeAllOptions): P
     if (user?.startsWith('email:')) {
       const email = user.slice('email:'.length);
       update = update.where((eb) =>
-        eb.or([eb('email', '=', email), eb(eb.fn('lower', ['email']), '=', email)]),
+        eb.or([
+          eb('email', '=', email),
+          eb(eb.fn('lower', ['email']), '=', email),
+          ...(subs.length > 0 ? [eb('sub', 'in', subs)] : []),
+        ]),
       );
-    } else if (user !== undefined) update = update.where('sub', '=', user.slice('sub:'.length));
+    } else if (user !== undefined) update = update.where('sub', 'in', subs);
     const result = await update.executeTakeFirst();
     const lasting = options.permanent === true && kind === 'user';
     await trx
       .insertInto('token_revocations')
-      .values({
-        kind,
-        value,
-        issued_before: lasting ? forever : now,
-        expires_at: lasting ? forever : now + maxTokenLifetimeSeconds,
-        reason,
-        created_at: now,
-        incident: options.incident ?? null,
-      })
+      .values(
+        values.map((value) => ({
+          kind,
+          value,
+          issued_before: lasting ? forever : now,
+          expires_at: lasting ? forever : now + maxTokenLifetimeSeconds,
+          reason,
+          created_at: now,
+          incident: options.incident ?? null,
+        })),
+      )
       .execute();
     return { refreshTokens: Number(result.numUpdatedRows), at: now };
   });
@@ -405,7 +446,7 @@ export class RevocationList {
   }
 
   /** The app, user and app+user entries in force that name this subject in this app. */
-  #coversOf(subject: { sub: string; email?: string }, appId: string | undefined): Cover[] {
+  #coversOf(subject: { issuer?: string; sub: string; email?: string }, appId: string | undefined): Cover[] {
     const now = Math.floor(Date.now() / 1000);
     const keys: string[] = [];
     for (const user of subjectKeys(subject)) {
@@ -443,7 +484,7 @@ export class RevocationList {
     const app = this.#covers.get(`app\u0000${claims.app_id}`);
     const covering = [
       ...(app !== undefined && app.expires > now ? [app] : []),
-      ...this.#coversOf(claims, claims.app_id),
+      ...this.#coversOf({ issuer: claims.idp, sub: claims.sub, email: claims.email }, claims.app_id),
     ].filter((cover) => claims.rev === undefined || claims.rev < cover.seq);
     if (covering.length > 0) throw revokedBy(covering);
   }
@@ -453,7 +494,10 @@ export class RevocationList {
    * (IdP seconds), a user revocation covers: made at or before the database's time of the revocation,
    * or any sign-in of an offboarded user. OAUTH_INVALID_GRANT naming the incident, if any.
    */
-  checkSubject(subject: { sub: string; email?: string; authTime?: number }, appId: string): void {
+  checkSubject(
+    subject: { issuer?: string; sub: string; email?: string; authTime?: number },
+    appId: string,
+  ): void {
     this.#assertFresh();
     const authTime = subject.authTime ?? 0;
     const covering = this.#coversOf(subject, appId).filter((cover) => authTime <= cover.issuedBefore);

@@ -4,6 +4,8 @@ import { DependencyUnavailable, OAuthError } from '../errors/index.js';
 
 /** Who an ID token says the user is, in the terms the broker needs. */
 export interface SubjectIdentity {
+  /** The IdP's issuer: with `sub`, the user's immutable key. Absent in grants stored before it was recorded. */
+  readonly issuer?: string;
   readonly sub: string;
   readonly role: string;
   readonly email?: string;
@@ -137,6 +139,7 @@ export function connectIdp(options: { config: Config; issuer: string; now: () =>
       throw invalidGrant(new Error('the e-mail of the ID token is not verified'));
     }
     return {
+      issuer: payload.iss as string,
       sub: payload.sub,
       role,
       ...(email !== undefined && verified ? { email } : {}),

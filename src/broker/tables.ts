@@ -98,6 +98,13 @@ export interface BrokerTables {
     expires_at: number;
     token_jti: string | null;
   };
+  /** Every (IdP issuer, sub) that got a grant, with its normalised e-mail then. */
+  broker_subjects: {
+    issuer: string;
+    sub: string;
+    email: string | null;
+    seen_at: number;
+  };
   broker_keys: {
     kid: string;
     secret_name: string;
@@ -110,8 +117,9 @@ export interface BrokerTables {
 }
 
 /**
- * jti, family (`sid`), app, user (`sub:<sub>` or `email:<normalised email>`), one user in one app
- * (JSON [appId, user]), or a signing key (`kid`).
+ * jti, family (`sid`), app, user (`subject:<JSON [issuer, sub]>`, `email:<normalised email>`, or
+ * `sub:<sub>` written before issuers were recorded), one user in one app (JSON [appId, user]), or a
+ * signing key (`kid`).
  */
 export type RevocationKind = 'jti' | 'family' | 'app' | 'user' | 'app_user' | 'kid';
 

@@ -67,6 +67,7 @@ export {
   type WebhookSettings,
   type WebhookTarget,
 } from './notify.js';
+export { challengeAuditHook, hookChallengeType, type HookChallengeResult } from './hook-challenge.js';
 export {
   appEvents,
   parseDays,

@@ -17,7 +17,9 @@ import {
 } from '../policy/index.js';
 import type { ScanSummary } from '../scan/index.js';
 import type { Db } from '../store/index.js';
+import type { Egress } from '../egress/index.js';
 import type { BundleScan } from './bundle.js';
+import { challengeAuditHook } from './hook-challenge.js';
 import { normaliseEmail } from './identity.js';
 import {
   createCatalog,
@@ -54,6 +56,8 @@ export interface LifecycleDeps {
   /** The policy set admission judges by; loaded on first use where loading is costly (the CLI). */
   readonly policies: () => PolicySet | Promise<PolicySet>;
   readonly audit: { append(event: AuditEvent): Promise<unknown> };
+  /** Outbound calls (the audit hook's challenge), refused at connect time unless the address is permitted. */
+  readonly egress: Egress;
   /** Revokes every token of an app or a user; resolves once running servers refuse them. */
   revokeTokens(
     target: { appId?: string; userId?: string },
@@ -133,15 +137,37 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
     return parseManifest(input, { fieldsets: deps.config.scopes, consentPurposes: consent.purposes });
   }
 
+  /**
+   * Challenges the plan's audit hook (each time admission is asked: consent is proved, not remembered)
+   * and records the answer; the hook stands in for telemetry only when it echoed the challenge.
+   */
+  async function auditHookVerified(manifest: Manifest, by: Actor, requestId?: string): Promise<boolean> {
+    if (manifest.audit_hook === undefined) return false;
+    const result = await challengeAuditHook(deps.egress, manifest.name, manifest.audit_hook);
+    const origin = new URL(manifest.audit_hook).origin;
+    await deps.audit.append({
+      ...changeEvent(manifest.name, 'audit_hook.challenge', '', '', '', by, now().toISOString(), requestId),
+      outcome: result.verified ? 'allow' : 'deny',
+      reason: result.verified
+        ? `audit hook ${origin} answered the signed challenge`
+        : `audit hook ${origin} ${result.problem ?? 'failed'}: it does not count as telemetry`.slice(
+            0,
+            maxReason,
+          ),
+    });
+    return result.verified;
+  }
+
   async function judge(
     manifest: Manifest,
-    context: { approved: boolean; scan?: ScanSummary },
+    context: { approved: boolean; scan?: ScanSummary; by: Actor; requestId?: string },
   ): Promise<AdmissionRecord> {
     const result: AdmissionResult = judgeManifest(await deps.policies(), manifest, {
       fieldsets: deps.config.scopes,
       consentPurposes: consent.purposes,
       tableSizes: deps.tableSizes ? await deps.tableSizes() : undefined,
       approved: context.approved,
+      auditHookVerified: await auditHookVerified(manifest, context.by, context.requestId),
       ...(context.scan ? { scan: context.scan } : {}),
     });
     if (result.decision === 'invalid') throw new InputError(`invalid manifest: ${result.errors.join('; ')}`);
@@ -285,7 +311,12 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
           { app_id: manifest.name },
         );
       }
-      const admission = await judge(manifest, { approved: false, scan: input.bundle?.summary });
+      const admission = await judge(manifest, {
+        approved: false,
+        scan: input.bundle?.summary,
+        by: input.by,
+        requestId: input.requestId,
+      });
       const status = stateAfter(admission.decision);
       const reason = summary(admission);
       await change(
@@ -339,7 +370,12 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
       }
       const scan = input.bundle?.summary ?? app.scan;
       const digest = input.bundle?.digest ?? app.bundleDigest;
-      const admission = await judge(manifest, { approved: false, scan });
+      const admission = await judge(manifest, {
+        approved: false,
+        scan,
+        by: input.by,
+        requestId: input.requestId,
+      });
       const base = { by: input.by, requestId: input.requestId };
       const scanColumn = input.bundle
         ? { scan: JSON.stringify(input.bundle.summary), bundle_digest: input.bundle.digest }
@@ -442,7 +478,12 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
       const pending = app.status === 'approved' ? app.pending : undefined;
       const manifest = parse(pending?.manifest ?? app.manifest);
       // The policy is asked again: a reviewer's approval answers the review rules, never a deny rule.
-      const admission = await judge(manifest, { approved: true, scan: app.scan });
+      const admission = await judge(manifest, {
+        approved: true,
+        scan: app.scan,
+        by: options.by,
+        requestId: options.requestId,
+      });
       if (admission.decision === 'deny') {
         const ids = admission.rules.filter((r) => r.effect === 'deny').map((r) => r.id);
         throw new AccessDenied(

@@ -8,6 +8,8 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { AuditEvent } from '../audit/index.js';
 import type { CatalogConfig } from '../config/index.js';
+import type { Egress } from '../egress/index.js';
+import { DestinationRefused } from '../errors/index.js';
 import type { Db } from '../store/index.js';
 import type { App } from './apps.js';
 import { catalogDb } from './tables.js';
@@ -39,16 +41,21 @@ export interface Delivery {
   readonly problem?: string;
 }
 
+const isTimeout = (error: unknown) =>
+  ['TimeoutError', 'HeadersTimeoutError', 'BodyTimeoutError', 'ConnectTimeoutError'].includes(
+    (error as Error).name,
+  );
 const retryable = (status: number) => status === 408 || status === 429 || status >= 500;
 
 /**
- * POSTs `payload` as JSON, signed when the target has a secret; answers whether it was delivered and
- * after how many attempts. Never throws: a failure is an answer.
+ * POSTs `payload` as JSON through the guarded egress, signed when the target has a secret; answers
+ * whether it was delivered and after how many attempts. Never throws: a failure is an answer. A refused
+ * destination (private address, redirect) is not retried: it will not change its mind.
  */
 export async function deliver(
   webhook: WebhookTarget,
   payload: unknown,
-  options: { now?: () => Date; userAgent?: string } = {},
+  options: { egress: Egress; now?: () => Date; userAgent?: string },
 ): Promise<Delivery> {
   const now = options.now ?? (() => new Date());
   const body = JSON.stringify(payload);
@@ -70,19 +77,21 @@ export async function deliver(
         [deliveryHeader]: delivery,
       };
       if (webhook.secret) headers[signatureHeader] = webhookSignature(webhook.secret, timestamp, body);
-      const response = await fetch(webhook.url, {
+      const response = await options.egress.send(webhook.url, {
         method: 'POST',
         headers,
         body,
-        redirect: 'error',
-        signal: AbortSignal.timeout(webhook.timeoutMs),
+        timeoutMs: webhook.timeoutMs,
       });
-      await response.body?.cancel();
-      if (response.ok) return { delivered: true, attempts };
+      if (response.status >= 200 && response.status < 300) return { delivered: true, attempts };
       problem = `answered ${response.status}`;
       if (!retryable(response.status)) break;
     } catch (error) {
-      problem = (error as Error).name === 'TimeoutError' ? 'timed out' : 'unreachable';
+      if (error instanceof DestinationRefused) {
+        problem = `was refused: ${error.message}`;
+        break;
+      }
+      problem = isTimeout(error) ? 'timed out' : 'unreachable';
     }
   }
   return { delivered: false, attempts, problem };
@@ -144,6 +153,7 @@ export async function notifyUnused(
     db: Db;
     audit: { append(event: AuditEvent): Promise<unknown> };
     webhook: WebhookSettings;
+    egress: Egress;
     actor: string;
     now?: () => Date;
   },
@@ -158,7 +168,10 @@ export async function notifyUnused(
       continue;
     }
     const at = now();
-    const sent = await deliver(deps.webhook, unusedNotice(app, thresholdDays, at), { now });
+    const sent = await deliver(deps.webhook, unusedNotice(app, thresholdDays, at), {
+      egress: deps.egress,
+      now,
+    });
     await deps.audit.append({
       timestamp: at.toISOString(),
       actor_id: deps.actor,

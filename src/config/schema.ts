@@ -313,6 +313,18 @@ export const configSchema = z.strictObject({
     .prefault({}),
   scopes: z.record(scopeName, fieldset),
   roles: z.record(z.string(), role),
+  /** Outbound calls to configured addresses (webhooks, alert sinks, audit hooks). */
+  net: z
+    .strictObject({
+      /**
+       * Private, loopback or link-local addresses (CIDRs) hooks may reach anyway; empty: public only.
+       * Checked when the connection is made, after DNS.
+       */
+      allowPrivateDestinations: z
+        .array(z.string().refine(isCidr, { message: 'must be an IP address or CIDR such as 127.0.0.1/32' }))
+        .default([]),
+    })
+    .prefault({}),
   demoUsers: z.record(z.string(), demoUser),
 });
 

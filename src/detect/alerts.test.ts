@@ -2,12 +2,13 @@ import { createSocket } from 'node:dgram';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { alertOf, type Alert } from './alerts.js';
 import type { Incident } from './incidents.js';
 import { cefOf, syslogMessage, syslogSink } from './syslog.js';
 import { deliveryHeader, signatureHeader, timestampHeader, webhookSignature } from './index.js';
 import { webhookSink } from './webhook.js';
+import { createEgress } from '../egress/index.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -67,17 +68,23 @@ async function receiver(statuses: number[]): Promise<{ url: string; received: Re
 
 describe('the webhook sink', () => {
   const secret = 'a-webhook-secret-of-some-length';
+  // The receivers here listen on loopback, which the egress refuses unless allow-listed.
+  const egress = createEgress({ allowPrivateDestinations: ['127.0.0.1/32'] });
+  afterAll(() => egress.close());
 
   it('retries a 503 with backoff, signs every attempt over timestamp.body, one delivery id', async () => {
     const { url, received } = await receiver([503, 200]);
-    const sink = webhookSink({
-      url,
-      secret,
-      timeoutMs: 2000,
-      retries: 3,
-      backoffMs: 20,
-      minSeverity: 'medium',
-    });
+    const sink = webhookSink(
+      {
+        url,
+        secret,
+        timeoutMs: 2000,
+        retries: 3,
+        backoffMs: 20,
+        minSeverity: 'medium',
+      },
+      egress,
+    );
     await sink.send(alert);
     expect(received).toHaveLength(2);
     for (const { headers, body } of received) {
@@ -94,14 +101,17 @@ describe('the webhook sink', () => {
 
   it('a receiver that refuses the alert (400) is not retried; the failure says so', async () => {
     const { url, received } = await receiver([400]);
-    const sink = webhookSink({
-      url,
-      secret,
-      timeoutMs: 2000,
-      retries: 3,
-      backoffMs: 20,
-      minSeverity: 'medium',
-    });
+    const sink = webhookSink(
+      {
+        url,
+        secret,
+        timeoutMs: 2000,
+        retries: 3,
+        backoffMs: 20,
+        minSeverity: 'medium',
+      },
+      egress,
+    );
     await expect(sink.send(alert)).rejects.toThrow(/answered 400/);
     expect(received).toHaveLength(1);
   });
@@ -111,16 +121,33 @@ describe('the webhook sink', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const sink = webhookSink({
-      url: `http://127.0.0.1:${port}/x?token=abc`,
-      timeoutMs: 500,
-      retries: 2,
-      backoffMs: 10,
-      minSeverity: 'low',
-    });
+    const sink = webhookSink(
+      {
+        url: `http://127.0.0.1:${port}/x?token=abc`,
+        timeoutMs: 500,
+        retries: 2,
+        backoffMs: 10,
+        minSeverity: 'low',
+      },
+      egress,
+    );
     const error = (await sink.send(alert).catch((e: unknown) => e)) as Error;
     expect(error.message).toMatch(/unreachable/);
     expect(error.message).not.toContain('token=abc');
+  });
+
+  it('a receiver on loopback is refused unless allow-listed, and never contacted', async () => {
+    const { url, received } = await receiver([200]);
+    const guarded = createEgress({ allowPrivateDestinations: [] });
+    const sink = webhookSink(
+      { url, timeoutMs: 2000, retries: 3, backoffMs: 10, minSeverity: 'low' },
+      guarded,
+    );
+    await expect(sink.send(alert)).rejects.toThrow(
+      /was refused: 127\.0\.0\.1 \(loopback\) is not a public address/,
+    );
+    expect(received).toHaveLength(0);
+    await guarded.close();
   });
 
   it('an alert holds names and counts, never record contents or tokens', () => {

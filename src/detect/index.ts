@@ -3,6 +3,7 @@
  * levers, alerts, and playbooks as code (DESIGN.md "detect"; issue 8).
  */
 import type { DetectConfig } from '../config/index.js';
+import type { Egress } from '../egress/index.js';
 import type { AlertSink } from './alerts.js';
 import { syslogSink } from './syslog.js';
 import { webhookSink } from './webhook.js';
@@ -49,11 +50,11 @@ export { isWorkingTime, workingHoursOf, describeLocalTime, type WorkingHours } f
 export { simulatedClock, systemClock, type Clock, type SimulatedClock } from './clock.js';
 export * from './simulator/index.js';
 
-/** The alert sinks the configuration names. */
-export function alertSinksFrom(config: DetectConfig, version: string): AlertSink[] {
+/** The alert sinks the configuration names; a webhook is called through the guarded `egress`. */
+export function alertSinksFrom(config: DetectConfig, version: string, egress: Egress): AlertSink[] {
   const sinks: AlertSink[] = [];
   const { webhook, syslog } = config.alerts;
-  if (webhook) sinks.push(webhookSink(webhook));
+  if (webhook) sinks.push(webhookSink(webhook, egress));
   if (syslog) sinks.push(syslogSink(syslog, version));
   return sinks;
 }

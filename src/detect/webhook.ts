@@ -4,6 +4,7 @@
  * per alert), so one receiver verifies both the catalog's notices and detection's alerts.
  */
 import { deliver } from '../catalog/index.js';
+import type { Egress } from '../egress/index.js';
 import type { Severity } from './types.js';
 import type { Alert, AlertSink } from './alerts.js';
 
@@ -17,7 +18,8 @@ export interface WebhookOptions {
   readonly now?: () => Date;
 }
 
-export function webhookSink(options: WebhookOptions): AlertSink {
+/** Posts alerts through `egress`, which refuses private and link-local destinations at connect time. */
+export function webhookSink(options: WebhookOptions, egress: Egress): AlertSink {
   const url = new URL(options.url);
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new TypeError('the alert webhook must be an http(s) URL');
@@ -29,6 +31,7 @@ export function webhookSink(options: WebhookOptions): AlertSink {
     minSeverity: options.minSeverity,
     async send(alert: Alert) {
       const sent = await deliver({ ...options, url }, alert, {
+        egress,
         now: options.now,
         userAgent: 'gatehouse-detect',
       });

@@ -74,6 +74,7 @@ export const errorRegistry = {
   DATABASE_BUSY: { status: 503, title: 'Database busy' },
   AUDIT_LOG_DAMAGED: { status: 503, title: 'Audit log damaged' },
   POLICY_UNAVAILABLE: { status: 503, title: 'Policy library unavailable' },
+  DESTINATION_REFUSED: { status: 422, title: 'Outbound destination refused' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;
@@ -244,6 +245,13 @@ export class DependencyUnavailable extends GatehouseError {
 export class AuditIntegrityError extends GatehouseError {
   constructor(message: string, extensions: Record<string, unknown> = {}) {
     super('AUDIT_INTEGRITY', message, { extensions });
+  }
+}
+
+/** An outbound call refused: a private or link-local address, a redirect, or an oversized answer. */
+export class DestinationRefused extends GatehouseError {
+  constructor(message: string) {
+    super('DESTINATION_REFUSED', message);
   }
 }
 

@@ -6,6 +6,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { AuditLog } from '../audit/index.js';
 import { containmentLevers, type Lifecycle } from '../catalog/index.js';
 import type { Config } from '../config/index.js';
+import type { Egress } from '../egress/index.js';
 import {
   alertSinksFrom,
   createDetector,
@@ -32,6 +33,8 @@ export interface DetectionDeps {
     how: { reason: string; actor: string; incident?: string },
   ): Promise<unknown>;
   readonly lifecycle: Lifecycle;
+  /** Outbound calls to the alert webhook. */
+  readonly egress: Egress;
   readonly logger: DetectLogger;
   /** Where the detector's counts are published (/metrics). */
   readonly registry?: Registry;
@@ -118,7 +121,7 @@ export async function startDetection(
     config: config.detect,
     playbook,
     containment,
-    sinks: alertSinksFrom(config.detect, process.env.npm_package_version ?? '0.1.0'),
+    sinks: alertSinksFrom(config.detect, process.env.npm_package_version ?? '0.1.0', deps.egress),
     logger: deps.logger,
     now,
   });

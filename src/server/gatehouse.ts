@@ -60,6 +60,7 @@ import { judgeManifest, loadActivePolicySet, openDecisionLog, type PolicySet } f
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
 import { systemClock, type Clock } from '../detect/index.js';
+import { createEgress, type EgressOptions } from '../egress/index.js';
 import { startDetection } from './detection.js';
 import { createHttpServer, type Refusal } from './http.js';
 import { createLogger, runtimeWarning } from './log.js';
@@ -92,6 +93,11 @@ export interface StartOptions {
    * simulated clock lets `gatehouse simulate` and tests play days of traffic in seconds).
    */
   clock?: Clock;
+  /**
+   * Name resolution and trusted CAs for outbound calls to hooks: tests stand in for DNS (a public-looking
+   * name that resolves to loopback) and trust their own receiver's certificate.
+   */
+  egress?: Pick<EgressOptions, 'lookup' | 'ca'>;
 }
 
 /** The key that authenticates the gateway's list cursors. */
@@ -122,6 +128,12 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       ? await (await import('./redis.js')).connectRedis(config, logger)
       : undefined;
     if (redis) closers.unshift(() => redis.close());
+    // Every call to an address someone configured (hooks, alert webhook) goes through this one guard.
+    const egress = createEgress({
+      allowPrivateDestinations: config.net.allowPrivateDestinations,
+      ...options.egress,
+    });
+    closers.unshift(() => egress.close());
     // One store for the gateway's limits and the token endpoint's: detection's throttle of a network
     // at the token endpoint lives among the limits' throttles.
     const limitsBackend = redis?.limits ?? memoryBackend();
@@ -258,6 +270,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     const lifecycle = createLifecycle({
       db: store.db,
       config,
+      egress,
       policies: policies.current,
       audit,
       revokeTokens,
@@ -290,6 +303,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     // Detection streams the audit log and contains through the limits, the broker and the catalog.
     const detection = await startDetection({
       config,
+      egress,
       db: store.db,
       audit,
       limits: pipeline.limits,

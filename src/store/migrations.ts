@@ -441,4 +441,19 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('broker_codes').addColumn('cap', 'text').execute();
     },
   },
+  '021_broker_subjects': {
+    async up(db: Kysely<unknown>) {
+      // Users are keyed on the immutable (issuer, sub); the e-mail is an attribute. Offboarding names a
+      // user by e-mail and revokes every subject seen with it (src/broker).
+      await db.schema
+        .createTable('broker_subjects')
+        .addColumn('issuer', 'text', (c) => c.notNull())
+        .addColumn('sub', 'text', (c) => c.notNull())
+        .addColumn('email', 'text')
+        .addColumn('seen_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('broker_subjects_pk', ['issuer', 'sub'])
+        .execute();
+      await db.schema.createIndex('broker_subjects_email').on('broker_subjects').column('email').execute();
+    },
+  },
 };

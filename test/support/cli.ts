@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { testDatabaseEnvSync } from './database.js';
 
@@ -39,6 +39,16 @@ export function gatehouseAsync(args: readonly string[], env: NodeJS.ProcessEnv =
         resolve({ code, stdout, stderr });
       },
     );
+  });
+}
+
+/** Starts the command and returns at once: for one that waits on a person, such as `login` in a browser. */
+export function spawnGatehouse(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, [bin, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...databaseEnv(args, env), ...env },
   });
 }
 

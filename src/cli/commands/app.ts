@@ -14,6 +14,7 @@ import type {
   ScopeSuggestion,
 } from '../../catalog/index.js';
 import type { Config } from '../../config/index.js';
+import type { Egress } from '../../egress/index.js';
 import type { PolicySet } from '../../policy/index.js';
 import { GatehouseError, InputError } from '../../errors/index.js';
 import type { SecretStore } from '../../secrets/index.js';
@@ -28,6 +29,8 @@ export interface CatalogSession {
   audit: AuditLog;
   secrets: SecretStore;
   lifecycle: Lifecycle;
+  /** Outbound calls to configured hooks, refused at connect time unless the address is permitted. */
+  egress: Egress;
   revokeTokens(
     target: { appId?: string; userId?: string },
     options: { reason: string; actor: string; permanent?: boolean },
@@ -44,11 +47,12 @@ export async function withCatalog<T>(
   work: (session: CatalogSession) => Promise<T>,
 ): Promise<T> {
   const config = commandConfig(options);
-  const [audit, broker, catalog, crm, policy, secretsModule, storeModule] = await Promise.all([
+  const [audit, broker, catalog, crm, egressModule, policy, secretsModule, storeModule] = await Promise.all([
     import('../../audit/index.js'),
     import('../../broker/index.js'),
     import('../../catalog/index.js'),
     import('../../crm/index.js'),
+    import('../../egress/index.js'),
     import('../../policy/index.js'),
     import('../../secrets/index.js'),
     import('../../store/index.js'),
@@ -57,6 +61,9 @@ export async function withCatalog<T>(
   try {
     const secrets = secretsModule.openLocalSecretStore(config.dataDir);
     const log = await audit.openAuditLog({ db: store.db, secrets, origin: audit.auditOrigin });
+    const egress = egressModule.createEgress({
+      allowPrivateDestinations: config.net.allowPrivateDestinations,
+    });
     try {
       // Loading and validating the Cedar library takes a second or more: only registrations need it.
       let policies: Promise<PolicySet> | undefined;
@@ -66,6 +73,7 @@ export async function withCatalog<T>(
       const lifecycle = catalog.createLifecycle({
         db: store.db,
         config,
+        egress,
         policies: () => (policies ??= policy.loadActivePolicySet(config.dataDir)),
         audit: log,
         revokeTokens,
@@ -74,8 +82,9 @@ export async function withCatalog<T>(
             await Promise.all(crm.crmObjects.map(async (o) => [o, await embedded.count(o)] as const)),
           ),
       });
-      return await work({ config, store, audit: log, secrets, lifecycle, revokeTokens });
+      return await work({ config, store, audit: log, secrets, lifecycle, egress, revokeTokens });
     } finally {
+      await egress.close();
       await log.close();
     }
   } finally {
@@ -187,7 +196,7 @@ export function registerAppCommands(program: Command): void {
     const { inventoryCsv, notifyUnused, parseDays, refreshUsage, viewOf } =
       await import('../../catalog/index.js');
     const query = listQuery(options, parseDays);
-    await withCatalog(options, async ({ config, store, audit, lifecycle }) => {
+    await withCatalog(options, async ({ config, store, audit, lifecycle, egress }) => {
       await lifecycle.expireApprovals();
       if (query.unusedDays !== undefined) {
         const bar = progressBar('reading the audit trail for last use');
@@ -207,7 +216,7 @@ export function registerAppCommands(program: Command): void {
         if (!webhook)
           throw new InputError('--notify needs catalog.webhook (url and secret) in the configuration');
         notices = await notifyUnused(
-          { db: store.db, audit, webhook, actor: actorOf(options).id },
+          { db: store.db, audit, webhook, egress, actor: actorOf(options).id },
           apps.filter((a) => a.status === 'approved'),
           query.unusedDays,
         );

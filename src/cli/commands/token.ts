@@ -41,6 +41,7 @@ export function registerTokenCommands(program: Command): void {
         const result = await revokeAll(store.db, {
           appId: options.app,
           userId: options.user,
+          ...(config.idp.issuer === undefined ? {} : { issuer: config.idp.issuer }),
           reason: options.reason,
           // No admin API revokes tokens by app or user: this runs on the server host, unverified.
           actor: localOperator.id,
