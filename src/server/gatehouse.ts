@@ -54,7 +54,14 @@ import {
   memoryBackend,
   type LimitsConfig,
 } from '../limits/index.js';
-import { loadActivePolicySet, openDecisionLog, type PolicySet } from '../policy/index.js';
+import {
+  loadActivePolicySet,
+  openDecisionLog,
+  regionField,
+  type PolicySet,
+  type RowCondition,
+} from '../policy/index.js';
+import { appResidency, regionOf, residencyConditions, transferOf } from '../compliance/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
 import { startDetection } from './detection.js';
@@ -216,9 +223,17 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       policy: cedarRuntimePolicy(policies.current, {
         describe: (object) => crm.describe(object),
         log: decisions,
+        residency: {
+          regionOf: (territory: string) => regionOf(config.compliance.residency, territory),
+          conditions: (where: readonly RowCondition[]) =>
+            residencyConditions(config.compliance.residency, regionField, where),
+        },
       }),
       authenticateCaller: (request: FastifyRequest) => authenticateBrokerCaller(broker, request),
       appPlan: approvedPlans(catalog),
+      residency: (plan: ApprovedPlan | undefined) =>
+        appResidency(config.compliance.residency, plan?.residency),
+      transferOf,
       onDecision(request: FastifyRequest, outcome: string, appId: string) {
         appOf.set(request, appId);
         metrics.decisions.inc({ outcome, app: appId });
@@ -397,8 +412,9 @@ function approvedPlans(catalog: Catalog): (appId: string) => Promise<ApprovedPla
     const constraints = app?.constraints;
     const consentPurpose = app && purposeInForce(app);
     const reads = app && declaredReads(app.manifest);
+    const residency = app && declaredResidency(app.manifest);
     const plan =
-      constraints || consentPurpose !== undefined || reads
+      constraints || consentPurpose !== undefined || reads || residency
         ? {
             ...(constraints && {
               dailyQuota: constraints.daily_quota,
@@ -406,6 +422,7 @@ function approvedPlans(catalog: Catalog): (appId: string) => Promise<ApprovedPla
             }),
             ...(consentPurpose !== undefined && { consentPurpose }),
             ...(reads && { reads }),
+            ...(residency && { residency }),
           }
         : undefined;
     if (cache.size > 10_000) cache.clear();
@@ -426,6 +443,16 @@ async function drain(app: FastifyInstance, graceMs: number): Promise<void> {
   } finally {
     clearTimeout(deadline);
   }
+}
+
+/** The residency a plan declares (validated at registration); none when it declares none. */
+function declaredResidency(manifest: Readonly<Record<string, unknown>>): ApprovedPlan['residency'] {
+  const declared = manifest.residency as { region?: unknown; transfers?: unknown } | undefined;
+  if (typeof declared?.region !== 'string') return undefined;
+  const transfers = Array.isArray(declared.transfers)
+    ? declared.transfers.filter((t): t is string => typeof t === 'string')
+    : [];
+  return { region: declared.region, transfers };
 }
 
 /** The read volume a plan declares (its export budgets); none when it states no expected users. */

@@ -1,0 +1,1 @@
+export { appResidency, regionOf, residencyConditions, transferOf, type PlanResidency } from './residency.js';
