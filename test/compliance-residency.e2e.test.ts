@@ -82,7 +82,10 @@ describe('EU-resident records and an app outside the EU', () => {
 
   it('stay invisible in aggregates and filters that name them', async () => {
     const token = await demo.accessToken('alice', 'us-dialer', 'read:account.basic');
-    const filtered = await demo.get(`/crm/v1/accounts?filter=${encodeURIComponent("territory eq 'EMEA'")}&limit=5`, token);
+    const filtered = await demo.get(
+      `/crm/v1/accounts?filter=${encodeURIComponent("territory eq 'EMEA'")}&limit=5`,
+      token,
+    );
     expect(filtered.status).toBe(200);
     expect((await json<Page>(filtered)).records).toEqual([]);
   });
@@ -123,8 +126,10 @@ describe('a transfer the plan declares', () => {
   });
 
   it('needs its legal mechanism: a plan naming transfers without one is not a valid manifest', async () => {
-    const response = await register(manifest('eu-leaker', { residency: { region: 'US', transfers: ['EU'] } }));
-    const problem = await expectProblem(response, 422, 'MANIFEST_INVALID');
+    const response = await register(
+      manifest('eu-leaker', { residency: { region: 'US', transfers: ['EU'] } }),
+    );
+    const problem = await expectProblem(response, 422, 'INVALID_INPUT');
     expect(JSON.stringify(problem)).toContain('transfer_mechanism');
   });
 });

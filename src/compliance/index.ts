@@ -1,1 +1,10 @@
 export { appResidency, regionOf, residencyConditions, transferOf, type PlanResidency } from './residency.js';
+export {
+  buildRunbook,
+  runbookHtml,
+  runbookMarkdown,
+  type Runbook,
+  type RunbookIncident,
+  type RunbookInput,
+} from './runbook.js';
+export { registerRunbookRoutes, type RunbookRouteDeps } from './routes.js';

@@ -23,11 +23,9 @@ export const residencySchema = z
       .default({ EU: ['EMEA'], US: ['NA'], APAC: ['APAC'] }),
     /**
      * Where Gatehouse runs and keeps its stores (the governed app store among them): the region of an
-     * app whose plan declares none, and of the alert sinks unless `sinks` says otherwise.
+     * app whose plan declares none.
      */
     home: regionName.default('EU'),
-    /** The region each event sink receives data in (`alerts.webhook`, `alerts.syslog`, `catalog.webhook`). */
-    sinks: z.record(z.string().regex(/^[a-z][a-z.]*$/), regionName).default({}),
   })
   .refine(
     (r) => {

@@ -22,7 +22,7 @@ export interface PipelineDeps {
   /** The app's approved constraints (quota, rate), which narrow the configured limits; none for demo apps. */
   appPlan?(appId: string): Promise<ApprovedPlan | undefined>;
   /** The app's residency from its plan (home region when it declares none); no residency rules when absent. */
-  residency?(plan: ApprovedPlan | undefined): Residency;
+  residencyOf?(plan: ApprovedPlan | undefined): Residency;
   /** How the audit event names the transfers the app's residency allows; none when it allows none. */
   transferOf?(residency: Residency): string | undefined;
   /** Called once per request with its outcome, for metrics. */
@@ -213,8 +213,8 @@ export async function authenticate(
   if (appPlan?.consentPurpose !== undefined) {
     trail.principal = withPurpose(trail.principal, appPlan.consentPurpose);
   }
-  if (deps.residency) {
-    const residency = deps.residency(appPlan);
+  if (deps.residencyOf) {
+    const residency = deps.residencyOf(appPlan);
     trail.principal = withResidency(trail.principal, residency);
     trail.transfer = deps.transferOf?.(residency);
   }

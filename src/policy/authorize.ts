@@ -24,6 +24,9 @@ const entityTypes: Readonly<Record<string, string>> = {
   note: 'Gatehouse::Note',
 };
 
+/** The row condition field a region condition is answered under (see Residency). */
+export const regionField = 'region';
+
 /** The record attributes row filters are compiled over: Cedar unknown → connector field, per object. */
 function rowFieldsOf(object: string): ReadonlyMap<string, string> {
   return new Map([
@@ -38,9 +41,6 @@ function rowFieldsOf(object: string): ReadonlyMap<string, string> {
 const rowFields: Readonly<Record<string, ReadonlyMap<string, string>>> = Object.fromEntries(
   Object.keys(entityTypes).map((object) => [object, rowFieldsOf(object)]),
 );
-
-/** The row condition field a region condition is answered under (see Residency). */
-export const regionField = 'region';
 
 /** The attributes of one record that policies see: never its contents. */
 export interface RecordRef {

@@ -27,7 +27,14 @@ import {
   type Catalog,
 } from '../catalog/index.js';
 import { demoListenProblem, demoSeedOwners, publicUrl, type Config } from '../config/index.js';
-import { createEmbeddedCrm, crmObjects, isCrmEmpty, seedCrm, type CrmConnector } from '../crm/index.js';
+import {
+  createEmbeddedCrm,
+  crmObjects,
+  isCrmEmpty,
+  seedCrm,
+  type CrmConnector,
+  type CrmObject,
+} from '../crm/index.js';
 import { createDevIdp, type DevIdp } from '../devidp/index.js';
 import { ConfigError } from '../errors/index.js';
 import {
@@ -61,7 +68,13 @@ import {
   type PolicySet,
   type RowCondition,
 } from '../policy/index.js';
-import { appResidency, regionOf, residencyConditions, transferOf } from '../compliance/index.js';
+import {
+  appResidency,
+  regionOf,
+  registerRunbookRoutes,
+  residencyConditions,
+  transferOf,
+} from '../compliance/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
 import { startDetection } from './detection.js';
@@ -231,7 +244,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       }),
       authenticateCaller: (request: FastifyRequest) => authenticateBrokerCaller(broker, request),
       appPlan: approvedPlans(catalog),
-      residency: (plan: ApprovedPlan | undefined) =>
+      residencyOf: (plan: ApprovedPlan | undefined) =>
         appResidency(config.compliance.residency, plan?.residency),
       transferOf,
       onDecision(request: FastifyRequest, outcome: string, appId: string) {
@@ -301,6 +314,16 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     });
     closers.unshift(() => detection.close());
     registerIncidentRoutes(app, { ...pipeline, incidents: detection.desk });
+    registerRunbookRoutes(app, {
+      ...pipeline,
+      findApp: (id) => catalog.findApp(id),
+      history: (id) => catalog.history(id),
+      incidents: async (appId) => (await detection.desk.list({ app_id: appId, limit: 100 })).records,
+      fieldsets: config.scopes,
+      fieldMeta: (object) =>
+        new Map(crm.describe(object as CrmObject).fields.map((f) => [f.name, f] as const)),
+      residency: config.compliance.residency,
+    });
     registerKeyRoutes(app, { ...pipeline, keys: broker });
     registerOpenApiRoute(app, {
       ...pipeline,
