@@ -8,3 +8,11 @@ export {
   type RunbookInput,
 } from './runbook.js';
 export { registerRunbookRoutes, type RunbookRouteDeps } from './routes.js';
+export {
+  Scrubber,
+  scrubTables,
+  survivors,
+  type Row as ScrubRow,
+  type ScrubReport,
+  type ScrubTable,
+} from './scrub.js';

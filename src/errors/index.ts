@@ -74,6 +74,7 @@ export const errorRegistry = {
   DATABASE_BUSY: { status: 503, title: 'Database busy' },
   AUDIT_LOG_DAMAGED: { status: 503, title: 'Audit log damaged' },
   POLICY_UNAVAILABLE: { status: 503, title: 'Policy library unavailable' },
+  SCRUB_LEAK: { status: 500, title: 'Original values survived the scrub' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;
