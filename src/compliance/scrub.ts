@@ -120,6 +120,16 @@ export class Scrubber {
       if (typeof row.phone === 'string') this.originals.phone.add(row.phone);
       if (typeof row.national_id === 'string') this.originals.nationalId.add(row.national_id);
     }
+    // Numbers pasted into free text are originals too: no fake may equal one.
+    for (const [column, treatment] of Object.entries(treatments[table])) {
+      const text = row[column];
+      if (treatment !== 'redacted' || typeof text !== 'string') continue;
+      for (const finding of scanText(text)) {
+        const value = text.slice(finding.start, finding.end);
+        this.originals.phone.add(value);
+        this.originals.nationalId.add(value);
+      }
+    }
   }
 
   /** The scrubbed row; tables must come in `scrubTables` order. */
@@ -163,7 +173,7 @@ export class Scrubber {
       this.accountDomain.set(this.pseudonymId(String(row.id)), slug(fake));
       return fake;
     }
-    const country = countryOf(row.phone);
+    const country = countryOf(row.phone, row.national_id);
     switch (column) {
       case 'first_name':
         return this.remember(value, () => this.draw(`first:${value}`, country).person.firstName());
@@ -327,10 +337,27 @@ function wordsPattern(values: readonly string[]): RegExp | undefined {
   return new RegExp(`(?<![\\p{L}\\p{N}])(?:${escaped.join('|')})(?![\\p{L}\\p{N}])`, 'gu');
 }
 
-function countryOf(phone: unknown): Country {
+const byCallingCode: Readonly<Record<string, Country>> = {
+  '44': 'GB',
+  '49': 'DE',
+  '33': 'FR',
+  '61': 'AU',
+  '65': 'SG',
+};
+
+/**
+ * The country a contact's identity formats follow, from their phone number: what libphonenumber says,
+ * else the calling code (+1 numbers of the fiction ranges name no country: a SIN-shaped national id
+ * makes them Canadian). US when nothing tells.
+ */
+function countryOf(phone: unknown, nationalId: unknown): Country {
   const parsed = typeof phone === 'string' ? parsePhoneNumberFromString(phone) : undefined;
   const country = parsed?.country as Country | undefined;
-  return country && countries.includes(country) ? country : 'US';
+  if (country && countries.includes(country)) return country;
+  const code = parsed?.countryCallingCode;
+  if (code === '1')
+    return typeof nationalId === 'string' && /^\d{3} \d{3} \d{3}$/.test(nationalId) ? 'CA' : 'US';
+  return (code && byCallingCode[code]) || 'US';
 }
 
 function shiftDate(value: string, days: number): string {

@@ -103,8 +103,7 @@ async function scrub(options: ScrubOptions): Promise<ScrubResult> {
       (source.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
     const total = scrubTables.reduce((sum, table) => sum + count(table), 0);
     const scrubber = new Scrubber(key);
-    for (const table of ['crm_accounts', 'crm_contacts'] as const)
-      for (const row of rows(table)) scrubber.learn(table, row);
+    for (const table of scrubTables) for (const row of rows(table)) scrubber.learn(table, row);
     const target = store.db as unknown as Kysely<Record<ScrubTable, ScrubRow>>;
     let done = 0;
     for (const table of scrubTables) {
