@@ -150,12 +150,13 @@ describe('gatehouse scrub --from <data dir> --to <data dir>', () => {
       for (const v of values) counts[v] = (counts[v] ?? 0) + 1;
       return counts;
     };
-    // Phone calling codes, the kinds of national id DLP recognises (checksums included), consent and territory.
+    // Phone calling codes, the national ids DLP validates (SSN, NINO; a German tax id may also read as a phone), consent and territory.
     const country = (r: Row) => parsePhoneNumberFromString(String(r.phone))?.countryCallingCode ?? '?';
     const idKinds = (r: Row) =>
       scanText(String(r.national_id))
         .map((f) => f.kind)
-        .join(',') || 'none';
+        .filter((kind) => kind === 'us_ssn' || kind === 'uk_nino')
+        .join(',') || 'other';
     for (const measure of [
       country,
       idKinds,
