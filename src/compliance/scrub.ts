@@ -159,7 +159,11 @@ export class Scrubber {
       case 'pseudonym':
         return this.pseudonymId(value);
       case 'shifted':
-        return shiftDate(value, this.int(`dob:${String(row.id)}`, -182, 182));
+        // 1 to 182 days either way: never the original date.
+        return shiftDate(
+          value,
+          this.int(`dob:${String(row.id)}`, 1, 182) * (this.int(`dob-sign:${String(row.id)}`, 0, 1) ? 1 : -1),
+        );
       case 'redacted':
         return this.freeText(value);
       case 'fake':
@@ -176,9 +180,13 @@ export class Scrubber {
     const country = countryOf(row.phone, row.national_id);
     switch (column) {
       case 'first_name':
-        return this.remember(value, () => this.draw(`first:${value}`, country).person.firstName());
+        return this.remember(value, () =>
+          this.unlike(new Set([value]), (n) => this.draw(`first:${value}:${n}`, country).person.firstName()),
+        );
       case 'last_name': {
-        const fake = this.remember(value, () => this.draw(`last:${value}`, country).person.lastName());
+        const fake = this.remember(value, () =>
+          this.unlike(new Set([value]), (n) => this.draw(`last:${value}:${n}`, country).person.lastName()),
+        );
         if (typeof row.first_name === 'string') this.sensitive.add(`${row.first_name} ${value}`);
         return fake;
       }
@@ -275,11 +283,11 @@ export class Scrubber {
     const known = this.textPattern
       ? text.replace(this.textPattern, (match) => this.replaced.get(match) ?? match)
       : text;
+    // What DLP finds in the original is searched for in the output; what it finds after the
+    // replacements (a fake among them) is redacted.
+    for (const finding of scanText(text)) this.sensitive.add(text.slice(finding.start, finding.end));
     const findings = scanText(known);
-    for (const finding of findings) {
-      this.report.dlp[finding.kind] = (this.report.dlp[finding.kind] ?? 0) + 1;
-      this.sensitive.add(known.slice(finding.start, finding.end));
-    }
+    for (const finding of findings) this.report.dlp[finding.kind] = (this.report.dlp[finding.kind] ?? 0) + 1;
     return findings.length > 0 ? redactText(known, findings) : known;
   }
 
