@@ -133,3 +133,33 @@ describe('a transfer the plan declares', () => {
     expect(JSON.stringify(problem)).toContain('transfer_mechanism');
   });
 });
+
+describe('a plan change that adds a transfer', () => {
+  it('waits for a reviewer while the approved residency stays in force, then holds once approved', async () => {
+    const token = await demo.accessToken('alice', 'us-dialer', 'read:account.basic');
+    const change = await demo.send('PUT', '/admin/v1/apps/us-dialer/manifest', await consoleToken('alice'), {
+      json: manifest('us-dialer', {
+        residency: { region: 'US', transfers: ['EU'], transfer_mechanism: 'SCC 2021/914 module 2' },
+      }),
+    });
+    expect(change.status).toBe(200);
+    // The admission policy approves the plan; the residency change alone sends it to a reviewer.
+    expect(await json<{ change: string }>(change)).toMatchObject({ change: 'pending' });
+    const [event] = await auditEventsOf(demo, await consoleToken('carol'), requestIdOf(change));
+    expect(event?.event.reason).toContain('residency US< -> US<EU');
+
+    // Past the server's one-second plan cache: still the approved residency, never the pending one.
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    expect((await json<Page>(await demo.get('/crm/v1/accounts?limit=5', token))).records).toEqual([]);
+
+    const approval = await demo.send('POST', '/admin/v1/apps/us-dialer/approve', await consoleToken('rita'), {
+      json: { reason: 'SCCs signed with the US processor' },
+    });
+    expect(approval.status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const list = await demo.get('/crm/v1/accounts?limit=5', token);
+    expect((await json<Page>(list)).records).toHaveLength(5);
+    const [served] = await auditEventsOf(demo, await consoleToken('carol'), requestIdOf(list));
+    expect(served?.event).toMatchObject({ app_id: 'us-dialer', transfer: 'EU>US' });
+  });
+});
