@@ -22,6 +22,8 @@ export interface AuditEvent {
   record_count?: number;
   /** The caller's network (IPv4 /24, IPv6 /48), never the full address. */
   client_network?: string;
+  /** A cross-border transfer the app's plan allows, as `<record regions>><app region>` (`EU>US`). */
+  transfer?: string;
 }
 
 const requiredFields = [
@@ -40,9 +42,12 @@ const requiredFields = [
 ] as const satisfies ReadonlyArray<keyof AuditEvent>;
 
 const outcomes: ReadonlySet<string> = new Set(['allow', 'deny', 'error']);
-const optionalStrings = ['policy_version', 'fields', 'client_network'] as const satisfies ReadonlyArray<
-  keyof AuditEvent
->;
+const optionalStrings = [
+  'policy_version',
+  'fields',
+  'client_network',
+  'transfer',
+] as const satisfies ReadonlyArray<keyof AuditEvent>;
 const knownFields: ReadonlySet<string> = new Set<string>([
   ...requiredFields,
   ...optionalStrings,

@@ -38,6 +38,7 @@ import {
   consentWarnings,
   droppedScopes,
   purposeInForce,
+  residencyOf,
   restoreTarget,
   stateAfter,
 } from './rules.js';
@@ -405,8 +406,18 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
           policy_version: admission.policy_version,
         });
       }
-      const held = { scopes: app.scopes, risk: app.riskScore, purpose: purposeInForce(app) };
-      const next = { scopes: manifest.scopes, risk: admission.risk_score, purpose: manifest.consent_purpose };
+      const held = {
+        scopes: app.scopes,
+        risk: app.riskScore,
+        purpose: purposeInForce(app),
+        residency: residencyOf(app.manifest),
+      };
+      const next = {
+        scopes: manifest.scopes,
+        risk: admission.risk_score,
+        purpose: manifest.consent_purpose,
+        residency: residencyOf(manifest),
+      };
       // A bundle other than the approved one is never waved through on a narrower plan: only the policy's
       // own approval or a reviewer's puts it in force.
       const newBundle = digest !== app.approvedDigest && admission.decision !== 'approve';
@@ -446,7 +457,11 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
         held.purpose === next.purpose
           ? ''
           : `; consent purpose ${held.purpose ?? 'none'} -> ${next.purpose ?? 'none'}`;
-      const reason = `plan change waits for review (${summary(admission)})${purposeChange}; the approved plan stays in force`;
+      const residencyChange =
+        held.residency === next.residency
+          ? ''
+          : `; residency ${held.residency ?? 'home'} -> ${next.residency ?? 'home'}`;
+      const reason = `plan change waits for review (${summary(admission)})${purposeChange}${residencyChange}; the approved plan stays in force`;
       await change(app, { ...base, action: 'update', to: 'approved', reason }, (trx, at) =>
         updateIfUnchanged(trx, app, { pending: JSON.stringify(pending), ...scanColumn }, at),
       );

@@ -7,6 +7,7 @@ import {
   consentWarnings,
   droppedScopes,
   purposeInForce,
+  residencyOf,
   restoreTarget,
   stateAfter,
 } from './rules.js';
@@ -109,6 +110,16 @@ describe('plan changes of an approved app', () => {
       false,
     );
     expect(appliesAtOnce('review', held, { scopes: ['read:account.basic'], risk: 11 })).toBe(false);
+  });
+
+  it('wait for review when they change the residency, even one the policy approves', () => {
+    const us = residencyOf({ residency: { region: 'US', transfers: [] } });
+    const withEu = residencyOf({ residency: { region: 'US', transfers: ['EU'] } });
+    expect(appliesAtOnce('approve', { ...held, residency: us }, { ...held, residency: withEu })).toBe(false);
+    expect(appliesAtOnce('approve', held, { ...held, residency: us })).toBe(false);
+    expect(appliesAtOnce('approve', { ...held, residency: withEu }, { ...held, residency: withEu })).toBe(
+      true,
+    );
   });
 
   it('wait for review when they change the consent purpose, even one the policy approves', () => {

@@ -76,17 +76,28 @@ export function assertSeparateDuties(app: App, approver: string): void {
  * A change of an approved plan needs no reviewer when the policy approves it, or when it only takes
  * away: no new scope and no higher risk (narrowing, e.g. after `app suggest-scopes`). A different
  * consent purpose always needs one, whatever the policy says: it changes whose personal data the app
- * processes and why (and dropping the purpose hands the choice back to configuration).
+ * processes and why (and dropping the purpose hands the choice back to configuration). So does a
+ * different residency (`residencyOf`): it moves personal data across borders.
  */
 export function appliesAtOnce(
   decision: 'approve' | 'review',
-  held: { scopes: readonly string[]; risk?: number; purpose?: string },
-  next: { scopes: readonly string[]; risk: number; purpose?: string },
+  held: { scopes: readonly string[]; risk?: number; purpose?: string; residency?: string },
+  next: { scopes: readonly string[]; risk: number; purpose?: string; residency?: string },
 ): boolean {
   if (held.purpose !== next.purpose) return false;
+  // Where the app runs and which regions' records it receives decide which transfers are lawful.
+  if (held.residency !== next.residency) return false;
   if (decision === 'approve') return true;
   const narrower = next.scopes.every((scope) => held.scopes.includes(scope));
   return narrower && next.risk <= (held.risk ?? 0);
+}
+
+/** A plan's residency as one comparable value: its region and its sorted transfers; undefined when it names none. */
+export function residencyOf(manifest: Readonly<Record<string, unknown>>): string | undefined {
+  const residency = manifest.residency as { region?: unknown; transfers?: unknown } | undefined;
+  if (typeof residency?.region !== 'string') return undefined;
+  const transfers = Array.isArray(residency.transfers) ? residency.transfers.map(String).sort() : [];
+  return `${residency.region}<${transfers.join(',')}`;
 }
 
 /** Scopes the app holds now that the next plan drops: tokens carrying them must be revoked. */

@@ -9,6 +9,8 @@ import { registerDrillCommands } from './commands/drill.js';
 import { registerSimulateCommand } from './commands/simulate.js';
 import { registerLoginCommands } from './commands/login.js';
 import { registerIncidentCommands } from './commands/incident.js';
+import { registerRunbookCommand } from './commands/runbook.js';
+import { registerScrubCommand } from './commands/scrub.js';
 import { registerOffboardCommands } from './commands/offboard.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { registerScanCommand } from './commands/scan.js';
@@ -37,6 +39,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerIncidentCommands(program);
   registerDrillCommands(program);
   registerConfigCommands(program);
+  registerRunbookCommand(program);
+  registerScrubCommand(program);
   registerSimulateCommand(program);
   for (const command of program.commands) command.exitOverride();
 

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { catalogSchema } from './catalog.js';
 import { detectSchema } from './detect.js';
+import { residencySchema } from './residency.js';
 import { defaultConsentPurposes } from './defaults.js';
 
 const objectName = z.enum(['account', 'contact', 'opportunity', 'note']);
@@ -311,6 +312,7 @@ export const configSchema = z.strictObject({
       decisionRetentionDays: z.number().int().min(1).max(3650).default(30),
     })
     .prefault({}),
+  compliance: z.strictObject({ residency: residencySchema.prefault({}) }).prefault({}),
   scopes: z.record(scopeName, fieldset),
   roles: z.record(z.string(), role),
   /** Outbound calls to configured addresses (webhooks, alert sinks, audit hooks). */

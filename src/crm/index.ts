@@ -22,3 +22,4 @@ export type {
 export { crmObjects, objectFromPlural } from './metadata.js';
 export { createEmbeddedCrm } from './embedded.js';
 export { seedCrm, isCrmEmpty, type SeedOptions, type SeedResult } from './seed/seed.js';
+export { nationalIdFor, phoneFor, type Country } from './seed/identity.js';

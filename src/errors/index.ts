@@ -75,6 +75,7 @@ export const errorRegistry = {
   AUDIT_LOG_DAMAGED: { status: 503, title: 'Audit log damaged' },
   POLICY_UNAVAILABLE: { status: 503, title: 'Policy library unavailable' },
   DESTINATION_REFUSED: { status: 422, title: 'Outbound destination refused' },
+  SCRUB_LEAK: { status: 500, title: 'Original values survived the scrub' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;

@@ -9,7 +9,7 @@ import {
   type ErrorCode,
 } from '../errors/index.js';
 import { retryAfterSeconds, type AppPlan, type Limits } from '../limits/index.js';
-import type { Principal } from '../policy/index.js';
+import type { Principal, Residency } from '../policy/index.js';
 import type { RuntimePolicy } from './policy.js';
 import { identify, type TokenClaims } from './stages.js';
 
@@ -21,6 +21,10 @@ export interface PipelineDeps {
   authenticateCaller(request: FastifyRequest): Promise<TokenClaims>;
   /** The app's approved constraints (quota, rate), which narrow the configured limits; none for demo apps. */
   appPlan?(appId: string): Promise<ApprovedPlan | undefined>;
+  /** The app's residency from its plan (home region when it declares none); no residency rules when absent. */
+  residencyOf?(plan: ApprovedPlan | undefined): Residency;
+  /** How the audit event names the transfers the app's residency allows; none when it allows none. */
+  transferOf?(residency: Residency): string | undefined;
   /** Called once per request with its outcome, for metrics. */
   onDecision?(request: FastifyRequest, outcome: AuditEvent['outcome'], appId: string): void;
   /** The time events are stamped with (a simulated clock in `gatehouse simulate`); real time by default. */
@@ -36,6 +40,8 @@ export interface ApprovedPlan extends AppPlan {
   consentPurpose?: string;
   /** The plan's `expected_users` and `expected_reads` (records per user per day, by object). */
   reads?: { expectedUsers: number; expectedReads: Readonly<Partial<Record<string, number>>> };
+  /** The plan's `residency`: where the app runs, and the regions whose records it may receive. */
+  residency?: { region: string; transfers: readonly string[] };
 }
 
 /** What one request did, filled in by the stages as they run and recorded whatever the outcome. */
@@ -53,6 +59,8 @@ export interface Trail {
   detail: string;
   /** Response headers the stages decided (RateLimit-*, ETag), sent whatever the outcome. */
   headers: Record<string, string>;
+  /** The cross-border transfer the app's plan allows, recorded on the event of an allowed request. */
+  transfer?: string;
   /** Further events this request raises for detection (a `bulk_export`), appended before its own. */
   events: Array<Pick<AuditEvent, 'action' | 'reason'>>;
 }
@@ -208,6 +216,11 @@ export async function authenticate(
   if (appPlan?.consentPurpose !== undefined) {
     trail.principal = withPurpose(trail.principal, appPlan.consentPurpose);
   }
+  if (deps.residencyOf) {
+    const residency = deps.residencyOf(appPlan);
+    trail.principal = withResidency(trail.principal, residency);
+    trail.transfer = deps.transferOf?.(residency);
+  }
   await limit(deps.limits, trail.principal, appPlan, trail);
   return trail.principal;
 }
@@ -225,6 +238,24 @@ function withPurpose(principal: Principal, consentPurpose: string): Principal {
   if (!found) {
     found = Object.freeze({ ...principal, consentPurpose });
     byPurpose.set(consentPurpose, found);
+  }
+  return found;
+}
+
+/** Principals with their app's residency, kept per principal and residency, as withPurpose does. */
+const resident = new WeakMap<Principal, Map<string, Principal>>();
+
+function withResidency(principal: Principal, residency: Residency): Principal {
+  let byResidency = resident.get(principal);
+  if (!byResidency) {
+    byResidency = new Map();
+    resident.set(principal, byResidency);
+  }
+  const key = JSON.stringify(residency);
+  let found = byResidency.get(key);
+  if (!found) {
+    found = Object.freeze({ ...principal, residency });
+    byResidency.set(key, found);
   }
   return found;
 }
@@ -315,6 +346,7 @@ function auditEvent(
     ...(trail.fields.length > 0 && { fields: [...trail.fields].sort().join(',') }),
     ...(trail.recordCount !== undefined && { record_count: trail.recordCount }),
     client_network: networkOf(request.ip),
+    ...(outcome === 'allow' && trail.transfer !== undefined && { transfer: trail.transfer }),
   };
 }
 

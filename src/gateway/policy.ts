@@ -51,6 +51,11 @@ export interface RuntimePolicyOptions {
   /** Where decisions are recorded for simulation; none in tools that only ask. */
   log?: DecisionLog;
   now?: () => Date;
+  /** Residency: the region of a record's territory, and a row filter's region conditions as CRM ones. */
+  residency?: {
+    regionOf(territory: string): string;
+    conditions(where: readonly RowCondition[]): RowCondition[];
+  };
 }
 
 export function cedarRuntimePolicy(current: () => PolicySet, options: RuntimePolicyOptions): RuntimePolicy {
@@ -81,10 +86,13 @@ export function cedarRuntimePolicy(current: () => PolicySet, options: RuntimePol
     rows(ask) {
       const result = decide(ask);
       assertAuthorized(result);
-      return [...(result.where ?? []), ...capabilityRows(ask.principal, ask.object)];
+      const where = result.where ?? [];
+      const rows = options.residency ? options.residency.conditions(where) : where;
+      return [...rows, ...capabilityRows(ask.principal, ask.object)];
     },
     record(ask, record) {
-      assertAuthorized(decide(ask, record));
+      const region = options.residency?.regionOf(record.territory);
+      assertAuthorized(decide(ask, region === undefined ? record : { ...record, region }));
     },
   };
 }

@@ -217,6 +217,31 @@ describe('row filters from partial evaluation', () => {
     ]);
   });
 
+  it('turns the residency forbid into a region filter over the closed vocabulary, and a record decision', () => {
+    const regions = ['APAC', 'EU', 'US'];
+    const inUs = { ...alice, residency: { region: 'US', transfers: [], regions } };
+    // `region ≠ EU` has no `in` form of its own; over the vocabulary it is `region in [APAC, US]`.
+    expect(compileRowFilter(policies, inUs, 'read', 'account')).toEqual([
+      { field: 'territory', op: 'eq', value: 'EMEA' },
+      { field: 'region', op: 'in', value: ['APAC', 'US'] },
+    ]);
+    const allowed = { ...inUs, residency: { ...inUs.residency, transfers: ['EU'] } };
+    expect(compileRowFilter(policies, allowed, 'read', 'account')).toEqual([
+      { field: 'territory', op: 'eq', value: 'EMEA' },
+    ]);
+    const record = { id: '0010S0000000004', territory: 'EMEA', owner: 'bob@example.com', region: 'EU' };
+    expect(
+      authorizeRequest(policies, { principal: inUs, action: 'read', object: 'account', resource: record }),
+    ).toMatchObject({
+      allowed: false,
+      policyIds: ['runtime.residency-eu-transfer'],
+    });
+    expect(
+      authorizeRequest(policies, { principal: allowed, action: 'read', object: 'account', resource: record })
+        .allowed,
+    ).toBe(true);
+  });
+
   it('answers a list request through authorizeRequest with the same filter', () => {
     const result = authorizeRequest(policies, { principal: alice, action: 'read', object: 'account' });
     expect(result).toMatchObject({ allowed: true, where: [{ field: 'territory', op: 'eq', value: 'EMEA' }] });

@@ -24,6 +24,9 @@ const entityTypes: Readonly<Record<string, string>> = {
   note: 'Gatehouse::Note',
 };
 
+/** The row condition field a region condition is answered under (see Residency). */
+export const regionField = 'region';
+
 /** The record attributes row filters are compiled over: Cedar unknown → connector field, per object. */
 function rowFieldsOf(object: string): ReadonlyMap<string, string> {
   return new Map([
@@ -31,6 +34,8 @@ function rowFieldsOf(object: string): ReadonlyMap<string, string> {
     ['resource.owner', 'owner'],
     // An account is its own account; every other record names its account in account_id.
     ['resource.account', object === 'account' ? 'id' : 'account_id'],
+    // Not a connector field: the gateway turns a condition on the region into one on the field it comes from.
+    ['resource.region', regionField],
   ]);
 }
 const rowFields: Readonly<Record<string, ReadonlyMap<string, string>>> = Object.fromEntries(
@@ -45,6 +50,8 @@ export interface RecordRef {
   readonly owner: string;
   /** The record's account id (an account's own id); empty when it hangs off no account. */
   readonly account?: string;
+  /** The record's region (residency); empty when its value places it in none. */
+  readonly region?: string;
 }
 
 /** What the request carries besides who and what (schema type RequestContext). */
@@ -126,6 +133,7 @@ export function authorizeRequest(
     resource.territory,
     resource.owner,
     resource.account ?? '',
+    resource.region ?? '',
     context,
   ]);
   const cached = caches.decisions.get(key);
@@ -150,6 +158,7 @@ export function authorizeRequest(
           owner: resource.owner,
           account: resource.account ?? '',
           data_class: objectClass(input.object),
+          ...(input.principal.residency && { region: resource.region ?? '' }),
         },
         parents: [],
       },
@@ -259,6 +268,7 @@ function rowFilterDecision(
             owner: unknown('resource.owner'),
             account: unknown('resource.account'),
             data_class: objectClass(object),
+            ...(principal.residency && { region: unknown('resource.region') }),
           },
           parents: [],
         },
@@ -276,6 +286,7 @@ function rowFilterDecision(
         answer.response,
         effects,
         rowFields[object] as ReadonlyMap<string, string>,
+        new Map(principal.residency ? [[regionField, principal.residency.regions]] : []),
       );
       if (outcome.allowed) {
         result = Object.freeze({
@@ -407,7 +418,15 @@ function principalFacts(principal: Principal): PrincipalFacts {
     const scopes = Object.freeze([...new Set(principal.scopes)].sort());
     facts = {
       scopes,
-      key: Object.freeze([userId, email, role, territory ?? null, appId, [...principal.scopes].sort()]),
+      key: Object.freeze([
+        userId,
+        email,
+        role,
+        territory ?? null,
+        appId,
+        [...principal.scopes].sort(),
+        principal.residency?.regions ?? null,
+      ]),
       entity: {
         uid: { type: 'Gatehouse::User', id: userId },
         attrs: { email, role, ...(territory ? { territory } : {}) },
@@ -445,8 +464,12 @@ function requestContext(
     fallback: () => cedar.CedarValueJson,
     wrap: (v: T) => cedar.CedarValueJson,
   ) => (value !== undefined ? wrap(value) : partial ? unknown(`context.${name}`) : fallback());
+  const residency = principal.residency;
   return {
     app: principal.appId,
+    ...(residency && {
+      residency: { app_region: residency.region, transfers: [...new Set(residency.transfers)].sort() },
+    }),
     scopes: principalFacts(principal).scopes as string[],
     fields: pick(
       given.fields,

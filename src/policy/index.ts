@@ -5,6 +5,7 @@ export {
   type Action,
   type Fieldset,
   type Principal,
+  type Residency,
   type RolePolicy,
   type RowCondition,
 } from './runtime.js';
@@ -48,6 +49,7 @@ export {
   clearPolicyCaches,
   compileRowFilter,
   policyCacheStats,
+  regionField,
   type AuthorizeInput,
   type AuthorizeResult,
   type RecordRef,

@@ -14,6 +14,31 @@ export type DataClass = (typeof dataClasses)[number];
 export const crmObjects = ['account', 'contact', 'opportunity', 'note'] as const;
 export type CrmObjectName = (typeof crmObjects)[number];
 
+/** GDPR Art. 6(1)(a)–(f). */
+export const lawfulBases = [
+  'consent',
+  'contract',
+  'legal_obligation',
+  'vital_interests',
+  'public_task',
+  'legitimate_interests',
+] as const;
+
+/** Categories of personal data a record of processing names. */
+export const dataCategories = [
+  'identification',
+  'contact_details',
+  'professional',
+  'financial',
+  'communications',
+  'national_identifiers',
+  'special_category',
+] as const;
+
+const regionName = z.string().regex(/^[A-Z][A-Z0-9_]{0,15}$/, {
+  message: 'must be a region name such as EU, US or APAC',
+});
+
 const sensitiveClasses: ReadonlySet<string> = new Set(['pii', 'financial', 'health', 'secret']);
 
 /**
@@ -103,6 +128,31 @@ const manifestSchema = z.strictObject({
   consent_purpose: z.string().max(64).optional(),
   /** Tokens of this app must be DPoP-bound (RFC 9449): the broker issues none without a proof. */
   require_dpop: z.boolean().default(false),
+  /**
+   * Where the app runs and keeps what it stores, and the regions whose records it may receive (each
+   * a transfer with a lawful mechanism, e.g. standard contractual clauses). The installation's home
+   * region, no transfers, when absent.
+   */
+  residency: z
+    .strictObject({
+      region: regionName,
+      /** Where copies live: in the governed app store (Gatehouse's home region) or the app's own store. */
+      stores: z.enum(['none', 'gatehouse', 'app']).default('none'),
+      transfers: z.array(regionName).max(16).default([]),
+      /** The legal mechanism of the transfers (GDPR Art. 46), e.g. "SCC 2021/914 module 2". */
+      transfer_mechanism: z.string().trim().min(3).max(200).optional(),
+    })
+    .refine((r) => r.transfers.length === 0 || r.transfer_mechanism !== undefined, {
+      message: 'transfers need a transfer_mechanism (GDPR Art. 46, e.g. standard contractual clauses)',
+      path: ['transfer_mechanism'],
+    })
+    .optional(),
+  /** GDPR Art. 6(1): the lawful basis of the processing. */
+  lawful_basis: z.enum(lawfulBases).optional(),
+  /** The purposes of the processing in plain language (GDPR Art. 30(1)(b)). */
+  purposes: z.array(z.string().trim().min(3).max(200)).max(20).optional(),
+  /** The categories of personal data processed (GDPR Art. 30(1)(c)). */
+  data_categories: z.array(z.enum(dataCategories)).max(dataCategories.length).optional(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
@@ -119,6 +169,29 @@ export interface Enrichment {
   /** Expected daily reads of the sensitive table with the largest share, and that table's size. */
   readonly sensitive_reads: number;
   readonly sensitive_table_size: number;
+  /** The plan's regulation mapping as declared: shown at admission, the basis of the app's runbook. */
+  readonly processing: Processing;
+}
+
+/** What the plan says about its processing (GDPR Art. 30): undeclared parts are named as such. */
+export interface Processing {
+  readonly lawful_basis: string;
+  readonly purposes: readonly string[];
+  readonly data_categories: readonly string[];
+  readonly region: string | undefined;
+  readonly stores: string;
+  readonly transfers: readonly string[];
+}
+
+function processingOf(manifest: Manifest): Processing {
+  return {
+    lawful_basis: manifest.lawful_basis ?? 'undeclared',
+    purposes: manifest.purposes ?? [manifest.purpose],
+    data_categories: manifest.data_categories ?? [],
+    region: manifest.residency?.region,
+    stores: manifest.residency?.stores ?? 'none',
+    transfers: manifest.residency?.transfers ?? [],
+  };
 }
 
 /** Validates a manifest; throws ManifestInvalid listing every problem as `field: what is wrong`. */
@@ -231,6 +304,7 @@ export function enrichManifest(manifest: Manifest, context: ManifestContext = {}
     insecure_redirect_uris: insecure,
     sensitive_reads: sensitiveReads,
     sensitive_table_size: sensitiveTableSize,
+    processing: processingOf(manifest),
   };
   return { ...partial, risk_score: riskScore(manifest, partial) };
 }

@@ -46,12 +46,14 @@ export type ResidualOutcome =
  * Combines the residuals of one partial evaluation: a permit whose residual is `true` opens every row,
  * the permits' residuals are OR-ed (only when that OR is expressible), and each forbid residual is
  * negated into the filter (only when it is a single literal). `rowFields` maps the names of unknowns to
- * connector fields.
+ * connector fields; `domains` gives the fields whose values form a closed vocabulary (the region), over
+ * which "not one of these" is exactly "one of the others".
  */
 export function compileResiduals(
   response: cedar.ResidualResponse,
   effects: ReadonlyMap<string, 'permit' | 'forbid'>,
   rowFields: ReadonlyMap<string, string>,
+  domains: ReadonlyMap<string, readonly string[]> = new Map(),
 ): ResidualOutcome {
   if (response.errored.length > 0) return { allowed: false, policyIds: [...response.errored].sort() };
   try {
@@ -83,7 +85,7 @@ export function compileResiduals(
     for (const { id, formula } of forbids) {
       const lits = (formula as Extract<Formula, { kind: 'and' }>).lits;
       if (lits.length !== 1) throw new Untranslatable(id, 'a forbid over more than one condition');
-      const negated = negateLiteral(lits[0] as Literal);
+      const negated = complement(negateLiteral(lits[0] as Literal), domains);
       if (!negated.positive) throw new Untranslatable(id, `a forbid on ${negated.field} equal to a value`);
       forbidLits.push(negated);
     }
@@ -223,6 +225,13 @@ function negate(id: string, f: Formula): Formula {
   if (f.kind === 'const') return f.value ? FALSE : TRUE;
   if (f.lits.length === 1) return { kind: 'and', lits: [negateLiteral(f.lits[0] as Literal)] };
   throw new Untranslatable(id, 'the negation of a conjunction');
+}
+
+/** A negative literal over a closed vocabulary as the positive one over the rest of it. */
+function complement(lit: Literal, domains: ReadonlyMap<string, readonly string[]>): Literal {
+  const domain = domains.get(lit.field);
+  if (lit.positive || !domain) return lit;
+  return { field: lit.field, positive: true, values: domain.filter((v) => !lit.values.includes(v)) };
 }
 
 function negateLiteral(lit: Literal): Literal {

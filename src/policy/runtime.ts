@@ -33,6 +33,18 @@ export interface Principal {
    * the plan names none (configuration `gateway.consent.appPurposes` decides then).
    */
   readonly consentPurpose?: string | undefined;
+  /** Set by the gateway from the app's plan and the residency configuration; absent: no residency rules. */
+  readonly residency?: Residency | undefined;
+}
+
+/** Where an app runs and which regions' records it may receive; what policies see as `context.residency`. */
+export interface Residency {
+  /** The region the app runs and stores in. */
+  readonly region: string;
+  /** Regions whose records the app's plan may receive (transfers with a lawful mechanism). */
+  readonly transfers: readonly string[];
+  /** Every region a record can be in: the vocabulary a row filter on the region is expressed over. */
+  readonly regions: readonly string[];
 }
 
 /** A condition pushed into the connector query; all conditions of a filter must hold (AND). */

@@ -29,7 +29,14 @@ import {
 } from '../catalog/index.js';
 import { demoListenProblem, demoSeedOwners, publicUrl, type Config } from '../config/index.js';
 import { registerConsole, registerConsoleRoutes } from '../console/index.js';
-import { createEmbeddedCrm, crmObjects, isCrmEmpty, seedCrm, type CrmConnector } from '../crm/index.js';
+import {
+  createEmbeddedCrm,
+  crmObjects,
+  isCrmEmpty,
+  seedCrm,
+  type CrmConnector,
+  type CrmObject,
+} from '../crm/index.js';
 import { createDevIdp, type DevIdp } from '../devidp/index.js';
 import { ConfigError } from '../errors/index.js';
 import {
@@ -56,7 +63,21 @@ import {
   memoryBackend,
   type LimitsConfig,
 } from '../limits/index.js';
-import { judgeManifest, loadActivePolicySet, openDecisionLog, type PolicySet } from '../policy/index.js';
+import {
+  judgeManifest,
+  loadActivePolicySet,
+  openDecisionLog,
+  regionField,
+  type PolicySet,
+  type RowCondition,
+} from '../policy/index.js';
+import {
+  appResidency,
+  regionOf,
+  registerRunbookRoutes,
+  residencyConditions,
+  transferOf,
+} from '../compliance/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
 import { systemClock, type Clock } from '../detect/index.js';
@@ -240,9 +261,17 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       policy: cedarRuntimePolicy(policies.current, {
         describe: (object) => crm.describe(object),
         log: decisions,
+        residency: {
+          regionOf: (territory: string) => regionOf(config.compliance.residency, territory),
+          conditions: (where: readonly RowCondition[]) =>
+            residencyConditions(config.compliance.residency, regionField, where),
+        },
       }),
       authenticateCaller: (request: FastifyRequest) => authenticateBrokerCaller(broker, request),
       appPlan: approvedPlans(catalog),
+      residencyOf: (plan: ApprovedPlan | undefined) =>
+        appResidency(config.compliance.residency, plan?.residency),
+      transferOf,
       onDecision(request: FastifyRequest, outcome: string, appId: string) {
         appOf.set(request, appId);
         metrics.decisions.inc({ outcome, app: appId });
@@ -340,6 +369,16 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       consentPurposes: config.gateway.consent.purposes,
     });
     await registerConsole(app);
+    registerRunbookRoutes(app, {
+      ...pipeline,
+      findApp: (id) => catalog.findApp(id),
+      history: (id) => catalog.history(id),
+      incidents: async (appId) => (await detection.desk.list({ app_id: appId, limit: 100 })).records,
+      fieldsets: config.scopes,
+      fieldMeta: (object) =>
+        new Map(crm.describe(object as CrmObject).fields.map((f) => [f.name, f] as const)),
+      residency: config.compliance.residency,
+    });
     registerKeyRoutes(app, { ...pipeline, keys: broker });
     registerOpenApiRoute(app, {
       ...pipeline,
@@ -452,8 +491,9 @@ function approvedPlans(catalog: Catalog): (appId: string) => Promise<ApprovedPla
     const constraints = app?.constraints;
     const consentPurpose = app && purposeInForce(app);
     const reads = app && declaredReads(app.manifest);
+    const residency = app && declaredResidency(app.manifest);
     const plan =
-      constraints || consentPurpose !== undefined || reads
+      constraints || consentPurpose !== undefined || reads || residency
         ? {
             ...(constraints && {
               dailyQuota: constraints.daily_quota,
@@ -461,6 +501,7 @@ function approvedPlans(catalog: Catalog): (appId: string) => Promise<ApprovedPla
             }),
             ...(consentPurpose !== undefined && { consentPurpose }),
             ...(reads && { reads }),
+            ...(residency && { residency }),
           }
         : undefined;
     if (cache.size > 10_000) cache.clear();
@@ -481,6 +522,16 @@ async function drain(app: FastifyInstance, graceMs: number): Promise<void> {
   } finally {
     clearTimeout(deadline);
   }
+}
+
+/** The residency a plan declares (validated at registration); none when it declares none. */
+function declaredResidency(manifest: Readonly<Record<string, unknown>>): ApprovedPlan['residency'] {
+  const declared = manifest.residency as { region?: unknown; transfers?: unknown } | undefined;
+  if (typeof declared?.region !== 'string') return undefined;
+  const transfers = Array.isArray(declared.transfers)
+    ? declared.transfers.filter((t): t is string => typeof t === 'string')
+    : [];
+  return { region: declared.region, transfers };
 }
 
 /** The read volume a plan declares (its export budgets); none when it states no expected users. */

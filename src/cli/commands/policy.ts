@@ -306,7 +306,21 @@ function describe(file: string, result: Exclude<AdmissionResult, { decision: 'in
   const head =
     `${result.decision}  ${file}  (policy version ${result.version}, risk ${enrichment.risk_score}, ` +
     `data classes ${enrichment.data_classes.join(', ')})`;
-  return [head, ...result.rules.map((r) => `  ${r.effect.padEnd(7)} ${r.id}: ${r.reason}`)].join('\n');
+  const p = enrichment.processing;
+  // Shown when the plan maps its processing (lawful basis, categories, residency); absent, nothing to show.
+  const mapped = p.lawful_basis !== 'undeclared' || p.data_categories.length > 0 || p.region !== undefined;
+  const processing = mapped
+    ? [
+        `  processing: basis ${p.lawful_basis}; purposes ${p.purposes.join('; ')}; ` +
+          `categories ${p.data_categories.join(', ') || 'undeclared'}; region ${p.region ?? 'home'}` +
+          (p.transfers.length > 0 ? `; transfers from ${p.transfers.join(', ')}` : ''),
+      ]
+    : [];
+  return [
+    head,
+    ...processing,
+    ...result.rules.map((r) => `  ${r.effect.padEnd(7)} ${r.id}: ${r.reason}`),
+  ].join('\n');
 }
 
 async function readDocument(file: string): Promise<unknown> {
