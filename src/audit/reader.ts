@@ -4,7 +4,7 @@
  */
 import { AuditIntegrityError, DependencyUnavailable, GatehouseError, InputError } from '../errors/index.js';
 import type { Db } from '../store/index.js';
-import { isAuditEvent, type AuditEvent } from './event.js';
+import { isAuditEvent, parseTombstone, type AuditEvent, type Tombstone } from './event.js';
 import { consistencyProof, inclusionProof } from './merkle.js';
 import { withStoredNodes } from './nodes.js';
 
@@ -12,6 +12,8 @@ export interface AuditEventRecord {
   index: number;
   leaf_hash: string;
   event: AuditEvent;
+  /** Set when the body was rewritten (pruned or pseudonymised): `event` no longer hashes to `leaf_hash`. */
+  tombstone?: Tombstone;
 }
 
 export interface AuditEventQuery {
@@ -59,7 +61,10 @@ export class LogReader {
       const rows = await query.execute();
       const records = rows.slice(0, limit).map((row) => {
         const index = Number(row.idx);
-        return { index, leaf_hash: row.leaf_hash, event: storedEvent(row.event, index) };
+        const tombstone = parseTombstone(row.event);
+        return tombstone
+          ? { index, leaf_hash: row.leaf_hash, ...tombstone }
+          : { index, leaf_hash: row.leaf_hash, event: storedEvent(row.event, index) };
       });
       return rows.length > limit
         ? { records, next_cursor: String(records[records.length - 1].index) }

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { catalogSchema } from './catalog.js';
 import { detectSchema } from './detect.js';
+import { appStoreSchema, dsrSchema, retentionSchema } from './privacy.js';
 import { defaultConsentPurposes } from './defaults.js';
 
 const objectName = z.enum(['account', 'contact', 'opportunity', 'note']);
@@ -305,6 +306,9 @@ export const configSchema = z.strictObject({
   limits: limits.prefault({}),
   detect: detectSchema.prefault({}),
   catalog: catalogSchema.prefault({}),
+  appStore: appStoreSchema.prefault({}),
+  retention: retentionSchema.prefault({}),
+  dsr: dsrSchema.prefault({}),
   policy: z
     .strictObject({
       /** Recorded runtime decisions (replayed by `policy simulate`) are deleted after this many days. */
