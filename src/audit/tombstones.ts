@@ -50,7 +50,11 @@ export function leafProvenIn(
   if (!Number.isSafeInteger(index) || index < 0 || typeof leafHash !== 'string' || !hex.test(leafHash)) {
     return false;
   }
-  if (!Array.isArray(proof) || proof.length > 64 || !proof.every((h) => typeof h === 'string' && hex.test(h))) {
+  if (
+    !Array.isArray(proof) ||
+    proof.length > 64 ||
+    !proof.every((h) => typeof h === 'string' && hex.test(h))
+  ) {
     return false;
   }
   const opened = openCheckpoint(checkpoint, parseVerifierKey(verifierKey));

@@ -131,7 +131,14 @@ export function createAppStore(
           }
           await trx
             .insertInto('compliance_documents')
-            .values({ app_id: owner.appId, user_id: owner.userId, collection, key, created_at: stamp, ...values })
+            .values({
+              app_id: owner.appId,
+              user_id: owner.userId,
+              collection,
+              key,
+              created_at: stamp,
+              ...values,
+            })
             .execute();
         }
         const created_at = existing?.created_at ?? stamp;
@@ -198,9 +205,12 @@ export function parsePutDocument(body: unknown): PutDocument {
     classes.length === 0 ||
     !classes.every((c) => (storeClasses as readonly unknown[]).includes(c))
   ) {
-    throw new InputError(`data_classes must name the classes the document holds: ${storeClasses.join(', ')}`, {
-      parameter: 'data_classes',
-    });
+    throw new InputError(
+      `data_classes must name the classes the document holds: ${storeClasses.join(', ')}`,
+      {
+        parameter: 'data_classes',
+      },
+    );
   }
   const subjectIds = subjects ?? [];
   if (

@@ -59,13 +59,11 @@ export async function runPurge(deps: PurgeDeps): Promise<PurgeRun> {
   const rewritten = new Set(
     await rewriteEventBodies(
       deps.db,
-      found.map(
-        (f): BodyRewrite => ({
-          index: f.index,
-          leafHash: f.leaf_hash,
-          body: { event: prunedStub(f.event), tombstone: { state: 'pruned', run, at } },
-        }),
-      ),
+      found.map((f): BodyRewrite => ({
+        index: f.index,
+        leafHash: f.leaf_hash,
+        body: { event: prunedStub(f.event), tombstone: { state: 'pruned', run, at } },
+      })),
     ),
   );
   const events = found

@@ -110,23 +110,29 @@ export function verifyComplianceReport(report: unknown, verifierKey: string): Re
       return { ok: false, problem: `the manifest of run event ${String(index)} is not JSON` };
     }
     if (committedDigest(event.event.reason) !== digest) {
-      return { ok: false, problem: `the manifest of run event ${String(index)} is not the one its event commits to` };
+      return {
+        ok: false,
+        problem: `the manifest of run event ${String(index)} is not the one its event commits to`,
+      };
     }
-    if (!isRunManifest(manifest)) return { ok: false, problem: `the manifest of run event ${String(index)} is malformed` };
+    if (!isRunManifest(manifest))
+      return { ok: false, problem: `the manifest of run event ${String(index)} is malformed` };
     manifests.push(manifest);
   }
   const leaves = r.leaves as unknown[];
   for (const manifest of manifests) {
     for (const rewritten of manifest.events) {
-      const leaf = leaves.find(
-        (l) => (l as { index?: unknown })?.index === rewritten.index,
-      ) as { leaf_hash?: unknown; inclusion_proof?: unknown } | undefined;
+      const leaf = leaves.find((l) => (l as { index?: unknown })?.index === rewritten.index) as
+        { leaf_hash?: unknown; inclusion_proof?: unknown } | undefined;
       if (
         !leaf ||
         leaf.leaf_hash !== rewritten.leaf_hash ||
         !leafProvenIn(bundle.checkpoint, verifierKey, rewritten.index, leaf.leaf_hash, leaf.inclusion_proof)
       ) {
-        return { ok: false, problem: `rewritten event ${rewritten.index} is not proven in the signed tree by its leaf hash` };
+        return {
+          ok: false,
+          problem: `rewritten event ${rewritten.index} is not proven in the signed tree by its leaf hash`,
+        };
       }
     }
   }

@@ -103,6 +103,24 @@ const manifestSchema = z.strictObject({
   consent_purpose: z.string().max(64).optional(),
   /** Tokens of this app must be DPoP-bound (RFC 9449): the broker issues none without a proof. */
   require_dpop: z.boolean().default(false),
+  /**
+   * Whether and where the app keeps copies of CRM data: `none`; `gatehouse` (the governed app store,
+   * scope `app:store`); `app` (its own storage, reached by signed DSR webhooks at `dsr_webhook`).
+   */
+  keeps_copies: z
+    .strictObject({
+      where: z.enum(['none', 'gatehouse', 'app']),
+      dsr_webhook: z
+        .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
+        .refine((url) => url.startsWith('https:') || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(url), {
+          message: 'must be https (plain http only on loopback)',
+        })
+        .optional(),
+    })
+    .refine((copies) => (copies.where === 'app') === (copies.dsr_webhook !== undefined), {
+      message: 'an app keeping copies itself must name its dsr_webhook (and only then)',
+    })
+    .optional(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;

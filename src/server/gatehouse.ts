@@ -57,6 +57,7 @@ import {
 import { loadActivePolicySet, openDecisionLog, type PolicySet } from '../policy/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
+import { startCompliance } from './compliance.js';
 import { startDetection } from './detection.js';
 import { createHttpServer, type Refusal } from './http.js';
 import { createLogger, runtimeWarning } from './log.js';
@@ -286,6 +287,8 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     });
     closers.unshift(() => detection.close());
     registerIncidentRoutes(app, { ...pipeline, incidents: detection.desk });
+    const stopCompliance = startCompliance({ app, pipeline, config, db: store.db, audit, crm, secrets, catalog, logger });
+    closers.unshift(async () => stopCompliance());
     registerKeyRoutes(app, { ...pipeline, keys: broker });
     registerOpenApiRoute(app, {
       ...pipeline,
