@@ -84,8 +84,8 @@ export function registerAppStoreRoutes(
       ),
     );
 
-    scope.delete<Params>('/apps/v1/store/:collection/:key', (request, reply) =>
-      governance.call(
+    scope.delete<Params>('/apps/v1/store/:collection/:key', async (request, reply) => {
+      await governance.call(
         request,
         reply,
         { action: 'store.delete', resourceType, scopes },
@@ -94,11 +94,10 @@ export function registerAppStoreRoutes(
           await store.delete(owner(caller), request.params.collection, request.params.key);
           record.recordCount = 1;
           record.reason = 'deleted a document';
-          void reply.code(204);
-          return undefined;
         },
-      ),
-    );
+      );
+      return reply.code(204).send();
+    });
   });
 }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 const positive = z.number().int().positive();
-const days = z.number().int().min(1).max(36_500);
+const days = z.number().int().min(0).max(36_500);
 
 /**
  * The `appStore` section: limits of the governed app data store (`/apps/v1/store`), per app and user.
