@@ -14,6 +14,7 @@ export {
   type AuditLogOptions,
   type AuditEventQuery,
   type AuditEventRecord,
+  type AuditEventPage,
   type AppendListener,
 } from './log.js';
 export { verifyStoredLog, type StoredLogReport } from './verify-store.js';

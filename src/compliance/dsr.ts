@@ -261,7 +261,7 @@ export function createDsrDesk(deps: DsrDeps): DsrDesk {
         ...(cursor === undefined ? {} : { cursor }),
       });
       for (const r of answer.records) {
-        if (!r.tombstone && r.event.resource_type === 'contact' && r.event.resource_id === contactId) {
+        if (r.event.resource_type === 'contact' && r.event.resource_id === contactId) {
           found.push({ index: r.index, leaf_hash: r.leaf_hash, event: r.event });
         }
       }

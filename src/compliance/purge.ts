@@ -187,7 +187,6 @@ async function eventsPastRetention(
   do {
     const answer = await deps.audit.events({ limit: page, ...(cursor === undefined ? {} : { cursor }) });
     for (const record of answer.records) {
-      if (record.tombstone) continue;
       const classes = eventClasses(record.event.fields, record.event.resource_type, fieldClass);
       const days = retentionDaysOf(deps.retention, classes);
       if (days === undefined) continue;
