@@ -166,7 +166,9 @@ export function clientInfoFromApp(app: App | undefined): ClientInfo | undefined 
 /** A plan that keeps copies of CRM data in the governed app store is approved for its scope, `app:store`. */
 function keepsCopiesInGatehouse(manifest: Readonly<Record<string, unknown>>): boolean {
   const copies = manifest.keeps_copies;
-  return typeof copies === 'object' && copies !== null && (copies as { where?: unknown }).where === 'gatehouse';
+  return (
+    typeof copies === 'object' && copies !== null && (copies as { where?: unknown }).where === 'gatehouse'
+  );
 }
 
 function isJwks(value: unknown): value is { keys: Record<string, unknown>[] } {

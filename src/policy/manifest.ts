@@ -112,9 +112,12 @@ const manifestSchema = z.strictObject({
       where: z.enum(['none', 'gatehouse', 'app']),
       dsr_webhook: z
         .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
-        .refine((url) => url.startsWith('https:') || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(url), {
-          message: 'must be https (plain http only on loopback)',
-        })
+        .refine(
+          (url) => url.startsWith('https:') || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(url),
+          {
+            message: 'must be https (plain http only on loopback)',
+          },
+        )
         .optional(),
     })
     .refine((copies) => (copies.where === 'app') === (copies.dsr_webhook !== undefined), {

@@ -287,7 +287,17 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     });
     closers.unshift(() => detection.close());
     registerIncidentRoutes(app, { ...pipeline, incidents: detection.desk });
-    const stopCompliance = startCompliance({ app, pipeline, config, db: store.db, audit, crm, secrets, catalog, logger });
+    const stopCompliance = startCompliance({
+      app,
+      pipeline,
+      config,
+      db: store.db,
+      audit,
+      crm,
+      secrets,
+      catalog,
+      logger,
+    });
     closers.unshift(async () => stopCompliance());
     registerKeyRoutes(app, { ...pipeline, keys: broker });
     registerOpenApiRoute(app, {
