@@ -1,4 +1,6 @@
+import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAppStoreClient } from '../packages/sdk/src/index.js';
 import { startDemo, type Demo } from './support/demo.js';
 
 let demo: Demo;
@@ -139,5 +141,19 @@ describe('the governed app data store', () => {
       ['store.read', 'deny', 'erin@example.com'],
     ]);
     expect(about[0].reason).toContain('classes pii');
+  });
+
+  it('is reachable through the SDK client: put, get, list, delete, a missing key as undefined', async () => {
+    const store = createAppStoreClient({
+      baseUrl: demo.url,
+      tokens: { accessToken: async () => alice, renew: async () => alice },
+      request: { [oauth.allowInsecureRequests]: true },
+    });
+    const stored = await store.put('sdk', 'k1', { n: 1 }, { dataClasses: ['internal'] });
+    expect(stored).toMatchObject({ collection: 'sdk', key: 'k1', data_classes: ['internal'] });
+    expect(await store.get('sdk', 'k1')).toMatchObject({ data: { n: 1 } });
+    expect((await store.list('sdk')).records.map((r) => r.key)).toEqual(['k1']);
+    await store.delete('sdk', 'k1');
+    expect(await store.get('sdk', 'k1')).toBeUndefined();
   });
 });

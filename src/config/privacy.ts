@@ -8,7 +8,7 @@ const days = z.number().int().min(0).max(36_500);
  */
 export const appStoreSchema = z.strictObject({
   /** The largest document (its JSON `data`, in bytes) one PUT may store. */
-  maxDocumentBytes: positive.max(1_048_576).default(65_536),
+  maxDocumentBytes: positive.max(1_048_576).default(16_384),
   /** Documents one user of one app may keep, all collections together. */
   maxDocumentsPerUser: positive.max(1_000_000).default(1000),
 });
