@@ -53,6 +53,14 @@ export async function runPurge(deps: PurgeDeps): Promise<PurgeRun> {
   const now = (deps.now ?? (() => new Date()))();
   const at = now.toISOString();
   const run = `purge_${randomUUID()}`;
+  // Recorded before anything is deleted: a run that dies before its `purge` event is named by
+  // `audit verify` as a write without an outcome (src/audit/intents.ts).
+  await deps.audit.append({
+    ...purgeEvent({ run, at, documents: [], events: [], counts: {}, left: { documents: 0, events: 0 } }, ''),
+    action: 'compliance.purge.intent',
+    reason: 'purge starting',
+    record_count: 0,
+  });
   const documents = await deleteExpiredDocuments(deps.db, at);
   const classes = await deps.fieldClasses();
   const found = await eventsPastRetention(deps, now, (object, field) => classes[`${object}.${field}`]);
