@@ -169,3 +169,25 @@ describe('retention purge with proof', () => {
     expect(verified.code).toBe(1);
   });
 });
+
+describe('the compliance and dsr commands', () => {
+  it.each([
+    ['compliance', 'purge'],
+    ['compliance', 'purge-report'],
+    ['compliance', 'verify-report'],
+    ['dsr', 'create'],
+    ['dsr', 'list'],
+    ['dsr', 'show'],
+  ])('%s %s has --help, --json and --data-dir', async (...command) => {
+    const result = await gatehouseAsync([...command, '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('--json');
+    expect(result.stdout).toContain('--data-dir');
+  });
+
+  it('refuses a purge without --now in one line with a non-zero exit', async () => {
+    const result = await gatehouseAsync(['compliance', 'purge', '--data-dir', demo.dataDir]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
