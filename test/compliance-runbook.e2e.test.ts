@@ -30,7 +30,8 @@ const plan = {
   lawful_basis: 'legitimate_interests',
   purposes: ['follow up on sales leads by phone'],
   data_categories: ['identification', 'professional'],
-  residency: { region: 'US', stores: 'app', transfers: ['EU'], transfer_mechanism: 'SCC 2021/914 module 2' },
+  keeps_copies: { where: 'app', dsr_webhook: 'https://lead-caller.example.com/gatehouse/dsr' },
+  residency: { region: 'US', transfers: ['EU'], transfer_mechanism: 'SCC 2021/914 module 2' },
 };
 
 async function consoleToken(user: string): Promise<string> {

@@ -124,3 +124,67 @@ export function canonicalEvent(event: AuditEvent): string {
   }
   return JSON.stringify(picked);
 }
+
+/**
+ * What became of an event whose body left the log (retention purge, a data subject's erasure): its leaf
+ * hash stays in the tree, so the log still verifies and the event stays provable by that hash.
+ */
+export interface Tombstone {
+  state: 'pruned' | 'pseudonymised';
+  /** The purge run or data-subject request that rewrote the body. */
+  run: string;
+  at: string;
+}
+
+/** A rewritten body as stored: what is left of the event (a pruned stub, or pseudonymised) and why. */
+export interface StoredTombstone {
+  event: AuditEvent;
+  tombstone: Tombstone;
+}
+
+const tombstoneStates: ReadonlySet<string> = new Set(['pruned', 'pseudonymised']);
+
+/** The canonical text a tombstone is stored as; it begins `{"event":`, which no event's text does. */
+export function tombstoneText(stored: StoredTombstone): string {
+  canonicalEvent(stored.event);
+  return canonicalJson({ event: stored.event, tombstone: stored.tombstone });
+}
+
+/** The stored tombstone `text` is, or undefined when it is none (an event, or damage). */
+export function parseTombstone(text: string): StoredTombstone | undefined {
+  if (!text.startsWith('{"event":')) return undefined;
+  let value: unknown;
+  try {
+    // The store is outside the trust boundary: only the exact canonical shape counts as a tombstone.
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { event, tombstone, ...rest } = value as Record<string, unknown>;
+  if (Object.keys(rest).length > 0 || !isAuditEvent(event)) return undefined;
+  if (typeof tombstone !== 'object' || tombstone === null) return undefined;
+  const t = tombstone as Record<string, unknown>;
+  if (Object.keys(t).length !== 3 || !tombstoneStates.has(t.state as string)) return undefined;
+  if (typeof t.run !== 'string' || typeof t.at !== 'string') return undefined;
+  const stored = { event, tombstone: t as unknown as Tombstone };
+  return canonicalJson(stored) === text ? stored : undefined;
+}
+
+/** The stub a pruned event leaves: when and by which app, nothing about whom or what. */
+export function prunedStub(event: AuditEvent): AuditEvent {
+  return {
+    timestamp: event.timestamp,
+    actor_id: 'pruned',
+    actor_role: 'pruned',
+    app_id: event.app_id,
+    action: 'pruned',
+    resource_type: event.resource_type,
+    resource_id: 'pruned',
+    scope: '',
+    request_id: event.request_id,
+    trace_id: '',
+    outcome: event.outcome,
+    reason: 'body pruned past its retention; the leaf hash is kept',
+  };
+}

@@ -10,8 +10,8 @@ import {
   AppendListeners,
   LogReader,
   type AppendListener,
+  type AuditEventPage,
   type AuditEventQuery,
-  type AuditEventRecord,
 } from './reader.js';
 import { AuditIntegrityError } from '../errors/index.js';
 import { maxBatch, pendingOf, unavailable, type Appended, type Pending } from './tree.js';
@@ -180,7 +180,7 @@ export abstract class GroupCommitLog {
     );
   }
 
-  events(q: AuditEventQuery): Promise<{ records: AuditEventRecord[]; next_cursor?: string }> {
+  events(q: AuditEventQuery): Promise<AuditEventPage> {
     return this.reader.events(q);
   }
 

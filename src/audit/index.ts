@@ -5,14 +5,16 @@
 import type { SecretStore } from '../secrets/index.js';
 import { verifierKeyOf } from './keys.js';
 
-export type { AuditEvent } from './event.js';
-export { canonicalJson, leafHashHex } from './event.js';
+export type { AuditEvent, StoredTombstone, Tombstone } from './event.js';
+export { canonicalJson, leafHashHex, prunedStub } from './event.js';
+export { leafProvenIn, rewriteEventBodies, type BodyRewrite } from './tombstones.js';
 export {
   openAuditLog,
   type AuditLog,
   type AuditLogOptions,
   type AuditEventQuery,
   type AuditEventRecord,
+  type AuditEventPage,
   type AppendListener,
 } from './log.js';
 export { verifyStoredLog, type StoredLogReport } from './verify-store.js';

@@ -10,7 +10,7 @@ import type { NoteSigner } from './checkpoint.js';
 import type { AuditEvent } from './event.js';
 import { GroupCommitLog, type AuditIntegrity } from './group-commit.js';
 import { loadSigner } from './keys.js';
-import { guard, type AppendListener, type AuditEventQuery, type AuditEventRecord } from './reader.js';
+import { guard, type AppendListener, type AuditEventPage, type AuditEventQuery } from './reader.js';
 import { openSequencedLog } from './sequenced.js';
 import { immediateTransaction, lockWaitMs, releaseWal } from './transaction.js';
 import {
@@ -23,13 +23,13 @@ import {
   type Pending,
 } from './tree.js';
 
-export type { AppendListener, AuditEventQuery, AuditEventRecord } from './reader.js';
+export type { AppendListener, AuditEventPage, AuditEventQuery, AuditEventRecord } from './reader.js';
 export type { AuditIntegrity } from './group-commit.js';
 
 export interface AuditLog {
   /** Durable when it resolves. Throws DependencyUnavailable('AUDIT_UNAVAILABLE', ...) when it cannot write. */
   append(event: AuditEvent): Promise<{ index: number; leafHash: string }>;
-  events(q: AuditEventQuery): Promise<{ records: AuditEventRecord[]; next_cursor?: string }>;
+  events(q: AuditEventQuery): Promise<AuditEventPage>;
   /** Signs a checkpoint now if the tree grew since the last, then returns the latest signed note text. */
   latestCheckpoint(): Promise<string>;
   /** Hex hashes in RFC 9162 order; InputError unless 0 ≤ index < size ≤ the log's size. */

@@ -4,7 +4,7 @@
  */
 import { AuditIntegrityError, DependencyUnavailable, GatehouseError, InputError } from '../errors/index.js';
 import type { Db } from '../store/index.js';
-import { isAuditEvent, type AuditEvent } from './event.js';
+import { isAuditEvent, parseTombstone, type AuditEvent, type Tombstone } from './event.js';
 import { consistencyProof, inclusionProof } from './merkle.js';
 import { withStoredNodes } from './nodes.js';
 
@@ -12,6 +12,8 @@ export interface AuditEventRecord {
   index: number;
   leaf_hash: string;
   event: AuditEvent;
+  /** Set when the body was rewritten (pruned or pseudonymised): `event` no longer hashes to `leaf_hash`. */
+  tombstone?: Tombstone;
 }
 
 export interface AuditEventQuery {
@@ -22,6 +24,17 @@ export interface AuditEventQuery {
   cursor?: string;
   /** 1..1000, default 100. */
   limit?: number;
+}
+
+/**
+ * A page of the log in index order. `records` hold events whose `event` hashes to `leaf_hash`;
+ * `tombstones` (present when the page has any) hold the events whose bodies were pruned or
+ * pseudonymised: their leaf hashes, still in the tree, and what is left of the body.
+ */
+export interface AuditEventPage {
+  records: AuditEventRecord[];
+  tombstones?: AuditEventRecord[];
+  next_cursor?: string;
 }
 
 /** Receives one appended event: its index, leaf hash and the event as stored (known fields only). */
@@ -37,7 +50,7 @@ export class LogReader {
     this.#db = db;
   }
 
-  async events(q: AuditEventQuery): Promise<{ records: AuditEventRecord[]; next_cursor?: string }> {
+  async events(q: AuditEventQuery): Promise<AuditEventPage> {
     const limit = q.limit ?? defaultPage;
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxPage) {
       throw new InputError(`limit must be between 1 and ${maxPage}`, { parameter: 'limit' });
@@ -57,13 +70,20 @@ export class LogReader {
         query = query.where('idx', '>=', await this.#firstAppendedAt(since)).where('created_at', '>=', since);
       }
       const rows = await query.execute();
-      const records = rows.slice(0, limit).map((row) => {
+      const page = rows.slice(0, limit).map((row): AuditEventRecord => {
         const index = Number(row.idx);
-        return { index, leaf_hash: row.leaf_hash, event: storedEvent(row.event, index) };
+        const tombstone = parseTombstone(row.event);
+        return tombstone
+          ? { index, leaf_hash: row.leaf_hash, ...tombstone }
+          : { index, leaf_hash: row.leaf_hash, event: storedEvent(row.event, index) };
       });
-      return rows.length > limit
-        ? { records, next_cursor: String(records[records.length - 1].index) }
-        : { records };
+      const records = page.filter((r) => r.tombstone === undefined);
+      const tombstones = page.filter((r) => r.tombstone !== undefined);
+      return {
+        records,
+        ...(tombstones.length > 0 && { tombstones }),
+        ...(rows.length > limit && { next_cursor: String(page[page.length - 1].index) }),
+      };
     });
   }
 

@@ -9,11 +9,13 @@ import { signCheckpoint, signerFromSeed } from './checkpoint.js';
 import {
   exportLog,
   openAuditLog,
+  rewriteEventBodies,
   verifyExportFile,
   verifyStoredLog,
   type AuditEvent,
   type VerifyReport,
 } from './index.js';
+import { tombstoneText } from './event.js';
 import { appendLeaf, emptyRange, hashLeaf, rangeRoot, type CompactRange } from './merkle.js';
 import { verifyAppended } from './verify-store.js';
 import { testDatabase } from '../../test/support/database.js';
@@ -507,5 +509,45 @@ describe('verifyAppended: the background check, incremental', () => {
       .execute();
     const { report } = await verifyAppended(db, vkey, verified);
     expect(failure(report)).toMatchObject({ code: 'NODE_MISMATCH', firstBadIndex: 10 });
+  });
+});
+
+describe('tombstones: bodies rewritten on purpose keep the log verifying, forged ones do not', () => {
+  beforeEach(() => buildLog(8));
+
+  const tombstone = (index: number) => ({
+    event: { ...auditEvent(index), resource_id: 'subj_0123' },
+    tombstone: { state: 'pseudonymised' as const, run: 'dsr_test', at: '2025-03-02T00:00:00.000Z' },
+  });
+
+  it('a pseudonymised body with its leaf hash kept verifies, on the store and offline', async () => {
+    const row = await db
+      .selectFrom('audit_events')
+      .select('leaf_hash')
+      .where('idx', '=', 3)
+      .executeTakeFirstOrThrow();
+    expect(await rewriteEventBodies(db, [{ index: 3, leafHash: row.leaf_hash, body: tombstone(3) }])).toEqual(
+      [3],
+    );
+    expect(await verify()).toMatchObject({ ok: true, size: 8 });
+    const file = join(dir, 'export.jsonl');
+    await exportLog(db, file);
+    expect(await verifyExportFile(file, vkey)).toMatchObject({ ok: true, size: 8 });
+  });
+
+  it('forged tombstone: an event hidden behind a tombstone with a made-up leaf hash', async () => {
+    await db
+      .updateTable('audit_events')
+      .set({ event: tombstoneText(tombstone(3)), leaf_hash: 'ab'.repeat(32) })
+      .where('idx', '=', 3)
+      .execute();
+    expect(failure(await verify())).toMatchObject({ firstBadIndex: 3 });
+  });
+
+  it('a rewrite that names a leaf hash the row no longer has changes nothing', async () => {
+    expect(
+      await rewriteEventBodies(db, [{ index: 3, leafHash: '00'.repeat(32), body: tombstone(3) }]),
+    ).toEqual([]);
+    expect(await verify()).toMatchObject({ ok: true });
   });
 });

@@ -155,12 +155,20 @@ export function clientInfoFromApp(app: App | undefined): ClientInfo | undefined 
     owner: app.owner,
     ...(typeof app.manifest.purpose === 'string' && { purpose: app.manifest.purpose }),
     status: app.status,
-    scopes: app.scopes,
+    scopes: keepsCopiesInGatehouse(app.manifest) ? [...app.scopes, 'app:store'] : app.scopes,
     redirectUris: Array.isArray(uris) ? uris.filter((uri): uri is string => typeof uri === 'string') : [],
     requireDpop: app.manifest.require_dpop === true,
     idpClientId: typeof app.manifest.idp_client_id === 'string' ? app.manifest.idp_client_id : app.clientId,
     ...(isJwks(app.manifest.client_jwks) && { jwks: app.manifest.client_jwks }),
   };
+}
+
+/** A plan that keeps copies of CRM data in the governed app store is approved for its scope, `app:store`. */
+function keepsCopiesInGatehouse(manifest: Readonly<Record<string, unknown>>): boolean {
+  const copies = manifest.keeps_copies;
+  return (
+    typeof copies === 'object' && copies !== null && (copies as { where?: unknown }).where === 'gatehouse'
+  );
 }
 
 function isJwks(value: unknown): value is { keys: Record<string, unknown>[] } {

@@ -173,6 +173,7 @@ export const demoApps: ReadonlyArray<
       expected_users: 12,
       telemetry: true,
       redirect_uris: ['http://localhost:5173/callback'],
+      keeps_copies: { where: 'gatehouse' },
     },
   },
   {

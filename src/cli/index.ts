@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { toCliLine } from '../errors/index.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerClassifyCommands } from './commands/classify.js';
+import { registerComplianceCommands } from './commands/compliance.js';
+import { registerDsrCommands } from './commands/dsr.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerAppCommands } from './commands/app.js';
 import { registerDevCommands } from './commands/dev.js';
@@ -42,6 +44,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerRunbookCommand(program);
   registerScrubCommand(program);
   registerSimulateCommand(program);
+  registerComplianceCommands(program);
+  registerDsrCommands(program);
   for (const command of program.commands) command.exitOverride();
 
   try {

@@ -96,7 +96,8 @@ export function buildRunbook(input: RunbookInput): Runbook {
     Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
   const residency = (m.residency ?? {}) as Record<string, unknown>;
   const region = text(residency.region) ?? input.residency.home;
-  const stores = text(residency.stores) ?? 'none';
+  // Where copies live is the plan's keeps_copies (the governed app store, the app's own, or none).
+  const stores = text((m.keeps_copies as Record<string, unknown> | undefined)?.where) ?? 'none';
   const transfers = texts(residency.transfers);
   const mechanism = text(residency.transfer_mechanism) ?? null;
   const retention = typeof m.retention_days === 'number' ? m.retention_days : 0;

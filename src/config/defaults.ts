@@ -33,6 +33,7 @@ const repScopes = [
   'read:note.basic',
   'write:contact.note',
   'write:opportunity.note',
+  'app:store',
 ];
 
 /** Manager-level CRM scopes: a rep may hold them briefly by elevation, and reviewers approve them. */

@@ -21,4 +21,5 @@ export { defaultConsentPurposes, defaultScopes, demoProfile } from './defaults.j
 export { detectSchema, severities, type DetectConfig, type Severity, type Weekday } from './detect.js';
 export type { CatalogConfig } from './catalog.js';
 export type { ResidencyConfig } from './residency.js';
+export type { AppStoreConfig, DsrConfig, RetentionConfig } from './privacy.js';
 export { configEntries, type ConfigEntry } from './show.js';

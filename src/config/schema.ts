@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { catalogSchema } from './catalog.js';
 import { detectSchema } from './detect.js';
 import { residencySchema } from './residency.js';
+import { appStoreSchema, dsrSchema, retentionSchema } from './privacy.js';
 import { defaultConsentPurposes } from './defaults.js';
 
 const objectName = z.enum(['account', 'contact', 'opportunity', 'note']);
@@ -306,6 +307,9 @@ export const configSchema = z.strictObject({
   limits: limits.prefault({}),
   detect: detectSchema.prefault({}),
   catalog: catalogSchema.prefault({}),
+  appStore: appStoreSchema.prefault({}),
+  retention: retentionSchema.prefault({}),
+  dsr: dsrSchema.prefault({}),
   policy: z
     .strictObject({
       /** Recorded runtime decisions (replayed by `policy simulate`) are deleted after this many days. */

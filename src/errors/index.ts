@@ -76,6 +76,11 @@ export const errorRegistry = {
   POLICY_UNAVAILABLE: { status: 503, title: 'Policy library unavailable' },
   DESTINATION_REFUSED: { status: 422, title: 'Outbound destination refused' },
   SCRUB_LEAK: { status: 500, title: 'Original values survived the scrub' },
+  STORE_DOCUMENT_TOO_LARGE: { status: 413, title: 'App store document too large' },
+  STORE_LIMIT_REACHED: { status: 409, title: 'App store document limit reached' },
+  DSR_NOT_FOUND: { status: 404, title: 'No such data-subject request' },
+  DSR_SUBJECT_UNKNOWN: { status: 422, title: 'The CRM holds no such data subject' },
+  REPORT_INVALID: { status: 422, title: 'The compliance report does not verify' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;
@@ -299,4 +304,17 @@ export function toCliLine(error: unknown): string {
   if (error instanceof GatehouseError) return `gatehouse: ${error.message} [${error.code}]`;
   if (error instanceof Error) return `gatehouse: ${error.message}`;
   return `gatehouse: ${String(error)}`;
+}
+
+export type ComplianceErrorCode =
+  | 'STORE_DOCUMENT_TOO_LARGE'
+  | 'STORE_LIMIT_REACHED'
+  | 'DSR_NOT_FOUND'
+  | 'DSR_SUBJECT_UNKNOWN'
+  | 'REPORT_INVALID';
+/** The compliance module: app store limits, data-subject requests, reports that do not verify. */
+export class ComplianceError extends GatehouseError {
+  constructor(code: ComplianceErrorCode, message: string, extensions: Record<string, unknown> = {}) {
+    super(code, message, { extensions });
+  }
 }

@@ -22,7 +22,12 @@ export function registerAuditRoutes(app: FastifyInstance, deps: PipelineDeps): v
         limit: optionalCount(q.limit, 'limit', 1000),
       });
       trail.reason = `${page.records.length} events returned`;
-      return { records: page.records, next_cursor: page.next_cursor ?? null };
+      // Pruned and pseudonymised events come apart: every record's event still hashes to its leaf hash.
+      return {
+        records: page.records,
+        ...(page.tombstones && { tombstones: page.tombstones }),
+        next_cursor: page.next_cursor ?? null,
+      };
     }),
   );
 

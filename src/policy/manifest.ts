@@ -136,8 +136,6 @@ const manifestSchema = z.strictObject({
   residency: z
     .strictObject({
       region: regionName,
-      /** Where copies live: in the governed app store (Gatehouse's home region) or the app's own store. */
-      stores: z.enum(['none', 'gatehouse', 'app']).default('none'),
       transfers: z.array(regionName).max(16).default([]),
       /** The legal mechanism of the transfers (GDPR Art. 46), e.g. "SCC 2021/914 module 2". */
       transfer_mechanism: z.string().trim().min(3).max(200).optional(),
@@ -153,6 +151,27 @@ const manifestSchema = z.strictObject({
   purposes: z.array(z.string().trim().min(3).max(200)).max(20).optional(),
   /** The categories of personal data processed (GDPR Art. 30(1)(c)). */
   data_categories: z.array(z.enum(dataCategories)).max(dataCategories.length).optional(),
+  /**
+   * Whether and where the app keeps copies of CRM data: `none`; `gatehouse` (the governed app store,
+   * scope `app:store`); `app` (its own storage, reached by signed DSR webhooks at `dsr_webhook`).
+   */
+  keeps_copies: z
+    .strictObject({
+      where: z.enum(['none', 'gatehouse', 'app']),
+      dsr_webhook: z
+        .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
+        .refine(
+          (url) => url.startsWith('https:') || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(url),
+          {
+            message: 'must be https (plain http only on loopback)',
+          },
+        )
+        .optional(),
+    })
+    .refine((copies) => (copies.where === 'app') === (copies.dsr_webhook !== undefined), {
+      message: 'an app keeping copies itself must name its dsr_webhook (and only then)',
+    })
+    .optional(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
@@ -189,7 +208,7 @@ function processingOf(manifest: Manifest): Processing {
     purposes: manifest.purposes ?? [manifest.purpose],
     data_categories: manifest.data_categories ?? [],
     region: manifest.residency?.region,
-    stores: manifest.residency?.stores ?? 'none',
+    stores: manifest.keeps_copies?.where ?? 'none',
     transfers: manifest.residency?.transfers ?? [],
   };
 }

@@ -82,6 +82,7 @@ import { openLocalSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
 import { systemClock, type Clock } from '../detect/index.js';
 import { createEgress, type EgressOptions } from '../egress/index.js';
+import { startCompliance } from './compliance.js';
 import { startDetection } from './detection.js';
 import { createHttpServer, type Refusal } from './http.js';
 import { createLogger, runtimeWarning } from './log.js';
@@ -379,6 +380,18 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
         new Map(crm.describe(object as CrmObject).fields.map((f) => [f.name, f] as const)),
       residency: config.compliance.residency,
     });
+    const stopCompliance = startCompliance({
+      app,
+      pipeline,
+      config,
+      db: store.db,
+      audit,
+      crm,
+      secrets,
+      catalog,
+      logger,
+    });
+    closers.unshift(async () => stopCompliance());
     registerKeyRoutes(app, { ...pipeline, keys: broker });
     registerOpenApiRoute(app, {
       ...pipeline,

@@ -1,2 +1,3 @@
 export { startGatehouse, type Gatehouse, type StartOptions } from './gatehouse.js';
 export { createLogger } from './log.js';
+export { complianceDesk, purgeNow } from './compliance.js';

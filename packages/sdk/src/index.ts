@@ -7,6 +7,12 @@ export { Broker, generateDpopKey, type BrokerOptions } from './oauth.js';
 export { beginSignIn, completeSignIn, type SignInOptions } from './browser.js';
 export { RotatingTokens, type RefreshGrant, type TokenSet, type TokenSource } from './tokens.js';
 export { createCrmClient, governedFetch, type CrmClientOptions } from './crm.js';
+export {
+  createAppStoreClient,
+  type AppStoreClient,
+  type AppStoreDocument,
+  type AppStoreSummary,
+} from './app-store.js';
 export type { paths as CrmPaths, components as CrmComponents } from './crm-api.js';
 export {
   FieldNotAllowed,
