@@ -16,6 +16,25 @@ export {
   type AppendListener,
 } from './log.js';
 export { verifyStoredLog, type StoredLogReport } from './verify-store.js';
+export type { WitnessEndpoint, WitnessingOptions } from './witnessing.js';
+export {
+  cosignerFromSeed,
+  formatCosignerKey,
+  parseCosignerKey,
+  validCosignatures,
+  newWitnessSeed,
+  type Cosigner,
+  type Cosignature,
+  type CosignatureVerifier,
+} from './cosignature.js';
+export {
+  openCheckpoint,
+  parseVerifierKey,
+  splitNote,
+  type Checkpoint,
+  type NoteVerifier,
+} from './checkpoint.js';
+export { verifyConsistency } from './merkle.js';
 export type { UnfinishedWrite } from './intents.js';
 export { exportLog, verifyExportFile } from './export.js';
 export type { VerifyReport, VerifyProblemCode } from './verify.js';

@@ -311,6 +311,26 @@ export const configSchema = z.strictObject({
       decisionRetentionDays: z.number().int().min(1).max(3650).default(30),
     })
     .prefault({}),
+  audit: z
+    .strictObject({
+      /** Milliseconds between scheduled checkpoints while the log grows (GET /audit/v1/checkpoint signs none). */
+      checkpointInterval: z.number().int().min(100).max(3_600_000).default(1000),
+      /** C2SP tlog-witnesses that cosign every checkpoint (`gatehouse witness serve` is one). */
+      witnesses: z
+        .array(
+          z.strictObject({
+            name: z.string().min(1),
+            url: z.url(),
+            /** The witness's cosignature/v1 verifier key (`gatehouse witness init` prints it). */
+            vkey: z.string().min(1),
+          }),
+        )
+        .max(32)
+        .default([]),
+      /** Cosignatures a checkpoint needs to be published and to verify; all witnesses when absent. */
+      witnessQuorum: z.number().int().min(1).optional(),
+    })
+    .prefault({}),
   scopes: z.record(scopeName, fieldset),
   roles: z.record(z.string(), role),
   demoUsers: z.record(z.string(), demoUser),

@@ -74,6 +74,7 @@ export const errorRegistry = {
   DATABASE_BUSY: { status: 503, title: 'Database busy' },
   AUDIT_LOG_DAMAGED: { status: 503, title: 'Audit log damaged' },
   POLICY_UNAVAILABLE: { status: 503, title: 'Policy library unavailable' },
+  WITNESS_REFUSED: { status: 502, title: 'A log witness did not cosign' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;
@@ -252,6 +253,15 @@ export type IncidentErrorCode = 'INCIDENT_NOT_FOUND' | 'INCIDENT_CONFLICT';
 export class IncidentError extends GatehouseError {
   constructor(code: IncidentErrorCode, message: string) {
     super(code, message);
+  }
+}
+
+/** A transparency-log witness refused or failed to cosign a checkpoint (src/audit/witnessing.ts). */
+export class WitnessRefused extends GatehouseError {
+  constructor(witness: string, status: number, detail: string) {
+    super('WITNESS_REFUSED', `witness ${witness} did not cosign (HTTP ${status}): ${detail}`, {
+      extensions: { witness, witness_status: status },
+    });
   }
 }
 

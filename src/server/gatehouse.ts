@@ -135,6 +135,11 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       secrets,
       origin: auditOrigin,
       onBackgroundError: (err) => logger.error({ err }, 'audit checkpoint signing failed'),
+      checkpointIntervalMs: config.audit.checkpointInterval,
+      witnessing: {
+        witnesses: config.audit.witnesses,
+        ...(config.audit.witnessQuorum !== undefined && { quorum: config.audit.witnessQuorum }),
+      },
       sequencerLeaseMs: config.database.sequencerLeaseMs,
       onSequencerChange: (leading) =>
         logger.info(
