@@ -157,7 +157,9 @@ const malformed = (detail: string): { ok: false; code: 'CHECKPOINT_MALFORMED'; d
 });
 
 /** Splits a signed note into its text and its signature lines, checking only the framing. */
-export function splitNote(note: string): Parsed<{ body: string; signatures: Array<{ name: string; raw: Buffer }> }> {
+export function splitNote(
+  note: string,
+): Parsed<{ body: string; signatures: Array<{ name: string; raw: Buffer }> }> {
   // Attacker-controlled: a note from the store, an export file or the network. Bound it before work.
   if (typeof note !== 'string' || note.length > maxNoteLength) return malformed('note missing or too long');
   if (!note.endsWith('\n')) return malformed('note does not end with a newline');

@@ -17,6 +17,7 @@ export {
 } from './log.js';
 export { verifyStoredLog, type StoredLogReport } from './verify-store.js';
 export type { WitnessEndpoint, WitnessingOptions } from './witnessing.js';
+export { checkQuorum, type WitnessPolicy, type QuorumReport } from './quorum.js';
 export {
   cosignerFromSeed,
   formatCosignerKey,

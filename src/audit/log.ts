@@ -204,7 +204,8 @@ class StoredAuditLog extends GroupCommitLog implements AuditLog {
       this.stopWatchingIntegrity();
       await this.drained();
       try {
-        await this.#sign();
+        // The final checkpoint is witnessed too, so a stopped log verifies with its quorum.
+        await this.cosigned(await this.#sign()).catch(this.onBackgroundError);
       } finally {
         await releaseWal(this.db);
       }

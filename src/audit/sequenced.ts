@@ -436,7 +436,8 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
         if (this.#isLeading()) {
           try {
             await this.#integrate([]);
-            await this.#sign();
+            // The final checkpoint is witnessed too, so a stopped log verifies with its quorum.
+            await this.cosigned(await this.#sign()).catch(this.onBackgroundError);
           } catch (error) {
             // Lost on the way: whoever holds the role now signs; nothing of this node's is left to write.
             if (!(error instanceof NotSequencer)) throw error;
