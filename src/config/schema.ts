@@ -197,6 +197,16 @@ export const configSchema = z.strictObject({
        * included, so this is for a closed lab network only (`serve --demo --unsafe-demo-on-network`).
        */
       unsafeDemoOnNetwork: z.boolean().default(false),
+      /**
+       * HTTPS on the listener (TLS 1.2+): PEM certificate chain and key files, or a PKCS#12 file. The
+       * files are read again when they change (a renewed certificate needs no restart).
+       */
+      tls: z
+        .union([
+          z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }),
+          z.strictObject({ pfx: z.string().min(1), passphrase: z.string().optional() }),
+        ])
+        .optional(),
     })
     .prefault({}),
   database: z
