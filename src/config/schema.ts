@@ -225,6 +225,8 @@ export const configSchema = z.strictObject({
        * (paused, wedged) loses its session, and the role goes to another node.
        */
       sequencerLeaseMs: z.number().int().min(1000).max(300_000).default(15_000),
+      /** TLS to PostgreSQL, the server's certificate verified against `ca` (a PEM file) or the system CAs. */
+      tls: z.strictObject({ ca: z.string().min(1).optional() }).optional(),
     })
     .prefault({}),
   redis: z
@@ -246,6 +248,8 @@ export const configSchema = z.strictObject({
       expectedNodes: z.number().int().min(1).max(1000).default(3),
       /** A Redis command taking longer fails, and the node falls back as if Redis were down. */
       commandTimeoutMs: z.number().int().min(50).max(10_000).default(500),
+      /** TLS to Redis (as rediss:// does), the certificate verified against `ca` (a PEM file) or the system CAs. */
+      tls: z.strictObject({ ca: z.string().min(1).optional() }).optional(),
     })
     .prefault({}),
   idp: z
