@@ -12,7 +12,15 @@ import { LogVerifier, type VerifiedPoint, type VerifyReport } from './verify.js'
 export type { VerifiedPoint } from './verify.js';
 
 /** An intact log may still hold writes whose outcome was never recorded; they are named here. */
-export type StoredLogReport = VerifyReport & { readonly unfinishedWrites?: readonly UnfinishedWrite[] };
+export type StoredLogReport = VerifyReport & {
+  readonly unfinishedWrites?: readonly UnfinishedWrite[];
+  /** With a witness policy: the newest checkpoint's size and the witnesses that cosigned it. */
+  readonly witnessed?: {
+    readonly size: number;
+    readonly witnesses: readonly string[];
+    readonly quorum: number;
+  };
+};
 
 /**
  * `witnesses`: the newest checkpoint must also carry a quorum of their cosignatures; when it does not,
@@ -27,7 +35,14 @@ export async function verifyStoredLog(
   const { report } = await verifyFrom(db, verifierKey, onProgress);
   if (!report.ok || !witnesses) return report;
   const quorum = await checkStoredQuorum(db, witnesses);
-  if (quorum.ok) return report;
+  if (quorum.ok) {
+    const witnessed = {
+      size: quorum.size,
+      witnesses: quorum.cosignatures.map((c) => c.witness),
+      quorum: witnesses.quorum,
+    };
+    return { ...report, witnessed };
+  }
   return {
     ok: false,
     firstBadIndex: quorum.witnessedSize,

@@ -116,9 +116,12 @@ export function registerAuditCommands(program: Command): void {
       );
       process.exitCode = 3;
     } else if (result.ok) {
+      const witnessed = result.witnessed
+        ? `; checkpoint ${result.witnessed.size} cosigned by ${result.witnessed.witnesses.join(', ')} (quorum ${result.witnessed.quorum})`
+        : '';
       report(
         options,
-        `audit log intact: ${result.size} events, ${result.checkpoints} signed checkpoints verified`,
+        `audit log intact: ${result.size} events, ${result.checkpoints} signed checkpoints verified${witnessed}`,
         result,
       );
     } else {
