@@ -95,7 +95,7 @@ describe('deploy/compose.yaml', () => {
 describe('deploy/nginx.conf', () => {
   it('terminates TLS 1.2+ on 443 with HSTS, and answers plain HTTP only with a redirect to HTTPS', () => {
     const conf = read('deploy/nginx.conf');
-    const servers = conf.split(/\n  server \{/).slice(1);
+    const servers = conf.split(/\n {2}server \{/).slice(1);
     const plain = servers.find((s) => /listen 80;/.test(s)) ?? '';
     const tls = servers.find((s) => /listen 443 ssl;/.test(s)) ?? '';
     expect(plain).toMatch(/return 308 https:\/\//);
