@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -101,6 +101,15 @@ describe('a witnessed audit log', () => {
     // The operator: delete the last 5 events, their checkpoints, cosignatures and subtree hashes.
     const cut = cosignedSize - 5;
     await truncateLog(cut);
+    // Not signed again yet: what is left verifies, even with the quorum, but the witness, asked, knows more.
+    const offline = gatehouse(['audit', 'verify', '--data-dir', dataDir, '--witness', witnessKey]);
+    expect(offline.code).toBe(0);
+    const configFile = join(witnessDir, 'gatehouse.json');
+    writeFileSync(configFile, JSON.stringify({ audit: { witnesses: witnessConfig()['audit.witnesses'] } }));
+    const asked = gatehouse(['audit', 'verify', '--data-dir', dataDir, '--config', configFile, '--json']);
+    expect(asked.code).toBe(1);
+    expect(JSON.parse(asked.stdout)).toMatchObject({ ok: false, code: 'TRUNCATED' });
+    expect(JSON.parse(asked.stdout).problem).toContain(`cosigned ${cosignedSize} events`);
     // ... then run Gatehouse again (it holds the log key): it signs a new, larger tree over the rewritten tail.
     demo = await startDemo({
       dataDir,

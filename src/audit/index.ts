@@ -16,7 +16,7 @@ export {
   type AppendListener,
 } from './log.js';
 export { verifyStoredLog, type StoredLogReport } from './verify-store.js';
-export type { WitnessEndpoint, WitnessingOptions } from './witnessing.js';
+export { askWitnessedSizes, type WitnessEndpoint, type WitnessingOptions } from './witnessing.js';
 export { checkQuorum, type WitnessPolicy, type QuorumReport } from './quorum.js';
 export {
   cosignerFromSeed,

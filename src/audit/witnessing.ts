@@ -182,3 +182,35 @@ export class Witnessing {
 function withSlash(url: string): string {
   return url.endsWith('/') ? url : `${url}/`;
 }
+
+/**
+ * Asks each witness the size it last cosigned for this log (a submission with old size 0, which a
+ * witness that has cosigned before answers 409 with that size). A log whose newest checkpoint is
+ * smaller than what a witness cosigned lost its tail, re-signed or not.
+ */
+export async function askWitnessedSizes(
+  witnesses: readonly WitnessEndpoint[],
+  newestNote: string,
+  timeoutMs = 5000,
+): Promise<Array<{ name: string; size?: number; problem?: string }>> {
+  return Promise.all(
+    witnesses.map(async ({ name, url }) => {
+      try {
+        const response = await fetch(new URL('add-checkpoint', withSlash(url)), {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain; charset=utf-8' },
+          body: `old 0\n\n${newestNote}`,
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        const text = await response.text();
+        if (response.status === 409 && /^(0|[1-9][0-9]{0,15})\n$/.test(text))
+          return { name, size: Number(text) };
+        // 200: it had never cosigned this log, and has now cosigned the newest checkpoint.
+        if (response.status === 200) return { name, size: claimedSize(newestNote) ?? 0 };
+        return { name, problem: `HTTP ${response.status}: ${text.slice(0, 200).trim()}` };
+      } catch (error) {
+        return { name, problem: error instanceof Error ? error.message : 'no answer' };
+      }
+    }),
+  );
+}

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import {
   auditOrigin,
+  askWitnessedSizes,
   auditVerifierKey,
   exportLog,
   verifyExportFile,
@@ -12,7 +13,7 @@ import {
 import type { Config } from '../../config/index.js';
 import { InputError } from '../../errors/index.js';
 import { openLocalSecretStore } from '../../secrets/index.js';
-import { openStore } from '../../store/index.js';
+import { openStore, type Db } from '../../store/index.js';
 import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
 
 interface VerifyOptions extends WitnessOptions {
@@ -94,6 +95,8 @@ export function registerAuditCommands(program: Command): void {
       const store = await openStore(config);
       try {
         result = await verifyStoredLog(store.db, key, (d, t) => bar.update(d, t), witnesses);
+        if (result.ok && config.audit.witnesses.length > 0)
+          result = await askWitnesses(store.db, config, result);
       } finally {
         await store.close();
       }
@@ -151,6 +154,33 @@ export function registerAuditCommands(program: Command): void {
       await store.close();
     }
   });
+}
+
+/**
+ * A tail deleted without signing again leaves a witnessed checkpoint behind: only the witnesses know
+ * they cosigned more. Asked online when the configuration names them; one that cannot answer is told.
+ */
+async function askWitnesses(db: Db, config: Config, result: StoredLogReport): Promise<StoredLogReport> {
+  const newest = await db
+    .selectFrom('audit_checkpoints')
+    .select(['size', 'note'])
+    .orderBy('size', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (!newest) return result;
+  for (const answer of await askWitnessedSizes(config.audit.witnesses, newest.note)) {
+    if (answer.problem !== undefined) {
+      process.stderr.write(`gatehouse: witness ${answer.name} could not be asked: ${answer.problem}\n`);
+    } else if ((answer.size ?? 0) > Number(newest.size)) {
+      return {
+        ok: false,
+        firstBadIndex: Number(newest.size),
+        code: 'TRUNCATED',
+        problem: `witness ${answer.name} cosigned ${answer.size} events, but the log's newest checkpoint covers ${newest.size}`,
+      };
+    }
+  }
+  return result;
 }
 
 /** A verifier key given inline (`name+id+key`) or as a file that holds one. */
