@@ -50,6 +50,9 @@ export function registerWitnessCommands(program: Command): void {
       async (options: WitnessOptions & { log: string[]; host: string; port: string; state?: string }) => {
         const port = Number(options.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InputError('--port is not a port');
+        if (options.log.length === 0) {
+          throw new InputError('--log is required: the verifier key of each log this witness cosigns');
+        }
         const logs = options.log.map((vkey) => parseVerifierKey(vkey));
         const cosigner = readWitnessKey(options.keyFile);
         const state = openWitnessState(
