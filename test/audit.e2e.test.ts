@@ -55,10 +55,12 @@ describe('the audit endpoints, checked by the reference verifier', () => {
   it('serves the checkpoint as a signed note in text/plain', async () => {
     const response = await demo.get('/audit/v1/checkpoint', carol);
     expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
-    const [origin, size, root, blank, signature] = (await response.text()).split('\n');
+    const [origin, size, root, timestamp, blank, signature] = (await response.text()).split('\n');
     expect(origin).toBe('gatehouse/audit');
     expect(Number(size)).toBeGreaterThan(10);
     expect(Buffer.from(root as string, 'base64')).toHaveLength(32);
+    // C2SP extension line: when the log signed it, in POSIX seconds.
+    expect(timestamp).toMatch(/^timestamp [1-9][0-9]*$/);
     expect(blank).toBe('');
     expect(signature).toMatch(/^— gatehouse\/audit [A-Za-z0-9+/]+=*$/);
   });

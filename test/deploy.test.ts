@@ -42,7 +42,7 @@ describe('deploy/compose.yaml', () => {
   it('runs three Gatehouse nodes, PostgreSQL, Redis and a load balancer', () => {
     expect(nodes.map(([name]) => name)).toEqual(['gatehouse-1', 'gatehouse-2', 'gatehouse-3']);
     expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['postgres', 'redis', 'lb']));
-    expect(compose.services.lb?.ports).toEqual(['8080:80']);
+    expect(compose.services.lb?.ports).toEqual(['8443:443', '8080:80']);
   });
 
   it('gives each node an environment that is a valid scale-out configuration, the same on all', () => {
@@ -56,7 +56,7 @@ describe('deploy/compose.yaml', () => {
       expect(config.server).toMatchObject({
         host: '0.0.0.0',
         port: 8080,
-        publicUrl: 'http://localhost:8080',
+        publicUrl: 'https://localhost:8443',
         metricsPort: 9464,
       });
       // Exactly the load balancer is trusted to name the client (server.trustedProxies).
@@ -93,6 +93,19 @@ describe('deploy/compose.yaml', () => {
 });
 
 describe('deploy/nginx.conf', () => {
+  it('terminates TLS 1.2+ on 443 with HSTS, and answers plain HTTP only with a redirect to HTTPS', () => {
+    const conf = read('deploy/nginx.conf');
+    const servers = conf.split(/\n {2}server \{/).slice(1);
+    const plain = servers.find((s) => /listen 80;/.test(s)) ?? '';
+    const tls = servers.find((s) => /listen 443 ssl;/.test(s)) ?? '';
+    expect(plain).toMatch(/return 308 https:\/\//);
+    expect(plain).not.toMatch(/proxy_pass/);
+    expect(tls).toMatch(/ssl_protocols TLSv1\.2 TLSv1\.3;/);
+    expect(tls).toMatch(/ssl_ciphers (ECDHE-[A-Z0-9-]+(GCM-SHA256|GCM-SHA384|POLY1305):?)+;/);
+    expect(tls).toMatch(/Strict-Transport-Security "max-age=31536000; includeSubDomains" always/);
+    expect(tls).toMatch(/proxy_pass http:\/\/gatehouse;/);
+  });
+
   it('balances over exactly the compose nodes, on the port they listen on', () => {
     const upstream = /upstream gatehouse \{([^}]*)\}/.exec(read('deploy/nginx.conf'))?.[1] ?? '';
     const servers = [...upstream.matchAll(/server ([\w-]+):(\d+)/g)].map((m) => `${m[1]}:${m[2]}`);

@@ -28,6 +28,8 @@ export interface Checkpoint {
   readonly origin: string;
   readonly size: number;
   readonly root: Buffer;
+  /** When the log signed it (POSIX seconds): the extension line `timestamp <seconds>`. */
+  readonly timestamp?: number;
 }
 
 export type CheckpointProblem =
@@ -50,20 +52,38 @@ export function isKeyName(name: string): boolean {
   return name.length > 0 && name.length <= 256 && !/[\s+\u0000-\u001f\u007f]|\p{Cs}/u.test(name);
 }
 
-export function keyIdOf(name: string, publicKey: Uint8Array): Buffer {
-  return sha256(Buffer.from(name, 'utf8'), Buffer.from([0x0a, ed25519Algorithm]), publicKey).subarray(0, 4);
+/** `algorithm`: 0x01 for note signatures, 0x04 for cosignature/v1 (c2sp.org/tlog-cosignature). */
+export function keyIdOf(name: string, publicKey: Uint8Array, algorithm = ed25519Algorithm): Buffer {
+  return sha256(Buffer.from(name, 'utf8'), Buffer.from([0x0a, algorithm]), publicKey).subarray(0, 4);
 }
 
-/** An Ed25519 note signer from a 32-byte private key seed. */
-export function signerFromSeed(name: string, seed: Uint8Array): NoteSigner {
-  if (!isKeyName(name)) throw new TypeError('checkpoint signer name must be a signed-note key name');
+/** The Ed25519 key pair of a 32-byte private key seed: the private key and the raw public key. */
+export function ed25519FromSeed(seed: Uint8Array): { privateKey: KeyObject; publicKey: Buffer } {
   if (seed.length !== 32) throw new TypeError('an Ed25519 private key seed is 32 bytes');
   const privateKey = createPrivateKey({
     key: Buffer.concat([pkcs8Ed25519Prefix, seed]),
     format: 'der',
     type: 'pkcs8',
   });
-  const publicKey = publicKeyBytes(createPublicKey(privateKey));
+  return { privateKey, publicKey: publicKeyBytes(createPublicKey(privateKey)) };
+}
+
+/** An Ed25519 public key from its 32 raw bytes; undefined when they are not one. */
+export function ed25519PublicKey(raw: Uint8Array): KeyObject | undefined {
+  try {
+    return createPublicKey({
+      key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') },
+      format: 'jwk',
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+/** An Ed25519 note signer from a 32-byte private key seed. */
+export function signerFromSeed(name: string, seed: Uint8Array): NoteSigner {
+  if (!isKeyName(name)) throw new TypeError('checkpoint signer name must be a signed-note key name');
+  const { privateKey, publicKey } = ed25519FromSeed(seed);
   return {
     name,
     keyId: keyIdOf(name, publicKey),
@@ -99,15 +119,8 @@ export function parseVerifierKey(text: string): NoteVerifier {
   const publicKeyRaw = raw.subarray(1);
   const keyId = keyIdOf(name, publicKeyRaw);
   if (keyId.toString('hex') !== idHex) throw malformed();
-  let publicKey: KeyObject;
-  try {
-    publicKey = createPublicKey({
-      key: { kty: 'OKP', crv: 'Ed25519', x: publicKeyRaw.toString('base64url') },
-      format: 'jwk',
-    });
-  } catch {
-    throw malformed();
-  }
+  const publicKey = ed25519PublicKey(publicKeyRaw);
+  if (!publicKey) throw malformed();
   return {
     name,
     keyId,
@@ -120,7 +133,11 @@ export function checkpointBody(checkpoint: Checkpoint): string {
   if (!Number.isSafeInteger(checkpoint.size) || checkpoint.size < 0)
     throw new TypeError('bad checkpoint size');
   if (checkpoint.root.length !== 32) throw new TypeError('checkpoint root must be 32 bytes');
-  return `${checkpoint.origin}\n${checkpoint.size}\n${checkpoint.root.toString('base64')}\n`;
+  const { timestamp } = checkpoint;
+  if (timestamp !== undefined && (!Number.isSafeInteger(timestamp) || timestamp < 0))
+    throw new TypeError('bad checkpoint timestamp');
+  const extension = timestamp === undefined ? '' : `timestamp ${timestamp}\n`;
+  return `${checkpoint.origin}\n${checkpoint.size}\n${checkpoint.root.toString('base64')}\n${extension}`;
 }
 
 /** The signed note for a checkpoint: body, blank line, one signature line. */
@@ -140,7 +157,9 @@ const malformed = (detail: string): { ok: false; code: 'CHECKPOINT_MALFORMED'; d
 });
 
 /** Splits a signed note into its text and its signature lines, checking only the framing. */
-function splitNote(note: string): Parsed<{ body: string; signatures: Array<{ name: string; raw: Buffer }> }> {
+export function splitNote(
+  note: string,
+): Parsed<{ body: string; signatures: Array<{ name: string; raw: Buffer }> }> {
   // Attacker-controlled: a note from the store, an export file or the network. Bound it before work.
   if (typeof note !== 'string' || note.length > maxNoteLength) return malformed('note missing or too long');
   if (!note.endsWith('\n')) return malformed('note does not end with a newline');
@@ -169,7 +188,7 @@ function parseBody(body: string): Parsed<Checkpoint> {
   if (lines.length < 3 || lines.some((line) => line.length === 0)) {
     return malformed('checkpoint text needs origin, size and root hash lines');
   }
-  const [origin, sizeText, rootText] = lines;
+  const [origin, sizeText, rootText, ...extensions] = lines;
   if (!isKeyName(origin)) return malformed('checkpoint origin is not a valid name');
   if (!/^(0|[1-9][0-9]{0,15})$/.test(sizeText) || !Number.isSafeInteger(Number(sizeText))) {
     return malformed('checkpoint tree size is not a decimal integer');
@@ -180,7 +199,9 @@ function parseBody(body: string): Parsed<Checkpoint> {
   if (root.length !== 32 || root.toString('base64') !== rootText) {
     return malformed('checkpoint root hash is not base64 of 32 bytes');
   }
-  return { ok: true, value: { origin, size: Number(sizeText), root } };
+  const stamp = extensions.map((line) => /^timestamp (0|[1-9][0-9]{0,15})$/.exec(line)).find(Boolean);
+  const timestamp = stamp ? Number(stamp[1]) : undefined;
+  return { ok: true, value: { origin, size: Number(sizeText), root, ...(stamp && { timestamp }) } };
 }
 
 /** The tree size a note claims, before any signature check (to order checkpoints); undefined if malformed. */

@@ -11,7 +11,11 @@ import {
   verifyEvidenceBundle,
   type AuditEvent,
   type EvidenceBundle,
+  type WitnessingOptions,
 } from './index.js';
+import { cosignerFromSeed, formatCosignerKey } from './cosignature.js';
+import { parseVerifierKey, type NoteVerifier } from './checkpoint.js';
+import { openWitnessState, startWitnessServer } from '../witness/index.js';
 import { testDatabase } from '../../test/support/database.js';
 import * as tlog from '../../test/support/tlog.js';
 
@@ -22,7 +26,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function logWith(count: number) {
+async function logWith(count: number, witnessing?: WitnessingOptions) {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-evidence-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const store = await openStore(
@@ -34,6 +38,7 @@ async function logWith(count: number) {
     secrets: openLocalSecretStore(dir),
     origin,
     checkpointIntervalMs: 3_600_000,
+    ...(witnessing && { witnessing }),
   });
   cleanups.push(() => log.close().catch(() => undefined));
   await Promise.all(Array.from({ length: count }, (_, i) => log.append(auditEvent(i))));
@@ -201,6 +206,34 @@ describe('evidence bundles', () => {
       expect(() => verifyEvidenceBundle({}, 'not a key')).toThrow(
         expect.objectContaining({ code: 'INVALID_INPUT' }),
       );
+    });
+  });
+});
+
+describe('evidence bundles of a witnessed log', () => {
+  it('carry the cosigned checkpoint, verified offline with the witness quorum', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-witness-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const cosigner = cosignerFromSeed('witness.test/w1', Buffer.alloc(32, 5));
+    const vkey = formatCosignerKey(cosigner.name, cosigner.publicKey);
+    const state = openWitnessState(join(dir, 'state.sqlite'));
+    cleanups.push(() => state.close());
+    // The log's key exists only once its log is opened: the witness learns it from a first log.
+    const logs: NoteVerifier[] = [];
+    const witness = await startWitnessServer({ cosigner, logs, state, host: '127.0.0.1', port: 0 });
+    cleanups.push(() => witness.close());
+    const log = await logWith(6, { witnesses: [{ name: cosigner.name, url: witness.url, vkey }] });
+    logs.push(parseVerifierKey(log.verifierKey()));
+    const bundle = await buildEvidenceBundle(log, [1, 4], { subject: 'incident inc_test' });
+    expect(bundle.checkpoint).toMatch(/\n— witness\.test\/w1 \S+\n$/);
+    const policy = { witnesses: [vkey], quorum: 1 };
+    expect(verifyEvidenceBundle(bundle, log.verifierKey(), policy)).toMatchObject({ ok: true, events: 2 });
+    // Without the cosignature (a checkpoint re-signed by whoever holds the log key): refused.
+    const bare = { ...bundle, checkpoint: bundle.checkpoint.replace(/— witness\.test\/w1 \S+\n$/, '') };
+    expect(verifyEvidenceBundle(bare, log.verifierKey())).toMatchObject({ ok: true });
+    expect(verifyEvidenceBundle(bare, log.verifierKey(), policy)).toMatchObject({
+      ok: false,
+      code: 'CHECKPOINT_NOT_WITNESSED',
     });
   });
 });

@@ -4,7 +4,7 @@
  * verifier key checks offline (incidents, offboarding archives).
  *
  *   { "format": "gatehouse-evidence-bundle", "version": 1, "created_at": ISO, "subject": "...",
- *     "checkpoint": "<signed note>", "verifier_key": "<name>+<id>+<key>",
+ *     "checkpoint": "<signed note, with the witnesses' cosignatures>", "verifier_key": "<name>+<id>+<key>",
  *     "events": [{ "index": I, "leaf_hash": hex, "event": {...}, "inclusion_proof": [hex, ...] }] }
  *
  * The bundle's own `verifier_key` says which key signed it; verification trusts only the key the
@@ -16,6 +16,7 @@ import { canonicalJson, isAuditEvent, type AuditEvent } from './event.js';
 import type { AuditLog } from './log.js';
 import { checkInclusion, hashLeaf, type ProofFailure } from './merkle.js';
 import { matchesHex } from './nodes.js';
+import { checkQuorum, type WitnessPolicy } from './quorum.js';
 
 export const evidenceBundleFormat = 'gatehouse-evidence-bundle';
 
@@ -43,7 +44,8 @@ export type EvidenceProblemCode =
   | 'EVENT_MALFORMED'
   | 'LEAF_HASH_MISMATCH'
   | 'INCLUSION_PROOF_INVALID'
-  | 'EVENT_BEYOND_CHECKPOINT';
+  | 'EVENT_BEYOND_CHECKPOINT'
+  | 'CHECKPOINT_NOT_WITNESSED';
 
 export type EvidenceReport =
   | { readonly ok: true; readonly size: number; readonly events: number; readonly indexes: readonly number[] }
@@ -176,9 +178,14 @@ async function eventsInRun(log: AuditLog, run: readonly number[]) {
 /**
  * Checks a bundle offline with nothing but the trusted verifier key: the checkpoint's signature, and for
  * every event that its canonical form hashes to its leaf hash and that its inclusion proof leads to the
- * signed root. Never throws on bad bundles; a verifier key that cannot be parsed is an InputError.
+ * signed root; with `witnesses`, that the checkpoint carries a quorum of their cosignatures. Never
+ * throws on bad bundles; a verifier key or witness policy that cannot be used is an InputError.
  */
-export function verifyEvidenceBundle(bundle: unknown, verifierKey: string): EvidenceReport {
+export function verifyEvidenceBundle(
+  bundle: unknown,
+  verifierKey: string,
+  witnesses?: WitnessPolicy,
+): EvidenceReport {
   const verifier = parseVerifierKey(verifierKey);
   // Attacker-controlled: the whole bundle. Shape first, bounded, before any hashing.
   if (typeof bundle !== 'object' || bundle === null || Array.isArray(bundle)) {
@@ -194,6 +201,8 @@ export function verifyEvidenceBundle(bundle: unknown, verifierKey: string): Evid
   }
   const opened = openCheckpoint(b.checkpoint, verifier);
   if (!opened.ok) return { ok: false, code: opened.code, problem: `checkpoint: ${opened.detail}` };
+  const quorum = witnesses && checkQuorum(b.checkpoint, witnesses);
+  if (quorum && !quorum.ok) return { ok: false, code: 'CHECKPOINT_NOT_WITNESSED', problem: quorum.problem };
   const { size, root } = opened.checkpoint;
   const indexes: number[] = [];
   for (const [position, item] of (b.events as unknown[]).entries()) {

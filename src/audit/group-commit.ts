@@ -8,6 +8,7 @@ import { formatVerifierKey, parseVerifierKey, type NoteSigner, type NoteVerifier
 import type { AuditEvent } from './event.js';
 import {
   AppendListeners,
+  guard,
   LogReader,
   type AppendListener,
   type AuditEventPage,
@@ -16,6 +17,7 @@ import {
 import { AuditIntegrityError } from '../errors/index.js';
 import { maxBatch, pendingOf, unavailable, type Appended, type Pending } from './tree.js';
 import { verifyAppended, type VerifiedPoint } from './verify-store.js';
+import { Witnessing, type WitnessingOptions } from './witnessing.js';
 
 /** What the latest verification of the stored log against its signed checkpoints found. */
 export type AuditIntegrity =
@@ -38,6 +40,8 @@ export abstract class GroupCommitLog {
   protected readonly now: () => Date;
   protected readonly onBackgroundError: (error: unknown) => void;
   protected readonly listeners = new AppendListeners();
+  /** Witnesses that cosign each signed checkpoint; undefined when none are configured. */
+  protected readonly witnessing: Witnessing | undefined;
   /** Set once close() starts: appends are refused from then on. */
   protected closing: Promise<void> | undefined;
   readonly #verifierKey: string;
@@ -52,7 +56,12 @@ export abstract class GroupCommitLog {
   #draining: Promise<void> | undefined;
 
   constructor(
-    options: { db: Db; now?: () => Date; onBackgroundError?: (error: unknown) => void },
+    options: {
+      db: Db;
+      now?: () => Date;
+      onBackgroundError?: (error: unknown) => void;
+      witnessing?: WitnessingOptions;
+    },
     signer: NoteSigner,
   ) {
     this.db = options.db;
@@ -62,6 +71,43 @@ export abstract class GroupCommitLog {
     this.verifier = parseVerifierKey(this.#verifierKey);
     this.now = options.now ?? (() => new Date());
     this.onBackgroundError = options.onBackgroundError ?? (() => undefined);
+    this.witnessing =
+      options.witnessing && options.witnessing.witnesses.length > 0
+        ? new Witnessing(
+            options.db,
+            options.witnessing,
+            (from, to) => this.consistencyProof(from, to),
+            this.onBackgroundError,
+          )
+        : undefined;
+  }
+
+  /** Signs a checkpoint now if the tree grew since the last, then answers it with its cosignatures. */
+  abstract latestCheckpoint(): Promise<string>;
+
+  /**
+   * The checkpoint to publish, signing nothing: the newest one with a quorum of witness cosignatures
+   * (the newest one when no witness is configured). Only a log with no checkpoint yet signs its first.
+   */
+  async publishedCheckpoint(): Promise<string> {
+    const published = await guard(async () => {
+      if (this.witnessing) return this.witnessing.published();
+      const row = await this.db
+        .selectFrom('audit_checkpoints')
+        .select('note')
+        .orderBy('size', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      return row?.note;
+    });
+    return published ?? this.latestCheckpoint();
+  }
+
+  /** The just-signed `note` submitted to the witnesses, with the cosignatures held for it. */
+  protected cosigned(note: string): Promise<string> {
+    return this.witnessing
+      ? guard(() => (this.witnessing as Witnessing).cosign(note))
+      : Promise.resolve(note);
   }
 
   /** Writes one batch: resolves or rejects each of its appends, and tells the listeners what it wrote. */

@@ -18,6 +18,26 @@ export {
   type AppendListener,
 } from './log.js';
 export { verifyStoredLog, type StoredLogReport } from './verify-store.js';
+export { askWitnessedSizes, type WitnessEndpoint, type WitnessingOptions } from './witnessing.js';
+export { checkQuorum, type WitnessPolicy, type QuorumReport } from './quorum.js';
+export {
+  cosignerFromSeed,
+  formatCosignerKey,
+  parseCosignerKey,
+  validCosignatures,
+  newWitnessSeed,
+  type Cosigner,
+  type Cosignature,
+  type CosignatureVerifier,
+} from './cosignature.js';
+export {
+  openCheckpoint,
+  parseVerifierKey,
+  splitNote,
+  type Checkpoint,
+  type NoteVerifier,
+} from './checkpoint.js';
+export { verifyConsistency } from './merkle.js';
 export type { UnfinishedWrite } from './intents.js';
 export { exportLog, verifyExportFile } from './export.js';
 export type { VerifyReport, VerifyProblemCode } from './verify.js';

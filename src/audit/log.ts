@@ -12,6 +12,7 @@ import { GroupCommitLog, type AuditIntegrity } from './group-commit.js';
 import { loadSigner } from './keys.js';
 import { guard, type AppendListener, type AuditEventPage, type AuditEventQuery } from './reader.js';
 import { openSequencedLog } from './sequenced.js';
+import type { WitnessingOptions } from './witnessing.js';
 import { immediateTransaction, lockWaitMs, releaseWal } from './transaction.js';
 import {
   appendLeaves,
@@ -30,8 +31,16 @@ export interface AuditLog {
   /** Durable when it resolves. Throws DependencyUnavailable('AUDIT_UNAVAILABLE', ...) when it cannot write. */
   append(event: AuditEvent): Promise<{ index: number; leafHash: string }>;
   events(q: AuditEventQuery): Promise<AuditEventPage>;
-  /** Signs a checkpoint now if the tree grew since the last, then returns the latest signed note text. */
+  /**
+   * Signs a checkpoint now if the tree grew since the last, submits it to the witnesses, and returns it
+   * with the cosignatures it holds.
+   */
   latestCheckpoint(): Promise<string>;
+  /**
+   * What GET /audit/v1/checkpoint serves, signing nothing (checkpoints are signed on a schedule): the
+   * newest checkpoint with a quorum of witness cosignatures, or the newest one when none are configured.
+   */
+  publishedCheckpoint(): Promise<string>;
   /** Hex hashes in RFC 9162 order; InputError unless 0 ≤ index < size ≤ the log's size. */
   inclusionProof(index: number, size: number): Promise<string[]>;
   /** Hex hashes in RFC 9162 order; InputError unless 0 ≤ from ≤ to ≤ the log's size. */
@@ -69,6 +78,8 @@ export interface AuditLogOptions {
   now?: () => Date;
   /** How often a checkpoint is signed while events flow; default 1000. */
   checkpointIntervalMs?: number;
+  /** Witnesses that cosign every checkpoint (c2sp.org/tlog-witness), and how many must. */
+  witnessing?: WitnessingOptions;
   /** Failures of the background checkpoint timer (the next latestCheckpoint() reports them too). */
   onBackgroundError?: (error: unknown) => void;
   /**
@@ -114,7 +125,10 @@ class StoredAuditLog extends GroupCommitLog implements AuditLog {
   constructor(options: AuditLogOptions, signer: NoteSigner, interval: number) {
     super(options, signer);
     this.#timer = setInterval(() => {
-      if (this.#grown && !this.closing) this.#sign().catch(this.onBackgroundError);
+      if (this.#grown && !this.closing)
+        this.#sign()
+          .then((note) => this.cosigned(note))
+          .catch(this.onBackgroundError);
     }, interval);
     this.#timer.unref();
   }
@@ -163,7 +177,7 @@ class StoredAuditLog extends GroupCommitLog implements AuditLog {
   }
 
   async latestCheckpoint(): Promise<string> {
-    return this.#sign();
+    return this.cosigned(await this.#sign());
   }
 
   #sign(): Promise<string> {
@@ -194,7 +208,8 @@ class StoredAuditLog extends GroupCommitLog implements AuditLog {
       this.stopWatchingIntegrity();
       await this.drained();
       try {
-        await this.#sign();
+        // The final checkpoint is witnessed too, so a stopped log verifies with its quorum.
+        await this.cosigned(await this.#sign()).catch(this.onBackgroundError);
       } finally {
         await releaseWal(this.db);
       }

@@ -350,6 +350,10 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   }
 
   async latestCheckpoint(): Promise<string> {
+    return this.cosigned(await this.#signedOrAwaited());
+  }
+
+  #signedOrAwaited(): Promise<string> {
     return guard(async () => {
       if (this.#isLeading()) return this.#sign();
       // Not the sequencer: ask it to sign, and wait for a checkpoint covering the tree as it is now.
@@ -385,7 +389,10 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
         await this.#tryLead();
         if (this.#isLeading()) {
           await this.#integrate([]);
-          if (this.#grown && Date.now() - this.#lastSignedAt >= this.#interval) await this.#sign();
+          if (this.#grown && Date.now() - this.#lastSignedAt >= this.#interval) {
+            // The witnesses answer in the background: a slow one never holds up integration.
+            this.cosigned(await this.#sign()).catch(this.onBackgroundError);
+          }
           if (Date.now() - this.#lastCleanupAt >= queueRetentionMs / 6) await this.#cleanUp();
         }
         await this.#pollWaiting();
@@ -429,7 +436,8 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
         if (this.#isLeading()) {
           try {
             await this.#integrate([]);
-            await this.#sign();
+            // The final checkpoint is witnessed too, so a stopped log verifies with its quorum.
+            await this.cosigned(await this.#sign()).catch(this.onBackgroundError);
           } catch (error) {
             // Lost on the way: whoever holds the role now signs; nothing of this node's is left to write.
             if (!(error instanceof NotSequencer)) throw error;

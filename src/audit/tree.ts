@@ -227,7 +227,8 @@ export async function signTree(
     }
     if (previous.size === size) return { note: latest.note, head };
   }
-  const note = signCheckpoint({ origin: signer.name, size, root }, signer);
+  const timestamp = Math.floor(Date.parse(now) / 1000);
+  const note = signCheckpoint({ origin: signer.name, size, root, timestamp }, signer);
   await trx
     .insertInto('audit_checkpoints')
     .values({ size, root_hash: root.toString('hex'), note, created_at: now })

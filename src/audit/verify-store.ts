@@ -6,19 +6,49 @@ import { IntentTracker, type UnfinishedWrite } from './intents.js';
 import { matchesHex, withStoredNodes } from './nodes.js';
 import { CheckpointReader, snapshotBounds, storedEvents } from './snapshot.js';
 import { consistencyProof, nodeKey, rangeRoot, verifyConsistency } from './merkle.js';
+import { checkStoredQuorum, type WitnessPolicy } from './quorum.js';
 import { LogVerifier, type VerifiedPoint, type VerifyReport } from './verify.js';
 
 export type { VerifiedPoint } from './verify.js';
 
 /** An intact log may still hold writes whose outcome was never recorded; they are named here. */
-export type StoredLogReport = VerifyReport & { readonly unfinishedWrites?: readonly UnfinishedWrite[] };
+export type StoredLogReport = VerifyReport & {
+  readonly unfinishedWrites?: readonly UnfinishedWrite[];
+  /** With a witness policy: the newest checkpoint's size and the witnesses that cosigned it. */
+  readonly witnessed?: {
+    readonly size: number;
+    readonly witnesses: readonly string[];
+    readonly quorum: number;
+  };
+};
 
+/**
+ * `witnesses`: the newest checkpoint must also carry a quorum of their cosignatures; when it does not,
+ * the first bad index is the size of the newest witnessed checkpoint (a tail re-signed without them).
+ */
 export async function verifyStoredLog(
   db: Db,
   verifierKey: string,
   onProgress?: (done: number, total: number) => void,
+  witnesses?: WitnessPolicy,
 ): Promise<StoredLogReport> {
-  return (await verifyFrom(db, verifierKey, onProgress)).report;
+  const { report } = await verifyFrom(db, verifierKey, onProgress);
+  if (!report.ok || !witnesses) return report;
+  const quorum = await checkStoredQuorum(db, witnesses);
+  if (quorum.ok) {
+    const witnessed = {
+      size: quorum.size,
+      witnesses: quorum.cosignatures.map((c) => c.witness),
+      quorum: witnesses.quorum,
+    };
+    return { ...report, witnessed };
+  }
+  return {
+    ok: false,
+    firstBadIndex: quorum.witnessedSize,
+    code: 'CHECKPOINT_NOT_WITNESSED',
+    problem: `${quorum.problem}; the witnesses vouch for the first ${quorum.witnessedSize} events only`,
+  };
 }
 
 /**

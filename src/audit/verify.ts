@@ -24,6 +24,7 @@ export type VerifyProblemCode =
   | CheckpointProblem
   | 'CHECKPOINT_ROOT_MISMATCH'
   | 'CHECKPOINT_OUT_OF_ORDER'
+  | 'CHECKPOINT_NOT_WITNESSED'
   | 'TRUNCATED'
   | 'EXPORT_MALFORMED'
   | 'EXPORT_INCOMPLETE';

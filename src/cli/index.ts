@@ -19,6 +19,7 @@ import { registerScanCommand } from './commands/scan.js';
 import { registerSeedCommand } from './commands/seed.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTokenCommands } from './commands/token.js';
+import { registerWitnessCommands } from './commands/witness.js';
 
 /** Exit codes: 0 ok, 1 failed, 2 usage error; commands may define more (policy check: 3 = review). */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -46,6 +47,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerSimulateCommand(program);
   registerComplianceCommands(program);
   registerDsrCommands(program);
+  registerWitnessCommands(program);
   for (const command of program.commands) command.exitOverride();
 
   try {

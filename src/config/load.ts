@@ -35,6 +35,8 @@ const envKeys: ReadonlyArray<[string, string]> = [
   ['GATEHOUSE_REDIS_URL', 'redis.url'],
   ['GATEHOUSE_IDP_ISSUER', 'idp.issuer'],
   ['GATEHOUSE_IDP_CLIENT_SECRET', 'idp.clientSecret'],
+  ['GATEHOUSE_TLS_CERT', 'server.tls.cert'],
+  ['GATEHOUSE_TLS_KEY', 'server.tls.key'],
 ];
 
 /** Maps whose entries a configuration file adds to or overrides one by one; `replace: true` swaps the whole map. */
@@ -174,7 +176,8 @@ function isSetIn(tree: Record<string, unknown>, key: string): boolean {
 export function publicUrl(config: Config, listeningPort?: number): string {
   if (config.server.publicUrl) return config.server.publicUrl.replace(/\/$/, '');
   const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
-  return `http://${host}:${listeningPort ?? config.server.port}`;
+  const scheme = config.server.tls ? 'https' : 'http';
+  return `${scheme}://${host}:${listeningPort ?? config.server.port}`;
 }
 
 /**

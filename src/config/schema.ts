@@ -199,6 +199,16 @@ export const configSchema = z.strictObject({
        * included, so this is for a closed lab network only (`serve --demo --unsafe-demo-on-network`).
        */
       unsafeDemoOnNetwork: z.boolean().default(false),
+      /**
+       * HTTPS on the listener (TLS 1.2+): PEM certificate chain and key files, or a PKCS#12 file. The
+       * files are read again when they change (a renewed certificate needs no restart).
+       */
+      tls: z
+        .union([
+          z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }),
+          z.strictObject({ pfx: z.string().min(1), passphrase: z.string().optional() }),
+        ])
+        .optional(),
     })
     .prefault({}),
   database: z
@@ -217,6 +227,8 @@ export const configSchema = z.strictObject({
        * (paused, wedged) loses its session, and the role goes to another node.
        */
       sequencerLeaseMs: z.number().int().min(1000).max(300_000).default(15_000),
+      /** TLS to PostgreSQL, the server's certificate verified against `ca` (a PEM file) or the system CAs. */
+      tls: z.strictObject({ ca: z.string().min(1).optional() }).optional(),
     })
     .prefault({}),
   redis: z
@@ -238,6 +250,8 @@ export const configSchema = z.strictObject({
       expectedNodes: z.number().int().min(1).max(1000).default(3),
       /** A Redis command taking longer fails, and the node falls back as if Redis were down. */
       commandTimeoutMs: z.number().int().min(50).max(10_000).default(500),
+      /** TLS to Redis (as rediss:// does), the certificate verified against `ca` (a PEM file) or the system CAs. */
+      tls: z.strictObject({ ca: z.string().min(1).optional() }).optional(),
     })
     .prefault({}),
   idp: z
@@ -317,6 +331,26 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   compliance: z.strictObject({ residency: residencySchema.prefault({}) }).prefault({}),
+  audit: z
+    .strictObject({
+      /** Milliseconds between scheduled checkpoints while the log grows (GET /audit/v1/checkpoint signs none). */
+      checkpointInterval: z.number().int().min(100).max(3_600_000).default(1000),
+      /** C2SP tlog-witnesses that cosign every checkpoint (`gatehouse witness serve` is one). */
+      witnesses: z
+        .array(
+          z.strictObject({
+            name: z.string().min(1),
+            url: z.url(),
+            /** The witness's cosignature/v1 verifier key (`gatehouse witness init` prints it). */
+            vkey: z.string().min(1),
+          }),
+        )
+        .max(32)
+        .default([]),
+      /** Cosignatures a checkpoint needs to be published and to verify; all witnesses when absent. */
+      witnessQuorum: z.number().int().min(1).optional(),
+    })
+    .prefault({}),
   scopes: z.record(scopeName, fieldset),
   roles: z.record(z.string(), role),
   /** Outbound calls to configured addresses (webhooks, alert sinks, audit hooks). */

@@ -81,6 +81,7 @@ export const errorRegistry = {
   DSR_NOT_FOUND: { status: 404, title: 'No such data-subject request' },
   DSR_SUBJECT_UNKNOWN: { status: 422, title: 'The CRM holds no such data subject' },
   REPORT_INVALID: { status: 422, title: 'The compliance report does not verify' },
+  WITNESS_REFUSED: { status: 502, title: 'A log witness did not cosign' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;
@@ -266,6 +267,15 @@ export type IncidentErrorCode = 'INCIDENT_NOT_FOUND' | 'INCIDENT_CONFLICT';
 export class IncidentError extends GatehouseError {
   constructor(code: IncidentErrorCode, message: string) {
     super(code, message);
+  }
+}
+
+/** A transparency-log witness refused or failed to cosign a checkpoint (src/audit/witnessing.ts). */
+export class WitnessRefused extends GatehouseError {
+  constructor(witness: string, status: number, detail: string) {
+    super('WITNESS_REFUSED', `witness ${witness} did not cosign (HTTP ${status}): ${detail}`, {
+      extensions: { witness, witness_status: status },
+    });
   }
 }
 

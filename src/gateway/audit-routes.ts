@@ -36,7 +36,8 @@ export function registerAuditRoutes(app: FastifyInstance, deps: PipelineDeps): v
       trail.resourceType = 'audit_checkpoint';
       requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
       trail.reason = 'checkpoint returned';
-      return audit.latestCheckpoint();
+      // The latest scheduled checkpoint: a GET signs nothing (a signature per request proves nothing more).
+      return audit.publishedCheckpoint();
     });
     return reply.type('text/plain; charset=utf-8').send(note);
   });

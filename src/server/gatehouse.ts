@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -85,6 +86,7 @@ import { createEgress, type EgressOptions } from '../egress/index.js';
 import { startCompliance } from './compliance.js';
 import { startDetection } from './detection.js';
 import { createHttpServer, type Refusal } from './http.js';
+import { reloadTlsOnChange, tlsContextOptions } from './tls.js';
 import { createLogger, runtimeWarning } from './log.js';
 import { createMetrics } from './metrics.js';
 import { checkReadiness, dependencyChecks, type ReadinessCheck } from './readiness.js';
@@ -180,6 +182,11 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       secrets,
       origin: auditOrigin,
       onBackgroundError: (err) => logger.error({ err }, 'audit checkpoint signing failed'),
+      checkpointIntervalMs: config.audit.checkpointInterval,
+      witnessing: {
+        witnesses: config.audit.witnesses,
+        ...(config.audit.witnessQuorum !== undefined && { quorum: config.audit.witnessQuorum }),
+      },
       sequencerLeaseMs: config.database.sequencerLeaseMs,
       onSequencerChange: (leading) =>
         logger.info(
@@ -236,7 +243,12 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
         await audit.append(refusalEvent({ ...refusal, policyVersion: policies.current().version }));
       },
     };
-    const app = createHttpServer({ ...httpOptions, trustedProxies: config.server.trustedProxies });
+    const tls = config.server.tls;
+    const app = createHttpServer({
+      ...httpOptions,
+      trustedProxies: config.server.trustedProxies,
+      ...(tls && { https: tlsContextOptions(tls) }),
+    });
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched';
       const labels = {
@@ -452,6 +464,14 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
 
     await app.listen({ host: config.server.host, port, backlog: config.server.backlog });
     app.server.maxConnections = config.server.maxConnections;
+    if (tls) {
+      const stopReloading = reloadTlsOnChange(app.server as unknown as TlsServer, tls, (err) => {
+        if (err)
+          logger.error({ err }, 'TLS certificate files changed but do not load; keeping the previous ones');
+        else logger.info('TLS certificate reloaded');
+      });
+      closers.unshift(async () => stopReloading());
+    }
     closers.unshift(() => drain(app, config.server.shutdownGraceMs));
     let metricsUrl: string | undefined;
     if (metricsPort !== undefined) {

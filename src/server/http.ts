@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -11,6 +12,7 @@ import Fastify, {
 import type { Logger } from 'pino';
 import { authenticateChallenge } from '../broker/index.js';
 import { GatehouseError, InputError, TokenError, toProblem, type ErrorCode } from '../errors/index.js';
+import { hstsHeader } from './tls.js';
 
 /** Fastify's own client-error codes, mapped onto Gatehouse codes so every error has one shape. */
 const fastifyCodes: Readonly<Record<string, ErrorCode>> = {
@@ -50,6 +52,8 @@ export interface HttpServerOptions {
   recordRefusal(refusal: Refusal): Promise<void>;
   /** server.trustedProxies: request.ip is the right-most X-Forwarded-For hop not among them. */
   trustedProxies?: readonly string[];
+  /** server.tls: serve HTTPS with this context, and send HSTS on every answer. */
+  https?: SecureContextOptions;
 }
 
 /** Longest path parameter (an id) the router matches; every Gatehouse id is far shorter. */
@@ -121,7 +125,13 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     },
     // One line per request, written when it is answered (requestLine below), instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
-  });
+    ...(options.https && { https: options.https }),
+  }) as unknown as FastifyInstance;
+  if (options.https) {
+    app.addHook('onSend', async (_request, reply) => {
+      reply.header('strict-transport-security', hstsHeader);
+    });
+  }
   app.addHook('onResponse', async (request, reply) => {
     const { app: appId, user } = (request.log as unknown as Logger).bindings() as {
       app?: string;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /**
  * Redis at scale (`redis.url`): the shared limits and containment throttles, the revocation and throttle
  * fan-out and the DPoP replay cache of every node. Loaded only when Redis is configured, so the embedded
@@ -55,6 +56,13 @@ export async function connectRedis(config: Config, logger: Logger): Promise<Redi
     commandTimeout: commandTimeoutMs,
     connectTimeout: 2000,
     retryStrategy: (attempt: number) => Math.min(100 * attempt, 2000),
+    // redis.tls (or a rediss:// URL): TLS with the server's certificate verified.
+    ...(config.redis.tls && {
+      tls: {
+        rejectUnauthorized: true,
+        ...(config.redis.tls.ca !== undefined && { ca: readFileSync(config.redis.tls.ca) }),
+      },
+    }),
   };
   const client = new Redis(url, options);
   const subscriber = client.duplicate(options);

@@ -507,4 +507,17 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '025_audit_cosignatures': {
+    async up(db: Kysely<unknown>) {
+      // Witness cosignatures of audit checkpoints, one per checkpoint size and witness (src/audit).
+      await db.schema
+        .createTable('audit_cosignatures')
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('witness', 'text', (c) => c.notNull())
+        .addColumn('line', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('audit_cosignatures_pk', ['size', 'witness'])
+        .execute();
+    },
+  },
 };

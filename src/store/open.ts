@@ -76,6 +76,7 @@ async function openPostgresStore(config: Config): Promise<Store> {
     url: config.database.url as string,
     poolSize: config.database.poolSize,
     statementTimeoutMs: config.database.statementTimeoutMs,
+    ...(config.database.tls && { tls: config.database.tls }),
   };
   const { openPostgres, withAdvisoryLock } = await import('./postgres.js');
   const backend = await openPostgres(options);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /**
  * The PostgreSQL backend: a connection pool behind Kysely's PostgresDialect, typed results that match
  * SQLite's (bigint and numeric as numbers), cluster-wide advisory locks, and dedicated sessions for the
@@ -27,6 +28,8 @@ export interface PostgresOptions {
   url: string;
   poolSize: number;
   statementTimeoutMs: number;
+  /** TLS to the server with its certificate verified (against `ca`, a PEM file, or the system's CAs). */
+  tls?: { ca?: string };
 }
 
 const int8 = 20;
@@ -64,6 +67,12 @@ function clientConfig(options: PostgresOptions, applicationName: string): pg.Cli
     connectionTimeoutMillis: 5000,
     keepAlive: true,
     types,
+    ...(options.tls && {
+      ssl: {
+        rejectUnauthorized: true,
+        ...(options.tls.ca !== undefined && { ca: readFileSync(options.tls.ca) }),
+      },
+    }),
   };
 }
 

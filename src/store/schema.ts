@@ -85,6 +85,14 @@ export interface Database {
     note: string;
     created_at: string;
   };
+  /** Witness cosignatures of checkpoints (migration 025_audit_cosignatures, src/audit/witnessing.ts). */
+  audit_cosignatures: {
+    size: number;
+    witness: string;
+    /** The C2SP cosignature line, with its newline. */
+    line: string;
+    created_at: string;
+  };
   /** Hashes of complete subtrees: level L, index i covers leaves [i·2^L, (i+1)·2^L). */
   audit_nodes: { level: number; idx: number; hash: string };
   /** PostgreSQL: events queued by any node for the one audit sequencer (migration 009_audit_queue). */

@@ -1,4 +1,10 @@
-import { execFile, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import {
+  execFile,
+  spawn,
+  spawnSync,
+  type ChildProcess,
+  type ChildProcessWithoutNullStreams,
+} from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { testDatabaseEnvSync } from './database.js';
 
@@ -75,4 +81,29 @@ export async function loginAs(dataDir: string, user: string): Promise<void> {
 /** Forgets the login on that data dir: admin commands act as the unverified local operator again. */
 export async function logout(dataDir: string): Promise<void> {
   await gatehouseAsync(['logout', '--data-dir', dataDir]);
+}
+
+/**
+ * A long-running command (`witness serve`) as its own process: answers once it printed its first line
+ * of stdout (the address it listens on), and the child to stop.
+ */
+export async function gatehouseServer(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; firstLine: string; stderr: () => string }> {
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const firstLine = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
+    });
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}): ${stderr}`)));
+  });
+  return { child, firstLine, stderr: () => stderr };
 }

@@ -2,20 +2,58 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import {
   auditOrigin,
+  askWitnessedSizes,
   auditVerifierKey,
   exportLog,
   verifyExportFile,
   verifyStoredLog,
   type StoredLogReport,
+  type WitnessPolicy,
 } from '../../audit/index.js';
+import type { Config } from '../../config/index.js';
 import { InputError } from '../../errors/index.js';
 import { openLocalSecretStore } from '../../secrets/index.js';
-import { openStore } from '../../store/index.js';
+import { openStore, type Db } from '../../store/index.js';
 import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
 
-interface VerifyOptions extends CommonOptions {
+interface VerifyOptions extends WitnessOptions {
   file?: string;
   publicKey?: string;
+}
+
+export interface WitnessOptions extends CommonOptions {
+  witness: string[];
+  quorum?: string;
+}
+
+/** Adds --witness (repeatable) and --quorum: the witnesses whose cosignatures a checkpoint needs. */
+export function withWitnessOptions(command: Command): Command {
+  return command
+    .option(
+      '--witness <vkey>',
+      "a witness's verifier key; repeat for each (default: the configured audit.witnesses)",
+      (value: string, all: string[]) => [...all, value],
+      [] as string[],
+    )
+    .option('--quorum <n>', 'cosignatures required (default: audit.witnessQuorum, else every witness)');
+}
+
+/** The witness policy from the options, else from the configuration; undefined when there is none. */
+export function witnessPolicy(options: WitnessOptions, config: Config): WitnessPolicy | undefined {
+  const witnesses = options.witness.length > 0 ? options.witness : config.audit.witnesses.map((w) => w.vkey);
+  if (witnesses.length === 0) {
+    if (options.quorum !== undefined)
+      throw new InputError('--quorum needs witnesses (--witness or audit.witnesses)');
+    return undefined;
+  }
+  const configured = options.witness.length > 0 ? undefined : config.audit.witnessQuorum;
+  const quorum = options.quorum === undefined ? (configured ?? witnesses.length) : Number(options.quorum);
+  if (!Number.isSafeInteger(quorum) || quorum < 1 || quorum > witnesses.length) {
+    throw new InputError(
+      `--quorum must be a whole number from 1 to ${witnesses.length} (the witnesses given)`,
+    );
+  }
+  return { witnesses, quorum };
 }
 
 export function registerAuditCommands(program: Command): void {
@@ -29,27 +67,36 @@ export function registerAuditCommands(program: Command): void {
     report(options, key, { verifier_key: key });
   });
 
-  withCommonOptions(
-    audit
-      .command('verify')
-      .description(
-        'recompute the Merkle log and check every signed checkpoint; exit 3 when intact but a write has no recorded outcome',
-      )
-      .option('--file <export>', 'verify an export file offline instead of the data dir')
-      .option('--public-key <key>', 'verifier key (or a file holding it); required with --file'),
+  withWitnessOptions(
+    withCommonOptions(
+      audit
+        .command('verify')
+        .description(
+          'recompute the Merkle log and check every signed checkpoint; exit 3 when intact but a write has no recorded outcome',
+        )
+        .option('--file <export>', 'verify an export file offline instead of the data dir')
+        .option('--public-key <key>', 'verifier key (or a file holding it); required with --file'),
+    ),
   ).action(async (options: VerifyOptions) => {
     const bar = progressBar('verifying');
     let result: StoredLogReport;
     if (options.file) {
       if (!options.publicKey)
         throw new InputError('--file needs --public-key (see gatehouse audit public-key)');
+      if (options.witness.length > 0)
+        throw new InputError(
+          'an export carries no cosignatures: check witnesses on the data dir or an evidence bundle',
+        );
       result = await verifyExportFile(options.file, readKey(options.publicKey), (d, t) => bar.update(d, t));
     } else {
       const config = commandConfig(options);
+      const witnesses = witnessPolicy(options, config);
       const key = await auditVerifierKey(openLocalSecretStore(config.dataDir), auditOrigin);
       const store = await openStore(config);
       try {
-        result = await verifyStoredLog(store.db, key, (d, t) => bar.update(d, t));
+        result = await verifyStoredLog(store.db, key, (d, t) => bar.update(d, t), witnesses);
+        if (result.ok && config.audit.witnesses.length > 0)
+          result = await askWitnesses(store.db, config, result);
       } finally {
         await store.close();
       }
@@ -72,9 +119,12 @@ export function registerAuditCommands(program: Command): void {
       );
       process.exitCode = 3;
     } else if (result.ok) {
+      const witnessed = result.witnessed
+        ? `; checkpoint ${result.witnessed.size} cosigned by ${result.witnessed.witnesses.join(', ')} (quorum ${result.witnessed.quorum})`
+        : '';
       report(
         options,
-        `audit log intact: ${result.size} events, ${result.checkpoints} signed checkpoints verified`,
+        `audit log intact: ${result.size} events, ${result.checkpoints} signed checkpoints verified${witnessed}`,
         result,
       );
     } else {
@@ -104,6 +154,33 @@ export function registerAuditCommands(program: Command): void {
       await store.close();
     }
   });
+}
+
+/**
+ * A tail deleted without signing again leaves a witnessed checkpoint behind: only the witnesses know
+ * they cosigned more. Asked online when the configuration names them; one that cannot answer is told.
+ */
+async function askWitnesses(db: Db, config: Config, result: StoredLogReport): Promise<StoredLogReport> {
+  const newest = await db
+    .selectFrom('audit_checkpoints')
+    .select(['size', 'note'])
+    .orderBy('size', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (!newest) return result;
+  for (const answer of await askWitnessedSizes(config.audit.witnesses, newest.note)) {
+    if (answer.problem !== undefined) {
+      process.stderr.write(`gatehouse: witness ${answer.name} could not be asked: ${answer.problem}\n`);
+    } else if ((answer.size ?? 0) > Number(newest.size)) {
+      return {
+        ok: false,
+        firstBadIndex: Number(newest.size),
+        code: 'TRUNCATED',
+        problem: `witness ${answer.name} cosigned ${answer.size} events, but the log's newest checkpoint covers ${newest.size}`,
+      };
+    }
+  }
+  return result;
 }
 
 /** A verifier key given inline (`name+id+key`) or as a file that holds one. */

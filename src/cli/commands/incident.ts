@@ -1,5 +1,6 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { withWitnessOptions, witnessPolicy, type WitnessOptions } from './audit.js';
 import type { Containment, Incident, IncidentDesk, IncidentDetail } from '../../detect/index.js';
 import { GatehouseError, InputError } from '../../errors/index.js';
 import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
@@ -239,13 +240,17 @@ export function registerIncidentCommands(program: Command): void {
     );
   });
 
-  withCommonOptions(
-    incident
-      .command('verify')
-      .description('verify an evidence bundle offline: checkpoint signature, leaf hashes, inclusion proofs')
-      .argument('<file>')
-      .option('--public-key <key>', "the audit log's verifier key (default: this data dir's)"),
-  ).action(async (file: string, options: CommonOptions & { publicKey?: string }) => {
+  withWitnessOptions(
+    withCommonOptions(
+      incident
+        .command('verify')
+        .description(
+          'verify an evidence bundle offline: checkpoint signature and witness quorum, leaf hashes, inclusion proofs',
+        )
+        .argument('<file>')
+        .option('--public-key <key>', "the audit log's verifier key (default: this data dir's)"),
+    ),
+  ).action(async (file: string, options: WitnessOptions & { publicKey?: string }) => {
     const audit = await import('../../audit/index.js');
     let key = options.publicKey;
     if (!key) {
@@ -263,7 +268,7 @@ export function registerIncidentCommands(program: Command): void {
         `${file} cannot be read as JSON: ${(cause as NodeJS.ErrnoException).code ?? 'not JSON'}`,
       );
     }
-    const result = audit.verifyEvidenceBundle(bundle, key);
+    const result = audit.verifyEvidenceBundle(bundle, key, witnessPolicy(options, commandConfig(options)));
     if (!result.ok) {
       report(options, `evidence bundle NOT verified: ${result.problem} [${result.code}]`, result);
       process.exitCode = 1;
