@@ -22,3 +22,12 @@ export type {
 export { crmObjects, objectFromPlural } from './metadata.js';
 export { createEmbeddedCrm } from './embedded.js';
 export { seedCrm, isCrmEmpty, type SeedOptions, type SeedResult } from './seed/seed.js';
+export {
+  createHubSpotConnector,
+  type HubSpotConnector,
+  type HubSpotIdentity,
+  type HubSpotObjectReport,
+  type HubSpotOptions,
+} from './hubspot/connector.js';
+export { startHubSpotFake, type HubSpotFake, type HubSpotFakeOptions } from './hubspot/fake.js';
+export { seedHubSpotFake } from './hubspot/demo.js';

@@ -563,7 +563,7 @@ interface FakeDefinition extends PropertyDefinition {
 }
 
 /** The properties a portal has: HubSpot's standard ones, and the custom ones Gatehouse's mapping uses. */
-function standardProperties(): Record<string, FakeDefinition[]> {
+export function standardProperties(): Record<string, FakeDefinition[]> {
   const p = (
     name: string,
     label: string,
