@@ -8,7 +8,7 @@ import { expectProblem, json, ownAccountContact, type Page, type Row } from './s
  * filters, masking, consent, filters and paging, aggregates, guards, writes and errors must give the
  * same answers whatever CRM is behind the gateway; the last block compares the recorded answers.
  */
-const backends = ['embedded'] as const;
+const backends = ['embedded', 'hubspot'] as const;
 type Backend = (typeof backends)[number];
 
 /** Answers each backend gave, by check name: compared across backends at the end. */

@@ -54,6 +54,18 @@ export const crmSchema = z.strictObject({
       identityRefreshSeconds: z.number().int().min(30).max(86_400).default(900),
     })
     .prefault({}),
+  hubspot: z
+    .strictObject({
+      /** HubSpot's API host; only a fake on loopback differs (demo mode sets it). */
+      baseUrl: z.url().default('https://api.hubapi.com'),
+      /** Secret-store name of the private app's access token. */
+      tokenSecret: secretName.default('crm/hubspot/token'),
+      /** Calls kept back from the portal's daily limit: once only these are left, calls are refused (429). */
+      dailyReserve: z.number().int().min(0).max(1_000_000).default(1000),
+      /** How often the HubSpot owners (who a Gatehouse user is, and their team as territory) are read again. */
+      ownerRefreshSeconds: z.number().int().min(30).max(86_400).default(900),
+    })
+    .prefault({}),
   mapping: z.partialRecord(objectName, objectMapping).default({}),
 });
 

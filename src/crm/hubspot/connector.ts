@@ -9,6 +9,7 @@ import type {
   CrmConnector,
   CrmObject,
   CrmRecord,
+  DataClass,
   ObjectMeta,
   QueryRequest,
 } from '../types.js';
@@ -50,6 +51,10 @@ export interface HubSpotOptions {
   token: () => Promise<string>;
   /** Per object, field → HubSpot property, over the defaults (src/crm/hubspot/mapping.ts). */
   properties?: Partial<Record<CrmObject, Record<string, string>>>;
+  /** Per object, another HubSpot object type (a custom object's `p_name`, say). */
+  objects?: Partial<Record<CrmObject, string>>;
+  /** Per object, property → data class; wins over what HubSpot's metadata implies. */
+  dataClasses?: Partial<Record<CrmObject, Record<string, DataClass>>>;
   /** Calls kept back from the portal's daily limit; below it requests are refused (429) locally. */
   dailyReserve?: number;
   /** How often the owners (identity mapping) are read again. */
@@ -101,9 +106,13 @@ export async function createHubSpotConnector(options: HubSpotOptions): Promise<H
     dailyReserve: options.dailyReserve ?? 1000,
   });
   const maps = propertyMaps(options.properties);
-  const definitions = await loadDefinitions(client, maps);
+  const types: Record<CrmObject, string> = { ...objectTypes, ...options.objects };
+  const definitions = await loadDefinitions(client, maps, types);
   const metas = new Map(
-    crmObjects.map((object) => [object, classify(object, maps[object], definitions[object])]),
+    crmObjects.map((object) => [
+      object,
+      classify(object, maps[object], definitions[object], options.dataClasses?.[object] ?? {}),
+    ]),
   );
   const owners = ownerDirectory(client);
   await owners.refresh();
@@ -193,7 +202,7 @@ export async function createHubSpotConnector(options: HubSpotOptions): Promise<H
     return record;
   };
 
-  const objectPath = (object: CrmObject) => `/crm/v3/objects/${objectTypes[object]}`;
+  const objectPath = (object: CrmObject) => `/crm/v3/objects/${encodeURIComponent(types[object])}`;
 
   /** The record by id with the named fields, or undefined when missing or outside `conditions`. */
   async function read(
@@ -532,7 +541,7 @@ export async function createHubSpotConnector(options: HubSpotOptions): Promise<H
     report: () =>
       crmObjects.map((object) => ({
         object,
-        objectType: objectTypes[object],
+        objectType: types[object],
         fields: (metas.get(object) as ObjectMeta).fields
           .filter((f) => f.name !== 'id')
           .map((f) => {
@@ -572,18 +581,19 @@ function pick(record: CrmRecord, keys: readonly string[]): CrmRecord {
 async function loadDefinitions(
   client: HubSpotClient,
   maps: Record<CrmObject, PropertyMap>,
+  types: Record<CrmObject, string>,
 ): Promise<Record<CrmObject, Map<string, PropertyDefinition>>> {
   const out = {} as Record<CrmObject, Map<string, PropertyDefinition>>;
   for (const object of crmObjects) {
     const answer = await client.request<{ results: PropertyDefinition[] }>(
       'GET',
-      `/crm/v3/properties/${objectTypes[object]}`,
+      `/crm/v3/properties/${encodeURIComponent(types[object])}`,
     );
     const byName = new Map((answer?.results ?? []).map((d) => [d.name, d]));
     const missing = Object.values(maps[object]).filter((name) => !byName.has(name));
     if (missing.length > 0) {
       throw new ConfigError(
-        `HubSpot ${objectTypes[object]} have no properties ${missing.join(', ')}; create them (README "Connecting HubSpot") or map ${object} fields elsewhere in crm.hubspot.properties`,
+        `HubSpot ${types[object]} have no properties ${missing.join(', ')}; create them (README "Connecting HubSpot") or map ${object} fields elsewhere in crm.hubspot.properties`,
       );
     }
     out[object] = byName;
@@ -596,16 +606,18 @@ function classify(
   object: CrmObject,
   map: PropertyMap,
   definitions: ReadonlyMap<string, PropertyDefinition>,
+  configured: Readonly<Record<string, DataClass>>,
 ): ObjectMeta {
   const meta = specOf(object).meta;
   return Object.freeze({
     ...meta,
     fields: Object.freeze(
       meta.fields.map((field) => {
-        const definition = field.name === 'id' ? undefined : definitions.get(map[field.name] as string);
-        const dataClass = definition
-          ? stricterClass(field.dataClass, impliedClass(definition))
-          : field.dataClass;
+        const property = map[field.name];
+        const definition = property === undefined ? undefined : definitions.get(property);
+        const dataClass =
+          (property !== undefined && configured[property]) ||
+          (definition ? stricterClass(field.dataClass, impliedClass(definition)) : field.dataClass);
         return Object.freeze({ ...field, dataClass });
       }),
     ),
