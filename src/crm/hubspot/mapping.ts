@@ -123,19 +123,19 @@ export function isUnmappedSensitive(property: PropertyDefinition, map: PropertyM
 }
 
 /**
- * Gatehouse ids of HubSpot records: the object's key prefix, `0S` and the HubSpot id in base 62 over
- * ten characters, 15 in all, so they pass the gateway's id checks and sort like the HubSpot ids. The
- * seeded embedded CRM uses the same shape, so a demo on the fake shows the same ids.
+ * Gatehouse ids of HubSpot records: the object's key prefix, `0S` and the HubSpot id less one in base
+ * 62 over ten characters, 15 in all, so they pass the gateway's id checks and sort like the HubSpot
+ * ids. The seeded embedded CRM uses the same shape (from 0), so a demo on the fake shows the same ids.
  */
 const alphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const bodyLength = 10;
-const maxHubSpotId = 62n ** BigInt(bodyLength) - 1n;
+const maxHubSpotId = 62n ** BigInt(bodyLength);
 
 export function gatehouseId(object: CrmObject, hubspotId: string): string {
   if (!/^[1-9]\d{0,18}$/.test(hubspotId) || BigInt(hubspotId) > maxHubSpotId) {
     throw new Error(`HubSpot answered an id Gatehouse cannot represent for ${object}`);
   }
-  let rest = BigInt(hubspotId);
+  let rest = BigInt(hubspotId) - 1n;
   let body = '';
   do {
     body = alphabet[Number(rest % 62n)] + body;
@@ -156,5 +156,5 @@ export function hubspotId(object: CrmObject, id: string): string | undefined {
     if (digit < 0) return undefined;
     n = n * 62n + BigInt(digit);
   }
-  return n > 0n ? n.toString() : undefined;
+  return (n + 1n).toString();
 }
