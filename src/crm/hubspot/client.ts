@@ -40,6 +40,8 @@ export interface HubSpotClient {
 /** What the last rate-limit headers said; HubSpot sends none on search answers. */
 interface Budget {
   dailyRemaining?: number;
+  /** The daily count is trusted until the next UTC midnight (HubSpot resets it at the portal's midnight). */
+  dailyUntil: number;
   /** No call before this time: the interval's calls were used up. */
   waitUntil: number;
 }
@@ -47,7 +49,7 @@ interface Budget {
 export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClient {
   const now = options.now ?? Date.now;
   const base = options.baseUrl.replace(/\/+$/, '');
-  const budget: Budget = { waitUntil: 0 };
+  const budget: Budget = { waitUntil: 0, dailyUntil: 0 };
 
   return {
     async request<T>(method: string, path: string, body?: unknown): Promise<T | undefined> {
@@ -73,7 +75,7 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
 }
 
 function refuseOverBudget(budget: Budget, reserve: number, at: number): void {
-  if (budget.dailyRemaining !== undefined && budget.dailyRemaining <= reserve) {
+  if (budget.dailyRemaining !== undefined && budget.dailyRemaining <= reserve && at < budget.dailyUntil) {
     throw new RateLimited('RATE_LIMITED', 'crm-daily', secondsToUtcMidnight(at));
   }
   if (at < budget.waitUntil) {
@@ -87,7 +89,10 @@ function readBudget(budget: Budget, headers: Headers, at: number): void {
     return value !== null && /^\d+$/.test(value) ? Number(value) : undefined;
   };
   const daily = number('x-hubspot-ratelimit-daily-remaining');
-  if (daily !== undefined) budget.dailyRemaining = daily;
+  if (daily !== undefined) {
+    budget.dailyRemaining = daily;
+    budget.dailyUntil = at + secondsToUtcMidnight(at) * 1000;
+  }
   const remaining = number('x-hubspot-ratelimit-remaining');
   const interval = number('x-hubspot-ratelimit-interval-milliseconds');
   if (remaining === 0 && interval !== undefined) budget.waitUntil = at + interval;

@@ -46,12 +46,16 @@ export interface HubSpotFake {
   failNext(count: number, status: number, policyName?: string): void;
   /** Sets the calls left today, to see Gatehouse back off before the daily limit. */
   setDailyRemaining(remaining: number): void;
-  record(objectType: string, id: string): FakeRecord | undefined;
+  record(objectType: string, id: string): (FakeRecord & { associations: unknown[] }) | undefined;
+  /** Requests answered so far (any endpoint, refused ones included). */
+  readonly calls: number;
   close(): Promise<void>;
 }
 
 interface StoredRecord {
   id: string;
+  /** As created: `{to: {id}, types: [...]}`, kept for tests to inspect. */
+  associations?: unknown[];
   properties: Record<string, string | null>;
   createdAt: string;
   updatedAt: string;
@@ -83,6 +87,7 @@ export async function startHubSpotFake(options: HubSpotFakeOptions): Promise<Hub
   let owners: FakeOwner[] = [];
   let nextId = 1_000_000;
   const searches: unknown[] = [];
+  let calls = 0;
   const failures: { status: number; policyName?: string }[] = [];
   const daily = options.daily ?? 500_000;
   const perInterval = options.perInterval ?? 1000;
@@ -93,6 +98,7 @@ export async function startHubSpotFake(options: HubSpotFakeOptions): Promise<Hub
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    calls += 1;
     const url = new URL(req.url ?? '/', 'http://fake');
     const isSearch = req.method === 'POST' && /\/search$/.test(url.pathname);
     if (req.headers.authorization !== `Bearer ${options.token}`) {
@@ -223,10 +229,16 @@ export async function startHubSpotFake(options: HubSpotFakeOptions): Promise<Hub
   function create(res: ServerResponse, type: string, table: Map<string, StoredRecord>, body: unknown): void {
     const problem = checkWrite(body, definitions[type] ?? [], true);
     if (problem) return send(res, 400, errorBody(problem, 'VALIDATION_ERROR'));
-    const input = body as { properties: Record<string, string | null> };
+    const input = body as { properties: Record<string, string | null>; associations?: unknown[] };
     const now = new Date().toISOString();
     const id = String(nextId++);
-    const record: StoredRecord = { id, properties: { ...input.properties }, createdAt: now, updatedAt: now };
+    const record: StoredRecord = {
+      id,
+      properties: { ...input.properties },
+      associations: input.associations ?? [],
+      createdAt: now,
+      updatedAt: now,
+    };
     stamp(type, record, now, true);
     table.set(id, record);
     send(res, 201, answer(record, Object.keys(input.properties)));
@@ -261,6 +273,9 @@ export async function startHubSpotFake(options: HubSpotFakeOptions): Promise<Hub
   return {
     url: `http://127.0.0.1:${port}`,
     searches,
+    get calls() {
+      return calls;
+    },
     load(objectType, list) {
       const table = records.get(objectType);
       if (!table) throw new TypeError(`the fake has no object type ${objectType}`);
@@ -288,7 +303,9 @@ export async function startHubSpotFake(options: HubSpotFakeOptions): Promise<Hub
     },
     record(objectType, id) {
       const r = records.get(objectType)?.get(id);
-      return r ? { id: r.id, properties: { ...r.properties } } : undefined;
+      return r
+        ? { id: r.id, properties: { ...r.properties }, associations: r.associations ?? [] }
+        : undefined;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
