@@ -64,6 +64,8 @@ export const crmSchema = z.strictObject({
       dailyReserve: z.number().int().min(0).max(1_000_000).default(1000),
       /** How often the HubSpot owners (who a Gatehouse user is, and their team as territory) are read again. */
       ownerRefreshSeconds: z.number().int().min(30).max(86_400).default(900),
+      /** A HubSpot call taking longer fails (and counts towards the circuit breaker). */
+      timeoutMs: z.number().int().min(500).max(120_000).default(10_000),
     })
     .prefault({}),
   mapping: z.partialRecord(objectName, objectMapping).default({}),

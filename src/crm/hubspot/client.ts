@@ -14,18 +14,22 @@ export interface HubSpotClientOptions {
   token: () => Promise<string>;
   /** Requests are refused locally once the portal's daily remaining calls fall to this many. */
   dailyReserve: number;
+  /** A call taking longer fails (and counts towards the circuit breaker). */
+  timeoutMs: number;
   now?: () => number;
 }
 
-/** An error answer of HubSpot: status, category and correlation id (for HubSpot support), never the body sent. */
+/**
+ * An error answer of HubSpot: status, category and correlation id (what HubSpot support asks for). Not
+ * HubSpot's message, which can quote a record's values, and this error is logged.
+ */
 export class HubSpotError extends Error {
   constructor(
     readonly status: number,
     readonly category: string,
     readonly correlationId: string,
-    message: string,
   ) {
-    super(`HubSpot answered ${status} ${category}: ${message}`);
+    super(`HubSpot answered ${status} ${category} (correlation id ${correlationId || 'none'})`);
   }
 }
 
@@ -63,6 +67,7 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
         },
         body: body === undefined ? undefined : JSON.stringify(body),
         redirect: 'error',
+        signal: AbortSignal.timeout(options.timeoutMs),
       });
       readBudget(budget, response.headers, now());
       if (response.status === 404 && method !== 'POST') return undefined;
@@ -120,7 +125,6 @@ function answerError(response: Response, text: string, at: number): Error {
         ? body.errorType
         : 'UNKNOWN';
   const correlationId = typeof body.correlationId === 'string' ? body.correlationId : '';
-  const message = typeof body.message === 'string' ? body.message.slice(0, 300) : '';
   if (response.status === 429) {
     const policy = typeof body.policyName === 'string' ? body.policyName : '';
     const header = Number(response.headers.get('retry-after'));
@@ -140,7 +144,7 @@ function answerError(response: Response, text: string, at: number): Error {
       crm_correlation_id: correlationId,
     });
   }
-  return new HubSpotError(response.status, category, correlationId, message);
+  return new HubSpotError(response.status, category, correlationId);
 }
 
 function secondsToUtcMidnight(at: number): number {

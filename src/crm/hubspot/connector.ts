@@ -57,6 +57,8 @@ export interface HubSpotOptions {
   dataClasses?: Partial<Record<CrmObject, Record<string, DataClass>>>;
   /** Calls kept back from the portal's daily limit; below it requests are refused (429) locally. */
   dailyReserve?: number;
+  /** A HubSpot call taking longer fails; default 10 s. */
+  timeoutMs?: number;
   /** How often the owners (identity mapping) are read again. */
   ownerRefreshSeconds?: number;
   onRefreshError?: (error: unknown) => void;
@@ -104,6 +106,7 @@ export async function createHubSpotConnector(options: HubSpotOptions): Promise<H
     baseUrl: options.baseUrl,
     token: options.token,
     dailyReserve: options.dailyReserve ?? 1000,
+    timeoutMs: options.timeoutMs ?? 10_000,
   });
   const maps = propertyMaps(options.properties);
   const types: Record<CrmObject, string> = { ...objectTypes, ...options.objects };

@@ -21,6 +21,7 @@ export async function connectHubSpot(config: Config, deps: ConnectDeps): Promise
   const options: Omit<HubSpotOptions, 'baseUrl'> = {
     dailyReserve: settings.dailyReserve,
     ownerRefreshSeconds: settings.ownerRefreshSeconds,
+    timeoutMs: settings.timeoutMs,
     ...mappingOptions(config),
     async token() {
       const token = await deps.secrets.get(settings.tokenSecret);
