@@ -330,6 +330,61 @@ describe('the HubSpot connector on its own', () => {
     }
   });
 
+  it('children follow their account: a new territory is written to them, deleting the account deletes them first', async () => {
+    const hubspot = await createHubSpotConnector({ baseUrl: fake.url, token: async () => token });
+    try {
+      const account = await hubspot.create('account', {
+        name: 'Cascade Ltd',
+        territory: 'EMEA',
+        owner: 'alice@example.com',
+      });
+      const contact = await hubspot.create('contact', {
+        first_name: 'Casey',
+        last_name: 'Cade',
+        account_id: account.id as string,
+      });
+      expect(contact).toMatchObject({
+        account_id: account.id,
+        territory: 'EMEA',
+        owner: 'alice@example.com',
+      });
+      const note = await hubspot.create('note', {
+        body: 'met',
+        author: 'alice@example.com',
+        contact_id: contact.id as string,
+      });
+      expect(note).toMatchObject({ account_id: account.id, territory: 'EMEA' });
+
+      // A caller limited to EMEA cannot move the account out of EMEA; one without that limit can.
+      await expect(
+        hubspot.update('account', String(account.id), { territory: 'NA' }, [
+          { field: 'territory', op: 'eq', value: 'EMEA' },
+        ]),
+      ).rejects.toMatchObject({ code: 'POLICY_DENIED' });
+      await hubspot.update('account', String(account.id), { territory: 'NA' }, []);
+      expect(await hubspot.get('contact', String(contact.id), ['territory'], [])).toMatchObject({
+        territory: 'NA',
+      });
+      expect(await hubspot.get('note', String(note.id), ['territory'], [])).toMatchObject({
+        territory: 'NA',
+      });
+      expect(
+        await hubspot.get(
+          'contact',
+          String(contact.id),
+          [],
+          [{ field: 'territory', op: 'eq', value: 'EMEA' }],
+        ),
+      ).toBeUndefined();
+
+      expect(await hubspot.delete('account', String(account.id), [])).toBe(true);
+      expect(fake.record('contacts', hubspotNumber(String(contact.id)))).toBeUndefined();
+      expect(fake.record('notes', hubspotNumber(String(note.id)))).toBeUndefined();
+    } finally {
+      hubspot.close();
+    }
+  });
+
   it("a wrong token stops the connector at start with HubSpot's 401 (through the gateway's breaker: a 503)", async () => {
     const hubspot = createHubSpotConnector({ baseUrl: fake.url, token: async () => 'pat-wrong' });
     await expect(hubspot).rejects.toThrow(/401 INVALID_AUTHENTICATION/);
