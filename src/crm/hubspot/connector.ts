@@ -141,9 +141,10 @@ export async function createHubSpotConnector(options: HubSpotOptions): Promise<H
     if (field.references) return raw === '' ? null : gatehouseId(field.references, raw);
     if (field.name === 'owner') return owners.emailOf(raw) ?? null;
     if (field.type === 'number') return raw === '' ? null : Number(raw);
-    if (field.type === 'date') return raw.slice(0, 10);
-    if (field.type === 'datetime')
-      return /^\d+$/.test(raw) ? new Date(Number(raw)).toISOString() : new Date(raw).toISOString();
+    // HubSpot answers dates and times as ISO text, and in some APIs as milliseconds since the epoch.
+    const instant = /^\d+$/.test(raw) ? new Date(Number(raw)).toISOString() : raw;
+    if (field.type === 'date') return instant.slice(0, 10);
+    if (field.type === 'datetime') return new Date(instant).toISOString();
     return raw;
   };
 
@@ -419,7 +420,7 @@ export async function createHubSpotConnector(options: HubSpotOptions): Promise<H
       const expression = req.filter === undefined ? undefined : normalizeExpression(spec, req.filter);
       checkLimit(req.limit);
       const after =
-        req.cursor === undefined ? undefined : hubspotId(object, decodeCursor(object, req.cursor));
+        req.cursor === undefined ? undefined : cursorPosition(object, decodeCursor(object, req.cursor));
       if (!conditions) return { records: [] };
       // One record more than asked tells whether another page exists.
       const rows = await search(object, conditions, expression, columns, req.limit + 1, after);
@@ -563,6 +564,17 @@ export async function createHubSpotConnector(options: HubSpotOptions): Promise<H
       })),
     close: () => clearInterval(timer),
   };
+}
+
+/** The HubSpot id a page starts after; a cursor with an id of another shape was not issued here. */
+function cursorPosition(object: CrmObject, id: string): string {
+  const position = hubspotId(object, id);
+  if (position === undefined) {
+    throw new InputError('cursor is not valid for this list; start again without a cursor', {
+      parameter: 'cursor',
+    });
+  }
+  return position;
 }
 
 function checkLimit(limit: number): void {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../errors/index.js';
+import { encodeCursor } from '../cursor.js';
 import type { FilterExpr, FilterOp } from '../types.js';
 import { createHubSpotConnector, type HubSpotConnector } from './connector.js';
 import { checkSearch, startHubSpotFake, type HubSpotFake } from './fake.js';
@@ -112,6 +113,13 @@ describe('hostile filter values reach HubSpot exactly as meant', () => {
   afterAll(async () => {
     hubspot?.close();
     await fake?.close();
+  });
+
+  it('a cursor naming an id HubSpot cannot have is refused, not read as the first page', async () => {
+    const forged = encodeCursor('account', '001ABCDEFGHIJKL');
+    await expect(
+      hubspot.query('account', { fields: ['name'], where: [], limit: 3, cursor: forged }),
+    ).rejects.toMatchObject({ code: 'INVALID_INPUT', extensions: { parameter: 'cursor' } });
   });
 
   it('the fake receives the intended filterGroups, whatever the values hold', async () => {
