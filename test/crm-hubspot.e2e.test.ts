@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoSeedOwners } from '../src/config/index.js';
 import {
@@ -10,6 +13,7 @@ import {
   type HubSpotFake,
 } from '../src/crm/index.js';
 import { openStore } from '../src/store/index.js';
+import { gatehouse } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { expectProblem, json, ownAccountContact, type Page, type Row } from './support/http.js';
 
@@ -255,9 +259,15 @@ describe('the HubSpot connector on its own', () => {
       });
       const industry = hubspot.describe('account').fields.find((f) => f.name === 'industry');
       expect(industry?.dataClass).toBe('internal');
-      const contacts = hubspot.report().find((r) => r.object === 'contact');
-      expect(contacts?.unmappedSensitive).toEqual([
-        { property: 'mobilephone', label: 'Mobile Phone Number', impliedClass: 'pii' },
+      const contacts = (await hubspot.survey()).find((r) => r.object === 'contact');
+      expect(contacts?.vendorObject).toBe('contacts');
+      expect(contacts?.fields.find((f) => f.name === 'gatehouse_national_id')).toMatchObject({
+        mappedTo: 'national_id',
+        classification: 'highly_sensitive',
+        suggested: 'secret',
+      });
+      expect(contacts?.fields.filter((f) => f.suggested && !f.mappedTo).map((f) => f.name)).toEqual([
+        'mobilephone',
       ]);
     } finally {
       hubspot.close();
@@ -388,6 +398,54 @@ describe('the HubSpot connector on its own', () => {
   it("a wrong token stops the connector at start with HubSpot's 401 (through the gateway's breaker: a 503)", async () => {
     const hubspot = createHubSpotConnector({ baseUrl: fake.url, token: async () => 'pat-wrong' });
     await expect(hubspot).rejects.toThrow(/401 INVALID_AUTHENTICATION/);
+  });
+});
+
+describe('gatehouse crm describe and crm token import on HubSpot', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'gatehouse-hubspot-cli-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it("prints the portal's properties, how they map, and flags sensitive ones nothing maps onto", () => {
+    const config = join(scratch, 'hubspot.json');
+    writeFileSync(config, JSON.stringify({ demo: true, crm: { kind: 'hubspot' } }));
+    const dataDir = join(scratch, 'describe');
+    const result = gatehouse(['crm', 'describe', '--json', '--config', config, '--data-dir', dataDir]);
+    expect(result.code, result.stderr).toBe(0);
+    const described = JSON.parse(result.stdout) as {
+      crm: string;
+      objects: { object: string; vendorObject: string; fields: Record<string, unknown>[] }[];
+      unmapped_sensitive: { object: string; field: string; suggested: string }[];
+    };
+    expect(described.crm).toBe('hubspot');
+    const contact = described.objects.find((o) => o.object === 'contact');
+    expect(contact?.vendorObject).toBe('contacts');
+    expect(contact?.fields.find((f) => f.name === 'firstname')).toMatchObject({ mappedTo: 'first_name' });
+    expect(described.unmapped_sensitive).toEqual([
+      { object: 'contact', vendorObject: 'contacts', field: 'mobilephone', suggested: 'pii' },
+    ]);
+    const human = gatehouse(['crm', 'describe', '--config', config, '--data-dir', dataDir]);
+    expect(human.stdout).toMatch(/! mobilephone\s+string\/phonenumber\s+unmapped, sensitive \(pii\)/);
+  });
+
+  it('stores a private-app token from a file, refuses what is not one and a silent replacement, in one line', () => {
+    const dataDir = join(scratch, 'token');
+    const file = join(scratch, 'token.txt');
+    writeFileSync(file, 'hunter2\n');
+    const bad = gatehouse(['crm', 'token', 'import', file, '--data-dir', dataDir]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).not.toContain('hunter2');
+
+    writeFileSync(file, 'pat-eu1-0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d\n');
+    const stored = gatehouse(['crm', 'token', 'import', file, '--json', '--data-dir', dataDir]);
+    expect(stored.code, stored.stderr).toBe(0);
+    expect(JSON.parse(stored.stdout)).toEqual({ secret: 'crm/hubspot/token' });
+
+    writeFileSync(file, 'pat-eu1-ffffffff-4f50-4a6b-8c7d-9e0f1a2b3c4d\n');
+    const again = gatehouse(['crm', 'token', 'import', file, '--data-dir', dataDir]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('--replace');
+    expect(gatehouse(['crm', 'token', 'import', file, '--replace', '--data-dir', dataDir]).code).toBe(0);
   });
 });
 

@@ -3,6 +3,8 @@ import { toCliLine } from '../errors/index.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerClassifyCommands } from './commands/classify.js';
 import { registerConfigCommands } from './commands/config.js';
+import { registerCrmCommands } from './commands/crm.js';
+import { registerCrmTokenCommand } from './commands/crm-token.js';
 import { registerAppCommands } from './commands/app.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerDrillCommands } from './commands/drill.js';
@@ -38,6 +40,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerDrillCommands(program);
   registerConfigCommands(program);
   registerSimulateCommand(program);
+  registerCrmCommands(program);
+  registerCrmTokenCommand(program);
   for (const command of program.commands) command.exitOverride();
 
   try {

@@ -9,6 +9,7 @@ import type {
   CrmConnector,
   CrmObject,
   CrmRecord,
+  CrmSurvey,
   DataClass,
   ObjectMeta,
   QueryRequest,
@@ -27,7 +28,6 @@ import {
   gatehouseId,
   hubspotId,
   impliedClass,
-  isUnmappedSensitive,
   noteAssociationTypes,
   objectTypes,
   propertyMaps,
@@ -70,19 +70,10 @@ export interface HubSpotIdentity {
   territory?: string;
 }
 
-/** One object's mapping as `gatehouse crm describe` prints it. */
-export interface HubSpotObjectReport {
-  object: CrmObject;
-  objectType: string;
-  fields: { field: string; property: string; dataClass: string; type: string; hubspotDefined: boolean }[];
-  /** Properties HubSpot marks as sensitive (or that hold phone numbers) that no Gatehouse field maps. */
-  unmappedSensitive: { property: string; label: string; impliedClass: string }[];
-}
-
 export interface HubSpotConnector extends CrmConnector {
   identify(email: string): HubSpotIdentity | undefined;
   refreshOwners(): Promise<void>;
-  report(): HubSpotObjectReport[];
+  survey(): Promise<CrmSurvey[]>;
   close(): void;
 }
 
@@ -542,26 +533,30 @@ export async function createHubSpotConnector(options: HubSpotOptions): Promise<H
 
     identify: (email) => owners.identify(email),
     refreshOwners: () => owners.refresh(),
-    report: () =>
-      crmObjects.map((object) => ({
-        object,
-        objectType: types[object],
-        fields: (metas.get(object) as ObjectMeta).fields
-          .filter((f) => f.name !== 'id')
-          .map((f) => {
-            const definition = definitionOf(object, f.name);
+    async survey() {
+      // What the portal offers now, not what it offered at start.
+      const live = await loadDefinitions(client, maps, types);
+      return crmObjects.map((object) => {
+        const mappedTo = new Map(Object.entries(maps[object]).map(([field, property]) => [property, field]));
+        mappedTo.set('hs_object_id', 'id');
+        return {
+          object,
+          vendorObject: types[object],
+          fields: [...live[object].values()].map((d) => {
+            const field = mappedTo.get(d.name);
+            const suggested = impliedClass(d);
             return {
-              field: f.name,
-              property: definition.name,
-              dataClass: f.dataClass,
-              type: `${definition.type}/${definition.fieldType}`,
-              hubspotDefined: definition.hubspotDefined ?? false,
+              name: d.name,
+              label: d.label,
+              type: `${d.type}/${d.fieldType}`,
+              ...(d.dataSensitivity ? { classification: d.dataSensitivity } : {}),
+              ...(field ? { mappedTo: field } : {}),
+              ...(suggested ? { suggested } : {}),
             };
           }),
-        unmappedSensitive: [...definitions[object].values()]
-          .filter((d) => isUnmappedSensitive(d, maps[object]))
-          .map((d) => ({ property: d.name, label: d.label, impliedClass: impliedClass(d) as string })),
-      })),
+        };
+      });
+    },
     close: () => clearInterval(timer),
   };
 }

@@ -117,11 +117,6 @@ export function stricterClass(a: DataClass, b: DataClass | undefined): DataClass
   return b !== undefined && rank.indexOf(b) > rank.indexOf(a) ? b : a;
 }
 
-/** Whether a property HubSpot marks as sensitive is mapped to no Gatehouse field (`crm describe` flags it). */
-export function isUnmappedSensitive(property: PropertyDefinition, map: PropertyMap): boolean {
-  return impliedClass(property) !== undefined && !Object.values(map).includes(property.name);
-}
-
 /**
  * Gatehouse ids of HubSpot records: the object's key prefix, `0S` and the HubSpot id less one in base
  * 62 over ten characters, 15 in all, so they pass the gateway's id checks and sort like the HubSpot
