@@ -290,8 +290,8 @@ describe('the HubSpot connector on its own', () => {
   it('identity: a Gatehouse user is the HubSpot owner with their e-mail, territory from the primary team, refreshed', async () => {
     const hubspot = await createHubSpotConnector({ baseUrl: fake.url, token: async () => token });
     try {
-      expect(hubspot.identify('Alice@example.com')).toMatchObject({ territory: 'EMEA' });
-      expect(hubspot.identify('new.rep@example.com')).toBeUndefined();
+      expect(hubspot.identity({ email: 'Alice@example.com' })).toMatchObject({ territory: 'EMEA' });
+      expect(hubspot.identity({ email: 'new.rep@example.com' })).toBeUndefined();
       fake.loadOwners([
         {
           id: '900',
@@ -302,8 +302,12 @@ describe('the HubSpot connector on its own', () => {
         },
       ]);
       await hubspot.refreshOwners();
-      expect(hubspot.identify('new.rep@example.com')).toEqual({ ownerId: '900', territory: 'APAC' });
-      expect(hubspot.identify('alice@example.com')).toBeUndefined();
+      expect(hubspot.identity({ email: 'new.rep@example.com' })).toEqual({
+        crmUserId: '900',
+        email: 'new.rep@example.com',
+        territory: 'APAC',
+      });
+      expect(hubspot.identity({ email: 'alice@example.com' })).toBeUndefined();
     } finally {
       fake.loadOwners(
         demoSeedOwners(demo.config).map((o, i) => ({

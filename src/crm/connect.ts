@@ -17,6 +17,8 @@ export interface ConnectDeps {
   /** The store: the embedded CRM's tables, and the data a demo's vendor fake is seeded from. */
   readonly db: Db;
   readonly secrets: SecretStore;
+  /** A background task of the connector failed (the CRM user directory's refresh). */
+  readonly onBackgroundError?: (error: unknown) => void;
 }
 
 /**

@@ -8,6 +8,7 @@ export type {
   AggregateRequest,
   Condition,
   CrmConnector,
+  CrmIdentity,
   CrmObject,
   CrmRecord,
   CrmSurvey,
@@ -25,11 +26,6 @@ export { crmObjects, objectFromPlural } from './metadata.js';
 export { createEmbeddedCrm } from './embedded.js';
 export { createCrmConnector, type ConnectDeps, type ConnectedCrm } from './connect.js';
 export { seedCrm, isCrmEmpty, type SeedOptions, type SeedResult } from './seed/seed.js';
-export {
-  createHubSpotConnector,
-  type HubSpotConnector,
-  type HubSpotIdentity,
-  type HubSpotOptions,
-} from './hubspot/connector.js';
+export { createHubSpotConnector, type HubSpotConnector, type HubSpotOptions } from './hubspot/connector.js';
 export { startHubSpotFake, type HubSpotFake, type HubSpotFakeOptions } from './hubspot/fake.js';
 export { seedHubSpotFake } from './hubspot/demo.js';

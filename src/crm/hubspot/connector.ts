@@ -7,6 +7,7 @@ import type {
   AggregateGroup,
   AggregateRequest,
   CrmConnector,
+  CrmIdentity,
   CrmObject,
   CrmRecord,
   CrmSurvey,
@@ -64,14 +65,12 @@ export interface HubSpotOptions {
   onRefreshError?: (error: unknown) => void;
 }
 
-/** Who a Gatehouse user is in HubSpot: the owner with their e-mail, and their primary team as territory. */
-export interface HubSpotIdentity {
-  ownerId: string;
-  territory?: string;
-}
-
 export interface HubSpotConnector extends CrmConnector {
-  identify(email: string): HubSpotIdentity | undefined;
+  /**
+   * Who a Gatehouse user is in HubSpot: the owner with their e-mail (HubSpot owners carry no federation
+   * id), the primary team's name as territory.
+   */
+  identity(user: { email: string; federationId?: string }): CrmIdentity | undefined;
   refreshOwners(): Promise<void>;
   survey(): Promise<CrmSurvey[]>;
   close(): void;
@@ -153,7 +152,7 @@ export async function createHubSpotConnector(options: HubSpotOptions): Promise<H
     }
     if (field.name === 'owner') {
       const owner = owners.identify(String(value));
-      if (owner) return owner.ownerId;
+      if (owner) return owner.crmUserId;
       if (filter) return '-1';
       throw new InputError('owner is not a HubSpot owner of this portal', { field: 'owner' });
     }
@@ -531,7 +530,7 @@ export async function createHubSpotConnector(options: HubSpotOptions): Promise<H
       return summarize(rows, groupBy, req.bucket, metrics, req.limit);
     },
 
-    identify: (email) => owners.identify(email),
+    identity: (user) => owners.identify(user.email),
     refreshOwners: () => owners.refresh(),
     async survey() {
       // What the portal offers now, not what it offered at start.
@@ -679,11 +678,11 @@ function metricOf(
 
 /** The owners API as the identity mapping: e-mail ↔ owner id, and the primary team as territory. */
 function ownerDirectory(client: HubSpotClient) {
-  let byEmail = new Map<string, HubSpotIdentity>();
+  let byEmail = new Map<string, CrmIdentity>();
   let byId = new Map<string, string>();
   return {
     async refresh() {
-      const emails = new Map<string, HubSpotIdentity>();
+      const emails = new Map<string, CrmIdentity>();
       const ids = new Map<string, string>();
       let after: string | undefined;
       do {
@@ -697,7 +696,8 @@ function ownerDirectory(client: HubSpotClient) {
           const team = owner.teams?.find((t) => t.primary)?.name;
           const territory = (territories as readonly string[]).includes(team ?? '') ? team : undefined;
           emails.set(owner.email.toLowerCase(), {
-            ownerId: String(owner.id),
+            crmUserId: String(owner.id),
+            email: owner.email.toLowerCase(),
             ...(territory ? { territory } : {}),
           });
           ids.set(String(owner.id), owner.email.toLowerCase());

@@ -22,6 +22,7 @@ export async function connectHubSpot(config: Config, deps: ConnectDeps): Promise
     dailyReserve: settings.dailyReserve,
     ownerRefreshSeconds: settings.ownerRefreshSeconds,
     timeoutMs: settings.timeoutMs,
+    ...(deps.onBackgroundError ? { onRefreshError: deps.onBackgroundError } : {}),
     ...mappingOptions(config),
     async token() {
       const token = await deps.secrets.get(settings.tokenSecret);
