@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoSeedOwners } from '../src/config/index.js';
 import {
@@ -14,6 +16,7 @@ import {
 } from '../src/crm/index.js';
 import { openStore } from '../src/store/index.js';
 import { gatehouse } from './support/cli.js';
+import { testDatabaseEnvSync } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { expectProblem, json, ownAccountContact, type Page, type Row } from './support/http.js';
 
@@ -450,6 +453,63 @@ describe('gatehouse crm describe and crm token import on HubSpot', () => {
     expect(again.code).not.toBe(0);
     expect(again.stderr).toContain('--replace');
     expect(gatehouse(['crm', 'token', 'import', file, '--replace', '--data-dir', dataDir]).code).toBe(0);
+  });
+});
+
+describe('serve --demo --crm hubspot', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'gatehouse-hubspot-serve-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it("starts the HubSpot fake, names it in the banner, and governs the fake's records", async () => {
+    const dataDir = join(scratch, 'serve');
+    const bin = fileURLToPath(new URL('../bin/gatehouse.js', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      [bin, 'serve', '--demo', '--crm', 'hubspot', '--port', '0', '--data-dir', dataDir],
+      {
+        env: { PATH: process.env.PATH, GATEHOUSE_LOG_LEVEL: 'warn', ...testDatabaseEnvSync(dataDir) },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      const banner = await new Promise<string>((resolve, reject) => {
+        let stderr = '';
+        child.stderr.on('data', (chunk) => {
+          stderr += String(chunk);
+          if (/demo users: .*\n/.test(stderr)) resolve(stderr);
+        });
+        child.once('exit', () => reject(new Error(`server exited early: ${stderr}`)));
+      });
+      const vendor = /crm: +the vendor's fake at (http:\/\/\S+)/.exec(banner)?.[1];
+      expect(vendor).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      // The fake is a HubSpot portal: no token, no data, HubSpot's error body.
+      const anonymous = await fetch(`${vendor}/crm/v3/objects/companies?limit=1`);
+      expect(anonymous.status).toBe(401);
+      expect(await anonymous.json()).toMatchObject({ status: 'error', category: 'INVALID_AUTHENTICATION' });
+      const url = /Gatehouse is ready at (http:\/\/\S+)/.exec(banner)?.[1];
+      const token = gatehouse([
+        'dev',
+        'token',
+        '--user',
+        'alice',
+        '--app',
+        'call-notes',
+        '--scope',
+        'read:account.basic',
+        '--data-dir',
+        dataDir,
+      ]).stdout.trim();
+      const accounts = await fetch(`${url}/crm/v1/accounts?limit=3&fields=territory`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(accounts.status).toBe(200);
+      const page = (await accounts.json()) as { records: Array<{ territory: string }> };
+      expect(page.records.map((r) => r.territory)).toEqual(['EMEA', 'EMEA', 'EMEA']);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 });
 
