@@ -5,6 +5,8 @@ import { registerClassifyCommands } from './commands/classify.js';
 import { registerComplianceCommands } from './commands/compliance.js';
 import { registerDsrCommands } from './commands/dsr.js';
 import { registerConfigCommands } from './commands/config.js';
+import { registerCrmCommands } from './commands/crm.js';
+import { registerCrmTokenCommand } from './commands/crm-token.js';
 import { registerAppCommands } from './commands/app.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerDrillCommands } from './commands/drill.js';
@@ -48,6 +50,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerComplianceCommands(program);
   registerDsrCommands(program);
   registerWitnessCommands(program);
+  registerCrmCommands(program);
+  registerCrmTokenCommand(program);
   for (const command of program.commands) command.exitOverride();
 
   try {

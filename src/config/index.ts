@@ -22,4 +22,5 @@ export { detectSchema, severities, type DetectConfig, type Severity, type Weekda
 export type { CatalogConfig } from './catalog.js';
 export type { ResidencyConfig } from './residency.js';
 export type { AppStoreConfig, DsrConfig, RetentionConfig } from './privacy.js';
+export type { CrmConfig } from './crm.js';
 export { configEntries, type ConfigEntry } from './show.js';

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { catalogSchema } from './catalog.js';
+import { crmSchema } from './crm.js';
 import { detectSchema } from './detect.js';
 import { residencySchema } from './residency.js';
 import { appStoreSchema, dsrSchema, retentionSchema } from './privacy.js';
@@ -324,6 +325,7 @@ export const configSchema = z.strictObject({
   appStore: appStoreSchema.prefault({}),
   retention: retentionSchema.prefault({}),
   dsr: dsrSchema.prefault({}),
+  crm: crmSchema.prefault({}),
   policy: z
     .strictObject({
       /** Recorded runtime decisions (replayed by `policy simulate`) are deleted after this many days. */

@@ -8,8 +8,10 @@ export type {
   AggregateRequest,
   Condition,
   CrmConnector,
+  CrmIdentity,
   CrmObject,
   CrmRecord,
+  CrmSurvey,
   DataClass,
   FieldMeta,
   Metric,
@@ -18,8 +20,13 @@ export type {
   FilterValue,
   ObjectMeta,
   QueryRequest,
+  VendorField,
 } from './types.js';
 export { crmObjects, objectFromPlural } from './metadata.js';
 export { createEmbeddedCrm } from './embedded.js';
+export { createCrmConnector, type ConnectDeps, type ConnectedCrm } from './connect.js';
 export { seedCrm, isCrmEmpty, type SeedOptions, type SeedResult } from './seed/seed.js';
 export { nationalIdFor, phoneFor, type Country } from './seed/identity.js';
+export { createHubSpotConnector, type HubSpotConnector, type HubSpotOptions } from './hubspot/connector.js';
+export { startHubSpotFake, type HubSpotFake, type HubSpotFakeOptions } from './hubspot/fake.js';
+export { seedHubSpotFake } from './hubspot/demo.js';

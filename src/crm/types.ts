@@ -86,6 +86,38 @@ export interface AggregateGroup {
   values: (number | string | null)[];
 }
 
+/** A field a vendor's CRM offers, what its metadata says, and the Gatehouse field mapped onto it. */
+export interface VendorField {
+  name: string;
+  label: string;
+  type: string;
+  /** Encrypted at rest by the CRM (Salesforce Shield). */
+  encrypted?: boolean;
+  /** The CRM's own classification, as it states it (Salesforce: compliance group, sensitivity level). */
+  classification?: string;
+  /** The Gatehouse field it holds; absent when nothing maps onto it. */
+  mappedTo?: string;
+  /** The data class its metadata suggests; absent when it says nothing sensitive. */
+  suggested?: DataClass;
+}
+
+/** The CRM's own user for a Gatehouse user, and the attributes the CRM keeps for them. */
+export interface CrmIdentity {
+  /** The CRM's user id (what owner fields hold). */
+  readonly crmUserId: string;
+  readonly email: string;
+  readonly federationId?: string;
+  readonly territory?: string;
+}
+
+/** What a live CRM offers for one Gatehouse object (`gatehouse crm describe`). */
+export interface CrmSurvey {
+  object: CrmObject;
+  /** The vendor's object (Salesforce `Contact`, HubSpot `contacts`). */
+  vendorObject: string;
+  fields: VendorField[];
+}
+
 /**
  * What Gatehouse needs from a CRM. The embedded CRM implements it over the store; Salesforce, HubSpot
  * and PostgreSQL-backed connectors implement the same interface and run the same tests.
@@ -124,4 +156,11 @@ export interface CrmConnector {
     object: CrmObject,
     req: AggregateRequest,
   ): Promise<{ groups: AggregateGroup[]; truncated: boolean }>;
+  /** What the connected CRM offers per object and how it maps; vendor connectors only (the embedded CRM is its own metadata). */
+  survey?(): Promise<CrmSurvey[]>;
+  /**
+   * Which CRM user a Gatehouse user is (by e-mail or federation id, per configuration), from a directory
+   * the connector refreshes on a schedule; undefined when the CRM knows no such active user.
+   */
+  identity?(user: { email: string; federationId?: string }): CrmIdentity | undefined;
 }

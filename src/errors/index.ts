@@ -82,6 +82,7 @@ export const errorRegistry = {
   DSR_SUBJECT_UNKNOWN: { status: 422, title: 'The CRM holds no such data subject' },
   REPORT_INVALID: { status: 422, title: 'The compliance report does not verify' },
   WITNESS_REFUSED: { status: 502, title: 'A log witness did not cosign' },
+  CRM_UNSUPPORTED: { status: 422, title: 'Not supported by the connected CRM' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;
@@ -276,6 +277,13 @@ export class WitnessRefused extends GatehouseError {
     super('WITNESS_REFUSED', `witness ${witness} did not cosign (HTTP ${status}): ${detail}`, {
       extensions: { witness, witness_status: status },
     });
+  }
+}
+
+/** A request the connected CRM cannot answer (an aggregate it has no query for): 422, an answer and not a failure that opens the breaker. */
+export class CrmUnsupported extends GatehouseError {
+  constructor(message: string, extensions: Record<string, unknown> = {}) {
+    super('CRM_UNSUPPORTED', message, { extensions });
   }
 }
 

@@ -31,7 +31,7 @@ import {
 import { demoListenProblem, demoSeedOwners, publicUrl, type Config } from '../config/index.js';
 import { registerConsole, registerConsoleRoutes } from '../console/index.js';
 import {
-  createEmbeddedCrm,
+  createCrmConnector,
   crmObjects,
   isCrmEmpty,
   seedCrm,
@@ -99,6 +99,8 @@ export interface Gatehouse {
   readonly metricsUrl?: string;
   /** Resolves once detection has handled every event appended so far (its incidents and containment). */
   detectionIdle(): Promise<void>;
+  /** Where the CRM vendor's fake answers, when demo mode runs on one (`crm.kind` salesforce or hubspot). */
+  readonly crmVendorUrl?: string;
   /** Stops accepting requests, finishes those in flight, signs a final checkpoint, closes the store. */
   close(): Promise<void>;
 }
@@ -163,8 +165,13 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     const limitsBackend = redis?.limits ?? memoryBackend();
     const secrets = openLocalSecretStore(config.dataDir);
     const catalog = createCatalog(store.db);
-    const embedded = createEmbeddedCrm(store.db);
-    const crm = options.wrapConnector ? options.wrapConnector(embedded) : embedded;
+    const connected = await createCrmConnector(config, {
+      db: store.db,
+      secrets,
+      onBackgroundError: (err) => logger.error({ err }, 'reading the CRM user directory failed'),
+    });
+    closers.unshift(() => connected.close());
+    const crm = options.wrapConnector ? options.wrapConnector(connected.connector) : connected.connector;
     if (config.demo) {
       // Once per database: on PostgreSQL the first node to get here seeds, the others find it done.
       await store.exclusive('demo-seed', () =>
@@ -487,6 +494,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       config,
       ...(metricsUrl !== undefined && { metricsUrl }),
       detectionIdle: detection.idle,
+      ...(connected.vendorUrl !== undefined && { crmVendorUrl: connected.vendorUrl }),
       close: () => closeAll(closers.splice(0), logger),
     };
   } catch (error) {
