@@ -20,4 +20,5 @@ export type {
 export { defaultConsentPurposes, defaultScopes, demoProfile } from './defaults.js';
 export { detectSchema, severities, type DetectConfig, type Severity, type Weekday } from './detect.js';
 export type { CatalogConfig } from './catalog.js';
+export type { CrmConfig } from './crm.js';
 export { configEntries, type ConfigEntry } from './show.js';

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { catalogSchema } from './catalog.js';
+import { crmSchema } from './crm.js';
 import { detectSchema } from './detect.js';
 import { defaultConsentPurposes } from './defaults.js';
 
@@ -305,6 +306,7 @@ export const configSchema = z.strictObject({
   limits: limits.prefault({}),
   detect: detectSchema.prefault({}),
   catalog: catalogSchema.prefault({}),
+  crm: crmSchema.prefault({}),
   policy: z
     .strictObject({
       /** Recorded runtime decisions (replayed by `policy simulate`) are deleted after this many days. */

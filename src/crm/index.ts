@@ -21,4 +21,5 @@ export type {
 } from './types.js';
 export { crmObjects, objectFromPlural } from './metadata.js';
 export { createEmbeddedCrm } from './embedded.js';
+export { createCrmConnector, type ConnectDeps, type ConnectedCrm } from './connect.js';
 export { seedCrm, isCrmEmpty, type SeedOptions, type SeedResult } from './seed/seed.js';

@@ -74,6 +74,7 @@ export const errorRegistry = {
   DATABASE_BUSY: { status: 503, title: 'Database busy' },
   AUDIT_LOG_DAMAGED: { status: 503, title: 'Audit log damaged' },
   POLICY_UNAVAILABLE: { status: 503, title: 'Policy library unavailable' },
+  CRM_UNSUPPORTED: { status: 422, title: 'Not supported by the connected CRM' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;
@@ -252,6 +253,13 @@ export type IncidentErrorCode = 'INCIDENT_NOT_FOUND' | 'INCIDENT_CONFLICT';
 export class IncidentError extends GatehouseError {
   constructor(code: IncidentErrorCode, message: string) {
     super(code, message);
+  }
+}
+
+/** A request the connected CRM cannot answer (an aggregate it has no query for): 422, an answer and not a failure that opens the breaker. */
+export class CrmUnsupported extends GatehouseError {
+  constructor(message: string, extensions: Record<string, unknown> = {}) {
+    super('CRM_UNSUPPORTED', message, { extensions });
   }
 }
 

@@ -27,7 +27,7 @@ import {
   type Catalog,
 } from '../catalog/index.js';
 import { demoListenProblem, demoSeedOwners, publicUrl, type Config } from '../config/index.js';
-import { createEmbeddedCrm, crmObjects, isCrmEmpty, seedCrm, type CrmConnector } from '../crm/index.js';
+import { createCrmConnector, crmObjects, isCrmEmpty, seedCrm, type CrmConnector } from '../crm/index.js';
 import { createDevIdp, type DevIdp } from '../devidp/index.js';
 import { ConfigError } from '../errors/index.js';
 import {
@@ -69,6 +69,8 @@ export interface Gatehouse {
   readonly config: Config;
   /** Where the metrics listener answers, when `server.metricsPort` gives /metrics one of its own. */
   readonly metricsUrl?: string;
+  /** Where the CRM vendor's fake answers, when demo mode runs on one (`crm.kind` salesforce or hubspot). */
+  readonly crmVendorUrl?: string;
   /** Stops accepting requests, finishes those in flight, signs a final checkpoint, closes the store. */
   close(): Promise<void>;
 }
@@ -116,8 +118,9 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     const limitsBackend = redis?.limits ?? memoryBackend();
     const secrets = openLocalSecretStore(config.dataDir);
     const catalog = createCatalog(store.db);
-    const embedded = createEmbeddedCrm(store.db);
-    const crm = options.wrapConnector ? options.wrapConnector(embedded) : embedded;
+    const connected = await createCrmConnector(config, { db: store.db, secrets });
+    closers.unshift(() => connected.close());
+    const crm = options.wrapConnector ? options.wrapConnector(connected.connector) : connected.connector;
     if (config.demo) {
       // Once per database: on PostgreSQL the first node to get here seeds, the others find it done.
       await store.exclusive('demo-seed', () =>
@@ -360,6 +363,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       app,
       config,
       ...(metricsUrl !== undefined && { metricsUrl }),
+      ...(connected.vendorUrl !== undefined && { crmVendorUrl: connected.vendorUrl }),
       close: () => closeAll(closers.splice(0), logger),
     };
   } catch (error) {

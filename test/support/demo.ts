@@ -72,6 +72,8 @@ export async function startDemo(
     config?: Record<string, unknown>;
     /** Options of startGatehouse, such as a wrapped connector for fault injection. */
     start?: StartOptions;
+    /** The CRM behind the gateway: the embedded one (default) or a vendor's fake on loopback. */
+    crm?: 'embedded' | 'salesforce' | 'hubspot';
   } = {},
 ): Promise<Demo> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
@@ -87,6 +89,7 @@ export async function startDemo(
       // Detection contains (revokes, suspends, throttles) by itself: off unless a test is about it
       // (`'detect.enabled': true`), so other tests' heavy reads and probes are not contained midway.
       'detect.enabled': false,
+      ...(options.crm ? { 'crm.kind': options.crm } : {}),
       ...options.config,
       dataDir,
       demo: true,

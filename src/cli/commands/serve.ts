@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { demoProfile } from '../../config/index.js';
 import { commandConfig, progressBar, withCommonOptions, type CommonOptions } from '../context.js';
 
@@ -9,6 +9,7 @@ interface ServeOptions extends CommonOptions {
   host?: string;
   logFormat?: string;
   unsafeDemoOnNetwork?: boolean;
+  crm?: string;
 }
 
 /** Time the final closers (checkpoint signing, flushes, store) get after the HTTP drain. */
@@ -22,6 +23,12 @@ export function registerServeCommand(program: Command): void {
       .option('--demo', 'embedded demo: development IdP, seeded CRM, demo apps')
       .option('--port <port>', 'port to listen on (env PORT)')
       .option('--host <host>', 'address to listen on')
+      .addOption(
+        new Option(
+          '--crm <kind>',
+          'the CRM behind the gateway (crm.kind); with --demo a vendor kind runs on its fake, seeded like the embedded CRM',
+        ).choices(['embedded', 'salesforce', 'hubspot']),
+      )
       .option(
         '--log-format <format>',
         'auto (human lines on a terminal), pretty or json (env GATEHOUSE_LOG_FORMAT)',
@@ -37,6 +44,7 @@ export function registerServeCommand(program: Command): void {
         demo: options.demo || undefined,
         'server.port': options.port,
         'server.host': options.host,
+        'crm.kind': options.crm,
         'server.unsafeDemoOnNetwork': options.unsafeDemoOnNetwork || undefined,
         logFormat: options.logFormat,
       },
@@ -77,7 +85,7 @@ export function registerServeCommand(program: Command): void {
 }
 
 function banner(
-  { url, metricsUrl }: { url: string; metricsUrl?: string },
+  { url, metricsUrl, crmVendorUrl }: { url: string; metricsUrl?: string; crmVendorUrl?: string },
   dataDir: string,
   demo: boolean,
   seconds: string,
@@ -87,6 +95,8 @@ function banner(
     // With server.metricsPort, /metrics lives on that listener only: the main port answers 404 there.
     `  health:     ${url}/readyz   metrics: ${metricsUrl ?? `${url}/metrics`}`,
   ];
+  if (crmVendorUrl)
+    lines.push(`  crm:        the vendor's fake at ${crmVendorUrl} (seeded like the embedded CRM)`);
   if (demo) {
     // The hints must work as printed: they name the data dir unless it is the one they would find anyway.
     const dir = dataDir === resolve('.gatehouse') ? '' : ` --data-dir ${dataDir}`;

@@ -1,0 +1,34 @@
+import type { Config } from '../config/index.js';
+import { ConfigError } from '../errors/index.js';
+import type { SecretStore } from '../secrets/index.js';
+import type { Db } from '../store/index.js';
+import { createEmbeddedCrm } from './embedded.js';
+import type { CrmConnector } from './types.js';
+
+/** The connector the gateway governs, and what must stop with the server (a vendor fake in demo mode). */
+export interface ConnectedCrm {
+  readonly connector: CrmConnector;
+  /** In demo mode on a vendor's fake: where the fake answers, for the banner and for tests. */
+  readonly vendorUrl?: string;
+  close(): Promise<void>;
+}
+
+export interface ConnectDeps {
+  /** The store: the embedded CRM's tables, and the data a demo's vendor fake is seeded from. */
+  readonly db: Db;
+  readonly secrets: SecretStore;
+}
+
+/**
+ * The one place that picks the CRM behind the gateway, by `crm.kind`. In demo mode a vendor kind starts
+ * that vendor's fake on loopback, seeded like the embedded CRM, and points the connector at it.
+ */
+export async function createCrmConnector(config: Config, deps: ConnectDeps): Promise<ConnectedCrm> {
+  switch (config.crm.kind) {
+    case 'embedded':
+      return { connector: createEmbeddedCrm(deps.db), close: async () => undefined };
+    case 'salesforce':
+    case 'hubspot':
+      throw new ConfigError(`config: crm.kind ${config.crm.kind} is not available in this build`);
+  }
+}
