@@ -8,7 +8,7 @@ import { expectProblem, json, ownAccountContact, type Page, type Row } from './s
  * filters, masking, consent, filters and paging, aggregates, guards, writes and errors must give the
  * same answers whatever CRM is behind the gateway; the last block compares the recorded answers.
  */
-const backends = ['embedded'] as const;
+const backends = ['embedded', 'salesforce'] as const;
 type Backend = (typeof backends)[number];
 
 /** Answers each backend gave, by check name: compared across backends at the end. */
@@ -159,7 +159,7 @@ describe.each(backends)('the gateway over the %s CRM', (backend) => {
     const created = await demo.send('POST', '/crm/v1/notes', alice, {
       json: { body: 'Call with the buyer: renewal in Q3.', contact_id: contact.id },
     });
-    expect(created.status).toBe(201);
+    expect(created.status, await created.clone().text()).toBe(201);
     const note = await json<Row>(created);
     expect(note).toMatchObject({
       body: 'Call with the buyer: renewal in Q3.',

@@ -234,7 +234,7 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
 }
 
 /** A metric over a known field of a type it makes sense for; anything else is a caller's mistake. */
-function checkMetric(spec: ObjectSpec, metric: Metric): Metric & { numeric: boolean } {
+export function checkMetric(spec: ObjectSpec, metric: Metric): Metric & { numeric: boolean } {
   const fns = ['count', 'sum', 'avg', 'min', 'max'];
   if (!fns.includes(metric?.fn)) throw new TypeError('metric fn must be count, sum, avg, min or max');
   if (metric.fn === 'count') {
