@@ -3,6 +3,7 @@ import { toCliLine } from '../errors/index.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerClassifyCommands } from './commands/classify.js';
 import { registerConfigCommands } from './commands/config.js';
+import { registerCrmCommands } from './commands/crm.js';
 import { registerAppCommands } from './commands/app.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerDrillCommands } from './commands/drill.js';
@@ -38,6 +39,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerDrillCommands(program);
   registerConfigCommands(program);
   registerSimulateCommand(program);
+  registerCrmCommands(program);
   for (const command of program.commands) command.exitOverride();
 
   try {

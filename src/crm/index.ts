@@ -10,6 +10,7 @@ export type {
   CrmConnector,
   CrmObject,
   CrmRecord,
+  CrmSurvey,
   DataClass,
   FieldMeta,
   Metric,
@@ -18,6 +19,7 @@ export type {
   FilterValue,
   ObjectMeta,
   QueryRequest,
+  VendorField,
 } from './types.js';
 export { crmObjects, objectFromPlural } from './metadata.js';
 export { createEmbeddedCrm } from './embedded.js';

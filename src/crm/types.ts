@@ -86,6 +86,29 @@ export interface AggregateGroup {
   values: (number | string | null)[];
 }
 
+/** A field a vendor's CRM offers, what its metadata says, and the Gatehouse field mapped onto it. */
+export interface VendorField {
+  name: string;
+  label: string;
+  type: string;
+  /** Encrypted at rest by the CRM (Salesforce Shield). */
+  encrypted?: boolean;
+  /** The CRM's own classification, as it states it (Salesforce: compliance group, sensitivity level). */
+  classification?: string;
+  /** The Gatehouse field it holds; absent when nothing maps onto it. */
+  mappedTo?: string;
+  /** The data class its metadata suggests; absent when it says nothing sensitive. */
+  suggested?: DataClass;
+}
+
+/** What a live CRM offers for one Gatehouse object (`gatehouse crm describe`). */
+export interface CrmSurvey {
+  object: CrmObject;
+  /** The vendor's object (Salesforce `Contact`, HubSpot `contacts`). */
+  vendorObject: string;
+  fields: VendorField[];
+}
+
 /**
  * What Gatehouse needs from a CRM. The embedded CRM implements it over the store; Salesforce, HubSpot
  * and PostgreSQL-backed connectors implement the same interface and run the same tests.
@@ -124,4 +147,6 @@ export interface CrmConnector {
     object: CrmObject,
     req: AggregateRequest,
   ): Promise<{ groups: AggregateGroup[]; truncated: boolean }>;
+  /** What the connected CRM offers per object and how it maps; vendor connectors only (the embedded CRM is its own metadata). */
+  survey?(): Promise<CrmSurvey[]>;
 }

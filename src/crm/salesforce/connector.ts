@@ -15,6 +15,7 @@ import type {
   CrmConnector,
   CrmObject,
   CrmRecord,
+  CrmSurvey,
   DataClass,
   FieldMeta,
   ObjectMeta,
@@ -48,21 +49,7 @@ import {
  */
 
 export interface SalesforceConnector extends CrmConnector {
-  /** What the org offers per mapped object: every field with its type, classification and mapping. */
-  survey(): Promise<SalesforceSurvey[]>;
-}
-
-export interface SalesforceSurvey {
-  object: CrmObject;
-  sobject: string;
-  fields: Array<
-    VendorFieldMeta & {
-      /** The Gatehouse field mapped onto it, if any. */
-      mappedTo?: string;
-      /** The data class its metadata suggests (undefined: nothing sensitive said). */
-      suggested?: DataClass;
-    }
-  >;
+  survey(): Promise<CrmSurvey[]>;
 }
 
 interface Mapped {
@@ -381,11 +368,22 @@ export async function createSalesforceCrm(
         const byPath = new Map([...m.fields.entries()].map(([name, f]) => [f.path.toLowerCase(), name]));
         return {
           object,
-          sobject: m.sobject,
+          vendorObject: m.sobject,
           fields: (described.get(object) ?? []).map((field) => {
             const mappedTo = byPath.get(field.name.toLowerCase());
             const suggested = classifyVendorField(field);
-            return { ...field, ...(mappedTo ? { mappedTo } : {}), ...(suggested ? { suggested } : {}) };
+            const classification = [field.complianceGroup, field.securityClassification]
+              .filter(Boolean)
+              .join(' · ');
+            return {
+              name: field.name,
+              label: field.label,
+              type: field.type,
+              encrypted: field.encrypted,
+              ...(classification ? { classification } : {}),
+              ...(mappedTo ? { mappedTo } : {}),
+              ...(suggested ? { suggested } : {}),
+            };
           }),
         };
       });

@@ -16,7 +16,7 @@ import { startSalesforceFake, type SalesforceFake } from './fake.js';
  */
 
 export { createSalesforceClient, type SalesforceClient } from './client.js';
-export { createSalesforceCrm, type SalesforceConnector, type SalesforceSurvey } from './connector.js';
+export { createSalesforceCrm, type SalesforceConnector } from './connector.js';
 export { startSalesforceFake, type SalesforceFake, type SalesforceFakeOptions } from './fake.js';
 export { soqlLiteral } from './soql.js';
 
