@@ -96,6 +96,8 @@ export async function startSalesforceFake(options: SalesforceFakeOptions): Promi
   const batchSize = options.batchSize ?? 2000;
   const max = options.dailyLimit ?? 15_000;
   let used = 0;
+  // The allowance is per day (UTC here; an org's is a rolling 24 hours).
+  let day = new Date().toISOString().slice(0, 10);
   let failures: { count: number; status: number; errorCode: string } | undefined;
   const sessions = new Map<string, string>();
   const locators = new Map<string, Row[]>();
@@ -122,6 +124,8 @@ export async function startSalesforceFake(options: SalesforceFakeOptions): Promi
     if (!session) throw new FakeError(401, 'INVALID_SESSION_ID', 'Session expired or invalid');
     if (match[1] !== apiVersion)
       throw new FakeError(404, 'NOT_FOUND', 'The requested resource does not exist');
+    const today = new Date().toISOString().slice(0, 10);
+    if (today !== day) [day, used] = [today, 0];
     used++;
     response.setHeader('Sforce-Limit-Info', `api-usage=${used}/${max}`);
     if (used > max) throw new FakeError(403, 'REQUEST_LIMIT_EXCEEDED', 'TotalRequests Limit exceeded.');

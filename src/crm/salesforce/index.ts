@@ -20,8 +20,14 @@ export { createSalesforceCrm, type SalesforceConnector } from './connector.js';
 export { startSalesforceFake, type SalesforceFake, type SalesforceFakeOptions } from './fake.js';
 export { soqlLiteral } from './soql.js';
 
-const demoClientId = 'gatehouse-demo-connected-app';
-const demoUsername = 'gatehouse-integration@example.com';
+/** The demo org's connected app and integration user (the bench calls the fake directly as them). */
+export const demoConnectedApp = {
+  clientId: 'gatehouse-demo-connected-app',
+  username: 'gatehouse-integration@example.com',
+} as const;
+const { clientId: demoClientId, username: demoUsername } = demoConnectedApp;
+/** A demo is not a developer org: its allowance leaves room for the bench and the simulated day. */
+const demoDailyLimit = 5_000_000;
 
 export async function connectSalesforce(
   config: Config,
@@ -93,6 +99,7 @@ async function startDemoOrg(
       clientId: demoClientId,
       username: demoUsername,
       publicKey,
+      dailyLimit: demoDailyLimit,
       users: Object.values(config.demoUsers).map((user) => ({
         email: user.email,
         ...(user.territory ? { territory: user.territory } : {}),
