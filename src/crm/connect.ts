@@ -17,6 +17,8 @@ export interface ConnectDeps {
   /** The store: the embedded CRM's tables, and the data a demo's vendor fake is seeded from. */
   readonly db: Db;
   readonly secrets: SecretStore;
+  /** A background task of the connector failed (the CRM user directory's refresh). */
+  readonly onBackgroundError?: (error: unknown) => void;
 }
 
 /**
@@ -29,7 +31,9 @@ export async function createCrmConnector(config: Config, deps: ConnectDeps): Pro
       return { connector: createEmbeddedCrm(deps.db), close: async () => undefined };
     case 'salesforce': {
       const { connectSalesforce } = await import('./salesforce/index.js');
-      const salesforce = await connectSalesforce(config, deps.secrets);
+      const salesforce = await connectSalesforce(config, deps.secrets, {
+        onIdentityError: deps.onBackgroundError,
+      });
       return {
         connector: salesforce.connector,
         ...(salesforce.fake ? { vendorUrl: salesforce.fake.url } : {}),

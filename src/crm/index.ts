@@ -8,6 +8,7 @@ export type {
   AggregateRequest,
   Condition,
   CrmConnector,
+  CrmIdentity,
   CrmObject,
   CrmRecord,
   CrmSurvey,

@@ -101,6 +101,15 @@ export interface VendorField {
   suggested?: DataClass;
 }
 
+/** The CRM's own user for a Gatehouse user, and the attributes the CRM keeps for them. */
+export interface CrmIdentity {
+  /** The CRM's user id (what owner fields hold). */
+  readonly crmUserId: string;
+  readonly email: string;
+  readonly federationId?: string;
+  readonly territory?: string;
+}
+
 /** What a live CRM offers for one Gatehouse object (`gatehouse crm describe`). */
 export interface CrmSurvey {
   object: CrmObject;
@@ -149,4 +158,9 @@ export interface CrmConnector {
   ): Promise<{ groups: AggregateGroup[]; truncated: boolean }>;
   /** What the connected CRM offers per object and how it maps; vendor connectors only (the embedded CRM is its own metadata). */
   survey?(): Promise<CrmSurvey[]>;
+  /**
+   * Which CRM user a Gatehouse user is (by e-mail or federation id, per configuration), from a directory
+   * the connector refreshes on a schedule; undefined when the CRM knows no such active user.
+   */
+  identity?(user: { email: string; federationId?: string }): CrmIdentity | undefined;
 }

@@ -118,7 +118,11 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     const limitsBackend = redis?.limits ?? memoryBackend();
     const secrets = openLocalSecretStore(config.dataDir);
     const catalog = createCatalog(store.db);
-    const connected = await createCrmConnector(config, { db: store.db, secrets });
+    const connected = await createCrmConnector(config, {
+      db: store.db,
+      secrets,
+      onBackgroundError: (err) => logger.error({ err }, 'reading the CRM user directory failed'),
+    });
     closers.unshift(() => connected.close());
     const crm = options.wrapConnector ? options.wrapConnector(connected.connector) : connected.connector;
     if (config.demo) {

@@ -2,6 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoSeedOwners, loadConfig, type Config } from '../../config/index.js';
 import { DependencyUnavailable, PreconditionError } from '../../errors/index.js';
@@ -10,6 +11,7 @@ import { seedCrm } from '../seed/seed.js';
 import { createSalesforceClient, type SalesforceClientOptions } from './client.js';
 import { createSalesforceCrm, type SalesforceConnector } from './connector.js';
 import { startSalesforceFake, type SalesforceFake } from './fake.js';
+import { createIdentityDirectory } from './identity.js';
 import { soqlLiteral } from './soql.js';
 
 /**
@@ -52,7 +54,10 @@ beforeAll(async () => {
     clientId: 'test-app',
     username: 'integration@example.com',
     publicKey: keys.publicKey,
-    users: Object.values(config.demoUsers).map((u) => ({ email: u.email })),
+    users: Object.values(config.demoUsers).map((u) => ({
+      email: u.email,
+      ...(u.territory ? { territory: u.territory } : {}),
+    })),
     batchSize: 200,
     dailyLimit: 1_000_000,
   });
@@ -100,6 +105,44 @@ describe('reads', () => {
       mappedTo: 'national_id',
       encrypted: true,
     });
+  });
+});
+
+describe('identity', () => {
+  it('finds the CRM user of a Gatehouse user by e-mail, with the territory the org keeps; a deactivated one drops out', async () => {
+    const client = createSalesforceClient(clientOptions());
+    const directory = createIdentityDirectory(client, { match: 'email', refreshSeconds: 3600 });
+    try {
+      await directory.refresh();
+      const crm = await createSalesforceCrm(client, config.crm, directory);
+      expect(crm.identity({ email: 'Alice@Example.com' })).toMatchObject({
+        crmUserId: expect.stringMatching(/^005/),
+        email: 'alice@example.com',
+        territory: 'EMEA',
+      });
+      expect(crm.identity({ email: 'mallory@example.com' })).toBeUndefined();
+      await sql`update fake_sf_users set is_active = 0 where email = ${'alice@example.com'}`.execute(
+        store.db,
+      );
+      await directory.refresh();
+      expect(crm.identity({ email: 'alice@example.com' })).toBeUndefined();
+    } finally {
+      directory.stop();
+    }
+  });
+
+  it('by federation id when configured: a user without one is nobody', async () => {
+    const directory = createIdentityDirectory(createSalesforceClient(clientOptions()), {
+      match: 'federationIdentifier',
+      refreshSeconds: 3600,
+    });
+    try {
+      await directory.refresh();
+      expect(directory.lookup({ email: 'bob@example.com' })).toBeUndefined();
+      expect(directory.refreshedAt).toBeGreaterThan(0);
+    } finally {
+      directory.stop();
+    }
   });
 });
 

@@ -13,6 +13,7 @@ import { crmObjects, specOf, type ObjectSpec } from '../metadata.js';
 import type {
   Condition,
   CrmConnector,
+  CrmIdentity,
   CrmObject,
   CrmRecord,
   CrmSurvey,
@@ -30,6 +31,7 @@ import {
 } from '../validate.js';
 import { SalesforceRefusal, type SalesforceClient, type SfRecord } from './client.js';
 import { classifyVendorField, strongerClass, type VendorFieldMeta } from './classify.js';
+import type { IdentityDirectory } from './identity.js';
 import { defaultSalesforceMapping, type SalesforceObjectMapping } from './mapping.js';
 import {
   soqlConditions,
@@ -50,6 +52,7 @@ import {
 
 export interface SalesforceConnector extends CrmConnector {
   survey(): Promise<CrmSurvey[]>;
+  identity(user: { email: string; federationId?: string }): CrmIdentity | undefined;
 }
 
 interface Mapped {
@@ -65,6 +68,7 @@ const idShape = /^[0-9A-Za-z]{15}([0-9A-Za-z]{3})?$/;
 export async function createSalesforceCrm(
   client: SalesforceClient,
   config: CrmConfig,
+  directory?: IdentityDirectory,
 ): Promise<SalesforceConnector> {
   const mapped = new Map<CrmObject, Mapped>();
   const described = new Map<CrmObject, VendorFieldMeta[]>();
@@ -360,6 +364,10 @@ export async function createSalesforceCrm(
         }),
       }));
       return { groups, truncated: records.length > limit };
+    },
+
+    identity(user) {
+      return directory?.lookup(user);
     },
 
     async survey() {

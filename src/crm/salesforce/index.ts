@@ -8,6 +8,7 @@ import { isCrmEmpty, seedCrm } from '../seed/seed.js';
 import { createSalesforceClient } from './client.js';
 import { createSalesforceCrm, type SalesforceConnector } from './connector.js';
 import { startSalesforceFake, type SalesforceFake } from './fake.js';
+import { createIdentityDirectory } from './identity.js';
 
 /**
  * The Salesforce connector from configuration: the connected app's consumer key and integration user
@@ -19,6 +20,7 @@ export { createSalesforceClient, type SalesforceClient } from './client.js';
 export { createSalesforceCrm, type SalesforceConnector } from './connector.js';
 export { startSalesforceFake, type SalesforceFake, type SalesforceFakeOptions } from './fake.js';
 export { soqlLiteral } from './soql.js';
+export { createIdentityDirectory, type IdentityDirectory } from './identity.js';
 
 /** The demo org's connected app and integration user (the bench calls the fake directly as them). */
 export const demoConnectedApp = {
@@ -32,6 +34,7 @@ const demoDailyLimit = 5_000_000;
 export async function connectSalesforce(
   config: Config,
   secrets: SecretStore,
+  options: { onIdentityError?: (error: unknown) => void } = {},
 ): Promise<{ connector: SalesforceConnector; fake?: SalesforceFake; close(): Promise<void> }> {
   const settings = config.crm.salesforce;
   const keyName = settings.privateKeySecret;
@@ -67,11 +70,21 @@ export async function connectSalesforce(
       return createPrivateKey(Buffer.from(pem));
     },
   });
-  try {
-    const connector = await createSalesforceCrm(client, config.crm);
-    return { connector, ...(fake ? { fake } : {}), close: closeFake };
-  } catch (error) {
+  const directory = createIdentityDirectory(client, {
+    match: settings.identityMatch,
+    refreshSeconds: settings.identityRefreshSeconds,
+    ...(options.onIdentityError ? { onError: options.onIdentityError } : {}),
+  });
+  const close = async () => {
+    directory.stop();
     await closeFake();
+  };
+  try {
+    await directory.refresh();
+    const connector = await createSalesforceCrm(client, config.crm, directory);
+    return { connector, ...(fake ? { fake } : {}), close };
+  } catch (error) {
+    await close();
     throw error;
   }
 }
