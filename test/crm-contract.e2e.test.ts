@@ -138,6 +138,19 @@ describe.each(backends)('the gateway over the %s CRM', (backend) => {
     const body = await json<{ groups: unknown[] }>(response);
     expect(body.groups.length).toBeGreaterThan(0);
     seen.set('pipeline by stage', body.groups);
+    const byOwner = await demo.get(
+      '/crm/v1/opportunities/aggregate?group_by=owner&metric=count',
+      bobPipeline,
+    );
+    expect(byOwner.status).toBe(200);
+    seen.set('pipeline by owner', (await json<{ groups: unknown[] }>(byOwner)).groups);
+    const monthly = await demo.get(
+      '/crm/v1/opportunities/aggregate?group_by=close_date:month&metric=count',
+      bobPipeline,
+    );
+    // Salesforce has no month bucket the connector uses: a clear 422 rather than a wrong answer.
+    if (backend === 'salesforce') await expectProblem(monthly, 422, 'CRM_UNSUPPORTED');
+    else expect(monthly.status).toBe(200);
   });
 
   it('errors: an unknown field, a bad filter value and a forged cursor are the same problems', async () => {

@@ -315,7 +315,6 @@ export async function createSalesforceCrm(
     async aggregate(object, req) {
       const m = of(object);
       const groupBy = req.groupBy === undefined ? undefined : fieldOf(m)(req.groupBy);
-      if (req.groupBy !== undefined) selectColumns(m.spec, [req.groupBy]);
       const metrics = req.metrics.map((metric) => checkMetric(m.spec, metric));
       const conditions = normalizeWhere(m.spec, req.where);
       const expression = req.filter === undefined ? undefined : normalizeExpression(m.spec, req.filter);

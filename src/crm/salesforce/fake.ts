@@ -241,7 +241,13 @@ export async function startSalesforceFake(options: SalesforceFakeOptions): Promi
         if (aggregated && (!query.groupBy || resolve(query.groupBy).name !== field.name)) {
           throw new SoqlError('MALFORMED_QUERY', `Field ${item.path} must be grouped or aggregated`);
         }
-        items.push({ key: field.name, path: field.name, type: field.type, sql: field.sql });
+        // An aggregate result names a grouped field by its last segment (`Email` for `Owner.Email`).
+        items.push({
+          key: field.name.split('.').pop() as string,
+          path: field.name,
+          type: field.type,
+          sql: field.sql,
+        });
       } else if (item.kind === 'aggregate' && item.path) {
         const field = resolve(item.path);
         if ((item.fn === 'SUM' || item.fn === 'AVG') && !numberTypes.has(field.type)) {
