@@ -12,8 +12,9 @@ import { createIdentityDirectory } from './identity.js';
 
 /**
  * The Salesforce connector from configuration: the connected app's consumer key and integration user
- * from `crm.salesforce`, its private key from the secret store. In demo mode the org is the fake on
- * loopback, with a key pair made for it on first start and kept in the secret store like a real one.
+ * from `crm.salesforce`, its private key from the secret store. In demo mode without a connected app
+ * configured the org is the fake on loopback, with a key pair made for it on first start and kept in
+ * the secret store like a real one.
  */
 
 export { createSalesforceClient, type SalesforceClient } from './client.js';
@@ -41,7 +42,8 @@ export async function connectSalesforce(
   let fake: SalesforceFake | undefined;
   let closeFake = async () => undefined as void;
   let login = { loginUrl: settings.loginUrl, clientId: settings.clientId, username: settings.username };
-  if (config.demo) {
+  // A demo with a connected app configured talks to that org; otherwise to the fake.
+  if (config.demo && !settings.clientId) {
     const pem = await secrets.putIfAbsent(keyName, Buffer.from(demoKeyPem()));
     const started = await startDemoOrg(config, createPublicKey(createPrivateKey(Buffer.from(pem))));
     fake = started.fake;
