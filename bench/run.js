@@ -9,6 +9,8 @@
 // `--profile` samples the one-contact scenario and prints where its time goes, stage by stage.
 // `--backend postgres` runs the scale-out bench instead (bench/scale.js): 1 and 2 nodes on PostgreSQL
 // and Redis, and the audit sequencer's integration rate.
+// `--crm salesforce` puts the Salesforce fake behind the gateway, and the baseline is that fake called
+// directly (the same contact by SOQL over HTTP, with the connected app's own session).
 import { execFile } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -41,13 +43,18 @@ const { values } = parseArgs({
     dlp: { type: 'boolean', default: false },
     detect: { type: 'boolean', default: false },
     users: { type: 'string', default: '100' },
+    crm: { type: 'string', default: 'embedded' },
   },
 });
 if (values.help) {
   console.log(
-    'usage: npm run bench [-- --backend sqlite|postgres --seconds 10 --warmup 2 --connections 16 --json --profile --dlp | --detect --users 100 [--profile]]',
+    'usage: npm run bench [-- --backend sqlite|postgres --crm embedded|salesforce --seconds 10 --warmup 2 --connections 16 --json --profile --dlp | --detect --users 100 [--profile]]',
   );
   process.exit(0);
+}
+if (values.crm !== 'embedded' && values.crm !== 'salesforce') {
+  console.error(`bench: --crm must be embedded or salesforce, not ${values.crm}`);
+  process.exit(2);
 }
 if (values.backend !== 'sqlite' && values.backend !== 'postgres') {
   console.error(`bench: --backend must be sqlite or postgres, not ${values.backend}`);
@@ -81,7 +88,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
 const config = loadConfig({
   env: {},
   file: fileURLToPath(new URL('./gatehouse.bench.yaml', import.meta.url)),
-  overrides: { dataDir, demo: true, logLevel: 'warn', 'server.port': 0 },
+  overrides: { dataDir, demo: true, logLevel: 'warn', 'server.port': 0, 'crm.kind': values.crm },
 });
 const gatehouse = await startGatehouse(config, {
   onSeedProgress: (done, total) => process.stderr.write(`\rseeding ${done}/${total}`),
@@ -105,10 +112,23 @@ try {
   const list = await (await fetch(`${gatehouse.url}/crm/v1/contacts?limit=1`, { headers })).json();
   const id = list.records[0].id;
 
+  const over = values.crm === 'salesforce' ? ' over the Salesforce fake' : '';
+  const baseline =
+    values.crm === 'salesforce'
+      ? await salesforceDirect(id)
+      : { name: 'bare Fastify + SQLite, no governance', url: `${bareUrl}/contacts/${id}`, headers: {} };
   const scenarios = [
-    { name: 'bare Fastify + SQLite, no governance', url: `${bareUrl}/contacts/${id}`, headers: {} },
-    { name: 'gateway: one contact, full pipeline', url: `${gatehouse.url}/crm/v1/contacts/${id}`, headers },
-    { name: 'gateway: page of 20 contacts', url: `${gatehouse.url}/crm/v1/contacts?limit=20`, headers },
+    baseline,
+    {
+      name: `gateway${over}: one contact, full pipeline`,
+      url: `${gatehouse.url}/crm/v1/contacts/${id}`,
+      headers,
+    },
+    {
+      name: `gateway${over}: page of 20 contacts`,
+      url: `${gatehouse.url}/crm/v1/contacts?limit=20`,
+      headers,
+    },
   ];
   const results = [];
   let stages;
@@ -269,6 +289,33 @@ async function policyBench() {
   }
   clearPolicyCaches();
   return out;
+}
+
+/** The same contact read from the Salesforce fake directly: one SOQL query with the connected app's session. */
+async function salesforceDirect(id) {
+  const { demoConnectedApp, soqlLiteral } = await import('../dist/crm/salesforce/index.js');
+  const { SignJWT } = await import('jose');
+  const { createPrivateKey } = await import('node:crypto');
+  const pem = await openLocalSecretStore(dataDir).get(config.crm.salesforce.privateKeySecret);
+  const assertion = await new SignJWT({})
+    .setProtectedHeader({ alg: 'RS256' })
+    .setIssuer(demoConnectedApp.clientId)
+    .setSubject(demoConnectedApp.username)
+    .setAudience(gatehouse.crmVendorUrl)
+    .setExpirationTime('3m')
+    .sign(createPrivateKey(Buffer.from(pem)));
+  const session = await (
+    await fetch(`${gatehouse.crmVendorUrl}/services/oauth2/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }),
+    })
+  ).json();
+  const soql = `SELECT Id, FirstName, LastName, Title, AccountId, Email, Phone FROM Contact WHERE Id = ${soqlLiteral(id, 'id')}`;
+  return {
+    name: 'Salesforce fake called directly (one contact by SOQL), no governance',
+    url: `${gatehouse.crmVendorUrl}/services/data/v62.0/query?q=${encodeURIComponent(soql)}`,
+    headers: { authorization: `Bearer ${session.access_token}` },
+  };
 }
 
 function round3(value) {

@@ -29,8 +29,17 @@ export async function createCrmConnector(config: Config, deps: ConnectDeps): Pro
   switch (config.crm.kind) {
     case 'embedded':
       return { connector: createEmbeddedCrm(deps.db), close: async () => undefined };
-    case 'salesforce':
-      throw new ConfigError(`config: crm.kind ${config.crm.kind} is not available in this build`);
+    case 'salesforce': {
+      const { connectSalesforce } = await import('./salesforce/index.js');
+      const salesforce = await connectSalesforce(config, deps.secrets, {
+        onIdentityError: deps.onBackgroundError,
+      });
+      return {
+        connector: salesforce.connector,
+        ...(salesforce.fake ? { vendorUrl: salesforce.fake.url } : {}),
+        close: () => salesforce.close(),
+      };
+    }
     case 'hubspot': {
       const { connectHubSpot } = await import('./hubspot/index.js');
       return connectHubSpot(config, deps);
