@@ -1,5 +1,4 @@
 import type { Config } from '../config/index.js';
-import { ConfigError } from '../errors/index.js';
 import type { SecretStore } from '../secrets/index.js';
 import type { Db } from '../store/index.js';
 import { createEmbeddedCrm } from './embedded.js';

@@ -136,7 +136,7 @@ async function scrub(options: ScrubOptions): Promise<ScrubResult> {
     // Never the values themselves: they are what must not leak.
     if (found > 0) {
       throw new GatehouseError(
-        'INTERNAL',
+        'SCRUB_LEAK',
         `${found} original values survived the scrub in ${options.to}; do not use it`,
       );
     }
