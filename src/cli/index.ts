@@ -13,7 +13,6 @@ import { registerDrillCommands } from './commands/drill.js';
 import { registerSimulateCommand } from './commands/simulate.js';
 import { registerLoginCommands } from './commands/login.js';
 import { registerIncidentCommands } from './commands/incident.js';
-import { registerRunbookCommand } from './commands/runbook.js';
 import { registerScrubCommand } from './commands/scrub.js';
 import { registerOffboardCommands } from './commands/offboard.js';
 import { registerPolicyCommands } from './commands/policy.js';
@@ -44,7 +43,6 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerIncidentCommands(program);
   registerDrillCommands(program);
   registerConfigCommands(program);
-  registerRunbookCommand(program);
   registerScrubCommand(program);
   registerSimulateCommand(program);
   registerComplianceCommands(program);

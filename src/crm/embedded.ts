@@ -6,7 +6,7 @@ import {
   type SqlBool,
   type Transaction,
 } from 'kysely';
-import { AccessDenied, InputError } from '../errors/index.js';
+import { InputError } from '../errors/index.js';
 import { CompiledShapes, type Db } from '../store/index.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { compileExpression, normalizeExpression } from './expression.js';
@@ -18,8 +18,10 @@ import {
   fieldSpec,
   maxLimit,
   normalizeWhere,
-  satisfies,
+  parentFields,
+  pick,
   selectColumns,
+  updateOf,
   type NormalCondition,
 } from './validate.js';
 
@@ -133,39 +135,14 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
         if (!existing) return undefined;
         if (Object.keys(values).length === 0) return { id };
 
-        let derived: Row = {};
-        if (object !== 'account') {
-          const reparented = ['account_id', 'contact_id', 'opportunity_id'].some(
-            (f) => values[f] !== undefined,
-          );
-          if (reparented) {
-            const current = await trx
-              .selectFrom(spec.table)
-              .select(parentColumns(spec))
-              .where('id', '=', id)
-              .executeTakeFirstOrThrow();
-            derived = await parentOf(trx, spec, { ...current, ...values }, conditions);
-          } else {
-            for (const field of inheritedFields) {
-              if (values[field] !== undefined && values[field] !== existing[field]) {
-                throw new InputError(`the ${field} of a ${object} follows its account`, { field });
-              }
-            }
-          }
-        }
-        const next = { ...values, ...derived };
-        // A write may not move a record out of what the caller may see (or into another territory).
-        for (const condition of conditions) {
-          if (next[condition.field] !== undefined && !satisfies(condition, next[condition.field])) {
-            throw new AccessDenied(
-              'POLICY_DENIED',
-              'the change would move the record outside your row filter',
-              {
-                rule: 'row-filter',
-              },
-            );
-          }
-        }
+        const { next, derived } = await updateOf(object, values, existing, conditions, async () => {
+          const current = await trx
+            .selectFrom(spec.table)
+            .select(parentColumns(spec))
+            .where('id', '=', id)
+            .executeTakeFirstOrThrow();
+          return parentOf(trx, spec, { ...current, ...values }, conditions);
+        });
         await trx
           .updateTable(spec.table)
           .set({ ...next, updated_at: new Date().toISOString() })
@@ -298,14 +275,8 @@ function plausibleId(id: string): boolean {
   return id.length > 0 && id.length <= 64;
 }
 
-function pick(record: Row, keys: readonly string[]): Row {
-  const out: Row = {};
-  for (const key of keys) if (record[key] !== undefined) out[key] = record[key] as string | number | null;
-  return out;
-}
-
 function parentColumns(spec: ObjectSpec): string[] {
-  return ['account_id', 'contact_id', 'opportunity_id'].filter((f) => spec.fields.has(f));
+  return parentFields.filter((f) => spec.fields.has(f));
 }
 
 /**

@@ -1,7 +1,7 @@
-import { InputError } from '../errors/index.js';
+import { AccessDenied, InputError } from '../errors/index.js';
 import { isIdOf } from './ids.js';
 import { specOf, territories, type FieldSpec, type ObjectSpec } from './metadata.js';
-import type { Condition, CrmRecord } from './types.js';
+import type { Condition, CrmObject, CrmRecord } from './types.js';
 
 /**
  * Checks everything that reaches the query builder. Field names come from the caller (the gateway has
@@ -80,6 +80,52 @@ export function conditionValue(field: FieldSpec, value: unknown): Scalar {
 export function satisfies(condition: NormalCondition, value: string | number | null | undefined): boolean {
   if (value === null || value === undefined) return false;
   return condition.op === 'eq' ? condition.value === value : condition.value.includes(value);
+}
+
+/** The fields of `record` named in `keys` that it holds. */
+export function pick(record: CrmRecord, keys: readonly string[]): CrmRecord {
+  const out: CrmRecord = {};
+  for (const key of keys) if (record[key] !== undefined) out[key] = record[key];
+  return out;
+}
+
+/** The fields through which a child record hangs under its account. */
+export const parentFields = ['account_id', 'contact_id', 'opportunity_id'] as const;
+
+/**
+ * What an update writes, decided the same way by every connector: the checked `values`, plus the
+ * territory and owner a child takes from its new parent when it is moved (`newParent` reads that
+ * parent under the caller's row filter). A child's territory or owner cannot be set directly, and no
+ * update may move a record out of the caller's row filter (or into another territory).
+ */
+export async function updateOf(
+  object: CrmObject,
+  values: CrmRecord,
+  existing: CrmRecord,
+  conditions: readonly NormalCondition[],
+  newParent: () => Promise<CrmRecord>,
+): Promise<{ next: CrmRecord; derived: CrmRecord }> {
+  let derived: CrmRecord = {};
+  if (object !== 'account') {
+    if (parentFields.some((field) => values[field] !== undefined)) {
+      derived = await newParent();
+    } else {
+      for (const field of ['territory', 'owner']) {
+        if (values[field] !== undefined && values[field] !== existing[field]) {
+          throw new InputError(`the ${field} of a ${object} follows its account`, { field });
+        }
+      }
+    }
+  }
+  const next = { ...values, ...derived };
+  for (const condition of conditions) {
+    if (next[condition.field] !== undefined && !satisfies(condition, next[condition.field])) {
+      throw new AccessDenied('POLICY_DENIED', 'the change would move the record outside your row filter', {
+        rule: 'row-filter',
+      });
+    }
+  }
+  return { next, derived };
 }
 
 /**

@@ -7,6 +7,7 @@ import type { Db } from '../../store/index.js';
 import { InputError } from '../../errors/index.js';
 import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
 import { withCatalog } from './app.js';
+import { registerRunbookCommand } from './runbook.js';
 
 interface PurgeOptions extends CommonOptions {
   now?: boolean;
@@ -47,7 +48,10 @@ async function withCompliance<T>(
 export function registerComplianceCommands(program: Command): void {
   const compliance = program
     .command('compliance')
-    .description('retention purge with proof, and the reports an auditor verifies offline');
+    .description(
+      'privacy and compliance: retention purge with proof, the reports an auditor verifies offline, runbooks per app',
+    );
+  registerRunbookCommand(compliance);
 
   withCommonOptions(
     compliance

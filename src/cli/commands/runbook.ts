@@ -12,26 +12,13 @@ interface RunbookOptions extends CommonOptions {
 }
 
 /**
- * The `compliance` command group, made once whichever of its commands registers first, so that each
- * command of the group lives in its own file.
- */
-export function complianceGroup(program: Command): Command {
-  return (
-    program.commands.find((command) => command.name() === 'compliance') ??
-    program
-      .command('compliance')
-      .description('privacy and compliance: runbooks per app, purge reports, data-subject requests')
-  );
-}
-
-/**
  * `gatehouse compliance runbook APP`: the app's record of processing from live state — through the
  * admin API as the logged-in user when `gatehouse login` holds, else read from the data dir — as
  * Markdown (default) or print-ready HTML, to stdout or --out; --json gives the structured record.
  */
-export function registerRunbookCommand(program: Command): void {
+export function registerRunbookCommand(compliance: Command): void {
   withCommonOptions(
-    complianceGroup(program)
+    compliance
       .command('runbook')
       .description(
         "an app's record of processing (GDPR Art. 30): reads, purposes, retention, residency, DSRs, approvals, incidents",

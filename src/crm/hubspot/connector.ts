@@ -1,4 +1,4 @@
-import { AccessDenied, ConfigError, InputError } from '../../errors/index.js';
+import { ConfigError, InputError } from '../../errors/index.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { checkMetric } from '../embedded.js';
 import { normalizeExpression, type NormalExpr } from '../expression.js';
@@ -19,8 +19,11 @@ import {
   checkValues,
   maxLimit,
   normalizeWhere,
+  parentFields,
+  pick,
   satisfies,
   selectColumns,
+  updateOf,
   type NormalCondition,
   type Scalar,
 } from '../validate.js';
@@ -446,34 +449,13 @@ export async function createHubSpotConnector(options: HubSpotOptions): Promise<H
       const conditions = normalizeWhere(spec, where);
       if (typeof id !== 'string') throw new TypeError('id must be a string');
       if (!conditions) return undefined;
-      const parents = ['account_id', 'contact_id', 'opportunity_id'].filter((f) => spec.fields.has(f));
+      const parents = parentFields.filter((f) => spec.fields.has(f));
       const existing = await read(object, id, ['territory', 'owner', ...parents], conditions);
       if (!existing) return undefined;
       if (Object.keys(values).length === 0) return { id };
-      let derived: CrmRecord = {};
-      if (object !== 'account') {
-        if (parents.some((f) => values[f] !== undefined)) {
-          derived = await parentOf(spec, { ...pick(existing, parents), ...values }, conditions);
-        } else {
-          for (const field of ['territory', 'owner']) {
-            if (values[field] !== undefined && values[field] !== existing[field]) {
-              throw new InputError(`the ${field} of a ${object} follows its account`, { field });
-            }
-          }
-        }
-      }
-      const next = { ...values, ...derived };
-      for (const condition of conditions) {
-        if (next[condition.field] !== undefined && !satisfies(condition, next[condition.field])) {
-          throw new AccessDenied(
-            'POLICY_DENIED',
-            'the change would move the record outside your row filter',
-            {
-              rule: 'row-filter',
-            },
-          );
-        }
-      }
+      const { next, derived } = await updateOf(object, values, existing, conditions, () =>
+        parentOf(spec, { ...pick(existing, parents), ...values }, conditions),
+      );
       const hsId = hubspotId(object, id) as string;
       await write(object, hsId, next);
       const moved = pick(next, ['territory', 'owner']);
@@ -575,12 +557,6 @@ function checkLimit(limit: number): void {
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxLimit) {
     throw new TypeError(`limit must be an integer from 1 to ${maxLimit}`);
   }
-}
-
-function pick(record: CrmRecord, keys: readonly string[]): CrmRecord {
-  const out: CrmRecord = {};
-  for (const key of keys) if (record[key] !== undefined) out[key] = record[key] as string | number | null;
-  return out;
 }
 
 /**

@@ -1,11 +1,5 @@
 import type { CrmConfig } from '../../config/index.js';
-import {
-  AccessDenied,
-  ConfigError,
-  CrmUnsupported,
-  InputError,
-  PreconditionError,
-} from '../../errors/index.js';
+import { ConfigError, CrmUnsupported, InputError, PreconditionError } from '../../errors/index.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { checkMetric } from '../embedded.js';
 import { normalizeExpression } from '../expression.js';
@@ -25,7 +19,9 @@ import {
   checkValues,
   maxLimit,
   normalizeWhere,
-  satisfies,
+  parentFields,
+  pick,
+  updateOf,
   selectColumns,
   type NormalCondition,
 } from '../validate.js';
@@ -256,34 +252,13 @@ export async function createSalesforceCrm(
       const m = of(object);
       const values = checkValues(m.spec, input, 'update');
       const conditions = normalizeWhere(m.spec, where);
-      const parents = ['account_id', 'contact_id', 'opportunity_id'].filter((f) => m.spec.fields.has(f));
+      const parents = parentFields.filter((f) => m.spec.fields.has(f));
       const existing = await get(object, id, ['territory', 'owner', 'updated_at', ...parents], where);
       if (!existing || !conditions) return undefined;
       if (Object.keys(values).length === 0) return { id };
-      let derived: CrmRecord = {};
-      if (object !== 'account') {
-        if (parents.some((f) => values[f] !== undefined)) {
-          derived = await parentOf(m, { ...pick(existing, parents), ...values }, conditions);
-        } else {
-          for (const field of ['territory', 'owner']) {
-            if (values[field] !== undefined && values[field] !== existing[field]) {
-              throw new InputError(`the ${field} of a ${object} follows its account`, { field });
-            }
-          }
-        }
-      }
-      const next = { ...values, ...derived };
-      for (const condition of conditions) {
-        if (next[condition.field] !== undefined && !satisfies(condition, next[condition.field])) {
-          throw new AccessDenied(
-            'POLICY_DENIED',
-            'the change would move the record outside your row filter',
-            {
-              rule: 'row-filter',
-            },
-          );
-        }
-      }
+      const { derived } = await updateOf(object, values, existing, conditions, () =>
+        parentOf(m, { ...pick(existing, parents), ...values }, conditions),
+      );
       let outcome: 'updated' | 'stale' | 'missing';
       try {
         // Salesforce's own concurrency check: refused (412) if the record changed after the version read.
@@ -505,10 +480,4 @@ function scalar(type: SoqlType, value: unknown): string | number | null {
   if (type === 'datetime') return new Date(String(value).replace(/\+0000$/, 'Z')).toISOString();
   if (type === 'number') return Number(value);
   return typeof value === 'number' ? value : String(value);
-}
-
-function pick(record: CrmRecord, keys: readonly string[]): CrmRecord {
-  const out: CrmRecord = {};
-  for (const key of keys) if (record[key] !== undefined) out[key] = record[key] as string | number | null;
-  return out;
 }
