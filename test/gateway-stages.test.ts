@@ -3,7 +3,7 @@ import { dlpKinds, loadConfig } from '../src/config/index.js';
 import { consentFor } from '../src/crm/seed/seed.js';
 import { DETECTOR_KINDS } from '../src/dlp/index.js';
 import { consentCondition, hasConsent } from '../src/gateway/consent.js';
-import { etagOf } from '../src/gateway/stages.js';
+import { asCrmKnowsThem, etagOf } from '../src/gateway/stages.js';
 import { requireIfMatch } from '../src/gateway/writes.js';
 import type { Principal } from '../src/policy/index.js';
 
@@ -90,5 +90,16 @@ describe('If-Match', () => {
     expect(a).toMatch(/^"[A-Za-z0-9_-]{27}"$/);
     expect(etagOf({ id: '002A', updated_at: '2025-01-01T00:00:00.001Z' })).not.toBe(a);
     expect(etagOf({ id: '002B', updated_at: '2025-01-01T00:00:00.000Z' })).not.toBe(a);
+  });
+});
+
+describe('the principal as a vendor CRM knows its user', () => {
+  const alice = principal('call-notes');
+  it("takes the CRM's territory over the token's claim, and none for a user the CRM does not know", () => {
+    const moved = asCrmKnowsThem(alice, { crmUserId: '005x', email: alice.email, territory: 'NA' });
+    expect(moved).toMatchObject({ territory: 'NA', userId: 'alice', appId: 'call-notes' });
+    expect(asCrmKnowsThem(alice, { crmUserId: '005x', email: alice.email, territory: 'NA' })).toBe(moved);
+    expect(asCrmKnowsThem(alice, undefined).territory).toBeUndefined();
+    expect(asCrmKnowsThem(alice, { crmUserId: '005x', email: alice.email, territory: 'EMEA' })).toBe(alice);
   });
 });

@@ -10,8 +10,9 @@ import {
 } from '../errors/index.js';
 import { retryAfterSeconds, type AppPlan, type Limits } from '../limits/index.js';
 import type { Principal, Residency } from '../policy/index.js';
+import type { CrmIdentity } from '../crm/index.js';
 import type { RuntimePolicy } from './policy.js';
-import { identify, type TokenClaims } from './stages.js';
+import { asCrmKnowsThem, identify, type TokenClaims } from './stages.js';
 
 export interface PipelineDeps {
   audit: AuditLog;
@@ -19,6 +20,8 @@ export interface PipelineDeps {
   policy: RuntimePolicy;
   /** The verified access token of the request (Bearer or DPoP-bound); throws TokenError otherwise. */
   authenticateCaller(request: FastifyRequest): Promise<TokenClaims>;
+  /** With a vendor CRM: who it says a user is (its territory is the one row filters use). */
+  crmUser?: (user: { email: string }) => CrmIdentity | undefined;
   /** The app's approved constraints (quota, rate), which narrow the configured limits; none for demo apps. */
   appPlan?(appId: string): Promise<ApprovedPlan | undefined>;
   /** The app's residency from its plan (home region when it declares none); no residency rules when absent. */
@@ -212,6 +215,9 @@ export async function authenticate(
 ): Promise<Principal> {
   const claims = await deps.authenticateCaller(request);
   trail.principal = identify(claims);
+  if (deps.crmUser) {
+    trail.principal = asCrmKnowsThem(trail.principal, deps.crmUser({ email: trail.principal.email }));
+  }
   const appPlan = await deps.appPlan?.(trail.principal.appId);
   if (appPlan?.consentPurpose !== undefined) {
     trail.principal = withPurpose(trail.principal, appPlan.consentPurpose);

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import type { Config } from '../config/index.js';
-import type { CrmConnector, CrmObject, CrmRecord, FilterExpr } from '../crm/index.js';
+import type { CrmConnector, CrmIdentity, CrmObject, CrmRecord, FilterExpr } from '../crm/index.js';
 import { maskValue, type FieldValue } from '../dlp/index.js';
 import { NotFound, TokenError } from '../errors/index.js';
 import { maskFor, selectReadFields, type Principal, type RowCondition } from '../policy/index.js';
@@ -63,6 +63,28 @@ export function identify(claims: TokenClaims): Principal {
     principals.set(claims, principal);
   }
   return principal;
+}
+
+const byCrmTerritory = new WeakMap<Principal, Map<string, Principal>>();
+
+/**
+ * The principal as the connected CRM knows its user: with a vendor CRM (Salesforce, HubSpot) the
+ * territory is the one the CRM holds for them, not the token's claim, so a territory moved in the CRM
+ * applies at its next directory refresh; a user the CRM does not know has no territory, and a row
+ * filter on territory then shows them nothing.
+ */
+export function asCrmKnowsThem(principal: Principal, crmUser: CrmIdentity | undefined): Principal {
+  const territory = crmUser?.territory;
+  if (territory === principal.territory) return principal;
+  let known = byCrmTerritory.get(principal);
+  if (!known) byCrmTerritory.set(principal, (known = new Map()));
+  const key = territory ?? '';
+  let found = known.get(key);
+  if (!found) {
+    found = Object.freeze({ ...principal, territory });
+    known.set(key, found);
+  }
+  return found;
 }
 
 export interface ReadPlan {

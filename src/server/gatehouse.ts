@@ -288,6 +288,9 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
         },
       }),
       authenticateCaller: (request: FastifyRequest) => authenticateBrokerCaller(broker, request),
+      ...(connected.connector.identity && {
+        crmUser: connected.connector.identity.bind(connected.connector),
+      }),
       appPlan: approvedPlans(catalog),
       residencyOf: (plan: ApprovedPlan | undefined) =>
         appResidency(config.compliance.residency, plan?.residency),
