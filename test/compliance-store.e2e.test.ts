@@ -135,12 +135,14 @@ describe('the governed app data store', () => {
       (r) => r.event,
     );
     const about = events.filter((e) => e.resource_id === 'drafts/audited');
+    // A write's intent is durable before the store changes, its outcome after.
     expect(about.map((e) => [e.action, e.outcome, e.actor_id])).toEqual([
+      ['store.write.intent', 'allow', 'alice@example.com'],
       ['store.write', 'allow', 'alice@example.com'],
       ['store.read', 'allow', 'alice@example.com'],
       ['store.read', 'deny', 'erin@example.com'],
     ]);
-    expect(about[0].reason).toContain('classes pii');
+    expect(about[1].reason).toContain('classes pii');
   });
 
   it('is reachable through the SDK client: put, get, list, delete, a missing key as undefined', async () => {

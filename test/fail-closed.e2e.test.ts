@@ -136,6 +136,31 @@ describe('writes fail closed: intent before the change, outcome after it', () =>
   });
 });
 
+describe('the governed app store fails closed too', () => {
+  it('an audit store that refuses every insert: a document is neither stored nor deleted (503)', async () => {
+    const alice = await demo.accessToken('alice', 'call-notes', 'app:store');
+    const path = '/apps/v1/store/drafts/fail-closed';
+    const put = (text: string) =>
+      demo.send('PUT', path, alice, { json: { data: { text }, data_classes: ['internal'] } });
+    expect((await put('kept as it was')).status).toBe(201);
+
+    const store = await refuseAuditWrites(demo.dataDir);
+    let refused: Response[];
+    try {
+      refused = [await put('never stored'), await demo.send('DELETE', path, alice)];
+    } finally {
+      await store.restore();
+    }
+    for (const response of refused) {
+      expect(response.status).toBe(503);
+      expect(await json<{ code: string }>(response)).toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    }
+    const kept = await demo.get(path, alice);
+    expect(kept.status).toBe(200);
+    expect(await json<{ data: unknown }>(kept)).toMatchObject({ data: { text: 'kept as it was' } });
+  });
+});
+
 describe('kill -9 in the middle of writes', () => {
   it('leaves no CRM change without its event, and no retry with the same key writes twice', async () => {
     const callNotes = 'read:account.basic read:contact.basic read:note.basic write:contact.note';

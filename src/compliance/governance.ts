@@ -18,14 +18,15 @@ export interface CallRecord {
 /**
  * How the compliance routes are governed, wired by the composition root from the gateway's pipeline
  * (so this module does not depend on the gateway): token, limits, scope, and one audit event per call
- * appended before the answer, allowed or refused; 503 when it cannot be recorded.
+ * appended before the answer, allowed or refused; 503 when it cannot be recorded. A call that changes
+ * stored data awaits `beforeChange` first: its intent is made durable, or nothing is changed (503).
  */
 export interface Governance {
   call<T>(
     request: FastifyRequest,
     reply: FastifyReply,
     what: { action: string; resourceType: string; scopes: readonly string[] },
-    work: (caller: Caller, record: CallRecord) => Promise<T>,
+    work: (caller: Caller, record: CallRecord, beforeChange: () => Promise<void>) => Promise<T>,
   ): Promise<T>;
   /** Audits what Fastify refuses before a handler runs (body too large, not JSON) in `scope`. */
   recordRefusals(scope: FastifyInstance, action: string, resourceType: string): void;

@@ -7,7 +7,7 @@
  *   DELETE /apps/v1/store/:collection/:key           204
  *
  * The app and user come from the token only. Every call is audited (collection/key and classes, never
- * the document).
+ * the document); a write or delete records its intent durably before the store changes.
  */
 import type { FastifyInstance } from 'fastify';
 import { InputError } from '../errors/index.js';
@@ -67,9 +67,10 @@ export function registerAppStoreRoutes(
         request,
         reply,
         { action: 'store.write', resourceType, scopes },
-        async (caller, record) => {
+        async (caller, record, beforeChange) => {
           record.resourceId = place(request.params);
           const document = parsePutDocument(request.body);
+          await beforeChange();
           const stored = await store.put(
             owner(caller),
             request.params.collection,
@@ -89,8 +90,9 @@ export function registerAppStoreRoutes(
         request,
         reply,
         { action: 'store.delete', resourceType, scopes },
-        async (caller, record) => {
+        async (caller, record, beforeChange) => {
           record.resourceId = place(request.params);
+          await beforeChange();
           await store.delete(owner(caller), request.params.collection, request.params.key);
           record.recordCount = 1;
           record.reason = 'deleted a document';

@@ -5,7 +5,14 @@ export { registerIncidentRoutes, type IncidentDeskPort, type IncidentRouteDeps }
 export { registerGatewayRoutes, type GatewayDeps } from './routes.js';
 export type { ApprovedPlan, PipelineDeps } from './pipeline.js';
 export { networkOf, refusalEvent } from './pipeline.js';
-export { authenticate, governed, recordRefusalsBeforeHandler, requireScope, type Trail } from './pipeline.js';
+export {
+  authenticate,
+  governed,
+  recordIntent,
+  recordRefusalsBeforeHandler,
+  requireScope,
+  type Trail,
+} from './pipeline.js';
 export type { TokenClaims } from './stages.js';
 export { cedarRuntimePolicy, type RuntimePolicy } from './policy.js';
 export { registerOpenApiRoute } from './openapi.js';

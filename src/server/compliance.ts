@@ -21,7 +21,13 @@ import {
 import type { Config } from '../config/index.js';
 import type { CrmConnector } from '../crm/index.js';
 import { AccessDenied } from '../errors/index.js';
-import { authenticate, governed, recordRefusalsBeforeHandler, type PipelineDeps } from '../gateway/index.js';
+import {
+  authenticate,
+  governed,
+  recordIntent,
+  recordRefusalsBeforeHandler,
+  type PipelineDeps,
+} from '../gateway/index.js';
 import type { SecretStore } from '../secrets/index.js';
 import type { Db } from '../store/index.js';
 
@@ -85,7 +91,7 @@ function pipelineGovernance(deps: PipelineDeps): Governance {
       request: FastifyRequest,
       reply: FastifyReply,
       what: { action: string; resourceType: string; scopes: readonly string[] },
-      work: (caller: Caller, record: CallRecord) => Promise<T>,
+      work: (caller: Caller, record: CallRecord, beforeChange: () => Promise<void>) => Promise<T>,
     ): Promise<T> {
       return governed(deps, request, reply, what.action, async (trail) => {
         trail.resourceType = what.resourceType;
@@ -107,6 +113,10 @@ function pipelineGovernance(deps: PipelineDeps): Governance {
               scopes: principal.scopes,
             },
             record,
+            async () => {
+              trail.resourceId = record.resourceId;
+              await recordIntent(deps, request, trail, []);
+            },
           );
         } finally {
           trail.resourceId = record.resourceId;
