@@ -11,7 +11,7 @@ import { simulatedClock, webhookSignature } from '../src/detect/index.js';
 import { openLocalSecretStore } from '../src/secrets/index.js';
 import { redeemCodeFlow } from './support/broker.js';
 import { startDemo, type Demo } from './support/demo.js';
-import { expectProblem, json, type Page } from './support/http.js';
+import { auditEventsOf, expectProblem, json, type Page } from './support/http.js';
 
 interface Incident {
   id: string;
@@ -87,7 +87,10 @@ beforeAll(async () => {
         secret,
         minSeverity: 'low',
         backoffMs: 20,
+        // The receiver stands for a SIEM in the US: alerts leave the EU only under a named mechanism.
+        region: 'US',
       },
+      'compliance.residency.forwardTo': [{ region: 'US', mechanism: 'SCC 2021/914 module 1' }],
     },
   });
   dave = await demo.accessToken('dave', 'console', 'admin');
@@ -170,6 +173,13 @@ describe('an app paging through contacts', () => {
       (await incident(opened.id)).timeline.find((t) => t.kind === 'alerted'),
     );
     expect(delivered?.detail).toMatch(/^webhook http:\/\/127\.0\.0\.1:\d+$/);
+    // The sink is in another region: the alert left as an audited transfer, under its mechanism.
+    const [forwarded] = await auditEventsOf(demo, carol, `${opened.id}.forward`);
+    expect(forwarded?.event).toMatchObject({
+      action: 'alert.forward',
+      transfer: 'EU>US',
+      reason: expect.stringContaining('SCC 2021/914 module 1'),
+    });
     const { headers, body } = alert!;
     expect(headers['x-gatehouse-signature']).toBe(
       webhookSignature(secret, headers['x-gatehouse-timestamp'] as string, body),

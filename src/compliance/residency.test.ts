@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { appResidency, regionOf, residencyConditions, transferOf } from './residency.js';
 
-const config = { field: 'territory', regions: { EU: ['EMEA'], US: ['NA'], APAC: ['APAC'] }, home: 'EU' };
+const config = {
+  field: 'territory',
+  regions: { EU: ['EMEA'], US: ['NA'], APAC: ['APAC'] },
+  home: 'EU',
+  forwardTo: [],
+};
 
 describe('residency facts', () => {
   it('places a record by its field, and a value no region lists in none', () => {

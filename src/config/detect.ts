@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { regionName } from './residency.js';
 
 /**
  * The `detect` section: detection rules (thresholds and a severity each), working hours, alert sinks.
@@ -43,6 +44,8 @@ const ruleBase = (defaultSeverity: z.infer<typeof severity>) => ({
 const sink = {
   /** Alerts of this severity and above go to this sink. */
   minSeverity: severity.default('medium'),
+  /** Where the sink is (residency): `compliance.residency.home` when absent. */
+  region: regionName.optional(),
 };
 
 export const detectSchema = z.strictObject({

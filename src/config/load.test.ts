@@ -118,3 +118,21 @@ describe('the demo profile (serve --demo)', () => {
     expect(strict.originOf('detect.workingHours.default.end')).toBe('demo profile');
   });
 });
+
+describe('residency of alert sinks', () => {
+  const webhook = { url: 'https://siem.example.com/alerts', region: 'US' };
+  it('refuses a sink outside the home region unless forwardTo names it, with its mechanism', () => {
+    expect(() =>
+      loadConfig({ env: {}, overrides: { dataDir: '/tmp/unused', 'detect.alerts.webhook': webhook } }),
+    ).toThrow(/detect\.alerts\.webhook\.region.*forwardTo/s);
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        dataDir: '/tmp/unused',
+        'detect.alerts.webhook': webhook,
+        'compliance.residency.forwardTo': [{ region: 'US', mechanism: 'SCC 2021/914 module 1' }],
+      },
+    });
+    expect(config.detect.alerts.webhook?.region).toBe('US');
+  });
+});

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-const regionName = z.string().regex(/^[A-Z][A-Z0-9_]{0,15}$/, {
+export const regionName = z.string().regex(/^[A-Z][A-Z0-9_]{0,15}$/, {
   message: 'must be 1-16 upper-case letters, digits or _ (EU, US, APAC)',
 });
 
@@ -26,6 +26,14 @@ export const residencySchema = z
      * app whose plan declares none.
      */
     home: regionName.default('EU'),
+    /**
+     * Regions outside `home` that events may be forwarded to (alert sinks: `detect.alerts.*.region`),
+     * each under its legal transfer mechanism; a sink in any other region is refused at start.
+     */
+    forwardTo: z
+      .array(z.strictObject({ region: regionName, mechanism: z.string().trim().min(3).max(200) }))
+      .max(16)
+      .default([]),
   })
   .refine(
     (r) => {

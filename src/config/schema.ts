@@ -156,219 +156,234 @@ const demoUser = z.strictObject({
   territory: z.enum(['EMEA', 'NA', 'APAC']).optional(),
 });
 
-export const configSchema = z.strictObject({
-  dataDir: z.string().min(1).default('./.gatehouse'),
-  demo: z.boolean().default(false),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** `auto`: one human line per entry on a terminal, JSON lines otherwise (`--log-format`). */
-  logFormat: z.enum(['auto', 'pretty', 'json']).default('auto'),
-  server: z
-    .strictObject({
-      host: z.string().default('127.0.0.1'),
-      port: z.coerce.number().int().min(0).max(65535).default(8080),
-      /** The URL clients use to reach this node; derived from host and port when absent. */
-      publicUrl: z.url().optional(),
-      bodyLimitBytes: z.number().int().positive().max(10_485_760).default(65_536),
-      shutdownGraceMs: z.number().int().positive().default(10_000),
-      /**
-       * A separate listener (on `host`) that serves only /metrics, unauthenticated, for a scraper on a
-       * private network; when absent /metrics is on the main listener and needs an `admin` token.
-       */
-      metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
-      /**
-       * Proxies (CIDRs or addresses) whose `X-Forwarded-For` is believed: the client is the right-most
-       * hop not in this list. Empty: the socket's peer is the client and the header is ignored.
-       */
-      trustedProxies: z
-        .preprocess(
-          (value) => (typeof value === 'string' ? value.split(',').map((entry) => entry.trim()) : value),
-          z.array(z.string().refine(isCidr, { message: 'must be an IP address or a CIDR block' })).max(64),
-        )
-        .default([]),
-      /** Pending connections the kernel queues for accept (Node's default of 511 left bursts waiting). */
-      backlog: z.number().int().min(1).max(65_535).default(4096),
-      /** Open connections at most; more are closed at once rather than served slowly. */
-      maxConnections: z.number().int().min(1).default(10_000),
-      /** Requests served at once; more are answered 503 with Retry-After (health endpoints excepted). */
-      maxInFlight: z.number().int().min(1).default(512),
-      /** A request whose headers and body have not all arrived by then gets 408. */
-      requestTimeoutMs: z.number().int().min(1000).default(30_000),
-      /** Longest request URL accepted (414 above it). */
-      maxUrlBytes: z.number().int().min(256).max(65_536).default(8192),
-      /**
-       * Lets demo mode listen beyond loopback. Its development IdP signs anyone in as any user, admin
-       * included, so this is for a closed lab network only (`serve --demo --unsafe-demo-on-network`).
-       */
-      unsafeDemoOnNetwork: z.boolean().default(false),
-      /**
-       * HTTPS on the listener (TLS 1.2+): PEM certificate chain and key files, or a PKCS#12 file. The
-       * files are read again when they change (a renewed certificate needs no restart).
-       */
-      tls: z
-        .union([
-          z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }),
-          z.strictObject({ pfx: z.string().min(1), passphrase: z.string().optional() }),
-        ])
-        .optional(),
-    })
-    .prefault({}),
-  database: z
-    .strictObject({
-      /** `postgres://…` for scale-out; the SQLite file in the data dir when absent. */
-      url: z
-        .string()
-        .regex(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// or postgresql:// URL' })
-        .optional(),
-      /** PostgreSQL: connections each node keeps open at most (plus one for the audit sequencer). */
-      poolSize: z.number().int().min(2).max(200).default(10),
-      /** PostgreSQL: a statement running longer is cancelled, so a stuck query fails instead of hanging. */
-      statementTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
-      /**
-       * PostgreSQL: a node holding the audit sequencer role that stops talking to the database this long
-       * (paused, wedged) loses its session, and the role goes to another node.
-       */
-      sequencerLeaseMs: z.number().int().min(1000).max(300_000).default(15_000),
-      /** TLS to PostgreSQL, the server's certificate verified against `ca` (a PEM file) or the system CAs. */
-      tls: z.strictObject({ ca: z.string().min(1).optional() }).optional(),
-    })
-    .prefault({}),
-  redis: z
-    .strictObject({
-      /** `redis://…` or `rediss://…` (TLS) for scale-out: limits, revocation fan-out, DPoP replay. */
-      url: z
-        .string()
-        .regex(/^rediss?:\/\//, { message: 'must be a redis:// or rediss:// URL' })
-        .optional(),
-      /** Prefixes every key and channel, so several deployments can share one Redis. */
-      keyPrefix: z
-        .string()
-        .regex(/^[A-Za-z0-9:._-]{1,64}$/, { message: 'must be 1-64 letters, digits or : . _ -' })
-        .default('gatehouse:'),
-      /**
-       * Gateway nodes sharing this Redis. While Redis cannot answer, each node enforces this share
-       * (1/expectedNodes) of every limit on its own, so the cluster as a whole stays within them.
-       */
-      expectedNodes: z.number().int().min(1).max(1000).default(3),
-      /** A Redis command taking longer fails, and the node falls back as if Redis were down. */
-      commandTimeoutMs: z.number().int().min(50).max(10_000).default(500),
-      /** TLS to Redis (as rediss:// does), the certificate verified against `ca` (a PEM file) or the system CAs. */
-      tls: z.strictObject({ ca: z.string().min(1).optional() }).optional(),
-    })
-    .prefault({}),
-  idp: z
-    .strictObject({
-      /** Issuer of the company IdP; the built-in development IdP at `<publicUrl>/idp` when absent. */
-      issuer: z.url().optional(),
-      /** Audience the IdP's ID tokens carry for Gatehouse (its client id at the IdP). */
-      audience: z.string().default('gatehouse'),
-      claims: z
-        .strictObject({
-          role: z.string().default('gatehouse_role'),
-          territory: z.string().default('territory'),
-        })
-        .prefault({}),
-      /** Largest accepted age of a subject ID token, in seconds. */
-      maxIdTokenAgeSeconds: z.number().int().positive().default(3600),
-      /**
-       * Secret of Gatehouse's client at the IdP (client_secret_basic) for the browser login; a public
-       * client with PKCE when absent (the development IdP). Prefer GATEHOUSE_IDP_CLIENT_SECRET to a file.
-       */
-      clientSecret: z.string().min(1).optional(),
-      /** Scopes the broker asks the IdP for when it signs a user in. */
-      loginScope: z.string().default('openid email profile gatehouse'),
-      /**
-       * Strict (default): an ID token whose `email` is not `email_verified: true` is refused. Off: the
-       * unverified e-mail is dropped and the user is known by `sub` alone.
-       */
-      requireVerifiedEmail: z.boolean().default(true),
-    })
-    .prefault({}),
-  broker: z
-    .strictObject({
-      accessTokenTtlSeconds: z.number().int().min(30).max(900).default(600),
-      audience: z.string().default('gatehouse-gateway'),
-      /** A refresh token unused for this long dies (each rotation starts the idle time again). */
-      refreshTokenIdleSeconds: z.number().int().min(60).default(86_400),
-      /** A refresh-token family dies this long after the sign-in that started it, used or not. */
-      refreshTokenAbsoluteSeconds: z.number().int().min(60).default(604_800),
-      /** Lifetime of an authorization code issued to a microapp. */
-      authorizationCodeTtlSeconds: z.number().int().min(10).max(600).default(60),
-      /** Time a user has from /oauth/authorize to answering the consent screen. */
-      loginTtlSeconds: z.number().int().min(60).max(3600).default(600),
-      /** DPoP proofs must be issued within this many seconds of now (either side). */
-      dpopProofWindowSeconds: z.number().int().min(5).max(300).default(60),
-      /** How often each node reads new revocations from the database (a revocation holds within this). */
-      revocationPollMs: z.number().int().min(50).max(1000).default(250),
-      /** Tokens are refused (503) when revocations could not be read for this long. */
-      revocationMaxStalenessSeconds: z.number().int().min(1).max(300).default(5),
-      /** Longest life of an elevated (just-in-time) token, counted from the reviewer's approval. */
-      elevationTtlSeconds: z.number().int().min(60).max(3600).default(900),
-      /** A pending elevation request nobody reviewed expires after this long. */
-      elevationRequestTtlSeconds: z.number().int().min(60).default(3600),
-      /** Days between scheduled signing-key rotations; 0 rotates on demand only. */
-      keyRotationDays: z.number().int().min(0).max(365).default(30),
-      /** A new key is in the JWKS this long before it signs (longer than any JWKS cache). */
-      keyPublishLeadSeconds: z.number().int().min(0).max(86_400).default(600),
-      /** POST /oauth/token: token buckets per client id and per caller network (429 with Retry-After). */
-      tokenRequestLimits: z
-        .strictObject({
-          perClient: tokenBucket.default({ burst: 600, ratePerSecond: 30 }),
-          perNetwork: tokenBucket.default({ burst: 600, ratePerSecond: 30 }),
-        })
-        .prefault({}),
-    })
-    .prefault({}),
-  gateway: gateway.prefault({}),
-  limits: limits.prefault({}),
-  detect: detectSchema.prefault({}),
-  catalog: catalogSchema.prefault({}),
-  appStore: appStoreSchema.prefault({}),
-  retention: retentionSchema.prefault({}),
-  dsr: dsrSchema.prefault({}),
-  crm: crmSchema.prefault({}),
-  policy: z
-    .strictObject({
-      /** Recorded runtime decisions (replayed by `policy simulate`) are deleted after this many days. */
-      decisionRetentionDays: z.number().int().min(1).max(3650).default(30),
-    })
-    .prefault({}),
-  compliance: z.strictObject({ residency: residencySchema.prefault({}) }).prefault({}),
-  audit: z
-    .strictObject({
-      /** Milliseconds between scheduled checkpoints while the log grows (GET /audit/v1/checkpoint signs none). */
-      checkpointInterval: z.number().int().min(100).max(3_600_000).default(1000),
-      /** C2SP tlog-witnesses that cosign every checkpoint (`gatehouse witness serve` is one). */
-      witnesses: z
-        .array(
-          z.strictObject({
-            name: z.string().min(1),
-            url: z.url(),
-            /** The witness's cosignature/v1 verifier key (`gatehouse witness init` prints it). */
-            vkey: z.string().min(1),
-          }),
-        )
-        .max(32)
-        .default([]),
-      /** Cosignatures a checkpoint needs to be published and to verify; all witnesses when absent. */
-      witnessQuorum: z.number().int().min(1).optional(),
-    })
-    .prefault({}),
-  scopes: z.record(scopeName, fieldset),
-  roles: z.record(z.string(), role),
-  /** Outbound calls to configured addresses (webhooks, alert sinks, audit hooks). */
-  net: z
-    .strictObject({
-      /**
-       * Private, loopback or link-local addresses (CIDRs) hooks may reach anyway; empty: public only.
-       * Checked when the connection is made, after DNS.
-       */
-      allowPrivateDestinations: z
-        .array(z.string().refine(isCidr, { message: 'must be an IP address or CIDR such as 127.0.0.1/32' }))
-        .default([]),
-    })
-    .prefault({}),
-  demoUsers: z.record(z.string(), demoUser),
-});
+export const configSchema = z
+  .strictObject({
+    dataDir: z.string().min(1).default('./.gatehouse'),
+    demo: z.boolean().default(false),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** `auto`: one human line per entry on a terminal, JSON lines otherwise (`--log-format`). */
+    logFormat: z.enum(['auto', 'pretty', 'json']).default('auto'),
+    server: z
+      .strictObject({
+        host: z.string().default('127.0.0.1'),
+        port: z.coerce.number().int().min(0).max(65535).default(8080),
+        /** The URL clients use to reach this node; derived from host and port when absent. */
+        publicUrl: z.url().optional(),
+        bodyLimitBytes: z.number().int().positive().max(10_485_760).default(65_536),
+        shutdownGraceMs: z.number().int().positive().default(10_000),
+        /**
+         * A separate listener (on `host`) that serves only /metrics, unauthenticated, for a scraper on a
+         * private network; when absent /metrics is on the main listener and needs an `admin` token.
+         */
+        metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
+        /**
+         * Proxies (CIDRs or addresses) whose `X-Forwarded-For` is believed: the client is the right-most
+         * hop not in this list. Empty: the socket's peer is the client and the header is ignored.
+         */
+        trustedProxies: z
+          .preprocess(
+            (value) => (typeof value === 'string' ? value.split(',').map((entry) => entry.trim()) : value),
+            z.array(z.string().refine(isCidr, { message: 'must be an IP address or a CIDR block' })).max(64),
+          )
+          .default([]),
+        /** Pending connections the kernel queues for accept (Node's default of 511 left bursts waiting). */
+        backlog: z.number().int().min(1).max(65_535).default(4096),
+        /** Open connections at most; more are closed at once rather than served slowly. */
+        maxConnections: z.number().int().min(1).default(10_000),
+        /** Requests served at once; more are answered 503 with Retry-After (health endpoints excepted). */
+        maxInFlight: z.number().int().min(1).default(512),
+        /** A request whose headers and body have not all arrived by then gets 408. */
+        requestTimeoutMs: z.number().int().min(1000).default(30_000),
+        /** Longest request URL accepted (414 above it). */
+        maxUrlBytes: z.number().int().min(256).max(65_536).default(8192),
+        /**
+         * Lets demo mode listen beyond loopback. Its development IdP signs anyone in as any user, admin
+         * included, so this is for a closed lab network only (`serve --demo --unsafe-demo-on-network`).
+         */
+        unsafeDemoOnNetwork: z.boolean().default(false),
+        /**
+         * HTTPS on the listener (TLS 1.2+): PEM certificate chain and key files, or a PKCS#12 file. The
+         * files are read again when they change (a renewed certificate needs no restart).
+         */
+        tls: z
+          .union([
+            z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }),
+            z.strictObject({ pfx: z.string().min(1), passphrase: z.string().optional() }),
+          ])
+          .optional(),
+      })
+      .prefault({}),
+    database: z
+      .strictObject({
+        /** `postgres://…` for scale-out; the SQLite file in the data dir when absent. */
+        url: z
+          .string()
+          .regex(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// or postgresql:// URL' })
+          .optional(),
+        /** PostgreSQL: connections each node keeps open at most (plus one for the audit sequencer). */
+        poolSize: z.number().int().min(2).max(200).default(10),
+        /** PostgreSQL: a statement running longer is cancelled, so a stuck query fails instead of hanging. */
+        statementTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+        /**
+         * PostgreSQL: a node holding the audit sequencer role that stops talking to the database this long
+         * (paused, wedged) loses its session, and the role goes to another node.
+         */
+        sequencerLeaseMs: z.number().int().min(1000).max(300_000).default(15_000),
+        /** TLS to PostgreSQL, the server's certificate verified against `ca` (a PEM file) or the system CAs. */
+        tls: z.strictObject({ ca: z.string().min(1).optional() }).optional(),
+      })
+      .prefault({}),
+    redis: z
+      .strictObject({
+        /** `redis://…` or `rediss://…` (TLS) for scale-out: limits, revocation fan-out, DPoP replay. */
+        url: z
+          .string()
+          .regex(/^rediss?:\/\//, { message: 'must be a redis:// or rediss:// URL' })
+          .optional(),
+        /** Prefixes every key and channel, so several deployments can share one Redis. */
+        keyPrefix: z
+          .string()
+          .regex(/^[A-Za-z0-9:._-]{1,64}$/, { message: 'must be 1-64 letters, digits or : . _ -' })
+          .default('gatehouse:'),
+        /**
+         * Gateway nodes sharing this Redis. While Redis cannot answer, each node enforces this share
+         * (1/expectedNodes) of every limit on its own, so the cluster as a whole stays within them.
+         */
+        expectedNodes: z.number().int().min(1).max(1000).default(3),
+        /** A Redis command taking longer fails, and the node falls back as if Redis were down. */
+        commandTimeoutMs: z.number().int().min(50).max(10_000).default(500),
+        /** TLS to Redis (as rediss:// does), the certificate verified against `ca` (a PEM file) or the system CAs. */
+        tls: z.strictObject({ ca: z.string().min(1).optional() }).optional(),
+      })
+      .prefault({}),
+    idp: z
+      .strictObject({
+        /** Issuer of the company IdP; the built-in development IdP at `<publicUrl>/idp` when absent. */
+        issuer: z.url().optional(),
+        /** Audience the IdP's ID tokens carry for Gatehouse (its client id at the IdP). */
+        audience: z.string().default('gatehouse'),
+        claims: z
+          .strictObject({
+            role: z.string().default('gatehouse_role'),
+            territory: z.string().default('territory'),
+          })
+          .prefault({}),
+        /** Largest accepted age of a subject ID token, in seconds. */
+        maxIdTokenAgeSeconds: z.number().int().positive().default(3600),
+        /**
+         * Secret of Gatehouse's client at the IdP (client_secret_basic) for the browser login; a public
+         * client with PKCE when absent (the development IdP). Prefer GATEHOUSE_IDP_CLIENT_SECRET to a file.
+         */
+        clientSecret: z.string().min(1).optional(),
+        /** Scopes the broker asks the IdP for when it signs a user in. */
+        loginScope: z.string().default('openid email profile gatehouse'),
+        /**
+         * Strict (default): an ID token whose `email` is not `email_verified: true` is refused. Off: the
+         * unverified e-mail is dropped and the user is known by `sub` alone.
+         */
+        requireVerifiedEmail: z.boolean().default(true),
+      })
+      .prefault({}),
+    broker: z
+      .strictObject({
+        accessTokenTtlSeconds: z.number().int().min(30).max(900).default(600),
+        audience: z.string().default('gatehouse-gateway'),
+        /** A refresh token unused for this long dies (each rotation starts the idle time again). */
+        refreshTokenIdleSeconds: z.number().int().min(60).default(86_400),
+        /** A refresh-token family dies this long after the sign-in that started it, used or not. */
+        refreshTokenAbsoluteSeconds: z.number().int().min(60).default(604_800),
+        /** Lifetime of an authorization code issued to a microapp. */
+        authorizationCodeTtlSeconds: z.number().int().min(10).max(600).default(60),
+        /** Time a user has from /oauth/authorize to answering the consent screen. */
+        loginTtlSeconds: z.number().int().min(60).max(3600).default(600),
+        /** DPoP proofs must be issued within this many seconds of now (either side). */
+        dpopProofWindowSeconds: z.number().int().min(5).max(300).default(60),
+        /** How often each node reads new revocations from the database (a revocation holds within this). */
+        revocationPollMs: z.number().int().min(50).max(1000).default(250),
+        /** Tokens are refused (503) when revocations could not be read for this long. */
+        revocationMaxStalenessSeconds: z.number().int().min(1).max(300).default(5),
+        /** Longest life of an elevated (just-in-time) token, counted from the reviewer's approval. */
+        elevationTtlSeconds: z.number().int().min(60).max(3600).default(900),
+        /** A pending elevation request nobody reviewed expires after this long. */
+        elevationRequestTtlSeconds: z.number().int().min(60).default(3600),
+        /** Days between scheduled signing-key rotations; 0 rotates on demand only. */
+        keyRotationDays: z.number().int().min(0).max(365).default(30),
+        /** A new key is in the JWKS this long before it signs (longer than any JWKS cache). */
+        keyPublishLeadSeconds: z.number().int().min(0).max(86_400).default(600),
+        /** POST /oauth/token: token buckets per client id and per caller network (429 with Retry-After). */
+        tokenRequestLimits: z
+          .strictObject({
+            perClient: tokenBucket.default({ burst: 600, ratePerSecond: 30 }),
+            perNetwork: tokenBucket.default({ burst: 600, ratePerSecond: 30 }),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    gateway: gateway.prefault({}),
+    limits: limits.prefault({}),
+    detect: detectSchema.prefault({}),
+    catalog: catalogSchema.prefault({}),
+    appStore: appStoreSchema.prefault({}),
+    retention: retentionSchema.prefault({}),
+    dsr: dsrSchema.prefault({}),
+    crm: crmSchema.prefault({}),
+    policy: z
+      .strictObject({
+        /** Recorded runtime decisions (replayed by `policy simulate`) are deleted after this many days. */
+        decisionRetentionDays: z.number().int().min(1).max(3650).default(30),
+      })
+      .prefault({}),
+    compliance: z.strictObject({ residency: residencySchema.prefault({}) }).prefault({}),
+    audit: z
+      .strictObject({
+        /** Milliseconds between scheduled checkpoints while the log grows (GET /audit/v1/checkpoint signs none). */
+        checkpointInterval: z.number().int().min(100).max(3_600_000).default(1000),
+        /** C2SP tlog-witnesses that cosign every checkpoint (`gatehouse witness serve` is one). */
+        witnesses: z
+          .array(
+            z.strictObject({
+              name: z.string().min(1),
+              url: z.url(),
+              /** The witness's cosignature/v1 verifier key (`gatehouse witness init` prints it). */
+              vkey: z.string().min(1),
+            }),
+          )
+          .max(32)
+          .default([]),
+        /** Cosignatures a checkpoint needs to be published and to verify; all witnesses when absent. */
+        witnessQuorum: z.number().int().min(1).optional(),
+      })
+      .prefault({}),
+    scopes: z.record(scopeName, fieldset),
+    roles: z.record(z.string(), role),
+    /** Outbound calls to configured addresses (webhooks, alert sinks, audit hooks). */
+    net: z
+      .strictObject({
+        /**
+         * Private, loopback or link-local addresses (CIDRs) hooks may reach anyway; empty: public only.
+         * Checked when the connection is made, after DNS.
+         */
+        allowPrivateDestinations: z
+          .array(z.string().refine(isCidr, { message: 'must be an IP address or CIDR such as 127.0.0.1/32' }))
+          .default([]),
+      })
+      .prefault({}),
+    demoUsers: z.record(z.string(), demoUser),
+  })
+  .superRefine((config, ctx) => {
+    // Residency: alerts (who did what, which incident) leave Gatehouse only for the home region or a
+    // region named with its transfer mechanism.
+    const { home, forwardTo } = config.compliance.residency;
+    for (const [name, sink] of Object.entries(config.detect.alerts)) {
+      const region = sink?.region;
+      if (region === undefined || region === home || forwardTo.some((f) => f.region === region)) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['detect', 'alerts', name, 'region'],
+        message: `events may not be forwarded to ${region} (Gatehouse is in ${home}): name ${region} in compliance.residency.forwardTo with its transfer mechanism`,
+      });
+    }
+  });
 
 export type Config = z.infer<typeof configSchema>;
 export type ObjectName = z.infer<typeof objectName>;

@@ -30,6 +30,8 @@ export interface AlertSink {
   /** `webhook https://siem.example.com` or `syslog udp 10.0.0.5:514`: where, never a secret. */
   readonly name: string;
   readonly minSeverity: Severity;
+  /** Where the sink is (residency), when its configuration says; else Gatehouse's home region. */
+  readonly region?: string;
   /** Resolves when delivered; throws after its own retries when it cannot be. */
   send(alert: Alert): Promise<void>;
 }

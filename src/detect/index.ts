@@ -54,7 +54,7 @@ export * from './simulator/index.js';
 export function alertSinksFrom(config: DetectConfig, version: string, egress: Egress): AlertSink[] {
   const sinks: AlertSink[] = [];
   const { webhook, syslog } = config.alerts;
-  if (webhook) sinks.push(webhookSink(webhook, egress));
-  if (syslog) sinks.push(syslogSink(syslog, version));
+  if (webhook) sinks.push({ ...webhookSink(webhook, egress), region: webhook.region });
+  if (syslog) sinks.push({ ...syslogSink(syslog, version), region: syslog.region });
   return sinks;
 }

@@ -13,6 +13,7 @@ import {
   createIncidentDesk,
   loadPlaybook,
   systemClock,
+  type AlertSink,
   type Clock,
   playbookFileFor,
   type Containment,
@@ -121,7 +122,9 @@ export async function startDetection(
     config: config.detect,
     playbook,
     containment,
-    sinks: alertSinksFrom(config.detect, process.env.npm_package_version ?? '0.1.0', deps.egress),
+    sinks: alertSinksFrom(config.detect, process.env.npm_package_version ?? '0.1.0', deps.egress).map(
+      (sink) => forwardedUnderResidency(sink, config.compliance.residency, deps.audit, now),
+    ),
     logger: deps.logger,
     now,
   });
@@ -164,4 +167,41 @@ export async function startDetection(
     await new Promise((resolve) => setTimeout(resolve, suspensionSettleMs));
   };
   return { desk, idle, close: () => detector.close() };
+}
+
+/**
+ * A sink outside Gatehouse's home region (the configuration admits one only when
+ * `compliance.residency.forwardTo` names its region): every alert sent there is a transfer, recorded
+ * in the audit trail before it leaves, with its mechanism; one that cannot be recorded is not sent.
+ */
+function forwardedUnderResidency(
+  sink: AlertSink,
+  residency: Config['compliance']['residency'],
+  audit: AuditLog,
+  now: () => Date,
+): AlertSink {
+  const region = sink.region;
+  const allowed = residency.forwardTo.find((f) => f.region === region);
+  if (region === undefined || region === residency.home || allowed === undefined) return sink;
+  return {
+    ...sink,
+    async send(alert) {
+      await audit.append({
+        timestamp: now().toISOString(),
+        actor_id: 'gatehouse',
+        actor_role: 'system',
+        app_id: alert.app_id,
+        action: 'alert.forward',
+        resource_type: 'incident',
+        resource_id: alert.incident_id,
+        scope: '',
+        request_id: `${alert.incident_id}.forward`,
+        trace_id: '',
+        outcome: 'allow',
+        reason: `alert sent to ${sink.name} in ${region} under ${allowed.mechanism}`,
+        transfer: `${residency.home}>${region}`,
+      });
+      await sink.send(alert);
+    },
+  };
 }
