@@ -103,6 +103,16 @@ describe('the console verifier (WebCrypto) against the server log', () => {
     expect(await importVerifierKey(verifierKey.replace(/\+[0-9a-f]{8}\+/, '+00000000+'))).toMatchObject({
       ok: false,
     });
+    // As the server publishes them: with the log's timestamp as an extension line after the root.
+    const stamped = signCheckpoint(
+      { origin: 'gatehouse/audit', size: 42, root, timestamp: 1_765_000_000 },
+      signer,
+    );
+    expect(stamped).toContain('\ntimestamp 1765000000\n');
+    expect(await openCheckpoint(stamped, key.value)).toMatchObject({ ok: true, value: { size: 42 } });
+    expect(
+      await openCheckpoint(stamped.replace('timestamp 1765000000', 'timestamp 1765000001'), key.value),
+    ).toMatchObject({ ok: false });
   });
 
   it("hashes an event to the server's leaf hash (RFC 8785 canonical JSON)", async () => {

@@ -260,6 +260,14 @@ describe('the console', () => {
       body.hashes[0] = (body.hashes[0] ?? '').replace(/^./, (c) => (c === '0' ? '1' : '0'));
       await route.fulfill({ response: answer, json: body });
     });
+    // Checkpoints are signed on a schedule, not per request: grow the log and wait for a newer one, so
+    // the next search meets a checkpoint the browser must check against the one it has seen.
+    const auditor = await demo.accessToken('carol', 'console', 'audit:read');
+    const published = async () =>
+      Number((await (await demo.get('/audit/v1/checkpoint', auditor)).text()).split('\n')[1]);
+    const seen = await published();
+    await demo.get('/crm/v1/accounts?limit=1', token);
+    await expect.poll(published, { timeout: 10_000 }).toBeGreaterThan(seen);
     await search();
     await row.locator('[data-integrity="rejected"]').waitFor();
     await expect(row.textContent()).resolves.toContain('inclusion proof does not lead to the signed root');

@@ -65,7 +65,9 @@ export async function openCheckpoint(note: string, verifier: VerifierKey): Promi
     return { ok: false, reason: 'malformed note' };
   const body = note.slice(0, separator + 1);
   const [origin, sizeText, rootText, ...rest] = body.slice(0, -1).split('\n');
-  if (!origin || !sizeText || !rootText || rest.length > 0 || !/^(0|[1-9][0-9]{0,15})$/.test(sizeText)) {
+  // C2SP tlog-checkpoint: extension lines (the log's timestamp) may follow the root, none of them empty.
+  const extensionsOk = rest.every((line) => line.length > 0);
+  if (!origin || !sizeText || !rootText || !extensionsOk || !/^(0|[1-9][0-9]{0,15})$/.test(sizeText)) {
     return { ok: false, reason: 'malformed checkpoint text' };
   }
   if (origin !== verifier.name) return { ok: false, reason: 'the checkpoint is not for this key' };
