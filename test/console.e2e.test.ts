@@ -191,8 +191,13 @@ describe('the console', () => {
     await card.getByRole('button', { name: 'Revoke call-notes' }).click();
     await page.getByRole('status').getByText('call-notes can no longer act for you').waitFor();
     await expect(page.getByRole('region', { name: 'call-notes' }).count()).resolves.toBe(0);
+    // Every node applies a revocation within its revocation poll (on PostgreSQL, one shared list).
+    await expect
+      .poll(async () => (await demo.get('/crm/v1/accounts?limit=1', granted.access_token)).status, {
+        timeout: 5000,
+      })
+      .toBe(401);
     const refused = await demo.get('/crm/v1/accounts?limit=1', granted.access_token);
-    expect(refused.status).toBe(401);
     await expect(refused.json()).resolves.toMatchObject({ code: 'TOKEN_REVOKED' });
   });
 
