@@ -190,7 +190,7 @@ describe('the console', () => {
     await expectAccessible('my-apps');
     await card.getByRole('button', { name: 'Revoke call-notes' }).click();
     await page.getByRole('status').getByText('call-notes can no longer act for you').waitFor();
-    await expect(page.getByRole('region', { name: 'call-notes' }).count()).resolves.toBe(0);
+    await expect.poll(() => page.getByRole('region', { name: 'call-notes' }).count()).toBe(0);
     // Every node applies a revocation within its revocation poll (on PostgreSQL, one shared list).
     await expect
       .poll(async () => (await demo.get('/crm/v1/accounts?limit=1', granted.access_token)).status, {
