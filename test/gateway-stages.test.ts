@@ -95,11 +95,12 @@ describe('If-Match', () => {
 
 describe('the principal as a vendor CRM knows its user', () => {
   const alice = principal('call-notes');
-  it("takes the CRM's territory over the token's claim, and none for a user the CRM does not know", () => {
+  it("takes the territory the CRM holds over the token's claim; the claim stands where it holds none", () => {
     const moved = asCrmKnowsThem(alice, { crmUserId: '005x', email: alice.email, territory: 'NA' });
     expect(moved).toMatchObject({ territory: 'NA', userId: 'alice', appId: 'call-notes' });
     expect(asCrmKnowsThem(alice, { crmUserId: '005x', email: alice.email, territory: 'NA' })).toBe(moved);
-    expect(asCrmKnowsThem(alice, undefined).territory).toBeUndefined();
+    expect(asCrmKnowsThem(alice, undefined)).toBe(alice);
+    expect(asCrmKnowsThem(alice, { crmUserId: '005x', email: alice.email })).toBe(alice);
     expect(asCrmKnowsThem(alice, { crmUserId: '005x', email: alice.email, territory: 'EMEA' })).toBe(alice);
   });
 });

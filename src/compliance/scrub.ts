@@ -211,15 +211,20 @@ export class Scrubber {
         return this.remember(
           value,
           () =>
-            this.unlike(this.originals.nationalId, (attempt) =>
-              nationalIdFor(
-                country,
-                {
-                  sex: this.int(`sex:${value}`, 0, 1) === 0 ? 'female' : 'male',
-                  dateOfBirth: String(row.date_of_birth ?? '1980-01-01'),
-                },
-                this.rng(`nid:${value}:${attempt}`),
-              ),
+            this.unlike(
+              this.originals.nationalId,
+              (attempt) =>
+                nationalIdFor(
+                  country,
+                  {
+                    sex: this.int(`sex:${value}`, 0, 1) === 0 ? 'female' : 'male',
+                    dateOfBirth: String(row.date_of_birth ?? '1980-01-01'),
+                  },
+                  this.rng(`nid:${value}:${attempt}`),
+                ),
+              // DLP must read the fake as it reads the original (an SSN as an SSN), so what staging
+              // tests of detection see keeps its distribution.
+              (fake) => !sameKinds(fake, value),
             ),
           true,
         );
@@ -358,6 +363,12 @@ const byCallingCode: Readonly<Record<string, Country>> = {
  * else the calling code (+1 numbers of the fiction ranges name no country: a SIN-shaped national id
  * makes them Canadian). US when nothing tells.
  */
+/** Whether DLP finds the same kinds of data in both texts. */
+function sameKinds(a: string, b: string): boolean {
+  const kinds = (text: string) => [...new Set(scanText(text).map((f) => f.kind))].sort().join(',');
+  return kinds(a) === kinds(b);
+}
+
 function countryOf(phone: unknown, nationalId: unknown): Country {
   const parsed = typeof phone === 'string' ? parsePhoneNumberFromString(phone) : undefined;
   const country = parsed?.country as Country | undefined;

@@ -68,21 +68,20 @@ export function identify(claims: TokenClaims): Principal {
 const byCrmTerritory = new WeakMap<Principal, Map<string, Principal>>();
 
 /**
- * The principal as the connected CRM knows its user: with a vendor CRM (Salesforce, HubSpot) the
- * territory is the one the CRM holds for them, not the token's claim, so a territory moved in the CRM
- * applies at its next directory refresh; a user the CRM does not know has no territory, and a row
- * filter on territory then shows them nothing.
+ * The principal as the connected CRM knows its user: with a vendor CRM (Salesforce, HubSpot) whose
+ * user directory holds a territory for them, that territory is the one row filters use, not the
+ * token's claim, so a territory moved in the CRM applies at its next directory refresh. Where the CRM
+ * holds none (an org that keeps territories elsewhere), the IdP's claim stands.
  */
 export function asCrmKnowsThem(principal: Principal, crmUser: CrmIdentity | undefined): Principal {
   const territory = crmUser?.territory;
-  if (territory === principal.territory) return principal;
+  if (territory === undefined || territory === principal.territory) return principal;
   let known = byCrmTerritory.get(principal);
   if (!known) byCrmTerritory.set(principal, (known = new Map()));
-  const key = territory ?? '';
-  let found = known.get(key);
+  let found = known.get(territory);
   if (!found) {
     found = Object.freeze({ ...principal, territory });
-    known.set(key, found);
+    known.set(territory, found);
   }
   return found;
 }
