@@ -300,7 +300,7 @@ describe('the console', () => {
     const card = page.getByRole('region', { name: 'mass_export · call-notes' });
     const restore = card.getByRole('button', { name: 'Restore' });
     await restore.waitFor({ timeout: 20_000 });
-    await expect(card.textContent()).resolves.toMatch(/suspend_app app:call-notes: applied/);
+    await expect.poll(() => card.textContent()).toMatch(/suspend_app app:call-notes: applied/);
     await page.getByRole('img', { name: /call-notes \d+ requests/ }).waitFor({ timeout: 20_000 });
     await expectAccessible('admin');
     await card.getByRole('textbox', { name: /Reason to restore/ }).fill('paging bug fixed by the maker');
@@ -309,7 +309,7 @@ describe('the console', () => {
       .getByRole('status')
       .getByText(/containment lifted/)
       .waitFor();
-    await expect(card.textContent()).resolves.toMatch(/suspend_app app:call-notes: reversed/);
+    await expect.poll(() => card.textContent()).toMatch(/suspend_app app:call-notes: reversed/);
     const dave = await demo.accessToken('dave', 'console', 'admin');
     const app = (await (await demo.get('/admin/v1/apps/call-notes', dave)).json()) as { state: string };
     expect(app.state).toBe('approved');
