@@ -92,6 +92,57 @@ export function pick(record: CrmRecord, keys: readonly string[]): CrmRecord {
 /** The fields through which a child record hangs under its account. */
 export const parentFields = ['account_id', 'contact_id', 'opportunity_id'] as const;
 
+/** Reads one record under conditions, as a connector does: undefined when missing or not visible. */
+export type ReadUnder = (
+  object: CrmObject,
+  id: string,
+  fields: readonly string[],
+  where: readonly NormalCondition[],
+) => Promise<CrmRecord | undefined>;
+
+/**
+ * The parent a child record takes territory and owner from (its account, reached through its contact or
+ * opportunity for a note), decided the same way by the vendor connectors. The parent must be visible
+ * under the caller's territory/owner conditions and any territory/owner given; otherwise it is
+ * reported exactly like a missing one.
+ */
+export async function parentFrom(
+  spec: ObjectSpec,
+  values: CrmRecord,
+  conditions: readonly NormalCondition[],
+  read: ReadUnder,
+): Promise<CrmRecord> {
+  const visible: NormalCondition[] = conditions.filter((c) => c.field === 'territory' || c.field === 'owner');
+  for (const field of ['territory', 'owner'] as const) {
+    const value = values[field];
+    if (typeof value === 'string') visible.push({ field, op: 'eq', value });
+  }
+  const missing = (field: string) => new InputError(`${field} does not name a record you can see`, { field });
+  let accountId = typeof values.account_id === 'string' ? values.account_id : undefined;
+  for (const [field, parent] of [
+    ['contact_id', 'contact'],
+    ['opportunity_id', 'opportunity'],
+  ] as const) {
+    const ref = values[field];
+    if (!spec.fields.has(field) || typeof ref !== 'string') continue;
+    const found = await read(parent, ref, ['account_id'], visible);
+    if (!found) throw missing(field);
+    if (accountId !== undefined && found.account_id !== accountId) {
+      throw new InputError(`${field} belongs to another account than account_id`, { field });
+    }
+    accountId = String(found.account_id);
+  }
+  if (accountId === undefined) {
+    throw new InputError(
+      `a ${spec.object} needs account_id${spec.object === 'note' ? ', contact_id or opportunity_id' : ''}`,
+      { field: 'account_id' },
+    );
+  }
+  const account = await read('account', accountId, ['territory', 'owner'], visible);
+  if (!account) throw missing('account_id');
+  return { account_id: accountId, territory: account.territory ?? null, owner: account.owner ?? null };
+}
+
 /**
  * What an update writes, decided the same way by every connector: the checked `values`, plus the
  * territory and owner a child takes from its new parent when it is moved (`newParent` reads that

@@ -20,6 +20,7 @@ import {
   maxLimit,
   normalizeWhere,
   parentFields,
+  parentFrom,
   pick,
   satisfies,
   selectColumns,
@@ -321,48 +322,13 @@ export async function createHubSpotConnector(options: HubSpotOptions): Promise<H
     return out;
   }
 
-  /**
-   * Territory and owner of a child come from its account (through its contact or deal for a note). The
-   * parent must be visible under the caller's territory/owner conditions and any territory/owner given;
-   * otherwise it is reported exactly like a missing one.
-   */
-  async function parentOf(
+  /** The parent a child takes territory and owner from (`parentFrom`, shared with Salesforce). */
+  function parentOf(
     spec: ObjectSpec,
     values: CrmRecord,
     conditions: readonly NormalCondition[],
   ): Promise<CrmRecord> {
-    const visible: NormalCondition[] = conditions.filter(
-      (c) => c.field === 'territory' || c.field === 'owner',
-    );
-    for (const field of ['territory', 'owner'] as const) {
-      const value = values[field];
-      if (typeof value === 'string') visible.push({ field, op: 'eq', value });
-    }
-    const missing = (field: string) =>
-      new InputError(`${field} does not name a record you can see`, { field });
-    let accountId = typeof values.account_id === 'string' ? values.account_id : undefined;
-    for (const [field, parent] of [
-      ['contact_id', 'contact'],
-      ['opportunity_id', 'opportunity'],
-    ] as const) {
-      const ref = values[field];
-      if (!spec.fields.has(field) || typeof ref !== 'string') continue;
-      const found = await read(parent, ref, ['account_id'], visible);
-      if (!found) throw missing(field);
-      if (accountId !== undefined && found.account_id !== accountId) {
-        throw new InputError(`${field} belongs to another account than account_id`, { field });
-      }
-      accountId = String(found.account_id);
-    }
-    if (accountId === undefined) {
-      throw new InputError(
-        `a ${spec.object} needs account_id${spec.object === 'note' ? ', contact_id or opportunity_id' : ''}`,
-        { field: 'account_id' },
-      );
-    }
-    const account = await read('account', accountId, ['territory', 'owner'], visible);
-    if (!account) throw missing('account_id');
-    return { account_id: accountId, territory: account.territory ?? null, owner: account.owner ?? null };
+    return parentFrom(spec, values, conditions, read);
   }
 
   function associationsOf(object: CrmObject, values: CrmRecord): unknown[] {

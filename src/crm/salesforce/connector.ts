@@ -20,6 +20,7 @@ import {
   maxLimit,
   normalizeWhere,
   parentFields,
+  parentFrom,
   pick,
   updateOf,
   selectColumns,
@@ -114,42 +115,13 @@ export async function createSalesforceCrm(
     return record;
   }
 
-  /** The parent a child takes territory and owner from, checked as the embedded CRM does. */
-  async function parentOf(
+  /** The parent a child takes territory and owner from (`parentFrom`, shared with HubSpot). */
+  function parentOf(
     m: Mapped,
     values: CrmRecord,
     conditions: readonly NormalCondition[],
   ): Promise<CrmRecord> {
-    const visible: Condition[] = conditions.filter((c) => c.field === 'territory' || c.field === 'owner');
-    for (const field of ['territory', 'owner'] as const) {
-      const value = values[field];
-      if (typeof value === 'string') visible.push({ field, op: 'eq', value });
-    }
-    const missing = (field: string) =>
-      new InputError(`${field} does not name a record you can see`, { field });
-    let accountId = typeof values.account_id === 'string' ? values.account_id : undefined;
-    for (const [field, parent] of [
-      ['contact_id', 'contact'],
-      ['opportunity_id', 'opportunity'],
-    ] as const) {
-      const ref = values[field];
-      if (!m.spec.fields.has(field) || typeof ref !== 'string') continue;
-      const found = await get(parent, ref, ['account_id'], visible);
-      if (!found) throw missing(field);
-      if (accountId !== undefined && found.account_id !== accountId) {
-        throw new InputError(`${field} belongs to another account than account_id`, { field });
-      }
-      accountId = String(found.account_id);
-    }
-    if (accountId === undefined) {
-      throw new InputError(
-        `a ${m.spec.object} needs account_id${m.spec.object === 'note' ? ', contact_id or opportunity_id' : ''}`,
-        { field: 'account_id' },
-      );
-    }
-    const account = await get('account', accountId, ['territory', 'owner'], visible);
-    if (!account) throw missing('account_id');
-    return { account_id: accountId, territory: account.territory ?? null, owner: account.owner ?? null };
+    return parentFrom(m.spec, values, conditions, get);
   }
 
   /** The sObject body of Gatehouse values: mapped field names, owners as User ids. */
