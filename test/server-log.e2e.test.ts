@@ -67,7 +67,7 @@ describe('server log', () => {
     expect(response.status).toBe(401);
     const found = await lineOf(response.headers.get('x-request-id') as string);
     expect(found).toHaveLength(1);
-    expect(found[0]).toMatchObject({ level: 40, status: 401, code: 'TOKEN_REVOKED' });
+    expect(found[0]).toMatchObject({ level: 40, status: 401, code: 'TOKEN_REVOKED', reason: 'revoked' });
     expect(String(found[0]?.msg)).toMatch(/token .*incident/);
   });
 
@@ -96,6 +96,21 @@ describe('log lines (pure)', () => {
     expect(line.level).toBe('warn');
     expect(line.message).toBe(
       'GET /crm/v1/contacts 401 3ms app=call-notes user=alice TOKEN_REVOKED - token contained by incident inc_123: see npx gatehouse incident show inc_123',
+    );
+  });
+
+  it("a suspended app's refused token says so, not that the token was revoked", () => {
+    const line = requestLine({
+      method: 'GET',
+      path: '/crm/v1/contacts',
+      status: 401,
+      ms: 1,
+      app: 'call-notes',
+      refusal: { code: 'TOKEN_REVOKED', reason: 'app_not_approved' },
+    });
+    expect(line.fields.reason).toBe('app_not_approved');
+    expect(line.message).toBe(
+      'GET /crm/v1/contacts 401 1ms app=call-notes TOKEN_REVOKED - token refused: the app is suspended, retired or due for review: see npx gatehouse app show call-notes',
     );
   });
 

@@ -1,6 +1,6 @@
 /** The checkpoint signing key: an Ed25519 seed kept encrypted in the SecretStore, made on first use. */
 import { randomBytes } from 'node:crypto';
-import { GatehouseError } from '../errors/index.js';
+import { ConfigError } from '../errors/index.js';
 import type { SecretStore } from '../secrets/index.js';
 import { formatVerifierKey, isKeyName, signerFromSeed, type NoteSigner } from './checkpoint.js';
 
@@ -17,7 +17,7 @@ export async function loadSigner(secrets: SecretStore, origin: string): Promise<
   assertOrigin(origin);
   const seed = (await secrets.get(secretName)) ?? (await secrets.putIfAbsent(secretName, newSeed()));
   if (seed.length !== 32) {
-    throw new GatehouseError('CONFIG_INVALID', `secrets: ${secretName} is not a 32-byte Ed25519 key`);
+    throw new ConfigError(`secrets: ${secretName} is not a 32-byte Ed25519 key`);
   }
   return signerFromSeed(origin, seed);
 }

@@ -165,7 +165,7 @@ export function createAccessTokenVerifier(options: {
       }));
     } catch (cause) {
       if (cause instanceof errors.JWTExpired) {
-        throw new TokenError('TOKEN_EXPIRED', 'the access token has expired', { cause });
+        throw new TokenError('expired', 'the access token has expired', { cause });
       }
       throw invalid(cause);
     }
@@ -183,7 +183,7 @@ export function createAccessTokenVerifier(options: {
 }
 
 function invalid(cause: unknown): TokenError {
-  return new TokenError('TOKEN_INVALID', 'the access token is not valid', { cause });
+  return new TokenError('invalid', 'the access token is not valid', { cause });
 }
 
 /** Signed by us, yet checked field by field: a claim of the wrong type is a bug or a forgery. */

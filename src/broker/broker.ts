@@ -255,7 +255,7 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
     const client = await lookupClient(claims.client_id);
     if (!client || client.status !== 'approved') {
       throw new TokenError(
-        'TOKEN_REVOKED',
+        'app_not_approved',
         "the access token's app is not approved (suspended, retired or due for review)",
       );
     }
@@ -265,7 +265,7 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
   async function verifyDpop(request: DpopRequest): Promise<void> {
     const { claims } = request;
     const refuse = (cause?: unknown) =>
-      new TokenError('TOKEN_DPOP_INVALID', 'a valid DPoP proof for this request is required', { cause });
+      new TokenError('dpop_invalid', 'a valid DPoP proof for this request is required', { cause });
     if (claims.cnf === undefined) {
       const client = await lookupClient(claims.client_id);
       if (client?.requireDpop) throw refuse(new Error('the app requires DPoP-bound tokens'));

@@ -7,7 +7,7 @@ import {
   type CryptoKey,
   type JWK,
 } from 'jose';
-import { GatehouseError, NotFound } from '../errors/index.js';
+import { ConfigError, NotFound } from '../errors/index.js';
 import type { SecretStore } from '../secrets/index.js';
 import type { Db } from '../store/index.js';
 import { brokerDb, type BrokerDb } from './tables.js';
@@ -84,7 +84,7 @@ export async function openKeyRing(options: {
     const cached = loaded.get(secretName);
     if (cached) return cached;
     const bytes = await secrets.get(secretName);
-    if (!bytes) throw new GatehouseError('CONFIG_INVALID', `secrets: ${secretName} is missing`);
+    if (!bytes) throw new ConfigError(`secrets: ${secretName} is missing`);
     const key = await importKey(bytes, secretName);
     loaded.set(secretName, key);
     return key;
@@ -117,10 +117,7 @@ export async function openKeyRing(options: {
     for (const row of rows) {
       const key = await load(row.secret_name);
       if (key.kid !== row.kid) {
-        throw new GatehouseError(
-          'CONFIG_INVALID',
-          `secrets: ${row.secret_name} does not hold key ${row.kid}`,
-        );
+        throw new ConfigError(`secrets: ${row.secret_name} does not hold key ${row.kid}`);
       }
       next.push({
         key,
@@ -140,7 +137,7 @@ export async function openKeyRing(options: {
 
   function current(now: number): RingEntry {
     const newest = signer(now);
-    if (!newest) throw new GatehouseError('CONFIG_INVALID', 'broker: no signing key is active');
+    if (!newest) throw new ConfigError('broker: no signing key is active');
     return newest;
   }
 
@@ -263,7 +260,7 @@ function parseKey(bytes: Uint8Array, name: string): JWK {
     jwk.crv === 'Ed25519' &&
     [jwk.d, jwk.x, jwk.kid].every((part) => typeof part === 'string' && part.length > 0);
   if (!valid || !jwk) {
-    throw new GatehouseError('CONFIG_INVALID', `secrets: ${name} is not an Ed25519 private key`);
+    throw new ConfigError(`secrets: ${name} is not an Ed25519 private key`);
   }
   return jwk;
 }

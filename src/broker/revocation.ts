@@ -473,12 +473,12 @@ export class RevocationList {
     this.#assertFresh();
     if (kid !== undefined && this.keyRevoked(kid)) {
       throw new TokenError(
-        'TOKEN_REVOKED',
+        'key_revoked',
         'the key that signed the access token has been revoked; get a new token',
       );
     }
     if (this.#jtis.has(claims.jti) || (claims.sid !== undefined && this.#families.has(claims.sid))) {
-      throw new TokenError('TOKEN_REVOKED', 'the access token has been revoked; get a new token');
+      throw new TokenError('revoked', 'the access token has been revoked; get a new token');
     }
     const now = Math.floor(Date.now() / 1000);
     const app = this.#covers.get(`app\u0000${claims.app_id}`);
@@ -522,10 +522,10 @@ export class RevocationList {
 function revokedBy(covering: readonly Cover[]): TokenError {
   const incident = covering.find((cover) => cover.incident !== undefined)?.incident;
   if (incident === undefined) {
-    return new TokenError('TOKEN_REVOKED', 'the access token has been revoked; sign in again');
+    return new TokenError('revoked', 'the access token has been revoked; sign in again');
   }
   return new TokenError(
-    'TOKEN_REVOKED',
+    'contained',
     `the access token was revoked by the containment of incident ${incident}; sign in again once it is closed`,
     { extensions: { incident } },
   );

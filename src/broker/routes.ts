@@ -149,15 +149,14 @@ function formBody(request: FastifyRequest): Record<string, unknown> {
 /** The verified access token of the caller, with its DPoP proof when the token is bound. */
 export async function caller(broker: Broker, request: FastifyRequest): Promise<AccessTokenClaims> {
   const header = request.headers.authorization;
-  if (!header)
-    throw new TokenError('TOKEN_MISSING', 'send an access token as "Authorization: Bearer <token>"');
+  if (!header) throw new TokenError('missing', 'send an access token as "Authorization: Bearer <token>"');
   const match = authorization.exec(header);
-  if (!match) throw new TokenError('TOKEN_INVALID', 'the Authorization header is not a Bearer or DPoP token');
+  if (!match) throw new TokenError('malformed', 'the Authorization header is not a Bearer or DPoP token');
   const [, scheme = '', token = ''] = match;
   const claims = await broker.verifyAccessToken(token);
   // RFC 9449 §7.1: a bound token comes with the DPoP scheme, never as a plain bearer token.
   if (claims.cnf !== undefined && scheme.toLowerCase() !== 'dpop') {
-    throw new TokenError('TOKEN_DPOP_INVALID', 'a DPoP-bound token must be sent with the DPoP scheme');
+    throw new TokenError('dpop_invalid', 'a DPoP-bound token must be sent with the DPoP scheme');
   }
   await broker.verifyDpop({
     claims,

@@ -1,7 +1,7 @@
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { decodeJwt } from 'jose';
-import { GatehouseError, errorRegistry, type ErrorCode } from '../errors/index.js';
+import { DependencyUnavailable, errorRegistry, GatehouseError, type ErrorCode } from '../errors/index.js';
 import { commandConfig, type CommonOptions } from './context.js';
 
 /** What `gatehouse login` keeps: a short-lived console access token and the server it is for. */
@@ -97,7 +97,7 @@ export async function callAdmin(
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (error) {
-    throw new GatehouseError(
+    throw new DependencyUnavailable(
       'DEPENDENCY_UNAVAILABLE',
       `no Gatehouse server answers at ${login.server}; start it, or run gatehouse logout to act locally`,
       { cause: error },

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
-import { GatehouseError } from '../errors/index.js';
+import { ConfigError } from '../errors/index.js';
 import type { SecretStore } from '../secrets/index.js';
 
 export const signingKeyName = 'devidp/signing-key';
@@ -54,10 +54,7 @@ function parseKey(bytes: Uint8Array): JWK {
     jwk.alg === signingAlg &&
     [jwk.d, jwk.x, jwk.y, jwk.kid].every((part) => typeof part === 'string' && part.length > 0);
   if (!valid || !jwk) {
-    throw new GatehouseError(
-      'CONFIG_INVALID',
-      `secrets: ${signingKeyName} is not an ${signingAlg} private key`,
-    );
+    throw new ConfigError(`secrets: ${signingKeyName} is not an ${signingAlg} private key`);
   }
   return jwk;
 }

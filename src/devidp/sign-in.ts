@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { GatehouseError } from '../errors/index.js';
+import { GatehouseError, OAuthError } from '../errors/index.js';
 
 export interface DevSignInOptions {
   /** The Gatehouse server, e.g. `http://127.0.0.1:8080`. */
@@ -108,5 +108,5 @@ function formRequest(fields: Record<string, string>): RequestInit {
 }
 
 function signInFailed(why: string): GatehouseError {
-  return new GatehouseError('OAUTH_ACCESS_DENIED', `the sign-in did not complete: ${why}`);
+  return new OAuthError('OAUTH_ACCESS_DENIED', `the sign-in did not complete: ${why}`);
 }

@@ -111,12 +111,14 @@ export class GatehouseError extends Error {
 }
 
 export class ConfigError extends GatehouseError {
+  declare readonly code: 'CONFIG_INVALID';
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('CONFIG_INVALID', message, options);
   }
 }
 
 export class InputError extends GatehouseError {
+  declare readonly code: 'INVALID_INPUT';
   constructor(message: string, extensions: Record<string, unknown> = {}) {
     super('INVALID_INPUT', message, { extensions });
   }
@@ -124,13 +126,36 @@ export class InputError extends GatehouseError {
 
 export type TokenErrorCode =
   'TOKEN_MISSING' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED' | 'TOKEN_DPOP_INVALID';
+
+/**
+ * Why a token was refused, as data: the code a client sees is derived from it, the log and the
+ * request line say the reason (a suspended app is not a containment, though both are TOKEN_REVOKED).
+ */
+export const tokenRefusals = {
+  missing: 'TOKEN_MISSING',
+  malformed: 'TOKEN_INVALID',
+  invalid: 'TOKEN_INVALID',
+  no_role: 'TOKEN_INVALID',
+  expired: 'TOKEN_EXPIRED',
+  revoked: 'TOKEN_REVOKED',
+  key_revoked: 'TOKEN_REVOKED',
+  contained: 'TOKEN_REVOKED',
+  app_not_approved: 'TOKEN_REVOKED',
+  dpop_invalid: 'TOKEN_DPOP_INVALID',
+} as const satisfies Record<string, TokenErrorCode>;
+export type TokenRefusalReason = keyof typeof tokenRefusals;
+
 export class TokenError extends GatehouseError {
+  declare readonly code: TokenErrorCode;
+  readonly reason: TokenRefusalReason;
+
   constructor(
-    code: TokenErrorCode,
+    reason: TokenRefusalReason,
     message: string,
     options: { cause?: unknown; extensions?: Record<string, unknown> } = {},
   ) {
-    super(code, message, options);
+    super(tokenRefusals[reason], message, options);
+    this.reason = reason;
   }
 }
 
@@ -145,6 +170,7 @@ export type OAuthErrorCode =
   | 'OAUTH_INVALID_AUTHORIZATION_DETAILS';
 /** Errors of the OAuth endpoints; they answer in the RFC 6749 §5.2 shape as well as problem+json. */
 export class OAuthError extends GatehouseError {
+  declare readonly code: OAuthErrorCode;
   constructor(code: OAuthErrorCode, message: string, options: { cause?: unknown } = {}) {
     super(code, message, options);
   }
@@ -156,6 +182,7 @@ export class OAuthError extends GatehouseError {
 
 export type AccessDeniedCode = 'POLICY_DENIED' | 'FIELD_NOT_ALLOWED' | 'SCOPE_MISSING';
 export class AccessDenied extends GatehouseError {
+  declare readonly code: AccessDeniedCode;
   constructor(code: AccessDeniedCode, message: string, extensions: Record<string, unknown> = {}) {
     super(code, message, { extensions });
   }
@@ -168,6 +195,7 @@ export type ElevationErrorCode =
  * someone without the review duty for the data.
  */
 export class ElevationError extends GatehouseError {
+  declare readonly code: ElevationErrorCode;
   constructor(code: ElevationErrorCode, message: string) {
     super(code, message);
   }
@@ -177,12 +205,14 @@ export type CatalogErrorCode =
   'APP_EXISTS' | 'APP_STATE' | 'APP_NOT_OWNER' | 'SEPARATION_OF_DUTIES' | 'BUNDLE_NOT_APPROVED';
 /** The app lifecycle: a taken name, a step the app's state does not allow, someone else's app, SoD. */
 export class CatalogError extends GatehouseError {
+  declare readonly code: CatalogErrorCode;
   constructor(code: CatalogErrorCode, message: string, extensions: Record<string, unknown> = {}) {
     super(code, message, { extensions });
   }
 }
 
 export class NotFound extends GatehouseError {
+  declare readonly code: 'NOT_FOUND';
   constructor(message = 'no such record, or it is not visible to this caller') {
     super('NOT_FOUND', message);
   }
@@ -191,6 +221,7 @@ export class NotFound extends GatehouseError {
 /** 412 / 428: a write without the ETag of the version it was based on, or with a stale one. */
 export type PreconditionCode = 'PRECONDITION_FAILED' | 'PRECONDITION_REQUIRED';
 export class PreconditionError extends GatehouseError {
+  declare readonly code: PreconditionCode;
   constructor(code: PreconditionCode, message: string) {
     super(code, message);
   }
@@ -199,6 +230,7 @@ export class PreconditionError extends GatehouseError {
 /** 422 / 409: an Idempotency-Key sent with another request, or whose first write has not finished. */
 export type IdempotencyCode = 'IDEMPOTENCY_KEY_REUSED' | 'IDEMPOTENCY_KEY_IN_USE';
 export class IdempotencyError extends GatehouseError {
+  declare readonly code: IdempotencyCode;
   constructor(code: IdempotencyCode, message: string) {
     super(code, message);
   }
@@ -206,6 +238,7 @@ export class IdempotencyError extends GatehouseError {
 
 /** 422: incoming text holds something it must not carry. Names the detector kinds, never the values. */
 export class DlpRefused extends GatehouseError {
+  declare readonly code: 'DLP_REFUSED';
   constructor(field: string, kinds: readonly string[]) {
     super('DLP_REFUSED', `${field} holds data that may not be stored here: ${kinds.join(', ')}`, {
       extensions: { field, kinds: [...kinds] },
@@ -215,6 +248,7 @@ export class DlpRefused extends GatehouseError {
 
 /** 429: a rate limit or the daily quota refused the request; Retry-After says when to come back. */
 export class RateLimited extends GatehouseError {
+  declare readonly code: 'RATE_LIMITED' | 'QUOTA_EXCEEDED';
   override readonly retryAfterSeconds: number;
 
   /** `incident`: the incident whose containment throttle refused, named so the caller can ask about it. */
@@ -245,12 +279,14 @@ export type UnavailableCode =
   | 'AUDIT_LOG_DAMAGED'
   | 'POLICY_UNAVAILABLE';
 export class DependencyUnavailable extends GatehouseError {
+  declare readonly code: UnavailableCode;
   constructor(code: UnavailableCode, message: string, options: { cause?: unknown } = {}) {
     super(code, message, options);
   }
 }
 
 export class AuditIntegrityError extends GatehouseError {
+  declare readonly code: 'AUDIT_INTEGRITY';
   constructor(message: string, extensions: Record<string, unknown> = {}) {
     super('AUDIT_INTEGRITY', message, { extensions });
   }
@@ -258,6 +294,7 @@ export class AuditIntegrityError extends GatehouseError {
 
 /** An outbound call refused: a private or link-local address, a redirect, or an oversized answer. */
 export class DestinationRefused extends GatehouseError {
+  declare readonly code: 'DESTINATION_REFUSED';
   constructor(message: string) {
     super('DESTINATION_REFUSED', message);
   }
@@ -266,6 +303,7 @@ export class DestinationRefused extends GatehouseError {
 export type IncidentErrorCode = 'INCIDENT_NOT_FOUND' | 'INCIDENT_CONFLICT';
 /** Incidents: unknown, or closed already (or restored already) for what was asked. */
 export class IncidentError extends GatehouseError {
+  declare readonly code: IncidentErrorCode;
   constructor(code: IncidentErrorCode, message: string) {
     super(code, message);
   }
@@ -273,6 +311,7 @@ export class IncidentError extends GatehouseError {
 
 /** A transparency-log witness refused or failed to cosign a checkpoint (src/audit/witnessing.ts). */
 export class WitnessRefused extends GatehouseError {
+  declare readonly code: 'WITNESS_REFUSED';
   constructor(witness: string, status: number, detail: string) {
     super('WITNESS_REFUSED', `witness ${witness} did not cosign (HTTP ${status}): ${detail}`, {
       extensions: { witness, witness_status: status },
@@ -282,6 +321,7 @@ export class WitnessRefused extends GatehouseError {
 
 /** A request the connected CRM cannot answer (an aggregate it has no query for): 422, an answer and not a failure that opens the breaker. */
 export class CrmUnsupported extends GatehouseError {
+  declare readonly code: 'CRM_UNSUPPORTED';
   constructor(message: string, extensions: Record<string, unknown> = {}) {
     super('CRM_UNSUPPORTED', message, { extensions });
   }
@@ -299,7 +339,7 @@ export interface Problem {
 
 /** The RFC 7807 body for any thrown value; unknown errors become a generic 500 that leaks nothing. */
 export function toProblem(error: unknown, instance?: string): Problem {
-  const known = error instanceof GatehouseError ? error : undefined;
+  const known = isGatehouseError(error) ? error : undefined;
   const code: ErrorCode = known?.code ?? 'INTERNAL';
   const spec = errorRegistry[code];
   // OAuth clients read RFC 6749 §5.2 members; problem+json readers read the rest.
@@ -332,7 +372,45 @@ export type ComplianceErrorCode =
   | 'REPORT_INVALID';
 /** The compliance module: app store limits, data-subject requests, reports that do not verify. */
 export class ComplianceError extends GatehouseError {
+  declare readonly code: ComplianceErrorCode;
   constructor(code: ComplianceErrorCode, message: string, extensions: Record<string, unknown> = {}) {
     super(code, message, { extensions });
   }
+}
+
+type SubclassError =
+  | ConfigError
+  | InputError
+  | TokenError
+  | OAuthError
+  | AccessDenied
+  | ElevationError
+  | CatalogError
+  | NotFound
+  | PreconditionError
+  | IdempotencyError
+  | DlpRefused
+  | RateLimited
+  | DependencyUnavailable
+  | AuditIntegrityError
+  | DestinationRefused
+  | IncidentError
+  | WitnessRefused
+  | CrmUnsupported
+  | ComplianceError;
+
+/** The codes a subclass owns: thrown only as that class, so a switch on `code` narrows to it. */
+export type OwnedErrorCode = SubclassError['code'];
+/** The codes thrown as a plain GatehouseError (no data beyond the message and extensions). */
+export type PlainErrorCode = Exclude<ErrorCode, OwnedErrorCode>;
+type PlainGatehouseError = GatehouseError & { readonly code: PlainErrorCode };
+
+/**
+ * Every error Gatehouse throws, discriminated by `code`: `switch (error.code)` narrows to the class
+ * that carries that code's data (a TokenError's `reason`, a RateLimited's `retryAfterSeconds`).
+ */
+export type AnyGatehouseError = SubclassError | PlainGatehouseError;
+
+export function isGatehouseError(error: unknown): error is AnyGatehouseError {
+  return error instanceof GatehouseError;
 }

@@ -423,7 +423,7 @@ describe('GET /openapi.json', () => {
       // The token check itself is the broker's (tested there and end to end); here: `app <id>`.
       authenticateCaller: async (request) => {
         const [, appId = ''] = /^app (\S+)$/.exec(request.headers.authorization ?? '') ?? [];
-        if (!appId) throw new TokenError('TOKEN_MISSING', 'send an access token');
+        if (!appId) throw new TokenError('missing', 'send an access token');
         const scope = appId === 'console' ? 'admin' : 'read:account.basic';
         return {
           sub: 'u1',

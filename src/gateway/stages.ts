@@ -47,7 +47,7 @@ const principals = new WeakMap<TokenClaims, Principal>();
 
 /** identify: the principal behind a verified token. */
 export function identify(claims: TokenClaims): Principal {
-  if (!claims.role) throw new TokenError('TOKEN_INVALID', 'the access token carries no role');
+  if (!claims.role) throw new TokenError('no_role', 'the access token carries no role');
   let principal = principals.get(claims);
   if (!principal) {
     principal = Object.freeze({

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GatehouseError } from '../errors/index.js';
+import { ConfigError } from '../errors/index.js';
 
 /** A vault: named binary secrets. The embedded store keeps them encrypted in the data directory. */
 export interface SecretStore {
@@ -69,16 +69,13 @@ function loadMasterKey(dataDir: string, fromEnv: string | undefined): Buffer {
   if (fromEnv !== undefined && fromEnv !== '') {
     const key = Buffer.from(fromEnv, 'base64');
     if (key.length !== 32) {
-      throw new GatehouseError(
-        'CONFIG_INVALID',
-        'secrets: GATEHOUSE_MASTER_KEY must be the base64 of 32 bytes',
-      );
+      throw new ConfigError('secrets: GATEHOUSE_MASTER_KEY must be the base64 of 32 bytes');
     }
     return key;
   }
   const file = join(dataDir, 'master.key');
   const key = readOrCreate(file, () => randomBytes(32));
-  if (key.length !== 32) throw new GatehouseError('CONFIG_INVALID', `secrets: ${file} is not a 32-byte key`);
+  if (key.length !== 32) throw new ConfigError(`secrets: ${file} is not a 32-byte key`);
   return key;
 }
 
@@ -106,18 +103,13 @@ function parseEnvelope(text: string, name: string, file: string): Envelope {
   try {
     parsed = JSON.parse(text);
   } catch (cause) {
-    throw new GatehouseError(
-      'CONFIG_INVALID',
-      `secrets: the secret ${name} in ${file} is damaged (not JSON); ${repair}`,
-      {
-        cause,
-      },
-    );
+    throw new ConfigError(`secrets: the secret ${name} in ${file} is damaged (not JSON); ${repair}`, {
+      cause,
+    });
   }
   const { v, key, data } = (parsed ?? {}) as Partial<Envelope>;
   if (v !== 1 || typeof key !== 'string' || typeof data !== 'string') {
-    throw new GatehouseError(
-      'CONFIG_INVALID',
+    throw new ConfigError(
       `secrets: the secret ${name} in ${file} is damaged (not a key envelope); ${repair}`,
     );
   }
@@ -129,8 +121,7 @@ function openEnvelope(masterKey: Buffer, envelope: Envelope, name: string, file:
     const dataKey = open(masterKey, envelope.key, name);
     return open(dataKey, envelope.data, name);
   } catch (cause) {
-    throw new GatehouseError(
-      'CONFIG_INVALID',
+    throw new ConfigError(
       `secrets: the secret ${name} in ${file} cannot be decrypted with this data dir's master key ` +
         `(a different master key, or the file is damaged); use the master key it was made with, or ${repair}`,
       { cause },

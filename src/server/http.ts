@@ -11,7 +11,14 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import { authenticateChallenge } from '../broker/index.js';
-import { GatehouseError, InputError, TokenError, toProblem, type ErrorCode } from '../errors/index.js';
+import {
+  GatehouseError,
+  InputError,
+  TokenError,
+  toProblem,
+  type ErrorCode,
+  type TokenRefusalReason,
+} from '../errors/index.js';
 import { hstsHeader } from './tls.js';
 
 /** Fastify's own client-error codes, mapped onto Gatehouse codes so every error has one shape. */
@@ -263,7 +270,11 @@ function sendProblem(request: FastifyRequest, reply: FastifyReply, error: unknow
   const known = asGatehouseError(error as FastifyError);
   const problem = toProblem(known, request.id);
   if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
-  refusals.set(request, { code: problem.code, incident: incidentOf(problem) });
+  refusals.set(request, {
+    code: problem.code,
+    incident: incidentOf(problem),
+    ...(known instanceof TokenError && { reason: known.reason }),
+  });
   const retryAfter = known instanceof GatehouseError ? known.retryAfterSeconds : undefined;
   if (retryAfter !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
   else if (problem.status === 503) reply.header('retry-after', '5');
@@ -315,6 +326,8 @@ function asGatehouseError(error: FastifyError): unknown {
 interface RefusalNote {
   code: string;
   incident?: string;
+  /** Why a token was refused (TokenError's reason): a suspended app is not a revoked token. */
+  reason?: TokenRefusalReason;
 }
 
 /** The refusal each answered request met, for its one log line (requestLine). */
@@ -344,10 +357,22 @@ export function requestLine(request: {
   const ms = Math.round(request.ms);
   const who = [app && `app=${app}`, user && `user=${user}`].filter(Boolean).join(' ');
   const base = `${method} ${path} ${status} ${ms}ms${who ? ` ${who}` : ''}${refusal ? ` ${refusal.code}` : ''}`;
-  const fields = { method, path, status, ms, code: refusal?.code, incident: refusal?.incident };
+  const fields = {
+    method,
+    path,
+    status,
+    ms,
+    code: refusal?.code,
+    reason: refusal?.reason,
+    incident: refusal?.incident,
+  };
   if (refusal?.code !== 'TOKEN_REVOKED') return { level: 'info', fields, message: base };
   const why = refusal.incident
     ? `contained by incident ${refusal.incident}: see npx gatehouse incident show ${refusal.incident}`
-    : 'revoked (by containment or an operator): see npx gatehouse incident list';
+    : refusal.reason === 'app_not_approved'
+      ? `refused: the app is suspended, retired or due for review: see npx gatehouse app show ${app ?? 'APP'}`
+      : refusal.reason === 'key_revoked'
+        ? 'signed by a revoked key: the app gets a new token by signing in again'
+        : 'revoked (by containment or an operator): see npx gatehouse incident list';
   return { level: 'warn', fields, message: `${base} - token ${why}` };
 }

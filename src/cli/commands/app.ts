@@ -16,7 +16,7 @@ import type {
 import type { Config } from '../../config/index.js';
 import type { Egress } from '../../egress/index.js';
 import type { PolicySet } from '../../policy/index.js';
-import { GatehouseError, InputError } from '../../errors/index.js';
+import { CatalogError, GatehouseError, InputError, NotFound } from '../../errors/index.js';
 import type { SecretStore } from '../../secrets/index.js';
 import type { Store } from '../../store/index.js';
 import { callAdmin, currentLogin, localOperator } from '../login.js';
@@ -374,7 +374,7 @@ export function registerAppCommands(program: Command): void {
 
 async function mustFind(lifecycle: Lifecycle, id: string): Promise<App> {
   const found = await lifecycle.catalog.findApp(id);
-  if (!found) throw new GatehouseError('NOT_FOUND', `no app ${id}; see gatehouse app list`);
+  if (!found) throw new NotFound(`no app ${id}; see gatehouse app list`);
   return found;
 }
 
@@ -451,7 +451,7 @@ function viewTail(view: Record<string, unknown>): string {
 
 /** Separation of duties needs to know who decides: the local operator is not verified. */
 export function unverifiedDecision(what: string): GatehouseError {
-  return new GatehouseError(
+  return new CatalogError(
     'SEPARATION_OF_DUTIES',
     `${what} needs a verified identity and the local operator is unverified: run gatehouse login first`,
   );

@@ -135,10 +135,10 @@ async function exchangeAt(
   const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
   if (!response.ok) {
     // 400 is the request's fault (a scope the app was never approved for); anything else the server's.
-    throw new GatehouseError(
-      response.status === 400 ? 'INVALID_INPUT' : 'DEPENDENCY_UNAVAILABLE',
-      `the token exchange refused: ${String(body.error ?? response.status)}: ${String(body.error_description ?? body.detail ?? '')}`,
-    );
+    const refused = `the token exchange refused: ${String(body.error ?? response.status)}: ${String(body.error_description ?? body.detail ?? '')}`;
+    throw response.status === 400
+      ? new InputError(refused)
+      : new DependencyUnavailable('DEPENDENCY_UNAVAILABLE', refused);
   }
   return body;
 }

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Config } from '../../config/index.js';
 import type { IncidentDetail } from '../../detect/index.js';
-import { DependencyUnavailable, GatehouseError, InputError } from '../../errors/index.js';
+import { DependencyUnavailable, GatehouseError, IncidentError, InputError } from '../../errors/index.js';
 import { demoProfile } from '../../config/index.js';
 import { commandConfig, withCommonOptions, type CommonOptions } from '../context.js';
 
@@ -187,7 +187,7 @@ async function runDrill(options: DrillOptions, progress: (message: string) => vo
   const tokenOf = async (user: string, clientId: string, scope: string) => {
     const answer = await exchange(user, clientId, scope);
     if (answer.status !== 200 || typeof answer.body.access_token !== 'string') {
-      throw new GatehouseError(
+      throw new DependencyUnavailable(
         'DEPENDENCY_UNAVAILABLE',
         `no ${clientId} token for ${user}: ${answer.status} ${String(answer.body.error_description ?? answer.body.detail ?? answer.body.error ?? '')} (is ${clientId} suspended by an earlier drill? gatehouse incident list --app ${clientId})`,
       );
@@ -216,7 +216,7 @@ async function runDrill(options: DrillOptions, progress: (message: string) => vo
     (i) => i.state !== 'closed' && i.actor === attacker.email,
   );
   if (stale) {
-    throw new GatehouseError(
+    throw new IncidentError(
       'INCIDENT_CONFLICT',
       `incident ${stale.id} of an earlier drill is still ${stale.state}: close it first (gatehouse incident close ${stale.id} --reason "drill over")`,
     );

@@ -2,7 +2,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { withWitnessOptions, witnessPolicy, type WitnessOptions } from './audit.js';
 import type { Containment, Incident, IncidentDesk, IncidentDetail } from '../../detect/index.js';
-import { GatehouseError, InputError } from '../../errors/index.js';
+import { IncidentError, InputError } from '../../errors/index.js';
 import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
 import { callAdmin, currentLogin, localOperator } from '../login.js';
 import { withCatalog, type CatalogSession } from './app.js';
@@ -26,7 +26,7 @@ interface ChangeOptions extends CommonOptions {
 async function cliContainment(session: CatalogSession): Promise<Containment> {
   const { containmentLevers } = await import('../../catalog/index.js');
   const serverOnly = () => {
-    throw new GatehouseError(
+    throw new IncidentError(
       'INCIDENT_CONFLICT',
       'a throttle lives in the running server: lift it with POST /admin/v1/incidents/ID/restore, or let it lapse',
     );

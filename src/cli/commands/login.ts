@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
 import type { Config } from '../../config/index.js';
 import { signInAtDevIdp } from '../../devidp/index.js';
-import { GatehouseError } from '../../errors/index.js';
+import { DependencyUnavailable, GatehouseError, OAuthError } from '../../errors/index.js';
 import { openStore, readMeta } from '../../store/index.js';
 import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
 import { loginFile, loginOf, readLogin, removeLogin, saveLogin } from '../login.js';
@@ -127,7 +127,7 @@ async function signInWithBrowser(server: string): Promise<Record<string, unknown
       if (got) resolve(got);
       else {
         const why = url.searchParams.get('error_description') ?? url.searchParams.get('error') ?? 'no code';
-        reject(new GatehouseError('OAUTH_ACCESS_DENIED', `the sign-in did not complete: ${why}`));
+        reject(new OAuthError('OAUTH_ACCESS_DENIED', `the sign-in did not complete: ${why}`));
       }
     });
     listener.on('error', reject);
@@ -160,7 +160,7 @@ async function signInWithBrowser(server: string): Promise<Record<string, unknown
     });
     const body = (await response.json()) as Record<string, unknown>;
     if (!response.ok) {
-      throw new GatehouseError(
+      throw new OAuthError(
         'OAUTH_ACCESS_DENIED',
         `the sign-in did not complete: ${String(body.error_description ?? body.error)}`,
       );
@@ -183,7 +183,7 @@ async function reach<T>(server: string, call: () => Promise<T>): Promise<T> {
     return await call();
   } catch (error) {
     if (error instanceof GatehouseError) throw error;
-    throw new GatehouseError(
+    throw new DependencyUnavailable(
       'DEPENDENCY_UNAVAILABLE',
       `no Gatehouse server answers at ${server}; start it first`,
       {
