@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { seedCrm } from '../src/crm/index.js';
 import { startSalesforceFake, type SalesforceFake } from '../src/crm/salesforce/index.js';
 import { openLocalSecretStore } from '../src/secrets/index.js';
 import { openStore, type Store } from '../src/store/index.js';
+import { gatehouseAsync } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { auditEventsOf, expectProblem, requestIdOf } from './support/http.js';
 
@@ -21,6 +22,8 @@ import { auditEventsOf, expectProblem, requestIdOf } from './support/http.js';
 const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const orgDir = mkdtempSync(join(tmpdir(), 'gatehouse-sf-org-'));
 const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
+/** The deployment's configuration as its operator's CLI reads it: the same org as the server's. */
+const configFile = join(orgDir, 'gatehouse.json');
 let org: Store;
 let fake: SalesforceFake;
 let demo: Demo;
@@ -42,6 +45,15 @@ beforeAll(async () => {
   await openLocalSecretStore(dataDir).putIfAbsent(
     'crm/salesforce/private-key',
     Buffer.from(keys.privateKey.export({ type: 'pkcs8', format: 'pem' })),
+  );
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      crm: {
+        kind: 'salesforce',
+        salesforce: { loginUrl: fake.url, clientId: 'acme-gatehouse', username: 'integration@acme.example' },
+      },
+    }),
   );
   demo = await startDemo({
     dataDir,
@@ -93,5 +105,33 @@ describe('a Salesforce org that cannot answer is refused, audited, and shows not
     const again = await demo.get('/crm/v1/accounts?limit=2', alice);
     await expectProblem(again, 503, 'DEPENDENCY_UNAVAILABLE');
     expect(fake.usage().used).toBe(used);
+  });
+});
+
+describe("the CLI's local commands read the configured org, not the embedded CRM", () => {
+  const cli = (...args: string[]) => gatehouseAsync([...args, '--data-dir', dataDir, '--config', configFile]);
+
+  it('dsr create finds a subject only the org holds', async () => {
+    const email = 'only.in.the.org@example.com';
+    await org.db
+      .updateTable('crm_contacts')
+      .set({ email })
+      .where(
+        'id',
+        '=',
+        (await org.db.selectFrom('crm_contacts').select('id').limit(1).executeTakeFirstOrThrow()).id,
+      )
+      .execute();
+    const result = await cli('dsr', 'create', '--kind', 'access', '--email', email, '--json');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ kind: 'access' });
+  });
+
+  it('classify samples the org', async () => {
+    const used = fake.usage().used;
+    const result = await cli('classify', '--object', 'contact', '--sample-size', '5', '--json');
+    expect(result.code, result.stderr).toBe(0);
+    expect(fake.usage().used).toBeGreaterThan(used);
   });
 });

@@ -214,6 +214,37 @@ describe.skipIf(onPostgres)('another process holding the SQLite write lock', () 
   });
 });
 
+describe.runIf(onPostgres)('a client (the CLI) on PostgreSQL never takes the sequencer role', () => {
+  it('with no node sequencing, its appends are integrated and signed, and a node opened next leads at once', async () => {
+    const { dir, store } = await tempStore();
+    const changes: boolean[] = [];
+    const client = await openLog(store, dir, { role: 'client', onSequencerChange: (l) => changes.push(l) });
+    expect(client.sequencing()).toBe(false);
+    const appended = await Promise.all([0, 1, 2].map((i) => client.append(auditEvent(i))));
+    expect(appended.map((a) => a.index)).toEqual([0, 1, 2]);
+    expect(client.sequencing()).toBe(false);
+    expect(changes).toEqual([]);
+    const cp = tlog.openCheckpoint(await client.latestCheckpoint(), client.verifierKey());
+    expect(cp.size).toBe(3);
+    const node = await openLog((await tempStore(dir)).store, dir);
+    expect(node.sequencing()).toBe(true);
+    await client.close();
+    expect(await verifyStoredLog(store.db, node.verifierKey())).toMatchObject({ ok: true, size: 3 });
+  });
+
+  it("with a node sequencing, the node integrates the client's events and keeps the role", async () => {
+    const { dir, store } = await tempStore();
+    const node = await openLog(store, dir);
+    const heard: number[] = [];
+    node.onAppended((record) => heard.push(record.index));
+    const client = await openLog((await tempStore(dir)).store, dir, { role: 'client' });
+    const { index } = await client.append(auditEvent(0));
+    expect(heard).toEqual([index]);
+    await client.close();
+    expect([node.sequencing(), client.sequencing()]).toEqual([true, false]);
+  });
+});
+
 describe('checkpoints', () => {
   it('signs the current tree as a note the independent verifier accepts, and only when it grew', async () => {
     const { dir, store } = await tempStore();

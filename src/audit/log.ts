@@ -91,6 +91,13 @@ export interface AuditLogOptions {
   sequencerLeaseMs?: number;
   /** How often the whole stored log is verified again in the background; default 60000. */
   integrityCheckIntervalMs?: number;
+  /**
+   * PostgreSQL: 'node' (default) is a serving node, which competes for the sequencer role. 'client' is
+   * a short-lived process (the CLI) that never takes a cluster role: it queues its events for the
+   * sequencer, and only while no node holds the role does it integrate the queue and sign itself, giving
+   * the role back at once (a CLI run during maintenance still gets its events into the log).
+   */
+  role?: 'node' | 'client';
 }
 
 export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> {

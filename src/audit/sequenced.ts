@@ -11,10 +11,14 @@
  * written only by the lock holder). Notifications wake the sequencer and the waiting nodes; a poll
  * every tick backs them up. The sequencer's append listeners hear every node's events as it integrates
  * them, so whatever watches the whole log (detection) runs there.
+ *
+ * A client (the CLI, role 'client') never competes for the role: it only queues. While no node holds
+ * the role, it stands in for one integration and signature and gives the lock back at once, so a
+ * serving node is never kept from the role by a command that happens to run.
  */
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { openSession, tryAdvisoryLock, type Session } from '../store/index.js';
+import { openSession, releaseAdvisoryLock, tryAdvisoryLock, type Session } from '../store/index.js';
 import type { NoteSigner } from './checkpoint.js';
 import { canonicalEvent, isAuditEvent } from './event.js';
 import { GroupCommitLog } from './group-commit.js';
@@ -64,6 +68,8 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   readonly #onSequencerChange: (leading: boolean) => void;
   /** The session's idle timeout: a sequencer that stops answering this long loses the role. */
   readonly #leaseMs: number;
+  /** A client never competes for the sequencer role; it only stands in while nobody holds it. */
+  readonly #client: boolean;
   /** Names this instance's queue rows; with the counter, keeps its events in append order. */
   readonly #nodeId = randomBytes(6).toString('hex');
   #counter = 0;
@@ -85,12 +91,14 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   readonly #integrateSoon: () => void;
   readonly #pollSoon: () => void;
   readonly #signSoon: () => void;
+  readonly #standInSoon: () => void;
   #checkpointWakers: Array<() => void> = [];
 
   constructor(options: AuditLogOptions, signer: NoteSigner, interval: number) {
     super(options, signer);
     this.#interval = interval;
     this.#onSequencerChange = options.onSequencerChange ?? (() => undefined);
+    this.#client = options.role === 'client';
     this.#leaseMs = options.sequencerLeaseMs ?? 15_000;
     if (!Number.isSafeInteger(this.#leaseMs) || this.#leaseMs < 4 * tickMs) {
       throw new TypeError(`sequencerLeaseMs must be an integer of at least ${4 * tickMs}`);
@@ -99,24 +107,25 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
     this.#integrateSoon = coalesced(() => this.#integrate([]), report);
     this.#pollSoon = coalesced(() => this.#pollWaiting(), report);
     this.#signSoon = coalesced(() => this.#sign(), report);
+    this.#standInSoon = coalesced(() => this.#standIn(), report);
   }
 
   /** Connects, tries for the sequencer role once, and starts the tick. */
   async start(): Promise<void> {
     await this.#connect();
     if (!this.#session) throw unavailable('the audit log cannot reach the database', this.#connectError);
-    await this.#tryLead();
+    if (!this.#client) await this.#tryLead();
     this.#timer = setInterval(() => void this.#tick(), tickMs);
     this.#timer.unref();
   }
 
   sequencing(): boolean {
-    return this.#isLeading() && !this.closing;
+    return !this.#client && this.#isLeading() && !this.closing;
   }
 
   /** The sequencer integrates its own batches directly (one transaction); other nodes queue theirs. */
   protected async commit(batch: readonly Pending[]): Promise<void> {
-    if (!this.#isLeading()) return this.#enqueue(batch);
+    if (this.#client || !this.#isLeading()) return this.#enqueue(batch);
     await this.#integrate(batch).catch(async (cause: unknown) => {
       // The role moved before the write began: the batch goes through the queue instead.
       if (cause instanceof NotSequencer) return this.#enqueue(batch);
@@ -143,6 +152,7 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
         await trx.insertInto('audit_queue').values(rows).execute();
         await sql`select pg_notify(${channel}, 'queued')`.execute(trx);
       });
+      if (this.#client) this.#standInSoon();
     } catch (cause) {
       const error = unavailable('the audit trail cannot be written', cause);
       for (const row of rows) {
@@ -237,7 +247,7 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   }
 
   async #tryLead(): Promise<void> {
-    if (this.#isLeading() || !this.#session?.alive || this.closing) return;
+    if (this.#client || this.#isLeading() || !this.#session?.alive || this.closing) return;
     const session = await this.#onSession(async (current) =>
       (await tryAdvisoryLock(current.db, sequencerLock)) ? current : undefined,
     );
@@ -250,11 +260,44 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   }
 
   /**
+   * A client's stand-in for an absent sequencer: runs `work` as the sequencer only if no node holds the
+   * role now, then gives the lock back at once. Undefined when a node holds it (that node does the work).
+   */
+  async #asStandIn<T>(work: () => Promise<T>): Promise<T | undefined> {
+    if (!this.#client || !this.#session?.alive) return undefined;
+    const session = await this.#onSession(async (current) =>
+      (await tryAdvisoryLock(current.db, sequencerLock)) ? current : undefined,
+    );
+    if (!session) return undefined;
+    this.#leader = session;
+    this.#head = undefined;
+    try {
+      return await work();
+    } finally {
+      this.#leader = undefined;
+      this.#head = undefined;
+      if (session.alive) await releaseAdvisoryLock(session.db, sequencerLock);
+    }
+  }
+
+  /** While this client's events wait and no node sequences: integrates the queue and signs over it. */
+  async #standIn(): Promise<void> {
+    if (this.#waiting.size === 0) return;
+    await this.#asStandIn(async () => {
+      while (this.#waiting.size > 0 && (await this.#integrate([]))) {
+        // More than one batch was queued: keep integrating until this client's events are in.
+      }
+      if (this.#grown) await this.#sign();
+    });
+  }
+
+  /**
    * The sequencer's write: everything queued (oldest first), then this node's own batch, integrated
    * in one transaction on the lock-holding session. Queue rows get their index in the same commit.
    */
-  async #integrate(local: readonly Pending[]): Promise<void> {
-    if (local.length === 0 && !this.#isLeading()) return;
+  /** True when the queue may hold more than this batch took. */
+  async #integrate(local: readonly Pending[]): Promise<boolean> {
+    if (local.length === 0 && !this.#isLeading()) return false;
     let used: Session | undefined;
     let committing = false;
     const outcome = await this.#onSession(async (session) => {
@@ -307,7 +350,7 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
       if (!committing && used !== undefined && !used.alive) throw new NotSequencer();
       throw error;
     });
-    if (!outcome) return;
+    if (!outcome) return false;
     this.#head = outcome.next;
     if (outcome.results.length > 0) this.#grown = true;
     const { fromQueue, results } = outcome;
@@ -316,7 +359,8 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
     // Every node's events, in index order: the sequencer is where the whole log can be watched.
     const integrated = [...fromQueue, ...local];
     this.listeners.notify(integrated.map((leaf, i) => ({ ...results[i], canonical: leaf.canonical })));
-    if (outcome.more) this.#integrateSoon();
+    if (outcome.more && !this.#client) this.#integrateSoon();
+    return outcome.more;
   }
 
   /** Signs the tree (sequencer only) and tells the nodes waiting for a checkpoint. */
@@ -356,6 +400,8 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   #signedOrAwaited(): Promise<string> {
     return guard(async () => {
       if (this.#isLeading()) return this.#sign();
+      const signedHere = await this.#asStandIn(() => this.#sign());
+      if (signedHere !== undefined) return signedHere;
       // Not the sequencer: ask it to sign, and wait for a checkpoint covering the tree as it is now.
       const size = await this.reader.size();
       await sql`select pg_notify(${channel}, 'sign')`.execute(this.db);
@@ -387,6 +433,7 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
       try {
         await this.#connect();
         await this.#tryLead();
+        if (this.#client) await this.#standIn();
         if (this.#isLeading()) {
           await this.#integrate([]);
           if (this.#grown && Date.now() - this.#lastSignedAt >= this.#interval) {

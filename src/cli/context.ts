@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { loadConfig, type Config } from '../config/index.js';
+import type { GatehouseModules } from '../server/index.js';
 
 /** Options every command takes. */
 export interface CommonOptions {
@@ -23,6 +24,23 @@ export function commandConfig(
   profile?: Readonly<Record<string, unknown>>,
 ): Config {
   return loadConfig({ file: options.config, overrides: { dataDir: options.dataDir, ...overrides }, profile });
+}
+
+/**
+ * The modules of the data dir as the server builds them (the configured CRM, the same audit log, as a
+ * client that never takes a cluster role), for one command; closed after `work`.
+ */
+export async function withModules<T>(
+  options: CommonOptions,
+  work: (modules: GatehouseModules) => Promise<T>,
+): Promise<T> {
+  const { openGatehouseModules } = await import('../server/index.js');
+  const modules = await openGatehouseModules(commandConfig(options), { role: 'cli' });
+  try {
+    return await work(modules);
+  } finally {
+    await modules.close();
+  }
 }
 
 /** Prints a result: the human text, or the JSON value with --json. */

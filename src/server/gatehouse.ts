@@ -6,13 +6,7 @@ import type { Server as TlsServer } from 'node:tls';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import {
-  auditOrigin,
-  auditVerifierKey,
-  openAuditLog,
-  type AuditEvent,
-  type AuditLog,
-} from '../audit/index.js';
+import { auditOrigin, auditVerifierKey, type AuditEvent, type AuditLog } from '../audit/index.js';
 import {
   authenticateBrokerCaller,
   clientInfoFromApp,
@@ -21,7 +15,6 @@ import {
   registerBrokerRoutes,
 } from '../broker/index.js';
 import {
-  createCatalog,
   createLifecycle,
   purposeInForce,
   refreshUsage,
@@ -30,14 +23,7 @@ import {
 } from '../catalog/index.js';
 import { demoListenProblem, demoSeedOwners, publicUrl, type Config } from '../config/index.js';
 import { registerConsole, registerConsoleRoutes } from '../console/index.js';
-import {
-  createCrmConnector,
-  crmObjects,
-  isCrmEmpty,
-  seedCrm,
-  type CrmConnector,
-  type CrmObject,
-} from '../crm/index.js';
+import { crmObjects, isCrmEmpty, seedCrm, type CrmConnector, type CrmObject } from '../crm/index.js';
 import { createDevIdp, type DevIdp } from '../devidp/index.js';
 import { ConfigError } from '../errors/index.js';
 import {
@@ -79,8 +65,7 @@ import {
   residencyConditions,
   transferOf,
 } from '../compliance/index.js';
-import { openLocalSecretStore } from '../secrets/index.js';
-import { openStore, writeMeta, type Store } from '../store/index.js';
+import { writeMeta, type Store } from '../store/index.js';
 import { systemClock, type Clock } from '../detect/index.js';
 import { createEgress, type EgressOptions } from '../egress/index.js';
 import { startCompliance } from './compliance.js';
@@ -89,6 +74,7 @@ import { createHttpServer, type Refusal } from './http.js';
 import { reloadTlsOnChange, tlsContextOptions } from './tls.js';
 import { createLogger, runtimeWarning } from './log.js';
 import { createMetrics } from './metrics.js';
+import { openGatehouseModules } from './modules.js';
 import { checkReadiness, dependencyChecks, type ReadinessCheck } from './readiness.js';
 
 export interface Gatehouse {
@@ -146,8 +132,20 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
   const devIdpIssuer = `${url}/idp`;
   const idpIssuer = config.idp.issuer ?? devIdpIssuer;
 
-  const store = await openStore(config);
-  const closers: Array<() => Promise<void>> = [() => store.close()];
+  const modules = await openGatehouseModules(config, {
+    role: 'serve',
+    onBackgroundError: (what, err) =>
+      logger.error(
+        { err },
+        what === 'audit' ? 'audit checkpoint signing failed' : 'reading the CRM user directory failed',
+      ),
+    onSequencerChange: (leading) =>
+      logger.info(
+        leading ? 'audit sequencer: this node now integrates the log' : 'audit sequencer: role given up',
+      ),
+  });
+  const { store, secrets, catalog } = modules;
+  const closers: Array<() => Promise<void>> = [() => modules.close()];
   try {
     // Redis (scale-out): shared limits, revocation notices, DPoP replay; loaded only when configured.
     const redis = config.redis.url
@@ -163,13 +161,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     // One store for the gateway's limits and the token endpoint's: detection's throttle of a network
     // at the token endpoint lives among the limits' throttles.
     const limitsBackend = redis?.limits ?? memoryBackend();
-    const secrets = openLocalSecretStore(config.dataDir);
-    const catalog = createCatalog(store.db);
-    const connected = await createCrmConnector(config, {
-      db: store.db,
-      secrets,
-      onBackgroundError: (err) => logger.error({ err }, 'reading the CRM user directory failed'),
-    });
+    const connected = await modules.crm();
     closers.unshift(() => connected.close());
     const crm = options.wrapConnector ? options.wrapConnector(connected.connector) : connected.connector;
     if (config.demo) {
@@ -184,22 +176,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       public_url: url,
     });
 
-    const audit: AuditLog = await openAuditLog({
-      db: store.db,
-      secrets,
-      origin: auditOrigin,
-      onBackgroundError: (err) => logger.error({ err }, 'audit checkpoint signing failed'),
-      checkpointIntervalMs: config.audit.checkpointInterval,
-      witnessing: {
-        witnesses: config.audit.witnesses,
-        ...(config.audit.witnessQuorum !== undefined && { quorum: config.audit.witnessQuorum }),
-      },
-      sequencerLeaseMs: config.database.sequencerLeaseMs,
-      onSequencerChange: (leading) =>
-        logger.info(
-          leading ? 'audit sequencer: this node now integrates the log' : 'audit sequencer: role given up',
-        ),
-    });
+    const audit: AuditLog = await modules.audit();
     closers.unshift(() => audit.close());
     let devIdp: DevIdp | undefined;
     if (config.demo) {

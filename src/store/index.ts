@@ -4,6 +4,7 @@ export {
   storeKindOf,
   lockSequence,
   tryAdvisoryLock,
+  releaseAdvisoryLock,
   type Store,
   type StoreKind,
   type Session,

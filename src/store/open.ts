@@ -123,6 +123,12 @@ export async function tryAdvisoryLock(db: Db, name: string): Promise<boolean> {
   return rows[0]?.locked === true;
 }
 
+/** Gives back a session-level advisory lock taken with tryAdvisoryLock on the same connection. */
+export async function releaseAdvisoryLock(db: Db, name: string): Promise<void> {
+  const { lockKey } = await import('./postgres.js');
+  await sql`select pg_advisory_unlock(${lockKey(name)}::bigint)`.execute(db);
+}
+
 /**
  * Inside a write transaction that inserts into an ever-growing sequence (token revocations), makes the
  * rows commit in sequence order: on PostgreSQL a transaction-level advisory lock, so a reader paging by

@@ -14,6 +14,7 @@ import type {
   ScopeSuggestion,
 } from '../../catalog/index.js';
 import type { Config } from '../../config/index.js';
+import type { CrmConnector } from '../../crm/index.js';
 import type { Egress } from '../../egress/index.js';
 import type { PolicySet } from '../../policy/index.js';
 import { CatalogError, GatehouseError, InputError, NotFound } from '../../errors/index.js';
@@ -35,6 +36,8 @@ export interface CatalogSession {
     target: { appId?: string; userId?: string },
     options: { reason: string; actor: string; permanent?: boolean },
   ): Promise<unknown>;
+  /** The CRM the deployment is configured for (connected on first use), as the server reads it. */
+  crm(): Promise<CrmConnector>;
 }
 
 /**
@@ -47,27 +50,25 @@ export async function withCatalog<T>(
   work: (session: CatalogSession) => Promise<T>,
 ): Promise<T> {
   const config = commandConfig(options);
-  const [audit, broker, catalog, crm, egressModule, policy, secretsModule, storeModule] = await Promise.all([
-    import('../../audit/index.js'),
+  const [broker, catalog, crm, egressModule, policy, server] = await Promise.all([
     import('../../broker/index.js'),
     import('../../catalog/index.js'),
     import('../../crm/index.js'),
     import('../../egress/index.js'),
     import('../../policy/index.js'),
-    import('../../secrets/index.js'),
-    import('../../store/index.js'),
+    import('../../server/index.js'),
   ]);
-  const store = await storeModule.openStore(config);
+  const modules = await server.openGatehouseModules(config, { role: 'cli' });
   try {
-    const secrets = secretsModule.openLocalSecretStore(config.dataDir);
-    const log = await audit.openAuditLog({ db: store.db, secrets, origin: audit.auditOrigin });
+    const { store, secrets } = modules;
+    const log = await modules.audit();
     const egress = egressModule.createEgress({
       allowPrivateDestinations: config.net.allowPrivateDestinations,
     });
     try {
       // Loading and validating the Cedar library takes a second or more: only registrations need it.
       let policies: Promise<PolicySet> | undefined;
-      const embedded = crm.createEmbeddedCrm(store.db);
+      const connector = async () => (await modules.crm()).connector;
       const revokeTokens: CatalogSession['revokeTokens'] = (target, how) =>
         broker.revokeAll(store.db, { ...target, ...how, audit: log });
       const lifecycle = catalog.createLifecycle({
@@ -77,18 +78,28 @@ export async function withCatalog<T>(
         policies: () => (policies ??= policy.loadActivePolicySet(config.dataDir)),
         audit: log,
         revokeTokens,
-        tableSizes: async () =>
-          Object.fromEntries(
-            await Promise.all(crm.crmObjects.map(async (o) => [o, await embedded.count(o)] as const)),
-          ),
+        tableSizes: async () => {
+          const source = await connector();
+          return Object.fromEntries(
+            await Promise.all(crm.crmObjects.map(async (o) => [o, await source.count(o)] as const)),
+          );
+        },
       });
-      return await work({ config, store, audit: log, secrets, lifecycle, egress, revokeTokens });
+      return await work({
+        config,
+        store,
+        audit: log,
+        secrets,
+        lifecycle,
+        egress,
+        revokeTokens,
+        crm: connector,
+      });
     } finally {
       await egress.close();
-      await log.close();
     }
   } finally {
-    await store.close();
+    await modules.close();
   }
 }
 

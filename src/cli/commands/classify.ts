@@ -4,8 +4,7 @@ import type { Command } from 'commander';
 import type { FieldClassification } from '../../classify/index.js';
 import type { CrmObject } from '../../crm/index.js';
 import { InputError } from '../../errors/index.js';
-import type { Store } from '../../store/index.js';
-import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
+import { progressBar, report, withCommonOptions, withModules, type CommonOptions } from '../context.js';
 
 interface TableOptions extends CommonOptions {
   object?: string;
@@ -36,10 +35,10 @@ export function registerClassifyCommands(program: Command): void {
     if (!Number.isSafeInteger(size) || size < 1 || size > 100_000) {
       throw new InputError('--sample-size must be a whole number from 1 to 100000');
     }
-    await withStore(options, async (store, config) => {
+    await withModules(options, async ({ store, crm, audit }) => {
       const { classificationTable, sampleFields } = await import('../../classify/index.js');
-      const { createEmbeddedCrm, crmObjects } = await import('../../crm/index.js');
-      const connector = createEmbeddedCrm(store.db);
+      const { crmObjects } = await import('../../crm/index.js');
+      const { connector } = await crm();
       const objects = selectObjects(options.object, crmObjects);
       let records: number | undefined;
       if (options.sample) {
@@ -54,23 +53,22 @@ export function registerClassifyCommands(program: Command): void {
           bar?.stop();
         }
         // Reading real CRM values is an access like any other: counts only, never a value.
-        await withAudit(store, config.dataDir, (audit) =>
-          audit.append({
-            timestamp: new Date().toISOString(),
-            actor_id: `os:${userInfo().username}`,
-            actor_role: 'cli',
-            app_id: 'gatehouse-cli',
-            action: 'classify.sample',
-            resource_type: 'field_classes',
-            resource_id: objects.join(','),
-            scope: '',
-            request_id: `classify-${randomUUID()}`,
-            trace_id: '',
-            outcome: 'allow',
-            reason: `DLP sampling of up to ${size} records per object for field classification`,
-            record_count: records as number,
-          }),
-        );
+        const log = await audit();
+        await log.append({
+          timestamp: new Date().toISOString(),
+          actor_id: `os:${userInfo().username}`,
+          actor_role: 'cli',
+          app_id: 'gatehouse-cli',
+          action: 'classify.sample',
+          resource_type: 'field_classes',
+          resource_id: objects.join(','),
+          scope: '',
+          request_id: `classify-${randomUUID()}`,
+          trace_id: '',
+          outcome: 'allow',
+          reason: `DLP sampling of up to ${size} records per object for field classification`,
+          record_count: records as number,
+        });
       }
       const rows = await classificationTable(store.db, connector, objects);
       report(options, formatTable(rows, records), { records: rows, sampled_records: records ?? null });
@@ -113,23 +111,20 @@ async function override(field: string, dataClass: string | undefined, options: O
   if (options.as !== undefined && !/^[^\s@]{1,64}@[^\s@]{1,190}$/.test(options.as)) {
     throw new InputError('--as must be an e-mail address');
   }
-  await withStore(options, async (store, config) => {
+  await withModules(options, async ({ store, crm, audit }) => {
     const { changeOverride, parseFieldRef } = await import('../../classify/index.js');
-    const { createEmbeddedCrm } = await import('../../crm/index.js');
-    const connector = createEmbeddedCrm(store.db);
+    const { connector } = await crm();
     const ref = parseFieldRef(field, connector);
     const osUser = userInfo().username;
     const stated = options.as
       ? ` (actor stated with --as, not verified; os user ${osUser} on ${hostname()})`
       : '';
-    const row = await withAudit(store, config.dataDir, (audit) =>
-      changeOverride(store.db, connector, audit, {
-        ref,
-        dataClass,
-        reason: `${options.reason}${stated}`,
-        actor: options.as ?? `os:${osUser}`,
-      }),
-    );
+    const row = await changeOverride(store.db, connector, await audit(), {
+      ref,
+      dataClass,
+      reason: `${options.reason}${stated}`,
+      actor: options.as ?? `os:${osUser}`,
+    });
     const human =
       dataClass === undefined
         ? `${field}: override removed; effective class ${row.effective}`
@@ -145,41 +140,6 @@ function selectObjects(name: string | undefined, all: readonly CrmObject[]): rea
   );
   if (!object) throw new InputError(`--object must be one of ${all.join(', ')}`);
   return [object];
-}
-
-async function withStore<T>(
-  options: CommonOptions,
-  work: (store: Store, config: ReturnType<typeof commandConfig>) => Promise<T>,
-): Promise<T> {
-  const config = commandConfig(options);
-  const { openStore } = await import('../../store/index.js');
-  const store = await openStore(config);
-  try {
-    return await work(store, config);
-  } finally {
-    await store.close();
-  }
-}
-
-async function withAudit<T>(
-  store: Store,
-  dataDir: string,
-  work: (audit: import('../../audit/index.js').AuditLog) => Promise<T>,
-): Promise<T> {
-  const [{ auditOrigin, openAuditLog }, { openLocalSecretStore }] = await Promise.all([
-    import('../../audit/index.js'),
-    import('../../secrets/index.js'),
-  ]);
-  const audit = await openAuditLog({
-    db: store.db,
-    secrets: openLocalSecretStore(dataDir),
-    origin: auditOrigin,
-  });
-  try {
-    return await work(audit);
-  } finally {
-    await audit.close();
-  }
 }
 
 /** object, field, metadata class, sampled evidence, override, effective class. */

@@ -34,12 +34,11 @@ async function withCompliance<T>(
   options: CommonOptions,
   work: (parts: ComplianceParts) => Promise<T>,
 ): Promise<T> {
-  const { createEmbeddedCrm } = await import('../../crm/index.js');
-  return withCatalog(options, (session) =>
+  return withCatalog(options, async (session) =>
     work({
       db: session.store.db,
       audit: session.audit,
-      crm: createEmbeddedCrm(session.store.db),
+      crm: await session.crm(),
       config: session.config,
     }),
   );
@@ -60,7 +59,8 @@ export function registerComplianceCommands(program: Command): void {
       .option('--now', 'run the purge now (the server also runs it every retention.purgeIntervalMs)'),
   ).action(async (options: PurgeOptions) => {
     if (!options.now) throw new InputError('say --now to purge now (the server purges on its own schedule)');
-    const { purgeNow } = await import('../../server/index.js');
+    const { loadComplianceWiring } = await import('../../server/index.js');
+    const { purgeNow } = await loadComplianceWiring();
     const run = await withCompliance(options, (parts) => purgeNow(parts));
     const m = run.manifest;
     report(

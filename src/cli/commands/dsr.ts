@@ -25,20 +25,17 @@ async function withDesk<T>(
   options: CommonOptions,
   work: (desk: DsrDesk, audit: AuditLog) => Promise<T>,
 ): Promise<T> {
-  const [{ createCatalog }, { createEmbeddedCrm }, { complianceDesk }] = await Promise.all([
-    import('../../catalog/index.js'),
-    import('../../crm/index.js'),
-    import('../../server/index.js'),
-  ]);
-  return withCatalog(options, (session) =>
+  const { loadComplianceWiring } = await import('../../server/index.js');
+  const { complianceDesk } = await loadComplianceWiring();
+  return withCatalog(options, async (session) =>
     work(
       complianceDesk({
         config: session.config,
         db: session.store.db,
         audit: session.audit,
-        crm: createEmbeddedCrm(session.store.db),
+        crm: await session.crm(),
         secrets: session.secrets,
-        catalog: createCatalog(session.store.db),
+        catalog: session.lifecycle.catalog,
       }),
       session.audit,
     ),

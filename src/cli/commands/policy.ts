@@ -27,7 +27,14 @@ import {
   type RecordedSimulation,
 } from '../../policy/index.js';
 import { callAdmin, currentLogin, localOperator, type CliLogin } from '../login.js';
-import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
+import {
+  commandConfig,
+  progressBar,
+  report,
+  withCommonOptions,
+  withModules,
+  type CommonOptions,
+} from '../context.js';
 
 /** Exit codes of `policy check` (CONTRACT.md "App manifest"). */
 const checkExit = { approve: 0, deny: 1, invalid: 2, review: 3 } as const;
@@ -201,55 +208,38 @@ export function registerPolicyCommands(program: Command): void {
       );
       return;
     }
-    const config = commandConfig(options);
-    const [{ auditOrigin, openAuditLog }, { openLocalSecretStore }, { openStore }] = await Promise.all([
-      import('../../audit/index.js'),
-      import('../../secrets/index.js'),
-      import('../../store/index.js'),
-    ]);
     const osUser = userInfo().username;
-    const store = await openStore(config);
-    try {
-      const audit = await openAuditLog({
-        db: store.db,
-        secrets: openLocalSecretStore(config.dataDir),
-        origin: auditOrigin,
-      });
-      try {
-        // The audit event goes in before the version becomes active: a change that cannot be
-        // recorded is not made. Without a login the actor is the unverified local operator.
-        const gate = {
-          context: { fieldsets: config.scopes, consentPurposes: config.gateway.consent.purposes },
-          force: options.force === true,
-        };
-        const publication = await publishPolicySet(dir, config.dataDir, gate, async (publication) => {
-          await audit.append(
-            publishAuditEvent({
-              actor: localOperator.id,
-              role: localOperator.role,
-              appId: 'gatehouse-cli',
-              requestId: `policy-publish-${randomUUID()}`,
-              previous: publication.previous,
-              version: publication.set.version,
-              reason,
-              tests: publication.tests,
-              note: `local operator, not verified: os user ${osUser} on ${hostname()}`,
-            }),
-          );
-        });
-        const { set, previous, tests } = publication;
-        const forced = tests.forced ? `; forced past ${tests.failed} of ${tests.total} failing tests` : '';
-        report(
-          options,
-          `published policy version ${set.version} (was ${previous}, ${set.policies.size} policies, ${tests.total - tests.failed}/${tests.total} tests pass${forced}); running servers switch within a second`,
-          { version: set.version, previous, policies: [...set.policies.keys()], tests },
+    await withModules(options, async ({ config, audit: openAudit }) => {
+      const audit = await openAudit();
+      // The audit event goes in before the version becomes active: a change that cannot be
+      // recorded is not made. Without a login the actor is the unverified local operator.
+      const gate = {
+        context: { fieldsets: config.scopes, consentPurposes: config.gateway.consent.purposes },
+        force: options.force === true,
+      };
+      const publication = await publishPolicySet(dir, config.dataDir, gate, async (publication) => {
+        await audit.append(
+          publishAuditEvent({
+            actor: localOperator.id,
+            role: localOperator.role,
+            appId: 'gatehouse-cli',
+            requestId: `policy-publish-${randomUUID()}`,
+            previous: publication.previous,
+            version: publication.set.version,
+            reason,
+            tests: publication.tests,
+            note: `local operator, not verified: os user ${osUser} on ${hostname()}`,
+          }),
         );
-      } finally {
-        await audit.close();
-      }
-    } finally {
-      await store.close();
-    }
+      });
+      const { set, previous, tests } = publication;
+      const forced = tests.forced ? `; forced past ${tests.failed} of ${tests.total} failing tests` : '';
+      report(
+        options,
+        `published policy version ${set.version} (was ${previous}, ${set.policies.size} policies, ${tests.total - tests.failed}/${tests.total} tests pass${forced}); running servers switch within a second`,
+        { version: set.version, previous, policies: [...set.policies.keys()], tests },
+      );
+    });
   });
 }
 

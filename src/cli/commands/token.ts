@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { InputError } from '../../errors/index.js';
 import { callAdmin, currentLogin, localOperator } from '../login.js';
-import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
+import { report, withCommonOptions, withModules, type CommonOptions } from '../context.js';
 
 interface RevokeOptions extends CommonOptions {
   app?: string;
@@ -22,41 +22,22 @@ export function registerTokenCommands(program: Command): void {
       .requiredOption('--reason <text>', 'why; recorded with the revocation and in the audit trail'),
   ).action(async (options: RevokeOptions) => {
     if (!options.app && !options.user) throw new InputError('token revoke needs --app, --user or both');
-    const config = commandConfig(options);
-    const [{ revokeAll }, { auditOrigin, openAuditLog }, { openLocalSecretStore }, { openStore }] =
-      await Promise.all([
-        import('../../broker/index.js'),
-        import('../../audit/index.js'),
-        import('../../secrets/index.js'),
-        import('../../store/index.js'),
-      ]);
-    const store = await openStore(config);
-    try {
-      const audit = await openAuditLog({
-        db: store.db,
-        secrets: openLocalSecretStore(config.dataDir),
-        origin: auditOrigin,
+    const { revokeAll } = await import('../../broker/index.js');
+    await withModules(options, async ({ config, store, audit }) => {
+      const result = await revokeAll(store.db, {
+        appId: options.app,
+        userId: options.user,
+        ...(config.idp.issuer === undefined ? {} : { issuer: config.idp.issuer }),
+        reason: options.reason,
+        // No admin API revokes tokens by app or user: this runs on the server host, unverified.
+        actor: localOperator.id,
+        audit: await audit(),
       });
-      try {
-        const result = await revokeAll(store.db, {
-          appId: options.app,
-          userId: options.user,
-          ...(config.idp.issuer === undefined ? {} : { issuer: config.idp.issuer }),
-          reason: options.reason,
-          // No admin API revokes tokens by app or user: this runs on the server host, unverified.
-          actor: localOperator.id,
-          audit,
-        });
-        const target = [options.app && `app ${options.app}`, options.user && `user ${options.user}`]
-          .filter(Boolean)
-          .join(' / ');
-        report(options, `revoked every token of ${target}`, result);
-      } finally {
-        await audit.close();
-      }
-    } finally {
-      await store.close();
-    }
+      const target = [options.app && `app ${options.app}`, options.user && `user ${options.user}`]
+        .filter(Boolean)
+        .join(' / ');
+      report(options, `revoked every token of ${target}`, result);
+    });
   });
 
   const keys = program.command('keys').description("the broker's token signing keys");
@@ -67,17 +48,11 @@ export function registerTokenCommands(program: Command): void {
         'publish a new signing key now; it signs after the publish lead time, the old one stays until its tokens expire',
       ),
   ).action(async (options: CommonOptions) => {
-    const config = commandConfig(options);
-    const [{ rotateSigningKey }, { openLocalSecretStore }, { openStore }] = await Promise.all([
-      import('../../broker/index.js'),
-      import('../../secrets/index.js'),
-      import('../../store/index.js'),
-    ]);
-    const store = await openStore(config);
-    try {
+    const { rotateSigningKey } = await import('../../broker/index.js');
+    await withModules(options, async ({ config, store, secrets }) => {
       const kid = await rotateSigningKey({
         db: store.db,
-        secrets: openLocalSecretStore(config.dataDir),
+        secrets,
         publishLeadSeconds: config.broker.keyPublishLeadSeconds,
       });
       report(
@@ -85,9 +60,7 @@ export function registerTokenCommands(program: Command): void {
         `new signing key ${kid} published; it signs in ${config.broker.keyPublishLeadSeconds}s`,
         { kid, publish_lead_seconds: config.broker.keyPublishLeadSeconds },
       );
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   withCommonOptions(
@@ -112,37 +85,21 @@ export function registerTokenCommands(program: Command): void {
       report(options, `signing key ${kid} revoked by ${login.user}: out of JWKS, its tokens refused`, result);
       return;
     }
-    const config = commandConfig(options);
-    const [{ revokeSigningKey }, { auditOrigin, openAuditLog }, { openLocalSecretStore }, { openStore }] =
-      await Promise.all([
-        import('../../broker/index.js'),
-        import('../../audit/index.js'),
-        import('../../secrets/index.js'),
-        import('../../store/index.js'),
-      ]);
-    const store = await openStore(config);
-    try {
-      const secrets = openLocalSecretStore(config.dataDir);
-      const audit = await openAuditLog({ db: store.db, secrets, origin: auditOrigin });
-      try {
-        const result = await revokeSigningKey({
-          db: store.db,
-          secrets,
-          kid,
-          reason: options.reason,
-          actor: localOperator.id,
-          audit,
-        });
-        report(
-          options,
-          `signing key ${result.kid} revoked: out of JWKS, its tokens refused; ${result.signing_kid} signs now`,
-          result,
-        );
-      } finally {
-        await audit.close();
-      }
-    } finally {
-      await store.close();
-    }
+    const { revokeSigningKey } = await import('../../broker/index.js');
+    await withModules(options, async ({ store, secrets, audit }) => {
+      const result = await revokeSigningKey({
+        db: store.db,
+        secrets,
+        kid,
+        reason: options.reason,
+        actor: localOperator.id,
+        audit: await audit(),
+      });
+      report(
+        options,
+        `signing key ${result.kid} revoked: out of JWKS, its tokens refused; ${result.signing_kid} signs now`,
+        result,
+      );
+    });
   });
 }

@@ -1,0 +1,119 @@
+/**
+ * The one wiring of the domain modules from configuration, for `serve` and for every CLI command alike:
+ * a command reads the CRM the deployment is configured for, and writes the same audit log, as the
+ * server does. What differs by role is only what a cluster shares: a serving node competes for the
+ * audit sequencer on PostgreSQL; a CLI process never takes a cluster role.
+ */
+import { auditOrigin, openAuditLog, type AuditLog, type AuditLogOptions } from '../audit/index.js';
+import { createCatalog, type Catalog } from '../catalog/index.js';
+import type { Config } from '../config/index.js';
+import { createCrmConnector, type ConnectedCrm } from '../crm/index.js';
+import { openLocalSecretStore, type SecretStore } from '../secrets/index.js';
+import { openStore, type Db, type Store } from '../store/index.js';
+
+/** Who the modules are built for: a serving node, or one CLI command's process. */
+export type ModulesRole = 'serve' | 'cli';
+
+export interface ModulesOptions {
+  readonly role: ModulesRole;
+  /** Failures of background work: checkpoint signing, the CRM user directory's refresh. */
+  readonly onBackgroundError?: (what: 'audit' | 'crm', error: unknown) => void;
+  /** serve on PostgreSQL: what this node says about the audit sequencer role (taken, lost). */
+  readonly onSequencerChange?: (leading: boolean) => void;
+}
+
+export interface GatehouseModules {
+  readonly config: Config;
+  readonly role: ModulesRole;
+  readonly store: Store;
+  readonly secrets: SecretStore;
+  readonly catalog: Catalog;
+  /** The configured CRM (embedded, Salesforce or HubSpot), connected on first use. */
+  crm(): Promise<ConnectedCrm>;
+  /** The audit log, opened on first use (a checkpoint key load and an integrity check). */
+  audit(): Promise<AuditLog>;
+  /** Closes what was opened, newest first: the audit log (a final checkpoint), the CRM, the store. */
+  close(): Promise<void>;
+}
+
+/** Builds the modules a role needs from configuration; the CRM and the audit log open when first asked. */
+export async function openGatehouseModules(
+  config: Config,
+  options: ModulesOptions,
+): Promise<GatehouseModules> {
+  const store = await openStore(config);
+  const secrets = openLocalSecretStore(config.dataDir);
+  let crm: Promise<ConnectedCrm> | undefined;
+  let audit: Promise<AuditLog> | undefined;
+  let closing: Promise<void> | undefined;
+  const report = (what: 'audit' | 'crm') =>
+    options.onBackgroundError && ((error: unknown) => options.onBackgroundError?.(what, error));
+  return {
+    config,
+    role: options.role,
+    store,
+    secrets,
+    catalog: createCatalog(store.db),
+    crm: () =>
+      (crm ??= createCrmConnector(config, {
+        db: store.db,
+        secrets,
+        onBackgroundError: report('crm'),
+      }).then(closingOnce)),
+    audit: () =>
+      (audit ??= openAuditLog(
+        auditLogOptions(config, options.role, {
+          db: store.db,
+          secrets,
+          onBackgroundError: report('audit'),
+          onSequencerChange: options.onSequencerChange,
+        }),
+      )),
+    close: () =>
+      (closing ??= (async () => {
+        try {
+          await (await audit?.catch(() => undefined))?.close();
+          await (await crm?.catch(() => undefined))?.close();
+        } finally {
+          await store.close();
+        }
+      })()),
+  };
+}
+
+/**
+ * How each role opens the audit log. A serving node signs on the configured schedule, asks the
+ * witnesses and competes for the sequencer; a CLI process appends as a client (AuditLogOptions.role)
+ * and signs its final checkpoint unwitnessed, as commands always have.
+ */
+export function auditLogOptions(
+  config: Config,
+  role: ModulesRole,
+  deps: {
+    db: Db;
+    secrets: SecretStore;
+    onBackgroundError?: (error: unknown) => void;
+    onSequencerChange?: (leading: boolean) => void;
+  },
+): AuditLogOptions {
+  const base = { db: deps.db, secrets: deps.secrets, origin: auditOrigin };
+  if (role === 'cli') return { ...base, role: 'client' };
+  return {
+    ...base,
+    ...(deps.onBackgroundError && { onBackgroundError: deps.onBackgroundError }),
+    checkpointIntervalMs: config.audit.checkpointInterval,
+    witnessing: {
+      witnesses: config.audit.witnesses,
+      ...(config.audit.witnessQuorum !== undefined && { quorum: config.audit.witnessQuorum }),
+    },
+    sequencerLeaseMs: config.database.sequencerLeaseMs,
+    ...(deps.onSequencerChange && { onSequencerChange: deps.onSequencerChange }),
+    role: 'node',
+  };
+}
+
+/** The connector with a close that runs once, whoever asks first (the server's shutdown or the root's). */
+function closingOnce(connected: ConnectedCrm): ConnectedCrm {
+  let closed: Promise<void> | undefined;
+  return { ...connected, close: () => (closed ??= connected.close()) };
+}
