@@ -3,7 +3,7 @@ import { normaliseEmail, type App, type HistoryEntry } from '../catalog/index.js
 import type { ResidencyConfig } from '../config/index.js';
 import { AccessDenied, InputError, NotFound } from '../errors/index.js';
 import { authenticate, governed, recordRefusalsBeforeHandler, type PipelineDeps } from '../gateway/index.js';
-import { buildRunbook, runbookHtml, runbookMarkdown, type RunbookIncident } from './runbook.js';
+import { buildRunbook, runbookHtml, runbookMarkdown, type RunbookIncident } from '../compliance/index.js';
 
 export interface RunbookRouteDeps extends PipelineDeps {
   findApp(id: string): Promise<App | undefined>;

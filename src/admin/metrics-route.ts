@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { authenticate, governed, requireScope, type PipelineDeps } from './pipeline.js';
+import { authenticate, governed, requireScope, type PipelineDeps } from '../gateway/index.js';
 
 /** The Prometheus exposition of this node's registry. */
 export interface MetricsSource {

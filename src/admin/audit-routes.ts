@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { InputError } from '../errors/index.js';
-import { authenticate, governed, requireScope, type PipelineDeps } from './pipeline.js';
+import { authenticate, governed, requireScope, type PipelineDeps } from '../gateway/index.js';
 
 /**
  * The auditor's read API over the Merkle log (CONTRACT.md "Audit"). It runs the same pipeline as CRM

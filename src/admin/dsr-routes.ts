@@ -12,9 +12,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuditLog } from '../audit/index.js';
 import { InputError } from '../errors/index.js';
-import { parseDsrRequest, type DsrDesk } from './dsr.js';
-import type { Governance } from './governance.js';
-import { buildComplianceReport } from './report.js';
+import { parseDsrRequest, type DsrDesk } from '../compliance/index.js';
+import type { Governance } from '../compliance/index.js';
+import { buildComplianceReport } from '../compliance/index.js';
 
 const resourceType = 'dsr';
 const admins = ['admin'];

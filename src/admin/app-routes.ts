@@ -29,7 +29,7 @@ import {
   recordRefusalsBeforeHandler,
   type PipelineDeps,
   type Trail,
-} from './pipeline.js';
+} from '../gateway/index.js';
 
 export interface AppRouteDeps extends PipelineDeps {
   lifecycle: Lifecycle;

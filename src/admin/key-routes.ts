@@ -6,7 +6,7 @@ import {
   recordRefusalsBeforeHandler,
   type PipelineDeps,
   type Trail,
-} from './pipeline.js';
+} from '../gateway/index.js';
 
 /** What the key routes need from the broker (its Broker fits it). */
 export interface SigningKeysPort {

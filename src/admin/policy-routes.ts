@@ -26,7 +26,7 @@ import {
   requireScope,
   type PipelineDeps,
   type Trail,
-} from './pipeline.js';
+} from '../gateway/index.js';
 
 export interface PolicyRouteDeps extends PipelineDeps {
   /** The library in force (reloaded within a second of a publish). */

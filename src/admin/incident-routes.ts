@@ -6,7 +6,7 @@ import {
   recordRefusalsBeforeHandler,
   type PipelineDeps,
   type Trail,
-} from './pipeline.js';
+} from '../gateway/index.js';
 
 /**
  * What the incident routes need from detection (src/detect's IncidentDesk fits it): the gateway hosts the
