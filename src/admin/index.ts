@@ -16,6 +16,7 @@ import { registerMetricsRoute, type MetricsSource } from './metrics-route.js';
 import { registerOpenApiDocument } from './openapi.js';
 import { registerPolicyRoutes, type PolicyRouteDeps } from './policy-routes.js';
 import { registerRunbookRoutes, type RunbookRouteDeps } from './runbook-routes.js';
+import { declareShapes } from './shapes.js';
 
 export { serveMetricsOnly, type MetricsSource } from './metrics-route.js';
 export type { GrantedApp } from './console-routes.js';
@@ -43,6 +44,7 @@ export interface AdminDeps {
 export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   const { pipeline } = deps;
   void app.register(async (admin) => {
+    declareShapes(admin);
     await registerOpenApiDocument(admin);
     registerAppRoutes(admin, { ...pipeline, ...deps.apps });
     registerPolicyRoutes(admin, { ...pipeline, ...deps.policies });
