@@ -1,6 +1,7 @@
 import {
   Type,
   type ObjectOptions,
+  type SchemaOptions,
   type Static,
   type StringOptions,
   type TProperties,
@@ -61,7 +62,8 @@ export const Open = <T extends TProperties>(properties: T = {} as T, options: Ob
 export const Closed = <T extends TProperties>(properties: T, options: ObjectOptions = {}) =>
   Type.Object(properties, { ...options, additionalProperties: false });
 
-export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+export const Nullable = <T extends TSchema>(schema: T, options: SchemaOptions = {}) =>
+  Type.Union([schema, Type.Null()], options);
 
 /** One query parameter, given once. */
 export const QueryText = (options: StringOptions = {}) => Type.Optional(Type.String(options));
