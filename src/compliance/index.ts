@@ -7,7 +7,6 @@ export {
   type RunbookIncident,
   type RunbookInput,
 } from './runbook.js';
-export { registerRunbookRoutes, type RunbookRouteDeps } from './routes.js';
 export {
   Scrubber,
   scrubTables,
@@ -33,5 +32,4 @@ export {
   type ReportVerdict,
 } from './report.js';
 export { createDsrDesk, parseDsrRequest, type CopyKeeper, type DsrDesk, type DsrRecord } from './dsr.js';
-export { registerDsrRoutes } from './dsr-routes.js';
 export { copyKeepersOf, keepsCopiesInGatehouse } from './plan.js';

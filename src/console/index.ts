@@ -1,3 +1,2 @@
-/** The web console: its static files at /console and the calls only it makes (who am I, my apps, a dry-run admission). */
+/** The web console: its static files at /console (the calls it makes are the admin API, src/admin). */
 export { registerConsole } from './static.js';
-export { registerConsoleRoutes, type ConsoleRouteDeps, type GrantedApp } from './routes.js';

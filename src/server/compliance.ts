@@ -12,10 +12,10 @@ import {
   createAppStore,
   createDsrDesk,
   registerAppStoreRoutes,
-  registerDsrRoutes,
   runPurge,
   type Caller,
   type CallRecord,
+  type DsrDesk,
   type Governance,
 } from '../compliance/index.js';
 import type { Config } from '../config/index.js';
@@ -43,15 +43,21 @@ export interface ComplianceWiring {
   logger: Logger;
 }
 
-/** Mounts the app store and DSR routes; answers the function that stops the scheduled jobs. */
-export function startCompliance(w: ComplianceWiring): () => void {
+/**
+ * Mounts the app store routes (the data plane of microapps) and starts the scheduled jobs; answers the
+ * DSR desk and the governance the admin API's DSR routes run on, and how to stop the jobs.
+ */
+export function startCompliance(w: ComplianceWiring): {
+  desk: DsrDesk;
+  governance: Governance;
+  stop(): void;
+} {
   const governance = pipelineGovernance(w.pipeline);
   const store = createAppStore(w.db, w.config);
   const dsr = complianceDesk(w);
   registerAppStoreRoutes(w.app, { governance, store });
-  registerDsrRoutes(w.app, { governance, dsr, audit: w.audit });
   const interval = w.config.retention.purgeIntervalMs;
-  if (interval === 0) return () => undefined;
+  if (interval === 0) return { desk: dsr, governance, stop: () => undefined };
   const timer = setInterval(() => {
     // Once per cluster: where the audit log is integrated.
     if (!w.audit.sequencing()) return;
@@ -60,7 +66,7 @@ export function startCompliance(w: ComplianceWiring): () => void {
       .catch((err: unknown) => w.logger.error({ err }, 'compliance purge or DSR sweep failed'));
   }, interval);
   timer.unref();
-  return () => clearInterval(timer);
+  return { desk: dsr, governance, stop: () => clearInterval(timer) };
 }
 
 /** The DSR desk over the server's (or the CLI's) parts. */

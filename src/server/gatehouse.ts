@@ -22,22 +22,15 @@ import {
   type Catalog,
 } from '../catalog/index.js';
 import { demoListenProblem, demoSeedOwners, publicUrl, type Config } from '../config/index.js';
-import { registerConsole, registerConsoleRoutes } from '../console/index.js';
+import { registerConsole } from '../console/index.js';
 import { crmObjects, isCrmEmpty, seedCrm, type CrmConnector, type CrmObject } from '../crm/index.js';
 import { createDevIdp, type DevIdp } from '../devidp/index.js';
 import { ConfigError } from '../errors/index.js';
 import {
   cedarRuntimePolicy,
-  registerAppRoutes,
-  registerAuditRoutes,
-  registerIncidentRoutes,
-  registerKeyRoutes,
-  registerPolicyRoutes,
   networkOf,
   registerGatewayRoutes,
-  registerMetricsRoute,
   registerOpenApiRoute,
-  serveMetricsOnly,
   storedWriteKeys,
   refusalEvent,
   type ApprovedPlan,
@@ -58,13 +51,8 @@ import {
   type PolicySet,
   type RowCondition,
 } from '../policy/index.js';
-import {
-  appResidency,
-  regionOf,
-  registerRunbookRoutes,
-  residencyConditions,
-  transferOf,
-} from '../compliance/index.js';
+import { registerAdminRoutes, serveMetricsOnly, type AdminDeps } from '../admin/index.js';
+import { appResidency, regionOf, residencyConditions, transferOf } from '../compliance/index.js';
 import { writeMeta, type Store } from '../store/index.js';
 import { systemClock, type Clock } from '../detect/index.js';
 import { createEgress, type EgressOptions } from '../egress/index.js';
@@ -287,7 +275,6 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       cursorKey,
       writeKeys: storedWriteKeys(store.db),
     });
-    registerAuditRoutes(app, pipeline);
     const revokeTokens = (
       target: { appId?: string; userId?: string },
       how: { reason: string; actor: string; incident?: string; permanent?: boolean },
@@ -312,23 +299,21 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       onError: (err) => logger.error({ err }, 'catalog upkeep failed'),
     });
     closers.unshift(async () => stopUpkeep());
-    registerAppRoutes(app, {
-      ...pipeline,
+    const adminApps: AdminDeps['apps'] = {
       lifecycle,
       secrets,
       dataDir: config.dataDir,
       revokeTokens,
       refreshUsage: () => refreshUsage(store.db, audit),
       fieldsets: config.scopes,
-    });
-    registerPolicyRoutes(app, {
-      ...pipeline,
+    };
+    const adminPolicies: AdminDeps['policies'] = {
       library: policies.current,
       dataDir: config.dataDir,
       decisions,
       fieldsets: config.scopes,
       consentPurposes: config.gateway.consent.purposes,
-    });
+    };
     // Detection streams the audit log and contains through the limits, the broker and the catalog.
     const detection = await startDetection({
       config,
@@ -343,9 +328,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       clock,
     });
     closers.unshift(() => detection.close());
-    registerIncidentRoutes(app, { ...pipeline, incidents: detection.desk });
-    registerConsoleRoutes(app, {
-      ...pipeline,
+    const adminConsole: AdminDeps['console'] = {
       grantsOf: (user) => listUserGrants(store.db, user, Math.floor(Date.now() / 1000)),
       revokeGrant: (appId, user, how) => revokeTokens({ appId, userId: user }, how),
       findApp: async (id) => {
@@ -367,10 +350,9 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
         }),
       fieldsets: config.scopes,
       consentPurposes: config.gateway.consent.purposes,
-    });
+    };
     await registerConsole(app);
-    registerRunbookRoutes(app, {
-      ...pipeline,
+    const adminRunbooks: AdminDeps['runbooks'] = {
       findApp: (id) => catalog.findApp(id),
       history: (id) => catalog.history(id),
       incidents: async (appId) => (await detection.desk.list({ app_id: appId, limit: 100 })).records,
@@ -378,8 +360,8 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       fieldMeta: (object) =>
         new Map(crm.describe(object as CrmObject).fields.map((f) => [f.name, f] as const)),
       residency: config.compliance.residency,
-    });
-    const stopCompliance = startCompliance({
+    };
+    const compliance = startCompliance({
       app,
       pipeline,
       config,
@@ -390,8 +372,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       catalog,
       logger,
     });
-    closers.unshift(async () => stopCompliance());
-    registerKeyRoutes(app, { ...pipeline, keys: broker });
+    closers.unshift(async () => compliance.stop());
     registerOpenApiRoute(app, {
       ...pipeline,
       serverUrl: url,
@@ -447,7 +428,17 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       return reply.code(report.ready ? 200 : 503).send(report);
     });
     const metricsPort = config.server.metricsPort;
-    if (metricsPort === undefined) registerMetricsRoute(app, pipeline, metrics.registry);
+    registerAdminRoutes(app, {
+      pipeline,
+      apps: adminApps,
+      policies: adminPolicies,
+      incidents: detection.desk,
+      keys: broker,
+      console: adminConsole,
+      runbooks: adminRunbooks,
+      dsr: compliance,
+      ...(metricsPort === undefined && { metrics: metrics.registry }),
+    });
 
     await app.listen({ host: config.server.host, port, backlog: config.server.backlog });
     app.server.maxConnections = config.server.maxConnections;

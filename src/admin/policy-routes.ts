@@ -1,6 +1,5 @@
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { z } from 'zod';
-import { InputError } from '../errors/index.js';
 import {
   buildCandidate,
   candidateFiles,
@@ -26,7 +25,8 @@ import {
   requireScope,
   type PipelineDeps,
   type Trail,
-} from './pipeline.js';
+} from '../gateway/index.js';
+import { Closed, Nullable, Open, rejectInvalid, type AdminTypeProvider } from './shapes.js';
 
 export interface PolicyRouteDeps extends PipelineDeps {
   /** The library in force (reloaded within a second of a publish). */
@@ -42,10 +42,29 @@ export interface PolicyRouteDeps extends PipelineDeps {
 /** A candidate library is up to 64 files of up to 256 KiB each; the body is capped at 1 MiB. */
 const bodyLimit = 1024 * 1024;
 
-const candidate = z.record(z.string(), z.string().nullable());
-const testBody = z.strictObject({ files: candidate.optional(), cases: z.unknown().optional() });
-const simulateBody = z.strictObject({ files: candidate, since: z.string().max(64).optional() });
-const publishBody = z.strictObject({ files: candidate, reason: z.string(), force: z.boolean().optional() });
+/** A candidate library: file name → its text, or null to remove the file. */
+const candidate = Type.Record(Type.String(), Nullable(Type.String()));
+const testBody = Closed({ files: Type.Optional(candidate), cases: Type.Optional(Type.Unknown()) });
+const simulateBody = Closed({ files: candidate, since: Type.Optional(Type.String({ maxLength: 64 })) });
+const publishBody = Closed({ files: candidate, reason: Type.String(), force: Type.Optional(Type.Boolean()) });
+const libraryView = Open({
+  version: Type.String(),
+  validation: Open({ status: Type.String() }),
+  policies: Type.Array(Open({ id: Type.String(), kind: Type.String(), effect: Type.String() })),
+  files: Type.Unknown(),
+});
+const testReport = Open({
+  version: Type.String(),
+  passed: Type.Boolean(),
+  total: Type.Number(),
+  failed: Type.Number(),
+  files: Type.Array(Open({ file: Type.String(), results: Type.Array(Open()) })),
+});
+const publication = Open({
+  version: Type.String(),
+  policies: Type.Number(),
+  active_within_seconds: Type.Number(),
+});
 
 /**
  * The policy admin API (CONTRACT.md "Admin": read, test, simulate, publish), for callers holding the
@@ -60,14 +79,16 @@ export function registerPolicyRoutes(app: FastifyInstance, deps: PolicyRouteDeps
     return principal;
   };
 
-  void app.register(async (scope) => {
+  void app.register(async (plain) => {
+    const scope = plain.withTypeProvider<AdminTypeProvider>();
     // A body refused before the handler (too large, not JSON) is recorded like any other admin call.
     recordRefusalsBeforeHandler(scope, deps, () => ({
       action: 'admin.policies',
       resourceType: 'policy_library',
     }));
 
-    scope.get('/admin/v1/policies', (request, reply) =>
+    const readShape = { tags: ['policies'], response: { 200: libraryView } };
+    scope.get('/admin/v1/policies', { schema: readShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.policies.read', async (trail) => {
         await admin(request, trail);
         const active = deps.library();
@@ -90,10 +111,12 @@ export function registerPolicyRoutes(app: FastifyInstance, deps: PolicyRouteDeps
       }),
     );
 
-    scope.post('/admin/v1/policies/test', { bodyLimit }, (request, reply) =>
+    const testShape = { tags: ['policies'], body: testBody, response: { 200: testReport } };
+    scope.post('/admin/v1/policies/test', { bodyLimit, schema: testShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.policies.test', async (trail) => {
         await admin(request, trail);
-        const body = parseBody(testBody, request.body);
+        rejectInvalid(request);
+        const body = request.body;
         const policies = body.files ? buildCandidate(deps.library().files, body.files) : deps.library();
         trail.resourceId = policies.version;
         const context = { fieldsets: deps.fieldsets, consentPurposes: deps.consentPurposes };
@@ -114,10 +137,16 @@ export function registerPolicyRoutes(app: FastifyInstance, deps: PolicyRouteDeps
       }),
     );
 
-    scope.post('/admin/v1/policies/simulate', { bodyLimit }, (request, reply) =>
+    const simulateShape = {
+      tags: ['policies'],
+      body: simulateBody,
+      response: { 200: Open({ active: Type.String() }) },
+    };
+    scope.post('/admin/v1/policies/simulate', { bodyLimit, schema: simulateShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.policies.simulate', async (trail) => {
         await admin(request, trail);
-        const body = parseBody(simulateBody, request.body);
+        rejectInvalid(request);
+        const body = request.body;
         const since = sinceTime(body.since ?? '7d');
         const candidateSet = buildCandidate(deps.library().files, body.files);
         trail.resourceId = candidateSet.version;
@@ -130,10 +159,12 @@ export function registerPolicyRoutes(app: FastifyInstance, deps: PolicyRouteDeps
       }),
     );
 
-    scope.post('/admin/v1/policies/publish', { bodyLimit }, (request, reply) =>
+    const publishShape = { tags: ['policies'], body: publishBody, response: { 200: publication } };
+    scope.post('/admin/v1/policies/publish', { bodyLimit, schema: publishShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.policies.publish', async (trail) => {
         const principal = await admin(request, trail);
-        const body = parseBody(publishBody, request.body);
+        rejectInvalid(request);
+        const body = request.body;
         const reason = publishReason(body.reason);
         const active = deps.library();
         const files = candidateFiles(active.files, body.files);
@@ -195,14 +226,6 @@ async function validationStatus(
       error: `the published library cannot be loaded, so ${active.version} stays in force: ${why}`,
     };
   }
-}
-
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const path = issue?.path.map(String).join('.') || 'body';
-  throw new InputError(`${path}: ${issue?.message ?? 'invalid'}`, { parameter: path.slice(0, 64) });
 }
 
 function caseJson(result: CaseResult) {

@@ -1,5 +1,6 @@
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { authenticate, governed, requireScope, type PipelineDeps } from './pipeline.js';
+import { authenticate, governed, requireScope, type PipelineDeps } from '../gateway/index.js';
 
 /** The Prometheus exposition of this node's registry. */
 export interface MetricsSource {
@@ -13,7 +14,11 @@ export interface MetricsSource {
  * A scraper without a token uses `server.metricsPort`, a listener of its own (serveMetricsOnly).
  */
 export function registerMetricsRoute(app: FastifyInstance, deps: PipelineDeps, source: MetricsSource): void {
-  app.get('/metrics', async (request, reply) => {
+  const shape = {
+    tags: ['operations'],
+    response: { 200: Type.String({ description: 'the Prometheus text exposition' }) },
+  };
+  app.get('/metrics', { schema: shape }, async (request, reply) => {
     const text = await governed(deps, request, reply, 'metrics.read', async (trail) => {
       trail.resourceType = 'metrics';
       requireScope(await authenticate(deps, request, trail), 'admin', trail);

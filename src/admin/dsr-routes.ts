@@ -9,31 +9,51 @@
  *
  * `admin` creates and exports; `audit:read` may also read requests and reports.
  */
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AuditLog } from '../audit/index.js';
-import { InputError } from '../errors/index.js';
-import { parseDsrRequest, type DsrDesk } from './dsr.js';
-import type { Governance } from './governance.js';
-import { buildComplianceReport } from './report.js';
+import { parseDsrRequest, type DsrDesk } from '../compliance/index.js';
+import type { Governance } from '../compliance/index.js';
+import { buildComplianceReport } from '../compliance/index.js';
+import { IdParams, Open, Page, QueryText, rejectInvalid, type AdminTypeProvider } from './shapes.js';
 
 const resourceType = 'dsr';
 const admins = ['admin'];
 const readers = ['admin', 'audit:read'];
+const dsrRecord = Open({ id: Type.String(), kind: Type.String(), state: Type.String() });
+const listQuery = Open({
+  state: QueryText({ maxLength: 200, description: 'state must be given once' }),
+  cursor: QueryText({ maxLength: 200, description: 'cursor must be given once' }),
+  limit: QueryText({
+    pattern: '^([1-9][0-9]?|1[0-9]{2}|200)$',
+    description: 'limit must be between 1 and 200',
+  }),
+});
 
 export function registerDsrRoutes(
   app: FastifyInstance,
   deps: { governance: Governance; dsr: DsrDesk; audit: AuditLog },
 ): void {
   const { governance, dsr } = deps;
-  void app.register(async (scope) => {
+  void app.register(async (plain) => {
+    const scope = plain.withTypeProvider<AdminTypeProvider>();
     governance.recordRefusals(scope, 'admin.dsr', resourceType);
 
-    scope.post('/admin/v1/dsr', (request, reply) =>
+    // The request's members depend on its kind and regime: the DSR desk parses them (parseDsrRequest).
+    const createShape = {
+      tags: ['dsr'],
+      body: Type.Unknown({
+        description: 'send a JSON object { kind, regime, contact_id | email, changes? }',
+      }),
+      response: { 201: dsrRecord },
+    };
+    scope.post('/admin/v1/dsr', { schema: createShape }, (request, reply) =>
       governance.call(
         request,
         reply,
         { action: 'admin.dsr.create', resourceType, scopes: admins },
         async (caller, record) => {
+          rejectInvalid(request);
           const created = await dsr.create(parseDsrRequest(request.body), caller.email);
           record.resourceId = created.id;
           record.reason = `${created.kind} request ${created.state}`;
@@ -43,17 +63,19 @@ export function registerDsrRoutes(
       ),
     );
 
-    scope.get('/admin/v1/dsr', (request, reply) =>
+    const listShape = { tags: ['dsr'], querystring: listQuery, response: { 200: Page(dsrRecord) } };
+    scope.get('/admin/v1/dsr', { schema: listShape }, (request, reply) =>
       governance.call(
         request,
         reply,
         { action: 'admin.dsr.list', resourceType, scopes: readers },
         async (_caller, record) => {
-          const q = request.query as Record<string, unknown>;
+          rejectInvalid(request);
+          const q = request.query;
           const page = await dsr.list({
-            state: text(q.state, 'state'),
-            cursor: text(q.cursor, 'cursor'),
-            limit: q.limit === undefined ? undefined : limitOf(q.limit),
+            state: q.state,
+            cursor: q.cursor,
+            limit: q.limit === undefined ? undefined : Number(q.limit),
           });
           record.recordCount = page.records.length;
           record.reason = `${page.records.length} requests returned`;
@@ -62,26 +84,36 @@ export function registerDsrRoutes(
       ),
     );
 
-    scope.get<{ Params: { id: string } }>('/admin/v1/dsr/:id', (request, reply) =>
-      governance.call(
-        request,
-        reply,
-        { action: 'admin.dsr.show', resourceType, scopes: readers },
-        async (_caller, record) => {
-          record.resourceId = request.params.id;
-          const found = await dsr.get(request.params.id);
-          record.reason = `request is ${found.state}`;
-          return found;
-        },
-      ),
+    scope.get(
+      '/admin/v1/dsr/:id',
+      { schema: { tags: ['dsr'], params: IdParams, response: { 200: dsrRecord } } },
+      (request, reply) =>
+        governance.call(
+          request,
+          reply,
+          { action: 'admin.dsr.show', resourceType, scopes: readers },
+          async (_caller, record) => {
+            rejectInvalid(request);
+            record.resourceId = request.params.id;
+            const found = await dsr.get(request.params.id);
+            record.reason = `request is ${found.state}`;
+            return found;
+          },
+        ),
     );
 
-    scope.get<{ Params: { id: string } }>('/admin/v1/dsr/:id/export', (request, reply) =>
+    const exportShape = {
+      tags: ['dsr'],
+      params: IdParams,
+      response: { 200: Open({}, { description: "the subject's data as one JSON document" }) },
+    };
+    scope.get('/admin/v1/dsr/:id/export', { schema: exportShape }, (request, reply) =>
       governance.call(
         request,
         reply,
         { action: 'admin.dsr.export', resourceType, scopes: admins },
         async (_caller, record) => {
+          rejectInvalid(request);
           record.resourceId = request.params.id;
           const exported = await dsr.exportOf(request.params.id);
           record.reason = 'subject export produced';
@@ -90,12 +122,18 @@ export function registerDsrRoutes(
       ),
     );
 
-    scope.get<{ Params: { id: string } }>('/admin/v1/dsr/:id/report', (request, reply) =>
+    const reportShape = {
+      tags: ['dsr'],
+      params: IdParams,
+      response: { 200: Open({}, { description: 'the closing report, verifiable offline' }) },
+    };
+    scope.get('/admin/v1/dsr/:id/report', { schema: reportShape }, (request, reply) =>
       governance.call(
         request,
         reply,
         { action: 'admin.dsr.report', resourceType, scopes: readers },
         async (_caller, record) => {
+          rejectInvalid(request);
           record.resourceId = request.params.id;
           const closing = await dsr.closing(request.params.id);
           record.reason = 'closing report produced';
@@ -108,17 +146,4 @@ export function registerDsrRoutes(
       ),
     );
   });
-}
-
-function text(value: unknown, parameter: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw new InputError(`${parameter} must be given once`, { parameter });
-  return value;
-}
-
-function limitOf(value: unknown): number {
-  if (typeof value !== 'string' || !/^[1-9][0-9]{0,2}$/.test(value) || Number(value) > 200) {
-    throw new InputError('limit must be between 1 and 200', { parameter: 'limit' });
-  }
-  return Number(value);
 }

@@ -1,4 +1,5 @@
 import { relative, sep } from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
@@ -29,7 +30,18 @@ import {
   recordRefusalsBeforeHandler,
   type PipelineDeps,
   type Trail,
-} from './pipeline.js';
+} from '../gateway/index.js';
+import {
+  Closed,
+  IdParams,
+  type AdminTypeProvider,
+  Open,
+  Page,
+  QueryChoice,
+  QueryText,
+  Reason,
+  rejectInvalid,
+} from './shapes.js';
 
 export interface AppRouteDeps extends PipelineDeps {
   lifecycle: Lifecycle;
@@ -49,14 +61,57 @@ export interface AppRouteDeps extends PipelineDeps {
 /** Who may see every app; a caller with only `maker` sees their own. */
 const overseers = ['admin', 'review', 'audit:read'];
 
-const deployBody = z.strictObject({ digest: z.string().regex(/^sha256:[0-9a-f]{64}$/) });
-const reasonBody = z.strictObject({ reason: z.string().trim().min(1).max(500) });
-const offboardBody = z.strictObject({
-  user: z.email(),
-  transfer_to: z.email().optional(),
-  reason: z.string().trim().min(1).max(500),
-});
 const appId = /^[a-z][a-z0-9-]{0,62}$/;
+
+const email = (description: string) =>
+  Type.String({ maxLength: 254, pattern: z.regexes.email.source, description });
+const reasonBody = Closed(
+  { reason: Reason('reason: say why, 1 to 500 characters') },
+  { description: 'send { reason }' },
+);
+const deployBody = Closed(
+  {
+    digest: Type.String({
+      pattern: '^sha256:[0-9a-f]{64}$',
+      description: 'digest: sha256: and 64 hex digits',
+    }),
+  },
+  { description: 'send { digest }' },
+);
+const offboardBody = Closed(
+  {
+    user: email('user: the e-mail address of the user leaving'),
+    transfer_to: Type.Optional(email('transfer_to: the e-mail address of the new owner')),
+    reason: Reason('reason: say why, 1 to 500 characters'),
+  },
+  { description: 'send { user, transfer_to?, reason }' },
+);
+/** A plan: a bare manifest, or `{ manifest }` (see planBody). */
+const planShape = Open({}, { description: 'send the manifest as a JSON object' });
+const appListQuery = Open({
+  owner: QueryText({ maxLength: 200, description: 'owner must be given once' }),
+  state: QueryChoice(appStatuses, `state must be one of ${appStatuses.join(', ')}`),
+  class: QueryText({ pattern: '^[a-z]{1,32}$', description: 'class must be a data class such as pii' }),
+  risk: QueryChoice(riskLevels, `risk must be one of ${riskLevels.join(', ')}`),
+  unused: QueryText({ maxLength: 200, description: 'unused must be a number of days such as 30d' }),
+  needs_review: QueryText({ maxLength: 200, description: 'needs_review must be given once' }),
+  cursor: QueryText({ maxLength: 200, description: 'cursor must be given once' }),
+  limit: QueryText({ pattern: '^[1-9][0-9]{0,3}$', description: 'limit must be a positive integer' }),
+});
+const sinceQuery = Open({
+  since: QueryText({ maxLength: 200, description: 'since must be given once, such as 30d' }),
+});
+/** An app as the admin API shows it (catalog's viewOf); members beyond these are kept. */
+const appView = Open({
+  id: Type.String(),
+  client_id: Type.String(),
+  name: Type.String(),
+  owner: Type.String(),
+  state: Type.String(),
+  scopes: Type.Array(Type.String()),
+});
+const changedAppView = Type.Intersect([appView, Open({ change: Type.String() })]);
+const archived = Open({ file: Type.String() });
 
 /**
  * The catalog's admin API (CONTRACT.md "Admin": register, list, show, approve, suspend, retire), through
@@ -103,12 +158,15 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
     return found;
   };
 
-  void app.register(async (scope) => {
+  void app.register(async (plain) => {
+    const scope = plain.withTypeProvider<AdminTypeProvider>();
     recordRefusalsBeforeHandler(scope, deps, () => ({ action: 'admin.apps', resourceType: 'app' }));
 
-    scope.post('/admin/v1/apps', async (request, reply) => {
+    const registerShape = { tags: ['apps'], body: planShape, response: { 201: appView } };
+    scope.post('/admin/v1/apps', { schema: registerShape }, async (request, reply) => {
       const answer = await governed(deps, request, reply, 'admin.apps.register', async (trail) => {
         const principal = await caller(request, trail, 'maker', 'admin');
+        rejectInvalid(request);
         const { manifest } = planBody(request.body);
         const registered = await lifecycle.register({
           manifest,
@@ -123,10 +181,12 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
       return reply.code(201).send(answer);
     });
 
-    scope.get('/admin/v1/apps', (request, reply) =>
+    const listShape = { tags: ['apps'], querystring: appListQuery, response: { 200: Page(appView) } };
+    scope.get('/admin/v1/apps', { schema: listShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.apps.list', async (trail) => {
         const principal = await caller(request, trail, 'maker', ...overseers);
-        const query = appQuery(request.query as Record<string, unknown>);
+        rejectInvalid(request);
+        const query = appQuery(request.query);
         if (query.unusedDays !== undefined) await deps.refreshUsage();
         // A maker's inventory is their own apps, whatever owner they ask for.
         if (!oversees(principal)) query.owner = normaliseEmail(principal.email);
@@ -136,19 +196,32 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
       }),
     );
 
-    scope.get<{ Params: { id: string } }>('/admin/v1/apps/:id', (request, reply) =>
+    const showShape = {
+      tags: ['apps'],
+      params: IdParams,
+      response: { 200: Type.Intersect([appView, Open({ history: Type.Array(Open()) })]) },
+    };
+    scope.get('/admin/v1/apps/:id', { schema: showShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.apps.show', async (trail) => {
         const principal = await caller(request, trail, 'maker', ...overseers);
+        rejectInvalid(request);
         const found = await visibleApp(principal, request.params.id, trail);
         trail.reason = `${found.id} is ${found.status}`;
         return viewOf(found, await catalog.history(found.id));
       }),
     );
 
-    scope.put<{ Params: { id: string } }>('/admin/v1/apps/:id/manifest', (request, reply) =>
+    const manifestShape = {
+      tags: ['apps'],
+      params: IdParams,
+      body: planShape,
+      response: { 200: changedAppView },
+    };
+    scope.put('/admin/v1/apps/:id/manifest', { schema: manifestShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.apps.update', async (trail) => {
         const principal = await caller(request, trail, 'maker', 'admin');
         const found = await visibleApp(principal, request.params.id, trail);
+        rejectInvalid(request);
         const { manifest } = planBody(request.body);
         const updated = await lifecycle.update(found.id, {
           manifest,
@@ -167,12 +240,15 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
       { parseAs: 'buffer', bodyLimit: maxBundleBytes },
       (_request, body, done) => done(null, body),
     );
-    scope.post<{ Params: { id: string } }>(
+    // The body is bytes (a zip or gzip tar), so only the id and the answer have a declared shape.
+    const bundleShape = { tags: ['apps'], params: IdParams, response: { 200: changedAppView } };
+    scope.post(
       '/admin/v1/apps/:id/bundle',
-      { bodyLimit: maxBundleBytes },
+      { bodyLimit: maxBundleBytes, schema: bundleShape },
       (request, reply) =>
         governed(deps, request, reply, 'admin.apps.bundle', async (trail) => {
           const principal = await caller(request, trail, 'maker', 'admin');
+          rejectInvalid(request);
           const found = await visibleApp(principal, request.params.id, trail);
           const mediaType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
           // Only the bundle media types are parsed as bytes; any other body is refused for its media type.
@@ -188,11 +264,20 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
         }),
     );
 
-    scope.post<{ Params: { id: string } }>('/admin/v1/apps/:id/deploy-check', (request, reply) =>
+    const deployShape = {
+      tags: ['apps'],
+      params: IdParams,
+      body: deployBody,
+      response: {
+        200: Open({ app_id: Type.String(), digest: Type.String(), approved: Type.Literal(true) }),
+      },
+    };
+    scope.post('/admin/v1/apps/:id/deploy-check', { schema: deployShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.apps.deploy_check', async (trail) => {
         const principal = await caller(request, trail, 'maker', 'admin');
         const found = await visibleApp(principal, request.params.id, trail);
-        const { digest } = parseBody(deployBody, request.body);
+        rejectInvalid(request);
+        const { digest } = request.body;
         const approved = await lifecycle.checkDeploy(found.id, digest);
         trail.reason = `deploy of ${digest} allowed`;
         return { app_id: approved.id, digest, approved: true };
@@ -205,12 +290,14 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
       suspend: { scopes: ['admin'], run: lifecycle.suspendApp },
       restore: { scopes: ['admin'], run: lifecycle.restoreApp },
     } as const;
+    const stepShape = { tags: ['apps'], params: IdParams, body: reasonBody, response: { 200: appView } };
     for (const [step, { scopes, run }] of Object.entries(steps)) {
-      scope.post<{ Params: { id: string } }>(`/admin/v1/apps/:id/${step}`, (request, reply) =>
+      scope.post(`/admin/v1/apps/:id/${step}`, { schema: stepShape }, (request, reply) =>
         governed(deps, request, reply, `admin.apps.${step}`, async (trail) => {
           const principal = await caller(request, trail, ...scopes);
           const found = await visibleApp(principal, request.params.id, trail);
-          const { reason } = parseBody(reasonBody, request.body);
+          rejectInvalid(request);
+          const reason = request.body.reason.trim();
           const changed = await run(found.id, { by: actorOf(principal), reason, requestId: request.id });
           trail.reason = `${found.status} -> ${changed.status}`;
           return viewOf(changed);
@@ -219,7 +306,15 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
     }
 
     // The owner may retire their own app (switching off is always safe); anything else needs admin.
-    scope.post<{ Params: { id: string } }>('/admin/v1/apps/:id/retire', (request, reply) =>
+    const retireShape = {
+      tags: ['apps'],
+      params: IdParams,
+      body: reasonBody,
+      response: {
+        200: Type.Intersect([appView, Open({ secrets_removed: Type.Unknown(), archive: archived })]),
+      },
+    };
+    scope.post('/admin/v1/apps/:id/retire', { schema: retireShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.apps.retire', async (trail) => {
         const principal = await caller(request, trail, 'maker', 'admin');
         const found = await visibleApp(principal, request.params.id, trail);
@@ -228,7 +323,8 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
             scope: 'admin',
           });
         }
-        const { reason } = parseBody(reasonBody, request.body);
+        rejectInvalid(request);
+        const reason = request.body.reason.trim();
         const report = await retireApp(
           { lifecycle, log: deps.audit, secrets: deps.secrets, dataDir: deps.dataDir },
           found.id,
@@ -243,26 +339,37 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
       }),
     );
 
-    scope.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
-      '/admin/v1/apps/:id/suggest-scopes',
-      (request, reply) =>
-        governed(deps, request, reply, 'admin.apps.suggest_scopes', async (trail) => {
-          const principal = await caller(request, trail, 'maker', ...overseers);
-          const found = await visibleApp(principal, request.params.id, trail);
-          const since = parseSince(text(request.query.since, 'since') ?? '30d', new Date());
-          const events = [];
-          for await (const event of appEvents(deps.audit, found.id, since)) events.push(event);
-          const suggestion = suggestScopes(found, events, deps.fieldsets, since);
-          trail.reason = `${suggestion.suggested.length} of ${suggestion.held.length} scopes used`;
-          return suggestion;
-        }),
+    const suggestShape = {
+      tags: ['apps'],
+      params: IdParams,
+      querystring: sinceQuery,
+      response: { 200: Open({ suggested: Type.Array(Type.Unknown()), held: Type.Array(Type.Unknown()) }) },
+    };
+    scope.get('/admin/v1/apps/:id/suggest-scopes', { schema: suggestShape }, (request, reply) =>
+      governed(deps, request, reply, 'admin.apps.suggest_scopes', async (trail) => {
+        const principal = await caller(request, trail, 'maker', ...overseers);
+        const found = await visibleApp(principal, request.params.id, trail);
+        rejectInvalid(request);
+        const since = parseSince(request.query.since ?? '30d', new Date());
+        const events = [];
+        for await (const event of appEvents(deps.audit, found.id, since)) events.push(event);
+        const suggestion = suggestScopes(found, events, deps.fieldsets, since);
+        trail.reason = `${suggestion.suggested.length} of ${suggestion.held.length} scopes used`;
+        return suggestion;
+      }),
     );
 
-    scope.post('/admin/v1/offboard', (request, reply) =>
+    const offboardShape = {
+      tags: ['apps'],
+      body: offboardBody,
+      response: { 200: Open({ apps: Type.Array(Type.Unknown()), archive: archived }) },
+    };
+    scope.post('/admin/v1/offboard', { schema: offboardShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.offboard', async (trail) => {
         const principal = await caller(request, trail, 'admin');
         trail.resourceType = 'user';
-        const body = parseBody(offboardBody, request.body);
+        rejectInvalid(request);
+        const body = { ...request.body, reason: request.body.reason.trim() };
         trail.resourceId = body.user;
         const report = await offboardUser(
           {
@@ -291,12 +398,8 @@ function inDataDir<T extends { file: string }>(dataDir: string, archive: T): T {
  * A bare manifest, or `{ manifest }`. A `scan` summary is refused: Gatehouse scans the bundle itself
  * (POST /admin/v1/apps/:id/bundle), so a caller cannot vouch for their own bundle.
  */
-function planBody(body: unknown): { manifest: unknown } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new InputError('send the manifest as a JSON object');
-  }
-  const record = body as Record<string, unknown>;
-  if (!Object.hasOwn(record, 'manifest')) return { manifest: body };
+function planBody(record: Record<string, unknown>): { manifest: unknown } {
+  if (!Object.hasOwn(record, 'manifest')) return { manifest: record };
   if (Object.hasOwn(record, 'scan')) {
     throw new InputError(
       'a scan summary is not accepted: upload the bundle to POST /admin/v1/apps/{id}/bundle and Gatehouse scans it',
@@ -308,60 +411,16 @@ function planBody(body: unknown): { manifest: unknown } {
   return { manifest: record.manifest };
 }
 
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.map(String).join('.') || 'body';
-    throw new InputError(`${where}: ${issue?.message ?? 'invalid'}`, { parameter: where });
-  }
-  return parsed.data;
-}
-
-function text(value: unknown, name: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length > 200) {
-    throw new InputError(`${name} must be given once`, { parameter: name });
-  }
-  return value;
-}
-
-/** The inventory's query string: every filter optional, each checked before it reaches the store. */
-function appQuery(q: Record<string, unknown>): AppQuery {
+/** The inventory's query string, already checked against its declared shape, as a catalog query. */
+function appQuery(q: Static<typeof appListQuery>): AppQuery {
   const query: AppQuery = {};
-  const owner = text(q.owner, 'owner');
-  if (owner !== undefined) query.owner = owner;
-  const state = text(q.state, 'state');
-  if (state !== undefined) {
-    if (!(appStatuses as readonly string[]).includes(state)) {
-      throw new InputError(`state must be one of ${appStatuses.join(', ')}`, { parameter: 'state' });
-    }
-    query.state = state as AppQuery['state'];
-  }
-  const dataClass = text(q.class, 'class');
-  if (dataClass !== undefined) {
-    if (!/^[a-z]{1,32}$/.test(dataClass))
-      throw new InputError('class must be a data class such as pii', { parameter: 'class' });
-    query.dataClass = dataClass;
-  }
-  const risk = text(q.risk, 'risk');
-  if (risk !== undefined) {
-    if (!(riskLevels as readonly string[]).includes(risk)) {
-      throw new InputError(`risk must be one of ${riskLevels.join(', ')}`, { parameter: 'risk' });
-    }
-    query.risk = risk as AppQuery['risk'];
-  }
-  const unused = text(q.unused, 'unused');
-  if (unused !== undefined) query.unusedDays = parseDays(unused);
-  const needsReview = text(q.needs_review, 'needs_review');
-  if (needsReview !== undefined) query.needsReview = needsReview === 'true';
-  const cursor = text(q.cursor, 'cursor');
-  if (cursor !== undefined) query.cursor = cursor;
-  const limit = text(q.limit, 'limit');
-  if (limit !== undefined) {
-    if (!/^[1-9][0-9]{0,3}$/.test(limit))
-      throw new InputError('limit must be a positive integer', { parameter: 'limit' });
-    query.limit = Number(limit);
-  }
+  if (q.owner !== undefined) query.owner = q.owner;
+  if (q.state !== undefined) query.state = q.state as AppQuery['state'];
+  if (q.class !== undefined) query.dataClass = q.class;
+  if (q.risk !== undefined) query.risk = q.risk as AppQuery['risk'];
+  if (q.unused !== undefined) query.unusedDays = parseDays(q.unused);
+  if (q.needs_review !== undefined) query.needsReview = q.needs_review === 'true';
+  if (q.cursor !== undefined) query.cursor = q.cursor;
+  if (q.limit !== undefined) query.limit = Number(q.limit);
   return query;
 }

@@ -1,12 +1,23 @@
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { AccessDenied, InputError } from '../errors/index.js';
+import { AccessDenied } from '../errors/index.js';
 import {
   authenticate,
   governed,
   recordRefusalsBeforeHandler,
   type PipelineDeps,
   type Trail,
-} from './pipeline.js';
+} from '../gateway/index.js';
+import {
+  IdParams,
+  Nullable,
+  Open,
+  Page,
+  QueryChoice,
+  QueryText,
+  rejectInvalid,
+  type AdminTypeProvider,
+} from './shapes.js';
 
 /**
  * What the incident routes need from detection (src/detect's IncidentDesk fits it): the gateway hosts the
@@ -34,9 +45,19 @@ export interface IncidentRouteDeps extends PipelineDeps {
 
 /** Who may look at incidents and export their evidence; only `admin` changes them. */
 const readers = ['admin', 'audit:read'];
-const states = new Set(['open', 'acknowledged', 'closed']);
-const name = /^[a-z_]{1,64}$/;
-const appId = /^[A-Za-z0-9._-]{1,128}$/;
+const listQuery = Open({
+  state: QueryChoice(['open', 'acknowledged', 'closed'], 'state is not a valid value'),
+  rule: QueryText({ pattern: '^[a-z_]{1,64}$', description: 'rule is not a valid value' }),
+  app_id: QueryText({ pattern: '^[A-Za-z0-9._-]{1,128}$', description: 'app_id is not a valid value' }),
+  cursor: QueryText({ maxLength: 64, description: 'cursor is not a valid value' }),
+  limit: QueryText({ pattern: '^[1-9][0-9]{0,2}$', description: 'limit must be between 1 and 200' }),
+});
+/** A change's body is optional: `{ note? }` or `{ reason? }` as text. */
+const changeBody = Nullable(
+  Open({ note: Type.Optional(Type.String()), reason: Type.Optional(Type.String()) }),
+  { description: 'the body must be a JSON object whose note or reason is text' },
+);
+const incident = Open({ id: Type.String(), rule: Type.String(), state: Type.String() });
 
 /**
  * Incidents (CONTRACT.md "Admin", issue 8), through the console client. Every call runs in governed(),
@@ -66,29 +87,33 @@ export function registerIncidentRoutes(app: FastifyInstance, deps: IncidentRoute
     return principal;
   };
 
-  void app.register(async (scope) => {
+  void app.register(async (plain) => {
+    const scope = plain.withTypeProvider<AdminTypeProvider>();
     recordRefusalsBeforeHandler(scope, deps, () => ({ action: 'admin.incidents', resourceType: 'incident' }));
 
-    scope.get('/admin/v1/incidents', (request, reply) =>
+    const listShape = { tags: ['incidents'], querystring: listQuery, response: { 200: Page(Open()) } };
+    scope.get('/admin/v1/incidents', { schema: listShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.incidents.list', async (trail) => {
         await caller(request, trail, readers);
-        const q = request.query as Record<string, unknown>;
+        rejectInvalid(request);
+        const q = request.query;
         const page = await incidents.list({
-          state: optional(q.state, 'state', (v) => states.has(v)) as
-            'open' | 'acknowledged' | 'closed' | undefined,
-          rule: optional(q.rule, 'rule', (v) => name.test(v)),
-          app_id: optional(q.app_id, 'app_id', (v) => appId.test(v)),
-          cursor: optional(q.cursor, 'cursor', (v) => v.length <= 64),
-          limit: limitOf(q.limit),
+          state: q.state as 'open' | 'acknowledged' | 'closed' | undefined,
+          rule: q.rule,
+          app_id: q.app_id,
+          cursor: q.cursor,
+          limit: q.limit === undefined ? undefined : Number(q.limit),
         });
         trail.reason = `${page.records.length} incidents returned`;
         return { records: page.records, next_cursor: page.next_cursor ?? null };
       }),
     );
 
-    scope.get<{ Params: { id: string } }>('/admin/v1/incidents/:id', (request, reply) =>
+    const showShape = { tags: ['incidents'], params: IdParams, response: { 200: incident } };
+    scope.get('/admin/v1/incidents/:id', { schema: showShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.incidents.show', async (trail) => {
         await caller(request, trail, readers);
+        rejectInvalid(request);
         trail.resourceId = request.params.id;
         const incident = await incidents.get(request.params.id);
         trail.reason = `${incident.rule} incident is ${incident.state}`;
@@ -96,9 +121,15 @@ export function registerIncidentRoutes(app: FastifyInstance, deps: IncidentRoute
       }),
     );
 
-    scope.get<{ Params: { id: string } }>('/admin/v1/incidents/:id/evidence', (request, reply) =>
+    const evidenceShape = {
+      tags: ['incidents'],
+      params: IdParams,
+      response: { 200: Open({ events: Type.Array(Type.Unknown()) }) },
+    };
+    scope.get('/admin/v1/incidents/:id/evidence', { schema: evidenceShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.incidents.evidence', async (trail) => {
         await caller(request, trail, readers);
+        rejectInvalid(request);
         trail.resourceId = request.params.id;
         const bundle = await incidents.evidence(request.params.id);
         trail.reason = `evidence bundle of ${bundle.events.length} events`;
@@ -106,59 +137,37 @@ export function registerIncidentRoutes(app: FastifyInstance, deps: IncidentRoute
       }),
     );
 
+    type Change = { note?: string; reason?: string };
     const changes = {
-      acknowledge: async (id: string, by: string, body: Record<string, unknown>) =>
-        `now ${(await incidents.acknowledge(id, by, text(body.note, 'note'))).state}`,
-      annotate: async (id: string, by: string, body: Record<string, unknown>) => {
-        await incidents.annotate(id, by, text(body.note, 'note') ?? '');
+      acknowledge: async (id: string, by: string, body: Change) =>
+        `now ${(await incidents.acknowledge(id, by, body.note)).state}`,
+      annotate: async (id: string, by: string, body: Change) => {
+        await incidents.annotate(id, by, body.note ?? '');
         return 'note added';
       },
-      close: async (id: string, by: string, body: Record<string, unknown>) =>
-        `now ${(await incidents.close(id, by, text(body.reason, 'reason') ?? '')).state}`,
-      restore: async (id: string, by: string, body: Record<string, unknown>) => {
-        const { reversed } = await incidents.restore(id, by, text(body.reason, 'reason') ?? '');
+      close: async (id: string, by: string, body: Change) =>
+        `now ${(await incidents.close(id, by, body.reason ?? '')).state}`,
+      restore: async (id: string, by: string, body: Change) => {
+        const { reversed } = await incidents.restore(id, by, body.reason ?? '');
         return `lifted ${reversed.map((r) => r.action).join(', ')}`;
       },
     } as const;
+    const changeShape = {
+      tags: ['incidents'],
+      params: IdParams,
+      body: changeBody,
+      response: { 200: incident },
+    };
     for (const [step, change] of Object.entries(changes)) {
-      scope.post<{ Params: { id: string } }>(`/admin/v1/incidents/:id/${step}`, (request, reply) =>
+      scope.post(`/admin/v1/incidents/:id/${step}`, { schema: changeShape }, (request, reply) =>
         governed(deps, request, reply, `admin.incidents.${step}`, async (trail) => {
           const principal = await caller(request, trail, ['admin']);
+          rejectInvalid(request);
           trail.resourceId = request.params.id;
-          trail.reason = await change(request.params.id, principal.email, bodyOf(request.body));
+          trail.reason = await change(request.params.id, principal.email, request.body ?? {});
           return incidents.get(request.params.id);
         }),
       );
     }
   });
-}
-
-function bodyOf(body: unknown): Record<string, unknown> {
-  if (body === undefined || body === null) return {};
-  if (typeof body !== 'object' || Array.isArray(body)) {
-    throw new InputError('the body must be a JSON object', { parameter: 'body' });
-  }
-  return body as Record<string, unknown>;
-}
-
-function text(value: unknown, parameter: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw new InputError(`${parameter} must be text`, { parameter });
-  return value;
-}
-
-function optional(value: unknown, parameter: string, valid: (v: string) => boolean): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !valid(value)) {
-    throw new InputError(`${parameter} is not a valid value`, { parameter });
-  }
-  return value;
-}
-
-function limitOf(value: unknown): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !/^[1-9][0-9]{0,2}$/.test(value)) {
-    throw new InputError('limit must be between 1 and 200', { parameter: 'limit' });
-  }
-  return Number(value);
 }

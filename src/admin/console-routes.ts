@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AccessDenied, NotFound } from '../errors/index.js';
 import {
@@ -9,6 +10,7 @@ import {
   type Trail,
 } from '../gateway/index.js';
 import { dataClasses, type AdmissionResult, type Principal } from '../policy/index.js';
+import { IdParams, Nullable, Open, Page, rejectInvalid, type AdminTypeProvider } from './shapes.js';
 
 /** An app's public face, for the user who let it act on their behalf. */
 export interface GrantedApp {
@@ -37,6 +39,32 @@ export interface ConsoleRouteDeps extends PipelineDeps {
 /** The console's duties, by the platform scope that grants each (CONTRACT.md "Tokens"). */
 const duties = { maker: 'maker', review: 'reviewer', 'audit:read': 'auditor', admin: 'admin' } as const;
 const appId = /^[a-z][a-z0-9-]{0,62}$/;
+const strings = Type.Array(Type.String());
+const identity = Open({
+  sub: Type.String(),
+  email: Type.String(),
+  role: Type.String(),
+  scopes: strings,
+  duties: strings,
+});
+const grant = Open({
+  app_id: Type.String(),
+  name: Type.String(),
+  purpose: Nullable(Type.String()),
+  status: Type.String(),
+  scopes: strings,
+  fields: Type.Unknown(),
+  last_used_at: Type.String(),
+  expires_at: Type.String(),
+});
+const admission = Open({
+  decision: Type.String(),
+  rules: Type.Array(Open({ id: Type.String(), effect: Type.String() })),
+  errors: Type.Array(Type.Unknown()),
+  risk_score: Nullable(Type.Number()),
+  data_classes: Type.Array(Type.Unknown()),
+  policy_version: Type.String(),
+});
 
 /**
  * The console's own calls, for any console sign-in (every role holds `maker`): who am I, the apps
@@ -64,19 +92,24 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
     return principal;
   };
 
-  void app.register(async (scope) => {
+  void app.register(async (plain) => {
+    const scope = plain.withTypeProvider<AdminTypeProvider>();
     recordRefusalsBeforeHandler(scope, deps, () => ({ action: 'admin.console', resourceType: 'user' }));
 
-    scope.get('/admin/v1/me', (request, reply) =>
-      governed(deps, request, reply, 'admin.me.show', async (trail) => {
-        const principal = await signedIn(request, trail, 'user');
-        trail.resourceId = principal.email;
-        trail.reason = 'identity returned';
-        return whoami(principal);
-      }),
+    scope.get(
+      '/admin/v1/me',
+      { schema: { tags: ['console'], response: { 200: identity } } },
+      (request, reply) =>
+        governed(deps, request, reply, 'admin.me.show', async (trail) => {
+          const principal = await signedIn(request, trail, 'user');
+          trail.resourceId = principal.email;
+          trail.reason = 'identity returned';
+          return whoami(principal);
+        }),
     );
 
-    scope.get('/admin/v1/me/apps', (request, reply) =>
+    const grantsShape = { tags: ['console'], response: { 200: Page(grant) } };
+    scope.get('/admin/v1/me/apps', { schema: grantsShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.me.apps', async (trail) => {
         const principal = await signedIn(request, trail, 'user');
         trail.resourceId = principal.email;
@@ -103,9 +136,15 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
       }),
     );
 
-    scope.post<{ Params: { id: string } }>('/admin/v1/me/apps/:id/revoke', (request, reply) =>
+    const revokeShape = {
+      tags: ['console'],
+      params: IdParams,
+      response: { 200: Open({ app_id: Type.String(), revoked: Type.Boolean() }) },
+    };
+    scope.post('/admin/v1/me/apps/:id/revoke', { schema: revokeShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.me.revoke', async (trail) => {
         const principal = await signedIn(request, trail, 'app');
+        rejectInvalid(request);
         const id = request.params.id;
         trail.resourceId = id;
         if (!appId.test(id) || !(await deps.findApp(id))) throw new NotFound('no such app');
@@ -120,7 +159,11 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
 
     // The key the browser checks checkpoints with: an auditor compares it with the one they pinned
     // (`gatehouse audit public-key`), since a server that lies about its log would lie about this too.
-    scope.get('/audit/v1/public-key', async (request, reply) => {
+    const keyShape = {
+      tags: ['audit'],
+      response: { 200: Type.String({ description: 'the checkpoint verifier key (C2SP note verifier)' }) },
+    };
+    scope.get('/audit/v1/public-key', { schema: keyShape }, async (request, reply) => {
       const key = await governed(deps, request, reply, 'audit.public_key', async (trail) => {
         trail.resourceType = 'audit_key';
         requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
@@ -130,7 +173,13 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
       return reply.type('text/plain; charset=utf-8').send(key);
     });
 
-    scope.get('/admin/v1/admission', (request, reply) =>
+    const vocabularyShape = {
+      tags: ['console'],
+      response: {
+        200: Open({ scopes: Type.Unknown(), data_classes: strings, consent_purposes: strings }),
+      },
+    };
+    scope.get('/admin/v1/admission', { schema: vocabularyShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.apps.vocabulary', async (trail) => {
         await signedIn(request, trail, 'app');
         trail.reason = 'plan vocabulary returned';
@@ -142,9 +191,16 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
       }),
     );
 
-    scope.post('/admin/v1/admission', (request, reply) =>
+    // Any JSON: the dry run reports what is wrong with a plan being typed, as admission would.
+    const dryRunShape = {
+      tags: ['console'],
+      body: Type.Unknown({ description: 'a manifest (the plan being typed)' }),
+      response: { 200: admission },
+    };
+    scope.post('/admin/v1/admission', { schema: dryRunShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.apps.admission', async (trail) => {
         await signedIn(request, trail, 'app');
+        rejectInvalid(request);
         const result = await deps.judge(request.body);
         trail.reason = `dry run: ${result.decision}`;
         return {

@@ -1,12 +1,14 @@
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { AccessDenied, InputError } from '../errors/index.js';
+import { AccessDenied } from '../errors/index.js';
 import {
   authenticate,
   governed,
   recordRefusalsBeforeHandler,
   type PipelineDeps,
   type Trail,
-} from './pipeline.js';
+} from '../gateway/index.js';
+import { Closed, Open, Page, Reason, rejectInvalid, type AdminTypeProvider } from './shapes.js';
 
 /** What the key routes need from the broker (its Broker fits it). */
 export interface SigningKeysPort {
@@ -21,8 +23,13 @@ export interface KeyRouteDeps extends PipelineDeps {
   keys: SigningKeysPort;
 }
 
-/** An RFC 7638 thumbprint (base64url SHA-256). */
-const kidPattern = /^[A-Za-z0-9_-]{43}$/;
+const kidParams = Closed({
+  // An RFC 7638 thumbprint (base64url SHA-256).
+  kid: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', description: 'kid is not a key id' }),
+});
+const revokeReason = 'say why the key is revoked: reason, 1 to 500 characters';
+const revokeBody = Open({ reason: Reason(revokeReason) }, { description: revokeReason });
+const keyRecord = Open({ kid: Type.String(), state: Type.String() });
 
 /**
  * The broker's signing keys (CONTRACT.md "Admin"), `admin` scope only, every call audited:
@@ -40,10 +47,12 @@ export function registerKeyRoutes(app: FastifyInstance, deps: KeyRouteDeps): voi
     return principal;
   };
 
-  void app.register(async (scope) => {
+  void app.register(async (plain) => {
+    const scope = plain.withTypeProvider<AdminTypeProvider>();
     recordRefusalsBeforeHandler(scope, deps, () => ({ action: 'admin.keys', resourceType: 'signing_key' }));
 
-    scope.get('/admin/v1/keys', (request, reply) =>
+    const listShape = { tags: ['keys'], response: { 200: Page(keyRecord) } };
+    scope.get('/admin/v1/keys', { schema: listShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.keys.list', async (trail) => {
         await admin(request, trail);
         const records = deps.keys.listKeys();
@@ -52,19 +61,19 @@ export function registerKeyRoutes(app: FastifyInstance, deps: KeyRouteDeps): voi
       }),
     );
 
-    scope.post<{ Params: { kid: string } }>('/admin/v1/keys/:kid/revoke', (request, reply) =>
+    const revokeShape = {
+      tags: ['keys'],
+      params: kidParams,
+      body: revokeBody,
+      response: { 200: Open({ kid: Type.String(), signing_kid: Type.String() }) },
+    };
+    scope.post('/admin/v1/keys/:kid/revoke', { schema: revokeShape }, (request, reply) =>
       governed(deps, request, reply, 'admin.keys.revoke', async (trail) => {
         const principal = await admin(request, trail);
+        rejectInvalid(request);
         const { kid } = request.params;
-        if (!kidPattern.test(kid)) throw new InputError('kid is not a key id', { parameter: 'kid' });
         trail.resourceId = kid;
-        const body = request.body as { reason?: unknown } | undefined;
-        const reason = typeof body?.reason === 'string' ? body.reason.trim() : '';
-        if (reason === '' || reason.length > 500) {
-          throw new InputError('say why the key is revoked: reason, 1 to 500 characters', {
-            parameter: 'reason',
-          });
-        }
+        const reason = request.body.reason.trim();
         const result = await deps.keys.revokeKey(kid, {
           reason,
           actor: principal.email,
