@@ -116,11 +116,11 @@ function fieldClassLookup(
 /**
  * The caller's network as policies see it: IPv4 /24 or IPv6 /48 — what the audit event records, and
  * what decisions are cached and recorded under — with the IPv6 loopback kept as is (its /48 is not a
- * loopback range) and 0.0.0.0, which no network rule trusts, when the address is unknown.
+ * loopback range) and 0.0.0.0, which no network rule trusts, when the address is unknown. `network`
+ * is networkOf(ip) when the caller has it already.
  */
-export function callerNetwork(ip: string | undefined): string {
+export function callerNetwork(ip: string | undefined, network = networkOf(ip)): string {
   if (ip === '::1') return ip;
-  const network = networkOf(ip);
   return network === 'unknown' ? '0.0.0.0' : network;
 }
 
