@@ -104,8 +104,16 @@ try {
   const setup = await startServer('gateway', [dataDir, values.crm, port]);
   process.stderr.write('\n');
   const token = await accessToken(setup.url);
-  const headers = { authorization: `Bearer ${token}` };
-  const list = await (await fetch(`${setup.url}/crm/v1/contacts?limit=1`, { headers })).json();
+  let gatewayHeaders = { authorization: `Bearer ${token}` };
+  // A fresh token for every gateway run: a run must not outlast its token's lifetime.
+  const startGateway = async (execArgv) => {
+    const gateway = await startServer('gateway', [dataDir, values.crm, port], execArgv);
+    gatewayHeaders = { authorization: `Bearer ${await accessToken(gateway.url)}` };
+    return gateway;
+  };
+  const list = await (
+    await fetch(`${setup.url}/crm/v1/contacts?limit=1`, { headers: gatewayHeaders })
+  ).json();
   const id = list.records[0].id;
   const direct = values.crm === 'salesforce' ? await salesforceDirect(id, setup) : undefined;
   if (!direct) await setup.exit();
@@ -130,9 +138,9 @@ try {
       : []),
     {
       server: `gateway${over}, full pipeline`,
-      start: () => (direct ? setup : startServer('gateway', [dataDir, values.crm, port])),
-      one: (url) => ({ url: `${url}/crm/v1/contacts/${encodeURIComponent(id)}`, headers }),
-      page: (url) => ({ url: `${url}/crm/v1/contacts?limit=20`, headers }),
+      start: () => (direct ? setup : startGateway()),
+      one: (url) => ({ url: `${url}/crm/v1/contacts/${encodeURIComponent(id)}`, headers: gatewayHeaders }),
+      page: (url) => ({ url: `${url}/crm/v1/contacts?limit=20`, headers: gatewayHeaders }),
     },
   ];
   const results = [];
@@ -159,16 +167,12 @@ try {
     // A run of its own under `node --cpu-prof`: the sampler slows what it watches.
     const profileDir = fileURLToPath(new URL('../artefacts/profiles/', import.meta.url));
     mkdirSync(profileDir, { recursive: true });
-    const gateway = await startServer(
-      'gateway',
-      [dataDir, values.crm],
-      ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
-    );
+    const gateway = await startGateway(['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
     const target = servers.at(-1).one(gateway.url);
     process.stderr.write(`gateway: one contact, ${values.seconds}s under --cpu-prof\n`);
     if (Number(values.warmup) > 0) await load(target, values.warmup);
     const from = (await gateway.ask('start')).atMicros;
-    const requests = (await load(target, values.seconds)).requests;
+    const { requests, non2xx } = await load(target, values.seconds);
     const to = (await gateway.ask('stop')).atMicros;
     await gateway.exit();
     const file = newestProfile(profileDir);
@@ -177,6 +181,7 @@ try {
     profile = {
       file,
       requests,
+      non_2xx: non2xx,
       stages: stageBreakdown(cpuProfile).map(([stage, ms]) => ({
         stage,
         ms_per_request: round3(ms / requests),
@@ -237,7 +242,9 @@ function printSummary(summary, perRequestMs) {
   );
   const { profile } = summary;
   if (!profile) return;
-  console.log(`\nprofile of the one-contact gateway run: ${profile.file}`);
+  console.log(
+    `\nprofile of the one-contact gateway run (${profile.requests} requests, ${profile.non_2xx} non-2xx): ${profile.file}`,
+  );
   console.log('\n| where one-contact time goes | ms/req |\n|---|---|');
   for (const s of profile.stages) console.log(`| ${s.stage} | ${s.ms_per_request} |`);
   console.log('\n| hottest functions (self time) | where | ms/req |\n|---|---|---|');

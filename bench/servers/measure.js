@@ -1,23 +1,19 @@
-// The measuring side of a bench server process: the parent asks over IPC for the CPU time used and the
-// peak RSS between `start` and `stop` (sampled here, so the figure is this server's alone), and `exit`
+// The measuring side of a bench server process: the parent asks over IPC for the CPU time used between
+// `start` and `stop` and the process's peak RSS (this server's alone), and `exit`
 // ends the process normally, so that `node --cpu-prof` writes its profile. `start` and `stop` answer
 // the time on the clock CPU profiles use, so a profile can be cut to the measured window.
 export function answerMeasurements(close = async () => {}) {
   let cpu;
-  let peakRss = 0;
-  let sampler;
   process.on('message', async (message) => {
     if (message === 'start') {
-      peakRss = process.memoryUsage.rss();
-      sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
       cpu = process.cpuUsage();
       process.send({ atMicros: monotonicMicros() });
     } else if (message === 'stop') {
       const used = process.cpuUsage(cpu);
-      clearInterval(sampler);
       process.send({
         cpuMs: (used.user + used.system) / 1000,
-        peakRssMb: Math.round(peakRss / 1048576),
+        // The process's peak so far (its kernel counter): no sampler stealing time from the server.
+        peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
         atMicros: monotonicMicros(),
       });
     } else if (message === 'exit') {
