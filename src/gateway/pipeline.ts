@@ -276,9 +276,9 @@ export async function authenticateCaller(context: Context): Promise<void> {
   const appPlan = await deps.appPlan?.(principal.appId);
   if (appPlan?.consentPurpose !== undefined) principal = withPurpose(principal, appPlan.consentPurpose);
   if (deps.residencyOf) {
-    const residency = deps.residencyOf(appPlan);
+    const { residency, transfer } = residencyOfPlan(deps, appPlan);
     principal = withResidency(principal, residency);
-    trail.transfer = deps.transferOf?.(residency);
+    trail.transfer = transfer;
   }
   trail.principal = principal;
   context.principal = principal;
@@ -294,6 +294,30 @@ export function limitCaller(context: Context): Promise<void> {
 export function need<T>(value: T | undefined): T {
   if (value === undefined) throw new GatehouseError('INTERNAL', 'a gateway stage ran out of order');
   return value;
+}
+
+/** A plan's residency and the transfer its events name, worked out once per plan (and per server). */
+const residencies = new WeakMap<
+  NonNullable<PipelineDeps['residencyOf']>,
+  WeakMap<object, { residency: Residency; transfer?: string }>
+>();
+/** The key of "no approved plan" (a demo app) in residencies. */
+const noPlan = {};
+
+function residencyOfPlan(
+  deps: PipelineDeps,
+  appPlan: ApprovedPlan | undefined,
+): { residency: Residency; transfer?: string } {
+  const residencyOf = deps.residencyOf as NonNullable<PipelineDeps['residencyOf']>;
+  let byPlan = residencies.get(residencyOf);
+  if (!byPlan) residencies.set(residencyOf, (byPlan = new WeakMap()));
+  let found = byPlan.get(appPlan ?? noPlan);
+  if (!found) {
+    const residency = residencyOf(appPlan);
+    found = { residency, transfer: deps.transferOf?.(residency) };
+    byPlan.set(appPlan ?? noPlan, found);
+  }
+  return found;
 }
 
 /** Principals with their app's consent purpose, kept per principal and purpose (see identify). */

@@ -136,7 +136,11 @@ function rowsKey(version: string, ask: PolicyAsk, time: Date): string {
 }
 
 /** The row filter of an allowed decision, as the CRM takes it: residency resolved, a capability's accounts added. */
-function rowsOf(result: AuthorizeResult, ask: PolicyAsk, options: RuntimePolicyOptions): readonly RowCondition[] {
+function rowsOf(
+  result: AuthorizeResult,
+  ask: PolicyAsk,
+  options: RuntimePolicyOptions,
+): readonly RowCondition[] {
   const where = result.where ?? [];
   const rows = options.residency ? options.residency.conditions(where) : where;
   return Object.freeze([...rows, ...capabilityRows(ask.principal, ask.object)]);

@@ -145,8 +145,9 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
 
   void app.register(async (scope) => {
     // CRM records never rest in a browser or proxy cache, whoever asked for them.
-    scope.addHook('onRequest', async (_request, reply) => {
+    scope.addHook('onRequest', (_request, reply, done) => {
       reply.header('cache-control', 'no-store');
+      done();
     });
     recordRefusalsBeforeHandler(scope, deps, (request) => ({
       action: actionOf(request),
@@ -154,14 +155,15 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
     }));
     // No CRM data is served over a log that no longer matches its signed checkpoints: what is read now
     // could not be shown to have been recorded. The refusal itself is recorded (above).
-    scope.addHook('onRequest', async () => {
+    scope.addHook('onRequest', (_request, _reply, done) => {
       const integrity = deps.audit.integrity();
-      if (!integrity.intact) {
-        throw new DependencyUnavailable(
+      if (integrity.intact) return done();
+      done(
+        new DependencyUnavailable(
           'AUDIT_LOG_DAMAGED',
           `the audit log is damaged (${integrity.problem}); an operator must restore it (gatehouse audit verify names the first bad index)`,
-        );
-      }
+        ),
+      );
     });
 
     scope.get('/crm/v1/:plural/aggregate', serve('crm.aggregate', aggregatePipeline));
