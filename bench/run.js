@@ -1,32 +1,31 @@
 #!/usr/bin/env node
-// What governance costs per request: the same record read (a) by a bare Fastify route straight from
-// the same SQLite file and (b) through the whole gateway pipeline with a real token (authenticate,
-// limits, policy, shape, fetch, mask, DLP, bulk guard, audit append before the answer). The servers
-// run in this process; autocannon runs as a separate process so load and server don't share a loop.
-// Usage: npm run bench [-- --seconds 10 --connections 16 --json --profile]
-// Each scenario is warmed up first; the server's CPU time and event-loop busy time per request are
-// reported beside throughput, since they hold on a machine whose other processes steal cores.
-// `--profile` samples the one-contact scenario and prints where its time goes, stage by stage.
+// What governance costs per request, measured side by side in one run: a plain Node `http` server and a
+// bare Fastify route reading the same contact (and a page of 20) from the same SQLite file with
+// better-sqlite3, then the whole gateway pipeline with a real token (authenticate, limits, Cedar, shape,
+// fetch, mask, consent, DLP, bulk guard, audit event durable before the answer, detection). Each server
+// runs alone in its own process (bench/servers/), one after another; the load comes from wrk when it is
+// installed, else from autocannon (which costs a core of its own). Reported per scenario: req/s, p50/p99,
+// the server's CPU ms per request and peak RSS, and the ratios against the plain-http baseline.
+// Usage: npm run bench [-- --seconds 10 --connections 32 --json --profile]
+// `--profile` runs the gateway's one-contact scenario again under `node --cpu-prof` (the profile is kept
+// in artefacts/profiles/) and prints where the time goes by stage and the hottest functions.
 // `--backend postgres` runs the scale-out bench instead (bench/scale.js): 1 and 2 nodes on PostgreSQL
 // and Redis, and the audit sequencer's integration rate.
-// `--crm salesforce` puts the Salesforce fake behind the gateway, and the baseline is that fake called
-// directly (the same contact by SOQL over HTTP, with the connected app's own session).
-import { execFile } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// `--crm salesforce` puts the Salesforce fake behind the gateway, and the fake called directly (the same
+// contact by SOQL over HTTP, with the connected app's own session) is measured beside the baselines.
+import { execFile, fork } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import Database from 'better-sqlite3';
-import Fastify from 'fastify';
 import { loadConfig } from '../dist/config/index.js';
 import { authorizeRequest, clearPolicyCaches, loadPolicySet } from '../dist/policy/index.js';
 import { mintDevIdToken } from '../dist/devidp/index.js';
 import { openLocalSecretStore } from '../dist/secrets/index.js';
-import { startGatehouse } from '../dist/server/index.js';
 import { dlpBench, printDlpTable } from './dlp.js';
-import { stageBreakdown, startProfile } from './stages.js';
+import { hottestFunctions, profileWindow, stageBreakdown } from './stages.js';
 
 const run = promisify(execFile);
 const autocannonBin = fileURLToPath(new URL('../node_modules/autocannon/autocannon.js', import.meta.url));
@@ -34,7 +33,7 @@ const autocannonBin = fileURLToPath(new URL('../node_modules/autocannon/autocann
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
-    connections: { type: 'string', default: '16' },
+    connections: { type: 'string', default: '32' },
     warmup: { type: 'string', default: '2' },
     json: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
@@ -48,7 +47,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    'usage: npm run bench [-- --backend sqlite|postgres --crm embedded|salesforce --seconds 10 --warmup 2 --connections 16 --json --profile --dlp | --detect --users 100 [--profile]]',
+    'usage: npm run bench [-- --backend sqlite|postgres --crm embedded|salesforce --seconds 10 --warmup 2 --connections 32 --json --profile --dlp | --detect --users 100 [--profile]]',
   );
   process.exit(0);
 }
@@ -84,159 +83,299 @@ if (values.backend === 'postgres') {
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
-// Limits high enough that the bench measures the pipeline, not the rate limiter refusing it.
 const config = loadConfig({
   env: {},
   file: fileURLToPath(new URL('./gatehouse.bench.yaml', import.meta.url)),
   overrides: { dataDir, demo: true, logLevel: 'warn', 'server.port': 0, 'crm.kind': values.crm },
 });
-const gatehouse = await startGatehouse(config, {
-  onSeedProgress: (done, total) => process.stderr.write(`\rseeding ${done}/${total}`),
-});
-process.stderr.write('\n');
-
-const bare = Fastify();
-const db = new Database(join(dataDir, 'gatehouse.db'), { readonly: true });
-const byId = db.prepare(
-  'select id, first_name, last_name, title, account_id, email, phone from crm_contacts where id = ?',
-);
-bare.get('/contacts/:id', async (request) => byId.get(request.params.id));
-await bare.listen({ host: '127.0.0.1', port: 0 });
-const bareUrl = `http://127.0.0.1:${bare.server.address().port}`;
+const connections = values.connections;
+const port = await freePort();
+const loader = (await hasWrk()) ? 'wrk' : 'autocannon';
+if (loader === 'autocannon') {
+  process.stderr.write(
+    'bench: wrk is not installed (apt-get install wrk); autocannon drives the load instead, and it costs a core of its own\n',
+  );
+}
 
 try {
   const policy = await policyBench();
   const dlp = dlpBench();
-  const token = await accessToken();
-  const headers = { authorization: `Bearer ${token}` };
-  const list = await (await fetch(`${gatehouse.url}/crm/v1/contacts?limit=1`, { headers })).json();
+  // The first start seeds the data dir; the token and the contact's id are taken from it.
+  const setup = await startServer('gateway', [dataDir, values.crm, port]);
+  process.stderr.write('\n');
+  const token = await accessToken(setup.url);
+  let gatewayHeaders = { authorization: `Bearer ${token}` };
+  // A fresh token for every gateway run: a run must not outlast its token's lifetime.
+  const startGateway = async (execArgv) => {
+    const gateway = await startServer('gateway', [dataDir, values.crm, port], execArgv);
+    gatewayHeaders = { authorization: `Bearer ${await accessToken(gateway.url)}` };
+    return gateway;
+  };
+  const list = await (
+    await fetch(`${setup.url}/crm/v1/contacts?limit=1`, { headers: gatewayHeaders })
+  ).json();
   const id = list.records[0].id;
-
+  const direct = values.crm === 'salesforce' ? await salesforceDirect(id, setup) : undefined;
+  if (!direct) await setup.exit();
+  const database = join(dataDir, 'gatehouse.db');
   const over = values.crm === 'salesforce' ? ' over the Salesforce fake' : '';
-  const baseline =
-    values.crm === 'salesforce'
-      ? await salesforceDirect(id)
-      : { name: 'bare Fastify + SQLite, no governance', url: `${bareUrl}/contacts/${id}`, headers: {} };
-  const scenarios = [
-    baseline,
+  // Each server runs alone in its own process, one after another; the first is the ratios' baseline.
+  const servers = [
     {
-      name: `gateway${over}: one contact, full pipeline`,
-      url: `${gatehouse.url}/crm/v1/contacts/${id}`,
-      headers,
+      server: 'plain Node http + better-sqlite3, no governance',
+      start: () => startServer('plain', [database]),
+      one: (url) => ({ url: `${url}/contacts/${encodeURIComponent(id)}` }),
+      page: (url) => ({ url: `${url}/contacts` }),
     },
     {
-      name: `gateway${over}: page of 20 contacts`,
-      url: `${gatehouse.url}/crm/v1/contacts?limit=20`,
-      headers,
+      server: 'bare Fastify + better-sqlite3, no governance',
+      start: () => startServer('fastify', [database]),
+      one: (url) => ({ url: `${url}/contacts/${encodeURIComponent(id)}` }),
+      page: (url) => ({ url: `${url}/contacts` }),
+    },
+    ...(direct
+      ? [{ server: direct.name, start: async () => setup, one: () => direct, page: undefined }]
+      : []),
+    {
+      server: `gateway${over}, full pipeline`,
+      start: () => (direct ? setup : startGateway()),
+      one: (url) => ({ url: `${url}/crm/v1/contacts/${encodeURIComponent(id)}`, headers: gatewayHeaders }),
+      page: (url) => ({ url: `${url}/crm/v1/contacts?limit=20`, headers: gatewayHeaders }),
     },
   ];
   const results = [];
-  let stages;
-  const restingRss = process.memoryUsage().rss;
-  const loadOf = (scenario) => (seconds) => {
-    const args = ['-j', '-c', values.connections, '-d', seconds];
-    for (const [name, value] of Object.entries(scenario.headers)) args.push('-H', `${name}=${value}`);
-    return run(process.execPath, [autocannonBin, ...args, scenario.url], { maxBuffer: 64 * 1024 * 1024 });
-  };
-  for (const scenario of scenarios) {
-    const load = loadOf(scenario);
-    process.stderr.write(
-      `${scenario.name}: ${values.warmup}s warm-up, ${values.seconds}s, ${values.connections} connections\n`,
-    );
-    if (Number(values.warmup) > 0) await load(values.warmup);
-    let peakRss = 0;
-    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 250);
-    const cpu = process.cpuUsage();
-    const loop = performance.eventLoopUtilization();
-    const { stdout } = await load(values.seconds);
-    const busyMs = performance.eventLoopUtilization(loop).active;
-    const cpuUsed = process.cpuUsage(cpu);
-    clearInterval(sampler);
-    const result = JSON.parse(stdout);
-    const requests = Math.max(1, result.requests.total);
-    results.push({
-      scenario: scenario.name,
-      requests_per_second: Math.round(result.requests.average),
-      latency_ms_p50: result.latency.p50,
-      latency_ms_p99: result.latency.p99,
-      non_2xx: result.non2xx + result.errors,
-      cpu_ms_per_request: round3((cpuUsed.user + cpuUsed.system) / 1000 / requests),
-      loop_busy_ms_per_request: round3(busyMs / requests),
-      peak_rss_mb: Math.round(peakRss / 1048576),
-    });
+  for (const { server, start, one, page } of servers) {
+    const process_ = await start();
+    for (const [what, target] of [
+      ['one contact', one],
+      ['page of 20', page],
+    ]) {
+      if (!target) continue;
+      results.push({ scenario: `${server}: ${what}`, ...(await measure(process_, target(process_.url))) });
+    }
+    if (process_ !== setup || server.startsWith('gateway')) await process_.exit();
   }
+  const plainOne = results[0];
+  const plainPage = results[1];
+  for (const r of results) {
+    const baseline = r.scenario.endsWith('page of 20') ? plainPage : plainOne;
+    r.ratio_to_plain_rps = round3(r.requests_per_second / baseline.requests_per_second);
+    r.ratio_to_plain_cpu = round3(r.cpu_ms_per_request / baseline.cpu_ms_per_request);
+  }
+  let profile;
   if (values.profile) {
-    // A run of its own: the sampler slows what it watches, so the figures above are taken without it.
-    process.stderr.write(`${scenarios[1].name}: ${values.seconds}s under the CPU profiler\n`);
-    const stopProfile = await startProfile();
-    const { stdout } = await loadOf(scenarios[1])(values.seconds);
-    const requests = Math.max(1, JSON.parse(stdout).requests.total);
-    stages = stageBreakdown(await stopProfile()).map(([stage, ms]) => ({
-      stage,
-      ms_per_request: ms / requests,
-    }));
+    // A run of its own under `node --cpu-prof`: the sampler slows what it watches.
+    const profileDir = fileURLToPath(new URL('../artefacts/profiles/', import.meta.url));
+    mkdirSync(profileDir, { recursive: true });
+    const gateway = await startGateway(['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+    const target = servers.at(-1).one(gateway.url);
+    process.stderr.write(`gateway: one contact, ${values.seconds}s under --cpu-prof\n`);
+    if (Number(values.warmup) > 0) await load(target, values.warmup);
+    const from = (await gateway.ask('start')).atMicros;
+    const { requests, non2xx } = await load(target, values.seconds);
+    const to = (await gateway.ask('stop')).atMicros;
+    await gateway.exit();
+    const file = newestProfile(profileDir);
+    // Start-up and warm-up are left out: only the samples of the measured window count.
+    const cpuProfile = profileWindow(JSON.parse(readFileSync(file, 'utf8')), from, to);
+    profile = {
+      file,
+      requests,
+      non_2xx: non2xx,
+      stages: stageBreakdown(cpuProfile).map(([stage, ms]) => ({
+        stage,
+        ms_per_request: round3(ms / requests),
+      })),
+      hottest: hottestFunctions(cpuProfile, 15).map((f) => ({
+        ...f,
+        ms_per_request: round3(f.ms / requests),
+      })),
+    };
   }
-  const ratio = results[1].requests_per_second / results[0].requests_per_second;
-  // Server CPU per request does not depend on how many cores other processes leave to this one.
-  const cpuRatio = results[0].cpu_ms_per_request / results[1].cpu_ms_per_request;
-  // A single-record read asks Cedar twice (row filter, then the record): their share of the request.
-  const perRequestMs = (policy[1].p50_us + policy[3].p50_us) / 1000;
-  const policyShare = perRequestMs / results[1].latency_ms_p50;
-  if (values.json) {
-    console.log(
-      JSON.stringify(
-        {
-          results,
-          ratio_gateway_to_bare: ratio,
-          cpu_ratio_gateway_to_bare: cpuRatio,
-          resting_rss_mb: Math.round(restingRss / 1048576),
-          stages,
-          policy,
-          policy_share_of_one_record_p50: policyShare,
-          dlp,
-        },
-        null,
-        2,
-      ),
-    );
-  } else {
-    printDlpTable(dlp);
-    console.log('');
-    console.log('| Cedar decision | decisions/s | p50 µs | p99 µs |\n|---|---|---|---|');
-    for (const p of policy)
-      console.log(`| ${p.scenario} | ${p.decisions_per_second} | ${p.p50_us} | ${p.p99_us} |`);
-    console.log(
-      `\ncached decisions of one record read: ${perRequestMs.toFixed(3)} ms of a ${results[1].latency_ms_p50} ms p50 (${(policyShare * 100).toFixed(2)}%)\n`,
-    );
-    console.log(
-      '| scenario | req/s | p50 ms | p99 ms | non-2xx | server CPU ms/req | event loop busy ms/req | peak RSS MB |\n|---|---|---|---|---|---|---|---|',
-    );
-    for (const r of results) {
-      console.log(
-        `| ${r.scenario} | ${r.requests_per_second} | ${r.latency_ms_p50} | ${r.latency_ms_p99} | ${r.non_2xx} | ${r.cpu_ms_per_request} | ${r.loop_busy_ms_per_request} | ${r.peak_rss_mb} |`,
-      );
-    }
-    console.log(`\nRSS at rest before the load: ${Math.round(restingRss / 1048576)} MB`);
-    console.log(
-      `ratio gateway / bare (one record): ${ratio.toFixed(2)} in req/s, ${cpuRatio.toFixed(2)} in server CPU per request`,
-    );
-    if (stages) {
-      const total = stages.reduce((sum, s) => sum + s.ms_per_request, 0);
-      console.log(
-        '\n| where one-contact time goes (a separate profiled run) | ms/req | share |\n|---|---|---|',
-      );
-      for (const s of stages) {
-        console.log(
-          `| ${s.stage} | ${s.ms_per_request.toFixed(3)} | ${((100 * s.ms_per_request) / total).toFixed(1)}% |`,
-        );
-      }
-    }
-  }
+  const gatewayOne = results.find(
+    (r) => r.scenario.startsWith('gateway') && r.scenario.endsWith('one contact'),
+  );
+  const fastifyOne = results[2];
+  // A single-record read asks Cedar once (record and row filter in one ask): its share of the request.
+  const perRequestMs = policy[1].p50_us / 1000;
+  const policyShare = perRequestMs / gatewayOne.latency_ms_p50;
+  const summary = {
+    loader,
+    connections: Number(connections),
+    seconds: Number(values.seconds),
+    load_average: loadavg().map((l) => Math.round(l * 100) / 100),
+    results,
+    cpu_ratio_gateway_to_fastify: round3(gatewayOne.cpu_ms_per_request / fastifyOne.cpu_ms_per_request),
+    profile,
+    policy,
+    policy_share_of_one_record_p50: policyShare,
+    dlp,
+  };
+  if (values.json) console.log(JSON.stringify(summary, null, 2));
+  else printSummary(summary, perRequestMs);
 } finally {
-  await bare.close();
-  db.close();
-  await gatehouse.close();
   rmSync(dataDir, { recursive: true, force: true });
+}
+
+function printSummary(summary, perRequestMs) {
+  printDlpTable(summary.dlp);
+  console.log('');
+  console.log('| Cedar decision | decisions/s | p50 µs | p99 µs |\n|---|---|---|---|');
+  for (const p of summary.policy)
+    console.log(`| ${p.scenario} | ${p.decisions_per_second} | ${p.p50_us} | ${p.p99_us} |`);
+  console.log(
+    `\nthe cached decision of one record read: ${perRequestMs.toFixed(3)} ms of the gateway's p50 (${(summary.policy_share_of_one_record_p50 * 100).toFixed(2)}%)\n`,
+  );
+  console.log(
+    `load: ${summary.loader}${summary.loader === 'autocannon' ? ' (costs a core of its own)' : ''}, ${summary.connections} connections, ${summary.seconds} s per scenario; load average ${summary.load_average.join(' ')}\n`,
+  );
+  console.log(
+    '| scenario | req/s | p50 ms | p99 ms | non-2xx | server CPU ms/req | peak RSS MB | × plain req/s | × plain CPU/req |\n|---|---|---|---|---|---|---|---|---|',
+  );
+  for (const r of summary.results) {
+    console.log(
+      `| ${r.scenario} | ${r.requests_per_second} | ${r.latency_ms_p50} | ${r.latency_ms_p99} | ${r.non_2xx} | ${r.cpu_ms_per_request} | ${r.peak_rss_mb} | ${r.ratio_to_plain_rps} | ${r.ratio_to_plain_cpu} |`,
+    );
+  }
+  console.log(
+    `\nserver CPU per request, gateway / bare Fastify (one contact): ${summary.cpu_ratio_gateway_to_fastify}`,
+  );
+  const { profile } = summary;
+  if (!profile) return;
+  console.log(
+    `\nprofile of the one-contact gateway run (${profile.requests} requests, ${profile.non_2xx} non-2xx): ${profile.file}`,
+  );
+  console.log('\n| where one-contact time goes | ms/req |\n|---|---|');
+  for (const s of profile.stages) console.log(`| ${s.stage} | ${s.ms_per_request} |`);
+  console.log('\n| hottest functions (self time) | where | ms/req |\n|---|---|---|');
+  for (const f of profile.hottest) console.log(`| ${f.name} | ${f.where} | ${f.ms_per_request} |`);
+}
+
+/** Starts one bench server (bench/servers/<name>.js) in its own process; resolves when it listens. */
+function startServer(name, args, execArgv = []) {
+  const child = fork(fileURLToPath(new URL(`./servers/${name}.js`, import.meta.url)), args, {
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const next = () =>
+    new Promise((resolve, reject) => {
+      const onExit = (code) => reject(new Error(`bench server ${name} exited (${code})`));
+      child.once('exit', onExit);
+      child.once('message', (message) => {
+        child.off('exit', onExit);
+        resolve(message);
+      });
+    });
+  return next().then((ready) => ({
+    ...ready,
+    ask: (message) => {
+      const answer = next();
+      child.send(message);
+      return answer;
+    },
+    exit: () =>
+      new Promise((resolve) => {
+        child.once('exit', resolve);
+        child.send('exit');
+      }),
+  }));
+}
+
+/** Warm-up, then the measured run, with the server's own CPU time and peak RSS over that run. */
+async function measure(server, target) {
+  process.stderr.write(
+    `${target.url}: ${values.warmup}s warm-up, ${values.seconds}s, ${connections} connections\n`,
+  );
+  if (Number(values.warmup) > 0) await load(target, values.warmup);
+  await server.ask('start');
+  const result = await load(target, values.seconds);
+  const { cpuMs, peakRssMb } = await server.ask('stop');
+  const requests = Math.max(1, result.requests);
+  return {
+    requests_per_second: Math.round(result.requests / Number(values.seconds)),
+    latency_ms_p50: result.p50,
+    latency_ms_p99: result.p99,
+    non_2xx: result.non2xx,
+    cpu_ms_per_request: round3(cpuMs / requests),
+    peak_rss_mb: peakRssMb,
+  };
+}
+
+async function hasWrk() {
+  try {
+    await run('wrk', ['--version']).catch((error) => {
+      // wrk prints its version and exits 1.
+      if (!/wrk/.test(String(error.stdout))) throw error;
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Drives load at a target for `seconds`: requests done, p50 and p99 in ms, non-2xx answers and errors. */
+async function load(target, seconds) {
+  const headerArgs = (flag, separator) =>
+    Object.entries(target.headers ?? {}).flatMap(([name, value]) => [flag, `${name}${separator}${value}`]);
+  if (loader === 'wrk') {
+    const { stdout } = await run('wrk', [
+      '-t1',
+      `-c${connections}`,
+      `-d${seconds}s`,
+      '--latency',
+      ...headerArgs('-H', ': '),
+      target.url,
+    ]);
+    return parseWrk(stdout);
+  }
+  const { stdout } = await run(
+    process.execPath,
+    [autocannonBin, '-j', '-c', connections, '-d', seconds, ...headerArgs('-H', '='), target.url],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  const result = JSON.parse(stdout);
+  return {
+    requests: result.requests.total,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx + result.errors,
+  };
+}
+
+/** wrk's text report: `N requests in`, the latency distribution, non-2xx answers and socket errors. */
+export function parseWrk(text) {
+  const ms = (value, unit) => Number(value) * { us: 0.001, ms: 1, s: 1000, m: 60000 }[unit];
+  const percentile = (p) => {
+    const match = new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(text);
+    return match ? Math.round(ms(match[1], match[2]) * 100) / 100 : NaN;
+  };
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+  return {
+    requests: Number(/(\d+) requests in/.exec(text)?.[1] ?? 0),
+    p50: percentile(50),
+    p99: percentile(99),
+    non2xx:
+      Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0) +
+      (errors ? errors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0),
+  };
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port: free } = server.address();
+      server.close(() => resolve(free));
+    });
+  });
+}
+
+function newestProfile(dir) {
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => join(dir, f));
+  return files.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
 }
 
 /**
@@ -292,7 +431,7 @@ async function policyBench() {
 }
 
 /** The same contact read from the Salesforce fake directly: one SOQL query with the connected app's session. */
-async function salesforceDirect(id) {
+async function salesforceDirect(id, gatehouse) {
   const { demoConnectedApp, soqlLiteral } = await import('../dist/crm/salesforce/index.js');
   const { SignJWT } = await import('jose');
   const { createPrivateKey } = await import('node:crypto');
@@ -322,16 +461,16 @@ function round3(value) {
   return Math.round(value * 1000) / 1000;
 }
 
-async function accessToken() {
+async function accessToken(url) {
   const subjectToken = await mintDevIdToken({
     config,
     secrets: openLocalSecretStore(dataDir),
     user: 'alice',
-    issuer: `${gatehouse.url}/idp`,
+    issuer: `${url}/idp`,
     // The exchange is bound to the app asking: an ID token issued to its own IdP client.
     audience: 'call-notes',
   });
-  const response = await fetch(`${gatehouse.url}/oauth/token`, {
+  const response = await fetch(`${url}/oauth/token`, {
     method: 'POST',
     body: new URLSearchParams({
       grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',

@@ -80,3 +80,43 @@ function stageOf(id, nodes, parent) {
   if (leaf === '(garbage collector)') return 'garbage collection';
   return library ?? 'other (V8, Node internals)';
 }
+
+/**
+ * The functions with the most self time (ms over the whole profile), idle, the profiler and GC's
+ * bookkeeping nodes left out: what to attack first.
+ */
+export function hottestFunctions(profile, count) {
+  const self = new Map();
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000));
+  const byFunction = new Map();
+  for (const [id, ms] of self) {
+    const { functionName, url, lineNumber } = nodes.get(id).callFrame;
+    if (functionName === '(idle)' || functionName === '(program)' || url.startsWith('node:inspector'))
+      continue;
+    const where = url ? `${url.replace(/^.*\/(node_modules|dist)\//, '$1/')}:${lineNumber + 1}` : '';
+    const key = `${functionName || '(anonymous)'}\t${where}`;
+    byFunction.set(key, (byFunction.get(key) ?? 0) + ms);
+  }
+  return [...byFunction]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([key, ms]) => {
+      const [name, where] = key.split('\t');
+      return { name, where, ms };
+    });
+}
+
+/** The profile's samples taken between two times (µs, the profile's clock); the others are dropped. */
+export function profileWindow(profile, fromMicros, toMicros) {
+  const samples = [];
+  const timeDeltas = [];
+  let at = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    at += profile.timeDeltas[i] ?? 0;
+    if (at < fromMicros || at > toMicros) return;
+    samples.push(id);
+    timeDeltas.push(profile.timeDeltas[i] ?? 0);
+  });
+  return { ...profile, samples, timeDeltas };
+}

@@ -244,6 +244,17 @@ describe('recorded decisions', () => {
   });
 });
 
+describe('one decision per read', () => {
+  it('a read of one record asks Cedar once: the row filter it allows is exact, and the fetch carries it', async () => {
+    const response = await demo.get(`/crm/v1/accounts/${aliceAccount}`, alice);
+    expect(response.status).toBe(200);
+    const rows = (await recordedDecisions()).filter((r) => r.request_id === requestIdOf(response));
+    expect(rows.map((r) => `${r.action}:${r.object}:${r.decision}`)).toEqual(['read:account:allow']);
+    const [event] = await auditEventsOf(demo, carol, requestIdOf(response));
+    expect(event?.event).toMatchObject({ action: 'crm.read', outcome: 'allow', record_count: 1 });
+  });
+});
+
 describe('simulation over the recorded decisions', () => {
   it('reports what removing the notes rule would change, per rule, with example request ids', async () => {
     const response = await demo.send('POST', '/admin/v1/policies/simulate', dave, {
@@ -373,6 +384,8 @@ describe('the policy admin API', () => {
 
   it('publishes a candidate: audited with actor, old and new version and reason, in force within a second', async () => {
     const before = await json<{ version: string }>(await demo.get('/admin/v1/policies', dave));
+    // Asked once under the old version: the decision remembered with bob's token must not outlive it.
+    expect((await demo.get('/crm/v1/accounts?limit=250&fields=name', bob)).status).toBe(200);
     const exportRules = readLibraryFile('runtime/export.cedar').replace('> 1000', '> 200');
     const response = await demo.send('POST', '/admin/v1/policies/publish', dave, {
       json: {

@@ -162,10 +162,26 @@ describe('the Cedar runtime policy of the gateway', () => {
     expect(capabilityRows(alice, 'account')).toEqual([]);
   });
 
+  it('remembers a row filter per principal, and still records the decision of every request', () => {
+    const first = policy.rows(ask());
+    expect(policy.rows(ask({ requestId: 'req-2' }))).toBe(first);
+    expect(recorded.map((r) => r.requestId)).toEqual(['req-1', 'req-2']);
+    expect(recorded[1]).toMatchObject({ allowed: true, input: { context: { fields: ['first_name'] } } });
+    // Another question, or another principal, is decided afresh.
+    expect(() => policy.rows(ask({ action: 'export', recordCount: 150 }))).toThrow(
+      expect.objectContaining({ code: 'POLICY_DENIED' }),
+    );
+    expect(policy.rows(ask({ principal: { ...alice, territory: 'NA' } }))).toEqual([
+      { field: 'territory', op: 'eq', value: 'NA' },
+    ]);
+  });
+
   it('follows the library in force: a new version decides the next request', async () => {
     let current = library;
     const switching = cedarRuntimePolicy(() => current, { describe: crmMetadata });
     expect(switching.version).toBe(library.version);
+    // Decided once under the old version: remembered with alice's principal, but not across versions.
+    expect(switching.rows(ask())).toEqual([{ field: 'territory', op: 'eq', value: 'EMEA' }]);
     const { variant } = await import('../policy/test-support.js');
     current = await variant({ 'runtime/territory.cedar': null });
     expect(switching.version).toBe(current.version);

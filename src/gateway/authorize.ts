@@ -1,17 +1,10 @@
-import type { FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import type { CrmConnector, CrmObject, CrmRecord } from '../crm/index.js';
 import { AccessDenied, InputError, NotFound } from '../errors/index.js';
-import type { Principal, RecordRef, RowCondition, RuntimeAction } from '../policy/index.js';
+import type { RecordRef, RowCondition } from '../policy/index.js';
 import type { AggregateQuery } from './aggregate.js';
 import { filterFields, parseFilterParams } from './filter.js';
-import {
-  callerNetwork,
-  recordAttributeFields,
-  recordRefOf,
-  type PolicyAsk,
-  type RuntimePolicy,
-} from './policy.js';
+import { recordAttributeFields, recordRefOf, type PolicyAsk, type RuntimePolicy } from './policy.js';
 
 /**
  * The authorize stage: what the gateway asks Cedar for a request — who (the user through the app, with
@@ -19,25 +12,6 @@ import {
  * one record, and the context (fields and their classes, record count, network, time) — and the
  * minimal lookups a record-level decision needs: territory, owner and account, never contents.
  */
-
-export function policyAsk(
-  request: FastifyRequest,
-  principal: Principal,
-  action: RuntimeAction,
-  object: CrmObject,
-  fields: readonly string[],
-  recordCount: number,
-): PolicyAsk {
-  return {
-    requestId: request.id,
-    principal,
-    action,
-    object,
-    fields,
-    recordCount,
-    ip: callerNetwork(request.ip),
-  };
-}
 
 /** A list asking for more than `gateway.exportAbove` records is an export, with the export rules. */
 export function listAction(config: Config, limit: number): 'read' | 'export' {

@@ -86,6 +86,17 @@ export function screenIncoming(
  * number out of a note either).
  */
 export function outgoingRules(config: Config, principal: Principal): DlpRule[] {
+  // Built once per configuration and principal (one per verified token), not once per request.
+  let byPrincipal = rulesByConfig.get(config);
+  if (!byPrincipal) rulesByConfig.set(config, (byPrincipal = new WeakMap()));
+  let rules = byPrincipal.get(principal);
+  if (!rules) byPrincipal.set(principal, (rules = buildOutgoingRules(config, principal)));
+  return rules;
+}
+
+const rulesByConfig = new WeakMap<Config, WeakMap<Principal, DlpRule[]>>();
+
+function buildOutgoingRules(config: Config, principal: Principal): DlpRule[] {
   const { redact, unlessReadable } = config.gateway.dlp.outgoing;
   const kinds = new Set<DetectorKind>(redact);
   for (const [kind, ref] of Object.entries(unlessReadable) as [DetectorKind, string][]) {

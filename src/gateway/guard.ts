@@ -12,7 +12,14 @@ export interface BulkGuardStage {
    * (across every app) and the app's (from its plan). Refused: 403 BULK_EXPORT_BLOCKED naming the guard
    * and the budget, and a `bulk_export` audit event for detection.
    */
-  check(principal: Principal, object: CrmObject, records: readonly CrmRecord[], trail: Trail): Promise<void>;
+  check(
+    principal: Principal,
+    object: CrmObject,
+    records: readonly CrmRecord[],
+    trail: Trail,
+    /** The app plan's declared reads (its export budgets), from the request's one plan lookup. */
+    reads?: ApprovedPlan['reads'],
+  ): Promise<void>;
 }
 
 /**
@@ -24,7 +31,6 @@ export function bulkGuardStage(
   crm: CrmConnector,
   limits: Limits,
   cacheSeconds: number,
-  appPlan?: (appId: string) => Promise<ApprovedPlan | undefined>,
   now: () => number = Date.now,
 ): BulkGuardStage {
   const sizes = new Map<CrmObject, { size: number; until: number }>();
@@ -39,10 +45,9 @@ export function bulkGuardStage(
     crm.describe(object).fields.some((field) => sensitiveClasses.has(field.dataClass));
 
   return {
-    async check(principal, object, records, trail) {
+    async check(principal, object, records, trail, reads) {
       if (records.length === 0) return;
       const ids = records.map((record) => String(record.id));
-      const reads = (await appPlan?.(principal.appId))?.reads;
       const expectedReads = reads?.expectedReads[object];
       const decision = await limits.guardBulkRead(
         {

@@ -66,6 +66,47 @@ export interface Trail {
   transfer?: string;
   /** Further events this request raises for detection (a `bulk_export`), appended before its own. */
   events: Array<Pick<AuditEvent, 'action' | 'reason'>>;
+  /** The caller's address, read once (behind a trusted proxy Fastify derives it on every read). */
+  readonly ip: string | undefined;
+  /** The caller's network as the audit event records it (networkOf of `ip`). */
+  readonly network: string;
+}
+
+/**
+ * One request on its way through a declared pipeline (routes.ts): the request, its trail, and what the
+ * stages have found so far — who asks, through which app plan, the one policy ask, the caller's view
+ * and plan, the records and the answer. Each stage reads what earlier stages set and sets its own part;
+ * nothing else carries state between them.
+ */
+export interface Context<D extends PipelineDeps = PipelineDeps> {
+  readonly deps: D;
+  readonly request: FastifyRequest;
+  readonly trail: Trail;
+  /** authenticate: the principal behind the token, with its app plan's purpose and residency. */
+  principal?: Principal;
+  /** authenticate: the app's approved plan, looked up once per request. */
+  appPlan?: ApprovedPlan;
+  /** What the last stage answers the caller. */
+  answer?: unknown;
+}
+
+/** A named step of a pipeline; a synchronous stage returns nothing and the next runs at once. */
+export type Stage<C> = (context: C) => void | Promise<void>;
+
+/**
+ * Runs stages in order over one context, awaiting only the stages that return a promise, and answers
+ * what the last one left in `answer`.
+ */
+export function runStages<C extends Context<PipelineDeps>>(
+  stages: readonly Stage<C>[],
+  context: C,
+  from = 0,
+): unknown {
+  for (let i = from; i < stages.length; i++) {
+    const pending = (stages[i] as Stage<C>)(context);
+    if (pending) return pending.then(() => runStages(stages, context, i + 1));
+  }
+  return context.answer;
 }
 
 /** Requests whose audit event is being or has been recorded by governed(). */
@@ -85,10 +126,13 @@ export async function governed(
   request: FastifyRequest,
   reply: FastifyReply,
   action: string,
-  run: (trail: Trail) => Promise<unknown>,
+  run: (trail: Trail) => unknown,
 ): Promise<unknown> {
   governedRequests.add(request);
+  const ip = request.ip;
   const trail: Trail = {
+    ip,
+    network: networkOf(ip),
     action,
     resourceType: '',
     resourceId: '',
@@ -213,22 +257,67 @@ export async function authenticate(
   request: FastifyRequest,
   trail: Trail,
 ): Promise<Principal> {
-  const claims = await deps.authenticateCaller(request);
-  trail.principal = identify(claims);
-  if (deps.crmUser) {
-    trail.principal = asCrmKnowsThem(trail.principal, deps.crmUser({ email: trail.principal.email }));
-  }
-  const appPlan = await deps.appPlan?.(trail.principal.appId);
-  if (appPlan?.consentPurpose !== undefined) {
-    trail.principal = withPurpose(trail.principal, appPlan.consentPurpose);
-  }
+  const context: Context = { deps, request, trail };
+  await authenticateCaller(context);
+  await limitCaller(context);
+  return context.principal as Principal;
+}
+
+/**
+ * authenticate + identify (stage): the verified token's principal as the CRM knows them, with the app
+ * plan's consent purpose and residency; the plan is looked up once and kept for the later stages.
+ */
+export async function authenticateCaller(context: Context): Promise<void> {
+  const { deps, trail } = context;
+  const claims = await deps.authenticateCaller(context.request);
+  let principal = identify(claims);
+  if (deps.crmUser) principal = asCrmKnowsThem(principal, deps.crmUser({ email: principal.email }));
+  trail.principal = principal;
+  const appPlan = await deps.appPlan?.(principal.appId);
+  if (appPlan?.consentPurpose !== undefined) principal = withPurpose(principal, appPlan.consentPurpose);
   if (deps.residencyOf) {
-    const residency = deps.residencyOf(appPlan);
-    trail.principal = withResidency(trail.principal, residency);
-    trail.transfer = deps.transferOf?.(residency);
+    const { residency, transfer } = residencyOfPlan(deps, appPlan);
+    principal = withResidency(principal, residency);
+    trail.transfer = transfer;
   }
-  await limit(deps.limits, trail.principal, appPlan, trail);
-  return trail.principal;
+  trail.principal = principal;
+  context.principal = principal;
+  context.appPlan = appPlan;
+}
+
+/** limit (stage): see limit below. */
+export function limitCaller(context: Context): Promise<void> {
+  return limit(context.deps.limits, need(context.principal), context.appPlan, context.trail);
+}
+
+/** A finding an earlier stage must have made; its absence is a pipeline declared out of order. */
+export function need<T>(value: T | undefined): T {
+  if (value === undefined) throw new GatehouseError('INTERNAL', 'a gateway stage ran out of order');
+  return value;
+}
+
+/** A plan's residency and the transfer its events name, worked out once per plan (and per server). */
+const residencies = new WeakMap<
+  NonNullable<PipelineDeps['residencyOf']>,
+  WeakMap<object, { residency: Residency; transfer?: string }>
+>();
+/** The key of "no approved plan" (a demo app) in residencies. */
+const noPlan = {};
+
+function residencyOfPlan(
+  deps: PipelineDeps,
+  appPlan: ApprovedPlan | undefined,
+): { residency: Residency; transfer?: string } {
+  const residencyOf = deps.residencyOf as NonNullable<PipelineDeps['residencyOf']>;
+  let byPlan = residencies.get(residencyOf);
+  if (!byPlan) residencies.set(residencyOf, (byPlan = new WeakMap()));
+  let found = byPlan.get(appPlan ?? noPlan);
+  if (!found) {
+    const residency = residencyOf(appPlan);
+    found = { residency, transfer: deps.transferOf?.(residency) };
+    byPlan.set(appPlan ?? noPlan, found);
+  }
+  return found;
 }
 
 /** Principals with their app's consent purpose, kept per principal and purpose (see identify). */
@@ -351,7 +440,7 @@ function auditEvent(
     policy_version: policyVersion,
     ...(trail.fields.length > 0 && { fields: [...trail.fields].sort().join(',') }),
     ...(trail.recordCount !== undefined && { record_count: trail.recordCount }),
-    client_network: networkOf(request.ip),
+    client_network: trail.network,
     ...(outcome === 'allow' && trail.transfer !== undefined && { transfer: trail.transfer }),
   };
 }

@@ -40,7 +40,7 @@ export interface RuntimePolicy {
    * Cedar with the record's territory, owner and account unknown, compiled into the row filter the
    * query must carry (a capability token's accounts included), or 403.
    */
-  rows(ask: PolicyAsk): RowCondition[];
+  rows(ask: PolicyAsk): readonly RowCondition[];
   /** For one record whose attributes were fetched: returns when Cedar allows, else 403. */
   record(ask: PolicyAsk, record: RecordRef): void;
 }
@@ -61,40 +61,89 @@ export interface RuntimePolicyOptions {
 export function cedarRuntimePolicy(current: () => PolicySet, options: RuntimePolicyOptions): RuntimePolicy {
   const now = options.now ?? (() => new Date());
   const classesOf = fieldClassLookup(options.describe);
+  const inputOf = (ask: PolicyAsk, time: Date, resource?: RecordRef): DecisionInput => ({
+    principal: ask.principal,
+    action: ask.action,
+    object: ask.object,
+    ...(resource && { resource }),
+    context: {
+      fields: ask.fields,
+      fieldClasses: classesOf(ask.object, ask.fields),
+      recordCount: ask.recordCount,
+      ip: ask.ip,
+      time,
+    },
+  });
   const decide = (ask: PolicyAsk, resource?: RecordRef): AuthorizeResult => {
-    const input = {
-      principal: ask.principal,
-      action: ask.action,
-      object: ask.object,
-      ...(resource && { resource }),
-      context: {
-        fields: ask.fields,
-        fieldClasses: classesOf(ask.object, ask.fields),
-        recordCount: ask.recordCount,
-        ip: ask.ip,
-        time: now(),
-      },
-    };
+    const input = inputOf(ask, now(), resource);
     const result = authorizeRequest(current(), input);
     options.log?.record(recordDecision(ask.requestId, input, result));
     return result;
   };
+  // Row filters per principal: a principal is made once per verified token (stages.ts identify), so
+  // this lives no longer than the token is accepted (authenticate refuses it first once it expires or
+  // is revoked), and its key names the library version, so a new version decides afresh.
+  const rowsByPrincipal = new WeakMap<Principal, Map<string, RowsDecision>>();
   return {
     get version() {
       return current().version;
     },
     rows(ask) {
-      const result = decide(ask);
-      assertAuthorized(result);
-      const where = result.where ?? [];
-      const rows = options.residency ? options.residency.conditions(where) : where;
-      return [...rows, ...capabilityRows(ask.principal, ask.object)];
+      const policies = current();
+      const time = now();
+      let known = rowsByPrincipal.get(ask.principal);
+      if (!known) rowsByPrincipal.set(ask.principal, (known = new Map()));
+      const key = rowsKey(policies.version, ask, time);
+      let decided = known.get(key);
+      if (!decided) {
+        const input = inputOf(ask, time);
+        const result = authorizeRequest(policies, input);
+        decided = { input, result, rows: result.allowed ? rowsOf(result, ask, options) : [] };
+        if (known.size >= rowsPerPrincipal) known.clear();
+        known.set(key, decided);
+      }
+      // Every request's decision is recorded for simulation, a remembered one too, at its own time.
+      const input = { ...decided.input, context: { ...decided.input.context, time } };
+      options.log?.record(recordDecision(ask.requestId, input, decided.result));
+      assertAuthorized(decided.result);
+      return decided.rows;
     },
     record(ask, record) {
       const region = options.residency?.regionOf(record.territory);
       assertAuthorized(decide(ask, region === undefined ? record : { ...record, region }));
     },
   };
+}
+
+type DecisionInput = Parameters<typeof recordDecision>[1];
+
+/** A row-filter decision remembered for one principal: what Cedar was asked, its answer, the rows. */
+interface RowsDecision {
+  readonly input: DecisionInput;
+  readonly result: AuthorizeResult;
+  readonly rows: readonly RowCondition[];
+}
+
+/** Row-filter decisions kept per principal; one token asks few distinct questions. */
+const rowsPerPrincipal = 64;
+
+/**
+ * What a row-filter decision depends on besides the principal: the library version, the question, and
+ * of the time only the UTC hour and weekday, which is all policies see of it.
+ */
+function rowsKey(version: string, ask: PolicyAsk, time: Date): string {
+  return `${version}\n${ask.action}\n${ask.object}\n${ask.fields.join(',')}\n${ask.recordCount}\n${ask.ip}\n${time.getUTCHours()}/${time.getUTCDay()}`;
+}
+
+/** The row filter of an allowed decision, as the CRM takes it: residency resolved, a capability's accounts added. */
+function rowsOf(
+  result: AuthorizeResult,
+  ask: PolicyAsk,
+  options: RuntimePolicyOptions,
+): readonly RowCondition[] {
+  const where = result.where ?? [];
+  const rows = options.residency ? options.residency.conditions(where) : where;
+  return Object.freeze([...rows, ...capabilityRows(ask.principal, ask.object)]);
 }
 
 /** The distinct data classes of fields, memoized per object from the CRM's metadata. */
@@ -116,11 +165,11 @@ function fieldClassLookup(
 /**
  * The caller's network as policies see it: IPv4 /24 or IPv6 /48 — what the audit event records, and
  * what decisions are cached and recorded under — with the IPv6 loopback kept as is (its /48 is not a
- * loopback range) and 0.0.0.0, which no network rule trusts, when the address is unknown.
+ * loopback range) and 0.0.0.0, which no network rule trusts, when the address is unknown. `network`
+ * is networkOf(ip) when the caller has it already.
  */
-export function callerNetwork(ip: string | undefined): string {
+export function callerNetwork(ip: string | undefined, network = networkOf(ip)): string {
   if (ip === '::1') return ip;
-  const network = networkOf(ip);
   return network === 'unknown' ? '0.0.0.0' : network;
 }
 
