@@ -84,6 +84,11 @@ export interface AuditLogOptions {
   sequencerLeaseMs?: number;
   /** How often the whole stored log is verified again in the background; default 60000. */
   integrityCheckIntervalMs?: number;
+  /**
+   * SQLite: whether close() signs a final checkpoint; default true. False in the workers of
+   * `serve --workers N`, whose primary signs one once every worker has stopped.
+   */
+  finalCheckpoint?: boolean;
 }
 
 export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> {
@@ -116,10 +121,12 @@ class StoredAuditLog extends GroupCommitLog implements AuditLog {
   readonly #writer: AuditWriter;
   #head: Head | undefined;
   #grown = false;
+  readonly #finalCheckpoint: boolean;
 
   constructor(options: AuditLogOptions, signer: NoteSigner, interval: number, file: string) {
     super(options, signer);
     this.#writer = new AuditWriter(file, (error) => this.onBackgroundError(error));
+    this.#finalCheckpoint = options.finalCheckpoint ?? true;
     this.#timer = setInterval(() => {
       if (this.#grown && !this.closing)
         this.#sign()
@@ -196,7 +203,7 @@ class StoredAuditLog extends GroupCommitLog implements AuditLog {
       await this.drained();
       try {
         // The final checkpoint is witnessed too, so a stopped log verifies with its quorum.
-        await this.cosigned(await this.#sign()).catch(this.onBackgroundError);
+        if (this.#finalCheckpoint) await this.cosigned(await this.#sign()).catch(this.onBackgroundError);
       } finally {
         await this.#writer.stop();
       }

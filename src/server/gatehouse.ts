@@ -85,6 +85,7 @@ import { systemClock, type Clock } from '../detect/index.js';
 import { createEgress, type EgressOptions } from '../egress/index.js';
 import { startCompliance } from './compliance.js';
 import { startDetection } from './detection.js';
+import { bothFanouts, type ClusterMembership } from './cluster.js';
 import { createHttpServer, type Refusal } from './http.js';
 import { reloadTlsOnChange, tlsContextOptions } from './tls.js';
 import { createLogger, runtimeWarning } from './log.js';
@@ -124,6 +125,8 @@ export interface StartOptions {
    * name that resolves to loopback) and trust their own receiver's certificate.
    */
   egress?: Pick<EgressOptions, 'lookup' | 'ca'>;
+  /** This process is one worker of `serve --workers N` (cluster.ts). */
+  cluster?: ClusterMembership;
 }
 
 /** The key that authenticates the gateway's list cursors. */
@@ -162,7 +165,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     closers.unshift(() => egress.close());
     // One store for the gateway's limits and the token endpoint's: detection's throttle of a network
     // at the token endpoint lives among the limits' throttles.
-    const limitsBackend = redis?.limits ?? memoryBackend();
+    const limitsBackend = redis?.limits ?? options.cluster?.limits ?? memoryBackend();
     const secrets = openLocalSecretStore(config.dataDir);
     const catalog = createCatalog(store.db);
     const connected = await createCrmConnector(config, {
@@ -199,6 +202,8 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
         logger.info(
           leading ? 'audit sequencer: this node now integrates the log' : 'audit sequencer: role given up',
         ),
+      // A cluster's primary signs the final checkpoint once, after every worker has stopped.
+      finalCheckpoint: options.cluster === undefined,
     });
     closers.unshift(() => audit.close());
     let devIdp: DevIdp | undefined;
@@ -215,7 +220,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       audit,
       issuer: url,
       lookupClient: async (clientId) => clientInfoFromApp(await catalog.findAppByClientId(clientId)),
-      revocationFanout: redis?.revocationFanout,
+      revocationFanout: bothFanouts(redis?.revocationFanout, options.cluster?.revocationFanout),
       dpopReplay: redis?.dpopReplay,
       limitTokenRequests: createEndpointLimiter({
         name: tokenEndpointLimiter,
@@ -354,7 +359,11 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     });
     // Detection streams the audit log and contains through the limits, the broker and the catalog.
     const detection = await startDetection({
-      config,
+      // Detection runs once per cluster of workers: in the first.
+      config:
+        options.cluster && !options.cluster.first
+          ? { ...config, detect: { ...config.detect, enabled: false } }
+          : config,
       egress,
       db: store.db,
       audit,
@@ -620,7 +629,7 @@ async function prepareDemo(
 }
 
 /** Port 0 asks for any free port; tokens and the IdP issuer need the real one before routes exist. */
-function freePort(host: string): Promise<number> {
+export function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);
