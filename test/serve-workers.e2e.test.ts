@@ -117,7 +117,7 @@ describe.skipIf(onPostgres)('serve --workers 2', () => {
       expect(sizes.filter((s) => s === size)).toHaveLength(1);
       // Both workers' events are in it: the 16 reads above, 6 of them refused by the limit.
       const reads = db
-        .prepare(`select count(*) as n from audit_events where event like '%"action":"crm.read"%'`)
+        .prepare(`select count(*) as n from audit_events where event like '%"resource_type":"account"%'`)
         .get() as { n: number };
       expect(reads.n).toBeGreaterThanOrEqual(10);
     } finally {

@@ -152,23 +152,28 @@ describe('append', () => {
     } else {
       // The writer thread has a connection of its own: the file itself refuses, as a full disk would.
       const other = new SQLite(join(dir, 'gatehouse.db'));
-      other.exec(`create trigger refuse before insert on audit_events begin select raise(abort, 'disk full'); end`);
+      other.exec(
+        `create trigger refuse before insert on audit_events begin select raise(abort, 'disk full'); end`,
+      );
       other.close();
     }
     await expect(log.append(auditEvent(1))).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
     expect(log.lastAppendFailure()).toMatch(/cannot be written/);
   });
 
-  it.skipIf(onPostgres)('reads its own writes: an acknowledged event is in the next query and proof on the main connection', async () => {
-    const { dir, store } = await tempStore();
-    const log = await openLog(store, dir);
-    for (let i = 0; i < 5; i++) {
-      const { index, leafHash } = await log.append(auditEvent(i));
-      const page = await log.events({ request_id: `req-${i}` });
-      expect(page.records).toMatchObject([{ index, leaf_hash: leafHash }]);
-      await expect(log.inclusionProof(index, index + 1)).resolves.toBeInstanceOf(Array);
-    }
-  });
+  it.skipIf(onPostgres)(
+    'reads its own writes: an acknowledged event is in the next query and proof on the main connection',
+    async () => {
+      const { dir, store } = await tempStore();
+      const log = await openLog(store, dir);
+      for (let i = 0; i < 5; i++) {
+        const { index, leafHash } = await log.append(auditEvent(i));
+        const page = await log.events({ request_id: `req-${i}` });
+        expect(page.records).toMatchObject([{ index, leaf_hash: leafHash }]);
+        await expect(log.inclusionProof(index, index + 1)).resolves.toBeInstanceOf(Array);
+      }
+    },
+  );
 });
 
 describe('two writers on one SQLite file', () => {

@@ -76,7 +76,12 @@ export function encodeAsked(batch: readonly Asked[]): Pending[] {
   const pending: Pending[] = [];
   for (const asked of batch) {
     try {
-      pending.push({ ...leafOf(asked.event), since: asked.since, resolve: asked.resolve, reject: asked.reject });
+      pending.push({
+        ...leafOf(asked.event),
+        since: asked.since,
+        resolve: asked.resolve,
+        reject: asked.reject,
+      });
     } catch (error) {
       asked.reject(error);
     }

@@ -52,7 +52,11 @@ describe('the audit writer thread', () => {
       request([event(0), { ...event(1), outcome: 'perhaps' } as unknown as AuditEvent, event(2)]),
     );
     expect(outcomes).toMatchObject([{ index: 0 }, { malformed: expect.any(String) }, { index: 1 }]);
-    const rows = await store.db.selectFrom('audit_events').select(['idx', 'request_id']).orderBy('idx').execute();
+    const rows = await store.db
+      .selectFrom('audit_events')
+      .select(['idx', 'request_id'])
+      .orderBy('idx')
+      .execute();
     expect(rows).toEqual([
       { idx: 0, request_id: 'req-0' },
       { idx: 1, request_id: 'req-2' },

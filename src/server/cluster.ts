@@ -109,7 +109,10 @@ export function joinCluster(): ClusterMembership | undefined {
   process.on('disconnect', () => peer.close('the primary process is gone'));
   const limits = primaryHeldBackend({ request: (kind, payload) => peer.request(kind, payload) });
   peer.handle('throttle', (payload) => {
-    const { appId, throttle } = payload as { appId: string; throttle?: Parameters<typeof limits.applyThrottle>[1] };
+    const { appId, throttle } = payload as {
+      appId: string;
+      throttle?: Parameters<typeof limits.applyThrottle>[1];
+    };
     limits.applyThrottle(appId, throttle);
   });
   const listeners = new Set<() => Promise<void> | void>();
@@ -242,7 +245,8 @@ async function runPrimary(options: PrimaryOptions): Promise<number> {
       }, options.stopWithinMs);
       force.unref();
       const exits = [...peers.keys()].map(
-        (worker) => new Promise<void>((done) => (worker.isDead() ? done() : worker.once('exit', () => done()))),
+        (worker) =>
+          new Promise<void>((done) => (worker.isDead() ? done() : worker.once('exit', () => done()))),
       );
       for (const worker of peers.keys()) worker.process.kill('SIGTERM');
       void Promise.all(exits)
@@ -273,9 +277,7 @@ export function reportReady(info: WorkerReady): void {
 }
 
 /** Redis's fan-out (other nodes) and the cluster's (sibling workers) together; either may be absent. */
-export function bothFanouts(
-  ...fanouts: Array<RevocationFanout | undefined>
-): RevocationFanout | undefined {
+export function bothFanouts(...fanouts: Array<RevocationFanout | undefined>): RevocationFanout | undefined {
   const present = fanouts.filter((fanout): fanout is RevocationFanout => fanout !== undefined);
   if (present.length <= 1) return present[0];
   return {

@@ -34,7 +34,10 @@ export function registerServeCommand(program: Command): void {
         '--log-format <format>',
         'auto (human lines on a terminal), pretty or json (env GATEHOUSE_LOG_FORMAT)',
       )
-      .option('--workers <n>', 'processes sharing the listener (server.workers, default 1); see README "Scale-out"')
+      .option(
+        '--workers <n>',
+        'processes sharing the listener (server.workers, default 1); see README "Scale-out"',
+      )
       .option(
         '--unsafe-demo-on-network',
         'let --demo listen beyond loopback (its IdP signs anyone in as admin): closed lab networks only',
