@@ -15,7 +15,7 @@ import {
   type AuditEventQuery,
 } from './reader.js';
 import { AuditIntegrityError } from '../errors/index.js';
-import { maxBatch, pendingOf, unavailable, type Appended, type Pending } from './tree.js';
+import { maxBatch, unavailable, type Appended, type Asked } from './tree.js';
 import { verifyAppended, type VerifiedPoint } from './verify-store.js';
 import { Witnessing, type WitnessingOptions } from './witnessing.js';
 
@@ -52,7 +52,7 @@ export abstract class GroupCommitLog {
   #verified: VerifiedPoint | undefined;
   #watch: NodeJS.Timeout | undefined;
   /** Appends not yet handed to `commit`. */
-  #pending: Pending[] = [];
+  #pending: Asked[] = [];
   #draining: Promise<void> | undefined;
 
   constructor(
@@ -111,7 +111,7 @@ export abstract class GroupCommitLog {
   }
 
   /** Writes one batch: resolves or rejects each of its appends, and tells the listeners what it wrote. */
-  protected abstract commit(batch: readonly Pending[]): Promise<void>;
+  protected abstract commit(batch: readonly Asked[]): Promise<void>;
 
   verifierKey(): string {
     return this.#verifierKey;
@@ -132,7 +132,7 @@ export abstract class GroupCommitLog {
         this.#appendFailure = describeFailure(error);
         reject(error);
       };
-      this.#pending.push(pendingOf(event, appended, failed));
+      this.#pending.push({ event, since: performance.now(), resolve: appended, reject: failed });
       void this.#drain();
     });
   }

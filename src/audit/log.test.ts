@@ -17,6 +17,7 @@ import { openStore, type Store } from '../store/index.js';
 import { auditVerifierKey, openAuditLog, verifyStoredLog, type AuditEvent } from './index.js';
 import { onPostgres, testDatabase } from '../../test/support/database.js';
 import * as tlog from '../../test/support/tlog.js';
+import { AuditWriter } from './writer.js';
 
 const origin = 'gatehouse.test/audit';
 const frozen = () => new Date('2025-03-01T12:00:00.000Z');
@@ -116,9 +117,13 @@ describe('append', () => {
     const { dir, store } = await tempStore();
     const counter = counting();
     const log = await openLog({ ...store, db: store.db.withPlugin(counter.plugin) }, dir);
+    // On SQLite the writer thread inserts on its own connection: count the batches handed to it.
+    const batches = vi.spyOn(AuditWriter.prototype, 'write');
+    cleanups.push(() => batches.mockRestore());
     const results = await Promise.all(Array.from({ length: 500 }, (_, i) => log.append(auditEvent(i))));
     expect(results.map((r) => r.index)).toEqual(Array.from({ length: 500 }, (_, i) => i));
     expect(counter.stats.eventInserts).toBeLessThanOrEqual(2);
+    if (!onPostgres) expect(batches).toHaveBeenCalledTimes(1);
     expect(await verifyStoredLog(store.db, log.verifierKey())).toMatchObject({ ok: true, size: 500 });
   });
 
@@ -147,9 +152,33 @@ describe('append', () => {
     const { dir, store } = await tempStore();
     const log = await openLog(store, dir);
     await log.append(auditEvent(0));
-    await store.close();
+    if (onPostgres) {
+      await store.close();
+    } else {
+      // The writer thread has a connection of its own: the file itself refuses, as a full disk would.
+      const other = new SQLite(join(dir, 'gatehouse.db'));
+      other.exec(
+        `create trigger refuse before insert on audit_events begin select raise(abort, 'disk full'); end`,
+      );
+      other.close();
+    }
     await expect(log.append(auditEvent(1))).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    expect(log.lastAppendFailure()).toMatch(/cannot be written/);
   });
+
+  it.skipIf(onPostgres)(
+    'reads its own writes: an acknowledged event is in the next query and proof on the main connection',
+    async () => {
+      const { dir, store } = await tempStore();
+      const log = await openLog(store, dir);
+      for (let i = 0; i < 5; i++) {
+        const { index, leafHash } = await log.append(auditEvent(i));
+        const page = await log.events({ request_id: `req-${i}` });
+        expect(page.records).toMatchObject([{ index, leaf_hash: leafHash }]);
+        await expect(log.inclusionProof(index, index + 1)).resolves.toBeInstanceOf(Array);
+      }
+    },
+  );
 });
 
 describe('two writers on one SQLite file', () => {

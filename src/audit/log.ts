@@ -13,16 +13,9 @@ import { loadSigner } from './keys.js';
 import { guard, type AppendListener, type AuditEventPage, type AuditEventQuery } from './reader.js';
 import { openSequencedLog } from './sequenced.js';
 import type { WitnessingOptions } from './witnessing.js';
-import { immediateTransaction, lockWaitMs, releaseWal } from './transaction.js';
-import {
-  appendLeaves,
-  loadHead,
-  signTree,
-  unavailable,
-  type Appended,
-  type Head,
-  type Pending,
-} from './tree.js';
+import { immediateTransaction } from './transaction.js';
+import { AuditWriter, sqliteFileOf, type WriteOutcome } from './writer.js';
+import { signTree, unavailable, type Asked, type Head } from './tree.js';
 
 export type { AppendListener, AuditEventPage, AuditEventQuery, AuditEventRecord } from './reader.js';
 export type { AuditIntegrity } from './group-commit.js';
@@ -98,6 +91,11 @@ export interface AuditLogOptions {
    * the role back at once (a CLI run during maintenance still gets its events into the log).
    */
   role?: 'node' | 'client';
+  /**
+   * SQLite: whether close() signs a final checkpoint; default true. False in the workers of
+   * `serve --workers N`, whose primary signs one once every worker has stopped.
+   */
+  finalCheckpoint?: boolean;
 }
 
 export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> {
@@ -110,7 +108,7 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
   const log =
     storeKindOf(options.db) === 'postgres'
       ? await openSequencedLog(options, signer, interval)
-      : new StoredAuditLog(options, signer, interval);
+      : new StoredAuditLog(options, signer, interval, await sqliteFileOf(options.db));
   // Before the first request: a log damaged while the process was down is found before anything is
   // served or signed over it.
   await log.verifyIntegrity();
@@ -119,18 +117,23 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
 }
 
 /**
- * SQLite: each process writes the tree itself. Appends are group-committed in one IMMEDIATE
- * transaction per batch; the file's write lock serializes processes.
+ * SQLite: each process writes the tree itself, on its writer thread (writer.ts). Appends are
+ * group-committed in one IMMEDIATE transaction per batch; the file's write lock serializes threads and
+ * processes. Checkpoints are signed on the main connection.
  */
 class StoredAuditLog extends GroupCommitLog implements AuditLog {
   readonly #timer: NodeJS.Timeout;
-  /** Serializes this instance's write transactions; the store's lock serializes processes. */
-  #writer: Promise<unknown> = Promise.resolve();
+  /** Serializes this instance's checkpoint signing; the store's lock serializes it with the writer. */
+  #signing: Promise<unknown> = Promise.resolve();
+  readonly #writer: AuditWriter;
   #head: Head | undefined;
   #grown = false;
+  readonly #finalCheckpoint: boolean;
 
-  constructor(options: AuditLogOptions, signer: NoteSigner, interval: number) {
+  constructor(options: AuditLogOptions, signer: NoteSigner, interval: number, file: string) {
     super(options, signer);
+    this.#writer = new AuditWriter(file, (error) => this.onBackgroundError(error));
+    this.#finalCheckpoint = options.finalCheckpoint ?? true;
     this.#timer = setInterval(() => {
       if (this.#grown && !this.closing)
         this.#sign()
@@ -144,43 +147,34 @@ class StoredAuditLog extends GroupCommitLog implements AuditLog {
     return !this.closing;
   }
 
-  protected async commit(batch: readonly Pending[]): Promise<void> {
+  protected async commit(batch: readonly Asked[]): Promise<void> {
+    let outcomes: WriteOutcome[];
     try {
-      const results = await this.#exclusive(() => this.#write(batch));
-      batch.forEach((pending, i) => pending.resolve(results[i]));
-      this.listeners.notify(results.map((r, i) => ({ ...r, canonical: batch[i].canonical })));
+      outcomes = await this.#writer.write({
+        // The thread's clock has another origin: the bound travels as wall-clock time.
+        since: performance.timeOrigin + batch[0].since,
+        at: this.now().toISOString(),
+        events: batch.map((asked) => asked.event),
+      });
     } catch (cause) {
       const error = unavailable('the audit trail cannot be written', cause);
-      for (const pending of batch) pending.reject(error);
+      for (const asked of batch) asked.reject(error);
+      return;
     }
+    const appended: Array<{ index: number; leafHash: string; canonical: string }> = [];
+    outcomes.forEach((outcome, i) => {
+      if ('malformed' in outcome) return batch[i].reject(new TypeError(outcome.malformed));
+      appended.push(outcome);
+      batch[i].resolve({ index: outcome.index, leafHash: outcome.leafHash });
+    });
+    if (appended.length > 0) this.#grown = true;
+    this.listeners.notify(appended);
   }
 
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#writer.then(work, work);
-    this.#writer = run.catch(() => undefined);
+    const run = this.#signing.then(work, work);
+    this.#signing = run.catch(() => undefined);
     return run;
-  }
-
-  async #write(batch: readonly Pending[]): Promise<Appended[]> {
-    // The WAL's fsync runs off the event loop; the batch's callers are answered only once it is done.
-    // The wait is bounded from the oldest append, not from now: time spent queued behind another
-    // transaction waiting for the same lock (a checkpoint, an earlier batch) counts, so a caller is
-    // refused within lockWaitMs of asking rather than after a fresh wait per transaction ahead of it.
-    const deadline = batch[0].since + lockWaitMs;
-    const outcome = await immediateTransaction(
-      this.db,
-      async (trx) => {
-        const head = await loadHead(trx, this.#head);
-        return appendLeaves(trx, head, batch, this.now().toISOString());
-      },
-      { syncOffLoop: true, deadline },
-    ).catch((error: unknown) => {
-      this.#head = undefined;
-      throw error;
-    });
-    this.#head = outcome.head;
-    this.#grown = true;
-    return outcome.results;
   }
 
   async latestCheckpoint(): Promise<string> {
@@ -216,9 +210,9 @@ class StoredAuditLog extends GroupCommitLog implements AuditLog {
       await this.drained();
       try {
         // The final checkpoint is witnessed too, so a stopped log verifies with its quorum.
-        await this.cosigned(await this.#sign()).catch(this.onBackgroundError);
+        if (this.#finalCheckpoint) await this.cosigned(await this.#sign()).catch(this.onBackgroundError);
       } finally {
-        await releaseWal(this.db);
+        await this.#writer.stop();
       }
     })();
     return this.closing;

@@ -27,10 +27,12 @@ import { hashLeaf } from './merkle.js';
 import { guard } from './reader.js';
 import {
   appendLeaves,
+  encodeAsked,
   loadHead,
   maxBatch,
   signTree,
   unavailable,
+  type Asked,
   type Head,
   type Leaf,
   type Pending,
@@ -124,7 +126,9 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   }
 
   /** The sequencer integrates its own batches directly (one transaction); other nodes queue theirs. */
-  protected async commit(batch: readonly Pending[]): Promise<void> {
+  protected async commit(asked: readonly Asked[]): Promise<void> {
+    const batch = encodeAsked(asked);
+    if (batch.length === 0) return;
     if (this.#client || !this.#isLeading()) return this.#enqueue(batch);
     await this.#integrate(batch).catch(async (cause: unknown) => {
       // The role moved before the write began: the batch goes through the queue instead.

@@ -41,9 +41,17 @@ export interface Appended {
   leafHash: string;
 }
 
-/** An event on its way into the log, with whoever waits for it. */
-export interface Pending extends Leaf {
+/** An append as asked for: the event, when, and whoever waits for it. */
+export interface Asked {
+  readonly event: AuditEvent;
   /** When the append was asked for (performance.now()): its wait for the store's lock counts from here. */
+  readonly since: number;
+  resolve(value: Appended): void;
+  reject(error: unknown): void;
+}
+
+/** An event on its way into the log, encoded, with whoever waits for it. */
+export interface Pending extends Leaf {
   since: number;
   resolve(value: Appended): void;
   reject(error: unknown): void;
@@ -52,22 +60,33 @@ export interface Pending extends Leaf {
 /** The most events one write transaction takes. */
 export const maxBatch = 1000;
 
-/** The event as a leaf waiting for its index; TypeError for a malformed event. */
-export function pendingOf(
-  event: AuditEvent,
-  resolve: Pending['resolve'],
-  reject: Pending['reject'],
-): Pending {
+/** The event as a leaf: its canonical JSON and leaf hash; TypeError for a malformed event. */
+export function leafOf(event: AuditEvent): Leaf {
   const canonical = canonicalEvent(event);
   return {
     canonical,
     leaf: hashLeaf(Buffer.from(canonical, 'utf8')),
     requestId: event.request_id,
     appId: event.app_id,
-    since: performance.now(),
-    resolve,
-    reject,
   };
+}
+
+/** The batch's events as leaves; a malformed one is refused (TypeError) and left out. */
+export function encodeAsked(batch: readonly Asked[]): Pending[] {
+  const pending: Pending[] = [];
+  for (const asked of batch) {
+    try {
+      pending.push({
+        ...leafOf(asked.event),
+        since: asked.since,
+        resolve: asked.resolve,
+        reject: asked.reject,
+      });
+    } catch (error) {
+      asked.reject(error);
+    }
+  }
+  return pending;
 }
 
 export function unavailable(message: string, cause?: unknown): DependencyUnavailable {

@@ -210,8 +210,11 @@ export async function recordRevocation(
 export interface RevocationFanout {
   /** Tells every node (this one too) to read revocations now. Never rejects: polling covers a lost notice. */
   announce(): Promise<void>;
-  /** Calls `onNotice` for every notice, and once more whenever the channel comes back after a break. */
-  subscribe(onNotice: () => void): () => void;
+  /**
+   * Calls `onNotice` for every notice, and once more whenever the channel comes back after a break.
+   * `onNotice` settles once the node has read the change (a fan-out may wait for that).
+   */
+  subscribe(onNotice: () => Promise<void> | void): () => void;
   /** False while notices cannot arrive (the channel is down). */
   readonly listening: boolean;
 }
@@ -304,12 +307,12 @@ export class RevocationList {
       this.#refresh().catch(() => undefined);
     }, this.#pollMs);
     this.#timer.unref();
-    this.#unsubscribe = this.#fanout?.subscribe(() => {
+    this.#unsubscribe = this.#fanout?.subscribe(() =>
       // Told of a change it cannot read, the node must not go on trusting its view.
       this.#refresh().catch(() => {
         this.#lastSync = Number.NEGATIVE_INFINITY;
-      });
-    });
+      }),
+    );
   }
 
   #retryFirstRead(): void {

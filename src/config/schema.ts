@@ -196,6 +196,8 @@ export const configSchema = z
         requestTimeoutMs: z.number().int().min(1000).default(30_000),
         /** Longest request URL accepted (414 above it). */
         maxUrlBytes: z.number().int().min(256).max(65_536).default(8192),
+        /** Processes sharing the listener (`serve --workers N`, node:cluster); see README "Scale-out". */
+        workers: z.coerce.number().int().min(1).max(64).default(1),
         /**
          * Lets demo mode listen beyond loopback. Its development IdP signs anyone in as any user, admin
          * included, so this is for a closed lab network only (`serve --demo --unsafe-demo-on-network`).

@@ -43,3 +43,4 @@ export {
 export { redisBackend, type Fanout, type RedisLimitsBackend, type RedisLimitsOptions } from './redis.js';
 export { throttleTarget, type Throttle, type ThrottleStore } from './throttles.js';
 export { BulkExportBlocked, CircuitOpen, LimitsUnavailable, type LimitsReason } from './errors.js';
+export { limitsHub, primaryHeldBackend, type LimitsChannel, type ThrottleChange } from './cluster.js';

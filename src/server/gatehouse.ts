@@ -58,6 +58,7 @@ import { systemClock, type Clock } from '../detect/index.js';
 import { createEgress, type EgressOptions } from '../egress/index.js';
 import { startCompliance } from './compliance.js';
 import { startDetection } from './detection.js';
+import { bothFanouts, type ClusterMembership } from './cluster.js';
 import { createHttpServer, type Refusal } from './http.js';
 import { reloadTlsOnChange, tlsContextOptions } from './tls.js';
 import { createLogger, runtimeWarning } from './log.js';
@@ -98,6 +99,8 @@ export interface StartOptions {
    * name that resolves to loopback) and trust their own receiver's certificate.
    */
   egress?: Pick<EgressOptions, 'lookup' | 'ca'>;
+  /** This process is one worker of `serve --workers N` (cluster.ts). */
+  cluster?: ClusterMembership;
 }
 
 /** The key that authenticates the gateway's list cursors. */
@@ -122,6 +125,8 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
 
   const modules = await openGatehouseModules(config, {
     role: 'serve',
+    // A cluster's primary signs the final checkpoint once, after every worker has stopped.
+    finalCheckpoint: options.cluster === undefined,
     onBackgroundError: (what, err) =>
       logger.error(
         { err },
@@ -148,7 +153,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     closers.unshift(() => egress.close());
     // One store for the gateway's limits and the token endpoint's: detection's throttle of a network
     // at the token endpoint lives among the limits' throttles.
-    const limitsBackend = redis?.limits ?? memoryBackend();
+    const limitsBackend = redis?.limits ?? options.cluster?.limits ?? memoryBackend();
     const connected = await modules.crm();
     closers.unshift(() => connected.close());
     const crm = options.wrapConnector ? options.wrapConnector(connected.connector) : connected.connector;
@@ -180,7 +185,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       audit,
       issuer: url,
       lookupClient: async (clientId) => clientInfoFromApp(await catalog.findAppByClientId(clientId)),
-      revocationFanout: redis?.revocationFanout,
+      revocationFanout: bothFanouts(redis?.revocationFanout, options.cluster?.revocationFanout),
       dpopReplay: redis?.dpopReplay,
       limitTokenRequests: createEndpointLimiter({
         name: tokenEndpointLimiter,
@@ -316,7 +321,11 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     };
     // Detection streams the audit log and contains through the limits, the broker and the catalog.
     const detection = await startDetection({
-      config,
+      // Detection runs once per cluster of workers: in the first.
+      config:
+        options.cluster && !options.cluster.first
+          ? { ...config, detect: { ...config.detect, enabled: false } }
+          : config,
       egress,
       db: store.db,
       audit,
@@ -588,7 +597,7 @@ async function prepareDemo(
 }
 
 /** Port 0 asks for any free port; tokens and the IdP issuer need the real one before routes exist. */
-function freePort(host: string): Promise<number> {
+export function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);

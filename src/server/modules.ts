@@ -20,6 +20,8 @@ export interface ModulesOptions {
   readonly onBackgroundError?: (what: 'audit' | 'crm', error: unknown) => void;
   /** serve on PostgreSQL: what this node says about the audit sequencer role (taken, lost). */
   readonly onSequencerChange?: (leading: boolean) => void;
+  /** serve: whether closing signs a final checkpoint; false in the workers of `serve --workers N`. */
+  readonly finalCheckpoint?: boolean;
 }
 
 export interface GatehouseModules {
@@ -67,6 +69,7 @@ export async function openGatehouseModules(
           secrets,
           onBackgroundError: report('audit'),
           onSequencerChange: options.onSequencerChange,
+          finalCheckpoint: options.finalCheckpoint,
         }),
       )),
     close: () =>
@@ -94,6 +97,7 @@ export function auditLogOptions(
     secrets: SecretStore;
     onBackgroundError?: (error: unknown) => void;
     onSequencerChange?: (leading: boolean) => void;
+    finalCheckpoint?: boolean;
   },
 ): AuditLogOptions {
   const base = { db: deps.db, secrets: deps.secrets, origin: auditOrigin };
@@ -108,6 +112,7 @@ export function auditLogOptions(
     },
     sequencerLeaseMs: config.database.sequencerLeaseMs,
     ...(deps.onSequencerChange && { onSequencerChange: deps.onSequencerChange }),
+    ...(deps.finalCheckpoint !== undefined && { finalCheckpoint: deps.finalCheckpoint }),
     role: 'node',
   };
 }

@@ -10,6 +10,7 @@ interface ServeOptions extends CommonOptions {
   logFormat?: string;
   unsafeDemoOnNetwork?: boolean;
   crm?: string;
+  workers?: string;
 }
 
 /** Time the final closers (checkpoint signing, flushes, store) get after the HTTP drain. */
@@ -34,6 +35,10 @@ export function registerServeCommand(program: Command): void {
         'auto (human lines on a terminal), pretty or json (env GATEHOUSE_LOG_FORMAT)',
       )
       .option(
+        '--workers <n>',
+        'processes sharing the listener (server.workers, default 1); see README "Scale-out"',
+      )
+      .option(
         '--unsafe-demo-on-network',
         'let --demo listen beyond loopback (its IdP signs anyone in as admin): closed lab networks only',
       ),
@@ -46,20 +51,39 @@ export function registerServeCommand(program: Command): void {
         'server.host': options.host,
         'crm.kind': options.crm,
         'server.unsafeDemoOnNetwork': options.unsafeDemoOnNetwork || undefined,
+        // A worker listens where its primary chose (a port 0 resolved once for all of them).
+        'server.workers': options.workers,
+        ...(process.env.GATEHOUSE_WORKER_PORT !== undefined && {
+          'server.port': process.env.GATEHOUSE_WORKER_PORT,
+        }),
         logFormat: options.logFormat,
       },
       options.demo ? demoProfile : undefined,
     );
-    const bar = progressBar('seeding the embedded CRM');
     const started = Date.now();
+    const { joinCluster, reportReady, serveWorkers } = await import('../../server/cluster.js');
+    const membership = joinCluster();
+    if (!membership && config.server.workers > 1) {
+      const code = await serveWorkers(config, (info) =>
+        process.stderr.write(
+          `${banner(info, config.dataDir, config.demo, ((Date.now() - started) / 1000).toFixed(2))}` +
+            `  workers:    ${config.server.workers} processes share the listener\n`,
+        ),
+      );
+      process.exit(code);
+    }
+    const bar = progressBar('seeding the embedded CRM');
     // Loaded on demand: the server pulls in Fastify and oidc-provider, which other commands never need.
     const { startGatehouse } = await import('../../server/index.js');
     const gatehouse = await startGatehouse(config, {
       onSeedProgress: (done, total) => bar.update(done, total),
+      ...(membership && { cluster: membership }),
     });
     bar.stop();
     const seconds = ((Date.now() - started) / 1000).toFixed(2);
-    process.stderr.write(banner(gatehouse, config.dataDir, config.demo, seconds));
+    const { url, metricsUrl, crmVendorUrl } = gatehouse;
+    if (membership) reportReady({ url, metricsUrl, crmVendorUrl });
+    else process.stderr.write(banner(gatehouse, config.dataDir, config.demo, seconds));
 
     let stopping = false;
     const stop = (signal: string) => {
