@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redeemCodeFlow } from './support/broker.js';
+import { auditEventsOf, requestIdOf } from './support/http.js';
 import { launchChromium, type Chromium } from './support/chromium.js';
 import { startDemo, type Demo } from './support/demo.js';
 
@@ -237,6 +238,34 @@ describe('the console', () => {
     });
   });
 
+  it('reviewer: rita decides an elevation request beside the queue, and sees the comment history of each app', async () => {
+    const { page } = browser;
+    const alice = await demo.accessToken('alice', 'pipeline-dashboard', 'read:account.basic');
+    const asked = await demo.send('POST', '/oauth/elevations', alice, {
+      json: { scope: 'read:opportunity.financial', justification: 'quarter-end forecast with finance' },
+    });
+    expect(asked.status).toBe(201);
+    const { id } = (await asked.json()) as { id: string };
+    await signIn('rita');
+    await page.waitForURL((url) => url.pathname === '/console/review');
+    // lead-notes was approved in the test before: its history carries rita's reason.
+    const request = page.getByRole('region', { name: 'alice@example.com through pipeline-dashboard' });
+    await expect(request.textContent()).resolves.toContain('quarter-end forecast with finance');
+    await expect(page.getByRole('region', { name: 'rita-notes' }).textContent()).resolves.toContain(
+      'Comments so far',
+    );
+    await expectAccessible('review-elevations');
+    await request.getByRole('button', { name: 'Approve elevation of alice@example.com' }).click();
+    await page.getByRole('status', { name: 'Elevation decisions' }).getByText('is approved').waitFor();
+    await expect.poll(() => request.count()).toBe(0);
+    const rita = await demo.accessToken('rita', 'console', 'review');
+    const decided = await demo.get(`/oauth/elevations/${id}`, rita);
+    await expect(decided.json()).resolves.toMatchObject({ status: 'approved', reviewer: 'rita@example.com' });
+    const lead = await demo.get('/admin/v1/apps/lead-notes', rita);
+    const { history } = (await lead.json()) as { history: { reason: string }[] };
+    expect(history.map((h) => h.reason)).toContain('reach only, for call follow-up; fine');
+  });
+
   it('auditor: carol finds a request by its id, sees it verified in the browser, and a tampered proof rejected', async () => {
     const { page } = browser;
     const token = await demo.accessToken('bob', 'pipeline-dashboard', 'read:account.basic');
@@ -335,4 +364,110 @@ describe('the console', () => {
     const bundle = JSON.parse(readFileSync(await download.path(), 'utf8')) as { events: unknown[] };
     expect(bundle.events.length).toBeGreaterThan(0);
   });
+
+  it('admin: dave reads the policy library, runs its tests, simulates a candidate against recorded traffic and publishes with a reason', async () => {
+    const { page } = browser;
+    await signIn('dave');
+    await page.getByRole('link', { name: 'Policies' }).click();
+    const dave = await demo.accessToken('dave', 'console', 'admin');
+    const before = (await (await demo.get('/admin/v1/policies', dave)).json()) as { version: string };
+    await expect.poll(() => page.getByTestId('policy-version').textContent()).toBe(before.version);
+    await page.getByRole('button', { name: 'Run tests' }).click();
+    await page.getByTestId('policy-tests').locator('[data-passed="true"]').waitFor();
+    // A candidate that forbids everything: every recorded allow would turn to deny, under that rule.
+    const text = page.getByRole('textbox', { name: /^Text of runtime\// });
+    const original = await text.inputValue();
+    await text.fill(
+      `${original}\n@id("runtime.freeze")\n@reason("everything stops")\nforbid (principal, action, resource);\n`,
+    );
+    await page.getByRole('button', { name: 'Simulate' }).click();
+    const frozen = page.getByTestId('simulation').locator('tr[data-change="allow_to_deny"]', {
+      hasText: 'runtime.freeze',
+    });
+    await frozen.waitFor();
+    await expect(frozen.locator('code').count()).resolves.toBeGreaterThan(0);
+    await expectAccessible('policies');
+    // Publishing it is refused: the library's own tests fail under it.
+    await page.getByRole('textbox', { name: 'Reason for publishing' }).fill('freeze for the audit');
+    await page.getByRole('button', { name: 'Publish' }).click();
+    await page.getByRole('status', { name: 'Policy changes' }).getByText(/test/).waitFor();
+    expect(((await (await demo.get('/admin/v1/policies', dave)).json()) as { version: string }).version).toBe(
+      before.version,
+    );
+    // A harmless change publishes, with the reason in the trail.
+    await text.fill(`// reviewed with the platform team\n${original}`);
+    await page.getByRole('button', { name: 'Publish' }).click();
+    await page
+      .getByRole('status', { name: 'Policy changes' })
+      .getByText(new RegExp(`^Published \\w+ \\(was ${before.version}\\)`))
+      .waitFor();
+    const after = (await (await demo.get('/admin/v1/policies', dave)).json()) as { version: string };
+    expect(after.version).not.toBe(before.version);
+    await expect.poll(() => page.getByTestId('policy-version').textContent()).toBe(after.version);
+  }, 60_000);
+
+  it('admin: the offboarding wizard shows what will happen to rita before it happens, then does it', async () => {
+    const { page } = browser;
+    const dave = await demo.accessToken('dave', 'console', 'admin');
+    // The dry run is admin only, audited, and changes nothing.
+    const rita = await demo.accessToken('rita', 'console', 'maker review');
+    const refused = await demo.send('POST', '/admin/v1/offboard/preview', rita, {
+      json: { user: 'rita@example.com' },
+    });
+    expect(refused.status).toBe(403);
+    await signIn('dave');
+    await page.getByRole('link', { name: 'Offboarding' }).click();
+    await page.getByRole('textbox', { name: 'Email of the person leaving' }).fill('rita@example.com');
+    await page.getByRole('button', { name: 'Show what will happen' }).click();
+    const preview = page.getByTestId('offboard-preview');
+    const owned = preview.getByRole('table', { name: 'Apps they own' });
+    await owned.getByRole('row', { name: /rita-notes .* suspended/ }).waitFor();
+    await expect(preview.textContent()).resolves.toContain(
+      'Every token of app rita-notes, user rita@example.com',
+    );
+    expect(
+      ((await (await demo.get('/admin/v1/apps/rita-notes', dave)).json()) as { state: string }).state,
+    ).toBe('in_review');
+    await expectAccessible('offboard');
+    await page.getByRole('textbox', { name: 'Reason for offboarding' }).fill('rita moved to another company');
+    await page.getByRole('button', { name: 'Offboard rita@example.com' }).click();
+    await page
+      .getByRole('status', { name: 'Offboarding' })
+      .getByText('rita@example.com is offboarded')
+      .waitFor();
+    await expect
+      .poll(
+        async () =>
+          ((await (await demo.get('/admin/v1/apps/rita-notes', dave)).json()) as { state: string }).state,
+      )
+      .toBe('suspended');
+    expect((await demo.get('/admin/v1/me', rita)).status).toBe(401);
+    const [refusal] = await auditEventsOf(
+      demo,
+      await demo.accessToken('carol', 'console', 'audit:read'),
+      requestIdOf(refused),
+    );
+    expect(refusal?.event).toMatchObject({ action: 'admin.offboard.preview', outcome: 'deny' });
+  }, 60_000);
+
+  it('admin: dave revokes the signing key in the keys view; a fresh key signs and the old tokens are refused', async () => {
+    const { page } = browser;
+    const old = await demo.accessToken('bob', 'call-notes', 'read:account.basic');
+    expect((await demo.get('/crm/v1/accounts?limit=1', old)).status).toBe(200);
+    await signIn('dave');
+    await page.getByRole('link', { name: 'Signing keys' }).click();
+    const signing = page.locator('tr[data-state="signing"]');
+    await signing.waitFor();
+    const kid = (await signing.getAttribute('data-kid')) ?? '';
+    await expectAccessible('keys');
+    await page.getByRole('textbox', { name: 'Reason for revoking a key' }).fill('key file seen in a backup');
+    await page.getByRole('button', { name: `Revoke key ${kid.slice(0, 8)}` }).click();
+    await page
+      .getByRole('status', { name: 'Key changes' })
+      .getByText(/revoked; \S+ signs now/)
+      .waitFor();
+    // The console's own session carries on: its refresh token gets an access token from the new key.
+    await expect.poll(() => page.locator('tr[data-state="signing"]').getAttribute('data-kid')).not.toBe(kid);
+    await expect.poll(async () => (await demo.get('/crm/v1/accounts?limit=1', old)).status).toBe(401);
+  }, 60_000);
 });

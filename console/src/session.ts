@@ -89,7 +89,13 @@ export async function openSession(): Promise<Session | undefined> {
     }
     if (!response.ok) {
       const problem = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-      const detail = typeof problem.detail === 'string' ? problem.detail : response.statusText;
+      // Problem details from the admin API; RFC 6749 errors from the broker's own endpoints.
+      const detail =
+        typeof problem.detail === 'string'
+          ? problem.detail
+          : typeof problem.error_description === 'string'
+            ? problem.error_description
+            : response.statusText;
       throw new ApiProblem(response.status, detail, problem);
     }
     return response;

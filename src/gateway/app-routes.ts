@@ -8,6 +8,7 @@ import {
   maxBundleBytes,
   scanUploadedBundle,
   offboardUser,
+  previewOffboard,
   parseDays,
   parseSince,
   retireApp,
@@ -44,6 +45,8 @@ export interface AppRouteDeps extends PipelineDeps {
   refreshUsage(): Promise<unknown>;
   /** Scope → fieldset, for scope suggestions. */
   fieldsets: Readonly<Record<string, { readonly object: string; readonly fields: readonly string[] }>>;
+  /** The apps holding a sign-in on a user's behalf, for the offboarding preview. */
+  grantsOf(email: string): Promise<readonly { app_id: string; scope: string; last_used_at: number }[]>;
 }
 
 /** Who may see every app; a caller with only `maker` sees their own. */
@@ -56,6 +59,7 @@ const offboardBody = z.strictObject({
   transfer_to: z.email().optional(),
   reason: z.string().trim().min(1).max(500),
 });
+const previewBody = z.strictObject({ user: z.email(), transfer_to: z.email().optional() });
 const appId = /^[a-z][a-z0-9-]{0,62}$/;
 
 /**
@@ -256,6 +260,23 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
           trail.reason = `${suggestion.suggested.length} of ${suggestion.held.length} scopes used`;
           return suggestion;
         }),
+    );
+
+    // The dry run of an offboarding: what would be suspended, transferred and revoked; changes nothing.
+    scope.post('/admin/v1/offboard/preview', (request, reply) =>
+      governed(deps, request, reply, 'admin.offboard.preview', async (trail) => {
+        await caller(request, trail, 'admin');
+        trail.resourceType = 'user';
+        const body = parseBody(previewBody, request.body);
+        trail.resourceId = body.user;
+        const preview = await previewOffboard(
+          { lifecycle, secrets: deps.secrets, grantsOf: deps.grantsOf },
+          body.user,
+          { transferTo: body.transfer_to },
+        );
+        trail.reason = `preview: ${preview.apps.length} apps, ${preview.grants.length} grants`;
+        return preview;
+      }),
     );
 
     scope.post('/admin/v1/offboard', (request, reply) =>

@@ -343,6 +343,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       revokeTokens,
       refreshUsage: () => refreshUsage(store.db, audit),
       fieldsets: config.scopes,
+      grantsOf: (email) => listUserGrants(store.db, { sub: email, email }, Math.floor(Date.now() / 1000)),
     });
     registerPolicyRoutes(app, {
       ...pipeline,
