@@ -1,4 +1,6 @@
-import { readFileSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -168,6 +170,37 @@ describe('the console', () => {
       .getByRole('table', { name: 'My registrations' })
       .getByRole('cell', { name: 'lead-notes' })
       .waitFor();
+  });
+
+  it("maker: alice attaches her app's bundle to the registration and sees the server's scan findings", async () => {
+    const { page } = browser;
+    // The dirty example bundle (an embedded key, a direct CRM call) as the .tgz a maker would upload.
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-console-bundle-'));
+    const file = join(dir, 'dirty.tgz');
+    execFileSync('tar', ['czf', file, '-C', join(import.meta.dirname, 'fixtures', 'bundles', 'dirty'), '.']);
+    await signIn('alice');
+    await page.waitForURL((url) => url.pathname === '/console/maker');
+    await page.getByRole('textbox', { name: 'App name' }).fill('bundle-notes');
+    await page.getByRole('textbox', { name: 'Purpose' }).fill('keep call notes next to contacts');
+    await page.getByRole('combobox', { name: 'Scopes' }).click();
+    await page.getByRole('option', { name: /^read:contact\.basic/ }).click();
+    await page.keyboard.press('Escape');
+    await page.getByTestId('verdict').locator('[data-decision="approve"]').waitFor();
+    await page.locator('input[type="file"]').setInputFiles(file);
+    await page.getByRole('button', { name: 'Register' }).click();
+    const scan = page.getByTestId('scan');
+    await scan.locator('strong[data-decision="deny"]').waitFor();
+    const critical = await scan.getByRole('row', { name: /critical findings/ }).textContent();
+    await expectAccessible('maker-bundle');
+    const alice = await demo.accessToken('alice', 'console', 'maker');
+    const app = (await (await demo.get('/admin/v1/apps/bundle-notes', alice)).json()) as {
+      scan: { critical: number; bypass: boolean };
+      bundle_digest: string;
+    };
+    expect(app.scan.critical).toBeGreaterThan(0);
+    expect(critical).toContain(String(app.scan.critical));
+    expect(app.scan.bypass).toBe(true);
+    await expect(scan.textContent()).resolves.toContain(app.bundle_digest.slice(0, 19));
   });
 
   it('everyone: alice revokes call-notes in "My apps", and the app\'s next call is refused', async () => {
@@ -365,6 +398,26 @@ describe('the console', () => {
     expect(bundle.events.length).toBeGreaterThan(0);
   });
 
+  it('auditor: the live tail shows a new event as it is appended, verified in the browser', async () => {
+    const { page } = browser;
+    await signIn('carol');
+    await page.waitForURL((url) => url.pathname === '/console/audit');
+    await expect
+      .poll(() => page.getByRole('textbox', { name: 'Verifier key' }).inputValue())
+      .toMatch(/^gatehouse\/audit\+/);
+    await page.getByText('Follow new events').click();
+    const tail = page.getByRole('table', { name: 'New audit events' });
+    await tail.waitFor();
+    const bob = await demo.accessToken('bob', 'call-notes', 'read:account.basic');
+    const read = await demo.get('/crm/v1/accounts?limit=1', bob);
+    const row = tail.locator(`tr[data-request-id="${requestIdOf(read)}"]`);
+    await row.waitFor();
+    await expect(row.textContent()).resolves.toContain('bob@example.com');
+    // Checkpoints are signed on a schedule: the event is verified once one covers it.
+    await row.locator('[data-integrity="verified"]').waitFor({ timeout: 20_000 });
+    await expectAccessible('audit-tail');
+  }, 60_000);
+
   it('admin: dave reads the policy library, runs its tests, simulates a candidate against recorded traffic and publishes with a reason', async () => {
     const { page } = browser;
     await signIn('dave');
@@ -401,9 +454,10 @@ describe('the console', () => {
       .getByRole('status', { name: 'Policy changes' })
       .getByText(new RegExp(`^Published \\w+ \\(was ${before.version}\\)`))
       .waitFor();
-    const after = (await (await demo.get('/admin/v1/policies', dave)).json()) as { version: string };
-    expect(after.version).not.toBe(before.version);
-    await expect.poll(() => page.getByTestId('policy-version').textContent()).toBe(after.version);
+    const published = async () =>
+      ((await (await demo.get('/admin/v1/policies', dave)).json()) as { version: string }).version;
+    await expect.poll(published).not.toBe(before.version);
+    await expect.poll(() => page.getByTestId('policy-version').textContent()).toBe(await published());
   }, 60_000);
 
   it('admin: the offboarding wizard shows what will happen to rita before it happens, then does it', async () => {

@@ -88,7 +88,7 @@ export function Keys() {
                 </Badge>
               </Table.Td>
               <Table.Td>{when(key.created_at)}</Table.Td>
-              <Table.Td>{when(key.sign_at)}</Table.Td>
+              <Table.Td>{Date.parse(key.sign_at) === 0 ? 'from the start' : when(key.sign_at)}</Table.Td>
               <Table.Td>{key.retire_at ? when(key.retire_at) : 'at the next rotation'}</Table.Td>
               <Table.Td>
                 {key.state !== 'retired' && (

@@ -3,6 +3,7 @@ import {
   Badge,
   Button,
   Checkbox,
+  FileInput,
   Grid,
   Group,
   List,
@@ -21,7 +22,14 @@ import { useDebouncedValue } from '@mantine/hooks';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { useSession } from '../context.js';
 import { scopeLabel, when } from '../format.js';
-import { narrowerScopes, type AppView, type Verdict, type Vocabulary } from '../plan.js';
+import {
+  bundleMediaType,
+  narrowerScopes,
+  type AppView,
+  type ScanSummary,
+  type Verdict,
+  type Vocabulary,
+} from '../plan.js';
 import { ApiProblem } from '../session.js';
 
 const verdictColor = { approve: 'green', review: 'orange', deny: 'red', invalid: 'gray' } as const;
@@ -50,6 +58,8 @@ export function Maker() {
   });
   const [verdict, setVerdict] = useState<Verdict | undefined>();
   const [outcome, setOutcome] = useState<{ color: string; text: string } | undefined>();
+  const [bundle, setBundle] = useState<File | null>(null);
+  const [scanned, setScanned] = useState<AppView | undefined>();
 
   const manifest = useMemo(
     () => ({
@@ -97,6 +107,20 @@ export function Maker() {
         color: 'green',
         text: `${app.name} is registered: ${app.state.replace('_', ' ')}. Client id ${app.client_id}.`,
       });
+      setScanned(undefined);
+      if (bundle) {
+        // Gatehouse scans the bytes itself; the verdict on the app then counts what it found.
+        const judged = await session.upload<AppView>(
+          `/admin/v1/apps/${app.id}/bundle`,
+          bundle,
+          bundleMediaType(bundle.name) ?? 'application/octet-stream',
+        );
+        setScanned(judged);
+        setOutcome({
+          color: judged.admission?.decision === 'deny' ? 'red' : 'green',
+          text: `${app.name} is registered and its bundle scanned: ${judged.state.replace('_', ' ')}.`,
+        });
+      }
       await loadApps();
     } catch (error) {
       const text = error instanceof ApiProblem ? error.message : String(error);
@@ -209,12 +233,22 @@ export function Maker() {
                 checked={plan.telemetry}
                 onChange={(e) => set('telemetry')(e.currentTarget.checked)}
               />
+              <FileInput
+                label="App bundle"
+                description="the app's code as .zip or .tgz; Gatehouse scans it for secrets, direct CRM calls and unpinned dependencies"
+                accept=".zip,.tgz,.tar.gz,application/zip,application/gzip"
+                value={bundle}
+                onChange={setBundle}
+                clearable
+                error={bundle && !bundleMediaType(bundle.name) ? 'a bundle is a .zip or a .tgz' : undefined}
+              />
               <Group>
                 <Button type="submit">Register</Button>
               </Group>
               <div role="status" aria-live="polite">
                 {outcome && <Alert color={outcome.color}>{outcome.text}</Alert>}
               </div>
+              {scanned?.scan && <ScanFindings app={scanned} scan={scanned.scan} />}
             </Stack>
           </Paper>
         </Grid.Col>
@@ -298,5 +332,51 @@ export function Maker() {
         </Table.Tbody>
       </Table>
     </Stack>
+  );
+}
+
+const findingRows = (scan: ScanSummary) => [
+  { label: 'critical findings', value: scan.critical, bad: scan.critical > 0 },
+  { label: 'high findings', value: scan.high, bad: scan.high > 0 },
+  { label: 'medium findings', value: scan.medium, bad: false },
+  { label: 'low findings', value: scan.low, bad: false },
+  { label: 'calls a CRM directly', value: scan.bypass ? 'yes' : 'no', bad: scan.bypass },
+  { label: 'unpinned dependencies', value: scan.unpinned, bad: scan.unpinned > 0 },
+  { label: 'lockfile missing', value: scan.lockfile_missing ? 'yes' : 'no', bad: scan.lockfile_missing },
+  { label: 'files not scanned', value: scan.unscanned, bad: scan.unscanned > 0 },
+];
+
+/** The server's scan of the uploaded bundle and what admission made of it. */
+function ScanFindings({ app, scan }: { app: AppView; scan: ScanSummary }) {
+  const rules = app.admission?.rules.filter((rule) => rule.effect !== 'permit') ?? [];
+  return (
+    <Paper withBorder p="sm" component="section" aria-labelledby="scan-title" data-testid="scan">
+      <Title order={3} size="h4" id="scan-title">
+        Scan of {app.bundle_digest?.slice(0, 19) ?? 'the bundle'}
+      </Title>
+      <Table aria-label="Scan findings">
+        <Table.Tbody>
+          {findingRows(scan).map((row) => (
+            <Table.Tr key={row.label} data-bad={row.bad}>
+              <Table.Td>{row.label}</Table.Td>
+              <Table.Td fw={row.bad ? 700 : undefined}>{row.value}</Table.Td>
+            </Table.Tr>
+          ))}
+        </Table.Tbody>
+      </Table>
+      <Text size="sm" mt="xs">
+        Admission: <strong data-decision={app.admission?.decision}>{app.admission?.decision ?? '—'}</strong>
+      </Text>
+      <List size="sm">
+        {rules.map((rule) => (
+          <List.Item key={rule.id}>
+            <strong>{rule.id}</strong>: {rule.reason}
+          </List.Item>
+        ))}
+      </List>
+      <Text size="xs">
+        Run <code>gatehouse scan PATH</code> on your copy for each finding with its file and line.
+      </Text>
+    </Paper>
   );
 }

@@ -76,15 +76,18 @@ export function Policies() {
   const [reason, setReason] = useState('');
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState<{ color: string; text: string } | undefined>();
+  // After a publish, the servers take up the new version within a second: read until it is in force.
   const load = useCallback(
-    () =>
-      session.api<Library>('/admin/v1/policies').then((answer) => {
-        setLibrary(answer);
-        setEdited({});
-        setFile(
-          (current) => current ?? answer.files.find((f) => f.path.startsWith('runtime/'))?.path ?? null,
-        );
-      }),
+    async (expected?: string) => {
+      let answer = await session.api<Library>('/admin/v1/policies');
+      for (let tries = 0; expected !== undefined && answer.version !== expected && tries < 10; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        answer = await session.api<Library>('/admin/v1/policies');
+      }
+      setLibrary(answer);
+      setEdited({});
+      setFile((current) => current ?? answer.files.find((f) => f.path.startsWith('runtime/'))?.path ?? null);
+    },
     [session],
   );
   useEffect(() => void load(), [load]);
@@ -128,7 +131,7 @@ export function Policies() {
       setReason('');
       setTests(undefined);
       setSimulation(undefined);
-      await load();
+      await load(answer.version);
     });
 
   return (
