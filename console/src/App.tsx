@@ -54,14 +54,7 @@ function Layout({ session }: { session: Session }) {
       </AppShell.Header>
       <AppShell.Navbar p="sm" aria-label="Views" component="nav">
         {open.map((view) => (
-          <NavLink
-            key={view.path}
-            component={RouterLink}
-            to={`/${view.path}`}
-            label={view.label}
-            // The darkest blue keeps the current view's label readable on its hover background too.
-            color="blue.9"
-          />
+          <NavLink key={view.path} component={RouterLink} to={`/${view.path}`} label={view.label} />
         ))}
       </AppShell.Navbar>
       <AppShell.Main>

@@ -59,7 +59,7 @@ export function Maker() {
   const [verdict, setVerdict] = useState<Verdict | undefined>();
   const [outcome, setOutcome] = useState<{ color: string; text: string } | undefined>();
   const [bundle, setBundle] = useState<File | null>(null);
-  const [scanned, setScanned] = useState<AppView | undefined>();
+  const [scanned, setScanned] = useState<Scanned | undefined>();
 
   const manifest = useMemo(
     () => ({
@@ -110,15 +110,20 @@ export function Maker() {
       setScanned(undefined);
       if (bundle) {
         // Gatehouse scans the bytes itself; the verdict on the app then counts what it found.
-        const judged = await session.upload<AppView>(
-          `/admin/v1/apps/${app.id}/bundle`,
-          bundle,
-          bundleMediaType(bundle.name) ?? 'application/octet-stream',
-        );
+        const judged = await session
+          .upload<AppView>(
+            `/admin/v1/apps/${app.id}/bundle`,
+            bundle,
+            bundleMediaType(bundle.name) ?? 'application/octet-stream',
+          )
+          .then(scannedOf, refusedScan);
         setScanned(judged);
         setOutcome({
-          color: judged.admission?.decision === 'deny' ? 'red' : 'green',
-          text: `${app.name} is registered and its bundle scanned: ${judged.state.replace('_', ' ')}.`,
+          color: judged.decision === 'deny' ? 'red' : 'green',
+          text:
+            judged.decision === 'deny'
+              ? `${app.name} is registered (${app.state.replace('_', ' ')}); its bundle is refused.`
+              : `${app.name} is registered and its bundle scanned: ${judged.state.replace('_', ' ')}.`,
         });
       }
       await loadApps();
@@ -248,7 +253,7 @@ export function Maker() {
               <div role="status" aria-live="polite">
                 {outcome && <Alert color={outcome.color}>{outcome.text}</Alert>}
               </div>
-              {scanned?.scan && <ScanFindings app={scanned} scan={scanned.scan} />}
+              {scanned && <ScanFindings scanned={scanned} />}
             </Stack>
           </Paper>
         </Grid.Col>
@@ -346,26 +351,59 @@ const findingRows = (scan: ScanSummary) => [
   { label: 'files not scanned', value: scan.unscanned, bad: scan.unscanned > 0 },
 ];
 
-/** The server's scan of the uploaded bundle and what admission made of it. */
-function ScanFindings({ app, scan }: { app: AppView; scan: ScanSummary }) {
-  const rules = app.admission?.rules.filter((rule) => rule.effect !== 'permit') ?? [];
+/** The server's scan of an uploaded bundle and what admission made of it. */
+interface Scanned {
+  digest: string | null;
+  scan: ScanSummary | null;
+  decision: string;
+  state: string;
+  rules: { id: string; effect: string; reason: string }[];
+}
+
+function scannedOf(view: AppView): Scanned {
+  return {
+    digest: view.bundle_digest ?? null,
+    scan: view.scan ?? null,
+    decision: view.admission?.decision ?? '—',
+    state: view.state,
+    rules: view.admission?.rules ?? [],
+  };
+}
+
+/** A bundle admission refused (403 POLICY_DENIED) still names what the scan found; anything else is thrown. */
+function refusedScan(error: unknown): Scanned {
+  if (!(error instanceof ApiProblem) || error.body.code !== 'POLICY_DENIED') throw error;
+  const body = error.body as { scan?: ScanSummary; bundle_digest?: string; rules?: Scanned['rules'] };
+  return {
+    digest: body.bundle_digest ?? null,
+    scan: body.scan ?? null,
+    decision: 'deny',
+    state: 'refused',
+    rules: body.rules ?? [],
+  };
+}
+
+function ScanFindings({ scanned }: { scanned: Scanned }) {
+  const rules = scanned.rules.filter((rule) => rule.effect !== 'permit');
   return (
     <Paper withBorder p="sm" component="section" aria-labelledby="scan-title" data-testid="scan">
       <Title order={3} size="h4" id="scan-title">
-        Scan of {app.bundle_digest?.slice(0, 19) ?? 'the bundle'}
+        Scan of {scanned.digest?.slice(0, 19) ?? 'the bundle'}
       </Title>
-      <Table aria-label="Scan findings">
-        <Table.Tbody>
-          {findingRows(scan).map((row) => (
-            <Table.Tr key={row.label} data-bad={row.bad}>
-              <Table.Td>{row.label}</Table.Td>
-              <Table.Td fw={row.bad ? 700 : undefined}>{row.value}</Table.Td>
-            </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table>
+      {scanned.scan && (
+        <Table aria-label="Scan findings">
+          <Table.Tbody>
+            {findingRows(scanned.scan).map((row) => (
+              <Table.Tr key={row.label} data-bad={row.bad}>
+                <Table.Td>{row.label}</Table.Td>
+                <Table.Td fw={row.bad ? 700 : undefined}>{row.value}</Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      )}
       <Text size="sm" mt="xs">
-        Admission: <strong data-decision={app.admission?.decision}>{app.admission?.decision ?? '—'}</strong>
+        Admission: <strong data-decision={scanned.decision}>{scanned.decision}</strong>
       </Text>
       <List size="sm">
         {rules.map((rule) => (
