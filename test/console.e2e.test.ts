@@ -355,6 +355,9 @@ describe('the console', () => {
 
   it('admin: dave sees the incident a mass export opened, and restores the suspended app', async () => {
     const { page } = browser;
+    // Sensitive reads for the dashboards: e-mail addresses are pii.
+    const reach = await demo.accessToken('bob', 'call-notes', 'read:contact.reach');
+    expect((await demo.get('/crm/v1/contacts?limit=3&fields=email', reach)).status).toBe(200);
     const erin = await demo.accessToken('erin', 'call-notes', 'read:contact.basic');
     const first = await demo.get('/crm/v1/contacts?limit=40&fields=first_name,last_name', erin);
     const { next_cursor } = (await first.json()) as { next_cursor: string };
@@ -371,6 +374,14 @@ describe('the console', () => {
     await restore.waitFor({ timeout: 20_000 });
     await expect.poll(() => card.textContent()).toMatch(/suspend_app app:call-notes: applied/);
     await page.getByRole('img', { name: /call-notes \d+ requests/ }).waitFor({ timeout: 20_000 });
+    await page
+      .getByRole('img', { name: /^Records read since start: .*call-notes [1-9]\d* records/ })
+      .waitFor();
+    await page.getByRole('img', { name: /^Sensitive records read: call-notes [1-9]\d* sensitive/ }).waitFor();
+    const metrics = await (
+      await demo.get('/metrics', await demo.accessToken('dave', 'console', 'admin'))
+    ).text();
+    expect(metrics).toMatch(/gatehouse_records_read_total\{app="call-notes",data_class="pii"\} [1-9]/);
     await expectAccessible('admin');
     await card.getByRole('textbox', { name: /Reason to restore/ }).fill('paging bug fixed by the maker');
     await restore.click();

@@ -88,7 +88,7 @@ import { startDetection } from './detection.js';
 import { createHttpServer, type Refusal } from './http.js';
 import { reloadTlsOnChange, tlsContextOptions } from './tls.js';
 import { createLogger, runtimeWarning } from './log.js';
-import { createMetrics } from './metrics.js';
+import { classesOfFields, createMetrics, recordsReadBy } from './metrics.js';
 import { checkReadiness, dependencyChecks, type ReadinessCheck } from './readiness.js';
 
 export interface Gatehouse {
@@ -311,6 +311,14 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       writeKeys: storedWriteKeys(store.db),
     });
     registerAuditRoutes(app, pipeline);
+    // Records read per app and data class, counted from the audit trail as it is integrated, so the
+    // dashboards count exactly what was audited (on PostgreSQL: on the node that sequences the log).
+    const classesOf = classesOfFields(crm);
+    const stopCountingReads = audit.onAppended(({ event }) => {
+      const read = recordsReadBy(event, classesOf);
+      if (read) metrics.recordsRead.inc({ app: read.app, data_class: read.data_class }, read.records);
+    });
+    closers.unshift(async () => stopCountingReads());
     const revokeTokens = (
       target: { appId?: string; userId?: string },
       how: { reason: string; actor: string; incident?: string; permanent?: boolean },

@@ -245,6 +245,7 @@ export function Maker() {
                 value={bundle}
                 onChange={setBundle}
                 clearable
+                clearButtonProps={{ 'aria-label': 'Remove the bundle' }}
                 error={bundle && !bundleMediaType(bundle.name) ? 'a bundle is a .zip or a .tgz' : undefined}
               />
               <Group>
