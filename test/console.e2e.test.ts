@@ -1,8 +1,12 @@
-import { readFileSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scanBundleAt } from '../src/catalog/index.js';
 import { redeemCodeFlow } from './support/broker.js';
+import { auditEventsOf, requestIdOf } from './support/http.js';
 import { launchChromium, type Chromium } from './support/chromium.js';
 import { startDemo, type Demo } from './support/demo.js';
 
@@ -169,6 +173,43 @@ describe('the console', () => {
       .waitFor();
   });
 
+  it("maker: alice attaches her app's bundle to the registration and sees the server's scan findings", async () => {
+    const { page } = browser;
+    // The dirty example bundle (an embedded key, a direct CRM call) as the .tgz a maker would upload.
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-console-bundle-'));
+    const file = join(dir, 'dirty.tgz');
+    execFileSync('tar', ['czf', file, '-C', join(import.meta.dirname, 'fixtures', 'bundles', 'dirty'), '.']);
+    await signIn('alice');
+    await page.waitForURL((url) => url.pathname === '/console/maker');
+    await page.getByRole('textbox', { name: 'App name' }).fill('bundle-notes');
+    await page.getByRole('textbox', { name: 'Purpose' }).fill('keep call notes next to contacts');
+    await page.getByRole('combobox', { name: 'Scopes' }).click();
+    await page.getByRole('option', { name: /^read:contact\.basic/ }).click();
+    await page.keyboard.press('Escape');
+    await page.getByTestId('verdict').locator('[data-decision="approve"]').waitFor();
+    await page.locator('input[type="file"]').setInputFiles(file);
+    await page.getByRole('button', { name: 'Register' }).click();
+    const scan = page.getByTestId('scan');
+    await scan.waitFor();
+    await expect(scan.textContent()).resolves.toContain('admission.scan-critical');
+    await expect(scan.locator('strong[data-decision="deny"]').count()).resolves.toBe(1);
+    // The numbers are the server's own scan of those bytes.
+    const expected = await scanBundleAt(file);
+    expect(expected.summary.critical).toBeGreaterThan(0);
+    await expect(scan.getByRole('row', { name: /critical findings/ }).textContent()).resolves.toContain(
+      String(expected.summary.critical),
+    );
+    await expect(scan.textContent()).resolves.toContain(expected.digest.slice(0, 19));
+    await expectAccessible('maker-bundle');
+    // A refused bundle is not kept: the app stays as it was registered.
+    const alice = await demo.accessToken('alice', 'console', 'maker');
+    const app = (await (await demo.get('/admin/v1/apps/bundle-notes', alice)).json()) as {
+      state: string;
+      bundle_digest: string | null;
+    };
+    expect(app).toMatchObject({ state: 'approved', bundle_digest: null });
+  });
+
   it('everyone: alice revokes call-notes in "My apps", and the app\'s next call is refused', async () => {
     const { page } = browser;
     const granted = (await (
@@ -237,6 +278,34 @@ describe('the console', () => {
     });
   });
 
+  it('reviewer: rita decides an elevation request beside the queue, and sees the comment history of each app', async () => {
+    const { page } = browser;
+    const alice = await demo.accessToken('alice', 'pipeline-dashboard', 'read:account.basic');
+    const asked = await demo.send('POST', '/oauth/elevations', alice, {
+      json: { scope: 'read:opportunity.financial', justification: 'quarter-end forecast with finance' },
+    });
+    expect(asked.status).toBe(201);
+    const { id } = (await asked.json()) as { id: string };
+    await signIn('rita');
+    await page.waitForURL((url) => url.pathname === '/console/review');
+    // lead-notes was approved in the test before: its history carries rita's reason.
+    const request = page.getByRole('region', { name: 'alice@example.com through pipeline-dashboard' });
+    await expect(request.textContent()).resolves.toContain('quarter-end forecast with finance');
+    await expect(page.getByRole('region', { name: 'rita-notes' }).textContent()).resolves.toContain(
+      'Comments so far',
+    );
+    await expectAccessible('review-elevations');
+    await request.getByRole('button', { name: 'Approve elevation of alice@example.com' }).click();
+    await page.getByRole('status', { name: 'Elevation decisions' }).getByText('is approved').waitFor();
+    await expect.poll(() => request.count()).toBe(0);
+    const rita = await demo.accessToken('rita', 'console', 'review');
+    const decided = await demo.get(`/oauth/elevations/${id}`, rita);
+    await expect(decided.json()).resolves.toMatchObject({ status: 'approved', reviewer: 'rita@example.com' });
+    const lead = await demo.get('/admin/v1/apps/lead-notes', rita);
+    const { history } = (await lead.json()) as { history: { reason: string }[] };
+    expect(history.map((h) => h.reason)).toContain('reach only, for call follow-up; fine');
+  });
+
   it('auditor: carol finds a request by its id, sees it verified in the browser, and a tampered proof rejected', async () => {
     const { page } = browser;
     const token = await demo.accessToken('bob', 'pipeline-dashboard', 'read:account.basic');
@@ -286,6 +355,9 @@ describe('the console', () => {
 
   it('admin: dave sees the incident a mass export opened, and restores the suspended app', async () => {
     const { page } = browser;
+    // Sensitive reads for the dashboards: e-mail addresses are pii.
+    const reach = await demo.accessToken('bob', 'call-notes', 'read:contact.reach');
+    expect((await demo.get('/crm/v1/contacts?limit=3&fields=email', reach)).status).toBe(200);
     const erin = await demo.accessToken('erin', 'call-notes', 'read:contact.basic');
     const first = await demo.get('/crm/v1/contacts?limit=40&fields=first_name,last_name', erin);
     const { next_cursor } = (await first.json()) as { next_cursor: string };
@@ -302,6 +374,14 @@ describe('the console', () => {
     await restore.waitFor({ timeout: 20_000 });
     await expect.poll(() => card.textContent()).toMatch(/suspend_app app:call-notes: applied/);
     await page.getByRole('img', { name: /call-notes \d+ requests/ }).waitFor({ timeout: 20_000 });
+    await page
+      .getByRole('img', { name: /^Records read since start: .*call-notes [1-9]\d* records/ })
+      .waitFor();
+    await page.getByRole('img', { name: /^Sensitive records read: call-notes [1-9]\d* sensitive/ }).waitFor();
+    const metrics = await (
+      await demo.get('/metrics', await demo.accessToken('dave', 'console', 'admin'))
+    ).text();
+    expect(metrics).toMatch(/gatehouse_records_read_total\{app="call-notes",data_class="pii"\} [1-9]/);
     await expectAccessible('admin');
     await card.getByRole('textbox', { name: /Reason to restore/ }).fill('paging bug fixed by the maker');
     await restore.click();
@@ -335,4 +415,131 @@ describe('the console', () => {
     const bundle = JSON.parse(readFileSync(await download.path(), 'utf8')) as { events: unknown[] };
     expect(bundle.events.length).toBeGreaterThan(0);
   });
+
+  it('auditor: the live tail shows a new event as it is appended, verified in the browser', async () => {
+    const { page } = browser;
+    await signIn('carol');
+    await page.waitForURL((url) => url.pathname === '/console/audit');
+    await expect
+      .poll(() => page.getByRole('textbox', { name: 'Verifier key' }).inputValue())
+      .toMatch(/^gatehouse\/audit\+/);
+    await page.getByRole('switch', { name: 'Follow new events' }).check();
+    const tail = page.getByRole('table', { name: 'New audit events' });
+    await tail.waitFor();
+    const bob = await demo.accessToken('bob', 'call-notes', 'read:account.basic');
+    const read = await demo.get('/crm/v1/accounts?limit=1', bob);
+    const row = tail.locator(`tr[data-request-id="${requestIdOf(read)}"]`);
+    await row.waitFor();
+    await expect(row.textContent()).resolves.toContain('bob@example.com');
+    // Checkpoints are signed on a schedule: the event is verified once one covers it.
+    await row.locator('[data-integrity="verified"]').waitFor({ timeout: 20_000 });
+    await expectAccessible('audit-tail');
+  }, 60_000);
+
+  it('admin: dave reads the policy library, runs its tests, simulates a candidate against recorded traffic and publishes with a reason', async () => {
+    const { page } = browser;
+    await signIn('dave');
+    await page.getByRole('link', { name: 'Policies' }).click();
+    const dave = await demo.accessToken('dave', 'console', 'admin');
+    const before = (await (await demo.get('/admin/v1/policies', dave)).json()) as { version: string };
+    await expect.poll(() => page.getByTestId('policy-version').textContent()).toBe(before.version);
+    await page.getByRole('button', { name: 'Run tests' }).click();
+    await page.getByTestId('policy-tests').locator('[data-passed="true"]').waitFor();
+    // A candidate that forbids everything: every recorded allow would turn to deny, under that rule.
+    const text = page.getByRole('textbox', { name: /^Text of runtime\// });
+    const original = await text.inputValue();
+    await text.fill(
+      `${original}\n@id("runtime.freeze")\n@reason("everything stops")\nforbid (principal, action, resource);\n`,
+    );
+    await page.getByRole('button', { name: 'Simulate' }).click();
+    const frozen = page.getByTestId('simulation').locator('tr[data-change="allow_to_deny"]', {
+      hasText: 'runtime.freeze',
+    });
+    await frozen.waitFor();
+    await expect(frozen.locator('code').count()).resolves.toBeGreaterThan(0);
+    await expectAccessible('policies');
+    // Publishing it is refused: the library's own tests fail under it.
+    await page.getByRole('textbox', { name: 'Reason for publishing' }).fill('freeze for the audit');
+    await page.getByRole('button', { name: 'Publish' }).click();
+    await page.getByRole('status', { name: 'Policy changes' }).getByText(/test/).waitFor();
+    expect(((await (await demo.get('/admin/v1/policies', dave)).json()) as { version: string }).version).toBe(
+      before.version,
+    );
+    // A harmless change publishes, with the reason in the trail.
+    await text.fill(`// reviewed with the platform team\n${original}`);
+    await page.getByRole('button', { name: 'Publish' }).click();
+    await page
+      .getByRole('status', { name: 'Policy changes' })
+      .getByText(new RegExp(`^Published \\w+ \\(was ${before.version}\\)`))
+      .waitFor();
+    const published = async () =>
+      ((await (await demo.get('/admin/v1/policies', dave)).json()) as { version: string }).version;
+    await expect.poll(published).not.toBe(before.version);
+    await expect.poll(() => page.getByTestId('policy-version').textContent()).toBe(await published());
+  }, 60_000);
+
+  it('admin: the offboarding wizard shows what will happen to rita before it happens, then does it', async () => {
+    const { page } = browser;
+    const dave = await demo.accessToken('dave', 'console', 'admin');
+    // The dry run is admin only, audited, and changes nothing.
+    const rita = await demo.accessToken('rita', 'console', 'maker review');
+    const refused = await demo.send('POST', '/admin/v1/offboard/preview', rita, {
+      json: { user: 'rita@example.com' },
+    });
+    expect(refused.status).toBe(403);
+    await signIn('dave');
+    await page.getByRole('link', { name: 'Offboarding' }).click();
+    await page.getByRole('textbox', { name: 'Email of the person leaving' }).fill('rita@example.com');
+    await page.getByRole('button', { name: 'Show what will happen' }).click();
+    const preview = page.getByTestId('offboard-preview');
+    const owned = preview.getByRole('table', { name: 'Apps they own' });
+    await owned.getByRole('row', { name: /rita-notes .* suspended/ }).waitFor();
+    await expect(preview.textContent()).resolves.toContain(
+      'Every token of app rita-notes, user rita@example.com',
+    );
+    expect(
+      ((await (await demo.get('/admin/v1/apps/rita-notes', dave)).json()) as { state: string }).state,
+    ).toBe('in_review');
+    await expectAccessible('offboard');
+    await page.getByRole('textbox', { name: 'Reason for offboarding' }).fill('rita moved to another company');
+    await page.getByRole('button', { name: 'Offboard rita@example.com' }).click();
+    await page
+      .getByRole('status', { name: 'Offboarding' })
+      .getByText('rita@example.com is offboarded')
+      .waitFor();
+    await expect
+      .poll(
+        async () =>
+          ((await (await demo.get('/admin/v1/apps/rita-notes', dave)).json()) as { state: string }).state,
+      )
+      .toBe('suspended');
+    expect((await demo.get('/admin/v1/me', rita)).status).toBe(401);
+    const [refusal] = await auditEventsOf(
+      demo,
+      await demo.accessToken('carol', 'console', 'audit:read'),
+      requestIdOf(refused),
+    );
+    expect(refusal?.event).toMatchObject({ action: 'admin.offboard.preview', outcome: 'deny' });
+  }, 60_000);
+
+  it('admin: dave revokes the signing key in the keys view; a fresh key signs and the old tokens are refused', async () => {
+    const { page } = browser;
+    const old = await demo.accessToken('bob', 'call-notes', 'read:account.basic');
+    expect((await demo.get('/crm/v1/accounts?limit=1', old)).status).toBe(200);
+    await signIn('dave');
+    await page.getByRole('link', { name: 'Signing keys' }).click();
+    const signing = page.locator('tr[data-state="signing"]');
+    await signing.waitFor();
+    const kid = (await signing.getAttribute('data-kid')) ?? '';
+    await expectAccessible('keys');
+    await page.getByRole('textbox', { name: 'Reason for revoking a key' }).fill('key file seen in a backup');
+    await page.getByRole('button', { name: `Revoke key ${kid.slice(0, 8)}` }).click();
+    await page
+      .getByRole('status', { name: 'Key changes' })
+      .getByText(/revoked; \S+ signs now/)
+      .waitFor();
+    // The console's own session carries on: its refresh token gets an access token from the new key.
+    await expect.poll(() => page.locator('tr[data-state="signing"]').getAttribute('data-kid')).not.toBe(kid);
+    await expect.poll(async () => (await demo.get('/crm/v1/accounts?limit=1', old)).status).toBe(401);
+  }, 60_000);
 });

@@ -5,8 +5,11 @@ import { SessionContext } from './context.js';
 import type { Me, Session } from './session.js';
 import { Audit } from './views/Audit.js';
 import { Admin } from './views/Admin.js';
+import { Keys } from './views/Keys.js';
 import { Maker } from './views/Maker.js';
 import { MyApps } from './views/MyApps.js';
+import { Offboard } from './views/Offboard.js';
+import { Policies } from './views/Policies.js';
 import { Review } from './views/Review.js';
 
 /** The console's views, each opened by a duty the user's role holds (everyone has "My apps"). */
@@ -15,6 +18,9 @@ const views = [
   { path: 'review', label: 'Review queue', duty: 'reviewer', element: <Review /> },
   { path: 'audit', label: 'Audit trail', duty: 'auditor', element: <Audit /> },
   { path: 'admin', label: 'Incidents & dashboards', duty: 'admin', element: <Admin /> },
+  { path: 'policies', label: 'Policies', duty: 'admin', element: <Policies /> },
+  { path: 'offboard', label: 'Offboarding', duty: 'admin', element: <Offboard /> },
+  { path: 'keys', label: 'Signing keys', duty: 'admin', element: <Keys /> },
   { path: 'my-apps', label: 'My apps', duty: undefined, element: <MyApps /> },
 ] as const;
 

@@ -17,6 +17,8 @@ const resolver: CSSVariablesResolver = () => ({
     '--mantine-color-green-light-color': '#1f6b30',
     '--mantine-color-red-light-color': '#a51d1d',
     '--mantine-color-blue-light-color': '#1c4f8a',
+    // The current view in the navigation, also under the pointer (its hover tint is darker).
+    '--mantine-color-indigo-light-color': '#2c3a91',
     '--mantine-color-orange-light-color': '#8a3a06',
     '--mantine-color-yellow-light-color': '#6b4a00',
   },

@@ -30,3 +30,31 @@ export function decisionsPerApp(text: string): Record<string, { requests: number
   }
   return perApp;
 }
+
+/** Data classes that make a read sensitive (everything but internal and public). */
+const plainClasses: ReadonlySet<string> = new Set(['internal', 'public']);
+
+/**
+ * Records read per app, in all and of sensitive data, from `gatehouse_records_read_total{app,data_class}`
+ * (each read counted once, under the most sensitive class it touched).
+ */
+export function recordsReadPerApp(text: string): Record<string, { records: number; sensitive: number }> {
+  const perApp: Record<string, { records: number; sensitive: number }> = {};
+  for (const { labels, value } of samplesOf(text, 'gatehouse_records_read_total')) {
+    const totals = (perApp[labels.app || '(none)'] ??= { records: 0, sensitive: 0 });
+    totals.records += value;
+    if (!plainClasses.has(labels.data_class ?? '')) totals.sensitive += value;
+  }
+  return perApp;
+}
+/** The apps with the most sensitive records read, most first. */
+export function topSensitiveApps(
+  perApp: Record<string, { records: number; sensitive: number }>,
+  count = 5,
+): [string, number][] {
+  return Object.entries(perApp)
+    .map(([app, totals]) => [app, totals.sensitive] as [string, number])
+    .filter(([, sensitive]) => sensitive > 0)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .slice(0, count);
+}

@@ -33,6 +33,9 @@ export interface AppView {
   constraints: { daily_quota: number; requests_per_minute: number } | null;
   last_used_at: string | null;
   manifest: Record<string, unknown>;
+  /** The summary of Gatehouse's own scan of the app's last bundle, and that bundle's digest. */
+  scan?: ScanSummary | null;
+  bundle_digest?: string | null;
   history?: {
     at: string;
     action: string;
@@ -61,4 +64,24 @@ export function narrowerScopes(scope: string, vocabulary: Vocabulary): { scope: 
         set.fields.every((field) => held.fields.includes(field)),
     )
     .map(([other, set]) => ({ scope: other, fields: set.fields }));
+}
+
+/** What the server's scan of a bundle found (src/scan `ScanSummary`). */
+export interface ScanSummary {
+  critical: number;
+  high: number;
+  medium: number;
+  low: number;
+  bypass: boolean;
+  unpinned: number;
+  lockfile_missing: boolean;
+  unscanned: number;
+}
+
+/** The media type the bundle upload takes for a file, by its name; undefined for anything else. */
+export function bundleMediaType(fileName: string): string | undefined {
+  const name = fileName.toLowerCase();
+  if (name.endsWith('.zip')) return 'application/zip';
+  if (name.endsWith('.tgz') || name.endsWith('.tar.gz')) return 'application/gzip';
+  return undefined;
 }

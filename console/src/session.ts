@@ -17,6 +17,8 @@ export interface Me {
 export interface Session {
   me: Me;
   api<T>(path: string, init?: { method?: string; body?: unknown }): Promise<T>;
+  /** Sends bytes as they are (a bundle to scan), with their media type; answers the JSON. */
+  upload<T>(path: string, bytes: Blob, mediaType: string): Promise<T>;
   text(path: string): Promise<string>;
   signOut(): Promise<void>;
 }
@@ -66,16 +68,24 @@ export async function openSession(): Promise<Session | undefined> {
     sessionStorage.setItem(tokenKey, JSON.stringify(next));
     return next;
   });
-  const send = async (path: string, init: { method?: string; body?: unknown }, token: string) =>
+  const send = async (path: string, init: Init, token: string) =>
     fetch(path, {
       method: init.method ?? 'GET',
       headers: {
         authorization: `Bearer ${token}`,
-        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(init.bytes !== undefined
+          ? { 'content-type': init.bytes.type }
+          : init.body === undefined
+            ? {}
+            : { 'content-type': 'application/json' }),
       },
-      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+      ...(init.bytes !== undefined
+        ? { body: init.bytes.data }
+        : init.body === undefined
+          ? {}
+          : { body: JSON.stringify(init.body) }),
     });
-  const request = async (path: string, init: { method?: string; body?: unknown } = {}) => {
+  const request = async (path: string, init: Init = {}) => {
     const token = await held.accessToken().catch(() => undefined);
     let response = token === undefined ? undefined : await send(path, init, token);
     if (token !== undefined && response?.status === 401) {
@@ -89,7 +99,13 @@ export async function openSession(): Promise<Session | undefined> {
     }
     if (!response.ok) {
       const problem = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-      const detail = typeof problem.detail === 'string' ? problem.detail : response.statusText;
+      // Problem details from the admin API; RFC 6749 errors from the broker's own endpoints.
+      const detail =
+        typeof problem.detail === 'string'
+          ? problem.detail
+          : typeof problem.error_description === 'string'
+            ? problem.error_description
+            : response.statusText;
       throw new ApiProblem(response.status, detail, problem);
     }
     return response;
@@ -101,12 +117,20 @@ export async function openSession(): Promise<Session | undefined> {
     me,
     api,
     text: async (path) => (await request(path)).text(),
+    upload: async <T>(path: string, bytes: Blob, mediaType: string) =>
+      (await (await request(path, { method: 'POST', bytes: { data: bytes, type: mediaType } })).json()) as T,
     async signOut() {
       sessionStorage.removeItem(tokenKey);
       await from.revoke(held.current.refreshToken ?? held.current.accessToken).catch(() => undefined);
       location.assign(`${base}/signed-out`);
     },
   };
+}
+
+interface Init {
+  method?: string;
+  body?: unknown;
+  bytes?: { data: Blob; type: string };
 }
 
 function readTokens(): TokenSet | undefined {

@@ -9,6 +9,7 @@ import {
   maxBundleBytes,
   scanUploadedBundle,
   offboardUser,
+  previewOffboard,
   parseDays,
   parseSince,
   retireApp,
@@ -56,6 +57,8 @@ export interface AppRouteDeps extends PipelineDeps {
   refreshUsage(): Promise<unknown>;
   /** Scope → fieldset, for scope suggestions. */
   fieldsets: Readonly<Record<string, { readonly object: string; readonly fields: readonly string[] }>>;
+  /** The apps holding a sign-in on a user's behalf, for the offboarding preview. */
+  grantsOf(email: string): Promise<readonly { app_id: string; scope: string; last_used_at: number }[]>;
 }
 
 /** Who may see every app; a caller with only `maker` sees their own. */
@@ -85,6 +88,13 @@ const offboardBody = Closed(
     reason: Reason('reason: say why, 1 to 500 characters'),
   },
   { description: 'send { user, transfer_to?, reason }' },
+);
+const previewBody = Closed(
+  {
+    user: email('user: the e-mail address of the user leaving'),
+    transfer_to: Type.Optional(email('transfer_to: the e-mail address of the new owner')),
+  },
+  { description: 'send { user, transfer_to? }' },
 );
 /** A plan: a bare manifest, or `{ manifest }` (see planBody). */
 const planShape = Open({}, { description: 'send the manifest as a JSON object' });
@@ -356,6 +366,31 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
         const suggestion = suggestScopes(found, events, deps.fieldsets, since);
         trail.reason = `${suggestion.suggested.length} of ${suggestion.held.length} scopes used`;
         return suggestion;
+      }),
+    );
+
+    // The dry run of an offboarding: what would be suspended, transferred and revoked; changes nothing.
+    const previewShape = {
+      tags: ['apps'],
+      body: previewBody,
+      response: {
+        200: Open({ apps: Type.Array(Type.Unknown()), grants: Type.Array(Type.Unknown()) }),
+      },
+    };
+    scope.post('/admin/v1/offboard/preview', { schema: previewShape }, (request, reply) =>
+      governed(deps, request, reply, 'admin.offboard.preview', async (trail) => {
+        await caller(request, trail, 'admin');
+        trail.resourceType = 'user';
+        rejectInvalid(request);
+        const body = request.body;
+        trail.resourceId = body.user;
+        const preview = await previewOffboard(
+          { lifecycle, secrets: deps.secrets, grantsOf: deps.grantsOf },
+          body.user,
+          { transferTo: body.transfer_to },
+        );
+        trail.reason = `preview: ${preview.apps.length} apps, ${preview.grants.length} grants`;
+        return preview;
       }),
     );
 

@@ -45,6 +45,7 @@ export {
   appSecretPrefix,
   archiveFormat,
   offboardUser,
+  previewOffboard,
   readArchive,
   retireApp,
   userSecretPrefix,

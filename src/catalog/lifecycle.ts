@@ -404,6 +404,8 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
         throw new AccessDenied('POLICY_DENIED', `the admission policy denies this plan: ${ids.join(', ')}`, {
           rules: admission.rules,
           policy_version: admission.policy_version,
+          // A refused bundle is not kept: the maker still sees what the scan found (counts only).
+          ...(input.bundle && { scan: input.bundle.summary, bundle_digest: input.bundle.digest }),
         });
       }
       const held = {

@@ -139,6 +139,59 @@ export async function offboardUser(
   };
 }
 
+/** What an offboarding would do, read without changing anything (the console's wizard shows it first). */
+export interface OffboardPreview {
+  readonly user: string;
+  readonly apps: ReadonlyArray<{
+    app_id: string;
+    name: string;
+    state: string;
+    action: 'suspend' | 'transfer';
+    to?: string;
+  }>;
+  /** Apps holding a sign-in on the user's behalf: every one of their tokens ends. */
+  readonly grants: ReadonlyArray<{ app_id: string; scope: string; last_used_at: string }>;
+  readonly tokens_revoked: { readonly apps: readonly string[]; readonly user: string };
+  readonly secrets: number;
+}
+
+export async function previewOffboard(
+  deps: Pick<OffboardDeps, 'lifecycle' | 'secrets'> & {
+    grantsOf(email: string): Promise<readonly { app_id: string; scope: string; last_used_at: number }[]>;
+  },
+  user: string,
+  options: { transferTo?: string },
+): Promise<OffboardPreview> {
+  const who = normaliseEmail(user);
+  if (!email.test(who)) throw new InputError('the user to offboard must be an email address');
+  const to = options.transferTo === undefined ? undefined : normaliseEmail(options.transferTo);
+  if (to !== undefined && (!email.test(to) || to === who)) {
+    throw new InputError('--transfer-to must be the email address of someone else');
+  }
+  const owned = await ownedApps(deps.lifecycle, who);
+  let secrets = 0;
+  for (const prefix of [userSecretPrefix(who), ...owned.map((app) => appSecretPrefix(app.id))]) {
+    secrets += (await deps.secrets.list(prefix)).length;
+  }
+  const grants = await deps.grantsOf(who);
+  return {
+    user: who,
+    apps: owned.map((app) => ({
+      app_id: app.id,
+      name: app.name,
+      state: app.status,
+      ...(to === undefined ? { action: 'suspend' as const } : { action: 'transfer' as const, to }),
+    })),
+    grants: grants.map((g) => ({
+      app_id: g.app_id,
+      scope: g.scope,
+      last_used_at: new Date(g.last_used_at * 1000).toISOString(),
+    })),
+    tokens_revoked: { apps: owned.map((app) => app.id), user: who },
+    secrets,
+  };
+}
+
 export interface RetireReport {
   readonly app: App;
   readonly secrets_removed: readonly string[];

@@ -62,8 +62,8 @@ import { bothFanouts, type ClusterMembership } from './cluster.js';
 import { createHttpServer, type Refusal } from './http.js';
 import { reloadTlsOnChange, tlsContextOptions } from './tls.js';
 import { createLogger, runtimeWarning } from './log.js';
-import { createMetrics } from './metrics.js';
 import { openGatehouseModules } from './modules.js';
+import { classesOfFields, createMetrics, recordsReadBy } from './metrics.js';
 import { checkReadiness, dependencyChecks, type ReadinessCheck } from './readiness.js';
 
 export interface Gatehouse {
@@ -280,6 +280,14 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       cursorKey,
       writeKeys: storedWriteKeys(store.db),
     });
+    // Records read per app and data class, counted from the audit trail as it is integrated, so the
+    // dashboards count exactly what was audited (on PostgreSQL: on the node that sequences the log).
+    const classesOf = classesOfFields(crm);
+    const stopCountingReads = audit.onAppended(({ event }) => {
+      const read = recordsReadBy(event, classesOf);
+      if (read) metrics.recordsRead.inc({ app: read.app, data_class: read.data_class }, read.records);
+    });
+    closers.unshift(async () => stopCountingReads());
     const revokeTokens = (
       target: { appId?: string; userId?: string },
       how: { reason: string; actor: string; incident?: string; permanent?: boolean },
@@ -311,6 +319,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       revokeTokens,
       refreshUsage: () => refreshUsage(store.db, audit),
       fieldsets: config.scopes,
+      grantsOf: (email) => listUserGrants(store.db, { sub: email, email }, Math.floor(Date.now() / 1000)),
     };
     const adminPolicies: AdminDeps['policies'] = {
       library: policies.current,

@@ -28,7 +28,7 @@ import {
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { useSession } from '../context.js';
 import { when } from '../format.js';
-import { decisionsPerApp } from '../metrics.js';
+import { decisionsPerApp, recordsReadPerApp, topSensitiveApps } from '../metrics.js';
 import type { AppView } from '../plan.js';
 
 Chart.register(
@@ -162,6 +162,7 @@ function IncidentCard({
 interface Point {
   at: string;
   perApp: Record<string, { requests: number; denials: number }>;
+  reads: Record<string, { records: number; sensitive: number }>;
 }
 
 /** Requests and denials per app over time (from /metrics, polled), and detections by rule. */
@@ -170,13 +171,18 @@ function Dashboards({ incidents }: { incidents: Incident[] }) {
   const [points, setPoints] = useState<Point[]>([]);
   useEffect(() => {
     const poll = () =>
-      session
-        .text('/metrics')
-        .then((text) =>
-          setPoints((p) =>
-            [...p, { at: new Date().toLocaleTimeString(), perApp: decisionsPerApp(text) }].slice(-30),
-          ),
-        );
+      session.text('/metrics').then((text) =>
+        setPoints((p) =>
+          [
+            ...p,
+            {
+              at: new Date().toLocaleTimeString(),
+              perApp: decisionsPerApp(text),
+              reads: recordsReadPerApp(text),
+            },
+          ].slice(-30),
+        ),
+      );
     void poll();
     const timer = setInterval(() => void poll(), 5000);
     return () => clearInterval(timer);
@@ -193,6 +199,9 @@ function Dashboards({ incidents }: { incidents: Incident[] }) {
     ),
   );
   const latest = points.at(-1)?.perApp ?? {};
+  const readers = [...new Set(points.flatMap((p) => Object.keys(p.reads)))].sort();
+  const latestReads = points.at(-1)?.reads ?? {};
+  const top = topSensitiveApps(latestReads);
   return (
     <Grid>
       <Grid.Col span={{ base: 12, md: 8 }}>
@@ -202,6 +211,27 @@ function Dashboards({ incidents }: { incidents: Incident[] }) {
           labels={points.map((p) => p.at)}
           datasets={[...series('requests'), ...series('denials')]}
           summary={`Since start: ${apps.map((a) => `${a} ${latest[a]?.requests ?? 0} requests, ${latest[a]?.denials ?? 0} denied`).join('; ') || 'no requests yet'}`}
+        />
+      </Grid.Col>
+      <Grid.Col span={{ base: 12, md: 8 }}>
+        <Title order={2}>Records read per app, over time</Title>
+        <ChartCanvas
+          type="line"
+          labels={points.map((p) => p.at)}
+          datasets={readers.map((app) => ({
+            label: `${app} records`,
+            data: points.map((p) => p.reads[app]?.records ?? 0),
+          }))}
+          summary={`Records read since start: ${readers.map((a) => `${a} ${latestReads[a]?.records ?? 0} records`).join('; ') || 'none yet'}`}
+        />
+      </Grid.Col>
+      <Grid.Col span={{ base: 12, md: 4 }}>
+        <Title order={2}>Top apps by sensitive reads</Title>
+        <ChartCanvas
+          type="bar"
+          labels={top.map(([app]) => app)}
+          datasets={[{ label: 'sensitive records read', data: top.map(([, n]) => n) }]}
+          summary={`Sensitive records read: ${top.map(([app, n]) => `${app} ${n} sensitive`).join('; ') || 'none yet'}`}
         />
       </Grid.Col>
       <Grid.Col span={{ base: 12, md: 4 }}>

@@ -6,12 +6,13 @@ import {
   Paper,
   Select,
   Stack,
+  Switch,
   Table,
   Text,
   TextInput,
   Title,
 } from '@mantine/core';
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useSession } from '../context.js';
 import { when } from '../format.js';
 import {
@@ -86,29 +87,29 @@ export function Audit() {
       );
       setRecords(shown);
       setMarks({});
-      if (shown.length > 0) await verify(shown);
+      if (shown.length > 0) setMarks(await verify(shown));
     } catch (error) {
       setProblem((error as Error).message);
     }
   };
 
-  const verify = async (shown: AuditRecord[]) => {
+  /** Marks for the events shown, each checked against the newest signed checkpoint. */
+  const verify = async (shown: AuditRecord[]): Promise<Record<number, Mark>> => {
     const imported = await importVerifierKey(keyText);
     if (!imported.ok) {
       setProblem(`verifier key: ${imported.reason}`);
-      return;
+      return {};
     }
     const opened = await openCheckpoint(await session.text('/audit/v1/checkpoint'), imported.value);
     if (!opened.ok) {
-      setMarks(Object.fromEntries(shown.map((r) => [r.index, { state: 'rejected', reason: opened.reason }])));
       setLog((l) => [...l, { color: 'red', text: `checkpoint rejected: ${opened.reason}` }]);
-      return;
+      return Object.fromEntries(shown.map((r) => [r.index, { state: 'rejected', reason: opened.reason }]));
     }
     const checkpoint = opened.value;
     await checkConsistency(checkpoint);
     const next: Record<number, Mark> = {};
     for (const record of shown) next[record.index] = await verifyOne(record, checkpoint);
-    setMarks(next);
+    return next;
   };
 
   const checkConsistency = async (checkpoint: Checkpoint) => {
@@ -255,55 +256,163 @@ export function Audit() {
           </Text>
         ))}
       </div>
+      <LiveTail verify={verify} me={session.me.email} ready={keyText !== ''} />
       <Evidence />
       {records && (
         <Table aria-label="Audit events" striped>
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>#</Table.Th>
-              <Table.Th>Time</Table.Th>
-              <Table.Th>Actor</Table.Th>
-              <Table.Th>App</Table.Th>
-              <Table.Th>Action</Table.Th>
-              <Table.Th>Outcome</Table.Th>
-              <Table.Th>Reason</Table.Th>
-              <Table.Th>Integrity</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
+          <EventsHead />
           <Table.Tbody>
-            {records.map((record) => {
-              const mark = marks[record.index];
-              return (
-                <Table.Tr key={record.index} data-request-id={record.event.request_id}>
-                  <Table.Td>{record.index}</Table.Td>
-                  <Table.Td>{when(record.event.timestamp)}</Table.Td>
-                  <Table.Td>{record.event.actor_id}</Table.Td>
-                  <Table.Td>{record.event.app_id}</Table.Td>
-                  <Table.Td>{record.event.action}</Table.Td>
-                  <Table.Td>{record.event.outcome}</Table.Td>
-                  <Table.Td>{record.event.reason}</Table.Td>
-                  <Table.Td data-integrity={mark?.state ?? 'checking'}>
-                    {!mark ? (
-                      'checking…'
-                    ) : (
-                      <Badge
-                        variant="dot"
-                        color={
-                          mark.state === 'verified' ? 'green' : mark.state === 'pending' ? 'gray' : 'red'
-                        }
-                      >
-                        {mark.state}
-                      </Badge>
-                    )}
-                    {mark && mark.state !== 'verified' && (
-                      <Text size="xs" mt={4}>
-                        {mark.reason}
-                      </Text>
-                    )}
-                  </Table.Td>
-                </Table.Tr>
-              );
-            })}
+            {records.map((record) => (
+              <EventRow key={record.index} record={record} mark={marks[record.index]} />
+            ))}
+          </Table.Tbody>
+        </Table>
+      )}
+    </Stack>
+  );
+}
+
+function EventsHead() {
+  return (
+    <Table.Thead>
+      <Table.Tr>
+        <Table.Th>#</Table.Th>
+        <Table.Th>Time</Table.Th>
+        <Table.Th>Actor</Table.Th>
+        <Table.Th>App</Table.Th>
+        <Table.Th>Action</Table.Th>
+        <Table.Th>Outcome</Table.Th>
+        <Table.Th>Reason</Table.Th>
+        <Table.Th>Integrity</Table.Th>
+      </Table.Tr>
+    </Table.Thead>
+  );
+}
+
+function EventRow({ record, mark }: { record: AuditRecord; mark: Mark | undefined }) {
+  return (
+    <Table.Tr data-request-id={record.event.request_id}>
+      <Table.Td>{record.index}</Table.Td>
+      <Table.Td>{when(record.event.timestamp)}</Table.Td>
+      <Table.Td>{record.event.actor_id}</Table.Td>
+      <Table.Td>{record.event.app_id}</Table.Td>
+      <Table.Td>{record.event.action}</Table.Td>
+      <Table.Td>{record.event.outcome}</Table.Td>
+      <Table.Td>{record.event.reason}</Table.Td>
+      <Table.Td data-integrity={mark?.state ?? 'checking'}>
+        {!mark ? (
+          'checking…'
+        ) : (
+          <Badge
+            variant="dot"
+            color={mark.state === 'verified' ? 'green' : mark.state === 'pending' ? 'gray' : 'red'}
+          >
+            {mark.state}
+          </Badge>
+        )}
+        {mark && mark.state !== 'verified' && (
+          <Text size="xs" mt={4}>
+            {mark.reason}
+          </Text>
+        )}
+      </Table.Td>
+    </Table.Tr>
+  );
+}
+
+/** How many events the live tail keeps on screen. */
+const tailLength = 50;
+
+/**
+ * The live tail: new events as they are appended (polled every two seconds from the last index seen),
+ * each verified like a search result; an event not yet in a signed checkpoint is checked again at the
+ * next poll. The auditor's own reads of the trail (this poll among them) are left out.
+ */
+function LiveTail({
+  verify,
+  me,
+  ready,
+}: {
+  verify: (shown: AuditRecord[]) => Promise<Record<number, Mark>>;
+  me: string;
+  ready: boolean;
+}) {
+  const session = useSession();
+  const [on, setOn] = useState(false);
+  const [tail, setTail] = useState<{ records: AuditRecord[]; marks: Record<number, Mark> }>({
+    records: [],
+    marks: {},
+  });
+  const [problem, setProblem] = useState<string | undefined>();
+  // The latest verifier (it closes over the key field) without restarting the tail on each render.
+  const checker = useRef(verify);
+  checker.current = verify;
+  useEffect(() => {
+    if (!on || !ready) return;
+    // undefined until the tail starts: then the index after which new events are read.
+    let cursor: string | undefined;
+    let started = false;
+    let stopped = false;
+    let held: { records: AuditRecord[]; marks: Record<number, Mark> } = { records: [], marks: {} };
+    const poll = async () => {
+      if (!started) {
+        // Start at the end of the log as the newest checkpoint signed it; later events come at the next poll.
+        const size = Number((await session.text('/audit/v1/checkpoint')).split('\n')[1]);
+        cursor = size > 0 ? String(size - 1) : undefined;
+        started = true;
+      }
+      const query = cursor === undefined ? 'limit=200' : `limit=200&cursor=${cursor}`;
+      const page = await session.api<{ records: AuditRecord[] }>(`/audit/v1/events?${query}`);
+      if (page.records.length > 0) cursor = String(page.records.at(-1)!.index);
+      // A pruned event has no body to show or hash; the auditor's own reads would flood the tail.
+      const fresh = page.records.filter(
+        (r) => r.event !== undefined && !(r.event.actor_id === me && r.event.action.startsWith('audit.')),
+      );
+      const records = [...fresh.reverse(), ...held.records].slice(0, tailLength);
+      const unsettled = records.filter((r) => held.marks[r.index]?.state !== 'verified');
+      const marks =
+        unsettled.length > 0 ? { ...held.marks, ...(await checker.current(unsettled)) } : held.marks;
+      held = { records, marks };
+      if (!stopped) setTail(held);
+    };
+    let polling = false;
+    // One poll at a time: a slow one is not overtaken by the next tick.
+    const run = () => {
+      if (polling) return;
+      polling = true;
+      poll()
+        .then(() => setProblem(undefined))
+        .catch((error: unknown) => setProblem((error as Error).message))
+        .finally(() => (polling = false));
+    };
+    run();
+    const timer = setInterval(run, 2000);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, [on, ready, session, me]);
+  return (
+    <Stack component="section" aria-labelledby="tail-title" gap="xs">
+      <Group>
+        <Title order={2} size="h3" id="tail-title">
+          Live tail
+        </Title>
+        <Switch label="Follow new events" checked={on} onChange={(e) => setOn(e.currentTarget.checked)} />
+      </Group>
+      {problem && <Alert color="red">{problem}</Alert>}
+      {on && (
+        <Table aria-label="New audit events" striped>
+          <EventsHead />
+          <Table.Tbody>
+            {tail.records.length === 0 && (
+              <Table.Tr>
+                <Table.Td colSpan={8}>Waiting for new events…</Table.Td>
+              </Table.Tr>
+            )}
+            {tail.records.map((record) => (
+              <EventRow key={record.index} record={record} mark={tail.marks[record.index]} />
+            ))}
           </Table.Tbody>
         </Table>
       )}

@@ -3,6 +3,7 @@ import {
   Badge,
   Button,
   Checkbox,
+  FileInput,
   Grid,
   Group,
   List,
@@ -21,7 +22,14 @@ import { useDebouncedValue } from '@mantine/hooks';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { useSession } from '../context.js';
 import { scopeLabel, when } from '../format.js';
-import { narrowerScopes, type AppView, type Verdict, type Vocabulary } from '../plan.js';
+import {
+  bundleMediaType,
+  narrowerScopes,
+  type AppView,
+  type ScanSummary,
+  type Verdict,
+  type Vocabulary,
+} from '../plan.js';
 import { ApiProblem } from '../session.js';
 
 const verdictColor = { approve: 'green', review: 'orange', deny: 'red', invalid: 'gray' } as const;
@@ -50,6 +58,8 @@ export function Maker() {
   });
   const [verdict, setVerdict] = useState<Verdict | undefined>();
   const [outcome, setOutcome] = useState<{ color: string; text: string } | undefined>();
+  const [bundle, setBundle] = useState<File | null>(null);
+  const [scanned, setScanned] = useState<Scanned | undefined>();
 
   const manifest = useMemo(
     () => ({
@@ -97,6 +107,25 @@ export function Maker() {
         color: 'green',
         text: `${app.name} is registered: ${app.state.replace('_', ' ')}. Client id ${app.client_id}.`,
       });
+      setScanned(undefined);
+      if (bundle) {
+        // Gatehouse scans the bytes itself; the verdict on the app then counts what it found.
+        const judged = await session
+          .upload<AppView>(
+            `/admin/v1/apps/${app.id}/bundle`,
+            bundle,
+            bundleMediaType(bundle.name) ?? 'application/octet-stream',
+          )
+          .then(scannedOf, refusedScan);
+        setScanned(judged);
+        setOutcome({
+          color: judged.decision === 'deny' ? 'red' : 'green',
+          text:
+            judged.decision === 'deny'
+              ? `${app.name} is registered (${app.state.replace('_', ' ')}); its bundle is refused.`
+              : `${app.name} is registered and its bundle scanned: ${judged.state.replace('_', ' ')}.`,
+        });
+      }
       await loadApps();
     } catch (error) {
       const text = error instanceof ApiProblem ? error.message : String(error);
@@ -209,12 +238,23 @@ export function Maker() {
                 checked={plan.telemetry}
                 onChange={(e) => set('telemetry')(e.currentTarget.checked)}
               />
+              <FileInput
+                label="App bundle"
+                description="the app's code as .zip or .tgz; Gatehouse scans it for secrets, direct CRM calls and unpinned dependencies"
+                accept=".zip,.tgz,.tar.gz,application/zip,application/gzip"
+                value={bundle}
+                onChange={setBundle}
+                clearable
+                clearButtonProps={{ 'aria-label': 'Remove the bundle' }}
+                error={bundle && !bundleMediaType(bundle.name) ? 'a bundle is a .zip or a .tgz' : undefined}
+              />
               <Group>
                 <Button type="submit">Register</Button>
               </Group>
               <div role="status" aria-live="polite">
                 {outcome && <Alert color={outcome.color}>{outcome.text}</Alert>}
               </div>
+              {scanned && <ScanFindings scanned={scanned} />}
             </Stack>
           </Paper>
         </Grid.Col>
@@ -298,5 +338,84 @@ export function Maker() {
         </Table.Tbody>
       </Table>
     </Stack>
+  );
+}
+
+const findingRows = (scan: ScanSummary) => [
+  { label: 'critical findings', value: scan.critical, bad: scan.critical > 0 },
+  { label: 'high findings', value: scan.high, bad: scan.high > 0 },
+  { label: 'medium findings', value: scan.medium, bad: false },
+  { label: 'low findings', value: scan.low, bad: false },
+  { label: 'calls a CRM directly', value: scan.bypass ? 'yes' : 'no', bad: scan.bypass },
+  { label: 'unpinned dependencies', value: scan.unpinned, bad: scan.unpinned > 0 },
+  { label: 'lockfile missing', value: scan.lockfile_missing ? 'yes' : 'no', bad: scan.lockfile_missing },
+  { label: 'files not scanned', value: scan.unscanned, bad: scan.unscanned > 0 },
+];
+
+/** The server's scan of an uploaded bundle and what admission made of it. */
+interface Scanned {
+  digest: string | null;
+  scan: ScanSummary | null;
+  decision: string;
+  state: string;
+  rules: { id: string; effect: string; reason: string }[];
+}
+
+function scannedOf(view: AppView): Scanned {
+  return {
+    digest: view.bundle_digest ?? null,
+    scan: view.scan ?? null,
+    decision: view.admission?.decision ?? '—',
+    state: view.state,
+    rules: view.admission?.rules ?? [],
+  };
+}
+
+/** A bundle admission refused (403 POLICY_DENIED) still names what the scan found; anything else is thrown. */
+function refusedScan(error: unknown): Scanned {
+  if (!(error instanceof ApiProblem) || error.body.code !== 'POLICY_DENIED') throw error;
+  const body = error.body as { scan?: ScanSummary; bundle_digest?: string; rules?: Scanned['rules'] };
+  return {
+    digest: body.bundle_digest ?? null,
+    scan: body.scan ?? null,
+    decision: 'deny',
+    state: 'refused',
+    rules: body.rules ?? [],
+  };
+}
+
+function ScanFindings({ scanned }: { scanned: Scanned }) {
+  const rules = scanned.rules.filter((rule) => rule.effect !== 'permit');
+  return (
+    <Paper withBorder p="sm" component="section" aria-labelledby="scan-title" data-testid="scan">
+      <Title order={3} size="h4" id="scan-title">
+        Scan of {scanned.digest?.slice(0, 19) ?? 'the bundle'}
+      </Title>
+      {scanned.scan && (
+        <Table aria-label="Scan findings">
+          <Table.Tbody>
+            {findingRows(scanned.scan).map((row) => (
+              <Table.Tr key={row.label} data-bad={row.bad}>
+                <Table.Td>{row.label}</Table.Td>
+                <Table.Td fw={row.bad ? 700 : undefined}>{row.value}</Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      )}
+      <Text size="sm" mt="xs">
+        Admission: <strong data-decision={scanned.decision}>{scanned.decision}</strong>
+      </Text>
+      <List size="sm">
+        {rules.map((rule) => (
+          <List.Item key={rule.id}>
+            <strong>{rule.id}</strong>: {rule.reason}
+          </List.Item>
+        ))}
+      </List>
+      <Text size="xs">
+        Run <code>gatehouse scan PATH</code> on your copy for each finding with its file and line.
+      </Text>
+    </Paper>
   );
 }

@@ -1,7 +1,9 @@
 import { Alert, Badge, Button, Card, Group, List, Stack, Table, Text, Textarea, Title } from '@mantine/core';
 import { useCallback, useEffect, useState } from 'react';
 import { useSession } from '../context.js';
+import { when } from '../format.js';
 import type { AppView } from '../plan.js';
+import { Elevations } from './Elevations.js';
 
 /** One line of the plan diff: a field of the manifest, in force and asked for. */
 export interface PlanChange {
@@ -70,6 +72,7 @@ export function Review() {
       {queue?.map((app) => (
         <ReviewCard key={app.id} app={app} me={session.me.email} onDecide={decide} />
       ))}
+      <Elevations />
     </Stack>
   );
 }
@@ -83,7 +86,16 @@ function ReviewCard({
   me: string;
   onDecide: (app: AppView, step: 'approve' | 'deny', reason: string) => Promise<void>;
 }) {
+  const session = useSession();
   const [reason, setReason] = useState('');
+  const [history, setHistory] = useState<NonNullable<AppView['history']>>([]);
+  useEffect(() => {
+    void session
+      .api<AppView>(`/admin/v1/apps/${app.id}`)
+      .then((found) => setHistory(found.history ?? []))
+      .catch(() => setHistory([]));
+  }, [session, app.id, app.state]);
+  const comments = history.filter((entry) => entry.reason.trim() !== '');
   const pending = app.pending_change;
   // A new app has no plan in force; an approved app with a wider plan waits with it as pending_change.
   const asked = (pending?.manifest ?? app.manifest) as Record<string, unknown>;
@@ -141,6 +153,21 @@ function ReviewCard({
           ))}
         </Table.Tbody>
       </Table>
+      <Text fw={600} mt="sm">
+        Comments so far
+      </Text>
+      {comments.length === 0 ? (
+        <Text size="sm">None yet.</Text>
+      ) : (
+        <List size="sm" aria-label={`Comments on ${app.name}`}>
+          {comments.map((entry, i) => (
+            <List.Item key={i}>
+              {when(entry.at)} · {entry.actor} · {entry.from_state.replace('_', ' ')} →{' '}
+              {entry.to_state.replace('_', ' ')}: {entry.reason}
+            </List.Item>
+          ))}
+        </List>
+      )}
       {own ? (
         <Alert color="yellow" mt="sm" title="Separation of duties">
           You own or registered {app.name}, so another reviewer must decide on it.

@@ -1,0 +1,117 @@
+import { Alert, Badge, Button, Code, Group, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { useCallback, useEffect, useState } from 'react';
+import { useSession } from '../context.js';
+import { when } from '../format.js';
+
+interface SigningKey {
+  kid: string;
+  state: 'signing' | 'published' | 'retiring' | 'retired';
+  created_at: string;
+  sign_at: string;
+  retire_at: string | null;
+}
+
+const stateColor = { signing: 'green', published: 'blue', retiring: 'orange', retired: 'gray' } as const;
+
+/**
+ * The broker's signing keys and their rotation: which key signs, which is published ahead of its
+ * turn, which retire. Revoking one takes it out at once on every node; if it signed, a fresh key
+ * signs from then on and every token it signed is refused.
+ */
+export function Keys() {
+  const session = useSession();
+  const [keys, setKeys] = useState<SigningKey[]>([]);
+  const [reason, setReason] = useState('');
+  const [message, setMessage] = useState<{ color: string; text: string } | undefined>();
+  const load = useCallback(
+    () => session.api<{ records: SigningKey[] }>('/admin/v1/keys').then((page) => setKeys(page.records)),
+    [session],
+  );
+  useEffect(() => void load(), [load]);
+  const revoke = async (key: SigningKey) => {
+    try {
+      const answer = await session.api<{ kid: string; signing_kid: string }>(
+        `/admin/v1/keys/${key.kid}/revoke`,
+        {
+          method: 'POST',
+          body: { reason },
+        },
+      );
+      setMessage({
+        color: 'green',
+        text: `Key ${short(answer.kid)} revoked; ${short(answer.signing_kid)} signs now.`,
+      });
+      setReason('');
+      await load();
+    } catch (error) {
+      setMessage({ color: 'red', text: (error as Error).message });
+    }
+  };
+  return (
+    <Stack>
+      <Title order={1}>Signing keys</Title>
+      <Text>
+        The broker signs access tokens with one key and publishes the next one in its JWKS before it signs, so
+        verifiers already know it; an old key keeps verifying until its tokens have expired. Rotation is on a
+        schedule (<Code>broker.keyRotationDays</Code>). Revoke a key that may have leaked: it stops signing
+        and verifying at once, on every node.
+      </Text>
+      <TextInput
+        label="Reason for revoking a key"
+        value={reason}
+        onChange={(e) => setReason(e.currentTarget.value)}
+        maw={480}
+      />
+      <div role="status" aria-live="polite" aria-label="Key changes">
+        {message && <Alert color={message.color}>{message.text}</Alert>}
+      </div>
+      <Table aria-label="Signing keys" striped>
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>Key id</Table.Th>
+            <Table.Th>State</Table.Th>
+            <Table.Th>Created</Table.Th>
+            <Table.Th>Signs from</Table.Th>
+            <Table.Th>Retires</Table.Th>
+            <Table.Th>Action</Table.Th>
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {keys.map((key) => (
+            <Table.Tr key={key.kid} data-kid={key.kid} data-state={key.state}>
+              <Table.Td>
+                <Code>{key.kid}</Code>
+              </Table.Td>
+              <Table.Td>
+                <Badge color={stateColor[key.state]} variant="light">
+                  {key.state}
+                </Badge>
+              </Table.Td>
+              <Table.Td>{when(key.created_at)}</Table.Td>
+              <Table.Td>{Date.parse(key.sign_at) === 0 ? 'from the start' : when(key.sign_at)}</Table.Td>
+              <Table.Td>{key.retire_at ? when(key.retire_at) : 'at the next rotation'}</Table.Td>
+              <Table.Td>
+                {key.state !== 'retired' && (
+                  <Group gap="xs">
+                    <Button
+                      size="xs"
+                      color="red"
+                      variant="light"
+                      disabled={reason.trim() === ''}
+                      aria-label={`Revoke key ${short(key.kid)}`}
+                      onClick={() => void revoke(key)}
+                    >
+                      Revoke
+                    </Button>
+                  </Group>
+                )}
+              </Table.Td>
+            </Table.Tr>
+          ))}
+        </Table.Tbody>
+      </Table>
+    </Stack>
+  );
+}
+
+const short = (kid: string) => kid.slice(0, 8);
