@@ -83,6 +83,7 @@ export const errorRegistry = {
   REPORT_INVALID: { status: 422, title: 'The compliance report does not verify' },
   WITNESS_REFUSED: { status: 502, title: 'A log witness did not cosign' },
   CRM_UNSUPPORTED: { status: 422, title: 'Not supported by the connected CRM' },
+  KEY_SERVICE_UNAVAILABLE: { status: 503, title: 'Key service unavailable' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;
@@ -334,5 +335,18 @@ export type ComplianceErrorCode =
 export class ComplianceError extends GatehouseError {
   constructor(code: ComplianceErrorCode, message: string, extensions: Record<string, unknown> = {}) {
     super(code, message, { extensions });
+  }
+}
+
+/**
+ * 503: the key service (the local master key, Vault or KMS) could not wrap or unwrap a key, or read a
+ * runtime secret, so nothing that needs it is served. Says which backend and why, never a key.
+ */
+export class KeyServiceUnavailable extends GatehouseError {
+  override readonly retryAfterSeconds: number;
+
+  constructor(message: string, options: { cause?: unknown; retryAfterSeconds?: number } = {}) {
+    super('KEY_SERVICE_UNAVAILABLE', message, { cause: options.cause });
+    this.retryAfterSeconds = options.retryAfterSeconds ?? 5;
   }
 }

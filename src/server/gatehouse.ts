@@ -79,7 +79,7 @@ import {
   residencyConditions,
   transferOf,
 } from '../compliance/index.js';
-import { openLocalSecretStore } from '../secrets/index.js';
+import { openSecretService, requireKeyService } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
 import { systemClock, type Clock } from '../detect/index.js';
 import { createEgress, type EgressOptions } from '../egress/index.js';
@@ -163,7 +163,11 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     // One store for the gateway's limits and the token endpoint's: detection's throttle of a network
     // at the token endpoint lives among the limits' throttles.
     const limitsBackend = redis?.limits ?? memoryBackend();
-    const secrets = openLocalSecretStore(config.dataDir);
+    // Fails closed: a node whose key service cannot wrap and unwrap now does not start.
+    const { secrets, keys, warning: keysWarning } = openSecretService(config);
+    closers.unshift(async () => keys.close());
+    if (keysWarning) logger.warn(keysWarning);
+    logger.info(`keys: ${await requireKeyService(keys)}`);
     const catalog = createCatalog(store.db);
     const connected = await createCrmConnector(config, {
       db: store.db,
@@ -461,6 +465,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
         name: 'keys',
         run: async () => {
           await auditVerifierKey(secrets, auditOrigin);
+          return keys.check();
         },
       },
     ];
