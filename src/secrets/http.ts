@@ -34,12 +34,19 @@ export function createBackendTransport(options: { caFile?: string; timeoutMs: nu
   });
   return {
     async send(url, init) {
-      const answer = await request(url, {
-        method: init.method as 'GET' | 'POST',
-        headers: init.headers,
-        ...(init.body === undefined ? {} : { body: init.body }),
-        dispatcher: agent,
-        signal: AbortSignal.timeout(options.timeoutMs),
+      const attempt = () =>
+        request(url, {
+          method: init.method as 'GET' | 'POST',
+          headers: init.headers,
+          ...(init.body === undefined ? {} : { body: init.body }),
+          dispatcher: agent,
+          signal: AbortSignal.timeout(options.timeoutMs),
+        });
+      // A kept-alive connection the backend closed as it was reused: once more on a new one (every
+      // call here is safe to repeat: wrap, unwrap, read, login).
+      const answer = await attempt().catch((error: unknown) => {
+        if (!isStaleConnection(error)) throw error;
+        return attempt();
       });
       const text = await answer.body.text();
       let body: unknown;
@@ -66,4 +73,9 @@ export function createBackendTransport(options: { caFile?: string; timeoutMs: nu
 export function retryAfterSeconds(header: string | undefined, fallback = 5): number {
   const seconds = header !== undefined && /^\d{1,6}$/.test(header) ? Number(header) : fallback;
   return Math.min(300, Math.max(1, seconds));
+}
+
+function isStaleConnection(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE';
 }
