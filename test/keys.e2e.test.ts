@@ -10,7 +10,9 @@ import { startVaultFake, type VaultFake } from './support/vault.js';
 const hubspotToken = 'pat-eu1-from-vault-kv';
 
 /** The fake-backed Vault of these tests: AppRole login, Transit key `gatehouse`, the secret id in a file. */
-async function vaultSetup(scratch: string): Promise<{ fake: VaultFake; keyService: Record<string, unknown> }> {
+async function vaultSetup(
+  scratch: string,
+): Promise<{ fake: VaultFake; keyService: Record<string, unknown> }> {
   const fake = await startVaultFake({ approle: { roleId: 'gatehouse-node', secretId: 's3cr3t-id' } });
   const secretIdFile = join(scratch, 'approle-secret-id');
   writeFileSync(secretIdFile, 's3cr3t-id\n', { mode: 0o600 });
@@ -57,7 +59,9 @@ describe('keys outside the data: Vault as the key service', () => {
     const files = readdirSync(join(demo.dataDir, 'secrets'));
     expect(files.length).toBeGreaterThan(0);
     for (const file of files) {
-      const envelope = JSON.parse(readFileSync(join(demo.dataDir, 'secrets', file), 'utf8')) as { key: string };
+      const envelope = JSON.parse(readFileSync(join(demo.dataDir, 'secrets', file), 'utf8')) as {
+        key: string;
+      };
       expect(envelope.key).toMatch(/^vault:v1:/);
       expect(file).not.toMatch(/hubspot/);
     }
@@ -80,7 +84,9 @@ describe('keys outside the data: Vault as the key service', () => {
       await demo.get('/readyz'),
     );
     expect(ready.checks.keys).toMatchObject({ ok: true });
-    expect(JSON.stringify(ready.checks.keys)).toMatch(/vault http:\/\/127\.0\.0\.1:\d+ transit key gatehouse/);
+    expect(JSON.stringify(ready.checks.keys)).toMatch(
+      /vault http:\/\/127\.0\.0\.1:\d+ transit key gatehouse/,
+    );
     fake.seal();
     try {
       const response = await demo.get('/readyz');

@@ -9,14 +9,20 @@ const vaultAuth = z.union([
       roleId: z.string().min(1),
       /** A file holding the secret id (delivered by the orchestrator), read at every login. */
       secretIdFile: z.string().min(1),
-      mount: z.string().regex(/^[a-z0-9_-]+$/).default('approle'),
+      mount: z
+        .string()
+        .regex(/^[a-z0-9_-]+$/)
+        .default('approle'),
     }),
   }),
   z.strictObject({
     kubernetes: z.strictObject({
       role: z.string().min(1),
       jwtFile: z.string().min(1).default('/var/run/secrets/kubernetes.io/serviceaccount/token'),
-      mount: z.string().regex(/^[a-z0-9_-]+$/).default('kubernetes'),
+      mount: z
+        .string()
+        .regex(/^[a-z0-9_-]+$/)
+        .default('kubernetes'),
     }),
   }),
 ]);
@@ -37,12 +43,18 @@ export const secretsSchema = z.strictObject({
       z.strictObject({
         kind: z.literal('vault'),
         url: z.url(),
-        transitMount: z.string().regex(/^[a-z0-9_-]+$/).default('transit'),
+        transitMount: z
+          .string()
+          .regex(/^[a-z0-9_-]+$/)
+          .default('transit'),
         /** A Transit key created with `derived=true`: each secret's name is its derivation context. */
         transitKey: z.string().regex(/^[A-Za-z0-9._-]+$/),
         auth: vaultAuth,
         /** KV v2 mount of `vault:path#field` references that name no mount. */
-        kvMount: z.string().regex(/^[a-z0-9_-]+$/).default('secret'),
+        kvMount: z
+          .string()
+          .regex(/^[a-z0-9_-]+$/)
+          .default('secret'),
         /** PEM file of the CA that signed Vault's certificate (the system CAs when absent). */
         caFile: z.string().min(1).optional(),
         namespace: z.string().min(1).optional(),
@@ -50,7 +62,9 @@ export const secretsSchema = z.strictObject({
       }),
       z.strictObject({
         kind: z.literal('kms'),
-        region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'must be an AWS region such as eu-west-1' }),
+        region: z
+          .string()
+          .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'must be an AWS region such as eu-west-1' }),
         /** Key id, key ARN or alias (`alias/gatehouse`) of a symmetric ENCRYPT_DECRYPT key. */
         keyId: z.string().min(1),
         /** Another endpoint than `https://kms.<region>.amazonaws.com` (a VPC endpoint). */

@@ -14,7 +14,10 @@ export interface BackendAnswer {
  * redirects, a timeout per call. A failure to connect rejects with the transport's error.
  */
 export interface BackendTransport {
-  send(url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<BackendAnswer>;
+  send(
+    url: string,
+    init: { method: string; headers: Record<string, string>; body?: string },
+  ): Promise<BackendAnswer>;
   close(): void;
 }
 

@@ -25,7 +25,8 @@ export const probeContext = 'gatehouse:probe';
 export async function roundTrip(keys: Pick<KeyService, 'wrap' | 'unwrap'>): Promise<void> {
   const key = randomBytes(32);
   const back = await keys.unwrap(await keys.wrap(key, probeContext), probeContext);
-  if (!key.equals(Buffer.from(back))) throw new Error('the key service unwrapped another key than it wrapped');
+  if (!key.equals(Buffer.from(back)))
+    throw new Error('the key service unwrapped another key than it wrapped');
 }
 
 /** The embedded backend: AES-256-GCM under a 32-byte master key held by this process. */
@@ -50,10 +51,7 @@ export function createLocalKeyService(masterKey: Buffer, source: string): KeySer
  * The master key: from GATEHOUSE_MASTER_KEY (base64 of 32 bytes) when set (an orchestrator's secret),
  * else from `file`, created with mode 0600 on first start.
  */
-export function loadMasterKey(
-  file: string,
-  fromEnv: string | undefined,
-): { key: Buffer; source: string } {
+export function loadMasterKey(file: string, fromEnv: string | undefined): { key: Buffer; source: string } {
   if (fromEnv !== undefined && fromEnv !== '') {
     const key = Buffer.from(fromEnv, 'base64');
     if (key.length !== 32) {

@@ -66,9 +66,9 @@ describe('AWS KMS key service (JSON 1.1, SigV4) against a fake built from the KM
   });
 
   it('takes credentials from the AWS_* environment and refuses to start without them', () => {
-    expect(kmsCredentialsFromEnv({ AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b', AWS_SESSION_TOKEN: 'c' })).toEqual(
-      { accessKeyId: 'a', secretAccessKey: 'b', sessionToken: 'c' },
-    );
+    expect(
+      kmsCredentialsFromEnv({ AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b', AWS_SESSION_TOKEN: 'c' }),
+    ).toEqual({ accessKeyId: 'a', secretAccessKey: 'b', sessionToken: 'c' });
     expect(() => kmsCredentialsFromEnv({})).toThrow(/AWS_ACCESS_KEY_ID/);
   });
 });

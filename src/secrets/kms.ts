@@ -36,7 +36,11 @@ export function kmsCredentialsFromEnv(env: NodeJS.ProcessEnv): KmsCredentials {
       'secrets: secrets.keyService kind kms needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment',
     );
   }
-  return { accessKeyId, secretAccessKey, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) };
+  return {
+    accessKeyId,
+    secretAccessKey,
+    ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+  };
 }
 
 /**
@@ -48,7 +52,10 @@ export function createKmsKeyService(options: KmsOptions): KeyService {
   const endpoint = new URL(options.endpoint ?? `https://kms.${options.region}.amazonaws.com/`);
   const transport = createBackendTransport({ timeoutMs: options.timeoutMs });
 
-  async function call(operation: 'Encrypt' | 'Decrypt', payload: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async function call(
+    operation: 'Encrypt' | 'Decrypt',
+    payload: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
     const body = JSON.stringify(payload);
     const signed = aws4.sign(
       {
@@ -130,6 +137,11 @@ function kmsError(body: unknown): { type: string; message: string } {
   const fields = (body ?? {}) as Record<string, unknown>;
   const rawType = typeof fields.__type === 'string' ? fields.__type : '';
   const type = (rawType.split('#').pop() ?? '').replace(/[^A-Za-z]/g, '').slice(0, 64);
-  const raw = typeof fields.message === 'string' ? fields.message : typeof fields.Message === 'string' ? fields.Message : '';
+  const raw =
+    typeof fields.message === 'string'
+      ? fields.message
+      : typeof fields.Message === 'string'
+        ? fields.Message
+        : '';
   return { type, message: raw.slice(0, 200) };
 }

@@ -33,7 +33,11 @@ export function openSecretService(config: Config, env: NodeJS.ProcessEnv = proce
       const { key, source } = loadMasterKey(file, fromEnv);
       const keys = createLocalKeyService(key, source);
       const warning = fromEnv ? undefined : masterKeyBesideData(config.dataDir, file);
-      return { secrets: openLocalSecretStore(config.dataDir, env, keys), keys, ...(warning ? { warning } : {}) };
+      return {
+        secrets: openLocalSecretStore(config.dataDir, env, keys),
+        keys,
+        ...(warning ? { warning } : {}),
+      };
     }
     case 'vault': {
       const keys = createVaultKeyService(settings);

@@ -134,7 +134,9 @@ describe('Vault key service (Transit, AppRole, KV v2) against a fake built from 
     cleanups.push(() => keys.close());
     const error = await keys.check().catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'KEY_SERVICE_UNAVAILABLE' });
-    expect((error as Error).message).toMatch(/login at auth\/approle\/login was refused: invalid role or secret ID/);
+    expect((error as Error).message).toMatch(
+      /login at auth\/approle\/login was refused: invalid role or secret ID/,
+    );
     expect((error as Error).message).not.toContain('not-the-secret');
     expectContractKept(fake);
   });

@@ -50,7 +50,12 @@ export function createVaultKeyService(options: VaultOptions): VaultKeyService {
   let session: Session | undefined;
   let pending: Promise<Session> | undefined;
 
-  async function call(method: 'GET' | 'POST', path: string, body?: unknown, token?: string): Promise<BackendAnswer> {
+  async function call(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    token?: string,
+  ): Promise<BackendAnswer> {
     let answer: BackendAnswer;
     try {
       answer = await transport.send(`${base}/v1/${path}`, {
@@ -191,7 +196,10 @@ export function createVaultKeyService(options: VaultOptions): VaultKeyService {
     async check() {
       await roundTrip(this);
       const renewsIn = session ? Math.max(0, Math.round((session.renewAt - now()) / 1000)) : 0;
-      return `vault ${base} transit key ${options.transitKey}` + (Number.isFinite(renewsIn) ? ` (token renews in ${renewsIn}s)` : '');
+      return (
+        `vault ${base} transit key ${options.transitKey}` +
+        (Number.isFinite(renewsIn) ? ` (token renews in ${renewsIn}s)` : '')
+      );
     },
     close() {
       transport.close();

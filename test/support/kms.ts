@@ -1,4 +1,11 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -16,7 +23,9 @@ export interface KmsFake {
   readonly violations: string[];
   readonly calls: string[];
   /** The next requests get this error type until `recover()`. */
-  fail(type: 'ThrottlingException' | 'DisabledException' | 'AccessDeniedException' | 'KMSInternalException'): void;
+  fail(
+    type: 'ThrottlingException' | 'DisabledException' | 'AccessDeniedException' | 'KMSInternalException',
+  ): void;
   recover(): void;
   close(): Promise<void>;
 }
@@ -55,7 +64,8 @@ export async function startKmsFake(options: { region?: string; keyId?: string } 
     const raw = await readBody(req);
     const target = String(req.headers['x-amz-target'] ?? '');
     calls.push(target);
-    if (req.method !== 'POST' || req.url !== '/') return violation(res, `${req.method} ${req.url} is not POST /`);
+    if (req.method !== 'POST' || req.url !== '/')
+      return violation(res, `${req.method} ${req.url} is not POST /`);
     if (req.headers['content-type'] !== 'application/x-amz-json-1.1') {
       return violation(res, 'Content-Type is not application/x-amz-json-1.1');
     }
@@ -92,7 +102,8 @@ export async function startKmsFake(options: { region?: string; keyId?: string } 
         KeyId: keyArn,
       });
     }
-    if (typeof body.CiphertextBlob !== 'string') return violation(res, 'Decrypt without a base64 CiphertextBlob');
+    if (typeof body.CiphertextBlob !== 'string')
+      return violation(res, 'Decrypt without a base64 CiphertextBlob');
     try {
       const blob = Buffer.from(body.CiphertextBlob, 'base64');
       const decipher = createDecipheriv('aes-256-gcm', material, blob.subarray(0, 12)).setAAD(
@@ -111,7 +122,9 @@ export async function startKmsFake(options: { region?: string; keyId?: string } 
   }
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((e: unknown) => send(res, 500, { __type: 'KMSInternalException', message: String(e) }));
+    handle(req, res).catch((e: unknown) =>
+      send(res, 500, { __type: 'KMSInternalException', message: String(e) }),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -147,19 +160,35 @@ function checkSignature(
   if (!match) return { type: 'IncompleteSignatureException', message: 'Authorization header is not SigV4' };
   const [, accessKey, date, signedRegion, signedHeaders, signature] = match as unknown as string[];
   if (accessKey !== kmsTestCredentials.accessKeyId) {
-    return { type: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' };
+    return {
+      type: 'UnrecognizedClientException',
+      message: 'The security token included in the request is invalid.',
+    };
   }
   const amzDate = String(req.headers['x-amz-date'] ?? '');
   const names = signedHeaders!.split(';');
-  if (signedRegion !== region || !amzDate.startsWith(date!) || !['host', 'x-amz-date', 'x-amz-target'].every((h) => names.includes(h))) {
+  if (
+    signedRegion !== region ||
+    !amzDate.startsWith(date!) ||
+    !['host', 'x-amz-date', 'x-amz-target'].every((h) => names.includes(h))
+  ) {
     return { type: 'InvalidSignatureException', message: 'Credential scope or signed headers are wrong' };
   }
-  const canonicalHeaders = names.map((name) => `${name}:${String(req.headers[name] ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
+  const canonicalHeaders = names
+    .map(
+      (name) =>
+        `${name}:${String(req.headers[name] ?? '')
+          .trim()
+          .replace(/\s+/g, ' ')}\n`,
+    )
+    .join('');
   const canonicalRequest = ['POST', '/', '', canonicalHeaders, signedHeaders, sha256(body)].join('\n');
   const scope = `${date}/${region}/kms/aws4_request`;
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonicalRequest)].join('\n');
-  const key = ['aws4_request']
-    .reduce((k, part) => hmac(k, part), hmac(hmac(hmac(`AWS4${kmsTestCredentials.secretAccessKey}`, date!), region), 'kms'));
+  const key = ['aws4_request'].reduce(
+    (k, part) => hmac(k, part),
+    hmac(hmac(hmac(`AWS4${kmsTestCredentials.secretAccessKey}`, date!), region), 'kms'),
+  );
   const expected = createHmac('sha256', key).update(stringToSign).digest();
   if (!timingSafeEqual(expected, Buffer.from(signature!, 'hex'))) {
     return {

@@ -146,7 +146,9 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
     const transit = /^\/v1\/transit\/(encrypt|decrypt)\/([^/]+)$/.exec(path);
     if (req.method === 'POST' && transit) {
       const [, operation, name] = transit;
-      const extra = onlyMembers(operation === 'encrypt' ? ['plaintext', 'context'] : ['ciphertext', 'context']);
+      const extra = onlyMembers(
+        operation === 'encrypt' ? ['plaintext', 'context'] : ['ciphertext', 'context'],
+      );
       if (extra) return violation(res, extra);
       if (!authorised || !state.transit) return send(res, 403, { errors: ['permission denied'] });
       if (name !== transitKey) return send(res, 400, { errors: ['encryption key not found'] });
@@ -188,7 +190,12 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
         request_id: randomUUID(),
         data: {
           data,
-          metadata: { created_time: new Date().toISOString(), deletion_time: '', destroyed: false, version: 1 },
+          metadata: {
+            created_time: new Date().toISOString(),
+            deletion_time: '',
+            destroyed: false,
+            version: 1,
+          },
         },
       });
     }
