@@ -32,6 +32,8 @@ export function createBackendTransport(options: { caFile?: string; timeoutMs: nu
   }
   const agent = new Agent({
     connect: { ...(ca ? { ca } : {}), rejectUnauthorized: true },
+    // Short: an idle connection does not keep a finished CLI command alive for long.
+    keepAliveTimeout: 2000,
     headersTimeout: options.timeoutMs,
     bodyTimeout: options.timeoutMs,
   });
