@@ -2,9 +2,16 @@ import { z } from 'zod';
 
 const objectName = z.enum(['account', 'contact', 'opportunity', 'note']);
 const dataClass = z.enum(['public', 'internal', 'pii', 'financial', 'health', 'secret']);
-const secretName = z.string().regex(/^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/, {
-  message: 'must be a secret name such as crm/salesforce/private-key',
-});
+// A name in the secret store, or a Vault KV v2 reference read at run time (`vault:kv/data/path#field`).
+const secretName = z
+  .string()
+  .regex(
+    /^([a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*|vault:[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*#[A-Za-z0-9._-]+)$/,
+    {
+      message:
+        'must be a secret name such as crm/salesforce/private-key, or vault:kv/data/gatehouse/crm#field',
+    },
+  );
 
 /**
  * How one Gatehouse object maps onto the connected CRM, over the connector's defaults for the

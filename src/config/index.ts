@@ -24,3 +24,4 @@ export type { ResidencyConfig } from './residency.js';
 export type { AppStoreConfig, DsrConfig, RetentionConfig } from './privacy.js';
 export type { CrmConfig } from './crm.js';
 export { configEntries, type ConfigEntry } from './show.js';
+export type { KeyServiceConfig } from './secrets.js';

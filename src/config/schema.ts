@@ -5,6 +5,7 @@ import { crmSchema } from './crm.js';
 import { detectSchema } from './detect.js';
 import { residencySchema } from './residency.js';
 import { appStoreSchema, dsrSchema, retentionSchema } from './privacy.js';
+import { secretsSchema } from './secrets.js';
 import { defaultConsentPurposes } from './defaults.js';
 
 const objectName = z.enum(['account', 'contact', 'opportunity', 'note']);
@@ -329,6 +330,7 @@ export const configSchema = z
     retention: retentionSchema.prefault({}),
     dsr: dsrSchema.prefault({}),
     crm: crmSchema.prefault({}),
+    secrets: secretsSchema.prefault({}),
     policy: z
       .strictObject({
         /** Recorded runtime decisions (replayed by `policy simulate`) are deleted after this many days. */

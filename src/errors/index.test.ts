@@ -91,6 +91,7 @@ const owned = {
   DSR_NOT_FOUND: true,
   DSR_SUBJECT_UNKNOWN: true,
   REPORT_INVALID: true,
+  KEY_SERVICE_UNAVAILABLE: true,
 } as const satisfies Record<OwnedErrorCode, true>;
 
 describe('AnyGatehouseError', () => {

@@ -83,6 +83,7 @@ export const errorRegistry = {
   REPORT_INVALID: { status: 422, title: 'The compliance report does not verify' },
   WITNESS_REFUSED: { status: 502, title: 'A log witness did not cosign' },
   CRM_UNSUPPORTED: { status: 422, title: 'Not supported by the connected CRM' },
+  KEY_SERVICE_UNAVAILABLE: { status: 503, title: 'Key service unavailable' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;
@@ -378,6 +379,20 @@ export class ComplianceError extends GatehouseError {
   }
 }
 
+/**
+ * 503: the key service (the local master key, Vault or KMS) could not wrap or unwrap a key, or read a
+ * runtime secret, so nothing that needs it is served. Says which backend and why, never a key.
+ */
+export class KeyServiceUnavailable extends GatehouseError {
+  declare readonly code: 'KEY_SERVICE_UNAVAILABLE';
+  override readonly retryAfterSeconds: number;
+
+  constructor(message: string, options: { cause?: unknown; retryAfterSeconds?: number } = {}) {
+    super('KEY_SERVICE_UNAVAILABLE', message, { cause: options.cause });
+    this.retryAfterSeconds = options.retryAfterSeconds ?? 5;
+  }
+}
+
 type SubclassError =
   | ConfigError
   | InputError
@@ -397,7 +412,8 @@ type SubclassError =
   | IncidentError
   | WitnessRefused
   | CrmUnsupported
-  | ComplianceError;
+  | ComplianceError
+  | KeyServiceUnavailable;
 
 /** The codes a subclass owns: thrown only as that class, so a switch on `code` narrows to it. */
 export type OwnedErrorCode = SubclassError['code'];

@@ -2,7 +2,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openLocalSecretStore } from './index.js';
+import { loadConfig } from '../config/index.js';
+import { openLocalSecretStore, openSecretService } from './index.js';
+import { masterKeyBesideData } from './key-service.js';
 
 const dirs: string[] = [];
 function dataDir(): string {
@@ -71,5 +73,45 @@ describe('local secret store', () => {
   it('rejects names that could escape the secrets folder', async () => {
     const store = openLocalSecretStore(dataDir(), {});
     await expect(store.get('../master')).rejects.toThrow(TypeError);
+  });
+
+  it('keeps the master key in secrets.keyService.masterKeyFile outside the data dir, and warns when it sits inside', async () => {
+    const dir = dataDir();
+    const keyDir = dataDir();
+    const config = (masterKeyFile?: string) =>
+      loadConfig({
+        env: {},
+        overrides: {
+          demo: true,
+          dataDir: dir,
+          'secrets.keyService': { kind: 'local', ...(masterKeyFile ? { masterKeyFile } : {}) },
+        },
+      });
+    const outside = openSecretService(config(join(keyDir, 'gatehouse.key')), {});
+    expect(outside.warning).toBeUndefined();
+    await outside.secrets.putIfAbsent('k', Buffer.from('v'));
+    expect(existsSync(join(dir, 'master.key'))).toBe(false);
+    expect(statSync(join(keyDir, 'gatehouse.key')).mode & 0o777).toBe(0o600);
+    expect(await outside.keys.check()).toBe(`local master key (${join(keyDir, 'gatehouse.key')})`);
+
+    const beside = openSecretService(config(), {});
+    expect(beside.warning).toMatch(/sits inside the data dir, so a copy of the data holds its key/);
+    expect(
+      openSecretService(config(), { GATEHOUSE_MASTER_KEY: Buffer.alloc(32, 1).toString('base64') }).warning,
+    ).toBeUndefined();
+    expect(masterKeyBesideData('/srv/gatehouse', '/srv/gatehouse-keys/master.key')).toBeUndefined();
+    expect(masterKeyBesideData('/srv/gatehouse', '/srv/gatehouse/keys/master.key')).toBeDefined();
+  });
+
+  it('refuses a Vault credential reference unless Vault is the key service', () => {
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        demo: true,
+        dataDir: dataDir(),
+        'crm.hubspot.tokenSecret': 'vault:kv/data/gatehouse/hubspot#token',
+      },
+    });
+    expect(() => openSecretService(config, {})).toThrow(/crm.hubspot.tokenSecret is a Vault reference/);
   });
 });

@@ -1,7 +1,15 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../errors/index.js';
+import { ConfigError, KeyServiceUnavailable } from '../errors/index.js';
+import {
+  createLocalKeyService,
+  loadMasterKey,
+  openWithKey,
+  readOrCreate,
+  sealWithKey,
+  type KeyService,
+} from './key-service.js';
 
 /** A vault: named binary secrets. The embedded store keeps them encrypted in the data directory. */
 export interface SecretStore {
@@ -17,13 +25,17 @@ const namePattern = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
 
 /**
  * Local store with AES-256-GCM envelope encryption: each secret has its own random data key, wrapped
- * by the master key in `master.key` (mode 0600). Files are created exclusively, so two processes that
- * create the same key at first start agree on one.
+ * by the key service (by default the master key in `master.key`, mode 0600, or GATEHOUSE_MASTER_KEY).
+ * Files are created exclusively, so two processes that create the same key at first start agree on one.
  */
-export function openLocalSecretStore(dataDir: string, env: NodeJS.ProcessEnv = process.env): SecretStore {
+export function openLocalSecretStore(
+  dataDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+  keyService?: KeyService,
+): SecretStore {
   const dir = join(dataDir, 'secrets');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const masterKey = loadMasterKey(dataDir, env.GATEHOUSE_MASTER_KEY);
+  const keys = keyService ?? defaultKeyService(dataDir, env);
   const fileOf = (name: string) => {
     if (!namePattern.test(name)) throw new TypeError(`invalid secret name ${JSON.stringify(name)}`);
     return join(dir, `${name.replaceAll('/', '__')}.json`);
@@ -38,14 +50,13 @@ export function openLocalSecretStore(dataDir: string, env: NodeJS.ProcessEnv = p
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw error;
       }
-      return openEnvelope(masterKey, parseEnvelope(text, name, fileOf(name)), name, fileOf(name));
+      return openEnvelope(keys, parseEnvelope(text, name, fileOf(name)), name, fileOf(name));
     },
     async putIfAbsent(name, value) {
       const file = fileOf(name);
-      const stored = readOrCreate(file, () =>
-        Buffer.from(JSON.stringify(sealEnvelope(masterKey, value, name))),
-      );
-      return openEnvelope(masterKey, parseEnvelope(stored.toString('utf8'), name, file), name, file);
+      const sealed = await sealEnvelope(keys, value, name);
+      const stored = readOrCreate(file, () => Buffer.from(JSON.stringify(sealed)));
+      return openEnvelope(keys, parseEnvelope(stored.toString('utf8'), name, file), name, file);
     },
     async delete(name) {
       rmSync(fileOf(name), { force: true });
@@ -61,35 +72,22 @@ export function openLocalSecretStore(dataDir: string, env: NodeJS.ProcessEnv = p
   };
 }
 
-/**
- * The master key: from GATEHOUSE_MASTER_KEY (base64 of 32 bytes) when set, so it can live outside the
- * data dir (an orchestrator's secret), else from `master.key`, created with mode 0600 on first start.
- */
-function loadMasterKey(dataDir: string, fromEnv: string | undefined): Buffer {
-  if (fromEnv !== undefined && fromEnv !== '') {
-    const key = Buffer.from(fromEnv, 'base64');
-    if (key.length !== 32) {
-      throw new ConfigError('secrets: GATEHOUSE_MASTER_KEY must be the base64 of 32 bytes');
-    }
-    return key;
-  }
-  const file = join(dataDir, 'master.key');
-  const key = readOrCreate(file, () => randomBytes(32));
-  if (key.length !== 32) throw new ConfigError(`secrets: ${file} is not a 32-byte key`);
-  return key;
+function defaultKeyService(dataDir: string, env: NodeJS.ProcessEnv): KeyService {
+  const { key, source } = loadMasterKey(join(dataDir, 'master.key'), env.GATEHOUSE_MASTER_KEY);
+  return createLocalKeyService(key, source);
 }
 
 interface Envelope {
   v: 1;
-  /** The data key, encrypted under the master key: iv ‖ tag ‖ ciphertext, base64. */
+  /** The data key, wrapped by the key service (locally: iv ‖ tag ‖ ciphertext under the master key, base64). */
   key: string;
   /** The secret, encrypted under the data key: iv ‖ tag ‖ ciphertext, base64. */
   data: string;
 }
 
-function sealEnvelope(masterKey: Buffer, value: Uint8Array, name: string): Envelope {
+async function sealEnvelope(keys: KeyService, value: Uint8Array, name: string): Promise<Envelope> {
   const dataKey = randomBytes(32);
-  return { v: 1, key: seal(masterKey, dataKey, name), data: seal(dataKey, value, name) };
+  return { v: 1, key: await keys.wrap(dataKey, name), data: sealWithKey(dataKey, value, name) };
 }
 
 /** What an operator can do about a damaged secret file. */
@@ -116,45 +114,22 @@ function parseEnvelope(text: string, name: string, file: string): Envelope {
   return { v, key, data };
 }
 
-function openEnvelope(masterKey: Buffer, envelope: Envelope, name: string, file: string): Uint8Array {
+async function openEnvelope(
+  keys: KeyService,
+  envelope: Envelope,
+  name: string,
+  file: string,
+): Promise<Uint8Array> {
   try {
-    const dataKey = open(masterKey, envelope.key, name);
-    return open(dataKey, envelope.data, name);
+    const dataKey = Buffer.from(await keys.unwrap(envelope.key, name));
+    return openWithKey(dataKey, envelope.data, name);
   } catch (cause) {
+    // A key service that cannot answer now says nothing about the file: 503, not "damaged".
+    if (cause instanceof KeyServiceUnavailable) throw cause;
     throw new ConfigError(
       `secrets: the secret ${name} in ${file} cannot be decrypted with this data dir's master key ` +
         `(a different master key, or the file is damaged); use the master key it was made with, or ${repair}`,
       { cause },
     );
   }
-}
-
-// The secret's name is the additional authenticated data, so a ciphertext cannot be moved to another name.
-function seal(key: Buffer, plaintext: Uint8Array, name: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv).setAAD(Buffer.from(name));
-  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64');
-}
-
-function open(key: Buffer, sealed: string, name: string): Buffer {
-  const raw = Buffer.from(sealed, 'base64');
-  const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12)).setAAD(Buffer.from(name));
-  decipher.setAuthTag(raw.subarray(12, 28));
-  return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]);
-}
-
-// Written to a temporary file and hard-linked into place: the link fails if another process won, and a
-// reader never sees a half-written file.
-function readOrCreate(file: string, create: () => Buffer): Buffer {
-  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  writeFileSync(temporary, create(), { mode: 0o600 });
-  try {
-    linkSync(temporary, file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  } finally {
-    rmSync(temporary, { force: true });
-  }
-  return readFileSync(file);
 }

@@ -12,13 +12,11 @@
  * The first worker starts alone (migrations, demo seeding), then the others.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { auditOrigin, openAuditLog } from '../audit/index.js';
 import type { RevocationFanout } from '../broker/index.js';
 import type { Config } from '../config/index.js';
 import { limitsHub, primaryHeldBackend, type LimitsBackend } from '../limits/index.js';
-import { openLocalSecretStore } from '../secrets/index.js';
-import { openStore } from '../store/index.js';
 import { freePort } from './gatehouse.js';
+import { openGatehouseModules } from './modules.js';
 
 /** Marks Gatehouse's own IPC messages among anything else a process may receive. */
 const tag = 'gatehouse-cluster';
@@ -156,20 +154,12 @@ export async function serveWorkers(config: Config, onReady: (info: WorkerReady) 
     stopWithinMs: config.server.shutdownGraceMs + 20_000,
     async finish() {
       if (config.database.url) return;
-      const store = await openStore(config);
+      // The serving role's audit log, opened only to sign the final checkpoint (witnessed as configured).
+      const modules = await openGatehouseModules(config, { role: 'serve' });
       try {
-        const log = await openAuditLog({
-          db: store.db,
-          secrets: openLocalSecretStore(config.dataDir),
-          origin: auditOrigin,
-          witnessing: {
-            witnesses: config.audit.witnesses,
-            ...(config.audit.witnessQuorum !== undefined && { quorum: config.audit.witnessQuorum }),
-          },
-        });
-        await log.close();
+        await modules.audit();
       } finally {
-        await store.close();
+        await modules.close();
       }
     },
   });

@@ -53,6 +53,7 @@ import {
 } from '../policy/index.js';
 import { registerAdminRoutes, serveMetricsOnly, type AdminDeps } from '../admin/index.js';
 import { appResidency, regionOf, residencyConditions, transferOf } from '../compliance/index.js';
+import { requireKeyService } from '../secrets/index.js';
 import { writeMeta, type Store } from '../store/index.js';
 import { systemClock, type Clock } from '../detect/index.js';
 import { createEgress, type EgressOptions } from '../egress/index.js';
@@ -154,6 +155,9 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     // One store for the gateway's limits and the token endpoint's: detection's throttle of a network
     // at the token endpoint lives among the limits' throttles.
     const limitsBackend = redis?.limits ?? options.cluster?.limits ?? memoryBackend();
+    // Fails closed: a node whose key service cannot wrap and unwrap now does not start.
+    if (modules.keysWarning) logger.warn(modules.keysWarning);
+    logger.info(`keys: ${await requireKeyService(modules.keys)}`);
     const connected = await modules.crm();
     closers.unshift(() => connected.close());
     const crm = options.wrapConnector ? options.wrapConnector(connected.connector) : connected.connector;
@@ -437,6 +441,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
         name: 'keys',
         run: async () => {
           await auditVerifierKey(secrets, auditOrigin);
+          return modules.keys.check();
         },
       },
     ];

@@ -8,7 +8,7 @@ import { auditOrigin, openAuditLog, type AuditLog, type AuditLogOptions } from '
 import { createCatalog, type Catalog } from '../catalog/index.js';
 import type { Config } from '../config/index.js';
 import { createCrmConnector, type ConnectedCrm } from '../crm/index.js';
-import { openLocalSecretStore, type SecretStore } from '../secrets/index.js';
+import { openSecretService, type KeyService, type SecretStore } from '../secrets/index.js';
 import { openStore, type Db, type Store } from '../store/index.js';
 
 /** Who the modules are built for: a serving node, or one CLI command's process. */
@@ -29,6 +29,10 @@ export interface GatehouseModules {
   readonly role: ModulesRole;
   readonly store: Store;
   readonly secrets: SecretStore;
+  /** The key service that wraps the secrets' keys (local, Vault or KMS). */
+  readonly keys: KeyService;
+  /** What an operator should hear at start about where the keys live (a master key beside the data). */
+  readonly keysWarning?: string;
   readonly catalog: Catalog;
   /** The configured CRM (embedded, Salesforce or HubSpot), connected on first use. */
   crm(): Promise<ConnectedCrm>;
@@ -44,7 +48,14 @@ export async function openGatehouseModules(
   options: ModulesOptions,
 ): Promise<GatehouseModules> {
   const store = await openStore(config);
-  const secrets = openLocalSecretStore(config.dataDir);
+  let service: ReturnType<typeof openSecretService>;
+  try {
+    service = openSecretService(config);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const { secrets, keys, warning: keysWarning } = service;
   let crm: Promise<ConnectedCrm> | undefined;
   let audit: Promise<AuditLog> | undefined;
   let closing: Promise<void> | undefined;
@@ -55,6 +66,8 @@ export async function openGatehouseModules(
     role: options.role,
     store,
     secrets,
+    keys,
+    ...(keysWarning !== undefined && { keysWarning }),
     catalog: createCatalog(store.db),
     crm: () =>
       (crm ??= createCrmConnector(config, {
@@ -78,6 +91,7 @@ export async function openGatehouseModules(
           await (await audit?.catch(() => undefined))?.close();
           await (await crm?.catch(() => undefined))?.close();
         } finally {
+          await keys.close();
           await store.close();
         }
       })()),

@@ -10,7 +10,7 @@ import {
 } from '../../src/broker/index.js';
 import { createCatalog } from '../../src/catalog/index.js';
 import { mintDevIdToken, signInAtDevIdp } from '../../src/devidp/index.js';
-import { openLocalSecretStore } from '../../src/secrets/index.js';
+import { openSecretService } from '../../src/secrets/index.js';
 import { startGatehouse, type Gatehouse, type StartOptions } from '../../src/server/index.js';
 import { openStore } from '../../src/store/index.js';
 import { dropTestDatabase, onPostgres, testDatabase } from './database.js';
@@ -99,7 +99,8 @@ export async function startDemo(
   });
   const gatehouse = await startGatehouse(config, options.start);
   const url = gatehouse.url;
-  const secrets = openLocalSecretStore(dataDir);
+  // The node's own key service (local, Vault or KMS as configured), for the dev IdP's signing key.
+  const { secrets, keys } = openSecretService(config);
   const store = await openStore(config);
   const demo: Demo = {
     gatehouse,
@@ -183,6 +184,7 @@ export async function startDemo(
     async stop() {
       await gatehouse.close();
       await store.close();
+      keys.close();
       if (!options.keepDataDir) {
         rmSync(dataDir, { recursive: true, force: true });
         await dropTestDatabase(dataDir);

@@ -12,7 +12,7 @@ import {
 } from '../../audit/index.js';
 import type { Config } from '../../config/index.js';
 import { InputError } from '../../errors/index.js';
-import { openLocalSecretStore } from '../../secrets/index.js';
+import { openSecretService } from '../../secrets/index.js';
 import { openStore, type Db } from '../../store/index.js';
 import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
 
@@ -63,7 +63,7 @@ export function registerAuditCommands(program: Command): void {
     audit.command('public-key').description("print the checkpoint signers' verifier key"),
   ).action(async (options: CommonOptions) => {
     const config = commandConfig(options);
-    const key = await auditVerifierKey(openLocalSecretStore(config.dataDir), auditOrigin);
+    const key = await auditVerifierKey(openSecretService(config).secrets, auditOrigin);
     report(options, key, { verifier_key: key });
   });
 
@@ -91,7 +91,7 @@ export function registerAuditCommands(program: Command): void {
     } else {
       const config = commandConfig(options);
       const witnesses = witnessPolicy(options, config);
-      const key = await auditVerifierKey(openLocalSecretStore(config.dataDir), auditOrigin);
+      const key = await auditVerifierKey(openSecretService(config).secrets, auditOrigin);
       const store = await openStore(config);
       try {
         result = await verifyStoredLog(store.db, key, (d, t) => bar.update(d, t), witnesses);

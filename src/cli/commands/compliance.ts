@@ -178,9 +178,9 @@ async function verifierKey(options: VerifyOptions): Promise<string> {
       throw new InputError('--public-key is neither a verifier key nor a readable file holding one');
     }
   }
-  const [{ auditOrigin, auditVerifierKey }, { openLocalSecretStore }] = await Promise.all([
+  const [{ auditOrigin, auditVerifierKey }, { openSecretService }] = await Promise.all([
     import('../../audit/index.js'),
     import('../../secrets/index.js'),
   ]);
-  return auditVerifierKey(openLocalSecretStore(commandConfig(options).dataDir), auditOrigin);
+  return auditVerifierKey(openSecretService(commandConfig(options)).secrets, auditOrigin);
 }

@@ -32,8 +32,8 @@ export function registerCrmTokenCommand(program: Command): void {
     if (!tokenShape.test(token)) {
       throw new InputError(`${file} does not hold a HubSpot private-app token (pat-<region>-<uuid>)`);
     }
-    const { openLocalSecretStore } = await import('../../secrets/index.js');
-    const secrets = openLocalSecretStore(config.dataDir);
+    const { openSecretService } = await import('../../secrets/index.js');
+    const secrets = openSecretService(config).secrets;
     const name = config.crm.hubspot.tokenSecret;
     if (options.replace) await secrets.delete(name);
     const stored = await secrets.putIfAbsent(name, Buffer.from(token));

@@ -24,13 +24,13 @@ export function registerCrmCommands(program: Command): void {
   ).action(async (options: CommonOptions) => {
     const config = commandConfig(options);
     const { openStore } = await import('../../store/index.js');
-    const { openLocalSecretStore } = await import('../../secrets/index.js');
+    const { openSecretService } = await import('../../secrets/index.js');
     const { createCrmConnector, crmObjects } = await import('../../crm/index.js');
     const store = await openStore(config);
     try {
       const connected = await createCrmConnector(config, {
         db: store.db,
-        secrets: openLocalSecretStore(config.dataDir),
+        secrets: openSecretService(config).secrets,
       });
       try {
         const surveys: CrmSurvey[] = connected.connector.survey
@@ -76,8 +76,8 @@ export function registerCrmCommands(program: Command): void {
     } catch {
       throw new InputError(`${file} is not a readable PEM private key`);
     }
-    const { openLocalSecretStore } = await import('../../secrets/index.js');
-    const secrets = openLocalSecretStore(config.dataDir);
+    const { openSecretService } = await import('../../secrets/index.js');
+    const secrets = openSecretService(config).secrets;
     const name = config.crm.salesforce.privateKeySecret;
     if (options.replace) await secrets.delete(name);
     const stored = await secrets.putIfAbsent(name, pem);

@@ -106,7 +106,7 @@ async function runDrill(options: DrillOptions, progress: (message: string) => vo
   const [
     { openStore, readMeta },
     { mintDevIdToken, signInAtDevIdp },
-    { openLocalSecretStore },
+    { openSecretService },
     audit,
     detect,
     { demoApps },
@@ -145,7 +145,7 @@ async function runDrill(options: DrillOptions, progress: (message: string) => vo
     );
   });
 
-  const secrets = openLocalSecretStore(config.dataDir);
+  const secrets = openSecretService(config).secrets;
   const issuer = meta.issuer;
   const now = Date.now() / 1000;
   const candidates = options.user ? [options.user] : attackers;

@@ -254,9 +254,9 @@ export function registerIncidentCommands(program: Command): void {
     const audit = await import('../../audit/index.js');
     let key = options.publicKey;
     if (!key) {
-      const { openLocalSecretStore } = await import('../../secrets/index.js');
+      const { openSecretService } = await import('../../secrets/index.js');
       key = await audit.auditVerifierKey(
-        openLocalSecretStore(commandConfig(options).dataDir),
+        openSecretService(commandConfig(options)).secrets,
         audit.auditOrigin,
       );
     }

@@ -76,13 +76,10 @@ export function registerOffboardCommands(program: Command): void {
     const { readArchive, verifyArchive } = await import('../../catalog/index.js');
     let key = options.publicKey;
     if (key === undefined) {
-      const [{ auditOrigin, auditVerifierKey }, { openLocalSecretStore }, { commandConfig }] =
-        await Promise.all([
-          import('../../audit/index.js'),
-          import('../../secrets/index.js'),
-          import('../context.js'),
-        ]);
-      key = await auditVerifierKey(openLocalSecretStore(commandConfig(options).dataDir), auditOrigin);
+      const [{ auditOrigin, auditVerifierKey }, { openSecretService }, { commandConfig }] = await Promise.all(
+        [import('../../audit/index.js'), import('../../secrets/index.js'), import('../context.js')],
+      );
+      key = await auditVerifierKey(openSecretService(commandConfig(options)).secrets, auditOrigin);
     }
     const result = verifyArchive(readArchive(file), key);
     if (!result.ok) {
