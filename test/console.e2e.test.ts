@@ -444,7 +444,11 @@ describe('the console', () => {
     const before = (await (await demo.get('/admin/v1/policies', dave)).json()) as { version: string };
     await expect.poll(() => page.getByTestId('policy-version').textContent()).toBe(before.version);
     await page.getByRole('button', { name: 'Run tests' }).click();
-    await page.getByTestId('policy-tests').locator('[data-passed="true"]').waitFor();
+    // Every case of the library through Cedar: the slowest step here on a busy machine.
+    await page.getByTestId('policy-tests').locator('[data-passed]').waitFor({ timeout: 30_000 });
+    await expect(
+      page.getByTestId('policy-tests').locator('[data-passed]').getAttribute('data-passed'),
+    ).resolves.toBe('true');
     // A candidate that forbids everything: every recorded allow would turn to deny, under that rule.
     const text = page.getByRole('textbox', { name: /^Text of runtime\// });
     const original = await text.inputValue();

@@ -323,6 +323,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       revokeTokens,
       refreshUsage: () => refreshUsage(store.db, audit),
       fieldsets: config.scopes,
+      // A leaver is named by e-mail: their grants are found by it, as revocation finds them.
       grantsOf: (email) => listUserGrants(store.db, { sub: email, email }, Math.floor(Date.now() / 1000)),
     };
     const adminPolicies: AdminDeps['policies'] = {
