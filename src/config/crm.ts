@@ -36,6 +36,11 @@ const objectMapping = z.strictObject({
  */
 export const crmSchema = z.strictObject({
   kind: z.enum(['embedded', 'salesforce', 'hubspot']).default('embedded'),
+  /**
+   * PEM file of the CA that signed the CRM's certificate (a private CA, a TLS-inspecting proxy), added
+   * to the system's; certificates are verified either way.
+   */
+  caFile: z.string().min(1).optional(),
   salesforce: z
     .strictObject({
       /** Where the JWT bearer token request goes: login.salesforce.com, test.salesforce.com or My Domain. */

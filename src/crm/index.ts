@@ -30,3 +30,4 @@ export { nationalIdFor, phoneFor, type Country } from './seed/identity.js';
 export { createHubSpotConnector, type HubSpotConnector, type HubSpotOptions } from './hubspot/connector.js';
 export { startHubSpotFake, type HubSpotFake, type HubSpotFakeOptions } from './hubspot/fake.js';
 export { seedHubSpotFake } from './hubspot/demo.js';
+export { crmDispatcher } from './tls.js';

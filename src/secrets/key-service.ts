@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { ConfigError } from '../errors/index.js';
 
 /**
@@ -59,6 +59,8 @@ export function loadMasterKey(file: string, fromEnv: string | undefined): { key:
     }
     return { key, source: 'GATEHOUSE_MASTER_KEY' };
   }
+  // The first start of a new data dir (or key folder) makes it.
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const key = readOrCreate(file, () => randomBytes(32));
   if (key.length !== 32) throw new ConfigError(`secrets: ${file} is not a 32-byte key`);
   return { key, source: file };

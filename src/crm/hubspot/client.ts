@@ -1,3 +1,4 @@
+import type { Dispatcher } from 'undici';
 import { InputError, RateLimited } from '../../errors/index.js';
 
 /**
@@ -17,6 +18,8 @@ export interface HubSpotClientOptions {
   /** A call taking longer fails (and counts towards the circuit breaker). */
   timeoutMs: number;
   now?: () => number;
+  /** The connection pool trusting `crm.caFile` (src/crm/tls.ts); fetch's own when absent. */
+  dispatcher?: Dispatcher;
 }
 
 /**
@@ -68,7 +71,8 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
         body: body === undefined ? undefined : JSON.stringify(body),
         redirect: 'error',
         signal: AbortSignal.timeout(options.timeoutMs),
-      });
+        ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+      } as RequestInit);
       readBudget(budget, response.headers, now());
       if (response.status === 404 && method !== 'POST') return undefined;
       if (response.status === 204) return undefined;

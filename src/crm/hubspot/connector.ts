@@ -1,3 +1,4 @@
+import type { Dispatcher } from 'undici';
 import { ConfigError, InputError } from '../../errors/index.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { checkMetric } from '../embedded.js';
@@ -67,6 +68,8 @@ export interface HubSpotOptions {
   /** How often the owners (identity mapping) are read again. */
   ownerRefreshSeconds?: number;
   onRefreshError?: (error: unknown) => void;
+  /** The connection pool trusting `crm.caFile`. */
+  dispatcher?: Dispatcher;
 }
 
 export interface HubSpotConnector extends CrmConnector {
@@ -101,6 +104,7 @@ export async function createHubSpotConnector(options: HubSpotOptions): Promise<H
     token: options.token,
     dailyReserve: options.dailyReserve ?? 1000,
     timeoutMs: options.timeoutMs ?? 10_000,
+    ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
   });
   const maps = propertyMaps(options.properties);
   const types: Record<CrmObject, string> = { ...objectTypes, ...options.objects };

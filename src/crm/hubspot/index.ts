@@ -6,6 +6,7 @@ import { openStore } from '../../store/index.js';
 import type { ConnectDeps, ConnectedCrm } from '../connect.js';
 import { createEmbeddedCrm } from '../embedded.js';
 import { isCrmEmpty, seedCrm } from '../seed/seed.js';
+import { crmDispatcher } from '../tls.js';
 import { createHubSpotConnector, type HubSpotOptions } from './connector.js';
 import { seedHubSpotFake } from './demo.js';
 import { startHubSpotFake, type HubSpotFake } from './fake.js';
@@ -18,10 +19,12 @@ import { startHubSpotFake, type HubSpotFake } from './fake.js';
  */
 export async function connectHubSpot(config: Config, deps: ConnectDeps): Promise<ConnectedCrm> {
   const settings = config.crm.hubspot;
+  const dispatcher = crmDispatcher(config.crm.caFile);
   const options: Omit<HubSpotOptions, 'baseUrl'> = {
     dailyReserve: settings.dailyReserve,
     ownerRefreshSeconds: settings.ownerRefreshSeconds,
     timeoutMs: settings.timeoutMs,
+    ...(dispatcher ? { dispatcher } : {}),
     ...(deps.onBackgroundError ? { onRefreshError: deps.onBackgroundError } : {}),
     ...mappingOptions(config),
     async token() {

@@ -1,3 +1,4 @@
+import type { Dispatcher } from 'undici';
 import { SignJWT, type CryptoKey, type KeyObject } from 'jose';
 import { DependencyUnavailable } from '../../errors/index.js';
 
@@ -20,6 +21,8 @@ export interface SalesforceClientOptions {
   /** Percent of the daily allowance kept in reserve. */
   dailyReservePercent: number;
   now?: () => number;
+  /** The connection pool trusting `crm.caFile` (src/crm/tls.ts); fetch's own when absent. */
+  dispatcher?: Dispatcher;
 }
 
 export type SfRecord = Record<string, unknown>;
@@ -103,7 +106,11 @@ export function createSalesforceClient(options: SalesforceClientOptions): Salesf
 
   async function timed(url: string, init: RequestInit): Promise<Response> {
     try {
-      return await fetch(url, { ...init, signal: AbortSignal.timeout(options.timeoutMs) });
+      return await fetch(url, {
+        ...init,
+        signal: AbortSignal.timeout(options.timeoutMs),
+        ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+      } as RequestInit);
     } catch (error) {
       throw unavailable('Salesforce did not answer; retry shortly', error);
     }

@@ -5,6 +5,7 @@ import { ConfigError } from '../../errors/index.js';
 import type { SecretStore } from '../../secrets/index.js';
 import { openStore } from '../../store/index.js';
 import { isCrmEmpty, seedCrm } from '../seed/seed.js';
+import { crmDispatcher } from '../tls.js';
 import { createSalesforceClient } from './client.js';
 import { createSalesforceCrm, type SalesforceConnector } from './connector.js';
 import { startSalesforceFake, type SalesforceFake } from './fake.js';
@@ -39,6 +40,7 @@ export async function connectSalesforce(
 ): Promise<{ connector: SalesforceConnector; fake?: SalesforceFake; close(): Promise<void> }> {
   const settings = config.crm.salesforce;
   const keyName = settings.privateKeySecret;
+  const dispatcher = crmDispatcher(config.crm.caFile);
   let fake: SalesforceFake | undefined;
   let closeFake = async () => undefined as void;
   let login = { loginUrl: settings.loginUrl, clientId: settings.clientId, username: settings.username };
@@ -62,6 +64,7 @@ export async function connectSalesforce(
     username: login.username,
     timeoutMs: settings.timeoutMs,
     dailyReservePercent: settings.dailyReservePercent,
+    ...(dispatcher ? { dispatcher } : {}),
     async privateKey() {
       const pem = await secrets.get(keyName);
       if (!pem) {
