@@ -83,6 +83,7 @@ export const errorRegistry = {
   REPORT_INVALID: { status: 422, title: 'The compliance report does not verify' },
   WITNESS_REFUSED: { status: 502, title: 'A log witness did not cosign' },
   CRM_UNSUPPORTED: { status: 422, title: 'Not supported by the connected CRM' },
+  FIELD_ENCRYPTED: { status: 422, title: 'The field is encrypted: equality only' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;
@@ -284,6 +285,20 @@ export class WitnessRefused extends GatehouseError {
 export class CrmUnsupported extends GatehouseError {
   constructor(message: string, extensions: Record<string, unknown> = {}) {
     super('CRM_UNSUPPORTED', message, { extensions });
+  }
+}
+
+/**
+ * 422: a range, an order or a group asked of a field encrypted at rest. The store holds only its
+ * ciphertext and a keyed equality index, so nothing but `eq`, `ne` and `in` can be answered.
+ */
+export class FieldEncrypted extends GatehouseError {
+  constructor(field: string, use: string) {
+    super(
+      'FIELD_ENCRYPTED',
+      `${field} is encrypted at rest: only eq, ne and in can be asked of it, not ${use}`,
+      { extensions: { field } },
+    );
   }
 }
 

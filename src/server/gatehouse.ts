@@ -32,10 +32,13 @@ import { demoListenProblem, demoSeedOwners, publicUrl, type Config } from '../co
 import { registerConsole, registerConsoleRoutes } from '../console/index.js';
 import {
   createCrmConnector,
+  createFieldKeys,
   crmObjects,
   isCrmEmpty,
+  reencryptFields,
   seedCrm,
   type CrmConnector,
+  type FieldKeys,
   type CrmObject,
 } from '../crm/index.js';
 import { createDevIdp, type DevIdp } from '../devidp/index.js';
@@ -165,9 +168,11 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     const limitsBackend = redis?.limits ?? memoryBackend();
     const secrets = openLocalSecretStore(config.dataDir);
     const catalog = createCatalog(store.db);
+    const fieldKeys = createFieldKeys(store.db, secrets);
     const connected = await createCrmConnector(config, {
       db: store.db,
       secrets,
+      fieldKeys,
       onBackgroundError: (err) => logger.error({ err }, 'reading the CRM user directory failed'),
     });
     closers.unshift(() => connected.close());
@@ -175,8 +180,13 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     if (config.demo) {
       // Once per database: on PostgreSQL the first node to get here seeds, the others find it done.
       await store.exclusive('demo-seed', () =>
-        prepareDemo(store, config, catalog.ensureDemoApps, logger, options.onSeedProgress),
+        prepareDemo(store, config, fieldKeys, catalog.ensureDemoApps, logger, options.onSeedProgress),
       );
+    }
+    if (config.crm.kind === 'embedded') {
+      // Values stored before field encryption, or under a key being rotated, move to the current key
+      // before anything is served: an equality filter finds a row only through its blind index.
+      await store.exclusive('crm-field-encryption', () => encryptCrmFields(store, fieldKeys, logger));
     }
     await writeMeta(store.db, {
       mode: config.demo ? 'demo' : 'production',
@@ -606,16 +616,36 @@ async function closeAll(closers: ReadonlyArray<() => Promise<void>>, logger: Log
   if (first) throw first;
 }
 
+async function encryptCrmFields(store: Store, fieldKeys: FieldKeys, logger: Logger): Promise<void> {
+  const reports = await reencryptFields(store.db, fieldKeys, {
+    onProgress: (p) =>
+      logger.info({ ...p }, `encrypting ${p.object}.${p.field} at rest: ${p.done} of ${p.total}`),
+  });
+  for (const report of reports) {
+    if (report.sealed + report.reencrypted + report.retired.length > 0) {
+      logger.info(
+        { ...report },
+        `${report.object}.${report.field} encrypted at rest under key v${report.version}`,
+      );
+    }
+  }
+}
+
 async function prepareDemo(
   store: Store,
   config: Config,
+  fieldKeys: FieldKeys,
   ensureDemoApps: () => Promise<void>,
   logger: Logger,
   onProgress?: (done: number, total: number) => void,
 ): Promise<void> {
   await ensureDemoApps();
   if (!(await isCrmEmpty(store.db))) return;
-  const result = await seedCrm(store.db, { owners: demoSeedOwners(config), onProgress });
+  const result = await seedCrm(store.db, {
+    owners: demoSeedOwners(config),
+    onProgress,
+    ...(config.crm.kind === 'embedded' && { fieldKeys }),
+  });
   logger.info({ ...result }, 'seeded the embedded CRM with synthetic data');
 }
 

@@ -67,7 +67,7 @@ export async function withCatalog<T>(
     try {
       // Loading and validating the Cedar library takes a second or more: only registrations need it.
       let policies: Promise<PolicySet> | undefined;
-      const embedded = crm.createEmbeddedCrm(store.db);
+      const embedded = crm.createEmbeddedCrm(store.db, crm.createFieldKeys(store.db, secrets));
       const revokeTokens: CatalogSession['revokeTokens'] = (target, how) =>
         broker.revokeAll(store.db, { ...target, ...how, audit: log });
       const lifecycle = catalog.createLifecycle({

@@ -38,8 +38,12 @@ export function registerClassifyCommands(program: Command): void {
     }
     await withStore(options, async (store, config) => {
       const { classificationTable, sampleFields } = await import('../../classify/index.js');
-      const { createEmbeddedCrm, crmObjects } = await import('../../crm/index.js');
-      const connector = createEmbeddedCrm(store.db);
+      const { createEmbeddedCrm, createFieldKeys, crmObjects } = await import('../../crm/index.js');
+      const { openLocalSecretStore } = await import('../../secrets/index.js');
+      const connector = createEmbeddedCrm(
+        store.db,
+        createFieldKeys(store.db, openLocalSecretStore(config.dataDir)),
+      );
       const objects = selectObjects(options.object, crmObjects);
       let records: number | undefined;
       if (options.sample) {

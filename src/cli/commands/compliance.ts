@@ -34,12 +34,12 @@ async function withCompliance<T>(
   options: CommonOptions,
   work: (parts: ComplianceParts) => Promise<T>,
 ): Promise<T> {
-  const { createEmbeddedCrm } = await import('../../crm/index.js');
+  const { createEmbeddedCrm, createFieldKeys } = await import('../../crm/index.js');
   return withCatalog(options, (session) =>
     work({
       db: session.store.db,
       audit: session.audit,
-      crm: createEmbeddedCrm(session.store.db),
+      crm: createEmbeddedCrm(session.store.db, createFieldKeys(session.store.db, session.secrets)),
       config: session.config,
     }),
   );

@@ -25,7 +25,7 @@ async function withDesk<T>(
   options: CommonOptions,
   work: (desk: DsrDesk, audit: AuditLog) => Promise<T>,
 ): Promise<T> {
-  const [{ createCatalog }, { createEmbeddedCrm }, { complianceDesk }] = await Promise.all([
+  const [{ createCatalog }, { createEmbeddedCrm, createFieldKeys }, { complianceDesk }] = await Promise.all([
     import('../../catalog/index.js'),
     import('../../crm/index.js'),
     import('../../server/index.js'),
@@ -36,7 +36,7 @@ async function withDesk<T>(
         config: session.config,
         db: session.store.db,
         audit: session.audit,
-        crm: createEmbeddedCrm(session.store.db),
+        crm: createEmbeddedCrm(session.store.db, createFieldKeys(session.store.db, session.secrets)),
         secrets: session.secrets,
         catalog: createCatalog(session.store.db),
       }),

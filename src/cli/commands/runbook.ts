@@ -58,15 +58,15 @@ async function liveRunbook(id: string, options: RunbookOptions): Promise<Runbook
       `/admin/v1/apps/${encodeURIComponent(id)}/runbook`,
     )) as unknown as Runbook;
   }
-  const [{ buildRunbook }, { listIncidents }, { createEmbeddedCrm }] = await Promise.all([
+  const [{ buildRunbook }, { listIncidents }, { createEmbeddedCrm, createFieldKeys }] = await Promise.all([
     import('../../compliance/index.js'),
     import('../../detect/index.js'),
     import('../../crm/index.js'),
   ]);
-  return withCatalog(options, async ({ config, lifecycle, store }) => {
+  return withCatalog(options, async ({ config, lifecycle, store, secrets }) => {
     const found = await lifecycle.catalog.findApp(id);
     if (!found) throw new NotFound(`no app ${id}`);
-    const crm = createEmbeddedCrm(store.db);
+    const crm = createEmbeddedCrm(store.db, createFieldKeys(store.db, secrets));
     return buildRunbook({
       app: found,
       history: await lifecycle.catalog.history(found.id),
