@@ -63,8 +63,9 @@ export function createEmbeddedCrm(store: Db, keys?: FieldKeys): CrmConnector {
     return expression && fields ? fields.expression(spec, expression) : expression;
   };
   const opened = async (spec: ObjectSpec, rows: Row[]) => (fields ? fields.open(spec, rows) : rows);
-  const sealed = async (spec: ObjectSpec, id: string, values: Row) =>
-    fields ? fields.seal(spec, id, values) : values;
+  // Resolved before a transaction: the keys are read outside it (SQLite has one connection).
+  const sealerOf = async (spec: ObjectSpec) =>
+    fields ? fields.sealer(spec) : (_id: string, values: Row) => values;
   // Every gateway read of one record is this query; its shapes are few (object, fields, row filter).
   const reads = new CompiledShapes();
 
@@ -135,13 +136,14 @@ export function createEmbeddedCrm(store: Db, keys?: FieldKeys): CrmConnector {
     async create(object, input) {
       const spec = specOf(object);
       const values = checkValues(spec, input, 'create');
+      const seal = await sealerOf(spec);
       return db.transaction().execute(async (trx) => {
         const derived = object === 'account' ? {} : await parentOf(trx, spec, values, []);
         const now = new Date().toISOString();
         const id = randomId(spec.prefix);
         await trx
           .insertInto(spec.table)
-          .values({ ...(await sealed(spec, id, values)), ...derived, id, created_at: now, updated_at: now })
+          .values({ ...seal(id, values), ...derived, id, created_at: now, updated_at: now })
           .execute();
         return { id, ...pick(values, Object.keys(input)), ...derived };
       });
@@ -154,6 +156,7 @@ export function createEmbeddedCrm(store: Db, keys?: FieldKeys): CrmConnector {
       const plainConditions = normalizeWhere(spec, where);
       const conditions = await conditionsOf(spec, where);
       if (!plainConditions || !conditions || !plausibleId(id)) return undefined;
+      const seal = await sealerOf(spec);
       return db.transaction().execute(async (trx) => {
         const existing = await trx
           .selectFrom(spec.table)
@@ -174,7 +177,7 @@ export function createEmbeddedCrm(store: Db, keys?: FieldKeys): CrmConnector {
         });
         await trx
           .updateTable(spec.table)
-          .set({ ...(await sealed(spec, id, next)), updated_at: new Date().toISOString() })
+          .set({ ...seal(id, next), updated_at: new Date().toISOString() })
           .where('id', '=', id)
           .execute();
         await cascadeOwnership(trx, spec, id, next);

@@ -21,9 +21,11 @@ import type { NormalCondition } from './validate.js';
 type Row = Record<string, string | number | null>;
 
 export interface FieldProtection {
-  /** `values` with each encrypted field sealed for record `id`, and its blind index beside it. */
-  seal(spec: ObjectSpec, id: string, values: Row): Promise<Row>;
-  /** seal() for many records under the keys current now (a seed's batch). */
+  /**
+   * Seals under the keys current now: the function answers `values` with each encrypted field sealed
+   * for record `id` and its blind index beside it. Resolve it before a transaction (the keys are read
+   * outside it) and reuse it for a batch.
+   */
   sealer(spec: ObjectSpec): Promise<(id: string, values: Row) => Row>;
   /** Opens the encrypted fields of rows read from the store, in place. */
   open(spec: ObjectSpec, rows: Row[]): Promise<Row[]>;
@@ -59,7 +61,6 @@ export function fieldProtection(keys: FieldKeys): FieldProtection {
   };
 
   return {
-    seal: async (spec, id, values) => (await sealer(spec))(id, values),
     sealer,
 
     async open(spec, rows) {
