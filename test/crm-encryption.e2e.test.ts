@@ -142,4 +142,108 @@ describe('field-level encryption at rest through the gateway', () => {
       'FIELD_ENCRYPTED',
     );
   });
+
+  it('gatehouse crm rotate-field-key re-encrypts under a new key while the server serves, then retires the old key', async () => {
+    const before = (await json<Page>(await demo.get('/crm/v1/contacts?limit=20&fields=national_id', bob)))
+      .records;
+    const rotated = await gatehouseAsync([
+      'crm',
+      'rotate-field-key',
+      'contact.national_id',
+      '--json',
+      '--data-dir',
+      demo.dataDir,
+    ]);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const result = JSON.parse(rotated.stdout) as {
+      rotated: number;
+      fields: { retired: number[]; versions: unknown[] }[];
+    };
+    expect(result.rotated).toBe(2);
+    expect(result.fields[0]).toMatchObject({
+      object: 'contact',
+      field: 'national_id',
+      version: 2,
+      retired: [1],
+      versions: [
+        { version: 1, state: 'retired' },
+        { version: 2, state: 'active' },
+      ],
+    });
+    const after = (await json<Page>(await demo.get('/crm/v1/contacts?limit=20&fields=national_id', bob)))
+      .records;
+    expect(after).toEqual(before);
+    const found = await json<Page>(
+      await demo.get(
+        `/crm/v1/contacts?fields=national_id&filter=${encodeURIComponent(`national_id eq '${before[3]!.national_id}'`)}`,
+        bob,
+      ),
+    );
+    expect(found.records.map((r) => r.id)).toEqual([before[3]!.id]);
+    const bad = await gatehouseAsync([
+      'crm',
+      'rotate-field-key',
+      'contact.email',
+      '--data-dir',
+      demo.dataDir,
+    ]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/contact\.email is not an encrypted field/);
+  });
+});
+
+describe('a database from before field encryption', () => {
+  it('is encrypted in place at start, and serves the same values', async () => {
+    const first = await startDemo({ keepDataDir: true });
+    const dataDir = first.dataDir;
+    let second: Demo | undefined;
+    try {
+      const store = await openStore(first.config);
+      const { createEmbeddedCrm, createFieldKeys } = await import('../src/crm/index.js');
+      const { openLocalSecretStore } = await import('../src/secrets/index.js');
+      const crm = createEmbeddedCrm(store.db, createFieldKeys(store.db, openLocalSecretStore(dataDir)));
+      const { records } = await crm.query('contact', {
+        fields: ['national_id', 'date_of_birth'],
+        where: [],
+        limit: 50,
+      });
+      await first.stop();
+      // What an older Gatehouse stored: plain values, no blind index.
+      const raw = store.db as unknown as import('kysely').Kysely<Record<string, Row>>;
+      for (const record of records) {
+        await raw
+          .updateTable('crm_contacts')
+          .set({
+            national_id: record.national_id!,
+            date_of_birth: record.date_of_birth!,
+            national_id_bidx: null,
+            date_of_birth_bidx: null,
+          })
+          .where('id', '=', String(record.id))
+          .execute();
+      }
+      await store.close();
+
+      second = await startDemo({ dataDir, config: { 'roles.sales_manager.masks': {} } });
+      const reopened = await openStore(second.config);
+      try {
+        const stored = await (reopened.db as unknown as import('kysely').Kysely<Record<string, Row>>)
+          .selectFrom('crm_contacts')
+          .select(['id', 'national_id', 'date_of_birth', 'national_id_bidx'])
+          .execute();
+        expect(
+          stored.every((r) => String(r.national_id).startsWith('fle1.') && r.national_id_bidx !== null),
+        ).toBe(true);
+      } finally {
+        await reopened.close();
+      }
+      if (!onPostgres) {
+        const bytes = databaseBytes(dataDir);
+        for (const record of records)
+          expect(bytes.includes(Buffer.from(String(record.national_id)))).toBe(false);
+      }
+    } finally {
+      await second?.stop();
+    }
+  });
 });

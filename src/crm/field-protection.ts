@@ -9,7 +9,8 @@ import {
   sealValue,
 } from './field-crypto.js';
 import type { FieldKeys } from './field-keys.js';
-import { encryptedFields, type ObjectSpec } from './metadata.js';
+import { encryptedFields, specOf, type ObjectSpec } from './metadata.js';
+import type { CrmObject } from './types.js';
 import type { NormalCondition } from './validate.js';
 
 /**
@@ -121,4 +122,17 @@ export function fieldProtection(keys: FieldKeys): FieldProtection {
       if (encrypted(spec, field)) throw new FieldEncrypted(field, use);
     },
   };
+}
+
+/**
+ * Rows read from the crm_* tables by hand (a scrub of a data dir's file), with their encrypted fields
+ * opened and their blind indexes left out: what the embedded CRM would answer for them.
+ */
+export async function openStoredRecords(keys: FieldKeys, object: CrmObject, rows: Row[]): Promise<Row[]> {
+  const spec = specOf(object);
+  const opened = await fieldProtection(keys).open(spec, rows);
+  const indexes = encryptedFields(spec).map((f) => blindIndexColumn(f.name));
+  return opened.map((row) =>
+    Object.fromEntries(Object.entries(row).filter(([column]) => !indexes.includes(column))),
+  );
 }

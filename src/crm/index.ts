@@ -25,6 +25,7 @@ export type {
 export { crmObjects, encryptedFieldRefs, objectFromPlural } from './metadata.js';
 export { createEmbeddedCrm } from './embedded.js';
 export { createFieldKeys, type FieldKeys, type FieldKeyVersion } from './field-keys.js';
+export { openStoredRecords } from './field-protection.js';
 export { reencryptFields, type FieldProgress, type FieldReport, type ReencryptOptions } from './reencrypt.js';
 export { createCrmConnector, type ConnectDeps, type ConnectedCrm } from './connect.js';
 export { seedCrm, isCrmEmpty, type SeedOptions, type SeedResult } from './seed/seed.js';
