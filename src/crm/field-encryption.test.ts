@@ -58,9 +58,7 @@ const storedContacts = () =>
 function storeBytes(): Buffer {
   return Buffer.concat(
     readdirSync(dir)
-      .filter(
-        (f) => f.endsWith('.db') || f.endsWith('.db-wal') || f.endsWith('.sqlite') || f.includes('-wal'),
-      )
+      .filter((f) => f.startsWith('gatehouse.db'))
       .map((f) => readFileSync(join(dir, f))),
   );
 }
