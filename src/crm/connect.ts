@@ -2,6 +2,7 @@ import type { Config } from '../config/index.js';
 import type { SecretStore } from '../secrets/index.js';
 import type { Db } from '../store/index.js';
 import { createEmbeddedCrm } from './embedded.js';
+import type { FieldKeys } from './field-keys.js';
 import type { CrmConnector } from './types.js';
 
 /** The connector the gateway governs, and what must stop with the server (a vendor fake in demo mode). */
@@ -16,6 +17,8 @@ export interface ConnectDeps {
   /** The store: the embedded CRM's tables, and the data a demo's vendor fake is seeded from. */
   readonly db: Db;
   readonly secrets: SecretStore;
+  /** The keys of the embedded CRM's encrypted fields. */
+  readonly fieldKeys: FieldKeys;
   /** A background task of the connector failed (the CRM user directory's refresh). */
   readonly onBackgroundError?: (error: unknown) => void;
 }
@@ -27,7 +30,7 @@ export interface ConnectDeps {
 export async function createCrmConnector(config: Config, deps: ConnectDeps): Promise<ConnectedCrm> {
   switch (config.crm.kind) {
     case 'embedded':
-      return { connector: createEmbeddedCrm(deps.db), close: async () => undefined };
+      return { connector: createEmbeddedCrm(deps.db, deps.fieldKeys), close: async () => undefined };
     case 'salesforce': {
       const { connectSalesforce } = await import('./salesforce/index.js');
       const salesforce = await connectSalesforce(config, deps.secrets, {

@@ -10,9 +10,19 @@ import { InputError } from '../errors/index.js';
 import { CompiledShapes, type Db } from '../store/index.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { compileExpression, normalizeExpression } from './expression.js';
+import type { FieldKeys } from './field-keys.js';
+import { fieldProtection, type FieldProtection } from './field-protection.js';
 import { randomId } from './ids.js';
 import { specOf, type CrmTable, type ObjectSpec } from './metadata.js';
-import type { AggregateRequest, CrmConnector, CrmObject, Metric, QueryRequest } from './types.js';
+import type {
+  AggregateRequest,
+  Condition,
+  CrmConnector,
+  CrmObject,
+  FilterExpr,
+  Metric,
+  QueryRequest,
+} from './types.js';
 import {
   checkValues,
   fieldSpec,
@@ -28,7 +38,9 @@ import {
 /**
  * The embedded CRM: the connector interface over the crm_* tables of the store. Only the Kysely query
  * builder, only validated column names, and the row filter always inside the query, so the same code
- * runs on PostgreSQL and a hidden row never reaches this process.
+ * runs on PostgreSQL and a hidden row never reaches this process. With field keys, the encrypted fields
+ * are sealed on every write and opened on every read here, so the store never holds their plain value;
+ * without them (a vendor's fake, whose tables stand for the vendor's own storage) they stay plain.
  */
 
 type Row = Record<string, string | number | null>;
@@ -39,8 +51,21 @@ type Filter = (eb: ExpressionBuilder<CrmDb, CrmTable>) => Expression<SqlBool>;
 /** The fields a child record takes from its account; a row filter on them is a filter on the account too. */
 const inheritedFields = ['territory', 'owner'] as const;
 
-export function createEmbeddedCrm(store: Db): CrmConnector {
+export function createEmbeddedCrm(store: Db, keys?: FieldKeys): CrmConnector {
   const db = store as unknown as Kysely<CrmDb>;
+  const fields: FieldProtection | undefined = keys ? fieldProtection(keys) : undefined;
+  const conditionsOf = async (spec: ObjectSpec, where: readonly Condition[]) => {
+    const conditions = normalizeWhere(spec, where);
+    return conditions && fields ? fields.conditions(spec, conditions) : conditions;
+  };
+  const expressionOf = async (spec: ObjectSpec, expr: FilterExpr | undefined) => {
+    const expression = expr === undefined ? undefined : normalizeExpression(spec, expr);
+    return expression && fields ? fields.expression(spec, expression) : expression;
+  };
+  const opened = async (spec: ObjectSpec, rows: Row[]) => (fields ? fields.open(spec, rows) : rows);
+  // Resolved before a transaction: the keys are read outside it (SQLite has one connection).
+  const sealerOf = async (spec: ObjectSpec) =>
+    fields ? fields.sealer(spec) : (_id: string, values: Row) => values;
   // Every gateway read of one record is this query; its shapes are few (object, fields, row filter).
   const reads = new CompiledShapes();
 
@@ -51,10 +76,10 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
       return specOf(object).meta;
     },
 
-    async get(object, id, fields, where) {
+    async get(object, id, requested, where) {
       const spec = specOf(object);
-      const columns = selectColumns(spec, fields);
-      const conditions = normalizeWhere(spec, where);
+      const columns = selectColumns(spec, requested);
+      const conditions = await conditionsOf(spec, where);
       if (!conditions || !plausibleId(id)) return undefined;
       const query = reads.compile(
         db,
@@ -63,14 +88,14 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
         () => db.selectFrom(spec.table).select(columns).where('id', '=', id).where(filter(conditions)),
       );
       const [row] = (await db.executeQuery(query)).rows;
-      return row ? { ...row } : undefined;
+      return row ? (await opened(spec, [{ ...row }]))[0] : undefined;
     },
 
     async query(object, req: QueryRequest) {
       const spec = specOf(object);
       const columns = selectColumns(spec, req.fields);
-      const conditions = normalizeWhere(spec, req.where);
-      const expression = req.filter === undefined ? undefined : normalizeExpression(spec, req.filter);
+      const conditions = await conditionsOf(spec, req.where);
+      const expression = await expressionOf(spec, req.filter);
       const { limit } = req;
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxLimit) {
         throw new TypeError(`limit must be an integer from 1 to ${maxLimit}`);
@@ -82,10 +107,13 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
       if (expression) q = q.where((eb) => compileExpression(eb, expression));
       if (after !== undefined) q = q.where('id', '>', after);
       // One row more than asked tells whether another page exists without a count.
-      const rows = await q
-        .orderBy('id')
-        .limit(limit + 1)
-        .execute();
+      const rows = await opened(
+        spec,
+        await q
+          .orderBy('id')
+          .limit(limit + 1)
+          .execute(),
+      );
       if (rows.length <= limit) return { records: rows };
       const records = rows.slice(0, limit);
       return { records, nextCursor: encodeCursor(object, String(records[limit - 1]?.id)) };
@@ -93,8 +121,8 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
 
     async count(object, where = [], expr?) {
       const spec = specOf(object);
-      const conditions = normalizeWhere(spec, where);
-      const expression = expr === undefined ? undefined : normalizeExpression(spec, expr);
+      const conditions = await conditionsOf(spec, where);
+      const expression = await expressionOf(spec, expr);
       if (!conditions) return 0;
       let q = db
         .selectFrom(spec.table)
@@ -108,13 +136,14 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
     async create(object, input) {
       const spec = specOf(object);
       const values = checkValues(spec, input, 'create');
+      const seal = await sealerOf(spec);
       return db.transaction().execute(async (trx) => {
         const derived = object === 'account' ? {} : await parentOf(trx, spec, values, []);
         const now = new Date().toISOString();
         const id = randomId(spec.prefix);
         await trx
           .insertInto(spec.table)
-          .values({ ...values, ...derived, id, created_at: now, updated_at: now })
+          .values({ ...seal(id, values), ...derived, id, created_at: now, updated_at: now })
           .execute();
         return { id, ...pick(values, Object.keys(input)), ...derived };
       });
@@ -123,8 +152,11 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
     async update(object, id, input, where) {
       const spec = specOf(object);
       const values = checkValues(spec, input, 'update');
-      const conditions = normalizeWhere(spec, where);
-      if (!conditions || !plausibleId(id)) return undefined;
+      // The plain conditions judge the new values; the blinded ones go into the SQL.
+      const plainConditions = normalizeWhere(spec, where);
+      const conditions = await conditionsOf(spec, where);
+      if (!plainConditions || !conditions || !plausibleId(id)) return undefined;
+      const seal = await sealerOf(spec);
       return db.transaction().execute(async (trx) => {
         const existing = await trx
           .selectFrom(spec.table)
@@ -135,17 +167,17 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
         if (!existing) return undefined;
         if (Object.keys(values).length === 0) return { id };
 
-        const { next, derived } = await updateOf(object, values, existing, conditions, async () => {
+        const { next, derived } = await updateOf(object, values, existing, plainConditions, async () => {
           const current = await trx
             .selectFrom(spec.table)
             .select(parentColumns(spec))
             .where('id', '=', id)
             .executeTakeFirstOrThrow();
-          return parentOf(trx, spec, { ...current, ...values }, conditions);
+          return parentOf(trx, spec, { ...current, ...values }, plainConditions);
         });
         await trx
           .updateTable(spec.table)
-          .set({ ...next, updated_at: new Date().toISOString() })
+          .set({ ...seal(id, next), updated_at: new Date().toISOString() })
           .where('id', '=', id)
           .execute();
         await cascadeOwnership(trx, spec, id, next);
@@ -155,7 +187,7 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
 
     async delete(object, id, where) {
       const spec = specOf(object);
-      const conditions = normalizeWhere(spec, where);
+      const conditions = await conditionsOf(spec, where);
       if (!conditions || !plausibleId(id)) return false;
       return db.transaction().execute(async (trx) => {
         const existing = await trx
@@ -175,8 +207,11 @@ export function createEmbeddedCrm(store: Db): CrmConnector {
       const spec = specOf(object);
       const groupBy = req.groupBy === undefined ? undefined : fieldSpec(spec, req.groupBy).name;
       const metrics = req.metrics.map((metric) => checkMetric(spec, metric));
-      const conditions = normalizeWhere(spec, req.where);
-      const expression = req.filter === undefined ? undefined : normalizeExpression(spec, req.filter);
+      // A group or a min/max of ciphertext would be meaningless, and its order would leak.
+      if (groupBy !== undefined) fields?.refuseOrder(spec, groupBy, 'group_by');
+      for (const m of metrics) if (m.field !== undefined) fields?.refuseOrder(spec, m.field, m.fn);
+      const conditions = await conditionsOf(spec, req.where);
+      const expression = await expressionOf(spec, req.filter);
       const { limit } = req;
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxLimit) {
         throw new TypeError(`limit must be an integer from 1 to ${maxLimit}`);

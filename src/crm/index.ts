@@ -22,8 +22,11 @@ export type {
   QueryRequest,
   VendorField,
 } from './types.js';
-export { crmObjects, objectFromPlural } from './metadata.js';
+export { crmObjects, encryptedFieldRefs, objectFromPlural } from './metadata.js';
 export { createEmbeddedCrm } from './embedded.js';
+export { createFieldKeys, type FieldKeys, type FieldKeyVersion } from './field-keys.js';
+export { openStoredRecords } from './field-protection.js';
+export { reencryptFields, type FieldProgress, type FieldReport, type ReencryptOptions } from './reencrypt.js';
 export { createCrmConnector, type ConnectDeps, type ConnectedCrm } from './connect.js';
 export { seedCrm, isCrmEmpty, type SeedOptions, type SeedResult } from './seed/seed.js';
 export { nationalIdFor, phoneFor, type Country } from './seed/identity.js';

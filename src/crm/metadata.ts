@@ -14,6 +14,11 @@ export interface FieldSpec extends FieldMeta {
   readonly references?: CrmObject;
   /** Longest accepted string value. */
   readonly maxLength?: number;
+  /**
+   * Encrypted at rest (AES-256-GCM, src/crm/field-crypto.ts): the classes that need it, national ids,
+   * payment data, health data and dates of birth. Only equality can be asked of it, through its blind index.
+   */
+  readonly encrypted?: true;
 }
 
 export interface ObjectSpec {
@@ -82,8 +87,8 @@ const definitions: Record<CrmObject, { plural: string; table: CrmTable; prefix: 
       ['account_id', 'id', 'internal', 'Account ID', 'required', ref('account')],
       ['email', 'string', 'pii', 'Email', 'optional', { maxLength: 254 }],
       ['phone', 'string', 'pii', 'Phone', 'optional', { maxLength: 32 }],
-      ['date_of_birth', 'date', 'pii', 'Date of birth', 'optional'],
-      ['national_id', 'string', 'pii', 'National ID', 'optional', { maxLength: 32 }],
+      ['date_of_birth', 'date', 'pii', 'Date of birth', 'optional', { encrypted: true }],
+      ['national_id', 'string', 'pii', 'National ID', 'optional', { maxLength: 32, encrypted: true }],
       // A sorted JSON array of purpose codes; the gateway filters on it, no fieldset exposes it by default.
       ['consent', 'string', 'internal', 'Consent purposes', 'optional', { maxLength: 512 }],
       ...tail,
@@ -151,6 +156,18 @@ export function specOf(object: CrmObject): ObjectSpec {
   const spec = Object.hasOwn(specs, object) ? specs[object] : undefined;
   if (!spec) throw new TypeError(`unknown CRM object: ${String(object).slice(0, 32)}`);
   return spec;
+}
+
+/** The fields of an object that are encrypted at rest. */
+export function encryptedFields(spec: ObjectSpec): FieldSpec[] {
+  return [...spec.fields.values()].filter((field) => field.encrypted);
+}
+
+/** Every encrypted field of the embedded CRM, as object and field. */
+export function encryptedFieldRefs(): { object: CrmObject; field: string }[] {
+  return crmObjects.flatMap((object) =>
+    encryptedFields(specs[object]).map((f) => ({ object, field: f.name })),
+  );
 }
 
 /** `contacts` → `contact`; undefined for anything else (including `constructor`, `__proto__`). */

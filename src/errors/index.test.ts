@@ -92,6 +92,7 @@ const owned = {
   DSR_SUBJECT_UNKNOWN: true,
   REPORT_INVALID: true,
   KEY_SERVICE_UNAVAILABLE: true,
+  FIELD_ENCRYPTED: true,
 } as const satisfies Record<OwnedErrorCode, true>;
 
 describe('AnyGatehouseError', () => {

@@ -84,6 +84,7 @@ export const errorRegistry = {
   WITNESS_REFUSED: { status: 502, title: 'A log witness did not cosign' },
   CRM_UNSUPPORTED: { status: 422, title: 'Not supported by the connected CRM' },
   KEY_SERVICE_UNAVAILABLE: { status: 503, title: 'Key service unavailable' },
+  FIELD_ENCRYPTED: { status: 422, title: 'The field is encrypted: equality only' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;
@@ -328,6 +329,21 @@ export class CrmUnsupported extends GatehouseError {
   }
 }
 
+/**
+ * 422: a range, an order or a group asked of a field encrypted at rest. The store holds only its
+ * ciphertext and a keyed equality index, so nothing but `eq`, `ne` and `in` can be answered.
+ */
+export class FieldEncrypted extends GatehouseError {
+  declare readonly code: 'FIELD_ENCRYPTED';
+  constructor(field: string, use: string) {
+    super(
+      'FIELD_ENCRYPTED',
+      `${field} is encrypted at rest: only eq, ne and in can be asked of it, not ${use}`,
+      { extensions: { field } },
+    );
+  }
+}
+
 export interface Problem {
   type: string;
   title: string;
@@ -413,7 +429,8 @@ type SubclassError =
   | WitnessRefused
   | CrmUnsupported
   | ComplianceError
-  | KeyServiceUnavailable;
+  | KeyServiceUnavailable
+  | FieldEncrypted;
 
 /** The codes a subclass owns: thrown only as that class, so a switch on `code` narrows to it. */
 export type OwnedErrorCode = SubclassError['code'];

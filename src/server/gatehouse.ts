@@ -23,7 +23,15 @@ import {
 } from '../catalog/index.js';
 import { demoListenProblem, demoSeedOwners, publicUrl, type Config } from '../config/index.js';
 import { registerConsole } from '../console/index.js';
-import { crmObjects, isCrmEmpty, seedCrm, type CrmConnector, type CrmObject } from '../crm/index.js';
+import {
+  crmObjects,
+  isCrmEmpty,
+  reencryptFields,
+  seedCrm,
+  type CrmConnector,
+  type CrmObject,
+  type FieldKeys,
+} from '../crm/index.js';
 import { createDevIdp, type DevIdp } from '../devidp/index.js';
 import { ConfigError } from '../errors/index.js';
 import {
@@ -138,7 +146,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
         leading ? 'audit sequencer: this node now integrates the log' : 'audit sequencer: role given up',
       ),
   });
-  const { store, secrets, catalog } = modules;
+  const { store, secrets, catalog, fieldKeys } = modules;
   const closers: Array<() => Promise<void>> = [() => modules.close()];
   try {
     // Redis (scale-out): shared limits, revocation notices, DPoP replay; loaded only when configured.
@@ -164,8 +172,13 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     if (config.demo) {
       // Once per database: on PostgreSQL the first node to get here seeds, the others find it done.
       await store.exclusive('demo-seed', () =>
-        prepareDemo(store, config, catalog.ensureDemoApps, logger, options.onSeedProgress),
+        prepareDemo(store, config, fieldKeys, catalog.ensureDemoApps, logger, options.onSeedProgress),
       );
+    }
+    if (config.crm.kind === 'embedded') {
+      // Values stored before field encryption, or under a key being rotated, move to the current key
+      // before anything is served: an equality filter finds a row only through its blind index.
+      await store.exclusive('crm-field-encryption', () => encryptCrmFields(store, fieldKeys, logger));
     }
     await writeMeta(store.db, {
       mode: config.demo ? 'demo' : 'production',
@@ -598,16 +611,36 @@ async function closeAll(closers: ReadonlyArray<() => Promise<void>>, logger: Log
   if (first) throw first;
 }
 
+async function encryptCrmFields(store: Store, fieldKeys: FieldKeys, logger: Logger): Promise<void> {
+  const reports = await reencryptFields(store.db, fieldKeys, {
+    onProgress: (p) =>
+      logger.info({ ...p }, `encrypting ${p.object}.${p.field} at rest: ${p.done} of ${p.total}`),
+  });
+  for (const report of reports) {
+    if (report.sealed + report.reencrypted + report.retired.length > 0) {
+      logger.info(
+        { ...report },
+        `${report.object}.${report.field} encrypted at rest under key v${report.version}`,
+      );
+    }
+  }
+}
+
 async function prepareDemo(
   store: Store,
   config: Config,
+  fieldKeys: FieldKeys,
   ensureDemoApps: () => Promise<void>,
   logger: Logger,
   onProgress?: (done: number, total: number) => void,
 ): Promise<void> {
   await ensureDemoApps();
   if (!(await isCrmEmpty(store.db))) return;
-  const result = await seedCrm(store.db, { owners: demoSeedOwners(config), onProgress });
+  const result = await seedCrm(store.db, {
+    owners: demoSeedOwners(config),
+    onProgress,
+    ...(config.crm.kind === 'embedded' && { fieldKeys }),
+  });
   logger.info({ ...result }, 'seeded the embedded CRM with synthetic data');
 }
 

@@ -7,7 +7,7 @@
 import { auditOrigin, openAuditLog, type AuditLog, type AuditLogOptions } from '../audit/index.js';
 import { createCatalog, type Catalog } from '../catalog/index.js';
 import type { Config } from '../config/index.js';
-import { createCrmConnector, type ConnectedCrm } from '../crm/index.js';
+import { createCrmConnector, createFieldKeys, type ConnectedCrm, type FieldKeys } from '../crm/index.js';
 import { openSecretService, type KeyService, type SecretStore } from '../secrets/index.js';
 import { openStore, type Db, type Store } from '../store/index.js';
 
@@ -34,6 +34,8 @@ export interface GatehouseModules {
   /** What an operator should hear at start about where the keys live (a master key beside the data). */
   readonly keysWarning?: string;
   readonly catalog: Catalog;
+  /** The keys of the embedded CRM's fields encrypted at rest. */
+  readonly fieldKeys: FieldKeys;
   /** The configured CRM (embedded, Salesforce or HubSpot), connected on first use. */
   crm(): Promise<ConnectedCrm>;
   /** The audit log, opened on first use (a checkpoint key load and an integrity check). */
@@ -56,6 +58,7 @@ export async function openGatehouseModules(
     throw error;
   }
   const { secrets, keys, warning: keysWarning } = service;
+  const fieldKeys = createFieldKeys(store.db, secrets);
   let crm: Promise<ConnectedCrm> | undefined;
   let audit: Promise<AuditLog> | undefined;
   let closing: Promise<void> | undefined;
@@ -69,10 +72,12 @@ export async function openGatehouseModules(
     keys,
     ...(keysWarning !== undefined && { keysWarning }),
     catalog: createCatalog(store.db),
+    fieldKeys,
     crm: () =>
       (crm ??= createCrmConnector(config, {
         db: store.db,
         secrets,
+        fieldKeys,
         onBackgroundError: report('crm'),
       }).then(closingOnce)),
     audit: () =>

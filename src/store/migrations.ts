@@ -520,4 +520,28 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '029_crm_field_encryption': {
+    async up(db: Kysely<unknown>) {
+      // Versions of the data keys of encrypted CRM fields; the keys live in the key service (src/crm/field-keys.ts).
+      await db.schema
+        .createTable('crm_field_keys')
+        .addColumn('object', 'text', (c) => c.notNull())
+        .addColumn('field', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('retired_at', 'text')
+        .addPrimaryKeyConstraint('crm_field_keys_pk', ['object', 'field', 'version'])
+        .execute();
+      // The keyed blind index beside each encrypted field: equality filters look it up.
+      for (const field of ['national_id', 'date_of_birth']) {
+        await db.schema.alterTable('crm_contacts').addColumn(`${field}_bidx`, 'text').execute();
+        await db.schema
+          .createIndex(`crm_contacts_${field}_bidx`)
+          .on('crm_contacts')
+          .column(`${field}_bidx`)
+          .execute();
+      }
+    },
+  },
 };

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Kysely } from 'kysely';
 import type { ScrubReport, ScrubRow, ScrubTable } from '../../compliance/index.js';
+import type { CrmObject } from '../../crm/index.js';
 import { GatehouseError, InputError } from '../../errors/index.js';
 import { commandConfig, progressBar, report, type CommonOptions } from '../context.js';
 
@@ -73,7 +74,7 @@ async function scrub(options: ScrubOptions): Promise<ScrubResult> {
     { Scrubber, scrubTables, survivors },
     { openLocalSecretStore },
     { openStore },
-    { isCrmEmpty },
+    { isCrmEmpty, createFieldKeys, openStoredRecords },
     sqlite,
   ] = await Promise.all([
     import('../../compliance/index.js'),
@@ -97,13 +98,30 @@ async function scrub(options: ScrubOptions): Promise<ScrubResult> {
     if (!(await isCrmEmpty(store.db))) {
       throw new InputError(`the CRM of ${options.to} is not empty: scrub into a fresh data dir`);
     }
-    const rows = (table: ScrubTable) =>
-      source.prepare(`select * from ${table} order by id`).iterate() as IterableIterator<ScrubRow>;
+    // Reading a key consults only the key service (the source's), never the store it is given.
+    const sourceKeys = createFieldKeys(store.db, secrets);
+    const objects: Record<ScrubTable, CrmObject> = {
+      crm_accounts: 'account',
+      crm_contacts: 'contact',
+      crm_opportunities: 'opportunity',
+      crm_notes: 'note',
+    };
+    // The scrubber sees what the CRM holds: encrypted fields opened, blind indexes left out.
+    const rows = async function* (table: ScrubTable): AsyncGenerator<ScrubRow> {
+      for (const row of source
+        .prepare(`select * from ${table} order by id`)
+        .iterate() as IterableIterator<ScrubRow>) {
+        const [plain] = await openStoredRecords(sourceKeys, objects[table], [
+          row as Record<string, string | number | null>,
+        ]);
+        yield plain as ScrubRow;
+      }
+    };
     const count = (table: ScrubTable) =>
       (source.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
     const total = scrubTables.reduce((sum, table) => sum + count(table), 0);
     const scrubber = new Scrubber(key);
-    for (const table of scrubTables) for (const row of rows(table)) scrubber.learn(table, row);
+    for (const table of scrubTables) for await (const row of rows(table)) scrubber.learn(table, row);
     const target = store.db as unknown as Kysely<Record<ScrubTable, ScrubRow>>;
     let done = 0;
     for (const table of scrubTables) {
@@ -114,7 +132,7 @@ async function scrub(options: ScrubOptions): Promise<ScrubResult> {
         pending = [];
         bar.update(done, total);
       };
-      for (const row of rows(table)) {
+      for await (const row of rows(table)) {
         pending.push(scrubber.scrub(table, row));
         if (pending.length >= batch) await flush();
       }

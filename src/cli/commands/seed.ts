@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { seedCrm } from '../../crm/index.js';
+import { createFieldKeys, seedCrm } from '../../crm/index.js';
+import { openLocalSecretStore } from '../../secrets/index.js';
 import { InputError } from '../../errors/index.js';
 import { openStore } from '../../store/index.js';
 import { demoSeedOwners } from '../../config/index.js';
@@ -33,6 +34,9 @@ export function registerSeedCommand(program: Command): void {
         seed,
         owners: demoSeedOwners(config),
         onProgress: (done, total) => bar.update(done, total),
+        ...(config.crm.kind === 'embedded' && {
+          fieldKeys: createFieldKeys(store.db, openLocalSecretStore(config.dataDir)),
+        }),
       });
       bar.stop();
       const total = result.accounts + result.contacts + result.opportunities + result.notes;

@@ -161,7 +161,7 @@ async function embedded(
   const [
     { loadConfig, demoSeedOwners },
     { openStore },
-    { seedCrm },
+    { seedCrm, createFieldKeys },
     { startGatehouse },
     { mintDevIdToken },
     { openLocalSecretStore },
@@ -198,7 +198,11 @@ async function embedded(
     progress(`seeding ${contacts} contacts in ${dataDir}`);
     const store = await openStore(config);
     try {
-      await seedCrm(store.db, { contacts, owners: demoSeedOwners(config) });
+      await seedCrm(store.db, {
+        contacts,
+        owners: demoSeedOwners(config),
+        fieldKeys: createFieldKeys(store.db, openLocalSecretStore(dataDir)),
+      });
     } finally {
       await store.close();
     }

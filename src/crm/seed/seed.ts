@@ -2,8 +2,11 @@ import { createHash } from 'node:crypto';
 import type { Faker } from '@faker-js/faker';
 import type { Kysely } from 'kysely';
 import type { Db } from '../../store/index.js';
+import type { FieldKeys } from '../field-keys.js';
+import { fieldProtection } from '../field-protection.js';
 import { seededId } from '../ids.js';
 import { specOf, territories, type CrmTable, type Territory } from '../metadata.js';
+import type { CrmObject } from '../types.js';
 import { nationalIdFor, phoneFor, type Country, type Rng } from './identity.js';
 import { industries, nextSteps, products, stages, topics } from './vocab.js';
 
@@ -15,6 +18,11 @@ export interface SeedOptions {
   /** Sales users who own accounts; accounts of a territory go to its owners (to all owners when it has none). */
   owners: { email: string; territory: 'EMEA' | 'NA' | 'APAC' }[];
   onProgress?: (done: number, total: number) => void;
+  /**
+   * The embedded CRM's field keys: encrypted fields are sealed before they are written, so the plain
+   * value never reaches the store. Absent only for a vendor's fake, whose tables stand for the vendor's storage.
+   */
+  fieldKeys?: FieldKeys;
 }
 
 export interface SeedResult {
@@ -109,13 +117,19 @@ export async function seedCrm(db: Db, opts: SeedOptions): Promise<SeedResult> {
       await trx.deleteFrom(table).execute();
     }
   });
-  const write = async (table: CrmTable, count: number, make: (i: number) => Row) => {
+  const protection = opts.fieldKeys && fieldProtection(opts.fieldKeys);
+  const write = async (object: CrmObject, count: number, make: (i: number) => Row) => {
+    const { table } = specOf(object);
+    const seal = protection ? await protection.sealer(specOf(object)) : undefined;
     for (let start = 0; start < count; start += rowsPerTransaction) {
       const end = Math.min(count, start + rowsPerTransaction);
       await loose.transaction().execute(async (trx) => {
         for (let from = start; from < end; from += rowsPerInsert) {
           const rows: Row[] = [];
-          for (let i = from; i < Math.min(end, from + rowsPerInsert); i++) rows.push(make(i));
+          for (let i = from; i < Math.min(end, from + rowsPerInsert); i++) {
+            const row = make(i);
+            rows.push(seal ? seal(String(row.id), row) : row);
+          }
           await trx.insertInto(table).values(rows).execute();
         }
       });
@@ -123,11 +137,11 @@ export async function seedCrm(db: Db, opts: SeedOptions): Promise<SeedResult> {
       opts.onProgress?.(done, total);
     }
   };
-  await write('crm_accounts', counts.accounts, (i) => generator.account(i));
+  await write('account', counts.accounts, (i) => generator.account(i));
   generator.finishAccounts();
-  await write('crm_contacts', counts.contacts, (i) => generator.contact(i));
-  await write('crm_opportunities', counts.opportunities, (i) => generator.opportunity(i));
-  await write('crm_notes', counts.notes, (i) => generator.note(i));
+  await write('contact', counts.contacts, (i) => generator.contact(i));
+  await write('opportunity', counts.opportunities, (i) => generator.opportunity(i));
+  await write('note', counts.notes, (i) => generator.note(i));
   return { ...counts, seconds: (performance.now() - started) / 1000 };
 }
 
