@@ -3,7 +3,7 @@ import { createPrivateKey } from 'node:crypto';
 import type { Command } from 'commander';
 import type { CrmObject, CrmSurvey, ObjectMeta } from '../../crm/index.js';
 import { ConfigError, InputError } from '../../errors/index.js';
-import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
+import { commandConfig, report, withCommonOptions, withModules, type CommonOptions } from '../context.js';
 
 /**
  * `gatehouse crm describe`: what the connected CRM offers per Gatehouse object and how it maps, with
@@ -22,41 +22,28 @@ export function registerCrmCommands(program: Command): void {
         "what the connected CRM offers for each object, how its fields map onto Gatehouse's, and which sensitive fields are unmapped",
       ),
   ).action(async (options: CommonOptions) => {
-    const config = commandConfig(options);
-    const { openStore } = await import('../../store/index.js');
-    const { openLocalSecretStore } = await import('../../secrets/index.js');
-    const { createCrmConnector, crmObjects } = await import('../../crm/index.js');
-    const store = await openStore(config);
-    try {
-      const connected = await createCrmConnector(config, {
-        db: store.db,
-        secrets: openLocalSecretStore(config.dataDir),
+    const { crmObjects } = await import('../../crm/index.js');
+    await withModules(options, async ({ config, crm: connect }) => {
+      const { connector } = await connect();
+      const surveys: CrmSurvey[] = connector.survey
+        ? await connector.survey()
+        : crmObjects.map((object) => embeddedSurvey(object, connector.describe(object)));
+      const unmapped = surveys.flatMap((survey) =>
+        survey.fields
+          .filter((field) => field.suggested && !field.mappedTo)
+          .map((field) => ({
+            object: survey.object,
+            vendorObject: survey.vendorObject,
+            field: field.name,
+            suggested: field.suggested,
+          })),
+      );
+      report(options, describeText(config.crm.kind, surveys, unmapped.length), {
+        crm: config.crm.kind,
+        objects: surveys,
+        unmapped_sensitive: unmapped,
       });
-      try {
-        const surveys: CrmSurvey[] = connected.connector.survey
-          ? await connected.connector.survey()
-          : crmObjects.map((object) => embeddedSurvey(object, connected.connector.describe(object)));
-        const unmapped = surveys.flatMap((survey) =>
-          survey.fields
-            .filter((field) => field.suggested && !field.mappedTo)
-            .map((field) => ({
-              object: survey.object,
-              vendorObject: survey.vendorObject,
-              field: field.name,
-              suggested: field.suggested,
-            })),
-        );
-        report(options, describeText(config.crm.kind, surveys, unmapped.length), {
-          crm: config.crm.kind,
-          objects: surveys,
-          unmapped_sensitive: unmapped,
-        });
-      } finally {
-        await connected.close();
-      }
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   withCommonOptions(
