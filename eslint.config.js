@@ -1,6 +1,7 @@
 import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
+import { moduleBoundaries, readModuleTable } from './scripts/module-boundaries.js';
 
 export default tseslint.config(
   { ignores: ['**/dist/', '**/node_modules/', 'artefacts/', '.gatehouse/', 'coverage/', '.scratch*/'] },
@@ -12,6 +13,7 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  moduleBoundaries(readModuleTable(new URL('./src/modules.json', import.meta.url))),
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: globals.node },

@@ -21,3 +21,8 @@ export async function startGatehouse(config: Config, options?: StartOptions): Pr
 export function loadComplianceWiring(): Promise<typeof import('./compliance.js')> {
   return import('./compliance.js');
 }
+
+/** `serve --workers N`: the primary's and the workers' sides of node:cluster, loaded when serving. */
+export function loadClusterWiring(): Promise<typeof import('./cluster.js')> {
+  return import('./cluster.js');
+}

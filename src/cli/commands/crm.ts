@@ -31,11 +31,11 @@ export function registerCrmCommands(program: Command): void {
       ),
   ).action(async (options: CommonOptions) => {
     const { crmObjects } = await import('../../crm/index.js');
-    await withModules(options, async (modules) => {
-      const connected = await modules.crm();
-      const surveys: CrmSurvey[] = connected.connector.survey
-        ? await connected.connector.survey()
-        : crmObjects.map((object) => embeddedSurvey(object, connected.connector.describe(object)));
+    await withModules(options, async ({ config, crm: connect }) => {
+      const { connector } = await connect();
+      const surveys: CrmSurvey[] = connector.survey
+        ? await connector.survey()
+        : crmObjects.map((object) => embeddedSurvey(object, connector.describe(object)));
       const unmapped = surveys.flatMap((survey) =>
         survey.fields
           .filter((field) => field.suggested && !field.mappedTo)
@@ -46,8 +46,8 @@ export function registerCrmCommands(program: Command): void {
             suggested: field.suggested,
           })),
       );
-      report(options, describeText(modules.config.crm.kind, surveys, unmapped.length), {
-        crm: modules.config.crm.kind,
+      report(options, describeText(config.crm.kind, surveys, unmapped.length), {
+        crm: config.crm.kind,
         objects: surveys,
         unmapped_sensitive: unmapped,
       });

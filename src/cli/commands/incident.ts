@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { withWitnessOptions, witnessPolicy, type WitnessOptions } from './audit.js';
 import type { Containment, Incident, IncidentDesk, IncidentDetail } from '../../detect/index.js';
 import { IncidentError, InputError } from '../../errors/index.js';
-import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
+import { commandConfig, report, withCommonOptions, withModules, type CommonOptions } from '../context.js';
 import { callAdmin, currentLogin, localOperator } from '../login.js';
 import { withCatalog, type CatalogSession } from './app.js';
 
@@ -65,17 +65,10 @@ async function withReader<T>(
   options: CommonOptions,
   work: (desk: Pick<IncidentDesk, 'list' | 'get'>) => Promise<T>,
 ): Promise<T> {
-  const config = commandConfig(options);
-  const [{ openStore }, { listIncidents, findIncident }] = await Promise.all([
-    import('../../store/index.js'),
-    import('../../detect/index.js'),
-  ]);
-  const store = await openStore(config);
-  try {
-    return await work({ list: (q) => listIncidents(store.db, q), get: (id) => findIncident(store.db, id) });
-  } finally {
-    await store.close();
-  }
+  const { listIncidents, findIncident } = await import('../../detect/index.js');
+  return withModules(options, ({ store }) =>
+    work({ list: (q) => listIncidents(store.db, q), get: (id) => findIncident(store.db, id) }),
+  );
 }
 
 function line(incident: Incident): string {

@@ -61,7 +61,9 @@ export function registerServeCommand(program: Command): void {
       options.demo ? demoProfile : undefined,
     );
     const started = Date.now();
-    const { joinCluster, reportReady, serveWorkers } = await import('../../server/cluster.js');
+    const { joinCluster, reportReady, serveWorkers } = await (
+      await import('../../server/index.js')
+    ).loadClusterWiring();
     const membership = joinCluster();
     if (!membership && config.server.workers > 1) {
       const code = await serveWorkers(config, (info) =>
