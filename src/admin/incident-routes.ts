@@ -19,10 +19,7 @@ import {
   type AdminTypeProvider,
 } from './shapes.js';
 
-/**
- * What the incident routes need from detection (src/detect's IncidentDesk fits it): the gateway hosts the
- * admin API without depending on the detect module.
- */
+/** What the incident routes need from detection: src/detect's IncidentDesk fits it, wired by the server. */
 export interface IncidentDeskPort {
   list(q: {
     state?: 'open' | 'acknowledged' | 'closed';

@@ -14,7 +14,7 @@ import { InputError } from '../errors/index.js';
 /**
  * The admin routes' declared shapes. Fastify compiles each once at start-up with TypeBox's compiler
  * (no coercion, nothing silently removed: an unknown member is refused, as the zod checks did), and
- * serialises answers with the response shapes. A refusal is an InputError (400 INVALID_INPUT) whose
+ * serialises answers with the response shapes. A refusal is an InputError (422 INVALID_INPUT) whose
  * message is the failing member's `description` when it has one, so the shapes document the very rule
  * a caller is told about.
  */
