@@ -249,6 +249,8 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
       (await tryAdvisoryLock(current.db, sequencerLock)) ? current : undefined,
     );
     if (!session?.alive) return;
+    // The hashing thread starts now, not inside the first integration's transaction.
+    await this.#hasher.call({ size: 0, hashes: [], queued: [], local: [] }).catch(() => undefined);
     this.#leader = session;
     this.#head = undefined;
     this.#onSequencerChange(true);
