@@ -20,11 +20,11 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { openSession, releaseAdvisoryLock, tryAdvisoryLock, type Session } from '../store/index.js';
 import type { NoteSigner } from './checkpoint.js';
-import { canonicalEvent, isAuditEvent } from './event.js';
 import { GroupCommitLog } from './group-commit.js';
 import type { AuditLog, AuditLogOptions } from './log.js';
-import { hashLeaf } from './merkle.js';
+import type { GrowRequest, GrowValue } from './hasher-thread.js';
 import { guard } from './reader.js';
+import { AuditThread, threadEntry } from './thread.js';
 import {
   appendLeaves,
   encodeAsked,
@@ -85,6 +85,8 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   /** The session that holds the sequencer lock, while this node holds it. */
   #leader: Session | undefined;
   #head: Head | undefined;
+  /** Checks and hashes what the sequencer integrates, off the event loop; started on first use. */
+  readonly #hasher: AuditThread<GrowRequest, GrowValue>;
   #grown = false;
   #lastSignedAt = 0;
   #lastCleanupAt = 0;
@@ -106,6 +108,7 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
       throw new TypeError(`sequencerLeaseMs must be an integer of at least ${4 * tickMs}`);
     }
     const report = (error: unknown) => this.onBackgroundError(error);
+    this.#hasher = new AuditThread(threadEntry('hasher-thread'), undefined, report);
     this.#integrateSoon = coalesced(() => this.#integrate([]), report);
     this.#pollSoon = coalesced(() => this.#pollWaiting(), report);
     this.#signSoon = coalesced(() => this.#sign(), report);
@@ -256,6 +259,8 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
       (await tryAdvisoryLock(current.db, sequencerLock)) ? current : undefined,
     );
     if (!session?.alive) return;
+    // The hashing thread starts now, not inside the first integration's transaction.
+    await this.#hasher.call({ size: 0, hashes: [], queued: [], local: [] }).catch(() => undefined);
     this.#leader = session;
     this.#head = undefined;
     this.#onSequencerChange(true);
@@ -326,15 +331,32 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
           .orderBy('id')
           .limit(maxBatch)
           .execute();
+        // Checking and hashing the queued events and growing the tree run on the hashing thread.
+        const grown = await this.#hasher.call({
+          size: head.range.size,
+          hashes: head.range.hashes.map((hash) => hash.toString('hex')),
+          queued: queued.map((row) => row.event),
+          local: local.map((pending) => pending.leaf.toString('hex')),
+        });
         const fromQueue: Array<Leaf & { id: string }> = [];
         const malformed: string[] = [];
-        for (const row of queued) {
-          const leaf = queuedLeaf(row.event);
-          if (leaf) fromQueue.push({ ...leaf, id: row.id });
+        queued.forEach((row, i) => {
+          const leaf = grown.queued[i];
+          if (leaf)
+            fromQueue.push({
+              ...leaf,
+              canonical: row.event,
+              leaf: Buffer.from(leaf.leaf, 'hex'),
+              id: row.id,
+            });
           else malformed.push(row.id);
-        }
+        });
         const now = this.now().toISOString();
-        const { results, head: next } = await appendLeaves(trx, head, [...fromQueue, ...local], now);
+        const growth = {
+          range: { size: grown.size, hashes: grown.hashes.map((hex) => Buffer.from(hex, 'hex')) },
+          nodes: grown.nodes,
+        };
+        const { results, head: next } = await appendLeaves(trx, head, [...fromQueue, ...local], now, growth);
         if (fromQueue.length > 0) {
           const ids = fromQueue.map((leaf) => leaf.id);
           const indexes = results.slice(0, fromQueue.length).map((r) => r.index);
@@ -495,6 +517,7 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
           }
         }
       } finally {
+        await this.#hasher.stop();
         const session = this.#session;
         this.#session = undefined;
         if (this.#leader) this.#onSequencerChange(false);
@@ -512,23 +535,6 @@ class NotSequencer extends Error {
   constructor() {
     super('this node is not the audit sequencer');
   }
-}
-
-/** A queued event as a leaf, if it is one: the sequencer hashes what it integrates itself. */
-function queuedLeaf(text: string): Leaf | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!isAuditEvent(value) || canonicalEvent(value) !== text) return undefined;
-  return {
-    canonical: text,
-    leaf: hashLeaf(Buffer.from(text, 'utf8')),
-    requestId: value.request_id,
-    appId: value.app_id,
-  };
 }
 
 /** Runs `work` now, or once more after the current run when called while it runs. */

@@ -7,7 +7,7 @@ import { sql } from 'kysely';
 import { AuditIntegrityError, DependencyUnavailable } from '../errors/index.js';
 import { CompiledShapes, type Db } from '../store/index.js';
 import { openCheckpoint, signCheckpoint, type NoteSigner, type NoteVerifier } from './checkpoint.js';
-import { canonicalEvent, type AuditEvent } from './event.js';
+import { canonicalEvent, isAuditEvent, type AuditEvent } from './event.js';
 import {
   appendLeaf,
   compactRangeFrom,
@@ -145,16 +145,57 @@ export async function loadHead(trx: Db, cached: Head | undefined): Promise<Head>
   return { range: compactRangeFrom(size, getterOf(stored)), lastLeaf, lastAppendedAt };
 }
 
-/** Appends `leaves` in order after `head`, inside the caller's transaction; answers their indexes. */
+/** A tree grown by some leaves: its new right edge, and the subtree hashes to store (hex). */
+export interface Growth {
+  readonly range: CompactRange;
+  readonly nodes: Array<{ level: number; idx: number; hash: string }>;
+}
+
+/** The tree of `range` grown by `leaves` (leaf hashes, in order): pure hashing, no I/O. */
+export function growTree(range: CompactRange, leaves: readonly Buffer[]): Growth {
+  const nodes: Growth['nodes'] = [];
+  let grown = range;
+  for (const leaf of leaves) {
+    grown = appendLeaf(grown, leaf, (level, idx, hash) =>
+      nodes.push({ level, idx, hash: hash.toString('hex') }),
+    );
+  }
+  return { range: grown, nodes };
+}
+
+/** A queued event as a leaf, if it is one: the sequencer hashes what it integrates itself. */
+export function queuedLeaf(text: string): Leaf | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isAuditEvent(value) || canonicalEvent(value) !== text) return undefined;
+  return {
+    canonical: text,
+    leaf: hashLeaf(Buffer.from(text, 'utf8')),
+    requestId: value.request_id,
+    appId: value.app_id,
+  };
+}
+
+/**
+ * Appends `leaves` in order after `head`, inside the caller's transaction; answers their indexes.
+ * `growth`: the tree already grown by exactly these leaves (hashed on another thread).
+ */
 export async function appendLeaves(
   trx: Db,
   head: Head,
   leaves: readonly Leaf[],
   now: string,
+  growth: Growth = growTree(
+    head.range,
+    leaves.map((l) => l.leaf),
+  ),
 ): Promise<{ results: Appended[]; head: Head }> {
   // Append times never go backwards along the log, so `since` can be found by bisection.
   const appendedAt = now > head.lastAppendedAt ? now : head.lastAppendedAt;
-  let range = head.range;
   const events: Array<{
     idx: number;
     event: string;
@@ -163,14 +204,10 @@ export async function appendLeaves(
     app_id: string | null;
     created_at: string;
   }> = [];
-  const nodes: Array<{ level: number; idx: number; hash: string }> = [];
   const results: Appended[] = [];
-  for (const leaf of leaves) {
-    const index = range.size;
+  leaves.forEach((leaf, i) => {
+    const index = head.range.size + i;
     const leafHash = leaf.leaf.toString('hex');
-    range = appendLeaf(range, leaf.leaf, (level, idx, hash) =>
-      nodes.push({ level, idx, hash: hash.toString('hex') }),
-    );
     events.push({
       idx: index,
       event: leaf.canonical,
@@ -180,7 +217,8 @@ export async function appendLeaves(
       created_at: appendedAt,
     });
     results.push({ index, leafHash });
-  }
+  });
+  const { range, nodes } = growth;
   for (let i = 0; i < events.length; i += eventRowsPerInsert) {
     const rows = events.slice(i, i + eventRowsPerInsert);
     const values = rows.flatMap((r) => [r.idx, r.event, r.leaf_hash, r.request_id, r.app_id, r.created_at]);

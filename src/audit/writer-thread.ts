@@ -8,7 +8,8 @@ import { Kysely, SqliteDialect } from 'kysely';
 import type { Database } from '../store/index.js';
 import { immediateTransaction, lockWaitMs } from './transaction.js';
 import { appendLeaves, leafOf, loadHead, type Head, type Leaf } from './tree.js';
-import type { WriteOutcome, WriteReply, WriteRequest, WriterData } from './writer.js';
+import { serveCalls } from './thread.js';
+import type { WriteOutcome, WriteRequest, WriterData } from './writer.js';
 
 const port = parentPort;
 if (!port) throw new TypeError('writer-thread.js runs as a worker thread');
@@ -23,12 +24,10 @@ const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle 
 /** The right edge this thread last wrote; checked against the store in every transaction. */
 let head: Head | undefined;
 
-port.on('message', (request: WriteRequest) => {
-  // Batches arrive one at a time (the main thread awaits each answer), so writes never overlap.
-  void write(request).then((reply) => port.postMessage(reply));
-});
+// Batches arrive one at a time (the main thread awaits each answer), so writes never overlap.
+serveCalls(port, write);
 
-async function write(request: WriteRequest): Promise<WriteReply> {
+async function write(request: WriteRequest): Promise<WriteOutcome[]> {
   const leaves: Leaf[] = [];
   const encoded: Array<Leaf | { malformed: string }> = request.events.map((event) => {
     try {
@@ -39,39 +38,27 @@ async function write(request: WriteRequest): Promise<WriteReply> {
       return { malformed: error instanceof Error ? error.message : 'malformed audit event' };
     }
   });
-  try {
-    // The bound counts from the oldest append in the batch, in the main thread's clock.
-    const deadline = request.since + lockWaitMs - performance.timeOrigin;
-    const results =
-      leaves.length === 0
-        ? []
-        : await immediateTransaction(
-            db,
-            async (trx) => {
-              const outcome = await appendLeaves(trx, await loadHead(trx, head), leaves, request.at);
-              head = outcome.head;
-              return outcome.results;
-            },
-            { syncOffLoop: true, deadline },
-          ).catch((error: unknown) => {
-            head = undefined;
-            throw error;
-          });
-    let next = 0;
-    const outcomes = encoded.map((leaf): WriteOutcome => {
-      if ('malformed' in leaf) return leaf;
-      const { index, leafHash } = results[next++];
-      return { index, leafHash, canonical: leaf.canonical };
-    });
-    return { id: request.id, outcomes };
-  } catch (error) {
-    const code = (error as { code?: unknown } | null)?.code;
-    return {
-      id: request.id,
-      failure: {
-        message: error instanceof Error ? error.message : 'the audit store cannot be written',
-        ...(typeof code === 'string' && { code }),
-      },
-    };
-  }
+  // The bound counts from the oldest append in the batch, in the main thread's clock.
+  const deadline = request.since + lockWaitMs - performance.timeOrigin;
+  const results =
+    leaves.length === 0
+      ? []
+      : await immediateTransaction(
+          db,
+          async (trx) => {
+            const outcome = await appendLeaves(trx, await loadHead(trx, head), leaves, request.at);
+            head = outcome.head;
+            return outcome.results;
+          },
+          { syncOffLoop: true, deadline },
+        ).catch((error: unknown) => {
+          head = undefined;
+          throw error;
+        });
+  let next = 0;
+  return encoded.map((leaf): WriteOutcome => {
+    if ('malformed' in leaf) return leaf;
+    const { index, leafHash } = results[next++];
+    return { index, leafHash, canonical: leaf.canonical };
+  });
 }

@@ -74,7 +74,7 @@ describe('the audit writer thread', () => {
     holder.exec('begin immediate');
     const out = writer.write(request([event(1)]));
     await writer.stop();
-    await expect(out).rejects.toMatchObject({ code: 'AUDIT_WRITER_STOPPED' });
+    await expect(out).rejects.toMatchObject({ code: 'AUDIT_THREAD_STOPPED' });
     expect(stopped).toHaveLength(1);
     holder.exec('commit');
     holder.close();
