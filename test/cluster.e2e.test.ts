@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfig } from '../src/config/index.js';
 import { mintDevIdToken, signInAtDevIdp } from '../src/devidp/index.js';
-import { openLocalSecretStore } from '../src/secrets/index.js';
 import { consoleRedirectUri } from './support/broker.js';
+import { serverSecrets } from './support/demo.js';
 import { gatehouse } from './support/cli.js';
 import { onPostgres, testDatabase } from './support/database.js';
 import { testRedisUrl, uniquePrefix, withoutRedisNote } from './support/redis.js';
@@ -80,7 +80,8 @@ describe.skipIf(!ready)('three nodes on one PostgreSQL and one Redis', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const config = () => loadConfig({ env: {}, overrides: { dataDir } });
+  const config = () =>
+    loadConfig({ env: {}, overrides: { dataDir, 'database.url': env.GATEHOUSE_DATABASE_URL } });
   async function accessToken(node: Node, user: string, clientId: string, scope: string): Promise<string> {
     // Platform scopes come only from the console's sign-in, which runs at the public URL (node 1).
     if (clientId === 'console') {
@@ -93,13 +94,14 @@ describe.skipIf(!ready)('three nodes on one PostgreSQL and one Redis', () => {
       });
       return signedIn.access_token as string;
     }
+    const { secrets, close } = await serverSecrets(config());
     const subjectToken = await mintDevIdToken({
       config: config(),
-      secrets: openLocalSecretStore(dataDir),
+      secrets,
       user,
       issuer: `${publicUrl}/idp`,
       audience: clientId,
-    });
+    }).finally(close);
     const response = await fetch(`${node.url}/oauth/token`, {
       method: 'POST',
       body: new URLSearchParams({

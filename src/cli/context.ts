@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { loadConfig, type Config } from '../config/index.js';
+import type { SecretStore } from '../secrets/index.js';
 
 /** Options every command takes. */
 export interface CommonOptions {
@@ -64,5 +65,32 @@ export function progressBar(label: string): { update(done: number, total: number
     stop() {
       if (started) bar.stop();
     },
+  };
+}
+
+/**
+ * Runs `work` with the secret store of the configured database (secrets live there, not in the data
+ * dir, so a command sees what every node sees), and closes the store after.
+ */
+export async function withSecrets<T>(config: Config, work: (secrets: SecretStore) => Promise<T>): Promise<T> {
+  const [{ openSecretStore }, { openStore }] = await Promise.all([
+    import('../secrets/index.js'),
+    import('../store/index.js'),
+  ]);
+  const store = await openStore(config);
+  try {
+    return await work(await openSecretStore(store.db, config.dataDir));
+  } finally {
+    await store.close();
+  }
+}
+
+/** The secret store for a command that keeps no store open: each call opens the database briefly. */
+export function commandSecrets(config: Config): SecretStore {
+  return {
+    get: (name) => withSecrets(config, (secrets) => secrets.get(name)),
+    putIfAbsent: (name, value) => withSecrets(config, (secrets) => secrets.putIfAbsent(name, value)),
+    delete: (name) => withSecrets(config, (secrets) => secrets.delete(name)),
+    list: (prefix) => withSecrets(config, (secrets) => secrets.list(prefix)),
   };
 }

@@ -1,1 +1,2 @@
 export { openLocalSecretStore, type SecretStore } from './local.js';
+export { importSecretFiles, openSecretStore, openStoredSecretStore } from './stored.js';

@@ -13,7 +13,7 @@ export interface SecretStore {
   list(prefix: string): Promise<string[]>;
 }
 
-const namePattern = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
+export const namePattern = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
 
 /**
  * Local store with AES-256-GCM envelope encryption: each secret has its own random data key, wrapped
@@ -58,6 +58,23 @@ export function openLocalSecretStore(dataDir: string, env: NodeJS.ProcessEnv = p
         .filter((name) => namePattern.test(name) && name.startsWith(prefix))
         .sort();
     },
+  };
+}
+
+/** Seals and opens one secret's envelope (its JSON text) under a master key. */
+export interface EnvelopeKeeper {
+  seal(name: string, value: Uint8Array): string;
+  /** `where` names the envelope's place (a file, the database) in what an operator is told. */
+  open(name: string, text: string, where: string): Uint8Array;
+}
+
+/** Envelopes under this data dir's master key (GATEHOUSE_MASTER_KEY, else `master.key`). */
+export function localEnvelopes(dataDir: string, env: NodeJS.ProcessEnv = process.env): EnvelopeKeeper {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const masterKey = loadMasterKey(dataDir, env.GATEHOUSE_MASTER_KEY);
+  return {
+    seal: (name, value) => JSON.stringify(sealEnvelope(masterKey, value, name)),
+    open: (name, text, where) => openEnvelope(masterKey, parseEnvelope(text, name, where), name, where),
   };
 }
 

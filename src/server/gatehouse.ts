@@ -79,7 +79,7 @@ import {
   residencyConditions,
   transferOf,
 } from '../compliance/index.js';
-import { openLocalSecretStore } from '../secrets/index.js';
+import { openSecretStore } from '../secrets/index.js';
 import { openStore, writeMeta, type Store } from '../store/index.js';
 import { systemClock, type Clock } from '../detect/index.js';
 import { createEgress, type EgressOptions } from '../egress/index.js';
@@ -163,7 +163,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     // One store for the gateway's limits and the token endpoint's: detection's throttle of a network
     // at the token endpoint lives among the limits' throttles.
     const limitsBackend = redis?.limits ?? memoryBackend();
-    const secrets = openLocalSecretStore(config.dataDir);
+    const secrets = await openSecretStore(store.db, config.dataDir);
     const catalog = createCatalog(store.db);
     const connected = await createCrmConnector(config, {
       db: store.db,

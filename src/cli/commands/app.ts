@@ -59,7 +59,7 @@ export async function withCatalog<T>(
   ]);
   const store = await storeModule.openStore(config);
   try {
-    const secrets = secretsModule.openLocalSecretStore(config.dataDir);
+    const secrets = await secretsModule.openSecretStore(store.db, config.dataDir);
     const log = await audit.openAuditLog({ db: store.db, secrets, origin: audit.auditOrigin });
     const egress = egressModule.createEgress({
       allowPrivateDestinations: config.net.allowPrivateDestinations,

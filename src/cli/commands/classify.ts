@@ -166,13 +166,13 @@ async function withAudit<T>(
   dataDir: string,
   work: (audit: import('../../audit/index.js').AuditLog) => Promise<T>,
 ): Promise<T> {
-  const [{ auditOrigin, openAuditLog }, { openLocalSecretStore }] = await Promise.all([
+  const [{ auditOrigin, openAuditLog }, { openSecretStore }] = await Promise.all([
     import('../../audit/index.js'),
     import('../../secrets/index.js'),
   ]);
   const audit = await openAuditLog({
     db: store.db,
-    secrets: openLocalSecretStore(dataDir),
+    secrets: await openSecretStore(store.db, dataDir),
     origin: auditOrigin,
   });
   try {

@@ -3,7 +3,7 @@ import { createPrivateKey } from 'node:crypto';
 import type { Command } from 'commander';
 import type { CrmObject, CrmSurvey, ObjectMeta } from '../../crm/index.js';
 import { ConfigError, InputError } from '../../errors/index.js';
-import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
+import { commandConfig, report, withCommonOptions, withSecrets, type CommonOptions } from '../context.js';
 
 /**
  * `gatehouse crm describe`: what the connected CRM offers per Gatehouse object and how it maps, with
@@ -24,13 +24,13 @@ export function registerCrmCommands(program: Command): void {
   ).action(async (options: CommonOptions) => {
     const config = commandConfig(options);
     const { openStore } = await import('../../store/index.js');
-    const { openLocalSecretStore } = await import('../../secrets/index.js');
+    const { openSecretStore } = await import('../../secrets/index.js');
     const { createCrmConnector, crmObjects } = await import('../../crm/index.js');
     const store = await openStore(config);
     try {
       const connected = await createCrmConnector(config, {
         db: store.db,
-        secrets: openLocalSecretStore(config.dataDir),
+        secrets: await openSecretStore(store.db, config.dataDir),
       });
       try {
         const surveys: CrmSurvey[] = connected.connector.survey
@@ -76,11 +76,11 @@ export function registerCrmCommands(program: Command): void {
     } catch {
       throw new InputError(`${file} is not a readable PEM private key`);
     }
-    const { openLocalSecretStore } = await import('../../secrets/index.js');
-    const secrets = openLocalSecretStore(config.dataDir);
     const name = config.crm.salesforce.privateKeySecret;
-    if (options.replace) await secrets.delete(name);
-    const stored = await secrets.putIfAbsent(name, pem);
+    const stored = await withSecrets(config, async (secrets) => {
+      if (options.replace) await secrets.delete(name);
+      return secrets.putIfAbsent(name, pem);
+    });
     if (!Buffer.from(stored).equals(pem)) {
       throw new ConfigError(`a different key is stored as ${name} already; pass --replace to replace it`);
     }

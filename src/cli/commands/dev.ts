@@ -3,7 +3,7 @@ import { clientInfoFromApp, platformScopes, type ClientInfo } from '../../broker
 import { createCatalog } from '../../catalog/index.js';
 import { mintDevIdToken, signInAtDevIdp } from '../../devidp/index.js';
 import { DependencyUnavailable, GatehouseError, InputError } from '../../errors/index.js';
-import { openLocalSecretStore } from '../../secrets/index.js';
+import { openSecretStore } from '../../secrets/index.js';
 import { openStore, readMeta, type Store } from '../../store/index.js';
 import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
 
@@ -21,7 +21,7 @@ export function registerDevCommands(program: Command): void {
     try {
       const issuer = await demoIssuer(store, 'dev id-token');
       const client = options.app === undefined ? undefined : await appClient(store, options.app);
-      const secrets = openLocalSecretStore(config.dataDir);
+      const secrets = await openSecretStore(store.db, config.dataDir);
       const audience = client?.idpClientId;
       const token = await mintDevIdToken({ config, secrets, user: options.user, issuer, audience });
       report(options, token, {
@@ -69,7 +69,7 @@ export function registerDevCommands(program: Command): void {
         }
         const subjectToken = await mintDevIdToken({
           config,
-          secrets: openLocalSecretStore(config.dataDir),
+          secrets: await openSecretStore(store.db, config.dataDir),
           user: options.user,
           issuer,
           audience: client.idpClientId,

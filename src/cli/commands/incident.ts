@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { withWitnessOptions, witnessPolicy, type WitnessOptions } from './audit.js';
 import type { Containment, Incident, IncidentDesk, IncidentDetail } from '../../detect/index.js';
 import { GatehouseError, InputError } from '../../errors/index.js';
-import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
+import { commandConfig, report, withCommonOptions, withSecrets, type CommonOptions } from '../context.js';
 import { callAdmin, currentLogin, localOperator } from '../login.js';
 import { withCatalog, type CatalogSession } from './app.js';
 
@@ -254,10 +254,8 @@ export function registerIncidentCommands(program: Command): void {
     const audit = await import('../../audit/index.js');
     let key = options.publicKey;
     if (!key) {
-      const { openLocalSecretStore } = await import('../../secrets/index.js');
-      key = await audit.auditVerifierKey(
-        openLocalSecretStore(commandConfig(options).dataDir),
-        audit.auditOrigin,
+      key = await withSecrets(commandConfig(options), (secrets) =>
+        audit.auditVerifierKey(secrets, audit.auditOrigin),
       );
     }
     let bundle: unknown;

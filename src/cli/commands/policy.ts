@@ -202,7 +202,7 @@ export function registerPolicyCommands(program: Command): void {
       return;
     }
     const config = commandConfig(options);
-    const [{ auditOrigin, openAuditLog }, { openLocalSecretStore }, { openStore }] = await Promise.all([
+    const [{ auditOrigin, openAuditLog }, { openSecretStore }, { openStore }] = await Promise.all([
       import('../../audit/index.js'),
       import('../../secrets/index.js'),
       import('../../store/index.js'),
@@ -212,7 +212,7 @@ export function registerPolicyCommands(program: Command): void {
     try {
       const audit = await openAuditLog({
         db: store.db,
-        secrets: openLocalSecretStore(config.dataDir),
+        secrets: await openSecretStore(store.db, config.dataDir),
         origin: auditOrigin,
       });
       try {

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { Config } from '../../config/index.js';
 import type { AttackKind, Scenario, SimulationSummary, SimulationTarget } from '../../detect/index.js';
 import { InputError } from '../../errors/index.js';
-import { commandConfig, withCommonOptions, type CommonOptions } from '../context.js';
+import { commandConfig, commandSecrets, withCommonOptions, type CommonOptions } from '../context.js';
 
 interface SimulateOptions extends CommonOptions {
   seed: string;
@@ -164,7 +164,6 @@ async function embedded(
     { seedCrm },
     { startGatehouse },
     { mintDevIdToken },
-    { openLocalSecretStore },
     detect,
   ] = await Promise.all([
     import('../../config/index.js'),
@@ -172,7 +171,6 @@ async function embedded(
     import('../../crm/index.js'),
     import('../../server/index.js'),
     import('../../devidp/index.js'),
-    import('../../secrets/index.js'),
     import('../../detect/index.js'),
   ]);
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-simulate-'));
@@ -206,7 +204,7 @@ async function embedded(
     const clock = detect.simulatedClock(startMs);
     const gatehouse = await startGatehouse(config, { clock });
     progress(`Gatehouse started at ${gatehouse.url} on a simulated clock`);
-    const secrets = openLocalSecretStore(dataDir);
+    const secrets = commandSecrets(config);
     const target = await targetAt(gatehouse.url, (user, audience) =>
       mintDevIdToken({ config, secrets, user, issuer: `${gatehouse.url}/idp`, audience }),
     );
@@ -252,9 +250,8 @@ async function againstUrl(
   speed: number,
   progress: (line: string) => void,
 ) {
-  const [{ mintDevIdToken }, { openLocalSecretStore }, { openStore, readMeta }, detect] = await Promise.all([
+  const [{ mintDevIdToken }, { openStore, readMeta }, detect] = await Promise.all([
     import('../../devidp/index.js'),
-    import('../../secrets/index.js'),
     import('../../store/index.js'),
     import('../../detect/index.js'),
   ]);
@@ -274,7 +271,7 @@ async function againstUrl(
     throw new InputError(
       '--data-dir must be the data dir of the running demo (its IdP key signs the users in)',
     );
-  const secrets = openLocalSecretStore(base.dataDir);
+  const secrets = commandSecrets(base);
   const target = await targetAt(url, (user, audience) =>
     mintDevIdToken({ config, secrets, user, issuer, audience }),
   );

@@ -23,7 +23,7 @@ export function registerTokenCommands(program: Command): void {
   ).action(async (options: RevokeOptions) => {
     if (!options.app && !options.user) throw new InputError('token revoke needs --app, --user or both');
     const config = commandConfig(options);
-    const [{ revokeAll }, { auditOrigin, openAuditLog }, { openLocalSecretStore }, { openStore }] =
+    const [{ revokeAll }, { auditOrigin, openAuditLog }, { openSecretStore }, { openStore }] =
       await Promise.all([
         import('../../broker/index.js'),
         import('../../audit/index.js'),
@@ -34,7 +34,7 @@ export function registerTokenCommands(program: Command): void {
     try {
       const audit = await openAuditLog({
         db: store.db,
-        secrets: openLocalSecretStore(config.dataDir),
+        secrets: await openSecretStore(store.db, config.dataDir),
         origin: auditOrigin,
       });
       try {
@@ -68,7 +68,7 @@ export function registerTokenCommands(program: Command): void {
       ),
   ).action(async (options: CommonOptions) => {
     const config = commandConfig(options);
-    const [{ rotateSigningKey }, { openLocalSecretStore }, { openStore }] = await Promise.all([
+    const [{ rotateSigningKey }, { openSecretStore }, { openStore }] = await Promise.all([
       import('../../broker/index.js'),
       import('../../secrets/index.js'),
       import('../../store/index.js'),
@@ -77,7 +77,7 @@ export function registerTokenCommands(program: Command): void {
     try {
       const kid = await rotateSigningKey({
         db: store.db,
-        secrets: openLocalSecretStore(config.dataDir),
+        secrets: await openSecretStore(store.db, config.dataDir),
         publishLeadSeconds: config.broker.keyPublishLeadSeconds,
       });
       report(
@@ -113,7 +113,7 @@ export function registerTokenCommands(program: Command): void {
       return;
     }
     const config = commandConfig(options);
-    const [{ revokeSigningKey }, { auditOrigin, openAuditLog }, { openLocalSecretStore }, { openStore }] =
+    const [{ revokeSigningKey }, { auditOrigin, openAuditLog }, { openSecretStore }, { openStore }] =
       await Promise.all([
         import('../../broker/index.js'),
         import('../../audit/index.js'),
@@ -122,7 +122,7 @@ export function registerTokenCommands(program: Command): void {
       ]);
     const store = await openStore(config);
     try {
-      const secrets = openLocalSecretStore(config.dataDir);
+      const secrets = await openSecretStore(store.db, config.dataDir);
       const audit = await openAuditLog({ db: store.db, secrets, origin: auditOrigin });
       try {
         const result = await revokeSigningKey({
