@@ -83,6 +83,7 @@ export const errorRegistry = {
   REPORT_INVALID: { status: 422, title: 'The compliance report does not verify' },
   WITNESS_REFUSED: { status: 502, title: 'A log witness did not cosign' },
   CRM_UNSUPPORTED: { status: 422, title: 'Not supported by the connected CRM' },
+  CONTROL_STALE: { status: 503, title: 'Control state out of date' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;
@@ -243,7 +244,8 @@ export type UnavailableCode =
   | 'OVERLOADED'
   | 'DATABASE_BUSY'
   | 'AUDIT_LOG_DAMAGED'
-  | 'POLICY_UNAVAILABLE';
+  | 'POLICY_UNAVAILABLE'
+  | 'CONTROL_STALE';
 export class DependencyUnavailable extends GatehouseError {
   constructor(code: UnavailableCode, message: string, options: { cause?: unknown } = {}) {
     super(code, message, options);

@@ -47,16 +47,18 @@ export async function withCatalog<T>(
   work: (session: CatalogSession) => Promise<T>,
 ): Promise<T> {
   const config = commandConfig(options);
-  const [audit, broker, catalog, crm, egressModule, policy, secretsModule, storeModule] = await Promise.all([
-    import('../../audit/index.js'),
-    import('../../broker/index.js'),
-    import('../../catalog/index.js'),
-    import('../../crm/index.js'),
-    import('../../egress/index.js'),
-    import('../../policy/index.js'),
-    import('../../secrets/index.js'),
-    import('../../store/index.js'),
-  ]);
+  const [audit, broker, catalog, control, crm, egressModule, policy, secretsModule, storeModule] =
+    await Promise.all([
+      import('../../audit/index.js'),
+      import('../../broker/index.js'),
+      import('../../catalog/index.js'),
+      import('../../control/index.js'),
+      import('../../crm/index.js'),
+      import('../../egress/index.js'),
+      import('../../policy/index.js'),
+      import('../../secrets/index.js'),
+      import('../../store/index.js'),
+    ]);
   const store = await storeModule.openStore(config);
   try {
     const secrets = await secretsModule.openSecretStore(store.db, config.dataDir);
@@ -74,7 +76,10 @@ export async function withCatalog<T>(
         db: store.db,
         config,
         egress,
-        policies: () => (policies ??= policy.loadActivePolicySet(config.dataDir)),
+        policies: () =>
+          (policies ??= control
+            .openPolicyVersions(store.db, config.dataDir)
+            .then((versions) => policy.loadActivePolicySet(versions))),
         audit: log,
         revokeTokens,
         tableSizes: async () =>

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -104,7 +105,10 @@ export function registerPolicyCommands(program: Command): void {
         path !== undefined && !options.policies
           ? await loadPolicySet(path)
           : await policySet(options, config);
-      const tests = await readPolicyTestFiles(path ?? policies.dir);
+      const tests =
+        path === undefined && policies.tests
+          ? policies.tests
+          : await readPolicyTestFiles(path ?? policies.dir);
       if (tests.length === 0) throw new InputError(`no test cases in ${join(path ?? policies.dir, 'tests')}`);
       files = runTestFiles(policies, tests, context);
     }
@@ -222,7 +226,9 @@ export function registerPolicyCommands(program: Command): void {
           context: { fieldsets: config.scopes, consentPurposes: config.gateway.consent.purposes },
           force: options.force === true,
         };
-        const publication = await publishPolicySet(dir, config.dataDir, gate, async (publication) => {
+        const { openPolicyVersions } = await import('../../control/index.js');
+        const versions = await openPolicyVersions(store.db, config.dataDir);
+        const publication = await publishPolicySet(dir, versions, gate, async (publication) => {
           await audit.append(
             publishAuditEvent({
               actor: localOperator.id,
@@ -289,7 +295,19 @@ function policyOption(command: Command): Command {
 }
 
 async function policySet(options: PolicyOptions, config: Config): Promise<PolicySet> {
-  return options.policies ? loadPolicySet(options.policies) : loadActivePolicySet(config.dataDir);
+  if (options.policies) return loadPolicySet(options.policies);
+  // A maker's CI checks a manifest with no Gatehouse around: the built-in library, and no store made.
+  if (!config.database.url && !existsSync(join(config.dataDir, 'gatehouse.db'))) return loadPolicySet();
+  const [{ openStore }, { openPolicyVersions }] = await Promise.all([
+    import('../../store/index.js'),
+    import('../../control/index.js'),
+  ]);
+  const store = await openStore(config);
+  try {
+    return await loadActivePolicySet(await openPolicyVersions(store.db, config.dataDir));
+  } finally {
+    await store.close();
+  }
 }
 
 function invalid(options: CommonOptions, file: string, errors: readonly string[]): void {
