@@ -11,7 +11,6 @@ import {
   type JWTPayload,
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openLocalSecretStore } from '../src/secrets/index.js';
 import {
   Browser,
   consoleRedirectUri,
@@ -46,7 +45,7 @@ beforeAll(async () => {
       'roles.reviewer.reviews': ['read:contact.pii'],
     },
   });
-  const secrets = openLocalSecretStore(demo.dataDir);
+  const secrets = demo.secrets;
   brokerJwk = JSON.parse(
     Buffer.from((await secrets.get('broker/signing-key')) as Uint8Array).toString('utf8'),
   ) as JWK;

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,10 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfig } from '../src/config/index.js';
 import { mintDevIdToken, signInAtDevIdp } from '../src/devidp/index.js';
-import { openLocalSecretStore } from '../src/secrets/index.js';
+import { defaultPolicyDir } from '../src/policy/index.js';
 import { consoleRedirectUri } from './support/broker.js';
-import { gatehouse } from './support/cli.js';
+import { serverSecrets } from './support/demo.js';
+import { gatehouse, gatehouseAsync } from './support/cli.js';
 import { onPostgres, testDatabase } from './support/database.js';
+import { startTcpProxy, type TcpProxy } from './support/proxy.js';
 import { testRedisUrl, uniquePrefix, withoutRedisNote } from './support/redis.js';
 
 /**
@@ -80,7 +83,8 @@ describe.skipIf(!ready)('three nodes on one PostgreSQL and one Redis', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const config = () => loadConfig({ env: {}, overrides: { dataDir } });
+  const config = () =>
+    loadConfig({ env: {}, overrides: { dataDir, 'database.url': env.GATEHOUSE_DATABASE_URL } });
   async function accessToken(node: Node, user: string, clientId: string, scope: string): Promise<string> {
     // Platform scopes come only from the console's sign-in, which runs at the public URL (node 1).
     if (clientId === 'console') {
@@ -93,13 +97,14 @@ describe.skipIf(!ready)('three nodes on one PostgreSQL and one Redis', () => {
       });
       return signedIn.access_token as string;
     }
+    const { secrets, close } = await serverSecrets(config());
     const subjectToken = await mintDevIdToken({
       config: config(),
-      secrets: openLocalSecretStore(dataDir),
+      secrets,
       user,
       issuer: `${publicUrl}/idp`,
       audience: clientId,
-    });
+    }).finally(close);
     const response = await fetch(`${node.url}/oauth/token`, {
       method: 'POST',
       body: new URLSearchParams({
@@ -289,6 +294,164 @@ describe.skipIf(!ready)('three nodes on one PostgreSQL and one Redis', () => {
       }
       expect(status, `${n.url} did not throttle bob in the app`).toBe(429);
     }
+  });
+});
+
+describe.skipIf(!ready)('stateless nodes: separate, empty data dirs on one PostgreSQL and one Redis', () => {
+  // Nothing is shared but the database, Redis and the master key (an orchestrator's secret).
+  const home = mkdtempSync(join(tmpdir(), 'gatehouse-stateless-'));
+  const dirs = ['a', 'b', 'c', 'cli'].map((name) => join(home, name));
+  const nodes: Node[] = [];
+  let env: Record<string, string> = {};
+  let proxy: TcpProxy | undefined;
+  const envOf = (i: number) => ({ ...env, GATEHOUSE_DATA_DIR: dirs[i] as string });
+  // Never a synchronous CLI run here: the test process carries the third node's database proxy.
+  const token = async (user: string, app: string, scope: string) => {
+    const result = await gatehouseAsync(
+      ['dev', 'token', '--user', user, '--app', app, '--scope', scope],
+      envOf(3),
+    );
+    expect(result.stderr).toBe('');
+    return result.stdout.trim();
+  };
+  const tokens: Record<'alice' | 'bob' | 'dave' | 'erin', string> = {
+    alice: '',
+    bob: '',
+    dave: '',
+    erin: '',
+  };
+  const get = (n: Node, path: string, bearer: string) =>
+    fetch(`${n.url}${path}`, { headers: { authorization: `Bearer ${bearer}` } });
+
+  beforeAll(async () => {
+    const ports = await Promise.all([freePort(), freePort(), freePort()]);
+    const databaseUrl = (await testDatabase(home))['database.url'] as string;
+    const configFile = join(home, 'gatehouse.yaml');
+    writeFileSync(
+      configFile,
+      stringify({
+        redis: { keyPrefix: uniquePrefix('stateless') },
+        control: { maxStalenessMs: 3000 },
+        detect: { enabled: false },
+      }),
+    );
+    env = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      GATEHOUSE_DATABASE_URL: databaseUrl,
+      GATEHOUSE_REDIS_URL: testRedisUrl as string,
+      GATEHOUSE_PUBLIC_URL: `http://127.0.0.1:${ports[0]}`,
+      GATEHOUSE_CONFIG: configFile,
+      GATEHOUSE_MASTER_KEY: randomBytes(32).toString('base64'),
+      GATEHOUSE_LOG_LEVEL: 'warn',
+    };
+    nodes.push(startNode(ports[0] as number, envOf(0)), startNode(ports[1] as number, envOf(1)));
+    await Promise.all(nodes.map((n) => waitUntilReady(n)));
+    [tokens.alice, tokens.bob, tokens.dave, tokens.erin] = await Promise.all([
+      token('alice', 'call-notes', 'read:account.basic'),
+      token('bob', 'pipeline-dashboard', 'read:account.basic'),
+      token('dave', 'console', 'admin'),
+      token('erin', 'call-notes', 'read:account.basic'),
+    ]);
+    // The third node reaches PostgreSQL through a proxy the test can cut.
+    const target = new URL(databaseUrl);
+    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    target.host = `127.0.0.1:${proxy.port}`;
+    nodes.push(startNode(ports[2] as number, { ...envOf(2), GATEHOUSE_DATABASE_URL: target.toString() }));
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => stopNode(n)));
+    await proxy?.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  const [a, b] = [() => nodes[0] as Node, () => nodes[1] as Node];
+
+  it('form one Gatehouse: a token minted by one is accepted by the other', async () => {
+    // No secret files anywhere: keys and secrets live in the database, sealed under the master key.
+    for (const dir of dirs.slice(0, 2)) expect(existsSync(join(dir, 'secrets'))).toBe(false);
+    for (const n of [a(), b()]) {
+      expect((await get(n, '/crm/v1/accounts?limit=1', tokens.alice)).status).toBe(200);
+    }
+    const ready = (await (await fetch(`${b().url}/readyz`)).json()) as { checks: Record<string, unknown> };
+    expect(ready.checks.control).toMatchObject({ ok: true });
+  });
+
+  it('a policy published through one node is in force on the other within seconds', async () => {
+    const listBig = (n: Node) => get(n, '/crm/v1/accounts?limit=150&fields=name', tokens.bob);
+    expect((await listBig(a())).status).toBe(200);
+    const exportRules = readFileSync(join(defaultPolicyDir(), 'runtime', 'export.cedar'), 'utf8').replace(
+      '> 1000',
+      '> 100',
+    );
+    const published = await fetch(`${b().url}/admin/v1/policies/publish`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.dave}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        files: { 'runtime/export.cedar': exportRules },
+        reason: 'exports above 100 need an elevation',
+        force: true,
+      }),
+    });
+    expect(published.status).toBe(200);
+    const { version } = (await published.json()) as { version: string };
+    await waitFor(async () => (await listBig(a())).status === 403, 5000);
+    const ready = (await (await fetch(`${a().url}/readyz`)).json()) as {
+      checks: Record<string, { detail?: string }>;
+    };
+    expect(ready.checks.policy?.detail).toBe(version);
+  });
+
+  it('a signing key revoked on one node is honoured by the other, and the new key is accepted there', async () => {
+    const { dave, erin } = tokens;
+    expect((await get(b(), '/crm/v1/accounts?limit=1', erin)).status).toBe(200);
+    const kid = (
+      JSON.parse(Buffer.from(erin.split('.')[0] as string, 'base64url').toString()) as { kid: string }
+    ).kid;
+    const revoked = await fetch(`${a().url}/admin/v1/keys/${kid}/revoke`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${dave}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'stateless cluster test' }),
+    });
+    expect(revoked.status).toBe(200);
+    const { signing_kid: next } = (await revoked.json()) as { signing_kid: string };
+    expect(next).not.toBe(kid);
+    await waitFor(async () => (await get(b(), '/crm/v1/accounts?limit=1', erin)).status === 401, 5000);
+    // Minted (through node 1) with the key that signs now: node 2 takes it.
+    tokens.erin = await token('erin', 'call-notes', 'read:account.basic');
+    expect((await get(b(), '/crm/v1/accounts?limit=1', tokens.erin)).status).toBe(200);
+    const jwks = (await (await fetch(`${b().url}/.well-known/jwks.json`)).json()) as {
+      keys: { kid: string }[];
+    };
+    expect(jwks.keys.map((k) => k.kid)).toContain(next);
+    expect(jwks.keys.map((k) => k.kid)).not.toContain(kid);
+  }, 60_000);
+
+  it('a third node with an empty data dir joins and serves', async () => {
+    const third = nodes[2] as Node;
+    await waitUntilReady(third);
+    expect((await get(third, '/crm/v1/accounts?limit=1', tokens.erin)).status).toBe(200);
+  });
+
+  it('a node that loses the store goes stale and refuses (fail closed), and serves again once it is back', async () => {
+    const third = nodes[2] as Node;
+    const alice = tokens.erin;
+    proxy?.cut();
+    const controlCheck = async () =>
+      ((await (await fetch(`${third.url}/readyz`)).json()) as { checks: Record<string, { ok: boolean }> })
+        .checks.control;
+    await waitFor(async () => (await controlCheck())?.ok === false, 20_000);
+    // Keys and policy may have changed elsewhere: even the key set is not served from a stale snapshot.
+    const jwks = await fetch(`${third.url}/.well-known/jwks.json`);
+    expect(jwks.status).toBe(503);
+    expect(await jwks.json()).toMatchObject({ code: 'CONTROL_STALE' });
+    expect((await get(third, '/crm/v1/accounts?limit=1', alice)).status).toBe(503);
+    expect((await fetch(`${third.url}/readyz`)).status).toBe(503);
+    // The other nodes never lost the store: they keep serving.
+    expect((await get(a(), '/crm/v1/accounts?limit=1', alice)).status).toBe(200);
+    proxy?.restore();
+    await waitFor(async () => (await get(third, '/crm/v1/accounts?limit=1', alice)).status === 200, 20_000);
   });
 });
 

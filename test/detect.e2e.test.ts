@@ -8,7 +8,6 @@ import {
   type EvidenceBundle,
 } from '../src/audit/index.js';
 import { simulatedClock, webhookSignature } from '../src/detect/index.js';
-import { openLocalSecretStore } from '../src/secrets/index.js';
 import { redeemCodeFlow } from './support/broker.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { auditEventsOf, expectProblem, json, type Page } from './support/http.js';
@@ -200,7 +199,7 @@ describe('an app paging through contacts', () => {
     const response = await demo.get(`/admin/v1/incidents/${opened.id}/evidence`, carol);
     expect(response.status).toBe(200);
     const bundle = await json<EvidenceBundle>(response);
-    const key = await auditVerifierKey(openLocalSecretStore(demo.dataDir), auditOrigin);
+    const key = await auditVerifierKey(demo.secrets, auditOrigin);
     expect(verifyEvidenceBundle(bundle, key)).toMatchObject({ ok: true, events: opened.evidence.length });
     expect(bundle.events.map((e) => e.index)).toEqual(opened.evidence);
     const refusal = bundle.events.find((e) => e.event.action === 'bulk_export');

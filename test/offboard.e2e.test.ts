@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appSecretPrefix, userSecretPrefix } from '../src/catalog/index.js';
-import { openLocalSecretStore, type SecretStore } from '../src/secrets/index.js';
+import type { SecretStore } from '../src/secrets/index.js';
 import { gatehouseAsync, loginAs } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { expectProblem, json } from './support/http.js';
@@ -58,7 +58,7 @@ async function register(user: string, name: string, owner: string): Promise<void
 
 beforeAll(async () => {
   demo = await startDemo();
-  secrets = openLocalSecretStore(demo.dataDir);
+  secrets = demo.secrets;
 });
 
 afterAll(async () => {

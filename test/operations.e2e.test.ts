@@ -46,15 +46,16 @@ describe('logs', () => {
     const server = await startGatehouse(config, { logger: createLogger('debug', sink) });
     try {
       const { mintDevIdToken } = await import('../src/devidp/index.js');
-      const { openLocalSecretStore } = await import('../src/secrets/index.js');
+      const { serverSecrets } = await import('./support/demo.js');
+      const { secrets, close } = await serverSecrets(config);
       const idToken = await mintDevIdToken({
         config,
-        secrets: openLocalSecretStore(dataDir),
+        secrets,
         user: 'bob',
         issuer: `${server.url}/idp`,
         // The exchange is bound to the app asking: an ID token issued to its own IdP client.
         audience: 'call-notes',
-      });
+      }).finally(close);
       const exchanged = await fetch(`${server.url}/oauth/token`, {
         method: 'POST',
         body: new URLSearchParams({

@@ -1,13 +1,16 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerPolicyCommands } from '../src/cli/commands/policy.js';
+import { loadConfig, type Config } from '../src/config/index.js';
+import { storedPolicyVersions } from '../src/control/index.js';
 import { defaultPolicyDir, readPolicyTestFiles } from '../src/policy/index.js';
 import { defaultFiles, writeLibrary } from '../src/policy/test-support.js';
+import { bumpControlRevision, openStore } from '../src/store/index.js';
 import { gatehouseAsync } from './support/cli.js';
-import { openTestSql, testDatabaseEnvSync, type TestSql } from './support/database.js';
+import { openTestSql, testDatabase, testDatabaseEnvSync, type TestSql } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
 import {
   auditEventsOf,
@@ -488,7 +491,7 @@ describe('publishing a library that fails its own tests', () => {
       expect(refused.stderr.trim().split('\n')).toHaveLength(1);
       expect(refused.stderr).toContain('fails 3 of its 33 test cases');
       expect(refused.stderr).toContain('[POLICY_TESTS_FAILED]');
-      expect(existsSync(join(dataDir, 'policies', 'current'))).toBe(false);
+      expect(await activeVersionOf(dataDir)).toBeUndefined();
 
       const forced = await gatehouseAsync([
         'policy',
@@ -504,7 +507,7 @@ describe('publishing a library that fails its own tests', () => {
       expect(forced.code).toBe(0);
       const out = JSON.parse(forced.stdout) as { version: string; tests: object };
       expect(out.tests).toEqual({ total: 33, failed: 3, forced: true });
-      expect(readFileSync(join(dataDir, 'policies', 'current'), 'utf8').trim()).toBe(out.version);
+      expect(await activeVersionOf(dataDir)).toBe(out.version);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
@@ -514,7 +517,8 @@ describe('publishing a library that fails its own tests', () => {
 describe('a published library that cannot be loaded', () => {
   it('leaves the previous one in force and says so in the validation status', async () => {
     const before = await json<{ version: string }>(await demo.get('/admin/v1/policies', dave));
-    writeFileSync(join(demo.dataDir, 'policies', 'current'), 'ffffffffffff\n');
+    // The store's active version names one it does not hold (a damaged or tampered database).
+    await activateMissingVersion(demo.config, 'ffffffffffff');
     const body = await json<{
       version: string;
       validation: { status: string; published: string; error: string };
@@ -527,6 +531,30 @@ describe('a published library that cannot be loaded', () => {
     expect((await demo.get('/crm/v1/accounts?limit=1', alice)).status).toBe(200);
   });
 });
+
+async function activeVersionOf(dataDir: string): Promise<string | undefined> {
+  const store = await openStore(
+    loadConfig({ env: {}, overrides: { dataDir, ...(await testDatabase(dataDir)) } }),
+  );
+  try {
+    return await storedPolicyVersions(store.db).active();
+  } finally {
+    await store.close();
+  }
+}
+
+async function activateMissingVersion(config: Config, version: string): Promise<void> {
+  const store = await openStore(config);
+  try {
+    await store.db
+      .insertInto('control_activations' as never)
+      .values({ kind: 'policy', version, activated_at: new Date().toISOString() } as never)
+      .execute();
+    await bumpControlRevision(store.db);
+  } finally {
+    await store.close();
+  }
+}
 
 interface DecisionRow {
   request_id: string;

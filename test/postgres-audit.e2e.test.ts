@@ -8,10 +8,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfig } from '../src/config/index.js';
 import { mintDevIdToken } from '../src/devidp/index.js';
-import { openLocalSecretStore } from '../src/secrets/index.js';
 import { gatehouse } from './support/cli.js';
 import { onPostgres, testDatabase, withTestDatabase } from './support/database.js';
-import { startDemo } from './support/demo.js';
+import { serverSecrets, startDemo } from './support/demo.js';
 
 /**
  * The audit log on PostgreSQL: many `gatehouse serve` processes append to one log through one
@@ -69,17 +68,20 @@ async function startCluster(name: string, count: number) {
   };
   const nodes = ports.map((port) => startNode(port, env));
   await Promise.all(nodes.map((node) => waitUntilReady(node)));
-  const config = loadConfig({ env: {}, overrides: { dataDir, demo: true } });
-  const secrets = openLocalSecretStore(dataDir);
+  const config = loadConfig({
+    env: {},
+    overrides: { dataDir, demo: true, ...(await testDatabase(dataDir)) },
+  });
   const accessToken = async (node: Node, user: string) => {
     // Issued to the call-notes app's own IdP client: the exchange is bound to the app asking.
+    const { secrets, close } = await serverSecrets(config);
     const subjectToken = await mintDevIdToken({
       config,
       secrets,
       user,
       issuer: `${publicUrl}/idp`,
       audience: 'call-notes',
-    });
+    }).finally(close);
     const response = await fetch(`${node.url}/oauth/token`, {
       method: 'POST',
       body: new URLSearchParams({

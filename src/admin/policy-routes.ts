@@ -17,6 +17,7 @@ import {
   type CaseResult,
   type DecisionLog,
   type PolicySet,
+  type PolicyVersions,
 } from '../policy/index.js';
 import {
   authenticate,
@@ -31,7 +32,8 @@ import { Closed, Nullable, Open, rejectInvalid, type AdminTypeProvider } from '.
 export interface PolicyRouteDeps extends PipelineDeps {
   /** The library in force (reloaded within a second of a publish). */
   library(): PolicySet;
-  dataDir: string;
+  /** Where published versions live (the store). */
+  versions: PolicyVersions;
   decisions: DecisionLog;
   /** Scope → fieldset, for admission cases. */
   fieldsets: Readonly<Record<string, { readonly object: string; readonly fields: readonly string[] }>>;
@@ -96,7 +98,7 @@ export function registerPolicyRoutes(app: FastifyInstance, deps: PolicyRouteDeps
         trail.reason = `policy library ${active.version} returned`;
         return {
           version: active.version,
-          validation: await validationStatus(deps.dataDir, active),
+          validation: await validationStatus(deps.versions, active),
           policies: [...active.policies.values()].map((p) => ({
             id: p.id,
             kind: p.kind,
@@ -123,7 +125,11 @@ export function registerPolicyRoutes(app: FastifyInstance, deps: PolicyRouteDeps
         const files =
           body.cases !== undefined
             ? [{ file: '(posted)', results: runPolicyTests(policies, parseCases(body.cases), context) }]
-            : runTestFiles(policies, await readPolicyTestFiles(deps.library().dir), context);
+            : runTestFiles(
+                policies,
+                deps.library().tests ?? (await readPolicyTestFiles(deps.library().dir)),
+                context,
+              );
         const results = files.flatMap((f) => f.results);
         const failed = results.filter((r) => !r.passed).length;
         trail.reason = `${results.length - failed}/${results.length} policy test cases passed`;
@@ -168,7 +174,7 @@ export function registerPolicyRoutes(app: FastifyInstance, deps: PolicyRouteDeps
         const reason = publishReason(body.reason);
         const active = deps.library();
         const files = candidateFiles(active.files, body.files);
-        const tests = await readPolicyTestFiles(active.dir);
+        const tests = active.tests ?? (await readPolicyTestFiles(active.dir));
         const gate = {
           context: { fieldsets: deps.fieldsets, consentPurposes: deps.consentPurposes },
           force: body.force === true,
@@ -177,7 +183,7 @@ export function registerPolicyRoutes(app: FastifyInstance, deps: PolicyRouteDeps
           set,
           previous,
           tests: tested,
-        } = await publishPolicyFiles(files, tests, deps.dataDir, gate, async (publication) => {
+        } = await publishPolicyFiles(files, tests, deps.versions, gate, async (publication) => {
           trail.resourceId = publication.set.version;
           await deps.audit.append(
             publishAuditEvent({
@@ -208,18 +214,17 @@ export function registerPolicyRoutes(app: FastifyInstance, deps: PolicyRouteDeps
 
 /** A library that validates is in force; a published one that failed to load is reported, not hidden. */
 async function validationStatus(
-  dataDir: string,
+  versions: PolicyVersions,
   active: PolicySet,
 ): Promise<{ status: 'valid' | 'reloading' | 'invalid'; published?: string; error?: string }> {
   let published: string | undefined;
   try {
-    published = await publishedVersion(dataDir);
+    published = await publishedVersion(versions);
     if (published === undefined || published === active.version) return { status: 'valid', published };
-    await loadActivePolicySet(dataDir);
+    await loadActivePolicySet(versions);
     return { status: 'reloading', published };
   } catch (error) {
-    // Named inside the data dir: an answer never carries the server's absolute paths.
-    const why = (error instanceof Error ? error.message : String(error)).split(dataDir).join('<data dir>');
+    const why = error instanceof Error ? error.message : String(error);
     return {
       status: 'invalid',
       ...(published && { published }),

@@ -140,6 +140,8 @@ export interface Broker {
     kid: string,
     how: { reason: string; actor: string; requestId?: string },
   ): Promise<RevokeKeyResult>;
+  /** Reads the key schedule again (the node's control snapshot moved: a key rotated or revoked elsewhere). */
+  reloadKeys(): Promise<void>;
   /** Stops polling. */
   close(): void;
 }
@@ -432,6 +434,7 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
       await revocations.sync();
       return result;
     },
+    reloadKeys: () => keys.reload(),
     close() {
       clearInterval(keyTimer);
       revocations.close();

@@ -9,7 +9,7 @@ import {
 } from 'jose';
 import { ConfigError, NotFound } from '../errors/index.js';
 import type { SecretStore } from '../secrets/index.js';
-import type { Db } from '../store/index.js';
+import { bumpControlRevision, type Db } from '../store/index.js';
 import { brokerDb, type BrokerDb } from './tables.js';
 
 /** The first key's secret name (kept from before rotation existed). */
@@ -165,6 +165,7 @@ export async function openKeyRing(options: {
         .where('kid', '!=', key.kid)
         .where('retire_at', 'is', null)
         .execute();
+      await bumpControlRevision(trx);
     });
     await reload();
     return key;
@@ -187,7 +188,10 @@ export async function openKeyRing(options: {
       if (!entries.some((entry) => entry.key.kid === kid)) {
         throw new NotFound('no signing key has this kid');
       }
-      await db.updateTable('broker_keys').set({ retire_at: now }).where('kid', '=', kid).execute();
+      await db.transaction().execute(async (trx) => {
+        await trx.updateTable('broker_keys').set({ retire_at: now }).where('kid', '=', kid).execute();
+        await bumpControlRevision(trx);
+      });
       await reload();
       // The key that signs next would be an older one left to retire: a fresh key is safer.
       if (signer(now)?.retireAt !== null) return (await rotate(now, 0)).kid;

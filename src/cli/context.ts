@@ -2,6 +2,8 @@ import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { loadConfig, type Config } from '../config/index.js';
 import type { GatehouseModules } from '../server/index.js';
+import type { SecretStore } from '../secrets/index.js';
+import type { Store } from '../store/index.js';
 
 /** Options every command takes. */
 export interface CommonOptions {
@@ -82,5 +84,40 @@ export function progressBar(label: string): { update(done: number, total: number
     stop() {
       if (started) bar.stop();
     },
+  };
+}
+
+/**
+ * Runs `work` with the secret store of the configured database (secrets live there, not in the data
+ * dir, so a command sees what every node sees), and closes the store after.
+ */
+export async function withSecrets<T>(
+  config: Config,
+  work: (secrets: SecretStore, db: Store['db']) => Promise<T>,
+): Promise<T> {
+  const [{ openSecretService }, { openStore }] = await Promise.all([
+    import('../secrets/index.js'),
+    import('../store/index.js'),
+  ]);
+  const store = await openStore(config);
+  try {
+    const { secrets, keys } = await openSecretService(config, store.db);
+    try {
+      return await work(secrets, store.db);
+    } finally {
+      await keys.close();
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+/** The secret store for a command that keeps no store open: each call opens the database briefly. */
+export function commandSecrets(config: Config): SecretStore {
+  return {
+    get: (name) => withSecrets(config, (secrets) => secrets.get(name)),
+    putIfAbsent: (name, value) => withSecrets(config, (secrets) => secrets.putIfAbsent(name, value)),
+    delete: (name) => withSecrets(config, (secrets) => secrets.delete(name)),
+    list: (prefix) => withSecrets(config, (secrets) => secrets.list(prefix)),
   };
 }

@@ -372,6 +372,20 @@ export const configSchema = z
           .default([]),
       })
       .prefault({}),
+    control: z
+      .strictObject({
+        /**
+         * How often each node reads the store's control revision (policy versions, playbooks, signing
+         * keys): a change holds within this; on PostgreSQL LISTEN/NOTIFY brings it sooner.
+         */
+        pollMs: z.number().int().min(100).max(60_000).default(1000),
+        /**
+         * A node that has not confirmed its control state with the store for this long refuses requests
+         * (503 CONTROL_STALE) rather than serve on policy or keys that may have changed.
+         */
+        maxStalenessMs: z.number().int().min(1000).max(3_600_000).default(30_000),
+      })
+      .prefault({}),
     demoUsers: z.record(z.string(), demoUser),
   })
   .superRefine((config, ctx) => {

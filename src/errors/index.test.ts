@@ -93,6 +93,7 @@ const owned = {
   REPORT_INVALID: true,
   KEY_SERVICE_UNAVAILABLE: true,
   FIELD_ENCRYPTED: true,
+  CONTROL_STALE: true,
 } as const satisfies Record<OwnedErrorCode, true>;
 
 describe('AnyGatehouseError', () => {

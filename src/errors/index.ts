@@ -85,6 +85,7 @@ export const errorRegistry = {
   CRM_UNSUPPORTED: { status: 422, title: 'Not supported by the connected CRM' },
   KEY_SERVICE_UNAVAILABLE: { status: 503, title: 'Key service unavailable' },
   FIELD_ENCRYPTED: { status: 422, title: 'The field is encrypted: equality only' },
+  CONTROL_STALE: { status: 503, title: 'Control state out of date' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;
@@ -279,7 +280,8 @@ export type UnavailableCode =
   | 'OVERLOADED'
   | 'DATABASE_BUSY'
   | 'AUDIT_LOG_DAMAGED'
-  | 'POLICY_UNAVAILABLE';
+  | 'POLICY_UNAVAILABLE'
+  | 'CONTROL_STALE';
 export class DependencyUnavailable extends GatehouseError {
   declare readonly code: UnavailableCode;
   constructor(code: UnavailableCode, message: string, options: { cause?: unknown } = {}) {

@@ -7,7 +7,7 @@ import { registerPolicyCommands } from '../cli/commands/policy.js';
 import { userInfo } from 'node:os';
 import { auditOrigin, openAuditLog, type AuditEvent } from '../audit/index.js';
 import { loadConfig } from '../config/index.js';
-import { openLocalSecretStore } from '../secrets/index.js';
+import { openSecretService } from '../secrets/index.js';
 import { openStore } from '../store/index.js';
 import { authorizeRequest } from './authorize.js';
 import { openDecisionLog } from './decision-log.js';
@@ -342,7 +342,7 @@ async function auditEvents(): Promise<AuditEvent[]> {
   try {
     const audit = await openAuditLog({
       db: store.db,
-      secrets: openLocalSecretStore(dataDir),
+      secrets: (await openSecretService(config, store.db)).secrets,
       origin: auditOrigin,
     });
     try {

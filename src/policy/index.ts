@@ -79,3 +79,4 @@ export {
   type DecisionLog,
   type DecisionLogOptions,
 } from './decision-log.js';
+export { importPolicyDir, type PolicyVersions } from './versions.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
@@ -8,6 +8,7 @@ import { InputError } from '../errors/index.js';
 import type { AdmissionContext } from './admission.js';
 import { lineColumn, PolicyInvalid, PolicyTestsFailed } from './errors.js';
 import { runTestFiles } from './testing.js';
+import type { PolicyVersions } from './versions.js';
 
 /**
  * The policy library: a Cedar schema and `.cedar` files in a directory, validated against the schema
@@ -55,6 +56,8 @@ export interface PolicySet {
   readonly runtimeUsesRecordIds: boolean;
   /** Names under which the schema and the two policy sets are pre-parsed in the Wasm module. */
   readonly preparsed: { readonly schema: string; readonly admission: string; readonly runtime: string };
+  /** A published version's test cases (it has no directory to read them from). */
+  readonly tests?: readonly PolicyFile[];
 }
 
 /** The default library shipped with Gatehouse (`policies/` at the package root). */
@@ -293,19 +296,18 @@ export interface PublishGate {
 }
 
 /**
- * Publishing: a validated copy of a library under `<dataDir>/policies/versions/<version>/` (with its
- * test cases), made the active one by writing its version to `<dataDir>/policies/current`. Invalid
- * libraries are refused before anything is written.
+ * Publishing: a validated library stored as a version (with its test cases) in `versions`, then made
+ * the active one. Invalid libraries are refused before anything is written.
  */
 export async function publishPolicySet(
   sourceDir: string,
-  dataDir: string,
+  versions: PolicyVersions,
   gate: PublishGate,
   beforeActivate?: (publication: Publication) => Promise<void>,
 ): Promise<Publication> {
   const root = resolve(sourceDir);
   const [files, tests] = await Promise.all([readPolicyFiles(root), readPolicyTestFiles(root)]);
-  return publishPolicyFiles(files, tests, dataDir, gate, beforeActivate, root);
+  return publishPolicyFiles(files, tests, versions, gate, beforeActivate, root);
 }
 
 /**
@@ -316,7 +318,7 @@ export async function publishPolicySet(
 export async function publishPolicyFiles(
   files: readonly PolicyFile[],
   tests: readonly PolicyFile[],
-  dataDir: string,
+  versions: PolicyVersions,
   gate: PublishGate,
   beforeActivate?: (publication: Publication) => Promise<void>,
   source = '(candidate)',
@@ -324,26 +326,16 @@ export async function publishPolicyFiles(
   const set = buildPolicySet(source, files);
   const testResults = testLibrary(set, tests, gate);
   const previous =
-    (await publishedVersion(dataDir)) ?? policyVersion(await readPolicyFiles(defaultPolicyDir()));
-  const base = join(dataDir, 'policies');
+    (await publishedVersion(versions)) ?? policyVersion(await readPolicyFiles(defaultPolicyDir()));
   const version = set.version;
-  const target = join(base, 'versions', version);
-  if (!existsSync(join(target, SCHEMA_FILE))) {
-    const staging = `${target}.tmp-${process.pid}-${Date.now()}`;
-    for (const file of [...files, ...tests]) {
-      const path = join(staging, ...file.path.split('/'));
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, file.text);
-    }
-    await rm(target, { recursive: true, force: true });
-    await rename(staging, target);
-  }
-  const publication = { set: Object.freeze({ ...set, dir: target }), previous, tests: testResults };
+  await versions.put(version, files, tests);
+  const publication = {
+    set: Object.freeze({ ...set, dir: publishedDir(version), tests: Object.freeze([...tests]) }),
+    previous,
+    tests: testResults,
+  };
   await beforeActivate?.(publication);
-  const pointer = join(base, 'current');
-  const temporary = `${pointer}.tmp-${process.pid}-${Date.now()}`;
-  await writeFile(temporary, `${version}\n`);
-  await rename(temporary, pointer);
+  await versions.activate(version);
   return publication;
 }
 
@@ -424,19 +416,13 @@ export function publishReason(text: unknown): string {
   return line;
 }
 
-/** The version the data directory's pointer names, or undefined when nothing was published. */
-async function hasPublishedVersions(dataDir: string): Promise<boolean> {
-  const versions = await readdir(join(dataDir, 'policies', 'versions')).catch(() => []);
-  return versions.length > 0;
+/** The active published version, or undefined when nothing was published. */
+export async function publishedVersion(versions: PolicyVersions): Promise<string | undefined> {
+  return versions.active();
 }
 
-export async function publishedVersion(dataDir: string): Promise<string | undefined> {
-  const pointer = join(dataDir, 'policies', 'current');
-  if (!existsSync(pointer)) return undefined;
-  const version = (await readFile(pointer, 'utf8')).trim();
-  if (!/^[0-9a-f]{12}$/.test(version)) throw new PolicyInvalid(`${pointer} does not hold a policy version`);
-  return version;
-}
+/** What a published version's `dir` says: it lives in the store, not in a directory. */
+const publishedDir = (version: string) => `(published version ${version})`;
 
 /** Names a candidate file may have: the schema, or a `.cedar` file under admission/ or runtime/. */
 const candidatePath =
@@ -492,23 +478,21 @@ export function candidateFiles(
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-/** The published library of a data directory, or the default library when none was published. */
-export async function loadActivePolicySet(dataDir: string): Promise<PolicySet> {
-  const version = await publishedVersion(dataDir);
-  if (version === undefined) {
-    // The shipped library is for a data dir that never had a publish: a lost pointer must not quietly
-    // bring back rules an operator replaced.
-    if (await hasPublishedVersions(dataDir)) {
-      throw new PolicyInvalid(
-        `${join(dataDir, 'policies', 'current')} is missing although policy versions were published; ` +
-          'publish the intended version again (gatehouse policy publish) or restore the file',
-      );
-    }
-    return loadPolicySet();
+/** The active published library, or the default library when none was published. */
+export async function loadActivePolicySet(versions: PolicyVersions): Promise<PolicySet> {
+  const version = await publishedVersion(versions);
+  if (version === undefined) return loadPolicySet();
+  const stored = await versions.get(version);
+  if (!stored) {
+    throw new PolicyInvalid(
+      `the active policy version ${version} is missing from the store; publish the intended version again (gatehouse policy publish)`,
+    );
   }
-  const set = await loadPolicySet(join(dataDir, 'policies', 'versions', version));
+  const set = buildPolicySet(publishedDir(version), stored.files);
   if (set.version !== version) {
-    throw new PolicyInvalid(`published policy version ${version} was modified on disk (now ${set.version})`);
+    throw new PolicyInvalid(
+      `published policy version ${version} was modified in the store (now ${set.version})`,
+    );
   }
-  return set;
+  return Object.freeze({ ...set, tests: Object.freeze(stored.tests) });
 }

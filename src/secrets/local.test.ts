@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../config/index.js';
+import { loadConfig, type Config } from '../config/index.js';
+import { openStore, type Store } from '../store/index.js';
 import { openLocalSecretStore, openSecretService } from './index.js';
 import { masterKeyBesideData } from './key-service.js';
 
@@ -12,9 +13,18 @@ function dataDir(): string {
   dirs.push(dir);
   return dir;
 }
-afterEach(() => {
+const stores: Store[] = [];
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
+
+/** The secret service of a node on `config` (its database in the data dir). */
+async function serviceOf(config: Config, env: NodeJS.ProcessEnv) {
+  const store = await openStore(config);
+  stores.push(store);
+  return openSecretService(config, store.db, env);
+}
 
 describe('local secret store', () => {
   it('keeps secrets encrypted at rest and reads them back; the first writer wins', async () => {
@@ -87,23 +97,23 @@ describe('local secret store', () => {
           'secrets.keyService': { kind: 'local', ...(masterKeyFile ? { masterKeyFile } : {}) },
         },
       });
-    const outside = openSecretService(config(join(keyDir, 'gatehouse.key')), {});
+    const outside = await serviceOf(config(join(keyDir, 'gatehouse.key')), {});
     expect(outside.warning).toBeUndefined();
     await outside.secrets.putIfAbsent('k', Buffer.from('v'));
     expect(existsSync(join(dir, 'master.key'))).toBe(false);
     expect(statSync(join(keyDir, 'gatehouse.key')).mode & 0o777).toBe(0o600);
     expect(await outside.keys.check()).toBe(`local master key (${join(keyDir, 'gatehouse.key')})`);
 
-    const beside = openSecretService(config(), {});
+    const beside = await serviceOf(config(), {});
     expect(beside.warning).toMatch(/sits inside the data dir, so a copy of the data holds its key/);
     expect(
-      openSecretService(config(), { GATEHOUSE_MASTER_KEY: Buffer.alloc(32, 1).toString('base64') }).warning,
+      (await serviceOf(config(), { GATEHOUSE_MASTER_KEY: Buffer.alloc(32, 1).toString('base64') })).warning,
     ).toBeUndefined();
     expect(masterKeyBesideData('/srv/gatehouse', '/srv/gatehouse-keys/master.key')).toBeUndefined();
     expect(masterKeyBesideData('/srv/gatehouse', '/srv/gatehouse/keys/master.key')).toBeDefined();
   });
 
-  it('refuses a Vault credential reference unless Vault is the key service', () => {
+  it('refuses a Vault credential reference unless Vault is the key service', async () => {
     const config = loadConfig({
       env: {},
       overrides: {
@@ -112,6 +122,6 @@ describe('local secret store', () => {
         'crm.hubspot.tokenSecret': 'vault:kv/data/gatehouse/hubspot#token',
       },
     });
-    expect(() => openSecretService(config, {})).toThrow(/crm.hubspot.tokenSecret is a Vault reference/);
+    await expect(serviceOf(config, {})).rejects.toThrow(/crm.hubspot.tokenSecret is a Vault reference/);
   });
 });

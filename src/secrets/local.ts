@@ -21,7 +21,7 @@ export interface SecretStore {
   list(prefix: string): Promise<string[]>;
 }
 
-const namePattern = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
+export const namePattern = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
 
 /**
  * Local store with AES-256-GCM envelope encryption: each secret has its own random data key, wrapped
@@ -75,6 +75,21 @@ export function openLocalSecretStore(
 function defaultKeyService(dataDir: string, env: NodeJS.ProcessEnv): KeyService {
   const { key, source } = loadMasterKey(join(dataDir, 'master.key'), env.GATEHOUSE_MASTER_KEY);
   return createLocalKeyService(key, source);
+}
+
+/** Seals and opens one secret's envelope (its JSON text) through the key service. */
+export interface EnvelopeKeeper {
+  seal(name: string, value: Uint8Array): Promise<string>;
+  /** `where` names the envelope's place (a file, the database) in what an operator is told. */
+  open(name: string, text: string, where: string): Promise<Uint8Array>;
+}
+
+/** Envelopes whose data keys the key service wraps (local master key, Vault or KMS). */
+export function keyServiceEnvelopes(keys: KeyService): EnvelopeKeeper {
+  return {
+    seal: async (name, value) => JSON.stringify(await sealEnvelope(keys, value, name)),
+    open: (name, text, where) => openEnvelope(keys, parseEnvelope(text, name, where), name, where),
+  };
 }
 
 interface Envelope {

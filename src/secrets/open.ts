@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely';
 import type { Config } from '../config/index.js';
 import { ConfigError, KeyServiceUnavailable } from '../errors/index.js';
 import {
@@ -8,7 +9,8 @@ import {
   type KeyService,
 } from './key-service.js';
 import { createKmsKeyService, kmsCredentialsFromEnv } from './kms.js';
-import { openLocalSecretStore, type SecretStore } from './local.js';
+import type { SecretStore } from './local.js';
+import { openSecretStore } from './stored.js';
 import { createVaultKeyService, type VaultKeyService } from './vault.js';
 
 /** The secret store, the key service that wraps its keys, and what an operator should be warned of at start. */
@@ -19,10 +21,16 @@ export interface SecretService {
 }
 
 /**
- * The key service `secrets.keyService` names, and the secret store over it; `vault:` references in the
- * CRM settings are read from Vault KV v2 at run time, never stored.
+ * The key service `secrets.keyService` names, and the secret store in the database over it (nodes with
+ * separate data dirs share it); `vault:` references in the CRM settings are read from Vault KV v2 at
+ * run time, never stored.
  */
-export function openSecretService(config: Config, env: NodeJS.ProcessEnv = process.env): SecretService {
+export async function openSecretService(
+  config: Config,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any schema: only `secrets` is used
+  db: Kysely<any>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<SecretService> {
   const settings = config.secrets.keyService;
   const problem = referenceProblem(config);
   if (problem) throw new ConfigError(problem);
@@ -34,18 +42,21 @@ export function openSecretService(config: Config, env: NodeJS.ProcessEnv = proce
       const keys = createLocalKeyService(key, source);
       const warning = fromEnv ? undefined : masterKeyBesideData(config.dataDir, file);
       return {
-        secrets: openLocalSecretStore(config.dataDir, env, keys),
+        secrets: await openSecretStore(db, config.dataDir, keys),
         keys,
         ...(warning ? { warning } : {}),
       };
     }
     case 'vault': {
       const keys = createVaultKeyService(settings);
-      return { secrets: withVaultReferences(openLocalSecretStore(config.dataDir, env, keys), keys), keys };
+      return {
+        secrets: withVaultReferences(await openSecretStore(db, config.dataDir, keys), keys),
+        keys,
+      };
     }
     case 'kms': {
       const keys = createKmsKeyService({ ...settings, credentials: kmsCredentialsFromEnv(env) });
-      return { secrets: openLocalSecretStore(config.dataDir, env, keys), keys };
+      return { secrets: await openSecretStore(db, config.dataDir, keys), keys };
     }
   }
 }

@@ -20,11 +20,14 @@ import {
   type DetectLogger,
   type DetectorStats,
   type IncidentDesk,
+  type Playbook,
 } from '../detect/index.js';
 import { tokenEndpointNetwork, type Limits } from '../limits/index.js';
 import type { Db } from '../store/index.js';
 
 export interface DetectionDeps {
+  /** The playbook in force (the node's control snapshot); the configured file's when absent. */
+  playbook?: Playbook;
   readonly config: Config;
   readonly db: Db;
   readonly audit: AuditLog;
@@ -95,7 +98,7 @@ export async function startDetection(
   deps: DetectionDeps,
 ): Promise<{ desk: IncidentDesk; idle: () => Promise<void>; close: () => Promise<void> }> {
   const { config } = deps;
-  const playbook = loadPlaybook(playbookFileFor(config.dataDir, config.detect.playbook));
+  const playbook = deps.playbook ?? loadPlaybook(playbookFileFor(config.dataDir, config.detect.playbook));
   const levers = serverContainment(deps);
   let suspensions = 0;
   let settledSuspensions = 0;

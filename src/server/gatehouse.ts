@@ -1,7 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
 import type { Server as TlsServer } from 'node:tls';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -51,21 +49,16 @@ import {
   memoryBackend,
   type LimitsConfig,
 } from '../limits/index.js';
-import {
-  judgeManifest,
-  loadActivePolicySet,
-  openDecisionLog,
-  regionField,
-  type PolicySet,
-  type RowCondition,
-} from '../policy/index.js';
+import { judgeManifest, openDecisionLog, regionField, type RowCondition } from '../policy/index.js';
 import { registerAdminRoutes, serveMetricsOnly, type AdminDeps } from '../admin/index.js';
 import { appResidency, regionOf, residencyConditions, transferOf } from '../compliance/index.js';
 import { requireKeyService } from '../secrets/index.js';
 import { writeMeta, type Store } from '../store/index.js';
+import { refuseWhileStale } from '../control/index.js';
 import { systemClock, type Clock } from '../detect/index.js';
 import { createEgress, type EgressOptions } from '../egress/index.js';
 import { startCompliance } from './compliance.js';
+import { startControl } from './control.js';
 import { startDetection } from './detection.js';
 import { bothFanouts, type ClusterMembership } from './cluster.js';
 import { createHttpServer, type Refusal } from './http.js';
@@ -216,17 +209,27 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     const metrics = createMetrics();
     redis?.registerMetrics(metrics.registry);
     const appOf = new WeakMap<FastifyRequest, string>();
-    const policies = await watchActivePolicy(config.dataDir, (problem) => {
-      if (problem === undefined) {
-        logger.info({ policy_version: policies.current().version }, 'policy library reloaded');
-        return;
-      }
-      logger.error({ problem }, 'active policy library could not be loaded; keeping the previous one');
-      audit
-        .append(policyProblemEvent(problem, policies.current().version))
-        .catch((err: unknown) => logger.error({ err }, 'recording the policy library problem failed'));
+    // Policy, playbook and key changes come from the store (any node or the CLI), never the data dir.
+    let policyProblem: string | undefined;
+    const control = await startControl({
+      db: store.db,
+      config,
+      logger,
+      reloadKeys: () => broker.reloadKeys(),
+      onPolicyProblem(problem, inForce) {
+        policyProblem = problem;
+        if (problem === undefined) {
+          logger.info({ policy_version: inForce }, 'policy library reloaded');
+          return;
+        }
+        logger.error({ problem }, 'active policy library could not be loaded; keeping the previous one');
+        audit
+          .append(policyProblemEvent(problem, inForce))
+          .catch((err: unknown) => logger.error({ err }, 'recording the policy library problem failed'));
+      },
     });
-    closers.unshift(async () => policies.stop());
+    closers.unshift(() => control.snapshot.close());
+    const policies = { current: () => control.snapshot.current().policy, problem: () => policyProblem };
     const httpOptions = {
       logger,
       bodyLimit: config.server.bodyLimitBytes,
@@ -243,6 +246,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       trustedProxies: config.server.trustedProxies,
       ...(tls && { https: tlsContextOptions(tls) }),
     });
+    refuseWhileStale(app, control.snapshot.stale);
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched';
       const labels = {
@@ -341,7 +345,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     };
     const adminPolicies: AdminDeps['policies'] = {
       library: policies.current,
-      dataDir: config.dataDir,
+      versions: control.versions,
       decisions,
       fieldsets: config.scopes,
       consentPurposes: config.gateway.consent.purposes,
@@ -362,6 +366,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       logger,
       registry: metrics.registry,
       clock,
+      playbook: control.playbook,
     });
     closers.unshift(() => detection.close());
     const adminConsole: AdminDeps['console'] = {
@@ -448,6 +453,15 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
           const problem = policies.problem();
           const version = policies.current().version;
           return problem ? { degraded: problem } : version;
+        },
+      },
+      {
+        // Policy, playbook and keys as the store has them, confirmed within control.maxStalenessMs.
+        name: 'control',
+        run: async () => {
+          const stale = control.snapshot.stale();
+          if (stale) throw new Error(stale);
+          return `revision ${control.snapshot.revision}`;
         },
       },
       {
@@ -656,47 +670,6 @@ export function freePort(host: string): Promise<number> {
       );
     });
   });
-}
-
-/**
- * The active Cedar library: loaded (and validated) at start, then reloaded within a second of
- * `gatehouse policy publish` changing the data dir's pointer. A library that fails to load, or a pointer
- * that goes missing or unreadable, keeps the previous one in force: `onProblem` is told (alert, audit,
- * readiness) and told again with undefined once a good library loads.
- */
-async function watchActivePolicy(
-  dataDir: string,
-  onProblem: (problem: string | undefined) => void,
-): Promise<{ current: () => PolicySet; problem: () => string | undefined; stop: () => void }> {
-  const pointer = join(dataDir, 'policies', 'current');
-  const read = () => {
-    try {
-      return existsSync(pointer) ? readFileSync(pointer, 'utf8').trim() : '';
-    } catch (error) {
-      return `unreadable: ${(error as NodeJS.ErrnoException).code ?? 'error'}`;
-    }
-  };
-  let seen = read();
-  let active = await loadActivePolicySet(dataDir);
-  let problem: string | undefined;
-  const timer = setInterval(() => {
-    const now = read();
-    if (now === seen) return;
-    seen = now;
-    loadActivePolicySet(dataDir).then(
-      (set) => {
-        active = set;
-        problem = undefined;
-        onProblem(undefined);
-      },
-      (err: unknown) => {
-        problem = `${err instanceof Error ? err.message : 'the policy library failed to load'}; version ${active.version} stays in force`;
-        onProblem(problem);
-      },
-    );
-  }, 1000);
-  timer.unref();
-  return { current: () => active, problem: () => problem, stop: () => clearInterval(timer) };
 }
 
 /** The audit event of a policy library that could not be put in force (a lost pointer, a bad publish). */

@@ -50,9 +50,9 @@ export async function openGatehouseModules(
   options: ModulesOptions,
 ): Promise<GatehouseModules> {
   const store = await openStore(config);
-  let service: ReturnType<typeof openSecretService>;
+  let service: Awaited<ReturnType<typeof openSecretService>>;
   try {
-    service = openSecretService(config);
+    service = await openSecretService(config, store.db);
   } catch (error) {
     await store.close();
     throw error;

@@ -13,3 +13,4 @@ export {
 export type { Database } from './schema.js';
 export { CompiledShapes } from './compiled.js';
 export { readMeta, writeMeta, type MetaKey } from './meta.js';
+export { bumpControlRevision, controlChannel, readControlRevision } from './revision.js';

@@ -1,4 +1,4 @@
-import { type Kysely, type Migration } from 'kysely';
+import { sql, type Kysely, type Migration } from 'kysely';
 import { storeKindOf } from './dialect.js';
 
 /**
@@ -518,6 +518,56 @@ export const migrations: Record<string, Migration> = {
         .addColumn('created_at', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('audit_cosignatures_pk', ['size', 'witness'])
         .execute();
+    },
+  },
+  '026_secrets': {
+    async up(db: Kysely<unknown>) {
+      // Secrets as versioned envelopes (src/secrets/stored.ts): a row is never changed; a delete adds a
+      // tombstone (envelope null), so history stays and a re-import never brings a deleted secret back.
+      await db.schema
+        .createTable('secrets')
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('envelope', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('secrets_pk', ['name', 'version'])
+        .execute();
+    },
+  },
+  '027_control_state': {
+    async up(db: Kysely<unknown>) {
+      // What every node serves from (src/control): published policy versions and playbooks, the active
+      // one of each as append-only activations, and one revision counter that each change bumps.
+      await db.schema
+        .createTable('control_policy_versions')
+        .addColumn('version', 'text', (c) => c.primaryKey())
+        .addColumn('files', 'text', (c) => c.notNull())
+        .addColumn('tests', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('control_playbooks')
+        .addColumn('version', 'text', (c) => c.primaryKey())
+        .addColumn('text', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('control_activations')
+        .addColumn('seq', 'integer', (c) =>
+          storeKindOf(db) === 'postgres'
+            ? c.primaryKey().generatedByDefaultAsIdentity()
+            : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('version', 'text', (c) => c.notNull())
+        .addColumn('activated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('control_revision')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('revision', 'bigint', (c) => c.notNull())
+        .execute();
+      await sql`insert into control_revision (id, revision) values (1, 0)`.execute(db);
     },
   },
   '029_crm_field_encryption': {

@@ -1,14 +1,16 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultPolicyDir } from '../../src/policy/index.js';
+import { bumpControlRevision, openStore } from '../../src/store/index.js';
 import { startDemo, type Demo } from '../support/demo.js';
 import { json, type AuditRow } from '../support/http.js';
 
 /**
- * The active-policy pointer deleted under a running server (issue 25 item 5): the last good library
- * stays in force (a denied read stays denied), the loss is audited and /readyz says `degraded`; the
- * shipped library is never put back in its place, at run time or at the next start.
+ * The active policy version lost under a running server (issue 25 item 5; the pointer is a row in the
+ * store since issue 24): the store names a version it does not hold. The last good library stays in
+ * force (a denied read stays denied), the loss is audited and /readyz says `degraded`; the shipped
+ * library is never put back in its place, at run time or at the next start.
  */
 
 let demo: Demo | undefined;
@@ -16,7 +18,7 @@ afterAll(async () => {
   await demo?.stop().catch(() => undefined);
 });
 
-describe('a deleted policy pointer', () => {
+describe('a lost active policy version', () => {
   it('keeps the last good library in force, is audited, and reports degraded readiness', async () => {
     demo = await startDemo({ keepDataDir: true });
     const dave = await demo.accessToken('dave', 'console', 'admin');
@@ -48,7 +50,17 @@ describe('a deleted policy pointer', () => {
     const listBig = () => demo!.get('/crm/v1/accounts?limit=150&fields=name', bob);
     expect((await listBig()).status).toBe(403);
 
-    rmSync(join(demo.dataDir, 'policies', 'current'));
+    // The version's row goes, and every node is told the control state moved.
+    const store = await openStore(demo.config);
+    try {
+      await store.db
+        .deleteFrom('control_policy_versions' as never)
+        .where('version' as never, '=', version as never)
+        .execute();
+      await bumpControlRevision(store.db);
+    } finally {
+      await store.close();
+    }
     await expect
       .poll(async () => (await json<{ status: string }>(await demo!.get('/readyz'))).status, {
         timeout: 5000,

@@ -10,7 +10,7 @@ import {
 } from '../../src/broker/index.js';
 import { createCatalog } from '../../src/catalog/index.js';
 import { mintDevIdToken, signInAtDevIdp } from '../../src/devidp/index.js';
-import { openSecretService } from '../../src/secrets/index.js';
+import { openSecretService, type SecretStore } from '../../src/secrets/index.js';
 import { startGatehouse, type Gatehouse, type StartOptions } from '../../src/server/index.js';
 import { openStore } from '../../src/store/index.js';
 import { dropTestDatabase, onPostgres, testDatabase } from './database.js';
@@ -57,6 +57,8 @@ export interface Demo {
     token: string | undefined,
     init?: { json?: unknown; body?: string; headers?: Record<string, string> },
   ): Promise<Response>;
+  /** The server's secret store (in its database), for tests that read its keys. */
+  secrets: SecretStore;
   stop(): Promise<void>;
 }
 
@@ -99,14 +101,15 @@ export async function startDemo(
   });
   const gatehouse = await startGatehouse(config, options.start);
   const url = gatehouse.url;
-  // The node's own key service (local, Vault or KMS as configured), for the dev IdP's signing key.
-  const { secrets, keys } = openSecretService(config);
   const store = await openStore(config);
+  // The node's own key service (local, Vault or KMS as configured) over the secrets in its database.
+  const { secrets, keys } = await openSecretService(config, store.db);
   const demo: Demo = {
     gatehouse,
     url,
     config,
     dataDir,
+    secrets,
     idToken: (user, app) => mintDevIdToken({ config, secrets, user, issuer: `${url}/idp`, audience: app }),
     async exchange(user, clientId, scope, options = {}) {
       const app = options.idTokenFor === undefined ? clientId : (options.idTokenFor ?? undefined);
@@ -184,7 +187,7 @@ export async function startDemo(
     async stop() {
       await gatehouse.close();
       await store.close();
-      keys.close();
+      await keys.close();
       if (!options.keepDataDir) {
         rmSync(dataDir, { recursive: true, force: true });
         await dropTestDatabase(dataDir);
@@ -192,4 +195,22 @@ export async function startDemo(
     },
   };
   return demo;
+}
+
+/**
+ * The secret store of the servers on `config`'s database (secrets live there), for tests that mint with
+ * the development IdP's key or read a signing key of servers they spawned; close it after.
+ */
+export async function serverSecrets(
+  config: Config,
+): Promise<{ secrets: SecretStore; close(): Promise<void> }> {
+  const store = await openStore(config);
+  const { secrets, keys } = await openSecretService(config, store.db);
+  return {
+    secrets,
+    close: async () => {
+      await keys.close();
+      await store.close();
+    },
+  };
 }

@@ -50,9 +50,10 @@ export async function withCatalog<T>(
   work: (session: CatalogSession) => Promise<T>,
 ): Promise<T> {
   const config = commandConfig(options);
-  const [broker, catalog, crm, egressModule, policy, server] = await Promise.all([
+  const [broker, catalog, control, crm, egressModule, policy, server] = await Promise.all([
     import('../../broker/index.js'),
     import('../../catalog/index.js'),
+    import('../../control/index.js'),
     import('../../crm/index.js'),
     import('../../egress/index.js'),
     import('../../policy/index.js'),
@@ -75,7 +76,10 @@ export async function withCatalog<T>(
         db: store.db,
         config,
         egress,
-        policies: () => (policies ??= policy.loadActivePolicySet(config.dataDir)),
+        policies: () =>
+          (policies ??= control
+            .openPolicyVersions(store.db, config.dataDir)
+            .then((versions) => policy.loadActivePolicySet(versions))),
         audit: log,
         revokeTokens,
         tableSizes: async () => {

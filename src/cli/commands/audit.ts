@@ -12,9 +12,15 @@ import {
 } from '../../audit/index.js';
 import type { Config } from '../../config/index.js';
 import { InputError } from '../../errors/index.js';
-import { openSecretService } from '../../secrets/index.js';
 import { openStore, type Db } from '../../store/index.js';
-import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
+import {
+  commandConfig,
+  progressBar,
+  report,
+  withCommonOptions,
+  withSecrets,
+  type CommonOptions,
+} from '../context.js';
 
 interface VerifyOptions extends WitnessOptions {
   file?: string;
@@ -63,7 +69,7 @@ export function registerAuditCommands(program: Command): void {
     audit.command('public-key').description("print the checkpoint signers' verifier key"),
   ).action(async (options: CommonOptions) => {
     const config = commandConfig(options);
-    const key = await auditVerifierKey(openSecretService(config).secrets, auditOrigin);
+    const key = await withSecrets(config, (secrets) => auditVerifierKey(secrets, auditOrigin));
     report(options, key, { verifier_key: key });
   });
 
@@ -91,9 +97,9 @@ export function registerAuditCommands(program: Command): void {
     } else {
       const config = commandConfig(options);
       const witnesses = witnessPolicy(options, config);
-      const key = await auditVerifierKey(openSecretService(config).secrets, auditOrigin);
       const store = await openStore(config);
       try {
+        const key = await withSecrets(config, (secrets) => auditVerifierKey(secrets, auditOrigin));
         result = await verifyStoredLog(store.db, key, (d, t) => bar.update(d, t), witnesses);
         if (result.ok && config.audit.witnesses.length > 0)
           result = await askWitnesses(store.db, config, result);

@@ -5,7 +5,7 @@ import type { Config } from '../../config/index.js';
 import type { CrmConnector } from '../../crm/index.js';
 import type { Db } from '../../store/index.js';
 import { InputError } from '../../errors/index.js';
-import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
+import { commandConfig, report, withCommonOptions, withSecrets, type CommonOptions } from '../context.js';
 import { withCatalog } from './app.js';
 import { registerRunbookCommand } from './runbook.js';
 
@@ -178,9 +178,6 @@ async function verifierKey(options: VerifyOptions): Promise<string> {
       throw new InputError('--public-key is neither a verifier key nor a readable file holding one');
     }
   }
-  const [{ auditOrigin, auditVerifierKey }, { openSecretService }] = await Promise.all([
-    import('../../audit/index.js'),
-    import('../../secrets/index.js'),
-  ]);
-  return auditVerifierKey(openSecretService(commandConfig(options)).secrets, auditOrigin);
+  const { auditOrigin, auditVerifierKey } = await import('../../audit/index.js');
+  return withSecrets(commandConfig(options), (secrets) => auditVerifierKey(secrets, auditOrigin));
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ConfigError, InputError } from '../../errors/index.js';
-import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
+import { commandConfig, report, withCommonOptions, withSecrets, type CommonOptions } from '../context.js';
 
 /** HubSpot private-app tokens: `pat-`, the data centre (`na1`, `eu1`, …) and a UUID. */
 const tokenShape = /^pat-[a-z]{2,4}\d{1,2}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -32,11 +32,11 @@ export function registerCrmTokenCommand(program: Command): void {
     if (!tokenShape.test(token)) {
       throw new InputError(`${file} does not hold a HubSpot private-app token (pat-<region>-<uuid>)`);
     }
-    const { openSecretService } = await import('../../secrets/index.js');
-    const secrets = openSecretService(config).secrets;
     const name = config.crm.hubspot.tokenSecret;
-    if (options.replace) await secrets.delete(name);
-    const stored = await secrets.putIfAbsent(name, Buffer.from(token));
+    const stored = await withSecrets(config, async (secrets) => {
+      if (options.replace) await secrets.delete(name);
+      return secrets.putIfAbsent(name, Buffer.from(token));
+    });
     if (Buffer.from(stored).toString('utf8') !== token) {
       throw new ConfigError(`a different token is stored as ${name} already; pass --replace to replace it`);
     }

@@ -10,6 +10,7 @@ import {
   report,
   withCommonOptions,
   withModules,
+  withSecrets,
   type CommonOptions,
 } from '../context.js';
 
@@ -71,11 +72,11 @@ export function registerCrmCommands(program: Command): void {
     } catch {
       throw new InputError(`${file} is not a readable PEM private key`);
     }
-    const { openSecretService } = await import('../../secrets/index.js');
-    const secrets = openSecretService(config).secrets;
     const name = config.crm.salesforce.privateKeySecret;
-    if (options.replace) await secrets.delete(name);
-    const stored = await secrets.putIfAbsent(name, pem);
+    const stored = await withSecrets(config, async (secrets) => {
+      if (options.replace) await secrets.delete(name);
+      return secrets.putIfAbsent(name, pem);
+    });
     if (!Buffer.from(stored).equals(pem)) {
       throw new ConfigError(`a different key is stored as ${name} already; pass --replace to replace it`);
     }

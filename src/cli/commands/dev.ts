@@ -21,7 +21,7 @@ export function registerDevCommands(program: Command): void {
     try {
       const issuer = await demoIssuer(store, 'dev id-token');
       const client = options.app === undefined ? undefined : await appClient(store, options.app);
-      const secrets = openSecretService(config).secrets;
+      const secrets = (await openSecretService(config, store.db)).secrets;
       const audience = client?.idpClientId;
       const token = await mintDevIdToken({ config, secrets, user: options.user, issuer, audience });
       report(options, token, {
@@ -69,7 +69,7 @@ export function registerDevCommands(program: Command): void {
         }
         const subjectToken = await mintDevIdToken({
           config,
-          secrets: openSecretService(config).secrets,
+          secrets: (await openSecretService(config, store.db)).secrets,
           user: options.user,
           issuer,
           audience: client.idpClientId,

@@ -5,7 +5,7 @@ import type { Config } from '../../config/index.js';
 import type { IncidentDetail } from '../../detect/index.js';
 import { DependencyUnavailable, GatehouseError, IncidentError, InputError } from '../../errors/index.js';
 import { demoProfile } from '../../config/index.js';
-import { commandConfig, withCommonOptions, type CommonOptions } from '../context.js';
+import { commandConfig, commandSecrets, withCommonOptions, type CommonOptions } from '../context.js';
 
 interface DrillOptions extends CommonOptions {
   url?: string;
@@ -103,21 +103,14 @@ interface DrillResult {
 async function runDrill(options: DrillOptions, progress: (message: string) => void): Promise<DrillResult> {
   // The demo's own working hours and guard floor, as `serve --demo` runs with them.
   const config = commandConfig(options, {}, demoProfile);
-  const [
-    { openStore, readMeta },
-    { mintDevIdToken, signInAtDevIdp },
-    { openSecretService },
-    audit,
-    detect,
-    { demoApps },
-  ] = await Promise.all([
-    import('../../store/index.js'),
-    import('../../devidp/index.js'),
-    import('../../secrets/index.js'),
-    import('../../audit/index.js'),
-    import('../../detect/index.js'),
-    import('../../catalog/index.js'),
-  ]);
+  const [{ openStore, readMeta }, { mintDevIdToken, signInAtDevIdp }, audit, detect, { demoApps }] =
+    await Promise.all([
+      import('../../store/index.js'),
+      import('../../devidp/index.js'),
+      import('../../audit/index.js'),
+      import('../../detect/index.js'),
+      import('../../catalog/index.js'),
+    ]);
   const store = await openStore(config);
   let meta: { mode?: string; url?: string; issuer?: string };
   try {
@@ -145,7 +138,7 @@ async function runDrill(options: DrillOptions, progress: (message: string) => vo
     );
   });
 
-  const secrets = openSecretService(config).secrets;
+  const secrets = commandSecrets(config);
   const issuer = meta.issuer;
   const now = Date.now() / 1000;
   const candidates = options.user ? [options.user] : attackers;

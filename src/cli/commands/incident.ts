@@ -3,7 +3,14 @@ import type { Command } from 'commander';
 import { withWitnessOptions, witnessPolicy, type WitnessOptions } from './audit.js';
 import type { Containment, Incident, IncidentDesk, IncidentDetail } from '../../detect/index.js';
 import { IncidentError, InputError } from '../../errors/index.js';
-import { commandConfig, report, withCommonOptions, withModules, type CommonOptions } from '../context.js';
+import {
+  commandConfig,
+  report,
+  withCommonOptions,
+  withModules,
+  withSecrets,
+  type CommonOptions,
+} from '../context.js';
 import { callAdmin, currentLogin, localOperator } from '../login.js';
 import { withCatalog, type CatalogSession } from './app.js';
 
@@ -247,10 +254,8 @@ export function registerIncidentCommands(program: Command): void {
     const audit = await import('../../audit/index.js');
     let key = options.publicKey;
     if (!key) {
-      const { openSecretService } = await import('../../secrets/index.js');
-      key = await audit.auditVerifierKey(
-        openSecretService(commandConfig(options)).secrets,
-        audit.auditOrigin,
+      key = await withSecrets(commandConfig(options), (secrets) =>
+        audit.auditVerifierKey(secrets, audit.auditOrigin),
       );
     }
     let bundle: unknown;

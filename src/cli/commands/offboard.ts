@@ -1,7 +1,14 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { AuditIntegrityError } from '../../errors/index.js';
-import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
+import {
+  commandConfig,
+  progressBar,
+  report,
+  withCommonOptions,
+  withSecrets,
+  type CommonOptions,
+} from '../context.js';
 import { callAdmin, currentLogin, localOperator } from '../login.js';
 import { withCatalog } from './app.js';
 
@@ -76,10 +83,8 @@ export function registerOffboardCommands(program: Command): void {
     const { readArchive, verifyArchive } = await import('../../catalog/index.js');
     let key = options.publicKey;
     if (key === undefined) {
-      const [{ auditOrigin, auditVerifierKey }, { openSecretService }, { commandConfig }] = await Promise.all(
-        [import('../../audit/index.js'), import('../../secrets/index.js'), import('../context.js')],
-      );
-      key = await auditVerifierKey(openSecretService(commandConfig(options)).secrets, auditOrigin);
+      const { auditOrigin, auditVerifierKey } = await import('../../audit/index.js');
+      key = await withSecrets(commandConfig(options), (secrets) => auditVerifierKey(secrets, auditOrigin));
     }
     const result = verifyArchive(readArchive(file), key);
     if (!result.ok) {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -111,7 +112,10 @@ export function registerPolicyCommands(program: Command): void {
         path !== undefined && !options.policies
           ? await loadPolicySet(path)
           : await policySet(options, config);
-      const tests = await readPolicyTestFiles(path ?? policies.dir);
+      const tests =
+        path === undefined && policies.tests
+          ? policies.tests
+          : await readPolicyTestFiles(path ?? policies.dir);
       if (tests.length === 0) throw new InputError(`no test cases in ${join(path ?? policies.dir, 'tests')}`);
       files = runTestFiles(policies, tests, context);
     }
@@ -209,15 +213,17 @@ export function registerPolicyCommands(program: Command): void {
       return;
     }
     const osUser = userInfo().username;
-    await withModules(options, async ({ config, audit: openAudit }) => {
+    await withModules(options, async ({ config, store, audit: openAudit }) => {
       const audit = await openAudit();
+      const { openPolicyVersions } = await import('../../control/index.js');
+      const versions = await openPolicyVersions(store.db, config.dataDir);
       // The audit event goes in before the version becomes active: a change that cannot be
       // recorded is not made. Without a login the actor is the unverified local operator.
       const gate = {
         context: { fieldsets: config.scopes, consentPurposes: config.gateway.consent.purposes },
         force: options.force === true,
       };
-      const publication = await publishPolicySet(dir, config.dataDir, gate, async (publication) => {
+      const publication = await publishPolicySet(dir, versions, gate, async (publication) => {
         await audit.append(
           publishAuditEvent({
             actor: localOperator.id,
@@ -279,7 +285,19 @@ function policyOption(command: Command): Command {
 }
 
 async function policySet(options: PolicyOptions, config: Config): Promise<PolicySet> {
-  return options.policies ? loadPolicySet(options.policies) : loadActivePolicySet(config.dataDir);
+  if (options.policies) return loadPolicySet(options.policies);
+  // A maker's CI checks a manifest with no Gatehouse around: the built-in library, and no store made.
+  if (!config.database.url && !existsSync(join(config.dataDir, 'gatehouse.db'))) return loadPolicySet();
+  const [{ openStore }, { openPolicyVersions }] = await Promise.all([
+    import('../../store/index.js'),
+    import('../../control/index.js'),
+  ]);
+  const store = await openStore(config);
+  try {
+    return await loadActivePolicySet(await openPolicyVersions(store.db, config.dataDir));
+  } finally {
+    await store.close();
+  }
 }
 
 function invalid(options: CommonOptions, file: string, errors: readonly string[]): void {

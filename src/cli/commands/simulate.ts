@@ -5,7 +5,13 @@ import type { Command } from 'commander';
 import type { Config } from '../../config/index.js';
 import type { AttackKind, Scenario, SimulationSummary, SimulationTarget } from '../../detect/index.js';
 import { InputError } from '../../errors/index.js';
-import { commandConfig, withCommonOptions, type CommonOptions } from '../context.js';
+import {
+  commandConfig,
+  commandSecrets,
+  withCommonOptions,
+  withSecrets,
+  type CommonOptions,
+} from '../context.js';
 
 interface SimulateOptions extends CommonOptions {
   seed: string;
@@ -160,19 +166,15 @@ async function embedded(
 ) {
   const [
     { loadConfig, demoSeedOwners },
-    { openStore },
     { seedCrm, createFieldKeys },
     { startGatehouse },
     { mintDevIdToken },
-    { openLocalSecretStore },
     detect,
   ] = await Promise.all([
     import('../../config/index.js'),
-    import('../../store/index.js'),
     import('../../crm/index.js'),
     import('../../server/index.js'),
     import('../../devidp/index.js'),
-    import('../../secrets/index.js'),
     import('../../detect/index.js'),
   ]);
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-simulate-'));
@@ -196,21 +198,18 @@ async function embedded(
   });
   try {
     progress(`seeding ${contacts} contacts in ${dataDir}`);
-    const store = await openStore(config);
-    try {
-      await seedCrm(store.db, {
+    await withSecrets(config, async (secrets, db) => {
+      await seedCrm(db, {
         contacts,
         owners: demoSeedOwners(config),
-        fieldKeys: createFieldKeys(store.db, openLocalSecretStore(dataDir)),
+        fieldKeys: createFieldKeys(db, secrets),
       });
-    } finally {
-      await store.close();
-    }
+    });
     // The server's detection, limits and events run on this clock; the run moves it step by step.
     const clock = detect.simulatedClock(startMs);
     const gatehouse = await startGatehouse(config, { clock });
     progress(`Gatehouse started at ${gatehouse.url} on a simulated clock`);
-    const secrets = openLocalSecretStore(dataDir);
+    const secrets = commandSecrets(config);
     const target = await targetAt(gatehouse.url, (user, audience) =>
       mintDevIdToken({ config, secrets, user, issuer: `${gatehouse.url}/idp`, audience }),
     );
@@ -256,9 +255,8 @@ async function againstUrl(
   speed: number,
   progress: (line: string) => void,
 ) {
-  const [{ mintDevIdToken }, { openLocalSecretStore }, { openStore, readMeta }, detect] = await Promise.all([
+  const [{ mintDevIdToken }, { openStore, readMeta }, detect] = await Promise.all([
     import('../../devidp/index.js'),
-    import('../../secrets/index.js'),
     import('../../store/index.js'),
     import('../../detect/index.js'),
   ]);
@@ -278,7 +276,7 @@ async function againstUrl(
     throw new InputError(
       '--data-dir must be the data dir of the running demo (its IdP key signs the users in)',
     );
-  const secrets = openLocalSecretStore(base.dataDir);
+  const secrets = commandSecrets(base);
   const target = await targetAt(url, (user, audience) =>
     mintDevIdToken({ config, secrets, user, issuer, audience }),
   );
