@@ -35,6 +35,7 @@ const adminRoutes = [
   'get /admin/v1/apps/{id}/suggest-scopes',
   'get /admin/v1/apps/{id}/runbook',
   'post /admin/v1/offboard',
+  'post /admin/v1/offboard/preview',
   'get /admin/v1/policies',
   'post /admin/v1/policies/test',
   'post /admin/v1/policies/simulate',
