@@ -200,8 +200,7 @@ describe('a database from before field encryption', () => {
     try {
       const store = await openStore(first.config);
       const { createEmbeddedCrm, createFieldKeys } = await import('../src/crm/index.js');
-      const { openLocalSecretStore } = await import('../src/secrets/index.js');
-      const crm = createEmbeddedCrm(store.db, createFieldKeys(store.db, openLocalSecretStore(dataDir)));
+      const crm = createEmbeddedCrm(store.db, createFieldKeys(store.db, first.secrets));
       const { records } = await crm.query('contact', {
         fields: ['national_id', 'date_of_birth'],
         where: [],

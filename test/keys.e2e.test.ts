@@ -2,6 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { openStore } from '../src/store/index.js';
 import { gatehouseAsync } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { expectProblem, json } from './support/http.js';
@@ -56,14 +58,19 @@ describe('keys outside the data: Vault as the key service', () => {
 
   it('every stored secret is wrapped by Vault Transit; no master key, no connector credential in the data dir', async () => {
     expect(readdirSync(demo.dataDir)).not.toContain('master.key');
-    const files = readdirSync(join(demo.dataDir, 'secrets'));
-    expect(files.length).toBeGreaterThan(0);
-    for (const file of files) {
-      const envelope = JSON.parse(readFileSync(join(demo.dataDir, 'secrets', file), 'utf8')) as {
-        key: string;
-      };
-      expect(envelope.key).toMatch(/^vault:v1:/);
-      expect(file).not.toMatch(/hubspot/);
+    // Secrets live in the database: every envelope's data key is wrapped by Vault Transit.
+    const store = await openStore(demo.config);
+    try {
+      const rows = await sql<{ name: string; envelope: string | null }>`
+        select name, envelope from secrets`.execute(store.db);
+      expect(rows.rows.length).toBeGreaterThan(0);
+      for (const row of rows.rows) {
+        if (row.envelope === null) continue;
+        expect((JSON.parse(row.envelope) as { key: string }).key).toMatch(/^vault:v1:/);
+        expect(row.name).not.toMatch(/hubspot/);
+      }
+    } finally {
+      await store.close();
     }
     const bytes = readdirSync(demo.dataDir, { recursive: true })
       .map((entry) => join(demo.dataDir, String(entry)))
