@@ -72,6 +72,8 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   readonly #leaseMs: number;
   /** A client never competes for the sequencer role; it only stands in while nobody holds it. */
   readonly #client: boolean;
+  /** The client's stand-ins, one after another (#asStandIn). */
+  #standInChain: Promise<void> = Promise.resolve();
   /** Names this instance's queue rows; with the counter, keeps its events in append order. */
   readonly #nodeId = randomBytes(6).toString('hex');
   #counter = 0;
@@ -272,7 +274,18 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
    * A client's stand-in for an absent sequencer: runs `work` as the sequencer only if no node holds the
    * role now, then gives the lock back at once. Undefined when a node holds it (that node does the work).
    */
-  async #asStandIn<T>(work: () => Promise<T>): Promise<T | undefined> {
+  #asStandIn<T>(work: () => Promise<T>): Promise<T | undefined> {
+    // One stand-in at a time: PostgreSQL's advisory lock is re-entrant within a session, so a second
+    // would "take" it too and, ending first, clear the role under the one still integrating.
+    const run = this.#standInChain.then(() => this.#standInOnce(work));
+    this.#standInChain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  async #standInOnce<T>(work: () => Promise<T>): Promise<T | undefined> {
     if (!this.#client || !this.#session?.alive) return undefined;
     const session = await this.#onSession(async (current) =>
       (await tryAdvisoryLock(current.db, sequencerLock)) ? current : undefined,
