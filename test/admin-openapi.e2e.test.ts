@@ -48,6 +48,7 @@ const adminRoutes = [
   'post /admin/v1/incidents/{id}/close',
   'post /admin/v1/incidents/{id}/restore',
   'get /admin/v1/keys',
+  'post /admin/v1/keys/rotate',
   'post /admin/v1/keys/{kid}/revoke',
   'get /admin/v1/me',
   'get /admin/v1/me/apps',

@@ -526,7 +526,7 @@ describe('the console', () => {
     expect(refusal?.event).toMatchObject({ action: 'admin.offboard.preview', outcome: 'deny' });
   }, 60_000);
 
-  it('admin: dave revokes the signing key in the keys view; a fresh key signs and the old tokens are refused', async () => {
+  it('admin: dave rotates early, then revokes the signing key in the keys view; a fresh key signs and the old tokens are refused', async () => {
     const { page } = browser;
     const old = await demo.accessToken('bob', 'call-notes', 'read:account.basic');
     expect((await demo.get('/crm/v1/accounts?limit=1', old)).status).toBe(200);
@@ -536,7 +536,17 @@ describe('the console', () => {
     await signing.waitFor();
     const kid = (await signing.getAttribute('data-kid')) ?? '';
     await expectAccessible('keys');
-    await page.getByRole('textbox', { name: 'Reason for revoking a key' }).fill('key file seen in a backup');
+    const reason = page.getByRole('textbox', { name: 'Reason for the key change' });
+    await reason.fill('quarterly rotation, ahead of the schedule');
+    await page.getByRole('button', { name: 'Rotate now' }).click();
+    await page
+      .getByRole('status', { name: 'Key changes' })
+      .getByText(/published; it signs once/)
+      .waitFor();
+    await page.locator('tr[data-state="published"]').first().waitFor();
+    // A rotation is not a revocation: the signing key's tokens still work.
+    expect((await demo.get('/crm/v1/accounts?limit=1', old)).status).toBe(200);
+    await reason.fill('key file seen in a backup');
     await page.getByRole('button', { name: `Revoke key ${kid.slice(0, 8)}` }).click();
     await page
       .getByRole('status', { name: 'Key changes' })

@@ -13,6 +13,8 @@ import { Closed, Open, Page, Reason, rejectInvalid, type AdminTypeProvider } fro
 /** What the key routes need from the broker (its Broker fits it). */
 export interface SigningKeysPort {
   listKeys(): unknown[];
+  /** Publishes a new key now; it signs after the publish lead (`broker.keyPublishLeadSeconds`). */
+  rotateKeys(): Promise<string>;
   revokeKey(
     kid: string,
     how: { reason: string; actor: string; requestId?: string },
@@ -29,11 +31,14 @@ const kidParams = Closed({
 });
 const revokeReason = 'say why the key is revoked: reason, 1 to 500 characters';
 const revokeBody = Open({ reason: Reason(revokeReason) }, { description: revokeReason });
+const rotateReason = 'say why the key is rotated now: reason, 1 to 500 characters';
+const rotateBody = Open({ reason: Reason(rotateReason) }, { description: rotateReason });
 const keyRecord = Open({ kid: Type.String(), state: Type.String() });
 
 /**
  * The broker's signing keys (CONTRACT.md "Admin"), `admin` scope only, every call audited:
  *   GET  /admin/v1/keys                  { records: [{ kid, state, created_at, sign_at, retire_at }] }
+ *   POST /admin/v1/keys/rotate           { reason }  publishes a new key now, ahead of the schedule
  *   POST /admin/v1/keys/:kid/revoke      { reason }  cuts the key off on every node; answers the new signer
  */
 export function registerKeyRoutes(app: FastifyInstance, deps: KeyRouteDeps): void {
@@ -58,6 +63,24 @@ export function registerKeyRoutes(app: FastifyInstance, deps: KeyRouteDeps): voi
         const records = deps.keys.listKeys();
         trail.reason = `${records.length} keys listed`;
         return { records, next_cursor: null };
+      }),
+    );
+
+    // An early rotation (a staff change, a suspicion short of a leak): the old key keeps verifying
+    // its tokens until they expire, unlike a revocation.
+    const rotateShape = {
+      tags: ['keys'],
+      body: rotateBody,
+      response: { 200: Open({ kid: Type.String() }) },
+    };
+    scope.post('/admin/v1/keys/rotate', { schema: rotateShape }, (request, reply) =>
+      governed(deps, request, reply, 'admin.keys.rotate', async (trail) => {
+        await admin(request, trail);
+        rejectInvalid(request);
+        const kid = await deps.keys.rotateKeys();
+        trail.resourceId = kid;
+        trail.reason = `key rotated: ${request.body.reason.trim()}`;
+        return { kid };
       }),
     );
 

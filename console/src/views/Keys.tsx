@@ -28,6 +28,22 @@ export function Keys() {
     [session],
   );
   useEffect(() => void load(), [load]);
+  const rotate = async () => {
+    try {
+      const answer = await session.api<{ kid: string }>('/admin/v1/keys/rotate', {
+        method: 'POST',
+        body: { reason },
+      });
+      setMessage({
+        color: 'green',
+        text: `Key ${short(answer.kid)} published; it signs once verifiers have had time to fetch it.`,
+      });
+      setReason('');
+      await load();
+    } catch (error) {
+      setMessage({ color: 'red', text: (error as Error).message });
+    }
+  };
   const revoke = async (key: SigningKey) => {
     try {
       const answer = await session.api<{ kid: string; signing_kid: string }>(
@@ -53,15 +69,21 @@ export function Keys() {
       <Text>
         The broker signs access tokens with one key and publishes the next one in its JWKS before it signs, so
         verifiers already know it; an old key keeps verifying until its tokens have expired. Rotation is on a
-        schedule (<Code>broker.keyRotationDays</Code>). Revoke a key that may have leaked: it stops signing
-        and verifying at once, on every node.
+        schedule (<Code>broker.keyRotationDays</Code>); rotate now to publish the next key early, the old one
+        verifying its tokens until they expire. Revoke a key that may have leaked: it stops signing and
+        verifying at once, on every node.
       </Text>
-      <TextInput
-        label="Reason for revoking a key"
-        value={reason}
-        onChange={(e) => setReason(e.currentTarget.value)}
-        maw={480}
-      />
+      <Group align="end">
+        <TextInput
+          label="Reason for the key change"
+          value={reason}
+          onChange={(e) => setReason(e.currentTarget.value)}
+          w={480}
+        />
+        <Button disabled={reason.trim() === ''} onClick={() => void rotate()}>
+          Rotate now
+        </Button>
+      </Group>
       <div role="status" aria-live="polite" aria-label="Key changes">
         {message && <Alert color={message.color}>{message.text}</Alert>}
       </div>
