@@ -15,6 +15,7 @@ import {
   type CrmConnector,
   type FieldKeys,
 } from './index.js';
+import { sealValue } from './field-crypto.js';
 
 const owners = [
   { email: 'alice@example.com', territory: 'EMEA' as const },
@@ -244,7 +245,31 @@ describe('field-level encryption in the embedded CRM', () => {
       { version: 1, state: 'retired' },
       { version: 2, state: 'active' },
     ]);
+    // Retired, its key kept for the grace: a write that read v1 before the rotation and commits now
+    // stays readable, and the next run moves it before the key goes.
+    expect(await secrets.get('crm/field-keys/contact.national_id/v1')).toBeDefined();
+    const late = before[3]!;
+    const v1 = await keys.key('contact', 'national_id', 1);
+    const at = { object: 'contact', id: String(late.id), field: 'national_id' };
+    await raw
+      .updateTable('crm_contacts')
+      .set({ national_id: sealValue(v1, 1, at, String(late.national_id)) })
+      .where('id', '=', String(late.id))
+      .execute();
+    expect(await contacts()).toEqual(before);
+    const kept = await reencryptFields(store.db, keys, { only: { object: 'contact', field: 'national_id' } });
+    expect(kept[0]).toMatchObject({ reencrypted: 1, destroyed: [] });
+    const [gone] = await reencryptFields(store.db, keys, {
+      only: { object: 'contact', field: 'national_id' },
+      destroyAfterMs: 0,
+    });
+    expect(gone).toMatchObject({ reencrypted: 0, destroyed: [1] });
+    expect(await keys.versions('contact', 'national_id')).toMatchObject([
+      { version: 1, state: 'destroyed' },
+      { version: 2, state: 'active' },
+    ]);
     expect(await secrets.get('crm/field-keys/contact.national_id/v1')).toBeUndefined();
+    expect(await contacts()).toEqual(before);
   });
 
   it('encrypts plain values of an older database in place, resumably, and leaves no plain copy in the file', async () => {

@@ -12,7 +12,7 @@ import type { Db } from '../store/index.js';
 
 export interface FieldKeyVersion {
   readonly version: number;
-  readonly state: 'active' | 'retired';
+  readonly state: 'active' | 'retired' | 'destroyed';
   readonly created_at: string;
   readonly retired_at: string | null;
 }
@@ -27,15 +27,20 @@ export interface FieldKeys {
   /** Makes a new version current and answers it; rows move to it by re-encryption. */
   rotate(object: string, field: string): Promise<number>;
   versions(object: string, field: string): Promise<FieldKeyVersion[]>;
-  /** Marks an old version retired and destroys its key; the caller has checked no row uses it. */
+  /**
+   * Marks an old version retired: no new value is sealed under it, and its key still opens a value a
+   * write sealed under it just before the rotation (the caller has checked no row uses it).
+   */
   retire(object: string, field: string, version: number): Promise<void>;
+  /** Destroys a retired version's key; the caller has checked, after the grace, that no row uses it. */
+  destroy(object: string, field: string, version: number): Promise<void>;
 }
 
 interface KeyRow {
   object: string;
   field: string;
   version: number;
-  state: 'active' | 'retired';
+  state: 'active' | 'retired' | 'destroyed';
   created_at: string;
   retired_at: string | null;
 }
@@ -141,6 +146,16 @@ export function createFieldKeys(store: Db, secrets: SecretStore): FieldKeys {
       await db
         .updateTable('crm_field_keys')
         .set({ state: 'retired', retired_at: new Date().toISOString() })
+        .where('object', '=', object)
+        .where('field', '=', field)
+        .where('version', '=', version)
+        .where('state', '=', 'active')
+        .execute();
+    },
+    async destroy(object, field, version) {
+      await db
+        .updateTable('crm_field_keys')
+        .set({ state: 'destroyed' })
         .where('object', '=', object)
         .where('field', '=', field)
         .where('version', '=', version)

@@ -18,7 +18,10 @@ import type { CrmObject } from './types.js';
  * before encryption are sealed in place, values under an older key are re-sealed. Batch by batch, each
  * in its own transaction, and each row only if nobody changed it meanwhile, so it runs beside a serving
  * gateway, and a run that stops halfway is resumed by running it again: what is left to do is read from
- * the rows themselves. An old key version no row uses any more is retired (its key destroyed).
+ * the rows themselves. An old key version no row uses any more is retired; its key is destroyed by a
+ * later run, once it has been retired longer than any write takes and still no row uses it: a write
+ * that read the old version just before the rotation and commits after the check stays readable, and
+ * the next run moves it.
  */
 
 export interface FieldProgress {
@@ -38,8 +41,10 @@ export interface FieldReport {
   readonly sealed: number;
   /** Values moved from an older key version. */
   readonly reencrypted: number;
-  /** Key versions retired in this run. */
+  /** Key versions retired in this run (their keys kept for the grace). */
   readonly retired: number[];
+  /** Key versions whose keys this run destroyed (retired past the grace, used by no row). */
+  readonly destroyed: number[];
 }
 
 export interface ReencryptOptions {
@@ -48,6 +53,8 @@ export interface ReencryptOptions {
   readonly batchSize?: number;
   /** After each batch; a throw stops the run (the next run resumes it). */
   readonly onProgress?: (progress: FieldProgress) => void;
+  /** How long a retired key is kept before it is destroyed; default 15 minutes, longer than any write. */
+  readonly destroyAfterMs?: number;
 }
 
 type Row = Record<string, string | number | null>;
@@ -59,6 +66,7 @@ export async function reencryptFields(
   options: ReencryptOptions = {},
 ): Promise<FieldReport[]> {
   const batchSize = options.batchSize ?? 500;
+  const destroyAfterMs = options.destroyAfterMs ?? 15 * 60_000;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1)
     throw new TypeError('batchSize must be a positive integer');
   const targets = encryptedFieldRefs().filter(
@@ -71,7 +79,9 @@ export async function reencryptFields(
   if (storeKindOf(store) === 'sqlite') await sql`PRAGMA secure_delete = ON`.execute(store);
   const reports: FieldReport[] = [];
   for (const { object, field } of targets) {
-    reports.push(await reencryptField(store, keys, object, field, batchSize, options.onProgress));
+    reports.push(
+      await reencryptField(store, keys, object, field, batchSize, options.onProgress, destroyAfterMs),
+    );
   }
   const plainTables = new Set(reports.filter((r) => r.sealed > 0).map((r) => specOf(r.object).table));
   if (plainTables.size > 0) await forgetPlainCopies(store, [...plainTables]);
@@ -85,6 +95,7 @@ async function reencryptField(
   field: string,
   batchSize: number,
   onProgress: ReencryptOptions['onProgress'],
+  destroyAfterMs: number,
 ): Promise<FieldReport> {
   const db = store as unknown as CrmDb;
   const { table } = specOf(object);
@@ -144,8 +155,9 @@ async function reencryptField(
   }
 
   const retired: number[] = [];
+  const destroyed: number[] = [];
   for (const old of await keys.versions(object, field)) {
-    if (old.state !== 'active' || old.version >= version) continue;
+    if (old.state === 'destroyed' || old.version >= version) continue;
     const users = await db
       .selectFrom(table)
       .select('id')
@@ -153,10 +165,15 @@ async function reencryptField(
       .limit(1)
       .executeTakeFirst();
     if (users) continue;
-    await keys.retire(object, field, old.version);
-    retired.push(old.version);
+    if (old.state === 'active') {
+      await keys.retire(object, field, old.version);
+      retired.push(old.version);
+    } else if (Date.now() - Date.parse(old.retired_at ?? '') >= destroyAfterMs) {
+      await keys.destroy(object, field, old.version);
+      destroyed.push(old.version);
+    }
   }
-  return { object, field, version, sealed, reencrypted, retired };
+  return { object, field, version, sealed, reencrypted, retired, destroyed };
 }
 
 /**

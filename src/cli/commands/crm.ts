@@ -157,13 +157,14 @@ async function reencryptCommand(
         await record(
           'crm.field_reencrypt',
           `${r.object}.${r.field}`,
-          `values on key v${r.version}: ${r.sealed} plain sealed, ${r.reencrypted} re-encrypted; retired ${r.retired.map((v) => `v${v}`).join(', ') || 'none'}`,
+          `values on key v${r.version}: ${r.sealed} plain sealed, ${r.reencrypted} re-encrypted; retired ${versionList(r.retired) || 'none'}; destroyed ${versionList(r.destroyed) || 'none'}`,
         );
       }
       const lines = reports.map(
         (r) =>
           `${r.object}.${r.field}: key v${r.version}; ${r.reencrypted} values re-encrypted, ${r.sealed} plain values sealed; ` +
-          (r.retired.length > 0 ? `retired ${r.retired.map((v) => `v${v}`).join(', ')}` : 'no key retired'),
+          (r.retired.length > 0 ? `retired ${versionList(r.retired)}` : 'no key retired') +
+          (r.destroyed.length > 0 ? `; destroyed the key of ${versionList(r.destroyed)}` : ''),
       );
       const fields = await Promise.all(
         reports.map(async (r) => ({ ...r, versions: await keys.versions(r.object, r.field) })),
@@ -226,4 +227,9 @@ function describeText(kind: string, surveys: readonly CrmSurvey[], unmapped: num
     unmapped === 0 ? 'no unmapped sensitive fields' : `${unmapped} sensitive field(s) not mapped (marked !)`,
   );
   return lines.join('\n');
+}
+
+/** `v1, v2`: key versions as the CLI names them. */
+function versionList(versions: readonly number[]): string {
+  return versions.map((v) => `v${v}`).join(', ');
 }
