@@ -15,6 +15,7 @@ import { registerLoginCommands } from './commands/login.js';
 import { registerIncidentCommands } from './commands/incident.js';
 import { registerScrubCommand } from './commands/scrub.js';
 import { registerOffboardCommands } from './commands/offboard.js';
+import { registerPlaybookCommands } from './commands/playbook.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { registerScanCommand } from './commands/scan.js';
 import { registerSeedCommand } from './commands/seed.js';
@@ -36,6 +37,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerAppCommands(program);
   registerOffboardCommands(program);
   registerPolicyCommands(program);
+  registerPlaybookCommands(program);
   registerScanCommand(program);
   registerClassifyCommands(program);
   registerAuditCommands(program);

@@ -18,12 +18,18 @@ export async function activePlaybook(database: Db): Promise<{ version: string; t
 
 /**
  * Stores a playbook's text (validated by the caller) as a version (the short SHA-256 of the text, as
- * the playbook itself is versioned) and makes it the active one unless it already is. Answers its version.
+ * the playbook itself is versioned) and makes it the active one unless it already is. `record` runs
+ * first (the audit event): a change that cannot be recorded is not made. Answers its version.
  */
-export async function publishPlaybook(database: Db, text: string): Promise<string> {
+export async function publishPlaybook(
+  database: Db,
+  text: string,
+  record?: (version: string) => Promise<void>,
+): Promise<string> {
   const db = controlDb(database);
   const version = createHash('sha256').update(text).digest('hex').slice(0, 12);
   if ((await activeVersion(db, 'playbook')) === version) return version;
+  await record?.(version);
   await db.transaction().execute(async (trx) => {
     await trx
       .insertInto('control_playbooks')

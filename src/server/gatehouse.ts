@@ -461,7 +461,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
         run: async () => {
           const stale = control.snapshot.stale();
           if (stale) throw new Error(stale);
-          return `revision ${control.snapshot.revision}`;
+          return `revision ${control.snapshot.revision}; playbook ${control.playbook.version}`;
         },
       },
       {
