@@ -94,6 +94,8 @@ describe('a witnessed audit log', () => {
     expect(verified.stdout + verified.stderr).toMatch(/audit log intact/);
     expect(verified.code).toBe(0);
     cosignedSize = await newestCheckpointSize();
+    // An export carries each checkpoint with its cosignatures: offline, the same quorum holds.
+    expect(verifyExport('witnessed.jsonl')).toMatchObject({ ok: true, witnessed: { size: cosignedSize } });
   });
 
   it('catches a tail deleted with its checkpoints and re-signed with the log key: no witness cosigns it', async () => {
@@ -161,9 +163,32 @@ describe('a witnessed audit log', () => {
     expect(caught.code).toBe(1);
     expect(JSON.parse(caught.stdout)).toMatchObject({ ok: false, code: 'CHECKPOINT_NOT_WITNESSED' });
     expect(JSON.parse(caught.stdout).firstBadIndex).toBeLessThanOrEqual(cut);
+    // An export of the rewritten log, verified offline with the witness: caught the same way.
+    expect(verifyExport('rewritten.jsonl')).toMatchObject({ ok: false, code: 'CHECKPOINT_NOT_WITNESSED' });
     expect(witness.stderr()).toMatch(/"status":422/);
   });
 });
+
+/** Exports the data dir's log and verifies the file offline with the log key and the witness's. */
+function verifyExport(name: string): Record<string, unknown> {
+  const file = join(witnessDir, name);
+  const exported = gatehouse(['audit', 'export', '--data-dir', dataDir, '--out', file]);
+  expect(exported.code, exported.stderr).toBe(0);
+  const verified = gatehouse([
+    'audit',
+    'verify',
+    '--file',
+    file,
+    '--public-key',
+    logKey,
+    '--witness',
+    witnessKey,
+    '--quorum',
+    '1',
+    '--json',
+  ]);
+  return JSON.parse(verified.stdout) as Record<string, unknown>;
+}
 
 async function newestCheckpoint(): Promise<{ size: number; note: string } | undefined> {
   const sql = await openTestSql(dataDir);

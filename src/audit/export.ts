@@ -3,7 +3,8 @@
  *
  *   {"type":"header","format":"gatehouse-audit-export","version":1,"events":N,"checkpoints":C}
  *   {"type":"event","index":0,"leaf_hash":"<hex>","event":{...}}
- *   {"type":"checkpoint","size":1,"note":"<signed note>"}        (after the event that completes it)
+ *   {"type":"checkpoint","size":1,"note":"<signed note>"}        (after the event that completes it;
+ *                                                                 the note carries its witnesses' cosignatures)
  *   ...
  *   {"type":"end","events":N,"checkpoints":C}
  */
@@ -22,7 +23,10 @@ import {
   type StoredCheckpoint,
   type StoredEvent,
 } from './snapshot.js';
-import { LogVerifier, type VerifyReport } from './verify.js';
+import { withSignatureLines } from './cosignature.js';
+import { newestWitnessed, type WitnessPolicy } from './quorum.js';
+import { withWitnesses, type StoredLogReport } from './verify-store.js';
+import { LogVerifier } from './verify.js';
 
 const format = 'gatehouse-audit-export';
 const maxLineLength = 256 * 1024;
@@ -39,6 +43,7 @@ export async function exportLog(
     .where('size', '<=', checkpointSize)
     .executeTakeFirstOrThrow();
   const checkpoints = new CheckpointReader(db, checkpointSize);
+  const cosignatures = await cosignatureLines(db, checkpointSize);
   // Written beside the target and renamed into place: a reader never sees half an export.
   const temporary = `${out}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const file = await open(temporary, 'wx');
@@ -57,7 +62,7 @@ export async function exportLog(
       const lines: string[] = [];
       for (const row of page) {
         for (let next = await checkpoints.takeUpTo(events); next; next = await checkpoints.takeUpTo(events)) {
-          lines.push(checkpointLine(next));
+          lines.push(checkpointLine(next, cosignatures));
           written += 1;
         }
         lines.push(eventLine(row));
@@ -68,7 +73,7 @@ export async function exportLog(
     }
     const rest: string[] = [];
     for (let next = await checkpoints.take(); next; next = await checkpoints.take()) {
-      rest.push(checkpointLine(next));
+      rest.push(checkpointLine(next, cosignatures));
       written += 1;
     }
     rest.push(`${JSON.stringify({ type: 'end', events, checkpoints: written })}\n`);
@@ -96,15 +101,35 @@ function eventLine(row: StoredEvent): string {
   return `${prefix}"event":${row.event}}\n`;
 }
 
-function checkpointLine(checkpoint: StoredCheckpoint): string {
-  return `${JSON.stringify({ type: 'checkpoint', size: checkpoint.size, note: checkpoint.note })}\n`;
+/** The witnesses' cosignature lines of each checkpoint up to `upTo`, by size. */
+async function cosignatureLines(db: Db, upTo: number): Promise<Map<number, string[]>> {
+  const rows = await db
+    .selectFrom('audit_cosignatures')
+    .select(['size', 'line'])
+    .where('size', '<=', upTo)
+    .orderBy('size')
+    .orderBy('witness')
+    .execute();
+  const bySize = new Map<number, string[]>();
+  for (const row of rows) bySize.set(Number(row.size), [...(bySize.get(Number(row.size)) ?? []), row.line]);
+  return bySize;
 }
 
+function checkpointLine(checkpoint: StoredCheckpoint, cosignatures: ReadonlyMap<number, string[]>): string {
+  const note = withSignatureLines(checkpoint.note, cosignatures.get(checkpoint.size) ?? []);
+  return `${JSON.stringify({ type: 'checkpoint', size: checkpoint.size, note })}\n`;
+}
+
+/**
+ * `witnesses`: as for the stored log, the export's newest checkpoint must carry a quorum of their
+ * cosignatures (a copy of a truncated, re-signed log has none past what the witnesses saw).
+ */
 export async function verifyExportFile(
   file: string,
   verifierKey: string,
   onProgress?: (done: number, total: number) => void,
-): Promise<VerifyReport> {
+  witnesses?: WitnessPolicy,
+): Promise<StoredLogReport> {
   const verifier = parseVerifierKey(verifierKey);
   const handle = await open(file, 'r').catch((cause: unknown) => {
     throw new InputError('the export file cannot be read', { cause: (cause as NodeJS.ErrnoException).code });
@@ -116,6 +141,8 @@ export async function verifyExportFile(
   let lineNumber = 0;
   let total = 0;
   let ended = false;
+  // The checkpoints read, for the witness quorum once the log verifies.
+  const seen: { size: number; note: string }[] = [];
   const malformed = (what: string) =>
     log.inputProblem('EXPORT_MALFORMED', `export line ${lineNumber}: ${what}`);
   try {
@@ -162,10 +189,9 @@ export async function verifyExportFile(
           malformed('a checkpoint line lacks its note');
           break;
         }
-        log.checkpoint({
-          note: record.note,
-          size: Number.isSafeInteger(record.size) ? (record.size as number) : undefined,
-        });
+        const size = Number.isSafeInteger(record.size) ? (record.size as number) : undefined;
+        log.checkpoint({ note: record.note, size });
+        if (size !== undefined) seen.push({ size, note: record.note });
       } else if (record.type === 'end') {
         ended = true;
         if (record.events !== log.size) {
@@ -186,7 +212,12 @@ export async function verifyExportFile(
   else if (!ended)
     log.inputProblem('EXPORT_INCOMPLETE', `the export stops after ${log.size} events without its end line`);
   onProgress?.(log.size, Math.max(total, log.size));
-  return log.finish();
+  const report = log.finish();
+  if (!report.ok || !witnesses) return report;
+  const newestFirst = async function* () {
+    yield seen.sort((a, b) => b.size - a.size);
+  };
+  return withWitnesses(report, await newestWitnessed(newestFirst(), witnesses), witnesses);
 }
 
 /** The bytes an export line's event is hashed as: the canonical JSON of its `event` member. */

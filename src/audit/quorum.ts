@@ -35,19 +35,36 @@ export function checkQuorum(note: string, policy: WitnessPolicy): QuorumReport {
   };
 }
 
+/** The newest checkpoint witnessed, or why not and the size of the newest that is (0: none). */
+export type NewestWitnessed =
+  | { readonly ok: true; readonly size: number; readonly cosignatures: readonly Cosignature[] }
+  | { readonly ok: false; readonly problem: string; readonly witnessedSize: number };
+
 /**
- * The stored log's newest checkpoint must be witnessed. On failure, `witnessedSize` is the size of the
- * newest stored checkpoint that is: the events below it are vouched for by the witnesses.
+ * Checkpoints, newest first, page by page: the newest must carry the quorum; on failure,
+ * `witnessedSize` is the size of the newest that does (the events below it are vouched for).
  */
-export async function checkStoredQuorum(
-  db: Db,
+export async function newestWitnessed(
+  pages: AsyncIterable<readonly { readonly size: number; readonly note: string }[]>,
   policy: WitnessPolicy,
-): Promise<
-  | { ok: true; size: number; cosignatures: readonly Cosignature[] }
-  | { ok: false; problem: string; witnessedSize: number }
-> {
+): Promise<NewestWitnessed> {
   let newest: QuorumReport | undefined;
-  // Newest first, a page at a time: usually the first checkpoint answers.
+  for await (const page of pages) {
+    for (const { size, note } of page) {
+      const report = checkQuorum(note, policy);
+      if (report.ok && !newest) return { ok: true, size, cosignatures: report.cosignatures };
+      newest ??= report;
+      if (report.ok) return { ok: false, problem: problemOf(newest), witnessedSize: size };
+    }
+  }
+  const problem = newest ? problemOf(newest) : 'the log has no checkpoint for the witnesses to have cosigned';
+  return { ok: false, problem, witnessedSize: 0 };
+}
+
+/** The stored log's checkpoints with their cosignatures, newest first, a page at a time. */
+export async function* storedCosignedCheckpoints(
+  db: Db,
+): AsyncGenerator<readonly { size: number; note: string }[]> {
   for (let below = Number.MAX_SAFE_INTEGER; ;) {
     const page = await db
       .selectFrom('audit_checkpoints')
@@ -56,28 +73,22 @@ export async function checkStoredQuorum(
       .orderBy('size', 'desc')
       .limit(100)
       .execute();
-    if (page.length === 0) break;
+    if (page.length === 0) return;
     const sizes = page.map((row) => Number(row.size));
     const lines = await db
       .selectFrom('audit_cosignatures')
       .select(['size', 'line'])
       .where('size', 'in', sizes)
       .execute();
-    for (const row of page) {
-      const size = Number(row.size);
-      const note = withSignatureLines(
+    yield page.map((row) => ({
+      size: Number(row.size),
+      note: withSignatureLines(
         row.note,
-        lines.filter((l) => Number(l.size) === size).map((l) => l.line),
-      );
-      const report = checkQuorum(note, policy);
-      if (report.ok && !newest) return { ok: true, size, cosignatures: report.cosignatures };
-      newest ??= report;
-      if (report.ok) return { ok: false, problem: problemOf(newest), witnessedSize: size };
-    }
+        lines.filter((l) => Number(l.size) === Number(row.size)).map((l) => l.line),
+      ),
+    }));
     below = sizes[sizes.length - 1];
   }
-  const problem = newest ? problemOf(newest) : 'the log has no checkpoint for the witnesses to have cosigned';
-  return { ok: false, problem, witnessedSize: 0 };
 }
 
 function problemOf(report: QuorumReport): string {

@@ -6,7 +6,12 @@ import { IntentTracker, type UnfinishedWrite } from './intents.js';
 import { matchesHex, withStoredNodes } from './nodes.js';
 import { CheckpointReader, snapshotBounds, storedEvents } from './snapshot.js';
 import { consistencyProof, nodeKey, rangeRoot, verifyConsistency } from './merkle.js';
-import { checkStoredQuorum, type WitnessPolicy } from './quorum.js';
+import {
+  newestWitnessed,
+  storedCosignedCheckpoints,
+  type NewestWitnessed,
+  type WitnessPolicy,
+} from './quorum.js';
 import { LogVerifier, type VerifiedPoint, type VerifyReport } from './verify.js';
 
 export type { VerifiedPoint } from './verify.js';
@@ -34,7 +39,18 @@ export async function verifyStoredLog(
 ): Promise<StoredLogReport> {
   const { report } = await verifyFrom(db, verifierKey, onProgress);
   if (!report.ok || !witnesses) return report;
-  const quorum = await checkStoredQuorum(db, witnesses);
+  return withWitnesses(report, await newestWitnessed(storedCosignedCheckpoints(db), witnesses), witnesses);
+}
+
+/**
+ * An intact log's report under a witness policy: witnessed, or failed from the size of the newest
+ * witnessed checkpoint on (a tail re-signed without the witnesses). Stored logs and exports alike.
+ */
+export function withWitnesses(
+  report: VerifyReport,
+  quorum: NewestWitnessed,
+  witnesses: WitnessPolicy,
+): StoredLogReport {
   if (quorum.ok) {
     const witnessed = {
       size: quorum.size,

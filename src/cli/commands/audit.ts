@@ -89,11 +89,13 @@ export function registerAuditCommands(program: Command): void {
     if (options.file) {
       if (!options.publicKey)
         throw new InputError('--file needs --public-key (see gatehouse audit public-key)');
-      if (options.witness.length > 0)
-        throw new InputError(
-          'an export carries no cosignatures: check witnesses on the data dir or an evidence bundle',
-        );
-      result = await verifyExportFile(options.file, readKey(options.publicKey), (d, t) => bar.update(d, t));
+      const witnesses = witnessPolicy(options, commandConfig(options));
+      result = await verifyExportFile(
+        options.file,
+        readKey(options.publicKey),
+        (d, t) => bar.update(d, t),
+        witnesses,
+      );
     } else {
       const config = commandConfig(options);
       const witnesses = witnessPolicy(options, config);
