@@ -133,7 +133,9 @@ export async function openKeyRing(options: {
   const live = (entry: RingEntry, now: number) =>
     entry.publishAt <= now && (entry.retireAt === null || entry.retireAt > now);
 
-  const signer = (now: number) => entries.filter((entry) => entry.signAt <= now && live(entry, now)).at(-1);
+  const signerOf = (ring: readonly RingEntry[], now: number) =>
+    ring.filter((entry) => entry.signAt <= now && live(entry, now)).at(-1);
+  const signer = (now: number) => signerOf(entries, now);
 
   function current(now: number): RingEntry {
     const newest = signer(now);
@@ -141,34 +143,49 @@ export async function openKeyRing(options: {
     return newest;
   }
 
-  async function rotate(now: number, lead = publishLeadSeconds): Promise<BrokerKey> {
-    const bytes = await newKeyBytes();
+  /** A new key's material, stored under its own secret name before any row names it. */
+  async function newRingKey(): Promise<{ key: BrokerKey; secretName: string }> {
     const secretName = `broker/signing-key.${randomBytes(8).toString('hex')}`;
-    const key = await importKey(await secrets.putIfAbsent(secretName, bytes), secretName);
-    const signAt = now + lead;
+    return {
+      key: await importKey(await secrets.putIfAbsent(secretName, await newKeyBytes()), secretName),
+      secretName,
+    };
+  }
+
+  /** Adds `fresh` to sign from `signAt`; the keys signing until then stay until their last token expires. */
+  async function addKey(
+    trx: BrokerDb,
+    fresh: { key: BrokerKey; secretName: string },
+    now: number,
+    signAt: number,
+  ): Promise<void> {
+    await trx
+      .insertInto('broker_keys')
+      .values({
+        kid: fresh.key.kid,
+        secret_name: fresh.secretName,
+        created_at: now,
+        publish_at: now,
+        sign_at: signAt,
+        retire_at: null,
+      })
+      .execute();
+    await trx
+      .updateTable('broker_keys')
+      .set({ retire_at: signAt + maxTokenLifetimeSeconds })
+      .where('kid', '!=', fresh.key.kid)
+      .where('retire_at', 'is', null)
+      .execute();
+  }
+
+  async function rotate(now: number, lead = publishLeadSeconds): Promise<BrokerKey> {
+    const fresh = await newRingKey();
     await db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('broker_keys')
-        .values({
-          kid: key.kid,
-          secret_name: secretName,
-          created_at: now,
-          publish_at: now,
-          sign_at: signAt,
-          retire_at: null,
-        })
-        .execute();
-      // Keys signing until the new one takes over stay until their last token has expired.
-      await trx
-        .updateTable('broker_keys')
-        .set({ retire_at: signAt + maxTokenLifetimeSeconds })
-        .where('kid', '!=', key.kid)
-        .where('retire_at', 'is', null)
-        .execute();
+      await addKey(trx, fresh, now, now + lead);
       await bumpControlRevision(trx);
     });
     await reload();
-    return key;
+    return fresh.key;
   }
 
   await reload();
@@ -188,14 +205,20 @@ export async function openKeyRing(options: {
       if (!entries.some((entry) => entry.key.kid === kid)) {
         throw new NotFound('no signing key has this kid');
       }
+      // The key that would sign next is an older one left to retire (or none): a fresh key is safer. It
+      // goes in with the revocation, in one transaction, so no node ever reads a ring without a signer.
+      const next = signerOf(
+        entries.filter((entry) => entry.key.kid !== kid),
+        now,
+      );
+      const fresh = next?.retireAt === null ? undefined : await newRingKey();
       await db.transaction().execute(async (trx) => {
         await trx.updateTable('broker_keys').set({ retire_at: now }).where('kid', '=', kid).execute();
+        if (fresh) await addKey(trx, fresh, now, now);
         await bumpControlRevision(trx);
       });
       await reload();
-      // The key that signs next would be an older one left to retire: a fresh key is safer.
-      if (signer(now)?.retireAt !== null) return (await rotate(now, 0)).kid;
-      return current(now).key.kid;
+      return fresh ? fresh.key.kid : current(now).key.kid;
     },
     list: (now) =>
       entries.map((entry) => ({

@@ -82,14 +82,27 @@ export async function openControlSnapshot<T>(
       }
     }
   }
-  // One check at a time: a store that hangs does not pile up reads, it just lets the snapshot age.
-  const refresh = () =>
-    (checking ??= check()
+  // One check at a time: a store that hangs does not pile up reads, it just lets the snapshot age. A
+  // change announced while a check runs gets one more check after it: that one may have read the
+  // revision before the change.
+  let again = false;
+  const refresh = (): Promise<void> => {
+    if (checking) {
+      again = true;
+      return checking;
+    }
+    checking = check()
       .catch(() => undefined)
       .finally(() => {
         checking = undefined;
         noteStaleness();
-      }));
+        if (again) {
+          again = false;
+          void refresh();
+        }
+      });
+    return checking;
+  };
 
   async function listen(): Promise<void> {
     if (closed || storeKindOf(db) !== 'postgres' || session?.alive) return;
