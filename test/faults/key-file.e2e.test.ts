@@ -1,20 +1,29 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gatehouse } from '../support/cli.js';
+import { openTestSql } from '../support/database.js';
 
 /**
- * A damaged key file (issue 25 item 9), provoked for real: the checkpoint signing key's file zeroed on
- * disk, then the real `gatehouse serve` started. Start-up stops with one line that names the secret,
- * its file and what to do, instead of a raw JSON parse error.
+ * A damaged key (issue 25 item 9), provoked for real: the checkpoint signing key's envelope zeroed in
+ * the store where secrets live, then the real `gatehouse serve` started. Start-up stops with one line
+ * that names the secret, where it is and what to do, instead of a raw JSON parse error.
  */
-describe('a zeroed key file', () => {
-  it('stops `serve` with one line naming the secret, the file and the fix', () => {
+describe('a zeroed key', () => {
+  it('stops `serve` with one line naming the secret, where it lives and the fix', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-keyfile-'));
     expect(gatehouse(['audit', 'public-key', '--data-dir', dataDir]).code).toBe(0);
-    const file = join(dataDir, 'secrets', 'audit__checkpoint-signing-key.json');
-    writeFileSync(file, Buffer.alloc(64));
+    const sql = await openTestSql(dataDir);
+    try {
+      await sql.run(
+        'update secrets set envelope = ? where name = ?',
+        '\u0000'.repeat(64),
+        'audit/checkpoint-signing-key',
+      );
+    } finally {
+      await sql.close();
+    }
 
     const started = gatehouse(['serve', '--demo', '--port', '0', '--data-dir', dataDir], {
       GATEHOUSE_LOG_LEVEL: 'silent',
@@ -23,7 +32,7 @@ describe('a zeroed key file', () => {
     const lines = started.stderr.split('\n').filter((line) => line.startsWith('gatehouse:'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('audit/checkpoint-signing-key');
-    expect(lines[0]).toContain(file);
+    expect(lines[0]).toContain('the database');
     expect(lines[0]).toMatch(/restore it from a backup/);
     expect(started.stderr).not.toMatch(/SyntaxError|Unexpected token|at JSON\.parse/);
   });
