@@ -6,11 +6,11 @@ import { gatehouse } from '../support/cli.js';
 import { openTestSql } from '../support/database.js';
 
 /**
- * A damaged key (issue 25 item 9), provoked for real: the checkpoint signing key's envelope zeroed in
- * the store where secrets live, then the real `gatehouse serve` started. Start-up stops with one line
+ * A damaged key (issue 25 item 9), provoked for real: the checkpoint signing key's envelope cut short
+ * in the store where secrets live, then the real `gatehouse serve` started. Start-up stops with one line
  * that names the secret, where it is and what to do, instead of a raw JSON parse error.
  */
-describe('a zeroed key', () => {
+describe('a damaged key', () => {
   it('stops `serve` with one line naming the secret, where it lives and the fix', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-keyfile-'));
     expect(gatehouse(['audit', 'public-key', '--data-dir', dataDir]).code).toBe(0);
@@ -18,7 +18,7 @@ describe('a zeroed key', () => {
     try {
       await sql.run(
         'update secrets set envelope = ? where name = ?',
-        '\u0000'.repeat(64),
+        '{"v":1,"key":"',
         'audit/checkpoint-signing-key',
       );
     } finally {
