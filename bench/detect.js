@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../dist/config/index.js';
 import { mintDevIdToken } from '../dist/devidp/index.js';
-import { openLocalSecretStore } from '../dist/secrets/index.js';
+import { nodeSecrets } from './secrets.js';
 import { startGatehouse } from '../dist/server/index.js';
 import { startProfile } from './stages.js';
 
@@ -56,7 +56,7 @@ export async function detectBench(values) {
     onSeedProgress: (done, total) => process.stderr.write(`\rseeding ${done}/${total}`),
   });
   process.stderr.write('\n');
-  const secrets = openLocalSecretStore(dataDir);
+  const secrets = nodeSecrets(config);
   const stopProfile = values.profile ? await startProfile() : undefined;
   const seen = [];
   const detector = [];

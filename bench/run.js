@@ -23,7 +23,7 @@ import { parseArgs, promisify } from 'node:util';
 import { loadConfig } from '../dist/config/index.js';
 import { authorizeRequest, clearPolicyCaches, loadPolicySet } from '../dist/policy/index.js';
 import { mintDevIdToken } from '../dist/devidp/index.js';
-import { openLocalSecretStore } from '../dist/secrets/index.js';
+import { withNodeSecrets } from './secrets.js';
 import { dlpBench, printDlpTable } from './dlp.js';
 import { hottestFunctions, profileWindow, stageBreakdown } from './stages.js';
 
@@ -435,7 +435,7 @@ async function salesforceDirect(id, gatehouse) {
   const { demoConnectedApp, soqlLiteral } = await import('../dist/crm/salesforce/index.js');
   const { SignJWT } = await import('jose');
   const { createPrivateKey } = await import('node:crypto');
-  const pem = await openLocalSecretStore(dataDir).get(config.crm.salesforce.privateKeySecret);
+  const pem = await withNodeSecrets(config, (secrets) => secrets.get(config.crm.salesforce.privateKeySecret));
   const assertion = await new SignJWT({})
     .setProtectedHeader({ alg: 'RS256' })
     .setIssuer(demoConnectedApp.clientId)
@@ -462,14 +462,16 @@ function round3(value) {
 }
 
 async function accessToken(url) {
-  const subjectToken = await mintDevIdToken({
-    config,
-    secrets: openLocalSecretStore(dataDir),
-    user: 'alice',
-    issuer: `${url}/idp`,
-    // The exchange is bound to the app asking: an ID token issued to its own IdP client.
-    audience: 'call-notes',
-  });
+  const subjectToken = await withNodeSecrets(config, (secrets) =>
+    mintDevIdToken({
+      config,
+      secrets,
+      user: 'alice',
+      issuer: `${url}/idp`,
+      // The exchange is bound to the app asking: an ID token issued to its own IdP client.
+      audience: 'call-notes',
+    }),
+  );
   const response = await fetch(`${url}/oauth/token`, {
     method: 'POST',
     body: new URLSearchParams({

@@ -17,7 +17,7 @@ import { parse, stringify } from 'yaml';
 import { canonicalJson } from '../dist/audit/index.js';
 import { loadConfig } from '../dist/config/index.js';
 import { mintDevIdToken } from '../dist/devidp/index.js';
-import { openLocalSecretStore } from '../dist/secrets/index.js';
+import { withNodeSecrets } from './secrets.js';
 
 const bin = fileURLToPath(new URL('../bin/gatehouse.js', import.meta.url));
 const benchConfig = fileURLToPath(new URL('./gatehouse.bench.yaml', import.meta.url));
@@ -65,7 +65,7 @@ export async function scaleBench({ seconds, connections, json }) {
     process.stderr.write('starting node 1 (migrates and seeds)\n');
     nodes.push(await startNode(ports[0], env));
     await db.connect();
-    const token = await accessToken(dataDir, publicUrl);
+    const token = await accessToken(dataDir, databaseUrl, publicUrl);
     const headers = { authorization: `Bearer ${token}` };
     const list = await (await fetch(`${publicUrl}/crm/v1/contacts?limit=1`, { headers })).json();
     const path = `/crm/v1/contacts/${list.records[0].id}`;
@@ -214,16 +214,18 @@ async function stopNode(node) {
   await exited;
 }
 
-async function accessToken(dataDir, publicUrl) {
-  const config = loadConfig({ env: {}, overrides: { dataDir } });
-  const subjectToken = await mintDevIdToken({
-    config,
-    secrets: openLocalSecretStore(dataDir),
-    user: 'alice',
-    issuer: `${publicUrl}/idp`,
-    // The exchange is bound to the app asking: an ID token issued to its own IdP client.
-    audience: 'call-notes',
-  });
+async function accessToken(dataDir, databaseUrl, publicUrl) {
+  const config = loadConfig({ env: {}, overrides: { dataDir, 'database.url': databaseUrl } });
+  const subjectToken = await withNodeSecrets(config, (secrets) =>
+    mintDevIdToken({
+      config,
+      secrets,
+      user: 'alice',
+      issuer: `${publicUrl}/idp`,
+      // The exchange is bound to the app asking: an ID token issued to its own IdP client.
+      audience: 'call-notes',
+    }),
+  );
   const response = await fetch(`${publicUrl}/oauth/token`, {
     method: 'POST',
     body: new URLSearchParams({
