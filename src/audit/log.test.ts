@@ -236,8 +236,11 @@ describe.skipIf(onPostgres)('another process holding the SQLite write lock', () 
     // wait counts from when it was asked, so it is refused before the lock goes, not served after it.
     const signing = log.latestCheckpoint();
     const appending = log.append(auditEvent(1));
-    await expect(signing).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
-    await expect(appending).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    // Both awaited at once: either may be refused first (the writer thread refuses as soon as it gives up).
+    await Promise.all([
+      expect(signing).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' }),
+      expect(appending).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' }),
+    ]);
     await released;
     await expect(log.append(auditEvent(2))).resolves.toMatchObject({ index: 1 });
   });
