@@ -91,7 +91,7 @@ afterAll(async () => {
 describe('gatehouse scrub --from <data dir> --to <data dir>', () => {
   it('replaces what identifies someone and reports what it replaced, with its own check passing', async () => {
     const result = await scrub(staging, '--json');
-    expect(result.code).toBe(0);
+    expect(result.code, result.stderr).toBe(0);
     // Progress goes to stderr (a bar on a terminal, the last count otherwise); stdout stays JSON.
     expect(result.stderr).toMatch(/scrubbing: 860\/860/);
     const report = JSON.parse(result.stdout) as {
@@ -181,7 +181,8 @@ describe('gatehouse scrub --from <data dir> --to <data dir>', () => {
   });
 
   it('gives the same pseudonyms on every run (keyed by a secret of the source)', async () => {
-    expect((await scrub(again)).code).toBe(0);
+    const run = await scrub(again);
+    expect(run.code, run.stderr).toBe(0);
     const first = (await rowsOf(staging, 'crm_contacts')).map((c) => [c.id, c.email, c.national_id]);
     const second = (await rowsOf(again, 'crm_contacts')).map((c) => [c.id, c.email, c.national_id]);
     expect(second).toEqual(first);

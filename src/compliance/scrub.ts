@@ -247,7 +247,9 @@ export class Scrubber {
     make: (attempt: number) => string,
     clash?: (fake: string) => boolean,
   ): string {
-    for (let attempt = 0; attempt < 100; attempt++) {
+    // Most draws succeed at once; a rare shape (a Steuer-ID that DLP also reads as a phone number,
+    // about one draw in twenty) needs many more than 100 to be found for every key.
+    for (let attempt = 0; attempt < 2000; attempt++) {
       const fake = make(attempt);
       if (!originals.has(fake) && !clash?.(fake)) return fake;
     }
