@@ -1,9 +1,9 @@
 import { openSecretService } from '../dist/secrets/index.js';
-import { openStore } from '../dist/store/index.js';
+import { openGatehouseStore } from '../dist/server/index.js';
 
 /** Runs `work` with the secrets of the node on `config` (in its database, under its key service). */
 export async function withNodeSecrets(config, work) {
-  const store = await openStore(config);
+  const store = await openGatehouseStore(config);
   try {
     const { secrets, keys } = await openSecretService(config, store.db);
     try {

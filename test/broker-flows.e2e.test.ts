@@ -1,7 +1,8 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeAll } from '../src/broker/index.js';
-import { openStore, type Store } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
+import type { Store } from '../src/store/index.js';
 import {
   Browser,
   clientAssertion,
@@ -26,7 +27,7 @@ let appKey: DpopKey;
 
 beforeAll(async () => {
   demo = await startDemo();
-  store = await openStore(demo.config);
+  store = await openGatehouseStore(demo.config);
   await insertDpopApp(store.db, [redirectUri]);
   appKey = await dpopKey();
   await insertConfidentialApp(store.db, appKey.publicJwk);
@@ -210,7 +211,7 @@ describe('revocation and introspection', () => {
     const erin = await demo.accessToken('erin', 'call-notes', scope);
     const bob = await demo.accessToken('bob', 'call-notes', scope);
     const tokens = await codeFlow('erin');
-    const cli = await openStore(demo.config);
+    const cli = await openGatehouseStore(demo.config);
     try {
       const result = await revokeAll(cli.db, {
         userId: 'erin@example.com',

@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
+import type { Store } from '../src/store/index.js';
 import { insertDpopApp, pkce } from './support/broker.js';
 import { launchChromium, type Chromium } from './support/chromium.js';
 import { gatehouseAsync, spawnGatehouse } from './support/cli.js';
@@ -24,7 +25,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
   redirectUri = `http://127.0.0.1:${(app.address() as AddressInfo).port}/callback`;
   [demo, browser] = await Promise.all([startDemo(), launchChromium()]);
-  store = await openStore(demo.config);
+  store = await openGatehouseStore(demo.config);
   await insertDpopApp(store.db, [redirectUri]);
 });
 

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
+import type { Store } from '../src/store/index.js';
 import { gatehouseAsync, loginAs, logout } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { json } from './support/http.js';
@@ -70,7 +71,7 @@ async function tokenWithin(user: string, clientId: string, scope: string): Promi
 
 beforeAll(async () => {
   demo = await startDemo();
-  store = await openStore(demo.config);
+  store = await openGatehouseStore(demo.config);
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-catalog-cli-'));
 });
 

@@ -4,7 +4,8 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tarArchive } from '../src/scan/test-support.js';
-import { openStore, type Store } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
+import type { Store } from '../src/store/index.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { auditEventsOf, expectProblem, json, requestIdOf } from './support/http.js';
 
@@ -117,7 +118,7 @@ async function tokenWithin(user: string, clientId: string, scope: string): Promi
 
 beforeAll(async () => {
   demo = await startDemo();
-  store = await openStore(demo.config);
+  store = await openGatehouseStore(demo.config);
 });
 
 afterAll(async () => {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultScopes } from '../src/config/index.js';
-import { openStore } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
 import { gatehouseAsync } from './support/cli.js';
 import { onPostgres } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
@@ -29,7 +29,7 @@ function databaseBytes(dataDir: string): Buffer {
 
 /** An approved app whose plan holds the contact pii scopes, straight in the catalog. */
 async function insertPiiApp(): Promise<void> {
-  const store = await openStore(demo.config);
+  const store = await openGatehouseStore(demo.config);
   try {
     const at = new Date().toISOString();
     await store.db
@@ -198,7 +198,7 @@ describe('a database from before field encryption', () => {
     const dataDir = first.dataDir;
     let second: Demo | undefined;
     try {
-      const store = await openStore(first.config);
+      const store = await openGatehouseStore(first.config);
       const { createEmbeddedCrm, createFieldKeys } = await import('../src/crm/index.js');
       const crm = createEmbeddedCrm(store.db, createFieldKeys(store.db, first.secrets));
       const { records } = await crm.query('contact', {
@@ -224,7 +224,7 @@ describe('a database from before field encryption', () => {
       await store.close();
 
       second = await startDemo({ dataDir, config: { 'roles.sales_manager.masks': {} } });
-      const reopened = await openStore(second.config);
+      const reopened = await openGatehouseStore(second.config);
       try {
         const stored = await (reopened.db as unknown as import('kysely').Kysely<Record<string, Row>>)
           .selectFrom('crm_contacts')

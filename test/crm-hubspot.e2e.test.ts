@@ -14,7 +14,7 @@ import {
   type HubSpotConnector,
   type HubSpotFake,
 } from '../src/crm/index.js';
-import { openStore } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
 import { gatehouse } from './support/cli.js';
 import { testDatabaseEnvSync } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
@@ -68,7 +68,7 @@ describe('the gateway over HubSpot', () => {
       start: { wrapConnector: (embedded) => delegating(embedded, () => hubspot) },
     });
     fake = await startHubSpotFake({ token });
-    const store = await openStore(demo.config);
+    const store = await openGatehouseStore(demo.config);
     try {
       await seedHubSpotFake(fake, createEmbeddedCrm(store.db), demoSeedOwners(demo.config));
     } finally {
@@ -229,13 +229,13 @@ describe('the gateway over HubSpot', () => {
 
 describe('the HubSpot connector on its own', () => {
   let fake: HubSpotFake;
-  let source: Awaited<ReturnType<typeof openStore>>;
+  let source: Awaited<ReturnType<typeof openGatehouseStore>>;
   let demo: Demo;
 
   beforeAll(async () => {
     demo = await startDemo();
     fake = await startHubSpotFake({ token });
-    source = await openStore(demo.config);
+    source = await openGatehouseStore(demo.config);
     await seedHubSpotFake(fake, createEmbeddedCrm(source.db), demoSeedOwners(demo.config));
   });
   afterAll(async () => {

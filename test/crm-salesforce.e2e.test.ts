@@ -7,7 +7,8 @@ import { demoSeedOwners, loadConfig } from '../src/config/index.js';
 import { seedCrm } from '../src/crm/index.js';
 import { startSalesforceFake, type SalesforceFake } from '../src/crm/salesforce/index.js';
 import { openLocalSecretStore } from '../src/secrets/index.js';
-import { openStore, type Store } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
+import type { Store } from '../src/store/index.js';
 import { gatehouseAsync } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { auditEventsOf, expectProblem, requestIdOf } from './support/http.js';
@@ -32,7 +33,7 @@ let carol: string;
 
 beforeAll(async () => {
   const orgConfig = loadConfig({ env: {}, overrides: { dataDir: orgDir } });
-  org = await openStore({ ...orgConfig, database: { ...orgConfig.database, url: undefined } });
+  org = await openGatehouseStore({ ...orgConfig, database: { ...orgConfig.database, url: undefined } });
   await seedCrm(org.db, { owners: demoSeedOwners(orgConfig), contacts: 300 });
   fake = await startSalesforceFake({
     db: org.db,

@@ -4,7 +4,7 @@ import type { Request } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeAll } from '../src/broker/index.js';
-import { openStore } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
 import { launchChromium, type Chromium } from './support/chromium.js';
 import { onPostgres } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
@@ -97,7 +97,7 @@ describe.skipIf(onPostgres)('call-notes in Chromium', () => {
     const listed = accountReads.at(-1);
     const token = ((await listed?.allHeaders())?.authorization ?? '').split(' ')[1] ?? '';
     const cap = decodeJwt(token).cap as { account_ids: string[] };
-    const store = await openStore(demo.config);
+    const store = await openGatehouseStore(demo.config);
     try {
       const assigned = (
         await store.db
@@ -148,7 +148,7 @@ describe.skipIf(onPostgres)('call-notes in Chromium', () => {
     await notesRead;
     expect(refreshGrants(requests)).toHaveLength(1);
     // An admin revokes every token of alice (offboarding): the next call says so.
-    const cli = await openStore(demo.config);
+    const cli = await openGatehouseStore(demo.config);
     try {
       await revokeAll(cli.db, { userId: 'alice@example.com', reason: 'test', actor: 'cli' });
     } finally {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultRoles, defaultScopes } from '../src/config/defaults.js';
 import { scanText } from '../src/dlp/index.js';
-import { openStore } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
 import { openTestSql, type TestSql } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
 import {
@@ -78,7 +78,7 @@ beforeAll(async () => {
     startDemo({ config: { ...relaxedGuard, ...quietDetection, 'gateway.consent.mode': 'mask' } }),
   ]);
   db = await openTestSql(demo.dataDir);
-  const store = await openStore(demo.config);
+  const store = await openGatehouseStore(demo.config);
   const at = new Date().toISOString();
   await store.db
     .insertInto('apps')

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
+import type { Store } from '../src/store/index.js';
 import { dpopKey, dpopProof, insertDpopApp, type DpopKey } from './support/broker.js';
 import { startDemo, tokenExchangeGrant, idTokenType, type Demo } from './support/demo.js';
 import { auditEventsOf, requestIdOf } from './support/http.js';
@@ -11,7 +12,7 @@ let store: Store;
 
 beforeAll(async () => {
   demo = await startDemo();
-  store = await openStore(demo.config);
+  store = await openGatehouseStore(demo.config);
   await insertDpopApp(store.db);
 });
 

@@ -2,7 +2,8 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { revokeAll, subjectKey } from '../src/broker/index.js';
-import { openStore, type Store } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
+import type { Store } from '../src/store/index.js';
 import { gatehouseAsync } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { expectProblem, json, requestIdOf, type AuditRow } from './support/http.js';
@@ -31,7 +32,7 @@ beforeAll(async () => {
       },
     },
   });
-  store = await openStore(demo.config);
+  store = await openGatehouseStore(demo.config);
 });
 
 afterAll(async () => {

@@ -1,7 +1,8 @@
 import * as oauth from 'oauth4webapi';
 import * as openid from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
+import type { Store } from '../src/store/index.js';
 import { Browser, insertDpopApp, signIn } from './support/broker.js';
 import { startDemo, type Demo } from './support/demo.js';
 
@@ -17,7 +18,7 @@ let as: oauth.AuthorizationServer;
 
 beforeAll(async () => {
   demo = await startDemo();
-  store = await openStore(demo.config);
+  store = await openGatehouseStore(demo.config);
   await insertDpopApp(store.db, [redirectUri]);
   const issuer = new URL(demo.url);
   as = await oauth.processDiscoveryResponse(

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { openStore } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
 import { gatehouseAsync } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { expectProblem, json } from './support/http.js';
@@ -59,7 +59,7 @@ describe('keys outside the data: Vault as the key service', () => {
   it('every stored secret is wrapped by Vault Transit; no master key, no connector credential in the data dir', async () => {
     expect(readdirSync(demo.dataDir)).not.toContain('master.key');
     // Secrets live in the database: every envelope's data key is wrapped by Vault Transit.
-    const store = await openStore(demo.config);
+    const store = await openGatehouseStore(demo.config);
     try {
       const rows = await sql<{ name: string; envelope: string | null }>`
         select name, envelope from secrets`.execute(store.db);

@@ -8,7 +8,8 @@ import { loadConfig, type Config } from '../src/config/index.js';
 import { storedPolicyVersions } from '../src/control/index.js';
 import { defaultPolicyDir, readPolicyTestFiles } from '../src/policy/index.js';
 import { defaultFiles, writeLibrary } from '../src/policy/test-support.js';
-import { bumpControlRevision, openStore } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
+import { bumpControlRevision } from '../src/store/index.js';
 import { gatehouseAsync } from './support/cli.js';
 import { openTestSql, testDatabase, testDatabaseEnvSync, type TestSql } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
@@ -533,7 +534,7 @@ describe('a published library that cannot be loaded', () => {
 });
 
 async function activeVersionOf(dataDir: string): Promise<string | undefined> {
-  const store = await openStore(
+  const store = await openGatehouseStore(
     loadConfig({ env: {}, overrides: { dataDir, ...(await testDatabase(dataDir)) } }),
   );
   try {
@@ -544,7 +545,7 @@ async function activeVersionOf(dataDir: string): Promise<string | undefined> {
 }
 
 async function activateMissingVersion(config: Config, version: string): Promise<void> {
-  const store = await openStore(config);
+  const store = await openGatehouseStore(config);
   try {
     await store.db
       .insertInto('control_activations' as never)

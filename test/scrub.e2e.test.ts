@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoSeedOwners, loadConfig } from '../src/config/index.js';
 import { seedCrm } from '../src/crm/index.js';
 import { scanText } from '../src/dlp/index.js';
-import { openStore } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
 import { gatehouseAsync } from './support/cli.js';
 import { dropTestDatabase, onPostgres, openTestSql } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
@@ -72,7 +72,7 @@ beforeAll(async () => {
   ];
   // The source is always a SQLite data dir: `--from` reads its gatehouse.db.
   const config = loadConfig({ env: {}, overrides: { dataDir: source, demo: true, logLevel: 'silent' } });
-  const store = await openStore(config);
+  const store = await openGatehouseStore(config);
   try {
     await seedCrm(store.db, { contacts: 400, owners: demoSeedOwners(config) });
   } finally {

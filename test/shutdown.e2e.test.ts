@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CrmConnector } from '../src/crm/index.js';
-import { openStore } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
 import { gatehouse } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 
@@ -54,7 +54,7 @@ describe('graceful shutdown', () => {
     await closing;
 
     const { dataDir, config } = demo;
-    const store = await openStore(config);
+    const store = await openGatehouseStore(config);
     try {
       const event = await store.db
         .selectFrom('audit_events')

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/index.js';
 import { createHubSpotConnector, crmDispatcher, startHubSpotFake } from '../src/crm/index.js';
 import { connectRedis } from '../src/server/redis.js';
-import { openStore } from '../src/store/index.js';
+import { openGatehouseStore } from '../src/server/index.js';
 import { onPostgres, testDatabase } from './support/database.js';
 import { testRedisUrl, uniquePrefix } from './support/redis.js';
 
@@ -25,9 +25,9 @@ describe('TLS to the backing services', () => {
       const config = (extra: Record<string, unknown>) =>
         loadConfig({ env: {}, cwd: dir, overrides: { dataDir: dir, ...extra } });
       const database = await testDatabase(dir);
-      const plain = await openStore(config(database));
+      const plain = await openGatehouseStore(config(database));
       await plain.close();
-      await expect(openStore(config({ ...database, 'database.tls': {} }))).rejects.toThrow();
+      await expect(openGatehouseStore(config({ ...database, 'database.tls': {} }))).rejects.toThrow();
     },
   );
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
-import { openStore } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
 import {
   buildEvidenceBundle,
   openAuditLog,
@@ -29,7 +29,7 @@ afterEach(async () => {
 async function logWith(count: number, witnessing?: WitnessingOptions) {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-evidence-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const store = await openStore(
+  const store = await openGatehouseStore(
     loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) }, env: {}, cwd: dir }),
   );
   cleanups.push(() => store.close());

@@ -13,7 +13,8 @@ import type {
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import { auditVerifierKey, openAuditLog, verifyStoredLog, type AuditEvent } from './index.js';
 import { onPostgres, testDatabase } from '../../test/support/database.js';
 import * as tlog from '../../test/support/tlog.js';
@@ -30,7 +31,7 @@ afterEach(async () => {
 async function tempStore(
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-audit-')),
 ): Promise<{ dir: string; store: Store }> {
-  const store = await openStore(
+  const store = await openGatehouseStore(
     loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) }, env: {}, cwd: dir }),
   );
   cleanups.push(() => store.close());

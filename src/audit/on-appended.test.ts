@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
-import { openStore } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
 import { leafHashHex, canonicalJson, openAuditLog, type AuditEvent, type AuditEventRecord } from './index.js';
 import { onPostgres, testDatabase } from '../../test/support/database.js';
 
@@ -17,7 +17,7 @@ afterEach(async () => {
 async function openLog(existing?: string) {
   const dir = existing ?? mkdtempSync(join(tmpdir(), 'gatehouse-listen-'));
   if (!existing) cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const store = await openStore(
+  const store = await openGatehouseStore(
     loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) }, env: {}, cwd: dir }),
   );
   cleanups.push(() => store.close());

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
-import { openStore, type Db, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Db, Store } from '../store/index.js';
 import { signCheckpoint, signerFromSeed } from './checkpoint.js';
 import {
   exportLog,
@@ -62,7 +63,7 @@ async function buildLog(count: number, dense = true): Promise<void> {
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-verify-'));
-  store = await openStore(
+  store = await openGatehouseStore(
     loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) }, env: {}, cwd: dir }),
   );
   db = store.db;
@@ -368,7 +369,7 @@ describe('export and offline verification', () => {
       checkpoints: 10,
     });
     expect(offline.at(-1)).toBe(10);
-    store = await openStore(
+    store = await openGatehouseStore(
       loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) }, env: {}, cwd: dir }),
     );
   });

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import type { AuditEvent } from './event.js';
 import { AuditWriter, sqliteFileOf } from './writer.js';
 
@@ -17,7 +18,7 @@ afterEach(async () => {
 async function sqliteStore(): Promise<{ dir: string; store: Store }> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-writer-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const store = await openStore(loadConfig({ overrides: { dataDir: dir }, env: {}, cwd: dir }));
+  const store = await openGatehouseStore(loadConfig({ overrides: { dataDir: dir }, env: {}, cwd: dir }));
   cleanups.push(() => store.close());
   return { dir, store };
 }

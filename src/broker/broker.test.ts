@@ -22,7 +22,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../config/index.js';
 import { createDevIdp, mintDevIdToken, signInAtDevIdp, type DevIdp } from '../devidp/index.js';
 import { openLocalSecretStore, type SecretStore } from '../secrets/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import type { AuditEvent } from '../audit/index.js';
 import { createBroker, registerBrokerRoutes, type Broker, type ClientInfo } from './index.js';
 import { testDatabase } from '../../test/support/database.js';
@@ -95,7 +96,7 @@ beforeAll(async () => {
     overrides: { dataDir, demo: true, logLevel: 'silent', ...(await testDatabase(dataDir)) },
   });
   secrets = openLocalSecretStore(dataDir);
-  store = await openStore(config);
+  store = await openGatehouseStore(config);
   // The issuer must carry the real port: pick a free one, build everything, then listen on it.
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;

@@ -5,7 +5,8 @@ import { jwtVerify, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { openLocalSecretStore, type SecretStore } from '../secrets/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import { maxTokenLifetimeSeconds, openKeyRing } from './keys.js';
 import { brokerDb } from './tables.js';
 import { testDatabase } from '../../test/support/database.js';
@@ -16,7 +17,7 @@ let secrets: SecretStore;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-keys-'));
-  store = await openStore(
+  store = await openGatehouseStore(
     loadConfig({ env: {}, overrides: { dataDir, logLevel: 'silent', ...(await testDatabase(dataDir)) } }),
   );
   secrets = openLocalSecretStore(dataDir);

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../config/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import type { AccessTokenClaims } from './access-token.js';
 import { recordRevocation, revokeAll, RevocationList } from './revocation.js';
 import { rememberSubject } from './subjects.js';
@@ -20,7 +21,7 @@ beforeAll(async () => {
     env: {},
     overrides: { dataDir, logLevel: 'silent', ...(await testDatabase(dataDir)) },
   });
-  store = await openStore(config);
+  store = await openGatehouseStore(config);
 });
 
 afterAll(async () => {
@@ -48,7 +49,7 @@ describe('RevocationList', () => {
   it('sees revocations written through another handle, by jti, family, app, user and app+user', async () => {
     const list = new RevocationList(brokerDb(store.db), { pollMs: 50, maxStalenessMs: 5000 });
     await list.ready();
-    const other = await openStore(config);
+    const other = await openGatehouseStore(config);
     try {
       await recordRevocation(brokerDb(other.db), {
         kind: 'jti',
@@ -150,7 +151,7 @@ describe('RevocationList', () => {
 
   it('retries a failed first read: 503 while the list is unknown, then it works without a restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-revocation-first-'));
-    const late = await openStore(
+    const late = await openGatehouseStore(
       loadConfig({ env: {}, overrides: { dataDir: dir, logLevel: 'silent', ...(await testDatabase(dir)) } }),
     );
     const db = brokerDb(late.db);
@@ -172,7 +173,7 @@ describe('RevocationList', () => {
 
   it('fails closed when revocations cannot be read for longer than the staleness limit', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-revocation-stale-'));
-    const doomed = await openStore(
+    const doomed = await openGatehouseStore(
       loadConfig({ env: {}, overrides: { dataDir: dir, logLevel: 'silent', ...(await testDatabase(dir)) } }),
     );
     const list = new RevocationList(brokerDb(doomed.db), { pollMs: 50, maxStalenessMs: 200 });

@@ -6,7 +6,8 @@ import { auditOrigin, openAuditLog, type AuditEvent, type AuditLog } from '../au
 import { loadConfig } from '../config/index.js';
 import { createEmbeddedCrm, crmObjects, seedCrm, type CrmConnector } from '../crm/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import {
   changeOverride,
   classificationTable,
@@ -60,7 +61,7 @@ describe('classification over a real store', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-classify-'));
-    store = await openStore(
+    store = await openGatehouseStore(
       loadConfig({ env: {}, overrides: { dataDir: dir, ...(await testDatabase(dir)) } }),
     );
     crm = createEmbeddedCrm(store.db);

@@ -27,3 +27,4 @@ export {
   type FieldRef,
   type OverrideRequest,
 } from './overrides.js';
+export { classifyMigrations } from './migrations.js';

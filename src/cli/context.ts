@@ -95,11 +95,11 @@ export async function withSecrets<T>(
   config: Config,
   work: (secrets: SecretStore, db: Store['db']) => Promise<T>,
 ): Promise<T> {
-  const [{ openSecretService }, { openStore }] = await Promise.all([
+  const [{ openSecretService }, { openGatehouseStore }] = await Promise.all([
     import('../secrets/index.js'),
-    import('../store/index.js'),
+    import('../server/index.js'),
   ]);
-  const store = await openStore(config);
+  const store = await openGatehouseStore(config);
   try {
     const { secrets, keys } = await openSecretService(config, store.db);
     try {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { defaultPolicyDir, loadActivePolicySet, loadPolicySet } from '../policy/index.js';
-import { openStore, readControlRevision, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import { readControlRevision, type Store } from '../store/index.js';
 import { dropTestDatabase, testDatabase } from '../../test/support/database.js';
 import { openPolicyVersions } from './index.js';
 
@@ -20,7 +21,7 @@ afterEach(async () => {
 describe('policy versions in the store', () => {
   it("import a data dir's published versions and its pointer once, and a later publish stays active", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-control-'));
-    const store = await openStore(
+    const store = await openGatehouseStore(
       loadConfig({ env: {}, overrides: { dataDir: dir, ...(await testDatabase(dir)) } }),
     );
     opened.push({ dir, store });

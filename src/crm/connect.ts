@@ -1,6 +1,6 @@
 import type { Config } from '../config/index.js';
 import type { SecretStore } from '../secrets/index.js';
-import type { Db } from '../store/index.js';
+import type { Db, Store } from '../store/index.js';
 import { createEmbeddedCrm } from './embedded.js';
 import type { FieldKeys } from './field-keys.js';
 import type { CrmConnector } from './types.js';
@@ -19,6 +19,8 @@ export interface ConnectDeps {
   readonly secrets: SecretStore;
   /** The keys of the embedded CRM's encrypted fields. */
   readonly fieldKeys: FieldKeys;
+  /** Opens a store with every module's tables (the root's): a demo's vendor fake keeps its seed in one. */
+  readonly openStore: (config: Config) => Promise<Store>;
   /** A background task of the connector failed (the CRM user directory's refresh). */
   readonly onBackgroundError?: (error: unknown) => void;
 }
@@ -34,6 +36,7 @@ export async function createCrmConnector(config: Config, deps: ConnectDeps): Pro
     case 'salesforce': {
       const { connectSalesforce } = await import('./salesforce/index.js');
       const salesforce = await connectSalesforce(config, deps.secrets, {
+        openStore: deps.openStore,
         onIdentityError: deps.onBackgroundError,
       });
       return {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import { createEmbeddedCrm, seedCrm, type Condition, type CrmConnector, type CrmRecord } from './index.js';
 import { testDatabase } from '../../test/support/database.js';
 
@@ -23,7 +24,7 @@ let crm: CrmConnector;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-crm-'));
-  store = await openStore(loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) } }));
+  store = await openGatehouseStore(loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) } }));
   crm = createEmbeddedCrm(store.db);
 });
 

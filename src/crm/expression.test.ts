@@ -5,7 +5,8 @@ import fc from 'fast-check';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import { compileExpression, maxExpressionDepth, normalizeExpression } from './expression.js';
 import {
   createEmbeddedCrm,
@@ -35,7 +36,7 @@ let opportunities: CrmRecord[];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-crm-expr-'));
-  store = await openStore(loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) } }));
+  store = await openGatehouseStore(loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) } }));
   crm = createEmbeddedCrm(store.db);
   await seedCrm(store.db, { contacts: 300, seed: 7, owners });
   opportunities = (await crm.query('opportunity', { fields, where: [], limit: 10_000 })).records;

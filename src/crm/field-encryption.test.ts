@@ -5,7 +5,8 @@ import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { openLocalSecretStore, type SecretStore } from '../secrets/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import { onPostgres, testDatabase } from '../../test/support/database.js';
 import {
   createEmbeddedCrm,
@@ -33,7 +34,7 @@ let raw: Kysely<Record<string, Row>>;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-fle-'));
-  store = await openStore(loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) } }));
+  store = await openGatehouseStore(loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) } }));
   secrets = openLocalSecretStore(dir);
   keys = createFieldKeys(store.db, secrets);
   crm = createEmbeddedCrm(store.db, keys);

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import {
   createEmbeddedCrm,
   isCrmEmpty,
@@ -23,7 +24,9 @@ const owners: SeedOptions['owners'] = [
 const opened: { store: Store; dir: string }[] = [];
 async function freshStore(): Promise<Store> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-seed-'));
-  const store = await openStore(loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) } }));
+  const store = await openGatehouseStore(
+    loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) } }),
+  );
   opened.push({ store, dir });
   return store;
 }

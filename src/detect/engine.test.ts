@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openAuditLog, type AuditLog } from '../audit/index.js';
 import { detectSchema, loadConfig } from '../config/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import type { Containment } from './containment.js';
 import { createDetector, type DetectLogger } from './engine.js';
 import { findIncident, listIncidents } from './incidents.js';
@@ -23,7 +24,7 @@ afterEach(async () => {
 async function setup(existing?: string): Promise<{ store: Store; log: AuditLog; dir: string }> {
   const dir = existing ?? mkdtempSync(join(tmpdir(), 'gatehouse-detect-'));
   if (!existing) cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const store = await openStore(
+  const store = await openGatehouseStore(
     loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) }, env: {}, cwd: dir }),
   );
   cleanups.push(() => store.close());

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import { findIncident, recordDetection, transition } from './incidents.js';
 import type { Detection } from './types.js';
 import { testDatabase } from '../../test/support/database.js';
@@ -16,7 +17,7 @@ afterEach(async () => {
 async function store(): Promise<Store> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-incidents-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const opened = await openStore(
+  const opened = await openGatehouseStore(
     loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) }, env: {}, cwd: dir }),
   );
   cleanups.push(() => opened.close());

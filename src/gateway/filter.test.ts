@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { createEmbeddedCrm, seedCrm, type CrmConnector, type FilterExpr } from '../crm/index.js';
 import { InputError } from '../errors/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import {
   checkFilterFields,
   filterFields,
@@ -306,7 +307,9 @@ describe('the filter against the embedded CRM', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-filter-'));
-    store = await openStore(loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) } }));
+    store = await openGatehouseStore(
+      loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) } }),
+    );
     crm = createEmbeddedCrm(store.db);
     await seedCrm(store.db, {
       contacts: 200,

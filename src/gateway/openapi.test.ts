@@ -10,7 +10,8 @@ import { createEmbeddedCrm, seedCrm, type CrmConnector, type CrmObject } from '.
 import { TokenError, toProblem } from '../errors/index.js';
 import { createLimits, defaultLimitsConfig } from '../limits/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import { buildOpenApi, registerOpenApiRoute, type OpenApiOptions } from './openapi.js';
 import { testDatabase } from '../../test/support/database.js';
 
@@ -28,7 +29,7 @@ let options: OpenApiOptions;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-openapi-'));
   config = loadConfig({ overrides: { dataDir: dir, ...(await testDatabase(dir)) } });
-  store = await openStore(config);
+  store = await openGatehouseStore(config);
   crm = createEmbeddedCrm(store.db);
   await seedCrm(store.db, {
     contacts: 100,

@@ -8,7 +8,7 @@ import { userInfo } from 'node:os';
 import { auditOrigin, openAuditLog, type AuditEvent } from '../audit/index.js';
 import { loadConfig } from '../config/index.js';
 import { openSecretService } from '../secrets/index.js';
-import { openStore } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
 import { authorizeRequest } from './authorize.js';
 import { openDecisionLog } from './decision-log.js';
 import { recordDecision, type RecordedSimulation } from './decisions.js';
@@ -250,7 +250,7 @@ describe('gatehouse policy test, simulate and publish', () => {
 describe('gatehouse policy simulate over recorded decisions', () => {
   it('replays what was recorded under a candidate and counts the changes per rule with example request ids', async () => {
     const policies = await loadPolicySet();
-    const store = await openStore(loadConfig({ env: {}, overrides: { dataDir } }));
+    const store = await openGatehouseStore(loadConfig({ env: {}, overrides: { dataDir } }));
     const log = openDecisionLog(store.db);
     const ask = (requestId: string, principal: Principal, action: 'read' | 'export', territory?: string) => {
       const input = {
@@ -338,7 +338,7 @@ describe('gatehouse policy simulate over recorded decisions', () => {
 
 async function auditEvents(): Promise<AuditEvent[]> {
   const config = loadConfig({ env: {}, overrides: { dataDir } });
-  const store = await openStore(config);
+  const store = await openGatehouseStore(config);
   try {
     const audit = await openAuditLog({
       db: store.db,

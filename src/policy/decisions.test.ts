@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import { authorizeRequest, type AuthorizeInput } from './authorize.js';
 import { openDecisionLog, simulateRecorded } from './decision-log.js';
 import { DecisionReplay, recordDecision, sinceTime, type RecordedDecision } from './decisions.js';
@@ -24,7 +25,7 @@ afterEach(async () => {
 
 async function freshStore(): Promise<Store> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-decisions-'));
-  const store = await openStore(
+  const store = await openGatehouseStore(
     loadConfig({ env: {}, overrides: { dataDir, ...(await testDatabase(dataDir)) } }),
   );
   stores.push(store);

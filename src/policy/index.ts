@@ -80,3 +80,4 @@ export {
   type DecisionLogOptions,
 } from './decision-log.js';
 export { importPolicyDir, type PolicyVersions } from './versions.js';
+export { policyMigrations } from './migrations.js';

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../config/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import { openLocalSecretStore, openSecretService } from './index.js';
 import { masterKeyBesideData } from './key-service.js';
 
@@ -21,7 +22,7 @@ afterEach(async () => {
 
 /** The secret service of a node on `config` (its database in the data dir). */
 async function serviceOf(config: Config, env: NodeJS.ProcessEnv) {
-  const store = await openStore(config);
+  const store = await openGatehouseStore(config);
   stores.push(store);
   return openSecretService(config, store.db, env);
 }

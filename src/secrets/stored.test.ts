@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import { dropTestDatabase, testDatabase } from '../../test/support/database.js';
 import { importSecretFiles, openLocalSecretStore, openSecretStore } from './index.js';
 import { createLocalKeyService, loadMasterKey } from './key-service.js';
@@ -18,7 +19,7 @@ function localKeys(dir: string, env: NodeJS.ProcessEnv = {}) {
 const opened: Array<{ dir: string; store: Store }> = [];
 async function dataDir(): Promise<{ dir: string; store: Store }> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-stored-secrets-'));
-  const store = await openStore(
+  const store = await openGatehouseStore(
     loadConfig({ env: {}, overrides: { dataDir: dir, ...(await testDatabase(dir)) } }),
   );
   opened.push({ dir, store });

@@ -9,7 +9,8 @@ import { createCatalog, type Catalog } from '../catalog/index.js';
 import type { Config } from '../config/index.js';
 import { createCrmConnector, createFieldKeys, type ConnectedCrm, type FieldKeys } from '../crm/index.js';
 import { openSecretService, type KeyService, type SecretStore } from '../secrets/index.js';
-import { openStore, type Db, type Store } from '../store/index.js';
+import type { Db, Store } from '../store/index.js';
+import { openGatehouseStore } from './migrations.js';
 
 /** Who the modules are built for: a serving node, or one CLI command's process. */
 export type ModulesRole = 'serve' | 'cli';
@@ -49,7 +50,7 @@ export async function openGatehouseModules(
   config: Config,
   options: ModulesOptions,
 ): Promise<GatehouseModules> {
-  const store = await openStore(config);
+  const store = await openGatehouseStore(config);
   let service: Awaited<ReturnType<typeof openSecretService>>;
   try {
     service = await openSecretService(config, store.db);
@@ -78,6 +79,7 @@ export async function openGatehouseModules(
         db: store.db,
         secrets,
         fieldKeys,
+        openStore: openGatehouseStore,
         onBackgroundError: report('crm'),
       }).then(closingOnce)),
     audit: () =>

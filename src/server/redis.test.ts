@@ -17,7 +17,8 @@ import { recordRevocation, RevocationList } from '../broker/revocation.js';
 import { brokerDb } from '../broker/tables.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { createLimits, defaultLimitsConfig, throttleTarget } from '../limits/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openGatehouseStore } from '../server/index.js';
+import type { Store } from '../store/index.js';
 import { createLogger } from './log.js';
 import { checkReadiness, dependencyChecks } from './readiness.js';
 import { connectRedis, type RedisServices } from './redis.js';
@@ -68,7 +69,7 @@ describe.skipIf(!testRedisUrl)('Redis across nodes', () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-'));
     const config = loadConfig({ env: {}, overrides: { dataDir, ...(await testDatabase(dataDir)) } });
-    stores = [await openStore(config), await openStore(config)];
+    stores = [await openGatehouseStore(config), await openGatehouseStore(config)];
     proxy = await startRedisProxy();
   });
   afterAll(async () => {
@@ -161,7 +162,7 @@ describe.skipIf(!testRedisUrl)('Redis across nodes', () => {
   it('a node told of a revocation it cannot read refuses every token until it can', async () => {
     const [a, b] = await twoNodes(uniquePrefix('unreadable'));
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-doomed-'));
-    const doomed = await openStore(
+    const doomed = await openGatehouseStore(
       loadConfig({ env: {}, overrides: { dataDir: dir, ...(await testDatabase(dir)) } }),
     );
     const onB = new RevocationList(brokerDb(doomed.db), {

@@ -1,11 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, sql, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, sql } from 'kysely';
 import type { Config } from '../config/index.js';
 import { DependencyUnavailable } from '../errors/index.js';
 import { storeKindOf, type StoreKind } from './dialect.js';
-import { migrations } from './migrations.js';
+import type { Migrations } from './migrations.js';
 import { reusingStatements } from './statements.js';
 import { WaitingSqliteDialect } from './waiting.js';
 // Loaded only on PostgreSQL, so the embedded mode never loads the pg driver.
@@ -33,14 +33,19 @@ export interface Store {
 /** How long a statement waits for another process's write lock before the request is refused (503). */
 const lockWaitMs = 5000;
 
-const staticMigrations: MigrationProvider = { getMigrations: async () => migrations };
-
-/** Opens the configured database and brings its schema up to date. */
-export async function openStore(config: Config): Promise<Store> {
-  return config.database.url ? openPostgresStore(config) : openSqliteStore(config);
+export interface StoreOptions {
+  /** Every module's migrations, combined by the composition root (openGatehouseStore in src/server). */
+  readonly migrations: Migrations;
 }
 
-async function openSqliteStore(config: Config): Promise<Store> {
+/** Opens the configured database and brings its schema up to date with `migrations`. */
+export async function openStore(config: Config, options: StoreOptions): Promise<Store> {
+  return config.database.url
+    ? openPostgresStore(config, options.migrations)
+    : openSqliteStore(config, options.migrations);
+}
+
+async function openSqliteStore(config: Config, migrations: Migrations): Promise<Store> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const file = new SQLite(join(config.dataDir, 'gatehouse.db'));
   // WAL lets the CLI read while a server writes. A writer in another process is waited out off the
@@ -57,7 +62,7 @@ async function openSqliteStore(config: Config): Promise<Store> {
       () => file.inTransaction,
     ),
   });
-  await migrateToLatest(db);
+  await migrateToLatest(db, migrations);
   return {
     db,
     kind: 'sqlite',
@@ -71,7 +76,7 @@ async function openSqliteStore(config: Config): Promise<Store> {
   };
 }
 
-async function openPostgresStore(config: Config): Promise<Store> {
+async function openPostgresStore(config: Config, migrations: Migrations): Promise<Store> {
   const options: PostgresOptions = {
     url: config.database.url as string,
     poolSize: config.database.poolSize,
@@ -83,7 +88,7 @@ async function openPostgresStore(config: Config): Promise<Store> {
   const { db } = backend;
   try {
     // The first node to start migrates; the others wait for it, then find nothing left to do.
-    await withAdvisoryLock(db, 'migrate', () => migrateToLatest(db));
+    await withAdvisoryLock(db, 'migrate', () => migrateToLatest(db, migrations));
   } catch (error) {
     await backend.end();
     throw error;
@@ -141,8 +146,8 @@ export async function lockSequence(trx: Db, name: string): Promise<void> {
   await sql`select pg_advisory_xact_lock(${lockKey(name)}::bigint)`.execute(trx);
 }
 
-async function migrateToLatest(db: Db): Promise<void> {
-  const migrator = new Migrator({ db, provider: staticMigrations });
+async function migrateToLatest(db: Db, migrations: Migrations): Promise<void> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';

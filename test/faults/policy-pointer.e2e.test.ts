@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultPolicyDir } from '../../src/policy/index.js';
-import { bumpControlRevision, openStore } from '../../src/store/index.js';
+import { openGatehouseStore } from '../../src/server/index.js';
+import { bumpControlRevision } from '../../src/store/index.js';
 import { startDemo, type Demo } from '../support/demo.js';
 import { json, type AuditRow } from '../support/http.js';
 
@@ -51,7 +52,7 @@ describe('a lost active policy version', () => {
     expect((await listBig()).status).toBe(403);
 
     // The version's row goes, and every node is told the control state moved.
-    const store = await openStore(demo.config);
+    const store = await openGatehouseStore(demo.config);
     try {
       await store.db
         .deleteFrom('control_policy_versions' as never)

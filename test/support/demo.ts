@@ -11,8 +11,12 @@ import {
 import { createCatalog } from '../../src/catalog/index.js';
 import { mintDevIdToken, signInAtDevIdp } from '../../src/devidp/index.js';
 import { openSecretService, type SecretStore } from '../../src/secrets/index.js';
-import { startGatehouse, type Gatehouse, type StartOptions } from '../../src/server/index.js';
-import { openStore } from '../../src/store/index.js';
+import {
+  startGatehouse,
+  type Gatehouse,
+  type StartOptions,
+  openGatehouseStore,
+} from '../../src/server/index.js';
 import { dropTestDatabase, onPostgres, testDatabase } from './database.js';
 import { testRedisConfig } from './redis.js';
 
@@ -101,7 +105,7 @@ export async function startDemo(
   });
   const gatehouse = await startGatehouse(config, options.start);
   const url = gatehouse.url;
-  const store = await openStore(config);
+  const store = await openGatehouseStore(config);
   // The node's own key service (local, Vault or KMS as configured) over the secrets in its database.
   const { secrets, keys } = await openSecretService(config, store.db);
   const demo: Demo = {
@@ -204,7 +208,7 @@ export async function startDemo(
 export async function serverSecrets(
   config: Config,
 ): Promise<{ secrets: SecretStore; close(): Promise<void> }> {
-  const store = await openStore(config);
+  const store = await openGatehouseStore(config);
   const { secrets, keys } = await openSecretService(config, store.db);
   return {
     secrets,

@@ -12,7 +12,7 @@ import {
 } from '../../audit/index.js';
 import type { Config } from '../../config/index.js';
 import { InputError } from '../../errors/index.js';
-import { openStore, type Db } from '../../store/index.js';
+import type { Db } from '../../store/index.js';
 import {
   commandConfig,
   progressBar,
@@ -99,7 +99,8 @@ export function registerAuditCommands(program: Command): void {
     } else {
       const config = commandConfig(options);
       const witnesses = witnessPolicy(options, config);
-      const store = await openStore(config);
+      const { openGatehouseStore } = await import('../../server/index.js');
+      const store = await openGatehouseStore(config);
       try {
         const key = await withSecrets(config, (secrets) => auditVerifierKey(secrets, auditOrigin));
         result = await verifyStoredLog(store.db, key, (d, t) => bar.update(d, t), witnesses);
@@ -147,7 +148,8 @@ export function registerAuditCommands(program: Command): void {
       .description('write events, leaf hashes and checkpoints as JSON lines')
       .requiredOption('--out <file>', 'output file'),
   ).action(async (options: CommonOptions & { out: string }) => {
-    const store = await openStore(commandConfig(options));
+    const { openGatehouseStore } = await import('../../server/index.js');
+    const store = await openGatehouseStore(commandConfig(options));
     const bar = progressBar('exporting');
     try {
       const result = await exportLog(store.db, options.out, (d, t) => bar.update(d, t));

@@ -4,7 +4,7 @@ import { createCatalog } from '../../catalog/index.js';
 import { mintDevIdToken, signInAtDevIdp } from '../../devidp/index.js';
 import { DependencyUnavailable, GatehouseError, InputError } from '../../errors/index.js';
 import { openSecretService } from '../../secrets/index.js';
-import { openStore, readMeta, type Store } from '../../store/index.js';
+import { readMeta, type Store } from '../../store/index.js';
 import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
 
 export function registerDevCommands(program: Command): void {
@@ -17,7 +17,8 @@ export function registerDevCommands(program: Command): void {
       .option('--app <app>', "issue it to this app's own IdP client (for token exchange at that app)"),
   ).action(async (options: CommonOptions & { user: string; app?: string }) => {
     const config = commandConfig(options);
-    const store = await openStore(config);
+    const { openGatehouseStore } = await import('../../server/index.js');
+    const store = await openGatehouseStore(config);
     try {
       const issuer = await demoIssuer(store, 'dev id-token');
       const client = options.app === undefined ? undefined : await appClient(store, options.app);
@@ -47,7 +48,8 @@ export function registerDevCommands(program: Command): void {
       .requiredOption('--scope <scopes>', 'space-separated scopes'),
   ).action(async (options: CommonOptions & { user: string; app: string; scope: string }) => {
     const config = commandConfig(options);
-    const store = await openStore(config);
+    const { openGatehouseStore } = await import('../../server/index.js');
+    const store = await openGatehouseStore(config);
     let answer: Record<string, unknown>;
     try {
       const issuer = await demoIssuer(store, 'dev token');

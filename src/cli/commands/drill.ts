@@ -103,15 +103,22 @@ interface DrillResult {
 async function runDrill(options: DrillOptions, progress: (message: string) => void): Promise<DrillResult> {
   // The demo's own working hours and guard floor, as `serve --demo` runs with them.
   const config = commandConfig(options, {}, demoProfile);
-  const [{ openStore, readMeta }, { mintDevIdToken, signInAtDevIdp }, audit, detect, { demoApps }] =
-    await Promise.all([
-      import('../../store/index.js'),
-      import('../../devidp/index.js'),
-      import('../../audit/index.js'),
-      import('../../detect/index.js'),
-      import('../../catalog/index.js'),
-    ]);
-  const store = await openStore(config);
+  const [
+    { readMeta },
+    { openGatehouseStore },
+    { mintDevIdToken, signInAtDevIdp },
+    audit,
+    detect,
+    { demoApps },
+  ] = await Promise.all([
+    import('../../store/index.js'),
+    import('../../server/index.js'),
+    import('../../devidp/index.js'),
+    import('../../audit/index.js'),
+    import('../../detect/index.js'),
+    import('../../catalog/index.js'),
+  ]);
+  const store = await openGatehouseStore(config);
   let meta: { mode?: string; url?: string; issuer?: string };
   try {
     meta = {

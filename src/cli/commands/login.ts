@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { Config } from '../../config/index.js';
 import { signInAtDevIdp } from '../../devidp/index.js';
 import { DependencyUnavailable, GatehouseError, OAuthError } from '../../errors/index.js';
-import { openStore, readMeta } from '../../store/index.js';
+import { readMeta } from '../../store/index.js';
 import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
 import { loginFile, loginOf, readLogin, removeLogin, saveLogin } from '../login.js';
 
@@ -94,7 +94,8 @@ export function registerLoginCommands(program: Command): void {
 
 /** The demo server of a demo data dir (its development IdP's issuer), else the configured public URL. */
 async function serverOf(config: Config): Promise<string> {
-  const store = await openStore(config);
+  const { openGatehouseStore } = await import('../../server/index.js');
+  const store = await openGatehouseStore(config);
   try {
     const issuer = await readMeta(store.db, 'idp_issuer');
     if ((await readMeta(store.db, 'mode')) === 'demo' && issuer) return issuer.replace(/\/idp$/, '');

@@ -175,8 +175,8 @@ export function registerPolicyCommands(program: Command): void {
       return;
     }
     const since = sinceTime(options.since);
-    const { openStore } = await import('../../store/index.js');
-    const store = await openStore(config);
+    const { openGatehouseStore } = await import('../../server/index.js');
+    const store = await openGatehouseStore(config);
     try {
       const progress = progressBar('replaying recorded decisions');
       const result = await simulateRecorded(candidate, openDecisionLog(store.db), since, progress.update);
@@ -288,11 +288,11 @@ async function policySet(options: PolicyOptions, config: Config): Promise<Policy
   if (options.policies) return loadPolicySet(options.policies);
   // A maker's CI checks a manifest with no Gatehouse around: the built-in library, and no store made.
   if (!config.database.url && !existsSync(join(config.dataDir, 'gatehouse.db'))) return loadPolicySet();
-  const [{ openStore }, { openPolicyVersions }] = await Promise.all([
-    import('../../store/index.js'),
+  const [{ openGatehouseStore }, { openPolicyVersions }] = await Promise.all([
+    import('../../server/index.js'),
     import('../../control/index.js'),
   ]);
-  const store = await openStore(config);
+  const store = await openGatehouseStore(config);
   try {
     return await loadActivePolicySet(await openPolicyVersions(store.db, config.dataDir));
   } finally {

@@ -73,13 +73,13 @@ async function scrub(options: ScrubOptions): Promise<ScrubResult> {
   const [
     { Scrubber, scrubTables, survivors },
     { openLocalSecretStore },
-    { openStore },
+    { openGatehouseStore },
     { isCrmEmpty, createFieldKeys, openStoredRecords },
     sqlite,
   ] = await Promise.all([
     import('../../compliance/index.js'),
     import('../../secrets/index.js'),
-    import('../../store/index.js'),
+    import('../../server/index.js'),
     import('../../crm/index.js'),
     import('better-sqlite3'),
   ]);
@@ -87,7 +87,7 @@ async function scrub(options: ScrubOptions): Promise<ScrubResult> {
   const key = (await secrets.get(scrubKeyName)) ?? (await secrets.putIfAbsent(scrubKeyName, randomBytes(32)));
   const source = new sqlite.default(sourceFile, { readonly: true, fileMustExist: true });
   const config = commandConfig({ dataDir: to, config: options.config });
-  const store = await openStore(config);
+  const store = await openGatehouseStore(config);
   const bar = progressBar('scrubbing');
   let open = true;
   const closeStore = async () => {

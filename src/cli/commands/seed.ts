@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { createFieldKeys, seedCrm } from '../../crm/index.js';
 import { openLocalSecretStore } from '../../secrets/index.js';
 import { InputError } from '../../errors/index.js';
-import { openStore } from '../../store/index.js';
 import { demoSeedOwners } from '../../config/index.js';
 import { commandConfig, progressBar, report, withCommonOptions, type CommonOptions } from '../context.js';
 
@@ -26,7 +25,8 @@ export function registerSeedCommand(program: Command): void {
     const contacts = positiveInteger(options.contacts, '--contacts');
     const seed = positiveInteger(options.seed, '--seed');
     const config = commandConfig(options);
-    const store = await openStore(config);
+    const { openGatehouseStore } = await import('../../server/index.js');
+    const store = await openGatehouseStore(config);
     const bar = progressBar('seeding');
     try {
       const result = await seedCrm(store.db, {

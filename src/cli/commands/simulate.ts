@@ -255,9 +255,10 @@ async function againstUrl(
   speed: number,
   progress: (line: string) => void,
 ) {
-  const [{ mintDevIdToken }, { openStore, readMeta }, detect] = await Promise.all([
+  const [{ mintDevIdToken }, { readMeta }, { openGatehouseStore }, detect] = await Promise.all([
     import('../../devidp/index.js'),
     import('../../store/index.js'),
+    import('../../server/index.js'),
     import('../../detect/index.js'),
   ]);
   const url = (options.url ?? '').replace(/\/$/, '');
@@ -265,7 +266,7 @@ async function againstUrl(
   const synthetic = syntheticOverrides(scenario);
   const base = commandConfig(options);
   const config = { ...base, demoUsers: { ...base.demoUsers, ...(synthetic.users as Config['demoUsers']) } };
-  const store = await openStore(base);
+  const store = await openGatehouseStore(base);
   let issuer: string | undefined;
   try {
     issuer = await readMeta(store.db, 'idp_issuer');

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { demoSeedOwners, type Config } from '../../config/index.js';
 import { ConfigError } from '../../errors/index.js';
-import { openStore } from '../../store/index.js';
 import type { ConnectDeps, ConnectedCrm } from '../connect.js';
 import { createEmbeddedCrm } from '../embedded.js';
 import { isCrmEmpty, seedCrm } from '../seed/seed.js';
@@ -45,7 +44,7 @@ export async function connectHubSpot(config: Config, deps: ConnectDeps): Promise
     settings.tokenSecret,
     Buffer.from(`pat-demo-${randomBytes(24).toString('base64url')}`),
   );
-  const fake = await startDemoPortal(config, Buffer.from(token).toString('utf8'));
+  const fake = await startDemoPortal(config, Buffer.from(token).toString('utf8'), deps.openStore);
   try {
     const connector = await createHubSpotConnector({ ...options, baseUrl: fake.url });
     return {
@@ -73,7 +72,11 @@ function mappingOptions(config: Config): Pick<HubSpotOptions, 'properties' | 'ob
 }
 
 /** The demo portal: the fake, filled from a seeded SQLite store of its own. */
-async function startDemoPortal(config: Config, token: string): Promise<HubSpotFake> {
+async function startDemoPortal(
+  config: Config,
+  token: string,
+  openStore: ConnectDeps['openStore'],
+): Promise<HubSpotFake> {
   const store = await openStore({
     ...config,
     dataDir: join(config.dataDir, 'hubspot-fake'),

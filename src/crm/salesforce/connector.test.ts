@@ -6,7 +6,8 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoSeedOwners, loadConfig, type Config } from '../../config/index.js';
 import { DependencyUnavailable, PreconditionError } from '../../errors/index.js';
-import { openStore, type Store } from '../../store/index.js';
+import { openGatehouseStore } from '../../server/index.js';
+import type { Store } from '../../store/index.js';
 import { seedCrm } from '../seed/seed.js';
 import { createSalesforceClient, type SalesforceClientOptions } from './client.js';
 import { createSalesforceCrm, type SalesforceConnector } from './connector.js';
@@ -47,7 +48,7 @@ async function connect(overrides: Partial<SalesforceClientOptions> = {}): Promis
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-sf-'));
   config = loadConfig({ env: {}, overrides: { dataDir: dir } });
-  store = await openStore({ ...config, database: { ...config.database, url: undefined } });
+  store = await openGatehouseStore({ ...config, database: { ...config.database, url: undefined } });
   await seedCrm(store.db, { owners: demoSeedOwners(config), contacts: 600 });
   fake = await startSalesforceFake({
     db: store.db,

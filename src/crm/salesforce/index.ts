@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { demoSeedOwners, type Config } from '../../config/index.js';
 import { ConfigError } from '../../errors/index.js';
 import type { SecretStore } from '../../secrets/index.js';
-import { openStore } from '../../store/index.js';
+import type { Store } from '../../store/index.js';
 import { isCrmEmpty, seedCrm } from '../seed/seed.js';
 import { crmDispatcher } from '../tls.js';
 import { createSalesforceClient } from './client.js';
@@ -36,7 +36,11 @@ const demoDailyLimit = 5_000_000;
 export async function connectSalesforce(
   config: Config,
   secrets: SecretStore,
-  options: { onIdentityError?: (error: unknown) => void } = {},
+  options: {
+    /** Opens the demo org's own store (ConnectDeps.openStore). */
+    openStore: (config: Config) => Promise<Store>;
+    onIdentityError?: (error: unknown) => void;
+  },
 ): Promise<{ connector: SalesforceConnector; fake?: SalesforceFake; close(): Promise<void> }> {
   const settings = config.crm.salesforce;
   const keyName = settings.privateKeySecret;
@@ -47,7 +51,11 @@ export async function connectSalesforce(
   // A demo with a connected app configured talks to that org; otherwise to the fake.
   if (config.demo && !settings.clientId) {
     const pem = await secrets.putIfAbsent(keyName, Buffer.from(demoKeyPem()));
-    const started = await startDemoOrg(config, createPublicKey(createPrivateKey(Buffer.from(pem))));
+    const started = await startDemoOrg(
+      config,
+      createPublicKey(createPrivateKey(Buffer.from(pem))),
+      options.openStore,
+    );
     fake = started.fake;
     closeFake = started.close;
     login = { loginUrl: fake.url, clientId: demoClientId, username: demoUsername };
@@ -103,6 +111,7 @@ function demoKeyPem(): string {
 async function startDemoOrg(
   config: Config,
   publicKey: ReturnType<typeof createPublicKey>,
+  openStore: (config: Config) => Promise<Store>,
 ): Promise<{ fake: SalesforceFake; close(): Promise<void> }> {
   const store = await openStore({
     ...config,

@@ -1,0 +1,46 @@
+import { auditMigrations } from '../audit/index.js';
+import { brokerMigrations } from '../broker/index.js';
+import { catalogMigrations } from '../catalog/index.js';
+import { classifyMigrations } from '../classify/index.js';
+import { complianceMigrations } from '../compliance/index.js';
+import type { Config } from '../config/index.js';
+import { controlMigrations } from '../control/index.js';
+import { crmMigrations } from '../crm/index.js';
+import { detectMigrations } from '../detect/index.js';
+import { gatewayMigrations } from '../gateway/index.js';
+import { policyMigrations } from '../policy/index.js';
+import { secretsMigrations } from '../secrets/index.js';
+import {
+  combineMigrations,
+  openStore,
+  storeMigrations,
+  type Migrations,
+  type Store,
+} from '../store/index.js';
+
+/**
+ * Each module's migrations, by module. The order is the order the modules' parts of '001_initial' ran
+ * in when it was one migration (meta, apps, the CRM's tables, the audit log's), so a new database gets
+ * the schema an old one has.
+ */
+export const moduleMigrations: Readonly<Record<string, Migrations>> = {
+  store: storeMigrations,
+  catalog: catalogMigrations,
+  crm: crmMigrations,
+  audit: auditMigrations,
+  broker: brokerMigrations,
+  policy: policyMigrations,
+  detect: detectMigrations,
+  classify: classifyMigrations,
+  gateway: gatewayMigrations,
+  compliance: complianceMigrations,
+  secrets: secretsMigrations,
+  control: controlMigrations,
+};
+
+export const gatehouseMigrations: Migrations = combineMigrations(Object.values(moduleMigrations));
+
+/** The store of `config` with every module's tables: the one way anything opens a Gatehouse database. */
+export function openGatehouseStore(config: Config): Promise<Store> {
+  return openStore(config, { migrations: gatehouseMigrations });
+}
