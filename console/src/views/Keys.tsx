@@ -1,7 +1,8 @@
-import { Alert, Badge, Button, Code, Group, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Badge, Button, Code, Group, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useCallback, useEffect, useState } from 'react';
 import { useSession } from '../context.js';
 import { when } from '../format.js';
+import { OutcomeStatus, useChange } from '../parts.js';
 
 interface SigningKey {
   kid: string;
@@ -22,47 +23,30 @@ export function Keys() {
   const session = useSession();
   const [keys, setKeys] = useState<SigningKey[]>([]);
   const [reason, setReason] = useState('');
-  const [message, setMessage] = useState<{ color: string; text: string } | undefined>();
   const load = useCallback(
     () => session.api<{ records: SigningKey[] }>('/admin/v1/keys').then((page) => setKeys(page.records)),
     [session],
   );
   useEffect(() => void load(), [load]);
-  const rotate = async () => {
-    try {
+  const { outcome, change } = useChange(load);
+  const rotate = () =>
+    change(async () => {
       const answer = await session.api<{ kid: string }>('/admin/v1/keys/rotate', {
         method: 'POST',
         body: { reason },
       });
-      setMessage({
-        color: 'green',
-        text: `Key ${short(answer.kid)} published; it signs once verifiers have had time to fetch it.`,
-      });
       setReason('');
-      await load();
-    } catch (error) {
-      setMessage({ color: 'red', text: (error as Error).message });
-    }
-  };
-  const revoke = async (key: SigningKey) => {
-    try {
+      return `Key ${short(answer.kid)} published; it signs once verifiers have had time to fetch it.`;
+    });
+  const revoke = (key: SigningKey) =>
+    change(async () => {
       const answer = await session.api<{ kid: string; signing_kid: string }>(
         `/admin/v1/keys/${key.kid}/revoke`,
-        {
-          method: 'POST',
-          body: { reason },
-        },
+        { method: 'POST', body: { reason } },
       );
-      setMessage({
-        color: 'green',
-        text: `Key ${short(answer.kid)} revoked; ${short(answer.signing_kid)} signs now.`,
-      });
       setReason('');
-      await load();
-    } catch (error) {
-      setMessage({ color: 'red', text: (error as Error).message });
-    }
-  };
+      return `Key ${short(answer.kid)} revoked; ${short(answer.signing_kid)} signs now.`;
+    });
   return (
     <Stack>
       <Title order={1}>Signing keys</Title>
@@ -84,9 +68,7 @@ export function Keys() {
           Rotate now
         </Button>
       </Group>
-      <div role="status" aria-live="polite" aria-label="Key changes">
-        {message && <Alert color={message.color}>{message.text}</Alert>}
-      </div>
+      <OutcomeStatus outcome={outcome} label="Key changes" />
       <Table aria-label="Signing keys" striped>
         <Table.Thead>
           <Table.Tr>
