@@ -27,6 +27,26 @@ export function useChange(reload: () => Promise<unknown>) {
   return { outcome, setOutcome, change };
 }
 
+/**
+ * Runs a view's steps one at a time: `busy` while one runs (its buttons show they wait), and what
+ * refused it handed to `refused` (undefined when a step starts, clearing the last refusal).
+ */
+export function useStep(refused: (message: string | undefined) => void) {
+  const [busy, setBusy] = useState(false);
+  const run = async (step: () => Promise<void>) => {
+    setBusy(true);
+    refused(undefined);
+    try {
+      await step();
+    } catch (error) {
+      refused((error as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, run };
+}
+
 /** The live region that announces an outcome to screen readers as it appears. */
 export function OutcomeStatus({ outcome, label }: { outcome: Outcome | undefined; label?: string }) {
   return (
@@ -58,13 +78,18 @@ export function RuleList({
   );
 }
 
-/** A read-only table: a header row, then one row of cells per item, keyed by `keyOf`. */
+/**
+ * A table of items: a header row, then one row of cells per item, keyed by `keyOf`; `rowData` puts
+ * `data-*` attributes on an item's row (what tests and styles find it by).
+ */
 export function PlainTable<T>({
   label,
   columns,
   items,
   keyOf,
   cells,
+  rowData,
+  striped,
   mt,
 }: {
   label: string;
@@ -72,10 +97,12 @@ export function PlainTable<T>({
   items: readonly T[];
   keyOf: (item: T) => string;
   cells: (item: T) => readonly ReactNode[];
+  rowData?: (item: T) => Record<`data-${string}`, string>;
+  striped?: boolean;
   mt?: string;
 }) {
   return (
-    <Table mt={mt} aria-label={label}>
+    <Table mt={mt} aria-label={label} striped={striped}>
       <Table.Thead>
         <Table.Tr>
           {columns.map((column) => (
@@ -85,7 +112,7 @@ export function PlainTable<T>({
       </Table.Thead>
       <Table.Tbody>
         {items.map((item) => (
-          <Table.Tr key={keyOf(item)}>
+          <Table.Tr key={keyOf(item)} {...rowData?.(item)}>
             {cells(item).map((cell, i) => (
               <Table.Td key={i}>{cell}</Table.Td>
             ))}

@@ -1,4 +1,4 @@
-import { Badge, Button, Card, Grid, Group, List, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Badge, Button, Card, Grid, Group, List, Stack, Text, TextInput, Title } from '@mantine/core';
 import {
   BarController,
   BarElement,
@@ -16,7 +16,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { useSession } from '../context.js';
 import { when } from '../format.js';
 import { decisionsPerApp, recordsReadPerApp, topSensitiveApps } from '../metrics.js';
-import { OutcomeStatus, useChange } from '../parts.js';
+import { OutcomeStatus, PlainTable, useChange } from '../parts.js';
 import type { AppView } from '../plan.js';
 
 Chart.register(
@@ -299,43 +299,33 @@ function AppsPanel() {
         onChange={(e) => setReason(e.currentTarget.value)}
       />
       <OutcomeStatus outcome={outcome} label="App changes" />
-      <Table aria-label="Apps" striped>
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>App</Table.Th>
-            <Table.Th>Owner</Table.Th>
-            <Table.Th>State</Table.Th>
-            <Table.Th>Risk</Table.Th>
-            <Table.Th>Actions</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {apps.map((app) => (
-            <Table.Tr key={app.id}>
-              <Table.Td>{app.name}</Table.Td>
-              <Table.Td>{app.owner}</Table.Td>
-              <Table.Td>{app.state.replace('_', ' ')}</Table.Td>
-              <Table.Td>{app.risk ?? '—'}</Table.Td>
-              <Table.Td>
-                <Group gap="xs">
-                  {(stepsFrom[app.state] ?? []).map((step) => (
-                    <Button
-                      key={step}
-                      size="xs"
-                      variant="default"
-                      disabled={reason.trim() === ''}
-                      aria-label={`${step} ${app.name}`}
-                      onClick={() => void act(app, step)}
-                    >
-                      {step}
-                    </Button>
-                  ))}
-                </Group>
-              </Table.Td>
-            </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table>
+      <PlainTable
+        label="Apps"
+        striped
+        columns={['App', 'Owner', 'State', 'Risk', 'Actions']}
+        items={apps}
+        keyOf={(app) => app.id}
+        cells={(app) => [
+          app.name,
+          app.owner,
+          app.state.replace('_', ' '),
+          app.risk ?? '—',
+          <Group key="actions" gap="xs">
+            {(stepsFrom[app.state] ?? []).map((step) => (
+              <Button
+                key={step}
+                size="xs"
+                variant="default"
+                disabled={reason.trim() === ''}
+                aria-label={`${step} ${app.name}`}
+                onClick={() => void act(app, step)}
+              >
+                {step}
+              </Button>
+            ))}
+          </Group>,
+        ]}
+      />
     </Stack>
   );
 }

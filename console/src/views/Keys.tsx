@@ -1,8 +1,8 @@
-import { Badge, Button, Code, Group, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Badge, Button, Code, Group, Stack, Text, TextInput, Title } from '@mantine/core';
 import { useCallback, useEffect, useState } from 'react';
 import { useSession } from '../context.js';
 import { when } from '../format.js';
-import { OutcomeStatus, useChange } from '../parts.js';
+import { OutcomeStatus, PlainTable, useChange } from '../parts.js';
 
 interface SigningKey {
   kid: string;
@@ -69,51 +69,37 @@ export function Keys() {
         </Button>
       </Group>
       <OutcomeStatus outcome={outcome} label="Key changes" />
-      <Table aria-label="Signing keys" striped>
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Key id</Table.Th>
-            <Table.Th>State</Table.Th>
-            <Table.Th>Created</Table.Th>
-            <Table.Th>Signs from</Table.Th>
-            <Table.Th>Retires</Table.Th>
-            <Table.Th>Action</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {keys.map((key) => (
-            <Table.Tr key={key.kid} data-kid={key.kid} data-state={key.state}>
-              <Table.Td>
-                <Code>{key.kid}</Code>
-              </Table.Td>
-              <Table.Td>
-                <Badge color={stateColor[key.state]} variant="light">
-                  {key.state}
-                </Badge>
-              </Table.Td>
-              <Table.Td>{when(key.created_at)}</Table.Td>
-              <Table.Td>{Date.parse(key.sign_at) === 0 ? 'from the start' : when(key.sign_at)}</Table.Td>
-              <Table.Td>{key.retire_at ? when(key.retire_at) : 'at the next rotation'}</Table.Td>
-              <Table.Td>
-                {key.state !== 'retired' && (
-                  <Group gap="xs">
-                    <Button
-                      size="xs"
-                      color="red"
-                      variant="light"
-                      disabled={reason.trim() === ''}
-                      aria-label={`Revoke key ${short(key.kid)}`}
-                      onClick={() => void revoke(key)}
-                    >
-                      Revoke
-                    </Button>
-                  </Group>
-                )}
-              </Table.Td>
-            </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table>
+      <PlainTable
+        label="Signing keys"
+        striped
+        columns={['Key id', 'State', 'Created', 'Signs from', 'Retires', 'Action']}
+        items={keys}
+        keyOf={(key) => key.kid}
+        rowData={(key) => ({ 'data-kid': key.kid, 'data-state': key.state })}
+        cells={(key) => [
+          <Code key="kid">{key.kid}</Code>,
+          <Badge key="state" color={stateColor[key.state]} variant="light">
+            {key.state}
+          </Badge>,
+          when(key.created_at),
+          Date.parse(key.sign_at) === 0 ? 'from the start' : when(key.sign_at),
+          key.retire_at ? when(key.retire_at) : 'at the next rotation',
+          key.state !== 'retired' && (
+            <Group key="action" gap="xs">
+              <Button
+                size="xs"
+                color="red"
+                variant="light"
+                disabled={reason.trim() === ''}
+                aria-label={`Revoke key ${short(key.kid)}`}
+                onClick={() => void revoke(key)}
+              >
+                Revoke
+              </Button>
+            </Group>
+          ),
+        ]}
+      />
     </Stack>
   );
 }

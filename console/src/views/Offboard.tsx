@@ -14,7 +14,7 @@ import {
 import { useState } from 'react';
 import { useSession } from '../context.js';
 import { scopeLabel, when } from '../format.js';
-import { PlainTable } from '../parts.js';
+import { PlainTable, useStep } from '../parts.js';
 
 interface Preview {
   user: string;
@@ -43,20 +43,9 @@ export function Offboard() {
   const [reason, setReason] = useState('');
   const [preview, setPreview] = useState<Preview | undefined>();
   const [done, setDone] = useState<Done | undefined>();
-  const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | undefined>();
+  const { busy, run: call } = useStep(setError);
   const who = { user: user.trim(), ...(transferTo.trim() && { transfer_to: transferTo.trim() }) };
-  const call = async (what: () => Promise<void>) => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await what();
-    } catch (failure) {
-      setError((failure as Error).message);
-    } finally {
-      setBusy(false);
-    }
-  };
   const look = () =>
     call(async () => {
       setPreview(await session.api<Preview>('/admin/v1/offboard/preview', { method: 'POST', body: who }));
