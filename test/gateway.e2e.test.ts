@@ -1,5 +1,6 @@
 import { generateKeyPair, SignJWT, decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorRegistry } from '../src/errors/index.js';
 import { startDemo, type Demo } from './support/demo.js';
 
 interface Problem {
@@ -422,5 +423,54 @@ describe('operations', () => {
       body: `subject_token=${'a'.repeat(200_000)}`,
     });
     await expectProblem(big, 413, 'PAYLOAD_TOO_LARGE');
+  });
+});
+
+describe("a problem's type resolves to its code's documentation, served by Gatehouse", () => {
+  const asJson = { accept: 'application/json' };
+
+  it('the type of a refused read answers 200 with that code, status, title and what to do', async () => {
+    const problem = await expectProblem(await demo.get('/crm/v1/opportunities', alice), 403, 'SCOPE_MISSING');
+    expect(problem.type).toBe(`${demo.url}/problems/scope-missing`);
+    const doc = await fetch(problem.type as string, { headers: asJson });
+    expect(doc.status).toBe(200);
+    expect(await doc.json()).toEqual({
+      type: problem.type,
+      code: 'SCOPE_MISSING',
+      status: 403,
+      title: problem.title,
+      remedy: errorRegistry.SCOPE_MISSING.remedy,
+    });
+    const page = await fetch(problem.type as string);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.headers.get('content-security-policy')).toMatch(/default-src 'none'.*frame-ancestors 'none'/);
+    expect(await page.text()).toContain('<code>SCOPE_MISSING</code>');
+  });
+
+  it("the type of an OAuth error resolves too, and the answer keeps RFC 6749's shape", async () => {
+    const refused = await demo.exchange('alice', 'console', 'admin');
+    expect(refused.status).toBe(400);
+    expect(refused.headers.get('content-type')).toMatch(/^application\/json/);
+    const problem = await json<Problem>(refused);
+    expect(problem).toMatchObject({ error: 'invalid_scope', code: 'OAUTH_INVALID_SCOPE' });
+    const doc = await fetch(problem.type as string, { headers: asJson });
+    expect(doc.status).toBe(200);
+    expect(await doc.json()).toMatchObject({ code: 'OAUTH_INVALID_SCOPE', status: 400 });
+  });
+
+  it('GET /problems lists every code, each row anchored by its slug, without a token', async () => {
+    const all = await json<{ problems: { code: string; type: string }[] }>(
+      await fetch(`${demo.url}/problems`, { headers: asJson }),
+    );
+    expect(all.problems.map((doc) => doc.code)).toEqual(Object.keys(errorRegistry));
+    const table = await (await fetch(`${demo.url}/problems`)).text();
+    for (const doc of all.problems) expect(table).toContain(`id="${doc.type.split('/').at(-1)}"`);
+  });
+
+  it('an unknown code is a 404 problem that does not echo what was asked', async () => {
+    const asked = await demo.get(`/problems/${encodeURIComponent('<script>alert(1)</script>')}`);
+    const problem = await expectProblem(asked, 404, 'NOT_FOUND');
+    expect(JSON.stringify(problem)).not.toMatch(/script|alert/);
   });
 });

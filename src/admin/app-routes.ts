@@ -25,13 +25,8 @@ import {
 import { AccessDenied, InputError, NotFound } from '../errors/index.js';
 import type { Principal } from '../policy/index.js';
 import type { SecretStore } from '../secrets/index.js';
-import {
-  authenticate,
-  governed,
-  recordRefusalsBeforeHandler,
-  type PipelineDeps,
-  type Trail,
-} from '../gateway/index.js';
+import { governed, recordRefusalsBeforeHandler, type PipelineDeps, type Trail } from '../gateway/index.js';
+import { callerWithScope } from './caller.js';
 import {
   Closed,
   IdParams,
@@ -144,18 +139,8 @@ export function registerAppRoutes(app: FastifyInstance, deps: AppRouteDeps): voi
   const { lifecycle } = deps;
   const { catalog } = lifecycle;
 
-  const caller = async (request: FastifyRequest, trail: Trail, ...anyOf: string[]) => {
-    trail.resourceType = 'app';
-    const principal = await authenticate(deps, request, trail);
-    const held = anyOf.filter((scope) => principal.scopes.includes(scope));
-    if (held.length === 0) {
-      throw new AccessDenied('SCOPE_MISSING', `this call needs the ${anyOf.join(' or ')} scope`, {
-        scope: anyOf.join(' '),
-      });
-    }
-    trail.scopes = held;
-    return principal;
-  };
+  const caller = (request: FastifyRequest, trail: Trail, ...anyOf: string[]) =>
+    callerWithScope(deps, request, trail, 'app', ...anyOf);
   const actorOf = (principal: Principal): Actor => ({ id: principal.email, role: principal.role });
   const oversees = (principal: Principal) => overseers.some((s) => principal.scopes.includes(s));
   /** The app, if this caller may see it: a maker sees only their own (others are a 404, as in the gateway). */

@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { InputError } from '../errors/index.js';
-import { authenticate, governed, requireScope, type PipelineDeps } from '../gateway/index.js';
+import { governed, type PipelineDeps } from '../gateway/index.js';
+import { callerWithScope } from './caller.js';
 import { Nullable, Open, QueryText, rejectInvalid, type AdminTypeProvider } from './shapes.js';
 
 /**
@@ -32,8 +33,7 @@ export function registerAuditRoutes(plain: FastifyInstance, deps: PipelineDeps):
   };
   app.get('/audit/v1/events', { schema: eventsShape }, (request, reply) =>
     governed(deps, request, reply, 'audit.events', async (trail) => {
-      trail.resourceType = 'audit_event';
-      requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
+      await callerWithScope(deps, request, trail, 'audit_event', 'audit:read');
       rejectInvalid(request);
       const q = request.query;
       const page = await audit.events({
@@ -59,8 +59,7 @@ export function registerAuditRoutes(plain: FastifyInstance, deps: PipelineDeps):
   };
   app.get('/audit/v1/checkpoint', { schema: noteShape }, async (request, reply) => {
     const note = await governed(deps, request, reply, 'audit.checkpoint', async (trail) => {
-      trail.resourceType = 'audit_checkpoint';
-      requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
+      await callerWithScope(deps, request, trail, 'audit_checkpoint', 'audit:read');
       trail.reason = 'checkpoint returned';
       // The latest scheduled checkpoint: a GET signs nothing (a signature per request proves nothing more).
       return audit.publishedCheckpoint();
@@ -81,8 +80,7 @@ export function registerAuditRoutes(plain: FastifyInstance, deps: PipelineDeps):
     };
     app.get(`/audit/v1/proof/${kind}`, { schema: proofShape }, (request, reply) =>
       governed(deps, request, reply, 'audit.proof', async (trail) => {
-        trail.resourceType = 'audit_proof';
-        requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
+        await callerWithScope(deps, request, trail, 'audit_proof', 'audit:read');
         rejectInvalid(request);
         const query = request.query as Record<string, string>;
         const [a, b] = params.map((name) => Number(query[name])) as [number, number];

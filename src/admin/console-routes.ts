@@ -5,11 +5,11 @@ import {
   authenticate,
   governed,
   recordRefusalsBeforeHandler,
-  requireScope,
   type PipelineDeps,
   type Trail,
 } from '../gateway/index.js';
 import { dataClasses, type AdmissionResult, type Principal } from '../policy/index.js';
+import { callerWithScope } from './caller.js';
 import { IdParams, Nullable, Open, Page, rejectInvalid, type AdminTypeProvider } from './shapes.js';
 
 /** An app's public face, for the user who let it act on their behalf. */
@@ -165,8 +165,7 @@ export function registerConsoleRoutes(app: FastifyInstance, deps: ConsoleRouteDe
     };
     scope.get('/audit/v1/public-key', { schema: keyShape }, async (request, reply) => {
       const key = await governed(deps, request, reply, 'audit.public_key', async (trail) => {
-        trail.resourceType = 'audit_key';
-        requireScope(await authenticate(deps, request, trail), 'audit:read', trail);
+        await callerWithScope(deps, request, trail, 'audit_key', 'audit:read');
         trail.reason = 'verifier key returned';
         return deps.audit.verifierKey();
       });

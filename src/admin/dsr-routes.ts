@@ -9,7 +9,7 @@
  *
  * `admin` creates and exports; `audit:read` may also read requests and reports.
  */
-import { Type } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AuditLog } from '../audit/index.js';
 import { parseDsrRequest, type DsrDesk } from '../compliance/index.js';
@@ -84,66 +84,52 @@ export function registerDsrRoutes(
       ),
     );
 
-    scope.get(
-      '/admin/v1/dsr/:id',
-      { schema: { tags: ['dsr'], params: IdParams, response: { 200: dsrRecord } } },
-      (request, reply) =>
-        governance.call(
-          request,
-          reply,
-          { action: 'admin.dsr.show', resourceType, scopes: readers },
-          async (_caller, record) => {
+    // One request by id, read by one of `scopes`: its id in the record, and why in the reason.
+    const byId = (
+      path: string,
+      action: string,
+      scopes: readonly string[],
+      answer: TSchema,
+      read: (id: string) => Promise<{ body: unknown; reason: string }>,
+    ) =>
+      scope.get(
+        `/admin/v1/dsr/:id${path}`,
+        { schema: { tags: ['dsr'], params: IdParams, response: { 200: answer } } },
+        (request, reply) =>
+          governance.call(request, reply, { action, resourceType, scopes }, async (_caller, record) => {
             rejectInvalid(request);
             record.resourceId = request.params.id;
-            const found = await dsr.get(request.params.id);
-            record.reason = `request is ${found.state}`;
-            return found;
-          },
-        ),
-    );
+            const { body, reason } = await read(request.params.id);
+            record.reason = reason;
+            return body;
+          }),
+      );
 
-    const exportShape = {
-      tags: ['dsr'],
-      params: IdParams,
-      response: { 200: Open({}, { description: "the subject's data as one JSON document" }) },
-    };
-    scope.get('/admin/v1/dsr/:id/export', { schema: exportShape }, (request, reply) =>
-      governance.call(
-        request,
-        reply,
-        { action: 'admin.dsr.export', resourceType, scopes: admins },
-        async (_caller, record) => {
-          rejectInvalid(request);
-          record.resourceId = request.params.id;
-          const exported = await dsr.exportOf(request.params.id);
-          record.reason = 'subject export produced';
-          return exported;
-        },
-      ),
+    byId('', 'admin.dsr.show', readers, dsrRecord, async (id) => {
+      const found = await dsr.get(id);
+      return { body: found, reason: `request is ${found.state}` };
+    });
+    byId(
+      '/export',
+      'admin.dsr.export',
+      admins,
+      Open({}, { description: "the subject's data as one JSON document" }),
+      async (id) => ({ body: await dsr.exportOf(id), reason: 'subject export produced' }),
     );
-
-    const reportShape = {
-      tags: ['dsr'],
-      params: IdParams,
-      response: { 200: Open({}, { description: 'the closing report, verifiable offline' }) },
-    };
-    scope.get('/admin/v1/dsr/:id/report', { schema: reportShape }, (request, reply) =>
-      governance.call(
-        request,
-        reply,
-        { action: 'admin.dsr.report', resourceType, scopes: readers },
-        async (_caller, record) => {
-          rejectInvalid(request);
-          record.resourceId = request.params.id;
-          const closing = await dsr.closing(request.params.id);
-          record.reason = 'closing report produced';
-          return buildComplianceReport(deps.audit, {
-            kind: 'dsr',
-            subject: `data-subject request ${request.params.id}`,
-            runs: [closing],
-          });
-        },
-      ),
+    byId(
+      '/report',
+      'admin.dsr.report',
+      readers,
+      Open({}, { description: 'the closing report, verifiable offline' }),
+      async (id) => {
+        const closing = await dsr.closing(id);
+        const body = await buildComplianceReport(deps.audit, {
+          kind: 'dsr',
+          subject: `data-subject request ${id}`,
+          runs: [closing],
+        });
+        return { body, reason: 'closing report produced' };
+      },
     );
   });
 }

@@ -1,13 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { AccessDenied } from '../errors/index.js';
-import {
-  authenticate,
-  governed,
-  recordRefusalsBeforeHandler,
-  type PipelineDeps,
-  type Trail,
-} from '../gateway/index.js';
+import { governed, recordRefusalsBeforeHandler, type PipelineDeps, type Trail } from '../gateway/index.js';
+import { callerWithScope } from './caller.js';
 import {
   IdParams,
   Nullable,
@@ -71,18 +65,8 @@ const incident = Open({ id: Type.String(), rule: Type.String(), state: Type.Stri
 export function registerIncidentRoutes(app: FastifyInstance, deps: IncidentRouteDeps): void {
   const { incidents } = deps;
 
-  const caller = async (request: FastifyRequest, trail: Trail, anyOf: readonly string[]) => {
-    trail.resourceType = 'incident';
-    const principal = await authenticate(deps, request, trail);
-    const held = anyOf.filter((scope) => principal.scopes.includes(scope));
-    if (held.length === 0) {
-      throw new AccessDenied('SCOPE_MISSING', `this call needs the ${anyOf.join(' or ')} scope`, {
-        scope: anyOf.join(' '),
-      });
-    }
-    trail.scopes = held;
-    return principal;
-  };
+  const caller = (request: FastifyRequest, trail: Trail, anyOf: readonly string[]) =>
+    callerWithScope(deps, request, trail, 'incident', ...anyOf);
 
   void app.register(async (plain) => {
     const scope = plain.withTypeProvider<AdminTypeProvider>();

@@ -1,13 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { AccessDenied } from '../errors/index.js';
-import {
-  authenticate,
-  governed,
-  recordRefusalsBeforeHandler,
-  type PipelineDeps,
-  type Trail,
-} from '../gateway/index.js';
+import { governed, recordRefusalsBeforeHandler, type PipelineDeps, type Trail } from '../gateway/index.js';
+import { callerWithScope } from './caller.js';
 import { Closed, Open, Page, Reason, rejectInvalid, type AdminTypeProvider } from './shapes.js';
 
 /** What the key routes need from the broker (its Broker fits it). */
@@ -42,15 +36,8 @@ const keyRecord = Open({ kid: Type.String(), state: Type.String() });
  *   POST /admin/v1/keys/:kid/revoke      { reason }  cuts the key off on every node; answers the new signer
  */
 export function registerKeyRoutes(app: FastifyInstance, deps: KeyRouteDeps): void {
-  const admin = async (request: FastifyRequest, trail: Trail) => {
-    trail.resourceType = 'signing_key';
-    const principal = await authenticate(deps, request, trail);
-    if (!principal.scopes.includes('admin')) {
-      throw new AccessDenied('SCOPE_MISSING', 'this call needs the admin scope', { scope: 'admin' });
-    }
-    trail.scopes = ['admin'];
-    return principal;
-  };
+  const admin = (request: FastifyRequest, trail: Trail) =>
+    callerWithScope(deps, request, trail, 'signing_key', 'admin');
 
   void app.register(async (plain) => {
     const scope = plain.withTypeProvider<AdminTypeProvider>();

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { authenticate, governed, requireScope, type PipelineDeps } from '../gateway/index.js';
+import { governed, type PipelineDeps } from '../gateway/index.js';
+import { callerWithScope } from './caller.js';
 
 /** The Prometheus exposition of this node's registry. */
 export interface MetricsSource {
@@ -20,8 +21,7 @@ export function registerMetricsRoute(app: FastifyInstance, deps: PipelineDeps, s
   };
   app.get('/metrics', { schema: shape }, async (request, reply) => {
     const text = await governed(deps, request, reply, 'metrics.read', async (trail) => {
-      trail.resourceType = 'metrics';
-      requireScope(await authenticate(deps, request, trail), 'admin', trail);
+      await callerWithScope(deps, request, trail, 'metrics', 'admin');
       trail.reason = 'metrics returned';
       return source.metrics();
     });

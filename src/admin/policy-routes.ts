@@ -19,14 +19,8 @@ import {
   type PolicySet,
   type PolicyVersions,
 } from '../policy/index.js';
-import {
-  authenticate,
-  governed,
-  recordRefusalsBeforeHandler,
-  requireScope,
-  type PipelineDeps,
-  type Trail,
-} from '../gateway/index.js';
+import { governed, recordRefusalsBeforeHandler, type PipelineDeps, type Trail } from '../gateway/index.js';
+import { callerWithScope } from './caller.js';
 import { Closed, Nullable, Open, rejectInvalid, type AdminTypeProvider } from './shapes.js';
 
 export interface PolicyRouteDeps extends PipelineDeps {
@@ -74,12 +68,8 @@ const publication = Open({
  * publish also appends its own `policy.publish` event before the new version becomes active.
  */
 export function registerPolicyRoutes(app: FastifyInstance, deps: PolicyRouteDeps): void {
-  const admin = async (request: FastifyRequest, trail: Trail) => {
-    trail.resourceType = 'policy_library';
-    const principal = await authenticate(deps, request, trail);
-    requireScope(principal, 'admin', trail);
-    return principal;
-  };
+  const admin = (request: FastifyRequest, trail: Trail) =>
+    callerWithScope(deps, request, trail, 'policy_library', 'admin');
 
   void app.register(async (plain) => {
     const scope = plain.withTypeProvider<AdminTypeProvider>();

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { normaliseEmail, type App, type HistoryEntry } from '../catalog/index.js';
 import type { ResidencyConfig } from '../config/index.js';
-import { AccessDenied, NotFound } from '../errors/index.js';
-import { authenticate, governed, recordRefusalsBeforeHandler, type PipelineDeps } from '../gateway/index.js';
+import { NotFound } from '../errors/index.js';
+import { governed, recordRefusalsBeforeHandler, type PipelineDeps } from '../gateway/index.js';
 import { buildRunbook, runbookHtml, runbookMarkdown, type RunbookIncident } from '../compliance/index.js';
+import { callerWithScope } from './caller.js';
 import { IdParams, Open, QueryChoice, rejectInvalid, type AdminTypeProvider } from './shapes.js';
 
 export interface RunbookRouteDeps extends PipelineDeps {
@@ -46,20 +47,8 @@ export function registerRunbookRoutes(app: FastifyInstance, deps: RunbookRouteDe
     };
     scope.get('/admin/v1/apps/:id/runbook', { schema: shape }, async (request, reply) => {
       const body = await governed(deps, request, reply, 'admin.apps.runbook', async (trail) => {
-        trail.resourceType = 'app';
         trail.resourceId = request.params.id;
-        const principal = await authenticate(deps, request, trail);
-        const held = ['maker', ...overseers].filter((s) => principal.scopes.includes(s));
-        if (held.length === 0) {
-          throw new AccessDenied(
-            'SCOPE_MISSING',
-            `this call needs the maker or ${overseers.join(' or ')} scope`,
-            {
-              scope: ['maker', ...overseers].join(' '),
-            },
-          );
-        }
-        trail.scopes = held;
+        const principal = await callerWithScope(deps, request, trail, 'app', 'maker', ...overseers);
         rejectInvalid(request);
         const format = request.query.format ?? 'json';
         const found = appId.test(request.params.id) ? await deps.findApp(request.params.id) : undefined;

@@ -384,7 +384,7 @@ describe('token exchange (RFC 8693)', () => {
       'read:account.basic read:contact.pii',
     );
     const problem = await expectOAuthError(response, 400, 'invalid_scope');
-    expect(problem.type).toBe('https://gatehouse.dev/problems/oauth-invalid-scope');
+    expect(problem.type).toBe(`${url}/problems/oauth-invalid-scope`);
   });
 
   it('refuses a request without scope (invalid_scope)', async () => {

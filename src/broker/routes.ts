@@ -41,6 +41,9 @@ export function registerBrokerRoutes(
       reply.header('cache-control', 'public, max-age=300').send(broker.jwks),
     );
 
+    // The issuer is this server's public URL, under which problem types resolve.
+    const oauth = (request: FastifyRequest, reply: FastifyReply, run: () => Promise<unknown>) =>
+      answerOAuth(broker.issuer, request, reply, run);
     const secure = broker.issuer.startsWith('https:');
     const browser = (request: FastifyRequest) => cookie(request.headers.cookie, loginCookie);
     const answer = (reply: FastifyReply, result: BrowserAnswer) => {
@@ -182,13 +185,18 @@ export function oauthErrorCode(error: GatehouseError): string {
  * Runs an OAuth endpoint: no-store, and errors as `application/json` (RFC 6749 §5.2: OAuth client
  * libraries refuse any other type) with `error` and `error_description`, plus the problem members.
  */
-async function oauth(request: FastifyRequest, reply: FastifyReply, run: () => Promise<unknown>) {
+async function answerOAuth(
+  issuer: string,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  run: () => Promise<unknown>,
+) {
   reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
   try {
     return reply.send(await run());
   } catch (error) {
     if (!(error instanceof GatehouseError)) throw error;
-    const problem = toProblem(error, request.id);
+    const problem = toProblem(error, { publicUrl: issuer, instance: request.id });
     request.log.debug({ code: problem.code }, 'broker request refused');
     if (problem.status === 503) reply.header('retry-after', '5');
     if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));

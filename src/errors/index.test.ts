@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   errorRegistry,
   GatehouseError,
+  problemSlug,
   RateLimited,
   TokenError,
   tokenRefusals,
@@ -14,23 +15,30 @@ import {
 } from './index.js';
 
 /**
- * The README's error table is the documentation every problem `type` points to: one row per registry
- * code with its status and title, as Fastify's errors.test.js pins its codes to its docs.
+ * The README's error table repeats the registry, whose text the `/problems` pages every problem `type`
+ * points to are made of: one row per code with its status, title and what to do, as Fastify's
+ * errors.test.js pins its codes to its docs.
  */
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const section = readme.slice(readme.indexOf('### Errors'));
 const rows = new Map(
-  [...section.matchAll(/^\| <a id="([a-z-]+)"><\/a>`([A-Z_]+)`\s*\| (\d{3})\s*\| ([^|]+?)\s*\|/gm)].map(
-    ([, slug, code, status, title]) => [code, { slug, status: Number(status), title: title.trim() }],
-  ),
+  [
+    ...section.matchAll(
+      /^\| <a id="([a-z-]+)"><\/a>`([A-Z_]+)`\s*\| (\d{3})\s*\| ([^|]+?)\s*\| ([^|]+?)\s*\|$/gm,
+    ),
+  ].map(([, slug, code, status, title, remedy]) => [code, { slug, status: Number(status), title, remedy }]),
 );
 
 describe('the README error table', () => {
-  it.each(Object.keys(errorRegistry) as ErrorCode[])('documents %s with its status and title', (code) => {
-    const { status, title } = errorRegistry[code];
-    const problem = toProblem(new GatehouseError(code, 'x'));
-    expect(rows.get(code)).toEqual({ slug: problem.type.split('/').at(-1), status, title });
-  });
+  it.each(Object.keys(errorRegistry) as ErrorCode[])(
+    'documents %s with its status, title and what to do',
+    (code) => {
+      const { status, title, remedy } = errorRegistry[code];
+      const problem = toProblem(new GatehouseError(code, 'x'), { publicUrl: 'https://gatehouse.test/' });
+      expect(problem.type).toBe(`https://gatehouse.test/problems/${problemSlug(code)}`);
+      expect(rows.get(code)).toEqual({ slug: problemSlug(code), status, title, remedy });
+    },
+  );
 
   it('has no row for a code that does not exist', () => {
     expect([...rows.keys()].filter((code) => !(code in errorRegistry))).toEqual([]);
@@ -131,6 +139,6 @@ describe('AnyGatehouseError', () => {
     const error = new TokenError(reason as TokenRefusalReason, 'x');
     expect(error.code).toBe(code);
     expect(error.reason).toBe(reason);
-    expect(toProblem(error)).not.toHaveProperty('reason');
+    expect(toProblem(error, { publicUrl: 'https://gatehouse.test' })).not.toHaveProperty('reason');
   });
 });

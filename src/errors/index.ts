@@ -1,7 +1,8 @@
 /**
  * One error hierarchy for Gatehouse. Every error a user can see is a GatehouseError with a stable
- * `code`; the registry below is the single mapping from code to HTTP status and problem title, used by
- * the server (RFC 7807 problem+json) and the CLI (one line, non-zero exit).
+ * `code`; the registry below is the single mapping from code to HTTP status, problem title and what to
+ * do, used by the server (RFC 7807 problem+json, and the pages at /problems its `type` points to) and
+ * the CLI (one line, non-zero exit). The README's error table repeats it (pinned by index.test.ts).
  *
  * Messages are generic and safe to show: never a token, a key or a record value. Details that help an
  * operator go in `cause`, which is logged (redacted) and never sent.
@@ -10,82 +11,372 @@
 interface ErrorSpec {
   readonly status: number;
   readonly title: string;
+  /** What the caller (or the operator) does about it; inline `code` in backticks, as in the README. */
+  readonly remedy: string;
 }
 
 export const errorRegistry = {
-  CONFIG_INVALID: { status: 500, title: 'Invalid configuration' },
-  BAD_REQUEST: { status: 400, title: 'Bad request' },
-  INVALID_INPUT: { status: 422, title: 'Invalid input' },
-  DLP_REFUSED: { status: 422, title: 'Refused by data loss prevention' },
-  PRECONDITION_FAILED: { status: 412, title: 'The record changed since it was read' },
-  PRECONDITION_REQUIRED: { status: 428, title: 'If-Match required' },
-  IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency key used for another request' },
-  IDEMPOTENCY_KEY_IN_USE: { status: 409, title: 'A write with this idempotency key did not finish' },
-  PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
-  ROUTE_NOT_FOUND: { status: 404, title: 'No such endpoint' },
-  METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
-  TOKEN_MISSING: { status: 401, title: 'Missing access token' },
-  TOKEN_INVALID: { status: 401, title: 'Invalid access token' },
-  TOKEN_EXPIRED: { status: 401, title: 'Expired access token' },
-  TOKEN_REVOKED: { status: 401, title: 'Revoked access token' },
-  TOKEN_DPOP_INVALID: { status: 401, title: 'Missing or invalid DPoP proof' },
-  OAUTH_INVALID_REQUEST: { status: 400, title: 'invalid_request' },
-  OAUTH_INVALID_GRANT: { status: 400, title: 'invalid_grant' },
-  OAUTH_INVALID_SCOPE: { status: 400, title: 'invalid_scope' },
-  OAUTH_INVALID_CLIENT: { status: 401, title: 'invalid_client' },
-  OAUTH_UNSUPPORTED_GRANT_TYPE: { status: 400, title: 'unsupported_grant_type' },
-  OAUTH_INVALID_DPOP_PROOF: { status: 400, title: 'invalid_dpop_proof' },
-  OAUTH_ACCESS_DENIED: { status: 403, title: 'access_denied' },
-  OAUTH_INVALID_AUTHORIZATION_DETAILS: { status: 400, title: 'invalid_authorization_details' },
-  ELEVATION_NOT_FOUND: { status: 404, title: 'No such elevation request' },
-  ELEVATION_CONFLICT: { status: 409, title: 'The elevation request is not in a state that allows this' },
-  ELEVATION_SELF_REVIEW: { status: 403, title: 'A requester cannot review their own elevation' },
-  ELEVATION_NOT_REVIEWER: { status: 403, title: 'The reviewer does not hold the review duty for this data' },
-  POLICY_DENIED: { status: 403, title: 'Denied by policy' },
-  POLICY_INVALID: { status: 422, title: 'Invalid policy library' },
-  POLICY_TESTS_FAILED: { status: 422, title: 'The policy library fails its tests' },
-  FIELD_NOT_ALLOWED: { status: 403, title: 'Field outside granted scopes' },
-  SCOPE_MISSING: { status: 403, title: 'No granted scope covers this request' },
-  NOT_FOUND: { status: 404, title: 'Not found' },
-  RATE_LIMITED: { status: 429, title: 'Rate limit reached' },
-  QUOTA_EXCEEDED: { status: 429, title: 'Daily quota used up' },
-  BULK_EXPORT_BLOCKED: { status: 403, title: 'Refused by the bulk-export guard' },
-  CIRCUIT_OPEN: { status: 503, title: 'CRM connector unavailable' },
-  LIMITS_UNAVAILABLE: { status: 503, title: 'Rate limits unavailable' },
-  AUDIT_UNAVAILABLE: { status: 503, title: 'Audit trail unavailable' },
-  DEPENDENCY_UNAVAILABLE: { status: 503, title: 'Dependency unavailable' },
-  AUDIT_INTEGRITY: { status: 500, title: 'Audit log integrity failure' },
-  DEMO_ONLY: { status: 403, title: 'Only available in demo mode' },
-  USER_UNKNOWN: { status: 404, title: 'Unknown user' },
-  BUNDLE_INVALID: { status: 422, title: 'Unusable app bundle' },
-  INCIDENT_NOT_FOUND: { status: 404, title: 'No such incident' },
-  INCIDENT_CONFLICT: { status: 409, title: 'The incident is not in a state that allows this' },
-  APP_EXISTS: { status: 409, title: 'An app of this name exists' },
-  APP_STATE: { status: 409, title: 'The app is not in a state that allows this' },
-  APP_NOT_OWNER: { status: 403, title: 'Only the owner or an admin may do this' },
-  SEPARATION_OF_DUTIES: { status: 403, title: 'Refused by separation of duties' },
-  BUNDLE_NOT_APPROVED: { status: 409, title: 'The bundle is not the approved one' },
-  INTERNAL: { status: 500, title: 'Internal error' },
-  URI_TOO_LONG: { status: 414, title: 'Request URL too long' },
-  HEADERS_TOO_LARGE: { status: 431, title: 'Request headers too large' },
-  REQUEST_TIMEOUT: { status: 408, title: 'Request not received in time' },
-  OVERLOADED: { status: 503, title: 'Server busy' },
-  DATABASE_BUSY: { status: 503, title: 'Database busy' },
-  AUDIT_LOG_DAMAGED: { status: 503, title: 'Audit log damaged' },
-  POLICY_UNAVAILABLE: { status: 503, title: 'Policy library unavailable' },
-  DESTINATION_REFUSED: { status: 422, title: 'Outbound destination refused' },
-  SCRUB_LEAK: { status: 500, title: 'Original values survived the scrub' },
-  STORE_DOCUMENT_TOO_LARGE: { status: 413, title: 'App store document too large' },
-  STORE_LIMIT_REACHED: { status: 409, title: 'App store document limit reached' },
-  DSR_NOT_FOUND: { status: 404, title: 'No such data-subject request' },
-  DSR_SUBJECT_UNKNOWN: { status: 422, title: 'The CRM holds no such data subject' },
-  REPORT_INVALID: { status: 422, title: 'The compliance report does not verify' },
-  WITNESS_REFUSED: { status: 502, title: 'A log witness did not cosign' },
-  CRM_UNSUPPORTED: { status: 422, title: 'Not supported by the connected CRM' },
-  KEY_SERVICE_UNAVAILABLE: { status: 503, title: 'Key service unavailable' },
-  FIELD_ENCRYPTED: { status: 422, title: 'The field is encrypted: equality only' },
-  CONTROL_STALE: { status: 503, title: 'Control state out of date' },
+  CONFIG_INVALID: {
+    status: 500,
+    title: 'Invalid configuration',
+    remedy: 'fix the setting the message names (`gatehouse config show` prints what is in force)',
+  },
+  BAD_REQUEST: {
+    status: 400,
+    title: 'Bad request',
+    remedy:
+      'the request could not be read (bad JSON, bad encoding, two Authorization headers); send it well-formed',
+  },
+  INVALID_INPUT: {
+    status: 422,
+    title: 'Invalid input',
+    remedy: 'a parameter or field is invalid; the detail names which, never its value',
+  },
+  DLP_REFUSED: {
+    status: 422,
+    title: 'Refused by data loss prevention',
+    remedy: 'the text holds data that may not be stored (kinds named); remove it and send again',
+  },
+  PRECONDITION_FAILED: {
+    status: 412,
+    title: 'The record changed since it was read',
+    remedy: 'the record changed since you read it: read it again and retry with the new ETag',
+  },
+  PRECONDITION_REQUIRED: {
+    status: 428,
+    title: 'If-Match required',
+    remedy: 'send `If-Match` with the ETag of the record you read',
+  },
+  IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    title: 'Idempotency key used for another request',
+    remedy: 'an `Idempotency-Key` is for one request only; use a new key for a new request',
+  },
+  IDEMPOTENCY_KEY_IN_USE: {
+    status: 409,
+    title: 'A write with this idempotency key did not finish',
+    remedy: 'the first write with this key has no outcome yet; retry after Retry-After',
+  },
+  PAYLOAD_TOO_LARGE: {
+    status: 413,
+    title: 'Request body too large',
+    remedy: 'send a smaller body (the limit is in the detail)',
+  },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    title: 'Unsupported media type',
+    remedy: 'send `Content-Type: application/json`',
+  },
+  ROUTE_NOT_FOUND: {
+    status: 404,
+    title: 'No such endpoint',
+    remedy: 'check the path against `GET /openapi.json`',
+  },
+  METHOD_NOT_ALLOWED: {
+    status: 405,
+    title: 'Method not allowed',
+    remedy: 'the path exists with other methods; see `GET /openapi.json`',
+  },
+  TOKEN_MISSING: {
+    status: 401,
+    title: 'Missing access token',
+    remedy: 'send `Authorization: Bearer <token>` (or `DPoP <token>` with a proof)',
+  },
+  TOKEN_INVALID: {
+    status: 401,
+    title: 'Invalid access token',
+    remedy: 'get a new token from the broker; this one is not one of ours or is malformed',
+  },
+  TOKEN_EXPIRED: { status: 401, title: 'Expired access token', remedy: 'refresh the token or sign in again' },
+  TOKEN_REVOKED: {
+    status: 401,
+    title: 'Revoked access token',
+    remedy: 'sign in again; if an `incident` is named, ask your Gatehouse admins about it',
+  },
+  TOKEN_DPOP_INVALID: {
+    status: 401,
+    title: 'Missing or invalid DPoP proof',
+    remedy: 'send a fresh DPoP proof for this method and URL, signed by the bound key',
+  },
+  OAUTH_INVALID_REQUEST: {
+    status: 400,
+    title: 'invalid_request',
+    remedy: 'a parameter of the OAuth request is missing or malformed (RFC 6749 §5.2)',
+  },
+  OAUTH_INVALID_GRANT: {
+    status: 400,
+    title: 'invalid_grant',
+    remedy: 'the code, refresh token or ID token is not valid for this client; start the sign-in again',
+  },
+  OAUTH_INVALID_SCOPE: {
+    status: 400,
+    title: 'invalid_scope',
+    remedy: 'ask only for scopes the app is approved for and your role allows',
+  },
+  OAUTH_INVALID_CLIENT: {
+    status: 401,
+    title: 'invalid_client',
+    remedy: 'check the client id and its authentication (private_key_jwt)',
+  },
+  OAUTH_UNSUPPORTED_GRANT_TYPE: {
+    status: 400,
+    title: 'unsupported_grant_type',
+    remedy: 'use token exchange, authorization_code or refresh_token',
+  },
+  OAUTH_INVALID_DPOP_PROOF: {
+    status: 400,
+    title: 'invalid_dpop_proof',
+    remedy: 'send a fresh, well-formed DPoP proof for `/oauth/token`',
+  },
+  OAUTH_ACCESS_DENIED: {
+    status: 403,
+    title: 'access_denied',
+    remedy: 'the user or policy refused; nothing to retry without their consent',
+  },
+  OAUTH_INVALID_AUTHORIZATION_DETAILS: {
+    status: 400,
+    title: 'invalid_authorization_details',
+    remedy: 'send `authorization_details` of a type and shape the broker knows',
+  },
+  ELEVATION_NOT_FOUND: {
+    status: 404,
+    title: 'No such elevation request',
+    remedy: 'check the elevation request id',
+  },
+  ELEVATION_CONFLICT: {
+    status: 409,
+    title: 'The elevation request is not in a state that allows this',
+    remedy: 'the request was decided already; ask for a new elevation',
+  },
+  ELEVATION_SELF_REVIEW: {
+    status: 403,
+    title: 'A requester cannot review their own elevation',
+    remedy: 'another reviewer must decide your own request',
+  },
+  ELEVATION_NOT_REVIEWER: {
+    status: 403,
+    title: 'The reviewer does not hold the review duty for this data',
+    remedy: 'a reviewer whose role reviews these scopes must decide',
+  },
+  POLICY_DENIED: {
+    status: 403,
+    title: 'Denied by policy',
+    remedy: 'the Cedar library refused; the detail names the rule and why',
+  },
+  POLICY_INVALID: {
+    status: 422,
+    title: 'Invalid policy library',
+    remedy: 'fix the policy file the detail names; nothing was published',
+  },
+  POLICY_TESTS_FAILED: {
+    status: 422,
+    title: 'The policy library fails its tests',
+    remedy: 'fix the library or its tests (`gatehouse policy test`); nothing was published',
+  },
+  FIELD_NOT_ALLOWED: {
+    status: 403,
+    title: 'Field outside granted scopes',
+    remedy: 'ask only for fields of your granted scopes, or request the scope',
+  },
+  SCOPE_MISSING: {
+    status: 403,
+    title: 'No granted scope covers this request',
+    remedy: 'the token holds no scope for this object or action; request it',
+  },
+  NOT_FOUND: {
+    status: 404,
+    title: 'Not found',
+    remedy: 'no such record, or it is not visible to you (the two look the same on purpose)',
+  },
+  RATE_LIMITED: { status: 429, title: 'Rate limit reached', remedy: 'wait for the time in Retry-After' },
+  QUOTA_EXCEEDED: {
+    status: 429,
+    title: 'Daily quota used up',
+    remedy: "the app's daily quota is used up; wait for the next day or ask for a higher quota",
+  },
+  BULK_EXPORT_BLOCKED: {
+    status: 403,
+    title: 'Refused by the bulk-export guard',
+    remedy: 'read fewer distinct records, or ask an admin for an export exception',
+  },
+  CIRCUIT_OPEN: {
+    status: 503,
+    title: 'CRM connector unavailable',
+    remedy: 'the CRM is failing; retry after Retry-After',
+  },
+  LIMITS_UNAVAILABLE: {
+    status: 503,
+    title: 'Rate limits unavailable',
+    remedy: 'the limit store (Redis) cannot answer; retry shortly; operators: check Redis',
+  },
+  AUDIT_UNAVAILABLE: {
+    status: 503,
+    title: 'Audit trail unavailable',
+    remedy:
+      'the audit trail cannot be written, so nothing is served; retry shortly; operators: check the store',
+  },
+  DEPENDENCY_UNAVAILABLE: {
+    status: 503,
+    title: 'Dependency unavailable',
+    remedy: 'a service Gatehouse needs is down (named in the detail); retry shortly',
+  },
+  AUDIT_INTEGRITY: {
+    status: 500,
+    title: 'Audit log integrity failure',
+    remedy: 'operators: the audit log does not verify; run `gatehouse audit verify`',
+  },
+  DEMO_ONLY: {
+    status: 403,
+    title: 'Only available in demo mode',
+    remedy: 'this exists only in demo mode (`serve --demo`)',
+  },
+  USER_UNKNOWN: {
+    status: 404,
+    title: 'Unknown user',
+    remedy: 'check the user name; the IdP does not know it',
+  },
+  BUNDLE_INVALID: {
+    status: 422,
+    title: 'Unusable app bundle',
+    remedy: 'the bundle cannot be read (format, limits, damage); rebuild it as a zip, tar or tgz',
+  },
+  INCIDENT_NOT_FOUND: {
+    status: 404,
+    title: 'No such incident',
+    remedy: 'check the incident id (`gatehouse incident list`)',
+  },
+  INCIDENT_CONFLICT: {
+    status: 409,
+    title: 'The incident is not in a state that allows this',
+    remedy: 'the incident is closed, or this step was done already',
+  },
+  APP_EXISTS: { status: 409, title: 'An app of this name exists', remedy: 'choose another app id' },
+  APP_STATE: {
+    status: 409,
+    title: 'The app is not in a state that allows this',
+    remedy: "the app's state does not allow this step (`gatehouse app show`)",
+  },
+  APP_NOT_OWNER: {
+    status: 403,
+    title: 'Only the owner or an admin may do this',
+    remedy: "ask the app's owner or an admin",
+  },
+  SEPARATION_OF_DUTIES: {
+    status: 403,
+    title: 'Refused by separation of duties',
+    remedy: 'another person must do this (you requested or built it)',
+  },
+  BUNDLE_NOT_APPROVED: {
+    status: 409,
+    title: 'The bundle is not the approved one',
+    remedy: 'deploy the bundle that was approved, or have this one reviewed',
+  },
+  INTERNAL: {
+    status: 500,
+    title: 'Internal error',
+    remedy: 'a bug: report the `instance` (request id), which the server log holds',
+  },
+  URI_TOO_LONG: {
+    status: 414,
+    title: 'Request URL too long',
+    remedy: 'shorten the URL (fewer fields or a shorter filter)',
+  },
+  HEADERS_TOO_LARGE: {
+    status: 431,
+    title: 'Request headers too large',
+    remedy: 'send fewer or smaller headers',
+  },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    title: 'Request not received in time',
+    remedy: 'the request did not arrive in time; send it again',
+  },
+  OVERLOADED: {
+    status: 503,
+    title: 'Server busy',
+    remedy: 'the server is shedding load; retry after Retry-After',
+  },
+  DATABASE_BUSY: {
+    status: 503,
+    title: 'Database busy',
+    remedy: 'another process holds the database lock; retry after Retry-After',
+  },
+  AUDIT_LOG_DAMAGED: {
+    status: 503,
+    title: 'Audit log damaged',
+    remedy: 'operators: the stored log does not match its checkpoints; see Failure modes',
+  },
+  POLICY_UNAVAILABLE: {
+    status: 503,
+    title: 'Policy library unavailable',
+    remedy: 'operators: the published policy cannot be loaded; see Failure modes',
+  },
+  DESTINATION_REFUSED: {
+    status: 422,
+    title: 'Outbound destination refused',
+    remedy:
+      'the hook or webhook address is private, loopback or link-local (or redirects); use a public address or allow it in `net.allowPrivateDestinations`',
+  },
+  SCRUB_LEAK: {
+    status: 500,
+    title: 'Original values survived the scrub',
+    remedy:
+      'the scrubbed copy still holds original values (how many is in the detail): do not use it; report the input that caused it',
+  },
+  STORE_DOCUMENT_TOO_LARGE: {
+    status: 413,
+    title: 'App store document too large',
+    remedy: 'store a smaller document (the limit is in the detail)',
+  },
+  STORE_LIMIT_REACHED: {
+    status: 409,
+    title: 'App store document limit reached',
+    remedy: 'delete documents this app keeps for the user, or ask for a higher `appStore` limit',
+  },
+  DSR_NOT_FOUND: {
+    status: 404,
+    title: 'No such data-subject request',
+    remedy: 'check the request id (`gatehouse dsr list`)',
+  },
+  DSR_SUBJECT_UNKNOWN: {
+    status: 422,
+    title: 'The CRM holds no such data subject',
+    remedy: 'check the contact id or e-mail of the subject',
+  },
+  REPORT_INVALID: {
+    status: 422,
+    title: 'The compliance report does not verify',
+    remedy:
+      'the report was changed or is incomplete; get it again from `gatehouse compliance purge-report` or `dsr show --report`',
+  },
+  WITNESS_REFUSED: {
+    status: 502,
+    title: 'A log witness did not cosign',
+    remedy: 'operators: check the witness named in the detail (reachable, and its last cosigned size)',
+  },
+  CRM_UNSUPPORTED: {
+    status: 422,
+    title: 'Not supported by the connected CRM',
+    remedy: 'the connected CRM cannot answer this (e.g. a month bucket on Salesforce); ask without it',
+  },
+  KEY_SERVICE_UNAVAILABLE: {
+    status: 503,
+    title: 'Key service unavailable',
+    remedy:
+      'the key service (Vault, KMS, master key) cannot answer; retry after Retry-After; operators: see the detail and `/readyz` (`keys`)',
+  },
+  FIELD_ENCRYPTED: {
+    status: 422,
+    title: 'The field is encrypted: equality only',
+    remedy:
+      'the field is encrypted at rest (Privacy): filter it with `eq`, `ne` or `in` only; do not compare, group or take min/max of it',
+  },
+  CONTROL_STALE: {
+    status: 503,
+    title: 'Control state out of date',
+    remedy:
+      'this node could not confirm its policy, playbooks and keys with the store within `control.maxStalenessMs`; retry on another node, fix the database connection',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorRegistry;
@@ -356,8 +647,21 @@ export interface Problem {
   [extension: string]: unknown;
 }
 
-/** The RFC 7807 body for any thrown value; unknown errors become a generic 500 that leaks nothing. */
-export function toProblem(error: unknown, instance?: string): Problem {
+/** The code as it appears in a problem `type` and the README's anchors: `POLICY_DENIED` → `policy-denied`. */
+export function problemSlug(code: ErrorCode): string {
+  return code.toLowerCase().replaceAll('_', '-');
+}
+
+/** The page documenting a code, served by Gatehouse itself at `<publicUrl>/problems/<slug>`. */
+export function problemType(code: ErrorCode, publicUrl: string): string {
+  return `${publicUrl.replace(/\/$/, '')}/problems/${problemSlug(code)}`;
+}
+
+/**
+ * The RFC 7807 body for any thrown value; unknown errors become a generic 500 that leaks nothing.
+ * `publicUrl` is the server's own URL, under which the `type` resolves to that code's documentation.
+ */
+export function toProblem(error: unknown, where: { publicUrl: string; instance?: string }): Problem {
   const known = isGatehouseError(error) ? error : undefined;
   const code: ErrorCode = known?.code ?? 'INTERNAL';
   const spec = errorRegistry[code];
@@ -367,12 +671,12 @@ export function toProblem(error: unknown, instance?: string): Problem {
   return {
     ...(known?.extensions ?? {}),
     ...oauth,
-    type: `https://gatehouse.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`,
+    type: problemType(code, where.publicUrl),
     title: spec.title,
     status: spec.status,
     detail: known?.message ?? 'an unexpected error occurred; the request id identifies it in the server log',
     code,
-    ...(instance ? { instance } : {}),
+    ...(where.instance ? { instance: where.instance } : {}),
   };
 }
 

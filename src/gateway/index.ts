@@ -1,14 +1,7 @@
 export { registerGatewayRoutes, type GatewayDeps } from './routes.js';
 export type { ApprovedPlan, PipelineDeps } from './pipeline.js';
 export { networkOf, refusalEvent } from './pipeline.js';
-export {
-  authenticate,
-  governed,
-  recordIntent,
-  recordRefusalsBeforeHandler,
-  requireScope,
-  type Trail,
-} from './pipeline.js';
+export { authenticate, governed, recordIntent, recordRefusalsBeforeHandler, type Trail } from './pipeline.js';
 export type { TokenClaims } from './stages.js';
 export { cedarRuntimePolicy, type RuntimePolicy } from './policy.js';
 export { registerOpenApiRoute } from './openapi.js';

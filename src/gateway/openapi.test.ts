@@ -403,7 +403,7 @@ describe('GET /openapi.json', () => {
     // The test names each request's id, to find its audit event.
     app = Fastify({ requestIdHeader: 'x-request-id' });
     app.setErrorHandler((error, request, reply) => {
-      const problem = toProblem(error, request.id);
+      const problem = toProblem(error, { publicUrl: 'http://gatehouse.test', instance: request.id });
       return reply.code(problem.status).type('application/problem+json').send(problem);
     });
     registerOpenApiRoute(app, {

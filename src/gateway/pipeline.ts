@@ -1,13 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditEvent, AuditLog } from '../audit/index.js';
-import {
-  AccessDenied,
-  DependencyUnavailable,
-  GatehouseError,
-  RateLimited,
-  type ErrorCode,
-} from '../errors/index.js';
+import { DependencyUnavailable, GatehouseError, RateLimited, type ErrorCode } from '../errors/index.js';
 import { retryAfterSeconds, type AppPlan, type Limits } from '../limits/index.js';
 import type { Principal, Residency } from '../policy/index.js';
 import type { CrmIdentity } from '../crm/index.js';
@@ -399,14 +393,6 @@ export async function identifyQuietly(
   } catch {
     // Unattributed: the event records the request as anonymous.
   }
-}
-
-/** authorize, for the APIs that one plain scope opens (audit:read, admin): 403 without it. */
-export function requireScope(principal: Principal, scope: string, trail: Trail): void {
-  if (!principal.scopes.includes(scope)) {
-    throw new AccessDenied('SCOPE_MISSING', `this call needs the ${scope} scope`, { scope });
-  }
-  trail.scopes = [scope];
 }
 
 function outcomeOf(failure: unknown): AuditEvent['outcome'] {

@@ -62,6 +62,7 @@ import { startControl } from './control.js';
 import { startDetection } from './detection.js';
 import { bothFanouts, type ClusterMembership } from './cluster.js';
 import { createHttpServer, type Refusal } from './http.js';
+import { registerProblemPages } from './problems.js';
 import { reloadTlsOnChange, tlsContextOptions } from './tls.js';
 import { createLogger, runtimeWarning } from './log.js';
 import { openGatehouseModules } from './modules.js';
@@ -232,6 +233,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
     const policies = { current: () => control.snapshot.current().policy, problem: () => policyProblem };
     const httpOptions = {
       logger,
+      publicUrl: url,
       bodyLimit: config.server.bodyLimitBytes,
       maxUrlBytes: config.server.maxUrlBytes,
       maxInFlight: config.server.maxInFlight,
@@ -259,6 +261,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       metrics.latency.observe({ route }, reply.elapsedTime / 1000);
     });
     await app.register(formbody);
+    registerProblemPages(app, url);
     devIdp?.mount(app);
     registerBrokerRoutes(app, broker, { networkOf });
     const decisions = openDecisionLog(store.db, {

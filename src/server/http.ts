@@ -48,6 +48,8 @@ export interface Refusal {
 
 export interface HttpServerOptions {
   logger: Logger;
+  /** This node's public URL: every problem's `type` is its code's page under it (`/problems/<slug>`). */
+  publicUrl: string;
   bodyLimit: number;
   /** Longest request target accepted (414 above it). */
   maxUrlBytes: number;
@@ -81,7 +83,7 @@ const singleHeaders = new Set(['authorization', 'proxy-authorization', 'dpop', '
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
-  const { recordRefusal, logger } = options;
+  const { recordRefusal, logger, publicUrl } = options;
   const trusted = options.trustedProxies ?? [];
   const refuse = (refusal: Refusal) =>
     recordRefusal(refusal).catch((err: unknown) =>
@@ -105,7 +107,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       const refused = routerRefusal(error.code, request.url, options.maxUrlBytes);
       // Recorded before the answer, like every other refusal.
       void refuse({ requestId: request.id, code: refused.code, ip: peerOf(request) }).then(() =>
-        sendProblem(request, reply, refused),
+        sendProblem(request, reply, refused, publicUrl),
       );
     },
     // Refusals before a request exists (oversized headers, a malformed request line, a timeout).
@@ -124,6 +126,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       const answer = rawProblem(
         new GatehouseError(code, clientErrorDetail[code] ?? 'the request could not be read'),
         requestId,
+        publicUrl,
       );
       void refuse({ requestId, code, ip: socket.remoteAddress }).then(() => {
         if (socket.writable) socket.end(answer);
@@ -195,12 +198,15 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     if (closing) reply.header('connection', 'close');
   });
 
-  app.setErrorHandler((error: FastifyError, request, reply) => sendProblem(request, reply, error));
+  app.setErrorHandler((error: FastifyError, request, reply) => sendProblem(request, reply, error, publicUrl));
 
   app.setNotFoundHandler(async (request, reply) => {
     const refused = new GatehouseError('ROUTE_NOT_FOUND', 'no such endpoint; see the README for the API');
     await refuse({ requestId: request.id, code: refused.code, ip: peerOf(request) });
-    return reply.code(404).type('application/problem+json').send(toProblem(refused, request.id));
+    return reply
+      .code(404)
+      .type('application/problem+json')
+      .send(toProblem(refused, { publicUrl, instance: request.id }));
   });
   return app;
 }
@@ -266,9 +272,14 @@ function peerOf(request: FastifyRequest): string | undefined {
   return request.raw.socket?.remoteAddress;
 }
 
-function sendProblem(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
+function sendProblem(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: unknown,
+  publicUrl: string,
+): FastifyReply {
   const known = asGatehouseError(error as FastifyError);
-  const problem = toProblem(known, request.id);
+  const problem = toProblem(known, { publicUrl, instance: request.id });
   if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
   refusals.set(request, {
     code: problem.code,
@@ -292,10 +303,11 @@ const clientErrorDetail: Partial<Record<ErrorCode, string>> = {
 };
 
 /** A whole HTTP/1.1 answer for a socket that never became a request (Fastify's handlers cannot run). */
-function rawProblem(error: GatehouseError, requestId: string): string {
-  const body = JSON.stringify(toProblem(error, requestId));
+function rawProblem(error: GatehouseError, requestId: string, publicUrl: string): string {
+  const problem = toProblem(error, { publicUrl, instance: requestId });
+  const body = JSON.stringify(problem);
   return [
-    `HTTP/1.1 ${error.status} ${toProblem(error).title}`,
+    `HTTP/1.1 ${problem.status} ${problem.title}`,
     'content-type: application/problem+json',
     `content-length: ${Buffer.byteLength(body)}`,
     `x-request-id: ${requestId}`,

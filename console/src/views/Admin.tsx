@@ -1,17 +1,4 @@
-import {
-  Alert,
-  Badge,
-  Button,
-  Card,
-  Grid,
-  Group,
-  List,
-  Stack,
-  Table,
-  Text,
-  TextInput,
-  Title,
-} from '@mantine/core';
+import { Badge, Button, Card, Grid, Group, List, Stack, Text, TextInput, Title } from '@mantine/core';
 import {
   BarController,
   BarElement,
@@ -29,6 +16,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { useSession } from '../context.js';
 import { when } from '../format.js';
 import { decisionsPerApp, recordsReadPerApp, topSensitiveApps } from '../metrics.js';
+import { OutcomeStatus, PlainTable, useChange } from '../parts.js';
 import type { AppView } from '../plan.js';
 
 Chart.register(
@@ -65,7 +53,6 @@ const liftable = (incident: Incident) =>
 export function Admin() {
   const session = useSession();
   const [incidents, setIncidents] = useState<Incident[]>([]);
-  const [message, setMessage] = useState<{ color: string; text: string } | undefined>();
   const load = useCallback(
     () =>
       session
@@ -73,28 +60,23 @@ export function Admin() {
         .then((page) => setIncidents(page.records)),
     [session],
   );
+  const { outcome, change } = useChange(load);
   useEffect(() => {
     void load();
     const timer = setInterval(() => void load(), 5000);
     return () => clearInterval(timer);
   }, [load]);
 
-  const restore = async (incident: Incident, reason: string) => {
-    try {
+  const restore = (incident: Incident, reason: string) =>
+    change(async () => {
       await session.api(`/admin/v1/incidents/${incident.id}/restore`, { method: 'POST', body: { reason } });
-      setMessage({ color: 'green', text: `Incident ${incident.id}: containment lifted.` });
-      await load();
-    } catch (error) {
-      setMessage({ color: 'red', text: (error as Error).message });
-    }
-  };
+      return `Incident ${incident.id}: containment lifted.`;
+    });
 
   return (
     <Stack>
       <Title order={1}>Incidents &amp; dashboards</Title>
-      <div role="status" aria-live="polite">
-        {message && <Alert color={message.color}>{message.text}</Alert>}
-      </div>
+      <OutcomeStatus outcome={outcome} />
       <Title order={2}>Incidents</Title>
       {incidents.length === 0 && <Text>No incidents.</Text>}
       {incidents.map((incident) => (
@@ -291,25 +273,21 @@ function AppsPanel() {
   const session = useSession();
   const [apps, setApps] = useState<AppView[]>([]);
   const [reason, setReason] = useState('');
-  const [message, setMessage] = useState<{ color: string; text: string } | undefined>();
   const load = useCallback(
     () =>
       session.api<{ records: AppView[] }>('/admin/v1/apps?limit=100').then((page) => setApps(page.records)),
     [session],
   );
   useEffect(() => void load(), [load]);
-  const act = async (app: AppView, step: 'suspend' | 'restore' | 'retire') => {
-    try {
+  const { outcome, change } = useChange(load);
+  const act = (app: AppView, step: 'suspend' | 'restore' | 'retire') =>
+    change(async () => {
       const changed = await session.api<AppView>(`/admin/v1/apps/${app.id}/${step}`, {
         method: 'POST',
         body: { reason },
       });
-      setMessage({ color: 'green', text: `${app.name} is now ${changed.state}.` });
-      await load();
-    } catch (error) {
-      setMessage({ color: 'red', text: (error as Error).message });
-    }
-  };
+      return `${app.name} is now ${changed.state}.`;
+    });
   return (
     <Stack component="section" aria-labelledby="apps-title">
       <Title order={2} id="apps-title">
@@ -320,46 +298,34 @@ function AppsPanel() {
         value={reason}
         onChange={(e) => setReason(e.currentTarget.value)}
       />
-      <div role="status" aria-live="polite" aria-label="App changes">
-        {message && <Alert color={message.color}>{message.text}</Alert>}
-      </div>
-      <Table aria-label="Apps" striped>
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>App</Table.Th>
-            <Table.Th>Owner</Table.Th>
-            <Table.Th>State</Table.Th>
-            <Table.Th>Risk</Table.Th>
-            <Table.Th>Actions</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {apps.map((app) => (
-            <Table.Tr key={app.id}>
-              <Table.Td>{app.name}</Table.Td>
-              <Table.Td>{app.owner}</Table.Td>
-              <Table.Td>{app.state.replace('_', ' ')}</Table.Td>
-              <Table.Td>{app.risk ?? '—'}</Table.Td>
-              <Table.Td>
-                <Group gap="xs">
-                  {(stepsFrom[app.state] ?? []).map((step) => (
-                    <Button
-                      key={step}
-                      size="xs"
-                      variant="default"
-                      disabled={reason.trim() === ''}
-                      aria-label={`${step} ${app.name}`}
-                      onClick={() => void act(app, step)}
-                    >
-                      {step}
-                    </Button>
-                  ))}
-                </Group>
-              </Table.Td>
-            </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table>
+      <OutcomeStatus outcome={outcome} label="App changes" />
+      <PlainTable
+        label="Apps"
+        striped
+        columns={['App', 'Owner', 'State', 'Risk', 'Actions']}
+        items={apps}
+        keyOf={(app) => app.id}
+        cells={(app) => [
+          app.name,
+          app.owner,
+          app.state.replace('_', ' '),
+          app.risk ?? '—',
+          <Group key="actions" gap="xs">
+            {(stepsFrom[app.state] ?? []).map((step) => (
+              <Button
+                key={step}
+                size="xs"
+                variant="default"
+                disabled={reason.trim() === ''}
+                aria-label={`${step} ${app.name}`}
+                onClick={() => void act(app, step)}
+              >
+                {step}
+              </Button>
+            ))}
+          </Group>,
+        ]}
+      />
     </Stack>
   );
 }

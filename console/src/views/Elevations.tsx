@@ -2,6 +2,7 @@ import { Alert, Badge, Button, Card, Group, Stack, Text, Title } from '@mantine/
 import { useCallback, useEffect, useState } from 'react';
 import { useSession } from '../context.js';
 import { scopeLabel, when } from '../format.js';
+import { OutcomeStatus, useChange } from '../parts.js';
 
 interface Elevation {
   id: string;
@@ -22,7 +23,6 @@ interface Elevation {
 export function Elevations() {
   const session = useSession();
   const [requests, setRequests] = useState<Elevation[] | undefined>();
-  const [message, setMessage] = useState<{ color: string; text: string } | undefined>();
   const load = useCallback(
     () =>
       session
@@ -31,26 +31,21 @@ export function Elevations() {
     [session],
   );
   useEffect(() => void load(), [load]);
-  const decide = async (request: Elevation, decision: 'approve' | 'refuse') => {
-    try {
+  const { outcome, change } = useChange(load);
+  const decide = (request: Elevation, decision: 'approve' | 'refuse') =>
+    change(async () => {
       const decided = await session.api<Elevation>(`/oauth/elevations/${request.id}/${decision}`, {
         method: 'POST',
         body: {},
       });
-      setMessage({ color: 'green', text: `Elevation of ${request.requester} is ${decided.status}.` });
-      await load();
-    } catch (error) {
-      setMessage({ color: 'red', text: (error as Error).message });
-    }
-  };
+      return `Elevation of ${request.requester} is ${decided.status}.`;
+    });
   return (
     <Stack component="section" aria-labelledby="elevations-title">
       <Title order={2} id="elevations-title">
         Elevation requests
       </Title>
-      <div role="status" aria-live="polite" aria-label="Elevation decisions">
-        {message && <Alert color={message.color}>{message.text}</Alert>}
-      </div>
+      <OutcomeStatus outcome={outcome} label="Elevation decisions" />
       {requests?.length === 0 && <Text>No elevation is waiting.</Text>}
       {requests?.map((request) => {
         const own = request.requester.toLowerCase() === session.me.email.toLowerCase();

@@ -1,7 +1,8 @@
-import { Alert, Badge, Button, Code, Group, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Badge, Button, Code, Group, Stack, Text, TextInput, Title } from '@mantine/core';
 import { useCallback, useEffect, useState } from 'react';
 import { useSession } from '../context.js';
 import { when } from '../format.js';
+import { OutcomeStatus, PlainTable, useChange } from '../parts.js';
 
 interface SigningKey {
   kid: string;
@@ -22,47 +23,30 @@ export function Keys() {
   const session = useSession();
   const [keys, setKeys] = useState<SigningKey[]>([]);
   const [reason, setReason] = useState('');
-  const [message, setMessage] = useState<{ color: string; text: string } | undefined>();
   const load = useCallback(
     () => session.api<{ records: SigningKey[] }>('/admin/v1/keys').then((page) => setKeys(page.records)),
     [session],
   );
   useEffect(() => void load(), [load]);
-  const rotate = async () => {
-    try {
+  const { outcome, change } = useChange(load);
+  const rotate = () =>
+    change(async () => {
       const answer = await session.api<{ kid: string }>('/admin/v1/keys/rotate', {
         method: 'POST',
         body: { reason },
       });
-      setMessage({
-        color: 'green',
-        text: `Key ${short(answer.kid)} published; it signs once verifiers have had time to fetch it.`,
-      });
       setReason('');
-      await load();
-    } catch (error) {
-      setMessage({ color: 'red', text: (error as Error).message });
-    }
-  };
-  const revoke = async (key: SigningKey) => {
-    try {
+      return `Key ${short(answer.kid)} published; it signs once verifiers have had time to fetch it.`;
+    });
+  const revoke = (key: SigningKey) =>
+    change(async () => {
       const answer = await session.api<{ kid: string; signing_kid: string }>(
         `/admin/v1/keys/${key.kid}/revoke`,
-        {
-          method: 'POST',
-          body: { reason },
-        },
+        { method: 'POST', body: { reason } },
       );
-      setMessage({
-        color: 'green',
-        text: `Key ${short(answer.kid)} revoked; ${short(answer.signing_kid)} signs now.`,
-      });
       setReason('');
-      await load();
-    } catch (error) {
-      setMessage({ color: 'red', text: (error as Error).message });
-    }
-  };
+      return `Key ${short(answer.kid)} revoked; ${short(answer.signing_kid)} signs now.`;
+    });
   return (
     <Stack>
       <Title order={1}>Signing keys</Title>
@@ -84,54 +68,38 @@ export function Keys() {
           Rotate now
         </Button>
       </Group>
-      <div role="status" aria-live="polite" aria-label="Key changes">
-        {message && <Alert color={message.color}>{message.text}</Alert>}
-      </div>
-      <Table aria-label="Signing keys" striped>
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Key id</Table.Th>
-            <Table.Th>State</Table.Th>
-            <Table.Th>Created</Table.Th>
-            <Table.Th>Signs from</Table.Th>
-            <Table.Th>Retires</Table.Th>
-            <Table.Th>Action</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {keys.map((key) => (
-            <Table.Tr key={key.kid} data-kid={key.kid} data-state={key.state}>
-              <Table.Td>
-                <Code>{key.kid}</Code>
-              </Table.Td>
-              <Table.Td>
-                <Badge color={stateColor[key.state]} variant="light">
-                  {key.state}
-                </Badge>
-              </Table.Td>
-              <Table.Td>{when(key.created_at)}</Table.Td>
-              <Table.Td>{Date.parse(key.sign_at) === 0 ? 'from the start' : when(key.sign_at)}</Table.Td>
-              <Table.Td>{key.retire_at ? when(key.retire_at) : 'at the next rotation'}</Table.Td>
-              <Table.Td>
-                {key.state !== 'retired' && (
-                  <Group gap="xs">
-                    <Button
-                      size="xs"
-                      color="red"
-                      variant="light"
-                      disabled={reason.trim() === ''}
-                      aria-label={`Revoke key ${short(key.kid)}`}
-                      onClick={() => void revoke(key)}
-                    >
-                      Revoke
-                    </Button>
-                  </Group>
-                )}
-              </Table.Td>
-            </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table>
+      <OutcomeStatus outcome={outcome} label="Key changes" />
+      <PlainTable
+        label="Signing keys"
+        striped
+        columns={['Key id', 'State', 'Created', 'Signs from', 'Retires', 'Action']}
+        items={keys}
+        keyOf={(key) => key.kid}
+        rowData={(key) => ({ 'data-kid': key.kid, 'data-state': key.state })}
+        cells={(key) => [
+          <Code key="kid">{key.kid}</Code>,
+          <Badge key="state" color={stateColor[key.state]} variant="light">
+            {key.state}
+          </Badge>,
+          when(key.created_at),
+          Date.parse(key.sign_at) === 0 ? 'from the start' : when(key.sign_at),
+          key.retire_at ? when(key.retire_at) : 'at the next rotation',
+          key.state !== 'retired' && (
+            <Group key="action" gap="xs">
+              <Button
+                size="xs"
+                color="red"
+                variant="light"
+                disabled={reason.trim() === ''}
+                aria-label={`Revoke key ${short(key.kid)}`}
+                onClick={() => void revoke(key)}
+              >
+                Revoke
+              </Button>
+            </Group>
+          ),
+        ]}
+      />
     </Stack>
   );
 }

@@ -30,6 +30,7 @@ import {
   type Verdict,
   type Vocabulary,
 } from '../plan.js';
+import { RuleList } from '../parts.js';
 import { ApiProblem } from '../session.js';
 
 const verdictColor = { approve: 'green', review: 'orange', deny: 'red', invalid: 'gray' } as const;
@@ -280,16 +281,7 @@ export function Maker() {
                   {verdict.risk_score !== null && (
                     <Text size="sm">Risk score {verdict.risk_score} / 100</Text>
                   )}
-                  <List size="sm">
-                    {verdict.rules.map((rule) => (
-                      <List.Item key={rule.id}>
-                        <strong>{rule.id}</strong>: {rule.reason}
-                      </List.Item>
-                    ))}
-                    {verdict.errors.map((error) => (
-                      <List.Item key={error}>{error}</List.Item>
-                    ))}
-                  </List>
+                  <RuleList rules={verdict.rules} extra={verdict.errors} />
                   <Text size="xs" c="dimmed">
                     policy version {verdict.policy_version}
                   </Text>
@@ -406,13 +398,7 @@ function ScanFindings({ scanned }: { scanned: Scanned }) {
       <Text size="sm" mt="xs">
         Admission: <strong data-decision={scanned.decision}>{scanned.decision}</strong>
       </Text>
-      <List size="sm">
-        {rules.map((rule) => (
-          <List.Item key={rule.id}>
-            <strong>{rule.id}</strong>: {rule.reason}
-          </List.Item>
-        ))}
-      </List>
+      <RuleList rules={rules} />
       <Text size="xs">
         Run <code>gatehouse scan PATH</code> on your copy for each finding with its file and line.
       </Text>

@@ -1,7 +1,8 @@
-import { Alert, Badge, Button, Card, Group, List, Loader, Stack, Text, Title } from '@mantine/core';
+import { Badge, Button, Card, Group, List, Loader, Stack, Text, Title } from '@mantine/core';
 import { useCallback, useEffect, useState } from 'react';
 import { useSession } from '../context.js';
 import { scopeLabel, when } from '../format.js';
+import { OutcomeStatus, useChange } from '../parts.js';
 
 interface GrantedApp {
   app_id: string;
@@ -18,29 +19,20 @@ interface GrantedApp {
 export function MyApps() {
   const session = useSession();
   const [apps, setApps] = useState<GrantedApp[] | undefined>();
-  const [message, setMessage] = useState<{ color: string; text: string } | undefined>();
   const load = useCallback(
-    () =>
-      session
-        .api<{ records: GrantedApp[] }>('/admin/v1/me/apps')
-        .then((page) => setApps(page.records))
-        .catch((error: Error) => setMessage({ color: 'red', text: error.message })),
+    () => session.api<{ records: GrantedApp[] }>('/admin/v1/me/apps').then((page) => setApps(page.records)),
     [session],
   );
-  useEffect(() => void load(), [load]);
+  const { outcome, setOutcome, change } = useChange(load);
+  useEffect(() => {
+    load().catch((error: Error) => setOutcome({ color: 'red', text: error.message }));
+  }, [load, setOutcome]);
 
-  const revoke = async (app: GrantedApp) => {
-    try {
+  const revoke = (app: GrantedApp) =>
+    change(async () => {
       await session.api(`/admin/v1/me/apps/${encodeURIComponent(app.app_id)}/revoke`, { method: 'POST' });
-      setMessage({
-        color: 'green',
-        text: `${app.name} can no longer act for you. Its next call is refused.`,
-      });
-      await load();
-    } catch (error) {
-      setMessage({ color: 'red', text: (error as Error).message });
-    }
-  };
+      return `${app.name} can no longer act for you. Its next call is refused.`;
+    });
 
   return (
     <Stack>
@@ -49,9 +41,7 @@ export function MyApps() {
         These apps hold access to CRM data on your behalf. Revoking one ends its access at once: the tokens it
         holds stop working on every Gatehouse node.
       </Text>
-      <div role="status" aria-live="polite">
-        {message && <Alert color={message.color}>{message.text}</Alert>}
-      </div>
+      <OutcomeStatus outcome={outcome} />
       {apps === undefined ? (
         <Loader aria-label="Loading your apps" />
       ) : apps.length === 0 ? (

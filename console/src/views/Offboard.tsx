@@ -7,7 +7,6 @@ import {
   List,
   Stack,
   Stepper,
-  Table,
   Text,
   TextInput,
   Title,
@@ -15,6 +14,7 @@ import {
 import { useState } from 'react';
 import { useSession } from '../context.js';
 import { scopeLabel, when } from '../format.js';
+import { PlainTable, useStep } from '../parts.js';
 
 interface Preview {
   user: string;
@@ -43,20 +43,9 @@ export function Offboard() {
   const [reason, setReason] = useState('');
   const [preview, setPreview] = useState<Preview | undefined>();
   const [done, setDone] = useState<Done | undefined>();
-  const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | undefined>();
+  const { busy, run: call } = useStep(setError);
   const who = { user: user.trim(), ...(transferTo.trim() && { transfer_to: transferTo.trim() }) };
-  const call = async (what: () => Promise<void>) => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await what();
-    } catch (failure) {
-      setError((failure as Error).message);
-    } finally {
-      setBusy(false);
-    }
-  };
   const look = () =>
     call(async () => {
       setPreview(await session.api<Preview>('/admin/v1/offboard/preview', { method: 'POST', body: who }));
@@ -181,24 +170,17 @@ function PreviewCard({ preview }: { preview: Preview }) {
       {preview.apps.length === 0 ? (
         <Text size="sm">They own no apps.</Text>
       ) : (
-        <Table aria-label="Apps they own">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>App</Table.Th>
-              <Table.Th>State now</Table.Th>
-              <Table.Th>Will be</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {preview.apps.map((a) => (
-              <Table.Tr key={a.app_id}>
-                <Table.Td>{a.name}</Table.Td>
-                <Table.Td>{a.state.replace('_', ' ')}</Table.Td>
-                <Table.Td>{a.action === 'transfer' ? `transferred to ${a.to}` : 'suspended'}</Table.Td>
-              </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table>
+        <PlainTable
+          label="Apps they own"
+          columns={['App', 'State now', 'Will be']}
+          items={preview.apps}
+          keyOf={(a) => a.app_id}
+          cells={(a) => [
+            a.name,
+            a.state.replace('_', ' '),
+            a.action === 'transfer' ? `transferred to ${a.to}` : 'suspended',
+          ]}
+        />
       )}
       <Text fw={600} mt="sm">
         Apps acting on their behalf (their sign-ins end)

@@ -16,6 +16,7 @@ import {
 } from '@mantine/core';
 import { useCallback, useEffect, useState } from 'react';
 import { useSession } from '../context.js';
+import { OutcomeStatus, useStep, type Outcome } from '../parts.js';
 
 interface Library {
   version: string;
@@ -74,8 +75,10 @@ export function Policies() {
   const [tests, setTests] = useState<TestRun | undefined>();
   const [simulation, setSimulation] = useState<Simulation | undefined>();
   const [reason, setReason] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [message, setMessage] = useState<{ color: string; text: string } | undefined>();
+  const [outcome, setOutcome] = useState<Outcome | undefined>();
+  const { busy, run: call } = useStep((text) =>
+    setOutcome(text === undefined ? undefined : { color: 'red', text }),
+  );
   // After a publish, the servers take up the new version within a second: read until it is in force.
   const load = useCallback(
     async (expected?: string) => {
@@ -96,17 +99,6 @@ export function Policies() {
   const candidate = candidateOf(library.files, edited);
   const changed = Object.keys(candidate);
   const text = file === null ? '' : (edited[file] ?? library.files.find((f) => f.path === file)?.text ?? '');
-  const call = async (what: () => Promise<void>) => {
-    setBusy(true);
-    setMessage(undefined);
-    try {
-      await what();
-    } catch (error) {
-      setMessage({ color: 'red', text: (error as Error).message });
-    } finally {
-      setBusy(false);
-    }
-  };
   const runTests = () =>
     call(async () => {
       const body = changed.length > 0 ? { files: candidate } : {};
@@ -127,7 +119,7 @@ export function Policies() {
         method: 'POST',
         body: { files: candidate, reason },
       });
-      setMessage({ color: 'green', text: `Published ${answer.version} (was ${answer.previous}).` });
+      setOutcome({ color: 'green', text: `Published ${answer.version} (was ${answer.previous}).` });
       setReason('');
       setTests(undefined);
       setSimulation(undefined);
@@ -146,9 +138,7 @@ export function Policies() {
         </Badge>
       </Group>
       {library.validation.error && <Alert color="red">{library.validation.error}</Alert>}
-      <div role="status" aria-live="polite" aria-label="Policy changes">
-        {message && <Alert color={message.color}>{message.text}</Alert>}
-      </div>
+      <OutcomeStatus outcome={outcome} label="Policy changes" />
 
       <Card withBorder component="section" aria-labelledby="candidate-title">
         <Title order={2} size="h3" id="candidate-title">

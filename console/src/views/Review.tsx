@@ -1,7 +1,8 @@
-import { Alert, Badge, Button, Card, Group, List, Stack, Table, Text, Textarea, Title } from '@mantine/core';
+import { Alert, Badge, Button, Card, Group, List, Stack, Text, Textarea, Title } from '@mantine/core';
 import { useCallback, useEffect, useState } from 'react';
 import { useSession } from '../context.js';
 import { when } from '../format.js';
+import { OutcomeStatus, PlainTable, RuleList, useChange } from '../parts.js';
 import type { AppView } from '../plan.js';
 import { Elevations } from './Elevations.js';
 
@@ -36,7 +37,6 @@ export function planDiff(
 export function Review() {
   const session = useSession();
   const [queue, setQueue] = useState<AppView[] | undefined>();
-  const [message, setMessage] = useState<{ color: string; text: string } | undefined>();
   const load = useCallback(
     () =>
       session
@@ -45,19 +45,16 @@ export function Review() {
     [session],
   );
   useEffect(() => void load(), [load]);
+  const { outcome, change } = useChange(load);
 
-  const decide = async (app: AppView, step: 'approve' | 'deny', reason: string) => {
-    try {
+  const decide = (app: AppView, step: 'approve' | 'deny', reason: string) =>
+    change(async () => {
       const changed = await session.api<AppView>(`/admin/v1/apps/${app.id}/${step}`, {
         method: 'POST',
         body: { reason },
       });
-      setMessage({ color: 'green', text: `${app.name} is now ${changed.state.replace('_', ' ')}.` });
-      await load();
-    } catch (error) {
-      setMessage({ color: 'red', text: (error as Error).message });
-    }
-  };
+      return `${app.name} is now ${changed.state.replace('_', ' ')}.`;
+    });
 
   return (
     <Stack>
@@ -65,9 +62,7 @@ export function Review() {
       <Text>
         Plans the admission policy sent to a person. You never decide on an app you own or registered.
       </Text>
-      <div role="status" aria-live="polite">
-        {message && <Alert color={message.color}>{message.text}</Alert>}
-      </div>
+      <OutcomeStatus outcome={outcome} />
       {queue?.length === 0 && <Text>The queue is empty.</Text>}
       {queue?.map((app) => (
         <ReviewCard key={app.id} app={app} me={session.me.email} onDecide={decide} />
@@ -128,31 +123,15 @@ function ReviewCard({
       <Text fw={600} mt="sm">
         Why it is here
       </Text>
-      <List size="sm">
-        {rules.map((rule) => (
-          <List.Item key={rule.id}>
-            <strong>{rule.id}</strong>: {rule.reason}
-          </List.Item>
-        ))}
-      </List>
-      <Table mt="sm" aria-label={`Plan of ${app.name} against the plan in force`}>
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Field</Table.Th>
-            <Table.Th>In force</Table.Th>
-            <Table.Th>Asked for</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {planDiff(inForce, asked).map((change) => (
-            <Table.Tr key={change.field}>
-              <Table.Td>{change.field}</Table.Td>
-              <Table.Td>{change.inForce}</Table.Td>
-              <Table.Td>{change.asked}</Table.Td>
-            </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table>
+      <RuleList rules={rules} />
+      <PlainTable
+        mt="sm"
+        label={`Plan of ${app.name} against the plan in force`}
+        columns={['Field', 'In force', 'Asked for']}
+        items={planDiff(inForce, asked)}
+        keyOf={(change) => change.field}
+        cells={(change) => [change.field, change.inForce, change.asked]}
+      />
       <Text fw={600} mt="sm">
         Comments so far
       </Text>
