@@ -14,3 +14,4 @@ export type { Database } from './schema.js';
 export { CompiledShapes } from './compiled.js';
 export { readMeta, writeMeta, type MetaKey } from './meta.js';
 export { bumpControlRevision, controlChannel, readControlRevision } from './revision.js';
+export { reusingStatements } from './statements.js';
