@@ -522,7 +522,10 @@ export class RevocationList {
 }
 
 /** The keys of the user and app+user entries that would name this subject in this app. */
-function coverKeys(subject: { issuer?: string; sub: string; email?: string }, appId: string | undefined): string[] {
+function coverKeys(
+  subject: { issuer?: string; sub: string; email?: string },
+  appId: string | undefined,
+): string[] {
   const keys: string[] = [];
   for (const user of subjectKeys(subject)) {
     keys.push(`user\u0000${user}`);
