@@ -237,6 +237,27 @@ describe('revocation and introspection', () => {
     expect((await demo.get('/crm/v1/accounts?limit=1', fresh)).status).toBe(200);
   });
 
+  it('a token already in use (its verification and revocation keys cached) is refused once its user is revoked in its app', async () => {
+    const erin = await demo.accessToken('erin', 'call-notes', scope);
+    const other = await demo.accessToken('erin', 'pipeline-dashboard', 'read:account.basic');
+    for (const token of [erin, erin, other]) {
+      expect((await demo.get('/crm/v1/accounts?limit=1', token)).status).toBe(200);
+    }
+    const cli = await openStore(demo.config);
+    try {
+      await revokeAll(cli.db, {
+        appId: 'call-notes',
+        userId: 'erin@example.com',
+        reason: 'one app',
+        actor: 'cli',
+      });
+    } finally {
+      await cli.close();
+    }
+    expect(await gatewayStatusWithin(erin, 401, 1000)).toBe(401);
+    expect((await demo.get('/crm/v1/accounts?limit=1', other)).status).toBe(200);
+  });
+
   it('RFC 7662: introspection needs a token with admin or audit:read', async () => {
     const alice = await demo.accessToken('alice', 'call-notes', scope);
     const carol = await demo.accessToken('carol', 'console', 'audit:read');

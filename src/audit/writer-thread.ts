@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
-import type { Database } from '../store/index.js';
+import { reusingStatements, type Database } from '../store/index.js';
 import { immediateTransaction, lockWaitMs } from './transaction.js';
 import { appendLeaves, leafOf, loadHead, type Head, type Leaf } from './tree.js';
 import { serveCalls } from './thread.js';
@@ -19,7 +19,8 @@ const handle = new SQLite(file);
 // Lock waits are bounded and asynchronous in immediateTransaction, never SQLite's busy handler.
 handle.pragma('busy_timeout = 0');
 handle.pragma('synchronous = FULL');
-const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
+// Each batch runs the same few statements: prepared once, not on every batch (Kysely prepares each query).
+const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(handle) }) });
 
 /** The right edge this thread last wrote; checked against the store in every transaction. */
 let head: Head | undefined;

@@ -450,12 +450,11 @@ export class RevocationList {
 
   /** The app, user and app+user entries in force that name this subject in this app. */
   #coversOf(subject: { issuer?: string; sub: string; email?: string }, appId: string | undefined): Cover[] {
+    return this.#coversAt(coverKeys(subject, appId));
+  }
+
+  #coversAt(keys: readonly string[]): Cover[] {
     const now = Math.floor(Date.now() / 1000);
-    const keys: string[] = [];
-    for (const user of subjectKeys(subject)) {
-      keys.push(`user\u0000${user}`);
-      if (appId !== undefined) keys.push(`app_user\u0000${JSON.stringify([appId, user])}`);
-    }
     return keys
       .map((key) => this.#covers.get(key))
       .filter((cover): cover is Cover => cover !== undefined && cover.expires > now);
@@ -487,7 +486,7 @@ export class RevocationList {
     const app = this.#covers.get(`app\u0000${claims.app_id}`);
     const covering = [
       ...(app !== undefined && app.expires > now ? [app] : []),
-      ...this.#coversOf({ issuer: claims.idp, sub: claims.sub, email: claims.email }, claims.app_id),
+      ...this.#coversAt(tokenCoverKeys(claims)),
     ].filter((cover) => claims.rev === undefined || claims.rev < cover.seq);
     if (covering.length > 0) throw revokedBy(covering);
   }
@@ -520,6 +519,34 @@ export class RevocationList {
     if (this.#retry) clearTimeout(this.#retry);
     this.#unsubscribe?.();
   }
+}
+
+/** The keys of the user and app+user entries that would name this subject in this app. */
+function coverKeys(
+  subject: { issuer?: string; sub: string; email?: string },
+  appId: string | undefined,
+): string[] {
+  const keys: string[] = [];
+  for (const user of subjectKeys(subject)) {
+    keys.push(`user\u0000${user}`);
+    if (appId !== undefined) keys.push(`app_user\u0000${JSON.stringify([appId, user])}`);
+  }
+  return keys;
+}
+
+/**
+ * coverKeys of a verified token, worked out once per claims object (the verified-token cache hands the
+ * same one to every use of a token): only the keys are kept, the entries are looked up on every call.
+ */
+const coverKeysByToken = new WeakMap<AccessTokenClaims, readonly string[]>();
+
+function tokenCoverKeys(claims: AccessTokenClaims): readonly string[] {
+  let keys = coverKeysByToken.get(claims);
+  if (!keys) {
+    keys = coverKeys({ issuer: claims.idp, sub: claims.sub, email: claims.email }, claims.app_id);
+    coverKeysByToken.set(claims, keys);
+  }
+  return keys;
 }
 
 function revokedBy(covering: readonly Cover[]): TokenError {

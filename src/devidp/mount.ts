@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Provider } from 'oidc-provider';
+import providerContext from 'oidc-provider/lib/helpers/als.js';
 
 /**
  * Serves `provider` under the path of its issuer (e.g. `/idp`) inside a Fastify app, the way express's
@@ -13,6 +14,7 @@ export function mountProvider(app: FastifyInstance, provider: Provider): void {
   const prefix = issuer.pathname.replace(/\/$/, '');
   if (!prefix) throw new TypeError('the development IdP needs an issuer with a path, e.g. <publicUrl>/idp');
   const callback = provider.callback();
+  let running = 0;
 
   async function oidcProvider(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     reply.hijack();
@@ -27,7 +29,16 @@ export function mountProvider(app: FastifyInstance, provider: Provider): void {
     raw.headers['x-forwarded-proto'] = issuer.protocol.slice(0, -1);
     delete raw.headers['x-forwarded-for'];
     reply.raw.setHeader('x-request-id', request.id);
-    await callback(raw, reply.raw);
+    running += 1;
+    try {
+      await callback(raw, reply.raw);
+    } finally {
+      // The provider runs each request in its AsyncLocalStorage, and on Node 20 a storage once run keeps
+      // promise hooks on in the whole process: every promise of every gateway request paid for them
+      // after one JWKS fetch. Disabled when no IdP request runs; the next one enables it again.
+      running -= 1;
+      if (running === 0) providerContext.disable();
+    }
   }
 
   void app.register(async function devIdp(child) {

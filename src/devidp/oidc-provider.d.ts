@@ -13,3 +13,11 @@ declare module 'oidc-provider' {
   }
   export default Provider;
 }
+
+declare module 'oidc-provider/lib/helpers/als.js' {
+  import type { AsyncLocalStorage } from 'node:async_hooks';
+
+  /** The storage the provider runs each request in (its Koa context). */
+  const providerContext: AsyncLocalStorage<unknown>;
+  export default providerContext;
+}

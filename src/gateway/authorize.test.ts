@@ -4,6 +4,7 @@ import type { CrmObject, DataClass, ObjectMeta } from '../crm/index.js';
 import {
   clearPolicyCaches,
   loadPolicySet,
+  type DecisionLog,
   type PolicySet,
   type Principal,
   type RecordedDecision,
@@ -66,16 +67,19 @@ beforeEach(() => {
   policy = cedarRuntimePolicy(() => library, {
     describe: crmMetadata,
     now: () => noon,
-    log: {
-      record: (decision) => recorded.push(decision),
-      flush: async () => {},
-      read: async function* () {},
-      count: async () => 0,
-      prune: async () => 0,
-      close: async () => {},
-    },
+    log: { ...noLog, record: (decision) => recorded.push(decision) },
   });
 });
+
+/** A decision log that keeps nothing; tests replace `record`. */
+const noLog: DecisionLog = {
+  record: () => {},
+  flush: async () => {},
+  read: async function* () {},
+  count: async () => 0,
+  prune: async () => 0,
+  close: async () => {},
+};
 
 const ask = (overrides: Partial<PolicyAsk> = {}): PolicyAsk => ({
   requestId: 'req-1',
@@ -174,6 +178,25 @@ describe('the Cedar runtime policy of the gateway', () => {
     expect(policy.rows(ask({ principal: { ...alice, territory: 'NA' } }))).toEqual([
       { field: 'territory', op: 'eq', value: 'NA' },
     ]);
+  });
+
+  it('records a remembered decision at its own time and under its own request, sharing the one input', () => {
+    let now = noon;
+    const log: RecordedDecision[] = [];
+    const clocked = cedarRuntimePolicy(() => library, {
+      describe: crmMetadata,
+      now: () => now,
+      log: { ...noLog, record: (decision) => log.push(decision) },
+    });
+    clocked.rows(ask());
+    now = new Date('2025-03-03T12:59:00Z');
+    clocked.rows(ask({ requestId: 'req-2' }));
+    expect(log.map((r) => [r.requestId, r.timestamp])).toEqual([
+      ['req-1', '2025-03-03T12:00:00.000Z'],
+      ['req-2', '2025-03-03T12:59:00.000Z'],
+    ]);
+    expect(log[1]?.input).toBe(log[0]?.input);
+    expect(log[1]).toMatchObject({ allowed: true, version: library.version });
   });
 
   it('follows the library in force: a new version decides the next request', async () => {

@@ -7,6 +7,7 @@ import {
   type DecisionLog,
   type PolicySet,
   type Principal,
+  type RecordedDecision,
   type RecordRef,
   type RowCondition,
   type RuntimeAction,
@@ -98,13 +99,17 @@ export function cedarRuntimePolicy(current: () => PolicySet, options: RuntimePol
       if (!decided) {
         const input = inputOf(ask, time);
         const result = authorizeRequest(policies, input);
-        decided = { input, result, rows: result.allowed ? rowsOf(result, ask, options) : [] };
+        decided = {
+          recorded: recordDecision(ask.requestId, input, result),
+          result,
+          rows: result.allowed ? rowsOf(result, ask, options) : [],
+        };
         if (known.size >= rowsPerPrincipal) known.clear();
         known.set(key, decided);
       }
-      // Every request's decision is recorded for simulation, a remembered one too, at its own time.
-      const input = { ...decided.input, context: { ...decided.input.context, time } };
-      options.log?.record(recordDecision(ask.requestId, input, decided.result));
+      // Every request's decision is recorded for simulation, a remembered one too, under its own
+      // request and time; the recorded input holds no time, so it is shared, not rebuilt.
+      options.log?.record({ ...decided.recorded, requestId: ask.requestId, timestamp: time.toISOString() });
       assertAuthorized(decided.result);
       return decided.rows;
     },
@@ -117,9 +122,9 @@ export function cedarRuntimePolicy(current: () => PolicySet, options: RuntimePol
 
 type DecisionInput = Parameters<typeof recordDecision>[1];
 
-/** A row-filter decision remembered for one principal: what Cedar was asked, its answer, the rows. */
+/** A row-filter decision remembered for one principal: its record for simulation, its answer, the rows. */
 interface RowsDecision {
-  readonly input: DecisionInput;
+  readonly recorded: RecordedDecision;
   readonly result: AuthorizeResult;
   readonly rows: readonly RowCondition[];
 }

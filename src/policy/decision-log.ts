@@ -4,6 +4,7 @@ import {
   DecisionReplay,
   parseRecordedInput,
   type RecordedDecision,
+  type RecordedInput,
   type RecordedSimulation,
 } from './decisions.js';
 import type { PolicySet } from './library.js';
@@ -258,9 +259,21 @@ function toRow(decision: RecordedDecision): DecisionRow {
     object: decision.input.object,
     decision: decision.allowed ? 'allow' : 'deny',
     policy_ids: decision.policyIds.join(','),
-    input: JSON.stringify(decision.input),
+    input: inputJson(decision.input),
     row_filter: decision.where ? JSON.stringify(decision.where) : null,
   };
+}
+
+/** The JSON of each recorded input, once: the gateway records a remembered decision's one input again. */
+const inputJsons = new WeakMap<RecordedInput, string>();
+
+function inputJson(input: RecordedInput): string {
+  let json = inputJsons.get(input);
+  if (json === undefined) {
+    json = JSON.stringify(input);
+    inputJsons.set(input, json);
+  }
+  return json;
 }
 
 /**

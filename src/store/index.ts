@@ -16,3 +16,4 @@ export { combineMigrations, storeMigrations, type Migrations } from './migration
 export { CompiledShapes } from './compiled.js';
 export { readMeta, writeMeta, type MetaKey } from './meta.js';
 export { bumpControlRevision, controlChannel, readControlRevision } from './revision.js';
+export { reusingStatements } from './statements.js';
