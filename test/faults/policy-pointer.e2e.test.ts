@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defaultPolicyDir } from '../../src/policy/index.js';
+import { defaultPolicyDir } from '../../src/policy-library/index.js';
 import { bumpControlRevision, openStore } from '../../src/store/index.js';
 import { startDemo, type Demo } from '../support/demo.js';
 import { json, type AuditRow } from '../support/http.js';

@@ -1,0 +1,6 @@
+export {
+  openDecisionLog,
+  simulateRecorded,
+  type DecisionLog,
+  type DecisionLogOptions,
+} from './decision-log.js';
