@@ -52,7 +52,6 @@ export {
 } from './authorize.js';
 export { ManifestInvalid, PolicyInvalid, PolicyTestsFailed, type PolicyLocation } from './errors.js';
 export {
-  parseCaseFile,
   parseCases,
   runPolicyTests,
   runTestFiles,
