@@ -51,13 +51,7 @@ export {
   type RuntimeAction,
 } from './authorize.js';
 export { ManifestInvalid, PolicyInvalid, PolicyTestsFailed, type PolicyLocation } from './errors.js';
-export {
-  parseCases,
-  runPolicyTests,
-  runTestFiles,
-  simulatePolicies,
-  type CaseResult,
-} from './testing.js';
+export { parseCases, runPolicyTests, runTestFiles, simulatePolicies, type CaseResult } from './testing.js';
 export {
   DecisionReplay,
   parseRecordedInput,

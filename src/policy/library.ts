@@ -300,4 +300,3 @@ export function candidateFiles(
   }
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
-
