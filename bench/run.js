@@ -21,7 +21,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { loadConfig } from '../dist/config/index.js';
-import { authorizeRequest, clearPolicyCaches, loadPolicySet } from '../dist/policy/index.js';
+import { authorizeRequest, createPolicyCaches } from '../dist/policy/index.js';
+import { loadPolicySet } from '../dist/policy-library/index.js';
 import { mintDevIdToken } from '../dist/devidp/index.js';
 import { withNodeSecrets } from './secrets.js';
 import { dlpBench, printDlpTable } from './dlp.js';
@@ -412,13 +413,13 @@ async function policyBench() {
   const out = [];
   for (const { scenario, n, input } of scenarios) {
     process.stderr.write(`Cedar: ${scenario}, ${n} decisions\n`);
-    clearPolicyCaches();
-    for (let i = 0; i < 50; i++) authorizeRequest(library, input(n + i)); // warm-up (and the cached entry)
+    const caches = createPolicyCaches();
+    for (let i = 0; i < 50; i++) authorizeRequest(library, input(n + i), caches); // warm-up (and the cached entry)
     const samples = new Float64Array(n);
     const started = process.hrtime.bigint();
     for (let i = 0; i < n; i++) {
       const t = process.hrtime.bigint();
-      authorizeRequest(library, input(i));
+      authorizeRequest(library, input(i), caches);
       samples[i] = Number(process.hrtime.bigint() - t) / 1000;
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -426,7 +427,6 @@ async function policyBench() {
     const at = (q) => Math.round(samples[Math.min(n - 1, Math.floor(q * n))] * 10) / 10;
     out.push({ scenario, decisions_per_second: Math.round(n / seconds), p50_us: at(0.5), p99_us: at(0.99) });
   }
-  clearPolicyCaches();
   return out;
 }
 

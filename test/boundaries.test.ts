@@ -1,6 +1,7 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ESLint } from 'eslint';
+import ts from 'typescript';
 import tseslint from 'typescript-eslint';
 import { describe, expect, it } from 'vitest';
 import { moduleBoundaries, readModuleTable } from '../scripts/module-boundaries.js';
@@ -56,7 +57,7 @@ describe('module boundaries', () => {
       { file: 'src/store/probe.ts', message: expect.stringContaining('store -> catalog is not an arrow') },
     ]);
     expect(
-      await lint('src/gateway/probe.ts', "export { loadActivePolicySet } from '../policy/library.js';\n"),
+      await lint('src/gateway/probe.ts', "export { authorizeRequest } from '../policy/authorize.js';\n"),
     ).toEqual([
       {
         file: 'src/gateway/probe.ts',
@@ -64,8 +65,16 @@ describe('module boundaries', () => {
       },
     ]);
     expect(
-      await lint('src/gateway/probe.ts', "export { loadActivePolicySet } from '../policy/index.js';\n"),
+      await lint('src/gateway/probe.ts', "export { authorizeRequest } from '../policy/index.js';\n"),
     ).toEqual([]);
+    expect(
+      await lint('src/policy/probe.ts', "export { loadPolicySet } from '../policy-library/index.js';\n"),
+    ).toEqual([
+      {
+        file: 'src/policy/probe.ts',
+        message: expect.stringContaining('policy -> policy-library is not an arrow'),
+      },
+    ]);
   }, 60_000);
 
   it('every folder under src/ is a module of the table, and every arrow names one', () => {
@@ -76,5 +85,28 @@ describe('module boundaries', () => {
     }
     const folders = readdirSync(`${repo}src`, { withFileTypes: true }).filter((e) => e.isDirectory());
     expect(names).toEqual(expect.arrayContaining([...folders.map((e) => e.name), 'admin']));
+  });
+
+  it('policy is the pure decision core: none of its files reads files or a database', () => {
+    // What does I/O lives in policy-library (files, publication, versions) and decision-log (its table).
+    const io = new Set([
+      'fs',
+      'fs/promises',
+      'node:fs',
+      'node:fs/promises',
+      'kysely',
+      'pg',
+      'better-sqlite3',
+    ]);
+    const dir = `${repo}src/policy/`;
+    const files = readdirSync(dir).filter((name) => name.endsWith('.ts') && !name.endsWith('.test.ts'));
+    expect(files).toContain('authorize.ts');
+    const found = files.flatMap((name) =>
+      ts
+        .preProcessFile(readFileSync(`${dir}${name}`, 'utf8'), true, true)
+        .importedFiles.filter((imported) => io.has(imported.fileName))
+        .map((imported) => `${name} imports ${imported.fileName}`),
+    );
+    expect(found).toEqual([]);
   });
 });

@@ -243,7 +243,7 @@ describe('revocation and introspection', () => {
     for (const token of [erin, erin, other]) {
       expect((await demo.get('/crm/v1/accounts?limit=1', token)).status).toBe(200);
     }
-    const cli = await openStore(demo.config);
+    const cli = await openGatehouseStore(demo.config);
     try {
       await revokeAll(cli.db, {
         appId: 'call-notes',

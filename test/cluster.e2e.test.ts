@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfig } from '../src/config/index.js';
 import { mintDevIdToken, signInAtDevIdp } from '../src/devidp/index.js';
-import { defaultPolicyDir } from '../src/policy/index.js';
+import { defaultPolicyDir } from '../src/policy-library/index.js';
 import { consoleRedirectUri } from './support/broker.js';
 import { serverSecrets } from './support/demo.js';
 import { gatehouse, gatehouseAsync } from './support/cli.js';

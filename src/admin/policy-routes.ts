@@ -1,24 +1,25 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { simulateRecorded, type DecisionLog } from '../decision-log/index.js';
 import {
   buildCandidate,
   candidateFiles,
   parseCases,
+  runPolicyTests,
+  runTestFiles,
+  sinceTime,
+  type CaseResult,
+  type PolicySet,
+} from '../policy/index.js';
+import {
+  loadActivePolicySet,
   publishAuditEvent,
   publishedVersion,
   publishPolicyFiles,
   publishReason,
-  loadActivePolicySet,
   readPolicyTestFiles,
-  runPolicyTests,
-  runTestFiles,
-  simulateRecorded,
-  sinceTime,
-  type CaseResult,
-  type DecisionLog,
-  type PolicySet,
   type PolicyVersions,
-} from '../policy/index.js';
+} from '../policy-library/index.js';
 import { governed, recordRefusalsBeforeHandler, type PipelineDeps, type Trail } from '../gateway/index.js';
 import { callerWithScope } from './caller.js';
 import { Closed, Nullable, Open, rejectInvalid, type AdminTypeProvider } from './shapes.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
-import { defaultPolicyDir, loadActivePolicySet, loadPolicySet } from '../policy/index.js';
+import { defaultPolicyDir, loadActivePolicySet, loadPolicySet } from '../policy-library/index.js';
 import { openGatehouseStore } from '../server/index.js';
 import { readControlRevision, type Store } from '../store/index.js';
 import { dropTestDatabase, testDatabase } from '../../test/support/database.js';

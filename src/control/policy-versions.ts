@@ -1,4 +1,5 @@
-import { importPolicyDir, type PolicyFile, type PolicyVersions } from '../policy/index.js';
+import type { PolicyFile } from '../policy/index.js';
+import { importPolicyDir, type PolicyVersions } from '../policy-library/index.js';
 import { bumpControlRevision, type Db } from '../store/index.js';
 import { controlDb, type ControlDb } from './tables.js';
 

@@ -89,7 +89,7 @@ export function runCases(text: string, source: string, playbook: Playbook): Case
     );
     const found = replay(
       rulesFrom(config),
-      events.map((event, index) => ({ index, event })),
+      events.map((event, index) => ({ index, event: { ...event, request_id: `syn-${index + 1}` } })),
     ).detections;
     const detections = [...new Set(found.map((d) => d.rule))];
     const actions: Partial<Record<RuleId, readonly string[]>> = {};

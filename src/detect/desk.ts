@@ -10,6 +10,7 @@ import { restore, type Containment, type ContainmentRecord, type ThrottleSetting
 import {
   addTimeline,
   findIncident,
+  incidentIds,
   listIncidents,
   saveContainment,
   transition,
@@ -61,6 +62,7 @@ function text(value: unknown, name: string, required: boolean): string | undefin
 export function createIncidentDesk(options: IncidentDeskOptions): IncidentDesk {
   const { db, audit } = options;
   const now = options.now ?? (() => new Date());
+  const ids = incidentIds();
 
   async function record(incident: IncidentDetail, verb: string, by: string, reason: string): Promise<void> {
     await audit.append({
@@ -94,6 +96,7 @@ export function createIncidentDesk(options: IncidentDeskOptions): IncidentDesk {
         by: actor(by),
         detail: detail ?? 'acknowledged',
         now: now(),
+        ids,
       });
       const incident = await findIncident(db, id);
       await record(incident, 'acknowledge', by, `acknowledged incident ${id} (${incident.rule})`);
@@ -103,14 +106,14 @@ export function createIncidentDesk(options: IncidentDeskOptions): IncidentDesk {
     async annotate(id, by, note) {
       const detail = text(note, 'note', true) as string;
       const before = await findIncident(db, id);
-      await addTimeline(db, id, { kind: 'annotated', by: actor(by), detail, now: now() });
+      await addTimeline(db, id, { kind: 'annotated', by: actor(by), detail, now: now(), ids });
       await record(before, 'annotate', by, `annotated incident ${id} (${before.rule})`);
       return findIncident(db, id);
     },
 
     async close(id, by, reason) {
       const detail = text(reason, 'reason', true) as string;
-      await transition(db, id, 'closed', { by: actor(by), detail, now: now() });
+      await transition(db, id, 'closed', { by: actor(by), detail, now: now(), ids });
       const incident = await findIncident(db, id);
       await record(incident, 'close', by, `closed incident ${id} (${incident.rule})`);
       return incident;
@@ -137,6 +140,7 @@ export function createIncidentDesk(options: IncidentDeskOptions): IncidentDesk {
         by,
         detail: `${reversed.map((r) => `${r.action} ${r.target}`).join(', ')} lifted: ${why}`,
         now: now(),
+        ids,
       });
       await record(
         before,

@@ -18,7 +18,7 @@ import type { DetectConfig } from '../config/index.js';
 import type { Db } from '../store/index.js';
 import { alertOf, sinksFor, type AlertSink } from './alerts.js';
 import { contain, type Containment, type ContainmentAction } from './containment.js';
-import { addTimeline, recordDetection, saveContainment, type Incident } from './incidents.js';
+import { addTimeline, incidentIds, recordDetection, saveContainment, type Incident } from './incidents.js';
 import type { Playbook } from './playbook.js';
 import { rulesFrom } from './rules/index.js';
 import { detectDb } from './tables.js';
@@ -87,6 +87,7 @@ const alertGraceMs = 2000;
 
 export function createDetector(options: DetectorOptions): Detector {
   const now = options.now ?? (() => new Date());
+  const ids = incidentIds();
   const rules = options.rules ?? rulesFrom(options.config);
   const states = new Map<string, unknown>(rules.map((rule) => [rule.id, rule.initial()]));
   let changed = false;
@@ -301,6 +302,7 @@ export function createDetector(options: DetectorOptions): Detector {
   async function handle(detection: Detection, count: number, appendedAt: number): Promise<void> {
     const { incident, opened, escalated } = await recordDetection(options.db, detection, {
       now: now(),
+      ids,
       playbookVersion: options.playbook.version,
       msSinceAppend: Date.now() - appendedAt,
       count,
@@ -325,6 +327,7 @@ export function createDetector(options: DetectorOptions): Detector {
           by: 'detect',
           detail: record.detail,
           now: now(),
+          ids,
         });
       }
     }
@@ -358,6 +361,7 @@ export function createDetector(options: DetectorOptions): Detector {
               by: 'detect',
               detail: sink.name,
               now: now(),
+              ids,
             }),
           async (err: unknown) => {
             counts.alertsFailed += 1;
@@ -370,6 +374,7 @@ export function createDetector(options: DetectorOptions): Detector {
               by: 'detect',
               detail: `${sink.name}: ${(err as Error).message}`,
               now: now(),
+              ids,
             });
           },
         )

@@ -9,6 +9,7 @@ export interface WorkingHours {
 }
 
 const dayNames: readonly Weekday[] = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+// Memos of Intl answers, which depend on the zone alone: nothing a test or a node could tell apart is shared.
 const formatters = new Map<string, Intl.DateTimeFormat>();
 /** The latest offset found per zone and the quarter hour it holds for: Intl is slow, offsets rarely change. */
 const offsets = new Map<string, { quarter: number; minutes: number }>();

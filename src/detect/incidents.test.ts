@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { openGatehouseStore } from '../server/index.js';
 import type { Store } from '../store/index.js';
-import { findIncident, recordDetection, transition } from './incidents.js';
+import { findIncident, incidentIds, recordDetection, transition } from './incidents.js';
 import type { Detection } from './types.js';
 import { testDatabase } from '../../test/support/database.js';
 
@@ -33,7 +33,8 @@ const detection = (at: string, severity: Detection['severity'] = 'high'): Detect
   evidence: [1, 2],
   at,
 });
-const recorded = { playbookVersion: 'v1' };
+const ids = incidentIds();
+const recorded = { playbookVersion: 'v1', ids };
 
 describe('recordDetection', () => {
   it('opens one incident per rule, actor and app, and adds later detections to it', async () => {
@@ -60,6 +61,7 @@ describe('recordDetection', () => {
       by: 'dave@example.com',
       detail: 'handled',
       now: new Date('2026-11-29T10:00:05.000Z'),
+      ids,
     });
     // Coalesced or read late: its last event came before the close, its write after.
     const late = await recordDetection(db, detection('2026-11-29T10:00:04.000Z', 'critical'), {
@@ -81,5 +83,17 @@ describe('recordDetection', () => {
     });
     expect(again.opened).toBe(true);
     expect(again.incident.id).not.toBe(incident.id);
+  });
+});
+
+describe('incident ids', () => {
+  it('are ordered within one minter in the same millisecond, and no count is shared between minters', () => {
+    const at = new Date('2026-11-29T10:00:00.000Z');
+    const mint = incidentIds();
+    const made = [mint('inc', at), mint('inc', at), mint('inc', at)];
+    expect(made).toEqual([...made].sort());
+    expect(made.map((id) => id.slice(13, 15))).toEqual(['00', '01', '02']);
+    // Another detector or desk starts its own count, whatever this one minted.
+    expect(incidentIds()('inc', at).slice(0, 15)).toBe(made[0]?.slice(0, 15));
   });
 });

@@ -54,14 +54,23 @@ export interface IncidentQuery {
 const maxEvidence = 1000;
 const idPattern = /^inc_[0-9a-z]{19}$/;
 
-let lastTime = 0;
-let counter = 0;
-/** Time-ordered ids: the time in base 36, a per-process counter, and randomness across processes. */
-export function newId(prefix: string, now: Date): string {
-  const time = now.getTime();
-  counter = time === lastTime ? counter + 1 : 0;
-  lastTime = time;
-  return `${prefix}_${time.toString(36).padStart(9, '0')}${counter.toString(36).padStart(2, '0')}${randomBytes(4).toString('hex')}`;
+/** Mints the ids of incidents and timeline entries. */
+export type IncidentIds = (prefix: string, now: Date) => string;
+
+/**
+ * Time-ordered ids: the time in base 36, a counter that orders the ids one minter (a detector, a desk)
+ * makes within a millisecond, and randomness across minters and processes. Each minter its own, so
+ * that nothing is counted across the modules a process happens to hold.
+ */
+export function incidentIds(): IncidentIds {
+  let lastTime = 0;
+  let counter = 0;
+  return (prefix, now) => {
+    const time = now.getTime();
+    counter = time === lastTime ? counter + 1 : 0;
+    lastTime = time;
+    return `${prefix}_${time.toString(36).padStart(9, '0')}${counter.toString(36).padStart(2, '0')}${randomBytes(4).toString('hex')}`;
+  };
 }
 
 type Row = DetectTables['detect_incidents'];
@@ -91,7 +100,7 @@ function incidentOf(row: Row): Incident {
 export async function recordDetection(
   db: Db | DetectDb,
   detection: Detection,
-  options: { now: Date; playbookVersion: string; msSinceAppend?: number; count?: number },
+  options: { now: Date; ids: IncidentIds; playbookVersion: string; msSinceAppend?: number; count?: number },
 ): Promise<{ incident: Incident; opened: boolean; escalated: boolean }> {
   const at = options.now.toISOString();
   const count = options.count ?? 1;
@@ -139,7 +148,7 @@ export async function recordDetection(
         }
       } else {
         row = {
-          id: newId('inc', options.now),
+          id: options.ids('inc', options.now),
           rule: detection.rule,
           actor: detection.actor,
           app_id: detection.app,
@@ -159,7 +168,7 @@ export async function recordDetection(
       await trx
         .insertInto('detect_timeline')
         .values({
-          id: newId('tl', options.now),
+          id: options.ids('tl', options.now),
           incident_id: row.id,
           at,
           kind: 'detected',
@@ -186,12 +195,12 @@ export async function recordDetection(
 export async function addTimeline(
   db: Db | DetectDb,
   incidentId: string,
-  entry: { kind: string; by: string; detail: string; now: Date },
+  entry: { kind: string; by: string; detail: string; now: Date; ids: IncidentIds },
 ): Promise<void> {
   await detectDb(db)
     .insertInto('detect_timeline')
     .values({
-      id: newId('tl', entry.now),
+      id: entry.ids('tl', entry.now),
       incident_id: incidentId,
       at: entry.now.toISOString(),
       kind: entry.kind,
@@ -277,7 +286,7 @@ export async function transition(
   db: Db | DetectDb,
   id: string,
   to: 'acknowledged' | 'closed',
-  entry: { by: string; detail: string; now: Date },
+  entry: { by: string; detail: string; now: Date; ids: IncidentIds },
 ): Promise<void> {
   await findIncident(db, id);
   const at = entry.now.toISOString();
@@ -296,5 +305,5 @@ export async function transition(
         : 'the incident is closed already',
     );
   }
-  await addTimeline(db, id, { kind: to, by: entry.by, detail: entry.detail, now: entry.now });
+  await addTimeline(db, id, { ...entry, kind: to });
 }

@@ -81,10 +81,12 @@ export interface EventShape {
   network?: string;
 }
 
-let sequence = 0;
-/** An audit event from a compact shape (seconds since the epoch). */
-export function eventOf(shape: EventShape): AuditEvent {
-  sequence += 1;
+/**
+ * An audit event from a compact shape (seconds since the epoch). `sequence` numbers its request id
+ * within the series it belongs to (`shapes.map(eventOf)` numbers by position); no count is kept
+ * between calls, so two test files or runs never see each other's numbers.
+ */
+export function eventOf(shape: EventShape, sequence = 0): AuditEvent {
   return {
     timestamp: new Date(shape.at * 1000).toISOString(),
     actor_id: shape.actor,
@@ -233,7 +235,9 @@ export function normalTraffic(start: number, days: number, seed = 7): AuditEvent
       );
     }
   }
-  return events.sort((a, b) => a.timestamp.localeCompare(b.timestamp));
+  return events
+    .map((event, i) => ({ ...event, request_id: `syn-${i + 1}` }))
+    .sort((a, b) => a.timestamp.localeCompare(b.timestamp));
 }
 
 function zoneOffsetHours(timeZone: string, seconds: number): number {

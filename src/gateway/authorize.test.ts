@@ -2,13 +2,12 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import type { CrmObject, DataClass, ObjectMeta } from '../crm/index.js';
 import {
-  clearPolicyCaches,
-  loadPolicySet,
-  type DecisionLog,
+  createPolicyCaches,
   type PolicySet,
   type Principal,
   type RecordedDecision,
 } from '../policy/index.js';
+import { loadPolicySet } from '../policy-library/index.js';
 import { aggregateQueryFields, conditionHolds, filterFieldNames, listAction } from './authorize.js';
 import {
   callerNetwork,
@@ -62,24 +61,14 @@ beforeAll(async () => {
   library = await loadPolicySet();
 });
 beforeEach(() => {
-  clearPolicyCaches();
   recorded = [];
   policy = cedarRuntimePolicy(() => library, {
     describe: crmMetadata,
+    caches: createPolicyCaches(),
     now: () => noon,
-    log: { ...noLog, record: (decision) => recorded.push(decision) },
+    log: { record: (decision) => recorded.push(decision) },
   });
 });
-
-/** A decision log that keeps nothing; tests replace `record`. */
-const noLog: DecisionLog = {
-  record: () => {},
-  flush: async () => {},
-  read: async function* () {},
-  count: async () => 0,
-  prune: async () => 0,
-  close: async () => {},
-};
 
 const ask = (overrides: Partial<PolicyAsk> = {}): PolicyAsk => ({
   requestId: 'req-1',
@@ -185,8 +174,9 @@ describe('the Cedar runtime policy of the gateway', () => {
     const log: RecordedDecision[] = [];
     const clocked = cedarRuntimePolicy(() => library, {
       describe: crmMetadata,
+      caches: createPolicyCaches(),
       now: () => now,
-      log: { ...noLog, record: (decision) => log.push(decision) },
+      log: { record: (decision) => log.push(decision) },
     });
     clocked.rows(ask());
     now = new Date('2025-03-03T12:59:00Z');
@@ -201,11 +191,14 @@ describe('the Cedar runtime policy of the gateway', () => {
 
   it('follows the library in force: a new version decides the next request', async () => {
     let current = library;
-    const switching = cedarRuntimePolicy(() => current, { describe: crmMetadata });
+    const switching = cedarRuntimePolicy(() => current, {
+      describe: crmMetadata,
+      caches: createPolicyCaches(),
+    });
     expect(switching.version).toBe(library.version);
     // Decided once under the old version: remembered with alice's principal, but not across versions.
     expect(switching.rows(ask())).toEqual([{ field: 'territory', op: 'eq', value: 'EMEA' }]);
-    const { variant } = await import('../policy/test-support.js');
+    const { variant } = await import('../policy-library/test-support.js');
     current = await variant({ 'runtime/territory.cedar': null });
     expect(switching.version).toBe(current.version);
     expect(() => switching.rows(ask())).toThrow(expect.objectContaining({ code: 'POLICY_DENIED' }));

@@ -4,7 +4,7 @@ import {
   authorizeRequest,
   recordDecision,
   type AuthorizeResult,
-  type DecisionLog,
+  type PolicyCaches,
   type PolicySet,
   type Principal,
   type RecordedDecision,
@@ -49,8 +49,10 @@ export interface RuntimePolicy {
 export interface RuntimePolicyOptions {
   /** The CRM's field metadata: the data classes of the fields a request names. */
   describe(object: CrmObject): ObjectMeta;
-  /** Where decisions are recorded for simulation; none in tools that only ask. */
-  log?: DecisionLog;
+  /** The decision caches of this set of modules (the composition root's). */
+  caches: PolicyCaches;
+  /** Where decisions are recorded for simulation (the decision log); none in tools that only ask. */
+  log?: { record(decision: RecordedDecision): void };
   now?: () => Date;
   /** Residency: the region of a record's territory, and a row filter's region conditions as CRM ones. */
   residency?: {
@@ -77,7 +79,7 @@ export function cedarRuntimePolicy(current: () => PolicySet, options: RuntimePol
   });
   const decide = (ask: PolicyAsk, resource?: RecordRef): AuthorizeResult => {
     const input = inputOf(ask, now(), resource);
-    const result = authorizeRequest(current(), input);
+    const result = authorizeRequest(current(), input, options.caches);
     options.log?.record(recordDecision(ask.requestId, input, result));
     return result;
   };
@@ -98,7 +100,7 @@ export function cedarRuntimePolicy(current: () => PolicySet, options: RuntimePol
       let decided = known.get(key);
       if (!decided) {
         const input = inputOf(ask, time);
-        const result = authorizeRequest(policies, input);
+        const result = authorizeRequest(policies, input, options.caches);
         decided = {
           recorded: recordDecision(ask.requestId, input, result),
           result,

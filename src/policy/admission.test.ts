@@ -8,7 +8,7 @@ import {
   type AdmissionResult,
   type PolicySet,
 } from './index.js';
-import { loadPolicySet } from './library.js';
+import { loadPolicySet } from '../policy-library/index.js';
 
 let policies: PolicySet;
 beforeAll(async () => {

@@ -1,22 +1,39 @@
 import fc from 'fast-check';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadPolicySet } from '../policy-library/index.js';
+import { variant } from '../policy-library/test-support.js';
+import { compileRowFilter } from './authorize.js';
 import {
   assertAuthorized,
   authorizeRequest,
-  clearPolicyCaches,
-  compileRowFilter,
-  policyCacheStats,
+  createPolicyCaches,
+  type AuthorizeInput,
+  type PolicyCaches,
   type PolicySet,
+  type RequestContext,
   type RowCondition,
+  type RuntimeAction,
 } from './index.js';
-import { loadPolicySet } from './library.js';
-import { alice, bob, dave, erin, principal, variant } from './test-support.js';
+import type { Principal } from './runtime.js';
+import { alice, bob, dave, erin, principal } from './test-support.js';
 
 let policies: PolicySet;
 beforeAll(async () => {
   policies = await loadPolicySet();
 });
-beforeEach(() => clearPolicyCaches());
+// Each test its own caches, as each set of modules has its own.
+let caches: PolicyCaches;
+beforeEach(() => {
+  caches = createPolicyCaches();
+});
+const authorize = (set: PolicySet, input: AuthorizeInput) => authorizeRequest(set, input, caches);
+const rowFilter = (
+  set: PolicySet,
+  p: Principal,
+  action: RuntimeAction,
+  object: string,
+  context?: RequestContext,
+) => compileRowFilter(set, { principal: p, action, object, ...(context && { context }) }, caches);
 
 const record = (territory: string, owner = 'someone@example.com', id = 'c1') => ({ id, territory, owner });
 const exportContext = {
@@ -28,7 +45,7 @@ const exportContext = {
 
 describe('runtime authorization', () => {
   it('allows a rep of EMEA on an EMEA record, naming the permit', () => {
-    const result = authorizeRequest(policies, {
+    const result = authorize(policies, {
       principal: alice,
       action: 'read',
       object: 'contact',
@@ -42,7 +59,7 @@ describe('runtime authorization', () => {
   });
 
   it('denies a rep of EMEA on an NA record, naming the forbid, and answers 403 with the id and version', () => {
-    const result = authorizeRequest(policies, {
+    const result = authorize(policies, {
       principal: alice,
       action: 'read',
       object: 'contact',
@@ -62,7 +79,7 @@ describe('runtime authorization', () => {
   });
 
   it('denies by default: a role no policy permits gets nothing', () => {
-    const result = authorizeRequest(policies, {
+    const result = authorize(policies, {
       principal: dave,
       action: 'read',
       object: 'account',
@@ -75,7 +92,7 @@ describe('runtime authorization', () => {
   it('denies a sales rep with no territory', () => {
     const nowhere = principal('nora', 'sales_rep', undefined);
     expect(
-      authorizeRequest(policies, {
+      authorize(policies, {
         principal: nowhere,
         action: 'read',
         object: 'contact',
@@ -86,7 +103,7 @@ describe('runtime authorization', () => {
 
   it('lets only managers export, within 1000 records and from a trusted network', () => {
     const ask = (p = bob, context = exportContext) =>
-      authorizeRequest(policies, {
+      authorize(policies, {
         principal: p,
         action: 'export',
         object: 'contact',
@@ -108,7 +125,7 @@ describe('runtime authorization', () => {
   });
 
   it('denies when the context cannot be evaluated (an address that is not one)', () => {
-    const result = authorizeRequest(policies, {
+    const result = authorize(policies, {
       principal: bob,
       action: 'read',
       object: 'contact',
@@ -120,9 +137,9 @@ describe('runtime authorization', () => {
 
   it('treats an unknown action or object as a programming mistake (TypeError)', () => {
     expect(() =>
-      authorizeRequest(policies, { principal: alice, action: 'delete' as 'read', object: 'contact' }),
+      authorize(policies, { principal: alice, action: 'delete' as 'read', object: 'contact' }),
     ).toThrow(TypeError);
-    expect(() => authorizeRequest(policies, { principal: alice, action: 'read', object: 'user' })).toThrow(
+    expect(() => authorize(policies, { principal: alice, action: 'read', object: 'user' })).toThrow(
       TypeError,
     );
   });
@@ -136,12 +153,12 @@ describe('decision cache', () => {
       object: 'contact',
       resource: record('EMEA'),
     };
-    const first = authorizeRequest(policies, request);
-    const misses = policyCacheStats().decisions.misses;
-    const second = authorizeRequest(policies, request);
+    const first = authorize(policies, request);
+    const misses = caches.decisions.misses;
+    const second = authorize(policies, request);
     expect(second).toBe(first);
-    expect(policyCacheStats().decisions.misses).toBe(misses);
-    expect(policyCacheStats().decisions.hits).toBeGreaterThan(0);
+    expect(caches.decisions.misses).toBe(misses);
+    expect(caches.decisions.hits).toBeGreaterThan(0);
   });
 
   it('is keyed by version: a new library never reuses an old decision', async () => {
@@ -150,10 +167,26 @@ describe('decision cache', () => {
         '@id("runtime.open")\n@reason("everyone reads everything")\npermit (principal, action == Gatehouse::Action::"read", resource);\n',
     });
     const request = { principal: alice, action: 'read' as const, object: 'contact', resource: record('NA') };
-    expect(authorizeRequest(policies, request).allowed).toBe(false);
-    const result = authorizeRequest(open, request);
+    expect(authorize(policies, request).allowed).toBe(false);
+    const result = authorize(open, request);
     expect(result).toMatchObject({ allowed: true, policyIds: ['runtime.open'], version: open.version });
-    expect(authorizeRequest(policies, request).allowed).toBe(false);
+    expect(authorize(policies, request).allowed).toBe(false);
+  });
+
+  it('is an instance: answers kept by one set of caches are not answers of another', () => {
+    const request = {
+      principal: alice,
+      action: 'read' as const,
+      object: 'contact',
+      resource: record('EMEA'),
+    };
+    const first = authorize(policies, request);
+    const other = createPolicyCaches();
+    const fresh = authorizeRequest(policies, request, other);
+    expect(fresh).toEqual(first);
+    expect(fresh).not.toBe(first);
+    expect(other.decisions).toMatchObject({ size: 1, hits: 0, misses: 1 });
+    expect(caches.decisions).toMatchObject({ size: 1, hits: 0, misses: 1 });
   });
 
   it('keys on the hour and weekday bucket, the network and the fields: a cached answer never outlives its inputs', async () => {
@@ -163,7 +196,7 @@ describe('decision cache', () => {
         'forbid (principal, action == Gatehouse::Action::"read", resource) unless { context.hour >= 8 && context.hour < 18 && context.weekday != 0 && context.ip.isInRange(ip("10.0.0.0/8")) && !context.field_classes.contains("pii") };\n',
     });
     const ask = (time: string, ip = '10.1.2.0/24', fields = ['first_name']) =>
-      authorizeRequest(hours, {
+      authorize(hours, {
         principal: alice,
         action: 'read',
         object: 'contact',
@@ -181,7 +214,7 @@ describe('decision cache', () => {
 
   it('keys on every input Cedar sees (different territory, different answer)', () => {
     expect(
-      authorizeRequest(policies, {
+      authorize(policies, {
         principal: alice,
         action: 'read',
         object: 'note',
@@ -189,7 +222,7 @@ describe('decision cache', () => {
       }).allowed,
     ).toBe(true);
     expect(
-      authorizeRequest(policies, {
+      authorize(policies, {
         principal: erin,
         action: 'read',
         object: 'note',
@@ -201,18 +234,18 @@ describe('decision cache', () => {
 
 describe('row filters from partial evaluation', () => {
   it('gives territory eq for reps and managers', () => {
-    expect(compileRowFilter(policies, alice, 'read', 'contact')).toEqual([
+    expect(rowFilter(policies, alice, 'read', 'contact')).toEqual([
       { field: 'territory', op: 'eq', value: 'EMEA' },
     ]);
     // Through any app a rep writes notes only on her own accounts (runtime.notes-on-assigned-accounts).
-    expect(compileRowFilter(policies, erin, 'write', 'note')).toEqual([
+    expect(rowFilter(policies, erin, 'write', 'note')).toEqual([
       { field: 'territory', op: 'eq', value: 'NA' },
       { field: 'owner', op: 'eq', value: 'erin@example.com' },
     ]);
-    expect(compileRowFilter(policies, bob, 'aggregate', 'opportunity', exportContext)).toEqual([
+    expect(rowFilter(policies, bob, 'aggregate', 'opportunity', exportContext)).toEqual([
       { field: 'territory', op: 'eq', value: 'EMEA' },
     ]);
-    expect(compileRowFilter(policies, bob, 'export', 'contact', exportContext)).toEqual([
+    expect(rowFilter(policies, bob, 'export', 'contact', exportContext)).toEqual([
       { field: 'territory', op: 'eq', value: 'EMEA' },
     ]);
   });
@@ -221,46 +254,46 @@ describe('row filters from partial evaluation', () => {
     const regions = ['APAC', 'EU', 'US'];
     const inUs = { ...alice, residency: { region: 'US', transfers: [], regions } };
     // `region ≠ EU` has no `in` form of its own; over the vocabulary it is `region in [APAC, US]`.
-    expect(compileRowFilter(policies, inUs, 'read', 'account')).toEqual([
+    expect(rowFilter(policies, inUs, 'read', 'account')).toEqual([
       { field: 'territory', op: 'eq', value: 'EMEA' },
       { field: 'region', op: 'in', value: ['APAC', 'US'] },
     ]);
     const allowed = { ...inUs, residency: { ...inUs.residency, transfers: ['EU'] } };
-    expect(compileRowFilter(policies, allowed, 'read', 'account')).toEqual([
+    expect(rowFilter(policies, allowed, 'read', 'account')).toEqual([
       { field: 'territory', op: 'eq', value: 'EMEA' },
     ]);
     const record = { id: '0010S0000000004', territory: 'EMEA', owner: 'bob@example.com', region: 'EU' };
     expect(
-      authorizeRequest(policies, { principal: inUs, action: 'read', object: 'account', resource: record }),
+      authorize(policies, { principal: inUs, action: 'read', object: 'account', resource: record }),
     ).toMatchObject({
       allowed: false,
       policyIds: ['runtime.residency-eu-transfer'],
     });
     expect(
-      authorizeRequest(policies, { principal: allowed, action: 'read', object: 'account', resource: record })
+      authorize(policies, { principal: allowed, action: 'read', object: 'account', resource: record })
         .allowed,
     ).toBe(true);
   });
 
   it('answers a list request through authorizeRequest with the same filter', () => {
-    const result = authorizeRequest(policies, { principal: alice, action: 'read', object: 'account' });
+    const result = authorize(policies, { principal: alice, action: 'read', object: 'account' });
     expect(result).toMatchObject({ allowed: true, where: [{ field: 'territory', op: 'eq', value: 'EMEA' }] });
   });
 
   it('denies (403 naming the reason) when nothing can be visible', () => {
-    expect(() => compileRowFilter(policies, dave, 'read', 'contact')).toThrow(
+    expect(() => rowFilter(policies, dave, 'read', 'contact')).toThrow(
       expect.objectContaining({
         code: 'POLICY_DENIED',
         extensions: expect.objectContaining({ rule: 'default-deny' }),
       }),
     );
-    expect(() => compileRowFilter(policies, alice, 'export', 'contact', exportContext)).toThrow(
+    expect(() => rowFilter(policies, alice, 'export', 'contact', exportContext)).toThrow(
       expect.objectContaining({ code: 'POLICY_DENIED' }),
     );
   });
 
   it('fails closed when a policy depends on request context that was not given', () => {
-    expect(() => compileRowFilter(policies, bob, 'export', 'contact')).toThrow(
+    expect(() => rowFilter(policies, bob, 'export', 'contact')).toThrow(
       expect.objectContaining({
         code: 'POLICY_DENIED',
         extensions: expect.objectContaining({ rule: 'runtime.bulk-export-limit' }),
@@ -277,7 +310,7 @@ describe('row filters from partial evaluation', () => {
       'runtime/territory.cedar': null,
       'runtime/export.cedar': null,
     });
-    expect(compileRowFilter(wider, bob, 'read', 'contact', exportContext)).toEqual([
+    expect(rowFilter(wider, bob, 'read', 'contact', exportContext)).toEqual([
       { field: 'territory', op: 'in', value: ['APAC', 'NA'] },
     ]);
   });
@@ -288,7 +321,7 @@ describe('row filters from partial evaluation', () => {
         '@id("runtime.owner-domain")\n@reason("test")\n' +
         'permit (principal, action == Gatehouse::Action::"read", resource) when { resource.owner like "*@example.com" };\n',
     });
-    expect(() => compileRowFilter(like, alice, 'read', 'contact')).toThrow(
+    expect(() => rowFilter(like, alice, 'read', 'contact')).toThrow(
       expect.objectContaining({
         code: 'POLICY_DENIED',
         extensions: expect.objectContaining({ rule: 'runtime.owner-domain' }),
@@ -296,7 +329,7 @@ describe('row filters from partial evaluation', () => {
     );
     // The same policy still decides single records exactly.
     expect(
-      authorizeRequest(like, {
+      authorize(like, {
         principal: dave,
         action: 'read',
         object: 'contact',
@@ -313,7 +346,7 @@ describe('row filters from partial evaluation', () => {
         .replace(/@id\("runtime.territory-boundary"\)[\s\S]*$/, ''),
     });
     // territory == EMEA OR owner == alice: an OR across fields is not a list of AND-ed conditions.
-    expect(() => compileRowFilter(twoFields, alice, 'read', 'contact')).toThrow(
+    expect(() => rowFilter(twoFields, alice, 'read', 'contact')).toThrow(
       expect.objectContaining({ code: 'POLICY_DENIED' }),
     );
 
@@ -322,16 +355,16 @@ describe('row filters from partial evaluation', () => {
         '@id("runtime.no-apac")\n@reason("test")\n' +
         'forbid (principal, action == Gatehouse::Action::"read", resource) when { resource.territory == "APAC" };\n',
     });
-    expect(() => compileRowFilter(negative, alice, 'read', 'contact')).toThrow(
+    expect(() => rowFilter(negative, alice, 'read', 'contact')).toThrow(
       expect.objectContaining({ extensions: expect.objectContaining({ rule: 'runtime.no-apac' }) }),
     );
   });
 
   it('caches row filters per version and principal', () => {
-    const first = compileRowFilter(policies, alice, 'read', 'contact');
-    const hits = policyCacheStats().rowFilters.hits;
-    expect(compileRowFilter(policies, alice, 'read', 'contact')).toEqual(first);
-    expect(policyCacheStats().rowFilters.hits).toBe(hits + 1);
+    const first = rowFilter(policies, alice, 'read', 'contact');
+    const hits = caches.rowFilters.hits;
+    expect(rowFilter(policies, alice, 'read', 'contact')).toEqual(first);
+    expect(caches.rowFilters.hits).toBe(hits + 1);
   });
 });
 
@@ -368,12 +401,12 @@ describe('the compiled filter agrees with isAuthorized (property)', () => {
         (p, action, object, rows, context) => {
           let where: RowCondition[] | undefined;
           try {
-            where = compileRowFilter(set, p, action, object, context);
+            where = rowFilter(set, p, action, object, context);
           } catch {
             where = undefined; // denied: nothing is visible, which can never be wider than the policy
           }
           for (const row of rows) {
-            const allowed = authorizeRequest(set, {
+            const allowed = authorize(set, {
               principal: p,
               action,
               object,

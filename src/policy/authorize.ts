@@ -88,42 +88,41 @@ export interface AuthorizeResult {
   readonly where?: readonly RowCondition[];
 }
 
-/** Decision caches: the process-wide ones serve requests; a replay brings its own so as not to evict them. */
+/**
+ * What decisions keep between calls: answers, and what they derive from a library or a principal. One
+ * instance per set of modules (the composition root builds it and the gateway decides with it); a
+ * replay, a test run or a unit test brings its own, so that nothing is shared by accident and none
+ * evicts the answers live requests use.
+ */
 export interface PolicyCaches {
   readonly decisions: Lru<AuthorizeResult>;
   readonly rowFilters: Lru<AuthorizeResult>;
+  /** Per library: the runtime policies that can apply to a request shape (partialPolicies). */
+  readonly partialSets: WeakMap<PolicySet, Map<string, Record<string, cedar.PolicyJson>>>;
+  /** Per principal: what Cedar and the cache keys make of it (principalFacts). */
+  readonly principals: WeakMap<Principal, PrincipalFacts>;
 }
 
 export function createPolicyCaches(): PolicyCaches {
-  return { decisions: new Lru<AuthorizeResult>(10_000), rowFilters: new Lru<AuthorizeResult>(2_000) };
-}
-
-const shared = createPolicyCaches();
-
-export function policyCacheStats(): {
-  decisions: { size: number; hits: number; misses: number };
-  rowFilters: { size: number; hits: number; misses: number };
-} {
-  const stats = (c: Lru<AuthorizeResult>) => ({ size: c.size, hits: c.hits, misses: c.misses });
-  return { decisions: stats(shared.decisions), rowFilters: stats(shared.rowFilters) };
-}
-
-export function clearPolicyCaches(): void {
-  shared.decisions.clear();
-  shared.rowFilters.clear();
+  return {
+    decisions: new Lru<AuthorizeResult>(10_000),
+    rowFilters: new Lru<AuthorizeResult>(2_000),
+    partialSets: new WeakMap(),
+    principals: new WeakMap(),
+  };
 }
 
 export function authorizeRequest(
   policies: PolicySet,
   input: AuthorizeInput,
-  caches: PolicyCaches = shared,
+  caches: PolicyCaches,
 ): AuthorizeResult {
   checkInput(input);
   if (!input.resource)
     return rowFilterDecision(policies, input.principal, input.action, input.object, input.context, caches);
-  const context = requestContext(input.principal, input.object, input.context ?? {}, false);
+  const facts = principalFacts(input.principal, caches);
+  const context = requestContext(facts, input.principal, input.object, input.context ?? {}, false);
   const resource = input.resource;
-  const facts = principalFacts(input.principal);
   const key = JSON.stringify([
     policies.version,
     facts.key,
@@ -199,13 +198,12 @@ export function authorizeRequest(
  */
 export function compileRowFilter(
   policies: PolicySet,
-  principal: Principal,
-  action: RuntimeAction,
-  object: string,
-  context?: RequestContext,
+  input: Omit<AuthorizeInput, 'resource'>,
+  caches: PolicyCaches,
 ): RowCondition[] {
-  checkInput({ principal, action, object });
-  const decision = rowFilterDecision(policies, principal, action, object, context, shared);
+  checkInput(input);
+  const { principal, action, object, context } = input;
+  const decision = rowFilterDecision(policies, principal, action, object, context, caches);
   if (!decision.allowed) throw denial(decision);
   return [...(decision.where ?? [])];
 }
@@ -235,8 +233,8 @@ function rowFilterDecision(
   given: RequestContext | undefined,
   caches: PolicyCaches,
 ): AuthorizeResult {
-  const context = requestContext(principal, object, given ?? {}, true);
-  const facts = principalFacts(principal);
+  const facts = principalFacts(principal, caches);
+  const context = requestContext(facts, principal, object, given ?? {}, true);
   // Keyed by the whole principal, not only role and territory: a policy may name the user.
   const key = JSON.stringify([policies.version, facts.key, action, object, context]);
   const cached = caches.rowFilters.get(key);
@@ -258,7 +256,7 @@ function rowFilterDecision(
       action: { type: 'Gatehouse::Action', id: action },
       resource: uid,
       context,
-      policies: { staticPolicies: partialPolicies(policies, action, object) },
+      policies: { staticPolicies: partialPolicies(policies, action, object, caches) },
       entities: [
         user,
         {
@@ -316,17 +314,16 @@ function rowFilterDecision(
  * type scope excludes the request could only leave a `false` residual; leaving it out changes nothing
  * and roughly halves the work. Computed once per library version and request shape.
  */
-const partialSets = new WeakMap<PolicySet, Map<string, Record<string, cedar.PolicyJson>>>();
-
 function partialPolicies(
   policies: PolicySet,
   action: RuntimeAction,
   object: string,
+  caches: PolicyCaches,
 ): Record<string, cedar.PolicyJson> {
-  let byShape = partialSets.get(policies);
+  let byShape = caches.partialSets.get(policies);
   if (!byShape) {
     byShape = new Map();
-    partialSets.set(policies, byShape);
+    caches.partialSets.set(policies, byShape);
   }
   const shape = `${action}:${object}`;
   const known = byShape.get(shape);
@@ -396,7 +393,7 @@ function checkInput(input: { principal: Principal; action: string; object: strin
 }
 
 /** What Cedar and the caches make of a principal, worked out once per principal object. */
-interface PrincipalFacts {
+export interface PrincipalFacts {
   /** Its scopes, each once, sorted: as the context and recorded decisions carry them. */
   readonly scopes: readonly string[];
   /** Everything about it a decision depends on, for the cache keys. */
@@ -409,13 +406,11 @@ interface PrincipalFacts {
  * the record, and the same token's principal from request to request), so the derived parts are kept
  * beside the object rather than rebuilt, and go with it.
  */
-const factsOf = new WeakMap<Principal, PrincipalFacts>();
-
-function principalFacts(principal: Principal): PrincipalFacts {
-  let facts = factsOf.get(principal);
+function principalFacts(principal: Principal, caches: PolicyCaches): PrincipalFacts {
+  let facts = caches.principals.get(principal);
   if (!facts) {
     const { userId, email, role, territory, appId } = principal;
-    const scopes = Object.freeze([...new Set(principal.scopes)].sort());
+    const scopes = sortedScopes(principal);
     facts = {
       scopes,
       key: Object.freeze([
@@ -433,14 +428,14 @@ function principalFacts(principal: Principal): PrincipalFacts {
         parents: [{ type: 'Gatehouse::Role', id: role }],
       },
     };
-    factsOf.set(principal, facts);
+    caches.principals.set(principal, facts);
   }
   return facts;
 }
 
 /** The principal's scopes, each once, sorted (what the Cedar context and a recorded decision carry). */
 export function sortedScopes(principal: Principal): readonly string[] {
-  return principalFacts(principal).scopes;
+  return Object.freeze([...new Set(principal.scopes)].sort());
 }
 
 function unknown(name: string): cedar.CedarValueJson {
@@ -449,6 +444,7 @@ function unknown(name: string): cedar.CedarValueJson {
 
 /** The Cedar context; members the caller left out are `unknown` in partial mode, defaults otherwise. */
 function requestContext(
+  facts: PrincipalFacts,
   principal: Principal,
   object: string,
   given: RequestContext,
@@ -470,7 +466,7 @@ function requestContext(
     ...(residency && {
       residency: { app_region: residency.region, transfers: [...new Set(residency.transfers)].sort() },
     }),
-    scopes: principalFacts(principal).scopes as string[],
+    scopes: facts.scopes as string[],
     fields: pick(
       given.fields,
       'fields',

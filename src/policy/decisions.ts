@@ -140,7 +140,7 @@ export function parseRecordedInput(json: string): RecordedInput | undefined {
 export function replayDecision(
   policies: PolicySet,
   decision: RecordedDecision,
-  caches?: PolicyCaches,
+  caches: PolicyCaches,
 ): AuthorizeResult {
   const { principal, context, resource } = decision.input;
   return authorizeRequest(

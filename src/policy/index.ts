@@ -11,21 +11,16 @@ export {
 } from './runtime.js';
 export {
   buildCandidate,
+  buildPolicySet,
   candidateFiles,
-  defaultPolicyDir,
-  loadActivePolicySet,
-  loadPolicySet,
-  publishedVersion,
-  publishAuditEvent,
-  publishPolicyFiles,
-  publishPolicySet,
-  publishReason,
-  readPolicyTestFiles,
-  readPolicyFiles,
+  POLICY_KINDS,
+  policyVersion,
+  SCHEMA_FILE,
+  testLibrary,
   type PolicyFile,
   type PolicyInfo,
   type PolicySet,
-  type Publication,
+  type PublishedTests,
   type PublishGate,
 } from './library.js';
 export {
@@ -46,38 +41,23 @@ export {
 export {
   assertAuthorized,
   authorizeRequest,
-  clearPolicyCaches,
-  compileRowFilter,
-  policyCacheStats,
+  createPolicyCaches,
   regionField,
   type AuthorizeInput,
   type AuthorizeResult,
+  type PolicyCaches,
   type RecordRef,
   type RequestContext,
   type RuntimeAction,
 } from './authorize.js';
 export { ManifestInvalid, PolicyInvalid, PolicyTestsFailed, type PolicyLocation } from './errors.js';
-export {
-  parseCaseFile,
-  parseCases,
-  runPolicyTests,
-  runTestFiles,
-  simulatePolicies,
-  type CaseResult,
-} from './testing.js';
+export { parseCases, runPolicyTests, runTestFiles, simulatePolicies, type CaseResult } from './testing.js';
 export {
   DecisionReplay,
+  parseRecordedInput,
   recordDecision,
   sinceTime,
   type ChangeGroup,
   type RecordedDecision,
   type RecordedSimulation,
 } from './decisions.js';
-export {
-  openDecisionLog,
-  simulateRecorded,
-  type DecisionLog,
-  type DecisionLogOptions,
-} from './decision-log.js';
-export { importPolicyDir, type PolicyVersions } from './versions.js';
-export { policyMigrations } from './migrations.js';

@@ -1,19 +1,15 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { InputError } from '../errors/index.js';
 import type { AdmissionContext } from './admission.js';
 import { lineColumn, PolicyInvalid, PolicyTestsFailed } from './errors.js';
 import { runTestFiles } from './testing.js';
-import type { PolicyVersions } from './versions.js';
 
 /**
- * The policy library: a Cedar schema and `.cedar` files in a directory, validated against the schema
- * (strict mode) on load, identified by a version that is a hash of their contents, and pre-parsed once
- * per version into the Wasm module so that a decision does not re-parse policy text.
+ * The policy library: a Cedar schema and `.cedar` files, validated against the schema (strict mode),
+ * identified by a version that is a hash of their contents, and pre-parsed once per version into the
+ * Wasm module so that a decision does not re-parse policy text. Built from file contents only: reading
+ * them from a directory or the store is src/policy-library's.
  *
  * Layout of a policy directory:
  *   gatehouse.cedarschema   the schema (Cedar text syntax)
@@ -58,44 +54,6 @@ export interface PolicySet {
   readonly preparsed: { readonly schema: string; readonly admission: string; readonly runtime: string };
   /** A published version's test cases (it has no directory to read them from). */
   readonly tests?: readonly PolicyFile[];
-}
-
-/** The default library shipped with Gatehouse (`policies/` at the package root). */
-export function defaultPolicyDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // src/policy → ../../policies; the build output sits one level deeper (dist/src/policy).
-  for (const candidate of [resolve(here, '../../policies'), resolve(here, '../../../policies')]) {
-    if (existsSync(join(candidate, SCHEMA_FILE))) return candidate;
-  }
-  throw new TypeError(`the default policy library was not found next to ${here}`);
-}
-
-/**
- * Reads, validates and pre-parses the library in `dir` (the default library when absent). Throws
- * PolicyInvalid (POLICY_INVALID) with Cedar's message and the file:line:column for any problem.
- */
-export async function loadPolicySet(dir?: string): Promise<PolicySet> {
-  const root = resolve(dir ?? defaultPolicyDir());
-  return buildPolicySet(root, await readPolicyFiles(root));
-}
-
-/** All files of a policy directory that make up a version, sorted by path. */
-export async function readPolicyFiles(root: string): Promise<PolicyFile[]> {
-  const schemaPath = join(root, SCHEMA_FILE);
-  if (!existsSync(schemaPath)) {
-    throw new PolicyInvalid(`no ${SCHEMA_FILE} in the policy directory ${root}`);
-  }
-  const files: PolicyFile[] = [{ path: SCHEMA_FILE, text: await readFile(schemaPath, 'utf8') }];
-  for (const kind of POLICY_KINDS) {
-    const sub = join(root, kind);
-    if (!existsSync(sub)) continue;
-    for (const entry of await readdir(sub, { recursive: true, withFileTypes: true })) {
-      if (!entry.isFile() || !entry.name.endsWith('.cedar')) continue;
-      const full = join(entry.parentPath, entry.name);
-      files.push({ path: relative(root, full).split(sep).join('/'), text: await readFile(full, 'utf8') });
-    }
-  }
-  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 export function policyVersion(files: readonly PolicyFile[]): string {
@@ -258,28 +216,6 @@ function namesRecord(json: cedar.PolicyJson): boolean {
   return recordTypes.some((type) => text.includes(`"type":"${type}"`));
 }
 
-/** The test case files of a library (`tests/*.yaml|yml|json`): not part of its version. */
-export async function readPolicyTestFiles(root: string): Promise<PolicyFile[]> {
-  const dir = join(root, TESTS_DIR);
-  if (!existsSync(dir)) return [];
-  const files: PolicyFile[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (!entry.isFile() || !/\.(ya?ml|json)$/.test(entry.name)) continue;
-    files.push({ path: `${TESTS_DIR}/${entry.name}`, text: await readFile(join(dir, entry.name), 'utf8') });
-  }
-  return files.sort((a, b) => (a.path < b.path ? -1 : 1));
-}
-
-const TESTS_DIR = 'tests';
-
-/** What a publish changed: the version before (the built-in library's when none was published) and after. */
-export interface Publication {
-  readonly set: PolicySet;
-  readonly previous: string;
-  /** The library's own test cases run against it; `forced` when published although some failed. */
-  readonly tests: PublishedTests;
-}
-
 export interface PublishedTests {
   readonly total: number;
   readonly failed: number;
@@ -295,52 +231,8 @@ export interface PublishGate {
   readonly force?: boolean;
 }
 
-/**
- * Publishing: a validated library stored as a version (with its test cases) in `versions`, then made
- * the active one. Invalid libraries are refused before anything is written.
- */
-export async function publishPolicySet(
-  sourceDir: string,
-  versions: PolicyVersions,
-  gate: PublishGate,
-  beforeActivate?: (publication: Publication) => Promise<void>,
-): Promise<Publication> {
-  const root = resolve(sourceDir);
-  const [files, tests] = await Promise.all([readPolicyFiles(root), readPolicyTestFiles(root)]);
-  return publishPolicyFiles(files, tests, versions, gate, beforeActivate, root);
-}
-
-/**
- * Publishes files already read (a candidate posted to the admin API, or a directory's). `beforeActivate`
- * runs once the version is validated and stored and before it becomes the active one: the audit event
- * of the change is appended there, so a change that cannot be recorded is not made.
- */
-export async function publishPolicyFiles(
-  files: readonly PolicyFile[],
-  tests: readonly PolicyFile[],
-  versions: PolicyVersions,
-  gate: PublishGate,
-  beforeActivate?: (publication: Publication) => Promise<void>,
-  source = '(candidate)',
-): Promise<Publication> {
-  const set = buildPolicySet(source, files);
-  const testResults = testLibrary(set, tests, gate);
-  const previous =
-    (await publishedVersion(versions)) ?? policyVersion(await readPolicyFiles(defaultPolicyDir()));
-  const version = set.version;
-  await versions.put(version, files, tests);
-  const publication = {
-    set: Object.freeze({ ...set, dir: publishedDir(version), tests: Object.freeze([...tests]) }),
-    previous,
-    tests: testResults,
-  };
-  await beforeActivate?.(publication);
-  await versions.activate(version);
-  return publication;
-}
-
 /** Runs the library's test cases; refuses (PolicyTestsFailed) when any fails, unless forced. */
-function testLibrary(set: PolicySet, tests: readonly PolicyFile[], gate: PublishGate): PublishedTests {
+export function testLibrary(set: PolicySet, tests: readonly PolicyFile[], gate: PublishGate): PublishedTests {
   const failures = runTestFiles(set, tests, gate.context).flatMap((file) =>
     file.results.map((result) => ({ file: file.file, result })),
   );
@@ -354,75 +246,6 @@ function testLibrary(set: PolicySet, tests: readonly PolicyFile[], gate: Publish
   }
   return { total: failures.length, failed: failed.length, forced: failed.length > 0 };
 }
-
-/**
- * The audit event of a publish (the audit module's AuditEvent shape): who, the version before and
- * after, and why. `note` says how the actor is known (e.g. that a CLI actor was asserted, not verified).
- */
-export function publishAuditEvent(change: {
-  actor: string;
-  role: string;
-  appId: string;
-  requestId: string;
-  previous: string;
-  version: string;
-  reason: string;
-  note?: string;
-  /** The publication's test results: a forced publish says so, with the count of failing cases. */
-  tests?: PublishedTests;
-}): {
-  timestamp: string;
-  actor_id: string;
-  actor_role: string;
-  app_id: string;
-  action: string;
-  resource_type: string;
-  resource_id: string;
-  scope: string;
-  request_id: string;
-  trace_id: string;
-  outcome: 'allow';
-  reason: string;
-  policy_version: string;
-} {
-  const forced = change.tests?.forced
-    ? `forced past ${change.tests.failed} of ${change.tests.total} failing policy tests`
-    : undefined;
-  const parts = [`version ${change.previous} -> ${change.version}`, change.note, forced, change.reason];
-  return {
-    timestamp: new Date().toISOString(),
-    actor_id: change.actor,
-    actor_role: change.role,
-    app_id: change.appId,
-    action: 'policy.publish',
-    resource_type: 'policy_library',
-    resource_id: change.version,
-    scope: '',
-    request_id: change.requestId,
-    trace_id: change.requestId,
-    outcome: 'allow',
-    reason: parts.filter(Boolean).join('; '),
-    policy_version: change.version,
-  };
-}
-
-/** A publish reason from a person: one line of printable text, 1–500 characters. */
-export function publishReason(text: unknown): string {
-  // Control characters (a newline forging a second log line, an escape sequence) become spaces.
-  const line = typeof text === 'string' ? text.replace(/\p{Cc}+/gu, ' ').trim() : '';
-  if (line.length === 0 || line.length > 500) {
-    throw new InputError('a publish needs a reason of 1 to 500 characters', { parameter: 'reason' });
-  }
-  return line;
-}
-
-/** The active published version, or undefined when nothing was published. */
-export async function publishedVersion(versions: PolicyVersions): Promise<string | undefined> {
-  return versions.active();
-}
-
-/** What a published version's `dir` says: it lives in the store, not in a directory. */
-const publishedDir = (version: string) => `(published version ${version})`;
 
 /** Names a candidate file may have: the schema, or a `.cedar` file under admission/ or runtime/. */
 const candidatePath =
@@ -476,23 +299,4 @@ export function candidateFiles(
     if (typeof text === 'string') files.push({ path: name, text });
   }
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
-/** The active published library, or the default library when none was published. */
-export async function loadActivePolicySet(versions: PolicyVersions): Promise<PolicySet> {
-  const version = await publishedVersion(versions);
-  if (version === undefined) return loadPolicySet();
-  const stored = await versions.get(version);
-  if (!stored) {
-    throw new PolicyInvalid(
-      `the active policy version ${version} is missing from the store; publish the intended version again (gatehouse policy publish)`,
-    );
-  }
-  const set = buildPolicySet(publishedDir(version), stored.files);
-  if (set.version !== version) {
-    throw new PolicyInvalid(
-      `published policy version ${version} was modified in the store (now ${set.version})`,
-    );
-  }
-  return Object.freeze({ ...set, tests: Object.freeze(stored.tests) });
 }

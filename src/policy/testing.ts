@@ -2,7 +2,13 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { InputError } from '../errors/index.js';
 import { judgeManifest, type AdmissionContext } from './admission.js';
-import { authorizeRequest, runtimeActions, type AuthorizeResult } from './authorize.js';
+import {
+  authorizeRequest,
+  createPolicyCaches,
+  runtimeActions,
+  type AuthorizeResult,
+  type PolicyCaches,
+} from './authorize.js';
 import type { PolicySet } from './library.js';
 import type { Principal, RowCondition } from './runtime.js';
 
@@ -121,7 +127,8 @@ export function evaluateCase(
   policies: PolicySet,
   testCase: PolicyCase,
   index: number,
-  context: AdmissionContext = {},
+  context: AdmissionContext,
+  caches: PolicyCaches,
 ): CaseOutcome {
   if ('manifest' in testCase) {
     const name = testCase.name ?? `case ${index + 1}`;
@@ -150,28 +157,32 @@ export function evaluateCase(
   };
   const { id, territory, owner, account } = c.resource;
   const list = id === undefined && territory === undefined && owner === undefined && account === undefined;
-  const result: AuthorizeResult = authorizeRequest(policies, {
-    principal,
-    action: c.action,
-    object: c.resource.object,
-    ...(list
-      ? {}
-      : {
-          resource: {
-            id: id ?? 'test-record',
-            territory: territory ?? '',
-            owner: owner ?? '',
-            account: account ?? '',
-          },
-        }),
-    context: {
-      ...(c.context.fields ? { fields: c.context.fields } : {}),
-      ...(c.context.field_classes ? { fieldClasses: c.context.field_classes } : {}),
-      ...(c.context.record_count !== undefined ? { recordCount: c.context.record_count } : {}),
-      ...(c.context.ip ? { ip: c.context.ip } : {}),
-      ...(c.context.time ? { time: new Date(c.context.time) } : {}),
+  const result: AuthorizeResult = authorizeRequest(
+    policies,
+    {
+      principal,
+      action: c.action,
+      object: c.resource.object,
+      ...(list
+        ? {}
+        : {
+            resource: {
+              id: id ?? 'test-record',
+              territory: territory ?? '',
+              owner: owner ?? '',
+              account: account ?? '',
+            },
+          }),
+      context: {
+        ...(c.context.fields ? { fields: c.context.fields } : {}),
+        ...(c.context.field_classes ? { fieldClasses: c.context.field_classes } : {}),
+        ...(c.context.record_count !== undefined ? { recordCount: c.context.record_count } : {}),
+        ...(c.context.ip ? { ip: c.context.ip } : {}),
+        ...(c.context.time ? { time: new Date(c.context.time) } : {}),
+      },
     },
-  });
+    caches,
+  );
   return {
     name,
     decision: result.allowed ? 'allow' : 'deny',
@@ -190,8 +201,10 @@ export function runPolicyTests(
   cases: readonly PolicyCase[],
   context: AdmissionContext = {},
 ): CaseResult[] {
+  // A run's own caches: its cases must not evict, nor be answered from, what live requests decided.
+  const caches = createPolicyCaches();
   return cases.map((testCase, i) => {
-    const outcome = evaluateCase(policies, testCase, i, context);
+    const outcome = evaluateCase(policies, testCase, i, context, caches);
     const problems: string[] = [];
     if (testCase.expect && outcome.decision !== testCase.expect) {
       problems.push(`expected ${testCase.expect}, got ${outcome.decision}`);
@@ -226,9 +239,10 @@ export function simulatePolicies(
   context: AdmissionContext = {},
 ): { total: number; changed: SimulationChange[] } {
   const changed: SimulationChange[] = [];
+  const caches = createPolicyCaches();
   requests.forEach((request, i) => {
-    const before = evaluateCase(current, request, i, context);
-    const after = evaluateCase(candidate, request, i, context);
+    const before = evaluateCase(current, request, i, context, caches);
+    const after = evaluateCase(candidate, request, i, context, caches);
     const same =
       before.decision === after.decision &&
       JSON.stringify(before.where ?? null) === JSON.stringify(after.where ?? null);

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { judgeManifest, loadPolicySet, type PolicySet } from '../policy/index.js';
+import { judgeManifest, type PolicySet } from '../policy/index.js';
+import { loadPolicySet } from '../policy-library/index.js';
 import { scanBundle, scanSummary, type ScanProgress, type ScanReport } from './index.js';
 import { tarArchive, zipArchive } from './test-support.js';
 

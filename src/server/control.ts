@@ -15,7 +15,8 @@ import {
   parsePlaybook,
   type Playbook,
 } from '../detect/index.js';
-import { loadActivePolicySet, type PolicySet, type PolicyVersions } from '../policy/index.js';
+import type { PolicySet } from '../policy/index.js';
+import { loadActivePolicySet, type PolicyVersions } from '../policy-library/index.js';
 import type { Db } from '../store/index.js';
 
 /** What a node serves from: the active policy library and playbook (the signing keys reload beside). */

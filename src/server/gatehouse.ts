@@ -49,7 +49,8 @@ import {
   memoryBackend,
   type LimitsConfig,
 } from '../limits/index.js';
-import { judgeManifest, openDecisionLog, regionField, type RowCondition } from '../policy/index.js';
+import { judgeManifest, regionField, type RowCondition } from '../policy/index.js';
+import { openDecisionLog } from '../decision-log/index.js';
 import { registerAdminRoutes, serveMetricsOnly, type AdminDeps } from '../admin/index.js';
 import { appResidency, regionOf, residencyConditions, transferOf } from '../compliance/index.js';
 import { requireKeyService } from '../secrets/index.js';
@@ -274,6 +275,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       limits: createLimits(limitsConfig(config), { backend: limitsBackend, now: () => clock.now() }),
       policy: cedarRuntimePolicy(policies.current, {
         describe: (object) => crm.describe(object),
+        caches: modules.policyCaches,
         log: decisions,
         residency: {
           regionOf: (territory: string) => regionOf(config.compliance.residency, territory),

@@ -8,7 +8,7 @@ import { controlMigrations } from '../control/index.js';
 import { crmMigrations } from '../crm/index.js';
 import { detectMigrations } from '../detect/index.js';
 import { gatewayMigrations } from '../gateway/index.js';
-import { policyMigrations } from '../policy/index.js';
+import { decisionLogMigrations } from '../decision-log/index.js';
 import { secretsMigrations } from '../secrets/index.js';
 import {
   combineMigrations,
@@ -29,7 +29,7 @@ export const moduleMigrations: Readonly<Record<string, Migrations>> = {
   crm: crmMigrations,
   audit: auditMigrations,
   broker: brokerMigrations,
-  policy: policyMigrations,
+  'decision-log': decisionLogMigrations,
   detect: detectMigrations,
   classify: classifyMigrations,
   gateway: gatewayMigrations,

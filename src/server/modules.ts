@@ -8,6 +8,7 @@ import { auditOrigin, openAuditLog, type AuditLog, type AuditLogOptions } from '
 import { createCatalog, type Catalog } from '../catalog/index.js';
 import type { Config } from '../config/index.js';
 import { createCrmConnector, createFieldKeys, type ConnectedCrm, type FieldKeys } from '../crm/index.js';
+import { createPolicyCaches, type PolicyCaches } from '../policy/index.js';
 import { openSecretService, type KeyService, type SecretStore } from '../secrets/index.js';
 import type { Db, Store } from '../store/index.js';
 import { openGatehouseStore } from './migrations.js';
@@ -37,6 +38,8 @@ export interface GatehouseModules {
   readonly catalog: Catalog;
   /** The keys of the embedded CRM's fields encrypted at rest. */
   readonly fieldKeys: FieldKeys;
+  /** The runtime policy's decision caches: this module set's own, never another's (tests, workers). */
+  readonly policyCaches: PolicyCaches;
   /** The configured CRM (embedded, Salesforce or HubSpot), connected on first use. */
   crm(): Promise<ConnectedCrm>;
   /** The audit log, opened on first use (a checkpoint key load and an integrity check). */
@@ -74,6 +77,7 @@ export async function openGatehouseModules(
     ...(keysWarning !== undefined && { keysWarning }),
     catalog: createCatalog(store.db),
     fieldKeys,
+    policyCaches: createPolicyCaches(),
     crm: () =>
       (crm ??= createCrmConnector(config, {
         db: store.db,

@@ -50,13 +50,13 @@ export async function withCatalog<T>(
   work: (session: CatalogSession) => Promise<T>,
 ): Promise<T> {
   const config = commandConfig(options);
-  const [broker, catalog, control, crm, egressModule, policy, server] = await Promise.all([
+  const [broker, catalog, control, crm, egressModule, policyLibrary, server] = await Promise.all([
     import('../../broker/index.js'),
     import('../../catalog/index.js'),
     import('../../control/index.js'),
     import('../../crm/index.js'),
     import('../../egress/index.js'),
-    import('../../policy/index.js'),
+    import('../../policy-library/index.js'),
     import('../../server/index.js'),
   ]);
   const modules = await server.openGatehouseModules(config, { role: 'cli' });
@@ -79,7 +79,7 @@ export async function withCatalog<T>(
         policies: () =>
           (policies ??= control
             .openPolicyVersions(store.db, config.dataDir)
-            .then((versions) => policy.loadActivePolicySet(versions))),
+            .then((versions) => policyLibrary.loadActivePolicySet(versions))),
         audit: log,
         revokeTokens,
         tableSizes: async () => {

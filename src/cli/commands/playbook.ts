@@ -42,7 +42,7 @@ export function registerPlaybookCommands(program: Command): void {
     const [{ activePlaybook, publishPlaybook }, { parsePlaybook }, { publishReason }] = await Promise.all([
       import('../../control/index.js'),
       import('../../detect/index.js'),
-      import('../../policy/index.js'),
+      import('../../policy-library/index.js'),
     ]);
     const reason = publishReason(options.reason);
     let text: string;

@@ -7,26 +7,27 @@ import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from '../../config/index.js';
 import { InputError, toCliLine } from '../../errors/index.js';
+import { openDecisionLog, simulateRecorded } from '../../decision-log/index.js';
 import {
   judgeManifest,
-  loadActivePolicySet,
-  loadPolicySet,
-  openDecisionLog,
   parseCases,
-  publishAuditEvent,
-  publishPolicySet,
-  publishReason,
-  readPolicyTestFiles,
   runPolicyTests,
   runTestFiles,
   simulatePolicies,
-  simulateRecorded,
   sinceTime,
   type AdmissionResult,
   type CaseResult,
   type PolicySet,
   type RecordedSimulation,
 } from '../../policy/index.js';
+import {
+  loadActivePolicySet,
+  loadPolicySet,
+  publishAuditEvent,
+  publishPolicySet,
+  publishReason,
+  readPolicyTestFiles,
+} from '../../policy-library/index.js';
 import { callAdmin, currentLogin, localOperator, type CliLogin } from '../login.js';
 import {
   commandConfig,
@@ -360,7 +361,7 @@ function tableSizes(values: readonly string[] | undefined): Record<string, numbe
  * active library it no longer has, so the server publishes exactly the directory.
  */
 async function candidateOf(login: CliLogin, dir: string): Promise<Record<string, string | null>> {
-  const { readPolicyFiles } = await import('../../policy/index.js');
+  const { readPolicyFiles } = await import('../../policy-library/index.js');
   const files = await readPolicyFiles(resolve(dir));
   const active = (await callAdmin(login, 'GET', '/admin/v1/policies')).files as { path: string }[];
   const candidate: Record<string, string | null> = {};

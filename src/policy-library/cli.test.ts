@@ -9,12 +9,17 @@ import { auditOrigin, openAuditLog, type AuditEvent } from '../audit/index.js';
 import { loadConfig } from '../config/index.js';
 import { openSecretService } from '../secrets/index.js';
 import { openGatehouseStore } from '../server/index.js';
-import { authorizeRequest } from './authorize.js';
-import { openDecisionLog } from './decision-log.js';
-import { recordDecision, type RecordedSimulation } from './decisions.js';
-import { defaultPolicyDir, loadPolicySet } from './library.js';
-import type { Principal } from './runtime.js';
-import { alice, bob, defaultFiles, writeLibrary } from './test-support.js';
+import { openDecisionLog } from '../decision-log/index.js';
+import {
+  authorizeRequest,
+  createPolicyCaches,
+  recordDecision,
+  type Principal,
+  type RecordedSimulation,
+} from '../policy/index.js';
+import { alice, bob } from '../policy/test-support.js';
+import { defaultPolicyDir, loadPolicySet } from './files.js';
+import { defaultFiles, writeLibrary } from './test-support.js';
 
 let dir: string;
 let dataDir: string;
@@ -252,6 +257,7 @@ describe('gatehouse policy simulate over recorded decisions', () => {
     const policies = await loadPolicySet();
     const store = await openGatehouseStore(loadConfig({ env: {}, overrides: { dataDir } }));
     const log = openDecisionLog(store.db);
+    const caches = createPolicyCaches();
     const ask = (requestId: string, principal: Principal, action: 'read' | 'export', territory?: string) => {
       const input = {
         principal,
@@ -267,7 +273,7 @@ describe('gatehouse policy simulate over recorded decisions', () => {
           time: new Date(),
         },
       };
-      log.record(recordDecision(requestId, input, authorizeRequest(policies, input)));
+      log.record(recordDecision(requestId, input, authorizeRequest(policies, input, caches)));
     };
     ask('r-alice-emea', alice, 'read', 'EMEA');
     ask('r-alice-na', alice, 'read', 'NA');

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { PolicyFile } from './library.js';
-import { readPolicyFiles, readPolicyTestFiles } from './library.js';
+import type { PolicyFile } from '../policy/index.js';
+import { readPolicyFiles, readPolicyTestFiles } from './files.js';
 
 /**
  * Where published policy versions live: every node and the CLI read the same ones (the database, see

@@ -3,12 +3,12 @@ import { CompiledQuery, SqliteAdapter, sql, type Kysely } from 'kysely';
 import {
   DecisionReplay,
   parseRecordedInput,
+  type PolicySet,
   type RecordedDecision,
   type RecordedInput,
   type RecordedSimulation,
-} from './decisions.js';
-import type { PolicySet } from './library.js';
-import type { RowCondition } from './runtime.js';
+  type RowCondition,
+} from '../policy/index.js';
 
 /**
  * The recorded runtime decisions (migration 007_policy_decisions), kept for `policy simulate`. Writes
@@ -31,7 +31,7 @@ export type DecisionTables = {
     decision: string;
     /** The ids of the policies that decided, comma-separated (empty for a default deny). */
     policy_ids: string;
-    /** JSON of Cedar's input (decisions.ts RecordedInput): ids, roles, field names, never contents. */
+    /** JSON of Cedar's input (src/policy RecordedInput): ids, roles, field names, never contents. */
     input: string;
     /** JSON of the row filter an allowed row-filter decision compiled to. */
     row_filter: string | null;
@@ -312,7 +312,7 @@ function fromRow(row: DecisionTables['policy_decisions']): RecordedDecision | un
 }
 
 /**
- * Replays the decisions recorded since `since` under `candidate` (decisions.ts DecisionReplay), with
+ * Replays the decisions recorded since `since` under `candidate` (src/policy DecisionReplay), with
  * progress as it goes: a week of traffic can be many rows.
  */
 export async function simulateRecorded(

@@ -4,10 +4,10 @@ import type { Kysely, Migration } from 'kysely';
  * The policy decision log's table (policy_decisions), oldest first. Databases have recorded
  * these names: never rename or edit a released migration; add a new one.
  */
-export const policyMigrations: Record<string, Migration> = {
+export const decisionLogMigrations: Record<string, Migration> = {
   '007_policy_decisions': {
     async up(db: Kysely<unknown>) {
-      // Recorded runtime decisions for `policy simulate` (src/policy/decision-log.ts describes each
+      // Recorded runtime decisions for `policy simulate` (decision-log.ts describes each
       // column): Cedar's input without record contents, pruned after policy.decisionRetentionDays.
       await db.schema
         .createTable('policy_decisions')

@@ -1,0 +1,7 @@
+export {
+  openDecisionLog,
+  simulateRecorded,
+  type DecisionLog,
+  type DecisionLogOptions,
+} from './decision-log.js';
+export { decisionLogMigrations } from './migrations.js';
