@@ -1,18 +1,9 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import {
-  auditOrigin,
-  askWitnessedSizes,
-  auditVerifierKey,
-  exportLog,
-  verifyExportFile,
-  verifyStoredLog,
-  type StoredLogReport,
-  type WitnessPolicy,
-} from '../../audit/index.js';
+import type { StoredLogReport, WitnessPolicy } from '../../audit/index.js';
 import type { Config } from '../../config/index.js';
 import { InputError } from '../../errors/index.js';
-import { openStore, type Db } from '../../store/index.js';
+import type { Db } from '../../store/index.js';
 import {
   commandConfig,
   progressBar,
@@ -68,6 +59,7 @@ export function registerAuditCommands(program: Command): void {
   withCommonOptions(
     audit.command('public-key').description("print the checkpoint signers' verifier key"),
   ).action(async (options: CommonOptions) => {
+    const { auditOrigin, auditVerifierKey } = await import('../../audit/index.js');
     const config = commandConfig(options);
     const key = await withSecrets(config, (secrets) => auditVerifierKey(secrets, auditOrigin));
     report(options, key, { verifier_key: key });
@@ -84,6 +76,8 @@ export function registerAuditCommands(program: Command): void {
         .option('--public-key <key>', 'verifier key (or a file holding it); required with --file'),
     ),
   ).action(async (options: VerifyOptions) => {
+    const { auditOrigin, auditVerifierKey, verifyExportFile, verifyStoredLog } =
+      await import('../../audit/index.js');
     const bar = progressBar('verifying');
     let result: StoredLogReport;
     if (options.file) {
@@ -99,6 +93,7 @@ export function registerAuditCommands(program: Command): void {
     } else {
       const config = commandConfig(options);
       const witnesses = witnessPolicy(options, config);
+      const { openStore } = await import('../../store/index.js');
       const store = await openStore(config);
       try {
         const key = await withSecrets(config, (secrets) => auditVerifierKey(secrets, auditOrigin));
@@ -147,6 +142,10 @@ export function registerAuditCommands(program: Command): void {
       .description('write events, leaf hashes and checkpoints as JSON lines')
       .requiredOption('--out <file>', 'output file'),
   ).action(async (options: CommonOptions & { out: string }) => {
+    const [{ exportLog }, { openStore }] = await Promise.all([
+      import('../../audit/index.js'),
+      import('../../store/index.js'),
+    ]);
     const store = await openStore(commandConfig(options));
     const bar = progressBar('exporting');
     try {
@@ -176,6 +175,7 @@ async function askWitnesses(db: Db, config: Config, result: StoredLogReport): Pr
     .limit(1)
     .executeTakeFirst();
   if (!newest) return result;
+  const { askWitnessedSizes } = await import('../../audit/index.js');
   for (const answer of await askWitnessedSizes(config.audit.witnesses, newest.note)) {
     if (answer.problem !== undefined) {
       process.stderr.write(`gatehouse: witness ${answer.name} could not be asked: ${answer.problem}\n`);
