@@ -21,6 +21,26 @@ describe('gatehouse CLI', () => {
     const result = gatehouse(['--help']);
     expect(result.code).toBe(0);
     for (const command of ['serve', 'seed', 'dev', 'app', 'audit']) expect(result.stdout).toContain(command);
+    // Each command's module is loaded only when it runs (or for --help): none may go missing from here.
+    const listed = [...result.stdout.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map(([, name]) => name);
+    expect(listed).toEqual([
+      ...['serve', 'seed', 'dev', 'login', 'logout', 'whoami', 'app', 'offboard', 'policy', 'playbook'],
+      ...['scan', 'classify', 'audit', 'token', 'keys', 'incident', 'drill', 'config', 'scrub', 'simulate'],
+      ...['compliance', 'dsr', 'witness', 'crm', 'help'],
+    ]);
+  });
+
+  it("loads only what the command needs: whoami reads the login file, without the store's, Cedar's or HTTP's packages", () => {
+    const probe = fileURLToPath(new URL('fixtures/loaded-packages.mjs', import.meta.url));
+    const result = gatehouse(['whoami', '--json', '--data-dir', join(scratch, 'whoami')], {
+      NODE_OPTIONS: `--import ${probe}`,
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ verified: false });
+    const loaded = /^loaded: (.*)$/m.exec(result.stderr)?.[1]?.split(' ') ?? [];
+    expect(loaded).toContain('commander');
+    for (const heavy of ['better-sqlite3', '@cedar-policy/cedar-wasm', 'undici', 'pg', 'fastify'])
+      expect(loaded).not.toContain(heavy);
   });
 
   it.each([

@@ -1,27 +1,49 @@
 import { Command, CommanderError } from 'commander';
 import { toCliLine } from '../errors/index.js';
-import { registerAuditCommands } from './commands/audit.js';
-import { registerClassifyCommands } from './commands/classify.js';
-import { registerComplianceCommands } from './commands/compliance.js';
-import { registerDsrCommands } from './commands/dsr.js';
-import { registerConfigCommands } from './commands/config.js';
-import { registerCrmCommands } from './commands/crm.js';
-import { registerCrmTokenCommand } from './commands/crm-token.js';
-import { registerAppCommands } from './commands/app.js';
-import { registerDevCommands } from './commands/dev.js';
-import { registerDrillCommands } from './commands/drill.js';
-import { registerSimulateCommand } from './commands/simulate.js';
-import { registerLoginCommands } from './commands/login.js';
-import { registerIncidentCommands } from './commands/incident.js';
-import { registerScrubCommand } from './commands/scrub.js';
-import { registerOffboardCommands } from './commands/offboard.js';
-import { registerPlaybookCommands } from './commands/playbook.js';
-import { registerPolicyCommands } from './commands/policy.js';
-import { registerScanCommand } from './commands/scan.js';
-import { registerSeedCommand } from './commands/seed.js';
-import { registerServeCommand } from './commands/serve.js';
-import { registerTokenCommands } from './commands/token.js';
-import { registerWitnessCommands } from './commands/witness.js';
+
+type Register = (program: Command) => void;
+
+/**
+ * Each top-level command and what registers it, in `--help` order. Only the named command's module is
+ * loaded (a command spawned by a script pays for its own imports, not every command's); `--help`, `help`
+ * and an unknown name load them all.
+ */
+const commands: ReadonlyArray<readonly [names: readonly string[], load: () => Promise<Register[]>]> = [
+  [['serve'], async () => [(await import('./commands/serve.js')).registerServeCommand]],
+  [['seed'], async () => [(await import('./commands/seed.js')).registerSeedCommand]],
+  [['dev'], async () => [(await import('./commands/dev.js')).registerDevCommands]],
+  [['login', 'logout', 'whoami'], async () => [(await import('./commands/login.js')).registerLoginCommands]],
+  [['app'], async () => [(await import('./commands/app.js')).registerAppCommands]],
+  [['offboard'], async () => [(await import('./commands/offboard.js')).registerOffboardCommands]],
+  [['policy'], async () => [(await import('./commands/policy.js')).registerPolicyCommands]],
+  [['playbook'], async () => [(await import('./commands/playbook.js')).registerPlaybookCommands]],
+  [['scan'], async () => [(await import('./commands/scan.js')).registerScanCommand]],
+  [['classify'], async () => [(await import('./commands/classify.js')).registerClassifyCommands]],
+  [['audit'], async () => [(await import('./commands/audit.js')).registerAuditCommands]],
+  [['token', 'keys'], async () => [(await import('./commands/token.js')).registerTokenCommands]],
+  [['incident'], async () => [(await import('./commands/incident.js')).registerIncidentCommands]],
+  [['drill'], async () => [(await import('./commands/drill.js')).registerDrillCommands]],
+  [['config'], async () => [(await import('./commands/config.js')).registerConfigCommands]],
+  [['scrub'], async () => [(await import('./commands/scrub.js')).registerScrubCommand]],
+  [['simulate'], async () => [(await import('./commands/simulate.js')).registerSimulateCommand]],
+  [['compliance'], async () => [(await import('./commands/compliance.js')).registerComplianceCommands]],
+  [['dsr'], async () => [(await import('./commands/dsr.js')).registerDsrCommands]],
+  [['witness'], async () => [(await import('./commands/witness.js')).registerWitnessCommands]],
+  [
+    ['crm'],
+    async () => [
+      (await import('./commands/crm.js')).registerCrmCommands,
+      (await import('./commands/crm-token.js')).registerCrmTokenCommand,
+    ],
+  ],
+];
+
+/** The registrations `argv` needs: its command's alone when the first argument names one, else all. */
+async function registrationsFor(argv: readonly string[]): Promise<Register[]> {
+  const named = commands.find(([names]) => names.includes(argv[2] ?? ''));
+  const loads = named ? [named[1]] : commands.map(([, load]) => load);
+  return (await Promise.all(loads.map((load) => load()))).flat();
+}
 
 /** Exit codes: 0 ok, 1 failed, 2 usage error; commands may define more (policy check: 3 = review). */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -30,28 +52,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .version(process.env.npm_package_version ?? '0.1.0')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
-  registerServeCommand(program);
-  registerSeedCommand(program);
-  registerDevCommands(program);
-  registerLoginCommands(program);
-  registerAppCommands(program);
-  registerOffboardCommands(program);
-  registerPolicyCommands(program);
-  registerPlaybookCommands(program);
-  registerScanCommand(program);
-  registerClassifyCommands(program);
-  registerAuditCommands(program);
-  registerTokenCommands(program);
-  registerIncidentCommands(program);
-  registerDrillCommands(program);
-  registerConfigCommands(program);
-  registerScrubCommand(program);
-  registerSimulateCommand(program);
-  registerComplianceCommands(program);
-  registerDsrCommands(program);
-  registerWitnessCommands(program);
-  registerCrmCommands(program);
-  registerCrmTokenCommand(program);
+  for (const register of await registrationsFor(argv)) register(program);
   for (const command of program.commands) command.exitOverride();
 
   try {

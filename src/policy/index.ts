@@ -59,5 +59,6 @@ export {
   sinceTime,
   type ChangeGroup,
   type RecordedDecision,
+  type RecordedInput,
   type RecordedSimulation,
 } from './decisions.js';

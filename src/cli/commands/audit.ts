@@ -1,15 +1,6 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import {
-  auditOrigin,
-  askWitnessedSizes,
-  auditVerifierKey,
-  exportLog,
-  verifyExportFile,
-  verifyStoredLog,
-  type StoredLogReport,
-  type WitnessPolicy,
-} from '../../audit/index.js';
+import type { StoredLogReport, WitnessPolicy } from '../../audit/index.js';
 import type { Config } from '../../config/index.js';
 import { InputError } from '../../errors/index.js';
 import type { Db } from '../../store/index.js';
@@ -68,6 +59,7 @@ export function registerAuditCommands(program: Command): void {
   withCommonOptions(
     audit.command('public-key').description("print the checkpoint signers' verifier key"),
   ).action(async (options: CommonOptions) => {
+    const { auditOrigin, auditVerifierKey } = await import('../../audit/index.js');
     const config = commandConfig(options);
     const key = await withSecrets(config, (secrets) => auditVerifierKey(secrets, auditOrigin));
     report(options, key, { verifier_key: key });
@@ -84,6 +76,8 @@ export function registerAuditCommands(program: Command): void {
         .option('--public-key <key>', 'verifier key (or a file holding it); required with --file'),
     ),
   ).action(async (options: VerifyOptions) => {
+    const { auditOrigin, auditVerifierKey, verifyExportFile, verifyStoredLog } =
+      await import('../../audit/index.js');
     const bar = progressBar('verifying');
     let result: StoredLogReport;
     if (options.file) {
@@ -148,7 +142,10 @@ export function registerAuditCommands(program: Command): void {
       .description('write events, leaf hashes and checkpoints as JSON lines')
       .requiredOption('--out <file>', 'output file'),
   ).action(async (options: CommonOptions & { out: string }) => {
-    const { openGatehouseStore } = await import('../../server/index.js');
+    const [{ exportLog }, { openGatehouseStore }] = await Promise.all([
+      import('../../audit/index.js'),
+      import('../../server/index.js'),
+    ]);
     const store = await openGatehouseStore(commandConfig(options));
     const bar = progressBar('exporting');
     try {
@@ -178,6 +175,7 @@ async function askWitnesses(db: Db, config: Config, result: StoredLogReport): Pr
     .limit(1)
     .executeTakeFirst();
   if (!newest) return result;
+  const { askWitnessedSizes } = await import('../../audit/index.js');
   for (const answer of await askWitnessedSizes(config.audit.witnesses, newest.note)) {
     if (answer.problem !== undefined) {
       process.stderr.write(`gatehouse: witness ${answer.name} could not be asked: ${answer.problem}\n`);

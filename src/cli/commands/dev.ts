@@ -1,10 +1,7 @@
 import type { Command } from 'commander';
-import { clientInfoFromApp, platformScopes, type ClientInfo } from '../../broker/index.js';
-import { createCatalog } from '../../catalog/index.js';
-import { mintDevIdToken, signInAtDevIdp } from '../../devidp/index.js';
+import type { ClientInfo } from '../../broker/index.js';
 import { DependencyUnavailable, GatehouseError, InputError } from '../../errors/index.js';
-import { openSecretService } from '../../secrets/index.js';
-import { readMeta, type Store } from '../../store/index.js';
+import type { Store } from '../../store/index.js';
 import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
 
 export function registerDevCommands(program: Command): void {
@@ -16,8 +13,8 @@ export function registerDevCommands(program: Command): void {
       .requiredOption('--user <name>', 'demo user: alice, bob, erin, carol, dave or rita')
       .option('--app <app>', "issue it to this app's own IdP client (for token exchange at that app)"),
   ).action(async (options: CommonOptions & { user: string; app?: string }) => {
+    const { mintDevIdToken, openSecretService, openGatehouseStore } = await devModules();
     const config = commandConfig(options);
-    const { openGatehouseStore } = await import('../../server/index.js');
     const store = await openGatehouseStore(config);
     try {
       const issuer = await demoIssuer(store, 'dev id-token');
@@ -47,8 +44,9 @@ export function registerDevCommands(program: Command): void {
       .requiredOption('--app <app>', 'the app (client id): call-notes, pipeline-dashboard, console, ...')
       .requiredOption('--scope <scopes>', 'space-separated scopes'),
   ).action(async (options: CommonOptions & { user: string; app: string; scope: string }) => {
+    const { mintDevIdToken, openSecretService, openGatehouseStore, platformScopes, signInAtDevIdp } =
+      await devModules();
     const config = commandConfig(options);
-    const { openGatehouseStore } = await import('../../server/index.js');
     const store = await openGatehouseStore(config);
     let answer: Record<string, unknown>;
     try {
@@ -85,8 +83,21 @@ export function registerDevCommands(program: Command): void {
   });
 }
 
+/** What the dev commands run on, loaded only when one runs (not for `--help` or other commands). */
+async function devModules() {
+  const [broker, catalog, devidp, secrets, server] = await Promise.all([
+    import('../../broker/index.js'),
+    import('../../catalog/index.js'),
+    import('../../devidp/index.js'),
+    import('../../secrets/index.js'),
+    import('../../server/index.js'),
+  ]);
+  return { ...broker, ...catalog, ...devidp, ...secrets, ...server };
+}
+
 /** The development IdP's issuer of a demo data dir, or DEMO_ONLY. */
 async function demoIssuer(store: Store, command: string): Promise<string> {
+  const { readMeta } = await import('../../store/index.js');
   const [mode, issuer] = [await readMeta(store.db, 'mode'), await readMeta(store.db, 'idp_issuer')];
   if (mode !== 'demo' || !issuer) {
     throw new GatehouseError(
@@ -98,6 +109,7 @@ async function demoIssuer(store: Store, command: string): Promise<string> {
 }
 
 async function appClient(store: Store, app: string): Promise<ClientInfo> {
+  const { clientInfoFromApp, createCatalog } = await devModules();
   const catalog = createCatalog(store.db);
   const client = clientInfoFromApp((await catalog.findApp(app)) ?? (await catalog.findAppByClientId(app)));
   if (!client) throw new InputError(`no app ${app} in the catalog`, { parameter: 'app' });

@@ -3,9 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
 import type { Config } from '../../config/index.js';
-import { signInAtDevIdp } from '../../devidp/index.js';
 import { DependencyUnavailable, GatehouseError, OAuthError } from '../../errors/index.js';
-import { readMeta } from '../../store/index.js';
 import { commandConfig, report, withCommonOptions, type CommonOptions } from '../context.js';
 import { loginFile, loginOf, readLogin, removeLogin, saveLogin } from '../login.js';
 
@@ -41,15 +39,7 @@ export function registerLoginCommands(program: Command): void {
     const answer =
       options.devUser === undefined
         ? await signInWithBrowser(server)
-        : await reach(server, async () =>
-            signInAtDevIdp({
-              base: server,
-              clientId: consoleClient,
-              redirectUri: await loopbackRedirectUri(),
-              scope: consoleScope,
-              user: options.devUser ?? '',
-            }),
-          );
+        : await signInAsDevUser(server, options.devUser);
     const login = loginOf(server, answer, new Date());
     await saveLogin(loginFile(config.dataDir), login);
     report(options, `logged in as ${login.user} (${login.role}) at ${server} until ${login.expires_at}`, {
@@ -92,9 +82,25 @@ export function registerLoginCommands(program: Command): void {
   });
 }
 
+async function signInAsDevUser(server: string, user: string): Promise<Record<string, unknown>> {
+  const { signInAtDevIdp } = await import('../../devidp/index.js');
+  return reach(server, async () =>
+    signInAtDevIdp({
+      base: server,
+      clientId: consoleClient,
+      redirectUri: await loopbackRedirectUri(),
+      scope: consoleScope,
+      user,
+    }),
+  );
+}
+
 /** The demo server of a demo data dir (its development IdP's issuer), else the configured public URL. */
 async function serverOf(config: Config): Promise<string> {
-  const { openGatehouseStore } = await import('../../server/index.js');
+  const [{ openGatehouseStore }, { readMeta }] = await Promise.all([
+    import('../../server/index.js'),
+    import('../../store/index.js'),
+  ]);
   const store = await openGatehouseStore(config);
   try {
     const issuer = await readMeta(store.db, 'idp_issuer');
