@@ -1,5 +1,5 @@
 import { openSecretService } from '../dist/secrets/index.js';
-import { openGatehouseStore } from '../dist/server/index.js';
+import { openGatehouseStore } from '../dist/database/index.js';
 
 /** Runs `work` with the secrets of the node on `config` (in its database, under its key service). */
 export async function withNodeSecrets(config, work) {

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openGatehouseStore } from '../src/server/index.js';
+import { openGatehouseStore } from '../src/database/index.js';
 import type { Store } from '../src/store/index.js';
 import { insertDpopApp, pkce } from './support/broker.js';
 import { launchChromium, type Chromium } from './support/chromium.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openGatehouseStore } from '../src/server/index.js';
+import { openGatehouseStore } from '../src/database/index.js';
 import type { Store } from '../src/store/index.js';
 import { gatehouseAsync, loginAs, logout } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';

@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tarArchive } from '../src/scan/test-support.js';
-import { openGatehouseStore } from '../src/server/index.js';
+import { openGatehouseStore } from '../src/database/index.js';
 import type { Store } from '../src/store/index.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { auditEventsOf, expectProblem, json, requestIdOf } from './support/http.js';

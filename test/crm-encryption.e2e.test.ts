@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultScopes } from '../src/config/index.js';
-import { openGatehouseStore } from '../src/server/index.js';
+import { openGatehouseStore } from '../src/database/index.js';
 import { gatehouseAsync } from './support/cli.js';
 import { onPostgres } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';

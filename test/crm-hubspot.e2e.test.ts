@@ -14,7 +14,7 @@ import {
   type HubSpotConnector,
   type HubSpotFake,
 } from '../src/crm/index.js';
-import { openGatehouseStore } from '../src/server/index.js';
+import { openGatehouseStore } from '../src/database/index.js';
 import { gatehouse } from './support/cli.js';
 import { testDatabaseEnvSync } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';

@@ -7,7 +7,7 @@ import { demoSeedOwners, loadConfig } from '../src/config/index.js';
 import { seedCrm } from '../src/crm/index.js';
 import { startSalesforceFake, type SalesforceFake } from '../src/crm/salesforce/index.js';
 import { openLocalSecretStore } from '../src/secrets/index.js';
-import { openGatehouseStore } from '../src/server/index.js';
+import { openGatehouseStore } from '../src/database/index.js';
 import type { Store } from '../src/store/index.js';
 import { gatehouseAsync } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';

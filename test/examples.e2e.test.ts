@@ -4,7 +4,7 @@ import type { Request } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeAll } from '../src/broker/index.js';
-import { openGatehouseStore } from '../src/server/index.js';
+import { openGatehouseStore } from '../src/database/index.js';
 import { launchChromium, type Chromium } from './support/chromium.js';
 import { onPostgres } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultRoles, defaultScopes } from '../src/config/defaults.js';
 import { scanText } from '../src/dlp/index.js';
-import { openGatehouseStore } from '../src/server/index.js';
+import { openGatehouseStore } from '../src/database/index.js';
 import { openTestSql, type TestSql } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';
 import {

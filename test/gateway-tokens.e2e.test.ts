@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openGatehouseStore } from '../src/server/index.js';
+import { openGatehouseStore } from '../src/database/index.js';
 import type { Store } from '../src/store/index.js';
 import { dpopKey, dpopProof, insertDpopApp, type DpopKey } from './support/broker.js';
 import { startDemo, tokenExchangeGrant, idTokenType, type Demo } from './support/demo.js';

@@ -1,7 +1,7 @@
 import * as oauth from 'oauth4webapi';
 import * as openid from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openGatehouseStore } from '../src/server/index.js';
+import { openGatehouseStore } from '../src/database/index.js';
 import type { Store } from '../src/store/index.js';
 import { Browser, insertDpopApp, signIn } from './support/broker.js';
 import { startDemo, type Demo } from './support/demo.js';

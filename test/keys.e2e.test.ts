@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { openGatehouseStore } from '../src/server/index.js';
+import { openGatehouseStore } from '../src/database/index.js';
 import { gatehouseAsync } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 import { expectProblem, json } from './support/http.js';

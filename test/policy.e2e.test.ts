@@ -8,7 +8,7 @@ import { loadConfig, type Config } from '../src/config/index.js';
 import { storedPolicyVersions } from '../src/control/index.js';
 import { defaultPolicyDir, readPolicyTestFiles } from '../src/policy-library/index.js';
 import { defaultFiles, writeLibrary } from '../src/policy-library/test-support.js';
-import { openGatehouseStore } from '../src/server/index.js';
+import { openGatehouseStore } from '../src/database/index.js';
 import { bumpControlRevision } from '../src/store/index.js';
 import { gatehouseAsync } from './support/cli.js';
 import { openTestSql, testDatabase, testDatabaseEnvSync, type TestSql } from './support/database.js';

@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { decodeJwt } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/index.js';
-import { openGatehouseStore } from '../src/server/index.js';
+import { openGatehouseStore } from '../src/database/index.js';
 import { gatehouse } from './support/cli.js';
 import { onPostgres, openTestSql, testDatabase, withTestDatabase } from './support/database.js';
 import { startDemo } from './support/demo.js';

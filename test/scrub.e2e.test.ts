@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoSeedOwners, loadConfig } from '../src/config/index.js';
 import { seedCrm } from '../src/crm/index.js';
 import { scanText } from '../src/dlp/index.js';
-import { openGatehouseStore } from '../src/server/index.js';
+import { openGatehouseStore } from '../src/database/index.js';
 import { gatehouseAsync } from './support/cli.js';
 import { dropTestDatabase, onPostgres, openTestSql } from './support/database.js';
 import { startDemo, type Demo } from './support/demo.js';

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CrmConnector } from '../src/crm/index.js';
-import { openGatehouseStore } from '../src/server/index.js';
+import { openGatehouseStore } from '../src/database/index.js';
 import { gatehouse } from './support/cli.js';
 import { startDemo, type Demo } from './support/demo.js';
 

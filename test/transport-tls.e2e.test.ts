@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/index.js';
 import { createHubSpotConnector, crmDispatcher, startHubSpotFake } from '../src/crm/index.js';
 import { connectRedis } from '../src/server/redis.js';
-import { openGatehouseStore } from '../src/server/index.js';
+import { openGatehouseStore } from '../src/database/index.js';
 import { onPostgres, testDatabase } from './support/database.js';
 import { testRedisUrl, uniquePrefix } from './support/redis.js';
 

@@ -59,4 +59,3 @@ export function auditVerifierKey(secrets: SecretStore, origin: string): Promise<
 
 /** The audit log's checkpoint origin: the log's name in its signed notes and its key's name. */
 export const auditOrigin = 'gatehouse/audit';
-export { auditMigrations } from './migrations.js';

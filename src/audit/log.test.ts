@@ -13,7 +13,7 @@ import type {
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
-import { openGatehouseStore } from '../server/index.js';
+import { openGatehouseStore } from '../database/index.js';
 import type { Store } from '../store/index.js';
 import { auditVerifierKey, openAuditLog, verifyStoredLog, type AuditEvent } from './index.js';
 import { onPostgres, testDatabase } from '../../test/support/database.js';

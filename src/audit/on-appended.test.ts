@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
-import { openGatehouseStore } from '../server/index.js';
+import { openGatehouseStore } from '../database/index.js';
 import { leafHashHex, canonicalJson, openAuditLog, type AuditEvent, type AuditEventRecord } from './index.js';
 import { onPostgres, testDatabase } from '../../test/support/database.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
-import { openGatehouseStore } from '../server/index.js';
+import { openGatehouseStore } from '../database/index.js';
 import type { Store } from '../store/index.js';
 import type { AuditEvent } from './event.js';
 import { AuditWriter, sqliteFileOf } from './writer.js';

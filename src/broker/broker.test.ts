@@ -22,7 +22,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../config/index.js';
 import { createDevIdp, mintDevIdToken, signInAtDevIdp, type DevIdp } from '../devidp/index.js';
 import { openLocalSecretStore, type SecretStore } from '../secrets/index.js';
-import { openGatehouseStore } from '../server/index.js';
+import { openGatehouseStore } from '../database/index.js';
 import type { Store } from '../store/index.js';
 import type { AuditEvent } from '../audit/index.js';
 import { createBroker, registerBrokerRoutes, type Broker, type ClientInfo } from './index.js';

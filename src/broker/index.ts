@@ -37,4 +37,3 @@ export { platformScopes } from './scopes.js';
 export { listUserGrants, type UserGrant } from './user-grants.js';
 export { registerBrokerRoutes, caller as authenticateBrokerCaller } from './routes.js';
 export { jwtBearerAssertionType } from './client-assertion.js';
-export { brokerMigrations } from './migrations.js';

@@ -81,4 +81,3 @@ export {
 } from './usage.js';
 export { inventoryCsv, viewOf, type AppView } from './view.js';
 export { startCatalogUpkeep } from './upkeep.js';
-export { catalogMigrations } from './migrations.js';

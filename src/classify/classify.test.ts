@@ -6,7 +6,7 @@ import { auditOrigin, openAuditLog, type AuditEvent, type AuditLog } from '../au
 import { loadConfig } from '../config/index.js';
 import { createEmbeddedCrm, crmObjects, seedCrm, type CrmConnector } from '../crm/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
-import { openGatehouseStore } from '../server/index.js';
+import { openGatehouseStore } from '../database/index.js';
 import type { Store } from '../store/index.js';
 import {
   changeOverride,

@@ -27,4 +27,3 @@ export {
   type FieldRef,
   type OverrideRequest,
 } from './overrides.js';
-export { classifyMigrations } from './migrations.js';

@@ -97,7 +97,7 @@ export async function withSecrets<T>(
 ): Promise<T> {
   const [{ openSecretService }, { openGatehouseStore }] = await Promise.all([
     import('../secrets/index.js'),
-    import('../server/index.js'),
+    import('../database/index.js'),
   ]);
   const store = await openGatehouseStore(config);
   try {

@@ -33,4 +33,3 @@ export {
 } from './report.js';
 export { createDsrDesk, parseDsrRequest, type CopyKeeper, type DsrDesk, type DsrRecord } from './dsr.js';
 export { copyKeepersOf, keepsCopiesInGatehouse } from './plan.js';
-export { complianceMigrations } from './migrations.js';

@@ -7,4 +7,3 @@ export { refuseWhileStale } from './guard.js';
 export { openPolicyVersions, storedPolicyVersions } from './policy-versions.js';
 export { openControlSnapshot, type ControlSnapshot, type ControlSnapshotOptions } from './snapshot.js';
 export { activePlaybook, publishPlaybook } from './playbooks.js';
-export { controlMigrations } from './migrations.js';

@@ -34,4 +34,3 @@ export { createHubSpotConnector, type HubSpotConnector, type HubSpotOptions } fr
 export { startHubSpotFake, type HubSpotFake, type HubSpotFakeOptions } from './hubspot/fake.js';
 export { seedHubSpotFake } from './hubspot/demo.js';
 export { crmDispatcher } from './tls.js';
-export { crmMigrations } from './migrations.js';

@@ -15,7 +15,7 @@ import {
 } from '../policy/index.js';
 import { alice } from '../policy/test-support.js';
 import { loadPolicySet } from '../policy-library/index.js';
-import { openGatehouseStore } from '../server/index.js';
+import { openGatehouseStore } from '../database/index.js';
 import type { Store } from '../store/index.js';
 import { openDecisionLog, simulateRecorded } from './decision-log.js';
 

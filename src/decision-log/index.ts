@@ -4,4 +4,3 @@ export {
   type DecisionLog,
   type DecisionLogOptions,
 } from './decision-log.js';
-export { decisionLogMigrations } from './migrations.js';

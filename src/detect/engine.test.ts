@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openAuditLog, type AuditLog } from '../audit/index.js';
 import { detectSchema, loadConfig } from '../config/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
-import { openGatehouseStore } from '../server/index.js';
+import { openGatehouseStore } from '../database/index.js';
 import type { Store } from '../store/index.js';
 import type { Containment } from './containment.js';
 import { createDetector, type DetectLogger } from './engine.js';

@@ -58,4 +58,3 @@ export function alertSinksFrom(config: DetectConfig, version: string, egress: Eg
   if (syslog) sinks.push({ ...syslogSink(syslog, version), region: syslog.region });
   return sinks;
 }
-export { detectMigrations } from './migrations.js';

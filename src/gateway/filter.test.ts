@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { createEmbeddedCrm, seedCrm, type CrmConnector, type FilterExpr } from '../crm/index.js';
 import { InputError } from '../errors/index.js';
-import { openGatehouseStore } from '../server/index.js';
+import { openGatehouseStore } from '../database/index.js';
 import type { Store } from '../store/index.js';
 import {
   checkFilterFields,

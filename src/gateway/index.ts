@@ -6,4 +6,3 @@ export type { TokenClaims } from './stages.js';
 export { cedarRuntimePolicy, type RuntimePolicy } from './policy.js';
 export { registerOpenApiRoute } from './openapi.js';
 export { storedWriteKeys, type WriteKeys } from './idempotency.js';
-export { gatewayMigrations } from './migrations.js';

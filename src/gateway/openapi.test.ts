@@ -10,7 +10,7 @@ import { createEmbeddedCrm, seedCrm, type CrmConnector, type CrmObject } from '.
 import { TokenError, toProblem } from '../errors/index.js';
 import { createLimits, defaultLimitsConfig } from '../limits/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
-import { openGatehouseStore } from '../server/index.js';
+import { openGatehouseStore } from '../database/index.js';
 import type { Store } from '../store/index.js';
 import { buildOpenApi, registerOpenApiRoute, type OpenApiOptions } from './openapi.js';
 import { testDatabase } from '../../test/support/database.js';

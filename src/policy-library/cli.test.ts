@@ -8,7 +8,7 @@ import { userInfo } from 'node:os';
 import { auditOrigin, openAuditLog, type AuditEvent } from '../audit/index.js';
 import { loadConfig } from '../config/index.js';
 import { openSecretService } from '../secrets/index.js';
-import { openGatehouseStore } from '../server/index.js';
+import { openGatehouseStore } from '../database/index.js';
 import { openDecisionLog } from '../decision-log/index.js';
 import {
   authorizeRequest,

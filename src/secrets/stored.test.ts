@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
-import { openGatehouseStore } from '../server/index.js';
+import { openGatehouseStore } from '../database/index.js';
 import type { Store } from '../store/index.js';
 import { dropTestDatabase, testDatabase } from '../../test/support/database.js';
 import { importSecretFiles, openLocalSecretStore, openSecretStore } from './index.js';

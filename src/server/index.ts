@@ -10,7 +10,6 @@ export {
   type ModulesRole,
 } from './modules.js';
 export { createLogger } from './log.js';
-export { gatehouseMigrations, moduleMigrations, openGatehouseStore } from './migrations.js';
 
 /** The HTTP server, loaded when started: its dependencies stay out of CLI commands that do not serve. */
 export async function startGatehouse(config: Config, options?: StartOptions): Promise<Gatehouse> {

@@ -11,7 +11,7 @@ import { createCrmConnector, createFieldKeys, type ConnectedCrm, type FieldKeys 
 import { createPolicyCaches, type PolicyCaches } from '../policy/index.js';
 import { openSecretService, type KeyService, type SecretStore } from '../secrets/index.js';
 import type { Db, Store } from '../store/index.js';
-import { openGatehouseStore } from './migrations.js';
+import { openGatehouseStore } from '../database/index.js';
 
 /** Who the modules are built for: a serving node, or one CLI command's process. */
 export type ModulesRole = 'serve' | 'cli';

@@ -17,7 +17,7 @@ import { recordRevocation, RevocationList } from '../broker/revocation.js';
 import { brokerDb } from '../broker/tables.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { createLimits, defaultLimitsConfig, throttleTarget } from '../limits/index.js';
-import { openGatehouseStore } from '../server/index.js';
+import { openGatehouseStore } from '../database/index.js';
 import type { Store } from '../store/index.js';
 import { createLogger } from './log.js';
 import { checkReadiness, dependencyChecks } from './readiness.js';

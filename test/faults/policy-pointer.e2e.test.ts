@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultPolicyDir } from '../../src/policy-library/index.js';
-import { openGatehouseStore } from '../../src/server/index.js';
+import { openGatehouseStore } from '../../src/database/index.js';
 import { bumpControlRevision } from '../../src/store/index.js';
 import { startDemo, type Demo } from '../support/demo.js';
 import { json, type AuditRow } from '../support/http.js';

@@ -11,12 +11,8 @@ import {
 import { createCatalog } from '../../src/catalog/index.js';
 import { mintDevIdToken, signInAtDevIdp } from '../../src/devidp/index.js';
 import { openSecretService, type SecretStore } from '../../src/secrets/index.js';
-import {
-  openGatehouseStore,
-  startGatehouse,
-  type Gatehouse,
-  type StartOptions,
-} from '../../src/server/index.js';
+import { openGatehouseStore } from '../../src/database/index.js';
+import { startGatehouse, type Gatehouse, type StartOptions } from '../../src/server/index.js';
 import { dropTestDatabase, onPostgres, testDatabase } from './database.js';
 import { testRedisConfig } from './redis.js';
 

@@ -93,7 +93,7 @@ export function registerAuditCommands(program: Command): void {
     } else {
       const config = commandConfig(options);
       const witnesses = witnessPolicy(options, config);
-      const { openGatehouseStore } = await import('../../server/index.js');
+      const { openGatehouseStore } = await import('../../database/index.js');
       const store = await openGatehouseStore(config);
       try {
         const key = await withSecrets(config, (secrets) => auditVerifierKey(secrets, auditOrigin));
@@ -144,7 +144,7 @@ export function registerAuditCommands(program: Command): void {
   ).action(async (options: CommonOptions & { out: string }) => {
     const [{ exportLog }, { openGatehouseStore }] = await Promise.all([
       import('../../audit/index.js'),
-      import('../../server/index.js'),
+      import('../../database/index.js'),
     ]);
     const store = await openGatehouseStore(commandConfig(options));
     const bar = progressBar('exporting');

@@ -85,14 +85,14 @@ export function registerDevCommands(program: Command): void {
 
 /** What the dev commands run on, loaded only when one runs (not for `--help` or other commands). */
 async function devModules() {
-  const [broker, catalog, devidp, secrets, server] = await Promise.all([
+  const [broker, catalog, devidp, secrets, database] = await Promise.all([
     import('../../broker/index.js'),
     import('../../catalog/index.js'),
     import('../../devidp/index.js'),
     import('../../secrets/index.js'),
-    import('../../server/index.js'),
+    import('../../database/index.js'),
   ]);
-  return { ...broker, ...catalog, ...devidp, ...secrets, ...server };
+  return { ...broker, ...catalog, ...devidp, ...secrets, ...database };
 }
 
 /** The development IdP's issuer of a demo data dir, or DEMO_ONLY. */

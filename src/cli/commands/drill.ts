@@ -112,7 +112,7 @@ async function runDrill(options: DrillOptions, progress: (message: string) => vo
     { demoApps },
   ] = await Promise.all([
     import('../../store/index.js'),
-    import('../../server/index.js'),
+    import('../../database/index.js'),
     import('../../devidp/index.js'),
     import('../../audit/index.js'),
     import('../../detect/index.js'),

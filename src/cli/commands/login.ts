@@ -98,7 +98,7 @@ async function signInAsDevUser(server: string, user: string): Promise<Record<str
 /** The demo server of a demo data dir (its development IdP's issuer), else the configured public URL. */
 async function serverOf(config: Config): Promise<string> {
   const [{ openGatehouseStore }, { readMeta }] = await Promise.all([
-    import('../../server/index.js'),
+    import('../../database/index.js'),
     import('../../store/index.js'),
   ]);
   const store = await openGatehouseStore(config);

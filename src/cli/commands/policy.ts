@@ -176,7 +176,7 @@ export function registerPolicyCommands(program: Command): void {
       return;
     }
     const since = sinceTime(options.since);
-    const { openGatehouseStore } = await import('../../server/index.js');
+    const { openGatehouseStore } = await import('../../database/index.js');
     const store = await openGatehouseStore(config);
     try {
       const progress = progressBar('replaying recorded decisions');
@@ -290,7 +290,7 @@ async function policySet(options: PolicyOptions, config: Config): Promise<Policy
   // A maker's CI checks a manifest with no Gatehouse around: the built-in library, and no store made.
   if (!config.database.url && !existsSync(join(config.dataDir, 'gatehouse.db'))) return loadPolicySet();
   const [{ openGatehouseStore }, { openPolicyVersions }] = await Promise.all([
-    import('../../server/index.js'),
+    import('../../database/index.js'),
     import('../../control/index.js'),
   ]);
   const store = await openGatehouseStore(config);

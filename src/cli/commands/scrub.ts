@@ -79,7 +79,7 @@ async function scrub(options: ScrubOptions): Promise<ScrubResult> {
   ] = await Promise.all([
     import('../../compliance/index.js'),
     import('../../secrets/index.js'),
-    import('../../server/index.js'),
+    import('../../database/index.js'),
     import('../../crm/index.js'),
     import('better-sqlite3'),
   ]);

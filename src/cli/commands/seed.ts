@@ -25,7 +25,7 @@ export function registerSeedCommand(program: Command): void {
     const contacts = positiveInteger(options.contacts, '--contacts');
     const seed = positiveInteger(options.seed, '--seed');
     const config = commandConfig(options);
-    const { openGatehouseStore } = await import('../../server/index.js');
+    const { openGatehouseStore } = await import('../../database/index.js');
     const store = await openGatehouseStore(config);
     const bar = progressBar('seeding');
     try {

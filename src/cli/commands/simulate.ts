@@ -258,7 +258,7 @@ async function againstUrl(
   const [{ mintDevIdToken }, { readMeta }, { openGatehouseStore }, detect] = await Promise.all([
     import('../../devidp/index.js'),
     import('../../store/index.js'),
-    import('../../server/index.js'),
+    import('../../database/index.js'),
     import('../../detect/index.js'),
   ]);
   const url = (options.url ?? '').replace(/\/$/, '');

@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoSeedOwners, loadConfig, type Config } from '../../config/index.js';
 import { DependencyUnavailable, PreconditionError } from '../../errors/index.js';
-import { openGatehouseStore } from '../../server/index.js';
+import { openGatehouseStore } from '../../database/index.js';
 import type { Store } from '../../store/index.js';
 import { seedCrm } from '../seed/seed.js';
 import { createSalesforceClient, type SalesforceClientOptions } from './client.js';

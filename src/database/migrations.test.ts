@@ -43,6 +43,7 @@ const unprefixed: Record<string, string> = {
   app_history: 'catalog',
   token_revocations: 'broker',
   secrets: 'secrets',
+  policy_decisions: 'decision-log',
 };
 const ownerOf = (table: string) => unprefixed[table] ?? table.split('_')[0];
 

@@ -1,15 +1,15 @@
-import { auditMigrations } from '../audit/index.js';
-import { brokerMigrations } from '../broker/index.js';
-import { catalogMigrations } from '../catalog/index.js';
-import { classifyMigrations } from '../classify/index.js';
-import { complianceMigrations } from '../compliance/index.js';
+import { auditMigrations } from '../audit/migrations.js';
+import { brokerMigrations } from '../broker/migrations.js';
+import { catalogMigrations } from '../catalog/migrations.js';
+import { classifyMigrations } from '../classify/migrations.js';
+import { complianceMigrations } from '../compliance/migrations.js';
 import type { Config } from '../config/index.js';
-import { controlMigrations } from '../control/index.js';
-import { crmMigrations } from '../crm/index.js';
-import { detectMigrations } from '../detect/index.js';
-import { gatewayMigrations } from '../gateway/index.js';
-import { decisionLogMigrations } from '../decision-log/index.js';
-import { secretsMigrations } from '../secrets/index.js';
+import { controlMigrations } from '../control/migrations.js';
+import { crmMigrations } from '../crm/migrations.js';
+import { detectMigrations } from '../detect/migrations.js';
+import { gatewayMigrations } from '../gateway/migrations.js';
+import { decisionLogMigrations } from '../decision-log/migrations.js';
+import { secretsMigrations } from '../secrets/migrations.js';
 import {
   combineMigrations,
   openStore,

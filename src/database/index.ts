@@ -1,0 +1,1 @@
+export { gatehouseMigrations, moduleMigrations, openGatehouseStore } from './migrations.js';
