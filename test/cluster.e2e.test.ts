@@ -445,7 +445,12 @@ describe.skipIf(!ready)('stateless nodes: separate, empty data dirs on one Postg
     // Keys and policy may have changed elsewhere: even the key set is not served from a stale snapshot.
     const jwks = await fetch(`${third.url}/.well-known/jwks.json`);
     expect(jwks.status).toBe(503);
-    expect(await jwks.json()).toMatchObject({ code: 'CONTROL_STALE' });
+    const stale = (await jwks.json()) as { code: string; type: string };
+    expect(stale).toMatchObject({ code: 'CONTROL_STALE' });
+    // What the refusal means stays readable from the node that refuses (its documentation is static).
+    const documented = await fetch(stale.type, { headers: { accept: 'application/json' } });
+    expect(documented.status).toBe(200);
+    expect(await documented.json()).toMatchObject({ code: 'CONTROL_STALE', status: 503 });
     expect((await get(third, '/crm/v1/accounts?limit=1', alice)).status).toBe(503);
     expect((await fetch(`${third.url}/readyz`)).status).toBe(503);
     // The other nodes never lost the store: they keep serving.
