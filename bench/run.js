@@ -43,11 +43,12 @@ const { values } = parseArgs({
     detect: { type: 'boolean', default: false },
     users: { type: 'string', default: '100' },
     crm: { type: 'string', default: 'embedded' },
+    soak: { type: 'string', default: '0' },
   },
 });
 if (values.help) {
   console.log(
-    'usage: npm run bench [-- --backend sqlite|postgres --crm embedded|salesforce --seconds 10 --warmup 2 --connections 32 --json --profile --dlp | --detect --users 100 [--profile]]',
+    'usage: npm run bench [-- --backend sqlite|postgres [--soak SECONDS] --crm embedded|salesforce --seconds 10 --warmup 2 --connections 32 --json --profile --dlp | --detect --users 100 [--profile]]',
   );
   process.exit(0);
 }
