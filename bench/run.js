@@ -11,6 +11,7 @@
 // in artefacts/profiles/) and prints where the time goes by stage and the hottest functions.
 // `--backend postgres` runs the scale-out bench instead (bench/scale.js): 1 and 2 nodes on PostgreSQL
 // and Redis, and the audit sequencer's integration rate.
+// `--soak N` (either backend) keeps a gateway under load for N seconds and reports its RSS over time.
 // `--crm salesforce` puts the Salesforce fake behind the gateway, and the fake called directly (the same
 // contact by SOQL over HTTP, with the connected app's own session) is measured beside the baselines.
 import { execFile, fork } from 'node:child_process';
@@ -24,6 +25,7 @@ import { loadConfig } from '../dist/config/index.js';
 import { authorizeRequest, createPolicyCaches } from '../dist/policy/index.js';
 import { loadPolicySet } from '../dist/policy-library/index.js';
 import { mintDevIdToken } from '../dist/devidp/index.js';
+import { rssMb, slopePerMinute } from './load.js';
 import { withNodeSecrets } from './secrets.js';
 import { dlpBench, printDlpTable } from './dlp.js';
 import { hottestFunctions, profileWindow, stageBreakdown } from './stages.js';
@@ -44,11 +46,12 @@ const { values } = parseArgs({
     detect: { type: 'boolean', default: false },
     users: { type: 'string', default: '100' },
     crm: { type: 'string', default: 'embedded' },
+    soak: { type: 'string', default: '0' },
   },
 });
 if (values.help) {
   console.log(
-    'usage: npm run bench [-- --backend sqlite|postgres --crm embedded|salesforce --seconds 10 --warmup 2 --connections 32 --json --profile --dlp | --detect --users 100 [--profile]]',
+    'usage: npm run bench [-- --backend sqlite|postgres [--soak SECONDS] --crm embedded|salesforce --seconds 10 --warmup 2 --connections 32 --json --profile --dlp | --detect --users 100 [--profile]]',
   );
   process.exit(0);
 }
@@ -163,6 +166,9 @@ try {
     r.ratio_to_plain_rps = round3(r.requests_per_second / baseline.requests_per_second);
     r.ratio_to_plain_cpu = round3(r.cpu_ms_per_request / baseline.cpu_ms_per_request);
   }
+  // --soak N: the gateway under load for N seconds, its RSS sampled every 5 s (growth means a leak).
+  const memory =
+    Number(values.soak) > 0 ? await soakGateway(await startGateway(), servers.at(-1)) : undefined;
   let profile;
   if (values.profile) {
     // A run of its own under `node --cpu-prof`: the sampler slows what it watches.
@@ -208,6 +214,7 @@ try {
     results,
     cpu_ratio_gateway_to_fastify: round3(gatewayOne.cpu_ms_per_request / fastifyOne.cpu_ms_per_request),
     profile,
+    memory,
     policy,
     policy_share_of_one_record_p50: policyShare,
     dlp,
@@ -241,6 +248,12 @@ function printSummary(summary, perRequestMs) {
   console.log(
     `\nserver CPU per request, gateway / bare Fastify (one contact): ${summary.cpu_ratio_gateway_to_fastify}`,
   );
+  if (summary.memory) {
+    const m = summary.memory;
+    console.log(
+      `\nsoak, gateway (one contact), ${m.seconds} s under load (${m.non_2xx} non-2xx): RSS ${m.start_mb} MB at the start, ${m.peak_mb} MB peak, ${m.end_mb} MB at the end; slope ${m.slope_mb_per_minute} MB/min over the run, ${m.second_half_slope_mb_per_minute} MB/min over its second half`,
+    );
+  }
   const { profile } = summary;
   if (!profile) return;
   console.log(
@@ -269,6 +282,7 @@ function startServer(name, args, execArgv = []) {
     });
   return next().then((ready) => ({
     ...ready,
+    pid: child.pid,
     ask: (message) => {
       const answer = next();
       child.send(message);
@@ -300,6 +314,34 @@ async function measure(server, target) {
     cpu_ms_per_request: round3(cpuMs / requests),
     peak_rss_mb: peakRssMb,
   };
+}
+
+/** The gateway under load for --soak seconds, its RSS sampled every 5 s: start, peak, end and slopes. */
+async function soakGateway(gateway, { one }) {
+  const seconds = Number(values.soak);
+  process.stderr.write(`soak: gateway, one contact, ${seconds}s under load, RSS every 5 s\n`);
+  const samples = [];
+  const started = performance.now();
+  const sample = () => samples.push([(performance.now() - started) / 1000, rssMb(gateway.pid).rss]);
+  sample();
+  const timer = setInterval(sample, 5000);
+  try {
+    const { non2xx } = await load(one(gateway.url), values.soak);
+    sample();
+    const rss = samples.map(([, mb]) => mb);
+    return {
+      seconds,
+      non_2xx: non2xx,
+      start_mb: rss[0],
+      peak_mb: Math.max(...rss, rssMb(gateway.pid).peak),
+      end_mb: rss.at(-1),
+      slope_mb_per_minute: round3(slopePerMinute(samples)),
+      second_half_slope_mb_per_minute: round3(slopePerMinute(samples.filter(([at]) => at >= seconds / 2))),
+    };
+  } finally {
+    clearInterval(timer);
+    await gateway.exit();
+  }
 }
 
 async function hasWrk() {

@@ -1,7 +1,10 @@
 // Scale-out: the gateway on PostgreSQL and Redis with one node, then two (`gatehouse serve` processes
-// on loopback, one database, one Redis, one shared data dir), each loaded by autocannon reading one
-// contact through the full pipeline; then the audit sequencer's integration rate on a backlog.
-// Usage: npm run bench -- --backend postgres [--seconds 10 --connections 16 --json]
+// on loopback, one database, one Redis, one shared data dir), each loaded by wrk (autocannon when wrk
+// is not installed) reading one contact through the full pipeline, with the nodes' CPU ms per request
+// and peak RSS; then the audit sequencer's integration rate on a backlog.
+// `--soak N` also keeps one node under load for N seconds, sampling its RSS every 5 s, and reports
+// start, peak, end and the slope (MB per minute) over the whole run and over its second half.
+// Usage: npm run bench -- --backend postgres [--seconds 10 --connections 32 --soak 600 --json]
 // Needs `npm run build`, a PostgreSQL admin URL and a Redis URL: GATEHOUSE_BENCH_DATABASE_URL and
 // GATEHOUSE_BENCH_REDIS_URL, or the test ones (eval "$(.ci/services.sh start)" sets those).
 import { spawn } from 'node:child_process';
@@ -11,12 +14,12 @@ import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import pg from 'pg';
 import { parse, stringify } from 'yaml';
 import { canonicalJson } from '../dist/audit/index.js';
 import { loadConfig } from '../dist/config/index.js';
 import { mintDevIdToken } from '../dist/devidp/index.js';
+import { cpuMs, drive, hasWrk, rssMb, slopePerMinute } from './load.js';
 import { withNodeSecrets } from './secrets.js';
 
 const bin = fileURLToPath(new URL('../bin/gatehouse.js', import.meta.url));
@@ -24,7 +27,7 @@ const benchConfig = fileURLToPath(new URL('./gatehouse.bench.yaml', import.meta.
 /** Events queued at once for the sequencer's integration rate. */
 const backlog = 20_000;
 
-export async function scaleBench({ seconds, connections, json }) {
+export async function scaleBench({ seconds, connections, json, soak }) {
   const adminUrl = process.env.GATEHOUSE_BENCH_DATABASE_URL || process.env.GATEHOUSE_TEST_DATABASE_URL;
   const redisUrl = process.env.GATEHOUSE_BENCH_REDIS_URL || process.env.GATEHOUSE_TEST_REDIS_URL;
   if (!adminUrl || !redisUrl) {
@@ -61,6 +64,13 @@ export async function scaleBench({ seconds, connections, json }) {
   };
   const db = new pg.Client({ connectionString: databaseUrl });
   const nodes = [];
+  const loader = (await hasWrk()) ? 'wrk' : 'autocannon';
+  if (loader === 'autocannon') {
+    process.stderr.write(
+      'bench: wrk is not installed; autocannon drives the load from this process, and it costs a core of its own\n',
+    );
+  }
+  const options = { loader, seconds: Number(seconds), connections: Number(connections) };
   try {
     process.stderr.write('starting node 1 (migrates and seeds)\n');
     nodes.push(await startNode(ports[0], env));
@@ -71,22 +81,31 @@ export async function scaleBench({ seconds, connections, json }) {
     const path = `/crm/v1/contacts/${list.records[0].id}`;
 
     const results = [];
-    results.push(await load('1 node', nodes, path, headers, { seconds, connections }, db));
+    results.push(await load('1 node', nodes, path, headers, options, db));
+    const memory =
+      Number(soak) > 0
+        ? await soakRun(nodes[0], path, headers, { ...options, seconds: Number(soak) })
+        : undefined;
     process.stderr.write('starting node 2\n');
     nodes.push(await startNode(ports[1], env));
-    results.push(await load('2 nodes', nodes, path, headers, { seconds, connections }, db));
+    results.push(await load('2 nodes', nodes, path, headers, options, db));
     const sequencer = await integrationRate(db);
 
     const machine = { cpu_cores: cpus().length, load_average_1m_at_end: Number(loadavg()[0].toFixed(2)) };
-    if (json) console.log(JSON.stringify({ results, sequencer, machine }, null, 2));
+    if (json) console.log(JSON.stringify({ loader, results, sequencer, memory, machine }, null, 2));
     else {
       console.log(
-        '| nodes (PostgreSQL + Redis) | req/s | p50 ms | p99 ms | non-2xx | audit events integrated/s |',
+        `load: ${loader}, ${options.connections} connections, ${options.seconds} s per run\n\n| nodes (PostgreSQL + Redis) | req/s | p50 ms | p99 ms | non-2xx | node CPU ms/req | peak RSS MB per node | audit events integrated/s |`,
       );
-      console.log('|---|---|---|---|---|---|');
+      console.log('|---|---|---|---|---|---|---|---|');
       for (const r of results) {
         console.log(
-          `| ${r.scenario} | ${r.requests_per_second} | ${r.latency_ms_p50} | ${r.latency_ms_p99} | ${r.non_2xx} | ${r.audit_events_per_second} |`,
+          `| ${r.scenario} | ${r.requests_per_second} | ${r.latency_ms_p50} | ${r.latency_ms_p99} | ${r.non_2xx} | ${r.cpu_ms_per_request} | ${r.peak_rss_mb.join(', ')} | ${r.audit_events_per_second} |`,
+        );
+      }
+      if (memory) {
+        console.log(
+          `\nsoak, 1 node, ${memory.seconds} s under load (${memory.requests_per_second} req/s, ${memory.non_2xx} non-2xx): RSS ${memory.start_mb} MB at the start, ${memory.peak_mb} MB peak, ${memory.end_mb} MB at the end; slope ${memory.slope_mb_per_minute} MB/min over the run, ${memory.second_half_slope_mb_per_minute} MB/min over its second half`,
         );
       }
       console.log(
@@ -105,27 +124,58 @@ export async function scaleBench({ seconds, connections, json }) {
   }
 }
 
-/** autocannon over every node at once (connections spread evenly), and the audit log's growth meanwhile. */
-async function load(scenario, nodes, path, headers, { seconds, connections }, db) {
-  process.stderr.write(`${scenario}: ${seconds}s, ${connections} connections\n`);
+/**
+ * Load over every node at once (connections spread evenly), the nodes' CPU time and peak RSS, and the
+ * audit log's growth meanwhile.
+ */
+async function load(scenario, nodes, path, headers, options, db) {
+  process.stderr.write(`${scenario}: ${options.seconds}s, ${options.connections} connections\n`);
   const before = await auditSize(db);
+  const cpuBefore = nodes.map((node) => cpuMs(node.child.pid));
   const started = performance.now();
-  const result = await autocannon({
-    url: nodes.map((node) => `${node.url}${path}`),
-    connections: Number(connections),
-    duration: Number(seconds),
-    headers,
-  });
+  const result = await drive({ ...options, urls: nodes.map((node) => `${node.url}${path}`), headers });
+  const cpu = nodes.reduce((sum, node, i) => sum + cpuMs(node.child.pid) - cpuBefore[i], 0);
   // An answer is sent only once its event is in the log, so the log has grown by every answer.
   const integrated = (await auditSize(db)) - before;
   return {
     scenario,
-    requests_per_second: Math.round(result.requests.average),
-    latency_ms_p50: result.latency.p50,
-    latency_ms_p99: result.latency.p99,
-    non_2xx: result.non2xx + result.errors,
+    requests_per_second: Math.round(result.requests / options.seconds),
+    latency_ms_p50: result.p50,
+    latency_ms_p99: result.p99,
+    non_2xx: result.non2xx,
+    cpu_ms_per_request: Math.round((cpu / Math.max(1, result.requests)) * 1000) / 1000,
+    peak_rss_mb: nodes.map((node) => rssMb(node.child.pid).peak),
     audit_events_per_second: Math.round(integrated / ((performance.now() - started) / 1000)),
   };
+}
+
+/** One node under load for `options.seconds`, its RSS sampled every 5 s: start, peak, end, slopes. */
+async function soakRun(node, path, headers, options) {
+  process.stderr.write(`soak: 1 node, ${options.seconds}s under load, RSS every 5 s\n`);
+  const samples = [];
+  const started = performance.now();
+  const sample = () => samples.push([(performance.now() - started) / 1000, rssMb(node.child.pid).rss]);
+  sample();
+  const timer = setInterval(sample, 5000);
+  try {
+    const result = await drive({ ...options, urls: [`${node.url}${path}`], headers });
+    sample();
+    const rss = samples.map(([, mb]) => mb);
+    const secondHalf = samples.filter(([at]) => at >= options.seconds / 2);
+    return {
+      seconds: options.seconds,
+      requests_per_second: Math.round(result.requests / options.seconds),
+      non_2xx: result.non2xx,
+      samples: samples.length,
+      start_mb: rss[0],
+      peak_mb: Math.max(...rss, rssMb(node.child.pid).peak),
+      end_mb: rss.at(-1),
+      slope_mb_per_minute: Math.round(slopePerMinute(samples) * 100) / 100,
+      second_half_slope_mb_per_minute: Math.round(slopePerMinute(secondHalf) * 100) / 100,
+    };
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /**

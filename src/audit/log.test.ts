@@ -276,6 +276,19 @@ describe.runIf(onPostgres)('a client (the CLI) on PostgreSQL never takes the seq
     await client.close();
     expect([node.sequencing(), client.sequencing()]).toEqual([true, false]);
   });
+
+  it('the sequencer integrates a queued backlog of several batches in queue order, each event once', async () => {
+    const { dir, store } = await tempStore();
+    const node = await openLog(store, dir);
+    const client = await openLog((await tempStore(dir)).store, dir, { role: 'client' });
+    // More than two of the sequencer's batches, queued by the client in its append order.
+    const appended = await Promise.all(Array.from({ length: 2500 }, (_, i) => client.append(auditEvent(i))));
+    expect(appended.map((a) => a.index)).toEqual(appended.map((_, i) => i));
+    const page = await node.events({ limit: 1000 });
+    expect(page.records.map((r) => r.event.request_id)).toEqual(page.records.map((_, i) => `req-${i}`));
+    await client.close();
+    expect(await verifyStoredLog(store.db, node.verifierKey())).toMatchObject({ ok: true, size: 2500 });
+  });
 });
 
 describe('checkpoints', () => {

@@ -18,7 +18,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { openSession, releaseAdvisoryLock, tryAdvisoryLock, type Session } from '../store/index.js';
+import { openSession, releaseAdvisoryLock, tryAdvisoryLock, type Db, type Session } from '../store/index.js';
 import type { NoteSigner } from './checkpoint.js';
 import { GroupCommitLog } from './group-commit.js';
 import type { AuditLog, AuditLogOptions } from './log.js';
@@ -26,14 +26,16 @@ import type { GrowRequest, GrowValue } from './hasher-thread.js';
 import { guard } from './reader.js';
 import { AuditThread, threadEntry } from './thread.js';
 import {
-  appendLeaves,
   encodeAsked,
-  loadHead,
+  headOf,
   maxBatch,
+  planAppend,
   signTree,
   unavailable,
   type Asked,
+  type EventRow,
   type Head,
+  type HeadRow,
   type Leaf,
   type Pending,
 } from './tree.js';
@@ -314,78 +316,60 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   }
 
   /**
-   * The sequencer's write: everything queued (oldest first), then this node's own batch, integrated
-   * in one transaction on the lock-holding session. Queue rows get their index in the same commit.
+   * The sequencer's write: everything queued (oldest first), then this node's own batch, on the
+   * lock-holding session in two round trips: one statement reads the head and the queue, one writes the
+   * events, their subtree hashes and the queue rows' indexes (a single statement commits whole or not at
+   * all, and only the lock holder writes the log, so no explicit transaction is needed around them).
+   * True when the queue may hold more than this batch took.
    */
-  /** True when the queue may hold more than this batch took. */
   async #integrate(local: readonly Pending[]): Promise<boolean> {
     if (local.length === 0 && !this.#isLeading()) return false;
     let used: Session | undefined;
     let committing = false;
     const outcome = await this.#onSession(async (session) => {
       used = session;
-      if (local.length === 0) {
-        // The heartbeat of an idle sequencer: one cheap read, no transaction.
-        const any = await session.db
-          .selectFrom('audit_queue')
-          .select('id')
-          .where('idx', 'is', null)
-          .limit(1)
-          .executeTakeFirst();
-        if (!any) return undefined;
-      }
-      return session.db.transaction().execute(async (trx) => {
-        const head = await loadHead(trx, this.#head);
-        const queued = await trx
-          .selectFrom('audit_queue')
-          .select(['id', 'event'])
-          .where('idx', 'is', null)
-          .orderBy('queued_at')
-          .orderBy('id')
-          .limit(maxBatch)
-          .execute();
-        // Checking and hashing the queued events and growing the tree run on the hashing thread.
-        const grown = await this.#hasher.call({
-          size: head.range.size,
-          hashes: head.range.hashes.map((hash) => hash.toString('hex')),
-          queued: queued.map((row) => row.event),
-          local: local.map((pending) => pending.leaf.toString('hex')),
-        });
-        const fromQueue: Array<Leaf & { id: string }> = [];
-        const malformed: string[] = [];
-        queued.forEach((row, i) => {
-          const leaf = grown.queued[i];
-          if (leaf)
-            fromQueue.push({
-              ...leaf,
-              canonical: row.event,
-              leaf: Buffer.from(leaf.leaf, 'hex'),
-              id: row.id,
-            });
-          else malformed.push(row.id);
-        });
-        const now = this.now().toISOString();
-        const growth = {
-          range: { size: grown.size, hashes: grown.hashes.map((hex) => Buffer.from(hex, 'hex')) },
-          nodes: grown.nodes,
-        };
-        const { results, head: next } = await appendLeaves(trx, head, [...fromQueue, ...local], now, growth);
-        if (fromQueue.length > 0) {
-          const ids = fromQueue.map((leaf) => leaf.id);
-          const indexes = results.slice(0, fromQueue.length).map((r) => r.index);
-          await sql`update audit_queue as q set idx = v.idx, integrated_at = ${now}
-                    from unnest(${ids}::text[], ${indexes}::bigint[]) as v(id, idx)
-                    where q.id = v.id`.execute(trx);
-          await sql`select pg_notify(${channel}, 'integrated')`.execute(trx);
-        }
-        // Not an event this code queued (the queue is outside the trust boundary): dropped, never hashed.
-        if (malformed.length > 0) await trx.deleteFrom('audit_queue').where('id', 'in', malformed).execute();
-        committing = true;
-        return { results, next, fromQueue, more: queued.length === maxBatch };
+      const { head, queued } = await readHeadAndQueue(session.db, this.#head);
+      // The heartbeat of an idle sequencer ends here: nothing queued, nothing of its own.
+      if (local.length === 0 && queued.length === 0) return undefined;
+      // Checking and hashing the queued events and growing the tree run on the hashing thread.
+      const grown = await this.#hasher.call({
+        size: head.range.size,
+        hashes: head.range.hashes.map((hash) => hash.toString('hex')),
+        queued: queued.map((row) => row.event),
+        local: local.map((pending) => pending.leaf.toString('hex')),
       });
+      const fromQueue: Array<Leaf & { id: string }> = [];
+      const malformed: string[] = [];
+      queued.forEach((row, i) => {
+        const leaf = grown.queued[i];
+        if (leaf)
+          fromQueue.push({
+            ...leaf,
+            canonical: row.event,
+            leaf: Buffer.from(leaf.leaf, 'hex'),
+            id: row.id,
+          });
+        // Not an event this code queued (the queue is outside the trust boundary): dropped, never hashed.
+        else malformed.push(row.id);
+      });
+      const now = this.now().toISOString();
+      const growth = {
+        range: { size: grown.size, hashes: grown.hashes.map((hex) => Buffer.from(hex, 'hex')) },
+        nodes: grown.nodes,
+      };
+      const planned = planAppend(head, [...fromQueue, ...local], now, growth);
+      committing = true;
+      await writeBatch(session.db, {
+        events: planned.events,
+        nodes: grown.nodes,
+        integrated: fromQueue.map((leaf, i) => ({ id: leaf.id, idx: planned.results[i].index })),
+        malformed,
+        now,
+      });
+      return { results: planned.results, next: planned.head, fromQueue, more: queued.length === maxBatch };
     }, true).catch((error: unknown) => {
       this.#head = undefined;
-      // The session died before COMMIT went out: nothing was written, so a batch may take the queue.
+      // The session died before the write went out: nothing was written, so a batch may take the queue.
       if (!committing && used !== undefined && !used.alive) throw new NotSequencer();
       throw error;
     });
@@ -571,4 +555,67 @@ function coalesced(work: () => Promise<unknown>, onError: (error: unknown) => vo
       });
   };
   return run;
+}
+
+/**
+ * The head (see loadHead) and the oldest queued events, up to maxBatch, in one statement. The queue is
+ * read in the order of its index (idx, queued_at, id), so that PostgreSQL walks the index and stops at
+ * the batch instead of sorting every pending row (and the dead ones integrated rows leave behind).
+ */
+async function readHeadAndQueue(
+  db: Db,
+  cached: Head | undefined,
+): Promise<{ head: Head; queued: Array<{ id: string; event: string }> }> {
+  const { rows } = await sql<HeadRow & { queued_id: string | null; queued_event: string | null }>`
+    select h.checkpoint_size, h.idx, h.leaf_hash, h.created_at, q.id as queued_id, q.event as queued_event
+    from (select (select max(size) from audit_checkpoints) as checkpoint_size, e.idx, e.leaf_hash, e.created_at
+          from (select 1 as one) as o
+          left join (select idx, leaf_hash, created_at from audit_events order by idx desc limit 1) as e on true) as h
+    left join lateral (select id, event, queued_at from audit_queue where idx is null
+                       order by idx, queued_at, id limit ${maxBatch}) as q on true
+    order by q.queued_at, q.id`.execute(db);
+  const queued: Array<{ id: string; event: string }> = [];
+  for (const row of rows) {
+    if (row.queued_id !== null && row.queued_event !== null)
+      queued.push({ id: row.queued_id, event: row.queued_event });
+  }
+  return { head: await headOf(db, rows[0], cached), queued };
+}
+
+/**
+ * One batch in one statement: the events and subtree hashes inserted, the integrated queue rows given
+ * their index (and the nodes waiting for them told), the malformed ones deleted. Arrays travel as
+ * parameters (unnest), so the statement's text is the same whatever the batch's size.
+ */
+async function writeBatch(
+  db: Db,
+  batch: {
+    events: readonly EventRow[];
+    nodes: ReadonlyArray<{ level: number; idx: number; hash: string }>;
+    integrated: ReadonlyArray<{ id: string; idx: number }>;
+    malformed: readonly string[];
+    now: string;
+  },
+): Promise<void> {
+  const { events, nodes, integrated, malformed, now } = batch;
+  const createdAt = events[0]?.created_at ?? now;
+  await sql`
+    with appended as (
+      insert into audit_events (idx, event, leaf_hash, request_id, app_id, created_at)
+      select v.idx, v.event, v.leaf_hash, v.request_id, v.app_id, ${createdAt}
+      from unnest(${events.map((e) => e.idx)}::bigint[], ${events.map((e) => e.event)}::text[],
+                  ${events.map((e) => e.leaf_hash)}::text[], ${events.map((e) => e.request_id)}::text[],
+                  ${events.map((e) => e.app_id)}::text[]) as v(idx, event, leaf_hash, request_id, app_id)
+    ), hashed as (
+      insert into audit_nodes (level, idx, hash)
+      select * from unnest(${nodes.map((n) => n.level)}::integer[], ${nodes.map((n) => n.idx)}::bigint[],
+                           ${nodes.map((n) => n.hash)}::text[])
+    ), indexed as (
+      update audit_queue as q set idx = v.idx, integrated_at = ${now}
+      from unnest(${integrated.map((r) => r.id)}::text[], ${integrated.map((r) => r.idx)}::bigint[]) as v(id, idx)
+      where q.id = v.id
+    ), dropped as (
+      delete from audit_queue where id = any(${malformed}::text[])
+    )
+    select pg_notify(${channel}, 'integrated') where ${integrated.length} > 0`.execute(db);
 }

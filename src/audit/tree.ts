@@ -105,17 +105,25 @@ const inserts = new CompiledShapes(200);
  */
 export async function loadHead(trx: Db, cached: Head | undefined): Promise<Head> {
   // One statement for the last event and the latest checkpoint size: this runs in every append.
-  const { rows } = await sql<{
-    checkpoint_size: number | null;
-    idx: number | null;
-    leaf_hash: string | null;
-    created_at: string | null;
-  }>`select (select max(size) from audit_checkpoints) as checkpoint_size, e.idx, e.leaf_hash, e.created_at
+  const { rows } =
+    await sql<HeadRow>`select (select max(size) from audit_checkpoints) as checkpoint_size, e.idx, e.leaf_hash, e.created_at
      from (select 1 as one) as o
      left join (select idx, leaf_hash, created_at from audit_events order by idx desc limit 1) as e on 1 = 1`.execute(
-    trx,
-  );
-  const head = rows[0];
+      trx,
+    );
+  return headOf(trx, rows[0], cached);
+}
+
+/** The store's last event and latest checkpoint size, as loadHead's statement reads them. */
+export interface HeadRow {
+  readonly checkpoint_size: number | null;
+  readonly idx: number | null;
+  readonly leaf_hash: string | null;
+  readonly created_at: string | null;
+}
+
+/** The head from a HeadRow read in `trx` (see loadHead); reads stored nodes only when `cached` is stale. */
+export async function headOf(trx: Db, head: HeadRow | undefined, cached: Head | undefined): Promise<Head> {
   const last =
     head && head.idx !== null && head.leaf_hash !== null && head.created_at !== null
       ? { idx: head.idx, leaf_hash: head.leaf_hash, created_at: head.created_at }
@@ -194,31 +202,8 @@ export async function appendLeaves(
     leaves.map((l) => l.leaf),
   ),
 ): Promise<{ results: Appended[]; head: Head }> {
-  // Append times never go backwards along the log, so `since` can be found by bisection.
-  const appendedAt = now > head.lastAppendedAt ? now : head.lastAppendedAt;
-  const events: Array<{
-    idx: number;
-    event: string;
-    leaf_hash: string;
-    request_id: string;
-    app_id: string | null;
-    created_at: string;
-  }> = [];
-  const results: Appended[] = [];
-  leaves.forEach((leaf, i) => {
-    const index = head.range.size + i;
-    const leafHash = leaf.leaf.toString('hex');
-    events.push({
-      idx: index,
-      event: leaf.canonical,
-      leaf_hash: leafHash,
-      request_id: leaf.requestId,
-      app_id: leaf.appId,
-      created_at: appendedAt,
-    });
-    results.push({ index, leafHash });
-  });
-  const { range, nodes } = growth;
+  const { events, results, head: next } = planAppend(head, leaves, now, growth);
+  const { nodes } = growth;
   for (let i = 0; i < events.length; i += eventRowsPerInsert) {
     const rows = events.slice(i, i + eventRowsPerInsert);
     const values = rows.flatMap((r) => [r.idx, r.event, r.leaf_hash, r.request_id, r.app_id, r.created_at]);
@@ -237,8 +222,45 @@ export async function appendLeaves(
       ),
     );
   }
+  return { results, head: next };
+}
+
+/** An event row as audit_events stores it. */
+export interface EventRow {
+  idx: number;
+  event: string;
+  leaf_hash: string;
+  request_id: string;
+  app_id: string | null;
+  created_at: string;
+}
+
+/** Where `leaves` go after `head` (`growth`: the tree grown by exactly them): their rows, indexes, and the new head. */
+export function planAppend(
+  head: Head,
+  leaves: readonly Leaf[],
+  now: string,
+  growth: Growth,
+): { events: EventRow[]; results: Appended[]; head: Head } {
+  // Append times never go backwards along the log, so `since` can be found by bisection.
+  const appendedAt = now > head.lastAppendedAt ? now : head.lastAppendedAt;
+  const events: EventRow[] = [];
+  const results: Appended[] = [];
+  leaves.forEach((leaf, i) => {
+    const index = head.range.size + i;
+    const leafHash = leaf.leaf.toString('hex');
+    events.push({
+      idx: index,
+      event: leaf.canonical,
+      leaf_hash: leafHash,
+      request_id: leaf.requestId,
+      app_id: leaf.appId,
+      created_at: appendedAt,
+    });
+    results.push({ index, leafHash });
+  });
   const lastLeaf = leaves.length > 0 ? leaves[leaves.length - 1].leaf : head.lastLeaf;
-  return { results, head: { range, lastLeaf, lastAppendedAt: appendedAt } };
+  return { events, results, head: { range: growth.range, lastLeaf, lastAppendedAt: appendedAt } };
 }
 
 /**

@@ -71,6 +71,24 @@ export interface DistinctWindowStore {
     windowMs: number,
     cap: number,
   ): Promise<{ admitted: boolean; distinct: number; attempted: number }>;
+  /**
+   * `admit` for each window in order (the same ids, time and window length), stopping at the first
+   * that refuses: answers one result per window tried, the last one the refusal if any. One call, so
+   * a shared store answers every window of a read in one round trip.
+   */
+  admitEach(
+    windows: ReadonlyArray<{ readonly key: string; readonly cap: number }>,
+    ids: readonly string[],
+    nowMs: number,
+    windowMs: number,
+  ): Promise<Admission[]>;
+}
+
+/** What `admit` answers for one window. */
+export interface Admission {
+  readonly admitted: boolean;
+  readonly distinct: number;
+  readonly attempted: number;
 }
 
 /** The embedded backend: state in this process, bounded, gone on restart. */

@@ -1,4 +1,4 @@
-import type { DistinctWindowStore } from './backend.js';
+import type { Admission, DistinctWindowStore } from './backend.js';
 import type { BulkExportConfig } from './config.js';
 import { LimitsUnavailable } from './errors.js';
 
@@ -134,14 +134,21 @@ export class BulkGuard {
       },
     ];
     const windowMs = this.#config.windowSeconds * 1000;
+    let results: Admission[];
+    try {
+      // Every budget in one call: one round trip to a shared store for the read.
+      results = await this.#store.admitEach(
+        budgets.map(({ storeKey, threshold }) => ({ key: storeKey, cap: threshold })),
+        recordIds,
+        this.#now(),
+        windowMs,
+      );
+    } catch (error) {
+      throw new LimitsUnavailable({ cause: error });
+    }
     let decision: BulkReadDecision | undefined;
-    for (const { budget, storeKey, threshold } of budgets) {
-      let result: { admitted: boolean; distinct: number; attempted: number };
-      try {
-        result = await this.#store.admit(storeKey, recordIds, this.#now(), windowMs, threshold);
-      } catch (error) {
-        throw new LimitsUnavailable({ cause: error });
-      }
+    for (const [i, result] of results.entries()) {
+      const { budget, threshold } = budgets[i];
       if (result.admitted) {
         const room = threshold - result.distinct;
         if (decision === undefined || room < decision.threshold - decision.distinct) {
@@ -169,6 +176,9 @@ export class BulkGuard {
         },
       };
     }
-    return decision as BulkReadDecision;
+    if (decision === undefined || results.length !== budgets.length) {
+      throw new LimitsUnavailable({ cause: new Error('the distinct window store skipped a budget') });
+    }
+    return decision;
   }
 }

@@ -5,7 +5,14 @@
  * without I/O, are held by each worker and changed everywhere (through the primary) before a change
  * is confirmed.
  */
-import { memoryBackend, type BucketSpec, type LimitsBackend } from './backend.js';
+import {
+  memoryBackend,
+  type Admission,
+  type BucketSpec,
+  type DistinctWindowStore,
+  type LimitsBackend,
+} from './backend.js';
+import { admitInTurn } from './distinct-window.js';
 import type { TokenBucket } from './config.js';
 import { inForce, type Throttle, type ThrottleStore } from './throttles.js';
 
@@ -37,6 +44,8 @@ export function primaryHeldBackend(channel: LimitsChannel): LimitsBackend & {
   applyThrottle(appId: string, throttle: Throttle | undefined): void;
 } {
   const held = new Map<string, Throttle>();
+  const admit: DistinctWindowStore['admit'] = async (key, ids, nowMs, windowMs, cap) =>
+    (await channel.request('admit', { key, ids, nowMs, windowMs, cap } satisfies AdmitAsk)) as Admission;
   const throttles: ThrottleStore = {
     current: (appId, nowMs) => inForce(held, appId, nowMs),
     async put(appId, throttle) {
@@ -55,12 +64,8 @@ export function primaryHeldBackend(channel: LimitsChannel): LimitsBackend & {
         },
     },
     distinct: {
-      admit: async (key, ids, nowMs, windowMs, cap) =>
-        (await channel.request('admit', { key, ids, nowMs, windowMs, cap } satisfies AdmitAsk)) as {
-          admitted: boolean;
-          distinct: number;
-          attempted: number;
-        },
+      admit,
+      admitEach: (windows, ids, nowMs, windowMs) => admitInTurn(admit, windows, ids, nowMs, windowMs),
     },
     throttles,
     applyThrottle(appId, throttle) {

@@ -1,4 +1,4 @@
-import type { DistinctWindowStore } from './backend.js';
+import type { Admission, DistinctWindowStore } from './backend.js';
 
 interface Window {
   /** id → time last read; Map order is ascending time because a re-read deletes and re-inserts. */
@@ -49,6 +49,15 @@ export class MemoryDistinctWindow implements DistinctWindowStore {
     return Promise.resolve({ admitted: true, distinct: window.seen.size, attempted });
   }
 
+  admitEach(
+    windows: ReadonlyArray<{ readonly key: string; readonly cap: number }>,
+    ids: readonly string[],
+    nowMs: number,
+    windowMs: number,
+  ): Promise<Admission[]> {
+    return admitInTurn((...args) => this.admit(...args), windows, ids, nowMs, windowMs);
+  }
+
   /** Keys held; for tests and metrics. */
   get size(): number {
     return this.#windows.size;
@@ -70,4 +79,21 @@ function expire(window: Window, cutoff: number): void {
     if (at > cutoff) break;
     window.seen.delete(id);
   }
+}
+
+/** admitEach over a store's own `admit`: one window after another, stopping at the first refusal. */
+export async function admitInTurn(
+  admit: DistinctWindowStore['admit'],
+  windows: ReadonlyArray<{ readonly key: string; readonly cap: number }>,
+  ids: readonly string[],
+  nowMs: number,
+  windowMs: number,
+): Promise<Admission[]> {
+  const results: Admission[] = [];
+  for (const { key, cap } of windows) {
+    const result = await admit(key, ids, nowMs, windowMs, cap);
+    results.push(result);
+    if (!result.admitted) break;
+  }
+  return results;
 }

@@ -315,7 +315,10 @@ describe('rate limit headers', () => {
 describe('failing closed', () => {
   const broken = (): LimitsBackend => ({
     buckets: { take: () => Promise.reject(new Error('ECONNREFUSED')) },
-    distinct: { admit: () => Promise.reject(new Error('ECONNREFUSED')) },
+    distinct: {
+      admit: () => Promise.reject(new Error('ECONNREFUSED')),
+      admitEach: () => Promise.reject(new Error('ECONNREFUSED')),
+    },
     throttles: new MemoryThrottles(),
   });
 

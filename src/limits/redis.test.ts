@@ -66,6 +66,59 @@ describe.skipIf(!testRedisUrl)('the Redis limits backend', () => {
     );
   });
 
+  it('admits several windows in one call exactly as the memory window does, stopping at the first refusal', async () => {
+    const step = fc.record({
+      ids: fc.array(fc.integer({ min: 0, max: 40 }).map(String), { maxLength: 12 }),
+      advance: fc.integer({ min: 0, max: 30_000 }),
+      caps: fc.tuple(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 30 })),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 25 }), async (steps) => {
+        const shared = new RedisDistinctWindow(redis, uniquePrefix('distinct-each'));
+        const memory = new MemoryDistinctWindow();
+        let now = t0;
+        for (const { ids, advance, caps } of steps) {
+          now += advance;
+          const windows = [
+            { key: 'app', cap: caps[0] },
+            { key: 'user', cap: caps[1] },
+          ];
+          expect(await shared.admitEach(windows, ids, now, 60_000)).toEqual(
+            await memory.admitEach(windows, ids, now, 60_000),
+          );
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it("checks a read against the app's and the user's export budgets in one Redis round trip", async () => {
+    let scripts = 0;
+    // The real client, with its script calls counted.
+    const counted = new Proxy(redis, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if ((property === 'evalsha' || property === 'eval') && typeof value === 'function') {
+          return (...args: unknown[]) => {
+            scripts += 1;
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        }
+        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+      },
+    });
+    const limits = createLimits(
+      { ...defaultLimitsConfig, bulkExport: { ...defaultLimitsConfig.bulkExport, minimum: 50 } },
+      { now: () => t0, backend: open({ redis: counted, keyPrefix: uniquePrefix('guard-trips'), nodes: 1 }) },
+    );
+    const key = { appId: 'call-notes', userId: 'alice', object: 'contact' };
+    await limits.guardBulkRead(key, ['c1'], 1000, true); // loads the script (EVALSHA, then EVAL once)
+    scripts = 0;
+    const decision = await limits.guardBulkRead(key, ['c2', 'c3'], 1000, true);
+    expect(decision).toMatchObject({ allowed: true, distinct: 3 });
+    expect(scripts).toBe(1);
+  });
+
   it('keeps a clock that steps back from expiring ids early', async () => {
     const shared = new RedisDistinctWindow(redis, uniquePrefix('distinct-skew'));
     await shared.admit('k', ['a'], t0 + 50_000, 60_000, 10);

@@ -1,7 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { DependencyUnavailable } from '../errors/index.js';
-import type { BucketSpec, DistinctWindowStore, LimitsBackend, TokenBucketStore } from './backend.js';
+import type {
+  Admission,
+  BucketSpec,
+  DistinctWindowStore,
+  LimitsBackend,
+  TokenBucketStore,
+} from './backend.js';
 import { MemoryBuckets } from './buckets.js';
 import type { TokenBucket } from './config.js';
 import { MemoryDistinctWindow } from './distinct-window.js';
@@ -73,33 +79,51 @@ return out
 `);
 
 /**
- * DistinctWindowStore.admit over a sorted set (id → time last read) and a companion key holding the
- * latest time seen, so that a clock stepping back cannot make ids expire early. Both keys expire a
- * window after the last call, when every id in them has expired anyway.
+ * DistinctWindowStore.admitEach over a sorted set per window (id → time last read) and a companion key
+ * holding the latest time seen, so that a clock stepping back cannot make ids expire early. Both keys
+ * expire a window after the last call, when every id in them has expired anyway. KEYS are the windows'
+ * (set, latest) pairs; ARGV: now, window, the number of windows, their caps, then the ids. The windows
+ * are tried in order and the script stops at the first refusal: one round trip for a read's budgets.
  */
 const admitScript = new LuaScript(`
-local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
-local cap = tonumber(ARGV[3])
-local latest = tonumber(redis.call('GET', KEYS[2]) or now)
-if latest > now then now = latest end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local size = redis.call('ZCARD', KEYS[1])
-local unique, seen, fresh = {}, {}, 0
-for i = 4, #ARGV do
+local n = tonumber(ARGV[3])
+local unique, seen = {}, {}
+for i = 4 + n, #ARGV do
   local id = ARGV[i]
   if not seen[id] then
     seen[id] = true
     unique[#unique + 1] = id
-    if not redis.call('ZSCORE', KEYS[1], id) then fresh = fresh + 1 end
   end
 end
-local attempted = size + fresh
-redis.call('SET', KEYS[2], string.format('%.17g', now), 'PX', window)
-if attempted > cap then return { 0, size, attempted } end
-for _, id in ipairs(unique) do redis.call('ZADD', KEYS[1], now, id) end
-if #unique > 0 then redis.call('PEXPIRE', KEYS[1], window) end
-return { 1, size + fresh, attempted }
+local out = {}
+for w = 1, n do
+  local set, latestKey = KEYS[2 * w - 1], KEYS[2 * w]
+  local cap = tonumber(ARGV[3 + w])
+  local now = tonumber(ARGV[1])
+  local latest = tonumber(redis.call('GET', latestKey) or now)
+  if latest > now then now = latest end
+  redis.call('ZREMRANGEBYSCORE', set, '-inf', now - window)
+  local size = redis.call('ZCARD', set)
+  local fresh = 0
+  for _, id in ipairs(unique) do
+    if not redis.call('ZSCORE', set, id) then fresh = fresh + 1 end
+  end
+  local attempted = size + fresh
+  redis.call('SET', latestKey, string.format('%.17g', now), 'PX', window)
+  if attempted > cap then
+    out[#out + 1] = 0
+    out[#out + 1] = size
+    out[#out + 1] = attempted
+    return out
+  end
+  for _, id in ipairs(unique) do redis.call('ZADD', set, now, id) end
+  if #unique > 0 then redis.call('PEXPIRE', set, window) end
+  out[#out + 1] = 1
+  out[#out + 1] = size + fresh
+  out[#out + 1] = attempted
+end
+return out
 `);
 
 /** Token buckets in Redis: one script call per request, atomic across every bucket it names. */
@@ -144,13 +168,45 @@ export class RedisDistinctWindow implements DistinctWindowStore {
     nowMs: number,
     windowMs: number,
     cap: number,
-  ): Promise<{ admitted: boolean; distinct: number; attempted: number }> {
-    const keys = [`${this.#prefix}${key}`, `${this.#prefix}${key}:latest`];
-    const reply = await admitScript.run(this.#redis, keys, [nowMs, windowMs, cap, ...ids]);
-    if (!Array.isArray(reply) || reply.length !== 3 || !reply.every((n) => typeof n === 'number')) {
+  ): Promise<Admission> {
+    const [result] = await this.admitEach([{ key, cap }], ids, nowMs, windowMs);
+    return result;
+  }
+
+  async admitEach(
+    windows: ReadonlyArray<{ readonly key: string; readonly cap: number }>,
+    ids: readonly string[],
+    nowMs: number,
+    windowMs: number,
+  ): Promise<Admission[]> {
+    const keys = windows.flatMap(({ key }) => [`${this.#prefix}${key}`, `${this.#prefix}${key}:latest`]);
+    const args = [nowMs, windowMs, windows.length, ...windows.map((w) => w.cap), ...ids];
+    const reply = await admitScript.run(this.#redis, keys, args);
+    if (
+      !Array.isArray(reply) ||
+      reply.length === 0 ||
+      reply.length % 3 !== 0 ||
+      reply.length > 3 * windows.length ||
+      !reply.every((n) => typeof n === 'number')
+    ) {
       throw new Error('the distinct window script answered a malformed reply');
     }
-    return { admitted: reply[0] === 1, distinct: reply[1] as number, attempted: reply[2] as number };
+    const results: Admission[] = [];
+    for (let i = 0; i < reply.length; i += 3) {
+      results.push({
+        admitted: reply[i] === 1,
+        distinct: reply[i + 1] as number,
+        attempted: reply[i + 2] as number,
+      });
+    }
+    // Every window answered unless one refused, and only the last may have.
+    if (
+      results.slice(0, -1).some((r) => !r.admitted) ||
+      (results.length < windows.length && results.at(-1)?.admitted)
+    ) {
+      throw new Error('the distinct window script answered a malformed reply');
+    }
+    return results;
   }
 }
 
@@ -420,6 +476,17 @@ export function redisBackend(options: RedisLimitsOptions): RedisLimitsBackend {
         either(
           () => shared.distinct.admit(key, ids, nowMs, windowMs, cap),
           () => local.distinct.admit(key, ids, nowMs, windowMs, Math.floor(cap / nodes)),
+        ),
+      admitEach: (windows, ids, nowMs, windowMs) =>
+        either(
+          () => shared.distinct.admitEach(windows, ids, nowMs, windowMs),
+          () =>
+            local.distinct.admitEach(
+              windows.map(({ key, cap }) => ({ key, cap: Math.floor(cap / nodes) })),
+              ids,
+              nowMs,
+              windowMs,
+            ),
         ),
     },
   };

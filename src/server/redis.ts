@@ -64,7 +64,8 @@ export async function connectRedis(config: Config, logger: Logger): Promise<Redi
       },
     }),
   };
-  const client = new Redis(url, options);
+  // Commands issued in one event-loop turn (many requests' limit checks) go out in one write.
+  const client = new Redis(url, { ...options, enableAutoPipelining: true });
   const subscriber = client.duplicate(options);
   let lastError: unknown;
   for (const [name, connection] of [
