@@ -25,7 +25,7 @@ import { loadConfig } from '../dist/config/index.js';
 import { authorizeRequest, createPolicyCaches } from '../dist/policy/index.js';
 import { loadPolicySet } from '../dist/policy-library/index.js';
 import { mintDevIdToken } from '../dist/devidp/index.js';
-import { rssMb, slopePerMinute } from './load.js';
+import { hasWrk, parseWrk, rssMb, slopePerMinute } from './load.js';
 import { withNodeSecrets } from './secrets.js';
 import { dlpBench, printDlpTable } from './dlp.js';
 import { hottestFunctions, profileWindow, stageBreakdown } from './stages.js';
@@ -344,18 +344,6 @@ async function soakGateway(gateway, { one }) {
   }
 }
 
-async function hasWrk() {
-  try {
-    await run('wrk', ['--version']).catch((error) => {
-      // wrk prints its version and exits 1.
-      if (!/wrk/.test(String(error.stdout))) throw error;
-    });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Drives load at a target for `seconds`: requests done, p50 and p99 in ms, non-2xx answers and errors. */
 async function load(target, seconds) {
   const headerArgs = (flag, separator) =>
@@ -382,24 +370,6 @@ async function load(target, seconds) {
     p50: result.latency.p50,
     p99: result.latency.p99,
     non2xx: result.non2xx + result.errors,
-  };
-}
-
-/** wrk's text report: `N requests in`, the latency distribution, non-2xx answers and socket errors. */
-export function parseWrk(text) {
-  const ms = (value, unit) => Number(value) * { us: 0.001, ms: 1, s: 1000, m: 60000 }[unit];
-  const percentile = (p) => {
-    const match = new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(text);
-    return match ? Math.round(ms(match[1], match[2]) * 100) / 100 : NaN;
-  };
-  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
-  return {
-    requests: Number(/(\d+) requests in/.exec(text)?.[1] ?? 0),
-    p50: percentile(50),
-    p99: percentile(99),
-    non2xx:
-      Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0) +
-      (errors ? errors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0),
   };
 }
 
