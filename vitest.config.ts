@@ -6,12 +6,12 @@ const include = ['src/**/*.test.ts', 'test/**/*.test.ts', 'packages/*/src/**/*.t
 
 /**
  * The PostgreSQL pass (GATEHOUSE_TEST_DATABASE_URL set, see scripts/test.js) runs every test file that
- * reaches a store or Redis: through openStore, a demo server, a started Gatehouse, the CLI, the test
+ * reaches a store or Redis: through openStore or openGatehouseStore, a demo server, a started Gatehouse, the CLI, the test
  * database or the test Redis. A file that reaches none (Merkle vectors, DLP properties, policy
  * evaluation) would only run again unchanged.
  */
 const reachesStore =
-  /openStore|startDemo|startGatehouse|support\/cli|support\/database|support\/redis|bin\/gatehouse/;
+  /openStore|openGatehouseStore|startDemo|startGatehouse|support\/cli|support\/database|support\/redis|bin\/gatehouse/;
 
 function storeFreeFiles(): string[] {
   return ['src', 'test', 'packages/sdk/src']
