@@ -363,6 +363,8 @@ describe('the detector', () => {
       // Events appended on B are integrated, and so watched, on A.
       await b.log.append(guardRefusal());
       await b.log.append(guardRefusal());
+      // B's append is acknowledged at A's commit; A hands the batch to its listeners just after.
+      await until(() => onA.stats().events === 2, "A's detector to see both events");
       await onA.idle();
       expect(onA.stats().events).toBe(2);
       expect(onB.stats().events).toBe(0);
