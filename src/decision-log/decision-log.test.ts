@@ -5,15 +5,8 @@ import { sql } from 'kysely';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { onPostgres, testDatabase } from '../../test/support/database.js';
 import { loadConfig } from '../config/index.js';
-import {
-  authorizeRequest,
-  createPolicyCaches,
-  recordDecision,
-  type AuthorizeInput,
-  type PolicySet,
-  type RecordedDecision,
-} from '../policy/index.js';
-import { alice } from '../policy/test-support.js';
+import { type PolicySet } from '../policy/index.js';
+import { alice, decisionRecorder } from '../policy/test-support.js';
 import { loadPolicySet } from '../policy-library/index.js';
 import { openGatehouseStore } from '../database/index.js';
 import type { Store } from '../store/index.js';
@@ -38,17 +31,7 @@ async function freshStore(): Promise<Store> {
   return store;
 }
 
-// One set of caches for the file, as a node has: the many decisions below repeat a few questions.
-const caches = createPolicyCaches();
-
-function decided(
-  requestId: string,
-  input: Omit<AuthorizeInput, 'context'>,
-  at = new Date(),
-): RecordedDecision {
-  const full = { ...input, context: { fields: ['first_name'], recordCount: 1, ip: '10.1.2.0/24', time: at } };
-  return recordDecision(requestId, full, authorizeRequest(policies, full, caches));
-}
+const decided = decisionRecorder(() => policies);
 
 describe('the decision log in the store', () => {
   it('writes in batches, reads back oldest first across pages, and replays what it read', async () => {

@@ -1,3 +1,4 @@
+import type { AuditEvent } from '../audit/index.js';
 import { resolve } from 'node:path';
 import { InputError } from '../errors/index.js';
 import {
@@ -66,8 +67,7 @@ export async function publishPolicyFiles(
 }
 
 /**
- * The audit event of a publish (the audit module's AuditEvent shape): who, the version before and
- * after, and why. `note` says how the actor is known (e.g. that a CLI actor was asserted, not verified).
+ * The audit event of a publish: who, the version before and after, and why. `note` says how the actor is known (e.g. that a CLI actor was asserted, not verified).
  */
 export function publishAuditEvent(change: {
   actor: string;
@@ -80,21 +80,7 @@ export function publishAuditEvent(change: {
   note?: string;
   /** The publication's test results: a forced publish says so, with the count of failing cases. */
   tests?: PublishedTests;
-}): {
-  timestamp: string;
-  actor_id: string;
-  actor_role: string;
-  app_id: string;
-  action: string;
-  resource_type: string;
-  resource_id: string;
-  scope: string;
-  request_id: string;
-  trace_id: string;
-  outcome: 'allow';
-  reason: string;
-  policy_version: string;
-} {
+}): AuditEvent {
   const forced = change.tests?.forced
     ? `forced past ${change.tests.failed} of ${change.tests.total} failing policy tests`
     : undefined;

@@ -1,27 +1,17 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicySet } from '../policy-library/index.js';
 import { variant } from '../policy-library/test-support.js';
-import { authorizeRequest, createPolicyCaches, type AuthorizeInput } from './authorize.js';
-import { DecisionReplay, recordDecision, sinceTime, type RecordedDecision } from './decisions.js';
+import { authorizeRequest, createPolicyCaches } from './authorize.js';
+import { DecisionReplay, recordDecision, sinceTime } from './decisions.js';
 import type { PolicySet } from './library.js';
-import { alice, bob, erin } from './test-support.js';
+import { alice, bob, decisionRecorder, erin } from './test-support.js';
 
 let policies: PolicySet;
 beforeAll(async () => {
   policies = await loadPolicySet();
 });
 
-// One set of caches for the file, as a node has: the many decisions below repeat a few questions.
-const caches = createPolicyCaches();
-
-function decided(
-  requestId: string,
-  input: Omit<AuthorizeInput, 'context'>,
-  at = new Date(),
-): RecordedDecision {
-  const full = { ...input, context: { fields: ['first_name'], recordCount: 1, ip: '10.1.2.0/24', time: at } };
-  return recordDecision(requestId, full, authorizeRequest(policies, full, caches));
-}
+const decided = decisionRecorder(() => policies);
 
 const emeaRecord = { id: 'c1', territory: 'EMEA', owner: 'bob@example.com', account: 'a1' };
 
