@@ -326,6 +326,49 @@ describe.skipIf(!testRedisUrl)('Redis across nodes', () => {
     });
   });
 
+  it('a connection lost again while it resubscribes neither crashes the node nor leaves it deaf', async () => {
+    const [a, b] = await twoNodes(uniquePrefix('resubscribe'));
+    const onA = list(stores[0] as Store, a);
+    const onB = list(stores[1] as Store, b);
+    await Promise.all([onA.ready(), onB.ready()]);
+    // An unhandled rejection ends a Node process: this one would take the node down with it.
+    const unhandled: unknown[] = [];
+    const collect = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', collect);
+    try {
+      proxy.cut();
+      await waitFor(() => !b.revocationFanout.listening);
+      proxy.dropOnNext('subscribe');
+      proxy.restore();
+      await sleep(2500);
+      await waitFor(() => b.revocationFanout.listening);
+      const token = claims();
+      onB.check(token);
+      await recordRevocation(brokerDb((stores[0] as Store).db), {
+        kind: 'jti',
+        value: token.jti,
+        expiresAt: nowSeconds() + 60,
+        reason: 'test',
+        now: nowSeconds(),
+      });
+      await onA.sync();
+      await waitFor(() => {
+        try {
+          onB.check(token);
+          return false;
+        } catch (error) {
+          return (error as { code?: string }).code === 'TOKEN_REVOKED';
+        }
+      });
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', collect);
+      proxy.restore();
+      onA.close();
+      onB.close();
+    }
+  });
+
   it('/readyz names Redis when it is down, and what that means', async () => {
     const [, b] = await twoNodes(uniquePrefix('ready'));
     const store = stores[1] as Store;

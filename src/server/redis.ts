@@ -66,7 +66,10 @@ export async function connectRedis(config: Config, logger: Logger): Promise<Redi
   };
   // Commands issued in one event-loop turn (many requests' limit checks) go out in one write.
   const client = new Redis(url, { ...options, enableAutoPipelining: true });
-  const subscriber = client.duplicate(options);
+  // We subscribe again ourselves after a break: ioredis's own resubscription leaves its promise
+  // unhandled, so a connection lost again in the middle of it would end the process, and the channels
+  // it had not confirmed would be forgotten at the next reconnect.
+  const subscriber = client.duplicate({ ...options, autoResubscribe: false });
   let lastError: unknown;
   for (const [name, connection] of [
     ['commands', client],
@@ -90,9 +93,24 @@ export async function connectRedis(config: Config, logger: Logger): Promise<Redi
   subscriber.on('message', (from: string) => {
     for (const listener of listeners.get(from) ?? []) listener();
   });
-  // Back after a break (ioredis subscribes again by itself): notices sent meanwhile were lost.
-  subscriber.on('ready', () => {
+  /** True from Redis's confirmation of every channel until the connection closes. */
+  let subscribed = false;
+  subscriber.on('close', () => {
+    subscribed = false;
+  });
+  const subscribeAll = async () => {
+    await subscriber.subscribe(...listeners.keys());
+    subscribed = true;
+    // Notices sent while this connection was away were lost: every listener reads afresh.
     for (const channel of listeners.values()) for (const listener of channel) listener();
+  };
+  let started = false;
+  subscriber.on('ready', () => {
+    if (!started) return;
+    subscribeAll().catch((err: unknown) => {
+      logger.warn({ err, redis: where }, 'resubscribing to notices failed; reconnecting to try again');
+      subscriber.disconnect(true);
+    });
   });
   /** Notices on `channel`; `unsent` is logged when one cannot be sent. */
   const fanout = (channel: string, unsent: string): Fanout & { readonly listening: boolean } => {
@@ -111,7 +129,7 @@ export async function connectRedis(config: Config, logger: Logger): Promise<Redi
         return () => mine.delete(listener);
       },
       get listening() {
-        return subscriber.status === 'ready';
+        return subscribed && subscriber.status === 'ready';
       },
     };
   };
@@ -142,7 +160,8 @@ export async function connectRedis(config: Config, logger: Logger): Promise<Redi
   try {
     await client.connect();
     await subscriber.connect();
-    await subscriber.subscribe(...listeners.keys());
+    await subscribeAll();
+    started = true;
     // Throttles set before this node started hold from its first request.
     await limits.refreshThrottles();
   } catch (cause) {
@@ -175,7 +194,7 @@ export async function connectRedis(config: Config, logger: Logger): Promise<Redi
         );
       }
       await client.ping();
-      if (subscriber.status !== 'ready') {
+      if (!subscribed || subscriber.status !== 'ready') {
         throw new Error(`revocation and throttle notices are not arriving (connection ${subscriber.status})`);
       }
     },
@@ -185,7 +204,7 @@ export async function connectRedis(config: Config, logger: Logger): Promise<Redi
         help: '1 when both Redis connections (commands, revocation notices) are ready',
         registers: [registry],
         collect() {
-          this.set(client.status === 'ready' && subscriber.status === 'ready' ? 1 : 0);
+          this.set(client.status === 'ready' && subscribed ? 1 : 0);
         },
       });
       new Gauge({

@@ -45,6 +45,8 @@ export interface RedisProxy {
   cut(): void;
   /** Accepts connections again. */
   restore(): void;
+  /** Drops the next connection whose client sends `command` (e.g. SUBSCRIBE), as the command goes out. */
+  dropOnNext(command: string): void;
   close(): Promise<void>;
 }
 
@@ -54,12 +56,18 @@ export async function startRedisProxy(target = testRedisUrl): Promise<RedisProxy
   const { hostname, port } = new URL(target);
   const sockets = new Set<Socket>();
   let down = false;
+  let dropOn: RegExp | undefined;
   const server: Server = createServer((inbound) => {
     if (down) {
       inbound.destroy();
       return;
     }
     const outbound = connectTcp({ host: hostname, port: Number(port || 6379) });
+    inbound.on('data', (chunk: Buffer) => {
+      if (dropOn === undefined || !dropOn.test(chunk.toString('latin1'))) return;
+      dropOn = undefined;
+      inbound.destroy();
+    });
     for (const [a, b] of [
       [inbound, outbound],
       [outbound, inbound],
@@ -83,6 +91,10 @@ export async function startRedisProxy(target = testRedisUrl): Promise<RedisProxy
     },
     restore() {
       down = false;
+    },
+    dropOnNext(command) {
+      // RESP sends a command's name as a bulk string: $<length>\r\n<name>\r\n.
+      dropOn = new RegExp(`\\$${command.length}\\r\\n${command}\\r\\n`, 'i');
     },
     async close() {
       down = true;
