@@ -84,6 +84,34 @@ async function expectAccessible(screen: string): Promise<void> {
 }
 
 describe('the console', () => {
+  it("opens a problem's type as a page styled under its own CSP, readable and linked to every code", async () => {
+    const { page } = browser;
+    const refused = await fetch(`${demo.url}/crm/v1/contacts`);
+    const problem = (await refused.json()) as { type: string; code: string };
+    expect(problem.type).toMatch(new RegExp(`^${demo.url}/problems/`));
+    const violations: string[] = [];
+    const onConsole = (message: { text(): string }) => {
+      if (message.text().includes('Content Security Policy')) violations.push(message.text());
+    };
+    page.on('console', onConsole);
+    try {
+      await page.goto(problem.type);
+      await expect(page.locator('h1').textContent()).resolves.toBe(problem.code);
+      // The stylesheet is admitted by its hash: a layout rule of it took effect, and nothing was refused.
+      await expect(page.evaluate(() => getComputedStyle(document.body).maxWidth)).resolves.toBe('960px');
+      await expectAccessible('problem-page');
+      await page.getByRole('link', { name: 'All error codes' }).click();
+      await page.waitForURL(`${demo.url}/problems#${problem.type.split('/').at(-1)}`);
+      await expect(
+        page.locator(`tr[id="${problem.type.split('/').at(-1)}"] td:first-child code`).textContent(),
+      ).resolves.toBe(problem.code);
+      await expectAccessible('problem-table');
+      expect(violations).toEqual([]);
+    } finally {
+      page.off('console', onConsole);
+    }
+  });
+
   it('serves the console under a strict CSP, and / and deep links lead to it', async () => {
     const root = await fetch(`${demo.url}/`, { redirect: 'manual' });
     expect(root.status).toBe(302);
