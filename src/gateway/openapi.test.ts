@@ -350,7 +350,9 @@ describe('narrowOpenApi: the whole API', () => {
   });
 
   it('refuses a server URL that is not http(s) as a programming mistake', () => {
-    expect(() => narrowOpenApi(generated, { ...options, serverUrl: 'javascript:alert(1)' })).toThrow(TypeError);
+    expect(() => narrowOpenApi(generated, { ...options, serverUrl: 'javascript:alert(1)' })).toThrow(
+      TypeError,
+    );
   });
 });
 

@@ -48,7 +48,6 @@ const requestIdHeader: Json = {
   schema: { type: 'string' },
 };
 
-
 interface Access {
   scopes: string[];
   fields: FieldMeta[];
@@ -313,16 +312,23 @@ function objectSchemas(access: ObjectAccess, masked: ReadonlySet<string>): Json 
 }
 
 /**
- * The generated operations of the generic CRM routes (shapes.ts), by operationId: where each lands
- * for one object, which scopes open it, and the per-object shapes of its body and answer.
+ * The generated operations of the generic CRM routes (shapes.ts), by operationId: which scopes open
+ * each for one object, whether it is named for many records, and the object's shapes of its body and answer.
  */
 const crmOperations = [
-  { id: 'listRecords', item: false, part: 'read', verb: 'list', answer: 'List', body: undefined },
-  { id: 'getRecord', item: true, part: 'read', verb: 'get', answer: '', body: undefined },
-  { id: 'aggregateRecords', item: false, part: 'aggregate', verb: 'aggregate', answer: 'Aggregate', body: undefined },
-  { id: 'createRecord', item: false, part: 'write', verb: 'create', answer: 'Written', body: 'Create' },
-  { id: 'updateRecord', item: true, part: 'write', verb: 'update', answer: 'Written', body: 'Update' },
-  { id: 'deleteRecord', item: true, part: 'write', verb: 'delete', answer: undefined, body: undefined },
+  {
+    id: 'aggregateRecords',
+    many: true,
+    part: 'aggregate',
+    verb: 'aggregate',
+    answer: 'Aggregate',
+    body: undefined,
+  },
+  { id: 'listRecords', many: true, part: 'read', verb: 'list', answer: 'List', body: undefined },
+  { id: 'getRecord', many: false, part: 'read', verb: 'get', answer: '', body: undefined },
+  { id: 'createRecord', many: false, part: 'write', verb: 'create', answer: 'Written', body: 'Create' },
+  { id: 'updateRecord', many: false, part: 'write', verb: 'update', answer: 'Written', body: 'Update' },
+  { id: 'deleteRecord', many: false, part: 'write', verb: 'delete', answer: undefined, body: undefined },
 ] as const;
 
 interface GeneratedOperation {
@@ -388,7 +394,8 @@ function objectPaths(generated: Map<string, GeneratedOperation>, access: ObjectA
     const responses = op.responses as Record<string, Json>;
     for (const [status, response] of Object.entries(responses)) {
       const media = (response.content as Record<string, Json> | undefined)?.['application/json'];
-      if (/^2/.test(status) && media && spec.answer !== undefined) media.schema = ref(`${name}${spec.answer}`);
+      if (/^2/.test(status) && media && spec.answer !== undefined)
+        media.schema = ref(`${name}${spec.answer}`);
     }
     const body = ((op.requestBody as Json | undefined)?.content as Record<string, Json> | undefined)?.[
       'application/json'
@@ -396,13 +403,17 @@ function objectPaths(generated: Map<string, GeneratedOperation>, access: ObjectA
     if (body && spec.body) body.schema = ref(`${name}${spec.body}`);
     const operation: Json = {
       ...op,
-      operationId: spec.verb === 'get' ? `get${name}` : `${spec.verb}${spec.item ? name : Plural}`,
+      operationId: `${spec.verb}${spec.many ? Plural : name}`,
       ...summaries[spec.verb](meta),
       security: security(part.scopes),
     };
     if (opParams.length > 0) operation.parameters = opParams;
     else delete operation.parameters;
-    out[path] = { ...out[path], ...(pathParams.length > 0 && { parameters: pathParams }), [found.method]: operation };
+    out[path] = {
+      ...out[path],
+      ...(pathParams.length > 0 && { parameters: pathParams }),
+      [found.method]: operation,
+    };
   }
   return out;
 }

@@ -51,7 +51,8 @@ function refusalOf(error: ValueError | undefined): InputError {
 }
 
 /** Text or null, as one JSON Schema type (fast-json-stringify needs no branch for it). */
-const TextOrNull = (description: string) => Type.Unsafe<string | null>({ type: ['string', 'null'], description });
+const TextOrNull = (description: string) =>
+  Type.Unsafe<string | null>({ type: ['string', 'null'], description });
 
 /** A CRM record as the gateway answers it: `id` and the fields this caller may read, as shown to them. */
 const CrmRecord = Type.Object(
@@ -71,6 +72,8 @@ export const Problem = Type.Object(
     detail: Type.String(),
     code: Type.String({ description: 'A stable Gatehouse error code, e.g. POLICY_DENIED.' }),
     instance: Type.Optional(Type.String({ description: 'The request id.' })),
+    error: Type.Optional(Type.String({ description: 'The OAuth error code, on the token endpoint.' })),
+    error_description: Type.Optional(Type.String()),
   },
   { $id: 'Problem', additionalProperties: true, description: 'RFC 7807 problem details.' },
 );
@@ -119,7 +122,9 @@ function answer(description: string, schema: TSchema, headers: Record<string, ob
   };
 }
 
-const pluralParam = Type.String({ description: 'The CRM object: accounts, contacts, opportunities or notes.' });
+const pluralParam = Type.String({
+  description: 'The CRM object: accounts, contacts, opportunities or notes.',
+});
 const recordParams = Type.Object({
   plural: pluralParam,
   id: Type.String({ description: 'The record id.' }),
@@ -183,7 +188,11 @@ export function crmRouteShapes(maxPageSize: number) {
         fields,
         filter,
         limit: Type.Optional(
-          Type.Integer({ minimum: 1, maximum: maxPageSize, description: `limit must be at most ${maxPageSize}` }),
+          Type.Integer({
+            minimum: 1,
+            maximum: maxPageSize,
+            description: `limit must be at most ${maxPageSize}`,
+          }),
         ),
         cursor: Type.Optional(
           Type.String({
@@ -216,7 +225,8 @@ export function crmRouteShapes(maxPageSize: number) {
         ),
         metric: Type.Optional(
           Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 8 })], {
-            description: 'What to compute per group, as in sum(amount); repeat for several. count when absent.',
+            description:
+              'What to compute per group, as in sum(amount); repeat for several. count when absent.',
           }),
         ),
         filter,

@@ -30,7 +30,7 @@ export interface paths {
       header?: never;
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
@@ -70,32 +70,12 @@ export interface paths {
       header?: never;
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
     /** Get one contact */
     get: operations['getContact'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/crm/v1/opportunities/aggregate': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * Aggregate opportunities
-     * @description Counts and metrics per group of opportunities, without raw records; groups too small to hide one record are suppressed.
-     */
-    get: operations['aggregateOpportunities'];
     put?: never;
     post?: never;
     delete?: never;
@@ -130,12 +110,32 @@ export interface paths {
       header?: never;
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
     /** Get one opportunity */
     get: operations['getOpportunity'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/crm/v1/opportunities/aggregate': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Aggregate opportunities
+     * @description Counts and metrics per group of opportunities, without raw records; groups too small to hide one record are suppressed.
+     */
+    get: operations['aggregateOpportunities'];
     put?: never;
     post?: never;
     delete?: never;
@@ -174,7 +174,7 @@ export interface paths {
       header?: never;
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
@@ -299,6 +299,8 @@ export interface components {
       /** @description The OAuth error code, on the token endpoint. */
       error?: string;
       error_description?: string;
+    } & {
+      [key: string]: unknown;
     };
     TokenRequest: {
       /** @enum {string} */
@@ -506,123 +508,10 @@ export interface components {
       opportunity_id?: string | null;
     };
   };
-  responses: {
-    /** @description The request is malformed (OAuth errors carry `error` and `error_description` too). */
-    BadRequest: {
-      headers: {
-        'x-request-id': components['headers']['RequestId'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
-    /** @description No access token, or an invalid, expired or revoked one. */
-    Unauthorized: {
-      headers: {
-        'x-request-id': components['headers']['RequestId'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
-    /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-    Forbidden: {
-      headers: {
-        'x-request-id': components['headers']['RequestId'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
-    /** @description No such record, or one this caller may not see (the two look the same). */
-    NotFound: {
-      headers: {
-        'x-request-id': components['headers']['RequestId'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
-    /** @description The record changed since the version named in If-Match; read it again. */
-    PreconditionFailed: {
-      headers: {
-        'x-request-id': components['headers']['RequestId'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
-    /** @description A parameter or field value is not valid; the body names it. */
-    InvalidInput: {
-      headers: {
-        'x-request-id': components['headers']['RequestId'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
-    /** @description A change needs If-Match with the ETag of the version it is based on. */
-    PreconditionRequired: {
-      headers: {
-        'x-request-id': components['headers']['RequestId'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
-    /** @description A rate limit or quota was reached. */
-    RateLimited: {
-      headers: {
-        'x-request-id': components['headers']['RequestId'];
-        'Retry-After': components['headers']['RetryAfter'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
-    /** @description A dependency is down and the request was refused safely. */
-    Unavailable: {
-      headers: {
-        'x-request-id': components['headers']['RequestId'];
-        'Retry-After': components['headers']['RetryAfter'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
-  };
-  parameters: {
-    /** @description The ETag of the version the change is based on, from a read or the previous write. */
-    IfMatch: string;
-    /** @description The record id. */
-    RecordId: string;
-    /** @description Only records matching this expression (on top of the row filter, which it can never widen). Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not` and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text ('2025-06-30'). Only fields you may read unmasked can be filtered on. At most 1024 characters, 16 comparisons, 5 levels of nesting and 100 values in a list. */
-    Filter: string;
-    /** @description Records per page. */
-    Limit: number;
-    /** @description The `next_cursor` of the previous page, as given. */
-    Cursor: string;
-  };
+  responses: never;
+  parameters: never;
   requestBodies: never;
-  headers: {
-    /** @description The id of this request; the audit trail and the server log carry it too. */
-    RequestId: string;
-    /** @description The version of the record, for If-Match. */
-    ETag: string;
-    /** @description The path of the new record. */
-    Location: string;
-    /** @description Seconds to wait before trying again. */
-    RetryAfter: number;
-  };
+  headers: never;
   pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -630,14 +519,14 @@ export interface operations {
   listAccounts: {
     parameters: {
       query?: {
-        /** @description The fields to return (id always comes back); every field the scopes allow when absent. */
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
         fields?: ('territory' | 'owner' | 'name' | 'industry' | 'annual_revenue')[];
         /** @description Only records matching this expression (on top of the row filter, which it can never widen). Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not` and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text ('2025-06-30'). Only fields you may read unmasked can be filtered on. At most 1024 characters, 16 comparisons, 5 levels of nesting and 100 values in a list. */
-        filter?: components['parameters']['Filter'];
-        /** @description Records per page. */
-        limit?: components['parameters']['Limit'];
+        filter?: string | string[];
+        /** @description limit must be at most 200 */
+        limit?: number;
         /** @description The `next_cursor` of the previous page, as given. */
-        cursor?: components['parameters']['Cursor'];
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -645,61 +534,182 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description A page of accounts */
+      /** @description A page of records */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['AccountList'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      422: components['responses']['InvalidInput'];
-      429: components['responses']['RateLimited'];
-      503: components['responses']['Unavailable'];
+      /** @description No access token, or an invalid, expired or revoked one. */
+      401: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+      403: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A parameter or field value is not valid; the body names it. */
+      422: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A rate limit or quota was reached. */
+      429: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down and the request was refused safely. */
+      503: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   getAccount: {
     parameters: {
       query?: {
-        /** @description The fields to return (id always comes back); every field the scopes allow when absent. */
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
         fields?: ('territory' | 'owner' | 'name' | 'industry' | 'annual_revenue')[];
       };
       header?: never;
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
     requestBody?: never;
     responses: {
-      /** @description The account */
+      /** @description The record */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
-          ETag: components['headers']['ETag'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description The version of the record, for If-Match. */
+          ETag?: string;
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['Account'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      404: components['responses']['NotFound'];
-      422: components['responses']['InvalidInput'];
-      429: components['responses']['RateLimited'];
-      503: components['responses']['Unavailable'];
+      /** @description No access token, or an invalid, expired or revoked one. */
+      401: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+      403: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such record, or one this caller may not see (the two look the same). */
+      404: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A parameter or field value is not valid; the body names it. */
+      422: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A rate limit or quota was reached. */
+      429: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down and the request was refused safely. */
+      503: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   listContacts: {
     parameters: {
       query?: {
-        /** @description The fields to return (id always comes back); every field the scopes allow when absent. */
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
         fields?: (
           | 'first_name'
           | 'last_name'
@@ -711,11 +721,11 @@ export interface operations {
           | 'national_id'
         )[];
         /** @description Only records matching this expression (on top of the row filter, which it can never widen). Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not` and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text ('2025-06-30'). Only fields you may read unmasked can be filtered on. At most 1024 characters, 16 comparisons, 5 levels of nesting and 100 values in a list. */
-        filter?: components['parameters']['Filter'];
-        /** @description Records per page. */
-        limit?: components['parameters']['Limit'];
+        filter?: string | string[];
+        /** @description limit must be at most 200 */
+        limit?: number;
         /** @description The `next_cursor` of the previous page, as given. */
-        cursor?: components['parameters']['Cursor'];
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -723,27 +733,82 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description A page of contacts */
+      /** @description A page of records */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['ContactList'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      422: components['responses']['InvalidInput'];
-      429: components['responses']['RateLimited'];
-      503: components['responses']['Unavailable'];
+      /** @description No access token, or an invalid, expired or revoked one. */
+      401: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+      403: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A parameter or field value is not valid; the body names it. */
+      422: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A rate limit or quota was reached. */
+      429: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down and the request was refused safely. */
+      503: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   getContact: {
     parameters: {
       query?: {
-        /** @description The fields to return (id always comes back); every field the scopes allow when absent. */
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
         fields?: (
           | 'first_name'
           | 'last_name'
@@ -758,29 +823,285 @@ export interface operations {
       header?: never;
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
     requestBody?: never;
     responses: {
-      /** @description The contact */
+      /** @description The record */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
-          ETag: components['headers']['ETag'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description The version of the record, for If-Match. */
+          ETag?: string;
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['Contact'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      404: components['responses']['NotFound'];
-      422: components['responses']['InvalidInput'];
-      429: components['responses']['RateLimited'];
-      503: components['responses']['Unavailable'];
+      /** @description No access token, or an invalid, expired or revoked one. */
+      401: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+      403: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such record, or one this caller may not see (the two look the same). */
+      404: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A parameter or field value is not valid; the body names it. */
+      422: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A rate limit or quota was reached. */
+      429: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down and the request was refused safely. */
+      503: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  listOpportunities: {
+    parameters: {
+      query?: {
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
+        fields?: ('owner' | 'name' | 'account_id' | 'stage' | 'amount' | 'close_date')[];
+        /** @description Only records matching this expression (on top of the row filter, which it can never widen). Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not` and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text ('2025-06-30'). Only fields you may read unmasked can be filtered on. At most 1024 characters, 16 comparisons, 5 levels of nesting and 100 values in a list. */
+        filter?: string | string[];
+        /** @description limit must be at most 200 */
+        limit?: number;
+        /** @description The `next_cursor` of the previous page, as given. */
+        cursor?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of records */
+      200: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['OpportunityList'];
+        };
+      };
+      /** @description No access token, or an invalid, expired or revoked one. */
+      401: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+      403: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A parameter or field value is not valid; the body names it. */
+      422: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A rate limit or quota was reached. */
+      429: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down and the request was refused safely. */
+      503: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  getOpportunity: {
+    parameters: {
+      query?: {
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
+        fields?: ('owner' | 'name' | 'account_id' | 'stage' | 'amount' | 'close_date')[];
+      };
+      header?: never;
+      path: {
+        /** @description The record id. */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The record */
+      200: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description The version of the record, for If-Match. */
+          ETag?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Opportunity'];
+        };
+      };
+      /** @description No access token, or an invalid, expired or revoked one. */
+      401: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+      403: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such record, or one this caller may not see (the two look the same). */
+      404: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A parameter or field value is not valid; the body names it. */
+      422: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A rate limit or quota was reached. */
+      429: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down and the request was refused safely. */
+      503: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   aggregateOpportunities: {
@@ -799,7 +1120,7 @@ export interface operations {
           | 'max(close_date)'
         )[];
         /** @description Only records matching this expression (on top of the row filter, which it can never widen). Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not` and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text ('2025-06-30'). Only fields you may read unmasked can be filtered on. At most 1024 characters, 16 comparisons, 5 levels of nesting and 100 values in a list. */
-        filter?: components['parameters']['Filter'];
+        filter?: string | string[];
       };
       header?: never;
       path?: never;
@@ -807,103 +1128,89 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Groups of opportunities */
+      /** @description Groups of records */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['OpportunityAggregate'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      422: components['responses']['InvalidInput'];
-      429: components['responses']['RateLimited'];
-      503: components['responses']['Unavailable'];
-    };
-  };
-  listOpportunities: {
-    parameters: {
-      query?: {
-        /** @description The fields to return (id always comes back); every field the scopes allow when absent. */
-        fields?: ('owner' | 'name' | 'account_id' | 'stage' | 'amount' | 'close_date')[];
-        /** @description Only records matching this expression (on top of the row filter, which it can never widen). Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not` and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text ('2025-06-30'). Only fields you may read unmasked can be filtered on. At most 1024 characters, 16 comparisons, 5 levels of nesting and 100 values in a list. */
-        filter?: components['parameters']['Filter'];
-        /** @description Records per page. */
-        limit?: components['parameters']['Limit'];
-        /** @description The `next_cursor` of the previous page, as given. */
-        cursor?: components['parameters']['Cursor'];
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description A page of opportunities */
-      200: {
+      /** @description No access token, or an invalid, expired or revoked one. */
+      401: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
-          'application/json': components['schemas']['OpportunityList'];
+          'application/problem+json': components['schemas']['Problem'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      422: components['responses']['InvalidInput'];
-      429: components['responses']['RateLimited'];
-      503: components['responses']['Unavailable'];
-    };
-  };
-  getOpportunity: {
-    parameters: {
-      query?: {
-        /** @description The fields to return (id always comes back); every field the scopes allow when absent. */
-        fields?: ('owner' | 'name' | 'account_id' | 'stage' | 'amount' | 'close_date')[];
-      };
-      header?: never;
-      path: {
-        /** @description The record id. */
-        id: components['parameters']['RecordId'];
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description The opportunity */
-      200: {
+      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+      403: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
-          ETag: components['headers']['ETag'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
-          'application/json': components['schemas']['Opportunity'];
+          'application/problem+json': components['schemas']['Problem'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      404: components['responses']['NotFound'];
-      422: components['responses']['InvalidInput'];
-      429: components['responses']['RateLimited'];
-      503: components['responses']['Unavailable'];
+      /** @description A parameter or field value is not valid; the body names it. */
+      422: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A rate limit or quota was reached. */
+      429: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down and the request was refused safely. */
+      503: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   listNotes: {
     parameters: {
       query?: {
-        /** @description The fields to return (id always comes back); every field the scopes allow when absent. */
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
         fields?: ('body' | 'author' | 'account_id' | 'contact_id' | 'opportunity_id' | 'created_at')[];
         /** @description Only records matching this expression (on top of the row filter, which it can never widen). Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not` and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text ('2025-06-30'). Only fields you may read unmasked can be filtered on. At most 1024 characters, 16 comparisons, 5 levels of nesting and 100 values in a list. */
-        filter?: components['parameters']['Filter'];
-        /** @description Records per page. */
-        limit?: components['parameters']['Limit'];
+        filter?: string | string[];
+        /** @description limit must be at most 200 */
+        limit?: number;
         /** @description The `next_cursor` of the previous page, as given. */
-        cursor?: components['parameters']['Cursor'];
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -911,21 +1218,76 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description A page of notes */
+      /** @description A page of records */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['NoteList'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      422: components['responses']['InvalidInput'];
-      429: components['responses']['RateLimited'];
-      503: components['responses']['Unavailable'];
+      /** @description No access token, or an invalid, expired or revoked one. */
+      401: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+      403: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A parameter or field value is not valid; the body names it. */
+      422: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A rate limit or quota was reached. */
+      429: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down and the request was refused safely. */
+      503: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   createNote: {
@@ -935,75 +1297,199 @@ export interface operations {
       path?: never;
       cookie?: never;
     };
+    /** @description Field values; only the fields the write scopes allow. */
     requestBody: {
       content: {
         'application/json': components['schemas']['NoteCreate'];
       };
     };
     responses: {
-      /** @description The note as stored */
+      /** @description The record as stored */
       201: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
-          ETag: components['headers']['ETag'];
-          Location: components['headers']['Location'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description The version of the record, for If-Match. */
+          ETag?: string;
+          /** @description The path of the new record. */
+          Location?: string;
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['NoteWritten'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      422: components['responses']['InvalidInput'];
-      429: components['responses']['RateLimited'];
-      503: components['responses']['Unavailable'];
+      /** @description No access token, or an invalid, expired or revoked one. */
+      401: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+      403: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A parameter or field value is not valid; the body names it. */
+      422: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A rate limit or quota was reached. */
+      429: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down and the request was refused safely. */
+      503: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   getNote: {
     parameters: {
       query?: {
-        /** @description The fields to return (id always comes back); every field the scopes allow when absent. */
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
         fields?: ('body' | 'author' | 'account_id' | 'contact_id' | 'opportunity_id' | 'created_at')[];
       };
       header?: never;
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
     requestBody?: never;
     responses: {
-      /** @description The note */
+      /** @description The record */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
-          ETag: components['headers']['ETag'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description The version of the record, for If-Match. */
+          ETag?: string;
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['Note'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      404: components['responses']['NotFound'];
-      422: components['responses']['InvalidInput'];
-      429: components['responses']['RateLimited'];
-      503: components['responses']['Unavailable'];
+      /** @description No access token, or an invalid, expired or revoked one. */
+      401: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+      403: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such record, or one this caller may not see (the two look the same). */
+      404: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A parameter or field value is not valid; the body names it. */
+      422: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A rate limit or quota was reached. */
+      429: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down and the request was refused safely. */
+      503: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   deleteNote: {
     parameters: {
       query?: never;
-      header: {
+      header?: {
         /** @description The ETag of the version the change is based on, from a read or the previous write. */
-        'If-Match': components['parameters']['IfMatch'];
+        'if-match'?: string;
       };
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
@@ -1012,34 +1498,120 @@ export interface operations {
       /** @description Deleted */
       204: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content?: never;
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      404: components['responses']['NotFound'];
-      412: components['responses']['PreconditionFailed'];
-      422: components['responses']['InvalidInput'];
-      428: components['responses']['PreconditionRequired'];
-      429: components['responses']['RateLimited'];
-      503: components['responses']['Unavailable'];
+      /** @description No access token, or an invalid, expired or revoked one. */
+      401: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+      403: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such record, or one this caller may not see (the two look the same). */
+      404: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The record changed since the version named in If-Match; read it again. */
+      412: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A parameter or field value is not valid; the body names it. */
+      422: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A change needs If-Match with the ETag of the version it is based on. */
+      428: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A rate limit or quota was reached. */
+      429: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down and the request was refused safely. */
+      503: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   updateNote: {
     parameters: {
       query?: never;
-      header: {
+      header?: {
         /** @description The ETag of the version the change is based on, from a read or the previous write. */
-        'If-Match': components['parameters']['IfMatch'];
+        'if-match'?: string;
       };
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
+    /** @description Field values; only the fields the write scopes allow. */
     requestBody: {
       content: {
         'application/json': components['schemas']['NoteUpdate'];
@@ -1049,22 +1621,108 @@ export interface operations {
       /** @description The fields written */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
-          ETag: components['headers']['ETag'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description The version of the record, for If-Match. */
+          ETag?: string;
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['NoteWritten'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      404: components['responses']['NotFound'];
-      412: components['responses']['PreconditionFailed'];
-      422: components['responses']['InvalidInput'];
-      428: components['responses']['PreconditionRequired'];
-      429: components['responses']['RateLimited'];
-      503: components['responses']['Unavailable'];
+      /** @description No access token, or an invalid, expired or revoked one. */
+      401: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+      403: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such record, or one this caller may not see (the two look the same). */
+      404: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The record changed since the version named in If-Match; read it again. */
+      412: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A parameter or field value is not valid; the body names it. */
+      422: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A change needs If-Match with the ETag of the version it is based on. */
+      428: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A rate limit or quota was reached. */
+      429: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down and the request was refused safely. */
+      503: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   exchangeToken: {
@@ -1083,7 +1741,8 @@ export interface operations {
       /** @description An access token */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1093,7 +1752,8 @@ export interface operations {
       /** @description An OAuth error: `error` and `error_description` (RFC 6749 §5.2) with the problem members. */
       400: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1103,7 +1763,8 @@ export interface operations {
       /** @description An OAuth error: `error` and `error_description` (RFC 6749 §5.2) with the problem members. */
       401: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1113,7 +1774,8 @@ export interface operations {
       /** @description An OAuth error: `error` and `error_description` (RFC 6749 §5.2) with the problem members. */
       429: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1123,7 +1785,8 @@ export interface operations {
       /** @description An OAuth error: `error` and `error_description` (RFC 6749 §5.2) with the problem members. */
       503: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1139,8 +1802,7 @@ export interface operations {
         app_id?: string;
         since?: string;
         limit?: number;
-        /** @description The `next_cursor` of the previous page, as given. */
-        cursor?: components['parameters']['Cursor'];
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -1151,18 +1813,73 @@ export interface operations {
       /** @description A page of events */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['AuditEventPage'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      422: components['responses']['InvalidInput'];
-      429: components['responses']['RateLimited'];
-      503: components['responses']['Unavailable'];
+      /** @description No access token, or an invalid, expired or revoked one. */
+      401: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+      403: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A parameter or field value is not valid; the body names it. */
+      422: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A rate limit or quota was reached. */
+      429: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down and the request was refused safely. */
+      503: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   getAuditCheckpoint: {
@@ -1177,17 +1894,62 @@ export interface operations {
       /** @description A signed note */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
           'text/plain': string;
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      429: components['responses']['RateLimited'];
-      503: components['responses']['Unavailable'];
+      /** @description No access token, or an invalid, expired or revoked one. */
+      401: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+      403: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A rate limit or quota was reached. */
+      429: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down and the request was refused safely. */
+      503: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   getInclusionProof: {
@@ -1207,18 +1969,73 @@ export interface operations {
       /** @description Hashes in RFC 9162 order */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['ProofHashes'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      422: components['responses']['InvalidInput'];
-      429: components['responses']['RateLimited'];
-      503: components['responses']['Unavailable'];
+      /** @description No access token, or an invalid, expired or revoked one. */
+      401: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+      403: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A parameter or field value is not valid; the body names it. */
+      422: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A rate limit or quota was reached. */
+      429: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down and the request was refused safely. */
+      503: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
   getConsistencyProof: {
@@ -1238,18 +2055,73 @@ export interface operations {
       /** @description Hashes in RFC 9162 order */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['ProofHashes'];
         };
       };
-      401: components['responses']['Unauthorized'];
-      403: components['responses']['Forbidden'];
-      422: components['responses']['InvalidInput'];
-      429: components['responses']['RateLimited'];
-      503: components['responses']['Unavailable'];
+      /** @description No access token, or an invalid, expired or revoked one. */
+      401: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+      403: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A parameter or field value is not valid; the body names it. */
+      422: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A rate limit or quota was reached. */
+      429: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down and the request was refused safely. */
+      503: {
+        headers: {
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
     };
   };
 }
