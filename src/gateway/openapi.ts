@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import { crmObjects, type CrmObject, type FieldMeta, type ObjectMeta } from '../crm/index.js';
@@ -101,6 +102,7 @@ export function narrowOpenApi(generated: Json, opts: OpenApiOptions): Json {
     scopeDescriptions[auditScope] = 'Read the audit trail, its checkpoints and proofs';
     Object.assign(paths, auditPaths(operations));
   }
+  const responses = shareProblemAnswers(paths);
 
   return {
     openapi: generated.openapi,
@@ -130,6 +132,7 @@ export function narrowOpenApi(generated: Json, opts: OpenApiOptions): Json {
     paths,
     components: {
       schemas,
+      responses,
       securitySchemes: {
         gatehouse_oauth: {
           type: 'oauth2',
@@ -563,6 +566,42 @@ function auditPaths(generated: Map<string, GeneratedOperation>): Json {
       count('to', 'The newer tree size'),
     ]),
   };
+}
+
+/** The components the problem answers of every operation share, by status. */
+const problemAnswerNames: Readonly<Record<string, string>> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  412: 'PreconditionFailed',
+  422: 'InvalidInput',
+  428: 'PreconditionRequired',
+  429: 'RateLimited',
+  503: 'Unavailable',
+};
+
+/**
+ * Every route declares its problem answers in full; the document names each once (components.responses)
+ * and refers to it, so clients get one type per answer. An answer unlike the first of its status stays
+ * where it is.
+ */
+function shareProblemAnswers(paths: Json): Json {
+  const shared: Record<string, Json> = {};
+  for (const item of Object.values(paths) as Json[]) {
+    for (const op of Object.values(item) as Json[]) {
+      const answers = op.responses as Record<string, Json> | undefined;
+      for (const [status, response] of Object.entries(answers ?? {})) {
+        const name = problemAnswerNames[status];
+        const content = response.content as Json | undefined;
+        if (!name || !content?.['application/problem+json']) continue;
+        shared[name] ??= response;
+        if (isDeepStrictEqual(shared[name], response)) {
+          answers![status] = { $ref: `#/components/responses/${name}` };
+        }
+      }
+    }
+  }
+  return shared;
 }
 
 /** One requirement per scope: any one of them is enough (a bearer token is checked the same way). */

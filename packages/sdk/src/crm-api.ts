@@ -84,6 +84,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/crm/v1/opportunities/aggregate': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Aggregate opportunities
+     * @description Counts and metrics per group of opportunities, without raw records; groups too small to hide one record are suppressed.
+     */
+    get: operations['aggregateOpportunities'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/crm/v1/opportunities': {
     parameters: {
       query?: never;
@@ -116,26 +136,6 @@ export interface paths {
     };
     /** Get one opportunity */
     get: operations['getOpportunity'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/crm/v1/opportunities/aggregate': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * Aggregate opportunities
-     * @description Counts and metrics per group of opportunities, without raw records; groups too small to hide one record are suppressed.
-     */
-    get: operations['aggregateOpportunities'];
     put?: never;
     post?: never;
     delete?: never;
@@ -508,7 +508,100 @@ export interface components {
       opportunity_id?: string | null;
     };
   };
-  responses: never;
+  responses: {
+    /** @description No access token, or an invalid, expired or revoked one. */
+    Unauthorized: {
+      headers: {
+        /** @description The id of this request; the audit trail and the server log carry it too. */
+        'x-request-id'?: string;
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /** @description Denied by policy or outside the granted scopes; the body names the rule. */
+    Forbidden: {
+      headers: {
+        /** @description The id of this request; the audit trail and the server log carry it too. */
+        'x-request-id'?: string;
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /** @description A parameter or field value is not valid; the body names it. */
+    InvalidInput: {
+      headers: {
+        /** @description The id of this request; the audit trail and the server log carry it too. */
+        'x-request-id'?: string;
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /** @description A rate limit or quota was reached. */
+    RateLimited: {
+      headers: {
+        /** @description The id of this request; the audit trail and the server log carry it too. */
+        'x-request-id'?: string;
+        /** @description Seconds to wait before trying again. */
+        'Retry-After'?: number;
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /** @description A dependency is down and the request was refused safely. */
+    Unavailable: {
+      headers: {
+        /** @description The id of this request; the audit trail and the server log carry it too. */
+        'x-request-id'?: string;
+        /** @description Seconds to wait before trying again. */
+        'Retry-After'?: number;
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /** @description No such record, or one this caller may not see (the two look the same). */
+    NotFound: {
+      headers: {
+        /** @description The id of this request; the audit trail and the server log carry it too. */
+        'x-request-id'?: string;
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /** @description The record changed since the version named in If-Match; read it again. */
+    PreconditionFailed: {
+      headers: {
+        /** @description The id of this request; the audit trail and the server log carry it too. */
+        'x-request-id'?: string;
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /** @description A change needs If-Match with the ETag of the version it is based on. */
+    PreconditionRequired: {
+      headers: {
+        /** @description The id of this request; the audit trail and the server log carry it too. */
+        'x-request-id'?: string;
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+  };
   parameters: never;
   requestBodies: never;
   headers: never;
@@ -545,65 +638,11 @@ export interface operations {
           'application/json': components['schemas']['AccountList'];
         };
       };
-      /** @description No access token, or an invalid, expired or revoked one. */
-      401: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-      403: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A parameter or field value is not valid; the body names it. */
-      422: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A rate limit or quota was reached. */
-      429: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A dependency is down and the request was refused safely. */
-      503: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      422: components['responses']['InvalidInput'];
+      429: components['responses']['RateLimited'];
+      503: components['responses']['Unavailable'];
     };
   };
   getAccount: {
@@ -634,76 +673,12 @@ export interface operations {
           'application/json': components['schemas']['Account'];
         };
       };
-      /** @description No access token, or an invalid, expired or revoked one. */
-      401: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-      403: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description No such record, or one this caller may not see (the two look the same). */
-      404: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A parameter or field value is not valid; the body names it. */
-      422: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A rate limit or quota was reached. */
-      429: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A dependency is down and the request was refused safely. */
-      503: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      422: components['responses']['InvalidInput'];
+      429: components['responses']['RateLimited'];
+      503: components['responses']['Unavailable'];
     };
   };
   listContacts: {
@@ -744,65 +719,11 @@ export interface operations {
           'application/json': components['schemas']['ContactList'];
         };
       };
-      /** @description No access token, or an invalid, expired or revoked one. */
-      401: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-      403: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A parameter or field value is not valid; the body names it. */
-      422: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A rate limit or quota was reached. */
-      429: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A dependency is down and the request was refused safely. */
-      503: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      422: components['responses']['InvalidInput'];
+      429: components['responses']['RateLimited'];
+      503: components['responses']['Unavailable'];
     };
   };
   getContact: {
@@ -842,266 +763,12 @@ export interface operations {
           'application/json': components['schemas']['Contact'];
         };
       };
-      /** @description No access token, or an invalid, expired or revoked one. */
-      401: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-      403: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description No such record, or one this caller may not see (the two look the same). */
-      404: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A parameter or field value is not valid; the body names it. */
-      422: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A rate limit or quota was reached. */
-      429: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A dependency is down and the request was refused safely. */
-      503: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-    };
-  };
-  listOpportunities: {
-    parameters: {
-      query?: {
-        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
-        fields?: ('owner' | 'name' | 'account_id' | 'stage' | 'amount' | 'close_date')[];
-        /** @description Only records matching this expression (on top of the row filter, which it can never widen). Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not` and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text ('2025-06-30'). Only fields you may read unmasked can be filtered on. At most 1024 characters, 16 comparisons, 5 levels of nesting and 100 values in a list. */
-        filter?: string | string[];
-        /** @description limit must be at most 200 */
-        limit?: number;
-        /** @description The `next_cursor` of the previous page, as given. */
-        cursor?: string;
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description A page of records */
-      200: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['OpportunityList'];
-        };
-      };
-      /** @description No access token, or an invalid, expired or revoked one. */
-      401: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-      403: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A parameter or field value is not valid; the body names it. */
-      422: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A rate limit or quota was reached. */
-      429: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A dependency is down and the request was refused safely. */
-      503: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-    };
-  };
-  getOpportunity: {
-    parameters: {
-      query?: {
-        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
-        fields?: ('owner' | 'name' | 'account_id' | 'stage' | 'amount' | 'close_date')[];
-      };
-      header?: never;
-      path: {
-        /** @description The record id. */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description The record */
-      200: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description The version of the record, for If-Match. */
-          ETag?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Opportunity'];
-        };
-      };
-      /** @description No access token, or an invalid, expired or revoked one. */
-      401: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-      403: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description No such record, or one this caller may not see (the two look the same). */
-      404: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A parameter or field value is not valid; the body names it. */
-      422: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A rate limit or quota was reached. */
-      429: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A dependency is down and the request was refused safely. */
-      503: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      422: components['responses']['InvalidInput'];
+      429: components['responses']['RateLimited'];
+      503: components['responses']['Unavailable'];
     };
   };
   aggregateOpportunities: {
@@ -1139,65 +806,83 @@ export interface operations {
           'application/json': components['schemas']['OpportunityAggregate'];
         };
       };
-      /** @description No access token, or an invalid, expired or revoked one. */
-      401: {
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      422: components['responses']['InvalidInput'];
+      429: components['responses']['RateLimited'];
+      503: components['responses']['Unavailable'];
+    };
+  };
+  listOpportunities: {
+    parameters: {
+      query?: {
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
+        fields?: ('owner' | 'name' | 'account_id' | 'stage' | 'amount' | 'close_date')[];
+        /** @description Only records matching this expression (on top of the row filter, which it can never widen). Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not` and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text ('2025-06-30'). Only fields you may read unmasked can be filtered on. At most 1024 characters, 16 comparisons, 5 levels of nesting and 100 values in a list. */
+        filter?: string | string[];
+        /** @description limit must be at most 200 */
+        limit?: number;
+        /** @description The `next_cursor` of the previous page, as given. */
+        cursor?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of records */
+      200: {
         headers: {
           /** @description The id of this request; the audit trail and the server log carry it too. */
           'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
-          'application/problem+json': components['schemas']['Problem'];
+          'application/json': components['schemas']['OpportunityList'];
         };
       };
-      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-      403: {
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      422: components['responses']['InvalidInput'];
+      429: components['responses']['RateLimited'];
+      503: components['responses']['Unavailable'];
+    };
+  };
+  getOpportunity: {
+    parameters: {
+      query?: {
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
+        fields?: ('owner' | 'name' | 'account_id' | 'stage' | 'amount' | 'close_date')[];
+      };
+      header?: never;
+      path: {
+        /** @description The record id. */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The record */
+      200: {
         headers: {
           /** @description The id of this request; the audit trail and the server log carry it too. */
           'x-request-id'?: string;
+          /** @description The version of the record, for If-Match. */
+          ETag?: string;
           [name: string]: unknown;
         };
         content: {
-          'application/problem+json': components['schemas']['Problem'];
+          'application/json': components['schemas']['Opportunity'];
         };
       };
-      /** @description A parameter or field value is not valid; the body names it. */
-      422: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A rate limit or quota was reached. */
-      429: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A dependency is down and the request was refused safely. */
-      503: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      422: components['responses']['InvalidInput'];
+      429: components['responses']['RateLimited'];
+      503: components['responses']['Unavailable'];
     };
   };
   listNotes: {
@@ -1229,65 +914,11 @@ export interface operations {
           'application/json': components['schemas']['NoteList'];
         };
       };
-      /** @description No access token, or an invalid, expired or revoked one. */
-      401: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-      403: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A parameter or field value is not valid; the body names it. */
-      422: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A rate limit or quota was reached. */
-      429: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A dependency is down and the request was refused safely. */
-      503: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      422: components['responses']['InvalidInput'];
+      429: components['responses']['RateLimited'];
+      503: components['responses']['Unavailable'];
     };
   };
   createNote: {
@@ -1319,65 +950,11 @@ export interface operations {
           'application/json': components['schemas']['NoteWritten'];
         };
       };
-      /** @description No access token, or an invalid, expired or revoked one. */
-      401: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-      403: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A parameter or field value is not valid; the body names it. */
-      422: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A rate limit or quota was reached. */
-      429: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A dependency is down and the request was refused safely. */
-      503: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      422: components['responses']['InvalidInput'];
+      429: components['responses']['RateLimited'];
+      503: components['responses']['Unavailable'];
     };
   };
   getNote: {
@@ -1408,76 +985,12 @@ export interface operations {
           'application/json': components['schemas']['Note'];
         };
       };
-      /** @description No access token, or an invalid, expired or revoked one. */
-      401: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-      403: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description No such record, or one this caller may not see (the two look the same). */
-      404: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A parameter or field value is not valid; the body names it. */
-      422: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A rate limit or quota was reached. */
-      429: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A dependency is down and the request was refused safely. */
-      503: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      422: components['responses']['InvalidInput'];
+      429: components['responses']['RateLimited'];
+      503: components['responses']['Unavailable'];
     };
   };
   deleteNote: {
@@ -1504,98 +1017,14 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description No access token, or an invalid, expired or revoked one. */
-      401: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-      403: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description No such record, or one this caller may not see (the two look the same). */
-      404: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description The record changed since the version named in If-Match; read it again. */
-      412: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A parameter or field value is not valid; the body names it. */
-      422: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A change needs If-Match with the ETag of the version it is based on. */
-      428: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A rate limit or quota was reached. */
-      429: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A dependency is down and the request was refused safely. */
-      503: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      412: components['responses']['PreconditionFailed'];
+      422: components['responses']['InvalidInput'];
+      428: components['responses']['PreconditionRequired'];
+      429: components['responses']['RateLimited'];
+      503: components['responses']['Unavailable'];
     };
   };
   updateNote: {
@@ -1631,98 +1060,14 @@ export interface operations {
           'application/json': components['schemas']['NoteWritten'];
         };
       };
-      /** @description No access token, or an invalid, expired or revoked one. */
-      401: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-      403: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description No such record, or one this caller may not see (the two look the same). */
-      404: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description The record changed since the version named in If-Match; read it again. */
-      412: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A parameter or field value is not valid; the body names it. */
-      422: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A change needs If-Match with the ETag of the version it is based on. */
-      428: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A rate limit or quota was reached. */
-      429: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A dependency is down and the request was refused safely. */
-      503: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      412: components['responses']['PreconditionFailed'];
+      422: components['responses']['InvalidInput'];
+      428: components['responses']['PreconditionRequired'];
+      429: components['responses']['RateLimited'];
+      503: components['responses']['Unavailable'];
     };
   };
   exchangeToken: {
@@ -1821,65 +1166,11 @@ export interface operations {
           'application/json': components['schemas']['AuditEventPage'];
         };
       };
-      /** @description No access token, or an invalid, expired or revoked one. */
-      401: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-      403: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A parameter or field value is not valid; the body names it. */
-      422: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A rate limit or quota was reached. */
-      429: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A dependency is down and the request was refused safely. */
-      503: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      422: components['responses']['InvalidInput'];
+      429: components['responses']['RateLimited'];
+      503: components['responses']['Unavailable'];
     };
   };
   getAuditCheckpoint: {
@@ -1902,54 +1193,10 @@ export interface operations {
           'text/plain': string;
         };
       };
-      /** @description No access token, or an invalid, expired or revoked one. */
-      401: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-      403: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A rate limit or quota was reached. */
-      429: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A dependency is down and the request was refused safely. */
-      503: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      429: components['responses']['RateLimited'];
+      503: components['responses']['Unavailable'];
     };
   };
   getInclusionProof: {
@@ -1977,65 +1224,11 @@ export interface operations {
           'application/json': components['schemas']['ProofHashes'];
         };
       };
-      /** @description No access token, or an invalid, expired or revoked one. */
-      401: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-      403: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A parameter or field value is not valid; the body names it. */
-      422: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A rate limit or quota was reached. */
-      429: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A dependency is down and the request was refused safely. */
-      503: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      422: components['responses']['InvalidInput'];
+      429: components['responses']['RateLimited'];
+      503: components['responses']['Unavailable'];
     };
   };
   getConsistencyProof: {
@@ -2063,65 +1256,11 @@ export interface operations {
           'application/json': components['schemas']['ProofHashes'];
         };
       };
-      /** @description No access token, or an invalid, expired or revoked one. */
-      401: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description Denied by policy or outside the granted scopes; the body names the rule. */
-      403: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A parameter or field value is not valid; the body names it. */
-      422: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A rate limit or quota was reached. */
-      429: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
-      /** @description A dependency is down and the request was refused safely. */
-      503: {
-        headers: {
-          /** @description The id of this request; the audit trail and the server log carry it too. */
-          'x-request-id'?: string;
-          /** @description Seconds to wait before trying again. */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/problem+json': components['schemas']['Problem'];
-        };
-      };
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      422: components['responses']['InvalidInput'];
+      429: components['responses']['RateLimited'];
+      503: components['responses']['Unavailable'];
     };
   };
 }
