@@ -272,6 +272,34 @@ const schemaOf = (doc: Json, name: string) =>
 const propertiesOf = (doc: Json, name: string) =>
   Object.keys((schemaOf(doc, name)?.properties ?? {}) as Json);
 
+describe('what @fastify/swagger generates from the CRM routes', () => {
+  it('has each generic route once, with the shapes it declares, and the transform leaves no {plural}', () => {
+    expect(Object.keys(generated.paths as Json).sort()).toEqual([
+      '/crm/v1/{plural}',
+      '/crm/v1/{plural}/aggregate',
+      '/crm/v1/{plural}/{id}',
+    ]);
+    expect(operations(generated).map(({ op }) => op.operationId)).toEqual(
+      expect.arrayContaining([
+        'listRecords',
+        'getRecord',
+        'aggregateRecords',
+        'createRecord',
+        'updateRecord',
+        'deleteRecord',
+      ]),
+    );
+    const list = ((generated.paths as Json)['/crm/v1/{plural}'] as Json).get as Json;
+    const query = (list.parameters as Json[]).filter((p) => p.in === 'query').map((p) => p.name);
+    expect(query).toEqual(['fields', 'filter', 'limit', 'cursor']);
+    const problem = (list.responses as Record<string, Json>)['422']?.content as Json;
+    expect(problem['application/problem+json']).toEqual({
+      schema: { $ref: '#/components/schemas/Problem' },
+    });
+    expect(JSON.stringify(narrowOpenApi(generated, options))).not.toContain('{plural}');
+  });
+});
+
 describe('narrowOpenApi: the whole API', () => {
   let doc: Json;
   beforeAll(() => {
