@@ -64,7 +64,7 @@ const CrmRecord = Type.Object(
 );
 
 /** RFC 7807 problem details; members beyond these (the rule, the incident, the parameter) pass as they are. */
-export const Problem = Type.Object(
+const Problem = Type.Object(
   {
     type: Type.String({ format: 'uri' }),
     title: Type.String(),
