@@ -167,6 +167,31 @@ describe.each(backends)('the gateway over the %s CRM', (backend) => {
     await expectProblem(await demo.get('/crm/v1/accounts?cursor=AAAA', alice), 422, 'INVALID_INPUT');
   });
 
+  it('answer shapes: the compiled serialisers send every member as the pipeline answered it', async () => {
+    // Null values, masked text and problem extensions are not in the generic shapes: none may be dropped.
+    const [contact] = (await list('/crm/v1/contacts?limit=1&fields=first_name,phone,title', alice)).records;
+    expect(Object.keys(contact ?? {}).sort()).toEqual(['first_name', 'id', 'phone', 'title']);
+    const read = await json<Row>(
+      await demo.get(`/crm/v1/contacts/${String(contact?.id)}?fields=phone,email`, alice),
+    );
+    expect(Object.keys(read).sort()).toEqual(['email', 'id', 'phone']);
+    expect(typeof read.phone === 'string' || read.phone === null).toBe(true);
+    const [note] = (await list('/crm/v1/notes?limit=1&fields=body,opportunity_id,contact_id', alice)).records;
+    expect(Object.keys(note ?? {}).sort()).toEqual(['body', 'contact_id', 'id', 'opportunity_id']);
+    const tooMany = await expectProblem(
+      await demo.get('/crm/v1/contacts?limit=201', alice),
+      422,
+      'INVALID_INPUT',
+    );
+    expect(tooMany).toMatchObject({ detail: 'limit must be at most 200', parameter: 'limit' });
+    const outside = await expectProblem(
+      await demo.get('/crm/v1/accounts?fields=secret_sauce', alice),
+      403,
+      'FIELD_NOT_ALLOWED',
+    );
+    expect(outside).toMatchObject({ fields: ['secret_sauce'] });
+  });
+
   it('writes: a note created, read back, updated with If-Match, refused when stale, deleted', async () => {
     const contact = await ownAccountContact(demo, alice, 'alice@example.com');
     const created = await demo.send('POST', '/crm/v1/notes', alice, {

@@ -4,5 +4,4 @@ export { networkOf, refusalEvent } from './pipeline.js';
 export { authenticate, governed, recordIntent, recordRefusalsBeforeHandler, type Trail } from './pipeline.js';
 export type { TokenClaims } from './stages.js';
 export { cedarRuntimePolicy, type RuntimePolicy } from './policy.js';
-export { registerOpenApiRoute } from './openapi.js';
 export { storedWriteKeys, type WriteKeys } from './idempotency.js';

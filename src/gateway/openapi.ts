@@ -1,14 +1,18 @@
+import { isDeepStrictEqual } from 'node:util';
+import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import { crmObjects, type CrmObject, type FieldMeta, type ObjectMeta } from '../crm/index.js';
 import { InputError, NotFound } from '../errors/index.js';
-import { filterLimits } from './filter.js';
-import { authenticate, governed, identifyQuietly, type PipelineDeps } from './pipeline.js';
+import { authenticate, governed, identifyQuietly } from './pipeline.js';
+import type { GatewayDeps } from './request-stages.js';
 
 /**
  * The OpenAPI 3.1 document of the gateway, served at /openapi.json so that a maker can import it as a
- * custom connector in a low-code builder. For one app (`?app=call-notes`) it is narrowed to what that
- * app's approved scopes open: objects it cannot touch have no paths, fields it cannot read have no
- * schema properties, and the operations list the scopes that allow them.
+ * custom connector in a low-code builder. @fastify/swagger generates it from the shapes the CRM routes
+ * declare (shapes.ts); narrowOpenApi is our one transform over it: the generic `{plural}` routes become
+ * one set of paths per object with that object's record shapes, and for one app (`?app=call-notes`)
+ * only what its approved scopes open: objects it cannot touch have no paths, fields it cannot read have
+ * no schema properties, and the operations list the scopes that allow them.
  *
  * The document describes; it grants nothing. The gateway checks every request against the token's
  * scopes whatever a client read here.
@@ -33,8 +37,6 @@ export interface OpenApiOptions {
   maskedFields?: Iterable<string>;
   /** The app the document is narrowed for, named in its title and as the `client_id` example. */
   app?: { id: string; clientId?: string };
-  /** Largest `limit` of a page (`config.gateway.maxPageSize`). */
-  maxPageSize?: number;
 }
 
 /** Scopes that open an API rather than fields of an object. */
@@ -42,19 +44,10 @@ const auditScope = 'audit:read';
 const tokenExchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const idTokenType = 'urn:ietf:params:oauth:token-type:id_token';
 const aggregateFns = ['sum', 'avg', 'min', 'max'] as const;
-
-const errorResponses = {
-  400: 'BadRequest',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'NotFound',
-  412: 'PreconditionFailed',
-  422: 'InvalidInput',
-  428: 'PreconditionRequired',
-  429: 'RateLimited',
-  503: 'Unavailable',
-} as const;
-type ErrorStatus = keyof typeof errorResponses;
+const requestIdHeader: Json = {
+  description: 'The id of this request; the audit trail and the server log carry it too.',
+  schema: { type: 'string' },
+};
 
 interface Access {
   scopes: string[];
@@ -75,15 +68,17 @@ interface ObjectAccess {
 
 const isAggregateScope = (scope: string) => scope.endsWith('.aggregate');
 
-export function buildOpenApi(opts: OpenApiOptions): Json {
+/** The document of the routes @fastify/swagger generated (`generated`), per object and narrowed to `opts.scopes`. */
+export function narrowOpenApi(generated: Json, opts: OpenApiOptions): Json {
   if (!/^https?:\/\/[^\s]+$/.test(opts.serverUrl)) throw new TypeError('serverUrl must be an http(s) URL');
   const server = opts.serverUrl.replace(/\/+$/, '');
   const inPlay = opts.scopes ?? [...Object.keys(opts.fieldsets), auditScope];
   const masked = new Set(opts.maskedFields ?? []);
-  const maxPageSize = opts.maxPageSize ?? 200;
+  const operations = generatedOperations(generated);
 
   const paths: Json = {};
-  const schemas: Json = { ...commonSchemas() };
+  const components = (generated.components ?? {}) as Json;
+  const schemas: Json = { ...(components.schemas as Json | undefined), ...commonSchemas() };
   const scopeDescriptions: Record<string, string> = {};
 
   for (const object of crmObjects) {
@@ -100,16 +95,17 @@ export function buildOpenApi(opts: OpenApiOptions): Json {
       }
     }
     Object.assign(schemas, objectSchemas(access, masked));
-    Object.assign(paths, objectPaths(access));
+    Object.assign(paths, objectPaths(operations, access));
   }
   paths['/oauth/token'] = tokenPath(opts.app?.clientId, Object.keys(scopeDescriptions));
   if (inPlay.includes(auditScope)) {
     scopeDescriptions[auditScope] = 'Read the audit trail, its checkpoints and proofs';
-    Object.assign(paths, auditPaths());
+    Object.assign(paths, auditPaths(operations));
   }
+  const responses = shareProblemAnswers(paths);
 
   return {
-    openapi: '3.1.0',
+    openapi: generated.openapi,
     jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
     info: {
       title: opts.app ? `Gatehouse CRM gateway for ${opts.app.id}` : 'Gatehouse CRM gateway',
@@ -136,20 +132,7 @@ export function buildOpenApi(opts: OpenApiOptions): Json {
     paths,
     components: {
       schemas,
-      parameters: commonParameters(maxPageSize),
-      responses: commonResponses(),
-      headers: {
-        RequestId: {
-          description: 'The id of this request; the audit trail and the server log carry it too.',
-          schema: { type: 'string' },
-        },
-        ETag: { description: 'The version of the record, for If-Match.', schema: { type: 'string' } },
-        Location: { description: 'The path of the new record.', schema: { type: 'string' } },
-        RetryAfter: {
-          description: 'Seconds to wait before trying again.',
-          schema: { type: 'integer', minimum: 1 },
-        },
-      },
+      responses,
       securitySchemes: {
         gatehouse_oauth: {
           type: 'oauth2',
@@ -331,146 +314,154 @@ function objectSchemas(access: ObjectAccess, masked: ReadonlySet<string>): Json 
   return out;
 }
 
-function objectPaths(access: ObjectAccess): Json {
-  const { name, meta, read, aggregate, write } = access;
-  const plural = meta.plural;
-  const Plural = plural.charAt(0).toUpperCase() + plural.slice(1);
-  const ref = (schema: string) => ({ $ref: `#/components/schemas/${schema}` });
-  const readSecurity = security(read.scopes);
-  const writeSecurity = security(write.scopes);
-  const readable = read.fields.map((field) => field.name);
-  const fieldsParam = {
-    name: 'fields',
-    in: 'query',
-    description: 'The fields to return (id always comes back); every field the scopes allow when absent.',
-    style: 'form',
-    explode: false,
-    schema: { type: 'array', items: { type: 'string', enum: readable }, uniqueItems: true },
-  };
-  const collection: Json = {};
-  const item: Json = {};
-  const out: Json = {};
+/**
+ * The generated operations of the generic CRM routes (shapes.ts), by operationId: which scopes open
+ * each for one object, whether it is named for many records, and the object's shapes of its body and answer.
+ */
+const crmOperations = [
+  {
+    id: 'aggregateRecords',
+    many: true,
+    part: 'aggregate',
+    verb: 'aggregate',
+    answer: 'Aggregate',
+    body: undefined,
+  },
+  { id: 'listRecords', many: true, part: 'read', verb: 'list', answer: 'List', body: undefined },
+  { id: 'getRecord', many: false, part: 'read', verb: 'get', answer: '', body: undefined },
+  { id: 'createRecord', many: false, part: 'write', verb: 'create', answer: 'Written', body: 'Create' },
+  { id: 'updateRecord', many: false, part: 'write', verb: 'update', answer: 'Written', body: 'Update' },
+  { id: 'deleteRecord', many: false, part: 'write', verb: 'delete', answer: undefined, body: undefined },
+] as const;
 
-  if (read.scopes.length > 0) {
-    collection.get = {
-      operationId: `list${Plural}`,
-      summary: `List ${plural}`,
-      description: `A page of ${plural}, row-filtered by policy, in a stable order.`,
-      tags: ['crm'],
-      security: readSecurity,
-      parameters: [
-        fieldsParam,
-        { $ref: '#/components/parameters/Filter' },
-        { $ref: '#/components/parameters/Limit' },
-        { $ref: '#/components/parameters/Cursor' },
-      ],
-      responses: {
-        200: ok(`A page of ${plural}`, ref(`${name}List`)),
-        ...errors(401, 403, 422, 429, 503),
-      },
-    };
-    item.get = {
-      operationId: `get${name}`,
-      summary: `Get one ${meta.object}`,
-      tags: ['crm'],
-      security: readSecurity,
-      parameters: [fieldsParam],
-      responses: {
-        200: ok(`The ${meta.object}`, ref(name), ['ETag']),
-        ...errors(401, 403, 404, 422, 429, 503),
-      },
-    };
-  }
-  if (aggregate.scopes.length > 0) {
-    out[`/crm/v1/${plural}/aggregate`] = {
-      get: {
-        operationId: `aggregate${Plural}`,
-        summary: `Aggregate ${plural}`,
-        description: `Counts and metrics per group of ${plural}, without raw records; groups too small to hide one record are suppressed.`,
-        tags: ['crm'],
-        security: security(aggregate.scopes),
-        parameters: [
-          {
-            name: 'group_by',
-            in: 'query',
-            description: 'The field whose values form the groups; one group of everything when absent.',
-            schema: {
-              type: 'string',
-              enum: aggregate.fields.flatMap((field) =>
-                field.type === 'date' || field.type === 'datetime' ? [`${field.name}:month`] : [field.name],
-              ),
-            },
-          },
-          {
-            name: 'metric',
-            in: 'query',
-            description:
-              'What to compute per group, as in sum(amount); repeat for several. count when absent.',
-            style: 'form',
-            explode: true,
-            schema: {
-              type: 'array',
-              maxItems: 8,
-              items: { type: 'string', enum: ['count', ...metricsOf(aggregate.fields).map((m) => m.text)] },
-            },
-          },
-          { $ref: '#/components/parameters/Filter' },
-        ],
-        responses: {
-          200: ok(`Groups of ${plural}`, ref(`${name}Aggregate`)),
-          ...errors(401, 403, 422, 429, 503),
-        },
-      },
-    };
-  }
-  if (write.scopes.length > 0) {
-    collection.post = {
-      operationId: `create${name}`,
-      summary: `Create a ${meta.object}`,
-      description: 'Only the fields the write scopes allow; any other field is refused, never ignored.',
-      tags: ['crm'],
-      security: writeSecurity,
-      requestBody: { required: true, content: { 'application/json': { schema: ref(`${name}Create`) } } },
-      responses: {
-        201: ok(`The ${meta.object} as stored`, ref(`${name}Written`), ['ETag', 'Location']),
-        ...errors(401, 403, 422, 429, 503),
-      },
-    };
-    item.patch = {
-      operationId: `update${name}`,
-      summary: `Update a ${meta.object}`,
-      description: 'Send the ETag of the version you read as If-Match; a record changed since answers 412.',
-      tags: ['crm'],
-      security: writeSecurity,
-      parameters: [{ $ref: '#/components/parameters/IfMatch' }],
-      requestBody: { required: true, content: { 'application/json': { schema: ref(`${name}Update`) } } },
-      responses: {
-        200: ok(`The fields written`, ref(`${name}Written`), ['ETag']),
-        ...errors(401, 403, 404, 412, 422, 428, 429, 503),
-      },
-    };
-    item.delete = {
-      operationId: `delete${name}`,
-      summary: `Delete a ${meta.object}`,
-      description:
-        'Deletes what hangs off it as well (the notes of a contact, for example). Send the ETag of the version you read as If-Match.',
-      tags: ['crm'],
-      security: writeSecurity,
-      parameters: [{ $ref: '#/components/parameters/IfMatch' }],
-      responses: {
-        204: {
-          description: 'Deleted',
-          headers: { 'x-request-id': { $ref: '#/components/headers/RequestId' } },
-        },
-        ...errors(401, 403, 404, 412, 422, 428, 429, 503),
-      },
-    };
-  }
-  if (Object.keys(collection).length > 0) out[`/crm/v1/${plural}`] = collection;
-  if (Object.keys(item).length > 0) {
-    out[`/crm/v1/${plural}/{id}`] = { parameters: [{ $ref: '#/components/parameters/RecordId' }], ...item };
+interface GeneratedOperation {
+  path: string;
+  method: string;
+  op: Json;
+}
+
+/** The operations @fastify/swagger generated from the routes, by operationId. */
+function generatedOperations(generated: Json): Map<string, GeneratedOperation> {
+  const out = new Map<string, GeneratedOperation>();
+  for (const [path, item] of Object.entries((generated.paths ?? {}) as Record<string, Json>)) {
+    for (const [method, op] of Object.entries(item)) {
+      const id = (op as Json).operationId;
+      if (typeof id === 'string') out.set(id, { path, method, op: op as Json });
+    }
   }
   return out;
+}
+
+const summaries: Record<(typeof crmOperations)[number]['verb'], (meta: ObjectMeta) => Json> = {
+  list: (meta) => ({
+    summary: `List ${meta.plural}`,
+    description: `A page of ${meta.plural}, row-filtered by policy, in a stable order.`,
+  }),
+  get: (meta) => ({ summary: `Get one ${meta.object}` }),
+  aggregate: (meta) => ({
+    summary: `Aggregate ${meta.plural}`,
+    description: `Counts and metrics per group of ${meta.plural}, without raw records; groups too small to hide one record are suppressed.`,
+  }),
+  create: (meta) => ({
+    summary: `Create a ${meta.object}`,
+    description: 'Only the fields the write scopes allow; any other field is refused, never ignored.',
+  }),
+  update: (meta) => ({
+    summary: `Update a ${meta.object}`,
+    description: 'Send the ETag of the version you read as If-Match; a record changed since answers 412.',
+  }),
+  delete: (meta) => ({
+    summary: `Delete a ${meta.object}`,
+    description:
+      'Deletes what hangs off it as well (the notes of a contact, for example). Send the ETag of the version you read as If-Match.',
+  }),
+};
+
+/** One object's paths: the generated operations its scopes open, with its own shapes and enums. */
+function objectPaths(generated: Map<string, GeneratedOperation>, access: ObjectAccess): Json {
+  const { name, meta } = access;
+  const Plural = meta.plural.charAt(0).toUpperCase() + meta.plural.slice(1);
+  const ref = (schema: string) => ({ $ref: `#/components/schemas/${schema}` });
+  const out: Record<string, Json> = {};
+  for (const spec of crmOperations) {
+    const found = generated.get(spec.id);
+    const part = access[spec.part];
+    if (!found || part.scopes.length === 0) continue;
+    const op = structuredClone(found.op);
+    const path = found.path.replace('{plural}', meta.plural);
+    const params = ((op.parameters ?? []) as Json[]).filter((p) => p.name !== 'plural');
+    const pathParams = params.filter((p) => p.in === 'path');
+    const opParams = params
+      .filter((p) => p.in !== 'path')
+      .map((p) => narrowParameter(p, access, spec.part === 'aggregate'));
+    const responses = op.responses as Record<string, Json>;
+    for (const [status, response] of Object.entries(responses)) {
+      const media = (response.content as Record<string, Json> | undefined)?.['application/json'];
+      if (/^2/.test(status) && media && spec.answer !== undefined)
+        media.schema = ref(`${name}${spec.answer}`);
+    }
+    const body = ((op.requestBody as Json | undefined)?.content as Record<string, Json> | undefined)?.[
+      'application/json'
+    ];
+    if (body && spec.body) body.schema = ref(`${name}${spec.body}`);
+    const operation: Json = {
+      ...op,
+      operationId: `${spec.verb}${spec.many ? Plural : name}`,
+      ...summaries[spec.verb](meta),
+      security: security(part.scopes),
+    };
+    if (opParams.length > 0) operation.parameters = opParams;
+    else delete operation.parameters;
+    out[path] = {
+      ...out[path],
+      ...(pathParams.length > 0 && { parameters: pathParams }),
+      [found.method]: operation,
+    };
+  }
+  return out;
+}
+
+/** A query parameter as one object's caller may use it: the fields, groups and metrics it may name. */
+function narrowParameter(param: Json, access: ObjectAccess, aggregate: boolean): Json {
+  if (param.in !== 'query') return param;
+  const fields = aggregate ? access.aggregate.fields : access.read.fields;
+  switch (param.name) {
+    case 'fields':
+      return {
+        ...param,
+        style: 'form',
+        explode: false,
+        schema: {
+          type: 'array',
+          items: { type: 'string', enum: fields.map((field) => field.name) },
+          uniqueItems: true,
+        },
+      };
+    case 'group_by':
+      return {
+        ...param,
+        // A date is grouped by month only (view.ts aggregateMonthFields).
+        schema: {
+          type: 'string',
+          enum: fields.map((field) =>
+            field.type === 'date' || field.type === 'datetime' ? `${field.name}:month` : field.name,
+          ),
+        },
+      };
+    case 'metric':
+      return {
+        ...param,
+        style: 'form',
+        explode: true,
+        schema: {
+          type: 'array',
+          maxItems: 8,
+          items: { type: 'string', enum: ['count', ...metricsOf(fields).map((m) => m.text)] },
+        },
+      };
+    default:
+      return param;
+  }
 }
 
 function tokenPath(clientId: string | undefined, scopes: readonly string[]): Json {
@@ -503,11 +494,11 @@ function tokenPath(clientId: string | undefined, scopes: readonly string[]): Jso
 /** RFC 6749 §5.2: OAuth errors are application/json (clients refuse other types), problem members too. */
 const oauthErrorResponse: Json = {
   description: 'An OAuth error: `error` and `error_description` (RFC 6749 §5.2) with the problem members.',
-  headers: { 'x-request-id': { $ref: '#/components/headers/RequestId' } },
+  headers: { 'x-request-id': requestIdHeader },
   content: { 'application/json': { schema: { $ref: '#/components/schemas/Problem' } } },
 };
 
-function auditPaths(): Json {
+function auditPaths(generated: Map<string, GeneratedOperation>): Json {
   const security = [{ gatehouse_oauth: [auditScope] }, { bearer_jwt: [] }];
   const count = (name: string, description: string) => ({
     name,
@@ -525,7 +516,7 @@ function auditPaths(): Json {
       parameters: params,
       responses: {
         200: ok('Hashes in RFC 9162 order', { $ref: '#/components/schemas/ProofHashes' }),
-        ...errors(401, 403, 422, 429, 503),
+        ...refusals(generated, '401', '403', '422', '429', '503'),
       },
     },
   });
@@ -542,11 +533,11 @@ function auditPaths(): Json {
           text('app_id'),
           { name: 'since', in: 'query', schema: { type: 'string', format: 'date-time' } },
           { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
-          { $ref: '#/components/parameters/Cursor' },
+          { name: 'cursor', in: 'query', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,512}$' } },
         ],
         responses: {
           200: ok('A page of events', { $ref: '#/components/schemas/AuditEventPage' }),
-          ...errors(401, 403, 422, 429, 503),
+          ...refusals(generated, '401', '403', '422', '429', '503'),
         },
       },
     },
@@ -559,10 +550,10 @@ function auditPaths(): Json {
         responses: {
           200: {
             description: 'A signed note',
-            headers: { 'x-request-id': { $ref: '#/components/headers/RequestId' } },
+            headers: { 'x-request-id': requestIdHeader },
             content: { 'text/plain': { schema: { type: 'string' } } },
           },
-          ...errors(401, 403, 429, 503),
+          ...refusals(generated, '401', '403', '429', '503'),
         },
       },
     },
@@ -577,114 +568,68 @@ function auditPaths(): Json {
   };
 }
 
+/** The components the problem answers of every operation share, by status. */
+const problemAnswerNames: Readonly<Record<string, string>> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  412: 'PreconditionFailed',
+  422: 'InvalidInput',
+  428: 'PreconditionRequired',
+  429: 'RateLimited',
+  503: 'Unavailable',
+};
+
+/**
+ * Every route declares its problem answers in full; the document names each once (components.responses)
+ * and refers to it, so clients get one type per answer. An answer unlike the first of its status stays
+ * where it is.
+ */
+function shareProblemAnswers(paths: Json): Json {
+  const shared: Record<string, Json> = {};
+  for (const item of Object.values(paths) as Json[]) {
+    for (const op of Object.values(item) as Json[]) {
+      const answers = op.responses as Record<string, Json> | undefined;
+      for (const [status, response] of Object.entries(answers ?? {})) {
+        const name = problemAnswerNames[status];
+        const content = response.content as Json | undefined;
+        if (!name || !content?.['application/problem+json']) continue;
+        shared[name] ??= response;
+        if (isDeepStrictEqual(shared[name], response)) {
+          answers![status] = { $ref: `#/components/responses/${name}` };
+        }
+      }
+    }
+  }
+  return shared;
+}
+
 /** One requirement per scope: any one of them is enough (a bearer token is checked the same way). */
 function security(scopes: readonly string[]): Json[] {
   return [...scopes.map((scope) => ({ gatehouse_oauth: [scope] })), { bearer_jwt: [] }];
 }
 
-function ok(description: string, schema: Json, headers: readonly string[] = []): Json {
+function ok(description: string, schema: Json): Json {
   return {
     description,
-    headers: {
-      'x-request-id': { $ref: '#/components/headers/RequestId' },
-      ...Object.fromEntries(headers.map((name) => [name, { $ref: `#/components/headers/${name}` }])),
-    },
+    headers: { 'x-request-id': requestIdHeader },
     content: { 'application/json': { schema } },
   };
 }
 
-function errors(...statuses: ErrorStatus[]): Json {
+/** The problem answers the CRM routes declare, for the token and audit paths described beside them. */
+function refusals(generated: Map<string, GeneratedOperation>, ...statuses: string[]): Json {
+  const declared = [...generated.values()].map(({ op }) => op.responses as Record<string, Json>);
   return Object.fromEntries(
-    statuses.map((status) => [String(status), { $ref: `#/components/responses/${errorResponses[status]}` }]),
+    statuses.flatMap((status) => {
+      const found = declared.find((responses) => responses[status])?.[status];
+      return found ? [[status, found]] : [];
+    }),
   );
-}
-
-function commonParameters(maxPageSize: number): Json {
-  return {
-    IfMatch: {
-      name: 'If-Match',
-      in: 'header',
-      required: true,
-      description: 'The ETag of the version the change is based on, from a read or the previous write.',
-      schema: { type: 'string' },
-    },
-    RecordId: {
-      name: 'id',
-      in: 'path',
-      required: true,
-      description: 'The record id.',
-      schema: { type: 'string', minLength: 1, maxLength: 64 },
-    },
-    Filter: {
-      name: 'filter',
-      in: 'query',
-      description: [
-        'Only records matching this expression (on top of the row filter, which it can never widen).',
-        "Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not`",
-        "and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text",
-        "('2025-06-30'). Only fields you may read unmasked can be filtered on. At most",
-        `${filterLimits.maxLength} characters, ${filterLimits.maxComparisons} comparisons,`,
-        `${filterLimits.maxDepth} levels of nesting and ${filterLimits.maxInValues} values in a list.`,
-      ].join(' '),
-      schema: { type: 'string', maxLength: filterLimits.maxLength },
-      examples: {
-        won: { value: "stage eq 'Closed Won' and (amount gt 10000 or owner eq 'bob@example.com')" },
-      },
-    },
-    Limit: {
-      name: 'limit',
-      in: 'query',
-      description: 'Records per page.',
-      schema: { type: 'integer', minimum: 1, maximum: maxPageSize },
-    },
-    Cursor: {
-      name: 'cursor',
-      in: 'query',
-      description: 'The `next_cursor` of the previous page, as given.',
-      schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,256}$' },
-    },
-  };
-}
-
-function commonResponses(): Json {
-  const problem = (description: string, retry = false): Json => ({
-    description,
-    headers: {
-      'x-request-id': { $ref: '#/components/headers/RequestId' },
-      ...(retry ? { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } } : {}),
-    },
-    content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-  });
-  return {
-    BadRequest: problem('The request is malformed (OAuth errors carry `error` and `error_description` too).'),
-    Unauthorized: problem('No access token, or an invalid, expired or revoked one.'),
-    Forbidden: problem('Denied by policy or outside the granted scopes; the body names the rule.'),
-    NotFound: problem('No such record, or one this caller may not see (the two look the same).'),
-    PreconditionFailed: problem('The record changed since the version named in If-Match; read it again.'),
-    InvalidInput: problem('A parameter or field value is not valid; the body names it.'),
-    PreconditionRequired: problem('A change needs If-Match with the ETag of the version it is based on.'),
-    RateLimited: problem('A rate limit or quota was reached.', true),
-    Unavailable: problem('A dependency is down and the request was refused safely.', true),
-  };
 }
 
 function commonSchemas(): Json {
   return {
-    Problem: {
-      type: 'object',
-      description: 'RFC 7807 problem details.',
-      properties: {
-        type: { type: 'string', format: 'uri' },
-        title: { type: 'string' },
-        status: { type: 'integer' },
-        detail: { type: 'string' },
-        code: { type: 'string', description: 'A stable Gatehouse error code, e.g. POLICY_DENIED.' },
-        instance: { type: 'string', description: 'The request id.' },
-        error: { type: 'string', description: 'The OAuth error code, on the token endpoint.' },
-        error_description: { type: 'string' },
-      },
-      required: ['type', 'title', 'status', 'detail', 'code'],
-    },
     TokenRequest: {
       type: 'object',
       properties: {
@@ -733,7 +678,10 @@ function commonSchemas(): Json {
   };
 }
 
-export interface OpenApiRouteDeps extends Omit<OpenApiOptions, 'scopes' | 'app'>, PipelineDeps {
+/** What the document needs beyond the gateway's own dependencies. */
+export interface OpenApiDeps {
+  /** The URL clients reach Gatehouse at, without a trailing slash. */
+  serverUrl: string;
   /** An app's approved scopes (and client id), or undefined when there is no such app to describe. */
   lookupApp: (appId: string) => Promise<{ scopes: readonly string[]; clientId?: string } | undefined>;
 }
@@ -741,43 +689,69 @@ export interface OpenApiRouteDeps extends Omit<OpenApiOptions, 'scopes' | 'app'>
 const appIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
- * `GET /openapi.json` (every configured scope) and `GET /openapi.json?app=ID` (one app's scopes).
- * Audited as `openapi.read` like every other request, served or refused: a probe for other apps'
- * documents shows in the trail, and no document goes out unrecorded.
+ * @fastify/swagger in the gateway's scope (the admin API has its own document), and `GET /openapi.json`
+ * (every configured scope) and `GET /openapi.json?app=ID` (one app's scopes). Audited as `openapi.read`
+ * like every other request, served or refused: a probe for other apps' documents shows in the trail,
+ * and no document goes out unrecorded.
  */
-export function registerOpenApiRoute(app: FastifyInstance, deps: OpenApiRouteDeps): void {
-  const { lookupApp, ...options } = deps;
-  // The whole document depends on configuration only: build it once, check it at start-up.
-  const whole = JSON.stringify(buildOpenApi(options));
-
-  app.get<{ Querystring: Record<string, unknown> }>('/openapi.json', async (request, reply) => {
-    const answer = await governed(deps, request, reply, 'openapi.read', async (trail) => {
-      trail.resourceType = 'openapi';
-      const appId = documentApp(request.query ?? {});
-      if (appId === undefined) {
-        await identifyQuietly(deps, request, trail);
-        trail.reason = 'document returned';
-        return { text: whole, cacheControl: 'public, max-age=300' };
-      }
-      trail.resourceId = appId;
-      // An app's document tells its scopes and client id: only that app (or an admin) may read it, and
-      // another app's id answers exactly like an unknown one, so the catalog cannot be enumerated.
-      const caller = await authenticate(deps, request, trail);
-      const found =
-        caller.appId === appId || caller.scopes.includes('admin') ? await lookupApp(appId) : undefined;
-      if (!found) throw new NotFound('no such app');
-      trail.reason = 'app document returned';
-      // An app's scopes change on approval or suspension: never cache its document for long.
-      const document = buildOpenApi({
-        ...options,
-        scopes: found.scopes,
-        app: { id: appId, clientId: found.clientId },
-      });
-      return { text: JSON.stringify(document), cacheControl: 'no-cache' };
-    });
-    const { text, cacheControl } = answer as { text: string; cacheControl: string };
-    return reply.type('application/json; charset=utf-8').header('cache-control', cacheControl).send(text);
+export async function registerOpenApiRoute(
+  gateway: FastifyInstance,
+  deps: GatewayDeps & OpenApiDeps,
+): Promise<void> {
+  await gateway.register(swagger, {
+    openapi: { openapi: '3.1.0', info: { title: 'Gatehouse CRM gateway', version: '1' } },
+    // A shared shape (Problem) becomes the component its $id names.
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
+    },
   });
+  const { config, crm, lookupApp } = deps;
+  const options: OpenApiOptions = {
+    serverUrl: deps.serverUrl,
+    fieldsets: config.scopes,
+    describe: (object) => crm.describe(object),
+    maskedFields: Object.values(config.roles).flatMap((role) => Object.keys(role.masks)),
+  };
+  const generated = () => gateway.swagger() as unknown as Json;
+  // The whole document depends on the routes and configuration only: built once, checked at start-up.
+  let whole = '';
+  gateway.addHook('onReady', async () => {
+    whole = JSON.stringify(narrowOpenApi(generated(), options));
+  });
+
+  gateway.get<{ Querystring: Record<string, unknown> }>(
+    '/openapi.json',
+    { schema: { hide: true } },
+    async (request, reply) => {
+      const answer = await governed(deps, request, reply, 'openapi.read', async (trail) => {
+        trail.resourceType = 'openapi';
+        const appId = documentApp(request.query ?? {});
+        if (appId === undefined) {
+          await identifyQuietly(deps, request, trail);
+          trail.reason = 'document returned';
+          return { text: whole, cacheControl: 'public, max-age=300' };
+        }
+        trail.resourceId = appId;
+        // An app's document tells its scopes and client id: only that app (or an admin) may read it, and
+        // another app's id answers exactly like an unknown one, so the catalog cannot be enumerated.
+        const caller = await authenticate(deps, request, trail);
+        const found =
+          caller.appId === appId || caller.scopes.includes('admin') ? await lookupApp(appId) : undefined;
+        if (!found) throw new NotFound('no such app');
+        trail.reason = 'app document returned';
+        // An app's scopes change on approval or suspension: never cache its document for long.
+        const document = narrowOpenApi(generated(), {
+          ...options,
+          scopes: found.scopes,
+          app: { id: appId, clientId: found.clientId },
+        });
+        return { text: JSON.stringify(document), cacheControl: 'no-cache' };
+      });
+      const { text, cacheControl } = answer as { text: string; cacheControl: string };
+      return reply.type('application/json; charset=utf-8').header('cache-control', cacheControl).send(text);
+    },
+  );
 }
 
 /** The app a document request names, if any; 422 for anything but one well-formed `app`. */

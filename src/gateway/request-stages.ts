@@ -35,6 +35,7 @@ import {
   type Protector,
   type ReadPlan,
 } from './stages.js';
+import { rejectInvalid } from './shapes.js';
 import { checkFilter, readerView, type CallerView } from './view.js';
 import {
   checkVersion,
@@ -155,6 +156,14 @@ export function parseQuery(allowed: readonly string[]): Stage<GatewayContext> {
   };
 }
 
+/**
+ * checkShape: the route's declared shapes (shapes.ts), after the stage that parsed the same input with
+ * its clearer messages; so the caller is authenticated first, and the refusal is audited with them.
+ */
+export function checkShape(context: GatewayContext): void {
+  rejectInvalid(context.request);
+}
+
 // ---- reads ----
 
 /** decide (one record): the one Cedar question of the read, whose row filter the fetch carries. */
@@ -206,10 +215,8 @@ export function decideList(context: GatewayContext): void {
   const principal = need(context.principal);
   const object = need(context.object);
   const query = need(context.query);
+  // The route's shape bounds limit by gateway.maxPageSize (shapes.ts, checkShape).
   const limit = query.limit ?? config.gateway.defaultPageSize;
-  if (limit > config.gateway.maxPageSize) {
-    throw new InputError(`limit must be at most ${config.gateway.maxPageSize}`, { parameter: 'limit' });
-  }
   // More than gateway.exportAbove records at once is an export, decided by the export rules; a filter
   // on a field reads it, one guess at a time.
   context.plan = planRead(config, principal, object, query.fields, (fields) => {

@@ -3,6 +3,7 @@ import { objectFromPlural } from '../crm/index.js';
 import { DependencyUnavailable } from '../errors/index.js';
 import { breakerConnector } from './connector.js';
 import { bulkGuardStage } from './guard.js';
+import { registerOpenApiRoute, type OpenApiDeps } from './openapi.js';
 import {
   authenticateCaller as authenticate,
   governed,
@@ -16,6 +17,7 @@ import {
   answerPage,
   authorizeNew,
   authorizeStored,
+  checkShape,
   consentedContact,
   createRecord,
   decideList,
@@ -43,6 +45,7 @@ import {
   type GatewayDeps,
   type GatewayRuntime,
 } from './request-stages.js';
+import { crmRouteShapes, declareShapes } from './shapes.js';
 
 export type { GatewayDeps } from './request-stages.js';
 
@@ -56,6 +59,7 @@ type Pipeline = readonly Stage<GatewayContext>[];
  *   authenticate  token → principal, app plan (once), purpose, residency      sets principal, appPlan
  *   limit         rate buckets and quota; RateLimit headers                    reads principal, appPlan
  *   resolveObject the CRM object of the URL                                    sets object
+ *   checkShape    the route's declared shapes, after the stage parsing the same input
  *   decide*       the one Cedar ask of the request → row filter, fields, view  sets ask, plan, view
  *   fetch*        the CRM under that row filter                                sets stored / records
  *   protect*      consent, masks, outgoing DLP                                 sets records, protect
@@ -70,6 +74,7 @@ const readPipeline: Pipeline = [
   limit,
   resolveObject,
   parseQuery(['fields']),
+  checkShape,
   decideRead,
   fetchOne,
   protectOne,
@@ -83,6 +88,7 @@ const listPipeline: Pipeline = [
   limit,
   resolveObject,
   parseQuery(['fields', 'filter', 'limit', 'cursor']),
+  checkShape,
   decideList,
   fetchPage,
   guard,
@@ -90,7 +96,14 @@ const listPipeline: Pipeline = [
 ];
 
 /** GET /crm/v1/:plural/aggregate */
-const aggregatePipeline: Pipeline = [authenticate, limit, resolveObject, parseAggregate, runAggregation];
+const aggregatePipeline: Pipeline = [
+  authenticate,
+  limit,
+  resolveObject,
+  parseAggregate,
+  checkShape,
+  runAggregation,
+];
 
 /** POST /crm/v1/:plural: consent first, so a contact without it reads exactly as one the caller cannot see. */
 const createPipeline: Pipeline = [
@@ -98,6 +111,7 @@ const createPipeline: Pipeline = [
   limit,
   resolveObject,
   planWriting('create'),
+  checkShape,
   idempotent([screenCreate, consentedContact, authorizeNew, recordWriteIntent, createRecord]),
 ];
 
@@ -108,6 +122,7 @@ const updatePipeline: Pipeline = [
   limit,
   resolveObject,
   planWriting('update'),
+  checkShape,
   idempotent([screenUpdate, consentedContact, authorizeStored, pinVersion, recordWriteIntent, updateRecord]),
 ];
 
@@ -118,14 +133,25 @@ const deletePipeline: Pipeline = [
   limit,
   resolveObject,
   planDeleting,
+  checkShape,
   idempotent([requireVersion, authorizeStored, pinVersion, recordWriteIntent, deleteRecord]),
 ];
 
 /**
- * The CRM data plane (CONTRACT.md "Gateway"): which pipeline each route runs. A request refused before
- * its handler ran (a body too large, not JSON, malformed) is recorded by this scope's error handler.
+ * The CRM data plane (CONTRACT.md "Gateway"): which pipeline each route runs, each route with its
+ * declared shapes (shapes.ts), and /openapi.json generated from them (openapi.ts). A request refused
+ * before its handler ran (a body too large, not JSON, malformed) is recorded by this scope's error handler.
  */
-export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): void {
+export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps & OpenApiDeps): void {
+  void app.register(async (gateway) => {
+    declareShapes(gateway);
+    await registerOpenApiRoute(gateway, deps);
+    registerCrmRoutes(gateway, deps);
+  });
+}
+
+/** The CRM routes, in their own scope of `gateway` (whose shapes and document they join). */
+export function registerCrmRoutes(gateway: FastifyInstance, deps: GatewayDeps): void {
   // Every CRM call goes through the connector's breaker: a failing CRM is refused fast (503).
   const crm = breakerConnector(deps.crm, deps.limits.breaker(deps.crm.name));
   const runtime: GatewayRuntime = {
@@ -142,8 +168,9 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
       if (status === 200) return answer;
       return reply.code(status).send(status === 204 ? undefined : answer);
     };
+  const shapes = crmRouteShapes(deps.config.gateway.maxPageSize);
 
-  void app.register(async (scope) => {
+  void gateway.register(async (scope) => {
     // CRM records never rest in a browser or proxy cache, whoever asked for them.
     scope.addHook('onRequest', (_request, reply, done) => {
       reply.header('cache-control', 'no-store');
@@ -166,12 +193,14 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: GatewayDeps): 
       );
     });
 
-    scope.get('/crm/v1/:plural/aggregate', serve('crm.aggregate', aggregatePipeline));
-    scope.get('/crm/v1/:plural/:id', serve('crm.read', readPipeline));
-    scope.get('/crm/v1/:plural', serve('crm.list', listPipeline));
-    scope.post('/crm/v1/:plural', serve('crm.create', createPipeline, 201));
-    scope.patch('/crm/v1/:plural/:id', serve('crm.update', updatePipeline));
-    scope.delete('/crm/v1/:plural/:id', serve('crm.delete', deletePipeline, 204));
+    const path = '/crm/v1/:plural';
+    const item = `${path}/:id`;
+    scope.get(`${path}/aggregate`, { schema: shapes.aggregate }, serve('crm.aggregate', aggregatePipeline));
+    scope.get(item, { schema: shapes.read }, serve('crm.read', readPipeline));
+    scope.get(path, { schema: shapes.list }, serve('crm.list', listPipeline));
+    scope.post(path, { schema: shapes.create }, serve('crm.create', createPipeline, 201));
+    scope.patch(item, { schema: shapes.update }, serve('crm.update', updatePipeline));
+    scope.delete(item, { schema: shapes.delete }, serve('crm.delete', deletePipeline, 204));
   });
 }
 

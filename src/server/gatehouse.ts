@@ -36,7 +36,6 @@ import {
   cedarRuntimePolicy,
   networkOf,
   registerGatewayRoutes,
-  registerOpenApiRoute,
   storedWriteKeys,
   refusalEvent,
   type ApprovedPlan,
@@ -305,6 +304,11 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       crm,
       cursorKey,
       writeKeys: storedWriteKeys(store.db),
+      serverUrl: url,
+      lookupApp: async (appId) => {
+        const found = await catalog.findApp(appId);
+        return found?.status === 'approved' ? { scopes: found.scopes, clientId: found.clientId } : undefined;
+      },
     });
     // Records read per app and data class, counted from the audit trail as it is integrated, so the
     // dashboards count exactly what was audited (on PostgreSQL: on the node that sequences the log).
@@ -419,18 +423,6 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       logger,
     });
     closers.unshift(async () => compliance.stop());
-    registerOpenApiRoute(app, {
-      ...pipeline,
-      serverUrl: url,
-      fieldsets: config.scopes,
-      describe: (object) => crm.describe(object),
-      maskedFields: Object.values(config.roles).flatMap((role) => Object.keys(role.masks)),
-      maxPageSize: config.gateway.maxPageSize,
-      lookupApp: async (appId) => {
-        const found = await catalog.findApp(appId);
-        return found?.status === 'approved' ? { scopes: found.scopes, clientId: found.clientId } : undefined;
-      },
-    });
     const readinessChecks: ReadinessCheck[] = [
       ...dependencyChecks({ store, idpIssuer, redis }),
       {

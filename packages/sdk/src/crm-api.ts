@@ -30,7 +30,7 @@ export interface paths {
       header?: never;
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
@@ -70,7 +70,7 @@ export interface paths {
       header?: never;
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
@@ -130,7 +130,7 @@ export interface paths {
       header?: never;
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
@@ -174,7 +174,7 @@ export interface paths {
       header?: never;
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
@@ -299,6 +299,8 @@ export interface components {
       /** @description The OAuth error code, on the token endpoint. */
       error?: string;
       error_description?: string;
+    } & {
+      [key: string]: unknown;
     };
     TokenRequest: {
       /** @enum {string} */
@@ -507,20 +509,11 @@ export interface components {
     };
   };
   responses: {
-    /** @description The request is malformed (OAuth errors carry `error` and `error_description` too). */
-    BadRequest: {
-      headers: {
-        'x-request-id': components['headers']['RequestId'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
     /** @description No access token, or an invalid, expired or revoked one. */
     Unauthorized: {
       headers: {
-        'x-request-id': components['headers']['RequestId'];
+        /** @description The id of this request; the audit trail and the server log carry it too. */
+        'x-request-id'?: string;
         [name: string]: unknown;
       };
       content: {
@@ -530,27 +523,8 @@ export interface components {
     /** @description Denied by policy or outside the granted scopes; the body names the rule. */
     Forbidden: {
       headers: {
-        'x-request-id': components['headers']['RequestId'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
-    /** @description No such record, or one this caller may not see (the two look the same). */
-    NotFound: {
-      headers: {
-        'x-request-id': components['headers']['RequestId'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
-    /** @description The record changed since the version named in If-Match; read it again. */
-    PreconditionFailed: {
-      headers: {
-        'x-request-id': components['headers']['RequestId'];
+        /** @description The id of this request; the audit trail and the server log carry it too. */
+        'x-request-id'?: string;
         [name: string]: unknown;
       };
       content: {
@@ -560,17 +534,8 @@ export interface components {
     /** @description A parameter or field value is not valid; the body names it. */
     InvalidInput: {
       headers: {
-        'x-request-id': components['headers']['RequestId'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
-    /** @description A change needs If-Match with the ETag of the version it is based on. */
-    PreconditionRequired: {
-      headers: {
-        'x-request-id': components['headers']['RequestId'];
+        /** @description The id of this request; the audit trail and the server log carry it too. */
+        'x-request-id'?: string;
         [name: string]: unknown;
       };
       content: {
@@ -580,8 +545,10 @@ export interface components {
     /** @description A rate limit or quota was reached. */
     RateLimited: {
       headers: {
-        'x-request-id': components['headers']['RequestId'];
-        'Retry-After': components['headers']['RetryAfter'];
+        /** @description The id of this request; the audit trail and the server log carry it too. */
+        'x-request-id'?: string;
+        /** @description Seconds to wait before trying again. */
+        'Retry-After'?: number;
         [name: string]: unknown;
       };
       content: {
@@ -591,8 +558,43 @@ export interface components {
     /** @description A dependency is down and the request was refused safely. */
     Unavailable: {
       headers: {
-        'x-request-id': components['headers']['RequestId'];
-        'Retry-After': components['headers']['RetryAfter'];
+        /** @description The id of this request; the audit trail and the server log carry it too. */
+        'x-request-id'?: string;
+        /** @description Seconds to wait before trying again. */
+        'Retry-After'?: number;
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /** @description No such record, or one this caller may not see (the two look the same). */
+    NotFound: {
+      headers: {
+        /** @description The id of this request; the audit trail and the server log carry it too. */
+        'x-request-id'?: string;
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /** @description The record changed since the version named in If-Match; read it again. */
+    PreconditionFailed: {
+      headers: {
+        /** @description The id of this request; the audit trail and the server log carry it too. */
+        'x-request-id'?: string;
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /** @description A change needs If-Match with the ETag of the version it is based on. */
+    PreconditionRequired: {
+      headers: {
+        /** @description The id of this request; the audit trail and the server log carry it too. */
+        'x-request-id'?: string;
         [name: string]: unknown;
       };
       content: {
@@ -600,29 +602,9 @@ export interface components {
       };
     };
   };
-  parameters: {
-    /** @description The ETag of the version the change is based on, from a read or the previous write. */
-    IfMatch: string;
-    /** @description The record id. */
-    RecordId: string;
-    /** @description Only records matching this expression (on top of the row filter, which it can never widen). Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not` and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text ('2025-06-30'). Only fields you may read unmasked can be filtered on. At most 1024 characters, 16 comparisons, 5 levels of nesting and 100 values in a list. */
-    Filter: string;
-    /** @description Records per page. */
-    Limit: number;
-    /** @description The `next_cursor` of the previous page, as given. */
-    Cursor: string;
-  };
+  parameters: never;
   requestBodies: never;
-  headers: {
-    /** @description The id of this request; the audit trail and the server log carry it too. */
-    RequestId: string;
-    /** @description The version of the record, for If-Match. */
-    ETag: string;
-    /** @description The path of the new record. */
-    Location: string;
-    /** @description Seconds to wait before trying again. */
-    RetryAfter: number;
-  };
+  headers: never;
   pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -630,14 +612,14 @@ export interface operations {
   listAccounts: {
     parameters: {
       query?: {
-        /** @description The fields to return (id always comes back); every field the scopes allow when absent. */
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
         fields?: ('territory' | 'owner' | 'name' | 'industry' | 'annual_revenue')[];
         /** @description Only records matching this expression (on top of the row filter, which it can never widen). Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not` and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text ('2025-06-30'). Only fields you may read unmasked can be filtered on. At most 1024 characters, 16 comparisons, 5 levels of nesting and 100 values in a list. */
-        filter?: components['parameters']['Filter'];
-        /** @description Records per page. */
-        limit?: components['parameters']['Limit'];
+        filter?: string | string[];
+        /** @description limit must be at most 200 */
+        limit?: number;
         /** @description The `next_cursor` of the previous page, as given. */
-        cursor?: components['parameters']['Cursor'];
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -645,10 +627,11 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description A page of accounts */
+      /** @description A page of records */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -665,23 +648,25 @@ export interface operations {
   getAccount: {
     parameters: {
       query?: {
-        /** @description The fields to return (id always comes back); every field the scopes allow when absent. */
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
         fields?: ('territory' | 'owner' | 'name' | 'industry' | 'annual_revenue')[];
       };
       header?: never;
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
     requestBody?: never;
     responses: {
-      /** @description The account */
+      /** @description The record */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
-          ETag: components['headers']['ETag'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description The version of the record, for If-Match. */
+          ETag?: string;
           [name: string]: unknown;
         };
         content: {
@@ -699,7 +684,7 @@ export interface operations {
   listContacts: {
     parameters: {
       query?: {
-        /** @description The fields to return (id always comes back); every field the scopes allow when absent. */
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
         fields?: (
           | 'first_name'
           | 'last_name'
@@ -711,11 +696,11 @@ export interface operations {
           | 'national_id'
         )[];
         /** @description Only records matching this expression (on top of the row filter, which it can never widen). Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not` and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text ('2025-06-30'). Only fields you may read unmasked can be filtered on. At most 1024 characters, 16 comparisons, 5 levels of nesting and 100 values in a list. */
-        filter?: components['parameters']['Filter'];
-        /** @description Records per page. */
-        limit?: components['parameters']['Limit'];
+        filter?: string | string[];
+        /** @description limit must be at most 200 */
+        limit?: number;
         /** @description The `next_cursor` of the previous page, as given. */
-        cursor?: components['parameters']['Cursor'];
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -723,10 +708,11 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description A page of contacts */
+      /** @description A page of records */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -743,7 +729,7 @@ export interface operations {
   getContact: {
     parameters: {
       query?: {
-        /** @description The fields to return (id always comes back); every field the scopes allow when absent. */
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
         fields?: (
           | 'first_name'
           | 'last_name'
@@ -758,17 +744,19 @@ export interface operations {
       header?: never;
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
     requestBody?: never;
     responses: {
-      /** @description The contact */
+      /** @description The record */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
-          ETag: components['headers']['ETag'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description The version of the record, for If-Match. */
+          ETag?: string;
           [name: string]: unknown;
         };
         content: {
@@ -799,7 +787,7 @@ export interface operations {
           | 'max(close_date)'
         )[];
         /** @description Only records matching this expression (on top of the row filter, which it can never widen). Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not` and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text ('2025-06-30'). Only fields you may read unmasked can be filtered on. At most 1024 characters, 16 comparisons, 5 levels of nesting and 100 values in a list. */
-        filter?: components['parameters']['Filter'];
+        filter?: string | string[];
       };
       header?: never;
       path?: never;
@@ -807,10 +795,11 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Groups of opportunities */
+      /** @description Groups of records */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -827,14 +816,14 @@ export interface operations {
   listOpportunities: {
     parameters: {
       query?: {
-        /** @description The fields to return (id always comes back); every field the scopes allow when absent. */
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
         fields?: ('owner' | 'name' | 'account_id' | 'stage' | 'amount' | 'close_date')[];
         /** @description Only records matching this expression (on top of the row filter, which it can never widen). Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not` and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text ('2025-06-30'). Only fields you may read unmasked can be filtered on. At most 1024 characters, 16 comparisons, 5 levels of nesting and 100 values in a list. */
-        filter?: components['parameters']['Filter'];
-        /** @description Records per page. */
-        limit?: components['parameters']['Limit'];
+        filter?: string | string[];
+        /** @description limit must be at most 200 */
+        limit?: number;
         /** @description The `next_cursor` of the previous page, as given. */
-        cursor?: components['parameters']['Cursor'];
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -842,10 +831,11 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description A page of opportunities */
+      /** @description A page of records */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -862,23 +852,25 @@ export interface operations {
   getOpportunity: {
     parameters: {
       query?: {
-        /** @description The fields to return (id always comes back); every field the scopes allow when absent. */
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
         fields?: ('owner' | 'name' | 'account_id' | 'stage' | 'amount' | 'close_date')[];
       };
       header?: never;
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
     requestBody?: never;
     responses: {
-      /** @description The opportunity */
+      /** @description The record */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
-          ETag: components['headers']['ETag'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description The version of the record, for If-Match. */
+          ETag?: string;
           [name: string]: unknown;
         };
         content: {
@@ -896,14 +888,14 @@ export interface operations {
   listNotes: {
     parameters: {
       query?: {
-        /** @description The fields to return (id always comes back); every field the scopes allow when absent. */
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
         fields?: ('body' | 'author' | 'account_id' | 'contact_id' | 'opportunity_id' | 'created_at')[];
         /** @description Only records matching this expression (on top of the row filter, which it can never widen). Comparisons `field eq|ne|gt|ge|lt|le value` and `field in ('a', 'b')`, joined with `and`, `or`, `not` and parentheses. Values are 'single-quoted text' ('' for a quote), numbers, and dates as text ('2025-06-30'). Only fields you may read unmasked can be filtered on. At most 1024 characters, 16 comparisons, 5 levels of nesting and 100 values in a list. */
-        filter?: components['parameters']['Filter'];
-        /** @description Records per page. */
-        limit?: components['parameters']['Limit'];
+        filter?: string | string[];
+        /** @description limit must be at most 200 */
+        limit?: number;
         /** @description The `next_cursor` of the previous page, as given. */
-        cursor?: components['parameters']['Cursor'];
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -911,10 +903,11 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description A page of notes */
+      /** @description A page of records */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -935,18 +928,22 @@ export interface operations {
       path?: never;
       cookie?: never;
     };
+    /** @description Field values; only the fields the write scopes allow. */
     requestBody: {
       content: {
         'application/json': components['schemas']['NoteCreate'];
       };
     };
     responses: {
-      /** @description The note as stored */
+      /** @description The record as stored */
       201: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
-          ETag: components['headers']['ETag'];
-          Location: components['headers']['Location'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description The version of the record, for If-Match. */
+          ETag?: string;
+          /** @description The path of the new record. */
+          Location?: string;
           [name: string]: unknown;
         };
         content: {
@@ -963,23 +960,25 @@ export interface operations {
   getNote: {
     parameters: {
       query?: {
-        /** @description The fields to return (id always comes back); every field the scopes allow when absent. */
+        /** @description The fields to return, comma-separated (id always comes back); every field the scopes allow when absent. */
         fields?: ('body' | 'author' | 'account_id' | 'contact_id' | 'opportunity_id' | 'created_at')[];
       };
       header?: never;
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
     requestBody?: never;
     responses: {
-      /** @description The note */
+      /** @description The record */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
-          ETag: components['headers']['ETag'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description The version of the record, for If-Match. */
+          ETag?: string;
           [name: string]: unknown;
         };
         content: {
@@ -997,13 +996,13 @@ export interface operations {
   deleteNote: {
     parameters: {
       query?: never;
-      header: {
+      header?: {
         /** @description The ETag of the version the change is based on, from a read or the previous write. */
-        'If-Match': components['parameters']['IfMatch'];
+        'if-match'?: string;
       };
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
@@ -1012,7 +1011,8 @@ export interface operations {
       /** @description Deleted */
       204: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content?: never;
@@ -1030,16 +1030,17 @@ export interface operations {
   updateNote: {
     parameters: {
       query?: never;
-      header: {
+      header?: {
         /** @description The ETag of the version the change is based on, from a read or the previous write. */
-        'If-Match': components['parameters']['IfMatch'];
+        'if-match'?: string;
       };
       path: {
         /** @description The record id. */
-        id: components['parameters']['RecordId'];
+        id: string;
       };
       cookie?: never;
     };
+    /** @description Field values; only the fields the write scopes allow. */
     requestBody: {
       content: {
         'application/json': components['schemas']['NoteUpdate'];
@@ -1049,8 +1050,10 @@ export interface operations {
       /** @description The fields written */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
-          ETag: components['headers']['ETag'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
+          /** @description The version of the record, for If-Match. */
+          ETag?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1083,7 +1086,8 @@ export interface operations {
       /** @description An access token */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1093,7 +1097,8 @@ export interface operations {
       /** @description An OAuth error: `error` and `error_description` (RFC 6749 §5.2) with the problem members. */
       400: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1103,7 +1108,8 @@ export interface operations {
       /** @description An OAuth error: `error` and `error_description` (RFC 6749 §5.2) with the problem members. */
       401: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1113,7 +1119,8 @@ export interface operations {
       /** @description An OAuth error: `error` and `error_description` (RFC 6749 §5.2) with the problem members. */
       429: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1123,7 +1130,8 @@ export interface operations {
       /** @description An OAuth error: `error` and `error_description` (RFC 6749 §5.2) with the problem members. */
       503: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1139,8 +1147,7 @@ export interface operations {
         app_id?: string;
         since?: string;
         limit?: number;
-        /** @description The `next_cursor` of the previous page, as given. */
-        cursor?: components['parameters']['Cursor'];
+        cursor?: string;
       };
       header?: never;
       path?: never;
@@ -1151,7 +1158,8 @@ export interface operations {
       /** @description A page of events */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1177,7 +1185,8 @@ export interface operations {
       /** @description A signed note */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1207,7 +1216,8 @@ export interface operations {
       /** @description Hashes in RFC 9162 order */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1238,7 +1248,8 @@ export interface operations {
       /** @description Hashes in RFC 9162 order */
       200: {
         headers: {
-          'x-request-id': components['headers']['RequestId'];
+          /** @description The id of this request; the audit trail and the server log carry it too. */
+          'x-request-id'?: string;
           [name: string]: unknown;
         };
         content: {
