@@ -570,7 +570,9 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   /** Deletes queue rows integrated long enough ago that no node still polls for them. */
   async #cleanUp(): Promise<void> {
     this.#lastCleanupAt = Date.now();
-    const before = new Date(Date.now() - queueRetentionMs).toISOString();
+    // On the clock that stamped integrated_at (the log's own): a node polling for a row it queued has a
+    // full retention period to find it, whatever that clock says.
+    const before = new Date(this.now().getTime() - queueRetentionMs).toISOString();
     await this.#onSession(
       (session) => session.db.deleteFrom('audit_queue').where('integrated_at', '<', before).execute(),
       true,
