@@ -1,7 +1,8 @@
 // Scale-out: the gateway on PostgreSQL and Redis with one node, then two (`gatehouse serve` processes
 // on loopback, one database, one Redis, one shared data dir), each loaded by wrk (autocannon when wrk
 // is not installed) reading one contact through the full pipeline, with the nodes' CPU ms per request
-// and peak RSS; then the audit sequencer's integration rate on a backlog.
+// and peak RSS, and the CPU of the PostgreSQL backends serving them; then the audit sequencer's integration
+// rate on a backlog, with the CPU it took.
 // `--soak N` also keeps one node under load for N seconds, sampling its RSS every 5 s, and reports
 // start, peak, end and the slope (MB per minute) over the whole run and over its second half.
 // Usage: npm run bench -- --backend postgres [--seconds 10 --connections 32 --soak 600 --json]
@@ -9,7 +10,7 @@
 // GATEHOUSE_BENCH_REDIS_URL, or the test ones (eval "$(.ci/services.sh start)" sets those).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,26 +82,26 @@ export async function scaleBench({ seconds, connections, json, soak }) {
     const path = `/crm/v1/contacts/${list.records[0].id}`;
 
     const results = [];
-    results.push(await load('1 node', nodes, path, headers, options, db));
+    results.push(await load('1 node', nodes, path, headers, options, db, database));
     const memory =
       Number(soak) > 0
         ? await soakRun(nodes[0], path, headers, { ...options, seconds: Number(soak) })
         : undefined;
     process.stderr.write('starting node 2\n');
     nodes.push(await startNode(ports[1], env));
-    results.push(await load('2 nodes', nodes, path, headers, options, db));
-    const sequencer = await integrationRate(db);
+    results.push(await load('2 nodes', nodes, path, headers, options, db, database));
+    const sequencer = await integrationRate(db, nodes, database);
 
     const machine = { cpu_cores: cpus().length, load_average_1m_at_end: Number(loadavg()[0].toFixed(2)) };
     if (json) console.log(JSON.stringify({ loader, results, sequencer, memory, machine }, null, 2));
     else {
       console.log(
-        `load: ${loader}, ${options.connections} connections, ${options.seconds} s per run\n\n| nodes (PostgreSQL + Redis) | req/s | p50 ms | p99 ms | non-2xx | node CPU ms/req | peak RSS MB per node | audit events integrated/s |`,
+        `load: ${loader}, ${options.connections} connections, ${options.seconds} s per run\n\n| nodes (PostgreSQL + Redis) | req/s | p50 ms | p99 ms | non-2xx | node CPU ms/req | PostgreSQL CPU ms/req | peak RSS MB per node | audit events integrated/s |`,
       );
-      console.log('|---|---|---|---|---|---|---|---|');
+      console.log('|---|---|---|---|---|---|---|---|---|');
       for (const r of results) {
         console.log(
-          `| ${r.scenario} | ${r.requests_per_second} | ${r.latency_ms_p50} | ${r.latency_ms_p99} | ${r.non_2xx} | ${r.cpu_ms_per_request} | ${r.peak_rss_mb.join(', ')} | ${r.audit_events_per_second} |`,
+          `| ${r.scenario} | ${r.requests_per_second} | ${r.latency_ms_p50} | ${r.latency_ms_p99} | ${r.non_2xx} | ${r.cpu_ms_per_request} | ${r.postgres_cpu_ms_per_request} | ${r.peak_rss_mb.join(', ')} | ${r.audit_events_per_second} |`,
         );
       }
       if (memory) {
@@ -109,7 +110,7 @@ export async function scaleBench({ seconds, connections, json, soak }) {
         );
       }
       console.log(
-        `\naudit sequencer: ${sequencer.events} queued events integrated in ${sequencer.seconds} s, ${sequencer.events_per_second} events/s`,
+        `\naudit sequencer: ${sequencer.events} queued events integrated in ${sequencer.seconds} s, ${sequencer.events_per_second} events/s; CPU per 1,000 events: nodes ${sequencer.node_cpu_ms_per_1000_events} ms, PostgreSQL ${sequencer.postgres_cpu_ms_per_1000_events} ms`,
       );
       console.log(
         `machine: ${machine.cpu_cores} cores, load average ${machine.load_average_1m_at_end} at the end (nodes, PostgreSQL, Redis and autocannon share them)`,
@@ -128,13 +129,15 @@ export async function scaleBench({ seconds, connections, json, soak }) {
  * Load over every node at once (connections spread evenly), the nodes' CPU time and peak RSS, and the
  * audit log's growth meanwhile.
  */
-async function load(scenario, nodes, path, headers, options, db) {
+async function load(scenario, nodes, path, headers, options, db, database) {
   process.stderr.write(`${scenario}: ${options.seconds}s, ${options.connections} connections\n`);
   const before = await auditSize(db);
   const cpuBefore = nodes.map((node) => cpuMs(node.child.pid));
+  const postgresBefore = postgresCpuMs(database);
   const started = performance.now();
   const result = await drive({ ...options, urls: nodes.map((node) => `${node.url}${path}`), headers });
   const cpu = nodes.reduce((sum, node, i) => sum + cpuMs(node.child.pid) - cpuBefore[i], 0);
+  const postgres = postgresCpuMs(database) - postgresBefore;
   // An answer is sent only once its event is in the log, so the log has grown by every answer.
   const integrated = (await auditSize(db)) - before;
   return {
@@ -144,6 +147,7 @@ async function load(scenario, nodes, path, headers, options, db) {
     latency_ms_p99: result.p99,
     non_2xx: result.non2xx,
     cpu_ms_per_request: Math.round((cpu / Math.max(1, result.requests)) * 1000) / 1000,
+    postgres_cpu_ms_per_request: Math.round((postgres / Math.max(1, result.requests)) * 1000) / 1000,
     peak_rss_mb: nodes.map((node) => rssMb(node.child.pid).peak),
     audit_events_per_second: Math.round(integrated / ((performance.now() - started) / 1000)),
   };
@@ -182,7 +186,7 @@ async function soakRun(node, path, headers, options) {
  * Queues `backlog` events at once, as nodes do (audit_queue, then a notification), and times the
  * sequencer integrating them into the tree: its rate when it has a batch to take on every turn.
  */
-async function integrationRate(db) {
+async function integrationRate(db, nodes, database) {
   process.stderr.write(`audit sequencer: integrating a backlog of ${backlog} events\n`);
   const now = new Date().toISOString();
   const rows = Array.from({ length: backlog }, (_, i) => ({
@@ -211,6 +215,8 @@ async function integrationRate(db) {
     );
   }
   await db.query(`select pg_notify('gatehouse_audit', 'queued')`);
+  const cpuBefore = nodes.map((node) => cpuMs(node.child.pid));
+  const postgresBefore = postgresCpuMs(database);
   const started = performance.now();
   await db.query('commit');
   for (;;) {
@@ -223,11 +229,34 @@ async function integrationRate(db) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const seconds = (performance.now() - started) / 1000;
+  const cpu = nodes.reduce((sum, node, i) => sum + cpuMs(node.child.pid) - cpuBefore[i], 0);
   return {
     events: backlog,
     seconds: Number(seconds.toFixed(2)),
     events_per_second: Math.round(backlog / seconds),
+    node_cpu_ms_per_1000_events: Math.round((cpu / backlog) * 1000),
+    postgres_cpu_ms_per_1000_events: Math.round(
+      ((postgresCpuMs(database) - postgresBefore) / backlog) * 1000,
+    ),
   };
+}
+
+/**
+ * CPU ms of the PostgreSQL backends serving `database` (a server on this machine: /proc names each
+ * backend by its database), so the figures say what the database costs per request, which a machine
+ * shared with other work hides in req/s. 0 when the server runs elsewhere.
+ */
+function postgresCpuMs(database) {
+  let total = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(` ${database} `)) total += cpuMs(pid);
+    } catch {
+      // The process ended while being read.
+    }
+  }
+  return total;
 }
 
 async function auditSize(db) {

@@ -10,12 +10,13 @@ import type {
   RootOperationNode,
   UnknownRow,
 } from 'kysely';
+import { sql } from 'kysely';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
 import { openGatehouseStore } from '../database/index.js';
 import type { Store } from '../store/index.js';
-import { auditVerifierKey, openAuditLog, verifyStoredLog, type AuditEvent } from './index.js';
+import { auditVerifierKey, canonicalJson, openAuditLog, verifyStoredLog, type AuditEvent } from './index.js';
 import { onPostgres, testDatabase } from '../../test/support/database.js';
 import * as tlog from '../../test/support/tlog.js';
 import { AuditWriter } from './writer.js';
@@ -272,7 +273,8 @@ describe.runIf(onPostgres)('a client (the CLI) on PostgreSQL never takes the seq
     node.onAppended((record) => heard.push(record.index));
     const client = await openLog((await tempStore(dir)).store, dir, { role: 'client' });
     const { index } = await client.append(auditEvent(0));
-    expect(heard).toEqual([index]);
+    // The client learns of its index from the store, and may do so before the node hands the batch on.
+    await vi.waitFor(() => expect(heard).toEqual([index]));
     await client.close();
     expect([node.sequencing(), client.sequencing()]).toEqual([true, false]);
   });
@@ -287,6 +289,70 @@ describe.runIf(onPostgres)('a client (the CLI) on PostgreSQL never takes the seq
     const page = await node.events({ limit: 1000 });
     expect(page.records.map((r) => r.event.request_id)).toEqual(page.records.map((_, i) => `req-${i}`));
     await client.close();
+    expect(await verifyStoredLog(store.db, node.verifierKey())).toMatchObject({ ok: true, size: 2500 });
+  });
+
+  it('a batch whose write fails leaves the batch read and hashed behind it unwritten; the next run resumes after the last commit', async () => {
+    const { dir, store } = await tempStore();
+    // The queue rows the sequencer reads on its pool connection (the pipeline's first stage).
+    const read = new Set<string>();
+    const plugin: KyselyPlugin = {
+      transformQuery: (args) => args.node,
+      async transformResult(args) {
+        for (const row of args.result.rows) if (typeof row.event === 'string') read.add(String(row.id));
+        return args.result;
+      },
+    };
+    const failures: unknown[] = [];
+    const node = await openLog({ ...store, db: store.db.withPlugin(plugin) }, dir, {
+      onBackgroundError: (error) => failures.push(error),
+    });
+    // A real refusal by the store: any event at index 1000 or beyond, so the second batch's write fails.
+    await sql`create function refuse_event() returns trigger language plpgsql as $$ begin raise exception 'refused'; end $$`.execute(
+      store.db,
+    );
+    await sql`create trigger refuse_event before insert on audit_events for each row when (new.idx >= 1000)
+              execute function refuse_event()`.execute(store.db);
+    // Three batches' worth queued at once, as nodes queue them (one transaction, then the notification).
+    const ids = Array.from({ length: 2500 }, (_, i) => `backlog:${String(i).padStart(6, '0')}`);
+    await store.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('audit_queue')
+        .values(
+          ids.map((id, i) => ({
+            id,
+            event: canonicalJson(auditEvent(i)),
+            queued_at: frozen().toISOString(),
+          })),
+        )
+        .execute();
+      await sql`select pg_notify('gatehouse_audit', 'queued')`.execute(trx);
+    });
+    await vi.waitFor(() => expect(failures.length).toBeGreaterThan(0), { timeout: 10_000 });
+    // The third batch was read (and hashed) while the second was being written...
+    await vi.waitFor(() => expect(read.has(ids[2499])).toBe(true), { timeout: 10_000 });
+    // ...yet only the first batch is in the log: the second failed whole and the third was never written.
+    const count = async () =>
+      (
+        await sql<{
+          n: number;
+          last: number | null;
+          pending: number;
+        }>`select (select count(*)::int from audit_events) as n,
+         (select max(idx)::int from audit_events) as last,
+         (select count(*)::int from audit_queue where idx is null) as pending`.execute(store.db)
+      ).rows[0];
+    expect(await count()).toEqual({ n: 1000, last: 999, pending: 1500 });
+
+    await sql`drop trigger refuse_event on audit_events`.execute(store.db);
+    await vi.waitFor(async () => expect((await count()).pending).toBe(0), { timeout: 10_000 });
+    expect(await count()).toEqual({ n: 2500, last: 2499, pending: 0 });
+    // Each queued event once, at the index of its place in the queue.
+    const stored = await sql<{
+      idx: number;
+      request_id: string;
+    }>`select idx::int, request_id from audit_events order by idx`.execute(store.db);
+    expect(stored.rows).toEqual(ids.map((_, i) => ({ idx: i, request_id: `req-${i}` })));
     expect(await verifyStoredLog(store.db, node.verifierKey())).toMatchObject({ ok: true, size: 2500 });
   });
 });

@@ -27,13 +27,17 @@ import { guard } from './reader.js';
 import { AuditThread, threadEntry } from './thread.js';
 import {
   encodeAsked,
+  growTree,
   headOf,
+  loadHead,
   maxBatch,
   planAppend,
   signTree,
   unavailable,
+  type Appended,
   type Asked,
   type EventRow,
+  type Growth,
   type Head,
   type HeadRow,
   type Leaf,
@@ -67,6 +71,22 @@ interface Waiting extends Pending {
   readonly deadline: number;
 }
 
+/** A batch read and hashed, written once the batch before it has committed. */
+interface Prepared {
+  /** The tree this batch grows: its write first checks that the store still ends there. */
+  readonly base: Head;
+  readonly planned: { events: EventRow[]; results: Appended[]; head: Head };
+  readonly nodes: Growth['nodes'];
+  readonly fromQueue: ReadonlyArray<Leaf & { id: string }>;
+  readonly local: readonly Pending[];
+  readonly malformed: readonly string[];
+  /** Every queue row it took (integrated or dropped): the read of the batch after it leaves them out. */
+  readonly taken: readonly string[];
+  readonly now: string;
+  /** The queue may hold more than this batch took. */
+  readonly more: boolean;
+}
+
 class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   readonly #interval: number;
   readonly #onSequencerChange: (leading: boolean) => void;
@@ -86,6 +106,9 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   #connectError: unknown;
   /** Serializes use of the session: one connection runs one thing at a time. */
   #sessionChain: Promise<unknown> = Promise.resolve();
+  /** Integrations, one after another; the count of those waiting ends a drain's pipeline early. */
+  #integrationChain: Promise<unknown> = Promise.resolve();
+  #integrationsWaiting = 0;
   /** The session that holds the sequencer lock, while this node holds it. */
   #leader: Session | undefined;
   #head: Head | undefined;
@@ -316,74 +339,143 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   }
 
   /**
-   * The sequencer's write: everything queued (oldest first), then this node's own batch, on the
-   * lock-holding session in two round trips: one statement reads the head and the queue, one writes the
-   * events, their subtree hashes and the queue rows' indexes (a single statement commits whole or not at
-   * all, and only the lock holder writes the log, so no explicit transaction is needed around them).
-   * True when the queue may hold more than this batch took.
+   * The sequencer's write, a pipeline of two stages: while one batch is written on the lock-holding
+   * session (one statement, which commits whole or not at all), the next is read from the queue on
+   * another connection (leaving out the rows being written) and hashed on the hashing thread. A batch
+   * is written only after the one before it committed, by a statement that first checks the store
+   * still ends where the batch grows the tree; if a write fails, the batch after it is never written
+   * and the next run starts again from what is stored. A batch of this node's own events goes alone,
+   * without reading the queue (the queue's notification drains it). True when the queue may hold more.
    */
-  async #integrate(local: readonly Pending[]): Promise<boolean> {
-    if (local.length === 0 && !this.#isLeading()) return false;
-    let used: Session | undefined;
-    let committing = false;
-    const outcome = await this.#onSession(async (session) => {
-      used = session;
-      const { head, queued } = await readHeadAndQueue(session.db, this.#head);
-      // The heartbeat of an idle sequencer ends here: nothing queued, nothing of its own.
-      if (local.length === 0 && queued.length === 0) return undefined;
-      // Checking and hashing the queued events and growing the tree run on the hashing thread.
-      const grown = await this.#hasher.call({
-        size: head.range.size,
-        hashes: head.range.hashes.map((hash) => hash.toString('hex')),
-        queued: queued.map((row) => row.event),
-        local: local.map((pending) => pending.leaf.toString('hex')),
-      });
-      const fromQueue: Array<Leaf & { id: string }> = [];
-      const malformed: string[] = [];
-      queued.forEach((row, i) => {
-        const leaf = grown.queued[i];
-        if (leaf)
-          fromQueue.push({
-            ...leaf,
-            canonical: row.event,
-            leaf: Buffer.from(leaf.leaf, 'hex'),
-            id: row.id,
-          });
-        // Not an event this code queued (the queue is outside the trust boundary): dropped, never hashed.
-        else malformed.push(row.id);
-      });
-      const now = this.now().toISOString();
-      const growth = {
-        range: { size: grown.size, hashes: grown.hashes.map((hex) => Buffer.from(hex, 'hex')) },
-        nodes: grown.nodes,
-      };
-      const planned = planAppend(head, [...fromQueue, ...local], now, growth);
-      committing = true;
-      await writeBatch(session.db, {
-        events: planned.events,
-        nodes: grown.nodes,
-        integrated: fromQueue.map((leaf, i) => ({ id: leaf.id, idx: planned.results[i].index })),
-        malformed,
-        now,
-      });
-      return { results: planned.results, next: planned.head, fromQueue, more: queued.length === maxBatch };
-    }, true).catch((error: unknown) => {
-      this.#head = undefined;
-      // The session died before the write went out: nothing was written, so a batch may take the queue.
-      if (!committing && used !== undefined && !used.alive) throw new NotSequencer();
-      throw error;
+  #integrate(local: readonly Pending[]): Promise<boolean> {
+    this.#integrationsWaiting++;
+    const run = this.#integrationChain.then(() => {
+      this.#integrationsWaiting--;
+      return this.#integrateNow(local);
     });
-    if (!outcome) return false;
-    this.#head = outcome.next;
-    if (outcome.results.length > 0) this.#grown = true;
-    const { fromQueue, results } = outcome;
+    this.#integrationChain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #integrateNow(local: readonly Pending[]): Promise<boolean> {
+    if (local.length === 0 && !this.#isLeading()) return false;
+    try {
+      let batch = await this.#prepare(local);
+      while (batch) {
+        const writing = this.#write(batch);
+        // An append of this node's (or the tick) waiting: it goes next, and the drain resumes after it.
+        const next = batch.more && this.#integrationsWaiting === 0 ? this.#prepare([], batch) : undefined;
+        next?.catch(() => undefined);
+        await writing;
+        this.#settle(batch);
+        if (!next) {
+          if (batch.more && !this.#client) this.#integrateSoon();
+          return batch.more;
+        }
+        batch = await next;
+      }
+      return false;
+    } catch (error) {
+      this.#head = undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Reads and hashes a batch: this node's own events on the head it knows, or the oldest queued events
+   * after the store's head, or (`after`) the queued events after the batch being written, on the tree
+   * that batch grows. Undefined when there is nothing to integrate.
+   */
+  async #prepare(local: readonly Pending[], after?: Prepared): Promise<Prepared | undefined> {
+    const { head, queued } = after
+      ? { head: after.planned.head, queued: await readQueue(this.db, after.taken) }
+      : local.length > 0
+        ? { head: this.#head ?? (await loadHead(this.db, undefined)), queued: [] }
+        : await readHeadAndQueue(this.db, this.#head);
+    if (local.length === 0 && queued.length === 0) return undefined;
+    const now = this.now().toISOString();
+    if (queued.length === 0) {
+      // A few leaves already hashed: growing the tree by them costs less than a trip to the thread.
+      const growth = growTree(
+        head.range,
+        local.map((pending) => pending.leaf),
+      );
+      const planned = planAppend(head, local, now, growth);
+      return {
+        base: head,
+        planned,
+        nodes: growth.nodes,
+        fromQueue: [],
+        local,
+        malformed: [],
+        taken: [],
+        now,
+        more: false,
+      };
+    }
+    // Checking and hashing the queued events and growing the tree run on the hashing thread.
+    const grown = await this.#hasher.call({
+      size: head.range.size,
+      hashes: head.range.hashes.map((hash) => hash.toString('hex')),
+      queued: queued.map((row) => row.event),
+      local: local.map((pending) => pending.leaf.toString('hex')),
+    });
+    const fromQueue: Array<Leaf & { id: string }> = [];
+    const malformed: string[] = [];
+    queued.forEach((row, i) => {
+      const leaf = grown.queued[i];
+      if (leaf)
+        fromQueue.push({ ...leaf, canonical: row.event, leaf: Buffer.from(leaf.leaf, 'hex'), id: row.id });
+      // Not an event this code queued (the queue is outside the trust boundary): dropped, never hashed.
+      else malformed.push(row.id);
+    });
+    const growth = {
+      range: { size: grown.size, hashes: grown.hashes.map((hex) => Buffer.from(hex, 'hex')) },
+      nodes: grown.nodes,
+    };
+    return {
+      base: head,
+      planned: planAppend(head, [...fromQueue, ...local], now, growth),
+      nodes: grown.nodes,
+      fromQueue,
+      local,
+      malformed,
+      taken: queued.map((row) => row.id),
+      now,
+      more: queued.length === maxBatch,
+    };
+  }
+
+  /** Writes a prepared batch on the lock-holding session; refused unless the store ends at its base. */
+  async #write(batch: Prepared): Promise<void> {
+    const { planned, fromQueue } = batch;
+    const wrote = await this.#onSession(
+      (session) =>
+        writeBatch(session.db, {
+          base: batch.base,
+          events: planned.events,
+          nodes: batch.nodes,
+          integrated: fromQueue.map((leaf, i) => ({ id: leaf.id, idx: planned.results[i].index })),
+          malformed: batch.malformed,
+          now: batch.now,
+        }),
+      true,
+    );
+    if (!wrote)
+      throw unavailable('the audit store no longer ends where the sequencer left it; nothing was written');
+  }
+
+  /** After its write committed: the new head, the waiting appends answered, the listeners told. */
+  #settle(batch: Prepared): void {
+    const { planned, fromQueue, local } = batch;
+    const { results } = planned;
+    this.#head = planned.head;
+    if (results.length > 0) this.#grown = true;
     this.#resolveQueued(fromQueue.map((leaf, i) => ({ id: leaf.id, idx: results[i].index })));
     local.forEach((pending, i) => pending.resolve(results[fromQueue.length + i]));
     // Every node's events, in index order: the sequencer is where the whole log can be watched.
     const integrated = [...fromQueue, ...local];
     this.listeners.notify(integrated.map((leaf, i) => ({ ...results[i], canonical: leaf.canonical })));
-    if (outcome.more && !this.#client) this.#integrateSoon();
-    return outcome.more;
   }
 
   /** Signs the tree (sequencer only) and tells the nodes waiting for a checkpoint. */
@@ -478,7 +570,9 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   /** Deletes queue rows integrated long enough ago that no node still polls for them. */
   async #cleanUp(): Promise<void> {
     this.#lastCleanupAt = Date.now();
-    const before = new Date(Date.now() - queueRetentionMs).toISOString();
+    // On the clock that stamped integrated_at (the log's own): a node polling for a row it queued has a
+    // full retention period to find it, whatever that clock says.
+    const before = new Date(this.now().getTime() - queueRetentionMs).toISOString();
     await this.#onSession(
       (session) => session.db.deleteFrom('audit_queue').where('integrated_at', '<', before).execute(),
       true,
@@ -583,39 +677,61 @@ async function readHeadAndQueue(
 }
 
 /**
- * One batch in one statement: the events and subtree hashes inserted, the integrated queue rows given
- * their index (and the nodes waiting for them told), the malformed ones deleted. Arrays travel as
- * parameters (unnest), so the statement's text is the same whatever the batch's size.
+ * The oldest queued events after the batch being written, leaving out the rows it took (they stay
+ * pending until it commits). NOT IN over a subquery is a hashed set, not a scan per row.
+ */
+async function readQueue(db: Db, taken: readonly string[]): Promise<Array<{ id: string; event: string }>> {
+  const { rows } = await sql<{ id: string; event: string }>`
+    select id, event from audit_queue
+    where idx is null and id not in (select json_array_elements_text(${JSON.stringify(taken)}::json))
+    order by idx, queued_at, id limit ${maxBatch}`.execute(db);
+  return rows;
+}
+
+/**
+ * One batch in one statement, written only if the store still ends at `base` (its size and last leaf):
+ * the events and subtree hashes inserted, the integrated queue rows given their index (and the nodes
+ * waiting for them told), the malformed ones deleted. Rows travel as one JSON parameter each, which
+ * PostgreSQL parses natively, so the statement's text is the same whatever the batch's size. False
+ * when the store did not end at `base` (nothing written).
  */
 async function writeBatch(
   db: Db,
   batch: {
+    base: Head;
     events: readonly EventRow[];
     nodes: ReadonlyArray<{ level: number; idx: number; hash: string }>;
     integrated: ReadonlyArray<{ id: string; idx: number }>;
     malformed: readonly string[];
     now: string;
   },
-): Promise<void> {
-  const { events, nodes, integrated, malformed, now } = batch;
+): Promise<boolean> {
+  const { base, events, nodes, integrated, malformed, now } = batch;
   const createdAt = events[0]?.created_at ?? now;
-  await sql`
-    with appended as (
+  const { rows } = await sql<{ ok: boolean }>`
+    with base as (
+      select coalesce((select e.idx + 1 = ${base.range.size}::bigint and e.leaf_hash = ${base.lastLeaf?.toString('hex') ?? ''}
+                       from audit_events as e order by e.idx desc limit 1), ${base.range.size}::bigint = 0) as ok
+    ), appended as (
       insert into audit_events (idx, event, leaf_hash, request_id, app_id, created_at)
       select v.idx, v.event, v.leaf_hash, v.request_id, v.app_id, ${createdAt}
-      from unnest(${events.map((e) => e.idx)}::bigint[], ${events.map((e) => e.event)}::text[],
-                  ${events.map((e) => e.leaf_hash)}::text[], ${events.map((e) => e.request_id)}::text[],
-                  ${events.map((e) => e.app_id)}::text[]) as v(idx, event, leaf_hash, request_id, app_id)
+      from base, json_to_recordset(${JSON.stringify(events)}::json)
+                   as v(idx bigint, event text, leaf_hash text, request_id text, app_id text)
+      where base.ok
     ), hashed as (
       insert into audit_nodes (level, idx, hash)
-      select * from unnest(${nodes.map((n) => n.level)}::integer[], ${nodes.map((n) => n.idx)}::bigint[],
-                           ${nodes.map((n) => n.hash)}::text[])
+      select v.level, v.idx, v.hash
+      from base, json_to_recordset(${JSON.stringify(nodes)}::json) as v(level integer, idx bigint, hash text)
+      where base.ok
     ), indexed as (
       update audit_queue as q set idx = v.idx, integrated_at = ${now}
-      from unnest(${integrated.map((r) => r.id)}::text[], ${integrated.map((r) => r.idx)}::bigint[]) as v(id, idx)
-      where q.id = v.id
+      from base, json_to_recordset(${JSON.stringify(integrated)}::json) as v(id text, idx bigint)
+      where base.ok and q.id = v.id
     ), dropped as (
-      delete from audit_queue where id = any(${malformed}::text[])
+      delete from audit_queue where id = any(${malformed}::text[]) and (select ok from base)
     )
-    select pg_notify(${channel}, 'integrated') where ${integrated.length} > 0`.execute(db);
+    select b.ok from base as b
+    left join lateral (select pg_notify(${channel}, 'integrated') where b.ok and ${integrated.length}::integer > 0) as n
+      on true`.execute(db);
+  return rows[0]?.ok === true;
 }

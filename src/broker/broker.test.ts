@@ -83,6 +83,8 @@ let idp: DevIdp;
 let broker: Broker;
 let url: string;
 let idpIssuer: string;
+/** How many times the broker asked the catalog (here: `clients`) for a client. */
+let clientLookups = 0;
 /** The broker's clock: real time unless a test freezes it. */
 let frozen: Date | undefined;
 /** The broker's audit sink: grants are refused (503) without one, so the unit tests keep what it records. */
@@ -107,7 +109,12 @@ beforeAll(async () => {
     secrets,
     db: store.db,
     issuer: url,
-    lookupClient: async (clientId) => (Object.hasOwn(clients, clientId) ? clients[clientId] : undefined),
+    lookupClient: async (clientId) => {
+      clientLookups++;
+      // A catalog read takes an I/O turn, as the store's does.
+      await new Promise((resolve) => setImmediate(resolve));
+      return Object.hasOwn(clients, clientId) ? clients[clientId] : undefined;
+    },
     now: () => frozen ?? new Date(),
     audit: grantEvents,
   });
@@ -610,6 +617,15 @@ describe('verifyAccessToken', () => {
       email: 'bob@example.com',
       territory: 'EMEA',
     });
+  });
+
+  it('requests arriving together after the client cache expired share one catalog read, not one each', async () => {
+    const token = await accessToken('bob', 'pipeline-dashboard', 'read:opportunity.basic');
+    // Past the client cache's 500 ms, so the next verification reads the catalog again.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const before = clientLookups;
+    await Promise.all(Array.from({ length: 20 }, () => broker.verifyAccessToken(token)));
+    expect(clientLookups - before).toBe(1);
   });
 
   it('rejects an ID token presented as an access token', async () => {

@@ -202,13 +202,19 @@ export async function createBroker(options: CreateBrokerOptions): Promise<Broker
   revocations.ready().catch(() => undefined);
   // Clients change rarely and the gateway asks per request: a short cache keeps the DB off the hot path,
   // short enough that a suspended app's tokens are refused within a second.
-  const clientCache = new Map<string, { at: number; client: ClientInfo | undefined }>();
-  const lookupClient: LookupClient = async (clientId) => {
+  // One lookup per expiry, shared by the requests that arrive while it runs (not one each); its age
+  // counts from when it was asked. A failed lookup is not kept.
+  const clientCache = new Map<string, { at: number; client: Promise<ClientInfo | undefined> }>();
+  const lookupClient: LookupClient = (clientId) => {
     const cached = clientCache.get(clientId);
     if (cached && performance.now() - cached.at < 500) return cached.client;
-    const client = await options.lookupClient(clientId);
+    const client = options.lookupClient(clientId);
+    const entry = { at: performance.now(), client };
     if (clientCache.size > 10_000) clientCache.clear();
-    clientCache.set(clientId, { at: performance.now(), client });
+    clientCache.set(clientId, entry);
+    client.catch(() => {
+      if (clientCache.get(clientId) === entry) clientCache.delete(clientId);
+    });
     return client;
   };
   const ctx: BrokerContext = {

@@ -542,11 +542,8 @@ function limitsConfig(config: Config): LimitsConfig {
  * cached for a second: a new approval or plan holds within a second, and a request costs no catalog read.
  */
 function approvedPlans(catalog: Catalog): (appId: string) => Promise<ApprovedPlan | undefined> {
-  const cache = new Map<string, { plan: ApprovedPlan | undefined; until: number }>();
-  return async (appId) => {
-    const now = Date.now();
-    const hit = cache.get(appId);
-    if (hit && hit.until > now) return hit.plan;
+  const cache = new Map<string, { plan: Promise<ApprovedPlan | undefined>; until: number }>();
+  const planOf = async (appId: string): Promise<ApprovedPlan | undefined> => {
     const app = await catalog.findApp(appId);
     const constraints = app?.constraints;
     const consentPurpose = app && purposeInForce(app);
@@ -564,8 +561,20 @@ function approvedPlans(catalog: Catalog): (appId: string) => Promise<ApprovedPla
             ...(residency && { residency }),
           }
         : undefined;
+    return plan;
+  };
+  return (appId) => {
+    const now = Date.now();
+    const hit = cache.get(appId);
+    if (hit && hit.until > now) return hit.plan;
+    // One read per expiry, shared by the requests that arrive while it runs (not one each).
+    const plan = planOf(appId);
+    const entry = { plan, until: now + 1000 };
     if (cache.size > 10_000) cache.clear();
-    cache.set(appId, { plan, until: now + 1000 });
+    cache.set(appId, entry);
+    plan.catch(() => {
+      if (cache.get(appId) === entry) cache.delete(appId);
+    });
     return plan;
   };
 }
