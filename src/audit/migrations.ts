@@ -207,7 +207,7 @@ export async function storedRoot(db: Db, schema: string): Promise<{ size: number
 function lostLog(file: string): DependencyUnavailable {
   return new DependencyUnavailable(
     'AUDIT_UNAVAILABLE',
-    `the audit log file ${file} holds no audit log, and the database none either: it was lost or replaced; ` +
-      'restore it with gatehouse.db from one backup',
+    `the audit log file ${file} is missing or empty and gatehouse.db no longer holds the log (moved there ` +
+      'before): restore audit.db with gatehouse.db from one backup',
   );
 }
