@@ -117,7 +117,7 @@ describe('a data dir migrated before each module owned its migrations', () => {
     for (const dir of [oldDir, freshDir]) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('starts, runs no migration again, serves the CRM, and has the schema a new database gets', async () => {
+  it('starts, runs only the newer migrations, serves the CRM, and has the schema a new database gets', async () => {
     await restoreOldStore(oldDir);
     const recorded = async () => {
       const db = await openTestSql(oldDir);
@@ -141,7 +141,10 @@ describe('a data dir migrated before each module owned its migrations', () => {
     } finally {
       await demo.stop();
     }
-    expect(await recorded()).toEqual(before);
+    // The recorded ones never run again; only migrations added since the fixture was made do.
+    const after = await recorded();
+    expect(after.slice(0, before.length)).toEqual(before);
+    expect(after.slice(before.length).map((m) => m.name)).toEqual(['030_policy_decisions_unindexed']);
 
     const fresh = await openGatehouseStore(
       loadConfig({ env: {}, overrides: { dataDir: freshDir, ...(await testDatabase(freshDir)) } }),
