@@ -192,7 +192,7 @@ async function assertSameLog(
 }
 
 /** The event count and the Merkle root (RFC 6962) over the leaf hashes stored in `schema`, in index order. */
-export async function storedRoot(db: Db, schema: string): Promise<{ size: number; root: string }> {
+async function storedRoot(db: Db, schema: string): Promise<{ size: number; root: string }> {
   let range = emptyRange;
   for (let after = -1; ;) {
     const { rows } = await sql<{ idx: number; leaf_hash: string }>`
