@@ -95,7 +95,8 @@ const moveWaitMs = 60_000;
  * 2. check the copy (the same rows; the same event count and Merkle root), then drop the originals.
  * A crash after 1 leaves two equal copies and the next start finishes 2. Two copies that differ, or no
  * log in either file (audit.db lost), are refused: there is never a second log, nor a silently new one.
- * Tables a later migration creates unqualified (in gatehouse.db) move the same way.
+ * A later migration that adds an audit table must create it in the audit file (schema `audit` on SQLite):
+ * one created unqualified lands in gatehouse.db, and the two files then differ.
  */
 export async function moveAuditLogToItsFile(db: Db): Promise<void> {
   const { rows } = await sql<{ name: string; file: string }>`pragma database_list`.execute(db);
