@@ -271,7 +271,7 @@ async function refuseAuditWrites(dataDir: string, action?: string): Promise<{ re
         }),
     };
   }
-  const db = new Database(join(dataDir, 'gatehouse.db'));
+  const db = new Database(join(dataDir, 'audit.db'));
   db.exec(
     `create trigger audit_down before insert on audit_events ${only ? `when new.event like ${only}` : ''}
      begin select raise(abort, 'disk full'); end`,

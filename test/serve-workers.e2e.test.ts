@@ -107,7 +107,7 @@ describe.skipIf(onPostgres)('serve --workers 2', () => {
     expect(await exited).toBe(0);
     const verified = await gatehouseAsync(['audit', 'verify', '--data-dir', dataDir, '--json']);
     expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true });
-    const db = new Database(join(dataDir, 'gatehouse.db'), { readonly: true });
+    const db = new Database(join(dataDir, 'audit.db'), { readonly: true });
     try {
       const size = (db.prepare('select count(*) as n from audit_events').get() as { n: number }).n;
       const sizes = (

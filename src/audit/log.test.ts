@@ -158,7 +158,7 @@ describe('append', () => {
       await store.close();
     } else {
       // The writer thread has a connection of its own: the file itself refuses, as a full disk would.
-      const other = new SQLite(join(dir, 'gatehouse.db'));
+      const other = new SQLite(join(dir, 'audit.db'));
       other.exec(
         `create trigger refuse before insert on audit_events begin select raise(abort, 'disk full'); end`,
       );
@@ -225,7 +225,7 @@ describe.skipIf(onPostgres)('another process holding the SQLite write lock', () 
     const { dir, store } = await tempStore();
     const log = await openLog(store, dir);
     await log.append(auditEvent(0));
-    const holder = new SQLite(join(dir, 'gatehouse.db'));
+    const holder = new SQLite(join(dir, 'audit.db'));
     holder.exec('BEGIN IMMEDIATE');
     const released = new Promise<void>((resolve) =>
       setTimeout(() => {

@@ -361,7 +361,8 @@ describe('export and offline verification', () => {
     expect(lines[1].leaf_hash).toBe(row.leaf_hash);
 
     await store.close();
-    rmSync(join(dir, 'gatehouse.db'), { force: true }); // no such file on PostgreSQL: the store is closed all the same
+    // No such files on PostgreSQL: the store is closed all the same.
+    for (const file of ['gatehouse.db', 'audit.db']) rmSync(join(dir, file), { force: true });
     const offline: number[] = [];
     expect(await verifyExportFile(exportFile(), vkey, (done) => offline.push(done))).toEqual({
       ok: true,

@@ -71,7 +71,7 @@ describe('the audit writer thread', () => {
     cleanups.push(() => writer.stop());
     await writer.write(request([event(0)]));
     // Another connection holds the write lock, so the batch is still out in the thread when it dies.
-    const holder = new SQLite(join(dir, 'gatehouse.db'));
+    const holder = new SQLite(join(dir, 'audit.db'));
     holder.exec('begin immediate');
     const out = writer.write(request([event(1)]));
     await writer.stop();

@@ -11,6 +11,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../store/index.js';
 import type { AuditEvent } from './event.js';
+import { auditFile } from './migrations.js';
 import { AuditThread, threadEntry } from './thread.js';
 
 /** What the thread is given when it starts. */
@@ -47,10 +48,15 @@ export class AuditWriter {
   }
 }
 
-/** The file of the SQLite database `db` is open on; TypeError for an in-memory one (no thread can share it). */
+/**
+ * The SQLite file holding the log on `db`'s connection: the attached audit file, else the main one;
+ * TypeError for an in-memory one (no thread can share it).
+ */
 export async function sqliteFileOf(db: Db): Promise<string> {
   const { rows } = await sql<{ name: string; file: string }>`pragma database_list`.execute(db);
-  const file = rows.find((row) => row.name === 'main')?.file ?? '';
+  const file =
+    (rows.find((row) => row.name === auditFile.schema) ?? rows.find((row) => row.name === 'main'))?.file ??
+    '';
   if (file === '') throw new TypeError('the SQLite audit log needs a database file, not an in-memory one');
   return file;
 }

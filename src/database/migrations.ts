@@ -1,4 +1,4 @@
-import { auditMigrations } from '../audit/migrations.js';
+import { auditFile, auditMigrations, moveAuditLogToItsFile } from '../audit/migrations.js';
 import { brokerMigrations } from '../broker/migrations.js';
 import { catalogMigrations } from '../catalog/migrations.js';
 import { classifyMigrations } from '../classify/migrations.js';
@@ -40,7 +40,21 @@ export const moduleMigrations: Readonly<Record<string, Migrations>> = {
 
 export const gatehouseMigrations: Migrations = combineMigrations(Object.values(moduleMigrations));
 
-/** The store of `config` with every module's tables: the one way anything opens a Gatehouse database. */
-export function openGatehouseStore(config: Config): Promise<Store> {
-  return openStore(config, { migrations: gatehouseMigrations });
+/**
+ * The store of `config` with every module's tables: the one way anything opens a Gatehouse database.
+ * SQLite: the audit log lives in its own file beside gatehouse.db (moved there once from an older one).
+ */
+export async function openGatehouseStore(config: Config): Promise<Store> {
+  const store = await openStore(config, {
+    migrations: gatehouseMigrations,
+    attach: { [auditFile.schema]: auditFile.name },
+  });
+  if (store.kind === 'postgres') return store;
+  try {
+    await store.exclusive('audit-file', () => moveAuditLogToItsFile(store.db));
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return store;
 }

@@ -36,16 +36,26 @@ const lockWaitMs = 5000;
 export interface StoreOptions {
   /** Every module's migrations, combined by the composition root (openGatehouseStore in src/server). */
   readonly migrations: Migrations;
+  /**
+   * SQLite: further files in the data dir, by schema name, attached to the one connection (`audit`:
+   * `audit.db`). Each has its own WAL and page cache, so its commits neither lock nor evict the others'
+   * pages; queries name tables unqualified and SQLite finds them in whichever file holds them.
+   */
+  readonly attach?: Readonly<Record<string, string>>;
 }
 
 /** Opens the configured database and brings its schema up to date with `migrations`. */
 export async function openStore(config: Config, options: StoreOptions): Promise<Store> {
   return config.database.url
     ? openPostgresStore(config, options.migrations)
-    : openSqliteStore(config, options.migrations);
+    : openSqliteStore(config, options.migrations, options.attach ?? {});
 }
 
-async function openSqliteStore(config: Config, migrations: Migrations): Promise<Store> {
+async function openSqliteStore(
+  config: Config,
+  migrations: Migrations,
+  attach: Readonly<Record<string, string>>,
+): Promise<Store> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const file = new SQLite(join(config.dataDir, 'gatehouse.db'));
   // WAL lets the CLI read while a server writes. A writer in another process is waited out off the
@@ -55,6 +65,11 @@ async function openSqliteStore(config: Config, migrations: Migrations): Promise<
   file.pragma('journal_mode = WAL');
   file.pragma('busy_timeout = 0');
   file.pragma('synchronous = FULL');
+  for (const [schema, name] of Object.entries(attach)) {
+    file.prepare('attach database ? as ?').run(join(config.dataDir, name), schema);
+    file.pragma(`${schema}.journal_mode = WAL`);
+    file.pragma(`${schema}.synchronous = FULL`);
+  }
   const db = new Kysely<Database>({
     dialect: new WaitingSqliteDialect(
       { database: reusingStatements(file) },

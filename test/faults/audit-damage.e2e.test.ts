@@ -43,7 +43,7 @@ async function zeroStoredBytes(dataDir: string, needle: string): Promise<void> {
     }
     return;
   }
-  const file = join(dataDir, 'gatehouse.db');
+  const file = join(dataDir, 'audit.db');
   const bytes = readFileSync(file);
   const at = bytes.indexOf(Buffer.from(`"request_id":"${needle}"`));
   expect(at).toBeGreaterThan(0);

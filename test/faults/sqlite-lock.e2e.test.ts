@@ -48,10 +48,10 @@ const exited = (child: ChildProcess) => new Promise((resolve) => child.once('exi
 describe.skipIf(onPostgres)('the SQLite write lock held by another process', () => {
   it('a request waiting for the lock does not stop /healthz: it answers while the lock is still held', async () => {
     const token = await demo.accessToken('alice', 'call-notes', 'read:account.basic');
-    const holder = await holdWriteLock(join(demo.dataDir, 'gatehouse.db'), 4000);
+    const holder = await holdWriteLock(join(demo.dataDir, 'audit.db'), 4000);
     const order: string[] = [];
     const released = exited(holder).then(() => order.push('released'));
-    // A read records a policy decision and an audit event: both need the write lock.
+    // A read records an audit event: it needs the audit file's write lock.
     const waiting = demo.get('/crm/v1/accounts?limit=1', token);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const health = await demo.get('/healthz');
@@ -68,7 +68,7 @@ describe.skipIf(onPostgres)('the SQLite write lock held by another process', () 
 
   it('a lock held past the bound is 503 with Retry-After, and the server serves again after', async () => {
     const token = await demo.accessToken('alice', 'call-notes', 'read:account.basic');
-    const holder = await holdWriteLock(join(demo.dataDir, 'gatehouse.db'), 6500);
+    const holder = await holdWriteLock(join(demo.dataDir, 'audit.db'), 6500);
     const refused = await demo.get('/crm/v1/accounts?limit=1', token);
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBeTruthy();

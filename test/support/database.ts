@@ -7,6 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 
@@ -143,6 +144,9 @@ export async function openTestSql(dataDir: string): Promise<TestSql> {
   if (!onPostgres) {
     const { default: SQLite } = await import('better-sqlite3');
     const db = new SQLite(join(dataDir, 'gatehouse.db'));
+    // The audit log's own file (src/audit, auditFile): its tables answer unqualified, as in the server.
+    const auditLog = join(dataDir, 'audit.db');
+    if (existsSync(auditLog)) db.prepare("attach database ? as 'audit'").run(auditLog);
     return {
       all: async <T>(text: string, ...params: unknown[]) => db.prepare(text).all(...params) as T[],
       get: async <T>(text: string, ...params: unknown[]) => db.prepare(text).get(...params) as T | undefined,
