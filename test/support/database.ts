@@ -51,42 +51,13 @@ export async function testDatabase(dataDir: string): Promise<Record<string, stri
   if (!onPostgres) return {};
   const name = nameOf(dataDir);
   if (!created.has(name)) {
-    await createDatabase(createSql(name));
+    await admin(async (client) => {
+      await client.query(createSql(name)).catch((error: { code?: string }) => {
+        if (error.code !== '42P04') throw error; // duplicate_database: made by an earlier call
+      });
+    });
     created.add(name);
   }
-  return { 'database.url': urlOf(name) };
-}
-
-async function createDatabase(sql: string): Promise<void> {
-  await admin(async (client) => {
-    await client.query(sql).catch((error: { code?: string }) => {
-      if (error.code !== '42P04') throw error; // duplicate_database: made by an earlier call
-    });
-  });
-}
-
-/**
- * The same for a template data dir (test/support/demo.ts): its database outlives the test file that
- * made it, until the run's global teardown.
- */
-export async function templateDatabase(dataDir: string): Promise<Record<string, string>> {
-  if (!onPostgres) return {};
-  await createDatabase(createSql(nameOf(dataDir)));
-  return { 'database.url': urlOf(nameOf(dataDir)) };
-}
-
-/**
- * Config overrides for a store of `dataDir` whose database starts as a copy of `templateDir`'s (which
- * no one may be connected to); `{}` on SQLite, where copying the data dir copies the store.
- */
-export async function testDatabaseFrom(
-  dataDir: string,
-  templateDir: string,
-): Promise<Record<string, string>> {
-  if (!onPostgres) return {};
-  const name = nameOf(dataDir);
-  await createDatabase(`create database ${name} template ${nameOf(templateDir)}`);
-  created.add(name);
   return { 'database.url': urlOf(name) };
 }
 

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config/index.js';
@@ -13,13 +13,7 @@ import { mintDevIdToken, signInAtDevIdp } from '../../src/devidp/index.js';
 import { openSecretService, type SecretStore } from '../../src/secrets/index.js';
 import { openGatehouseStore } from '../../src/database/index.js';
 import { startGatehouse, type Gatehouse, type StartOptions } from '../../src/server/index.js';
-import {
-  dropTestDatabase,
-  onPostgres,
-  templateDatabase,
-  testDatabase,
-  testDatabaseFrom,
-} from './database.js';
+import { dropTestDatabase, onPostgres, testDatabase } from './database.js';
 import { testRedisConfig } from './redis.js';
 
 export const tokenExchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -68,79 +62,29 @@ export interface Demo {
   stop(): Promise<void>;
 }
 
-export interface DemoOptions {
-  dataDir?: string;
-  keepDataDir?: boolean;
-  /** Config keys to set, by dotted path (`'gateway.consent.mode': 'mask'`). */
-  config?: Record<string, unknown>;
-  /** Options of startGatehouse, such as a wrapped connector for fault injection. */
-  start?: StartOptions;
-  /** The CRM behind the gateway: the embedded one (default) or a vendor's fake on loopback. */
-  crm?: 'embedded' | 'salesforce' | 'hubspot';
-}
-
-/**
- * Config sections that change nothing a demo's first start writes (demo apps, the seeded CRM, keys):
- * a demo that sets only these may start on a copy of the template.
- */
-const seedNeutralSections = ['server', 'gateway', 'limits', 'detect', 'retention', 'dsr', 'broker', 'net'];
-
-/** Whether the demo's first start would write what the template's did (no data dir, clock or vendor of its own). */
-function startsLikeTemplate(options: DemoOptions): boolean {
-  return (
-    options.dataDir === undefined &&
-    (options.crm ?? 'embedded') === 'embedded' &&
-    options.start?.clock === undefined &&
-    options.start?.cluster === undefined &&
-    Object.keys(options.config ?? {}).every((key) => seedNeutralSections.includes(key.split('.')[0]!))
-  );
-}
-
-/**
- * A demo data dir seeded once per test process (one per pass: vitest.config.ts runs a pass's files in
- * one process), stopped, and copied for each demo that starts like it: seeding 2,000 contacts under
- * field encryption was most of a demo's start-up. Each copy is a store of its own, with the template's
- * keys; the template itself is never started again.
- */
-let template: Promise<string> | undefined;
-
-function seededTemplate(): Promise<string> {
-  template ??= (async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-test-template-'));
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    const demo = await startDemoOn(dir, await templateDatabase(dir), { keepDataDir: true });
-    await demo.stop();
-    return dir;
-  })();
-  return template;
-}
-
 /**
  * A real demo server on loopback: real SQLite (or PostgreSQL, see ./database.ts), the real development
  * IdP, real HTTP.
  */
-export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
-  if (!startsLikeTemplate(options)) {
-    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
-    return startDemoOn(dataDir, await testDatabase(dataDir), options);
-  }
-  const templateDir = await seededTemplate();
-  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
-  cpSync(templateDir, dataDir, { recursive: true });
-  return startDemoOn(dataDir, await testDatabaseFrom(dataDir, templateDir), options);
-}
-
-async function startDemoOn(
-  dataDir: string,
-  database: Record<string, string>,
-  options: DemoOptions,
+export async function startDemo(
+  options: {
+    dataDir?: string;
+    keepDataDir?: boolean;
+    /** Config keys to set, by dotted path (`'gateway.consent.mode': 'mask'`). */
+    config?: Record<string, unknown>;
+    /** Options of startGatehouse, such as a wrapped connector for fault injection. */
+    start?: StartOptions;
+    /** The CRM behind the gateway: the embedded one (default) or a vendor's fake on loopback. */
+    crm?: 'embedded' | 'salesforce' | 'hubspot';
+  } = {},
 ): Promise<Demo> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const config = loadConfig({
     env: {},
     overrides: {
       // On PostgreSQL (GATEHOUSE_TEST_DATABASE_URL), the data dir's own database, and a short sequencer
       // lease: while a test blocks this process in a synchronous CLI run, the CLI can take the role over.
-      ...database,
+      ...(await testDatabase(dataDir)),
       ...(onPostgres ? { 'database.sequencerLeaseMs': 2000 } : {}),
       // With GATEHOUSE_TEST_REDIS_URL, limits, revocation notices and DPoP replays live in Redis.
       ...testRedisConfig(),
