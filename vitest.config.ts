@@ -34,9 +34,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // One worker runs every file of a pass: a fresh process per file paid ~5 s each to load the modules
-    // and warm Cedar's Wasm, the seeding and Fastify again (about half of CI's time). Test files hold no
-    // process-wide state past their afterAll; `npm test -- --isolate` runs each file in its own process.
+    // One worker runs every file of a pass: a fresh process per file paid seconds each to load the
+    // modules and warm up Cedar's Wasm, the seeding and Fastify again. Test files hold no process-wide
+    // state past their afterAll; `npm test -- --isolate` runs each file in its own process.
     isolate: false,
     globalSetup: ['test/support/database-global.ts'],
     setupFiles: ['test/support/fast-check-seed.ts', 'test/support/database-setup.ts'],
