@@ -24,8 +24,8 @@ const args = process.argv.slice(2);
 const scratch = mkdtempSync(join(tmpdir(), 'gatehouse-test-report-'));
 
 /**
- * Node 22.1+ (the Node 24 pass) keeps the code it compiled here: every test file runs in a fresh worker
- * that loads the same dependencies again, and the later ones skip compiling them.
+ * Node 22.1+ (the Node 24 pass) keeps the code it compiled here: vitest and its worker load the same
+ * dependencies, and the later one skips compiling them.
  */
 const compileCache = { NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? join(scratch, 'compile-cache') };
 

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import type { Request } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { revokeAll } from '../src/broker/index.js';
 import { openGatehouseStore } from '../src/database/index.js';
 import { launchChromium, type Chromium } from './support/chromium.js';
@@ -28,12 +28,14 @@ async function serveExample(name: string): Promise<ViteDevServer> {
 beforeAll(async () => {
   if (onPostgres) return;
   [demo, browser] = await Promise.all([startDemo(), launchChromium()]);
-  process.env.GATEHOUSE_URL = demo.url;
+  // Read by the examples' vite.config.ts; unstubbed after, since the next test file shares this process.
+  vi.stubEnv('GATEHOUSE_URL', demo.url);
   await serveExample('call-notes');
   await serveExample('pipeline-dashboard');
 });
 
 afterAll(async () => {
+  vi.unstubAllEnvs();
   await Promise.all(apps.map((app) => app.close()));
   await browser?.close();
   await demo?.stop();

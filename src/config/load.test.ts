@@ -43,6 +43,18 @@ describe('maps merge with the defaults key by key', () => {
     expect(config.scopes['read:account.extra']).toEqual({ object: 'account', fields: ['industry'] });
   });
 
+  it('an override inside a default entry changes that config only, not the defaults of the next one', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'gatehouse-config-'));
+    dirs.push(cwd);
+    const narrowed = loadConfig({
+      cwd,
+      env: {},
+      overrides: { 'roles.sales_manager.scopes': ['read:account.basic'] },
+    });
+    expect(narrowed.roles.sales_manager?.scopes).toEqual(['read:account.basic']);
+    expect(loadConfig({ cwd, env: {} }).roles.sales_manager?.scopes).toContain('read:opportunity.aggregate');
+  });
+
   it('replace: true swaps the whole map', () => {
     const cwd = withFile('roles:\n  replace: true\n  viewer:\n    scopes: [read:account.basic]\n');
     expect(Object.keys(loadConfig({ cwd, env: {} }).roles)).toEqual(['viewer']);

@@ -78,7 +78,9 @@ export function explainConfig(sources: ConfigSources = {}): {
   const cwd = sources.cwd ?? process.cwd();
   const filePath = configFilePath(sources.file ?? env.GATEHOUSE_CONFIG, cwd);
   const file = filePath ? readConfigFile(filePath) : {};
-  const raw: Record<string, unknown> = { ...structuredClone(file), ...mergeMapsWithDefaults(file) };
+  // A copy: the dotted keys set below would otherwise write into the shared default maps, and every
+  // later config of the process would start from them.
+  const raw: Record<string, unknown> = structuredClone({ ...file, ...mergeMapsWithDefaults(file) });
   const layers: Layers = { file, filePath, profile: [], env: [], flags: {} };
   for (const [key, value] of Object.entries(sources.profile ?? {})) {
     if (!isSetIn(file, key)) {

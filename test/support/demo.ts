@@ -140,7 +140,9 @@ export async function startDemo(
       }
       const response = await demo.exchange(user, clientId, scope);
       const body = (await response.json()) as { access_token?: string };
-      if (!response.ok || !body.access_token) throw new Error(`exchange failed: ${JSON.stringify(body)}`);
+      if (!response.ok || !body.access_token) {
+        throw new Error(`exchange for ${user} at ${clientId} (${scope}) failed: ${JSON.stringify(body)}`);
+      }
       return body.access_token;
     },
     async expiredAccessToken(user, clientId, scope) {
