@@ -98,6 +98,9 @@ const moveWaitMs = 60_000;
  * A later migration that adds an audit table must create it in the audit file (schema `audit` on SQLite):
  * one created unqualified lands in gatehouse.db, and the two files then differ.
  */
+const auditTablesOfBoth = (trx: Db) =>
+  Promise.all([auditTables(trx, 'main'), auditTables(trx, auditFile.schema)]);
+
 export async function moveAuditLogToItsFile(db: Db): Promise<void> {
   const { rows } = await sql<{ name: string; file: string }>`pragma database_list`.execute(db);
   const main = rows.find((row) => row.name === 'main')?.file ?? '';
@@ -107,10 +110,7 @@ export async function moveAuditLogToItsFile(db: Db): Promise<void> {
   await immediateTransaction(
     db,
     async (trx) => {
-      const [inMain, inFile] = await Promise.all([
-        auditTables(trx, 'main'),
-        auditTables(trx, auditFile.schema),
-      ]);
+      const [inMain, inFile] = await auditTablesOfBoth(trx);
       if (inMain.length === 0) {
         if (inFile.length === 0) throw lostLog(file);
         return;
@@ -123,10 +123,7 @@ export async function moveAuditLogToItsFile(db: Db): Promise<void> {
   await immediateTransaction(
     db,
     async (trx) => {
-      const [inMain, inFile] = await Promise.all([
-        auditTables(trx, 'main'),
-        auditTables(trx, auditFile.schema),
-      ]);
+      const [inMain, inFile] = await auditTablesOfBoth(trx);
       if (inMain.length === 0) return;
       await assertSameLog(trx, inMain, inFile, main, file);
       for (const table of inMain) await sql`drop table ${sql.table(`main.${table}`)}`.execute(trx);

@@ -97,6 +97,15 @@ describe.skipIf(!testRedisUrl)('Redis across nodes', () => {
       fanout: redis.revocationFanout,
     });
 
+  const revokeOnNodeA = (token: AccessTokenClaims) =>
+    recordRevocation(brokerDb((stores[0] as Store).db), {
+      kind: 'jti',
+      value: token.jti,
+      expiresAt: nowSeconds() + 60,
+      reason: 'test',
+      now: nowSeconds(),
+    });
+
   it('a revocation written on one node is refused on the other within milliseconds, not at its next poll', async () => {
     const [a, b] = await twoNodes(uniquePrefix('fanout'));
     const onA = list(stores[0] as Store, a);
@@ -104,13 +113,7 @@ describe.skipIf(!testRedisUrl)('Redis across nodes', () => {
     await Promise.all([onA.ready(), onB.ready()]);
     const token = claims();
     onB.check(token);
-    await recordRevocation(brokerDb((stores[0] as Store).db), {
-      kind: 'jti',
-      value: token.jti,
-      expiresAt: nowSeconds() + 60,
-      reason: 'test',
-      now: nowSeconds(),
-    });
+    await revokeOnNodeA(token);
     const written = performance.now();
     await onA.sync();
     let refusedAfterMs: number | undefined;
@@ -344,13 +347,7 @@ describe.skipIf(!testRedisUrl)('Redis across nodes', () => {
       await waitFor(() => b.revocationFanout.listening);
       const token = claims();
       onB.check(token);
-      await recordRevocation(brokerDb((stores[0] as Store).db), {
-        kind: 'jti',
-        value: token.jti,
-        expiresAt: nowSeconds() + 60,
-        reason: 'test',
-        now: nowSeconds(),
-      });
+      await revokeOnNodeA(token);
       await onA.sync();
       await waitFor(() => {
         try {
