@@ -146,13 +146,15 @@ describe('runtime authorization', () => {
 });
 
 describe('decision cache', () => {
+  const emeaRead = () => ({
+    principal: alice,
+    action: 'read' as const,
+    object: 'contact',
+    resource: record('EMEA'),
+  });
+
   it('returns the same decision for the same inputs without asking Cedar again', () => {
-    const request = {
-      principal: alice,
-      action: 'read' as const,
-      object: 'contact',
-      resource: record('EMEA'),
-    };
+    const request = emeaRead();
     const first = authorize(policies, request);
     const misses = caches.decisions.misses;
     const second = authorize(policies, request);
@@ -174,12 +176,7 @@ describe('decision cache', () => {
   });
 
   it('is an instance: answers kept by one set of caches are not answers of another', () => {
-    const request = {
-      principal: alice,
-      action: 'read' as const,
-      object: 'contact',
-      resource: record('EMEA'),
-    };
+    const request = emeaRead();
     const first = authorize(policies, request);
     const other = createPolicyCaches();
     const fresh = authorizeRequest(policies, request, other);
