@@ -120,7 +120,8 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
   }
   const listenProblem = demoListenProblem(config);
   if (listenProblem) throw new ConfigError(listenProblem);
-  const port = config.server.port === 0 ? await freePort(config.server.host) : config.server.port;
+  const reserved = config.server.port === 0 ? await reservePort(config.server.host) : undefined;
+  const port = reserved?.port ?? config.server.port;
   const url = publicUrl(config, port);
   // The development IdP always lives at /idp; the broker trusts idp.issuer when one is configured.
   const devIdpIssuer = `${url}/idp`;
@@ -139,9 +140,12 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       logger.info(
         leading ? 'audit sequencer: this node now integrates the log' : 'audit sequencer: role given up',
       ),
+  }).catch(async (error: unknown) => {
+    await reserved?.release();
+    throw error;
   });
   const { store, secrets, catalog, fieldKeys } = modules;
-  const closers: Array<() => Promise<void>> = [() => modules.close()];
+  const closers: Array<() => Promise<void>> = [() => modules.close(), async () => reserved?.release()];
   try {
     // Redis (scale-out): shared limits, revocation notices, DPoP replay; loaded only when configured.
     const redis = config.redis.url
@@ -488,6 +492,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       ...(metricsPort === undefined && { metrics: metrics.registry }),
     });
 
+    await reserved?.release();
     await app.listen({ host: config.server.host, port, backlog: config.server.backlog });
     app.server.maxConnections = config.server.maxConnections;
     if (tls) {
@@ -664,18 +669,32 @@ async function prepareDemo(
   logger.info({ ...result }, 'seeded the embedded CRM with synthetic data');
 }
 
-/** Port 0 asks for any free port; tokens and the IdP issuer need the real one before routes exist. */
-export function freePort(host: string): Promise<number> {
+/**
+ * Port 0 asks for any free port; tokens and the IdP issuer need the real one before routes exist. The
+ * port stays bound until `release`, just before the server listens on it: released at once, a listener
+ * started meanwhile (the demo CRM's fake, another process) could be handed the same port.
+ */
+export function reservePort(host: string): Promise<{ port: number; release(): Promise<void> }> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);
     probe.listen({ host, port: 0 }, () => {
       const address = probe.address();
-      probe.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
+      if (typeof address !== 'object' || address === null) return reject(new Error('no port'));
+      // A start that fails before listening must not be kept alive by its reservation.
+      probe.unref();
+      const release = () =>
+        new Promise<void>((done) => (probe.listening ? probe.close(() => done()) : done()));
+      resolve({ port: address.port, release });
     });
   });
+}
+
+/** A free port, released at once: for `serve --workers`, whose workers bind it through the primary. */
+export async function freePort(host: string): Promise<number> {
+  const { port, release } = await reservePort(host);
+  await release();
+  return port;
 }
 
 /** The audit event of a policy library that could not be put in force (a lost pointer, a bad publish). */
