@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // What governance costs per request, measured side by side in one run: a plain Node `http` server and a
 // bare Fastify route reading the same contact (and a page of 20) from the same SQLite file with
-// better-sqlite3, then the whole gateway pipeline with a real token (authenticate, limits, Cedar, shape,
-// fetch, mask, consent, DLP, bulk guard, audit event durable before the answer, detection). Each server
+// better-sqlite3, the plain server again with the least every governed answer needs (an audit event
+// durable before the answer: bench/servers/plain-audited.js), then the whole gateway pipeline with a
+// real token (authenticate, limits, Cedar, shape, fetch, mask, consent, DLP, bulk guard, audit event
+// durable before the answer, detection). Each server
 // runs alone in its own process (bench/servers/), one after another; the load comes from wrk when it is
 // installed, else from autocannon (which costs a core of its own). Reported per scenario: req/s, p50/p99,
 // the server's CPU ms per request and peak RSS, and the ratios against the plain-http baseline.
@@ -134,6 +136,12 @@ try {
     {
       server: 'bare Fastify + better-sqlite3, no governance',
       start: () => startServer('fastify', [database]),
+      one: (url) => ({ url: `${url}/contacts/${encodeURIComponent(id)}` }),
+      page: (url) => ({ url: `${url}/contacts` }),
+    },
+    {
+      server: 'plain Node http + better-sqlite3 + a durable audit row, no governance',
+      start: () => startServer('plain-audited', [database, join(dataDir, 'plain-audit.db')]),
       one: (url) => ({ url: `${url}/contacts/${encodeURIComponent(id)}` }),
       page: (url) => ({ url: `${url}/contacts` }),
     },
