@@ -33,6 +33,7 @@ import {
 import { createDevIdp, type DevIdp } from '../devidp/index.js';
 import { ConfigError } from '../errors/index.js';
 import {
+  callerOf,
   cedarRuntimePolicy,
   networkOf,
   registerGatewayRoutes,
@@ -242,6 +243,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       maxUrlBytes: config.server.maxUrlBytes,
       maxInFlight: config.server.maxInFlight,
       requestTimeoutMs: config.server.requestTimeoutMs,
+      callerOf,
       recordRefusal: async (refusal: Refusal) => {
         await audit.append(refusalEvent({ ...refusal, policyVersion: policies.current().version }));
       },

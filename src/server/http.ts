@@ -63,6 +63,8 @@ export interface HttpServerOptions {
   trustedProxies?: readonly string[];
   /** server.tls: serve HTTPS with this context, and send HSTS on every answer. */
   https?: SecureContextOptions;
+  /** The app and user a request was for, once known (gateway callerOf): its log lines name them. */
+  callerOf?: (request: FastifyRequest) => { appId: string; userId: string } | undefined;
 }
 
 /** Longest path parameter (an id) the router matches; every Gatehouse id is far shorter. */
@@ -143,17 +145,14 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     });
   }
   app.addHook('onResponse', async (request, reply) => {
-    const { app: appId, user } = (request.log as unknown as Logger).bindings() as {
-      app?: string;
-      user?: string;
-    };
+    const caller = options.callerOf?.(request);
     const line = requestLine({
       method: request.method,
       path: request.url.split('?')[0] ?? '',
       status: reply.statusCode,
       ms: reply.elapsedTime,
-      app: appId,
-      user,
+      app: caller?.appId,
+      user: caller?.userId,
       refusal: refusals.get(request),
     });
     request.log[line.level](line.fields, line.message);
@@ -198,7 +197,9 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     if (closing) reply.header('connection', 'close');
   });
 
-  app.setErrorHandler((error: FastifyError, request, reply) => sendProblem(request, reply, error, publicUrl));
+  app.setErrorHandler((error: FastifyError, request, reply) =>
+    sendProblem(request, reply, error, publicUrl, options.callerOf?.(request)),
+  );
 
   app.setNotFoundHandler(async (request, reply) => {
     const refused = new GatehouseError('ROUTE_NOT_FOUND', 'no such endpoint; see the README for the API');
@@ -277,10 +278,13 @@ function sendProblem(
   reply: FastifyReply,
   error: unknown,
   publicUrl: string,
+  caller?: { appId: string; userId: string },
 ): FastifyReply {
   const known = asGatehouseError(error as FastifyError);
   const problem = toProblem(known, { publicUrl, instance: request.id });
-  if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+  if (problem.status >= 500) {
+    request.log.error({ err: error, app: caller?.appId, user: caller?.userId }, 'request failed');
+  }
   refusals.set(request, {
     code: problem.code,
     incident: incidentOf(problem),
@@ -374,6 +378,8 @@ export function requestLine(request: {
     path,
     status,
     ms,
+    app,
+    user,
     code: refusal?.code,
     reason: refusal?.reason,
     incident: refusal?.incident,
