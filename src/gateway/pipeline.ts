@@ -340,20 +340,22 @@ function withPurpose(principal: Principal, consentPurpose: string): Principal {
   return found;
 }
 
-/** Principals with their app's residency, kept per principal and residency, as withPurpose does. */
-const resident = new WeakMap<Principal, Map<string, Principal>>();
+/**
+ * Principals with their app's residency, kept per principal and residency object, as withPurpose does:
+ * residencyOfPlan answers one object per plan, so no key is built per request.
+ */
+const resident = new WeakMap<Principal, WeakMap<Residency, Principal>>();
 
 function withResidency(principal: Principal, residency: Residency): Principal {
   let byResidency = resident.get(principal);
   if (!byResidency) {
-    byResidency = new Map();
+    byResidency = new WeakMap();
     resident.set(principal, byResidency);
   }
-  const key = JSON.stringify(residency);
-  let found = byResidency.get(key);
+  let found = byResidency.get(residency);
   if (!found) {
     found = Object.freeze({ ...principal, residency });
-    byResidency.set(key, found);
+    byResidency.set(residency, found);
   }
   return found;
 }

@@ -255,7 +255,8 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       ...(tls && { https: tlsContextOptions(tls) }),
     });
     refuseWhileStale(app, control.snapshot.stale);
-    app.addHook('onResponse', async (request, reply) => {
+    // Callback form, like http.ts's per-request hooks: an async hook costs a promise per request.
+    app.addHook('onResponse', (request, reply, done) => {
       const route = request.routeOptions.url ?? 'unmatched';
       const labels = {
         route,
@@ -265,6 +266,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       };
       metrics.requests.inc(labels);
       metrics.latency.observe({ route }, reply.elapsedTime / 1000);
+      done();
     });
     await app.register(formbody);
     registerProblemPages(app, url);
