@@ -182,7 +182,9 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     const refused = screen(request, inFlight, options);
     if (refused) {
       // Recorded before the answer; refuse() never rejects (a failure to record is logged).
-      void refuse({ requestId: request.id, code: refused.code, ip: peerOf(request) }).then(() => done(refused));
+      void refuse({ requestId: request.id, code: refused.code, ip: peerOf(request) }).then(() =>
+        done(refused),
+      );
       return;
     }
     inFlight += 1;
