@@ -340,22 +340,20 @@ function withPurpose(principal: Principal, consentPurpose: string): Principal {
   return found;
 }
 
-/**
- * Principals with their app's residency, kept per principal and residency object, as withPurpose does:
- * residencyOfPlan answers one object per plan, so no key is built per request.
- */
-const resident = new WeakMap<Principal, WeakMap<Residency, Principal>>();
+/** Principals with their app's residency, kept per principal and residency, as withPurpose does. */
+const resident = new WeakMap<Principal, Map<string, Principal>>();
 
 function withResidency(principal: Principal, residency: Residency): Principal {
   let byResidency = resident.get(principal);
   if (!byResidency) {
-    byResidency = new WeakMap();
+    byResidency = new Map();
     resident.set(principal, byResidency);
   }
-  let found = byResidency.get(residency);
+  const key = JSON.stringify(residency);
+  let found = byResidency.get(key);
   if (!found) {
     found = Object.freeze({ ...principal, residency });
-    byResidency.set(residency, found);
+    byResidency.set(key, found);
   }
   return found;
 }
