@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { dlpKinds, loadConfig } from '../src/config/index.js';
 import { consentFor } from '../src/crm/seed/seed.js';
 import { DETECTOR_KINDS } from '../src/dlp/index.js';
+import type { CrmConnector, CrmRecord } from '../src/crm/index.js';
 import { consentCondition, hasConsent } from '../src/gateway/consent.js';
+import { bulkGuardStage } from '../src/gateway/guard.js';
+import type { Trail } from '../src/gateway/pipeline.js';
+import { createLimits, defaultLimitsConfig } from '../src/limits/index.js';
 import { asCrmKnowsThem, etagOf } from '../src/gateway/stages.js';
 import { requireIfMatch } from '../src/gateway/writes.js';
 import type { Principal } from '../src/policy/index.js';
@@ -102,5 +106,29 @@ describe('the principal as a vendor CRM knows its user', () => {
     expect(asCrmKnowsThem(alice, undefined)).toBe(alice);
     expect(asCrmKnowsThem(alice, { crmUserId: '005x', email: alice.email })).toBe(alice);
     expect(asCrmKnowsThem(alice, { crmUserId: '005x', email: alice.email, territory: 'EMEA' })).toBe(alice);
+  });
+});
+
+describe('bulk guard stage', () => {
+  it("counts a table once per cacheSeconds, and judges sensitivity by the object's current metadata", async () => {
+    let counts = 0;
+    let meta = { fields: [{ name: 'title', dataClass: 'internal' }] };
+    const crm = {
+      count: () => Promise.resolve(++counts && 4000),
+      describe: () => meta,
+    } as unknown as CrmConnector;
+    const guard = bulkGuardStage(crm, createLimits(defaultLimitsConfig), 60);
+    const records: CrmRecord[] = Array.from({ length: 100 }, (_, i) => ({ id: `c${i}` }));
+    const trail = { events: [], detail: '' } as unknown as Trail;
+    // Not sensitive: a quarter of the table is within both budgets.
+    await guard.check(principal('call-notes'), 'contact', records, trail);
+    await guard.check(principal('call-notes'), 'contact', records, trail);
+    expect(counts).toBe(1);
+    // The CRM's metadata refreshed with a personal field: the same read is now over the sensitive budget.
+    meta = { fields: [...meta.fields, { name: 'email', dataClass: 'pii' }] };
+    await expect(guard.check(principal('call-notes'), 'contact', records, trail)).rejects.toMatchObject({
+      code: 'BULK_EXPORT_BLOCKED',
+    });
+    expect(counts).toBe(1);
   });
 });

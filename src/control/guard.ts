@@ -14,12 +14,15 @@ const staleAnswers = (path: string) => answeredWhileStale.has(path) || path.star
  * changed elsewhere. Register before the routes.
  */
 export function refuseWhileStale(app: FastifyInstance, stale: () => string | undefined): void {
-  app.addHook('onRequest', async (request) => {
+  // Callback form: an async hook would cost every request a promise for a check that never waits.
+  app.addHook('onRequest', (request, _reply, done) => {
     const reason = stale();
-    if (reason === undefined || staleAnswers(request.url.split('?')[0] ?? '')) return;
-    throw new DependencyUnavailable(
-      'CONTROL_STALE',
-      `this node cannot confirm its policy and keys with the store: ${reason}; retry on another node`,
+    if (reason === undefined || staleAnswers(request.url.split('?')[0] ?? '')) return done();
+    done(
+      new DependencyUnavailable(
+        'CONTROL_STALE',
+        `this node cannot confirm its policy and keys with the store: ${reason}; retry on another node`,
+      ),
     );
   });
 }

@@ -7,6 +7,7 @@ import { massExport } from './rules/mass-export.js';
 import { newNetwork } from './rules/new-network.js';
 import { offHoursBulk } from './rules/off-hours.js';
 import { rateAnomaly } from './rules/rate-anomaly.js';
+import { secondsOf } from './rules/window.js';
 import { eventOf, normalTraffic, numbered, syntheticWorkingHours, type EventShape } from './synthetic.js';
 import { ruleIds, type Detection, type Observed, type RuleId } from './types.js';
 
@@ -313,6 +314,16 @@ describe('rules as pure functions', () => {
     for (const rule of rulesFrom(config)) {
       expect(rule.step(rule.initial(), junk).detections).toEqual([]);
     }
+  });
+
+  it("read an event's time from its timestamp, even when the same object comes back changed", () => {
+    const event = eventOf({ at: 3600, actor: 'a', app: 'b', action: 'crm.list', records: 1 });
+    expect(secondsOf(event)).toBe(3600);
+    expect(secondsOf(event)).toBe(3600);
+    const moved = event as { timestamp: string };
+    moved.timestamp = new Date(7200 * 1000).toISOString();
+    expect(secondsOf(event)).toBe(7200);
+    expect(secondsOf({ ...event, timestamp: 'yesterday' })).toBeNaN();
   });
 });
 

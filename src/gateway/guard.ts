@@ -34,19 +34,32 @@ export function bulkGuardStage(
   now: () => number = Date.now,
 ): BulkGuardStage {
   const sizes = new Map<CrmObject, { size: number; until: number }>();
-  const tableSize = async (object: CrmObject): Promise<number> => {
+  // A cached size is answered without a promise: the guard runs on every read, the count rarely.
+  const tableSize = (object: CrmObject): number | Promise<number> => {
     const cached = sizes.get(object);
     if (cached && cached.until > now()) return cached.size;
-    const size = await crm.count(object);
-    sizes.set(object, { size, until: now() + cacheSeconds * 1000 });
-    return size;
+    return crm.count(object).then((size) => {
+      sizes.set(object, { size, until: now() + cacheSeconds * 1000 });
+      return size;
+    });
   };
-  const sensitive = (object: CrmObject): boolean =>
-    crm.describe(object).fields.some((field) => sensitiveClasses.has(field.dataClass));
+  // Worked out once per metadata object: a connector that refreshes its metadata describes anew.
+  const sensitivity = new WeakMap<ReturnType<CrmConnector['describe']>, boolean>();
+  const sensitive = (object: CrmObject): boolean => {
+    const meta = crm.describe(object);
+    let found = sensitivity.get(meta);
+    if (found === undefined) {
+      found = meta.fields.some((field) => sensitiveClasses.has(field.dataClass));
+      sensitivity.set(meta, found);
+    }
+    return found;
+  };
 
   return {
     async check(principal, object, records, trail, reads) {
       if (records.length === 0) return;
+      const pending = tableSize(object);
+      const size = typeof pending === 'number' ? pending : await pending;
       const ids = records.map((record) => String(record.id));
       const expectedReads = reads?.expectedReads[object];
       const decision = await limits.guardBulkRead(
@@ -62,7 +75,7 @@ export function bulkGuardStage(
           }),
         },
         ids,
-        await tableSize(object),
+        size,
         sensitive(object),
       );
       if (decision.allowed) return;

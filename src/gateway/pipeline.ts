@@ -106,6 +106,18 @@ export function runStages<C extends Context<PipelineDeps>>(
 /** Requests whose audit event is being or has been recorded by governed(). */
 const governedRequests = new WeakSet<FastifyRequest>();
 
+/**
+ * Who each governed request was for, so that its log line (src/server/http.ts) names the app and user,
+ * never the token. Kept beside the request rather than in a pino child logger per request, which cost
+ * as much as the rest of the audit event's construction.
+ */
+const callers = new WeakMap<FastifyRequest, Pick<Principal, 'appId' | 'userId'>>();
+
+/** The app and user a governed request was for; undefined before authentication or without a token. */
+export function callerOf(request: FastifyRequest): Pick<Principal, 'appId' | 'userId'> | undefined {
+  return callers.get(request);
+}
+
 /** Whether governed() ran for this request; a failure before the handler (body parsing) has no event yet. */
 export function wasGoverned(request: FastifyRequest): boolean {
   return governedRequests.has(request);
@@ -160,10 +172,7 @@ export async function governed(
       { cause },
     );
   }
-  // The request's log line names the app and user (src/server/http.ts), never the token.
-  if (trail.principal) {
-    request.log = request.log.child({ app: trail.principal.appId, user: trail.principal.userId });
-  }
+  if (trail.principal) callers.set(request, trail.principal);
   deps.onDecision?.(request, outcome, event.app_id);
   if (failure) throw failure;
   return body;

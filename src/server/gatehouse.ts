@@ -33,6 +33,7 @@ import {
 import { createDevIdp, type DevIdp } from '../devidp/index.js';
 import { ConfigError } from '../errors/index.js';
 import {
+  callerOf,
   cedarRuntimePolicy,
   networkOf,
   registerGatewayRoutes,
@@ -242,6 +243,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       maxUrlBytes: config.server.maxUrlBytes,
       maxInFlight: config.server.maxInFlight,
       requestTimeoutMs: config.server.requestTimeoutMs,
+      callerOf,
       recordRefusal: async (refusal: Refusal) => {
         await audit.append(refusalEvent({ ...refusal, policyVersion: policies.current().version }));
       },
@@ -253,7 +255,8 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       ...(tls && { https: tlsContextOptions(tls) }),
     });
     refuseWhileStale(app, control.snapshot.stale);
-    app.addHook('onResponse', async (request, reply) => {
+    // Callback form, like http.ts's per-request hooks: an async hook costs a promise per request.
+    app.addHook('onResponse', (request, reply, done) => {
       const route = request.routeOptions.url ?? 'unmatched';
       const labels = {
         route,
@@ -263,6 +266,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
       };
       metrics.requests.inc(labels);
       metrics.latency.observe({ route }, reply.elapsedTime / 1000);
+      done();
     });
     await app.register(formbody);
     registerProblemPages(app, url);

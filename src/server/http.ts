@@ -63,6 +63,8 @@ export interface HttpServerOptions {
   trustedProxies?: readonly string[];
   /** server.tls: serve HTTPS with this context, and send HSTS on every answer. */
   https?: SecureContextOptions;
+  /** The app and user a request was for, once known (gateway callerOf): its log lines name them. */
+  callerOf?: (request: FastifyRequest) => { appId: string; userId: string } | undefined;
 }
 
 /** Longest path parameter (an id) the router matches; every Gatehouse id is far shorter. */
@@ -137,26 +139,27 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     ...(options.https && { https: options.https }),
   }) as unknown as FastifyInstance;
+  // The hooks below that run on every request take Fastify's callback form: an async hook costs each
+  // request a promise and a turn of the microtask queue for work that never waits.
   if (options.https) {
-    app.addHook('onSend', async (_request, reply) => {
+    app.addHook('onSend', (_request, reply, payload, done) => {
       reply.header('strict-transport-security', hstsHeader);
+      done(null, payload);
     });
   }
-  app.addHook('onResponse', async (request, reply) => {
-    const { app: appId, user } = (request.log as unknown as Logger).bindings() as {
-      app?: string;
-      user?: string;
-    };
+  app.addHook('onResponse', (request, reply, done) => {
+    const caller = options.callerOf?.(request);
     const line = requestLine({
       method: request.method,
       path: request.url.split('?')[0] ?? '',
       status: reply.statusCode,
       ms: reply.elapsedTime,
-      app: appId,
-      user,
+      app: caller?.appId,
+      user: caller?.userId,
       refusal: refusals.get(request),
     });
     request.log[line.level](line.fields, line.message);
+    done();
   });
 
   app.removeContentTypeParser('application/json');
@@ -173,18 +176,22 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   });
 
   let inFlight = 0;
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     // nosniff everywhere: no answer of ours, error or data, may be read by a browser as another type.
     reply.header('x-request-id', request.id).header('x-content-type-options', 'nosniff');
     const refused = screen(request, inFlight, options);
     if (refused) {
-      await refuse({ requestId: request.id, code: refused.code, ip: peerOf(request) });
-      throw refused;
+      // Recorded before the answer; refuse() never rejects (a failure to record is logged).
+      void refuse({ requestId: request.id, code: refused.code, ip: peerOf(request) }).then(() =>
+        done(refused),
+      );
+      return;
     }
     inFlight += 1;
     reply.raw.once('close', () => {
       inFlight -= 1;
     });
+    done();
   });
 
   // Close waits for every connection. One still serving a request when close began would stay open
@@ -194,11 +201,14 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
 
-  app.setErrorHandler((error: FastifyError, request, reply) => sendProblem(request, reply, error, publicUrl));
+  app.setErrorHandler((error: FastifyError, request, reply) =>
+    sendProblem(request, reply, error, publicUrl, options.callerOf?.(request)),
+  );
 
   app.setNotFoundHandler(async (request, reply) => {
     const refused = new GatehouseError('ROUTE_NOT_FOUND', 'no such endpoint; see the README for the API');
@@ -277,10 +287,13 @@ function sendProblem(
   reply: FastifyReply,
   error: unknown,
   publicUrl: string,
+  caller?: { appId: string; userId: string },
 ): FastifyReply {
   const known = asGatehouseError(error as FastifyError);
   const problem = toProblem(known, { publicUrl, instance: request.id });
-  if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+  if (problem.status >= 500) {
+    request.log.error({ err: error, app: caller?.appId, user: caller?.userId }, 'request failed');
+  }
   refusals.set(request, {
     code: problem.code,
     incident: incidentOf(problem),
@@ -374,6 +387,8 @@ export function requestLine(request: {
     path,
     status,
     ms,
+    app,
+    user,
     code: refusal?.code,
     reason: refusal?.reason,
     incident: refusal?.incident,

@@ -1,9 +1,20 @@
 /** Small pure helpers the rules share: event time, bucketed sliding windows and repeat spacing. */
 import type { AuditEvent } from '../../audit/index.js';
 
+/** The last event secondsOf parsed: every rule asks it of the same event in turn, so it is parsed once. */
+let lastEvent: AuditEvent | undefined;
+let lastTimestamp = '';
+let lastSeconds = NaN;
+
 /** Seconds since the epoch of an event's timestamp; NaN when it is not a time. */
 export function secondsOf(event: AuditEvent): number {
-  return Date.parse(event.timestamp) / 1000;
+  // Keyed by the object and its timestamp: an event object changed in place is parsed again.
+  if (event !== lastEvent || event.timestamp !== lastTimestamp) {
+    lastEvent = event;
+    lastTimestamp = event.timestamp;
+    lastSeconds = Date.parse(event.timestamp) / 1000;
+  }
+  return lastSeconds;
 }
 
 /** Events of the data plane that hand out records (aggregates hand out none). */
