@@ -377,6 +377,31 @@ describe('checkpoints', () => {
     ]);
   });
 
+  it.skipIf(onPostgres)(
+    'commits a checkpoint on the audit file at synchronous=NORMAL, fsyncing its WAL off the event loop',
+    async () => {
+      const { dir, store } = await tempStore();
+      const statements: string[] = [];
+      const recording: KyselyPlugin = {
+        transformQuery({ node }: PluginTransformQueryArgs): RootOperationNode {
+          if (node.kind === 'RawNode') statements.push(node.sqlFragments.join('?'));
+          return node;
+        },
+        transformResult: async ({ result }: PluginTransformResultArgs) => result,
+      };
+      const log = await openLog(store, dir, { db: store.db.withPlugin(recording) });
+      await log.append(auditEvent(0));
+      statements.length = 0;
+      await log.latestCheckpoint();
+      // The checkpoint's own commit would otherwise block every request in flight for the disk's fsync.
+      expect(statements).toContain('pragma audit.synchronous = NORMAL');
+      expect(statements).not.toContain('pragma synchronous = NORMAL');
+      const level = await sql<{ synchronous: number }>`pragma audit.synchronous`.execute(store.db);
+      expect(level.rows[0]?.synchronous).toBe(2);
+      expect(await store.db.selectFrom('audit_checkpoints').select('size').execute()).toEqual([{ size: 1 }]);
+    },
+  );
+
   it('signs the empty tree when asked before any event', async () => {
     const { dir, store } = await tempStore();
     const log = await openLog(store, dir);

@@ -186,8 +186,12 @@ class StoredAuditLog extends GroupCommitLog implements AuditLog {
     return this.#exclusive(() =>
       guard(() => {
         this.assertIntact();
-        return immediateTransaction(this.db, (trx) =>
-          signTree(trx, this.#head, this.signer, this.verifier, this.now().toISOString()),
+        // The commit's fsync runs off the event loop: signing once a second must not stall the
+        // requests in flight for the disk's milliseconds.
+        return immediateTransaction(
+          this.db,
+          (trx) => signTree(trx, this.#head, this.signer, this.verifier, this.now().toISOString()),
+          { syncOffLoop: true },
         );
       }).then(
         ({ note, head }) => {

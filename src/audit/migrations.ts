@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Migration } from 'kysely';
 import { DependencyUnavailable } from '../errors/index.js';
 import type { Db } from '../store/index.js';
+import { auditFile } from './log-file.js';
 import { appendLeaf, emptyRange, rangeRoot } from './merkle.js';
 import { immediateTransaction } from './transaction.js';
 
@@ -82,8 +83,7 @@ export const auditMigrations: Record<string, Migration> = {
   },
 };
 
-/** SQLite: the log's own file in the data dir, attached to the store's connection under this schema. */
-export const auditFile = { schema: 'audit', name: 'audit.db' } as const;
+export { auditFile } from './log-file.js';
 
 /** How long the move waits for another process (serve --workers) that is moving or using the log. */
 const moveWaitMs = 60_000;

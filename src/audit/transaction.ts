@@ -2,6 +2,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { sql } from 'kysely';
 import type { Db } from '../store/index.js';
+import { logFileOf } from './log-file.js';
 
 /** How long a write waits for another writer's lock before it is refused. */
 export const lockWaitMs = 5000;
@@ -38,7 +39,7 @@ export async function immediateTransaction<T>(
   const wal = options.syncOffLoop ? await walOf(db) : undefined;
   for (let attempt = 0; ; attempt++) {
     const outcome = await db.connection().execute(async (conn) => {
-      if (wal) await sql`pragma synchronous = NORMAL`.execute(conn);
+      if (wal) await sql.raw(`pragma ${wal.schema}.synchronous = NORMAL`).execute(conn);
       try {
         if (!(await tryBegin(db, conn))) return busy;
         try {
@@ -50,7 +51,7 @@ export async function immediateTransaction<T>(
           throw error;
         }
       } finally {
-        if (wal) await sql.raw(`pragma synchronous = ${wal.synchronous}`).execute(conn);
+        if (wal) await sql.raw(`pragma ${wal.schema}.synchronous = ${wal.synchronous}`).execute(conn);
       }
     });
     if (outcome !== busy) {
@@ -89,27 +90,36 @@ async function tryBegin(db: Db, conn: Db): Promise<boolean> {
 }
 
 interface Wal {
+  /** The schema of the file the audit log is in: the attached audit file, else the main one. */
+  readonly schema: string;
   readonly path: string;
   /** The connection's own setting, restored after each commit. */
   readonly synchronous: number;
   handle?: FileHandle | undefined;
 }
 
-/** The WAL of the main database and the connection's synchronous level; undefined when not in WAL mode. */
+/**
+ * The WAL of the audit log's file (the store's attached audit file, else the main one) and its
+ * synchronous level; undefined when not in WAL mode.
+ */
 const wals = new WeakMap<Db, Wal | null>();
 
 async function walOf(db: Db): Promise<Wal | undefined> {
   let wal = wals.get(db);
   if (wal === undefined) {
-    const [mode, list, level] = await Promise.all([
-      sql<{ journal_mode: string }>`pragma journal_mode`.execute(db),
-      sql<{ name: string; file: string }>`pragma database_list`.execute(db),
-      sql<{ synchronous: number }>`pragma synchronous`.execute(db),
+    const { rows: files } = await sql<{ name: string; file: string }>`pragma database_list`.execute(db);
+    const { name: schema, file } = logFileOf(files) ?? { name: 'main', file: '' };
+    const [mode, level] = await Promise.all([
+      sql.raw<{ journal_mode: string }>(`pragma ${schema}.journal_mode`).execute(db),
+      sql.raw<{ synchronous: number }>(`pragma ${schema}.synchronous`).execute(db),
     ]);
-    const file = list.rows.find((row) => row.name === 'main')?.file ?? '';
     wal =
       mode.rows[0]?.journal_mode === 'wal' && file !== ''
-        ? { path: `${file}-wal`, synchronous: Math.trunc(Number(level.rows[0]?.synchronous ?? 2)) }
+        ? {
+            schema,
+            path: `${file}-wal`,
+            synchronous: Math.trunc(Number(level.rows[0]?.synchronous ?? 2)),
+          }
         : null;
     wals.set(db, wal);
   }

@@ -11,7 +11,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../store/index.js';
 import type { AuditEvent } from './event.js';
-import { auditFile } from './migrations.js';
+import { logFileOf } from './log-file.js';
 import { AuditThread, threadEntry } from './thread.js';
 
 /** What the thread is given when it starts. */
@@ -54,9 +54,7 @@ export class AuditWriter {
  */
 export async function sqliteFileOf(db: Db): Promise<string> {
   const { rows } = await sql<{ name: string; file: string }>`pragma database_list`.execute(db);
-  const file =
-    (rows.find((row) => row.name === auditFile.schema) ?? rows.find((row) => row.name === 'main'))?.file ??
-    '';
+  const file = logFileOf(rows)?.file ?? '';
   if (file === '') throw new TypeError('the SQLite audit log needs a database file, not an in-memory one');
   return file;
 }
