@@ -51,8 +51,6 @@ const tickMs = 250;
 const appendTimeoutMs = 10_000;
 /** How long a non-sequencer waits for the sequencer to sign a checkpoint it asked for. */
 const checkpointWaitMs = 5_000;
-/** Integrated queue rows are kept this long (for nodes still polling), then deleted. */
-const queueRetentionMs = 60_000;
 
 /** The advisory lock name of the sequencer role. */
 export const sequencerLock = 'audit-sequencer';
@@ -116,7 +114,6 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   readonly #hasher: AuditThread<GrowRequest, GrowValue>;
   #grown = false;
   #lastSignedAt = 0;
-  #lastCleanupAt = 0;
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
   readonly #integrateSoon: () => void;
@@ -199,16 +196,14 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   /** Resolves this instance's queued events that the sequencer has integrated; expires the overdue. */
   async #pollWaiting(): Promise<void> {
     if (this.#waiting.size === 0) return;
-    const ids = [...this.#waiting.keys()];
+    const waiting = [...this.#waiting].map(([id, pending]) => ({
+      id,
+      request_id: pending.requestId,
+      leaf_hash: pending.leaf.toString('hex'),
+    }));
     const found: Array<{ id: string; idx: number }> = [];
-    for (let i = 0; i < ids.length; i += maxBatch) {
-      const rows = await this.db
-        .selectFrom('audit_queue')
-        .select(['id', 'idx'])
-        .where('id', 'in', ids.slice(i, i + maxBatch))
-        .where('idx', 'is not', null)
-        .execute();
-      for (const row of rows) found.push({ id: row.id, idx: Number(row.idx) });
+    for (let i = 0; i < waiting.length; i += maxBatch) {
+      found.push(...(await findIntegrated(this.db, waiting.slice(i, i + maxBatch))));
     }
     this.#resolveQueued(found);
     const now = Date.now();
@@ -455,8 +450,8 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
           base: batch.base,
           events: planned.events,
           nodes: batch.nodes,
-          integrated: fromQueue.map((leaf, i) => ({ id: leaf.id, idx: planned.results[i].index })),
-          malformed: batch.malformed,
+          taken: batch.taken,
+          integrated: fromQueue.length,
           now: batch.now,
         }),
       true,
@@ -555,7 +550,6 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
             // The witnesses answer in the background: a slow one never holds up integration.
             this.cosigned(await this.#sign()).catch(this.onBackgroundError);
           }
-          if (Date.now() - this.#lastCleanupAt >= queueRetentionMs / 6) await this.#cleanUp();
         }
         await this.#pollWaiting();
       } catch (error) {
@@ -565,18 +559,6 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
       this.#ticking = undefined;
     });
     return this.#ticking;
-  }
-
-  /** Deletes queue rows integrated long enough ago that no node still polls for them. */
-  async #cleanUp(): Promise<void> {
-    this.#lastCleanupAt = Date.now();
-    // On the clock that stamped integrated_at (the log's own): a node polling for a row it queued has a
-    // full retention period to find it, whatever that clock says.
-    const before = new Date(this.now().getTime() - queueRetentionMs).toISOString();
-    await this.#onSession(
-      (session) => session.db.deleteFrom('audit_queue').where('integrated_at', '<', before).execute(),
-      true,
-    );
   }
 
   /**
@@ -653,8 +635,8 @@ function coalesced(work: () => Promise<unknown>, onError: (error: unknown) => vo
 
 /**
  * The head (see loadHead) and the oldest queued events, up to maxBatch, in one statement. The queue is
- * read in the order of its index (idx, queued_at, id), so that PostgreSQL walks the index and stops at
- * the batch instead of sorting every pending row (and the dead ones integrated rows leave behind).
+ * read in the order of its index (queued_at, id), so that PostgreSQL walks the index and stops at the
+ * batch instead of sorting every queued row.
  */
 async function readHeadAndQueue(
   db: Db,
@@ -665,8 +647,8 @@ async function readHeadAndQueue(
     from (select (select max(size) from audit_checkpoints) as checkpoint_size, e.idx, e.leaf_hash, e.created_at
           from (select 1 as one) as o
           left join (select idx, leaf_hash, created_at from audit_events order by idx desc limit 1) as e on true) as h
-    left join lateral (select id, event, queued_at from audit_queue where idx is null
-                       order by idx, queued_at, id limit ${maxBatch}) as q on true
+    left join lateral (select id, event, queued_at from audit_queue
+                       order by queued_at, id limit ${maxBatch}) as q on true
     order by q.queued_at, q.id`.execute(db);
   const queued: Array<{ id: string; event: string }> = [];
   for (const row of rows) {
@@ -683,17 +665,19 @@ async function readHeadAndQueue(
 async function readQueue(db: Db, taken: readonly string[]): Promise<Array<{ id: string; event: string }>> {
   const { rows } = await sql<{ id: string; event: string }>`
     select id, event from audit_queue
-    where idx is null and id not in (select json_array_elements_text(${JSON.stringify(taken)}::json))
-    order by idx, queued_at, id limit ${maxBatch}`.execute(db);
+    where id not in (select json_array_elements_text(${JSON.stringify(taken)}::json))
+    order by queued_at, id limit ${maxBatch}`.execute(db);
   return rows;
 }
 
 /**
  * One batch in one statement, written only if the store still ends at `base` (its size and last leaf):
- * the events and subtree hashes inserted, the integrated queue rows given their index (and the nodes
- * waiting for them told), the malformed ones deleted. Rows travel as one JSON parameter each, which
- * PostgreSQL parses natively, so the statement's text is the same whatever the batch's size. False
- * when the store did not end at `base` (nothing written).
+ * the events and subtree hashes inserted, every queue row the batch took deleted (the integrated and
+ * the malformed; the nodes waiting for theirs told). A deleted row costs PostgreSQL far less than one
+ * rewritten with its index (a new row version and new entries in both of the queue's indexes); its
+ * node finds the index in the log itself (findIntegrated). Rows travel as one JSON parameter each,
+ * which PostgreSQL parses natively, so the statement's text is the same whatever the batch's size.
+ * False when the store did not end at `base` (nothing written).
  */
 async function writeBatch(
   db: Db,
@@ -701,12 +685,12 @@ async function writeBatch(
     base: Head;
     events: readonly EventRow[];
     nodes: ReadonlyArray<{ level: number; idx: number; hash: string }>;
-    integrated: ReadonlyArray<{ id: string; idx: number }>;
-    malformed: readonly string[];
+    taken: readonly string[];
+    integrated: number;
     now: string;
   },
 ): Promise<boolean> {
-  const { base, events, nodes, integrated, malformed, now } = batch;
+  const { base, events, nodes, taken, integrated, now } = batch;
   const createdAt = events[0]?.created_at ?? now;
   const { rows } = await sql<{ ok: boolean }>`
     with base as (
@@ -723,15 +707,43 @@ async function writeBatch(
       select v.level, v.idx, v.hash
       from base, json_to_recordset(${JSON.stringify(nodes)}::json) as v(level integer, idx bigint, hash text)
       where base.ok
-    ), indexed as (
-      update audit_queue as q set idx = v.idx, integrated_at = ${now}
-      from base, json_to_recordset(${JSON.stringify(integrated)}::json) as v(id text, idx bigint)
-      where base.ok and q.id = v.id
-    ), dropped as (
-      delete from audit_queue where id = any(${malformed}::text[]) and (select ok from base)
+    ), taken as (
+      delete from audit_queue where id = any(${taken}::text[]) and (select ok from base)
     )
     select b.ok from base as b
-    left join lateral (select pg_notify(${channel}, 'integrated') where b.ok and ${integrated.length}::integer > 0) as n
+    left join lateral (select pg_notify(${channel}, 'integrated') where b.ok and ${integrated}::integer > 0) as n
       on true`.execute(db);
   return rows[0]?.ok === true;
+}
+
+/**
+ * The index of each waiting event that is in the log: its queue row is gone (deleted only by the write
+ * that integrated it, in the same transaction) and the log holds its leaf under its request id (an
+ * indexed column). Byte-identical events, which share a leaf, each get an index of their own.
+ */
+async function findIntegrated(
+  db: Db,
+  waiting: ReadonlyArray<{ id: string; request_id: string; leaf_hash: string }>,
+): Promise<Array<{ id: string; idx: number }>> {
+  const { rows } = await sql<{ id: string; idx: string }>`
+    select w.id, e.idx
+    from json_to_recordset(${JSON.stringify(waiting)}::json) as w(id text, request_id text, leaf_hash text)
+    join audit_events as e on e.request_id = w.request_id and e.leaf_hash = w.leaf_hash
+    where not exists (select 1 from audit_queue as q where q.id = w.id)
+    order by w.id, e.idx`.execute(db);
+  return assignIndexes(rows.map((row) => ({ id: row.id, idx: Number(row.idx) })));
+}
+
+/** One index per waiting id, none given twice: the first unused of its candidates (in order). */
+function assignIndexes(
+  candidates: ReadonlyArray<{ id: string; idx: number }>,
+): Array<{ id: string; idx: number }> {
+  const given = new Set<number>();
+  const assigned = new Map<string, number>();
+  for (const { id, idx } of candidates) {
+    if (assigned.has(id) || given.has(idx)) continue;
+    assigned.set(id, idx);
+    given.add(idx);
+  }
+  return [...assigned].map(([id, idx]) => ({ id, idx }));
 }
