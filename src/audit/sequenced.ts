@@ -104,9 +104,11 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   #connectError: unknown;
   /** Serializes use of the session: one connection runs one thing at a time. */
   #sessionChain: Promise<unknown> = Promise.resolve();
-  /** Integrations, one after another; the count of those waiting ends a drain's pipeline early. */
+  /** Integrations, one after another; an append of this node's waiting ends a drain's pipeline early. */
   #integrationChain: Promise<unknown> = Promise.resolve();
-  #integrationsWaiting = 0;
+  #appendsWaiting = 0;
+  /** Drains of the queue queued or running: while one is, the tick leaves the queue to it. */
+  #drainsPending = 0;
   /** The session that holds the sequencer lock, while this node holds it. */
   #leader: Session | undefined;
   #head: Head | undefined;
@@ -343,11 +345,17 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
    * without reading the queue (the queue's notification drains it). True when the queue may hold more.
    */
   #integrate(local: readonly Pending[]): Promise<boolean> {
-    this.#integrationsWaiting++;
-    const run = this.#integrationChain.then(() => {
-      this.#integrationsWaiting--;
-      return this.#integrateNow(local);
-    });
+    const append = local.length > 0;
+    if (append) this.#appendsWaiting++;
+    else this.#drainsPending++;
+    const run = this.#integrationChain
+      .then(() => {
+        if (append) this.#appendsWaiting--;
+        return this.#integrateNow(local);
+      })
+      .finally(() => {
+        if (!append) this.#drainsPending--;
+      });
     this.#integrationChain = run.catch(() => undefined);
     return run;
   }
@@ -358,8 +366,9 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
       let batch = await this.#prepare(local);
       while (batch) {
         const writing = this.#write(batch);
-        // An append of this node's (or the tick) waiting: it goes next, and the drain resumes after it.
-        const next = batch.more && this.#integrationsWaiting === 0 ? this.#prepare([], batch) : undefined;
+        // An append of this node's waiting: it goes next, and the drain resumes after it. Another drain
+        // waiting (a notification's) does not stop this one: it finds what this one leaves.
+        const next = batch.more && this.#appendsWaiting === 0 ? this.#prepare([], batch) : undefined;
         next?.catch(() => undefined);
         await writing;
         this.#settle(batch);
@@ -545,7 +554,8 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
         await this.#tryLead();
         if (this.#client) await this.#standIn();
         if (this.#isLeading()) {
-          await this.#integrate([]);
+          // A drain under way takes whatever is queued; the tick goes on to sign while it runs.
+          if (this.#drainsPending === 0) await this.#integrate([]);
           if (this.#grown && Date.now() - this.#lastSignedAt >= this.#interval) {
             // The witnesses answer in the background: a slow one never holds up integration.
             this.cosigned(await this.#sign()).catch(this.onBackgroundError);
