@@ -26,6 +26,7 @@ import type { GrowRequest, GrowValue } from './hasher-thread.js';
 import { guard } from './reader.js';
 import { AuditThread, threadEntry } from './thread.js';
 import {
+  appendTime,
   encodeAsked,
   growTree,
   headOf,
@@ -34,13 +35,9 @@ import {
   planAppend,
   signTree,
   unavailable,
-  type Appended,
   type Asked,
-  type EventRow,
-  type Growth,
   type Head,
   type HeadRow,
-  type Leaf,
   type Pending,
 } from './tree.js';
 
@@ -73,14 +70,17 @@ interface Waiting extends Pending {
 interface Prepared {
   /** The tree this batch grows: its write first checks that the store still ends there. */
   readonly base: Head;
-  readonly planned: { events: EventRow[]; results: Appended[]; head: Head };
-  readonly nodes: Growth['nodes'];
-  readonly fromQueue: ReadonlyArray<Leaf & { id: string }>;
+  /** The tree once it is written. */
+  readonly head: Head;
+  /** The write's parameters: its event rows and subtree hashes as JSON, and their append time. */
+  readonly rows: { readonly events: string; readonly nodes: string; readonly createdAt: string };
+  /** Its events in index order from the base's size: the queued ones, then this node's own. */
+  readonly appended: ReadonlyArray<{ readonly leafHash: string; readonly canonical: string }>;
+  /** The queue rows integrated, in index order. */
+  readonly fromQueue: readonly string[];
   readonly local: readonly Pending[];
-  readonly malformed: readonly string[];
   /** Every queue row it took (integrated or dropped): the read of the batch after it leaves them out. */
   readonly taken: readonly string[];
-  readonly now: string;
   /** The queue may hold more than this batch took. */
   readonly more: boolean;
 }
@@ -284,7 +284,7 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
     );
     if (!session?.alive) return;
     // The hashing thread starts now, not inside the first integration's transaction.
-    await this.#hasher.call({ size: 0, hashes: [], queued: [], local: [] }).catch(() => undefined);
+    await this.#hasher.call({ size: 0, hashes: [], queued: [], createdAt: '' }).catch(() => undefined);
     this.#leader = session;
     this.#head = undefined;
     this.#onSequencerChange(true);
@@ -392,7 +392,7 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
    */
   async #prepare(local: readonly Pending[], after?: Prepared): Promise<Prepared | undefined> {
     const { head, queued } = after
-      ? { head: after.planned.head, queued: await readQueue(this.db, after.taken) }
+      ? { head: after.head, queued: await readQueue(this.db, after.taken) }
       : local.length > 0
         ? { head: this.#head ?? (await loadHead(this.db, undefined)), queued: [] }
         : await readHeadAndQueue(this.db, this.#head);
@@ -407,61 +407,66 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
       const planned = planAppend(head, local, now, growth);
       return {
         base: head,
-        planned,
-        nodes: growth.nodes,
+        head: planned.head,
+        rows: {
+          events: JSON.stringify(planned.events),
+          nodes: JSON.stringify(growth.nodes),
+          createdAt: planned.head.lastAppendedAt,
+        },
+        appended: local.map((pending, i) => ({
+          leafHash: planned.results[i].leafHash,
+          canonical: pending.canonical,
+        })),
         fromQueue: [],
         local,
-        malformed: [],
         taken: [],
-        now,
         more: false,
       };
     }
-    // Checking and hashing the queued events and growing the tree run on the hashing thread.
+    // Checking and hashing the queued events, growing the tree, and encoding the write's rows run on
+    // the hashing thread: the event loop only moves their text.
+    const createdAt = appendTime(head, now);
     const grown = await this.#hasher.call({
       size: head.range.size,
       hashes: head.range.hashes.map((hash) => hash.toString('hex')),
       queued: queued.map((row) => row.event),
-      local: local.map((pending) => pending.leaf.toString('hex')),
+      createdAt,
     });
-    const fromQueue: Array<Leaf & { id: string }> = [];
-    const malformed: string[] = [];
+    const appended: Array<{ leafHash: string; canonical: string }> = [];
+    const fromQueue: string[] = [];
     queued.forEach((row, i) => {
-      const leaf = grown.queued[i];
-      if (leaf)
-        fromQueue.push({ ...leaf, canonical: row.event, leaf: Buffer.from(leaf.leaf, 'hex'), id: row.id });
-      // Not an event this code queued (the queue is outside the trust boundary): dropped, never hashed.
-      else malformed.push(row.id);
+      const leafHash = grown.leaves[i];
+      // Null: not an event this code queued (the queue is outside the trust boundary): dropped, never hashed.
+      if (leafHash === null) return;
+      appended.push({ leafHash, canonical: row.event });
+      fromQueue.push(row.id);
     });
-    const growth = {
-      range: { size: grown.size, hashes: grown.hashes.map((hex) => Buffer.from(hex, 'hex')) },
-      nodes: grown.nodes,
-    };
+    const last = appended.at(-1);
     return {
       base: head,
-      planned: planAppend(head, [...fromQueue, ...local], now, growth),
-      nodes: grown.nodes,
+      head: {
+        range: { size: grown.size, hashes: grown.hashes.map((hex) => Buffer.from(hex, 'hex')) },
+        lastLeaf: last ? Buffer.from(last.leafHash, 'hex') : head.lastLeaf,
+        lastAppendedAt: last ? createdAt : head.lastAppendedAt,
+      },
+      rows: { events: grown.events, nodes: grown.nodes, createdAt },
+      appended,
       fromQueue,
       local,
-      malformed,
       taken: queued.map((row) => row.id),
-      now,
       more: queued.length === maxBatch,
     };
   }
 
   /** Writes a prepared batch on the lock-holding session; refused unless the store ends at its base. */
   async #write(batch: Prepared): Promise<void> {
-    const { planned, fromQueue } = batch;
     const wrote = await this.#onSession(
       (session) =>
         writeBatch(session.db, {
           base: batch.base,
-          events: planned.events,
-          nodes: batch.nodes,
+          ...batch.rows,
           taken: batch.taken,
-          integrated: fromQueue.length,
-          now: batch.now,
+          integrated: batch.fromQueue.length,
         }),
       true,
     );
@@ -471,15 +476,14 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
 
   /** After its write committed: the new head, the waiting appends answered, the listeners told. */
   #settle(batch: Prepared): void {
-    const { planned, fromQueue, local } = batch;
-    const { results } = planned;
-    this.#head = planned.head;
+    const { base, appended, fromQueue, local } = batch;
+    const results = appended.map(({ leafHash }, i) => ({ index: base.range.size + i, leafHash }));
+    this.#head = batch.head;
     if (results.length > 0) this.#grown = true;
-    this.#resolveQueued(fromQueue.map((leaf, i) => ({ id: leaf.id, idx: results[i].index })));
+    this.#resolveQueued(fromQueue.map((id, i) => ({ id, idx: results[i].index })));
     local.forEach((pending, i) => pending.resolve(results[fromQueue.length + i]));
     // Every node's events, in index order: the sequencer is where the whole log can be watched.
-    const integrated = [...fromQueue, ...local];
-    this.listeners.notify(integrated.map((leaf, i) => ({ ...results[i], canonical: leaf.canonical })));
+    this.listeners.notify(appended.map(({ canonical }, i) => ({ ...results[i], canonical })));
   }
 
   /** Signs the tree (sequencer only) and tells the nodes waiting for a checkpoint. */
@@ -693,15 +697,15 @@ async function writeBatch(
   db: Db,
   batch: {
     base: Head;
-    events: readonly EventRow[];
-    nodes: ReadonlyArray<{ level: number; idx: number; hash: string }>;
+    /** JSON arrays of audit_events rows (idx, event, leaf_hash, request_id, app_id) and of audit_nodes rows. */
+    events: string;
+    nodes: string;
+    createdAt: string;
     taken: readonly string[];
     integrated: number;
-    now: string;
   },
 ): Promise<boolean> {
-  const { base, events, nodes, taken, integrated, now } = batch;
-  const createdAt = events[0]?.created_at ?? now;
+  const { base, events, nodes, createdAt, taken, integrated } = batch;
   const { rows } = await sql<{ ok: boolean }>`
     with base as (
       select coalesce((select e.idx + 1 = ${base.range.size}::bigint and e.leaf_hash = ${base.lastLeaf?.toString('hex') ?? ''}
@@ -709,13 +713,13 @@ async function writeBatch(
     ), appended as (
       insert into audit_events (idx, event, leaf_hash, request_id, app_id, created_at)
       select v.idx, v.event, v.leaf_hash, v.request_id, v.app_id, ${createdAt}
-      from base, json_to_recordset(${JSON.stringify(events)}::json)
+      from base, json_to_recordset(${events}::json)
                    as v(idx bigint, event text, leaf_hash text, request_id text, app_id text)
       where base.ok
     ), hashed as (
       insert into audit_nodes (level, idx, hash)
       select v.level, v.idx, v.hash
-      from base, json_to_recordset(${JSON.stringify(nodes)}::json) as v(level integer, idx bigint, hash text)
+      from base, json_to_recordset(${nodes}::json) as v(level integer, idx bigint, hash text)
       where base.ok
     ), taken as (
       delete from audit_queue where id = any(${taken}::text[]) and (select ok from base)
