@@ -144,7 +144,10 @@ describe('a data dir migrated before each module owned its migrations', () => {
     // The recorded ones never run again; only migrations added since the fixture was made do.
     const after = await recorded();
     expect(after.slice(0, before.length)).toEqual(before);
-    expect(after.slice(before.length).map((m) => m.name)).toEqual(['030_policy_decisions_unindexed']);
+    expect(after.slice(before.length).map((m) => m.name)).toEqual([
+      '030_policy_decisions_unindexed',
+      '031_audit_queue_pending_only',
+    ]);
 
     const fresh = await openGatehouseStore(
       loadConfig({ env: {}, overrides: { dataDir: freshDir, ...(await testDatabase(freshDir)) } }),

@@ -1,26 +1,30 @@
 /**
  * The PostgreSQL sequencer's hashing thread (see sequenced.ts): checks each queued event's canonical
- * form and hashes it, and grows the tree by the batch, so the sequencer's event loop only moves rows.
+ * form and hashes it, grows the tree by the batch, and encodes the batch's rows for the write, so the
+ * sequencer's event loop only moves text.
  */
 import { parentPort } from 'node:worker_threads';
 import { serveCalls } from './thread.js';
-import { growTree, queuedLeaf } from './tree.js';
+import { growTree, planAppend, queuedLeaf } from './tree.js';
 
 export interface GrowRequest {
   /** The tree's right edge before the batch: size and compact-range hashes (hex). */
   readonly size: number;
   readonly hashes: readonly string[];
-  /** Queued events' stored text, oldest first; then this node's own leaves (hex leaf hashes). */
+  /** Queued events' stored text, oldest first. */
   readonly queued: readonly string[];
-  readonly local: readonly string[];
+  /** The batch's append time, for its rows. */
+  readonly createdAt: string;
 }
 
 export interface GrowValue {
-  /** Per queued text: its leaf hash (hex) and index fields, or null for a text that is no event. */
-  readonly queued: Array<{ leaf: string; requestId: string; appId: string | null } | null>;
+  /** Per queued text: its leaf hash (hex), or null for a text that is no event. */
+  readonly leaves: Array<string | null>;
   readonly size: number;
   readonly hashes: string[];
-  readonly nodes: Array<{ level: number; idx: number; hash: string }>;
+  /** The write's parameters as JSON: the events' audit_events rows and the new subtree hashes. */
+  readonly events: string;
+  readonly nodes: string;
 }
 
 const port = parentPort;
@@ -28,18 +32,24 @@ if (!port) throw new TypeError('hasher-thread.js runs as a worker thread');
 
 serveCalls(port, (request: GrowRequest): GrowValue => {
   const queued = request.queued.map((text) => queuedLeaf(text) ?? null);
-  const leaves = [
-    ...queued.flatMap((leaf) => (leaf ? [leaf.leaf] : [])),
-    ...request.local.map((hex) => Buffer.from(hex, 'hex')),
-  ];
+  const leaves = queued.flatMap((leaf) => (leaf ? [leaf] : []));
   const range = { size: request.size, hashes: request.hashes.map((hex) => Buffer.from(hex, 'hex')) };
-  const growth = growTree(range, leaves);
+  const growth = growTree(
+    range,
+    leaves.map((leaf) => leaf.leaf),
+  );
+  const { events } = planAppend(
+    { range, lastLeaf: undefined, lastAppendedAt: request.createdAt },
+    leaves,
+    request.createdAt,
+    growth,
+  );
+  let next = 0;
   return {
-    queued: queued.map((leaf) =>
-      leaf ? { leaf: leaf.leaf.toString('hex'), requestId: leaf.requestId, appId: leaf.appId } : null,
-    ),
+    leaves: queued.map((leaf) => (leaf ? events[next++].leaf_hash : null)),
     size: growth.range.size,
     hashes: growth.range.hashes.map((hash) => hash.toString('hex')),
-    nodes: growth.nodes,
+    events: JSON.stringify(events),
+    nodes: JSON.stringify(growth.nodes),
   };
 });

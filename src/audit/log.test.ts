@@ -14,8 +14,8 @@ import { sql } from 'kysely';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config/index.js';
 import { openLocalSecretStore } from '../secrets/index.js';
-import { openGatehouseStore } from '../database/index.js';
-import type { Store } from '../store/index.js';
+import { gatehouseMigrations, openGatehouseStore } from '../database/index.js';
+import { openStore, type Store } from '../store/index.js';
 import { auditVerifierKey, canonicalJson, openAuditLog, verifyStoredLog, type AuditEvent } from './index.js';
 import { onPostgres, testDatabase } from '../../test/support/database.js';
 import * as tlog from '../../test/support/tlog.js';
@@ -340,7 +340,7 @@ describe.runIf(onPostgres)('a client (the CLI) on PostgreSQL never takes the seq
           pending: number;
         }>`select (select count(*)::int from audit_events) as n,
          (select max(idx)::int from audit_events) as last,
-         (select count(*)::int from audit_queue where idx is null) as pending`.execute(store.db)
+         (select count(*)::int from audit_queue) as pending`.execute(store.db)
       ).rows[0];
     expect(await count()).toEqual({ n: 1000, last: 999, pending: 1500 });
 
@@ -355,6 +355,63 @@ describe.runIf(onPostgres)('a client (the CLI) on PostgreSQL never takes the seq
     expect(stored.rows).toEqual(ids.map((_, i) => ({ idx: i, request_id: `req-${i}` })));
     expect(await verifyStoredLog(store.db, node.verifierKey())).toMatchObject({ ok: true, size: 2500 });
   });
+});
+
+describe('migration 031: queue rows deleted when integrated', () => {
+  it.runIf(onPostgres)(
+    'a database the sequencer used before it (integrated and queued rows) upgrades: the integrated rows go, the queued ones are integrated in queue order, appends go on',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'gatehouse-audit-'));
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      const config = loadConfig({
+        overrides: { dataDir: dir, ...(await testDatabase(dir)) },
+        env: {},
+        cwd: dir,
+      });
+      const before031 = Object.fromEntries(
+        Object.entries(gatehouseMigrations).filter(([name]) => name < '031'),
+      );
+      const old = await openStore(config, { migrations: before031 });
+      try {
+        // As the sequencer left the queue before 031: rows rewritten with their index, and rows still queued.
+        const queuedAt = frozen().toISOString();
+        for (let i = 0; i < 5; i++) {
+          const integrated = i < 2;
+          await sql`insert into audit_queue (id, event, queued_at, idx, integrated_at)
+                    values (${`old:${String(i).padStart(6, '0')}`}, ${canonicalJson(auditEvent(i))}, ${queuedAt},
+                            ${integrated ? i : null}, ${integrated ? queuedAt : null})`.execute(old.db);
+        }
+      } finally {
+        await old.close();
+      }
+
+      const { store } = await tempStore(dir);
+      const columns = await sql<{ column_name: string }>`
+        select column_name from information_schema.columns
+        where table_schema = current_schema() and table_name = 'audit_queue' order by column_name`.execute(
+        store.db,
+      );
+      expect(columns.rows.map((row) => row.column_name)).toEqual(['event', 'id', 'queued_at']);
+      const node = await openLog(store, dir);
+      const stored = async () =>
+        (
+          await sql<{
+            idx: number;
+            request_id: string;
+          }>`select idx::int, request_id from audit_events order by idx`.execute(store.db)
+        ).rows;
+      await vi.waitFor(async () => expect(await stored()).toHaveLength(3), { timeout: 10_000 });
+      expect(await stored()).toEqual([2, 3, 4].map((i, idx) => ({ idx, request_id: `req-${i}` })));
+      expect(
+        (await sql<{ n: number }>`select count(*)::int as n from audit_queue`.execute(store.db)).rows,
+      ).toEqual([{ n: 0 }]);
+      // A node that only queues (a client) still learns its event's index, now from the log itself.
+      const client = await openLog((await tempStore(dir)).store, dir, { role: 'client' });
+      await expect(client.append(auditEvent(5))).resolves.toMatchObject({ index: 3 });
+      await client.close();
+      expect(await verifyStoredLog(store.db, node.verifierKey())).toMatchObject({ ok: true, size: 4 });
+    },
+  );
 });
 
 describe('checkpoints', () => {

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Migration } from 'kysely';
 import { DependencyUnavailable } from '../errors/index.js';
-import type { Db } from '../store/index.js';
+import { storeKindOf, type Db } from '../store/index.js';
 import { auditFile } from './log-file.js';
 import { appendLeaf, emptyRange, rangeRoot } from './merkle.js';
 import { immediateTransaction } from './transaction.js';
@@ -79,6 +79,36 @@ export const auditMigrations: Record<string, Migration> = {
         .addColumn('created_at', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('audit_cosignatures_pk', ['size', 'witness'])
         .execute();
+    },
+  },
+  '031_audit_queue_pending_only': {
+    async up(db: Kysely<unknown>) {
+      // The sequencer deletes a queue row in the write that integrates it (rewriting it with its index
+      // cost PostgreSQL most of its time per batch); a node finds its event's index in audit_events.
+      // Rows integrated before are done with; pending ones stay, in the same order.
+      if (storeKindOf(db) === 'postgres') {
+        await sql`delete from audit_queue where idx is not null`.execute(db);
+        await db.schema.dropIndex('audit_queue_pending').execute();
+        await db.schema.alterTable('audit_queue').dropColumn('idx').dropColumn('integrated_at').execute();
+        await db.schema
+          .createIndex('audit_queue_order')
+          .on('audit_queue')
+          .columns(['queued_at', 'id'])
+          .execute();
+        return;
+      }
+      // SQLite never queues: the same columns go, in whichever file holds the table (the move may be
+      // half done, with a copy in each).
+      const { rows } = await sql<{ name: string }>`pragma database_list`.execute(db);
+      for (const { name } of rows) {
+        const master = sql.table(`${name}.sqlite_master`);
+        const { rows: found } = await sql<{ n: number }>`
+          select count(*) as n from ${master} where type = 'table' and name = 'audit_queue'`.execute(db);
+        if (found[0]?.n !== 1) continue;
+        await sql`drop index ${sql.table(`${name}.audit_queue_pending`)}`.execute(db);
+        await sql`alter table ${sql.table(`${name}.audit_queue`)} drop column idx`.execute(db);
+        await sql`alter table ${sql.table(`${name}.audit_queue`)} drop column integrated_at`.execute(db);
+      }
     },
   },
 };

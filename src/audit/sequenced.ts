@@ -26,6 +26,7 @@ import type { GrowRequest, GrowValue } from './hasher-thread.js';
 import { guard } from './reader.js';
 import { AuditThread, threadEntry } from './thread.js';
 import {
+  appendTime,
   encodeAsked,
   growTree,
   headOf,
@@ -34,13 +35,9 @@ import {
   planAppend,
   signTree,
   unavailable,
-  type Appended,
   type Asked,
-  type EventRow,
-  type Growth,
   type Head,
   type HeadRow,
-  type Leaf,
   type Pending,
 } from './tree.js';
 
@@ -51,8 +48,6 @@ const tickMs = 250;
 const appendTimeoutMs = 10_000;
 /** How long a non-sequencer waits for the sequencer to sign a checkpoint it asked for. */
 const checkpointWaitMs = 5_000;
-/** Integrated queue rows are kept this long (for nodes still polling), then deleted. */
-const queueRetentionMs = 60_000;
 
 /** The advisory lock name of the sequencer role. */
 export const sequencerLock = 'audit-sequencer';
@@ -75,14 +70,17 @@ interface Waiting extends Pending {
 interface Prepared {
   /** The tree this batch grows: its write first checks that the store still ends there. */
   readonly base: Head;
-  readonly planned: { events: EventRow[]; results: Appended[]; head: Head };
-  readonly nodes: Growth['nodes'];
-  readonly fromQueue: ReadonlyArray<Leaf & { id: string }>;
+  /** The tree once it is written. */
+  readonly head: Head;
+  /** The write's parameters: its event rows and subtree hashes as JSON, and their append time. */
+  readonly rows: { readonly events: string; readonly nodes: string; readonly createdAt: string };
+  /** Its events in index order from the base's size: the queued ones, then this node's own. */
+  readonly appended: ReadonlyArray<{ readonly leafHash: string; readonly canonical: string }>;
+  /** The queue rows integrated, in index order. */
+  readonly fromQueue: readonly string[];
   readonly local: readonly Pending[];
-  readonly malformed: readonly string[];
   /** Every queue row it took (integrated or dropped): the read of the batch after it leaves them out. */
   readonly taken: readonly string[];
-  readonly now: string;
   /** The queue may hold more than this batch took. */
   readonly more: boolean;
 }
@@ -106,9 +104,11 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   #connectError: unknown;
   /** Serializes use of the session: one connection runs one thing at a time. */
   #sessionChain: Promise<unknown> = Promise.resolve();
-  /** Integrations, one after another; the count of those waiting ends a drain's pipeline early. */
+  /** Integrations, one after another; an append of this node's waiting ends a drain's pipeline early. */
   #integrationChain: Promise<unknown> = Promise.resolve();
-  #integrationsWaiting = 0;
+  #appendsWaiting = 0;
+  /** Drains of the queue queued or running: while one is, the tick leaves the queue to it. */
+  #drainsPending = 0;
   /** The session that holds the sequencer lock, while this node holds it. */
   #leader: Session | undefined;
   #head: Head | undefined;
@@ -116,7 +116,6 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   readonly #hasher: AuditThread<GrowRequest, GrowValue>;
   #grown = false;
   #lastSignedAt = 0;
-  #lastCleanupAt = 0;
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
   readonly #integrateSoon: () => void;
@@ -199,16 +198,14 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
   /** Resolves this instance's queued events that the sequencer has integrated; expires the overdue. */
   async #pollWaiting(): Promise<void> {
     if (this.#waiting.size === 0) return;
-    const ids = [...this.#waiting.keys()];
+    const waiting = [...this.#waiting].map(([id, pending]) => ({
+      id,
+      request_id: pending.requestId,
+      leaf_hash: pending.leaf.toString('hex'),
+    }));
     const found: Array<{ id: string; idx: number }> = [];
-    for (let i = 0; i < ids.length; i += maxBatch) {
-      const rows = await this.db
-        .selectFrom('audit_queue')
-        .select(['id', 'idx'])
-        .where('id', 'in', ids.slice(i, i + maxBatch))
-        .where('idx', 'is not', null)
-        .execute();
-      for (const row of rows) found.push({ id: row.id, idx: Number(row.idx) });
+    for (let i = 0; i < waiting.length; i += maxBatch) {
+      found.push(...(await findIntegrated(this.db, waiting.slice(i, i + maxBatch))));
     }
     this.#resolveQueued(found);
     const now = Date.now();
@@ -287,7 +284,7 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
     );
     if (!session?.alive) return;
     // The hashing thread starts now, not inside the first integration's transaction.
-    await this.#hasher.call({ size: 0, hashes: [], queued: [], local: [] }).catch(() => undefined);
+    await this.#hasher.call({ size: 0, hashes: [], queued: [], createdAt: '' }).catch(() => undefined);
     this.#leader = session;
     this.#head = undefined;
     this.#onSequencerChange(true);
@@ -348,11 +345,17 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
    * without reading the queue (the queue's notification drains it). True when the queue may hold more.
    */
   #integrate(local: readonly Pending[]): Promise<boolean> {
-    this.#integrationsWaiting++;
-    const run = this.#integrationChain.then(() => {
-      this.#integrationsWaiting--;
-      return this.#integrateNow(local);
-    });
+    const append = local.length > 0;
+    if (append) this.#appendsWaiting++;
+    else this.#drainsPending++;
+    const run = this.#integrationChain
+      .then(() => {
+        if (append) this.#appendsWaiting--;
+        return this.#integrateNow(local);
+      })
+      .finally(() => {
+        if (!append) this.#drainsPending--;
+      });
     this.#integrationChain = run.catch(() => undefined);
     return run;
   }
@@ -363,8 +366,9 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
       let batch = await this.#prepare(local);
       while (batch) {
         const writing = this.#write(batch);
-        // An append of this node's (or the tick) waiting: it goes next, and the drain resumes after it.
-        const next = batch.more && this.#integrationsWaiting === 0 ? this.#prepare([], batch) : undefined;
+        // An append of this node's waiting: it goes next, and the drain resumes after it. Another drain
+        // waiting (a notification's) does not stop this one: it finds what this one leaves.
+        const next = batch.more && this.#appendsWaiting === 0 ? this.#prepare([], batch) : undefined;
         next?.catch(() => undefined);
         await writing;
         this.#settle(batch);
@@ -388,7 +392,7 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
    */
   async #prepare(local: readonly Pending[], after?: Prepared): Promise<Prepared | undefined> {
     const { head, queued } = after
-      ? { head: after.planned.head, queued: await readQueue(this.db, after.taken) }
+      ? { head: after.head, queued: await readQueue(this.db, after.taken) }
       : local.length > 0
         ? { head: this.#head ?? (await loadHead(this.db, undefined)), queued: [] }
         : await readHeadAndQueue(this.db, this.#head);
@@ -403,61 +407,66 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
       const planned = planAppend(head, local, now, growth);
       return {
         base: head,
-        planned,
-        nodes: growth.nodes,
+        head: planned.head,
+        rows: {
+          events: JSON.stringify(planned.events),
+          nodes: JSON.stringify(growth.nodes),
+          createdAt: planned.head.lastAppendedAt,
+        },
+        appended: local.map((pending, i) => ({
+          leafHash: planned.results[i].leafHash,
+          canonical: pending.canonical,
+        })),
         fromQueue: [],
         local,
-        malformed: [],
         taken: [],
-        now,
         more: false,
       };
     }
-    // Checking and hashing the queued events and growing the tree run on the hashing thread.
+    // Checking and hashing the queued events, growing the tree, and encoding the write's rows run on
+    // the hashing thread: the event loop only moves their text.
+    const createdAt = appendTime(head, now);
     const grown = await this.#hasher.call({
       size: head.range.size,
       hashes: head.range.hashes.map((hash) => hash.toString('hex')),
       queued: queued.map((row) => row.event),
-      local: local.map((pending) => pending.leaf.toString('hex')),
+      createdAt,
     });
-    const fromQueue: Array<Leaf & { id: string }> = [];
-    const malformed: string[] = [];
+    const appended: Array<{ leafHash: string; canonical: string }> = [];
+    const fromQueue: string[] = [];
     queued.forEach((row, i) => {
-      const leaf = grown.queued[i];
-      if (leaf)
-        fromQueue.push({ ...leaf, canonical: row.event, leaf: Buffer.from(leaf.leaf, 'hex'), id: row.id });
-      // Not an event this code queued (the queue is outside the trust boundary): dropped, never hashed.
-      else malformed.push(row.id);
+      const leafHash = grown.leaves[i];
+      // Null: not an event this code queued (the queue is outside the trust boundary): dropped, never hashed.
+      if (leafHash === null) return;
+      appended.push({ leafHash, canonical: row.event });
+      fromQueue.push(row.id);
     });
-    const growth = {
-      range: { size: grown.size, hashes: grown.hashes.map((hex) => Buffer.from(hex, 'hex')) },
-      nodes: grown.nodes,
-    };
+    const last = appended.at(-1);
     return {
       base: head,
-      planned: planAppend(head, [...fromQueue, ...local], now, growth),
-      nodes: grown.nodes,
+      head: {
+        range: { size: grown.size, hashes: grown.hashes.map((hex) => Buffer.from(hex, 'hex')) },
+        lastLeaf: last ? Buffer.from(last.leafHash, 'hex') : head.lastLeaf,
+        lastAppendedAt: last ? createdAt : head.lastAppendedAt,
+      },
+      rows: { events: grown.events, nodes: grown.nodes, createdAt },
+      appended,
       fromQueue,
       local,
-      malformed,
       taken: queued.map((row) => row.id),
-      now,
       more: queued.length === maxBatch,
     };
   }
 
   /** Writes a prepared batch on the lock-holding session; refused unless the store ends at its base. */
   async #write(batch: Prepared): Promise<void> {
-    const { planned, fromQueue } = batch;
     const wrote = await this.#onSession(
       (session) =>
         writeBatch(session.db, {
           base: batch.base,
-          events: planned.events,
-          nodes: batch.nodes,
-          integrated: fromQueue.map((leaf, i) => ({ id: leaf.id, idx: planned.results[i].index })),
-          malformed: batch.malformed,
-          now: batch.now,
+          ...batch.rows,
+          taken: batch.taken,
+          integrated: batch.fromQueue.length,
         }),
       true,
     );
@@ -467,15 +476,14 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
 
   /** After its write committed: the new head, the waiting appends answered, the listeners told. */
   #settle(batch: Prepared): void {
-    const { planned, fromQueue, local } = batch;
-    const { results } = planned;
-    this.#head = planned.head;
+    const { base, appended, fromQueue, local } = batch;
+    const results = appended.map(({ leafHash }, i) => ({ index: base.range.size + i, leafHash }));
+    this.#head = batch.head;
     if (results.length > 0) this.#grown = true;
-    this.#resolveQueued(fromQueue.map((leaf, i) => ({ id: leaf.id, idx: results[i].index })));
+    this.#resolveQueued(fromQueue.map((id, i) => ({ id, idx: results[i].index })));
     local.forEach((pending, i) => pending.resolve(results[fromQueue.length + i]));
     // Every node's events, in index order: the sequencer is where the whole log can be watched.
-    const integrated = [...fromQueue, ...local];
-    this.listeners.notify(integrated.map((leaf, i) => ({ ...results[i], canonical: leaf.canonical })));
+    this.listeners.notify(appended.map(({ canonical }, i) => ({ ...results[i], canonical })));
   }
 
   /** Signs the tree (sequencer only) and tells the nodes waiting for a checkpoint. */
@@ -550,12 +558,12 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
         await this.#tryLead();
         if (this.#client) await this.#standIn();
         if (this.#isLeading()) {
-          await this.#integrate([]);
+          // A drain under way takes whatever is queued; the tick goes on to sign while it runs.
+          if (this.#drainsPending === 0) await this.#integrate([]);
           if (this.#grown && Date.now() - this.#lastSignedAt >= this.#interval) {
             // The witnesses answer in the background: a slow one never holds up integration.
             this.cosigned(await this.#sign()).catch(this.onBackgroundError);
           }
-          if (Date.now() - this.#lastCleanupAt >= queueRetentionMs / 6) await this.#cleanUp();
         }
         await this.#pollWaiting();
       } catch (error) {
@@ -565,18 +573,6 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
       this.#ticking = undefined;
     });
     return this.#ticking;
-  }
-
-  /** Deletes queue rows integrated long enough ago that no node still polls for them. */
-  async #cleanUp(): Promise<void> {
-    this.#lastCleanupAt = Date.now();
-    // On the clock that stamped integrated_at (the log's own): a node polling for a row it queued has a
-    // full retention period to find it, whatever that clock says.
-    const before = new Date(this.now().getTime() - queueRetentionMs).toISOString();
-    await this.#onSession(
-      (session) => session.db.deleteFrom('audit_queue').where('integrated_at', '<', before).execute(),
-      true,
-    );
   }
 
   /**
@@ -653,8 +649,8 @@ function coalesced(work: () => Promise<unknown>, onError: (error: unknown) => vo
 
 /**
  * The head (see loadHead) and the oldest queued events, up to maxBatch, in one statement. The queue is
- * read in the order of its index (idx, queued_at, id), so that PostgreSQL walks the index and stops at
- * the batch instead of sorting every pending row (and the dead ones integrated rows leave behind).
+ * read in the order of its index (queued_at, id), so that PostgreSQL walks the index and stops at the
+ * batch instead of sorting every queued row.
  */
 async function readHeadAndQueue(
   db: Db,
@@ -665,8 +661,8 @@ async function readHeadAndQueue(
     from (select (select max(size) from audit_checkpoints) as checkpoint_size, e.idx, e.leaf_hash, e.created_at
           from (select 1 as one) as o
           left join (select idx, leaf_hash, created_at from audit_events order by idx desc limit 1) as e on true) as h
-    left join lateral (select id, event, queued_at from audit_queue where idx is null
-                       order by idx, queued_at, id limit ${maxBatch}) as q on true
+    left join lateral (select id, event, queued_at from audit_queue
+                       order by queued_at, id limit ${maxBatch}) as q on true
     order by q.queued_at, q.id`.execute(db);
   const queued: Array<{ id: string; event: string }> = [];
   for (const row of rows) {
@@ -683,31 +679,33 @@ async function readHeadAndQueue(
 async function readQueue(db: Db, taken: readonly string[]): Promise<Array<{ id: string; event: string }>> {
   const { rows } = await sql<{ id: string; event: string }>`
     select id, event from audit_queue
-    where idx is null and id not in (select json_array_elements_text(${JSON.stringify(taken)}::json))
-    order by idx, queued_at, id limit ${maxBatch}`.execute(db);
+    where id not in (select json_array_elements_text(${JSON.stringify(taken)}::json))
+    order by queued_at, id limit ${maxBatch}`.execute(db);
   return rows;
 }
 
 /**
  * One batch in one statement, written only if the store still ends at `base` (its size and last leaf):
- * the events and subtree hashes inserted, the integrated queue rows given their index (and the nodes
- * waiting for them told), the malformed ones deleted. Rows travel as one JSON parameter each, which
- * PostgreSQL parses natively, so the statement's text is the same whatever the batch's size. False
- * when the store did not end at `base` (nothing written).
+ * the events and subtree hashes inserted, every queue row the batch took deleted (the integrated and
+ * the malformed; the nodes waiting for theirs told). A deleted row costs PostgreSQL far less than one
+ * rewritten with its index (a new row version and new entries in both of the queue's indexes); its
+ * node finds the index in the log itself (findIntegrated). Rows travel as one JSON parameter each,
+ * which PostgreSQL parses natively, so the statement's text is the same whatever the batch's size.
+ * False when the store did not end at `base` (nothing written).
  */
 async function writeBatch(
   db: Db,
   batch: {
     base: Head;
-    events: readonly EventRow[];
-    nodes: ReadonlyArray<{ level: number; idx: number; hash: string }>;
-    integrated: ReadonlyArray<{ id: string; idx: number }>;
-    malformed: readonly string[];
-    now: string;
+    /** JSON arrays of audit_events rows (idx, event, leaf_hash, request_id, app_id) and of audit_nodes rows. */
+    events: string;
+    nodes: string;
+    createdAt: string;
+    taken: readonly string[];
+    integrated: number;
   },
 ): Promise<boolean> {
-  const { base, events, nodes, integrated, malformed, now } = batch;
-  const createdAt = events[0]?.created_at ?? now;
+  const { base, events, nodes, createdAt, taken, integrated } = batch;
   const { rows } = await sql<{ ok: boolean }>`
     with base as (
       select coalesce((select e.idx + 1 = ${base.range.size}::bigint and e.leaf_hash = ${base.lastLeaf?.toString('hex') ?? ''}
@@ -715,23 +713,51 @@ async function writeBatch(
     ), appended as (
       insert into audit_events (idx, event, leaf_hash, request_id, app_id, created_at)
       select v.idx, v.event, v.leaf_hash, v.request_id, v.app_id, ${createdAt}
-      from base, json_to_recordset(${JSON.stringify(events)}::json)
+      from base, json_to_recordset(${events}::json)
                    as v(idx bigint, event text, leaf_hash text, request_id text, app_id text)
       where base.ok
     ), hashed as (
       insert into audit_nodes (level, idx, hash)
       select v.level, v.idx, v.hash
-      from base, json_to_recordset(${JSON.stringify(nodes)}::json) as v(level integer, idx bigint, hash text)
+      from base, json_to_recordset(${nodes}::json) as v(level integer, idx bigint, hash text)
       where base.ok
-    ), indexed as (
-      update audit_queue as q set idx = v.idx, integrated_at = ${now}
-      from base, json_to_recordset(${JSON.stringify(integrated)}::json) as v(id text, idx bigint)
-      where base.ok and q.id = v.id
-    ), dropped as (
-      delete from audit_queue where id = any(${malformed}::text[]) and (select ok from base)
+    ), taken as (
+      delete from audit_queue where id = any(${taken}::text[]) and (select ok from base)
     )
     select b.ok from base as b
-    left join lateral (select pg_notify(${channel}, 'integrated') where b.ok and ${integrated.length}::integer > 0) as n
+    left join lateral (select pg_notify(${channel}, 'integrated') where b.ok and ${integrated}::integer > 0) as n
       on true`.execute(db);
   return rows[0]?.ok === true;
+}
+
+/**
+ * The index of each waiting event that is in the log: its queue row is gone (deleted only by the write
+ * that integrated it, in the same transaction) and the log holds its leaf under its request id (an
+ * indexed column). Byte-identical events, which share a leaf, each get an index of their own.
+ */
+async function findIntegrated(
+  db: Db,
+  waiting: ReadonlyArray<{ id: string; request_id: string; leaf_hash: string }>,
+): Promise<Array<{ id: string; idx: number }>> {
+  const { rows } = await sql<{ id: string; idx: string }>`
+    select w.id, e.idx
+    from json_to_recordset(${JSON.stringify(waiting)}::json) as w(id text, request_id text, leaf_hash text)
+    join audit_events as e on e.request_id = w.request_id and e.leaf_hash = w.leaf_hash
+    where not exists (select 1 from audit_queue as q where q.id = w.id)
+    order by w.id, e.idx`.execute(db);
+  return assignIndexes(rows.map((row) => ({ id: row.id, idx: Number(row.idx) })));
+}
+
+/** One index per waiting id, none given twice: the first unused of its candidates (in order). */
+function assignIndexes(
+  candidates: ReadonlyArray<{ id: string; idx: number }>,
+): Array<{ id: string; idx: number }> {
+  const given = new Set<number>();
+  const assigned = new Map<string, number>();
+  for (const { id, idx } of candidates) {
+    if (assigned.has(id) || given.has(idx)) continue;
+    assigned.set(id, idx);
+    given.add(idx);
+  }
+  return [...assigned].map(([id, idx]) => ({ id, idx }));
 }

@@ -235,6 +235,12 @@ export interface EventRow {
   created_at: string;
 }
 
+/** When leaves appended after `head` at `now` are stamped. */
+export function appendTime(head: Head, now: string): string {
+  // Append times never go backwards along the log, so `since` can be found by bisection.
+  return now > head.lastAppendedAt ? now : head.lastAppendedAt;
+}
+
 /** Where `leaves` go after `head` (`growth`: the tree grown by exactly them): their rows, indexes, and the new head. */
 export function planAppend(
   head: Head,
@@ -242,8 +248,7 @@ export function planAppend(
   now: string,
   growth: Growth,
 ): { events: EventRow[]; results: Appended[]; head: Head } {
-  // Append times never go backwards along the log, so `since` can be found by bisection.
-  const appendedAt = now > head.lastAppendedAt ? now : head.lastAppendedAt;
+  const appendedAt = appendTime(head, now);
   const events: EventRow[] = [];
   const results: Appended[] = [];
   leaves.forEach((leaf, i) => {

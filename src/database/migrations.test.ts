@@ -37,7 +37,7 @@ const recordedNames = [
 ];
 
 /** Migrations added since the fixture was made (store-029); they run on it at its next start. */
-const newerNames = ['030_policy_decisions_unindexed'];
+const newerNames = ['030_policy_decisions_unindexed', '031_audit_queue_pending_only'];
 
 /** Which module owns a table: its name's prefix, but for the tables named before prefixes were the rule. */
 const unprefixed: Record<string, string> = {

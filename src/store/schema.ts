@@ -95,16 +95,13 @@ export interface Database {
   };
   /** Hashes of complete subtrees: level L, index i covers leaves [i·2^L, (i+1)·2^L). */
   audit_nodes: { level: number; idx: number; hash: string };
-  /** PostgreSQL: events queued by any node for the one audit sequencer (migration 009_audit_queue). */
+  /** PostgreSQL: events queued by any node for the one audit sequencer, until integrated (migrations 009, 031). */
   audit_queue: {
     /** `<node id>:<counter>`: unique, and in a node's append order within one queued_at. */
     id: string;
     /** RFC 8785 canonical JSON of the event, as it will be hashed. */
     event: string;
     queued_at: string;
-    /** The event's index in the log, once integrated. */
-    idx: number | null;
-    integrated_at: string | null;
   };
 }
 
