@@ -10,6 +10,7 @@ import {
 } from '../../test/support/redis.js';
 import { describeTokenBucketStore } from '../../test/support/token-bucket-contract.js';
 import { defaultLimitsConfig, type LimitsConfig } from './config.js';
+import { MemoryBuckets } from './buckets.js';
 import { MemoryDistinctWindow } from './distinct-window.js';
 import { createLimits } from './limits.js';
 import {
@@ -42,6 +43,38 @@ describe.skipIf(!testRedisUrl)('the Redis limits backend', () => {
   });
 
   describeTokenBucketStore('redis', () => new RedisBuckets(redis, uniquePrefix('buckets')));
+
+  it('takes asked for together (one script call) answer exactly as the same takes one after another', async () => {
+    const take = fc.record({
+      keys: fc.subarray(['global', 'app', 'user:a', 'user:b'], { minLength: 1 }),
+      cost: fc.integer({ min: 1, max: 3 }),
+      advance: fc.integer({ min: -500, max: 2000 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(take, { maxLength: 80 }), { maxLength: 4 }), async (rounds) => {
+        const shared = new RedisBuckets(redis, uniquePrefix('batched'));
+        const memory = new MemoryBuckets();
+        const specs = (keys: string[]) =>
+          keys.map((key) => ({
+            key,
+            capacity: key === 'global' ? 20 : 6,
+            refillPerSecond: 3,
+            ttlMs: 60_000,
+          }));
+        let now = t0;
+        for (const takes of rounds) {
+          const at = takes.map((t) => (now += t.advance));
+          const together = await Promise.all(
+            takes.map((t, i) => shared.take(specs(t.keys), t.cost, at[i] as number)),
+          );
+          for (const [i, t] of takes.entries()) {
+            expect(together[i]).toEqual(await memory.take(specs(t.keys), t.cost, at[i] as number));
+          }
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
 
   it('counts distinct ids exactly as the memory window does, for any sequence of reads', async () => {
     const step = fc.record({

@@ -42,38 +42,70 @@ class LuaScript {
  * the contract's frozen-clock semantics; PEXPIRE only bounds Redis memory. Lua numbers are doubles
  * but a number returned to the client is truncated to an integer, so tokens travel as strings in
  * `%.17g`, which round-trips a double exactly.
+ * One call runs several takes (ARGV[1] of them), one after another exactly as separate calls would:
+ * each take's ARGV are its cost, now and number of buckets, then per bucket its key's index in KEYS,
+ * capacity, rate and ttl. A bucket is read once and written once per call, however many takes use it.
+ * The answer is each take's allowed flag followed by its buckets' tokens.
  */
 const takeScript = new LuaScript(`
-local cost = tonumber(ARGV[1])
-local now = tonumber(ARGV[2])
-local n = #KEYS
-local tokens, last = {}, {}
-local allowed = true
-for i = 1, n do
-  local capacity = tonumber(ARGV[3 * i])
-  local rate = tonumber(ARGV[3 * i + 1])
-  local held = redis.call('HMGET', KEYS[i], 't', 'l', 'e')
-  local t, l = capacity, now
-  if held[1] and held[2] and held[3] and tonumber(held[3]) > now then
-    t = tonumber(held[1])
-    l = tonumber(held[2])
-    local elapsed = now - l
-    if elapsed < 0 then elapsed = 0 end
-    t = math.min(capacity, t + rate * elapsed / 1000)
-    if now > l then l = now end
+local held = {}
+local ttls = {}
+local function bucket(k)
+  local b = held[k]
+  if b == nil then
+    local h = redis.call('HMGET', KEYS[k], 't', 'l', 'e')
+    if h[1] and h[2] and h[3] then
+      b = { tonumber(h[1]), tonumber(h[2]), tonumber(h[3]) }
+    else
+      b = false
+    end
+    held[k] = b
   end
-  tokens[i] = t
-  last[i] = l
-  if t < cost then allowed = false end
+  return b
 end
-local out = { allowed and 1 or 0 }
-for i = 1, n do
-  local ttl = tonumber(ARGV[3 * i + 2])
-  if allowed then tokens[i] = tokens[i] - cost end
-  redis.call('HSET', KEYS[i], 't', string.format('%.17g', tokens[i]), 'l', string.format('%.17g', last[i]),
-    'e', string.format('%.17g', now + ttl))
-  redis.call('PEXPIRE', KEYS[i], ttl)
-  out[i + 1] = string.format('%.17g', tokens[i])
+local out = {}
+local a = 2
+for _ = 1, tonumber(ARGV[1]) do
+  local cost = tonumber(ARGV[a])
+  local now = tonumber(ARGV[a + 1])
+  local n = tonumber(ARGV[a + 2])
+  a = a + 3
+  local keys, caps, ttl, tokens, last = {}, {}, {}, {}, {}
+  local allowed = true
+  for i = 1, n do
+    local k = tonumber(ARGV[a])
+    local capacity = tonumber(ARGV[a + 1])
+    local rate = tonumber(ARGV[a + 2])
+    keys[i] = k
+    ttl[i] = tonumber(ARGV[a + 3])
+    a = a + 4
+    local b = bucket(k)
+    local t, l = capacity, now
+    if b and b[3] > now then
+      t = b[1]
+      l = b[2]
+      local elapsed = now - l
+      if elapsed < 0 then elapsed = 0 end
+      t = math.min(capacity, t + rate * elapsed / 1000)
+      if now > l then l = now end
+    end
+    tokens[i] = t
+    last[i] = l
+    if t < cost then allowed = false end
+  end
+  out[#out + 1] = allowed and 1 or 0
+  for i = 1, n do
+    if allowed then tokens[i] = tokens[i] - cost end
+    held[keys[i]] = { tokens[i], last[i], now + ttl[i] }
+    ttls[keys[i]] = ttl[i]
+    out[#out + 1] = string.format('%.17g', tokens[i])
+  end
+end
+for k, ttl in pairs(ttls) do
+  local b = held[k]
+  redis.call('HSET', KEYS[k], 't', string.format('%.17g', b[1]), 'l', string.format('%.17g', b[2]),
+    'e', string.format('%.17g', b[3]))
+  redis.call('PEXPIRE', KEYS[k], ttl)
 end
 return out
 `);
@@ -126,29 +158,82 @@ end
 return out
 `);
 
-/** Token buckets in Redis: one script call per request, atomic across every bucket it names. */
+interface Take {
+  readonly buckets: readonly BucketSpec[];
+  readonly cost: number;
+  readonly nowMs: number;
+  readonly resolve: (result: { allowed: boolean; tokens: number[] }) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Takes sent in one script call at most; more start a call of their own at once. */
+const maxTakesPerCall = 64;
+
+/**
+ * Token buckets in Redis, each take atomic across every bucket it names. The takes asked for in one
+ * turn of the event loop (under load, many requests' limit checks) go in one script call, in the order
+ * asked: one command, and each shared bucket (global, app) read and written once for all of them.
+ */
 export class RedisBuckets implements TokenBucketStore {
   readonly #redis: Redis;
   readonly #prefix: string;
+  #pending: Take[] = [];
 
   constructor(redis: Redis, keyPrefix: string) {
     this.#redis = redis;
     this.#prefix = `${keyPrefix}limits:bucket:`;
   }
 
-  async take(
+  take(
     buckets: readonly BucketSpec[],
     cost: number,
     nowMs: number,
   ): Promise<{ allowed: boolean; tokens: number[] }> {
-    const keys = buckets.map((b) => this.#prefix + b.key);
-    const args: Array<string | number> = [cost, nowMs];
-    for (const b of buckets) args.push(b.capacity, b.refillPerSecond, b.ttlMs);
-    const reply = await takeScript.run(this.#redis, keys, args);
-    if (!Array.isArray(reply) || reply.length !== buckets.length + 1) {
-      throw new Error('the token bucket script answered a malformed reply');
+    return new Promise((resolve, reject) => {
+      if (this.#pending.length === 0) setImmediate(() => this.#send());
+      this.#pending.push({ buckets, cost, nowMs, resolve, reject });
+      if (this.#pending.length >= maxTakesPerCall) this.#send();
+    });
+  }
+
+  #send(): void {
+    const takes = this.#pending;
+    if (takes.length === 0) return;
+    this.#pending = [];
+    const keys: string[] = [];
+    const index = new Map<string, number>();
+    const args: Array<string | number> = [takes.length];
+    for (const { buckets, cost, nowMs } of takes) {
+      args.push(cost, nowMs, buckets.length);
+      for (const b of buckets) {
+        const key = this.#prefix + b.key;
+        let k = index.get(key);
+        if (k === undefined) {
+          k = keys.push(key);
+          index.set(key, k);
+        }
+        args.push(k, b.capacity, b.refillPerSecond, b.ttlMs);
+      }
     }
-    return { allowed: reply[0] === 1, tokens: reply.slice(1).map((t) => Number(t)) };
+    takeScript.run(this.#redis, keys, args).then(
+      (reply) => {
+        const size = takes.reduce((sum, t) => sum + 1 + t.buckets.length, 0);
+        if (!Array.isArray(reply) || reply.length !== size) {
+          const error = new Error('the token bucket script answered a malformed reply');
+          for (const t of takes) t.reject(error);
+          return;
+        }
+        let at = 0;
+        for (const t of takes) {
+          const answer = reply.slice(at, at + 1 + t.buckets.length);
+          at += answer.length;
+          t.resolve({ allowed: answer[0] === 1, tokens: answer.slice(1).map((n) => Number(n)) });
+        }
+      },
+      (error: unknown) => {
+        for (const t of takes) t.reject(error);
+      },
+    );
   }
 }
 
