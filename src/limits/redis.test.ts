@@ -99,6 +99,36 @@ describe.skipIf(!testRedisUrl)('the Redis limits backend', () => {
     );
   });
 
+  it('admissions asked for together (one script call) answer exactly as the same ones one after another', async () => {
+    const step = fc.record({
+      users: fc.subarray(['user:a', 'user:b'], { minLength: 1 }),
+      ids: fc.array(fc.integer({ min: 0, max: 40 }).map(String), { maxLength: 6 }),
+      advance: fc.integer({ min: 0, max: 30_000 }),
+      caps: fc.tuple(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 12 })),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(step, { maxLength: 70 }), { maxLength: 3 }), async (rounds) => {
+        const shared = new RedisDistinctWindow(redis, uniquePrefix('distinct-together'));
+        const memory = new MemoryDistinctWindow();
+        let now = t0;
+        for (const steps of rounds) {
+          const asks = steps.map(({ users, ids, advance, caps }) => ({
+            windows: [{ key: 'app', cap: caps[0] }, ...users.map((key) => ({ key, cap: caps[1] }))],
+            ids,
+            at: (now += advance),
+          }));
+          const together = await Promise.all(
+            asks.map((a) => shared.admitEach(a.windows, a.ids, a.at, 60_000)),
+          );
+          for (const [i, a] of asks.entries()) {
+            expect(together[i]).toEqual(await memory.admitEach(a.windows, a.ids, a.at, 60_000));
+          }
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+
   it('admits several windows in one call exactly as the memory window does, stopping at the first refusal', async () => {
     const step = fc.record({
       ids: fc.array(fc.integer({ min: 0, max: 40 }).map(String), { maxLength: 12 }),

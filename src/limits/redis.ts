@@ -113,71 +113,117 @@ return out
 /**
  * DistinctWindowStore.admitEach over a sorted set per window (id → time last read) and a companion key
  * holding the latest time seen, so that a clock stepping back cannot make ids expire early. Both keys
- * expire a window after the last call, when every id in them has expired anyway. KEYS are the windows'
- * (set, latest) pairs; ARGV: now, window, the number of windows, their caps, then the ids. The windows
- * are tried in order and the script stops at the first refusal: one round trip for a read's budgets.
+ * expire a window after the last call, when every id in them has expired anyway. One call runs several
+ * admissions (ARGV[1] of them), one after another exactly as separate calls would; each one's ARGV are
+ * now, window, the number of windows n, their caps, the number of ids, then the ids, and its KEYS the
+ * next n (set, latest) pairs. The windows are tried in order and an admission stops at the first
+ * refusal. The answer is, per admission, the number of windows it answered, then (admitted, distinct,
+ * attempted) for each.
  */
 const admitScript = new LuaScript(`
-local window = tonumber(ARGV[2])
-local n = tonumber(ARGV[3])
-local unique, seen = {}, {}
-for i = 4 + n, #ARGV do
-  local id = ARGV[i]
-  if not seen[id] then
-    seen[id] = true
-    unique[#unique + 1] = id
-  end
-end
 local out = {}
-for w = 1, n do
-  local set, latestKey = KEYS[2 * w - 1], KEYS[2 * w]
-  local cap = tonumber(ARGV[3 + w])
-  local now = tonumber(ARGV[1])
-  local latest = tonumber(redis.call('GET', latestKey) or now)
-  if latest > now then now = latest end
-  redis.call('ZREMRANGEBYSCORE', set, '-inf', now - window)
-  local size = redis.call('ZCARD', set)
-  local fresh = 0
-  for _, id in ipairs(unique) do
-    if not redis.call('ZSCORE', set, id) then fresh = fresh + 1 end
+local a = 2
+local kk = 0
+for _ = 1, tonumber(ARGV[1]) do
+  local clock = tonumber(ARGV[a])
+  local window = tonumber(ARGV[a + 1])
+  local n = tonumber(ARGV[a + 2])
+  local caps = a + 3
+  local ids = tonumber(ARGV[caps + n])
+  local first = caps + n + 1
+  a = first + ids
+  local unique, seen = {}, {}
+  for i = first, first + ids - 1 do
+    local id = ARGV[i]
+    if not seen[id] then
+      seen[id] = true
+      unique[#unique + 1] = id
+    end
   end
-  local attempted = size + fresh
-  redis.call('SET', latestKey, string.format('%.17g', now), 'PX', window)
-  if attempted > cap then
-    out[#out + 1] = 0
-    out[#out + 1] = size
+  local count = #out + 1
+  out[count] = 0
+  for w = 1, n do
+    local set, latestKey = KEYS[kk + 2 * w - 1], KEYS[kk + 2 * w]
+    local cap = tonumber(ARGV[caps + w - 1])
+    local now = clock
+    local latest = tonumber(redis.call('GET', latestKey) or now)
+    if latest > now then now = latest end
+    redis.call('ZREMRANGEBYSCORE', set, '-inf', now - window)
+    local size = redis.call('ZCARD', set)
+    local fresh = 0
+    for _, id in ipairs(unique) do
+      if not redis.call('ZSCORE', set, id) then fresh = fresh + 1 end
+    end
+    local attempted = size + fresh
+    redis.call('SET', latestKey, string.format('%.17g', now), 'PX', window)
+    out[count] = w
+    if attempted > cap then
+      out[#out + 1] = 0
+      out[#out + 1] = size
+      out[#out + 1] = attempted
+      break
+    end
+    for _, id in ipairs(unique) do redis.call('ZADD', set, now, id) end
+    if #unique > 0 then redis.call('PEXPIRE', set, window) end
+    out[#out + 1] = 1
+    out[#out + 1] = size + fresh
     out[#out + 1] = attempted
-    return out
   end
-  for _, id in ipairs(unique) do redis.call('ZADD', set, now, id) end
-  if #unique > 0 then redis.call('PEXPIRE', set, window) end
-  out[#out + 1] = 1
-  out[#out + 1] = size + fresh
-  out[#out + 1] = attempted
+  kk = kk + 2 * n
 end
 return out
 `);
+
+/**
+ * Collects the calls made in one turn of the event loop and sends them together, in the order made (at
+ * most `max` at once): under load, many requests reach their limit checks in the same turn (their
+ * sockets were read together), and each command costs a round trip and its parsing on both sides.
+ * Each caller gets its own answer, or the error of the command that carried it.
+ */
+class PerTurn<Ask, Answer> {
+  #pending: Array<{ ask: Ask; resolve: (answer: Answer) => void; reject: (error: unknown) => void }> = [];
+
+  constructor(
+    private readonly max: number,
+    private readonly send: (asks: Ask[]) => Promise<Answer[]>,
+  ) {}
+
+  ask(ask: Ask): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      if (this.#pending.length === 0) setImmediate(() => this.#flush());
+      this.#pending.push({ ask, resolve, reject });
+      if (this.#pending.length >= this.max) this.#flush();
+    });
+  }
+
+  #flush(): void {
+    const calls = this.#pending;
+    if (calls.length === 0) return;
+    this.#pending = [];
+    this.send(calls.map((c) => c.ask)).then(
+      (answers) => calls.forEach((c, i) => c.resolve(answers[i] as Answer)),
+      (error: unknown) => calls.forEach((c) => c.reject(error)),
+    );
+  }
+}
+
+/** Calls carried by one script call at most. */
+const maxPerCall = 64;
 
 interface Take {
   readonly buckets: readonly BucketSpec[];
   readonly cost: number;
   readonly nowMs: number;
-  readonly resolve: (result: { allowed: boolean; tokens: number[] }) => void;
-  readonly reject: (error: unknown) => void;
 }
 
-/** Takes sent in one script call at most; more start a call of their own at once. */
-const maxTakesPerCall = 64;
-
 /**
- * Token buckets in Redis, each take atomic across every bucket it names. The takes asked for in one
- * turn of the event loop (under load, many requests' limit checks) go in one script call, in the order
- * asked: one command, and each shared bucket (global, app) read and written once for all of them.
+ * Token buckets in Redis, each take atomic across every bucket it names. The takes of one turn go in
+ * one script call, in order: one command, and each shared bucket (global, app) read and written once.
  */
 export class RedisBuckets implements TokenBucketStore {
   readonly #redis: Redis;
   readonly #prefix: string;
-  #pending: Take[] = [];
+  readonly #turn = new PerTurn(maxPerCall, (takes: Take[]) => this.#takeAll(takes));
 
   constructor(redis: Redis, keyPrefix: string) {
     this.#redis = redis;
@@ -189,17 +235,10 @@ export class RedisBuckets implements TokenBucketStore {
     cost: number,
     nowMs: number,
   ): Promise<{ allowed: boolean; tokens: number[] }> {
-    return new Promise((resolve, reject) => {
-      if (this.#pending.length === 0) setImmediate(() => this.#send());
-      this.#pending.push({ buckets, cost, nowMs, resolve, reject });
-      if (this.#pending.length >= maxTakesPerCall) this.#send();
-    });
+    return this.#turn.ask({ buckets, cost, nowMs });
   }
 
-  #send(): void {
-    const takes = this.#pending;
-    if (takes.length === 0) return;
-    this.#pending = [];
+  async #takeAll(takes: Take[]): Promise<Array<{ allowed: boolean; tokens: number[] }>> {
     const keys: string[] = [];
     const index = new Map<string, number>();
     const args: Array<string | number> = [takes.length];
@@ -215,32 +254,34 @@ export class RedisBuckets implements TokenBucketStore {
         args.push(k, b.capacity, b.refillPerSecond, b.ttlMs);
       }
     }
-    takeScript.run(this.#redis, keys, args).then(
-      (reply) => {
-        const size = takes.reduce((sum, t) => sum + 1 + t.buckets.length, 0);
-        if (!Array.isArray(reply) || reply.length !== size) {
-          const error = new Error('the token bucket script answered a malformed reply');
-          for (const t of takes) t.reject(error);
-          return;
-        }
-        let at = 0;
-        for (const t of takes) {
-          const answer = reply.slice(at, at + 1 + t.buckets.length);
-          at += answer.length;
-          t.resolve({ allowed: answer[0] === 1, tokens: answer.slice(1).map((n) => Number(n)) });
-        }
-      },
-      (error: unknown) => {
-        for (const t of takes) t.reject(error);
-      },
-    );
+    const reply = await takeScript.run(this.#redis, keys, args);
+    const size = takes.reduce((sum, t) => sum + 1 + t.buckets.length, 0);
+    if (!Array.isArray(reply) || reply.length !== size) {
+      throw new Error('the token bucket script answered a malformed reply');
+    }
+    let at = 0;
+    return takes.map((t) => {
+      const answer = reply.slice(at, (at += 1 + t.buckets.length));
+      return { allowed: answer[0] === 1, tokens: answer.slice(1).map((n) => Number(n)) };
+    });
   }
 }
 
-/** The bulk-export guard's sliding windows in Redis, one sorted set per (app, object). */
+interface Admit {
+  readonly windows: ReadonlyArray<{ readonly key: string; readonly cap: number }>;
+  readonly ids: readonly string[];
+  readonly nowMs: number;
+  readonly windowMs: number;
+}
+
+/**
+ * The bulk-export guard's sliding windows in Redis, one sorted set per (app, object); the admissions of
+ * one turn go in one script call, in order.
+ */
 export class RedisDistinctWindow implements DistinctWindowStore {
   readonly #redis: Redis;
   readonly #prefix: string;
+  readonly #turn = new PerTurn(maxPerCall, (admits: Admit[]) => this.#admitAll(admits));
 
   constructor(redis: Redis, keyPrefix: string) {
     this.#redis = redis;
@@ -258,41 +299,54 @@ export class RedisDistinctWindow implements DistinctWindowStore {
     return result;
   }
 
-  async admitEach(
+  admitEach(
     windows: ReadonlyArray<{ readonly key: string; readonly cap: number }>,
     ids: readonly string[],
     nowMs: number,
     windowMs: number,
   ): Promise<Admission[]> {
-    const keys = windows.flatMap(({ key }) => [`${this.#prefix}${key}`, `${this.#prefix}${key}:latest`]);
-    const args = [nowMs, windowMs, windows.length, ...windows.map((w) => w.cap), ...ids];
-    const reply = await admitScript.run(this.#redis, keys, args);
-    if (
-      !Array.isArray(reply) ||
-      reply.length === 0 ||
-      reply.length % 3 !== 0 ||
-      reply.length > 3 * windows.length ||
-      !reply.every((n) => typeof n === 'number')
-    ) {
-      throw new Error('the distinct window script answered a malformed reply');
-    }
-    const results: Admission[] = [];
-    for (let i = 0; i < reply.length; i += 3) {
-      results.push({
-        admitted: reply[i] === 1,
-        distinct: reply[i + 1] as number,
-        attempted: reply[i + 2] as number,
-      });
-    }
-    // Every window answered unless one refused, and only the last may have.
-    if (
-      results.slice(0, -1).some((r) => !r.admitted) ||
-      (results.length < windows.length && results.at(-1)?.admitted)
-    ) {
-      throw new Error('the distinct window script answered a malformed reply');
-    }
-    return results;
+    return this.#turn.ask({ windows, ids, nowMs, windowMs });
   }
+
+  async #admitAll(admits: Admit[]): Promise<Admission[][]> {
+    const keys: string[] = [];
+    const args: Array<string | number> = [admits.length];
+    for (const { windows, ids, nowMs, windowMs } of admits) {
+      for (const { key } of windows) keys.push(`${this.#prefix}${key}`, `${this.#prefix}${key}:latest`);
+      args.push(nowMs, windowMs, windows.length, ...windows.map((w) => w.cap), ids.length, ...ids);
+    }
+    const reply = await admitScript.run(this.#redis, keys, args);
+    if (!Array.isArray(reply) || !reply.every((n) => typeof n === 'number')) throw malformedAdmission();
+    let at = 0;
+    const answers = admits.map(({ windows }) => {
+      const answered = reply[at] as number;
+      if (!(answered >= 1 && answered <= windows.length)) throw malformedAdmission();
+      const results: Admission[] = [];
+      for (let i = at + 1; i < at + 1 + 3 * answered; i += 3) {
+        if (i + 2 >= reply.length) throw malformedAdmission();
+        results.push({
+          admitted: reply[i] === 1,
+          distinct: reply[i + 1] as number,
+          attempted: reply[i + 2] as number,
+        });
+      }
+      at += 1 + 3 * answered;
+      // Every window answered unless one refused, and only the last may have.
+      if (
+        results.slice(0, -1).some((r) => !r.admitted) ||
+        (results.length < windows.length && results.at(-1)?.admitted)
+      ) {
+        throw malformedAdmission();
+      }
+      return results;
+    });
+    if (at !== reply.length) throw malformedAdmission();
+    return answers;
+  }
+}
+
+function malformedAdmission(): Error {
+  return new Error('the distinct window script answered a malformed reply');
 }
 
 /**
