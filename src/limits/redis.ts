@@ -118,9 +118,10 @@ return out
  * now, window, the number of windows n, their caps, the number of ids, then the ids, and its KEYS the
  * next n (set, latest) pairs. The windows are tried in order and an admission stops at the first
  * refusal. The answer is, per admission, the number of windows it answered, then (admitted, distinct,
- * attempted) for each.
+ * attempted) for each. Each window's latest time is read and written once per call.
  */
 const admitScript = new LuaScript(`
+local latestOf, windowOf, cutOf = {}, {}, {}
 local out = {}
 local a = 2
 local kk = 0
@@ -146,16 +147,22 @@ for _ = 1, tonumber(ARGV[1]) do
     local set, latestKey = KEYS[kk + 2 * w - 1], KEYS[kk + 2 * w]
     local cap = tonumber(ARGV[caps + w - 1])
     local now = clock
-    local latest = tonumber(redis.call('GET', latestKey) or now)
+    local latest = latestOf[latestKey]
+    if latest == nil then latest = tonumber(redis.call('GET', latestKey) or now) end
     if latest > now then now = latest end
-    redis.call('ZREMRANGEBYSCORE', set, '-inf', now - window)
+    -- Ids are added at now, above every earlier cut: a cut no higher than one made already removes nothing.
+    if cutOf[set] == nil or now - window > cutOf[set] then
+      redis.call('ZREMRANGEBYSCORE', set, '-inf', now - window)
+      cutOf[set] = now - window
+    end
     local size = redis.call('ZCARD', set)
     local fresh = 0
     for _, id in ipairs(unique) do
       if not redis.call('ZSCORE', set, id) then fresh = fresh + 1 end
     end
     local attempted = size + fresh
-    redis.call('SET', latestKey, string.format('%.17g', now), 'PX', window)
+    latestOf[latestKey] = now
+    windowOf[latestKey] = window
     out[count] = w
     if attempted > cap then
       out[#out + 1] = 0
@@ -170,6 +177,9 @@ for _ = 1, tonumber(ARGV[1]) do
     out[#out + 1] = attempted
   end
   kk = kk + 2 * n
+end
+for latestKey, now in pairs(latestOf) do
+  redis.call('SET', latestKey, string.format('%.17g', now), 'PX', windowOf[latestKey])
 end
 return out
 `);
