@@ -108,6 +108,33 @@ describe('reads', () => {
     expect(await crm.get('contact', String(naContact.id), ['first_name'], emea)).toBeUndefined();
   });
 
+  it('reads started together (one statement on PostgreSQL) each answer their own record under their own filter', async () => {
+    const { records } = await crm.query('contact', {
+      fields: ['territory', 'last_name'],
+      where: [],
+      limit: 150,
+    });
+    const asks = records.flatMap((r) => [
+      { id: String(r.id), where: emea, fields: ['last_name'] },
+      { id: String(r.id), where: na, fields: ['last_name'] },
+      { id: String(r.id), where: emea, fields: ['last_name'] },
+      { id: String(r.id), where: [], fields: ['territory'] },
+      { id: `${String(r.id)}X`, where: emea, fields: ['last_name'] },
+    ]);
+    const answers = await Promise.all(asks.map((a) => crm.get('contact', a.id, a.fields, a.where)));
+    asks.forEach((ask, i) => {
+      const record = records.find((r) => r.id === ask.id);
+      const visible = record && ask.where.every((c) => c.op === 'eq' && record.territory === c.value);
+      const expected = visible
+        ? Object.fromEntries(['id', ...ask.fields].map((f) => [f, record[f]]))
+        : undefined;
+      expect(answers[i]).toEqual(expected);
+    });
+    // Every caller gets a copy of its own: changing one answer changes no other.
+    const [a, b] = await Promise.all([0, 1].map(() => crm.get('contact', String(records[0]?.id), [], [])));
+    expect(a).not.toBe(b);
+  });
+
   it('a territory condition is applied in query: no record of another territory on any page', async () => {
     const { records, pages } = await all('account', ['territory'], emea, 7);
     expect(pages).toBeGreaterThan(1);

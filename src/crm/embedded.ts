@@ -7,12 +7,13 @@ import {
   type Transaction,
 } from 'kysely';
 import { InputError } from '../errors/index.js';
-import { CompiledShapes, type Db } from '../store/index.js';
+import { CompiledShapes, storeKindOf, type Db } from '../store/index.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { compileExpression, normalizeExpression } from './expression.js';
 import type { FieldKeys } from './field-keys.js';
 import { fieldProtection, type FieldProtection } from './field-protection.js';
 import { randomId } from './ids.js';
+import { BatchedReads } from './read-batch.js';
 import { specOf, type CrmTable, type ObjectSpec } from './metadata.js';
 import type {
   AggregateRequest,
@@ -68,6 +69,8 @@ export function createEmbeddedCrm(store: Db, keys?: FieldKeys): CrmConnector {
     fields ? fields.sealer(spec) : (_id: string, values: Row) => values;
   // Every gateway read of one record is this query; its shapes are few (object, fields, row filter).
   const reads = new CompiledShapes();
+  // On PostgreSQL each read is a round trip: the reads of one turn share one (SQLite reads in-process).
+  const batched = storeKindOf(db) === 'postgres' ? new BatchedReads() : undefined;
 
   return {
     name: 'embedded',
@@ -81,13 +84,26 @@ export function createEmbeddedCrm(store: Db, keys?: FieldKeys): CrmConnector {
       const columns = selectColumns(spec, requested);
       const conditions = await conditionsOf(spec, where);
       if (!conditions || !plausibleId(id)) return undefined;
-      const query = reads.compile(
-        db,
-        readShape(spec.table, columns, conditions),
-        [id, ...valuesOf(conditions)],
-        () => db.selectFrom(spec.table).select(columns).where('id', '=', id).where(filter(conditions)),
-      );
-      const [row] = (await db.executeQuery(query)).rows;
+      const shape = readShape(spec.table, columns, conditions);
+      const values = valuesOf(conditions);
+      const row = batched
+        ? await batched.read(`${shape}\n${JSON.stringify(values)}`, id, async (ids) => {
+            const query = reads.compile(db, `${shape}|any`, [ids, ...values], () =>
+              db
+                .selectFrom(spec.table)
+                .select(columns)
+                .where('id', '=', sql<string>`any(${ids}::text[])`)
+                .where(filter(conditions)),
+            );
+            return (await db.executeQuery(query)).rows;
+          })
+        : (
+            await db.executeQuery(
+              reads.compile(db, shape, [id, ...values], () =>
+                db.selectFrom(spec.table).select(columns).where('id', '=', id).where(filter(conditions)),
+              ),
+            )
+          ).rows[0];
       return row ? (await opened(spec, [{ ...row }]))[0] : undefined;
     },
 

@@ -10,6 +10,7 @@ import {
 } from '../../test/support/redis.js';
 import { describeTokenBucketStore } from '../../test/support/token-bucket-contract.js';
 import { defaultLimitsConfig, type LimitsConfig } from './config.js';
+import { MemoryBuckets } from './buckets.js';
 import { MemoryDistinctWindow } from './distinct-window.js';
 import { createLimits } from './limits.js';
 import {
@@ -43,6 +44,38 @@ describe.skipIf(!testRedisUrl)('the Redis limits backend', () => {
 
   describeTokenBucketStore('redis', () => new RedisBuckets(redis, uniquePrefix('buckets')));
 
+  it('takes asked for together (one script call) answer exactly as the same takes one after another', async () => {
+    const take = fc.record({
+      keys: fc.subarray(['global', 'app', 'user:a', 'user:b'], { minLength: 1 }),
+      cost: fc.integer({ min: 1, max: 3 }),
+      advance: fc.integer({ min: -500, max: 2000 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(take, { maxLength: 80 }), { maxLength: 4 }), async (rounds) => {
+        const shared = new RedisBuckets(redis, uniquePrefix('batched'));
+        const memory = new MemoryBuckets();
+        const specs = (keys: string[]) =>
+          keys.map((key) => ({
+            key,
+            capacity: key === 'global' ? 20 : 6,
+            refillPerSecond: 3,
+            ttlMs: 60_000,
+          }));
+        let now = t0;
+        for (const takes of rounds) {
+          const at = takes.map((t) => (now += t.advance));
+          const together = await Promise.all(
+            takes.map((t, i) => shared.take(specs(t.keys), t.cost, at[i] as number)),
+          );
+          for (const [i, t] of takes.entries()) {
+            expect(together[i]).toEqual(await memory.take(specs(t.keys), t.cost, at[i] as number));
+          }
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+
   it('counts distinct ids exactly as the memory window does, for any sequence of reads', async () => {
     const step = fc.record({
       key: fc.constantFrom('a', 'b'),
@@ -63,6 +96,36 @@ describe.skipIf(!testRedisUrl)('the Redis limits backend', () => {
         }
       }),
       { numRuns: 40 },
+    );
+  });
+
+  it('admissions asked for together (one script call) answer exactly as the same ones one after another', async () => {
+    const step = fc.record({
+      users: fc.subarray(['user:a', 'user:b'], { minLength: 1 }),
+      ids: fc.array(fc.integer({ min: 0, max: 40 }).map(String), { maxLength: 6 }),
+      advance: fc.integer({ min: 0, max: 30_000 }),
+      caps: fc.tuple(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 12 })),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(step, { maxLength: 70 }), { maxLength: 3 }), async (rounds) => {
+        const shared = new RedisDistinctWindow(redis, uniquePrefix('distinct-together'));
+        const memory = new MemoryDistinctWindow();
+        let now = t0;
+        for (const steps of rounds) {
+          const asks = steps.map(({ users, ids, advance, caps }) => ({
+            windows: [{ key: 'app', cap: caps[0] }, ...users.map((key) => ({ key, cap: caps[1] }))],
+            ids,
+            at: (now += advance),
+          }));
+          const together = await Promise.all(
+            asks.map((a) => shared.admitEach(a.windows, a.ids, a.at, 60_000)),
+          );
+          for (const [i, a] of asks.entries()) {
+            expect(together[i]).toEqual(await memory.admitEach(a.windows, a.ids, a.at, 60_000));
+          }
+        }
+      }),
+      { numRuns: 30 },
     );
   });
 

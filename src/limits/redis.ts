@@ -42,38 +42,70 @@ class LuaScript {
  * the contract's frozen-clock semantics; PEXPIRE only bounds Redis memory. Lua numbers are doubles
  * but a number returned to the client is truncated to an integer, so tokens travel as strings in
  * `%.17g`, which round-trips a double exactly.
+ * One call runs several takes (ARGV[1] of them), one after another exactly as separate calls would:
+ * each take's ARGV are its cost, now and number of buckets, then per bucket its key's index in KEYS,
+ * capacity, rate and ttl. A bucket is read once and written once per call, however many takes use it.
+ * The answer is each take's allowed flag followed by its buckets' tokens.
  */
 const takeScript = new LuaScript(`
-local cost = tonumber(ARGV[1])
-local now = tonumber(ARGV[2])
-local n = #KEYS
-local tokens, last = {}, {}
-local allowed = true
-for i = 1, n do
-  local capacity = tonumber(ARGV[3 * i])
-  local rate = tonumber(ARGV[3 * i + 1])
-  local held = redis.call('HMGET', KEYS[i], 't', 'l', 'e')
-  local t, l = capacity, now
-  if held[1] and held[2] and held[3] and tonumber(held[3]) > now then
-    t = tonumber(held[1])
-    l = tonumber(held[2])
-    local elapsed = now - l
-    if elapsed < 0 then elapsed = 0 end
-    t = math.min(capacity, t + rate * elapsed / 1000)
-    if now > l then l = now end
+local held = {}
+local ttls = {}
+local function bucket(k)
+  local b = held[k]
+  if b == nil then
+    local h = redis.call('HMGET', KEYS[k], 't', 'l', 'e')
+    if h[1] and h[2] and h[3] then
+      b = { tonumber(h[1]), tonumber(h[2]), tonumber(h[3]) }
+    else
+      b = false
+    end
+    held[k] = b
   end
-  tokens[i] = t
-  last[i] = l
-  if t < cost then allowed = false end
+  return b
 end
-local out = { allowed and 1 or 0 }
-for i = 1, n do
-  local ttl = tonumber(ARGV[3 * i + 2])
-  if allowed then tokens[i] = tokens[i] - cost end
-  redis.call('HSET', KEYS[i], 't', string.format('%.17g', tokens[i]), 'l', string.format('%.17g', last[i]),
-    'e', string.format('%.17g', now + ttl))
-  redis.call('PEXPIRE', KEYS[i], ttl)
-  out[i + 1] = string.format('%.17g', tokens[i])
+local out = {}
+local a = 2
+for _ = 1, tonumber(ARGV[1]) do
+  local cost = tonumber(ARGV[a])
+  local now = tonumber(ARGV[a + 1])
+  local n = tonumber(ARGV[a + 2])
+  a = a + 3
+  local keys, caps, ttl, tokens, last = {}, {}, {}, {}, {}
+  local allowed = true
+  for i = 1, n do
+    local k = tonumber(ARGV[a])
+    local capacity = tonumber(ARGV[a + 1])
+    local rate = tonumber(ARGV[a + 2])
+    keys[i] = k
+    ttl[i] = tonumber(ARGV[a + 3])
+    a = a + 4
+    local b = bucket(k)
+    local t, l = capacity, now
+    if b and b[3] > now then
+      t = b[1]
+      l = b[2]
+      local elapsed = now - l
+      if elapsed < 0 then elapsed = 0 end
+      t = math.min(capacity, t + rate * elapsed / 1000)
+      if now > l then l = now end
+    end
+    tokens[i] = t
+    last[i] = l
+    if t < cost then allowed = false end
+  end
+  out[#out + 1] = allowed and 1 or 0
+  for i = 1, n do
+    if allowed then tokens[i] = tokens[i] - cost end
+    held[keys[i]] = { tokens[i], last[i], now + ttl[i] }
+    ttls[keys[i]] = ttl[i]
+    out[#out + 1] = string.format('%.17g', tokens[i])
+  end
+end
+for k, ttl in pairs(ttls) do
+  local b = held[k]
+  redis.call('HSET', KEYS[k], 't', string.format('%.17g', b[1]), 'l', string.format('%.17g', b[2]),
+    'e', string.format('%.17g', b[3]))
+  redis.call('PEXPIRE', KEYS[k], ttl)
 end
 return out
 `);
@@ -81,81 +113,185 @@ return out
 /**
  * DistinctWindowStore.admitEach over a sorted set per window (id → time last read) and a companion key
  * holding the latest time seen, so that a clock stepping back cannot make ids expire early. Both keys
- * expire a window after the last call, when every id in them has expired anyway. KEYS are the windows'
- * (set, latest) pairs; ARGV: now, window, the number of windows, their caps, then the ids. The windows
- * are tried in order and the script stops at the first refusal: one round trip for a read's budgets.
+ * expire a window after the last call, when every id in them has expired anyway. One call runs several
+ * admissions (ARGV[1] of them), one after another exactly as separate calls would; each one's ARGV are
+ * now, window, the number of windows n, their caps, the number of ids, then the ids, and its KEYS the
+ * next n (set, latest) pairs. The windows are tried in order and an admission stops at the first
+ * refusal. The answer is, per admission, the number of windows it answered, then (admitted, distinct,
+ * attempted) for each. Each window's latest time is read and written once per call.
  */
 const admitScript = new LuaScript(`
-local window = tonumber(ARGV[2])
-local n = tonumber(ARGV[3])
-local unique, seen = {}, {}
-for i = 4 + n, #ARGV do
-  local id = ARGV[i]
-  if not seen[id] then
-    seen[id] = true
-    unique[#unique + 1] = id
-  end
-end
+local latestOf, windowOf, cutOf = {}, {}, {}
 local out = {}
-for w = 1, n do
-  local set, latestKey = KEYS[2 * w - 1], KEYS[2 * w]
-  local cap = tonumber(ARGV[3 + w])
-  local now = tonumber(ARGV[1])
-  local latest = tonumber(redis.call('GET', latestKey) or now)
-  if latest > now then now = latest end
-  redis.call('ZREMRANGEBYSCORE', set, '-inf', now - window)
-  local size = redis.call('ZCARD', set)
-  local fresh = 0
-  for _, id in ipairs(unique) do
-    if not redis.call('ZSCORE', set, id) then fresh = fresh + 1 end
+local a = 2
+local kk = 0
+for _ = 1, tonumber(ARGV[1]) do
+  local clock = tonumber(ARGV[a])
+  local window = tonumber(ARGV[a + 1])
+  local n = tonumber(ARGV[a + 2])
+  local caps = a + 3
+  local ids = tonumber(ARGV[caps + n])
+  local first = caps + n + 1
+  a = first + ids
+  local unique, seen = {}, {}
+  for i = first, first + ids - 1 do
+    local id = ARGV[i]
+    if not seen[id] then
+      seen[id] = true
+      unique[#unique + 1] = id
+    end
   end
-  local attempted = size + fresh
-  redis.call('SET', latestKey, string.format('%.17g', now), 'PX', window)
-  if attempted > cap then
-    out[#out + 1] = 0
-    out[#out + 1] = size
+  local count = #out + 1
+  out[count] = 0
+  for w = 1, n do
+    local set, latestKey = KEYS[kk + 2 * w - 1], KEYS[kk + 2 * w]
+    local cap = tonumber(ARGV[caps + w - 1])
+    local now = clock
+    local latest = latestOf[latestKey]
+    if latest == nil then latest = tonumber(redis.call('GET', latestKey) or now) end
+    if latest > now then now = latest end
+    -- Ids are added at now, above every earlier cut: a cut no higher than one made already removes nothing.
+    if cutOf[set] == nil or now - window > cutOf[set] then
+      redis.call('ZREMRANGEBYSCORE', set, '-inf', now - window)
+      cutOf[set] = now - window
+    end
+    local size = redis.call('ZCARD', set)
+    local fresh = 0
+    for _, id in ipairs(unique) do
+      if not redis.call('ZSCORE', set, id) then fresh = fresh + 1 end
+    end
+    local attempted = size + fresh
+    latestOf[latestKey] = now
+    windowOf[latestKey] = window
+    out[count] = w
+    if attempted > cap then
+      out[#out + 1] = 0
+      out[#out + 1] = size
+      out[#out + 1] = attempted
+      break
+    end
+    for _, id in ipairs(unique) do redis.call('ZADD', set, now, id) end
+    if #unique > 0 then redis.call('PEXPIRE', set, window) end
+    out[#out + 1] = 1
+    out[#out + 1] = size + fresh
     out[#out + 1] = attempted
-    return out
   end
-  for _, id in ipairs(unique) do redis.call('ZADD', set, now, id) end
-  if #unique > 0 then redis.call('PEXPIRE', set, window) end
-  out[#out + 1] = 1
-  out[#out + 1] = size + fresh
-  out[#out + 1] = attempted
+  kk = kk + 2 * n
+end
+for latestKey, now in pairs(latestOf) do
+  redis.call('SET', latestKey, string.format('%.17g', now), 'PX', windowOf[latestKey])
 end
 return out
 `);
 
-/** Token buckets in Redis: one script call per request, atomic across every bucket it names. */
+/**
+ * Collects the calls made in one turn of the event loop and sends them together, in the order made (at
+ * most `max` at once): under load, many requests reach their limit checks in the same turn (their
+ * sockets were read together), and each command costs a round trip and its parsing on both sides.
+ * Each caller gets its own answer, or the error of the command that carried it.
+ */
+class PerTurn<Ask, Answer> {
+  #pending: Array<{ ask: Ask; resolve: (answer: Answer) => void; reject: (error: unknown) => void }> = [];
+
+  constructor(
+    private readonly max: number,
+    private readonly send: (asks: Ask[]) => Promise<Answer[]>,
+  ) {}
+
+  ask(ask: Ask): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      if (this.#pending.length === 0) setImmediate(() => this.#flush());
+      this.#pending.push({ ask, resolve, reject });
+      if (this.#pending.length >= this.max) this.#flush();
+    });
+  }
+
+  #flush(): void {
+    const calls = this.#pending;
+    if (calls.length === 0) return;
+    this.#pending = [];
+    this.send(calls.map((c) => c.ask)).then(
+      (answers) => calls.forEach((c, i) => c.resolve(answers[i] as Answer)),
+      (error: unknown) => calls.forEach((c) => c.reject(error)),
+    );
+  }
+}
+
+/** Calls carried by one script call at most. */
+const maxPerCall = 64;
+
+interface Take {
+  readonly buckets: readonly BucketSpec[];
+  readonly cost: number;
+  readonly nowMs: number;
+}
+
+/**
+ * Token buckets in Redis, each take atomic across every bucket it names. The takes of one turn go in
+ * one script call, in order: one command, and each shared bucket (global, app) read and written once.
+ */
 export class RedisBuckets implements TokenBucketStore {
   readonly #redis: Redis;
   readonly #prefix: string;
+  readonly #turn = new PerTurn(maxPerCall, (takes: Take[]) => this.#takeAll(takes));
 
   constructor(redis: Redis, keyPrefix: string) {
     this.#redis = redis;
     this.#prefix = `${keyPrefix}limits:bucket:`;
   }
 
-  async take(
+  take(
     buckets: readonly BucketSpec[],
     cost: number,
     nowMs: number,
   ): Promise<{ allowed: boolean; tokens: number[] }> {
-    const keys = buckets.map((b) => this.#prefix + b.key);
-    const args: Array<string | number> = [cost, nowMs];
-    for (const b of buckets) args.push(b.capacity, b.refillPerSecond, b.ttlMs);
+    return this.#turn.ask({ buckets, cost, nowMs });
+  }
+
+  async #takeAll(takes: Take[]): Promise<Array<{ allowed: boolean; tokens: number[] }>> {
+    const keys: string[] = [];
+    const index = new Map<string, number>();
+    const args: Array<string | number> = [takes.length];
+    for (const { buckets, cost, nowMs } of takes) {
+      args.push(cost, nowMs, buckets.length);
+      for (const b of buckets) {
+        const key = this.#prefix + b.key;
+        let k = index.get(key);
+        if (k === undefined) {
+          k = keys.push(key);
+          index.set(key, k);
+        }
+        args.push(k, b.capacity, b.refillPerSecond, b.ttlMs);
+      }
+    }
     const reply = await takeScript.run(this.#redis, keys, args);
-    if (!Array.isArray(reply) || reply.length !== buckets.length + 1) {
+    const size = takes.reduce((sum, t) => sum + 1 + t.buckets.length, 0);
+    if (!Array.isArray(reply) || reply.length !== size) {
       throw new Error('the token bucket script answered a malformed reply');
     }
-    return { allowed: reply[0] === 1, tokens: reply.slice(1).map((t) => Number(t)) };
+    let at = 0;
+    return takes.map((t) => {
+      const answer = reply.slice(at, (at += 1 + t.buckets.length));
+      return { allowed: answer[0] === 1, tokens: answer.slice(1).map((n) => Number(n)) };
+    });
   }
 }
 
-/** The bulk-export guard's sliding windows in Redis, one sorted set per (app, object). */
+interface Admit {
+  readonly windows: ReadonlyArray<{ readonly key: string; readonly cap: number }>;
+  readonly ids: readonly string[];
+  readonly nowMs: number;
+  readonly windowMs: number;
+}
+
+/**
+ * The bulk-export guard's sliding windows in Redis, one sorted set per (app, object); the admissions of
+ * one turn go in one script call, in order.
+ */
 export class RedisDistinctWindow implements DistinctWindowStore {
   readonly #redis: Redis;
   readonly #prefix: string;
+  readonly #turn = new PerTurn(maxPerCall, (admits: Admit[]) => this.#admitAll(admits));
 
   constructor(redis: Redis, keyPrefix: string) {
     this.#redis = redis;
@@ -173,41 +309,54 @@ export class RedisDistinctWindow implements DistinctWindowStore {
     return result;
   }
 
-  async admitEach(
+  admitEach(
     windows: ReadonlyArray<{ readonly key: string; readonly cap: number }>,
     ids: readonly string[],
     nowMs: number,
     windowMs: number,
   ): Promise<Admission[]> {
-    const keys = windows.flatMap(({ key }) => [`${this.#prefix}${key}`, `${this.#prefix}${key}:latest`]);
-    const args = [nowMs, windowMs, windows.length, ...windows.map((w) => w.cap), ...ids];
-    const reply = await admitScript.run(this.#redis, keys, args);
-    if (
-      !Array.isArray(reply) ||
-      reply.length === 0 ||
-      reply.length % 3 !== 0 ||
-      reply.length > 3 * windows.length ||
-      !reply.every((n) => typeof n === 'number')
-    ) {
-      throw new Error('the distinct window script answered a malformed reply');
-    }
-    const results: Admission[] = [];
-    for (let i = 0; i < reply.length; i += 3) {
-      results.push({
-        admitted: reply[i] === 1,
-        distinct: reply[i + 1] as number,
-        attempted: reply[i + 2] as number,
-      });
-    }
-    // Every window answered unless one refused, and only the last may have.
-    if (
-      results.slice(0, -1).some((r) => !r.admitted) ||
-      (results.length < windows.length && results.at(-1)?.admitted)
-    ) {
-      throw new Error('the distinct window script answered a malformed reply');
-    }
-    return results;
+    return this.#turn.ask({ windows, ids, nowMs, windowMs });
   }
+
+  async #admitAll(admits: Admit[]): Promise<Admission[][]> {
+    const keys: string[] = [];
+    const args: Array<string | number> = [admits.length];
+    for (const { windows, ids, nowMs, windowMs } of admits) {
+      for (const { key } of windows) keys.push(`${this.#prefix}${key}`, `${this.#prefix}${key}:latest`);
+      args.push(nowMs, windowMs, windows.length, ...windows.map((w) => w.cap), ids.length, ...ids);
+    }
+    const reply = await admitScript.run(this.#redis, keys, args);
+    if (!Array.isArray(reply) || !reply.every((n) => typeof n === 'number')) throw malformedAdmission();
+    let at = 0;
+    const answers = admits.map(({ windows }) => {
+      const answered = reply[at] as number;
+      if (!(answered >= 1 && answered <= windows.length)) throw malformedAdmission();
+      const results: Admission[] = [];
+      for (let i = at + 1; i < at + 1 + 3 * answered; i += 3) {
+        if (i + 2 >= reply.length) throw malformedAdmission();
+        results.push({
+          admitted: reply[i] === 1,
+          distinct: reply[i + 1] as number,
+          attempted: reply[i + 2] as number,
+        });
+      }
+      at += 1 + 3 * answered;
+      // Every window answered unless one refused, and only the last may have.
+      if (
+        results.slice(0, -1).some((r) => !r.admitted) ||
+        (results.length < windows.length && results.at(-1)?.admitted)
+      ) {
+        throw malformedAdmission();
+      }
+      return results;
+    });
+    if (at !== reply.length) throw malformedAdmission();
+    return answers;
+  }
+}
+
+function malformedAdmission(): Error {
+  return new Error('the distinct window script answered a malformed reply');
 }
 
 /**
