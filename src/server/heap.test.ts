@@ -3,14 +3,14 @@ import { heapGrowingFlag, serverHeapGrowingPercent } from './heap.js';
 
 describe('heapGrowingFlag', () => {
   it('has a serving process collect its old generation sooner than V8 would by default', () => {
-    expect(heapGrowingFlag([], undefined)).toBe(`--heap-growing-percent=${serverHeapGrowingPercent}`);
-    expect(heapGrowingFlag(['--enable-source-maps'], '--max-old-space-size=4096')).toBe(
+    expect(heapGrowingFlag([])).toBe(`--heap-growing-percent=${serverHeapGrowingPercent}`);
+    expect(heapGrowingFlag(['--enable-source-maps', '--max-old-space-size=4096'])).toBe(
       `--heap-growing-percent=${serverHeapGrowingPercent}`,
     );
   });
 
-  it("leaves the operator's own growing factor in place, given to node or in NODE_OPTIONS", () => {
-    expect(heapGrowingFlag(['--heap-growing-percent=20'], undefined)).toBeUndefined();
-    expect(heapGrowingFlag([], '--enable-source-maps --heap_growing_percent=80')).toBeUndefined();
+  it("leaves the operator's own growing factor, given to node, in place", () => {
+    expect(heapGrowingFlag(['--heap-growing-percent=20'])).toBeUndefined();
+    expect(heapGrowingFlag(['--heap_growing_percent=80'])).toBeUndefined();
   });
 });

@@ -12,21 +12,16 @@ import v8 from 'node:v8';
 export const serverHeapGrowingPercent = 50;
 
 /**
- * The V8 flag a serving process sets on itself: none when its operator chose a growing factor already
- * (node's own arguments or NODE_OPTIONS), which then stands.
+ * The V8 flag a serving process sets on itself: none when its operator gave node a growing factor
+ * already (`node --heap-growing-percent=N bin/gatehouse.js serve`; node refuses it in NODE_OPTIONS).
  */
-export function heapGrowingFlag(
-  execArgv: readonly string[],
-  nodeOptions: string | undefined,
-): string | undefined {
-  const chosen = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((arg) =>
-    /^--heap[-_]growing[-_]percent(=|$)/.test(arg),
-  );
+export function heapGrowingFlag(execArgv: readonly string[]): string | undefined {
+  const chosen = execArgv.some((arg) => /^--heap[-_]growing[-_]percent(=|$)/.test(arg));
   return chosen ? undefined : `--heap-growing-percent=${serverHeapGrowingPercent}`;
 }
 
 /** Applies heapGrowingFlag to this process; V8 reads the factor at every full collection, so it takes effect now. */
 export function collectOldGenerationSooner(): void {
-  const flag = heapGrowingFlag(process.execArgv, process.env.NODE_OPTIONS);
+  const flag = heapGrowingFlag(process.execArgv);
   if (flag) v8.setFlagsFromString(flag);
 }
