@@ -4,7 +4,7 @@
  * fails closed: every call it held is refused at once, never left waiting, and the next call starts a
  * new thread.
  */
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 
 /** A thread's answer to call `id`: its value, or why it failed (message and the cause's code). */
 export type ThreadReply<T> =
@@ -25,14 +25,21 @@ export class AuditThread<Request, Value> {
   readonly #entry: URL;
   readonly #workerData: unknown;
   readonly #onStopped: (error: Error) => void;
+  readonly #resourceLimits: ResourceLimits | undefined;
   readonly #inFlight = new Map<number, { resolve(value: Value): void; reject(error: Error): void }>();
   #worker: Worker | undefined;
   #next = 0;
 
-  constructor(entry: URL, workerData: unknown, onStopped: (error: Error) => void) {
+  constructor(
+    entry: URL,
+    workerData: unknown,
+    onStopped: (error: Error) => void,
+    resourceLimits?: ResourceLimits,
+  ) {
     this.#entry = entry;
     this.#workerData = workerData;
     this.#onStopped = onStopped;
+    this.#resourceLimits = resourceLimits;
   }
 
   call(request: Request): Promise<Value> {
@@ -52,7 +59,10 @@ export class AuditThread<Request, Value> {
   }
 
   #spawn(): Worker {
-    const worker = new Worker(this.#entry, { workerData: this.#workerData });
+    const worker = new Worker(this.#entry, {
+      workerData: this.#workerData,
+      ...(this.#resourceLimits && { resourceLimits: this.#resourceLimits }),
+    });
     worker.on('message', (reply: ThreadReply<Value>) => {
       const waiting = this.#inFlight.get(reply.id);
       this.#inFlight.delete(reply.id);

@@ -66,6 +66,7 @@ import { createHttpServer, type Refusal } from './http.js';
 import { registerProblemPages } from './problems.js';
 import { reloadTlsOnChange, tlsContextOptions } from './tls.js';
 import { createLogger, runtimeWarning } from './log.js';
+import { collectOldGenerationSooner } from './heap.js';
 import { openGatehouseModules } from './modules.js';
 import { classesOfFields, createMetrics, recordsReadBy } from './metrics.js';
 import { checkReadiness, dependencyChecks, type ReadinessCheck } from './readiness.js';
@@ -116,6 +117,7 @@ export async function startGatehouse(config: Config, options: StartOptions = {})
   const clock = options.clock ?? systemClock;
   const oldRuntime = runtimeWarning(process.version);
   if (oldRuntime) logger.warn(oldRuntime);
+  collectOldGenerationSooner();
   if (!config.demo && !config.idp.issuer) {
     throw new ConfigError('config: idp.issuer is required outside demo mode (or start with --demo)');
   }
