@@ -1,3 +1,5 @@
+import SQLite from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { defaultScopes } from '../config/defaults.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
@@ -5,8 +7,10 @@ import { isIdOf, randomId, seededId } from './ids.js';
 import { createEmbeddedCrm, crmObjects, objectFromPlural, type CrmObject } from './index.js';
 import type { Db } from '../store/index.js';
 
-// describe() needs no database: the connector only touches it in a query.
-const crm = createEmbeddedCrm(undefined as unknown as Db);
+// describe() reads no table: an empty in-memory database is enough.
+const crm = createEmbeddedCrm(
+  new Kysely({ dialect: new SqliteDialect({ database: new SQLite(':memory:') }) }) as unknown as Db,
+);
 
 describe('metadata', () => {
   it('describes the four objects with their plural names', () => {
