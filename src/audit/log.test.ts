@@ -248,6 +248,19 @@ describe.skipIf(onPostgres)('another process holding the SQLite write lock', () 
   });
 });
 
+describe.runIf(onPostgres)('the sequencer on PostgreSQL', () => {
+  it('signs its first checkpoint an interval after taking the lead, not at its first tick', async () => {
+    const { dir, store } = await tempStore();
+    const log = await openLog(store, dir);
+    await log.append(auditEvent(0));
+    // Several ticks (every 250 ms) go by with the event integrated; the interval (an hour) has not.
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    // A checkpoint signed at once would be served uncosigned while its witnesses still answer.
+    expect(await store.db.selectFrom('audit_checkpoints').select('size').execute()).toEqual([]);
+    expect(tlog.openCheckpoint(await log.latestCheckpoint(), log.verifierKey())).toMatchObject({ size: 1 });
+  });
+});
+
 describe.runIf(onPostgres)('a client (the CLI) on PostgreSQL never takes the sequencer role', () => {
   it('with no node sequencing, its appends are integrated and signed, and a node opened next leads at once', async () => {
     const { dir, store } = await tempStore();

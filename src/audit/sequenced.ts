@@ -287,6 +287,9 @@ class SequencedAuditLog extends GroupCommitLog implements AuditLog {
     await this.#hasher.call({ size: 0, hashes: [], queued: [], createdAt: '' }).catch(() => undefined);
     this.#leader = session;
     this.#head = undefined;
+    // The first checkpoint comes an interval from now, like every later one: signed at the first tick,
+    // it would be served before its witnesses had answered (a reader asking first gets it cosigned).
+    this.#lastSignedAt = Date.now();
     this.#onSequencerChange(true);
     // Whatever the previous sequencer left queued goes in at once.
     this.#integrateSoon();
