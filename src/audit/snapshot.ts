@@ -36,10 +36,15 @@ export async function snapshotBounds(db: Db): Promise<{ size: number; checkpoint
   return { size: last ? Number(last.idx) + 1 : 0, checkpointSize: checkpoint ? Number(checkpoint.size) : -1 };
 }
 
-/** Events with from ≤ idx < size, in index order, a page at a time. */
+/**
+ * Events with from ≤ idx < size, in index order, a page at a time. The event loop turns before each
+ * page after the first: SQLite answers synchronously, so a run over many pages (the server's minute of
+ * integrity checking) would otherwise be one turn, seconds in which no request is served.
+ */
 export async function* storedEvents(db: Db, size: number, from = 0): AsyncGenerator<StoredEvent[]> {
   let after = from - 1;
-  for (;;) {
+  for (let page = 0; ; page++) {
+    if (page > 0) await new Promise((resolve) => setImmediate(resolve));
     const rows = await db
       .selectFrom('audit_events')
       .select(['idx', 'event', 'leaf_hash'])
